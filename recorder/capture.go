@@ -1,0 +1,335 @@
+package recorder
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options bound what the recorder keeps.
+type Options struct {
+	// BodyLimit is the number of bytes kept per body (default 1 MiB); the full size is still counted.
+	BodyLimit int
+	// MaxEvents is the number of SSE events kept per exchange (default 10000).
+	MaxEvents int
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Recorder captures exchanges into a Store (and through it, the capture file and the subscribers).
+type Recorder struct {
+	store *Store
+	opts  Options
+}
+
+// New returns a recorder feeding store.
+func New(store *Store, opts Options) *Recorder {
+	if opts.BodyLimit == 0 {
+		opts.BodyLimit = 1 << 20
+	}
+	if opts.MaxEvents == 0 {
+		opts.MaxEvents = 10000
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Recorder{store: store, opts: opts}
+}
+
+// Store returns the store the recorder feeds.
+func (rec *Recorder) Store() *Store { return rec.store }
+
+// live is an exchange being recorded: the handler goroutine mutates it under mu and publishes snapshots.
+type live struct {
+	rec *Recorder
+	mu  sync.Mutex
+	ex  Exchange
+	t0  time.Time
+
+	reqParsed bool
+	reqEOF    bool
+	sse       *SSEParser
+	ended     bool
+}
+
+type liveKey struct{}
+
+// AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).
+func AddNote(ctx context.Context, key, value string) {
+	if l, ok := ctx.Value(liveKey{}).(*live); ok {
+		l.mu.Lock()
+		l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
+		l.mu.Unlock()
+	}
+}
+
+// AddFault records that a toggle altered the exchange being served in ctx.
+func AddFault(ctx context.Context, f FaultChange) {
+	if l, ok := ctx.Value(liveKey{}).(*live); ok {
+		l.mu.Lock()
+		l.ex.Faults = append(l.ex.Faults, f)
+		l.mu.Unlock()
+	}
+}
+
+// ExchangeID returns the id of the exchange being served in ctx, or 0.
+func ExchangeID(ctx context.Context) uint64 {
+	if l, ok := ctx.Value(liveKey{}).(*live); ok {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.ex.ID
+	}
+	return 0
+}
+
+// Middleware records every request that passes through it. Put it outermost, so that what it records is what
+// crossed the wire.
+func (rec *Recorder) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		l := rec.begin(r)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &teeBody{rc: r.Body, l: l}
+		}
+		cw := &captureWriter{w: w, l: l}
+		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
+		defer func() {
+			if p := recover(); p != nil {
+				l.finish(cw, r, errors.New("handler panicked"))
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				if !cw.wroteHeader {
+					http.Error(cw, "internal error", http.StatusInternalServerError)
+				}
+				return
+			}
+		}()
+		next.ServeHTTP(cw, r)
+		var err error
+		if cerr := r.Context().Err(); cerr != nil && !cw.wroteHeader {
+			err = errors.New("client went away before a response")
+		}
+		l.finish(cw, r, err)
+	})
+}
+
+func (rec *Recorder) begin(r *http.Request) *live {
+	now := rec.opts.Now()
+	l := &live{rec: rec, t0: now}
+	l.ex = Exchange{
+		Kind:       Inbound,
+		State:      StatePending,
+		Start:      now,
+		RemoteAddr: r.RemoteAddr,
+		Method:     r.Method,
+		URL:        r.RequestURI,
+		Host:       r.Host,
+		Proto:      r.Proto,
+		ReqHeaders: requestHeaders(r),
+	}
+	if l.ex.URL == "" {
+		l.ex.URL = r.URL.RequestURI()
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		l.reqEOF = true
+	}
+	l.ex.ID = rec.store.begin(l.ex.snapshot())
+	return l
+}
+
+// publish sends the current state to the store (and so to subscribers). Callers hold l.mu.
+func (l *live) publish() {
+	if l.reqEOF && !l.reqParsed {
+		l.reqParsed = true
+		l.ex.RPC = append(ParseRPC(l.ex.ReqBody.Data, FromClient, -1), l.ex.RPC...)
+		pairReplies(l.ex.RPC)
+	}
+	l.rec.store.update(l.ex.snapshot())
+}
+
+func (l *live) addRequestBytes(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	appendBounded(&l.ex.ReqBody, p, l.rec.opts.BodyLimit)
+}
+
+func appendBounded(b *Body, p []byte, limit int) {
+	b.Size += int64(len(p))
+	if room := limit - len(b.Data); room > 0 {
+		b.Data = append(b.Data, p[:min(room, len(p))]...)
+	}
+	if b.Size > int64(len(b.Data)) {
+		b.Truncated = true
+	}
+}
+
+func (l *live) writeHeader(status int, h http.Header) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ex.Status = status
+	l.ex.RespHeaders = FromHTTP(h)
+	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
+	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
+		l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+		l.ex.State = StateStreaming
+		l.publish()
+	}
+}
+
+func (l *live) writeBody(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
+	if l.sse == nil {
+		return
+	}
+	evs := l.sse.Feed(p)
+	if len(evs) == 0 {
+		return
+	}
+	at := l.rec.opts.Now().Sub(l.t0)
+	for _, ev := range evs {
+		if len(l.ex.Events) >= l.rec.opts.MaxEvents {
+			break
+		}
+		ev.At = at
+		idx := len(l.ex.Events)
+		l.ex.Events = append(l.ex.Events, ev)
+		l.ex.RPC = append(l.ex.RPC, ParseRPC([]byte(ev.Data), FromServer, idx)...)
+	}
+	pairReplies(l.ex.RPC)
+	l.publish()
+}
+
+func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
+	// Learn the full request size even when the handler did not read the body (a 401 before reading, say).
+	if tb, ok := r.Body.(*teeBody); ok && !tb.eof {
+		_, _ = io.Copy(io.Discard, io.LimitReader(tb, 64<<20))
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return
+	}
+	l.ended = true
+	if !cw.wroteHeader {
+		if err == nil {
+			l.ex.Status = http.StatusOK // net/http's implicit answer
+			l.ex.RespHeaders = FromHTTP(cw.w.Header())
+		}
+		l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
+	}
+	if err != nil {
+		l.ex.Error = err.Error()
+	}
+	if l.sse == nil {
+		l.ex.RPC = append(l.ex.RPC, ParseRPC(l.ex.RespBody.Data, FromServer, -1)...)
+	}
+	l.reqEOF = true
+	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
+	l.ex.State = StateComplete
+	if l.ex.Error == "" && r.Context().Err() != nil && l.sse != nil {
+		l.ex.Error = "stream closed by the client"
+	}
+	l.publish()
+	l.rec.store.complete(l.ex.snapshot())
+}
+
+type teeBody struct {
+	rc  io.ReadCloser
+	l   *live
+	eof bool
+}
+
+func (t *teeBody) Read(p []byte) (int, error) {
+	n, err := t.rc.Read(p)
+	if n > 0 {
+		t.l.addRequestBytes(p[:n])
+	}
+	if err != nil && !t.eof {
+		t.eof = true
+		t.l.mu.Lock()
+		t.l.reqEOF = true
+		t.l.mu.Unlock()
+	}
+	return n, err
+}
+
+func (t *teeBody) Close() error { return t.rc.Close() }
+
+// captureWriter tees the response into the live exchange. It passes Flush, Hijack and the ResponseController
+// through, so SSE streams reach the client event by event.
+type captureWriter struct {
+	w           http.ResponseWriter
+	l           *live
+	wroteHeader bool
+}
+
+func (c *captureWriter) Header() http.Header { return c.w.Header() }
+
+func (c *captureWriter) WriteHeader(status int) {
+	if c.wroteHeader {
+		c.w.WriteHeader(status) // let net/http log the superfluous call as it would
+		return
+	}
+	if status >= 100 && status < 200 && status != http.StatusSwitchingProtocols {
+		c.w.WriteHeader(status)
+		return
+	}
+	c.wroteHeader = true
+	c.l.writeHeader(status, c.w.Header())
+	c.w.WriteHeader(status)
+}
+
+func (c *captureWriter) Write(p []byte) (int, error) {
+	if !c.wroteHeader {
+		if c.w.Header().Get("Content-Type") == "" {
+			c.w.Header().Set("Content-Type", http.DetectContentType(p))
+		}
+		c.WriteHeader(http.StatusOK)
+	}
+	n, err := c.w.Write(p)
+	if n > 0 {
+		c.l.writeBody(p[:n])
+	}
+	return n, err
+}
+
+func (c *captureWriter) Flush() {
+	if !c.wroteHeader {
+		c.WriteHeader(http.StatusOK)
+	}
+	if f, ok := c.w.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }
+
+func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(c.w).Hijack()
+}
+
+// requestHeaders returns the request's headers in wire order when the connection recorded them, else sorted.
+func requestHeaders(r *http.Request) Headers {
+	if wc, ok := r.Context().Value(wireConnKey{}).(*wireConn); ok {
+		if h := wc.headersFor(r); h != nil {
+			return h
+		}
+	}
+	h := FromHTTP(r.Header)
+	if r.Host != "" && r.Header.Get("Host") == "" {
+		h = append(Headers{{Name: "Host", Value: r.Host}}, h...)
+	}
+	return h
+}
+
+func sortedKeys(h http.Header) []string { return slices.Sorted(maps.Keys(h)) }

@@ -1,0 +1,294 @@
+// Package recorder turns every request and response that crosses the listener into an Exchange, keeps them in a
+// bounded store, streams them to subscribers without ever blocking the HTTP path, and appends them to a capture
+// file (JSONL) that survives a crash.
+package recorder
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind says which way an exchange went.
+const (
+	Inbound  = "inbound"  // a client's request to mcpwatch
+	Outbound = "outbound" // a request mcpwatch made itself (a client ID metadata document fetch, an upstream in proxy mode)
+)
+
+// State of an exchange's life: request received, response streaming, done.
+const (
+	StatePending   = "pending"
+	StateStreaming = "streaming"
+	StateComplete  = "complete"
+)
+
+// Header is one header line; headers are kept as ordered pairs with duplicates, as they crossed the wire.
+type Header struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Headers is an ordered list of header lines.
+type Headers []Header
+
+// Get returns the first value of name (case-insensitive), or "".
+func (h Headers) Get(name string) string {
+	for _, x := range h {
+		if strings.EqualFold(x.Name, name) {
+			return x.Value
+		}
+	}
+	return ""
+}
+
+// Values returns every value of name, in order.
+func (h Headers) Values(name string) []string {
+	var out []string
+	for _, x := range h {
+		if strings.EqualFold(x.Name, name) {
+			out = append(out, x.Value)
+		}
+	}
+	return out
+}
+
+// HTTP converts to net/http's form.
+func (h Headers) HTTP() http.Header {
+	out := make(http.Header, len(h))
+	for _, x := range h {
+		out.Add(x.Name, x.Value)
+	}
+	return out
+}
+
+// FromHTTP lists an http.Header as pairs. Go's map has no order, so names are sorted; values keep their order.
+func FromHTTP(h http.Header) Headers {
+	out := make(Headers, 0, len(h))
+	for _, name := range sortedKeys(h) {
+		for _, v := range h[name] {
+			out = append(out, Header{Name: name, Value: v})
+		}
+	}
+	return out
+}
+
+// Body is a request or response body, bounded: Data holds at most the recorder's per-body limit, Size the full
+// length seen, Truncated whether Data is shorter than Size.
+type Body struct {
+	Data      []byte
+	Size      int64
+	Truncated bool
+}
+
+type bodyJSON struct {
+	Text      *string `json:"text,omitempty"`
+	Base64    string  `json:"base64,omitempty"`
+	Size      int64   `json:"size"`
+	Truncated bool    `json:"truncated,omitempty"`
+}
+
+// MarshalJSON writes valid UTF-8 as text and anything else as base64.
+func (b Body) MarshalJSON() ([]byte, error) {
+	j := bodyJSON{Size: b.Size, Truncated: b.Truncated}
+	if utf8.Valid(b.Data) {
+		s := string(b.Data)
+		j.Text = &s
+	} else {
+		j.Base64 = base64.StdEncoding.EncodeToString(b.Data)
+	}
+	return json.Marshal(j)
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (b *Body) UnmarshalJSON(data []byte) error {
+	var j bodyJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	b.Size, b.Truncated = j.Size, j.Truncated
+	switch {
+	case j.Text != nil:
+		b.Data = []byte(*j.Text)
+	case j.Base64 != "":
+		d, err := base64.StdEncoding.DecodeString(j.Base64)
+		if err != nil {
+			return err
+		}
+		b.Data = d
+	default:
+		b.Data = nil
+	}
+	return nil
+}
+
+// IsText reports whether the body is valid UTF-8 (what exporters show as text rather than base64).
+func (b Body) IsText() bool { return utf8.Valid(b.Data) }
+
+// SSEEvent is one server-sent event of a streaming response, with the time it arrived relative to the start.
+type SSEEvent struct {
+	At    time.Duration `json:"at"`
+	ID    string        `json:"id,omitempty"`
+	Event string        `json:"event,omitempty"`
+	Data  string        `json:"data"`
+	Retry int           `json:"retry,omitempty"`
+}
+
+// Direction of a JSON-RPC message relative to the server.
+const (
+	FromClient = "client"
+	FromServer = "server"
+)
+
+// RPC is one JSON-RPC message found in a body or an SSE event.
+type RPC struct {
+	From   string          `json:"from"`             // FromClient or FromServer
+	Method string          `json:"method,omitempty"` // requests and notifications
+	ID     json.RawMessage `json:"id,omitempty"`     // requests and responses; absent on notifications
+	// Responses: the error, if any.
+	ErrorCode    *int   `json:"errorCode,omitempty"`
+	ErrorMessage string `json:"errorMessage,omitempty"`
+	IsResponse   bool   `json:"response,omitempty"`
+	// For a response, the method of the request it answers when that request was in the same exchange.
+	ReplyTo string `json:"replyTo,omitempty"`
+	// Event is the index of the SSE event the message came in, or -1 for a plain body.
+	Event int `json:"event"`
+	// Batch is true when the message was part of a JSON-RPC batch.
+	Batch bool `json:"batch,omitempty"`
+}
+
+// IsNotification reports a message without an id that is not a response.
+func (m RPC) IsNotification() bool { return !m.IsResponse && len(m.ID) == 0 && m.Method != "" }
+
+// FaultChange records one toggle that altered an exchange, with the original and altered form of what it changed.
+type FaultChange struct {
+	Name   string `json:"name"`
+	What   string `json:"what"` // e.g. "response header Mcp-Session-Id", "status", "response body"
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+}
+
+// Note is a free-form annotation added while the request is served (e.g. which protocol era it was routed to).
+type Note struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// Timings of an exchange, relative to its start.
+type Timings struct {
+	// Wait is the time until the response headers were written (time to first byte).
+	Wait time.Duration `json:"wait"`
+	// Total is the time until the response ended (streams: until they closed).
+	Total time.Duration `json:"total"`
+}
+
+// Exchange is one HTTP request and its response, exactly as they crossed the wire (after toggles altered it).
+type Exchange struct {
+	ID         uint64    `json:"id"`
+	Kind       string    `json:"kind"`
+	State      string    `json:"state"`
+	Start      time.Time `json:"start"`
+	Timings    Timings   `json:"timings"`
+	RemoteAddr string    `json:"remoteAddr,omitempty"`
+
+	Method     string  `json:"method"`
+	URL        string  `json:"url"` // as requested: path and query for inbound, absolute for outbound
+	Host       string  `json:"host,omitempty"`
+	Proto      string  `json:"proto,omitempty"`
+	ReqHeaders Headers `json:"requestHeaders"`
+	ReqBody    Body    `json:"requestBody"`
+
+	Status      int        `json:"status"`
+	RespHeaders Headers    `json:"responseHeaders"`
+	RespBody    Body       `json:"responseBody"`
+	Events      []SSEEvent `json:"events,omitempty"`
+	Error       string     `json:"error,omitempty"`
+
+	RPC    []RPC         `json:"rpc,omitempty"`
+	Faults []FaultChange `json:"faults,omitempty"`
+	Notes  []Note        `json:"notes,omitempty"`
+}
+
+// Path returns the URL's path without the query.
+func (e *Exchange) Path() string {
+	u := e.URL
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			u = u[i+3+j:]
+		} else {
+			u = "/"
+		}
+	}
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// Note returns the value of the first note named key.
+func (e *Exchange) Note(key string) string {
+	for _, n := range e.Notes {
+		if n.Key == key {
+			return n.Value
+		}
+	}
+	return ""
+}
+
+// RPCMethod returns the method of the first client message: what the exchange asked for.
+func (e *Exchange) RPCMethod() string {
+	for _, m := range e.RPC {
+		if m.From == FromClient && m.Method != "" {
+			return m.Method
+		}
+	}
+	return ""
+}
+
+// RPCError returns the first JSON-RPC error code the server answered with, if any.
+func (e *Exchange) RPCError() (code int, msg string, ok bool) {
+	for _, m := range e.RPC {
+		if m.From == FromServer && m.ErrorCode != nil {
+			return *m.ErrorCode, m.ErrorMessage, true
+		}
+	}
+	return 0, "", false
+}
+
+// Size is an estimate of the memory an exchange holds, used by the store's byte bound.
+func (e *Exchange) Size() int64 {
+	n := int64(512 + len(e.URL) + len(e.ReqBody.Data) + len(e.RespBody.Data))
+	for _, h := range e.ReqHeaders {
+		n += int64(len(h.Name) + len(h.Value) + 32)
+	}
+	for _, h := range e.RespHeaders {
+		n += int64(len(h.Name) + len(h.Value) + 32)
+	}
+	for _, ev := range e.Events {
+		n += int64(len(ev.Data) + len(ev.ID) + len(ev.Event) + 48)
+	}
+	n += int64(len(e.RPC)) * 96
+	for _, f := range e.Faults {
+		n += int64(len(f.Before) + len(f.After) + 64)
+	}
+	return n
+}
+
+// snapshot returns a copy that shares the append-only slices, cut to their current length so that neither side's
+// appends are visible to the other. Callers hold the exchange's lock.
+func (e *Exchange) snapshot() *Exchange {
+	c := *e
+	c.ReqHeaders = clip(e.ReqHeaders)
+	c.RespHeaders = clip(e.RespHeaders)
+	c.ReqBody.Data = clip(e.ReqBody.Data)
+	c.RespBody.Data = clip(e.RespBody.Data)
+	c.Events = clip(e.Events)
+	c.RPC = clip(e.RPC)
+	c.Faults = clip(e.Faults)
+	c.Notes = clip(e.Notes)
+	return &c
+}
+
+func clip[S ~[]E, E any](s S) S { return s[:len(s):len(s)] }

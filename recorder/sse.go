@@ -1,0 +1,98 @@
+package recorder
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// SSEParser splits a text/event-stream into events as bytes arrive (WHATWG HTML §9.2.6): lines end in CRLF, LF or
+// CR; a blank line dispatches; "data" lines join with LF; comments (":") are skipped; "retry" takes digits only.
+type SSEParser struct {
+	buf      []byte
+	cur      SSEEvent
+	hasData  bool
+	sawField bool
+	lastCR   bool
+	// MaxLine bounds a line held while waiting for its end; longer lines are cut (the raw body keeps them).
+	MaxLine int
+}
+
+// Feed consumes p and returns the events it completed.
+func (p *SSEParser) Feed(b []byte) []SSEEvent {
+	var out []SSEEvent
+	if p.MaxLine == 0 {
+		p.MaxLine = 1 << 20
+	}
+	for len(b) > 0 {
+		if p.lastCR && b[0] == '\n' { // the LF of a CRLF split across feeds
+			b = b[1:]
+			p.lastCR = false
+			continue
+		}
+		p.lastCR = false
+		i := bytes.IndexAny(b, "\r\n")
+		if i < 0 {
+			if room := p.MaxLine - len(p.buf); room > 0 {
+				p.buf = append(p.buf, b[:min(room, len(b))]...)
+			}
+			return out
+		}
+		if room := p.MaxLine - len(p.buf); room > 0 {
+			p.buf = append(p.buf, b[:min(room, i)]...)
+		}
+		if b[i] == '\r' {
+			if i+1 < len(b) && b[i+1] == '\n' {
+				b = b[i+2:]
+			} else {
+				if i+1 == len(b) {
+					p.lastCR = true
+				}
+				b = b[i+1:]
+			}
+		} else {
+			b = b[i+1:]
+		}
+		if ev, ok := p.line(string(p.buf)); ok {
+			out = append(out, ev)
+		}
+		p.buf = p.buf[:0]
+	}
+	return out
+}
+
+func (p *SSEParser) line(l string) (SSEEvent, bool) {
+	if l == "" {
+		if !p.sawField {
+			return SSEEvent{}, false
+		}
+		ev := p.cur
+		p.cur, p.hasData, p.sawField = SSEEvent{}, false, false
+		return ev, true
+	}
+	if strings.HasPrefix(l, ":") {
+		return SSEEvent{}, false
+	}
+	field, value, _ := strings.Cut(l, ":")
+	value = strings.TrimPrefix(value, " ")
+	p.sawField = true
+	switch field {
+	case "data":
+		if p.hasData {
+			p.cur.Data += "\n"
+		}
+		p.cur.Data += value
+		p.hasData = true
+	case "event":
+		p.cur.Event = value
+	case "id":
+		if !strings.ContainsRune(value, 0) {
+			p.cur.ID = value
+		}
+	case "retry":
+		if n, err := strconv.Atoi(value); err == nil && n >= 0 && strings.Trim(value, "0123456789") == "" {
+			p.cur.Retry = n
+		}
+	}
+	return SSEEvent{}, false
+}

@@ -1,0 +1,98 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+)
+
+// Go's http.Request keeps headers in a map, which loses their order and the case they were sent in. To record
+// request headers as they crossed the wire, WrapListener keeps the bytes each HTTP/1.x connection read until the
+// end of the next header block, and the capture middleware takes that block for the request it belongs to.
+
+// maxHeaderWindow bounds the bytes kept per connection while looking for a header block.
+const maxHeaderWindow = 64 << 10
+
+type wireConnKey struct{}
+
+type wireConn struct {
+	net.Conn
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.mu.Lock()
+		c.buf = append(c.buf, p[:n]...)
+		if len(c.buf) > 2*maxHeaderWindow { // keep the last window; amortised, each byte moves at most once
+			c.buf = append(c.buf[:0], c.buf[len(c.buf)-maxHeaderWindow:]...)
+		}
+		c.mu.Unlock()
+	}
+	return n, err
+}
+
+// headersFor finds the header block of r in the bytes read so far, returns its headers in order, and forgets
+// everything up to the block's end. It returns nil when the block is not there (HTTP/2, an oversized window).
+func (c *wireConn) headersFor(r *http.Request) Headers {
+	if r.ProtoMajor != 1 {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	line := []byte(r.Method + " " + r.RequestURI + " ")
+	start := bytes.Index(c.buf, line)
+	if start < 0 {
+		return nil
+	}
+	end := bytes.Index(c.buf[start:], []byte("\r\n\r\n"))
+	if end < 0 {
+		return nil
+	}
+	block := c.buf[start : start+end]
+	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
+	lines := strings.Split(string(block), "\r\n")
+	var h Headers
+	for _, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		if (l[0] == ' ' || l[0] == '\t') && len(h) > 0 { // obsolete line folding
+			h[len(h)-1].Value += " " + strings.TrimSpace(l)
+			continue
+		}
+		name, value, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		h = append(h, Header{Name: name, Value: strings.TrimSpace(value)})
+	}
+	return h
+}
+
+type wireListener struct{ net.Listener }
+
+func (l wireListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &wireConn{Conn: c}, nil
+}
+
+// WrapListener records each connection's bytes so that request headers keep their wire order. Pair it with
+// ConnContext on the http.Server.
+func WrapListener(ln net.Listener) net.Listener { return wireListener{ln} }
+
+// ConnContext makes a wrapped connection available to the capture middleware.
+func ConnContext(ctx context.Context, c net.Conn) context.Context {
+	if wc, ok := c.(*wireConn); ok {
+		return context.WithValue(ctx, wireConnKey{}, wc)
+	}
+	return ctx
+}

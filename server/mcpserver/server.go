@@ -1,0 +1,174 @@
+// Package mcpserver builds the embedded MCP server on the official Go SDK: the default tools, prompt and resource,
+// the optional conformance fixtures, and the HTTP handlers that serve both protocol eras on one endpoint.
+package mcpserver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Version is reported as serverInfo.version; cmd sets it from the build.
+var Version = "dev"
+
+// Options configure the embedded server.
+type Options struct {
+	// Conformance adds the fixture set the official conformance suite expects.
+	Conformance bool
+	// Logger receives the SDK's own log lines (never stdout while the TUI runs).
+	Logger *slog.Logger
+}
+
+// New returns the MCP server with the default tools, prompt and resource, plus the conformance fixtures when asked.
+// The returned stop function ends background work (the conformance suite's watched resource ticker).
+func New(opts Options) (*mcp.Server, func()) {
+	sopts := &mcp.ServerOptions{
+		Instructions: "mcpwatch's embedded MCP server. Try the best_person_looker_upper tool, or whoami to see what the server knows of you.",
+		Logger:       opts.Logger,
+		// Declared explicitly so that every era sees the same capabilities; completions and subscribe are
+		// added by the conformance fixtures' handlers.
+		Capabilities: &mcp.ServerCapabilities{
+			Logging:   &mcp.LoggingCapabilities{},
+			Tools:     &mcp.ToolCapabilities{ListChanged: true},
+			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
+			Resources: &mcp.ResourceCapabilities{ListChanged: true},
+		},
+	}
+	if opts.Conformance {
+		sopts.CompletionHandler = completionHandler
+		sopts.SubscribeHandler = func(context.Context, *mcp.SubscribeRequest) error { return nil }
+		sopts.UnsubscribeHandler = func(context.Context, *mcp.UnsubscribeRequest) error { return nil }
+		sopts.Capabilities.Resources.Subscribe = true
+		sopts.Capabilities.Completions = &mcp.CompletionCapabilities{}
+	}
+	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: Version}, sopts)
+	addDefaults(s)
+	stop := func() {}
+	if opts.Conformance {
+		stop = addConformanceFixtures(s)
+	}
+	return s, stop
+}
+
+// People is the list the seed's tool answers from.
+var People = []string{"Ada Lovelace", "Alan Turing", "Barbara Liskov", "Claude Shannon", "Donald Knuth", "Edsger Dijkstra",
+	"Frances Allen", "Grace Hopper", "Hedy Lamarr", "John McCarthy", "Ken Thompson", "Leslie Lamport", "Margaret Hamilton",
+	"Niklaus Wirth", "Radia Perlman", "Rob Pike", "Tim Berners-Lee", "Vint Cerf"}
+
+// BestPerson answers the seed's question: the best person whose name starts with prefix (case-insensitive).
+func BestPerson(prefix string) string {
+	p := strings.ToLower(strings.TrimSpace(prefix))
+	for _, name := range People {
+		if strings.HasPrefix(strings.ToLower(name), p) {
+			return name
+		}
+	}
+	return ""
+}
+
+type lookerUpperIn struct {
+	StartsWith string `json:"startsWith" jsonschema:"the first letters of the person's name"`
+}
+
+type echoIn struct {
+	Text string `json:"text" jsonschema:"the text to echo back"`
+}
+
+// WhoAmI is what the server knows of the caller, as whoami reports it.
+type WhoAmI struct {
+	ClientName      string    `json:"clientName,omitempty"`
+	ClientVersion   string    `json:"clientVersion,omitempty"`
+	ProtocolVersion string    `json:"protocolVersion,omitempty"`
+	Mode            string    `json:"mode"` // "session" or "stateless"
+	SessionID       string    `json:"sessionId,omitempty"`
+	Authenticated   bool      `json:"authenticated"`
+	ClientID        string    `json:"clientId,omitempty"`
+	Scopes          []string  `json:"scopes,omitempty"`
+	Resource        string    `json:"resource,omitempty"`
+	TokenExpiry     time.Time `json:"tokenExpiry,omitzero"`
+}
+
+func addDefaults(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "best_person_looker_upper",
+		Title:       "Best Person Looker-upper",
+		Description: "Helps the agent identify who the best person is.",
+	}, func(_ context.Context, _ *mcp.CallToolRequest, in lookerUpperIn) (*mcp.CallToolResult, any, error) {
+		name := BestPerson(in.StartsWith)
+		text := fmt.Sprintf("The best person whose name starts with %q is %s.", in.StartsWith, name)
+		if name == "" {
+			text = fmt.Sprintf("Nobody on the list has a name starting with %q.", in.StartsWith)
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: text}}}, nil, nil
+	})
+
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "echo",
+		Title:       "Echo",
+		Description: "Returns the text it is given.",
+	}, func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        "whoami",
+		Title:       "Who am I",
+		Description: "Reports what the server knows of the caller: client, protocol version, session or stateless, and the OAuth grant behind the token.",
+	}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoAmI, error) {
+		w := Caller(req)
+		return nil, w, nil
+	})
+
+	s.AddPrompt(&mcp.Prompt{
+		Name:        "best_person",
+		Title:       "Find the best person",
+		Description: "Asks the model to find the best person whose name starts with some letters.",
+		Arguments:   []*mcp.PromptArgument{{Name: "startsWith", Description: "the first letters of the name", Required: true}},
+	}, func(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		prefix := req.Params.Arguments["startsWith"]
+		return &mcp.GetPromptResult{
+			Description: "Find the best person",
+			Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{
+				Text: fmt.Sprintf("Who is the best person whose name starts with %q? Use the best_person_looker_upper tool.", prefix)}}},
+		}, nil
+	})
+
+	s.AddResource(&mcp.Resource{
+		URI:         "mcpwatch://people",
+		Name:        "people",
+		Title:       "The list of people",
+		Description: "Everyone the Best Person Looker-upper knows, one per line.",
+		MIMEType:    "text/plain",
+	}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{
+			URI: req.Params.URI, MIMEType: "text/plain", Text: strings.Join(People, "\n") + "\n"}}}, nil
+	})
+}
+
+// Caller reads what the server knows of the caller of a request.
+func Caller(req *mcp.CallToolRequest) WhoAmI {
+	w := WhoAmI{Mode: "stateless", ProtocolVersion: req.ProtocolVersion()}
+	if ci := req.ClientInfo(); ci != nil {
+		w.ClientName, w.ClientVersion = ci.Name, ci.Version
+	}
+	if req.Session != nil && req.Session.ID() != "" {
+		w.Mode, w.SessionID = "session", req.Session.ID()
+	}
+	if req.Extra != nil && req.Extra.TokenInfo != nil {
+		ti := req.Extra.TokenInfo
+		w.Authenticated = true
+		w.Scopes = ti.Scopes
+		w.TokenExpiry = ti.Expiration
+		if v, ok := ti.Extra["client_id"].(string); ok {
+			w.ClientID = v
+		}
+		if v, ok := ti.Extra["resource"].(string); ok {
+			w.Resource = v
+		}
+	}
+	return w
+}

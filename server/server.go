@@ -1,0 +1,176 @@
+// Package server is the HTTP side of mcpwatch: the listener, the chi router and the order of the middleware
+// (capture outermost, then the Host/Origin guard, then toggles), and the routes of the embedded MCP server.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/publicurl"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Fixture sets for --fixtures.
+const FixturesConformance = "conformance"
+
+// Config is what `mcpwatch serve` needs.
+type Config struct {
+	Addr      string // listen address, loopback only (default localhost:4000)
+	PublicURL string // the tunnel's public URL, if known
+	Fixtures  string // "" or FixturesConformance
+	Logger    *slog.Logger
+	Recorder  *recorder.Recorder // nil: nothing is recorded
+}
+
+// Server is the embedded MCP server behind its router.
+type Server struct {
+	cfg    Config
+	guard  *publicurl.Guard
+	mcp    *mcp.Server
+	stop   func()
+	router chi.Router
+	ln     net.Listener
+	http   *http.Server
+}
+
+// New builds the server and its routes; it does not listen yet.
+func New(cfg Config) (*Server, error) {
+	if cfg.Addr == "" {
+		cfg.Addr = "localhost:4000"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	switch cfg.Fixtures {
+	case "", FixturesConformance:
+	default:
+		return nil, fmt.Errorf("unknown fixture set %q (valid: %s)", cfg.Fixtures, FixturesConformance)
+	}
+	guard, err := publicurl.NewGuard(cfg.PublicURL)
+	if err != nil {
+		return nil, err
+	}
+	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	s := &Server{cfg: cfg, guard: guard, mcp: ms, stop: stop}
+	s.router = s.routes()
+	return s, nil
+}
+
+func (s *Server) routes() chi.Router {
+	r := chi.NewRouter()
+	if s.cfg.Recorder != nil {
+		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
+	}
+	r.Use(s.guard.Middleware)
+
+	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
+		Logger: s.cfg.Logger,
+		OnRoute: func(r *http.Request, era, why string) {
+			recorder.AddNote(r.Context(), "era", era+": "+why)
+		},
+	})
+	r.Handle("/mcp", h)
+	r.Handle("/sse", h.SSE())
+	r.Get("/", s.index)
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("404 page not found: %s (the MCP endpoint is %s)", r.URL.Path, publicurl.URL(r, "/mcp")), http.StatusNotFound)
+	})
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("405 method %s not allowed on %s", r.Method, r.URL.Path), http.StatusMethodNotAllowed)
+	})
+	return r
+}
+
+func (s *Server) index(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fmt.Fprintf(w, "mcpwatch: an MCP server that shows its handshakes.\nMCP endpoint (paste this into a connector): %s\n", publicurl.URL(r, "/mcp"))
+}
+
+// Handler is the router with every route and middleware, for tests and for embedding.
+func (s *Server) Handler() http.Handler { return s.router }
+
+// Guard is the Host/Origin guard, which also knows the public URL.
+func (s *Server) Guard() *publicurl.Guard { return s.guard }
+
+// MCP is the SDK server (tools, prompts, resources).
+func (s *Server) MCP() *mcp.Server { return s.mcp }
+
+// Listen binds the loopback address. A non-loopback address is refused: expose mcpwatch through a tunnel.
+func (s *Server) Listen() error {
+	host, _, err := net.SplitHostPort(s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", s.cfg.Addr, err)
+	}
+	if !publicurl.IsLoopback(host) {
+		return fmt.Errorf("--addr %q: mcpwatch listens on loopback only (localhost, 127.0.0.1, [::1]); expose it with a tunnel such as `cloudflared tunnel --url http://localhost:4000`", s.cfg.Addr)
+	}
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	return nil
+}
+
+// Addr is the bound address (after Listen).
+func (s *Server) Addr() string {
+	if s.ln == nil {
+		return s.cfg.Addr
+	}
+	return s.ln.Addr().String()
+}
+
+// LocalURL is http://ADDR.
+func (s *Server) LocalURL() string { return "http://" + s.Addr() }
+
+// ConnectorURL is the URL to paste into a client's connector settings: the public URL when known, else local.
+func (s *Server) ConnectorURL() string {
+	if u := s.guard.Public(); u != nil {
+		return u.String() + "/mcp"
+	}
+	return s.LocalURL() + "/mcp"
+}
+
+// Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
+func (s *Server) Serve(ctx context.Context) error {
+	if s.ln == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	s.http = &http.Server{
+		Handler:           s.router,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+		ConnContext:       recorder.ConnContext,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(recorder.WrapListener(s.ln)) }()
+	select {
+	case err := <-errc:
+		s.stop()
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.http.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		err = s.http.Close() // open SSE streams never end on their own
+	}
+	s.stop()
+	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
+		return e
+	}
+	return err
+}
