@@ -1241,7 +1241,6 @@ func completionHandler(ctx context.Context, req *mcp.CompleteRequest) (*mcp.Comp
 	}, nil
 }
 
-
 // =============================================================================
 // Helper functions
 // =============================================================================
