@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -90,7 +91,7 @@ func (h *Handler) SSE() http.Handler { return h.sse }
 //  3. POST body: a batch → legacy; server/discover → stateless; params._meta carries the protocol version → stateless.
 //  4. Otherwise → legacy: initialize, header-less calls, GET and DELETE.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	era, why := h.route(w, r)
+	era, why, call := h.route(w, r)
 	if era == "" {
 		return // already answered: 413, or a body that is not JSON-RPC
 	}
@@ -104,11 +105,82 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !h.opts.StrictSessionVersion {
 		h.fixSessionVersion(r, sid)
 	}
-	h.stateful.ServeHTTP(w, r)
+	if r.Method != http.MethodPost {
+		h.stateful.ServeHTTP(w, r)
+		return
+	}
+	// The legacy SDK path answers an unknown method with a plain-text 400; give it the protocol's -32601.
+	mw := &methodNotFoundWriter{ResponseWriter: w}
+	h.stateful.ServeHTTP(mw, r)
+	mw.finish(call)
 }
 
-func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string) {
-	var body []byte
+// methodNotFoundWriter holds back a plain-text 400 until it knows whether it is the SDK's "JSON RPC not handled"
+// (an unknown method), which it turns into a JSON-RPC -32601 answer. Everything else passes through untouched.
+type methodNotFoundWriter struct {
+	http.ResponseWriter
+	held   bool
+	status int
+	buf    bytes.Buffer
+}
+
+func (m *methodNotFoundWriter) WriteHeader(status int) {
+	if status == http.StatusBadRequest && strings.HasPrefix(m.Header().Get("Content-Type"), "text/plain") {
+		m.held, m.status = true, status
+		return
+	}
+	m.ResponseWriter.WriteHeader(status)
+}
+
+func (m *methodNotFoundWriter) Write(p []byte) (int, error) {
+	if m.held {
+		return m.buf.Write(p)
+	}
+	return m.ResponseWriter.Write(p)
+}
+
+func (m *methodNotFoundWriter) Flush() {
+	if !m.held {
+		http.NewResponseController(m.ResponseWriter).Flush()
+	}
+}
+
+func (m *methodNotFoundWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
+
+func (m *methodNotFoundWriter) finish(call peeked) {
+	if !m.held {
+		return
+	}
+	msg := strings.TrimSpace(m.buf.String())
+	if !strings.HasPrefix(msg, "JSON RPC not handled") {
+		m.ResponseWriter.WriteHeader(m.status)
+		m.ResponseWriter.Write(m.buf.Bytes())
+		return
+	}
+	if len(call.id) == 0 || string(call.id) == "null" { // a notification gets no answer
+		m.Header().Del("Content-Type")
+		m.Header().Del("X-Content-Type-Options")
+		m.ResponseWriter.WriteHeader(http.StatusAccepted)
+		return
+	}
+	m.Header().Del("X-Content-Type-Options")
+	m.Header().Set("Content-Type", "application/json")
+	m.ResponseWriter.WriteHeader(http.StatusOK)
+	json.NewEncoder(m.ResponseWriter).Encode(newRPCError(call.id, -32601, fmt.Sprintf("Method not found: %q", call.method)))
+}
+
+// peeked is what the router read of a POST body.
+type peeked struct {
+	id     json.RawMessage
+	method string
+}
+
+func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string, call peeked) {
+	var (
+		body    []byte
+		isBatch bool
+		meta    bool
+	)
 	if r.Method == http.MethodPost && r.Body != nil {
 		var err error
 		body, err = io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
@@ -116,52 +188,54 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		if int64(len(body)) > h.opts.MaxBodyBytes {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600,
 				fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes))
-			return "", ""
+			return "", "", call
 		}
 		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
 		r.ContentLength = int64(len(body))
-		if !json.Valid(body) && mediaType(r.Header.Get("Content-Type")) == "application/json" {
-			writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
-			return "", ""
+		// A body that is not JSON (or not a JSON-RPC object) with a JSON content type gets the protocol's answer
+		// here; with another content type the SDK answers 415 and says why.
+		isJSON := mediaType(r.Header.Get("Content-Type")) == "application/json"
+		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+			isBatch = true
+		} else if isJSON {
+			if !json.Valid(body) {
+				writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
+				return "", "", call
+			}
+			var peek struct {
+				ID     json.RawMessage `json:"id"`
+				Method json.RawMessage `json:"method"`
+				Params json.RawMessage `json:"params"`
+			}
+			if json.Unmarshal(body, &peek) != nil {
+				writeRPCError(w, http.StatusBadRequest, -32600, "Invalid Request: the body is not a JSON-RPC message object")
+				return "", "", call
+			}
+			_ = json.Unmarshal(peek.Method, &call.method)
+			call.id = peek.ID
+			var params struct {
+				Meta map[string]json.RawMessage `json:"_meta"`
+			}
+			if json.Unmarshal(peek.Params, &params) == nil {
+				_, meta = params.Meta[mcp.MetaKeyProtocolVersion]
+			}
 		}
 	}
-	if r.Header.Get("Mcp-Session-Id") != "" {
-		return EraLegacy, "session id"
+	switch v := r.Header.Get("Mcp-Protocol-Version"); {
+	case r.Header.Get("Mcp-Session-Id") != "":
+		return EraLegacy, "session id", call
+	case v != "" && !slices.Contains(legacyVersions, v):
+		return EraStateless, "protocol version header " + v, call
+	case r.Method != http.MethodPost:
+		return EraLegacy, r.Method, call
+	case isBatch:
+		return EraLegacy, "batch", call
+	case call.method == "server/discover":
+		return EraStateless, "server/discover", call
+	case meta:
+		return EraStateless, "_meta protocol version", call
 	}
-	if v := r.Header.Get("Mcp-Protocol-Version"); v != "" && !slices.Contains(legacyVersions, v) {
-		return EraStateless, "protocol version header " + v
-	}
-	if r.Method != http.MethodPost {
-		return EraLegacy, r.Method
-	}
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-		return EraLegacy, "batch"
-	}
-	var peek struct {
-		Method json.RawMessage `json:"method"`
-		Params json.RawMessage `json:"params"`
-	}
-	if json.Unmarshal(body, &peek) != nil {
-		if mediaType(r.Header.Get("Content-Type")) != "application/json" {
-			return EraLegacy, "not JSON" // the SDK answers 415 with the reason
-		}
-		writeRPCError(w, http.StatusBadRequest, -32600, "Invalid Request: the body is not a JSON-RPC message object")
-		return "", ""
-	}
-	var method string
-	_ = json.Unmarshal(peek.Method, &method)
-	if method == "server/discover" {
-		return EraStateless, "server/discover"
-	}
-	var params struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
-	}
-	if json.Unmarshal(peek.Params, &params) == nil {
-		if _, ok := params.Meta[mcp.MetaKeyProtocolVersion]; ok {
-			return EraStateless, "_meta protocol version"
-		}
-	}
-	return EraLegacy, "legacy body"
+	return EraLegacy, "legacy body", call
 }
 
 // fixSessionVersion rewrites a 2026-era MCP-Protocol-Version header on a legacy session to the version that
@@ -201,7 +275,23 @@ func (e errReader) Read([]byte) (int, error) {
 func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{
-		"jsonrpc": "2.0", "id": nil, "error": map[string]any{"code": code, "message": msg},
-	})
+	json.NewEncoder(w).Encode(newRPCError(nil, code, msg))
+}
+
+type rpcError struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func newRPCError(id json.RawMessage, code int, msg string) rpcError {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	e := rpcError{JSONRPC: "2.0", ID: id}
+	e.Error.Code, e.Error.Message = code, msg
+	return e
 }

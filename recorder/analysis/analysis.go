@@ -1,0 +1,142 @@
+// Package analysis tells the story of recorded exchanges: the handshake stage of each exchange, the client behind
+// it, the connections (one client's run through the stages), and findings (what went wrong, why, and the fix).
+//
+// Everything here is a pure function of the exchanges it is given (and of Options.Now for rules about
+// something that never happened). The Analyzer is incremental so that the TUI and the headless printer can feed
+// it one update at a time; Analyze is the batch form used by exporters and tests.
+package analysis
+
+import (
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// Stage is a step of a handshake; the words are DESIGN.md's.
+type Stage string
+
+// The stages, in handshake order (legacy era, then the 2026-07-28 stateless era's discover).
+const (
+	StageProbe            Stage = "probe"             // HEAD/GET reachability
+	StageChallenge        Stage = "challenge"         // 401 + WWW-Authenticate
+	StageResourceMetadata Stage = "resource-metadata" // RFC 9728
+	StageAuthMetadata     Stage = "auth-metadata"     // RFC 8414 / OpenID discovery
+	StageRegister         Stage = "register"          // RFC 7591
+	StageClientMetadata   Stage = "client-metadata"   // CIMD fetch (outbound)
+	StageAuthorize        Stage = "authorize"
+	StageConsent          Stage = "consent"
+	StageToken            Stage = "token"
+	StageRefresh          Stage = "refresh"
+	StageRevoke           Stage = "revoke"
+	StageDiscover         Stage = "discover" // server/discover
+	StageInitialize       Stage = "initialize"
+	StageInitialized      Stage = "initialized"
+	StageList             Stage = "list" // tools/prompts/resources list
+	StageCall             Stage = "call" // tools/call
+	StageStream           Stage = "stream"
+	StageTerminate        Stage = "terminate"
+	StageOther            Stage = "other"
+)
+
+// Stages lists every stage in handshake order.
+var Stages = []Stage{StageProbe, StageChallenge, StageResourceMetadata, StageAuthMetadata, StageRegister,
+	StageClientMetadata, StageAuthorize, StageConsent, StageToken, StageRefresh, StageRevoke, StageDiscover,
+	StageInitialize, StageInitialized, StageList, StageCall, StageStream, StageTerminate, StageOther}
+
+// ClientKind names a known MCP client.
+type ClientKind string
+
+// The clients the analysis recognises.
+const (
+	ClientClaude     ClientKind = "claude"      // Claude web / Desktop connectors (Anthropic's backend)
+	ClientClaudeCode ClientKind = "claude-code" // Claude Code CLI
+	ClientChatGPT    ClientKind = "chatgpt"
+	ClientCursor     ClientKind = "cursor"
+	ClientVSCode     ClientKind = "vscode"
+	ClientMCPRemote  ClientKind = "mcp-remote"
+	ClientInspector  ClientKind = "inspector"
+	ClientUnknown    ClientKind = "unknown"
+)
+
+// Severity of a finding.
+type Severity string
+
+// Severities, worst first.
+const (
+	SeverityError Severity = "error" // this breaks the handshake
+	SeverityWarn  Severity = "warn"  // this breaks some clients, or will
+	SeverityInfo  Severity = "info"  // worth knowing (a quirk, a fallback that worked)
+)
+
+// Finding is a diagnosis attached to an exchange or a connection.
+type Finding struct {
+	Rule       string   `json:"rule"`     // stable id, e.g. "challenge-no-resource-metadata"
+	Severity   Severity `json:"severity"` // error, warn or info
+	Summary    string   `json:"summary"`  // one sentence: what went wrong
+	Fix        string   `json:"fix"`      // what to change
+	Source     string   `json:"source"`   // spec section, RFC, or issue it comes from
+	ExchangeID uint64   `json:"exchange,omitempty"`
+	Connection string   `json:"connection,omitempty"`
+	// Fault names the toggle that caused it, when an exchange records that a toggle altered it.
+	Fault string `json:"fault,omitempty"`
+}
+
+// StageStatus is how far a connection got with a stage.
+type StageStatus string
+
+// Stage statuses.
+const (
+	StatusPending StageStatus = "pending" // not seen (yet)
+	StatusOK      StageStatus = "ok"
+	StatusFailed  StageStatus = "failed"
+	StatusSkipped StageStatus = "skipped" // not needed on this path (e.g. register when CIMD was used)
+)
+
+// StageState is one stage of a connection.
+type StageState struct {
+	Stage    Stage         `json:"stage"`
+	Status   StageStatus   `json:"status"`
+	At       time.Time     `json:"at,omitzero"`       // first exchange of the stage
+	Duration time.Duration `json:"duration,omitzero"` // of the last exchange of the stage
+	Exchange uint64        `json:"exchange,omitempty"`
+}
+
+// Connection is one client's run through the stages, grouped by client id, token, session and user agent.
+type Connection struct {
+	ID         string       `json:"id"`
+	Client     ClientKind   `json:"client"`
+	ClientName string       `json:"clientName,omitempty"` // clientInfo name/version, or the registered client_name
+	UserAgent  string       `json:"userAgent,omitempty"`
+	Era        string       `json:"era,omitempty"` // "legacy", "2026" or "" (not yet known)
+	Protocol   string       `json:"protocol,omitempty"`
+	ClientID   string       `json:"clientId,omitempty"`
+	SessionID  string       `json:"sessionId,omitempty"`
+	Start      time.Time    `json:"start"`
+	Last       time.Time    `json:"last"`
+	Stages     []StageState `json:"stages"` // in handshake order
+	Exchanges  []uint64     `json:"exchanges"`
+	Findings   []Finding    `json:"findings,omitempty"`
+}
+
+// Report is the analysis of a set of exchanges.
+type Report struct {
+	Connections []*Connection `json:"connections"`
+	Findings    []Finding     `json:"findings"` // all findings, connection ones included, in order of appearance
+}
+
+// Options of the analysis.
+type Options struct {
+	// Now is the time rules about absence ("authorize never followed by a token request") are judged at.
+	// Zero means the time of the last exchange seen.
+	Now time.Time
+	// MCPPath is the MCP endpoint's path (default "/mcp"); in proxy mode, the upstream's.
+	MCPPath string
+}
+
+// Info is what the analysis says of one exchange.
+type Info struct {
+	Stage      Stage
+	Client     ClientKind
+	Connection string
+	Findings   []Finding
+}
