@@ -215,11 +215,6 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(tb, 64<<20))
 	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ended {
-		return
-	}
-	l.ended = true
 	if !cw.wroteHeader {
 		if err == nil {
 			l.ex.Status = http.StatusOK // net/http's implicit answer
@@ -227,20 +222,11 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 		}
 		l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	}
-	if err != nil {
-		l.ex.Error = err.Error()
+	if err == nil && l.sse != nil && r.Context().Err() != nil {
+		err = errors.New("stream closed by the client")
 	}
-	if l.sse == nil {
-		l.ex.RPC = append(l.ex.RPC, ParseRPC(l.ex.RespBody.Data, FromServer, -1)...)
-	}
-	l.reqEOF = true
-	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
-	l.ex.State = StateComplete
-	if l.ex.Error == "" && r.Context().Err() != nil && l.sse != nil {
-		l.ex.Error = "stream closed by the client"
-	}
-	l.publish()
-	l.rec.store.complete(l.ex.snapshot())
+	l.mu.Unlock()
+	l.end(err)
 }
 
 type teeBody struct {

@@ -1,0 +1,111 @@
+package recorder
+
+import (
+	"io"
+	"net/http"
+)
+
+// Transport records the requests mcpwatch makes itself (a client ID metadata document fetch, an upstream request
+// in proxy mode) as Outbound exchanges. Response bodies are recorded as the caller reads them, so a streamed
+// upstream response shows up event by event; the exchange completes when the caller closes the body.
+type Transport struct {
+	Base     http.RoundTripper // nil: http.DefaultTransport
+	Recorder *Recorder
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := t.Base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	if t.Recorder == nil {
+		return base.RoundTrip(req)
+	}
+	rec := t.Recorder
+	now := rec.opts.Now()
+	l := &live{rec: rec, t0: now}
+	l.ex = Exchange{
+		Kind:       Outbound,
+		State:      StatePending,
+		Start:      now,
+		Method:     req.Method,
+		URL:        req.URL.String(),
+		Host:       req.Host,
+		Proto:      "HTTP/1.1",
+		ReqHeaders: FromHTTP(req.Header),
+	}
+	if l.ex.Host == "" {
+		l.ex.Host = req.URL.Host
+	}
+	if req.Body == nil || req.Body == http.NoBody {
+		l.reqEOF = true
+	} else {
+		req = req.Clone(req.Context())
+		req.Body = &teeBody{rc: req.Body, l: l}
+	}
+	l.ex.ID = rec.store.begin(l.ex.snapshot())
+
+	resp, err := base.RoundTrip(req)
+	if err != nil {
+		l.mu.Lock()
+		l.ex.Error = err.Error()
+		l.ex.Timings.Wait = rec.opts.Now().Sub(l.t0)
+		l.mu.Unlock()
+		l.end(nil)
+		return nil, err
+	}
+	l.mu.Lock()
+	l.ex.Proto = resp.Proto
+	l.mu.Unlock()
+	l.writeHeader(resp.StatusCode, resp.Header)
+	resp.Body = &recordedBody{rc: resp.Body, l: l}
+	return resp, nil
+}
+
+// end completes an outbound exchange.
+func (l *live) end(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return
+	}
+	l.ended = true
+	if err != nil && l.ex.Error == "" {
+		l.ex.Error = err.Error()
+	}
+	if l.sse == nil {
+		l.ex.RPC = append(l.ex.RPC, ParseRPC(l.ex.RespBody.Data, FromServer, -1)...)
+	}
+	l.reqEOF = true
+	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
+	l.ex.State = StateComplete
+	l.publish()
+	l.rec.store.complete(l.ex.snapshot())
+}
+
+type recordedBody struct {
+	rc io.ReadCloser
+	l  *live
+}
+
+func (b *recordedBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if n > 0 {
+		b.l.writeBody(p[:n])
+	}
+	if err != nil {
+		if err == io.EOF {
+			b.l.end(nil)
+		} else {
+			b.l.end(err)
+		}
+	}
+	return n, err
+}
+
+func (b *recordedBody) Close() error {
+	err := b.rc.Close()
+	b.l.end(nil)
+	return err
+}
