@@ -8,7 +8,6 @@ package analysis
 
 import (
 	"time"
-
 )
 
 // Stage is a step of a handshake; the words are DESIGN.md's.
