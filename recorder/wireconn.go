@@ -72,6 +72,11 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 		}
 		h = append(h, Header{Name: name, Value: strings.TrimSpace(value)})
 	}
+	for name := range r.Header { // a block that does not hold every header is not this request's: fall back
+		if h.Get(name) == "" && len(r.Header[name]) > 0 && r.Header[name][0] != "" {
+			return nil
+		}
+	}
 	return h
 }
 
