@@ -27,6 +27,8 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
+  mcpwatch faults              list the toggles and scenarios
+  mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' for the flags.
@@ -44,6 +46,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "faults":
+		err = cmdFaults(args, stdout, stderr)
+	case "fault":
+		err = cmdFault(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":
