@@ -10,8 +10,9 @@
 //     Proc.Stderr give what the process printed so far; Proc.Stop (also run at cleanup) sends SIGINT and fails the
 //     test unless the process exits with code 0 within StopTimeout. StartCmd does the same for any prepared
 //     command (Command(args...) for the binary, or `go run`).
-//   - RunMcpwatch(t, timeout, args...) runs a one-shot subcommand (version, export, ...) and returns its output and
-//     exit code.
+//   - Run(t, timeout, args...) runs a one-shot mcpwatch subcommand (version, export, ...) and returns its output and
+//     exit code; RunCmd does the same for any command.
+//   - HeadlessLines parses mcpwatch's headless stdout (one line per exchange) for assertions.
 //   - Node(t, timeout, script, args...) runs a script under e2e/node with the pinned Node 22 binary;
 //     Conformance(t, timeout, args...) runs the pinned conformance CLI. Both fail the test with the install hint
 //     (`cd e2e/node && npm ci`, which script/test runs) when node_modules is missing.

@@ -5,7 +5,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -363,10 +362,7 @@ func requireNodeFile(t testing.TB, rel string) string {
 // output; it fails the test if node_modules is missing or the script outlives timeout.
 func Node(t testing.TB, timeout time.Duration, script string, args ...string) Result {
 	t.Helper()
-	node := NodeBinary(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd := exec.Command(NodeBinary(t), append([]string{script}, args...)...)
 	cmd.Dir = NodeDir()
 	cmd.Env = append(os.Environ(), "NO_COLOR=1")
 	return RunCmd(t, timeout, cmd)
