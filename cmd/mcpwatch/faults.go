@@ -100,7 +100,7 @@ func cmdFault(args []string, stdout, stderr io.Writer) error {
 		if t.On {
 			mark = "●"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", mark, t.Spec, t.Group)
+		fmt.Fprintf(tw, "%s %s\t%s\n", mark, t.Spec, t.Group)
 	}
 	return tw.Flush()
 }
