@@ -80,6 +80,9 @@ func (a *AS) Verify(r *http.Request, resourceURL string, required []string) (*au
 	}, nil
 }
 
+// noSkewCheck is a clock skew so large that the SDK never rejects a token Verify accepted.
+const noSkewCheck = 100 * 365 * 24 * time.Hour
+
 // Protect is the bearer check in front of the protected endpoint at path (e.g. /mcp). A request without a valid
 // token gets 401 with WWW-Authenticate: Bearer resource_metadata="<absolute URL of the endpoint's metadata>"
 // (plus scope when scopes are required, plus error="invalid_token" when a token was sent); a token lacking a
@@ -95,10 +98,11 @@ func (a *AS) Protect(path string) func(http.Handler) http.Handler {
 				return
 			}
 			recorder.AddNote(r.Context(), "auth", fmt.Sprintf("token of client %v, grant %s", ti.Extra["client_id"], ti.UserID))
-			// auth.RequireBearerToken is the only way to store TokenInfo under the SDK's context key; the token is
-			// verified already, so its verifier returns the result (the skew keeps it from re-judging expiry).
+			// auth.RequireBearerToken is the only way to store TokenInfo under the SDK's context key. The token is
+			// verified already (against this server's clock), so its verifier returns the result and the skew keeps
+			// it from judging the expiry again.
 			inject := auth.RequireBearerToken(func(context.Context, string, *http.Request) (*auth.TokenInfo, error) { return ti, nil },
-				&auth.RequireBearerTokenOptions{ClockSkew: time.Minute})
+				&auth.RequireBearerTokenOptions{ClockSkew: noSkewCheck})
 			inject(next).ServeHTTP(w, r)
 		})
 	}
