@@ -218,7 +218,7 @@ func (a *AS) checkResource(r *http.Request, given []string, bound string) (strin
 	for _, p := range a.cfg.ResourcePaths {
 		want := publicurl.URL(r, p)
 		if oauthex.MatchesResource([]string{want}, res) || oauthex.MatchesResource([]string{res}, want) {
-			return res, nil
+			return want, nil // bound in its canonical form, however the client spelt it
 		}
 		known = append(known, want)
 	}
