@@ -10,8 +10,9 @@
 // Runs, each in a fresh browser context (its own cookies):
 //   approve        the page shows the client; Approve lands on the redirect URI with code, state, iss
 //   deny           Deny lands on the redirect URI with error=access_denied, state, iss
-//   forged         the CSRF field is altered in the page before Approve: refused (403), the URL stays on mcpwatch;
-//                  then the genuine form (field restored) still works: the forged post changed nothing
+//   tampered       the CSRF field is altered in the page before Approve: refused (403), the URL stays on mcpwatch
+//   forged         answers posted from the page with a wrong or no CSRF token are refused (403), and the genuine
+//                  Approve still works afterwards: the forged posts changed nothing
 //   crossSite      another site's page posts an answer for a pending request: refused
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
@@ -50,18 +51,35 @@ async function answer(browser, state, button, tamper) {
       resource: await page.textContent('#resource'),
       frameOptions: shown.headers()['x-frame-options'],
     };
-    const original = await page.inputValue('input[name=csrf]');
     if (tamper) await page.evaluate(() => (document.querySelector('input[name=csrf]').value = 'forged-token'));
     const [resp] = await Promise.all([page.waitForNavigation(), page.click(button)]);
     const result = { seen, status: resp.status(), url: page.url(), params: params(page.url()), heading: await page.textContent('h1') };
-    if (tamper) {
-      // The genuine page is still answerable: go back, restore the real token, approve.
-      await page.goBack();
-      await page.evaluate((v) => (document.querySelector('input[name=csrf]').value = v), original);
-      const [again] = await Promise.all([page.waitForNavigation(), page.click('#approve')]);
-      result.genuine = { status: again.status(), url: page.url(), params: params(page.url()) };
-    }
     return result;
+  } finally {
+    await context.close();
+  }
+}
+
+// forgedPosts posts consent answers for the page's pending request with the browser's cookie but a wrong or no
+// CSRF token; both must be refused and change nothing: the genuine Approve still works.
+async function forgedPosts(browser) {
+  const context = await browser.newContext();
+  try {
+    const page = await context.newPage();
+    await page.goto(withState('forged-state'));
+    const consent = await page.inputValue('input[name=consent]');
+    // (form.action would be the button named "action": read the attribute.)
+    const target = new URL(await page.getAttribute('form', 'action'), page.url()).toString();
+    // Posted with the browser context's cookies (the page's CSP forbids fetch from the page itself).
+    const post = async (csrf) => {
+      const form = { consent, action: 'approve', ...(csrf === null ? {} : { csrf }) };
+      const r = await context.request.post(target, { form, maxRedirects: 0 });
+      return { status: r.status(), heading: (await r.text()).match(/<h1[^>]*>([^<]*)/)?.[1] ?? null };
+    };
+    const out = { wrongToken: await post('forged-token'), noToken: await post(null) };
+    const [resp] = await Promise.all([page.waitForNavigation(), page.click('#approve')]);
+    out.genuine = { status: resp.status(), url: page.url(), params: params(page.url()) };
+    return out;
   } finally {
     await context.close();
   }
@@ -94,7 +112,8 @@ async function main() {
     const out = {};
     out.approve = await answer(browser, 'approve-state', '#approve');
     out.deny = await answer(browser, 'deny-state', '#deny');
-    out.forged = await answer(browser, 'forged-state', '#approve', true);
+    out.tampered = await answer(browser, 'tampered-state', '#approve', true);
+    out.forged = await forgedPosts(browser);
     out.crossSite = await crossSite(browser);
     process.stdout.write(JSON.stringify(out) + '\n');
   } finally {

@@ -374,14 +374,16 @@ func (a *AS) pruneLocked() {
 	}
 }
 
-// renderPage writes an HTML page that must not be framed, cached or leak its URL in a Referer.
+// renderPage writes an HTML page that must not be framed, cached or leak its URL in a Referer to another site.
+// The referrer policy is same-origin, not no-referrer: with no-referrer, Chromium sends "Origin: null" on the
+// consent form's POST, which the Host/Origin guard refuses.
 func (a *AS) renderPage(w http.ResponseWriter, status int, name string, data any) error {
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	return templates.ExecuteTemplate(w, name, data)

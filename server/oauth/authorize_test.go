@@ -19,7 +19,7 @@ func TestAuthorizeConsentApprove(t *testing.T) {
 			t.Errorf("consent page lacks %q", want)
 		}
 	}
-	for k, v := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} {
+	for k, v := range map[string]string{"X-Frame-Options": "DENY", "Cache-Control": "no-store", "Referrer-Policy": "same-origin"} {
 		if page.Header.Get(k) != v {
 			t.Errorf("%s = %q, want %q", k, page.Header.Get(k), v)
 		}
