@@ -93,7 +93,7 @@ func (a *AS) protectedResourceMetadata(w http.ResponseWriter, r *http.Request) e
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           "mcpwatch",
 	}
-	writeMetadata(w, r, md)
+	writeJSON(w, http.StatusOK, md) // no-store: it follows the request's host and the live options
 	return nil
 }
 
@@ -142,11 +142,6 @@ func (a *AS) authServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	if !o.DisableRegistration {
 		md.RegistrationEndpoint = iss + PathRegister
 	}
-	writeMetadata(w, r, md)
+	writeJSON(w, http.StatusOK, md) // no-store: it follows the request's host and the live options
 	return nil
-}
-
-func writeMetadata(w http.ResponseWriter, r *http.Request, v any) {
-	writeJSON(w, http.StatusOK, v)
-	// Metadata is public, but it follows the request's host and the live options: never cache it.
 }
