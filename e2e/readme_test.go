@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -110,26 +108,5 @@ func readmeFirstCommands(t *testing.T) []string {
 		}
 	}
 	t.Fatalf("README.md has no complete fenced code block")
-	return nil
-}
-
-// firstRPCMessage reads the first JSON-RPC message of a response, JSON or SSE (the first `data:` event).
-func firstRPCMessage(t *testing.T, resp *http.Response) []byte {
-	t.Helper()
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if data, ok := strings.CutPrefix(sc.Text(), "data:"); ok && strings.TrimSpace(data) != "" {
-			return []byte(strings.TrimSpace(data))
-		}
-	}
-	t.Fatalf("SSE answer without a data event (HTTP %d): %v", resp.StatusCode, sc.Err())
 	return nil
 }

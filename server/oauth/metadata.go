@@ -38,7 +38,7 @@ func (a *AS) Mount(r chi.Router) {
 	r.Handle("/{prefix}"+PathOpenID, asm)
 
 	r.Handle(PathRegister, CORS(methods(post, a.handle(a.register))))
-	r.Handle(PathAuthorize, methods([]string{http.MethodGet, http.MethodHead, http.MethodPost}, a.handle(a.authorize)))
+	r.Handle(PathAuthorize, methods([]string{http.MethodGet, http.MethodPost}, a.handle(a.authorize)))
 	r.Handle(PathToken, CORS(methods(post, a.handle(a.token))))
 	r.Handle(PathRevoke, CORS(methods(post, a.handle(a.revoke))))
 }

@@ -217,7 +217,9 @@ func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, 
 	case ac == nil:
 		return invalidGrant("unknown authorization code")
 	case used:
-		a.store.Update(func(s *store.State) error { s.RevokeGrant(grantID); return nil })
+		if err := a.store.Update(func(s *store.State) error { s.RevokeGrant(grantID); return nil }); err != nil {
+			a.log.Error("revoking the grant of a replayed code", "grant", grantID, "err", err)
+		}
 		recorder.AddNote(r.Context(), "oauth", "authorization code replayed: grant "+grantID+" revoked")
 		return invalidGrant("the authorization code was already used; the tokens it issued are now revoked")
 	case !now.Before(ac.Expires):
