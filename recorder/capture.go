@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -102,14 +103,15 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		defer func() {
 			if p := recover(); p != nil {
-				l.finish(cw, r, errors.New("handler panicked"))
 				if p == http.ErrAbortHandler {
+					l.finish(cw, r, errors.New("handler aborted the response"))
 					panic(p)
 				}
+				// Answer first, so that the record shows the 500 the client got.
 				if !cw.wroteHeader {
 					http.Error(cw, "internal error", http.StatusInternalServerError)
 				}
-				return
+				l.finish(cw, r, fmt.Errorf("handler panicked: %v", p))
 			}
 		}()
 		next.ServeHTTP(cw, r)
