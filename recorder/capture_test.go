@@ -113,9 +113,9 @@ func TestMiddlewareWithoutWrappedListenerFallsBackToSortedHeaders(t *testing.T) 
 
 type discardWriter struct{}
 
-func (discardWriter) Header() http.Header       { return http.Header{} }
+func (discardWriter) Header() http.Header         { return http.Header{} }
 func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (discardWriter) WriteHeader(int)            {}
+func (discardWriter) WriteHeader(int)             {}
 
 func TestMiddlewareBoundsBodies(t *testing.T) {
 	store := NewStore(StoreOptions{})
