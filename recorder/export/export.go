@@ -6,6 +6,7 @@
 package export
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"net"
@@ -132,7 +133,7 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 		if c := a.Start.Compare(b.Start); c != 0 {
 			return c
 		}
-		return int(a.ID) - int(b.ID)
+		return cmp.Compare(a.ID, b.ID)
 	})
 	// Ids must be unique for the analysis and for cross-references; a capture file reused by several runs
 	// restarts them at 1.
@@ -156,7 +157,7 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 	if a == nil {
 		a = analysis.New(opts.Analysis)
 		byID := slices.Clone(exs)
-		slices.SortStableFunc(byID, func(x, y *recorder.Exchange) int { return int(x.ID) - int(y.ID) })
+		slices.SortStableFunc(byID, func(x, y *recorder.Exchange) int { return cmp.Compare(x.ID, y.ID) })
 		for _, ex := range byID {
 			a.Observe(ex)
 		}

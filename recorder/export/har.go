@@ -234,7 +234,7 @@ func (d *doc) harEntry(ex *recorder.Exchange) harEntry {
 	receive := max(ex.Timings.Total-wait, 0)
 	e := harEntry{
 		StartedDateTime: harTime(ex.Start),
-		Time:            ms(wait) + ms(receive),
+		Time:            ms(wait + receive),
 		Request:         harReq(ex),
 		Response:        harResp(ex),
 		Timings:         harTimings{Blocked: -1, DNS: -1, Connect: -1, SSL: -1, Send: 0, Wait: ms(wait), Receive: ms(receive)},

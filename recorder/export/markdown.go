@@ -587,7 +587,11 @@ func (m *md) body(b recorder.Body, contentType string, events []recorder.SSEEven
 	}
 	switch {
 	case mt == "text/event-stream" || len(events) > 0:
-		m.p("\n%s:\n", plural(len(events), "server-sent event"))
+		if len(events) > 0 {
+			m.p("\n%s:\n", plural(len(events), "server-sent event"))
+		} else {
+			m.p("\nThe stream carried no event; what it carried:\n")
+		}
 		for i, ev := range events {
 			var meta []string
 			if ev.Event != "" {

@@ -118,8 +118,8 @@ func (r *redactor) structural(ex *recorder.Exchange) *recorder.Exchange {
 	c.URL = r.redactURL(ex.URL)
 	c.ReqHeaders = r.headers(ex.ReqHeaders)
 	c.RespHeaders = r.headers(ex.RespHeaders)
-	c.ReqBody.Data = r.body(ex.ReqBody.Data, ex.ReqHeaders.Get("Content-Type"), false)
-	c.RespBody.Data = r.body(ex.RespBody.Data, ex.RespHeaders.Get("Content-Type"), false)
+	c.ReqBody.Data = r.body(ex.ReqBody.Data, ex.ReqHeaders.Get("Content-Type"))
+	c.RespBody.Data = r.body(ex.RespBody.Data, ex.RespHeaders.Get("Content-Type"))
 	c.Events = slices.Clone(ex.Events)
 	for i := range c.Events {
 		c.Events[i].Data = string(r.jsonOrText([]byte(c.Events[i].Data)))
@@ -277,7 +277,7 @@ func (r *redactor) headers(h recorder.Headers) recorder.Headers {
 }
 
 // body redacts a request or response body by its content type (sniffed when there is none).
-func (r *redactor) body(data []byte, contentType string, _ bool) []byte {
+func (r *redactor) body(data []byte, contentType string) []byte {
 	if len(data) == 0 {
 		return data
 	}

@@ -317,6 +317,9 @@ func (m *md) stageDetail(ex *recorder.Exchange, resp map[string]any) string {
 		}
 	case analysis.StageStream:
 		if ex.State == recorder.StateComplete && mediaType(ex.RespHeaders.Get("Content-Type")) == "text/event-stream" {
+			if len(ex.Events) == 0 {
+				return "no event came on the stream before it ended"
+			}
 			return plural(len(ex.Events), "event") + " came on the stream before it ended"
 		}
 	}
