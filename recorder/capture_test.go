@@ -1,11 +1,13 @@
 package recorder
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -345,5 +347,53 @@ func TestPairRepliesNeedsTheOtherSide(t *testing.T) {
 	pairReplies(msgs)
 	if msgs[2].ReplyTo != "initialize" {
 		t.Errorf("a server reply must pair with the client's request, not the server's own: %+v", msgs[2])
+	}
+}
+
+// A client that sends "Expect: 100-continue" waits for 100 Continue before sending its body. An answer given
+// without reading the body (a 401 challenge) must reach it at once, as it would without the recorder: reading the
+// body to record it used to stall the answer until the client gave up waiting (curl: 1 s; this raw client: never).
+func TestMiddlewareDoesNotStallAnExpectContinueClient(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	c, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Headers only: the body waits for a 100 Continue that never comes.
+	fmt.Fprint(c, "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 20\r\nExpect: 100-continue\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "HTTP/1.1 401") {
+		t.Fatalf("status line %q, %v: the answer was held back", line, err)
+	}
+	ex := waitCompleted(t, sub, 1)[0]
+	if ex.Status != 401 || ex.ReqBody.Size != 0 {
+		t.Errorf("status %d, body size %d (the body never crossed the wire)", ex.Status, ex.ReqBody.Size)
+	}
+}
+
+// An unread body is recorded as far as net/http itself reads it before replying.
+func TestMiddlewareReadsAnUnreadBodyAsFarAsNetHTTPDoes(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	base, _ := serveRecorded(t, store, Options{BodyLimit: 1 << 20}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	for _, size := range []int{1000, 1 << 20} {
+		resp, err := http.Post(base+"/mcp", "application/octet-stream", bytes.NewReader(make([]byte, size)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		ex := waitCompleted(t, sub, 1)[0]
+		want := int64(min(size, maxPostHandlerRead+1))
+		if ex.ReqBody.Size != want {
+			t.Errorf("%d-byte body: recorded %d bytes, want %d", size, ex.ReqBody.Size, want)
+		}
 	}
 }
