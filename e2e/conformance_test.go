@@ -23,9 +23,8 @@ func TestConformance(t *testing.T) {
 	for _, req := range []string{"2025-11-25", "2026-07-28"} {
 		t.Run(req, func(t *testing.T) {
 			t.Parallel()
-			args := []string{"serve", "--fixtures", "conformance"}
-			// TODO(oauth): once serve has --no-auth, run with it: the suite cannot send a bearer token.
-			// args = append(args, "--no-auth")
+			// --no-auth: the suite cannot send a bearer token.
+			args := []string{"serve", "--fixtures", "conformance", "--no-auth"}
 			srv := Start(t, args...)
 			out := t.TempDir()
 			res := Conformance(t, 3*time.Minute, "server", "--url", srv.URL+"/mcp", "--requirements", req, "-o", out)

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -42,6 +40,8 @@ func TestREADMEFirstScreen(t *testing.T) {
 	srv := StartCmd(t, cmd)
 	srv.InterruptChild = true // Ctrl-C on `go run` makes go exit 1 whatever mcpwatch does; judge mcpwatch
 
+	// The default server is protected: an initialize without a token is challenged to run OAuth, and the
+	// challenge points at the resource metadata, which names this server as the authorization server.
 	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"readme-test","version":"1"}}}`
 	req, err := http.NewRequest(http.MethodPost, srv.URL+"/mcp", strings.NewReader(body))
 	if err != nil {
@@ -54,29 +54,29 @@ func TestREADMEFirstScreen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	msg := firstRPCMessage(t, resp)
-	var init struct {
-		Result struct {
-			ProtocolVersion string
-			ServerInfo      struct{ Name string }
-		}
-	}
-	if err := json.Unmarshal(msg, &init); err != nil {
-		t.Fatalf("initialize answer %s: %v", msg, err)
-	}
-	if resp.StatusCode != http.StatusOK || init.Result.ServerInfo.Name != "mcpwatch" || init.Result.ProtocolVersion != "2025-11-25" {
-		t.Errorf("initialize: HTTP %d, %s", resp.StatusCode, msg)
-	}
-	if resp.Header.Get("Mcp-Session-Id") == "" {
-		t.Errorf("initialize answer has no Mcp-Session-Id")
-	}
 	resp.Body.Close()
+	prm := srv.URL + "/.well-known/oauth-protected-resource/mcp"
+	if got, want := resp.Header.Get("WWW-Authenticate"), `Bearer resource_metadata="`+prm+`"`; resp.StatusCode != http.StatusUnauthorized || got != want {
+		t.Errorf("initialize without a token: HTTP %d, WWW-Authenticate %q, want 401 and %q", resp.StatusCode, got, want)
+	}
+	resp, err = client.Get(prm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var md struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&md)
+	resp.Body.Close()
+	if err != nil || md.Resource != srv.URL+"/mcp" || len(md.AuthorizationServers) != 1 || md.AuthorizationServers[0] != srv.URL {
+		t.Errorf("resource metadata: %v %+v", err, md)
+	}
 
 	srv.Stop()
 	lines := HeadlessLines(t, srv.Stdout())
-	if len(lines) != 1 || lines[0].RPC != "initialize" || lines[0].Status != "200" {
-		t.Errorf("headless stdout = %q, want one initialize line", srv.Stdout())
+	if len(lines) != 2 || lines[0].RPC != "initialize" || lines[0].Status != "401" || lines[1].Status != "200" {
+		t.Errorf("headless stdout = %q, want the challenged initialize and the metadata fetch", srv.Stdout())
 	}
 }
 
@@ -108,26 +108,5 @@ func readmeFirstCommands(t *testing.T) []string {
 		}
 	}
 	t.Fatalf("README.md has no complete fenced code block")
-	return nil
-}
-
-// firstRPCMessage reads the first JSON-RPC message of a response, JSON or SSE (the first `data:` event).
-func firstRPCMessage(t *testing.T, resp *http.Response) []byte {
-	t.Helper()
-	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
-		b, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		if data, ok := strings.CutPrefix(sc.Text(), "data:"); ok && strings.TrimSpace(data) != "" {
-			return []byte(strings.TrimSpace(data))
-		}
-	}
-	t.Fatalf("SSE answer without a data event (HTTP %d): %v", resp.StatusCode, sc.Err())
 	return nil
 }

@@ -56,7 +56,7 @@ func TestTypeScriptClient(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			srv := Start(t, "serve")
+			srv := Start(t, "serve", "--no-auth") // this test is about the protocol; oauth_test.go runs the SDK's OAuth
 			path := "/mcp"
 			if tc.transport == "sse" {
 				path = "/sse"

@@ -17,6 +17,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -32,6 +33,17 @@ type Config struct {
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
 	Faults    *faults.Set        // the toggles; nil: none
+
+	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
+	NoAuth      bool
+	AutoApprove bool   // approve every valid authorization request without the consent page
+	StatePath   string // OAuth state file (clients, grants, tokens); "" keeps them in memory
+	// Scopes is scopes_supported (nil: oauth.DefaultScopes); RequiredScopes are needed at /mcp (401 challenge's
+	// scope, 403 insufficient_scope).
+	Scopes         []string
+	RequiredScopes []string
+	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
+	AllowLoopbackCIMD bool
 }
 
 // Server is the embedded MCP server behind its router.
@@ -39,6 +51,7 @@ type Server struct {
 	cfg    Config
 	guard  *publicurl.Guard
 	mcp    *mcp.Server
+	oauth  *oauth.AS // nil with NoAuth
 	stop   func()
 	router chi.Router
 
@@ -68,9 +81,17 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Faults == nil {
 		cfg.Faults = faults.NewSet(faults.ModeServe)
 	}
+	var as *oauth.AS
+	if !cfg.NoAuth {
+		if as, err = newAuthServer(cfg); err != nil {
+			return nil, err
+		}
+	}
 	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
-	s := &Server{cfg: cfg, guard: guard, mcp: ms, stop: stop}
+	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Faults.OnChange(s.applyToolsChanged)
+	cfg.Faults.OnChange(s.applyAuthToggles)
+	s.applyAuthToggles(nil)
 	s.router = s.routes()
 	return s, nil
 }
@@ -90,8 +111,14 @@ func (s *Server) routes() chi.Router {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},
 	})
-	r.Handle("/mcp", h)
-	r.Handle("/sse", h.SSE())
+	if s.oauth != nil {
+		s.oauth.Mount(r)
+		r.Handle("/mcp", oauth.CORS(s.oauth.Protect("/mcp")(h)))
+		r.Handle("/sse", oauth.CORS(s.oauth.Protect("/sse")(h.SSE())))
+	} else {
+		r.Handle("/mcp", oauth.CORS(h))
+		r.Handle("/sse", oauth.CORS(h.SSE()))
+	}
 	r.Get("/", s.index)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("404 page not found: %s (the MCP endpoint is %s)", r.URL.Path, publicurl.URL(r, "/mcp")), http.StatusNotFound)
@@ -121,8 +148,26 @@ func (s *Server) applyToolsChanged([]faults.Active) {
 	s.toolsChanged = on
 }
 
+// applyAuthToggles sets the authorization server's knobs from the toggles that change how it behaves (the others
+// act on the wire, in the faults middleware). A change applies to the next request.
+func (s *Server) applyAuthToggles([]faults.Active) {
+	if s.oauth == nil {
+		return
+	}
+	set := s.cfg.Faults
+	s.oauth.UpdateOptions(func(o *oauth.Options) {
+		o.DenyConsent = set.Has("deny-consent")
+		o.ForceConfidential = set.Has("require-client-secret")
+		o.RedirectHosts, _ = set.Hosts("redirect-allow")
+		o.AccessTokenTTL, _ = set.Duration("short-token")
+	})
+}
+
 // Handler is the router with every route and middleware, for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.router }
+
+// OAuth is the authorization server (nil with NoAuth); toggles change its behaviour through its Options.
+func (s *Server) OAuth() *oauth.AS { return s.oauth }
 
 // Guard is the Host/Origin guard, which also knows the public URL.
 func (s *Server) Guard() *publicurl.Guard { return s.guard }

@@ -28,8 +28,13 @@ type serveFlags struct {
 	noCapture bool
 	json      bool
 	logFile   string
-	faults    specList
-	scenario  string
+
+	noAuth      bool
+	autoApprove bool
+	statePath   string
+	ephemeral   bool
+	faults      specList
+	scenario    string
 }
 
 // specList collects repeated --fault flags.
@@ -69,7 +74,15 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
+	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
+	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 }
+
+// envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
+// For tests only: it opens the fetcher to loopback addresses.
+const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -85,6 +98,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 
+	if f.statePath != "" && f.ephemeral {
+		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
+		return errUsage
+	}
 	toggles, err := f.toggles(faults.ModeServe)
 	if err != nil {
 		return err
@@ -92,6 +109,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stateDir, err := stateDir()
 	if err != nil {
 		return err
+	}
+	statePath := ""
+	if !f.noAuth && !f.ephemeral {
+		statePath = f.statePath
+		if statePath == "" {
+			statePath = filepath.Join(stateDir, "state.json")
+		}
 	}
 	logger, closeLog, err := openLog(f.logFile, stateDir)
 	if err != nil {
@@ -121,6 +145,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Logger:    logger,
 		Recorder:  rec,
 		Faults:    toggles,
+
+		NoAuth:            f.noAuth,
+		AutoApprove:       f.autoApprove,
+		StatePath:         statePath,
+		AllowLoopbackCIMD: os.Getenv(envAllowLoopbackCIMD) == "1",
 	})
 	if err != nil {
 		return err
@@ -139,6 +168,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
 	if f.publicURL == "" {
 		fmt.Fprintf(stderr, "behind a tunnel? run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
+	}
+	switch {
+	case f.noAuth:
+		fmt.Fprintln(stderr, "auth: off (--no-auth): /mcp answers without a token")
+	case statePath == "":
+		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)\n", consentMode(f.autoApprove))
+	default:
+		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state: %s\n", consentMode(f.autoApprove), statePath)
 	}
 	if capture != nil {
 		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
@@ -169,6 +206,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return serveErr
 	}
 	return perr
+}
+
+func consentMode(auto bool) string {
+	if auto {
+		return "every authorization auto-approved (--auto-approve)"
+	}
+	return "consent page at /authorize"
 }
 
 // stateDir is $XDG_STATE_HOME/mcpwatch, or ~/.local/state/mcpwatch.
