@@ -39,7 +39,7 @@ func runFault(t *testing.T, stateDir string, args ...string) Result {
 // Toggles switched at start with --fault, and live from a second process over the control socket, change the
 // wire of the next request, and the capture file records which toggle changed what.
 func TestTogglesAcrossProcesses(t *testing.T) {
-	srv := Start(t, "serve", "--fault", "omit-session-id")
+	srv := Start(t, "serve", "--no-auth", "--fault", "omit-session-id")
 	if sid := initialize(t, srv.URL); sid != "" {
 		t.Errorf("--fault omit-session-id: initialize answered with session id %q", sid)
 	}

@@ -2,8 +2,11 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +25,7 @@ func newTestServer(t *testing.T, specs ...string) (*Server, *recorder.Store, str
 		}
 	}
 	store := recorder.NewStore(recorder.StoreOptions{})
-	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Faults: set})
+	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Faults: set, NoAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,4 +143,146 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	if hasTool() {
 		t.Error("changed_tool still listed after the toggle was unset")
 	}
+}
+
+// authToggleServer is the embedded server with OAuth on and the given toggles, and a wire client to it.
+func authToggleServer(t *testing.T, specs ...string) (*wire, *recorder.Store) {
+	t.Helper()
+	set := faults.NewSet(faults.ModeServe)
+	for _, s := range specs {
+		if err := set.Set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := recorder.NewStore(recorder.StoreOptions{})
+	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Faults: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
+	return &wire{t: t, ts: ts}, store
+}
+
+const claudeRegistration = `{"client_name":"claudeai","grant_types":["authorization_code","refresh_token"],` +
+	`"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"response_types":["code"],"scope":"claudeai","token_endpoint_auth_method":"none"}`
+
+// faultsOf returns the toggle records of the last exchange whose path is path.
+func faultsOf(t *testing.T, store *recorder.Store, path string) []recorder.FaultChange {
+	t.Helper()
+	exs := store.Snapshot()
+	for i := len(exs) - 1; i >= 0; i-- {
+		if exs[i].Path() == path {
+			return exs[i].Faults
+		}
+	}
+	t.Fatalf("no exchange for %s", path)
+	return nil
+}
+
+func onlyFault(t *testing.T, got []recorder.FaultChange, name string) {
+	t.Helper()
+	if len(got) != 1 || got[0].Name != name {
+		t.Errorf("recorded %+v, want one change by %s", got, name)
+	}
+}
+
+// register registers the seed's Claude client and returns its registration response.
+func (w *wire) registerClaude() map[string]any {
+	w.t.Helper()
+	r := w.do("POST", "/register", map[string]string{"Content-Type": "application/json"}, claudeRegistration)
+	if r.Status != http.StatusCreated {
+		w.t.Fatalf("register: HTTP %d %s", r.Status, r.Body)
+	}
+	return r.json(w.t)
+}
+
+func authorizeQuery(clientID, challenge string) string {
+	return "/authorize?" + url.Values{"client_id": {clientID}, "code_challenge": {challenge}, "code_challenge_method": {"S256"},
+		"redirect_uri": {"https://claude.ai/api/mcp/auth_callback"}, "response_type": {"code"}, "state": {"s1"}}.Encode()
+}
+
+// codeFor runs authorize + consent and returns the code.
+func (w *wire) codeFor(clientID, challenge string) string {
+	w.t.Helper()
+	loc := w.consent(authorizeQuery(clientID, challenge), "approve")
+	code := loc.Query().Get("code")
+	if code == "" {
+		w.t.Fatalf("no code in %s", loc)
+	}
+	return code
+}
+
+func TestAuthToggles(t *testing.T) {
+	verifier, challenge := pkcePair()
+	tokenBody := func(clientID, code string, extra ...string) string {
+		v := url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code}, "code_verifier": {verifier},
+			"redirect_uri": {"https://claude.ai/api/mcp/auth_callback"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			v.Set(extra[i], extra[i+1])
+		}
+		return v.Encode()
+	}
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+
+	t.Run("require-client-secret", func(t *testing.T) {
+		w, store := authToggleServer(t, "require-client-secret")
+		reg := w.registerClaude()
+		secret, _ := reg["client_secret"].(string)
+		if reg["token_endpoint_auth_method"] != "client_secret_post" || secret == "" {
+			t.Fatalf("registration answered %v", reg)
+		}
+		onlyFault(t, faultsOf(t, store, "/register"), "require-client-secret")
+		id := reg["client_id"].(string)
+		code := w.codeFor(id, challenge)
+		// Like the Claude web app in the seed: the secret is never sent.
+		if r := w.do("POST", "/token", form, tokenBody(id, code)); r.Status != http.StatusUnauthorized || r.json(t)["error"] != "invalid_client" {
+			t.Errorf("token without the secret: HTTP %d %s", r.Status, r.Body)
+		}
+		if r := w.do("POST", "/token", form, tokenBody(id, code, "client_secret", secret)); r.Status != http.StatusOK {
+			t.Errorf("token with the secret: HTTP %d %s", r.Status, r.Body)
+		}
+		// Without the toggle the same registration stays public.
+		w2, _ := authToggleServer(t)
+		if reg := w2.registerClaude(); reg["token_endpoint_auth_method"] != "none" || reg["client_secret"] != nil {
+			t.Errorf("without the toggle: %v", reg)
+		}
+	})
+
+	t.Run("redirect-allow", func(t *testing.T) {
+		w, store := authToggleServer(t, "redirect-allow=claude.com")
+		r := w.do("POST", "/register", map[string]string{"Content-Type": "application/json"}, claudeRegistration)
+		if r.Status != http.StatusBadRequest || r.json(t)["error"] != "invalid_redirect_uri" {
+			t.Fatalf("claude.ai redirect with claude.com allowed: HTTP %d %s", r.Status, r.Body)
+		}
+		onlyFault(t, faultsOf(t, store, "/register"), "redirect-allow")
+		ok := strings.Replace(claudeRegistration, "claude.ai", "claude.com", 1)
+		if r := w.do("POST", "/register", map[string]string{"Content-Type": "application/json"}, ok); r.Status != http.StatusCreated {
+			t.Errorf("claude.com redirect: HTTP %d %s", r.Status, r.Body)
+		}
+		if f := faultsOf(t, store, "/register"); len(f) != 0 {
+			t.Errorf("an allowed registration records %+v", f)
+		}
+	})
+
+	t.Run("deny-consent", func(t *testing.T) {
+		w, store := authToggleServer(t, "deny-consent")
+		id := w.registerClaude()["client_id"].(string)
+		r := w.do("GET", authorizeQuery(id, challenge), nil, "")
+		loc, _ := url.Parse(r.Header.Get("Location"))
+		if r.Status != http.StatusFound || loc == nil || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "s1" {
+			t.Fatalf("authorize under deny-consent: HTTP %d Location %q", r.Status, r.Header.Get("Location"))
+		}
+		onlyFault(t, faultsOf(t, store, "/authorize"), "deny-consent")
+	})
+
+	t.Run("short-token", func(t *testing.T) {
+		w, store := authToggleServer(t, "short-token=30s")
+		id := w.registerClaude()["client_id"].(string)
+		r := w.do("POST", "/token", form, tokenBody(id, w.codeFor(id, challenge)))
+		if r.Status != http.StatusOK || r.json(t)["expires_in"] != float64(30) {
+			t.Fatalf("token under short-token=30s: HTTP %d %s", r.Status, r.Body)
+		}
+		onlyFault(t, faultsOf(t, store, "/token"), "short-token")
+	})
 }
