@@ -22,6 +22,10 @@ func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
 		return // every id used here is in the catalogue (TestRulesUsedAreCatalogued)
 	}
 	r.rules = append(r.rules, rule)
+	if rl.Severity == SeverityError && r.status == StatusOK {
+		r.status = StatusFailed // the exchange's stage failed, whatever its HTTP status said
+		c.updateStage(r, c.stages[stageIndex(r.stage)].dur)
+	}
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Fault == "" {
@@ -62,7 +66,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 	a.noteMCPURL(r, ex, c)
 	a.checkHTTP(r, ex, c)
 	switch r.stage {
-	case StageChallenge:
+	case StageChallenge, StageProbe:
 		a.checkChallenge(r, ex, c)
 	case StageResourceMetadata:
 		a.checkResourceMetadata(r, ex, c)
@@ -712,7 +716,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageInitialized:
 		c.mark(mInitialized, r)
 	case StageList:
-		if rpcMethod(ex) == "tools/list" && r.status == StatusOK {
+		if rpcMethod(ex) == "tools/list" && st != 401 { // asked, whatever the answer
 			c.mark(mToolsList, r)
 		}
 	case StageStream:

@@ -54,6 +54,9 @@ func StageOf(ex *recorder.Exchange, mcpPath string) Stage {
 	}
 
 	onMCP := isMCPPath(path, mcpPath)
+	if onMCP && ex.Method == http.MethodHead {
+		return StageProbe // a reachability check, whatever it was answered (a 401 is still read as a challenge)
+	}
 	if ex.Status == http.StatusUnauthorized && (onMCP || bearerChallenge(ex.RespHeaders).present) {
 		return StageChallenge
 	}

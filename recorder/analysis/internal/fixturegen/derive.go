@@ -26,34 +26,34 @@ var fixtures = []derived{
 	{"challenge-no-resource-metadata", "claude-web-legacy",
 		"The 401s name no resource_metadata (toggle omit-resource-metadata); Claude says \"Couldn't reach the MCP server\" and stops.",
 		func(c *capture) {
-			for _, ex := range c.stage(analysis.StageChallenge) {
+			for _, ex := range c.unauthorized() {
 				c.respHeader(ex, "WWW-Authenticate", `Bearer scope="mcp"`, "omit-resource-metadata")
 			}
-			c.cutAfter(c.nth(analysis.StageChallenge, 1))
+			c.cutAfter(c.unauthorized()[1])
 		}},
 	{"challenge-relative-resource-metadata", "claude-web-legacy",
 		"The 401s give a relative resource_metadata (toggle relative-resource-metadata); the client cannot resolve it and stops.",
 		func(c *capture) {
-			for _, ex := range c.stage(analysis.StageChallenge) {
+			for _, ex := range c.unauthorized() {
 				c.respHeader(ex, "WWW-Authenticate", `Bearer resource_metadata="/.well-known/oauth-protected-resource/mcp", scope="mcp"`, "relative-resource-metadata")
 			}
-			c.cutAfter(c.nth(analysis.StageChallenge, 1))
+			c.cutAfter(c.unauthorized()[1])
 		}},
 	{"challenge-no-www-authenticate", "claude-web-legacy",
 		"The 401s carry no WWW-Authenticate at all; the client has no way to discover the authorization server.",
 		func(c *capture) {
-			for _, ex := range c.stage(analysis.StageChallenge) {
+			for _, ex := range c.unauthorized() {
 				c.respHeader(ex, "WWW-Authenticate", "", "")
 			}
-			c.cutAfter(c.nth(analysis.StageChallenge, 1))
+			c.cutAfter(c.unauthorized()[1])
 		}},
 	{"challenge-loopback-resource-metadata", "claude-web-legacy",
 		"The server builds resource_metadata from its listen address (http://localhost:4000) instead of the tunnel host the client used.",
 		func(c *capture) {
-			for _, ex := range c.stage(analysis.StageChallenge) {
+			for _, ex := range c.unauthorized() {
 				c.respHeader(ex, "WWW-Authenticate", `Bearer resource_metadata="http://localhost:4000/.well-known/oauth-protected-resource/mcp", scope="mcp"`, "")
 			}
-			c.cutAfter(c.nth(analysis.StageChallenge, 1))
+			c.cutAfter(c.unauthorized()[1])
 		}},
 	{"resource-metadata-mismatch", "claude-web-legacy",
 		"The resource metadata names http://localhost:4000/mcp (the seed's hard-coded tunnel host problem; toggle resource-mismatch); Claude silently rejects the document and stops.",
@@ -113,6 +113,20 @@ var fixtures = []derived{
 			c.respJSON(c.first(analysis.StageAuthMetadata), func(m map[string]any) {
 				m["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic"}
 			}, "")
+		}},
+	{"resource-metadata-no-authorization-servers", "claude-web-legacy",
+		"The resource metadata lists no authorization server; the client has nowhere to go.",
+		func(c *capture) {
+			ex := c.first(analysis.StageResourceMetadata)
+			c.respJSON(ex, func(m map[string]any) { delete(m, "authorization_servers") }, "")
+			c.cutAfter(ex)
+		}},
+	{"auth-metadata-incomplete", "claude-web-legacy",
+		"The authorization server metadata has no token_endpoint.",
+		func(c *capture) {
+			ex := c.first(analysis.StageAuthMetadata)
+			c.respJSON(ex, func(m map[string]any) { delete(m, "token_endpoint") }, "")
+			c.cutAfter(ex)
 		}},
 	{"register-claude-com", "claude-web-legacy",
 		"Claude registers its claude.com callback and the server allows only claude.ai (toggle redirect-allow=claude.ai): 400 invalid_redirect_uri.",
@@ -184,7 +198,7 @@ var fixtures = []derived{
 	{"invalid-scope", "claude-web-legacy",
 		"The challenge names no scope, Claude asks for every scope it knows, and the server refuses with invalid_scope (tldraw/tldraw#10612).",
 		func(c *capture) {
-			for _, ex := range c.stage(analysis.StageChallenge) {
+			for _, ex := range c.unauthorized() {
 				c.respHeader(ex, "WWW-Authenticate", `Bearer resource_metadata="https://mcp.example.dev/.well-known/oauth-protected-resource/mcp"`, "")
 			}
 			ex := c.first(analysis.StageAuthorize)
@@ -211,6 +225,27 @@ var fixtures = []derived{
 		func(c *capture) {
 			ex := c.first(analysis.StageToken)
 			c.status(ex, 405, "text/plain; charset=utf-8", "Method Not Allowed\n", "")
+			c.cutAfter(ex)
+		}},
+	{"token-invalid-target", "claude-web-legacy",
+		"The authorization server refuses the resource the client asks for (invalid_target, RFC 8707).",
+		func(c *capture) {
+			ex := c.first(analysis.StageToken)
+			c.status(ex, 400, "application/json", `{"error":"invalid_target","error_description":"unknown resource"}`, "")
+			c.cutAfter(ex)
+		}},
+	{"token-error", "claude-web-legacy",
+		"The token endpoint refuses the grant type (unsupported_grant_type).",
+		func(c *capture) {
+			ex := c.first(analysis.StageToken)
+			c.status(ex, 400, "application/json", `{"error":"unsupported_grant_type"}`, "")
+			c.cutAfter(ex)
+		}},
+	{"token-response-invalid", "claude-web-legacy",
+		"The token response has no token_type; the client cannot use the token.",
+		func(c *capture) {
+			ex := c.first(analysis.StageToken)
+			c.respJSON(ex, func(m map[string]any) { delete(m, "token_type") }, "")
 			c.cutAfter(ex)
 		}},
 	{"token-issued-unused", "claude-web-legacy",
@@ -251,6 +286,14 @@ var fixtures = []derived{
 		func(c *capture) {
 			ex := c.first(analysis.StageRefresh)
 			c.status(ex, 400, "application/json", `{"error":"invalid_grant","error_description":"refresh token already used"}`, "")
+			c.cutAfter(ex)
+		}},
+	{"initialize-failed", "sdk-go-legacy",
+		"initialize is answered with a JSON-RPC error (a server that refuses the client's protocol version instead of offering its own).",
+		func(c *capture) {
+			ex := c.rpc("initialize", 0)
+			c.status(ex, 200, "application/json", `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Unsupported protocol version","data":{"supported":["2024-11-05"],"requested":"2025-11-25"}}}`, "")
+			c.respHeader(ex, "Mcp-Session-Id", "", "")
 			c.cutAfter(ex)
 		}},
 	{"initialize-no-session-id", "claude-web-legacy",
@@ -361,7 +404,7 @@ var fixtures = []derived{
 	{"mcp-redirect", "claude-web-legacy",
 		"A trailing-slash router answers the HEAD probe with 307 to /mcp/ (PrefectHQ/fastmcp#1466); Claude stops.",
 		func(c *capture) {
-			ex := c.first(analysis.StageChallenge)
+			ex := c.first(analysis.StageProbe)
 			c.status(ex, 307, "", "", "")
 			c.respHeader(ex, "Location", "/mcp/", "")
 			c.respHeader(ex, "WWW-Authenticate", "", "")
@@ -379,7 +422,7 @@ var fixtures = []derived{
 	{"host-forbidden", "claude-web-legacy",
 		"The tunnel forwards a Host the server does not know and mcpwatch was started without --public-url: 403.",
 		func(c *capture) {
-			ex := c.first(analysis.StageChallenge)
+			ex := c.first(analysis.StageProbe)
 			c.reqHeader(ex, "X-Forwarded-Proto", "")
 			c.reqHeader(ex, "X-Forwarded-Host", "")
 			c.reqHeader(ex, "Host", "abc.example.net")
@@ -391,7 +434,7 @@ var fixtures = []derived{
 	{"bot-blocked", "claude-web-legacy",
 		"A CDN bot filter answers Claude's first request with a challenge page (#49).",
 		func(c *capture) {
-			ex := c.first(analysis.StageChallenge)
+			ex := c.first(analysis.StageProbe)
 			c.status(ex, 403, "text/html; charset=UTF-8", "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>", "")
 			c.respHeader(ex, "Cf-Mitigated", "challenge", "")
 			c.respHeader(ex, "WWW-Authenticate", "", "")
@@ -405,7 +448,7 @@ var fixtures = []derived{
 	{"cors-www-authenticate-hidden", "claude-web-legacy",
 		"A browser client gets the 401 with CORS but WWW-Authenticate is not exposed to it.",
 		func(c *capture) {
-			ex := c.nth(analysis.StageChallenge, 1)
+			ex := c.unauthorized()[1]
 			c.reqHeader(ex, "Origin", "http://localhost:6274")
 			c.respHeader(ex, "Access-Control-Allow-Origin", "http://localhost:6274", "")
 		}},
@@ -494,6 +537,17 @@ func (c *capture) stage(s analysis.Stage) []*recorder.Exchange {
 	var out []*recorder.Exchange
 	for _, ex := range c.byID() {
 		if analysis.StageOf(ex, "/mcp") == s {
+			out = append(out, ex)
+		}
+	}
+	return out
+}
+
+// unauthorized lists the 401s on the MCP endpoint (the HEAD probe's and the challenges).
+func (c *capture) unauthorized() []*recorder.Exchange {
+	var out []*recorder.Exchange
+	for _, ex := range c.byID() {
+		if ex.Status == 401 && ex.Path() == "/mcp" {
 			out = append(out, ex)
 		}
 	}
