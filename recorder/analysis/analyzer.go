@@ -58,6 +58,27 @@ type exRec struct {
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
 	rules   []string // rules that fired on it (the connection holds the findings)
+	tok     string   // "tok:" + hash of its bearer token, once computed
+	tokDone bool
+	fam     string // its user-agent family key, once computed
+}
+
+// tokKey is the key of the exchange's bearer token (hashed once per exchange).
+func (r *exRec) tokKey(ex *recorder.Exchange) string {
+	if !r.tokDone {
+		r.tokDone = true
+		if t := bearer(ex); t != "" {
+			r.tok = "tok:" + hashSecret(t)
+		}
+	}
+	return r.tok
+}
+
+func (r *exRec) family(ex *recorder.Exchange) string {
+	if r.fam == "" {
+		r.fam = familyKey(ex)
+	}
+	return r.fam
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -141,6 +162,12 @@ type conn struct {
 	found map[string]*Finding // by rule
 	order []*Finding
 	marks [numMarks]mark
+
+	// gen counts changes; Report reuses the last view of a connection that did not change.
+	gen     uint64
+	view    *Connection
+	viewGen uint64
+	viewAbs string // the absence findings the view holds
 }
 
 // numStages is len(Stages) (a constant for the array below; TestStages checks they agree).
@@ -229,7 +256,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
 			if r.conn == nil {
-				if keys := a.headerKeys(ex); len(keys) > 0 {
+				if keys := a.headerKeys(r, ex); len(keys) > 0 {
 					a.link(r, ex, keys)
 				}
 			}
@@ -239,24 +266,25 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		r.status = statusOf(ex, r.stage)
 		r.era = eraOf(ex, r.stage)
 		r.faults = faultNames(ex)
-		c := a.link(r, ex, a.keysOf(ex, r.stage))
+		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
 		a.observeEra(r, ex, c)
 		if !complete {
 			a.checkOpen(r, ex, c)
+			return
 		}
-	} else if c := r.conn.root(); c != nil {
-		if s := statusOf(ex, r.stage); s != r.status {
-			r.status = s
-		}
-		c.updateStage(r, duration(ex))
+		r.done = true
+		a.check(r, ex, c)
+		return
 	}
+	c := r.conn.root()
+	r.status = statusOf(ex, r.stage)
+	c.updateStage(r, duration(ex))
 	if complete {
 		r.done = true
-		c := a.link(r, ex, a.keysOf(ex, r.stage))
-		r.status = statusOf(ex, r.stage)
-		c.updateStage(r, duration(ex))
+		// The final snapshot may name more keys (a streamed response's body).
+		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
 		a.observeEra(r, ex, c)
 		a.check(r, ex, c)
 	}
@@ -420,10 +448,10 @@ func opening(s Stage) bool {
 }
 
 // headerKeys are the strong keys a request's headers carry: the bearer token and the session id.
-func (a *Analyzer) headerKeys(ex *recorder.Exchange) []string {
+func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 	var keys []string
-	if t := bearer(ex); t != "" {
-		keys = append(keys, "tok:"+hashSecret(t))
+	if t := r.tokKey(ex); t != "" {
+		keys = append(keys, t)
 	}
 	if sid := ex.ReqHeaders.Get("Mcp-Session-Id"); sid != "" {
 		keys = append(keys, "sid:"+sid)
@@ -438,8 +466,8 @@ func (a *Analyzer) headerKeys(ex *recorder.Exchange) []string {
 }
 
 // keysOf are all the strong keys of an exchange: its headers', its body's and its response's.
-func (a *Analyzer) keysOf(ex *recorder.Exchange, stage Stage) []string {
-	keys := a.headerKeys(ex)
+func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
+	keys := a.headerKeys(r, ex)
 	add := func(prefix, v string) {
 		if v != "" {
 			keys = append(keys, prefix+v)
@@ -546,7 +574,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		r.conn = target
 		target.addID(r.id)
 	}
-	a.weak[familyKey(ex)] = target
+	target.gen++
+	a.weak[r.family(ex)] = target
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -580,7 +609,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.weak[familyKey(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
@@ -619,6 +648,7 @@ func (c *conn) root() *conn {
 // merge folds src into dst (the exchange shows they are one client's run).
 func (a *Analyzer) merge(dst, src *conn) {
 	src.parent = dst
+	dst.gen++
 	if src.start.Before(dst.start) {
 		dst.start = src.start
 	}
@@ -714,8 +744,9 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 }
 
 func (c *conn) updateStage(r *exRec, dur time.Duration) {
-	if i := stageIndex(r.stage); i >= 0 && c.stages[i].lastID == r.id {
+	if i := stageIndex(r.stage); i >= 0 && c.stages[i].lastID == r.id && (c.stages[i].status != r.status || c.stages[i].dur != dur) {
 		c.stages[i].status, c.stages[i].dur = r.status, dur
+		c.gen++
 	}
 }
 
@@ -808,11 +839,6 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.status == StatusOK || c.era == "" {
 		c.era = r.era
 	}
-	if r.status == StatusOK || c.mcpURL == "" {
-		if r.stage != StageChallenge && ex.Kind == recorder.Inbound {
-			c.mcpURL = base(ex) + ex.Path()
-		}
-	}
 	if r.era == "2026" && r.status == StatusOK {
 		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v
@@ -879,8 +905,18 @@ func (a *Analyzer) Report() *Report {
 	return rep
 }
 
-// connection is the report's view of a connection.
+// connection is the report's view of a connection: the last one if nothing changed since, else a new one (a
+// view is never modified once handed out).
 func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
+	abs := a.connFindings(c, now)
+	var absKey strings.Builder
+	for _, f := range abs {
+		absKey.WriteString(f.Key())
+		absKey.WriteByte(' ')
+	}
+	if c.view != nil && c.viewGen == c.gen && c.viewAbs == absKey.String() {
+		return c.view
+	}
 	out := &Connection{
 		ID:         c.id,
 		Client:     c.kind(),
@@ -906,6 +942,8 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 			lastSeen = i
 		}
 	}
+	out.Stages = make([]StageState, 0, numStages)
+	out.Findings = make([]Finding, 0, len(c.order))
 	for i, st := range Stages {
 		s := c.stages[i]
 		if st == StageOther && s.count == 0 {
@@ -924,7 +962,8 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		g.Connection = c.id
 		out.Findings = append(out.Findings, g)
 	}
-	out.Findings = append(out.Findings, a.connFindings(c, now)...)
+	out.Findings = append(out.Findings, abs...)
+	c.view, c.viewGen, c.viewAbs = out, c.gen, absKey.String()
 	return out
 }
 

@@ -91,7 +91,8 @@ func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
 	if !onMCP || ex.Path() == "/sse" {
 		return
 	}
-	if c.mcpURL == "" || r.status == StatusOK && mcpStage(r.stage) {
+	// The first URL seen, then the one a handshake succeeded on.
+	if c.mcpURL == "" || r.status == StatusOK && (r.stage == StageInitialize || r.stage == StageDiscover) {
 		c.mcpURL = base(ex) + ex.Path()
 	}
 }
@@ -138,11 +139,14 @@ func withExcerpt(ex *recorder.Exchange) string {
 
 func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
-	what := fmt.Sprintf("%s %s", ex.Method, ex.Path())
+	what := exchangeName{ex}
 	if st >= 500 {
 		a.fire(r, c, "server-error", fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage, withExcerpt(ex)))
 	}
-	body := strings.ToLower(bodyText(ex, 4096))
+	var body string
+	if st == 403 || st == 429 || st == 503 {
+		body = strings.ToLower(bodyText(ex, 4096))
+	}
 	if st == 403 && strings.Contains(body, "host") &&
 		(strings.Contains(body, "invalid host") || strings.Contains(body, "host header") || strings.Contains(body, "not allowed") || strings.Contains(body, "unknown host")) {
 		a.fire(r, c, "host-forbidden", fmt.Sprintf("The server refused %s with 403 for the Host %q.", what, ex.Host))
@@ -182,6 +186,11 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
+// exchangeName prints as "METHOD path" only when a finding's summary needs it.
+type exchangeName struct{ ex *recorder.Exchange }
+
+func (n exchangeName) String() string { return n.ex.Method + " " + n.ex.Path() }
+
 func exposes(list, header string) bool {
 	for _, h := range strings.Split(list, ",") {
 		h = strings.TrimSpace(h)
@@ -219,8 +228,8 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mChallengeNoScope, r)
 		}
 	}
-	if t := bearer(ex); t != "" {
-		tk := a.toks[hashSecret(t)]
+	if t := r.tokKey(ex); t != "" {
+		tk := a.toks[t]
 		if tk == nil || tk.refresh {
 			return
 		}
@@ -625,9 +634,9 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			tk.expires = exEnd(ex).Add(time.Duration(e * float64(time.Second)))
 		}
 		h := hashSecret(at)
-		a.toks[h] = tk
+		a.toks["tok:"+h] = tk
 		if rt != "" {
-			a.toks[hashSecret(rt)] = &token{conn: c, issued: issued, refresh: true}
+			a.toks["tok:"+hashSecret(rt)] = &token{conn: c, issued: issued, refresh: true}
 		}
 		c.mark(mIssued, r)
 		c.token = "sha256:" + h
@@ -666,10 +675,10 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 
 func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
-	if t := bearer(ex); t != "" && st != 401 {
-		if tk := a.toks[hashSecret(t)]; tk != nil && !tk.refresh {
+	if t := r.tokKey(ex); t != "" && st != 401 {
+		if tk := a.toks[t]; tk != nil && !tk.refresh {
 			c.mark(mUsed, r)
-			c.token = "sha256:" + hashSecret(t)
+			c.token = "sha256:" + strings.TrimPrefix(t, "tok:")
 		}
 	}
 	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {

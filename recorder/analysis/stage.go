@@ -27,18 +27,20 @@ func StageOf(ex *recorder.Exchange, mcpPath string) Stage {
 		return s
 	}
 	path := ex.Path()
-	lp := strings.ToLower(path)
 
 	// Discovery documents: RFC 9728 (path-suffixed or root), RFC 8414 (path-inserted or root), OpenID discovery
 	// (path-inserted and path-appended forms; S26 authorization-server-discovery.mdx).
-	switch {
-	case strings.HasPrefix(lp, "/.well-known/oauth-protected-resource"):
-		return StageResourceMetadata
-	case strings.HasPrefix(lp, "/.well-known/oauth-authorization-server"),
-		strings.HasPrefix(lp, "/.well-known/openid-configuration"),
-		strings.HasSuffix(lp, "/.well-known/openid-configuration"),
-		strings.HasSuffix(lp, "/.well-known/oauth-authorization-server"):
-		return StageAuthMetadata
+	if strings.Contains(path, "/.well-known/") {
+		lp := strings.ToLower(path)
+		switch {
+		case strings.HasPrefix(lp, "/.well-known/oauth-protected-resource"):
+			return StageResourceMetadata
+		case strings.HasPrefix(lp, "/.well-known/oauth-authorization-server"),
+			strings.HasPrefix(lp, "/.well-known/openid-configuration"),
+			strings.HasSuffix(lp, "/.well-known/openid-configuration"),
+			strings.HasSuffix(lp, "/.well-known/oauth-authorization-server"):
+			return StageAuthMetadata
+		}
 	}
 
 	// JSON-RPC from the client: the MCP endpoint, whatever its path.
@@ -49,7 +51,7 @@ func StageOf(ex *recorder.Exchange, mcpPath string) Stage {
 		return s
 	}
 
-	if s := oauthStage(ex, lp); s != "" {
+	if s := oauthStage(ex, strings.ToLower(path)); s != "" {
 		return s
 	}
 
