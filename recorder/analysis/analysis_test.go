@@ -133,7 +133,11 @@ func TestStageOf(t *testing.T) {
 		{"JSON-RPC on the wrong path", newEx(1, "POST", "/").body("application/json", rpc(0, "initialize")).answer(404, "text/plain", "404"), "", StageInitialize},
 		{"the client answering the server", newEx(1, "POST", "/mcp").body("application/json", `{"jsonrpc":"2.0","id":7,"result":{}}`), "", StageOther},
 		{"SSE transport POST", newEx(1, "POST", "/sse?sessionid=abc").body("application/json", rpc(1, "tools/list")), "", StageList},
-		{"a server's note wins", func() *exb { b := newEx(1, "POST", "/x"); b.ex.Notes = []recorder.Note{{Key: "stage", Value: "consent"}}; return b }(), "", StageConsent},
+		{"a server's note wins", func() *exb {
+			b := newEx(1, "POST", "/x")
+			b.ex.Notes = []recorder.Note{{Key: "stage", Value: "consent"}}
+			return b
+		}(), "", StageConsent},
 		{"favicon", newEx(1, "GET", "/favicon.ico"), "", StageOther},
 		{"MCP POST in flight, no header", newEx(1, "POST", "/mcp").pending(), "", StageOther},
 	}
