@@ -104,6 +104,8 @@ func TestStageOf(t *testing.T) {
 		{"revoke by path", newEx(1, "POST", "/revoke").body(form, "token=t"), "", StageRevoke},
 		{"CIMD fetch (outbound)", newEx(1, "GET", "https://claude.ai/oauth/mcp-oauth-client-metadata").outbound().answer(200, "application/json", cimd), "", StageClientMetadata},
 		{"CIMD fetch in flight", newEx(1, "GET", "https://client.example/meta.json").outbound().pending(), "", StageClientMetadata},
+		{"upstream GET in flight (proxy)", newEx(1, "GET", "https://upstream.example/favicon.ico").outbound().pending(), "", StageOther},
+		{"upstream MCP POST (proxy)", newEx(1, "POST", "http://127.0.0.1:9000/mcp").outbound().body("application/json", rpc(1, "tools/list")), "", StageList},
 		{"CIMD fetch failed", func() *exb {
 			b := newEx(1, "GET", "https://client.example/meta.json").outbound().answer(0, "", "")
 			b.ex.Error = "dial tcp: i/o timeout"
@@ -310,6 +312,28 @@ func TestInfo(t *testing.T) {
 	a.Observe(newEx(500, "POST", "/token").pending().ex)
 	if in := a.Info(500); in.Stage != StageToken || in.Status != StatusPending || in.Connection != "" {
 		t.Errorf("pending info = %+v", in)
+	}
+}
+
+// In proxy mode the upstream's copy of a request belongs to the client's exchange: it forms no connection and is
+// not judged twice.
+func TestProxyCopiesPairWithTheClientRequest(t *testing.T) {
+	a := New(Options{})
+	in := newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
+		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`).pending()
+	up := newEx(2, "POST", "http://127.0.0.1:9000/mcp").outbound().req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
+		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`)
+	a.Observe(in.ex) // the client's request arrives
+	a.Observe(up.ex) // the proxy's request to the upstream completes
+	done := *in.ex
+	done.State, done.Status = recorder.StateComplete, 200
+	a.Observe(&done) // the client's answer (no Mcp-Session-Id: one finding, not two)
+	rep := a.Report()
+	if len(rep.Connections) != 1 || len(rep.Connections[0].Exchanges) != 1 || len(rep.Findings) != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if in := a.Info(2); in.Connection != "c1" || in.Stage != StageInitialize || in.Client != ClientClaude || in.Status != StatusOK {
+		t.Errorf("upstream copy info %+v", in)
 	}
 }
 

@@ -40,6 +40,9 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
+	// inbound is the latest client request per "METHOD path": in proxy mode the upstream's copy of a request (an
+	// outbound exchange) is paired with it.
+	inbound map[string]uint64
 
 	last time.Time // end of the latest exchange seen
 	now  time.Time // SetNow
@@ -61,6 +64,7 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
+	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
@@ -215,6 +219,7 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
+	a.inbound = map[string]uint64{}
 	a.last = time.Time{}
 }
 
@@ -242,6 +247,9 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if r == nil {
 		r = &exRec{id: ex.ID, start: ex.Start}
 		a.exs[ex.ID] = r
+		if ex.Kind != recorder.Outbound {
+			a.inbound[ex.Method+" "+ex.Path()] = ex.ID
+		}
 	}
 	if r.done {
 		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
@@ -250,6 +258,19 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		a.last = end
 	}
 	complete := ex.State == recorder.StateComplete || ex.State == ""
+	if ex.Kind == recorder.Outbound {
+		if r.stage = StageOf(ex, a.opts.MCPPath); r.stage != StageClientMetadata {
+			// The upstream's copy of a client request (proxy mode): it belongs to the client's exchange, which is
+			// the one judged.
+			if r.pair == 0 {
+				r.pair = a.inbound[ex.Method+" "+ex.Path()]
+			}
+			r.status, r.era = statusOf(ex, r.stage), eraOf(ex, r.stage)
+			r.settled = ex.State != recorder.StatePending
+			r.done = complete
+			return
+		}
+	}
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
@@ -857,6 +878,12 @@ func (a *Analyzer) Info(id uint64) Info {
 		info.Status = StatusPending
 	}
 	c := r.conn.root()
+	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
+		if pc := p.conn.root(); pc != nil {
+			info.Connection, info.Client = pc.id, pc.kind()
+		}
+		return info
+	}
 	if c != nil {
 		info.Connection = c.id
 		info.Client = c.kind()

@@ -241,8 +241,11 @@ func looksLikeClientMetadata(ex *recorder.Exchange) bool {
 	if o := object(ex.RespBody.Data); o != nil {
 		return has(o, "client_id") && has(o, "redirect_uris")
 	}
-	if ex.State != recorder.StateComplete || ex.Error != "" {
-		return strings.HasPrefix(ex.URL, "https://") || strings.Contains(strings.ToLower(ex.URL), "client")
+	if ex.State != recorder.StateComplete || ex.Error != "" || ex.Status >= 400 {
+		// No document (yet): judge by the URL, which names a client's metadata (https://claude.ai/oauth/
+		// mcp-oauth-client-metadata) rather than an upstream's resource.
+		p := strings.ToLower(ex.Path())
+		return strings.Contains(p, "client") || strings.Contains(p, "metadata") || strings.HasSuffix(p, ".json")
 	}
 	return false
 }
