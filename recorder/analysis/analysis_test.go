@@ -548,3 +548,28 @@ func TestGarbageIn(t *testing.T) {
 	a.Observe(nil)
 	_ = a.Report()
 }
+
+// docs/findings.md lists the catalogue; it is rewritten with -update.
+func TestFindingsDoc(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# Findings\n\nWhat `mcpwatch` can diagnose in a handshake: every rule of the analysis (`recorder/analysis`), its severity, what it\ndetects, the fix it suggests, and where the rule comes from. Issue refs without a repository are\n`anthropics/claude-ai-mcp#N`; `CC#N` is `anthropics/claude-code#N`; `S26/…`, `S1125/…` are files of the MCP specification\n(2026-07-28, 2025-11-25). This file is generated from the code: `go test ./recorder/analysis -run TestFindingsDoc -update`.\n\n")
+	b.WriteString("| rule | severity | detects | fix | source |\n|---|---|---|---|---|\n")
+	esc := strings.NewReplacer("|", "\\|", "\n", " ")
+	for _, r := range Rules() {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source))
+	}
+	path := "../../docs/findings.md"
+	if *update {
+		if err := os.MkdirAll("../../docs", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	got, err := os.ReadFile(path)
+	if err != nil || string(got) != b.String() {
+		t.Errorf("%s is stale (run with -update): %v", path, err)
+	}
+}
