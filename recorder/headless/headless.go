@@ -35,8 +35,9 @@ type Options struct {
 //	{"event":"dropped", "dropped":N}
 //
 // An exchange event is written when the exchange completes; a finding event when the finding first appears (once
-// per rule and connection; its count then grows in the analysis, not in the output); a dropped event when the
-// printer missed updates because it could not keep up.
+// per rule and connection; its count then grows in the analysis, not in the output) — right after the exchange
+// that revealed it, or, for a rule about a connection as a whole or about something that never happened, at the
+// next tick; a dropped event when the printer missed updates because it could not keep up.
 type Event struct {
 	Event      string               `json:"event"`
 	Stage      analysis.Stage       `json:"stage,omitempty"`
@@ -130,6 +131,7 @@ func (p *printer) update(u recorder.Update) error {
 	if u.Kind != recorder.Completed {
 		return nil
 	}
+	p.an.SetNow(p.opts.Now())
 	in := p.an.Info(u.Exchange.ID)
 	if p.opts.JSON {
 		ev := Event{Event: EventExchange, Stage: in.Stage, Status: in.Status, Client: in.Client, Connection: in.Connection,
@@ -143,13 +145,19 @@ func (p *printer) update(u recorder.Update) error {
 	} else if _, err := fmt.Fprintln(p.bw, LineInfo(u.Exchange, in)); err != nil {
 		return err
 	}
-	return p.findings()
+	// What the exchange revealed is in its Info: O(1), whatever the number of connections. Rules about a
+	// connection as a whole are judged on the next tick.
+	return p.print(in.Findings)
 }
 
-// findings prints the findings that appeared since the last call.
+// findings judges every connection (rules about what never happened included) and prints what is new.
 func (p *printer) findings() error {
 	p.an.SetNow(p.opts.Now())
-	for _, f := range p.an.Report().Findings {
+	return p.print(p.an.Report().Findings)
+}
+
+func (p *printer) print(fs []analysis.Finding) error {
+	for _, f := range fs {
 		k := f.Key()
 		if p.printed[k] {
 			continue
