@@ -274,6 +274,9 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
+			if s := uaSignal(ex.ReqHeaders.Get("User-Agent")); s.better(r.sig) {
+				r.sig = s // until it joins a connection, its own user agent names its client
+			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
 			if r.conn == nil {
