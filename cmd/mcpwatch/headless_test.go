@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net/http"
+	neturl "net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -14,7 +16,9 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 type lockedBuffer struct {
@@ -67,13 +71,14 @@ func serveHeadless(t *testing.T, extra ...string) (string, *lockedBuffer, func()
 	}
 }
 
-// sdkSession is a Go SDK client session at 2025-11-25: initialize, the GET stream, a list and a call, DELETE.
-func sdkSession(t *testing.T, url string) {
+// sdkSession is a Go SDK client session at 2025-11-25: initialize, the GET stream, a list and a call, DELETE;
+// with an OAuth handler when the server wants a token.
+func sdkSession(t *testing.T, url string, oauth auth.OAuthHandler) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "headless-test", Version: "1"}, nil)
-	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, OAuthHandler: oauth}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,8 +107,8 @@ func waitLines(t *testing.T, out *lockedBuffer, pred func(string) bool) {
 
 // The --no-tui line of each exchange names its stage, client and connection.
 func TestServeHeadlessLinesHaveStages(t *testing.T) {
-	url, out, stop := serveHeadless(t)
-	sdkSession(t, url)
+	url, out, stop := serveHeadless(t, "--no-auth")
+	sdkSession(t, url, nil)
 	waitLines(t, out, func(s string) bool { return strings.Contains(s, "DELETE") })
 	stop()
 	stages := map[string]bool{}
@@ -128,8 +133,8 @@ func TestServeHeadlessLinesHaveStages(t *testing.T) {
 
 // --json prints events: one exchange event per request, with its stage; a healthy session has no finding event.
 func TestServeHeadlessJSON(t *testing.T) {
-	url, out, stop := serveHeadless(t, "--json")
-	sdkSession(t, url)
+	url, out, stop := serveHeadless(t, "--json", "--no-auth")
+	sdkSession(t, url, nil)
 	waitLines(t, out, func(s string) bool { return strings.Contains(s, `"method":"DELETE"`) })
 	stop()
 	sc := bufio.NewScanner(strings.NewReader(out.String()))
@@ -154,6 +159,68 @@ func TestServeHeadlessJSON(t *testing.T) {
 		analysis.StageCall, analysis.StageStream, analysis.StageTerminate} {
 		if !slices.Contains(stages, want) {
 			t.Errorf("no %s event among %v", want, stages)
+		}
+	}
+}
+
+// The Go SDK's own OAuth client through the embedded authorization server (--auto-approve): a healthy run, so the
+// analysis finds nothing, groups it as one connection and labels every step.
+func TestServeHeadlessOAuthRun(t *testing.T) {
+	url, out, stop := serveHeadless(t, "--json", "--auto-approve", "--ephemeral")
+	redirect := "http://127.0.0.1:39999/callback"
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
+		DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
+			RedirectURIs: []string{redirect}, ClientName: "headless-test", TokenEndpointAuthMethod: "none",
+			GrantTypes: []string{"authorization_code", "refresh_token"}, ResponseTypes: []string{"code"}}},
+		RedirectURL: redirect,
+		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+			req, err := http.NewRequestWithContext(ctx, "GET", args.URL, nil)
+			if err != nil {
+				return nil, err
+			}
+			resp, err := noFollow.Do(req) // --auto-approve: straight back to the redirect URI
+			if err != nil {
+				return nil, err
+			}
+			resp.Body.Close()
+			loc, err := neturl.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				return nil, err
+			}
+			q := loc.Query()
+			return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdkSession(t, url, h)
+	waitLines(t, out, func(s string) bool { return strings.Contains(s, `"method":"DELETE"`) })
+	stop()
+	sc := bufio.NewScanner(strings.NewReader(out.String()))
+	sc.Buffer(nil, 4<<20)
+	seen := map[analysis.Stage]bool{}
+	for sc.Scan() {
+		var ev headless.Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("%q: %v", sc.Text(), err)
+		}
+		switch ev.Event {
+		case headless.EventExchange:
+			seen[ev.Stage] = true
+			if ev.Connection != "c1" || ev.Status == analysis.StatusFailed && ev.Stage != analysis.StageChallenge {
+				t.Errorf("%s %s: stage %s %s on %s", ev.Exchange.Method, ev.Exchange.Path(), ev.Stage, ev.Status, ev.Connection)
+			}
+		default:
+			t.Errorf("unexpected event: %s", sc.Text())
+		}
+	}
+	for _, want := range []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata,
+		analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken, analysis.StageInitialize, analysis.StageInitialized,
+		analysis.StageList, analysis.StageCall, analysis.StageStream, analysis.StageTerminate} {
+		if !seen[want] {
+			t.Errorf("no %s exchange; stages seen %v", want, seen)
 		}
 	}
 }

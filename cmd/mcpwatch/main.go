@@ -27,6 +27,8 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
+  mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
+                               turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' for the flags.
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

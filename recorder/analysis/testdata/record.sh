@@ -20,7 +20,7 @@ go build -o "$tmp/fixturegen" ./recorder/analysis/internal/fixturegen
 # serve NAME: start mcpwatch capturing to $out/NAME.jsonl; sets $url and $pid.
 serve() {
   rm -f "$out/$1.jsonl"
-  XDG_STATE_HOME="$tmp/state" "$tmp/mcpwatch" serve --no-tui --addr 127.0.0.1:0 --capture "$out/$1.jsonl" \
+  XDG_STATE_HOME="$tmp/state" "$tmp/mcpwatch" serve --no-tui --no-auth --addr 127.0.0.1:0 --capture "$out/$1.jsonl" \
     >"$tmp/$1.out" 2>"$tmp/$1.err" &
   pid=$!
   url=

@@ -138,7 +138,7 @@ func TestDriveAgain(t *testing.T) {
 			}
 			store := recorder.NewStore(recorder.StoreOptions{})
 			store.OnComplete(cf.Append)
-			srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Recorder: recorder.New(store, recorder.Options{})})
+			srv, err := server.New(server.Config{Addr: "127.0.0.1:0", NoAuth: true, Recorder: recorder.New(store, recorder.Options{})})
 			if err != nil {
 				t.Fatal(err)
 			}
