@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,12 +87,12 @@ func exportDriveHandshake(t *testing.T, base string) {
 }
 
 func TestExportedHARValidatesAndImports(t *testing.T) {
-	node := exportNode(t)
-	srv := exportStartServe(t)
+	capture := filepath.Join(t.TempDir(), "run.jsonl")
+	srv := Start(t, "serve", "--no-auth", "--capture", capture)
 	exportDriveHandshake(t, srv.URL)
-	srv.Stop(t)
+	srv.Stop()
 
-	res, err := recorder.LoadCapture(srv.Capture)
+	res, err := recorder.LoadCapture(capture)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,29 +102,21 @@ func TestExportedHARValidatesAndImports(t *testing.T) {
 
 	dir := t.TempDir()
 	harPath := filepath.Join(dir, "run.har")
-	if _, errOut, err := exportRun(t, "export", srv.Capture, "--format", "har", "--out", harPath); err != nil {
-		t.Fatalf("export: %v\n%s", err, errOut)
+	if r := Run(t, time.Minute, "export", capture, "--format", "har", "--out", harPath); r.Code != 0 {
+		t.Fatalf("export: exit %d\n%s", r.Code, r.Stderr)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, node, filepath.Join(exportRepoRoot(t), "e2e", "node", "validate-har.mjs"), harPath)
-	cmd.Dir = filepath.Join(exportRepoRoot(t), "e2e", "node")
-	out, err := cmd.Output()
+	v := Node(t, time.Minute, "validate-har.mjs", harPath)
 	var summary struct {
 		Entries  int      `json:"entries"`
 		Stages   []string `json:"stages"`
 		Problems []string `json:"problems"`
 	}
-	if jerr := json.Unmarshal(out, &summary); jerr != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("validator output %q (%v, %v)\n%s", out, err, jerr, stderr)
+	if jerr := json.Unmarshal([]byte(v.Stdout), &summary); jerr != nil {
+		t.Fatalf("validator output %q (exit %d, %v)\n%s", v.Stdout, v.Code, jerr, v.Stderr)
 	}
-	if err != nil || len(summary.Problems) > 0 {
-		t.Fatalf("the HAR does not validate (%v):\n%s", err, strings.Join(summary.Problems, "\n"))
+	if v.Code != 0 || len(summary.Problems) > 0 {
+		t.Fatalf("the HAR does not validate (exit %d):\n%s", v.Code, strings.Join(summary.Problems, "\n"))
 	}
 	if summary.Entries != len(res.Exchanges) {
 		t.Errorf("%d HAR entries for %d captured exchanges", summary.Entries, len(res.Exchanges))
@@ -138,9 +129,10 @@ func TestExportedHARValidatesAndImports(t *testing.T) {
 
 	// Every format exports the real capture, without the secrets the run sent.
 	for _, f := range []string{"har", "jsonl", "markdown", "curl"} {
-		stdout, errOut, err := exportRun(t, "export", srv.Capture, "--format", f)
-		if err != nil || stdout == "" {
-			t.Errorf("%s: %v\n%s", f, err, errOut)
+		r := Run(t, time.Minute, "export", capture, "--format", f)
+		stdout := r.Stdout
+		if r.Code != 0 || stdout == "" {
+			t.Errorf("%s: exit %d\n%s", f, r.Code, r.Stderr)
 			continue
 		}
 		for _, s := range []string{e2eBearer, e2eCode} {
@@ -161,15 +153,13 @@ func TestExportedHARValidatesAndImports(t *testing.T) {
 // The golden HARs of recorder/export (the fixture handshake, with the placeholder analysis and with a full one:
 // pages, findings, connections) pass the same checks.
 func TestGoldenHARsValidateAndImport(t *testing.T) {
-	node := exportNode(t)
-	golden, _ := filepath.Glob(filepath.Join(exportRepoRoot(t), "recorder", "export", "testdata", "golden", "*.har"))
+	golden, _ := filepath.Glob(filepath.Join(repoRoot(), "recorder", "export", "testdata", "golden", "*.har"))
 	if len(golden) < 2 {
 		t.Fatalf("golden HARs: %v", golden)
 	}
 	for _, path := range golden {
-		out, err := exec.Command(node, filepath.Join(exportRepoRoot(t), "e2e", "node", "validate-har.mjs"), path).CombinedOutput()
-		if err != nil {
-			t.Errorf("%s: %v\n%s", filepath.Base(path), err, out)
+		if r := Node(t, time.Minute, "validate-har.mjs", path); r.Code != 0 {
+			t.Errorf("%s: exit %d\n%s%s", filepath.Base(path), r.Code, r.Stdout, r.Stderr)
 		}
 	}
 }
