@@ -202,6 +202,7 @@ func TestClientIdentification(t *testing.T) {
 		{"redirect Inspector", register("x", "http://localhost:6274/oauth/callback", "http://localhost:6274/oauth/callback/debug"), ClientInspector},
 		{"redirect Inspector v2", authorize("c", "http://127.0.0.1:6276/oauth/callback"), ClientInspector},
 		{"redirect Claude Code loopback", register("x", "http://localhost:51234/callback"), ClientClaudeCode},
+		{"loopback IP /callback is too generic", register("x", "http://127.0.0.1:51234/callback"), ClientUnknown},
 		{"client_name Claude", register("Claude", "https://example.com/cb"), ClientClaude},
 		{"client_name claudeai (seed)", register("claudeai", "https://example.com/cb"), ClientClaude},
 		{"client_name MCP CLI Proxy", register("MCP CLI Proxy", "http://localhost:35535/oauth/callback"), ClientMCPRemote},
@@ -571,5 +572,16 @@ func TestFindingsDoc(t *testing.T) {
 	got, err := os.ReadFile(path)
 	if err != nil || string(got) != b.String() {
 		t.Errorf("%s is stale (run with -update): %v", path, err)
+	}
+}
+
+// An HTML error page contributes its title to the summary (the embedded authorization server's pages say why).
+func TestSummaryQuotesAnHTMLErrorTitle(t *testing.T) {
+	a := New(Options{})
+	a.Observe(newEx(1, "POST", "/authorize").body(form, "consent=c&csrf=x&action=approve").
+		answer(403, "text/html; charset=utf-8", "<!doctype html><html><head><title>Forged consent form &mdash; mcpwatch</title></head></html>").ex)
+	f := a.Info(1).Findings
+	if len(f) != 1 || f[0].Rule != "authorize-failed" || !strings.Contains(f[0].Summary, `consent form was refused with 403 ("Forged consent form — mcpwatch")`) {
+		t.Errorf("findings %+v", f)
 	}
 }

@@ -129,8 +129,9 @@ func redirectSignal(raw string) signal {
 	// Cursor's loopback callback http://localhost:8787/callback (erp-mafia/accounted#2225).
 	case port == "8787" && u.Path == "/callback":
 		return signal{kind: ClientCursor, strength: 4}
-	// Claude Code: http://localhost:<random>/callback (CC#66511). SDK examples use the same shape: weak.
-	case u.Path == "/callback":
+	// Claude Code: http://localhost:<random>/callback (CC#66511). SDK examples use the same shape: weak, and only
+	// in Claude Code's exact form (localhost, not an IP).
+	case u.Path == "/callback" && strings.EqualFold(u.Hostname(), "localhost"):
 		return signal{kind: ClientClaudeCode, strength: 1}
 	}
 	return signal{}

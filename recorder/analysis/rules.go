@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -105,9 +107,17 @@ func bodyText(ex *recorder.Exchange, n int) string {
 	return string(b)
 }
 
-// excerpt is the first line of a plain-text or JSON error body, for a summary.
+var htmlTitle = regexp.MustCompile(`(?is)<title>\s*(.*?)\s*</title>`)
+
+// excerpt is the first line of a plain-text or JSON error body, or the title of an HTML page, for a summary.
 func excerpt(ex *recorder.Exchange) string {
 	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	if ct == "text/html" {
+		if m := htmlTitle.FindSubmatch(ex.RespBody.Data); m != nil {
+			return html.UnescapeString(string(m[1]))
+		}
+		return ""
+	}
 	if ct != "text/plain" && ct != "application/json" {
 		return ""
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -103,8 +104,10 @@ type actor struct {
 }
 
 func newActor(base, ua string, tunnel bool) *actor {
+	jar, _ := cookiejar.New(nil) // a browser keeps the consent page's cookie
 	return &actor{base: base, ua: ua, tunnel: tunnel, hc: &http.Client{
 		Timeout:       10 * time.Second,
+		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
@@ -205,7 +208,10 @@ func newPKCE() pkce {
 	return pkce{v, base64.RawURLEncoding.EncodeToString(sum[:])}
 }
 
-var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+var (
+	hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+	formAction  = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+)
 
 // approve plays the browser: open the authorization URL, submit the consent form, return the redirect.
 func approve(ctx context.Context, browser *actor, authURL string) (*url.URL, error) {
@@ -221,12 +227,19 @@ func approve(ctx context.Context, browser *actor, authURL string) (*url.URL, err
 	for _, m := range hiddenInput.FindAllStringSubmatch(string(page.body), -1) {
 		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
-	form.Set("decision", "approve")
+	form.Set("decision", "approve") // the stub's button
+	form.Set("action", "approve")   // server/oauth's button
+	action := "/authorize"
+	if m := formAction.FindStringSubmatch(string(page.body)); m != nil {
+		if a, err := url.Parse(html.UnescapeString(m[1])); err == nil && a.Path != "" {
+			action = a.RequestURI()
+		}
+	}
 	origin := "https://" + publicHost
 	if !browser.tunnel {
 		origin = browser.base
 	}
-	r, err := browser.expect(ctx, 302, "POST", "/authorize", map[string]string{"Content-Type": "application/x-www-form-urlencoded",
+	r, err := browser.expect(ctx, 302, "POST", action, map[string]string{"Content-Type": "application/x-www-form-urlencoded",
 		"Origin": origin, "Accept": "text/html"}, []byte(form.Encode()))
 	if err != nil {
 		return nil, err
