@@ -389,7 +389,7 @@ func HeadlessLines(t testing.TB, stdout string) []HeadlessLine {
 	t.Helper()
 	var lines []HeadlessLine
 	for _, l := range strings.Split(strings.TrimRight(stdout, "\n"), "\n") {
-		if l == "" || strings.HasPrefix(l, "#") {
+		if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "! ") { // a gap notice, a finding
 			continue
 		}
 		f := strings.Fields(l)

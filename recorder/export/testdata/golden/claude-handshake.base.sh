@@ -55,7 +55,7 @@ curl -sS -i --globoff 'http://localhost:4000/.well-known/oauth-authorization-ser
   -H 'X-Forwarded-Proto: https'
 echo
 
-# 5. other — POST /register → 201
+# 5. register — POST /register → 201
 curl -sS -i --globoff 'http://localhost:4000/register' \
   -H 'User-Agent: Claude-User' \
   -H 'Accept-Encoding: gzip' \
@@ -69,7 +69,7 @@ curl -sS -i --globoff 'http://localhost:4000/register' \
   --data-raw '{"client_name":"claudeai","grant_types":["authorization_code","refresh_token"],"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"response_types":["code"],"scope":"claudeai","token_endpoint_auth_method":"none"}'
 echo
 
-# 6. other — GET /authorize?response_type=code&client_id=client-claude-0001&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=st4te-value-0123&scope=claudeai&resource=https%3A%2F%2Fgarbage-actress-light-legislature.trycloudflare.com%2Fmcp → 200
+# 6. authorize — GET /authorize?response_type=code&client_id=client-claude-0001&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=st4te-value-0123&scope=claudeai&resource=https%3A%2F%2Fgarbage-actress-light-legislature.trycloudflare.com%2Fmcp → 200
 curl -sS -i --globoff 'http://localhost:4000/authorize?response_type=code&client_id=client-claude-0001&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=st4te-value-0123&scope=claudeai&resource=https%3A%2F%2Fgarbage-actress-light-legislature.trycloudflare.com%2Fmcp' \
   -H 'User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36' \
   -H 'Accept: text/html' \
@@ -77,7 +77,7 @@ curl -sS -i --globoff 'http://localhost:4000/authorize?response_type=code&client
   -H 'X-Forwarded-Proto: https'
 echo
 
-# 7. other — POST /authorize → 302
+# 7. consent — POST /authorize → 302
 curl -sS -i --globoff 'http://localhost:4000/authorize' \
   -H 'User-Agent: Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/138.0.0.0 Safari/537.36' \
   -H 'Content-Type: application/x-www-form-urlencoded' \
@@ -88,7 +88,7 @@ curl -sS -i --globoff 'http://localhost:4000/authorize' \
   --data-raw 'csrf_token=%5BREDACTED%5D&state=st4te-value-0123&decision=allow&response_type=code&client_id=client-claude-0001&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&state=st4te-value-0123&scope=claudeai&resource=https%3A%2F%2Fgarbage-actress-light-legislature.trycloudflare.com%2Fmcp'
 echo
 
-# 8. other — POST /token → 200
+# 8. token — POST /token → 200
 curl -sS -i --globoff 'http://localhost:4000/token' \
   -H 'User-Agent: Claude-User' \
   -H 'Accept-Encoding: gzip' \
@@ -199,7 +199,7 @@ curl -sS -i --globoff -N --max-time 10 'http://localhost:4000/mcp' \
   -H 'X-Forwarded-Proto: https'
 echo
 
-# 15. other — POST /token → 200
+# 15. refresh — POST /token → 200
 curl -sS -i --globoff 'http://localhost:4000/token' \
   -H 'User-Agent: Claude-User' \
   -H 'Accept-Encoding: gzip' \
@@ -213,7 +213,7 @@ curl -sS -i --globoff 'http://localhost:4000/token' \
   --data-raw 'grant_type=refresh_token&refresh_token=%5BREDACTED%5D&client_id=client-claude-0001'
 echo
 
-# 16. other — POST /revoke → 200
+# 16. revoke — POST /revoke → 200
 curl -sS -i --globoff 'http://localhost:4000/revoke' \
   -H 'User-Agent: Claude-User' \
   -H 'Accept-Encoding: gzip' \
@@ -227,7 +227,7 @@ curl -sS -i --globoff 'http://localhost:4000/revoke' \
   --data-raw 'token=%5BREDACTED%5D&token_type_hint=access_token&client_id=client-claude-0001'
 echo
 
-# 17. other — GET /oauth/client-metadata.json → 200 (outbound: mcpwatch made this request itself; not replayed)
+# 17. client-metadata — GET /oauth/client-metadata.json → 200 (outbound: mcpwatch made this request itself; not replayed)
 #   curl -sS -i --globoff 'https://app.example.com/oauth/client-metadata.json' \
 #     -H 'Accept: application/json' \
 #     -H 'User-Agent: mcpwatch/dev'
