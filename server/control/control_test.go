@@ -1,12 +1,16 @@
 package control
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/faults"
 )
@@ -79,7 +83,26 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 	}
 }
 
-// Another user on the same machine cannot use the socket, even when the file system would let them reach it.
+// TestMain doubles as the other user's client: with MCPWATCH_CONTROL_DIAL set, the test binary (run as user nobody)
+// connects to that socket, sends a request, and prints what happened.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("MCPWATCH_CONTROL_DIAL"); path != "" {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			fmt.Println("connect:", err)
+			os.Exit(0)
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, werr := io.WriteString(c, "PUT /toggles/omit-session-id HTTP/1.1\r\nHost: x\r\n\r\n")
+		n, rerr := c.Read(make([]byte, 512))
+		fmt.Printf("connected; write %v; read %d bytes, %v\n", werr, n, rerr)
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// Another user on the same machine cannot use the socket, even when the file system would let them reach it: the
+// connection is made, and the server hangs up without a byte.
 func TestOtherUserRefused(t *testing.T) {
 	if os.Getuid() != 0 {
 		t.Fatal("this test switches to user nobody and must run as root (script/test does)")
@@ -98,20 +121,39 @@ func TestOtherUserRefused(t *testing.T) {
 	defer srv.Close()
 	os.Chmod(dir, 0o755) // Listen made it 0700; open it up to prove the credential check alone refuses
 	os.Chmod(path, 0o777)
-	cmd := exec.Command("/usr/bin/curl", "-sS", "--max-time", "3", "--unix-socket", path, "-X", "PUT", "http://x/toggles/omit-session-id")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
-	out, err := cmd.CombinedOutput()
-	// curl 52 (empty reply) or 56 (connection reset): it connected, and the server hung up on it. 7 would mean the
-	// file system stopped it, which is not what this test is about.
-	if code := cmd.ProcessState.ExitCode(); code != 52 && code != 56 {
-		t.Errorf("user nobody: curl exit %d (%v): %s; want 52 or 56 (connected, then refused)", code, err, out)
+	// A copy of this test binary that user nobody may run.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "dial")
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dial := func(uid uint32) string {
+		cmd := exec.Command(bin)
+		cmd.Env = []string{"MCPWATCH_CONTROL_DIAL=" + path}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: uid}}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("dial as %d: %v\n%s", uid, err, out)
+		}
+		return string(out)
+	}
+	t0 := time.Now()
+	out := dial(65534)
+	t.Logf("nobody: %q after %v", out, time.Since(t0))
+	if !strings.HasPrefix(out, "connected;") || !strings.Contains(out, "read 0 bytes") {
+		t.Errorf("user nobody: %q; want a connection the server hung up on without answering", out)
 	}
 	if set.Has("omit-session-id") {
 		t.Error("user nobody switched a toggle")
 	}
-	// The same request as this user works.
-	cmd = exec.Command("/usr/bin/curl", "-sS", "--max-time", "3", "--unix-socket", path, "-X", "PUT", "http://x/toggles/omit-session-id")
-	if out, err := cmd.CombinedOutput(); err != nil || !set.Has("omit-session-id") {
-		t.Errorf("same user: %v %s", err, out)
+	if out := dial(0); !strings.Contains(out, "read ") || strings.Contains(out, "read 0 bytes") || !set.Has("omit-session-id") {
+		t.Errorf("same user: %q", out)
 	}
 }
