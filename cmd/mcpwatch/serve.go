@@ -158,11 +158,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	_, port, _ := net.SplitHostPort(srv.Addr())
-	ctl, err := control.Listen(filepath.Join(control.Dir(stateDir), control.SocketName(port)), toggles)
-	if err != nil {
-		return err
+	// The control socket is a convenience: without it, toggles still work at start and in the TUI.
+	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(stateDir), control.SocketName(port)), toggles)
+	if ctlErr == nil {
+		defer ctl.Close()
 	}
-	defer ctl.Close()
 
 	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
@@ -179,6 +179,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if capture != nil {
 		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
+	}
+	if ctlErr != nil {
+		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
 	}
 	if on := toggles.List(); len(on) > 0 {
 		var specs []string

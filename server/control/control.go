@@ -24,12 +24,20 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Dir is where control sockets live: $XDG_RUNTIME_DIR/mcpwatch, else stateDir/run.
+// maxSocketPath is what fits in a sockaddr_un (108 bytes on Linux, with its NUL).
+const maxSocketPath = 107
+
+// Dir is where control sockets live: $XDG_RUNTIME_DIR/mcpwatch, else stateDir/run; when that path is too long for a
+// Unix socket, a per-user directory in the system's temporary directory.
 func Dir(stateDir string) string {
-	if d := os.Getenv("XDG_RUNTIME_DIR"); d != "" {
-		return filepath.Join(d, "mcpwatch")
+	d := filepath.Join(stateDir, "run")
+	if x := os.Getenv("XDG_RUNTIME_DIR"); x != "" {
+		d = filepath.Join(x, "mcpwatch")
 	}
-	return filepath.Join(stateDir, "run")
+	if len(filepath.Join(d, SocketName("65535"))) > maxSocketPath {
+		d = filepath.Join(os.TempDir(), fmt.Sprintf("mcpwatch-%d", os.Getuid()))
+	}
+	return d
 }
 
 // SocketName is the socket of the instance listening on port.
@@ -48,6 +56,11 @@ func Listen(path string, set *faults.Set) (*Server, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if st, err := os.Lstat(dir); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	} else if sys, ok := st.Sys().(*syscall.Stat_t); !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() {
+		return nil, fmt.Errorf("control socket: %s is not a directory of this user's", dir)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)

@@ -157,3 +157,20 @@ func TestOtherUserRefused(t *testing.T) {
 		t.Errorf("same user: %q", out)
 	}
 }
+
+func TestDirFitsASocketPath(t *testing.T) {
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	long := "/tmp/" + strings.Repeat("a-long-state-directory/", 5)
+	d := Dir(long)
+	if len(filepath.Join(d, SocketName("65535"))) > maxSocketPath {
+		t.Errorf("Dir(%q) = %q: too long for a socket", long, d)
+	}
+	srv, err := Listen(filepath.Join(d, SocketName("1")), faults.NewSet(faults.ModeServe))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	if d := Dir("/tmp/short"); d != "/tmp/short/run" {
+		t.Errorf("Dir(short) = %q", d)
+	}
+}
