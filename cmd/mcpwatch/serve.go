@@ -126,7 +126,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
-	if !f.noCapture {
+	if !f.noCapture && !benchNoRecord() {
 		path := f.capture
 		if path == "" {
 			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
@@ -143,7 +143,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		PublicURL: f.publicURL,
 		Fixtures:  f.fixtures,
 		Logger:    logger,
-		Recorder:  rec,
+		Recorder:  benchRecorder(rec),
 		Faults:    toggles,
 
 		NoAuth:            f.noAuth,

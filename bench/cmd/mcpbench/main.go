@@ -1,0 +1,97 @@
+// Command mcpbench measures mcpwatch side by side with its peers, in one run on this machine, and prints a table
+// of ratios with the absolute numbers beside them (script/bench builds mcpwatch and runs it):
+//
+//  1. `mcpwatch serve` tools/call throughput and latency, recording on, against a minimal server on the official
+//     MCP Go SDK alone and a plain net/http JSON handler (the limit), in both protocol eras;
+//  2. the recorder's cost: recording on (with the capture file), in memory only, and off;
+//  3. `mcpwatch proxy` against a direct connection, a bare httputil.ReverseProxy and mitmdump's reverse mode, for
+//     throughput and for the first event of an SSE stream (when this mcpwatch has the proxy command);
+//  4. whole OAuth handshakes per second;
+//  5. the TUI's frame time and keystroke handling with 100k exchanges (`go test -bench` in tui/, once it exists);
+//  6. memory per recorded exchange and each process's peak RSS.
+//
+// Every server runs as its own process; the load comes from bench/loadgen, which checks every response. Rounds
+// alternate the targets (rotating their order) so that a noisy machine hurts each alike; ratios are the median
+// of the per-round ratios, with their range.
+//
+//	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,recorder,...]
+//	mcpbench peer KIND [--addr ADDR] [--upstream URL]
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+var errUsage = errors.New("usage")
+
+func main() {
+	err := run(os.Args[1:])
+	switch {
+	case err == nil:
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "mcpbench:", err)
+		os.Exit(1)
+	}
+}
+
+// groups in the order they run and print.
+var allGroups = []string{"memory", "serve", "era2026", "proxy", "sse", "oauth", "tui"}
+
+func run(args []string) error {
+	if len(args) > 0 && args[0] == "peer" {
+		return cmdPeer(args[1:])
+	}
+	fs := flag.NewFlagSet("mcpbench", flag.ContinueOnError)
+	var o options
+	only := fs.String("only", "", "run only these `groups` (comma-separated: "+strings.Join(allGroups, ",")+")")
+	fs.StringVar(&o.mcpwatch, "mcpwatch", "", "the mcpwatch `binary` to measure (script/bench builds it)")
+	fs.StringVar(&o.repo, "repo", ".", "the repository `dir` (for the go test benchmarks of tui/)")
+	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every target once, in a rotated order")
+	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured window per target and round")
+	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up before each window")
+	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
+	fs.IntVar(&o.events, "events", 20, "SSE streams opened per target and round for the first-event time")
+	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if o.mcpwatch == "" || fs.NArg() > 0 {
+		fmt.Fprintln(os.Stderr, "usage: mcpbench --mcpwatch PATH [flags]  (script/bench builds mcpwatch and runs this)")
+		fs.PrintDefaults()
+		return errUsage
+	}
+	o.only = map[string]bool{}
+	for _, g := range strings.Split(*only, ",") {
+		if g = strings.TrimSpace(g); g != "" {
+			if !contains(allGroups, g) {
+				return fmt.Errorf("--only %s: unknown group (groups: %s)", g, strings.Join(allGroups, ", "))
+			}
+			o.only[g] = true
+		}
+	}
+	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 {
+		return fmt.Errorf("--rounds, --clients and --duration must be positive")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	o.self = self
+	return bench(&o)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/headless"
+	"github.com/mcpwatch/mcpwatch/server"
+)
+
+// memoryResult is what one recorded tools/call exchange costs, measured in this process on the same pipeline
+// `mcpwatch serve --no-tui` runs: the router with the recorder, the store, the headless printer with its analysis
+// (subscribed as serve subscribes it), and the capture file.
+type memoryResult struct {
+	Exchanges int `json:"exchanges"` // recorded between the two heap readings
+	// HeapPerExchange is the growth of the live heap (after a full GC) per exchange kept in the store.
+	HeapPerExchange float64 `json:"heapPerExchange"`
+	// EstimatePerExchange is the store's own estimate (Exchange.Size), which its 512 MiB bound counts.
+	EstimatePerExchange float64 `json:"estimatePerExchange"`
+	// CapturePerExchange is the capture file's size per line.
+	CapturePerExchange float64 `json:"capturePerExchange"`
+	// AllocPerExchange is everything allocated (garbage included) per exchange, client side excluded only
+	// approximately: the load generator runs in this process too.
+	AllocPerExchange float64 `json:"allocPerExchange"`
+}
+
+func measureMemory(clients int) (*memoryResult, error) {
+	dir, err := os.MkdirTemp("", "mcpbench-mem-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	store := recorder.NewStore(recorder.StoreOptions{})
+	rec := recorder.New(store, recorder.Options{})
+	capture, err := recorder.OpenCapture(filepath.Join(dir, "capture.jsonl"))
+	if err != nil {
+		return nil, err
+	}
+	store.OnComplete(capture.Append)
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", NoAuth: true, Recorder: rec})
+	if err != nil {
+		return nil, err
+	}
+	if err := srv.Listen(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	sub := store.Subscribe(4096)
+	printed := make(chan error, 1)
+	go func() { printed <- headless.Run(context.Background(), sub, io.Discard, headless.Options{}) }()
+	defer func() {
+		cancel()
+		<-served
+		sub.Close()
+		<-printed
+		capture.Close()
+	}()
+
+	load := func(d time.Duration) error {
+		res, err := loadgen.Run(context.Background(), loadgen.Config{URL: srv.LocalURL() + "/mcp", Clients: clients, Duration: d})
+		if err != nil {
+			return err
+		}
+		if res.Errors > 0 {
+			return fmt.Errorf("%d errors: %v", res.Errors, res.Samples)
+		}
+		return nil
+	}
+	quiesce := func() (heap, alloc uint64, count int) {
+		// let the capture writer and the printer catch up, then collect
+		for range 50 {
+			n, _ := capture.Written()
+			if n >= store.Stats().Total {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(200 * time.Millisecond)
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc, ms.TotalAlloc, store.Stats().Count
+	}
+	if err := load(time.Second); err != nil {
+		return nil, err
+	}
+	h1, a1, c1 := quiesce()
+	if err := load(3 * time.Second); err != nil {
+		return nil, err
+	}
+	h2, a2, c2 := quiesce()
+	n := c2 - c1
+	if n <= 0 {
+		return nil, fmt.Errorf("no exchanges recorded")
+	}
+	m := &memoryResult{Exchanges: n, HeapPerExchange: (float64(h2) - float64(h1)) / float64(n), AllocPerExchange: float64(a2-a1) / float64(n)}
+	var est int64
+	snap := store.Snapshot()
+	for _, ex := range snap[len(snap)-n:] {
+		est += ex.Size()
+	}
+	m.EstimatePerExchange = float64(est) / float64(n)
+	if written, _ := capture.Written(); written > 0 {
+		if st, err := os.Stat(capture.Path()); err == nil {
+			m.CapturePerExchange = float64(st.Size()) / float64(written)
+		}
+	}
+	return m, nil
+}

@@ -1,0 +1,214 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// proc is a server process under measurement: mcpwatch, a peer (this binary's `peer` command) or mitmdump.
+type proc struct {
+	name string
+	url  string // base URL, no path
+	cmd  *exec.Cmd
+	out  *syncBuf
+	done chan struct{}
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.b.Len() < 1<<20 {
+		s.b.Write(p)
+	}
+	return len(p), nil
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var bannerRE = regexp.MustCompile(`listening on (http://[^\s/]+)`)
+
+// startBanner runs a command that prints "listening on http://HOST:PORT" on stderr (mcpwatch and the peers) and
+// waits for it. stdout goes to /dev/null (mcpwatch's headless lines: it formats them as it would for a file).
+func startBanner(name string, env []string, bin string, args ...string) (*proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer devnull.Close()
+	cmd.Stdout = devnull
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		pr.Close()
+		pw.Close()
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	pw.Close()
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			line := sc.Text()
+			p.out.Write([]byte(line + "\n"))
+			if m := bannerRE.FindStringSubmatch(line); m != nil && !sent {
+				urlc <- m[1]
+				sent = true
+			}
+		}
+		pr.Close()
+	}()
+	go func() { cmd.Wait(); close(p.done) }()
+	select {
+	case p.url = <-urlc:
+		return p, nil
+	case <-p.done:
+		return nil, fmt.Errorf("%s exited before its banner: %s\n%s", name, cmd.ProcessState, p.out.String())
+	case <-time.After(30 * time.Second):
+		p.stop()
+		return nil, fmt.Errorf("%s printed no banner within 30s:\n%s", name, p.out.String())
+	}
+}
+
+// startMitmdump runs mitmdump in reverse mode in front of upstream on a free loopback port, with its
+// configuration (its CA) in dir, and waits until it accepts connections.
+func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
+	bin, err := exec.LookPath("mitmdump")
+	if err != nil {
+		return nil, fmt.Errorf("mitmdump is not installed (Debian: apt-get install mitmproxy)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	conf := filepath.Join(dir, "mitmproxy")
+	args := append([]string{"-q", "--mode", "reverse:" + upstream, "--listen-host", "127.0.0.1", "--listen-port", strconv.Itoa(port),
+		"--set", "confdir=" + conf}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
+	cmd.Stdout, cmd.Stderr = p.out, p.out
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { cmd.Wait(); close(p.done) }()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+			c.Close()
+			p.url = "http://" + addr
+			return p, nil
+		}
+		select {
+		case <-p.done:
+			return nil, fmt.Errorf("mitmdump exited: %s", p.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return nil, fmt.Errorf("mitmdump did not listen on %s within 60s: %s", addr, p.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// stop interrupts the process group (as Ctrl-C does) and kills it if it outlives 10 s.
+func (p *proc) stop() {
+	if p == nil || p.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		<-p.done
+	}
+}
+
+// memory returns the process's resident set now (VmRSS) and at its peak (VmHWM), in bytes.
+func (p *proc) memory() (rss, peak int64) {
+	return procMemory(p.cmd.Process.Pid)
+}
+
+func procMemory(pid int) (rss, peak int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) != 2 || f[1] != "kB" {
+			continue
+		}
+		n, _ := strconv.ParseInt(f[0], 10, 64)
+		switch name {
+		case "VmRSS":
+			rss = n << 10
+		case "VmHWM":
+			peak = n << 10
+		}
+	}
+	return rss, peak
+}
+
+// cpuTime returns the user+system CPU time the process has used so far (from /proc/PID/stat, in clock ticks of
+// 1/100 s).
+func (p *proc) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
+}

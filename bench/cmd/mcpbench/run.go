@@ -1,0 +1,450 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+)
+
+type options struct {
+	mcpwatch, repo, self, jsonOut, dir string
+	rounds, clients, events            int
+	duration, warmup                   time.Duration
+	only                               map[string]bool
+}
+
+func (o *options) want(g string) bool { return len(o.only) == 0 || o.only[g] }
+
+// measurement is one target's run in one round.
+type measurement struct {
+	Result *loadgen.Result  `json:"result,omitempty"`
+	CPU    time.Duration    `json:"cpu"` // CPU time of the measured process over the run, until it went idle again
+	First  *loadgen.Latency `json:"firstEvent,omitempty"`
+	Err    string           `json:"error,omitempty"`
+}
+
+// target is one server configuration under load.
+type target struct {
+	Key   string `json:"key"`
+	Label string `json:"label"`
+	cfg   loadgen.Config
+	proc  *proc
+	// fresh, when set, starts a new process for each round (handshakes start from an empty state).
+	fresh  func(round int) (*proc, string, error)
+	stream bool // a first-event target (GET event streams) rather than a load
+	extra  []*proc
+
+	Runs []measurement `json:"runs"`
+	Peak int64         `json:"peakRSS,omitempty"` // VmHWM at the end of the run
+	RSS  int64         `json:"rss,omitempty"`     // VmRSS at the end of the run
+	Skip string        `json:"skipped,omitempty"` // why it did not run
+}
+
+type group struct {
+	Key     string    `json:"key"`
+	Title   string    `json:"title"`
+	Targets []*target `json:"targets"`
+}
+
+// report is everything the run measured.
+type report struct {
+	Date    time.Time          `json:"date"`
+	Command string             `json:"command"`
+	Machine string             `json:"machine"`
+	Options map[string]any     `json:"options"`
+	Groups  []*group           `json:"groups"`
+	Memory  *memoryResult      `json:"memory,omitempty"`
+	TUI     *tuiResult         `json:"tui,omitempty"`
+	procs   map[string]*target // by key
+}
+
+func (r *report) target(key string) *target { return r.procs[key] }
+
+func bench(o *options) error {
+	dir, err := os.MkdirTemp("", "mcpbench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	o.dir = dir
+	rep := &report{
+		Date:    time.Now(),
+		Command: "script/bench " + strings.Join(os.Args[1:], " "),
+		Machine: machine(o.mcpwatch),
+		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
+		procs:   map[string]*target{},
+	}
+	logf("mcpbench: %s", rep.Machine)
+
+	if o.want("memory") {
+		logf("memory per recorded exchange (in process)...")
+		m, err := measureMemory(o.clients)
+		if err != nil {
+			return fmt.Errorf("memory: %w", err)
+		}
+		rep.Memory = m
+	}
+
+	var running []*proc
+	defer func() {
+		for _, p := range running {
+			p.stop()
+		}
+	}()
+	start := func(name string, env []string, bin string, args ...string) (*proc, error) {
+		p, err := startBanner(name, env, bin, args...)
+		if err != nil {
+			return nil, err
+		}
+		running = append(running, p)
+		return p, nil
+	}
+	env := []string{"XDG_STATE_HOME=" + filepath.Join(dir, "state")}
+	serveArgs := func(extra ...string) []string {
+		return append([]string{"serve", "--no-tui", "--addr", "127.0.0.1:0", "--log", filepath.Join(dir, "mcpwatch.log")}, extra...)
+	}
+	base := loadgen.Config{Clients: o.clients, Warmup: o.warmup, Duration: o.duration}
+	call := func(era loadgen.Era, auth bool) loadgen.Config {
+		c := base
+		c.Mode, c.Era, c.Auth = loadgen.ModeCall, era, auth
+		return c
+	}
+
+	var plain *proc
+	needPlain := o.want("serve") || o.want("era2026") || o.want("proxy") || o.want("sse")
+	if needPlain {
+		if plain, err = start("plain", nil, o.self, "peer", "plain"); err != nil {
+			return err
+		}
+	}
+	var serveRec *proc
+	if o.want("serve") || o.want("era2026") {
+		if serveRec, err = start("serve", env, o.mcpwatch, serveArgs("--no-auth", "--capture", filepath.Join(dir, "serve.jsonl"))...); err != nil {
+			return err
+		}
+	}
+
+	if o.want("serve") {
+		mem, err := start("serve-mem", env, o.mcpwatch, serveArgs("--no-auth", "--no-capture")...)
+		if err != nil {
+			return err
+		}
+		off, err := start("serve-off", append(env, envNoRecord+"=1"), o.mcpwatch, serveArgs("--no-auth", "--no-capture")...)
+		if err != nil {
+			return err
+		}
+		auth, err := start("serve-auth", env, o.mcpwatch, serveArgs("--auto-approve", "--ephemeral", "--capture", filepath.Join(dir, "auth.jsonl"))...)
+		if err != nil {
+			return err
+		}
+		sdk, err := start("sdk", nil, o.self, "peer", "sdk")
+		if err != nil {
+			return err
+		}
+		rep.Groups = append(rep.Groups, &group{Key: "serve", Title: "tools/call, legacy era (initialize at 2025-11-25, Mcp-Session-Id), the echo tool", Targets: []*target{
+			{Key: "serve", Label: "mcpwatch serve, recording on (capture file), --no-auth", cfg: call(loadgen.EraLegacy, false), proc: serveRec},
+			{Key: "serve-mem", Label: "mcpwatch serve, recording in memory only (--no-capture)", cfg: call(loadgen.EraLegacy, false), proc: mem},
+			{Key: "serve-off", Label: "mcpwatch serve, recording off (" + envNoRecord + "=1)", cfg: call(loadgen.EraLegacy, false), proc: off},
+			{Key: "serve-auth", Label: "mcpwatch serve, recording on, OAuth bearer check", cfg: call(loadgen.EraLegacy, true), proc: auth},
+			{Key: "sdk", Label: "go-sdk v1.8.0 alone (StreamableHTTPHandler, default options)", cfg: call(loadgen.EraLegacy, false), proc: sdk},
+			{Key: "plain", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.EraLegacy, false), proc: plain},
+		}})
+	}
+	if o.want("era2026") {
+		sdk, err := start("sdk-stateless", nil, o.self, "peer", "sdk-stateless")
+		if err != nil {
+			return err
+		}
+		rep.Groups = append(rep.Groups, &group{Key: "era2026", Title: "tools/call, 2026-07-28 era (stateless: _meta, Mcp-Method/Mcp-Name), the echo tool", Targets: []*target{
+			{Key: "serve-2026", Label: "mcpwatch serve, recording on (capture file), --no-auth", cfg: call(loadgen.Era2026, false), proc: serveRec},
+			{Key: "sdk-2026", Label: "go-sdk v1.8.0 alone (StreamableHTTPHandler, Stateless)", cfg: call(loadgen.Era2026, false), proc: sdk},
+			{Key: "plain-2026", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.Era2026, false), proc: plain},
+		}})
+	}
+
+	if o.want("proxy") || o.want("sse") {
+		rp, err := start("revproxy", nil, o.self, "peer", "revproxy", "--upstream", plain.url)
+		if err != nil {
+			return err
+		}
+		mitm, err := startMitmdump("mitmdump", dir, plain.url)
+		if err != nil {
+			return err
+		}
+		running = append(running, mitm)
+		mcpProxy := &target{Key: "proxy", Label: "mcpwatch proxy, recording on (capture file)"}
+		if ok, why := hasProxy(o.mcpwatch); ok {
+			if mcpProxy.proc, err = start("mcpwatch-proxy", env, o.mcpwatch, "proxy", "--upstream", plain.url+"/mcp", "--no-tui", "--addr", "127.0.0.1:0",
+				"--log", filepath.Join(dir, "proxy.log"), "--capture", filepath.Join(dir, "proxy.jsonl")); err != nil {
+				return err
+			}
+		} else {
+			mcpProxy.Skip = why
+		}
+		mk := func(stream bool) []*target {
+			c := call(loadgen.EraLegacy, false)
+			p := *mcpProxy
+			p.cfg, p.stream, p.extra = c, stream, []*proc{plain}
+			return []*target{
+				{Key: "direct", Label: "direct (the plain upstream, no proxy)", cfg: c, proc: plain, stream: stream},
+				&p,
+				{Key: "revproxy", Label: "bare httputil.ReverseProxy (own transport)", cfg: c, proc: rp, stream: stream, extra: []*proc{plain}},
+				{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, extra: []*proc{plain}},
+			}
+		}
+		if o.want("proxy") {
+			rep.Groups = append(rep.Groups, &group{Key: "proxy", Title: "proxies in front of the plain upstream: tools/call, legacy era", Targets: mk(false)})
+		}
+		if o.want("sse") {
+			ts := mk(true)
+			for _, t := range ts {
+				t.Key += "-sse"
+			}
+			rep.Groups = append(rep.Groups, &group{Key: "sse", Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later)", "200ms"), Targets: ts})
+		}
+	}
+
+	if o.want("oauth") {
+		hs := base
+		hs.Mode, hs.Era, hs.Refresh = loadgen.ModeHandshake, loadgen.EraLegacy, true
+		hs2026 := hs
+		hs2026.Era = loadgen.Era2026
+		fresh := func(name string, state bool) func(int) (*proc, string, error) {
+			return func(round int) (*proc, string, error) {
+				args := serveArgs("--auto-approve", "--capture", filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", name, round)))
+				if state {
+					args = append(args, "--state", filepath.Join(dir, fmt.Sprintf("%s-%d.state.json", name, round)))
+				} else {
+					args = append(args, "--ephemeral")
+				}
+				p, err := startBanner(name, env, o.mcpwatch, args...)
+				if err != nil {
+					return nil, "", err
+				}
+				return p, p.url + "/mcp", nil
+			}
+		}
+		rep.Groups = append(rep.Groups, &group{Key: "oauth", Title: "whole OAuth handshakes (challenge → metadata → register → authorize → token → initialize → tools/list → tools/call → refresh → tools/call → DELETE), a fresh server each round", Targets: []*target{
+			{Key: "oauth-state", Label: "mcpwatch serve --auto-approve --state FILE (legacy era)", cfg: hs, fresh: fresh("oauth-state", true)},
+			{Key: "oauth-ephemeral", Label: "mcpwatch serve --auto-approve --ephemeral (legacy era)", cfg: hs, fresh: fresh("oauth-ephemeral", false)},
+			{Key: "oauth-2026", Label: "mcpwatch serve --auto-approve --state FILE (2026 era)", cfg: hs2026, fresh: fresh("oauth-2026", true)},
+		}})
+	}
+
+	for _, g := range rep.Groups {
+		for _, t := range g.Targets {
+			rep.procs[t.Key] = t
+			if t.proc != nil {
+				t.cfg.URL = t.proc.url + "/mcp"
+			}
+		}
+	}
+
+	ctx := context.Background()
+	for round := range o.rounds {
+		for _, g := range rep.Groups {
+			ts := rotate(g.Targets, round)
+			for _, t := range ts {
+				if t.Skip != "" {
+					continue
+				}
+				m := runTarget(ctx, o, t, round)
+				t.Runs = append(t.Runs, m)
+				logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
+			}
+		}
+	}
+	for _, g := range rep.Groups {
+		for _, t := range g.Targets {
+			if t.proc != nil {
+				t.RSS, t.Peak = t.proc.memory()
+			}
+		}
+	}
+	for _, p := range running {
+		p.stop()
+	}
+	running = nil
+
+	if o.want("tui") {
+		logf("TUI benchmarks (go test -bench in tui/)...")
+		rep.TUI = runTUIBench(o.repo)
+	}
+
+	printReport(os.Stdout, rep, o)
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.jsonOut, b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// envNoRecord is mcpwatch's benchmark switch: serve without the recorder (cmd/mcpwatch/bench.go).
+const envNoRecord = "MCPWATCH_BENCH_NO_RECORD"
+
+func rotate(ts []*target, n int) []*target {
+	out := make([]*target, 0, len(ts))
+	for i := range ts {
+		out = append(out, ts[(i+n)%len(ts)])
+	}
+	return out
+}
+
+func runTarget(ctx context.Context, o *options, t *target, round int) measurement {
+	p := t.proc
+	cfg := t.cfg
+	if t.fresh != nil {
+		var err error
+		var url string
+		p, url, err = t.fresh(round)
+		if err != nil {
+			return measurement{Err: err.Error()}
+		}
+		defer func() {
+			t.RSS, t.Peak = p.memory()
+			p.stop()
+		}()
+		cfg.URL = url
+	}
+	settle(append([]*proc{p}, t.extra...))
+	cpu0 := p.cpuTime()
+	var m measurement
+	if t.stream {
+		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events)
+		m.First = &lat
+		if err != nil {
+			m.Err = err.Error()
+		}
+	} else {
+		res, err := loadgen.Run(ctx, cfg)
+		m.Result = res
+		if err != nil {
+			m.Err = err.Error()
+		} else if res.Errors > 0 {
+			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
+		}
+	}
+	settle(append([]*proc{p}, t.extra...))
+	m.CPU = p.cpuTime() - cpu0
+	return m
+}
+
+// settle waits until the processes have stopped using CPU (the capture file's writer and the headless printer
+// work behind the HTTP path), so that one target's leftovers do not run during the next one's window; at most 15 s.
+func settle(ps []*proc) {
+	deadline := time.Now().Add(15 * time.Second)
+	last := make([]time.Duration, len(ps))
+	for i, p := range ps {
+		last[i] = p.cpuTime()
+	}
+	quiet := 0
+	for time.Now().Before(deadline) && quiet < 2 {
+		time.Sleep(100 * time.Millisecond)
+		busy := false
+		for i, p := range ps {
+			c := p.cpuTime()
+			if c-last[i] > 10*time.Millisecond {
+				busy = true
+			}
+			last[i] = c
+		}
+		if busy {
+			quiet = 0
+		} else {
+			quiet++
+		}
+	}
+}
+
+func (m measurement) short() string {
+	var s string
+	switch {
+	case m.First != nil:
+		s = fmt.Sprintf("first event p50 %s p99 %s", fmtDur(m.First.P50), fmtDur(m.First.P99))
+	case m.Result != nil:
+		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
+	}
+	if m.Err != "" {
+		s += " ERROR " + m.Err
+	}
+	return s
+}
+
+// cpuPerOp is the measured process's CPU time per completed operation over the whole run.
+func (m measurement) cpuPerOp() time.Duration {
+	if m.Result == nil || m.Result.Completed == 0 {
+		return 0
+	}
+	return m.CPU / time.Duration(m.Result.Completed)
+}
+
+// hasProxy reports whether this mcpwatch has the proxy command.
+func hasProxy(bin string) (bool, string) {
+	out, _ := exec.Command(bin, "proxy", "-h").CombinedOutput()
+	if strings.Contains(string(out), "-upstream") {
+		return true, ""
+	}
+	return false, "this mcpwatch has no proxy command yet (branch proxy is not merged); the row is measured as soon as `mcpwatch proxy --upstream URL` exists"
+}
+
+func mitmVersion() string {
+	out, err := exec.Command("mitmdump", "--version").Output()
+	if err != nil {
+		return "?"
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "Mitmproxy: "); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+// machine describes where the numbers come from.
+func machine(mcpwatch string) string {
+	cpu := "?"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	load := "?"
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		load = strings.Join(strings.Fields(string(b))[:3], " ")
+	}
+	ver, _ := exec.Command(mcpwatch, "version").Output()
+	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s; load average at start %s", runtime.NumCPU(), cpu, runtime.Version(),
+		runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(ver)), load)
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}
+
+func fmtDur(d time.Duration) string {
+	switch {
+	case d == 0:
+		return "0"
+	case d >= time.Second:
+		return fmt.Sprintf("%.2f s", d.Seconds())
+	case d >= 10*time.Millisecond:
+		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
+	case d >= time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
+	default:
+		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	}
+}

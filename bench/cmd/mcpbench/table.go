@@ -1,0 +1,341 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+)
+
+// stat is the median of per-round values and their range.
+type stat struct {
+	med, lo, hi float64
+	n           int
+}
+
+func statOf(xs []float64) stat {
+	if len(xs) == 0 {
+		return stat{}
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	m := s[len(s)/2]
+	if len(s)%2 == 0 {
+		m = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stat{med: m, lo: s[0], hi: s[len(s)-1], n: len(s)}
+}
+
+func (s stat) ratio() string {
+	if s.n == 0 {
+		return "—"
+	}
+	if s.n == 1 {
+		return fmt.Sprintf("**%.2f×**", s.med)
+	}
+	return fmt.Sprintf("**%.2f×** (%.2f–%.2f)", s.med, s.lo, s.hi)
+}
+
+// perRound collects f(a's run, b's run) over the rounds where both ran without error.
+func perRound(a, b *target, f func(x, y measurement) (float64, bool)) []float64 {
+	var out []float64
+	if a == nil || b == nil {
+		return nil
+	}
+	for i := range min(len(a.Runs), len(b.Runs)) {
+		x, y := a.Runs[i], b.Runs[i]
+		if x.Err != "" || y.Err != "" {
+			continue
+		}
+		if v, ok := f(x, y); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func throughputRatio(x, y measurement) (float64, bool) {
+	if x.Result == nil || y.Result == nil || y.Result.Throughput == 0 {
+		return 0, false
+	}
+	return x.Result.Throughput / y.Result.Throughput, true
+}
+
+func firstEventRatio(x, y measurement) (float64, bool) {
+	if x.First == nil || y.First == nil || y.First.P50 == 0 {
+		return 0, false
+	}
+	return float64(x.First.P50) / float64(y.First.P50), true
+}
+
+// medians of a target's runs.
+type summary struct {
+	tput, p50, p99, cpu stat
+	first50, first99    stat
+	errors              int
+	errText             string
+}
+
+func summarise(t *target) summary {
+	var s summary
+	if t == nil {
+		return s
+	}
+	var tp, p50, p99, cpu, f50, f99 []float64
+	for _, m := range t.Runs {
+		if m.Err != "" {
+			s.errors++
+			if s.errText == "" {
+				s.errText = m.Err
+			}
+		}
+		if m.Result != nil && m.Result.Ops > 0 {
+			tp = append(tp, m.Result.Throughput)
+			p50 = append(p50, float64(m.Result.Latency.P50))
+			p99 = append(p99, float64(m.Result.Latency.P99))
+			cpu = append(cpu, float64(m.cpuPerOp()))
+		}
+		if m.First != nil && m.First.N > 0 {
+			f50 = append(f50, float64(m.First.P50))
+			f99 = append(f99, float64(m.First.P99))
+		}
+	}
+	s.tput, s.p50, s.p99, s.cpu, s.first50, s.first99 = statOf(tp), statOf(p50), statOf(p99), statOf(cpu), statOf(f50), statOf(f99)
+	return s
+}
+
+func d(f float64) string { return fmtDur(time.Duration(f)) }
+
+func num(f float64) string {
+	s := fmt.Sprintf("%.0f", f)
+	if f < 100 {
+		s = fmt.Sprintf("%.1f", f)
+	}
+	// thousands separators
+	intPart, frac, _ := strings.Cut(s, ".")
+	var b strings.Builder
+	for i, c := range intPart {
+		if i > 0 && (len(intPart)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if frac != "" {
+		b.WriteString("." + frac)
+	}
+	return b.String()
+}
+
+func mib(b int64) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20))
+}
+
+// verdict judges a median against a target: at least (ge) or at most.
+func verdict(s stat, limit float64, ge bool) string {
+	if s.n == 0 {
+		return "not measured"
+	}
+	if (ge && s.med >= limit) || (!ge && s.med <= limit) {
+		return "yes"
+	}
+	return "**no**"
+}
+
+func printReport(w io.Writer, rep *report, o *options) {
+	fmt.Fprintf(w, "## Benchmarks (%s)\n\n", rep.Date.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(w, "Command: `%s`  \nMachine: %s  \n", strings.TrimSpace(rep.Command), rep.Machine)
+	fmt.Fprintf(w, "Method: every server is its own process; %d rounds, each running every target of a group for %s after a %s warm-up with %d concurrent clients (bench/loadgen, which checks every response), the targets' order rotated each round. Ratios are the median of the per-round ratios (range in brackets); latencies the median of the rounds' percentiles; CPU/op is the server process's CPU time per operation (/proc/PID/stat), the work it does after answering (capture file, output) included.\n\n",
+		o.rounds, o.duration, o.warmup, o.clients)
+
+	t := rep.target
+	fmt.Fprintln(w, "| # | comparison | ratio | target | met | numbers (medians) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	row := func(n, what, ratio, target, met, numbers string) {
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", n, what, ratio, target, met, numbers)
+	}
+	callNumbers := func(a, b *target, unit string) string {
+		sa, sb := summarise(a), summarise(b)
+		s := fmt.Sprintf("%s vs %s %s; p50 %s vs %s; p99 %s vs %s; CPU/op %s vs %s", num(sa.tput.med), num(sb.tput.med), unit,
+			d(sa.p50.med), d(sb.p50.med), d(sa.p99.med), d(sb.p99.med), d(sa.cpu.med), d(sb.cpu.med))
+		if sa.errors+sb.errors > 0 {
+			s += fmt.Sprintf("; %d runs with errors: %s", sa.errors+sb.errors, firstNonEmpty(sa.errText, sb.errText))
+		}
+		return s
+	}
+	tputRow := func(n, what, a, b, unit string, limit float64, hasTarget bool) {
+		ta, tb := t(a), t(b)
+		if ta == nil || tb == nil {
+			return
+		}
+		if ta.Skip != "" || tb.Skip != "" {
+			row(n, what, "—", targetText(limit, hasTarget, true), "not measured", firstNonEmpty(ta.Skip, tb.Skip))
+			return
+		}
+		s := statOf(perRound(ta, tb, throughputRatio))
+		met := "—"
+		if hasTarget {
+			met = verdict(s, limit, true)
+		}
+		row(n, what, s.ratio(), targetText(limit, hasTarget, true), met, callNumbers(ta, tb, unit))
+	}
+	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, tools/call throughput, legacy era", "serve", "sdk", "calls/s", 0.9, true)
+	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, tools/call throughput, 2026 era", "serve-2026", "sdk-2026", "calls/s", 0.9, true)
+	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), legacy era", "serve", "plain", "calls/s", 0, false)
+	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), 2026 era", "serve-2026", "plain-2026", "calls/s", 0, false)
+	tputRow("1", "`serve` with the OAuth bearer check ÷ go-sdk alone (no auth), legacy era", "serve-auth", "sdk", "calls/s", 0, false)
+	tputRow("2", "recording on (store + capture file + output) ÷ recording off, throughput", "serve", "serve-off", "calls/s", 0.9, true)
+	tputRow("2", "recording in memory only (`--no-capture`) ÷ recording off, throughput", "serve-mem", "serve-off", "calls/s", 0, false)
+	if a, b := t("serve"), t("serve-off"); a != nil && b != nil {
+		sa, sb := summarise(a), summarise(b)
+		if sb.cpu.med > 0 {
+			row("2", "recording on ÷ off, server CPU per call", fmt.Sprintf("**%.2f×**", sa.cpu.med/sb.cpu.med), "—", "—",
+				fmt.Sprintf("%s vs %s per call", d(sa.cpu.med), d(sb.cpu.med)))
+		}
+	}
+	tputRow("3", "`proxy` (recording on) ÷ direct, throughput", "proxy", "direct", "calls/s", 0, false)
+	tputRow("3", "`proxy` (recording on) ÷ bare httputil.ReverseProxy, throughput", "proxy", "revproxy", "calls/s", 0.9, true)
+	tputRow("3", "`proxy` (recording on) ÷ mitmdump reverse mode, throughput", "proxy", "mitmdump", "calls/s", 4, true)
+	tputRow("3", "bare ReverseProxy ÷ mitmdump (context)", "revproxy", "mitmdump", "calls/s", 0, false)
+	firstRow := func(what, a, b string, limit float64, hasTarget bool) {
+		ta, tb := t(a), t(b)
+		if ta == nil || tb == nil {
+			return
+		}
+		if ta.Skip != "" || tb.Skip != "" {
+			row("3", what, "—", targetText(limit, hasTarget, false), "not measured", firstNonEmpty(ta.Skip, tb.Skip))
+			return
+		}
+		s := statOf(perRound(ta, tb, firstEventRatio))
+		sa, sb := summarise(ta), summarise(tb)
+		met := "—"
+		if hasTarget {
+			met = verdict(s, limit, false)
+		}
+		row("3", what, s.ratio(), targetText(limit, hasTarget, false), met,
+			fmt.Sprintf("first event p50 %s vs %s; p99 %s vs %s", d(sa.first50.med), d(sb.first50.med), d(sa.first99.med), d(sb.first99.med)))
+	}
+	firstRow("first SSE event through `proxy` ÷ direct", "proxy-sse", "direct-sse", 2, true)
+	firstRow("first SSE event through bare ReverseProxy ÷ direct (context)", "revproxy-sse", "direct-sse", 0, false)
+	firstRow("first SSE event through mitmdump ÷ direct (context: it buffers the stream)", "mitmdump-sse", "direct-sse", 0, false)
+	for _, k := range []string{"oauth-state", "oauth-ephemeral", "oauth-2026"} {
+		if x := t(k); x != nil {
+			s := summarise(x)
+			errs := ""
+			if s.errors > 0 {
+				errs = fmt.Sprintf("; %d runs with errors: %s", s.errors, s.errText)
+			}
+			row("4", "whole OAuth handshakes per second: "+x.Label, fmt.Sprintf("**%s/s**", num(s.tput.med)), "—", "—",
+				fmt.Sprintf("p50 %s, p99 %s per handshake; CPU/handshake %s%s", d(s.p50.med), d(s.p99.med), d(s.cpu.med), errs))
+		}
+	}
+	if r := rep.TUI; r != nil {
+		switch {
+		case r.Skip != "":
+			row("5", "TUI frame and keystroke, 100k exchanges", "—", "≤ 5 ms", "not measured", r.Skip)
+		case len(r.Benches) == 0:
+			row("5", "TUI frame and keystroke, 100k exchanges", "—", "≤ 5 ms", "not measured", "`"+r.Command+"` failed: "+r.Err)
+		default:
+			for _, b := range r.Benches {
+				met := "yes"
+				if b.PerOp > tuiTarget {
+					met = "**no**"
+				}
+				extra := ""
+				if b.Metrics != "" {
+					extra = "; " + b.Metrics
+				}
+				row("5", "TUI `"+b.Name+"`, 100k exchanges", "**"+fmtDur(b.PerOp)+"**/op", "≤ 5 ms", met, fmt.Sprintf("%s allocs/op%s", b.Allocs, extra))
+			}
+		}
+	}
+	if m := rep.Memory; m != nil {
+		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "—", "—",
+			fmt.Sprintf("over %s exchanges; the store's own estimate (its 512 MiB bound) %s B; capture file %s B per line; allocated %s B per exchange (load generator included)",
+				num(float64(m.Exchanges)), num(m.EstimatePerExchange), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+	}
+	if a, b := t("serve"), t("sdk"); a != nil && b != nil && a.Peak > 0 && b.Peak > 0 {
+		n := uint64(0)
+		for _, k := range []string{"serve", "serve-2026"} {
+			if x := t(k); x != nil {
+				for _, m := range x.Runs {
+					if m.Result != nil {
+						n += m.Result.Answered
+					}
+				}
+			}
+		}
+		row("6", "peak RSS (VmHWM) of `serve` (recording on) ÷ go-sdk alone, at the end of the run", fmt.Sprintf("**%.1f×**", float64(a.Peak)/float64(b.Peak)), "—", "—",
+			fmt.Sprintf("%s vs %s, after %s exchanges recorded (recording off: %s; in memory only: %s)", mib(a.Peak), mib(b.Peak), num(float64(n)), mib(peakOf(t("serve-off"))), mib(peakOf(t("serve-mem")))))
+	}
+	if x := t("proxy"); x != nil && x.Peak > 0 {
+		row("6", "peak RSS of `proxy` (recording on)", "—", "—", "—", fmt.Sprintf("%s (bare ReverseProxy %s, mitmdump %s)", mib(x.Peak), mib(peakOf(t("revproxy"))), mib(peakOf(t("mitmdump")))))
+	}
+
+	for _, g := range rep.Groups {
+		fmt.Fprintf(w, "\n**%s**\n\n", g.Title)
+		stream := len(g.Targets) > 0 && g.Targets[0].stream
+		if stream {
+			fmt.Fprintln(w, "| target | first event p50 | p99 | max | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|")
+		} else {
+			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | peak RSS | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+		}
+		for _, x := range g.Targets {
+			if x.Skip != "" {
+				fmt.Fprintf(w, "| %s | not measured: %s |\n", x.Label, x.Skip)
+				continue
+			}
+			s := summarise(x)
+			errs := fmt.Sprint(s.errors)
+			if s.errors > 0 {
+				errs += ": " + tailString(s.errText, 200)
+			}
+			if stream {
+				var mx []float64
+				for _, m := range x.Runs {
+					if m.First != nil {
+						mx = append(mx, float64(m.First.Max))
+					}
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), errs)
+				continue
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
+		}
+	}
+	if r := rep.TUI; r != nil && r.Err != "" && len(r.Benches) > 0 {
+		fmt.Fprintf(w, "\nTUI benchmarks: `%s` reported an error: %s\n", r.Command, r.Err)
+	}
+}
+
+func peakOf(t *target) int64 {
+	if t == nil {
+		return 0
+	}
+	return t.Peak
+}
+
+func targetText(limit float64, has, ge bool) string {
+	switch {
+	case !has:
+		return "—"
+	case ge:
+		return fmt.Sprintf("≥ %.2g×", limit)
+	default:
+		return fmt.Sprintf("≤ %.2g×", limit)
+	}
+}
+
+func firstNonEmpty(xs ...string) string {
+	for _, x := range xs {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}

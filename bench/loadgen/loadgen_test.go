@@ -1,0 +1,234 @@
+package loadgen_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server"
+)
+
+func serve(t *testing.T, cfg server.Config) (*httptest.Server, *recorder.Store) {
+	t.Helper()
+	store := recorder.NewStore(recorder.StoreOptions{})
+	cfg.Recorder = recorder.New(store, recorder.Options{})
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
+	return ts, store
+}
+
+func run(t *testing.T, cfg loadgen.Config) *loadgen.Result {
+	t.Helper()
+	if cfg.Duration == 0 {
+		cfg.Duration = 300 * time.Millisecond
+	}
+	if cfg.Clients == 0 {
+		cfg.Clients = 4
+	}
+	res, err := loadgen.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func clean(t *testing.T, res *loadgen.Result) {
+	t.Helper()
+	if res.Errors > 0 || res.Ops == 0 || res.ServerErrors() > 0 || res.Sent != res.Answered {
+		t.Fatalf("want a clean run:\n%s", res)
+	}
+}
+
+// The load generator passes against mcpwatch's own server in every mode and era, and every request it made is
+// an exchange in the store.
+func TestAgainstServe(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  loadgen.Config
+		srv  server.Config
+	}{
+		{"call legacy", loadgen.Config{}, server.Config{NoAuth: true}},
+		{"call 2026", loadgen.Config{Era: loadgen.Era2026}, server.Config{NoAuth: true}},
+		{"call legacy with auth", loadgen.Config{Auth: true}, server.Config{AutoApprove: true}},
+		{"call 2026 with auth", loadgen.Config{Auth: true, Era: loadgen.Era2026}, server.Config{AutoApprove: true}},
+		{"handshake legacy", loadgen.Config{Mode: loadgen.ModeHandshake, Refresh: true}, server.Config{AutoApprove: true}},
+		{"handshake 2026", loadgen.Config{Mode: loadgen.ModeHandshake, Era: loadgen.Era2026}, server.Config{AutoApprove: true}},
+		{"handshake through the consent page", loadgen.Config{Mode: loadgen.ModeHandshake}, server.Config{}},
+		{"handshake, confidential clients", loadgen.Config{Mode: loadgen.ModeHandshake, Refresh: true, ConfidentialClients: true}, server.Config{AutoApprove: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts, store := serve(t, tc.srv)
+			tc.cfg.URL = ts.URL + "/mcp"
+			res := run(t, tc.cfg)
+			clean(t, res)
+			if st := store.Stats(); st.Total != res.Answered {
+				t.Errorf("the store holds %d exchanges, the load generator got %d answers", st.Total, res.Answered)
+			}
+			if res.Completed < res.Ops || res.Latency.P50 <= 0 || res.Latency.P99 < res.Latency.P50 || res.Throughput <= 0 {
+				t.Errorf("implausible numbers:\n%s", res)
+			}
+		})
+	}
+}
+
+// Observe sees every secret a handshake obtains or sends.
+func TestObserveSecrets(t *testing.T) {
+	ts, _ := serve(t, server.Config{AutoApprove: true})
+	var mu sync.Mutex
+	kinds := map[string]int{}
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Mode: loadgen.ModeHandshake, Refresh: true, ConfidentialClients: true, Clients: 1,
+		Observe: func(s loadgen.Secret) {
+			mu.Lock()
+			kinds[s.Kind]++
+			mu.Unlock()
+		}})
+	clean(t, res)
+	for _, k := range []string{"access_token", "refresh_token", "code", "code_verifier", "client_secret"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s observed (%v)", k, kinds)
+		}
+	}
+}
+
+// broken is an MCP endpoint that answers a tools/call wrongly in the way named by mode.
+func broken(mode string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+			Params struct {
+				Arguments struct {
+					Text string `json:"text"`
+				} `json:"arguments"`
+			} `json:"params"`
+		}
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		json.Unmarshal(body, &req)
+		if len(req.ID) == 0 {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if req.Method == "initialize" {
+			if mode != "no-session" {
+				w.Header().Set("Mcp-Session-Id", "s1")
+			}
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"x"}}}`, req.ID)
+			return
+		}
+		text, _ := json.Marshal(req.Params.Arguments.Text)
+		switch mode {
+		case "500":
+			http.Error(w, "boom", http.StatusInternalServerError)
+		case "wrong-id":
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":999,"result":{"content":[{"type":"text","text":%s}]}}`, text)
+		case "wrong-text":
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":"something else"}]}}`, req.ID)
+		case "rpc-error":
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32603,"message":"internal"}}`, req.ID)
+		case "is-error":
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"isError":true,"content":[{"type":"text","text":%s}]}}`, req.ID, text)
+		case "no-jsonrpc":
+			fmt.Fprintf(w, `{"id":%s,"result":{"content":[{"type":"text","text":%s}]}}`, req.ID, text)
+		case "not-json":
+			io.WriteString(w, "<html>oops</html>")
+		case "sse-ok":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "event: prime\nid: 0\ndata:\n\nevent: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{}}\n\n"+
+				"data: {\"jsonrpc\":\"2.0\",\"id\":%s,\r\ndata: \"result\":{\"content\":[{\"type\":\"text\",\"text\":%s}]}}\r\n\r\n", req.ID, text)
+		default:
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[{"type":"text","text":%s}]}}`, req.ID, text)
+		}
+	})
+}
+
+// Every kind of wrong answer is caught and counted, by step and reason.
+func TestChecksCatchWrongAnswers(t *testing.T) {
+	for mode, want := range map[string]string{
+		"500":        "tools/call: HTTP 500: want 200",
+		"wrong-id":   "tools/call: HTTP 200: id 999, want ",
+		"wrong-text": "tools/call: HTTP 200: the tool answered \"something else\"",
+		"rpc-error":  "tools/call: HTTP 200: JSON-RPC error -32603: internal",
+		"is-error":   "tools/call: HTTP 200: the tool answered isError",
+		"no-jsonrpc": `tools/call: HTTP 200: "jsonrpc" is "", want "2.0"`,
+		"not-json":   "tools/call: HTTP 200: not a JSON-RPC message",
+		"no-session": "initialize: HTTP 200: no Mcp-Session-Id header",
+	} {
+		t.Run(mode, func(t *testing.T) {
+			ts := httptest.NewServer(broken(mode))
+			defer ts.Close()
+			res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Clients: 2, Duration: 100 * time.Millisecond})
+			if res.Errors == 0 || res.Ops != 0 {
+				t.Fatalf("no error found:\n%s", res)
+			}
+			found := false
+			for k := range res.ErrorKinds {
+				found = found || strings.HasPrefix(k, want)
+			}
+			if !found {
+				t.Errorf("want an error kind starting %q:\n%s", want, res)
+			}
+			if mode == "500" && res.ServerErrors() == 0 {
+				t.Errorf("5xx not counted: %v", res.Status)
+			}
+		})
+	}
+	t.Run("sse-ok", func(t *testing.T) { // an SSE answer after a priming event and a notification, CRLF lines
+		ts := httptest.NewServer(broken("sse-ok"))
+		defer ts.Close()
+		clean(t, run(t, loadgen.Config{URL: ts.URL + "/mcp", Clients: 2, Duration: 100 * time.Millisecond}))
+	})
+}
+
+// A handshake against a server without OAuth fails at the challenge.
+func TestHandshakeNeedsAProtectedServer(t *testing.T) {
+	ts, _ := serve(t, server.Config{NoAuth: true})
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Mode: loadgen.ModeHandshake, Clients: 1, Duration: 100 * time.Millisecond})
+	if res.Errors == 0 || !strings.Contains(fmt.Sprint(res.ErrorKinds), "challenge: HTTP 200: want 401") {
+		t.Fatalf("want challenge errors:\n%s", res)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, cfg := range []loadgen.Config{{}, {URL: "http://x", Mode: "bogus"}, {URL: "http://x", Era: "1999"}} {
+		if _, err := loadgen.Run(context.Background(), cfg); err == nil {
+			t.Errorf("%+v: no error", cfg)
+		}
+	}
+}
+
+func TestFirstEvent(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, ": comment\n\ndata: one\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	}))
+	defer ts.Close()
+	lat, err := loadgen.FirstEvent(context.Background(), ts.URL, nil, 3)
+	if err != nil || lat.N != 3 || lat.P50 <= 0 {
+		t.Fatalf("%+v %v", lat, err)
+	}
+	notSSE := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
+	defer notSSE.Close()
+	if _, err := loadgen.FirstEvent(context.Background(), notSSE.URL, nil, 1); err == nil {
+		t.Error("a plain answer passed as a stream")
+	}
+}

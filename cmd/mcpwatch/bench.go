@@ -1,0 +1,22 @@
+package main
+
+import (
+	"os"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// envBenchNoRecord, set to 1, serves without the recorder: nothing is recorded, no capture file is written and no
+// exchange is printed. It exists for the benchmarks (script/bench measures what recording costs against it) and is
+// of no use otherwise.
+const envBenchNoRecord = "MCPWATCH_BENCH_NO_RECORD"
+
+func benchNoRecord() bool { return os.Getenv(envBenchNoRecord) == "1" }
+
+// benchRecorder is rec, or nil when the benchmarks turned recording off.
+func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
+	if benchNoRecord() {
+		return nil
+	}
+	return rec
+}
