@@ -96,7 +96,7 @@ func (c *CaptureFile) run() {
 		c.mu.Unlock()
 		for _, ex := range batch {
 			line.Reset()
-			if err := json.NewEncoder(&line).Encode(ex); err != nil { // Encode ends the line with \n
+			if err := encodeLine(&line, ex); err != nil {
 				c.setErr(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
 				continue
 			}
@@ -112,6 +112,11 @@ func (c *CaptureFile) run() {
 			return
 		}
 	}
+}
+
+// encodeLine appends ex's capture line to buf: its JSON, then a newline.
+func encodeLine(buf *bytes.Buffer, ex *Exchange) error {
+	return json.NewEncoder(buf).Encode(ex) // Encode ends the line with \n
 }
 
 func (c *CaptureFile) setErr(err error) {

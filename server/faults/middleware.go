@@ -30,7 +30,7 @@ type Options struct {
 const maxPeek = 4 << 20
 
 // Middleware applies the active toggles of set. Put it inside the capture middleware and the Host guard, so the
-// recorder sees the altered wire. With no toggle on, it costs one read lock per request.
+// recorder sees the altered wire. With no toggle on, it costs one atomic load per request.
 func Middleware(set *Set, opts Options) func(http.Handler) http.Handler {
 	if opts.MCPPath == "" {
 		opts.MCPPath = "/mcp"
@@ -41,7 +41,7 @@ func Middleware(set *Set, opts Options) func(http.Handler) http.Handler {
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if len(set.List()) == 0 {
+			if set.Empty() {
 				next.ServeHTTP(w, r)
 				return
 			}
