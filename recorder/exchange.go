@@ -90,16 +90,10 @@ type bodyJSON struct {
 	Truncated bool    `json:"truncated,omitempty"`
 }
 
-// MarshalJSON writes valid UTF-8 as text and anything else as base64.
+// MarshalJSON writes valid UTF-8 as text and anything else as base64: {"text":…,"size":N[,"truncated":true]} or
+// {"base64":…,"size":N[,"truncated":true]}.
 func (b Body) MarshalJSON() ([]byte, error) {
-	j := bodyJSON{Size: b.Size, Truncated: b.Truncated}
-	if utf8.Valid(b.Data) {
-		s := string(b.Data)
-		j.Text = &s
-	} else {
-		j.Base64 = base64.StdEncoding.EncodeToString(b.Data)
-	}
-	return json.Marshal(j)
+	return appendBody(make([]byte, 0, len(b.Data)+48), &b), nil
 }
 
 // UnmarshalJSON reads what MarshalJSON wrote.

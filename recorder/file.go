@@ -12,8 +12,8 @@ import (
 	"sync"
 )
 
-// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line, each line written
-// with a single write call as soon as the writer goroutine takes it. The HTTP path only enqueues (it never waits
+// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line; the writer goroutine
+// writes the lines it takes in one write call (at most maxWrite bytes at a time, whole lines only). The HTTP path only enqueues (it never waits
 // on the disk), and nothing is dropped: the queue holds what the disk has not taken yet. A crash loses at most the
 // exchanges still queued, never an earlier line; a torn last line is skipped when loading.
 type CaptureFile struct {
@@ -82,9 +82,37 @@ func (c *CaptureFile) Append(ex *Exchange) {
 	c.mu.Unlock()
 }
 
+// maxWrite bounds the lines gathered into one write call.
+const maxWrite = 256 << 10
+
 func (c *CaptureFile) run() {
 	defer close(c.done)
-	var line bytes.Buffer
+	var (
+		buf  []byte
+		ends []int // where each line in buf ends
+	)
+	flush := func() {
+		if len(buf) == 0 {
+			return
+		}
+		n, err := c.f.Write(buf)
+		full := 0
+		for _, e := range ends {
+			if e <= n {
+				full++
+			}
+		}
+		c.mu.Lock()
+		c.written += uint64(full)
+		c.mu.Unlock()
+		if err != nil {
+			c.setErr(fmt.Errorf("capture file %s: %w", c.path, err))
+		}
+		buf, ends = buf[:0], ends[:0]
+		if cap(buf) > 4*maxWrite {
+			buf = nil // do not keep a large body's buffer for ever
+		}
+	}
 	for {
 		c.mu.Lock()
 		for len(c.queue) == 0 && !c.closed {
@@ -95,28 +123,24 @@ func (c *CaptureFile) run() {
 		closed := c.closed
 		c.mu.Unlock()
 		for _, ex := range batch {
-			line.Reset()
-			if err := encodeLine(&line, ex); err != nil {
+			start := len(buf)
+			line, err := appendLine(buf, ex)
+			if err != nil {
+				buf = line[:start]
 				c.setErr(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
 				continue
 			}
-			if _, err := c.f.Write(line.Bytes()); err != nil {
-				c.setErr(fmt.Errorf("capture file %s: %w", c.path, err))
-				continue
+			buf = line
+			ends = append(ends, len(buf))
+			if len(buf) >= maxWrite {
+				flush()
 			}
-			c.mu.Lock()
-			c.written++
-			c.mu.Unlock()
 		}
+		flush()
 		if closed && len(batch) == 0 {
 			return
 		}
 	}
-}
-
-// encodeLine appends ex's capture line to buf: its JSON, then a newline.
-func encodeLine(buf *bytes.Buffer, ex *Exchange) error {
-	return json.NewEncoder(buf).Encode(ex) // Encode ends the line with \n
 }
 
 func (c *CaptureFile) setErr(err error) {

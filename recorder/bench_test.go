@@ -1,0 +1,171 @@
+package recorder
+
+// What recording costs per exchange, in this process, layer by layer:
+//
+//	go test ./recorder -run '^$' -bench . -benchmem
+//
+// BenchmarkRecorder serves a tools/call-shaped exchange (a JSON-RPC POST answered with an SSE event, as the go-sdk
+// answers) over real connections, bare and behind the capture middleware (with the wire-order listener), with and
+// without the capture file; BenchmarkCaptureEncode is the capture file's encoding of one such exchange.
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	benchCall  = `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"mcpload 3/1417"}}}`
+	benchEvent = "event: message\nid: 3GXWB6LQ2Z_7\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"mcpload 3/1417\"}]}}\n\n"
+)
+
+func benchHandler(w http.ResponseWriter, r *http.Request) {
+	io.Copy(io.Discard, r.Body)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache, no-transform")
+	w.Header().Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
+	w.WriteHeader(http.StatusOK)
+	io.WriteString(w, benchEvent)
+	w.(http.Flusher).Flush()
+}
+
+func BenchmarkRecorder(b *testing.B) {
+	for _, tc := range []struct {
+		name            string
+		record, capture bool
+	}{{"bare", false, false}, {"recorded", true, false}, {"recorded+capture", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			var h http.Handler = http.HandlerFunc(benchHandler)
+			srv := &http.Server{Handler: h}
+			store := NewStore(StoreOptions{})
+			var capture *CaptureFile
+			if tc.record {
+				h = New(store, Options{}).Middleware(h)
+				srv = &http.Server{Handler: h, ConnContext: ConnContext}
+				ln = WrapListener(ln)
+				if tc.capture {
+					if capture, err = OpenCapture(filepath.Join(b.TempDir(), "c.jsonl")); err != nil {
+						b.Fatal(err)
+					}
+					store.OnComplete(capture.Append)
+				}
+			}
+			go srv.Serve(ln)
+			defer srv.Close()
+			url := "http://" + ln.Addr().String() + "/mcp"
+			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
+			defer client.CloseIdleConnections()
+			b.ReportAllocs()
+			b.SetParallelism(4)
+			cpu0 := cpuTime()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req, _ := http.NewRequest("POST", url, strings.NewReader(benchCall))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("Accept", "application/json, text/event-stream")
+					req.Header.Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
+					req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					body, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != 200 || string(body) != benchEvent {
+						b.Errorf("HTTP %d %q", resp.StatusCode, body)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			if capture != nil {
+				t0 := time.Now()
+				if err := capture.Close(); err != nil {
+					b.Fatal(err)
+				}
+				// the writer runs behind the HTTP path: what it still had to do is part of the cost
+				b.ReportMetric(float64(time.Since(t0).Nanoseconds())/float64(b.N), "ns-after/op")
+				if n, _ := capture.Written(); n != uint64(store.Stats().Total) {
+					b.Errorf("capture wrote %d of %d exchanges", n, store.Stats().Total)
+				}
+			}
+			// CPU time (client and server: this process) per exchange, the capture writer's included: steadier than
+			// the wall time on a busy machine.
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchExchange is a recorded tools/call as serve records it.
+func benchExchange() *Exchange {
+	ex := &Exchange{ID: 1417, Kind: Inbound, State: StateComplete, Start: time.Date(2026, 11, 25, 19, 5, 37, 473000000, time.UTC),
+		Timings: Timings{Wait: 1200 * time.Microsecond, Total: 1600 * time.Microsecond}, RemoteAddr: "127.0.0.1:53422",
+		Method: "POST", URL: "/mcp", Host: "127.0.0.1:4000", Proto: "HTTP/1.1",
+		ReqHeaders: Headers{{"Host", "127.0.0.1:4000"}, {"User-Agent", "Go-http-client/1.1"}, {"Content-Length", "104"},
+			{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"Mcp-Protocol-Version", "2025-11-25"},
+			{"Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z"}, {"Accept-Encoding", "gzip"}},
+		ReqBody: Body{Data: []byte(benchCall), Size: int64(len(benchCall))},
+		Status:  200,
+		RespHeaders: Headers{{"Cache-Control", "no-cache, no-transform"}, {"Content-Type", "text/event-stream"},
+			{"Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z"}},
+		RespBody: Body{Data: []byte(benchEvent), Size: int64(len(benchEvent))},
+		Events:   []SSEEvent{{At: 1300 * time.Microsecond, ID: "3GXWB6LQ2Z_7", Event: "message", Data: benchEvent[39 : len(benchEvent)-2]}},
+		Notes:    []Note{{Key: "era", Value: "legacy: session id"}},
+	}
+	ex.RPC = append(ParseRPC(ex.ReqBody.Data, FromClient, -1), ParseRPC([]byte(ex.Events[0].Data), FromServer, 0)...)
+	pairReplies(ex.RPC)
+	return ex
+}
+
+func BenchmarkCaptureEncode(b *testing.B) {
+	ex := benchExchange()
+	var line []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		var err error
+		if line, err = appendLine(line[:0], ex); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(line)), "bytes/line")
+}
+
+// The capture line is the exchange's JSON, and it loads back as the same exchange.
+func TestCaptureLineRoundTrip(t *testing.T) {
+	ex := benchExchange()
+	line, err := appendLine(nil, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(ex)
+	if got := bytes.TrimSuffix(line, []byte("\n")); !bytes.Equal(got, want) {
+		t.Errorf("line differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+	res, err := ReadCapture(bytes.NewReader(line))
+	if err != nil || len(res.Exchanges) != 1 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	again, _ := json.Marshal(res.Exchanges[0])
+	if !bytes.Equal(again, want) {
+		t.Errorf("round trip:\n got %s\nwant %s", again, want)
+	}
+}

@@ -1,0 +1,143 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+// fill sets every field of v (a pointer) to a non-zero value built from s, recursively, so that a field added to
+// Exchange later is exercised here without this test knowing its name.
+func fill(v reflect.Value, s string, n int) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		fill(v.Elem(), s, n)
+	case reflect.Struct:
+		if v.Type() == reflect.TypeOf(time.Time{}) {
+			v.Set(reflect.ValueOf(time.Date(2026, 11, 25, 19, 5, 37, n*1000+1, time.FixedZone("x", 3600))))
+			return
+		}
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				fill(v.Field(i), s, n+i)
+			}
+		}
+	case reflect.Slice:
+		if v.Type() == reflect.TypeOf(json.RawMessage{}) {
+			v.SetBytes([]byte(`{"a": [1, "<&>` + "\u2028" + `"]}`))
+			return
+		}
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			v.SetBytes([]byte(s))
+			return
+		}
+		sl := reflect.MakeSlice(v.Type(), 2, 2)
+		for i := range 2 {
+			fill(sl.Index(i), s, n+i)
+		}
+		v.Set(sl)
+	case reflect.String:
+		v.SetString(s)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int64, reflect.Int32:
+		v.SetInt(int64(n*1000 + 7))
+	case reflect.Uint64, reflect.Uint:
+		v.SetUint(uint64(n*1000 + 7))
+	}
+}
+
+func sameAsJSONMarshal(t *testing.T, ex *Exchange) {
+	t.Helper()
+	want, werr := json.Marshal(ex)
+	got, gerr := appendLine(nil, ex)
+	if (werr != nil) != (gerr != nil) {
+		t.Fatalf("json.Marshal error %v, appendLine error %v", werr, gerr)
+	}
+	if werr != nil {
+		return
+	}
+	if !bytes.Equal(got, append(want, '\n')) {
+		t.Fatalf("appendLine differs from json.Marshal:\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendLineIsJSONMarshal(t *testing.T) {
+	for _, s := range []string{"", "plain", "quote\" back\\slash\n\r\t\b\f\x00\x1f <script>&amp; \u2028\u2029 é 日本", "bad utf8 \xff\xfe end"} {
+		ex := &Exchange{}
+		fill(reflect.ValueOf(ex), s, 1)
+		sameAsJSONMarshal(t, ex)
+	}
+	sameAsJSONMarshal(t, &Exchange{})                                                      // nil headers are null
+	sameAsJSONMarshal(t, &Exchange{ReqHeaders: Headers{}, RespBody: Body{Data: []byte{}}}) // empty ones []
+	sameAsJSONMarshal(t, &Exchange{Start: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)})   // both refuse
+	sameAsJSONMarshal(t, &Exchange{RPC: []RPC{{ID: json.RawMessage(`{bad`)}}})             // both refuse
+	sameAsJSONMarshal(t, benchExchange())
+}
+
+// FuzzAppendLine holds the capture writer's encoder to json.Marshal byte for byte, and the line to load back.
+func FuzzAppendLine(f *testing.F) {
+	f.Add("POST", "/mcp?x=<1>", "Mcp-Session-Id", "abc\u2028", []byte(benchCall), []byte(benchEvent), `7`, int64(-5))
+	f.Add("", "", "", "", []byte{0xff, 0x00}, []byte(nil), `"a<b"`, int64(0))
+	f.Fuzz(func(t *testing.T, method, url, hname, hvalue string, req, resp []byte, id string, n int64) {
+		ex := &Exchange{ID: uint64(n), Kind: Inbound, Method: method, URL: url, Start: time.Unix(0, n).UTC(),
+			Timings:    Timings{Wait: time.Duration(n), Total: time.Duration(-n)},
+			ReqHeaders: Headers{{Name: hname, Value: hvalue}}, ReqBody: Body{Data: req, Size: n, Truncated: n%2 == 0},
+			RespBody: Body{Data: resp}, Events: []SSEEvent{{At: time.Duration(n), Data: string(resp), ID: hvalue, Retry: int(n % 1000)}},
+			Error: hvalue, Notes: []Note{{Key: hname, Value: string(req)}}, Faults: []FaultChange{{Name: method, Before: url}}}
+		code := int(n)
+		ex.RPC = []RPC{{From: FromClient, Method: hname, ID: json.RawMessage(id), ErrorCode: &code, ErrorMessage: hvalue, Event: -1}}
+		ex.RPC = append(ex.RPC, ParseRPC(req, FromClient, -1)...)
+		sameAsJSONMarshal(t, ex)
+		line, err := appendLine(nil, ex)
+		if err != nil {
+			return
+		}
+		res, err := ReadCapture(bytes.NewReader(line))
+		if err != nil || len(res.Exchanges) != 1 || res.TornTail || len(res.Skipped) > 0 {
+			t.Fatalf("the line does not load: %v %+v\n%s", err, res, line)
+		}
+		if strings.Count(string(line), "\n") != 1 {
+			t.Fatalf("a line with a raw newline: %q", line)
+		}
+	})
+}
+
+func TestAppendRawEscapes(t *testing.T) {
+	for _, raw := range []string{`7`, `"a"`, `"a` + "\u2028" + `"`, `"<&>"`, `[1, 2]`, "{\"a\":\n1}", `"é"`} {
+		sameAsJSONMarshal(t, &Exchange{RPC: []RPC{{ID: json.RawMessage(raw)}}})
+	}
+}
+
+// Body's JSON is what it was when it went through encoding/json (bodyJSON), for any bytes.
+func FuzzBodyJSON(f *testing.F) {
+	f.Add([]byte("hello <b>\u2028"), int64(5), false)
+	f.Add([]byte{0xff, 0xfe}, int64(2), true)
+	f.Fuzz(func(t *testing.T, data []byte, size int64, truncated bool) {
+		b := Body{Data: data, Size: size, Truncated: truncated}
+		j := bodyJSON{Size: size, Truncated: truncated}
+		if utf8.Valid(data) {
+			s := string(data)
+			j.Text = &s
+		} else {
+			j.Base64 = base64.StdEncoding.EncodeToString(data)
+		}
+		want, _ := json.Marshal(j)
+		got, err := json.Marshal(b)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("got %s (%v), want %s", got, err, want)
+		}
+		var back Body
+		if err := json.Unmarshal(got, &back); err != nil || !bytes.Equal(back.Data, data) || back.Size != size || back.Truncated != truncated {
+			t.Fatalf("round trip: %+v %v", back, err)
+		}
+	})
+}
