@@ -149,8 +149,13 @@ type Store struct {
 
 	mu    sync.RWMutex
 	state *State
+	// last is the state's JSON as of the last change (or Open): the point a failed Update rolls back to, what the
+	// next Update compares with, and what the file gets. It is replaced, never modified.
+	last []byte
+	gen  uint64 // counts the changes
 
 	saveMu sync.Mutex // serialises file writes
+	saved  uint64     // the change the file holds
 }
 
 // Options configure Open.
@@ -164,7 +169,9 @@ func Ephemeral(opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{now: opts.Now, state: newState()}
+	st := newState()
+	last, _ := json.Marshal(st)
+	return &Store{now: opts.Now, state: st, last: last}
 }
 
 // Open loads the state file at path, or starts empty when it does not exist yet. An unreadable or corrupt file is
@@ -190,6 +197,9 @@ func Open(path string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("oauth state %s is unreadable: %w; move it aside to start with no registered clients, choose another file with --state, or run with --ephemeral", path, err)
 	}
 	st.Prune(s.now())
+	if s.last, err = json.Marshal(st); err != nil {
+		return nil, fmt.Errorf("oauth state %s: %w", path, err)
+	}
 	s.state = st
 	return s, nil
 }
@@ -260,13 +270,12 @@ func (s *Store) View(f func(*State)) {
 // Update calls f with the state under the write lock. When f returns nil and changed the state, the state is
 // persisted before Update returns; when f returns an error, the state is restored to what it was and the error
 // returned. A failed write is returned too (the change stays in memory and reaches the file with the next write).
+//
+// The state is encoded once per Update (the previous encoding is the rollback point), and concurrent Updates share
+// file writes: each waits for a write that started after its change, so one write can carry many changes.
 func (s *Store) Update(f func(*State) error) error {
 	s.mu.Lock()
-	before, err := json.Marshal(s.state)
-	if err != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("oauth state: %w", err)
-	}
+	before := s.last
 	if ferr := f(s.state); ferr != nil {
 		restored := newState()
 		if err := json.Unmarshal(before, restored); err == nil {
@@ -277,28 +286,46 @@ func (s *Store) Update(f func(*State) error) error {
 	}
 	s.state.Prune(s.now())
 	after, err := json.Marshal(s.state)
-	s.mu.Unlock()
 	if err != nil {
+		s.mu.Unlock()
 		return fmt.Errorf("oauth state: %w", err)
 	}
-	if s.path == "" || bytes.Equal(before, after) {
+	changed := !bytes.Equal(before, after)
+	if changed {
+		s.last = after
+		s.gen++
+	}
+	gen := s.gen
+	s.mu.Unlock()
+	if s.path == "" || !changed {
 		return nil
 	}
-	return s.save()
+	return s.save(gen)
 }
 
-// save writes the current state. Writes are serialised and each writes the state as it is when its turn comes,
-// so a slow write never overwrites a newer state with an older one.
-func (s *Store) save() error {
+// save makes the file hold change gen or a later one. Writes are serialised; each writes the state as it is when
+// its turn comes, so a slow write never overwrites a newer state with an older one, and a change that a write
+// already carried needs no write of its own.
+func (s *Store) save(gen uint64) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
+	if s.saved >= gen {
+		return nil
+	}
 	s.mu.RLock()
-	data, err := json.MarshalIndent(s.state, "", "  ")
+	data, latest := s.last, s.gen
 	s.mu.RUnlock()
-	if err != nil {
+	var buf bytes.Buffer
+	buf.Grow(len(data) + len(data)/4)
+	if err := json.Indent(&buf, data, "", "  "); err != nil {
 		return fmt.Errorf("oauth state: %w", err)
 	}
-	return WriteFileAtomic(s.path, append(data, '\n'), 0o600)
+	buf.WriteByte('\n')
+	if err := WriteFileAtomic(s.path, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	s.saved = latest
+	return nil
 }
 
 // WriteFileAtomic writes data to path so that path holds either its old content or data, never a mix: a temporary
