@@ -67,6 +67,9 @@ type Config struct {
 	Refresh bool
 	// ConfidentialClients registers clients with client_secret_post (they get a secret and present it).
 	ConfidentialClients bool
+	// CallsPerSession, in call mode, ends a client's session (DELETE) after that many calls and opens a new one, as
+	// clients that reconnect do (0: one session per client for the whole run).
+	CallsPerSession int
 	// Tool is the echo tool's name (default "echo"): it must answer with a text content equal to arguments.text.
 	Tool string
 	// Timeout bounds each request (default 10 s).
@@ -204,6 +207,7 @@ func (c *Client) work(ctx context.Context, worker int, measuring *atomic.Bool) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+	calls := 0
 	for n := 0; ctx.Err() == nil; n++ {
 		t0 := time.Now()
 		var err error
@@ -211,6 +215,12 @@ func (c *Client) work(ctx context.Context, worker int, measuring *atomic.Bool) {
 		case ModeHandshake:
 			err = c.handshake(bg, worker, n)
 		default:
+			if sess != nil && c.cfg.CallsPerSession > 0 && calls >= c.cfg.CallsPerSession {
+				err, sess, calls = c.Close(bg, sess), nil, 0
+				if err != nil {
+					c.stats.fail(err)
+				}
+			}
 			if sess == nil {
 				if sess, err = c.open(bg); err != nil {
 					sess = nil
@@ -221,6 +231,7 @@ func (c *Client) work(ctx context.Context, worker int, measuring *atomic.Bool) {
 				t0 = time.Now()
 			}
 			err = c.CallEcho(bg, sess, c.cfg.Tool, echoText(worker, n))
+			calls++
 			var se *StepError
 			if errors.As(err, &se) && (se.Status == http.StatusNotFound || se.Status == http.StatusUnauthorized) {
 				sess = nil // the session (or the token) is gone: open a new one

@@ -232,3 +232,19 @@ func TestFirstEvent(t *testing.T) {
 		t.Error("a plain answer passed as a stream")
 	}
 }
+
+// CallsPerSession ends sessions and opens new ones as it goes.
+func TestCallsPerSession(t *testing.T) {
+	ts, store := serve(t, server.Config{NoAuth: true})
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Clients: 2, CallsPerSession: 5})
+	clean(t, res)
+	deletes := 0
+	for _, ex := range store.Snapshot() {
+		if ex.Method == http.MethodDelete {
+			deletes++
+		}
+	}
+	if want := int(res.Completed) / 5; deletes < want {
+		t.Errorf("%d sessions ended for %d calls, want at least %d", deletes, res.Completed, want)
+	}
+}

@@ -14,8 +14,9 @@ import (
 
 // Secret is a credential the run obtained or sent (for tests that check exports redact them).
 type Secret struct {
-	Kind  string // access_token, refresh_token, code, code_verifier, client_secret
-	Value string
+	Kind     string // access_token, refresh_token, code, code_verifier, client_secret
+	Value    string
+	ClientID string // the client it belongs to
 }
 
 // Grant is what an OAuth handshake leaves a client with.
@@ -126,10 +127,10 @@ func (c *Client) Authorize(ctx context.Context, mcpURL string, era Era) (*Grant,
 		return nil, stepErr("register", r.status, r.body, "no client_id, or a client_secret where none was due (or none where one was)")
 	}
 	g.ClientID, g.ClientSecret = regResp.ClientID, regResp.ClientSecret
-	c.observe("client_secret", g.ClientSecret)
+	c.observe(g, "client_secret", g.ClientSecret)
 
 	verifier, challenge := pkce()
-	c.observe("code_verifier", verifier)
+	c.observe(g, "code_verifier", verifier)
 	state := randomString(12)
 	q := url.Values{"response_type": {"code"}, "client_id": {g.ClientID}, "redirect_uri": {RedirectURI}, "state": {state},
 		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "resource": {prm.Resource}}
@@ -161,7 +162,7 @@ func (c *Client) Authorize(ctx context.Context, mcpURL string, era Era) (*Grant,
 	case lq.Get("iss") != issuer:
 		return nil, stepErr("authorize", r.status, nil, "iss %q, want %q", lq.Get("iss"), issuer)
 	}
-	c.observe("code", code)
+	c.observe(g, "code", code)
 
 	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {RedirectURI},
 		"client_id": {g.ClientID}, "code_verifier": {verifier}, "resource": {prm.Resource}}
@@ -221,8 +222,8 @@ func (c *Client) token(ctx context.Context, step string, g *Grant, form url.Valu
 		return stepErr(step, r.status, r.body, "Cache-Control %q, want no-store", r.header.Get("Cache-Control"))
 	}
 	g.AccessToken, g.RefreshToken = tok.AccessToken, tok.RefreshToken
-	c.observe("access_token", tok.AccessToken)
-	c.observe("refresh_token", tok.RefreshToken)
+	c.observe(g, "access_token", tok.AccessToken)
+	c.observe(g, "refresh_token", tok.RefreshToken)
 	return nil
 }
 
@@ -232,9 +233,9 @@ func (c *Client) Refresh(ctx context.Context, g *Grant) error {
 	return c.token(ctx, "refresh", g, form)
 }
 
-func (c *Client) observe(kind, value string) {
+func (c *Client) observe(g *Grant, kind, value string) {
 	if value != "" && c.cfg.Observe != nil {
-		c.cfg.Observe(Secret{Kind: kind, Value: value})
+		c.cfg.Observe(Secret{Kind: kind, Value: value, ClientID: g.ClientID})
 	}
 }
 

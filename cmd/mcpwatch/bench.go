@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"strconv"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -19,4 +20,13 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 		return nil
 	}
 	return rec
+}
+
+// envBenchStoreMax, set to N, keeps at most N exchanges in memory instead of the store's default (100,000), so that
+// the soak test (e2e) can see memory level off once the store is full. For tests and benchmarks only.
+const envBenchStoreMax = "MCPWATCH_BENCH_STORE_MAX"
+
+func storeOptions() recorder.StoreOptions {
+	n, _ := strconv.Atoi(os.Getenv(envBenchStoreMax))
+	return recorder.StoreOptions{MaxCount: n}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
@@ -123,7 +124,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeLog()
 
-	store := recorder.NewStore(recorder.StoreOptions{})
+	store := recorder.NewStore(storeOptions())
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
@@ -194,7 +195,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	sub := store.Subscribe(4096)
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
-	go func() { printed <- headless.Run(pctx, sub, stdout, headless.Options{JSON: f.json}) }()
+	go func() {
+		printed <- headless.Run(pctx, sub, stdout, headless.Options{JSON: f.json, Analysis: analysis.Options{MaxExchanges: storeOptions().MaxCount}})
+	}()
 
 	serveErr := srv.Serve(ctx)
 	sub.Close() // the printer drains what is buffered, then returns

@@ -148,6 +148,10 @@ type Options struct {
 	// Window is how far apart two exchanges that share no key (client id, token, session) may be and still be
 	// grouped into one connection by their user agent (default 5 minutes).
 	Window time.Duration
+	// MaxExchanges bounds the exchanges the analyzer keeps a record of (default 100,000, the store's default
+	// bound). Past it the oldest completed ones are forgotten — Info no longer knows them, as the store no longer
+	// holds them — while their connections and findings stay.
+	MaxExchanges int
 }
 
 // Info is what the analysis says of one exchange.

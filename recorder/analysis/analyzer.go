@@ -29,6 +29,9 @@ const (
 type Analyzer struct {
 	opts Options
 	exs  map[uint64]*exRec
+	// order holds the ids of exs from order[head] on, oldest first, for forgetting the oldest past MaxExchanges.
+	order []uint64
+	head  int
 
 	conns []*conn            // in creation order; merged ones are dropped at the next Report
 	seq   int                // connections created
@@ -204,6 +207,9 @@ func New(opts Options) *Analyzer {
 	if opts.Window <= 0 {
 		opts.Window = defaultWindow
 	}
+	if opts.MaxExchanges <= 0 {
+		opts.MaxExchanges = defaultMaxExchanges
+	}
 	a := &Analyzer{opts: opts}
 	a.Reset()
 	return a
@@ -212,6 +218,7 @@ func New(opts Options) *Analyzer {
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
 	a.exs = map[uint64]*exRec{}
+	a.order, a.head = nil, 0
 	a.conns, a.seq = nil, 0
 	a.keys = map[string]*conn{}
 	a.weak = map[string]*conn{}
@@ -247,6 +254,10 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if r == nil {
 		r = &exRec{id: ex.ID, start: ex.Start}
 		a.exs[ex.ID] = r
+		a.order = append(a.order, ex.ID)
+		if len(a.exs) > a.opts.MaxExchanges {
+			a.forget()
+		}
 		if ex.Kind != recorder.Outbound {
 			a.inbound[ex.Method+" "+ex.Path()] = ex.ID
 		}
@@ -311,6 +322,29 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
 		a.observeEra(r, ex, c)
 		a.check(r, ex, c)
+	}
+}
+
+// defaultMaxExchanges is recorder.StoreOptions' default MaxCount.
+const defaultMaxExchanges = 100000
+
+// forget drops the records of the oldest completed exchanges until at most MaxExchanges are kept. An exchange
+// still open (a long stream) is kept and looked at again later.
+func (a *Analyzer) forget() {
+	for n := len(a.order) - a.head; n > 0 && len(a.exs) > a.opts.MaxExchanges; n-- {
+		id := a.order[a.head]
+		a.head++
+		switch r := a.exs[id]; {
+		case r == nil:
+		case !r.done:
+			a.order = append(a.order, id)
+		default:
+			delete(a.exs, id)
+		}
+	}
+	if a.head > 1024 && a.head > len(a.order)/2 {
+		a.order = append(a.order[:0], a.order[a.head:]...)
+		a.head = 0
 	}
 }
 

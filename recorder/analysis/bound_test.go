@@ -1,0 +1,53 @@
+package analysis
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// The analyzer keeps a record of at most MaxExchanges exchanges: the oldest completed ones are forgotten (Info no
+// longer knows them), an exchange still open is kept, and connections and findings stay.
+func TestMaxExchanges(t *testing.T) {
+	a := New(Options{MaxExchanges: 10})
+	open := newEx(1, "GET", "/mcp").req("Mcp-Session-Id", "s1").pending()
+	a.Observe(open.ex)
+	for id := uint64(2); id <= 500; id++ {
+		a.Observe(newEx(id, "POST", "/mcp").req("Mcp-Session-Id", "s1").req("Mcp-Protocol-Version", "2025-11-25").
+			body("application/json", rpc(int(id), "tools/call")).
+			answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"content":[]}}`, id)).ex)
+		if len(a.exs) > 10 {
+			t.Fatalf("after exchange %d: %d records kept", id, len(a.exs))
+		}
+	}
+	if len(a.order)-a.head > 2*10+1024 {
+		t.Errorf("the queue of ids grows: %d", len(a.order)-a.head)
+	}
+	if in := a.Info(500); in.Stage != StageCall || in.Connection == "" {
+		t.Errorf("newest exchange: %+v", in)
+	}
+	if in := a.Info(2); in.Stage != "" {
+		t.Errorf("oldest completed exchange still known: %+v", in)
+	}
+	if in := a.Info(1); in.Stage == "" || in.Status != StatusPending {
+		t.Errorf("the open stream was forgotten: %+v", in)
+	}
+	done := *open.ex
+	done.State, done.Status = recorder.StateComplete, 200
+	done.Timings.Total = time.Minute
+	done.RespHeaders = recorder.Headers{{Name: "Content-Type", Value: "text/event-stream"}}
+	a.Observe(&done)
+	if in := a.Info(1); in.Stage != StageStream || in.Status == StatusPending {
+		t.Errorf("the stream's end: %+v", in)
+	}
+	rep := a.Report()
+	if len(rep.Connections) != 1 {
+		t.Fatalf("%d connections", len(rep.Connections))
+	}
+	a.Reset()
+	if len(a.exs) != 0 || len(a.order) != 0 {
+		t.Error("Reset kept records")
+	}
+}
