@@ -26,6 +26,7 @@ var templates = template.Must(template.New("").ParseFS(templateFS, "templates/*.
 const (
 	consentTTL    = 10 * time.Minute
 	maxConsents   = 1000
+	maxCodes      = 10000 // codes issued and not yet expired (nor forgotten after use): bounds memory and pruning
 	browserCookie = "mcpwatch_browser"
 )
 
@@ -358,6 +359,11 @@ func (a *AS) approve(w http.ResponseWriter, r *http.Request, req *authRequest, o
 	code := randomToken(prefixCode)
 	a.mu.Lock()
 	a.pruneLocked()
+	if len(a.codes) >= maxCodes {
+		a.mu.Unlock()
+		return &redirectError{RedirectURI: req.RedirectURI, Code: "temporarily_unavailable", State: req.State, Issuer: req.Issuer,
+			Description: fmt.Sprintf("%d authorization codes are outstanding; try again in a few minutes", maxCodes)}
+	}
 	a.codes[store.Hash(code)] = &authCode{Req: *req, Expires: a.now().Add(o.codeTTL())}
 	a.mu.Unlock()
 	http.Redirect(w, r, authorizationResponse(req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": req.Issuer}), http.StatusFound)

@@ -1,0 +1,83 @@
+package analysis
+
+// Fuzz targets for the analysis' parsers (script/fuzz runs each briefly; seeds in testdata/fuzz).
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// WWW-Authenticate parsing never panics, names parameters in lower case, and reads back a quoted value it is
+// given after any other challenge.
+func FuzzParseBearer(f *testing.F) {
+	f.Add(`Bearer resource_metadata="https://h/.well-known/oauth-protected-resource/mcp", scope="mcp"`, "v")
+	f.Add(`Basic realm="x", Bearer error="invalid_token", error_description="a \"quoted\" thing"`, `a"b\c`)
+	f.Add(`Bearer resource_metadata=https://unquoted/x`, "")
+	f.Add(`Bearer="`, `=`)
+	f.Fuzz(func(t *testing.T, header, value string) {
+		c, ok := parseBearer(header)
+		if ok != c.present {
+			t.Fatalf("ok %v, present %v", ok, c.present)
+		}
+		for k := range c.params {
+			if k != strings.ToLower(k) {
+				t.Fatalf("parameter %q not lower-cased", k)
+			}
+		}
+		quoted := strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(value)
+		c, ok = parseBearer(`Newauth realm="apps", type=1, Bearer x_fuzz="` + quoted + `", scope="mcp"`)
+		if !ok || c.params["x_fuzz"] != value || c.params["scope"] != "mcp" {
+			t.Fatalf("value %q: got %v %v", value, ok, c.params)
+		}
+		bearerChallenge(recorder.Headers{{Name: "WWW-Authenticate", Value: header}, {Name: "www-authenticate", Value: header}})
+	})
+}
+
+// The analysis never panics on whatever an exchange holds, whatever order its updates come in, and Info and
+// Report stay answerable.
+func FuzzObserve(f *testing.F) {
+	f.Add("POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","clientInfo":{"name":"claude-ai"}}}`,
+		200, "text/event-stream", "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n", `Bearer resource_metadata="http://x/.well-known/oauth-protected-resource"`, "Claude-User")
+	f.Add("POST", "/token", "grant_type=authorization_code&code=abc&code_verifier=x&redirect_uri=https%3A%2F%2Fclaude.ai%2Fapi%2Fmcp%2Fauth_callback",
+		200, "application/json", `{"access_token":"t","token_type":"Bearer","expires_in":-1,"refresh_token":"r"}`, "", "python-httpx/0.27")
+	f.Add("GET", "/authorize?response_type=code&client_id=https%3A%2F%2Fx&redirect_uri=%zz", "", 302, "", "", "", "")
+	f.Add("GET", "/.well-known/oauth-authorization-server/mcp", "", 200, "application/json", `{"issuer":1,"code_challenge_methods_supported":"S256"}`, "", "")
+	f.Fuzz(func(t *testing.T, method, target, reqBody string, status int, ctype, respBody, wwwAuth, ua string) {
+		a := New(Options{})
+		for i, kind := range []string{recorder.Inbound, recorder.Outbound, recorder.Inbound} {
+			ex := &recorder.Exchange{ID: uint64(i + 1), Kind: kind, State: recorder.StatePending, Start: t0.Add(time.Duration(i) * time.Second),
+				Method: method, URL: target, Host: "127.0.0.1:4000",
+				ReqHeaders: recorder.Headers{{Name: "User-Agent", Value: ua}, {Name: "Content-Type", Value: ctype},
+					{Name: "Authorization", Value: wwwAuth}, {Name: "Mcp-Session-Id", Value: ua}},
+				ReqBody: recorder.Body{Data: []byte(reqBody), Size: int64(len(reqBody))}}
+			ex.RPC = recorder.ParseRPC(ex.ReqBody.Data, recorder.FromClient, -1)
+			a.Observe(ex)
+			a.Info(ex.ID)
+			done := *ex
+			done.State, done.Status = recorder.StateComplete, status
+			done.RespHeaders = recorder.Headers{{Name: "Content-Type", Value: ctype}, {Name: "WWW-Authenticate", Value: wwwAuth},
+				{Name: "Location", Value: respBody}, {Name: "Mcp-Session-Id", Value: ua}}
+			done.RespBody = recorder.Body{Data: []byte(respBody), Size: int64(len(respBody))}
+			p := &recorder.SSEParser{}
+			done.Events = p.Feed([]byte(respBody))
+			done.RPC = append(done.RPC, recorder.ParseRPC(done.RespBody.Data, recorder.FromServer, -1)...)
+			for j, ev := range done.Events {
+				done.RPC = append(done.RPC, recorder.ParseRPC([]byte(ev.Data), recorder.FromServer, j)...)
+			}
+			done.Timings.Total = time.Duration(status) * time.Millisecond
+			a.Observe(&done)
+			a.Info(done.ID)
+		}
+		a.SetNow(t0.Add(time.Hour))
+		rep := a.Report()
+		for _, c := range rep.Connections {
+			if c.ID == "" {
+				t.Fatalf("a connection without an id: %+v", c)
+			}
+		}
+		StageOf(&recorder.Exchange{Method: method, URL: target, ReqBody: recorder.Body{Data: []byte(reqBody)}}, target)
+	})
+}

@@ -1,0 +1,130 @@
+package recorder
+
+// Fuzz targets for the recorder's parsers (script/fuzz runs each briefly; seeds in testdata/fuzz):
+//
+//	go test ./recorder -run '^$' -fuzz '^FuzzSSEParser$' -fuzztime 30s
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The SSE parser never panics, splitting the stream anywhere gives the same events, an event never holds a raw
+// line break outside its data, and bounded lines stay bounded.
+func FuzzSSEParser(f *testing.F) {
+	f.Add([]byte("event: message\nid: 1\ndata: {\"a\":1}\n\n"), uint8(3))
+	f.Add([]byte("\xef\xbb\xbfdata: x\r\ndata: y\r\rretry: 10\n\n: c\n\nid: a\x00\n\n"), uint8(1))
+	f.Add([]byte("data: \r"), uint8(5))
+	f.Fuzz(func(t *testing.T, stream []byte, split uint8) {
+		whole := (&SSEParser{}).Feed(stream)
+		p := &SSEParser{}
+		var parts []SSEEvent
+		step := int(split%16) + 1
+		for i := 0; i < len(stream); i += step {
+			parts = append(parts, p.Feed(stream[i:min(i+step, len(stream))])...)
+		}
+		if fmtEvents(whole) != fmtEvents(parts) {
+			t.Fatalf("split every %d bytes:\n got %s\nwant %s", step, fmtEvents(parts), fmtEvents(whole))
+		}
+		for _, ev := range whole {
+			if strings.ContainsAny(ev.ID+ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) || ev.Retry < 0 {
+				t.Fatalf("event %+v", ev)
+			}
+		}
+		small := &SSEParser{MaxLine: 8}
+		for _, ev := range small.Feed(stream) {
+			if len(ev.ID) > 8 || len(ev.Event) > 8 {
+				t.Fatalf("MaxLine 8: %+v", ev)
+			}
+		}
+	})
+}
+
+// ParseRPC never panics, and finds a message exactly where encoding/json sees a JSON-RPC object (or a batch of
+// them): ids are kept raw, errors keep their code.
+func FuzzParseRPC(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{}}`))
+	f.Add([]byte(`[{"jsonrpc":"2.0","id":"a","result":{}},{"jsonrpc":"2.0","method":"n"}]`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}`))
+	f.Add([]byte(` [1, null, "x"] `))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		msgs := ParseRPC(body, FromClient, -1)
+		if len(msgs) > 0 && !json.Valid(body) {
+			t.Fatalf("messages found in invalid JSON %q: %+v", body, msgs)
+		}
+		for _, m := range msgs {
+			if len(m.ID) > 0 && !json.Valid(m.ID) {
+				t.Fatalf("id %q is not JSON", m.ID)
+			}
+			if m.IsResponse && m.Method != "" {
+				t.Fatalf("a response with a method: %+v", m)
+			}
+			if m.From != FromClient || m.Event != -1 {
+				t.Fatalf("%+v", m)
+			}
+		}
+		pairReplies(msgs) // never panics either
+		line, err := appendLine(nil, &Exchange{RPC: msgs, ReqBody: Body{Data: body}})
+		if err != nil {
+			t.Fatalf("a parsed message does not encode: %v", err)
+		}
+		if res, err := ReadCapture(bytes.NewReader(line)); err != nil || len(res.Exchanges) != 1 {
+			t.Fatalf("does not load back: %v", err)
+		}
+	})
+}
+
+// Loading a capture never panics and never invents data: every line that loads is a JSON object on one line of
+// the input, each complete line either loads or is listed as skipped, only the last line can be a torn tail, and
+// what loaded writes back as lines that load again to the same exchanges.
+func FuzzReadCapture(f *testing.F) {
+	ex := benchExchange()
+	line, _ := appendLine(nil, ex)
+	f.Add(line)
+	f.Add(append(append(append([]byte{}, line...), line...), line[:len(line)/2]...))
+	f.Add([]byte("{}\n\n   \n{\"id\":\n[1]\nnull\n{\"requestBody\":{\"base64\":\"!!\"}}\n"))
+	f.Add([]byte(`{"id":1,"start":"not a time"}` + "\n" + `{"id":2,"requestBody":{"text":"é","size":-1}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := ReadCapture(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("error on %d bytes: %v", len(data), err)
+		}
+		lines := bytes.SplitAfter(data, []byte("\n"))
+		nonBlank := 0
+		for _, l := range lines {
+			if len(bytes.TrimSpace(l)) > 0 {
+				nonBlank++
+			}
+		}
+		torn := 0
+		if res.TornTail {
+			torn = 1
+			if bytes.HasSuffix(data, []byte("\n")) {
+				t.Fatalf("torn tail on input ending in a newline")
+			}
+		}
+		if len(res.Exchanges)+len(res.Skipped)+torn != nonBlank {
+			t.Fatalf("%d loaded + %d skipped + %d torn != %d non-blank lines", len(res.Exchanges), len(res.Skipped), torn, nonBlank)
+		}
+		var out []byte
+		for _, ex := range res.Exchanges {
+			if out, err = appendLine(out, ex); err != nil {
+				return // a value encoding/json cannot write either (e.g. a year past 9999); never a panic
+			}
+		}
+		again, err := ReadCapture(bytes.NewReader(out))
+		if err != nil || len(again.Exchanges) != len(res.Exchanges) || len(again.Skipped) > 0 || again.TornTail {
+			t.Fatalf("rewritten capture: %v, %d of %d loaded, skipped %v", err, len(again.Exchanges), len(res.Exchanges), again.Skipped)
+		}
+		for i := range res.Exchanges {
+			a, _ := json.Marshal(res.Exchanges[i])
+			b, _ := json.Marshal(again.Exchanges[i])
+			if !bytes.Equal(a, b) && utf8.Valid(a) {
+				t.Fatalf("exchange %d changed on a round trip:\n%s\n%s", i, a, b)
+			}
+		}
+	})
+}

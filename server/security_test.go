@@ -1,0 +1,82 @@
+package server
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// No control over the public listener: the router serves MCP, the OAuth endpoints and the index, and nothing
+// else — in particular not the control API (GET/PUT/DELETE /toggles…, which exists only on the Unix socket of
+// server/control) nor any debug endpoint. The route list is pinned here: a new route must be added on purpose.
+func TestNoControlOnThePublicListener(t *testing.T) {
+	oauthRoutes := []string{
+		"/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/*",
+		"/.well-known/oauth-authorization-server", "/.well-known/oauth-authorization-server/*",
+		"/.well-known/openid-configuration", "/.well-known/openid-configuration/*", "/{prefix}/.well-known/openid-configuration",
+		"/register", "/authorize", "/token", "/revoke",
+	}
+	for _, tc := range []struct {
+		name   string
+		cfg    Config
+		routes []string
+	}{
+		{"auth", Config{AutoApprove: true}, append([]string{"/", "/mcp", "/sse"}, oauthRoutes...)},
+		{"no auth", Config{NoAuth: true}, []string{"/", "/mcp", "/sse"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, err := New(tc.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			err = chi.Walk(srv.Handler().(chi.Routes), func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+				if !slices.Contains(got, route) {
+					got = append(got, route)
+				}
+				lower := strings.ToLower(route)
+				for _, bad := range []string{"toggle", "fault", "control", "debug", "pprof", "admin", "scenario"} {
+					if strings.Contains(lower, bad) {
+						t.Errorf("route %s %s on the public listener", method, route)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			slices.Sort(got)
+			want := slices.Clone(tc.routes)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("routes on the public listener:\n got %q\nwant %q", got, want)
+			}
+
+			// Nothing reached over HTTP switches a toggle on: the control API's own requests, and the guesses.
+			ts := httptest.NewServer(srv.Handler())
+			defer ts.Close()
+			for _, probe := range []struct{ method, path string }{
+				{"PUT", "/toggles/slow=5s"}, {"GET", "/toggles"}, {"DELETE", "/toggles/slow"}, {"POST", "/toggles"},
+				{"PUT", "/faults/omit-session-id"}, {"POST", "/fault?set=omit-session-id"}, {"GET", "/control"},
+				{"POST", "/api/toggles"}, {"GET", "/debug/pprof/"}, {"GET", "/debug/vars"}, {"PUT", "/mcp/toggles/slow=1s"},
+			} {
+				req, _ := http.NewRequest(probe.method, ts.URL+probe.path, strings.NewReader(`{"toggle":"omit-session-id"}`))
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed {
+					t.Errorf("%s %s: HTTP %d, want 404", probe.method, probe.path, resp.StatusCode)
+				}
+			}
+			if !srv.Faults().Empty() {
+				t.Errorf("a toggle was switched on over HTTP: %v", srv.Faults().List())
+			}
+		})
+	}
+}
