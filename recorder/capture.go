@@ -102,7 +102,11 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		defer func() {
 			if p := recover(); p != nil {
-				l.finish(cw, r, errors.New("handler panicked"))
+				why := errors.New("handler panicked")
+				if p == http.ErrAbortHandler {
+					why = errors.New("response aborted") // e.g. a proxied upstream broke off mid-body
+				}
+				l.finish(cw, r, why)
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}

@@ -29,6 +29,11 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
+	// Handler, when set, serves every path and method instead of the embedded MCP server (proxy mode), behind
+	// the same middleware.
+	Handler http.Handler
+	// EndpointPath is the MCP endpoint's path in the connector URL (default /mcp).
+	EndpointPath string
 }
 
 // Server is the embedded MCP server behind its router.
@@ -59,8 +64,13 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
-	s := &Server{cfg: cfg, guard: guard, mcp: ms, stop: stop}
+	if cfg.EndpointPath == "" {
+		cfg.EndpointPath = "/mcp"
+	}
+	s := &Server{cfg: cfg, guard: guard, stop: func() {}}
+	if cfg.Handler == nil {
+		s.mcp, s.stop = mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	}
 	s.router = s.routes()
 	return s, nil
 }
@@ -71,6 +81,10 @@ func (s *Server) routes() chi.Router {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}
 	r.Use(s.guard.Middleware)
+	if s.cfg.Handler != nil {
+		r.Handle("/*", s.cfg.Handler)
+		return r
+	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
 		Logger: s.cfg.Logger,
@@ -101,7 +115,7 @@ func (s *Server) Handler() http.Handler { return s.router }
 // Guard is the Host/Origin guard, which also knows the public URL.
 func (s *Server) Guard() *publicurl.Guard { return s.guard }
 
-// MCP is the SDK server (tools, prompts, resources).
+// MCP is the SDK server (tools, prompts, resources); nil in proxy mode.
 func (s *Server) MCP() *mcp.Server { return s.mcp }
 
 // Listen binds the loopback address. A non-loopback address is refused: expose mcpwatch through a tunnel.
@@ -135,9 +149,9 @@ func (s *Server) LocalURL() string { return "http://" + s.Addr() }
 // ConnectorURL is the URL to paste into a client's connector settings: the public URL when known, else local.
 func (s *Server) ConnectorURL() string {
 	if u := s.guard.Public(); u != nil {
-		return u.String() + "/mcp"
+		return u.String() + s.cfg.EndpointPath
 	}
-	return s.LocalURL() + "/mcp"
+	return s.LocalURL() + s.cfg.EndpointPath
 }
 
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
