@@ -27,9 +27,11 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
+  mcpwatch proxy --upstream URL [flags]
+                               the same inspector in front of your own MCP server
   mcpwatch version             print the version
 
-Run 'mcpwatch serve -h' for the flags.
+Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
 `
 
 // errUsage marks a command-line mistake: exit code 2.
@@ -44,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "proxy":
+		err = cmdProxy(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

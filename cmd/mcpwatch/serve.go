@@ -8,33 +8,49 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"time"
 
-	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 )
 
-type serveFlags struct {
+// commonFlags are the flags serve and proxy share.
+type commonFlags struct {
 	addr      string
 	publicURL string
 	noTUI     bool
-	fixtures  string
 	capture   string
 	noCapture bool
 	json      bool
 	logFile   string
+	tunnel    bool
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:4000", "listen `address` (loopback only)")
 	fs.StringVar(&f.publicURL, "public-url", "", "the tunnel's public `URL` (e.g. https://abc.trycloudflare.com); requests for its host are served")
 	fs.BoolVar(&f.noTUI, "no-tui", false, "print one line per request instead of the TUI (also when stdout is not a terminal)")
-	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 	fs.StringVar(&f.capture, "capture", "", "capture file `path` (JSONL; default: a new file under the state directory)")
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
+	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
+}
+
+// check reports flag combinations that make no sense.
+func (f *commonFlags) check() error {
+	if f.tunnel && f.publicURL != "" {
+		return fmt.Errorf("%w: --tunnel and --public-url exclude each other (the tunnel's URL is the public URL)", errUsage)
+	}
+	return nil
+}
+
+type serveFlags struct {
+	commonFlags
+	fixtures string
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.commonFlags.register(fs)
+	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 }
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -50,38 +66,22 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "mcpwatch serve: unexpected argument %q\n", pos[0])
 		return errUsage
 	}
+	if err := f.check(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch serve:", err)
+		return errUsage
+	}
 
-	stateDir, err := stateDir()
+	sess, err := openSession(&f.commonFlags)
 	if err != nil {
 		return err
 	}
-	logger, closeLog, err := openLog(f.logFile, stateDir)
-	if err != nil {
-		return err
-	}
-	defer closeLog()
-
-	store := recorder.NewStore(recorder.StoreOptions{})
-	rec := recorder.New(store, recorder.Options{})
-	var capture *recorder.CaptureFile
-	if !f.noCapture {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		capture, err = recorder.OpenCapture(path)
-		if err != nil {
-			return err
-		}
-		store.OnComplete(capture.Append)
-	}
-
+	defer sess.close()
 	srv, err := server.New(server.Config{
 		Addr:      f.addr,
 		PublicURL: f.publicURL,
 		Fixtures:  f.fixtures,
-		Logger:    logger,
-		Recorder:  rec,
+		Logger:    sess.logger,
+		Recorder:  sess.rec,
 	})
 	if err != nil {
 		return err
@@ -89,34 +89,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-
-	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
-	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
-	if f.publicURL == "" {
-		fmt.Fprintf(stderr, "behind a tunnel? run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
-	}
-	if capture != nil {
-		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
-	}
-
-	sub := store.Subscribe(4096)
-	printed := make(chan error, 1)
-	pctx, stopPrint := context.WithCancel(context.Background())
-	go func() { printed <- headless.Run(pctx, sub, stdout, headless.Options{JSON: f.json}) }()
-
-	serveErr := srv.Serve(ctx)
-	sub.Close() // the printer drains what is buffered, then returns
-	perr := <-printed
-	stopPrint()
-	if capture != nil {
-		if err := capture.Close(); err != nil && serveErr == nil {
-			serveErr = err
-		}
-	}
-	if serveErr != nil {
-		return serveErr
-	}
-	return perr
+	return sess.run(ctx, srv, nil, stdout, stderr)
 }
 
 // stateDir is $XDG_STATE_HOME/mcpwatch, or ~/.local/state/mcpwatch.
