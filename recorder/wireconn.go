@@ -54,9 +54,9 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	if end < 0 {
 		return nil
 	}
-	block := c.buf[start : start+end]
+	block := string(c.buf[start : start+end]) // a copy: the next line reuses the buffer's bytes
 	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
-	lines := strings.Split(string(block), "\r\n")
+	lines := strings.Split(block, "\r\n")
 	var h Headers
 	for _, l := range lines[1:] {
 		if l == "" {
