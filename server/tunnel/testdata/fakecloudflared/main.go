@@ -113,13 +113,13 @@ func main() {
 		write("child", fmt.Sprint(child.Process.Pid))
 	}
 
+	write("edge", ln.Addr().String()) // before the banner: once the URL is out, tests may use the edge
 	for _, l := range asciiBox([]string{"Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):", "https://" + host}, 2) {
 		logf("INF", "%s", l)
 	}
 	logf("INF", "Cannot determine default configuration path. No file [config.yml config.yaml] in [~/.cloudflared ~/.cloudflare-warp ~/cloudflare-warp /etc/cloudflared /usr/local/etc/cloudflared]")
 	logf("INF", "Version 2025.8.1 (Checksum 0000000000000000000000000000000000000000000000000000000000000000)")
 	logf("INF", "Starting metrics server on 127.0.0.1:20241/metrics")
-	write("edge", ln.Addr().String())
 	logf("INF", "Registered tunnel connection connIndex=0 connection=00000000-0000-4000-8000-000000000000 event=0 ip=198.41.200.13 location=ams01 protocol=quic")
 
 	sigs := make(chan os.Signal, 1)
