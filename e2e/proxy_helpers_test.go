@@ -9,7 +9,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -241,23 +243,59 @@ type proxyClientRun struct {
 	Log     []proxyClientEntry `json:"log"`
 }
 
-// proxyRunClient runs the official TypeScript SDK client (e2e/node/proxy-client.mjs) against url.
-func proxyRunClient(t *testing.T, url string, calls string) *proxyClientRun {
+// proxyRunClient runs the official TypeScript SDK client (e2e/node/proxy-client.mjs) against url; it must succeed.
+func proxyRunClient(t *testing.T, url string, calls string, mode string) *proxyClientRun {
+	t.Helper()
+	run, stderr, err := proxyRunClientMayFail(t, url, calls, mode)
+	if err != nil {
+		var b strings.Builder
+		for _, e := range run.Log {
+			fmt.Fprintf(&b, "  %d %s %s -> %d complete=%v %s\n     request %s\n     response %s\n", e.Seq, e.Method, e.URL, e.Status, e.Complete, e.Error, proxyB64(t, e.RequestBody), proxyB64(t, e.ResponseBody))
+		}
+		t.Fatalf("TypeScript client: %v\nstderr:\n%s\nits requests:\n%s", err, stderr, b.String())
+	}
+	return run
+}
+
+// proxyRunClientMayFail runs the client and returns its log, its stderr and how it exited.
+func proxyRunClientMayFail(t *testing.T, url string, calls string, mode string) (*proxyClientRun, string, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, proxyNode(t), "proxy-client.mjs", url, calls)
+	cmd := exec.CommandContext(ctx, proxyNode(t), "proxy-client.mjs", url, calls, mode)
 	cmd.Dir = filepath.Join(proxyRepoRoot(t), "e2e", "node")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("TypeScript client: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
-	}
+	runErr := cmd.Run()
 	var run proxyClientRun
 	if err := json.Unmarshal(stdout.Bytes(), &run); err != nil {
-		t.Fatalf("client output: %v\n%s", err, stdout.String())
+		t.Fatalf("client output (%v): %v\n%s\nstderr:\n%s", runErr, err, stdout.String(), stderr.String())
 	}
-	return &run
+	return &run, stderr.String(), runErr
+}
+
+// proxyFreePort returns a loopback port nothing listens on (for servers that must be told their port up front).
+func proxyFreePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// proxyStartOAuthExample runs the TypeScript SDK's example server with OAuth (e2e/node/proxy-oauth-example.mjs)
+// and returns its MCP endpoint, http://localhost:PORT/mcp, as the server itself names it.
+func proxyStartOAuthExample(t *testing.T) string {
+	t.Helper()
+	mcpPort, authPort := proxyFreePort(t), proxyFreePort(t)
+	dir := filepath.Join(proxyRepoRoot(t), "e2e", "node")
+	p := proxyStart(t, []string{"MCP_PORT=" + mcpPort, "MCP_AUTH_PORT=" + authPort}, dir, proxyNode(t), "proxy-oauth-example.mjs")
+	p.stdout.wait(t, regexp.MustCompile(`OAuth Authorization Server listening on port (\d+)`), 60*time.Second)
+	p.stdout.wait(t, regexp.MustCompile(`MCP Streamable HTTP Server listening on port (\d+)`), 60*time.Second)
+	return "http://localhost:" + mcpPort + "/mcp"
 }
 
 func proxyB64(t *testing.T, s string) []byte {
@@ -273,8 +311,14 @@ func proxyB64(t *testing.T, s string) []byte {
 // for byte (request body, status, response body — a prefix for a stream the client cut), that the capture has no
 // inbound exchange the client did not make, and that each inbound exchange's linked outbound exchange carried the
 // same bodies to and from the upstream. It returns the inbound exchanges by seq.
-func proxyCompareCapture(t *testing.T, run *proxyClientRun, exs []*recorder.Exchange) map[int]*recorder.Exchange {
+func proxyCompareCapture(t *testing.T, run *proxyClientRun, exs []*recorder.Exchange, origin string) map[int]*recorder.Exchange {
 	t.Helper()
+	var log []proxyClientEntry // the requests that went to mcpwatch (an OAuth client also talks to the AS directly)
+	for _, e := range run.Log {
+		if strings.HasPrefix(e.URL, origin+"/") {
+			log = append(log, e)
+		}
+	}
 	byID := map[uint64]*recorder.Exchange{}
 	bySeq := map[int]*recorder.Exchange{}
 	for _, ex := range exs {
@@ -292,10 +336,10 @@ func proxyCompareCapture(t *testing.T, run *proxyClientRun, exs []*recorder.Exch
 		}
 		bySeq[seq] = ex
 	}
-	if len(bySeq) != len(run.Log) {
-		t.Errorf("the client made %d requests, the capture has %d inbound exchanges", len(run.Log), len(bySeq))
+	if len(bySeq) != len(log) {
+		t.Errorf("the client made %d requests to mcpwatch, the capture has %d inbound exchanges", len(log), len(bySeq))
 	}
-	for _, e := range run.Log {
+	for _, e := range log {
 		ex := bySeq[e.Seq]
 		if ex == nil {
 			t.Errorf("request %d (%s %s) is not in the capture", e.Seq, e.Method, e.URL)
@@ -324,7 +368,7 @@ func proxyCompareCapture(t *testing.T, run *proxyClientRun, exs []*recorder.Exch
 		if !bytes.Equal(out.ReqBody.Data, ex.ReqBody.Data) || out.Status != ex.Status {
 			t.Errorf("seq %d: upstream got %q and answered %d; client sent %q and got %d", e.Seq, out.ReqBody.Data, out.Status, ex.ReqBody.Data, ex.Status)
 		}
-		if e.Complete && !bytes.Equal(out.RespBody.Data, ex.RespBody.Data) {
+		if e.Complete && ex.Note("rewrite") == "" && !bytes.Equal(out.RespBody.Data, ex.RespBody.Data) {
 			t.Errorf("seq %d: the upstream answered %q, the client got %q", e.Seq, out.RespBody.Data, ex.RespBody.Data)
 		}
 	}

@@ -26,7 +26,7 @@ func TestProxyTSClientThroughProxyToServe(t *testing.T) {
 	if px.connector != px.url+"/mcp" {
 		t.Fatalf("connector URL %q", px.connector)
 	}
-	run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"best_person_looker_upper","args":{"startsWith":"A"}}]`)
+	run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"best_person_looker_upper","args":{"startsWith":"A"}}]`, "")
 	var tools struct{ Tools []string }
 	json.Unmarshal(run.Results[0], &tools)
 	if !strings.Contains(strings.Join(tools.Tools, ","), "echo") {
@@ -35,7 +35,7 @@ func TestProxyTSClientThroughProxyToServe(t *testing.T) {
 	if !strings.Contains(string(run.Results[1]), "through the proxy") {
 		t.Errorf("echo: %s", run.Results[1])
 	}
-	bySeq := proxyCompareCapture(t, run, px.exchanges(t))
+	bySeq := proxyCompareCapture(t, run, px.exchanges(t), px.url)
 	proxyCheckHandshake(t, run, bySeq)
 }
 
@@ -44,12 +44,70 @@ func TestProxyTSClientThroughProxyToServerEverything(t *testing.T) {
 	bin := proxyMcpwatch(t)
 	upstream := proxyStartEverything(t)
 	px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream)
-	run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"message":"hi"}},{"tool":"get-sum","args":{"a":2,"b":3}}]`)
+	run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"message":"hi"}},{"tool":"get-sum","args":{"a":2,"b":3}}]`, "")
 	if !strings.Contains(string(run.Results[1]), "Echo: hi") || !strings.Contains(string(run.Results[2]), "is 5") {
 		t.Errorf("tool results: %s", run.Results)
 	}
-	bySeq := proxyCompareCapture(t, run, px.exchanges(t))
+	bySeq := proxyCompareCapture(t, run, px.exchanges(t), px.url)
 	proxyCheckHandshake(t, run, bySeq)
+}
+
+// The full OAuth flow and tool calls through the proxy, in front of a third-party server that believes it lives on
+// localhost (the TypeScript SDK's example server with OAuth: its metadata and challenges say
+// http://localhost:PORT). With --rewrite-urls (the default) the client completes the flow, and the capture notes
+// each rewrite; with --rewrite-urls=false the same client refuses the server's metadata (the resource is not the
+// URL it connected to) — the rewrite was needed.
+func TestProxyOAuthThroughProxyWithURLRewriting(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	upstream := proxyStartOAuthExample(t)
+	upOrigin := strings.TrimSuffix(upstream, "/mcp")
+
+	t.Run("rewrite", func(t *testing.T) {
+		px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream)
+		run := proxyRunClient(t, px.connector, `[{"tool":"greet","args":{"name":"proxy"}}]`, "oauth")
+		if len(run.Results) != 3 || !strings.Contains(string(run.Results[0]), "authorized") || !strings.Contains(string(run.Results[2]), "Hello, proxy!") {
+			t.Fatalf("results: %s", run.Results)
+		}
+		exs := px.exchanges(t)
+		bySeq := proxyCompareCapture(t, run, exs, px.url)
+		proxyCheckHandshake(t, run, bySeq)
+		var challenge, metadata, authorized bool
+		for _, ex := range bySeq {
+			for _, n := range ex.Notes {
+				if n.Key != "rewrite" {
+					continue
+				}
+				var rw struct{ Where, From, To string }
+				if err := json.Unmarshal([]byte(n.Value), &rw); err != nil {
+					t.Fatal(err)
+				}
+				if rw.From != upOrigin || rw.To != px.url {
+					t.Errorf("rewrite note %s", n.Value)
+				}
+				challenge = challenge || ex.Status == 401 && rw.Where == "header WWW-Authenticate"
+				metadata = metadata || strings.Contains(ex.Path(), "oauth-protected-resource") && rw.Where == "body"
+			}
+			if strings.HasPrefix(ex.ReqHeaders.Get("Authorization"), "Bearer ") && ex.Status == 200 {
+				authorized = true
+			}
+		}
+		if !challenge || !metadata || !authorized {
+			t.Errorf("rewritten challenge %v, rewritten metadata %v, authorized call %v", challenge, metadata, authorized)
+		}
+	})
+
+	t.Run("no-rewrite", func(t *testing.T) {
+		px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream, "--rewrite-urls=false")
+		_, stderr, err := proxyRunClientMayFail(t, px.connector, `[]`, "oauth")
+		if err == nil || !strings.Contains(stderr, "Protected resource "+upstream+" does not match expected "+px.connector) {
+			t.Errorf("the client should refuse the unrewritten metadata: %v\n%s", err, stderr)
+		}
+		for _, ex := range px.exchanges(t) {
+			if ex.Note("rewrite") != "" {
+				t.Errorf("rewrite note with --rewrite-urls=false: %v", ex.Notes)
+			}
+		}
+	})
 }
 
 // proxyCheckHandshake checks that the capture saw the whole handshake: initialize, initialized, tools/list,

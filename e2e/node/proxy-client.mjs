@@ -3,14 +3,19 @@
 // received, byte for byte (base64), so the test can compare them with mcpwatch's capture. Each request carries an
 // x-e2e-seq header that pairs it with its captured exchange.
 //
-// Usage: node proxy-client.mjs URL '[{"tool":"echo","args":{"text":"hi"}}]'
+// Usage: node proxy-client.mjs URL '[{"tool":"echo","args":{"text":"hi"}}]' [oauth]
 //
-// To extend to the OAuth flow: pass an OAuthClientProvider as `authProvider` to StreamableHTTPClientTransport (the
-// recording fetch below sees the OAuth requests too, since the SDK uses the transport's fetch for them).
+// With "oauth", the client runs the OAuth flow when the server asks for it: discovery (protected resource and
+// authorization server metadata), dynamic client registration, authorization with PKCE (the authorization URL is
+// followed without a browser: the server under test must approve at once, e.g. mcpwatch serve --auto-approve),
+// the token request, then the MCP calls with the token. The SDK makes the discovery and token requests through
+// the transport's fetch, so they are logged too; the authorization request itself is not (no browser).
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
-const [url, callsJSON = "[]"] = process.argv.slice(2);
+import { UnauthorizedError } from "@modelcontextprotocol/sdk/client/auth.js";
+
+const [url, callsJSON = "[]", mode = ""] = process.argv.slice(2);
 const calls = JSON.parse(callsJSON);
 const log = [];
 let seq = 0;
@@ -63,11 +68,55 @@ async function recordingFetch(input, init = {}) {
   return new Response(res.body.pipeThrough(tee), { status: res.status, statusText: res.statusText, headers: res.headers });
 }
 
-const transport = new StreamableHTTPClientTransport(new URL(url), { fetch: recordingFetch });
+// An OAuth client for a test: everything in memory, the authorization URL followed without a browser.
+class TestOAuthProvider {
+  redirectUrl = "http://127.0.0.1:9/callback"; // never fetched: the code is read from the redirect
+  clientMetadata = {
+    client_name: "mcpwatch-e2e-proxy",
+    redirect_uris: ["http://127.0.0.1:9/callback"],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+  };
+  clientInformation() { return this.client; }
+  saveClientInformation(c) { this.client = c; }
+  tokens() { return this.savedTokens; }
+  saveTokens(t) { this.savedTokens = t; }
+  saveCodeVerifier(v) { this.verifier = v; }
+  codeVerifier() { return this.verifier; }
+  redirectToAuthorization(u) { this.authorizationUrl = u; }
+}
+
+async function authorize(provider) {
+  let next = provider.authorizationUrl;
+  for (let hops = 0; hops < 10; hops++) {
+    const res = await fetch(next, { redirect: "manual" });
+    const loc = res.headers.get("location");
+    if (!loc) throw new Error(`authorization stopped at ${next}: ${res.status} ${await res.text()}`);
+    next = new URL(loc, next);
+    if (next.href.startsWith(provider.redirectUrl)) {
+      const code = next.searchParams.get("code");
+      if (!code) throw new Error(`no code in ${next.href}`);
+      return code;
+    }
+  }
+  throw new Error("too many redirects while authorizing");
+}
+
+const provider = mode === "oauth" ? new TestOAuthProvider() : undefined;
+let transport = new StreamableHTTPClientTransport(new URL(url), { fetch: recordingFetch, authProvider: provider });
 const client = new Client({ name: "mcpwatch-e2e-proxy", version: "1.0.0" });
 const results = [];
 try {
-  await client.connect(transport);
+  try {
+    await client.connect(transport);
+  } catch (e) {
+    if (!(provider && e instanceof UnauthorizedError)) throw e;
+    await transport.finishAuth(await authorize(provider));
+    results.push({ oauth: "authorized" });
+    transport = new StreamableHTTPClientTransport(new URL(url), { fetch: recordingFetch, authProvider: provider });
+    await client.connect(transport);
+  }
   const tools = await client.listTools();
   results.push({ tools: tools.tools.map((t) => t.name).sort() });
   for (const c of calls) {
