@@ -250,3 +250,58 @@ func TestNotInstalledSaysHowToInstall(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// If mcpwatch is killed outright (no chance to call Stop), cloudflared still goes: the kernel sends it SIGTERM
+// when its parent dies (Linux). The parent here is this test binary re-run as a helper process.
+func TestKilledParentTakesCloudflaredAlong(t *testing.T) {
+	if os.Getenv("TUNNEL_TEST_HELPER") == "1" {
+		tun, err := Start(Options{Origin: "http://127.0.0.1:1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tun.WaitURL(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.WriteString("ready\n")
+		time.Sleep(time.Minute) // killed by the test before this ends
+		return
+	}
+	dir := usingStandIn(t)
+	helper := exec.Command(os.Args[0], "-test.run", "^TestKilledParentTakesCloudflaredAlong$")
+	helper.Env = append(os.Environ(), "TUNNEL_TEST_HELPER=1")
+	out, err := helper.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Process.Kill()
+	ready := make(chan struct{})
+	go func() {
+		b := make([]byte, 64)
+		var got strings.Builder
+		for !strings.Contains(got.String(), "ready") {
+			n, err := out.Read(b)
+			got.Write(b[:n])
+			if err != nil {
+				return
+			}
+		}
+		close(ready)
+		io.Copy(io.Discard, out)
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the helper did not start the tunnel")
+	}
+	pid := readPid(t, dir, "pid")
+	// Only cloudflared itself is signalled (it starts no processes of its own; the stand-in's child is ours).
+	defer syscall.Kill(-pid, syscall.SIGKILL)
+	if err := helper.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	helper.Wait()
+	waitGone(t, pid)
+}
