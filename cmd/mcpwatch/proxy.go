@@ -8,6 +8,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
@@ -110,11 +112,12 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !f.rewriteURLs {
 		rewrite = "off"
 	}
-	extra := []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}
+	b := banner{before: []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}}
 	if !p.HasEndpointPath() {
-		extra = append(extra, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
+		b.before = append(b.before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
-	return sess.run(ctx, srv, extra, stdout, stderr)
+	hopts := headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}}
+	return sess.run(ctx, srv, b, hopts, stdout, stderr)
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 )
 
@@ -38,7 +39,7 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 // check reports flag combinations that make no sense.
 func (f *commonFlags) check() error {
 	if f.tunnel && f.publicURL != "" {
-		return fmt.Errorf("%w: --tunnel and --public-url exclude each other (the tunnel's URL is the public URL)", errUsage)
+		return fmt.Errorf("--tunnel and --public-url exclude each other (the tunnel's URL is the public URL)")
 	}
 	return nil
 }
@@ -46,12 +47,25 @@ func (f *commonFlags) check() error {
 type serveFlags struct {
 	commonFlags
 	fixtures string
+
+	noAuth      bool
+	autoApprove bool
+	statePath   string
+	ephemeral   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
 	f.commonFlags.register(fs)
 	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
+	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
+	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 }
+
+// envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
+// For tests only: it opens the fetcher to loopback addresses.
+const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -70,18 +84,34 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch serve:", err)
 		return errUsage
 	}
+	if f.statePath != "" && f.ephemeral {
+		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
+		return errUsage
+	}
 
 	sess, err := openSession(&f.commonFlags)
 	if err != nil {
 		return err
 	}
 	defer sess.close()
+	statePath := ""
+	if !f.noAuth && !f.ephemeral {
+		statePath = f.statePath
+		if statePath == "" {
+			statePath = filepath.Join(sess.stateDir, "state.json")
+		}
+	}
 	srv, err := server.New(server.Config{
 		Addr:      f.addr,
 		PublicURL: f.publicURL,
 		Fixtures:  f.fixtures,
 		Logger:    sess.logger,
 		Recorder:  sess.rec,
+
+		NoAuth:            f.noAuth,
+		AutoApprove:       f.autoApprove,
+		StatePath:         statePath,
+		AllowLoopbackCIMD: os.Getenv(envAllowLoopbackCIMD) == "1",
 	})
 	if err != nil {
 		return err
@@ -89,7 +119,23 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	return sess.run(ctx, srv, nil, stdout, stderr)
+	var auth string
+	switch {
+	case f.noAuth:
+		auth = "auth: off (--no-auth): /mcp answers without a token"
+	case statePath == "":
+		auth = fmt.Sprintf("auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)", consentMode(f.autoApprove))
+	default:
+		auth = fmt.Sprintf("auth: OAuth 2.1 on, %s; state: %s", consentMode(f.autoApprove), statePath)
+	}
+	return sess.run(ctx, srv, banner{after: []string{auth}}, headless.Options{}, stdout, stderr)
+}
+
+func consentMode(auto bool) string {
+	if auto {
+		return "every authorization auto-approved (--auto-approve)"
+	}
+	return "consent page at /authorize"
 }
 
 // stateDir is $XDG_STATE_HOME/mcpwatch, or ~/.local/state/mcpwatch.

@@ -19,6 +19,7 @@ import (
 // file, and running the server (tunnel, banner, output).
 type session struct {
 	flags    *commonFlags
+	stateDir string
 	logger   *slog.Logger
 	closeLog func()
 	store    *recorder.Store
@@ -35,7 +36,7 @@ func openSession(f *commonFlags) (*session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &session{flags: f, logger: logger, closeLog: closeLog}
+	s := &session{flags: f, stateDir: dir, logger: logger, closeLog: closeLog}
 	s.store = recorder.NewStore(recorder.StoreOptions{})
 	s.rec = recorder.New(s.store, recorder.Options{})
 	if !f.noCapture {
@@ -58,9 +59,12 @@ func (s *session) close() { s.closeLog() }
 // tunnelStartTimeout bounds the wait for cloudflared's URL (a quick tunnel usually takes a few seconds).
 const tunnelStartTimeout = 60 * time.Second
 
-// run starts the tunnel (--tunnel), prints the banner (extra lines after the first), prints exchanges until ctx
-// ends, then stops everything in order. srv must be listening.
-func (s *session) run(ctx context.Context, srv *server.Server, extra []string, stdout, stderr io.Writer) error {
+// banner holds a command's own banner lines: before, right after "listening on"; after, after the connector URL.
+type banner struct{ before, after []string }
+
+// run starts the tunnel (--tunnel), prints the banner, prints exchanges until ctx ends, then stops everything in
+// order. srv must be listening. hopts are the headless printer's options (JSON is set from the flags).
+func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts headless.Options, stdout, stderr io.Writer) error {
 	var tun *tunnel.Tunnel
 	if s.flags.tunnel {
 		var err error
@@ -84,7 +88,7 @@ func (s *session) run(ctx context.Context, srv *server.Server, extra []string, s
 	}
 
 	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
-	for _, l := range extra {
+	for _, l := range b.before {
 		fmt.Fprintln(stderr, l)
 	}
 	if tun != nil {
@@ -94,6 +98,9 @@ func (s *session) run(ctx context.Context, srv *server.Server, extra []string, s
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
 	if s.flags.publicURL == "" && tun == nil {
 		fmt.Fprintf(stderr, "behind a tunnel? add --tunnel (runs cloudflared), or run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
+	}
+	for _, l := range b.after {
+		fmt.Fprintln(stderr, l)
 	}
 	if s.capture != nil {
 		fmt.Fprintf(stderr, "capture: %s\n", s.capture.Path())
@@ -116,7 +123,8 @@ func (s *session) run(ctx context.Context, srv *server.Server, extra []string, s
 	sub := s.store.Subscribe(4096)
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
-	go func() { printed <- headless.Run(pctx, sub, stdout, headless.Options{JSON: s.flags.json}) }()
+	hopts.JSON = s.flags.json
+	go func() { printed <- headless.Run(pctx, sub, stdout, hopts) }()
 
 	serveErr := srv.Serve(ctx)
 	if tun != nil {

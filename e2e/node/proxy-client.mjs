@@ -9,7 +9,7 @@
 // authorization server metadata), dynamic client registration, authorization with PKCE (the authorization URL is
 // followed without a browser: the server under test must approve at once, e.g. mcpwatch serve --auto-approve),
 // the token request, then the MCP calls with the token. The SDK makes the discovery and token requests through
-// the transport's fetch, so they are logged too; the authorization request itself is not (no browser).
+// the transport's fetch, so they are logged too, and so is the authorization request (made here, no browser).
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 
@@ -90,7 +90,7 @@ class TestOAuthProvider {
 async function authorize(provider) {
   let next = provider.authorizationUrl;
   for (let hops = 0; hops < 10; hops++) {
-    const res = await fetch(next, { redirect: "manual" });
+    const res = await recordingFetch(next, { redirect: "manual" });
     const loc = res.headers.get("location");
     if (!loc) throw new Error(`authorization stopped at ${next}: ${res.status} ${await res.text()}`);
     next = new URL(loc, next);

@@ -414,7 +414,7 @@ func TestUpstreamBreakingOffAbortsTheResponse(t *testing.T) {
 		t.Error("the client read a complete body from an upstream that broke off")
 	}
 	in, out := pair(t, r.exchanges(t, 2))
-	if in.Error != "response aborted" || !strings.Contains(in.Note(proxy.NoteError), "broke off") {
+	if in.Error != "handler aborted the response" || !strings.Contains(in.Note(proxy.NoteError), "broke off") {
 		t.Errorf("inbound error %q notes %v", in.Error, in.Notes)
 	}
 	if out.Error == "" {
