@@ -199,11 +199,7 @@ func Line(ex *recorder.Exchange) string {
 	if ex.Error != "" && ex.Status == 0 {
 		status = "ERR"
 	}
-	path := ex.Path()
-	if ex.Kind == recorder.Outbound {
-		path = "→ " + ex.URL // a request mcpwatch made (proxy mode: the upstream side)
-	}
-	line := fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, path, rpc, status,
+	line := fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
 		ex.Timings.Total.Round(100*time.Microsecond))
 	if code, _, ok := ex.RPCError(); ok {
 		line += fmt.Sprintf(" rpc-error=%d", code)
