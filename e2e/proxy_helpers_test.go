@@ -239,6 +239,10 @@ type proxyClientEntry struct {
 	ResponseBody string `json:"responseBody"` // base64
 	Complete     bool   `json:"complete"`     // the client read the body to its end
 	Error        string `json:"error"`
+	// Session headers, for failure messages.
+	SessionID         string `json:"sessionId"`
+	LastEventID       string `json:"lastEventId"`
+	ResponseSessionID string `json:"responseSessionId"`
 }
 
 type proxyClientRun struct {
@@ -251,13 +255,19 @@ func proxyRunClient(t *testing.T, url string, calls string, mode string) *proxyC
 	t.Helper()
 	run, stderr, err := proxyRunClientMayFail(t, url, calls, mode)
 	if err != nil {
-		var b strings.Builder
-		for _, e := range run.Log {
-			fmt.Fprintf(&b, "  %d %s %s -> %d complete=%v %s\n     request %s\n     response %s\n", e.Seq, e.Method, e.URL, e.Status, e.Complete, e.Error, proxyB64(t, e.RequestBody), proxyB64(t, e.ResponseBody))
-		}
-		t.Fatalf("TypeScript client: %v\nstderr:\n%s\nits requests:\n%s", err, stderr, b.String())
+		t.Fatalf("TypeScript client: %v\nstderr:\n%s\nits requests:\n%s", err, stderr, proxyDescribe(t, run))
 	}
 	return run
+}
+
+// proxyDescribe lists the client's requests and responses, for failure messages.
+func proxyDescribe(t *testing.T, run *proxyClientRun) string {
+	var b strings.Builder
+	for _, e := range run.Log {
+		fmt.Fprintf(&b, "  %d %s %s (session %q, last event %q) -> %d (session %q) complete=%v %s\n     request %s\n     response %s\n",
+			e.Seq, e.Method, e.URL, e.SessionID, e.LastEventID, e.Status, e.ResponseSessionID, e.Complete, e.Error, proxyB64(t, e.RequestBody), proxyB64(t, e.ResponseBody))
+	}
+	return b.String()
 }
 
 // proxyRunClientMayFail runs the client and returns its log, its stderr and how it exited.

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -36,7 +37,13 @@ func TestProxyTSClientThroughProxyToServe(t *testing.T) {
 			if px.connector != px.url+"/mcp" {
 				t.Fatalf("connector URL %q", px.connector)
 			}
-			run := proxyRunClient(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"whoami"}]`, c.mode)
+			run, stderr, err := proxyRunClientMayFail(t, px.connector, `[{"tool":"echo","args":{"text":"through the proxy"}},{"tool":"whoami"}]`, c.mode)
+			if err != nil {
+				px.stop(t)
+				upstream.stop(t)
+				t.Fatalf("TypeScript client: %v\nstderr:\n%s\nits requests:\n%s\nproxy:\n%s\n%s\nupstream:\n%s\n%s", err, stderr, proxyDescribe(t, run),
+					px.stderr, px.stdout, upstream.stderr, upstream.stdout)
+			}
 			var results string
 			for _, r := range run.Results {
 				results += string(r) + "\n"
@@ -316,6 +323,34 @@ func TestProxyTunnelWithStandIn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// When cloudflared exits on its own, mcpwatch says so, keeps serving locally and starts no new tunnel.
+func TestProxyTunnelExitIsReportedNotRestarted(t *testing.T) {
+	binDir := t.TempDir()
+	proxyBuild(t, "./server/tunnel/testdata/fakecloudflared", binDir, "cloudflared")
+	report := t.TempDir()
+	env := []string{
+		"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FAKE_CLOUDFLARED_DIR=" + report,
+		"FAKE_CLOUDFLARED_EXIT_AFTER=300ms",
+	}
+	m := proxyRunMcpwatch(t, proxyMcpwatch(t), env, "serve", "--no-auth", "--tunnel")
+	pid := readTrim(t, filepath.Join(report, "pid"))
+	m.stderr.wait(t, regexp.MustCompile(`cloudflared exited \(exit status 1\).*It is not restarted`), 30*time.Second)
+	time.Sleep(500 * time.Millisecond) // a restart, if there were one, would have written a new pid by now
+	if again := readTrim(t, filepath.Join(report, "pid")); again != pid {
+		t.Errorf("cloudflared was started again (pid %s, then %s)", pid, again)
+	}
+	resp, err := http.Get(m.url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("mcpwatch stopped serving locally: %d", resp.StatusCode)
+	}
+	m.exchanges(t) // stops mcpwatch cleanly
 }
 
 func readTrim(t *testing.T, path string) string {

@@ -40,6 +40,8 @@ async function recordingFetch(input, init = {}) {
     status: 0,
     responseBody: "",
     complete: false,
+    sessionId: headers.get("mcp-session-id") ?? undefined,
+    lastEventId: headers.get("last-event-id") ?? undefined,
   };
   log.push(entry);
   const chunks = [];
@@ -52,6 +54,7 @@ async function recordingFetch(input, init = {}) {
     throw e;
   }
   entry.status = res.status;
+  entry.responseSessionId = res.headers.get("mcp-session-id") ?? undefined;
   if (!res.body || [101, 204, 205, 304].includes(res.status)) {
     entry.complete = true;
     return res;

@@ -160,7 +160,15 @@ func (p *Proxy) HasEndpointPath() bool { return p.upstream.Path != "" && p.upstr
 func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
 
 // ServeHTTP forwards r to the upstream.
-func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.rp.ServeHTTP(w, r) }
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Keep the request body readable once the response has started. Without this, net/http closes an HTTP/1.x
+	// request body when the response headers are flushed — which the proxy does as soon as the upstream's first
+	// SSE event arrives — while the transport may still be reading it (the final read that checks for bytes past
+	// Content-Length): the read fails, the transport drops the upstream connection, and the stream is cut after
+	// its first event. Streams in both directions need it too. (HTTP/2 is always full duplex.)
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	p.rp.ServeHTTP(w, r)
+}
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target) // the target has no path: the request's path is kept as it is

@@ -317,6 +317,59 @@ func TestStreamsRequestBodies(t *testing.T) {
 	}
 }
 
+// The request body stays readable after the response has started: the client sends part of a body, the upstream
+// answers it and flushes, then the client sends the rest. (The same mechanism once cut SSE responses after their
+// first event: net/http closed the request body when the proxy flushed the headers, while the transport was still
+// reading it.)
+func TestFullDuplexBodies(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.NewResponseController(w).EnableFullDuplex()
+		br := bufio.NewReader(r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			fmt.Fprintf(w, "data: %s\n", line)
+			w.(http.Flusher).Flush()
+		}
+	}))
+	t.Cleanup(up.Close) // after the rig's cleanup, which cuts the proxy's connection to it
+	r := newRig(t, up.URL, proxy.Options{}, "")
+	pr, pw := io.Pipe()
+	defer pw.Close() // also unblocks a write if nothing reads the body any more
+	req, _ := http.NewRequest("POST", r.url+"/mcp", pr)
+	respc := make(chan *http.Response, 1)
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			errc <- err
+			return
+		}
+		respc <- resp
+	}()
+	io.WriteString(pw, "one\n")
+	var resp *http.Response
+	select {
+	case resp = <-respc:
+	case err := <-errc:
+		t.Fatal(err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no response to the first part of the body")
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if ev := readEvent(t, br); ev != "data: one\n\n" {
+		t.Fatalf("first event %q", ev)
+	}
+	go io.WriteString(pw, "two\n") // after the response started
+	if ev := readEvent(t, br); ev != "data: two\n\n" {
+		t.Fatalf("second event %q", ev)
+	}
+}
+
 func TestUpstreamDownIs502(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

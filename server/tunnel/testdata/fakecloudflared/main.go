@@ -12,6 +12,7 @@
 //	FAKE_CLOUDFLARED_FAIL=1       print the output of a failed quick tunnel request and exit 1
 //	FAKE_CLOUDFLARED_IGNORE_TERM=1 ignore SIGTERM, the child too (tests the SIGKILL escalation)
 //	FAKE_CLOUDFLARED_STUBBORN_CHILD=1 only the child ignores SIGTERM (tests that the group is killed)
+//	FAKE_CLOUDFLARED_EXIT_AFTER=DURATION exit with status 1 that long after the tunnel is up (a lost tunnel)
 package main
 
 import (
@@ -124,6 +125,15 @@ func main() {
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	if d, err := time.ParseDuration(os.Getenv("FAKE_CLOUDFLARED_EXIT_AFTER")); err == nil {
+		time.AfterFunc(d, func() {
+			logf("ERR", "Serve tunnel error error=\"connection with edge closed\" connIndex=0")
+			if child.Process != nil {
+				child.Process.Kill()
+			}
+			os.Exit(1)
+		})
+	}
 	for s := range sigs {
 		if os.Getenv("FAKE_CLOUDFLARED_IGNORE_TERM") == "1" {
 			logf("INF", "ignoring %v", s)
