@@ -8,8 +8,6 @@ package analysis
 
 import (
 	"time"
-
-	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // Stage is a step of a handshake; the words are DESIGN.md's.
