@@ -1,0 +1,553 @@
+package tui
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// statusClass groups a status for colour and for the filter's status:Nxx.
+type statusClass uint8
+
+const (
+	classPending statusClass = iota // no response yet
+	class1xx
+	class2xx
+	class3xx
+	class4xx
+	class5xx
+	classError // the exchange ended without a status (transport error, client went away)
+)
+
+func classOf(ex *recorder.Exchange) statusClass {
+	switch {
+	case ex.Status >= 100 && ex.Status < 600:
+		return statusClass(ex.Status / 100)
+	case ex.Error != "" || ex.State == recorder.StateComplete:
+		return classError
+	}
+	return classPending
+}
+
+// row is one exchange as the list holds it: the snapshot (immutable, shared with the store) and what the list and
+// the filter need without recomputing it.
+type row struct {
+	ex     *recorder.Exchange
+	stage  analysis.Stage
+	client analysis.ClientKind
+	conn   string
+	class  statusClass
+	hay    string // lower case: what the filter's words search
+	size   int64
+}
+
+// connInfo is what the filter's client: term matches for a connection.
+type connInfo struct {
+	kind analysis.ClientKind
+	hay  string // lower case kind, client name and user agent
+}
+
+// data is the model's copy of the store: the exchanges in id order, bounded like the store (the same MaxCount and
+// MaxBytes; the oldest go first), fed with the store's updates; the analysis of them; and the filtered view.
+// Only Update changes it.
+type data struct {
+	limits recorder.StoreOptions
+	aopts  analysis.Options
+
+	rows  []row // ordered by exchange id
+	base  int   // absolute index of rows[0]: absolute indices survive evictions
+	bytes int64
+
+	newAn     func(analysis.Options) analyzer
+	an        analyzer
+	anStale   int // exchanges the analyzer holds that the data no longer does
+	report    *analysis.Report
+	conns     map[string]connInfo
+	exFinding map[uint64]findingMark
+
+	// connList is what the tracker shows: the report's connections or, while the analysis has grouped none, one
+	// stand-in built from the stages of the exchanges themselves.
+	connList []*analysis.Connection
+	fb       fallback
+
+	clearedAt uint64 // updates of exchanges up to this id were cleared; they are ignored
+	evicted    uint64
+	dropped    uint64 // updates the subscription missed
+	resyncedAt uint64 // the dropped count when the last resync was asked for
+
+	filter filter
+	vis    []int // absolute indices of the rows the filter matches; nil when no filter is active
+}
+
+// findingMark is the worst severity of an exchange's findings and their number.
+type findingMark struct {
+	sev analysis.Severity
+	n   int
+}
+
+// analyzer is what the data needs of *analysis.Analyzer (tests script one).
+type analyzer interface {
+	Observe(ex *recorder.Exchange)
+	Info(id uint64) analysis.Info
+	Report() *analysis.Report
+}
+
+func realAnalyzer(o analysis.Options) analyzer { return analysis.New(o) }
+
+func newData(limits recorder.StoreOptions, aopts analysis.Options, newAn func(analysis.Options) analyzer) *data {
+	if limits.MaxCount <= 0 {
+		limits.MaxCount = 100000
+	}
+	if limits.MaxBytes <= 0 {
+		limits.MaxBytes = 512 << 20
+	}
+	if newAn == nil {
+		newAn = realAnalyzer
+	}
+	d := &data{limits: limits, aopts: aopts, newAn: newAn}
+	d.resetAnalysis()
+	return d
+}
+
+func (d *data) resetAnalysis() {
+	d.an = d.newAn(d.aopts)
+	d.anStale = 0
+	d.report = &analysis.Report{}
+	d.conns = map[string]connInfo{}
+	d.exFinding = map[uint64]findingMark{}
+	d.connList = nil
+	d.fb = fallback{}
+}
+
+// fallbackID names the stand-in connection.
+const fallbackID = "(ungrouped)"
+
+// fallback gathers, per stage, the latest exchange of that stage, for the stand-in connection.
+type fallback struct {
+	stages      map[analysis.Stage]analysis.StageState
+	start, last time.Time
+}
+
+func (f *fallback) note(r *row) {
+	if r.stage == "" {
+		return
+	}
+	ex := r.ex
+	if f.stages == nil {
+		f.stages = map[analysis.Stage]analysis.StageState{}
+	}
+	cur, seen := f.stages[r.stage]
+	if seen && cur.Exchange > ex.ID {
+		return
+	}
+	st := analysis.StageState{Stage: r.stage, At: ex.Start, Duration: ex.Timings.Total, Exchange: ex.ID}
+	if seen && cur.At.Before(ex.Start) {
+		st.At = cur.At
+	}
+	switch {
+	case r.class == classPending:
+		st.Status = analysis.StatusPending
+	case r.class == classError, r.class >= class4xx && !(r.stage == analysis.StageChallenge && ex.Status == 401):
+		st.Status = analysis.StatusFailed
+	default:
+		st.Status = analysis.StatusOK
+	}
+	f.stages[r.stage] = st
+	if f.start.IsZero() || ex.Start.Before(f.start) {
+		f.start = ex.Start
+	}
+	if end := ex.Start.Add(ex.Timings.Total); end.After(f.last) {
+		f.last = end
+	}
+}
+
+func (f *fallback) connection() *analysis.Connection {
+	c := &analysis.Connection{ID: fallbackID, Client: analysis.ClientUnknown, Start: f.start, Last: f.last}
+	for _, s := range analysis.Stages {
+		if st, ok := f.stages[s]; ok && s != analysis.StageOther {
+			c.Stages = append(c.Stages, st)
+		}
+	}
+	return c
+}
+
+// len is the number of exchanges held.
+func (d *data) len() int { return len(d.rows) }
+
+// visible is the number of rows the filter lets through.
+func (d *data) visible() int {
+	if d.vis == nil {
+		return len(d.rows)
+	}
+	return len(d.vis)
+}
+
+// at returns the row at a position of the filtered view.
+func (d *data) at(pos int) *row {
+	if d.vis == nil {
+		return &d.rows[pos]
+	}
+	return &d.rows[d.vis[pos]-d.base]
+}
+
+// posOf returns the position in the filtered view of exchange id, or of the first row after it, and whether it
+// is there.
+func (d *data) posOf(id uint64) (int, bool) {
+	if d.vis == nil {
+		i, ok := slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+		return i, ok
+	}
+	return slices.BinarySearchFunc(d.vis, id, func(abs int, id uint64) int { return cmpID(d.rows[abs-d.base].ex.ID, id) })
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// index returns the index in rows of exchange id.
+func (d *data) index(id uint64) (int, bool) {
+	if n := len(d.rows); n > 0 && d.rows[n-1].ex.ID == id { // the usual case: the newest exchange changed
+		return n - 1, true
+	}
+	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+}
+
+// get returns the exchange with id, or nil.
+func (d *data) get(id uint64) *row {
+	if i, ok := d.index(id); ok {
+		return &d.rows[i]
+	}
+	return nil
+}
+
+// applyResult says what a batch changed.
+type applyResult struct {
+	added   int  // exchanges new to the data
+	cleared bool // the store was cleared
+	order   bool // an exchange arrived out of order (absolute indices moved)
+}
+
+// apply takes a batch of the store's updates. ignoreCleared is set when the model cleared itself and is waiting
+// for the store's Cleared update, which must not wipe what arrived since.
+func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
+	var res applyResult
+	for _, u := range us {
+		if u.Kind == recorder.Cleared {
+			if *ignoreCleared {
+				*ignoreCleared = false
+				continue
+			}
+			d.clear(d.maxID())
+			res.cleared = true
+			continue
+		}
+		ex := u.Exchange
+		if ex == nil || ex.ID <= d.clearedAt {
+			continue
+		}
+		added, order := d.put(ex)
+		if added {
+			res.added++
+		}
+		res.order = res.order || order
+	}
+	d.evict()
+	d.refreshReport()
+	if res.order || res.cleared || d.filter.needsReport() {
+		d.refilter()
+	}
+	return res
+}
+
+// resync replaces the data's view of the store with a full snapshot (after updates were dropped).
+func (d *data) resync(exs []*recorder.Exchange) {
+	if len(exs) > 0 {
+		// What the store evicted goes here too.
+		first := exs[0].ID
+		k := 0
+		for k < len(d.rows) && d.rows[k].ex.ID < first {
+			k++
+		}
+		d.dropFront(k)
+	}
+	for _, ex := range exs {
+		if ex.ID <= d.clearedAt {
+			continue
+		}
+		if r := d.get(ex.ID); r != nil && r.ex == ex {
+			continue
+		}
+		d.put(ex)
+	}
+	d.evict()
+	d.refreshReport()
+	d.refilter()
+}
+
+func (d *data) maxID() uint64 {
+	if len(d.rows) == 0 {
+		return d.clearedAt
+	}
+	return max(d.rows[len(d.rows)-1].ex.ID, d.clearedAt)
+}
+
+// clear drops every exchange up to id and starts the analysis afresh.
+func (d *data) clear(upTo uint64) {
+	clear(d.rows)
+	d.rows = d.rows[:0]
+	d.base = 0
+	d.bytes = 0
+	d.clearedAt = max(d.clearedAt, upTo)
+	d.resetAnalysis()
+	if d.vis != nil {
+		d.vis = d.vis[:0]
+	}
+}
+
+// put adds or replaces one exchange. It reports whether the exchange was new, and whether it was inserted before
+// the newest one (absolute indices after it moved).
+func (d *data) put(ex *recorder.Exchange) (added, outOfOrder bool) {
+	d.an.Observe(ex)
+	i, found := d.index(ex.ID)
+	if found {
+		r := &d.rows[i]
+		d.bytes -= r.size
+		d.fill(r, ex)
+		d.bytes += r.size
+		if d.vis != nil {
+			d.rematch(d.base + i)
+		}
+		return false, false
+	}
+	var r row
+	d.fill(&r, ex)
+	d.bytes += r.size
+	if i == len(d.rows) {
+		d.rows = append(d.rows, r)
+		if d.vis != nil && d.filter.match(&d.rows[i], d) {
+			d.vis = append(d.vis, d.base+i)
+		}
+		return true, false
+	}
+	d.rows = slices.Insert(d.rows, i, r)
+	return true, true
+}
+
+func (d *data) fill(r *row, ex *recorder.Exchange) {
+	info := d.an.Info(ex.ID)
+	r.ex = ex
+	r.stage = info.Stage
+	if r.stage == "" {
+		r.stage = analysis.StageOf(ex, d.aopts.MCPPath)
+	}
+	r.client = info.Client
+	r.conn = info.Connection
+	r.class = classOf(ex)
+	r.size = ex.Size()
+	r.hay = hayOf(ex, r.stage)
+	d.fb.note(r)
+}
+
+// hayOf is what a filter word is searched in: method, path and query, JSON-RPC methods, status, error, host.
+func hayOf(ex *recorder.Exchange, stage analysis.Stage) string {
+	var b strings.Builder
+	b.Grow(len(ex.URL) + 48)
+	b.WriteString(ex.Method)
+	b.WriteByte(' ')
+	b.WriteString(ex.URL)
+	b.WriteByte(' ')
+	b.WriteString(string(stage))
+	if m := ex.RPCMethod(); m != "" {
+		b.WriteByte(' ')
+		b.WriteString(m)
+	}
+	if ex.Status != 0 {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(ex.Status))
+	}
+	if ex.Error != "" {
+		b.WriteByte(' ')
+		b.WriteString(ex.Error)
+	}
+	if ex.Kind == recorder.Outbound && ex.Host != "" {
+		b.WriteByte(' ')
+		b.WriteString(ex.Host)
+	}
+	return strings.ToLower(b.String())
+}
+
+// evict drops the oldest exchanges beyond the store's bounds, as the store does.
+func (d *data) evict() {
+	k, bytes := 0, d.bytes
+	for len(d.rows)-k > d.limits.MaxCount {
+		bytes -= d.rows[k].size
+		k++
+	}
+	for bytes > d.limits.MaxBytes && len(d.rows)-k > 1 {
+		bytes -= d.rows[k].size
+		k++
+	}
+	d.dropFront(k)
+}
+
+func (d *data) dropFront(k int) {
+	if k == 0 {
+		return
+	}
+	for i := range k {
+		d.bytes -= d.rows[i].size
+		d.rows[i] = row{} // let the snapshots go
+	}
+	d.rows = d.rows[k:]
+	if cap(d.rows) > 2*d.limits.MaxCount && len(d.rows) < cap(d.rows)/2 {
+		d.rows = slices.Clone(d.rows)
+	}
+	d.base += k
+	d.evicted += uint64(k)
+	d.anStale += k
+	if d.vis != nil {
+		j, _ := slices.BinarySearch(d.vis, d.base)
+		d.vis = d.vis[j:]
+	}
+	// The analyzer keeps every exchange it observed; start it afresh from what is held once it holds as many
+	// exchanges the data evicted as the data holds, so that its memory stays within twice the store's bounds.
+	if d.anStale >= max(len(d.rows), 1024) {
+		d.an = d.newAn(d.aopts)
+		d.anStale = 0
+		for i := range d.rows {
+			d.an.Observe(d.rows[i].ex)
+		}
+	}
+}
+
+// refreshReport takes the analysis so far (once per batch, not per frame).
+func (d *data) refreshReport() {
+	d.report = d.an.Report()
+	if d.report == nil {
+		d.report = &analysis.Report{}
+	}
+	clear(d.conns)
+	for _, c := range d.report.Connections {
+		d.conns[c.ID] = connInfo{kind: c.Client,
+			hay: strings.ToLower(string(c.Client) + " " + c.ClientName + " " + c.UserAgent)}
+	}
+	d.connList = d.report.Connections
+	if len(d.connList) == 0 && len(d.fb.stages) > 0 {
+		if c := d.fb.connection(); len(c.Stages) > 0 {
+			d.connList = []*analysis.Connection{c}
+		}
+	}
+	clear(d.exFinding)
+	for _, f := range d.report.Findings {
+		if f.ExchangeID == 0 {
+			continue
+		}
+		m := d.exFinding[f.ExchangeID]
+		m.n++
+		if sevRank(f.Severity) < sevRank(m.sev) {
+			m.sev = f.Severity
+		}
+		d.exFinding[f.ExchangeID] = m
+	}
+}
+
+// sevRank orders severities, worst first; no severity ranks last.
+func sevRank(s analysis.Severity) int {
+	switch s {
+	case analysis.SeverityError:
+		return 0
+	case analysis.SeverityWarn:
+		return 1
+	case analysis.SeverityInfo:
+		return 2
+	}
+	return 3
+}
+
+// clientOf is the client of a row: its connection's, once the analysis has grouped it.
+func (d *data) clientOf(r *row) analysis.ClientKind {
+	if c, ok := d.conns[r.conn]; ok && c.kind != "" {
+		return c.kind
+	}
+	return r.client
+}
+
+// setFilter applies a parsed filter. When the new filter only narrows the old one (the user typed one more
+// character), only the rows the old one let through are searched.
+func (d *data) setFilter(f filter) {
+	old := d.filter
+	d.filter = f
+	switch {
+	case f.empty():
+		d.vis = nil
+	case d.vis != nil && f.narrows(old):
+		kept := d.vis[:0]
+		for _, abs := range d.vis {
+			if f.match(&d.rows[abs-d.base], d) {
+				kept = append(kept, abs)
+			}
+		}
+		d.vis = kept
+	default:
+		d.refilter()
+	}
+}
+
+// refilter computes the filtered view from scratch.
+func (d *data) refilter() {
+	if d.filter.empty() {
+		d.vis = nil
+		return
+	}
+	vis := d.vis[:0]
+	if vis == nil {
+		vis = make([]int, 0, 64)
+	}
+	for i := range d.rows {
+		if d.filter.match(&d.rows[i], d) {
+			vis = append(vis, d.base+i)
+		}
+	}
+	d.vis = vis
+}
+
+// rematch updates the filtered view after the row at absolute index abs changed.
+func (d *data) rematch(abs int) {
+	j, in := slices.BinarySearch(d.vis, abs)
+	ok := d.filter.match(&d.rows[abs-d.base], d)
+	switch {
+	case ok && !in:
+		d.vis = slices.Insert(d.vis, j, abs)
+	case !ok && in:
+		d.vis = slices.Delete(d.vis, j, j+1)
+	}
+}
+
+// exchanges returns the snapshots of the filtered view, in order (what an export writes).
+func (d *data) exchanges() []*recorder.Exchange {
+	out := make([]*recorder.Exchange, d.visible())
+	for i := range out {
+		out[i] = d.at(i).ex
+	}
+	return out
+}
+
+// connection returns the report's connection with id, or nil.
+func (d *data) connection(id string) *analysis.Connection {
+	for _, c := range d.report.Connections {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
