@@ -74,7 +74,7 @@ type data struct {
 	connList []*analysis.Connection
 	fb       fallback
 
-	clearedAt uint64 // updates of exchanges up to this id were cleared; they are ignored
+	clearedAt  uint64 // updates of exchanges up to this id were cleared; they are ignored
 	evicted    uint64
 	dropped    uint64 // updates the subscription missed
 	resyncedAt uint64 // the dropped count when the last resync was asked for

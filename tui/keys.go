@@ -22,14 +22,14 @@ type KeyMap struct {
 	PrevTab  key.Binding
 
 	// Actions.
-	Filter   key.Binding
-	Toggles  key.Binding
-	Export   key.Binding
-	Copy     key.Binding
-	Clear    key.Binding
-	Findings key.Binding
-	Help     key.Binding
-	Quit     key.Binding
+	Filter    key.Binding
+	Toggles   key.Binding
+	Export    key.Binding
+	Copy      key.Binding
+	Clear     key.Binding
+	Findings  key.Binding
+	Help      key.Binding
+	Quit      key.Binding
 	ForceQuit key.Binding
 
 	// Inside the toggles panel.

@@ -215,14 +215,14 @@ func toggleLabel(t ToggleInfo) string {
 // exportPrompt asks for a format and a path, then writes the exchanges in view (the filter's, when one is
 // active) and confirms. An existing file is only overwritten after a second enter.
 type exportPrompt struct {
-	ctx       *programContext
-	format    int
-	input     textinput.Model
-	err       string
-	confirm   bool // the path exists: enter again overwrites
-	busy      bool
-	n         int  // exchanges to write
-	filtered  bool // they are the filter's
+	ctx      *programContext
+	format   int
+	input    textinput.Model
+	err      string
+	confirm  bool // the path exists: enter again overwrites
+	busy     bool
+	n        int  // exchanges to write
+	filtered bool // they are the filter's
 }
 
 func newExportPrompt(ctx *programContext) *exportPrompt {

@@ -26,8 +26,8 @@ type trackerPane struct {
 
 func newTracker(ctx *programContext) *trackerPane { return &trackerPane{ctx: ctx, follow: true} }
 
-func (p *trackerPane) SetSize(w, h int)  { p.w, p.h = w, h; p.clamp() }
-func (p *trackerPane) SetFocus(f bool)   { p.focused = f }
+func (p *trackerPane) SetSize(w, h int)              { p.w, p.h = w, h; p.clamp() }
+func (p *trackerPane) SetFocus(f bool)               { p.focused = f }
 func (p *trackerPane) conns() []*analysis.Connection { return p.ctx.data.connList }
 
 func (p *trackerPane) ShortHelp() []key.Binding {
