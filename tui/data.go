@@ -41,7 +41,7 @@ type row struct {
 	client analysis.ClientKind
 	conn   string
 	class  statusClass
-	hay    string // lower case: what the filter's words search
+	hid    int32 // the row's hay (what the filter's words search), interned: see data.hays
 	size   int64
 }
 
@@ -81,7 +81,56 @@ type data struct {
 
 	filter filter
 	vis    []int // absolute indices of the rows the filter matches; nil when no filter is active
+	visBuf []int // vis's storage, kept while no filter is active
+
+	// hays are the distinct lower-case texts the filter's words search (method, URL, stage, JSON-RPC method,
+	// status, error): most exchanges share theirs with many others, so a filter pass searches each text once
+	// (hayRes, valid where hayGen is the pass's generation) and a row only looks its result up.
+	hays   []string
+	hayIdx map[string]int32
+	hayGen []uint32
+	hayRes []bool
+	gen    uint32
+	// haySig is a signature of each hay: the bytes it holds and a Bloom filter of its byte pairs. A word can
+	// only be in a hay whose signature holds the word's, so most hays are ruled out without searching them; a
+	// one-letter word is decided by the signature alone.
+	haySig []sig
 }
+
+// sig is a signature: [0] has a bit per byte of sigBytes held (bit 63: any other byte), [1] and [2] a 128-bit
+// Bloom filter of the byte pairs.
+type sig [3]uint64
+
+// sigBytes are the bytes with a bit of their own (a hay is lower case).
+const sigBytes = "abcdefghijklmnopqrstuvwxyz0123456789/.-_:?=&%"
+
+var sigBit = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = 63
+	}
+	for i := range len(sigBytes) {
+		t[sigBytes[i]] = uint8(i)
+	}
+	return t
+}()
+
+func sigOf(s string) sig {
+	var g sig
+	for i := range len(s) {
+		g[0] |= 1 << sigBit[s[i]]
+		if i+1 < len(s) {
+			h := (uint32(s[i])<<8 | uint32(s[i+1])) * 0x9E3779B1 >> 25 // 7 bits
+			g[1+h>>6] |= 1 << (h & 63)
+		}
+	}
+	return g
+}
+
+// holds reports whether everything of w may be in g.
+func (g sig) holds(w sig) bool { return g[0]&w[0] == w[0] && g[1]&w[1] == w[1] && g[2]&w[2] == w[2] }
+
+// exact reports whether a word is decided by the signature alone: one byte with a bit of its own.
+func exact(word string) bool { return len(word) == 1 && sigBit[word[0]] != 63 }
 
 // findingMark is the worst severity of an exchange's findings and their number.
 type findingMark struct {
@@ -108,7 +157,7 @@ func newData(limits recorder.StoreOptions, aopts analysis.Options, newAn func(an
 	if newAn == nil {
 		newAn = realAnalyzer
 	}
-	d := &data{limits: limits, aopts: aopts, newAn: newAn}
+	d := &data{limits: limits, aopts: aopts, newAn: newAn, hayIdx: map[string]int32{}}
 	d.resetAnalysis()
 	return d
 }
@@ -309,6 +358,7 @@ func (d *data) clear(upTo uint64) {
 	d.bytes = 0
 	d.clearedAt = max(d.clearedAt, upTo)
 	d.resetAnalysis()
+	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
 	if d.vis != nil {
 		d.vis = d.vis[:0]
 	}
@@ -354,8 +404,48 @@ func (d *data) fill(r *row, ex *recorder.Exchange) {
 	r.conn = info.Connection
 	r.class = classOf(ex)
 	r.size = ex.Size()
-	r.hay = hayOf(ex, r.stage)
+	r.hid = d.intern(hayOf(ex, r.stage))
 	d.fb.note(r)
+}
+
+// intern returns the id of a hay.
+func (d *data) intern(h string) int32 {
+	if id, ok := d.hayIdx[h]; ok {
+		return id
+	}
+	id := int32(len(d.hays))
+	d.hays = append(d.hays, h)
+	d.hayIdx[h] = id
+	d.haySig = append(d.haySig, sigOf(h))
+	return id
+}
+
+// compactHays forgets the hays no row uses any more, once there are many of them.
+func (d *data) compactHays() {
+	if len(d.hays) <= 2*len(d.rows)+4096 {
+		return
+	}
+	old := d.hays
+	d.hays, d.hayIdx, d.haySig = nil, make(map[string]int32, len(d.rows)), nil
+	for i := range d.rows {
+		d.rows[i].hid = d.intern(old[d.rows[i].hid])
+	}
+	d.hayGen, d.hayRes = nil, nil
+}
+
+// textOK reports whether the filter's words match a row's hay, searching each distinct hay once per filter.
+func (d *data) textOK(r *row) bool {
+	id := r.hid
+	if int(id) >= len(d.hayGen) {
+		n := max(len(d.hays), int(id)+1)
+		d.hayGen = append(d.hayGen, make([]uint32, n-len(d.hayGen))...)
+		d.hayRes = append(d.hayRes, make([]bool, n-len(d.hayRes))...)
+	}
+	if d.hayGen[id] != d.gen {
+		d.hayGen[id] = d.gen
+		d.hayRes[id] = d.filter.matchText(d.hays[id], d.haySig[id])
+	}
+	return d.hayRes[id]
 }
 
 // hayOf is what a filter word is searched in: method, path and query, JSON-RPC methods, status, error, host.
@@ -383,7 +473,7 @@ func hayOf(ex *recorder.Exchange, stage analysis.Stage) string {
 		b.WriteByte(' ')
 		b.WriteString(ex.Host)
 	}
-	return strings.ToLower(b.String())
+	return strings.ToLower(strings.ReplaceAll(b.String(), "\n", " ")) // a newline ends a hay in the arena
 }
 
 // evict drops the oldest exchanges beyond the store's bounds, as the store does.
@@ -414,6 +504,7 @@ func (d *data) dropFront(k int) {
 	}
 	d.base += k
 	d.evicted += uint64(k)
+	d.compactHays()
 	d.anStale += k
 	if d.vis != nil {
 		j, _ := slices.BinarySearch(d.vis, d.base)
@@ -487,8 +578,12 @@ func (d *data) clientOf(r *row) analysis.ClientKind {
 func (d *data) setFilter(f filter) {
 	old := d.filter
 	d.filter = f
+	d.gen++
 	switch {
 	case f.empty():
+		if d.vis != nil {
+			d.visBuf = d.vis[:0]
+		}
 		d.vis = nil
 	case d.vis != nil && f.narrows(old):
 		kept := d.vis[:0]
@@ -506,13 +601,21 @@ func (d *data) setFilter(f filter) {
 // refilter computes the filtered view from scratch.
 func (d *data) refilter() {
 	if d.filter.empty() {
+		if d.vis != nil {
+			d.visBuf = d.vis[:0]
+		}
 		d.vis = nil
 		return
 	}
+	d.gen++ // the hays' results may have changed with the report
 	vis := d.vis[:0]
 	if vis == nil {
-		vis = make([]int, 0, 64)
+		vis = d.visBuf[:0]
 	}
+	if vis == nil {
+		vis = make([]int, 0, len(d.rows))
+	}
+
 	for i := range d.rows {
 		if d.filter.match(&d.rows[i], d) {
 			vis = append(vis, d.base+i)

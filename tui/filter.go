@@ -24,11 +24,31 @@ import (
 //	key:a,b         either value
 const filterKeys = "stage, status, client, method, conn, finding, toggle"
 
+// termKind is a term's key, as a number for the match loop.
+type termKind uint8
+
+const (
+	kindText termKind = iota
+	kindStage
+	kindStatus
+	kindClient
+	kindMethod
+	kindConn
+	kindFinding
+	kindToggle
+)
+
+var termKinds = map[string]termKind{"stage": kindStage, "status": kindStatus, "client": kindClient,
+	"method": kindMethod, "conn": kindConn, "finding": kindFinding, "toggle": kindToggle}
+
 type term struct {
+	kind termKind
 	key  string // "" for a text word
 	vals []string
 	neg  bool
 	st   []statusSpec // status: the parsed values
+	sig  sig          // a text word's signature (see data.haySig)
+	full []bool       // stage: the value is a whole stage name (else a prefix)
 }
 
 // statusSpec is one status value: a class, or an exact code.
@@ -40,6 +60,7 @@ type statusSpec struct {
 type filter struct {
 	src   string
 	terms []term
+	words int // how many of the terms are text words (they are searched per distinct hay: data.textOK)
 }
 
 func (f filter) empty() bool { return len(f.terms) == 0 }
@@ -71,7 +92,9 @@ func parseFilter(src string) (filter, error) {
 		if !ok || w.quoted || k == "" || strings.Trim(strings.ToLower(k), "abcdefghijklmnopqrstuvwxyz") != "" ||
 			strings.HasPrefix(v, "/") {
 			t.vals = []string{strings.ToLower(w.text)}
+			t.sig = sigOf(t.vals[0])
 			f.terms = append(f.terms, t)
+			f.words++
 			continue
 		}
 		k = strings.ToLower(k)
@@ -87,6 +110,7 @@ func parseFilter(src string) (filter, error) {
 			return f, fmt.Errorf("%s: needs a value (e.g. %s)", k, example(k))
 		}
 		t.key = k
+		t.kind = termKinds[k]
 		for val := range strings.SplitSeq(v, ",") {
 			if val == "" {
 				continue
@@ -100,6 +124,7 @@ func parseFilter(src string) (filter, error) {
 				sp, _ := parseStatus(val)
 				t.st = append(t.st, sp)
 			}
+			t.full = append(t.full, isStage(val))
 		}
 		f.terms = append(f.terms, t)
 	}
@@ -206,7 +231,22 @@ func parseStatus(v string) (statusSpec, bool) {
 // match reports whether a row passes every term.
 func (f filter) match(r *row, d *data) bool {
 	for i := range f.terms {
-		if f.terms[i].match(r, d) == f.terms[i].neg {
+		if f.terms[i].kind != kindText && f.terms[i].match(r, d) == f.terms[i].neg {
+			return false
+		}
+	}
+	return f.words == 0 || d.textOK(r)
+}
+
+// matchText reports whether a hay (with its signature) passes every text word.
+func (f filter) matchText(hay string, g sig) bool {
+	for i := range f.terms {
+		t := &f.terms[i]
+		if t.kind != kindText {
+			continue
+		}
+		in := g.holds(t.sig) && (exact(t.vals[0]) || strings.Contains(hay, t.vals[0]))
+		if in == t.neg {
 			return false
 		}
 	}
@@ -223,34 +263,33 @@ func (t *term) match(r *row, d *data) bool {
 }
 
 func (t *term) matchOne(i int, v string, r *row, d *data) bool {
-	switch t.key {
-	case "":
-		return strings.Contains(r.hay, v)
-	case "stage":
+	switch t.kind {
+	case kindText:
+		return strings.Contains(d.hays[r.hid], v)
+	case kindStage:
 		s := string(r.stage)
-		if s == v {
-			return true
+		if t.full[i] {
+			return s == v
 		}
-		return !isStage(v) && strings.HasPrefix(s, v)
-	case "status":
+		return strings.HasPrefix(s, v)
+	case kindStatus:
 		if sp := t.st[i]; sp.code != 0 {
 			return r.ex.Status == sp.code
-		} else {
-			return r.class == sp.class
 		}
-	case "client":
+		return r.class == t.st[i].class
+	case kindClient:
 		if c, ok := d.conns[r.conn]; ok {
 			return strings.Contains(c.hay, v)
 		}
 		return strings.HasPrefix(string(r.client), v)
-	case "method":
+	case kindMethod:
 		return strings.EqualFold(r.ex.Method, v)
-	case "conn":
+	case kindConn:
 		return len(r.conn) >= len(v) && strings.EqualFold(r.conn[:len(v)], v)
-	case "finding":
+	case kindFinding:
 		m, ok := d.exFinding[r.ex.ID]
 		return ok && (v == "any" || string(m.sev) == v)
-	case "toggle":
+	case kindToggle:
 		for _, fc := range r.ex.Faults {
 			if v == "any" || len(fc.Name) >= len(v) && strings.EqualFold(fc.Name[:len(v)], v) {
 				return true

@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"charm.land/lipgloss/v2"
-
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
@@ -32,7 +30,7 @@ func fmtDur(d time.Duration) string {
 }
 
 // statusStyle is the colour of a status class.
-func (s *Styles) statusStyle(c statusClass) lipgloss.Style {
+func (s *Styles) statusStyle(c statusClass) Ink {
 	switch c {
 	case class2xx, class1xx:
 		return s.Status2xx
@@ -92,7 +90,7 @@ func (s *Styles) stageMark(st analysis.StageStatus) string {
 }
 
 // sevStyle is the colour of a severity.
-func (s *Styles) sevStyle(sev analysis.Severity) lipgloss.Style {
+func (s *Styles) sevStyle(sev analysis.Severity) Ink {
 	switch sev {
 	case analysis.SeverityError:
 		return s.SevError

@@ -421,3 +421,27 @@ func golden(t *testing.T, name, got string) {
 }
 
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }
+
+// TestWidthAgreesWithXAnsi: the fast width is x/ansi's on what the UI draws and on anything else.
+func TestWidthAgreesWithXAnsi(t *testing.T) {
+	samples := []string{"", "plain", "\x1b[1;38;2;1;2;3mbold\x1b[m", "✓ ✗ ▸ · … │ ╭─╮ → é ü", "日本語", "e\u0301", "👍🏽 ok",
+		"tab\there", "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\", "a\x1b[", "✓\u200dx", "ﬁ", "\u00ad"}
+	for _, s := range samples {
+		if got, want := width(s), ansi.StringWidth(s); got != want {
+			t.Errorf("width(%q) = %d, x/ansi says %d", s, got, want)
+		}
+	}
+	// And every line of every golden view.
+	files, _ := filepath.Glob(filepath.Join("testdata", "*.golden"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if got, want := width(l), ansi.StringWidth(l); got != want {
+				t.Errorf("%s: width(%q) = %d, x/ansi says %d", f, l, got, want)
+			}
+		}
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 )
 
@@ -123,7 +122,7 @@ func lexJSONLine(line string) []span {
 	return out
 }
 
-func (st *Styles) tokStyle(k tokKind) *lipgloss.Style {
+func (st *Styles) tokStyle(k tokKind) *Ink {
 	switch k {
 	case tokKey:
 		return &st.JSONKey

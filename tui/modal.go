@@ -20,8 +20,8 @@ func newInput(st *Styles, prompt string) textinput.Model {
 	in.Prompt = prompt
 	in.SetVirtualCursor(false)
 	s := textinput.DefaultStyles(st.Dark)
-	s.Focused.Prompt = st.HelpKey
-	s.Blurred.Prompt = st.Faint
+	s.Focused.Prompt = st.Prompt
+	s.Blurred.Prompt = st.PromptOf
 	in.SetStyles(s)
 	return in
 }

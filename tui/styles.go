@@ -7,6 +7,7 @@ package tui
 
 import (
 	"image/color"
+	"strings"
 
 	"charm.land/lipgloss/v2"
 )
@@ -15,49 +16,51 @@ import (
 type Styles struct {
 	Dark bool
 
-	Title      lipgloss.Style // the program name in the header
-	HeaderKey  lipgloss.Style // "connector URL:"
-	HeaderVal  lipgloss.Style
-	URL        lipgloss.Style
-	Faint      lipgloss.Style
-	Bold       lipgloss.Style
-	Section    lipgloss.Style // pane title bars
-	SectionOn  lipgloss.Style // the focused pane's title bar
-	Selected   lipgloss.Style // the selected row of a focused pane
-	SelectedBg lipgloss.Style // the selected row of a pane without focus
-	TabOn      lipgloss.Style
-	TabOff     lipgloss.Style
+	Title      Ink // the program name in the header
+	HeaderKey  Ink // "connector URL:"
+	HeaderVal  Ink
+	URL        Ink
+	Faint      Ink
+	Bold       Ink
+	Section    Ink // pane title bars
+	SectionOn  Ink // the focused pane's title bar
+	Selected   Ink // the selected row of a focused pane
+	SelectedBg Ink // the selected row of a pane without focus
+	TabOn      Ink
+	TabOff     Ink
 
-	Status2xx lipgloss.Style
-	Status3xx lipgloss.Style
-	Status4xx lipgloss.Style
-	Status5xx lipgloss.Style
-	Pending   lipgloss.Style
+	Status2xx Ink
+	Status3xx Ink
+	Status4xx Ink
+	Status5xx Ink
+	Pending   Ink
 
-	OK      lipgloss.Style // ✓
-	Failed  lipgloss.Style // ✗
-	Waiting lipgloss.Style // ·
+	OK      Ink // ✓
+	Failed  Ink // ✗
+	Waiting Ink // ·
 
-	SevError lipgloss.Style
-	SevWarn  lipgloss.Style
-	SevInfo  lipgloss.Style
+	SevError Ink
+	SevWarn  Ink
+	SevInfo  Ink
 
-	Toggle lipgloss.Style // an active toggle
+	Toggle Ink // an active toggle
 
-	JSONKey    lipgloss.Style
-	JSONString lipgloss.Style
-	JSONNumber lipgloss.Style
-	JSONLit    lipgloss.Style // true, false, null
-	JSONPunct  lipgloss.Style
+	JSONKey    Ink
+	JSONString Ink
+	JSONNumber Ink
+	JSONLit    Ink // true, false, null
+	JSONPunct  Ink
 
-	HeaderName lipgloss.Style // HTTP header names in the detail pane
+	HeaderName Ink // HTTP header names in the detail pane
 
 	Box      lipgloss.Style // modal boxes
-	Input    lipgloss.Style
-	Error    lipgloss.Style
-	Success  lipgloss.Style
-	HelpKey  lipgloss.Style
-	HelpDesc lipgloss.Style
+	Prompt   lipgloss.Style // a text input's prompt, focused
+	PromptOf lipgloss.Style // and not
+	Input    Ink
+	Error    Ink
+	Success  Ink
+	HelpKey  Ink
+	HelpDesc Ink
 }
 
 // NewStyles returns the styles for a dark or a light background.
@@ -78,48 +81,73 @@ func NewStyles(dark bool) Styles {
 	s := lipgloss.NewStyle
 	return Styles{
 		Dark:       dark,
-		Title:      s().Bold(true).Foreground(accent),
-		HeaderKey:  s().Foreground(faint),
-		HeaderVal:  s(),
-		URL:        s().Foreground(cyan).Underline(true),
-		Faint:      s().Foreground(faint),
-		Bold:       s().Bold(true),
-		Section:    s().Background(sectionBg).Foreground(sectionFg),
-		SectionOn:  s().Background(accent).Foreground(c("#ffffff", "#000000")).Bold(true),
-		Selected:   s().Reverse(true),
-		SelectedBg: s().Background(selBg).Underline(true),
-		TabOn:      s().Bold(true).Reverse(true),
-		TabOff:     s().Foreground(faint),
+		Title:      ink(s().Bold(true).Foreground(accent)),
+		HeaderKey:  ink(s().Foreground(faint)),
+		HeaderVal:  ink(s()),
+		URL:        ink(s().Foreground(cyan).Underline(true)),
+		Faint:      ink(s().Foreground(faint)),
+		Bold:       ink(s().Bold(true)),
+		Section:    ink(s().Background(sectionBg).Foreground(sectionFg)),
+		SectionOn:  ink(s().Background(accent).Foreground(c("#ffffff", "#000000")).Bold(true)),
+		Selected:   ink(s().Reverse(true)),
+		SelectedBg: ink(s().Background(selBg).Underline(true)),
+		TabOn:      ink(s().Bold(true).Reverse(true)),
+		TabOff:     ink(s().Foreground(faint)),
 
-		Status2xx: s().Foreground(green),
-		Status3xx: s().Foreground(cyan),
-		Status4xx: s().Foreground(yellow),
-		Status5xx: s().Foreground(red).Bold(true),
-		Pending:   s().Foreground(faint),
+		Status2xx: ink(s().Foreground(green)),
+		Status3xx: ink(s().Foreground(cyan)),
+		Status4xx: ink(s().Foreground(yellow)),
+		Status5xx: ink(s().Foreground(red).Bold(true)),
+		Pending:   ink(s().Foreground(faint)),
 
-		OK:      s().Foreground(green).Bold(true),
-		Failed:  s().Foreground(red).Bold(true),
-		Waiting: s().Foreground(faint),
+		OK:      ink(s().Foreground(green).Bold(true)),
+		Failed:  ink(s().Foreground(red).Bold(true)),
+		Waiting: ink(s().Foreground(faint)),
 
-		SevError: s().Foreground(red).Bold(true),
-		SevWarn:  s().Foreground(yellow).Bold(true),
-		SevInfo:  s().Foreground(cyan),
+		SevError: ink(s().Foreground(red).Bold(true)),
+		SevWarn:  ink(s().Foreground(yellow).Bold(true)),
+		SevInfo:  ink(s().Foreground(cyan)),
 
-		Toggle: s().Foreground(yellow).Bold(true),
+		Toggle: ink(s().Foreground(yellow).Bold(true)),
 
-		JSONKey:    s().Foreground(cyan),
-		JSONString: s().Foreground(green),
-		JSONNumber: s().Foreground(yellow),
-		JSONLit:    s().Foreground(accent),
-		JSONPunct:  s().Foreground(faint),
+		JSONKey:    ink(s().Foreground(cyan)),
+		JSONString: ink(s().Foreground(green)),
+		JSONNumber: ink(s().Foreground(yellow)),
+		JSONLit:    ink(s().Foreground(accent)),
+		JSONPunct:  ink(s().Foreground(faint)),
 
-		HeaderName: s().Foreground(cyan),
+		HeaderName: ink(s().Foreground(cyan)),
 
 		Box:      s().Border(lipgloss.RoundedBorder()).BorderForeground(accent).Padding(0, 1),
-		Input:    s(),
-		Error:    s().Foreground(red).Bold(true),
-		Success:  s().Foreground(green).Bold(true),
-		HelpKey:  s().Foreground(accent).Bold(true),
-		HelpDesc: s(),
+		Prompt:   s().Foreground(accent).Bold(true),
+		PromptOf: s().Foreground(faint),
+
+		Input:    ink(s()),
+		Error:    ink(s().Foreground(red).Bold(true)),
+		Success:  ink(s().Foreground(green).Bold(true)),
+		HelpKey:  ink(s().Foreground(accent).Bold(true)),
+		HelpDesc: ink(s()),
 	}
+}
+
+// Ink is a style reduced to the escape sequences around its text. lipgloss.Style.Render measures, pads and
+// wraps; the UI only ever colours single lines it has already measured, so an Ink does that part alone, at a
+// fraction of the cost (the list renders every visible row on every frame).
+type Ink struct{ pre, post string }
+
+func ink(st lipgloss.Style) Ink {
+	r := st.Render("x")
+	i := strings.Index(r, "x")
+	if i < 0 {
+		return Ink{}
+	}
+	return Ink{pre: r[:i], post: r[i+1:]}
+}
+
+// Render colours a single line.
+func (k Ink) Render(s string) string {
+	if s == "" || k.pre == "" {
+		return s
+	}
+	return k.pre + s + k.post
 }

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"strings"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 )
@@ -9,12 +10,61 @@ import (
 // Every pane renders exactly its height in lines, each exactly its width in cells: that is what keeps the layout
 // whole at any size. These helpers measure with x/ansi (escape sequences have no width; wide runes count double).
 
+// width is the cells s takes. It measures what the UI draws (ASCII, SGR sequences and a few symbols: ✓ ✗ ▸ ·
+// … │ box drawing) itself and leaves anything else to x/ansi's grapheme-aware StringWidth, which is exact but
+// costs ten times more, and every line of every frame is measured.
+func width(s string) int {
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == 0x1b: // an escape sequence: CSI (ESC [ ... final byte) is all the UI writes
+			if i+1 < len(s) && s[i+1] == '[' {
+				j := i + 2
+				for j < len(s) && (s[j] < 0x40 || s[j] > 0x7e) {
+					j++
+				}
+				i = j + 1
+				continue
+			}
+			return ansi.StringWidth(s)
+		case c >= 0x20 && c < 0x7f:
+			n++
+			i++
+		case c < 0x80:
+			return ansi.StringWidth(s)
+		default:
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if !narrow(r) {
+				return ansi.StringWidth(s)
+			}
+			n++
+			i += size
+		}
+	}
+	return n
+}
+
+// narrow reports a rune known to take one cell and to be a grapheme of its own.
+func narrow(r rune) bool {
+	switch {
+	case r >= 0xa0 && r < 0x300 && r != 0xad: // Latin-1 and Latin Extended, less the soft hyphen
+	case r >= 0x2010 && r <= 0x2027: // dashes, quotes, bullet, ellipsis
+	case r >= 0x2190 && r <= 0x21ff: // arrows
+	case r >= 0x2500 && r <= 0x25ff: // box drawing, blocks, geometric shapes
+	case r == 0x2713 || r == 0x2717: // ✓ ✗
+	default:
+		return false
+	}
+	return true
+}
+
 // fit truncates s (with "…") or pads it with spaces to exactly w cells.
 func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	n := ansi.StringWidth(s)
+	n := width(s)
 	switch {
 	case n == w:
 		return s
@@ -33,7 +83,7 @@ func trunc(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
-	if ansi.StringWidth(s) <= w {
+	if width(s) <= w {
 		return s
 	}
 	return ansi.Truncate(s, w, "…")
@@ -41,7 +91,7 @@ func trunc(s string, w int) string {
 
 // padLeft right-aligns s in w cells.
 func padLeft(s string, w int) string {
-	n := ansi.StringWidth(s)
+	n := width(s)
 	if n >= w {
 		return trunc(s, w)
 	}
@@ -50,7 +100,7 @@ func padLeft(s string, w int) string {
 
 // leftRight puts left and right on one line of w cells; the left side gives way when both do not fit.
 func leftRight(left, right string, w int) string {
-	rw := ansi.StringWidth(right)
+	rw := width(right)
 	if rw >= w {
 		return fit(right, w)
 	}

@@ -164,7 +164,7 @@ func New(cfg Config) (*Model, error) {
 	m.togglesP = newTogglesPanel(m.ctx)
 	m.exportP = newExportPrompt(m.ctx)
 	m.filterIn = newInput(&m.ctx.styles, "/")
-	m.focus = paneList
+	m.setFocus(paneList)
 
 	// Subscribe first, then read what is there: an exchange that arrives in between is in both, and the later
 	// snapshot wins.
@@ -293,8 +293,8 @@ func (m *Model) setTheme(dark bool) {
 	m.ctx.styles = NewStyles(dark)
 	for _, in := range []*textinput.Model{&m.filterIn, &m.exportP.input, &m.togglesP.input} {
 		s := textinput.DefaultStyles(dark)
-		s.Focused.Prompt = m.ctx.styles.HelpKey
-		s.Blurred.Prompt = m.ctx.styles.Faint
+		s.Focused.Prompt = m.ctx.styles.Prompt
+		s.Blurred.Prompt = m.ctx.styles.PromptOf
 		in.SetStyles(s)
 	}
 	m.detail.builtW = -1 // rebuild with the new colours
@@ -733,10 +733,9 @@ func (m *Model) bodyLines(w, bodyH int) ([]string, *tea.Cursor) {
 	case m.showFindings:
 		body = m.findings.Lines()
 	default:
+		// Each row is its panes' lines side by side (a "│" between two panes), never cut out of a wider line.
 		body = make([]string, bodyH)
-		for i := range body {
-			body[i] = strings.Repeat(" ", w)
-		}
+		cols := make([][]string, bodyH)
 		for i, p := range m.panes {
 			r := m.rects[i]
 			if r.w <= 0 || r.h <= 0 {
@@ -747,14 +746,14 @@ func (m *Model) bodyLines(w, bodyH int) ([]string, *tea.Cursor) {
 				if y < 0 || y >= bodyH {
 					break
 				}
-				if r.x == 0 && r.w == w {
-					body[y] = l
-				} else if r.x == 0 {
-					body[y] = l + body[y][r.w:]
-				} else {
-					body[y] = ansi.Cut(body[y], 0, r.x-1) + m.ctx.styles.Faint.Render("│") + l
+				if r.x > 0 {
+					l = m.ctx.styles.Faint.Render("│") + l
 				}
+				cols[y] = append(cols[y], l)
 			}
+		}
+		for y := range body {
+			body[y] = fit(strings.Join(cols[y], ""), w)
 		}
 	}
 	var box []string

@@ -1,0 +1,233 @@
+package tui
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// The TUI's cost with a full store (recorder.StoreOptions' default MaxCount, 100,000 exchanges):
+//
+//	go test ./tui -run '^$' -bench . -benchmem
+//
+// View renders a whole frame; the keystroke benchmarks run Update with one key press, as the program does. The
+// analysis is the one in recorder/analysis (its own cost is its package's to measure).
+
+const benchN = 100000
+
+// benchStore fills a store with n exchanges: the handshake's, over and over. With distinct, every URL is
+// different (a query parameter counts up), which is the filter's worst case: no two exchanges share the text
+// it searches.
+func benchStore(n int, distinct bool) *recorder.Store {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	tmpl := handshake()
+	for i := range n {
+		ex := *tmpl[i%len(tmpl)]
+		ex.Start = t0.Add(time.Duration(i) * time.Millisecond)
+		if distinct {
+			ex.URL += "?n=" + itoa(i+1)
+		}
+		store.Add(&ex)
+	}
+	return store
+}
+
+func benchModel(b *testing.B, store *recorder.Store, w, h int) *Model {
+	b.Helper()
+	m, err := New(Config{Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000",
+		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	if m.data.len() != benchN {
+		b.Fatalf("%d exchanges loaded", m.data.len())
+	}
+	return m
+}
+
+var benchStores = map[bool]*recorder.Store{}
+
+func sharedStore() *recorder.Store { return sharedStoreOf(false) }
+
+func sharedStoreOf(distinct bool) *recorder.Store {
+	if benchStores[distinct] == nil {
+		benchStores[distinct] = benchStore(benchN, distinct)
+	}
+	return benchStores[distinct]
+}
+
+func BenchmarkView(b *testing.B) {
+	for _, sz := range [][2]int{{80, 24}, {160, 48}} {
+		b.Run(sizeName(sz), func(b *testing.B) {
+			m := benchModel(b, sharedStore(), sz[0], sz[1])
+			m.Update(keyMsg("g"))
+			for range benchN / 2 / 100 {
+				m.Update(keyMsg("pgdown")) // somewhere in the middle
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				_ = m.View()
+			}
+		})
+	}
+}
+
+func BenchmarkKeyDown(b *testing.B) {
+	m := benchModel(b, sharedStore(), 160, 48)
+	m.Update(keyMsg("g"))
+	for range 500 {
+		m.Update(keyMsg("pgdown"))
+	}
+	keys := []tea.KeyPressMsg{keyMsg("j"), keyMsg("k")}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Update(keys[i&1])
+		i++
+	}
+}
+
+// BenchmarkKeyDownAndView is what a held-down j costs: the keystroke and the frame after it.
+func BenchmarkKeyDownAndView(b *testing.B) {
+	m := benchModel(b, sharedStore(), 160, 48)
+	m.Update(keyMsg("g"))
+	keys := []tea.KeyPressMsg{keyMsg("j"), keyMsg("k")}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Update(keys[i&1])
+		_ = m.View()
+		i++
+	}
+}
+
+// BenchmarkFilterKeystroke types one character into the filter over 100,000 exchanges. "first" is the first
+// character (every exchange is searched), "widen" deletes one (every exchange is searched again), "narrow" adds
+// one to a filter (only the previous matches are searched). shared-urls: the exchanges share their URLs (as MCP
+// traffic does: POST /mcp); distinct-urls: no two URLs are alike.
+func BenchmarkFilterKeystroke(b *testing.B) {
+	for _, distinct := range []bool{false, true} {
+		name := "shared-urls"
+		if distinct {
+			name = "distinct-urls"
+		}
+		b.Run(name, func(b *testing.B) { benchFilter(b, sharedStoreOf(distinct)) })
+	}
+}
+
+func benchFilter(b *testing.B, store *recorder.Store) {
+	b.Run("first", func(b *testing.B) {
+		m := benchModel(b, store, 160, 48)
+		m.Update(keyMsg("/"))
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Update(keyMsg("t"))
+			b.StopTimer()
+			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+			b.StartTimer()
+		}
+		if m.data.filter.src != "" {
+			b.Fatalf("filter %q", m.data.filter.src)
+		}
+	})
+	b.Run("widen", func(b *testing.B) {
+		m := benchModel(b, store, 160, 48)
+		m.Update(keyMsg("/"))
+		for _, r := range "status:2xx tools/list" {
+			m.Update(keyMsg(string(r)))
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+			b.StopTimer()
+			m.Update(keyMsg("t"))
+			b.StartTimer()
+		}
+	})
+	b.Run("narrow", func(b *testing.B) {
+		m := benchModel(b, store, 160, 48)
+		m.Update(keyMsg("/"))
+		for _, r := range "status:2xx tools/lis" {
+			m.Update(keyMsg(string(r)))
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			m.Update(keyMsg("t"))
+			b.StopTimer()
+			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+			b.StartTimer()
+		}
+		if m.data.visible() == 0 {
+			b.Fatal("the filter matches nothing")
+		}
+	})
+}
+
+// BenchmarkArrivals applies a batch of 100 new exchanges to a full model (the oldest are evicted, as the store
+// does), then renders.
+func BenchmarkArrivals(b *testing.B) {
+	m := benchModel(b, sharedStore(), 160, 48)
+	tmpl := handshake()
+	next := uint64(benchN + 1)
+	batch := make([]recorder.Update, 100)
+	b.ReportAllocs()
+	for b.Loop() {
+		for i := range batch {
+			ex := *tmpl[int(next)%len(tmpl)]
+			ex.ID = next
+			next++
+			batch[i] = recorder.Update{Kind: recorder.Completed, Exchange: &ex}
+		}
+		m.Update(updatesMsg{updates: batch})
+		_ = m.View()
+	}
+	if m.data.len() != benchN {
+		b.Fatalf("held %d, want %d", m.data.len(), benchN)
+	}
+}
+
+// BenchmarkMemory reports the heap the model adds to a full store: it holds the store's snapshots (shared, not
+// copied) and a row of its own per exchange.
+func BenchmarkMemory(b *testing.B) {
+	for b.Loop() {
+		heap := func() uint64 {
+			runtime.GC()
+			runtime.GC()
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			return ms.HeapAlloc
+		}
+		base := heap()
+		store := benchStore(benchN, false)
+		withStore := heap()
+		m := benchModel(b, store, 160, 48)
+		withModel := heap()
+		b.ReportMetric(float64(withStore-base), "store-B")
+		b.ReportMetric(float64(withModel-withStore), "model-B")
+		b.ReportMetric(float64(withModel-withStore)/benchN, "model-B/exchange")
+		runtime.KeepAlive(m)
+		runtime.KeepAlive(store)
+	}
+}
+
+func sizeName(sz [2]int) string {
+	return itoa(sz[0]) + "x" + itoa(sz[1])
+}
+
+func itoa(n int) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
