@@ -54,9 +54,9 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	if end < 0 {
 		return nil
 	}
-	block := c.buf[start : start+end]
+	// Copy the block out before the buffer is compacted: the compaction reuses the same array.
+	lines := strings.Split(string(c.buf[start:start+end]), "\r\n")
 	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
-	lines := strings.Split(string(block), "\r\n")
 	var h Headers
 	for _, l := range lines[1:] {
 		if l == "" {

@@ -265,7 +265,9 @@ func cmpID(a, b uint64) int {
 
 // index returns the index in rows of exchange id.
 func (d *data) index(id uint64) (int, bool) {
-	if n := len(d.rows); n > 0 && d.rows[n-1].ex.ID == id { // the usual case: the newest exchange changed
+	if n := len(d.rows); n == 0 || d.rows[n-1].ex.ID < id { // the usual cases: a new exchange,
+		return n, false
+	} else if d.rows[n-1].ex.ID == id { // or the newest changed
 		return n - 1, true
 	}
 	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })

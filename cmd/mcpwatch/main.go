@@ -27,6 +27,7 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
+  mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' for the flags.
@@ -44,6 +45,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "open":
+		err = cmdOpen(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

@@ -61,7 +61,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeLog()
 
-	store := recorder.NewStore(recorder.StoreOptions{})
+	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture {
@@ -87,6 +87,18 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	if err := srv.Listen(); err != nil {
+		return err
+	}
+
+	if !f.noTUI && isTerminal(stdout) {
+		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
+		err := runTUI(ctx, srv, f.publicURL, store)
+		if capture != nil {
+			if cerr := capture.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+			fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
+		}
 		return err
 	}
 
