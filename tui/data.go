@@ -320,26 +320,50 @@ func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
 	return res
 }
 
-// resync replaces the data's view of the store with a full snapshot (after updates were dropped).
+// resync makes the data the store's snapshot (after updates were dropped, and for the first load): what the
+// store no longer holds goes, what it holds is taken in its latest form, and what arrived after the snapshot was
+// taken stays (its updates are on their way).
 func (d *data) resync(exs []*recorder.Exchange) {
-	if len(exs) > 0 {
-		// What the store evicted goes here too.
-		first := exs[0].ID
-		k := 0
-		for k < len(d.rows) && d.rows[k].ex.ID < first {
-			k++
-		}
-		d.dropFront(k)
+	var snapMax uint64
+	if n := len(exs); n > 0 {
+		snapMax = exs[n-1].ID
 	}
+	old := d.rows
+	d.rows = make([]row, 0, max(len(exs), len(old)))
+	d.bytes = 0
+	if d.vis != nil {
+		d.visBuf, d.vis = d.vis[:0], nil
+	}
+	gone, i := 0, 0
 	for _, ex := range exs {
 		if ex.ID <= d.clearedAt {
 			continue
 		}
-		if r := d.get(ex.ID); r != nil && r.ex == ex {
-			continue
+		for i < len(old) && old[i].ex.ID < ex.ID {
+			gone++ // the store let it go
+			i++
+		}
+		if i < len(old) && old[i].ex.ID == ex.ID {
+			if old[i].ex == ex {
+				d.rows = append(d.rows, old[i])
+				d.bytes += old[i].size
+				i++
+				continue
+			}
+			i++
 		}
 		d.put(ex)
 	}
+	for ; i < len(old); i++ {
+		if old[i].ex.ID > snapMax {
+			d.rows = append(d.rows, old[i])
+			d.bytes += old[i].size
+		} else {
+			gone++
+		}
+	}
+	d.evicted += uint64(gone)
+	d.anStale += gone
 	d.evict()
 	d.refreshReport()
 	d.refilter()

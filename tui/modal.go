@@ -61,6 +61,9 @@ func (p *togglesPanel) ShortHelp() []key.Binding {
 	}
 	back := k.Back
 	back.SetHelp("esc/t", "close")
+	if p.ctx.cfg.Toggles == nil || p.ctx.cfg.ReadOnly {
+		return []key.Binding{back}
+	}
 	return []key.Binding{k.Up, k.Down, k.Flip, k.Unset, back}
 }
 
@@ -179,6 +182,7 @@ func (p *togglesPanel) lines(list []ToggleInfo, w, h int) ([]string, *tea.Cursor
 	body = append(body, "")
 	var cursor *tea.Cursor
 	switch {
+	case p.ctx.cfg.Toggles == nil || p.ctx.cfg.ReadOnly:
 	case p.editing:
 		body = append(body, p.input.View())
 		if c := p.input.Cursor(); c != nil {

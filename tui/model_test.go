@@ -923,3 +923,29 @@ func TestJSONLexer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestResyncFollowsTheStore: after a resync the data is the store's: what the store cleared or evicted goes,
+// what arrived after the snapshot stays.
+func TestResyncFollowsTheStore(t *testing.T) {
+	h := newHarness(t, 120, 40, doneScript())
+	exs := handshake()
+	h.feed(recorder.Completed, exs[:8]...)
+	later := *exs[8]
+	later.ID = 50
+	h.feed(recorder.Completed, &later)
+	// The store holds #3..#8 (the others were evicted or cleared), #4 in a newer form.
+	newer := *exs[3]
+	newer.Status = 500
+	snap := []*recorder.Exchange{exs[2], &newer, exs[4], exs[5], exs[6], exs[7]}
+	h.send(resyncMsg{exchanges: snap})
+	var ids []uint64
+	for _, r := range h.m.data.rows {
+		ids = append(ids, r.ex.ID)
+	}
+	if !slices.Equal(ids, []uint64{3, 4, 5, 6, 7, 8, 50}) {
+		t.Fatalf("after the resync: %v", ids)
+	}
+	if r := h.m.data.get(4); r == nil || r.ex.Status != 500 || r.class != class5xx {
+		t.Fatalf("#4 was not taken in its newer form")
+	}
+}

@@ -197,3 +197,15 @@ func wrapWords(s string, w int) []string {
 	}
 	return strings.Split(ansi.Wrap(s, w, ""), "\n")
 }
+
+// truncLeft keeps the end of s (a path's file name matters most), with "…" in front, in at most w cells.
+func truncLeft(s string, w int) string {
+	n := ansi.StringWidth(s)
+	if n <= w {
+		return s
+	}
+	if w <= 1 {
+		return trunc("…", w)
+	}
+	return "…" + ansi.TruncateLeft(s, n-w+1, "")
+}

@@ -804,7 +804,12 @@ func (m *Model) headerLines(w int) []string {
 		title += " " + st.Faint.Render(m.cfg.Version)
 	}
 	if m.cfg.ReadOnly {
-		l1 := title + "  open " + sanitize(m.cfg.Source) + st.Faint.Render(" (read-only)")
+		prefix := title + "  " + st.Faint.Render("read-only") + "  "
+		room := w - width(prefix) - 1
+		if headerH(w) == 2 {
+			room -= width(counts) + 1
+		}
+		l1 := prefix + truncLeft(sanitize(m.cfg.Source), room)
 		l2 := " " + st.Faint.Render("a saved capture")
 		if m.cfg.SourceNote != "" {
 			l2 += sep + sanitize(m.cfg.SourceNote)
