@@ -59,7 +59,9 @@ func (tm *tuiTmux) run(args ...string) string {
 func (tm *tuiTmux) screen() string { return tm.run("capture-pane", "-p", "-t", "main") }
 
 // keys types keys (tmux key names: Enter, Escape, C-u, or literal text with -l).
-func (tm *tuiTmux) keys(keys ...string) { tm.run(append([]string{"send-keys", "-t", "main"}, keys...)...) }
+func (tm *tuiTmux) keys(keys ...string) {
+	tm.run(append([]string{"send-keys", "-t", "main"}, keys...)...)
+}
 
 // text types literal text.
 func (tm *tuiTmux) text(s string) { tm.run("send-keys", "-t", "main", "-l", s) }

@@ -8,6 +8,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
 // The TUI's cost with a full store (recorder.StoreOptions' default MaxCount, 100,000 exchanges):
@@ -109,8 +110,9 @@ func BenchmarkKeyDownAndView(b *testing.B) {
 }
 
 // BenchmarkFilterKeystroke types one character into the filter over 100,000 exchanges. "first" is the first
-// character (every exchange is searched), "widen" deletes one (every exchange is searched again), "narrow" adds
-// one to a filter (only the previous matches are searched). shared-urls: the exchanges share their URLs (as MCP
+// character (every exchange is searched), "widen" deletes one from "status:2xx tools/list" (every exchange is
+// searched again), "backspace-cached" is the same with the data unchanged since that filter was last shown (its
+// result is kept), "narrow" adds one (only the previous matches are searched). shared-urls: the exchanges share their URLs (as MCP
 // traffic does: POST /mcp); distinct-urls: no two URLs are alike.
 func BenchmarkFilterKeystroke(b *testing.B) {
 	for _, distinct := range []bool{false, true} {
@@ -131,6 +133,7 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 			m.Update(keyMsg("t"))
 			b.StopTimer()
 			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+			m.data.version++ // as new traffic does: the filter cache no longer holds
 			b.StartTimer()
 		}
 		if m.data.filter.src != "" {
@@ -138,6 +141,23 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 		}
 	})
 	b.Run("widen", func(b *testing.B) {
+		m := benchModel(b, store, 160, 48)
+		m.Update(keyMsg("/"))
+		for _, r := range "status:2xx tools/list" {
+			m.Update(keyMsg(string(r)))
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			b.StopTimer()
+			m.data.version++ // the filter cache no longer holds: every exchange is searched
+			b.StartTimer()
+			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
+			b.StopTimer()
+			m.Update(keyMsg("t"))
+			b.StartTimer()
+		}
+	})
+	b.Run("backspace-cached", func(b *testing.B) {
 		m := benchModel(b, store, 160, 48)
 		m.Update(keyMsg("/"))
 		for _, r := range "status:2xx tools/list" {
@@ -159,6 +179,9 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 		}
 		b.ReportAllocs()
 		for b.Loop() {
+			b.StopTimer()
+			m.data.version++
+			b.StartTimer()
 			m.Update(keyMsg("t"))
 			b.StopTimer()
 			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
@@ -230,4 +253,53 @@ func itoa(n int) string {
 		b = append([]byte{byte('0' + n%10)}, b...)
 	}
 	return string(b)
+}
+
+// BenchmarkManyConnections: a long session's report, 1,000 connections and 10,000 findings, costs a keystroke
+// and a frame what is in view, not what the report holds.
+func BenchmarkManyConnections(b *testing.B) {
+	s := &script{stages: oauthStages}
+	for i := range 1000 {
+		c := claudeConn(fullStages(analysis.StatusOK)...)
+		c.ID = "c" + itoa(i)
+		s.conns = append(s.conns, c)
+	}
+	for i := range 10000 {
+		s.findings = append(s.findings, analysis.Finding{Rule: "r", Severity: analysis.SeverityWarn, Summary: "something",
+			ExchangeID: uint64(i%1000 + 1)})
+	}
+	s.connOf = func(ex *recorder.Exchange) string { return "c" + itoa(int(ex.ID%1000)) }
+	store := benchStore(10000, false)
+	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(m.Close)
+	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	if len(m.data.connList) != 1000 || len(m.data.report.Findings) != 10000 {
+		b.Fatalf("%d connections, %d findings", len(m.data.connList), len(m.data.report.Findings))
+	}
+	m.Update(keyMsg("tab"))
+	m.Update(keyMsg("tab")) // the tracker
+	keys := []tea.KeyPressMsg{keyMsg("k"), keyMsg("j")}
+	b.Run("tracker", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			m.Update(keys[i&1])
+			_ = m.View()
+			i++
+		}
+	})
+	m.Update(keyMsg("f"))
+	m.Update(keyMsg("G"))
+	b.Run("findings", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			m.Update(keys[i&1])
+			_ = m.View()
+			i++
+		}
+	})
 }

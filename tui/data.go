@@ -36,14 +36,18 @@ func classOf(ex *recorder.Exchange) statusClass {
 // row is one exchange as the list holds it: the snapshot (immutable, shared with the store) and what the list and
 // the filter need without recomputing it.
 type row struct {
-	ex     *recorder.Exchange
-	stage  analysis.Stage
-	client analysis.ClientKind
-	conn   string
-	class  statusClass
-	hid    int32 // the row's hay (what the filter's words search), interned: see data.hays
-	size   int64
+	ex    *recorder.Exchange
+	size  int64
+	hid   int32 // the row's hay (what the filter's words search), interned: see data.hays
+	cn    int32 // the connection, interned: see data.connIDs (0: none)
+	stage stageID
+	cl    uint8 // the client kind, interned: see data.clients
+	class statusClass
 }
+
+// stageID is a stage, interned: see data.stageNames. The rows stay small (32 bytes), which is what a filter pass
+// over 100,000 of them reads.
+type stageID uint8
 
 // connInfo is what the filter's client: term matches for a connection.
 type connInfo struct {
@@ -74,14 +78,23 @@ type data struct {
 	connList []*analysis.Connection
 	fb       fallback
 
+	stageNames []analysis.Stage
+	stageIdx   map[analysis.Stage]stageID
+	clients    []analysis.ClientKind
+	clientIdx  map[analysis.ClientKind]uint8
+	connIDs    []string
+	connIdx    map[string]int32
+
 	clearedAt  uint64 // updates of exchanges up to this id were cleared; they are ignored
 	evicted    uint64
 	dropped    uint64 // updates the subscription missed
 	resyncedAt uint64 // the dropped count when the last resync was asked for
 
-	filter filter
-	vis    []int // absolute indices of the rows the filter matches; nil when no filter is active
-	visBuf []int // vis's storage, kept while no filter is active
+	filter  filter
+	version uint64 // counts the changes to the rows (the filter cache is only good for one version)
+	cache   []visCache
+	vis     []int // absolute indices of the rows the filter matches; nil when no filter is active
+	visBuf  []int // vis's storage, kept while no filter is active
 
 	// hays are the distinct lower-case texts the filter's words search (method, URL, stage, JSON-RPC method,
 	// status, error): most exchanges share theirs with many others, so a filter pass searches each text once
@@ -157,10 +170,62 @@ func newData(limits recorder.StoreOptions, aopts analysis.Options, newAn func(an
 	if newAn == nil {
 		newAn = realAnalyzer
 	}
-	d := &data{limits: limits, aopts: aopts, newAn: newAn, hayIdx: map[string]int32{}}
+	d := &data{limits: limits, aopts: aopts, newAn: newAn, hayIdx: map[string]int32{},
+		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
+	for _, st := range analysis.Stages {
+		d.stageID(st)
+	}
+	d.resetConns()
 	d.resetAnalysis()
 	return d
 }
+
+// stageID interns a stage (beyond 255 distinct ones, which the analysis does not have, "other").
+func (d *data) stageID(st analysis.Stage) stageID {
+	if id, ok := d.stageIdx[st]; ok {
+		return id
+	}
+	if len(d.stageNames) == 255 {
+		return d.stageIdx[analysis.StageOther]
+	}
+	id := stageID(len(d.stageNames))
+	d.stageNames = append(d.stageNames, st)
+	d.stageIdx[st] = id
+	return id
+}
+
+// stageOf is a row's stage.
+func (d *data) stageOf(r *row) analysis.Stage { return d.stageNames[r.stage] }
+
+func (d *data) clientID(c analysis.ClientKind) uint8 {
+	if id, ok := d.clientIdx[c]; ok {
+		return id
+	}
+	if len(d.clients) == 255 {
+		return 0
+	}
+	id := uint8(len(d.clients))
+	d.clients = append(d.clients, c)
+	d.clientIdx[c] = id
+	return id
+}
+
+func (d *data) resetConns() {
+	d.connIDs, d.connIdx = []string{""}, map[string]int32{"": 0}
+}
+
+func (d *data) connID(c string) int32 {
+	if id, ok := d.connIdx[c]; ok {
+		return id
+	}
+	id := int32(len(d.connIDs))
+	d.connIDs = append(d.connIDs, c)
+	d.connIdx[c] = id
+	return id
+}
+
+// connOf is a row's connection id ("" when the analysis has not grouped it).
+func (d *data) connOf(r *row) string { return d.connIDs[r.cn] }
 
 func (d *data) resetAnalysis() {
 	d.an = d.newAn(d.aopts)
@@ -181,31 +246,31 @@ type fallback struct {
 	start, last time.Time
 }
 
-func (f *fallback) note(r *row) {
-	if r.stage == "" {
+func (f *fallback) note(r *row, stage analysis.Stage) {
+	if stage == "" {
 		return
 	}
 	ex := r.ex
 	if f.stages == nil {
 		f.stages = map[analysis.Stage]analysis.StageState{}
 	}
-	cur, seen := f.stages[r.stage]
+	cur, seen := f.stages[stage]
 	if seen && cur.Exchange > ex.ID {
 		return
 	}
-	st := analysis.StageState{Stage: r.stage, At: ex.Start, Duration: ex.Timings.Total, Exchange: ex.ID}
+	st := analysis.StageState{Stage: stage, At: ex.Start, Duration: ex.Timings.Total, Exchange: ex.ID}
 	if seen && cur.At.Before(ex.Start) {
 		st.At = cur.At
 	}
 	switch {
 	case r.class == classPending:
 		st.Status = analysis.StatusPending
-	case r.class == classError, r.class >= class4xx && !(r.stage == analysis.StageChallenge && ex.Status == 401):
+	case r.class == classError, r.class >= class4xx && !(stage == analysis.StageChallenge && ex.Status == 401):
 		st.Status = analysis.StatusFailed
 	default:
 		st.Status = analysis.StatusOK
 	}
-	f.stages[r.stage] = st
+	f.stages[stage] = st
 	if f.start.IsZero() || ex.Start.Before(f.start) {
 		f.start = ex.Start
 	}
@@ -291,6 +356,7 @@ type applyResult struct {
 // apply takes a batch of the store's updates. ignoreCleared is set when the model cleared itself and is waiting
 // for the store's Cleared update, which must not wipe what arrived since.
 func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
+	d.version++
 	var res applyResult
 	for _, u := range us {
 		if u.Kind == recorder.Cleared {
@@ -324,6 +390,7 @@ func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
 // store no longer holds goes, what it holds is taken in its latest form, and what arrived after the snapshot was
 // taken stays (its updates are on their way).
 func (d *data) resync(exs []*recorder.Exchange) {
+	d.version++
 	var snapMax uint64
 	if n := len(exs); n > 0 {
 		snapMax = exs[n-1].ID
@@ -378,6 +445,7 @@ func (d *data) maxID() uint64 {
 
 // clear drops every exchange up to id and starts the analysis afresh.
 func (d *data) clear(upTo uint64) {
+	d.version++
 	clear(d.rows)
 	d.rows = d.rows[:0]
 	d.base = 0
@@ -385,6 +453,7 @@ func (d *data) clear(upTo uint64) {
 	d.clearedAt = max(d.clearedAt, upTo)
 	d.resetAnalysis()
 	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
+	d.resetConns()
 	if d.vis != nil {
 		d.vis = d.vis[:0]
 	}
@@ -422,16 +491,17 @@ func (d *data) put(ex *recorder.Exchange) (added, outOfOrder bool) {
 func (d *data) fill(r *row, ex *recorder.Exchange) {
 	info := d.an.Info(ex.ID)
 	r.ex = ex
-	r.stage = info.Stage
-	if r.stage == "" {
-		r.stage = analysis.StageOf(ex, d.aopts.MCPPath)
+	stage := info.Stage
+	if stage == "" {
+		stage = analysis.StageOf(ex, d.aopts.MCPPath)
 	}
-	r.client = info.Client
-	r.conn = info.Connection
+	r.stage = d.stageID(stage)
+	r.cl = d.clientID(info.Client)
+	r.cn = d.connID(info.Connection)
 	r.class = classOf(ex)
 	r.size = ex.Size()
-	r.hid = d.intern(hayOf(ex, r.stage))
-	d.fb.note(r)
+	r.hid = d.intern(hayOf(ex, stage))
+	d.fb.note(r, stage)
 }
 
 // intern returns the id of a hay.
@@ -593,10 +663,10 @@ func sevRank(s analysis.Severity) int {
 
 // clientOf is the client of a row: its connection's, once the analysis has grouped it.
 func (d *data) clientOf(r *row) analysis.ClientKind {
-	if c, ok := d.conns[r.conn]; ok && c.kind != "" {
+	if c, ok := d.conns[d.connOf(r)]; ok && c.kind != "" {
 		return c.kind
 	}
-	return r.client
+	return d.clients[r.cl]
 }
 
 // setFilter applies a parsed filter. When the new filter only narrows the old one (the user typed one more
@@ -605,6 +675,14 @@ func (d *data) setFilter(f filter) {
 	old := d.filter
 	d.filter = f
 	d.gen++
+	if !f.empty() && d.fromCache(f.src) {
+		return
+	}
+	defer func() {
+		if d.vis != nil {
+			d.toCache(f.src)
+		}
+	}()
 	switch {
 	case f.empty():
 		if d.vis != nil {
@@ -621,6 +699,54 @@ func (d *data) setFilter(f filter) {
 		d.vis = kept
 	default:
 		d.refilter()
+	}
+}
+
+// visCache keeps the results of the last filters typed, for as long as the data has not changed: deleting a
+// character gives back the previous filter's rows without a pass over every exchange.
+type visCache struct {
+	src     string
+	version uint64
+	vis     []int
+}
+
+// maxCached bounds the cache: entries, and row indices in all (four times the store's MaxCount).
+const maxCached = 32
+
+func (d *data) fromCache(src string) bool {
+	for i, c := range d.cache {
+		if c.src == src && c.version == d.version {
+			dst := d.vis
+			if dst == nil {
+				dst = d.visBuf
+			}
+			d.vis = append(dst[:0], c.vis...)
+			d.cache = append(d.cache[:i], d.cache[i+1:]...)
+			d.cache = append(d.cache, c)
+			return true
+		}
+	}
+	return false
+}
+
+func (d *data) toCache(src string) {
+	total := len(d.vis)
+	keep := d.cache[:0]
+	for _, c := range d.cache {
+		if c.version == d.version && c.src != src {
+			keep = append(keep, c)
+		}
+	}
+	d.cache = keep
+	for _, c := range d.cache {
+		total += len(c.vis)
+	}
+	for len(d.cache) > 0 && (len(d.cache) >= maxCached || total > 4*d.limits.MaxCount) {
+		total -= len(d.cache[0].vis)
+		d.cache = d.cache[1:]
+	}
+	if total <= 4*d.limits.MaxCount {
+		d.cache = append(d.cache, visCache{src: src, version: d.version, vis: slices.Clone(d.vis)})
 	}
 }
 

@@ -363,16 +363,17 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 	kv := func(k, v string) {
 		out = append(out, wrapStyled(" "+st.HeaderKey.Render(fit(k, 11))+" "+v, p.w)...)
 	}
-	kv("stage", string(r.stage))
+	kv("stage", string(d.stageOf(r)))
 	client := string(d.clientOf(r))
-	if c := d.connection(r.conn); c != nil && c.ClientName != "" {
+	conn := d.connOf(r)
+	if c := d.connection(conn); c != nil && c.ClientName != "" {
 		client += " · " + sanitize(c.ClientName)
 	}
 	if client != "" {
 		kv("client", client)
 	}
-	if r.conn != "" {
-		kv("connection", sanitize(r.conn))
+	if conn != "" {
+		kv("connection", sanitize(conn))
 	}
 	kv("started", ex.Start.Format("2006-01-02 15:04:05.000"))
 	timing := "first byte after " + fmtDur(ex.Timings.Wait)

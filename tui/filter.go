@@ -267,7 +267,7 @@ func (t *term) matchOne(i int, v string, r *row, d *data) bool {
 	case kindText:
 		return strings.Contains(d.hays[r.hid], v)
 	case kindStage:
-		s := string(r.stage)
+		s := string(d.stageNames[r.stage])
 		if t.full[i] {
 			return s == v
 		}
@@ -278,14 +278,15 @@ func (t *term) matchOne(i int, v string, r *row, d *data) bool {
 		}
 		return r.class == t.st[i].class
 	case kindClient:
-		if c, ok := d.conns[r.conn]; ok {
+		if c, ok := d.conns[d.connOf(r)]; ok {
 			return strings.Contains(c.hay, v)
 		}
-		return strings.HasPrefix(string(r.client), v)
+		return strings.HasPrefix(string(d.clients[r.cl]), v)
 	case kindMethod:
 		return strings.EqualFold(r.ex.Method, v)
 	case kindConn:
-		return len(r.conn) >= len(v) && strings.EqualFold(r.conn[:len(v)], v)
+		conn := d.connIDs[r.cn]
+		return len(conn) >= len(v) && strings.EqualFold(conn[:len(v)], v)
 	case kindFinding:
 		m, ok := d.exFinding[r.ex.ID]
 		return ok && (v == "any" || string(m.sev) == v)

@@ -54,24 +54,24 @@ func (p *findingsPane) selected() *analysis.Finding {
 func (p *findingsPane) clamp() {
 	n := len(p.findings())
 	p.sel = max(min(p.sel, n-1), 0)
-	if p.sel < p.top {
+	if p.sel < p.top || !p.fits(p.top, p.sel) {
 		p.top = p.sel
 	}
-	for p.top < p.sel && p.linesFrom(p.top, p.sel) > p.h-1 {
-		p.top++
-	}
-	for p.top > 0 && p.linesFrom(p.top-1, p.sel) <= p.h-1 {
+	for p.top > 0 && p.fits(p.top-1, p.sel) {
 		p.top--
 	}
 }
 
-func (p *findingsPane) linesFrom(a, b int) int {
+// fits reports whether findings a..b fit under the title.
+func (p *findingsPane) fits(a, b int) bool {
 	fs := p.findings()
 	n := 0
 	for i := a; i <= b && i < len(fs); i++ {
-		n += len(findingBlock(&p.ctx.styles, fs[i], p.w, true))
+		if n += len(findingBlock(&p.ctx.styles, fs[i], p.w, true)); n > p.h-1 {
+			return false
+		}
 	}
-	return n
+	return true
 }
 
 func (p *findingsPane) Update(msg tea.Msg) tea.Cmd {

@@ -255,7 +255,7 @@ func (p *listPane) render(r *row, c listCols) string {
 	b.WriteByte(' ')
 	b.WriteString(padLeft(durText(ex), 6))
 	b.WriteByte(' ')
-	b.WriteString(fit(string(r.stage), c.stage))
+	b.WriteString(fit(string(d.stageOf(r)), c.stage))
 	b.WriteByte(' ')
 	rest := sanitize(ex.Path())
 	if ex.Kind == recorder.Outbound {

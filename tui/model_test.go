@@ -306,6 +306,28 @@ func TestFilterNarrowingAgrees(t *testing.T) {
 				t.Fatalf("%q: narrowing kept %d rows, from scratch %d", typed[:i], len(got), len(want))
 			}
 		}
+		// Backspace back through it (the cached results), with new traffic half way (the cache no longer holds).
+		for i := len(typed) - 1; i >= 1; i-- {
+			if i == len(typed)/2 {
+				ex := *exs[i]
+				ex.ID = uint64(len(h.m.data.rows) + 10000 + i)
+				h.feed(recorder.Completed, &ex)
+			}
+			h.press("backspace")
+			f, err := parseFilter(typed[:i])
+			if err != nil || f.empty() {
+				continue
+			}
+			var want []int
+			for j := range h.m.data.rows {
+				if f.match(&h.m.data.rows[j], h.m.data) {
+					want = append(want, h.m.data.base+j)
+				}
+			}
+			if got := h.m.data.vis; !slices.Equal(got, want) {
+				t.Fatalf("backspace to %q: %d rows, from scratch %d", typed[:i], len(got), len(want))
+			}
+		}
 		h.press("esc")
 	}
 }
@@ -697,7 +719,7 @@ func TestBoundedByTheStore(t *testing.T) {
 		t.Fatalf("held %d (first #%d, %d evicted), want the last 100", d.len(), d.rows[0].ex.ID, d.evicted)
 	}
 	for _, abs := range d.vis {
-		if abs < d.base || d.rows[abs-d.base].stage != analysis.StageCall {
+		if abs < d.base || d.stageOf(&d.rows[abs-d.base]) != analysis.StageCall {
 			t.Fatalf("the filtered view holds a stale row")
 		}
 	}

@@ -22,6 +22,10 @@ type trackerPane struct {
 	sel     int  // selected connection
 	follow  bool // keep the newest selected
 	top     int  // first connection drawn
+	needed  struct {
+		version uint64
+		w, n    int
+	}
 }
 
 func newTracker(ctx *programContext) *trackerPane { return &trackerPane{ctx: ctx, follow: true} }
@@ -64,32 +68,42 @@ func (p *trackerPane) onData() {
 func (p *trackerPane) clamp() {
 	n := len(p.conns())
 	p.sel = max(min(p.sel, n-1), 0)
-	if p.sel < p.top {
+	// The selected connection's block is drawn whole, with as many before it as fit. (The cost is the
+	// connections in view, however many there are.)
+	if p.sel < p.top || !p.fits(p.top, p.sel) {
 		p.top = p.sel
 	}
-	// Scroll so that the selected connection's block is drawn whole.
-	for p.top < p.sel && p.linesFrom(p.top, p.sel) > p.h-1 {
-		p.top++
-	}
-	// And show as many connections before it as fit.
-	for p.top > 0 && p.linesFrom(p.top-1, p.sel) <= p.h-1 {
+	for p.top > 0 && p.fits(p.top-1, p.sel) {
 		p.top--
 	}
 	p.top = max(min(p.top, n-1), 0)
 }
 
-// linesFrom counts the lines of connections top..last.
-func (p *trackerPane) linesFrom(top, last int) int {
+// fits reports whether connections top..last fit under the title.
+func (p *trackerPane) fits(top, last int) bool {
 	cs := p.conns()
 	n := 0
 	for i := top; i <= last && i < len(cs); i++ {
-		n += len(p.block(cs[i], false, p.w))
+		if n += len(p.block(cs[i], false, p.w)); n > p.h-1 {
+			return false
+		}
 	}
+	return true
+}
+
+// Needed is the height that shows every connection (the root caps it; the answer is kept until the data or
+// the width change).
+func (p *trackerPane) Needed(w int) int {
+	d := p.ctx.data
+	if p.needed.version == d.version && p.needed.w == w && p.needed.n > 0 {
+		return p.needed.n
+	}
+	n := p.needs(w)
+	p.needed.version, p.needed.w, p.needed.n = d.version, w, n
 	return n
 }
 
-// Needed is the height that shows every connection (the root caps it).
-func (p *trackerPane) Needed(w int) int {
+func (p *trackerPane) needs(w int) int {
 	cs := p.conns()
 	if len(cs) == 0 {
 		return 2
@@ -249,7 +263,7 @@ func (p *trackerPane) block(c *analysis.Connection, selected bool, w int) []stri
 	}
 	line := "   "
 	for _, t := range toks {
-		if ansi.StringWidth(line)+2+ansi.StringWidth(t) > w && line != "   " {
+		if width(line)+2+width(t) > w && line != "   " {
 			out = append(out, line)
 			line = "   "
 		}
