@@ -140,7 +140,7 @@ func sigOf(s string) sig {
 }
 
 // holds reports whether everything of w may be in g.
-func (g sig) holds(w sig) bool { return g[0]&w[0] == w[0] && g[1]&w[1] == w[1] && g[2]&w[2] == w[2] }
+func (g *sig) holds(w sig) bool { return g[0]&w[0] == w[0] && g[1]&w[1] == w[1] && g[2]&w[2] == w[2] }
 
 // exact reports whether a word is decided by the signature alone: one byte with a bit of its own.
 func exact(word string) bool { return len(word) == 1 && sigBit[word[0]] != 63 }
@@ -539,7 +539,7 @@ func (d *data) textOK(r *row) bool {
 	}
 	if d.hayGen[id] != d.gen {
 		d.hayGen[id] = d.gen
-		d.hayRes[id] = d.filter.matchText(d.hays[id], d.haySig[id])
+		d.hayRes[id] = d.filter.matchText(d, id)
 	}
 	return d.hayRes[id]
 }
@@ -730,6 +730,9 @@ func (d *data) fromCache(src string) bool {
 }
 
 func (d *data) toCache(src string) {
+	if len(d.vis) > d.limits.MaxCount/4 {
+		return // a broad filter is searched again rather than copied (its copy costs about what it saves)
+	}
 	total := len(d.vis)
 	keep := d.cache[:0]
 	for _, c := range d.cache {

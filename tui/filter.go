@@ -229,7 +229,7 @@ func parseStatus(v string) (statusSpec, bool) {
 }
 
 // match reports whether a row passes every term.
-func (f filter) match(r *row, d *data) bool {
+func (f *filter) match(r *row, d *data) bool {
 	for i := range f.terms {
 		if f.terms[i].kind != kindText && f.terms[i].match(r, d) == f.terms[i].neg {
 			return false
@@ -238,14 +238,16 @@ func (f filter) match(r *row, d *data) bool {
 	return f.words == 0 || d.textOK(r)
 }
 
-// matchText reports whether a hay (with its signature) passes every text word.
-func (f filter) matchText(hay string, g sig) bool {
+// matchText reports whether hay id passes every text word: its signature rules most hays out (and decides a
+// one-letter word alone); only the others are searched.
+func (f *filter) matchText(d *data, id int32) bool {
+	g := &d.haySig[id]
 	for i := range f.terms {
 		t := &f.terms[i]
 		if t.kind != kindText {
 			continue
 		}
-		in := g.holds(t.sig) && (exact(t.vals[0]) || strings.Contains(hay, t.vals[0]))
+		in := g.holds(t.sig) && (exact(t.vals[0]) || strings.Contains(d.hays[id], t.vals[0]))
 		if in == t.neg {
 			return false
 		}
