@@ -6,15 +6,15 @@ package e2e
 // without it (it never skips).
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -94,50 +94,31 @@ func (tm *tuiTmux) waitFor(what string, want ...string) string {
 	}
 }
 
-// tuiTmuxBuild builds mcpwatch once per test binary.
-var tuiTmuxBinary struct {
-	path string
-	err  error
-	done bool
-}
-
+// tuiTmuxBuild is the binary the package's TestMain built.
 func tuiTmuxBuild(t *testing.T) string {
 	t.Helper()
-	b := &tuiTmuxBinary
-	if !b.done {
-		b.done = true
-		dir, err := os.MkdirTemp("", "mcpwatch-tui-e2e-bin-")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b.path = filepath.Join(dir, "mcpwatch")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		cmd := exec.Command(goBin, "build", "-o", b.path, "./cmd/mcpwatch")
-		cmd.Dir = ".."
-		if out, err := cmd.CombinedOutput(); err != nil {
-			b.err = fmt.Errorf("go build: %v\n%s", err, out)
-		}
+	if Binary == "" {
+		t.Fatal("no mcpwatch binary: TestMain builds it")
 	}
-	if b.err != nil {
-		t.Fatal(b.err)
-	}
-	return b.path
+	return Binary
 }
 
 func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// TestTUIInTmux: start serve in tmux at 120×40, run a client's handshake, find each stage ticked, open an
-// exchange's detail, look at the toggles, export, quit with q: exit status 0 and the terminal restored.
+// TestTUIInTmux: start serve (OAuth on, consent auto-approved) in tmux at 120×40, run a client's whole handshake
+// (the 401 challenge, discovery, registration, authorization, token, refresh, then the Go SDK's initialize,
+// initialized, tools/list, tools/call), find each stage ticked, open an exchange's detail, look at the toggles,
+// export a HAR, and quit with q: exit status 0 and the terminal restored.
 func TestTUIInTmux(t *testing.T) {
 	bin := tuiTmuxBuild(t)
 	state := t.TempDir()
 	exitFile := filepath.Join(state, "exit-status")
-	command := fmt.Sprintf("env XDG_STATE_HOME=%s TERM=xterm-256color %s serve --addr 127.0.0.1:0; echo \"exit=$?\" > %s; exec sleep 600",
+	command := fmt.Sprintf("env XDG_STATE_HOME=%s TERM=xterm-256color %s serve --addr 127.0.0.1:0 --auto-approve; echo \"exit=$?\" > %s; exec sleep 600",
 		shq(state), shq(bin), shq(exitFile))
 	tm := tuiTmuxStart(t, 120, 40, "sh -c "+shq(command))
 
 	// The header gives the address (the banner is not printed while the TUI runs).
-	s := tm.waitFor("the header", "listening http://127.0.0.1:", "connector URL")
+	s := tm.waitFor("the header", "listening http://127.0.0.1:", "connector URL", "auth on")
 	port := regexp.MustCompile(`listening (http://127\.0\.0\.1:\d+)`).FindStringSubmatch(s)
 	if port == nil {
 		t.Fatalf("no listen address in the header:\n%s", s)
@@ -147,11 +128,39 @@ func TestTUIInTmux(t *testing.T) {
 		t.Fatalf("the header lacks the connector URL %s/mcp:\n%s", base, s)
 	}
 
-	// A real client's handshake: initialize, initialized, tools/list, tools/call.
+	// The OAuth part, as a client does it: challenged, it reads the metadata, registers, is authorized, gets a
+	// token and refreshes it.
+	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("/mcp without a token: HTTP %d, want 401", resp.StatusCode)
+	}
+	for _, p := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"} {
+		resp, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", p, resp.StatusCode)
+		}
+	}
+	clientID, refresh := codeFlow(t, base, "http://127.0.0.1:33418/callback")
+	tok := postForm(t, base+"/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refresh}, "client_id": {clientID}})
+	access, _ := tok["access_token"].(string)
+	if access == "" {
+		t.Fatalf("refresh: %v", tok)
+	}
+
+	// The MCP part, with the Go SDK's client: initialize, initialized, tools/list, tools/call.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "tui-e2e", Version: "1.0.0"}, nil)
-	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", MaxRetries: -1},
+	session, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", MaxRetries: -1,
+		HTTPClient: &http.Client{Transport: tuiTmuxBearer{token: access}}},
 		&mcp.ClientSessionOptions{ProtocolVersion: "2025-06-18"})
 	if err != nil {
 		t.Fatalf("connect: %v", err)
@@ -168,10 +177,16 @@ func TestTUIInTmux(t *testing.T) {
 	}
 
 	// Each stage of the handshake, ticked in the tracker.
-	s = tm.waitFor("the handshake's stages", "✓ initialize", "✓ initialized", "✓ list", "✓ call")
-	for _, bad := range []string{"✗ initialize", "✗ list", "✗ call"} {
-		if strings.Contains(s, bad) {
-			t.Fatalf("a stage failed (%s):\n%s", bad, s)
+	stages := []string{"challenge", "resource-metadata", "auth-metadata", "register", "authorize", "token", "refresh",
+		"initialize", "initialized", "list", "call"}
+	var want []string
+	for _, st := range stages {
+		want = append(want, "✓ "+st+" ")
+	}
+	s = tm.waitFor("the handshake's stages", want...)
+	for _, st := range stages {
+		if strings.Contains(s, "✗ "+st+" ") {
+			t.Fatalf("the stage %s failed:\n%s", st, s)
 		}
 	}
 
@@ -181,7 +196,7 @@ func TestTUIInTmux(t *testing.T) {
 	tm.keys("Enter")
 	tm.waitFor("the filter", "filter tools/call")
 	tm.keys("Enter")
-	s = tm.waitFor("the request", "[Request]", `"name": "echo"`, `"text": "hello from tmux"`)
+	tm.waitFor("the request", "[Request]", `"name": "echo"`, `"text": "hello from tmux"`)
 	tm.keys("l")
 	tm.waitFor("the response", "[Response", "200 OK", `"text": "hello from tmux"`)
 	// An escape followed at once by another key reads as alt+key (as in any terminal): each key below waits
@@ -197,35 +212,46 @@ func TestTUIInTmux(t *testing.T) {
 	tm.keys("Escape")
 	waitGone(tm, "the toggles panel", "No toggles are available")
 
-	// Export: type a path, the file is written whole and valid.
-	out := filepath.Join(t.TempDir(), "export.jsonl")
+	// Export a HAR: type a path; the file is written whole and valid.
+	out := filepath.Join(t.TempDir(), "export.har")
 	tm.keys("e")
-	tm.waitFor("the export prompt", "Export", "format: [jsonl]", "path: mcpwatch-")
+	tm.waitFor("the export prompt", "Export", "format: [har]", "path: mcpwatch-", "secrets")
 	tm.keys("C-u")
 	tm.text(out)
 	tm.keys("Enter")
 	tm.waitFor("the export confirmation", "saved ", "to "+out)
-	f, err := os.Open(out)
+	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("the export: %v", err)
 	}
-	var methods []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 64<<20)
-	for sc.Scan() {
-		var ex recorder.Exchange
-		if err := json.Unmarshal(sc.Bytes(), &ex); err != nil {
-			t.Fatalf("the export has a bad line: %v\n%s", err, sc.Bytes())
-		}
-		if m := ex.RPCMethod(); m != "" {
-			methods = append(methods, m)
+	var har struct {
+		Log struct {
+			Entries []struct {
+				Request struct {
+					Method   string
+					URL      string
+					PostData struct{ Text string }
+				}
+				Response struct{ Status int }
+			}
 		}
 	}
-	f.Close()
-	for _, want := range []string{"initialize", "notifications/initialized", "tools/list", "tools/call"} {
-		if !slicesContains(methods, want) {
-			t.Fatalf("the export lacks %s (it has %v)", want, methods)
+	if err := json.Unmarshal(b, &har); err != nil {
+		t.Fatalf("the HAR is not JSON: %v", err)
+	}
+	var seen []string
+	for _, e := range har.Log.Entries {
+		for _, m := range []string{"tools/list", "tools/call"} {
+			if strings.Contains(e.Request.PostData.Text, `"method":"`+m+`"`) {
+				seen = append(seen, m)
+			}
 		}
+		if strings.Contains(e.Request.PostData.Text, refresh) || strings.Contains(e.Request.PostData.Text, access) {
+			t.Errorf("the HAR holds a token: %s", e.Request.PostData.Text)
+		}
+	}
+	if len(har.Log.Entries) < 10 || !slicesContains(seen, "tools/list") || !slicesContains(seen, "tools/call") {
+		t.Fatalf("the HAR has %d entries (%v)", len(har.Log.Entries), seen)
 	}
 
 	// q quits: exit status 0, the alternate screen left, the mouse released, the cursor back.
@@ -250,6 +276,15 @@ func TestTUIInTmux(t *testing.T) {
 	if s := tm.screen(); strings.Contains(s, "Exchanges ") || !strings.Contains(s, "capture: "+state) {
 		t.Fatalf("after quitting the screen shows:\n%s", s)
 	}
+}
+
+// tuiTmuxBearer sends a bearer token with every request.
+type tuiTmuxBearer struct{ token string }
+
+func (b tuiTmuxBearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
 }
 
 // waitGone polls the screen until gone is no longer on it.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net"
@@ -95,21 +96,24 @@ func ExchangeID(ctx context.Context) uint64 {
 func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := rec.begin(r)
+		// A copy: net/http keeps using its own *Request (its Body type decides how an unread body is handled
+		// after the handler, an Expect: 100-continue one included), so the original must stay as it was.
+		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = &teeBody{rc: r.Body, l: l}
 		}
 		cw := &captureWriter{w: w, l: l}
-		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		defer func() {
 			if p := recover(); p != nil {
-				l.finish(cw, r, errors.New("handler panicked"))
 				if p == http.ErrAbortHandler {
+					l.finish(cw, r, errors.New("handler aborted the response"))
 					panic(p)
 				}
+				// Answer first, so that the record shows the 500 the client got.
 				if !cw.wroteHeader {
 					http.Error(cw, "internal error", http.StatusInternalServerError)
 				}
-				return
+				l.finish(cw, r, fmt.Errorf("handler panicked: %v", p))
 			}
 		}()
 		next.ServeHTTP(cw, r)
@@ -210,9 +214,12 @@ func (l *live) writeBody(p []byte) {
 }
 
 func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
-	// Learn the full request size even when the handler did not read the body (a 401 before reading, say).
-	if tb, ok := r.Body.(*teeBody); ok && !tb.eof {
-		_, _ = io.Copy(io.Discard, io.LimitReader(tb, 64<<20))
+	// Record the body even when the handler did not read it (a 401 before reading, say), as much of it as net/http
+	// itself reads before replying. A client that sent "Expect: 100-continue" holds its body back until it hears
+	// 100 Continue, which an answer given without reading never sends: reading would stall the answer until the
+	// client tired of waiting, so that body is left unread, as it is on the wire.
+	if tb, ok := r.Body.(*teeBody); ok && !tb.eof && !(tb.n == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(tb, maxPostHandlerRead+1))
 	}
 	l.mu.Lock()
 	if !cw.wroteHeader {
@@ -229,15 +236,21 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	l.end(err)
 }
 
+// maxPostHandlerRead is how much of an unread request body net/http reads before it replies (its
+// maxPostHandlerReadBytes); with more left, it closes the connection after the reply instead.
+const maxPostHandlerRead = 256 << 10
+
 type teeBody struct {
 	rc  io.ReadCloser
 	l   *live
 	eof bool
+	n   int64 // bytes read so far
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
 	n, err := t.rc.Read(p)
 	if n > 0 {
+		t.n += int64(n)
 		t.l.addRequestBytes(p[:n])
 	}
 	if err != nil && !t.eof {

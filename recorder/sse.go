@@ -7,13 +7,16 @@ import (
 )
 
 // SSEParser splits a text/event-stream into events as bytes arrive (WHATWG HTML §9.2.6): lines end in CRLF, LF or
-// CR; a blank line dispatches; "data" lines join with LF; comments (":") are skipped; "retry" takes digits only.
+// CR; a blank line dispatches; "data" lines join with LF; comments (":") are skipped; "retry" takes digits only; a
+// leading byte order mark is dropped. Unlike a browser's EventSource, a block without data (only an id or a retry)
+// is returned too: it is what the server sent.
 type SSEParser struct {
 	buf      []byte
 	cur      SSEEvent
 	hasData  bool
 	sawField bool
 	lastCR   bool
+	started  bool // the first line was seen (a BOM can only lead it)
 	// MaxLine bounds a line held while waiting for its end; longer lines are cut (the raw body keeps them).
 	MaxLine int
 }
@@ -53,7 +56,12 @@ func (p *SSEParser) Feed(b []byte) []SSEEvent {
 		} else {
 			b = b[i+1:]
 		}
-		if ev, ok := p.line(string(p.buf)); ok {
+		l := string(p.buf)
+		if !p.started {
+			p.started = true
+			l = strings.TrimPrefix(l, "\ufeff")
+		}
+		if ev, ok := p.line(l); ok {
 			out = append(out, ev)
 		}
 		p.buf = p.buf[:0]

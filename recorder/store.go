@@ -88,8 +88,7 @@ func (s *Store) OnComplete(f func(*Exchange)) {
 func (s *Store) Add(ex *Exchange) uint64 {
 	c := *ex
 	c.State = StateComplete
-	id := s.begin(&c)
-	c.ID = id
+	id := s.begin(&c) // sets c.ID under the lock; c is published from here on and must not be written
 	s.complete(&c)
 	return id
 }

@@ -54,9 +54,9 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	if end < 0 {
 		return nil
 	}
-	// Copy the block out before the buffer is compacted: the compaction reuses the same array.
-	lines := strings.Split(string(c.buf[start:start+end]), "\r\n")
+	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
 	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
+	lines := strings.Split(block, "\r\n")
 	var h Headers
 	for _, l := range lines[1:] {
 		if l == "" {
@@ -71,6 +71,11 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 			continue
 		}
 		h = append(h, Header{Name: name, Value: strings.TrimSpace(value)})
+	}
+	for name := range r.Header { // a block that does not hold every header is not this request's: fall back
+		if h.Get(name) == "" && len(r.Header[name]) > 0 && r.Header[name][0] != "" {
+			return nil
+		}
 	}
 	return h
 }

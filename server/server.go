@@ -15,6 +15,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -29,6 +30,17 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
+
+	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
+	NoAuth      bool
+	AutoApprove bool   // approve every valid authorization request without the consent page
+	StatePath   string // OAuth state file (clients, grants, tokens); "" keeps them in memory
+	// Scopes is scopes_supported (nil: oauth.DefaultScopes); RequiredScopes are needed at /mcp (401 challenge's
+	// scope, 403 insufficient_scope).
+	Scopes         []string
+	RequiredScopes []string
+	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
+	AllowLoopbackCIMD bool
 }
 
 // Server is the embedded MCP server behind its router.
@@ -36,6 +48,7 @@ type Server struct {
 	cfg    Config
 	guard  *publicurl.Guard
 	mcp    *mcp.Server
+	oauth  *oauth.AS // nil with NoAuth
 	stop   func()
 	router chi.Router
 	ln     net.Listener
@@ -59,8 +72,14 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	var as *oauth.AS
+	if !cfg.NoAuth {
+		if as, err = newAuthServer(cfg); err != nil {
+			return nil, err
+		}
+	}
 	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
-	s := &Server{cfg: cfg, guard: guard, mcp: ms, stop: stop}
+	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	s.router = s.routes()
 	return s, nil
 }
@@ -78,8 +97,14 @@ func (s *Server) routes() chi.Router {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},
 	})
-	r.Handle("/mcp", h)
-	r.Handle("/sse", h.SSE())
+	if s.oauth != nil {
+		s.oauth.Mount(r)
+		r.Handle("/mcp", oauth.CORS(s.oauth.Protect("/mcp")(h)))
+		r.Handle("/sse", oauth.CORS(s.oauth.Protect("/sse")(h.SSE())))
+	} else {
+		r.Handle("/mcp", oauth.CORS(h))
+		r.Handle("/sse", oauth.CORS(h.SSE()))
+	}
 	r.Get("/", s.index)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("404 page not found: %s (the MCP endpoint is %s)", r.URL.Path, publicurl.URL(r, "/mcp")), http.StatusNotFound)
@@ -97,6 +122,9 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 
 // Handler is the router with every route and middleware, for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.router }
+
+// OAuth is the authorization server (nil with NoAuth); toggles change its behaviour through its Options.
+func (s *Server) OAuth() *oauth.AS { return s.oauth }
 
 // Guard is the Host/Origin guard, which also knows the public URL.
 func (s *Server) Guard() *publicurl.Guard { return s.guard }

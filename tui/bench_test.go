@@ -216,8 +216,8 @@ func BenchmarkArrivals(b *testing.B) {
 	}
 }
 
-// BenchmarkMemory reports the heap the model adds to a full store: it holds the store's snapshots (shared, not
-// copied) and a row of its own per exchange.
+// BenchmarkMemory reports the heap the model adds to a full store: its rows (it holds the store's snapshots,
+// shared, not copied) and the analyzer's own memory (what recorder/analysis keeps per exchange observed).
 func BenchmarkMemory(b *testing.B) {
 	for b.Loop() {
 		heap := func() uint64 {
@@ -230,13 +230,40 @@ func BenchmarkMemory(b *testing.B) {
 		base := heap()
 		store := benchStore(benchN, false)
 		withStore := heap()
+		// The TUI's own: rows, with an analyzer that keeps nothing.
+		tuiOnly, err := New(Config{Store: store, Theme: "dark", newAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		withTUI := heap()
+		tuiOnly.Close()
+		tuiOnly = nil
+		afterTUI := heap()
 		m := benchModel(b, store, 160, 48)
 		withModel := heap()
 		b.ReportMetric(float64(withStore-base), "store-B")
-		b.ReportMetric(float64(withModel-withStore), "model-B")
-		b.ReportMetric(float64(withModel-withStore)/benchN, "model-B/exchange")
+		b.ReportMetric(float64(withTUI-withStore)/benchN, "tui-B/exchange")
+		b.ReportMetric(float64(withModel-afterTUI)/benchN, "tui+analysis-B/exchange")
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(store)
+	}
+}
+
+// nopAnalyzer keeps nothing (to tell the TUI's memory from the analysis').
+type nopAnalyzer struct{}
+
+func (nopAnalyzer) Observe(*recorder.Exchange) {}
+func (nopAnalyzer) Info(uint64) analysis.Info  { return analysis.Info{} }
+func (nopAnalyzer) Report() *analysis.Report   { return &analysis.Report{} }
+
+// BenchmarkReportTick is what the report costs when it is taken (on a tick, beyond reportNowUpTo exchanges):
+// the analysis' Report over 100,000 exchanges, and the TUI's maps of connections and findings.
+func BenchmarkReportTick(b *testing.B) {
+	m := benchModel(b, sharedStore(), 160, 48)
+	b.ReportAllocs()
+	for b.Loop() {
+		m.data.reportDirty = true
+		m.Update(reportTickMsg{})
 	}
 }
 

@@ -66,12 +66,16 @@ type data struct {
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
 	bytes int64
 
-	newAn     func(analysis.Options) analyzer
-	an        analyzer
-	anStale   int // exchanges the analyzer holds that the data no longer does
-	report    *analysis.Report
-	conns     map[string]connInfo
-	exFinding map[uint64]findingMark
+	newAn        func(analysis.Options) analyzer
+	an           analyzer
+	anStale      int  // exchanges the analyzer holds that the data no longer does
+	anWanted     bool // a rebuild of the analyzer is due (the model runs it in a command)
+	anRebuilding bool
+	anEpoch      int  // counts clears: a rebuild from before one is dropped
+	reportDirty  bool // the report is older than the data
+	report       *analysis.Report
+	conns        map[string]connInfo
+	exFinding    map[uint64]findingMark
 
 	// connList is what the tracker shows: the report's connections or, while the analysis has grouped none, one
 	// stand-in built from the stages of the exchanges themselves.
@@ -228,6 +232,8 @@ func (d *data) connID(c string) int32 {
 func (d *data) connOf(r *row) string { return d.connIDs[r.cn] }
 
 func (d *data) resetAnalysis() {
+	d.anEpoch++
+	d.anWanted, d.anRebuilding, d.reportDirty = false, false, false
 	d.an = d.newAn(d.aopts)
 	d.anStale = 0
 	d.report = &analysis.Report{}
@@ -379,12 +385,23 @@ func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
 		res.order = res.order || order
 	}
 	d.evict()
-	d.refreshReport()
-	if res.order || res.cleared || d.filter.needsReport() {
+	if len(d.rows) <= reportNowUpTo {
+		d.refreshReport()
+	} else {
+		d.reportDirty = true // the model asks for it on a tick
+	}
+	if res.order || res.cleared {
 		d.refilter()
 	}
 	return res
 }
+
+// reportNowUpTo is the number of exchanges up to which the report is taken with every batch (a handshake shows
+// stage by stage as it happens); beyond it, the analysis' report costs enough (it is rebuilt over every exchange
+// held: tens of milliseconds at 100,000) that the model takes it at most every reportEvery.
+const reportNowUpTo = 5000
+
+const reportEvery = 250 * time.Millisecond
 
 // resync makes the data the store's snapshot (after updates were dropped, and for the first load): what the
 // store no longer holds goes, what it holds is taken in its latest form, and what arrived after the snapshot was
@@ -606,19 +623,72 @@ func (d *data) dropFront(k int) {
 		j, _ := slices.BinarySearch(d.vis, d.base)
 		d.vis = d.vis[j:]
 	}
-	// The analyzer keeps every exchange it observed; start it afresh from what is held once it holds as many
-	// exchanges the data evicted as the data holds, so that its memory stays within twice the store's bounds.
-	if d.anStale >= max(len(d.rows), 1024) {
-		d.an = d.newAn(d.aopts)
-		d.anStale = 0
-		for i := range d.rows {
-			d.an.Observe(d.rows[i].ex)
+	// The analyzer keeps every exchange it observed; it is started afresh from what is held once it holds as
+	// many exchanges the data evicted as the data holds, so that its memory stays within twice the store's
+	// bounds. A small one is rebuilt here; a large one (a second or more of work) by a command, off the UI.
+	if d.anStale >= max(len(d.rows), 1024) && !d.anRebuilding {
+		if len(d.rows) <= reportNowUpTo {
+			an := d.newAn(d.aopts)
+			for i := range d.rows {
+				an.Observe(d.rows[i].ex)
+			}
+			d.an, d.anStale = an, 0
+		} else {
+			d.anWanted = true
 		}
 	}
 }
 
-// refreshReport takes the analysis so far (once per batch, not per frame).
+// analyzerSnapshot is what a background rebuild of the analyzer starts from: the exchanges held now.
+func (d *data) analyzerSnapshot() ([]*recorder.Exchange, int) {
+	exs := make([]*recorder.Exchange, len(d.rows))
+	for i := range d.rows {
+		exs[i] = d.rows[i].ex
+	}
+	d.anWanted, d.anRebuilding = false, true
+	return exs, d.anEpoch
+}
+
+// swapAnalyzer takes an analyzer rebuilt from exs, and shows it what changed since: exchanges updated or added
+// after the snapshot was taken.
+func (d *data) swapAnalyzer(an analyzer, exs []*recorder.Exchange, epoch int) {
+	if epoch != d.anEpoch {
+		return // the data was cleared meanwhile
+	}
+	d.anRebuilding = false
+	var snapMax uint64
+	if n := len(exs); n > 0 {
+		snapMax = exs[n-1].ID
+	}
+	j := 0
+	for i := range d.rows {
+		ex := d.rows[i].ex
+		for j < len(exs) && exs[j].ID < ex.ID {
+			j++
+		}
+		if ex.ID > snapMax || j >= len(exs) || exs[j] != ex {
+			an.Observe(ex)
+		}
+	}
+	stale := 0 // snapshot exchanges evicted since it was taken
+	if len(d.rows) > 0 {
+		stale, _ = slices.BinarySearchFunc(exs, d.rows[0].ex.ID, func(ex *recorder.Exchange, id uint64) int { return cmpID(ex.ID, id) })
+	}
+	d.an, d.anStale = an, stale
+	d.version++
+	d.refreshReport()
+}
+
+// refreshReport takes the analysis so far (once per batch, or per tick when there are many exchanges; never per
+// frame), and what depends on it.
 func (d *data) refreshReport() {
+	d.reportDirty = false
+	d.version++
+	defer func() {
+		if d.filter.needsReport() {
+			d.refilter()
+		}
+	}()
 	d.report = d.an.Report()
 	if d.report == nil {
 		d.report = &analysis.Report{}

@@ -347,6 +347,9 @@ func (p *exportPrompt) lines(w int) ([]string, *tea.Cursor) {
 		what += " (those the filter shows)"
 	}
 	body := []string{"Write " + what + "."}
+	if note := p.ctx.cfg.ExportNote; note != "" {
+		body = append(body, st.Faint.Render(note))
+	}
 	fs := p.ctx.cfg.ExportFormats
 	var fl []string
 	for i, f := range fs {

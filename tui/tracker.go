@@ -26,6 +26,22 @@ type trackerPane struct {
 		version uint64
 		w, n    int
 	}
+	heights    map[*analysis.Connection]int // lines of each block, for the data version and width below
+	heightsVer uint64
+	heightsW   int
+}
+
+// height is the lines of a connection's block (kept until the data or the width change).
+func (p *trackerPane) height(c *analysis.Connection) int {
+	if p.heights == nil || p.heightsVer != p.ctx.data.version || p.heightsW != p.w {
+		p.heights, p.heightsVer, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.version, p.w
+	}
+	h, ok := p.heights[c]
+	if !ok {
+		h = len(p.block(c, false, p.w))
+		p.heights[c] = h
+	}
+	return h
 }
 
 func newTracker(ctx *programContext) *trackerPane { return &trackerPane{ctx: ctx, follow: true} }
@@ -84,7 +100,7 @@ func (p *trackerPane) fits(top, last int) bool {
 	cs := p.conns()
 	n := 0
 	for i := top; i <= last && i < len(cs); i++ {
-		if n += len(p.block(cs[i], false, p.w)); n > p.h-1 {
+		if n += p.height(cs[i]); n > p.h-1 {
 			return false
 		}
 	}
@@ -110,7 +126,11 @@ func (p *trackerPane) needs(w int) int {
 	}
 	n := 1
 	for _, c := range cs {
-		n += len(p.block(c, false, w))
+		if w == p.w {
+			n += p.height(c)
+		} else {
+			n += len(p.block(c, false, w))
+		}
 		if n > 64 {
 			break
 		}
@@ -153,7 +173,7 @@ func (p *trackerPane) click(y int) {
 	cs := p.conns()
 	line := 1
 	for i := p.top; i < len(cs); i++ {
-		h := len(p.block(cs[i], false, p.w))
+		h := p.height(cs[i])
 		if y >= line && y < line+h {
 			p.sel = i
 			p.follow = i == len(cs)-1

@@ -26,6 +26,8 @@ import (
 )
 
 // Toggles is what the TUI needs of the toggles (faults) that break things on purpose. cmd wires the real ones.
+// The methods are called from commands (goroutines of their own), possibly at the same time: they must be safe
+// for concurrent use.
 type Toggles interface {
 	// List returns every toggle in a stable order, with its current state.
 	List() []ToggleInfo
@@ -45,7 +47,8 @@ type ToggleInfo struct {
 	ValueHint  string // e.g. "DURATION", "STAGE:STATUS"
 }
 
-// Exporter writes exchanges to path in a format (one of Config.ExportFormats).
+// Exporter writes exchanges to path in a format (one of Config.ExportFormats). It runs in a command (a goroutine
+// of its own); the exchanges are immutable snapshots.
 type Exporter func(format, path string, exs []*recorder.Exchange) error
 
 // Config is what the TUI shows and what it can act on.
@@ -75,6 +78,7 @@ type Config struct {
 	Toggles       Toggles  // nil: no toggles in this build
 	Exporter      Exporter // nil: export is unavailable
 	ExportFormats []string // e.g. jsonl, har, markdown, curl; the first is the default
+	ExportNote    string   // said in the export prompt (e.g. that secrets are redacted)
 	WorkDir       string   // where relative export paths go (shown in the prompt)
 
 	// Theme forces "dark" or "light"; "" follows the terminal's background.
@@ -129,6 +133,8 @@ type Model struct {
 	ignoreCleared bool // the model cleared itself; the store's Cleared update is on its way
 	resyncing     bool
 	subClosed     bool
+	reportTicking bool          // a reportTickMsg is on its way
+	reportEvery   time.Duration // how often the report is taken, beyond reportNowUpTo exchanges
 
 	// Layout, for the mouse and the cursor.
 	wide   bool
@@ -237,6 +243,21 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case clearedMsg:
 		return nil
+	case reportTickMsg:
+		m.reportTicking = false
+		if m.data.reportDirty {
+			start := time.Now()
+			m.data.refreshReport()
+			m.onData()
+			// The report costs what the analysis does over every exchange held: ask for it no more often than
+			// ten times its cost, so that it never takes more than a tenth of the time.
+			m.reportEvery = min(max(10*time.Since(start), reportEvery), 5*time.Second)
+		}
+		return nil
+	case analyzerMsg:
+		m.data.swapAnalyzer(msg.an, msg.exs, msg.epoch)
+		m.onData()
+		return nil
 	case togglesMsg:
 		m.toggles = msg.list
 		if msg.change == "" {
@@ -314,6 +335,21 @@ func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 	if msg.dropped > 0 && !m.resyncing && m.lastDroppedSeen(msg.dropped) {
 		m.resyncing = true
 		cmds = append(cmds, resyncFrom(m.cfg.Store))
+	}
+	return tea.Batch(append(cmds, m.analysisCmds())...)
+}
+
+// analysisCmds asks for what the analysis owes: the report on a tick, a rebuilt analyzer in the background.
+func (m *Model) analysisCmds() tea.Cmd {
+	var cmds []tea.Cmd
+	d := m.data
+	if d.reportDirty && !m.reportTicking {
+		m.reportTicking = true
+		cmds = append(cmds, reportTick(max(m.reportEvery, reportEvery)))
+	}
+	if d.anWanted && !d.anRebuilding {
+		exs, epoch := d.analyzerSnapshot()
+		cmds = append(cmds, rebuildAnalyzer(d.newAn, d.aopts, exs, epoch))
 	}
 	return tea.Batch(cmds...)
 }

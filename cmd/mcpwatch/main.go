@@ -28,6 +28,8 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
   mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
+  mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
+                               turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' for the flags.
@@ -47,6 +49,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args, stdout, stderr)
 	case "open":
 		err = cmdOpen(ctx, args, stdout, stderr)
+	case "export":
+		err = cmdExport(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

@@ -83,6 +83,7 @@ func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		SourceNote:    strings.Join(notes, "; "),
 		Exporter:      exportForTUI,
 		ExportFormats: exportFormatsForTUI,
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 }

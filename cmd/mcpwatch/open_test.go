@@ -42,7 +42,21 @@ func TestExportForTUI(t *testing.T) {
 	if len(res.Exchanges) != 3 || res.TornTail || len(res.Skipped) > 0 || res.Exchanges[2].RPCMethod() != "tools/list" {
 		t.Fatalf("read back %d exchanges (torn %v, skipped %v)", len(res.Exchanges), res.TornTail, res.Skipped)
 	}
-	if err := exportForTUI("har", filepath.Join(dir, "x.har"), nil); err == nil || !strings.Contains(err.Error(), "formats: jsonl") {
+	for _, f := range exportFormatsForTUI {
+		p := filepath.Join(dir, "all."+f)
+		if err := exportForTUI(f, p, testExchanges()); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil || len(b) == 0 {
+			t.Fatalf("%s: %v, %d bytes", f, err, len(b))
+		}
+		if f == "har" && !json.Valid(b) {
+			t.Fatalf("the HAR is not JSON")
+		}
+		os.Remove(p)
+	}
+	if err := exportForTUI("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
 		t.Fatalf("an unknown format: %v", err)
 	}
 	if err := exportForTUI("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {

@@ -24,6 +24,11 @@ type serveFlags struct {
 	noCapture bool
 	json      bool
 	logFile   string
+
+	noAuth      bool
+	autoApprove bool
+	statePath   string
+	ephemeral   bool
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -35,7 +40,15 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
+	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
+	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
+	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
+	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 }
+
+// envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
+// For tests only: it opens the fetcher to loopback addresses.
+const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -51,9 +64,20 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errUsage
 	}
 
+	if f.statePath != "" && f.ephemeral {
+		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
+		return errUsage
+	}
 	stateDir, err := stateDir()
 	if err != nil {
 		return err
+	}
+	statePath := ""
+	if !f.noAuth && !f.ephemeral {
+		statePath = f.statePath
+		if statePath == "" {
+			statePath = filepath.Join(stateDir, "state.json")
+		}
 	}
 	logger, closeLog, err := openLog(f.logFile, stateDir)
 	if err != nil {
@@ -82,6 +106,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Fixtures:  f.fixtures,
 		Logger:    logger,
 		Recorder:  rec,
+
+		NoAuth:            f.noAuth,
+		AutoApprove:       f.autoApprove,
+		StatePath:         statePath,
+		AllowLoopbackCIMD: os.Getenv(envAllowLoopbackCIMD) == "1",
 	})
 	if err != nil {
 		return err
@@ -92,7 +121,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	if !f.noTUI && isTerminal(stdout) {
 		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
-		err := runTUI(ctx, srv, f.publicURL, store)
+		err := runTUI(ctx, srv, f.publicURL, !f.noAuth, store)
 		if capture != nil {
 			if cerr := capture.Close(); cerr != nil && err == nil {
 				err = cerr
@@ -106,6 +135,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
 	if f.publicURL == "" {
 		fmt.Fprintf(stderr, "behind a tunnel? run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
+	}
+	switch {
+	case f.noAuth:
+		fmt.Fprintln(stderr, "auth: off (--no-auth): /mcp answers without a token")
+	case statePath == "":
+		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)\n", consentMode(f.autoApprove))
+	default:
+		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state: %s\n", consentMode(f.autoApprove), statePath)
 	}
 	if capture != nil {
 		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
@@ -129,6 +166,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return serveErr
 	}
 	return perr
+}
+
+func consentMode(auto bool) string {
+	if auto {
+		return "every authorization auto-approved (--auto-approve)"
+	}
+	return "consent page at /authorize"
 }
 
 // stateDir is $XDG_STATE_HOME/mcpwatch, or ~/.local/state/mcpwatch.

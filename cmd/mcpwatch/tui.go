@@ -2,15 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/charmbracelet/x/term"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/tui"
 )
@@ -25,7 +23,7 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runTUI serves while the TUI runs; quitting the TUI stops the server, and a server that fails ends the TUI.
-func runTUI(ctx context.Context, srv *server.Server, publicURL string, store *recorder.Store) error {
+func runTUI(ctx context.Context, srv *server.Server, publicURL string, auth bool, store *recorder.Store) error {
 	tctx, endTUI := context.WithCancel(ctx)
 	defer endTUI()
 	sctx, stopServer := context.WithCancel(ctx)
@@ -51,10 +49,11 @@ func runTUI(ctx context.Context, srv *server.Server, publicURL string, store *re
 		ListenURL:     srv.LocalURL(),
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
-		Auth:          false, // the embedded authorization server is not on main yet
-		Toggles:       nil,   // the toggles (issue 6) are not on main yet
+		Auth:          auth,
+		Toggles:       nil, // the toggles (issue 6) are not on main yet
 		Exporter:      exportForTUI,
 		ExportFormats: exportFormatsForTUI,
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 	stopServer()
@@ -64,35 +63,31 @@ func runTUI(ctx context.Context, srv *server.Server, publicURL string, store *re
 	return err
 }
 
-// exportFormatsForTUI are the formats the TUI's export (`e`) offers. Until the export package is merged, the one
-// format is the capture's own: JSONL, one exchange per line (what `mcpwatch open` reads).
-var exportFormatsForTUI = []string{"jsonl"}
-
-// exportForTUI writes exchanges for the TUI's export. The file appears whole or not at all: it is written next
-// to path under a temporary name and renamed.
-func exportForTUI(format, path string, exs []*recorder.Exchange) error {
-	if format != "jsonl" {
-		return fmt.Errorf("unknown format %q (formats: jsonl)", format)
+// exportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's (HAR first: the
+// format DevTools and HAR viewers open).
+var exportFormatsForTUI = func() []string {
+	out := make([]string, len(export.Formats))
+	for i, f := range export.Formats {
+		out[i] = string(f)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	return out
+}()
+
+// exportNoteForTUI is what the export prompt says of the files it writes.
+const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
+
+// exportForTUI writes exchanges for the TUI's export, as `mcpwatch export` does (secrets redacted, the file
+// replaced atomically: it appears whole or not at all).
+func exportForTUI(format, path string, exs []*recorder.Exchange) error {
+	f, err := export.ParseFormat(format)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	enc := json.NewEncoder(tmp)
-	for _, ex := range exs {
-		if err := enc.Encode(ex); err != nil {
-			tmp.Close()
-			return err
-		}
+	perm := os.FileMode(0o644)
+	if f == export.Curl {
+		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
 	}
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return writeAtomic(path, perm, func(w io.Writer) error {
+		return export.Write(w, f, exs, export.Options{Version: version})
+	})
 }

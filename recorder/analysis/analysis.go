@@ -7,6 +7,7 @@
 package analysis
 
 import (
+	"fmt"
 	"time"
 )
 
@@ -77,7 +78,15 @@ type Finding struct {
 	Connection string   `json:"connection,omitempty"`
 	// Fault names the toggle that caused it, when an exchange records that a toggle altered it.
 	Fault string `json:"fault,omitempty"`
+	// At is when it happened: the start of ExchangeID.
+	At time.Time `json:"at,omitzero"`
+	// Count is how many exchanges of the connection it was seen on (a rule fires once per connection; later
+	// occurrences count). ExchangeID is the first of them.
+	Count int `json:"count,omitempty"`
 }
+
+// Key identifies a finding across reports (the rule and its first exchange); printers use it to print each once.
+func (f Finding) Key() string { return fmt.Sprintf("%s#%d", f.Rule, f.ExchangeID) }
 
 // StageStatus is how far a connection got with a stage.
 type StageStatus string
@@ -94,26 +103,31 @@ const (
 type StageState struct {
 	Stage    Stage         `json:"stage"`
 	Status   StageStatus   `json:"status"`
-	At       time.Time     `json:"at,omitzero"`       // first exchange of the stage
-	Duration time.Duration `json:"duration,omitzero"` // of the last exchange of the stage
-	Exchange uint64        `json:"exchange,omitempty"`
+	At       time.Time     `json:"at,omitzero"`        // first exchange of the stage
+	Duration time.Duration `json:"duration,omitzero"`  // of the last exchange of the stage
+	Exchange uint64        `json:"exchange,omitempty"` // last exchange of the stage
+	Count    int           `json:"count,omitempty"`    // exchanges of the stage
 }
 
 // Connection is one client's run through the stages, grouped by client id, token, session and user agent.
 type Connection struct {
-	ID         string       `json:"id"`
-	Client     ClientKind   `json:"client"`
-	ClientName string       `json:"clientName,omitempty"` // clientInfo name/version, or the registered client_name
-	UserAgent  string       `json:"userAgent,omitempty"`
-	Era        string       `json:"era,omitempty"` // "legacy", "2026" or "" (not yet known)
-	Protocol   string       `json:"protocol,omitempty"`
-	ClientID   string       `json:"clientId,omitempty"`
-	SessionID  string       `json:"sessionId,omitempty"`
-	Start      time.Time    `json:"start"`
-	Last       time.Time    `json:"last"`
-	Stages     []StageState `json:"stages"` // in handshake order
-	Exchanges  []uint64     `json:"exchanges"`
-	Findings   []Finding    `json:"findings,omitempty"`
+	ID         string     `json:"id"`
+	Client     ClientKind `json:"client"`
+	ClientName string     `json:"clientName,omitempty"` // clientInfo name/version, or the registered client_name
+	UserAgent  string     `json:"userAgent,omitempty"`
+	Era        string     `json:"era,omitempty"` // "legacy", "2026" or "" (not yet known)
+	Protocol   string     `json:"protocol,omitempty"`
+	ClientID   string     `json:"clientId,omitempty"`
+	SessionID  string     `json:"sessionId,omitempty"`
+	// Token names the access token in use by a hash prefix ("sha256:1a2b3c4d5e6f"); the token is never kept.
+	Token string `json:"token,omitempty"`
+	// MCPURL is the MCP endpoint URL the client used (scheme, host, path).
+	MCPURL    string       `json:"mcpUrl,omitempty"`
+	Start     time.Time    `json:"start"`
+	Last      time.Time    `json:"last"`
+	Stages    []StageState `json:"stages"` // in handshake order
+	Exchanges []uint64     `json:"exchanges"`
+	Findings  []Finding    `json:"findings,omitempty"`
 }
 
 // Report is the analysis of a set of exchanges.
@@ -129,6 +143,11 @@ type Options struct {
 	Now time.Time
 	// MCPPath is the MCP endpoint's path (default "/mcp"); in proxy mode, the upstream's.
 	MCPPath string
+	// Grace is how long rules about absence wait before they fire (default 30s).
+	Grace time.Duration
+	// Window is how far apart two exchanges that share no key (client id, token, session) may be and still be
+	// grouped into one connection by their user agent (default 5 minutes).
+	Window time.Duration
 }
 
 // Info is what the analysis says of one exchange.
@@ -137,4 +156,6 @@ type Info struct {
 	Client     ClientKind
 	Connection string
 	Findings   []Finding
+	Status     StageStatus // how the exchange went for its stage
+	Era        string      // "legacy", "2026" or "" (not an MCP exchange, or not known)
 }

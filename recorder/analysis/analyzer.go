@@ -1,17 +1,196 @@
 package analysis
 
 import (
+	"cmp"
+	"fmt"
+	"net"
+	"slices"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
+const (
+	defaultGrace  = 30 * time.Second
+	defaultWindow = 5 * time.Minute
+	// runGap: a client id seen again after this long opens a new connection (a reconnect with a cached client).
+	runGap = 30 * time.Minute
+)
+
 // Analyzer analyses exchanges as they arrive. Observe is called with every update of an exchange (later
 // snapshots of the same id replace earlier ones). It is not safe for concurrent use.
+//
+// Cost: Observe is O(1) amortised per update, apart from parsing the bodies of the few exchanges whose content
+// matters (metadata, registration, authorization, token, initialize); Report is proportional to the number of
+// connections and findings, not to the number of exchanges. An exchange is analysed once, from the first
+// snapshot that has a response (its stage, connection and client) and from its final snapshot (its findings).
 type Analyzer struct {
 	opts Options
-	exs  map[uint64]*recorder.Exchange
-	ids  []uint64
+	exs  map[uint64]*exRec
+
+	conns []*conn            // in creation order; merged ones are dropped at the next Report
+	seq   int                // connections created
+	keys  map[string]*conn   // strong keys (client id, token hash, session id, code hash) → connection
+	weak  map[string]*conn   // user-agent family → the last connection it was seen on
+	toks  map[string]*token  // access and refresh tokens issued in this capture, by hash
+	cids  map[string]*client // client ids registered (or metadata documents fetched) in this capture
+	sids  map[string]bool    // session ids issued in this capture
+	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
+	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
+	discovering *conn
+	// inbound is the latest client request per "METHOD path": in proxy mode the upstream's copy of a request (an
+	// outbound exchange) is paired with it.
+	inbound map[string]uint64
+
+	last time.Time // end of the latest exchange seen
+	now  time.Time // SetNow
+}
+
+// exRec is what the analyzer keeps of one exchange (never the exchange itself).
+type exRec struct {
+	id      uint64
+	start   time.Time
+	stage   Stage
+	status  StageStatus
+	era     string
+	sig     signal // the exchange's own client signal, for an exchange not (yet) in a connection
+	faults  string // names of the toggles that altered it
+	conn    *conn
+	settled bool     // stage fixed, counted in its connection's stage
+	done    bool     // final snapshot analysed
+	rules   []string // rules that fired on it (the connection holds the findings)
+	tok     string   // "tok:" + hash of its bearer token, once computed
+	tokDone bool
+	fam     string // its user-agent family key, once computed
+	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange
+}
+
+// tokKey is the key of the exchange's bearer token (hashed once per exchange).
+func (r *exRec) tokKey(ex *recorder.Exchange) string {
+	if !r.tokDone {
+		r.tokDone = true
+		if t := bearer(ex); t != "" {
+			r.tok = "tok:" + hashSecret(t)
+		}
+	}
+	return r.tok
+}
+
+func (r *exRec) family(ex *recorder.Exchange) string {
+	if r.fam == "" {
+		r.fam = familyKey(ex)
+	}
+	return r.fam
+}
+
+// mark is the latest exchange of some kind in a connection (for rules about what followed it).
+type mark struct {
+	at time.Time
+	ex uint64
+}
+
+func (m mark) set() bool { return m.ex != 0 || !m.at.IsZero() }
+
+// before reports whether m is unset or happened before o.
+func (m mark) before(o mark) bool {
+	return !m.set() || m.at.Before(o.at) || m.at.Equal(o.at) && m.ex < o.ex
+}
+
+// Marks kept per connection.
+const (
+	mCode             = iota // an authorization code was issued (redirect with code)
+	mTokenReq                // an authorization_code token request
+	mIssued                  // an access token was issued
+	mUsed                    // a request bearing an issued token was accepted
+	mExpired401              // a request bearing an expired token was refused
+	mRefresh                 // a refresh request
+	mInitReq                 // an initialize request (any outcome)
+	mInitOK                  // initialize succeeded
+	mInitSession             // initialize succeeded with a session id (legacy, stateful)
+	mInitialized             // notifications/initialized
+	mDiscoverOK              // server/discover succeeded
+	mDiscoverFail            // server/discover refused
+	mToolsList               // tools/list
+	mNoTools                 // an initialize/discover result without the tools capability
+	mSession404              // a request for a session answered 404
+	mChallenge               // a 401 challenge: the server wants a token
+	mChallengeNoScope        // a 401 challenge without scope
+	mInvalidScope            // invalid_scope from authorize or token
+	mPRMTry                  // a resource metadata fetch
+	mPRMOK                   // a resource metadata fetch that succeeded
+	mASTry                   // an authorization server metadata fetch
+	mASOK                    // ... that succeeded
+	numMarks
+)
+
+type stageAgg struct {
+	count  int
+	first  time.Time
+	lastID uint64
+	status StageStatus
+	dur    time.Duration
+}
+
+type conn struct {
+	id     string
+	seq    int
+	parent *conn
+
+	best       signal
+	infoName   string // clientInfo name/version
+	regName    string // registered client_name
+	ua         string
+	uaStrength int
+	era        string
+	protocol   string
+	clientID   string
+	session    string
+	token      string
+	mcpURL     string
+	// negotiated is the protocol version initialize settled on (legacy sessions).
+	negotiated string
+	// grantResource is the resource parameter of the latest authorization or token request.
+	grantResource string
+	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
+	expiredBy    uint64
+	expiredHasRT bool
+	start        time.Time
+	last         time.Time
+
+	stages [numStages]stageAgg
+	ids    []uint64
+	shared bool // ids was handed out by Report: copy before an insert in the middle
+
+	found map[string]*Finding // by rule
+	order []*Finding
+	marks [numMarks]mark
+
+	// gen counts changes; Report reuses the last view of a connection that did not change.
+	gen     uint64
+	view    *Connection
+	viewGen uint64
+	viewAbs string // the absence findings the view holds
+}
+
+// numStages is len(Stages) (a constant for the array below; TestStages checks they agree).
+const numStages = 19
+
+// token is an access or refresh token issued in this capture (known by its hash only).
+type token struct {
+	conn     *conn
+	issued   mark
+	expires  time.Time // zero: unknown
+	resource string    // the resource it was requested for
+	refresh  bool      // a refresh token
+	hasRT    bool      // an access token issued together with a refresh token
+}
+
+// client is a client id registered (or a metadata document fetched) in this capture.
+type client struct {
+	redirects []string
+	secret    bool // a confidential client (a secret was issued)
 }
 
 // New returns an empty analyzer.
@@ -19,74 +198,824 @@ func New(opts Options) *Analyzer {
 	if opts.MCPPath == "" {
 		opts.MCPPath = "/mcp"
 	}
-	return &Analyzer{opts: opts, exs: map[uint64]*recorder.Exchange{}}
+	if opts.Grace <= 0 {
+		opts.Grace = defaultGrace
+	}
+	if opts.Window <= 0 {
+		opts.Window = defaultWindow
+	}
+	a := &Analyzer{opts: opts}
+	a.Reset()
+	return a
+}
+
+// Reset forgets everything observed (the store was cleared).
+func (a *Analyzer) Reset() {
+	a.exs = map[uint64]*exRec{}
+	a.conns, a.seq = nil, 0
+	a.keys = map[string]*conn{}
+	a.weak = map[string]*conn{}
+	a.toks = map[string]*token{}
+	a.cids = map[string]*client{}
+	a.sids = map[string]bool{}
+	a.discovering = nil
+	a.inbound = map[string]uint64{}
+	a.last = time.Time{}
+}
+
+// SetNow sets the time rules about absence are judged at (a live caller passes the wall clock, so that
+// "authorize never followed by a token request" fires while nothing else happens). Zero restores the default:
+// Options.Now, or the end of the last exchange seen.
+func (a *Analyzer) SetNow(t time.Time) { a.now = t }
+
+func (a *Analyzer) judgeTime() time.Time {
+	switch {
+	case !a.now.IsZero():
+		return a.now
+	case !a.opts.Now.IsZero():
+		return a.opts.Now
+	}
+	return a.last
 }
 
 // Observe takes a new or updated exchange.
 func (a *Analyzer) Observe(ex *recorder.Exchange) {
-	if _, ok := a.exs[ex.ID]; !ok {
-		a.ids = append(a.ids, ex.ID)
+	if ex == nil {
+		return
 	}
-	a.exs[ex.ID] = ex
+	r := a.exs[ex.ID]
+	if r == nil {
+		r = &exRec{id: ex.ID, start: ex.Start}
+		a.exs[ex.ID] = r
+		if ex.Kind != recorder.Outbound {
+			a.inbound[ex.Method+" "+ex.Path()] = ex.ID
+		}
+	}
+	if r.done {
+		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
+	}
+	if end := exEnd(ex); end.After(a.last) {
+		a.last = end
+	}
+	complete := ex.State == recorder.StateComplete || ex.State == ""
+	if ex.Kind == recorder.Outbound {
+		if r.stage = StageOf(ex, a.opts.MCPPath); r.stage != StageClientMetadata {
+			// The upstream's copy of a client request (proxy mode): it belongs to the client's exchange, which is
+			// the one judged.
+			if r.pair == 0 {
+				r.pair = a.inbound[ex.Method+" "+ex.Path()]
+			}
+			r.status, r.era = statusOf(ex, r.stage), eraOf(ex, r.stage)
+			r.settled = ex.State != recorder.StatePending
+			r.done = complete
+			return
+		}
+	}
+	if !r.settled {
+		r.stage = StageOf(ex, a.opts.MCPPath)
+		if ex.State == recorder.StatePending {
+			if s := uaSignal(ex.ReqHeaders.Get("User-Agent")); s.better(r.sig) {
+				r.sig = s // until it joins a connection, its own user agent names its client
+			}
+			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
+			// session), since a body not read yet may name another.
+			if r.conn == nil {
+				if keys := a.headerKeys(r, ex); len(keys) > 0 {
+					a.link(r, ex, keys)
+				}
+			}
+			return
+		}
+		r.settled = true
+		r.status = statusOf(ex, r.stage)
+		r.era = eraOf(ex, r.stage)
+		r.faults = faultNames(ex)
+		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
+		c.addStage(r, duration(ex))
+		a.observeClient(r, ex, c)
+		a.observeEra(r, ex, c)
+		if !complete {
+			a.checkOpen(r, ex, c)
+			return
+		}
+		r.done = true
+		a.check(r, ex, c)
+		return
+	}
+	c := r.conn.root()
+	r.status = statusOf(ex, r.stage)
+	c.updateStage(r, duration(ex))
+	if complete {
+		r.done = true
+		// The final snapshot may name more keys (a streamed response's body).
+		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
+		a.observeEra(r, ex, c)
+		a.check(r, ex, c)
+	}
+}
+
+func exEnd(ex *recorder.Exchange) time.Time {
+	return ex.Start.Add(max(ex.Timings.Total, ex.Timings.Wait))
+}
+
+func duration(ex *recorder.Exchange) time.Duration {
+	if ex.Timings.Total > 0 {
+		return ex.Timings.Total
+	}
+	return ex.Timings.Wait
+}
+
+func faultNames(ex *recorder.Exchange) string {
+	var names []string
+	for _, f := range ex.Faults {
+		if f.Name != "" && !slices.Contains(names, f.Name) {
+			names = append(names, f.Name)
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// statusOf says how an exchange went for its stage.
+func statusOf(ex *recorder.Exchange, stage Stage) StageStatus {
+	if ex.State == recorder.StatePending {
+		return StatusPending
+	}
+	if ex.Status == 0 {
+		if ex.Error != "" {
+			return StatusFailed
+		}
+		return StatusPending
+	}
+	switch stage {
+	case StageChallenge:
+		if ex.Status == 401 && bearerChallenge(ex.RespHeaders).present {
+			return StatusOK
+		}
+		return StatusFailed
+	case StageStream:
+		if ex.Status == 405 {
+			return StatusSkipped // the server offers no GET stream (allowed; required in 2026-07-28)
+		}
+	case StageAuthorize, StageConsent:
+		if l := location(ex); l != nil && l.Query().Get("error") != "" {
+			return StatusFailed
+		}
+		if ex.Status < 400 {
+			return StatusOK
+		}
+	case StageProbe:
+		switch {
+		case ex.Status >= 300 && ex.Status < 400, ex.Status == 404, ex.Status >= 500:
+			return StatusFailed
+		}
+		return StatusOK // it answered: the server is reachable
+	}
+	if ex.Status >= 400 {
+		return StatusFailed
+	}
+	if ex.Status >= 300 && mcpStage(stage) {
+		return StatusFailed
+	}
+	if _, _, bad := ex.RPCError(); bad {
+		return StatusFailed
+	}
+	return StatusOK
+}
+
+// mcpStage reports the stages of MCP traffic proper.
+func mcpStage(s Stage) bool {
+	switch s {
+	case StageDiscover, StageInitialize, StageInitialized, StageList, StageCall, StageStream, StageTerminate:
+		return true
+	}
+	return false
+}
+
+func hasClientRPC(ex *recorder.Exchange) bool {
+	for _, m := range ex.RPC {
+		if m.From == recorder.FromClient {
+			return true
+		}
+	}
+	return ex.ReqHeaders.Get("Mcp-Method") != ""
+}
+
+// eraOf names the protocol era of an MCP exchange: the embedded server's "era" note, else what the request says.
+func eraOf(ex *recorder.Exchange, stage Stage) string {
+	if !mcpStage(stage) && !(stage == StageOther && hasClientRPC(ex)) && !(stage == StageChallenge && hasClientRPC(ex)) {
+		return ""
+	}
+	if n := ex.Note("era"); n != "" {
+		era, _, _ := strings.Cut(n, ":")
+		return strings.TrimSpace(era)
+	}
+	if ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
+		return "legacy"
+	}
+	if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		if v >= "2026-07-28" {
+			return "2026"
+		}
+		return "legacy"
+	}
+	switch stage {
+	case StageDiscover:
+		return "2026"
+	case StageInitialize, StageInitialized:
+		return "legacy"
+	}
+	if ex.Path() == "/sse" {
+		return "legacy"
+	}
+	if metaVersion(rpcParams(ex)) != "" {
+		return "2026"
+	}
+	return ""
+}
+
+// isVersion reports a protocol version string (a date, YYYY-MM-DD).
+func isVersion(v string) bool {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	for i, c := range v {
+		if i != 4 && i != 7 && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
+// familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
+// and two user agents), or the user agent and the remote address.
+func familyKey(ex *recorder.Exchange) string {
+	ua := ex.ReqHeaders.Get("User-Agent")
+	if s := uaSignal(ua); s.kind != "" {
+		return "fam:" + string(s.kind)
+	}
+	host := ex.RemoteAddr
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return "ua:" + ua + "|" + host
+}
+
+// opening stages start a run; one that comes after a finished handshake and shares no key starts a new
+// connection. (Metadata fetches are not among them: Claude runs OAuth discovery after a successful initialize
+// of an authless server, #76.)
+func opening(s Stage) bool {
+	switch s {
+	case StageProbe, StageChallenge, StageDiscover, StageInitialize:
+		return true
+	}
+	return false
+}
+
+// headerKeys are the strong keys a request's headers carry: the bearer token and the session id.
+func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
+	var keys []string
+	if t := r.tokKey(ex); t != "" {
+		keys = append(keys, t)
+	}
+	if sid := ex.ReqHeaders.Get("Mcp-Session-Id"); sid != "" {
+		keys = append(keys, "sid:"+sid)
+	}
+	if ex.Path() == "/sse" {
+		q := query(ex)
+		if sid := q.Get("sessionid") + q.Get("sessionId"); sid != "" {
+			keys = append(keys, "sse:"+sid)
+		}
+	}
+	return keys
+}
+
+// keysOf are all the strong keys of an exchange: its headers', its body's and its response's.
+func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
+	keys := a.headerKeys(r, ex)
+	add := func(prefix, v string) {
+		if v != "" {
+			keys = append(keys, prefix+v)
+		}
+	}
+	switch stage {
+	case StageAuthorize, StageConsent:
+		q := query(ex)
+		add("cid:", q.Get("client_id"))
+		if stage == StageConsent {
+			if p := params(ex); p != nil {
+				add("cid:", p.Get("client_id"))
+			}
+		}
+		if l := location(ex); l != nil {
+			if code := l.Query().Get("code"); code != "" {
+				add("code:", hashSecret(code))
+			}
+		}
+	case StageToken, StageRefresh, StageRevoke:
+		p := params(ex)
+		add("cid:", p.Get("client_id"))
+		add("cid:", basicUser(ex))
+		if code := p.Get("code"); code != "" {
+			add("code:", hashSecret(code))
+		}
+		if rt := p.Get("refresh_token"); rt != "" {
+			add("tok:", hashSecret(rt))
+		}
+		if t := p.Get("token"); t != "" && stage == StageRevoke {
+			add("tok:", hashSecret(t))
+		}
+		if o := object(ex.RespBody.Data); o != nil && ex.Status < 300 {
+			if t := str(o, "access_token"); t != "" {
+				add("tok:", hashSecret(t))
+			}
+			if t := str(o, "refresh_token"); t != "" {
+				add("tok:", hashSecret(t))
+			}
+		}
+	case StageRegister:
+		if o := object(ex.RespBody.Data); o != nil && ex.Status < 300 {
+			add("cid:", str(o, "client_id"))
+		}
+	case StageClientMetadata:
+		add("cid:", strings.SplitN(ex.URL, "#", 2)[0])
+	case StageInitialize:
+		if ex.Status < 300 {
+			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
+		}
+	case StageStream:
+		if ex.Path() == "/sse" && len(ex.Events) > 0 && ex.Events[0].Event == "endpoint" {
+			if i := strings.Index(strings.ToLower(ex.Events[0].Data), "sessionid="); i >= 0 {
+				add("sse:", ex.Events[0].Data[i+len("sessionid="):])
+			}
+		}
+	}
+	return keys
+}
+
+// link puts the exchange in a connection: the one its strong keys name (merging connections the exchange shows
+// to be one), else by user agent and time, else a new one.
+func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
+	var cands []*conn
+	if r.conn != nil {
+		cands = append(cands, r.conn.root())
+	}
+	for _, k := range keys {
+		c := a.keys[k]
+		if c == nil {
+			continue
+		}
+		c = c.root()
+		if strings.HasPrefix(k, "cid:") && !cidJoins(c, ex, r.stage) {
+			continue
+		}
+		if !slices.Contains(cands, c) {
+			cands = append(cands, c)
+		}
+	}
+	var target *conn
+	if len(cands) == 0 {
+		target = a.weakJoin(r, ex)
+		if target == nil {
+			target = a.newConn(ex)
+		}
+	} else {
+		target = cands[0]
+		for _, c := range cands[1:] {
+			if c.seq < target.seq {
+				target = c
+			}
+		}
+		for _, c := range cands {
+			if c != target {
+				a.merge(target, c)
+			}
+		}
+	}
+	for _, k := range keys {
+		a.keys[k] = target
+	}
+	if r.conn == nil {
+		r.conn = target
+		target.addID(r.id)
+	}
+	target.gen++
+	a.weak[r.family(ex)] = target
+	if ex.Start.Before(target.start) {
+		target.start = ex.Start
+	}
+	if end := exEnd(ex); end.After(target.last) {
+		target.last = end
+	}
+	if ex.Kind != recorder.Outbound {
+		ua := ex.ReqHeaders.Get("User-Agent")
+		if s := uaSignal(ua); target.ua == "" || s.strength > target.uaStrength {
+			target.ua, target.uaStrength = ua, s.strength
+		}
+	}
+	switch r.stage {
+	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
+		a.discovering = target
+	}
+	return target
+}
+
+// cidJoins: a client id links an exchange to the connection that registered it, unless that connection has
+// been quiet long enough for this to be a new run (a reconnect with a cached client id).
+func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
+	switch stage {
+	case StageToken, StageRefresh, StageRevoke, StageConsent, StageClientMetadata:
+		return true
+	}
+	return ex.Start.Sub(c.last) <= runGap
+}
+
+// weakJoin finds the connection of an exchange that shares no strong key with any: the last connection of the
+// same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
+// connection that is discovering how to authorize.
+func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
+	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		return c
+	}
+	switch r.stage {
+	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
+		if c := a.discovering.root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
+			return c
+		}
+	}
+	return nil
+}
+
+func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
+	a.seq++
+	c := &conn{id: fmt.Sprintf("c%d", a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex), found: map[string]*Finding{}}
+	a.conns = append(a.conns, c)
+	return c
+}
+
+func (c *conn) root() *conn {
+	if c == nil {
+		return nil
+	}
+	r := c
+	for r.parent != nil {
+		r = r.parent
+	}
+	for c.parent != nil && c.parent != r { // path compression
+		next := c.parent
+		c.parent = r
+		c = next
+	}
+	return r
+}
+
+// merge folds src into dst (the exchange shows they are one client's run).
+func (a *Analyzer) merge(dst, src *conn) {
+	src.parent = dst
+	dst.gen++
+	if src.start.Before(dst.start) {
+		dst.start = src.start
+	}
+	if src.last.After(dst.last) {
+		dst.last = src.last
+	}
+	if src.best.better(dst.best) {
+		dst.best = src.best
+	}
+	for _, p := range []struct{ d, s *string }{{&dst.infoName, &src.infoName}, {&dst.regName, &src.regName},
+		{&dst.ua, &src.ua}, {&dst.era, &src.era}, {&dst.protocol, &src.protocol}, {&dst.clientID, &src.clientID},
+		{&dst.session, &src.session}, {&dst.token, &src.token}, {&dst.mcpURL, &src.mcpURL},
+		{&dst.negotiated, &src.negotiated}, {&dst.grantResource, &src.grantResource}} {
+		if *p.d == "" {
+			*p.d = *p.s
+		}
+	}
+	for i := range dst.stages {
+		d, s := &dst.stages[i], src.stages[i]
+		if s.count == 0 {
+			continue
+		}
+		d.count += s.count
+		if d.first.IsZero() || s.first.Before(d.first) {
+			d.first = s.first
+		}
+		if s.lastID > d.lastID {
+			d.lastID, d.status, d.dur = s.lastID, s.status, s.dur
+		}
+	}
+	if dst.expiredBy == 0 {
+		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
+	}
+	merged := make([]uint64, 0, len(dst.ids)+len(src.ids))
+	i, j := 0, 0
+	for i < len(dst.ids) || j < len(src.ids) {
+		if j >= len(src.ids) || i < len(dst.ids) && dst.ids[i] < src.ids[j] {
+			merged = append(merged, dst.ids[i])
+			i++
+		} else {
+			merged = append(merged, src.ids[j])
+			j++
+		}
+	}
+	dst.ids, dst.shared = merged, false
+	for _, f := range src.order {
+		if g := dst.found[f.Rule]; g != nil {
+			g.Count += f.Count
+			continue
+		}
+		dst.found[f.Rule] = f
+		dst.order = append(dst.order, f)
+	}
+	src.found, src.order, src.ids = nil, nil, nil
+	for i := range dst.marks {
+		if dst.marks[i].before(src.marks[i]) {
+			dst.marks[i] = src.marks[i]
+		}
+	}
+}
+
+// addID inserts an exchange id, keeping ids sorted.
+func (c *conn) addID(id uint64) {
+	n := len(c.ids)
+	if n == 0 || c.ids[n-1] < id {
+		c.ids = append(c.ids, id)
+		return
+	}
+	i, found := slices.BinarySearch(c.ids, id)
+	if found {
+		return
+	}
+	if c.shared { // a report holds the current slice: do not move its elements under it
+		c.ids = slices.Clone(c.ids)
+		c.shared = false
+	}
+	c.ids = slices.Insert(c.ids, i, id)
+}
+
+func (c *conn) addStage(r *exRec, dur time.Duration) {
+	i := stageIndex(r.stage)
+	if i < 0 {
+		return
+	}
+	s := &c.stages[i]
+	s.count++
+	if s.first.IsZero() || r.start.Before(s.first) {
+		s.first = r.start
+	}
+	if r.id >= s.lastID {
+		s.lastID, s.status, s.dur = r.id, r.status, dur
+	}
+}
+
+func (c *conn) updateStage(r *exRec, dur time.Duration) {
+	if i := stageIndex(r.stage); i >= 0 && c.stages[i].lastID == r.id && (c.stages[i].status != r.status || c.stages[i].dur != dur) {
+		c.stages[i].status, c.stages[i].dur = r.status, dur
+		c.gen++
+	}
+}
+
+func (c *conn) mark(m int, r *exRec) {
+	if c.marks[m].before(mark{at: r.start, ex: r.id}) {
+		c.marks[m] = mark{at: r.start, ex: r.id}
+	}
+}
+
+func (c *conn) kind() ClientKind {
+	if c.best.strength == 0 || c.best.kind == "" {
+		return ClientUnknown
+	}
+	return c.best.kind
+}
+
+// observeClient takes the client signals an exchange carries.
+func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
+	take := func(s signal) {
+		if s.strength == 0 {
+			return
+		}
+		if s.better(r.sig) {
+			r.sig = s
+		}
+		if s.better(c.best) {
+			c.best = s
+		}
+	}
+	if r.stage != StageClientMetadata {
+		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
+	}
+	switch r.stage {
+	case StageInitialize, StageDiscover:
+		name, version := clientInfo(rpcParams(ex))
+		s := clientInfoSignal(name, version)
+		take(s)
+		if s.name != "" {
+			c.infoName = s.name
+		}
+	case StageRegister:
+		if p := object(ex.ReqBody.Data); p != nil {
+			for _, u := range strs(p, "redirect_uris") {
+				take(redirectSignal(u))
+			}
+			s := clientNameSignal(str(p, "client_name"))
+			take(s)
+			if s.name != "" && c.regName == "" {
+				c.regName = s.name
+			}
+			take(scopeSignal(str(p, "scope")))
+		}
+	case StageAuthorize:
+		q := query(ex)
+		take(clientIDSignal(q.Get("client_id")))
+		take(redirectSignal(q.Get("redirect_uri")))
+		take(scopeSignal(q.Get("scope")))
+	case StageToken:
+		p := params(ex)
+		take(clientIDSignal(p.Get("client_id")))
+		take(redirectSignal(p.Get("redirect_uri")))
+	case StageClientMetadata:
+		take(clientIDSignal(ex.URL))
+		if o := object(ex.RespBody.Data); o != nil {
+			for _, u := range strs(o, "redirect_uris") {
+				take(redirectSignal(u))
+			}
+			if n := str(o, "client_name"); n != "" && c.regName == "" {
+				c.regName = n
+			}
+		}
+	default:
+		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
+		if c.best.strength < 3 && r.era == "2026" {
+			name, version := clientInfo(rpcParams(ex))
+			s := clientInfoSignal(name, version)
+			take(s)
+			if s.name != "" && c.infoName == "" {
+				c.infoName = s.name
+			}
+		}
+	}
+}
+
+// observeEra keeps the connection's era (the latest successful MCP exchange's), protocol version and MCP URL.
+func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
+	if r.era == "" {
+		return
+	}
+	if r.status == StatusOK || c.era == "" {
+		c.era = r.era
+	}
+	if r.era == "2026" && r.status == StatusOK {
+		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+			c.protocol = v
+		}
+	}
 }
 
 // Info returns what the analysis says of one exchange.
 func (a *Analyzer) Info(id uint64) Info {
-	ex := a.exs[id]
-	if ex == nil {
+	r := a.exs[id]
+	if r == nil {
 		return Info{}
 	}
-	return Info{Stage: StageOf(ex, a.opts.MCPPath), Client: ClientUnknown}
+	info := Info{Stage: r.stage, Status: r.status, Era: r.era, Client: r.sig.kind}
+	if !r.settled {
+		info.Status = StatusPending
+	}
+	c := r.conn.root()
+	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
+		if pc := p.conn.root(); pc != nil {
+			info.Connection, info.Client = pc.id, pc.kind()
+		}
+		return info
+	}
+	if c != nil {
+		info.Connection = c.id
+		info.Client = c.kind()
+		for _, rule := range r.rules {
+			if f := c.found[rule]; f != nil {
+				g := *f
+				g.Connection = c.id
+				info.Findings = append(info.Findings, g)
+			}
+		}
+		for _, f := range a.connFindings(c, a.judgeTime()) {
+			if f.ExchangeID == id {
+				info.Findings = append(info.Findings, f)
+			}
+		}
+	}
+	if info.Client == "" {
+		info.Client = ClientUnknown
+	}
+	return info
 }
 
 // Report returns the analysis so far.
 func (a *Analyzer) Report() *Report {
-	return &Report{}
+	now := a.judgeTime()
+	rep := &Report{Connections: []*Connection{}, Findings: []Finding{}}
+	live := a.conns[:0]
+	for _, c := range a.conns {
+		if c.parent != nil {
+			continue
+		}
+		live = append(live, c)
+		conn := a.connection(c, now)
+		rep.Connections = append(rep.Connections, conn)
+		rep.Findings = append(rep.Findings, conn.Findings...)
+	}
+	clear(a.conns[len(live):])
+	a.conns = live
+	sort.SliceStable(rep.Findings, func(i, j int) bool {
+		fi, fj := rep.Findings[i], rep.Findings[j]
+		if !fi.At.Equal(fj.At) {
+			return fi.At.Before(fj.At)
+		}
+		return fi.ExchangeID < fj.ExchangeID
+	})
+	return rep
 }
 
-// Analyze is the batch form: every exchange observed, then the report.
+// connection is the report's view of a connection: the last one if nothing changed since, else a new one (a
+// view is never modified once handed out).
+func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
+	abs := a.connFindings(c, now)
+	var absKey strings.Builder
+	for _, f := range abs {
+		absKey.WriteString(f.Key())
+		absKey.WriteByte(' ')
+	}
+	if c.view != nil && c.viewGen == c.gen && c.viewAbs == absKey.String() {
+		return c.view
+	}
+	out := &Connection{
+		ID:         c.id,
+		Client:     c.kind(),
+		ClientName: c.infoName,
+		UserAgent:  c.ua,
+		Era:        c.era,
+		Protocol:   c.protocol,
+		ClientID:   c.clientID,
+		SessionID:  c.session,
+		Token:      c.token,
+		MCPURL:     c.mcpURL,
+		Start:      c.start,
+		Last:       c.last,
+		Exchanges:  c.ids[:len(c.ids):len(c.ids)],
+	}
+	c.shared = true
+	if out.ClientName == "" {
+		out.ClientName = c.regName
+	}
+	lastSeen := -1
+	for i, s := range c.stages {
+		if s.count > 0 && Stages[i] != StageOther {
+			lastSeen = i
+		}
+	}
+	out.Stages = make([]StageState, 0, numStages)
+	out.Findings = make([]Finding, 0, len(c.order))
+	for i, st := range Stages {
+		s := c.stages[i]
+		if st == StageOther && s.count == 0 {
+			continue
+		}
+		ss := StageState{Stage: st, Status: StatusPending}
+		if s.count > 0 {
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status, s.first, s.dur, s.lastID, s.count
+		} else if i < lastSeen {
+			ss.Status = StatusSkipped
+		}
+		out.Stages = append(out.Stages, ss)
+	}
+	for _, f := range c.order {
+		g := *f
+		g.Connection = c.id
+		out.Findings = append(out.Findings, g)
+	}
+	out.Findings = append(out.Findings, abs...)
+	c.view, c.viewGen, c.viewAbs = out, c.gen, absKey.String()
+	return out
+}
+
+// Analyze is the batch form: every exchange observed, then the report. Exchanges are observed in the order a live
+// analyzer would have settled them (by the time their response started, then id), whatever their order in exs.
 func Analyze(exs []*recorder.Exchange, opts Options) *Report {
 	a := New(opts)
-	for _, ex := range exs {
+	for _, ex := range SettleOrder(exs) {
 		a.Observe(ex)
 	}
 	return a.Report()
 }
 
-// StageOf returns the stage of one exchange.
-func StageOf(ex *recorder.Exchange, mcpPath string) Stage {
-	path := ex.Path()
-	switch {
-	case strings.HasPrefix(path, "/.well-known/oauth-protected-resource"):
-		return StageResourceMetadata
-	case strings.HasPrefix(path, "/.well-known/oauth-authorization-server"), strings.HasPrefix(path, "/.well-known/openid-configuration"):
-		return StageAuthMetadata
-	}
-	if path != mcpPath {
-		return StageOther
-	}
-	if ex.Status == 401 {
-		return StageChallenge
-	}
-	switch m := ex.RPCMethod(); {
-	case m == "server/discover":
-		return StageDiscover
-	case m == "initialize":
-		return StageInitialize
-	case m == "notifications/initialized":
-		return StageInitialized
-	case strings.HasSuffix(m, "/list"):
-		return StageList
-	case m == "tools/call":
-		return StageCall
-	}
-	switch ex.Method {
-	case "GET":
-		return StageStream
-	case "DELETE":
-		return StageTerminate
-	case "HEAD":
-		return StageProbe
-	}
-	return StageOther
+// SettleOrder returns exs sorted by the time their response started (then id): the order in which a live
+// analyzer fixes their stage and connection. A capture file lists exchanges in the order they completed.
+func SettleOrder(exs []*recorder.Exchange) []*recorder.Exchange {
+	out := slices.Clone(exs)
+	slices.SortStableFunc(out, func(x, y *recorder.Exchange) int {
+		if c := x.Start.Add(x.Timings.Wait).Compare(y.Start.Add(y.Timings.Wait)); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.ID, y.ID)
+	})
+	return out
 }

@@ -1,5 +1,6 @@
-// Package headless prints exchanges as they complete, one line each, for `mcpwatch serve --no-tui` and for
-// runs whose stdout is not a terminal.
+// Package headless prints exchanges as they complete, one line each with their stage and client, and the
+// findings of the handshake analysis as they appear, for `mcpwatch serve --no-tui` and for runs whose stdout is
+// not a terminal.
 package headless
 
 import (
@@ -8,47 +9,98 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
 // Options choose the output form.
 type Options struct {
-	// JSON prints each exchange as a JSON line instead of text.
+	// JSON prints events as JSON lines (see Event) instead of text.
 	JSON bool
+	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules).
+	Analysis analysis.Options
+	// Tick is how often rules about something that never happened are judged while nothing arrives (default 1s).
+	Tick time.Duration
+	// Now is the clock those rules are judged by (default time.Now).
+	Now func() time.Time
 }
 
-// Run prints every completed exchange from sub to w until ctx ends or sub closes. Updates the subscription lost
-// are reported as one line so that a gap is never silent.
+// Event is one line of --json output.
+//
+//	{"event":"exchange", "stage":…, "status":…, "client":…, "connection":…, "era":…, "findings":[rule ids], "exchange":{…}}
+//	{"event":"finding", "finding":{"rule", "severity", "summary", "fix", "source", "exchange", "connection", "fault", "at", "count"}}
+//	{"event":"dropped", "dropped":N}
+//
+// An exchange event is written when the exchange completes; a finding event when the finding first appears (once
+// per rule and connection; its count then grows in the analysis, not in the output) — right after the exchange
+// that revealed it, or, for a rule about a connection as a whole or about something that never happened, at the
+// next tick; a dropped event when the printer missed updates because it could not keep up.
+type Event struct {
+	Event      string               `json:"event"`
+	Stage      analysis.Stage       `json:"stage,omitempty"`
+	Status     analysis.StageStatus `json:"status,omitempty"`
+	Client     analysis.ClientKind  `json:"client,omitempty"`
+	Connection string               `json:"connection,omitempty"`
+	Era        string               `json:"era,omitempty"`
+	Findings   []string             `json:"findings,omitempty"`
+	Exchange   *recorder.Exchange   `json:"exchange,omitempty"`
+	Finding    *analysis.Finding    `json:"finding,omitempty"`
+	Dropped    uint64               `json:"dropped,omitempty"`
+}
+
+// Event names.
+const (
+	EventExchange = "exchange"
+	EventFinding  = "finding"
+	EventDropped  = "dropped"
+)
+
+// Run prints every completed exchange from sub to w until ctx ends or sub closes, and every finding when it
+// appears. Updates the subscription lost are reported as one line so that a gap is never silent.
 func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Options) error {
-	bw := bufio.NewWriter(w)
+	if opts.Tick <= 0 {
+		opts.Tick = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, an: analysis.New(opts.Analysis), printed: map[string]bool{}}
+	tick := time.NewTicker(opts.Tick)
+	defer tick.Stop()
 	var reported uint64
 	for {
 		select {
 		case <-ctx.Done():
-			return bw.Flush()
+			return p.bw.Flush()
+		case <-tick.C:
+			if err := p.findings(); err != nil {
+				return err
+			}
+			if err := p.bw.Flush(); err != nil {
+				return err
+			}
 		case u, ok := <-sub.C:
 			if !ok {
-				return bw.Flush()
-			}
-			if d := sub.Dropped(); d > reported {
-				fmt.Fprintf(bw, "# %d updates were not shown: the output could not keep up\n", d-reported)
-				reported = d
-			}
-			if u.Kind != recorder.Completed {
-				continue
-			}
-			if opts.JSON {
-				if err := json.NewEncoder(bw).Encode(u.Exchange); err != nil {
+				if err := p.findings(); err != nil {
 					return err
 				}
-			} else {
-				fmt.Fprintln(bw, Line(u.Exchange))
+				return p.bw.Flush()
+			}
+			if d := sub.Dropped(); d > reported {
+				if err := p.dropped(d - reported); err != nil {
+					return err
+				}
+				reported = d
+			}
+			if err := p.update(u); err != nil {
+				return err
 			}
 			// Flush per line when nothing else is waiting, so a tail -f or a pipe sees each line at once.
 			if len(sub.C) == 0 {
-				if err := bw.Flush(); err != nil {
+				if err := p.bw.Flush(); err != nil {
 					return err
 				}
 			}
@@ -56,7 +108,88 @@ func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Opti
 	}
 }
 
-// Line is the text form of an exchange: time, method, path, JSON-RPC method, status, duration.
+type printer struct {
+	bw      *bufio.Writer
+	opts    Options
+	an      *analysis.Analyzer
+	printed map[string]bool // finding keys already printed
+}
+
+func (p *printer) update(u recorder.Update) error {
+	switch u.Kind {
+	case recorder.Cleared:
+		p.an.Reset()
+		return nil
+	case recorder.Began, recorder.Changed, recorder.Completed:
+	default:
+		return nil
+	}
+	if u.Exchange == nil {
+		return nil
+	}
+	p.an.Observe(u.Exchange)
+	if u.Kind != recorder.Completed {
+		return nil
+	}
+	p.an.SetNow(p.opts.Now())
+	in := p.an.Info(u.Exchange.ID)
+	if p.opts.JSON {
+		ev := Event{Event: EventExchange, Stage: in.Stage, Status: in.Status, Client: in.Client, Connection: in.Connection,
+			Era: in.Era, Exchange: u.Exchange}
+		for _, f := range in.Findings {
+			ev.Findings = append(ev.Findings, f.Rule)
+		}
+		if err := p.json(ev); err != nil {
+			return err
+		}
+	} else if _, err := fmt.Fprintln(p.bw, LineInfo(u.Exchange, in)); err != nil {
+		return err
+	}
+	// What the exchange revealed is in its Info: O(1), whatever the number of connections. Rules about a
+	// connection as a whole are judged on the next tick.
+	return p.print(in.Findings)
+}
+
+// findings judges every connection (rules about what never happened included) and prints what is new.
+func (p *printer) findings() error {
+	p.an.SetNow(p.opts.Now())
+	return p.print(p.an.Report().Findings)
+}
+
+func (p *printer) print(fs []analysis.Finding) error {
+	for _, f := range fs {
+		k := f.Key()
+		if p.printed[k] {
+			continue
+		}
+		p.printed[k] = true
+		if p.opts.JSON {
+			if err := p.json(Event{Event: EventFinding, Finding: &f}); err != nil {
+				return err
+			}
+			continue
+		}
+		if _, err := fmt.Fprintln(p.bw, FindingLine(f)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *printer) dropped(n uint64) error {
+	if p.opts.JSON {
+		return p.json(Event{Event: EventDropped, Dropped: n})
+	}
+	_, err := fmt.Fprintf(p.bw, "# %d updates were not shown: the output could not keep up\n", n)
+	return err
+}
+
+func (p *printer) json(ev Event) error {
+	return json.NewEncoder(p.bw).Encode(ev)
+}
+
+// Line is the text form of an exchange without its analysis: time, method, path, JSON-RPC method, status,
+// duration.
 func Line(ex *recorder.Exchange) string {
 	rpc := ex.RPCMethod()
 	if rpc == "" {
@@ -75,4 +208,36 @@ func Line(ex *recorder.Exchange) string {
 		line += " error=" + fmt.Sprintf("%q", ex.Error)
 	}
 	return line
+}
+
+// LineInfo is Line followed by the exchange's stage (with "!" when it failed), its client and its connection:
+//
+//	12:00:01.250 POST   /mcp     initialize   200   1.2ms  initialize  claude c1
+func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
+	stage := string(in.Stage)
+	if in.Status == analysis.StatusFailed {
+		stage += "!"
+	}
+	conn := in.Connection
+	if conn == "" {
+		conn = "-"
+	}
+	client := string(in.Client)
+	if client == "" {
+		client = string(analysis.ClientUnknown)
+	}
+	return fmt.Sprintf("%s  %-18s %-11s %s", Line(ex), stage, client, conn)
+}
+
+// FindingLine is the text form of a finding, prefixed so that it stands out:
+//
+//	! warn session-not-echoed [c1 #12]: The client sent … — Claude often omits … (source: …)
+func FindingLine(f analysis.Finding) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "! %s %s [%s #%d", f.Severity, f.Rule, f.Connection, f.ExchangeID)
+	if f.Fault != "" {
+		fmt.Fprintf(&b, ", toggle %s", f.Fault)
+	}
+	fmt.Fprintf(&b, "]: %s — %s (source: %s)", f.Summary, f.Fix, f.Source)
+	return b.String()
 }

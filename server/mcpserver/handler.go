@@ -203,15 +203,31 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 				return "", "", call
 			}
 			var peek struct {
-				ID     json.RawMessage `json:"id"`
-				Method json.RawMessage `json:"method"`
-				Params json.RawMessage `json:"params"`
+				JSONRPC json.RawMessage `json:"jsonrpc"`
+				ID      json.RawMessage `json:"id"`
+				Method  json.RawMessage `json:"method"`
+				Params  json.RawMessage `json:"params"`
+				Result  json.RawMessage `json:"result"`
+				Error   json.RawMessage `json:"error"`
 			}
-			if json.Unmarshal(body, &peek) != nil {
+			// null, numbers, strings and booleans are valid JSON but not a message (null would unmarshal quietly).
+			if t[0] != '{' || json.Unmarshal(body, &peek) != nil {
 				writeRPCError(w, http.StatusBadRequest, -32600, "Invalid Request: the body is not a JSON-RPC message object")
 				return "", "", call
 			}
-			_ = json.Unmarshal(peek.Method, &call.method)
+			if string(peek.JSONRPC) != `"2.0"` {
+				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "jsonrpc" must be "2.0"`)
+				return "", "", call
+			}
+			if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
+				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "method" must be a string`)
+				return "", "", call
+			}
+			if peek.Method == nil && peek.Result == nil && peek.Error == nil {
+				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600,
+					`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`)
+				return "", "", call
+			}
 			call.id = peek.ID
 			var params struct {
 				Meta map[string]json.RawMessage `json:"_meta"`
@@ -273,9 +289,14 @@ func (e errReader) Read([]byte) (int, error) {
 
 // writeRPCError answers with a JSON-RPC error without an id, the shape the spec allows for transport errors.
 func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+	writeRPCErrorID(w, nil, status, code, msg)
+}
+
+// writeRPCErrorID answers with a JSON-RPC error for the message with this id (null when unknown).
+func writeRPCErrorID(w http.ResponseWriter, id json.RawMessage, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(newRPCError(nil, code, msg))
+	json.NewEncoder(w).Encode(newRPCError(id, code, msg))
 }
 
 type rpcError struct {

@@ -83,7 +83,8 @@ type WhoAmI struct {
 	ClientName      string    `json:"clientName,omitempty"`
 	ClientVersion   string    `json:"clientVersion,omitempty"`
 	ProtocolVersion string    `json:"protocolVersion,omitempty"`
-	Mode            string    `json:"mode"` // "session" or "stateless"
+	Mode            string    `json:"mode"`      // "session" or "stateless"
+	Transport       string    `json:"transport"` // "streamable-http" or "sse" (the 2024-11-05 HTTP+SSE transport)
 	SessionID       string    `json:"sessionId,omitempty"`
 	Authenticated   bool      `json:"authenticated"`
 	ClientID        string    `json:"clientId,omitempty"`
@@ -151,12 +152,18 @@ func addDefaults(s *mcp.Server) {
 
 // Caller reads what the server knows of the caller of a request.
 func Caller(req *mcp.CallToolRequest) WhoAmI {
-	w := WhoAmI{Mode: "stateless", ProtocolVersion: req.ProtocolVersion()}
+	w := WhoAmI{Mode: "stateless", Transport: "streamable-http", ProtocolVersion: req.ProtocolVersion()}
 	if ci := req.ClientInfo(); ci != nil {
 		w.ClientName, w.ClientVersion = ci.Name, ci.Version
 	}
-	if req.Session != nil && req.Session.ID() != "" {
+	switch {
+	case req.Session != nil && req.Session.ID() != "":
 		w.Mode, w.SessionID = "session", req.Session.ID()
+	case req.Session != nil && req.Extra == nil:
+		// The SSE transport is the only one that gives handlers no RequestExtra (go-sdk v1.8.0: the streamable
+		// transports set it on every request); its sessions have no ID the SDK exposes (the id is in the
+		// endpoint's ?sessionid= query), but they are sessions.
+		w.Mode, w.Transport = "session", "sse"
 	}
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
 		ti := req.Extra.TokenInfo

@@ -1,0 +1,166 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/export"
+)
+
+const exportUsage = `Usage: mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]
+
+Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
+  har       HAR 1.2 for browser DevTools and HAR viewers, with mcpwatch's stages and findings in _fields
+  jsonl     the capture format again (redacted), with each exchange's stage and findings
+  markdown  a transcript of the handshake, stage by stage, with the findings
+  curl      a bash script of curl commands that replays the requests
+
+Secrets (Authorization, cookies, OAuth codes, PKCE verifiers, tokens, client secrets, CSRF tokens) are redacted
+unless --no-redact is given. Without --out the export goes to stdout; with it, the file is replaced atomically and
+--format may be left out when the file name ends in .har, .jsonl, .md or .sh.
+
+Flags:
+`
+
+func cmdExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("export", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	format := fset.String("format", "", "output `format`: "+export.FormatNames())
+	out := fset.String("out", "", "write to `FILE` (atomically) instead of stdout")
+	noRedact := fset.Bool("no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
+	base := fset.String("base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
+	fset.Usage = func() {
+		fmt.Fprint(stderr, exportUsage)
+		fset.PrintDefaults()
+	}
+	pos, err := parseFlags(fset, args)
+	if err != nil {
+		return err
+	}
+	usageErr := func(format string, a ...any) error {
+		fmt.Fprintf(stderr, "mcpwatch export: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+strings.ReplaceAll(export.FormatNames(), ", ", "|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")
+		return errUsage
+	}
+	switch {
+	case len(pos) == 0:
+		return usageErr("name the capture file to export")
+	case len(pos) > 1:
+		return usageErr("one capture file at a time (got %s)", strings.Join(pos, " "))
+	}
+	var f export.Format
+	switch {
+	case *format != "":
+		if f, err = export.ParseFormat(*format); err != nil {
+			return usageErr("%v", err)
+		}
+	case *out != "":
+		var ok bool
+		if f, ok = export.FormatForPath(*out); !ok {
+			return usageErr("--format is required (%s): %s does not end in .har, .jsonl, .md or .sh", export.FormatNames(), *out)
+		}
+	default:
+		return usageErr("--format is required (%s)", export.FormatNames())
+	}
+	if *base != "" && f != export.Curl {
+		return usageErr("--base only applies to --format curl")
+	}
+
+	path := pos[0]
+	var res *recorder.LoadResult
+	if path == "-" {
+		res, err = recorder.ReadCapture(bufio.NewReader(os.Stdin))
+		path = "stdin"
+	} else {
+		res, err = recorder.LoadCapture(path)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("export: capture file %s does not exist", path)
+	}
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", path, err)
+	}
+	if len(res.Skipped) > 0 {
+		lines := make([]string, len(res.Skipped))
+		for i, n := range res.Skipped {
+			lines[i] = fmt.Sprint(n)
+		}
+		fmt.Fprintf(stderr, "mcpwatch export: skipped %d unreadable line(s) of %s: %s\n", len(res.Skipped), path, strings.Join(lines, ", "))
+	}
+	if res.TornTail {
+		fmt.Fprintf(stderr, "mcpwatch export: the last line of %s was incomplete (written when the recorder stopped) and was skipped\n", path)
+	}
+	if len(res.Exchanges) == 0 {
+		return fmt.Errorf("export: %s holds no exchanges: nothing to export", path)
+	}
+
+	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version}
+	write := func(w io.Writer) error { return export.Write(w, f, res.Exchanges, opts) }
+	if *out == "" || *out == "-" {
+		return write(stdout)
+	}
+	perm := os.FileMode(0o644)
+	if *noRedact {
+		perm = 0o600 // it holds live secrets
+	}
+	if f == export.Curl {
+		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
+	}
+	if err := writeAtomic(*out, perm, write); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	fmt.Fprintf(stderr, "mcpwatch export: wrote %d exchanges to %s (%s%s)\n", len(res.Exchanges), *out, f, redactedWord(*noRedact))
+	return nil
+}
+
+func redactedWord(noRedact bool) string {
+	if noRedact {
+		return ", NOT redacted"
+	}
+	return ", secrets redacted"
+}
+
+// writeAtomic writes a temporary file next to path and renames it over path, so that a reader never sees a
+// half-written export and a failed export leaves the old file as it was.
+func writeAtomic(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	bw := bufio.NewWriterSize(tmp, 1<<16)
+	if err := write(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--out %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,247 @@
+package analysis
+
+// Rule is one diagnosis the analysis can make. Findings carry the rule's id, severity, fix and source, and a
+// summary sentence written for the exchange at hand.
+type Rule struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	Title    string   `json:"title"`  // what the rule detects, in a few words
+	Fix      string   `json:"fix"`    // what to change
+	Source   string   `json:"source"` // spec section, RFC, or issue the rule comes from
+}
+
+// Sources: "S26/…", "S1125/…" are files of the MCP specification (reference/spec-checklist.md); issue refs
+// without a repository are anthropics/claude-ai-mcp#N, CC#N is anthropics/claude-code#N
+// (reference/clients-and-peers.md).
+var catalogue = []Rule{
+	// Discovery: the 401 challenge.
+	{"challenge-no-www-authenticate", SeverityError, "401 without WWW-Authenticate",
+		`Answer 401 with WWW-Authenticate: Bearer resource_metadata="<absolute URL of the protected resource metadata>".`,
+		"RFC 6750 §3; S0618/basic/authorization.mdx §Authorization Server Location; KeeperHub/keeperhub#954"},
+	{"challenge-no-resource-metadata", SeverityWarn, "401 challenge without resource_metadata",
+		`Add resource_metadata="<absolute URL>" to the Bearer challenge; Claude reports "Couldn't reach the MCP server" and Claude Code "Failed to connect" without it.`,
+		"RFC 9728 §5.1; S0618/basic/authorization.mdx (MUST on every 401); hoeloe15/imagine#36; CC#61376"},
+	{"challenge-relative-resource-metadata", SeverityError, "resource_metadata is not an absolute URL",
+		"Send resource_metadata as an absolute https URL built from the public (tunnel) host.",
+		"RFC 9728 §5.1; anthropics/claude-ai-mcp#335, #134"},
+	{"challenge-resource-metadata-loopback", SeverityError, "resource_metadata points at a loopback host",
+		"Build the URL from the host the client used (behind a tunnel: X-Forwarded-Host, or mcpwatch --public-url); the client cannot fetch localhost.",
+		"RFC 9728 §5.1; seed document (tunnel host hard-coded in McpController)"},
+	{"challenge-no-scope", SeverityWarn, "challenge without scope, then invalid_scope",
+		`Add scope="<the scopes this server needs>" to the 401 challenge; without it Claude asks for every scope the authorization server advertises.`,
+		"S26/basic/authorization/index.mdx §Scope Selection Strategy; tldraw/tldraw#10612; #840"},
+	{"www-authenticate-non-401", SeverityWarn, "WWW-Authenticate on a success response",
+		"Send the Bearer challenge with status 401; clients ignore it on a 2xx.",
+		"RFC 6750 §3; hoeloe15/imagine#36 (citing Anthropic's docs)"},
+
+	// Protected resource metadata (RFC 9728).
+	{"metadata-behind-auth", SeverityError, "metadata document requires a token",
+		"Serve /.well-known/oauth-protected-resource and the authorization server metadata without authentication (put them outside the bearer middleware).",
+		"RFC 9728 §3; RFC 8414 §3; jimprosser/obsidian-web-mcp#18"},
+	{"resource-metadata-mismatch", SeverityError, "resource metadata names another resource",
+		"Set resource to exactly the MCP URL the client uses (scheme, public host, path, no trailing slash); a path-suffixed document's resource is the origin plus that path.",
+		"RFC 9728 §3.3; akutishevsky/withings-mcp#20; elgorro/aiquila#77"},
+	{"resource-metadata-no-authorization-servers", SeverityError, "resource metadata without authorization_servers",
+		"List at least one authorization server issuer in authorization_servers.",
+		"S26/basic/authorization/authorization-server-discovery.mdx §Authorization Server Location; RFC 9728 §2"},
+	{"resource-metadata-unreachable", SeverityError, "no protected resource metadata found",
+		"Serve the document at /.well-known/oauth-protected-resource/<mcp path> and at the root, and name it in the 401 challenge.",
+		"S1125/basic/authorization.mdx §Protected Resource Metadata Discovery Requirements; #76; #690"},
+
+	// Authorization server metadata (RFC 8414 / OpenID discovery).
+	{"auth-metadata-unreachable", SeverityError, "no authorization server metadata found",
+		"Serve RFC 8414 metadata at /.well-known/oauth-authorization-server (and /.well-known/openid-configuration); without it Claude guesses /authorize, /token and /register on the MCP host.",
+		"RFC 8414 §3; S0326/basic/authorization.mdx §Fallbacks; anthropics/claude-ai-mcp drafts/announcement-auth-server-metadata-fallback-deprecation.md; #82"},
+	{"auth-metadata-incomplete", SeverityError, "authorization server metadata misses required fields",
+		"Include issuer, authorization_endpoint, token_endpoint and response_types_supported [\"code\"].",
+		"RFC 8414 §2"},
+	{"auth-metadata-no-s256", SeverityError, "authorization server metadata without S256",
+		`Add "code_challenge_methods_supported": ["S256"]; MCP clients must refuse to proceed without it.`,
+		"S26/basic/authorization/security-considerations.mdx §Authorization Code Protection; RFC 7636"},
+	{"auth-metadata-issuer-mismatch", SeverityError, "issuer differs from the metadata URL",
+		"Make issuer byte-identical to the URL the well-known path was built from (no trailing slash unless the path has one).",
+		"RFC 8414 §3.3; S26/basic/authorization/authorization-server-discovery.mdx"},
+	{"auth-metadata-no-registration", SeverityWarn, "no registration_endpoint and no client ID metadata documents",
+		`Advertise a registration_endpoint (RFC 7591) or "client_id_metadata_document_supported": true; otherwise Claude says "Couldn't register" and Claude Code "Incompatible auth server".`,
+		"#350; NateBJones-Projects/OB1#340; render-oss/render-mcp-server#25"},
+	{"auth-metadata-cimd-needs-none", SeverityInfo, `client ID metadata documents advertised without "none"`,
+		`Add "none" to token_endpoint_auth_methods_supported; Claude uses a metadata document only then, and silently registers with DCR otherwise.`,
+		"brendanlong/lion-reader#1519; dropseed/plain#108; claude.com/docs/connectors/building/authentication"},
+	{"cors-missing", SeverityWarn, "no CORS on a browser request",
+		"Answer metadata, registration, token and MCP requests with Access-Control-Allow-Origin (and answer the preflight); browser-based clients such as the MCP Inspector run OAuth in the page.",
+		"lightdash/lightdash#23091; MCPJam/inspector#331; cloudflare/workers-oauth-provider addCorsHeaders"},
+	{"cors-www-authenticate-hidden", SeverityWarn, "WWW-Authenticate not exposed to the browser",
+		"Add Access-Control-Expose-Headers: WWW-Authenticate so a browser client can read the challenge.",
+		"Infisical/infisical#5192; doitintl/doit-mcp-server#181"},
+
+	// Registration (RFC 7591) and client ID metadata documents.
+	{"register-rejected", SeverityError, "client registration rejected",
+		"Accept the client's redirect URIs: allow both https://claude.ai/api/mcp/auth_callback and https://claude.com/api/mcp/auth_callback, ChatGPT's per-connector https://chatgpt.com/connector/oauth/<id>, all three of Cursor's, and loopback URIs on any port.",
+		"RFC 7591 §3.2.2; support.claude.com/…/11503834; erp-mafia/accounted#77, #2225; microsoft/vscode#278512"},
+	{"register-insecure-redirect", SeverityWarn, "registered a plain-http redirect URI that is not loopback",
+		"Refuse redirect URIs that are neither https nor loopback (invalid_redirect_uri).",
+		"S26/basic/authorization/security-considerations.mdx §Communication Security; RFC 8252 §7.3"},
+	{"register-secret-unused", SeverityWarn, "client secret issued but never sent",
+		`Treat the client as public: register it with token_endpoint_auth_method "none" and do not require the secret.`,
+		"seed document (Claude never sends the secret); anthropics/claude-ai-mcp#158"},
+	{"client-metadata-fetch-failed", SeverityError, "client ID metadata document could not be fetched",
+		"Let the server reach the client_id URL over https (no proxy or firewall in the way), within its timeout.",
+		"S26/basic/authorization/client-registration.mdx §Client ID Metadata Documents; cloudflare/workers-oauth-provider README"},
+	{"client-metadata-invalid", SeverityError, "client ID metadata document is invalid",
+		"The document must be JSON whose client_id equals its URL exactly and that names client_name and redirect_uris.",
+		"S26/basic/authorization/client-registration.mdx §Client ID Metadata Documents"},
+
+	// Authorization.
+	{"authorize-pkce-missing", SeverityError, "authorization request without S256 PKCE",
+		"Send code_challenge with code_challenge_method=S256 (and the authorization server must require it).",
+		"OAuth 2.1 §4.1.1; S26/basic/authorization/security-considerations.mdx §Authorization Code Protection"},
+	{"authorize-no-resource", SeverityInfo, "authorization request without resource",
+		"Clients must send resource (RFC 8707) with the MCP server's canonical URL; a server that needs it should say so in its error.",
+		"RFC 8707 §2; S26/basic/authorization/index.mdx §Resource Parameter Implementation"},
+	{"resource-mismatch", SeverityWarn, "resource parameter differs from the MCP URL",
+		"The resource the client asks for must be the MCP URL it calls; check the public URL the resource metadata advertises.",
+		"RFC 8707 §2; S26/basic/authorization/index.mdx §Resource Parameter Implementation; #299"},
+	{"stale-client-id", SeverityWarn, "client id from an earlier run",
+		"Persist registrations across restarts (mcpwatch --state), answer the token endpoint with 401 invalid_client to make the client register again, or have the client forget it (remove and re-add the connector; rm -rf ~/.mcp-auth for mcp-remote).",
+		"seed document (Claude keeps the client per domain); #350; CC#4760; punkpeye/mcp-remote#11"},
+	{"redirect-uri-not-registered", SeverityError, "redirect URI not among the registered ones",
+		"Register every redirect URI the client uses (loopback URIs match on any port); a client whose callback port changed must register again.",
+		"RFC 6749 §3.1.2.2; punkpeye/mcp-remote#72; microsoft/vscode#278512"},
+	{"authorize-failed", SeverityError, "authorization request refused",
+		"Read the error page: unknown client, unregistered redirect URI or a malformed request; fix the client's registration or the request.",
+		"RFC 6749 §4.1.2.1; S26/basic/authorization/security-considerations.mdx §Open Redirection"},
+	{"authorize-error", SeverityError, "authorization ended with an error redirect",
+		"The error parameter of the redirect names the cause; fix the request or the server's policy.",
+		"RFC 6749 §4.1.2.1"},
+	{"consent-denied", SeverityInfo, "the user denied consent",
+		"Nothing to fix if the denial was intended; the client reports a failed authorization.",
+		"RFC 6749 §4.1.2.1 (access_denied)"},
+	{"invalid-scope", SeverityError, "the client asked for a scope the server refused",
+		`Name the scopes the server needs in the 401 challenge (scope="…") and accept what clients send (Claude once sent "claudeai"); keep scopes_supported minimal.`,
+		"tldraw/tldraw#10612; modelcontextprotocol/modelcontextprotocol#653; #977"},
+	{"authorize-no-token", SeverityError, "authorization code issued, no token request followed",
+		"Check what the client got at its callback (code, state and iss must be there) and that the token endpoint is reachable from the client's network; Claude shows \"Authorization with the MCP server failed\" (mcp_token_exchange_failed).",
+		"#215; #313; #340; #480; akutishevsky/withings-mcp#29"},
+
+	// Token.
+	{"token-method-not-allowed", SeverityError, "token endpoint refused the POST",
+		"Route POST to the token endpoint the metadata advertises (check gateway and trailing-slash rules).",
+		"RFC 6749 §3.2; #313"},
+	{"token-invalid-grant", SeverityError, "token request refused: invalid_grant",
+		"The code was unknown, expired, reused, issued to another client, or the code_verifier or redirect_uri did not match the authorization request.",
+		"RFC 6749 §5.2; OAuth 2.1 §4.1.3; RFC 7636 §4.6"},
+	{"token-invalid-client", SeverityError, "token request refused: invalid_client",
+		"Check how the client authenticates (none for public clients); a 401 invalid_client makes Claude register again.",
+		"RFC 6749 §5.2; support.anthropic.com/…/11503834"},
+	{"token-invalid-target", SeverityError, "token request refused: invalid_target",
+		"Accept the MCP URL (as the client sends it, with or without a trailing slash) as the resource.",
+		"RFC 8707 §2; go-sdk oauthex/audience.go"},
+	{"token-error", SeverityError, "token request refused",
+		"The error code in the response names the cause (RFC 6749 §5.2).",
+		"RFC 6749 §5.2"},
+	{"token-response-invalid", SeverityError, "token response without access_token or token_type",
+		`Answer 200 with JSON {"access_token", "token_type": "Bearer", "expires_in", "refresh_token"}.`,
+		"RFC 6749 §5.1; conformance authorization-code-grant"},
+	{"token-no-store", SeverityWarn, "token response may be cached",
+		"Send Cache-Control: no-store with every token response.",
+		"RFC 6749 §5.1; conformance authorization-code-grant"},
+	{"token-issued-unused", SeverityWarn, "token issued but never used",
+		"The client got a token and never called the MCP server with it: check that the token response is what it expects (JSON, token_type Bearer, 200) and that the MCP URL it will call is the one it was given.",
+		"#215; #566; #690"},
+	{"token-rejected", SeverityError, "the MCP endpoint rejected a token the server issued",
+		"Validate the audience against the resource the token was issued for (tolerate a trailing slash) and the issuer that issued it; Claude shows \"the integration rejected the credentials\".",
+		"S26/basic/authorization/index.mdx §Access Token Usage; #299; #566; go-sdk oauthex/audience.go"},
+	{"token-expired-no-refresh", SeverityWarn, "token expired and no refresh was attempted",
+		"Issue a refresh token (without requiring offline_access) and keep access tokens long enough; Claude's refresh is unreliable and it shows \"Connection has expired\".",
+		"#228; #702; #840; CC#65036"},
+	{"refresh-rejected", SeverityError, "refresh token refused",
+		"Rotate refresh tokens with a grace period for the previous one (a retried refresh must not revoke the grant).",
+		"OAuth 2.1 §4.3.1; cloudflare/workers-oauth-provider (refresh rotation)"},
+	{"token-in-query", SeverityError, "access token in the URL query",
+		"Send the token only in the Authorization: Bearer header.",
+		"S26/basic/authorization/index.mdx §Access Token Usage"},
+
+	// MCP transport and lifecycle.
+	{"mcp-redirect", SeverityError, "MCP endpoint answered with a redirect",
+		"Serve the MCP endpoint at the exact path the client uses (no trailing-slash redirect); clients do not follow a 307 on HEAD or POST.",
+		"PrefectHQ/fastmcp#1466"},
+	{"mcp-not-found", SeverityError, "no MCP endpoint at this URL",
+		"Use the MCP endpoint's full URL (e.g. https://host/mcp) in the connector; requests go to the exact URL entered.",
+		"#62; #930"},
+	{"initialize-failed", SeverityError, "initialize refused",
+		"Answer initialize with a result carrying protocolVersion (the requested one if supported, else the server's latest), capabilities and serverInfo.",
+		"S1125/basic/lifecycle.mdx §Initialization, §Version Negotiation"},
+	{"initialize-no-session-id", SeverityWarn, "initialize answered without Mcp-Session-Id",
+		"Issue an Mcp-Session-Id with the initialize result; Claude does not go on to list tools without one.",
+		"seed document; S1125/basic/transports.mdx §Session Management"},
+	{"initialized-missing", SeverityWarn, "notifications/initialized never sent",
+		"Look for a session id the client did not echo, or a response it could not read (SSE buffered by a proxy); the client stalled after initialize.",
+		"S1125/basic/lifecycle.mdx §Initialization; #473; #99"},
+	{"session-not-echoed", SeverityWarn, "client did not echo the session id",
+		"Claude often omits Mcp-Session-Id: run stateless (or tolerate a missing id) for it.",
+		"S1125/basic/transports.mdx §Session Management; #975; #583; #99"},
+	{"session-stale", SeverityWarn, "session id from an earlier run",
+		"Answer an unknown session with 404 (the client must initialize again); persist or tolerate sessions across restarts if clients do not.",
+		"S1125/basic/transports.mdx §Session Management; #450; CC#48557; CC#27425"},
+	{"session-no-reinit", SeverityError, "session ended and the client did not initialize again",
+		"Clients must send a new initialize after a 404 for their session; Claude Code does not (restart it), or run the server stateless.",
+		"S1125/basic/transports.mdx §Session Management; CC#8338; CC#9608; #450"},
+	{"protocol-version-mismatch", SeverityWarn, "MCP-Protocol-Version differs from the negotiated version",
+		"Accept the negotiated version on the session (mcpwatch rewrites a 2026-07-28 header on a legacy session); clients must send the version they negotiated.",
+		"S1125/basic/transports.mdx §Protocol Version Header; CodeWithCJ/SparkyFitness#2155; CC#92835"},
+	{"protocol-version-header-missing", SeverityWarn, "MCP-Protocol-Version header missing",
+		"Clients must send MCP-Protocol-Version on every request after initialize; servers assume 2025-03-26 without it.",
+		"S1125/basic/transports.mdx §Protocol Version Header; #70"},
+	{"discover-fallback", SeverityInfo, "server/discover unsupported; the client fell back to initialize",
+		"Serve server/discover (2026-07-28) to skip the fallback; the legacy handshake works meanwhile.",
+		"S26/server/discover.mdx; hauptsacheNet/typo3-mcp-server#110; go-sdk PR #1014"},
+	{"discover-no-fallback", SeverityError, "server/discover refused and the client gave up",
+		"Serve server/discover, or answer it with -32601 (method not found) so clients fall back to initialize.",
+		"S26/server/discover.mdx; S26/basic/versioning.mdx §Backward Compatibility; go-sdk PR #1014"},
+	{"get-stream-405", SeverityWarn, "GET stream answered 405 on a session",
+		"Serve the GET event stream on legacy sessions (the spec allows 405, but Claude Code 2.1.84+ fails on it).",
+		"S1125/basic/transports.mdx §Listening for Messages from the Server; CC#39790"},
+	{"sse-buffered-tunnel", SeverityWarn, "event stream through a cloudflared quick tunnel",
+		"cloudflared quick tunnels buffer GET event streams; answer POSTs with plain JSON and do not rely on the GET stream, or use a named tunnel.",
+		"cloudflare/cloudflared#1449; CC#5826"},
+	{"tools-never-listed", SeverityWarn, "tools were never listed",
+		"Declare the tools capability in the initialize (or discover) result; clients that do not see it never call tools/list.",
+		"seed document; S1125/server/tools.mdx §Capabilities; nowledge-co/community#496; #473"},
+	{"wrong-jsonrpc-id", SeverityError, "response id does not match the request",
+		"Answer each request with its own id.",
+		"JSON-RPC 2.0 §5; seed document (\"the id has to match the request\")"},
+
+	// HTTP-level.
+	{"host-forbidden", SeverityError, "the server refused the Host header",
+		"Behind a tunnel, start mcpwatch with --public-url https://<tunnel host> (the go-sdk answers 403 \"invalid Host header\" to a non-localhost Host on loopback unless told otherwise).",
+		"go-sdk mcp/streamable.go ServeHTTP; go-sdk PR #760; bytebase/bytebase#20585"},
+	{"bot-blocked", SeverityError, "a bot filter blocked the request",
+		"Allow the client's traffic through the CDN (Cloudflare Bot Fight Mode / AI Crawl Control block Claude and ChatGPT).",
+		"#49; TREK commit a1f4643 (git.k1nq.space)"},
+	{"server-error", SeverityError, "the server failed",
+		"Look at the server log for this request.",
+		"RFC 9110 §15.6"},
+	{"slow-response", SeverityWarn, "slow response",
+		"Answer handshake requests within a few seconds (Claude gives up after about 30 s) and tool calls within 300 s.",
+		"#85; claude.com/docs/connectors/building/index (300 s)"},
+}
+
+var ruleIndex = func() map[string]*Rule {
+	m := make(map[string]*Rule, len(catalogue))
+	for i := range catalogue {
+		m[catalogue[i].ID] = &catalogue[i] // ids are unique: TestCatalogue checks
+	}
+	return m
+}()
+
+// Rules returns the catalogue of rules, in a stable order.
+func Rules() []Rule { return append([]Rule(nil), catalogue...) }
+
+// RuleByID returns a rule of the catalogue.
+func RuleByID(id string) (Rule, bool) {
+	r, ok := ruleIndex[id]
+	if !ok {
+		return Rule{}, false
+	}
+	return *r, true
+}

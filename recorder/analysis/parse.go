@@ -1,0 +1,383 @@
+package analysis
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"mime"
+	"net/url"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// Small readers of what an exchange carries: query, form or JSON bodies, the Bearer challenge, the public base URL.
+// They never fail: what cannot be read is absent.
+
+// query returns the URL's query parameters.
+func query(ex *recorder.Exchange) url.Values {
+	u := ex.URL
+	i := strings.IndexByte(u, '?')
+	if i < 0 {
+		return nil
+	}
+	u = u[i+1:]
+	if j := strings.IndexByte(u, '#'); j >= 0 {
+		u = u[:j]
+	}
+	v, _ := url.ParseQuery(u)
+	return v
+}
+
+func mediaType(h string) string {
+	mt, _, err := mime.ParseMediaType(h)
+	if err != nil {
+		return strings.ToLower(strings.TrimSpace(strings.Split(h, ";")[0]))
+	}
+	return mt
+}
+
+// params reads a request body as parameters: a form (application/x-www-form-urlencoded) or a JSON object whose
+// values are strings, numbers, booleans or string arrays (Claude sends its token request as JSON; seed document).
+func params(ex *recorder.Exchange) url.Values {
+	b := bytes.TrimSpace(ex.ReqBody.Data)
+	if len(b) == 0 {
+		return nil
+	}
+	ct := mediaType(ex.ReqHeaders.Get("Content-Type"))
+	if b[0] == '{' || ct == "application/json" {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(b, &m) != nil {
+			return nil
+		}
+		out := url.Values{}
+		for k, raw := range m {
+			var s string
+			var arr []string
+			switch {
+			case json.Unmarshal(raw, &s) == nil:
+				out.Set(k, s)
+			case json.Unmarshal(raw, &arr) == nil:
+				out[k] = arr
+			default:
+				out.Set(k, strings.TrimSpace(string(raw)))
+			}
+		}
+		return out
+	}
+	if ct == "application/x-www-form-urlencoded" || ct == "" || bytes.IndexByte(b, '=') > 0 {
+		v, err := url.ParseQuery(string(b))
+		if err != nil {
+			return nil
+		}
+		return v
+	}
+	return nil
+}
+
+// object parses b as a JSON object, or returns nil.
+func object(b []byte) map[string]json.RawMessage {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || b[0] != '{' {
+		return nil
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}
+
+// str returns m[k] as a string ("" when absent or not a string).
+func str(m map[string]json.RawMessage, k string) string {
+	var s string
+	if raw, ok := m[k]; ok {
+		_ = json.Unmarshal(raw, &s)
+	}
+	return s
+}
+
+// strs returns m[k] as a string list.
+func strs(m map[string]json.RawMessage, k string) []string {
+	var s []string
+	if raw, ok := m[k]; ok {
+		_ = json.Unmarshal(raw, &s)
+	}
+	return s
+}
+
+// num returns m[k] as a number (0 when absent).
+func num(m map[string]json.RawMessage, k string) float64 {
+	var f float64
+	if raw, ok := m[k]; ok {
+		_ = json.Unmarshal(raw, &f)
+	}
+	return f
+}
+
+func has(m map[string]json.RawMessage, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// challenge is a parsed Bearer challenge of a WWW-Authenticate header (RFC 6750 §3, RFC 9728 §5.1).
+type challenge struct {
+	present bool
+	params  map[string]string
+}
+
+// bearerChallenge finds the Bearer challenge among a response's WWW-Authenticate headers. Values may be quoted
+// strings or bare tokens (the seed document's server sent resource_metadata unquoted).
+func bearerChallenge(h recorder.Headers) challenge {
+	for _, v := range h.Values("WWW-Authenticate") {
+		if c, ok := parseBearer(v); ok {
+			return c
+		}
+	}
+	return challenge{}
+}
+
+func parseBearer(s string) (challenge, bool) {
+	i := 0
+	for i < len(s) {
+		// A challenge starts with a scheme token followed by a space or the end.
+		for i < len(s) && (s[i] == ' ' || s[i] == ',') {
+			i++
+		}
+		j := i
+		for j < len(s) && s[j] != ' ' && s[j] != ',' && s[j] != '=' {
+			j++
+		}
+		scheme := s[i:j]
+		if j < len(s) && s[j] == '=' { // an auth-param of another challenge: skip it
+			i = skipParam(s, i)
+			continue
+		}
+		i = j
+		if !strings.EqualFold(scheme, "Bearer") {
+			continue
+		}
+		c := challenge{present: true, params: map[string]string{}}
+		for i < len(s) {
+			for i < len(s) && (s[i] == ' ' || s[i] == ',') {
+				i++
+			}
+			k := i
+			for k < len(s) && s[k] != '=' && s[k] != ' ' && s[k] != ',' {
+				k++
+			}
+			if k >= len(s) || s[k] != '=' { // the next challenge's scheme
+				break
+			}
+			name := strings.ToLower(s[i:k])
+			val, next := paramValue(s, k+1)
+			c.params[name] = val
+			i = next
+		}
+		return c, true
+	}
+	return challenge{}, false
+}
+
+func skipParam(s string, i int) int {
+	for i < len(s) && s[i] != '=' {
+		i++
+	}
+	_, next := paramValue(s, i+1)
+	return next
+}
+
+// paramValue reads a token or a quoted string starting at i.
+func paramValue(s string, i int) (string, int) {
+	if i < len(s) && s[i] == '"' {
+		var b strings.Builder
+		i++
+		for i < len(s) && s[i] != '"' {
+			if s[i] == '\\' && i+1 < len(s) {
+				i++
+			}
+			b.WriteByte(s[i])
+			i++
+		}
+		return b.String(), i + 1
+	}
+	j := i
+	for j < len(s) && s[j] != ',' && s[j] != ' ' {
+		j++
+	}
+	return s[i:j], j
+}
+
+// base is the scheme and host the client used to reach this exchange: for inbound requests behind a tunnel, the
+// forwarded ones (X-Forwarded-Proto/-Host, as cloudflared sends), else http and the Host header.
+func base(ex *recorder.Exchange) string {
+	if ex.Kind == recorder.Outbound {
+		if u, err := url.Parse(ex.URL); err == nil && u.Host != "" {
+			return strings.ToLower(u.Scheme + "://" + u.Host)
+		}
+	}
+	scheme := "http"
+	if p := firstValue(ex.ReqHeaders.Get("X-Forwarded-Proto")); p != "" {
+		scheme = strings.ToLower(p)
+	}
+	host := ex.Host
+	if h := firstValue(ex.ReqHeaders.Get("X-Forwarded-Host")); h != "" {
+		host = h
+	}
+	if host == "" {
+		host = ex.ReqHeaders.Get("Host")
+	}
+	return scheme + "://" + strings.ToLower(host)
+}
+
+func firstValue(s string) string {
+	if i := strings.IndexByte(s, ','); i >= 0 {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// hashSecret names a secret (token, code) without keeping it: the first 12 hex digits of its SHA-256.
+func hashSecret(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
+}
+
+// bearer returns the token of an Authorization: Bearer header.
+func bearer(ex *recorder.Exchange) string {
+	a := ex.ReqHeaders.Get("Authorization")
+	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
+		return strings.TrimSpace(a[7:])
+	}
+	return ""
+}
+
+// basicUser returns the client id of an Authorization: Basic header (client_secret_basic).
+func basicUser(ex *recorder.Exchange) string {
+	a := ex.ReqHeaders.Get("Authorization")
+	if len(a) < 6 || !strings.EqualFold(a[:6], "basic ") {
+		return ""
+	}
+	d, err := base64.StdEncoding.DecodeString(strings.TrimSpace(a[6:]))
+	if err != nil {
+		return ""
+	}
+	user, _, _ := strings.Cut(string(d), ":")
+	u, err := url.QueryUnescape(user)
+	if err != nil {
+		return user
+	}
+	return u
+}
+
+// location returns the parsed Location of a redirect.
+func location(ex *recorder.Exchange) *url.URL {
+	l := ex.RespHeaders.Get("Location")
+	if l == "" {
+		return nil
+	}
+	u, err := url.Parse(l)
+	if err != nil {
+		return nil
+	}
+	return u
+}
+
+// rpcResult returns the result of the response to the exchange's first client request, from a JSON body or an SSE
+// event, or nil.
+func rpcResult(ex *recorder.Exchange) map[string]json.RawMessage {
+	var id json.RawMessage
+	for _, m := range ex.RPC {
+		if m.From == recorder.FromClient && m.Method != "" && len(m.ID) > 0 {
+			id = m.ID
+			break
+		}
+	}
+	try := func(b []byte) map[string]json.RawMessage {
+		o := object(b)
+		if o == nil || !has(o, "result") {
+			return nil
+		}
+		if id != nil && !bytes.Equal(bytes.TrimSpace(o["id"]), bytes.TrimSpace(id)) {
+			return nil
+		}
+		return object(o["result"])
+	}
+	if len(ex.Events) == 0 {
+		return try(ex.RespBody.Data)
+	}
+	for _, ev := range ex.Events {
+		if r := try([]byte(ev.Data)); r != nil {
+			return r
+		}
+	}
+	return nil
+}
+
+// rpcParams returns the params of the exchange's first client message.
+func rpcParams(ex *recorder.Exchange) map[string]json.RawMessage {
+	o := object(ex.ReqBody.Data)
+	if o == nil {
+		return nil
+	}
+	return object(o["params"])
+}
+
+// clientInfo returns the name and version a client gave: initialize's clientInfo, or the 2026-07-28 per-request
+// _meta["io.modelcontextprotocol/clientInfo"].
+func clientInfo(p map[string]json.RawMessage) (name, version string) {
+	if p == nil {
+		return "", ""
+	}
+	ci := object(p["clientInfo"])
+	if ci == nil {
+		if meta := object(p["_meta"]); meta != nil {
+			ci = object(meta["io.modelcontextprotocol/clientInfo"])
+		}
+	}
+	return str(ci, "name"), str(ci, "version")
+}
+
+// metaVersion returns the 2026-07-28 _meta protocol version of a request's params.
+func metaVersion(p map[string]json.RawMessage) string {
+	if meta := object(p["_meta"]); meta != nil {
+		return str(meta, "io.modelcontextprotocol/protocolVersion")
+	}
+	return ""
+}
+
+// trimSlash removes one trailing slash (resource identifiers compare without it; go-sdk oauthex/audience.go).
+func trimSlash(s string) string {
+	if len(s) > 1 && strings.HasSuffix(s, "/") {
+		return s[:len(s)-1]
+	}
+	return s
+}
+
+// canonical lowercases the scheme and host of a URL (RFC 8707 / MCP: canonical resource URIs).
+func canonical(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" {
+		return s
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	return u.String()
+}
+
+// isLoopbackURL reports an http(s) URL whose host is localhost or a loopback address.
+func isLoopbackURL(u *url.URL) bool {
+	h := strings.ToLower(u.Hostname())
+	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}

@@ -1,0 +1,908 @@
+package analysis
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// fire records that a rule fired on an exchange. A rule fires once per connection; later exchanges count.
+func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
+	if slices.Contains(r.rules, rule) {
+		return
+	}
+	rl, ok := ruleIndex[rule]
+	if !ok {
+		return // every id used here is in the catalogue (TestRulesUsedAreCatalogued)
+	}
+	r.rules = append(r.rules, rule)
+	if rl.Severity == SeverityError && r.status == StatusOK {
+		r.status = StatusFailed // the exchange's stage failed, whatever its HTTP status said
+		c.updateStage(r, c.stages[stageIndex(r.stage)].dur)
+	}
+	if f := c.found[rule]; f != nil {
+		f.Count++
+		if f.Fault == "" {
+			f.Fault = r.faults
+		}
+		return
+	}
+	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
+		ExchangeID: r.id, Fault: r.faults, At: r.start, Count: 1}
+	c.found[rule] = f
+	c.order = append(c.order, f)
+}
+
+// checkOpen runs the rules that a stream's response headers already decide, while the stream is open.
+func (a *Analyzer) checkOpen(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Kind != recorder.Inbound {
+		return
+	}
+	a.noteMCPURL(r, ex, c)
+	if r.era != "" || mcpStage(r.stage) {
+		a.checkSession(r, ex, c)
+	}
+	if r.stage == StageStream {
+		a.checkTunnel(r, ex, c)
+	}
+}
+
+// check runs every rule on an exchange's final snapshot and keeps the facts later rules need.
+func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Kind != recorder.Inbound {
+		// In proxy mode the upstream's copy of a request mirrors the client's; the client's copy is judged.
+		// The server's own fetch of a client ID metadata document is judged here.
+		if r.stage == StageClientMetadata {
+			a.checkClientMetadata(r, ex, c)
+		}
+		return
+	}
+	a.noteMCPURL(r, ex, c)
+	a.checkHTTP(r, ex, c)
+	switch r.stage {
+	case StageChallenge, StageProbe:
+		a.checkChallenge(r, ex, c)
+	case StageResourceMetadata:
+		a.checkResourceMetadata(r, ex, c)
+	case StageAuthMetadata:
+		a.checkAuthMetadata(r, ex, c)
+	case StageRegister:
+		a.checkRegister(r, ex, c)
+	case StageAuthorize, StageConsent:
+		a.checkAuthorize(r, ex, c)
+	case StageToken, StageRefresh:
+		a.checkToken(r, ex, c)
+	}
+	if r.era != "" || mcpStage(r.stage) {
+		a.checkMCP(r, ex, c)
+	}
+}
+
+// noteMCPURL remembers the MCP URL the client uses (for the resource rules).
+func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
+	onMCP := mcpStage(r.stage) || (r.stage == StageChallenge || r.stage == StageProbe) &&
+		(isMCPPath(ex.Path(), a.opts.MCPPath) || hasClientRPC(ex))
+	if !onMCP || ex.Path() == "/sse" {
+		return
+	}
+	// The first URL seen, then the one a handshake succeeded on.
+	if c.mcpURL == "" || r.status == StatusOK && (r.stage == StageInitialize || r.stage == StageDiscover) {
+		c.mcpURL = base(ex) + ex.Path()
+	}
+}
+
+func bodyText(ex *recorder.Exchange, n int) string {
+	b := ex.RespBody.Data
+	if len(b) > n {
+		b = b[:n]
+	}
+	return string(b)
+}
+
+var htmlTitle = regexp.MustCompile(`(?is)<title>\s*(.*?)\s*</title>`)
+
+// excerpt is the first line of a plain-text or JSON error body, or the title of an HTML page, for a summary.
+func excerpt(ex *recorder.Exchange) string {
+	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	if ct == "text/html" {
+		if m := htmlTitle.FindSubmatch(ex.RespBody.Data); m != nil {
+			return html.UnescapeString(string(m[1]))
+		}
+		return ""
+	}
+	if ct != "text/plain" && ct != "application/json" {
+		return ""
+	}
+	if o := object(ex.RespBody.Data); o != nil {
+		s := str(o, "error")
+		if d := str(o, "error_description"); d != "" {
+			s += ": " + d
+		}
+		if s == "" {
+			if e := object(o["error"]); e != nil {
+				s = str(e, "message")
+			}
+		}
+		return s
+	}
+	s := strings.TrimSpace(bodyText(ex, 200))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+func withExcerpt(ex *recorder.Exchange) string {
+	if e := excerpt(ex); e != "" {
+		return fmt.Sprintf(" (%q)", e)
+	}
+	return ""
+}
+
+func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
+	st := ex.Status
+	what := exchangeName{ex}
+	if st >= 500 {
+		a.fire(r, c, "server-error", fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage, withExcerpt(ex)))
+	}
+	var body string
+	if st == 403 || st == 429 || st == 503 {
+		body = strings.ToLower(bodyText(ex, 4096))
+	}
+	if st == 403 && strings.Contains(body, "host") &&
+		(strings.Contains(body, "invalid host") || strings.Contains(body, "host header") || strings.Contains(body, "not allowed") || strings.Contains(body, "unknown host")) {
+		a.fire(r, c, "host-forbidden", fmt.Sprintf("The server refused %s with 403 for the Host %q.", what, ex.Host))
+	}
+	if (st == 403 || st == 503 || st == 429) && (ex.RespHeaders.Get("Cf-Mitigated") != "" ||
+		strings.Contains(body, "just a moment...") || strings.Contains(body, "attention required! | cloudflare")) {
+		a.fire(r, c, "bot-blocked", fmt.Sprintf("%s was answered %d by a bot challenge, not by the server.", what, st))
+	}
+	if st >= 200 && st < 300 && bearerChallenge(ex.RespHeaders).present {
+		a.fire(r, c, "www-authenticate-non-401", fmt.Sprintf("%s carries a Bearer WWW-Authenticate on a %d; clients read it only on a 401.", what, st))
+	}
+	switch {
+	case r.stage == StageCall && ex.Timings.Total > 300*time.Second:
+		a.fire(r, c, "slow-response", fmt.Sprintf("The tool call took %s; Claude gives up at 300 s.", ex.Timings.Total.Round(time.Second)))
+	case r.stage != StageCall && r.stage != StageStream && ex.Timings.Wait > 10*time.Second:
+		a.fire(r, c, "slow-response", fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage, ex.Timings.Wait.Round(100*time.Millisecond)))
+	}
+	if ex.ReqHeaders.Get("Origin") != "" {
+		switch r.stage {
+		case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken, StageRefresh, StageRevoke, StageChallenge:
+			switch {
+			case ex.RespHeaders.Get("Access-Control-Allow-Origin") == "":
+				a.fire(r, c, "cors-missing", fmt.Sprintf("%s came from a browser (Origin %s) and the answer has no Access-Control-Allow-Origin.", what, ex.ReqHeaders.Get("Origin")))
+			case st == 401 && !exposes(ex.RespHeaders.Get("Access-Control-Expose-Headers"), "www-authenticate"):
+				a.fire(r, c, "cors-www-authenticate-hidden", fmt.Sprintf("The 401 on %s does not expose WWW-Authenticate to the browser that asked (Origin %s).", what, ex.ReqHeaders.Get("Origin")))
+			}
+		}
+	}
+	if (mcpStage(r.stage) || r.stage == StageChallenge) && query(ex).Get("access_token") != "" {
+		a.fire(r, c, "token-in-query", fmt.Sprintf("%s carries access_token in its query string.", ex.Method+" "+ex.Path()))
+	}
+	if isMCPPath(ex.Path(), a.opts.MCPPath) && ex.Path() != "/sse" {
+		switch st {
+		case 301, 302, 303, 307, 308:
+			a.fire(r, c, "mcp-redirect", fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
+		}
+	}
+}
+
+// exchangeName prints as "METHOD path" only when a finding's summary needs it.
+type exchangeName struct{ ex *recorder.Exchange }
+
+func (n exchangeName) String() string { return n.ex.Method + " " + n.ex.Path() }
+
+func exposes(list, header string) bool {
+	for _, h := range strings.Split(list, ",") {
+		h = strings.TrimSpace(h)
+		if h == "*" || strings.EqualFold(h, header) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Status != 401 {
+		return
+	}
+	c.mark(mChallenge, r)
+	what := ex.Method + " " + ex.Path()
+	ch := bearerChallenge(ex.RespHeaders)
+	switch {
+	case !ch.present && ex.RespHeaders.Get("WWW-Authenticate") == "":
+		a.fire(r, c, "challenge-no-www-authenticate", fmt.Sprintf("The 401 on %s has no WWW-Authenticate header, so the client cannot discover how to authorize.", what))
+	case !ch.present:
+		a.fire(r, c, "challenge-no-www-authenticate", fmt.Sprintf("The 401 on %s has no Bearer challenge (WWW-Authenticate: %s).", what, ex.RespHeaders.Get("WWW-Authenticate")))
+	default:
+		rm := ch.params["resource_metadata"]
+		u, err := url.Parse(rm)
+		switch {
+		case rm == "":
+			a.fire(r, c, "challenge-no-resource-metadata", fmt.Sprintf("The 401 on %s names no resource_metadata in its Bearer challenge.", what))
+		case err != nil || !u.IsAbs() || u.Host == "":
+			a.fire(r, c, "challenge-relative-resource-metadata", fmt.Sprintf("The 401 on %s gives resource_metadata=%q, which is not an absolute URL.", what, rm))
+		case isLoopbackURL(u) && !isLoopbackBase(base(ex)):
+			a.fire(r, c, "challenge-resource-metadata-loopback", fmt.Sprintf("The 401 on %s points resource_metadata at %s, but the client came through %s.", what, rm, base(ex)))
+		}
+		if ch.params["scope"] == "" {
+			c.mark(mChallengeNoScope, r)
+		}
+	}
+	if t := r.tokKey(ex); t != "" {
+		tk := a.toks[t]
+		if tk == nil || tk.refresh {
+			return
+		}
+		c.mark(mUsed, r) // presented, if refused
+		if !tk.expires.IsZero() && !ex.Start.Before(tk.expires) {
+			c.mark(mExpired401, r)
+			c.expiredBy = tk.issued.ex
+			c.expiredHasRT = tk.hasRT
+			return
+		}
+		s := fmt.Sprintf("The MCP endpoint refused (401) a token this server issued %s earlier", ex.Start.Sub(tk.issued.at).Round(time.Second))
+		if tk.resource != "" && c.mcpURL != "" && trimSlash(canonical(tk.resource)) != trimSlash(canonical(c.mcpURL)) {
+			s += fmt.Sprintf(" for resource %s, while the client calls %s: an audience mismatch", tk.resource, c.mcpURL)
+		}
+		a.fire(r, c, "token-rejected", s+".")
+	}
+}
+
+func isLoopbackBase(b string) bool {
+	u, err := url.Parse(b)
+	return err == nil && isLoopbackURL(u)
+}
+
+const prmPrefix = "/.well-known/oauth-protected-resource"
+
+func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Method == "OPTIONS" {
+		return
+	}
+	c.mark(mPRMTry, r)
+	what := ex.Path()
+	switch st := ex.Status; {
+	case st == 401 || st == 403:
+		a.fire(r, c, "metadata-behind-auth", fmt.Sprintf("The resource metadata at %s answered %d: clients fetch it without a token.", what, st))
+		return
+	case st != 200:
+		return
+	}
+	o := object(ex.RespBody.Data)
+	if o == nil {
+		return
+	}
+	c.mark(mPRMOK, r)
+	if len(strs(o, "authorization_servers")) == 0 {
+		a.fire(r, c, "resource-metadata-no-authorization-servers", fmt.Sprintf("The resource metadata at %s lists no authorization_servers.", what))
+	}
+	res := str(o, "resource")
+	b := base(ex)
+	suffix := ""
+	if strings.HasPrefix(strings.ToLower(ex.Path()), prmPrefix) {
+		suffix = ex.Path()[len(prmPrefix):]
+	}
+	if res == "" {
+		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s has no resource.", what))
+		return
+	}
+	u, err := url.Parse(canonical(res))
+	if err != nil || u.Host == "" {
+		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %q, which is not an absolute URL.", what, res))
+		return
+	}
+	origin := u.Scheme + "://" + u.Host
+	mcpPath := a.opts.MCPPath
+	if c.mcpURL != "" {
+		if m, err := url.Parse(c.mcpURL); err == nil {
+			mcpPath = m.Path
+		}
+	}
+	switch {
+	case origin != b:
+		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %s, but the client reached the server at %s.", what, res, b))
+	case suffix != "" && u.Path != suffix:
+		s := fmt.Sprintf("The resource metadata at %s names resource %s; a document at this path must name %s", what, res, b+suffix)
+		if trimSlash(u.Path) == trimSlash(suffix) {
+			s += " (they differ by a trailing slash, and Claude compares exactly)"
+		}
+		a.fire(r, c, "resource-metadata-mismatch", s+".")
+	case suffix == "" && u.Path != "" && u.Path != "/" && trimSlash(u.Path) != trimSlash(mcpPath):
+		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %s, but the client uses %s.", what, res, b+mcpPath))
+	}
+}
+
+func (a *Analyzer) checkAuthMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Method == "OPTIONS" {
+		return
+	}
+	c.mark(mASTry, r)
+	what := ex.Path()
+	switch st := ex.Status; {
+	case st == 401 || st == 403:
+		a.fire(r, c, "metadata-behind-auth", fmt.Sprintf("The authorization server metadata at %s answered %d: clients fetch it without a token.", what, st))
+		return
+	case st != 200:
+		return
+	}
+	o := object(ex.RespBody.Data)
+	if o == nil {
+		return
+	}
+	c.mark(mASOK, r)
+	var missing []string
+	for _, k := range []string{"issuer", "authorization_endpoint", "token_endpoint", "response_types_supported"} {
+		if !has(o, k) {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		a.fire(r, c, "auth-metadata-incomplete", fmt.Sprintf("The authorization server metadata at %s lacks %s.", what, strings.Join(missing, ", ")))
+	}
+	if m := strs(o, "code_challenge_methods_supported"); !contains(m, "S256") {
+		got := "no code_challenge_methods_supported"
+		if len(m) > 0 {
+			got = "code_challenge_methods_supported " + strings.Join(m, ", ")
+		}
+		a.fire(r, c, "auth-metadata-no-s256", fmt.Sprintf("The authorization server metadata at %s has %s, without S256.", what, got))
+	}
+	if iss, want := str(o, "issuer"), expectedIssuer(ex); iss != "" && want != "" && iss != want {
+		a.fire(r, c, "auth-metadata-issuer-mismatch", fmt.Sprintf("The metadata at %s gives issuer %s; a document at this URL must give %s.", what, iss, want))
+	}
+	var cimd bool
+	_ = json.Unmarshal(o["client_id_metadata_document_supported"], &cimd)
+	if str(o, "registration_endpoint") == "" && !cimd {
+		a.fire(r, c, "auth-metadata-no-registration", fmt.Sprintf("The authorization server metadata at %s offers neither a registration_endpoint nor client ID metadata documents.", what))
+	}
+	if cimd && !contains(strs(o, "token_endpoint_auth_methods_supported"), "none") {
+		a.fire(r, c, "auth-metadata-cimd-needs-none", fmt.Sprintf("The metadata at %s supports client ID metadata documents but not the \"none\" token endpoint auth method.", what))
+	}
+}
+
+// expectedIssuer is the issuer a metadata URL was built from (RFC 8414 §3; OpenID discovery path-appended form).
+func expectedIssuer(ex *recorder.Exchange) string {
+	p := ex.Path()
+	lp := strings.ToLower(p)
+	b := base(ex)
+	for _, wk := range []string{"/.well-known/oauth-authorization-server", "/.well-known/openid-configuration"} {
+		switch {
+		case strings.HasPrefix(lp, wk):
+			return b + p[len(wk):]
+		case strings.HasSuffix(lp, wk):
+			return b + p[:len(p)-len(wk)]
+		}
+	}
+	return ""
+}
+
+func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Method != "POST" {
+		return
+	}
+	req := object(ex.ReqBody.Data)
+	redirects := strs(req, "redirect_uris")
+	o := object(ex.RespBody.Data)
+	st := ex.Status
+	switch {
+	case st >= 200 && st < 300 && o != nil:
+		cid := str(o, "client_id")
+		if cid == "" {
+			return
+		}
+		method := str(o, "token_endpoint_auth_method")
+		if method == "" {
+			method = str(req, "token_endpoint_auth_method")
+		}
+		registered := strs(o, "redirect_uris")
+		if len(registered) == 0 {
+			registered = redirects
+		}
+		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none"}
+		c.clientID = cid
+		for _, ru := range registered {
+			if u, err := url.Parse(ru); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
+				a.fire(r, c, "register-insecure-redirect", fmt.Sprintf("The server registered %s, a plain-http redirect URI that is not loopback.", ru))
+			}
+		}
+	case st >= 400:
+		a.fire(r, c, "register-rejected", registerSummary(ex, o, redirects))
+	}
+}
+
+func registerSummary(ex *recorder.Exchange, o map[string]json.RawMessage, redirects []string) string {
+	if ex.Status == 404 || ex.Status == 405 {
+		return fmt.Sprintf("The registration endpoint %s answered %d: it is not there.", ex.Path(), ex.Status)
+	}
+	why := str(o, "error")
+	if d := str(o, "error_description"); d != "" {
+		why += ": " + d
+	}
+	if why == "" {
+		why = excerpt(ex)
+	}
+	s := fmt.Sprintf("Registration was refused (%d", ex.Status)
+	if why != "" {
+		s += " " + why
+	}
+	s += ")"
+	if len(redirects) > 0 {
+		s += " for redirect URIs " + strings.Join(redirects, ", ")
+	}
+	s += "."
+	var claudeCom, claudeAI, cursor bool
+	for _, ru := range redirects {
+		if u, err := url.Parse(ru); err == nil {
+			switch h := strings.ToLower(u.Hostname()); {
+			case h == "claude.com":
+				claudeCom = true
+			case h == "claude.ai":
+				claudeAI = true
+			case u.Scheme == "cursor":
+				cursor = true
+			}
+		}
+	}
+	switch {
+	case claudeCom:
+		s += " Claude sends its claude.com callback to some users: allow claude.ai and claude.com."
+	case claudeAI:
+		s += " This is Claude's callback; allow it (and its claude.com twin)."
+	case cursor:
+		s += " Cursor registers three redirect URIs in one request; refusing one refuses all."
+	}
+	return s
+}
+
+func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
+	what := ex.URL
+	if ex.Error != "" || ex.Status != 200 {
+		why := ex.Error
+		if why == "" {
+			why = fmt.Sprintf("status %d", ex.Status)
+		}
+		a.fire(r, c, "client-metadata-fetch-failed", fmt.Sprintf("Fetching the client ID metadata document %s failed: %s.", what, why))
+		return
+	}
+	o := object(ex.RespBody.Data)
+	switch {
+	case o == nil:
+		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s is not a JSON object.", what))
+		return
+	case str(o, "client_id") != what:
+		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s gives client_id %q, not its own URL.", what, str(o, "client_id")))
+	case str(o, "client_name") == "" || len(strs(o, "redirect_uris")) == 0:
+		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s lacks client_name or redirect_uris.", what))
+	}
+	a.cids[what] = &client{redirects: strs(o, "redirect_uris")}
+	c.clientID = what
+}
+
+func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
+	q := query(ex)
+	cid, ru := q.Get("client_id"), q.Get("redirect_uri")
+	if r.stage == StageConsent {
+		if p := params(ex); p != nil {
+			if cid == "" {
+				cid = p.Get("client_id")
+			}
+			if ru == "" {
+				ru = p.Get("redirect_uri")
+			}
+		}
+	}
+	if cid != "" {
+		c.clientID = cid
+	}
+	if r.stage == StageAuthorize && (q.Get("response_type") != "" || cid != "") {
+		switch m := q.Get("code_challenge_method"); {
+		case q.Get("code_challenge") == "":
+			a.fire(r, c, "authorize-pkce-missing", "The authorization request carries no code_challenge (PKCE).")
+		case m != "S256":
+			a.fire(r, c, "authorize-pkce-missing", fmt.Sprintf("The authorization request uses code_challenge_method=%q, not S256.", m))
+		}
+		if res := q.Get("resource"); res == "" {
+			a.fire(r, c, "authorize-no-resource", "The authorization request carries no resource parameter (RFC 8707).")
+		} else {
+			a.checkResourceParam(r, c, res, "authorization request")
+			c.grantResource = res
+		}
+	}
+	st := ex.Status
+	if l := location(ex); l != nil && st >= 300 && st < 400 {
+		lq := l.Query()
+		if lq.Get("code") != "" {
+			c.mark(mCode, r)
+		}
+		switch e := lq.Get("error"); e {
+		case "":
+		case "access_denied":
+			a.fire(r, c, "consent-denied", "The authorization ended with access_denied: consent was denied.")
+		case "invalid_scope":
+			c.mark(mInvalidScope, r)
+			a.fire(r, c, "invalid-scope", fmt.Sprintf("The authorization server refused the requested scope %q (invalid_scope).", q.Get("scope")))
+		default:
+			s := "The authorization redirect carries error=" + e
+			if d := lq.Get("error_description"); d != "" {
+				s += " (" + d + ")"
+			}
+			a.fire(r, c, "authorize-error", s+".")
+		}
+		return
+	}
+	if st < 400 {
+		return
+	}
+	what := "authorization request"
+	if r.stage == StageConsent {
+		what = "consent form"
+	}
+	known := a.cids[cid]
+	switch {
+	case cid != "" && known == nil && !strings.HasPrefix(cid, "https://"):
+		a.fire(r, c, "stale-client-id", fmt.Sprintf("The %s was refused (%d) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", what, st, cid))
+	case known != nil && ru != "" && !redirectAllowed(known.redirects, ru):
+		a.fire(r, c, "redirect-uri-not-registered", fmt.Sprintf("The redirect URI %s is not among those client %s registered (%s).", ru, cid, strings.Join(known.redirects, ", ")))
+	default:
+		a.fire(r, c, "authorize-failed", fmt.Sprintf("The %s was refused with %d%s.", what, st, withExcerpt(ex)))
+	}
+}
+
+// redirectAllowed: an exact match, or a loopback URI that differs only in its port (RFC 8252 §7.3).
+func redirectAllowed(registered []string, ru string) bool {
+	if contains(registered, ru) {
+		return true
+	}
+	u, err := url.Parse(ru)
+	if err != nil || !isLoopbackURL(u) {
+		return false
+	}
+	for _, x := range registered {
+		v, err := url.Parse(x)
+		if err == nil && isLoopbackURL(v) && v.Scheme == u.Scheme && v.Hostname() == u.Hostname() && v.Path == u.Path {
+			return true
+		}
+	}
+	return false
+}
+
+// checkResourceParam compares a resource parameter with the MCP URL the client uses (a trailing slash aside:
+// Claude round-trips either form, go-sdk oauthex/audience.go).
+func (a *Analyzer) checkResourceParam(r *exRec, c *conn, res, where string) {
+	if c.mcpURL == "" {
+		return
+	}
+	if trimSlash(canonical(res)) != trimSlash(canonical(c.mcpURL)) {
+		a.fire(r, c, "resource-mismatch", fmt.Sprintf("The %s asks for resource %s, but the client calls the MCP server at %s.", where, res, c.mcpURL))
+	}
+}
+
+func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Method != "POST" {
+		return
+	}
+	p := params(ex)
+	cid := p.Get("client_id")
+	if cid == "" {
+		cid = basicUser(ex)
+	}
+	if cid != "" && c.clientID == "" {
+		c.clientID = cid
+	}
+	if r.stage == StageToken {
+		c.mark(mTokenReq, r)
+	} else {
+		c.mark(mRefresh, r)
+	}
+	if cl := a.cids[cid]; cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
+		a.fire(r, c, "register-secret-unused", fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
+	}
+	res := p.Get("resource")
+	if res != "" {
+		a.checkResourceParam(r, c, res, "token request")
+		c.grantResource = res
+	}
+	o := object(ex.RespBody.Data)
+	st := ex.Status
+	switch {
+	case st == 405:
+		a.fire(r, c, "token-method-not-allowed", fmt.Sprintf("The token endpoint answered 405 to POST %s.", ex.Path()))
+	case st >= 200 && st < 300:
+		at, tt := str(o, "access_token"), str(o, "token_type")
+		if at == "" || tt == "" {
+			var miss []string
+			if at == "" {
+				miss = append(miss, "access_token")
+			}
+			if tt == "" {
+				miss = append(miss, "token_type")
+			}
+			a.fire(r, c, "token-response-invalid", fmt.Sprintf("The token response (%d) lacks %s.", st, strings.Join(miss, " and ")))
+		}
+		if !strings.Contains(strings.ToLower(ex.RespHeaders.Get("Cache-Control")), "no-store") {
+			a.fire(r, c, "token-no-store", "The token response has no Cache-Control: no-store.")
+		}
+		if at == "" {
+			return
+		}
+		rt := str(o, "refresh_token")
+		if res == "" {
+			res = c.grantResource
+		}
+		issued := mark{at: r.start, ex: r.id}
+		tk := &token{conn: c, issued: issued, resource: res, hasRT: rt != ""}
+		if e := num(o, "expires_in"); e > 0 {
+			tk.expires = exEnd(ex).Add(time.Duration(e * float64(time.Second)))
+		}
+		h := hashSecret(at)
+		a.toks["tok:"+h] = tk
+		if rt != "" {
+			a.toks["tok:"+hashSecret(rt)] = &token{conn: c, issued: issued, refresh: true}
+		}
+		c.mark(mIssued, r)
+		c.token = "sha256:" + h
+	case st >= 400:
+		code, desc := str(o, "error"), str(o, "error_description")
+		why := code
+		if desc != "" {
+			why += ": " + desc
+		}
+		if why == "" {
+			why = excerpt(ex)
+		}
+		if r.stage == StageRefresh {
+			a.fire(r, c, "refresh-rejected", fmt.Sprintf("The refresh was refused (%d %s).", st, why))
+			return
+		}
+		switch code {
+		case "invalid_grant":
+			a.fire(r, c, "token-invalid-grant", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+		case "invalid_client":
+			if cid != "" && a.cids[cid] == nil && !strings.HasPrefix(cid, "https://") {
+				a.fire(r, c, "stale-client-id", fmt.Sprintf("The token request was refused (invalid_client) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", cid))
+			} else {
+				a.fire(r, c, "token-invalid-client", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+			}
+		case "invalid_scope":
+			c.mark(mInvalidScope, r)
+			a.fire(r, c, "invalid-scope", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+		case "invalid_target":
+			a.fire(r, c, "token-invalid-target", fmt.Sprintf("The token request for resource %q was refused (%d %s).", res, st, why))
+		default:
+			a.fire(r, c, "token-error", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+		}
+	}
+}
+
+func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
+	st := ex.Status
+	if t := r.tokKey(ex); t != "" && st != 401 {
+		if tk := a.toks[t]; tk != nil && !tk.refresh {
+			c.mark(mUsed, r)
+			c.token = "sha256:" + strings.TrimPrefix(t, "tok:")
+		}
+	}
+	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {
+		a.fire(r, c, "mcp-not-found", fmt.Sprintf("%s %s answered 404 without a JSON-RPC error: nothing serves MCP at this URL.", ex.Method, ex.Path()))
+		return // the wrong URL explains everything else about this exchange
+	}
+	a.checkSession(r, ex, c)
+	a.checkRPCID(r, ex, c)
+	switch r.stage {
+	case StageDiscover:
+		if r.status == StatusOK {
+			c.mark(mDiscoverOK, r)
+			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
+				c.mark(mNoTools, r)
+			}
+		} else if st != 401 {
+			c.mark(mDiscoverFail, r)
+		}
+	case StageInitialize:
+		c.mark(mInitReq, r)
+		code, msg, rpcErr := ex.RPCError()
+		res := rpcResult(ex)
+		switch {
+		case rpcErr:
+			a.fire(r, c, "initialize-failed", fmt.Sprintf("initialize was answered with JSON-RPC error %d (%s).", code, msg))
+		case st >= 400 && st != 401:
+			a.fire(r, c, "initialize-failed", fmt.Sprintf("initialize was answered %d%s.", st, withExcerpt(ex)))
+		case res != nil:
+			c.mark(mInitOK, r)
+			if v := str(res, "protocolVersion"); v != "" {
+				c.protocol, c.negotiated = v, v
+			}
+			if !has(object(res["capabilities"]), "tools") {
+				c.mark(mNoTools, r)
+			}
+			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
+				a.sids[sid] = true
+				c.session = sid
+				c.mark(mInitSession, r)
+			} else if r.era != "2026" && ex.Path() != "/sse" {
+				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
+			}
+		}
+	case StageInitialized:
+		c.mark(mInitialized, r)
+	case StageList:
+		if rpcMethod(ex) == "tools/list" && st != 401 { // asked, whatever the answer
+			c.mark(mToolsList, r)
+		}
+	case StageStream:
+		if st == 405 && (ex.ReqHeaders.Get("Mcp-Session-Id") != "" || c.kind() == ClientClaudeCode) {
+			a.fire(r, c, "get-stream-405", fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
+		}
+		a.checkTunnel(r, ex, c)
+	}
+}
+
+func isRPCError(ex *recorder.Exchange) bool {
+	_, _, ok := ex.RPCError()
+	return ok
+}
+
+// checkSession looks at the session and version headers of an MCP request (headers only: also for open streams).
+func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
+	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
+	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
+	if sid != "" {
+		if ex.Status == 404 {
+			c.mark(mSession404, r)
+			if !a.sids[sid] {
+				a.fire(r, c, "session-stale", fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
+			}
+		}
+		if n := c.negotiated; n != "" && r.stage != StageInitialize {
+			switch {
+			case hv != "" && hv != n:
+				a.fire(r, c, "protocol-version-mismatch", fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
+			case hv == "" && n >= "2025-06-18":
+				a.fire(r, c, "protocol-version-header-missing", fmt.Sprintf("The client negotiated %s but sent %s without an MCP-Protocol-Version header.", n, rpcOrMethod(ex)))
+			}
+		}
+		return
+	}
+	switch r.stage {
+	case StageInitialize, StageDiscover, StageChallenge:
+		return
+	}
+	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && ex.Status != 401 {
+		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued.", rpcOrMethod(ex), c.session))
+	}
+}
+
+func rpcOrMethod(ex *recorder.Exchange) string {
+	if m := rpcMethod(ex); m != "" {
+		return m
+	}
+	return ex.Method + " " + ex.Path()
+}
+
+// checkRPCID: the answer to a request must carry the request's id.
+func (a *Analyzer) checkRPCID(r *exRec, ex *recorder.Exchange, c *conn) {
+	var req *recorder.RPC
+	for i := range ex.RPC {
+		m := &ex.RPC[i]
+		if m.From == recorder.FromClient && m.Method != "" && len(m.ID) > 0 && !m.Batch {
+			req = m
+			break
+		}
+	}
+	if req == nil {
+		return
+	}
+	var other json.RawMessage
+	for _, m := range ex.RPC {
+		if m.From != recorder.FromServer || !m.IsResponse || len(m.ID) == 0 {
+			continue
+		}
+		if bytes.Equal(bytes.TrimSpace(m.ID), bytes.TrimSpace(req.ID)) {
+			return
+		}
+		other = m.ID
+	}
+	if other != nil && !bytes.Equal(other, []byte("null")) {
+		a.fire(r, c, "wrong-jsonrpc-id", fmt.Sprintf("The answer to %s (id %s) carries id %s.", req.Method, req.ID, other))
+	}
+}
+
+func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Status != 200 || !isSSE(ex) || ex.Method != "GET" {
+		return
+	}
+	if host := strings.TrimPrefix(strings.TrimPrefix(base(ex), "https://"), "http://"); strings.HasSuffix(host, ".trycloudflare.com") {
+		a.fire(r, c, "sse-buffered-tunnel", fmt.Sprintf("The event stream on GET %s goes through a cloudflared quick tunnel (%s), which buffers it.", ex.Path(), host))
+	}
+}
+
+// faultsOf names the toggles that altered the given exchanges.
+func (a *Analyzer) faultsOf(ids ...uint64) string {
+	var names []string
+	for _, id := range ids {
+		if r := a.exs[id]; r != nil && r.faults != "" {
+			for _, n := range strings.Split(r.faults, ",") {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	return strings.Join(names, ",")
+}
+
+// connFindings are the rules about what a connection did (or never did) after some exchange, judged at now:
+// absence rules wait Options.Grace after the exchange they are about.
+func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
+	var out []Finding
+	m := &c.marks
+	add := func(rule, summary string, cause mark, faultFrom ...uint64) {
+		rl := ruleIndex[rule]
+		out = append(out, Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
+			ExchangeID: cause.ex, Connection: c.id, Fault: a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...),
+			At: cause.at, Count: 1})
+	}
+	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
+	ago := func(x mark) time.Duration { return now.Sub(x.at).Round(time.Second) }
+
+	if late(m[mCode]) && m[mTokenReq].before(m[mCode]) {
+		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s ago and no token request followed.", ago(m[mCode])), m[mCode])
+	}
+	if late(m[mIssued]) && m[mUsed].before(m[mIssued]) {
+		add("token-issued-unused", fmt.Sprintf("An access token was issued %s ago and no request has used it.", ago(m[mIssued])), m[mIssued])
+	}
+	if late(m[mExpired401]) && m[mRefresh].before(m[mExpired401]) {
+		s := "The access token expired, the MCP endpoint refused it, and the client did not refresh it"
+		if !c.expiredHasRT {
+			s += " (no refresh token was issued)"
+		}
+		add("token-expired-no-refresh", s+".", m[mExpired401], c.expiredBy)
+	}
+	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
+		add("initialized-missing", fmt.Sprintf("initialize succeeded %s ago and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
+	}
+	hs := m[mInitOK]
+	if hs.before(m[mDiscoverOK]) {
+		hs = m[mDiscoverOK]
+	}
+	if late(hs) && !m[mToolsList].set() {
+		s := fmt.Sprintf("The handshake finished %s ago and the client never listed tools", ago(hs))
+		cause := hs
+		if m[mNoTools].set() {
+			s += "; the server declared no tools capability"
+			cause = m[mNoTools]
+		}
+		add("tools-never-listed", s+".", cause)
+	}
+	if m[mDiscoverFail].set() {
+		switch {
+		case m[mInitReq].set() && m[mDiscoverFail].before(m[mInitReq]):
+			add("discover-fallback", "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
+		case late(m[mDiscoverFail]) && m[mDiscoverOK].before(m[mDiscoverFail]):
+			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s ago and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
+		}
+	}
+	if late(m[mSession404]) && m[mInitReq].before(m[mSession404]) {
+		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s ago and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
+	}
+	// An authless server has no metadata: these two only count once the server asked for a token.
+	if late(m[mPRMTry]) && !m[mPRMOK].set() && m[mChallenge].set() {
+		add("resource-metadata-unreachable", "No protected resource metadata fetch of this connection succeeded.", m[mPRMTry])
+	}
+	if late(m[mASTry]) && !m[mASOK].set() && m[mChallenge].set() {
+		add("auth-metadata-unreachable", "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
+	}
+	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
+		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)
+	}
+	return out
+}

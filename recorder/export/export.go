@@ -1,0 +1,375 @@
+// Package export turns recorded exchanges into files to share: HAR 1.2 (for browser DevTools and HAR viewers),
+// JSONL (the capture format, re-loadable), a Markdown transcript that tells the handshake's story stage by stage,
+// and a bash script of curl commands that replays the requests.
+//
+// Secrets are redacted by default in every format (see Redact); Options.NoRedact keeps them.
+package export
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// Format is an export format.
+type Format string
+
+// The formats.
+const (
+	HAR      Format = "har"
+	JSONL    Format = "jsonl"
+	Markdown Format = "markdown"
+	Curl     Format = "curl"
+)
+
+// Formats lists every format, in the order the CLI shows them.
+var Formats = []Format{HAR, JSONL, Markdown, Curl}
+
+// FormatNames is Formats as strings joined with ", " (for error messages and usage).
+func FormatNames() string {
+	names := make([]string, len(Formats))
+	for i, f := range Formats {
+		names[i] = string(f)
+	}
+	return strings.Join(names, ", ")
+}
+
+// ParseFormat returns the format named s (case-insensitive; "md" is markdown).
+func ParseFormat(s string) (Format, error) {
+	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
+	case HAR, JSONL, Markdown, Curl:
+		return f, nil
+	case "md":
+		return Markdown, nil
+	}
+	return "", fmt.Errorf("unknown export format %q (valid: %s)", s, FormatNames())
+}
+
+// Ext is the usual file extension of the format.
+func (f Format) Ext() string {
+	switch f {
+	case HAR:
+		return ".har"
+	case JSONL:
+		return ".jsonl"
+	case Markdown:
+		return ".md"
+	case Curl:
+		return ".sh"
+	}
+	return ""
+}
+
+// FormatForPath guesses the format from a file name's extension (.har, .jsonl, .md, .sh); ok is false otherwise.
+func FormatForPath(path string) (Format, bool) {
+	lower := strings.ToLower(path)
+	for _, f := range Formats {
+		if strings.HasSuffix(lower, f.Ext()) {
+			return f, true
+		}
+	}
+	return "", false
+}
+
+// Options of an export. The zero value redacts secrets.
+type Options struct {
+	// NoRedact keeps secrets (Authorization, cookies, OAuth codes, verifiers, tokens, client secrets, CSRF tokens).
+	// The zero value redacts, so that no caller leaks them by forgetting a field.
+	NoRedact bool
+	// Base replaces the scheme and host of inbound requests in curl commands (replay against another server),
+	// e.g. http://localhost:4000. Empty: the URL the client used.
+	Base string
+	// Version is the mcpwatch version named as the HAR creator and in headers (default "dev").
+	Version string
+	// Analysis options, used when Analyzer is nil.
+	Analysis analysis.Options
+	// Analyzer, when set, is an analyzer that has already observed the exchanges (the TUI's); otherwise the
+	// export analyses the exchanges itself. It must not be used concurrently with the export.
+	Analyzer *analysis.Analyzer
+}
+
+// Write writes exs in format f to w.
+func Write(w io.Writer, f Format, exs []*recorder.Exchange, opts Options) error {
+	switch f {
+	case HAR:
+		return WriteHAR(w, exs, opts)
+	case JSONL:
+		return WriteJSONL(w, exs, opts)
+	case Markdown:
+		return WriteMarkdown(w, exs, opts)
+	case Curl:
+		return WriteCurl(w, exs, opts)
+	}
+	return fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames())
+}
+
+// doc is what every writer works from: the exchanges in order (redacted unless asked not to), and what the
+// analysis says of them (computed on the originals, its text scrubbed of the secrets found).
+type doc struct {
+	opts   Options
+	exs    []*recorder.Exchange
+	info   map[uint64]analysis.Info
+	report *analysis.Report
+	red    *redactor // nil with NoRedact
+	// renumbered is true when the input held duplicate ids (a capture file appended to by several runs).
+	renumbered bool
+}
+
+func prepare(in []*recorder.Exchange, opts Options) *doc {
+	if opts.Version == "" {
+		opts.Version = "dev"
+	}
+	d := &doc{opts: opts, info: map[uint64]analysis.Info{}}
+	exs := slices.Clone(in)
+	exs = slices.DeleteFunc(exs, func(ex *recorder.Exchange) bool { return ex == nil })
+	slices.SortStableFunc(exs, func(a, b *recorder.Exchange) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	// Ids must be unique for the analysis and for cross-references; a capture file reused by several runs
+	// restarts them at 1.
+	seen := map[uint64]bool{}
+	for _, ex := range exs {
+		if seen[ex.ID] || ex.ID == 0 {
+			d.renumbered = true
+			break
+		}
+		seen[ex.ID] = true
+	}
+	if d.renumbered && opts.Analyzer == nil {
+		for i, ex := range exs {
+			c := *ex
+			c.ID = uint64(i + 1)
+			exs[i] = &c
+		}
+	}
+
+	a := opts.Analyzer
+	if a == nil {
+		a = analysis.New(opts.Analysis)
+		byID := slices.Clone(exs)
+		slices.SortStableFunc(byID, func(x, y *recorder.Exchange) int { return cmp.Compare(x.ID, y.ID) })
+		for _, ex := range byID {
+			a.Observe(ex)
+		}
+	}
+	for _, ex := range exs {
+		d.info[ex.ID] = a.Info(ex.ID)
+	}
+	d.report = a.Report()
+	if d.report == nil {
+		d.report = &analysis.Report{}
+	}
+
+	if !opts.NoRedact {
+		d.red = newRedactor()
+		exs = d.red.exchanges(exs)
+	}
+	d.exs = exs
+	return d
+}
+
+// text scrubs free text (findings, notes) of the secrets the redactor found.
+func (d *doc) text(s string) string {
+	if d.red == nil {
+		return s
+	}
+	return d.red.sweep(s)
+}
+
+// stage of an exchange, from the analysis (StageOf when the analysis has nothing to say).
+func (d *doc) stage(ex *recorder.Exchange) analysis.Stage {
+	if s := d.info[ex.ID].Stage; s != "" {
+		return s
+	}
+	return analysis.StageOf(ex, d.mcpPath())
+}
+
+func (d *doc) mcpPath() string {
+	if d.opts.Analysis.MCPPath != "" {
+		return d.opts.Analysis.MCPPath
+	}
+	return "/mcp"
+}
+
+// findings returns every finding once: the report's, then any an exchange's info has that the report lacks.
+func (d *doc) findings() []analysis.Finding {
+	var out []analysis.Finding
+	seen := map[string]bool{}
+	add := func(f analysis.Finding) {
+		k := fmt.Sprintf("%s|%d|%s|%s", f.Rule, f.ExchangeID, f.Connection, f.Summary)
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, d.scrub(f))
+		}
+	}
+	for _, f := range d.report.Findings {
+		add(f)
+	}
+	for _, c := range d.report.Connections {
+		for _, f := range c.Findings {
+			add(f)
+		}
+	}
+	for _, ex := range d.exs {
+		for _, f := range d.info[ex.ID].Findings {
+			if f.ExchangeID == 0 {
+				f.ExchangeID = ex.ID
+			}
+			add(f)
+		}
+	}
+	return out
+}
+
+// exchangeFindings are the findings attached to one exchange.
+func (d *doc) exchangeFindings(id uint64) []analysis.Finding {
+	var out []analysis.Finding
+	for _, f := range d.findings() {
+		if f.ExchangeID == id {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (d *doc) scrub(f analysis.Finding) analysis.Finding {
+	f.Summary, f.Fix, f.Source = d.text(f.Summary), d.text(f.Fix), d.text(f.Source)
+	return f
+}
+
+// origin returns the scheme and host the client used for an inbound request: X-Forwarded-Proto/-Host (or
+// Forwarded) from a tunnel when present, else http and the Host header.
+func origin(ex *recorder.Exchange) (scheme, host string) {
+	scheme, host = "http", ex.Host
+	if host == "" {
+		host = ex.ReqHeaders.Get("Host")
+	}
+	if fwd := ex.ReqHeaders.Get("Forwarded"); fwd != "" {
+		first, _, _ := strings.Cut(fwd, ",")
+		for _, kv := range strings.Split(first, ";") {
+			k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+			v = strings.Trim(v, `"`)
+			switch strings.ToLower(k) {
+			case "proto":
+				if v == "https" || v == "http" {
+					scheme = v
+				}
+			case "host":
+				if v != "" {
+					host = v
+				}
+			}
+		}
+	}
+	if p := firstValue(ex.ReqHeaders.Get("X-Forwarded-Proto")); p == "https" || p == "http" {
+		scheme = p
+	}
+	if h := firstValue(ex.ReqHeaders.Get("X-Forwarded-Host")); h != "" {
+		host = h
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	return scheme, host
+}
+
+func firstValue(v string) string {
+	v, _, _ = strings.Cut(v, ",")
+	return strings.ToLower(strings.TrimSpace(v))
+}
+
+// absoluteURL is the URL the client asked for: outbound exchanges record it whole, inbound ones record the
+// request target, to which the origin is added.
+func absoluteURL(ex *recorder.Exchange) string {
+	if strings.Contains(ex.URL, "://") {
+		return ex.URL
+	}
+	scheme, host := origin(ex)
+	target := ex.URL
+	if !strings.HasPrefix(target, "/") {
+		target = "/" + target
+	}
+	return scheme + "://" + host + target
+}
+
+// requestTarget is the path and query of an exchange's URL.
+func requestTarget(ex *recorder.Exchange) string {
+	u := ex.URL
+	if i := strings.Index(u, "://"); i >= 0 {
+		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
+			u = u[i+3+j:]
+		} else {
+			u = "/"
+		}
+	}
+	if i := strings.IndexByte(u, '#'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// rawQuery is the query of an exchange's URL, without the '?'.
+func rawQuery(ex *recorder.Exchange) string {
+	t := requestTarget(ex)
+	if _, q, ok := strings.Cut(t, "?"); ok {
+		return q
+	}
+	return ""
+}
+
+// pair is a decoded name/value pair of a query string or a form, in order.
+type pair struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// parsePairs splits an application/x-www-form-urlencoded string, keeping order and duplicates; an undecodable
+// part is kept as it was.
+func parsePairs(s string) []pair {
+	out := []pair{}
+	if s == "" {
+		return out
+	}
+	for _, part := range strings.Split(s, "&") {
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if dv, err := url.QueryUnescape(v); err == nil {
+			v = dv
+		}
+		out = append(out, pair{k, v})
+	}
+	return out
+}
+
+// serverIP is the server's address when the request named it as an IP literal.
+func serverIP(ex *recorder.Exchange) string {
+	u, err := url.Parse(absoluteURL(ex))
+	if err != nil {
+		return ""
+	}
+	h := u.Hostname()
+	if ip := net.ParseIP(h); ip != nil {
+		return ip.String()
+	}
+	return ""
+}
+
+func mediaType(ct string) string {
+	mt, _, _ := strings.Cut(ct, ";")
+	return strings.ToLower(strings.TrimSpace(mt))
+}

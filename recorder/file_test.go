@@ -1,0 +1,250 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sampleExchange(id uint64) *Exchange {
+	code := -32601
+	return &Exchange{
+		ID: id, Kind: Inbound, State: StateComplete,
+		Start:      time.Date(2026, 7, 28, 10, 0, 0, int(id)*1000, time.UTC),
+		Timings:    Timings{Wait: 3 * time.Millisecond, Total: 5 * time.Millisecond},
+		RemoteAddr: "127.0.0.1:5555", Method: "POST", URL: "/mcp", Host: "localhost:4000", Proto: "HTTP/1.1",
+		ReqHeaders:  Headers{{"Content-Type", "application/json"}, {"X-Dup", "1"}, {"x-dup", "2"}},
+		ReqBody:     Body{Data: []byte(`{"jsonrpc":"2.0","id":1,"method":"nope"}`), Size: 40},
+		Status:      200,
+		RespHeaders: Headers{{"Content-Type", "text/event-stream"}},
+		RespBody:    Body{Data: []byte{0xff, 0x00, 'x'}, Size: 9, Truncated: true},
+		Events:      []SSEEvent{{At: time.Millisecond, ID: "1", Event: "message", Data: "a\nb", Retry: 10}},
+		RPC:         []RPC{{From: FromServer, ID: json.RawMessage("1"), ErrorCode: &code, ErrorMessage: "no", IsResponse: true, ReplyTo: "nope", Event: 0}},
+		Faults:      []FaultChange{{Name: "f", What: "status", Before: "200", After: "500"}},
+		Notes:       []Note{{Key: "era", Value: "legacy"}},
+	}
+}
+
+func TestCaptureFileRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dir", "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Path() != path {
+		t.Errorf("path %s", c.Path())
+	}
+	want := []*Exchange{sampleExchange(1), sampleExchange(2)}
+	want[1].ReqBody = Body{} // an empty body round-trips as empty text
+	for _, ex := range want {
+		c.Append(ex)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := c.Written(); n != 2 || err != nil {
+		t.Errorf("written %d err %v", n, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+	c.Append(sampleExchange(3)) // after Close: ignored, no panic
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Errorf("capture file mode %v: captures hold secrets", st.Mode().Perm())
+	}
+	res, err := LoadCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TornTail || len(res.Skipped) != 0 || len(res.Exchanges) != 2 {
+		t.Fatalf("load: torn %v skipped %v n %d", res.TornTail, res.Skipped, len(res.Exchanges))
+	}
+	for i := range want {
+		got := res.Exchanges[i]
+		if want[i].ReqBody.Data == nil {
+			want[i].ReqBody.Data = []byte{}
+		}
+		if !got.Start.Equal(want[i].Start) {
+			t.Errorf("start %v", got.Start)
+		}
+		got.Start = want[i].Start
+		if !reflect.DeepEqual(got, want[i]) {
+			g, _ := json.Marshal(got)
+			w, _ := json.Marshal(want[i])
+			t.Errorf("exchange %d\n got %s\nwant %s", i, g, w)
+		}
+	}
+	// One complete exchange per line.
+	data, _ := os.ReadFile(path)
+	if lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n"); len(lines) != 2 {
+		t.Errorf("%d lines", len(lines))
+	}
+}
+
+func TestCaptureFileCloseDrainsTheQueue(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 2000
+	for i := range n {
+		c.Append(sampleExchange(uint64(i + 1)))
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := LoadCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Exchanges) != n {
+		t.Fatalf("%d of %d exchanges on disk after Close", len(res.Exchanges), n)
+	}
+	for i, ex := range res.Exchanges {
+		if ex.ID != uint64(i+1) {
+			t.Fatalf("line %d holds exchange %d", i+1, ex.ID)
+		}
+	}
+}
+
+func TestCaptureFileFedByTheStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(StoreOptions{MaxCount: 2}) // the ring forgets; the file must not
+	s.OnComplete(c.Append)
+	for range 10 {
+		s.Add(&Exchange{Method: "GET"})
+	}
+	c.Close()
+	res, _ := LoadCapture(path)
+	if len(res.Exchanges) != 10 {
+		t.Errorf("%d exchanges in the file", len(res.Exchanges))
+	}
+}
+
+func line(t *testing.T, ex *Exchange) string {
+	b, err := json.Marshal(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b) + "\n"
+}
+
+func TestReadCaptureToleratesATornLastLine(t *testing.T) {
+	full := line(t, sampleExchange(1)) + line(t, sampleExchange(2))
+	torn := line(t, sampleExchange(3))
+	res, err := ReadCapture(strings.NewReader(full + torn[:len(torn)/2]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.TornTail || len(res.Skipped) != 0 || len(res.Exchanges) != 2 {
+		t.Errorf("torn %v skipped %v n %d", res.TornTail, res.Skipped, len(res.Exchanges))
+	}
+	// A complete last line without its newline is not torn.
+	res, _ = ReadCapture(strings.NewReader(full + strings.TrimSuffix(torn, "\n")))
+	if res.TornTail || len(res.Exchanges) != 3 {
+		t.Errorf("unterminated complete line: torn %v n %d", res.TornTail, len(res.Exchanges))
+	}
+}
+
+func TestReadCaptureSkipsAndListsACorruptMiddleLine(t *testing.T) {
+	in := line(t, sampleExchange(1)) + "{\"id\": 2, garbage\n" + "\n" + line(t, sampleExchange(4)) + "not json\n" + line(t, sampleExchange(6))
+	res, err := ReadCapture(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(res.Skipped) != "[2 5]" || res.TornTail || len(res.Exchanges) != 3 {
+		t.Errorf("skipped %v torn %v n %d", res.Skipped, res.TornTail, len(res.Exchanges))
+	}
+	if ids(res.Exchanges) != "1 4 6" {
+		t.Errorf("ids %s", ids(res.Exchanges))
+	}
+}
+
+func TestReadCaptureLongLines(t *testing.T) {
+	ex := sampleExchange(1)
+	ex.RespBody = Body{Data: bytes.Repeat([]byte("z"), 300<<10), Size: 300 << 10} // longer than the reader's buffer
+	res, err := ReadCapture(strings.NewReader(line(t, ex) + line(t, sampleExchange(2))))
+	if err != nil || len(res.Exchanges) != 2 || len(res.Exchanges[0].RespBody.Data) != 300<<10 {
+		t.Fatalf("err %v n %d", err, len(res.Exchanges))
+	}
+}
+
+func TestLoadCaptureMissingFile(t *testing.T) {
+	_, err := LoadCapture(filepath.Join(t.TempDir(), "nope.jsonl"))
+	if err == nil || !os.IsNotExist(unwrapAll(err)) {
+		t.Errorf("err %v", err)
+	}
+}
+
+func unwrapAll(err error) error {
+	for {
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			return err
+		}
+		err = u.Unwrap()
+	}
+}
+
+func TestReopenAfterATornLineAppendsCleanly(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	torn := line(t, sampleExchange(2))
+	if err := os.WriteFile(path, []byte(line(t, sampleExchange(1))+torn[:20]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Append(sampleExchange(3))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := LoadCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The torn record is now a damaged middle line, listed; the new record is intact on its own line.
+	if ids(res.Exchanges) != "1 3" || fmt.Sprint(res.Skipped) != "[2]" || res.TornTail {
+		t.Errorf("ids %s skipped %v torn %v", ids(res.Exchanges), res.Skipped, res.TornTail)
+	}
+	// Reopening a clean file adds nothing.
+	before, _ := os.ReadFile(path)
+	c, err = OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	after, _ := os.ReadFile(path)
+	if !bytes.Equal(before, after) {
+		t.Error("reopening a clean capture changed it")
+	}
+}
+
+func TestCaptureFileWriteErrorIsReported(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.f.Close() // the disk goes away under the writer
+	c.Append(sampleExchange(1))
+	if err := c.Close(); err == nil {
+		t.Error("Close hid a write error")
+	}
+	if _, err := c.Written(); err == nil {
+		t.Error("Written hid a write error")
+	}
+}

@@ -1,0 +1,228 @@
+package headless
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// syncBuffer is written by the printer goroutine and read by the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func fixture(t *testing.T, name string) []*recorder.Exchange {
+	t.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("..", "analysis", "testdata", name+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return analysis.SettleOrder(res.Exchanges)
+}
+
+func end(exs []*recorder.Exchange) time.Time {
+	var t time.Time
+	for _, ex := range exs {
+		if e := ex.Start.Add(ex.Timings.Total); e.After(t) {
+			t = e
+		}
+	}
+	return t
+}
+
+// feed plays a capture through a store into Run, live: absence rules are judged at the last exchange while it
+// plays (the clock of a live run), then a minute after its end (the capture ended); it returns the output.
+func feed(t *testing.T, name string, opts Options) (string, []*recorder.Exchange) {
+	t.Helper()
+	exs := fixture(t, name)
+	var mu sync.Mutex
+	var now time.Time // zero: judge at the last exchange seen
+	opts.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := recorder.NewStore(recorder.StoreOptions{})
+	sub := store.Subscribe(4096)
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), sub, &out, opts) }()
+	for _, ex := range exs {
+		store.Add(ex)
+	}
+	marker := `"event":"exchange"`
+	if !opts.JSON {
+		marker = " c1\n"
+	}
+	waitFor(t, func() bool { return strings.Count(out.String(), marker) >= len(exs) })
+	mu.Lock()
+	now = end(exs).Add(time.Minute)
+	mu.Unlock()
+	sub.Close() // Run judges the findings once more, then returns
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	return out.String(), exs
+}
+
+func TestTextLinesCarryStageAndClient(t *testing.T) {
+	out, exs := feed(t, "initialize-no-session-id", Options{})
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var exLines, findings []string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "! ") {
+			findings = append(findings, l)
+		} else {
+			exLines = append(exLines, l)
+		}
+	}
+	if len(exLines) != len(exs) {
+		t.Fatalf("%d exchange lines for %d exchanges:\n%s", len(exLines), len(exs), out)
+	}
+	for _, want := range []string{"probe", "challenge", "resource-metadata", "auth-metadata", "register", "authorize", "consent", "token", "initialize"} {
+		if !strings.Contains(out, " "+want+" ") {
+			t.Errorf("no line with stage %s:\n%s", want, out)
+		}
+	}
+	for _, l := range exLines {
+		if !strings.HasSuffix(l, " claude      c1") {
+			t.Errorf("line does not end with client and connection: %q", l)
+		}
+	}
+	if len(findings) != 2 ||
+		!strings.HasPrefix(findings[0], "! warn initialize-no-session-id [c1 #") || !strings.Contains(findings[0], ", toggle omit-session-id]: initialize was answered without an Mcp-Session-Id header. — Issue an Mcp-Session-Id") ||
+		!strings.HasPrefix(findings[1], "! warn tools-never-listed [c1 #") {
+		t.Errorf("findings:\n%s", strings.Join(findings, "\n"))
+	}
+	// A finding is printed right after the exchange that caused it.
+	for i, l := range lines {
+		if strings.HasPrefix(l, "! warn initialize-no-session-id") && !strings.Contains(lines[i-1], " initialize ") {
+			t.Errorf("finding not after its exchange: %q then %q", lines[i-1], l)
+		}
+	}
+}
+
+func TestJSONEvents(t *testing.T) {
+	out, exs := feed(t, "challenge-no-resource-metadata", Options{JSON: true})
+	var evs []Event
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		evs = append(evs, ev)
+	}
+	var exchanges, findings int
+	for _, ev := range evs {
+		switch ev.Event {
+		case EventExchange:
+			exchanges++
+			if ev.Exchange == nil || ev.Stage == "" || ev.Client != analysis.ClientClaude || ev.Connection != "c1" || ev.Status == "" {
+				t.Errorf("exchange event %+v", ev)
+			}
+		case EventFinding:
+			findings++
+			f := ev.Finding
+			if f == nil || f.Rule != "challenge-no-resource-metadata" || f.Fault != "omit-resource-metadata" || f.Fix == "" || f.Source == "" {
+				t.Errorf("finding event %+v", f)
+			}
+		default:
+			t.Errorf("unexpected event %q", ev.Event)
+		}
+	}
+	if exchanges != len(exs) || findings != 1 {
+		t.Fatalf("%d exchange and %d finding events, want %d and 1:\n%s", exchanges, findings, len(exs), out)
+	}
+	// The HEAD probe's 401 already lacks resource_metadata: its finding follows it at once.
+	if evs[0].Stage != analysis.StageProbe || len(evs[0].Findings) != 1 || evs[0].Findings[0] != "challenge-no-resource-metadata" ||
+		evs[1].Event != EventFinding || evs[2].Stage != analysis.StageChallenge {
+		t.Errorf("first events %+v %+v %+v", evs[0], evs[1], evs[2])
+	}
+}
+
+// A rule about something that never happened is printed when its grace ends, with nothing else arriving.
+func TestAbsenceFindingPrintedOnTick(t *testing.T) {
+	exs := fixture(t, "authorize-no-token")
+	var mu sync.Mutex
+	now := end(exs)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	store := recorder.NewStore(recorder.StoreOptions{})
+	sub := store.Subscribe(4096)
+	var out syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, sub, &out, Options{Tick: 5 * time.Millisecond, Now: clock, Analysis: analysis.Options{Grace: 10 * time.Second}})
+	}()
+	for _, ex := range exs {
+		store.Add(ex)
+	}
+	waitFor(t, func() bool { return strings.Count(out.String(), "\n") >= len(exs) })
+	time.Sleep(30 * time.Millisecond)
+	if strings.Contains(out.String(), "authorize-no-token") {
+		t.Fatal("printed before the grace ended")
+	}
+	mu.Lock()
+	now = now.Add(11 * time.Second)
+	mu.Unlock()
+	waitFor(t, func() bool { return strings.Contains(out.String(), "! error authorize-no-token [c1 #") })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(out.String(), "authorize-no-token"); n != 1 {
+		t.Errorf("printed %d times", n)
+	}
+}
+
+func TestDroppedUpdatesAreReported(t *testing.T) {
+	exs := fixture(t, "sdk-go-legacy")
+	store := recorder.NewStore(recorder.StoreOptions{})
+	sub := store.Subscribe(1)
+	for _, ex := range exs {
+		store.Add(ex) // nobody reads yet: all but one update are dropped
+	}
+	var out syncBuffer
+	done := make(chan error, 1)
+	go func() { done <- Run(context.Background(), sub, &out, Options{JSON: true}) }()
+	waitFor(t, func() bool { return strings.Contains(out.String(), `"event":"dropped"`) })
+	sub.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var ev Event
+	if err := json.Unmarshal([]byte(strings.SplitN(out.String(), "\n", 2)[0]), &ev); err != nil || ev.Event != EventDropped || ev.Dropped != uint64(2*len(exs)-1) {
+		t.Errorf("first event %+v (%v), want %d dropped", ev, err, 2*len(exs)-1)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}

@@ -1,0 +1,87 @@
+package recorder
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+func feedAll(p *SSEParser, chunks ...string) []SSEEvent {
+	var out []SSEEvent
+	for _, c := range chunks {
+		out = append(out, p.Feed([]byte(c))...)
+	}
+	return out
+}
+
+func fmtEvents(evs []SSEEvent) string {
+	var b strings.Builder
+	for _, e := range evs {
+		fmt.Fprintf(&b, "[id=%q event=%q data=%q retry=%d]", e.ID, e.Event, e.Data, e.Retry)
+	}
+	return b.String()
+}
+
+func TestSSEParser(t *testing.T) {
+	tests := []struct {
+		name, in, want string
+	}{
+		{"LF", "event: message\nid: 1\ndata: {\"a\":1}\n\n", `[id="1" event="message" data="{\"a\":1}" retry=0]`},
+		{"CRLF", "data: x\r\nid: 2\r\n\r\n", `[id="2" event="" data="x" retry=0]`},
+		{"CR", "data: x\rdata: y\r\r", `[id="" event="" data="x\ny" retry=0]`},
+		{"mixed line ends", "data: a\r\ndata: b\rdata: c\n\n", `[id="" event="" data="a\nb\nc" retry=0]`},
+		{"multi-line data", "data: one\ndata: two\ndata:\n\n", `[id="" event="" data="one\ntwo\n" retry=0]`},
+		{"comments are skipped", ": keep-alive\n\n: hello\ndata: x\n\n", `[id="" event="" data="x" retry=0]`},
+		{"one leading space only", "data:  two spaces\ndata:none\n\n", `[id="" event="" data=" two spaces\nnone" retry=0]`},
+		{"field without a colon", "data\n\n", `[id="" event="" data="" retry=0]`},
+		{"unknown fields ignored", "foo: bar\ndata: x\n\n", `[id="" event="" data="x" retry=0]`},
+		{"retry digits only", "retry: 1500\ndata: a\n\nretry: 1.5\ndata: b\n\nretry: +5\ndata: c\n\nretry:\ndata: d\n\n",
+			`[id="" event="" data="a" retry=1500][id="" event="" data="b" retry=0][id="" event="" data="c" retry=0][id="" event="" data="d" retry=0]`},
+		{"id with NUL ignored", "id: a\x00b\ndata: x\n\n", `[id="" event="" data="x" retry=0]`},
+		{"events are independent", "event: e1\ndata: 1\n\ndata: 2\n\n", `[id="" event="e1" data="1" retry=0][id="" event="" data="2" retry=0]`},
+		{"several blank lines", "data: 1\n\n\n\ndata: 2\n\n", `[id="" event="" data="1" retry=0][id="" event="" data="2" retry=0]`},
+		{"unfinished event is not dispatched", "data: 1\n\ndata: 2\n", `[id="" event="" data="1" retry=0]`},
+		// Not WHATWG dispatch (which drops blocks without data): a block of only id or retry is recorded, since it
+		// is what the server sent (MCP servers prime a stream with an id-only event).
+		{"id-only block is recorded", "id: prime\ndata:\n\nretry: 3000\n\n", `[id="prime" event="" data="" retry=0][id="" event="" data="" retry=3000]`},
+		{"leading BOM stripped", "\xef\xbb\xbfdata: x\n\n", `[id="" event="" data="x" retry=0]`},
+		{"utf-8 data", "data: héllo ✓\n\n", `[id="" event="" data="héllo ✓" retry=0]`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fmtEvents(feedAll(&SSEParser{}, tt.in)); got != tt.want {
+				t.Errorf("whole:\n got %s\nwant %s", got, tt.want)
+			}
+			// Byte by byte: every split point, CRLF pairs and the BOM included, gives the same events.
+			var chunks []string
+			for i := range len(tt.in) {
+				chunks = append(chunks, tt.in[i:i+1])
+			}
+			if got := fmtEvents(feedAll(&SSEParser{}, chunks...)); got != tt.want {
+				t.Errorf("byte by byte:\n got %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestSSEParserCRLFSplitAcrossFeeds(t *testing.T) {
+	p := &SSEParser{}
+	if evs := p.Feed([]byte("data: a\r")); len(evs) != 0 {
+		t.Fatalf("early %v", evs)
+	}
+	// The LF completing the CRLF must not count as a second (blank) line that dispatches.
+	if evs := p.Feed([]byte("\ndata: b\r")); len(evs) != 0 {
+		t.Fatalf("CRLF split dispatched: %s", fmtEvents(evs))
+	}
+	if got := fmtEvents(p.Feed([]byte("\n\r\n"))); got != `[id="" event="" data="a\nb" retry=0]` {
+		t.Errorf("got %s", got)
+	}
+}
+
+func TestSSEParserBoundsALongLine(t *testing.T) {
+	p := &SSEParser{MaxLine: 16}
+	evs := feedAll(p, "data: "+strings.Repeat("x", 100), strings.Repeat("y", 100)+"\n\ndata: ok\n\n")
+	if len(evs) != 2 || evs[0].Data != strings.Repeat("x", 10) || evs[1].Data != "ok" {
+		t.Errorf("got %s", fmtEvents(evs))
+	}
+}

@@ -1,0 +1,148 @@
+package recorder
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTransportRecordsAnOutboundRequest(t *testing.T) {
+	var gotBody string
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		gotBody = string(b)
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"client_id":"https://client.example/meta.json","client_name":"Example"}`)
+	}))
+	defer upstream.Close()
+
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	req, _ := http.NewRequest("POST", upstream.URL+"/meta.json?x=1", strings.NewReader("ping"))
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if gotBody != "ping" || !strings.Contains(string(body), "client_name") {
+		t.Fatalf("the transport changed the traffic: sent %q got %q", gotBody, body)
+	}
+	ex := waitCompleted(t, sub, 1)[0]
+	if ex.Kind != Outbound || ex.Method != "POST" || ex.URL != upstream.URL+"/meta.json?x=1" || ex.Host != upstream.Listener.Addr().String() {
+		t.Errorf("kind %s %s %s host %s", ex.Kind, ex.Method, ex.URL, ex.Host)
+	}
+	if ex.Status != 200 || ex.RespHeaders.Get("Content-Type") != "application/json" || string(ex.RespBody.Data) != string(body) {
+		t.Errorf("status %d headers %v body %q", ex.Status, ex.RespHeaders, ex.RespBody.Data)
+	}
+	if string(ex.ReqBody.Data) != "ping" || ex.ReqHeaders.Get("Accept") != "application/json" || ex.Proto != "HTTP/1.1" {
+		t.Errorf("request body %q headers %v proto %s", ex.ReqBody.Data, ex.ReqHeaders, ex.Proto)
+	}
+	if ex.Path() != "/meta.json" {
+		t.Errorf("path %q", ex.Path())
+	}
+}
+
+func TestTransportRecordsAStreamedBodyAsItIsRead(t *testing.T) {
+	next := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "id: 2\ndata: bye\n\n")
+	}))
+	defer upstream.Close()
+	defer close(next)
+
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	resp, err := client.Get(upstream.URL + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(resp.Body)
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\n" {
+			break
+		}
+	}
+	// The first event is recorded while the stream is still open.
+	timeout := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case u := <-sub.C:
+			if u.Kind == Completed {
+				t.Fatal("completed while the stream was open")
+			}
+			seen = u.Kind == Changed && len(u.Exchange.Events) == 1 && u.Exchange.State == StateStreaming
+		case <-timeout:
+			t.Fatal("first event not recorded while the stream was open")
+		}
+	}
+	next <- struct{}{}
+	rest, _ := io.ReadAll(br)
+	resp.Body.Close()
+	if string(rest) != "id: 2\ndata: bye\n\n" {
+		t.Errorf("rest %q", rest)
+	}
+	ex := waitCompleted(t, sub, 1)[0]
+	if len(ex.Events) != 2 || ex.Events[1].Data != "bye" || ex.RPC[0].Method != "notifications/message" || ex.RPC[0].From != FromServer {
+		t.Errorf("events %+v rpc %+v", ex.Events, ex.RPC)
+	}
+}
+
+func TestTransportRecordsAFailedRequest(t *testing.T) {
+	upstream := httptest.NewServer(http.NotFoundHandler())
+	url := upstream.URL
+	upstream.Close() // nothing listens there any more
+
+	store := NewStore(StoreOptions{})
+	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	if _, err := client.Get(url + "/x"); err == nil {
+		t.Fatal("want an error")
+	}
+	snap := store.Snapshot()
+	if len(snap) != 1 || snap[0].State != StateComplete || snap[0].Error == "" || snap[0].Status != 0 {
+		t.Fatalf("%+v", snap)
+	}
+}
+
+func TestTransportCompletesWhenTheBodyIsClosedUnread(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "unread")
+	}))
+	defer upstream.Close()
+	store := NewStore(StoreOptions{})
+	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	resp, err := client.Get(upstream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if ex := store.Snapshot()[0]; ex.State != StateComplete || ex.Status != 200 {
+		t.Errorf("state %s status %d", ex.State, ex.Status)
+	}
+}
+
+func TestTransportWithoutARecorderPassesThrough(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
+	defer upstream.Close()
+	resp, err := (&http.Client{Transport: &Transport{}}).Get(upstream.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+}

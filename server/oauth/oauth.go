@@ -1,0 +1,195 @@
+// Package oauth is mcpwatch's embedded OAuth 2.1 authorization server and the resource-server side of the MCP
+// endpoint, shaped by what real MCP clients do (Claude, ChatGPT, Cursor, VS Code, the MCP Inspector, the SDKs):
+//
+//   - discovery: protected resource metadata (RFC 9728) and authorization server metadata (RFC 8414, plus the
+//     OpenID discovery URL clients probe), every absolute URL following the request's public base URL;
+//   - clients: dynamic registration (RFC 7591) and client ID metadata documents (fetched, SSRF-guarded, recorded);
+//   - authorize: a consent page (CSRF-protected) or auto-approval; redirects carry state and iss (RFC 9207);
+//   - token: authorization_code with PKCE S256 only, refresh_token with rotation, resource indicators (RFC 8707),
+//     JSON or form bodies; revocation (RFC 7009);
+//   - the bearer check in front of /mcp: 401 with a resource_metadata challenge, 403 insufficient_scope, the token's
+//     audience checked against the endpoint's public URL.
+//
+// Handlers return errors; errors are turned into responses in one place (errors.go): OAuth JSON errors, error pages
+// for what cannot be redirected, and error redirects. The behaviour knobs a toggle may change live are one Options
+// value read once per request.
+package oauth
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+)
+
+// Default lifetimes.
+const (
+	DefaultAccessTokenTTL  = time.Hour
+	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
+	DefaultCodeTTL         = 5 * time.Minute
+)
+
+// DefaultScopes is what scopes_supported lists when Options.Scopes is nil.
+var DefaultScopes = []string{"mcp"}
+
+// Options are the authorization server's behaviour knobs. They are read once per request, so a change (a toggle)
+// applies from the next request on. The zero value is the normal, spec-correct behaviour. Replace slices rather
+// than modifying them in place: a request may be reading the old value.
+type Options struct {
+	// AutoApprove skips the consent page: every valid authorization request is approved at once.
+	AutoApprove bool
+	// DenyConsent answers every valid authorization request with access_denied.
+	DenyConsent bool
+	// DisableRegistration turns dynamic client registration off: no registration_endpoint in the metadata, and
+	// /register answers 404.
+	DisableRegistration bool
+	// DisableCIMD turns client ID metadata documents off (client_id_metadata_document_supported is omitted and a
+	// URL client_id is an unknown client).
+	DisableCIMD bool
+	// RedirectHosts, when not empty, is the list of hosts a redirect URI may name (registration and authorize).
+	RedirectHosts []string
+	// DisableRefreshTokens issues access tokens without refresh tokens.
+	DisableRefreshTokens bool
+	// TokenError, when set, answers every token request with this OAuth error code (e.g. "invalid_grant").
+	TokenError string
+	// AccessTokenTTL, RefreshTokenTTL and CodeTTL are lifetimes; zero means the default.
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	CodeTTL         time.Duration
+	// Scopes is scopes_supported; nil means DefaultScopes, an empty non-nil slice advertises none. A client may
+	// request scopes that are not listed (Claude insists on its own "claudeai").
+	Scopes []string
+	// RequiredScopes are needed at the protected endpoints: named in the 401 challenge's scope parameter, granted
+	// when a client requests no scope, and a token without them gets 403 insufficient_scope.
+	RequiredScopes []string
+}
+
+func (o *Options) accessTTL() time.Duration {
+	return orDefault(o.AccessTokenTTL, DefaultAccessTokenTTL)
+}
+func (o *Options) refreshTTL() time.Duration {
+	return orDefault(o.RefreshTokenTTL, DefaultRefreshTokenTTL)
+}
+func (o *Options) codeTTL() time.Duration { return orDefault(o.CodeTTL, DefaultCodeTTL) }
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// scopesSupported is what the metadata documents list.
+func (o *Options) scopesSupported() []string {
+	s := o.Scopes
+	if s == nil {
+		s = DefaultScopes
+	}
+	out := slices.Clone(s)
+	for _, r := range o.RequiredScopes {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Config is fixed for the life of the server.
+type Config struct {
+	// Store keeps clients, grants and tokens; required (store.Ephemeral for memory only).
+	Store *store.Store
+	// Recorder records the outbound requests the server makes (client ID metadata document fetches); may be nil.
+	Recorder *recorder.Recorder
+	// Logger gets the server's own log lines (never stdout); nil discards.
+	Logger *slog.Logger
+	// ResourcePaths are the protected endpoints' paths; the first is the MCP endpoint (default: /mcp, /sse).
+	ResourcePaths []string
+	// AllowLoopbackCIMD lets client ID metadata documents be fetched over plain http and from loopback addresses.
+	// For tests only: it opens the fetcher to this machine.
+	AllowLoopbackCIMD bool
+	// CIMDTimeout bounds a document fetch (default 5 s); CIMDMaxBytes its size (default 64 KiB).
+	CIMDTimeout  time.Duration
+	CIMDMaxBytes int64
+	// Options is the initial behaviour.
+	Options Options
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// AS is the authorization server and the bearer check of the resources it protects.
+type AS struct {
+	cfg   Config
+	store *store.Store
+	opts  atomic.Pointer[Options]
+	cimd  *cimdFetcher
+	log   *slog.Logger
+	now   func() time.Time
+
+	mu       sync.Mutex
+	codes    map[string]*authCode       // by store.Hash(code)
+	consents map[string]*pendingConsent // by consent id
+}
+
+// New returns an authorization server over cfg.Store.
+func New(cfg Config) (*AS, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("oauth: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if len(cfg.ResourcePaths) == 0 {
+		cfg.ResourcePaths = []string{"/mcp", "/sse"}
+	}
+	for _, p := range cfg.ResourcePaths {
+		if len(p) < 2 || p[0] != '/' {
+			return nil, fmt.Errorf("oauth: resource path %q must start with / and name an endpoint", p)
+		}
+	}
+	a := &AS{
+		cfg:      cfg,
+		store:    cfg.Store,
+		log:      cfg.Logger,
+		now:      cfg.Now,
+		codes:    map[string]*authCode{},
+		consents: map[string]*pendingConsent{},
+	}
+	a.cimd = newCIMDFetcher(cfg)
+	o := cfg.Options
+	a.opts.Store(&o)
+	return a, nil
+}
+
+// Options returns the current behaviour.
+func (a *AS) Options() Options { return *a.opts.Load() }
+
+// SetOptions replaces the behaviour; it applies from the next request on.
+func (a *AS) SetOptions(o Options) { a.opts.Store(&o) }
+
+// UpdateOptions changes the behaviour with f, atomically with respect to other UpdateOptions calls.
+func (a *AS) UpdateOptions(f func(*Options)) {
+	for {
+		old := a.opts.Load()
+		o := *old
+		f(&o)
+		if a.opts.CompareAndSwap(old, &o) {
+			return
+		}
+	}
+}
+
+// StatePath is the state file, or "" when the state is kept in memory only.
+func (a *AS) StatePath() string { return a.store.Path() }
+
+// MCPPath is the path of the MCP endpoint (the first protected resource).
+func (a *AS) MCPPath() string { return a.cfg.ResourcePaths[0] }

@@ -1,0 +1,307 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// MaxClients bounds the registered clients; registering one more forgets the oldest one that holds no grant
+// (Claude registers a new client on every fresh connection).
+const MaxClients = 1000
+
+const maxBodyBytes = 64 << 10
+
+// client is what the server knows of a client, however it was identified.
+type client struct {
+	ID         string
+	SecretHash string // "" for a public client
+	Metadata   oauthex.ClientRegistrationMetadata
+	// CIMD is true when ID is the URL of a client ID metadata document.
+	CIMD bool
+}
+
+func (c *client) name() string {
+	if c.Metadata.ClientName != "" {
+		return c.Metadata.ClientName
+	}
+	return c.ID
+}
+
+func (c *client) allowsRefresh() bool {
+	return len(c.Metadata.GrantTypes) == 0 || slices.Contains(c.Metadata.GrantTypes, "refresh_token")
+}
+
+// errUnknownClient: the client_id is neither registered nor a metadata document URL this server would fetch.
+var errUnknownClient = errors.New("unknown client")
+
+// lookupClient finds a registered client, or fetches the client ID metadata document a URL client_id names.
+func (a *AS) lookupClient(ctx context.Context, id string, o *Options) (*client, error) {
+	if id == "" {
+		return nil, errUnknownClient
+	}
+	var found *client
+	a.store.View(func(s *store.State) {
+		if c, ok := s.Clients[id]; ok {
+			found = &client{ID: c.ID, SecretHash: c.SecretHash, Metadata: c.Metadata}
+		}
+	})
+	if found != nil {
+		return found, nil
+	}
+	if o.DisableCIMD || !a.cimd.isDocumentURL(id) {
+		return nil, errUnknownClient
+	}
+	md, err := a.cimd.fetch(ctx, id)
+	if err != nil {
+		recorder.AddNote(ctx, "oauth", "client ID metadata document "+id+": "+err.Error())
+		return nil, err
+	}
+	return &client{ID: id, Metadata: *md, CIMD: true}, nil
+}
+
+// registrationRequest is RFC 7591 client metadata as sent. jwks is an object on the wire (the SDK type has a
+// string); it is accepted and ignored, as private_key_jwt is not supported.
+type registrationRequest struct {
+	oauthex.ClientRegistrationMetadata
+	JWKS json.RawMessage `json:"jwks,omitempty"`
+}
+
+// registrationResponse is RFC 7591 §3.2.1: the registered metadata with the client's credentials.
+type registrationResponse struct {
+	oauthex.ClientRegistrationMetadata
+	ClientID              string `json:"client_id"`
+	ClientSecret          string `json:"client_secret,omitempty"`
+	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+}
+
+// register is dynamic client registration (RFC 7591). Public clients ("none") are the norm; a client that asks
+// for client_secret_post or client_secret_basic gets a secret and must present it at the token endpoint.
+func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
+	o := a.Options()
+	if o.DisableRegistration {
+		return oauthErr(http.StatusNotFound, "not_found", "dynamic client registration is turned off")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return invalidRequest("reading the body: " + err.Error())
+	}
+	if len(body) > maxBodyBytes {
+		return oauthErr(http.StatusRequestEntityTooLarge, "invalid_client_metadata", fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes))
+	}
+	if ct := mediaType(r.Header.Get("Content-Type")); ct != "application/json" && ct != "" {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", "client metadata must be sent as application/json, not "+ct)
+	}
+	md, err := decodeClientMetadata(body)
+	if err != nil {
+		return err
+	}
+	if err := validateClientMetadata(md, &o); err != nil {
+		return err
+	}
+	now := a.now()
+	c := &store.Client{ID: randomID(prefixClient), IssuedAt: now, Metadata: *md}
+	resp := registrationResponse{ClientRegistrationMetadata: *md, ClientID: c.ID, ClientIDIssuedAt: now.Unix()}
+	if md.TokenEndpointAuthMethod != "none" {
+		secret := randomToken(prefixSecret)
+		c.SecretHash = store.Hash(secret)
+		resp.ClientSecret = secret
+		never := int64(0)
+		resp.ClientSecretExpiresAt = &never
+	}
+	err = a.store.Update(func(s *store.State) error {
+		if len(s.Clients) >= MaxClients {
+			evictOldestClient(s)
+		}
+		s.Clients[c.ID] = c
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("registered client %s (%q, auth %s)", c.ID, md.ClientName, md.TokenEndpointAuthMethod))
+	writeJSON(w, http.StatusCreated, resp)
+	return nil
+}
+
+func evictOldestClient(s *store.State) {
+	busy := map[string]bool{}
+	for _, g := range s.Grants {
+		busy[g.ClientID] = true
+	}
+	var oldest *store.Client
+	for _, c := range s.Clients {
+		if !busy[c.ID] && (oldest == nil || c.IssuedAt.Before(oldest.IssuedAt)) {
+			oldest = c
+		}
+	}
+	if oldest != nil {
+		delete(s.Clients, oldest.ID)
+	}
+}
+
+// decodeClientMetadata parses a registration body; a value of the wrong type is invalid_client_metadata naming
+// the field.
+func decodeClientMetadata(body []byte) (*oauthex.ClientRegistrationMetadata, error) {
+	var req registrationRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&req); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata",
+				fmt.Sprintf("%s must be %s, not a JSON %s", te.Field, expectedType(te.Field), te.Value))
+		}
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "the body is not a JSON object of client metadata: "+err.Error())
+	}
+	md := req.ClientRegistrationMetadata
+	md.JWKS = ""
+	return &md, nil
+}
+
+func expectedType(field string) string {
+	switch field {
+	case "redirect_uris", "grant_types", "response_types", "contacts":
+		return "an array of strings"
+	}
+	return "a string"
+}
+
+// validateClientMetadata checks registered (or documented) metadata and fills in the server's defaults, which the
+// registration response echoes. An omitted token_endpoint_auth_method means a public client ("none"): RFC 7591's
+// default (client_secret_basic) would hand a secret to MCP clients that never send one.
+func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) error {
+	if len(md.RedirectURIs) == 0 {
+		return oauthErr(http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required: the authorization code grant needs at least one redirect URI")
+	}
+	for _, u := range md.RedirectURIs {
+		if err := checkRedirectURI(u, o.RedirectHosts); err != nil {
+			return oauthErr(http.StatusBadRequest, "invalid_redirect_uri", fmt.Sprintf("redirect URI %q: %v", u, err))
+		}
+	}
+	switch md.TokenEndpointAuthMethod {
+	case "":
+		md.TokenEndpointAuthMethod = "none"
+	case "none", "client_secret_post", "client_secret_basic":
+	default:
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(
+			"token_endpoint_auth_method %q is not supported (supported: none, client_secret_post, client_secret_basic)", md.TokenEndpointAuthMethod))
+	}
+	if len(md.GrantTypes) == 0 {
+		md.GrantTypes = []string{"authorization_code", "refresh_token"}
+	}
+	for _, g := range md.GrantTypes {
+		if g != "authorization_code" && g != "refresh_token" {
+			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(
+				"grant type %q is not supported (supported: authorization_code, refresh_token)", g))
+		}
+	}
+	if !slices.Contains(md.GrantTypes, "authorization_code") {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", "grant_types must include authorization_code: it is the only way to obtain a token here")
+	}
+	if len(md.ResponseTypes) == 0 {
+		md.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range md.ResponseTypes {
+		if rt != "code" {
+			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("response type %q is not supported (supported: code)", rt))
+		}
+	}
+	switch md.ApplicationType {
+	case "", "native", "web":
+	default:
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("application_type %q is not native or web", md.ApplicationType))
+	}
+	for _, f := range []struct{ name, value string }{
+		{"client_uri", md.ClientURI}, {"logo_uri", md.LogoURI}, {"tos_uri", md.TOSURI}, {"policy_uri", md.PolicyURI}, {"jwks_uri", md.JWKSURI},
+	} {
+		if f.value == "" {
+			continue
+		}
+		u, err := url.Parse(f.value)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("%s %q is not an http(s) URL", f.name, f.value))
+		}
+	}
+	if len(md.ClientName) > 200 {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", "client_name is longer than 200 characters")
+	}
+	return nil
+}
+
+// checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment; https, or http on
+// a loopback host (RFC 8252 §7.3), or a private-use scheme of a native app (RFC 8252 §7.1, e.g. cursor://);
+// never a scheme a browser would run (javascript:, data:, ...). hosts, when set, is the allow-list of hosts.
+func checkRedirectURI(raw string, hosts []string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("not a URL: %w", err)
+	}
+	if u.Scheme == "" {
+		return errors.New("not an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("a redirect URI must not have a fragment")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		if u.Host == "" {
+			return errors.New("no host")
+		}
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]), not %q; use https", u.Hostname())
+		}
+	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem":
+		return fmt.Errorf("the %s: scheme is not allowed", u.Scheme)
+	}
+	if len(hosts) > 0 && !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, u.Hostname()) }) {
+		return fmt.Errorf("host %q is not on the allowed list (%s)", u.Hostname(), strings.Join(hosts, ", "))
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	h = strings.ToLower(strings.Trim(h, "[]"))
+	return h == "localhost" || h == "127.0.0.1" || h == "::1"
+}
+
+// matchRedirectURI reports whether given equals a registered redirect URI, exactly, or — for loopback http
+// URIs — apart from the port (RFC 8252 §7.3: native apps get an ephemeral port).
+func matchRedirectURI(registered []string, given string) bool {
+	if slices.Contains(registered, given) {
+		return true
+	}
+	g, err := url.Parse(given)
+	if err != nil || g.Scheme != "http" || !isLoopbackHost(g.Hostname()) {
+		return false
+	}
+	for _, r := range registered {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme != g.Scheme || u.Hostname() != g.Hostname() {
+			continue
+		}
+		if u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery && u.User.String() == g.User.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}

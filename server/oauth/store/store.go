@@ -1,0 +1,338 @@
+// Package store keeps the authorization server's lasting state — registered clients, grants, access and refresh
+// tokens — in memory and, unless ephemeral, in a JSON file that survives a restart. Clients cache their
+// registration per host, so forgetting it breaks their next connect.
+//
+// Secrets never reach the file: tokens and client secrets are stored as their SHA-256 (see Hash). Every change is
+// written atomically (a temporary file in the same directory, fsync, rename, fsync of the directory), so the file is
+// either the old state or the new one, never a torn write.
+package store
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// Version is the state file's format version.
+const Version = 1
+
+// Client is a client registered through dynamic client registration (RFC 7591). Clients identified by a client ID
+// metadata document are not stored: their document is fetched again when needed.
+type Client struct {
+	ID string `json:"client_id"`
+	// SecretHash is Hash(client_secret) for a confidential client, "" for a public one.
+	SecretHash string    `json:"secret_hash,omitempty"`
+	IssuedAt   time.Time `json:"issued_at"`
+	// Metadata is what was registered, with the server's defaults filled in (what the registration response echoed).
+	Metadata oauthex.ClientRegistrationMetadata `json:"metadata"`
+}
+
+// Grant is one approved authorization: a client, the scopes and the resource (RFC 8707 audience) it was granted.
+// Its tokens live in State.AccessTokens and State.RefreshTokens, keyed by their hash.
+type Grant struct {
+	ID       string    `json:"id"`
+	ClientID string    `json:"client_id"`
+	Scopes   []string  `json:"scopes,omitempty"`
+	Resource string    `json:"resource"`
+	Created  time.Time `json:"created"`
+}
+
+// AccessToken is an issued access token (stored under its hash).
+type AccessToken struct {
+	GrantID string    `json:"grant"`
+	Scopes  []string  `json:"scopes,omitempty"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
+}
+
+// Refresh token states. A refresh token is Active until used. Using it issues its successor and makes it Rotated:
+// it stays usable (once more, replacing the unused successor) so that a client that lost the response can retry.
+// When the successor is used, the token becomes Retired; presenting a Retired token is a replay.
+const (
+	RefreshActive  = "active"
+	RefreshRotated = "rotated"
+	RefreshRetired = "retired"
+)
+
+// RefreshToken is an issued refresh token (stored under its hash).
+type RefreshToken struct {
+	GrantID string    `json:"grant"`
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires"`
+	State   string    `json:"state"`
+	// Predecessor is the hash of the refresh token whose use issued this one; Successor the hash of the token
+	// this one's use issued.
+	Predecessor string `json:"predecessor,omitempty"`
+	Successor   string `json:"successor,omitempty"`
+}
+
+// State is everything the store keeps. Mutate it only inside Store.Update.
+type State struct {
+	Version       int                      `json:"version"`
+	Clients       map[string]*Client       `json:"clients"`
+	Grants        map[string]*Grant        `json:"grants"`
+	AccessTokens  map[string]*AccessToken  `json:"access_tokens"`
+	RefreshTokens map[string]*RefreshToken `json:"refresh_tokens"`
+}
+
+func newState() *State {
+	return &State{
+		Version:       Version,
+		Clients:       map[string]*Client{},
+		Grants:        map[string]*Grant{},
+		AccessTokens:  map[string]*AccessToken{},
+		RefreshTokens: map[string]*RefreshToken{},
+	}
+}
+
+// RevokeGrant deletes a grant and every token issued under it. It reports whether the grant existed.
+func (s *State) RevokeGrant(id string) bool {
+	_, ok := s.Grants[id]
+	delete(s.Grants, id)
+	for h, t := range s.AccessTokens {
+		if t.GrantID == id {
+			delete(s.AccessTokens, h)
+		}
+	}
+	for h, t := range s.RefreshTokens {
+		if t.GrantID == id {
+			delete(s.RefreshTokens, h)
+		}
+	}
+	return ok
+}
+
+// Prune drops expired tokens and grants that have no token left.
+func (s *State) Prune(now time.Time) {
+	live := map[string]bool{}
+	for h, t := range s.AccessTokens {
+		if !now.Before(t.Expires) {
+			delete(s.AccessTokens, h)
+			continue
+		}
+		live[t.GrantID] = true
+	}
+	for h, t := range s.RefreshTokens {
+		if !now.Before(t.Expires) {
+			delete(s.RefreshTokens, h)
+			continue
+		}
+		live[t.GrantID] = true
+	}
+	for id := range s.Grants {
+		if !live[id] {
+			delete(s.Grants, id)
+		}
+	}
+}
+
+// Hash is the form in which secrets are stored and looked up: hex SHA-256.
+func Hash(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// Store is the state behind a lock, persisted after every Update unless ephemeral.
+type Store struct {
+	path string // "" = memory only
+	now  func() time.Time
+
+	mu    sync.RWMutex
+	state *State
+
+	saveMu sync.Mutex // serialises file writes
+}
+
+// Options configure Open.
+type Options struct {
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+}
+
+// Ephemeral returns a store that keeps everything in memory.
+func Ephemeral(opts Options) *Store {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Store{now: opts.Now, state: newState()}
+}
+
+// Open loads the state file at path, or starts empty when it does not exist yet. An unreadable or corrupt file is
+// an error that says what to do; the file is left as it is.
+func Open(path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("oauth state: no path (use Ephemeral for a memory-only store)")
+	}
+	s := Ephemeral(opts)
+	s.path = path
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("oauth state directory: %w", err)
+	}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return s, nil
+	case err != nil:
+		return nil, fmt.Errorf("read oauth state %s: %w (fix its permissions, choose another file with --state, or run with --ephemeral)", path, err)
+	}
+	st, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("oauth state %s is unreadable: %w; move it aside to start with no registered clients, choose another file with --state, or run with --ephemeral", path, err)
+	}
+	st.Prune(s.now())
+	s.state = st
+	return s, nil
+}
+
+func decode(data []byte) (*State, error) {
+	var head struct {
+		Version *int `json:"version"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, fmt.Errorf("not valid JSON (%v)", err)
+	}
+	if head.Version == nil {
+		return nil, errors.New("no \"version\" field: not an mcpwatch state file")
+	}
+	if *head.Version != Version {
+		return nil, fmt.Errorf("format version %d, this mcpwatch reads version %d", *head.Version, Version)
+	}
+	st := newState()
+	if err := json.Unmarshal(data, st); err != nil {
+		return nil, fmt.Errorf("not valid JSON (%v)", err)
+	}
+	// A file edited by hand may have null maps or entries.
+	if st.Clients == nil {
+		st.Clients = map[string]*Client{}
+	}
+	if st.Grants == nil {
+		st.Grants = map[string]*Grant{}
+	}
+	if st.AccessTokens == nil {
+		st.AccessTokens = map[string]*AccessToken{}
+	}
+	if st.RefreshTokens == nil {
+		st.RefreshTokens = map[string]*RefreshToken{}
+	}
+	for k, v := range st.Clients {
+		if v == nil || v.ID != k {
+			return nil, fmt.Errorf("client entry %q is empty or names another client id", k)
+		}
+	}
+	for k, v := range st.Grants {
+		if v == nil || v.ID != k {
+			return nil, fmt.Errorf("grant entry %q is empty or names another grant", k)
+		}
+	}
+	for k, v := range st.AccessTokens {
+		if v == nil {
+			return nil, fmt.Errorf("access token entry %q is empty", k)
+		}
+	}
+	for k, v := range st.RefreshTokens {
+		if v == nil {
+			return nil, fmt.Errorf("refresh token entry %q is empty", k)
+		}
+	}
+	return st, nil
+}
+
+// Path is the state file, or "" for an ephemeral store.
+func (s *Store) Path() string { return s.path }
+
+// View calls f with the state under a read lock. f must not keep references past its return.
+func (s *Store) View(f func(*State)) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	f(s.state)
+}
+
+// Update calls f with the state under the write lock. When f returns nil and changed the state, the state is
+// persisted before Update returns; when f returns an error, the state is restored to what it was and the error
+// returned. A failed write is returned too (the change stays in memory and reaches the file with the next write).
+func (s *Store) Update(f func(*State) error) error {
+	s.mu.Lock()
+	before, err := json.Marshal(s.state)
+	if err != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("oauth state: %w", err)
+	}
+	if ferr := f(s.state); ferr != nil {
+		restored := newState()
+		if err := json.Unmarshal(before, restored); err == nil {
+			s.state = restored
+		}
+		s.mu.Unlock()
+		return ferr
+	}
+	s.state.Prune(s.now())
+	after, err := json.Marshal(s.state)
+	s.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("oauth state: %w", err)
+	}
+	if s.path == "" || bytes.Equal(before, after) {
+		return nil
+	}
+	return s.save()
+}
+
+// save writes the current state. Writes are serialised and each writes the state as it is when its turn comes,
+// so a slow write never overwrites a newer state with an older one.
+func (s *Store) save() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.mu.RLock()
+	data, err := json.MarshalIndent(s.state, "", "  ")
+	s.mu.RUnlock()
+	if err != nil {
+		return fmt.Errorf("oauth state: %w", err)
+	}
+	return WriteFileAtomic(s.path, append(data, '\n'), 0o600)
+}
+
+// WriteFileAtomic writes data to path so that path holds either its old content or data, never a mix: a temporary
+// file in the same directory is written, synced and renamed over path, then the directory is synced.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(perm); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync() // best effort: some filesystems refuse to sync a directory
+		d.Close()
+	}
+	return nil
+}

@@ -1,0 +1,167 @@
+package store
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "state.json")
+	now := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	s, err := Open(path, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Fatalf("a new store wrote a file before any change: %v", err)
+	}
+	err = s.Update(func(st *State) error {
+		st.Clients["c1"] = &Client{ID: "c1", IssuedAt: now}
+		st.Grants["g1"] = &Grant{ID: "g1", ClientID: "c1", Resource: "https://h/mcp", Created: now}
+		st.AccessTokens[Hash("at")] = &AccessToken{GrantID: "g1", Issued: now, Expires: now.Add(time.Hour)}
+		st.RefreshTokens[Hash("rt")] = &RefreshToken{GrantID: "g1", Issued: now, Expires: now.Add(24 * time.Hour), State: RefreshActive}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(path, Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.View(func(st *State) {
+		if st.Clients["c1"] == nil || st.Grants["g1"] == nil || st.AccessTokens[Hash("at")] == nil || st.RefreshTokens[Hash("rt")] == nil {
+			t.Errorf("lost on reload: %+v", st)
+		}
+	})
+	// Expired tokens, and grants left without tokens, are pruned on load.
+	later := now.Add(48 * time.Hour)
+	s3, err := Open(path, Options{Now: func() time.Time { return later }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.View(func(st *State) {
+		if len(st.AccessTokens)+len(st.RefreshTokens)+len(st.Grants) != 0 || st.Clients["c1"] == nil {
+			t.Errorf("after expiry: %+v", st)
+		}
+	})
+}
+
+// A failed update leaves the state as it was.
+func TestUpdateRollsBack(t *testing.T) {
+	s := Ephemeral(Options{})
+	s.Update(func(st *State) error { st.Clients["a"] = &Client{ID: "a"}; return nil })
+	err := s.Update(func(st *State) error {
+		delete(st.Clients, "a")
+		st.Clients["b"] = &Client{ID: "b"}
+		return os.ErrInvalid
+	})
+	if err != os.ErrInvalid {
+		t.Fatalf("err %v", err)
+	}
+	s.View(func(st *State) {
+		if st.Clients["a"] == nil || st.Clients["b"] != nil {
+			t.Errorf("not rolled back: %+v", st.Clients)
+		}
+	})
+}
+
+// An unreadable state file is a clear error that names the file and the way out, and is left untouched.
+func TestCorruptFile(t *testing.T) {
+	for name, content := range map[string]string{
+		"garbage":          "this is not json",
+		"truncated":        `{"version":1,"clients":{"c1":{"client_id":"c1"`,
+		"no version":       `{"clients":{}}`,
+		"future version":   `{"version":99}`,
+		"wrong types":      `{"version":1,"clients":[1,2]}`,
+		"mismatched entry": `{"version":1,"clients":{"a":{"client_id":"b"}}}`,
+		"null entry":       `{"version":1,"grants":{"g":null}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "state.json")
+			os.WriteFile(path, []byte(content), 0o600)
+			_, err := Open(path, Options{})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, want := range []string{path, "--ephemeral", "--state"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %q", err, want)
+				}
+			}
+			if b, _ := os.ReadFile(path); string(b) != content {
+				t.Error("the corrupt file was changed")
+			}
+		})
+	}
+	t.Run("a directory", func(t *testing.T) {
+		path := t.TempDir()
+		if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), path) {
+			t.Errorf("err %v", err)
+		}
+	})
+}
+
+// A write that fails leaves the previous file intact and no temporary file behind.
+func TestAtomicWrite(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "state.json")
+	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(path, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "two" {
+		t.Errorf("content %q", b)
+	}
+	// Renaming over a directory fails: the old content must survive, and the temporary file must go.
+	target := filepath.Join(dir, "isdir")
+	os.Mkdir(target, 0o700)
+	os.WriteFile(filepath.Join(target, "keep"), []byte("x"), 0o600)
+	if err := WriteFileAtomic(target, []byte("new"), 0o600); err == nil {
+		t.Fatal("writing over a directory succeeded")
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		t.Errorf("left behind: %v", names)
+	}
+}
+
+// Concurrent updates all reach the file, and the file always parses.
+func TestConcurrentUpdates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for i := range 20 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			id := string(rune('a' + i))
+			if err := s.Update(func(st *State) error { st.Clients[id] = &Client{ID: id}; return nil }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	for range 20 {
+		<-done
+	}
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.View(func(st *State) {
+		if len(st.Clients) != 20 {
+			t.Errorf("%d clients in the file, want 20", len(st.Clients))
+		}
+	})
+}

@@ -1,0 +1,437 @@
+package oauth
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+)
+
+// tokenResponse is RFC 6749 §5.1.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	Scope        string `json:"scope,omitempty"`
+}
+
+// readParams reads a token or revocation request body: application/x-www-form-urlencoded (RFC 6749) or JSON
+// (Claude sends its token request as JSON). A body without a usable Content-Type is sniffed. Parameters must not
+// repeat, except resource (RFC 8707).
+func readParams(r *http.Request) (url.Values, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, invalidRequest("reading the body: " + err.Error())
+	}
+	if len(body) > maxBodyBytes {
+		return nil, oauthErr(http.StatusRequestEntityTooLarge, "invalid_request", fmt.Sprintf("the body is larger than %d bytes", maxBodyBytes))
+	}
+	ct := mediaType(r.Header.Get("Content-Type"))
+	if ct != "application/json" && ct != "application/x-www-form-urlencoded" {
+		if t := strings.TrimSpace(string(body)); strings.HasPrefix(t, "{") {
+			ct = "application/json"
+		} else {
+			ct = "application/x-www-form-urlencoded"
+		}
+	}
+	var v url.Values
+	if ct == "application/json" {
+		v, err = jsonParams(body)
+	} else {
+		v, err = url.ParseQuery(string(body))
+		if err != nil {
+			err = invalidRequest("the body is not form-encoded: " + err.Error())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k, vals := range v {
+		if len(vals) > 1 && k != "resource" {
+			return nil, invalidRequest(fmt.Sprintf("parameter %s appears more than once", k))
+		}
+	}
+	return v, nil
+}
+
+func jsonParams(body []byte) (url.Values, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, invalidRequest("the body is not a JSON object: " + err.Error())
+	}
+	v := url.Values{}
+	for k, x := range m {
+		switch x := x.(type) {
+		case nil:
+		case string:
+			v.Set(k, x)
+		case []any:
+			if k != "resource" {
+				return nil, invalidRequest(fmt.Sprintf("parameter %s must be a string, not an array", k))
+			}
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, invalidRequest("resource must be a string or an array of strings")
+				}
+				v.Add(k, s)
+			}
+		default:
+			return nil, invalidRequest(fmt.Sprintf("parameter %s must be a string", k))
+		}
+	}
+	return v, nil
+}
+
+// authenticateClient identifies the client of a token or revocation request: HTTP Basic (client_secret_basic),
+// client_secret in the body (client_secret_post), or client_id alone (public clients, "none"). A client registered
+// with a secret must present it.
+func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*client, error) {
+	id, secret := p.Get("client_id"), p.Get("client_secret")
+	basic := false
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, cred, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Basic") {
+			return nil, invalidRequest("the token endpoint takes client credentials as HTTP Basic or in the body, not as " + scheme)
+		}
+		bid, bsecret, err := parseBasic(strings.TrimSpace(cred))
+		if err != nil {
+			e := invalidClient("HTTP Basic credentials: " + err.Error())
+			e.Challenge = `Basic realm="mcpwatch"`
+			return nil, e
+		}
+		if secret != "" {
+			return nil, invalidRequest("the client authenticated twice (HTTP Basic and client_secret in the body); use one method")
+		}
+		if id != "" && id != bid {
+			return nil, invalidRequest("client_id in the body differs from the HTTP Basic user name")
+		}
+		id, secret, basic = bid, bsecret, true
+	}
+	fail := func(desc string) error {
+		e := invalidClient(desc)
+		if basic {
+			e.Challenge = `Basic realm="mcpwatch"`
+		}
+		return e
+	}
+	if id == "" {
+		return nil, fail("no client_id: send it in the body (public clients) or authenticate with HTTP Basic")
+	}
+	c, err := a.lookupClient(r.Context(), id, o)
+	if errors.Is(err, errUnknownClient) {
+		return nil, fail(fmt.Sprintf("client_id %q is not registered here; it was probably registered with an earlier run of mcpwatch (or another state file): register again", id))
+	}
+	if err != nil {
+		return nil, fail(fmt.Sprintf("client %s: %v", id, err))
+	}
+	if c.SecretHash != "" {
+		if secret == "" {
+			return nil, fail(fmt.Sprintf("client %s was registered with %s and must present its client_secret", id, c.Metadata.TokenEndpointAuthMethod))
+		}
+		if !equalSecret(store.Hash(secret), c.SecretHash) {
+			return nil, fail("wrong client_secret")
+		}
+	}
+	return c, nil
+}
+
+func parseBasic(cred string) (id, secret string, err error) {
+	raw, err := base64.StdEncoding.DecodeString(cred)
+	if err != nil {
+		return "", "", errors.New("not base64")
+	}
+	u, s, ok := strings.Cut(string(raw), ":")
+	if !ok {
+		return "", "", errors.New("no colon between client id and secret")
+	}
+	// RFC 6749 §2.3.1: both are form-encoded before being joined.
+	if id, err = url.QueryUnescape(u); err != nil {
+		return "", "", errors.New("client id is not form-encoded")
+	}
+	if secret, err = url.QueryUnescape(s); err != nil {
+		return "", "", errors.New("client secret is not form-encoded")
+	}
+	return id, secret, nil
+}
+
+// token is the token endpoint (RFC 6749 §3.2).
+func (a *AS) token(w http.ResponseWriter, r *http.Request) error {
+	o := a.Options()
+	if o.TokenError != "" {
+		status := http.StatusBadRequest
+		if o.TokenError == "invalid_client" {
+			status = http.StatusUnauthorized
+		}
+		return oauthErr(status, o.TokenError, "forced by a toggle")
+	}
+	p, err := readParams(r)
+	if err != nil {
+		return err
+	}
+	c, err := a.authenticateClient(r, p, &o)
+	if err != nil {
+		return err
+	}
+	switch gt := p.Get("grant_type"); gt {
+	case "authorization_code":
+		return a.exchangeCode(w, r, p, c, &o)
+	case "refresh_token":
+		return a.refresh(w, r, p, c, &o)
+	case "":
+		return invalidRequest("grant_type is required")
+	default:
+		return oauthErr(http.StatusBadRequest, "unsupported_grant_type", fmt.Sprintf("grant_type %q is not supported (authorization_code, refresh_token)", gt))
+	}
+}
+
+// exchangeCode redeems an authorization code. Every check happens before the code is marked used, so a failed
+// attempt changes nothing; a code presented after it was redeemed revokes the grant it created (RFC 6749 §4.1.2).
+func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, c *client, o *Options) error {
+	code := p.Get("code")
+	if code == "" {
+		return invalidRequest("code is required")
+	}
+	h := store.Hash(code)
+	now := a.now()
+	a.mu.Lock()
+	ac := a.codes[h]
+	var req authRequest
+	used, grantID := false, ""
+	if ac != nil {
+		req, used, grantID = ac.Req, ac.Used, ac.GrantID
+	}
+	a.mu.Unlock()
+	switch {
+	case ac == nil:
+		return invalidGrant("unknown authorization code")
+	case used:
+		if err := a.store.Update(func(s *store.State) error { s.RevokeGrant(grantID); return nil }); err != nil {
+			a.log.Error("revoking the grant of a replayed code", "grant", grantID, "err", err)
+		}
+		recorder.AddNote(r.Context(), "oauth", "authorization code replayed: grant "+grantID+" revoked")
+		return invalidGrant("the authorization code was already used; the tokens it issued are now revoked")
+	case !now.Before(ac.Expires):
+		return invalidGrant("the authorization code expired")
+	case req.Client.ID != c.ID:
+		return invalidGrant("the authorization code was issued to another client")
+	}
+	redirect := p.Get("redirect_uri")
+	switch {
+	case req.RedirectGiven && redirect == "":
+		return invalidGrant("redirect_uri is required: the authorization request named one")
+	case redirect != "" && redirect != req.RedirectURI:
+		return invalidGrant(fmt.Sprintf("redirect_uri %q is not the one of the authorization request (%q)", redirect, req.RedirectURI))
+	}
+	verifier := p.Get("code_verifier")
+	switch {
+	case verifier == "":
+		return invalidRequest("code_verifier is required (PKCE)")
+	case !pkceValue.MatchString(verifier):
+		return invalidGrant("code_verifier must be 43 to 128 characters of [A-Za-z0-9-._~]")
+	}
+	sum := sha256.Sum256([]byte(verifier))
+	if !equalSecret(base64.RawURLEncoding.EncodeToString(sum[:]), req.Challenge) {
+		return invalidGrant("code_verifier does not match the code_challenge (S256)")
+	}
+	resource, err := a.checkResource(r, p["resource"], req.Resource)
+	if err != nil {
+		return err
+	}
+
+	a.mu.Lock()
+	if ac.Used { // a concurrent exchange won
+		a.mu.Unlock()
+		return invalidGrant("the authorization code was already used")
+	}
+	ac.Used = true
+	grant := &store.Grant{ID: randomID("g_"), ClientID: c.ID, Scopes: req.Scopes, Resource: resource, Created: now}
+	ac.GrantID = grant.ID
+	a.mu.Unlock()
+
+	resp, err := a.issue(grant, c, o, "", true)
+	if err != nil {
+		return err
+	}
+	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("issued tokens for grant %s (client %s, resource %s)", grant.ID, c.ID, resource))
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// issue creates an access token (and a refresh token unless turned off or the client may not refresh) under a
+// grant; newGrant stores the grant too; predecessor is the refresh token whose use this is.
+func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, newGrant bool) (*tokenResponse, error) {
+	now := a.now()
+	access := randomToken(prefixAccess)
+	resp := &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(o.accessTTL() / time.Second), Scope: strings.Join(g.Scopes, " ")}
+	var refreshHash string
+	if !o.DisableRefreshTokens && c.allowsRefresh() {
+		resp.RefreshToken = randomToken(prefixRefresh)
+		refreshHash = store.Hash(resp.RefreshToken)
+	}
+	err := a.store.Update(func(s *store.State) error {
+		if newGrant {
+			s.Grants[g.ID] = g
+		} else if _, ok := s.Grants[g.ID]; !ok {
+			return invalidGrant("the grant was revoked")
+		}
+		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: g.Scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		if refreshHash != "" {
+			s.RefreshTokens[refreshHash] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: predecessor}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// refresh redeems a refresh token and rotates it. The token used stays valid until its successor is used, so a
+// client that lost the response can retry; presenting a token whose successor was already used is a replay and
+// revokes the grant (OAuth 2.1 §4.3.1).
+func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *client, o *Options) error {
+	if !c.allowsRefresh() {
+		return oauthErr(http.StatusBadRequest, "unauthorized_client", "the client did not register the refresh_token grant type")
+	}
+	rt := p.Get("refresh_token")
+	if rt == "" {
+		return invalidRequest("refresh_token is required")
+	}
+	h := store.Hash(rt)
+	now := a.now()
+	var (
+		grant    store.Grant
+		scopes   []string
+		oerr     error
+		replayed bool
+	)
+	newRefresh := ""
+	access := randomToken(prefixAccess)
+	if !o.DisableRefreshTokens {
+		newRefresh = randomToken(prefixRefresh)
+	}
+	err := a.store.Update(func(s *store.State) error {
+		t := s.RefreshTokens[h]
+		if t == nil {
+			return invalidGrant("unknown or revoked refresh token")
+		}
+		g := s.Grants[t.GrantID]
+		switch {
+		case g == nil:
+			return invalidGrant("the refresh token's grant was revoked")
+		case !now.Before(t.Expires):
+			return invalidGrant("the refresh token expired")
+		case g.ClientID != c.ID:
+			return invalidGrant("the refresh token was issued to another client")
+		case t.State == store.RefreshRetired:
+			s.RevokeGrant(g.ID)
+			replayed = true
+			return nil
+		}
+		if _, err := a.checkResource(r, p["resource"], g.Resource); err != nil {
+			return err
+		}
+		scopes = g.Scopes
+		if req := strings.Fields(p.Get("scope")); len(req) > 0 {
+			for _, sc := range req {
+				if !slices.Contains(g.Scopes, sc) {
+					return oauthErr(http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q was not granted; a refresh can only narrow the scopes", sc))
+				}
+			}
+			scopes = req
+		}
+		switch t.State {
+		case store.RefreshActive:
+			if prev := s.RefreshTokens[t.Predecessor]; prev != nil {
+				prev.State = store.RefreshRetired
+			}
+		case store.RefreshRotated:
+			delete(s.RefreshTokens, t.Successor) // the successor the client never got
+		}
+		t.State = store.RefreshRotated
+		t.Successor = ""
+		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		if newRefresh != "" {
+			nh := store.Hash(newRefresh)
+			t.Successor = nh
+			s.RefreshTokens[nh] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: h}
+		}
+		grant = *g
+		return nil
+	})
+	if err != nil {
+		oerr = err
+	}
+	if replayed {
+		recorder.AddNote(r.Context(), "oauth", "refresh token replayed: grant revoked")
+		return invalidGrant("the refresh token was already rotated and its successor used: this is a replay, so the grant is revoked")
+	}
+	if oerr != nil {
+		return oerr
+	}
+	recorder.AddNote(r.Context(), "oauth", "refreshed grant "+grant.ID)
+	writeJSON(w, http.StatusOK, &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(o.accessTTL() / time.Second),
+		RefreshToken: newRefresh, Scope: strings.Join(scopes, " ")})
+	return nil
+}
+
+// revoke is token revocation (RFC 7009): a refresh token revokes its whole grant, an access token itself.
+// An unknown token is not an error.
+func (a *AS) revoke(w http.ResponseWriter, r *http.Request) error {
+	o := a.Options()
+	p, err := readParams(r)
+	if err != nil {
+		return err
+	}
+	c, err := a.authenticateClient(r, p, &o)
+	if err != nil {
+		return err
+	}
+	tok := p.Get("token")
+	if tok == "" {
+		return invalidRequest("token is required")
+	}
+	h := store.Hash(tok)
+	what := ""
+	err = a.store.Update(func(s *store.State) error {
+		if t := s.AccessTokens[h]; t != nil {
+			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+				return invalidRequest("the token was issued to another client")
+			}
+			delete(s.AccessTokens, h)
+			what = "access token"
+			return nil
+		}
+		if t := s.RefreshTokens[h]; t != nil {
+			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+				return invalidRequest("the token was issued to another client")
+			}
+			s.RevokeGrant(t.GrantID)
+			what = "refresh token and its grant " + t.GrantID
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if what != "" {
+		recorder.AddNote(r.Context(), "oauth", "revoked "+what)
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
