@@ -23,18 +23,18 @@ type trackerPane struct {
 	follow  bool // keep the newest selected
 	top     int  // first connection drawn
 	needed  struct {
-		version uint64
-		w, n    int
+		report *analysis.Report
+		w, n   int
 	}
-	heights    map[*analysis.Connection]int // lines of each block, for the data version and width below
-	heightsVer uint64
+	heights    map[*analysis.Connection]int // lines of each block, for the report and width below
+	heightsRep *analysis.Report
 	heightsW   int
 }
 
-// height is the lines of a connection's block (kept until the data or the width change).
+// height is the lines of a connection's block (kept until the report or the width change).
 func (p *trackerPane) height(c *analysis.Connection) int {
-	if p.heights == nil || p.heightsVer != p.ctx.data.version || p.heightsW != p.w {
-		p.heights, p.heightsVer, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.version, p.w
+	if p.heights == nil || p.heightsRep != p.ctx.data.report || p.heightsW != p.w {
+		p.heights, p.heightsRep, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.report, p.w
 	}
 	h, ok := p.heights[c]
 	if !ok {
@@ -107,15 +107,15 @@ func (p *trackerPane) fits(top, last int) bool {
 	return true
 }
 
-// Needed is the height that shows every connection (the root caps it; the answer is kept until the data or
+// Needed is the height that shows every connection (the root caps it; the answer is kept until the report or
 // the width change).
 func (p *trackerPane) Needed(w int) int {
 	d := p.ctx.data
-	if p.needed.version == d.version && p.needed.w == w && p.needed.n > 0 {
+	if p.needed.report == d.report && p.needed.w == w && p.needed.n > 0 {
 		return p.needed.n
 	}
 	n := p.needs(w)
-	p.needed.version, p.needed.w, p.needed.n = d.version, w, n
+	p.needed.report, p.needed.w, p.needed.n = d.report, w, n
 	return n
 }
 
