@@ -30,6 +30,8 @@ Usage:
   mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
+  mcpwatch faults              list the toggles and scenarios
+  mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' for the flags.
@@ -51,6 +53,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
+	case "faults":
+		err = cmdFaults(args, stdout, stderr)
+	case "fault":
+		err = cmdFault(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

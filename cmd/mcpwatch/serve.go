@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
+	"github.com/mcpwatch/mcpwatch/server/control"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
 type serveFlags struct {
@@ -29,6 +33,34 @@ type serveFlags struct {
 	autoApprove bool
 	statePath   string
 	ephemeral   bool
+	faults      specList
+	scenario    string
+}
+
+// specList collects repeated --fault flags.
+type specList []string
+
+func (l *specList) String() string     { return strings.Join(*l, " ") }
+func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
+
+// toggles builds the toggle set from --fault and --scenario; a bad name or value is an error that lists the valid
+// ones.
+func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
+	set := faults.NewSet(mode)
+	specs := []string(f.faults)
+	if f.scenario != "" {
+		sc, err := faults.LookupScenario(f.scenario)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(sc.Toggles, specs...)
+	}
+	for _, spec := range specs {
+		if err := set.Set(spec); err != nil {
+			return nil, fmt.Errorf("--fault %s: %w", spec, err)
+		}
+	}
+	return set, nil
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -40,6 +72,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
+	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
+	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
@@ -67,6 +101,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if f.statePath != "" && f.ephemeral {
 		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
 		return errUsage
+	}
+	toggles, err := f.toggles(faults.ModeServe)
+	if err != nil {
+		return err
 	}
 	stateDir, err := stateDir()
 	if err != nil {
@@ -106,6 +144,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Fixtures:  f.fixtures,
 		Logger:    logger,
 		Recorder:  rec,
+		Faults:    toggles,
 
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,
@@ -117,6 +156,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := srv.Listen(); err != nil {
 		return err
+	}
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	// The control socket is a convenience: without it, toggles still work at start and in the TUI.
+	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(stateDir), control.SocketName(port)), toggles)
+	if ctlErr == nil {
+		defer ctl.Close()
 	}
 
 	if !f.noTUI && isTerminal(stdout) {
@@ -146,6 +191,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if capture != nil {
 		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
+	}
+	if ctlErr != nil {
+		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
+	}
+	if on := toggles.List(); len(on) > 0 {
+		var specs []string
+		for _, a := range on {
+			specs = append(specs, a.Spec())
+		}
+		fmt.Fprintf(stderr, "toggles on: %s\n", strings.Join(specs, " "))
 	}
 
 	sub := store.Subscribe(4096)
