@@ -107,8 +107,8 @@ func shq(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'
 
 // TestTUIInTmux: start serve (OAuth on, consent auto-approved) in tmux at 120×40, run a client's whole handshake
 // (the 401 challenge, discovery, registration, authorization, token, refresh, then the Go SDK's initialize,
-// initialized, tools/list, tools/call), find each stage ticked, open an exchange's detail, look at the toggles,
-// export a HAR, and quit with q: exit status 0 and the terminal restored.
+// initialized, tools/list, tools/call), find each stage ticked, open an exchange's detail, flip a toggle and see
+// the next request altered, export a HAR, and quit with q: exit status 0 and the terminal restored.
 func TestTUIInTmux(t *testing.T) {
 	bin := tuiTmuxBuild(t)
 	state := t.TempDir()
@@ -206,11 +206,50 @@ func TestTUIInTmux(t *testing.T) {
 	tm.keys("Escape") // and the filter goes
 	waitGone(tm, "the filter", "filter tools/call")
 
-	// The toggles panel (no toggles in this build yet: the panel says so).
+	// Flip a toggle: omit-session-id (the first of the catalogue) on; the header says so, and the next request is
+	// answered without a session id, which the exchange records.
 	tm.keys("t")
-	tm.waitFor("the toggles panel", "Toggles", "No toggles are available in this build.")
+	tm.waitFor("the toggles panel", "Toggles", "[ ] omit-session-id")
+	tm.keys("Enter")
+	tm.waitFor("the toggle on", "[x] omit-session-id", "toggles: omit-session-id")
+	tm.keys("t")
+	waitGone(tm, "the toggles panel", "[x] omit-session-id")
+	req, err := http.NewRequest(http.MethodPost, base+"/mcp", strings.NewReader(
+		`{"jsonrpc":"2.0","id":9,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"after-toggle","version":"1"}}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+access)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize with omit-session-id on: HTTP %d, Mcp-Session-Id %q", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"))
+	}
+	// The list follows the new exchange; its detail's Analysis tab shows what the toggle changed.
+	tm.waitFor("the altered exchange", "~")
+	tm.keys("Enter")
+	tm.waitFor("its detail", "#14 POST /mcp initialize")
+	for i := 0; i < 3 && !strings.Contains(tm.screen(), "[Analysis"); i++ {
+		tm.keys("l") // the detail keeps the tab last shown: move to Analysis
+		time.Sleep(200 * time.Millisecond)
+	}
+	tm.keys("G") // the end of the tab: the toggles
+	tm.waitFor("what the toggle changed", "[Analysis", "omit-session-id changed response header", "after:  (removed)")
 	tm.keys("Escape")
-	waitGone(tm, "the toggles panel", "No toggles are available")
+	tm.waitFor("the list again", "enter open")
+	// And off again.
+	tm.keys("t")
+	tm.waitFor("the toggles panel", "[x] omit-session-id")
+	tm.keys("d")
+	tm.waitFor("the toggle off", "[ ] omit-session-id")
+	tm.keys("Escape")
+	waitGone(tm, "the toggles panel", "[ ] omit-session-id")
+	tm.waitFor("the header", "toggles: none on")
 
 	// Export a HAR: type a path; the file is written whole and valid.
 	out := filepath.Join(t.TempDir(), "export.har")

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,21 +21,36 @@ import (
 
 const benchN = 100000
 
-// benchStore fills a store with n exchanges: the handshake's, over and over. With distinct, every URL is
-// different (a query parameter counts up), which is the filter's worst case: no two exchanges share the text
-// it searches.
+// benchStore fills a store with n exchanges: the handshake's, over and over, each run a client of its own (its
+// own client id, token and session, a second apart). With distinct, every URL is different as well (a query
+// parameter counts up), which is the filter's worst case: no two exchanges share the text it searches.
 func benchStore(n int, distinct bool) *recorder.Store {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	tmpl := handshake()
 	for i := range n {
+		run := itoa(i / len(tmpl))
 		ex := *tmpl[i%len(tmpl)]
-		ex.Start = t0.Add(time.Duration(i) * time.Millisecond)
+		ex.Start = t0.Add(time.Duration(i/len(tmpl))*time.Second + time.Duration(i%len(tmpl))*time.Millisecond)
+		r := strings.NewReplacer("c_7Hq2", "c_"+run, "at_…", "at_"+run, "rt_…", "rt_"+run, sessionID, "s"+run)
+		ex.URL = r.Replace(ex.URL)
+		ex.ReqHeaders = replaceHeaders(ex.ReqHeaders, r)
+		ex.RespHeaders = replaceHeaders(ex.RespHeaders, r)
+		ex.ReqBody.Data = []byte(r.Replace(string(ex.ReqBody.Data)))
+		ex.RespBody.Data = []byte(r.Replace(string(ex.RespBody.Data)))
 		if distinct {
 			ex.URL += "?n=" + itoa(i+1)
 		}
 		store.Add(&ex)
 	}
 	return store
+}
+
+func replaceHeaders(hs recorder.Headers, r *strings.Replacer) recorder.Headers {
+	out := make(recorder.Headers, len(hs))
+	for i, h := range hs {
+		out[i] = recorder.Header{Name: h.Name, Value: r.Replace(h.Value)}
+	}
+	return out
 }
 
 func benchModel(b *testing.B, store *recorder.Store, w, h int) *Model {

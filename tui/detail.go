@@ -360,8 +360,14 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 	ex := r.ex
 	info := d.an.Info(ex.ID)
 	var out []string
-	kv := func(k, v string) {
-		out = append(out, wrapStyled(" "+st.HeaderKey.Render(fit(k, 11))+" "+v, p.w)...)
+	kv := func(k, v string) { // the value wraps under itself
+		for i, l := range wrapStyled(v, max(p.w-13, 10)) {
+			if i == 0 {
+				out = append(out, " "+st.HeaderKey.Render(fit(k, 11))+" "+l)
+			} else {
+				out = append(out, strings.Repeat(" ", 13)+l)
+			}
+		}
 	}
 	kv("stage", string(d.stageOf(r)))
 	client := string(d.clientOf(r))

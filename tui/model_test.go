@@ -1027,3 +1027,14 @@ func TestLargeStoreAnalysisOffTheHotPath(t *testing.T) {
 		t.Fatal("a rebuild from before the clear was taken")
 	}
 }
+
+func TestNoticeAtStart(t *testing.T) {
+	h := newHarness(t, 100, 30, nil, func(c *Config) { c.Notice = "no control socket" })
+	if s := h.screen(); !strings.Contains(s, "no control socket") {
+		t.Fatalf("the notice is not shown:\n%s", s)
+	}
+	h.send(clearStatusMsg{seq: h.m.statusSeq})
+	if s := h.screen(); strings.Contains(s, "no control socket") {
+		t.Fatalf("the notice does not go:\n%s", s)
+	}
+}

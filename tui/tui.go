@@ -81,6 +81,9 @@ type Config struct {
 	ExportNote    string   // said in the export prompt (e.g. that secrets are redacted)
 	WorkDir       string   // where relative export paths go (shown in the prompt)
 
+	// Notice is shown at start, as a warning in the status line (e.g. that the control socket is missing).
+	Notice string
+
 	// Theme forces "dark" or "light"; "" follows the terminal's background.
 	Theme string
 	// Now is the clock (for the default export file name).
@@ -174,6 +177,9 @@ func New(cfg Config) (*Model, error) {
 
 	// Subscribe first, then read what is there: an exchange that arrives in between is in both, and the later
 	// snapshot wins.
+	if cfg.Notice != "" {
+		m.status, m.statusErr, m.statusSeq = cfg.Notice, true, 1
+	}
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
 	m.data.resync(cfg.Store.Snapshot())
 	m.onData()
@@ -208,6 +214,9 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 // Init starts the pump, asks the terminal for its background colour and reads the toggles.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{waitForUpdates(m.sub)}
+	if m.cfg.Notice != "" {
+		cmds = append(cmds, clearStatusAfter(m.statusSeq))
+	}
 	if m.cfg.Theme == "" {
 		cmds = append(cmds, tea.RequestBackgroundColor)
 	}

@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
 func testExchanges() []*recorder.Exchange {
@@ -107,5 +109,47 @@ func TestOpenWithoutATerminal(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"open", filepath.Join(t.TempDir(), "none.jsonl")}, &stdout, &stderr); code != 1 {
 		t.Fatalf("a missing file: exit %d, want 1", code)
+	}
+}
+
+// TestTogglesForTUI: the TUI sees the catalogue's serve toggles, switches them through the set, and gets the
+// set's errors for a bad value.
+func TestTogglesForTUI(t *testing.T) {
+	set := faults.NewSet(faults.ModeServe)
+	tg := togglesForTUI{set: set}
+	list := tg.List()
+	var names []string
+	for _, ti := range list {
+		names = append(names, ti.Name)
+		if ti.Active {
+			t.Fatalf("%s is on in a new set", ti.Name)
+		}
+	}
+	if len(list) == 0 || names[0] != "omit-session-id" || !slices.Contains(names, "slow") {
+		t.Fatalf("toggles: %v", names)
+	}
+	if err := tg.Set("omit-session-id", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Set("slow", "250ms"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tg.Set("slow", "soon"); err == nil {
+		t.Fatal("slow=soon was taken")
+	}
+	on := map[string]string{}
+	for _, ti := range tg.List() {
+		if ti.Active {
+			on[ti.Name] = ti.Value
+		}
+		if ti.Name == "slow" && (!ti.TakesValue || ti.ValueHint == "") {
+			t.Fatalf("slow: %+v", ti)
+		}
+	}
+	if len(on) != 2 || on["slow"] != "250ms" || !set.Has("omit-session-id") {
+		t.Fatalf("on: %v", on)
+	}
+	if err := tg.Unset("slow"); err != nil || set.Has("slow") {
+		t.Fatalf("unset: %v", err)
 	}
 }

@@ -166,7 +166,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	if !f.noTUI && isTerminal(stdout) {
 		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
-		err := runTUI(ctx, srv, f.publicURL, !f.noAuth, store)
+		notice := ""
+		if ctlErr != nil {
+			notice = "no control socket, `mcpwatch fault` cannot reach this instance: " + ctlErr.Error()
+		}
+		err := runTUI(ctx, srv, f.publicURL, !f.noAuth, toggles, notice, store)
 		if capture != nil {
 			if cerr := capture.Close(); cerr != nil && err == nil {
 				err = cerr

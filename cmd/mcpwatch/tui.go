@@ -10,6 +10,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/tui"
 )
 
@@ -23,7 +24,8 @@ func isTerminal(w io.Writer) bool {
 }
 
 // runTUI serves while the TUI runs; quitting the TUI stops the server, and a server that fails ends the TUI.
-func runTUI(ctx context.Context, srv *server.Server, publicURL string, auth bool, store *recorder.Store) error {
+func runTUI(ctx context.Context, srv *server.Server, publicURL string, auth bool, toggles *faults.Set, notice string,
+	store *recorder.Store) error {
 	tctx, endTUI := context.WithCancel(ctx)
 	defer endTUI()
 	sctx, stopServer := context.WithCancel(ctx)
@@ -50,7 +52,8 @@ func runTUI(ctx context.Context, srv *server.Server, publicURL string, auth bool
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
 		Auth:          auth,
-		Toggles:       nil, // the toggles (issue 6) are not on main yet
+		Toggles:       togglesForTUI{set: toggles},
+		Notice:        notice,
 		Exporter:      exportForTUI,
 		ExportFormats: exportFormatsForTUI,
 		ExportNote:    exportNoteForTUI,
@@ -91,3 +94,33 @@ func exportForTUI(format, path string, exs []*recorder.Exchange) error {
 		return export.Write(w, f, exs, export.Options{Version: version})
 	})
 }
+
+// togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
+// with the ones that are on.
+type togglesForTUI struct{ set *faults.Set }
+
+func (t togglesForTUI) List() []tui.ToggleInfo {
+	on := map[string]faults.Active{}
+	for _, a := range t.set.List() {
+		on[a.Name] = a
+	}
+	var out []tui.ToggleInfo
+	for _, d := range faults.Catalogue {
+		if !d.AppliesTo(t.set.Mode()) {
+			continue
+		}
+		a, active := on[d.Name]
+		out = append(out, tui.ToggleInfo{Name: d.Name, Summary: d.Changes, Active: active, Value: a.Value,
+			TakesValue: d.Arg != "", ValueHint: d.Arg})
+	}
+	return out
+}
+
+func (t togglesForTUI) Set(name, value string) error {
+	if value != "" {
+		name += "=" + value
+	}
+	return t.set.Set(name)
+}
+
+func (t togglesForTUI) Unset(name string) error { return t.set.Unset(name) }
