@@ -10,10 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
@@ -30,6 +33,7 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
+	Faults    *faults.Set        // the toggles; nil: none
 
 	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
 	NoAuth      bool
@@ -43,7 +47,7 @@ type Config struct {
 	AllowLoopbackCIMD bool
 
 	// Handler, when set, serves every path and method instead of the embedded MCP and OAuth servers (proxy
-	// mode), behind the same middleware.
+	// mode), behind the same middleware (capture, guard, toggles).
 	Handler http.Handler
 	// EndpointPath is the MCP endpoint's path in the connector URL (default /mcp).
 	EndpointPath string
@@ -57,8 +61,11 @@ type Server struct {
 	oauth  *oauth.AS // nil with NoAuth
 	stop   func()
 	router chi.Router
-	ln     net.Listener
-	http   *http.Server
+
+	toolsChangedMu sync.Mutex
+	toolsChanged   bool // the tools-changed toggle's tool is on the server
+	ln             net.Listener
+	http           *http.Server
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -82,9 +89,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.EndpointPath = "/mcp"
 	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
+		if cfg.Faults == nil {
+			cfg.Faults = faults.NewSet(faults.ModeProxy)
+		}
 		s := &Server{cfg: cfg, guard: guard, stop: func() {}}
 		s.router = s.routes()
 		return s, nil
+	}
+	if cfg.Faults == nil {
+		cfg.Faults = faults.NewSet(faults.ModeServe)
 	}
 	var as *oauth.AS
 	if !cfg.NoAuth {
@@ -94,6 +107,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
+	cfg.Faults.OnChange(s.applyToolsChanged)
+	cfg.Faults.OnChange(s.applyAuthToggles)
+	s.applyAuthToggles(nil)
 	s.router = s.routes()
 	return s, nil
 }
@@ -104,13 +120,16 @@ func (s *Server) routes() chi.Router {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}
 	r.Use(s.guard.Middleware)
+	mcpPath, _, _ := strings.Cut(s.cfg.EndpointPath, "?")
+	r.Use(faults.Middleware(s.cfg.Faults, faults.Options{MCPPath: mcpPath}))
 	if s.cfg.Handler != nil {
 		r.Handle("/*", s.cfg.Handler)
 		return r
 	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
-		Logger: s.cfg.Logger,
+		Logger:         s.cfg.Logger,
+		ForceStateless: func() bool { return s.cfg.Faults.Has("stateless") },
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},
@@ -138,6 +157,35 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "mcpwatch: an MCP server that shows its handshakes.\nMCP endpoint (paste this into a connector): %s\n", publicurl.URL(r, "/mcp"))
 }
 
+// applyToolsChanged adds or removes the tools-changed toggle's tool when the toggle flips.
+func (s *Server) applyToolsChanged([]faults.Active) {
+	on := s.cfg.Faults.Has("tools-changed")
+	s.toolsChangedMu.Lock()
+	defer s.toolsChangedMu.Unlock()
+	switch {
+	case on && !s.toolsChanged:
+		mcpserver.AddChangedTool(s.mcp)
+	case !on && s.toolsChanged:
+		s.mcp.RemoveTools(mcpserver.ChangedToolName)
+	}
+	s.toolsChanged = on
+}
+
+// applyAuthToggles sets the authorization server's knobs from the toggles that change how it behaves (the others
+// act on the wire, in the faults middleware). A change applies to the next request.
+func (s *Server) applyAuthToggles([]faults.Active) {
+	if s.oauth == nil {
+		return
+	}
+	set := s.cfg.Faults
+	s.oauth.UpdateOptions(func(o *oauth.Options) {
+		o.DenyConsent = set.Has("deny-consent")
+		o.ForceConfidential = set.Has("require-client-secret")
+		o.RedirectHosts, _ = set.Hosts("redirect-allow")
+		o.AccessTokenTTL, _ = set.Duration("short-token")
+	})
+}
+
 // Handler is the router with every route and middleware, for tests and for embedding.
 func (s *Server) Handler() http.Handler { return s.router }
 
@@ -146,6 +194,9 @@ func (s *Server) OAuth() *oauth.AS { return s.oauth }
 
 // Guard is the Host/Origin guard, which also knows the public URL.
 func (s *Server) Guard() *publicurl.Guard { return s.guard }
+
+// Faults is the set of toggles.
+func (s *Server) Faults() *faults.Set { return s.cfg.Faults }
 
 // MCP is the SDK server (tools, prompts, resources); nil in proxy mode.
 func (s *Server) MCP() *mcp.Server { return s.mcp }

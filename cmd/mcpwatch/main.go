@@ -29,8 +29,11 @@ Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
   mcpwatch proxy --upstream URL [flags]
                                the same inspector in front of your own MCP server
+  mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
+  mcpwatch faults              list the toggles and scenarios
+  mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
 
 Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
@@ -50,8 +53,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args, stdout, stderr)
 	case "proxy":
 		err = cmdProxy(ctx, args, stdout, stderr)
+	case "open":
+		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
+	case "faults":
+		err = cmdFaults(args, stdout, stderr)
+	case "fault":
+		err = cmdFault(args, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "mcpwatch", version)
 	case "help":

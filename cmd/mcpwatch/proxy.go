@@ -6,17 +6,20 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"path/filepath"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 )
 
 type proxyFlags struct {
-	commonFlags
+	serveFlags   // the shared ones (registerCommon)
 	upstream     string
 	rewriteURLs  bool
 	preserveHost bool
@@ -24,7 +27,7 @@ type proxyFlags struct {
 }
 
 func (f *proxyFlags) register(fs *flag.FlagSet) {
-	f.commonFlags.register(fs)
+	f.registerCommon(fs)
 	fs.StringVar(&f.upstream, "upstream", "", "your MCP server's `URL`, e.g. http://localhost:8080/mcp (its path is the connector's path; every path is forwarded as is)")
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
 	fs.BoolVar(&f.preserveHost, "preserve-host", false, "send the public host as Host (default: the upstream's own host, with the public host in X-Forwarded-Host)")
@@ -60,7 +63,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch proxy: --upstream URL is required (your MCP server, e.g. --upstream http://localhost:8080/mcp)")
 		return errUsage
 	}
-	if err := f.check(); err != nil {
+	if err := f.checkCommon(); err != nil {
 		fmt.Fprintln(stderr, "mcpwatch proxy:", err)
 		return errUsage
 	}
@@ -68,16 +71,26 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch proxy: --upstream-timeout must not be negative")
 		return errUsage
 	}
-
-	sess, err := openSession(&f.commonFlags)
+	toggles, err := f.toggles(faults.ModeProxy)
 	if err != nil {
 		return err
 	}
-	defer sess.close()
+	stateDir, err := stateDir()
+	if err != nil {
+		return err
+	}
+	logger, closeLog, err := openLog(f.logFile, stateDir)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	store := recorder.NewStore(storeLimits)
+	rec := recorder.New(store, recorder.Options{})
 	p, err := proxy.New(proxy.Options{
 		Upstream:      f.upstream,
-		Recorder:      sess.rec,
-		Logger:        sess.logger,
+		Recorder:      rec,
+		Logger:        logger,
 		RewriteURLs:   f.rewriteURLs,
 		PreserveHost:  f.preserveHost,
 		HeaderTimeout: f.upstreamWait,
@@ -86,11 +99,24 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer p.Close()
+	var capture *recorder.CaptureFile
+	if !f.noCapture {
+		path := f.capture
+		if path == "" {
+			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
+		}
+		capture, err = recorder.OpenCapture(path)
+		if err != nil {
+			return err
+		}
+		store.OnComplete(capture.Append)
+	}
 	srv, err := server.New(server.Config{
 		Addr:         f.addr,
 		PublicURL:    f.publicURL,
-		Logger:       sess.logger,
-		Recorder:     sess.rec,
+		Logger:       logger,
+		Recorder:     rec,
+		Faults:       toggles,
 		Handler:      p,
 		EndpointPath: p.EndpointPath(),
 	})
@@ -112,12 +138,15 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if !f.rewriteURLs {
 		rewrite = "off"
 	}
-	b := banner{before: []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}}
+	before := []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}
 	if !p.HasEndpointPath() {
-		b.before = append(b.before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
+		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
-	hopts := headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}}
-	return sess.run(ctx, srv, b, hopts, stdout, stderr)
+	return runWatched(ctx, watched{
+		flags: &f.serveFlags, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
+		logger: logger, upstream: p.Upstream().String(), before: before,
+		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
+	}, stdout, stderr)
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.

@@ -8,24 +8,61 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
-	"github.com/mcpwatch/mcpwatch/recorder/headless"
+	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
-// commonFlags are the flags serve and proxy share.
-type commonFlags struct {
+type serveFlags struct {
 	addr      string
 	publicURL string
 	noTUI     bool
+	fixtures  string
 	capture   string
 	noCapture bool
 	json      bool
 	logFile   string
-	tunnel    bool
+
+	noAuth      bool
+	autoApprove bool
+	statePath   string
+	ephemeral   bool
+	faults      specList
+	scenario    string
+	tunnel      bool
 }
 
-func (f *commonFlags) register(fs *flag.FlagSet) {
+// specList collects repeated --fault flags.
+type specList []string
+
+func (l *specList) String() string     { return strings.Join(*l, " ") }
+func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
+
+// toggles builds the toggle set from --fault and --scenario; a bad name or value is an error that lists the valid
+// ones.
+func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
+	set := faults.NewSet(mode)
+	specs := []string(f.faults)
+	if f.scenario != "" {
+		sc, err := faults.LookupScenario(f.scenario)
+		if err != nil {
+			return nil, err
+		}
+		specs = append(sc.Toggles, specs...)
+	}
+	for _, spec := range specs {
+		if err := set.Set(spec); err != nil {
+			return nil, fmt.Errorf("--fault %s: %w", spec, err)
+		}
+	}
+	return set, nil
+}
+
+// registerCommon registers the flags serve and proxy share.
+func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:4000", "listen `address` (loopback only)")
 	fs.StringVar(&f.publicURL, "public-url", "", "the tunnel's public `URL` (e.g. https://abc.trycloudflare.com); requests for its host are served")
 	fs.BoolVar(&f.noTUI, "no-tui", false, "print one line per request instead of the TUI (also when stdout is not a terminal)")
@@ -33,34 +70,26 @@ func (f *commonFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
+	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
+	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
 }
 
-// check reports flag combinations that make no sense.
-func (f *commonFlags) check() error {
-	if f.tunnel && f.publicURL != "" {
-		return fmt.Errorf("--tunnel and --public-url exclude each other (the tunnel's URL is the public URL)")
-	}
-	return nil
-}
-
-type serveFlags struct {
-	commonFlags
-	fixtures string
-
-	noAuth      bool
-	autoApprove bool
-	statePath   string
-	ephemeral   bool
-}
-
 func (f *serveFlags) register(fs *flag.FlagSet) {
-	f.commonFlags.register(fs)
+	f.registerCommon(fs)
 	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
+}
+
+// checkCommon reports flag combinations that make no sense.
+func (f *serveFlags) checkCommon() error {
+	if f.tunnel && f.publicURL != "" {
+		return fmt.Errorf("--tunnel and --public-url exclude each other (the tunnel's URL is the public URL)")
+	}
+	return nil
 }
 
 // envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
@@ -80,33 +109,58 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stderr, "mcpwatch serve: unexpected argument %q\n", pos[0])
 		return errUsage
 	}
-	if err := f.check(); err != nil {
-		fmt.Fprintln(stderr, "mcpwatch serve:", err)
-		return errUsage
-	}
+
 	if f.statePath != "" && f.ephemeral {
 		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
 		return errUsage
 	}
-
-	sess, err := openSession(&f.commonFlags)
+	if err := f.checkCommon(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch serve:", err)
+		return errUsage
+	}
+	toggles, err := f.toggles(faults.ModeServe)
 	if err != nil {
 		return err
 	}
-	defer sess.close()
+	stateDir, err := stateDir()
+	if err != nil {
+		return err
+	}
 	statePath := ""
 	if !f.noAuth && !f.ephemeral {
 		statePath = f.statePath
 		if statePath == "" {
-			statePath = filepath.Join(sess.stateDir, "state.json")
+			statePath = filepath.Join(stateDir, "state.json")
 		}
 	}
+	logger, closeLog, err := openLog(f.logFile, stateDir)
+	if err != nil {
+		return err
+	}
+	defer closeLog()
+
+	store := recorder.NewStore(storeLimits)
+	rec := recorder.New(store, recorder.Options{})
+	var capture *recorder.CaptureFile
+	if !f.noCapture {
+		path := f.capture
+		if path == "" {
+			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
+		}
+		capture, err = recorder.OpenCapture(path)
+		if err != nil {
+			return err
+		}
+		store.OnComplete(capture.Append)
+	}
+
 	srv, err := server.New(server.Config{
 		Addr:      f.addr,
 		PublicURL: f.publicURL,
 		Fixtures:  f.fixtures,
-		Logger:    sess.logger,
-		Recorder:  sess.rec,
+		Logger:    logger,
+		Recorder:  rec,
+		Faults:    toggles,
 
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,
@@ -119,16 +173,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	var auth string
+	var authLine string
 	switch {
 	case f.noAuth:
-		auth = "auth: off (--no-auth): /mcp answers without a token"
+		authLine = "auth: off (--no-auth): /mcp answers without a token"
 	case statePath == "":
-		auth = fmt.Sprintf("auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)", consentMode(f.autoApprove))
+		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)", consentMode(f.autoApprove))
 	default:
-		auth = fmt.Sprintf("auth: OAuth 2.1 on, %s; state: %s", consentMode(f.autoApprove), statePath)
+		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state: %s", consentMode(f.autoApprove), statePath)
 	}
-	return sess.run(ctx, srv, banner{after: []string{auth}}, headless.Options{}, stdout, stderr)
+	return runWatched(ctx, watched{
+		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
+		logger: logger, auth: !f.noAuth, after: []string{authLine},
+	}, stdout, stderr)
 }
 
 func consentMode(auto bool) string {

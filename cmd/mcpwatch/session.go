@@ -5,70 +5,47 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
+	"github.com/mcpwatch/mcpwatch/server/control"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
-// session is what serve and proxy share: the state directory, the log, the recorder and its store, the capture
-// file, and running the server (tunnel, banner, output).
-type session struct {
-	flags    *commonFlags
+// watched is what serve and proxy hand to runWatched once their server listens.
+type watched struct {
+	flags    *serveFlags
+	srv      *server.Server
+	store    *recorder.Store
+	capture  *recorder.CaptureFile
+	toggles  *faults.Set
 	stateDir string
 	logger   *slog.Logger
-	closeLog func()
-	store    *recorder.Store
-	rec      *recorder.Recorder
-	capture  *recorder.CaptureFile
+	auth     bool   // the embedded authorization server is on
+	upstream string // proxy mode: the upstream URL
+	// Banner lines of the command's own: before, right after "listening on"; after, after the connector URL.
+	before, after []string
+	headless      headless.Options
 }
-
-func openSession(f *commonFlags) (*session, error) {
-	dir, err := stateDir()
-	if err != nil {
-		return nil, err
-	}
-	logger, closeLog, err := openLog(f.logFile, dir)
-	if err != nil {
-		return nil, err
-	}
-	s := &session{flags: f, stateDir: dir, logger: logger, closeLog: closeLog}
-	s.store = recorder.NewStore(recorder.StoreOptions{})
-	s.rec = recorder.New(s.store, recorder.Options{})
-	if !f.noCapture {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(dir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		s.capture, err = recorder.OpenCapture(path)
-		if err != nil {
-			closeLog()
-			return nil, err
-		}
-		s.store.OnComplete(s.capture.Append)
-	}
-	return s, nil
-}
-
-func (s *session) close() { s.closeLog() }
 
 // tunnelStartTimeout bounds the wait for cloudflared's URL (a quick tunnel usually takes a few seconds).
 const tunnelStartTimeout = 60 * time.Second
 
-// banner holds a command's own banner lines: before, right after "listening on"; after, after the connector URL.
-type banner struct{ before, after []string }
-
-// run starts the tunnel (--tunnel), prints the banner, prints exchanges until ctx ends, then stops everything in
-// order. srv must be listening. hopts are the headless printer's options (JSON is set from the flags).
-func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts headless.Options, stdout, stderr io.Writer) error {
+// runWatched starts the tunnel (--tunnel) and the control socket, then runs the TUI or the headless printer while
+// the server serves, until ctx ends; then it stops everything in order.
+func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error {
+	srv := w.srv
 	var tun *tunnel.Tunnel
-	if s.flags.tunnel {
+	if w.flags.tunnel {
 		var err error
-		tun, err = tunnel.Start(tunnel.Options{Origin: srv.LocalURL(), Logger: s.logger})
+		tun, err = tunnel.Start(tunnel.Options{Origin: srv.LocalURL(), Logger: w.logger})
 		if err != nil {
 			return err
 		}
@@ -87,8 +64,35 @@ func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts h
 		}
 	}
 
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	// The control socket is a convenience: without it, toggles still work at start and in the TUI.
+	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(w.stateDir), control.SocketName(port)), w.toggles)
+	if ctlErr == nil {
+		defer ctl.Close()
+	}
+
+	if !w.flags.noTUI && isTerminal(stdout) {
+		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
+		var notices []string
+		if ctlErr != nil {
+			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
+		}
+		if tun != nil {
+			notices = append(notices, "tunnel: "+tunnel.BufferingNote)
+		}
+		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
+			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store})
+		if w.capture != nil {
+			if cerr := w.capture.Close(); cerr != nil && err == nil {
+				err = cerr
+			}
+			fmt.Fprintf(stderr, "capture: %s\n", w.capture.Path())
+		}
+		return err
+	}
+
 	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
-	for _, l := range b.before {
+	for _, l := range w.before {
 		fmt.Fprintln(stderr, l)
 	}
 	if tun != nil {
@@ -96,14 +100,24 @@ func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts h
 		fmt.Fprintf(stderr, "note: %s\n", tunnel.BufferingNote)
 	}
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
-	if s.flags.publicURL == "" && tun == nil {
+	if w.flags.publicURL == "" && tun == nil {
 		fmt.Fprintf(stderr, "behind a tunnel? add --tunnel (runs cloudflared), or run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
 	}
-	for _, l := range b.after {
+	for _, l := range w.after {
 		fmt.Fprintln(stderr, l)
 	}
-	if s.capture != nil {
-		fmt.Fprintf(stderr, "capture: %s\n", s.capture.Path())
+	if w.capture != nil {
+		fmt.Fprintf(stderr, "capture: %s\n", w.capture.Path())
+	}
+	if ctlErr != nil {
+		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
+	}
+	if on := w.toggles.List(); len(on) > 0 {
+		var specs []string
+		for _, a := range on {
+			specs = append(specs, a.Spec())
+		}
+		fmt.Fprintf(stderr, "toggles on: %s\n", strings.Join(specs, " "))
 	}
 
 	var mu sync.Mutex // stderr is shared with the tunnel watcher
@@ -120,10 +134,11 @@ func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts h
 		}()
 	}
 
-	sub := s.store.Subscribe(4096)
+	sub := w.store.Subscribe(4096)
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
-	hopts.JSON = s.flags.json
+	hopts := w.headless
+	hopts.JSON = w.flags.json
 	go func() { printed <- headless.Run(pctx, sub, stdout, hopts) }()
 
 	serveErr := srv.Serve(ctx)
@@ -133,8 +148,8 @@ func (s *session) run(ctx context.Context, srv *server.Server, b banner, hopts h
 	sub.Close() // the printer drains what is buffered, then returns
 	perr := <-printed
 	stopPrint()
-	if s.capture != nil {
-		if err := s.capture.Close(); err != nil && serveErr == nil {
+	if w.capture != nil {
+		if err := w.capture.Close(); err != nil && serveErr == nil {
 			serveErr = err
 		}
 	}

@@ -37,6 +37,9 @@ type HandlerOptions struct {
 	// because Claude has been seen sending the newest version on a session it negotiated down
 	// (CodeWithCJ/SparkyFitness#2155). The recorder still sees the header as sent.
 	StrictSessionVersion bool
+	// ForceStateless, when it returns true, routes every request to the stateless handler: no sessions are
+	// issued, GET and DELETE get 405 (the stateless toggle).
+	ForceStateless func() bool
 	// OnRoute, when set, is told which era each /mcp request was routed to and why.
 	OnRoute func(r *http.Request, era, why string)
 }
@@ -94,6 +97,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	era, why, call := h.route(w, r)
 	if era == "" {
 		return // already answered: 413, or a body that is not JSON-RPC
+	}
+	if era == EraLegacy && h.opts.ForceStateless != nil && h.opts.ForceStateless() {
+		era, why = EraStateless, "toggle stateless ("+why+")"
 	}
 	if h.opts.OnRoute != nil {
 		h.opts.OnRoute(r, era, why)

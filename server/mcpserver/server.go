@@ -179,3 +179,18 @@ func Caller(req *mcp.CallToolRequest) WhoAmI {
 	}
 	return w
 }
+
+// ChangedToolName is the tool the tools-changed toggle adds.
+const ChangedToolName = "changed_tool"
+
+// AddChangedTool adds the tools-changed toggle's tool; the SDK then notifies every session with
+// notifications/tools/list_changed. s.RemoveTools(ChangedToolName) takes it away (and notifies again).
+func AddChangedTool(s *mcp.Server) {
+	mcp.AddTool(s, &mcp.Tool{
+		Name:        ChangedToolName,
+		Title:       "Changed tool",
+		Description: "Added by the tools-changed toggle: a client that refetches tools on notifications/tools/list_changed shows it.",
+	}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "The tool list changed while you were connected."}}}, nil, nil
+	})
+}

@@ -76,6 +76,8 @@ func (a *AS) authorize(w http.ResponseWriter, r *http.Request) error {
 	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("authorization request from %s for %s, scopes %q", req.Client.ID, req.Resource, strings.Join(req.Scopes, " ")))
 	switch {
 	case o.DenyConsent:
+		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "authorization answer",
+			Before: "consent page", After: "redirect with error=access_denied"})
 		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
 	case o.AutoApprove:
 		recorder.AddNote(r.Context(), "oauth", "auto-approved")
@@ -125,6 +127,10 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 			Details: [][2]string{{"client_id", c.ID}, {"redirect_uri", redirect}, {"registered", strings.Join(c.Metadata.RedirectURIs, "\n")}}}
 	}
 	if err := checkRedirectURI(redirect, o.RedirectHosts); err != nil {
+		if checkRedirectURI(redirect, nil) == nil {
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRedirectAllow, What: "authorization answer",
+				Before: "consent page", After: "error page: redirect URI " + redirect + " not allowed"})
+		}
 		return nil, &pageError{Status: http.StatusBadRequest, Title: "Redirect URI not allowed",
 			Message: fmt.Sprintf("The redirect URI %s is not allowed: %v.", redirect, err),
 			Details: [][2]string{{"client_id", c.ID}, {"redirect_uri", redirect}}}
@@ -334,6 +340,8 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	switch r.PostForm.Get("action") {
 	case "approve":
 		if o.DenyConsent {
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "consent answer",
+				Before: "approve → code", After: "redirect with error=access_denied"})
 			return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
 		}
 		recorder.AddNote(r.Context(), "oauth", "consent: approved")

@@ -55,6 +55,9 @@ type Options struct {
 	DisableCIMD bool
 	// RedirectHosts, when not empty, is the list of hosts a redirect URI may name (registration and authorize).
 	RedirectHosts []string
+	// ForceConfidential registers every client as confidential (client_secret_post, a secret issued), whatever
+	// token_endpoint_auth_method it asked for; the token endpoint then requires the secret.
+	ForceConfidential bool
 	// DisableRefreshTokens issues access tokens without refresh tokens.
 	DisableRefreshTokens bool
 	// TokenError, when set, answers every token request with this OAuth error code (e.g. "invalid_grant").
@@ -70,6 +73,15 @@ type Options struct {
 	// when a client requests no scope, and a token without them gets 403 insufficient_scope.
 	RequiredScopes []string
 }
+
+// The toggles (server/faults) that set knobs of Options: when a knob alters an answer, the exchange records it
+// under the toggle's name, with what it changed.
+const (
+	toggleDenyConsent   = "deny-consent"
+	toggleRequireSecret = "require-client-secret"
+	toggleRedirectAllow = "redirect-allow"
+	toggleShortToken    = "short-token"
+)
 
 func (o *Options) accessTTL() time.Duration {
 	return orDefault(o.AccessTokenTTL, DefaultAccessTokenTTL)

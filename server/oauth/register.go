@@ -109,7 +109,19 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := validateClientMetadata(md, &o); err != nil {
+		for _, u := range md.RedirectURIs {
+			if len(o.RedirectHosts) > 0 && checkRedirectURI(u, nil) == nil && checkRedirectURI(u, o.RedirectHosts) != nil {
+				recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRedirectAllow, What: "registration answer",
+					Before: "201 Created", After: "400 invalid_redirect_uri (" + u + ")"})
+				break
+			}
+		}
 		return err
+	}
+	if o.ForceConfidential && md.TokenEndpointAuthMethod == "none" {
+		md.TokenEndpointAuthMethod = "client_secret_post"
+		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRequireSecret, What: "token_endpoint_auth_method",
+			Before: "none", After: "client_secret_post (a client_secret issued)"})
 	}
 	now := a.now()
 	c := &store.Client{ID: randomID(prefixClient), IssuedAt: now, Metadata: *md}

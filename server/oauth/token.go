@@ -265,8 +265,17 @@ func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, 
 		return err
 	}
 	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("issued tokens for grant %s (client %s, resource %s)", grant.ID, c.ID, resource))
+	noteShortToken(r, o)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// noteShortToken records that the short-token toggle shortened the access token's lifetime.
+func noteShortToken(r *http.Request, o *Options) {
+	if o.AccessTokenTTL > 0 && o.AccessTokenTTL != DefaultAccessTokenTTL {
+		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleShortToken, What: "expires_in",
+			Before: fmt.Sprint(int64(DefaultAccessTokenTTL / time.Second)), After: fmt.Sprint(int64(o.AccessTokenTTL / time.Second))})
+	}
 }
 
 // issue creates an access token (and a refresh token unless turned off or the client may not refresh) under a
@@ -384,6 +393,7 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		return oerr
 	}
 	recorder.AddNote(r.Context(), "oauth", "refreshed grant "+grant.ID)
+	noteShortToken(r, o)
 	writeJSON(w, http.StatusOK, &tokenResponse{AccessToken: access, TokenType: "Bearer", ExpiresIn: int64(o.accessTTL() / time.Second),
 		RefreshToken: newRefresh, Scope: strings.Join(scopes, " ")})
 	return nil

@@ -1,0 +1,148 @@
+package faults
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Active is a toggle that is on, with its value.
+type Active struct {
+	Name  string `json:"name"`
+	Value string `json:"value,omitempty"`
+	Since time.Time
+	// parsed is the validated value: true, a time.Duration, a FailSpec, []string hosts, a string.
+	parsed any
+}
+
+// Spec is NAME or NAME=VALUE.
+func (a Active) Spec() string {
+	if a.Value == "" {
+		return a.Name
+	}
+	return a.Name + "=" + a.Value
+}
+
+// Set holds the active toggles. It is safe for concurrent use; a change applies to the next request.
+type Set struct {
+	mode string
+	mu   sync.RWMutex
+	on   map[string]Active
+	subs []func([]Active)
+	now  func() time.Time
+}
+
+// NewSet returns an empty set for mode (ModeServe or ModeProxy).
+func NewSet(mode string) *Set {
+	return &Set{mode: mode, on: map[string]Active{}, now: time.Now}
+}
+
+// Mode is where the set applies.
+func (s *Set) Mode() string { return s.mode }
+
+// Set switches a toggle on (or changes its value). spec is NAME or NAME=VALUE.
+func (s *Set) Set(spec string) error {
+	d, value, parsed, err := ParseSpec(spec)
+	if err != nil {
+		return err
+	}
+	if !d.AppliesTo(s.mode) {
+		return fmt.Errorf("toggle %s applies to %s only, not to %s mode", d.Name, strings.Join(d.Modes, " and "), s.mode)
+	}
+	s.mu.Lock()
+	s.on[d.Name] = Active{Name: d.Name, Value: value, Since: s.now(), parsed: parsed}
+	subs, list := s.subs, s.listLocked()
+	s.mu.Unlock()
+	for _, f := range subs {
+		f(list)
+	}
+	return nil
+}
+
+// Unset switches a toggle off. Unsetting a toggle that is off is not an error; an unknown name is.
+func (s *Set) Unset(name string) error {
+	if _, ok := Lookup(name); !ok {
+		return fmt.Errorf("unknown toggle %q; valid toggles: %s", name, strings.Join(Names(), ", "))
+	}
+	s.mu.Lock()
+	_, was := s.on[name]
+	delete(s.on, name)
+	subs, list := s.subs, s.listLocked()
+	s.mu.Unlock()
+	if was {
+		for _, f := range subs {
+			f(list)
+		}
+	}
+	return nil
+}
+
+// List returns the active toggles in catalogue order.
+func (s *Set) List() []Active {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.listLocked()
+}
+
+func (s *Set) listLocked() []Active {
+	out := make([]Active, 0, len(s.on))
+	for _, d := range Catalogue {
+		if a, ok := s.on[d.Name]; ok {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Has reports whether a toggle is on.
+func (s *Set) Has(name string) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.on[name]
+	return ok
+}
+
+// value returns the parsed value of an active toggle.
+func (s *Set) value(name string) (any, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a, ok := s.on[name]
+	return a.parsed, ok
+}
+
+// Duration returns the value of a DURATION toggle that is on.
+func (s *Set) Duration(name string) (time.Duration, bool) {
+	v, ok := s.value(name)
+	d, _ := v.(time.Duration)
+	return d, ok && d > 0
+}
+
+// String returns the value of a toggle that is on (VERSION, SCOPES, CODE).
+func (s *Set) String(name string) (string, bool) {
+	v, ok := s.value(name)
+	str, _ := v.(string)
+	return str, ok
+}
+
+// Hosts returns the value of redirect-allow when it is on.
+func (s *Set) Hosts(name string) ([]string, bool) {
+	v, ok := s.value(name)
+	h, _ := v.([]string)
+	return slices.Clone(h), ok
+}
+
+// Fail returns the value of fail when it is on.
+func (s *Set) Fail() (FailSpec, bool) {
+	v, ok := s.value("fail")
+	f, _ := v.(FailSpec)
+	return f, ok
+}
+
+// OnChange registers f to be called with the active list after every change (from the changing goroutine).
+func (s *Set) OnChange(f func([]Active)) {
+	s.mu.Lock()
+	s.subs = append(s.subs, f)
+	s.mu.Unlock()
+}
