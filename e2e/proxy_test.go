@@ -380,3 +380,40 @@ func TestProxyTunnelWithoutCloudflared(t *testing.T) {
 		t.Errorf("stderr:\n%s", out)
 	}
 }
+
+// Toggles apply in proxy mode: with --fault omit-session-id the client gets the upstream's initialize answer
+// without its Mcp-Session-Id, the upstream's side keeps it, and the capture says which toggle changed what.
+func TestProxyTogglesApplyToTheUpstream(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	upstream := proxyRunMcpwatch(t, bin, nil, "serve", "--no-auth")
+	px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream.url+"/mcp", "--fault", "omit-session-id")
+	req, _ := http.NewRequest("POST", px.connector, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"1"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("client got %d with Mcp-Session-Id %q", resp.StatusCode, resp.Header.Get("Mcp-Session-Id"))
+	}
+	var in, out *recorder.Exchange
+	for _, ex := range px.exchanges(t) {
+		if ex.Kind == recorder.Inbound {
+			in = ex
+		} else {
+			out = ex
+		}
+	}
+	if in == nil || out == nil {
+		t.Fatal("want an inbound and an outbound exchange")
+	}
+	if out.RespHeaders.Get("Mcp-Session-Id") == "" || in.RespHeaders.Get("Mcp-Session-Id") != "" {
+		t.Errorf("session id: upstream sent %q, client got %q", out.RespHeaders.Get("Mcp-Session-Id"), in.RespHeaders.Get("Mcp-Session-Id"))
+	}
+	if len(in.Faults) == 0 || in.Faults[0].Name != "omit-session-id" {
+		t.Errorf("inbound faults %+v", in.Faults)
+	}
+}
