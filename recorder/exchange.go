@@ -205,8 +205,8 @@ type Exchange struct {
 	Notes  []Note        `json:"notes,omitempty"`
 }
 
-// Path returns the URL's path without the query.
-func (e *Exchange) Path() string {
+// Target returns the request target: the URL's path and query, without scheme, host or fragment.
+func (e *Exchange) Target() string {
 	u := e.URL
 	if i := strings.Index(u, "://"); i >= 0 {
 		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
@@ -215,7 +215,16 @@ func (e *Exchange) Path() string {
 			u = "/"
 		}
 	}
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
+	if i := strings.IndexByte(u, '#'); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// Path returns the URL's path without the query.
+func (e *Exchange) Path() string {
+	u := e.Target()
+	if i := strings.IndexByte(u, '?'); i >= 0 {
 		u = u[:i]
 	}
 	return u

@@ -3,6 +3,13 @@ package recorder
 import (
 	"io"
 	"net/http"
+	"strconv"
+)
+
+// Notes that link an outbound exchange and the inbound exchange it was made for; the value is the other's id.
+const (
+	NoteInbound  = "inbound"  // on the outbound exchange
+	NoteOutbound = "outbound" // on the inbound exchange (once per outbound request)
 )
 
 // Transport records the requests mcpwatch makes itself (a client ID metadata document fetch, an upstream request
@@ -44,7 +51,15 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = req.Clone(req.Context())
 		req.Body = &teeBody{rc: req.Body, l: l}
 	}
+	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
+	parent := ExchangeID(req.Context())
+	if parent != 0 {
+		l.ex.Notes = append(l.ex.Notes, Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
+	}
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
+	if parent != 0 {
+		AddNote(req.Context(), NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
+	}
 
 	resp, err := base.RoundTrip(req)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -44,6 +45,12 @@ type Config struct {
 	RequiredScopes []string
 	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
 	AllowLoopbackCIMD bool
+
+	// Handler, when set, serves every path and method instead of the embedded MCP and OAuth servers (proxy
+	// mode), behind the same middleware (capture, guard, toggles).
+	Handler http.Handler
+	// EndpointPath is the MCP endpoint's path in the connector URL (default /mcp).
+	EndpointPath string
 }
 
 // Server is the embedded MCP server behind its router.
@@ -78,6 +85,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.EndpointPath == "" {
+		cfg.EndpointPath = "/mcp"
+	}
+	if cfg.Handler != nil { // proxy mode: no embedded servers
+		if cfg.Faults == nil {
+			cfg.Faults = faults.NewSet(faults.ModeProxy)
+		}
+		s := &Server{cfg: cfg, guard: guard, stop: func() {}}
+		s.router = s.routes()
+		return s, nil
+	}
 	if cfg.Faults == nil {
 		cfg.Faults = faults.NewSet(faults.ModeServe)
 	}
@@ -102,7 +120,12 @@ func (s *Server) routes() chi.Router {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}
 	r.Use(s.guard.Middleware)
-	r.Use(faults.Middleware(s.cfg.Faults, faults.Options{MCPPath: "/mcp"}))
+	mcpPath, _, _ := strings.Cut(s.cfg.EndpointPath, "?")
+	r.Use(faults.Middleware(s.cfg.Faults, faults.Options{MCPPath: mcpPath}))
+	if s.cfg.Handler != nil {
+		r.Handle("/*", s.cfg.Handler)
+		return r
+	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
 		Logger:         s.cfg.Logger,
@@ -175,7 +198,7 @@ func (s *Server) Guard() *publicurl.Guard { return s.guard }
 // Faults is the set of toggles.
 func (s *Server) Faults() *faults.Set { return s.cfg.Faults }
 
-// MCP is the SDK server (tools, prompts, resources).
+// MCP is the SDK server (tools, prompts, resources); nil in proxy mode.
 func (s *Server) MCP() *mcp.Server { return s.mcp }
 
 // Listen binds the loopback address. A non-loopback address is refused: expose mcpwatch through a tunnel.
@@ -209,9 +232,9 @@ func (s *Server) LocalURL() string { return "http://" + s.Addr() }
 // ConnectorURL is the URL to paste into a client's connector settings: the public URL when known, else local.
 func (s *Server) ConnectorURL() string {
 	if u := s.guard.Public(); u != nil {
-		return u.String() + "/mcp"
+		return u.String() + s.cfg.EndpointPath
 	}
-	return s.LocalURL() + "/mcp"
+	return s.LocalURL() + s.cfg.EndpointPath
 }
 
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).

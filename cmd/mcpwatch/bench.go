@@ -26,7 +26,8 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 // the soak test (e2e) can see memory level off once the store is full. For tests and benchmarks only.
 const envBenchStoreMax = "MCPWATCH_BENCH_STORE_MAX"
 
-func storeOptions() recorder.StoreOptions {
-	n, _ := strconv.Atoi(os.Getenv(envBenchStoreMax))
-	return recorder.StoreOptions{MaxCount: n}
+func init() {
+	if n, err := strconv.Atoi(os.Getenv(envBenchStoreMax)); err == nil && n > 0 {
+		storeLimits.MaxCount = n
+	}
 }

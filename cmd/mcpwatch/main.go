@@ -27,13 +27,16 @@ const usage = `mcpwatch — watch an MCP client's OAuth and protocol handshake, 
 
 Usage:
   mcpwatch [serve] [flags]     run the embedded MCP + OAuth server (the default)
+  mcpwatch proxy --upstream URL [flags]
+                               the same inspector in front of your own MCP server
+  mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
   mcpwatch faults              list the toggles and scenarios
   mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
 
-Run 'mcpwatch serve -h' for the flags.
+Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
 `
 
 // errUsage marks a command-line mistake: exit code 2.
@@ -48,6 +51,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd {
 	case "serve":
 		err = cmdServe(ctx, args, stdout, stderr)
+	case "proxy":
+		err = cmdProxy(ctx, args, stdout, stderr)
+	case "open":
+		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
 	case "faults":

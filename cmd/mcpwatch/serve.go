@@ -6,17 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/recorder/analysis"
-	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/control"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
@@ -36,6 +32,7 @@ type serveFlags struct {
 	ephemeral   bool
 	faults      specList
 	scenario    string
+	tunnel      bool
 }
 
 // specList collects repeated --fault flags.
@@ -64,21 +61,35 @@ func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
 	return set, nil
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+// registerCommon registers the flags serve and proxy share.
+func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:4000", "listen `address` (loopback only)")
 	fs.StringVar(&f.publicURL, "public-url", "", "the tunnel's public `URL` (e.g. https://abc.trycloudflare.com); requests for its host are served")
 	fs.BoolVar(&f.noTUI, "no-tui", false, "print one line per request instead of the TUI (also when stdout is not a terminal)")
-	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 	fs.StringVar(&f.capture, "capture", "", "capture file `path` (JSONL; default: a new file under the state directory)")
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
+	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
+}
+
+func (f *serveFlags) register(fs *flag.FlagSet) {
+	f.registerCommon(fs)
+	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
+}
+
+// checkCommon reports flag combinations that make no sense.
+func (f *serveFlags) checkCommon() error {
+	if f.tunnel && f.publicURL != "" {
+		return fmt.Errorf("--tunnel and --public-url exclude each other (the tunnel's URL is the public URL)")
+	}
+	return nil
 }
 
 // envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
@@ -103,6 +114,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch serve: --state and --ephemeral exclude each other")
 		return errUsage
 	}
+	if err := f.checkCommon(); err != nil {
+		fmt.Fprintln(stderr, "mcpwatch serve:", err)
+		return errUsage
+	}
 	toggles, err := f.toggles(faults.ModeServe)
 	if err != nil {
 		return err
@@ -124,7 +139,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer closeLog()
 
-	store := recorder.NewStore(storeOptions())
+	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
@@ -158,60 +173,19 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	_, port, _ := net.SplitHostPort(srv.Addr())
-	// The control socket is a convenience: without it, toggles still work at start and in the TUI.
-	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(stateDir), control.SocketName(port)), toggles)
-	if ctlErr == nil {
-		defer ctl.Close()
-	}
-
-	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
-	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
-	if f.publicURL == "" {
-		fmt.Fprintf(stderr, "behind a tunnel? run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
-	}
+	var authLine string
 	switch {
 	case f.noAuth:
-		fmt.Fprintln(stderr, "auth: off (--no-auth): /mcp answers without a token")
+		authLine = "auth: off (--no-auth): /mcp answers without a token"
 	case statePath == "":
-		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)\n", consentMode(f.autoApprove))
+		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)", consentMode(f.autoApprove))
 	default:
-		fmt.Fprintf(stderr, "auth: OAuth 2.1 on, %s; state: %s\n", consentMode(f.autoApprove), statePath)
+		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state: %s", consentMode(f.autoApprove), statePath)
 	}
-	if capture != nil {
-		fmt.Fprintf(stderr, "capture: %s\n", capture.Path())
-	}
-	if ctlErr != nil {
-		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
-	}
-	if on := toggles.List(); len(on) > 0 {
-		var specs []string
-		for _, a := range on {
-			specs = append(specs, a.Spec())
-		}
-		fmt.Fprintf(stderr, "toggles on: %s\n", strings.Join(specs, " "))
-	}
-
-	sub := store.Subscribe(4096)
-	printed := make(chan error, 1)
-	pctx, stopPrint := context.WithCancel(context.Background())
-	go func() {
-		printed <- headless.Run(pctx, sub, stdout, headless.Options{JSON: f.json, Analysis: analysis.Options{MaxExchanges: storeOptions().MaxCount}})
-	}()
-
-	serveErr := srv.Serve(ctx)
-	sub.Close() // the printer drains what is buffered, then returns
-	perr := <-printed
-	stopPrint()
-	if capture != nil {
-		if err := capture.Close(); err != nil && serveErr == nil {
-			serveErr = err
-		}
-	}
-	if serveErr != nil {
-		return serveErr
-	}
-	return perr
+	return runWatched(ctx, watched{
+		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
+		logger: logger, auth: !f.noAuth, after: []string{authLine},
+	}, stdout, stderr)
 }
 
 func consentMode(auto bool) string {

@@ -13,10 +13,10 @@
 //   --auth-method          token_endpoint_auth_method registered by DCR (default none)
 //   --client-metadata-url  use this client ID metadata document URL as client_id instead of registering
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Provider, browse } from './oauth_provider.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -35,76 +35,6 @@ function fail(msg) {
   process.exit(1);
 }
 
-// An in-memory OAuthClientProvider, as in the SDK's examples (simpleOAuthClientProvider.js).
-class Provider {
-  constructor(clientMetadataUrl) {
-    this.clientMetadataUrl = clientMetadataUrl;
-    this._state = randomBytes(16).toString('hex');
-    this.authorizationUrls = [];
-  }
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata() {
-    return {
-      client_name: 'mcpwatch e2e TypeScript SDK client',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: opts['auth-method'],
-    };
-  }
-  state() {
-    return this._state;
-  }
-  clientInformation() {
-    return this._client;
-  }
-  saveClientInformation(info) {
-    this._client = info;
-  }
-  tokens() {
-    return this._tokens;
-  }
-  saveTokens(tokens) {
-    this._tokens = tokens;
-  }
-  redirectToAuthorization(url) {
-    this.authorizationUrls.push(new URL(url));
-  }
-  saveCodeVerifier(v) {
-    this._verifier = v;
-  }
-  codeVerifier() {
-    return this._verifier;
-  }
-}
-
-// browse plays the user's browser on the authorization URL: the consent page's form is submitted with Approve,
-// or the server redirects at once (--auto-approve). It returns the redirect back to the client and how it went.
-async function browse(authorizationUrl) {
-  let res = await fetch(authorizationUrl, { redirect: 'manual' });
-  let consent = 'auto';
-  if (res.status === 200) {
-    consent = 'form';
-    const html = await res.text();
-    const fields = {};
-    for (const m of html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)) fields[m[1]] = m[2];
-    if (!fields.consent || !fields.csrf) throw new Error(`no consent form on the authorization page:\n${html}`);
-    const action = html.match(/<form method="post" action="([^"]+)">/)?.[1];
-    const cookie = res.headers.get('set-cookie')?.split(';')[0];
-    const body = new URLSearchParams({ ...fields, action: 'approve' });
-    res = await fetch(new URL(action, authorizationUrl), {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-      body,
-    });
-  }
-  if (res.status !== 302) throw new Error(`authorization answered ${res.status}: ${await res.text()}`);
-  return { consent, location: new URL(res.headers.get('location')) };
-}
-
 async function connect(provider) {
   const client = new Client({ name: 'mcpwatch-e2e-oauth', version: '1.32.2' });
   const transport = new StreamableHTTPClientTransport(new URL(opts.url), { authProvider: provider });
@@ -118,7 +48,12 @@ function text(result) {
 }
 
 async function main() {
-  const provider = new Provider(opts['client-metadata-url']);
+  const provider = new Provider({
+    redirect: REDIRECT,
+    name: 'mcpwatch e2e TypeScript SDK client',
+    authMethod: opts['auth-method'],
+    clientMetadataUrl: opts['client-metadata-url'],
+  });
   const out = {};
 
   // 1. The first connect runs discovery and registration, then asks for the browser (UnauthorizedError).

@@ -9,10 +9,10 @@
 //
 // Usage: node scenario_client.mjs --url URL/mcp [--wait-expiry]
 import { parseArgs } from 'node:util';
-import { randomBytes } from 'node:crypto';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { Provider, browse } from './oauth_provider.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -27,80 +27,8 @@ if (!opts.url) {
 
 const REDIRECT = 'http://127.0.0.1:47823/callback'; // a port no known client uses (33418 is VS Code's)
 
-// An in-memory OAuthClientProvider, as in the SDK's examples (simpleOAuthClientProvider.js).
-class Provider {
-  constructor() {
-    this._state = randomBytes(16).toString('hex');
-    this.authorizationUrls = [];
-    this.registrations = 0;
-  }
-  get redirectUrl() {
-    return REDIRECT;
-  }
-  get clientMetadata() {
-    return {
-      client_name: 'mcpwatch e2e scenario client',
-      redirect_uris: [REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'none',
-    };
-  }
-  state() {
-    return this._state;
-  }
-  clientInformation() {
-    return this._client;
-  }
-  saveClientInformation(info) {
-    this.registrations++;
-    this._client = info;
-  }
-  tokens() {
-    return this._tokens;
-  }
-  saveTokens(tokens) {
-    this._tokens = tokens;
-  }
-  redirectToAuthorization(url) {
-    this.authorizationUrls.push(new URL(url));
-  }
-  saveCodeVerifier(v) {
-    this._verifier = v;
-  }
-  codeVerifier() {
-    return this._verifier;
-  }
-  invalidateCredentials(scope) {
-    if (scope === 'all' || scope === 'client') this._client = undefined;
-    if (scope === 'all' || scope === 'tokens') this._tokens = undefined;
-  }
-}
-
-// browse plays the user's browser: follows the authorization URL; submits the consent form with Approve if one is
-// shown; returns the redirect back to the client.
-async function browse(authorizationUrl) {
-  let res = await fetch(authorizationUrl, { redirect: 'manual' });
-  if (res.status === 200) {
-    const html = await res.text();
-    const fields = {};
-    for (const m of html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)) fields[m[1]] = m[2];
-    const action = html.match(/<form method="post" action="([^"]+)">/)?.[1];
-    if (!action) throw new Error(`the authorization page has no consent form (HTTP 200)`);
-    const cookie = res.headers.get('set-cookie')?.split(';')[0];
-    res = await fetch(new URL(action, authorizationUrl), {
-      method: 'POST',
-      redirect: 'manual',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(cookie ? { cookie } : {}) },
-      body: new URLSearchParams({ ...fields, action: 'approve' }),
-    });
-  }
-  if (res.status !== 302) throw new Error(`authorization answered ${res.status}: ${(await res.text()).slice(0, 300)}`);
-  return new URL(res.headers.get('location'));
-}
-
 async function main() {
-  const provider = new Provider();
+  const provider = new Provider({ redirect: REDIRECT, name: 'mcpwatch e2e scenario client' });
   const out = { reached: 'start', failedAt: null, error: null };
   let client;
   let step = 'connect';
@@ -120,7 +48,7 @@ async function main() {
     done('connect');
 
     step = 'browser';
-    const location = await browse(authUrl);
+    const { location } = await browse(authUrl);
     const code = location.searchParams.get('code');
     if (!code) throw new Error(`no code in the redirect: ${location}`);
     done('browser');

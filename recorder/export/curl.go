@@ -124,7 +124,7 @@ func plural(n int, what string) string {
 }
 
 func (d *doc) curlTitle(ex *recorder.Exchange) string {
-	t := fmt.Sprintf("%s — %s %s", d.stage(ex), ex.Method, oneLine(requestTarget(ex)))
+	t := fmt.Sprintf("%s — %s %s", d.stage(ex), ex.Method, oneLine(ex.Target()))
 	if m := ex.RPCMethod(); m != "" {
 		t += " (" + m + ")"
 	}
@@ -166,7 +166,7 @@ func (d *doc) curlCommand(n int, ex *recorder.Exchange, base string) string {
 	var b strings.Builder
 	target := absoluteURL(ex)
 	if base != "" && ex.Kind != recorder.Outbound {
-		target = base + requestTarget(ex)
+		target = base + ex.Target()
 	}
 	body := ex.ReqBody.Data
 	hasBody := len(body) > 0

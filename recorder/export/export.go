@@ -302,25 +302,9 @@ func absoluteURL(ex *recorder.Exchange) string {
 	return scheme + "://" + host + target
 }
 
-// requestTarget is the path and query of an exchange's URL.
-func requestTarget(ex *recorder.Exchange) string {
-	u := ex.URL
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-			u = u[i+3+j:]
-		} else {
-			u = "/"
-		}
-	}
-	if i := strings.IndexByte(u, '#'); i >= 0 {
-		u = u[:i]
-	}
-	return u
-}
-
 // rawQuery is the query of an exchange's URL, without the '?'.
 func rawQuery(ex *recorder.Exchange) string {
-	t := requestTarget(ex)
+	t := ex.Target()
 	if _, q, ok := strings.Cut(t, "?"); ok {
 		return q
 	}

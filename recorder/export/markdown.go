@@ -503,7 +503,7 @@ func (m *md) exchange(ex *recorder.Exchange) {
 
 	// The request.
 	var head strings.Builder
-	target := requestTarget(ex)
+	target := ex.Target()
 	fmt.Fprintf(&head, "%s %s %s\n", ex.Method, target, httpVersion(ex))
 	if ex.ReqHeaders.Get("Host") == "" {
 		_, host := origin(ex)

@@ -1,0 +1,320 @@
+// Package proxy is `mcpwatch proxy`: a reverse proxy in front of the user's own MCP server. It forwards every
+// request as it arrives (request bodies streamed, responses flushed per write so each SSE event reaches the client
+// at once), records the upstream side as Outbound exchanges linked to the inbound ones, answers upstream failures
+// with a clear 502 or 504, and can rewrite the upstream's own absolute URLs in discovery documents and challenges
+// to the public URL (for servers that believe they live on localhost).
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/publicurl"
+)
+
+// Note keys the proxy adds to inbound exchanges.
+const (
+	// NoteRewrite: a JSON object (see Rewrite) per rewritten header or body.
+	NoteRewrite = "rewrite"
+	// NoteError: why the proxy answered 502/504, or how a forwarded stream ended early.
+	NoteError = "proxy-error"
+)
+
+// Defaults.
+const (
+	DefaultDialTimeout   = 10 * time.Second
+	DefaultHeaderTimeout = 100 * time.Second // Cloudflare's own limit for an origin's response headers
+)
+
+// Options configure a Proxy.
+type Options struct {
+	// Upstream is the user's server: an absolute http(s) URL. Its scheme and host are where requests go; its path
+	// (and query) name the MCP endpoint, shown in the connector URL. Paths are forwarded unchanged, not joined.
+	Upstream string
+	// Recorder records the upstream side as Outbound exchanges (nil: not recorded).
+	Recorder *recorder.Recorder
+	Logger   *slog.Logger
+	// RewriteURLs rewrites absolute URLs that point at the upstream's own origin, in discovery documents
+	// (/.well-known/oauth-protected-resource*, oauth-authorization-server*, openid-configuration*) and in the
+	// WWW-Authenticate and Location response headers, to the request's public URL.
+	RewriteURLs bool
+	// PreserveHost sends the request's public host as Host; by default the upstream receives its own host (as in
+	// --upstream) and the public host in X-Forwarded-Host.
+	PreserveHost bool
+	// HeaderTimeout bounds the wait for the upstream's response headers (0: none). GET event streams are exempt:
+	// a server may hold their headers until the first event.
+	HeaderTimeout time.Duration
+	// DialTimeout bounds connecting to the upstream, TLS handshake included (default DefaultDialTimeout).
+	DialTimeout time.Duration
+}
+
+// Proxy forwards requests to the upstream. It is an http.Handler; mount it behind the capture and guard middleware.
+type Proxy struct {
+	opts      Options
+	upstream  *url.URL // as given
+	target    *url.URL // scheme and host only
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	origins   []string // the upstream's own origins, for rewriting
+}
+
+// ParseUpstream validates an upstream URL: absolute http(s) with a host, no fragment or user info.
+func ParseUpstream(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("--upstream %q: %w", s, err)
+	}
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--upstream %q: want an absolute http(s) URL such as http://localhost:8080/mcp", s)
+	}
+	if u.User != nil || u.Fragment != "" {
+		return nil, fmt.Errorf("--upstream %q: no user info or fragment, please", s)
+	}
+	u.Host = strings.ToLower(u.Host)
+	return u, nil
+}
+
+// New builds a proxy.
+func New(opts Options) (*Proxy, error) {
+	up, err := ParseUpstream(opts.Upstream)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = DefaultDialTimeout
+	}
+	p := &Proxy{
+		opts:     opts,
+		upstream: up,
+		target:   &url.URL{Scheme: up.Scheme, Host: up.Host},
+		origins:  ownOrigins(up),
+	}
+	// The proxy's own transport: http.DefaultTransport keeps only 2 idle connections per host, which halves
+	// throughput under load and leaves thousands of sockets in TIME_WAIT.
+	p.transport = &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: opts.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		TLSHandshakeTimeout:   opts.DialTimeout,
+		ForceAttemptHTTP2:     true, // for https upstreams (ALPN); plain http stays HTTP/1.1
+		MaxIdleConns:          0,    // no global bound
+		MaxIdleConnsPerHost:   256,
+		IdleConnTimeout:       90 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		// Forward bodies exactly as encoded: no transparent gzip that would change what the client receives.
+		DisableCompression: true,
+		// No ResponseHeaderTimeout here: headerTimeout applies it per request, sparing event streams.
+	}
+	var rt http.RoundTripper = p.transport
+	if opts.HeaderTimeout > 0 {
+		rt = &headerTimeout{base: rt, d: opts.HeaderTimeout}
+	}
+	rt = &recorder.Transport{Base: rt, Recorder: opts.Recorder}
+	p.rp = &httputil.ReverseProxy{
+		Rewrite:   p.rewrite,
+		Transport: rt,
+		// FlushInterval 0: ReverseProxy flushes every write (-1) of a text/event-stream response and of any
+		// response of unknown length (chunked), so each SSE event and chunk reaches the client as it arrives;
+		// a response with a Content-Length is complete only at its last byte anyway. A global -1 would also arm a
+		// flush timer per response, whose lock contention cut throughput by more than half (measured).
+		FlushInterval:  0,
+		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+		ErrorHandler:   p.errorHandler,
+		ModifyResponse: p.modifyResponse,
+	}
+	return p, nil
+}
+
+// Upstream returns the upstream URL as configured.
+func (p *Proxy) Upstream() *url.URL { u := *p.upstream; return &u }
+
+// EndpointPath is the MCP endpoint's path (and query) for the connector URL: the upstream URL's path, or /mcp
+// when it has none.
+func (p *Proxy) EndpointPath() string {
+	path := p.upstream.EscapedPath()
+	if path == "" || path == "/" {
+		path = "/mcp"
+	}
+	if p.upstream.RawQuery != "" {
+		path += "?" + p.upstream.RawQuery
+	}
+	return path
+}
+
+// HasEndpointPath reports whether --upstream named the MCP endpoint's path.
+func (p *Proxy) HasEndpointPath() bool { return p.upstream.Path != "" && p.upstream.Path != "/" }
+
+// Close drops the idle upstream connections.
+func (p *Proxy) Close() { p.transport.CloseIdleConnections() }
+
+// ServeHTTP forwards r to the upstream.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	// Keep the request body readable once the response has started. Without this, net/http closes an HTTP/1.x
+	// request body when the response headers are flushed — which the proxy does as soon as the upstream's first
+	// SSE event arrives — while the transport may still be reading it (the final read that checks for bytes past
+	// Content-Length): the read fails, the transport drops the upstream connection, and the stream is cut after
+	// its first event. Streams in both directions need it too. (HTTP/2 is always full duplex.)
+	_ = http.NewResponseController(w).EnableFullDuplex()
+	p.rp.ServeHTTP(w, r)
+}
+
+func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
+	pr.SetURL(p.target) // the target has no path: the request's path is kept as it is
+	// Keep the chain a tunnel started (cloudflared sends the client's address), then add the hop to us.
+	if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+		pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
+	}
+	pr.SetXForwarded()
+	base := publicurl.Base(pr.In)
+	pr.Out.Header.Set("X-Forwarded-Host", base.Host)
+	pr.Out.Header.Set("X-Forwarded-Proto", base.Scheme)
+	if p.opts.PreserveHost {
+		pr.Out.Host = base.Host
+	}
+}
+
+func (p *Proxy) modifyResponse(resp *http.Response) error {
+	ctx := resp.Request.Context() // the inbound request's context: notes land on the inbound exchange
+	if resp.Body != nil && resp.Body != http.NoBody {
+		resp.Body = &streamBody{rc: resp.Body, ctx: ctx}
+	}
+	if !p.opts.RewriteURLs {
+		return nil
+	}
+	return p.rewriteResponse(resp, publicurl.Base(resp.Request))
+}
+
+// streamBody ends a forwarded body cleanly when the client went away (its context was cancelled), so that the
+// capture records "stream closed by the client" rather than an aborted handler; any other read error is noted and
+// aborts the response, as it must (a truncated body must not look complete).
+type streamBody struct {
+	rc  io.ReadCloser
+	ctx context.Context
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err != nil && err != io.EOF {
+		if errors.Is(err, context.Canceled) {
+			return n, io.EOF
+		}
+		recorder.AddNote(b.ctx, NoteError, "the upstream's response broke off: "+err.Error())
+	}
+	return n, err
+}
+
+func (b *streamBody) Close() error { return b.rc.Close() }
+
+func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	ctx := r.Context()
+	if errors.Is(err, context.Canceled) && !isTimeout(err) {
+		recorder.AddNote(ctx, NoteError, "the client went away before the upstream answered")
+		return // nobody to answer
+	}
+	status := http.StatusBadGateway
+	var msg string
+	switch {
+	case isTimeout(err):
+		status = http.StatusGatewayTimeout
+		var te *TimeoutError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("the upstream %s sent no response headers within %s (--upstream-timeout)", p.target, te.After)
+		} else {
+			msg = fmt.Sprintf("the upstream %s did not answer in time: %v", p.target, err)
+		}
+	case isDialError(err):
+		msg = fmt.Sprintf("mcpwatch could not reach the upstream %s: %v (is your server running?)", p.target, err)
+	default:
+		msg = fmt.Sprintf("the upstream %s failed: %v", p.target, err)
+	}
+	line := fmt.Sprintf("%d %s: %s", status, http.StatusText(status), msg)
+	recorder.AddNote(ctx, NoteError, line)
+	p.opts.Logger.Warn("proxy", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, line+"\n")
+}
+
+// TimeoutError is the upstream's failure to send response headers within Options.HeaderTimeout.
+type TimeoutError struct{ After time.Duration }
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("no response headers from the upstream within %s", e.After)
+}
+
+// Timeout marks it as a timeout for net.Error-style checks.
+func (e *TimeoutError) Timeout() bool { return true }
+
+func isTimeout(err error) bool {
+	var te *TimeoutError
+	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
+// headerTimeout cancels a request whose response headers do not arrive in time; once they have, the body streams
+// for as long as it lasts.
+type headerTimeout struct {
+	base http.RoundTripper
+	d    time.Duration
+}
+
+func (t *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && strings.Contains(req.Header.Get("Accept"), "text/event-stream") {
+		return t.base.RoundTrip(req)
+	}
+	ctx, cancel := context.WithCancelCause(req.Context())
+	timer := time.AfterFunc(t.d, func() { cancel(&TimeoutError{After: t.d}) })
+	resp, err := t.base.RoundTrip(req.WithContext(ctx))
+	fired := !timer.Stop()
+	if err != nil || fired {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		cause := context.Cause(ctx)
+		cancel(nil)
+		var te *TimeoutError
+		if errors.As(cause, &te) {
+			return nil, te
+		}
+		if err == nil {
+			err = cause
+		}
+		return nil, err
+	}
+	resp.Body = &cancelOnClose{ReadCloser: resp.Body, cancel: func() { cancel(nil) }}
+	return resp, nil
+}
+
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel func()
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}

@@ -1,0 +1,170 @@
+package tui
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	tea "charm.land/bubbletea/v2"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// The store reaches the program through commands, never through Program.Send (which blocks): the pump waits for
+// the subscription's next update and returns it with whatever else is already buffered, as one message; Update
+// applies it and asks for the next (bubbletea's examples/realtime). Tests feed updatesMsg to Update directly.
+
+// maxBatch bounds one message, so that a flood is applied in slices between frames.
+const maxBatch = 4096
+
+// updatesMsg is a batch of the store's updates.
+type updatesMsg struct {
+	updates []recorder.Update
+	dropped uint64 // the subscription's count of missed updates so far
+	closed  bool   // the subscription ended: no more updates
+}
+
+// waitForUpdates is the pump.
+func waitForUpdates(sub *recorder.Subscription) tea.Cmd {
+	if sub == nil {
+		return nil
+	}
+	return func() tea.Msg {
+		u, ok := <-sub.C
+		if !ok {
+			return updatesMsg{closed: true, dropped: sub.Dropped()}
+		}
+		batch := []recorder.Update{u}
+		for len(batch) < maxBatch {
+			select {
+			case u, ok := <-sub.C:
+				if !ok {
+					return updatesMsg{updates: batch, closed: true, dropped: sub.Dropped()}
+				}
+				batch = append(batch, u)
+			default:
+				return updatesMsg{updates: batch, dropped: sub.Dropped()}
+			}
+		}
+		return updatesMsg{updates: batch, dropped: sub.Dropped()}
+	}
+}
+
+// resyncMsg carries the store's content after updates were dropped.
+type resyncMsg struct{ exchanges []*recorder.Exchange }
+
+func resyncFrom(store *recorder.Store) tea.Cmd {
+	return func() tea.Msg { return resyncMsg{exchanges: store.Snapshot()} }
+}
+
+// clearedMsg says the store was cleared at the user's request.
+type clearedMsg struct{}
+
+func clearStore(store *recorder.Store) tea.Cmd {
+	return func() tea.Msg {
+		store.Clear()
+		return clearedMsg{}
+	}
+}
+
+// togglesMsg carries the toggles' state after a change (or a periodic refresh).
+type togglesMsg struct {
+	list   []ToggleInfo
+	err    error  // of the change, if any
+	change string // what was asked: "omit-session-id on", ...
+}
+
+func listToggles(t Toggles) tea.Cmd {
+	if t == nil {
+		return nil
+	}
+	return func() tea.Msg { return togglesMsg{list: t.List()} }
+}
+
+// toggleRefresh re-reads the toggles now and then: they can also change from a second terminal.
+type toggleTickMsg struct{}
+
+const toggleRefreshEvery = time.Second
+
+func toggleTick() tea.Cmd {
+	return tea.Tick(toggleRefreshEvery, func(time.Time) tea.Msg { return toggleTickMsg{} })
+}
+
+func setToggle(t Toggles, name, value string, on bool) tea.Cmd {
+	return func() tea.Msg {
+		var err error
+		change := name + " off"
+		if on {
+			err = t.Set(name, value)
+			change = name + " on"
+			if value != "" {
+				change = name + "=" + value
+			}
+		} else {
+			err = t.Unset(name)
+		}
+		return togglesMsg{list: t.List(), err: err, change: change}
+	}
+}
+
+// exportedMsg is the outcome of an export.
+type exportedMsg struct {
+	format, path string
+	n            int
+	err          error
+	exists       bool // the file exists and overwriting was not confirmed: nothing was written
+}
+
+func runExport(exp Exporter, format, path string, exs []*recorder.Exchange, overwrite bool) tea.Cmd {
+	return func() tea.Msg {
+		if !overwrite {
+			if _, err := os.Stat(path); err == nil {
+				return exportedMsg{format: format, path: path, exists: true}
+			} else if !errors.Is(err, os.ErrNotExist) {
+				return exportedMsg{format: format, path: path, err: err}
+			}
+		}
+		err := exp(format, path, exs)
+		if err != nil {
+			err = fmt.Errorf("export %s to %s: %w", format, path, err)
+		}
+		return exportedMsg{format: format, path: path, n: len(exs), err: err}
+	}
+}
+
+// clearStatusMsg ends a status message (seq tells whether a newer one replaced it meanwhile).
+type clearStatusMsg struct{ seq int }
+
+const statusFor = 6 * time.Second
+
+func clearStatusAfter(seq int) tea.Cmd {
+	return tea.Tick(statusFor, func(time.Time) tea.Msg { return clearStatusMsg{seq: seq} })
+}
+
+// reportTickMsg asks for the analysis' report (see reportNowUpTo).
+type reportTickMsg struct{}
+
+func reportTick(after time.Duration) tea.Cmd {
+	return tea.Tick(after, func(time.Time) tea.Msg { return reportTickMsg{} })
+}
+
+// analyzerMsg carries an analyzer rebuilt from a snapshot of the exchanges held.
+type analyzerMsg struct {
+	an    analyzer
+	exs   []*recorder.Exchange
+	epoch int
+}
+
+// rebuildAnalyzer builds a new analyzer from exchanges (immutable snapshots) in a command: it touches nothing of
+// the model's.
+func rebuildAnalyzer(newAn func(analysis.Options) analyzer, opts analysis.Options, exs []*recorder.Exchange, epoch int) tea.Cmd {
+	return func() tea.Msg {
+		an := newAn(opts)
+		for _, ex := range exs {
+			an.Observe(ex)
+		}
+		return analyzerMsg{an: an, exs: exs, epoch: epoch}
+	}
+}
