@@ -128,7 +128,7 @@ func benchExchange() *Exchange {
 		RespHeaders: Headers{{"Cache-Control", "no-cache, no-transform"}, {"Content-Type", "text/event-stream"},
 			{"Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z"}},
 		RespBody: Body{Data: []byte(benchEvent), Size: int64(len(benchEvent))},
-		Events:   []SSEEvent{{At: 1300 * time.Microsecond, ID: "3GXWB6LQ2Z_7", Event: "message", Data: benchEvent[39 : len(benchEvent)-2]}},
+		Events:   []SSEEvent{{At: 1300 * time.Microsecond, ID: "3GXWB6LQ2Z_7", Event: "message", Data: benchEvent[38 : len(benchEvent)-2]}},
 		Notes:    []Note{{Key: "era", Value: "legacy: session id"}},
 	}
 	ex.RPC = append(ParseRPC(ex.ReqBody.Data, FromClient, -1), ParseRPC([]byte(ex.Events[0].Data), FromServer, 0)...)
@@ -167,5 +167,23 @@ func TestCaptureLineRoundTrip(t *testing.T) {
 	again, _ := json.Marshal(res.Exchanges[0])
 	if !bytes.Equal(again, want) {
 		t.Errorf("round trip:\n got %s\nwant %s", again, want)
+	}
+}
+
+// BenchmarkParseRPC parses a tools/call request and its SSE answer's data, as the recorder does for each.
+func BenchmarkParseRPC(b *testing.B) {
+	answer := []byte(benchEvent[38 : len(benchEvent)-2])
+	for _, tc := range []struct {
+		name  string
+		parse func([]byte, string, int) []RPC
+	}{{"scanner", ParseRPC}, {"encoding-json", parseRPCReflect}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if len(tc.parse([]byte(benchCall), FromClient, -1)) != 1 || len(tc.parse(answer, FromServer, 0)) != 1 {
+					b.Fatal("no message")
+				}
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ package recorder
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -125,6 +126,76 @@ func FuzzReadCapture(f *testing.F) {
 			if !bytes.Equal(a, b) && utf8.Valid(a) {
 				t.Fatalf("exchange %d changed on a round trip:\n%s\n%s", i, a, b)
 			}
+		}
+	})
+}
+
+// parseRPCReflect is ParseRPC as it was, on encoding/json: the reference the scanner is held to.
+func parseRPCReflect(body []byte, from string, event int) []RPC {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil
+	}
+	var raws []rawRPC
+	batch := false
+	switch body[0] {
+	case '{':
+		var r rawRPC
+		if json.Unmarshal(body, &r) != nil {
+			return nil
+		}
+		raws = []rawRPC{r}
+	case '[':
+		if json.Unmarshal(body, &raws) != nil {
+			return nil
+		}
+		batch = true
+	default:
+		return nil
+	}
+	out := make([]RPC, 0, len(raws))
+	for _, r := range raws {
+		if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {
+			continue
+		}
+		m := RPC{From: from, Method: r.Method, Event: event, Batch: batch}
+		if len(r.ID) > 0 && !bytes.Equal(r.ID, []byte("null")) {
+			m.ID = r.ID
+		}
+		if r.Method == "" && (r.Result != nil || r.Error != nil) {
+			m.IsResponse = true
+			if m.ID == nil && r.ID != nil {
+				m.ID = r.ID
+			}
+		}
+		if r.Error != nil {
+			code := r.Error.Code
+			m.ErrorCode, m.ErrorMessage = &code, r.Error.Message
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// The scanner reads exactly what encoding/json reads, for any body.
+func FuzzParseRPCMatchesEncodingJSON(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"a":[1,{"b":"}"}]}}`,
+		`{"JSONRPC":"2.0","ID":"x","Result":null,"jsonrpc":"1.0"}`,
+		`{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error","data":{}}}`,
+		`{"error":{"code":1.5}}`, `{"error":{"code":1e2}}`, `{"error":{"code":"1"}}`, `{"error":{"code":99999999999999999999}}`,
+		`{"error":{"code":1},"error":{"message":"m"}}`, `{"error":{"code":1},"error":null}`, `{"error":[]}`,
+		`{"method":5}`, `{"method":null,"jsonrpc":null}`, `{"me\u0074hod":"x\ud800y"}`, `{"methoD":"\u00e9\n"}`,
+		`{"jſonrpc":"2.0"}`, "{\"method\":\"\xff\"}",
+		`[{"jsonrpc":"2.0","id":1,"result":{}},null,{"jsonrpc":"2.0","method":"n"}]`, `[1]`, `[[]]`, `[]`, ` [ { } ] `,
+		`{"id" : [1, 2 ,{"a" :"b"}] , "result":true}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, want := ParseRPC(body, FromServer, 3), parseRPCReflect(body, FromServer, 3)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q:\n got %+v\nwant %+v", body, got, want)
 		}
 	})
 }

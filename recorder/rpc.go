@@ -22,23 +22,14 @@ func ParseRPC(body []byte, from string, event int) []RPC {
 	if len(body) == 0 {
 		return nil
 	}
-	var raws []rawRPC
-	batch := false
-	switch body[0] {
-	case '{':
-		var r rawRPC
-		if json.Unmarshal(body, &r) != nil {
-			return nil
-		}
-		raws = []rawRPC{r}
-	case '[':
-		if json.Unmarshal(body, &raws) != nil {
-			return nil
-		}
-		batch = true
-	default:
+	if body[0] != '{' && body[0] != '[' || !json.Valid(body) {
 		return nil
 	}
+	raws, ok := scanRPC(body)
+	if !ok {
+		return nil
+	}
+	batch := body[0] == '['
 	out := make([]RPC, 0, len(raws))
 	for _, r := range raws {
 		if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {

@@ -89,7 +89,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	rec := recorder.New(store, recorder.Options{})
 	p, err := proxy.New(proxy.Options{
 		Upstream:      f.upstream,
-		Recorder:      rec,
+		Recorder:      benchRecorder(rec),
 		Logger:        logger,
 		RewriteURLs:   f.rewriteURLs,
 		PreserveHost:  f.preserveHost,
@@ -100,7 +100,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer p.Close()
 	var capture *recorder.CaptureFile
-	if !f.noCapture {
+	if !f.noCapture && !benchNoRecord() {
 		path := f.capture
 		if path == "" {
 			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
@@ -115,7 +115,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Addr:         f.addr,
 		PublicURL:    f.publicURL,
 		Logger:       logger,
-		Recorder:     rec,
+		Recorder:     benchRecorder(rec),
 		Faults:       toggles,
 		Handler:      p,
 		EndpointPath: p.EndpointPath(),

@@ -77,7 +77,7 @@ func bench(o *options) error {
 	o.dir = dir
 	rep := &report{
 		Date:    time.Now(),
-		Command: "script/bench " + strings.Join(os.Args[1:], " "),
+		Command: command(os.Args[1:]),
 		Machine: machine(o.mcpwatch),
 		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
 		procs:   map[string]*target{},
@@ -181,21 +181,27 @@ func bench(o *options) error {
 		}
 		running = append(running, mitm)
 		mcpProxy := &target{Key: "proxy", Label: "mcpwatch proxy, recording on (capture file)"}
+		proxyOff := &target{Key: "proxy-off", Label: "mcpwatch proxy, recording off (" + envNoRecord + "=1)"}
 		if ok, why := hasProxy(o.mcpwatch); ok {
-			if mcpProxy.proc, err = start("mcpwatch-proxy", env, o.mcpwatch, "proxy", "--upstream", plain.url+"/mcp", "--no-tui", "--addr", "127.0.0.1:0",
-				"--log", filepath.Join(dir, "proxy.log"), "--capture", filepath.Join(dir, "proxy.jsonl")); err != nil {
+			args := []string{"proxy", "--upstream", plain.url + "/mcp", "--no-tui", "--addr", "127.0.0.1:0", "--log", filepath.Join(dir, "proxy.log")}
+			if mcpProxy.proc, err = start("mcpwatch-proxy", env, o.mcpwatch, append(args, "--capture", filepath.Join(dir, "proxy.jsonl"))...); err != nil {
+				return err
+			}
+			if proxyOff.proc, err = start("mcpwatch-proxy-off", append(env, envNoRecord+"=1"), o.mcpwatch, append(args, "--no-capture")...); err != nil {
 				return err
 			}
 		} else {
-			mcpProxy.Skip = why
+			mcpProxy.Skip, proxyOff.Skip = why, why
 		}
 		mk := func(stream bool) []*target {
 			c := call(loadgen.EraLegacy, false)
-			p := *mcpProxy
+			p, off := *mcpProxy, *proxyOff
 			p.cfg, p.stream, p.extra = c, stream, []*proc{plain}
+			off.cfg, off.stream, off.extra = c, stream, []*proc{plain}
 			return []*target{
 				{Key: "direct", Label: "direct (the plain upstream, no proxy)", cfg: c, proc: plain, stream: stream},
 				&p,
+				&off,
 				{Key: "revproxy", Label: "bare httputil.ReverseProxy (own transport)", cfg: c, proc: rp, stream: stream, extra: []*proc{plain}},
 				{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, extra: []*proc{plain}},
 			}
@@ -287,6 +293,21 @@ func bench(o *options) error {
 		}
 	}
 	return nil
+}
+
+// command is the command line as the user typed it to script/bench (which adds --mcpwatch and --repo).
+func command(args []string) string {
+	out := []string{"script/bench"}
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--mcpwatch" || a == "--repo" || a == "-mcpwatch" || a == "-repo":
+			i++
+		case strings.HasPrefix(a, "--mcpwatch=") || strings.HasPrefix(a, "--repo="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // envNoRecord is mcpwatch's benchmark switch: serve without the recorder (cmd/mcpwatch/bench.go).

@@ -1,0 +1,239 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+	"unicode/utf8"
+)
+
+// scanRPC reads a JSON-RPC message object (or a batch array of them) the way json.Unmarshal into rawRPC reads it —
+// keys matched case-insensitively, the last of a repeated key winning, a value of the wrong type failing the whole
+// body — without reflection: the recorder parses every request, response and SSE event it records.
+// FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (json.Valid) and start with
+// '{' or '['.
+func scanRPC(body []byte) ([]rawRPC, bool) {
+	s := &rpcScanner{b: body}
+	if body[0] == '{' {
+		r, ok := s.object()
+		return []rawRPC{r}, ok
+	}
+	raws := []rawRPC{}
+	s.i++ // [
+	for {
+		s.ws()
+		switch s.b[s.i] {
+		case ']':
+			return raws, true
+		case ',':
+			s.i++
+			continue
+		case '{':
+			r, ok := s.object()
+			if !ok {
+				return nil, false
+			}
+			raws = append(raws, r)
+		case 'n': // null decodes into the zero value
+			s.i += 4
+			raws = append(raws, rawRPC{})
+		default:
+			return nil, false // a number, string, bool or array where a message belongs
+		}
+	}
+}
+
+type rpcScanner struct {
+	b []byte
+	i int
+}
+
+func (s *rpcScanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+// value skips one JSON value and returns its bytes.
+func (s *rpcScanner) value() []byte {
+	start := s.i
+	switch s.b[s.i] {
+	case '"':
+		s.i++
+		for s.b[s.i] != '"' {
+			if s.b[s.i] == '\\' {
+				s.i++
+			}
+			s.i++
+		}
+		s.i++
+	case '{', '[':
+		depth := 0
+		for {
+			switch c := s.b[s.i]; c {
+			case '"':
+				s.value()
+				continue
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			s.i++
+			if depth == 0 {
+				break
+			}
+		}
+	default: // a number, true, false or null
+		for s.i < len(s.b) {
+			switch s.b[s.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				return s.b[start:s.i]
+			}
+			s.i++
+		}
+	}
+	return s.b[start:s.i]
+}
+
+// str decodes a JSON string token as encoding/json does (escapes resolved, invalid UTF-8 replaced by U+FFFD).
+func str(tok []byte) string {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner)
+	}
+	var v string
+	json.Unmarshal(tok, &v)
+	return v
+}
+
+// field is a key's value: ok false when its type does not fit (json.Unmarshal would fail).
+func (s *rpcScanner) object() (r rawRPC, ok bool) {
+	s.i++ // {
+	for {
+		s.ws()
+		switch s.b[s.i] {
+		case '}':
+			s.i++
+			return r, true
+		case ',':
+			s.i++
+			continue
+		}
+		k := key(s.value())
+		s.ws()
+		s.i++ // :
+		s.ws()
+		v := s.value()
+		switch {
+		case equalFold(k, keyJSONRPC):
+			if !setString(&r.JSONRPC, v) {
+				return r, false
+			}
+		case equalFold(k, keyMethod):
+			if !setString(&r.Method, v) {
+				return r, false
+			}
+		case equalFold(k, keyID):
+			r.ID = append(json.RawMessage(nil), v...)
+		case equalFold(k, keyResult):
+			r.Result = v[:len(v):len(v)] // only its presence is used
+		case equalFold(k, keyError):
+			switch v[0] {
+			case 'n':
+				r.Error = nil
+			case '{':
+				if r.Error == nil {
+					r.Error = &struct {
+						Code    int    `json:"code"`
+						Message string `json:"message"`
+					}{}
+				}
+				if !(&rpcScanner{b: v}).errorObject(&r.Error.Code, &r.Error.Message) {
+					return r, false
+				}
+			default:
+				return r, false
+			}
+		}
+	}
+}
+
+func (s *rpcScanner) errorObject(code *int, msg *string) bool {
+	s.i++ // {
+	for {
+		s.ws()
+		switch s.b[s.i] {
+		case '}':
+			return true
+		case ',':
+			s.i++
+			continue
+		}
+		k := key(s.value())
+		s.ws()
+		s.i++ // :
+		s.ws()
+		v := s.value()
+		switch {
+		case equalFold(k, keyCode):
+			switch {
+			case v[0] == 'n':
+			case v[0] == '-' || v[0] >= '0' && v[0] <= '9':
+				n, err := strconv.ParseInt(string(v), 10, 64)
+				if err != nil {
+					return false // a fraction, an exponent, or out of range
+				}
+				*code = int(n)
+			default:
+				return false
+			}
+		case equalFold(k, keyMessage):
+			if !setString(msg, v) {
+				return false
+			}
+		}
+	}
+}
+
+// setString stores a string value; null leaves dst alone; any other type fails.
+func setString(dst *string, v []byte) bool {
+	switch v[0] {
+	case '"':
+		*dst = str(v)
+		return true
+	case 'n':
+		return true
+	}
+	return false
+}
+
+// The keys read, as bytes to compare with.
+var (
+	keyJSONRPC = []byte("jsonrpc")
+	keyMethod  = []byte("method")
+	keyID      = []byte("id")
+	keyResult  = []byte("result")
+	keyError   = []byte("error")
+	keyCode    = []byte("code")
+	keyMessage = []byte("message")
+)
+
+// key decodes a key token: its bytes as they are when they hold no escape and are valid UTF-8 (no copy).
+func key(tok []byte) []byte {
+	inner := tok[1 : len(tok)-1]
+	if bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return inner
+	}
+	return []byte(str(tok))
+}
+
+// equalFold is encoding/json's key matching: an exact match, else a Unicode case-insensitive one.
+func equalFold(key, name []byte) bool {
+	return bytes.Equal(key, name) || bytes.EqualFold(key, name)
+}
