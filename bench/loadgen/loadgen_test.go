@@ -222,13 +222,13 @@ func TestFirstEvent(t *testing.T) {
 		<-r.Context().Done()
 	}))
 	defer ts.Close()
-	lat, err := loadgen.FirstEvent(context.Background(), ts.URL, nil, 3)
+	lat, err := loadgen.FirstEvent(context.Background(), ts.URL, nil, 3, false)
 	if err != nil || lat.N != 3 || lat.P50 <= 0 {
 		t.Fatalf("%+v %v", lat, err)
 	}
 	notSSE := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hi") }))
 	defer notSSE.Close()
-	if _, err := loadgen.FirstEvent(context.Background(), notSSE.URL, nil, 1); err == nil {
+	if _, err := loadgen.FirstEvent(context.Background(), notSSE.URL, nil, 1, false); err == nil {
 		t.Error("a plain answer passed as a stream")
 	}
 }

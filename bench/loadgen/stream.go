@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -11,12 +12,22 @@ import (
 
 // FirstEvent opens n GET event streams at url one after the other and measures, for each, the time from sending
 // the request to reading the end of the first event (its blank line); a proxy that buffers the stream delivers it
-// only when the stream ends. Each stream is closed after its first event. The first event must carry data.
-func FirstEvent(ctx context.Context, url string, header http.Header, n int) (Latency, error) {
-	hc := &http.Client{Transport: &http.Transport{DisableCompression: true, DisableKeepAlives: true}}
+// only when the stream ends. The first event must carry data.
+//
+// Cold: each stream is opened on a new connection and closed after its first event (so a proxy cannot reuse its
+// upstream connection either: every sample includes connecting, on each hop). Warm: connections are kept alive
+// and each stream is read to its end, so that the next one reuses them; a first, unmeasured stream warms them.
+func FirstEvent(ctx context.Context, url string, header http.Header, n int, warm bool) (Latency, error) {
+	hc := &http.Client{Transport: &http.Transport{DisableCompression: true, DisableKeepAlives: !warm}}
+	defer hc.CloseIdleConnections()
 	var ds []time.Duration
+	if warm {
+		if _, err := firstEvent(ctx, hc, url, header, true); err != nil {
+			return Latency{}, err
+		}
+	}
 	for range n {
-		d, err := firstEvent(ctx, hc, url, header)
+		d, err := firstEvent(ctx, hc, url, header, warm)
 		if err != nil {
 			return summarize(ds), err
 		}
@@ -25,7 +36,7 @@ func FirstEvent(ctx context.Context, url string, header http.Header, n int) (Lat
 	return summarize(ds), nil
 }
 
-func firstEvent(ctx context.Context, hc *http.Client, url string, header http.Header) (time.Duration, error) {
+func firstEvent(ctx context.Context, hc *http.Client, url string, header http.Header, drain bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -57,7 +68,13 @@ func firstEvent(ctx context.Context, hc *http.Client, url string, header http.He
 			data = true
 		}
 		if line == "" && data {
-			return time.Since(t0), nil
+			d := time.Since(t0)
+			if drain {
+				if _, err := io.Copy(io.Discard, br); err != nil {
+					return 0, fmt.Errorf("GET stream: after the first event: %w", err)
+				}
+			}
+			return d, nil
 		}
 	}
 }

@@ -48,7 +48,7 @@ func SDK(stateless bool) http.Handler {
 }
 
 // StreamHold is how long Plain's GET event stream waits between its first and its second (last) event.
-const StreamHold = 200 * time.Millisecond
+const StreamHold = 50 * time.Millisecond
 
 type plainRequest struct {
 	JSONRPC string          `json:"jsonrpc"`

@@ -45,12 +45,14 @@ func TestPeersPassTheChecks(t *testing.T) {
 		})
 	}
 	for _, base := range []string{plain.URL, rp.URL} {
-		lat, err := loadgen.FirstEvent(context.Background(), base+"/mcp", nil, 2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if lat.Max >= peers.StreamHold {
-			t.Errorf("%s: first event after %v: the stream was buffered", base, lat.Max)
+		for _, warm := range []bool{false, true} {
+			lat, err := loadgen.FirstEvent(context.Background(), base+"/mcp", nil, 2, warm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if lat.N != 2 || lat.Max >= peers.StreamHold {
+				t.Errorf("%s (warm %v): first event after %v: the stream was buffered", base, warm, lat.Max)
+			}
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+	"github.com/mcpwatch/mcpwatch/bench/peers"
 )
 
 type options struct {
@@ -26,8 +27,9 @@ func (o *options) want(g string) bool { return len(o.only) == 0 || o.only[g] }
 // measurement is one target's run in one round.
 type measurement struct {
 	Result *loadgen.Result  `json:"result,omitempty"`
-	CPU    time.Duration    `json:"cpu"` // CPU time of the measured process over the run, until it went idle again
-	First  *loadgen.Latency `json:"firstEvent,omitempty"`
+	CPU    time.Duration    `json:"cpu"`                      // CPU time of the measured process over the run, until it went idle again
+	First  *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
+	Cold   *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
 	Err    string           `json:"error,omitempty"`
 }
 
@@ -214,7 +216,7 @@ func bench(o *options) error {
 			for _, t := range ts {
 				t.Key += "-sse"
 			}
-			rep.Groups = append(rep.Groups, &group{Key: "sse", Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later)", "200ms"), Targets: ts})
+			rep.Groups = append(rep.Groups, &group{Key: "sse", Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later)", peers.StreamHold), Targets: ts})
 		}
 	}
 
@@ -341,8 +343,13 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 	cpu0 := p.cpuTime()
 	var m measurement
 	if t.stream {
-		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events)
+		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
 		m.First = &lat
+		if err == nil {
+			var cold loadgen.Latency
+			cold, err = loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, false)
+			m.Cold = &cold
+		}
 		if err != nil {
 			m.Err = err.Error()
 		}
@@ -392,6 +399,9 @@ func (m measurement) short() string {
 	switch {
 	case m.First != nil:
 		s = fmt.Sprintf("first event p50 %s p99 %s", fmtDur(m.First.P50), fmtDur(m.First.P99))
+		if m.Cold != nil {
+			s += fmt.Sprintf("; new connections: p50 %s", fmtDur(m.Cold.P50))
+		}
 	case m.Result != nil:
 		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
 	}

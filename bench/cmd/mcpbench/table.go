@@ -69,10 +69,18 @@ func firstEventRatio(x, y measurement) (float64, bool) {
 	return float64(x.First.P50) / float64(y.First.P50), true
 }
 
+func coldEventRatio(x, y measurement) (float64, bool) {
+	if x.Cold == nil || y.Cold == nil || y.Cold.P50 == 0 {
+		return 0, false
+	}
+	return float64(x.Cold.P50) / float64(y.Cold.P50), true
+}
+
 // medians of a target's runs.
 type summary struct {
 	tput, p50, p99, cpu stat
 	first50, first99    stat
+	cold50              stat
 	errors              int
 	errText             string
 }
@@ -82,7 +90,7 @@ func summarise(t *target) summary {
 	if t == nil {
 		return s
 	}
-	var tp, p50, p99, cpu, f50, f99 []float64
+	var tp, p50, p99, cpu, f50, f99, c50 []float64
 	for _, m := range t.Runs {
 		if m.Err != "" {
 			s.errors++
@@ -100,8 +108,12 @@ func summarise(t *target) summary {
 			f50 = append(f50, float64(m.First.P50))
 			f99 = append(f99, float64(m.First.P99))
 		}
+		if m.Cold != nil && m.Cold.N > 0 {
+			c50 = append(c50, float64(m.Cold.P50))
+		}
 	}
 	s.tput, s.p50, s.p99, s.cpu, s.first50, s.first99 = statOf(tp), statOf(p50), statOf(p99), statOf(cpu), statOf(f50), statOf(f99)
+	s.cold50 = statOf(c50)
 	return s
 }
 
@@ -212,13 +224,15 @@ func printReport(w io.Writer, rep *report, o *options) {
 			return
 		}
 		s := statOf(perRound(ta, tb, firstEventRatio))
+		cold := statOf(perRound(ta, tb, coldEventRatio))
 		sa, sb := summarise(ta), summarise(tb)
 		met := "—"
 		if hasTarget {
 			met = verdict(s, limit, false)
 		}
 		row("3", what, s.ratio(), targetText(limit, hasTarget, false), met,
-			fmt.Sprintf("first event p50 %s vs %s; p99 %s vs %s", d(sa.first50.med), d(sb.first50.med), d(sa.first99.med), d(sb.first99.med)))
+			fmt.Sprintf("first event p50 %s vs %s, p99 %s vs %s (connections kept alive); with new connections on every hop: %.2f×, p50 %s vs %s",
+				d(sa.first50.med), d(sb.first50.med), d(sa.first99.med), d(sb.first99.med), cold.med, d(sa.cold50.med), d(sb.cold50.med)))
 	}
 	firstRow("first SSE event through `proxy` ÷ direct", "proxy-sse", "direct-sse", 2, true)
 	firstRow("first SSE event through `proxy`, recording off ÷ direct (context)", "proxy-off-sse", "direct-sse", 0, false)
@@ -285,8 +299,8 @@ func printReport(w io.Writer, rep *report, o *options) {
 		fmt.Fprintf(w, "\n**%s**\n\n", g.Title)
 		stream := len(g.Targets) > 0 && g.Targets[0].stream
 		if stream {
-			fmt.Fprintln(w, "| target | first event p50 | p99 | max | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		} else {
 			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | peak RSS | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
@@ -308,7 +322,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 						mx = append(mx, float64(m.First.Max))
 					}
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), errs)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), d(s.cold50.med), errs)
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
