@@ -151,12 +151,17 @@ func (rec *Recorder) begin(r *http.Request) *live {
 
 // publish sends the current state to the store (and so to subscribers). Callers hold l.mu.
 func (l *live) publish() {
+	l.parseRequest()
+	l.rec.store.update(l.ex.snapshot())
+}
+
+// parseRequest finds the JSON-RPC messages of the request body once it has been read whole. Callers hold l.mu.
+func (l *live) parseRequest() {
 	if l.reqEOF && !l.reqParsed {
 		l.reqParsed = true
 		l.ex.RPC = append(ParseRPC(l.ex.ReqBody.Data, FromClient, -1), l.ex.RPC...)
 		pairReplies(l.ex.RPC)
 	}
-	l.rec.store.update(l.ex.snapshot())
 }
 
 func (l *live) addRequestBytes(p []byte) {

@@ -95,7 +95,7 @@ func (l *live) end(err error) {
 	l.reqEOF = true
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	l.ex.State = StateComplete
-	l.publish()
+	l.parseRequest()
 	l.rec.store.complete(l.ex.snapshot())
 }
 
