@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"slices"
@@ -159,7 +158,9 @@ func (l *live) publish() {
 func (l *live) parseRequest() {
 	if l.reqEOF && !l.reqParsed {
 		l.reqParsed = true
-		l.ex.RPC = append(ParseRPC(l.ex.ReqBody.Data, FromClient, -1), l.ex.RPC...)
+		// Room for an answer, which usually follows (the request's messages come first).
+		req := appendRPC(nil, 1+len(l.ex.RPC), l.ex.ReqBody.Data, FromClient, -1)
+		l.ex.RPC = append(req, l.ex.RPC...)
 		pairReplies(l.ex.RPC)
 	}
 }
@@ -212,7 +213,7 @@ func (l *live) writeBody(p []byte) {
 		ev.At = at
 		idx := len(l.ex.Events)
 		l.ex.Events = append(l.ex.Events, ev)
-		l.ex.RPC = append(l.ex.RPC, ParseRPC([]byte(ev.Data), FromServer, idx)...)
+		l.ex.RPC = appendRPC(l.ex.RPC, 0, []byte(ev.Data), FromServer, idx)
 	}
 	pairReplies(l.ex.RPC)
 	l.publish()
@@ -336,4 +337,11 @@ func requestHeaders(r *http.Request) Headers {
 	return h
 }
 
-func sortedKeys(h http.Header) []string { return slices.Sorted(maps.Keys(h)) }
+// appendSortedKeys appends h's names to dst, sorted.
+func appendSortedKeys(dst []string, h http.Header) []string {
+	for k := range h {
+		dst = append(dst, k)
+	}
+	slices.Sort(dst)
+	return dst
+}

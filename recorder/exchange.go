@@ -66,8 +66,13 @@ func (h Headers) HTTP() http.Header {
 
 // FromHTTP lists an http.Header as pairs. Go's map has no order, so names are sorted; values keep their order.
 func FromHTTP(h http.Header) Headers {
-	out := make(Headers, 0, len(h))
-	for _, name := range sortedKeys(h) {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	out := make(Headers, 0, n)
+	var keys [32]string // no allocation for the usual number of names
+	for _, name := range appendSortedKeys(keys[:0], h) {
 		for _, v := range h[name] {
 			out = append(out, Header{Name: name, Value: v})
 		}

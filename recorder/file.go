@@ -12,22 +12,32 @@ import (
 	"sync"
 )
 
-// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line; the writer goroutine
-// writes the lines it takes in one write call (at most maxWrite bytes at a time, whole lines only). The HTTP path only enqueues (it never waits
-// on the disk), and nothing is dropped: the queue holds what the disk has not taken yet. A crash loses at most the
-// exchanges still queued, never an earlier line; a torn last line is skipped when loading.
+// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Writes are grouped
+// (a group commit): the goroutine that appends when no write is in progress writes its line at once, and then the
+// lines that others appended meanwhile, in one write call; an append during a write only adds its line to the
+// next group and returns. So a line is on its way to the file as soon as its exchange completes — a crash
+// loses at most the exchanges whose write was in progress, never an earlier line (a torn last line is skipped
+// when loading) — and concurrent exchanges share write calls. No goroutine of its own, no queue that outlives a
+// write: when the disk stalls, what waits is bounded (maxPending), and appenders then wait too, since the capture
+// may not lose a record.
 type CaptureFile struct {
 	path string
 	f    *os.File
 
 	mu      sync.Mutex
-	cond    *sync.Cond
-	queue   []*Exchange
+	room    *sync.Cond // signalled when a write ends
+	pending []byte     // lines appended during the write in progress
+	spare   []byte     // the other buffer (double buffering)
+	writing bool       // a goroutine is writing
+	waiters int        // appends waiting for room
 	closed  bool
 	written uint64
 	err     error
-	done    chan struct{}
 }
+
+// maxPending bounds the bytes that wait for a write in progress; beyond it, Append waits for the write to end.
+// (A variable for tests.)
+var maxPending = 16 << 20
 
 // OpenCapture opens (creating it and its directory) path for appending.
 func OpenCapture(path string) (*CaptureFile, error) {
@@ -42,9 +52,8 @@ func OpenCapture(path string) (*CaptureFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
-	c := &CaptureFile{path: path, f: f, done: make(chan struct{})}
-	c.cond = sync.NewCond(&c.mu)
-	go c.run()
+	c := &CaptureFile{path: path, f: f}
+	c.room = sync.NewCond(&c.mu)
 	return c, nil
 }
 
@@ -72,83 +81,67 @@ func endWithNewline(f *os.File) error {
 // Path is where the capture goes.
 func (c *CaptureFile) Path() string { return c.path }
 
-// Append queues a completed exchange; it never blocks on IO.
+// Append writes a completed exchange's line, together with the lines appended while it writes; when a write is
+// already in progress, it leaves its line to that writer's next group and returns. After Close it does nothing.
 func (c *CaptureFile) Append(ex *Exchange) {
 	c.mu.Lock()
-	if !c.closed {
-		c.queue = append(c.queue, ex)
-		c.cond.Signal()
+	if c.closed {
+		c.mu.Unlock()
+		return
 	}
+	for c.writing && len(c.pending) >= maxPending {
+		// The disk is behind: wait rather than lose the record or grow without bound. Close waits for us.
+		c.waiters++
+		c.room.Wait()
+		c.waiters--
+	}
+	start := len(c.pending)
+	line, err := appendLine(c.pending, ex)
+	if err != nil {
+		c.pending = line[:start]
+		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
+		c.mu.Unlock()
+		return
+	}
+	c.pending = line
+	if c.writing {
+		c.mu.Unlock()
+		return // the writer takes it before it stops
+	}
+	c.writing = true
+	c.drainLocked()
 	c.mu.Unlock()
 }
 
-// maxWrite bounds the lines gathered into one write call.
-const maxWrite = 256 << 10
-
-func (c *CaptureFile) run() {
-	defer close(c.done)
-	var (
-		buf  []byte
-		ends []int // where each line in buf ends
-	)
-	flush := func() {
-		if len(buf) == 0 {
-			return
-		}
+// drainLocked writes pending groups until none is left. It is called with c.mu held and c.writing set, and
+// releases the lock around each write call.
+func (c *CaptureFile) drainLocked() {
+	for len(c.pending) > 0 {
+		buf := c.pending
+		c.pending, c.spare = c.spare[:0], nil
+		c.mu.Unlock()
 		n, err := c.f.Write(buf)
-		full := 0
-		for _, e := range ends {
-			if e <= n {
-				full++
-			}
-		}
 		c.mu.Lock()
-		c.written += uint64(full)
-		c.mu.Unlock()
+		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) // lines are JSON: their only newline ends them
 		if err != nil {
-			c.setErr(fmt.Errorf("capture file %s: %w", c.path, err))
+			c.setErrLocked(fmt.Errorf("capture file %s: %w", c.path, err))
 		}
-		buf, ends = buf[:0], ends[:0]
-		if cap(buf) > 4*maxWrite {
-			buf = nil // do not keep a large body's buffer for ever
+		if cap(buf) <= maxWrite {
+			c.spare = buf[:0] // reuse it; a large body's buffer is not kept for ever
 		}
+		c.room.Broadcast()
 	}
-	for {
-		c.mu.Lock()
-		for len(c.queue) == 0 && !c.closed {
-			c.cond.Wait()
-		}
-		batch := c.queue
-		c.queue = nil
-		closed := c.closed
-		c.mu.Unlock()
-		for _, ex := range batch {
-			start := len(buf)
-			line, err := appendLine(buf, ex)
-			if err != nil {
-				buf = line[:start]
-				c.setErr(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
-				continue
-			}
-			buf = line
-			ends = append(ends, len(buf))
-			if len(buf) >= maxWrite {
-				flush()
-			}
-		}
-		flush()
-		if closed && len(batch) == 0 {
-			return
-		}
-	}
+	c.writing = false
+	c.room.Broadcast()
 }
 
-func (c *CaptureFile) setErr(err error) {
-	c.mu.Lock()
+// maxWrite is the largest buffer kept for reuse between writes.
+const maxWrite = 1 << 20
+
+func (c *CaptureFile) setErrLocked(err error) {
 	if c.err == nil {
 		c.err = err
 	}
-	c.mu.Unlock()
 }
 
 // Written is the number of exchanges written so far; Err the first write error.
@@ -158,20 +151,19 @@ func (c *CaptureFile) Written() (uint64, error) {
 	return c.written, c.err
 }
 
-// Close writes what is queued and closes the file.
+// Close waits for the write in progress and the appends waiting for room (every append that began before Close
+// is written), then closes the file. Appends after Close are ignored.
 func (c *CaptureFile) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		<-c.done
 		return nil
 	}
 	c.closed = true
-	c.cond.Signal()
-	c.mu.Unlock()
-	<-c.done
+	for c.writing || c.waiters > 0 {
+		c.room.Wait()
+	}
 	err := c.f.Close()
-	c.mu.Lock()
 	defer c.mu.Unlock()
 	return errors.Join(c.err, err)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -246,5 +247,138 @@ func TestCaptureFileWriteErrorIsReported(t *testing.T) {
 	}
 	if _, err := c.Written(); err == nil {
 		t.Error("Written hid a write error")
+	}
+}
+
+func TestCaptureFileLineIsWrittenWhenAppendReturns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for i := range 3 {
+		c.Append(sampleExchange(uint64(i + 1)))
+		// No write in progress: the line is in the file now, not in a queue a crash would lose.
+		res, err := LoadCapture(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Exchanges) != i+1 || res.TornTail {
+			t.Fatalf("after %d appends the file holds %d exchanges (torn tail %v)", i+1, len(res.Exchanges), res.TornTail)
+		}
+		if n, _ := c.Written(); n != uint64(i+1) {
+			t.Fatalf("Written = %d after %d appends", n, i+1)
+		}
+	}
+}
+
+// stalledCapture is a capture file whose "disk" is a pipe nobody reads until release is called.
+func stalledCapture(t *testing.T) (c *CaptureFile, release func() []byte) {
+	t.Helper()
+	c, err := OpenCapture(filepath.Join(t.TempDir(), "c.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.f.Close()
+	c.f = pw
+	got := make(chan []byte, 1)
+	var once bool
+	return c, func() []byte {
+		if once {
+			t.Fatal("released twice")
+		}
+		once = true
+		go func() { b, _ := io.ReadAll(pr); got <- b }()
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		return <-got
+	}
+}
+
+func bigExchange(id uint64, size int) *Exchange {
+	ex := sampleExchange(id)
+	ex.RespBody = Body{Data: bytes.Repeat([]byte("x"), size), Size: int64(size)}
+	return ex
+}
+
+func TestCaptureFileAppendDuringAStalledWriteReturnsAndKeepsOrder(t *testing.T) {
+	c, release := stalledCapture(t)
+	// The first append writes more than a pipe holds: its write blocks, as on a stalled disk.
+	first := make(chan struct{})
+	go func() { c.Append(bigExchange(1, 256<<10)); close(first) }()
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.writing })
+	select {
+	case <-first:
+		t.Fatal("the first write did not block on the stalled pipe")
+	default:
+	}
+	// Appends during the write return at once: their lines join the next group.
+	for id := uint64(2); id <= 50; id++ {
+		done := make(chan struct{})
+		go func() { c.Append(sampleExchange(id)); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("append %d waited for the stalled write", id)
+		}
+	}
+	data := release()
+	<-first
+	res, err := ReadCapture(bytes.NewReader(data))
+	if err != nil || res.TornTail || len(res.Skipped) > 0 {
+		t.Fatalf("capture: %v, torn %v, skipped %v", err, res.TornTail, res.Skipped)
+	}
+	if len(res.Exchanges) != 50 {
+		t.Fatalf("%d of 50 exchanges written", len(res.Exchanges))
+	}
+	for i, ex := range res.Exchanges {
+		if ex.ID != uint64(i+1) {
+			t.Fatalf("line %d holds exchange %d", i+1, ex.ID)
+		}
+	}
+}
+
+func TestCaptureFileWaitsWhenTooMuchIsPending(t *testing.T) {
+	defer func(m int) { maxPending = m }(maxPending)
+	maxPending = 1 << 20
+	c, release := stalledCapture(t)
+	go c.Append(bigExchange(1, 256<<10)) // blocks in its write
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.writing })
+	// Fill what may wait behind the stalled write (16 lines of just over 64 KiB); the next one must wait, not grow
+	// the buffer. It is written in the end: Close waits for it.
+	const size = 64 << 10
+	n := maxPending / size
+	for id := range n {
+		c.Append(bigExchange(uint64(id+2), size))
+	}
+	over := make(chan struct{})
+	go func() { c.Append(sampleExchange(uint64(n + 2))); close(over) }()
+	select {
+	case <-over:
+		t.Fatalf("an append beyond %d pending bytes did not wait (%d pending)", maxPending, len(c.pending))
+	case <-time.After(200 * time.Millisecond):
+	}
+	data := release()
+	<-over
+	res, err := ReadCapture(bytes.NewReader(data))
+	if err != nil || len(res.Exchanges) != n+2 {
+		t.Fatalf("%v: %d of %d exchanges written", err, len(res.Exchanges), n+2)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached in 10 s")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

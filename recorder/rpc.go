@@ -17,20 +17,27 @@ type rawRPC struct {
 }
 
 // ParseRPC finds the JSON-RPC messages in a body: one object or a batch array. It returns nil for anything else.
-func ParseRPC(body []byte, from string, event int) []RPC {
+func ParseRPC(body []byte, from string, event int) []RPC { return appendRPC(nil, 0, body, from, event) }
+
+// appendRPC appends the JSON-RPC messages of body to dst (see ParseRPC). When it must allocate, it leaves room for
+// spare more messages (the answers the exchange will receive).
+func appendRPC(dst []RPC, spare int, body []byte, from string, event int) []RPC {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return nil
+		return dst
 	}
 	if body[0] != '{' && body[0] != '[' || !json.Valid(body) {
-		return nil
+		return dst
 	}
 	raws, ok := scanRPC(body)
 	if !ok {
-		return nil
+		return dst
 	}
 	batch := body[0] == '['
-	out := make([]RPC, 0, len(raws))
+	out := dst
+	if out == nil || cap(out)-len(out) < len(raws) {
+		out = append(make([]RPC, 0, len(dst)+len(raws)+spare), dst...)
+	}
 	for _, r := range raws {
 		if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {
 			continue // not JSON-RPC

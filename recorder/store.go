@@ -208,6 +208,7 @@ type Subscription struct {
 	c       chan Update
 	dropped atomic.Uint64
 	store   *Store
+	noBegan bool
 }
 
 // Dropped is the number of updates this subscriber missed because its buffer was full.
@@ -225,12 +226,24 @@ func (sub *Subscription) Close() {
 }
 
 // Subscribe returns a subscription with a buffer of n updates (default 1024).
-func (s *Store) Subscribe(n int) *Subscription {
+func (s *Store) Subscribe(n int) *Subscription { return s.SubscribeWith(SubscribeOptions{Buffer: n}) }
+
+// SubscribeOptions choose what a subscription receives.
+type SubscribeOptions struct {
+	Buffer int // updates buffered (default 1024)
+	// NoBegan leaves out Began updates: the subscriber first hears of an exchange when its response starts to
+	// stream (Changed) or when it completes. For subscribers that show only what was answered.
+	NoBegan bool
+}
+
+// SubscribeWith returns a subscription as o describes.
+func (s *Store) SubscribeWith(o SubscribeOptions) *Subscription {
+	n := o.Buffer
 	if n <= 0 {
 		n = 1024
 	}
 	c := make(chan Update, n)
-	sub := &Subscription{C: c, c: c, store: s}
+	sub := &Subscription{C: c, c: c, store: s, noBegan: o.NoBegan}
 	s.mu.Lock()
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
@@ -240,6 +253,9 @@ func (s *Store) Subscribe(n int) *Subscription {
 // broadcast never blocks: a full subscriber loses the update. Callers hold s.mu.
 func (s *Store) broadcast(u Update) {
 	for sub := range s.subs {
+		if sub.noBegan && u.Kind == Began {
+			continue
+		}
 		select {
 		case sub.c <- u:
 		default:

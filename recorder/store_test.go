@@ -98,6 +98,7 @@ func TestStoreUpdateOfAGrowingExchangeEvictsOlderOnes(t *testing.T) {
 func TestStoreUpdatesReachSubscribersInOrder(t *testing.T) {
 	s := NewStore(StoreOptions{})
 	sub := s.Subscribe(10)
+	answered := s.SubscribeWith(SubscribeOptions{Buffer: 10, NoBegan: true})
 	ex := &Exchange{State: StatePending}
 	s.begin(ex)
 	c := *ex
@@ -115,6 +116,13 @@ func TestStoreUpdatesReachSubscribersInOrder(t *testing.T) {
 	}
 	if fmt.Sprint(kinds) != fmt.Sprint([]UpdateKind{Began, Changed, Completed, Cleared}) {
 		t.Errorf("kinds %v", kinds)
+	}
+	kinds = nil
+	for range 3 {
+		kinds = append(kinds, (<-answered.C).Kind)
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint([]UpdateKind{Changed, Completed, Cleared}) || len(answered.C) != 0 {
+		t.Errorf("a NoBegan subscription got %v (and %d more)", kinds, len(answered.C))
 	}
 	if len(finished) != 1 || finished[0].State != StateComplete {
 		t.Errorf("OnComplete got %v", finished)

@@ -48,8 +48,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || req.Body == http.NoBody {
 		l.reqEOF = true
 	} else {
-		req = req.Clone(req.Context())
-		req.Body = &teeBody{rc: req.Body, l: l}
+		// A shallow copy with the tee as its body: RoundTrip must not modify the caller's request, and nothing
+		// else of it changes (a deep Clone would copy every header for nothing).
+		r2 := *req
+		r2.Body = &teeBody{rc: req.Body, l: l}
+		req = &r2
 	}
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
 	parent := ExchangeID(req.Context())
@@ -90,7 +93,7 @@ func (l *live) end(err error) {
 		l.ex.Error = err.Error()
 	}
 	if l.sse == nil {
-		l.ex.RPC = append(l.ex.RPC, ParseRPC(l.ex.RespBody.Data, FromServer, -1)...)
+		l.ex.RPC = appendRPC(l.ex.RPC, 0, l.ex.RespBody.Data, FromServer, -1)
 	}
 	l.reqEOF = true
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)

@@ -56,9 +56,11 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	}
 	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
 	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
-	lines := strings.Split(block, "\r\n")
-	var h Headers
-	for _, l := range lines[1:] {
+	_, rest, _ := strings.Cut(block, "\r\n") // the request line
+	h := make(Headers, 0, strings.Count(rest, "\r\n")+1)
+	for len(rest) > 0 {
+		var l string
+		l, rest, _ = strings.Cut(rest, "\r\n")
 		if l == "" {
 			continue
 		}

@@ -134,7 +134,9 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		}()
 	}
 
-	sub := w.store.Subscribe(4096)
+	// The printer shows what was answered: it need not hear of requests as they begin (it learns of a stream when
+	// its response starts).
+	sub := w.store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
 	hopts := w.headless
