@@ -36,8 +36,8 @@ type CaptureFile struct {
 }
 
 // maxPending bounds the bytes that wait for a write in progress; beyond it, Append waits for the write to end.
-// (A variable for tests.)
-var maxPending = 16 << 20
+// The two buffers are kept for reuse, so a sustained load allocates nothing. (A variable for tests.)
+var maxPending = 4 << 20
 
 // OpenCapture opens (creating it and its directory) path for appending.
 func OpenCapture(path string) (*CaptureFile, error) {
@@ -84,8 +84,22 @@ func (c *CaptureFile) Path() string { return c.path }
 // Append writes a completed exchange's line, together with the lines appended while it writes; when a write is
 // already in progress, it leaves its line to that writer's next group and returns. After Close it does nothing.
 func (c *CaptureFile) Append(ex *Exchange) {
+	// Encode outside the lock (appenders on other cores do not wait for it), into a pooled buffer.
+	bp := lineBuffers.Get().(*[]byte)
+	line, err := appendLine((*bp)[:0], ex)
+	defer func() {
+		if cap(line) <= maxPooledLine {
+			*bp = line
+			lineBuffers.Put(bp)
+		}
+	}()
 	c.mu.Lock()
 	if c.closed {
+		c.mu.Unlock()
+		return
+	}
+	if err != nil {
+		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
 		c.mu.Unlock()
 		return
 	}
@@ -95,15 +109,7 @@ func (c *CaptureFile) Append(ex *Exchange) {
 		c.room.Wait()
 		c.waiters--
 	}
-	start := len(c.pending)
-	line, err := appendLine(c.pending, ex)
-	if err != nil {
-		c.pending = line[:start]
-		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
-		c.mu.Unlock()
-		return
-	}
-	c.pending = line
+	c.pending = append(c.pending, line...)
 	if c.writing {
 		c.mu.Unlock()
 		return // the writer takes it before it stops
@@ -126,8 +132,8 @@ func (c *CaptureFile) drainLocked() {
 		if err != nil {
 			c.setErrLocked(fmt.Errorf("capture file %s: %w", c.path, err))
 		}
-		if cap(buf) <= maxWrite {
-			c.spare = buf[:0] // reuse it; a large body's buffer is not kept for ever
+		if cap(buf) <= 2*maxPending {
+			c.spare = buf[:0] // reuse it; a buffer grown by a very large line is not kept
 		}
 		c.room.Broadcast()
 	}
@@ -135,8 +141,11 @@ func (c *CaptureFile) drainLocked() {
 	c.room.Broadcast()
 }
 
-// maxWrite is the largest buffer kept for reuse between writes.
-const maxWrite = 1 << 20
+// lineBuffers hold encoded lines between their encoding and their copy into the pending group.
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// maxPooledLine is the largest line buffer kept in the pool.
+const maxPooledLine = 64 << 10
 
 func (c *CaptureFile) setErrLocked(err error) {
 	if c.err == nil {
