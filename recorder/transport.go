@@ -45,9 +45,24 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
-	if req.Body == nil || req.Body == http.NoBody {
+	switch {
+	case req.Body == nil || req.Body == http.NoBody:
 		l.reqEOF = true
-	} else {
+	case req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= int64(rec.opts.BodyLimit):
+		// A body held in memory (the caller can replay it): recorded from a replay, so that req.Body stays what
+		// it is (net/http sends a body it knows to be in memory in one write with the headers).
+		if rc, err := req.GetBody(); err == nil {
+			data := make([]byte, req.ContentLength)
+			_, err = io.ReadFull(rc, data)
+			rc.Close()
+			if err == nil {
+				l.ex.ReqBody = Body{Data: data, Size: req.ContentLength}
+				l.reqEOF = true
+				break
+			}
+		}
+		fallthrough
+	default:
 		// A shallow copy with the tee as its body: RoundTrip must not modify the caller's request, and nothing
 		// else of it changes (a deep Clone would copy every header for nothing).
 		r2 := *req

@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -26,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/bench/peers"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
@@ -92,6 +94,15 @@ func benchMcpwatch(b *testing.B, upstream string) string {
 	return srv.LocalURL()
 }
 
+// benchRevproxy runs a bare httputil.ReverseProxy with its own transport in front of upstream (the limit for a Go
+// proxy; bench/peers is what script/bench measures against).
+func benchRevproxy(b *testing.B, upstream string) string {
+	u, _ := url.Parse(upstream)
+	srv := httptest.NewServer(peers.ReverseProxy(u))
+	b.Cleanup(srv.Close)
+	return srv.URL
+}
+
 // benchMitmdump runs `mitmdump --mode reverse:UPSTREAM` on a free loopback port; "" when mitmdump is missing.
 func benchMitmdump(b *testing.B, upstream string, extra ...string) string {
 	path, err := exec.LookPath("mitmdump")
@@ -149,6 +160,7 @@ func benchTargets(b *testing.B) []benchTarget {
 	up := benchUpstream(b)
 	ts := []benchTarget{
 		{"direct", up.URL},
+		{"revproxy", benchRevproxy(b, up.URL)},
 		{"mcpwatch", benchMcpwatch(b, up.URL)},
 		{"mitmdump", benchMitmdump(b, up.URL)},
 		{"mitmdump-stream", benchMitmdump(b, up.URL, "--set", "stream_large_bodies=1")},
@@ -171,6 +183,7 @@ func BenchmarkProxy(b *testing.B) {
 			defer client.CloseIdleConnections()
 			b.SetParallelism(8) // 8 × GOMAXPROCS concurrent clients
 			b.ResetTimer()
+			cpu0 := cpuTime()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -188,6 +201,7 @@ func BenchmarkProxy(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
+			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 	for _, tg := range targets {
@@ -224,4 +238,11 @@ func BenchmarkProxy(b *testing.B) {
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "first-event-µs")
 		})
 	}
+}
+
+// cpuTime is the process's CPU time so far (user and system): the client, the upstream and the proxy together.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

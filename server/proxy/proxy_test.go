@@ -629,3 +629,37 @@ func TestRewriteOffForwardsUntouched(t *testing.T) {
 		t.Errorf("body %q", b)
 	}
 }
+
+// A small body is read whole and forwarded with its headers; one that ends before its Content-Length must not
+// reach the upstream as a complete request, and the client is not left waiting.
+func TestBodyShorterThanItsContentLength(t *testing.T) {
+	reached := make(chan string, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err == nil {
+			reached <- string(b)
+		}
+	}))
+	defer up.Close()
+	r := newRig(t, up.URL+"/mcp", proxy.Options{}, "")
+	conn, err := net.Dial("tcp", strings.TrimPrefix(r.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(conn, "POST /mcp HTTP/1.1\r\nHost: "+strings.TrimPrefix(r.url, "http://")+"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"jsonrpc\":")
+	conn.(*net.TCPConn).CloseWrite()
+	// Whatever the upstream makes of the broken request is forwarded (or the connection closes); what must not
+	// happen is a wait for a body that will never come.
+	if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("no answer: the proxy waits for a body that will never come")
+		}
+	}
+	select {
+	case b := <-reached:
+		t.Errorf("the upstream read a complete body %q", b)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
