@@ -585,3 +585,31 @@ func TestSummaryQuotesAnHTMLErrorTitle(t *testing.T) {
 		t.Errorf("findings %+v", f)
 	}
 }
+
+// A literal URL in a query (legal unencoded) is part of the request target: an authorization request whose
+// resource names the MCP URL is not a request for /mcp (no mcp-redirect on its 302, the stage from its own path).
+func TestURLInTheQuery(t *testing.T) {
+	const res = "resource=http://127.0.0.1:47311/mcp"
+	tests := []struct {
+		name  string
+		ex    *exb
+		stage Stage
+	}{
+		{"authorization request", newEx(1, "GET", "/authorize?response_type=code&client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&code_challenge=x&code_challenge_method=S256&state=s&"+res).
+			answer(302, "", "").resp("Location", "http://127.0.0.1:5000/cb?code=abc&state=s"), StageAuthorize},
+		{"consent page", newEx(1, "GET", "/consent?"+res).answer(200, "text/html", "<html></html>"), StageConsent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(Options{})
+			a.Observe(tt.ex.ex)
+			in := a.Info(1)
+			if in.Stage != tt.stage || in.Status != StatusOK {
+				t.Errorf("stage %s (%s), want %s (ok)", in.Stage, in.Status, tt.stage)
+			}
+			for _, f := range a.Report().Findings {
+				t.Errorf("finding %s: %s", f.Rule, f.Summary)
+			}
+		})
+	}
+}
