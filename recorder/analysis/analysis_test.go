@@ -55,6 +55,11 @@ func (b *exb) at(d time.Duration) *exb { b.ex.Start = t0.Add(d); return b }
 
 func (b *exb) outbound() *exb { b.ex.Kind = recorder.Outbound; return b }
 
+func (b *exb) note(k, v string) *exb {
+	b.ex.Notes = append(b.ex.Notes, recorder.Note{Key: k, Value: v})
+	return b
+}
+
 func (b *exb) pending() *exb {
 	b.ex.State, b.ex.Status = recorder.StatePending, 0
 	return b
@@ -322,7 +327,7 @@ func TestProxyCopiesPairWithTheClientRequest(t *testing.T) {
 	a := New(Options{})
 	in := newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
 		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`).pending()
-	up := newEx(2, "POST", "http://127.0.0.1:9000/mcp").outbound().req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
+	up := newEx(2, "POST", "http://127.0.0.1:9000/mcp").outbound().note(recorder.NoteInbound, "1").req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
 		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`)
 	a.Observe(in.ex) // the client's request arrives
 	a.Observe(up.ex) // the proxy's request to the upstream completes
@@ -335,6 +340,41 @@ func TestProxyCopiesPairWithTheClientRequest(t *testing.T) {
 	}
 	if in := a.Info(2); in.Connection != "c1" || in.Stage != StageInitialize || in.Client != ClientClaude || in.Status != StatusOK {
 		t.Errorf("upstream copy info %+v", in)
+	}
+}
+
+// Concurrent requests of different clients to the same path: each upstream copy belongs to the client exchange
+// its note "inbound" names, whatever the order they interleave in.
+func TestProxyCopiesPairByNoteUnderConcurrency(t *testing.T) {
+	const n = 16
+	a := New(Options{})
+	var ins []*recorder.Exchange
+	for i := 1; i <= n; i++ { // 16 clients' POST /mcp arrive, each on its own session
+		b := newEx(uint64(i), "POST", "/mcp").req("User-Agent", fmt.Sprintf("client-%d", i)).req("Mcp-Session-Id", fmt.Sprintf("S%d", i)).
+			body("application/json", rpc(i, "tools/list")).answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, i))
+		b.ex.RemoteAddr = fmt.Sprintf("10.0.0.%d:4000", i)
+		b.note(recorder.NoteOutbound, fmt.Sprint(n+i))
+		ins = append(ins, b.ex)
+		began := *b.ex
+		began.State, began.Status = recorder.StatePending, 0
+		a.Observe(&began)
+	}
+	// The upstream's copies complete in another order than their client requests arrived.
+	for _, i := range []int{7, 3, 16, 1, 9, 12, 2, 5, 14, 8, 4, 15, 10, 6, 13, 11} {
+		up := newEx(uint64(n+i), "POST", "http://127.0.0.1:9000/mcp").outbound().note(recorder.NoteInbound, fmt.Sprint(i)).
+			req("Mcp-Session-Id", fmt.Sprintf("S%d", i)).body("application/json", rpc(i, "tools/list")).
+			answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, i))
+		a.Observe(up.ex)
+		a.Observe(ins[i-1])
+	}
+	if c := len(a.Report().Connections); c != n {
+		t.Fatalf("%d connections, want %d (the upstream copies form none)", c, n)
+	}
+	for i := 1; i <= n; i++ {
+		in, up := a.Info(uint64(i)), a.Info(uint64(n+i))
+		if in.Connection == "" || up.Connection != in.Connection || up.Stage != StageList {
+			t.Errorf("upstream copy #%d: connection %q stage %s; its client request #%d is on %q", n+i, up.Connection, up.Stage, i, in.Connection)
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,9 +44,6 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
-	// inbound is the latest client request per "METHOD path": in proxy mode the upstream's copy of a request (an
-	// outbound exchange) is paired with it.
-	inbound map[string]uint64
 
 	last time.Time // end of the latest exchange seen
 	now  time.Time // SetNow
@@ -67,7 +65,7 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
-	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange
+	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
@@ -226,7 +224,6 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
-	a.inbound = map[string]uint64{}
 	a.last = time.Time{}
 }
 
@@ -258,9 +255,6 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		if len(a.exs) > a.opts.MaxExchanges {
 			a.forget()
 		}
-		if ex.Kind != recorder.Outbound {
-			a.inbound[ex.Method+" "+ex.Path()] = ex.ID
-		}
 	}
 	if r.done {
 		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
@@ -274,7 +268,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			// The upstream's copy of a client request (proxy mode): it belongs to the client's exchange, which is
 			// the one judged.
 			if r.pair == 0 {
-				r.pair = a.inbound[ex.Method+" "+ex.Path()]
+				r.pair = inboundOf(ex)
 			}
 			r.status, r.era = statusOf(ex, r.stage), eraOf(ex, r.stage)
 			r.settled = ex.State != recorder.StatePending
@@ -323,6 +317,15 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		a.observeEra(r, ex, c)
 		a.check(r, ex, c)
 	}
+}
+
+// inboundOf is the id of the inbound exchange an outbound one was made for (the recorder's note "inbound"), or 0.
+func inboundOf(ex *recorder.Exchange) uint64 {
+	id, err := strconv.ParseUint(ex.Note(recorder.NoteInbound), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
 }
 
 // defaultMaxExchanges is recorder.StoreOptions' default MaxCount.
