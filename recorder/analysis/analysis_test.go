@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -514,7 +516,7 @@ func TestCatalogue(t *testing.T) {
 		if r.Title == "" || r.Fix == "" || r.Source == "" || !regexp.MustCompile(`^[a-z0-9-]+$`).MatchString(r.ID) {
 			t.Errorf("incomplete rule %+v", r)
 		}
-		if got, ok := RuleByID(r.ID); !ok || got != r {
+		if got, ok := RuleByID(r.ID); !ok || !reflect.DeepEqual(got, r) {
 			t.Errorf("RuleByID(%s) = %+v, %v", r.ID, got, ok)
 		}
 	}
@@ -594,10 +596,15 @@ func TestGarbageIn(t *testing.T) {
 func TestFindingsDoc(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("# Findings\n\nWhat `mcpwatch` can diagnose in a handshake: every rule of the analysis (`recorder/analysis`), its severity, what it\ndetects, the fix it suggests, and where the rule comes from. Issue refs without a repository are\n`anthropics/claude-ai-mcp#N`; `CC#N` is `anthropics/claude-code#N`; `S26/…`, `S1125/…` are files of the MCP specification\n(2026-07-28, 2025-11-25). This file is generated from the code: `go test ./recorder/analysis -run TestFindingsDoc -update`.\n\n")
-	b.WriteString("| rule | severity | detects | fix | source |\n|---|---|---|---|---|\n")
+	b.WriteString("A finding names the toggle (`mcpwatch faults`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
+	b.WriteString("| rule | severity | detects | fix | source | toggles that can cause it |\n|---|---|---|---|---|---|\n")
 	esc := strings.NewReplacer("|", "\\|", "\n", " ")
 	for _, r := range Rules() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source))
+		var toggles []string
+		for _, tg := range r.Toggles {
+			toggles = append(toggles, "`"+tg+"`")
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source), strings.Join(toggles, ", "))
 	}
 	path := "../../docs/findings.md"
 	if *update {
@@ -649,6 +656,76 @@ func TestURLInTheQuery(t *testing.T) {
 			}
 			for _, f := range a.Report().Findings {
 				t.Errorf("finding %s: %s", f.Rule, f.Summary)
+			}
+		})
+	}
+}
+
+// Every rule a toggle is said to cause is catalogued, and the catalogue's rules list their toggles.
+func TestToggleRules(t *testing.T) {
+	for toggle, rules := range toggleRules {
+		for _, id := range rules {
+			r, ok := RuleByID(id)
+			if !ok {
+				t.Errorf("toggle %s: rule %q is not catalogued", toggle, id)
+				continue
+			}
+			if !slices.Contains(r.Toggles, toggle) {
+				t.Errorf("rule %s does not list toggle %s", id, toggle)
+			}
+		}
+	}
+	if !CanCause("slow=12s", "slow-response") || CanCause("slow=1s", "stale-client-id") || CanCause("no-such-toggle", "slow-response") {
+		t.Error("CanCause reads NAME=VALUE wrongly")
+	}
+}
+
+// A finding names the toggle that altered its exchange only when that toggle can cause its rule.
+func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
+	staleToken := func(fault string) *recorder.Exchange {
+		b := newEx(1, "POST", "/token").body(form, "grant_type=authorization_code&code=c&client_id=mcpw_from_last_week").
+			answer(401, "application/json", `{"error":"invalid_client"}`)
+		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "status"}}
+		return b.ex
+	}
+	initNoTools := func(fault string) []*recorder.Exchange {
+		b := newEx(1, "POST", "/mcp").body("application/json", rpc(0, "initialize")).
+			answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}`).
+			resp("Mcp-Session-Id", "S1")
+		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "response body"}}
+		init2 := newEx(2, "POST", "/mcp").req("Mcp-Session-Id", "S1").body("application/json", rpc(-1, "notifications/initialized")).answer(202, "", "")
+		return []*recorder.Exchange{b.ex, init2.ex}
+	}
+	tests := []struct {
+		name, rule, fault string
+		exs               []*recorder.Exchange
+		blamed            bool
+	}{
+		{"slow does not refuse a client id", "stale-client-id", "slow=1s", []*recorder.Exchange{staleToken("slow=1s")}, false},
+		{"token-error=invalid_client does", "stale-client-id", "token-error=invalid_client", []*recorder.Exchange{staleToken("token-error=invalid_client")}, true},
+		{"invalid-client-on-token does", "stale-client-id", "invalid-client-on-token", []*recorder.Exchange{staleToken("invalid-client-on-token")}, true},
+		{"slow does not drop the tools capability", "tools-never-listed", "slow=1s", initNoTools("slow=1s"), false},
+		{"drop-tools-capability does", "tools-never-listed", "drop-tools-capability", initNoTools("drop-tools-capability"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Analyze(tt.exs, Options{Now: t0.Add(time.Hour)})
+			var found bool
+			for _, f := range rep.Findings {
+				if f.Rule != tt.rule {
+					continue
+				}
+				found = true
+				want := ""
+				if tt.blamed {
+					want = tt.fault
+				}
+				if f.Fault != want {
+					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Fault, want)
+				}
+			}
+			if !found {
+				t.Fatalf("no %s finding in %+v", tt.rule, rep.Findings)
 			}
 		})
 	}

@@ -56,8 +56,8 @@ type exRec struct {
 	stage   Stage
 	status  StageStatus
 	era     string
-	sig     signal // the exchange's own client signal, for an exchange not (yet) in a connection
-	faults  string // names of the toggles that altered it
+	sig     signal   // the exchange's own client signal, for an exchange not (yet) in a connection
+	faults  []string // the toggles that altered it (NAME or NAME=VALUE)
 	conn    *conn
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
@@ -362,14 +362,14 @@ func duration(ex *recorder.Exchange) time.Duration {
 	return ex.Timings.Wait
 }
 
-func faultNames(ex *recorder.Exchange) string {
+func faultNames(ex *recorder.Exchange) []string {
 	var names []string
 	for _, f := range ex.Faults {
 		if f.Name != "" && !slices.Contains(names, f.Name) {
 			names = append(names, f.Name)
 		}
 	}
-	return strings.Join(names, ",")
+	return names
 }
 
 // statusOf says how an exchange went for its stage.

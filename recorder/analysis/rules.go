@@ -31,12 +31,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Fault == "" {
-			f.Fault = r.faults
+			f.Fault = blame(rule, r.faults)
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Fault: r.faults, At: r.start, Count: 1}
+		ExchangeID: r.id, Fault: blame(rule, r.faults), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -825,19 +825,19 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
-// faultsOf names the toggles that altered the given exchanges.
-func (a *Analyzer) faultsOf(ids ...uint64) string {
+// faultsOf lists the toggles that altered the given exchanges.
+func (a *Analyzer) faultsOf(ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
-		if r := a.exs[id]; r != nil && r.faults != "" {
-			for _, n := range strings.Split(r.faults, ",") {
+		if r := a.exs[id]; r != nil {
+			for _, n := range r.faults {
 				if !slices.Contains(names, n) {
 					names = append(names, n)
 				}
 			}
 		}
 	}
-	return strings.Join(names, ",")
+	return names
 }
 
 // connFindings are the rules about what a connection did (or never did) after some exchange, judged at now:
@@ -848,7 +848,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	add := func(rule, summary string, cause mark, faultFrom ...uint64) {
 		rl := ruleIndex[rule]
 		out = append(out, Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-			ExchangeID: cause.ex, Connection: c.id, Fault: a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...),
+			ExchangeID: cause.ex, Connection: c.id, Fault: blame(rule, a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...)),
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
