@@ -154,6 +154,12 @@ type conn struct {
 	negotiated string
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
+	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
+	// where (at most maxRewrites), rewriteFrom the upstream origins replaced, rewriteTo the public one.
+	rewrite     mark
+	rewrites    []string
+	rewriteFrom []string
+	rewriteTo   string
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy    uint64
 	expiredHasRT bool
@@ -740,6 +746,22 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.lastID, d.status, d.dur = s.lastID, s.status, s.dur
 		}
 	}
+	if !dst.rewrite.set() || src.rewrite.set() && src.rewrite.before(dst.rewrite) {
+		dst.rewrite = src.rewrite
+	}
+	for _, w := range src.rewrites {
+		if len(dst.rewrites) < maxRewrites && !slices.Contains(dst.rewrites, w) {
+			dst.rewrites = append(dst.rewrites, w)
+		}
+	}
+	for _, f := range src.rewriteFrom {
+		if !slices.Contains(dst.rewriteFrom, f) {
+			dst.rewriteFrom = append(dst.rewriteFrom, f)
+		}
+	}
+	if dst.rewriteTo == "" {
+		dst.rewriteTo = src.rewriteTo
+	}
 	if dst.expiredBy == 0 {
 		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
 	}
@@ -921,6 +943,9 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
+		}
+		if info.Stage == StageOther && p.settled {
+			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
 		}
 		return info
 	}

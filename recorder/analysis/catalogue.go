@@ -232,6 +232,14 @@ var catalogue = rules([]ruleDef{
 	{"slow-response", SeverityWarn, "slow response",
 		"Answer handshake requests within a few seconds (Claude gives up after about 30 s) and tool calls within 300 s.",
 		"#85; claude.com/docs/connectors/building/index (300 s)"},
+
+	// Proxy mode: the upstream as mcpwatch's proxy saw it.
+	{"upstream-url-rewritten", SeverityWarn, "the upstream hands out its own local URL",
+		"Configure the server's public base URL, or build its URLs from X-Forwarded-Host and X-Forwarded-Proto (mcpwatch and tunnels send them), so that the 401 challenge and the metadata documents name the URL clients use; without mcpwatch's rewrite (--rewrite-urls) a remote client fails here.",
+		"RFC 9728 §3, §5.1; S26/basic/authorization/authorization-server-discovery.mdx §Authorization Server Location; seed document (tunnel host hard-coded)"},
+	{"upstream-unreachable", SeverityError, "mcpwatch could not reach the upstream",
+		"Start the server, check --upstream (scheme, host, port), or raise --upstream-timeout for a server that is slow to send its response headers.",
+		"RFC 9110 §15.6.3 (502), §15.6.5 (504)"},
 })
 
 // ruleDef is a rule as the catalogue above writes it; rules adds what toggleRules says.

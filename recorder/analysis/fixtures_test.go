@@ -137,6 +137,12 @@ var fixtureCases = []fixtureCase{
 		faults: map[string]string{"server-error": "fail=call:500"}},
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
+
+	// Proxy mode (mcpwatch proxy in front of an upstream).
+	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten"},
+		says: map[string]string{"upstream-url-rewritten": "in the 401 challenge of POST /mcp, /.well-known/oauth-protected-resource/mcp, /.well-known/oauth-authorization-server; mcpwatch rewrote it to https://mcp.example.dev."}},
+	{name: "proxy-upstream-down", client: ClientUnknown, rules: []string{"upstream-unreachable"},
+		says: map[string]string{"upstream-unreachable": "connect: connection refused"}},
 }
 
 // judgedAfter is how long after a fixture's last exchange absence rules are judged: the capture ended.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -232,5 +233,104 @@ func TestProxyAuditsTheUpstream(t *testing.T) {
 				t.Errorf("%d connections, want 1 (the upstream copies form none)", n)
 			}
 		})
+	}
+}
+
+// An upstream that names itself by its own (loopback) URL: the rewrite lets the client on, and a finding says it
+// was needed, naming where it happened; without the rewrite the client is sent to the upstream's URL.
+func TestProxyRewriteIsAFinding(t *testing.T) {
+	var upURL string
+	broken := brokenUpstream{self: func(*http.Request) string { return upURL }, resource: func(*http.Request) string { return upURL + "/mcp" }}
+	up := httptest.NewServer(broken)
+	defer up.Close()
+	upURL = up.URL
+
+	t.Run("rewritten", func(t *testing.T) {
+		r := newProxyRig(t, up.URL+"/mcp", proxy.Options{RewriteURLs: true})
+		handshake(t, r)
+		exs, a := r.analyze(t, 8)
+		fs := findings(t, exs, a)
+		if got := rules(fs); !slices.Equal(got, []string{"upstream-url-rewritten"}) {
+			t.Fatalf("rules %v, want upstream-url-rewritten alone", got)
+		}
+		f := fs["upstream-url-rewritten"]
+		for _, s := range []string{up.URL, "the 401 challenge of POST /mcp", "/.well-known/oauth-protected-resource/mcp",
+			"/.well-known/oauth-authorization-server", "rewrote it to " + r.url} {
+			if !strings.Contains(f.Summary, s) {
+				t.Errorf("summary %q does not name %q", f.Summary, s)
+			}
+		}
+		if f.Severity != analysis.SeverityWarn || f.ExchangeID != 1 {
+			t.Errorf("finding %+v: want a warning on the first exchange (the challenge)", f)
+		}
+	})
+	t.Run("not rewritten", func(t *testing.T) {
+		r := newProxyRig(t, up.URL+"/mcp", proxy.Options{})
+		handshake(t, r)
+		exs, a := r.analyze(t, 8)
+		fs := findings(t, exs, a)
+		if _, ok := fs["upstream-url-rewritten"]; ok {
+			t.Error("upstream-url-rewritten without a rewrite")
+		}
+		if _, ok := fs["resource-metadata-mismatch"]; !ok {
+			t.Errorf("the upstream's own resource was not found wrong: %v", rules(fs))
+		}
+	})
+}
+
+// When the upstream is down or slow, the proxy's own 502/504 says so: not a server error, and the note's reason.
+func TestProxyUpstreamUnreachable(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "http://" + ln.Addr().String() + "/mcp"
+	ln.Close()
+	stuck := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-stuck }))
+	defer slow.Close()
+	defer close(stuck)
+
+	tests := []struct {
+		name     string
+		upstream string
+		opts     proxy.Options
+		status   int
+		says     []string
+	}{
+		{"down", down, proxy.Options{}, 502, []string{"The upstream did not answer POST /mcp (initialize); mcpwatch's proxy answered 502 Bad Gateway", "connection refused"}},
+		{"slow", slow.URL + "/mcp", proxy.Options{HeaderTimeout: 100 * time.Millisecond}, 504, []string{"(initialize)", "--upstream-timeout"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newProxyRig(t, tt.upstream, tt.opts)
+			if st := r.do(t, "POST", "/mcp", "", initialize); st != tt.status {
+				t.Fatalf("status %d, want %d", st, tt.status)
+			}
+			exs, a := r.analyze(t, 2)
+			fs := findings(t, exs, a)
+			if got := rules(fs); !slices.Equal(got, []string{"upstream-unreachable"}) {
+				t.Fatalf("rules %v, want upstream-unreachable alone (not server-error)", got)
+			}
+			f := fs["upstream-unreachable"]
+			for _, s := range tt.says {
+				if !strings.Contains(f.Summary, s) {
+					t.Errorf("summary %q does not say %q", f.Summary, s)
+				}
+			}
+			if !strings.Contains(f.Fix, "--upstream") {
+				t.Errorf("fix %q", f.Fix)
+			}
+			if in := a.Info(f.ExchangeID); in.Status != analysis.StatusFailed {
+				t.Errorf("the exchange's stage is %s, want failed", in.Status)
+			}
+		})
+	}
+}
+
+// The proxy's note names are the analysis's.
+func TestProxyNotes(t *testing.T) {
+	if proxy.NoteRewrite != "rewrite" || proxy.NoteError != "proxy-error" {
+		t.Errorf("server/proxy notes %q, %q: update recorder/analysis (noteRewrite, noteProxyError)", proxy.NoteRewrite, proxy.NoteError)
 	}
 }

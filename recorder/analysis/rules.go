@@ -66,6 +66,9 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	a.noteMCPURL(r, ex, c)
+	if a.checkProxy(r, ex, c) {
+		return // the upstream never answered: nothing else about this exchange is the server's doing
+	}
 	a.checkHTTP(r, ex, c)
 	switch r.stage {
 	case StageChallenge, StageProbe:
@@ -194,6 +197,66 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, "mcp-redirect", fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
 		}
 	}
+}
+
+// Notes of mcpwatch's proxy (server/proxy: NoteRewrite, NoteError; TestProxyNotes holds them equal).
+const (
+	noteRewrite    = "rewrite"
+	noteProxyError = "proxy-error"
+)
+
+// rewriteNote is what the analysis reads of a rewrite note (server/proxy.Rewrite).
+type rewriteNote struct {
+	Where string `json:"where"` // "header WWW-Authenticate", "header Location" or "body"
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Count int    `json:"count"`
+}
+
+// maxRewrites bounds the places a connection's upstream-url-rewritten finding names.
+const maxRewrites = 8
+
+// checkProxy reads what mcpwatch's proxy noted on an exchange: URLs of the upstream's own origin it rewrote, or
+// its own 502/504 answer when the upstream could not be reached (reported true: the exchange says nothing else).
+func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
+	for _, n := range ex.Notes {
+		if n.Key != noteRewrite {
+			continue
+		}
+		var rw rewriteNote
+		if json.Unmarshal([]byte(n.Value), &rw) != nil || rw.Count <= 0 || rw.From == "" {
+			continue // a document left as it was (too large, an unknown encoding) names nothing
+		}
+		where := ex.Path()
+		if h, ok := strings.CutPrefix(rw.Where, "header "); ok {
+			switch {
+			case strings.EqualFold(h, "WWW-Authenticate") && ex.Status == 401:
+				where = "the 401 challenge of " + ex.Method + " " + ex.Path()
+			default:
+				where = "the " + h + " header of " + ex.Method + " " + ex.Path()
+			}
+		}
+		if !c.rewrite.set() {
+			c.rewrite = mark{at: r.start, ex: r.id}
+		}
+		if len(c.rewrites) < maxRewrites && !slices.Contains(c.rewrites, where) {
+			c.rewrites = append(c.rewrites, where)
+		}
+		if !slices.Contains(c.rewriteFrom, rw.From) {
+			c.rewriteFrom = append(c.rewriteFrom, rw.From)
+		}
+		c.rewriteTo = rw.To
+		c.gen++
+	}
+	if ex.Status < 500 {
+		return false
+	}
+	why := ex.Note(noteProxyError)
+	if why == "" {
+		return false
+	}
+	a.fire(r, c, "upstream-unreachable", fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage, strings.TrimSuffix(why, ".")))
+	return true
 }
 
 // exchangeName prints as "METHOD path" only when a finding's summary needs it.
@@ -900,6 +963,10 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	if late(m[mASTry]) && !m[mASOK].set() && m[mChallenge].set() {
 		add("auth-metadata-unreachable", "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
+	}
+	if c.rewrite.set() {
+		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
+			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
 		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)
