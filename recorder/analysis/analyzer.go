@@ -44,6 +44,9 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
+	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
+	sse     map[string]*sseStream
+	sseByID map[uint64]*sseStream
 
 	last time.Time // end of the latest exchange seen
 	now  time.Time // SetNow
@@ -65,6 +68,7 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
+	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
 	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
 
@@ -230,6 +234,8 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
+	a.sse = map[string]*sseStream{}
+	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
 }
 
@@ -298,25 +304,51 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			return
 		}
 		r.settled = true
+		var wait bool
+		if complete {
+			ex, wait = a.sseAnswered(r, ex)
+		}
 		r.status = statusOf(ex, r.stage)
+		if wait {
+			r.status = StatusPending // until its answer arrives on the stream
+		}
 		r.era = eraOf(ex, r.stage)
+		if r.sse && r.era == "" {
+			r.era = "legacy"
+		}
 		r.faults = faultNames(ex)
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
 		a.observeEra(r, ex, c)
+		if r.stage == StageStream {
+			a.observeSSE(r, ex)
+		}
 		if !complete {
 			a.checkOpen(r, ex, c)
 			return
+		}
+		if wait {
+			return // judged by judgePost
 		}
 		r.done = true
 		a.check(r, ex, c)
 		return
 	}
 	c := r.conn.root()
-	r.status = statusOf(ex, r.stage)
-	c.updateStage(r, duration(ex))
+	var wait bool
 	if complete {
+		ex, wait = a.sseAnswered(r, ex)
+	}
+	r.status = statusOf(ex, r.stage)
+	if wait {
+		r.status = StatusPending
+	}
+	c.updateStage(r, duration(ex))
+	if r.stage == StageStream {
+		a.observeSSE(r, ex)
+	}
+	if complete && !wait {
 		r.done = true
 		// The final snapshot may name more keys (a streamed response's body).
 		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
@@ -349,6 +381,7 @@ func (a *Analyzer) forget() {
 			a.order = append(a.order, id)
 		default:
 			delete(a.exs, id)
+			a.forgetSSE(id)
 		}
 	}
 	if a.head > 1024 && a.head > len(a.order)/2 {
@@ -396,9 +429,14 @@ func statusOf(ex *recorder.Exchange, stage Stage) StageStatus {
 		}
 		return StatusFailed
 	case StageStream:
-		if ex.Status == 405 {
+		switch {
+		case ex.Status == 405:
 			return StatusSkipped // the server offers no GET stream (allowed; required in 2026-07-28)
+		case ex.Status >= 300:
+			return StatusFailed
 		}
+		// The errors a stream carries answer other requests (the POSTs of a 2024-11-05 session): not its own.
+		return StatusOK
 	case StageAuthorize, StageConsent:
 		if l := location(ex); l != nil && l.Query().Get("error") != "" {
 			return StatusFailed
@@ -529,6 +567,11 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 			keys = append(keys, "sse:"+sid)
 		}
 	}
+	if ex.Method == "POST" && len(a.sse) > 0 {
+		if t := ex.Target(); a.sse["ep:"+t] != nil {
+			keys = append(keys, "ep:"+t) // a POST to the endpoint a 2024-11-05 stream named
+		}
+	}
 	return keys
 }
 
@@ -586,6 +629,9 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
 		}
 	case StageStream:
+		if t := endpointTarget(ex); t != "" {
+			keys = append(keys, "ep:"+t)
+		}
 		if ex.Path() == "/sse" && len(ex.Events) > 0 && ex.Events[0].Event == "endpoint" {
 			if i := strings.Index(strings.ToLower(ex.Events[0].Data), "sessionid="); i >= 0 {
 				add("sse:", ex.Events[0].Data[i+len("sessionid="):])

@@ -93,7 +93,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
 	onMCP := mcpStage(r.stage) || (r.stage == StageChallenge || r.stage == StageProbe) &&
 		(isMCPPath(ex.Path(), a.opts.MCPPath) || hasClientRPC(ex))
-	if !onMCP || ex.Path() == "/sse" {
+	if !onMCP || ex.Path() == "/sse" || r.sse {
 		return
 	}
 	// The first URL seen, then the one a handshake succeeded on.
@@ -791,7 +791,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				a.sids[sid] = true
 				c.session = sid
 				c.mark(mInitSession, r)
-			} else if r.era != "2026" && ex.Path() != "/sse" {
+			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
@@ -839,7 +839,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageInitialize, StageDiscover, StageChallenge:
 		return
 	}
-	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && ex.Status != 401 {
+	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued.", rpcOrMethod(ex), c.session))
 	}
 }

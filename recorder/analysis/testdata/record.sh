@@ -61,6 +61,7 @@ claude_authless() {
 serve sdk-go-legacy;   "$tmp/fixturegen" drive -url "$url/mcp" -client go-legacy; stop
 serve sdk-go-2026;     "$tmp/fixturegen" drive -url "$url/mcp" -client go-2026;   stop
 serve sdk-go-sse;      "$tmp/fixturegen" drive -url "$url/sse" -client go-sse;    stop
+serve sdk-go-sse-call-error; "$tmp/fixturegen" drive -url "$url/sse" -client go-sse-call-error; stop
 serve sdk-ts-legacy;   "$node" e2e/node/analysis-fixture-client.mjs "$url/mcp";   stop
 serve claude-authless; claude_authless "$url";                                    stop
 # Proxy mode: mcpwatch proxy --no-tui --capture FILE in front of an upstream.
