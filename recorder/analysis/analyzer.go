@@ -989,6 +989,8 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
+		} else if p.sig.kind != "" {
+			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
 			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
