@@ -108,6 +108,27 @@ func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Opti
 	}
 }
 
+// Print prints a saved capture as Run prints a live run: each exchange's line (or event) with its stage, client
+// and connection, in the order the analysis settles them (recorded order: when their response started), each
+// finding right after the exchange that revealed it, then the rules about a connection as a whole or about
+// something that never happened, judged at Options.Now (default: the end of the capture, as the TUI judges a
+// saved one).
+func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return time.Time{} }
+	}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, an: analysis.New(opts.Analysis), printed: map[string]bool{}}
+	for _, ex := range analysis.SettleOrder(exs) {
+		if err := p.update(recorder.Update{Kind: recorder.Completed, Exchange: ex}); err != nil {
+			return err
+		}
+	}
+	if err := p.findings(); err != nil {
+		return err
+	}
+	return p.bw.Flush()
+}
+
 type printer struct {
 	bw      *bufio.Writer
 	opts    Options
