@@ -210,20 +210,50 @@ type Exchange struct {
 	Notes  []Note        `json:"notes,omitempty"`
 }
 
-// Target returns the request target: the URL's path and query, without scheme, host or fragment.
+// Target returns the request target: the URL's path and query, without scheme, host or fragment. Only an
+// absolute URL (outbound exchanges, or an absolute-form request target) has a scheme and host to remove; a "://"
+// later in the URL (a query naming another URL: /authorize?resource=http://…) is part of the target.
 func (e *Exchange) Target() string {
 	u := e.URL
-	if i := strings.Index(u, "://"); i >= 0 {
-		if j := strings.IndexByte(u[i+3:], '/'); j >= 0 {
-			u = u[i+3+j:]
-		} else {
+	if i := schemeEnd(u); i > 0 {
+		// The authority ends at the first "/", "?" or "#" (RFC 3986 §3.2).
+		switch j := strings.IndexAny(u[i:], "/?#"); {
+		case j < 0:
 			u = "/"
+		case u[i+j] == '/':
+			u = u[i+j:]
+		default:
+			u = "/" + u[i+j:]
 		}
 	}
 	if i := strings.IndexByte(u, '#'); i >= 0 {
 		u = u[:i]
 	}
 	return u
+}
+
+// IsAbsolute reports a URL that starts with a scheme and "://" (outbound exchanges record their URL so; an
+// inbound request target is "/path?query", "*", or an absolute-form target from a proxy-style request).
+func (e *Exchange) IsAbsolute() bool { return schemeEnd(e.URL) > 0 }
+
+// schemeEnd returns the index just past "scheme://" when u starts with a scheme (RFC 3986 §3.1: a letter, then
+// letters, digits, "+", "-" or "."), else 0.
+func schemeEnd(u string) int {
+	for i := 0; i < len(u); i++ {
+		c := u[i]
+		switch {
+		case 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'):
+		case i > 0 && c == ':':
+			if strings.HasPrefix(u[i:], "://") {
+				return i + 3
+			}
+			return 0
+		default:
+			return 0
+		}
+	}
+	return 0
 }
 
 // Path returns the URL's path without the query.

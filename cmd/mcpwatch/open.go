@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -15,12 +14,13 @@ import (
 )
 
 // cmdOpen shows a saved capture in the TUI, read-only: toggles are off, export and copy work. When stdout is not
-// a terminal (or with --no-tui) it prints the capture's exchanges one per line, like `serve --no-tui`.
+// a terminal (or with --no-tui) it prints the capture as `serve --no-tui` prints a live run: one line per exchange
+// with its stage, client and connection, and the findings.
 func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("open", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	noTUI := fs.Bool("no-tui", false, "print one line per exchange instead of the TUI (also when stdout is not a terminal)")
-	asJSON := fs.Bool("json", false, "with --no-tui: print each exchange as a JSON line")
+	noTUI := fs.Bool("no-tui", false, "print one line per exchange with its stage, client and connection, and the findings, instead of the TUI (also when stdout is not a terminal)")
+	asJSON := fs.Bool("json", false, "with --no-tui: print JSON lines, as serve --json does")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mcpwatch open CAPTURE [--no-tui] [--json]\n\nOpen a saved capture (JSONL) read-only.\n\n")
 		fs.PrintDefaults()
@@ -50,19 +50,8 @@ func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		for _, n := range notes {
 			fmt.Fprintf(stderr, "mcpwatch open: %s: %s\n", path, n)
 		}
-		enc := json.NewEncoder(stdout)
-		for _, ex := range res.Exchanges {
-			if *asJSON {
-				if err := enc.Encode(ex); err != nil {
-					return err
-				}
-				continue
-			}
-			if _, err := fmt.Fprintln(stdout, headless.Line(ex)); err != nil {
-				return err
-			}
-		}
-		return nil
+		// The same printer and analysis as serve --no-tui.
+		return headless.Print(stdout, res.Exchanges, headless.Options{JSON: *asJSON})
 	}
 
 	limits := recorder.StoreOptions{MaxCount: max(len(res.Exchanges), 100000)}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
@@ -109,6 +111,70 @@ func TestOpenWithoutATerminal(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"open", filepath.Join(t.TempDir(), "none.jsonl")}, &stdout, &stderr); code != 1 {
 		t.Fatalf("a missing file: exit %d, want 1", code)
+	}
+}
+
+// TestOpenPrintsTheAnalysis: `mcpwatch open CAPTURE --no-tui` prints what `serve --no-tui` prints: each line with
+// its stage, client and connection, and the findings (here: a Claude run whose initialize had no session id).
+func TestOpenPrintsTheAnalysis(t *testing.T) {
+	path := filepath.Join("..", "..", "recorder", "analysis", "testdata", "initialize-no-session-id.jsonl")
+	res, err := recorder.LoadCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"open", path, "--no-tui"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var exLines, findings []string
+	for _, l := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
+		if strings.HasPrefix(l, "! ") {
+			findings = append(findings, l)
+		} else {
+			exLines = append(exLines, l)
+		}
+	}
+	if len(exLines) != len(res.Exchanges) {
+		t.Fatalf("%d exchange lines for %d exchanges:\n%s", len(exLines), len(res.Exchanges), stdout.String())
+	}
+	for _, l := range exLines {
+		if !strings.HasSuffix(l, " claude      c1") {
+			t.Errorf("line without client and connection: %q", l)
+		}
+	}
+	for _, stage := range []string{" challenge ", " resource-metadata ", " token ", " initialize "} {
+		if !strings.Contains(stdout.String(), stage) {
+			t.Errorf("no line of stage%s:\n%s", stage, stdout.String())
+		}
+	}
+	if len(findings) != 1 || !strings.HasPrefix(findings[0], "! warn initialize-no-session-id [c1 #") || !strings.Contains(findings[0], "toggle omit-session-id") {
+		t.Errorf("findings:\n%s", strings.Join(findings, "\n"))
+	}
+
+	stdout.Reset()
+	if code := run(context.Background(), []string{"open", path, "--no-tui", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("--json: exit %d: %s", code, stderr.String())
+	}
+	var exchanges int
+	var rules []string
+	dec := json.NewDecoder(&stdout)
+	for dec.More() {
+		var ev headless.Event
+		if err := dec.Decode(&ev); err != nil {
+			t.Fatal(err)
+		}
+		switch ev.Event {
+		case headless.EventExchange:
+			exchanges++
+			if ev.Stage == "" || ev.Client != analysis.ClientClaude || ev.Connection != "c1" || ev.Exchange == nil {
+				t.Errorf("exchange event %+v", ev)
+			}
+		case headless.EventFinding:
+			rules = append(rules, ev.Finding.Rule)
+		}
+	}
+	if exchanges != len(res.Exchanges) || !slices.Equal(rules, []string{"initialize-no-session-id"}) {
+		t.Errorf("--json: %d exchange events, findings %v", exchanges, rules)
 	}
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +56,11 @@ func (b *exb) answer(status int, ctype, s string) *exb {
 func (b *exb) at(d time.Duration) *exb { b.ex.Start = t0.Add(d); return b }
 
 func (b *exb) outbound() *exb { b.ex.Kind = recorder.Outbound; return b }
+
+func (b *exb) note(k, v string) *exb {
+	b.ex.Notes = append(b.ex.Notes, recorder.Note{Key: k, Value: v})
+	return b
+}
 
 func (b *exb) pending() *exb {
 	b.ex.State, b.ex.Status = recorder.StatePending, 0
@@ -322,7 +329,7 @@ func TestProxyCopiesPairWithTheClientRequest(t *testing.T) {
 	a := New(Options{})
 	in := newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
 		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`).pending()
-	up := newEx(2, "POST", "http://127.0.0.1:9000/mcp").outbound().req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
+	up := newEx(2, "POST", "http://127.0.0.1:9000/mcp").outbound().note(recorder.NoteInbound, "1").req("User-Agent", "Claude-User").body("application/json", rpc(0, "initialize")).
 		answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}}}}`)
 	a.Observe(in.ex) // the client's request arrives
 	a.Observe(up.ex) // the proxy's request to the upstream completes
@@ -335,6 +342,41 @@ func TestProxyCopiesPairWithTheClientRequest(t *testing.T) {
 	}
 	if in := a.Info(2); in.Connection != "c1" || in.Stage != StageInitialize || in.Client != ClientClaude || in.Status != StatusOK {
 		t.Errorf("upstream copy info %+v", in)
+	}
+}
+
+// Concurrent requests of different clients to the same path: each upstream copy belongs to the client exchange
+// its note "inbound" names, whatever the order they interleave in.
+func TestProxyCopiesPairByNoteUnderConcurrency(t *testing.T) {
+	const n = 16
+	a := New(Options{})
+	var ins []*recorder.Exchange
+	for i := 1; i <= n; i++ { // 16 clients' POST /mcp arrive, each on its own session
+		b := newEx(uint64(i), "POST", "/mcp").req("User-Agent", fmt.Sprintf("client-%d", i)).req("Mcp-Session-Id", fmt.Sprintf("S%d", i)).
+			body("application/json", rpc(i, "tools/list")).answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, i))
+		b.ex.RemoteAddr = fmt.Sprintf("10.0.0.%d:4000", i)
+		b.note(recorder.NoteOutbound, fmt.Sprint(n+i))
+		ins = append(ins, b.ex)
+		began := *b.ex
+		began.State, began.Status = recorder.StatePending, 0
+		a.Observe(&began)
+	}
+	// The upstream's copies complete in another order than their client requests arrived.
+	for _, i := range []int{7, 3, 16, 1, 9, 12, 2, 5, 14, 8, 4, 15, 10, 6, 13, 11} {
+		up := newEx(uint64(n+i), "POST", "http://127.0.0.1:9000/mcp").outbound().note(recorder.NoteInbound, fmt.Sprint(i)).
+			req("Mcp-Session-Id", fmt.Sprintf("S%d", i)).body("application/json", rpc(i, "tools/list")).
+			answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"tools":[]}}`, i))
+		a.Observe(up.ex)
+		a.Observe(ins[i-1])
+	}
+	if c := len(a.Report().Connections); c != n {
+		t.Fatalf("%d connections, want %d (the upstream copies form none)", c, n)
+	}
+	for i := 1; i <= n; i++ {
+		in, up := a.Info(uint64(i)), a.Info(uint64(n+i))
+		if in.Connection == "" || up.Connection != in.Connection || up.Stage != StageList {
+			t.Errorf("upstream copy #%d: connection %q stage %s; its client request #%d is on %q", n+i, up.Connection, up.Stage, i, in.Connection)
+		}
 	}
 }
 
@@ -474,7 +516,7 @@ func TestCatalogue(t *testing.T) {
 		if r.Title == "" || r.Fix == "" || r.Source == "" || !regexp.MustCompile(`^[a-z0-9-]+$`).MatchString(r.ID) {
 			t.Errorf("incomplete rule %+v", r)
 		}
-		if got, ok := RuleByID(r.ID); !ok || got != r {
+		if got, ok := RuleByID(r.ID); !ok || !reflect.DeepEqual(got, r) {
 			t.Errorf("RuleByID(%s) = %+v, %v", r.ID, got, ok)
 		}
 	}
@@ -554,10 +596,15 @@ func TestGarbageIn(t *testing.T) {
 func TestFindingsDoc(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("# Findings\n\nWhat `mcpwatch` can diagnose in a handshake: every rule of the analysis (`recorder/analysis`), its severity, what it\ndetects, the fix it suggests, and where the rule comes from. Issue refs without a repository are\n`anthropics/claude-ai-mcp#N`; `CC#N` is `anthropics/claude-code#N`; `S26/…`, `S1125/…` are files of the MCP specification\n(2026-07-28, 2025-11-25). This file is generated from the code: `go test ./recorder/analysis -run TestFindingsDoc -update`.\n\n")
-	b.WriteString("| rule | severity | detects | fix | source |\n|---|---|---|---|---|\n")
+	b.WriteString("A finding names the toggle (`mcpwatch faults`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
+	b.WriteString("| rule | severity | detects | fix | source | toggles that can cause it |\n|---|---|---|---|---|---|\n")
 	esc := strings.NewReplacer("|", "\\|", "\n", " ")
 	for _, r := range Rules() {
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source))
+		var toggles []string
+		for _, tg := range r.Toggles {
+			toggles = append(toggles, "`"+tg+"`")
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source), strings.Join(toggles, ", "))
 	}
 	path := "../../docs/findings.md"
 	if *update {
@@ -583,5 +630,103 @@ func TestSummaryQuotesAnHTMLErrorTitle(t *testing.T) {
 	f := a.Info(1).Findings
 	if len(f) != 1 || f[0].Rule != "authorize-failed" || !strings.Contains(f[0].Summary, `consent form was refused with 403 ("Forged consent form — mcpwatch")`) {
 		t.Errorf("findings %+v", f)
+	}
+}
+
+// A literal URL in a query (legal unencoded) is part of the request target: an authorization request whose
+// resource names the MCP URL is not a request for /mcp (no mcp-redirect on its 302, the stage from its own path).
+func TestURLInTheQuery(t *testing.T) {
+	const res = "resource=http://127.0.0.1:47311/mcp"
+	tests := []struct {
+		name  string
+		ex    *exb
+		stage Stage
+	}{
+		{"authorization request", newEx(1, "GET", "/authorize?response_type=code&client_id=c1&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&code_challenge=x&code_challenge_method=S256&state=s&"+res).
+			answer(302, "", "").resp("Location", "http://127.0.0.1:5000/cb?code=abc&state=s"), StageAuthorize},
+		{"consent page", newEx(1, "GET", "/consent?"+res).answer(200, "text/html", "<html></html>"), StageConsent},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := New(Options{})
+			a.Observe(tt.ex.ex)
+			in := a.Info(1)
+			if in.Stage != tt.stage || in.Status != StatusOK {
+				t.Errorf("stage %s (%s), want %s (ok)", in.Stage, in.Status, tt.stage)
+			}
+			for _, f := range a.Report().Findings {
+				t.Errorf("finding %s: %s", f.Rule, f.Summary)
+			}
+		})
+	}
+}
+
+// Every rule a toggle is said to cause is catalogued, and the catalogue's rules list their toggles.
+func TestToggleRules(t *testing.T) {
+	for toggle, rules := range toggleRules {
+		for _, id := range rules {
+			r, ok := RuleByID(id)
+			if !ok {
+				t.Errorf("toggle %s: rule %q is not catalogued", toggle, id)
+				continue
+			}
+			if !slices.Contains(r.Toggles, toggle) {
+				t.Errorf("rule %s does not list toggle %s", id, toggle)
+			}
+		}
+	}
+	if !CanCause("slow=12s", "slow-response") || CanCause("slow=1s", "stale-client-id") || CanCause("no-such-toggle", "slow-response") {
+		t.Error("CanCause reads NAME=VALUE wrongly")
+	}
+}
+
+// A finding names the toggle that altered its exchange only when that toggle can cause its rule.
+func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
+	staleToken := func(fault string) *recorder.Exchange {
+		b := newEx(1, "POST", "/token").body(form, "grant_type=authorization_code&code=c&client_id=mcpw_from_last_week").
+			answer(401, "application/json", `{"error":"invalid_client"}`)
+		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "status"}}
+		return b.ex
+	}
+	initNoTools := func(fault string) []*recorder.Exchange {
+		b := newEx(1, "POST", "/mcp").body("application/json", rpc(0, "initialize")).
+			answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}`).
+			resp("Mcp-Session-Id", "S1")
+		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "response body"}}
+		init2 := newEx(2, "POST", "/mcp").req("Mcp-Session-Id", "S1").body("application/json", rpc(-1, "notifications/initialized")).answer(202, "", "")
+		return []*recorder.Exchange{b.ex, init2.ex}
+	}
+	tests := []struct {
+		name, rule, fault string
+		exs               []*recorder.Exchange
+		blamed            bool
+	}{
+		{"slow does not refuse a client id", "stale-client-id", "slow=1s", []*recorder.Exchange{staleToken("slow=1s")}, false},
+		{"token-error=invalid_client does", "stale-client-id", "token-error=invalid_client", []*recorder.Exchange{staleToken("token-error=invalid_client")}, true},
+		{"invalid-client-on-token does", "stale-client-id", "invalid-client-on-token", []*recorder.Exchange{staleToken("invalid-client-on-token")}, true},
+		{"slow does not drop the tools capability", "tools-never-listed", "slow=1s", initNoTools("slow=1s"), false},
+		{"drop-tools-capability does", "tools-never-listed", "drop-tools-capability", initNoTools("drop-tools-capability"), true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rep := Analyze(tt.exs, Options{Now: t0.Add(time.Hour)})
+			var found bool
+			for _, f := range rep.Findings {
+				if f.Rule != tt.rule {
+					continue
+				}
+				found = true
+				want := ""
+				if tt.blamed {
+					want = tt.fault
+				}
+				if f.Fault != want {
+					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Fault, want)
+				}
+			}
+			if !found {
+				t.Fatalf("no %s finding in %+v", tt.rule, rep.Findings)
+			}
+		})
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,9 +44,9 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
-	// inbound is the latest client request per "METHOD path": in proxy mode the upstream's copy of a request (an
-	// outbound exchange) is paired with it.
-	inbound map[string]uint64
+	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
+	sse     map[string]*sseStream
+	sseByID map[uint64]*sseStream
 
 	last time.Time // end of the latest exchange seen
 	now  time.Time // SetNow
@@ -58,8 +59,8 @@ type exRec struct {
 	stage   Stage
 	status  StageStatus
 	era     string
-	sig     signal // the exchange's own client signal, for an exchange not (yet) in a connection
-	faults  string // names of the toggles that altered it
+	sig     signal   // the exchange's own client signal, for an exchange not (yet) in a connection
+	faults  []string // the toggles that altered it (NAME or NAME=VALUE)
 	conn    *conn
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
@@ -67,7 +68,8 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
-	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange
+	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
+	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
@@ -156,6 +158,12 @@ type conn struct {
 	negotiated string
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
+	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
+	// where (at most maxRewrites), rewriteFrom the upstream origins replaced, rewriteTo the public one.
+	rewrite     mark
+	rewrites    []string
+	rewriteFrom []string
+	rewriteTo   string
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy    uint64
 	expiredHasRT bool
@@ -226,7 +234,8 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
-	a.inbound = map[string]uint64{}
+	a.sse = map[string]*sseStream{}
+	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
 }
 
@@ -258,9 +267,6 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		if len(a.exs) > a.opts.MaxExchanges {
 			a.forget()
 		}
-		if ex.Kind != recorder.Outbound {
-			a.inbound[ex.Method+" "+ex.Path()] = ex.ID
-		}
 	}
 	if r.done {
 		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
@@ -274,7 +280,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			// The upstream's copy of a client request (proxy mode): it belongs to the client's exchange, which is
 			// the one judged.
 			if r.pair == 0 {
-				r.pair = a.inbound[ex.Method+" "+ex.Path()]
+				r.pair = inboundOf(ex)
 			}
 			r.status, r.era = statusOf(ex, r.stage), eraOf(ex, r.stage)
 			r.settled = ex.State != recorder.StatePending
@@ -298,31 +304,66 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			return
 		}
 		r.settled = true
+		var wait bool
+		if complete {
+			ex, wait = a.sseAnswered(r, ex)
+		}
 		r.status = statusOf(ex, r.stage)
+		if wait {
+			r.status = StatusPending // until its answer arrives on the stream
+		}
 		r.era = eraOf(ex, r.stage)
+		if r.sse && r.era == "" {
+			r.era = "legacy"
+		}
 		r.faults = faultNames(ex)
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
 		a.observeEra(r, ex, c)
+		if r.stage == StageStream {
+			a.observeSSE(r, ex)
+		}
 		if !complete {
 			a.checkOpen(r, ex, c)
 			return
+		}
+		if wait {
+			return // judged by judgePost
 		}
 		r.done = true
 		a.check(r, ex, c)
 		return
 	}
 	c := r.conn.root()
-	r.status = statusOf(ex, r.stage)
-	c.updateStage(r, duration(ex))
+	var wait bool
 	if complete {
+		ex, wait = a.sseAnswered(r, ex)
+	}
+	r.status = statusOf(ex, r.stage)
+	if wait {
+		r.status = StatusPending
+	}
+	c.updateStage(r, duration(ex))
+	if r.stage == StageStream {
+		a.observeSSE(r, ex)
+	}
+	if complete && !wait {
 		r.done = true
 		// The final snapshot may name more keys (a streamed response's body).
 		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
 		a.observeEra(r, ex, c)
 		a.check(r, ex, c)
 	}
+}
+
+// inboundOf is the id of the inbound exchange an outbound one was made for (the recorder's note "inbound"), or 0.
+func inboundOf(ex *recorder.Exchange) uint64 {
+	id, err := strconv.ParseUint(ex.Note(recorder.NoteInbound), 10, 64)
+	if err != nil {
+		return 0
+	}
+	return id
 }
 
 // defaultMaxExchanges is recorder.StoreOptions' default MaxCount.
@@ -340,6 +381,7 @@ func (a *Analyzer) forget() {
 			a.order = append(a.order, id)
 		default:
 			delete(a.exs, id)
+			a.forgetSSE(id)
 		}
 	}
 	if a.head > 1024 && a.head > len(a.order)/2 {
@@ -359,14 +401,14 @@ func duration(ex *recorder.Exchange) time.Duration {
 	return ex.Timings.Wait
 }
 
-func faultNames(ex *recorder.Exchange) string {
+func faultNames(ex *recorder.Exchange) []string {
 	var names []string
 	for _, f := range ex.Faults {
 		if f.Name != "" && !slices.Contains(names, f.Name) {
 			names = append(names, f.Name)
 		}
 	}
-	return strings.Join(names, ",")
+	return names
 }
 
 // statusOf says how an exchange went for its stage.
@@ -387,9 +429,14 @@ func statusOf(ex *recorder.Exchange, stage Stage) StageStatus {
 		}
 		return StatusFailed
 	case StageStream:
-		if ex.Status == 405 {
+		switch {
+		case ex.Status == 405:
 			return StatusSkipped // the server offers no GET stream (allowed; required in 2026-07-28)
+		case ex.Status >= 300:
+			return StatusFailed
 		}
+		// The errors a stream carries answer other requests (the POSTs of a 2024-11-05 session): not its own.
+		return StatusOK
 	case StageAuthorize, StageConsent:
 		if l := location(ex); l != nil && l.Query().Get("error") != "" {
 			return StatusFailed
@@ -520,6 +567,11 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 			keys = append(keys, "sse:"+sid)
 		}
 	}
+	if ex.Method == "POST" && len(a.sse) > 0 {
+		if t := ex.Target(); a.sse["ep:"+t] != nil {
+			keys = append(keys, "ep:"+t) // a POST to the endpoint a 2024-11-05 stream named
+		}
+	}
 	return keys
 }
 
@@ -577,6 +629,9 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
 		}
 	case StageStream:
+		if t := endpointTarget(ex); t != "" {
+			keys = append(keys, "ep:"+t)
+		}
 		if ex.Path() == "/sse" && len(ex.Events) > 0 && ex.Events[0].Event == "endpoint" {
 			if i := strings.Index(strings.ToLower(ex.Events[0].Data), "sessionid="); i >= 0 {
 				add("sse:", ex.Events[0].Data[i+len("sessionid="):])
@@ -736,6 +791,22 @@ func (a *Analyzer) merge(dst, src *conn) {
 		if s.lastID > d.lastID {
 			d.lastID, d.status, d.dur = s.lastID, s.status, s.dur
 		}
+	}
+	if !dst.rewrite.set() || src.rewrite.set() && src.rewrite.before(dst.rewrite) {
+		dst.rewrite = src.rewrite
+	}
+	for _, w := range src.rewrites {
+		if len(dst.rewrites) < maxRewrites && !slices.Contains(dst.rewrites, w) {
+			dst.rewrites = append(dst.rewrites, w)
+		}
+	}
+	for _, f := range src.rewriteFrom {
+		if !slices.Contains(dst.rewriteFrom, f) {
+			dst.rewriteFrom = append(dst.rewriteFrom, f)
+		}
+	}
+	if dst.rewriteTo == "" {
+		dst.rewriteTo = src.rewriteTo
 	}
 	if dst.expiredBy == 0 {
 		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
@@ -918,6 +989,11 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
+		} else if p.sig.kind != "" {
+			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
+		}
+		if info.Stage == StageOther && p.settled {
+			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
 		}
 		return info
 	}

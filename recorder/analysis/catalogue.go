@@ -1,5 +1,10 @@
 package analysis
 
+import (
+	"slices"
+	"strings"
+)
+
 // Rule is one diagnosis the analysis can make. Findings carry the rule's id, severity, fix and source, and a
 // summary sentence written for the exchange at hand.
 type Rule struct {
@@ -8,12 +13,15 @@ type Rule struct {
 	Title    string   `json:"title"`  // what the rule detects, in a few words
 	Fix      string   `json:"fix"`    // what to change
 	Source   string   `json:"source"` // spec section, RFC, or issue the rule comes from
+	// Toggles are the toggles (server/faults, by name) that can produce this rule; a finding names a toggle that
+	// altered its exchange only when it is one of them.
+	Toggles []string `json:"toggles,omitempty"`
 }
 
 // Sources: "S26/…", "S1125/…" are files of the MCP specification (reference/spec-checklist.md); issue refs
 // without a repository are anthropics/claude-ai-mcp#N, CC#N is anthropics/claude-code#N
 // (reference/clients-and-peers.md).
-var catalogue = []Rule{
+var catalogue = rules([]ruleDef{
 	// Discovery: the 401 challenge.
 	{"challenge-no-www-authenticate", SeverityError, "401 without WWW-Authenticate",
 		`Answer 401 with WWW-Authenticate: Bearer resource_metadata="<absolute URL of the protected resource metadata>".`,
@@ -224,6 +232,72 @@ var catalogue = []Rule{
 	{"slow-response", SeverityWarn, "slow response",
 		"Answer handshake requests within a few seconds (Claude gives up after about 30 s) and tool calls within 300 s.",
 		"#85; claude.com/docs/connectors/building/index (300 s)"},
+
+	// Proxy mode: the upstream as mcpwatch's proxy saw it.
+	{"upstream-url-rewritten", SeverityWarn, "the upstream hands out its own local URL",
+		"Configure the server's public base URL, or build its URLs from X-Forwarded-Host and X-Forwarded-Proto (mcpwatch and tunnels send them), so that the 401 challenge and the metadata documents name the URL clients use; without mcpwatch's rewrite (--rewrite-urls) a remote client fails here.",
+		"RFC 9728 §3, §5.1; S26/basic/authorization/authorization-server-discovery.mdx §Authorization Server Location; seed document (tunnel host hard-coded)"},
+	{"upstream-unreachable", SeverityError, "mcpwatch could not reach the upstream",
+		"Start the server, check --upstream (scheme, host, port), or raise --upstream-timeout for a server that is slow to send its response headers.",
+		"RFC 9110 §15.6.3 (502), §15.6.5 (504)"},
+})
+
+// ruleDef is a rule as the catalogue above writes it; rules adds what toggleRules says.
+type ruleDef struct {
+	ID       string
+	Severity Severity
+	Title    string
+	Fix      string
+	Source   string
+}
+
+func rules(defs []ruleDef) []Rule {
+	out := make([]Rule, len(defs))
+	for i, d := range defs {
+		out[i] = Rule{ID: d.ID, Severity: d.Severity, Title: d.Title, Fix: d.Fix, Source: d.Source}
+	}
+	return out
+}
+
+// toggleRules says which rules each toggle of server/faults can produce: what it changes on the wire (its
+// catalogue's Changes) and what a client then does that a rule sees. A toggle active on an exchange is named by a
+// finding only for these rules (with slow=1s on, a token request refused for an unknown client id is not the
+// toggle's doing). Every toggle is listed, the ones that cause no rule too (TestToggleRulesCoverTheToggles).
+var toggleRules = map[string][]string{
+	// transport / session
+	"omit-session-id":       {"initialize-no-session-id", "tools-never-listed"},
+	"stateless":             {"initialize-no-session-id", "get-stream-405", "tools-never-listed"},
+	"reject-discover":       {"discover-fallback", "discover-no-fallback"},
+	"protocol-version":      {"protocol-version-mismatch", "protocol-version-header-missing"},
+	"sse-responses":         {"initialized-missing", "tools-never-listed"},
+	"json-responses":        {},
+	"get-stream-405":        {"get-stream-405"},
+	"wrong-jsonrpc-id":      {"wrong-jsonrpc-id", "initialized-missing", "tools-never-listed"},
+	"drop-tools-capability": {"tools-never-listed"},
+	"tools-changed":         {},
+	"slow":                  {"slow-response"},
+	// fail=STAGE:STATUS answers one stage with an HTTP error: whatever a refused step of that stage looks like.
+	"fail": {"server-error", "metadata-behind-auth", "resource-metadata-unreachable", "auth-metadata-unreachable",
+		"register-rejected", "authorize-failed", "token-method-not-allowed", "token-error", "refresh-rejected",
+		"initialize-failed", "discover-fallback", "discover-no-fallback", "get-stream-405", "mcp-not-found",
+		"session-no-reinit", "client-metadata-fetch-failed", "bot-blocked"},
+	// discovery
+	"omit-resource-metadata":     {"challenge-no-resource-metadata"},
+	"relative-resource-metadata": {"challenge-relative-resource-metadata", "resource-metadata-unreachable"},
+	"no-resource-metadata":       {"resource-metadata-unreachable"},
+	"resource-mismatch":          {"resource-metadata-mismatch", "resource-mismatch", "token-invalid-target", "token-rejected"},
+	"no-auth-metadata":           {"auth-metadata-unreachable"},
+	"scope-challenge":            {"invalid-scope"},
+	// registration / authorization
+	"no-registration":         {"auth-metadata-no-registration", "register-rejected"},
+	"no-cimd":                 {"authorize-failed", "token-invalid-client"},
+	"require-client-secret":   {"register-secret-unused", "token-invalid-client"},
+	"redirect-allow":          {"register-rejected", "redirect-uri-not-registered", "authorize-failed", "authorize-error"},
+	"deny-consent":            {"consent-denied"},
+	"token-error":             {"token-invalid-grant", "token-invalid-client", "stale-client-id", "invalid-scope", "challenge-no-scope", "token-invalid-target", "token-error", "refresh-rejected"},
+	"short-token":             {"token-expired-no-refresh", "token-rejected"},
+	"no-refresh-token":        {"token-expired-no-refresh"},
+	"invalid-client-on-token": {"token-invalid-client", "stale-client-id", "refresh-rejected"},
 }
 
 var ruleIndex = func() map[string]*Rule {
@@ -231,11 +305,29 @@ var ruleIndex = func() map[string]*Rule {
 	for i := range catalogue {
 		m[catalogue[i].ID] = &catalogue[i] // ids are unique: TestCatalogue checks
 	}
+	toggles := make([]string, 0, len(toggleRules))
+	for t := range toggleRules {
+		toggles = append(toggles, t)
+	}
+	slices.Sort(toggles)
+	for _, t := range toggles {
+		for _, id := range toggleRules[t] {
+			if r := m[id]; r != nil { // every id is catalogued: TestToggleRules checks
+				r.Toggles = append(r.Toggles, t)
+			}
+		}
+	}
 	return m
 }()
 
 // Rules returns the catalogue of rules, in a stable order.
-func Rules() []Rule { return append([]Rule(nil), catalogue...) }
+func Rules() []Rule {
+	out := append([]Rule(nil), catalogue...)
+	for i := range out {
+		out[i].Toggles = slices.Clone(out[i].Toggles)
+	}
+	return out
+}
 
 // RuleByID returns a rule of the catalogue.
 func RuleByID(id string) (Rule, bool) {
@@ -243,5 +335,31 @@ func RuleByID(id string) (Rule, bool) {
 	if !ok {
 		return Rule{}, false
 	}
-	return *r, true
+	out := *r
+	out.Toggles = slices.Clone(r.Toggles)
+	return out, true
+}
+
+// ToggleRules returns the rules a toggle (by name, without its value) can produce; ok is false for a toggle the
+// relation does not know.
+func ToggleRules(toggle string) (rules []string, ok bool) {
+	rs, ok := toggleRules[toggle]
+	return slices.Clone(rs), ok
+}
+
+// CanCause reports whether the toggle given as NAME or NAME=VALUE (as an exchange records it) can produce rule.
+func CanCause(toggle, rule string) bool {
+	name, _, _ := strings.Cut(toggle, "=")
+	return slices.Contains(toggleRules[name], rule)
+}
+
+// blame names, of the toggles that altered the exchanges behind a finding, the ones that can cause its rule.
+func blame(rule string, faults []string) string {
+	var out []string
+	for _, f := range faults {
+		if CanCause(f, rule) && !slices.Contains(out, f) {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, ",")
 }

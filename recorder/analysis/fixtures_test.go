@@ -34,6 +34,8 @@ var fixtureCases = []fixtureCase{
 	{name: "sdk-go-legacy", client: ClientUnknown},
 	{name: "sdk-go-2026", client: ClientUnknown},
 	{name: "sdk-go-sse", client: ClientUnknown},
+	// A tool call answered with a JSON-RPC error is the call's failure (sse_test.go), not a finding.
+	{name: "sdk-go-sse-call-error", client: ClientUnknown},
 	{name: "sdk-ts-legacy", client: ClientUnknown},
 	{name: "sdk-go-oauth", client: ClientUnknown},
 	{name: "claude-authless", client: ClientClaude},
@@ -135,8 +137,16 @@ var fixtureCases = []fixtureCase{
 	{name: "www-authenticate-on-200", client: ClientClaude, rules: []string{"www-authenticate-non-401"}},
 	{name: "server-error", client: ClientUnknown, rules: []string{"server-error"},
 		faults: map[string]string{"server-error": "fail=call:500"}},
+	{name: "sse-initialize-failed", client: ClientUnknown, rules: []string{"initialize-failed"},
+		says: map[string]string{"initialize-failed": "-32602 (Unsupported protocol version)"}},
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
+
+	// Proxy mode (mcpwatch proxy in front of an upstream).
+	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten"},
+		says: map[string]string{"upstream-url-rewritten": "in the 401 challenge of POST /mcp, /.well-known/oauth-protected-resource/mcp, /.well-known/oauth-authorization-server; mcpwatch rewrote it to https://mcp.example.dev."}},
+	{name: "proxy-upstream-down", client: ClientUnknown, rules: []string{"upstream-unreachable"},
+		says: map[string]string{"upstream-unreachable": "connect: connection refused"}},
 }
 
 // judgedAfter is how long after a fixture's last exchange absence rules are judged: the capture ended.
@@ -309,7 +319,8 @@ func golden(a *Analyzer, exs []*recorder.Exchange) string {
 }
 
 // snapshots replays a capture as a live recorder publishes it: a Began snapshot when the request arrives (headers
-// only), a Changed one when a streaming response starts, the final one when it completes, in time order.
+// only), a Changed one when a streaming response starts and one per event as it arrives, the final one when it
+// completes, in time order.
 func snapshots(exs []*recorder.Exchange) []*recorder.Exchange {
 	type ev struct {
 		at    time.Time
@@ -332,6 +343,17 @@ func snapshots(exs []*recorder.Exchange) []*recorder.Exchange {
 				}
 			}
 			evs = append(evs, ev{ex.Start.Add(ex.Timings.Wait), 1, &open})
+			for i, e := range ex.Events {
+				part := open
+				part.Events = ex.Events[: i+1 : i+1]
+				part.RPC = slices.Clone(open.RPC)
+				for _, m := range ex.RPC {
+					if m.From == recorder.FromServer && m.Event >= 0 && m.Event <= i {
+						part.RPC = append(part.RPC, m)
+					}
+				}
+				evs = append(evs, ev{ex.Start.Add(max(e.At, ex.Timings.Wait)), 1, &part})
+			}
 		}
 		evs = append(evs, ev{exEnd(ex), 2, ex})
 	}

@@ -31,12 +31,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Fault == "" {
-			f.Fault = r.faults
+			f.Fault = blame(rule, r.faults)
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Fault: r.faults, At: r.start, Count: 1}
+		ExchangeID: r.id, Fault: blame(rule, r.faults), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -66,6 +66,9 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	a.noteMCPURL(r, ex, c)
+	if a.checkProxy(r, ex, c) {
+		return // the upstream never answered: nothing else about this exchange is the server's doing
+	}
 	a.checkHTTP(r, ex, c)
 	switch r.stage {
 	case StageChallenge, StageProbe:
@@ -90,7 +93,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
 	onMCP := mcpStage(r.stage) || (r.stage == StageChallenge || r.stage == StageProbe) &&
 		(isMCPPath(ex.Path(), a.opts.MCPPath) || hasClientRPC(ex))
-	if !onMCP || ex.Path() == "/sse" {
+	if !onMCP || ex.Path() == "/sse" || r.sse {
 		return
 	}
 	// The first URL seen, then the one a handshake succeeded on.
@@ -194,6 +197,66 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, "mcp-redirect", fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
 		}
 	}
+}
+
+// Notes of mcpwatch's proxy (server/proxy: NoteRewrite, NoteError; TestProxyNotes holds them equal).
+const (
+	noteRewrite    = "rewrite"
+	noteProxyError = "proxy-error"
+)
+
+// rewriteNote is what the analysis reads of a rewrite note (server/proxy.Rewrite).
+type rewriteNote struct {
+	Where string `json:"where"` // "header WWW-Authenticate", "header Location" or "body"
+	From  string `json:"from"`
+	To    string `json:"to"`
+	Count int    `json:"count"`
+}
+
+// maxRewrites bounds the places a connection's upstream-url-rewritten finding names.
+const maxRewrites = 8
+
+// checkProxy reads what mcpwatch's proxy noted on an exchange: URLs of the upstream's own origin it rewrote, or
+// its own 502/504 answer when the upstream could not be reached (reported true: the exchange says nothing else).
+func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
+	for _, n := range ex.Notes {
+		if n.Key != noteRewrite {
+			continue
+		}
+		var rw rewriteNote
+		if json.Unmarshal([]byte(n.Value), &rw) != nil || rw.Count <= 0 || rw.From == "" {
+			continue // a document left as it was (too large, an unknown encoding) names nothing
+		}
+		where := ex.Path()
+		if h, ok := strings.CutPrefix(rw.Where, "header "); ok {
+			switch {
+			case strings.EqualFold(h, "WWW-Authenticate") && ex.Status == 401:
+				where = "the 401 challenge of " + ex.Method + " " + ex.Path()
+			default:
+				where = "the " + h + " header of " + ex.Method + " " + ex.Path()
+			}
+		}
+		if !c.rewrite.set() {
+			c.rewrite = mark{at: r.start, ex: r.id}
+		}
+		if len(c.rewrites) < maxRewrites && !slices.Contains(c.rewrites, where) {
+			c.rewrites = append(c.rewrites, where)
+		}
+		if !slices.Contains(c.rewriteFrom, rw.From) {
+			c.rewriteFrom = append(c.rewriteFrom, rw.From)
+		}
+		c.rewriteTo = rw.To
+		c.gen++
+	}
+	if ex.Status < 500 {
+		return false
+	}
+	why := ex.Note(noteProxyError)
+	if why == "" {
+		return false
+	}
+	a.fire(r, c, "upstream-unreachable", fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage, strings.TrimSuffix(why, ".")))
+	return true
 }
 
 // exchangeName prints as "METHOD path" only when a finding's summary needs it.
@@ -728,7 +791,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				a.sids[sid] = true
 				c.session = sid
 				c.mark(mInitSession, r)
-			} else if r.era != "2026" && ex.Path() != "/sse" {
+			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
@@ -776,7 +839,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageInitialize, StageDiscover, StageChallenge:
 		return
 	}
-	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && ex.Status != 401 {
+	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued.", rpcOrMethod(ex), c.session))
 	}
 }
@@ -825,19 +888,19 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
-// faultsOf names the toggles that altered the given exchanges.
-func (a *Analyzer) faultsOf(ids ...uint64) string {
+// faultsOf lists the toggles that altered the given exchanges.
+func (a *Analyzer) faultsOf(ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
-		if r := a.exs[id]; r != nil && r.faults != "" {
-			for _, n := range strings.Split(r.faults, ",") {
+		if r := a.exs[id]; r != nil {
+			for _, n := range r.faults {
 				if !slices.Contains(names, n) {
 					names = append(names, n)
 				}
 			}
 		}
 	}
-	return strings.Join(names, ",")
+	return names
 }
 
 // connFindings are the rules about what a connection did (or never did) after some exchange, judged at now:
@@ -848,7 +911,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	add := func(rule, summary string, cause mark, faultFrom ...uint64) {
 		rl := ruleIndex[rule]
 		out = append(out, Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-			ExchangeID: cause.ex, Connection: c.id, Fault: a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...),
+			ExchangeID: cause.ex, Connection: c.id, Fault: blame(rule, a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...)),
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
@@ -900,6 +963,10 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	if late(m[mASTry]) && !m[mASOK].set() && m[mChallenge].set() {
 		add("auth-metadata-unreachable", "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
+	}
+	if c.rewrite.set() {
+		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
+			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
 		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)

@@ -291,7 +291,7 @@ func firstValue(v string) string {
 // absoluteURL is the URL the client asked for: outbound exchanges record it whole, inbound ones record the
 // request target, to which the origin is added.
 func absoluteURL(ex *recorder.Exchange) string {
-	if strings.Contains(ex.URL, "://") {
+	if ex.IsAbsolute() {
 		return ex.URL
 	}
 	scheme, host := origin(ex)

@@ -108,6 +108,27 @@ func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Opti
 	}
 }
 
+// Print prints a saved capture as Run prints a live run: each exchange's line (or event) with its stage, client
+// and connection, in the order the analysis settles them (recorded order: when their response started), each
+// finding right after the exchange that revealed it, then the rules about a connection as a whole or about
+// something that never happened, judged at Options.Now (default: the end of the capture, as the TUI judges a
+// saved one).
+func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
+	if opts.Now == nil {
+		opts.Now = func() time.Time { return time.Time{} }
+	}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, an: analysis.New(opts.Analysis), printed: map[string]bool{}}
+	for _, ex := range analysis.SettleOrder(exs) {
+		if err := p.update(recorder.Update{Kind: recorder.Completed, Exchange: ex}); err != nil {
+			return err
+		}
+	}
+	if err := p.findings(); err != nil {
+		return err
+	}
+	return p.bw.Flush()
+}
+
 type printer struct {
 	bw      *bufio.Writer
 	opts    Options
@@ -189,8 +210,12 @@ func (p *printer) json(ev Event) error {
 }
 
 // Line is the text form of an exchange without its analysis: time, method, path, JSON-RPC method, status,
-// duration.
-func Line(ex *recorder.Exchange) string {
+// duration, then what is worth knowing: "rpc-error=CODE", "error=…", and for an outbound exchange (mcpwatch's own
+// request: the upstream's copy of a request in proxy mode, a client ID metadata document fetch) "→" and the
+// origin it went to.
+func Line(ex *recorder.Exchange) string { return lineHead(ex) + lineTail(ex) }
+
+func lineHead(ex *recorder.Exchange) string {
 	rpc := ex.RPCMethod()
 	if rpc == "" {
 		rpc = "-"
@@ -199,20 +224,54 @@ func Line(ex *recorder.Exchange) string {
 	if ex.Error != "" && ex.Status == 0 {
 		status = "ERR"
 	}
-	line := fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
-		ex.Timings.Total.Round(100*time.Microsecond))
-	if code, _, ok := ex.RPCError(); ok {
-		line += fmt.Sprintf(" rpc-error=%d", code)
-	}
-	if ex.Error != "" {
-		line += " error=" + fmt.Sprintf("%q", ex.Error)
-	}
-	return line
+	return fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
+		Duration(ex.Timings.Total))
 }
 
-// LineInfo is Line followed by the exchange's stage (with "!" when it failed), its client and its connection:
+func lineTail(ex *recorder.Exchange) string {
+	var b strings.Builder
+	if code, _, ok := ex.RPCError(); ok {
+		fmt.Fprintf(&b, " rpc-error=%d", code)
+	}
+	if ex.Error != "" {
+		fmt.Fprintf(&b, " error=%q", ex.Error)
+	}
+	if ex.Kind == recorder.Outbound {
+		b.WriteString(" → " + origin(ex.URL))
+	}
+	return b.String()
+}
+
+// Duration prints d to three significant digits (149µs, 1.49ms, 14.9ms, 1.49s, 1m15.3s): a duration rounded to a
+// fixed unit hides the short ones (149µs is not 100µs).
+func Duration(d time.Duration) string {
+	if d <= 0 {
+		return "0s"
+	}
+	unit := time.Duration(1)
+	for x := d; x >= 1000; x /= 10 {
+		unit *= 10
+	}
+	return d.Round(unit).String()
+}
+
+// origin is the scheme and host of an absolute URL ("" for anything else).
+func origin(u string) string {
+	scheme, rest, ok := strings.Cut(u, "://")
+	if !ok {
+		return ""
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		rest = rest[:i]
+	}
+	return scheme + "://" + rest
+}
+
+// LineInfo is Line with the exchange's stage (with "!" when it failed), its client and its connection after the
+// duration:
 //
 //	12:00:01.250 POST   /mcp     initialize   200   1.2ms  initialize  claude c1
+//	12:00:01.249 POST   /mcp     initialize   200   1.1ms  initialize  claude c1 → http://127.0.0.1:8080
 func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
 	stage := string(in.Stage)
 	if in.Status == analysis.StatusFailed {
@@ -226,7 +285,7 @@ func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
 	if client == "" {
 		client = string(analysis.ClientUnknown)
 	}
-	return fmt.Sprintf("%s  %-18s %-11s %s", Line(ex), stage, client, conn)
+	return fmt.Sprintf("%s  %-18s %-11s %s", lineHead(ex), stage, client, conn) + lineTail(ex)
 }
 
 // FindingLine is the text form of a finding, prefixed so that it stands out:

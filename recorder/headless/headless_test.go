@@ -68,11 +68,7 @@ func feed(t *testing.T, name string, opts Options) (string, []*recorder.Exchange
 	for _, ex := range exs {
 		store.Add(ex)
 	}
-	marker := `"event":"exchange"`
-	if !opts.JSON {
-		marker = " c1\n"
-	}
-	waitFor(t, func() bool { return strings.Count(out.String(), marker) >= len(exs) })
+	waitFor(t, func() bool { return exchangeLines(out.String(), opts.JSON) >= len(exs) })
 	mu.Lock()
 	now = end(exs).Add(time.Minute)
 	mu.Unlock()
@@ -81,6 +77,20 @@ func feed(t *testing.T, name string, opts Options) (string, []*recorder.Exchange
 		t.Fatal(err)
 	}
 	return out.String(), exs
+}
+
+// exchangeLines counts the exchange lines (or events) of an output.
+func exchangeLines(out string, asJSON bool) int {
+	if asJSON {
+		return strings.Count(out, `"event":"exchange"`)
+	}
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		if l != "" && !strings.HasPrefix(l, "! ") && !strings.HasPrefix(l, "# ") {
+			n++
+		}
+	}
+	return n
 }
 
 func TestTextLinesCarryStageAndClient(t *testing.T) {
@@ -224,5 +234,56 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("timed out")
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// Durations keep three significant digits (the TUI shows 149µs; a fixed 100 µs unit printed 100µs).
+func TestDuration(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		0: "0s", 850 * time.Nanosecond: "850ns", 149 * time.Microsecond: "149µs", 1600 * time.Microsecond: "1.6ms",
+		14934 * time.Microsecond: "14.9ms", 149 * time.Millisecond: "149ms", 12345 * time.Millisecond: "12.3s",
+		75300 * time.Millisecond: "1m15.3s", 2 * time.Hour: "2h0m0s",
+	} {
+		if got := Duration(d); got != want {
+			t.Errorf("Duration(%d) = %q, want %q", d, got, want)
+		}
+	}
+	ex := &recorder.Exchange{Method: "POST", URL: "/mcp", Status: 200, Timings: recorder.Timings{Total: 149 * time.Microsecond}}
+	if l := Line(ex); !strings.Contains(l, " 149µs") {
+		t.Errorf("line %q does not show 149µs", l)
+	}
+}
+
+// In proxy mode each request is two exchanges: the upstream's copy is marked "→" with the upstream's origin at the
+// end of its line, and keeps the columns (time, method, path, JSON-RPC method, status, duration) of every line.
+func TestOutboundLinesAreMarked(t *testing.T) {
+	out, exs := feed(t, "proxy-upstream-localhost", Options{})
+	var upstream string
+	var wantUp int
+	for _, ex := range exs {
+		if ex.Kind == recorder.Outbound {
+			wantUp++
+			upstream = origin(ex.URL)
+		}
+	}
+	if wantUp == 0 || !strings.HasPrefix(upstream, "http://127.0.0.1:") {
+		t.Fatalf("fixture: %d outbound exchanges, upstream %q", wantUp, upstream)
+	}
+	var in, up int
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if strings.HasPrefix(l, "! ") {
+			continue
+		}
+		if f := strings.Fields(l); len(f) < 6 || !strings.HasPrefix(f[2], "/") {
+			t.Errorf("columns broken: %q", l)
+		}
+		if strings.HasSuffix(l, " → "+upstream) {
+			up++
+		} else if !strings.Contains(l, "→") {
+			in++
+		}
+	}
+	if up != wantUp || in != len(exs)-wantUp {
+		t.Errorf("%d marked and %d unmarked lines, want %d and %d:\n%s", up, in, wantUp, len(exs)-wantUp, out)
 	}
 }

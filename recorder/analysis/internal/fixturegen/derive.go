@@ -462,6 +462,21 @@ var fixtures = []derived{
 		func(c *capture) {
 			c.status(c.rpc("tools/call", 0), 500, "text/plain; charset=utf-8", "internal error\n", "fail=call:500")
 		}},
+	{"sse-initialize-failed", "sdk-go-sse",
+		"On the 2024-11-05 HTTP+SSE transport, initialize is answered with a JSON-RPC error on the GET stream (its POST got 202); the client gives up.",
+		func(c *capture) {
+			stream, init := c.first(analysis.StageStream), c.rpc("initialize", 0)
+			stream.Events = stream.Events[:2]
+			stream.Events[1].Data = `{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"Unsupported protocol version","data":{"supported":["2025-11-25"],"requested":"2024-11-05"}}}`
+			var raw strings.Builder
+			for _, ev := range stream.Events {
+				fmt.Fprintf(&raw, "event: %s\ndata: %s\n\n", ev.Event, ev.Data)
+			}
+			stream.RespBody = body(raw.String())
+			stream.Timings.Total = init.Start.Sub(stream.Start) + init.Timings.Total + 5*time.Millisecond
+			reparse(stream)
+			c.cutAfter(init)
+		}},
 	{"slow-initialize", "sdk-go-legacy",
 		"initialize takes 12 s to answer (toggle slow=12s).",
 		func(c *capture) {

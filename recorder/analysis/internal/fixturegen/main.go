@@ -1,7 +1,7 @@
 // Command fixturegen records and derives the capture fixtures of recorder/analysis (testdata/README.md tells how
 // each one was made). It is a development tool; the tests only read the files it wrote.
 //
-//	fixturegen drive -url URL -client go-legacy|go-2026|go-sse   drive a running mcpwatch with the Go SDK client
+//	fixturegen drive -url URL -client go-legacy|go-2026|go-sse|go-sse-call-error   drive a running mcpwatch with the Go SDK client
 //	fixturegen oauth -out DIR                                     record the OAuth handshakes (in-process server)
 //	fixturegen derive -dir DIR                                    write the broken fixtures from the healthy ones
 //	fixturegen show [-after D] FILE...                            print the analysis of captures
@@ -31,7 +31,7 @@ func main() {
 	case "drive":
 		fs := flag.NewFlagSet("drive", flag.ExitOnError)
 		u := fs.String("url", "", "MCP endpoint URL (http://127.0.0.1:PORT/mcp)")
-		client := fs.String("client", "go-legacy", "go-legacy, go-2026 or go-sse")
+		client := fs.String("client", "go-legacy", "go-legacy, go-2026, go-sse or go-sse-call-error")
 		fs.Parse(args)
 		err = drive(ctx, *u, *client)
 	case "oauth":
@@ -79,7 +79,7 @@ func drive(ctx context.Context, endpoint, kind string) error {
 		opts = &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"}
 	case "go-2026":
 		transport = &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc}
-	case "go-sse":
+	case "go-sse", "go-sse-call-error":
 		transport = &mcp.SSEClientTransport{Endpoint: endpoint, HTTPClient: hc}
 		opts = &mcp.ClientSessionOptions{ProtocolVersion: "2024-11-05"}
 	default:
@@ -89,7 +89,25 @@ func drive(ctx context.Context, endpoint, kind string) error {
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
+	if kind == "go-sse-call-error" {
+		return callError(ctx, cs)
+	}
 	return session(ctx, cs)
+}
+
+// callError lists tools, calls one that does not exist (the server answers with a JSON-RPC error, on the SSE
+// stream in the 2024-11-05 transport), then a real one, and closes.
+func callError(ctx context.Context, cs *mcp.ClientSession) error {
+	if _, err := cs.ListTools(ctx, nil); err != nil {
+		return fmt.Errorf("tools/list: %w", err)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "no_such_tool", Arguments: map[string]any{}}); err == nil {
+		return errors.New("tools/call no_such_tool: no error")
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "hello"}}); err != nil {
+		return fmt.Errorf("tools/call echo: %w", err)
+	}
+	return cs.Close()
 }
 
 // session lists tools, prompts and resources, calls two tools, and closes.

@@ -1,0 +1,26 @@
+package analysis_test
+
+import (
+	"testing"
+
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/server/faults"
+)
+
+// The relation of toggles to rules covers every toggle of server/faults, and names no other.
+func TestToggleRulesCoverTheToggles(t *testing.T) {
+	known := map[string]bool{}
+	for _, d := range faults.Catalogue {
+		known[d.Name] = true
+		if _, ok := analysis.ToggleRules(d.Name); !ok {
+			t.Errorf("toggle %s: which rules can it cause? (recorder/analysis toggleRules)", d.Name)
+		}
+	}
+	for _, r := range analysis.Rules() {
+		for _, tg := range r.Toggles {
+			if !known[tg] {
+				t.Errorf("rule %s names toggle %s, which server/faults does not have", r.ID, tg)
+			}
+		}
+	}
+}
