@@ -743,7 +743,9 @@ func checkCaptureAgainstSent(t *testing.T, capture string, sent []sentRequest, b
 		return int(a.ID) - int(b.ID)
 	})
 	for _, r := range sent {
-		if r.Answered == nil {
+		// The SDK may abort its background GET stream before the answer's headers arrive (a loaded machine): the
+		// request was still sent, and must still be captured.
+		if r.Answered == nil && !strings.Contains(strings.ToLower(r.Error), "abort") {
 			t.Errorf("request %d %s %s got no response (%s)", r.Seq, r.Method, r.URL, r.Error)
 		}
 	}
@@ -793,7 +795,7 @@ func checkCaptureAgainstSent(t *testing.T, capture string, sent []sentRequest, b
 		if ex.Method != r.Method || ex.Path() != r.path(t) || ex.URL != r.target(t) {
 			t.Errorf("request %d: sent %s %s (path %s), captured %s %s (path %s)", r.Seq, r.Method, r.target(t), r.path(t), ex.Method, ex.URL, ex.Path())
 		}
-		if ex.Status != r.Status {
+		if r.Answered != nil && ex.Status != r.Status {
 			t.Errorf("request %d %s %s: the client got %d, the capture says %d", r.Seq, r.Method, r.path(t), r.Status, ex.Status)
 		}
 	}
