@@ -127,6 +127,7 @@ const (
 	mPRMOK                   // a resource metadata fetch that succeeded
 	mASTry                   // an authorization server metadata fetch
 	mASOK                    // ... that succeeded
+	mNoResource              // an authorization request without resource (RFC 8707)
 	numMarks
 )
 

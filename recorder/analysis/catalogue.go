@@ -104,7 +104,7 @@ var catalogue = rules([]ruleDef{
 		"Send code_challenge with code_challenge_method=S256 (and the authorization server must require it).",
 		"OAuth 2.1 §4.1.1; S26/basic/authorization/security-considerations.mdx §Authorization Code Protection"},
 	{"authorize-no-resource", SeverityInfo, "authorization request without resource",
-		"Clients must send resource (RFC 8707) with the MCP server's canonical URL; a server that needs it should say so in its error.",
+		"From protocol 2025-06-18 on, clients must send resource (RFC 8707) with the MCP server's canonical URL (judged once the connection's version is known; earlier revisions are not asked); a server that needs it should say so in its error.",
 		"RFC 8707 §2; S26/basic/authorization/index.mdx §Resource Parameter Implementation"},
 	{"resource-mismatch", SeverityWarn, "resource parameter differs from the MCP URL",
 		"The resource the client asks for must be the MCP URL it calls; check the public URL the resource metadata advertises.",

@@ -42,7 +42,8 @@ var fixtureCases = []fixtureCase{
 	{name: "claude-web-legacy", client: ClientClaude},
 	{name: "claude-web-2026", client: ClientClaude},
 	// The seed document's handshake works; its client sends no resource parameter (2024-era Claude).
-	{name: "seed-claude-2024", client: ClientClaude, rules: []string{"authorize-no-resource"}},
+	// Resource indicators are asked of clients from 2025-06-18 on: the seed's 2024-11-05 client is not at fault.
+	{name: "seed-claude-2024", client: ClientClaude},
 
 	// Broken runs.
 	{name: "challenge-no-resource-metadata", client: ClientClaude, rules: []string{"challenge-no-resource-metadata"},
@@ -80,6 +81,7 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"stale-client-id": `"mcpw_registered_last_week"`}},
 	{name: "redirect-uri-not-registered", client: ClientClaude, rules: []string{"redirect-uri-not-registered"},
 		says: map[string]string{"redirect-uri-not-registered": "https://claude.com/api/mcp/auth_callback is not among"}},
+	{name: "authorize-no-resource", client: ClientClaude, rules: []string{"authorize-no-resource"}},
 	{name: "authorize-pkce-missing", client: ClientClaude, rules: []string{"authorize-pkce-missing", "authorize-error"}},
 	{name: "consent-denied", client: ClientClaude, rules: []string{"consent-denied"},
 		faults: map[string]string{"consent-denied": "deny-consent"}},

@@ -574,7 +574,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, "authorize-pkce-missing", fmt.Sprintf("The authorization request uses code_challenge_method=%q, not S256.", m))
 		}
 		if res := q.Get("resource"); res == "" {
-			a.fire(r, c, "authorize-no-resource", "The authorization request carries no resource parameter (RFC 8707).")
+			c.mark(mNoResource, r) // judged with the connection, once its protocol version is known
 		} else {
 			a.checkResourceParam(r, c, res, "authorization request")
 			c.grantResource = res
@@ -903,6 +903,9 @@ func (a *Analyzer) faultsOf(ids ...uint64) []string {
 	return names
 }
 
+// resourceIndicatorsRevision is the first protocol revision that asks clients for RFC 8707 resource indicators.
+const resourceIndicatorsRevision = "2025-06-18"
+
 // connFindings are the rules about what a connection did (or never did) after some exchange, judged at now:
 // absence rules wait Options.Grace after the exchange they are about.
 func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
@@ -963,6 +966,15 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	if late(m[mASTry]) && !m[mASOK].set() && m[mChallenge].set() {
 		add("auth-metadata-unreachable", "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
+	}
+	// Resource indicators became a client's duty in 2025-06-18; a client on an earlier revision (Claude's web app
+	// still negotiates 2024-11-05) is not at fault. Without a version, judged after the grace.
+	if x := m[mNoResource]; x.set() {
+		switch v := c.protocol; {
+		case v != "" && v < resourceIndicatorsRevision:
+		case v != "" || late(x):
+			add("authorize-no-resource", "The authorization request carries no resource parameter (RFC 8707).", x)
+		}
 	}
 	if c.rewrite.set() {
 		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",

@@ -171,6 +171,11 @@ var fixtures = []derived{
 			c.status(ex, 400, "text/plain; charset=utf-8", "redirect_uri is not registered for this client\n", "")
 			c.cutAfter(ex)
 		}},
+	{"authorize-no-resource", "claude-web-legacy",
+		"A 2025-11-25 client leaves resource (RFC 8707) out of its authorization request; the server issues the token anyway, unbound to the MCP URL.",
+		func(c *capture) {
+			c.query(c.first(analysis.StageAuthorize), "resource", "")
+		}},
 	{"authorize-pkce-missing", "claude-web-legacy",
 		"The authorization request carries no PKCE challenge; the server redirects with invalid_request.",
 		func(c *capture) {

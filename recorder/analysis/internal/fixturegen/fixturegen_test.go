@@ -115,11 +115,7 @@ func TestRecordOAuthAgain(t *testing.T) {
 		for _, f := range rep.Findings {
 			rules = append(rules, f.Rule)
 		}
-		want := []string(nil)
-		if name == "seed-claude-2024" {
-			want = []string{"authorize-no-resource"}
-		}
-		if !slices.Equal(rules, want) || len(rep.Connections) != 1 {
+		if len(rules) > 0 || len(rep.Connections) != 1 {
 			t.Errorf("%s: findings %v, %d connections", name, rules, len(rep.Connections))
 		}
 	}
