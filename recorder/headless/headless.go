@@ -9,8 +9,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
@@ -134,6 +136,7 @@ type printer struct {
 	opts    Options
 	an      *analysis.Analyzer
 	printed map[string]bool // finding keys already printed
+	line    []byte          // the line being written (reused)
 }
 
 func (p *printer) update(u recorder.Update) error {
@@ -163,8 +166,11 @@ func (p *printer) update(u recorder.Update) error {
 		if err := p.json(ev); err != nil {
 			return err
 		}
-	} else if _, err := fmt.Fprintln(p.bw, LineInfo(u.Exchange, in)); err != nil {
-		return err
+	} else {
+		p.line = append(appendLine(p.line[:0], u.Exchange, &in), '\n')
+		if _, err := p.bw.Write(p.line); err != nil {
+			return err
+		}
 	}
 	// What the exchange revealed is in its Info: O(1), whatever the number of connections. Rules about a
 	// connection as a whole are judged on the next tick.
@@ -213,33 +219,81 @@ func (p *printer) json(ev Event) error {
 // duration, then what is worth knowing: "rpc-error=CODE", "error=…", and for an outbound exchange (mcpwatch's own
 // request: the upstream's copy of a request in proxy mode, a client ID metadata document fetch) "→" and the
 // origin it went to.
-func Line(ex *recorder.Exchange) string { return lineHead(ex) + lineTail(ex) }
+func Line(ex *recorder.Exchange) string { return string(appendLine(nil, ex, nil)) }
 
-func lineHead(ex *recorder.Exchange) string {
+// appendLine appends an exchange's line to dst — Line, or LineInfo when in is set — without fmt: the printer writes
+// one for every exchange, and formatting with fmt cost two dozen allocations a line.
+func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 	rpc := ex.RPCMethod()
 	if rpc == "" {
 		rpc = "-"
 	}
-	status := fmt.Sprint(ex.Status)
+	dst = ex.Start.AppendFormat(dst, "15:04:05.000")
+	dst = append(dst, ' ')
+	dst = appendPadded(dst, ex.Method, 6, false)
+	dst = append(dst, ' ')
+	dst = appendPadded(dst, ex.Path(), 44, false)
+	dst = append(dst, ' ')
+	dst = appendPadded(dst, rpc, 28, false)
+	dst = append(dst, ' ')
 	if ex.Error != "" && ex.Status == 0 {
-		status = "ERR"
+		dst = appendPadded(dst, "ERR", 3, true)
+	} else {
+		var n [20]byte
+		dst = appendPadded(dst, string(strconv.AppendInt(n[:0], int64(ex.Status), 10)), 3, true)
 	}
-	return fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
-		Duration(ex.Timings.Total))
-}
-
-func lineTail(ex *recorder.Exchange) string {
-	var b strings.Builder
+	dst = append(dst, ' ')
+	dst = appendPadded(dst, Duration(ex.Timings.Total), 8, true)
+	if in != nil {
+		stage := string(in.Stage)
+		if in.Status == analysis.StatusFailed {
+			stage += "!"
+		}
+		conn := in.Connection
+		if conn == "" {
+			conn = "-"
+		}
+		client := string(in.Client)
+		if client == "" {
+			client = string(analysis.ClientUnknown)
+		}
+		dst = append(dst, "  "...)
+		dst = appendPadded(dst, stage, 18, false)
+		dst = append(dst, ' ')
+		dst = appendPadded(dst, client, 11, false)
+		dst = append(dst, ' ')
+		dst = append(dst, conn...)
+	}
 	if code, _, ok := ex.RPCError(); ok {
-		fmt.Fprintf(&b, " rpc-error=%d", code)
+		dst = append(dst, " rpc-error="...)
+		dst = strconv.AppendInt(dst, int64(code), 10)
 	}
 	if ex.Error != "" {
-		fmt.Fprintf(&b, " error=%q", ex.Error)
+		dst = append(dst, " error="...)
+		dst = strconv.AppendQuote(dst, ex.Error)
 	}
 	if ex.Kind == recorder.Outbound {
-		b.WriteString(" → " + origin(ex.URL))
+		dst = append(dst, " → "...)
+		dst = append(dst, origin(ex.URL)...)
 	}
-	return b.String()
+	return dst
+}
+
+// appendPadded appends s padded with spaces to width characters (runes, as fmt counts them), on the left when
+// right is set (right-aligned), else on the right.
+func appendPadded(dst []byte, s string, width int, right bool) []byte {
+	pad := width - utf8.RuneCountInString(s)
+	if right {
+		for ; pad > 0; pad-- {
+			dst = append(dst, ' ')
+		}
+		return append(dst, s...)
+	}
+	dst = append(dst, s...)
+	for ; pad > 0; pad-- {
+		dst = append(dst, ' ')
+	}
+	return dst
 }
 
 // Duration prints d to three significant digits (149µs, 1.49ms, 14.9ms, 1.49s, 1m15.3s): a duration rounded to a
@@ -273,19 +327,7 @@ func origin(u string) string {
 //	12:00:01.250 POST   /mcp     initialize   200   1.2ms  initialize  claude c1
 //	12:00:01.249 POST   /mcp     initialize   200   1.1ms  initialize  claude c1 → http://127.0.0.1:8080
 func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
-	stage := string(in.Stage)
-	if in.Status == analysis.StatusFailed {
-		stage += "!"
-	}
-	conn := in.Connection
-	if conn == "" {
-		conn = "-"
-	}
-	client := string(in.Client)
-	if client == "" {
-		client = string(analysis.ClientUnknown)
-	}
-	return fmt.Sprintf("%s  %-18s %-11s %s", lineHead(ex), stage, client, conn) + lineTail(ex)
+	return string(appendLine(nil, ex, &in))
 }
 
 // FindingLine is the text form of a finding, prefixed so that it stands out:

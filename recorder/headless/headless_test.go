@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -286,4 +287,87 @@ func TestOutboundLinesAreMarked(t *testing.T) {
 	if up != wantUp || in != len(exs)-wantUp {
 		t.Errorf("%d marked and %d unmarked lines, want %d and %d:\n%s", up, in, wantUp, len(exs)-wantUp, out)
 	}
+}
+
+// fmtLine is the line as the printer once wrote it with fmt; appendLine must write the same bytes.
+func fmtLine(ex *recorder.Exchange, in *analysis.Info) string {
+	rpc := ex.RPCMethod()
+	if rpc == "" {
+		rpc = "-"
+	}
+	status := fmt.Sprint(ex.Status)
+	if ex.Error != "" && ex.Status == 0 {
+		status = "ERR"
+	}
+	line := fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
+		Duration(ex.Timings.Total))
+	if in != nil {
+		stage := string(in.Stage)
+		if in.Status == analysis.StatusFailed {
+			stage += "!"
+		}
+		conn, client := in.Connection, string(in.Client)
+		if conn == "" {
+			conn = "-"
+		}
+		if client == "" {
+			client = string(analysis.ClientUnknown)
+		}
+		line = fmt.Sprintf("%s  %-18s %-11s %s", line, stage, client, conn)
+	}
+	if code, _, ok := ex.RPCError(); ok {
+		line += fmt.Sprintf(" rpc-error=%d", code)
+	}
+	if ex.Error != "" {
+		line += fmt.Sprintf(" error=%q", ex.Error)
+	}
+	if ex.Kind == recorder.Outbound {
+		line += " → " + origin(ex.URL)
+	}
+	return line
+}
+
+func TestLinesAreWhatFmtWrote(t *testing.T) {
+	code := -32601
+	start := time.Date(2026, 12, 2, 9, 4, 5, 123456789, time.Local)
+	exs := []*recorder.Exchange{
+		{Kind: recorder.Inbound, Start: start, Method: "POST", URL: "/mcp", Status: 200, Timings: recorder.Timings{Total: 1490 * time.Microsecond},
+			RPC: []recorder.RPC{{From: recorder.FromClient, Method: "tools/call"}}},
+		{Kind: recorder.Inbound, Start: start, Method: "OPTIONS", URL: "/.well-known/oauth-protected-resource/mcp/with/a/very/long/path/beyond/the/column?x=1", Status: 204},
+		{Kind: recorder.Inbound, Start: start, Method: "GET", URL: "/ümlaut/päth", Status: 404, Timings: recorder.Timings{Total: 75 * time.Second}},
+		{Kind: recorder.Inbound, Start: start, Method: "POST", URL: "/mcp", Error: "client went away \"before\" a response\n",
+			RPC: []recorder.RPC{{From: recorder.FromClient, Method: "a/method/name/longer/than/twenty/eight/characters"}}},
+		{Kind: recorder.Outbound, Start: start, Method: "POST", URL: "http://127.0.0.1:8080/mcp?q=1", Status: 502,
+			RPC: []recorder.RPC{{From: recorder.FromServer, IsResponse: true, ErrorCode: &code}}},
+	}
+	infos := []*analysis.Info{nil,
+		{Stage: analysis.StageInitialize, Status: analysis.StatusFailed, Client: analysis.ClientClaude, Connection: "c12"},
+		{Stage: analysis.StageResourceMetadata},
+	}
+	for i, ex := range exs {
+		for _, in := range infos {
+			if got, want := string(appendLine(nil, ex, in)), fmtLine(ex, in); got != want {
+				t.Errorf("exchange %d, info %v:\n got %q\nwant %q", i, in, got, want)
+			}
+		}
+	}
+}
+
+func BenchmarkLine(b *testing.B) {
+	ex := &recorder.Exchange{Kind: recorder.Inbound, Start: time.Now(), Method: "POST", URL: "/mcp", Status: 200,
+		Timings: recorder.Timings{Total: 1490 * time.Microsecond}, RPC: []recorder.RPC{{From: recorder.FromClient, Method: "tools/call"}}}
+	in := &analysis.Info{Stage: analysis.StageCall, Client: analysis.ClientClaude, Connection: "c1"}
+	b.Run("append", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for range b.N {
+			buf = appendLine(buf[:0], ex, in)
+		}
+	})
+	b.Run("fmt", func(b *testing.B) {
+		b.ReportAllocs()
+		for range b.N {
+			_ = fmtLine(ex, in)
+		}
+	})
 }
