@@ -58,7 +58,16 @@ type live struct {
 	reqEOF    bool
 	sse       *SSEParser
 	ended     bool
+	// An event stream's progress is published after its bytes were passed on (see recordPending): parsed is the
+	// number of events whose JSON-RPC messages have been read, dirty whether anything is yet to be published.
+	parsed int
+	dirty  bool
+	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
 }
+
+// pendingDelay is how long an event stream's recorded progress may wait for its caller to pass it on (a flush, the
+// next read) before it is published anyway.
+const pendingDelay = 2 * time.Millisecond
 
 type liveKey struct{}
 
@@ -181,6 +190,8 @@ func appendBounded(b *Body, p []byte, limit int) {
 	}
 }
 
+// writeHeader records the response headers. An event stream's start is published with its first events (see
+// recordPending), so that the headers reach the client first.
 func (l *live) writeHeader(status int, h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -190,10 +201,14 @@ func (l *live) writeHeader(status int, h http.Header) {
 	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
 		l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
 		l.ex.State = StateStreaming
-		l.publish()
+		l.dirty = true
 	}
 }
 
+// writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
+// but their JSON-RPC messages are read and the state published only by recordPending, which the callers run
+// once the bytes are on their way (after the flush that follows a write, or before the next read), so that
+// recording an event never delays it.
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -211,12 +226,45 @@ func (l *live) writeBody(p []byte) {
 			break
 		}
 		ev.At = at
-		idx := len(l.ex.Events)
 		l.ex.Events = append(l.ex.Events, ev)
-		l.ex.RPC = appendRPC(l.ex.RPC, 0, []byte(ev.Data), FromServer, idx)
+		l.dirty = true
+	}
+	if l.dirty {
+		// A caller that holds the bytes without flushing or reading again must not hold up the record.
+		if l.late == nil {
+			l.late = time.AfterFunc(pendingDelay, l.recordPending)
+		} else {
+			l.late.Reset(pendingDelay)
+		}
+	}
+}
+
+// recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
+// changed since the last time. The callers run it once the bytes are on their way: after a flush, before the next
+// read, or pendingDelay after the bytes passed.
+func (l *live) recordPending() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.dirty || l.ended {
+		return
+	}
+	if l.late != nil {
+		l.late.Stop()
+	}
+	l.parseEvents()
+	l.dirty = false
+	l.publish()
+}
+
+// parseEvents reads the JSON-RPC messages of the events not read yet. Callers hold l.mu.
+func (l *live) parseEvents() {
+	if l.parsed == len(l.ex.Events) {
+		return
+	}
+	for ; l.parsed < len(l.ex.Events); l.parsed++ {
+		l.ex.RPC = appendRPC(l.ex.RPC, 0, []byte(l.ex.Events[l.parsed].Data), FromServer, l.parsed)
 	}
 	pairReplies(l.ex.RPC)
-	l.publish()
 }
 
 func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
@@ -315,6 +363,7 @@ func (c *captureWriter) Flush() {
 	if f, ok := c.w.(http.Flusher); ok {
 		f.Flush()
 	}
+	c.l.recordPending() // after the flush: the client has the bytes before mcpwatch records them
 }
 
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }

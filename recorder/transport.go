@@ -104,11 +104,16 @@ func (l *live) end(err error) {
 		return
 	}
 	l.ended = true
+	if l.late != nil {
+		l.late.Stop()
+	}
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()
 	}
 	if l.sse == nil {
 		l.ex.RPC = appendRPC(l.ex.RPC, 0, l.ex.RespBody.Data, FromServer, -1)
+	} else {
+		l.parseEvents()
 	}
 	l.reqEOF = true
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
@@ -123,6 +128,9 @@ type recordedBody struct {
 }
 
 func (b *recordedBody) Read(p []byte) (int, error) {
+	// What the previous read returned has been passed on by now (a proxy writes and flushes it before reading
+	// again): record it before waiting for more.
+	b.l.recordPending()
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.l.writeBody(p[:n])
