@@ -192,6 +192,9 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	}
 	var doc cimdDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
+		if msg, ok := typeErrorText(err); ok {
+			return nil, fmt.Errorf("the client ID metadata document is invalid: %s", msg)
+		}
 		return nil, fmt.Errorf("the client ID metadata document is not a JSON object of client metadata: %w", err)
 	}
 	if doc.ClientID != id {

@@ -106,6 +106,7 @@ func TestCIMDRejects(t *testing.T) {
 		"/basic":      `{"client_id":"{url}","client_name":"X","redirect_uris":["` + cb + `"],"token_endpoint_auth_method":"client_secret_basic"}`,
 		"/badredir":   `{"client_id":"{url}","client_name":"X","redirect_uris":["http://evil.example/cb"]}`,
 		"/notjson":    `<html>`,
+		"/typeerr":    `{"client_id":"{url}","client_name":"X","redirect_uris":"` + cb + `"}`,
 		"/big":        big,
 		"/otherredir": claudeDoc("https://claude.com/api/mcp/auth_callback"),
 	})
@@ -118,6 +119,7 @@ func TestCIMDRejects(t *testing.T) {
 		"/basic":      "only none",
 		"/badredir":   "plain http",
 		"/notjson":    "not a JSON object",
+		"/typeerr":    "redirect_uris must be an array of strings, not a JSON string",
 		"/big":        "larger than",
 		"/missing":    "HTTP 404",
 		"/redirect":   "private",
