@@ -177,6 +177,10 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
 	resp, err := f.client.Do(req)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			return nil, fmt.Errorf("fetching the client ID metadata document timed out after %s: %w", f.client.Timeout, err)
+		}
 		return nil, fmt.Errorf("fetching the client ID metadata document failed: %w", err)
 	}
 	defer resp.Body.Close()
