@@ -156,24 +156,36 @@ func TestPublic(t *testing.T) {
 	}
 }
 
+// A public URL is a base URL: a path, query, fragment or user info is refused with the base URL to give instead
+// (a path used to be dropped silently, so the connector URL lost it).
 func TestParsePublic(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"https://abc.trycloudflare.com", "https://abc.trycloudflare.com"},
-		{"https://ABC.trycloudflare.com/", "https://abc.trycloudflare.com"},
-		{"https://abc.trycloudflare.com/mcp", "https://abc.trycloudflare.com"},
-		{"http://localhost:4000", "http://localhost:4000"},
-		{"abc.trycloudflare.com", ""},
-		{"ftp://abc.example.com", ""},
-		{"https://", ""},
-		{"https://abc.example.com?x=1", ""},
-		{"https://abc.example.com#f", ""},
-		{"://", ""},
+	cases := []struct{ in, want, err string }{
+		{"https://abc.trycloudflare.com", "https://abc.trycloudflare.com", ""},
+		{"https://ABC.trycloudflare.com/", "https://abc.trycloudflare.com", ""},
+		{"http://localhost:4000", "http://localhost:4000", ""},
+		{"https://pub.example.com:8443/", "https://pub.example.com:8443", ""},
+		{"https://pub.example.com/base", "", `has a path (/base): give the tunnel's base URL, https://pub.example.com;`},
+		{"https://abc.trycloudflare.com/mcp", "", "has a path (/mcp)"},
+		{"https://pub.example.com/base/", "", "has a path (/base/)"},
+		{"https://pub.example.com//", "", "has a path"},
+		{"https://pub.example.com/%2F", "", "has a path"},
+		{"https://abc.example.com?x=1", "", "has a query"},
+		{"https://abc.example.com/?", "", "has a query"},
+		{"https://abc.example.com#f", "", "has a fragment"},
+		{"https://abc.example.com/#", "", "has a fragment"},
+		{"https://u:p@abc.example.com", "", "has user info"},
+		{"abc.trycloudflare.com", "", "want an absolute http(s) URL"},
+		{"ftp://abc.example.com", "", "want an absolute http(s) URL"},
+		{"https://", "", "want an absolute http(s) URL"},
+		{"://", "", "missing protocol scheme"},
 	}
 	for _, tc := range cases {
 		u, err := ParsePublic(tc.in)
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("ParsePublic(%q) = %v, want an error", tc.in, u)
+		case tc.want == "" && !strings.Contains(err.Error(), tc.err):
+			t.Errorf("ParsePublic(%q): %v, want it to say %q", tc.in, err, tc.err)
 		case tc.want != "" && err != nil:
 			t.Errorf("ParsePublic(%q): %v", tc.in, err)
 		case tc.want != "" && u.String() != tc.want:
@@ -182,6 +194,9 @@ func TestParsePublic(t *testing.T) {
 	}
 	if _, err := NewGuard("not a url"); err == nil {
 		t.Errorf("NewGuard with a bad public URL: no error")
+	}
+	if _, err := NewGuard("https://pub.example.com/base"); err == nil {
+		t.Errorf("NewGuard with a path: no error")
 	}
 }
 
