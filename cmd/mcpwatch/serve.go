@@ -96,9 +96,27 @@ func (f *serveFlags) checkCommon() error {
 // For tests only: it opens the fetcher to loopback addresses.
 const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const serveUsage = `Usage: mcpwatch [serve] [flags]
+
+Run the embedded MCP + OAuth server (the default command): /mcp, /sse and the authorization server, every request
+shown in the TUI (or one line each with --no-tui).
+
+Flags:
+`
+
+// cmdServe runs serve; implicit is true when no command was named (mcpwatch [flags]), so that -h shows every
+// command before serve's flags.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, implicit bool) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if implicit {
+			fmt.Fprint(stderr, usage+"\nFlags of serve, the default command:\n")
+		} else {
+			fmt.Fprint(stderr, serveUsage)
+		}
+		fs.PrintDefaults()
+	}
 	var f serveFlags
 	f.register(fs)
 	pos, err := parseFlags(fs, args)
