@@ -105,7 +105,16 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	ms, stopMCP := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stopMCP()
+			if as != nil {
+				as.Close() // releases the state file's lock
+			}
+		})
+	}
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Faults.OnChange(s.applyToolsChanged)
 	cfg.Faults.OnChange(s.applyAuthToggles)
@@ -236,6 +245,10 @@ func (s *Server) ConnectorURL() string {
 	}
 	return s.LocalURL() + s.cfg.EndpointPath
 }
+
+// Close ends the server's background work and releases the OAuth state file, for a server that is not going to
+// Serve (Serve does this itself when it returns). It is idempotent.
+func (s *Server) Close() { s.stop() }
 
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
 func (s *Server) Serve(ctx context.Context) error {

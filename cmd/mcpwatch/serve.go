@@ -236,6 +236,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	if err := srv.Listen(); err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -173,5 +174,19 @@ func TestServeScopeFlagErrors(t *testing.T) {
 				t.Errorf("exit %d, want 2 saying %q:\n%s", code, tc.want, stderr)
 			}
 		})
+	}
+}
+
+// A second serve on the state file of a running one stops at start, naming the file and the ways out, instead of
+// the two overwriting each other's registrations.
+func TestServeStateInUse(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state.json")
+	_, _, stop := serveHeadless(t, "--state", state)
+	defer stop()
+	code, _, stderr := runCmd(t, "serve", "--no-tui", "--addr", "127.0.0.1:0", "--no-capture", "--state", state)
+	for _, want := range []string{"oauth state " + state + " is in use by another mcpwatch", "--state PATH", "--ephemeral"} {
+		if code != 1 || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, want 1 saying %q:\n%s", code, want, stderr)
+		}
 	}
 }

@@ -210,6 +210,9 @@ func (a *AS) UpdateOptions(f func(*Options)) {
 	}
 }
 
+// Close releases the state file (its lock); the server must not be used afterwards.
+func (a *AS) Close() error { return a.store.Close() }
+
 // StatePath is the state file, or "" when the state is kept in memory only.
 func (a *AS) StatePath() string { return a.store.Path() }
 
