@@ -114,17 +114,17 @@ func (g *Guard) Check(r *http.Request) (*url.URL, error) {
 	public := g.public
 	g.mu.RUnlock()
 
-	var base *url.URL
+	var (
+		base      *url.URL
+		forwarded bool // admitted as a tunnel's forwarded host: remembered for display once fully admitted
+	)
 	switch {
 	case public != nil && (sameHost(external, public.Host) || sameHost(host, public.Host)):
 		base = public
 	case IsLoopback(host) && fwdHost == "":
 		base = &url.URL{Scheme: "http", Host: r.Host}
 	case public == nil && fwdProto == "https" && external != "":
-		base = &url.URL{Scheme: "https", Host: external}
-		g.mu.Lock()
-		g.seen = base
-		g.mu.Unlock()
+		base, forwarded = &url.URL{Scheme: "https", Host: external}, true
 	case IsLoopback(host) && IsLoopback(fwdHost):
 		base = &url.URL{Scheme: "http", Host: fwdHost}
 	default:
@@ -134,6 +134,11 @@ func (g *Guard) Check(r *http.Request) (*url.URL, error) {
 		if !originAllowed(origin, base) {
 			return nil, fmt.Errorf("cross-site Origin %q", origin)
 		}
+	}
+	if forwarded {
+		g.mu.Lock()
+		g.seen = base
+		g.mu.Unlock()
 	}
 	return base, nil
 }

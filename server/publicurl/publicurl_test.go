@@ -219,3 +219,41 @@ func TestBaseOutsideGuard(t *testing.T) {
 		t.Errorf("URL outside the guard = %q", got)
 	}
 }
+
+// Without --public-url, a request with X-Forwarded-Proto: https is admitted for any Host (a tunnel started by hand
+// forwards its own host). A DNS-rebinding page cannot use that: X-Forwarded-Proto is not a CORS-safelisted header,
+// so the browser first sends a preflight, which carries only the header's name (Access-Control-Request-Headers) on
+// the page's own Host and Origin, and the guard refuses it; a page elsewhere fails on its Origin.
+func TestRebindingPreflightRefused(t *testing.T) {
+	g, err := NewGuard("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, host, origin, reason string
+	}{
+		{"rebinding page", "evil.example:4000", "http://evil.example:4000", `invalid Host header "evil.example:4000"`},
+		{"rebinding page on port 80", "evil.example", "http://evil.example", `invalid Host header "evil.example"`},
+		{"another site at the loopback address", "localhost:4000", "http://evil.example", `cross-site Origin "http://evil.example"`},
+		{"another site, https", "127.0.0.1:4000", "https://evil.example", `cross-site Origin "https://evil.example"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, base, _ := serve(t, g, http.MethodOptions, tc.host, map[string]string{
+				"Origin":                         tc.origin,
+				"Access-Control-Request-Method":  "POST",
+				"Access-Control-Request-Headers": "content-type,x-forwarded-proto",
+			})
+			if status != http.StatusForbidden || !strings.Contains(body, tc.reason) || base != "" {
+				t.Errorf("preflight: %d %q (handler reached: %v), want 403 saying %q", status, body, base != "", tc.reason)
+			}
+		})
+	}
+	// The request the preflight would have allowed is refused as well, should a client send it without one.
+	status, body, _, _ := serve(t, g, http.MethodPost, "evil.example:4000", map[string]string{"Origin": "http://evil.example:4000", "X-Forwarded-Proto": "https"})
+	if status != http.StatusForbidden || !strings.Contains(body, `cross-site Origin "http://evil.example:4000"`) {
+		t.Errorf("the forged request itself: %d %q", status, body)
+	}
+	if g.Public() != nil {
+		t.Errorf("a refused request set the public URL to %v", g.Public())
+	}
+}
