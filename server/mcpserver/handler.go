@@ -101,6 +101,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if era == EraLegacy && h.opts.ForceStateless != nil && h.opts.ForceStateless() {
 		era, why = EraStateless, "toggle stateless ("+why+")"
 	}
+	if era == EraLegacy && call.json && call.method != "initialize" && r.Header.Get("Mcp-Session-Id") == "" {
+		// The SDK would open a throwaway session and answer HTTP 200 with a JSON-RPC error of code 0 ("method ... is
+		// invalid during session initialization"). The spec: a server that requires a session SHOULD answer a
+		// request without Mcp-Session-Id, other than initialize, with 400 Bad Request.
+		what := "this message"
+		switch {
+		case call.batch:
+			what = "a batch"
+		case call.method != "":
+			what = fmt.Sprintf("%q", call.method)
+		}
+		writeRPCErrorID(w, call.id, http.StatusBadRequest, -32600, fmt.Sprintf(
+			"Invalid Request: %s without an Mcp-Session-Id header; this server keeps sessions: send initialize first, then the Mcp-Session-Id its response carried with every request", what))
+		return
+	}
 	if h.opts.OnRoute != nil {
 		h.opts.OnRoute(r, era, why)
 	}
@@ -177,6 +192,8 @@ func (m *methodNotFoundWriter) finish(call peeked) {
 
 // peeked is what the router read of a POST body.
 type peeked struct {
+	json   bool // a POST with a JSON content type whose body is a JSON-RPC message or a batch
+	batch  bool
 	id     json.RawMessage
 	method string
 }
@@ -201,13 +218,14 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		// A body that is not JSON (or not a JSON-RPC object) with a JSON content type gets the protocol's answer
 		// here; with another content type the SDK answers 415 and says why.
 		isJSON := mediaType(r.Header.Get("Content-Type")) == "application/json"
+		if isJSON && !json.Valid(body) { // a malformed batch too: the SDK would answer "malformed payload" in plain text
+			writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
+			return "", "", call
+		}
+		call.json = isJSON
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-			isBatch = true
+			isBatch, call.batch = true, true
 		} else if isJSON {
-			if !json.Valid(body) {
-				writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
-				return "", "", call
-			}
 			var peek struct {
 				JSONRPC json.RawMessage `json:"jsonrpc"`
 				ID      json.RawMessage `json:"id"`
