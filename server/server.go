@@ -46,6 +46,11 @@ type Config struct {
 	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
 	AllowLoopbackCIMD bool
 
+	// BodyTimeout bounds the wait for a request body on the embedded server's endpoints (default
+	// DefaultBodyTimeout); a client that announces more than it sends gets an answer instead of a hung request.
+	// Not applied in proxy mode, which streams request bodies to the upstream.
+	BodyTimeout time.Duration
+
 	// Handler, when set, serves every path and method instead of the embedded MCP and OAuth servers (proxy
 	// mode), behind the same middleware (capture, guard, toggles).
 	Handler http.Handler
@@ -88,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EndpointPath == "" {
 		cfg.EndpointPath = "/mcp"
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
 		if cfg.Faults == nil {
 			cfg.Faults = faults.NewSet(faults.ModeProxy)
@@ -125,6 +133,10 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
+	if s.cfg.Handler == nil {
+		// Outside the recorder, which reads what is left of a body after its handler answered.
+		r.Use(bodyDeadline(s.cfg.BodyTimeout))
+	}
 	if s.cfg.Recorder != nil {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}

@@ -3,11 +3,13 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -213,7 +215,11 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 				fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes))
 			return "", "", call
 		}
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		if err != nil {
+			writeBodyError(w, r, len(body), err)
+			return "", "", call
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		// A body that is not JSON (or not a JSON-RPC object) with a JSON content type gets the protocol's answer
 		// here; with another content type the SDK answers 415 and says why.
@@ -301,14 +307,15 @@ func mediaType(ct string) string {
 	return mt
 }
 
-// errReader returns err (or io.EOF) once the peeked bytes are consumed.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
+// writeBodyError answers a body that could not be read whole: 408 when it did not arrive in time (the server's
+// body deadline: a client that announced more bytes than it sent), 400 otherwise.
+func writeBodyError(w http.ResponseWriter, r *http.Request, got int, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeRPCError(w, http.StatusRequestTimeout, -32600, fmt.Sprintf(
+			"Request Timeout: the request body did not arrive in time (Content-Length %d, %d bytes received)", r.ContentLength, got))
+		return
 	}
-	return 0, io.EOF
+	writeRPCError(w, http.StatusBadRequest, -32700, fmt.Sprintf("Parse error: reading the body failed after %d bytes: %v", got, err))
 }
 
 // writeRPCError answers with a JSON-RPC error without an id, the shape the spec allows for transport errors.
