@@ -129,3 +129,30 @@ func TestBodyTimeoutSparesLongAnswers(t *testing.T) {
 		t.Errorf("a tool call answered over ~100 ms: %d %s", resp.StatusCode, body)
 	}
 }
+
+// The same on the HTTP+SSE transport's endpoint.
+func TestShortBodyTimesOutSSE(t *testing.T) {
+	addr := serveOn(t, Config{NoAuth: true, BodyTimeout: 100 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/sse", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	endpoint := ""
+	for endpoint == "" && sc.Scan() {
+		if d, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			endpoint = d
+		}
+	}
+	if !strings.HasPrefix(endpoint, "/sse?sessionid=") {
+		t.Fatalf("no endpoint event: %q", endpoint)
+	}
+	status, body := rawPost(t, addr, endpoint)
+	if status != http.StatusRequestTimeout || !strings.Contains(body, "(Content-Length 100, 10 bytes received)") {
+		t.Errorf("HTTP %d %s, want 408", status, body)
+	}
+}

@@ -52,7 +52,7 @@ type Handler struct {
 	server    *mcp.Server
 	stateful  *mcp.StreamableHTTPHandler
 	stateless *mcp.StreamableHTTPHandler
-	sse       *mcp.SSEHandler
+	sse       *sseHandler
 	opts      HandlerOptions
 }
 
@@ -83,11 +83,12 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 			MaxRequestBodyBytes:          opts.MaxBodyBytes,
 			PropagateRequestCancellation: true,
 		}),
-		sse: mcp.NewSSEHandler(get, &mcp.SSEOptions{DisableLocalhostProtection: true, MaxRequestBodyBytes: opts.MaxBodyBytes}),
+		sse: newSSEHandler(s, opts.MaxBodyBytes),
 	}
 }
 
-// SSE is the 2024-11-05 HTTP+SSE transport (GET opens the stream, POSTs go to the endpoint it names).
+// SSE is the 2024-11-05 HTTP+SSE transport (GET opens the stream, POSTs go to the endpoint it names). Like /mcp,
+// it leaves the Host check to the publicurl guard in front of it.
 func (h *Handler) SSE() http.Handler { return h.sse }
 
 // ServeHTTP routes one /mcp request to the era it belongs to. First match wins:
@@ -232,38 +233,18 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 			isBatch, call.batch = true, true
 		} else if isJSON {
-			var peek struct {
-				JSONRPC json.RawMessage `json:"jsonrpc"`
-				ID      json.RawMessage `json:"id"`
-				Method  json.RawMessage `json:"method"`
-				Params  json.RawMessage `json:"params"`
-				Result  json.RawMessage `json:"result"`
-				Error   json.RawMessage `json:"error"`
-			}
-			// null, numbers, strings and booleans are valid JSON but not a message (null would unmarshal quietly).
-			if t[0] != '{' || json.Unmarshal(body, &peek) != nil {
-				writeRPCError(w, http.StatusBadRequest, -32600, "Invalid Request: the body is not a JSON-RPC message object")
+			var params json.RawMessage
+			var fault *rpcFault
+			if call, params, fault = checkMessage(body); fault != nil {
+				fault.write(w)
 				return "", "", call
 			}
-			if string(peek.JSONRPC) != `"2.0"` {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "jsonrpc" must be "2.0"`)
-				return "", "", call
-			}
-			if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "method" must be a string`)
-				return "", "", call
-			}
-			if peek.Method == nil && peek.Result == nil && peek.Error == nil {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600,
-					`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`)
-				return "", "", call
-			}
-			call.id = peek.ID
-			var params struct {
+			call.json = true
+			var p struct {
 				Meta map[string]json.RawMessage `json:"_meta"`
 			}
-			if json.Unmarshal(peek.Params, &params) == nil {
-				_, meta = params.Meta[mcp.MetaKeyProtocolVersion]
+			if json.Unmarshal(params, &p) == nil {
+				_, meta = p.Meta[mcp.MetaKeyProtocolVersion]
 			}
 		}
 	}
@@ -282,6 +263,49 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		return EraStateless, "_meta protocol version", call
 	}
 	return EraLegacy, "legacy body", call
+}
+
+// rpcFault is the answer to a body that is not a usable JSON-RPC message.
+type rpcFault struct {
+	status, code int
+	id           json.RawMessage
+	msg          string
+}
+
+func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.status, f.code, f.msg) }
+
+// checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and its params;
+// or the protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object
+// (null, a number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) →
+// -32600, with the id when there is one.
+func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcFault) {
+	if !json.Valid(body) {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+	}
+	var peek struct {
+		JSONRPC json.RawMessage `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  json.RawMessage `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   json.RawMessage `json:"error"`
+	}
+	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(body, &peek) != nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+	}
+	if string(peek.JSONRPC) != `"2.0"` {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
+	}
+	if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+	}
+	if peek.Method == nil && peek.Result == nil && peek.Error == nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
+			`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`}
+	}
+	call.id = peek.ID
+	return call, peek.Params, nil
 }
 
 // fixSessionVersion rewrites a 2026-era MCP-Protocol-Version header on a legacy session to the version that
