@@ -96,6 +96,8 @@ func (h *Handler) SSE() http.Handler { return h.sse }
 //  2. MCP-Protocol-Version present and not a legacy revision → stateless (the SDK rejects garbage there with -32022).
 //  3. POST body: a batch → legacy; server/discover → stateless; params._meta carries the protocol version → stateless.
 //  4. Otherwise → legacy: initialize, header-less calls, GET and DELETE.
+//
+// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	era, why, call := h.route(w, r)
 	if era == "" {
