@@ -368,6 +368,7 @@ func TestKillMidLoad(t *testing.T) {
 			t.Errorf("state file after kill -9 lost the first client or its refresh token")
 		}
 	})
+	st.Close() // the restarted server takes the state file's lock
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, ".state.json.*.tmp")); len(leftovers) > 0 {
 		t.Logf("temporary files a write left behind: %v", leftovers)
 	}

@@ -80,3 +80,37 @@ func TestNoControlOnThePublicListener(t *testing.T) {
 		})
 	}
 }
+
+// DNS rebinding through the forwarded-header rule: without --public-url any Host with X-Forwarded-Proto: https is
+// admitted (a tunnel started by hand), but a browser page cannot send that header without a CORS preflight, and the
+// preflight — on the page's own Host and Origin, without the header — is refused on every CORS-enabled route, with
+// no Access-Control-Allow-* header that would let the real request follow.
+func TestRebindingPreflightRefused(t *testing.T) {
+	srv, err := New(Config{AutoApprove: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ts := httptest.NewServer(srv.Handler())
+	defer ts.Close()
+	for _, path := range []string{"/mcp", "/sse", "/token", "/register", "/revoke", "/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource/mcp"} {
+		req, _ := http.NewRequest(http.MethodOptions, ts.URL+path, nil)
+		req.Host = "evil.example:4000"
+		req.Header.Set("Origin", "http://evil.example:4000")
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,x-forwarded-proto")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("OPTIONS %s from a rebinding page: HTTP %d, want 403", path, resp.StatusCode)
+		}
+		for k := range resp.Header {
+			if strings.HasPrefix(k, "Access-Control-") {
+				t.Errorf("OPTIONS %s from a rebinding page: %s: %s", path, k, resp.Header.Get(k))
+			}
+		}
+	}
+}

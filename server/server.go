@@ -46,6 +46,11 @@ type Config struct {
 	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
 	AllowLoopbackCIMD bool
 
+	// BodyTimeout bounds the wait for a request body on the embedded server's endpoints (default
+	// DefaultBodyTimeout); a client that announces more than it sends gets an answer instead of a hung request.
+	// Not applied in proxy mode, which streams request bodies to the upstream.
+	BodyTimeout time.Duration
+
 	// Handler, when set, serves every path and method instead of the embedded MCP and OAuth servers (proxy
 	// mode), behind the same middleware (capture, guard, toggles).
 	Handler http.Handler
@@ -88,6 +93,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.EndpointPath == "" {
 		cfg.EndpointPath = "/mcp"
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
 		if cfg.Faults == nil {
 			cfg.Faults = faults.NewSet(faults.ModeProxy)
@@ -105,7 +113,16 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ms, stop := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	ms, stopMCP := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			stopMCP()
+			if as != nil {
+				as.Close() // releases the state file's lock
+			}
+		})
+	}
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Faults.OnChange(s.applyToolsChanged)
 	cfg.Faults.OnChange(s.applyAuthToggles)
@@ -116,6 +133,10 @@ func New(cfg Config) (*Server, error) {
 
 func (s *Server) routes() chi.Router {
 	r := chi.NewRouter()
+	if s.cfg.Handler == nil {
+		// Outside the recorder, which reads what is left of a body after its handler answered.
+		r.Use(bodyDeadline(s.cfg.BodyTimeout))
+	}
 	if s.cfg.Recorder != nil {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}
@@ -236,6 +257,10 @@ func (s *Server) ConnectorURL() string {
 	}
 	return s.LocalURL() + s.cfg.EndpointPath
 }
+
+// Close ends the server's background work and releases the OAuth state file, for a server that is not going to
+// Serve (Serve does this itself when it returns). It is idempotent.
+func (s *Server) Close() { s.stop() }
 
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
 func (s *Server) Serve(ctx context.Context) error {

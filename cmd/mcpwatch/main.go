@@ -35,6 +35,7 @@ Usage:
   mcpwatch faults              list the toggles and scenarios
   mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
+  mcpwatch help                print this text
 
 Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
 `
@@ -43,14 +44,14 @@ Run 'mcpwatch serve -h' or 'mcpwatch proxy -h' for the flags.
 var errUsage = errors.New("usage")
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	cmd := "serve"
+	cmd, implicit := "serve", true
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
-		cmd, args = args[0], args[1:]
+		cmd, args, implicit = args[0], args[1:], false
 	}
 	var err error
 	switch cmd {
 	case "serve":
-		err = cmdServe(ctx, args, stdout, stderr)
+		err = cmdServe(ctx, args, stdout, stderr, implicit)
 	case "proxy":
 		err = cmdProxy(ctx, args, stdout, stderr)
 	case "open":

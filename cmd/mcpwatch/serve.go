@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/oauth"
 )
 
 type serveFlags struct {
@@ -33,6 +35,44 @@ type serveFlags struct {
 	faults      specList
 	scenario    string
 	tunnel      bool
+
+	scopes        scopeList // --scopes: scopes_supported
+	requireScopes scopeList // --require-scope: needed at /mcp and /sse
+}
+
+// scopeList collects comma-separated scopes from one or more flags; set tells an explicit empty --scopes "" (no
+// scopes advertised) from the flag's absence (the default scopes).
+type scopeList struct {
+	list []string
+	set  bool
+}
+
+func (l *scopeList) String() string { return strings.Join(l.list, ",") }
+func (l *scopeList) Set(v string) error {
+	l.set = true
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if err := oauth.CheckScope(s); err != nil {
+			return err
+		}
+		if !slices.Contains(l.list, s) {
+			l.list = append(l.list, s)
+		}
+	}
+	if l.list == nil {
+		l.list = []string{}
+	}
+	return nil
+}
+
+// value is the list, or nil when the flag was not given.
+func (l *scopeList) value() []string {
+	if !l.set {
+		return nil
+	}
+	return l.list
 }
 
 // specList collects repeated --fault flags.
@@ -82,6 +122,8 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
+	fs.Var(&f.scopes, "scopes", "the scopes the authorization server advertises (scopes_supported), comma-separated: `a,b` (default mcp; \"\" for none); required scopes are added")
+	fs.Var(&f.requireScopes, "require-scope", "a `scope` tokens must carry at /mcp and /sse (repeatable or comma-separated): named in the 401 challenge's scope parameter, granted when a client asks for no scope, 403 insufficient_scope without it")
 }
 
 // checkCommon reports flag combinations that make no sense.
@@ -96,9 +138,27 @@ func (f *serveFlags) checkCommon() error {
 // For tests only: it opens the fetcher to loopback addresses.
 const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+const serveUsage = `Usage: mcpwatch [serve] [flags]
+
+Run the embedded MCP + OAuth server (the default command): /mcp, /sse and the authorization server, every request
+shown in the TUI (or one line each with --no-tui).
+
+Flags:
+`
+
+// cmdServe runs serve; implicit is true when no command was named (mcpwatch [flags]), so that -h shows every
+// command before serve's flags.
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, implicit bool) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		if implicit {
+			fmt.Fprint(stderr, usage+"\nFlags of serve, the default command:\n")
+		} else {
+			fmt.Fprint(stderr, serveUsage)
+		}
+		fs.PrintDefaults()
+	}
 	var f serveFlags
 	f.register(fs)
 	pos, err := parseFlags(fs, args)
@@ -116,6 +176,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if err := f.checkCommon(); err != nil {
 		fmt.Fprintln(stderr, "mcpwatch serve:", err)
+		return errUsage
+	}
+	if f.noAuth && (f.scopes.set || f.requireScopes.set) {
+		fmt.Fprintln(stderr, "mcpwatch serve: --scopes and --require-scope need the authorization server, which --no-auth turns off")
 		return errUsage
 	}
 	toggles, err := f.toggles(faults.ModeServe)
@@ -165,11 +229,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,
 		StatePath:         statePath,
+		Scopes:            f.scopes.value(),
+		RequiredScopes:    f.requireScopes.value(),
 		AllowLoopbackCIMD: os.Getenv(envAllowLoopbackCIMD) == "1",
 	})
 	if err != nil {
 		return err
 	}
+	defer srv.Close()
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -181,6 +248,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state in memory only (--ephemeral)", consentMode(f.autoApprove))
 	default:
 		authLine = fmt.Sprintf("auth: OAuth 2.1 on, %s; state: %s", consentMode(f.autoApprove), statePath)
+	}
+	if req := f.requireScopes.value(); len(req) > 0 {
+		authLine += fmt.Sprintf("; tokens need scope %s", strings.Join(req, " "))
 	}
 	return runWatched(ctx, watched{
 		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,

@@ -3,11 +3,13 @@ package mcpserver
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -50,7 +52,7 @@ type Handler struct {
 	server    *mcp.Server
 	stateful  *mcp.StreamableHTTPHandler
 	stateless *mcp.StreamableHTTPHandler
-	sse       *mcp.SSEHandler
+	sse       *sseHandler
 	opts      HandlerOptions
 }
 
@@ -81,11 +83,12 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 			MaxRequestBodyBytes:          opts.MaxBodyBytes,
 			PropagateRequestCancellation: true,
 		}),
-		sse: mcp.NewSSEHandler(get, &mcp.SSEOptions{DisableLocalhostProtection: true, MaxRequestBodyBytes: opts.MaxBodyBytes}),
+		sse: newSSEHandler(s, opts.MaxBodyBytes),
 	}
 }
 
-// SSE is the 2024-11-05 HTTP+SSE transport (GET opens the stream, POSTs go to the endpoint it names).
+// SSE is the 2024-11-05 HTTP+SSE transport (GET opens the stream, POSTs go to the endpoint it names). Like /mcp,
+// it leaves the Host check to the publicurl guard in front of it.
 func (h *Handler) SSE() http.Handler { return h.sse }
 
 // ServeHTTP routes one /mcp request to the era it belongs to. First match wins:
@@ -93,6 +96,8 @@ func (h *Handler) SSE() http.Handler { return h.sse }
 //  2. MCP-Protocol-Version present and not a legacy revision → stateless (the SDK rejects garbage there with -32022).
 //  3. POST body: a batch → legacy; server/discover → stateless; params._meta carries the protocol version → stateless.
 //  4. Otherwise → legacy: initialize, header-less calls, GET and DELETE.
+//
+// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	era, why, call := h.route(w, r)
 	if era == "" {
@@ -100,6 +105,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if era == EraLegacy && h.opts.ForceStateless != nil && h.opts.ForceStateless() {
 		era, why = EraStateless, "toggle stateless ("+why+")"
+	}
+	if era == EraLegacy && call.json && call.method != "initialize" && r.Header.Get("Mcp-Session-Id") == "" {
+		// The SDK would open a throwaway session and answer HTTP 200 with a JSON-RPC error of code 0 ("method ... is
+		// invalid during session initialization"). The spec: a server that requires a session SHOULD answer a
+		// request without Mcp-Session-Id, other than initialize, with 400 Bad Request.
+		what := "this message"
+		switch {
+		case call.batch:
+			what = "a batch"
+		case call.method != "":
+			what = fmt.Sprintf("%q", call.method)
+		}
+		writeRPCErrorID(w, call.id, http.StatusBadRequest, -32600, fmt.Sprintf(
+			"Invalid Request: %s without an Mcp-Session-Id header; this server keeps sessions: send initialize first, then the Mcp-Session-Id its response carried with every request", what))
+		return
 	}
 	if h.opts.OnRoute != nil {
 		h.opts.OnRoute(r, era, why)
@@ -177,6 +197,8 @@ func (m *methodNotFoundWriter) finish(call peeked) {
 
 // peeked is what the router read of a POST body.
 type peeked struct {
+	json   bool // a POST with a JSON content type whose body is a JSON-RPC message or a batch
+	batch  bool
 	id     json.RawMessage
 	method string
 }
@@ -196,50 +218,35 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 				fmt.Sprintf("request body exceeds %d bytes", h.opts.MaxBodyBytes))
 			return "", "", call
 		}
-		r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), errReader{err}))
+		if err != nil {
+			writeBodyError(w, r, len(body), err)
+			return "", "", call
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		r.ContentLength = int64(len(body))
 		// A body that is not JSON (or not a JSON-RPC object) with a JSON content type gets the protocol's answer
 		// here; with another content type the SDK answers 415 and says why.
 		isJSON := mediaType(r.Header.Get("Content-Type")) == "application/json"
+		if isJSON && !json.Valid(body) { // a malformed batch too: the SDK would answer "malformed payload" in plain text
+			writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
+			return "", "", call
+		}
+		call.json = isJSON
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-			isBatch = true
+			isBatch, call.batch = true, true
 		} else if isJSON {
-			if !json.Valid(body) {
-				writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
+			var params json.RawMessage
+			var fault *rpcFault
+			if call, params, fault = checkMessage(body); fault != nil {
+				fault.write(w)
 				return "", "", call
 			}
-			var peek struct {
-				JSONRPC json.RawMessage `json:"jsonrpc"`
-				ID      json.RawMessage `json:"id"`
-				Method  json.RawMessage `json:"method"`
-				Params  json.RawMessage `json:"params"`
-				Result  json.RawMessage `json:"result"`
-				Error   json.RawMessage `json:"error"`
-			}
-			// null, numbers, strings and booleans are valid JSON but not a message (null would unmarshal quietly).
-			if t[0] != '{' || json.Unmarshal(body, &peek) != nil {
-				writeRPCError(w, http.StatusBadRequest, -32600, "Invalid Request: the body is not a JSON-RPC message object")
-				return "", "", call
-			}
-			if string(peek.JSONRPC) != `"2.0"` {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "jsonrpc" must be "2.0"`)
-				return "", "", call
-			}
-			if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600, `Invalid Request: "method" must be a string`)
-				return "", "", call
-			}
-			if peek.Method == nil && peek.Result == nil && peek.Error == nil {
-				writeRPCErrorID(w, peek.ID, http.StatusBadRequest, -32600,
-					`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`)
-				return "", "", call
-			}
-			call.id = peek.ID
-			var params struct {
+			call.json = true
+			var p struct {
 				Meta map[string]json.RawMessage `json:"_meta"`
 			}
-			if json.Unmarshal(peek.Params, &params) == nil {
-				_, meta = params.Meta[mcp.MetaKeyProtocolVersion]
+			if json.Unmarshal(params, &p) == nil {
+				_, meta = p.Meta[mcp.MetaKeyProtocolVersion]
 			}
 		}
 	}
@@ -258,6 +265,49 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		return EraStateless, "_meta protocol version", call
 	}
 	return EraLegacy, "legacy body", call
+}
+
+// rpcFault is the answer to a body that is not a usable JSON-RPC message.
+type rpcFault struct {
+	status, code int
+	id           json.RawMessage
+	msg          string
+}
+
+func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.status, f.code, f.msg) }
+
+// checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and its params;
+// or the protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object
+// (null, a number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) →
+// -32600, with the id when there is one.
+func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcFault) {
+	if !json.Valid(body) {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+	}
+	var peek struct {
+		JSONRPC json.RawMessage `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  json.RawMessage `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   json.RawMessage `json:"error"`
+	}
+	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(body, &peek) != nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+	}
+	if string(peek.JSONRPC) != `"2.0"` {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
+	}
+	if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+	}
+	if peek.Method == nil && peek.Result == nil && peek.Error == nil {
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
+			`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`}
+	}
+	call.id = peek.ID
+	return call, peek.Params, nil
 }
 
 // fixSessionVersion rewrites a 2026-era MCP-Protocol-Version header on a legacy session to the version that
@@ -283,14 +333,15 @@ func mediaType(ct string) string {
 	return mt
 }
 
-// errReader returns err (or io.EOF) once the peeked bytes are consumed.
-type errReader struct{ err error }
-
-func (e errReader) Read([]byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
+// writeBodyError answers a body that could not be read whole: 408 when it did not arrive in time (the server's
+// body deadline: a client that announced more bytes than it sent), 400 otherwise.
+func writeBodyError(w http.ResponseWriter, r *http.Request, got int, err error) {
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		writeRPCError(w, http.StatusRequestTimeout, -32600, fmt.Sprintf(
+			"Request Timeout: the request body did not arrive in time (Content-Length %d, %d bytes received)", r.ContentLength, got))
+		return
 	}
-	return 0, io.EOF
+	writeRPCError(w, http.StatusBadRequest, -32700, fmt.Sprintf("Parse error: reading the body failed after %d bytes: %v", got, err))
 }
 
 // writeRPCError answers with a JSON-RPC error without an id, the shape the spec allows for transport errors.

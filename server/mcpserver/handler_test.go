@@ -218,45 +218,53 @@ func TestRouting(t *testing.T) {
 		body     string
 		wantEra  string // "era: why"
 		status   int
-		wantCode int // JSON-RPC error code in the answer; 0: none
+		wantCode int  // JSON-RPC error code in the answer; 0: none
+		refused  bool // routed to the legacy era, then answered by the router: no session id (wantEra unchecked)
 	}{
 		// 1. Mcp-Session-Id → legacy, whatever else the request carries.
 		{"session id", "POST", map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"},
-			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, "legacy: session id", 200, 0},
+			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, "legacy: session id", 200, 0, false},
 		{"session id beats a 2026 header", "POST", map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": v2026},
-			`{"jsonrpc":"2.0","id":2,"method":"ping"}`, "legacy: session id", 200, 0},
+			`{"jsonrpc":"2.0","id":2,"method":"ping"}`, "legacy: session id", 200, 0, false},
 		{"session id beats 2026 _meta", "POST", map[string]string{"Mcp-Session-Id": sid},
-			`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{` + meta2026(v2026) + `}}`, "legacy: session id", 400, -32022},
+			`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{` + meta2026(v2026) + `}}`, "legacy: session id", 400, -32022, false},
 		{"GET with a session id", "GET", map[string]string{"Mcp-Session-Id": "no-such-session", "Accept": "text/event-stream"},
-			"", "legacy: session id", 404, 0},
+			"", "legacy: session id", 404, 0, false},
 		// 2. MCP-Protocol-Version that is not a legacy revision → stateless.
-		{"2026 header", "POST", discoverH, discover, "2026: protocol version header 2026-07-28", 200, 0},
+		{"2026 header", "POST", discoverH, discover, "2026: protocol version header 2026-07-28", 200, 0, false},
 		{"garbage version header", "POST", map[string]string{"MCP-Protocol-Version": "v999.0.0", "Mcp-Method": "server/discover"},
-			garbage, "2026: protocol version header v999.0.0", 400, -32022},
+			garbage, "2026: protocol version header v999.0.0", 400, -32022, false},
 		{"GET with a 2026 header", "GET", map[string]string{"MCP-Protocol-Version": v2026, "Accept": "text/event-stream"},
-			"", "2026: protocol version header 2026-07-28", 405, 0},
+			"", "2026: protocol version header 2026-07-28", 405, 0, false},
 		{"initialize with a 2026 header", "POST", map[string]string{"MCP-Protocol-Version": v2026, "Mcp-Method": "initialize"},
 			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"x","version":"1"},` + meta2026(v2026) + `}}`,
-			"2026: protocol version header 2026-07-28", 404, -32601},
+			"2026: protocol version header 2026-07-28", 404, -32601, false},
 		{"legacy header stays legacy", "POST", map[string]string{"MCP-Protocol-Version": "2025-06-18"},
-			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`, "legacy: legacy body", 200, 0},
+			initBody("2025-06-18"), "legacy: legacy body", 200, 0, false},
 		// 3. The body: batch → legacy; server/discover or _meta protocol version → stateless.
-		{"batch", "POST", nil, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, "legacy: batch", 200, 0},
+		// A batch without a session id is legacy, where it needs one (initialize cannot be batched): 400.
+		{"batch", "POST", nil, `[{"jsonrpc":"2.0","id":1,"method":"ping"}]`, "", 400, -32600, true},
 		{"server/discover without header or _meta", "POST", nil, `{"jsonrpc":"2.0","id":3,"method":"server/discover"}`,
-			"2026: server/discover", 200, -32601},
+			"2026: server/discover", 200, -32601, false},
 		{"_meta protocol version without header", "POST", nil,
 			`{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{` + meta2026(v2026) + `}}`,
-			"2026: _meta protocol version", 400, -32020},
+			"2026: _meta protocol version", 400, -32020, false},
 		// 4. Everything else → legacy.
-		{"initialize", "POST", nil, initBody("2025-11-25"), "legacy: legacy body", 200, 0},
-		{"header-less call", "POST", nil, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`, "legacy: legacy body", 200, 0},
-		{"GET without session", "GET", map[string]string{"Accept": "text/event-stream"}, "", "legacy: GET", 400, 0},
-		{"DELETE without session", "DELETE", nil, "", "legacy: DELETE", 400, 0},
+		{"initialize", "POST", nil, initBody("2025-11-25"), "legacy: legacy body", 200, 0, false},
+		// A header-less call is legacy, where it needs a session id: 400.
+		{"header-less call", "POST", nil, `{"jsonrpc":"2.0","id":5,"method":"tools/list"}`, "", 400, -32600, true},
+		{"GET without session", "GET", map[string]string{"Accept": "text/event-stream"}, "", "legacy: GET", 400, 0, false},
+		{"DELETE without session", "DELETE", nil, "", "legacy: DELETE", 400, 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			before := ts.routeCount()
 			r := ts.do(t, tc.method, "/mcp", tc.header, tc.body)
-			if got := ts.lastRoute(); got != tc.wantEra {
+			if tc.refused {
+				if ts.routeCount() != before {
+					t.Errorf("routed to %q, want the router's own answer", ts.lastRoute())
+				}
+			} else if got := ts.lastRoute(); got != tc.wantEra || ts.routeCount() != before+1 {
 				t.Errorf("routed to %q, want %q", got, tc.wantEra)
 			}
 			if tc.status != 0 && r.status != tc.status || r.status >= 500 {
@@ -347,6 +355,16 @@ func TestBadInput(t *testing.T) {
 		{"empty object", "POST", nil, `{}`, 400, -32600, "null", `"jsonrpc" must be "2.0"`, false, false},
 		{"method not a string", "POST", nil, `{"jsonrpc":"2.0","id":4,"method":5}`, 400, -32600, "4", `"method" must be a string`, false, false},
 		{"neither request nor response", "POST", legacy, `{"jsonrpc":"2.0","id":5}`, 400, -32600, "5", `needs a "method"`, false, false},
+		{"malformed batch", "POST", nil, `[{bad`, 400, -32700, "null", "not valid JSON", false, false},
+		{"malformed batch in a session", "POST", legacy, `[{"jsonrpc":"2.0","id":1,"method":"ping"},`, 400, -32700, "null", "not valid JSON", false, false},
+		{"call without a session id", "POST", nil, `{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"}}}`,
+			400, -32600, "13", `"tools/call" without an Mcp-Session-Id header; this server keeps sessions: send initialize first`, false, false},
+		{"call without a session id, legacy header", "POST", map[string]string{"MCP-Protocol-Version": "2025-11-25"}, `{"jsonrpc":"2.0","id":"a","method":"ping"}`,
+			400, -32600, `"a"`, `"ping" without an Mcp-Session-Id header`, false, false},
+		{"notification without a session id", "POST", nil, `{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+			400, -32600, "null", `"notifications/initialized" without an Mcp-Session-Id header`, false, false},
+		{"response without a session id", "POST", nil, `{"jsonrpc":"2.0","id":3,"result":{}}`,
+			400, -32600, "3", "this message without an Mcp-Session-Id header", false, false},
 		{"unknown method, legacy", "POST", legacy, `{"jsonrpc":"2.0","id":6,"method":"no/such_method"}`, 200, -32601, "6", "no/such_method", false, true},
 		{"unknown notification, legacy", "POST", legacy, `{"jsonrpc":"2.0","method":"notifications/no_such"}`, 202, 0, "", "", false, true},
 		{"unknown method, 2026", "POST", unknown26H, unknown26, 404, -32601, "7", "no/such_method", false, true},
@@ -494,8 +512,15 @@ func TestGoSDKClient(t *testing.T) {
 			case tc.era == EraStateless:
 				wantMode = "stateless"
 			}
+			wantSession := cs.ID()
+			if tc.transport == "sse" { // the SDK's SSE client does not expose the ?sessionid= of its endpoint
+				wantSession = w.SessionID
+				if w.SessionID == "" {
+					t.Error("whoami over SSE reports no session id")
+				}
+			}
 			if w.ClientName != "gosdk-test" || w.ClientVersion != "1.8.0" || w.ProtocolVersion != tc.want ||
-				w.Mode != wantMode || w.Transport != wantTransport || w.SessionID != cs.ID() {
+				w.Mode != wantMode || w.Transport != wantTransport || w.SessionID != wantSession {
 				t.Errorf("whoami = %+v, want gosdk-test 1.8.0 %s %s over %s (session %q)", w, tc.want, wantMode, wantTransport, cs.ID())
 			}
 			if tc.era != "" {

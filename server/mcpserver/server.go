@@ -119,8 +119,8 @@ func addDefaults(s *mcp.Server) {
 		Name:        "whoami",
 		Title:       "Who am I",
 		Description: "Reports what the server knows of the caller: client, protocol version, session or stateless, and the OAuth grant behind the token.",
-	}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoAmI, error) {
-		w := Caller(req)
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoAmI, error) {
+		w := Caller(ctx, req)
 		return nil, w, nil
 	})
 
@@ -150,20 +150,17 @@ func addDefaults(s *mcp.Server) {
 	})
 }
 
-// Caller reads what the server knows of the caller of a request.
-func Caller(req *mcp.CallToolRequest) WhoAmI {
+// Caller reads what the server knows of the caller of a request; ctx is the handler's.
+func Caller(ctx context.Context, req *mcp.CallToolRequest) WhoAmI {
 	w := WhoAmI{Mode: "stateless", Transport: "streamable-http", ProtocolVersion: req.ProtocolVersion()}
 	if ci := req.ClientInfo(); ci != nil {
 		w.ClientName, w.ClientVersion = ci.Name, ci.Version
 	}
-	switch {
-	case req.Session != nil && req.Session.ID() != "":
+	if req.Session != nil && req.Session.ID() != "" {
 		w.Mode, w.SessionID = "session", req.Session.ID()
-	case req.Session != nil && req.Extra == nil:
-		// The SSE transport is the only one that gives handlers no RequestExtra (go-sdk v1.8.0: the streamable
-		// transports set it on every request); its sessions have no ID the SDK exposes (the id is in the
-		// endpoint's ?sessionid= query), but they are sessions.
-		w.Mode, w.Transport = "session", "sse"
+	}
+	if SSESessionID(ctx) != "" { // the 2024-11-05 HTTP+SSE transport: its session id is the endpoint's ?sessionid=
+		w.Transport = "sse"
 	}
 	if req.Extra != nil && req.Extra.TokenInfo != nil {
 		ti := req.Extra.TokenInfo

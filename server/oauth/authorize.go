@@ -329,6 +329,10 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 			Message: "This consent answer did not come from the consent page this browser was shown (the CSRF token or the browser cookie does not match), so it is refused.",
 			Fix:     "Answer on the consent page itself."}
 	}
+	action := r.PostForm.Get("action")
+	if action != "approve" && action != "deny" { // checked before the consent is used up: an invalid post changes nothing
+		return &pageError{Status: http.StatusBadRequest, Title: "Invalid consent form", Message: "The answer must be approve or deny."}
+	}
 	a.mu.Lock()
 	_, still := a.consents[id]
 	delete(a.consents, id)
@@ -338,20 +342,17 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	}
 	req := &p.Req
 	o := a.Options()
-	switch r.PostForm.Get("action") {
-	case "approve":
-		if o.DenyConsent {
-			recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "consent answer",
-				Before: "approve → code", After: "redirect with error=access_denied"})
-			return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
-		}
-		recorder.AddNote(r.Context(), "oauth", "consent: approved")
-		return a.approve(w, r, req, &o)
-	case "deny":
+	if action == "deny" {
 		recorder.AddNote(r.Context(), "oauth", "consent: denied")
 		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the user denied the request", State: req.State, Issuer: req.Issuer}
 	}
-	return &pageError{Status: http.StatusBadRequest, Title: "Invalid consent form", Message: "The answer must be approve or deny."}
+	if o.DenyConsent {
+		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "consent answer",
+			Before: "approve → code", After: "redirect with error=access_denied"})
+		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
+	}
+	recorder.AddNote(r.Context(), "oauth", "consent: approved")
+	return a.approve(w, r, req, &o)
 }
 
 // approve issues a code and sends it to the redirect URI with state and iss.

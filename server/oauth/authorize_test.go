@@ -96,6 +96,35 @@ func TestAuthorizeForgedConsent(t *testing.T) {
 	}
 }
 
+// A genuine form (the right CSRF token and cookie) without a valid answer is refused and changes nothing: the
+// consent stays pending, so the page's Approve still works.
+func TestAuthorizeConsentWithoutAnswer(t *testing.T) {
+	h := newHarness(t)
+	client := h.mustRegister(cb)
+	_, challenge := pkce()
+	form := consentForm(t, h.get(authorizeQuery(client, cb, challenge)))
+	before := h.snapshot()
+	for _, action := range []string{"", "maybe"} {
+		bad := url.Values{}
+		for k, v := range form {
+			bad[k] = v
+		}
+		bad.Del("action")
+		if action != "" {
+			bad.Set("action", action)
+		}
+		r := h.post(PathAuthorize, "application/x-www-form-urlencoded", bad.Encode())
+		if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Body, "approve or deny") {
+			t.Errorf("action %q: %d %s", action, r.Status, r.Body)
+		}
+	}
+	h.unchanged(before)
+	form.Set("action", "approve")
+	if r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusFound || r.Location(t).Query().Get("code") == "" {
+		t.Errorf("approve after the invalid answers: %d %s", r.Status, r.Body)
+	}
+}
+
 func TestAuthorizeAutoApprove(t *testing.T) {
 	h := newHarness(t, withOptions(func(o *Options) { o.AutoApprove = true }))
 	client := h.mustRegister(cb)

@@ -177,6 +177,10 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
 	resp, err := f.client.Do(req)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+			return nil, fmt.Errorf("fetching the client ID metadata document timed out after %s: %w", f.client.Timeout, err)
+		}
 		return nil, fmt.Errorf("fetching the client ID metadata document failed: %w", err)
 	}
 	defer resp.Body.Close()
@@ -192,6 +196,9 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	}
 	var doc cimdDocument
 	if err := json.Unmarshal(body, &doc); err != nil {
+		if msg, ok := typeErrorText(err); ok {
+			return nil, fmt.Errorf("the client ID metadata document is invalid: %s", msg)
+		}
 		return nil, fmt.Errorf("the client ID metadata document is not a JSON object of client metadata: %w", err)
 	}
 	if doc.ClientID != id {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -23,8 +24,15 @@ func newDocServer(t *testing.T, cacheControl string, docs map[string]string) *do
 	d := &docServer{}
 	d.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d.hits.Add(1)
-		if r.URL.Path == "/redirect" {
+		switch r.URL.Path {
+		case "/redirect":
 			http.Redirect(w, r, "https://10.255.255.1/doc", http.StatusFound)
+			return
+		case "/redirect-http": // plain http to a host that is not loopback: refused by the URL rules, before dialling
+			http.Redirect(w, r, "http://10.255.255.1/doc", http.StatusFound)
+			return
+		case "/redirect-userinfo": // to a document this server serves, but with user info in the URL
+			http.Redirect(w, r, "http://user:pw@"+r.Host+"/typeerr", http.StatusFound)
 			return
 		}
 		body, ok := docs[r.URL.Path]
@@ -106,22 +114,26 @@ func TestCIMDRejects(t *testing.T) {
 		"/basic":      `{"client_id":"{url}","client_name":"X","redirect_uris":["` + cb + `"],"token_endpoint_auth_method":"client_secret_basic"}`,
 		"/badredir":   `{"client_id":"{url}","client_name":"X","redirect_uris":["http://evil.example/cb"]}`,
 		"/notjson":    `<html>`,
+		"/typeerr":    `{"client_id":"{url}","client_name":"X","redirect_uris":"` + cb + `"}`,
 		"/big":        big,
 		"/otherredir": claudeDoc("https://claude.com/api/mcp/auth_callback"),
 	})
 	h := newHarness(t, allowLoopback)
 	_, challenge := pkce()
 	for path, want := range map[string]string{
-		"/mismatch":   "must be equal",
-		"/noname":     "no client_name",
-		"/secret":     "client secret",
-		"/basic":      "only none",
-		"/badredir":   "plain http",
-		"/notjson":    "not a JSON object",
-		"/big":        "larger than",
-		"/missing":    "HTTP 404",
-		"/redirect":   "private",
-		"/otherredir": "Unregistered redirect URI",
+		"/mismatch":          "must be equal",
+		"/noname":            "no client_name",
+		"/secret":            "client secret",
+		"/basic":             "only none",
+		"/badredir":          "plain http",
+		"/notjson":           "not a JSON object",
+		"/typeerr":           "redirect_uris must be an array of strings, not a JSON string",
+		"/big":               "larger than",
+		"/missing":           "HTTP 404",
+		"/redirect":          "private",
+		"/redirect-http":     "must be https",
+		"/redirect-userinfo": "user info is not allowed",
+		"/otherredir":        "Unregistered redirect URI",
 	} {
 		t.Run(path, func(t *testing.T) {
 			before := h.snapshot()
@@ -194,4 +206,30 @@ func TestCIMDCheckDial(t *testing.T) {
 			t.Errorf("isDocumentURL(%q) = %v", id, got)
 		}
 	}
+}
+
+// The fetch gives up after its timeout (5 s by default; 50 ms here) and says so on the page.
+func TestCIMDTimeout(t *testing.T) {
+	if got := newCIMDFetcher(Config{}).client.Timeout; got != 5*time.Second {
+		t.Errorf("default fetch timeout %v, want 5s", got)
+	}
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select { // a fetch without a working timeout gets its document after 10 s, and the test fails
+		case <-r.Context().Done():
+		case <-release:
+		case <-time.After(10 * time.Second):
+			w.Write([]byte(strings.ReplaceAll(claudeDoc(cb), "{url}", "http://"+r.Host+r.URL.Path)))
+		}
+	}))
+	defer slow.Close()
+	defer close(release)
+	h := newHarness(t, allowLoopback, func(c *Config) { c.CIMDTimeout = 50 * time.Millisecond })
+	_, challenge := pkce()
+	before := h.snapshot()
+	r := h.get(authorizeQuery(slow.URL+"/c", cb, challenge))
+	if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Body, "timed out after 50ms") {
+		t.Errorf("%d %q\n%s", r.Status, r.Header.Get("Location"), r.Body)
+	}
+	h.unchanged(before)
 }

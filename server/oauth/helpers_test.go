@@ -73,6 +73,7 @@ func newHarnessAt(t *testing.T, path string, opts ...harnessOpt) *harness {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { st.Close() })
 	}
 	rs := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(rs, recorder.Options{})

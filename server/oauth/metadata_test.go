@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpwatch/mcpwatch/server/oauth/store"
 )
 
 func TestAuthServerMetadata(t *testing.T) {
@@ -148,5 +150,24 @@ func TestCORS(t *testing.T) {
 	// A cross-site origin is refused by the guard before CORS.
 	if r := h.post(PathToken, "application/json", "{}", "Origin", "https://evil.example"); r.Status != http.StatusForbidden {
 		t.Errorf("cross-site origin: %d, want 403", r.Status)
+	}
+}
+
+// A scope that RFC 6749 §3.3 does not allow (it would also break the challenge's quoted scope parameter) is refused
+// when the server is built.
+func TestNewRefusesBadScopes(t *testing.T) {
+	for _, o := range []Options{
+		{Scopes: []string{"read write"}},
+		{Scopes: []string{""}},
+		{RequiredScopes: []string{`a"b`}},
+		{RequiredScopes: []string{`a\b`}},
+		{RequiredScopes: []string{"é"}},
+	} {
+		if _, err := New(Config{Store: store.Ephemeral(store.Options{}), Options: o}); err == nil || !strings.Contains(err.Error(), "scope") {
+			t.Errorf("New with %+v: %v", o, err)
+		}
+	}
+	if _, err := New(Config{Store: store.Ephemeral(store.Options{}), Options: Options{Scopes: []string{"mcp", "files:read"}, RequiredScopes: []string{"claudeai"}}}); err != nil {
+		t.Errorf("good scopes: %v", err)
 	}
 }

@@ -168,6 +168,16 @@ func New(cfg Config) (*AS, error) {
 			return nil, fmt.Errorf("oauth: resource path %q must start with / and name an endpoint", p)
 		}
 	}
+	for _, list := range []struct {
+		name   string
+		scopes []string
+	}{{"scopes", cfg.Options.Scopes}, {"required scopes", cfg.Options.RequiredScopes}} {
+		for _, sc := range list.scopes {
+			if err := CheckScope(sc); err != nil {
+				return nil, fmt.Errorf("oauth: %s: %w", list.name, err)
+			}
+		}
+	}
 	a := &AS{
 		cfg:      cfg,
 		store:    cfg.Store,
@@ -200,8 +210,25 @@ func (a *AS) UpdateOptions(f func(*Options)) {
 	}
 }
 
+// Close releases the state file (its lock); the server must not be used afterwards.
+func (a *AS) Close() error { return a.store.Close() }
+
 // StatePath is the state file, or "" when the state is kept in memory only.
 func (a *AS) StatePath() string { return a.store.Path() }
 
 // MCPPath is the path of the MCP endpoint (the first protected resource).
 func (a *AS) MCPPath() string { return a.cfg.ResourcePaths[0] }
+
+// CheckScope says why s cannot be a scope: RFC 6749 §3.3 scope tokens are one or more printable ASCII characters
+// other than space, '"' and '\' (which would also break the quoted scope parameter of WWW-Authenticate).
+func CheckScope(s string) error {
+	if s == "" {
+		return errors.New("an empty scope")
+	}
+	for _, c := range []byte(s) {
+		if c < 0x21 || c > 0x7e || c == '"' || c == '\\' {
+			return fmt.Errorf("scope %q: a scope is printable ASCII without spaces, quotes or backslashes (RFC 6749 §3.3)", s)
+		}
+	}
+	return nil
+}

@@ -15,6 +15,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 	client, tk := h1.flow(cb)
 	confidential := h1.register(map[string]any{"redirect_uris": []string{cb}, "token_endpoint_auth_method": "client_secret_post"}).JSON(t)
 	h1.srv.Close()
+	h1.as.Close() // a restart: the state file's lock goes with the first server
 
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -45,9 +46,9 @@ func TestStateSurvivesRestart(t *testing.T) {
 	consentForm(t, h2.get(authorizeQuery(confidential["client_id"].(string), cb, challenge)))
 	// The confidential client still needs its secret.
 	wantOAuthError(t, h2.tokenForm("grant_type", "refresh_token", "refresh_token", "x", "client_id", confidential["client_id"].(string)), http.StatusUnauthorized, "invalid_client")
-	// No temporary files are left behind.
+	// No temporary files are left behind: the state and its lock file only.
 	entries, _ := os.ReadDir(strings.TrimSuffix(path, "state.json"))
-	if len(entries) != 1 {
+	if len(entries) != 2 {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())

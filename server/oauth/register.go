@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -170,10 +171,8 @@ func decodeClientMetadata(body []byte) (*oauthex.ClientRegistrationMetadata, err
 	var req registrationRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&req); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata",
-				fmt.Sprintf("%s must be %s, not a JSON %s", te.Field, expectedType(te.Field), te.Value))
+		if msg, ok := typeErrorText(err); ok {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", msg)
 		}
 		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "the body is not a JSON object of client metadata: "+err.Error())
 	}
@@ -182,12 +181,24 @@ func decodeClientMetadata(body []byte) (*oauthex.ClientRegistrationMetadata, err
 	return &md, nil
 }
 
-func expectedType(field string) string {
+// typeErrorText words a JSON type error in client metadata by the member's JSON name, e.g. "redirect_uris must be
+// an array of strings, not a JSON string". encoding/json names the field by its path from the decoded value
+// ("ClientRegistrationMetadata.redirect_uris" for the embedded struct): the name is the last element.
+func typeErrorText(err error) (string, bool) {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return "", false
+	}
+	field := te.Field[strings.LastIndexByte(te.Field, '.')+1:]
+	want, got := "a string", "a JSON "+te.Value
 	switch field {
 	case "redirect_uris", "grant_types", "response_types", "contacts":
-		return "an array of strings"
+		want = "an array of strings"
+		if te.Type != nil && te.Type.Kind() != reflect.Slice { // an element of the array had the wrong type
+			got = "an array holding a JSON " + te.Value
+		}
 	}
-	return "a string"
+	return fmt.Sprintf("%s must be %s, not %s", field, want, got), true
 }
 
 // validateClientMetadata checks registered (or documented) metadata and fills in the server's defaults, which the

@@ -92,29 +92,36 @@ func TestRegisterConfidential(t *testing.T) {
 func TestRegisterRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, body, code string
+		desc             string // how error_description begins ("" unchecked)
 	}{
-		{"no redirect_uris", `{"client_name":"x"}`, "invalid_redirect_uri"},
-		{"empty redirect_uris", `{"redirect_uris":[]}`, "invalid_redirect_uri"},
-		{"http on a public host", `{"redirect_uris":["http://claude.ai/cb"]}`, "invalid_redirect_uri"},
-		{"javascript", `{"redirect_uris":["javascript:alert(1)"]}`, "invalid_redirect_uri"},
-		{"data", `{"redirect_uris":["data:text/html,hi"]}`, "invalid_redirect_uri"},
-		{"relative", `{"redirect_uris":["/callback"]}`, "invalid_redirect_uri"},
-		{"fragment", `{"redirect_uris":["https://a.example/cb#x"]}`, "invalid_redirect_uri"},
-		{"one bad among good", `{"redirect_uris":["https://a.example/cb","http://evil.example/cb"]}`, "invalid_redirect_uri"},
-		{"redirect_uris a string", `{"redirect_uris":"https://a.example/cb"}`, "invalid_client_metadata"},
-		{"client_name a number", `{"redirect_uris":["https://a.example/cb"],"client_name":7}`, "invalid_client_metadata"},
-		{"not JSON", `redirect_uris=https://a.example/cb`, "invalid_client_metadata"},
-		{"client_credentials", `{"redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}`, "invalid_client_metadata"},
-		{"no authorization_code", `{"redirect_uris":["https://a.example/cb"],"grant_types":["refresh_token"]}`, "invalid_client_metadata"},
-		{"implicit", `{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata"},
-		{"private_key_jwt", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, "invalid_client_metadata"},
-		{"application_type", `{"redirect_uris":["https://a.example/cb"],"application_type":"desktop"}`, "invalid_client_metadata"},
-		{"logo_uri javascript", `{"redirect_uris":["https://a.example/cb"],"logo_uri":"javascript:x"}`, "invalid_client_metadata"},
+		{"no redirect_uris", `{"client_name":"x"}`, "invalid_redirect_uri", "redirect_uris is required"},
+		{"empty redirect_uris", `{"redirect_uris":[]}`, "invalid_redirect_uri", ""},
+		{"http on a public host", `{"redirect_uris":["http://claude.ai/cb"]}`, "invalid_redirect_uri", ""},
+		{"javascript", `{"redirect_uris":["javascript:alert(1)"]}`, "invalid_redirect_uri", ""},
+		{"data", `{"redirect_uris":["data:text/html,hi"]}`, "invalid_redirect_uri", ""},
+		{"relative", `{"redirect_uris":["/callback"]}`, "invalid_redirect_uri", ""},
+		{"fragment", `{"redirect_uris":["https://a.example/cb#x"]}`, "invalid_redirect_uri", ""},
+		{"one bad among good", `{"redirect_uris":["https://a.example/cb","http://evil.example/cb"]}`, "invalid_redirect_uri", ""},
+		{"redirect_uris a string", `{"redirect_uris":"https://a.example/cb"}`, "invalid_client_metadata", "redirect_uris must be an array of strings, not a JSON string"},
+		{"redirect_uris of numbers", `{"redirect_uris":[1]}`, "invalid_client_metadata", "redirect_uris must be an array of strings, not an array holding a JSON number"},
+		{"grant_types a string", `{"redirect_uris":["https://a.example/cb"],"grant_types":"authorization_code"}`, "invalid_client_metadata", "grant_types must be an array of strings, not a JSON string"},
+		{"client_name a number", `{"redirect_uris":["https://a.example/cb"],"client_name":7}`, "invalid_client_metadata", "client_name must be a string, not a JSON number"},
+		{"not JSON", `redirect_uris=https://a.example/cb`, "invalid_client_metadata", "the body is not a JSON object of client metadata"},
+		{"client_credentials", `{"redirect_uris":["https://a.example/cb"],"grant_types":["client_credentials"]}`, "invalid_client_metadata", ""},
+		{"no authorization_code", `{"redirect_uris":["https://a.example/cb"],"grant_types":["refresh_token"]}`, "invalid_client_metadata", ""},
+		{"implicit", `{"redirect_uris":["https://a.example/cb"],"response_types":["token"]}`, "invalid_client_metadata", ""},
+		{"private_key_jwt", `{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}`, "invalid_client_metadata", ""},
+		{"application_type", `{"redirect_uris":["https://a.example/cb"],"application_type":"desktop"}`, "invalid_client_metadata", ""},
+		{"logo_uri javascript", `{"redirect_uris":["https://a.example/cb"],"logo_uri":"javascript:x"}`, "invalid_client_metadata", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			before := h.snapshot()
-			wantOAuthError(t, h.post(PathRegister, "application/json", tc.body), http.StatusBadRequest, tc.code)
+			r := h.post(PathRegister, "application/json", tc.body)
+			wantOAuthError(t, r, http.StatusBadRequest, tc.code)
+			if got, _ := r.JSON(t)["error_description"].(string); !strings.HasPrefix(got, tc.desc) {
+				t.Errorf("error_description %q, want it to begin %q", got, tc.desc)
+			}
 			h.unchanged(before)
 		})
 	}

@@ -37,14 +37,27 @@ func NewGuard(public string) (*Guard, error) {
 	return g, nil
 }
 
-// ParsePublic validates a public URL: absolute http(s), a host, no query or fragment.
+// ParsePublic validates a public URL: absolute http(s), a host, and nothing else — no path (a trailing "/" aside),
+// query, fragment or user info. mcpwatch serves at the root of its public URL (/mcp, /.well-known/..., /authorize),
+// so a path could not be kept in every URL it hands out; it is refused rather than silently dropped.
 func ParsePublic(s string) (*url.URL, error) {
-	u, err := url.Parse(strings.TrimRight(s, "/"))
+	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("public URL %q: %w", s, err)
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, fmt.Errorf("public URL %q: want an absolute http(s) URL such as https://abc.trycloudflare.com", s)
+	}
+	base := u.Scheme + "://" + u.Host
+	switch {
+	case u.Path != "" && u.Path != "/" || u.RawPath != "":
+		return nil, fmt.Errorf("public URL %q has a path (%s): give the tunnel's base URL, %s; mcpwatch serves at its root (the connector URL is %s/mcp)", s, u.EscapedPath(), base, base)
+	case u.RawQuery != "" || u.ForceQuery:
+		return nil, fmt.Errorf("public URL %q has a query: give the tunnel's base URL, %s", s, base)
+	case u.Fragment != "" || strings.Contains(s, "#"):
+		return nil, fmt.Errorf("public URL %q has a fragment: give the tunnel's base URL, %s", s, base)
+	case u.User != nil:
+		return nil, fmt.Errorf("public URL %q has user info: give the tunnel's base URL, %s", s, base)
 	}
 	u.Host = strings.ToLower(u.Host)
 	u.Path = ""
@@ -101,17 +114,17 @@ func (g *Guard) Check(r *http.Request) (*url.URL, error) {
 	public := g.public
 	g.mu.RUnlock()
 
-	var base *url.URL
+	var (
+		base      *url.URL
+		forwarded bool // admitted as a tunnel's forwarded host: remembered for display once fully admitted
+	)
 	switch {
 	case public != nil && (sameHost(external, public.Host) || sameHost(host, public.Host)):
 		base = public
 	case IsLoopback(host) && fwdHost == "":
 		base = &url.URL{Scheme: "http", Host: r.Host}
 	case public == nil && fwdProto == "https" && external != "":
-		base = &url.URL{Scheme: "https", Host: external}
-		g.mu.Lock()
-		g.seen = base
-		g.mu.Unlock()
+		base, forwarded = &url.URL{Scheme: "https", Host: external}, true
 	case IsLoopback(host) && IsLoopback(fwdHost):
 		base = &url.URL{Scheme: "http", Host: fwdHost}
 	default:
@@ -121,6 +134,11 @@ func (g *Guard) Check(r *http.Request) (*url.URL, error) {
 		if !originAllowed(origin, base) {
 			return nil, fmt.Errorf("cross-site Origin %q", origin)
 		}
+	}
+	if forwarded {
+		g.mu.Lock()
+		g.seen = base
+		g.mu.Unlock()
 	}
 	return base, nil
 }

@@ -156,24 +156,36 @@ func TestPublic(t *testing.T) {
 	}
 }
 
+// A public URL is a base URL: a path, query, fragment or user info is refused with the base URL to give instead
+// (a path used to be dropped silently, so the connector URL lost it).
 func TestParsePublic(t *testing.T) {
-	cases := []struct{ in, want string }{
-		{"https://abc.trycloudflare.com", "https://abc.trycloudflare.com"},
-		{"https://ABC.trycloudflare.com/", "https://abc.trycloudflare.com"},
-		{"https://abc.trycloudflare.com/mcp", "https://abc.trycloudflare.com"},
-		{"http://localhost:4000", "http://localhost:4000"},
-		{"abc.trycloudflare.com", ""},
-		{"ftp://abc.example.com", ""},
-		{"https://", ""},
-		{"https://abc.example.com?x=1", ""},
-		{"https://abc.example.com#f", ""},
-		{"://", ""},
+	cases := []struct{ in, want, err string }{
+		{"https://abc.trycloudflare.com", "https://abc.trycloudflare.com", ""},
+		{"https://ABC.trycloudflare.com/", "https://abc.trycloudflare.com", ""},
+		{"http://localhost:4000", "http://localhost:4000", ""},
+		{"https://pub.example.com:8443/", "https://pub.example.com:8443", ""},
+		{"https://pub.example.com/base", "", `has a path (/base): give the tunnel's base URL, https://pub.example.com;`},
+		{"https://abc.trycloudflare.com/mcp", "", "has a path (/mcp)"},
+		{"https://pub.example.com/base/", "", "has a path (/base/)"},
+		{"https://pub.example.com//", "", "has a path"},
+		{"https://pub.example.com/%2F", "", "has a path"},
+		{"https://abc.example.com?x=1", "", "has a query"},
+		{"https://abc.example.com/?", "", "has a query"},
+		{"https://abc.example.com#f", "", "has a fragment"},
+		{"https://abc.example.com/#", "", "has a fragment"},
+		{"https://u:p@abc.example.com", "", "has user info"},
+		{"abc.trycloudflare.com", "", "want an absolute http(s) URL"},
+		{"ftp://abc.example.com", "", "want an absolute http(s) URL"},
+		{"https://", "", "want an absolute http(s) URL"},
+		{"://", "", "missing protocol scheme"},
 	}
 	for _, tc := range cases {
 		u, err := ParsePublic(tc.in)
 		switch {
 		case tc.want == "" && err == nil:
 			t.Errorf("ParsePublic(%q) = %v, want an error", tc.in, u)
+		case tc.want == "" && !strings.Contains(err.Error(), tc.err):
+			t.Errorf("ParsePublic(%q): %v, want it to say %q", tc.in, err, tc.err)
 		case tc.want != "" && err != nil:
 			t.Errorf("ParsePublic(%q): %v", tc.in, err)
 		case tc.want != "" && u.String() != tc.want:
@@ -182,6 +194,9 @@ func TestParsePublic(t *testing.T) {
 	}
 	if _, err := NewGuard("not a url"); err == nil {
 		t.Errorf("NewGuard with a bad public URL: no error")
+	}
+	if _, err := NewGuard("https://pub.example.com/base"); err == nil {
+		t.Errorf("NewGuard with a path: no error")
 	}
 }
 
@@ -202,5 +217,43 @@ func TestBaseOutsideGuard(t *testing.T) {
 	req := httptest.NewRequest("GET", "http://localhost:4000/x", nil)
 	if got := URL(req, "/mcp"); got != "http://localhost:4000/mcp" {
 		t.Errorf("URL outside the guard = %q", got)
+	}
+}
+
+// Without --public-url, a request with X-Forwarded-Proto: https is admitted for any Host (a tunnel started by hand
+// forwards its own host). A DNS-rebinding page cannot use that: X-Forwarded-Proto is not a CORS-safelisted header,
+// so the browser first sends a preflight, which carries only the header's name (Access-Control-Request-Headers) on
+// the page's own Host and Origin, and the guard refuses it; a page elsewhere fails on its Origin.
+func TestRebindingPreflightRefused(t *testing.T) {
+	g, err := NewGuard("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, host, origin, reason string
+	}{
+		{"rebinding page", "evil.example:4000", "http://evil.example:4000", `invalid Host header "evil.example:4000"`},
+		{"rebinding page on port 80", "evil.example", "http://evil.example", `invalid Host header "evil.example"`},
+		{"another site at the loopback address", "localhost:4000", "http://evil.example", `cross-site Origin "http://evil.example"`},
+		{"another site, https", "127.0.0.1:4000", "https://evil.example", `cross-site Origin "https://evil.example"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body, base, _ := serve(t, g, http.MethodOptions, tc.host, map[string]string{
+				"Origin":                         tc.origin,
+				"Access-Control-Request-Method":  "POST",
+				"Access-Control-Request-Headers": "content-type,x-forwarded-proto",
+			})
+			if status != http.StatusForbidden || !strings.Contains(body, tc.reason) || base != "" {
+				t.Errorf("preflight: %d %q (handler reached: %v), want 403 saying %q", status, body, base != "", tc.reason)
+			}
+		})
+	}
+	// The request the preflight would have allowed is refused as well, should a client send it without one.
+	status, body, _, _ := serve(t, g, http.MethodPost, "evil.example:4000", map[string]string{"Origin": "http://evil.example:4000", "X-Forwarded-Proto": "https"})
+	if status != http.StatusForbidden || !strings.Contains(body, `cross-site Origin "http://evil.example:4000"`) {
+		t.Errorf("the forged request itself: %d %q", status, body)
+	}
+	if g.Public() != nil {
+		t.Errorf("a refused request set the public URL to %v", g.Public())
 	}
 }

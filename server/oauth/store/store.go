@@ -156,6 +156,8 @@ type Store struct {
 
 	saveMu sync.Mutex // serialises file writes
 	saved  uint64     // the change the file holds
+	lock   *lockFile  // held from Open to Close; nil when ephemeral or closed
+	closed bool       // Close was called: no more writes (guarded by saveMu)
 }
 
 // Options configure Open.
@@ -176,7 +178,11 @@ func Ephemeral(opts Options) *Store {
 
 // Open loads the state file at path, or starts empty when it does not exist yet. An unreadable or corrupt file is
 // an error that says what to do; the file is left as it is.
-func Open(path string, opts Options) (*Store, error) {
+//
+// The store holds an exclusive lock on the state (a lock file beside it, "PATH.lock") until Close or the process
+// ends: a second Open of the same path, in this process or another, fails with a message that names the path and
+// the ways out (--state, --ephemeral), instead of the two overwriting each other's registrations.
+func Open(path string, opts Options) (_ *Store, err error) {
 	if path == "" {
 		return nil, errors.New("oauth state: no path (use Ephemeral for a memory-only store)")
 	}
@@ -185,10 +191,18 @@ func Open(path string, opts Options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("oauth state directory: %w", err)
 	}
+	if s.lock, err = acquireLock(path); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.lock.release()
+		}
+	}()
 	data, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return s, nil
+		return s, nil // err is cleared by the return: the lock is kept
 	case err != nil:
 		return nil, fmt.Errorf("read oauth state %s: %w (fix its permissions, choose another file with --state, or run with --ephemeral)", path, err)
 	}
@@ -257,6 +271,17 @@ func decode(data []byte) (*State, error) {
 	return st, nil
 }
 
+// Close releases the state file's lock after any write in progress. Changes made afterwards stay in memory: an
+// Update returns an error saying they were not written. Close is idempotent.
+func (s *Store) Close() error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	s.closed = true
+	err := s.lock.release()
+	s.lock = nil
+	return err
+}
+
 // Path is the state file, or "" for an ephemeral store.
 func (s *Store) Path() string { return s.path }
 
@@ -311,6 +336,9 @@ func (s *Store) save(gen uint64) error {
 	defer s.saveMu.Unlock()
 	if s.saved >= gen {
 		return nil
+	}
+	if s.closed {
+		return fmt.Errorf("oauth state %s: closed, the change was not written", s.path)
 	}
 	s.mu.RLock()
 	data, latest := s.last, s.gen

@@ -1,7 +1,11 @@
 package store
 
 import (
+	"bufio"
+	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,6 +32,7 @@ func TestRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Close()
 	s2, err := Open(path, Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +42,7 @@ func TestRoundTrip(t *testing.T) {
 			t.Errorf("lost on reload: %+v", st)
 		}
 	})
+	s2.Close()
 	// Expired tokens, and grants left without tokens, are pruned on load.
 	later := now.Add(48 * time.Hour)
 	s3, err := Open(path, Options{Now: func() time.Time { return later }})
@@ -155,6 +161,7 @@ func TestConcurrentUpdates(t *testing.T) {
 	for range 20 {
 		<-done
 	}
+	s.Close()
 	s2, err := Open(path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -164,4 +171,98 @@ func TestConcurrentUpdates(t *testing.T) {
 			t.Errorf("%d clients in the file, want 20", len(st.Clients))
 		}
 	})
+}
+
+// Two stores on one state file would overwrite each other's registrations: the second Open fails, naming the path
+// and the ways out, until the first is closed; a closed store writes nothing more.
+func TestOneStorePerFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.json")
+	s1, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Update(func(st *State) error { st.Clients["a"] = &Client{ID: "a"}; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(path, Options{})
+	wantInUse(t, err, path, fmt.Sprintf("(pid %d)", os.Getpid()))
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Update(func(st *State) error { st.Clients["late"] = &Client{ID: "late"}; return nil }); err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Errorf("an update after Close: %v", err)
+	}
+	s1.Close() // idempotent
+	s2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("after the first store closed: %v", err)
+	}
+	defer s2.Close()
+	s2.View(func(st *State) {
+		if st.Clients["a"] == nil || st.Clients["late"] != nil {
+			t.Errorf("clients %v, want a only", st.Clients)
+		}
+	})
+	// Another path is another lock.
+	s3, err := Open(filepath.Join(filepath.Dir(path), "other.json"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s3.Close()
+}
+
+func wantInUse(t *testing.T, err error, path, owner string) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("a second store opened the same state file")
+	}
+	for _, want := range []string{path, "in use by another mcpwatch " + owner, "--state PATH", "--ephemeral"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}
+
+// The lock holds across processes and goes with the process that held it: a child process (this test binary)
+// opens the state, this process cannot, and can once the child has exited.
+func TestOneStorePerFileAcrossProcesses(t *testing.T) {
+	if path := os.Getenv("MCPWATCH_STORE_LOCK_CHILD"); path != "" {
+		if _, err := Open(path, Options{}); err != nil {
+			fmt.Println("child:", err)
+			os.Exit(1)
+		}
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin) // hold the lock until the parent closes stdin; exit without Close
+		os.Exit(0)
+	}
+	path := filepath.Join(t.TempDir(), "state.json")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestOneStorePerFileAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "MCPWATCH_STORE_LOCK_CHILD="+path)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	_, err = Open(path, Options{})
+	wantInUse(t, err, path, fmt.Sprintf("(pid %d)", cmd.Process.Pid))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, Options{})
+	if err != nil {
+		t.Fatalf("after the child exited: %v", err)
+	}
+	s.Close()
 }
