@@ -109,6 +109,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Faults.OnChange(s.applyToolsChanged)
 	cfg.Faults.OnChange(s.applyAuthToggles)
+	// Toggles set before New (--fault, --scenario) apply from the first request, as live changes do.
+	s.applyToolsChanged(nil)
 	s.applyAuthToggles(nil)
 	s.router = s.routes()
 	return s, nil

@@ -145,6 +145,19 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	}
 }
 
+// tools-changed set at start (--fault tools-changed): the tool is there from the first tools/list.
+func TestToggleToolsChangedAtStart(t *testing.T) {
+	_, _, url := newTestServer(t, "tools-changed")
+	cs := connect(t, url, "2025-11-25", nil)
+	res, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "changed_tool" }) {
+		t.Error("tools-changed set at start: changed_tool is not listed")
+	}
+}
+
 // authToggleServer is the embedded server with OAuth on and the given toggles, and a wire client to it.
 func authToggleServer(t *testing.T, specs ...string) (*wire, *recorder.Store) {
 	t.Helper()
