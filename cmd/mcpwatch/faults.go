@@ -77,15 +77,12 @@ func cmdFault(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "mcpwatch fault %s: name a toggle (see `mcpwatch faults`)\n", verb)
 			return errUsage
 		}
-		for _, spec := range rest {
-			if verb == "set" {
-				st, err = c.Set(spec)
-			} else {
-				st, err = c.Unset(spec)
-			}
-			if err != nil {
-				return err
-			}
+		// One request with every spec: the instance validates them all before applying any, so that a typo in
+		// the third leaves the first two off too.
+		if verb == "set" {
+			st, err = c.Set(rest...)
+		} else {
+			st, err = c.Unset(rest...)
 		}
 	default:
 		fs.Usage()
