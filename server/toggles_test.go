@@ -75,6 +75,20 @@ func TestToggleStateless(t *testing.T) {
 		if ex.Method == "POST" && ex.Note("era") != "" && ex.Note("era")[:4] != "2026" {
 			t.Errorf("exchange %d routed %q, want the stateless handler", ex.ID, ex.Note("era"))
 		}
+		// Every exchange the toggle sent to the stateless handler records it: what it would have been, what it was.
+		want := []recorder.FaultChange{{Name: "stateless", What: "route",
+			Before: "legacy: the stateful handler (legacy body; sessions, GET stream, DELETE)",
+			After:  "2026: the stateless handler (no session; GET and DELETE 405)"}}
+		if ex.Method != "POST" {
+			want[0].Before = "legacy: the stateful handler (" + ex.Method + "; sessions, GET stream, DELETE)"
+		}
+		if ex.RPCMethod() == "initialize" {
+			want = append(want, recorder.FaultChange{Name: "stateless", What: "response header Mcp-Session-Id",
+				Before: "(a new session's id)", After: "(none: no session issued)"})
+		}
+		if !slices.Equal(ex.Faults, want) {
+			t.Errorf("exchange %d %s %s records\n%+v\nwant %+v", ex.ID, ex.Method, ex.RPCMethod(), ex.Faults, want)
+		}
 	}
 	// Without the toggle the same client gets a session.
 	_, _, url2 := newTestServer(t)
@@ -106,7 +120,7 @@ func TestToggleRejectDiscoverFallsBack(t *testing.T) {
 
 // tools-changed: switching it live adds a tool and a session hears notifications/tools/list_changed.
 func TestToggleToolsChangedNotifies(t *testing.T) {
-	srv, _, url := newTestServer(t)
+	srv, store, url := newTestServer(t)
 	changed := make(chan struct{}, 4)
 	cs := connect(t, url, "2025-11-25", &mcp.ClientOptions{
 		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
@@ -118,8 +132,22 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 		}
 		return slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "changed_tool" })
 	}
+	// lastList is the fault records of the latest tools/list exchange.
+	lastList := func() []recorder.FaultChange {
+		exs := store.Snapshot()
+		for i := len(exs) - 1; i >= 0; i-- {
+			if exs[i].RPCMethod() == "tools/list" {
+				return exs[i].Faults
+			}
+		}
+		t.Fatal("no tools/list exchange")
+		return nil
+	}
 	if hasTool() {
 		t.Fatal("changed_tool present before the toggle")
+	}
+	if f := lastList(); len(f) != 0 {
+		t.Errorf("tools/list before the toggle records %+v", f)
 	}
 	if err := srv.Faults().Set("tools-changed"); err != nil {
 		t.Fatal(err)
@@ -132,6 +160,10 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	if !hasTool() {
 		t.Error("changed_tool missing after the toggle was set")
 	}
+	if f, want := lastList(), []recorder.FaultChange{{Name: "tools-changed", What: "result.tools",
+		Before: "(without changed_tool)", After: "changed_tool listed"}}; !slices.Equal(f, want) {
+		t.Errorf("tools/list under the toggle records %+v, want %+v", f, want)
+	}
 	if err := srv.Faults().Unset("tools-changed"); err != nil {
 		t.Fatal(err)
 	}
@@ -142,6 +174,29 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	}
 	if hasTool() {
 		t.Error("changed_tool still listed after the toggle was unset")
+	}
+	if f := lastList(); len(f) != 0 {
+		t.Errorf("tools/list after the toggle records %+v", f)
+	}
+	// The GET stream carried both notifications: each records the toggle.
+	want := []recorder.FaultChange{
+		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool added)"},
+		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool removed)"},
+	}
+	var streams int
+	for _, ex := range store.Snapshot() {
+		switch {
+		case ex.Method == "GET":
+			streams++
+			if !slices.Equal(ex.Faults, want) {
+				t.Errorf("GET stream %d records %+v, want %+v", ex.ID, ex.Faults, want)
+			}
+		case ex.RPCMethod() != "tools/list" && len(ex.Faults) != 0:
+			t.Errorf("exchange %d %s records %+v", ex.ID, ex.RPCMethod(), ex.Faults)
+		}
+	}
+	if streams != 1 {
+		t.Errorf("%d GET streams, want 1", streams)
 	}
 }
 

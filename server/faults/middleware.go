@@ -284,6 +284,9 @@ func (rw *rewriter) WriteHeader(status int) {
 			}
 			record(ctx, name, "response header Mcp-Session-Id", v, "(removed)")
 			h.Del("Mcp-Session-Id")
+		} else if s.Has("stateless") && path == rw.m.opts.MCPPath && status < 300 && rw.q.rpcMethod() == "initialize" {
+			// The stateless handler answered: no session was ever made, so there is no id to remove.
+			record(ctx, "stateless", "response header Mcp-Session-Id", "(a new session's id)", "(none: no session issued)")
 		}
 	}
 	if status == http.StatusUnauthorized {
