@@ -65,6 +65,16 @@ func TestTogglesAcrossProcesses(t *testing.T) {
 	if r := runFault(t, srv.StateDir, "list"); r.Code != 0 || !strings.Contains(r.Stdout, "● slow=50ms") {
 		t.Errorf("fault list: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 	}
+	// All or nothing: a bad spec anywhere in the list switches none of them.
+	if r := runFault(t, srv.StateDir, "set", "reject-discover", "nope"); r.Code == 0 || !strings.Contains(r.Stderr, `unknown toggle "nope"`) {
+		t.Errorf("fault set reject-discover nope: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if r := runFault(t, srv.StateDir, "unset", "slow", "nope"); r.Code == 0 || !strings.Contains(r.Stderr, `unknown toggle "nope"`) {
+		t.Errorf("fault unset slow nope: exit %d, stderr %q", r.Code, r.Stderr)
+	}
+	if r := runFault(t, srv.StateDir, "list"); r.Code != 0 || strings.Contains(r.Stdout, "● reject-discover") || !strings.Contains(r.Stdout, "● slow=50ms") {
+		t.Errorf("after the refused set and unset, fault list shows:\n%s%s", r.Stdout, r.Stderr)
+	}
 	srv.Stop()
 
 	// The capture file: 3 initializes; the 1st and 3rd record omit-session-id with the id they removed.

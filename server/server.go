@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -68,7 +69,8 @@ type Server struct {
 	router chi.Router
 
 	toolsChangedMu sync.Mutex
-	toolsChanged   bool // the tools-changed toggle's tool is on the server
+	toolsChanged   bool          // the tools-changed toggle's tool is on the server
+	toolsFlips     atomic.Uint64 // how many times the tool was added or removed
 	ln             net.Listener
 	http           *http.Server
 }
@@ -126,6 +128,8 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Faults.OnChange(s.applyToolsChanged)
 	cfg.Faults.OnChange(s.applyAuthToggles)
+	// Toggles set before New (--fault, --scenario) apply from the first request, as live changes do.
+	s.applyToolsChanged(nil)
 	s.applyAuthToggles(nil)
 	s.router = s.routes()
 	return s, nil
@@ -153,15 +157,21 @@ func (s *Server) routes() chi.Router {
 		ForceStateless: func() bool { return s.cfg.Faults.Has("stateless") },
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
+			if was, ok := strings.CutPrefix(why, "toggle stateless ("); ok && era == mcpserver.EraStateless {
+				recorder.AddFault(r.Context(), recorder.FaultChange{Name: "stateless", What: "route",
+					Before: mcpserver.EraLegacy + ": the stateful handler (" + strings.TrimSuffix(was, ")") + "; sessions, GET stream, DELETE)",
+					After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
+			}
 		},
 	})
+	mcpH, sseH := s.watchToolsChanged(h), s.watchToolsChanged(h.SSE())
 	if s.oauth != nil {
 		s.oauth.Mount(r)
-		r.Handle("/mcp", oauth.CORS(s.oauth.Protect("/mcp")(h)))
-		r.Handle("/sse", oauth.CORS(s.oauth.Protect("/sse")(h.SSE())))
+		r.Handle("/mcp", oauth.CORS(s.oauth.Protect("/mcp")(mcpH)))
+		r.Handle("/sse", oauth.CORS(s.oauth.Protect("/sse")(sseH)))
 	} else {
-		r.Handle("/mcp", oauth.CORS(h))
-		r.Handle("/sse", oauth.CORS(h.SSE()))
+		r.Handle("/mcp", oauth.CORS(mcpH))
+		r.Handle("/sse", oauth.CORS(sseH))
 	}
 	r.Get("/", s.index)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -186,8 +196,10 @@ func (s *Server) applyToolsChanged([]faults.Active) {
 	switch {
 	case on && !s.toolsChanged:
 		mcpserver.AddChangedTool(s.mcp)
+		s.toolsFlips.Add(1)
 	case !on && s.toolsChanged:
 		s.mcp.RemoveTools(mcpserver.ChangedToolName)
+		s.toolsFlips.Add(1)
 	}
 	s.toolsChanged = on
 }

@@ -32,7 +32,13 @@ func cmdFaults(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "\nSCENARIOS (--scenario NAME)\n")
 	for _, s := range faults.Scenarios {
-		fmt.Fprintf(stdout, "  %s — %s\n      toggles: %s\n      %s\n", s.Name, s.Title, strings.Join(s.Toggles, " "), s.Story)
+		modes := ""
+		for _, spec := range s.Toggles {
+			if d, _, _, err := faults.ParseSpec(spec); err == nil && !d.AppliesTo(faults.ModeProxy) {
+				modes = "  (serve only)"
+			}
+		}
+		fmt.Fprintf(stdout, "  %s — %s%s\n      toggles: %s\n      %s\n", s.Name, s.Title, modes, strings.Join(s.Toggles, " "), s.Story)
 	}
 	fmt.Fprintf(stdout, "\nSwitch toggles at start with --fault NAME[=VALUE] (repeatable) or --scenario NAME, live with `t` in the\nTUI, or from another terminal with `mcpwatch fault set|unset|list`.\n")
 	return nil
@@ -77,15 +83,12 @@ func cmdFault(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "mcpwatch fault %s: name a toggle (see `mcpwatch faults`)\n", verb)
 			return errUsage
 		}
-		for _, spec := range rest {
-			if verb == "set" {
-				st, err = c.Set(spec)
-			} else {
-				st, err = c.Unset(spec)
-			}
-			if err != nil {
-				return err
-			}
+		// One request with every spec: the instance validates them all before applying any, so that a typo in
+		// the third leaves the first two off too.
+		if verb == "set" {
+			st, err = c.Set(rest...)
+		} else {
+			st, err = c.Unset(rest...)
 		}
 	default:
 		fs.Usage()

@@ -31,7 +31,7 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upstream, "upstream", "", "your MCP server's `URL`, e.g. http://localhost:8080/mcp (its path is the connector's path; every path is forwarded as is)")
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
 	fs.BoolVar(&f.preserveHost, "preserve-host", false, "send the public host as Host (default: the upstream's own host, with the public host in X-Forwarded-Host)")
-	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration` (0: wait forever; GET event streams are exempt)")
+	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration`, GET event streams included (0: wait forever); a stream whose headers came in time lasts as long as the upstream keeps it open")
 }
 
 const proxyUsage = `mcpwatch proxy --upstream URL [flags]: record every request between an MCP client and your own server.

@@ -85,15 +85,23 @@ func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
 // ones.
 func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
 	set := faults.NewSet(mode)
-	specs := []string(f.faults)
 	if f.scenario != "" {
 		sc, err := faults.LookupScenario(f.scenario)
 		if err != nil {
 			return nil, err
 		}
-		specs = append(sc.Toggles, specs...)
+		for _, spec := range sc.Toggles {
+			d, _, _, err := faults.ParseSpec(spec)
+			if err == nil && !d.AppliesTo(mode) {
+				return nil, fmt.Errorf("--scenario %s works with mcpwatch %s only: its toggle %s applies to %s only, not to %s mode",
+					sc.Name, strings.Join(d.Modes, " and "), d.Name, strings.Join(d.Modes, " and "), mode)
+			}
+			if err := set.Set(spec); err != nil {
+				return nil, fmt.Errorf("--scenario %s: %w", sc.Name, err)
+			}
+		}
 	}
-	for _, spec := range specs {
+	for _, spec := range f.faults {
 		if err := set.Set(spec); err != nil {
 			return nil, fmt.Errorf("--fault %s: %w", spec, err)
 		}

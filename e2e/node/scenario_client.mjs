@@ -4,10 +4,12 @@
 //
 // Steps: connect (discovery → registration → authorization request) → browser (the consent page, or an
 // auto-approval) → token (the SDK's finishAuth) → initialize → tools/call → [--wait-expiry: sleep past the access
-// token's lifetime, then tools/call again]. It prints one JSON object: {reached, failedAt, error, ...}; it exits 0
-// whether the handshake succeeded or not (a crash of the script itself exits 1).
+// token's lifetime, then tools/call again]. It prints one JSON object: {reached, failedAt, error, registrations,
+// clientIds, again}; it exits 0 whether the handshake succeeded or not (a crash of the script itself exits 1).
+// --attempts 2 runs the handshake a second time with the same client state, as a user who clicks Connect again
+// (its outcome is in `again`); --redirect sets the redirect URI the client registers.
 //
-// Usage: node scenario_client.mjs --url URL/mcp [--wait-expiry]
+// Usage: node scenario_client.mjs --url URL/mcp [--wait-expiry] [--attempts N] [--redirect URI]
 import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -18,6 +20,8 @@ const { values: opts } = parseArgs({
   options: {
     url: { type: 'string' },
     'wait-expiry': { type: 'boolean', default: false },
+    attempts: { type: 'string', default: '1' },
+    redirect: { type: 'string', default: 'http://127.0.0.1:47823/callback' }, // a port no known client uses (33418 is VS Code's)
   },
 });
 if (!opts.url) {
@@ -25,10 +29,27 @@ if (!opts.url) {
   process.exit(1);
 }
 
-const REDIRECT = 'http://127.0.0.1:47823/callback'; // a port no known client uses (33418 is VS Code's)
+// ScenarioProvider also lists the client ids the SDK saved, in order (a re-registration adds one).
+class ScenarioProvider extends Provider {
+  clientIds = [];
+  saveClientInformation(info) {
+    super.saveClientInformation(info);
+    if (info?.client_id && !this.clientIds.includes(info.client_id)) this.clientIds.push(info.client_id);
+  }
+}
 
 async function main() {
-  const provider = new Provider({ redirect: REDIRECT, name: 'mcpwatch e2e scenario client' });
+  const provider = new ScenarioProvider({ redirect: opts.redirect, name: 'mcpwatch e2e scenario client' });
+  const out = await attempt(provider);
+  if (Number(opts.attempts) > 1) out.again = await attempt(provider);
+  out.registrations = provider.registrations;
+  out.clientIds = provider.clientIds;
+  process.stdout.write(JSON.stringify(out) + '\n');
+  process.exit(0);
+}
+
+// attempt runs the handshake once and reports how far it got.
+async function attempt(provider) {
   const out = { reached: 'start', failedAt: null, error: null };
   let client;
   let step = 'connect';
@@ -36,6 +57,7 @@ async function main() {
     out.reached = s;
   };
   try {
+    const asked = provider.authorizationUrls.length;
     const first = new StreamableHTTPClientTransport(new URL(opts.url), { authProvider: provider });
     try {
       await new Client({ name: 'mcpwatch-e2e-scenario', version: '1.32.2' }).connect(first);
@@ -43,8 +65,8 @@ async function main() {
     } catch (err) {
       if (!(err instanceof UnauthorizedError)) throw err;
     }
+    if (provider.authorizationUrls.length === asked) throw new Error('the SDK did not redirect to authorization');
     const authUrl = provider.authorizationUrls.at(-1);
-    if (!authUrl) throw new Error('the SDK did not redirect to authorization');
     done('connect');
 
     step = 'browser';
@@ -84,9 +106,7 @@ async function main() {
     out.error = String(err?.message ?? err);
     await client?.close().catch(() => {}); // ends the GET stream, or the process would wait on it
   }
-  out.registrations = provider.registrations;
-  process.stdout.write(JSON.stringify(out) + '\n');
-  process.exit(0);
+  return out;
 }
 
 main().catch((err) => {

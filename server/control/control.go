@@ -5,6 +5,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -167,7 +167,18 @@ func state(set *faults.Set) State {
 	return st
 }
 
-// Handler is the control API: GET /toggles, PUT /toggles/{spec}, DELETE /toggles/{name}.
+// Change is what POST /toggles carries: toggles to switch on (NAME or NAME=VALUE) and off (NAME), applied all or
+// nothing.
+type Change struct {
+	Set   []string `json:"set,omitempty"`
+	Unset []string `json:"unset,omitempty"`
+}
+
+// maxChange bounds a POST /toggles body.
+const maxChange = 64 << 10
+
+// Handler is the control API: GET /toggles; POST /toggles with a Change (every spec is validated before any is
+// applied: one bad spec changes nothing); PUT /toggles/{spec} and DELETE /toggles/{name} for one toggle.
 func Handler(set *faults.Set) http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, status int, v any) {
@@ -179,6 +190,20 @@ func Handler(set *faults.Set) http.Handler {
 		reply(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 	}
 	mux.HandleFunc("GET /toggles", func(w http.ResponseWriter, r *http.Request) { reply(w, 200, state(set)) })
+	mux.HandleFunc("POST /toggles", func(w http.ResponseWriter, r *http.Request) {
+		var c Change
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxChange))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			fail(w, fmt.Errorf("control socket: a change is {\"set\": [SPEC...], \"unset\": [NAME...]}: %w", err))
+			return
+		}
+		if err := set.Apply(c.Set, c.Unset); err != nil {
+			fail(w, err)
+			return
+		}
+		reply(w, 200, state(set))
+	})
 	mux.HandleFunc("PUT /toggles/{spec}", func(w http.ResponseWriter, r *http.Request) {
 		if err := set.Set(r.PathValue("spec")); err != nil {
 			fail(w, err)
@@ -212,10 +237,21 @@ func NewClient(path string) *Client {
 	}}}
 }
 
-func (c *Client) do(method, p string) (State, error) {
-	req, err := http.NewRequest(method, "http://mcpwatch"+p, nil)
+func (c *Client) do(method, p string, change any) (State, error) {
+	var rd io.Reader
+	if change != nil {
+		b, err := json.Marshal(change)
+		if err != nil {
+			return State{}, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://mcpwatch"+p, rd)
 	if err != nil {
 		return State{}, err
+	}
+	if change != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -238,16 +274,16 @@ func (c *Client) do(method, p string) (State, error) {
 }
 
 // List returns the toggles and which are on.
-func (c *Client) List() (State, error) { return c.do(http.MethodGet, "/toggles") }
+func (c *Client) List() (State, error) { return c.do(http.MethodGet, "/toggles", nil) }
 
-// Set switches a toggle on (NAME or NAME=VALUE).
-func (c *Client) Set(spec string) (State, error) {
-	return c.do(http.MethodPut, "/toggles/"+url.PathEscape(spec))
+// Set switches toggles on (NAME or NAME=VALUE), all or nothing: one request, and a bad spec changes nothing.
+func (c *Client) Set(specs ...string) (State, error) {
+	return c.do(http.MethodPost, "/toggles", Change{Set: specs})
 }
 
-// Unset switches a toggle off.
-func (c *Client) Unset(name string) (State, error) {
-	return c.do(http.MethodDelete, "/toggles/"+url.PathEscape(name))
+// Unset switches toggles off, all or nothing.
+func (c *Client) Unset(names ...string) (State, error) {
+	return c.do(http.MethodPost, "/toggles", Change{Unset: names})
 }
 
 // Find returns the socket of the running instance: the one for port when given, else the only live one in dir.

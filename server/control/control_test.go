@@ -65,6 +65,30 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 		t.Errorf("Unset: %v, still on: %v", err, set.Has("slow"))
 	}
 
+	// Several specs in one request, all or nothing: a bad one leaves every toggle as it was.
+	changes := 0
+	set.OnChange(func([]faults.Active) { changes++ })
+	for _, bad := range [][]string{{"reject-discover", "nope"}, {"omit-session-id", "slow=fast"}, {"reject-discover", "tools-changed=1"}} {
+		if _, err := c.Set(bad...); err == nil {
+			t.Errorf("Set(%q) succeeded", bad)
+		}
+		if l := set.List(); len(l) != 0 {
+			t.Errorf("Set(%q) failed, yet %+v is on", bad, l)
+		}
+	}
+	if _, err := c.Set("reject-discover", "slow=1s"); err != nil || !set.Has("reject-discover") || !set.Has("slow") {
+		t.Fatalf("Set(reject-discover, slow=1s): %v; on: %+v", err, set.List())
+	}
+	if _, err := c.Unset("slow", "nope"); err == nil || !strings.Contains(err.Error(), `unknown toggle "nope"`) || !set.Has("slow") {
+		t.Errorf("Unset(slow, nope) = %v; slow still on: %v", err, set.Has("slow"))
+	}
+	if _, err := c.Unset("slow", "reject-discover"); err != nil || len(set.List()) != 0 {
+		t.Errorf("Unset(slow, reject-discover) = %v; on: %+v", err, set.List())
+	}
+	if changes != 2 {
+		t.Errorf("%d change events, want 2 (one per applied request)", changes)
+	}
+
 	// A second instance on the same socket is refused; a stale socket file is replaced.
 	if _, err := Listen(srv.Path(), set); err == nil || !strings.Contains(err.Error(), "another mcpwatch") {
 		t.Errorf("second Listen = %v", err)

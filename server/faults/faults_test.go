@@ -447,3 +447,33 @@ func TestCatalogueIsComplete(t *testing.T) {
 		}
 	}
 }
+
+// A JSON edit changes the member it names and keeps every other byte: order, spacing, the trailing newline.
+func TestEditPathKeepsEveryOtherByte(t *testing.T) {
+	doc := "{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2], \"d\": \"x\"},\n  \"e\": true\n}\n"
+	cases := []struct {
+		path []string
+		fn   editFunc
+		want string
+	}{
+		{[]string{"a"}, setTo(2), "{\n  \"a\": 2,\n  \"b\": {\"c\": [1, 2], \"d\": \"x\"},\n  \"e\": true\n}\n"},
+		{[]string{"a"}, remove, "{\n  \"b\": {\"c\": [1, 2], \"d\": \"x\"},\n  \"e\": true\n}\n"},
+		{[]string{"b", "d"}, remove, "{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2]},\n  \"e\": true\n}\n"},
+		{[]string{"b", "c"}, remove, "{\n  \"a\": 1,\n  \"b\": {\"d\": \"x\"},\n  \"e\": true\n}\n"},
+		{[]string{"e"}, remove, "{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2], \"d\": \"x\"}\n}\n"},
+		{[]string{"b", "f"}, setTo("new"), "{\n  \"a\": 1,\n  \"b\": {\"c\": [1, 2], \"d\": \"x\",\"f\":\"new\"},\n  \"e\": true\n}\n"},
+		{[]string{"z"}, remove, doc},
+	}
+	for _, c := range cases {
+		out, _ := editPath([]byte(doc), c.path, c.fn)
+		if string(out) != c.want {
+			t.Errorf("%v:\n got %q\nwant %q", c.path, out, c.want)
+		}
+	}
+	if out, changed := editPath([]byte(`{"k":{"only":1}}`), []string{"k", "only"}, remove); !changed || string(out) != `{"k":{}}` {
+		t.Errorf("removing the only member: %s", out)
+	}
+	if out, _ := editPath([]byte(`{ }`), []string{"k"}, setTo(1)); string(out) != `{ "k":1}` {
+		t.Errorf("adding to an empty object: %s", out)
+	}
+}

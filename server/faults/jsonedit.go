@@ -7,72 +7,81 @@ import (
 	"fmt"
 )
 
-// member is one key of a JSON object with its raw value.
+// member is one key of a JSON object with its raw value and where it lies in the object's bytes: start is the
+// key's opening quote, end is just after the value.
 type member struct {
-	key   string
-	value json.RawMessage
+	key        string
+	value      json.RawMessage
+	start, end int
 }
 
-// splitObject returns the members of a JSON object in their order, values untouched.
-func splitObject(raw []byte) ([]member, error) {
+// object is a JSON object split into its members, in their order, values untouched; closing is the offset of its
+// closing brace.
+type object struct {
+	members []member
+	closing int
+}
+
+// splitObject splits a JSON object (with any whitespace around it) into its members.
+func splitObject(raw []byte) (object, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	tok, err := dec.Token()
 	if err != nil {
-		return nil, err
+		return object{}, err
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
+		return object{}, errors.New("not a JSON object")
 	}
-	var out []member
+	var o object
 	for dec.More() {
+		start := int(dec.InputOffset())
+		for start < len(raw) && raw[start] != '"' {
+			start++ // whitespace and the comma before the key
+		}
 		kt, err := dec.Token()
 		if err != nil {
-			return nil, err
+			return object{}, err
 		}
 		key, _ := kt.(string)
 		var v json.RawMessage
 		if err := dec.Decode(&v); err != nil {
-			return nil, err
+			return object{}, err
 		}
-		out = append(out, member{key, v})
+		o.members = append(o.members, member{key: key, value: v, start: start, end: int(dec.InputOffset())})
 	}
-	return out, nil
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return object{}, err
+	}
+	o.closing = int(dec.InputOffset()) - 1
+	return o, nil
 }
 
-func joinObject(ms []member) []byte {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, m := range ms {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(m.key)
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(m.value)
-	}
-	b.WriteByte('}')
-	return b.Bytes()
+// splice returns raw with raw[from:to] replaced by with.
+func splice(raw []byte, from, to int, with []byte) []byte {
+	out := make([]byte, 0, len(raw)-(to-from)+len(with))
+	out = append(out, raw[:from]...)
+	out = append(out, with...)
+	return append(out, raw[to:]...)
 }
 
 // editFunc decides the new value of a member: old is nil when the key is absent. It returns the new value, or
 // nil to delete the key, and whether anything changed.
 type editFunc func(old json.RawMessage) (json.RawMessage, bool)
 
-// editPath applies fn to the member at path (keys of nested objects), keeping every other byte of every object on
-// the way in order. It returns raw unchanged (and false) when the path does not lead to an object member or fn
-// changes nothing.
+// editPath applies fn to the member at path (keys of nested objects), keeping every other byte as it was: the
+// members around it, their order and spacing, the whitespace around the document. It returns raw unchanged (and
+// false) when the path does not lead to an object member or fn changes nothing.
 func editPath(raw []byte, path []string, fn editFunc) ([]byte, bool) {
-	ms, err := splitObject(raw)
+	o, err := splitObject(raw)
 	if err != nil || len(path) == 0 {
 		return raw, false
 	}
+	ms := o.members
 	idx := -1
 	for i, m := range ms {
 		if m.key == path[0] {
-			idx = i
-			break
+			idx = i // the last one wins, as in encoding/json
 		}
 	}
 	if len(path) > 1 {
@@ -83,8 +92,7 @@ func editPath(raw []byte, path []string, fn editFunc) ([]byte, bool) {
 		if !changed {
 			return raw, false
 		}
-		ms[idx].value = nv
-		return joinObject(ms), true
+		return splice(raw, ms[idx].end-len(ms[idx].value), ms[idx].end, nv), true
 	}
 	var old json.RawMessage
 	if idx >= 0 {
@@ -95,30 +103,36 @@ func editPath(raw []byte, path []string, fn editFunc) ([]byte, bool) {
 		return raw, false
 	}
 	switch {
-	case nv == nil && idx >= 0:
-		ms = append(ms[:idx], ms[idx+1:]...)
-	case nv == nil:
+	case nv == nil && idx < 0:
 		return raw, false
+	case nv == nil && idx > 0: // the comma before it goes with it
+		return splice(raw, ms[idx-1].end, ms[idx].end, nil), true
+	case nv == nil && len(ms) > 1: // the first of several: up to the next key
+		return splice(raw, ms[0].start, ms[1].start, nil), true
+	case nv == nil:
+		return splice(raw, ms[0].start, ms[0].end, nil), true
 	case idx >= 0:
-		ms[idx].value = nv
-	default:
-		ms = append(ms, member{path[0], nv})
+		return splice(raw, ms[idx].end-len(ms[idx].value), ms[idx].end, nv), true
 	}
-	return joinObject(ms), true
+	k, _ := json.Marshal(path[0])
+	add := append(append(k, ':'), nv...)
+	if len(ms) > 0 {
+		return splice(raw, ms[len(ms)-1].end, ms[len(ms)-1].end, append([]byte{','}, add...)), true
+	}
+	return splice(raw, o.closing, o.closing, add), true
 }
 
 // getPath returns the raw value at path, or nil.
 func getPath(raw []byte, path ...string) json.RawMessage {
 	for _, k := range path {
-		ms, err := splitObject(raw)
+		o, err := splitObject(raw)
 		if err != nil {
 			return nil
 		}
 		raw = nil
-		for _, m := range ms {
+		for _, m := range o.members {
 			if m.key == k {
-				raw = m.value
-				break
+				raw = m.value // the last one wins, as in encoding/json
 			}
 		}
 		if raw == nil {

@@ -191,8 +191,8 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		return
 	}
 	if s.Has("reject-discover") && path == m.opts.MCPPath && q.rpcMethod() == "server/discover" {
-		body, _ := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": q.rpcID(),
-			"error": map[string]any{"code": -32601, "message": "Method not found: server/discover"}})
+		body, _ := json.Marshal(rpcError{JSONRPC: "2.0", ID: q.rpcID(),
+			Error: rpcErrorBody{Code: -32601, Message: "Method not found: server/discover"}})
 		answer("reject-discover", "server/discover answer", http.StatusOK, jsonHdr, append(body, '\n'))
 		return
 	}
@@ -240,6 +240,18 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	rw.finish()
 }
 
+// rpcError is a JSON-RPC error answer, its members in the usual order.
+type rpcError struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Error   rpcErrorBody    `json:"error"`
+}
+
+type rpcErrorBody struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
 // rewriter alters the response on its way out: headers when they are written, JSON bodies when complete, SSE
 // bodies event by event.
 type rewriter struct {
@@ -284,6 +296,9 @@ func (rw *rewriter) WriteHeader(status int) {
 			}
 			record(ctx, name, "response header Mcp-Session-Id", v, "(removed)")
 			h.Del("Mcp-Session-Id")
+		} else if s.Has("stateless") && path == rw.m.opts.MCPPath && status < 300 && rw.q.rpcMethod() == "initialize" {
+			// The stateless handler answered: no session was ever made, so there is no id to remove.
+			record(ctx, "stateless", "response header Mcp-Session-Id", "(a new session's id)", "(none: no session issued)")
 		}
 	}
 	if status == http.StatusUnauthorized {
@@ -398,14 +413,45 @@ func (rw *rewriter) finish() {
 		rw.ResponseWriter.WriteHeader(rw.status)
 		rw.ResponseWriter.Write(body)
 	case modeJSONToSSE:
-		body := rw.editRPC(bytes.TrimSpace(rw.buf.Bytes()))
+		msgs := rpcMessages(rw.buf.Bytes())
+		if msgs == nil { // not JSON-RPC (an OAuth error, say): as it was
+			rw.ResponseWriter.WriteHeader(rw.status)
+			rw.ResponseWriter.Write(rw.buf.Bytes())
+			return
+		}
 		record(rw.ctx, "sse-responses", "response Content-Type", "application/json", "text/event-stream")
 		h.Set("Content-Type", "text/event-stream")
 		h.Del("Content-Length")
 		rw.ResponseWriter.WriteHeader(rw.status)
-		rw.ResponseWriter.Write(encodeEvent(recorder.SSEEvent{Event: "message", Data: string(body)}))
+		for _, m := range msgs {
+			rw.ResponseWriter.Write(encodeEvent(recorder.SSEEvent{Event: "message", Data: string(rw.editRPC(m))}))
+		}
 	}
 }
+
+// rpcMessages splits a JSON-RPC body into its messages (one, or a batch's), or returns nil when it is not JSON-RPC.
+func rpcMessages(body []byte) []json.RawMessage {
+	body = bytes.TrimSpace(body)
+	if bytes.HasPrefix(body, []byte("[")) {
+		var batch []json.RawMessage
+		if json.Unmarshal(body, &batch) != nil || len(batch) == 0 {
+			return nil
+		}
+		for _, m := range batch {
+			if !isRPC(m) {
+				return nil
+			}
+		}
+		return batch
+	}
+	if !isRPC(body) {
+		return nil
+	}
+	return []json.RawMessage{body}
+}
+
+// isRPC reports a JSON-RPC 2.0 message.
+func isRPC(msg []byte) bool { return string(bytes.TrimSpace(getPath(msg, "jsonrpc"))) == `"2.0"` }
 
 func encodeEvent(ev recorder.SSEEvent) []byte {
 	var b bytes.Buffer
@@ -428,8 +474,8 @@ func encodeEvent(ev recorder.SSEEvent) []byte {
 // editRPC applies the JSON-RPC toggles to one message.
 func (rw *rewriter) editRPC(msg []byte) []byte {
 	s, ctx := rw.m.set, rw.ctx
-	if len(bytes.TrimSpace(msg)) == 0 || getPath(msg, "result") == nil && getPath(msg, "error") == nil {
-		return msg // not a response
+	if !isRPC(msg) || getPath(msg, "result") == nil && getPath(msg, "error") == nil {
+		return msg // not a JSON-RPC response (an OAuth error body has an "error" too)
 	}
 	method := rw.q.rpcMethod()
 	if v, ok := s.String("protocol-version"); ok {

@@ -45,37 +45,49 @@ func NewSet(mode string) *Set {
 func (s *Set) Mode() string { return s.mode }
 
 // Set switches a toggle on (or changes its value). spec is NAME or NAME=VALUE.
-func (s *Set) Set(spec string) error {
-	d, value, parsed, err := ParseSpec(spec)
-	if err != nil {
-		return err
-	}
-	if !d.AppliesTo(s.mode) {
-		return fmt.Errorf("toggle %s applies to %s only, not to %s mode", d.Name, strings.Join(d.Modes, " and "), s.mode)
-	}
-	s.mu.Lock()
-	s.on[d.Name] = Active{Name: d.Name, Value: value, Since: s.now(), parsed: parsed}
-	s.n.Store(int32(len(s.on)))
-	subs, list := s.subs, s.listLocked()
-	s.mu.Unlock()
-	for _, f := range subs {
-		f(list)
-	}
-	return nil
-}
+func (s *Set) Set(spec string) error { return s.Apply([]string{spec}, nil) }
 
 // Unset switches a toggle off. Unsetting a toggle that is off is not an error; an unknown name is.
-func (s *Set) Unset(name string) error {
-	if _, ok := Lookup(name); !ok {
-		return fmt.Errorf("unknown toggle %q; valid toggles: %s", name, strings.Join(Names(), ", "))
+func (s *Set) Unset(name string) error { return s.Apply(nil, []string{name}) }
+
+// Apply switches the toggles of on on (NAME or NAME=VALUE; a later spec of the same toggle wins) and those named in
+// off off, all or nothing: every spec and name is validated first, and the first bad one is the error, with
+// nothing changed. The change is made under one lock, and listeners hear it once (not at all when it only unset
+// toggles that were off).
+func (s *Set) Apply(on, off []string) error {
+	add := make([]Active, 0, len(on))
+	for _, spec := range on {
+		d, value, parsed, err := ParseSpec(spec)
+		if err != nil {
+			return err
+		}
+		if !d.AppliesTo(s.mode) {
+			return fmt.Errorf("toggle %s applies to %s only, not to %s mode", d.Name, strings.Join(d.Modes, " and "), s.mode)
+		}
+		add = append(add, Active{Name: d.Name, Value: value, parsed: parsed})
+	}
+	for _, name := range off {
+		if _, ok := Lookup(name); !ok {
+			return fmt.Errorf("unknown toggle %q; valid toggles: %s", name, strings.Join(Names(), ", "))
+		}
 	}
 	s.mu.Lock()
-	_, was := s.on[name]
-	delete(s.on, name)
+	changed := len(add) > 0
+	for _, name := range off {
+		if _, was := s.on[name]; was {
+			delete(s.on, name)
+			changed = true
+		}
+	}
+	now := s.now()
+	for _, a := range add {
+		a.Since = now
+		s.on[a.Name] = a
+	}
 	s.n.Store(int32(len(s.on)))
 	subs, list := s.subs, s.listLocked()
 	s.mu.Unlock()
-	if was {
+	if changed {
 		for _, f := range subs {
 			f(list)
 		}

@@ -53,8 +53,10 @@ type Options struct {
 	// PreserveHost sends the request's public host as Host; by default the upstream receives its own host (as in
 	// --upstream) and the public host in X-Forwarded-Host.
 	PreserveHost bool
-	// HeaderTimeout bounds the wait for the upstream's response headers (0: none). GET event streams are exempt:
-	// a server may hold their headers until the first event.
+	// HeaderTimeout bounds the wait for the upstream's response headers (0: none), GET event streams included: an
+	// upstream that never answers a GET would otherwise hang the client for ever, and a Cloudflare tunnel cuts a
+	// response without headers after 100 s anyway (DefaultHeaderTimeout). Once the headers are in, a stream lasts
+	// as long as the upstream keeps it open. (The official SDKs send a GET stream's headers at once.)
 	HeaderTimeout time.Duration
 	// DialTimeout bounds connecting to the upstream, TLS handshake included (default DefaultDialTimeout).
 	DialTimeout time.Duration
@@ -117,7 +119,8 @@ func New(opts Options) (*Proxy, error) {
 		ExpectContinueTimeout: time.Second,
 		// Forward bodies exactly as encoded: no transparent gzip that would change what the client receives.
 		DisableCompression: true,
-		// No ResponseHeaderTimeout here: headerTimeout applies it per request, sparing event streams.
+		// No ResponseHeaderTimeout here: headerTimeout applies it per request, so that it can say which limit
+		// was hit (the 504's text and the capture's note).
 	}
 	var rt http.RoundTripper = p.transport
 	if opts.HeaderTimeout > 0 {
@@ -328,17 +331,14 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// headerTimeout cancels a request whose response headers do not arrive in time; once they have, the body streams
-// for as long as it lasts.
+// headerTimeout cancels a request whose response headers do not arrive in time, whatever its method (a GET event
+// stream too); once they have, the body streams for as long as it lasts.
 type headerTimeout struct {
 	base http.RoundTripper
 	d    time.Duration
 }
 
 func (t *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Method == http.MethodGet && strings.Contains(req.Header.Get("Accept"), "text/event-stream") {
-		return t.base.RoundTrip(req)
-	}
 	ctx, cancel := context.WithCancelCause(req.Context())
 	timer := time.AfterFunc(t.d, func() { cancel(&TimeoutError{After: t.d}) })
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
