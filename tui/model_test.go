@@ -726,7 +726,7 @@ func TestBoundedByTheStore(t *testing.T) {
 	if got := h.selectedID(); got != d.at(d.visible()-1).ex.ID {
 		t.Fatalf("selected #%d, want the newest call", got)
 	}
-	if sa := h.m.data.an.(*scriptedAnalyzer); len(sa.exs) > 2*100+1024 {
+	if sa := h.m.worker.an.(*scriptedAnalyzer); len(sa.exs) > 100+rebuildMin {
 		t.Fatalf("the analyzer holds %d exchanges", len(sa.exs))
 	}
 
@@ -969,62 +969,6 @@ func TestResyncFollowsTheStore(t *testing.T) {
 	}
 	if r := h.m.data.get(4); r == nil || r.ex.Status != 500 || r.class != class5xx {
 		t.Fatalf("#4 was not taken in its newer form")
-	}
-}
-
-// TestLargeStoreAnalysisOffTheHotPath: beyond reportNowUpTo exchanges the report is taken on a tick, and the
-// analyzer is rebuilt (to let go of what was evicted) by a command, then shown what changed meanwhile.
-func TestLargeStoreAnalysisOffTheHotPath(t *testing.T) {
-	const n = reportNowUpTo + 1000
-	s := doneScript()
-	h := newHarness(t, 120, 40, s, func(c *Config) { c.Limits = recorder.StoreOptions{MaxCount: n} })
-	tmpl := handshake()
-	next := uint64(1)
-	batch := func(k int) tea.Cmd {
-		us := make([]recorder.Update, k)
-		for i := range us {
-			ex := *tmpl[int(next)%len(tmpl)]
-			ex.ID = next
-			next++
-			us[i] = recorder.Update{Kind: recorder.Completed, Exchange: &ex}
-		}
-		return h.send(updatesMsg{updates: us})
-	}
-	batch(n)
-	if !h.m.data.reportDirty || !h.m.reportTicking {
-		t.Fatalf("a large batch: report dirty %v, tick asked %v", h.m.data.reportDirty, h.m.reportTicking)
-	}
-	h.send(reportTickMsg{})
-	if h.m.data.reportDirty || len(h.m.data.report.Connections) != 1 {
-		t.Fatalf("after the tick: dirty %v, %d connections", h.m.data.reportDirty, len(h.m.data.report.Connections))
-	}
-	// As many again: every one held so far is evicted, and the analyzer is due a rebuild.
-	cmd := batch(n)
-	if !h.m.data.anRebuilding {
-		t.Fatal("no rebuild of the analyzer was started")
-	}
-	old := h.m.data.an
-	// Meanwhile one more arrives (the rebuild does not know it).
-	batch(1)
-	var rebuilt bool
-	for _, msg := range h.run(cmd) {
-		if _, ok := msg.(analyzerMsg); ok {
-			rebuilt = true
-		}
-	}
-	if !rebuilt || h.m.data.an == old || h.m.data.anRebuilding || h.m.data.anStale != 1 {
-		t.Fatalf("rebuilt %v, swapped %v, stale %d", rebuilt, h.m.data.an != old, h.m.data.anStale)
-	}
-	sa := h.m.data.an.(*scriptedAnalyzer)
-	if len(sa.exs) != h.m.data.len()+1 || sa.exs[next-1] == nil {
-		t.Fatalf("the new analyzer holds %d exchanges (the data %d), the last one: %v", len(sa.exs), h.m.data.len(), sa.exs[next-1] != nil)
-	}
-	// A rebuild from before a clear is dropped.
-	stale := analyzerMsg{an: s.analyzer(analysis.Options{}), epoch: h.m.data.anEpoch}
-	h.run(h.press("x"))
-	h.send(stale)
-	if h.m.data.an == stale.an {
-		t.Fatal("a rebuild from before the clear was taken")
 	}
 }
 

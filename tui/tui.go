@@ -3,8 +3,10 @@
 //
 // The root model routes to panes (tracker, list, detail, findings) that share one program context; keys and
 // styles live in keys.go and styles.go. Data comes from a recorder.Store subscription through a channel pump
-// (a tea.Cmd), so Update is a pure function of messages and the model is driven directly in tests. Side effects
-// (switching a toggle, writing an export, clearing the store) run in commands and report back as messages.
+// (a tea.Cmd), so Update is a pure function of messages and the model is driven directly in tests. The analysis
+// runs beside the program, on a goroutine that owns the analyzer and publishes finished reports as messages
+// (analysis.go): Update never waits for it. Side effects (switching a toggle, writing an export, clearing the
+// store) run in commands and report back as messages.
 package tui
 
 import (
@@ -91,6 +93,9 @@ type Config struct {
 	Now func() time.Time
 
 	newAnalyzer func(analysis.Options) analyzer // tests script the analysis
+	// manualAnalysis: no pump for the analysis worker's messages; tests take them from the worker themselves.
+	manualAnalysis bool
+	minReportEvery time.Duration // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
 }
 
 // modalKind is the modal on top of the main view.
@@ -137,8 +142,14 @@ type Model struct {
 	ignoreCleared bool // the model cleared itself; the store's Cleared update is on its way
 	resyncing     bool
 	subClosed     bool
-	reportTicking bool          // a reportTickMsg is on its way
-	reportEvery   time.Duration // how often the report is taken, beyond reportNowUpTo exchanges
+
+	// The analysis worker, and what it was handed and has answered.
+	worker      *analysisWorker
+	anSent      uint64 // jobs handed to the worker
+	anAcked     uint64 // the last job its messages said it observed
+	anPending   bool   // its last message said a report is still owed
+	anEpochSent int
+	anFromSent  uint64
 
 	// Layout, for the mouse and the cursor.
 	wide   bool
@@ -161,10 +172,13 @@ func New(cfg Config) (*Model, error) {
 	if cfg.SubscriptionBuffer <= 0 {
 		cfg.SubscriptionBuffer = 8192
 	}
+	if cfg.newAnalyzer == nil {
+		cfg.newAnalyzer = realAnalyzer
+	}
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: NewStyles(dark), keys: DefaultKeyMap(),
-		data: newData(cfg.Limits, cfg.Analysis, cfg.newAnalyzer)}
+		data: newData(cfg.Limits, cfg.Analysis)}
 	m.data = m.ctx.data
 	m.tracker = newTracker(m.ctx)
 	m.list = newList(m.ctx)
@@ -181,18 +195,56 @@ func New(cfg Config) (*Model, error) {
 	if cfg.Notice != "" {
 		m.status, m.statusErr, m.statusSeq = cfg.Notice, true, 1
 	}
+	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery)
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
 	m.data.resync(cfg.Store.Snapshot())
 	m.onData()
+	m.flushAnalysis()
 	return m, nil
 }
 
-// Close ends the subscription.
+// Close ends the subscription and stops the analysis worker.
 func (m *Model) Close() {
 	if m.sub != nil {
 		m.sub.Close()
 	}
+	if m.worker != nil {
+		m.worker.close()
+	}
 }
+
+// flushAnalysis hands the worker what the data changed (never blocking: it queues).
+func (m *Model) flushAnalysis() {
+	d := m.data
+	if len(d.anExs) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
+		return
+	}
+	j := d.takeAnalysisJob()
+	m.anSent++
+	j.seq = m.anSent
+	m.anEpochSent, m.anFromSent = j.epoch, j.from
+	m.worker.push(j)
+}
+
+// onAnalysis takes a message of the worker: what it says of exchanges, and a finished report.
+func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
+	m.anAcked = max(m.anAcked, msg.seq)
+	m.anPending = msg.pending
+	if msg.epoch == m.data.anEpoch {
+		m.data.applyInfos(msg.infos)
+		if msg.view != nil {
+			m.data.setView(msg.view)
+		}
+		m.onData()
+	}
+	if m.cfg.manualAnalysis {
+		return nil
+	}
+	return waitForAnalysis(m.worker)
+}
+
+// analysisOwed reports whether the worker has not answered everything it was handed yet.
+func (m *Model) analysisOwed() bool { return m.anAcked < m.anSent || m.anPending }
 
 // Run runs the TUI on the terminal until the user quits or ctx ends.
 func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
@@ -215,6 +267,9 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 // Init starts the pump, asks the terminal for its background colour and reads the toggles.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{waitForUpdates(m.sub)}
+	if !m.cfg.manualAnalysis {
+		cmds = append(cmds, waitForAnalysis(m.worker))
+	}
 	if m.cfg.Notice != "" {
 		cmds = append(cmds, clearStatusAfter(m.statusSeq))
 	}
@@ -230,6 +285,7 @@ func (m *Model) Init() tea.Cmd {
 // Update applies a message. It does no IO: commands do, and report back.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
+	m.flushAnalysis()
 	m.sync()
 	return m, cmd
 }
@@ -253,21 +309,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case clearedMsg:
 		return nil
-	case reportTickMsg:
-		m.reportTicking = false
-		if m.data.reportDirty {
-			start := time.Now()
-			m.data.refreshReport()
-			m.onData()
-			// The report costs what the analysis does over every exchange held: ask for it no more often than
-			// ten times its cost, so that it never takes more than a tenth of the time.
-			m.reportEvery = min(max(10*time.Since(start), reportEvery), 5*time.Second)
-		}
-		return nil
-	case analyzerMsg:
-		m.data.swapAnalyzer(msg.an, msg.exs, msg.epoch)
-		m.onData()
-		return nil
+	case analysisMsg:
+		return m.onAnalysis(msg)
 	case togglesMsg:
 		m.toggles = msg.list
 		if msg.change == "" {
@@ -345,21 +388,6 @@ func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 	if msg.dropped > 0 && !m.resyncing && m.lastDroppedSeen(msg.dropped) {
 		m.resyncing = true
 		cmds = append(cmds, resyncFrom(m.cfg.Store))
-	}
-	return tea.Batch(append(cmds, m.analysisCmds())...)
-}
-
-// analysisCmds asks for what the analysis owes: the report on a tick, a rebuilt analyzer in the background.
-func (m *Model) analysisCmds() tea.Cmd {
-	var cmds []tea.Cmd
-	d := m.data
-	if d.reportDirty && !m.reportTicking {
-		m.reportTicking = true
-		cmds = append(cmds, reportTick(max(m.reportEvery, reportEvery)))
-	}
-	if d.anWanted && !d.anRebuilding {
-		exs, epoch := d.analyzerSnapshot()
-		cmds = append(cmds, rebuildAnalyzer(d.newAn, d.aopts, exs, epoch))
 	}
 	return tea.Batch(cmds...)
 }
