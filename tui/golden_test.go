@@ -137,6 +137,17 @@ func doneScript() *script {
 		connOf: func(*recorder.Exchange) string { return "claude-1" }}
 }
 
+// tunnelNote is server/tunnel's BufferingNote (what cmd passes).
+const tunnelNote = "quick tunnels deliver a GET event stream only when it closes (cloudflare/cloudflared#1449): " +
+	"server-to-client messages on the GET stream may not arrive live; POST responses stream normally"
+
+func withTunnel(c *Config) {
+	c.PublicURL = "https://sporting-follow-audit-href.trycloudflare.com"
+	c.ConnectorURL = c.PublicURL + "/mcp"
+	c.Auth = true
+	c.TunnelNote = tunnelNote
+}
+
 // goldenCases are the states the views are pinned in, each at 80×24 and 160×48.
 var goldenCases = []struct {
 	name  string
@@ -210,6 +221,13 @@ var goldenCases = []struct {
 		h.run(h.m.Init())
 		h.feed(recorder.Completed, failedExchanges()...)
 		h.press("enter", "right", "right")
+	}},
+	{name: "tunnel", s: liveScript, opts: []hopt{withTunnel}, setup: func(h *harness) {
+		h.feed(recorder.Completed, liveExchanges()...)
+	}},
+	{name: "tunnel-help", s: liveScript, opts: []hopt{withTunnel}, setup: func(h *harness) {
+		h.feed(recorder.Completed, liveExchanges()...)
+		h.press("?")
 	}},
 	{name: "open-readonly", s: doneScript, opts: []hopt{func(c *Config) {
 		c.ReadOnly, c.Source, c.SourceNote = true, "captures/claude.jsonl", "the torn last line was skipped"

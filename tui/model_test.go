@@ -982,3 +982,59 @@ func TestNoticeAtStart(t *testing.T) {
 		t.Fatalf("the notice does not go:\n%s", s)
 	}
 }
+
+// TestCopyConnectorURL: u puts the connector URL on the clipboard (OSC 52) and says so; the header says u does.
+func TestCopyConnectorURL(t *testing.T) {
+	h := newHarness(t, 120, 40, doneScript(), withTunnel)
+	if s := h.screen(); !strings.Contains(s, "connector URL https://sporting-follow-audit-href.trycloudflare.com/mcp  (u copies)") {
+		t.Fatalf("the header does not say u copies the connector URL:\n%s", s)
+	}
+	var clip string
+	for _, m := range h.run(h.press("u")) {
+		if fmt.Sprintf("%T", m) == "tea.setClipboardMsg" {
+			clip = fmt.Sprint(m)
+		}
+	}
+	if want := "https://sporting-follow-audit-href.trycloudflare.com/mcp"; clip != want {
+		t.Fatalf("clipboard %q, want %q", clip, want)
+	}
+	if s := h.screen(); !strings.Contains(s, "copied the connector URL") {
+		t.Fatalf("no confirmation:\n%s", s)
+	}
+	// A saved capture has none.
+	ro := newHarness(t, 120, 40, doneScript(), func(c *Config) { c.ReadOnly, c.ConnectorURL = true, "" })
+	for _, m := range ro.run(ro.press("u")) {
+		if fmt.Sprintf("%T", m) == "tea.setClipboardMsg" {
+			t.Fatal("read-only: something was copied")
+		}
+	}
+	if s := ro.screen(); !strings.Contains(s, "no connector URL to copy") {
+		t.Fatalf("read-only: no explanation:\n%s", s)
+	}
+}
+
+// TestTunnelNoteStays: while a tunnel is on, the header says what quick tunnels do to GET event streams, for as
+// long as the TUI runs (a notice would clear itself), and the help has the whole note.
+func TestTunnelNoteStays(t *testing.T) {
+	h := newHarness(t, 80, 24, liveScript(), withTunnel, func(c *Config) { c.Notice = "something at start" })
+	h.feed(recorder.Completed, liveExchanges()...)
+	const mark = "! quick tunnel: GET event streams arrive only when they close"
+	h.send(clearStatusMsg{seq: h.m.statusSeq})
+	h.press("j", "enter", "esc")
+	for _, sz := range [][2]int{{80, 24}, {120, 40}, {200, 60}} {
+		h.send(teaSize(sz[0], sz[1]))
+		s := h.screen()
+		if strings.Contains(s, "something at start") || !strings.Contains(s, mark) {
+			t.Fatalf("%dx%d: the tunnel's mark is not there for good:\n%s", sz[0], sz[1], s)
+		}
+		checkLayout(t, h.m.View().Content, sz[0], sz[1])
+	}
+	h.press("?")
+	if s := h.screen(); !strings.Contains(s, "cloudflare/cloudflared#1449") || !strings.Contains(s, "Tunnel") {
+		t.Fatalf("the help lacks the tunnel's note:\n%s", s)
+	}
+	// No tunnel, no mark.
+	if s := newHarness(t, 80, 24, liveScript()).screen(); strings.Contains(s, "quick tunnel") {
+		t.Fatalf("a mark without a tunnel:\n%s", s)
+	}
+}

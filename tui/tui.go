@@ -68,9 +68,12 @@ type Config struct {
 	Version      string
 	ListenURL    string // http://127.0.0.1:4000
 	PublicURL    string // the tunnel's URL, "" if none
-	ConnectorURL string // what to paste into the client
+	ConnectorURL string // what to paste into the client (`u` copies it)
 	Auth         bool   // the OAuth authorization server is on
 	Upstream     string // proxy mode: the upstream's URL, shown instead of the auth state
+	// TunnelNote is set while a quick tunnel (--tunnel) is on: what it does to GET event streams. A line under
+	// the header says it for as long as the TUI runs; the help (`?`) gives the whole note.
+	TunnelNote string
 
 	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
 	ReadOnly bool
@@ -502,6 +505,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.exportP.open(m.data.visible(), m.data.vis != nil)
 	case key.Matches(msg, k.Copy):
 		return m.copyCurl()
+	case key.Matches(msg, k.CopyURL):
+		return m.copyConnectorURL()
 	case key.Matches(msg, k.Clear):
 		return m.clear()
 	case key.Matches(msg, k.Findings):
@@ -638,6 +643,15 @@ func (m *Model) copyCurl() tea.Cmd {
 		m.setStatus("copied #"+strconv.FormatUint(r.ex.ID, 10)+" as curl to the clipboard (OSC 52)"+note, false))
 }
 
+// copyConnectorURL puts the connector URL (what to paste into the client) on the clipboard, as `c` does a request.
+func (m *Model) copyConnectorURL() tea.Cmd {
+	if m.cfg.ConnectorURL == "" || m.cfg.ReadOnly {
+		return m.setStatus("no connector URL to copy: this is a saved capture", true)
+	}
+	return tea.Batch(tea.SetClipboard(m.cfg.ConnectorURL),
+		m.setStatus("copied the connector URL "+m.cfg.ConnectorURL+" to the clipboard (OSC 52)", false))
+}
+
 func (m *Model) clear() tea.Cmd {
 	m.data.clear(m.data.maxID())
 	m.onData()
@@ -702,6 +716,14 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 
 const footerH = 1
 
+// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on.
+func (m *Model) headerHeight(w int) int {
+	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+		return headerH(w) + 1
+	}
+	return headerH(w)
+}
+
 // headerH is the header's height: two lines on a wide screen, three on a narrow one (the URLs get a line each).
 func headerH(w int) int {
 	if w >= 120 {
@@ -713,7 +735,7 @@ func headerH(w int) int {
 // sync lays the panes out for the current size and state, and builds the detail of the selection.
 func (m *Model) sync() {
 	w, h := m.ctx.width, m.ctx.height
-	headerH := headerH(w)
+	headerH := m.headerHeight(w)
 	bodyH := max(h-headerH-footerH, 0)
 	m.rects = [paneCount]rect{}
 	m.wide = w >= 120
@@ -787,7 +809,7 @@ func (m *Model) View() tea.View {
 	}
 	lines := make([]string, 0, h)
 	lines = append(lines, m.headerLines(w)...)
-	body, cursor := m.bodyLines(w, h-headerH(w)-footerH)
+	body, cursor := m.bodyLines(w, h-m.headerHeight(w)-footerH)
 	lines = append(lines, body...)
 	footer, fcursor := m.footerLine(w)
 	lines = append(lines, footer)
@@ -801,7 +823,7 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) bodyLines(w, bodyH int) ([]string, *tea.Cursor) {
-	headerH := headerH(w)
+	headerH := m.headerHeight(w)
 	var body []string
 	switch {
 	case m.showFindings:
@@ -908,10 +930,43 @@ func (m *Model) headerLines(w int) []string {
 	if m.cfg.Upstream != "" {
 		auth = "proxy → " + sanitize(m.cfg.Upstream)
 	}
+	var lines []string
 	if headerH(w) == 2 {
-		return []string{leftRight(title+"  "+listen, counts, w), leftRight(connector, auth+sep+m.togglesSummary()+" ", w)}
+		right := auth + sep + m.togglesSummary() + " "
+		lines = []string{leftRight(title+"  "+listen, counts, w), leftRight(m.withCopyHint(connector, right, w), right, w)}
+	} else {
+		lines = []string{fit(title+"  "+listen, w), leftRight(m.withCopyHint(connector, auth+" ", w), auth+" ", w),
+			leftRight(" "+m.togglesSummary(), counts, w)}
 	}
-	return []string{fit(title+"  "+listen, w), leftRight(connector, auth+" ", w), leftRight(" "+m.togglesSummary(), counts, w)}
+	if m.cfg.TunnelNote != "" {
+		lines = append(lines, m.tunnelLine(w))
+	}
+	return lines
+}
+
+// withCopyHint adds to the connector URL the key that copies it, when the line has room for it beside right
+// (the URL itself is never cut for it).
+func (m *Model) withCopyHint(connector, right string, w int) string {
+	if m.cfg.ConnectorURL == "" {
+		return connector
+	}
+	hint := m.ctx.styles.Faint.Render("  (u copies)")
+	if width(connector)+width(hint)+1+width(right) > w {
+		return connector
+	}
+	return connector + hint
+}
+
+// tunnelLine is the header's line while a quick tunnel is on: quick tunnels hold a GET event stream until it
+// closes (cloudflare/cloudflared#1449); the help has the whole note.
+func (m *Model) tunnelLine(w int) string {
+	st := &m.ctx.styles
+	note := " " + st.SevWarn.Render("! quick tunnel: GET event streams arrive only when they close")
+	more := st.Faint.Render(" · ? more")
+	if width(note)+width(more) <= w {
+		note += more
+	}
+	return fit(note, w)
 }
 
 // togglesSummary is the header's list of active toggles.
@@ -990,19 +1045,20 @@ func (m *Model) helpSections() []helpSection {
 	var pane helpSection
 	switch {
 	case m.showFindings:
-		pane = helpSection{"Findings", flat(m.findings.FullHelp())}
+		pane = helpSection{title: "Findings", keys: flat(m.findings.FullHelp())}
 	case m.focus == paneTracker:
-		pane = helpSection{"Connections", flat(m.tracker.FullHelp())}
+		pane = helpSection{title: "Connections", keys: flat(m.tracker.FullHelp())}
 	case m.focus == paneDetail:
-		pane = helpSection{"Detail", flat(m.detail.FullHelp())}
+		pane = helpSection{title: "Detail", keys: flat(m.detail.FullHelp())}
 	default:
-		pane = helpSection{"Exchanges", flat(m.list.FullHelp())}
+		pane = helpSection{title: "Exchanges", keys: flat(m.list.FullHelp())}
 	}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
-	return []helpSection{
-		{"Global", []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.Clear, k.Help, k.Quit}},
+	sections := []helpSection{
+		{title: "Global", keys: []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL,
+			k.Clear, k.Help, k.Quit}},
 		pane,
-		{"Filter (all words must match)", []key.Binding{
+		{title: "Filter (all words must match)", keys: []key.Binding{
 			h("word", "method, path, stage, rpc, status"),
 			h("stage:token", "a stage (or prefix)"),
 			h("status:4xx", "1xx..5xx, 401, err, pending"),
@@ -1012,8 +1068,16 @@ func (m *Model) helpSections() []helpSection {
 			h("toggle:any", "altered by a toggle"),
 			h("-word", "negates; a,b: either"),
 		}},
-		{"Mouse", []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
+		{title: "Mouse", keys: []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
 	}
+	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+		// First: the header's tunnel line sends the user here.
+		note := sanitize(m.cfg.TunnelNote)
+		note = strings.ToUpper(note[:1]) + note[1:]
+		sections = append([]helpSection{{title: "Tunnel", text: "The public URL is a Cloudflare quick tunnel. " +
+			strings.TrimSuffix(note, ".") + "."}}, sections...)
+	}
+	return sections
 }
 
 func flat(groups [][]key.Binding) []key.Binding {
