@@ -137,6 +137,22 @@ func doneScript() *script {
 		connOf: func(*recorder.Exchange) string { return "claude-1" }}
 }
 
+// longExchanges is the handshake with a long token (a JWT) and a tools/list with long descriptions.
+func longExchanges() []*recorder.Exchange {
+	exs := handshake()
+	jwt := "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Im1jcHdhdGNoLTEifQ." +
+		"eyJpc3MiOiJodHRwczovL21jcC5leGFtcGxlLmNvbSIsInN1YiI6InVzZXItNDIiLCJhdWQiOiJodHRwczovL21jcC5leGFtcGxlLmNvbS9tY3AiLCJleHAiOjE3ODUyMzM2MDAsInNjb3BlIjoibWNwIn0." +
+		"c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1pcy1sb25nLWFuZC1tZWFuaW5nbGVzcy10by1yZWFk"
+	exs[6] = mk(7, 2600*time.Millisecond, 4*time.Millisecond, "POST", "/token", tokenReq, 200,
+		`{"access_token":"`+jwt+`","token_type":"Bearer","expires_in":3600,"refresh_token":"rt_8f3a2c91d0b64e7fa5c3d2b1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1","scope":"mcp"}`)
+	exs[9] = mk(10, 3050*time.Millisecond, 2*time.Millisecond, "POST", "/mcp", listReq, 200,
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search_people","title":"Best Person Looker-upper",`+
+			`"description":"Searches the company directory for people by name, team, role or skill, and returns their profile with contact details, manager and current projects. Use it when the user asks who works on something.",`+
+			`"inputSchema":{"type":"object","properties":{"query":{"type":"string","description":"Words to look for in names, teams, roles and skills"}},"required":["query"]}}]}}`,
+		withReq("Authorization", "Bearer at_…"), withReq("Mcp-Session-Id", sessionID))
+	return exs
+}
+
 // tunnelNote is server/tunnel's BufferingNote (what cmd passes).
 const tunnelNote = "quick tunnels deliver a GET event stream only when it closes (cloudflare/cloudflared#1449): " +
 	"server-to-client messages on the GET stream may not arrive live; POST responses stream normally"
@@ -221,6 +237,14 @@ var goldenCases = []struct {
 		h.run(h.m.Init())
 		h.feed(recorder.Completed, failedExchanges()...)
 		h.press("enter", "right", "right")
+	}},
+	{name: "detail-long-token", s: doneScript, setup: func(h *harness) {
+		h.feed(recorder.Completed, longExchanges()...)
+		h.press("up", "up", "up", "up", "enter", "right") // the token's response
+	}},
+	{name: "detail-long-tools-list", s: doneScript, setup: func(h *harness) {
+		h.feed(recorder.Completed, longExchanges()...)
+		h.press("up", "enter", "right", "j", "j", "j", "j", "j", "j", "j", "j") // tools/list's response, past the headers
 	}},
 	{name: "tunnel", s: liveScript, opts: []hopt{withTunnel}, setup: func(h *harness) {
 		h.feed(recorder.Completed, liveExchanges()...)

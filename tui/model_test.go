@@ -1038,3 +1038,56 @@ func TestTunnelNoteStays(t *testing.T) {
 		t.Fatalf("a mark without a tunnel:\n%s", s)
 	}
 }
+
+// TestWrapRanges: a long JSON line wraps after a space that leaves the line at least half full, else where the
+// line is full; continuations do not start with the spaces broken at; wide runes are never split.
+func TestWrapRanges(t *testing.T) {
+	for _, c := range []struct {
+		line        string
+		first, rest int
+		want        []string
+	}{
+		{"abcdefghij", 4, 4, []string{"abcd", "efgh", "ij"}},
+		{"aaa bbb ccc ddd", 9, 9, []string{"aaa bbb ", "ccc ddd"}},
+		{"aaa bbbbbbbbbbbb", 9, 9, []string{"aaa bbbbb", "bbbbbbb"}}, // the space would leave the line under half full
+		{"aaaa bbbb", 4, 4, []string{"aaaa", "bbbb"}},
+		{"aaaa     bbbb", 4, 2, []string{"aaaa", "bb", "bb"}},
+		{"日本語の", 3, 3, []string{"日", "本", "語", "の"}},
+		{"ab日本", 3, 3, []string{"ab", "日", "本"}},
+		{"x", 0, 0, []string{"x"}},
+	} {
+		var got []string
+		for _, r := range wrapRanges(c.line, c.first, c.rest) {
+			got = append(got, c.line[r[0]:r[1]])
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("wrapRanges(%q, %d, %d) = %q, want %q", c.line, c.first, c.rest, got, c.want)
+		}
+	}
+	// The hang: under the value, or the indentation and two more when the value starts past the middle.
+	st := NewStyles(true)
+	for _, c := range []struct {
+		line string
+		w    int
+		want int
+	}{
+		{`    "access_token": "` + strings.Repeat("x", 100) + `"`, 80, 20},
+		{`    "access_token": "` + strings.Repeat("x", 100) + `"`, 30, 6},
+		{`      "` + strings.Repeat("x", 100) + `"`, 80, 6},
+		{`          "k": "` + strings.Repeat("x", 100) + `"`, 12, 0},
+	} {
+		lines := highlightJSON(&st, c.line, c.w)
+		if len(lines) < 2 {
+			t.Fatalf("%q at %d did not wrap", c.line, c.w)
+		}
+		plain := ansi.Strip(lines[1])
+		if got := len(plain) - len(strings.TrimLeft(plain, " ")); got != c.want {
+			t.Errorf("%q at %d: continuation at %d, want %d", c.line[:20], c.w, got, c.want)
+		}
+		for _, l := range lines {
+			if ansi.StringWidth(l) > c.w {
+				t.Errorf("a line of %d cells at width %d", ansi.StringWidth(l), c.w)
+			}
+		}
+	}
+}
