@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -153,6 +154,20 @@ func longExchanges() []*recorder.Exchange {
 	return exs
 }
 
+// fixture loads a capture of recorder/analysis/testdata into the store and the model, as `mcpwatch open` does
+// (the analysis is the real one).
+func fixture(h *harness, name string) {
+	h.t.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", name+".jsonl"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, ex := range res.Exchanges {
+		h.store.Add(ex)
+	}
+	h.send(resyncMsg{exchanges: h.store.Snapshot()})
+}
+
 // tunnelNote is server/tunnel's BufferingNote (what cmd passes).
 const tunnelNote = "quick tunnels deliver a GET event stream only when it closes (cloudflare/cloudflared#1449): " +
 	"server-to-client messages on the GET stream may not arrive live; POST responses stream normally"
@@ -168,6 +183,7 @@ func withTunnel(c *Config) {
 var goldenCases = []struct {
 	name  string
 	s     func() *script
+	real  bool // the real analysis (recorder/analysis), not a script
 	opts  []hopt
 	setup func(h *harness)
 }{
@@ -253,6 +269,8 @@ var goldenCases = []struct {
 		h.feed(recorder.Completed, liveExchanges()...)
 		h.press("?")
 	}},
+	{name: "real-claude-web-legacy", real: true, setup: func(h *harness) { fixture(h, "claude-web-legacy") }},
+	{name: "real-token-no-store", real: true, setup: func(h *harness) { fixture(h, "token-no-store") }},
 	{name: "open-readonly", s: doneScript, opts: []hopt{func(c *Config) {
 		c.ReadOnly, c.Source, c.SourceNote = true, "captures/claude.jsonl", "the torn last line was skipped"
 	}}, setup: func(h *harness) { h.feed(recorder.Completed, handshake()...) }},
@@ -268,9 +286,11 @@ func TestGoldenViews(t *testing.T) {
 			name := fmt.Sprintf("%s-%dx%d", c.name, sz[0], sz[1])
 			t.Run(name, func(t *testing.T) {
 				var s *script
-				if c.s != nil {
+				switch {
+				case c.real:
+				case c.s != nil:
 					s = c.s()
-				} else {
+				default:
 					s = &script{}
 				}
 				h := newHarness(t, sz[0], sz[1], s, c.opts...)
