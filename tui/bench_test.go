@@ -481,12 +481,13 @@ func BenchmarkManyConnections(b *testing.B) {
 	}
 	s.connOf = func(ex *recorder.Exchange) string { return "c" + itoa(int(ex.ID%1000)) }
 	store := benchStore(10000, false)
-	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer})
+	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer, manualAnalysis: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(m.Close)
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	benchSettle(b, m)
 	if len(m.data.connList) != 1000 || len(m.data.report.Findings) != 10000 {
 		b.Fatalf("%d connections, %d findings", len(m.data.connList), len(m.data.report.Findings))
 	}
