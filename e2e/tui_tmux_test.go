@@ -71,6 +71,25 @@ func (tm *tuiTmux) format(f string) string {
 	return strings.TrimSpace(tm.run("display-message", "-p", "-t", "main", f))
 }
 
+// clipboard turns on tmux's acceptance of OSC 52 from the pane (set-clipboard on: a copy becomes a paste buffer).
+func (tm *tuiTmux) clipboard() { tm.run("set-option", "-s", "set-clipboard", "on") }
+
+// copied waits for a paste buffer holding want (what the program copied with OSC 52).
+func (tm *tuiTmux) copied(what, want string) {
+	tm.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := exec.Command("tmux", "-L", tm.socket, "show-buffer").Output()
+		if err == nil && string(out) == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			tm.t.Fatalf("%s: the clipboard holds %q (%v), want %q; the screen:\n%s", what, out, err, want, tm.screen())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // waitFor polls the screen until every want is on it.
 func (tm *tuiTmux) waitFor(what string, want ...string) string {
 	tm.t.Helper()
@@ -116,6 +135,7 @@ func TestTUIInTmux(t *testing.T) {
 	command := fmt.Sprintf("env XDG_STATE_HOME=%s TERM=xterm-256color %s serve --addr 127.0.0.1:0 --auto-approve; echo \"exit=$?\" > %s; exec sleep 600",
 		shq(state), shq(bin), shq(exitFile))
 	tm := tuiTmuxStart(t, 120, 40, "sh -c "+shq(command))
+	tm.clipboard()
 
 	// The header gives the address (the banner is not printed while the TUI runs).
 	s := tm.waitFor("the header", "listening http://127.0.0.1:", "connector URL", "auth on")
@@ -124,9 +144,13 @@ func TestTUIInTmux(t *testing.T) {
 		t.Fatalf("no listen address in the header:\n%s", s)
 	}
 	base := port[1]
-	if !strings.Contains(s, "connector URL "+base+"/mcp") {
-		t.Fatalf("the header lacks the connector URL %s/mcp:\n%s", base, s)
+	if !strings.Contains(s, "connector URL "+base+"/mcp  (u copies)") {
+		t.Fatalf("the header lacks the connector URL %s/mcp and the key that copies it:\n%s", base, s)
 	}
+	// u copies it (OSC 52, which tmux turns into a paste buffer).
+	tm.keys("u")
+	tm.copied("u", base+"/mcp")
+	tm.waitFor("the confirmation", "copied the connector URL")
 
 	// The OAuth part, as a client does it: challenged, it reads the metadata, registers, is authorized, gets a
 	// token and refreshes it.
@@ -314,6 +338,51 @@ func TestTUIInTmux(t *testing.T) {
 	}
 	if s := tm.screen(); strings.Contains(s, "Exchanges ") || !strings.Contains(s, "capture: "+state) {
 		t.Fatalf("after quitting the screen shows:\n%s", s)
+	}
+}
+
+// TestTUITunnelInTmux: `serve --tunnel` with a stand-in for cloudflared (server/tunnel/testdata/fakecloudflared,
+// first on PATH) at 80×24: the header shows the tunnel's public URL and connector URL, and a line that stays
+// saying quick tunnels hold GET event streams until they close; ? has the whole note; u copies the connector URL.
+func TestTUITunnelInTmux(t *testing.T) {
+	bin := tuiTmuxBuild(t)
+	dir := t.TempDir()
+	fake := exec.Command("go", "build", "-o", filepath.Join(dir, "cloudflared"), "./server/tunnel/testdata/fakecloudflared")
+	fake.Dir = repoRoot()
+	if out, err := fake.CombinedOutput(); err != nil {
+		t.Fatalf("go build fakecloudflared: %v\n%s", err, out)
+	}
+	const host = "sporting-follow-audit-href.trycloudflare.com"
+	exitFile := filepath.Join(dir, "exit-status")
+	command := fmt.Sprintf("env PATH=%s XDG_STATE_HOME=%s FAKE_CLOUDFLARED_DIR=%s FAKE_CLOUDFLARED_HOST=%s TERM=xterm-256color %s serve --addr 127.0.0.1:0 --tunnel; echo \"exit=$?\" > %s; exec sleep 600",
+		shq(dir+string(os.PathListSeparator)+os.Getenv("PATH")), shq(dir), shq(dir), host, shq(bin), shq(exitFile))
+	tm := tuiTmuxStart(t, 80, 24, "sh -c "+shq(command))
+	tm.clipboard()
+
+	const mark = "! quick tunnel: GET event streams arrive only when they close · ? more"
+	tm.waitFor("the header", "public https://sporting", "connector URL https://"+host+"/mcp", mark)
+	// The mark stays (a notice would have gone after a few seconds): it is still there after the next keys.
+	tm.keys("u")
+	tm.copied("u", "https://"+host+"/mcp")
+	tm.keys("?")
+	tm.waitFor("the help", "Tunnel", "The public URL is a Cloudflare", "(cloudflare/cloudflared#1449)", mark)
+	tm.keys("Escape")
+	waitGone(tm, "the help", "The public URL is a Cloudflare")
+	time.Sleep(7 * time.Second) // longer than a notice stays
+	tm.waitFor("the header, later", mark)
+	tm.keys("q")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, err := os.ReadFile(exitFile); err == nil && len(b) > 0 {
+			if got := strings.TrimSpace(string(b)); got != "exit=0" {
+				t.Fatalf("mcpwatch serve --tunnel ended with %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not end mcpwatch; the screen:\n%s", tm.screen())
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

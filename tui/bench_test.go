@@ -3,6 +3,7 @@ package tui
 import (
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,7 +18,8 @@ import (
 //	go test ./tui -run '^$' -bench . -benchmem
 //
 // View renders a whole frame; the keystroke benchmarks run Update with one key press, as the program does. The
-// analysis is the one in recorder/analysis (its own cost is its package's to measure).
+// analysis is the one in recorder/analysis (its own cost is its package's to measure); it runs on the analysis
+// worker, which has caught up before a benchmark starts, unless the benchmark says otherwise.
 
 const benchN = 100000
 
@@ -26,24 +28,31 @@ const benchN = 100000
 // parameter counts up), which is the filter's worst case: no two exchanges share the text it searches.
 func benchStore(n int, distinct bool) *recorder.Store {
 	store := recorder.NewStore(recorder.StoreOptions{})
-	tmpl := handshake()
 	for i := range n {
-		run := itoa(i / len(tmpl))
-		ex := *tmpl[i%len(tmpl)]
-		ex.Start = t0.Add(time.Duration(i/len(tmpl))*time.Second + time.Duration(i%len(tmpl))*time.Millisecond)
-		r := strings.NewReplacer("c_7Hq2", "c_"+run, "at_…", "at_"+run, "rt_…", "rt_"+run, sessionID, "s"+run)
-		ex.URL = r.Replace(ex.URL)
-		ex.ReqHeaders = replaceHeaders(ex.ReqHeaders, r)
-		ex.RespHeaders = replaceHeaders(ex.RespHeaders, r)
-		ex.ReqBody.Data = []byte(r.Replace(string(ex.ReqBody.Data)))
-		ex.RespBody.Data = []byte(r.Replace(string(ex.RespBody.Data)))
-		if distinct {
-			ex.URL += "?n=" + itoa(i+1)
-		}
-		store.Add(&ex)
+		store.Add(benchExchange(i, distinct))
 	}
 	return store
 }
+
+// benchExchange is the i-th exchange of benchStore.
+func benchExchange(i int, distinct bool) *recorder.Exchange {
+	tmpl := benchTemplate
+	run := itoa(i / len(tmpl))
+	ex := *tmpl[i%len(tmpl)]
+	ex.Start = t0.Add(time.Duration(i/len(tmpl))*time.Second + time.Duration(i%len(tmpl))*time.Millisecond)
+	r := strings.NewReplacer("c_7Hq2", "c_"+run, "at_…", "at_"+run, "rt_…", "rt_"+run, sessionID, "s"+run)
+	ex.URL = r.Replace(ex.URL)
+	ex.ReqHeaders = replaceHeaders(ex.ReqHeaders, r)
+	ex.RespHeaders = replaceHeaders(ex.RespHeaders, r)
+	ex.ReqBody.Data = []byte(r.Replace(string(ex.ReqBody.Data)))
+	ex.RespBody.Data = []byte(r.Replace(string(ex.RespBody.Data)))
+	if distinct {
+		ex.URL += "?n=" + itoa(i+1)
+	}
+	return &ex
+}
+
+var benchTemplate = handshake()
 
 func replaceHeaders(hs recorder.Headers, r *strings.Replacer) recorder.Headers {
 	out := make(recorder.Headers, len(hs))
@@ -53,10 +62,14 @@ func replaceHeaders(hs recorder.Headers, r *strings.Replacer) recorder.Headers {
 	return out
 }
 
-func benchModel(b *testing.B, store *recorder.Store, w, h int) *Model {
+func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Config)) *Model {
 	b.Helper()
-	m, err := New(Config{Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000",
-		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark"})
+	cfg := Config{Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000",
+		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark", manualAnalysis: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -65,7 +78,48 @@ func benchModel(b *testing.B, store *recorder.Store, w, h int) *Model {
 	if m.data.len() != benchN {
 		b.Fatalf("%d exchanges loaded", m.data.len())
 	}
+	benchSettle(b, m)
 	return m
+}
+
+// benchSettle applies the analysis worker's messages until it has answered everything (as the program's pump
+// would).
+func benchSettle(b *testing.B, m *Model) {
+	b.Helper()
+	for m.analysisOwed() {
+		select {
+		case msg := <-m.worker.out:
+			m.Update(msg)
+		case <-time.After(2 * time.Minute):
+			b.Fatal("the analysis worker did not answer")
+		}
+	}
+}
+
+// benchCaughtUp applies the worker's messages until it has observed every job handed to it (a report it owes on
+// its tick is not waited for).
+func benchCaughtUp(b *testing.B, m *Model) {
+	b.Helper()
+	for m.anAcked < m.anSent {
+		select {
+		case msg := <-m.worker.out:
+			m.Update(msg)
+		case <-time.After(2 * time.Minute):
+			b.Fatal("the analysis worker did not answer")
+		}
+	}
+}
+
+// benchReady applies the worker's messages that are ready, without waiting.
+func benchReady(m *Model) {
+	for {
+		select {
+		case msg := <-m.worker.out:
+			m.Update(msg)
+		default:
+			return
+		}
+	}
 }
 
 var benchStores = map[bool]*recorder.Store{}
@@ -210,7 +264,8 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 }
 
 // BenchmarkArrivals applies a batch of 100 new exchanges to a full model (the oldest are evicted, as the store
-// does), then renders.
+// does) and whatever the analysis worker has answered meanwhile, then renders. The worker observes them beside
+// (on the second core).
 func BenchmarkArrivals(b *testing.B) {
 	m := benchModel(b, sharedStore(), 160, 48)
 	tmpl := handshake()
@@ -225,6 +280,7 @@ func BenchmarkArrivals(b *testing.B) {
 			batch[i] = recorder.Update{Kind: recorder.Completed, Exchange: &ex}
 		}
 		m.Update(updatesMsg{updates: batch})
+		benchReady(m)
 		_ = m.View()
 	}
 	if m.data.len() != benchN {
@@ -232,34 +288,62 @@ func BenchmarkArrivals(b *testing.B) {
 	}
 }
 
-// BenchmarkMemory reports the heap the model adds to a full store: its rows (it holds the store's snapshots,
-// shared, not copied) and the analyzer's own memory (what recorder/analysis keeps per exchange observed).
+// heapNow is the live heap after a collection.
+func heapNow() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkMemory reports what a full store and the TUI hold, and that it stays so through a long session:
+//
+//	store-MB             the store's 100,000 exchanges
+//	tui-B/exchange       the model's own (rows, interned texts), with an analysis that keeps nothing
+//	analysis-B/exchange  what the analysis adds once it has observed the 100,000 (the worker, the analyzer, the
+//	                     report and its maps)
+//	total-MB             store, TUI and analysis, the most seen while two stores' worth more arrived (the store
+//	                     evicting, the analysis rebuilt from what is held), sampled every 10,000 arrivals
 func BenchmarkMemory(b *testing.B) {
 	for b.Loop() {
-		heap := func() uint64 {
-			runtime.GC()
-			runtime.GC()
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			return ms.HeapAlloc
-		}
-		base := heap()
+		base := heapNow()
 		store := benchStore(benchN, false)
-		withStore := heap()
-		// The TUI's own: rows, with an analyzer that keeps nothing.
-		tuiOnly, err := New(Config{Store: store, Theme: "dark", newAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		withStore := heapNow()
+		tuiOnly, err := New(Config{Store: store, Theme: "dark", manualAnalysis: true,
+			newAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
 		if err != nil {
 			b.Fatal(err)
 		}
-		withTUI := heap()
+		benchSettle(b, tuiOnly)
+		withTUI := heapNow()
 		tuiOnly.Close()
 		tuiOnly = nil
-		afterTUI := heap()
+		afterTUI := heapNow()
 		m := benchModel(b, store, 160, 48)
-		withModel := heap()
-		b.ReportMetric(float64(withStore-base), "store-B")
+		withModel := heapNow()
+
+		peak := withModel
+		for i := range 2 * benchN {
+			store.Add(benchExchange(benchN+i, false))
+			if (i+1)%1000 != 0 {
+				continue
+			}
+			m.Update(waitForUpdates(m.sub)()) // 2,000 updates: within the subscription's buffer
+			benchReady(m)
+			if (i+1)%10000 == 0 {
+				benchCaughtUp(b, m)
+				peak = max(peak, heapNow())
+			}
+		}
+		if m.data.dropped > 0 || m.data.len() != benchN {
+			b.Fatalf("dropped %d, held %d", m.data.dropped, m.data.len())
+		}
+		b.ReportMetric(float64(withStore-base)/1e6, "store-MB")
 		b.ReportMetric(float64(withTUI-withStore)/benchN, "tui-B/exchange")
-		b.ReportMetric(float64(withModel-afterTUI)/benchN, "tui+analysis-B/exchange")
+		b.ReportMetric((float64(withModel-afterTUI)-float64(withTUI-withStore))/benchN, "analysis-B/exchange")
+		b.ReportMetric(float64(peak-base)/1e6, "total-MB")
+		b.ReportMetric(float64(m.worker.rebuilds), "rebuilds")
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(store)
 	}
@@ -272,15 +356,99 @@ func (nopAnalyzer) Observe(*recorder.Exchange) {}
 func (nopAnalyzer) Info(uint64) analysis.Info  { return analysis.Info{} }
 func (nopAnalyzer) Report() *analysis.Report   { return &analysis.Report{} }
 
-// BenchmarkReportTick is what the report costs when it is taken (on a tick, beyond reportNowUpTo exchanges):
-// the analysis' Report over 100,000 exchanges, and the TUI's maps of connections and findings.
-func BenchmarkReportTick(b *testing.B) {
-	m := benchModel(b, sharedStore(), 160, 48)
+// benchAnalysis is the real analysis of the shared store's 100,000 exchanges.
+func benchAnalysis() *analysis.Analyzer {
+	an := analysis.New(analysis.Options{})
+	for _, ex := range sharedStore().Snapshot() {
+		an.Observe(ex)
+	}
+	return an
+}
+
+// BenchmarkReport is what the analysis worker spends on a report with 100,000 exchanges (off the UI: the
+// analysis' Report, and the maps the panes look things up in).
+func BenchmarkReport(b *testing.B) {
+	an := benchAnalysis()
 	b.ReportAllocs()
 	for b.Loop() {
-		m.data.reportDirty = true
-		m.Update(reportTickMsg{})
+		_ = newView(an.Report())
 	}
+}
+
+// BenchmarkTakeReport is what Update spends on a finished report with 100,000 exchanges: swapping it in, and
+// what follows it (the tracker's connections, the list's marks).
+func BenchmarkTakeReport(b *testing.B) {
+	m := benchModel(b, sharedStore(), 160, 48)
+	an := benchAnalysis()
+	views := []*analysisView{newView(an.Report()), newView(analysis.Analyze(sharedStore().Snapshot(), analysis.Options{}))}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		m.Update(analysisMsg{epoch: m.data.anEpoch, seq: m.anAcked, view: views[i&1]})
+		i++
+	}
+}
+
+// reportingAnalyzer says when a report is being computed.
+type reportingAnalyzer struct {
+	*analysis.Analyzer
+	busy    atomic.Bool
+	reports atomic.Int64
+}
+
+func (a *reportingAnalyzer) Report() *analysis.Report {
+	a.busy.Store(true)
+	defer a.busy.Store(false)
+	a.reports.Add(1)
+	return a.Analyzer.Report()
+}
+
+// BenchmarkKeyDuringReport is a keystroke (j/k, Update) with 100,000 exchanges while the analysis worker computes
+// one report after another (as it would if every moment brought arrivals and nothing throttled it): the worker
+// takes the other core. in-report-% is the share of keystrokes that began while a report was being computed.
+func BenchmarkKeyDuringReport(b *testing.B) {
+	var an *reportingAnalyzer
+	m := benchModel(b, sharedStore(), 160, 48, func(c *Config) {
+		c.newAnalyzer = func(o analysis.Options) analyzer {
+			an = &reportingAnalyzer{Analyzer: analysis.New(o)}
+			return an
+		}
+	})
+	w := m.worker
+	job := analysisJob{epoch: m.data.anEpoch, from: m.data.heldFrom(), force: true}
+	stop := make(chan struct{})
+	drained := make(chan struct{})
+	go func() { // takes the worker's reports and asks for the next at once
+		defer close(drained)
+		for {
+			w.push(job)
+			select {
+			case <-w.out:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	for an.reports.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	m.Update(keyMsg("g"))
+	for range 500 {
+		m.Update(keyMsg("pgdown"))
+	}
+	keys := []tea.KeyPressMsg{keyMsg("j"), keyMsg("k")}
+	b.ReportAllocs()
+	i, during := 0, 0
+	for b.Loop() {
+		if an.busy.Load() {
+			during++
+		}
+		m.Update(keys[i&1])
+		i++
+	}
+	b.ReportMetric(100*float64(during)/float64(max(i, 1)), "in-report-%")
+	close(stop)
+	<-drained
 }
 
 func sizeName(sz [2]int) string {
@@ -313,12 +481,13 @@ func BenchmarkManyConnections(b *testing.B) {
 	}
 	s.connOf = func(ex *recorder.Exchange) string { return "c" + itoa(int(ex.ID%1000)) }
 	store := benchStore(10000, false)
-	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer})
+	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer, manualAnalysis: true})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(m.Close)
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
+	benchSettle(b, m)
 	if len(m.data.connList) != 1000 || len(m.data.report.Findings) != 10000 {
 		b.Fatalf("%d connections, %d findings", len(m.data.connList), len(m.data.report.Findings))
 	}

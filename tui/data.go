@@ -56,8 +56,8 @@ type connInfo struct {
 }
 
 // data is the model's copy of the store: the exchanges in id order, bounded like the store (the same MaxCount and
-// MaxBytes; the oldest go first), fed with the store's updates; the analysis of them; and the filtered view.
-// Only Update changes it.
+// MaxBytes; the oldest go first), fed with the store's updates; the latest analysis of them (computed by the
+// analysis worker, see analysis.go); and the filtered view. Only Update changes it.
 type data struct {
 	limits recorder.StoreOptions
 	aopts  analysis.Options
@@ -66,16 +66,19 @@ type data struct {
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
 	bytes int64
 
-	newAn        func(analysis.Options) analyzer
-	an           analyzer
-	anStale      int  // exchanges the analyzer holds that the data no longer does
-	anWanted     bool // a rebuild of the analyzer is due (the model runs it in a command)
-	anRebuilding bool
-	anEpoch      int  // counts clears: a rebuild from before one is dropped
-	reportDirty  bool // the report is older than the data
+	// What changed for the analysis since the model last handed it to the worker: the snapshots taken.
+	anExs   []*recorder.Exchange
+	anEpoch int // counts clears: the worker starts afresh, and its results from before one are dropped
+
+	// The latest analysis: the report and its maps (from the worker's analysisView, never changed), and what the
+	// analysis said of exchanges when it observed them (their own findings, kept for the detail).
 	report       *analysis.Report
 	conns        map[string]connInfo
 	exFinding    map[uint64]findingMark
+	infoFindings map[uint64][]analysis.Finding
+	infoPruned   int    // len(infoFindings) after its last pruning
+	connsGen     uint64 // counts changes of connList
+	anGen        uint64 // counts what the analysis said (reports and infos)
 
 	// connList is what the tracker shows: the report's connections or, while the analysis has grouped none, one
 	// stand-in built from the stages of the exchanges themselves.
@@ -149,10 +152,12 @@ func (g *sig) holds(w sig) bool { return g[0]&w[0] == w[0] && g[1]&w[1] == w[1] 
 // exact reports whether a word is decided by the signature alone: one byte with a bit of its own.
 func exact(word string) bool { return len(word) == 1 && sigBit[word[0]] != 63 }
 
-// findingMark is the worst severity of an exchange's findings and their number.
+// findingMark is the worst severity of an exchange's findings, their number, and where the first one is in the
+// report's findings.
 type findingMark struct {
-	sev analysis.Severity
-	n   int
+	sev   analysis.Severity
+	n     int32
+	first int32
 }
 
 // analyzer is what the data needs of *analysis.Analyzer (tests script one).
@@ -164,18 +169,16 @@ type analyzer interface {
 
 func realAnalyzer(o analysis.Options) analyzer { return analysis.New(o) }
 
-func newData(limits recorder.StoreOptions, aopts analysis.Options, newAn func(analysis.Options) analyzer) *data {
+func newData(limits recorder.StoreOptions, aopts analysis.Options) *data {
 	if limits.MaxCount <= 0 {
 		limits.MaxCount = 100000
 	}
 	if limits.MaxBytes <= 0 {
 		limits.MaxBytes = 512 << 20
 	}
-	if newAn == nil {
-		newAn = realAnalyzer
-	}
-	d := &data{limits: limits, aopts: aopts, newAn: newAn, hayIdx: map[string]int32{},
+	d := &data{limits: limits, aopts: aopts, hayIdx: map[string]int32{},
 		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
+	d.clientID("") // 0: not known yet
 	for _, st := range analysis.Stages {
 		d.stageID(st)
 	}
@@ -233,14 +236,120 @@ func (d *data) connOf(r *row) string { return d.connIDs[r.cn] }
 
 func (d *data) resetAnalysis() {
 	d.anEpoch++
-	d.anWanted, d.anRebuilding, d.reportDirty = false, false, false
-	d.an = d.newAn(d.aopts)
-	d.anStale = 0
-	d.report = &analysis.Report{}
-	d.conns = map[string]connInfo{}
-	d.exFinding = map[uint64]findingMark{}
-	d.connList = nil
+	d.anExs = nil
+	d.setView(emptyView)
+	d.infoFindings, d.infoPruned = map[uint64][]analysis.Finding{}, 0
 	d.fb = fallback{}
+	d.refreshConnList()
+}
+
+// setView takes a report the worker finished, and lets what depends on it follow.
+func (d *data) setView(v *analysisView) {
+	d.version++
+	d.anGen++
+	d.report, d.conns, d.exFinding = v.report, v.conns, v.exFinding
+	d.refreshConnList()
+	if d.filter.needsReport() {
+		d.refilter()
+	}
+}
+
+// refreshConnList makes the tracker's list: the report's connections or, while the analysis has grouped none,
+// the stand-in built from the stages the exchanges reached.
+func (d *data) refreshConnList() {
+	d.connsGen++
+	d.connList = d.report.Connections
+	if len(d.connList) == 0 && len(d.fb.stages) > 0 {
+		if c := d.fb.connection(); len(c.Stages) > 0 {
+			d.connList = []*analysis.Connection{c}
+		}
+	}
+}
+
+// applyInfos takes what the analysis says of exchanges (in id order): their stage, client and connection.
+func (d *data) applyInfos(infos []exInfo) {
+	if len(infos) > 0 {
+		d.anGen++
+	}
+	changed, refilter := 0, false
+	i := 0
+	for k := range infos {
+		in := &infos[k]
+		// The infos are in id order: the next row is usually the one.
+		if i >= len(d.rows) || d.rows[i].ex.ID != in.id {
+			var ok bool
+			if i, ok = d.index(in.id); !ok {
+				continue // evicted meanwhile
+			}
+		}
+		r := &d.rows[i]
+		i++
+		if len(in.findings) > 0 {
+			d.infoFindings[in.id] = in.findings
+		} else if len(d.infoFindings) > 0 {
+			delete(d.infoFindings, in.id)
+		}
+		stage, cl, cn := d.stageID(in.stage), d.clientID(in.client), d.connID(in.conn)
+		if r.stage == stage && r.cl == cl && r.cn == cn {
+			continue
+		}
+		if r.stage != stage {
+			r.hid = d.intern(hayOf(r.ex, in.stage))
+		}
+		r.stage, r.cl, r.cn = stage, cl, cn
+		changed++
+		if d.vis != nil {
+			if changed > 64 {
+				refilter = true
+			} else {
+				d.rematch(d.base + i - 1)
+			}
+		}
+	}
+	if changed > 0 {
+		d.version++
+		d.gen++ // the hays' results may have changed
+	}
+	if refilter {
+		d.refilter()
+	}
+}
+
+// findingsOf is what the detail shows of an exchange's findings: the report's, and those the analysis named when
+// it observed the exchange (a rule that fired on it again, whose finding points at the first exchange).
+func (d *data) findingsOf(id uint64) []analysis.Finding {
+	var out []analysis.Finding
+	if m, ok := d.exFinding[id]; ok {
+		// The report's findings are in order of appearance: the exchange's first one, then the others after it.
+		for _, f := range d.report.Findings[m.first:] {
+			if f.ExchangeID == id {
+				if out = append(out, f); len(out) == int(m.n) {
+					break
+				}
+			}
+		}
+	}
+	for _, f := range d.infoFindings[id] {
+		if !slices.ContainsFunc(out, func(g analysis.Finding) bool { return g.Key() == f.Key() }) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// heldFrom is the lowest id the data can hold: every exchange below it was evicted or cleared.
+func (d *data) heldFrom() uint64 {
+	if len(d.rows) > 0 {
+		return d.rows[0].ex.ID
+	}
+	return d.clearedAt + 1
+}
+
+// takeAnalysisJob is what changed for the analysis since the last call.
+func (d *data) takeAnalysisJob() analysisJob {
+	j := analysisJob{epoch: d.anEpoch, exs: d.anExs, from: d.heldFrom()}
+	d.anExs = nil
+	return j
 }
 
 // fallbackID names the stand-in connection.
@@ -385,10 +494,8 @@ func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
 		res.order = res.order || order
 	}
 	d.evict()
-	if len(d.rows) <= reportNowUpTo {
-		d.refreshReport()
-	} else {
-		d.reportDirty = true // the model asks for it on a tick
+	if len(d.report.Connections) == 0 {
+		d.refreshConnList() // the stand-in follows the exchanges until the analysis groups them
 	}
 	if res.order || res.cleared {
 		d.refilter()
@@ -396,9 +503,10 @@ func (d *data) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
 	return res
 }
 
-// reportNowUpTo is the number of exchanges up to which the report is taken with every batch (a handshake shows
-// stage by stage as it happens); beyond it, the analysis' report costs enough (it is rebuilt over every exchange
-// held: tens of milliseconds at 100,000) that the model takes it at most every reportEvery.
+// reportNowUpTo is the number of exchanges up to which the worker takes the report after every batch it observes
+// (a handshake shows stage by stage as it happens); beyond it, the analysis' report costs enough (tens of
+// milliseconds at 100,000: it is built over every connection and finding held) that the worker takes it at most
+// every reportEvery, and no more often than ten times its cost.
 const reportNowUpTo = 5000
 
 const reportEvery = 250 * time.Millisecond
@@ -447,9 +555,8 @@ func (d *data) resync(exs []*recorder.Exchange) {
 		}
 	}
 	d.evicted += uint64(gone)
-	d.anStale += gone
 	d.evict()
-	d.refreshReport()
+	d.refreshConnList()
 	d.refilter()
 }
 
@@ -468,9 +575,9 @@ func (d *data) clear(upTo uint64) {
 	d.base = 0
 	d.bytes = 0
 	d.clearedAt = max(d.clearedAt, upTo)
-	d.resetAnalysis()
 	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
 	d.resetConns()
+	d.resetAnalysis()
 	if d.vis != nil {
 		d.vis = d.vis[:0]
 	}
@@ -479,7 +586,7 @@ func (d *data) clear(upTo uint64) {
 // put adds or replaces one exchange. It reports whether the exchange was new, and whether it was inserted before
 // the newest one (absolute indices after it moved).
 func (d *data) put(ex *recorder.Exchange) (added, outOfOrder bool) {
-	d.an.Observe(ex)
+	d.anExs = append(d.anExs, ex)
 	i, found := d.index(ex.ID)
 	if found {
 		r := &d.rows[i]
@@ -505,16 +612,12 @@ func (d *data) put(ex *recorder.Exchange) (added, outOfOrder bool) {
 	return true, true
 }
 
+// fill takes a snapshot into a row. The stage is the exchange's own reading until the analysis says more (with the
+// client and the connection, which a row keeps from snapshot to snapshot): see applyInfos.
 func (d *data) fill(r *row, ex *recorder.Exchange) {
-	info := d.an.Info(ex.ID)
 	r.ex = ex
-	stage := info.Stage
-	if stage == "" {
-		stage = analysis.StageOf(ex, d.aopts.MCPPath)
-	}
+	stage := analysis.StageOf(ex, d.aopts.MCPPath)
 	r.stage = d.stageID(stage)
-	r.cl = d.clientID(info.Client)
-	r.cn = d.connID(info.Connection)
 	r.class = classOf(ex)
 	r.size = ex.Size()
 	r.hid = d.intern(hayOf(ex, stage))
@@ -618,103 +721,32 @@ func (d *data) dropFront(k int) {
 	d.base += k
 	d.evicted += uint64(k)
 	d.compactHays()
-	d.anStale += k
+	d.compactConns()
 	if d.vis != nil {
 		j, _ := slices.BinarySearch(d.vis, d.base)
 		d.vis = d.vis[j:]
 	}
-	// The analyzer keeps every exchange it observed; it is started afresh from what is held once it holds as
-	// many exchanges the data evicted as the data holds, so that its memory stays within twice the store's
-	// bounds. A small one is rebuilt here; a large one (a second or more of work) by a command, off the UI.
-	if d.anStale >= max(len(d.rows), 1024) && !d.anRebuilding {
-		if len(d.rows) <= reportNowUpTo {
-			an := d.newAn(d.aopts)
-			for i := range d.rows {
-				an.Observe(d.rows[i].ex)
+	// The exchanges' own findings: pruned of what was evicted once they have doubled.
+	if n := len(d.infoFindings); n > 2*d.infoPruned+256 {
+		from := d.heldFrom()
+		for id := range d.infoFindings {
+			if id < from {
+				delete(d.infoFindings, id)
 			}
-			d.an, d.anStale = an, 0
-		} else {
-			d.anWanted = true
 		}
+		d.infoPruned = len(d.infoFindings)
 	}
 }
 
-// analyzerSnapshot is what a background rebuild of the analyzer starts from: the exchanges held now.
-func (d *data) analyzerSnapshot() ([]*recorder.Exchange, int) {
-	exs := make([]*recorder.Exchange, len(d.rows))
+// compactConns forgets the connection ids no row uses any more, once there are many of them.
+func (d *data) compactConns() {
+	if len(d.connIDs) <= 2*len(d.rows)+4096 {
+		return
+	}
+	old := d.connIDs
+	d.resetConns()
 	for i := range d.rows {
-		exs[i] = d.rows[i].ex
-	}
-	d.anWanted, d.anRebuilding = false, true
-	return exs, d.anEpoch
-}
-
-// swapAnalyzer takes an analyzer rebuilt from exs, and shows it what changed since: exchanges updated or added
-// after the snapshot was taken.
-func (d *data) swapAnalyzer(an analyzer, exs []*recorder.Exchange, epoch int) {
-	if epoch != d.anEpoch {
-		return // the data was cleared meanwhile
-	}
-	d.anRebuilding = false
-	var snapMax uint64
-	if n := len(exs); n > 0 {
-		snapMax = exs[n-1].ID
-	}
-	j := 0
-	for i := range d.rows {
-		ex := d.rows[i].ex
-		for j < len(exs) && exs[j].ID < ex.ID {
-			j++
-		}
-		if ex.ID > snapMax || j >= len(exs) || exs[j] != ex {
-			an.Observe(ex)
-		}
-	}
-	stale := 0 // snapshot exchanges evicted since it was taken
-	if len(d.rows) > 0 {
-		stale, _ = slices.BinarySearchFunc(exs, d.rows[0].ex.ID, func(ex *recorder.Exchange, id uint64) int { return cmpID(ex.ID, id) })
-	}
-	d.an, d.anStale = an, stale
-	d.version++
-	d.refreshReport()
-}
-
-// refreshReport takes the analysis so far (once per batch, or per tick when there are many exchanges; never per
-// frame), and what depends on it.
-func (d *data) refreshReport() {
-	d.reportDirty = false
-	d.version++
-	defer func() {
-		if d.filter.needsReport() {
-			d.refilter()
-		}
-	}()
-	d.report = d.an.Report()
-	if d.report == nil {
-		d.report = &analysis.Report{}
-	}
-	clear(d.conns)
-	for _, c := range d.report.Connections {
-		d.conns[c.ID] = connInfo{kind: c.Client,
-			hay: strings.ToLower(string(c.Client) + " " + c.ClientName + " " + c.UserAgent)}
-	}
-	d.connList = d.report.Connections
-	if len(d.connList) == 0 && len(d.fb.stages) > 0 {
-		if c := d.fb.connection(); len(c.Stages) > 0 {
-			d.connList = []*analysis.Connection{c}
-		}
-	}
-	clear(d.exFinding)
-	for _, f := range d.report.Findings {
-		if f.ExchangeID == 0 {
-			continue
-		}
-		m := d.exFinding[f.ExchangeID]
-		m.n++
-		if sevRank(f.Severity) < sevRank(m.sev) {
-			m.sev = f.Severity
-		}
-		d.exFinding[f.ExchangeID] = m
+		d.rows[i].cn = d.connID(old[d.rows[i].cn])
 	}
 }
 

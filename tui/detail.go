@@ -46,7 +46,8 @@ type detailPane struct {
 	ex       *recorder.Exchange
 	builtTab detailTab
 	builtW   int
-	builtN   int // findings of the exchange when built
+	builtN   int    // findings of the exchange when built
+	builtGen uint64 // the analysis when built (the Analysis tab)
 	lines    []string
 }
 
@@ -130,14 +131,18 @@ func (p *detailPane) show(r *row) {
 	n := 0
 	if r != nil {
 		ex = r.ex
-		n = p.ctx.data.exFinding[ex.ID].n
+		n = int(p.ctx.data.exFinding[ex.ID].n)
 	}
-	if ex == p.ex && p.tab == p.builtTab && p.w == p.builtW && n == p.builtN {
+	var gen uint64
+	if p.tab == tabAnalysis {
+		gen = p.ctx.data.anGen
+	}
+	if ex == p.ex && p.tab == p.builtTab && p.w == p.builtW && n == p.builtN && gen == p.builtGen {
 		return
 	}
 	sameID := ex != nil && p.ex != nil && ex.ID == p.ex.ID && p.tab == p.builtTab
 	atBottom := p.offset >= p.maxOffset()
-	p.ex, p.builtTab, p.builtW, p.builtN = ex, p.tab, p.w, n
+	p.ex, p.builtTab, p.builtW, p.builtN, p.builtGen = ex, p.tab, p.w, n, gen
 	p.lines = p.build(r)
 	switch {
 	case !sameID:
@@ -358,7 +363,6 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 	st := &p.ctx.styles
 	d := p.ctx.data
 	ex := r.ex
-	info := d.an.Info(ex.ID)
 	var out []string
 	kv := func(k, v string) { // the value wraps under itself
 		for i, l := range wrapStyled(v, max(p.w-13, 10)) {
@@ -402,14 +406,7 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 		kv(sanitize(n.Key), sanitize(n.Value))
 	}
 
-	findings := info.Findings
-	if findings == nil {
-		for _, f := range d.report.Findings {
-			if f.ExchangeID == ex.ID {
-				findings = append(findings, f)
-			}
-		}
-	}
+	findings := d.findingsOf(ex.ID)
 	out = append(out, "", st.Bold.Render(" Findings"))
 	if len(findings) == 0 {
 		out = append(out, st.Faint.Render("  none"))

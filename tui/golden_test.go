@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -137,10 +138,52 @@ func doneScript() *script {
 		connOf: func(*recorder.Exchange) string { return "claude-1" }}
 }
 
+// longExchanges is the handshake with a long token (a JWT) and a tools/list with long descriptions.
+func longExchanges() []*recorder.Exchange {
+	exs := handshake()
+	jwt := "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6Im1jcHdhdGNoLTEifQ." +
+		"eyJpc3MiOiJodHRwczovL21jcC5leGFtcGxlLmNvbSIsInN1YiI6InVzZXItNDIiLCJhdWQiOiJodHRwczovL21jcC5leGFtcGxlLmNvbS9tY3AiLCJleHAiOjE3ODUyMzM2MDAsInNjb3BlIjoibWNwIn0." +
+		"c2lnbmF0dXJlLW9mLXRoZS10b2tlbi1pcy1sb25nLWFuZC1tZWFuaW5nbGVzcy10by1yZWFk"
+	exs[6] = mk(7, 2600*time.Millisecond, 4*time.Millisecond, "POST", "/token", tokenReq, 200,
+		`{"access_token":"`+jwt+`","token_type":"Bearer","expires_in":3600,"refresh_token":"rt_8f3a2c91d0b64e7fa5c3d2b1e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d3e2f1","scope":"mcp"}`)
+	exs[9] = mk(10, 3050*time.Millisecond, 2*time.Millisecond, "POST", "/mcp", listReq, 200,
+		`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"search_people","title":"Best Person Looker-upper",`+
+			`"description":"Searches the company directory for people by name, team, role or skill, and returns their profile with contact details, manager and current projects. Use it when the user asks who works on something.",`+
+			`"inputSchema":{"type":"object","properties":{"query":{"type":"string","description":"Words to look for in names, teams, roles and skills"}},"required":["query"]}}]}}`,
+		withReq("Authorization", "Bearer at_…"), withReq("Mcp-Session-Id", sessionID))
+	return exs
+}
+
+// fixture loads a capture of recorder/analysis/testdata into the store and the model, as `mcpwatch open` does
+// (the analysis is the real one).
+func fixture(h *harness, name string) {
+	h.t.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", name+".jsonl"))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for _, ex := range res.Exchanges {
+		h.store.Add(ex)
+	}
+	h.send(resyncMsg{exchanges: h.store.Snapshot()})
+}
+
+// tunnelNote is server/tunnel's BufferingNote (what cmd passes).
+const tunnelNote = "quick tunnels deliver a GET event stream only when it closes (cloudflare/cloudflared#1449): " +
+	"server-to-client messages on the GET stream may not arrive live; POST responses stream normally"
+
+func withTunnel(c *Config) {
+	c.PublicURL = "https://sporting-follow-audit-href.trycloudflare.com"
+	c.ConnectorURL = c.PublicURL + "/mcp"
+	c.Auth = true
+	c.TunnelNote = tunnelNote
+}
+
 // goldenCases are the states the views are pinned in, each at 80×24 and 160×48.
 var goldenCases = []struct {
 	name  string
 	s     func() *script
+	real  bool // the real analysis (recorder/analysis), not a script
 	opts  []hopt
 	setup func(h *harness)
 }{
@@ -211,6 +254,23 @@ var goldenCases = []struct {
 		h.feed(recorder.Completed, failedExchanges()...)
 		h.press("enter", "right", "right")
 	}},
+	{name: "detail-long-token", s: doneScript, setup: func(h *harness) {
+		h.feed(recorder.Completed, longExchanges()...)
+		h.press("up", "up", "up", "up", "enter", "right") // the token's response
+	}},
+	{name: "detail-long-tools-list", s: doneScript, setup: func(h *harness) {
+		h.feed(recorder.Completed, longExchanges()...)
+		h.press("up", "enter", "right", "j", "j", "j", "j", "j", "j", "j", "j") // tools/list's response, past the headers
+	}},
+	{name: "tunnel", s: liveScript, opts: []hopt{withTunnel}, setup: func(h *harness) {
+		h.feed(recorder.Completed, liveExchanges()...)
+	}},
+	{name: "tunnel-help", s: liveScript, opts: []hopt{withTunnel}, setup: func(h *harness) {
+		h.feed(recorder.Completed, liveExchanges()...)
+		h.press("?")
+	}},
+	{name: "real-claude-web-legacy", real: true, setup: func(h *harness) { fixture(h, "claude-web-legacy") }},
+	{name: "real-token-no-store", real: true, setup: func(h *harness) { fixture(h, "token-no-store") }},
 	{name: "open-readonly", s: doneScript, opts: []hopt{func(c *Config) {
 		c.ReadOnly, c.Source, c.SourceNote = true, "captures/claude.jsonl", "the torn last line was skipped"
 	}}, setup: func(h *harness) { h.feed(recorder.Completed, handshake()...) }},
@@ -226,9 +286,11 @@ func TestGoldenViews(t *testing.T) {
 			name := fmt.Sprintf("%s-%dx%d", c.name, sz[0], sz[1])
 			t.Run(name, func(t *testing.T) {
 				var s *script
-				if c.s != nil {
+				switch {
+				case c.real:
+				case c.s != nil:
 					s = c.s()
-				} else {
+				default:
 					s = &script{}
 				}
 				h := newHarness(t, sz[0], sz[1], s, c.opts...)

@@ -254,6 +254,7 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 		Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000", ConnectorURL: "http://127.0.0.1:4000/mcp",
 		ExportFormats: []string{"jsonl", "har"}, Exporter: func(string, string, []*recorder.Exchange) error { return nil },
 		WorkDir: "/home/dev", Theme: "dark", Now: func() time.Time { return t0 },
+		manualAnalysis: true,
 	}
 	if s != nil {
 		cfg.newAnalyzer = s.analyzer
@@ -271,11 +272,27 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 	return hs
 }
 
-// send applies a message and returns the command Update gave back.
+// send applies a message and returns the command Update gave back; then it lets the analysis worker catch up
+// (see settle).
 func (h *harness) send(msg tea.Msg) tea.Cmd {
 	h.t.Helper()
 	_, cmd := h.m.Update(msg)
+	h.settle()
 	return cmd
+}
+
+// settle applies the analysis worker's messages until it has answered everything it was handed (its report
+// included), as the program's pump would: the views then show the analysis of what was fed, deterministically.
+func (h *harness) settle() {
+	h.t.Helper()
+	for h.m.analysisOwed() {
+		select {
+		case msg := <-h.m.worker.out:
+			h.m.Update(msg)
+		case <-time.After(30 * time.Second):
+			h.t.Fatalf("the analysis worker did not answer (handed %d jobs, answered %d)", h.m.anSent, h.m.anAcked)
+		}
+	}
 }
 
 // feed sends store updates.

@@ -138,13 +138,25 @@ func (st *Styles) tokStyle(k tokKind) *Ink {
 	return nil
 }
 
-// highlightJSON colours one line of indented JSON and wraps it at w cells (a long string continues, coloured,
-// on the next lines).
+// highlightJSON colours one line of indented JSON and wraps it at w cells. A value too long for the line
+// continues under itself (under the line's indentation and two more when it starts far right), broken after a
+// space where it has one, so that a long token or a tool's description reads as one block beside its key.
 func highlightJSON(st *Styles, line string, w int) []string {
 	spans := lexJSONLine(line)
-	var out []string
-	for _, r := range cellRanges(line, w) {
+	if w <= 0 {
+		return nil
+	}
+	ranges, hang := []([2]int){{0, len(line)}}, 0
+	if width(line) > w {
+		hang = hangOf(line, spans, w)
+		ranges = wrapRanges(line, w, w-hang)
+	}
+	out := make([]string, 0, len(ranges))
+	for i, r := range ranges {
 		var b strings.Builder
+		if i > 0 {
+			b.WriteString(strings.Repeat(" ", hang))
+		}
 		for _, sp := range spans {
 			s, e := max(sp.start, r[0]), min(sp.end, r[1])
 			if s >= e {
@@ -161,23 +173,68 @@ func highlightJSON(st *Styles, line string, w int) []string {
 	return out
 }
 
-// cellRanges cuts a plain line into byte ranges of at most w cells each.
-func cellRanges(line string, w int) [][2]int {
-	if w <= 0 {
-		return nil
+// hangOf is where the continuation lines of a wrapped JSON line start: under its value (after `"key": `), or
+// under its indentation and two more when the value starts past the middle, or at the edge of a pane too narrow
+// for either.
+func hangOf(line string, spans []span, w int) int {
+	indent := len(line) - len(strings.TrimLeft(line, " "))
+	at := indent
+	for _, sp := range spans {
+		if sp.kind == tokKey || sp.kind == tokSpace || (sp.kind == tokPunct && line[sp.start] == ':') {
+			continue
+		}
+		at = ansi.StringWidth(line[:sp.start])
+		break
 	}
-	var out [][2]int
-	start, cells := 0, 0
+	switch {
+	case at <= w/2:
+		return at
+	case indent+2 <= w/2:
+		return indent + 2
+	}
+	return 0
+}
+
+// wrapRanges cuts a plain line into byte ranges of at most first cells, then rest cells each: after the last
+// space that leaves a line at least half full, else where the line is full. A continuation does not start with
+// the spaces it was broken at.
+func wrapRanges(line string, first, rest int) [][2]int {
+	type rc struct{ at, w int }
+	rs := make([]rc, 0, len(line))
 	for i, r := range line {
 		cw := 1
 		if r >= 0x80 {
 			cw = ansi.StringWidth(string(r))
 		}
-		if cells+cw > w && i > start {
-			out = append(out, [2]int{start, i})
-			start, cells = i, 0
-		}
-		cells += cw
+		rs = append(rs, rc{i, cw})
 	}
-	return append(out, [2]int{start, len(line)})
+	var out [][2]int
+	limit := max(first, 1)
+	for k := 0; k < len(rs); {
+		cells, j, brk := 0, k, -1
+		for j < len(rs) && cells+rs[j].w <= limit {
+			cells += rs[j].w
+			if line[rs[j].at] == ' ' && j > k && 2*cells >= limit {
+				brk = j + 1
+			}
+			j++
+		}
+		if j == k {
+			j = k + 1 // a rune wider than the line
+		}
+		if j < len(rs) && line[rs[j].at] != ' ' && brk > 0 {
+			j = brk
+		}
+		end := len(line)
+		if j < len(rs) {
+			end = rs[j].at
+		}
+		out = append(out, [2]int{rs[k].at, end})
+		for j < len(rs) && line[rs[j].at] == ' ' {
+			j++
+		}
+		k = j
+		limit = max(rest, 1)
+	}
+	return out
 }

@@ -26,6 +26,7 @@ type KeyMap struct {
 	Toggles   key.Binding
 	Export    key.Binding
 	Copy      key.Binding
+	CopyURL   key.Binding
 	Clear     key.Binding
 	Findings  key.Binding
 	Help      key.Binding
@@ -62,6 +63,7 @@ func DefaultKeyMap() KeyMap {
 		Toggles:   key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "toggles")),
 		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export")),
 		Copy:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy as curl")),
+		CopyURL:   key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "copy connector URL")),
 		Clear:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "clear")),
 		Findings:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "findings")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),

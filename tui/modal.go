@@ -400,6 +400,11 @@ func helpContent(st *Styles, sections []helpSection, w int) []string {
 			hk := b.Help()
 			out = append(out, fit("  "+st.HelpKey.Render(fit(hk.Key, 13))+" "+st.HelpDesc.Render(hk.Desc), cw))
 		}
+		if s.text != "" {
+			for _, l := range wrapWords(s.text, cw-2) {
+				out = append(out, fit("  "+st.HelpDesc.Render(l), cw))
+			}
+		}
 		return out
 	}
 	var out []string
@@ -457,6 +462,7 @@ func helpLines(st *Styles, content []string, w, h, offset int) []string {
 type helpSection struct {
 	title string
 	keys  []key.Binding
+	text  string // prose under the keys, wrapped
 }
 
 // helpLine renders bindings as "key desc · key desc", as many as fit in w.

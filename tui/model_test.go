@@ -726,7 +726,7 @@ func TestBoundedByTheStore(t *testing.T) {
 	if got := h.selectedID(); got != d.at(d.visible()-1).ex.ID {
 		t.Fatalf("selected #%d, want the newest call", got)
 	}
-	if sa := h.m.data.an.(*scriptedAnalyzer); len(sa.exs) > 2*100+1024 {
+	if sa := h.m.worker.an.(*scriptedAnalyzer); len(sa.exs) > 100+rebuildMin {
 		t.Fatalf("the analyzer holds %d exchanges", len(sa.exs))
 	}
 
@@ -972,62 +972,6 @@ func TestResyncFollowsTheStore(t *testing.T) {
 	}
 }
 
-// TestLargeStoreAnalysisOffTheHotPath: beyond reportNowUpTo exchanges the report is taken on a tick, and the
-// analyzer is rebuilt (to let go of what was evicted) by a command, then shown what changed meanwhile.
-func TestLargeStoreAnalysisOffTheHotPath(t *testing.T) {
-	const n = reportNowUpTo + 1000
-	s := doneScript()
-	h := newHarness(t, 120, 40, s, func(c *Config) { c.Limits = recorder.StoreOptions{MaxCount: n} })
-	tmpl := handshake()
-	next := uint64(1)
-	batch := func(k int) tea.Cmd {
-		us := make([]recorder.Update, k)
-		for i := range us {
-			ex := *tmpl[int(next)%len(tmpl)]
-			ex.ID = next
-			next++
-			us[i] = recorder.Update{Kind: recorder.Completed, Exchange: &ex}
-		}
-		return h.send(updatesMsg{updates: us})
-	}
-	batch(n)
-	if !h.m.data.reportDirty || !h.m.reportTicking {
-		t.Fatalf("a large batch: report dirty %v, tick asked %v", h.m.data.reportDirty, h.m.reportTicking)
-	}
-	h.send(reportTickMsg{})
-	if h.m.data.reportDirty || len(h.m.data.report.Connections) != 1 {
-		t.Fatalf("after the tick: dirty %v, %d connections", h.m.data.reportDirty, len(h.m.data.report.Connections))
-	}
-	// As many again: every one held so far is evicted, and the analyzer is due a rebuild.
-	cmd := batch(n)
-	if !h.m.data.anRebuilding {
-		t.Fatal("no rebuild of the analyzer was started")
-	}
-	old := h.m.data.an
-	// Meanwhile one more arrives (the rebuild does not know it).
-	batch(1)
-	var rebuilt bool
-	for _, msg := range h.run(cmd) {
-		if _, ok := msg.(analyzerMsg); ok {
-			rebuilt = true
-		}
-	}
-	if !rebuilt || h.m.data.an == old || h.m.data.anRebuilding || h.m.data.anStale != 1 {
-		t.Fatalf("rebuilt %v, swapped %v, stale %d", rebuilt, h.m.data.an != old, h.m.data.anStale)
-	}
-	sa := h.m.data.an.(*scriptedAnalyzer)
-	if len(sa.exs) != h.m.data.len()+1 || sa.exs[next-1] == nil {
-		t.Fatalf("the new analyzer holds %d exchanges (the data %d), the last one: %v", len(sa.exs), h.m.data.len(), sa.exs[next-1] != nil)
-	}
-	// A rebuild from before a clear is dropped.
-	stale := analyzerMsg{an: s.analyzer(analysis.Options{}), epoch: h.m.data.anEpoch}
-	h.run(h.press("x"))
-	h.send(stale)
-	if h.m.data.an == stale.an {
-		t.Fatal("a rebuild from before the clear was taken")
-	}
-}
-
 func TestNoticeAtStart(t *testing.T) {
 	h := newHarness(t, 100, 30, nil, func(c *Config) { c.Notice = "no control socket" })
 	if s := h.screen(); !strings.Contains(s, "no control socket") {
@@ -1036,5 +980,114 @@ func TestNoticeAtStart(t *testing.T) {
 	h.send(clearStatusMsg{seq: h.m.statusSeq})
 	if s := h.screen(); strings.Contains(s, "no control socket") {
 		t.Fatalf("the notice does not go:\n%s", s)
+	}
+}
+
+// TestCopyConnectorURL: u puts the connector URL on the clipboard (OSC 52) and says so; the header says u does.
+func TestCopyConnectorURL(t *testing.T) {
+	h := newHarness(t, 120, 40, doneScript(), withTunnel)
+	if s := h.screen(); !strings.Contains(s, "connector URL https://sporting-follow-audit-href.trycloudflare.com/mcp  (u copies)") {
+		t.Fatalf("the header does not say u copies the connector URL:\n%s", s)
+	}
+	var clip string
+	for _, m := range h.run(h.press("u")) {
+		if fmt.Sprintf("%T", m) == "tea.setClipboardMsg" {
+			clip = fmt.Sprint(m)
+		}
+	}
+	if want := "https://sporting-follow-audit-href.trycloudflare.com/mcp"; clip != want {
+		t.Fatalf("clipboard %q, want %q", clip, want)
+	}
+	if s := h.screen(); !strings.Contains(s, "copied the connector URL") {
+		t.Fatalf("no confirmation:\n%s", s)
+	}
+	// A saved capture has none.
+	ro := newHarness(t, 120, 40, doneScript(), func(c *Config) { c.ReadOnly, c.ConnectorURL = true, "" })
+	for _, m := range ro.run(ro.press("u")) {
+		if fmt.Sprintf("%T", m) == "tea.setClipboardMsg" {
+			t.Fatal("read-only: something was copied")
+		}
+	}
+	if s := ro.screen(); !strings.Contains(s, "no connector URL to copy") {
+		t.Fatalf("read-only: no explanation:\n%s", s)
+	}
+}
+
+// TestTunnelNoteStays: while a tunnel is on, the header says what quick tunnels do to GET event streams, for as
+// long as the TUI runs (a notice would clear itself), and the help has the whole note.
+func TestTunnelNoteStays(t *testing.T) {
+	h := newHarness(t, 80, 24, liveScript(), withTunnel, func(c *Config) { c.Notice = "something at start" })
+	h.feed(recorder.Completed, liveExchanges()...)
+	const mark = "! quick tunnel: GET event streams arrive only when they close"
+	h.send(clearStatusMsg{seq: h.m.statusSeq})
+	h.press("j", "enter", "esc")
+	for _, sz := range [][2]int{{80, 24}, {120, 40}, {200, 60}} {
+		h.send(teaSize(sz[0], sz[1]))
+		s := h.screen()
+		if strings.Contains(s, "something at start") || !strings.Contains(s, mark) {
+			t.Fatalf("%dx%d: the tunnel's mark is not there for good:\n%s", sz[0], sz[1], s)
+		}
+		checkLayout(t, h.m.View().Content, sz[0], sz[1])
+	}
+	h.press("?")
+	if s := h.screen(); !strings.Contains(s, "cloudflare/cloudflared#1449") || !strings.Contains(s, "Tunnel") {
+		t.Fatalf("the help lacks the tunnel's note:\n%s", s)
+	}
+	// No tunnel, no mark.
+	if s := newHarness(t, 80, 24, liveScript()).screen(); strings.Contains(s, "quick tunnel") {
+		t.Fatalf("a mark without a tunnel:\n%s", s)
+	}
+}
+
+// TestWrapRanges: a long JSON line wraps after a space that leaves the line at least half full, else where the
+// line is full; continuations do not start with the spaces broken at; wide runes are never split.
+func TestWrapRanges(t *testing.T) {
+	for _, c := range []struct {
+		line        string
+		first, rest int
+		want        []string
+	}{
+		{"abcdefghij", 4, 4, []string{"abcd", "efgh", "ij"}},
+		{"aaa bbb ccc ddd", 9, 9, []string{"aaa bbb ", "ccc ddd"}},
+		{"aaa bbbbbbbbbbbb", 9, 9, []string{"aaa bbbbb", "bbbbbbb"}}, // the space would leave the line under half full
+		{"aaaa bbbb", 4, 4, []string{"aaaa", "bbbb"}},
+		{"aaaa     bbbb", 4, 2, []string{"aaaa", "bb", "bb"}},
+		{"日本語の", 3, 3, []string{"日", "本", "語", "の"}},
+		{"ab日本", 3, 3, []string{"ab", "日", "本"}},
+		{"x", 0, 0, []string{"x"}},
+	} {
+		var got []string
+		for _, r := range wrapRanges(c.line, c.first, c.rest) {
+			got = append(got, c.line[r[0]:r[1]])
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("wrapRanges(%q, %d, %d) = %q, want %q", c.line, c.first, c.rest, got, c.want)
+		}
+	}
+	// The hang: under the value, or the indentation and two more when the value starts past the middle.
+	st := NewStyles(true)
+	for _, c := range []struct {
+		line string
+		w    int
+		want int
+	}{
+		{`    "access_token": "` + strings.Repeat("x", 100) + `"`, 80, 20},
+		{`    "access_token": "` + strings.Repeat("x", 100) + `"`, 30, 6},
+		{`      "` + strings.Repeat("x", 100) + `"`, 80, 6},
+		{`          "k": "` + strings.Repeat("x", 100) + `"`, 12, 0},
+	} {
+		lines := highlightJSON(&st, c.line, c.w)
+		if len(lines) < 2 {
+			t.Fatalf("%q at %d did not wrap", c.line, c.w)
+		}
+		plain := ansi.Strip(lines[1])
+		if got := len(plain) - len(strings.TrimLeft(plain, " ")); got != c.want {
+			t.Errorf("%q at %d: continuation at %d, want %d", c.line[:20], c.w, got, c.want)
+		}
+		for _, l := range lines {
+			if ansi.StringWidth(l) > c.w {
+				t.Errorf("a line of %d cells at width %d", ansi.StringWidth(l), c.w)
+			}
+		}
 	}
 }

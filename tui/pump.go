@@ -9,7 +9,6 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
 // The store reaches the program through commands, never through Program.Send (which blocks): the pump waits for
@@ -141,30 +140,4 @@ const statusFor = 6 * time.Second
 
 func clearStatusAfter(seq int) tea.Cmd {
 	return tea.Tick(statusFor, func(time.Time) tea.Msg { return clearStatusMsg{seq: seq} })
-}
-
-// reportTickMsg asks for the analysis' report (see reportNowUpTo).
-type reportTickMsg struct{}
-
-func reportTick(after time.Duration) tea.Cmd {
-	return tea.Tick(after, func(time.Time) tea.Msg { return reportTickMsg{} })
-}
-
-// analyzerMsg carries an analyzer rebuilt from a snapshot of the exchanges held.
-type analyzerMsg struct {
-	an    analyzer
-	exs   []*recorder.Exchange
-	epoch int
-}
-
-// rebuildAnalyzer builds a new analyzer from exchanges (immutable snapshots) in a command: it touches nothing of
-// the model's.
-func rebuildAnalyzer(newAn func(analysis.Options) analyzer, opts analysis.Options, exs []*recorder.Exchange, epoch int) tea.Cmd {
-	return func() tea.Msg {
-		an := newAn(opts)
-		for _, ex := range exs {
-			an.Observe(ex)
-		}
-		return analyzerMsg{an: an, exs: exs, epoch: epoch}
-	}
 }

@@ -23,18 +23,18 @@ type trackerPane struct {
 	follow  bool // keep the newest selected
 	top     int  // first connection drawn
 	needed  struct {
-		report *analysis.Report
-		w, n   int
+		gen  uint64
+		w, n int
 	}
-	heights    map[*analysis.Connection]int // lines of each block, for the report and width below
-	heightsRep *analysis.Report
+	heights    map[*analysis.Connection]int // lines of each block, for the connections and width below
+	heightsGen uint64
 	heightsW   int
 }
 
-// height is the lines of a connection's block (kept until the report or the width change).
+// height is the lines of a connection's block (kept until the connections or the width change).
 func (p *trackerPane) height(c *analysis.Connection) int {
-	if p.heights == nil || p.heightsRep != p.ctx.data.report || p.heightsW != p.w {
-		p.heights, p.heightsRep, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.report, p.w
+	if p.heights == nil || p.heightsGen != p.ctx.data.connsGen || p.heightsW != p.w {
+		p.heights, p.heightsGen, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.connsGen, p.w
 	}
 	h, ok := p.heights[c]
 	if !ok {
@@ -111,11 +111,11 @@ func (p *trackerPane) fits(top, last int) bool {
 // the width change).
 func (p *trackerPane) Needed(w int) int {
 	d := p.ctx.data
-	if p.needed.report == d.report && p.needed.w == w && p.needed.n > 0 {
+	if p.needed.gen == d.connsGen && p.needed.w == w && p.needed.n > 0 {
 		return p.needed.n
 	}
 	n := p.needs(w)
-	p.needed.report, p.needed.w, p.needed.n = d.report, w, n
+	p.needed.gen, p.needed.w, p.needed.n = d.connsGen, w, n
 	return n
 }
 

@@ -3,8 +3,10 @@
 //
 // The root model routes to panes (tracker, list, detail, findings) that share one program context; keys and
 // styles live in keys.go and styles.go. Data comes from a recorder.Store subscription through a channel pump
-// (a tea.Cmd), so Update is a pure function of messages and the model is driven directly in tests. Side effects
-// (switching a toggle, writing an export, clearing the store) run in commands and report back as messages.
+// (a tea.Cmd), so Update is a pure function of messages and the model is driven directly in tests. The analysis
+// runs beside the program, on a goroutine that owns the analyzer and publishes finished reports as messages
+// (analysis.go): Update never waits for it. Side effects (switching a toggle, writing an export, clearing the
+// store) run in commands and report back as messages.
 package tui
 
 import (
@@ -66,9 +68,12 @@ type Config struct {
 	Version      string
 	ListenURL    string // http://127.0.0.1:4000
 	PublicURL    string // the tunnel's URL, "" if none
-	ConnectorURL string // what to paste into the client
+	ConnectorURL string // what to paste into the client (`u` copies it)
 	Auth         bool   // the OAuth authorization server is on
 	Upstream     string // proxy mode: the upstream's URL, shown instead of the auth state
+	// TunnelNote is set while a quick tunnel (--tunnel) is on: what it does to GET event streams. A line under
+	// the header says it for as long as the TUI runs; the help (`?`) gives the whole note.
+	TunnelNote string
 
 	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
 	ReadOnly bool
@@ -91,6 +96,9 @@ type Config struct {
 	Now func() time.Time
 
 	newAnalyzer func(analysis.Options) analyzer // tests script the analysis
+	// manualAnalysis: no pump for the analysis worker's messages; tests take them from the worker themselves.
+	manualAnalysis bool
+	minReportEvery time.Duration // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
 }
 
 // modalKind is the modal on top of the main view.
@@ -137,8 +145,14 @@ type Model struct {
 	ignoreCleared bool // the model cleared itself; the store's Cleared update is on its way
 	resyncing     bool
 	subClosed     bool
-	reportTicking bool          // a reportTickMsg is on its way
-	reportEvery   time.Duration // how often the report is taken, beyond reportNowUpTo exchanges
+
+	// The analysis worker, and what it was handed and has answered.
+	worker      *analysisWorker
+	anSent      uint64 // jobs handed to the worker
+	anAcked     uint64 // the last job its messages said it observed
+	anPending   bool   // its last message said a report is still owed
+	anEpochSent int
+	anFromSent  uint64
 
 	// Layout, for the mouse and the cursor.
 	wide   bool
@@ -161,10 +175,13 @@ func New(cfg Config) (*Model, error) {
 	if cfg.SubscriptionBuffer <= 0 {
 		cfg.SubscriptionBuffer = 8192
 	}
+	if cfg.newAnalyzer == nil {
+		cfg.newAnalyzer = realAnalyzer
+	}
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: NewStyles(dark), keys: DefaultKeyMap(),
-		data: newData(cfg.Limits, cfg.Analysis, cfg.newAnalyzer)}
+		data: newData(cfg.Limits, cfg.Analysis)}
 	m.data = m.ctx.data
 	m.tracker = newTracker(m.ctx)
 	m.list = newList(m.ctx)
@@ -181,18 +198,56 @@ func New(cfg Config) (*Model, error) {
 	if cfg.Notice != "" {
 		m.status, m.statusErr, m.statusSeq = cfg.Notice, true, 1
 	}
+	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery)
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
 	m.data.resync(cfg.Store.Snapshot())
 	m.onData()
+	m.flushAnalysis()
 	return m, nil
 }
 
-// Close ends the subscription.
+// Close ends the subscription and stops the analysis worker.
 func (m *Model) Close() {
 	if m.sub != nil {
 		m.sub.Close()
 	}
+	if m.worker != nil {
+		m.worker.close()
+	}
 }
+
+// flushAnalysis hands the worker what the data changed (never blocking: it queues).
+func (m *Model) flushAnalysis() {
+	d := m.data
+	if len(d.anExs) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
+		return
+	}
+	j := d.takeAnalysisJob()
+	m.anSent++
+	j.seq = m.anSent
+	m.anEpochSent, m.anFromSent = j.epoch, j.from
+	m.worker.push(j)
+}
+
+// onAnalysis takes a message of the worker: what it says of exchanges, and a finished report.
+func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
+	m.anAcked = max(m.anAcked, msg.seq)
+	m.anPending = msg.pending
+	if msg.epoch == m.data.anEpoch {
+		m.data.applyInfos(msg.infos)
+		if msg.view != nil {
+			m.data.setView(msg.view)
+		}
+		m.onData()
+	}
+	if m.cfg.manualAnalysis {
+		return nil
+	}
+	return waitForAnalysis(m.worker)
+}
+
+// analysisOwed reports whether the worker has not answered everything it was handed yet.
+func (m *Model) analysisOwed() bool { return m.anAcked < m.anSent || m.anPending }
 
 // Run runs the TUI on the terminal until the user quits or ctx ends.
 func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
@@ -215,6 +270,9 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 // Init starts the pump, asks the terminal for its background colour and reads the toggles.
 func (m *Model) Init() tea.Cmd {
 	cmds := []tea.Cmd{waitForUpdates(m.sub)}
+	if !m.cfg.manualAnalysis {
+		cmds = append(cmds, waitForAnalysis(m.worker))
+	}
 	if m.cfg.Notice != "" {
 		cmds = append(cmds, clearStatusAfter(m.statusSeq))
 	}
@@ -230,6 +288,7 @@ func (m *Model) Init() tea.Cmd {
 // Update applies a message. It does no IO: commands do, and report back.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
+	m.flushAnalysis()
 	m.sync()
 	return m, cmd
 }
@@ -253,21 +312,8 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return nil
 	case clearedMsg:
 		return nil
-	case reportTickMsg:
-		m.reportTicking = false
-		if m.data.reportDirty {
-			start := time.Now()
-			m.data.refreshReport()
-			m.onData()
-			// The report costs what the analysis does over every exchange held: ask for it no more often than
-			// ten times its cost, so that it never takes more than a tenth of the time.
-			m.reportEvery = min(max(10*time.Since(start), reportEvery), 5*time.Second)
-		}
-		return nil
-	case analyzerMsg:
-		m.data.swapAnalyzer(msg.an, msg.exs, msg.epoch)
-		m.onData()
-		return nil
+	case analysisMsg:
+		return m.onAnalysis(msg)
 	case togglesMsg:
 		m.toggles = msg.list
 		if msg.change == "" {
@@ -345,21 +391,6 @@ func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 	if msg.dropped > 0 && !m.resyncing && m.lastDroppedSeen(msg.dropped) {
 		m.resyncing = true
 		cmds = append(cmds, resyncFrom(m.cfg.Store))
-	}
-	return tea.Batch(append(cmds, m.analysisCmds())...)
-}
-
-// analysisCmds asks for what the analysis owes: the report on a tick, a rebuilt analyzer in the background.
-func (m *Model) analysisCmds() tea.Cmd {
-	var cmds []tea.Cmd
-	d := m.data
-	if d.reportDirty && !m.reportTicking {
-		m.reportTicking = true
-		cmds = append(cmds, reportTick(max(m.reportEvery, reportEvery)))
-	}
-	if d.anWanted && !d.anRebuilding {
-		exs, epoch := d.analyzerSnapshot()
-		cmds = append(cmds, rebuildAnalyzer(d.newAn, d.aopts, exs, epoch))
 	}
 	return tea.Batch(cmds...)
 }
@@ -474,6 +505,8 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.exportP.open(m.data.visible(), m.data.vis != nil)
 	case key.Matches(msg, k.Copy):
 		return m.copyCurl()
+	case key.Matches(msg, k.CopyURL):
+		return m.copyConnectorURL()
 	case key.Matches(msg, k.Clear):
 		return m.clear()
 	case key.Matches(msg, k.Findings):
@@ -610,6 +643,15 @@ func (m *Model) copyCurl() tea.Cmd {
 		m.setStatus("copied #"+strconv.FormatUint(r.ex.ID, 10)+" as curl to the clipboard (OSC 52)"+note, false))
 }
 
+// copyConnectorURL puts the connector URL (what to paste into the client) on the clipboard, as `c` does a request.
+func (m *Model) copyConnectorURL() tea.Cmd {
+	if m.cfg.ConnectorURL == "" || m.cfg.ReadOnly {
+		return m.setStatus("no connector URL to copy: this is a saved capture", true)
+	}
+	return tea.Batch(tea.SetClipboard(m.cfg.ConnectorURL),
+		m.setStatus("copied the connector URL "+m.cfg.ConnectorURL+" to the clipboard (OSC 52)", false))
+}
+
 func (m *Model) clear() tea.Cmd {
 	m.data.clear(m.data.maxID())
 	m.onData()
@@ -674,6 +716,14 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 
 const footerH = 1
 
+// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on.
+func (m *Model) headerHeight(w int) int {
+	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+		return headerH(w) + 1
+	}
+	return headerH(w)
+}
+
 // headerH is the header's height: two lines on a wide screen, three on a narrow one (the URLs get a line each).
 func headerH(w int) int {
 	if w >= 120 {
@@ -685,7 +735,7 @@ func headerH(w int) int {
 // sync lays the panes out for the current size and state, and builds the detail of the selection.
 func (m *Model) sync() {
 	w, h := m.ctx.width, m.ctx.height
-	headerH := headerH(w)
+	headerH := m.headerHeight(w)
 	bodyH := max(h-headerH-footerH, 0)
 	m.rects = [paneCount]rect{}
 	m.wide = w >= 120
@@ -759,7 +809,7 @@ func (m *Model) View() tea.View {
 	}
 	lines := make([]string, 0, h)
 	lines = append(lines, m.headerLines(w)...)
-	body, cursor := m.bodyLines(w, h-headerH(w)-footerH)
+	body, cursor := m.bodyLines(w, h-m.headerHeight(w)-footerH)
 	lines = append(lines, body...)
 	footer, fcursor := m.footerLine(w)
 	lines = append(lines, footer)
@@ -773,7 +823,7 @@ func (m *Model) View() tea.View {
 }
 
 func (m *Model) bodyLines(w, bodyH int) ([]string, *tea.Cursor) {
-	headerH := headerH(w)
+	headerH := m.headerHeight(w)
 	var body []string
 	switch {
 	case m.showFindings:
@@ -880,10 +930,43 @@ func (m *Model) headerLines(w int) []string {
 	if m.cfg.Upstream != "" {
 		auth = "proxy → " + sanitize(m.cfg.Upstream)
 	}
+	var lines []string
 	if headerH(w) == 2 {
-		return []string{leftRight(title+"  "+listen, counts, w), leftRight(connector, auth+sep+m.togglesSummary()+" ", w)}
+		right := auth + sep + m.togglesSummary() + " "
+		lines = []string{leftRight(title+"  "+listen, counts, w), leftRight(m.withCopyHint(connector, right, w), right, w)}
+	} else {
+		lines = []string{fit(title+"  "+listen, w), leftRight(m.withCopyHint(connector, auth+" ", w), auth+" ", w),
+			leftRight(" "+m.togglesSummary(), counts, w)}
 	}
-	return []string{fit(title+"  "+listen, w), leftRight(connector, auth+" ", w), leftRight(" "+m.togglesSummary(), counts, w)}
+	if m.cfg.TunnelNote != "" {
+		lines = append(lines, m.tunnelLine(w))
+	}
+	return lines
+}
+
+// withCopyHint adds to the connector URL the key that copies it, when the line has room for it beside right
+// (the URL itself is never cut for it).
+func (m *Model) withCopyHint(connector, right string, w int) string {
+	if m.cfg.ConnectorURL == "" {
+		return connector
+	}
+	hint := m.ctx.styles.Faint.Render("  (u copies)")
+	if width(connector)+width(hint)+1+width(right) > w {
+		return connector
+	}
+	return connector + hint
+}
+
+// tunnelLine is the header's line while a quick tunnel is on: quick tunnels hold a GET event stream until it
+// closes (cloudflare/cloudflared#1449); the help has the whole note.
+func (m *Model) tunnelLine(w int) string {
+	st := &m.ctx.styles
+	note := " " + st.SevWarn.Render("! quick tunnel: GET event streams arrive only when they close")
+	more := st.Faint.Render(" · ? more")
+	if width(note)+width(more) <= w {
+		note += more
+	}
+	return fit(note, w)
 }
 
 // togglesSummary is the header's list of active toggles.
@@ -962,19 +1045,20 @@ func (m *Model) helpSections() []helpSection {
 	var pane helpSection
 	switch {
 	case m.showFindings:
-		pane = helpSection{"Findings", flat(m.findings.FullHelp())}
+		pane = helpSection{title: "Findings", keys: flat(m.findings.FullHelp())}
 	case m.focus == paneTracker:
-		pane = helpSection{"Connections", flat(m.tracker.FullHelp())}
+		pane = helpSection{title: "Connections", keys: flat(m.tracker.FullHelp())}
 	case m.focus == paneDetail:
-		pane = helpSection{"Detail", flat(m.detail.FullHelp())}
+		pane = helpSection{title: "Detail", keys: flat(m.detail.FullHelp())}
 	default:
-		pane = helpSection{"Exchanges", flat(m.list.FullHelp())}
+		pane = helpSection{title: "Exchanges", keys: flat(m.list.FullHelp())}
 	}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
-	return []helpSection{
-		{"Global", []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.Clear, k.Help, k.Quit}},
+	sections := []helpSection{
+		{title: "Global", keys: []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL,
+			k.Clear, k.Help, k.Quit}},
 		pane,
-		{"Filter (all words must match)", []key.Binding{
+		{title: "Filter (all words must match)", keys: []key.Binding{
 			h("word", "method, path, stage, rpc, status"),
 			h("stage:token", "a stage (or prefix)"),
 			h("status:4xx", "1xx..5xx, 401, err, pending"),
@@ -984,8 +1068,16 @@ func (m *Model) helpSections() []helpSection {
 			h("toggle:any", "altered by a toggle"),
 			h("-word", "negates; a,b: either"),
 		}},
-		{"Mouse", []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
+		{title: "Mouse", keys: []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
 	}
+	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+		// First: the header's tunnel line sends the user here.
+		note := sanitize(m.cfg.TunnelNote)
+		note = strings.ToUpper(note[:1]) + note[1:]
+		sections = append([]helpSection{{title: "Tunnel", text: "The public URL is a Cloudflare quick tunnel. " +
+			strings.TrimSuffix(note, ".") + "."}}, sections...)
+	}
+	return sections
 }
 
 func flat(groups [][]key.Binding) []key.Binding {

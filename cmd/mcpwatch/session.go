@@ -77,11 +77,12 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		if ctlErr != nil {
 			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
 		}
+		tunnelNote := ""
 		if tun != nil {
-			notices = append(notices, "tunnel: "+tunnel.BufferingNote)
+			tunnelNote = tunnel.BufferingNote // shown under the header for as long as the TUI runs
 		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
-			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store})
+			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote})
 		if w.capture != nil {
 			if cerr := w.capture.Close(); cerr != nil && err == nil {
 				err = cerr

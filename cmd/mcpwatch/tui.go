@@ -32,6 +32,8 @@ type tuiRun struct {
 	toggles   *faults.Set
 	notice    string
 	store     *recorder.Store
+	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
+	tunnelNote string
 }
 
 func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
@@ -61,6 +63,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		ListenURL:     srv.LocalURL(),
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
+		TunnelNote:    o.tunnelNote,
 		Auth:          auth,
 		Upstream:      o.upstream,
 		Toggles:       togglesForTUI{set: toggles},
