@@ -52,11 +52,11 @@ func TestScenarios(t *testing.T) {
 		blame map[string][]string
 	}{
 		{"no-session-id", nil, func(t *testing.T, out scenarioOut, _ []*recorder.Exchange) {
-			// The SDK client carries on without a session id; the server still keeps sessions and cannot tell the
-			// client's next request belongs to the initialized one.
-			if out.Reached != "initialize" || out.FailedAt != "call" || out.SessionID != "" ||
-				!strings.Contains(out.Error, "invalid during session initialization") {
-				t.Errorf("want initialize without a session id, then tools/call refused: %+v", out)
+			// The SDK client carries on without a session id; the server still keeps sessions, so the client's next
+			// message (notifications/initialized) is refused with 400: it stops right after initialize, as Claude does.
+			if out.Reached != "token" || out.FailedAt != "initialize" || out.SessionID != "" ||
+				!strings.Contains(out.Error, "without an Mcp-Session-Id header") {
+				t.Errorf("want initialize without a session id, then notifications/initialized refused: %+v", out)
 			}
 		}, map[string][]string{"initialize-no-session-id": {"omit-session-id"}}},
 		{"resource-mismatch", nil, func(t *testing.T, out scenarioOut, _ []*recorder.Exchange) {

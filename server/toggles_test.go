@@ -140,14 +140,20 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 		return slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "changed_tool" })
 	}
 	// lastList is the fault records of the latest tools/list exchange.
+	// (Its record may follow the answer by a moment: the recorder records what it passed on.)
 	lastList := func() []recorder.FaultChange {
-		exs := store.Snapshot()
-		for i := len(exs) - 1; i >= 0; i-- {
-			if exs[i].RPCMethod() == "tools/list" {
-				return exs[i].Faults
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+			exs := store.Snapshot()
+			for i := len(exs) - 1; i >= 0; i-- {
+				if exs[i].RPCMethod() == "tools/list" {
+					if exs[i].State == recorder.StateComplete {
+						return exs[i].Faults
+					}
+					break
+				}
 			}
 		}
-		t.Fatal("no tools/list exchange")
+		t.Fatal("no complete tools/list exchange")
 		return nil
 	}
 	if hasTool() {
@@ -189,6 +195,13 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	want := []recorder.FaultChange{
 		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool added)"},
 		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool removed)"},
+	}
+	// The stream's record follows its bytes to the client (the recorder publishes an event after passing it on).
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && !slices.ContainsFunc(store.Snapshot(), func(ex *recorder.Exchange) bool {
+		return ex.Method == "GET" && len(ex.Faults) == len(want)
+	}) {
+		time.Sleep(5 * time.Millisecond)
 	}
 	var streams int
 	for _, ex := range store.Snapshot() {

@@ -22,7 +22,7 @@ var Scenarios = []Scenario{
 		Story: "initialize is answered 200 but without Mcp-Session-Id. The Claude web app then never asks for tools/list: " +
 			"the connector looks connected and has no tools. Clients that treat sessions as optional carry on, but the " +
 			"server still keeps one, so their next request lands outside it.",
-		Expect: "the TypeScript SDK client initializes without a session id, then its tools/call is refused (\"invalid during session initialization\"); the recorder flags initialize answered without Mcp-Session-Id (initialize-no-session-id)",
+		Expect: "the TypeScript SDK client initializes without a session id, then its notifications/initialized is refused (400, -32600: no Mcp-Session-Id) and it stops; the recorder flags initialize answered without Mcp-Session-Id (initialize-no-session-id)",
 		Source: "seed write-up (\"the Claude app requires it\")"},
 	{Name: "resource-mismatch", Title: "Authorization with the MCP server failed",
 		Toggles: []string{"resource-mismatch"},
