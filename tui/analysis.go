@@ -102,6 +102,11 @@ type analysisWorker struct {
 	newAn    func(analysis.Options) analyzer
 	opts     analysis.Options
 	minEvery time.Duration // the least time between two reports beyond reportNowUpTo exchanges
+	// clock, when set (a live session), is the time rules about something that never happened are judged at;
+	// the worker looks again every judgeEvery, so that "authorize never followed by a token request" shows while
+	// nothing else arrives. Nil for a saved capture, judged at its own end.
+	clock      func() time.Time
+	judgeEvery time.Duration // default judgeEvery (tests)
 
 	mu     sync.Mutex
 	queue  []analysisJob
@@ -129,11 +134,14 @@ type analysisWorker struct {
 	rebuilds   int
 }
 
-func newAnalysisWorker(newAn func(analysis.Options) analyzer, opts analysis.Options, minEvery time.Duration) *analysisWorker {
+// judgeEvery is how often a live session's analysis is judged again while nothing arrives.
+const judgeEvery = 2 * time.Second
+
+func newAnalysisWorker(newAn func(analysis.Options) analyzer, opts analysis.Options, minEvery time.Duration, clock func() time.Time) *analysisWorker {
 	if minEvery <= 0 {
 		minEvery = reportEvery
 	}
-	w := &analysisWorker{newAn: newAn, opts: opts, minEvery: minEvery, every: minEvery,
+	w := &analysisWorker{newAn: newAn, opts: opts, minEvery: minEvery, every: minEvery, clock: clock,
 		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
 		changed: map[uint64]struct{}{}}
 	go w.run() // its analyzer is made by the first job (a new epoch)
@@ -215,7 +223,12 @@ func (w *analysisWorker) run() {
 	defer close(w.exited)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	var tick <-chan time.Time
+	var tick, judge <-chan time.Time
+	if w.clock != nil {
+		t := time.NewTicker(cmp.Or(w.judgeEvery, judgeEvery))
+		defer t.Stop()
+		judge = t.C
+	}
 	for {
 		select {
 		case <-w.done:
@@ -223,6 +236,8 @@ func (w *analysisWorker) run() {
 		case <-w.wake:
 		case <-tick:
 			tick = nil
+		case <-judge:
+			w.dirty = w.dirty || w.an != nil // the time passed may have made an absence a finding
 		}
 		for _, j := range w.take() {
 			w.apply(j)
@@ -320,6 +335,9 @@ func (w *analysisWorker) publish(due bool) bool {
 	var view *analysisView
 	if due {
 		start := time.Now()
+		if c, ok := w.an.(interface{ SetNow(time.Time) }); ok && w.clock != nil {
+			c.SetNow(w.clock())
+		}
 		view = newView(w.an.Report())
 		// The report costs what the analysis does over every exchange held: beyond reportNowUpTo exchanges it is
 		// taken no more often than ten times its cost, so that it takes at most a tenth of a core.

@@ -2,8 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -313,5 +315,58 @@ func TestFindingsOfAnExchange(t *testing.T) {
 	}
 	if m := d.exFinding[1]; m.n != 3 || m.first != 0 || d.exFinding[3].first != 3 {
 		t.Fatalf("marks: %+v %+v", m, d.exFinding[3])
+	}
+}
+
+// In a live session, a rule about something that never happened (a code never exchanged) is judged by the wall
+// clock: the finding shows once its grace has passed, with nothing else arriving.
+func TestAbsenceJudgedByTheClockWhileIdle(t *testing.T) {
+	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "authorize-no-token.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Exchanges[len(res.Exchanges)-1]
+	var mu sync.Mutex
+	now := last.Start.Add(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond, clock: clock, judgeEvery: 5 * time.Millisecond,
+		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
+		changed: map[uint64]struct{}{}}
+	go w.run()
+	defer w.close()
+	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
+	has := func(v *analysisView) bool {
+		for _, f := range v.report.Findings {
+			if f.Rule == "authorize-no-token" {
+				return true
+			}
+		}
+		return false
+	}
+	var first *analysisView
+	for first == nil {
+		select {
+		case msg := <-w.out:
+			first = msg.view
+		case <-time.After(10 * time.Second):
+			t.Fatal("no report")
+		}
+	}
+	if has(first) {
+		t.Fatal("authorize-no-token before its grace passed")
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case msg := <-w.out:
+			if msg.view != nil && has(msg.view) {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the clock moved past the grace and nothing arrived: no authorize-no-token finding")
+		}
 	}
 }

@@ -98,7 +98,8 @@ type Config struct {
 	newAnalyzer func(analysis.Options) analyzer // tests script the analysis
 	// manualAnalysis: no pump for the analysis worker's messages; tests take them from the worker themselves.
 	manualAnalysis bool
-	minReportEvery time.Duration // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
+	minReportEvery time.Duration    // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
+	clock          func() time.Time // the wall clock absence rules are judged at in a live session (tests; default time.Now)
 }
 
 // modalKind is the modal on top of the main view.
@@ -198,7 +199,14 @@ func New(cfg Config) (*Model, error) {
 	if cfg.Notice != "" {
 		m.status, m.statusErr, m.statusSeq = cfg.Notice, true, 1
 	}
-	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery)
+	var clock func() time.Time
+	if !cfg.ReadOnly {
+		clock = cfg.clock
+		if clock == nil {
+			clock = time.Now
+		}
+	}
+	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery, clock)
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
 	m.data.resync(cfg.Store.Snapshot())
 	m.onData()
