@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -544,6 +545,9 @@ func TestRewritesTheUpstreamsOwnURLs(t *testing.T) {
 			w.Write([]byte("not really brotli"))
 		case "/authorize":
 			http.Redirect(w, r, local+"/login?next=1", http.StatusFound)
+		case "/consent": // the authorization response: back to the client, with iss (RFC 9207)
+			w.Header().Set("Location", "https://claude.ai/api/mcp/auth_callback?code=c1&state=s%20x&iss="+url.QueryEscape(local)+"#f")
+			w.WriteHeader(http.StatusFound)
 		}
 	}))
 	defer up.Close()
@@ -586,6 +590,10 @@ func TestRewritesTheUpstreamsOwnURLs(t *testing.T) {
 	resp, _ = get("/authorize")
 	if resp.Header.Get("Location") != pub+"/login?next=1" {
 		t.Errorf("Location %q", resp.Header.Get("Location"))
+	}
+	resp, _ = get("/consent")
+	if want := "https://claude.ai/api/mcp/auth_callback?code=c1&state=s%20x&iss=" + url.QueryEscape(pub) + "#f"; resp.Header.Get("Location") != want {
+		t.Errorf("authorization response Location %q\nwant %q (iss names the public issuer)", resp.Header.Get("Location"), want)
 	}
 
 	// Each rewrite is noted on the inbound exchange; the outbound one keeps what the upstream sent.

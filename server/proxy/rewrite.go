@@ -101,6 +101,13 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 					continue
 				}
 				out, n, _ := replaceOrigin(nv, from, to)
+				if name == "Location" {
+					// The authorization response's iss (RFC 9207) names the issuer, URL-encoded in the query: it
+					// must match the issuer of the (rewritten) metadata, or a client that checks it refuses the code.
+					var m int
+					out, m = rewriteIssParam(out, from, to)
+					n += m
+				}
 				if n > 0 {
 					notes = append(notes, Rewrite{Where: "header " + name, From: from, To: to, Count: n, Before: nv, After: out})
 					nv = out
@@ -184,6 +191,40 @@ func (p *Proxy) rewriteBody(resp *http.Response, to string) ([]Rewrite, error) {
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// rewriteIssParam rewrites the origin from to to in the value of the iss query parameter of the URL loc, leaving
+// every other byte of it as it is.
+func rewriteIssParam(loc, from, to string) (string, int) {
+	q := strings.IndexByte(loc, '?')
+	if q < 0 {
+		return loc, 0
+	}
+	query, frag, _ := strings.Cut(loc[q+1:], "#")
+	parts := strings.Split(query, "&")
+	n := 0
+	for i, part := range parts {
+		k, v, ok := strings.Cut(part, "=")
+		if !ok || k != "iss" {
+			continue
+		}
+		iss, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		if out, m, _ := replaceOrigin(iss, from, to); m > 0 && strings.HasPrefix(iss, from) {
+			parts[i] = k + "=" + url.QueryEscape(out)
+			n++
+		}
+	}
+	if n == 0 {
+		return loc, 0
+	}
+	out := loc[:q+1] + strings.Join(parts, "&")
+	if strings.Contains(loc[q+1:], "#") {
+		out += "#" + frag
+	}
+	return out, n
 }
 
 func jsonSlashes(s string) string { return strings.ReplaceAll(s, "/", `\/`) }
