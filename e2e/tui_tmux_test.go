@@ -15,8 +15,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -370,6 +372,15 @@ func TestTUITunnelInTmux(t *testing.T) {
 	waitGone(tm, "the help", "The public URL is a Cloudflare")
 	time.Sleep(7 * time.Second) // longer than a notice stays
 	tm.waitFor("the header, later", mark)
+	// cloudflared dies on its own: the TUI says the public URL is gone (and restarts nothing).
+	pid, err := strconv.Atoi(readTrim(t, filepath.Join(dir, "pid")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	tm.waitFor("the tunnel's end", "✗ tunnel gone: cloudflared exited (signal: killed)")
 	tm.keys("q")
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -1033,6 +1033,18 @@ func TestTunnelNoteStays(t *testing.T) {
 	if s := h.screen(); !strings.Contains(s, "cloudflare/cloudflared#1449") || !strings.Contains(s, "Tunnel") {
 		t.Fatalf("the help lacks the tunnel's note:\n%s", s)
 	}
+	// cloudflared exits on its own: the line says the public URL is gone, for good.
+	h.press("esc")
+	h.send(tunnelGoneMsg{why: "cloudflared exited (exit status 1)"})
+	h.send(clearStatusMsg{seq: h.m.statusSeq})
+	for _, sz := range [][2]int{{80, 24}, {200, 60}} {
+		h.send(teaSize(sz[0], sz[1]))
+		s := h.screen()
+		if !strings.Contains(s, "✗ tunnel gone: cloudflared exited") || strings.Contains(s, mark) {
+			t.Fatalf("%dx%d: the tunnel's end is not shown:\n%s", sz[0], sz[1], s)
+		}
+		checkLayout(t, h.m.View().Content, sz[0], sz[1])
+	}
 	// No tunnel, no mark.
 	if s := newHarness(t, 80, 24, liveScript()).screen(); strings.Contains(s, "quick tunnel") {
 		t.Fatalf("a mark without a tunnel:\n%s", s)

@@ -136,6 +136,9 @@ func runExport(exp Exporter, format, path string, exs []*recorder.Exchange, over
 // clearStatusMsg ends a status message (seq tells whether a newer one replaced it meanwhile).
 type clearStatusMsg struct{ seq int }
 
+// tunnelGoneMsg: cloudflared exited on its own (Config.TunnelGone).
+type tunnelGoneMsg struct{ why string }
+
 const statusFor = 6 * time.Second
 
 func clearStatusAfter(seq int) tea.Cmd {

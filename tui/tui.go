@@ -74,6 +74,9 @@ type Config struct {
 	// TunnelNote is set while a quick tunnel (--tunnel) is on: what it does to GET event streams. A line under
 	// the header says it for as long as the TUI runs; the help (`?`) gives the whole note.
 	TunnelNote string
+	// TunnelGone, when set, receives why the quick tunnel ended on its own (cloudflared exited): the tunnel's line
+	// then says that the public URL no longer reaches mcpwatch, for good.
+	TunnelGone <-chan string
 
 	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
 	ReadOnly bool
@@ -118,6 +121,8 @@ type Model struct {
 	ctx  *programContext
 	sub  *recorder.Subscription
 	data *data
+	// tunnelGone is why the quick tunnel ended on its own ("" while it runs).
+	tunnelGone string
 
 	tracker  *trackerPane
 	list     *listPane
@@ -290,6 +295,15 @@ func (m *Model) Init() tea.Cmd {
 	if m.cfg.Toggles != nil && !m.cfg.ReadOnly {
 		cmds = append(cmds, listToggles(m.cfg.Toggles), toggleTick())
 	}
+	if c := m.cfg.TunnelGone; c != nil {
+		cmds = append(cmds, func() tea.Msg {
+			why, ok := <-c
+			if !ok {
+				return nil
+			}
+			return tunnelGoneMsg{why: why}
+		})
+	}
 	return tea.Batch(cmds...)
 }
 
@@ -338,6 +352,9 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return tea.Batch(listToggles(m.cfg.Toggles), toggleTick())
 	case exportedMsg:
 		return m.onExported(msg)
+	case tunnelGoneMsg:
+		m.tunnelGone = msg.why
+		return nil
 	case clearStatusMsg:
 		if msg.seq == m.statusSeq {
 			m.status = ""
@@ -969,6 +986,9 @@ func (m *Model) withCopyHint(connector, right string, w int) string {
 // closes (cloudflare/cloudflared#1449); the help has the whole note.
 func (m *Model) tunnelLine(w int) string {
 	st := &m.ctx.styles
+	if m.tunnelGone != "" {
+		return fit(" "+st.SevError.Render("✗ tunnel gone: "+sanitize(m.tunnelGone)+"; the public URL no longer reaches mcpwatch (restart for a new one)"), w)
+	}
 	note := " " + st.SevWarn.Render("! quick tunnel: GET event streams arrive only when they close")
 	more := st.Faint.Render(" · ? more")
 	if width(note)+width(more) <= w {

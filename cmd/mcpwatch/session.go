@@ -78,11 +78,21 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
 		}
 		tunnelNote := ""
+		var tunnelGone chan string
 		if tun != nil {
 			tunnelNote = tunnel.BufferingNote // shown under the header for as long as the TUI runs
+			tunnelGone = make(chan string, 1)
+			go func() {
+				<-tun.Done()
+				if !tun.Stopping() {
+					tunnelGone <- "cloudflared exited (" + exitText(tun.Err()) + ")"
+				}
+				close(tunnelGone)
+			}()
 		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
-			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote})
+			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote,
+			tunnelGone: tunnelGone})
 		if w.capture != nil {
 			if cerr := w.capture.Close(); cerr != nil && err == nil {
 				err = cerr

@@ -34,6 +34,7 @@ type tuiRun struct {
 	store     *recorder.Store
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
+	tunnelGone <-chan string // why the tunnel ended on its own
 }
 
 func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
@@ -64,6 +65,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
 		TunnelNote:    o.tunnelNote,
+		TunnelGone:    o.tunnelGone,
 		Auth:          auth,
 		Upstream:      o.upstream,
 		Toggles:       togglesForTUI{set: toggles},
