@@ -12,31 +12,34 @@ import (
 	"sync"
 )
 
-// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Writes are grouped
-// (a group commit): the goroutine that appends when no write is in progress writes its line at once, and then the
-// lines that others appended meanwhile, in one write call; an append during a write only adds its line to the
-// next group and returns. So a line is on its way to the file as soon as its exchange completes — a crash
-// loses at most the exchanges whose write was in progress, never an earlier line (a torn last line is skipped
-// when loading) — and concurrent exchanges share write calls. No goroutine of its own, no queue that outlives a
-// write: when the disk stalls, what waits is bounded (maxPending), and appenders then wait too, since the capture
-// may not lose a record.
+// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append encodes the
+// exchange's line and adds it to the pending group; the capture's writer goroutine, woken at once, writes every
+// pending line in one write call, while the next group gathers behind it. So the HTTP path never does IO and
+// concurrent exchanges share write calls; a line waits in memory only while a write is in progress, so a crash loses
+// at most the exchanges that were being written, never an earlier line (a torn last line is skipped when
+// loading). What may wait is bounded (maxPending): when the disk stalls that long, appenders wait too, since the
+// capture may not lose a record.
 type CaptureFile struct {
 	path string
-	f    *os.File
+	f    io.WriteCloser // the file (a stand-in in tests)
 
 	mu      sync.Mutex
-	room    *sync.Cond // signalled when a write ends
-	pending []byte     // lines appended during the write in progress
+	work    *sync.Cond // the writer waits for lines (or Close)
+	room    *sync.Cond // appenders and Close wait for a write to end
+	pending []byte     // lines waiting for the writer
 	spare   []byte     // the other buffer (double buffering)
-	writing bool       // a goroutine is writing
-	waiters int        // appends waiting for room
+	writing bool       // the writer is in a write call
+	waiters int        // appends waiting for room: the writer does not stop before they are in
+	torn    bool       // a write was cut short: the next one starts a new line
 	closed  bool
 	written uint64
+	late    uint64 // appends after Close (not written)
 	err     error
+	done    chan struct{}
 }
 
-// maxPending bounds the bytes that wait for a write in progress; beyond it, Append waits for the write to end.
-// The two buffers are kept for reuse, so a sustained load allocates nothing. (A variable for tests.)
+// maxPending bounds the bytes that wait for the writer; beyond it, Append waits for a write to end. The two buffers
+// are kept for reuse, so a sustained load allocates nothing. (A variable for tests.)
 var maxPending = 4 << 20
 
 // OpenCapture opens (creating it and its directory) path for appending.
@@ -52,8 +55,9 @@ func OpenCapture(path string) (*CaptureFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
-	c := &CaptureFile{path: path, f: f}
-	c.room = sync.NewCond(&c.mu)
+	c := &CaptureFile{path: path, f: f, done: make(chan struct{})}
+	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
+	go c.run()
 	return c, nil
 }
 
@@ -81,8 +85,8 @@ func endWithNewline(f *os.File) error {
 // Path is where the capture goes.
 func (c *CaptureFile) Path() string { return c.path }
 
-// Append writes a completed exchange's line, together with the lines appended while it writes; when a write is
-// already in progress, it leaves its line to that writer's next group and returns. After Close it does nothing.
+// Append adds a completed exchange's line to what the writer writes next; it waits only when maxPending bytes
+// already wait behind a stalled write. After Close the exchange is counted as late (Late), not written.
 func (c *CaptureFile) Append(ex *Exchange) {
 	// Encode outside the lock (appenders on other cores do not wait for it), into a pooled buffer.
 	bp := lineBuffers.Get().(*[]byte)
@@ -94,42 +98,57 @@ func (c *CaptureFile) Append(ex *Exchange) {
 		}
 	}()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
+		c.late++
 		return
 	}
 	if err != nil {
 		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
-		c.mu.Unlock()
 		return
 	}
-	for c.writing && len(c.pending) >= maxPending {
-		// The disk is behind: wait rather than lose the record or grow without bound. Close waits for us.
+	for len(c.pending) >= maxPending && !c.closed {
+		// The disk is behind: wait rather than lose the record or grow without bound.
 		c.waiters++
 		c.room.Wait()
 		c.waiters--
 	}
 	c.pending = append(c.pending, line...)
-	if c.writing {
-		c.mu.Unlock()
-		return // the writer takes it before it stops
-	}
-	c.writing = true
-	c.drainLocked()
-	c.mu.Unlock()
+	c.work.Signal()
 }
 
-// drainLocked writes pending groups until none is left. It is called with c.mu held and c.writing set, and
-// releases the lock around each write call.
-func (c *CaptureFile) drainLocked() {
-	for len(c.pending) > 0 {
+// run is the writer: it writes the pending group, one write call at a time, until Close and nothing is left.
+func (c *CaptureFile) run() {
+	defer close(c.done)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		for len(c.pending) == 0 && !(c.closed && c.waiters == 0) {
+			c.work.Wait()
+		}
+		if len(c.pending) == 0 {
+			return // closed, and everything written
+		}
 		buf := c.pending
 		c.pending, c.spare = c.spare[:0], nil
+		if c.torn {
+			buf = append(buf, 0)
+			copy(buf[1:], buf)
+			buf[0] = '\n'
+		}
+		c.writing = true
 		c.mu.Unlock()
 		n, err := c.f.Write(buf)
 		c.mu.Lock()
+		c.writing = false
 		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) // lines are JSON: their only newline ends them
+		if c.torn && n > 0 {
+			c.written-- // the newline that closed the torn line
+			c.torn = false
+		}
 		if err != nil {
+			// A write cut short leaves a torn line: the next group must not be glued to it.
+			c.torn = n < len(buf)
 			c.setErrLocked(fmt.Errorf("capture file %s: %w", c.path, err))
 		}
 		if cap(buf) <= 2*maxPending {
@@ -137,8 +156,6 @@ func (c *CaptureFile) drainLocked() {
 		}
 		c.room.Broadcast()
 	}
-	c.writing = false
-	c.room.Broadcast()
 }
 
 // lineBuffers hold encoded lines between their encoding and their copy into the pending group.
@@ -160,21 +177,30 @@ func (c *CaptureFile) Written() (uint64, error) {
 	return c.written, c.err
 }
 
-// Close waits for the write in progress and the appends waiting for room (every append that began before Close
-// is written), then closes the file. Appends after Close are ignored.
+// Late is the number of exchanges appended after Close (not written).
+func (c *CaptureFile) Late() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.late
+}
+
+// Close writes what is pending (every append that returned before Close is written), stops the writer and closes
+// the file.
 func (c *CaptureFile) Close() error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
+		<-c.done
 		return nil
 	}
 	c.closed = true
-	for c.writing || c.waiters > 0 {
-		c.room.Wait()
-	}
-	err := c.f.Close()
+	c.work.Signal()
+	c.room.Broadcast()
+	c.mu.Unlock()
+	<-c.done
+	c.mu.Lock()
 	defer c.mu.Unlock()
-	return errors.Join(c.err, err)
+	return errors.Join(c.err, c.f.Close())
 }
 
 // LoadResult is a loaded capture.

@@ -77,7 +77,8 @@ func (s *Store) Stats() Stats {
 }
 
 // OnComplete registers f to be called (synchronously, on the HTTP path) with each completed exchange. f must not
-// block: the capture file uses it to enqueue a record.
+// do IO or block: the capture file adds the record to its writer's pending group (waiting only when a bounded
+// amount already waits behind a stalled disk).
 func (s *Store) OnComplete(f func(*Exchange)) {
 	s.mu.Lock()
 	s.onFinish = append(s.onFinish, f)
