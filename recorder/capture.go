@@ -63,11 +63,12 @@ type live struct {
 	parsed int
 	dirty  bool
 	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
+	armed  bool        // late is running
 }
 
 // pendingDelay is how long an event stream's recorded progress may wait for its caller to pass it on (a flush, the
 // next read) before it is published anyway.
-const pendingDelay = 2 * time.Millisecond
+var pendingDelay = 2 * time.Millisecond // (a variable for tests)
 
 type liveKey struct{}
 
@@ -202,6 +203,21 @@ func (l *live) writeHeader(status int, h http.Header) {
 		l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
 		l.ex.State = StateStreaming
 		l.dirty = true
+		l.armLate()
+	}
+}
+
+// armLate makes sure what is pending is published pendingDelay from the first of it at the latest (a caller that
+// holds the bytes without flushing or reading again must not hold up the record). Callers hold l.mu.
+func (l *live) armLate() {
+	if l.armed {
+		return
+	}
+	l.armed = true
+	if l.late == nil {
+		l.late = time.AfterFunc(pendingDelay, l.recordPending)
+	} else {
+		l.late.Reset(pendingDelay)
 	}
 }
 
@@ -230,26 +246,22 @@ func (l *live) writeBody(p []byte) {
 		l.dirty = true
 	}
 	if l.dirty {
-		// A caller that holds the bytes without flushing or reading again must not hold up the record.
-		if l.late == nil {
-			l.late = time.AfterFunc(pendingDelay, l.recordPending)
-		} else {
-			l.late.Reset(pendingDelay)
-		}
+		l.armLate()
 	}
 }
 
 // recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
 // changed since the last time. The callers run it once the bytes are on their way: after a flush, before the next
-// read, or pendingDelay after the bytes passed.
+// read, or at the latest pendingDelay after the first of them passed.
 func (l *live) recordPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.armed {
+		l.late.Stop()
+		l.armed = false
+	}
 	if !l.dirty || l.ended {
 		return
-	}
-	if l.late != nil {
-		l.late.Stop()
 	}
 	l.parseEvents()
 	l.dirty = false

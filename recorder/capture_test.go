@@ -228,6 +228,9 @@ func sseHandler(next <-chan struct{}) http.Handler {
 }
 
 func TestMiddlewareRecordsSSEEventByEvent(t *testing.T) {
+	// The handler flushes each event: the flush publishes it (the fallback timer is out of reach here).
+	defer func(d time.Duration) { pendingDelay = d }(pendingDelay)
+	pendingDelay = time.Hour
 	store := NewStore(StoreOptions{})
 	sub := store.Subscribe(0)
 	next := make(chan struct{})
@@ -395,5 +398,52 @@ func TestMiddlewareReadsAnUnreadBodyAsFarAsNetHTTPDoes(t *testing.T) {
 		if ex.ReqBody.Size != want {
 			t.Errorf("%d-byte body: recorded %d bytes, want %d", size, ex.ReqBody.Size, want)
 		}
+	}
+}
+
+// A handler that writes events without ever flushing (net/http passes them on as its buffer fills): each is
+// recorded within pendingDelay of its write, however long the stream goes on writing, and nothing is published
+// after the exchange completed.
+func TestStreamWithoutFlushesIsRecordedAsItGoes(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(100000)
+	const events = 100
+	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		for i := range events {
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":%d}}\n\n", i)
+			time.Sleep(time.Millisecond)
+		}
+	}))
+	resp, err := http.Get(base + "/stream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	var changed int
+	var ex *Exchange
+	for ex == nil {
+		u := <-sub.C
+		switch u.Kind {
+		case Changed:
+			changed++
+		case Completed:
+			ex = u.Exchange
+		}
+	}
+	// 100 writes over at least 100 ms: a deadline that each write pushed back would publish once or twice.
+	if changed < 10 {
+		t.Errorf("%d updates while %d events were written over %s: the stream was not recorded as it went", changed, events, ex.Timings.Total)
+	}
+	if len(ex.Events) != events || len(ex.RPC) != events {
+		t.Errorf("%d events, %d messages", len(ex.Events), len(ex.RPC))
+	}
+	time.Sleep(20 * pendingDelay)
+	select {
+	case u := <-sub.C:
+		t.Errorf("an update after the exchange completed: %v", u.Kind)
+	default:
 	}
 }

@@ -104,8 +104,9 @@ func (l *live) end(err error) {
 		return
 	}
 	l.ended = true
-	if l.late != nil {
+	if l.armed {
 		l.late.Stop()
+		l.armed = false
 	}
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()

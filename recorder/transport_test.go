@@ -146,3 +146,44 @@ func TestTransportWithoutARecorderPassesThrough(t *testing.T) {
 	}
 	resp.Body.Close()
 }
+
+// A proxy reads the upstream's stream, passes each piece on, and reads again: the next read publishes what the
+// previous one returned (before it waits for more).
+func TestTransportRecordsAStreamOnTheNextRead(t *testing.T) {
+	defer func(d time.Duration) { pendingDelay = d }(pendingDelay)
+	pendingDelay = time.Hour // the fallback timer is out of reach: only the next read publishes
+	next := make(chan struct{})
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "id: 1\ndata: one\n\n")
+		w.(http.Flusher).Flush()
+		<-next
+		fmt.Fprint(w, "id: 2\ndata: two\n\n")
+	}))
+	defer upstream.Close()
+	defer close(next)
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	resp, err := client.Get(upstream.URL + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 4096)
+	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
+		t.Fatalf("first read %q %v", buf[:n], err)
+	}
+	go resp.Body.Read(buf) // waits for the second event; first publishes the first
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case u := <-sub.C:
+			if u.Kind == Changed && len(u.Exchange.Events) == 1 {
+				return
+			}
+		case <-timeout:
+			t.Fatal("the first event was not published by the next read")
+		}
+	}
+}
