@@ -45,6 +45,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
+	var replayed []byte // a body in memory, recorded once it was sent
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
 		l.reqEOF = true
@@ -56,7 +57,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			_, err = io.ReadFull(rc, data)
 			rc.Close()
 			if err == nil {
-				l.ex.ReqBody = Body{Data: data, Size: req.ContentLength}
+				replayed = data
 				l.reqEOF = true
 				break
 			}
@@ -90,6 +91,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	l.mu.Lock()
 	l.ex.Proto = resp.Proto
+	if replayed != nil {
+		// An answer came, so the request went out whole (net/http writes an in-memory body with the headers);
+		// after an error nobody can say how much of it did, and none is claimed.
+		l.ex.ReqBody = Body{Data: replayed, Size: int64(len(replayed))}
+	}
 	l.mu.Unlock()
 	l.writeHeader(resp.StatusCode, resp.Header)
 	resp.Body = &recordedBody{rc: resp.Body, l: l}

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -184,6 +185,36 @@ func TestTransportRecordsAStreamOnTheNextRead(t *testing.T) {
 			}
 		case <-timeout:
 			t.Fatal("the first event was not published by the next read")
+		}
+	}
+}
+
+// A body the caller holds in memory (GetBody) is recorded when the request went out, and only then.
+func TestTransportRecordsAnInMemoryBodyOnceSent(t *testing.T) {
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+	}))
+	defer upstream.Close()
+	down := httptest.NewServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	for _, tc := range []struct {
+		url  string
+		want string
+	}{{upstream.URL, `{"a":1}`}, {downURL, ""}} {
+		store := NewStore(StoreOptions{})
+		client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+		req, _ := http.NewRequest("POST", tc.url+"/mcp", bytes.NewReader([]byte(`{"a":1}`))) // sets GetBody
+		if req.GetBody == nil {
+			t.Fatal("no GetBody")
+		}
+		if resp, err := client.Do(req); err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		exs := store.Snapshot()
+		if len(exs) != 1 || string(exs[0].ReqBody.Data) != tc.want || exs[0].ReqBody.Size != int64(len(tc.want)) {
+			t.Errorf("%s: recorded body %q (size %d), want %q", tc.url, exs[0].ReqBody.Data, exs[0].ReqBody.Size, tc.want)
 		}
 	}
 }
