@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,8 +27,22 @@ type Options struct {
 
 // Recorder captures exchanges into a Store (and through it, the capture file and the subscribers).
 type Recorder struct {
-	store *Store
-	opts  Options
+	store    *Store
+	opts     Options
+	inflight atomic.Int64 // exchanges begun and not ended
+}
+
+// Wait waits until every exchange begun has ended (its record handed to the store and the capture file), or ctx
+// ends. A server that stops calls it after closing its connections: a stream cut then still gets its record.
+func (rec *Recorder) Wait(ctx context.Context) error {
+	for rec.inflight.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d exchanges still open: %w", rec.inflight.Load(), ctx.Err())
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // New returns a recorder feeding store.
@@ -154,6 +169,7 @@ func (rec *Recorder) begin(r *http.Request) *live {
 	if r.Body == nil || r.Body == http.NoBody {
 		l.reqEOF = true
 	}
+	rec.inflight.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	return l
 }

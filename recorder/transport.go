@@ -75,6 +75,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if parent != 0 {
 		l.ex.Notes = append(l.ex.Notes, Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
 	}
+	rec.inflight.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	if parent != 0 {
 		AddNote(req.Context(), NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
@@ -127,6 +128,7 @@ func (l *live) end(err error) {
 	l.ex.State = StateComplete
 	l.parseRequest()
 	l.rec.store.complete(l.ex.snapshot())
+	l.rec.inflight.Add(-1)
 }
 
 type recordedBody struct {

@@ -303,6 +303,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		err = s.http.Close() // open SSE streams never end on their own
 	}
 	s.stop()
+	if s.cfg.Recorder != nil {
+		// Close does not wait for the handlers it cut off: let their exchanges end (and reach the capture file)
+		// before the caller closes it.
+		wctx, wcancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if werr := s.cfg.Recorder.Wait(wctx); werr != nil {
+			s.cfg.Logger.Warn("stopping", "err", werr)
+		}
+		wcancel()
+	}
 	if e := <-errc; e != nil && !errors.Is(e, http.ErrServerClosed) {
 		return e
 	}

@@ -94,7 +94,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote,
 			tunnelGone: tunnelGone})
 		if w.capture != nil {
-			if cerr := w.capture.Close(); cerr != nil && err == nil {
+			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {
 				err = cerr
 			}
 			fmt.Fprintf(stderr, "capture: %s\n", w.capture.Path())
@@ -163,7 +163,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 	perr := <-printed
 	stopPrint()
 	if w.capture != nil {
-		if err := w.capture.Close(); err != nil && serveErr == nil {
+		if err := closeCapture(w.capture, stderr); err != nil && serveErr == nil {
 			serveErr = err
 		}
 	}
@@ -178,4 +178,14 @@ func exitText(err error) string {
 		return "exit status 0"
 	}
 	return err.Error()
+}
+
+// closeCapture closes the capture file and says so if an exchange ended too late to be in it (a stream that
+// outlived the server's stop by more than its grace).
+func closeCapture(c *recorder.CaptureFile, stderr io.Writer) error {
+	err := c.Close()
+	if n := c.Late(); n > 0 {
+		fmt.Fprintf(stderr, "warning: %d exchanges ended after the capture file was closed and are not in it\n", n)
+	}
+	return err
 }
