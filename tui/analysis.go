@@ -107,6 +107,8 @@ type analysisWorker struct {
 	// nothing else arrives. Nil for a saved capture, judged at its own end.
 	clock      func() time.Time
 	judgeEvery time.Duration // default judgeEvery (tests)
+	judging    bool          // the report due is only the clock's: publish it only if its findings changed
+	lastKeys   []string      // the findings of the last report published
 
 	mu     sync.Mutex
 	queue  []analysisJob
@@ -237,7 +239,10 @@ func (w *analysisWorker) run() {
 		case <-tick:
 			tick = nil
 		case <-judge:
-			w.dirty = w.dirty || w.an != nil // the time passed may have made an absence a finding
+			if w.an != nil && !w.dirty {
+				// The time passed may have made an absence a finding: report again, but say so only if it did.
+				w.dirty, w.judging = true, true
+			}
 		}
 		for _, j := range w.take() {
 			w.apply(j)
@@ -267,7 +272,7 @@ func (w *analysisWorker) apply(j analysisJob) {
 		w.live = w.live[:0]
 		w.stale = 0
 		clear(w.changed)
-		w.all, w.dirty = false, true
+		w.all, w.dirty, w.judging = false, true, false
 	}
 	w.seq = j.seq
 	for i, ex := range j.exs {
@@ -280,7 +285,7 @@ func (w *analysisWorker) apply(j analysisJob) {
 		w.an.Observe(ex)
 		w.put(ex)
 		w.changed[ex.ID] = struct{}{}
-		w.dirty = true
+		w.dirty, w.judging = true, false
 	}
 	if k, _ := slices.BinarySearchFunc(w.live, j.from, func(ex *recorder.Exchange, id uint64) int { return cmp.Compare(ex.ID, id) }); k > 0 {
 		clear(w.live[:k])
@@ -291,7 +296,7 @@ func (w *analysisWorker) apply(j analysisJob) {
 		}
 	}
 	if j.force {
-		w.force, w.dirty = true, true
+		w.force, w.dirty, w.judging = true, true, false
 	}
 }
 
@@ -338,7 +343,15 @@ func (w *analysisWorker) publish(due bool) bool {
 		if c, ok := w.an.(interface{ SetNow(time.Time) }); ok && w.clock != nil {
 			c.SetNow(w.clock())
 		}
-		view = newView(w.an.Report())
+		rep := w.an.Report()
+		keys := make([]string, len(rep.Findings))
+		for i, f := range rep.Findings {
+			keys[i] = f.Key()
+		}
+		if !(w.judging && slices.Equal(keys, w.lastKeys)) {
+			view, w.lastKeys = newView(rep), keys
+		}
+		w.judging = false
 		// The report costs what the analysis does over every exchange held: beyond reportNowUpTo exchanges it is
 		// taken no more often than ten times its cost, so that it takes at most a tenth of a core.
 		w.every = min(max(10*time.Since(start), w.minEvery), max(5*time.Second, w.minEvery))

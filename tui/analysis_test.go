@@ -370,3 +370,33 @@ func TestAbsenceJudgedByTheClockWhileIdle(t *testing.T) {
 		}
 	}
 }
+
+// While nothing arrives and the clock changes nothing, the worker says nothing: the UI does not filter and draw
+// again every judgeEvery for an unchanged report.
+func TestIdleClockPublishesOnlyChanges(t *testing.T) {
+	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "claude-web-legacy.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Exchanges[len(res.Exchanges)-1]
+	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond,
+		clock: func() time.Time { return last.Start.Add(time.Second) }, judgeEvery: 2 * time.Millisecond,
+		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
+		changed: map[uint64]struct{}{}}
+	go w.run()
+	defer w.close()
+	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
+	for got := false; !got; {
+		select {
+		case msg := <-w.out:
+			got = msg.view != nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("no report")
+		}
+	}
+	select {
+	case msg := <-w.out:
+		t.Fatalf("a message while idle with nothing new (view %v)", msg.view != nil)
+	case <-time.After(100 * time.Millisecond): // 50 ticks of the clock
+	}
+}
