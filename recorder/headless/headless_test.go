@@ -344,6 +344,18 @@ func TestLinesAreWhatFmtWrote(t *testing.T) {
 		{Stage: analysis.StageInitialize, Status: analysis.StatusFailed, Client: analysis.ClientClaude, Connection: "c12"},
 		{Stage: analysis.StageResourceMetadata},
 	}
+	// Pinned as printed, column for column (the e2e harness parses these columns).
+	start = start.Local()
+	for i, want := range []string{
+		"09:04:05.123 POST   /mcp                                         tools/call                   200   1.49ms",
+		"09:04:05.123 OPTIONS /.well-known/oauth-protected-resource/mcp/with/a/very/long/path/beyond/the/column -                            204       0s  initialize!        claude      c12",
+		"09:04:05.123 POST   /mcp                                         -                            502       0s  resource-metadata  unknown     - rpc-error=-32601 → http://127.0.0.1:8080",
+	} {
+		ex, in := [][2]int{{0, 0}, {1, 1}, {4, 2}}[i][0], [][2]int{{0, 0}, {1, 1}, {4, 2}}[i][1]
+		if got := string(appendLine(nil, exs[ex], infos[in])); got != want {
+			t.Errorf("line %d:\n got %q\nwant %q", i, got, want)
+		}
+	}
 	for i, ex := range exs {
 		for _, in := range infos {
 			if got, want := string(appendLine(nil, ex, in)), fmtLine(ex, in); got != want {
