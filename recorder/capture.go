@@ -23,6 +23,9 @@ type Options struct {
 	MaxEvents int
 	// Now is the clock (tests).
 	Now func() time.Time
+	// PublishDelay is how long an event stream's recorded progress may wait for its caller to pass the bytes on (a
+	// flush, the next read) before it is published anyway (default 2 ms).
+	PublishDelay time.Duration
 }
 
 // Recorder captures exchanges into a Store (and through it, the capture file and the subscribers).
@@ -56,6 +59,9 @@ func New(store *Store, opts Options) *Recorder {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.PublishDelay <= 0 {
+		opts.PublishDelay = 2 * time.Millisecond
+	}
 	return &Recorder{store: store, opts: opts}
 }
 
@@ -80,10 +86,6 @@ type live struct {
 	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
 	armed  bool        // late is running
 }
-
-// pendingDelay is how long an event stream's recorded progress may wait for its caller to pass it on (a flush, the
-// next read) before it is published anyway.
-var pendingDelay = 2 * time.Millisecond // (a variable for tests)
 
 type liveKey struct{}
 
@@ -223,7 +225,7 @@ func (l *live) writeHeader(status int, h http.Header) {
 	}
 }
 
-// armLate makes sure what is pending is published pendingDelay from the first of it at the latest (a caller that
+// armLate makes sure what is pending is published Options.PublishDelay after the first of it at the latest (a caller that
 // holds the bytes without flushing or reading again must not hold up the record). Callers hold l.mu.
 func (l *live) armLate() {
 	if l.armed {
@@ -231,9 +233,9 @@ func (l *live) armLate() {
 	}
 	l.armed = true
 	if l.late == nil {
-		l.late = time.AfterFunc(pendingDelay, l.recordPending)
+		l.late = time.AfterFunc(l.rec.opts.PublishDelay, l.recordPending)
 	} else {
-		l.late.Reset(pendingDelay)
+		l.late.Reset(l.rec.opts.PublishDelay)
 	}
 }
 
@@ -268,7 +270,7 @@ func (l *live) writeBody(p []byte) {
 
 // recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
 // changed since the last time. The callers run it once the bytes are on their way: after a flush, before the next
-// read, or at the latest pendingDelay after the first of them passed.
+// read, or at the latest Options.PublishDelay after the first of them passed.
 func (l *live) recordPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -229,12 +229,10 @@ func sseHandler(next <-chan struct{}) http.Handler {
 
 func TestMiddlewareRecordsSSEEventByEvent(t *testing.T) {
 	// The handler flushes each event: the flush publishes it (the fallback timer is out of reach here).
-	defer func(d time.Duration) { pendingDelay = d }(pendingDelay)
-	pendingDelay = time.Hour
 	store := NewStore(StoreOptions{})
 	sub := store.Subscribe(0)
 	next := make(chan struct{})
-	base, _ := serveRecorded(t, store, Options{}, sseHandler(next))
+	base, _ := serveRecorded(t, store, Options{PublishDelay: time.Hour}, sseHandler(next))
 
 	done := make(chan error, 1)
 	go func() {
@@ -402,7 +400,7 @@ func TestMiddlewareReadsAnUnreadBodyAsFarAsNetHTTPDoes(t *testing.T) {
 }
 
 // A handler that writes events without ever flushing (net/http passes them on as its buffer fills): each is
-// recorded within pendingDelay of its write, however long the stream goes on writing, and nothing is published
+// recorded within Options.PublishDelay (2 ms) of its write, however long the stream goes on writing, and nothing is published
 // after the exchange completed.
 func TestStreamWithoutFlushesIsRecordedAsItGoes(t *testing.T) {
 	store := NewStore(StoreOptions{})
@@ -440,7 +438,7 @@ func TestStreamWithoutFlushesIsRecordedAsItGoes(t *testing.T) {
 	if len(ex.Events) != events || len(ex.RPC) != events {
 		t.Errorf("%d events, %d messages", len(ex.Events), len(ex.RPC))
 	}
-	time.Sleep(20 * pendingDelay)
+	time.Sleep(40 * time.Millisecond) // 20 times the delay
 	select {
 	case u := <-sub.C:
 		t.Errorf("an update after the exchange completed: %v", u.Kind)

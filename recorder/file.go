@@ -34,13 +34,14 @@ type CaptureFile struct {
 	closed  bool
 	written uint64
 	late    uint64 // appends after Close (not written)
+	bound   int    // maxPending (tests lower it)
 	err     error
 	done    chan struct{}
 }
 
 // maxPending bounds the bytes that wait for the writer; beyond it, Append waits for a write to end. The two buffers
-// are kept for reuse, so a sustained load allocates nothing. (A variable for tests.)
-var maxPending = 4 << 20
+// are kept for reuse, so a sustained load allocates nothing.
+const maxPending = 4 << 20
 
 // OpenCapture opens (creating it and its directory) path for appending.
 func OpenCapture(path string) (*CaptureFile, error) {
@@ -55,7 +56,7 @@ func OpenCapture(path string) (*CaptureFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
-	c := &CaptureFile{path: path, f: f, done: make(chan struct{})}
+	c := &CaptureFile{path: path, f: f, bound: maxPending, done: make(chan struct{})}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -107,7 +108,7 @@ func (c *CaptureFile) Append(ex *Exchange) {
 		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
 		return
 	}
-	for len(c.pending) >= maxPending && !c.closed {
+	for len(c.pending) >= c.bound && !c.closed {
 		// The disk is behind: wait rather than lose the record or grow without bound.
 		c.waiters++
 		c.room.Wait()
@@ -151,7 +152,7 @@ func (c *CaptureFile) run() {
 			c.torn = n < len(buf)
 			c.setErrLocked(fmt.Errorf("capture file %s: %w", c.path, err))
 		}
-		if cap(buf) <= 2*maxPending {
+		if cap(buf) <= 2*c.bound {
 			c.spare = buf[:0] // reuse it; a buffer grown by a very large line is not kept
 		}
 		c.room.Broadcast()

@@ -337,15 +337,16 @@ func TestCaptureFileAppendDuringAStalledWriteReturnsAndKeepsOrder(t *testing.T) 
 }
 
 func TestCaptureFileWaitsWhenTooMuchIsPending(t *testing.T) {
-	defer func(m int) { maxPending = m }(maxPending)
-	maxPending = 1 << 20
 	c, release := stalledCapture(t)
+	c.mu.Lock()
+	c.bound = 1 << 20
+	c.mu.Unlock()
 	c.Append(bigExchange(1, 256<<10)) // the writer blocks in its write
 	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.writing })
 	// Fill what may wait behind the stalled write (16 lines of just over 64 KiB); the next one must wait, not grow
 	// the buffer. It is written in the end: Close waits for it.
 	const size = 64 << 10
-	n := maxPending / size
+	n := c.bound / size
 	for id := range n {
 		c.Append(bigExchange(uint64(id+2), size))
 	}
@@ -353,7 +354,7 @@ func TestCaptureFileWaitsWhenTooMuchIsPending(t *testing.T) {
 	go func() { c.Append(sampleExchange(uint64(n + 2))); close(over) }()
 	select {
 	case <-over:
-		t.Fatalf("an append beyond %d pending bytes did not wait (%d pending)", maxPending, len(c.pending))
+		t.Fatalf("an append beyond %d pending bytes did not wait (%d pending)", c.bound, len(c.pending))
 	case <-time.After(200 * time.Millisecond):
 	}
 	data := release()

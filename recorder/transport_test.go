@@ -51,25 +51,34 @@ func TestTransportRecordsAnOutboundRequest(t *testing.T) {
 	}
 }
 
-func TestTransportRecordsAStreamedBodyAsItIsRead(t *testing.T) {
-	next := make(chan struct{})
+// streamThroughTransport GETs an event stream through a recording Transport: the upstream sends first, flushes,
+// and sends second once next is sent to (or closed at the end of the test).
+func streamThroughTransport(t *testing.T, opts Options, first, second string) (resp *http.Response, sub *Subscription, next chan struct{}) {
+	t.Helper()
+	next = make(chan struct{})
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+		fmt.Fprint(w, first)
 		w.(http.Flusher).Flush()
 		<-next
-		fmt.Fprint(w, "id: 2\ndata: bye\n\n")
+		fmt.Fprint(w, second)
 	}))
-	defer upstream.Close()
-	defer close(next)
-
+	t.Cleanup(upstream.Close)
+	t.Cleanup(func() { close(next) })
 	store := NewStore(StoreOptions{})
-	sub := store.Subscribe(0)
-	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
+	sub = store.Subscribe(0)
+	client := &http.Client{Transport: &Transport{Recorder: New(store, opts)}}
 	resp, err := client.Get(upstream.URL + "/mcp")
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { resp.Body.Close() })
+	return resp, sub, next
+}
+
+func TestTransportRecordsAStreamedBodyAsItIsRead(t *testing.T) {
+	resp, sub, next := streamThroughTransport(t, Options{},
+		"id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n", "id: 2\ndata: bye\n\n")
 	br := bufio.NewReader(resp.Body)
 	for {
 		l, err := br.ReadString('\n')
@@ -151,26 +160,8 @@ func TestTransportWithoutARecorderPassesThrough(t *testing.T) {
 // A proxy reads the upstream's stream, passes each piece on, and reads again: the next read publishes what the
 // previous one returned (before it waits for more).
 func TestTransportRecordsAStreamOnTheNextRead(t *testing.T) {
-	defer func(d time.Duration) { pendingDelay = d }(pendingDelay)
-	pendingDelay = time.Hour // the fallback timer is out of reach: only the next read publishes
-	next := make(chan struct{})
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "id: 1\ndata: one\n\n")
-		w.(http.Flusher).Flush()
-		<-next
-		fmt.Fprint(w, "id: 2\ndata: two\n\n")
-	}))
-	defer upstream.Close()
-	defer close(next)
-	store := NewStore(StoreOptions{})
-	sub := store.Subscribe(0)
-	client := &http.Client{Transport: &Transport{Recorder: New(store, Options{})}}
-	resp, err := client.Get(upstream.URL + "/mcp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	// The fallback timer is out of reach: only the next read publishes.
+	resp, sub, _ := streamThroughTransport(t, Options{PublishDelay: time.Hour}, "id: 1\ndata: one\n\n", "id: 2\ndata: two\n\n")
 	buf := make([]byte, 4096)
 	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
 		t.Fatalf("first read %q %v", buf[:n], err)
