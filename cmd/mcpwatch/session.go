@@ -16,6 +16,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
 	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
@@ -78,6 +79,9 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
 		}
 		tunnelNote := ""
+		if w.flags.allowLoopbackCIMD { // excludes --tunnel: its line under the header is free
+			tunnelNote = oauth.LoopbackCIMDNote
+		}
 		var tunnelGone chan string
 		if tun != nil {
 			tunnelNote = tunnel.BufferingNote // shown under the header for as long as the TUI runs
