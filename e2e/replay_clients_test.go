@@ -46,6 +46,9 @@ type replayClient struct {
 	Scope string
 	// AutoApprove runs the server with --auto-approve; otherwise the consent form is submitted.
 	AutoApprove bool
+	// EMA also sends the Enterprise-Managed Authorization token request (jwt-bearer grant with an ID-JAG), which
+	// mcpwatch refuses with an explanation (§1 Enterprise Managed Auth).
+	EMA bool
 }
 
 const (
@@ -56,7 +59,7 @@ const (
 
 // replayClients are the registration shapes of the reference, one value per client (section in Source).
 var replayClients = []replayClient{
-	{Name: "Claude web (CIMD)", Source: "§1 Registration: CIMD document", AutoApprove: true, Resource: true, ResourceOnRefresh: true, Scope: "claudeai",
+	{Name: "Claude web (CIMD)", Source: "§1 Registration: CIMD document; Enterprise Managed Auth", AutoApprove: true, EMA: true, Resource: true, ResourceOnRefresh: true, Scope: "claudeai",
 		DocURL: "https://claude.ai/oauth/mcp-oauth-client-metadata",
 		Doc: map[string]any{"client_name": "Claude", "client_uri": "https://claude.ai", "redirect_uris": []string{"https://claude.ai/api/mcp/auth_callback"},
 			"grant_types": []string{authCode, refreshGrant, grantJWTBearer}, "response_types": []string{"code"}, "token_endpoint_auth_method": "none"},
@@ -355,6 +358,17 @@ func (r *replayRun) run() {
 	if tok = r.mustJSON(r.token(v), http.StatusOK); tok["access_token"] == nil {
 		t.Fatalf("refresh: %v", tok)
 	}
+
+	if c.EMA { // an ID-JAG as identity providers shape it (typ oauth-id-jag+jwt; iss, sub, aud, resource, client_id, scope, jti)
+		b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+		jag := b64(`{"alg":"RS256","typ":"oauth-id-jag+jwt","kid":"idp-1"}`) + "." + b64(`{"iss":"https://idp.example.com","sub":"u-1","aud":"`+r.base+
+			`","client_id":"`+r.clientID+`","resource":"`+resource+`","scope":"mcp","jti":"jag-1","exp":`+fmt.Sprint(time.Now().Add(time.Minute).Unix())+`}`) + "." + b64("idp-signature")
+		v = url.Values{"grant_type": {grantJWTBearer}, "assertion": {jag}, "client_id": {r.clientID}, "resource": {resource}}
+		e := r.mustJSON(r.do("POST", "/token", "application/x-www-form-urlencoded", v.Encode(), nil), http.StatusBadRequest)
+		if d, _ := e["error_description"].(string); e["error"] != "unsupported_grant_type" || !strings.Contains(d, "ID-JAG") {
+			t.Errorf("jwt-bearer grant: %v", e)
+		}
+	}
 }
 
 // token posts a token request authenticated as the client does.
@@ -423,9 +437,12 @@ func (r *replayRun) mustJSON(resp replayResp, status int) map[string]any {
 func (r *replayRun) checkStages(stdout string) {
 	t := r.t
 	seen := map[string]int{}
-	var notes []string
+	var notes, findings []string
 	for _, l := range strings.Split(stdout, "\n") {
 		var ev headless.Event
+		if l != "" && json.Unmarshal([]byte(l), &ev) == nil && ev.Event == headless.EventFinding {
+			findings = append(findings, ev.Finding.Rule)
+		}
 		if l == "" || json.Unmarshal([]byte(l), &ev) != nil || ev.Event != headless.EventExchange {
 			continue
 		}
@@ -446,6 +463,20 @@ func (r *replayRun) checkStages(stdout string) {
 	for _, s := range want {
 		if seen[s] == 0 {
 			t.Errorf("stage %s not recorded (recorded: %v)", s, seen)
+		}
+	}
+	if r.c.EMA {
+		if !slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, `"typ":"oauth-id-jag+jwt"`) }) ||
+			!slices.ContainsFunc(notes, func(n string) bool { return strings.Contains(n, `"iss":"https://idp.example.com"`) }) {
+			t.Errorf("the ID-JAG's header and claims are not recorded: %q", notes)
+		}
+		if slices.ContainsFunc(notes, func(n string) bool {
+			return strings.Contains(n, base64.RawURLEncoding.EncodeToString([]byte("idp-signature")))
+		}) {
+			t.Error("the ID-JAG's signature was recorded in a note")
+		}
+		if !slices.Contains(findings, "id-jag-unsupported") {
+			t.Errorf("no id-jag-unsupported finding (findings: %v)", findings)
 		}
 	}
 	if r.c.Auth == "private_key_jwt" {
