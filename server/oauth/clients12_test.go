@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -8,6 +9,7 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -398,4 +400,53 @@ func TestIDJAGGrantExplained(t *testing.T) {
 	// Not a JWT at all: still explained, nothing decoded.
 	r = h.tokenForm("grant_type", grantJWTBearer, "assertion", "garbage")
 	wantOAuthError(t, r, http.StatusBadRequest, "unsupported_grant_type")
+}
+
+// The replay cache is bounded: expired ids are dropped when it is full, and when none has expired the one closest
+// to expiry goes; an id is refused until its exp.
+func TestJTICacheBounded(t *testing.T) {
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	c := jtiCache{seen: map[string]time.Time{}, max: 3}
+	for i, ttl := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
+		if err := c.use(fmt.Sprint(i), now.Add(ttl), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.use("1", now.Add(time.Minute), now); err != errReplayedJTI {
+		t.Fatalf("replay: %v", err)
+	}
+	if err := c.use("3", now.Add(5*time.Minute), now); err != nil || len(c.seen) != 3 {
+		t.Fatalf("full: %v, %d ids", err, len(c.seen))
+	}
+	if _, ok := c.seen["0"]; ok {
+		t.Error("the id closest to expiry was kept when the cache was full")
+	}
+	later := now.Add(150 * time.Second) // "1" expired
+	if err := c.use("4", later.Add(time.Minute), later); err != nil || len(c.seen) != 3 {
+		t.Fatalf("after expiry: %v, %d ids", err, len(c.seen))
+	}
+	if _, ok := c.seen["1"]; ok {
+		t.Error("an expired id was kept")
+	}
+	if err := c.use("1", later.Add(time.Minute), later); err != nil {
+		t.Errorf("an id may be used again after its exp: %v", err)
+	}
+}
+
+// The JWKS cache holds at most maxJWKSCache URLs.
+func TestJWKSCacheBounded(t *testing.T) {
+	key := newRSASigner(t, "k")
+	keys := newJWKSServer(t, key.jwks())
+	h := newHarness(t, allowLoopback)
+	for i := range maxJWKSCache + 5 {
+		if _, _, err := h.as.cimd.clientKeys(context.Background(), fmt.Sprintf("%s/jwks/%d.json", keys.URL, i), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.as.cimd.mu.Lock()
+	n := len(h.as.cimd.jwks)
+	h.as.cimd.mu.Unlock()
+	if n > maxJWKSCache {
+		t.Errorf("%d JWKS cached, want at most %d", n, maxJWKSCache)
+	}
 }
