@@ -262,13 +262,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	if req := f.requireScopes.value(); len(req) > 0 {
 		authLine += fmt.Sprintf("; tokens need scope %s", strings.Join(req, " "))
 	}
-	after := []string{authLine}
+	after, authNote := []string{authLine}, ""
 	if f.allowLoopbackCIMD {
-		after = append(after, oauth.LoopbackCIMDNote)
+		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
 	return runWatched(ctx, watched{
 		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, after: after,
+		logger: logger, auth: !f.noAuth, authNote: authNote, after: after,
 	}, stdout, stderr)
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
 	"github.com/mcpwatch/mcpwatch/server/faults"
-	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
@@ -30,6 +29,7 @@ type watched struct {
 	stateDir string
 	logger   *slog.Logger
 	auth     bool   // the embedded authorization server is on
+	authNote string // said after the auth state in the TUI header (--allow-loopback-cimd)
 	upstream string // proxy mode: the upstream URL
 	// Banner lines of the command's own: before, right after "listening on"; after, after the connector URL.
 	before, after []string
@@ -79,9 +79,6 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
 		}
 		tunnelNote := ""
-		if w.flags.allowLoopbackCIMD { // excludes --tunnel: its line under the header is free
-			tunnelNote = oauth.LoopbackCIMDNote
-		}
 		var tunnelGone chan string
 		if tun != nil {
 			tunnelNote = tunnel.BufferingNote // shown under the header for as long as the TUI runs
@@ -95,7 +92,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			}()
 		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
-			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote,
+			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote, authNote: w.authNote,
 			tunnelGone: tunnelGone})
 		if w.capture != nil {
 			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {

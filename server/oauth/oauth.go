@@ -140,6 +140,9 @@ type Config struct {
 // LoopbackCIMDNote is the banner's (and the TUI header's) line while serve --allow-loopback-cimd is on.
 const LoopbackCIMDNote = "--allow-loopback-cimd: client ID metadata documents and JWKS are fetched from this machine too (for testing a client of your own; never behind a public URL)"
 
+// LoopbackCIMDHeader says the same in the TUI header, after the auth state.
+const LoopbackCIMDHeader = "loopback CIMD allowed (--allow-loopback-cimd)"
+
 // AS is the authorization server and the bearer check of the resources it protects.
 type AS struct {
 	cfg   Config
