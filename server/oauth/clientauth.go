@@ -33,8 +33,9 @@ const (
 	assertionTypeJWT = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 	// assertionSkew is the clock skew tolerated on exp, nbf and iat.
 	assertionSkew = 60 * time.Second
-	// assertionMaxLifetime bounds how far in the future exp may be: the jti is remembered until then.
-	assertionMaxLifetime = 10 * time.Minute
+	// assertionMaxLifetime bounds how far in the future exp may be: the jti is remembered until then. An hour, as
+	// Okta allows and authlib's private_key_jwt uses by default (Auth0 allows 5 minutes; ChatGPT's is unknown).
+	assertionMaxLifetime = time.Hour
 	// maxAssertionBytes bounds a client_assertion.
 	maxAssertionBytes = 8 << 10
 	// maxJWKSKeys bounds the keys of one JWKS.

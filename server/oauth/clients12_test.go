@@ -203,7 +203,7 @@ func TestPrivateKeyJWTMetadataDocument(t *testing.T) {
 		{"wrong audience", key.assertion(clientID, "https://elsewhere.example/token", now, nil), "aud"},
 		{"expired", key.assertion(clientID, tokenURL, now, map[string]any{"exp": now.Add(-2 * time.Minute).Unix()}), "expired"},
 		{"no exp", key.assertion(clientID, tokenURL, now, map[string]any{"exp": nil}), "no exp"},
-		{"too long-lived", key.assertion(clientID, tokenURL, now, map[string]any{"exp": now.Add(time.Hour).Unix()}), "ahead"},
+		{"too long-lived", key.assertion(clientID, tokenURL, now, map[string]any{"exp": now.Add(2 * time.Hour).Unix()}), "ahead"},
 		{"no jti", key.assertion(clientID, tokenURL, now, map[string]any{"jti": nil}), "no jti"},
 		{"wrong sub", key.assertion(clientID, tokenURL, now, map[string]any{"sub": "someone"}), "sub"},
 		{"replayed jti", replayed, "already used"},
