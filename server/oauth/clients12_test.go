@@ -302,9 +302,14 @@ func TestPrivateKeyJWTRegisteredClient(t *testing.T) {
 	if d := r.JSON(t)["error_description"].(string); !strings.Contains(d, "not RS256") {
 		t.Errorf("error_description %q", d)
 	}
-	// private_key_jwt without keys is refused at registration.
-	if r := h.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt"}); r.Status != http.StatusBadRequest {
-		t.Errorf("private_key_jwt without keys: %d %s", r.Status, r.Body)
+	// private_key_jwt without keys, or with a jwks_uri the server would never fetch, is refused at registration.
+	for _, md := range []map[string]any{
+		{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt"},
+		{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},
+	} {
+		if r := h.register(md); r.Status != http.StatusBadRequest {
+			t.Errorf("%v: %d %s", md, r.Status, r.Body)
+		}
 	}
 }
 
