@@ -455,3 +455,21 @@ func TestJWKSCacheBounded(t *testing.T) {
 		t.Errorf("%d JWKS cached, want at most %d", n, maxJWKSCache)
 	}
 }
+
+// A JWKS whose key has no kid verifies an assertion that names one (some clients publish keys without kid).
+func TestPrivateKeyJWTKeyWithoutKid(t *testing.T) {
+	signed := newRSASigner(t, "k1")
+	published := &signer{t: t, key: signed.key, alg: jose.RS256} // the same key, published without kid
+	keys := newJWKSServer(t, published.jwks())
+	docs := newDocServer(t, "", map[string]string{"/client.json": jsonDoc(map[string]any{
+		"client_id": "{url}", "client_name": "no kid", "redirect_uris": []string{cb},
+		"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys.URL + "/jwks.json",
+	})})
+	h := newHarness(t, allowLoopback)
+	clientID := docs.URL + "/client.json"
+	r := h.post(PathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
+		"client_assertion_type", assertionTypeJWT, "client_assertion", signed.assertion(clientID, h.srv.URL+PathToken, h.clock.Now(), nil)).Encode())
+	if r.Status != http.StatusOK {
+		t.Fatalf("%d %s", r.Status, r.Body)
+	}
+}
