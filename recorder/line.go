@@ -127,6 +127,10 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
+	if ex.RPCSkipped != 0 {
+		dst = append(dst, `,"rpcSkipped":`...)
+		dst = strconv.AppendInt(dst, int64(ex.RPCSkipped), 10)
+	}
 	if len(ex.Faults) > 0 {
 		dst = append(dst, `,"faults":[`...)
 		for i, f := range ex.Faults {
