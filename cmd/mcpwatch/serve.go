@@ -29,7 +29,7 @@ type serveFlags struct {
 	captureMaxMiB int
 	captureKeep   int
 	json          bool
-	logFile   string
+	logFile       string
 
 	noAuth      bool
 	autoApprove bool
