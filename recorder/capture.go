@@ -285,7 +285,8 @@ func (l *live) writeBody(p []byte) {
 	at := l.rec.opts.Now().Sub(l.t0)
 	for _, ev := range evs {
 		if len(l.ex.Events) >= l.rec.opts.MaxEvents {
-			break
+			l.ex.EventsSkipped++
+			continue
 		}
 		ev.At = at
 		l.ex.Events = append(l.ex.Events, ev)

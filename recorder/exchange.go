@@ -203,7 +203,10 @@ type Exchange struct {
 	RespHeaders Headers    `json:"responseHeaders"`
 	RespBody    Body       `json:"responseBody"`
 	Events      []SSEEvent `json:"events,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	// EventsSkipped counts the events beyond the recorder's Options.MaxEvents: counted, not kept (their bytes are
+	// in RespBody as far as it goes).
+	EventsSkipped int    `json:"eventsSkipped,omitempty"`
+	Error         string `json:"error,omitempty"`
 
 	RPC []RPC `json:"rpc,omitempty"`
 	// RPCSkipped counts the JSON-RPC messages beyond the recorder's Options.MaxRPC: counted, not read or paired.

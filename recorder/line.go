@@ -81,6 +81,10 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
+	if ex.EventsSkipped != 0 {
+		dst = append(dst, `,"eventsSkipped":`...)
+		dst = strconv.AppendInt(dst, int64(ex.EventsSkipped), 10)
+	}
 	if ex.Error != "" {
 		dst = append(dst, `,"error":`...)
 		dst = appendString(dst, ex.Error)

@@ -82,6 +82,14 @@ func TestRecorderBoundsRPCMessages(t *testing.T) {
 	if len(ex.RPC) != DefaultMaxRPC || ex.RPCSkipped != 24000-DefaultMaxRPC {
 		t.Fatalf("%d messages, %d skipped", len(ex.RPC), ex.RPCSkipped)
 	}
+	// Events beyond Options.MaxEvents are counted too.
+	ex = recordBatch(t, Options{MaxEvents: 25}, 40)
+	if len(ex.Events) != 25 || ex.EventsSkipped != 15 || len(ex.RPC) != 40+25 {
+		t.Fatalf("%d events kept, %d skipped, %d messages", len(ex.Events), ex.EventsSkipped, len(ex.RPC))
+	}
+	if line, _ := appendLine(nil, ex); !strings.Contains(string(line), `"eventsSkipped":15`) {
+		t.Errorf("capture line does not count the skipped events: %.300s", line)
+	}
 }
 
 // Recording a stream's messages group by group allocates the same per message at any size: the exchange's
