@@ -5,8 +5,8 @@ package e2e
 // exchange must be in the capture afterwards. The helpers are named hostile* and meant for reuse (the OAuth
 // attacks live in hostile_oauth_test.go):
 //
-//   - startHostileTargets / startHostileServe / startHostileProxy: the process under attack (hostileTarget), with its
-//     pid (for its CPU time) and its capture file.
+//   - startHostileServe(With) / startHostileProxy(With) / hostileModes: the process under attack (hostileTarget),
+//     with its pid (for its CPU time) and its capture file; hostileModes runs a subtest against each mode.
 //   - hostileCPUTicks: the process's CPU time (utime+stime from /proc/<pid>/stat, in clock ticks): compare ratios,
 //     never absolute times.
 //   - hostileSession, hostilePost, hostilePingBatch: a 2025-03-26 session (the era that takes batches) and raw POSTs.
@@ -46,8 +46,15 @@ type hostileTarget struct {
 // startHostileServe runs `mcpwatch serve --no-auth --no-tui --capture DIR/capture.jsonl EXTRA...`.
 func startHostileServe(t *testing.T, extra ...string) *hostileTarget {
 	t.Helper()
+	return startHostileServeWith(t, append([]string{"--no-auth"}, extra...)...)
+}
+
+// startHostileServeWith runs `mcpwatch serve --no-tui --capture DIR/capture.jsonl SERVEARGS...`: pass the serve
+// flags you need (none: OAuth on, the consent page shown; "--ephemeral", "--auto-approve", ...).
+func startHostileServeWith(t *testing.T, serveArgs ...string) *hostileTarget {
+	t.Helper()
 	capture := filepath.Join(t.TempDir(), "capture.jsonl")
-	p := Start(t, append([]string{"serve", "--no-auth", "--no-tui", "--capture", capture}, extra...)...)
+	p := Start(t, append([]string{"serve", "--no-tui", "--capture", capture}, serveArgs...)...)
 	return &hostileTarget{Mode: "serve", Base: p.URL, MCP: p.URL + "/mcp", Pid: p.cmd.Process.Pid, Capture: capture, proc: p}
 }
 
@@ -55,9 +62,17 @@ func startHostileServe(t *testing.T, extra ...string) *hostileTarget {
 // front of `mcpwatch serve --no-auth --no-capture`.
 func startHostileProxy(t *testing.T, extra ...string) *hostileTarget {
 	t.Helper()
-	up := Start(t, "serve", "--no-auth", "--no-tui", "--no-capture")
+	return startHostileProxyWith(t, []string{"--no-auth"}, extra...)
+}
+
+// startHostileProxyWith runs `mcpwatch proxy --upstream SERVE/mcp --no-tui --capture DIR/capture.jsonl
+// PROXYARGS...` in front of `mcpwatch serve --no-tui --no-capture UPSTREAMARGS...` (e.g. "--ephemeral",
+// "--auto-approve" for OAuth through the proxy). Pid and Capture are the proxy's.
+func startHostileProxyWith(t *testing.T, upstreamArgs []string, proxyArgs ...string) *hostileTarget {
+	t.Helper()
+	up := Start(t, append([]string{"serve", "--no-tui", "--no-capture"}, upstreamArgs...)...)
 	capture := filepath.Join(t.TempDir(), "capture.jsonl")
-	p := Start(t, append([]string{"proxy", "--upstream", up.URL + "/mcp", "--no-tui", "--capture", capture}, extra...)...)
+	p := Start(t, append([]string{"proxy", "--upstream", up.URL + "/mcp", "--no-tui", "--capture", capture}, proxyArgs...)...)
 	return &hostileTarget{Mode: "proxy", Base: p.URL, MCP: p.URL + "/mcp", Pid: p.cmd.Process.Pid, Capture: capture, proc: p}
 }
 
