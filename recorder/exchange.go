@@ -319,15 +319,15 @@ func (e *Exchange) RPCError() (code int, msg string, ok bool) {
 // rpcMemo extends the memo over the messages it does not cover yet (none, for a published snapshot).
 func (e *Exchange) rpcMemo() rpcMemo {
 	r := e.memo.rpc
-	if r.n > len(e.RPC) {
-		r = rpcMemo{} // RPC was replaced by a shorter slice
+	if r.n > len(e.RPC) || r.method > 0 && !isMethod(&e.RPC[r.method-1]) || r.err > 0 && !isError(&e.RPC[r.err-1]) {
+		r = rpcMemo{} // RPC was replaced by another slice (a copy's, not appended to): look again
 	}
 	for ; r.n < len(e.RPC) && (r.method == 0 || r.err == 0); r.n++ {
 		m := &e.RPC[r.n]
-		if r.method == 0 && m.From == FromClient && m.Method != "" {
+		if r.method == 0 && isMethod(m) {
 			r.method = r.n + 1
 		}
-		if r.err == 0 && m.From == FromServer && m.ErrorCode != nil {
+		if r.err == 0 && isError(m) {
 			r.err = r.n + 1
 		}
 	}
@@ -347,6 +347,9 @@ func (e *Exchange) Size() int64 {
 	}
 	return n
 }
+
+func isMethod(m *RPC) bool { return m.From == FromClient && m.Method != "" }
+func isError(m *RPC) bool  { return m.From == FromServer && m.ErrorCode != nil }
 
 // sizeMemo extends the memo of Size over what it does not cover yet (nothing, for a published snapshot).
 func (e *Exchange) sizeMemo() exMemo {

@@ -110,3 +110,57 @@ func TestRecorderBatchAllocatesLinearly(t *testing.T) {
 		t.Errorf("allocation per message grows with the batch: %.0f bytes at 200, %.0f at 4000", small, large)
 	}
 }
+
+// RPCMethod, RPCError and Size read what snapshot remembered as the exchange grew: the same answers as looking at
+// every message and event again, for each snapshot, and for a copy whose messages were replaced.
+func TestExchangeMemoMatchesAFullLook(t *testing.T) {
+	naive := func(e *Exchange) (method string, code int, ok bool) {
+		for _, m := range e.RPC {
+			if m.From == FromClient && m.Method != "" {
+				method = m.Method
+				break
+			}
+		}
+		for _, m := range e.RPC {
+			if m.From == FromServer && m.ErrorCode != nil {
+				return method, *m.ErrorCode, true
+			}
+		}
+		return method, 0, false
+	}
+	code := -32601
+	live := &Exchange{ReqHeaders: Headers{{"A", "b"}}}
+	var snaps []*Exchange
+	for i := range 50 {
+		switch i % 7 {
+		case 3:
+			live.RPC = append(live.RPC, RPC{From: FromClient, Method: fmt.Sprint("m", i), ID: []byte("1")})
+		case 5:
+			live.RPC = append(live.RPC, RPC{From: FromServer, ErrorCode: &code, IsResponse: true})
+		default:
+			live.RPC = append(live.RPC, RPC{From: FromServer, IsResponse: true})
+		}
+		live.Events = append(live.Events, SSEEvent{Data: strings.Repeat("d", i)})
+		if i == 20 {
+			live.RespHeaders = Headers{{"Content-Type", "text/event-stream"}}
+		}
+		snaps = append(snaps, live.snapshot())
+	}
+	for i, s := range snaps {
+		fresh := *s
+		fresh.memo = exMemo{}
+		m, c, ok := naive(s)
+		gc, _, gok := s.RPCError()
+		if s.RPCMethod() != m || gc != c || gok != ok || s.Size() != fresh.Size() {
+			t.Fatalf("snapshot %d: method %q/%q error %d,%v/%d,%v size %d/%d", i, s.RPCMethod(), m, gc, gok, c, ok, s.Size(), fresh.Size())
+		}
+	}
+	c := *snaps[len(snaps)-1]
+	c.RPC = []RPC{{From: FromClient, Method: "other"}}
+	if c.RPCMethod() != "other" {
+		t.Errorf("a copy with other messages: %q", c.RPCMethod())
+	}
+	if _, _, ok := c.RPCError(); ok {
+		t.Error("a copy with other messages: still an error")
+	}
+}
