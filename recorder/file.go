@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +46,6 @@ type CaptureFile struct {
 	late       uint64 // appends after Close (not written)
 	rotatedOut uint64 // exchanges deleted with the oldest rotated file
 	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
-	files      uint64 // rotations
 	bound      int    // maxPending (tests lower it)
 	err        error
 	done       chan struct{}
@@ -63,6 +63,8 @@ type CaptureOptions struct {
 	// Keep is the number of rotated files kept beside the current one (default DefaultCaptureKeep; negative: none,
 	// the full file is deleted when it rotates).
 	Keep int
+	// Logger hears of each rotation, with the count of exchanges dropped so far (nil: not logged).
+	Logger *slog.Logger
 }
 
 // The capture file's default bounds: 256 MiB a file, 3 rotated files kept (1 GiB on disk at most).
@@ -316,8 +318,12 @@ func (c *CaptureFile) rotate() error {
 	}
 	c.f, c.size = f, 0
 	c.mu.Lock()
-	c.files++
+	dropped := c.rotatedOut + c.tooBig
 	c.mu.Unlock()
+	if c.opts.Logger != nil {
+		c.opts.Logger.Warn("capture file rotated (--capture-max-size)", "path", c.path, "bound_bytes", c.opts.MaxSize,
+			"rotated_files_kept", c.opts.Keep, "exchanges_dropped_so_far", dropped)
+	}
 	return nil
 }
 

@@ -1,6 +1,9 @@
 package recorder
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +20,8 @@ func TestCaptureFileRotatesWithinBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	const maxSize = 8 << 10
-	c, err := OpenCaptureWith(path, CaptureOptions{MaxSize: maxSize, Keep: 2})
+	var log bytes.Buffer
+	c, err := OpenCaptureWith(path, CaptureOptions{MaxSize: maxSize, Keep: 2, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +69,9 @@ func TestCaptureFileRotatesWithinBound(t *testing.T) {
 	}
 	if next != total+1 || kept+rotatedOut != total {
 		t.Errorf("kept %d (up to %d) + rotated out %d != %d", kept, next-1, rotatedOut, total)
+	}
+	if n := strings.Count(log.String(), "capture file rotated"); n < 10 || !strings.Contains(log.String(), fmt.Sprintf("exchanges_dropped_so_far=%d", rotatedOut)) {
+		t.Errorf("%d rotations logged:\n%s", n, log.String())
 	}
 }
 

@@ -150,13 +150,13 @@ func (f *serveFlags) checkCommon() error {
 	return nil
 }
 
-// captureOptions are the capture file's bounds the flags ask for.
-func (f *serveFlags) captureOptions() recorder.CaptureOptions {
+// captureOptions are the capture file's bounds the flags ask for; rotations are logged to logger.
+func (f *serveFlags) captureOptions(logger *slog.Logger) recorder.CaptureOptions {
 	keep := f.captureKeep
 	if keep == 0 {
 		keep = -1 // CaptureOptions: none (0 is its default)
 	}
-	return recorder.CaptureOptions{MaxSize: int64(f.captureMaxMiB) << 20, Keep: keep}
+	return recorder.CaptureOptions{MaxSize: int64(f.captureMaxMiB) << 20, Keep: keep, Logger: logger}
 }
 
 // envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
@@ -236,7 +236,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		if path == "" {
 			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
 		}
-		capture, err = recorder.OpenCaptureWith(path, f.captureOptions())
+		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
 		if err != nil {
 			return err
 		}
