@@ -388,3 +388,25 @@ func TestHostileCaptureFlood(t *testing.T) {
 		checkLegitCaptured(t, exs, sent)
 	})
 }
+
+// A --capture or --log file that existed with loose permissions is made private by the real binary (issue 13, 9):
+// both will hold live tokens.
+func TestHostileExistingFilesMadePrivate(t *testing.T) {
+	dir := t.TempDir()
+	capture, logFile := filepath.Join(dir, "capture.jsonl"), filepath.Join(dir, "mcpwatch.log")
+	for _, f := range []string{capture, logFile} {
+		if err := os.WriteFile(f, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(f, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := Start(t, "serve", "--no-tui", "--ephemeral", "--capture", capture, "--log", logFile)
+	for _, f := range []string{capture, logFile} {
+		if st, err := os.Stat(f); err != nil || st.Mode().Perm() != 0o600 {
+			t.Errorf("%s: mode %v %v", f, st.Mode().Perm(), err)
+		}
+	}
+	p.Stop()
+}
