@@ -410,3 +410,27 @@ func TestHostileExistingFilesMadePrivate(t *testing.T) {
 	}
 	p.Stop()
 }
+
+// Two Authorization headers are refused (400 invalid_request) by the real binary in both modes, and in proxy
+// mode the upstream never sees them (issue 13, 9).
+func TestHostileTwoAuthorizationHeaders(t *testing.T) {
+	hostileModes(t, nil, func(t *testing.T, h *hostileTarget) {
+		c := hostileClient(10 * time.Second)
+		for _, path := range []string{"/mcp", "/sse"} {
+			status, body, rh, err := hostilePost(c, h.Base+path, http.Header{"Authorization": {"Bearer first", "Bearer second"}},
+				[]byte(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+			if err != nil || status != 400 || !bytes.Contains(body, []byte(`"error":"invalid_request"`)) || !strings.Contains(rh.Get("WWW-Authenticate"), `error="invalid_request"`) {
+				t.Errorf("POST %s with two Authorization headers: HTTP %d %v %s", path, status, err, body)
+			}
+		}
+		exs, _, _ := h.stopAndLoad(t)
+		for _, ex := range exs {
+			if ex.Kind == recorder.Outbound {
+				t.Errorf("forwarded upstream: %s %s", ex.Method, ex.URL)
+			}
+		}
+		if len(exs) != 2 {
+			t.Errorf("%d exchanges recorded, want the 2 refusals", len(exs))
+		}
+	})
+}
