@@ -203,16 +203,16 @@ type legitExchange struct {
 	Status int
 }
 
-// startLegitClient starts the client against mcpURL; it runs a round every pause until wait is called (and at
-// least one round).
-func startLegitClient(mcpURL string, pause time.Duration) *legitClient {
+// startLegitClient starts the client against mcpURL; it runs a round every pause until wait is called (at least
+// one round, at most maxRounds; 0: no limit).
+func startLegitClient(mcpURL string, pause time.Duration, maxRounds int) *legitClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &legitClient{cancel: cancel, done: make(chan struct{})}
 	c := hostileClient(30 * time.Second)
 	go func() {
 		defer close(l.done)
 		seq := 0
-		for round := 0; round == 0 || ctx.Err() == nil; round++ {
+		for round := 0; (round == 0 || ctx.Err() == nil) && (maxRounds == 0 || round < maxRounds); round++ {
 			post := func(hdr http.Header, body string, want int) http.Header {
 				seq++
 				h := http.Header{"X-Legit-Seq": {strconv.Itoa(seq)}}
@@ -301,7 +301,7 @@ func TestHostileBatchCostPerMessage(t *testing.T) {
 			return hostileCPUTicks(t, h.Pid) - before
 		}
 		attack(400, 2000) // warm up
-		legit := startLegitClient(h.MCP, 50*time.Millisecond)
+		legit := startLegitClient(h.MCP, 50*time.Millisecond, 0)
 		const total = 10000
 		ticks := map[int]int64{}
 		for _, size := range []int{400, 2000, 10000} {
@@ -346,10 +346,17 @@ func TestHostileCaptureFlood(t *testing.T) {
 	hostileModes(t, []string{"--capture-max-size", "1", "--capture-keep", strconv.Itoa(keep)}, func(t *testing.T, h *hostileTarget) {
 		c := hostileClient(30 * time.Second)
 		payload := []byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"ping","params":{"pad":%q}}`, strings.Repeat("x", 96<<10)))
+		perRequest := 1
+		if h.Mode == "proxy" {
+			perRequest = 2 // the client's exchange and the upstream's copy, each with the body
+		}
+		// The legitimate client works beside the last 1.5 MiB of the flood: what rotation keeps (3 full rotated
+		// files and the current one) holds it whatever the pace of either.
+		startAt := floods - 16/perRequest
 		var legit *legitClient
 		for i := range floods {
-			if i == floods*3/4 {
-				legit = startLegitClient(h.MCP, 10*time.Millisecond) // beside the last quarter: what rotation keeps
+			if i == startAt {
+				legit = startLegitClient(h.MCP, 10*time.Millisecond, 10)
 			}
 			// No session: the server refuses it at once, after reading it whole (as the recorder does).
 			if status, body, _, err := hostilePost(c, h.MCP, nil, payload); err != nil || status != 400 {
@@ -377,10 +384,6 @@ func TestHostileCaptureFlood(t *testing.T) {
 			t.Fatalf("no count of the dropped exchanges at exit:\n%s", tail(stderr, 2000))
 		}
 		dropped, _ := strconv.Atoi(m[1])
-		perRequest := 1
-		if h.Mode == "proxy" {
-			perRequest = 2 // the client's exchange and the upstream's copy
-		}
 		if want := perRequest * (floods + len(sent)); len(exs)+dropped != want {
 			t.Errorf("%d exchanges in the capture + %d dropped, want %d", len(exs), dropped, want)
 		}
