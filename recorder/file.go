@@ -32,6 +32,8 @@ type CaptureFile struct {
 	f    io.WriteCloser // the file (a stand-in in tests)
 	opts CaptureOptions
 	size int64 // bytes in the current file
+	// noRotate: a rotation failed, the file grows past the bound rather than lose exchanges (the writer's own)
+	noRotate bool
 
 	mu         sync.Mutex
 	work       *sync.Cond // the writer waits for lines (or Close)
@@ -246,13 +248,20 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 			continue
 		}
 		cut := len(rest)
-		if room := c.opts.MaxSize - c.size; int64(cut) > room {
+		if room := c.opts.MaxSize - c.size; int64(cut) > room && !c.noRotate {
 			// The lines that fit; the rest after a rotation.
 			cut = bytes.LastIndexByte(rest[:max(room, 0)], '\n') + 1
 		}
 		if cut == 0 {
 			if err := c.rotate(); err != nil {
-				return done, tooBig, err
+				// Lose nothing: write on in the current file, past the bound, and report it (Written, Close).
+				c.noRotate = true
+				c.mu.Lock()
+				c.setErrLocked(fmt.Errorf("capture file %s: rotation failed, writing on past --capture-max-size: %w", c.path, err))
+				c.mu.Unlock()
+				if c.opts.Logger != nil {
+					c.opts.Logger.Error("capture file rotation failed; writing on past the bound", "path", c.path, "err", err)
+				}
 			}
 			continue
 		}
@@ -284,19 +293,17 @@ func (c *CaptureFile) RotatedPaths() []string {
 	return out
 }
 
-// rotate closes the current file, shifts the rotated ones (deleting the oldest beyond Keep, its exchanges counted)
-// and opens a new, empty current file.
+// rotate shifts the rotated files (deleting the oldest beyond Keep, its exchanges counted), moves the current file
+// to the first rotated name and opens a new, empty current file. The current file stays open until the new one is:
+// when a step fails, writing goes on in it (see write).
 func (c *CaptureFile) rotate() error {
-	if err := c.f.Close(); err != nil {
-		return err
-	}
 	last := c.path
 	if c.opts.Keep > 0 {
 		last = c.rotated(c.opts.Keep)
 	}
 	if n, err := countLines(last); err == nil {
-		if rerr := os.Remove(last); rerr != nil {
-			return rerr
+		if err := os.Remove(last); err != nil {
+			return err
 		}
 		c.mu.Lock()
 		c.rotatedOut += n
@@ -316,9 +323,13 @@ func (c *CaptureFile) rotate() error {
 	if err != nil {
 		return err
 	}
+	old := c.f
 	c.f, c.size = f, 0
 	c.mu.Lock()
 	dropped := c.rotatedOut + c.tooBig
+	if err := old.Close(); err != nil {
+		c.setErrLocked(fmt.Errorf("capture file %s: closing the rotated file: %w", c.path, err))
+	}
 	c.mu.Unlock()
 	if c.opts.Logger != nil {
 		c.opts.Logger.Warn("capture file rotated (--capture-max-size)", "path", c.path, "bound_bytes", c.opts.MaxSize,

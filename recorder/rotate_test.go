@@ -145,3 +145,26 @@ func TestOpenPrivateTightensExistingFile(t *testing.T) {
 		f.Close()
 	}
 }
+
+// A rotation that fails (the rotated name taken by a directory) loses nothing: the capture writes on past its bound
+// and reports why.
+func TestCaptureFileRotationFailureLosesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.jsonl")
+	if err := os.MkdirAll(filepath.Join(dir, "c.1.jsonl", "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCaptureWith(path, CaptureOptions{MaxSize: 4096, Keep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		c.Append(sampleExchange(uint64(i + 1)))
+	}
+	cerr := c.Close()
+	written, _ := c.Written()
+	res, lerr := LoadCapture(path)
+	if written != 20 || lerr != nil || len(res.Exchanges) != 20 || cerr == nil || !strings.Contains(cerr.Error(), "rotation failed") {
+		t.Fatalf("written %d, loaded %d (%v), close: %v", written, len(res.Exchanges), lerr, cerr)
+	}
+}
