@@ -21,12 +21,19 @@ type Options struct {
 	BodyLimit int
 	// MaxEvents is the number of SSE events kept per exchange (default 10000).
 	MaxEvents int
+	// MaxRPC is the number of JSON-RPC messages read (and paired) per exchange (default DefaultMaxRPC); the messages
+	// beyond it are counted in Exchange.RPCSkipped, not read.
+	MaxRPC int
 	// Now is the clock (tests).
 	Now func() time.Time
 	// PublishDelay is how long an event stream's recorded progress may wait for its caller to pass the bytes on (a
 	// flush, the next read) before it is published anyway (default 2 ms).
 	PublishDelay time.Duration
 }
+
+// DefaultMaxRPC is Options.MaxRPC's default: the JSON-RPC messages read per exchange, enough for a batch of 10,000
+// requests and their 10,000 answers.
+const DefaultMaxRPC = 20000
 
 // Recorder captures exchanges into a Store (and through it, the capture file and the subscribers).
 type Recorder struct {
@@ -55,6 +62,9 @@ func New(store *Store, opts Options) *Recorder {
 	}
 	if opts.MaxEvents == 0 {
 		opts.MaxEvents = 10000
+	}
+	if opts.MaxRPC == 0 {
+		opts.MaxRPC = DefaultMaxRPC
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -85,6 +95,7 @@ type live struct {
 	dirty  bool
 	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
 	armed  bool        // late is running
+	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 }
 
 type liveKey struct{}
@@ -187,10 +198,27 @@ func (l *live) parseRequest() {
 	if l.reqEOF && !l.reqParsed {
 		l.reqParsed = true
 		// Room for an answer, which usually follows (the request's messages come first).
-		req := appendRPC(nil, 1+len(l.ex.RPC), l.ex.ReqBody.Data, FromClient, -1)
-		l.ex.RPC = append(req, l.ex.RPC...)
-		pairReplies(l.ex.RPC)
+		req, skipped := appendRPC(nil, 1+len(l.ex.RPC), l.rec.opts.MaxRPC, l.ex.ReqBody.Data, FromClient, -1)
+		l.ex.RPCSkipped += skipped
+		if len(req) > 0 {
+			// In front of what the response brought (when it came first): pair again from the start, once.
+			if over := len(req) + len(l.ex.RPC) - l.rec.opts.MaxRPC; over > 0 {
+				l.ex.RPC = l.ex.RPC[:len(l.ex.RPC)-over]
+				l.ex.RPCSkipped += over
+			}
+			l.ex.RPC = append(req, l.ex.RPC...)
+			l.pairer.reset()
+			l.ex.memo.rpc = rpcMemo{}
+		}
+		l.pairer.pair(l.ex.RPC)
 	}
+}
+
+// addRPC reads the JSON-RPC messages of a response body or event, within Options.MaxRPC. Callers hold l.mu.
+func (l *live) addRPC(body []byte, event int) {
+	var skipped int
+	l.ex.RPC, skipped = appendRPC(l.ex.RPC, 0, l.rec.opts.MaxRPC, body, FromServer, event)
+	l.ex.RPCSkipped += skipped
 }
 
 func (l *live) addRequestBytes(p []byte) {
@@ -257,7 +285,8 @@ func (l *live) writeBody(p []byte) {
 	at := l.rec.opts.Now().Sub(l.t0)
 	for _, ev := range evs {
 		if len(l.ex.Events) >= l.rec.opts.MaxEvents {
-			break
+			l.ex.EventsSkipped++
+			continue
 		}
 		ev.At = at
 		l.ex.Events = append(l.ex.Events, ev)
@@ -292,9 +321,9 @@ func (l *live) parseEvents() {
 		return
 	}
 	for ; l.parsed < len(l.ex.Events); l.parsed++ {
-		l.ex.RPC = appendRPC(l.ex.RPC, 0, []byte(l.ex.Events[l.parsed].Data), FromServer, l.parsed)
+		l.addRPC([]byte(l.ex.Events[l.parsed].Data), l.parsed)
 	}
-	pairReplies(l.ex.RPC)
+	l.pairer.pair(l.ex.RPC)
 }
 
 func (l *live) finish(cw *captureWriter, r *http.Request, err error) {

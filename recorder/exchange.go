@@ -203,11 +203,35 @@ type Exchange struct {
 	RespHeaders Headers    `json:"responseHeaders"`
 	RespBody    Body       `json:"responseBody"`
 	Events      []SSEEvent `json:"events,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	// EventsSkipped counts the events beyond the recorder's Options.MaxEvents: counted, not kept (their bytes are
+	// in RespBody as far as it goes).
+	EventsSkipped int    `json:"eventsSkipped,omitempty"`
+	Error         string `json:"error,omitempty"`
 
-	RPC    []RPC         `json:"rpc,omitempty"`
-	Faults []FaultChange `json:"faults,omitempty"`
-	Notes  []Note        `json:"notes,omitempty"`
+	RPC []RPC `json:"rpc,omitempty"`
+	// RPCSkipped counts the JSON-RPC messages beyond the recorder's Options.MaxRPC: counted, not read or paired.
+	RPCSkipped int           `json:"rpcSkipped,omitempty"`
+	Faults     []FaultChange `json:"faults,omitempty"`
+	Notes      []Note        `json:"notes,omitempty"`
+
+	// memo is what RPCMethod, RPCError and Size found in the parts that only grow, computed by snapshot as they
+	// grow, so that an exchange published after each group of its events costs the same per event.
+	memo exMemo
+}
+
+// exMemo: rpc covers RPC[:rpc.n], events Events[:events.n]; headers are summed for the lengths they had.
+type exMemo struct {
+	rpc             rpcMemo
+	events          int
+	eventBytes      int64
+	reqH, respH     int
+	reqHBy, respHBy int64
+}
+
+type rpcMemo struct {
+	n      int
+	method int // 1 + the index of the first client message with a method, or 0
+	err    int // 1 + the index of the first server message with an error, or 0
 }
 
 // Target returns the request target: the URL's path and query, without scheme, host or fragment. Only an
@@ -277,36 +301,46 @@ func (e *Exchange) Note(key string) string {
 
 // RPCMethod returns the method of the first client message: what the exchange asked for.
 func (e *Exchange) RPCMethod() string {
-	for _, m := range e.RPC {
-		if m.From == FromClient && m.Method != "" {
-			return m.Method
-		}
+	if i := e.rpcMemo().method; i > 0 {
+		return e.RPC[i-1].Method
 	}
 	return ""
 }
 
 // RPCError returns the first JSON-RPC error code the server answered with, if any.
 func (e *Exchange) RPCError() (code int, msg string, ok bool) {
-	for _, m := range e.RPC {
-		if m.From == FromServer && m.ErrorCode != nil {
-			return *m.ErrorCode, m.ErrorMessage, true
-		}
+	if i := e.rpcMemo().err; i > 0 {
+		m := e.RPC[i-1]
+		return *m.ErrorCode, m.ErrorMessage, true
 	}
 	return 0, "", false
 }
 
+// rpcMemo extends the memo over the messages it does not cover yet (none, for a published snapshot).
+func (e *Exchange) rpcMemo() rpcMemo {
+	r := e.memo.rpc
+	if r.n > len(e.RPC) || r.method > 0 && !isMethod(&e.RPC[r.method-1]) || r.err > 0 && !isError(&e.RPC[r.err-1]) {
+		r = rpcMemo{} // RPC was replaced by another slice (a copy's, not appended to): look again
+	}
+	for ; r.n < len(e.RPC) && (r.method == 0 || r.err == 0); r.n++ {
+		m := &e.RPC[r.n]
+		if r.method == 0 && isMethod(m) {
+			r.method = r.n + 1
+		}
+		if r.err == 0 && isError(m) {
+			r.err = r.n + 1
+		}
+	}
+	if r.method != 0 && r.err != 0 {
+		r.n = len(e.RPC) // both found: later messages change nothing
+	}
+	return r
+}
+
 // Size is an estimate of the memory an exchange holds, used by the store's byte bound.
 func (e *Exchange) Size() int64 {
-	n := int64(512 + len(e.URL) + len(e.ReqBody.Data) + len(e.RespBody.Data))
-	for _, h := range e.ReqHeaders {
-		n += int64(len(h.Name) + len(h.Value) + 32)
-	}
-	for _, h := range e.RespHeaders {
-		n += int64(len(h.Name) + len(h.Value) + 32)
-	}
-	for _, ev := range e.Events {
-		n += int64(len(ev.Data) + len(ev.ID) + len(ev.Event) + 48)
-	}
+	m := e.sizeMemo()
+	n := int64(512+len(e.URL)+len(e.ReqBody.Data)+len(e.RespBody.Data)) + m.reqHBy + m.respHBy + m.eventBytes
 	n += int64(len(e.RPC)) * 96
 	for _, f := range e.Faults {
 		n += int64(len(f.Before) + len(f.After) + 64)
@@ -314,9 +348,42 @@ func (e *Exchange) Size() int64 {
 	return n
 }
 
+func isMethod(m *RPC) bool { return m.From == FromClient && m.Method != "" }
+func isError(m *RPC) bool  { return m.From == FromServer && m.ErrorCode != nil }
+
+// sizeMemo extends the memo of Size over what it does not cover yet (nothing, for a published snapshot).
+func (e *Exchange) sizeMemo() exMemo {
+	m := e.memo
+	if m.reqH != len(e.ReqHeaders) {
+		m.reqH, m.reqHBy = len(e.ReqHeaders), headerBytes(e.ReqHeaders)
+	}
+	if m.respH != len(e.RespHeaders) {
+		m.respH, m.respHBy = len(e.RespHeaders), headerBytes(e.RespHeaders)
+	}
+	if m.events > len(e.Events) {
+		m.events, m.eventBytes = 0, 0
+	}
+	for _, ev := range e.Events[m.events:] {
+		m.eventBytes += int64(len(ev.Data) + len(ev.ID) + len(ev.Event) + 48)
+	}
+	m.events = len(e.Events)
+	return m
+}
+
+func headerBytes(h Headers) int64 {
+	var n int64
+	for _, x := range h {
+		n += int64(len(x.Name) + len(x.Value) + 32)
+	}
+	return n
+}
+
 // snapshot returns a copy that shares the append-only slices, cut to their current length so that neither side's
-// appends are visible to the other. Callers hold the exchange's lock.
+// appends are visible to the other. Callers hold the exchange's lock. It brings the memo up to date first (on the
+// live exchange, so each message and event is looked at once).
 func (e *Exchange) snapshot() *Exchange {
+	e.memo = e.sizeMemo()
+	e.memo.rpc = e.rpcMemo()
 	c := *e
 	c.ReqHeaders = clip(e.ReqHeaders)
 	c.RespHeaders = clip(e.RespHeaders)

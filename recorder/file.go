@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 )
 
@@ -19,36 +21,79 @@ import (
 // at most the exchanges that were being written, never an earlier line (a torn last line is skipped when
 // loading). What may wait is bounded (maxPending): when the disk stalls that long, appenders wait too, since the
 // capture may not lose a record.
+//
+// The file is bounded (CaptureOptions): when the next line would take it beyond MaxSize bytes it is rotated —
+// capture.jsonl becomes capture.1.jsonl, capture.1.jsonl capture.2.jsonl, and so on up to Keep rotated files; the
+// oldest beyond Keep is deleted — so the capture takes at most MaxSize × (Keep+1) bytes on disk. Lines are never
+// split across files: each file is a capture of its own. What rotation deletes, and a line larger than MaxSize
+// (never written), is counted (Dropped), never silent.
 type CaptureFile struct {
 	path string
 	f    io.WriteCloser // the file (a stand-in in tests)
+	opts CaptureOptions
+	size int64 // bytes in the current file
+	// noRotate: a rotation failed, the file grows past the bound rather than lose exchanges (the writer's own)
+	noRotate bool
 
-	mu      sync.Mutex
-	work    *sync.Cond // the writer waits for lines (or Close)
-	room    *sync.Cond // appenders and Close wait for a write to end
-	pending []byte     // lines waiting for the writer
-	spare   []byte     // the other buffer (double buffering)
-	writing bool       // the writer is in a write call
-	waiters int        // appends waiting for room: the writer does not stop before they are in
-	torn    bool       // a write was cut short: the next one starts a new line
-	closed  bool
-	written uint64
-	late    uint64 // appends after Close (not written)
-	bound   int    // maxPending (tests lower it)
-	err     error
-	done    chan struct{}
+	mu         sync.Mutex
+	work       *sync.Cond // the writer waits for lines (or Close)
+	room       *sync.Cond // appenders and Close wait for a write to end
+	pending    []byte     // lines waiting for the writer
+	spare      []byte     // the other buffer (double buffering)
+	writing    bool       // the writer is in a write call
+	waiters    int        // appends waiting for room: the writer does not stop before they are in
+	torn       bool       // a write was cut short: the next one starts a new line
+	closed     bool
+	written    uint64
+	late       uint64 // appends after Close (not written)
+	rotatedOut uint64 // exchanges deleted with the oldest rotated file
+	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
+	bound      int    // maxPending (tests lower it)
+	err        error
+	done       chan struct{}
 }
 
 // maxPending bounds the bytes that wait for the writer; beyond it, Append waits for a write to end. The two buffers
 // are kept for reuse, so a sustained load allocates nothing.
 const maxPending = 4 << 20
 
-// OpenCapture opens (creating it and its directory) path for appending.
-func OpenCapture(path string) (*CaptureFile, error) {
+// CaptureOptions bound the capture file on disk.
+type CaptureOptions struct {
+	// MaxSize is the most bytes one capture file holds (default DefaultCaptureMaxSize); the next line that would
+	// pass it goes to a new file after a rotation.
+	MaxSize int64
+	// Keep is the number of rotated files kept beside the current one (default DefaultCaptureKeep; negative: none,
+	// the full file is deleted when it rotates).
+	Keep int
+	// Logger hears of each rotation, with the count of exchanges dropped so far (nil: not logged).
+	Logger *slog.Logger
+}
+
+// The capture file's default bounds: 256 MiB a file, 3 rotated files kept (1 GiB on disk at most).
+const (
+	DefaultCaptureMaxSize = 256 << 20
+	DefaultCaptureKeep    = 3
+)
+
+// OpenCapture opens (creating it and its directory) path for appending, with the default bounds.
+func OpenCapture(path string) (*CaptureFile, error) { return OpenCaptureWith(path, CaptureOptions{}) }
+
+// OpenCaptureWith opens path for appending, bounded by opts. A file that exists already is made private (0600):
+// it will hold live tokens.
+func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
+	if opts.MaxSize <= 0 {
+		opts.MaxSize = DefaultCaptureMaxSize
+	}
+	switch {
+	case opts.Keep == 0:
+		opts.Keep = DefaultCaptureKeep
+	case opts.Keep < 0:
+		opts.Keep = 0
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("capture file: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := OpenPrivate(path)
 	if err != nil {
 		return nil, fmt.Errorf("capture file: %w", err)
 	}
@@ -56,10 +101,36 @@ func OpenCapture(path string) (*CaptureFile, error) {
 		f.Close()
 		return nil, fmt.Errorf("capture file %s: %w", path, err)
 	}
-	c := &CaptureFile{path: path, f: f, bound: maxPending, done: make(chan struct{})}
+	var size int64
+	if st, err := f.Stat(); err == nil {
+		size = st.Size()
+	}
+	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{})}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
+}
+
+// OpenPrivate opens path for appending (creating it 0600). A regular file that existed already with looser
+// permissions is tightened to 0600, since what mcpwatch writes (captures, logs) holds live tokens; when that fails
+// the file is refused, with the reason. A device or pipe (/dev/stderr) is left as it is.
+func OpenPrivate(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s is readable by others (mode %04o) and could not be made private: %w; it would hold live tokens: fix its mode or choose another path", path, st.Mode().Perm(), err)
+		}
+	}
+	return f, nil
 }
 
 // endWithNewline makes sure a torn last line left by a crash is not glued to the next record.
@@ -139,10 +210,12 @@ func (c *CaptureFile) run() {
 		}
 		c.writing = true
 		c.mu.Unlock()
-		n, err := c.f.Write(buf)
+		n, tooBig, err := c.write(buf)
 		c.mu.Lock()
 		c.writing = false
-		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) // lines are JSON: their only newline ends them
+		// Lines are JSON: their only newline ends them. Those too big were dropped, not written.
+		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) - tooBig
+		c.tooBig += tooBig
 		if c.torn && n > 0 {
 			c.written-- // the newline that closed the torn line
 			c.torn = false
@@ -157,6 +230,141 @@ func (c *CaptureFile) run() {
 		}
 		c.room.Broadcast()
 	}
+}
+
+// write writes buf (whole lines) to the file, rotating it first whenever the next lines would take it beyond
+// MaxSize. It returns the bytes of buf dealt with: written, or (tooBig lines, each larger than MaxSize) dropped.
+// Only the writer goroutine calls it; it takes c.mu only to count.
+func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
+	for done < len(buf) {
+		rest := buf[done:]
+		if end := bytes.IndexByte(rest, '\n') + 1; end > 0 && int64(end) > c.opts.MaxSize || end == 0 && int64(len(rest)) > c.opts.MaxSize {
+			// A line longer than the whole bound: dropped, counted.
+			if end == 0 {
+				end = len(rest)
+			}
+			tooBig++
+			done += end
+			continue
+		}
+		cut := len(rest)
+		if room := c.opts.MaxSize - c.size; int64(cut) > room && !c.noRotate {
+			// The lines that fit; the rest after a rotation.
+			cut = bytes.LastIndexByte(rest[:max(room, 0)], '\n') + 1
+		}
+		if cut == 0 {
+			if err := c.rotate(); err != nil {
+				// Lose nothing: write on in the current file, past the bound, and report it (Written, Close).
+				c.noRotate = true
+				c.mu.Lock()
+				c.setErrLocked(fmt.Errorf("capture file %s: rotation failed, writing on past --capture-max-size: %w", c.path, err))
+				c.mu.Unlock()
+				if c.opts.Logger != nil {
+					c.opts.Logger.Error("capture file rotation failed; writing on past the bound", "path", c.path, "err", err)
+				}
+			}
+			continue
+		}
+		n, err := c.f.Write(rest[:cut])
+		c.size += int64(n)
+		done += n
+		if err != nil {
+			return done, tooBig, err
+		}
+	}
+	return done, tooBig, nil
+}
+
+// rotated is the name of the i-th rotated file: capture.jsonl → capture.1.jsonl.
+func (c *CaptureFile) rotated(i int) string {
+	ext := filepath.Ext(c.path)
+	return fmt.Sprintf("%s.%d%s", strings.TrimSuffix(c.path, ext), i, ext)
+}
+
+// RotatedPaths lists the capture's rotated files that exist, newest first (the current file, Path, comes before
+// them).
+func (c *CaptureFile) RotatedPaths() []string {
+	var out []string
+	for i := 1; i <= c.opts.Keep; i++ {
+		if _, err := os.Stat(c.rotated(i)); err == nil {
+			out = append(out, c.rotated(i))
+		}
+	}
+	return out
+}
+
+// rotate shifts the rotated files (deleting the oldest beyond Keep, its exchanges counted), moves the current file
+// to the first rotated name and opens a new, empty current file. The current file stays open until the new one is:
+// when a step fails, writing goes on in it (see write).
+func (c *CaptureFile) rotate() error {
+	last := c.path
+	if c.opts.Keep > 0 {
+		last = c.rotated(c.opts.Keep)
+	}
+	if n, err := countLines(last); err == nil {
+		if err := os.Remove(last); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		c.rotatedOut += n
+		c.mu.Unlock()
+	}
+	for i := c.opts.Keep - 1; i >= 1; i-- {
+		if err := os.Rename(c.rotated(i), c.rotated(i+1)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if c.opts.Keep > 0 {
+		if err := os.Rename(c.path, c.rotated(1)); err != nil {
+			return err
+		}
+	}
+	f, err := OpenPrivate(c.path)
+	if err != nil {
+		return err
+	}
+	old := c.f
+	c.f, c.size = f, 0
+	c.mu.Lock()
+	dropped := c.rotatedOut + c.tooBig
+	if err := old.Close(); err != nil {
+		c.setErrLocked(fmt.Errorf("capture file %s: closing the rotated file: %w", c.path, err))
+	}
+	c.mu.Unlock()
+	if c.opts.Logger != nil {
+		c.opts.Logger.Warn("capture file rotated (--capture-max-size)", "path", c.path, "bound_bytes", c.opts.MaxSize,
+			"rotated_files_kept", c.opts.Keep, "exchanges_dropped_so_far", dropped)
+	}
+	return nil
+}
+
+// countLines counts the complete lines (exchanges) of a capture file about to be deleted.
+func countLines(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n uint64
+	buf := make([]byte, 1<<16)
+	for {
+		k, err := f.Read(buf)
+		n += uint64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
+}
+
+// Dropped counts the exchanges the capture no longer holds: deleted with the oldest rotated file (rotatedOut),
+// or never written because their line alone was larger than MaxSize (tooBig).
+func (c *CaptureFile) Dropped() (rotatedOut, tooBig uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rotatedOut, c.tooBig
 }
 
 // lineBuffers hold encoded lines between their encoding and their copy into the pending group.

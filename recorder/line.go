@@ -81,6 +81,10 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		}
 		dst = append(dst, ']')
 	}
+	if ex.EventsSkipped != 0 {
+		dst = append(dst, `,"eventsSkipped":`...)
+		dst = strconv.AppendInt(dst, int64(ex.EventsSkipped), 10)
+	}
 	if ex.Error != "" {
 		dst = append(dst, `,"error":`...)
 		dst = appendString(dst, ex.Error)
@@ -126,6 +130,10 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 			dst = append(dst, '}')
 		}
 		dst = append(dst, ']')
+	}
+	if ex.RPCSkipped != 0 {
+		dst = append(dst, `,"rpcSkipped":`...)
+		dst = strconv.AppendInt(dst, int64(ex.RPCSkipped), 10)
 	}
 	if len(ex.Faults) > 0 {
 		dst = append(dst, `,"faults":[`...)

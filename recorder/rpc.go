@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 )
 
 type rawRPC struct {
@@ -17,26 +18,34 @@ type rawRPC struct {
 }
 
 // ParseRPC finds the JSON-RPC messages in a body: one object or a batch array. It returns nil for anything else.
-func ParseRPC(body []byte, from string, event int) []RPC { return appendRPC(nil, 0, body, from, event) }
+func ParseRPC(body []byte, from string, event int) []RPC {
+	rpc, _ := appendRPC(nil, 0, -1, body, from, event)
+	return rpc
+}
 
-// appendRPC appends the JSON-RPC messages of body to dst (see ParseRPC). When it must allocate, it leaves room for
+// appendRPC appends the JSON-RPC messages of body to dst (see ParseRPC), as long as dst holds fewer than most (most
+// < 0: no bound); the messages beyond it are counted (skipped), not read. When it must allocate, it leaves room for
 // spare more messages (the answers the exchange will receive).
-func appendRPC(dst []RPC, spare int, body []byte, from string, event int) []RPC {
+func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) (_ []RPC, skipped int) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {
-		return dst
+		return dst, 0
 	}
 	if body[0] != '{' && body[0] != '[' || !json.Valid(body) {
-		return dst
+		return dst, 0
 	}
-	raws, ok := scanRPC(body)
+	limit := -1
+	if most >= 0 {
+		limit = max(0, most-len(dst))
+	}
+	raws, skipped, ok := scanRPC(body, limit)
 	if !ok {
-		return dst
+		return dst, 0
 	}
 	batch := body[0] == '['
-	out := dst
-	if out == nil || cap(out)-len(out) < len(raws) {
-		out = append(make([]RPC, 0, len(dst)+len(raws)+spare), dst...)
+	out := slices.Grow(dst, len(raws)+spare) // amortized: a growing exchange is not copied per event
+	if out == nil {
+		out = []RPC{} // a body that parsed (an empty batch) gives an empty list, not nil
 	}
 	for _, r := range raws {
 		if r.JSONRPC == "" && r.Method == "" && r.Result == nil && r.Error == nil {
@@ -58,20 +67,59 @@ func appendRPC(dst []RPC, spare int, body []byte, from string, event int) []RPC 
 		}
 		out = append(out, m)
 	}
-	return out
+	return out, skipped
 }
 
-// pairReplies sets ReplyTo on responses whose request is in msgs.
+// pairReplies sets ReplyTo on every response whose request is in msgs (one pass; see replyPairer).
 func pairReplies(msgs []RPC) {
-	for i := range msgs {
-		if !msgs[i].IsResponse || len(msgs[i].ID) == 0 {
+	var p replyPairer
+	p.pair(msgs)
+}
+
+// replyPairer sets ReplyTo on responses: a response answers the first request (in msgs' order) with the same id
+// from the other side. It keeps the requests seen in a map and examines only the messages added since its last
+// call, so recording an exchange costs the same per message however many it has. Messages are only appended to
+// msgs between calls (reset it after anything else: the request's messages put in front). A response is paired
+// with the requests of its own group and those before it, never changed later: the messages examined before were
+// published (shared with subscribers), and an answer cannot come before its question anyway.
+type replyPairer struct {
+	seen    int               // msgs[:seen] have been examined
+	methods map[string]string // side and id of a request → its method (the first such request)
+}
+
+// pairKey names a request by its side and id; a response looks for the other side's.
+func pairKey(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
+
+func otherSide(from string) string {
+	if from == FromClient {
+		return FromServer
+	}
+	return FromClient
+}
+
+func (p *replyPairer) reset() { *p = replyPairer{} }
+
+// pair examines msgs[p.seen:]: it remembers their requests, then pairs their responses.
+func (p *replyPairer) pair(msgs []RPC) {
+	if p.seen >= len(msgs) {
+		return
+	}
+	if p.methods == nil {
+		p.methods = map[string]string{}
+	}
+	fresh := msgs[p.seen:]
+	for _, q := range fresh {
+		if q.IsResponse || q.Method == "" || len(q.ID) == 0 {
 			continue
 		}
-		for _, q := range msgs {
-			if !q.IsResponse && q.Method != "" && bytes.Equal(q.ID, msgs[i].ID) && q.From != msgs[i].From {
-				msgs[i].ReplyTo = q.Method
-				break
-			}
+		if k := pairKey(q.From, q.ID); p.methods[k] == "" {
+			p.methods[k] = q.Method
 		}
 	}
+	for i := range fresh {
+		if m := &fresh[i]; m.IsResponse && len(m.ID) > 0 {
+			m.ReplyTo = p.methods[pairKey(otherSide(m.From), m.ID)]
+		}
+	}
+	p.seen = len(msgs)
 }

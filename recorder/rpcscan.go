@@ -11,34 +11,45 @@ import (
 // keys matched case-insensitively, the last of a repeated key winning, a value of the wrong type failing the whole
 // body — without reflection: the recorder parses every request, response and SSE event it records.
 // FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (json.Valid) and start with
-// '{' or '['.
-func scanRPC(body []byte) ([]rawRPC, bool) {
+// '{' or '['. At most limit messages are read (limit < 0: all); the rest of a batch's elements are only skipped and
+// counted (rest). It reads each byte a bounded number of times: its cost is linear in the body's size.
+func scanRPC(body []byte, limit int) (raws []rawRPC, rest int, ok bool) {
 	s := &rpcScanner{b: body}
 	if body[0] == '{' {
+		if limit == 0 {
+			return nil, 1, true
+		}
 		r, ok := s.object()
-		return []rawRPC{r}, ok
+		return []rawRPC{r}, 0, ok
 	}
-	raws := []rawRPC{}
+	raws = []rawRPC{}
 	s.i++ // [
 	for {
 		s.ws()
 		switch s.b[s.i] {
 		case ']':
-			return raws, true
+			return raws, rest, true
 		case ',':
 			s.i++
 			continue
+		}
+		if limit >= 0 && len(raws) >= limit {
+			s.value() // beyond the limit: counted, not read
+			rest++
+			continue
+		}
+		switch s.b[s.i] {
 		case '{':
 			r, ok := s.object()
 			if !ok {
-				return nil, false
+				return nil, 0, false
 			}
 			raws = append(raws, r)
 		case 'n': // null decodes into the zero value
 			s.i += 4
 			raws = append(raws, rawRPC{})
 		default:
-			return nil, false // a number, string, bool or array where a message belongs
+			return nil, 0, false // a number, string, bool or array where a message belongs
 		}
 	}
 }

@@ -13,11 +13,13 @@ import (
 type SSEParser struct {
 	buf      []byte
 	cur      SSEEvent
+	data     []byte // the current event's data lines, joined (appended: an event of many lines costs linear time)
 	hasData  bool
 	sawField bool
 	lastCR   bool
 	started  bool // the first line was seen (a BOM can only lead it)
-	// MaxLine bounds a line held while waiting for its end; longer lines are cut (the raw body keeps them).
+	// MaxLine bounds a line held while waiting for its end, and an event's data; longer ones are cut (the raw body
+	// keeps them).
 	MaxLine int
 }
 
@@ -75,7 +77,11 @@ func (p *SSEParser) line(l string) (SSEEvent, bool) {
 			return SSEEvent{}, false
 		}
 		ev := p.cur
-		p.cur, p.hasData, p.sawField = SSEEvent{}, false, false
+		ev.Data = string(p.data)
+		p.cur, p.hasData, p.sawField, p.data = SSEEvent{}, false, false, p.data[:0]
+		if cap(p.data) > 64<<10 {
+			p.data = nil // a large event's buffer is not kept for the rest of the stream
+		}
 		return ev, true
 	}
 	if strings.HasPrefix(l, ":") {
@@ -87,9 +93,9 @@ func (p *SSEParser) line(l string) (SSEEvent, bool) {
 	switch field {
 	case "data":
 		if p.hasData {
-			p.cur.Data += "\n"
+			p.appendData("\n")
 		}
-		p.cur.Data += value
+		p.appendData(value)
 		p.hasData = true
 	case "event":
 		p.cur.Event = value
@@ -103,4 +109,11 @@ func (p *SSEParser) line(l string) (SSEEvent, bool) {
 		}
 	}
 	return SSEEvent{}, false
+}
+
+// appendData adds to the current event's data, up to MaxLine bytes.
+func (p *SSEParser) appendData(s string) {
+	if room := p.MaxLine - len(p.data); room > 0 {
+		p.data = append(p.data, s[:min(room, len(s))]...)
+	}
 }

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,28 @@ func TestSSEParserBoundsALongLine(t *testing.T) {
 	evs := feedAll(p, "data: "+strings.Repeat("x", 100), strings.Repeat("y", 100)+"\n\ndata: ok\n\n")
 	if len(evs) != 2 || evs[0].Data != strings.Repeat("x", 10) || evs[1].Data != "ok" {
 		t.Errorf("got %s", fmtEvents(evs))
+	}
+}
+
+// An event of many data lines is joined in linear time and bounded by MaxLine (the lines were joined by string
+// concatenation: 20,000 lines allocated about 2 GB).
+func TestSSEParserManyDataLines(t *testing.T) {
+	const lines = 20000
+	stream := []byte(strings.Repeat("data: abcdefgh\n", lines) + "\n")
+	p := &SSEParser{MaxLine: 64 << 10}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	evs := p.Feed(stream)
+	runtime.ReadMemStats(&m1)
+	if len(evs) != 1 || len(evs[0].Data) != 64<<10 || !strings.HasPrefix(evs[0].Data, "abcdefgh\nabcdefgh\n") {
+		t.Fatalf("%d events, data %d bytes", len(evs), len(evs[0].Data))
+	}
+	if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 10*uint64(len(stream)) {
+		t.Errorf("parsing %d bytes allocated %d", len(stream), alloc)
+	}
+	// The next event starts empty.
+	evs = p.Feed([]byte("data: x\n\n"))
+	if len(evs) != 1 || evs[0].Data != "x" {
+		t.Errorf("next event: %+v", evs)
 	}
 }

@@ -119,7 +119,8 @@ func (l *live) end(err error) {
 		l.ex.Error = err.Error()
 	}
 	if l.sse == nil {
-		l.ex.RPC = appendRPC(l.ex.RPC, 0, l.ex.RespBody.Data, FromServer, -1)
+		l.addRPC(l.ex.RespBody.Data, -1)
+		l.pairer.pair(l.ex.RPC)
 	} else {
 		l.parseEvents()
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -68,3 +69,59 @@ func (e *bodyTimeoutError) Error() string {
 }
 
 func (e *bodyTimeoutError) Unwrap() []error { return []error{ErrBodyTimeout, e.err} }
+
+// maxSmallBody is the largest request body proxy mode reads whole within the body timeout (the proxy then forwards
+// it in one piece: see proxy.wholeBody).
+const maxSmallBody = 64 << 10
+
+// smallBodyDeadline bounds the wait for a small request body in proxy mode, where bodies otherwise stream to the
+// upstream as they arrive: a body with a Content-Length of at most maxSmallBody (a JSON-RPC message, a token
+// request) is read whole under a read deadline of d; one that does not arrive in time gets 408 and the connection
+// is closed. The deadline is lifted as soon as the body is in, so the answer (an SSE stream) and the upstream's
+// wait are not cut. Bodies of unknown length (chunked), larger ones and those announced with Expect:
+// 100-continue still stream, bounded by the upstream's own patience. It sits inside the recorder, so the 408 is
+// recorded with the bytes that came.
+func smallBodyDeadline(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.ContentLength <= 0 || r.ContentLength > maxSmallBody || r.Body == nil || r.Body == http.NoBody ||
+				r.Header.Get("Expect") != "" {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rc := http.NewResponseController(w)
+			if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
+				next.ServeHTTP(w, r) // a writer without deadlines (httptest.ResponseRecorder)
+				return
+			}
+			buf := make([]byte, r.ContentLength)
+			n, err := io.ReadFull(r.Body, buf)
+			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+				// The deadline stays: what reads the rest (the recorder, net/http) gives up at once too.
+				w.Header().Set("Connection", "close")
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.Header().Set("Cache-Control", "no-store")
+				w.WriteHeader(http.StatusRequestTimeout)
+				fmt.Fprintf(w, "408 Request Timeout: %s (Content-Length %d, %d bytes received within %s)\n", ErrBodyTimeout, r.ContentLength, n, d)
+				return
+			}
+			_ = rc.SetReadDeadline(time.Time{}) // the body is in: the answer and the upstream's wait have no deadline
+			r2 := *r                            // a shallow copy: net/http keeps its own *Request and its Body
+			if err != nil {
+				// It ended early (the client went away): forwarded as far as it came, then the same error.
+				r2.Body = struct {
+					io.Reader
+					io.Closer
+				}{io.MultiReader(bytes.NewReader(buf[:n]), errorReader{err}), r.Body}
+			} else {
+				r2.Body = io.NopCloser(bytes.NewReader(buf))
+				r2.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+			}
+			next.ServeHTTP(w, &r2)
+		})
+	}
+}
+
+type errorReader struct{ err error }
+
+func (e errorReader) Read([]byte) (int, error) { return 0, e.err }

@@ -146,6 +146,10 @@ func (s *Server) routes() chi.Router {
 		r.Use(s.cfg.Recorder.Middleware) // outermost: record exactly what crossed the wire
 	}
 	r.Use(s.guard.Middleware)
+	r.Use(singleAuthorization)
+	if s.cfg.Handler != nil {
+		r.Use(smallBodyDeadline(s.cfg.BodyTimeout)) // proxy mode: bodies stream, except the small ones
+	}
 	mcpPath, _, _ := strings.Cut(s.cfg.EndpointPath, "?")
 	r.Use(faults.Middleware(s.cfg.Faults, faults.Options{MCPPath: mcpPath}))
 	if s.cfg.Handler != nil {

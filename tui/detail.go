@@ -402,6 +402,12 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 	if code, msg, ok := ex.RPCError(); ok {
 		kv("rpc error", strconv.Itoa(code)+" "+sanitize(msg))
 	}
+	if ex.RPCSkipped > 0 {
+		kv("rpc", strconv.Itoa(ex.RPCSkipped)+" JSON-RPC messages beyond the first "+strconv.Itoa(len(ex.RPC))+" counted, not read (the recorder's bound)")
+	}
+	if ex.EventsSkipped > 0 {
+		kv("events", strconv.Itoa(ex.EventsSkipped)+" events beyond the first "+strconv.Itoa(len(ex.Events))+" counted, not kept (the recorder's bound)")
+	}
 	for _, n := range ex.Notes {
 		kv(sanitize(n.Key), sanitize(n.Value))
 	}

@@ -105,7 +105,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if path == "" {
 			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
 		}
-		capture, err = recorder.OpenCapture(path)
+		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
 		if err != nil {
 			return err
 		}

@@ -25,8 +25,11 @@ type serveFlags struct {
 	fixtures  string
 	capture   string
 	noCapture bool
-	json      bool
-	logFile   string
+	// --capture-max-size (MiB a capture file) and --capture-keep (rotated files kept): see recorder.CaptureOptions.
+	captureMaxMiB int
+	captureKeep   int
+	json          bool
+	logFile       string
 
 	noAuth      bool
 	autoApprove bool
@@ -118,6 +121,8 @@ func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noTUI, "no-tui", false, "print one line per request instead of the TUI (also when stdout is not a terminal)")
 	fs.StringVar(&f.capture, "capture", "", "capture file `path` (JSONL; default: a new file under the state directory)")
 	fs.BoolVar(&f.noCapture, "no-capture", false, "do not write a capture file")
+	fs.IntVar(&f.captureMaxMiB, "capture-max-size", recorder.DefaultCaptureMaxSize>>20, "rotate the capture file when it would pass this many `MiB` (capture.jsonl becomes capture.1.jsonl)")
+	fs.IntVar(&f.captureKeep, "capture-keep", recorder.DefaultCaptureKeep, "rotated capture files kept beside the current one (older ones are deleted, their exchanges counted)")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
@@ -145,7 +150,19 @@ func (f *serveFlags) checkCommon() error {
 	if f.allowLoopbackCIMD && (f.tunnel || f.publicURL != "") {
 		return fmt.Errorf("--allow-loopback-cimd cannot be used with --public-url or --tunnel: anyone reaching the public URL could make mcpwatch fetch URLs on this machine")
 	}
+	if f.captureMaxMiB < 1 || f.captureKeep < 0 {
+		return fmt.Errorf("--capture-max-size must be at least 1 (MiB) and --capture-keep at least 0")
+	}
 	return nil
+}
+
+// captureOptions are the capture file's bounds the flags ask for; rotations are logged to logger.
+func (f *serveFlags) captureOptions(logger *slog.Logger) recorder.CaptureOptions {
+	keep := f.captureKeep
+	if keep == 0 {
+		keep = -1 // CaptureOptions: none (0 is its default)
+	}
+	return recorder.CaptureOptions{MaxSize: int64(f.captureMaxMiB) << 20, Keep: keep, Logger: logger}
 }
 
 const serveUsage = `Usage: mcpwatch [serve] [flags]
@@ -221,7 +238,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		if path == "" {
 			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
 		}
-		capture, err = recorder.OpenCapture(path)
+		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
 		if err != nil {
 			return err
 		}
@@ -299,7 +316,7 @@ func openLog(path, stateDir string) (*slog.Logger, func(), error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, nil, fmt.Errorf("log: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	f, err := recorder.OpenPrivate(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("log: %w", err)
 	}

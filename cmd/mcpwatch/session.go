@@ -188,5 +188,11 @@ func closeCapture(c *recorder.CaptureFile, stderr io.Writer) error {
 	if n := c.Late(); n > 0 {
 		fmt.Fprintf(stderr, "warning: %d exchanges ended after the capture file was closed and are not in it\n", n)
 	}
+	if rotatedOut, tooBig := c.Dropped(); rotatedOut+tooBig > 0 {
+		fmt.Fprintf(stderr, "warning: %d exchanges were dropped from the capture (%d deleted with the oldest rotated file, %d larger than --capture-max-size)\n", rotatedOut+tooBig, rotatedOut, tooBig)
+	}
+	if rotated := c.RotatedPaths(); len(rotated) > 0 {
+		fmt.Fprintf(stderr, "capture: older exchanges in %s\n", strings.Join(rotated, ", "))
+	}
 	return err
 }
