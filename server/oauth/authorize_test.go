@@ -52,7 +52,7 @@ func TestAuthorizeConsentDeny(t *testing.T) {
 		t.Errorf("redirect %s", loc)
 	}
 	h.as.mu.Lock()
-	n := len(h.as.codes)
+	n := h.as.codes.Len()
 	h.as.mu.Unlock()
 	if n != 0 {
 		t.Error("a denial issued a code")

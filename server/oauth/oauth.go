@@ -145,8 +145,8 @@ type AS struct {
 	now   func() time.Time
 
 	mu       sync.Mutex
-	codes    map[string]*authCode       // by store.Hash(code)
-	consents map[string]*pendingConsent // by consent id
+	codes    *bounded[*authCode]       // by store.Hash(code), owned by the client id
+	consents *bounded[*pendingConsent] // by consent id, owned by the client id
 }
 
 // New returns an authorization server over cfg.Store.
@@ -183,8 +183,8 @@ func New(cfg Config) (*AS, error) {
 		store:    cfg.Store,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		codes:    map[string]*authCode{},
-		consents: map[string]*pendingConsent{},
+		codes:    newBounded[*authCode](maxCodes, maxCodesPerClient, maxCodeBytes),
+		consents: newBounded[*pendingConsent](maxConsents, maxConsentsPerClient, maxConsentBytes),
 	}
 	a.cimd = newCIMDFetcher(cfg)
 	o := cfg.Options

@@ -206,7 +206,11 @@ func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, 
 	h := store.Hash(code)
 	now := a.now()
 	a.mu.Lock()
-	ac := a.codes[h]
+	a.pruneLocked()
+	ac, _ := a.codes.Get(h)
+	if ac != nil && !now.Before(ac.Expires.Add(usedCodeMemory)) {
+		ac = nil
+	}
 	var req authRequest
 	used, grantID := false, ""
 	if ac != nil {
@@ -354,7 +358,11 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 			return err
 		}
 		scopes = g.Scopes
-		if req := strings.Fields(p.Get("scope")); len(req) > 0 {
+		req, err := parseScope(p.Get("scope"))
+		if err != nil {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", err.Error())
+		}
+		if len(req) > 0 {
 			for _, sc := range req {
 				if !slices.Contains(g.Scopes, sc) {
 					return oauthErr(http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q was not granted; a refresh can only narrow the scopes", sc))
