@@ -143,7 +143,8 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 	// The values are cloned: as substrings of the raw query they would keep all of it alive while the request waits.
 	req := &authRequest{Client: slimClient(c), RedirectURI: strings.Clone(redirect), RedirectGiven: given, State: q.Get("state"), Issuer: issuer(r)}
 	fail := func(code, desc string) error {
-		return &redirectError{RedirectURI: redirect, Code: code, Description: desc, State: req.State, Issuer: req.Issuer}
+		return &redirectError{RedirectURI: redirect, Code: code, Description: desc, State: req.State, Issuer: req.Issuer,
+			Untrusted: !trustedRedirect(c, redirect)}
 	}
 	if len(req.State) > MaxStateBytes {
 		n := len(req.State)

@@ -21,6 +21,7 @@ func heapAfterGC() uint64 {
 // accepted. 40 authorization requests with a 900 KB state used to keep 36 MB until their consents expired.
 func TestAuthorizeStateBounded(t *testing.T) {
 	h := newHarness(t, unrecorded)
+	const cb = "http://127.0.0.1:5000/cb"
 	client := h.mustRegister(cb)
 	_, challenge := pkce()
 	big := strings.Repeat("s", 900<<10)
@@ -138,6 +139,7 @@ func TestConsentFloodManyClients(t *testing.T) {
 // RFC 6749 §3.3: a scope token is printable ASCII other than space, '"' and '\'.
 func TestScopeSyntax(t *testing.T) {
 	h := newHarness(t)
+	const cb = "http://127.0.0.1:5000/cb"
 	client, tk := h.flow(cb, "scope", "mcp")
 	_, challenge := pkce()
 	for _, bad := range []string{"mcp\tadmin", "a\"b", `a\b`, "caf\u00e9", "mcp\nx", strings.Repeat("x", MaxScopeBytes+1)} {

@@ -48,6 +48,9 @@ type pageError struct {
 	Fix   string
 	// Details are shown as a definition list (client_id, redirect_uri, ...).
 	Details [][2]string
+	// Continue, when set, is an error response to the client's redirect URI that the user may follow (an error
+	// about a client whose redirect URI is not trusted, RFC 9700 §4.11.2); ContinueHost names where it goes.
+	Continue, ContinueHost string
 }
 
 func (e *pageError) Error() string { return e.Title + ": " + e.Message }
@@ -59,6 +62,8 @@ type redirectError struct {
 	Description string
 	State       string
 	Issuer      string
+	// Untrusted: the redirect URI is not trusted (redirect.go), so the error is shown on a page with a link to it.
+	Untrusted bool
 }
 
 func (e *redirectError) Error() string { return e.Code + ": " + e.Description }
@@ -80,10 +85,20 @@ func (a *AS) handle(f handlerFunc) http.Handler {
 		)
 		switch {
 		case errors.As(err, &re):
-			recorder.AddNote(r.Context(), "oauth", "error redirect: "+re.Error())
-			http.Redirect(w, r, authorizationResponse(re.RedirectURI, map[string]string{
+			to := authorizationResponse(re.RedirectURI, map[string]string{
 				"error": re.Code, "error_description": re.Description, "state": re.State, "iss": re.Issuer,
-			}), http.StatusFound)
+			})
+			if re.Untrusted {
+				recorder.AddNote(r.Context(), "oauth", "error page (redirect URI not trusted for an automatic redirect): "+re.Error())
+				a.renderError(w, &pageError{Status: http.StatusBadRequest, Title: "Invalid authorization request",
+					Message: re.Description + " (" + re.Code + ").",
+					Cause:   "The client's request is invalid. Its redirect URI is one it registered for itself, so this server does not send you there on its own (it would be an open redirector).",
+					Fix:     "Follow the link below to hand the error back to the client, or fix the client's authorization request.",
+					Details: [][2]string{{"error", re.Code}, {"redirect_uri", re.RedirectURI}}, Continue: to, ContinueHost: redirectHost(re.RedirectURI)})
+				return
+			}
+			recorder.AddNote(r.Context(), "oauth", "error redirect: "+re.Error())
+			http.Redirect(w, r, to, http.StatusFound)
 		case errors.As(err, &pe):
 			recorder.AddNote(r.Context(), "oauth", "error page: "+pe.Error())
 			a.renderError(w, pe)

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -357,4 +358,24 @@ func formValues(kv ...string) url.Values {
 		v.Set(kv[i], kv[i+1])
 	}
 	return v
+}
+
+var continueLink = regexp.MustCompile(`<a id="continue" href="([^"]*)">`)
+
+// errorAnswer is where an authorization error goes: the Location of a redirect, or the link of an error page
+// about an untrusted redirect URI (and whether it was that page).
+func errorAnswer(t *testing.T, r *response) (u *url.URL, page bool) {
+	t.Helper()
+	if r.Status == http.StatusFound {
+		return r.Location(t), false
+	}
+	m := continueLink.FindStringSubmatch(r.Body)
+	if m == nil || r.Header.Get("Location") != "" {
+		t.Fatalf("neither a redirect nor an error page with a link back: %d %q\n%.2000s", r.Status, r.Header.Get("Location"), r.Body)
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, true
 }

@@ -263,9 +263,9 @@ func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) 
 	return nil
 }
 
-// checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment; https, or http on
-// a loopback host (RFC 8252 §7.3), or a private-use scheme of a native app (RFC 8252 §7.1, e.g. cursor://);
-// never a scheme a browser would run (javascript:, data:, ...). hosts, when set, is the allow-list of hosts.
+// checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment, at most
+// MaxRedirectURIBytes, and of a form redirect.go allows (https, http on a loopback host, a native app's private-use
+// scheme). hosts, when set, is the allow-list of hosts.
 func checkRedirectURI(raw string, hosts []string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -277,17 +277,20 @@ func checkRedirectURI(raw string, hosts []string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("a redirect URI must not have a fragment")
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
+	if len(raw) > MaxRedirectURIBytes {
+		return fmt.Errorf("longer than %d bytes", MaxRedirectURIBytes)
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "https":
 		if u.Host == "" {
 			return errors.New("no host")
 		}
-	case "http":
+	case scheme == "http":
 		if !isLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]), not %q; use https", u.Hostname())
 		}
-	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem":
-		return fmt.Errorf("the %s: scheme is not allowed", u.Scheme)
+	case !privateUseScheme(scheme):
+		return fmt.Errorf("the %s: scheme is not allowed: a redirect URI is https, http on a loopback host, or a native app's private-use scheme in reverse-domain form (com.example.app:/callback, RFC 8252 §7.1) or one of %s", u.Scheme, strings.Join(appSchemes, ", "))
 	}
 	if len(hosts) > 0 && !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, u.Hostname()) }) {
 		return fmt.Errorf("host %q is not on the allowed list (%s)", u.Hostname(), strings.Join(hosts, ", "))
