@@ -312,9 +312,17 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 	return resp, nil
 }
 
-// refresh redeems a refresh token and rotates it. The token used stays valid until its successor is used, so a
-// client that lost the response can retry; presenting a token whose successor was already used is a replay and
-// revokes the grant (OAuth 2.1 §4.3.1).
+// The grace window for presenting a rotated refresh token again (a lost response retried, two requests racing),
+// and how many times.
+const (
+	refreshGrace   = time.Minute
+	maxGraceReuses = 5
+)
+
+// refresh redeems a refresh token and rotates it. Within refreshGrace of its first use the token may be presented
+// again (a lost response retried, a race): a sibling successor is issued and the first stays valid. Presenting it
+// after the window, or after a successor was used, is a replay and revokes the grant with every token of it
+// (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). The exchange's notes say which happened.
 func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *client, o *Options) error {
 	if !c.allowsRefresh() {
 		return oauthErr(http.StatusBadRequest, "unauthorized_client", "the client did not register the refresh_token grant type")
@@ -329,7 +337,8 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		grant    store.Grant
 		scopes   []string
 		oerr     error
-		replayed bool
+		replayed string // why the use is a replay: the grant was revoked
+		grace    bool   // a reuse within the grace window: a sibling successor issued
 	)
 	newRefresh := ""
 	access := randomToken(prefixAccess)
@@ -351,7 +360,11 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 			return invalidGrant("the refresh token was issued to another client")
 		case t.State == store.RefreshRetired:
 			s.RevokeGrant(g.ID)
-			replayed = true
+			replayed = "the refresh token was rotated and a successor of it already used"
+			return nil
+		case t.State == store.RefreshRotated && (now.Sub(t.RotatedAt) > refreshGrace || len(t.Successors) >= maxGraceReuses):
+			s.RevokeGrant(g.ID)
+			replayed = fmt.Sprintf("the refresh token was rotated %s ago, outside the %s grace window for a retry", now.Sub(t.RotatedAt).Round(time.Second), refreshGrace)
 			return nil
 		}
 		if _, err := a.checkResource(r, p["resource"], g.Resource); err != nil {
@@ -372,18 +385,31 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		}
 		switch t.State {
 		case store.RefreshActive:
+			// The first use of this token: its predecessor and the predecessor's other successors (siblings issued
+			// within the grace window) are retired, so that presenting any of them later is a replay.
 			if prev := s.RefreshTokens[t.Predecessor]; prev != nil {
 				prev.State = store.RefreshRetired
+				for _, sib := range append([]string{prev.Successor}, prev.Successors...) {
+					if st := s.RefreshTokens[sib]; sib != h && st != nil {
+						st.State = store.RefreshRetired
+					}
+				}
 			}
+			t.State = store.RefreshRotated
+			t.RotatedAt = now
 		case store.RefreshRotated:
-			delete(s.RefreshTokens, t.Successor) // the successor the client never got
+			// A reuse within the grace window: a sibling successor is issued; the successor the client may hold
+			// stays valid (a replayed token never takes the grant over: whichever sibling is used first retires
+			// the others).
+			grace = true
 		}
-		t.State = store.RefreshRotated
-		t.Successor = ""
 		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())}
 		if newRefresh != "" {
 			nh := store.Hash(newRefresh)
-			t.Successor = nh
+			if t.Successor == "" {
+				t.Successor = nh
+			}
+			t.Successors = append(t.Successors, nh)
 			s.RefreshTokens[nh] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
 				State: store.RefreshActive, Predecessor: h}
 		}
@@ -393,12 +419,15 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 	if err != nil {
 		oerr = err
 	}
-	if replayed {
-		recorder.AddNote(r.Context(), "oauth", "refresh token replayed: grant revoked")
-		return invalidGrant("the refresh token was already rotated and its successor used: this is a replay, so the grant is revoked")
+	if replayed != "" {
+		recorder.AddNote(r.Context(), "oauth", "refresh token replayed ("+replayed+"): grant revoked")
+		return invalidGrant(replayed + ": this is a replay, so the grant is revoked (RFC 9700 §4.14.2)")
 	}
 	if oerr != nil {
 		return oerr
+	}
+	if grace {
+		recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("refresh token reused within the %s grace window (a retry or a race): a sibling refresh token issued, the earlier successor kept", refreshGrace))
 	}
 	recorder.AddNote(r.Context(), "oauth", "refreshed grant "+grant.ID)
 	noteShortToken(r, o)

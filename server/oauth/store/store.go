@@ -56,8 +56,10 @@ type AccessToken struct {
 }
 
 // Refresh token states. A refresh token is Active until used. Using it issues its successor and makes it Rotated:
-// it stays usable (once more, replacing the unused successor) so that a client that lost the response can retry.
-// When the successor is used, the token becomes Retired; presenting a Retired token is a replay.
+// for a short grace window it may be presented again (a client that lost the response retries, or two requests
+// raced), which issues a sibling successor and leaves the first one valid. When one successor is used, the token
+// and every other successor become Retired; presenting a Retired token, or a Rotated one after the grace window,
+// is a replay (RFC 9700 §4.14.2) and revokes the grant.
 const (
 	RefreshActive  = "active"
 	RefreshRotated = "rotated"
@@ -71,9 +73,12 @@ type RefreshToken struct {
 	Expires time.Time `json:"expires"`
 	State   string    `json:"state"`
 	// Predecessor is the hash of the refresh token whose use issued this one; Successor the hash of the token
-	// this one's use issued.
-	Predecessor string `json:"predecessor,omitempty"`
-	Successor   string `json:"successor,omitempty"`
+	// this one's use issued, Successors those its uses within the grace window issued (Successor first).
+	Predecessor string   `json:"predecessor,omitempty"`
+	Successor   string   `json:"successor,omitempty"`
+	Successors  []string `json:"successors,omitempty"`
+	// RotatedAt is when the token was first used (it became Rotated).
+	RotatedAt time.Time `json:"rotated_at,omitzero"`
 }
 
 // State is everything the store keeps. Mutate it only inside Store.Update.
