@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -30,9 +31,10 @@ type cimdFetcher struct {
 	allowLoopback bool
 	maxBytes      int64
 	now           func() time.Time
+	log           *slog.Logger
 
 	mu    sync.Mutex
-	cache map[string]cimdEntry
+	cache *bounded[cimdEntry] // by document URL, owned by its host
 }
 
 type cimdEntry struct {
@@ -43,6 +45,11 @@ type cimdEntry struct {
 const (
 	cimdDefaultCache = 5 * time.Minute
 	cimdMaxCache     = 24 * time.Hour
+	// The cache of documents is bounded: entries in all and per host, and bytes (each entry counted as its
+	// document's size); at a bound the oldest entry (of the host, when the host's bound is reached) goes.
+	cimdCacheEntries = 256
+	cimdCachePerHost = 32
+	cimdCacheBytes   = 4 << 20
 )
 
 func newCIMDFetcher(cfg Config) *cimdFetcher {
@@ -54,7 +61,10 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 10
 	}
-	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now, cache: map[string]cimdEntry{}}
+	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now, cache: newBounded[cimdEntry](cimdCacheEntries, cimdCachePerHost, cimdCacheBytes), log: cfg.Logger}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
 	dialer := &net.Dialer{Timeout: timeout, Control: f.checkDial}
 	base := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf and bypass the address check
@@ -70,10 +80,10 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
-				return errors.New("more than 3 redirects")
+				return &policyError{"more than 3 redirects"}
 			}
 			if err := f.checkURL(req.URL); err != nil {
-				return fmt.Errorf("redirect to %s: %w", req.URL, err)
+				return &policyError{"a redirect to a URL that is not allowed: " + err.Error()}
 			}
 			return nil
 		},
@@ -137,17 +147,59 @@ func (f *cimdFetcher) checkDial(network, address string, _ syscall.RawConn) erro
 		if f.allowLoopback {
 			return nil
 		}
-		return fmt.Errorf("refusing to connect to %s: a loopback address", ip)
+		return &addressError{fmt.Errorf("refusing to connect to %s: a loopback address", ip)}
 	}
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLinkLocalUnicast() {
-		return fmt.Errorf("refusing to connect to %s: a private or non-unicast address", ip)
+		return &addressError{fmt.Errorf("refusing to connect to %s: a private or non-unicast address", ip)}
 	}
 	for _, p := range blockedPrefixes {
 		if p.Contains(ip) {
-			return fmt.Errorf("refusing to connect to %s: a reserved address (%s)", ip, p)
+			return &addressError{fmt.Errorf("refusing to connect to %s: a reserved address (%s)", ip, p)}
 		}
 	}
 	return nil
+}
+
+// addressError: the fetcher refused to dial an address. Its text (the address) goes to the log only.
+type addressError struct{ err error }
+
+func (e *addressError) Error() string { return e.err.Error() }
+
+// policyError: a rule of the fetcher refused a redirect; its text names only what the client's URLs said.
+type policyError struct{ msg string }
+
+func (e *policyError) Error() string { return e.msg }
+
+// fetchFailure words a failed fetch for pages and JSON errors without what Go's errors carry about this side of
+// the network (internal host names, addresses, the resolver's address): timeout, refused, not an allowed address,
+// no such host, TLS, a refused redirect, or a failure. The detail goes to the log.
+func (f *cimdFetcher) fetchFailure(err error, ctx context.Context) string {
+	var (
+		ne  net.Error
+		ae  *addressError
+		pe  *policyError
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &ae):
+		if strings.Contains(ae.Error(), "loopback") {
+			return "the host's address is not allowed (a loopback address)"
+		}
+		return "the host's address is not allowed (a private or reserved address)"
+	case errors.As(err, &pe):
+		return pe.msg
+	case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+		return fmt.Sprintf("timed out after %s", f.client.Timeout)
+	case errors.As(err, &dns):
+		return "the host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "the TLS handshake failed (certificate or protocol)"
+	}
+	return "the connection failed"
 }
 
 // cimdDocument is a client ID metadata document: client metadata plus the client_id it must repeat.
@@ -162,7 +214,8 @@ type cimdDocument struct {
 func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegistrationMetadata, error) {
 	now := f.now()
 	f.mu.Lock()
-	if e, ok := f.cache[id]; ok && now.Before(e.expires) {
+	f.cache.Prune(now)
+	if e, ok := f.cache.Get(id); ok && now.Before(e.expires) {
 		f.mu.Unlock()
 		md := e.md
 		return &md, nil
@@ -177,11 +230,9 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			return nil, fmt.Errorf("fetching the client ID metadata document timed out after %s: %w", f.client.Timeout, err)
-		}
-		return nil, fmt.Errorf("fetching the client ID metadata document failed: %w", err)
+		reason := f.fetchFailure(err, ctx)
+		f.log.Warn("client ID metadata document fetch failed", "url", id, "reason", reason, "err", err)
+		return nil, errors.New("fetching the client ID metadata document failed: " + reason)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -189,7 +240,9 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the client ID metadata document: %w", err)
+		reason := f.fetchFailure(err, ctx)
+		f.log.Warn("client ID metadata document read failed", "url", id, "reason", reason, "err", err)
+		return nil, errors.New("reading the client ID metadata document failed: " + reason)
 	}
 	if int64(len(body)) > f.maxBytes {
 		return nil, fmt.Errorf("the client ID metadata document is larger than %d bytes", f.maxBytes)
@@ -223,8 +276,12 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 		return nil, err
 	}
 	if ttl := cacheLifetime(resp.Header.Get("Cache-Control")); ttl > 0 {
+		host := ""
+		if u, err := url.Parse(id); err == nil {
+			host = u.Host
+		}
 		f.mu.Lock()
-		f.cache[id] = cimdEntry{md: md, expires: now.Add(ttl)}
+		f.cache.Add(id, host, int64(len(body)+len(id))+entryOverhead, now.Add(ttl), cimdEntry{md: md, expires: now.Add(ttl)})
 		f.mu.Unlock()
 	}
 	return &md, nil

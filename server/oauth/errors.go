@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -106,9 +107,12 @@ func (a *AS) handle(f handlerFunc) http.Handler {
 			recorder.AddNote(r.Context(), "oauth", "error: "+oe.Error())
 			writeOAuthError(w, oe)
 		default:
+			// The detail (a write error names the state file's absolute path: the home directory, the user name)
+			// goes to the log; the answer and the note name the file by its base name only.
 			a.log.Error("oauth endpoint failed", "path", r.URL.Path, "err", err)
-			recorder.AddNote(r.Context(), "oauth", "server error: "+err.Error())
-			writeOAuthError(w, oauthErr(http.StatusInternalServerError, "server_error", err.Error()))
+			msg := a.redactPaths(err.Error())
+			recorder.AddNote(r.Context(), "oauth", "server error: "+msg)
+			writeOAuthError(w, oauthErr(http.StatusInternalServerError, "server_error", "the server failed: "+msg+" (the detail is in mcpwatch's log)"))
 		}
 	})
 }
@@ -192,4 +196,18 @@ func quoteSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// redactPaths replaces the state file's directory in msg: what a failed write says goes out without the
+// absolute path.
+func (a *AS) redactPaths(msg string) string {
+	p := a.store.Path()
+	if p == "" {
+		return msg
+	}
+	if dir := filepath.Dir(p); dir != "." && dir != "/" {
+		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
+		msg = strings.ReplaceAll(msg, dir, "<state directory>")
+	}
+	return msg
 }

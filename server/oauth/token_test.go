@@ -262,7 +262,7 @@ func TestRefreshTokenTheft(t *testing.T) {
 		refresh := func(rt string) *response {
 			return h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client)
 		}
-		t1 := h.mustTokens(refresh(tk.Refresh))     // the client
+		t1 := h.mustTokens(refresh(tk.Refresh))    // the client
 		thief := h.mustTokens(refresh(tk.Refresh)) // the thief, within the window
 		if n := h.notes(PathToken); !strings.Contains(n, "grace window (a retry or a race)") {
 			t.Errorf("notes: %s", n)
