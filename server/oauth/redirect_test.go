@@ -37,8 +37,8 @@ func TestAuthorizeRefusesOldDangerousRedirect(t *testing.T) {
 	h := newHarness(t, withOptions(func(o *Options) { o.AutoApprove = true }))
 	const evil = "ms-msdt:/id PCWDiagnostic"
 	h.as.store.Update(func(s *store.State) error {
-		s.Clients["mcpw_c_old"] = &store.Client{ID: "mcpw_c_old", IssuedAt: time.Now(), Metadata: oauthex.ClientRegistrationMetadata{
-			RedirectURIs: []string{evil}, TokenEndpointAuthMethod: "none"}}
+		s.Clients.Put("mcpw_c_old", store.Client{ID: "mcpw_c_old", IssuedAt: time.Now(), Metadata: oauthex.ClientRegistrationMetadata{
+			RedirectURIs: []string{evil}, TokenEndpointAuthMethod: "none"}})
 		return nil
 	})
 	_, challenge := pkce()

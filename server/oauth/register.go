@@ -18,10 +18,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
-// MaxClients bounds the registered clients; registering one more forgets the oldest one that holds no grant
-// (Claude registers a new client on every fresh connection).
-const MaxClients = 1000
-
 const maxBodyBytes = 64 << 10
 
 // client is what the server knows of a client, however it was identified.
@@ -54,7 +50,7 @@ func (a *AS) lookupClient(ctx context.Context, id string, o *Options) (*client, 
 	}
 	var found *client
 	a.store.View(func(s *store.State) {
-		if c, ok := s.Clients[id]; ok {
+		if c, ok := s.Clients.Get(id); ok {
 			found = &client{ID: c.ID, SecretHash: c.SecretHash, Metadata: c.Metadata}
 		}
 	})
@@ -135,10 +131,10 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		resp.ClientSecretExpiresAt = &never
 	}
 	err = a.store.Update(func(s *store.State) error {
-		if len(s.Clients) >= MaxClients {
-			evictOldestClient(s)
+		if err := admitClient(s, now); err != nil {
+			return err
 		}
-		s.Clients[c.ID] = c
+		s.Clients.Put(c.ID, *c)
 		return nil
 	})
 	if err != nil {
@@ -147,22 +143,6 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("registered client %s (%q, auth %s)", c.ID, md.ClientName, md.TokenEndpointAuthMethod))
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
-}
-
-func evictOldestClient(s *store.State) {
-	busy := map[string]bool{}
-	for _, g := range s.Grants {
-		busy[g.ClientID] = true
-	}
-	var oldest *store.Client
-	for _, c := range s.Clients {
-		if !busy[c.ID] && (oldest == nil || c.IssuedAt.Before(oldest.IssuedAt)) {
-			oldest = c
-		}
-	}
-	if oldest != nil {
-		delete(s.Clients, oldest.ID)
-	}
 }
 
 // decodeClientMetadata parses a registration body; a value of the wrong type is invalid_client_metadata naming

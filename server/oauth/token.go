@@ -294,15 +294,21 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 		refreshHash = store.Hash(resp.RefreshToken)
 	}
 	err := a.store.Update(func(s *store.State) error {
+		// Checked in the same change as the grant is made: a client forgotten since it authenticated leaves no
+		// grant behind whose token would work.
+		if !c.CIMD && !s.Clients.Has(c.ID) {
+			return invalidClient(fmt.Sprintf("client %s is no longer registered: register again", c.ID))
+		}
 		if newGrant {
-			s.Grants[g.ID] = g
-		} else if _, ok := s.Grants[g.ID]; !ok {
+			admitGrant(s, c.ID)
+			s.Grants.Put(g.ID, *g)
+		} else if !s.Grants.Has(g.ID) {
 			return invalidGrant("the grant was revoked")
 		}
-		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: g.Scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		s.AccessTokens.Put(store.Hash(access), store.AccessToken{GrantID: g.ID, Scopes: g.Scopes, Issued: now, Expires: now.Add(o.accessTTL())})
 		if refreshHash != "" {
-			s.RefreshTokens[refreshHash] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
-				State: store.RefreshActive, Predecessor: predecessor}
+			s.RefreshTokens.Put(refreshHash, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: predecessor})
 		}
 		return nil
 	})
@@ -346,13 +352,13 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		newRefresh = randomToken(prefixRefresh)
 	}
 	err := a.store.Update(func(s *store.State) error {
-		t := s.RefreshTokens[h]
-		if t == nil {
+		t, ok := s.RefreshTokens.Get(h)
+		if !ok {
 			return invalidGrant("unknown or revoked refresh token")
 		}
-		g := s.Grants[t.GrantID]
+		g, ok := s.Grants.Get(t.GrantID)
 		switch {
-		case g == nil:
+		case !ok:
 			return invalidGrant("the refresh token's grant was revoked")
 		case !now.Before(t.Expires):
 			return invalidGrant("the refresh token expired")
@@ -387,13 +393,15 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		case store.RefreshActive:
 			// The first use of this token: its predecessor and the predecessor's other successors (siblings issued
 			// within the grace window) are retired, so that presenting any of them later is a replay.
-			if prev := s.RefreshTokens[t.Predecessor]; prev != nil {
-				prev.State = store.RefreshRetired
+			if prev, ok := s.RefreshTokens.Get(t.Predecessor); ok {
 				for _, sib := range append([]string{prev.Successor}, prev.Successors...) {
-					if st := s.RefreshTokens[sib]; sib != h && st != nil {
+					if st, ok := s.RefreshTokens.Get(sib); sib != h && ok && st.State != store.RefreshRetired {
 						st.State = store.RefreshRetired
+						s.RefreshTokens.Put(sib, st)
 					}
 				}
+				prev.State = store.RefreshRetired
+				s.RefreshTokens.Put(t.Predecessor, prev)
 			}
 			t.State = store.RefreshRotated
 			t.RotatedAt = now
@@ -403,17 +411,18 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 			// the others).
 			grace = true
 		}
-		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		s.AccessTokens.Put(store.Hash(access), store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())})
 		if newRefresh != "" {
 			nh := store.Hash(newRefresh)
 			if t.Successor == "" {
 				t.Successor = nh
 			}
-			t.Successors = append(t.Successors, nh)
-			s.RefreshTokens[nh] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
-				State: store.RefreshActive, Predecessor: h}
+			t.Successors = append(slices.Clip(t.Successors), nh)
+			s.RefreshTokens.Put(nh, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: h})
 		}
-		grant = *g
+		s.RefreshTokens.Put(h, t)
+		grant = g
 		return nil
 	})
 	if err != nil {
@@ -455,16 +464,16 @@ func (a *AS) revoke(w http.ResponseWriter, r *http.Request) error {
 	h := store.Hash(tok)
 	what := ""
 	err = a.store.Update(func(s *store.State) error {
-		if t := s.AccessTokens[h]; t != nil {
-			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+		if t, ok := s.AccessTokens.Get(h); ok {
+			if g, ok := s.Grants.Get(t.GrantID); ok && g.ClientID != c.ID {
 				return invalidRequest("the token was issued to another client")
 			}
-			delete(s.AccessTokens, h)
+			s.AccessTokens.Delete(h)
 			what = "access token"
 			return nil
 		}
-		if t := s.RefreshTokens[h]; t != nil {
-			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+		if t, ok := s.RefreshTokens.Get(h); ok {
+			if g, ok := s.Grants.Get(t.GrantID); ok && g.ClientID != c.ID {
 				return invalidRequest("the token was issued to another client")
 			}
 			s.RevokeGrant(t.GrantID)

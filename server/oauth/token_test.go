@@ -46,7 +46,7 @@ func TestTokenResponse(t *testing.T) {
 				t.Errorf("%s stored in clear", k)
 			}
 		}
-		if s.AccessTokens[store.Hash(m["access_token"].(string))] == nil || s.RefreshTokens[store.Hash(m["refresh_token"].(string))] == nil {
+		if !s.AccessTokens.Has(store.Hash(m["access_token"].(string))) || !s.RefreshTokens.Has(store.Hash(m["refresh_token"].(string))) {
 			t.Error("tokens not stored under their hash")
 		}
 	})
