@@ -151,3 +151,28 @@ func TestScopeSyntax(t *testing.T) {
 	}
 	consentForm(t, h.get(authorizeQuery(client, cb, challenge, "scope", "mcp  claudeai")))
 }
+
+// One client's codes are bounded (auto-approve mints one per request): past maxCodesPerClient its oldest go, and
+// another client's code is untouched.
+func TestCodesPerClientBounded(t *testing.T) {
+	h := newHarness(t, withOptions(func(o *Options) { o.AutoApprove = true }))
+	const cb = "http://127.0.0.1:5000/cb"
+	victim, flooder := h.mustRegister(cb), h.mustRegister(cb)
+	verifier, challenge := pkce()
+	code := h.get(authorizeQuery(victim, cb, challenge)).Location(t).Query().Get("code")
+	var first string
+	for i := range maxCodesPerClient + 50 {
+		c := h.get(authorizeQuery(flooder, cb, challenge)).Location(t).Query().Get("code")
+		if i == 0 {
+			first = c
+		}
+	}
+	h.as.mu.Lock()
+	n, held := h.as.codes.Len(), h.as.codes.Bytes()
+	h.as.mu.Unlock()
+	if n != maxCodesPerClient+1 || held > maxCodeBytes {
+		t.Errorf("%d codes (%d bytes) held, want %d", n, held, maxCodesPerClient+1)
+	}
+	wantOAuthError(t, h.tokenForm("grant_type", "authorization_code", "code", first, "client_id", flooder, "redirect_uri", cb, "code_verifier", verifier), 400, "invalid_grant")
+	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "client_id", victim, "redirect_uri", cb, "code_verifier", verifier))
+}
