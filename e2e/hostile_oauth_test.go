@@ -373,3 +373,44 @@ func TestHostileOAuthAutoApprove(t *testing.T) {
 	fi, _ := os.Stat(statePath)
 	t.Logf("state file: %d bytes", fi.Size())
 }
+
+// TestHostileOAuthConsentCode: serve --consent-code. A stranger who finds the URL cannot approve its own request
+// without the code the terminal shows; the person at the terminal can. --consent-code with --auto-approve is refused.
+func TestHostileOAuthConsentCode(t *testing.T) {
+	if r := Run(t, 20*time.Second, "serve", "--consent-code", "--auto-approve", "--addr", "127.0.0.1:0"); r.Code != 2 || !strings.Contains(r.Stderr, "--consent-code") {
+		t.Errorf("--consent-code --auto-approve: exit %d\n%s", r.Code, r.Stderr)
+	}
+	srv := Start(t, "serve", "--consent-code", "--ephemeral")
+	var code string
+	if !srv.stderr.waitFor(5*time.Second, srv.done, func(s string) bool {
+		m := regexp.MustCompile(`consent code ([A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4})`).FindStringSubmatch(s)
+		if m != nil {
+			code = m[1]
+		}
+		return m != nil
+	}) {
+		t.Fatalf("no consent code in the banner:\n%s", srv.Stderr())
+	}
+	const redirect = "http://127.0.0.1:33418/callback"
+	evil := newActor(t, srv.URL, "stranger/6.6")
+	id, _ := evil.register(redirect)
+	page := evil.do("GET", evil.authorizePath(id, redirect), "", "")
+	if page.Status != http.StatusOK || strings.Contains(page.Body, code) {
+		t.Fatalf("consent page: %d, shows the code %v", page.Status, strings.Contains(page.Body, code))
+	}
+	form := url.Values{}
+	for _, m := range hiddenField.FindAllStringSubmatch(page.Body, -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	form.Set("action", "approve")
+	for _, guess := range []string{"", "AAAA-AAAA-AAAA"} {
+		form.Set("consent_secret", guess)
+		if r := evil.do("POST", "/authorize", "application/x-www-form-urlencoded", form.Encode(), "Origin", srv.URL); r.Status != http.StatusForbidden || r.Header.Get("Location") != "" {
+			t.Errorf("approve with %q: %d %q", guess, r.Status, r.Header.Get("Location"))
+		}
+	}
+	form.Set("consent_secret", code)
+	if r := evil.do("POST", "/authorize", "application/x-www-form-urlencoded", form.Encode(), "Origin", srv.URL); r.Status != http.StatusFound || !strings.Contains(r.Header.Get("Location"), "code=") {
+		t.Errorf("approve with the code: %d %q", r.Status, r.Header.Get("Location"))
+	}
+}

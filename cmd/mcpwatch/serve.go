@@ -30,6 +30,7 @@ type serveFlags struct {
 
 	noAuth      bool
 	autoApprove bool
+	consentCode bool
 	statePath   string
 	ephemeral   bool
 	faults      specList
@@ -129,6 +130,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
+	fs.BoolVar(&f.consentCode, "consent-code", false, "ask on the consent page for a code shown only in mcpwatch's terminal (for a tunnel left open)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 	fs.Var(&f.scopes, "scopes", "the scopes the authorization server advertises (scopes_supported), comma-separated: `a,b` (default mcp; \"\" for none); required scopes are added")
 	fs.Var(&f.requireScopes, "require-scope", "a `scope` tokens must carry at /mcp and /sse (repeatable or comma-separated): named in the 401 challenge's scope parameter, granted when a client asks for no scope, 403 insufficient_scope without it")
@@ -186,6 +188,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		fmt.Fprintln(stderr, "mcpwatch serve:", err)
 		return errUsage
 	}
+	if f.consentCode && (f.noAuth || f.autoApprove) {
+		fmt.Fprintln(stderr, "mcpwatch serve: --consent-code needs the consent page, which --no-auth and --auto-approve skip")
+		return errUsage
+	}
 	if f.noAuth && (f.scopes.set || f.requireScopes.set) {
 		fmt.Fprintln(stderr, "mcpwatch serve: --scopes and --require-scope need the authorization server, which --no-auth turns off")
 		return errUsage
@@ -226,6 +232,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		store.OnComplete(capture.Append)
 	}
 
+	consentCode := ""
+	if f.consentCode {
+		consentCode = oauth.NewConsentCode()
+	}
 	srv, err := server.New(server.Config{
 		Addr:      f.addr,
 		PublicURL: f.publicURL,
@@ -236,6 +246,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,
+		ConsentCode:       consentCode,
 		StatePath:         statePath,
 		Scopes:            f.scopes.value(),
 		RequiredScopes:    f.requireScopes.value(),
@@ -260,9 +271,12 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	if req := f.requireScopes.value(); len(req) > 0 {
 		authLine += fmt.Sprintf("; tokens need scope %s", strings.Join(req, " "))
 	}
+	if consentCode != "" {
+		authLine += "; consent code " + consentCode + " (the consent page asks for it)"
+	}
 	return runWatched(ctx, watched{
 		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, after: []string{authLine},
+		logger: logger, auth: !f.noAuth, after: []string{authLine}, consentCode: consentCode,
 	}, stdout, stderr)
 }
 

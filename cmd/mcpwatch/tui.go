@@ -32,6 +32,8 @@ type tuiRun struct {
 	toggles   *faults.Set
 	notice    string
 	store     *recorder.Store
+	// consentCode (--consent-code) is shown in the header.
+	consentCode string
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
 	tunnelGone <-chan string // why the tunnel ended on its own
@@ -70,6 +72,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Upstream:      o.upstream,
 		Toggles:       togglesForTUI{set: toggles},
 		Notice:        notice,
+		ConsentCode:   o.consentCode,
 		Exporter:      exportForTUI,
 		ExportFormats: exportFormatsForTUI,
 		ExportNote:    exportNoteForTUI,

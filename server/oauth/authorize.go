@@ -49,6 +49,8 @@ type pendingConsent struct {
 	Browser string
 	Req     authRequest
 	Expires time.Time
+	// Tries counts wrong consent codes (guarded by AS.mu).
+	Tries int
 }
 
 // authCode is an issued authorization code (kept in memory under its hash: codes live minutes).
@@ -274,6 +276,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 		ConsentID:    p.ID,
 		CSRF:         p.CSRF,
 		Action:       PathAuthorize,
+		AskCode:      a.Options().ConsentCode != "",
 	}
 	if req.Client.CIMD && allLoopback(req.Client.Metadata.RedirectURIs) {
 		view.Warning = "This client's metadata document lists only localhost redirect URIs: any program on the user's machine could claim to be it."
@@ -292,6 +295,7 @@ type consentView struct {
 	Resource                  string
 	ConsentID, CSRF, Action   string
 	Warning                   string
+	AskCode                   bool
 }
 
 func redirectHost(u string) string {
@@ -343,6 +347,24 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	action := r.PostForm.Get("action")
 	if action != "approve" && action != "deny" { // checked before the consent is used up: an invalid post changes nothing
 		return &pageError{Status: http.StatusBadRequest, Title: "Invalid consent form", Message: "The answer must be approve or deny."}
+	}
+	if want := a.Options().ConsentCode; want != "" && action == "approve" {
+		if !equalSecret(normalizeConsentCode(r.PostForm.Get("consent_secret")), normalizeConsentCode(want)) {
+			a.mu.Lock()
+			p.Tries++
+			left := maxConsentCodeTries - p.Tries
+			if left <= 0 {
+				a.consents.Delete(id)
+			}
+			a.mu.Unlock()
+			recorder.AddNote(r.Context(), "oauth", "consent form refused: wrong consent code")
+			msg := fmt.Sprintf("The consent code is wrong. %d tries left: go back and enter the code mcpwatch shows in its terminal.", left)
+			if left <= 0 {
+				msg = "The consent code is wrong, again: this authorization request is dropped. Start the connection again from the client."
+			}
+			return &pageError{Status: http.StatusForbidden, Title: "Wrong consent code", Message: msg,
+				Cause: "mcpwatch runs with --consent-code: approving needs the code shown in the terminal where mcpwatch runs."}
+		}
 	}
 	a.mu.Lock()
 	_, still := a.consents.Get(id)

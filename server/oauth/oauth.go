@@ -69,6 +69,8 @@ type Options struct {
 	// Scopes is scopes_supported; nil means DefaultScopes, an empty non-nil slice advertises none. A client may
 	// request scopes that are not listed (Claude insists on its own "claudeai").
 	Scopes []string
+	// ConsentCode, when set, is asked for on the consent page before an approval (consentcode.go).
+	ConsentCode string
 	// RequiredScopes are needed at the protected endpoints: named in the 401 challenge's scope parameter, granted
 	// when a client requests no scope, and a token without them gets 403 insufficient_scope.
 	RequiredScopes []string
