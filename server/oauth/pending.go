@@ -40,12 +40,17 @@ func (r *authRequest) bytes() int64 {
 	}
 	if r.Client != nil {
 		n += len(r.Client.ID) + len(r.Client.SecretHash) + len(r.Client.Metadata.ClientName)
+		// A metadata document fetched afresh (no-store) brings its own redirect URIs: counted, as they may be
+		// the request's alone.
+		for _, u := range r.Client.Metadata.RedirectURIs {
+			n += len(u) + 16
+		}
 	}
 	return int64(n + entryOverhead)
 }
 
-// slimClient is the part of a client a pending request needs later (who it is, what the consent page names):
-// the metadata document of a client ID metadata document client can be 64 KiB and is not kept per request.
+// slimClient is the part of a client a pending request needs later (who it is, what the consent page names and
+// warns about): the rest of a client ID metadata document (up to 64 KiB) is not kept per request.
 func slimClient(c *client) *client {
 	s := &client{ID: c.ID, SecretHash: c.SecretHash, CIMD: c.CIMD}
 	s.Metadata.ClientName = c.Metadata.ClientName

@@ -195,8 +195,13 @@ func (s *Store) load(data []byte) (version int, good int64, err error) {
 	return Version, good, nil
 }
 
-// account records the encoded size of an entry (0: deleted), for the live size.
-func (s *Store) account(k entryKey, n int) {
+// account records the size a live entry takes in a snapshot (its value, key and framing; a deleted entry,
+// valueLen 0, takes none), for the live size that decides compaction.
+func (s *Store) account(k entryKey, valueLen int) {
+	n := 0
+	if valueLen > 0 {
+		n = valueLen + len(k.table) + len(k.key) + 20
+	}
 	s.live += int64(n - s.sizes[k])
 	if n == 0 {
 		delete(s.sizes, k)
