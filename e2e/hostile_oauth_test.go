@@ -269,9 +269,6 @@ func TestHostileOAuthConsent(t *testing.T) {
 // grant each, then keeps registering; it replays the legitimate client's refresh token. The legitimate client
 // registered before the flood completes its flow after it, and the replay never takes its grant over.
 func TestHostileOAuthAutoApprove(t *testing.T) {
-	if testing.Short() {
-		t.Skip("3,500 requests")
-	}
 	dir := t.TempDir()
 	capture := filepath.Join(dir, "capture.jsonl")
 	statePath := filepath.Join(dir, "state.json")
