@@ -10,23 +10,25 @@ import (
 
 // The budget of the lasting state (docs/budget-oauth.md): registered clients and grants.
 //
-// Clients: at most MaxClients. Registering one more forgets the oldest client that holds no grant and registered
-// more than clientGrace ago (a younger one may be half-way through its first authorization); when there is none,
-// the registration is refused with 503 temporarily_unavailable. A client holding a grant is never forgotten to
-// admit a stranger.
+// Clients: at most MaxClients. Registering one more forgets the oldest idle client: one that holds no grant, has
+// no authorization under way (a pending consent or a code) and registered more than clientGrace ago (the moment
+// between its registration and its authorization request). When none is idle, the registration is refused with
+// 503 temporarily_unavailable. A client holding a grant, or in the middle of its first authorization, is never
+// forgotten to admit a stranger.
 //
 // Grants: at most MaxGrantsPerClient per client and MaxGrants in all. A new grant past the client's bound revokes
 // that client's oldest grant; past the bound in all, the oldest grant of the client holding the most grants goes
 // (a flood of grants pushes out the flooder's own first).
 const (
 	MaxClients         = 1000
-	clientGrace        = 15 * time.Minute
+	clientGrace        = time.Minute
 	MaxGrants          = 10000
 	MaxGrantsPerClient = 100
 )
 
-// admitClient makes room for one more registered client, or says why there is none. Call inside Store.Update.
-func admitClient(s *store.State, now time.Time) error {
+// admitClient makes room for one more registered client, or says why there is none; busy reports a client with an
+// authorization under way. Call inside Store.Update.
+func admitClient(s *store.State, now time.Time, busy func(clientID string) bool) error {
 	if s.Clients.Len() < MaxClients {
 		return nil
 	}
@@ -35,7 +37,7 @@ func admitClient(s *store.State, now time.Time) error {
 		at     time.Time
 	)
 	for id, c := range s.Clients.All() {
-		if s.HasGrant(id) || now.Sub(c.IssuedAt) < clientGrace {
+		if s.HasGrant(id) || now.Sub(c.IssuedAt) < clientGrace || busy(id) {
 			continue
 		}
 		if oldest == "" || c.IssuedAt.Before(at) {
@@ -44,7 +46,7 @@ func admitClient(s *store.State, now time.Time) error {
 	}
 	if oldest == "" {
 		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", fmt.Sprintf(
-			"%d clients are registered, each holding a grant or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", MaxClients, clientGrace))
+			"%d clients are registered, each holding a grant, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", MaxClients, clientGrace))
 	}
 	s.Clients.Delete(oldest)
 	return nil
@@ -67,6 +69,14 @@ func admitGrant(s *store.State, clientID string) {
 	if top != "" {
 		s.RevokeGrant(oldestGrant(s, s.GrantsOf(top)))
 	}
+}
+
+// clientBusy reports whether a client has a pending consent or an authorization code. Called inside Store.Update
+// (the store's lock, then AS.mu: never the other way round).
+func (a *AS) clientBusy(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.consents.Owns(id) || a.codes.Owns(id)
 }
 
 func oldestGrant(s *store.State, ids []string) string {

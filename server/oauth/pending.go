@@ -88,8 +88,9 @@ func newBounded[V any](maxCount, maxPerOwner int, maxBytes int64) *bounded[V] {
 		byKey: map[string]*list.Element{}, order: list.New(), byOwner: map[string]*list.List{}}
 }
 
-func (b *bounded[V]) Len() int     { return len(b.byKey) }
-func (b *bounded[V]) Bytes() int64 { return b.bytes }
+func (b *bounded[V]) Len() int               { return len(b.byKey) }
+func (b *bounded[V]) Owns(owner string) bool { return b.byOwner[owner] != nil }
+func (b *bounded[V]) Bytes() int64           { return b.bytes }
 
 // Get returns the entry under key.
 func (b *bounded[V]) Get(key string) (V, bool) {

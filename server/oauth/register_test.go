@@ -205,12 +205,21 @@ func TestRegisterFloodKeepsClientMidFlow(t *testing.T) {
 		return nil
 	})
 	victim := h.mustRegister(cb) // registered, not yet authorized
-	h.clock.Advance(time.Minute)
-	for range 20 {
+	h.clock.Advance(clientGrace / 2)
+	for range 5 {
 		wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
 	}
+	// Its consent page is open (an authorization under way): still not forgotten, long after the grace.
 	verifier, challenge := pkce()
-	code := h.authorizeCode(victim, cb, challenge)
+	page := h.get(authorizeQuery(victim, cb, challenge))
+	h.clock.Advance(5 * time.Minute)
+	for range 5 {
+		wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	}
+	form := consentForm(t, page)
+	form.Set("action", "approve")
+	loc := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
+	code := loc.Query().Get("code")
 	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", cb, "client_id", victim, "code_verifier", verifier))
 }
 
@@ -277,4 +286,18 @@ func TestGrantsBounded(t *testing.T) {
 	if r := h.mcp(tk.Access); r.Status != http.StatusOK {
 		t.Errorf("victim %s lost its grant: %d", victim, r.Status)
 	}
+}
+
+// A flood of bare registrations (no authorization after them) refuses registrations for at most clientGrace:
+// then the flood's oldest clients are idle and make room.
+func TestRegisterFloodLocksOutAtMostTheGrace(t *testing.T) {
+	h := newHarness(t)
+	for i := range MaxClients {
+		if r := h.register(map[string]any{"redirect_uris": []string{cb}}); r.Status != http.StatusCreated {
+			t.Fatalf("registration %d: %d", i, r.Status)
+		}
+	}
+	wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	h.clock.Advance(clientGrace)
+	h.flow(cb) // registers (forgetting the flood's oldest) and completes
 }
