@@ -252,8 +252,10 @@ func (a *AS) checkResource(r *http.Request, given []string, bound string) (strin
 // showConsent renders the consent page and remembers the request until the form comes back.
 func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authRequest) error {
 	browser := ""
-	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
-		browser = c.Value
+	// The cookie is ours (43 characters) or a new one is set: a cookie of any other length — the request's to choose,
+	// up to a megabyte — is not kept with the pending consent.
+	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= maxBrowserCookie {
+		browser = strings.Clone(c.Value)
 	} else {
 		browser = randomToken("")
 		http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: browser, Path: PathAuthorize, HttpOnly: true,
@@ -262,7 +264,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 	p := &pendingConsent{ID: randomID(""), CSRF: randomToken(""), Browser: browser, Req: *req, Expires: a.now().Add(consentTTL)}
 	a.mu.Lock()
 	a.pruneLocked()
-	a.consents.Add(p.ID, req.Client.ID, req.bytes(), p.Expires, p)
+	a.consents.Add(p.ID, req.Client.ID, req.bytes()+int64(len(p.ID)+len(p.CSRF)+len(p.Browser)), p.Expires, p)
 	a.mu.Unlock()
 
 	view := consentView{

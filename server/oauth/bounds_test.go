@@ -176,3 +176,29 @@ func TestCodesPerClientBounded(t *testing.T) {
 	wantOAuthError(t, h.tokenForm("grant_type", "authorization_code", "code", first, "client_id", flooder, "redirect_uri", cb, "code_verifier", verifier), 400, "invalid_grant")
 	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "client_id", victim, "redirect_uri", cb, "code_verifier", verifier))
 }
+
+// The browser cookie a request brings is not kept with its pending consent unless it is one of ours in size: 40
+// requests with a 500 KB cookie used to keep 20 MB.
+func TestBrowserCookieBounded(t *testing.T) {
+	h := newHarness(t, unrecorded)
+	const cb = "http://127.0.0.1:5000/cb"
+	_, challenge := pkce()
+	var clients []string
+	for range 4 {
+		clients = append(clients, h.mustRegister(cb))
+	}
+	before := heapAfterGC()
+	for i := range 40 {
+		r := h.get(authorizeQuery(clients[i%4], cb, challenge), "Cookie", browserCookie+"="+strings.Repeat("b", 500<<10))
+		if r.Status != http.StatusOK {
+			t.Fatalf("%d", r.Status)
+		}
+	}
+	after := heapAfterGC()
+	h.as.mu.Lock()
+	held := h.as.consents.Bytes()
+	h.as.mu.Unlock()
+	if held > 40*(4<<10) || after > before && after-before > 4<<20 {
+		t.Errorf("40 consents with a 500 KB cookie: %d bytes by the accounting, heap +%d KiB", held, (int64(after)-int64(before))>>10)
+	}
+}

@@ -28,6 +28,9 @@ const (
 	maxCodesPerClient    = 100
 	maxCodeBytes         = 8 << 20
 
+	// maxBrowserCookie bounds the consent page's browser cookie taken from a request (ours are 43 characters).
+	maxBrowserCookie = 64
+
 	// entryOverhead is what an entry costs beyond its strings: the structs, the map slot, the list element.
 	entryOverhead = 512
 )
