@@ -1,11 +1,13 @@
 package oauth
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // The budget of the lasting state (docs/budget-oauth.md): registered clients and grants.
@@ -25,6 +27,22 @@ const (
 	MaxGrants          = 10000
 	MaxGrantsPerClient = 100
 )
+
+// MaxClientMetadataBytes bounds what one registration stores (its metadata as JSON): real clients register a few
+// hundred bytes (VS Code, with four redirect URIs, under 1 KiB), and 1,000 clients then hold at most 8 MiB.
+const MaxClientMetadataBytes = 8 << 10
+
+// checkClientSize refuses metadata larger than MaxClientMetadataBytes.
+func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
+	b, err := json.Marshal(md)
+	if err != nil {
+		return invalidRequest("client metadata: " + err.Error())
+	}
+	if len(b) > MaxClientMetadataBytes {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("the client metadata is %d bytes; this server stores at most %d per client", len(b), MaxClientMetadataBytes))
+	}
+	return nil
+}
 
 // admitClient makes room for one more registered client, or says why there is none; busy reports a client with an
 // authorization under way. Call inside Store.Update.

@@ -115,6 +115,9 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if err := checkClientSize(md); err != nil {
+		return err
+	}
 	if o.ForceConfidential && md.TokenEndpointAuthMethod == "none" {
 		md.TokenEndpointAuthMethod = "client_secret_post"
 		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRequireSecret, What: "token_endpoint_auth_method",

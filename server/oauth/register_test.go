@@ -301,3 +301,14 @@ func TestRegisterFloodLocksOutAtMostTheGrace(t *testing.T) {
 	h.clock.Advance(clientGrace)
 	h.flow(cb) // registers (forgetting the flood's oldest) and completes
 }
+
+// What one registration stores is bounded: metadata over MaxClientMetadataBytes is refused.
+func TestRegisterMetadataBounded(t *testing.T) {
+	h := newHarness(t)
+	var uris []string
+	for i := range 20 {
+		uris = append(uris, fmt.Sprintf("https://x.example/%d/%s", i, strings.Repeat("p", 500)))
+	}
+	wantOAuthError(t, h.register(map[string]any{"redirect_uris": uris}), http.StatusBadRequest, "invalid_client_metadata")
+	h.mustRegister(cb, map[string]any{"redirect_uris": uris[:4]})
+}
