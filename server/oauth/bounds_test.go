@@ -69,7 +69,7 @@ func TestPendingBytesBounded(t *testing.T) {
 	}
 	_, challenge := pkce()
 	state := strings.Repeat("s", MaxStateBytes)
-	scope := strings.TrimSpace(strings.Repeat(strings.Repeat("x", 60)+" ", 64))
+	scope := strings.TrimSpace(strings.Repeat(strings.Repeat("x", 60)+" ", 16))
 	before := heapAfterGC()
 	for i := range maxConsents + 200 {
 		c := i % len(clients)

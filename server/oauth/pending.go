@@ -15,8 +15,10 @@ const (
 	// base64url or hex; VS Code a few hundred of standard Base64); 4 KiB is ample for a state that carries a
 	// signed blob, and an authorization request with a longer one is refused with invalid_request.
 	MaxStateBytes = 4 << 10
-	// MaxScopeBytes bounds the scope parameter (authorize and token requests).
-	MaxScopeBytes = 4 << 10
+	// MaxScopeBytes bounds the scope parameter (authorize and token requests). Real clients ask for a few scopes
+	// ("mcp", "claudeai", "openid profile email offline_access"); the scopes granted are kept with the grant and
+	// each of its tokens, so 1 KiB bounds what 10,000 grants can hold.
+	MaxScopeBytes = 1 << 10
 	// MaxAuthorizeQueryBytes bounds the whole query of an authorization request (every echoed parameter:
 	// client_id, redirect_uri, resource, state, scope, ...); a longer one is refused on an error page.
 	MaxAuthorizeQueryBytes = 16 << 10

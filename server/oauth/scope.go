@@ -6,7 +6,7 @@ import (
 )
 
 // maxScopes bounds the scope tokens of one request.
-const maxScopes = 64
+const maxScopes = 32
 
 // parseScope reads a scope parameter (RFC 6749 §3.3): scope tokens of printable ASCII other than '"' and '\',
 // separated by spaces (runs of spaces are tolerated; tabs, newlines and other characters are not). The parameter is
