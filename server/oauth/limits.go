@@ -28,6 +28,42 @@ const (
 	MaxGrantsPerClient = 100
 )
 
+// The tokens one grant keeps: every refresh issues an access token (alive an hour) and a refresh token (alive 30
+// days, kept after its use to catch a replay), so a client refreshing in a loop would pile them up. A grant keeps
+// its newest maxAccessPerGrant access tokens and maxRefreshPerGrant refresh tokens; older ones are forgotten (an
+// old refresh token presented then is unknown: refused, though no longer recognised as a replay).
+const (
+	maxAccessPerGrant  = 10
+	maxRefreshPerGrant = 12
+)
+
+// trimGrantTokens forgets a grant's oldest tokens past its bounds. Call inside Store.Update.
+func trimGrantTokens(s *store.State, grantID string) {
+	access, refresh := s.TokensOf(grantID)
+	for len(access) > maxAccessPerGrant {
+		i := oldestBy(access, func(h string) time.Time { t, _ := s.AccessTokens.Get(h); return t.Issued })
+		s.AccessTokens.Delete(access[i])
+		access = append(access[:i], access[i+1:]...)
+	}
+	for len(refresh) > maxRefreshPerGrant {
+		i := oldestBy(refresh, func(h string) time.Time { t, _ := s.RefreshTokens.Get(h); return t.Issued })
+		s.RefreshTokens.Delete(refresh[i])
+		refresh = append(refresh[:i], refresh[i+1:]...)
+	}
+}
+
+// oldestBy is the index of the key with the earliest time (ties: the smallest key, for a stable choice).
+func oldestBy(keys []string, at func(string) time.Time) int {
+	best := 0
+	for i := 1; i < len(keys); i++ {
+		ti, tb := at(keys[i]), at(keys[best])
+		if ti.Before(tb) || ti.Equal(tb) && keys[i] < keys[best] {
+			best = i
+		}
+	}
+	return best
+}
+
 // MaxClientMetadataBytes bounds what one registration stores (its metadata as JSON): real clients register a few
 // hundred bytes (VS Code, with four redirect URIs, under 1 KiB), and 1,000 clients then hold at most 8 MiB.
 const MaxClientMetadataBytes = 8 << 10

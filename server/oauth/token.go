@@ -310,6 +310,7 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 			s.RefreshTokens.Put(refreshHash, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
 				State: store.RefreshActive, Predecessor: predecessor})
 		}
+		trimGrantTokens(s, g.ID)
 		return nil
 	})
 	if err != nil {
@@ -422,6 +423,7 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 				State: store.RefreshActive, Predecessor: h})
 		}
 		s.RefreshTokens.Put(h, t)
+		trimGrantTokens(s, g.ID)
 		grant = g
 		return nil
 	})

@@ -361,3 +361,21 @@ func TestRevoke(t *testing.T) {
 		t.Errorf("access token of a revoked grant: %d", r.Status)
 	}
 }
+
+// A client refreshing in a loop does not pile up tokens: its grant keeps its newest access and refresh tokens, and
+// the newest refresh token still works.
+func TestRefreshLoopBounded(t *testing.T) {
+	h := newHarness(t)
+	client, tk := h.flow(cb)
+	rt := tk.Refresh
+	for range 50 {
+		h.clock.Advance(time.Second)
+		rt = h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client)).Refresh
+	}
+	h.as.store.View(func(s *store.State) {
+		if s.AccessTokens.Len() > maxAccessPerGrant || s.RefreshTokens.Len() > maxRefreshPerGrant {
+			t.Errorf("after 50 refreshes: %d access, %d refresh tokens", s.AccessTokens.Len(), s.RefreshTokens.Len())
+		}
+	})
+	h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client))
+}

@@ -309,6 +309,18 @@ func (s *State) GrantsOf(clientID string) []string {
 	return out
 }
 
+// TokensOf returns the hashes of a grant's access and refresh tokens.
+func (s *State) TokensOf(grantID string) (access, refresh []string) {
+	for k := range s.grantTokens[grantID] {
+		if k[0] == 'a' {
+			access = append(access, k[1:])
+		} else {
+			refresh = append(refresh, k[1:])
+		}
+	}
+	return access, refresh
+}
+
 // HasGrant reports whether a client holds a grant.
 func (s *State) HasGrant(clientID string) bool { return len(s.clientGrants[clientID]) > 0 }
 
