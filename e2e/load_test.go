@@ -364,7 +364,7 @@ func TestKillMidLoad(t *testing.T) {
 		t.Fatalf("state file after kill -9: %v", err)
 	}
 	st.View(func(s *store.State) {
-		if s.Clients[g0.ClientID] == nil || s.RefreshTokens[store.Hash(g0.RefreshToken)] == nil {
+		if !s.Clients.Has(g0.ClientID) || !s.RefreshTokens.Has(store.Hash(g0.RefreshToken)) {
 			t.Errorf("state file after kill -9 lost the first client or its refresh token")
 		}
 	})

@@ -27,6 +27,7 @@ func newAuthServer(cfg Config) (*oauth.AS, error) {
 		AllowLoopbackCIMD: cfg.AllowLoopbackCIMD,
 		Options: oauth.Options{
 			AutoApprove:    cfg.AutoApprove,
+			ConsentCode:    cfg.ConsentCode,
 			Scopes:         cfg.Scopes,
 			RequiredScopes: cfg.RequiredScopes,
 		},

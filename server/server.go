@@ -39,6 +39,7 @@ type Config struct {
 	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
 	NoAuth      bool
 	AutoApprove bool   // approve every valid authorization request without the consent page
+	ConsentCode string // when set, the consent page asks for it before approving (--consent-code)
 	StatePath   string // OAuth state file (clients, grants, tokens); "" keeps them in memory
 	// Scopes is scopes_supported (nil: oauth.DefaultScopes); RequiredScopes are needed at /mcp (401 challenge's
 	// scope, 403 insufficient_scope).

@@ -93,6 +93,8 @@ type Config struct {
 
 	// Notice is shown at start, as a warning in the status line (e.g. that the control socket is missing).
 	Notice string
+	// ConsentCode (--consent-code) is shown in the header for as long as the TUI runs: the consent page asks for it.
+	ConsentCode string
 
 	// Theme forces "dark" or "light"; "" follows the terminal's background.
 	Theme string
@@ -952,6 +954,9 @@ func (m *Model) headerLines(w int) []string {
 	auth := "auth off"
 	if m.cfg.Auth {
 		auth = "auth on"
+		if m.cfg.ConsentCode != "" {
+			auth += sep + "consent code " + st.HeaderKey.Render(sanitize(m.cfg.ConsentCode))
+		}
 	}
 	if m.cfg.AuthNote != "" {
 		auth += ", " + st.SevWarn.Render(sanitize(m.cfg.AuthNote))

@@ -33,6 +33,7 @@ type serveFlags struct {
 
 	noAuth      bool
 	autoApprove bool
+	consentCode bool
 	statePath   string
 	ephemeral   bool
 	faults      specList
@@ -136,6 +137,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
 	fs.BoolVar(&f.autoApprove, "auto-approve", false, "approve every valid authorization request without showing the consent page")
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
+	fs.BoolVar(&f.consentCode, "consent-code", false, "ask on the consent page for a code shown only in mcpwatch's terminal (for a tunnel left open)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 	fs.Var(&f.scopes, "scopes", "the scopes the authorization server advertises (scopes_supported), comma-separated: `a,b` (default mcp; \"\" for none); required scopes are added")
 	fs.BoolVar(&f.allowLoopbackCIMD, "allow-loopback-cimd", false, "fetch client ID metadata documents (and their JWKS) from this machine, over plain http too: for testing a client of your own; refused with --public-url and --tunnel")
@@ -205,6 +207,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		fmt.Fprintln(stderr, "mcpwatch serve:", err)
 		return errUsage
 	}
+	if f.consentCode && (f.noAuth || f.autoApprove) {
+		fmt.Fprintln(stderr, "mcpwatch serve: --consent-code needs the consent page, which --no-auth and --auto-approve skip")
+		return errUsage
+	}
 	if f.noAuth && (f.scopes.set || f.requireScopes.set) {
 		fmt.Fprintln(stderr, "mcpwatch serve: --scopes and --require-scope need the authorization server, which --no-auth turns off")
 		return errUsage
@@ -245,6 +251,10 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		store.OnComplete(capture.Append)
 	}
 
+	consentCode := ""
+	if f.consentCode {
+		consentCode = oauth.NewConsentCode()
+	}
 	srv, err := server.New(server.Config{
 		Addr:      f.addr,
 		PublicURL: f.publicURL,
@@ -255,6 +265,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,
+		ConsentCode:       consentCode,
 		StatePath:         statePath,
 		Scopes:            f.scopes.value(),
 		RequiredScopes:    f.requireScopes.value(),
@@ -279,13 +290,16 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	if req := f.requireScopes.value(); len(req) > 0 {
 		authLine += fmt.Sprintf("; tokens need scope %s", strings.Join(req, " "))
 	}
+	if consentCode != "" {
+		authLine += "; consent code " + consentCode + " (the consent page asks for it)"
+	}
 	after, authNote := []string{authLine}, ""
 	if f.allowLoopbackCIMD {
 		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
 	return runWatched(ctx, watched{
 		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, authNote: authNote, after: after,
+		logger: logger, auth: !f.noAuth, authNote: authNote, after: after, consentCode: consentCode,
 	}, stdout, stderr)
 }
 

@@ -34,6 +34,7 @@ type watched struct {
 	// Banner lines of the command's own: before, right after "listening on"; after, after the connector URL.
 	before, after []string
 	headless      headless.Options
+	consentCode   string // --consent-code: shown in the TUI's header (headless: in the banner, through after)
 }
 
 // tunnelStartTimeout bounds the wait for cloudflared's URL (a quick tunnel usually takes a few seconds).
@@ -93,7 +94,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
 			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote, authNote: w.authNote,
-			tunnelGone: tunnelGone})
+			tunnelGone: tunnelGone, consentCode: w.consentCode})
 		if w.capture != nil {
 			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {
 				err = cerr

@@ -33,6 +33,8 @@ type tuiRun struct {
 	toggles   *faults.Set
 	notice    string
 	store     *recorder.Store
+	// consentCode (--consent-code) is shown in the header.
+	consentCode string
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
 	tunnelGone <-chan string // why the tunnel ended on its own
@@ -72,6 +74,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		AuthNote:      o.authNote,
 		Toggles:       togglesForTUI{set: toggles},
 		Notice:        notice,
+		ConsentCode:   o.consentCode,
 		Exporter:      exportForTUI,
 		ExportFormats: exportFormatsForTUI,
 		ExportNote:    exportNoteForTUI,

@@ -25,8 +25,6 @@ var templates = template.Must(template.New("").ParseFS(templateFS, "templates/*.
 
 const (
 	consentTTL    = 10 * time.Minute
-	maxConsents   = 1000
-	maxCodes      = 10000 // codes issued and not yet expired (nor forgotten after use): bounds memory and pruning
 	browserCookie = "mcpwatch_browser"
 )
 
@@ -51,6 +49,8 @@ type pendingConsent struct {
 	Browser string
 	Req     authRequest
 	Expires time.Time
+	// Tries counts wrong consent codes (guarded by AS.mu).
+	Tries int
 }
 
 // authCode is an issued authorization code (kept in memory under its hash: codes live minutes).
@@ -90,6 +90,11 @@ func (a *AS) authorize(w http.ResponseWriter, r *http.Request) error {
 // parseAuthRequest validates an authorization request. Until the client and its redirect URI are known to be
 // genuine, errors are shown on a page; after that they go back to the redirect URI (RFC 6749 §4.1.2.1).
 func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error) {
+	if len(r.URL.RawQuery) > MaxAuthorizeQueryBytes {
+		return nil, &pageError{Status: http.StatusRequestURITooLong, Title: "Invalid authorization request",
+			Message: fmt.Sprintf("The authorization request's query is %d bytes; this server takes at most %d.", len(r.URL.RawQuery), MaxAuthorizeQueryBytes),
+			Cause:   "The client sent an oversized parameter (state, scope, redirect_uri ...)."}
+	}
 	q := r.URL.Query()
 	for _, p := range []string{"client_id", "redirect_uri", "state", "response_type", "code_challenge", "code_challenge_method", "scope"} {
 		if len(q[p]) > 1 {
@@ -137,17 +142,25 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 			Details: [][2]string{{"client_id", c.ID}, {"redirect_uri", redirect}}}
 	}
 
-	req := &authRequest{Client: c, RedirectURI: redirect, RedirectGiven: given, State: q.Get("state"), Issuer: issuer(r)}
+	// The values are cloned: as substrings of the raw query they would keep all of it alive while the request waits.
+	req := &authRequest{Client: slimClient(c), RedirectURI: strings.Clone(redirect), RedirectGiven: given, State: q.Get("state"), Issuer: issuer(r)}
 	fail := func(code, desc string) error {
-		return &redirectError{RedirectURI: redirect, Code: code, Description: desc, State: req.State, Issuer: req.Issuer}
+		return &redirectError{RedirectURI: redirect, Code: code, Description: desc, State: req.State, Issuer: req.Issuer,
+			Untrusted: !trustedRedirect(c, redirect)}
 	}
+	if len(req.State) > MaxStateBytes {
+		n := len(req.State)
+		req.State = "" // not echoed: it is the problem
+		return nil, fail("invalid_request", fmt.Sprintf("state is %d bytes; this server takes at most %d", n, MaxStateBytes))
+	}
+	req.State = strings.Clone(req.State)
 	if rt := q.Get("response_type"); rt != "code" {
 		if rt == "" {
 			return nil, fail("invalid_request", "response_type is required (code)")
 		}
 		return nil, fail("unsupported_response_type", fmt.Sprintf("response_type %q is not supported; only code", rt))
 	}
-	req.Challenge = q.Get("code_challenge")
+	req.Challenge = strings.Clone(q.Get("code_challenge"))
 	method := q.Get("code_challenge_method")
 	switch {
 	case req.Challenge == "":
@@ -167,7 +180,11 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 		return nil, fail(oe.Code, oe.Description)
 	}
 	req.Resource = res
-	req.Scopes = strings.Fields(q.Get("scope"))
+	scopes, err := parseScope(strings.Clone(q.Get("scope")))
+	if err != nil {
+		return nil, fail("invalid_scope", err.Error())
+	}
+	req.Scopes = scopes
 	if len(req.Scopes) == 0 {
 		req.Scopes = slices.Clone(o.RequiredScopes)
 	}
@@ -235,8 +252,10 @@ func (a *AS) checkResource(r *http.Request, given []string, bound string) (strin
 // showConsent renders the consent page and remembers the request until the form comes back.
 func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authRequest) error {
 	browser := ""
-	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 {
-		browser = c.Value
+	// The cookie is ours (43 characters) or a new one is set: a cookie of any other length — the request's to choose,
+	// up to a megabyte — is not kept with the pending consent.
+	if c, err := r.Cookie(browserCookie); err == nil && len(c.Value) >= 32 && len(c.Value) <= maxBrowserCookie {
+		browser = strings.Clone(c.Value)
 	} else {
 		browser = randomToken("")
 		http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: browser, Path: PathAuthorize, HttpOnly: true,
@@ -245,11 +264,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 	p := &pendingConsent{ID: randomID(""), CSRF: randomToken(""), Browser: browser, Req: *req, Expires: a.now().Add(consentTTL)}
 	a.mu.Lock()
 	a.pruneLocked()
-	if len(a.consents) >= maxConsents {
-		a.mu.Unlock()
-		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", "too many authorization requests are waiting for consent")
-	}
-	a.consents[p.ID] = p
+	a.consents.Add(p.ID, req.Client.ID, req.bytes()+int64(len(p.ID)+len(p.CSRF)+len(p.Browser)), p.Expires, p)
 	a.mu.Unlock()
 
 	view := consentView{
@@ -263,6 +278,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 		ConsentID:    p.ID,
 		CSRF:         p.CSRF,
 		Action:       PathAuthorize,
+		AskCode:      a.Options().ConsentCode != "",
 	}
 	if req.Client.CIMD && allLoopback(req.Client.Metadata.RedirectURIs) {
 		view.Warning = "This client's metadata document lists only localhost redirect URIs: any program on the user's machine could claim to be it."
@@ -281,6 +297,7 @@ type consentView struct {
 	Resource                  string
 	ConsentID, CSRF, Action   string
 	Warning                   string
+	AskCode                   bool
 }
 
 func redirectHost(u string) string {
@@ -315,7 +332,7 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.mu.Lock()
 	a.pruneLocked()
-	p := a.consents[id]
+	p, _ := a.consents.Get(id)
 	a.mu.Unlock()
 	if p == nil {
 		return &pageError{Status: http.StatusBadRequest, Title: "Consent form expired",
@@ -333,9 +350,27 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	if action != "approve" && action != "deny" { // checked before the consent is used up: an invalid post changes nothing
 		return &pageError{Status: http.StatusBadRequest, Title: "Invalid consent form", Message: "The answer must be approve or deny."}
 	}
+	if want := a.Options().ConsentCode; want != "" && action == "approve" {
+		if !equalSecret(normalizeConsentCode(r.PostForm.Get("consent_secret")), normalizeConsentCode(want)) {
+			a.mu.Lock()
+			p.Tries++
+			left := maxConsentCodeTries - p.Tries
+			if left <= 0 {
+				a.consents.Delete(id)
+			}
+			a.mu.Unlock()
+			recorder.AddNote(r.Context(), "oauth", "consent form refused: wrong consent code")
+			msg := fmt.Sprintf("The consent code is wrong. %d tries left: go back and enter the code mcpwatch shows in its terminal.", left)
+			if left <= 0 {
+				msg = "The consent code is wrong, again: this authorization request is dropped. Start the connection again from the client."
+			}
+			return &pageError{Status: http.StatusForbidden, Title: "Wrong consent code", Message: msg,
+				Cause: "mcpwatch runs with --consent-code: approving needs the code shown in the terminal where mcpwatch runs."}
+		}
+	}
 	a.mu.Lock()
-	_, still := a.consents[id]
-	delete(a.consents, id)
+	_, still := a.consents.Get(id)
+	a.consents.Delete(id)
 	a.mu.Unlock()
 	if !still {
 		return &pageError{Status: http.StatusBadRequest, Title: "Consent form expired", Message: "This consent form was already answered."}
@@ -358,14 +393,10 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 // approve issues a code and sends it to the redirect URI with state and iss.
 func (a *AS) approve(w http.ResponseWriter, r *http.Request, req *authRequest, o *Options) error {
 	code := randomToken(prefixCode)
+	expires := a.now().Add(o.codeTTL())
 	a.mu.Lock()
 	a.pruneLocked()
-	if len(a.codes) >= maxCodes {
-		a.mu.Unlock()
-		return &redirectError{RedirectURI: req.RedirectURI, Code: "temporarily_unavailable", State: req.State, Issuer: req.Issuer,
-			Description: fmt.Sprintf("%d authorization codes are outstanding; try again in a few minutes", maxCodes)}
-	}
-	a.codes[store.Hash(code)] = &authCode{Req: *req, Expires: a.now().Add(o.codeTTL())}
+	a.codes.Add(store.Hash(code), req.Client.ID, req.bytes(), expires.Add(usedCodeMemory), &authCode{Req: *req, Expires: expires})
 	a.mu.Unlock()
 	http.Redirect(w, r, authorizationResponse(req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": req.Issuer}), http.StatusFound)
 	return nil
@@ -374,19 +405,12 @@ func (a *AS) approve(w http.ResponseWriter, r *http.Request, req *authRequest, o
 // usedCodeMemory is how long a used code is remembered, so that a replay is recognised and revokes its grant.
 const usedCodeMemory = 15 * time.Minute
 
-// pruneLocked forgets expired consents and codes. Call with a.mu held.
+// pruneLocked forgets expired consents and codes (a used code is remembered usedCodeMemory longer, to catch a
+// replay). Call with a.mu held.
 func (a *AS) pruneLocked() {
 	now := a.now()
-	for id, p := range a.consents {
-		if !now.Before(p.Expires) {
-			delete(a.consents, id)
-		}
-	}
-	for h, c := range a.codes {
-		if !now.Before(c.Expires.Add(usedCodeMemory)) {
-			delete(a.codes, h)
-		}
-	}
+	a.consents.Prune(now)
+	a.codes.Prune(now)
 }
 
 // renderPage writes an HTML page that must not be framed, cached or leak its URL in a Referer to another site.

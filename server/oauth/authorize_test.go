@@ -52,7 +52,7 @@ func TestAuthorizeConsentDeny(t *testing.T) {
 		t.Errorf("redirect %s", loc)
 	}
 	h.as.mu.Lock()
-	n := len(h.as.codes)
+	n := h.as.codes.Len()
 	h.as.mu.Unlock()
 	if n != 0 {
 		t.Error("a denial issued a code")
@@ -168,8 +168,16 @@ func TestAuthorizeErrorPages(t *testing.T) {
 	}
 }
 
-// Errors about a genuine client and redirect URI go back to it with state and iss.
+// Errors about a genuine client and redirect URI go back to it with state and iss: at once for a trusted redirect
+// URI (loopback, a private-use scheme), through a link on an error page for an https URI the client registered
+// for itself (RFC 9700 §4.11.2).
 func TestAuthorizeErrorRedirects(t *testing.T) {
+	for _, redirect := range []string{"http://127.0.0.1:33418/callback", "com.example.app:/callback", "cursor://anysphere.cursor-mcp/oauth/callback", cb} {
+		t.Run(redirect, func(t *testing.T) { testAuthorizeErrorRedirects(t, redirect, redirect != cb) })
+	}
+}
+
+func testAuthorizeErrorRedirects(t *testing.T, cb string, trusted bool) {
 	h := newHarness(t)
 	client := h.mustRegister(cb)
 	_, challenge := pkce()
@@ -189,7 +197,13 @@ func TestAuthorizeErrorRedirects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.snapshot()
-			loc := h.get(authorizeQuery(client, cb, challenge, tc.kv...)).Location(t)
+			loc, page := errorAnswer(t, h.get(authorizeQuery(client, cb, challenge, tc.kv...)))
+			if page == trusted {
+				t.Errorf("trusted redirect URI %v, error page %v", trusted, page)
+			}
+			if !strings.HasPrefix(loc.String(), cb+"?") {
+				t.Errorf("answer to %s", loc)
+			}
 			q := loc.Query()
 			if q.Get("error") != tc.code || q.Get("state") != "st-123" || q.Get("iss") != h.srv.URL || q.Has("code") {
 				t.Errorf("redirect %s", loc)

@@ -48,15 +48,15 @@ func (a *AS) Verify(r *http.Request, resourceURL string, required []string) (*au
 		found bool
 	)
 	a.store.View(func(s *store.State) {
-		t := s.AccessTokens[hash]
-		if t == nil {
+		t, ok := s.AccessTokens.Get(hash)
+		if !ok {
 			return
 		}
-		g := s.Grants[t.GrantID]
-		if g == nil {
+		g, ok := s.Grants.Get(t.GrantID)
+		if !ok {
 			return
 		}
-		tok, grant, found = *t, *g, true
+		tok, grant, found = t, g, true
 	})
 	if !found {
 		return nil, fmt.Errorf("%w: unknown or revoked token", ErrInvalidToken)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
@@ -32,9 +33,10 @@ type cimdFetcher struct {
 	allowLoopback bool
 	maxBytes      int64
 	now           func() time.Time
+	log           *slog.Logger
 
 	mu    sync.Mutex
-	cache map[string]cimdEntry
+	cache *bounded[cimdEntry]    // by document URL, owned by its host
 	jwks  map[string]*jwksEntry // by jwks_uri, at most maxJWKSCache
 }
 
@@ -56,6 +58,11 @@ type docClient struct {
 const (
 	cimdDefaultCache = 5 * time.Minute
 	cimdMaxCache     = 24 * time.Hour
+	// The cache of documents is bounded: entries in all and per host, and bytes (each entry counted as its
+	// document's size); at a bound the oldest entry (of the host, when the host's bound is reached) goes.
+	cimdCacheEntries = 256
+	cimdCachePerHost = 32
+	cimdCacheBytes   = 4 << 20
 )
 
 func newCIMDFetcher(cfg Config) *cimdFetcher {
@@ -67,7 +74,11 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 10
 	}
-	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now, cache: map[string]cimdEntry{}, jwks: map[string]*jwksEntry{}}
+	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now,
+		cache: newBounded[cimdEntry](cimdCacheEntries, cimdCachePerHost, cimdCacheBytes), jwks: map[string]*jwksEntry{}, log: cfg.Logger}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
+	}
 	dialer := &net.Dialer{Timeout: timeout, Control: f.checkDial}
 	base := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf and bypass the address check
@@ -83,10 +94,10 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) >= 3 {
-				return errors.New("more than 3 redirects")
+				return &policyError{"more than 3 redirects"}
 			}
 			if err := f.checkURL(req.URL); err != nil {
-				return fmt.Errorf("redirect to %s: %w", req.URL, err)
+				return &policyError{"a redirect to a URL that is not allowed: " + err.Error()}
 			}
 			return nil
 		},
@@ -150,17 +161,59 @@ func (f *cimdFetcher) checkDial(network, address string, _ syscall.RawConn) erro
 		if f.allowLoopback {
 			return nil
 		}
-		return fmt.Errorf("refusing to connect to %s: a loopback address", ip)
+		return &addressError{fmt.Errorf("refusing to connect to %s: a loopback address", ip)}
 	}
 	if !ip.IsGlobalUnicast() || ip.IsPrivate() || ip.IsLinkLocalUnicast() {
-		return fmt.Errorf("refusing to connect to %s: a private or non-unicast address", ip)
+		return &addressError{fmt.Errorf("refusing to connect to %s: a private or non-unicast address", ip)}
 	}
 	for _, p := range blockedPrefixes {
 		if p.Contains(ip) {
-			return fmt.Errorf("refusing to connect to %s: a reserved address (%s)", ip, p)
+			return &addressError{fmt.Errorf("refusing to connect to %s: a reserved address (%s)", ip, p)}
 		}
 	}
 	return nil
+}
+
+// addressError: the fetcher refused to dial an address. Its text (the address) goes to the log only.
+type addressError struct{ err error }
+
+func (e *addressError) Error() string { return e.err.Error() }
+
+// policyError: a rule of the fetcher refused a redirect; its text names only what the client's URLs said.
+type policyError struct{ msg string }
+
+func (e *policyError) Error() string { return e.msg }
+
+// fetchFailure words a failed fetch for pages and JSON errors without what Go's errors carry about this side of
+// the network (internal host names, addresses, the resolver's address): timeout, refused, not an allowed address,
+// no such host, TLS, a refused redirect, or a failure. The detail goes to the log.
+func (f *cimdFetcher) fetchFailure(err error, ctx context.Context) string {
+	var (
+		ne  net.Error
+		ae  *addressError
+		pe  *policyError
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &ae):
+		if strings.Contains(ae.Error(), "loopback") {
+			return "the host's address is not allowed (a loopback address)"
+		}
+		return "the host's address is not allowed (a private or reserved address)"
+	case errors.As(err, &pe):
+		return pe.msg
+	case errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil:
+		return fmt.Sprintf("timed out after %s", f.client.Timeout)
+	case errors.As(err, &dns):
+		return "the host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "the connection was refused"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "the connection was reset"
+	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
+		return "the TLS handshake failed (certificate or protocol)"
+	}
+	return "the connection failed"
 }
 
 // cimdDocument is a client ID metadata document: client metadata plus the client_id it must repeat.
@@ -176,7 +229,8 @@ type cimdDocument struct {
 func (f *cimdFetcher) fetch(ctx context.Context, id string) (_ *docClient, fetched bool, _ error) {
 	now := f.now()
 	f.mu.Lock()
-	if e, ok := f.cache[id]; ok && now.Before(e.expires) {
+	f.cache.Prune(now)
+	if e, ok := f.cache.Get(id); ok && now.Before(e.expires) {
 		f.mu.Unlock()
 		doc := e.doc
 		return &doc, false, nil
@@ -205,8 +259,12 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (_ *docClient, fetch
 		return nil, false, err
 	}
 	if ttl := cacheLifetime(hdr.Get("Cache-Control")); ttl > 0 {
+		host := ""
+		if u, err := url.Parse(id); err == nil {
+			host = u.Host
+		}
 		f.mu.Lock()
-		f.cache[id] = cimdEntry{doc: *doc, expires: now.Add(ttl)}
+		f.cache.Add(id, host, int64(len(body)+len(id))+entryOverhead, now.Add(ttl), cimdEntry{doc: *doc, expires: now.Add(ttl)})
 		f.mu.Unlock()
 	}
 	return doc, true, nil
@@ -282,11 +340,9 @@ func (f *cimdFetcher) get(ctx context.Context, u, what string) ([]byte, http.Hea
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
 	resp, err := f.client.Do(req)
 	if err != nil {
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			return nil, nil, fmt.Errorf("fetching %s timed out after %s: %w", what, f.client.Timeout, err)
-		}
-		return nil, nil, fmt.Errorf("fetching %s failed: %w", what, err)
+		reason := f.fetchFailure(err, ctx)
+		f.log.Warn("fetch of a client's document failed", "what", what, "url", u, "reason", reason, "err", err)
+		return nil, nil, fmt.Errorf("fetching %s failed: %s", what, reason)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -294,7 +350,9 @@ func (f *cimdFetcher) get(ctx context.Context, u, what string) ([]byte, http.Hea
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
 	if err != nil {
-		return nil, nil, fmt.Errorf("reading %s: %w", what, err)
+		reason := f.fetchFailure(err, ctx)
+		f.log.Warn("read of a client's document failed", "what", what, "url", u, "reason", reason, "err", err)
+		return nil, nil, fmt.Errorf("reading %s failed: %s", what, reason)
 	}
 	if int64(len(body)) > f.maxBytes {
 		return nil, nil, fmt.Errorf("%s is larger than %d bytes", what, f.maxBytes)

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -232,4 +233,31 @@ func TestCIMDTimeout(t *testing.T) {
 		t.Errorf("%d %q\n%s", r.Status, r.Header.Get("Location"), r.Body)
 	}
 	h.unchanged(before)
+}
+
+// The document cache is bounded: a flood of distinct documents from one host keeps at most cimdCachePerHost of
+// them, and the documents of another host stay cached.
+func TestCIMDCacheBounded(t *testing.T) {
+	docs := map[string]string{}
+	for i := range cimdCachePerHost * 3 {
+		docs[fmt.Sprintf("/c%d", i)] = claudeDoc(cb)
+	}
+	flood := newDocServer(t, "max-age=3600", docs)
+	other := newDocServer(t, "max-age=3600", map[string]string{"/mine": claudeDoc(cb)})
+	h := newHarness(t, allowLoopback)
+	_, challenge := pkce()
+	consentForm(t, h.get(authorizeQuery(other.URL+"/mine", cb, challenge)))
+	for i := range cimdCachePerHost * 3 {
+		consentForm(t, h.get(authorizeQuery(fmt.Sprintf("%s/c%d", flood.URL, i), cb, challenge)))
+	}
+	h.as.cimd.mu.Lock()
+	n, b := h.as.cimd.cache.Len(), h.as.cimd.cache.Bytes()
+	h.as.cimd.mu.Unlock()
+	if n > cimdCachePerHost+1 || b > cimdCacheBytes {
+		t.Errorf("%d documents (%d bytes) cached, bound %d per host", n, b, cimdCachePerHost)
+	}
+	consentForm(t, h.get(authorizeQuery(other.URL+"/mine", cb, challenge)))
+	if hits := other.hits.Load(); hits != 1 {
+		t.Errorf("the other host's document was fetched %d times, want 1 (still cached)", hits)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -48,6 +49,9 @@ type pageError struct {
 	Fix   string
 	// Details are shown as a definition list (client_id, redirect_uri, ...).
 	Details [][2]string
+	// Continue, when set, is an error response to the client's redirect URI that the user may follow (an error
+	// about a client whose redirect URI is not trusted, RFC 9700 §4.11.2); ContinueHost names where it goes.
+	Continue, ContinueHost string
 }
 
 func (e *pageError) Error() string { return e.Title + ": " + e.Message }
@@ -59,6 +63,8 @@ type redirectError struct {
 	Description string
 	State       string
 	Issuer      string
+	// Untrusted: the redirect URI is not trusted (redirect.go), so the error is shown on a page with a link to it.
+	Untrusted bool
 }
 
 func (e *redirectError) Error() string { return e.Code + ": " + e.Description }
@@ -80,10 +86,20 @@ func (a *AS) handle(f handlerFunc) http.Handler {
 		)
 		switch {
 		case errors.As(err, &re):
-			recorder.AddNote(r.Context(), "oauth", "error redirect: "+re.Error())
-			http.Redirect(w, r, authorizationResponse(re.RedirectURI, map[string]string{
+			to := authorizationResponse(re.RedirectURI, map[string]string{
 				"error": re.Code, "error_description": re.Description, "state": re.State, "iss": re.Issuer,
-			}), http.StatusFound)
+			})
+			if re.Untrusted {
+				recorder.AddNote(r.Context(), "oauth", "error page (redirect URI not trusted for an automatic redirect): "+re.Error())
+				a.renderError(w, &pageError{Status: http.StatusBadRequest, Title: "Invalid authorization request",
+					Message: re.Description + " (" + re.Code + ").",
+					Cause:   "The client's request is invalid. Its redirect URI is one it registered for itself, so this server does not send you there on its own (it would be an open redirector).",
+					Fix:     "Follow the link below to hand the error back to the client, or fix the client's authorization request.",
+					Details: [][2]string{{"error", re.Code}, {"redirect_uri", re.RedirectURI}}, Continue: to, ContinueHost: redirectHost(re.RedirectURI)})
+				return
+			}
+			recorder.AddNote(r.Context(), "oauth", "error redirect: "+re.Error())
+			http.Redirect(w, r, to, http.StatusFound)
 		case errors.As(err, &pe):
 			recorder.AddNote(r.Context(), "oauth", "error page: "+pe.Error())
 			a.renderError(w, pe)
@@ -91,9 +107,12 @@ func (a *AS) handle(f handlerFunc) http.Handler {
 			recorder.AddNote(r.Context(), "oauth", "error: "+oe.Error())
 			writeOAuthError(w, oe)
 		default:
+			// The detail (a write error names the state file's absolute path: the home directory, the user name)
+			// goes to the log; the answer and the note name the file by its base name only.
 			a.log.Error("oauth endpoint failed", "path", r.URL.Path, "err", err)
-			recorder.AddNote(r.Context(), "oauth", "server error: "+err.Error())
-			writeOAuthError(w, oauthErr(http.StatusInternalServerError, "server_error", err.Error()))
+			msg := a.redactPaths(err.Error())
+			recorder.AddNote(r.Context(), "oauth", "server error: "+msg)
+			writeOAuthError(w, oauthErr(http.StatusInternalServerError, "server_error", "the server failed: "+msg+" (the detail is in mcpwatch's log)"))
 		}
 	})
 }
@@ -177,4 +196,18 @@ func quoteSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// redactPaths replaces the state file's directory in msg: what a failed write says goes out without the
+// absolute path.
+func (a *AS) redactPaths(msg string) string {
+	p := a.store.Path()
+	if p == "" {
+		return msg
+	}
+	if dir := filepath.Dir(p); dir != "." && dir != "/" {
+		msg = strings.ReplaceAll(msg, dir+string(filepath.Separator), "")
+		msg = strings.ReplaceAll(msg, dir, "<state directory>")
+	}
+	return msg
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -90,7 +91,10 @@ func newHarnessAt(t *testing.T, path string, opts ...harnessOpt) *harness {
 		t.Fatal(err)
 	}
 	r := chi.NewRouter()
-	r.Use(rec.Middleware, guard.Middleware)
+	if cfg.Recorder != nil {
+		r.Use(rec.Middleware)
+	}
+	r.Use(guard.Middleware)
 	as.Mount(r)
 	echo := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -106,6 +110,9 @@ func newHarnessAt(t *testing.T, path string, opts ...harnessOpt) *harness {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}}
 }
+
+// unrecorded leaves the recorder out, for tests that measure the server's own memory.
+func unrecorded(c *Config) { c.Recorder = nil }
 
 func withOptions(f func(*Options)) harnessOpt { return func(c *Config) { f(&c.Options) } }
 
@@ -314,8 +321,10 @@ func (h *harness) snapshot() string {
 	h.as.store.View(func(s *store.State) { b, _ = json.Marshal(s) })
 	h.as.mu.Lock()
 	defer h.as.mu.Unlock()
-	codes, _ := json.Marshal(h.as.codes)
-	consents := len(h.as.consents)
+	all := map[string]*authCode{}
+	h.as.codes.Each(func(k string, c *authCode) { all[k] = c })
+	codes, _ := json.Marshal(all)
+	consents := h.as.consents.Len()
 	return string(b) + "\n" + string(codes) + "\n" + strings.Repeat("c", consents)
 }
 
@@ -349,4 +358,24 @@ func formValues(kv ...string) url.Values {
 		v.Set(kv[i], kv[i+1])
 	}
 	return v
+}
+
+var continueLink = regexp.MustCompile(`<a id="continue" href="([^"]*)">`)
+
+// errorAnswer is where an authorization error goes: the Location of a redirect, or the link of an error page
+// about an untrusted redirect URI (and whether it was that page).
+func errorAnswer(t *testing.T, r *response) (u *url.URL, page bool) {
+	t.Helper()
+	if r.Status == http.StatusFound {
+		return r.Location(t), false
+	}
+	m := continueLink.FindStringSubmatch(r.Body)
+	if m == nil || r.Header.Get("Location") != "" {
+		t.Fatalf("neither a redirect nor an error page with a link back: %d %q\n%.2000s", r.Status, r.Header.Get("Location"), r.Body)
+	}
+	u, err := url.Parse(html.UnescapeString(m[1]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u, true
 }

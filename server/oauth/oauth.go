@@ -70,6 +70,8 @@ type Options struct {
 	// Scopes is scopes_supported; nil means DefaultScopes, an empty non-nil slice advertises none. A client may
 	// request scopes that are not listed (Claude insists on its own "claudeai").
 	Scopes []string
+	// ConsentCode, when set, is asked for on the consent page before an approval (consentcode.go).
+	ConsentCode string
 	// RequiredScopes are needed at the protected endpoints: named in the 401 challenge's scope parameter, granted
 	// when a client requests no scope, and a token without them gets 403 insufficient_scope.
 	RequiredScopes []string
@@ -154,8 +156,8 @@ type AS struct {
 	now   func() time.Time
 
 	mu       sync.Mutex
-	codes    map[string]*authCode       // by store.Hash(code)
-	consents map[string]*pendingConsent // by consent id
+	codes    *bounded[*authCode]       // by store.Hash(code), owned by the client id
+	consents *bounded[*pendingConsent] // by consent id, owned by the client id
 }
 
 // New returns an authorization server over cfg.Store.
@@ -192,8 +194,8 @@ func New(cfg Config) (*AS, error) {
 		store:    cfg.Store,
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		codes:    map[string]*authCode{},
-		consents: map[string]*pendingConsent{},
+		codes:    newBounded[*authCode](maxCodes, maxCodesPerClient, maxCodeBytes),
+		consents: newBounded[*pendingConsent](maxConsents, maxConsentsPerClient, maxConsentBytes),
 		jtis:     jtiCache{seen: map[string]time.Time{}, max: maxJTIs},
 	}
 	a.cimd = newCIMDFetcher(cfg)

@@ -18,10 +18,6 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
-// MaxClients bounds the registered clients; registering one more forgets the oldest one that holds no grant
-// (Claude registers a new client on every fresh connection).
-const MaxClients = 1000
-
 const maxBodyBytes = 64 << 10
 
 // client is what the server knows of a client, however it was identified.
@@ -67,7 +63,7 @@ func (a *AS) lookupClient(ctx context.Context, id string, o *Options) (*client, 
 	}
 	var found *client
 	a.store.View(func(s *store.State) {
-		if c, ok := s.Clients[id]; ok {
+		if c, ok := s.Clients.Get(id); ok {
 			found = &client{ID: c.ID, SecretHash: c.SecretHash, Metadata: c.Metadata, AuthMethods: []string{c.Metadata.TokenEndpointAuthMethod}}
 		}
 	})
@@ -165,6 +161,9 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("jwks_uri %q cannot be fetched: it must be an https URL (its host must be public)", md.JWKSURI))
 		}
 	}
+	if err := checkClientSize(md); err != nil {
+		return err
+	}
 	for _, n := range notes {
 		recorder.AddNote(r.Context(), "oauth", "registration: "+n)
 	}
@@ -188,10 +187,10 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		resp.ClientSecretExpiresAt = &never
 	}
 	err = a.store.Update(func(s *store.State) error {
-		if len(s.Clients) >= MaxClients {
-			evictOldestClient(s)
+		if err := admitClient(s, now, a.clientBusy); err != nil {
+			return err
 		}
-		s.Clients[c.ID] = c
+		s.Clients.Put(c.ID, *c)
 		return nil
 	})
 	if err != nil {
@@ -200,22 +199,6 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("registered client %s (%q, auth %s)", c.ID, md.ClientName, md.TokenEndpointAuthMethod))
 	writeJSON(w, http.StatusCreated, resp)
 	return nil
-}
-
-func evictOldestClient(s *store.State) {
-	busy := map[string]bool{}
-	for _, g := range s.Grants {
-		busy[g.ClientID] = true
-	}
-	var oldest *store.Client
-	for _, c := range s.Clients {
-		if !busy[c.ID] && (oldest == nil || c.IssuedAt.Before(oldest.IssuedAt)) {
-			oldest = c
-		}
-	}
-	if oldest != nil {
-		delete(s.Clients, oldest.ID)
-	}
 }
 
 // decodeClientMetadata parses a registration body; a value of the wrong type is invalid_client_metadata naming
@@ -339,9 +322,9 @@ func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) 
 	return notes, nil
 }
 
-// checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment; https, or http on
-// a loopback host (RFC 8252 §7.3), or a private-use scheme of a native app (RFC 8252 §7.1, e.g. cursor://);
-// never a scheme a browser would run (javascript:, data:, ...). hosts, when set, is the allow-list of hosts.
+// checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment, at most
+// MaxRedirectURIBytes, and of a form redirect.go allows (https, http on a loopback host, a native app's private-use
+// scheme). hosts, when set, is the allow-list of hosts.
 func checkRedirectURI(raw string, hosts []string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -353,17 +336,20 @@ func checkRedirectURI(raw string, hosts []string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("a redirect URI must not have a fragment")
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "https":
+	if len(raw) > MaxRedirectURIBytes {
+		return fmt.Errorf("longer than %d bytes", MaxRedirectURIBytes)
+	}
+	switch scheme := strings.ToLower(u.Scheme); {
+	case scheme == "https":
 		if u.Host == "" {
 			return errors.New("no host")
 		}
-	case "http":
+	case scheme == "http":
 		if !isLoopbackHost(u.Hostname()) {
 			return fmt.Errorf("plain http is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]), not %q; use https", u.Hostname())
 		}
-	case "javascript", "data", "vbscript", "file", "about", "blob", "filesystem":
-		return fmt.Errorf("the %s: scheme is not allowed", u.Scheme)
+	case !privateUseScheme(scheme):
+		return fmt.Errorf("the %s: scheme is not allowed: a redirect URI is https, http on a loopback host, or a native app's private-use scheme in reverse-domain form (com.example.app:/callback, RFC 8252 §7.1) or one of %s", u.Scheme, strings.Join(appSchemes, ", "))
 	}
 	if len(hosts) > 0 && !slices.ContainsFunc(hosts, func(h string) bool { return strings.EqualFold(h, u.Hostname()) }) {
 		return fmt.Errorf("host %q is not on the allowed list (%s)", u.Hostname(), strings.Join(hosts, ", "))

@@ -2,10 +2,12 @@ package oauth
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
 )
@@ -77,7 +79,7 @@ func TestRegisterConfidential(t *testing.T) {
 	}
 	// Stored hashed.
 	h.as.store.View(func(s *store.State) {
-		c := s.Clients[m["client_id"].(string)]
+		c, _ := s.Clients.Get(m["client_id"].(string))
 		if c.SecretHash != store.Hash(secret) {
 			t.Errorf("secret hash %q", c.SecretHash)
 		}
@@ -136,26 +138,177 @@ func TestRegisterRejects(t *testing.T) {
 	})
 }
 
+// At MaxClients, a registration forgets the oldest client that holds no grant and registered more than
+// clientGrace ago; a client with a grant, or one younger than that (its first flow may be under way), is never
+// forgotten to admit a stranger: with none to forget, the registration is refused (503 temporarily_unavailable).
 func TestRegisterEvictsOldestIdleClient(t *testing.T) {
 	h := newHarness(t)
+	// A victim holding a grant, registered long ago.
+	victim, tk := h.flow(cb)
+	h.as.store.Update(func(s *store.State) error {
+		c, _ := s.Clients.Get(victim)
+		c.IssuedAt = h.clock.Now().Add(-48 * time.Hour)
+		s.Clients.Put(victim, c)
+		return nil
+	})
 	var first string
 	h.as.store.Update(func(s *store.State) error {
-		for i := range MaxClients {
+		for i := range MaxClients - 1 {
 			id := randomID(prefixClient)
 			if i == 0 {
 				first = id
 			}
-			s.Clients[id] = &store.Client{ID: id, IssuedAt: h.clock.Now().Add(-timeMinutes(MaxClients - i))}
+			s.Clients.Put(id, store.Client{ID: id, IssuedAt: h.clock.Now().Add(-timeMinutes(MaxClients - i))})
 		}
 		return nil
 	})
 	h.mustRegister("https://a.example/cb")
 	h.as.store.View(func(s *store.State) {
-		if len(s.Clients) != MaxClients {
-			t.Errorf("%d clients, want %d", len(s.Clients), MaxClients)
+		if s.Clients.Len() != MaxClients {
+			t.Errorf("%d clients, want %d", s.Clients.Len(), MaxClients)
 		}
-		if _, ok := s.Clients[first]; ok {
-			t.Error("the oldest client was kept")
+		if s.Clients.Has(first) {
+			t.Error("the oldest idle client was kept")
+		}
+		if !s.Clients.Has(victim) {
+			t.Error("the client holding a grant was forgotten")
 		}
 	})
+	// Every other client is young (or holds a grant): registrations are refused, nobody is forgotten.
+	h.as.store.Update(func(s *store.State) error {
+		for id, c := range s.Clients.All() {
+			if id != victim {
+				c.IssuedAt = h.clock.Now()
+				s.Clients.Put(id, c)
+			}
+		}
+		return nil
+	})
+	wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	if r := h.mcp(tk.Access); r.Status != http.StatusOK {
+		t.Errorf("the victim's token after the flood: %d", r.Status)
+	}
+}
+
+// The attack of issue 13: a stranger holds grants for MaxClients-1 clients; a real client registers; the stranger
+// registers again and again. The real client, between its registration and its first grant, is never forgotten:
+// the stranger's registrations are refused.
+func TestRegisterFloodKeepsClientMidFlow(t *testing.T) {
+	h := newHarness(t)
+	h.as.store.Update(func(s *store.State) error {
+		for i := range MaxClients - 1 {
+			id, g := fmt.Sprintf("mcpw_c_flood%d", i), fmt.Sprintf("g_flood%d", i)
+			s.Clients.Put(id, store.Client{ID: id, IssuedAt: h.clock.Now().Add(-time.Hour)})
+			s.Grants.Put(g, store.Grant{ID: g, ClientID: id, Created: h.clock.Now()})
+			s.AccessTokens.Put(store.Hash(g), store.AccessToken{GrantID: g, Expires: h.clock.Now().Add(time.Hour)})
+		}
+		return nil
+	})
+	victim := h.mustRegister(cb) // registered, not yet authorized
+	h.clock.Advance(clientGrace / 2)
+	for range 5 {
+		wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	}
+	// Its consent page is open (an authorization under way): still not forgotten, long after the grace.
+	verifier, challenge := pkce()
+	page := h.get(authorizeQuery(victim, cb, challenge))
+	h.clock.Advance(5 * time.Minute)
+	for range 5 {
+		wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	}
+	form := consentForm(t, page)
+	form.Set("action", "approve")
+	loc := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
+	code := loc.Query().Get("code")
+	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", cb, "client_id", victim, "code_verifier", verifier))
+}
+
+// A client forgotten between its authentication at the token endpoint and the grant leaves no grant whose token
+// works: the check and the grant are one change.
+func TestNoOrphanGrant(t *testing.T) {
+	h := newHarness(t)
+	client := h.mustRegister(cb)
+	verifier, challenge := pkce()
+	code := h.authorizeCode(client, cb, challenge)
+	c, err := h.as.lookupClient(t.Context(), client, &Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.as.store.Update(func(s *store.State) error { s.Clients.Delete(client); return nil }) // evicted after authentication
+	g := &store.Grant{ID: randomID("g_"), ClientID: client, Resource: h.srv.URL + "/mcp", Created: h.clock.Now()}
+	o := h.as.Options()
+	if _, err := h.as.issue(g, c, &o, "", true); err == nil {
+		t.Fatal("a grant was made for a client that is gone")
+	}
+	h.as.store.View(func(s *store.State) {
+		if s.Grants.Len() != 0 || s.AccessTokens.Len() != 0 {
+			t.Errorf("orphans: %d grants, %d access tokens", s.Grants.Len(), s.AccessTokens.Len())
+		}
+	})
+	_ = code
+	_ = verifier
+}
+
+// Grants are bounded per client (its oldest revoked) and in all (the largest holder's oldest revoked).
+func TestGrantsBounded(t *testing.T) {
+	h := newHarness(t, withOptions(func(o *Options) { o.AutoApprove = true }))
+	grant := func(client string) tokens {
+		verifier, ch := pkce()
+		loc := h.get(authorizeQuery(client, cb, ch)).Location(t)
+		return h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", loc.Query().Get("code"), "redirect_uri", cb, "client_id", client, "code_verifier", verifier))
+	}
+	victim := h.mustRegister(cb)
+	tk := grant(victim)
+	flooder := h.mustRegister(cb)
+	for range MaxGrantsPerClient + 10 {
+		grant(flooder)
+	}
+	h.as.store.View(func(s *store.State) {
+		if n := len(s.GrantsOf(flooder)); n != MaxGrantsPerClient {
+			t.Errorf("flooder holds %d grants, bound %d", n, MaxGrantsPerClient)
+		}
+	})
+	// Fill the global bound directly: the next grant pushes out the largest holder's oldest, not the victim's.
+	h.as.store.Update(func(s *store.State) error {
+		for i := s.Grants.Len(); i < MaxGrants; i++ {
+			id := fmt.Sprintf("g_fill_%d", i)
+			s.Grants.Put(id, store.Grant{ID: id, ClientID: "big", Created: h.clock.Now()})
+			s.AccessTokens.Put(store.Hash(id), store.AccessToken{GrantID: id, Expires: h.clock.Now().Add(time.Hour)})
+		}
+		return nil
+	})
+	grant(h.mustRegister(cb))
+	h.as.store.View(func(s *store.State) {
+		if s.Grants.Len() > MaxGrants {
+			t.Errorf("%d grants, bound %d", s.Grants.Len(), MaxGrants)
+		}
+	})
+	if r := h.mcp(tk.Access); r.Status != http.StatusOK {
+		t.Errorf("victim %s lost its grant: %d", victim, r.Status)
+	}
+}
+
+// A flood of bare registrations (no authorization after them) refuses registrations for at most clientGrace:
+// then the flood's oldest clients are idle and make room.
+func TestRegisterFloodLocksOutAtMostTheGrace(t *testing.T) {
+	h := newHarness(t)
+	for i := range MaxClients {
+		if r := h.register(map[string]any{"redirect_uris": []string{cb}}); r.Status != http.StatusCreated {
+			t.Fatalf("registration %d: %d", i, r.Status)
+		}
+	}
+	wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{cb}}), http.StatusServiceUnavailable, "temporarily_unavailable")
+	h.clock.Advance(clientGrace)
+	h.flow(cb) // registers (forgetting the flood's oldest) and completes
+}
+
+// What one registration stores is bounded: metadata over MaxClientMetadataBytes is refused.
+func TestRegisterMetadataBounded(t *testing.T) {
+	h := newHarness(t)
+	var uris []string
+	for i := range 20 {
+		uris = append(uris, fmt.Sprintf("https://x.example/%d/%s", i, strings.Repeat("p", 500)))
+	}
+	wantOAuthError(t, h.register(map[string]any{"redirect_uris": uris}), http.StatusBadRequest, "invalid_client_metadata")
+	h.mustRegister(cb, map[string]any{"redirect_uris": uris[:4]})
 }

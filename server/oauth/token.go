@@ -240,7 +240,11 @@ func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, 
 	h := store.Hash(code)
 	now := a.now()
 	a.mu.Lock()
-	ac := a.codes[h]
+	a.pruneLocked()
+	ac, _ := a.codes.Get(h)
+	if ac != nil && !now.Before(ac.Expires.Add(usedCodeMemory)) {
+		ac = nil
+	}
 	var req authRequest
 	used, grantID := false, ""
 	if ac != nil {
@@ -324,16 +328,23 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 		refreshHash = store.Hash(resp.RefreshToken)
 	}
 	err := a.store.Update(func(s *store.State) error {
+		// Checked in the same change as the grant is made: a client forgotten since it authenticated leaves no
+		// grant behind whose token would work.
+		if !c.CIMD && !s.Clients.Has(c.ID) {
+			return invalidClient(fmt.Sprintf("client %s is no longer registered: register again", c.ID))
+		}
 		if newGrant {
-			s.Grants[g.ID] = g
-		} else if _, ok := s.Grants[g.ID]; !ok {
+			admitGrant(s, c.ID)
+			s.Grants.Put(g.ID, *g)
+		} else if !s.Grants.Has(g.ID) {
 			return invalidGrant("the grant was revoked")
 		}
-		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: g.Scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		s.AccessTokens.Put(store.Hash(access), store.AccessToken{GrantID: g.ID, Scopes: g.Scopes, Issued: now, Expires: now.Add(o.accessTTL())})
 		if refreshHash != "" {
-			s.RefreshTokens[refreshHash] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
-				State: store.RefreshActive, Predecessor: predecessor}
+			s.RefreshTokens.Put(refreshHash, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: predecessor})
 		}
+		trimGrantTokens(s, g.ID)
 		return nil
 	})
 	if err != nil {
@@ -342,9 +353,17 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 	return resp, nil
 }
 
-// refresh redeems a refresh token and rotates it. The token used stays valid until its successor is used, so a
-// client that lost the response can retry; presenting a token whose successor was already used is a replay and
-// revokes the grant (OAuth 2.1 §4.3.1).
+// The grace window for presenting a rotated refresh token again (a lost response retried, two requests racing),
+// and how many times.
+const (
+	refreshGrace   = time.Minute
+	maxGraceReuses = 5
+)
+
+// refresh redeems a refresh token and rotates it. Within refreshGrace of its first use the token may be presented
+// again (a lost response retried, a race): a sibling successor is issued and the first stays valid. Presenting it
+// after the window, or after a successor was used, is a replay and revokes the grant with every token of it
+// (OAuth 2.1 §4.3.1, RFC 9700 §4.14.2). The exchange's notes say which happened.
 func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *client, o *Options) error {
 	if !c.allowsRefresh() {
 		return oauthErr(http.StatusBadRequest, "unauthorized_client", "the client did not register the refresh_token grant type")
@@ -359,7 +378,8 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		grant    store.Grant
 		scopes   []string
 		oerr     error
-		replayed bool
+		replayed string // why the use is a replay: the grant was revoked
+		grace    bool   // a reuse within the grace window: a sibling successor issued
 	)
 	newRefresh := ""
 	access := randomToken(prefixAccess)
@@ -367,13 +387,13 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		newRefresh = randomToken(prefixRefresh)
 	}
 	err := a.store.Update(func(s *store.State) error {
-		t := s.RefreshTokens[h]
-		if t == nil {
+		t, ok := s.RefreshTokens.Get(h)
+		if !ok {
 			return invalidGrant("unknown or revoked refresh token")
 		}
-		g := s.Grants[t.GrantID]
+		g, ok := s.Grants.Get(t.GrantID)
 		switch {
-		case g == nil:
+		case !ok:
 			return invalidGrant("the refresh token's grant was revoked")
 		case !now.Before(t.Expires):
 			return invalidGrant("the refresh token expired")
@@ -381,14 +401,22 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 			return invalidGrant("the refresh token was issued to another client")
 		case t.State == store.RefreshRetired:
 			s.RevokeGrant(g.ID)
-			replayed = true
+			replayed = "the refresh token was rotated and a successor of it already used"
+			return nil
+		case t.State == store.RefreshRotated && (now.Sub(t.RotatedAt) > refreshGrace || len(t.Successors) >= maxGraceReuses):
+			s.RevokeGrant(g.ID)
+			replayed = fmt.Sprintf("the refresh token was rotated %s ago, outside the %s grace window for a retry", now.Sub(t.RotatedAt).Round(time.Second), refreshGrace)
 			return nil
 		}
 		if _, err := a.checkResource(r, p["resource"], g.Resource); err != nil {
 			return err
 		}
 		scopes = g.Scopes
-		if req := strings.Fields(p.Get("scope")); len(req) > 0 {
+		req, err := parseScope(p.Get("scope"))
+		if err != nil {
+			return oauthErr(http.StatusBadRequest, "invalid_scope", err.Error())
+		}
+		if len(req) > 0 {
 			for _, sc := range req {
 				if !slices.Contains(g.Scopes, sc) {
 					return oauthErr(http.StatusBadRequest, "invalid_scope", fmt.Sprintf("scope %q was not granted; a refresh can only narrow the scopes", sc))
@@ -398,33 +426,53 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		}
 		switch t.State {
 		case store.RefreshActive:
-			if prev := s.RefreshTokens[t.Predecessor]; prev != nil {
+			// The first use of this token: its predecessor and the predecessor's other successors (siblings issued
+			// within the grace window) are retired, so that presenting any of them later is a replay.
+			if prev, ok := s.RefreshTokens.Get(t.Predecessor); ok {
+				for _, sib := range append([]string{prev.Successor}, prev.Successors...) {
+					if st, ok := s.RefreshTokens.Get(sib); sib != h && ok && st.State != store.RefreshRetired {
+						st.State = store.RefreshRetired
+						s.RefreshTokens.Put(sib, st)
+					}
+				}
 				prev.State = store.RefreshRetired
+				s.RefreshTokens.Put(t.Predecessor, prev)
 			}
+			t.State = store.RefreshRotated
+			t.RotatedAt = now
 		case store.RefreshRotated:
-			delete(s.RefreshTokens, t.Successor) // the successor the client never got
+			// A reuse within the grace window: a sibling successor is issued; the successor the client may hold
+			// stays valid (a replayed token never takes the grant over: whichever sibling is used first retires
+			// the others).
+			grace = true
 		}
-		t.State = store.RefreshRotated
-		t.Successor = ""
-		s.AccessTokens[store.Hash(access)] = &store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())}
+		s.AccessTokens.Put(store.Hash(access), store.AccessToken{GrantID: g.ID, Scopes: scopes, Issued: now, Expires: now.Add(o.accessTTL())})
 		if newRefresh != "" {
 			nh := store.Hash(newRefresh)
-			t.Successor = nh
-			s.RefreshTokens[nh] = &store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
-				State: store.RefreshActive, Predecessor: h}
+			if t.Successor == "" {
+				t.Successor = nh
+			}
+			t.Successors = append(slices.Clip(t.Successors), nh)
+			s.RefreshTokens.Put(nh, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
+				State: store.RefreshActive, Predecessor: h})
 		}
-		grant = *g
+		s.RefreshTokens.Put(h, t)
+		trimGrantTokens(s, g.ID)
+		grant = g
 		return nil
 	})
 	if err != nil {
 		oerr = err
 	}
-	if replayed {
-		recorder.AddNote(r.Context(), "oauth", "refresh token replayed: grant revoked")
-		return invalidGrant("the refresh token was already rotated and its successor used: this is a replay, so the grant is revoked")
+	if replayed != "" {
+		recorder.AddNote(r.Context(), "oauth", "refresh token replayed ("+replayed+"): grant revoked")
+		return invalidGrant(replayed + ": this is a replay, so the grant is revoked (RFC 9700 §4.14.2)")
 	}
 	if oerr != nil {
 		return oerr
+	}
+	if grace {
+		recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("refresh token reused within the %s grace window (a retry or a race): a sibling refresh token issued, the earlier successor kept", refreshGrace))
 	}
 	recorder.AddNote(r.Context(), "oauth", "refreshed grant "+grant.ID)
 	noteShortToken(r, o)
@@ -452,16 +500,16 @@ func (a *AS) revoke(w http.ResponseWriter, r *http.Request) error {
 	h := store.Hash(tok)
 	what := ""
 	err = a.store.Update(func(s *store.State) error {
-		if t := s.AccessTokens[h]; t != nil {
-			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+		if t, ok := s.AccessTokens.Get(h); ok {
+			if g, ok := s.Grants.Get(t.GrantID); ok && g.ClientID != c.ID {
 				return invalidRequest("the token was issued to another client")
 			}
-			delete(s.AccessTokens, h)
+			s.AccessTokens.Delete(h)
 			what = "access token"
 			return nil
 		}
-		if t := s.RefreshTokens[h]; t != nil {
-			if g := s.Grants[t.GrantID]; g != nil && g.ClientID != c.ID {
+		if t, ok := s.RefreshTokens.Get(h); ok {
+			if g, ok := s.Grants.Get(t.GrantID); ok && g.ClientID != c.ID {
 				return invalidRequest("the token was issued to another client")
 			}
 			s.RevokeGrant(t.GrantID)

@@ -46,7 +46,7 @@ func TestTokenResponse(t *testing.T) {
 				t.Errorf("%s stored in clear", k)
 			}
 		}
-		if s.AccessTokens[store.Hash(m["access_token"].(string))] == nil || s.RefreshTokens[store.Hash(m["refresh_token"].(string))] == nil {
+		if !s.AccessTokens.Has(store.Hash(m["access_token"].(string))) || !s.RefreshTokens.Has(store.Hash(m["refresh_token"].(string))) {
 			t.Error("tokens not stored under their hash")
 		}
 	})
@@ -192,8 +192,9 @@ func TestTokenConfidentialClient(t *testing.T) {
 	h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client, "client_secret", secret))
 }
 
-// Refresh tokens rotate; the one used stays good until its successor is used (a lost response can be retried);
-// a token whose successor was used is a replay and revokes the grant.
+// Refresh tokens rotate. Within the grace window the token used may be presented again (a lost response): a
+// sibling is issued and the first successor stays good; once one successor is used, the others and the old token
+// are replays that revoke the grant.
 func TestTokenRefreshRotation(t *testing.T) {
 	h := newHarness(t)
 	client, tk := h.flow(cb)
@@ -205,10 +206,9 @@ func TestTokenRefreshRotation(t *testing.T) {
 	if t2.Refresh == rt1 || t2.Access == tk.Access {
 		t.Fatal("not rotated")
 	}
-	// The client lost that response and retries: allowed, and the unused successor is dropped.
+	// The client lost that response and retries: allowed, and the successor issued first is not dropped.
 	t3 := h.mustTokens(refresh(rt1))
-	wantOAuthError(t, refresh(t2.Refresh), http.StatusBadRequest, "invalid_grant")
-	// Using the successor retires rt1.
+	// Using the retry's successor retires rt1 and the sibling t2.
 	t4 := h.mustTokens(refresh(t3.Refresh))
 	if r := h.mcp(t4.Access); r.Status != http.StatusOK {
 		t.Fatalf("refreshed access token: %d", r.Status)
@@ -219,6 +219,71 @@ func TestTokenRefreshRotation(t *testing.T) {
 	if r := h.mcp(t4.Access); r.Status != http.StatusUnauthorized {
 		t.Errorf("access token after replay: %d, want 401", r.Status)
 	}
+}
+
+// notesAt are the oauth notes of the recorded exchanges to path.
+func (h *harness) notesAt(path string) string {
+	var b strings.Builder
+	for _, ex := range h.rec.Store().Snapshot() {
+		if strings.HasPrefix(ex.URL, path) {
+			for _, n := range ex.Notes {
+				b.WriteString(n.Value + "\n")
+			}
+		}
+	}
+	return b.String()
+}
+
+// Refresh-token theft (RFC 9700 §4.14.2). A stolen token replayed after the client rotated it never takes the
+// grant over: outside the grace window the replay revokes the grant; within it the thief gets a sibling, the
+// client's successor keeps working, and the first use of either retires the other, so the thief's next use
+// revokes the grant. The notes tell a race from a replay.
+func TestRefreshTokenTheft(t *testing.T) {
+	t.Run("replay outside the grace window", func(t *testing.T) {
+		h := newHarness(t)
+		client, tk := h.flow(cb)
+		refresh := func(rt string) *response {
+			return h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client)
+		}
+		t1 := h.mustTokens(refresh(tk.Refresh))
+		h.clock.Advance(refreshGrace + time.Second)
+		wantOAuthError(t, refresh(tk.Refresh), http.StatusBadRequest, "invalid_grant") // the thief
+		wantOAuthError(t, refresh(t1.Refresh), http.StatusBadRequest, "invalid_grant") // the family is gone
+		if r := h.mcp(t1.Access); r.Status != http.StatusUnauthorized {
+			t.Errorf("access token of the revoked grant: %d", r.Status)
+		}
+		if n := h.notesAt(PathToken); !strings.Contains(n, "refresh token replayed") || !strings.Contains(n, "outside the") {
+			t.Errorf("notes: %s", n)
+		}
+	})
+	t.Run("replay within the grace window", func(t *testing.T) {
+		h := newHarness(t)
+		client, tk := h.flow(cb)
+		refresh := func(rt string) *response {
+			return h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client)
+		}
+		t1 := h.mustTokens(refresh(tk.Refresh))    // the client
+		thief := h.mustTokens(refresh(tk.Refresh)) // the thief, within the window
+		if n := h.notesAt(PathToken); !strings.Contains(n, "grace window (a retry or a race)") {
+			t.Errorf("notes: %s", n)
+		}
+		t2 := h.mustTokens(refresh(t1.Refresh)) // the client's successor still works
+		wantOAuthError(t, refresh(thief.Refresh), http.StatusBadRequest, "invalid_grant")
+		if r := h.mcp(thief.Access); r.Status != http.StatusUnauthorized {
+			t.Errorf("the thief's access token after its sibling was used and it replayed: %d", r.Status)
+		}
+		_ = t2
+	})
+	t.Run("a retry more than the bound", func(t *testing.T) {
+		h := newHarness(t)
+		client, tk := h.flow(cb)
+		for i := range maxGraceReuses {
+			if r := h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client); r.Status != http.StatusOK {
+				t.Fatalf("use %d: %d %s", i, r.Status, r.Body)
+			}
+		}
+		wantOAuthError(t, h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client), 400, "invalid_grant")
+	})
 }
 
 func TestTokenRefreshRejects(t *testing.T) {
@@ -295,4 +360,22 @@ func TestRevoke(t *testing.T) {
 	if r := h.mcp(t2.Access); r.Status != http.StatusUnauthorized {
 		t.Errorf("access token of a revoked grant: %d", r.Status)
 	}
+}
+
+// A client refreshing in a loop does not pile up tokens: its grant keeps its newest access and refresh tokens, and
+// the newest refresh token still works.
+func TestRefreshLoopBounded(t *testing.T) {
+	h := newHarness(t)
+	client, tk := h.flow(cb)
+	rt := tk.Refresh
+	for range 50 {
+		h.clock.Advance(time.Second)
+		rt = h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client)).Refresh
+	}
+	h.as.store.View(func(s *store.State) {
+		if s.AccessTokens.Len() > maxAccessPerGrant || s.RefreshTokens.Len() > maxRefreshPerGrant {
+			t.Errorf("after 50 refreshes: %d access, %d refresh tokens", s.AccessTokens.Len(), s.RefreshTokens.Len())
+		}
+	})
+	h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client))
 }

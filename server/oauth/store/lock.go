@@ -11,10 +11,10 @@ import (
 // errLocked is what tryLock returns when another open file description holds the lock.
 var errLocked = errors.New("locked")
 
-// lockFile is the exclusive advisory lock that keeps two mcpwatch processes off one state file: each rewrites the
-// whole file on every change, so the second would silently drop what the first registered. The lock is on a file
-// beside the state ("state.json.lock"), not on the state itself, because an atomic write replaces the state file
-// (a new inode, unlocked) on every change. The lock file holds the owner's pid, for the error message; it is left in
+// lockFile is the exclusive advisory lock that keeps two mcpwatch processes off one state file: each appends to
+// and compacts the log, so the second would silently drop what the first registered. The lock is on a file
+// beside the state ("state.json.lock"), not on the state itself, because a compaction replaces the state file
+// (a new inode, unlocked). The lock file holds the owner's pid, for the error message; it is left in
 // place when released (removing it would race with a process that just opened it).
 type lockFile struct{ f *os.File }
 

@@ -1,16 +1,7 @@
-// Package store keeps the authorization server's lasting state — registered clients, grants, access and refresh
-// tokens — in memory and, unless ephemeral, in a JSON file that survives a restart. Clients cache their
-// registration per host, so forgetting it breaks their next connect.
-//
-// Secrets never reach the file: tokens and client secrets are stored as their SHA-256 (see Hash). Every change is
-// written atomically (a temporary file in the same directory, fsync, rename, fsync of the directory), so the file is
-// either the old state or the new one, never a torn write.
 package store
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,127 +10,38 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
-
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
-// Version is the state file's format version.
-const Version = 1
-
-// Client is a client registered through dynamic client registration (RFC 7591). Clients identified by a client ID
-// metadata document are not stored: their document is fetched again when needed.
-type Client struct {
-	ID string `json:"client_id"`
-	// SecretHash is Hash(client_secret) for a confidential client, "" for a public one.
-	SecretHash string    `json:"secret_hash,omitempty"`
-	IssuedAt   time.Time `json:"issued_at"`
-	// Metadata is what was registered, with the server's defaults filled in (what the registration response echoed).
-	Metadata oauthex.ClientRegistrationMetadata `json:"metadata"`
-}
-
-// Grant is one approved authorization: a client, the scopes and the resource (RFC 8707 audience) it was granted.
-// Its tokens live in State.AccessTokens and State.RefreshTokens, keyed by their hash.
-type Grant struct {
-	ID       string    `json:"id"`
-	ClientID string    `json:"client_id"`
-	Scopes   []string  `json:"scopes,omitempty"`
-	Resource string    `json:"resource"`
-	Created  time.Time `json:"created"`
-}
-
-// AccessToken is an issued access token (stored under its hash).
-type AccessToken struct {
-	GrantID string    `json:"grant"`
-	Scopes  []string  `json:"scopes,omitempty"`
-	Issued  time.Time `json:"issued"`
-	Expires time.Time `json:"expires"`
-}
-
-// Refresh token states. A refresh token is Active until used. Using it issues its successor and makes it Rotated:
-// it stays usable (once more, replacing the unused successor) so that a client that lost the response can retry.
-// When the successor is used, the token becomes Retired; presenting a Retired token is a replay.
+// The log (Version 2): a header line, then one line per change — the entries the change put or deleted:
+//
+//	{"version":2,"format":"mcpwatch oauth state log"}
+//	{"ops":[{"t":"clients","k":"mcpw_c_…","v":{…}},{"t":"grants","k":"g_…","d":true}]}
+//
+// A change is one line, so it is applied whole or not at all: a last line that is torn (no newline, or not JSON)
+// was never acknowledged and is ignored (and cut off) on load; a bad line before the last is a corrupt file.
 const (
-	RefreshActive  = "active"
-	RefreshRotated = "rotated"
-	RefreshRetired = "retired"
+	logFormat = "mcpwatch oauth state log"
+	// compactFactor: the log is rewritten as a snapshot once it is this many times the live state's size (and at
+	// least compactMin bytes), so that the file stays within a constant factor of the state and the cost of the
+	// rewrite, spread over the changes that grew the log, stays constant per change.
+	compactFactor = 4
+	compactMin    = 256 << 10
 )
 
-// RefreshToken is an issued refresh token (stored under its hash).
-type RefreshToken struct {
-	GrantID string    `json:"grant"`
-	Issued  time.Time `json:"issued"`
-	Expires time.Time `json:"expires"`
-	State   string    `json:"state"`
-	// Predecessor is the hash of the refresh token whose use issued this one; Successor the hash of the token
-	// this one's use issued.
-	Predecessor string `json:"predecessor,omitempty"`
-	Successor   string `json:"successor,omitempty"`
+type logHeader struct {
+	Version *int   `json:"version"`
+	Format  string `json:"format,omitempty"`
 }
 
-// State is everything the store keeps. Mutate it only inside Store.Update.
-type State struct {
-	Version       int                      `json:"version"`
-	Clients       map[string]*Client       `json:"clients"`
-	Grants        map[string]*Grant        `json:"grants"`
-	AccessTokens  map[string]*AccessToken  `json:"access_tokens"`
-	RefreshTokens map[string]*RefreshToken `json:"refresh_tokens"`
+type logLine struct {
+	Ops []logOp `json:"ops"`
 }
 
-func newState() *State {
-	return &State{
-		Version:       Version,
-		Clients:       map[string]*Client{},
-		Grants:        map[string]*Grant{},
-		AccessTokens:  map[string]*AccessToken{},
-		RefreshTokens: map[string]*RefreshToken{},
-	}
-}
-
-// RevokeGrant deletes a grant and every token issued under it. It reports whether the grant existed.
-func (s *State) RevokeGrant(id string) bool {
-	_, ok := s.Grants[id]
-	delete(s.Grants, id)
-	for h, t := range s.AccessTokens {
-		if t.GrantID == id {
-			delete(s.AccessTokens, h)
-		}
-	}
-	for h, t := range s.RefreshTokens {
-		if t.GrantID == id {
-			delete(s.RefreshTokens, h)
-		}
-	}
-	return ok
-}
-
-// Prune drops expired tokens and grants that have no token left.
-func (s *State) Prune(now time.Time) {
-	live := map[string]bool{}
-	for h, t := range s.AccessTokens {
-		if !now.Before(t.Expires) {
-			delete(s.AccessTokens, h)
-			continue
-		}
-		live[t.GrantID] = true
-	}
-	for h, t := range s.RefreshTokens {
-		if !now.Before(t.Expires) {
-			delete(s.RefreshTokens, h)
-			continue
-		}
-		live[t.GrantID] = true
-	}
-	for id := range s.Grants {
-		if !live[id] {
-			delete(s.Grants, id)
-		}
-	}
-}
-
-// Hash is the form in which secrets are stored and looked up: hex SHA-256.
-func Hash(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(sum[:])
+type logOp struct {
+	T string          `json:"t"`
+	K string          `json:"k"`
+	V json.RawMessage `json:"v,omitempty"`
+	D bool            `json:"d,omitempty"`
 }
 
 // Store is the state behind a lock, persisted after every Update unless ephemeral.
@@ -149,13 +51,19 @@ type Store struct {
 
 	mu    sync.RWMutex
 	state *State
-	// last is the state's JSON as of the last change (or Open): the point a failed Update rolls back to, what the
-	// next Update compares with, and what the file gets. It is replaced, never modified.
-	last []byte
-	gen  uint64 // counts the changes
+	gen   uint64 // counts the changes
+	// pending holds the log lines of changes not yet written (guarded by mu); sizes the encoded size of each live
+	// entry and live their sum (guarded by mu), for compaction.
+	pending []byte
+	sizes   map[entryKey]int
+	live    int64
+	// sincePrune counts changes since the last full prune.
+	sincePrune int
 
 	saveMu sync.Mutex // serialises file writes
 	saved  uint64     // the change the file holds
+	file   *os.File   // the log, opened for appending (nil until the first write)
+	size   int64      // the log's length
 	lock   *lockFile  // held from Open to Close; nil when ephemeral or closed
 	closed bool       // Close was called: no more writes (guarded by saveMu)
 }
@@ -171,13 +79,12 @@ func Ephemeral(opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	st := newState()
-	last, _ := json.Marshal(st)
-	return &Store{now: opts.Now, state: st, last: last}
+	return &Store{now: opts.Now, state: newState(), sizes: map[entryKey]int{}}
 }
 
 // Open loads the state file at path, or starts empty when it does not exist yet. An unreadable or corrupt file is
-// an error that says what to do; the file is left as it is.
+// an error that says what to do; the file is left as it is. A file of the earlier format (Version 1) is read and
+// rewritten as a log.
 //
 // The store holds an exclusive lock on the state (a lock file beside it, "PATH.lock") until Close or the process
 // ends: a second Open of the same path, in this process or another, fails with a message that names the path and
@@ -197,6 +104,9 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	defer func() {
 		if err != nil {
 			s.lock.release()
+			if s.file != nil {
+				s.file.Close()
+			}
 		}
 	}()
 	data, err := os.ReadFile(path)
@@ -206,69 +116,148 @@ func Open(path string, opts Options) (_ *Store, err error) {
 	case err != nil:
 		return nil, fmt.Errorf("read oauth state %s: %w (fix its permissions, choose another file with --state, or run with --ephemeral)", path, err)
 	}
-	st, err := decode(data)
+	version, good, err := s.load(data)
 	if err != nil {
 		return nil, fmt.Errorf("oauth state %s is unreadable: %w; move it aside to start with no registered clients, choose another file with --state, or run with --ephemeral", path, err)
 	}
-	st.Prune(s.now())
-	if s.last, err = json.Marshal(st); err != nil {
+	s.state.begin()
+	s.state.Prune(s.now())
+	pruned := len(s.state.dirty) > 0
+	s.state.begin()
+	if version != Version || pruned || good == 0 {
+		// Migrate (or drop what expired while the server was down): the file becomes a snapshot of the state.
+		if err := s.compactLocked(); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
+	if good < int64(len(data)) { // a torn last line: cut off, so that appends start on a line of their own
+		if err := os.Truncate(path, good); err != nil {
+			return nil, fmt.Errorf("oauth state %s: cutting off a torn last line: %w", path, err)
+		}
+	}
+	if s.file, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
 		return nil, fmt.Errorf("oauth state %s: %w", path, err)
 	}
-	s.state = st
+	s.file.Chmod(0o600)
+	s.size = good
 	return s, nil
 }
 
-func decode(data []byte) (*State, error) {
+// load reads a state file of either format into s.state. good is the length of the file up to the end of its last
+// whole line (the rest, a torn line, is ignored).
+func (s *Store) load(data []byte) (version int, good int64, err error) {
+	first, _, _ := bytes.Cut(data, []byte("\n"))
+	var head logHeader
+	if err := json.Unmarshal(first, &head); err != nil || head.Format != logFormat {
+		// Version 1: one JSON document.
+		if err := decodeV1(data, s.state); err != nil {
+			return 0, 0, err
+		}
+		return 1, int64(len(data)), nil
+	}
+	if head.Version == nil || *head.Version != Version {
+		return 0, 0, fmt.Errorf("format version %v, this mcpwatch reads version %d", head.Version, Version)
+	}
+	lines := bytes.Split(data, []byte("\n"))
+	// lines[len-1] is what follows the last newline: empty, or a line whose write never finished (ignored).
+	whole := lines[:len(lines)-1]
+	if len(whole) == 0 {
+		return Version, 0, nil // not even the header is whole: rewritten on open
+	}
+	good = int64(len(first) + 1)
+	for n := 1; n < len(whole); n++ {
+		var l logLine
+		if err := json.Unmarshal(whole[n], &l); err != nil {
+			if n == len(whole)-1 && len(lines[len(lines)-1]) == 0 {
+				break // the last line, torn (a crash left it unfinished): ignored
+			}
+			return 0, 0, fmt.Errorf("line %d is not a log entry (%v)", n+1, err)
+		}
+		for _, op := range l.Ops {
+			t := s.state.tables[op.T]
+			if t == nil {
+				return 0, 0, fmt.Errorf("line %d: no table %q", n+1, op.T)
+			}
+			v := op.V
+			if op.D {
+				v = nil
+			} else if v == nil {
+				return 0, 0, fmt.Errorf("line %d: an entry with no value", n+1)
+			}
+			if err := t.apply(op.K, v); err != nil {
+				return 0, 0, fmt.Errorf("line %d: %v", n+1, err)
+			}
+			s.account(entryKey{op.T, op.K}, len(v))
+		}
+		good += int64(len(whole[n]) + 1)
+	}
+	return Version, good, nil
+}
+
+// account records the size a live entry takes in a snapshot (its value, key and framing; a deleted entry,
+// valueLen 0, takes none), for the live size that decides compaction.
+func (s *Store) account(k entryKey, valueLen int) {
+	n := 0
+	if valueLen > 0 {
+		n = valueLen + len(k.table) + len(k.key) + 20
+	}
+	s.live += int64(n - s.sizes[k])
+	if n == 0 {
+		delete(s.sizes, k)
+	} else {
+		s.sizes[k] = n
+	}
+}
+
+// decodeV1 reads the earlier format: the whole state as one JSON document.
+func decodeV1(data []byte, st *State) error {
 	var head struct {
 		Version *int `json:"version"`
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, fmt.Errorf("not valid JSON (%v)", err)
+		return fmt.Errorf("not valid JSON (%v)", err)
 	}
 	if head.Version == nil {
-		return nil, errors.New("no \"version\" field: not an mcpwatch state file")
+		return errors.New("no \"version\" field: not an mcpwatch state file")
 	}
-	if *head.Version != Version {
-		return nil, fmt.Errorf("format version %d, this mcpwatch reads version %d", *head.Version, Version)
+	if *head.Version != 1 {
+		return fmt.Errorf("format version %d, this mcpwatch reads version %d", *head.Version, Version)
 	}
-	st := newState()
-	if err := json.Unmarshal(data, st); err != nil {
-		return nil, fmt.Errorf("not valid JSON (%v)", err)
+	var v1 struct {
+		Clients       map[string]*Client       `json:"clients"`
+		Grants        map[string]*Grant        `json:"grants"`
+		AccessTokens  map[string]*AccessToken  `json:"access_tokens"`
+		RefreshTokens map[string]*RefreshToken `json:"refresh_tokens"`
 	}
-	// A file edited by hand may have null maps or entries.
-	if st.Clients == nil {
-		st.Clients = map[string]*Client{}
+	if err := json.Unmarshal(data, &v1); err != nil {
+		return fmt.Errorf("not valid JSON (%v)", err)
 	}
-	if st.Grants == nil {
-		st.Grants = map[string]*Grant{}
-	}
-	if st.AccessTokens == nil {
-		st.AccessTokens = map[string]*AccessToken{}
-	}
-	if st.RefreshTokens == nil {
-		st.RefreshTokens = map[string]*RefreshToken{}
-	}
-	for k, v := range st.Clients {
+	for k, v := range v1.Clients {
 		if v == nil || v.ID != k {
-			return nil, fmt.Errorf("client entry %q is empty or names another client id", k)
+			return fmt.Errorf("client entry %q is empty or names another client id", k)
 		}
+		st.Clients.set(k, *v)
 	}
-	for k, v := range st.Grants {
+	for k, v := range v1.Grants {
 		if v == nil || v.ID != k {
-			return nil, fmt.Errorf("grant entry %q is empty or names another grant", k)
+			return fmt.Errorf("grant entry %q is empty or names another grant", k)
 		}
+		st.Grants.set(k, *v)
 	}
-	for k, v := range st.AccessTokens {
+	for k, v := range v1.AccessTokens {
 		if v == nil {
-			return nil, fmt.Errorf("access token entry %q is empty", k)
+			return fmt.Errorf("access token entry %q is empty", k)
 		}
+		st.AccessTokens.set(k, *v)
 	}
-	for k, v := range st.RefreshTokens {
+	for k, v := range v1.RefreshTokens {
 		if v == nil {
-			return nil, fmt.Errorf("refresh token entry %q is empty", k)
+			return fmt.Errorf("refresh token entry %q is empty", k)
 		}
+		st.RefreshTokens.set(k, *v)
 	}
-	return st, nil
+	return nil
 }
 
 // Close releases the state file's lock after any write in progress. Changes made afterwards stay in memory: an
@@ -277,6 +266,10 @@ func (s *Store) Close() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
 	s.closed = true
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
 	err := s.lock.release()
 	s.lock = nil
 	return err
@@ -285,52 +278,70 @@ func (s *Store) Close() error {
 // Path is the state file, or "" for an ephemeral store.
 func (s *Store) Path() string { return s.path }
 
-// View calls f with the state under a read lock. f must not keep references past its return.
+// View calls f with the state under a read lock. f must not keep references past its return, nor change it.
 func (s *Store) View(f func(*State)) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	f(s.state)
 }
 
-// Update calls f with the state under the write lock. When f returns nil and changed the state, the state is
-// persisted before Update returns; when f returns an error, the state is restored to what it was and the error
-// returned. A failed write is returned too (the change stays in memory and reaches the file with the next write).
+// Update calls f with the state under the write lock. When f returns nil and changed the state, the change is
+// persisted before Update returns; when f returns an error, the changes f made are undone and the error returned.
+// A failed write is returned too (the change stays in memory and reaches the file with the next write).
 //
-// The state is encoded once per Update (the previous encoding is the rollback point), and concurrent Updates share
-// file writes: each waits for a write that started after its change, so one write can carry many changes.
+// An Update costs what it changed, not the size of the state: the changed entries are encoded as one log line;
+// concurrent Updates share fsyncs (each waits for a write that carried its line). Expired entries are pruned once
+// per so many changes (as many as there are entries), an amortised constant per change.
 func (s *Store) Update(f func(*State) error) error {
 	s.mu.Lock()
-	before := s.last
-	if ferr := f(s.state); ferr != nil {
-		restored := newState()
-		if err := json.Unmarshal(before, restored); err == nil {
-			s.state = restored
-		}
+	st := s.state
+	st.begin()
+	if ferr := f(st); ferr != nil {
+		st.rollback()
 		s.mu.Unlock()
 		return ferr
 	}
-	s.state.Prune(s.now())
-	after, err := json.Marshal(s.state)
-	if err != nil {
+	s.sincePrune++
+	if s.sincePrune >= max(256, len(s.sizes)) {
+		s.sincePrune = 0
+		st.Prune(s.now())
+	}
+	if len(st.dirty) == 0 {
 		s.mu.Unlock()
-		return fmt.Errorf("oauth state: %w", err)
+		return nil
 	}
-	changed := !bytes.Equal(before, after)
-	if changed {
-		s.last = after
-		s.gen++
+	line := logLine{Ops: make([]logOp, 0, len(st.dirty))}
+	for _, k := range st.dirty {
+		v, ok, err := st.tables[k.table].encode(k.key)
+		if err != nil {
+			st.rollback()
+			s.mu.Unlock()
+			return fmt.Errorf("oauth state: %w", err)
+		}
+		if ok {
+			line.Ops = append(line.Ops, logOp{T: k.table, K: k.key, V: v})
+		} else {
+			line.Ops = append(line.Ops, logOp{T: k.table, K: k.key, D: true})
+		}
+		s.account(k, len(v))
 	}
+	st.begin()
+	s.gen++
 	gen := s.gen
+	if s.path != "" {
+		b, _ := json.Marshal(line)
+		s.pending = append(append(s.pending, b...), '\n')
+	}
 	s.mu.Unlock()
-	if s.path == "" || !changed {
+	if s.path == "" {
 		return nil
 	}
 	return s.save(gen)
 }
 
-// save makes the file hold change gen or a later one. Writes are serialised; each writes the state as it is when
-// its turn comes, so a slow write never overwrites a newer state with an older one, and a change that a write
-// already carried needs no write of its own.
+// save makes the file hold change gen or a later one: the pending lines are appended and fsynced. Writes are
+// serialised and take every line pending when their turn comes, so a change that an earlier write carried needs
+// no write of its own. A failed write cuts the file back to where it was and keeps the lines for the next one.
 func (s *Store) save(gen uint64) error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
@@ -340,20 +351,100 @@ func (s *Store) save(gen uint64) error {
 	if s.closed {
 		return fmt.Errorf("oauth state %s: closed, the change was not written", s.path)
 	}
-	s.mu.RLock()
-	data, latest := s.last, s.gen
-	s.mu.RUnlock()
-	var buf bytes.Buffer
-	buf.Grow(len(data) + len(data)/4)
-	if err := json.Indent(&buf, data, "", "  "); err != nil {
-		return fmt.Errorf("oauth state: %w", err)
-	}
-	buf.WriteByte('\n')
-	if err := WriteFileAtomic(s.path, buf.Bytes(), 0o600); err != nil {
+	s.mu.Lock()
+	data, latest := s.pending, s.gen
+	s.pending = nil
+	s.mu.Unlock()
+	if err := s.appendLocked(data); err != nil {
+		s.mu.Lock()
+		s.pending = append(data, s.pending...)
+		s.mu.Unlock()
 		return err
 	}
 	s.saved = latest
+	s.mu.RLock()
+	compact := s.size > compactMin && s.size > compactFactor*s.live
+	s.mu.RUnlock()
+	if compact {
+		s.mu.Lock()
+		err := s.compactLocked()
+		s.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// appendLocked appends data to the log and syncs it (saveMu held).
+func (s *Store) appendLocked(data []byte) error {
+	if s.file == nil {
+		// No log yet: the first one is a snapshot (header and the whole state).
+		s.mu.Lock()
+		err := s.compactLocked()
+		s.mu.Unlock()
+		return err
+	}
+	if _, err := s.file.Write(data); err != nil {
+		s.file.Truncate(s.size) // best effort: no partial line stays before the next write
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	if err := s.file.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", s.path, err)
+	}
+	s.size += int64(len(data))
+	return nil
+}
+
+// compactLocked rewrites the log as a snapshot of the state — a header and one line with every entry — atomically,
+// and reopens it for appending. Called with saveMu (or during Open) and mu held; the pending lines are in the
+// snapshot, so they are dropped.
+func (s *Store) compactLocked() error {
+	var buf bytes.Buffer
+	v := Version
+	head, _ := json.Marshal(logHeader{Version: &v, Format: logFormat})
+	buf.Write(head)
+	buf.WriteByte('\n')
+	var line logLine
+	line.Ops = appendOps(line.Ops, "clients", s.state.Clients)
+	line.Ops = appendOps(line.Ops, "grants", s.state.Grants)
+	line.Ops = appendOps(line.Ops, "access_tokens", s.state.AccessTokens)
+	line.Ops = appendOps(line.Ops, "refresh_tokens", s.state.RefreshTokens)
+	if len(line.Ops) > 0 {
+		b, err := json.Marshal(line)
+		if err != nil {
+			return fmt.Errorf("oauth state: %w", err)
+		}
+		buf.Write(b)
+		buf.WriteByte('\n')
+	}
+	if err := WriteFileAtomic(s.path, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	if s.file != nil {
+		s.file.Close()
+		s.file = nil
+	}
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("oauth state %s: %w", s.path, err)
+	}
+	s.file, s.size, s.pending = f, int64(buf.Len()), nil
+	s.saved = s.gen
+	clear(s.sizes)
+	s.live = 0
+	for _, op := range line.Ops {
+		s.account(entryKey{op.T, op.K}, len(op.V))
+	}
+	return nil
+}
+
+func appendOps[V any](ops []logOp, name string, t *Table[V]) []logOp {
+	for k, v := range t.m {
+		b, _ := json.Marshal(v)
+		ops = append(ops, logOp{T: name, K: k, V: b})
+	}
+	return ops
 }
 
 // WriteFileAtomic writes data to path so that path holds either its old content or data, never a mix: a temporary

@@ -23,10 +23,10 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatalf("a new store wrote a file before any change: %v", err)
 	}
 	err = s.Update(func(st *State) error {
-		st.Clients["c1"] = &Client{ID: "c1", IssuedAt: now}
-		st.Grants["g1"] = &Grant{ID: "g1", ClientID: "c1", Resource: "https://h/mcp", Created: now}
-		st.AccessTokens[Hash("at")] = &AccessToken{GrantID: "g1", Issued: now, Expires: now.Add(time.Hour)}
-		st.RefreshTokens[Hash("rt")] = &RefreshToken{GrantID: "g1", Issued: now, Expires: now.Add(24 * time.Hour), State: RefreshActive}
+		st.Clients.Put("c1", Client{ID: "c1", IssuedAt: now})
+		st.Grants.Put("g1", Grant{ID: "g1", ClientID: "c1", Resource: "https://h/mcp", Created: now})
+		st.AccessTokens.Put(Hash("at"), AccessToken{GrantID: "g1", Issued: now, Expires: now.Add(time.Hour)})
+		st.RefreshTokens.Put(Hash("rt"), RefreshToken{GrantID: "g1", Issued: now, Expires: now.Add(24 * time.Hour), State: RefreshActive})
 		return nil
 	})
 	if err != nil {
@@ -38,7 +38,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.View(func(st *State) {
-		if st.Clients["c1"] == nil || st.Grants["g1"] == nil || st.AccessTokens[Hash("at")] == nil || st.RefreshTokens[Hash("rt")] == nil {
+		if !st.Clients.Has("c1") || !st.Grants.Has("g1") || !st.AccessTokens.Has(Hash("at")) || !st.RefreshTokens.Has(Hash("rt")) {
 			t.Errorf("lost on reload: %+v", st)
 		}
 	})
@@ -50,7 +50,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	s3.View(func(st *State) {
-		if len(st.AccessTokens)+len(st.RefreshTokens)+len(st.Grants) != 0 || st.Clients["c1"] == nil {
+		if st.AccessTokens.Len()+st.RefreshTokens.Len()+st.Grants.Len() != 0 || !st.Clients.Has("c1") {
 			t.Errorf("after expiry: %+v", st)
 		}
 	})
@@ -59,17 +59,17 @@ func TestRoundTrip(t *testing.T) {
 // A failed update leaves the state as it was.
 func TestUpdateRollsBack(t *testing.T) {
 	s := Ephemeral(Options{})
-	s.Update(func(st *State) error { st.Clients["a"] = &Client{ID: "a"}; return nil })
+	s.Update(func(st *State) error { st.Clients.Put("a", Client{ID: "a"}); return nil })
 	err := s.Update(func(st *State) error {
-		delete(st.Clients, "a")
-		st.Clients["b"] = &Client{ID: "b"}
+		st.Clients.Delete("a")
+		st.Clients.Put("b", Client{ID: "b"})
 		return os.ErrInvalid
 	})
 	if err != os.ErrInvalid {
 		t.Fatalf("err %v", err)
 	}
 	s.View(func(st *State) {
-		if st.Clients["a"] == nil || st.Clients["b"] != nil {
+		if !st.Clients.Has("a") || st.Clients.Has("b") {
 			t.Errorf("not rolled back: %+v", st.Clients)
 		}
 	})
@@ -153,7 +153,7 @@ func TestConcurrentUpdates(t *testing.T) {
 		go func() {
 			defer func() { done <- struct{}{} }()
 			id := string(rune('a' + i))
-			if err := s.Update(func(st *State) error { st.Clients[id] = &Client{ID: id}; return nil }); err != nil {
+			if err := s.Update(func(st *State) error { st.Clients.Put(id, Client{ID: id}); return nil }); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -167,8 +167,8 @@ func TestConcurrentUpdates(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2.View(func(st *State) {
-		if len(st.Clients) != 20 {
-			t.Errorf("%d clients in the file, want 20", len(st.Clients))
+		if st.Clients.Len() != 20 {
+			t.Errorf("%d clients in the file, want 20", st.Clients.Len())
 		}
 	})
 }
@@ -181,7 +181,7 @@ func TestOneStorePerFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Update(func(st *State) error { st.Clients["a"] = &Client{ID: "a"}; return nil }); err != nil {
+	if err := s1.Update(func(st *State) error { st.Clients.Put("a", Client{ID: "a"}); return nil }); err != nil {
 		t.Fatal(err)
 	}
 	_, err = Open(path, Options{})
@@ -189,7 +189,7 @@ func TestOneStorePerFile(t *testing.T) {
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Update(func(st *State) error { st.Clients["late"] = &Client{ID: "late"}; return nil }); err == nil || !strings.Contains(err.Error(), "not written") {
+	if err := s1.Update(func(st *State) error { st.Clients.Put("late", Client{ID: "late"}); return nil }); err == nil || !strings.Contains(err.Error(), "not written") {
 		t.Errorf("an update after Close: %v", err)
 	}
 	s1.Close() // idempotent
@@ -199,7 +199,7 @@ func TestOneStorePerFile(t *testing.T) {
 	}
 	defer s2.Close()
 	s2.View(func(st *State) {
-		if st.Clients["a"] == nil || st.Clients["late"] != nil {
+		if !st.Clients.Has("a") || st.Clients.Has("late") {
 			t.Errorf("clients %v, want a only", st.Clients)
 		}
 	})

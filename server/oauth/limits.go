@@ -1,0 +1,148 @@
+package oauth
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// The budget of the lasting state (docs/budget-oauth.md): registered clients and grants.
+//
+// Clients: at most MaxClients. Registering one more forgets the oldest idle client: one that holds no grant, has
+// no authorization under way (a pending consent or a code) and registered more than clientGrace ago (the moment
+// between its registration and its authorization request). When none is idle, the registration is refused with
+// 503 temporarily_unavailable. A client holding a grant, or in the middle of its first authorization, is never
+// forgotten to admit a stranger.
+//
+// Grants: at most MaxGrantsPerClient per client and MaxGrants in all. A new grant past the client's bound revokes
+// that client's oldest grant; past the bound in all, the oldest grant of the client holding the most grants goes
+// (a flood of grants pushes out the flooder's own first).
+const (
+	MaxClients         = 1000
+	clientGrace        = time.Minute
+	MaxGrants          = 10000
+	MaxGrantsPerClient = 100
+)
+
+// The tokens one grant keeps: every refresh issues an access token (alive an hour) and a refresh token (alive 30
+// days, kept after its use to catch a replay), so a client refreshing in a loop would pile them up. A grant keeps
+// its newest maxAccessPerGrant access tokens and maxRefreshPerGrant refresh tokens; older ones are forgotten (an
+// old refresh token presented then is unknown: refused, though no longer recognised as a replay).
+const (
+	maxAccessPerGrant  = 10
+	maxRefreshPerGrant = 12
+)
+
+// trimGrantTokens forgets a grant's oldest tokens past its bounds. Call inside Store.Update.
+func trimGrantTokens(s *store.State, grantID string) {
+	access, refresh := s.TokensOf(grantID)
+	for len(access) > maxAccessPerGrant {
+		i := oldestBy(access, func(h string) time.Time { t, _ := s.AccessTokens.Get(h); return t.Issued })
+		s.AccessTokens.Delete(access[i])
+		access = append(access[:i], access[i+1:]...)
+	}
+	for len(refresh) > maxRefreshPerGrant {
+		i := oldestBy(refresh, func(h string) time.Time { t, _ := s.RefreshTokens.Get(h); return t.Issued })
+		s.RefreshTokens.Delete(refresh[i])
+		refresh = append(refresh[:i], refresh[i+1:]...)
+	}
+}
+
+// oldestBy is the index of the key with the earliest time (ties: the smallest key, for a stable choice).
+func oldestBy(keys []string, at func(string) time.Time) int {
+	best := 0
+	for i := 1; i < len(keys); i++ {
+		ti, tb := at(keys[i]), at(keys[best])
+		if ti.Before(tb) || ti.Equal(tb) && keys[i] < keys[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// MaxClientMetadataBytes bounds what one registration stores (its metadata as JSON): real clients register a few
+// hundred bytes (VS Code, with four redirect URIs, under 1 KiB), and 1,000 clients then hold at most 8 MiB.
+const MaxClientMetadataBytes = 8 << 10
+
+// checkClientSize refuses metadata larger than MaxClientMetadataBytes.
+func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
+	b, err := json.Marshal(md)
+	if err != nil {
+		return invalidRequest("client metadata: " + err.Error())
+	}
+	if len(b) > MaxClientMetadataBytes {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("the client metadata is %d bytes; this server stores at most %d per client", len(b), MaxClientMetadataBytes))
+	}
+	return nil
+}
+
+// admitClient makes room for one more registered client, or says why there is none; busy reports a client with an
+// authorization under way. Call inside Store.Update.
+func admitClient(s *store.State, now time.Time, busy func(clientID string) bool) error {
+	if s.Clients.Len() < MaxClients {
+		return nil
+	}
+	var (
+		oldest string
+		at     time.Time
+	)
+	for id, c := range s.Clients.All() {
+		if s.HasGrant(id) || now.Sub(c.IssuedAt) < clientGrace || busy(id) {
+			continue
+		}
+		if oldest == "" || c.IssuedAt.Before(at) {
+			oldest, at = id, c.IssuedAt
+		}
+	}
+	if oldest == "" {
+		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", fmt.Sprintf(
+			"%d clients are registered, each holding a grant, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", MaxClients, clientGrace))
+	}
+	s.Clients.Delete(oldest)
+	return nil
+}
+
+// admitGrant makes room for one more grant of clientID. Call inside Store.Update.
+func admitGrant(s *store.State, clientID string) {
+	if gs := s.GrantsOf(clientID); len(gs) >= MaxGrantsPerClient {
+		s.RevokeGrant(oldestGrant(s, gs))
+	}
+	if s.Grants.Len() < MaxGrants {
+		return
+	}
+	top, most := "", 0
+	for c, n := range s.GrantHolders() {
+		if n > most || n == most && c < top {
+			top, most = c, n
+		}
+	}
+	if top != "" {
+		s.RevokeGrant(oldestGrant(s, s.GrantsOf(top)))
+	}
+}
+
+// clientBusy reports whether a client has a pending consent or an authorization code. Called inside Store.Update
+// (the store's lock, then AS.mu: never the other way round).
+func (a *AS) clientBusy(id string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.consents.Owns(id) || a.codes.Owns(id)
+}
+
+func oldestGrant(s *store.State, ids []string) string {
+	var (
+		oldest string
+		at     time.Time
+	)
+	for _, id := range ids {
+		g, _ := s.Grants.Get(id)
+		if oldest == "" || g.Created.Before(at) || g.Created.Equal(at) && id < oldest {
+			oldest, at = id, g.Created
+		}
+	}
+	return oldest
+}
