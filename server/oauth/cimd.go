@@ -36,7 +36,7 @@ type cimdFetcher struct {
 	log           *slog.Logger
 
 	mu    sync.Mutex
-	cache *bounded[cimdEntry]    // by document URL, owned by its host
+	cache *bounded[cimdEntry]   // by document URL, owned by its host
 	jwks  map[string]*jwksEntry // by jwks_uri, at most maxJWKSCache
 }
 
