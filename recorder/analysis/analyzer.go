@@ -44,6 +44,9 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
+	// challenged is, by remote host, the last connection answered a 401 challenge: a client's own OAuth requests
+	// that come before it registers, with another user agent (Claude Code's Bun/…, mcp-remote's pre-pass), join it.
+	challenged map[string]*conn
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
@@ -128,6 +131,7 @@ const (
 	mASTry                   // an authorization server metadata fetch
 	mASOK                    // ... that succeeded
 	mNoResource              // an authorization request without resource (RFC 8707)
+	mAuthStep                // a registration, metadata document fetch, authorization or token request
 	numMarks
 )
 
@@ -155,8 +159,11 @@ type conn struct {
 	session    string
 	token      string
 	mcpURL     string
-	// negotiated is the protocol version initialize settled on (legacy sessions).
+	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
+	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
+	// maxSessions of them.
 	negotiated string
+	sessions   map[string]string
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -235,6 +242,7 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
+	a.challenged = map[string]*conn{}
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
@@ -706,7 +714,29 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		a.discovering = target
 	}
+	if r.stage == StageChallenge && ex.Kind == recorder.Inbound {
+		if h := remoteHost(ex); h != "" {
+			if len(a.challenged) >= maxChallenged {
+				clear(a.challenged)
+			}
+			a.challenged[h] = target
+		}
+	}
 	return target
+}
+
+// maxChallenged bounds the remote hosts remembered for joining pre-registration requests.
+const maxChallenged = 1024
+
+// preRegWindow is how soon after a connection's last exchange a request with another user agent from the same
+// address, before any token was issued, joins it.
+const preRegWindow = time.Minute
+
+func remoteHost(ex *recorder.Exchange) string {
+	if h, _, err := net.SplitHostPort(ex.RemoteAddr); err == nil {
+		return h
+	}
+	return ex.RemoteAddr
 }
 
 // cidJoins: a client id links an exchange to the connection that registered it, unless that connection has
@@ -726,6 +756,16 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
+	}
+	switch r.stage {
+	case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken:
+		// A client's OAuth requests with another user agent than its MCP requests (Claude Code's Bun/…, Claude's
+		// python-httpx, mcp-remote's pre-pass) from the address that was just challenged, before any token: the
+		// resource-metadata → auth-metadata → register sequence follows the 401.
+		if c := a.challenged[remoteHost(ex)].root(); c != nil && ex.Kind == recorder.Inbound &&
+			ex.Start.Sub(c.last) <= preRegWindow && !c.marks[mIssued].set() {
+			return c
+		}
 	}
 	switch r.stage {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
@@ -832,12 +872,36 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.found[f.Rule] = f
 		dst.order = append(dst.order, f)
 	}
-	src.found, src.order, src.ids = nil, nil, nil
+	for sid, v := range src.sessions {
+		dst.setSession(sid, v)
+	}
+	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
 			dst.marks[i] = src.marks[i]
 		}
 	}
+}
+
+// maxSessions bounds the session versions a connection keeps.
+const maxSessions = 64
+
+// setSession records the version a session's initialize negotiated.
+func (c *conn) setSession(sid, version string) {
+	if c.sessions == nil {
+		c.sessions = map[string]string{}
+	}
+	if _, ok := c.sessions[sid]; ok || len(c.sessions) < maxSessions {
+		c.sessions[sid] = version
+	}
+}
+
+// sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
+func (c *conn) sessionVersion(sid string) string {
+	if v, ok := c.sessions[sid]; ok {
+		return v
+	}
+	return c.negotiated
 }
 
 // addID inserts an exchange id, keeping ids sorted.
@@ -909,7 +973,16 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.stage != StageClientMetadata {
 		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
 	}
-	switch r.stage {
+	stage := r.stage
+	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
+		switch rpcMethod(ex) {
+		case "initialize":
+			stage = StageInitialize
+		case "server/discover":
+			stage = StageDiscover
+		}
+	}
+	switch stage {
 	case StageInitialize, StageDiscover:
 		name, version := clientInfo(rpcParams(ex))
 		s := clientInfoSignal(name, version)
