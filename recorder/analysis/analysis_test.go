@@ -137,6 +137,9 @@ func TestStageOf(t *testing.T) {
 		{"tools/list", newEx(1, "POST", "/mcp").body("application/json", rpc(1, "tools/list")), "", StageList},
 		{"resources/templates/list", newEx(1, "POST", "/mcp").body("application/json", rpc(1, "resources/templates/list")), "", StageList},
 		{"tools/call", newEx(1, "POST", "/mcp").body("application/json", rpc(2, "tools/call")), "", StageCall},
+		// 2026-07-28: subscriptions/listen replaces the GET stream and resources/subscribe (S26/basic/patterns/
+		// subscriptions.mdx): the server's event stream.
+		{"subscriptions/listen", newEx(1, "POST", "/mcp").body("application/json", rpc(7, "subscriptions/listen")), "", StageStream},
 		{"ping", newEx(1, "POST", "/mcp").body("application/json", rpc(3, "ping")), "", StageOther},
 		{"2026 request in flight, by Mcp-Method", newEx(1, "POST", "/mcp").req("Mcp-Method", "tools/call").pending(), "", StageCall},
 		{"JSON-RPC on the wrong path", newEx(1, "POST", "/").body("application/json", rpc(0, "initialize")).answer(404, "text/plain", "404"), "", StageInitialize},
