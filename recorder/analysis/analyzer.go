@@ -540,7 +540,7 @@ func isVersion(v string) bool {
 // and two user agents), or the user agent and the remote address.
 func familyKey(ex *recorder.Exchange) string {
 	ua := ex.ReqHeaders.Get("User-Agent")
-	if s := uaSignal(ua); s.kind != "" {
+	if s := uaSignal(ua); s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
 	}
 	host := ex.RemoteAddr
@@ -951,7 +951,7 @@ func (c *conn) mark(m int, r *exRec) {
 }
 
 func (c *conn) kind() ClientKind {
-	if c.best.strength == 0 || c.best.kind == "" {
+	if c.best.strength <= weakStrength || c.best.kind == "" { // a shared signal never names a client alone
 		return ClientUnknown
 	}
 	return c.best.kind
@@ -997,6 +997,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
+			take(softwareIDSignal(str(p, "software_id")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}

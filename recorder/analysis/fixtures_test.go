@@ -131,10 +131,13 @@ var fixtureCases = []fixtureCase{
 	{name: "client-metadata-invalid", client: ClientClaude, rules: []string{"client-metadata-invalid", "authorize-failed"}},
 	{name: "client-metadata-unreachable", client: ClientClaude, rules: []string{"client-metadata-fetch-failed", "authorize-failed"},
 		says: map[string]string{"client-metadata-fetch-failed": "i/o timeout"}},
-	{name: "mcp-redirect", client: ClientClaude, rules: []string{"mcp-redirect"}},
+	{name: "mcp-redirect", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"mcp-redirect"}},
 	{name: "mcp-not-found", client: ClientUnknown, rules: []string{"mcp-not-found"}},
-	{name: "host-forbidden", client: ClientClaude, rules: []string{"host-forbidden"}},
-	{name: "bot-blocked", client: ClientClaude, rules: []string{"bot-blocked"}},
+	{name: "host-forbidden", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"host-forbidden"}},
+	{name: "bot-blocked", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"bot-blocked"}},
 	{name: "cors-missing", client: ClientClaude, rules: []string{"cors-missing"}},
 	{name: "cors-www-authenticate-hidden", client: ClientClaude, rules: []string{"cors-www-authenticate-hidden"}},
 	{name: "www-authenticate-on-200", client: ClientClaude, rules: []string{"www-authenticate-non-401"}},
