@@ -23,8 +23,8 @@ const (
 	SoftwareID  Field = "software-id" // software_id of a registration
 	ClientInfo  Field = "client-info" // clientInfo name of initialize, or of 2026-07-28 _meta
 	UserAgent   Field = "user-agent"
-	Scope       Field = "scope"       // a scope the client asks for
-	RPCID       Field = "jsonrpc-id"  // the JSON-RPC id of the opening request
+	Scope       Field = "scope"      // a scope the client asks for
+	RPCID       Field = "jsonrpc-id" // the JSON-RPC id of the opening request
 )
 
 // Strength says whether a fingerprint may name a client by itself.

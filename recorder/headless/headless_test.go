@@ -113,14 +113,15 @@ func TestTextLinesCarryStageAndClient(t *testing.T) {
 			t.Errorf("no line with stage %s:\n%s", want, out)
 		}
 	}
-	for _, l := range exLines {
-		if !strings.HasSuffix(l, " claude      c1") {
+	// The HEAD probe's python-httpx names nobody alone (a shared signal): it is printed before Claude-User names
+	// the connection.
+	for i, l := range exLines {
+		if !strings.HasSuffix(l, " claude      c1") && !(i == 0 && strings.HasSuffix(l, " unknown     c1")) {
 			t.Errorf("line does not end with client and connection: %q", l)
 		}
 	}
-	if len(findings) != 2 ||
-		!strings.HasPrefix(findings[0], "! warn initialize-no-session-id [c1 #") || !strings.Contains(findings[0], ", toggle omit-session-id]: initialize was answered without an Mcp-Session-Id header. — Issue an Mcp-Session-Id") ||
-		!strings.HasPrefix(findings[1], "! warn tools-never-listed [c1 #") {
+	if len(findings) != 1 ||
+		!strings.HasPrefix(findings[0], "! warn initialize-no-session-id [c1 #") || !strings.Contains(findings[0], ", toggle omit-session-id]: initialize was answered without an Mcp-Session-Id header. — Issue an Mcp-Session-Id") {
 		t.Errorf("findings:\n%s", strings.Join(findings, "\n"))
 	}
 	// A finding is printed right after the exchange that caused it.
@@ -148,7 +149,8 @@ func TestJSONEvents(t *testing.T) {
 		switch ev.Event {
 		case EventExchange:
 			exchanges++
-			if ev.Exchange == nil || ev.Stage == "" || ev.Client != analysis.ClientClaude || ev.Connection != "c1" || ev.Status == "" {
+			// The first, the HEAD probe's python-httpx, names nobody alone.
+			if ev.Exchange == nil || ev.Stage == "" || ev.Client != analysis.ClientClaude && !(exchanges == 1 && ev.Client == analysis.ClientUnknown) || ev.Connection != "c1" || ev.Status == "" {
 				t.Errorf("exchange event %+v", ev)
 			}
 		case EventFinding:
