@@ -276,9 +276,19 @@ func TestAbsenceRulesWaitForTheGrace(t *testing.T) {
 	if !fired(end.Add(15 * time.Second)) {
 		t.Error("did not fire after the grace period")
 	}
-	// Options.Now zero and no SetNow: judged at the last exchange, inside the grace.
-	if rep := Analyze(exs, Options{}); len(rep.Findings) != 0 {
+	// An analyzer fed live, without a clock yet: judged at the last exchange, inside the grace.
+	live := New(Options{})
+	for _, ex := range exs {
+		live.Observe(ex)
+	}
+	if rep := live.Report(); len(rep.Findings) != 0 {
 		t.Errorf("findings at the last exchange: %+v", rep.Findings)
+	}
+	// A capture that ended (Analyze, `mcpwatch open`, export): judged as the live session judged it once the grace
+	// had passed, and told relative to the capture's end.
+	if rep := Analyze(exs, Options{}); len(rep.Findings) != 1 || rep.Findings[0].Rule != "authorize-no-token" ||
+		!strings.Contains(rep.Findings[0].Summary, "before the capture ended") {
+		t.Errorf("findings of the ended capture: %+v", rep.Findings)
 	}
 	// A token request after the grace retracts it.
 	a := New(Options{Grace: 10 * time.Second})

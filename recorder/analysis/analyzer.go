@@ -51,8 +51,9 @@ type Analyzer struct {
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
 
-	last time.Time // end of the latest exchange seen
-	now  time.Time // SetNow
+	last  time.Time // end of the latest exchange seen
+	now   time.Time // SetNow
+	ended bool      // End: the capture ended
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -246,21 +247,50 @@ func (a *Analyzer) Reset() {
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
+	a.ended = false
 }
+
+// End says the capture ended: every exchange was observed (a saved file, an export). Without Options.Now or a
+// clock, rules about absence are then judged Grace after the last exchange — as the live session judged them
+// once the grace had passed — and told relative to the capture's end. Before End (an analyzer fed live, no clock
+// yet) they are judged at the last exchange seen, so that nothing fires before it could be known.
+func (a *Analyzer) End() { a.ended = true }
 
 // SetNow sets the time rules about absence are judged at (a live caller passes the wall clock, so that
 // "authorize never followed by a token request" fires while nothing else happens). Zero restores the default:
-// Options.Now, or the end of the last exchange seen.
+// Options.Now; else, for a capture that ended (End), Grace after its last exchange; else the end of the last
+// exchange seen.
 func (a *Analyzer) SetNow(t time.Time) { a.now = t }
 
+// judgeTime is when absence is judged. A capture that ended is judged as if the grace had passed after its last
+// exchange: what did not happen before its end never happened, so `mcpwatch open` and export say of a capture
+// what the live session printed once the grace had passed.
 func (a *Analyzer) judgeTime() time.Time {
 	switch {
 	case !a.now.IsZero():
 		return a.now
 	case !a.opts.Now.IsZero():
 		return a.opts.Now
+	case a.ended && !a.last.IsZero():
+		return a.last.Add(a.opts.Grace + time.Millisecond)
 	}
 	return a.last
+}
+
+// ended reports a judgement of a capture that ended: absence is told relative to its end.
+func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
+
+// since says how long before the judgement something happened.
+type since struct {
+	d     time.Duration
+	ended bool
+}
+
+func (s since) String() string {
+	if s.ended {
+		return s.d.String() + " before the capture ended"
+	}
+	return s.d.String() + " ago"
 }
 
 // Observe takes a new or updated exchange.
@@ -1182,13 +1212,14 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	return out
 }
 
-// Analyze is the batch form: every exchange observed, then the report. Exchanges are observed in the order a live
+// Analyze is the batch form: every exchange observed, then the report, judged as a capture that ended. Exchanges are observed in the order a live
 // analyzer would have settled them (by the time their response started, then id), whatever their order in exs.
 func Analyze(exs []*recorder.Exchange, opts Options) *Report {
 	a := New(opts)
 	for _, ex := range SettleOrder(exs) {
 		a.Observe(ex)
 	}
+	a.End()
 	return a.Report()
 }
 

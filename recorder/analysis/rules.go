@@ -940,13 +940,19 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
-	ago := func(x mark) time.Duration { return now.Sub(x.at).Round(time.Second) }
+	ended := a.endedJudgement()
+	ago := func(x mark) since {
+		if ended {
+			return since{d: a.last.Sub(x.at).Round(time.Second), ended: true}
+		}
+		return since{d: now.Sub(x.at).Round(time.Second)}
+	}
 
 	if late(m[mCode]) && m[mTokenReq].before(m[mCode]) {
-		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s ago and no token request followed.", ago(m[mCode])), m[mCode])
+		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s and no token request followed.", ago(m[mCode])), m[mCode])
 	}
 	if late(m[mIssued]) && m[mUsed].before(m[mIssued]) {
-		add("token-issued-unused", fmt.Sprintf("An access token was issued %s ago and no request has used it.", ago(m[mIssued])), m[mIssued])
+		add("token-issued-unused", fmt.Sprintf("An access token was issued %s and no request has used it.", ago(m[mIssued])), m[mIssued])
 	}
 	if late(m[mExpired401]) && m[mRefresh].before(m[mExpired401]) {
 		s := "The access token expired, the MCP endpoint refused it, and the client did not refresh it"
@@ -956,7 +962,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		add("token-expired-no-refresh", s+".", m[mExpired401], c.expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
-		add("initialized-missing", fmt.Sprintf("initialize succeeded %s ago and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
+		add("initialized-missing", fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
 	}
 	hs := m[mInitOK]
 	if hs.before(m[mDiscoverOK]) {
@@ -965,7 +971,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	// A legacy initialize answered without a session id explains a client that went no further
 	// (initialize-no-session-id): the tools capability is not the cause then.
 	if late(hs) && !m[mToolsList].set() && c.found["initialize-no-session-id"] == nil {
-		s := fmt.Sprintf("The handshake finished %s ago and the client never listed tools", ago(hs))
+		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {
 			s += "; the server declared no tools capability"
@@ -978,11 +984,11 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		case m[mInitReq].set() && m[mDiscoverFail].before(m[mInitReq]):
 			add("discover-fallback", "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
 		case late(m[mDiscoverFail]) && m[mDiscoverOK].before(m[mDiscoverFail]):
-			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s ago and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
+			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
 		}
 	}
 	if late(m[mSession404]) && m[mInitReq].before(m[mSession404]) {
-		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s ago and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
+		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
 	}
 	// An authless server has no metadata: these two only count once the server asked for a token.
 	if late(m[mPRMTry]) && !m[mPRMOK].set() && m[mChallenge].set() {
@@ -1007,7 +1013,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	// The client read the authorization server metadata and took no step to get a client id or a token. A
 	// metadata document with an error (its own finding) explains that already.
 	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(x.ex) {
-		add("registration-never-attempted", fmt.Sprintf("The client read the authorization server metadata %s ago and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
+		add("registration-never-attempted", fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
 		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)
