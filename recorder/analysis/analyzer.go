@@ -39,6 +39,7 @@ type Analyzer struct {
 	keys  map[string]*conn   // strong keys (client id, token hash, session id, code hash) → connection
 	weak  map[string]*conn   // user-agent family → the last connection it was seen on
 	toks  map[string]*token  // access and refresh tokens issued in this capture, by hash
+	rts   map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids  map[string]*client // client ids registered (or metadata documents fetched) in this capture
 	sids  map[string]bool    // session ids issued in this capture
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
@@ -165,6 +166,15 @@ type conn struct {
 	// maxSessions of them.
 	negotiated string
 	sessions   map[string]string
+	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
+	// that list's exchange (0: never listed).
+	tools     map[string]bool
+	toolsList uint64
+	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
+	unusedRT bool
+	// echoed: a request of the connection carried a session id this server issued.
+	echoed bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -240,6 +250,7 @@ func (a *Analyzer) Reset() {
 	a.keys = map[string]*conn{}
 	a.weak = map[string]*conn{}
 	a.toks = map[string]*token{}
+	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
@@ -755,6 +766,19 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	return target
 }
 
+// rtUse is a refresh request: when, from which address, which exchange.
+type rtUse struct {
+	at   time.Time
+	host string
+	ex   uint64
+}
+
+// maxRTUses bounds the refresh tokens remembered; maxTools the tool names a connection keeps.
+const (
+	maxRTUses = 10000
+	maxTools  = 1024
+)
+
 // maxChallenged bounds the remote hosts remembered for joining pre-registration requests.
 const maxChallenged = 1024
 
@@ -905,6 +929,19 @@ func (a *Analyzer) merge(dst, src *conn) {
 	for sid, v := range src.sessions {
 		dst.setSession(sid, v)
 	}
+	if src.toolsList > dst.toolsList {
+		dst.tools, dst.toolsList = src.tools, src.toolsList
+	}
+	for n := range src.listed {
+		if dst.listed == nil {
+			dst.listed = map[string]bool{}
+		}
+		if len(dst.listed) < maxTools {
+			dst.listed[n] = true
+		}
+	}
+	dst.unusedRT = dst.unusedRT || src.unusedRT
+	dst.echoed = dst.echoed || src.echoed
 	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
@@ -1074,7 +1111,10 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.era = r.era
 	}
 	if r.era == "2026" && r.status == StatusOK {
-		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		// The body's _meta version is the request's version; the header may disagree (CC#93290).
+		if v := metaVersion(rpcParams(ex)); isVersion(v) {
+			c.protocol = v
+		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v
 		}
 	}

@@ -112,6 +112,58 @@ var clientFixtures = []derived{
 				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
 			})
 		}},
+	{"protocol-version-header-meta-mismatch", "claude-web-2026",
+		"Claude through connectors negotiates 2026-07-28 with server/discover, then sends MCP-Protocol-Version: 2025-11-25 with _meta 2026-07-28 (CC#93290); this server accepts it.",
+		func(c *capture) {
+			for _, m := range []string{"tools/list", "tools/call"} {
+				c.reqHeader(c.rpc(m, 0), "MCP-Protocol-Version", "2025-11-25")
+			}
+		}},
+	{"refresh-token-race", "sdk-go-oauth",
+		"The client refreshes twice with one refresh token 300 ms apart from two addresses (Claude's egress nodes, PrefectHQ/fastmcp#4264); the server refuses the second (invalid_grant) instead of tolerating it.",
+		func(c *capture) {
+			rf := c.first(analysis.StageRefresh)
+			d := c.clone(rf, 101, 300*time.Millisecond)
+			d.RemoteAddr = "10.0.0.2:40100"
+			c.status(d, 400, "application/json", `{"error":"invalid_grant","error_description":"refresh token already used"}`, "")
+		}},
+	{"refresh-token-replay", "sdk-go-oauth",
+		"A refresh token that was already rotated is presented again five minutes later: a replay (or a client that kept a stale token), refused.",
+		func(c *capture) {
+			rf := c.first(analysis.StageRefresh)
+			d := c.clone(rf, 101, 5*time.Minute)
+			c.status(d, 400, "application/json", `{"error":"invalid_grant","error_description":"refresh token already used"}`, "")
+		}},
+	{"register-instead-of-refresh", "sdk-go-oauth",
+		"The client holds a refresh token it never used and registers again (a new client id) instead of refreshing (Claude Code re-runs DCR on every authenticate, CC#59460).",
+		func(c *capture) {
+			reg := c.first(analysis.StageRegister)
+			list := c.rpc("tools/list", 0)
+			d := c.clone(reg, 102, list.Start.Add(list.Timings.Total+time.Millisecond).Sub(reg.Start))
+			c.respJSON(d, func(m map[string]any) { m["client_id"] = "mcpw_registered_again" }, "")
+			c.cutAfter(d)
+		}},
+	{"tool-not-listed", "sdk-go-legacy",
+		"An earlier tools/list had retired_tool, the latest does not, and the client calls it (a stale tool list).",
+		func(c *capture) {
+			list := c.rpc("tools/list", 0)
+			old := c.clone(list, 100, -time.Millisecond)
+			c.result(old, func(r map[string]any) {
+				r["tools"] = append(r["tools"].([]any), map[string]any{"name": "retired_tool", "inputSchema": map[string]any{"type": "object"}})
+			}, "")
+			call := c.rpc("tools/call", 1)
+			c.reqJSON(call, func(m map[string]any) { m["params"].(map[string]any)["name"] = "retired_tool" })
+		}},
+	{"client-metadata-not-served", "claude-web-2026",
+		"The client ID metadata document URL answers the server's fetch with a Cloudflare managed challenge (403 text/html, cf-mitigated: challenge) instead of the document (idx:59670257790); the authorization is refused.",
+		func(c *capture) {
+			ex := c.first(analysis.StageClientMetadata)
+			c.status(ex, 403, "text/html; charset=UTF-8", "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>", "")
+			c.respHeader(ex, "Cf-Mitigated", "challenge", "")
+			au := c.first(analysis.StageAuthorize)
+			c.status(au, 400, "text/plain; charset=utf-8", "unknown client_id https://claude.ai/oauth/mcp-oauth-client-metadata\n", "")
+			c.cutAfter(au)
+		}},
 }
 
 func init() { fixtures = append(fixtures, clientFixtures...) }
