@@ -230,6 +230,9 @@ func TestClientIdentification(t *testing.T) {
 		{"CIMD Claude Code", authorize("https://claude.ai/oauth/claude-code-client-metadata", "http://localhost:5555/callback"), ClientClaudeCode},
 		{"scope claudeai (seed)", newEx(1, "GET", "/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fexample.com&scope=claudeai"), ClientClaude},
 		{"nothing known", newEx(1, "POST", "/mcp").req("User-Agent", "curl/8.5.0"), ClientUnknown},
+		// A request still waiting for its answer is named by its own user agent, a shared one by nobody.
+		{"pending, Claude-User", newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").pending(), ClientClaude},
+		{"pending, python-httpx", newEx(1, "GET", "/.well-known/oauth-protected-resource").req("User-Agent", "python-httpx/0.28.1").pending(), ClientUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

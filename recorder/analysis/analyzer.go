@@ -1126,7 +1126,10 @@ func (a *Analyzer) Info(id uint64) Info {
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage, Status: r.status, Era: r.era, Client: r.sig.kind}
+	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
+	if r.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = r.sig.kind
+	}
 	if !r.settled {
 		info.Status = StatusPending
 	}
@@ -1134,7 +1137,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.sig.kind != "" {
+		} else if p.sig.strength > weakStrength {
 			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {

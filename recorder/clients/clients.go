@@ -89,7 +89,7 @@ type Behaviour struct {
 // Profile is one client.
 type Profile struct {
 	ID           string // stable id, as findings and the TUI show it ("claude", "claude-code", …)
-	Name         string // display name
+	Name         string // display name, short ("Claude", "VS Code")
 	Section      string // its section of reference/clients-2026-12.md
 	Fingerprints []Fingerprint
 	Behaviour    Behaviour

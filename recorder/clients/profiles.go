@@ -4,7 +4,7 @@ package clients
 // local runtime before Claude Code, whose user agent its own extends). Sources are the reference's shorthands:
 // cam#N = anthropics/claude-ai-mcp, CC#N = anthropics/claude-code, idx:N = a file of the code index.
 var Profiles = []Profile{
-	{ID: "claude", Name: "Claude (claude.ai, Desktop connectors, mobile, Cowork)", Section: "§1",
+	{ID: "claude", Name: "Claude", Section: "§1",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://claude.ai/oauth/mcp-oauth-client-metadata", Strength: Decisive, Source: "idx:57670918104"},
 			{Field: RedirectURI, Pattern: re(`^https://claude\.(ai|com)/api/mcp/auth_callback$`), Strength: Decisive, Source: "idx:57670918104; support.claude.com 11503834"},
@@ -67,7 +67,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "cursor", Strength: Decisive, Source: "GitGuardian/ggmcp#216"},
 		},
 		Behaviour: Behaviour{Registration: []string{"preregistered", "dcr"}}},
-	{ID: "vscode", Name: "VS Code (GitHub Copilot agent mode)", Section: "§6",
+	{ID: "vscode", Name: "VS Code", Section: "§6",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://vscode.dev/oauth/client-metadata.json", Strength: Decisive, Source: "idx:53772236371; vscode PR#271403"},
 			{Field: RedirectURI, Pattern: re(`^https://(insiders\.)?vscode\.dev/redirect$`), Strength: Decisive, Source: "microsoft/vscode oauth.ts"},
@@ -92,7 +92,7 @@ var Profiles = []Profile{
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/oauth/callback$`), Strength: Weak, Source: "gemini-cli oauth-flow.ts (shared: mcp-remote)"},
 		},
 		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}}},
-	{ID: "gemini-web", Name: "Gemini web (custom apps for Spark)", Section: "§9",
+	{ID: "gemini-web", Name: "Gemini web", Section: "§9",
 		Fingerprints: []Fingerprint{
 			{Field: RedirectURI, Prefix: "https://oauth-redirect.googleusercontent.com/r/user_bound_custom-mcp-", Strength: Decisive, Source: "Swiggy/swiggy-mcp-server-manifest#78; makeplane/plane-mcp-server#230"},
 		}},
@@ -156,19 +156,19 @@ var Profiles = []Profile{
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/oauth/callback$`), Strength: Weak, Source: "mcp-remote utils.ts (shared: Gemini CLI)"},
 		},
 		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}}},
-	{ID: "ts-sdk", Name: "TypeScript SDK client", Section: "§19",
+	{ID: "ts-sdk", Name: "TypeScript SDK", Section: "§19",
 		Fingerprints: []Fingerprint{
 			{Field: RPCID, Prefix: "server-discover-probe-", Strength: Weak, Source: "typescript-sdk@3924de9 versionNegotiation.ts (shared: Claude Code, Agents SDK, Inspector auto)"},
 		}},
-	{ID: "python-sdk", Name: "Python SDK client", Section: "§20",
+	{ID: "python-sdk", Name: "Python SDK", Section: "§20",
 		Fingerprints: []Fingerprint{
 			{Field: ClientInfo, Exact: "mcp", Strength: Decisive, Source: "python-sdk session.py (default clientInfo)"},
 		},
 		Behaviour: Behaviour{Opening: "discover"}},
 	// The Go SDK leaves its identity to the caller; its behaviour (discover first, subscriptions/listen after) is
 	// no fingerprint.
-	{ID: "go-sdk", Name: "Go SDK client", Section: "§21", Behaviour: Behaviour{Opening: "discover", Registration: []string{"cimd", "preregistered", "dcr"}}},
-	{ID: "cloudflare-agents", Name: "Cloudflare Agents SDK / AI Playground", Section: "§22",
+	{ID: "go-sdk", Name: "Go SDK", Section: "§21", Behaviour: Behaviour{Opening: "discover", Registration: []string{"cimd", "preregistered", "dcr"}}},
+	{ID: "cloudflare-agents", Name: "Cloudflare Agents", Section: "§22",
 		Fingerprints: []Fingerprint{
 			{Field: RedirectURI, Pattern: re(`^https?://[^/]+/agents/[^/]+/[^/]+/callback$`), Strength: Decisive, Source: "agents index.ts; idx:69840758297"},
 			{Field: ClientName, Prefix: "Cloudflare-AI-Playground-", Strength: Decisive, Source: "idx:69097467717"},
