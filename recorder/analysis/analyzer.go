@@ -45,9 +45,9 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
-	// challenged is, by remote host, the last connection answered a 401 challenge: a client's own OAuth requests
-	// that come before it registers, with another user agent (Claude Code's Bun/…, mcp-remote's pre-pass), join it.
-	challenged map[string]*conn
+	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
+	// another user agent from the same address join it (hostJoin).
+	hosts map[string]*conn
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
@@ -175,6 +175,8 @@ type conn struct {
 	unusedRT bool
 	// echoed: a request of the connection carried a session id this server issued.
 	echoed bool
+	// mcp: a client request of the connection went to the MCP endpoint.
+	mcp bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -254,7 +256,7 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
-	a.challenged = map[string]*conn{}
+	a.hosts = map[string]*conn{}
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
@@ -755,12 +757,15 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		a.discovering = target
 	}
-	if r.stage == StageChallenge && ex.Kind == recorder.Inbound {
+	if ex.Kind == recorder.Inbound && r.stage != StageAuthorize && r.stage != StageConsent { // not the browser's
+		if isMCPPath(ex.Path(), a.opts.MCPPath) {
+			target.mcp = true
+		}
 		if h := remoteHost(ex); h != "" {
-			if len(a.challenged) >= maxChallenged {
-				clear(a.challenged)
+			if len(a.hosts) >= maxHosts {
+				clear(a.hosts)
 			}
-			a.challenged[h] = target
+			a.hosts[h] = target
 		}
 	}
 	return target
@@ -779,8 +784,8 @@ const (
 	maxTools  = 1024
 )
 
-// maxChallenged bounds the remote hosts remembered for joining pre-registration requests.
-const maxChallenged = 1024
+// maxHosts bounds the remote hosts remembered for joining a client's requests with another user agent.
+const maxHosts = 1024
 
 // preRegWindow is how soon after a connection's last exchange a request with another user agent from the same
 // address, before any token was issued, joins it.
@@ -811,21 +816,38 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
-	switch r.stage {
-	case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken:
-		// A client's OAuth requests with another user agent than its MCP requests (Claude Code's Bun/…, Claude's
-		// python-httpx, mcp-remote's pre-pass) from the address that was just challenged, before any token: the
-		// resource-metadata → auth-metadata → register sequence follows the 401.
-		if c := a.challenged[remoteHost(ex)].root(); c != nil && ex.Kind == recorder.Inbound &&
-			ex.Start.Sub(c.last) <= preRegWindow && !c.marks[mIssued].set() {
-			return c
-		}
+	if c := a.hostJoin(r, ex); c != nil {
+		return c
 	}
 	switch r.stage {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
 		if c := a.discovering.root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
 			return c
 		}
+	}
+	return nil
+}
+
+// hostJoin joins a client's requests that carry another user agent than its MCP requests, from the same address,
+// before it holds a token: Claude Code's OAuth requests as Bun/… (or none), mcp-remote's pre-pass (undici, then
+// node), Claude's python-httpx discovery. The evidence is the address, the time (preRegWindow) and the sequence:
+//   - an OAuth request (metadata, registration, token) after the client's MCP request got its answer (a 401, a
+//     probe) joins that connection;
+//   - an MCP request after the client fetched the metadata first (`claude mcp login` starts at the protected
+//     resource metadata, CC#71610) joins the connection of those fetches, if it has made no MCP request yet.
+func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
+	if ex.Kind != recorder.Inbound {
+		return nil
+	}
+	c := a.hosts[remoteHost(ex)].root()
+	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.marks[mIssued].set() {
+		return nil
+	}
+	switch {
+	case r.stage == StageResourceMetadata, r.stage == StageAuthMetadata, r.stage == StageRegister, r.stage == StageToken:
+		return c
+	case isMCPPath(ex.Path(), a.opts.MCPPath) && !c.mcp:
+		return c
 	}
 	return nil
 }
@@ -942,6 +964,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 	}
 	dst.unusedRT = dst.unusedRT || src.unusedRT
 	dst.echoed = dst.echoed || src.echoed
+	dst.mcp = dst.mcp || src.mcp
 	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {

@@ -160,9 +160,13 @@ var fixtureCases = []fixtureCase{
 	{name: "no-registration-stopped", client: ClientInspector, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
 		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	// http://localhost:PORT/callback is shared (Claude Code, SDK examples): it names nobody alone.
-	{name: "ai-sdk-oauth", client: ClientUnknown, rules: []string{"token-issued-unused"}},
+	{name: "ai-sdk-oauth", client: ClientKind("ai-sdk"), rules: []string{"token-issued-unused"}},
 	// Bun/… OAuth requests before registration join Claude Code's connection.
 	{name: "claude-code-oauth", client: ClientClaudeCode},
+	// `claude mcp login` fetches the metadata first (Bun) and authorizes elsewhere; its MCP requests join.
+	{name: "claude-code-login-external-as", client: ClientClaudeCode},
+	// mcp-remote's pre-pass (undici GET, node metadata fetches) and its client's session: one connection.
+	{name: "mcp-remote-prepass", client: ClientMCPRemote},
 
 	// New findings of today's clients: each fires here and not on the healthy run it was derived from.
 	{name: "protocol-version-header-meta-mismatch", client: ClientClaude, rules: []string{"protocol-version-header-meta-mismatch"},

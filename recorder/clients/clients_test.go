@@ -94,6 +94,11 @@ func TestFingerprintTable(t *testing.T) {
 		{"mcp-remote", SoftwareID, "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"},
 		{"mcp-remote", ClientInfo, "Claude Desktop (via mcp-remote 0.1.38)"},
 		{"python-sdk", ClientInfo, "mcp"},
+		{"mcp-remote", ClientInfo, "mcp-remote-fallback-test"},
+		{"inspector", ClientInfo, "inspector-cli"},
+		{"claude-code", ClientName, "Claude Code (mcpwatch)"},
+		{"ai-sdk", ClientInfo, "ai-sdk-mcp-client"},
+		{"ai-sdk", UserAgent, "ai-sdk/2.0.99 node.js/22"},
 		{"cloudflare-agents", ClientName, "Cloudflare-AI-Playground-abcdefghijklmnopqrstu"},
 		{"cloudflare-agents", RedirectURI, "https://playground.ai.cloudflare.com/agents/playground/Cloudflare-AI-Playground-abc/callback"},
 	}

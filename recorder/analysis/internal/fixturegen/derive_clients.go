@@ -20,7 +20,7 @@ var clientFixtures = []derived{
 			probe := c.clone(init, 100, -40*time.Millisecond)
 			c.reqJSON(probe, func(m map[string]any) {
 				p := m["params"].(map[string]any)
-				p["clientInfo"] = map[string]any{"name": "mcp-remote", "version": "0.1.38"}
+				p["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
 			})
 			c.respHeader(probe, "Mcp-Session-Id", "MCP-REMOTE-PROBE-SESSION", "")
 			c.reqJSON(init, func(m map[string]any) {
@@ -163,6 +163,53 @@ var clientFixtures = []derived{
 			au := c.first(analysis.StageAuthorize)
 			c.status(au, 400, "text/plain; charset=utf-8", "unknown client_id https://claude.ai/oauth/mcp-oauth-client-metadata\n", "")
 			c.cutAfter(au)
+		}},
+	{"claude-code-login-external-as", "sdk-go-oauth",
+		"`claude mcp login` starts at the protected resource metadata (Bun/1.4.6, CC#71610) and authorizes at an authorization server of another host, which this capture does not see; then its MCP requests (claude-code/2.1.332) carry a token issued there: one connection.",
+		func(c *capture) {
+			for _, ex := range c.byID() {
+				switch analysis.StageOf(ex, "/mcp") {
+				case analysis.StageChallenge, analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize,
+					analysis.StageConsent, analysis.StageToken, analysis.StageRefresh:
+					c.drop(ex)
+				case analysis.StageResourceMetadata:
+					c.reqHeader(ex, "User-Agent", "Bun/1.4.6")
+				default:
+					c.reqHeader(ex, "User-Agent", "claude-code/2.1.332 (cli)")
+				}
+			}
+			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
+			})
+		}},
+	{"mcp-remote-prepass", "sdk-go-legacy",
+		"mcp-remote 0.15.1 in front of an authless server: its pre-pass GETs the MCP URL (undici), fetches the metadata documents as node (404s), then its client initializes (undici): one connection.",
+		func(c *capture) {
+			get := c.rpcless("GET")
+			probe := c.clone(get, 100, 0)
+			probe.Start = c.first(analysis.StageInitialize).Start.Add(-100 * time.Millisecond)
+			probe.Timings = recorder.Timings{Wait: 2 * time.Millisecond, Total: 2 * time.Millisecond}
+			c.reqHeader(probe, "Mcp-Session-Id", "")
+			c.status(probe, 400, "text/plain; charset=utf-8", "Bad Request: no session\n", "")
+			for i, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"} {
+				d := c.clone(get, uint64(101+i), 0)
+				d.Start = probe.Start.Add(time.Duration(10*(i+1)) * time.Millisecond)
+				d.URL = path
+				d.Timings = recorder.Timings{Wait: time.Millisecond, Total: time.Millisecond}
+				c.reqHeader(d, "Mcp-Session-Id", "")
+				c.reqHeader(d, "Mcp-Protocol-Version", "")
+				c.reqHeader(d, "Accept", "application/json")
+				c.reqHeader(d, "User-Agent", "node")
+				c.status(d, 404, "text/plain; charset=utf-8", "404 page not found\n", "")
+			}
+			for _, ex := range c.exs {
+				if ex.ID < 101 {
+					c.reqHeader(ex, "User-Agent", "undici")
+				}
+			}
+			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
+			})
 		}},
 }
 
