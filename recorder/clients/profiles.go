@@ -157,7 +157,7 @@ var Profiles = []Profile{
 			{Field: RedirectURI, Pattern: re(`^http://localhost:3334/oauth/callback$`), Strength: Decisive, Source: "punkpeye/mcp-remote#72 (older default port)"},
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/oauth/callback$`), Strength: Weak, Source: "mcp-remote utils.ts (shared: Gemini CLI)"},
 		},
-		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}}},
+		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}, ProbeClientInfo: []string{"mcp-remote-fallback-test"}}},
 	// The AI SDK's MCP client is not in the reference; issue 12 runs it (its example callback is Claude Code's shape).
 	{ID: "ai-sdk", Name: "AI SDK", Section: "issue 12",
 		Fingerprints: []Fingerprint{
