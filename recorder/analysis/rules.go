@@ -870,13 +870,20 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	c.toolsList = r.id
+	c.stale = false
+	for n := range c.listed {
+		if !c.tools[n] {
+			c.stale = true // a name an earlier list gave is gone: calls are worth checking
+			break
+		}
+	}
 }
 
 // checkToolListed: a tool an earlier tools/list gave that the latest one does not is called from a stale list.
 // (A name no list ever gave is the client's own mistake, answered with the call's error.)
 func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
-	if c.toolsList == 0 || len(c.tools) >= maxTools {
-		return
+	if !c.stale || len(c.tools) >= maxTools {
+		return // no tool an earlier list gave is missing from the latest: nothing to parse
 	}
 	name := str(rpcParams(ex), "name")
 	if name == "" || c.tools[name] || !c.listed[name] {
@@ -925,7 +932,7 @@ func isRPCError(ex *recorder.Exchange) bool {
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
-	if mv := metaVersion(rpcParams(ex)); hv != "" && mv != "" && hv != mv {
+	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
 		if code, _, ok := ex.RPCError(); ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020") {
 			s += "; the server refused it with -32020 (HeaderMismatch)"

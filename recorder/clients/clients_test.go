@@ -147,3 +147,19 @@ func TestFingerprintTable(t *testing.T) {
 		}
 	}
 }
+
+func TestLiteralPrefix(t *testing.T) {
+	for pat, want := range map[string]string{
+		`^https://claude\.(ai|com)/`:          "https://claude.",
+		`^http://localhost:\d+/callback$`:     "http://localhost:",
+		`^https://(www\.)?cursor\.com/`:       "https://",
+		`^http://127\.0\.0\.1(:\d+)?/$`:       "http://127.0.0.1",
+		`^abc?`:                               "ab",
+		`no anchor`:                           "",
+		`^claude-code/\S+ \(.*claude-desktop`: "claude-code/",
+	} {
+		if got := literalPrefix(pat); got != want {
+			t.Errorf("literalPrefix(%s) = %q, want %q", pat, got, want)
+		}
+	}
+}
