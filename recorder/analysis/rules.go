@@ -892,6 +892,14 @@ func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
 	a.fire(r, c, "tool-not-listed", fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
 }
 
+// roundDuration rounds to the second, or to the millisecond below one.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
 // raceWindow is how close two refreshes with one refresh token must be to be a race (a client's parallel
 // refresh from two nodes) rather than a replay.
 const raceWindow = 10 * time.Second
@@ -920,7 +928,7 @@ func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, r
 		a.fire(r, c, "refresh-token-race", fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
 		return
 	}
-	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, d.Round(time.Second), prev.host, host))
+	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
 }
 
 func isRPCError(ex *recorder.Exchange) bool {
