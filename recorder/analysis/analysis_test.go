@@ -55,6 +55,8 @@ func (b *exb) answer(status int, ctype, s string) *exb {
 
 func (b *exb) at(d time.Duration) *exb { b.ex.Start = t0.Add(d); return b }
 
+func (b *exb) from(addr string) *exb { b.ex.RemoteAddr = addr; return b }
+
 func (b *exb) outbound() *exb { b.ex.Kind = recorder.Outbound; return b }
 
 func (b *exb) note(k, v string) *exb {
@@ -230,6 +232,10 @@ func TestClientIdentification(t *testing.T) {
 		{"CIMD Claude Code", authorize("https://claude.ai/oauth/claude-code-client-metadata", "http://localhost:5555/callback"), ClientClaudeCode},
 		{"scope claudeai (seed)", newEx(1, "GET", "/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fexample.com&scope=claudeai"), ClientClaude},
 		{"nothing known", newEx(1, "POST", "/mcp").req("User-Agent", "curl/8.5.0"), ClientUnknown},
+		// Claude's egress range names it, also behind a local tunnel and without a user agent (cam#923).
+		{"Claude's address", newEx(1, "HEAD", "/mcp").from("160.79.106.170:41234"), ClientClaude},
+		{"Claude's address forwarded by a tunnel", newEx(1, "HEAD", "/mcp").from("127.0.0.1:50000").req("X-Forwarded-For", "160.79.104.9"), ClientClaude},
+		{"a forwarded address from a remote peer is not trusted", newEx(1, "HEAD", "/mcp").from("203.0.113.9:50000").req("X-Forwarded-For", "160.79.104.9"), ClientUnknown},
 		// A request still waiting for its answer is named by its own user agent, a shared one by nobody.
 		{"pending, Claude-User", newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").pending(), ClientClaude},
 		{"pending, python-httpx", newEx(1, "GET", "/.well-known/oauth-protected-resource").req("User-Agent", "python-httpx/0.28.1").pending(), ClientUnknown},

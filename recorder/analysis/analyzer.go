@@ -602,6 +602,9 @@ func familyKey(ex *recorder.Exchange, s signal) string {
 	if s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
 	}
+	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
+		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
+	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -1079,6 +1082,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if r.stage != StageClientMetadata {
 		take(r.ua(ex))
+		take(addrSignal(ex))
 	}
 	stage := r.stage
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too

@@ -24,8 +24,9 @@ const (
 	SoftwareID  Field = "software-id" // software_id of a registration
 	ClientInfo  Field = "client-info" // clientInfo name of initialize, or of 2026-07-28 _meta
 	UserAgent   Field = "user-agent"
-	Scope       Field = "scope"      // a scope the client asks for
-	RPCID       Field = "jsonrpc-id" // the JSON-RPC id of the opening request
+	Scope       Field = "scope"       // a scope the client asks for
+	RPCID       Field = "jsonrpc-id"  // the JSON-RPC id of the opening request
+	RemoteAddr  Field = "remote-addr" // the client's IP address (behind a local tunnel, the one it forwards)
 )
 
 // Strength says whether a fingerprint may name a client by itself.

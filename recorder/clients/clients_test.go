@@ -45,6 +45,8 @@ func TestFingerprintTable(t *testing.T) {
 		{"claude", UserAgent, "Anthropic/1.0.0"},
 		{"claude", ClientInfo, "Anthropic/ClaudeAI"},
 		{"claude", ClientInfo, "claude-ai"},
+		{"claude", RemoteAddr, "160.79.106.160"},
+		{"claude", RemoteAddr, "160.79.111.3"},
 		{"claude-code", MetadataURL, "https://claude.ai/oauth/claude-code-client-metadata"},
 		{"claude-code", UserAgent, "claude-code/2.1.332 (cli)"},
 		{"claude-code", ClientInfo, "claude-code"},
@@ -127,6 +129,11 @@ func TestFingerprintTable(t *testing.T) {
 		{RedirectURI, "http://127.0.0.1:33418/"},
 		{RedirectURI, "http://localhost:40123/oauth/callback"},
 		{RPCID, "server-discover-probe-1"},
+	}
+	for _, ip := range []string{"160.79.103.255", "160.79.112.0", "10.160.79.106"} {
+		if _, ok := Lookup(RemoteAddr, ip); ok {
+			t.Errorf("%s is outside Claude's 160.79.104.0/21 and matched", ip)
+		}
 	}
 	for _, tt := range shared {
 		if m, ok := Lookup(tt.field, tt.value); ok && m.Fingerprint.Strength != Weak {

@@ -20,6 +20,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "Anthropic/ClaudeAI", Strength: Decisive, Source: "cam#473"},
 			{Field: ClientInfo, Exact: "Anthropic/Toolbox", Strength: Decisive, Source: "cam#473"},
 			{Field: Scope, Exact: "claudeai", Strength: Decisive, Source: "cam#124; modelcontextprotocol/modelcontextprotocol#653"},
+			{Field: RemoteAddr, Pattern: re(`^160\.79\.(10[4-9]|11[01])\.\d{1,3}$`), Strength: Decisive, Source: "cam#975; cam#1043 (160.79.104.0/21, hopping nodes)"},
 		},
 		Behaviour: Behaviour{Opening: "discover", Registration: []string{"preregistered", "cimd", "dcr"}, CIMDNeedsNone: true,
 			DiscoveryOrder: []string{"prm-path", "prm-root", "as"}, EchoesSession: boolp(false), ManyAddresses: true}},
