@@ -306,7 +306,7 @@ func (a *Analyzer) judgeTime() time.Time {
 	return a.last
 }
 
-// ended reports a judgement of a capture that ended: absence is told relative to its end.
+// endedJudgement reports a judgement of a capture that ended: absence is told relative to its end.
 func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
 
 // since says how long before the judgement something happened.
