@@ -1111,6 +1111,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
 			take(softwareIDSignal(str(p, "software_id")))
+			take(lookup(clients.ClientURI, str(p, "client_uri")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}
@@ -1121,16 +1122,20 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		take(clientIDSignal(q.Get("client_id")))
 		take(redirectSignal(q.Get("redirect_uri")))
 		take(scopeSignal(q.Get("scope")))
-	case StageToken:
+	case StageToken, StageRefresh:
 		p := params(ex)
 		take(clientIDSignal(p.Get("client_id")))
 		take(redirectSignal(p.Get("redirect_uri")))
+		if a := p.Get("client_assertion"); a != "" {
+			take(lookup(clients.AssertionKeyID, jwtHeader(a, "kid")))
+		}
 	case StageClientMetadata:
 		take(clientIDSignal(ex.URL))
 		if o := object(ex.RespBody.Data); o != nil {
 			for _, u := range strs(o, "redirect_uris") {
 				take(redirectSignal(u))
 			}
+			take(lookup(clients.ClientURI, str(o, "client_uri")))
 			if n := str(o, "client_name"); n != "" && c.regName == "" {
 				c.regName = n
 			}

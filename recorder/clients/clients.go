@@ -27,6 +27,9 @@ const (
 	Scope       Field = "scope"       // a scope the client asks for
 	RPCID       Field = "jsonrpc-id"  // the JSON-RPC id of the opening request
 	RemoteAddr  Field = "remote-addr" // the client's IP address (behind a local tunnel, the one it forwards)
+	ClientURI   Field = "client-uri"  // client_uri of a registration or metadata document
+	// AssertionKeyID is the kid of a private_key_jwt client assertion's header.
+	AssertionKeyID Field = "assertion-kid"
 )
 
 // Strength says whether a fingerprint may name a client by itself.

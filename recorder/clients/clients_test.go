@@ -96,6 +96,13 @@ func TestFingerprintTable(t *testing.T) {
 		{"mcp-remote", SoftwareID, "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"},
 		{"mcp-remote", ClientInfo, "Claude Desktop (via mcp-remote 0.1.38)"},
 		{"python-sdk", ClientInfo, "mcp"},
+		{"chatgpt", AssertionKeyID, "cimd-20260428030119"},
+		{"chatgpt", ClientURI, "https://chatgpt.com/"},
+		{"codex", ClientURI, "https://chatgpt.com/codex"},
+		{"vscode", ClientURI, "https://code.visualstudio.com"},
+		{"opencode", ClientURI, "https://opencode.ai"},
+		{"inspector", ClientURI, "https://github.com/modelcontextprotocol/inspector"},
+		{"mcp-remote", ClientURI, "https://github.com/modelcontextprotocol/mcp-cli"},
 		{"mcp-remote", ClientInfo, "mcp-remote-fallback-test"},
 		{"inspector", ClientInfo, "inspector-cli"},
 		{"claude-code", ClientName, "Claude Code (mcpwatch)"},
@@ -129,6 +136,7 @@ func TestFingerprintTable(t *testing.T) {
 		{RedirectURI, "http://127.0.0.1:33418/"},
 		{RedirectURI, "http://localhost:40123/oauth/callback"},
 		{RPCID, "server-discover-probe-1"},
+		{ClientURI, "https://claude.ai"},
 	}
 	for _, ip := range []string{"160.79.103.255", "160.79.112.0", "10.160.79.106"} {
 		if _, ok := Lookup(RemoteAddr, ip); ok {
