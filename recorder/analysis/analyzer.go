@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 const (
@@ -39,17 +40,22 @@ type Analyzer struct {
 	keys  map[string]*conn   // strong keys (client id, token hash, session id, code hash) → connection
 	weak  map[string]*conn   // user-agent family → the last connection it was seen on
 	toks  map[string]*token  // access and refresh tokens issued in this capture, by hash
+	rts   map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids  map[string]*client // client ids registered (or metadata documents fetched) in this capture
 	sids  map[string]bool    // session ids issued in this capture
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
+	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
+	// another user agent from the same address join it (hostJoin).
+	hosts map[string]*conn
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
 
-	last time.Time // end of the latest exchange seen
-	now  time.Time // SetNow
+	last  time.Time // end of the latest exchange seen
+	now   time.Time // SetNow
+	ended bool      // End: the capture ended
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -68,6 +74,8 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
+	uaSig   signal // its user agent's signal, once computed
+	uaDone  bool
 	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
 	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
@@ -85,9 +93,18 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 
 func (r *exRec) family(ex *recorder.Exchange) string {
 	if r.fam == "" {
-		r.fam = familyKey(ex)
+		r.fam = familyKey(ex, r.ua(ex))
 	}
 	return r.fam
+}
+
+// ua is the signal of the exchange's user agent (looked up once per exchange).
+func (r *exRec) ua(ex *recorder.Exchange) signal {
+	if !r.uaDone {
+		r.uaDone = true
+		r.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+	}
+	return r.uaSig
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -128,6 +145,7 @@ const (
 	mASTry                   // an authorization server metadata fetch
 	mASOK                    // ... that succeeded
 	mNoResource              // an authorization request without resource (RFC 8707)
+	mAuthStep                // a registration, metadata document fetch, authorization or token request
 	numMarks
 )
 
@@ -155,8 +173,26 @@ type conn struct {
 	session    string
 	token      string
 	mcpURL     string
-	// negotiated is the protocol version initialize settled on (legacy sessions).
+	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
+	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
+	// maxSessions of them.
 	negotiated string
+	sessions   map[string]string
+	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
+	// that list's exchange (0: never listed).
+	tools     map[string]bool
+	toolsList uint64
+	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	stale     bool            // a name of listed is missing from tools
+	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
+	unusedRT bool
+	// echoed: a request of the connection carried a session id this server issued.
+	echoed bool
+	// mcp: a client request of the connection went to the MCP endpoint.
+	mcp bool
+	// probe: the connection's handshakes so far were a client's throwaway session (mcp-remote-fallback-test): the
+	// real session that follows joins it.
+	probe bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -232,27 +268,58 @@ func (a *Analyzer) Reset() {
 	a.keys = map[string]*conn{}
 	a.weak = map[string]*conn{}
 	a.toks = map[string]*token{}
+	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
+	a.hosts = map[string]*conn{}
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
+	a.ended = false
 }
+
+// End says the capture ended: every exchange was observed (a saved file, an export). Without Options.Now or a
+// clock, rules about absence are then judged Grace after the last exchange — as the live session judged them
+// once the grace had passed — and told relative to the capture's end. Before End (an analyzer fed live, no clock
+// yet) they are judged at the last exchange seen, so that nothing fires before it could be known.
+func (a *Analyzer) End() { a.ended = true }
 
 // SetNow sets the time rules about absence are judged at (a live caller passes the wall clock, so that
 // "authorize never followed by a token request" fires while nothing else happens). Zero restores the default:
-// Options.Now, or the end of the last exchange seen.
+// Options.Now; else, for a capture that ended (End), Grace after its last exchange; else the end of the last
+// exchange seen.
 func (a *Analyzer) SetNow(t time.Time) { a.now = t }
 
+// judgeTime is when absence is judged. A capture that ended is judged as if the grace had passed after its last
+// exchange: what did not happen before its end never happened, so `mcpwatch open` and export say of a capture
+// what the live session printed once the grace had passed.
 func (a *Analyzer) judgeTime() time.Time {
 	switch {
 	case !a.now.IsZero():
 		return a.now
 	case !a.opts.Now.IsZero():
 		return a.opts.Now
+	case a.ended && !a.last.IsZero():
+		return a.last.Add(a.opts.Grace + time.Millisecond)
 	}
 	return a.last
+}
+
+// endedJudgement reports a judgement of a capture that ended: absence is told relative to its end.
+func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
+
+// since says how long before the judgement something happened.
+type since struct {
+	d     time.Duration
+	ended bool
+}
+
+func (s since) String() string {
+	if s.ended {
+		return s.d.String() + " before the capture ended"
+	}
+	return s.d.String() + " ago"
 }
 
 // Observe takes a new or updated exchange.
@@ -292,7 +359,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
-			if s := uaSignal(ex.ReqHeaders.Get("User-Agent")); s.better(r.sig) {
+			if s := r.ua(ex); s.better(r.sig) {
 				r.sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
@@ -530,10 +597,13 @@ func isVersion(v string) bool {
 
 // familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
 // and two user agents), or the user agent and the remote address.
-func familyKey(ex *recorder.Exchange) string {
+func familyKey(ex *recorder.Exchange, s signal) string {
 	ua := ex.ReqHeaders.Get("User-Agent")
-	if s := uaSignal(ua); s.kind != "" {
+	if s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
+	}
+	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
+		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -698,7 +768,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := uaSignal(ua); target.ua == "" || s.strength > target.uaStrength {
+		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = ua, s.strength
 		}
 	}
@@ -706,7 +776,45 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		a.discovering = target
 	}
+	if ex.Kind == recorder.Inbound && r.stage != StageAuthorize && r.stage != StageConsent { // not the browser's
+		if isMCPPath(ex.Path(), a.opts.MCPPath) {
+			target.mcp = true
+		}
+		if h := remoteHost(ex); h != "" {
+			if len(a.hosts) >= maxHosts {
+				clear(a.hosts)
+			}
+			a.hosts[h] = target
+		}
+	}
 	return target
+}
+
+// rtUse is a refresh request: when, from which address, which exchange.
+type rtUse struct {
+	at   time.Time
+	host string
+	ex   uint64
+}
+
+// maxRTUses bounds the refresh tokens remembered; maxTools the tool names a connection keeps.
+const (
+	maxRTUses = 10000
+	maxTools  = 1024
+)
+
+// maxHosts bounds the remote hosts remembered for joining a client's requests with another user agent.
+const maxHosts = 1024
+
+// preRegWindow is how soon after a connection's last exchange a request with another user agent from the same
+// address, before any token was issued, joins it.
+const preRegWindow = time.Minute
+
+func remoteHost(ex *recorder.Exchange) string {
+	if h, _, err := net.SplitHostPort(ex.RemoteAddr); err == nil {
+		return h
+	}
+	return ex.RemoteAddr
 }
 
 // cidJoins: a client id links an exchange to the connection that registered it, unless that connection has
@@ -724,7 +832,10 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
-		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		!(opening(r.stage) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		return c
+	}
+	if c := a.hostJoin(r, ex); c != nil {
 		return c
 	}
 	switch r.stage {
@@ -732,6 +843,30 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 		if c := a.discovering.root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
 			return c
 		}
+	}
+	return nil
+}
+
+// hostJoin joins a client's requests that carry another user agent than its MCP requests, from the same address,
+// before it holds a token: Claude Code's OAuth requests as Bun/… (or none), mcp-remote's pre-pass (undici, then
+// node), Claude's python-httpx discovery. The evidence is the address, the time (preRegWindow) and the sequence:
+//   - an OAuth request (metadata, registration, token) after the client's MCP request got its answer (a 401, a
+//     probe) joins that connection;
+//   - an MCP request after the client fetched the metadata first (`claude mcp login` starts at the protected
+//     resource metadata, CC#71610) joins the connection of those fetches, if it has made no MCP request yet.
+func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
+	if ex.Kind != recorder.Inbound {
+		return nil
+	}
+	c := a.hosts[remoteHost(ex)].root()
+	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.marks[mIssued].set() {
+		return nil
+	}
+	switch {
+	case r.stage == StageResourceMetadata, r.stage == StageAuthMetadata, r.stage == StageRegister, r.stage == StageToken:
+		return c
+	case isMCPPath(ex.Path(), a.opts.MCPPath) && !c.mcp:
+		return c
 	}
 	return nil
 }
@@ -832,12 +967,51 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.found[f.Rule] = f
 		dst.order = append(dst.order, f)
 	}
-	src.found, src.order, src.ids = nil, nil, nil
+	for sid, v := range src.sessions {
+		dst.setSession(sid, v)
+	}
+	if src.toolsList > dst.toolsList {
+		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
+	}
+	for n := range src.listed {
+		if dst.listed == nil {
+			dst.listed = map[string]bool{}
+		}
+		if len(dst.listed) < maxTools {
+			dst.listed[n] = true
+		}
+	}
+	dst.unusedRT = dst.unusedRT || src.unusedRT
+	dst.echoed = dst.echoed || src.echoed
+	dst.mcp = dst.mcp || src.mcp
+	dst.probe = dst.probe && src.probe
+	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
 			dst.marks[i] = src.marks[i]
 		}
 	}
+}
+
+// maxSessions bounds the session versions a connection keeps.
+const maxSessions = 64
+
+// setSession records the version a session's initialize negotiated.
+func (c *conn) setSession(sid, version string) {
+	if c.sessions == nil {
+		c.sessions = map[string]string{}
+	}
+	if _, ok := c.sessions[sid]; ok || len(c.sessions) < maxSessions {
+		c.sessions[sid] = version
+	}
+}
+
+// sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
+func (c *conn) sessionVersion(sid string) string {
+	if v, ok := c.sessions[sid]; ok {
+		return v
+	}
+	return c.negotiated
 }
 
 // addID inserts an exchange id, keeping ids sorted.
@@ -887,7 +1061,7 @@ func (c *conn) mark(m int, r *exRec) {
 }
 
 func (c *conn) kind() ClientKind {
-	if c.best.strength == 0 || c.best.kind == "" {
+	if c.best.strength <= weakStrength || c.best.kind == "" { // a shared signal never names a client alone
 		return ClientUnknown
 	}
 	return c.best.kind
@@ -907,15 +1081,27 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage != StageClientMetadata {
-		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
+		take(r.ua(ex))
+		take(addrSignal(ex))
 	}
-	switch r.stage {
+	stage := r.stage
+	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
+		switch rpcMethod(ex) {
+		case "initialize":
+			stage = StageInitialize
+		case "server/discover":
+			stage = StageDiscover
+		}
+	}
+	switch stage {
 	case StageInitialize, StageDiscover:
 		name, version := clientInfo(rpcParams(ex))
 		s := clientInfoSignal(name, version)
 		take(s)
 		if s.name != "" {
-			c.infoName = s.name
+			if c.probe = clients.IsProbeClientInfo(name); !c.probe || c.infoName == "" {
+				c.infoName = s.name // a throwaway session's name only until the real session names itself
+			}
 		}
 	case StageRegister:
 		if p := object(ex.ReqBody.Data); p != nil {
@@ -924,6 +1110,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
+			take(softwareIDSignal(str(p, "software_id")))
+			take(lookup(clients.ClientURI, str(p, "client_uri")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}
@@ -934,16 +1122,20 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		take(clientIDSignal(q.Get("client_id")))
 		take(redirectSignal(q.Get("redirect_uri")))
 		take(scopeSignal(q.Get("scope")))
-	case StageToken:
+	case StageToken, StageRefresh:
 		p := params(ex)
 		take(clientIDSignal(p.Get("client_id")))
 		take(redirectSignal(p.Get("redirect_uri")))
+		if a := p.Get("client_assertion"); a != "" {
+			take(lookup(clients.AssertionKeyID, jwtHeader(a, "kid")))
+		}
 	case StageClientMetadata:
 		take(clientIDSignal(ex.URL))
 		if o := object(ex.RespBody.Data); o != nil {
 			for _, u := range strs(o, "redirect_uris") {
 				take(redirectSignal(u))
 			}
+			take(lookup(clients.ClientURI, str(o, "client_uri")))
 			if n := str(o, "client_name"); n != "" && c.regName == "" {
 				c.regName = n
 			}
@@ -970,7 +1162,10 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.era = r.era
 	}
 	if r.era == "2026" && r.status == StatusOK {
-		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		// The body's _meta version is the request's version; the header may disagree (CC#93290).
+		if v := reqMetaVersion(ex); isVersion(v) {
+			c.protocol = v
+		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v
 		}
 	}
@@ -982,7 +1177,10 @@ func (a *Analyzer) Info(id uint64) Info {
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage, Status: r.status, Era: r.era, Client: r.sig.kind}
+	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
+	if r.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = r.sig.kind
+	}
 	if !r.settled {
 		info.Status = StatusPending
 	}
@@ -990,7 +1188,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.sig.kind != "" {
+		} else if p.sig.strength > weakStrength {
 			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
@@ -1108,13 +1306,14 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	return out
 }
 
-// Analyze is the batch form: every exchange observed, then the report. Exchanges are observed in the order a live
+// Analyze is the batch form: every exchange observed, then the report, judged as a capture that ended. Exchanges are observed in the order a live
 // analyzer would have settled them (by the time their response started, then id), whatever their order in exs.
 func Analyze(exs []*recorder.Exchange, opts Options) *Report {
 	a := New(opts)
 	for _, ex := range SettleOrder(exs) {
 		a.Observe(ex)
 	}
+	a.End()
 	return a.Report()
 }
 

@@ -64,8 +64,8 @@ var fixtureCases = []fixtureCase{
 	{name: "auth-metadata-no-s256", client: ClientClaude, rules: []string{"auth-metadata-no-s256"}},
 	{name: "auth-metadata-issuer-mismatch", client: ClientClaude, rules: []string{"auth-metadata-issuer-mismatch"},
 		says: map[string]string{"auth-metadata-issuer-mismatch": "issuer https://mcp.example.dev/; a document at this URL must give https://mcp.example.dev."}},
-	{name: "auth-metadata-no-registration", client: ClientClaude, rules: []string{"auth-metadata-no-registration"},
-		faults: map[string]string{"auth-metadata-no-registration": "no-registration"}},
+	{name: "auth-metadata-no-registration", client: ClientClaude, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
+		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	{name: "auth-metadata-missing", client: ClientClaude, rules: []string{"auth-metadata-unreachable"},
 		faults: map[string]string{"auth-metadata-unreachable": "no-auth-metadata"}},
 	{name: "auth-metadata-incomplete", client: ClientClaude, rules: []string{"auth-metadata-incomplete"},
@@ -108,9 +108,13 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"refresh-rejected": "refresh token already used"}},
 	{name: "initialize-failed", client: ClientUnknown, rules: []string{"initialize-failed"},
 		says: map[string]string{"initialize-failed": "-32602 (Unsupported protocol version)"}},
-	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id", "tools-never-listed"},
-		faults: map[string]string{"initialize-no-session-id": "omit-session-id", "tools-never-listed": "omit-session-id"}},
-	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-not-echoed"}},
+	// tools-never-listed stays silent: the missing session id is the cause, not the tools capability.
+	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id"},
+		faults: map[string]string{"initialize-no-session-id": "omit-session-id"}},
+	// Claude never echoes the session id (cam#975); a client that echoed it and then dropped it is another finding.
+	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-never-echoed"}},
+	{name: "session-dropped", client: ClientClaude, rules: []string{"session-not-echoed"},
+		says: map[string]string{"session-not-echoed": "tools/call without the Mcp-Session-Id"}},
 	{name: "session-stale", client: ClientUnknown, rules: []string{"session-stale", "session-no-reinit"},
 		says: map[string]string{"session-stale": "SESSION-FROM-BEFORE-THE-RESTART"}},
 	{name: "protocol-version-mismatch", client: ClientClaude, rules: []string{"protocol-version-mismatch"},
@@ -132,10 +136,13 @@ var fixtureCases = []fixtureCase{
 	{name: "client-metadata-invalid", client: ClientClaude, rules: []string{"client-metadata-invalid", "authorize-failed"}},
 	{name: "client-metadata-unreachable", client: ClientClaude, rules: []string{"client-metadata-fetch-failed", "authorize-failed"},
 		says: map[string]string{"client-metadata-fetch-failed": "i/o timeout"}},
-	{name: "mcp-redirect", client: ClientClaude, rules: []string{"mcp-redirect"}},
+	{name: "mcp-redirect", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"mcp-redirect"}},
 	{name: "mcp-not-found", client: ClientUnknown, rules: []string{"mcp-not-found"}},
-	{name: "host-forbidden", client: ClientClaude, rules: []string{"host-forbidden"}},
-	{name: "bot-blocked", client: ClientClaude, rules: []string{"bot-blocked"}},
+	{name: "host-forbidden", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"host-forbidden"}},
+	{name: "bot-blocked", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"bot-blocked"}},
 	{name: "cors-missing", client: ClientClaude, rules: []string{"cors-missing"}},
 	{name: "cors-www-authenticate-hidden", client: ClientClaude, rules: []string{"cors-www-authenticate-hidden"}},
 	{name: "www-authenticate-on-200", client: ClientClaude, rules: []string{"www-authenticate-non-401"}},
@@ -146,8 +153,44 @@ var fixtureCases = []fixtureCase{
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
 
+	// Today's clients (derive_clients.go in fixturegen; reference/clients-2026-12.md).
+	// Each session keeps the version its initialize negotiated.
+	{name: "mcp-remote-two-sessions", client: ClientMCPRemote},
+	// Claude Code fell back: its initialize was answered 401.
+	{name: "claude-code-discover-401", client: ClientClaudeCode, rules: []string{"discover-fallback"},
+		faults: map[string]string{"discover-fallback": "reject-discover"}},
+	// discover was answered (with a wrong id), not refused.
+	{name: "discover-wrong-jsonrpc-id", client: ClientUnknown, rules: []string{"wrong-jsonrpc-id"},
+		faults: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
+	{name: "no-registration-stopped", client: ClientInspector, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
+		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
+	// http://localhost:PORT/callback is shared (Claude Code, SDK examples): it names nobody alone.
+	{name: "ai-sdk-oauth", client: ClientKind("ai-sdk"), rules: []string{"token-issued-unused"}},
+	// Bun/… OAuth requests before registration join Claude Code's connection.
+	{name: "claude-code-oauth", client: ClientClaudeCode},
+	// `claude mcp login` fetches the metadata first (Bun) and authorizes elsewhere; its MCP requests join.
+	{name: "claude-code-login-external-as", client: ClientClaudeCode},
+	// mcp-remote's pre-pass (undici GET, node metadata fetches), its one-off client's session and the host's
+	// session: one connection, healthy.
+	{name: "mcp-remote-prepass", client: ClientMCPRemote},
+
+	// New findings of today's clients: each fires here and not on the healthy run it was derived from.
+	{name: "protocol-version-header-meta-mismatch", client: ClientClaude, rules: []string{"protocol-version-header-meta-mismatch"},
+		says: map[string]string{"protocol-version-header-meta-mismatch": "MCP-Protocol-Version: 2025-11-25 but _meta protocolVersion 2026-07-28"}},
+	{name: "refresh-token-race", client: ClientUnknown, rules: []string{"refresh-token-race", "refresh-rejected"},
+		says: map[string]string{"refresh-token-race": "from two addresses (127.0.0.1 at request 12, 10.0.0.2 here)"}},
+	{name: "refresh-token-replay", client: ClientUnknown, rules: []string{"refresh-token-replay", "refresh-rejected"},
+		says: map[string]string{"refresh-token-replay": "first presented at request 12 (5m0s earlier"}},
+	{name: "register-instead-of-refresh", client: ClientUnknown, rules: []string{"register-instead-of-refresh"},
+		says: map[string]string{"register-instead-of-refresh": "new client id mcpw_registered_again"}},
+	{name: "tool-not-listed", client: ClientUnknown, rules: []string{"tool-not-listed"},
+		says: map[string]string{"tool-not-listed": `tool "retired_tool"`}},
+	{name: "client-metadata-not-served", client: ClientClaude, rules: []string{"client-metadata-not-served", "authorize-failed"},
+		says: map[string]string{"client-metadata-not-served": "403 and a bot challenge page (\"Just a moment...\")"}},
+
 	// Proxy mode (mcpwatch proxy in front of an upstream).
-	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten"},
+	// The script stops after the metadata, as a client would that cannot go on.
+	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten", "registration-never-attempted"},
 		says: map[string]string{"upstream-url-rewritten": "in the 401 challenge of POST /mcp, /.well-known/oauth-protected-resource/mcp, /.well-known/oauth-authorization-server; mcpwatch rewrote it to https://mcp.example.dev."}},
 	{name: "proxy-upstream-down", client: ClientUnknown, rules: []string{"upstream-unreachable"},
 		says: map[string]string{"upstream-unreachable": "connect: connection refused"}},

@@ -62,9 +62,14 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		// In proxy mode the upstream's copy of a request mirrors the client's; the client's copy is judged.
 		// The server's own fetch of a client ID metadata document is judged here.
 		if r.stage == StageClientMetadata {
+			c.mark(mAuthStep, r)
 			a.checkClientMetadata(r, ex, c)
 		}
 		return
+	}
+	switch r.stage {
+	case StageRegister, StageAuthorize, StageConsent, StageToken, StageRefresh:
+		c.mark(mAuthStep, r)
 	}
 	a.noteMCPURL(r, ex, c)
 	if a.checkProxy(r, ex, c) {
@@ -280,6 +285,9 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	c.mark(mChallenge, r)
+	if rpcMethod(ex) == "initialize" {
+		c.mark(mInitReq, r) // the client sent initialize (a fallback from discover, say), answered 401
+	}
 	what := ex.Method + " " + ex.Path()
 	ch := bearerChallenge(ex.RespHeaders)
 	switch {
@@ -471,6 +479,9 @@ func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
 		if len(registered) == 0 {
 			registered = redirects
 		}
+		if c.unusedRT && c.clientID != "" && c.clientID != cid {
+			a.fire(r, c, "register-instead-of-refresh", fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
+		}
 		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none"}
 		c.clientID = cid
 		for _, ru := range registered {
@@ -529,6 +540,19 @@ func registerSummary(ex *recorder.Exchange, o map[string]json.RawMessage, redire
 
 func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 	what := ex.URL
+	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	switch {
+	case ex.Error != "":
+	case ex.Status == 403 && (ex.RespHeaders.Get("Cf-Mitigated") != "" || ct == "text/html"):
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered the server's fetch with 403 and a bot challenge page%s, not the document.", what, withExcerpt(ex)))
+		return
+	case ex.Status == 404:
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered 404: there is no document at the client id.", what))
+		return
+	case ex.Status == 200 && ct == "text/html":
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered an HTML page%s, not JSON.", what, withExcerpt(ex)))
+		return
+	}
 	if ex.Error != "" || ex.Status != 200 {
 		why := ex.Error
 		if why == "" {
@@ -666,6 +690,8 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.mark(mTokenReq, r)
 	} else {
 		c.mark(mRefresh, r)
+		c.unusedRT = false
+		a.checkRefreshReuse(r, ex, c, p.Get("refresh_token"))
 	}
 	if cl := a.cids[cid]; cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
 		a.fire(r, c, "register-secret-unused", fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
@@ -714,6 +740,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 		c.mark(mIssued, r)
 		c.token = "sha256:" + h
+		c.unusedRT = rt != ""
 	case st >= 400:
 		code, desc := str(o, "error"), str(o, "error_description")
 		why := code
@@ -791,13 +818,14 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	a.checkRPCID(r, ex, c)
 	switch r.stage {
 	case StageDiscover:
-		if r.status == StatusOK {
+		// Refused is an HTTP error or a JSON-RPC error; an answer the client could not match (a wrong id) is not.
+		if _, _, rpcErr := ex.RPCError(); rpcErr || st >= 400 && st != 401 {
+			c.mark(mDiscoverFail, r)
+		} else if r.status == StatusOK {
 			c.mark(mDiscoverOK, r)
 			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
 				c.mark(mNoTools, r)
 			}
-		} else if st != 401 {
-			c.mark(mDiscoverFail, r)
 		}
 	case StageInitialize:
 		c.mark(mInitReq, r)
@@ -819,6 +847,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
 				a.sids[sid] = true
 				c.session = sid
+				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
 			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
@@ -829,13 +858,106 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageList:
 		if rpcMethod(ex) == "tools/list" && st != 401 { // asked, whatever the answer
 			c.mark(mToolsList, r)
+			a.noteTools(r, ex, c)
 		}
+	case StageCall:
+		a.checkToolListed(r, ex, c)
 	case StageStream:
-		if st == 405 && (ex.ReqHeaders.Get("Mcp-Session-Id") != "" || c.kind() == ClientClaudeCode) {
+		if st == 405 && ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
 			a.fire(r, c, "get-stream-405", fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
 		}
 		a.checkTunnel(r, ex, c)
 	}
+}
+
+// noteTools keeps the tool names of a tools/list result: a first page replaces the list, a later page (a
+// cursor) adds to it.
+func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
+	res := rpcResult(ex)
+	if res == nil {
+		return
+	}
+	var tools []struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(res["tools"], &tools) != nil {
+		return
+	}
+	if str(rpcParams(ex), "cursor") == "" || c.tools == nil {
+		c.tools = make(map[string]bool, min(len(tools), maxTools))
+	}
+	if c.listed == nil {
+		c.listed = map[string]bool{}
+	}
+	for _, t := range tools {
+		if len(c.tools) >= maxTools {
+			break
+		}
+		c.tools[t.Name] = true
+		if len(c.listed) < maxTools {
+			c.listed[t.Name] = true
+		}
+	}
+	c.toolsList = r.id
+	c.stale = false
+	for n := range c.listed {
+		if !c.tools[n] {
+			c.stale = true // a name an earlier list gave is gone: calls are worth checking
+			break
+		}
+	}
+}
+
+// checkToolListed: a tool an earlier tools/list gave that the latest one does not is called from a stale list.
+// (A name no list ever gave is the client's own mistake, answered with the call's error.)
+func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
+	if !c.stale || len(c.tools) >= maxTools {
+		return // no tool an earlier list gave is missing from the latest: nothing to parse
+	}
+	name := str(rpcParams(ex), "name")
+	if name == "" || c.tools[name] || !c.listed[name] {
+		return
+	}
+	a.fire(r, c, "tool-not-listed", fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+}
+
+// roundDuration rounds to the second, or to the millisecond below one.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// raceWindow is how close two refreshes with one refresh token must be to be a race (a client's parallel
+// refresh from two nodes) rather than a replay.
+const raceWindow = 10 * time.Second
+
+// checkRefreshReuse tells a refresh token presented twice: within raceWindow from another address, a race to
+// tolerate; otherwise a replay.
+func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, rt string) {
+	if rt == "" || ex.Kind != recorder.Inbound {
+		return
+	}
+	h := hashSecret(rt)
+	host := remoteHost(ex)
+	prev, seen := a.rts[h]
+	if len(a.rts) >= maxRTUses && !seen {
+		clear(a.rts)
+	}
+	a.rts[h] = rtUse{at: ex.Start, host: host, ex: r.id}
+	if !seen || prev.ex == r.id {
+		return
+	}
+	d := ex.Start.Sub(prev.at)
+	if d < 0 {
+		d = -d
+	}
+	if d <= raceWindow && host != prev.host {
+		a.fire(r, c, "refresh-token-race", fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
+		return
+	}
+	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
 }
 
 func isRPCError(ex *recorder.Exchange) bool {
@@ -847,14 +969,25 @@ func isRPCError(ex *recorder.Exchange) bool {
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
+	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
+		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
+		if code, _, ok := ex.RPCError(); ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020") {
+			s += "; the server refused it with -32020 (HeaderMismatch)"
+		}
+		a.fire(r, c, "protocol-version-header-meta-mismatch", s+".")
+	}
 	if sid != "" {
+		if a.sids[sid] && !c.echoed {
+			c.echoed = true
+			c.gen++
+		}
 		if ex.Status == 404 {
 			c.mark(mSession404, r)
 			if !a.sids[sid] {
 				a.fire(r, c, "session-stale", fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
 			}
 		}
-		if n := c.negotiated; n != "" && r.stage != StageInitialize {
+		if n := c.sessionVersion(sid); n != "" && r.stage != StageInitialize {
 			switch {
 			case hv != "" && hv != n:
 				a.fire(r, c, "protocol-version-mismatch", fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
@@ -869,7 +1002,11 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
-		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued.", rpcOrMethod(ex), c.session))
+		if !c.echoed {
+			a.fire(r, c, "session-never-echoed", fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
+			return
+		}
+		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued, after echoing it before.", rpcOrMethod(ex), c.session))
 	}
 }
 
@@ -917,6 +1054,18 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
+// erred reports an exchange on which a rule of error severity fired.
+func (a *Analyzer) erred(id uint64) bool {
+	if r := a.exs[id]; r != nil {
+		for _, rule := range r.rules {
+			if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // faultsOf lists the toggles that altered the given exchanges.
 func (a *Analyzer) faultsOf(ids ...uint64) []string {
 	var names []string
@@ -947,13 +1096,19 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
-	ago := func(x mark) time.Duration { return now.Sub(x.at).Round(time.Second) }
+	ended := a.endedJudgement()
+	ago := func(x mark) since {
+		if ended {
+			return since{d: a.last.Sub(x.at).Round(time.Second), ended: true}
+		}
+		return since{d: now.Sub(x.at).Round(time.Second)}
+	}
 
 	if late(m[mCode]) && m[mTokenReq].before(m[mCode]) {
-		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s ago and no token request followed.", ago(m[mCode])), m[mCode])
+		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s and no token request followed.", ago(m[mCode])), m[mCode])
 	}
 	if late(m[mIssued]) && m[mUsed].before(m[mIssued]) {
-		add("token-issued-unused", fmt.Sprintf("An access token was issued %s ago and no request has used it.", ago(m[mIssued])), m[mIssued])
+		add("token-issued-unused", fmt.Sprintf("An access token was issued %s and no request has used it.", ago(m[mIssued])), m[mIssued])
 	}
 	if late(m[mExpired401]) && m[mRefresh].before(m[mExpired401]) {
 		s := "The access token expired, the MCP endpoint refused it, and the client did not refresh it"
@@ -963,14 +1118,16 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		add("token-expired-no-refresh", s+".", m[mExpired401], c.expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
-		add("initialized-missing", fmt.Sprintf("initialize succeeded %s ago and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
+		add("initialized-missing", fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
 	}
 	hs := m[mInitOK]
 	if hs.before(m[mDiscoverOK]) {
 		hs = m[mDiscoverOK]
 	}
-	if late(hs) && !m[mToolsList].set() {
-		s := fmt.Sprintf("The handshake finished %s ago and the client never listed tools", ago(hs))
+	// A legacy initialize answered without a session id explains a client that went no further
+	// (initialize-no-session-id): the tools capability is not the cause then.
+	if late(hs) && !m[mToolsList].set() && c.found["initialize-no-session-id"] == nil {
+		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {
 			s += "; the server declared no tools capability"
@@ -983,11 +1140,11 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		case m[mInitReq].set() && m[mDiscoverFail].before(m[mInitReq]):
 			add("discover-fallback", "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
 		case late(m[mDiscoverFail]) && m[mDiscoverOK].before(m[mDiscoverFail]):
-			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s ago and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
+			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
 		}
 	}
 	if late(m[mSession404]) && m[mInitReq].before(m[mSession404]) {
-		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s ago and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
+		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
 	}
 	// An authless server has no metadata: these two only count once the server asked for a token.
 	if late(m[mPRMTry]) && !m[mPRMOK].set() && m[mChallenge].set() {
@@ -1008,6 +1165,11 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	if c.rewrite.set() {
 		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
 			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
+	}
+	// The client read the authorization server metadata and took no step to get a client id or a token. A
+	// metadata document with an error (its own finding) explains that already.
+	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(x.ex) {
+		add("registration-never-attempted", fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
 		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)

@@ -1,0 +1,220 @@
+// Package clients is the registry of MCP client profiles: one value per client of reference/clients-2026-12.md,
+// holding what identifies it on the wire (its fingerprints, each with the reference's source and a strength) and
+// room for what it does (its behaviour, for a probe that plays it). The recorder's analysis names clients from it;
+// adding a client is adding one Profile to Profiles.
+package clients
+
+import (
+	"regexp"
+	"strings"
+	"sync"
+)
+
+// Field is where on the wire a fingerprint is read.
+type Field string
+
+// The fields fingerprints read.
+const (
+	// MetadataURL is a client ID metadata document URL: the client_id of an authorization or token request, or the
+	// document the server fetched.
+	MetadataURL Field = "metadata-url"
+	// RedirectURI is a redirect URI, registered or sent.
+	RedirectURI Field = "redirect-uri"
+	ClientName  Field = "client-name" // client_name of a registration (or of the metadata document)
+	SoftwareID  Field = "software-id" // software_id of a registration
+	ClientInfo  Field = "client-info" // clientInfo name of initialize, or of 2026-07-28 _meta
+	UserAgent   Field = "user-agent"
+	Scope       Field = "scope"       // a scope the client asks for
+	RPCID       Field = "jsonrpc-id"  // the JSON-RPC id of the opening request
+	RemoteAddr  Field = "remote-addr" // the client's IP address (behind a local tunnel, the one it forwards)
+	ClientURI   Field = "client-uri"  // client_uri of a registration or metadata document
+	// AssertionKeyID is the kid of a private_key_jwt client assertion's header.
+	AssertionKeyID Field = "assertion-kid"
+)
+
+// Strength says whether a fingerprint may name a client by itself.
+type Strength int
+
+// Strengths.
+const (
+	// Weak: several clients emit it (a loopback /callback, python-httpx, node); it never names a client alone.
+	Weak Strength = 1
+	// Decisive: only this client emits it (a hosted callback, its own metadata document, its user agent).
+	Decisive Strength = 2
+)
+
+// Fingerprint is one signal of a client. Exactly one of Exact, Prefix, Contains and Pattern is set; Exact,
+// Prefix and Contains compare without regard to case.
+type Fingerprint struct {
+	Field    Field
+	Exact    string
+	Prefix   string
+	Contains string
+	Pattern  *regexp.Regexp // anchored by the pattern itself
+	Strength Strength
+	Source   string // the reference's source of the fact (reference/clients-2026-12.md)
+}
+
+// Matches reports whether the fingerprint matches a value of its field.
+func (f *Fingerprint) Matches(v string) bool {
+	if v == "" {
+		return false
+	}
+	switch {
+	case f.Exact != "":
+		return strings.EqualFold(v, f.Exact)
+	case f.Prefix != "":
+		return len(v) >= len(f.Prefix) && strings.EqualFold(v[:len(f.Prefix)], f.Prefix)
+	case f.Contains != "":
+		return strings.Contains(strings.ToLower(v), strings.ToLower(f.Contains))
+	case f.Pattern != nil:
+		return f.Pattern.MatchString(v)
+	}
+	return false
+}
+
+// Behaviour is what a client does, for a probe that plays it (filled where the reference knows it; empty is
+// unknown).
+type Behaviour struct {
+	// Opening: "discover" (server/discover, then initialize on a legacy answer) or "initialize".
+	Opening string
+	// Registration is the client's order of registration paths: "preregistered", "cimd", "dcr".
+	Registration []string
+	// CIMDNeedsNone: the client uses its metadata document only when the server lists "none" among its token
+	// endpoint auth methods.
+	CIMDNeedsNone bool
+	// DiscoveryOrder lists the metadata the client fetches, in order ("prm-path", "prm-root", "as", "oidc").
+	DiscoveryOrder []string
+	// EchoesSession is false for a client that never sends Mcp-Session-Id back.
+	EchoesSession *bool
+	// ManyAddresses: one handshake arrives from many source addresses (a hosted client's nodes).
+	ManyAddresses bool
+	// ProbeClientInfo are the clientInfo names of a throwaway session the client opens before its real one
+	// (mcp-remote's one-off client that tests the transport): the real session that follows is the same run.
+	ProbeClientInfo []string
+}
+
+// Profile is one client.
+type Profile struct {
+	ID           string // stable id, as findings and the TUI show it ("claude", "claude-code", …)
+	Name         string // display name, short ("Claude", "VS Code")
+	Section      string // its section of reference/clients-2026-12.md
+	Fingerprints []Fingerprint
+	Behaviour    Behaviour
+}
+
+// Match is a profile a value matched, and the fingerprint it matched.
+type Match struct {
+	Profile     *Profile
+	Fingerprint *Fingerprint
+}
+
+// Lookup returns the best match of a value of a field: a decisive fingerprint before a weak one, the first
+// profile of Profiles on a tie. ok is false when nothing matches.
+func Lookup(field Field, v string) (m Match, ok bool) {
+	if v == "" {
+		return Match{}, false
+	}
+	for _, e := range index()[field] {
+		if e.lit != "" && !strings.HasPrefix(v, e.lit) {
+			continue // a pattern's literal prefix rules it out without running it
+		}
+		if !e.f.Matches(v) {
+			continue
+		}
+		if !ok || e.f.Strength > m.Fingerprint.Strength {
+			m, ok = Match{Profile: e.p, Fingerprint: e.f}, true
+		}
+	}
+	return m, ok
+}
+
+// entry is a fingerprint in the index, with the literal prefix any match of its pattern starts with.
+type entry struct {
+	p   *Profile
+	f   *Fingerprint
+	lit string
+}
+
+var (
+	indexOnce sync.Once
+	byField   map[Field][]entry
+)
+
+// literalPrefix is the literal text every match of an anchored pattern starts with ("^https://claude\\.(ai|com)/"
+// gives "https://claude."); "" when there is none.
+func literalPrefix(pat string) string {
+	rest, ok := strings.CutPrefix(pat, "^")
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		var lit byte
+		switch {
+		case c == '\\' && i+1 < len(rest) && strings.IndexByte(`.-/:[](){}?*+|^$\\`, rest[i+1]) >= 0:
+			lit = rest[i+1]
+			i++
+		case strings.IndexByte(`\\.[](){}?*+|^$`, c) >= 0:
+			return b.String()
+		default:
+			lit = c
+		}
+		if i+1 < len(rest) && strings.IndexByte("?*{", rest[i+1]) >= 0 {
+			return b.String() // a quantifier makes the last character optional
+		}
+		b.WriteByte(lit)
+	}
+	return b.String()
+}
+
+// index groups the fingerprints by field, in registry order (built once, on first use).
+func index() map[Field][]entry {
+	indexOnce.Do(func() {
+		byField = map[Field][]entry{}
+		for i := range Profiles {
+			p := &Profiles[i]
+			for j := range p.Fingerprints {
+				f := &p.Fingerprints[j]
+				e := entry{p: p, f: f}
+				if f.Pattern != nil {
+					e.lit = literalPrefix(f.Pattern.String())
+				}
+				byField[f.Field] = append(byField[f.Field], e)
+			}
+		}
+	})
+	return byField
+}
+
+// IsProbeClientInfo reports a clientInfo name some client gives a throwaway session (Behaviour.ProbeClientInfo).
+func IsProbeClientInfo(name string) bool {
+	for i := range Profiles {
+		for _, n := range Profiles[i].Behaviour.ProbeClientInfo {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ByID returns a profile.
+func ByID(id string) (*Profile, bool) {
+	for i := range Profiles {
+		if Profiles[i].ID == id {
+			return &Profiles[i], true
+		}
+	}
+	return nil, false
+}
+
+var (
+	// A loopback host: localhost or an IPv4/IPv6 loopback address.
+	loopback = `(?:localhost|127\.0\.0\.1|\[::1\])`
+)
+
+func re(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+func boolp(b bool) *bool { return &b }
