@@ -929,8 +929,13 @@ func toggleTable() []struct {
 			setHeader("WWW-Authenticate", strings.TrimSuffix(tableChallenge, `"`)+`", scope="read write"`))},
 		// registration / authorization
 		{"no-registration", merge(
-			forAll([]string{"auth metadata", "openid configuration"}, replace(`"registration_endpoint":"{base}/register",`, ``)),
-			forAll([]string{"register claude.ai", "register claude.com"}, text404))},
+			forAll([]string{"auth metadata", "openid configuration"}, chain(
+				replace(`"registration_endpoint":"{base}/register",`, ``),
+				replace(`"client_id_metadata_document_supported":true`, `"client_id_metadata_document_supported":false`))),
+			forAll([]string{"register claude.ai", "register claude.com"}, text404),
+			map[string]effect{"authorize with a metadata document": answer(400,
+				"invalid_client: this server does not support client ID metadata documents (mcpwatch toggle no-registration)\n",
+				"Content-Type", "text/plain; charset=utf-8")})},
 		{"no-cimd", merge(
 			forAll([]string{"auth metadata", "openid configuration"}, replace(`"client_id_metadata_document_supported":true`, `"client_id_metadata_document_supported":false`)),
 			map[string]effect{"authorize with a metadata document": answer(400,
