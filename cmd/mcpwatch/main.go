@@ -32,6 +32,8 @@ Usage:
   mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
+  mcpwatch probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE]
+                               play a client's handshake against your server (docs/probe.md)
   mcpwatch faults              list the toggles and scenarios
   mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
+	case "probe":
+		err = cmdProbe(ctx, args, stdout, stderr)
 	case "faults":
 		err = cmdFaults(args, stdout, stderr)
 	case "fault":
@@ -77,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, errProbeFailed):
+		return 1
 	default:
 		fmt.Fprintln(stderr, "mcpwatch:", err)
 		return 1

@@ -241,6 +241,7 @@ var gooseBehaviour = Behaviour{
 		"CIMDURL":      "§14 [goose PR#8550]",
 		"Callback":     "§14 [goose#9181]",
 		"Versions":     "§14 [apify mcp-clients.json]",
+		"Opening":      "§14 [apify mcp-clients.json: protocol 2025-03-26, an initialize-era client]",
 		"ClientInfo":   "§14 [apify mcp-clients.json]",
 	}}
 
