@@ -58,5 +58,34 @@ func Judge(res *Result, exs []*recorder.Exchange, mcpPath string) *analysis.Repo
 			res.Stages[last].Findings = append(res.Stages[last].Findings, f)
 		}
 	}
+	explainFailure(res)
 	return rep
+}
+
+// explainFailure moves the warnings and errors of the last stage that made requests to the stage that failed
+// after it without making any (the client gave up there): they are what explains the failure.
+func explainFailure(res *Result) {
+	for i := range res.Stages {
+		s := &res.Stages[i]
+		if s.Status != Fail || s.First != 0 || len(s.Findings) > 0 {
+			continue
+		}
+		for j := i - 1; j >= 0; j-- {
+			prev := &res.Stages[j]
+			if prev.First == 0 {
+				continue
+			}
+			var keep []analysis.Finding
+			for _, f := range prev.Findings {
+				if f.Severity == analysis.SeverityInfo {
+					keep = append(keep, f)
+				} else {
+					s.Findings = append(s.Findings, f)
+				}
+			}
+			prev.Findings = keep
+			break
+		}
+		return
+	}
 }

@@ -418,11 +418,27 @@ func (pl *player) discovery() (string, error) {
 			req.Header.Set(k, v)
 		}
 	}
-	resp, _, err := pl.do(req, false)
+	resp, rb, err := pl.do(req, false)
 	if err != nil {
 		return "", failf("%s %s: %v", req.Method, pl.o.URL, err)
 	}
 	notes = append(notes, fmt.Sprintf("%s %s → %d", req.Method, pl.mcpURL.Path, resp.StatusCode))
+	if first == "post" && pl.opening0() == "discover" && resp.StatusCode != http.StatusUnauthorized && isRPCError(rb) {
+		// server/discover refused before any authorization (a legacy server): the client falls back to
+		// initialize, which is where a server that wants a token challenges.
+		vs := pl.versions()
+		body, hdr := pl.legacyRequest(pl.id(), "initialize", map[string]any{
+			"protocolVersion": vs[len(vs)-1], "capabilities": map[string]any{}, "clientInfo": pl.clientInfo(),
+		}, "")
+		req, _ = http.NewRequest(http.MethodPost, pl.o.URL, bytes.NewReader(body))
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		if resp, _, err = pl.do(req, false); err != nil {
+			return "", failf("POST %s (initialize): %v", pl.o.URL, err)
+		}
+		notes = append(notes, fmt.Sprintf("server/discover refused, initialize → %d", resp.StatusCode))
+	}
 	if resp.StatusCode != http.StatusUnauthorized {
 		if resp.StatusCode < 400 || (first != "post" && resp.StatusCode == http.StatusMethodNotAllowed) {
 			if first == "post" || resp.StatusCode < 300 {
@@ -640,7 +656,7 @@ func (pl *player) registration() (string, error) {
 		if cimd {
 			return "", &notRepro{prefix + " — but the server has no registration endpoint, so the probe cannot go on"}
 		}
-		return "", failf("the authorization server metadata has no registration_endpoint and %s has no other way to register here (the %s message: no dynamic client registration)", pl.p.Name, pl.p.Name)
+		return "", failf("the authorization server metadata has no registration_endpoint, and %s has no other way to register here", pl.p.Name)
 	}
 	body := pl.dcrBody(cb, cimd)
 	data, _ := json.Marshal(body)
@@ -1340,4 +1356,9 @@ func oneLine(b []byte) string {
 		s = s[:200] + "…"
 	}
 	return s
+}
+
+// isRPCError reports whether an answer (JSON or an event stream) holds a JSON-RPC error.
+func isRPCError(b []byte) bool {
+	return bytes.Contains(b, []byte(`"error"`)) && bytes.Contains(b, []byte(`"jsonrpc"`))
 }
