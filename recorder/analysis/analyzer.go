@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 const (
@@ -177,6 +178,9 @@ type conn struct {
 	echoed bool
 	// mcp: a client request of the connection went to the MCP endpoint.
 	mcp bool
+	// probe: the connection's handshakes so far were a client's throwaway session (mcp-remote-fallback-test): the
+	// real session that follows joins it.
+	probe bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -813,7 +817,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
-		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		!(opening(r.stage) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
 	if c := a.hostJoin(r, ex); c != nil {
@@ -965,6 +969,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 	dst.unusedRT = dst.unusedRT || src.unusedRT
 	dst.echoed = dst.echoed || src.echoed
 	dst.mcp = dst.mcp || src.mcp
+	dst.probe = dst.probe && src.probe
 	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
@@ -1078,7 +1083,9 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		s := clientInfoSignal(name, version)
 		take(s)
 		if s.name != "" {
-			c.infoName = s.name
+			if c.probe = clients.IsProbeClientInfo(name); !c.probe || c.infoName == "" {
+				c.infoName = s.name // a throwaway session's name only until the real session names itself
+			}
 		}
 	case StageRegister:
 		if p := object(ex.ReqBody.Data); p != nil {

@@ -165,7 +165,8 @@ var fixtureCases = []fixtureCase{
 	{name: "claude-code-oauth", client: ClientClaudeCode},
 	// `claude mcp login` fetches the metadata first (Bun) and authorizes elsewhere; its MCP requests join.
 	{name: "claude-code-login-external-as", client: ClientClaudeCode},
-	// mcp-remote's pre-pass (undici GET, node metadata fetches) and its client's session: one connection.
+	// mcp-remote's pre-pass (undici GET, node metadata fetches), its one-off client's session and the host's
+	// session: one connection, healthy.
 	{name: "mcp-remote-prepass", client: ClientMCPRemote},
 
 	// New findings of today's clients: each fires here and not on the healthy run it was derived from.

@@ -269,7 +269,7 @@ var inspectorBehaviour = Behaviour{
 	}}
 
 var mcpRemoteBehaviour = Behaviour{
-	Opening: "initialize", Registration: []string{"dcr"},
+	Opening: "initialize", Registration: []string{"dcr"}, ProbeClientInfo: []string{"mcp-remote-fallback-test"},
 	DiscoveryOrder: []string{"prm-header", "prm-path", "prm-root", "as"}, FirstRequest: "get",
 	DCR: &Registration{ClientName: "MCP CLI Proxy", ClientURI: "https://github.com/modelcontextprotocol/mcp-cli",
 		RedirectURIs: []string{"{redirect}"}, GrantTypes: codeRefresh, ResponseTypes: codeOnly,

@@ -84,6 +84,9 @@ type Behaviour struct {
 	EchoesSession *bool
 	// ManyAddresses: one handshake arrives from many source addresses (a hosted client's nodes).
 	ManyAddresses bool
+	// ProbeClientInfo are the clientInfo names of a throwaway session the client opens before its real one
+	// (mcp-remote's one-off client that tests the transport): the real session that follows is the same run.
+	ProbeClientInfo []string
 
 	// What `mcpwatch probe --as` plays (recorder/probe). Empty is unknown: the probe then does what the spec says
 	// a client must do and says so. DiscoveryOrder above also lists "prm-header" (the challenge's
@@ -183,6 +186,18 @@ func Lookup(field Field, v string) (m Match, ok bool) {
 		}
 	}
 	return m, ok
+}
+
+// IsProbeClientInfo reports a clientInfo name some client gives a throwaway session (Behaviour.ProbeClientInfo).
+func IsProbeClientInfo(name string) bool {
+	for i := range Profiles {
+		for _, n := range Profiles[i].Behaviour.ProbeClientInfo {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ByID returns a profile.

@@ -183,7 +183,7 @@ var clientFixtures = []derived{
 			})
 		}},
 	{"mcp-remote-prepass", "sdk-go-legacy",
-		"mcp-remote 0.15.1 in front of an authless server: its pre-pass GETs the MCP URL (undici), fetches the metadata documents as node (404s), then its client initializes (undici): one connection.",
+		"mcp-remote 0.15.1 in front of an authless server: its pre-pass GETs the MCP URL (undici) and fetches the metadata documents as node (404s), its one-off mcp-remote-fallback-test client opens a session and leaves it, then the host's session (via mcp-remote) lists and calls: one connection, healthy.",
 		func(c *capture) {
 			get := c.rpcless("GET")
 			probe := c.clone(get, 100, 0)
@@ -207,8 +207,22 @@ var clientFixtures = []derived{
 					c.reqHeader(ex, "User-Agent", "undici")
 				}
 			}
-			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
-				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
+			init, notif := c.rpc("initialize", 0), c.rpc("notifications/initialized", 0)
+			for i, ex := range []*recorder.Exchange{init, notif} {
+				d := c.clone(ex, uint64(103+i), 0)
+				d.Start = probe.Start.Add(time.Duration(40+10*i) * time.Millisecond)
+				d.Timings = recorder.Timings{Wait: 2 * time.Millisecond, Total: 2 * time.Millisecond}
+				if i == 0 {
+					c.reqJSON(d, func(m map[string]any) {
+						m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
+					})
+					c.respHeader(d, "Mcp-Session-Id", "FALLBACK-TEST-SESSION", "")
+				} else {
+					c.reqHeader(d, "Mcp-Session-Id", "FALLBACK-TEST-SESSION")
+				}
+			}
+			c.reqJSON(init, func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "fixturegen-go (via mcp-remote 0.15.1)", "version": "1.0.0"}
 			})
 		}},
 }
