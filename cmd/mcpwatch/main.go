@@ -34,6 +34,7 @@ Usage:
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
   mcpwatch probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE]
                                play a client's handshake against your server (docs/probe.md)
+  mcpwatch diff A B            compare two captures connection by connection (exit 1 when they differ)
   mcpwatch faults              list the toggles and scenarios
   mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
@@ -60,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
+	case "diff":
+		err = cmdDiff(ctx, args, stdout, stderr)
 	case "probe":
 		err = cmdProbe(ctx, args, stdout, stderr)
 	case "faults":
@@ -81,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errProbeFailed):
+	case errors.Is(err, errProbeFailed), errors.Is(err, errDiffer):
 		return 1
 	default:
 		fmt.Fprintln(stderr, "mcpwatch:", err)

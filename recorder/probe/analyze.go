@@ -11,8 +11,9 @@ import (
 // NoteProbe marks an exchange the probe made; its value is the profile it played.
 const NoteProbe = "probe"
 
-// probeAddr is the remote address the probe's exchanges carry in a capture (they left from this machine).
-const probeAddr = "127.0.0.1:0"
+// probeAddr is the remote address the probe's exchanges carry in a capture: they left from this machine, and
+// each profile's run is told apart from the next (the analysis joins requests from one address).
+func probeAddr(profile string) string { return "probe-" + profile + ":0" }
 
 // AsInbound turns an exchange the probe's Transport recorded (outbound: a request this process made) into the
 // form a server records a client's request in (inbound: a path, a Host, a remote address), so that the analysis,
@@ -24,7 +25,7 @@ func AsInbound(ex *recorder.Exchange, profile string) *recorder.Exchange {
 		c.Host = u.Host
 		c.URL = ex.Target()
 	}
-	c.RemoteAddr = probeAddr
+	c.RemoteAddr = probeAddr(profile)
 	c.Notes = append(slices.Clip(ex.Notes), recorder.Note{Key: NoteProbe, Value: profile})
 	return &c
 }
