@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -184,5 +185,40 @@ func TestProbeScenarios(t *testing.T) {
 				t.Errorf("failed stages %v, want [%s]", failed, c.stage)
 			}
 		})
+	}
+}
+
+// TestProbeBrowser runs the probe without --auto: it opens the authorization URL with xdg-open (here a stand-in
+// browser on PATH that follows redirects with curl) and reads the code when the browser reaches its loopback
+// callback listener.
+func TestProbeBrowser(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("the stand-in browser needs curl:", err)
+	}
+	bin := t.TempDir()
+	script := "#!/bin/sh\nexec " + curl + " -s -L -o /dev/null --max-time 20 \"$1\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "spec,claude-code", "--json", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if r.Code != 0 {
+		t.Errorf("exit code %d\n%s", r.Code, r.Stdout)
+	}
+	for _, res := range out.Results {
+		if s := res.Stages[2]; s.Stage != "authorize" || s.Status != "pass" || !strings.Contains(s.Detail, "code received at http://") {
+			t.Errorf("%s authorize: %s %q", res.Client, s.Status, s.Detail)
+		}
+	}
+	if !strings.Contains(r.Stderr, "open this URL in a browser") {
+		t.Errorf("no authorization URL printed:\n%s", r.Stderr)
 	}
 }

@@ -1,0 +1,110 @@
+package probe
+
+import (
+	"bytes"
+	"encoding/xml"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+func TestParseChallenge(t *testing.T) {
+	got := parseChallenge(`Bearer resource_metadata="https://h/.well-known/oauth-protected-resource/mcp", scope="a b", error=invalid_token`)
+	if got["resource_metadata"] != "https://h/.well-known/oauth-protected-resource/mcp" || got["scope"] != "a b" || got["error"] != "invalid_token" {
+		t.Errorf("%v", got)
+	}
+	if len(parseChallenge(`Basic realm="x"`)) != 0 {
+		t.Error("a Basic challenge read as Bearer")
+	}
+	if got := parseChallenge(`Bearer scope="unterminated`); got["scope"] != "unterminated" {
+		t.Errorf("%v", got)
+	}
+}
+
+// Codex's callback id is base64url(SHA-256(server URL)[0..9]): 12 characters, the same for the same URL.
+func TestCodexCallbackID(t *testing.T) {
+	u, _ := url.Parse("https://mcp.example.com/mcp")
+	p, _ := Lookup("codex")
+	pl := &player{p: p, b: &p.Behaviour, mcpURL: u}
+	id := pl.callbackID()
+	if len(id) != 12 || id != pl.callbackID() {
+		t.Errorf("id %q", id)
+	}
+	cb, err := pl.callback(p.Behaviour.Callback)
+	if err != nil || !strings.HasPrefix(cb, "http://127.0.0.1:") || !strings.HasSuffix(cb, "/callback/"+id) || strings.Contains(cb, "{") {
+		t.Errorf("callback %q, %v", cb, err)
+	}
+}
+
+// Every client the issue names is playable, and spec.
+func TestProfiles(t *testing.T) {
+	for _, id := range []string{"claude", "claude-code", "chatgpt", "codex", "cursor", "vscode", "copilot-cli", "gemini-cli",
+		"zed", "opencode", "goose", "inspector", "mcp-remote", "spec"} {
+		p, ok := Lookup(id)
+		if !ok {
+			t.Errorf("no profile %s", id)
+			continue
+		}
+		if len(p.Behaviour.Sources) == 0 {
+			t.Errorf("%s: no sources for its behaviour", id)
+		}
+	}
+	if _, ok := Lookup("windsurf"); ok {
+		t.Error("windsurf has no known behaviour to play")
+	}
+}
+
+func TestAsInbound(t *testing.T) {
+	ex := &recorder.Exchange{ID: 3, Kind: recorder.Outbound, Method: "GET", URL: "http://127.0.0.1:4000/.well-known/oauth-protected-resource/mcp?x=1"}
+	in := AsInbound(ex, "claude")
+	if in.Kind != recorder.Inbound || in.URL != "/.well-known/oauth-protected-resource/mcp?x=1" || in.Host != "127.0.0.1:4000" ||
+		in.Note(NoteProbe) != "claude" || in.RemoteAddr != "probe-claude:0" {
+		t.Errorf("%+v", in)
+	}
+	if ex.Kind != recorder.Outbound || len(ex.Notes) != 0 {
+		t.Error("the recorded exchange was changed")
+	}
+}
+
+func TestJUnit(t *testing.T) {
+	rs := []*Result{{Client: "claude", Start: time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC), Stages: []StageResult{
+		{Stage: StageDiscovery, Status: Pass, Detail: "ok"},
+		{Stage: StageRegistration, Status: NotReproducible, Detail: "needs its document"},
+		{Stage: StageAuthorize, Status: Fail, Detail: "refused", Findings: []analysis.Finding{{Rule: "r", Severity: analysis.SeverityError, Summary: "s", Fix: "f"}}},
+		{Stage: StageToken, Status: Skipped, Detail: "not reached"},
+	}}}
+	var b bytes.Buffer
+	if err := WriteJUnit(&b, rs); err != nil {
+		t.Fatal(err)
+	}
+	var s junitSuites
+	if err := xml.Unmarshal(b.Bytes(), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Tests != 4 || s.Fails != 1 || s.Skips != 2 || len(s.Suites) != 1 || s.Suites[0].Cases[2].Failure == nil ||
+		!strings.Contains(s.Suites[0].Cases[2].Failure.Text, "error r: s") || s.Suites[0].Cases[1].Skipped == nil {
+		t.Errorf("%s", b.String())
+	}
+	if !Failed(rs) {
+		t.Error("not failed")
+	}
+}
+
+// A stage that failed without a request carries the warnings and errors of the last stage that made one.
+func TestExplainFailure(t *testing.T) {
+	warn := analysis.Finding{Rule: "w", Severity: analysis.SeverityWarn}
+	info := analysis.Finding{Rule: "i", Severity: analysis.SeverityInfo}
+	r := &Result{Stages: []StageResult{
+		{Stage: StageDiscovery, Status: Pass, First: 1, Last: 3, Findings: []analysis.Finding{warn, info}},
+		{Stage: StageRegistration, Status: Fail},
+	}}
+	explainFailure(r)
+	if len(r.Stages[1].Findings) != 1 || r.Stages[1].Findings[0].Rule != "w" || len(r.Stages[0].Findings) != 1 {
+		t.Errorf("%+v", r.Stages)
+	}
+}
+
