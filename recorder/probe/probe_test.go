@@ -107,4 +107,3 @@ func TestExplainFailure(t *testing.T) {
 		t.Errorf("%+v", r.Stages)
 	}
 }
-
