@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"encoding/xml"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // probeOutput is `mcpwatch probe --json`.
@@ -220,5 +223,50 @@ func TestProbeBrowser(t *testing.T) {
 	}
 	if !strings.Contains(r.Stderr, "open this URL in a browser") {
 		t.Errorf("no authorization URL printed:\n%s", r.Stderr)
+	}
+}
+
+// TestProbeAgreesWithTypeScriptSDK: against the TypeScript SDK's example server with OAuth, the probe playing the
+// SDK-based clients (the Inspector, mcp-remote, Claude Code: a confidential client here, which must pick
+// client_secret_post from the server's list as the SDK does) and the spec gets as far as the real SDK client does — through
+// OAuth to a tool call — by the same discovery, registration, authorize and token endpoints.
+func TestProbeAgreesWithTypeScriptSDK(t *testing.T) {
+	upstream := proxyStartOAuthExample(t)
+	run := proxyRunClient(t, upstream, `[{"tool":"greet","args":{"name":"probe"}}]`, "oauth")
+	if n := len(run.Results); n == 0 || !strings.Contains(string(run.Results[n-1]), "Hello, probe!") {
+		t.Fatalf("the SDK client's results: %s", run.Results)
+	}
+	out, r := runProbe(t, upstream, "--as", "inspector,mcp-remote,claude-code,spec", "--tool", "greet")
+	if r.Code != 0 {
+		t.Errorf("probe exit %d\n%s", r.Code, r.Stdout)
+	}
+	for _, res := range out.Results {
+		for _, s := range res.Stages {
+			if s.Status != "pass" {
+				t.Errorf("%s %s: %s %s (the SDK client got through)", res.Client, s.Stage, s.Status, s.Detail)
+			}
+		}
+	}
+	used := func(paths []string, p string) bool {
+		return slices.ContainsFunc(paths, func(x string) bool { return strings.HasPrefix(x, p) })
+	}
+	var sdk []string
+	for _, e := range run.Log {
+		if u, err := url.Parse(e.URL); err == nil {
+			sdk = append(sdk, u.Path)
+		}
+	}
+	res, err := recorder.LoadCapture(out.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probed []string
+	for _, ex := range res.Exchanges {
+		probed = append(probed, ex.Path())
+	}
+	for _, p := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/register", "/authorize", "/token", "/mcp"} {
+		if used(sdk, p) != used(probed, p) {
+			t.Errorf("%s: the SDK client %v, the probe %v", p, used(sdk, p), used(probed, p))
+		}
 	}
 }

@@ -30,6 +30,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	junit := fs.String("junit", "", "also write JUnit XML to `FILE`")
 	capture := fs.String("capture", "", "write the probe's requests to this capture `path` (default: a new file under the state directory)")
 	noBrowser := fs.Bool("no-browser", false, "print the authorization URL without trying xdg-open/open")
+	tool := fs.String("tool", "", "the `tool` to call (default: a read-only one with the fewest required arguments; destructive tools only when named)")
 	timeout := fs.Duration("timeout", 15*time.Second, "bound on each request")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: mcpwatch probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE] [--capture PATH]\n\nPlay a client's handshake against your MCP server (docs/probe.md).\n\n")
@@ -76,7 +77,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	results := probe.RunAll(ctx, profiles, probe.Options{
-		URL: pos[0], Auto: *auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !*noBrowser, Timeout: *timeout,
+		URL: pos[0], Auto: *auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !*noBrowser, Timeout: *timeout, Tool: *tool,
 	}, cf.Append)
 	if err := cf.Close(); err != nil {
 		return err

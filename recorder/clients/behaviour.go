@@ -16,6 +16,9 @@ var (
 	codeOnly    = []string{"code"}
 )
 
+// Claude's Accept is left to the spec: "Accept: */*" on initialize was seen once, in 2026-03, before the switch to
+// server/discover (§1 Identity, cam#76), and the TypeScript SDK's servers answer it 406 — played, it failed every
+// SDK server Claude is known to reach.
 var claudeBehaviour = Behaviour{
 	Opening: "discover", Registration: []string{"preregistered", "cimd", "dcr"}, CIMDNeedsNone: true,
 	DiscoveryOrder: []string{"prm-path", "prm-root", "as"}, EchoesSession: boolp(false), ManyAddresses: true,
@@ -27,7 +30,7 @@ var claudeBehaviour = Behaviour{
 	Scope:    []string{"challenge", "as"}, Resource: true,
 	Versions: []string{v2026, v1125}, HeaderVersion: v1125,
 	ClientInfo: [2]string{"Anthropic/ClaudeAI", "1.0.0"}, UserAgent: "Claude-User", OAuthUserAgent: "python-httpx/0.28.1",
-	Accept: "*/*", NoInitialized: true,
+	NoInitialized: true,
 	Sources: map[string]string{
 		"Opening":        "§1 Opening [typo3-mcp-server#110; cam#975]",
 		"Registration":   "§1 Registration [claude.com/docs/connectors/building/authentication]",
@@ -44,7 +47,6 @@ var claudeBehaviour = Behaviour{
 		"HeaderVersion":  "§1 Identity [CC#93290]",
 		"ClientInfo":     "§1 Identity [cam#473]",
 		"UserAgent":      "§1 Identity [cam#82; cam#1043]",
-		"Accept":         "§1 Identity [cam#76]",
 		"NoInitialized":  "§1 Opening [cam#473]",
 	}}
 

@@ -118,6 +118,9 @@ type Options struct {
 	// Timeout bounds each request (default 15 s) and AuthTimeout the wait for a browser approval (default 5 min).
 	Timeout     time.Duration
 	AuthTimeout time.Duration
+	// Tool is the tool the call stage calls ("": a read-only one with the fewest required arguments, trying up to
+	// three; tools marked destructive are called only when named).
+	Tool string
 	// Base is the transport under the recorder (nil: http.DefaultTransport).
 	Base http.RoundTripper
 }
@@ -202,6 +205,26 @@ type player struct {
 type tool struct {
 	Name        string         `json:"name"`
 	InputSchema map[string]any `json:"inputSchema"`
+	Annotations struct {
+		ReadOnly    *bool `json:"readOnlyHint"`
+		Destructive *bool `json:"destructiveHint"`
+	} `json:"annotations"`
+}
+
+// rank orders the tools the call stage may try: read-only ones first, destructive ones never unless named, then
+// by the number of required arguments.
+func (t tool) rank() int {
+	req, _ := t.InputSchema["required"].([]any)
+	r := len(req)
+	if t.Annotations.ReadOnly == nil || !*t.Annotations.ReadOnly {
+		r += 1000
+	}
+	return r
+}
+
+func (t tool) destructive() bool {
+	ro := t.Annotations.ReadOnly != nil && *t.Annotations.ReadOnly
+	return !ro && (t.Annotations.Destructive == nil || *t.Annotations.Destructive) && t.Annotations.Destructive != nil
 }
 
 // errStage ends a stage as failed.
@@ -677,9 +700,18 @@ func (pl *player) registration() (string, error) {
 	pl.clientID, pl.secret = str(reg, "client_id"), str(reg, "client_secret")
 	pl.authMethod = str(reg, "token_endpoint_auth_method")
 	if pl.authMethod == "" {
-		pl.authMethod = "client_secret_basic" // RFC 7591 §2's default
-		if pl.secret == "" {
+		// The answer names no method: a client with a secret picks from the server's list as the SDKs do —
+		// client_secret_basic if listed or no list (RFC 7591 §2's default), else client_secret_post
+		// (reference §19, auth.ts).
+		switch {
+		case pl.secret == "":
 			pl.authMethod = "none"
+		case len(methods) == 0 || slices.Contains(methods, "client_secret_basic"):
+			pl.authMethod = "client_secret_basic"
+		case slices.Contains(methods, "client_secret_post"):
+			pl.authMethod = "client_secret_post"
+		default:
+			pl.authMethod = "client_secret_basic"
 		}
 	}
 	detail := fmt.Sprintf("DCR → %d, client %s, token_endpoint_auth_method %s", resp.StatusCode, pl.clientID, pl.authMethod)
@@ -1163,6 +1195,9 @@ func (pl *player) post(body []byte, h map[string]string) (*http.Response, *rpcRe
 			rpcResponse
 		}
 		if json.Unmarshal(m, &r) == nil && (r.Result != nil || r.Error != nil) {
+			if r.Error != nil && (len(r.ID) == 0 || string(r.ID) == "null") {
+				return resp, &r.rpcResponse, nil // an error the server could not tie to a request (JSON-RPC 2.0 §5)
+			}
 			if !bytes.Equal(r.ID, reqID.ID) {
 				return resp, nil, fmt.Errorf("the answer's id %s is not the request's %s", r.ID, reqID.ID)
 			}
@@ -1296,19 +1331,29 @@ func (pl *player) list() (string, error) {
 	return fmt.Sprintf("tools/list → %d, %d tools", resp.StatusCode, len(res.Tools)), nil
 }
 
-// pickTool chooses the tool with the fewest required arguments and fills them with plain values.
-func (pl *player) pickTool() (string, map[string]any, bool) {
-	best, bestN := -1, 1<<30
-	for i, t := range pl.tools {
-		req, _ := t.InputSchema["required"].([]any)
-		if len(req) < bestN {
-			best, bestN = i, len(req)
+// callOrder lists the tools the call stage may try: the one named with Options.Tool alone, else read-only tools
+// first, then by their number of required arguments (then as listed); a tool marked destructive only when named.
+func (pl *player) callOrder() []tool {
+	if pl.o.Tool != "" {
+		for _, t := range pl.tools {
+			if t.Name == pl.o.Tool {
+				return []tool{t}
+			}
+		}
+		return nil
+	}
+	var ts []tool
+	for _, t := range pl.tools {
+		if !t.destructive() {
+			ts = append(ts, t)
 		}
 	}
-	if best < 0 {
-		return "", nil, false
-	}
-	t := pl.tools[best]
+	slices.SortStableFunc(ts, func(a, b tool) int { return a.rank() - b.rank() })
+	return ts
+}
+
+// arguments fills a tool's required arguments with plain values.
+func arguments(t tool) map[string]any {
 	args := map[string]any{}
 	props, _ := t.InputSchema["properties"].(map[string]any)
 	req, _ := t.InputSchema["required"].([]any)
@@ -1328,26 +1373,50 @@ func (pl *player) pickTool() (string, map[string]any, bool) {
 			args[name] = "mcpwatch probe"
 		}
 	}
-	return t.Name, args, true
+	return args
 }
 
+// maxCalls bounds the tools the call stage tries: a tool may fail for its own reasons (it needs real arguments,
+// or an elicitation the probe cannot answer); the stage passes when one call gets a result.
+const maxCalls = 3
+
 func (pl *player) call() (string, error) {
-	name, args, ok := pl.pickTool()
-	if !ok {
+	ts := pl.callOrder()
+	switch {
+	case len(ts) == 0 && pl.o.Tool != "":
+		return "", failf("tools/list does not list the tool %q", pl.o.Tool)
+	case len(ts) == 0 && len(pl.tools) > 0:
+		return "skipped: every listed tool is marked destructive (name one with --tool to call it)", nil
+	case len(ts) == 0:
 		return "", failf("tools/list listed no tool to call")
 	}
-	resp, r, err := pl.request("tools/call", map[string]any{"name": name, "arguments": args}, name)
-	if e := rpcFail("tools/call "+name, resp, r, err); e != nil {
-		return "", e
+	var tried []string
+	var last error
+	for _, t := range ts[:min(len(ts), maxCalls)] {
+		resp, r, err := pl.request("tools/call", map[string]any{"name": t.Name, "arguments": arguments(t)}, t.Name)
+		if e := rpcFail("tools/call "+t.Name, resp, r, err); e != nil {
+			last = e
+			tried = append(tried, e.Error())
+			if resp == nil || resp.StatusCode >= 400 {
+				break // the transport or the server refused the call itself: another tool would not tell more
+			}
+			continue
+		}
+		var res struct {
+			IsError bool `json:"isError"`
+		}
+		_ = json.Unmarshal(r.Result, &res)
+		if res.IsError {
+			tried = append(tried, fmt.Sprintf("tools/call %s → isError: true", t.Name))
+			last = failf("%s", strings.Join(tried, "; "))
+			continue
+		}
+		return prefix(tried) + fmt.Sprintf("tools/call %s → %d", t.Name, resp.StatusCode), nil
 	}
-	var res struct {
-		IsError bool `json:"isError"`
+	if len(tried) > 1 {
+		return "", failf("%s", strings.Join(tried, "; "))
 	}
-	_ = json.Unmarshal(r.Result, &res)
-	if res.IsError {
-		return "", failf("tools/call %s → isError: true", name)
-	}
-	return fmt.Sprintf("tools/call %s → %d", name, resp.StatusCode), nil
+	return "", last
 }
 
 func oneLine(b []byte) string {

@@ -107,3 +107,29 @@ func TestExplainFailure(t *testing.T) {
 		t.Errorf("%+v", r.Stages)
 	}
 }
+
+// The call stage tries read-only tools first, never one marked destructive unless named.
+func TestCallOrder(t *testing.T) {
+	yes, no := true, false
+	mk := func(name string, req int, ro, destr *bool) tool {
+		var r []any
+		for range req {
+			r = append(r, "x")
+		}
+		tl := tool{Name: name, InputSchema: map[string]any{"required": r}}
+		tl.Annotations.ReadOnly, tl.Annotations.Destructive = ro, destr
+		return tl
+	}
+	pl := &player{tools: []tool{mk("delete", 0, &no, &yes), mk("plain", 0, nil, nil), mk("read", 2, &yes, nil), mk("write", 1, &no, &no)}}
+	var got []string
+	for _, tl := range pl.callOrder() {
+		got = append(got, tl.Name)
+	}
+	if strings.Join(got, ",") != "read,plain,write" {
+		t.Errorf("order %v", got)
+	}
+	pl.o.Tool = "delete"
+	if ts := pl.callOrder(); len(ts) != 1 || ts[0].Name != "delete" {
+		t.Errorf("named: %v", ts)
+	}
+}
