@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -268,5 +269,46 @@ func TestProbeAgreesWithTypeScriptSDK(t *testing.T) {
 		if used(sdk, p) != used(probed, p) {
 			t.Errorf("%s: the SDK client %v, the probe %v", p, used(sdk, p), used(probed, p))
 		}
+	}
+}
+
+// TestProbeHostedCallbackPasted runs `--as claude` without --auto: Claude's callback is claude.ai's, which nothing
+// here can receive, so the user pastes the address the browser was sent to. The stand-in browser requests the
+// authorization URL on loopback only (no redirect followed, nothing leaves the machine) and "pastes" the Location
+// the server answered into the probe's stdin.
+func TestProbeHostedCallbackPasted(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("the stand-in browser needs curl:", err)
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "stdin")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n" + curl + " -s -o /dev/null --max-time 20 -w '%{redirect_url}\\n' \"$1\" > " + fifo + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := os.OpenFile(fifo, os.O_RDWR, 0) // read-write: opening does not wait for the writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "claude", "--json", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Stdin = stdin
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if s := out.Results[0].Stages[2]; s.Status != "pass" || !strings.Contains(s.Detail, "code received at https://claude.ai/api/mcp/auth_callback") {
+		t.Errorf("authorize: %s %q\n%s", s.Status, s.Detail, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "paste the address") {
+		t.Errorf("no paste prompt:\n%s", r.Stderr)
 	}
 }
