@@ -74,6 +74,8 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
+	uaSig   signal // its user agent's signal, once computed
+	uaDone  bool
 	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
 	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
@@ -91,9 +93,18 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 
 func (r *exRec) family(ex *recorder.Exchange) string {
 	if r.fam == "" {
-		r.fam = familyKey(ex)
+		r.fam = familyKey(ex, r.ua(ex))
 	}
 	return r.fam
+}
+
+// ua is the signal of the exchange's user agent (looked up once per exchange).
+func (r *exRec) ua(ex *recorder.Exchange) signal {
+	if !r.uaDone {
+		r.uaDone = true
+		r.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+	}
+	return r.uaSig
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -172,6 +183,7 @@ type conn struct {
 	tools     map[string]bool
 	toolsList uint64
 	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	stale     bool            // a name of listed is missing from tools
 	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
 	unusedRT bool
 	// echoed: a request of the connection carried a session id this server issued.
@@ -294,7 +306,7 @@ func (a *Analyzer) judgeTime() time.Time {
 	return a.last
 }
 
-// ended reports a judgement of a capture that ended: absence is told relative to its end.
+// endedJudgement reports a judgement of a capture that ended: absence is told relative to its end.
 func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
 
 // since says how long before the judgement something happened.
@@ -347,7 +359,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
-			if s := uaSignal(ex.ReqHeaders.Get("User-Agent")); s.better(r.sig) {
+			if s := r.ua(ex); s.better(r.sig) {
 				r.sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
@@ -585,10 +597,13 @@ func isVersion(v string) bool {
 
 // familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
 // and two user agents), or the user agent and the remote address.
-func familyKey(ex *recorder.Exchange) string {
+func familyKey(ex *recorder.Exchange, s signal) string {
 	ua := ex.ReqHeaders.Get("User-Agent")
-	if s := uaSignal(ua); s.kind != "" && manyAddresses(s.kind) {
+	if s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
+	}
+	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
+		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -753,7 +768,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := uaSignal(ua); target.ua == "" || s.strength > target.uaStrength {
+		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = ua, s.strength
 		}
 	}
@@ -956,7 +971,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.setSession(sid, v)
 	}
 	if src.toolsList > dst.toolsList {
-		dst.tools, dst.toolsList = src.tools, src.toolsList
+		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
 	}
 	for n := range src.listed {
 		if dst.listed == nil {
@@ -1066,7 +1081,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage != StageClientMetadata {
-		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
+		take(r.ua(ex))
+		take(addrSignal(ex))
 	}
 	stage := r.stage
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
@@ -1095,6 +1111,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
 			take(softwareIDSignal(str(p, "software_id")))
+			take(lookup(clients.ClientURI, str(p, "client_uri")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}
@@ -1105,16 +1122,20 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		take(clientIDSignal(q.Get("client_id")))
 		take(redirectSignal(q.Get("redirect_uri")))
 		take(scopeSignal(q.Get("scope")))
-	case StageToken:
+	case StageToken, StageRefresh:
 		p := params(ex)
 		take(clientIDSignal(p.Get("client_id")))
 		take(redirectSignal(p.Get("redirect_uri")))
+		if a := p.Get("client_assertion"); a != "" {
+			take(lookup(clients.AssertionKeyID, jwtHeader(a, "kid")))
+		}
 	case StageClientMetadata:
 		take(clientIDSignal(ex.URL))
 		if o := object(ex.RespBody.Data); o != nil {
 			for _, u := range strs(o, "redirect_uris") {
 				take(redirectSignal(u))
 			}
+			take(lookup(clients.ClientURI, str(o, "client_uri")))
 			if n := str(o, "client_name"); n != "" && c.regName == "" {
 				c.regName = n
 			}
@@ -1142,7 +1163,7 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if r.era == "2026" && r.status == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
-		if v := metaVersion(rpcParams(ex)); isVersion(v) {
+		if v := reqMetaVersion(ex); isVersion(v) {
 			c.protocol = v
 		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v

@@ -870,19 +870,34 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	c.toolsList = r.id
+	c.stale = false
+	for n := range c.listed {
+		if !c.tools[n] {
+			c.stale = true // a name an earlier list gave is gone: calls are worth checking
+			break
+		}
+	}
 }
 
 // checkToolListed: a tool an earlier tools/list gave that the latest one does not is called from a stale list.
 // (A name no list ever gave is the client's own mistake, answered with the call's error.)
 func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
-	if c.toolsList == 0 || len(c.tools) >= maxTools {
-		return
+	if !c.stale || len(c.tools) >= maxTools {
+		return // no tool an earlier list gave is missing from the latest: nothing to parse
 	}
 	name := str(rpcParams(ex), "name")
 	if name == "" || c.tools[name] || !c.listed[name] {
 		return
 	}
 	a.fire(r, c, "tool-not-listed", fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+}
+
+// roundDuration rounds to the second, or to the millisecond below one.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // raceWindow is how close two refreshes with one refresh token must be to be a race (a client's parallel
@@ -913,7 +928,7 @@ func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, r
 		a.fire(r, c, "refresh-token-race", fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
 		return
 	}
-	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, d.Round(time.Second), prev.host, host))
+	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
 }
 
 func isRPCError(ex *recorder.Exchange) bool {
@@ -925,7 +940,7 @@ func isRPCError(ex *recorder.Exchange) bool {
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
-	if mv := metaVersion(rpcParams(ex)); hv != "" && mv != "" && hv != mv {
+	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
 		if code, _, ok := ex.RPCError(); ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020") {
 			s += "; the server refused it with -32020 (HeaderMismatch)"
