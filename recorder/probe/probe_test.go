@@ -2,7 +2,11 @@ package probe
 
 import (
 	"bytes"
+	"context"
 	"encoding/xml"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -10,6 +14,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 func TestParseChallenge(t *testing.T) {
@@ -132,4 +137,45 @@ func TestCallOrder(t *testing.T) {
 	if ts := pl.callOrder(); len(ts) != 1 || ts[0].Name != "delete" {
 		t.Errorf("named: %v", ts)
 	}
+}
+
+// A server that offers client ID metadata documents and no registration endpoint: a CIMD client's registration
+// is not reproducible and, with no stand-in registration possible, nothing after it is played (nor failed).
+func TestCIMDOnlyServer(t *testing.T) {
+	mux := http.NewServeMux()
+	var base string
+	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+base+`/.well-known/oauth-protected-resource/mcp"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	mux.HandleFunc("/.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"resource":%q,"authorization_servers":[%q]}`, base+"/mcp", base)
+	})
+	mux.HandleFunc("/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q,"code_challenge_methods_supported":["S256"],
+			"token_endpoint_auth_methods_supported":["none"],"client_id_metadata_document_supported":true}`, base, base+"/authorize", base+"/token")
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	base = srv.URL
+	rs := RunAll(context.Background(), []*clients.Profile{mustLookup(t, "claude"), mustLookup(t, "inspector")}, Options{URL: base + "/mcp", Auto: true}, nil)
+	claude, inspector := rs[0], rs[1]
+	if s := claude.Stage(StageRegistration); s.Status != NotReproducible || !strings.Contains(s.Detail, "no registration endpoint") {
+		t.Errorf("claude registration: %s %q", s.Status, s.Detail)
+	}
+	if s := claude.Stage(StageAuthorize); s.Status != Skipped || claude.Failed() {
+		t.Errorf("claude authorize: %s %q", s.Status, s.Detail)
+	}
+	if s := inspector.Stage(StageRegistration); s.Status != Fail {
+		t.Errorf("inspector registration: %s %q", s.Status, s.Detail)
+	}
+}
+
+func mustLookup(t *testing.T, id string) *clients.Profile {
+	t.Helper()
+	p, ok := Lookup(id)
+	if !ok {
+		t.Fatal(id)
+	}
+	return p
 }
