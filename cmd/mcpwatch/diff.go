@@ -12,7 +12,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/compare"
 )
 
-// errDiffer is two captures that differ: exit code 1, as diff(1).
+// errDiffer is two captures that differ: exit code 1, as diff(1) (run prints it).
 var errDiffer = errors.New("the captures differ")
 
 // cmdDiff compares two captures connection by connection (recorder/compare); this file only wires flags.

@@ -88,8 +88,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
-	case errors.Is(err, errProbeFailed), errors.Is(err, errDiffer):
-		return 1
 	default:
 		fmt.Fprintln(stderr, "mcpwatch:", err)
 		return 1

@@ -16,7 +16,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/probe"
 )
 
-// errProbeFailed is a probe with a failed stage: exit code 1 after the results were printed.
+// errProbeFailed is a probe with a failed stage: exit code 1 (run prints it) after the results.
 var errProbeFailed = errors.New("a stage failed")
 
 // cmdProbe plays a client's handshake against the user's server (recorder/probe); this file only wires flags.
