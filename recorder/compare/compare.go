@@ -165,18 +165,54 @@ func compact(v json.RawMessage) string {
 	return s
 }
 
-// Write prints the differences between a and b; it reports whether there were any.
+// pair matches the connections of a and b: each connection of A with the next unmatched one of B of the same
+// client, then what is left in order; a connection with no partner is paired with nil.
+func pair(a, b []*Conn) [][2]*Conn {
+	used := make([]bool, len(b))
+	match := make([]int, len(a))
+	for i, ca := range a {
+		match[i] = -1
+		for j, cb := range b {
+			if !used[j] && cb.Client == ca.Client {
+				match[i], used[j] = j, true
+				break
+			}
+		}
+	}
+	next := 0
+	for i := range a {
+		if match[i] >= 0 {
+			continue
+		}
+		for next < len(b) && used[next] {
+			next++
+		}
+		if next < len(b) {
+			match[i], used[next] = next, true
+		}
+	}
+	var out [][2]*Conn
+	for i, ca := range a {
+		var cb *Conn
+		if match[i] >= 0 {
+			cb = b[match[i]]
+		}
+		out = append(out, [2]*Conn{ca, cb})
+	}
+	for j, cb := range b {
+		if !used[j] {
+			out = append(out, [2]*Conn{nil, cb})
+		}
+	}
+	return out
+}
+
+// Write prints the differences between a and b; it reports whether there were any. Connections are paired by
+// client (the first Claude connection of A with the first of B), then in order.
 func Write(w io.Writer, a, b *Side) bool {
 	changed := false
-	n := max(len(a.Conns), len(b.Conns))
-	for i := range n {
-		var ca, cb *Conn
-		if i < len(a.Conns) {
-			ca = a.Conns[i]
-		}
-		if i < len(b.Conns) {
-			cb = b.Conns[i]
-		}
+	for _, p := range pair(a.Conns, b.Conns) {
+		ca, cb := p[0], p[1]
 		switch {
 		case ca == nil:
 			fmt.Fprintf(w, "+ connection %s (%s) only in B: %s\n", cb.ID, cb.Client, stages(cb.Stages))
@@ -205,15 +241,15 @@ func Write(w io.Writer, a, b *Side) bool {
 				lines = append(lines, "  + finding "+r)
 			}
 		}
-		if len(lines) == 0 {
-			fmt.Fprintf(w, "= connection %s (%s): same %d exchanges, same stages and findings\n", ca.ID, ca.Client, len(ca.Exs))
-			continue
-		}
-		changed = true
 		name := ca.ID
 		if cb.ID != ca.ID {
 			name += " / " + cb.ID
 		}
+		if len(lines) == 0 {
+			fmt.Fprintf(w, "= connection %s (%s): same %d exchanges, same stages and findings\n", name, ca.Client, len(ca.Exs))
+			continue
+		}
+		changed = true
 		fmt.Fprintf(w, "~ connection %s (%s)\n", name, ca.Client)
 		for _, l := range lines {
 			fmt.Fprintln(w, l)

@@ -108,3 +108,26 @@ func TestTokenFailsToday(t *testing.T) {
 		t.Errorf("a loopback port change shown as a metadata change:\n%s", out)
 	}
 }
+
+// Connections are paired by client: B without the Inspector's run pairs Claude Code with Claude Code (c2 of A
+// with c1 of B), and the Inspector's connection is only in A.
+func TestPairByClient(t *testing.T) {
+	res, err := recorder.LoadCapture(filepath.Join("testdata", "probe-b.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exs []*recorder.Exchange
+	for _, ex := range res.Exchanges {
+		if ex.Note("probe") != "inspector" {
+			exs = append(exs, ex)
+		}
+	}
+	var b bytes.Buffer
+	if !Write(&b, loadProbe(t, "probe-a.jsonl"), Load(exs, analysis.Options{})) {
+		t.Fatal("no difference")
+	}
+	out := b.String()
+	if !strings.Contains(out, "- connection c1 (inspector) only in A") || !strings.Contains(out, "= connection c2 / c1 (claude-code): same 9 exchanges") {
+		t.Errorf("pairing:\n%s", out)
+	}
+}
