@@ -32,6 +32,11 @@ Usage:
   mcpwatch open CAPTURE        review a saved capture (JSONL) in the TUI, read-only
   mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact]
                                turn a capture file into HAR, JSONL, a Markdown transcript or curl commands
+  mcpwatch probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE]
+                               play a client's handshake against your server (docs/probe.md)
+  mcpwatch diff A B            compare two captures connection by connection (exit 1 when they differ)
+  mcpwatch report CAPTURE [--connection cN] [--ref URL]
+                               a redacted bug report of one connection, shaped like the Claude connector bug form
   mcpwatch faults              list the toggles and scenarios
   mcpwatch fault list|set|unset  switch toggles of a running instance
   mcpwatch version             print the version
@@ -58,6 +63,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdOpen(ctx, args, stdout, stderr)
 	case "export":
 		err = cmdExport(ctx, args, stdout, stderr)
+	case "diff":
+		err = cmdDiff(ctx, args, stdout, stderr)
+	case "report":
+		err = cmdReport(ctx, args, stdout, stderr)
+	case "probe":
+		err = cmdProbe(ctx, args, stdout, stderr)
 	case "faults":
 		err = cmdFaults(args, stdout, stderr)
 	case "fault":

@@ -92,6 +92,69 @@ type Behaviour struct {
 	// ProbeClientInfo are the clientInfo names of a throwaway session the client opens before its real one
 	// (mcp-remote's one-off client that tests the transport): the real session that follows is the same run.
 	ProbeClientInfo []string
+
+	// What `mcpwatch probe --as` plays (recorder/probe). Empty is unknown: the probe then does what the spec says
+	// a client must do and says so. DiscoveryOrder above also lists "prm-header" (the challenge's
+	// resource_metadata); "as" and "oidc" follow RFC 8414 / OpenID discovery for the issuer (path-inserted for an
+	// issuer with a path, then the root).
+
+	// FirstRequest is the unauthenticated request that starts a connection: "post" (the opening JSON-RPC request),
+	// "get" or "head" (the MCP URL).
+	FirstRequest string
+	// CIMDURL is the client's metadata-document URL (its client_id when it uses CIMD); CIMDAuth the document's
+	// token_endpoint_auth_method.
+	CIMDURL  string
+	CIMDAuth string
+	// CIMDLoopbackOnly: the client uses its document only with a loopback callback (Codex).
+	CIMDLoopbackOnly bool
+	// DCR is the client's dynamic registration body; nil is unknown.
+	DCR *Registration
+	// Callback is the redirect_uri: "{port}" is an ephemeral loopback port, "{id}" Codex's per-server id.
+	Callback string
+	// Scope lists where the requested scope comes from, the first that has one: "challenge" (the 401's scope),
+	// "prm" (scopes_supported of the resource metadata), "as" (every scope of the AS metadata); "none" asks for
+	// none. OfflineAccess adds offline_access when the AS lists it.
+	Scope         []string
+	OfflineAccess bool
+	// Resource: the client sends RFC 8707 resource on authorize and token.
+	Resource bool
+	// ChecksIss: the client validates RFC 9207 iss when the AS advertises it.
+	ChecksIss bool
+	// Versions are the protocol versions offered: for Opening "discover", the server/discover version then the
+	// initialize fallback's; for "initialize", its version.
+	Versions []string
+	// HeaderVersion is the MCP-Protocol-Version header the client sends after a 2026-07-28 discover when it differs
+	// from the negotiated one ("" the negotiated one).
+	HeaderVersion string
+	// DiscoverID is the JSON-RPC id of server/discover (a string or a number as JSON, "" → 1).
+	DiscoverID string
+	// ClientInfo is the clientInfo name and version it sends.
+	ClientInfo [2]string
+	// UserAgent on MCP requests and OAuthUserAgent on OAuth requests ("" unknown: the probe names itself).
+	UserAgent      string
+	OAuthUserAgent string
+	// Accept on MCP POSTs ("" the spec's "application/json, text/event-stream").
+	Accept string
+	// NoInitialized: the client sends no notifications/initialized after initialize.
+	NoInitialized bool
+	// Sources names the reference section and source of each fact above, by field name.
+	Sources map[string]string
+}
+
+// Registration is a dynamic client registration body (RFC 7591) as a client sends it. "{redirect}" in
+// RedirectURIs is the callback in use.
+type Registration struct {
+	ClientName              string   `json:"client_name,omitempty"`
+	ClientURI               string   `json:"client_uri,omitempty"`
+	RedirectURIs            []string `json:"redirect_uris"`
+	GrantTypes              []string `json:"grant_types,omitempty"`
+	ResponseTypes           []string `json:"response_types,omitempty"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method,omitempty"`
+	ApplicationType         string   `json:"application_type,omitempty"`
+	SoftwareID              string   `json:"software_id,omitempty"`
+	SoftwareVersion         string   `json:"software_version,omitempty"`
+	// Scope: "discovered" sends the scope the client chose, "empty" sends "", "" leaves the member out.
+	Scope string `json:"-"`
 }
 
 // Profile is one client.

@@ -23,8 +23,7 @@ var Profiles = []Profile{
 			{Field: Scope, Exact: "claudeai", Strength: Decisive, Source: "cam#124; modelcontextprotocol/modelcontextprotocol#653"},
 			{Field: RemoteAddr, Pattern: re(`^160\.79\.(10[4-9]|11[01])\.\d{1,3}$`), Strength: Decisive, Source: "cam#975; cam#1043 (160.79.104.0/21, hopping nodes)"},
 		},
-		Behaviour: Behaviour{Opening: "discover", Registration: []string{"preregistered", "cimd", "dcr"}, CIMDNeedsNone: true,
-			DiscoveryOrder: []string{"prm-path", "prm-root", "as"}, EchoesSession: boolp(false), ManyAddresses: true}},
+		Behaviour: claudeBehaviour},
 	{ID: "claude-desktop-local", Name: "Claude Desktop's local MCP runtime", Section: "§2",
 		Fingerprints: []Fingerprint{
 			{Field: UserAgent, Pattern: re(`^claude-code/\S+ \(.*claude-desktop`), Strength: Decisive, Source: "CC#72818"},
@@ -40,7 +39,7 @@ var Profiles = []Profile{
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/callback$`), Strength: Weak, Source: "idx:71285486348; CC#66511 (shared: SDK examples, the AI SDK)"},
 			{Field: RPCID, Prefix: "server-discover-probe-", Strength: Weak, Source: "idx:61364151426 (shared: the TS SDK v2 probe)"},
 		},
-		Behaviour: Behaviour{Opening: "discover", Registration: []string{"preregistered", "cimd", "dcr"}}},
+		Behaviour: claudeCodeBehaviour},
 	{ID: "chatgpt", Name: "ChatGPT", Section: "§3",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Pattern: re(`^https://chatgpt\.com/oauth/(client|mcp/client|[A-Za-z0-9_-]{12}/client)\.json$`), Strength: Decisive, Source: "idx:57670918104; Altinity/altinity-mcp#118"},
@@ -52,7 +51,7 @@ var Profiles = []Profile{
 			{Field: ClientURI, Pattern: re(`^https://chatgpt\.com/?$`), Strength: Decisive, Source: "idx:57670918104"},
 			{Field: ClientInfo, Exact: "openai-mcp", Strength: Decisive, Source: "public server logs of ChatGPT connectors"},
 		},
-		Behaviour: Behaviour{Registration: []string{"cimd", "dcr"}}},
+		Behaviour: chatgptBehaviour},
 	{ID: "codex", Name: "OpenAI Codex", Section: "§4",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Pattern: re(`^https://chatgpt\.com/oauth/codex/([A-Za-z0-9_-]+/)?client\.json$`), Strength: Decisive, Source: "idx:59662689681; idx:68386425394"},
@@ -63,7 +62,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "Codex", Strength: Decisive, Source: "apify mcp-clients.json"},
 			{Field: ClientInfo, Exact: "codex-mcp-client", Strength: Decisive, Source: "apify mcp-clients.json"},
 		},
-		Behaviour: Behaviour{Registration: []string{"preregistered", "cimd", "dcr"}, CIMDNeedsNone: true}},
+		Behaviour: codexBehaviour},
 	{ID: "cursor", Name: "Cursor", Section: "§5",
 		Fingerprints: []Fingerprint{
 			{Field: RedirectURI, Prefix: "cursor://", Strength: Decisive, Source: "erp-mafia/accounted#2225"},
@@ -72,7 +71,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "cursor-vscode", Strength: Decisive, Source: "apify mcp-clients.json"},
 			{Field: ClientInfo, Exact: "cursor", Strength: Decisive, Source: "GitGuardian/ggmcp#216"},
 		},
-		Behaviour: Behaviour{Registration: []string{"preregistered", "dcr"}}},
+		Behaviour: cursorBehaviour},
 	{ID: "vscode", Name: "VS Code", Section: "§6",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://vscode.dev/oauth/client-metadata.json", Strength: Decisive, Source: "idx:53772236371; vscode PR#271403"},
@@ -85,21 +84,22 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "Visual-Studio-Code", Strength: Decisive, Source: "apify mcp-clients.json"},
 			{Field: UserAgent, Exact: "node", Strength: Weak, Source: "vscode#264502 (shared: any Node program)"},
 		},
-		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"cimd", "dcr"}}},
+		Behaviour: vscodeBehaviour},
 	{ID: "copilot-cli", Name: "GitHub Copilot CLI", Section: "§7",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://github.com/copilot/cli/client-metadata.json", Strength: Decisive, Source: "copilot-cli#4901"},
 			{Field: ClientName, Exact: "GitHub Copilot CLI", Strength: Decisive, Source: "copilot-cli#4901"},
 			{Field: ClientInfo, Exact: "github-copilot-developer", Strength: Decisive, Source: "apify mcp-clients.json"},
 			{Field: RedirectURI, Pattern: re(`^http://127\.0\.0\.1:\d+/$`), Strength: Weak, Source: "copilot-cli#4793 (shared: VS Code)"},
-		}},
+		},
+		Behaviour: copilotCLIBehaviour},
 	{ID: "gemini-cli", Name: "Gemini CLI", Section: "§8",
 		Fingerprints: []Fingerprint{
 			{Field: ClientName, Exact: "Gemini CLI MCP Client", Strength: Decisive, Source: "gemini-cli oauth-provider.ts"},
 			{Field: ClientInfo, Exact: "gemini-cli-mcp-client", Strength: Decisive, Source: "gemini-cli mcp-client.ts"},
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/oauth/callback$`), Strength: Weak, Source: "gemini-cli oauth-flow.ts (shared: mcp-remote)"},
 		},
-		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}}},
+		Behaviour: geminiCLIBehaviour},
 	{ID: "gemini-web", Name: "Gemini web", Section: "§9",
 		Fingerprints: []Fingerprint{
 			{Field: RedirectURI, Prefix: "https://oauth-redirect.googleusercontent.com/r/user_bound_custom-mcp-", Strength: Decisive, Source: "Swiggy/swiggy-mcp-server-manifest#78; makeplane/plane-mcp-server#230"},
@@ -119,7 +119,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "Zed", Strength: Decisive, Source: "apify mcp-clients.json"},
 			{Field: RedirectURI, Pattern: re(`^http://127\.0\.0\.1:\d+/callback$`), Strength: Weak, Source: "zed oauth.rs (shared: Claude Code 2.1.229, OpenCode's document)"},
 		},
-		Behaviour: Behaviour{Registration: []string{"cimd", "dcr"}, DiscoveryOrder: []string{"prm-path", "prm-root", "as", "oidc"}}},
+		Behaviour: zedBehaviour},
 	{ID: "opencode", Name: "OpenCode", Section: "§13",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://opencode.ai/oauth/opencode/client.json", Strength: Decisive, Source: "opencode PR#47743"},
@@ -128,13 +128,13 @@ var Profiles = []Profile{
 			{Field: ClientURI, Exact: "https://opencode.ai", Strength: Decisive, Source: "opencode oauth-provider.ts; PR#47743"},
 			{Field: ClientInfo, Exact: "opencode", Strength: Decisive, Source: "opencode PR#2289"},
 		},
-		Behaviour: Behaviour{Registration: []string{"cimd", "dcr"}, CIMDNeedsNone: true}},
+		Behaviour: opencodeBehaviour},
 	{ID: "goose", Name: "Goose", Section: "§14",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://goose-docs.ai/oauth/client-metadata.json", Strength: Decisive, Source: "goose PR#8550"},
 			{Field: ClientInfo, Exact: "goose", Strength: Decisive, Source: "apify mcp-clients.json"},
 		},
-		Behaviour: Behaviour{Registration: []string{"cimd"}}},
+		Behaviour: gooseBehaviour},
 	{ID: "windsurf", Name: "Windsurf", Section: "§15",
 		Fingerprints: []Fingerprint{
 			{Field: ClientInfo, Exact: "Windsurf", Strength: Decisive, Source: "apify mcp-clients.json"},
@@ -156,7 +156,7 @@ var Profiles = []Profile{
 			{Field: ClientInfo, Exact: "inspector-cli", Strength: Decisive, Source: "inspector clients/cli (CLI_CLIENT_NAME; 2.12.0, seen in e2e)"},
 			{Field: ClientInfo, Exact: "inspector-client", Strength: Decisive, Source: "inspector v1 client sources"},
 		},
-		Behaviour: Behaviour{Registration: []string{"dcr"}}},
+		Behaviour: inspectorBehaviour},
 	{ID: "mcp-remote", Name: "mcp-remote", Section: "§18",
 		Fingerprints: []Fingerprint{
 			{Field: ClientName, Exact: "MCP CLI Proxy", Strength: Decisive, Source: "mcp-remote node-oauth-client-provider.ts"},
@@ -167,7 +167,7 @@ var Profiles = []Profile{
 			{Field: RedirectURI, Pattern: re(`^http://localhost:3334/oauth/callback$`), Strength: Decisive, Source: "punkpeye/mcp-remote#72 (older default port)"},
 			{Field: RedirectURI, Pattern: re(`^http://localhost:\d+/oauth/callback$`), Strength: Weak, Source: "mcp-remote utils.ts (shared: Gemini CLI)"},
 		},
-		Behaviour: Behaviour{Opening: "initialize", Registration: []string{"dcr"}, ProbeClientInfo: []string{"mcp-remote-fallback-test"}}},
+		Behaviour: mcpRemoteBehaviour},
 	// The AI SDK's MCP client is not in the reference; issue 12 runs it (its example callback is Claude Code's shape).
 	{ID: "ai-sdk", Name: "AI SDK", Section: "issue 12",
 		Fingerprints: []Fingerprint{

@@ -1,0 +1,314 @@
+package e2e
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// probeOutput is `mcpwatch probe --json`.
+type probeOutput struct {
+	Capture string `json:"capture"`
+	Failed  bool   `json:"failed"`
+	Results []struct {
+		Client string `json:"client"`
+		Stages []struct {
+			Stage    string `json:"stage"`
+			Status   string `json:"status"`
+			Detail   string `json:"detail"`
+			Findings []struct {
+				Rule     string `json:"rule"`
+				Severity string `json:"severity"`
+			} `json:"findings"`
+		} `json:"stages"`
+	} `json:"results"`
+}
+
+func runProbe(t *testing.T, url string, args ...string) (probeOutput, Result) {
+	t.Helper()
+	dir := t.TempDir()
+	capture := filepath.Join(dir, "probe.jsonl")
+	r := Run(t, 3*time.Minute, append([]string{"probe", url, "--auto", "--json", "--capture", capture, "--no-browser"}, args...)...)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("probe --json: %v\nstdout:\n%s\nstderr:\n%s", err, r.Stdout, r.Stderr)
+	}
+	if out.Capture != capture {
+		t.Errorf("capture %q, want %q", out.Capture, capture)
+	}
+	return out, r
+}
+
+// TestProbeAllAgainstServe plays every profile against the real `mcpwatch serve --auto-approve`: every stage
+// passes or is honestly not reproducible (a client ID metadata document only the real client serves), except
+// Claude's tools/list, which serve refuses with -32020 because Claude sends MCP-Protocol-Version 2025-11-25 with
+// _meta 2026-07-28 (reference §1, CC#93290) — the probe must show that failure and the finding that explains it.
+func TestProbeAllAgainstServe(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	junit := filepath.Join(t.TempDir(), "probe.xml")
+	out, r := runProbe(t, srv.URL+"/mcp", "--all", "--junit", junit)
+	want := []string{"claude", "claude-code", "chatgpt", "codex", "cursor", "vscode", "copilot-cli", "gemini-cli", "zed",
+		"opencode", "goose", "inspector", "mcp-remote", "spec"}
+	var got []string
+	for _, res := range out.Results {
+		got = append(got, res.Client)
+		if len(res.Stages) != 7 {
+			t.Errorf("%s: %d stages, want 7", res.Client, len(res.Stages))
+		}
+		for _, s := range res.Stages {
+			switch {
+			case res.Client == "claude" && s.Stage == "list":
+				if s.Status != "fail" || !slices.ContainsFunc(s.Findings, func(f struct {
+					Rule     string `json:"rule"`
+					Severity string `json:"severity"`
+				}) bool {
+					return f.Rule == "protocol-version-header-meta-mismatch"
+				}) {
+					t.Errorf("claude list: %s %q %v, want fail explained by protocol-version-header-meta-mismatch", s.Status, s.Detail, s.Findings)
+				}
+			case res.Client == "claude" && s.Stage == "call":
+				if s.Status != "skipped" {
+					t.Errorf("claude call: %s", s.Status)
+				}
+			case s.Stage == "registration" && s.Status == "not reproducible":
+				if !strings.Contains(s.Detail, "the server must fetch that document") {
+					t.Errorf("%s registration: not reproducible without what the server must do: %q", res.Client, s.Detail)
+				}
+			case s.Status != "pass":
+				t.Errorf("%s %s: %s: %s", res.Client, s.Stage, s.Status, s.Detail)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("clients %v, want %v", got, want)
+	}
+	// CIMD clients are not reproducible against a server that advertises CIMD; DCR-only clients register.
+	for _, res := range out.Results {
+		reg := res.Stages[1]
+		cimd := slices.Contains([]string{"claude", "claude-code", "chatgpt", "codex", "vscode", "copilot-cli", "zed", "opencode", "goose"}, res.Client)
+		if cimd != (reg.Status == "not reproducible") {
+			t.Errorf("%s registration: %s (%s)", res.Client, reg.Status, reg.Detail)
+		}
+	}
+	if r.Code != 1 || !out.Failed {
+		t.Errorf("exit code %d failed=%v, want 1 (Claude's list stage failed)", r.Code, out.Failed)
+	}
+	// JUnit: one suite per client, one case per stage.
+	data, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var suites struct {
+		Tests    int `xml:"tests,attr"`
+		Failures int `xml:"failures,attr"`
+		Suites   []struct {
+			Name string `xml:"name,attr"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(data, &suites); err != nil {
+		t.Fatalf("junit: %v\n%s", err, data)
+	}
+	if len(suites.Suites) != len(want) || suites.Tests != 7*len(want) || suites.Failures != 1 {
+		t.Errorf("junit: %d suites, %d tests, %d failures", len(suites.Suites), suites.Tests, suites.Failures)
+	}
+	// The capture reads like any other: open names the clients the probe played.
+	o := Run(t, time.Minute, "open", "--no-tui", out.Capture)
+	if o.Code != 0 {
+		t.Fatalf("open: %d\n%s", o.Code, o.Stderr)
+	}
+	for _, c := range []string{"claude-code", "codex", "inspector", "mcp-remote"} {
+		if !strings.Contains(o.Stdout, " "+c+" ") {
+			t.Errorf("open --no-tui names no %s connection:\n%s", c, tail(o.Stdout, 3000))
+		}
+	}
+	e := Run(t, time.Minute, "export", out.Capture, "--format", "markdown")
+	if e.Code != 0 || !strings.Contains(e.Stdout, "# MCP handshake transcript") {
+		t.Errorf("export markdown: %d %s", e.Code, e.Stderr)
+	}
+}
+
+// TestProbeScenarios: against serve with a scenario or toggle, the probe shows the stage that breaks and the
+// finding that explains it.
+func TestProbeScenarios(t *testing.T) {
+	cases := []struct {
+		serve       []string
+		as          string
+		stage, rule string
+	}{
+		{[]string{"--fault", "no-registration"}, "inspector", "registration", "registration-never-attempted"},
+		{[]string{"--fault", "no-auth-metadata"}, "spec", "discovery", "auth-metadata-unreachable"},
+		{[]string{"--scenario", "token-exchange-failed"}, "mcp-remote", "token", "token-invalid-grant"},
+		{[]string{"--scenario", "stale-client"}, "gemini-cli", "token", "token-invalid-client"},
+		// Not a break: Claude Code falls back to initialize, before authorization and after it.
+		{[]string{"--scenario", "discover-fallback"}, "claude-code", "", "discover-fallback"},
+	}
+	for _, c := range cases {
+		t.Run(c.serve[1]+"/"+c.as, func(t *testing.T) {
+			srv := Start(t, append([]string{"serve", "--auto-approve", "--ephemeral", "--no-capture"}, c.serve...)...)
+			out, r := runProbe(t, srv.URL+"/mcp", "--as", c.as)
+			if want := map[bool]int{true: 0, false: 1}[c.stage == ""]; r.Code != want {
+				t.Errorf("exit code %d, want %d", r.Code, want)
+			}
+			if len(out.Results) != 1 {
+				t.Fatalf("%d results", len(out.Results))
+			}
+			var failed, all []string
+			for _, s := range out.Results[0].Stages {
+				for _, f := range s.Findings {
+					all = append(all, f.Rule)
+				}
+				if s.Status != "fail" {
+					continue
+				}
+				failed = append(failed, s.Stage)
+				var rules []string
+				for _, f := range s.Findings {
+					rules = append(rules, f.Rule)
+				}
+				if s.Stage == c.stage && !slices.Contains(rules, c.rule) {
+					t.Errorf("%s failed (%s) with findings %v, want %s", s.Stage, s.Detail, rules, c.rule)
+				}
+			}
+			if c.stage == "" {
+				if len(failed) > 0 || !slices.Contains(all, c.rule) {
+					t.Errorf("failed stages %v, findings %v; want none failed and %s", failed, all, c.rule)
+				}
+				return
+			}
+			if !slices.Equal(failed, []string{c.stage}) {
+				t.Errorf("failed stages %v, want [%s]", failed, c.stage)
+			}
+		})
+	}
+}
+
+// TestProbeBrowser runs the probe without --auto: it opens the authorization URL with xdg-open (here a stand-in
+// browser on PATH that follows redirects with curl) and reads the code when the browser reaches its loopback
+// callback listener.
+func TestProbeBrowser(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("the stand-in browser needs curl:", err)
+	}
+	bin := t.TempDir()
+	script := "#!/bin/sh\nexec " + curl + " -s -L -o /dev/null --max-time 20 \"$1\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "spec,claude-code", "--json", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if r.Code != 0 {
+		t.Errorf("exit code %d\n%s", r.Code, r.Stdout)
+	}
+	for _, res := range out.Results {
+		if s := res.Stages[2]; s.Stage != "authorize" || s.Status != "pass" || !strings.Contains(s.Detail, "code received at http://") {
+			t.Errorf("%s authorize: %s %q", res.Client, s.Status, s.Detail)
+		}
+	}
+	if !strings.Contains(r.Stderr, "open this URL in a browser") {
+		t.Errorf("no authorization URL printed:\n%s", r.Stderr)
+	}
+}
+
+// TestProbeAgreesWithTypeScriptSDK: against the TypeScript SDK's example server with OAuth, the probe playing the
+// SDK-based clients (the Inspector, mcp-remote, Claude Code: a confidential client here, which must pick
+// client_secret_post from the server's list as the SDK does) and the spec gets as far as the real SDK client does — through
+// OAuth to a tool call — by the same discovery, registration, authorize and token endpoints.
+func TestProbeAgreesWithTypeScriptSDK(t *testing.T) {
+	upstream := proxyStartOAuthExample(t)
+	run := proxyRunClient(t, upstream, `[{"tool":"greet","args":{"name":"probe"}}]`, "oauth")
+	if n := len(run.Results); n == 0 || !strings.Contains(string(run.Results[n-1]), "Hello, probe!") {
+		t.Fatalf("the SDK client's results: %s", run.Results)
+	}
+	out, r := runProbe(t, upstream, "--as", "inspector,mcp-remote,claude-code,spec", "--tool", "greet")
+	if r.Code != 0 {
+		t.Errorf("probe exit %d\n%s", r.Code, r.Stdout)
+	}
+	for _, res := range out.Results {
+		for _, s := range res.Stages {
+			if s.Status != "pass" {
+				t.Errorf("%s %s: %s %s (the SDK client got through)", res.Client, s.Stage, s.Status, s.Detail)
+			}
+		}
+	}
+	used := func(paths []string, p string) bool {
+		return slices.ContainsFunc(paths, func(x string) bool { return strings.HasPrefix(x, p) })
+	}
+	var sdk []string
+	for _, e := range run.Log {
+		if u, err := url.Parse(e.URL); err == nil {
+			sdk = append(sdk, u.Path)
+		}
+	}
+	res, err := recorder.LoadCapture(out.Capture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var probed []string
+	for _, ex := range res.Exchanges {
+		probed = append(probed, ex.Path())
+	}
+	for _, p := range []string{"/.well-known/oauth-protected-resource", "/.well-known/oauth-authorization-server", "/register", "/authorize", "/token", "/mcp"} {
+		if used(sdk, p) != used(probed, p) {
+			t.Errorf("%s: the SDK client %v, the probe %v", p, used(sdk, p), used(probed, p))
+		}
+	}
+}
+
+// TestProbeHostedCallbackPasted runs `--as claude` without --auto: Claude's callback is claude.ai's, which nothing
+// here can receive, so the user pastes the address the browser was sent to. The stand-in browser requests the
+// authorization URL on loopback only (no redirect followed, nothing leaves the machine) and "pastes" the Location
+// the server answered into the probe's stdin.
+func TestProbeHostedCallbackPasted(t *testing.T) {
+	curl, err := exec.LookPath("curl")
+	if err != nil {
+		t.Fatal("the stand-in browser needs curl:", err)
+	}
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "stdin")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\n" + curl + " -s -o /dev/null --max-time 20 -w '%{redirect_url}\\n' \"$1\" > " + fifo + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := os.OpenFile(fifo, os.O_RDWR, 0) // read-write: opening does not wait for the writer
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stdin.Close()
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "claude", "--json", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(), "PATH="+dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	cmd.Stdin = stdin
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if s := out.Results[0].Stages[2]; s.Status != "pass" || !strings.Contains(s.Detail, "code received at https://claude.ai/api/mcp/auth_callback") {
+		t.Errorf("authorize: %s %q\n%s", s.Status, s.Detail, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "paste the address") {
+		t.Errorf("no paste prompt:\n%s", r.Stderr)
+	}
+}
