@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -24,6 +27,8 @@ type proxyFlags struct {
 	rewriteURLs  bool
 	preserveHost bool
 	upstreamWait time.Duration
+	watchAS      bool
+	asPublicURL  string
 }
 
 func (f *proxyFlags) register(fs *flag.FlagSet) {
@@ -31,6 +36,8 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upstream, "upstream", "", "your MCP server's `URL`, e.g. http://localhost:8080/mcp (its path is the connector's path; every path is forwarded as is)")
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
 	fs.BoolVar(&f.preserveHost, "preserve-host", false, "send the public host as Host (default: the upstream's own host, with the public host in X-Forwarded-Host)")
+	fs.BoolVar(&f.watchAS, "watch-as", true, "watch the authorization server the upstream's resource metadata names on another origin, through a second listener (the port after --addr); --watch-as=false leaves the client talking to it directly")
+	fs.StringVar(&f.asPublicURL, "as-public-url", "", "the public `URL` of the authorization server's listener (a second tunnel to the port the banner names); default: its loopback URL")
 	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration`, GET event streams included (0: wait forever); a stream whose headers came in time lasts as long as the upstream keeps it open")
 }
 
@@ -67,6 +74,16 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch proxy:", err)
 		return errUsage
 	}
+	if f.asPublicURL != "" && !f.watchAS {
+		fmt.Fprintln(stderr, "mcpwatch proxy: --as-public-url needs --watch-as")
+		return errUsage
+	}
+	if f.asPublicURL != "" {
+		if _, err := publicurl.ParsePublic(f.asPublicURL); err != nil {
+			fmt.Fprintln(stderr, "mcpwatch proxy: --as-public-url:", err)
+			return errUsage
+		}
+	}
 	if f.upstreamWait < 0 {
 		fmt.Fprintln(stderr, "mcpwatch proxy: --upstream-timeout must not be negative")
 		return errUsage
@@ -87,7 +104,10 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
+	say := asSayer(!f.noTUI && isTerminal(stdout), stderr)
 	p, err := proxy.New(proxy.Options{
+		WatchAS:       f.watchAS,
+		OnASFinding:   say,
 		Upstream:      f.upstream,
 		Recorder:      benchRecorder(rec),
 		Logger:        logger,
@@ -130,6 +150,16 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--upstream %s is mcpwatch's own address %s: point it at your server", f.upstream, srv.Addr())
 	}
 
+	var asLines []string
+	if f.watchAS {
+		asSrv, lines, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
+		if err != nil {
+			return err
+		}
+		asLines = lines
+		srv.Also(asSrv)
+	}
+
 	host := "the upstream's own Host, the public host in X-Forwarded-Host"
 	if f.preserveHost {
 		host = "the public host as Host"
@@ -139,6 +169,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rewrite = "off"
 	}
 	before := []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}
+	before = append(before, asLines...)
 	if !p.HasEndpointPath() {
 		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
@@ -147,6 +178,67 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		logger: logger, upstream: p.Upstream().String(), before: before,
 		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
 	}, stdout, stderr)
+}
+
+// asSayer prints what the proxy learns about a watched authorization server, once each, in headless mode (the TUI
+// shows the same as findings).
+func asSayer(tui bool, stderr io.Writer) func(string) {
+	if tui {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(stderr, "authorization server:", msg)
+	}
+}
+
+// listenAS opens the watched authorization server's listener on the first free port after mcpwatch's own (same
+// host), behind the same recorder (the toggles act on the MCP listener only), and returns its banner lines.
+func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyFlags, logger *slog.Logger, rec *recorder.Recorder) (*server.Server, []string, error) {
+	host, portStr, _ := net.SplitHostPort(srv.Addr())
+	port, _ := strconv.Atoi(portStr)
+	var asSrv *server.Server
+	var err error
+	for i := 1; i <= 11; i++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port+i))
+		if i == 11 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		asSrv, err = server.New(server.Config{Addr: addr, PublicURL: f.asPublicURL, Logger: logger, Recorder: rec,
+			Handler: p.AS(), EndpointPath: "/"})
+		if err != nil {
+			return nil, nil, err
+		}
+		if err = asSrv.Listen(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("the authorization server's listener: %w", err)
+	}
+	public := f.asPublicURL
+	if public == "" {
+		public = asSrv.LocalURL()
+	}
+	if err := p.SetASPublic(public); err != nil {
+		return nil, nil, fmt.Errorf("--as-public-url: %w", err)
+	}
+	line := fmt.Sprintf("authorization server listener: %s", asSrv.LocalURL())
+	if f.asPublicURL != "" {
+		line += " (public " + f.asPublicURL + ")"
+	}
+	if as := p.DiscoverAS(ctx); as != "" {
+		line += "; watching " + as + " (--watch-as=false leaves it direct)"
+	} else {
+		line += "; it serves the authorization server the upstream's resource metadata names on another origin, once a client fetches it (--watch-as=false: never)"
+	}
+	lines := []string{line}
+	if (f.tunnel || f.publicURL != "") && f.asPublicURL == "" {
+		lines = append(lines, "note: the authorization server's listener is reachable on this machine only; for a remote client run a second tunnel to "+asSrv.LocalURL()+" and pass its URL with --as-public-url, or use --watch-as=false")
+	}
+	return asSrv, lines, nil
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.
