@@ -90,11 +90,33 @@ class TestOAuthProvider {
   redirectToAuthorization(u) { this.authorizationUrl = u; }
 }
 
+// authorize follows the authorization URL like a minimal browser: redirects, the cookies they set (by name, for
+// every path: the login pages are the authorization server's), and a login page's HTML form (posted as it is).
 async function authorize(provider) {
   let next = provider.authorizationUrl;
+  const jar = new Map();
+  let init = { redirect: "manual" };
   for (let hops = 0; hops < 10; hops++) {
-    const res = await recordingFetch(next, { redirect: "manual" });
+    const headers = {};
+    if (jar.size) headers.cookie = [...jar].map(([k, v]) => `${k}=${v}`).join("; ");
+    const res = await recordingFetch(next, { ...init, headers: { ...headers, ...(init.headers ?? {}) } });
+    init = { redirect: "manual" };
+    for (const c of res.headers.getSetCookie?.() ?? []) {
+      const [nv] = c.split(";");
+      const i = nv.indexOf("=");
+      jar.set(nv.slice(0, i).trim(), nv.slice(i + 1));
+    }
     const loc = res.headers.get("location");
+    if (!loc && res.status === 200 && (res.headers.get("content-type") ?? "").startsWith("text/html")) {
+      const page = await res.text();
+      const form = page.match(/<form[^>]*method="post"[^>]*action="([^"]+)"/i);
+      if (!form) throw new Error(`login page without a form at ${next}: ${page.slice(0, 200)}`);
+      const fields = new URLSearchParams();
+      for (const m of page.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/gi)) fields.set(m[1], m[2]);
+      next = new URL(form[1], next);
+      init = { redirect: "manual", method: "POST", body: fields.toString(), headers: { "content-type": "application/x-www-form-urlencoded" } };
+      continue;
+    }
     if (!loc) throw new Error(`authorization stopped at ${next}: ${res.status} ${await res.text()}`);
     next = new URL(loc, next);
     if (next.href.startsWith(provider.redirectUrl)) {

@@ -1,0 +1,133 @@
+package e2e
+
+import (
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+var proxyASListenerRE = regexp.MustCompile(`authorization server listener: (http://[^\s;]+)`)
+
+// An MCP server whose authorization server lives on another origin, behind `mcpwatch proxy`: the TypeScript SDK
+// client completes the whole flow with every request going through one of mcpwatch's two listeners (none to the
+// real authorization server), and the capture holds each of them, staged, in one connection.
+func TestProxyWatchesTheExternalAuthorizationServer(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	cases := []struct {
+		name     string
+		start    func(t *testing.T) (mcp, as string)
+		asStages []analysis.Stage // stages the authorization server's listener must have seen
+	}{
+		{"ts-sdk-example", func(t *testing.T) (string, string) {
+			up := proxyStartOAuthExample(t)
+			return up, "" // the example names its AS on MCP_AUTH_PORT; the banner says which
+		}, []analysis.Stage{analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken}},
+		{"oidc-provider", proxyStartOIDCProvider,
+			[]analysis.Stage{analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize, analysis.StageLogin, analysis.StageToken}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream, realAS := tc.start(t)
+			px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream)
+			asURL := px.stderr.wait(t, proxyASListenerRE, 10*time.Second)
+			run := proxyRunClient(t, px.connector, `[{"tool":"greet","args":{"name":"proxy"}}]`, "oauth")
+			if len(run.Results) != 3 || !strings.Contains(string(run.Results[2]), "Hello, proxy!") {
+				t.Fatalf("results: %s", run.Results)
+			}
+			seqs := map[string]string{} // x-e2e-seq → listener
+			for _, e := range run.Log {
+				switch {
+				case strings.HasPrefix(e.URL, px.url+"/"):
+					seqs[strconv.Itoa(e.Seq)] = "mcp"
+				case strings.HasPrefix(e.URL, asURL+"/"):
+					seqs[strconv.Itoa(e.Seq)] = "as"
+				default:
+					t.Errorf("request %d went around mcpwatch: %s %s", e.Seq, e.Method, e.URL)
+				}
+			}
+			exs := px.exchanges(t)
+			stages := map[analysis.Stage]bool{}
+			found := map[string]bool{}
+			for _, ex := range exs {
+				if ex.Kind != recorder.Inbound {
+					continue
+				}
+				seq := ex.ReqHeaders.Get("X-E2e-Seq")
+				listener, ok := seqs[seq]
+				if !ok {
+					t.Errorf("captured %s %s is not a request the client made (seq %q)", ex.Method, ex.Path(), seq)
+					continue
+				}
+				found[seq] = true
+				onAS := ex.Note("authorization-server") != ""
+				if onAS != (listener == "as") {
+					t.Errorf("seq %s (%s %s): authorization-server note %v, sent to the %s listener", seq, ex.Method, ex.Path(), onAS, listener)
+				}
+				if realAS != "" && onAS && !strings.HasPrefix(ex.Note("authorization-server"), realAS) {
+					t.Errorf("seq %s forwarded to %s, want %s", seq, ex.Note("authorization-server"), realAS)
+				}
+				st := analysis.StageOf(ex, "/mcp")
+				if st == analysis.StageOther || st == "" {
+					t.Errorf("seq %s (%s %s) has no stage", seq, ex.Method, ex.Path())
+				}
+				if onAS {
+					stages[st] = true
+				}
+			}
+			for seq := range seqs {
+				if !found[seq] {
+					t.Errorf("request %s is not in the capture", seq)
+				}
+			}
+			for _, st := range tc.asStages {
+				if !stages[st] {
+					t.Errorf("the authorization server's listener saw no %s (saw %v)", st, stages)
+				}
+			}
+			rep := analysis.Analyze(exs, analysis.Options{MCPPath: "/mcp"})
+			if len(rep.Connections) != 1 {
+				var ids []string
+				for _, c := range rep.Connections {
+					ids = append(ids, c.ID)
+				}
+				t.Errorf("want one connection for the whole flow, have %v", ids)
+			}
+			if len(rep.Connections) > 0 {
+				var got []analysis.Stage
+				for _, s := range rep.Connections[0].Stages {
+					if s.Count > 0 {
+						got = append(got, s.Stage)
+					}
+				}
+				for _, st := range tc.asStages {
+					if !slices.Contains(got, st) {
+						t.Errorf("connection stages %v lack %s", got, st)
+					}
+				}
+			}
+		})
+	}
+}
+
+// proxyStartOIDCProvider runs node-oidc-provider as the authorization server of a small MCP server on another
+// port (e2e/node/oidc-provider-as.mjs) and returns the MCP endpoint and the provider's issuer.
+func proxyStartOIDCProvider(t *testing.T) (string, string) {
+	t.Helper()
+	mcpPort, authPort := proxyFreePort(t), proxyFreePort(t)
+	dir := filepath.Join(proxyRepoRoot(t), "e2e", "node")
+	p := proxyStart(t, []string{"MCP_PORT=" + mcpPort, "AUTH_PORT=" + authPort}, dir, proxyNode(t), "oidc-provider-as.mjs")
+	as := p.stdout.wait(t, regexp.MustCompile(`^AS (\S+)$`), 60*time.Second)
+	mcp := p.stdout.wait(t, regexp.MustCompile(`^MCP (\S+)$`), 10*time.Second)
+	if _, err := url.Parse(as); err != nil {
+		t.Fatal(err)
+	}
+	return mcp, as
+}
