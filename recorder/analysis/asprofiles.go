@@ -1,0 +1,96 @@
+package analysis
+
+import (
+	"regexp"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// ASProfile is what is known of one authorization server product: how to recognise it and the failures MCP
+// clients meet with it. One value per product in asProfiles. (Not yet wired to a rule: see docs/external-as.md.)
+type ASProfile struct {
+	Name string
+	// Issuer matches the server's origin and path (as the proxy noted it, or the issuer of its metadata).
+	Issuer *regexp.Regexp
+	// Paths are endpoint path fragments only this product uses (in its requests or its metadata).
+	Paths []string
+	// Fields are vendor fields of its metadata.
+	Fields []string
+	Quirks []ASQuirk
+}
+
+// ASQuirk is one known failure: on an exchange of Stage answered with an error whose body contains Hint (any
+// when empty), Says what happened and Fix what to do, with Source.
+type ASQuirk struct {
+	Stage  Stage
+	Hint   string
+	Says   string
+	Fix    string
+	Source string
+}
+
+// asProfiles: sources are reference/clients-2026-12.md and clients-and-peers.md, and issue 17.
+var asProfiles = []ASProfile{
+	{Name: "Keycloak", Issuer: regexp.MustCompile(`/realms/[^/]+`), Paths: []string{"/protocol/openid-connect/", "/clients-registrations/"},
+		Quirks: []ASQuirk{
+			{StageRegister, "", "Keycloak refused the client's registration or metadata document; Keycloak up to 26.7 refuses a public client declaring the jwt-bearer grant, as Claude's metadata document does",
+				"Upgrade Keycloak to 26.8 or later, or allow the client through a client policy; --watch-as shows the document and the refusal", "keycloak/keycloak#50362, PR#50411; anthropics/claude-ai-mcp#487"},
+			{StageAuthorize, "client", "Keycloak refused the client (its metadata document or registration): up to 26.7 it refuses a public client declaring the jwt-bearer grant, and its CIMD executor fails on unknown or plural fields",
+				"Upgrade Keycloak to 26.8 or later", "keycloak/keycloak#50362, #51039"},
+		}},
+	{Name: "Auth0", Issuer: regexp.MustCompile(`\.auth0\.com\b`), Paths: []string{"/oidc/register"},
+		Quirks: []ASQuirk{
+			{StageAuthorize, "callback", "Auth0 refused the redirect URI (Callback URL mismatch): the client sent a loopback port it did not register",
+				"Allow the client's loopback callback with any port in the Auth0 application, or register the exact port the client uses", "github/copilot-cli#4793"},
+		}},
+	{Name: "Okta", Issuer: regexp.MustCompile(`\.(okta|oktapreview|okta-emea)\.com\b`), Paths: []string{"/oauth2/v1/", "/oauth2/default/"}},
+	{Name: "Microsoft Entra ID", Issuer: regexp.MustCompile(`login\.microsoftonline\.(com|us)|sts\.windows\.net|\.ciamlogin\.com`), Fields: []string{"tenant_region_scope", "cloud_instance_name"},
+		Quirks: []ASQuirk{
+			{StageToken, "AADSTS", "Entra refused the token request; its resources are api:// audiences that a client's resource check (Claude Code) and short scope names (AADSTS9010010) trip over",
+				"Use the full scope name (api://<app>/<scope>) and make the protected resource metadata's resource the MCP URL", "anthropics/claude-code#76096; anthropics/claude-ai-mcp#977"},
+		}},
+	{Name: "Amazon Cognito", Issuer: regexp.MustCompile(`cognito-idp\.[a-z0-9-]+\.amazonaws\.com|\.amazoncognito\.com`),
+		Quirks: []ASQuirk{
+			{StageToken, "invalid_grant", "Cognito answered invalid_grant: it does when the authorization request carried no scope",
+				"Send scope in the 401 challenge or scopes_supported in the resource metadata, so that clients ask for one", "anthropics/claude-code#90190; anthropics/claude-ai-mcp#309"},
+		}},
+	{Name: "WorkOS", Issuer: regexp.MustCompile(`\.authkit\.app|api\.workos\.com`)},
+	{Name: "Stytch", Issuer: regexp.MustCompile(`stytch\.com`)},
+	{Name: "Clerk", Issuer: regexp.MustCompile(`\.clerk\.accounts\.dev|clerk\.[a-z0-9.-]+`)},
+	{Name: "Descope", Issuer: regexp.MustCompile(`api\.descope\.com`)},
+	{Name: "Ory Hydra", Issuer: regexp.MustCompile(`\.oryapis\.com`), Paths: []string{"/oauth2/auth", "/oauth2/register", "/oauth2/revoke"}},
+	{Name: "Dex", Paths: []string{"/dex/"}},
+	{Name: "node-oidc-provider", Paths: []string{"/interaction/"}, Fields: []string{"claims_parameter_supported", "request_object_signing_alg_values_supported"}},
+}
+
+// AnyASQuirk applies to every product: the client authenticated with private_key_jwt where the server knows none.
+var AnyASQuirk = ASQuirk{StageToken, "invalid_client", "the authorization server refused the client's authentication: ChatGPT signs a private_key_jwt assertion, which servers that only know none refuse",
+	"List private_key_jwt in token_endpoint_auth_methods_supported, or leave it out so that the client falls back to none", "PostHog/posthog#80787"}
+
+// ASProfileOf recognises the product behind an authorization server's exchange: by its origin (the proxy's note),
+// the request path, and for a metadata document its issuer and vendor fields. nil: not recognised.
+func ASProfileOf(ex *recorder.Exchange) *ASProfile {
+	where := ex.Note("authorization-server") + " " + ex.Path()
+	md := object(ex.RespBody.Data)
+	if iss := str(md, "issuer"); iss != "" {
+		where += " " + iss
+	}
+	for i := range asProfiles {
+		p := &asProfiles[i]
+		if p.Issuer != nil && p.Issuer.MatchString(where) {
+			return p
+		}
+		for _, s := range p.Paths {
+			if strings.Contains(where, s) {
+				return p
+			}
+		}
+		for _, f := range p.Fields {
+			if has(md, f) {
+				return p
+			}
+		}
+	}
+	return nil
+}
