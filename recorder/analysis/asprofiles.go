@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 
@@ -8,7 +9,7 @@ import (
 )
 
 // ASProfile is what is known of one authorization server product: how to recognise it and the failures MCP
-// clients meet with it. One value per product in asProfiles. (Not yet wired to a rule: see docs/external-as.md.)
+// clients meet with it. One value per product in asProfiles; a quirk fires the rule "as-known-quirk".
 type ASProfile struct {
 	Name string
 	// Issuer matches the server's origin and path (as the proxy noted it, or the issuer of its metadata).
@@ -93,4 +94,32 @@ func ASProfileOf(ex *recorder.Exchange) *ASProfile {
 		}
 	}
 	return nil
+}
+
+// checkASQuirks fires as-known-quirk on a refused authorization step of an external server watched through the
+// proxy whose product is known and has a quirk for that step (or on the quirk every product shares).
+func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
+	if ex.Status < 400 || ex.Note("authorization-server") == "" {
+		return
+	}
+	switch r.stage {
+	case StageRegister, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh:
+	default:
+		return
+	}
+	body := strings.ToLower(bodyText(ex, 4096) + ex.RespHeaders.Get("Location"))
+	name := "The authorization server"
+	var quirks []ASQuirk
+	if p := ASProfileOf(ex); p != nil {
+		name, quirks = p.Name, p.Quirks
+	}
+	if strings.Contains(string(ex.ReqBody.Data), "client_assertion") {
+		quirks = append(quirks, AnyASQuirk)
+	}
+	for _, q := range quirks {
+		if q.Stage == r.stage && (q.Hint == "" || strings.Contains(body, strings.ToLower(q.Hint))) {
+			a.fire(r, c, "as-known-quirk", fmt.Sprintf("%s answered %s %s with %d: %s. %s (%s).", name, ex.Method, ex.Path(), ex.Status, q.Says, q.Fix, q.Source))
+			return
+		}
+	}
 }

@@ -21,6 +21,9 @@ import (
 const (
 	// NoteAS: the origin of the authorization server the exchange was forwarded to.
 	NoteAS = "authorization-server"
+	// NoteRewriteAS: a Rewrite (JSON) of the watched authorization server's origin, on either listener — kept apart
+	// from NoteRewrite, which says the upstream named itself by a URL a remote client cannot follow.
+	NoteRewriteAS = "rewrite-as"
 	// NoteASProblem: why a page or redirect of the authorization server may not work through the proxy.
 	NoteASProblem = "as-unproxyable"
 	// NoteStage names the exchange's stage (recorder/analysis reads it): the listener knows the server's
@@ -329,7 +332,7 @@ func (p *Proxy) asModifyResponse(resp *http.Response) error {
 	b := publicurl.Base(resp.Request)
 	to := b.Scheme + "://" + b.Host
 	origins, _ := p.as.mapping()
-	maps := []mapping{{from: origins, to: to}}
+	maps := []mapping{{from: origins, to: to, key: NoteRewriteAS}}
 	path := resp.Request.URL.Path
 	ct := strings.ToLower(resp.Header.Get("Content-Type"))
 	kind := docNone
@@ -347,7 +350,7 @@ func (p *Proxy) asModifyResponse(resp *http.Response) error {
 	}
 	if ok && kind == docDiscovery && resp.StatusCode < 300 {
 		if direct := p.as.learnEndpoints(text); len(direct) > 0 {
-			notes = append(notes, Rewrite{Where: "body", To: to, Direct: direct})
+			notes = append(notes, Rewrite{Where: "body", To: to, Direct: direct, key: NoteRewriteAS})
 		}
 	}
 	notes = append(notes, rewriteHeaders(resp, maps)...)
@@ -439,7 +442,7 @@ func rewriteCookies(resp *http.Response, to string) []Rewrite {
 			continue
 		}
 		vals[i] = strings.Join(out, ";")
-		notes = append(notes, Rewrite{Where: "header Set-Cookie", To: to, Count: len(dropped),
+		notes = append(notes, Rewrite{Where: "header Set-Cookie", To: to, Count: len(dropped), key: NoteRewriteAS,
 			Before: name + ": " + strings.Join(dropped, "; "), After: name + ": dropped"})
 	}
 	return notes

@@ -209,7 +209,16 @@ func TestWatchesTheExternalAuthorizationServer(t *testing.T) {
 	exs := rg.exchanges(t, 13)
 	stages := map[string]string{}
 	var problems []string
+	asNotes := 0
 	for _, ex := range exs {
+		for _, n := range ex.Notes {
+			switch {
+			case n.Key == proxy.NoteRewrite && strings.Contains(n.Value, `"from":"`+asURL+`"`):
+				t.Errorf("the authorization server's origin noted as the upstream's own: %s", n.Value)
+			case n.Key == proxy.NoteRewriteAS:
+				asNotes++
+			}
+		}
 		if ex.Kind != recorder.Inbound || ex.Note(proxy.NoteAS) == "" {
 			continue
 		}
@@ -236,6 +245,9 @@ func TestWatchesTheExternalAuthorizationServer(t *testing.T) {
 		if stages[k] != v {
 			t.Errorf("%s: stage %q, want %q", k, stages[k], v)
 		}
+	}
+	if asNotes < 8 {
+		t.Errorf("%d rewrite-as notes", asNotes)
 	}
 	slices.Sort(problems)
 	if !slices.Equal(problems, []string{"/tenant/social", "/tenant/spa"}) {

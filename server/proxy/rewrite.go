@@ -37,6 +37,8 @@ type Rewrite struct {
 	// Direct lists the endpoints of an authorization server's metadata on another origin than its own, left as
 	// they are: the client talks to them directly, unwatched ("token_endpoint https://...").
 	Direct []string `json:"direct,omitempty"`
+
+	key string // the note's key: NoteRewrite, or NoteRewriteAS for the watched authorization server's origin
 }
 
 const (
@@ -96,6 +98,7 @@ func ownOrigins(up *url.URL) []string {
 type mapping struct {
 	from []string
 	to   string
+	key  string // of the notes: NoteRewrite ("" too) or NoteRewriteAS
 }
 
 // docKind is what a response body is, for rewriting.
@@ -117,7 +120,7 @@ func (p *Proxy) mcpMappings(to string) []mapping {
 	}
 	if p.as != nil {
 		if origins, pub := p.as.mapping(); len(origins) > 0 && pub != "" {
-			maps = append(maps, mapping{from: origins, to: pub})
+			maps = append(maps, mapping{from: origins, to: pub, key: NoteRewriteAS})
 		}
 	}
 	return maps
@@ -153,7 +156,11 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 func addNotes(ctx context.Context, notes []Rewrite) {
 	for _, n := range notes {
 		b, _ := json.Marshal(n)
-		recorder.AddNote(ctx, NoteRewrite, string(b))
+		key := n.key
+		if key == "" {
+			key = NoteRewrite
+		}
+		recorder.AddNote(ctx, key, string(b))
 	}
 }
 
@@ -184,7 +191,7 @@ func rewriteHeaders(resp *http.Response, maps []mapping) []Rewrite {
 						n += k
 					}
 					if n > 0 {
-						notes = append(notes, Rewrite{Where: "header " + name, From: from, To: m.to, Count: n, Before: nv, After: out})
+						notes = append(notes, Rewrite{Where: "header " + name, From: from, To: m.to, Count: n, Before: nv, After: out, key: m.key})
 						nv = out
 					}
 				}
@@ -246,7 +253,7 @@ func rewriteText(resp *http.Response, text string, maps []mapping, kind docKind)
 			for _, f := range []struct{ from, to string }{{from, m.to}, {jsonSlashes(from), jsonSlashes(m.to)}} {
 				out, n, urls := replaceOrigin(text, f.from, f.to)
 				if n > 0 {
-					notes = append(notes, Rewrite{Where: "body", From: from, To: m.to, Count: n, URLs: urls})
+					notes = append(notes, Rewrite{Where: "body", From: from, To: m.to, Count: n, URLs: urls, key: m.key})
 					text = out
 				}
 			}
