@@ -96,9 +96,13 @@ func ASProfileOf(ex *recorder.Exchange) *ASProfile {
 	return nil
 }
 
-// checkASQuirks fires as-known-quirk on a refused authorization step of an external server watched through the
+// checkASQuirks fires as-unproxyable where the proxy noted that a page or redirect of the watched server cannot
+// work through it, and as-known-quirk on a refused authorization step of an external server watched through the
 // proxy whose product is known and has a quirk for that step (or on the quirk every product shares).
 func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
+	if why := ex.Note("as-unproxyable"); why != "" {
+		a.fire(r, c, "as-unproxyable", strings.ToUpper(why[:1])+why[1:]+".")
+	}
 	if ex.Status < 400 || ex.Note("authorization-server") == "" {
 		return
 	}
