@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
+	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -130,4 +133,54 @@ func proxyStartOIDCProvider(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	return mcp, as
+}
+
+// With --tunnel, the authorization server's listener gets a quick tunnel of its own (the stand-in here): the
+// resource metadata through the first names the second, and the server's metadata through the second gives the
+// issuer the client fetched it from.
+func TestProxyWatchesTheExternalAuthorizationServerThroughTunnels(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	binDir := t.TempDir()
+	proxyBuild(t, "./server/tunnel/testdata/fakecloudflared", binDir, "cloudflared")
+	upstream, realAS := proxyStartOIDCProvider(t)
+	report := t.TempDir()
+	env := []string{
+		"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FAKE_CLOUDFLARED_DIR=" + report,
+		"FAKE_CLOUDFLARED_HOST=t{port}.trycloudflare.com",
+	}
+	px := proxyRunMcpwatch(t, bin, env, "proxy", "--tunnel", "--upstream", upstream)
+	asLine := px.stderr.wait(t, regexp.MustCompile(`(authorization server listener: .*)`), 10*time.Second)
+	m := regexp.MustCompile(`listener: http://127\.0\.0\.1:(\d+) \(public (https://\S+)\); watching (\S+)`).FindStringSubmatch(asLine)
+	if m == nil || m[3] != realAS {
+		t.Fatalf("banner line %q (real server %s)", asLine, realAS)
+	}
+	asPort, asPublic := m[1], m[2]
+	mcpPort := px.url[strings.LastIndexByte(px.url, ':')+1:]
+	if px.connector != "https://t"+mcpPort+".trycloudflare.com/mcp" || asPublic != "https://t"+asPort+".trycloudflare.com" {
+		t.Fatalf("connector %s, authorization server %s", px.connector, asPublic)
+	}
+	get := func(edgeOf, path string) map[string]any {
+		t.Helper()
+		edge := readTrim(t, filepath.Join(report, "edge-"+edgeOf))
+		resp, err := http.Get("http://" + edge + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var doc map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", path, resp.StatusCode, err)
+		}
+		return doc
+	}
+	prm := get(mcpPort, "/.well-known/oauth-protected-resource/mcp")
+	if as, _ := prm["authorization_servers"].([]any); len(as) != 1 || as[0] != asPublic {
+		t.Errorf("resource metadata through the tunnel: %v", prm)
+	}
+	md := get(asPort, "/.well-known/oauth-authorization-server")
+	if md["issuer"] != asPublic || md["token_endpoint"] != asPublic+"/token" {
+		t.Errorf("authorization server metadata through its tunnel: issuer %v, token_endpoint %v", md["issuer"], md["token_endpoint"])
+	}
+	px.exchanges(t) // stops mcpwatch and both stand-ins
 }

@@ -242,6 +242,10 @@ func TestProxyTunnelWithStandIn(t *testing.T) {
 	const host = "sporting-follow-audit-href.trycloudflare.com"
 	hosts := make(chan string, 4)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mcp" {
+			http.NotFound(w, r) // mcpwatch proxy's own look for a resource metadata at start (--watch-as)
+			return
+		}
 		hosts <- r.Header.Get("X-Forwarded-Host") + " " + r.Header.Get("X-Forwarded-Proto")
 		io.WriteString(w, "upstream here")
 	}))

@@ -19,6 +19,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
+	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
 type proxyFlags struct {
@@ -37,7 +38,7 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
 	fs.BoolVar(&f.preserveHost, "preserve-host", false, "send the public host as Host (default: the upstream's own host, with the public host in X-Forwarded-Host)")
 	fs.BoolVar(&f.watchAS, "watch-as", true, "watch the authorization server the upstream's resource metadata names on another origin, through a second listener (the port after --addr); --watch-as=false leaves the client talking to it directly")
-	fs.StringVar(&f.asPublicURL, "as-public-url", "", "the public `URL` of the authorization server's listener (a second tunnel to the port the banner names); default: its loopback URL")
+	fs.StringVar(&f.asPublicURL, "as-public-url", "", "the public `URL` of the authorization server's listener (a second tunnel to the port the banner names); default: with --tunnel a second quick tunnel, else its loopback URL")
 	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration`, GET event streams included (0: wait forever); a stream whose headers came in time lasts as long as the upstream keeps it open")
 }
 
@@ -152,10 +153,11 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	var asLines []string
 	if f.watchAS {
-		asSrv, lines, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
+		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
 		if err != nil {
 			return err
 		}
+		defer stopTunnel()
 		asLines = lines
 		srv.Also(asSrv)
 	}
@@ -195,8 +197,9 @@ func asSayer(tui bool, stderr io.Writer) func(string) {
 }
 
 // listenAS opens the watched authorization server's listener on the first free port after mcpwatch's own (same
-// host), behind the same recorder (the toggles act on the MCP listener only), and returns its banner lines.
-func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyFlags, logger *slog.Logger, rec *recorder.Recorder) (*server.Server, []string, error) {
+// host), behind the same recorder (the toggles act on the MCP listener only), with --tunnel a second quick tunnel
+// to it (unless --as-public-url names one), and returns its banner lines and what stops that tunnel.
+func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyFlags, logger *slog.Logger, rec *recorder.Recorder) (*server.Server, []string, func(), error) {
 	host, portStr, _ := net.SplitHostPort(srv.Addr())
 	port, _ := strconv.Atoi(portStr)
 	var asSrv *server.Server
@@ -209,36 +212,60 @@ func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyF
 		asSrv, err = server.New(server.Config{Addr: addr, PublicURL: f.asPublicURL, Logger: logger, Recorder: rec,
 			Handler: p.AS(), EndpointPath: "/"})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err = asSrv.Listen(); err == nil {
 			break
 		}
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("the authorization server's listener: %w", err)
+		return nil, nil, nil, fmt.Errorf("the authorization server's listener: %w", err)
 	}
+	// Ask the upstream now: a second quick tunnel is started only for a server it names (quick tunnels are
+	// rate-limited), and the banner can name it.
+	watching := p.DiscoverAS(ctx)
 	public := f.asPublicURL
-	if public == "" {
+	stop := func() {}
+	if public == "" && f.tunnel && watching != "" {
+		tun, err := tunnel.Start(tunnel.Options{Origin: asSrv.LocalURL(), Logger: logger})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+		public, err = tun.WaitURL(wctx)
+		cancel()
+		if err != nil {
+			tun.Stop()
+			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
+		}
+		stop = tun.Stop
+	}
+	if public != "" {
+		if err := asSrv.Guard().SetPublic(public); err != nil {
+			stop()
+			return nil, nil, nil, fmt.Errorf("the authorization server's public URL %q: %w", public, err)
+		}
+	} else {
 		public = asSrv.LocalURL()
 	}
 	if err := p.SetASPublic(public); err != nil {
-		return nil, nil, fmt.Errorf("--as-public-url: %w", err)
+		stop()
+		return nil, nil, nil, fmt.Errorf("--as-public-url: %w", err)
 	}
 	line := fmt.Sprintf("authorization server listener: %s", asSrv.LocalURL())
-	if f.asPublicURL != "" {
-		line += " (public " + f.asPublicURL + ")"
+	if public != asSrv.LocalURL() {
+		line += " (public " + public + ")"
 	}
-	if as := p.DiscoverAS(ctx); as != "" {
-		line += "; watching " + as + " (--watch-as=false leaves it direct)"
+	if watching != "" {
+		line += "; watching " + watching + " (--watch-as=false leaves it direct)"
 	} else {
 		line += "; it serves the authorization server the upstream's resource metadata names on another origin, once a client fetches it (--watch-as=false: never)"
 	}
 	lines := []string{line}
-	if (f.tunnel || f.publicURL != "") && f.asPublicURL == "" {
+	if (f.tunnel || f.publicURL != "") && public == asSrv.LocalURL() {
 		lines = append(lines, "note: the authorization server's listener is reachable on this machine only; for a remote client run a second tunnel to "+asSrv.LocalURL()+" and pass its URL with --as-public-url, or use --watch-as=false")
 	}
-	return asSrv, lines, nil
+	return asSrv, lines, stop, nil
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.

@@ -134,7 +134,7 @@ func (s *asState) learn(doc string, own []string, ctx context.Context) {
 		case s.target == nil:
 			s.target = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
 			s.origins = ownOrigins(s.target)
-			msg = fmt.Sprintf("watching the authorization server %s through %s (--watch-as=false leaves the client talking to it directly)", origin, s.public)
+			msg = fmt.Sprintf("watching the authorization server %s, which the upstream's resource metadata names, through mcpwatch's second listener (--watch-as=false leaves the client talking to it directly)", origin)
 		case !slices.Contains(s.origins, origin) && !slices.Contains(s.others, origin) && len(s.others) < maxASOthers:
 			s.others = append(s.others, origin)
 			msg = fmt.Sprintf("the resource metadata also names the authorization server %s, which is not watched (only %s is)", origin, s.target)
@@ -455,7 +455,7 @@ func (p *Proxy) DiscoverAS(ctx context.Context) string {
 	if p.as == nil {
 		return ""
 	}
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	paths := []string{"/.well-known/oauth-protected-resource"}
 	if p.HasEndpointPath() {
