@@ -152,6 +152,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 
 	var asLines []string
+	shown := p.Upstream().String() // in the TUI's header
 	if f.watchAS {
 		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
 		if err != nil {
@@ -160,6 +161,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		defer stopTunnel()
 		asLines = lines
 		srv.Also(asSrv)
+		shown += " · authorization server via " + asSrv.LocalURL()
 	}
 
 	host := "the upstream's own Host, the public host in X-Forwarded-Host"
@@ -177,7 +179,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return runWatched(ctx, watched{
 		flags: &f.serveFlags, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, upstream: p.Upstream().String(), before: before,
+		logger: logger, upstream: shown, before: before,
 		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
 	}, stdout, stderr)
 }
