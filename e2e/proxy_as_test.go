@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -183,4 +184,104 @@ func TestProxyWatchesTheExternalAuthorizationServerThroughTunnels(t *testing.T) 
 		t.Errorf("authorization server metadata through its tunnel: issuer %v, token_endpoint %v", md["issuer"], md["token_endpoint"])
 	}
 	px.exchanges(t) // stops mcpwatch and both stand-ins
+}
+
+// mcp-remote (npm) through mcpwatch proxy, its browser the headless stand-in: the flow completes, the browser went
+// only to mcpwatch's authorization server listener and to mcp-remote's own callback, and the capture holds the
+// authorization server's every step, staged, in one connection.
+func TestProxyWatchesTheExternalAuthorizationServerWithMcpRemote(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	for _, tc := range []struct {
+		name     string
+		start    func(t *testing.T) (string, string)
+		asStages []analysis.Stage
+	}{
+		{"ts-sdk-example", func(t *testing.T) (string, string) { return proxyStartOAuthExample(t), "" },
+			[]analysis.Stage{analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken}},
+		{"oidc-provider", proxyStartOIDCProvider,
+			[]analysis.Stage{analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize, analysis.StageLogin, analysis.StageToken}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			upstream, _ := tc.start(t)
+			px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream)
+			asURL := px.stderr.wait(t, proxyASListenerRE, 10*time.Second)
+			dir := t.TempDir()
+			browserLog := filepath.Join(dir, "browser.log")
+			callback := proxyFreePort(t)
+			cmd := exec.Command(proxyNode(t), "mcp-remote-client.mjs", px.connector, callback, filepath.Join(dir, "cfg"))
+			cmd.Dir = filepath.Join(proxyRepoRoot(t), "e2e", "node")
+			cmd.Env = append(os.Environ(), "FAKE_BROWSER_LOG="+browserLog)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			select {
+			case err := <-done:
+				if err != nil || !strings.Contains(stdout.String(), "Hello, mcp-remote!") {
+					t.Fatalf("mcp-remote: %v\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+				}
+			case <-time.After(90 * time.Second):
+				cmd.Process.Kill()
+				<-done
+				t.Fatalf("mcp-remote did not finish\nstderr:\n%s", stderr.String())
+			}
+			b, err := os.ReadFile(browserLog)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var visited int
+			for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+				var e struct{ Method, URL string }
+				if err := json.Unmarshal([]byte(line), &e); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.HasPrefix(e.URL, asURL+"/") && !strings.HasPrefix(e.URL, "http://localhost:"+callback+"/") {
+					t.Errorf("the browser went around mcpwatch: %s %s", e.Method, e.URL)
+				}
+				visited++
+			}
+			exs := px.exchanges(t)
+			stages := map[analysis.Stage]int{}
+			for _, ex := range exs {
+				if ex.Kind == recorder.Inbound && ex.Note("authorization-server") != "" {
+					stages[analysis.StageOf(ex, "/mcp")]++
+				}
+			}
+			for _, st := range tc.asStages {
+				if stages[st] == 0 {
+					t.Errorf("the authorization server's listener saw no %s (saw %v)", st, stages)
+				}
+			}
+			if visited < 2 {
+				t.Errorf("the browser made %d requests", visited)
+			}
+			// The authorization steps belong to the connection that initialized. (mcp-remote's first probe and
+			// discovery may form a connection of their own: the analysis groups them by user agent and time.)
+			rep := analysis.Analyze(exs, analysis.Options{MCPPath: "/mcp"})
+			connOf := map[uint64]string{}
+			for _, c := range rep.Connections {
+				for _, id := range c.Exchanges {
+					connOf[id] = c.ID
+				}
+			}
+			initConn := ""
+			for _, ex := range exs {
+				if ex.Kind == recorder.Inbound && ex.RPCMethod() == "initialize" && ex.Status == 200 {
+					initConn = connOf[ex.ID]
+				}
+			}
+			for _, ex := range exs {
+				st := analysis.StageOf(ex, "/mcp")
+				if ex.Kind != recorder.Inbound || ex.Note("authorization-server") == "" || st == analysis.StageAuthMetadata {
+					continue
+				}
+				if initConn == "" || connOf[ex.ID] != initConn {
+					t.Errorf("%s %s (%s) is in connection %q, the initialize in %q", ex.Method, ex.Path(), st, connOf[ex.ID], initConn)
+				}
+			}
+		})
+	}
 }
