@@ -71,6 +71,9 @@ func TestProxyWatchesTheExternalAuthorizationServer(t *testing.T) {
 					continue
 				}
 				found[seq] = true
+				if why := ex.Note("as-unproxyable"); why != "" {
+					t.Errorf("seq %s: a healthy provider said to be unproxyable: %s", seq, why)
+				}
 				onAS := ex.Note("authorization-server") != ""
 				if onAS != (listener == "as") {
 					t.Errorf("seq %s (%s %s): authorization-server note %v, sent to the %s listener", seq, ex.Method, ex.Path(), onAS, listener)

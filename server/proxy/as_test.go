@@ -19,12 +19,11 @@ import (
 
 // asRig is mcpwatch's two listeners: the proxy to an MCP server, and the watched authorization server's.
 type asRig struct {
-	store      *recorder.Store
-	mcp, as    string
-	mu         sync.Mutex
-	said       []string
-	p          *proxy.Proxy
-	asRealHost string
+	store   *recorder.Store
+	mcp, as string
+	mu      sync.Mutex
+	said    []string
+	p       *proxy.Proxy
 }
 
 func newASRig(t *testing.T, upstream string) *asRig {

@@ -358,8 +358,6 @@ func urlAt(s string) string {
 		end = len(s)
 	}
 	u := s[:end]
-	if strings.HasSuffix(u, `\`) { // the backslash of an escaped quote
-		u = u[:len(u)-1]
-	}
+	u = strings.TrimSuffix(u, `\`) // the backslash of an escaped quote
 	return u
 }
