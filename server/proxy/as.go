@@ -125,10 +125,11 @@ func (s *asState) learn(doc string, own []string, ctx context.Context) {
 			continue
 		}
 		origin := u.Scheme + "://" + strings.ToLower(u.Host)
-		if slices.Contains(own, origin) {
-			continue // the upstream is its own authorization server: --rewrite-urls covers it
-		}
 		s.mu.Lock()
+		if slices.Contains(own, origin) || origin == s.public {
+			s.mu.Unlock()
+			continue // the upstream is its own authorization server (--rewrite-urls covers it), or names ours
+		}
 		var msg string
 		switch {
 		case s.target == nil:

@@ -263,3 +263,22 @@ func TestWatchesTheExternalAuthorizationServer(t *testing.T) {
 func (r *asRig) exchanges(t *testing.T, n int) []*recorder.Exchange {
 	return (&rig{store: r.store}).exchanges(t, n)
 }
+
+// An upstream that builds its URLs from X-Forwarded-Host names itself — its own authorization server — by
+// mcpwatch's origin: that is not an external server, and nothing is watched or rewritten to the second listener.
+func TestUpstreamNamingItselfByTheForwardedHostIsNotWatched(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		self := "http://" + r.Header.Get("X-Forwarded-Host")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"resource":"%s/mcp","authorization_servers":["%s"]}`, self, self)
+	}))
+	defer up.Close()
+	rg := newASRig(t, up.URL+"/mcp")
+	_, body := do(t, "GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", "")
+	if want := `{"resource":"` + rg.mcp + `/mcp","authorization_servers":["` + rg.mcp + `"]}`; body != want {
+		t.Errorf("resource metadata %s\nwant %s", body, want)
+	}
+	if w := rg.p.WatchedAS(); w != "" {
+		t.Errorf("watching %s", w)
+	}
+}

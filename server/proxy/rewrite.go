@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,7 +142,9 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 	}
 	notes = append(notes, n...)
 	if ok && p.as != nil && strings.Contains(resp.Request.URL.Path, "/.well-known/oauth-protected-resource") {
-		p.as.learn(text, p.origins, ctx)
+		// The upstream's own origins, and the request's public one: an upstream that builds its URLs from
+		// X-Forwarded-Host names itself by mcpwatch's origin, and is its own authorization server.
+		p.as.learn(text, append(slices.Clip(p.origins), to), ctx)
 	}
 	maps := p.mcpMappings(to)
 	notes = append(notes, rewriteHeaders(resp, maps)...)
