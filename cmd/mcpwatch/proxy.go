@@ -264,7 +264,7 @@ func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyF
 		line += "; it serves the authorization server the upstream's resource metadata names on another origin, once a client fetches it (--watch-as=false: never)"
 	}
 	lines := []string{line}
-	if (f.tunnel || f.publicURL != "") && public == asSrv.LocalURL() {
+	if (f.tunnel || f.publicURL != "") && public == asSrv.LocalURL() && watching != "" {
 		lines = append(lines, "note: the authorization server's listener is reachable on this machine only; for a remote client run a second tunnel to "+asSrv.LocalURL()+" and pass its URL with --as-public-url, or use --watch-as=false")
 	}
 	return asSrv, lines, stop, nil

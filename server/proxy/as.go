@@ -112,7 +112,10 @@ func (s *asState) say(msg string) {
 
 // learn reads a protected resource metadata document (as the upstream sent it) and watches the first
 // authorization server it names on another origin than the upstream's own (own).
-func (s *asState) learn(doc string, own []string, ctx context.Context) {
+//
+// from is the public origin the document was fetched through ("" at start): when it is not loopback and the
+// listener's is, a remote client cannot follow, and that is said.
+func (s *asState) learn(ctx context.Context, doc string, own []string, from string) {
 	var prm struct {
 		AuthorizationServers []string `json:"authorization_servers"`
 	}
@@ -136,6 +139,9 @@ func (s *asState) learn(doc string, own []string, ctx context.Context) {
 			s.target = &url.URL{Scheme: u.Scheme, Host: strings.ToLower(u.Host)}
 			s.origins = ownOrigins(s.target)
 			msg = fmt.Sprintf("watching the authorization server %s, which the upstream's resource metadata names, through mcpwatch's second listener (--watch-as=false leaves the client talking to it directly)", origin)
+			if pu, err := url.Parse(s.public); from != "" && err == nil && publicurl.IsLoopback(pu.Host) && !publicurl.IsLoopback(strings.TrimPrefix(strings.TrimPrefix(from, "https://"), "http://")) {
+				msg += fmt.Sprintf("; but that listener, %s, is reachable on this machine only, and the client came through %s: run a second tunnel to it and pass its URL with --as-public-url, or use --watch-as=false", s.public, from)
+			}
 		case !slices.Contains(s.origins, origin) && !slices.Contains(s.others, origin) && len(s.others) < maxASOthers:
 			s.others = append(s.others, origin)
 			msg = fmt.Sprintf("the resource metadata also names the authorization server %s, which is not watched (only %s is)", origin, s.target)
@@ -474,7 +480,7 @@ func (p *Proxy) DiscoverAS(ctx context.Context) string {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, maxRewriteBody))
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
-			p.as.learn(string(b), p.origins, ctx)
+			p.as.learn(ctx, string(b), p.origins, "")
 			if t := p.WatchedAS(); t != "" {
 				return t
 			}

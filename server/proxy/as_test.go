@@ -282,3 +282,29 @@ func TestUpstreamNamingItselfByTheForwardedHostIsNotWatched(t *testing.T) {
 		t.Errorf("watching %s", w)
 	}
 }
+
+// A server learnt from a document fetched through a public host, while the second listener is on loopback only,
+// is said to be out of a remote client's reach.
+func TestLoopbackListenerBehindAPublicHostIsSaid(t *testing.T) {
+	as := httptest.NewServer(http.NotFoundHandler())
+	defer as.Close()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"resource":"https://abc.trycloudflare.com/mcp","authorization_servers":["%s"]}`, as.URL)
+	}))
+	defer up.Close()
+	rg := newASRig(t, up.URL+"/mcp")
+	req, _ := http.NewRequest("GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", nil)
+	req.Header.Set("X-Forwarded-Proto", "https")
+	req.Host = "abc.trycloudflare.com"
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	rg.mu.Lock()
+	defer rg.mu.Unlock()
+	if len(rg.said) != 1 || !strings.Contains(rg.said[0], "reachable on this machine only, and the client came through https://abc.trycloudflare.com") {
+		t.Errorf("said %q", rg.said)
+	}
+}

@@ -144,7 +144,7 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 	if ok && p.as != nil && strings.Contains(resp.Request.URL.Path, "/.well-known/oauth-protected-resource") {
 		// The upstream's own origins, and the request's public one: an upstream that builds its URLs from
 		// X-Forwarded-Host names itself by mcpwatch's origin, and is its own authorization server.
-		p.as.learn(text, append(slices.Clip(p.origins), to), ctx)
+		p.as.learn(ctx, text, append(slices.Clip(p.origins), to), to)
 	}
 	maps := p.mcpMappings(to)
 	notes = append(notes, rewriteHeaders(resp, maps)...)
