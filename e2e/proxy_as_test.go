@@ -1,7 +1,10 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -286,5 +289,193 @@ func TestProxyWatchesTheExternalAuthorizationServerWithMcpRemote(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A Claude-shaped run through `mcpwatch proxy --tunnel` (the cloudflared stand-in: two quick tunnels) in front of
+// node-oidc-provider's MCP server: Claude's user agent and callback, its registration, the user's browser through
+// the login form, the token request and the MCP calls, each through the tunnel of its listener. The flow completes
+// and the capture holds every step, staged, in one connection identified as Claude.
+func TestProxyClaudeShapedRunThroughTwoTunnels(t *testing.T) {
+	bin := proxyMcpwatch(t)
+	binDir := t.TempDir()
+	proxyBuild(t, "./server/tunnel/testdata/fakecloudflared", binDir, "cloudflared")
+	upstream, _ := proxyStartOIDCProvider(t)
+	report := t.TempDir()
+	env := []string{
+		"PATH=" + binDir + string(os.PathListSeparator) + os.Getenv("PATH"),
+		"FAKE_CLOUDFLARED_DIR=" + report,
+		"FAKE_CLOUDFLARED_HOST=t{port}.trycloudflare.com",
+	}
+	px := proxyRunMcpwatch(t, bin, env, "proxy", "--tunnel", "--upstream", upstream)
+	asLine := px.stderr.wait(t, regexp.MustCompile(`(authorization server listener: .*)`), 10*time.Second)
+	m := regexp.MustCompile(`listener: http://127\.0\.0\.1:(\d+) \(public (https://\S+)\)`).FindStringSubmatch(asLine)
+	if m == nil {
+		t.Fatalf("banner line %q", asLine)
+	}
+	mcpPort := px.url[strings.LastIndexByte(px.url, ':')+1:]
+	edges := map[string]string{ // public origin → the stand-in's edge
+		"https://t" + mcpPort + ".trycloudflare.com": readTrim(t, filepath.Join(report, "edge-"+mcpPort)),
+		m[2]: readTrim(t, filepath.Join(report, "edge-"+m[1])),
+	}
+	const claudeUA = "Claude-User (claude-code/2.1.0; +https://support.anthropic.com/)"
+	const browserUA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+	const callback = "https://claude.ai/api/mcp/auth_callback"
+	cookies := map[string]string{}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }, Timeout: 30 * time.Second}
+	send := func(method, target, ua, ctype, body string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		origin := u.Scheme + "://" + u.Host
+		edge, ok := edges[origin]
+		if !ok {
+			t.Fatalf("%s %s: not one of mcpwatch's public origins %v", method, target, edges)
+		}
+		req, _ := http.NewRequest(method, "http://"+edge+u.RequestURI(), strings.NewReader(body))
+		req.Header.Set("User-Agent", ua)
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		if ua == browserUA && len(cookies) > 0 {
+			var cs []string
+			for k, v := range cookies {
+				cs = append(cs, k+"="+v)
+			}
+			req.Header.Set("Cookie", strings.Join(cs, "; "))
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if ua == browserUA {
+			for _, c := range resp.Cookies() {
+				cookies[c.Name] = c.Value
+			}
+		}
+		return resp, string(b)
+	}
+	mcpURL := px.connector
+	initBody := `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"claude-ai","version":"0.1.0"}}}`
+	accept := []string{"Accept", "application/json, text/event-stream"}
+
+	resp, _ := send("POST", mcpURL, claudeUA, "application/json", initBody, accept...)
+	rm := regexp.MustCompile(`resource_metadata="([^"]+)"`).FindStringSubmatch(resp.Header.Get("WWW-Authenticate"))
+	if resp.StatusCode != 401 || rm == nil {
+		t.Fatalf("challenge %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	}
+	_, body := send("GET", rm[1], claudeUA, "", "")
+	var prm struct {
+		AuthorizationServers []string `json:"authorization_servers"`
+	}
+	if err := json.Unmarshal([]byte(body), &prm); err != nil || len(prm.AuthorizationServers) != 1 {
+		t.Fatalf("resource metadata %s", body)
+	}
+	issuer := prm.AuthorizationServers[0]
+	_, body = send("GET", issuer+"/.well-known/oauth-authorization-server", claudeUA, "", "")
+	var md struct {
+		Issuer                string `json:"issuer"`
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+		RegistrationEndpoint  string `json:"registration_endpoint"`
+	}
+	if err := json.Unmarshal([]byte(body), &md); err != nil || md.Issuer != issuer {
+		t.Fatalf("metadata %s (issuer %q, fetched from %s)", body, md.Issuer, issuer)
+	}
+	resp, body = send("POST", md.RegistrationEndpoint, claudeUA, "application/json",
+		`{"client_name":"Claude","redirect_uris":["`+callback+`"],"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`)
+	var reg struct {
+		ClientID string `json:"client_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &reg); err != nil || resp.StatusCode != 201 || reg.ClientID == "" {
+		t.Fatalf("register %d %s", resp.StatusCode, body)
+	}
+	verifier := "claude-shaped-verifier-0123456789-abcdefghijklmnopqrstuvwxyz"
+	sum := sha256.Sum256([]byte(verifier))
+	q := url.Values{"response_type": {"code"}, "client_id": {reg.ClientID}, "redirect_uri": {callback}, "scope": {"mcp:tools"},
+		"state": {"st4te"}, "code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"}, "resource": {mcpURL}}
+	next, method, form := md.AuthorizationEndpoint+"?"+q.Encode(), "GET", ""
+	var code string
+	for hop := 0; hop < 10 && code == ""; hop++ {
+		ctype := ""
+		if method == "POST" {
+			ctype = "application/x-www-form-urlencoded"
+		}
+		resp, body = send(method, next, browserUA, ctype, form)
+		method, form = "GET", ""
+		if loc := resp.Header.Get("Location"); loc != "" {
+			lu, err := url.Parse(next)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nu, _ := lu.Parse(loc)
+			if strings.HasPrefix(nu.String(), callback) {
+				if nu.Query().Get("iss") != issuer || nu.Query().Get("state") != "st4te" {
+					t.Errorf("callback %s: iss should name %s", nu, issuer)
+				}
+				code = nu.Query().Get("code")
+				break
+			}
+			next = nu.String()
+			continue
+		}
+		fm := regexp.MustCompile(`<form[^>]*method="post"[^>]*action="([^"]+)"`).FindStringSubmatch(body)
+		if fm == nil {
+			t.Fatalf("authorization stopped at %s: %d %s", next, resp.StatusCode, body)
+		}
+		next, method, form = fm[1], "POST", "login=claude-user"
+	}
+	if code == "" {
+		t.Fatal("no authorization code")
+	}
+	resp, body = send("POST", md.TokenEndpoint, claudeUA, "application/x-www-form-urlencoded", url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {callback}, "client_id": {reg.ClientID}, "code_verifier": {verifier}, "resource": {mcpURL}}.Encode())
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal([]byte(body), &tok); err != nil || tok.AccessToken == "" {
+		t.Fatalf("token %d %s", resp.StatusCode, body)
+	}
+	bearer := append([]string{"Authorization", "Bearer " + tok.AccessToken}, accept...)
+	resp, body = send("POST", mcpURL, claudeUA, "application/json", initBody, bearer...)
+	if resp.StatusCode != 200 || !strings.Contains(body, "oidc-provider-e2e") {
+		t.Fatalf("initialize with the token: %d %s", resp.StatusCode, body)
+	}
+	send("POST", mcpURL, claudeUA, "application/json", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, bearer...)
+	resp, body = send("POST", mcpURL, claudeUA, "application/json", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"greet","arguments":{"name":"Claude"}}}`, bearer...)
+	if !strings.Contains(body, "Hello, Claude!") {
+		t.Fatalf("tools/call %d %s", resp.StatusCode, body)
+	}
+
+	exs := px.exchanges(t)
+	rep := analysis.Analyze(exs, analysis.Options{MCPPath: "/mcp"})
+	if len(rep.Connections) != 1 {
+		t.Fatalf("want one connection, have %d", len(rep.Connections))
+	}
+	c := rep.Connections[0]
+	if c.Client != analysis.ClientClaude {
+		t.Errorf("client %q", c.Client)
+	}
+	seen := map[analysis.Stage]bool{}
+	for _, s := range c.Stages {
+		seen[s.Stage] = s.Count > 0
+	}
+	for _, st := range []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata, analysis.StageRegister,
+		analysis.StageAuthorize, analysis.StageLogin, analysis.StageToken, analysis.StageInitialize, analysis.StageCall} {
+		if !seen[st] {
+			t.Errorf("the connection has no %s: %+v", st, c.Stages)
+		}
+	}
+	for _, f := range c.Findings {
+		if f.Rule == "as-unproxyable" {
+			t.Errorf("finding %s: %s", f.Rule, f.Summary)
+		}
 	}
 }
