@@ -19,8 +19,10 @@ import (
 
 // Note keys the authorization server's listener adds to its inbound exchanges.
 const (
-	// NoteAS: the origin of the authorization server the exchange was forwarded to.
+	// NoteAS: the origin of the authorization server the exchange was forwarded to (second listener only).
 	NoteAS = "authorization-server"
+	// NoteASLearnt: on the resource metadata that named it, which authorization server is now watched (or not).
+	NoteASLearnt = "authorization-server-learnt"
 	// NoteRewriteAS: a Rewrite (JSON) of the watched authorization server's origin, on either listener — kept apart
 	// from NoteRewrite, which says the upstream named itself by a URL a remote client cannot follow.
 	NoteRewriteAS = "rewrite-as"
@@ -148,7 +150,7 @@ func (s *asState) learn(ctx context.Context, doc string, own []string, from stri
 		}
 		s.mu.Unlock()
 		if msg != "" {
-			recorder.AddNote(ctx, NoteAS, msg)
+			recorder.AddNote(ctx, NoteASLearnt, msg)
 			s.say(msg)
 		}
 	}

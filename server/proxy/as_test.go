@@ -150,6 +150,12 @@ func TestWatchesTheExternalAuthorizationServer(t *testing.T) {
 	if rg.p.WatchedAS() != asURL {
 		t.Errorf("watched %q", rg.p.WatchedAS())
 	}
+	for _, ex := range rg.exchanges(t, 3) { // the 502 (in and out) and the resource metadata's inbound exchange
+		if ex.Kind == recorder.Inbound && ex.Path() == "/.well-known/oauth-protected-resource/mcp" &&
+			(ex.Note(proxy.NoteAS) != "" || !strings.HasPrefix(ex.Note(proxy.NoteASLearnt), "watching the authorization server "+asURL)) {
+			t.Errorf("resource metadata notes %v", ex.Notes)
+		}
+	}
 	// The challenge's URL of the authorization server too (once known).
 	resp, _ := do(t, "POST", rg.mcp+"/mcp", "{}")
 	if ch := resp.Header.Get("WWW-Authenticate"); !strings.Contains(ch, `authorization_uri="`+rg.as+`/tenant/authorize"`) {
