@@ -8,6 +8,8 @@
 // consent at once.
 //
 // Env: MCP_PORT, AUTH_PORT. Both bind 127.0.0.1; prints "MCP <url>" and "AS <issuer>" on stdout when ready.
+// With EXTERNAL_ISSUER (another provider, e.g. Ory Hydra, already running), only the MCP server runs, naming that
+// issuer and checking its tokens against the jwks_uri of its OpenID discovery document.
 import http from "node:http";
 import Provider from "oidc-provider";
 import { createRemoteJWKSet, jwtVerify } from "jose";
@@ -17,7 +19,8 @@ import { z } from "zod";
 
 const mcpPort = Number(process.env.MCP_PORT);
 const authPort = Number(process.env.AUTH_PORT);
-const issuer = `http://localhost:${authPort}`;
+const external = process.env.EXTERNAL_ISSUER;
+const issuer = external || `http://localhost:${authPort}`;
 const mcpOrigin = `http://localhost:${mcpPort}`;
 
 const provider = new Provider(issuer, {
@@ -67,7 +70,14 @@ const as = http.createServer(async (req, res) => {
   }
 });
 
-const jwks = createRemoteJWKSet(new URL(`${issuer}/jwks`));
+let jwks = external ? null : createRemoteJWKSet(new URL(`${issuer}/jwks`));
+async function keys() {
+  if (!jwks) {
+    const md = await (await fetch(`${issuer.replace(/\/$/, "")}/.well-known/openid-configuration`)).json();
+    jwks = createRemoteJWKSet(new URL(md.jwks_uri));
+  }
+  return jwks;
+}
 
 function mcpServer() {
   const s = new McpServer({ name: "oidc-provider-e2e", version: "1.0.0" });
@@ -94,7 +104,7 @@ const mcp = http.createServer(async (req, res) => {
   const auth = req.headers.authorization || "";
   if (!auth.startsWith("Bearer ")) return challenge();
   try {
-    await jwtVerify(auth.slice(7), jwks, { issuer }); // the token's own iss is the provider's real issuer
+    await jwtVerify(auth.slice(7), await keys(), { issuer }); // the token's own iss is the provider's real issuer
   } catch (e) {
     console.error("token refused:", e.message);
     return challenge();
@@ -110,9 +120,10 @@ const mcp = http.createServer(async (req, res) => {
   await transport.handleRequest(req, res);
 });
 
-as.listen(authPort, "127.0.0.1", () => {
+const startMCP = () =>
   mcp.listen(mcpPort, "127.0.0.1", () => {
     console.log(`AS ${issuer}`);
     console.log(`MCP ${mcpOrigin}/mcp`);
   });
-});
+if (external) startMCP();
+else as.listen(authPort, "127.0.0.1", startMCP);

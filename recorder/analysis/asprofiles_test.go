@@ -1,7 +1,9 @@
 package analysis
 
 import (
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -29,6 +31,45 @@ func TestASProfileOf(t *testing.T) {
 			if stageIndex(q.Stage) < 0 || q.Says == "" || q.Fix == "" || q.Source == "" {
 				t.Errorf("%s: incomplete quirk %+v", p.Name, q)
 			}
+		}
+	}
+}
+
+// A registration that Ory Hydra, watched through the proxy, answered with the empty strings the TypeScript SDK
+// refuses is one as-known-quirk naming Hydra; the same answer from the embedded server (no authorization-server
+// note) is no product's quirk. A state refused on the authorization redirect is one too.
+func TestKnownAuthorizationServerQuirk(t *testing.T) {
+	mk := func(watched bool) []*recorder.Exchange {
+		reg := &recorder.Exchange{ID: 1, Kind: recorder.Inbound, Method: "POST", URL: "http://127.0.0.1:4001/oauth2/register",
+			Status: 201, State: recorder.StateComplete, Start: time.Unix(1, 0),
+			ReqHeaders:  recorder.Headers{{Name: "Content-Type", Value: "application/json"}},
+			RespHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/json"}}}
+		reg.ReqBody.Data = []byte(`{"redirect_uris":["http://127.0.0.1:9/callback"],"token_endpoint_auth_method":"none"}`)
+		reg.RespBody.Data = []byte(`{"client_id":"c1","redirect_uris":["http://127.0.0.1:9/callback"],"client_uri":"","contacts":null}`)
+		auth := &recorder.Exchange{ID: 2, Kind: recorder.Inbound, Method: "GET", URL: "http://127.0.0.1:4001/oauth2/auth?response_type=code&client_id=c1&state=s",
+			Status: 302, State: recorder.StateComplete, Start: time.Unix(2, 0),
+			RespHeaders: recorder.Headers{{Name: "Location", Value: "http://127.0.0.1:9/callback?error=invalid_state&error_description=The+state+is+missing"}}}
+		if watched {
+			for _, ex := range []*recorder.Exchange{reg, auth} {
+				ex.Notes = append(ex.Notes, recorder.Note{Key: "authorization-server", Value: "http://localhost:4444"})
+			}
+		}
+		return []*recorder.Exchange{reg, auth}
+	}
+	for _, watched := range []bool{true, false} {
+		var got []string
+		for _, c := range Analyze(mk(watched), Options{}).Connections {
+			for _, f := range c.Findings {
+				if f.Rule == "as-known-quirk" {
+					got = append(got, f.Summary)
+				}
+			}
+		}
+		if watched && (len(got) != 1 || !strings.Contains(got[0], "Ory Hydra answered POST /oauth2/register with 201") || !strings.Contains(got[0], "client_uri")) {
+			t.Errorf("watched: %q", got)
+		}
+		if !watched && len(got) != 0 {
+			t.Errorf("embedded: %q", got)
 		}
 	}
 }
