@@ -31,6 +31,8 @@ type ASQuirk struct {
 	Fix       string
 	Source    string
 	OnSuccess bool
+	// Missing, on an auth-metadata answer of 200, is a field whose absence is the quirk (Hint unused).
+	Missing string
 }
 
 // asProfiles: sources are reference/clients-2026-12.md and clients-and-peers.md, and issue 17.
@@ -38,36 +40,39 @@ var asProfiles = []ASProfile{
 	{Name: "Keycloak", Issuer: regexp.MustCompile(`/realms/[^/]+`), Paths: []string{"/protocol/openid-connect/", "/clients-registrations/"},
 		Quirks: []ASQuirk{
 			{StageRegister, "", "Keycloak refused the client's registration or metadata document; Keycloak up to 26.7 refuses a public client declaring the jwt-bearer grant, as Claude's metadata document does",
-				"Upgrade Keycloak to 26.8 or later, or allow the client through a client policy; --watch-as shows the document and the refusal", "keycloak/keycloak#50362, PR#50411; anthropics/claude-ai-mcp#487", false},
+				"Upgrade Keycloak to 26.8 or later, or allow the client through a client policy; --watch-as shows the document and the refusal", "keycloak/keycloak#50362, PR#50411; anthropics/claude-ai-mcp#487", false, ""},
 			{StageAuthorize, "client", "Keycloak refused the client (its metadata document or registration): up to 26.7 it refuses a public client declaring the jwt-bearer grant, and its CIMD executor fails on unknown or plural fields",
-				"Upgrade Keycloak to 26.8 or later", "keycloak/keycloak#50362, #51039", false},
+				"Upgrade Keycloak to 26.8 or later", "keycloak/keycloak#50362, #51039", false, ""},
 		}},
 	{Name: "Auth0", Issuer: regexp.MustCompile(`\.auth0\.com\b`), Paths: []string{"/oidc/register"},
 		Quirks: []ASQuirk{
 			{StageAuthorize, "callback", "Auth0 refused the redirect URI (Callback URL mismatch): the client sent a loopback port it did not register",
-				"Allow the client's loopback callback with any port in the Auth0 application, or register the exact port the client uses", "github/copilot-cli#4793", false},
+				"Allow the client's loopback callback with any port in the Auth0 application, or register the exact port the client uses", "github/copilot-cli#4793", false, ""},
 		}},
 	{Name: "Okta", Issuer: regexp.MustCompile(`\.(okta|oktapreview|okta-emea)\.com\b`), Paths: []string{"/oauth2/v1/", "/oauth2/default/"}},
 	{Name: "Microsoft Entra ID", Issuer: regexp.MustCompile(`login\.microsoftonline\.(com|us)|sts\.windows\.net|\.ciamlogin\.com`), Fields: []string{"tenant_region_scope", "cloud_instance_name"},
 		Quirks: []ASQuirk{
 			{StageToken, "AADSTS", "Entra refused the token request; its resources are api:// audiences that a client's resource check (Claude Code) and short scope names (AADSTS9010010) trip over",
-				"Use the full scope name (api://<app>/<scope>) and make the protected resource metadata's resource the MCP URL", "anthropics/claude-code#76096; anthropics/claude-ai-mcp#977", false},
+				"Use the full scope name (api://<app>/<scope>) and make the protected resource metadata's resource the MCP URL", "anthropics/claude-code#76096; anthropics/claude-ai-mcp#977", false, ""},
 		}},
 	{Name: "Amazon Cognito", Issuer: regexp.MustCompile(`cognito-idp\.[a-z0-9-]+\.amazonaws\.com|\.amazoncognito\.com`),
 		Quirks: []ASQuirk{
 			{StageToken, "invalid_grant", "Cognito answered invalid_grant: it does when the authorization request carried no scope",
-				"Send scope in the 401 challenge or scopes_supported in the resource metadata, so that clients ask for one", "anthropics/claude-code#90190; anthropics/claude-ai-mcp#309", false},
+				"Send scope in the 401 challenge or scopes_supported in the resource metadata, so that clients ask for one", "anthropics/claude-code#90190; anthropics/claude-ai-mcp#309", false, ""},
 		}},
 	{Name: "WorkOS", Issuer: regexp.MustCompile(`\.authkit\.app|api\.workos\.com`)},
 	{Name: "Stytch", Issuer: regexp.MustCompile(`stytch\.com`)},
 	{Name: "Clerk", Issuer: regexp.MustCompile(`\.clerk\.accounts\.dev|clerk\.[a-z0-9.-]+`)},
 	{Name: "Descope", Issuer: regexp.MustCompile(`api\.descope\.com`)},
-	{Name: "Ory Hydra", Issuer: regexp.MustCompile(`\.oryapis\.com`), Paths: []string{"/oauth2/auth", "/oauth2/register", "/oauth2/revoke"},
+	// Hydra's authorization endpoint is /oauth2/auth exactly (Spring's and Cognito's are /oauth2/authorize).
+	{Name: "Ory Hydra", Issuer: regexp.MustCompile(`\.oryapis\.com|/oauth2/auth(\s|\?|$)`), Paths: []string{"/oauth2/register", "/oauth2/sessions/"},
 		Quirks: []ASQuirk{
 			{Stage: StageAuthorize, Hint: "invalid_state", Says: "Hydra refused the authorization request: it wants a state of at least 8 characters",
 				Fix: "The client must send a state of 8 characters or more", Source: "ory/hydra v2.3.0 (measured: e2e TestProxyHydraLoginOnAnotherOriginIsSaid)"},
 			{Stage: StageRegister, Hint: `"client_uri":""`, OnSuccess: true, Says: "Hydra echoes the fields a registration left out as empty strings and nulls (client_uri \"\", contacts null), which the TypeScript SDK's client (1.32) refuses (\"Invalid URL\", \"expected array, received null\")",
 				Fix: "Send client_uri, logo_uri, tos_uri, policy_uri and contacts in the registration", Source: "ory/hydra v2.3.0 with @modelcontextprotocol/sdk 1.32.2 (measured: e2e)"},
+			{Stage: StageAuthMetadata, Missing: "registration_endpoint", Says: "Hydra leaves registration_endpoint out of its metadata unless webfinger.oidc_discovery.client_registration_url is set, even with dynamic registration on: clients say it does not support dynamic client registration",
+				Fix: "Set webfinger.oidc_discovery.client_registration_url (WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL) to <public URL>/oauth2/register", Source: "ory/hydra v2.3.0 driver/config/provider.go OAuth2ClientRegistrationURL (measured: e2e)"},
 		}},
 	{Name: "Dex", Paths: []string{"/dex/"}},
 	{Name: "node-oidc-provider", Paths: []string{"/interaction/"}, Fields: []string{"claims_parameter_supported", "request_object_signing_alg_values_supported"}},
@@ -75,7 +80,7 @@ var asProfiles = []ASProfile{
 
 // AnyASQuirk applies to every product: the client authenticated with private_key_jwt where the server knows none.
 var AnyASQuirk = ASQuirk{StageToken, "invalid_client", "the authorization server refused the client's authentication: ChatGPT signs a private_key_jwt assertion, which servers that only know none refuse",
-	"List private_key_jwt in token_endpoint_auth_methods_supported, or leave it out so that the client falls back to none", "PostHog/posthog#80787", false}
+	"List private_key_jwt in token_endpoint_auth_methods_supported, or leave it out so that the client falls back to none", "PostHog/posthog#80787", false, ""}
 
 // ASProfileOf recognises the product behind an authorization server's exchange: by its origin (the proxy's note),
 // the request path, and for a metadata document its issuer and vendor fields. nil: not recognised.
@@ -83,7 +88,7 @@ func ASProfileOf(ex *recorder.Exchange) *ASProfile {
 	where := ex.Note("authorization-server") + " " + ex.Path()
 	md := object(ex.RespBody.Data)
 	if iss := str(md, "issuer"); iss != "" {
-		where += " " + iss
+		where += " " + iss + " " + str(md, "authorization_endpoint")
 	}
 	for i := range asProfiles {
 		p := &asProfiles[i]
@@ -119,7 +124,7 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 		failed = true
 	}
 	switch r.stage {
-	case StageRegister, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh:
+	case StageAuthMetadata, StageRegister, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh:
 	default:
 		return
 	}
@@ -134,6 +139,13 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 		quirks = append(quirks, AnyASQuirk)
 	}
 	for _, q := range quirks {
+		if q.Missing != "" {
+			if q.Stage == r.stage && ex.Status == 200 && object(ex.RespBody.Data) != nil && !has(object(ex.RespBody.Data), q.Missing) {
+				a.fire(r, c, "as-known-quirk", fmt.Sprintf("%s's metadata (%s) has no %s: %s. %s (%s).", name, ex.Path(), q.Missing, q.Says, q.Fix, q.Source))
+				return
+			}
+			continue
+		}
 		if q.Stage == r.stage && (failed || q.OnSuccess && q.Hint != "") && (q.Hint == "" || strings.Contains(body, strings.ToLower(q.Hint))) {
 			a.fire(r, c, "as-known-quirk", fmt.Sprintf("%s answered %s %s with %d: %s. %s (%s).", name, ex.Method, ex.Path(), ex.Status, q.Says, q.Fix, q.Source))
 			return

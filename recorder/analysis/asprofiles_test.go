@@ -16,6 +16,8 @@ func TestASProfileOf(t *testing.T) {
 		{"https://login.microsoftonline.com", "https://x/tenant/oauth2/v2.0/token", "Microsoft Entra ID"},
 		{"http://localhost:9000", "http://x/interaction/abc", "node-oidc-provider"},
 		{"https://as.example.com", "https://x/token", ""},
+		{"http://localhost:4444", "http://x/oauth2/auth?client_id=c", "Ory Hydra"},
+		{"https://spring.example.com", "https://x/oauth2/authorize?client_id=c", ""},
 	} {
 		ex := &recorder.Exchange{URL: tc.url, Notes: []recorder.Note{{Key: "authorization-server", Value: tc.origin}}}
 		got := ""
@@ -28,7 +30,7 @@ func TestASProfileOf(t *testing.T) {
 	}
 	for _, p := range asProfiles {
 		for _, q := range p.Quirks {
-			if stageIndex(q.Stage) < 0 || q.Says == "" || q.Fix == "" || q.Source == "" {
+			if stageIndex(q.Stage) < 0 || q.Says == "" || q.Fix == "" || q.Source == "" || q.Missing != "" && q.Stage != StageAuthMetadata {
 				t.Errorf("%s: incomplete quirk %+v", p.Name, q)
 			}
 		}
@@ -54,7 +56,14 @@ func TestKnownAuthorizationServerQuirk(t *testing.T) {
 				ex.Notes = append(ex.Notes, recorder.Note{Key: "authorization-server", Value: "http://localhost:4444"})
 			}
 		}
-		return []*recorder.Exchange{reg, auth}
+		md := &recorder.Exchange{ID: 3, Kind: recorder.Inbound, Method: "GET", URL: "http://127.0.0.1:4001/.well-known/openid-configuration",
+			Status: 200, State: recorder.StateComplete, Start: time.Unix(0, 0),
+			RespHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/json"}}}
+		md.RespBody.Data = []byte(`{"issuer":"http://127.0.0.1:4001","authorization_endpoint":"http://127.0.0.1:4001/oauth2/auth","token_endpoint":"http://127.0.0.1:4001/oauth2/token"}`)
+		if watched {
+			md.Notes = append(md.Notes, recorder.Note{Key: "authorization-server", Value: "http://localhost:4444"})
+		}
+		return []*recorder.Exchange{md, reg, auth}
 	}
 	for _, watched := range []bool{true, false} {
 		var got []string
@@ -65,7 +74,7 @@ func TestKnownAuthorizationServerQuirk(t *testing.T) {
 				}
 			}
 		}
-		if watched && (len(got) != 1 || !strings.Contains(got[0], "Ory Hydra answered POST /oauth2/register with 201") || !strings.Contains(got[0], "client_uri")) {
+		if watched && (len(got) != 1 || !strings.Contains(got[0], "Ory Hydra's metadata (/.well-known/openid-configuration) has no registration_endpoint") || !strings.Contains(got[0], "WEBFINGER_OIDC_DISCOVERY_CLIENT_REGISTRATION_URL")) {
 			t.Errorf("watched: %q", got)
 		}
 		if !watched && len(got) != 0 {
