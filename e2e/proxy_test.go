@@ -101,7 +101,9 @@ func TestProxyOAuthThroughProxyWithURLRewriting(t *testing.T) {
 	upOrigin := strings.TrimSuffix(upstream, "/mcp")
 
 	t.Run("rewrite", func(t *testing.T) {
-		px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream)
+		// The client talks to the example's authorization server directly here (TestProxyWatchesTheExternal-
+		// AuthorizationServer watches it): this is about the upstream's own URLs.
+		px := proxyRunMcpwatch(t, bin, nil, "proxy", "--upstream", upstream, "--watch-as=false")
 		run := proxyRunClient(t, px.connector, `[{"tool":"greet","args":{"name":"proxy"}}]`, "oauth")
 		if len(run.Results) != 3 || !strings.Contains(string(run.Results[0]), "authorized") || !strings.Contains(string(run.Results[2]), "Hello, proxy!") {
 			t.Fatalf("results: %s", run.Results)
@@ -240,6 +242,10 @@ func TestProxyTunnelWithStandIn(t *testing.T) {
 	const host = "sporting-follow-audit-href.trycloudflare.com"
 	hosts := make(chan string, 4)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mcp" {
+			http.NotFound(w, r) // mcpwatch proxy's own look for a resource metadata at start (--watch-as)
+			return
+		}
 		hosts <- r.Header.Get("X-Forwarded-Host") + " " + r.Header.Get("X-Forwarded-Proto")
 		io.WriteString(w, "upstream here")
 	}))

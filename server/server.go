@@ -75,6 +75,7 @@ type Server struct {
 	toolsFlips     atomic.Uint64 // how many times the tool was added or removed
 	ln             net.Listener
 	http           *http.Server
+	also           []*Server // served alongside (the watched authorization server's listener, in proxy mode)
 }
 
 // New builds the server and its routes; it does not listen yet.
@@ -280,12 +281,31 @@ func (s *Server) ConnectorURL() string {
 // Serve (Serve does this itself when it returns). It is idempotent.
 func (s *Server) Close() { s.stop() }
 
+// Also serves o alongside s: Serve starts it and returns once both have stopped, so that what o recorded is in
+// the capture before the caller closes it. o should already listen.
+func (s *Server) Also(o *Server) { s.also = append(s.also, o) }
+
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
 		if err := s.Listen(); err != nil {
 			return err
 		}
+	}
+	if len(s.also) > 0 {
+		actx, stopAlso := context.WithCancel(ctx)
+		alsoDone := make(chan error, len(s.also))
+		for _, o := range s.also {
+			go func() { alsoDone <- o.Serve(actx) }()
+		}
+		defer func() {
+			stopAlso()
+			for range s.also {
+				if err := <-alsoDone; err != nil {
+					s.cfg.Logger.Warn("stopping", "err", err)
+				}
+			}
+		}()
 	}
 	s.http = &http.Server{
 		Handler:           s.router,

@@ -5,8 +5,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"path/filepath"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -16,6 +19,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
+	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
 type proxyFlags struct {
@@ -24,6 +28,8 @@ type proxyFlags struct {
 	rewriteURLs  bool
 	preserveHost bool
 	upstreamWait time.Duration
+	watchAS      bool
+	asPublicURL  string
 }
 
 func (f *proxyFlags) register(fs *flag.FlagSet) {
@@ -31,6 +37,8 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.upstream, "upstream", "", "your MCP server's `URL`, e.g. http://localhost:8080/mcp (its path is the connector's path; every path is forwarded as is)")
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
 	fs.BoolVar(&f.preserveHost, "preserve-host", false, "send the public host as Host (default: the upstream's own host, with the public host in X-Forwarded-Host)")
+	fs.BoolVar(&f.watchAS, "watch-as", true, "watch the authorization server the upstream's resource metadata names on another origin, through a second listener (the port after --addr); --watch-as=false leaves the client talking to it directly")
+	fs.StringVar(&f.asPublicURL, "as-public-url", "", "the public `URL` of the authorization server's listener (a second tunnel to the port the banner names); default: with --tunnel a second quick tunnel, else its loopback URL")
 	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration`, GET event streams included (0: wait forever); a stream whose headers came in time lasts as long as the upstream keeps it open")
 }
 
@@ -67,6 +75,16 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(stderr, "mcpwatch proxy:", err)
 		return errUsage
 	}
+	if f.asPublicURL != "" && !f.watchAS {
+		fmt.Fprintln(stderr, "mcpwatch proxy: --as-public-url needs --watch-as")
+		return errUsage
+	}
+	if f.asPublicURL != "" {
+		if _, err := publicurl.ParsePublic(f.asPublicURL); err != nil {
+			fmt.Fprintln(stderr, "mcpwatch proxy: --as-public-url:", err)
+			return errUsage
+		}
+	}
 	if f.upstreamWait < 0 {
 		fmt.Fprintln(stderr, "mcpwatch proxy: --upstream-timeout must not be negative")
 		return errUsage
@@ -87,7 +105,10 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
+	say := asSayer(!f.noTUI && isTerminal(stdout), stderr)
 	p, err := proxy.New(proxy.Options{
+		WatchAS:       f.watchAS,
+		OnASFinding:   say,
 		Upstream:      f.upstream,
 		Recorder:      benchRecorder(rec),
 		Logger:        logger,
@@ -130,6 +151,19 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("--upstream %s is mcpwatch's own address %s: point it at your server", f.upstream, srv.Addr())
 	}
 
+	var asLines []string
+	shown := p.Upstream().String() // in the TUI's header
+	if f.watchAS {
+		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
+		if err != nil {
+			return err
+		}
+		defer stopTunnel()
+		asLines = lines
+		srv.Also(asSrv)
+		shown += " · authorization server via " + asSrv.LocalURL()
+	}
+
 	host := "the upstream's own Host, the public host in X-Forwarded-Host"
 	if f.preserveHost {
 		host = "the public host as Host"
@@ -139,14 +173,101 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		rewrite = "off"
 	}
 	before := []string{fmt.Sprintf("proxying to %s (%s; URL rewriting %s)", p.Upstream(), host, rewrite)}
+	before = append(before, asLines...)
 	if !p.HasEndpointPath() {
 		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
 	return runWatched(ctx, watched{
 		flags: &f.serveFlags, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, upstream: p.Upstream().String(), before: before,
+		logger: logger, upstream: shown, before: before,
 		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
 	}, stdout, stderr)
+}
+
+// asSayer prints what the proxy learns about a watched authorization server, once each, in headless mode (the TUI
+// shows the same as findings).
+func asSayer(tui bool, stderr io.Writer) func(string) {
+	if tui {
+		return nil
+	}
+	var mu sync.Mutex
+	return func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(stderr, "authorization server:", msg)
+	}
+}
+
+// listenAS opens the watched authorization server's listener on the first free port after mcpwatch's own (same
+// host), behind the same recorder (the toggles act on the MCP listener only), with --tunnel a second quick tunnel
+// to it (unless --as-public-url names one), and returns its banner lines and what stops that tunnel.
+func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyFlags, logger *slog.Logger, rec *recorder.Recorder) (*server.Server, []string, func(), error) {
+	host, portStr, _ := net.SplitHostPort(srv.Addr())
+	port, _ := strconv.Atoi(portStr)
+	var asSrv *server.Server
+	var err error
+	for i := 1; i <= 11; i++ {
+		addr := net.JoinHostPort(host, strconv.Itoa(port+i))
+		if i == 11 {
+			addr = net.JoinHostPort(host, "0")
+		}
+		asSrv, err = server.New(server.Config{Addr: addr, PublicURL: f.asPublicURL, Logger: logger, Recorder: rec,
+			Handler: p.AS(), EndpointPath: "/"})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if err = asSrv.Listen(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("the authorization server's listener: %w", err)
+	}
+	// Ask the upstream now: a second quick tunnel is started only for a server it names (quick tunnels are
+	// rate-limited), and the banner can name it.
+	watching := p.DiscoverAS(ctx)
+	public := f.asPublicURL
+	stop := func() {}
+	if public == "" && f.tunnel && watching != "" {
+		tun, err := tunnel.Start(tunnel.Options{Origin: asSrv.LocalURL(), Logger: logger})
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
+		}
+		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+		public, err = tun.WaitURL(wctx)
+		cancel()
+		if err != nil {
+			tun.Stop()
+			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
+		}
+		stop = tun.Stop
+	}
+	if public != "" {
+		if err := asSrv.Guard().SetPublic(public); err != nil {
+			stop()
+			return nil, nil, nil, fmt.Errorf("the authorization server's public URL %q: %w", public, err)
+		}
+	} else {
+		public = asSrv.LocalURL()
+	}
+	if err := p.SetASPublic(public); err != nil {
+		stop()
+		return nil, nil, nil, fmt.Errorf("--as-public-url: %w", err)
+	}
+	line := fmt.Sprintf("authorization server listener: %s", asSrv.LocalURL())
+	if public != asSrv.LocalURL() {
+		line += " (public " + public + ")"
+	}
+	if watching != "" {
+		line += "; watching " + watching + " (--watch-as=false leaves it direct)"
+	} else {
+		line += "; it serves the authorization server the upstream's resource metadata names on another origin, once a client fetches it (--watch-as=false: never)"
+	}
+	lines := []string{line}
+	if (f.tunnel || f.publicURL != "") && public == asSrv.LocalURL() && watching != "" {
+		lines = append(lines, "note: the authorization server's listener is reachable on this machine only; for a remote client run a second tunnel to "+asSrv.LocalURL()+" and pass its URL with --as-public-url, or use --watch-as=false")
+	}
+	return asSrv, lines, stop, nil
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.

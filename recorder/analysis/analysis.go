@@ -23,6 +23,7 @@ const (
 	StageRegister         Stage = "register"          // RFC 7591
 	StageClientMetadata   Stage = "client-metadata"   // CIMD fetch (outbound)
 	StageAuthorize        Stage = "authorize"
+	StageLogin            Stage = "login" // the authorization server's own pages (proxy mode, an external server)
 	StageConsent          Stage = "consent"
 	StageToken            Stage = "token"
 	StageRefresh          Stage = "refresh"
@@ -39,7 +40,7 @@ const (
 
 // Stages lists every stage in handshake order.
 var Stages = []Stage{StageProbe, StageChallenge, StageResourceMetadata, StageAuthMetadata, StageRegister,
-	StageClientMetadata, StageAuthorize, StageConsent, StageToken, StageRefresh, StageRevoke, StageDiscover,
+	StageClientMetadata, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh, StageRevoke, StageDiscover,
 	StageInitialize, StageInitialized, StageList, StageCall, StageStream, StageTerminate, StageOther}
 
 // ClientKind names a known MCP client.

@@ -223,7 +223,7 @@ type conn struct {
 }
 
 // numStages is len(Stages) (a constant for the array below; TestStages checks they agree).
-const numStages = 19
+const numStages = 20
 
 // token is an access or refresh token issued in this capture (known by its hash only).
 type token struct {
@@ -1285,8 +1285,8 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	out.Findings = make([]Finding, 0, len(c.order))
 	for i, st := range Stages {
 		s := c.stages[i]
-		if st == StageOther && s.count == 0 {
-			continue
+		if (st == StageOther || st == StageLogin) && s.count == 0 {
+			continue // login: an external authorization server's own pages, seen only through the proxy
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
 		if s.count > 0 {

@@ -194,6 +194,13 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"upstream-url-rewritten": "in the 401 challenge of POST /mcp, /.well-known/oauth-protected-resource/mcp, /.well-known/oauth-authorization-server; mcpwatch rewrote it to https://mcp.example.dev."}},
 	{name: "proxy-upstream-down", client: ClientUnknown, rules: []string{"upstream-unreachable"},
 		says: map[string]string{"upstream-unreachable": "connect: connection refused"}},
+	// A Keycloak-shaped authorization server on another origin, watched through the proxy's second listener,
+	// refuses a Claude-shaped registration declaring the jwt-bearer grant (keycloak/keycloak#50362).
+	{name: "proxy-as-keycloak-jwt-bearer", client: ClientClaude, rules: []string{"upstream-url-rewritten", "register-rejected", "as-known-quirk"},
+		says: map[string]string{"as-known-quirk": "Keycloak answered POST /realms/mcp/clients-registrations/openid-connect with 400"}},
+	// Its login page builds its URLs from the real host in a script: said, with --watch-as=false as the way out.
+	{name: "proxy-as-unproxyable-login", client: ClientClaude, rules: []string{"upstream-url-rewritten", "as-unproxyable"},
+		says: map[string]string{"as-unproxyable": "--watch-as=false"}},
 }
 
 // judgedAfter is how long after a fixture's last exchange absence rules are judged: the capture ended.

@@ -90,6 +90,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageToken, StageRefresh:
 		a.checkToken(r, ex, c)
 	}
+	a.checkASQuirks(r, ex, c) // an external authorization server watched through the proxy (asprofiles.go)
 	if r.era != "" || mcpStage(r.stage) {
 		a.checkMCP(r, ex, c)
 	}

@@ -60,6 +60,12 @@ type Options struct {
 	HeaderTimeout time.Duration
 	// DialTimeout bounds connecting to the upstream, TLS handshake included (default DefaultDialTimeout).
 	DialTimeout time.Duration
+	// WatchAS watches the authorization server the upstream's resource metadata names on another origin: its
+	// origin is rewritten to the public URL of a second listener (see AS and SetASPublic), which serves it.
+	WatchAS bool
+	// OnASFinding, when set, hears once each why the watched authorization server may not work through the
+	// proxy (a page building URLs of the real origin, a redirect to a third origin), and which server was learnt.
+	OnASFinding func(msg string)
 }
 
 // Proxy forwards requests to the upstream. It is an http.Handler; mount it behind the capture and guard middleware.
@@ -70,6 +76,8 @@ type Proxy struct {
 	transport *http.Transport
 	rp        *httputil.ReverseProxy
 	origins   []string // the upstream's own origins, for rewriting
+	as        *asState // the watched authorization server (nil: not watched)
+	asRP      *httputil.ReverseProxy
 }
 
 // ParseUpstream validates an upstream URL: absolute http(s) with a host, no fragment or user info.
@@ -142,6 +150,18 @@ func New(opts Options) (*Proxy, error) {
 		ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
 		ErrorHandler:   p.errorHandler,
 		ModifyResponse: p.modifyResponse,
+	}
+	if opts.WatchAS {
+		p.as = newASState(opts.OnASFinding)
+		p.asRP = &httputil.ReverseProxy{
+			Rewrite:        p.asRewrite,
+			Transport:      rt,
+			FlushInterval:  0,
+			BufferPool:     bufferPool{},
+			ErrorLog:       slog.NewLogLogger(opts.Logger.Handler(), slog.LevelWarn),
+			ErrorHandler:   p.errorHandler,
+			ModifyResponse: p.asModifyResponse,
+		}
 	}
 	return p, nil
 }
@@ -230,7 +250,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	if resp.Body != nil && resp.Body != http.NoBody {
 		resp.Body = &streamBody{rc: resp.Body, ctx: ctx}
 	}
-	if !p.opts.RewriteURLs {
+	if !p.opts.RewriteURLs && p.as == nil {
 		return nil
 	}
 	return p.rewriteResponse(resp, publicurl.Base(resp.Request))
@@ -264,20 +284,24 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 		return // nobody to answer
 	}
 	status := http.StatusBadGateway
+	target := p.target.String()
+	if r.URL.Host != "" {
+		target = r.URL.Scheme + "://" + r.URL.Host // the authorization server, on its listener
+	}
 	var msg string
 	switch {
 	case isTimeout(err):
 		status = http.StatusGatewayTimeout
 		var te *TimeoutError
 		if errors.As(err, &te) {
-			msg = fmt.Sprintf("the upstream %s sent no response headers within %s (--upstream-timeout)", p.target, te.After)
+			msg = fmt.Sprintf("the upstream %s sent no response headers within %s (--upstream-timeout)", target, te.After)
 		} else {
-			msg = fmt.Sprintf("the upstream %s did not answer in time: %v", p.target, err)
+			msg = fmt.Sprintf("the upstream %s did not answer in time: %v", target, err)
 		}
 	case isDialError(err):
-		msg = fmt.Sprintf("mcpwatch could not reach the upstream %s: %v (is your server running?)", p.target, err)
+		msg = fmt.Sprintf("mcpwatch could not reach the upstream %s: %v (is your server running?)", target, err)
 	default:
-		msg = fmt.Sprintf("the upstream %s failed: %v", p.target, err)
+		msg = fmt.Sprintf("the upstream %s failed: %v", target, err)
 	}
 	line := fmt.Sprintf("%d %s: %s", status, http.StatusText(status), msg)
 	recorder.AddNote(ctx, NoteError, line)

@@ -3,12 +3,14 @@ package proxy
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -33,6 +35,11 @@ type Rewrite struct {
 	URLs []string `json:"urls,omitempty"`
 	// Skipped says why a discovery document was left as it was (e.g. "content-encoding br", "larger than 4 MiB").
 	Skipped string `json:"skipped,omitempty"`
+	// Direct lists the endpoints of an authorization server's metadata on another origin than its own, left as
+	// they are: the client talks to them directly, unwatched ("token_endpoint https://...").
+	Direct []string `json:"direct,omitempty"`
+
+	key string // the note's key: NoteRewrite, or NoteRewriteAS for the watched authorization server's origin
 }
 
 const (
@@ -58,7 +65,7 @@ func IsDiscoveryPath(path string) bool {
 }
 
 // rewrittenHeaders are the response headers whose upstream URLs are rewritten.
-var rewrittenHeaders = []string{"WWW-Authenticate", "Location"}
+var rewrittenHeaders = []string{"WWW-Authenticate", "Location", "Content-Location", "Access-Control-Allow-Origin"}
 
 // ownOrigins lists the origins under which the upstream names itself: its scheme and host, and for a loopback host
 // every loopback spelling with the same port (a server on 127.0.0.1:8080 often says http://localhost:8080).
@@ -88,62 +95,130 @@ func ownOrigins(up *url.URL) []string {
 	return out
 }
 
+// mapping replaces the origin spellings from by the origin to.
+type mapping struct {
+	from []string
+	to   string
+	key  string // of the notes: NoteRewrite ("" too) or NoteRewriteAS
+}
+
+// docKind is what a response body is, for rewriting.
+type docKind int
+
+const (
+	docNone      docKind = iota
+	docDiscovery         // a JSON discovery document: rewritten
+	docHTML              // an HTML page of the authorization server: rewritten, then scanned for the real origin
+	docScript            // a script of the authorization server: scanned for the real origin, not rewritten
+)
+
+// mcpMappings are the rewrites on the MCP listener: the upstream's own origin to the request's public origin
+// (--rewrite-urls), and the watched authorization server's origin to its listener's public origin.
+func (p *Proxy) mcpMappings(to string) []mapping {
+	var maps []mapping
+	if p.opts.RewriteURLs {
+		maps = append(maps, mapping{from: p.origins, to: to})
+	}
+	if p.as != nil {
+		if origins, pub := p.as.mapping(); len(origins) > 0 && pub != "" {
+			maps = append(maps, mapping{from: origins, to: pub, key: NoteRewriteAS})
+		}
+	}
+	return maps
+}
+
+// rewriteResponse rewrites a response of the MCP listener.
 func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 	to := base.Scheme + "://" + base.Host
 	ctx := resp.Request.Context()
+	var notes []Rewrite
+	kind := docNone
+	if IsDiscoveryPath(resp.Request.URL.Path) && jsonish(resp.Header.Get("Content-Type")) {
+		kind = docDiscovery
+	}
+	text, ok, n, err := readPlain(resp, kind, to)
+	if err != nil {
+		return err
+	}
+	notes = append(notes, n...)
+	if ok && p.as != nil && strings.Contains(resp.Request.URL.Path, "/.well-known/oauth-protected-resource") {
+		// The upstream's own origins, and the request's public one: an upstream that builds its URLs from
+		// X-Forwarded-Host names itself by mcpwatch's origin, and is its own authorization server.
+		p.as.learn(ctx, text, append(slices.Clip(p.origins), to), to)
+	}
+	maps := p.mcpMappings(to)
+	notes = append(notes, rewriteHeaders(resp, maps)...)
+	if ok {
+		n, _ := rewriteText(resp, text, maps, kind)
+		notes = append(notes, n...)
+	}
+	addNotes(ctx, notes)
+	return nil
+}
+
+func addNotes(ctx context.Context, notes []Rewrite) {
+	for _, n := range notes {
+		b, _ := json.Marshal(n)
+		key := n.key
+		if key == "" {
+			key = NoteRewrite
+		}
+		recorder.AddNote(ctx, key, string(b))
+	}
+}
+
+func jsonish(ct string) bool {
+	ct = strings.ToLower(ct)
+	return ct == "" || strings.Contains(ct, "json")
+}
+
+// rewriteHeaders rewrites the origins of maps in the response headers that carry URLs (and the iss parameter of
+// a Location, RFC 9207).
+func rewriteHeaders(resp *http.Response, maps []mapping) []Rewrite {
 	var notes []Rewrite
 	for _, name := range rewrittenHeaders {
 		vals := resp.Header[http.CanonicalHeaderKey(name)]
 		for i, v := range vals {
 			nv := v
-			for _, from := range p.origins {
-				if from == to {
-					continue
-				}
-				out, n, _ := replaceOrigin(nv, from, to)
-				if name == "Location" {
-					// The authorization response's iss (RFC 9207) names the issuer, URL-encoded in the query: it
-					// must match the issuer of the (rewritten) metadata, or a client that checks it refuses the code.
-					var m int
-					out, m = rewriteIssParam(out, from, to)
-					n += m
-				}
-				if n > 0 {
-					notes = append(notes, Rewrite{Where: "header " + name, From: from, To: to, Count: n, Before: nv, After: out})
-					nv = out
+			for _, m := range maps {
+				for _, from := range m.from {
+					if from == m.to {
+						continue
+					}
+					out, n, _ := replaceOrigin(nv, from, m.to)
+					if name == "Location" {
+						// The authorization response's iss (RFC 9207) names the issuer, URL-encoded in the query: it
+						// must match the issuer of the (rewritten) metadata, or a client that checks it refuses the code.
+						var k int
+						out, k = rewriteIssParam(out, from, m.to)
+						n += k
+					}
+					if n > 0 {
+						notes = append(notes, Rewrite{Where: "header " + name, From: from, To: m.to, Count: n, Before: nv, After: out, key: m.key})
+						nv = out
+					}
 				}
 			}
 			vals[i] = nv
 		}
 	}
-	if IsDiscoveryPath(resp.Request.URL.Path) && resp.Body != nil && resp.Body != http.NoBody {
-		ct := strings.ToLower(resp.Header.Get("Content-Type"))
-		if ct == "" || strings.Contains(ct, "json") {
-			n, err := p.rewriteBody(resp, to)
-			if err != nil {
-				return err
-			}
-			notes = append(notes, n...)
-		}
-	}
-	for _, n := range notes {
-		b, _ := json.Marshal(n)
-		recorder.AddNote(ctx, NoteRewrite, string(b))
-	}
-	return nil
+	return notes
 }
 
-// rewriteBody rewrites a discovery document. It reads at most maxRewriteBody bytes; a larger or undecodable body is
-// forwarded untouched (and the reason noted).
-func (p *Proxy) rewriteBody(resp *http.Response, to string) ([]Rewrite, error) {
+// readPlain reads a body of kind (docNone: none is read) whole, up to maxRewriteBody bytes, decoding gzip. The
+// response keeps its body as the upstream sent it; ok is false (and a note says why) when it cannot be rewritten.
+func readPlain(resp *http.Response, kind docKind, to string) (string, bool, []Rewrite, error) {
+	if kind == docNone || resp.Body == nil || resp.Body == http.NoBody {
+		return "", false, nil, nil
+	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxRewriteBody+1))
 	if err != nil {
 		resp.Body.Close()
-		return nil, fmt.Errorf("reading the upstream's %s: %w", resp.Request.URL.Path, err)
+		return "", false, nil, fmt.Errorf("reading the upstream's %s: %w", resp.Request.URL.Path, err)
 	}
 	if len(raw) > maxRewriteBody {
 		resp.Body = readCloser{io.MultiReader(bytes.NewReader(raw), resp.Body), resp.Body}
-		return []Rewrite{{Where: "body", To: to, Skipped: "larger than 4 MiB"}}, nil
+		return "", false, []Rewrite{{Where: "body", To: to, Skipped: "larger than 4 MiB"}}, nil
 	}
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(raw))
@@ -157,35 +232,45 @@ func (p *Proxy) rewriteBody(resp *http.Response, to string) ([]Rewrite, error) {
 			plain, err = io.ReadAll(io.LimitReader(zr, maxRewriteBody+1))
 		}
 		if err != nil || len(plain) > maxRewriteBody {
-			return []Rewrite{{Where: "body", To: to, Skipped: "content-encoding " + enc + " could not be decoded"}}, nil
+			return "", false, []Rewrite{{Where: "body", To: to, Skipped: "content-encoding " + enc + " could not be decoded"}}, nil
 		}
 	default:
-		return []Rewrite{{Where: "body", To: to, Skipped: "content-encoding " + enc}}, nil
+		return "", false, []Rewrite{{Where: "body", To: to, Skipped: "content-encoding " + enc}}, nil
+	}
+	return string(plain), true, nil, nil
+}
+
+// rewriteText rewrites the origins of maps in a body read by readPlain, and sets it as the response's body when
+// anything changed. A script is not rewritten (its URLs may be built in ways no replacement can follow).
+func rewriteText(resp *http.Response, text string, maps []mapping, kind docKind) ([]Rewrite, string) {
+	if kind == docScript {
+		return nil, text
 	}
 	var notes []Rewrite
-	text := string(plain)
-	for _, from := range p.origins {
-		if from == to {
-			continue
-		}
-		// JSON may escape the slashes (http:\/\/localhost:8080): rewrite both spellings.
-		for _, f := range []struct{ from, to string }{{from, to}, {jsonSlashes(from), jsonSlashes(to)}} {
-			out, n, urls := replaceOrigin(text, f.from, f.to)
-			if n > 0 {
-				notes = append(notes, Rewrite{Where: "body", From: from, To: to, Count: n, URLs: urls})
-				text = out
+	for _, m := range maps {
+		for _, from := range m.from {
+			if from == m.to {
+				continue
+			}
+			// JSON (and a script in a page) may escape the slashes (http:\/\/localhost:8080): rewrite both spellings.
+			for _, f := range []struct{ from, to string }{{from, m.to}, {jsonSlashes(from), jsonSlashes(m.to)}} {
+				out, n, urls := replaceOrigin(text, f.from, f.to)
+				if n > 0 {
+					notes = append(notes, Rewrite{Where: "body", From: from, To: m.to, Count: n, URLs: urls, key: m.key})
+					text = out
+				}
 			}
 		}
 	}
 	if len(notes) == 0 {
-		return nil, nil
+		return nil, text
 	}
 	resp.Body = io.NopCloser(strings.NewReader(text))
 	resp.ContentLength = int64(len(text))
 	resp.Header.Set("Content-Length", strconv.Itoa(len(text)))
 	resp.Header.Del("Content-Encoding")
 	resp.Header.Del("Etag") // the representation changed
-	return notes, nil
+	return notes, text
 }
 
 type readCloser struct {
@@ -276,8 +361,6 @@ func urlAt(s string) string {
 		end = len(s)
 	}
 	u := s[:end]
-	if strings.HasSuffix(u, `\`) { // the backslash of an escaped quote
-		u = u[:len(u)-1]
-	}
+	u = strings.TrimSuffix(u, `\`) // the backslash of an escaped quote
 	return u
 }

@@ -8,7 +8,8 @@
 // Environment:
 //
 //	FAKE_CLOUDFLARED_DIR          where to write args, pid, child (pid) and edge (host:port) files
-//	FAKE_CLOUDFLARED_HOST         the public host (default ample-words-here-demo.trycloudflare.com)
+//	FAKE_CLOUDFLARED_HOST         the public host (default ample-words-here-demo.trycloudflare.com); "{port}" in it is
+//	                              the origin's port, for several tunnels at once (each also writes edge-PORT)
 //	FAKE_CLOUDFLARED_FAIL=1       print the output of a failed quick tunnel request and exit 1
 //	FAKE_CLOUDFLARED_IGNORE_TERM=1 ignore SIGTERM, the child too (tests the SIGKILL escalation)
 //	FAKE_CLOUDFLARED_STUBBORN_CHILD=1 only the child ignores SIGTERM (tests that the group is killed)
@@ -73,6 +74,11 @@ func main() {
 	if host == "" {
 		host = "ample-words-here-demo.trycloudflare.com"
 	}
+	originPort := ""
+	if u, err := url.Parse(origin); err == nil {
+		originPort = u.Port()
+	}
+	host = strings.ReplaceAll(host, "{port}", originPort)
 
 	logf("INF", "%s", disclaimer)
 	logf("INF", "Requesting new quick Tunnel on trycloudflare.com...")
@@ -114,6 +120,7 @@ func main() {
 		write("child", fmt.Sprint(child.Process.Pid))
 	}
 
+	write("edge-"+originPort, ln.Addr().String())
 	write("edge", ln.Addr().String()) // before the banner: once the URL is out, tests may use the edge
 	for _, l := range asciiBox([]string{"Your quick Tunnel has been created! Visit it at (it may take some time to be reachable):", "https://" + host}, 2) {
 		logf("INF", "%s", l)
