@@ -75,7 +75,14 @@ func TestToggleStateless(t *testing.T) {
 		t.Errorf("session id %q issued under the stateless toggle", cs.ID())
 	}
 	callEcho(t, cs)
-	for _, ex := range store.Snapshot() {
+	// A record may follow its answer by a moment (the recorder records what it passed on): wait until all are done.
+	exs := store.Snapshot()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+		if exs = store.Snapshot(); !slices.ContainsFunc(exs, func(ex *recorder.Exchange) bool { return ex.State != recorder.StateComplete }) {
+			break
+		}
+	}
+	for _, ex := range exs {
 		if ex.RespHeaders.Get("Mcp-Session-Id") != "" {
 			t.Errorf("exchange %d %s answered with a session id", ex.ID, ex.RPCMethod())
 		}
