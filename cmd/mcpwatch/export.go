@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
@@ -103,7 +104,7 @@ func cmdExport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("export: %s holds no exchanges: nothing to export", path)
 	}
 
-	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version}
+	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version.String()}
 	write := func(w io.Writer) error { return export.Write(w, f, res.Exchanges, opts) }
 	if *out == "" || *out == "-" {
 		return write(stdout)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
@@ -28,7 +29,7 @@ func TestExportEachFormatToStdoutAndFile(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range export.Formats {
 		var want bytes.Buffer
-		if err := export.Write(&want, f, res.Exchanges, export.Options{Version: version}); err != nil {
+		if err := export.Write(&want, f, res.Exchanges, export.Options{Version: version.String()}); err != nil {
 			t.Fatal(err)
 		}
 		code, out, errOut := runCLI("export", fixture, "--format", string(f))

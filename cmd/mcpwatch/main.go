@@ -7,14 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"io"
 	"os"
 	"os/signal"
 	"syscall"
 )
-
-// version is set by the build (-ldflags "-X main.version=...").
-var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -63,7 +61,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "fault":
 		err = cmdFault(args, stdout, stderr)
 	case "version":
-		fmt.Fprintln(stdout, "mcpwatch", version)
+		fmt.Fprintln(stdout, "mcpwatch", version.String())
 	case "help":
 		fmt.Fprint(stdout, usage)
 	default:

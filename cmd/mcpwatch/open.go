@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/tui"
@@ -66,7 +67,7 @@ func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return tui.Run(ctx, tui.Config{
 		Store:         store,
 		Limits:        limits,
-		Version:       version,
+		Version:       version.String(),
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),

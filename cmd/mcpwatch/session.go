@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
@@ -102,7 +103,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
+	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version.String(), srv.LocalURL())
 	for _, l := range w.before {
 		fmt.Fprintln(stderr, l)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/term"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
@@ -60,7 +61,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	err := tui.Run(tctx, tui.Config{
 		Store:         store,
 		Limits:        storeLimits,
-		Version:       version,
+		Version:       version.String(),
 		ListenURL:     srv.LocalURL(),
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
@@ -107,7 +108,7 @@ func exportForTUI(format, path string, exs []*recorder.Exchange) error {
 		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
 	}
 	return writeAtomic(path, perm, func(w io.Writer) error {
-		return export.Write(w, f, exs, export.Options{Version: version})
+		return export.Write(w, f, exs, export.Options{Version: version.String()})
 	})
 }
 

@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-)
 
-// Version is reported as serverInfo.version; cmd sets it from the build.
-var Version = "dev"
+	"github.com/mcpwatch/mcpwatch/internal/version"
+)
 
 // Options configure the embedded server.
 type Options struct {
@@ -45,7 +44,7 @@ func New(opts Options) (*mcp.Server, func()) {
 		sopts.Capabilities.Resources.Subscribe = true
 		sopts.Capabilities.Completions = &mcp.CompletionCapabilities{}
 	}
-	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: Version}, sopts)
+	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: version.String()}, sopts)
 	addDefaults(s)
 	stop := func() {}
 	if opts.Conformance {
