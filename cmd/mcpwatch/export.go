@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,14 +11,14 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
-const exportUsage = `Usage: mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]
-
-Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
+const exportLong = `Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
   har       HAR 1.2 for browser DevTools and HAR viewers, with mcpwatch's stages and findings in _fields
   jsonl     the capture format again (redacted), with each exchange's stage and findings
   markdown  a transcript of the handshake, stage by stage, with the findings
@@ -27,26 +26,37 @@ Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
 
 Secrets (Authorization, cookies, OAuth codes, PKCE verifiers, tokens, client secrets, CSRF tokens) are redacted
 unless --no-redact is given. Without --out the export goes to stdout; with it, the file is replaced atomically and
---format may be left out when the file name ends in .har, .jsonl, .md or .sh.
+--format may be left out when the file name ends in .har, .jsonl, .md or .sh.`
 
-Flags:
-`
+type exportFlags struct {
+	format, out, base string
+	noRedact          bool
+}
 
-func cmdExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("export", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	format := fset.String("format", "", "output `format`: "+export.FormatNames())
-	out := fset.String("out", "", "write to `FILE` (atomically) instead of stdout")
-	noRedact := fset.Bool("no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
-	base := fset.String("base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
-	fset.Usage = func() {
-		fmt.Fprint(stderr, exportUsage)
-		fset.PrintDefaults()
+func newExportCmd() *cobra.Command {
+	var f exportFlags
+	c := &cobra.Command{
+		Use:   "export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]",
+		Short: "turn a capture file into HAR, JSONL, a Markdown transcript or curl commands",
+		Long:  exportLong,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdExport(c.Context(), &f, args, c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
-	pos, err := parseFlags(fset, args)
-	if err != nil {
-		return err
-	}
+	fs := flagSet(c)
+	fs.StringVar(&f.format, "format", "", "output `format`: "+export.FormatNames())
+	fs.StringVar(&f.out, "out", "", "write to `FILE` (atomically) instead of stdout")
+	fs.BoolVar(&f.noRedact, "no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
+	fs.StringVar(&f.base, "base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
+	c.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return strings.Split(export.FormatNames(), ", "), cobra.ShellCompDirectiveNoFileComp
+	})
+	return c
+}
+
+func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr io.Writer) error {
+	var err error
+	format, out, noRedact, base := &fl.format, &fl.out, &fl.noRedact, &fl.base
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "mcpwatch export: "+format+"\n", a...)
 		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+strings.ReplaceAll(export.FormatNames(), ", ", "|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")

@@ -97,7 +97,7 @@ func TestExportErrors(t *testing.T) {
 		{"bad format", []string{"export", fixture, "--format", "pdf"}, 2, `unknown export format "pdf" (valid: har, jsonl, markdown, curl)`},
 		{"base without curl", []string{"export", fixture, "--format", "har", "--base", "http://x"}, 2, "--base only applies to --format curl"},
 		{"bad base", []string{"export", fixture, "--format", "curl", "--base", "localhost:4000"}, 1, "want an absolute http(s) URL"},
-		{"unknown flag", []string{"export", fixture, "--nope"}, 2, "flag provided but not defined"},
+		{"unknown flag", []string{"export", fixture, "--nope"}, 2, "unknown flag: --nope"},
 		{"missing file", []string{"export", filepath.Join(dir, "nope.jsonl"), "--format", "har"}, 1, "does not exist"},
 		{"empty capture", []string{"export", empty, "--format", "har"}, 1, "holds no exchanges"},
 		{"only a torn line", []string{"export", tornOnly, "--format", "har"}, 1, "the last line of"},
