@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpwatch/mcpwatch/internal/version"
-	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
@@ -86,32 +83,12 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 		return usageErr("--base only applies to --format curl")
 	}
 
-	path := pos[0]
-	var res *recorder.LoadResult
-	if path == "-" {
-		res, err = recorder.ReadCapture(bufio.NewReader(os.Stdin))
-		path = "stdin"
-	} else {
-		res, err = recorder.LoadCapture(path)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("export: capture file %s does not exist", path)
-	}
+	res, path, notes, err := loadCapture(pos[0], os.Stdin)
 	if err != nil {
-		return fmt.Errorf("export: %s: %w", path, err)
+		return fmt.Errorf("export: %w", err)
 	}
-	if len(res.Skipped) > 0 {
-		lines := make([]string, len(res.Skipped))
-		for i, n := range res.Skipped {
-			lines[i] = fmt.Sprint(n)
-		}
-		fmt.Fprintf(stderr, "mcpwatch export: skipped %d unreadable line(s) of %s: %s\n", len(res.Skipped), path, strings.Join(lines, ", "))
-	}
-	if res.TornTail {
-		fmt.Fprintf(stderr, "mcpwatch export: the last line of %s was incomplete (written when the recorder stopped) and was skipped\n", path)
-	}
-	if len(res.Exchanges) == 0 {
-		return fmt.Errorf("export: %s holds no exchanges: nothing to export", path)
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "mcpwatch export: %s: %s\n", path, n)
 	}
 
 	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version.String()}

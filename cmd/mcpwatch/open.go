@@ -40,17 +40,9 @@ func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stde
 		fmt.Fprintln(stderr, "mcpwatch open: give one capture file (e.g. mcpwatch open ~/.local/state/mcpwatch/captures/….jsonl)")
 		return errUsage
 	}
-	path := pos[0]
-	res, err := recorder.LoadCapture(path)
+	res, path, notes, err := loadCapture(pos[0], os.Stdin)
 	if err != nil {
 		return err
-	}
-	var notes []string
-	if res.TornTail {
-		notes = append(notes, "the torn last line was skipped")
-	}
-	if len(res.Skipped) > 0 {
-		notes = append(notes, fmt.Sprintf("%d unreadable lines skipped (line %d first)", len(res.Skipped), res.Skipped[0]))
 	}
 
 	if noTUI || !isTerminal(stdout) {
