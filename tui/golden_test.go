@@ -386,3 +386,49 @@ func containsStr(list []string, s string) bool {
 	}
 	return false
 }
+
+// The first screen, live and read-only, shows everything whole at the usual terminal sizes: nothing ends in "…"
+// (the empty list's hint used to be cut at 120 columns, and the loopback warning must fit).
+func TestFirstScreenNotCut(t *testing.T) {
+	for _, sz := range [][2]int{{80, 24}, {120, 40}, {160, 48}} {
+		for _, ro := range []bool{false, true} {
+			h := newHarness(t, sz[0], sz[1], nil, func(c *Config) {
+				c.ReadOnly = ro
+				if ro {
+					c.Source = "captures/claude.jsonl"
+				}
+			})
+			content := ansi.Strip(h.m.View().Content)
+			if strings.Contains(content, "…") && !strings.Contains(content, "waiting for requests…") {
+				t.Errorf("%dx%d read-only %v: something is cut:\n%s", sz[0], sz[1], ro, content)
+			}
+			for _, l := range strings.Split(content, "\n") {
+				if strings.Contains(strings.ReplaceAll(l, "waiting for requests…", ""), "…") {
+					t.Errorf("%dx%d read-only %v: cut line %q", sz[0], sz[1], ro, l)
+				}
+			}
+			if warn := strings.Contains(content, "restart with --tunnel"); warn == ro {
+				t.Errorf("%dx%d read-only %v: the loopback warning shown %v:\n%s", sz[0], sz[1], ro, warn, content)
+			}
+		}
+	}
+}
+
+// The help explains each counter; in a saved capture it lists only keys that work there (no t, no u).
+func TestHelpCountersAndReadOnlyKeys(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		h := newHarness(t, 160, 48, nil, func(c *Config) { c.ReadOnly, c.Source = ro, "x.jsonl" })
+		text := strings.Join(h.m.helpContent(160), "\n")
+		text = strings.Join(strings.Fields(ansi.Strip(text)), " ")
+		for _, want := range []string{"exchanges:", "findings:", "dropped: screen updates"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("read-only %v: the help does not explain %q:\n%s", ro, want, text)
+			}
+		}
+		for _, k := range []string{"t toggles", "u copy connector URL"} {
+			if strings.Contains(text, k) == ro {
+				t.Errorf("read-only %v: %q listed: %v:\n%s", ro, k, !ro, text)
+			}
+		}
+	}
+}

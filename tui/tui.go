@@ -741,12 +741,40 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 
 const footerH = 1
 
-// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on.
+// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on, or for
+// the loopback warning while there is no public URL.
 func (m *Model) headerHeight(w int) int {
-	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+	if (m.cfg.TunnelNote != "" || m.loopbackOnly()) && !m.cfg.ReadOnly {
 		return headerH(w) + 1
 	}
 	return headerH(w)
+}
+
+// loopbackOnly reports whether a live run has no public URL: web clients (Claude, ChatGPT) cannot reach it.
+func (m *Model) loopbackOnly() bool {
+	return !m.cfg.ReadOnly && m.cfg.PublicURL == "" && m.cfg.TunnelNote == ""
+}
+
+// loopbackLine is the header's line while there is no public URL: why web clients cannot connect, and the flag
+// that fixes it (the help says more). The longest wording that fits is shown.
+func (m *Model) loopbackLine(w int) string {
+	st := &m.ctx.styles
+	for _, s := range []string{
+		"! loopback only: Claude and ChatGPT on the web cannot reach this URL; restart with --tunnel (or --public-url URL) · ? more",
+		"! loopback only: web clients (Claude, ChatGPT) cannot reach it; restart with --tunnel · ? more",
+		"! web clients cannot reach loopback: restart with --tunnel · ? more",
+		"! loopback only: restart with --tunnel",
+	} {
+		if width(s)+1 <= w {
+			main, more, _ := strings.Cut(s, " · ")
+			line := " " + st.SevWarn.Render(main)
+			if more != "" {
+				line += st.Faint.Render(" · " + more)
+			}
+			return fit(line, w)
+		}
+	}
+	return fit(" "+st.SevWarn.Render("! loopback only: restart with --tunnel"), w)
 }
 
 // headerH is the header's height: two lines on a wide screen, three on a narrow one (the URLs get a line each).
@@ -941,7 +969,7 @@ func (m *Model) headerLines(w int) []string {
 		}
 		return []string{fit(l1, w), fit(l2, w), leftRight(" "+state, counts, w)}
 	}
-	public := st.Faint.Render("none (--public-url)")
+	public := st.SevWarn.Render("none")
 	if m.cfg.PublicURL != "" {
 		public = st.URL.Render(m.cfg.PublicURL)
 	}
@@ -963,8 +991,11 @@ func (m *Model) headerLines(w int) []string {
 		lines = []string{fit(title+"  "+listen, w), leftRight(m.withCopyHint(connector, auth+" ", w), auth+" ", w),
 			leftRight(" "+m.togglesSummary(), counts, w)}
 	}
-	if m.cfg.TunnelNote != "" {
+	switch {
+	case m.cfg.TunnelNote != "":
 		lines = append(lines, m.tunnelLine(w))
+	case m.loopbackOnly():
+		lines = append(lines, m.loopbackLine(w))
 	}
 	return lines
 }
@@ -1082,10 +1113,25 @@ func (m *Model) helpSections() []helpSection {
 		pane = helpSection{title: "Exchanges", keys: flat(m.list.FullHelp())}
 	}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
+	global := []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL, k.Clear, k.Help, k.Quit}
+	if m.cfg.ReadOnly {
+		// A saved capture: no toggles to switch, no connector URL to copy.
+		global = slices.DeleteFunc(global, func(b key.Binding) bool {
+			return slices.Equal(b.Keys(), k.Toggles.Keys()) || slices.Equal(b.Keys(), k.CopyURL.Keys())
+		})
+	}
+	counters := "exchanges: the requests recorded and held in memory (\"older let go\": the oldest, past the memory bound, " +
+		"are no longer shown; the capture file keeps them). findings: what the analysis found wrong or worth knowing in " +
+		"the handshakes (f lists them). dropped: screen updates missed while the TUI fell behind a burst of requests; " +
+		"nothing is lost (every exchange is recorded and in the capture file) and the screen reloads from the recorder."
+	if m.cfg.ReadOnly {
+		counters = "exchanges: those in the capture. findings: what the analysis found wrong or worth knowing in the " +
+			"handshakes (f lists them). dropped: screen updates the TUI missed while loading; it reloads what it missed."
+	}
 	sections := []helpSection{
-		{title: "Global", keys: []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL,
-			k.Clear, k.Help, k.Quit}},
+		{title: "Global", keys: global},
 		pane,
+		{title: "Counters (top right)", text: counters},
 		{title: "Filter (all words must match)", keys: []key.Binding{
 			h("word", "method, path, stage, rpc, status"),
 			h("stage:token", "a stage (or prefix)"),
@@ -1097,6 +1143,14 @@ func (m *Model) helpSections() []helpSection {
 			h("-word", "negates; a,b: either"),
 		}},
 		{title: "Mouse", keys: []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
+	}
+	if m.loopbackOnly() {
+		// First: the header's loopback line sends the user here.
+		sections = append([]helpSection{{title: "Public URL", text: "None: the connector URL " +
+			sanitize(m.cfg.ConnectorURL) + " is loopback. Clients on this machine (Claude Code, Cursor, the MCP " +
+			"Inspector) reach it; Claude and ChatGPT on the web connect from their own servers and cannot. Restart " +
+			"with --tunnel (a Cloudflare quick tunnel; needs cloudflared), or tunnel to " + sanitize(m.cfg.ListenURL) +
+			" yourself and pass --public-url URL."}}, sections...)
 	}
 	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
 		// First: the header's tunnel line sends the user here.

@@ -243,3 +243,11 @@ func TestServeStateInUse(t *testing.T) {
 		}
 	}
 }
+
+// A non-loopback --addr is refused with the loopback address of the port the user gave, not the default's.
+func TestServeNonLoopbackAddrNamesThePort(t *testing.T) {
+	code, _, stderr := runCmd(t, "--addr", "0.0.0.0:27101", "--no-tui", "--no-capture", "--ephemeral")
+	if code != 1 || !strings.Contains(stderr, "give --addr localhost:27101") || !strings.Contains(stderr, "--url http://localhost:27101`") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
