@@ -65,7 +65,7 @@ func loadCapture(path string, stdin io.Reader) (res *recorder.LoadResult, name s
 		}
 	}
 	if res.TornTail {
-		notes = append(notes, "the incomplete last line (written when the recorder stopped) was skipped")
+		notes = append(notes, "the torn last line was skipped")
 	}
 	if n := len(res.Skipped) + notExchanges; n > 0 {
 		note := fmt.Sprintf("%d unreadable line%s skipped", n, plural(n))

@@ -130,7 +130,7 @@ func TestExportReportsSkippedLines(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errOut)
 	}
-	if !strings.Contains(errOut, path+": 1 unreadable line skipped (line 2 first)\n") || !strings.Contains(errOut, path+": the incomplete last line") {
+	if !strings.Contains(errOut, path+": 1 unreadable line skipped (line 2 first)\n") || !strings.Contains(errOut, path+": the torn last line was skipped") {
 		t.Errorf("stderr %q", errOut)
 	}
 	if n := strings.Count(out, "\n"); n != 3 {

@@ -94,7 +94,7 @@ func TestOpenWithoutATerminal(t *testing.T) {
 	if len(lines) != 3 || !strings.Contains(lines[2], "tools/list") {
 		t.Fatalf("stdout:\n%s", stdout.String())
 	}
-	if !strings.Contains(stderr.String(), "the incomplete last line (written when the recorder stopped) was skipped") {
+	if !strings.Contains(stderr.String(), "the torn last line was skipped") {
 		t.Fatalf("stderr: %s", stderr.String())
 	}
 	stdout.Reset()
