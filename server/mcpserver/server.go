@@ -31,6 +31,7 @@ func New(opts Options) (*mcp.Server, func()) {
 		// Declared explicitly so that every era sees the same capabilities; completions and subscribe are
 		// added by the conformance fixtures' handlers.
 		Capabilities: &mcp.ServerCapabilities{
+			//lint:ignore SA1019 logging is deprecated from 2026-07-28 (SEP-2577), but the legacy era's clients and the conformance suite still use it
 			Logging:   &mcp.LoggingCapabilities{},
 			Tools:     &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:   &mcp.PromptCapabilities{ListChanged: true},

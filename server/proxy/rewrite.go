@@ -276,8 +276,5 @@ func urlAt(s string) string {
 		end = len(s)
 	}
 	u := s[:end]
-	if strings.HasSuffix(u, `\`) { // the backslash of an escaped quote
-		u = u[:len(u)-1]
-	}
-	return u
+	return strings.TrimSuffix(u, `\`) // the backslash of an escaped quote
 }
