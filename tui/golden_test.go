@@ -432,3 +432,50 @@ func TestHelpCountersAndReadOnlyKeys(t *testing.T) {
 		}
 	}
 }
+
+// T starts a tunnel from the TUI when the run can (StartTunnel set): the loopback line offers it, and once the
+// tunnel is up the header shows its public and connector URLs and the tunnel's note; a failure is said in the
+// status line, the loopback line staying.
+func TestTunnelKey(t *testing.T) {
+	gone := make(chan string)
+	calls := 0
+	up := func() (TunnelStarted, error) {
+		calls++
+		return TunnelStarted{PublicURL: "https://abc.trycloudflare.com", ConnectorURL: "https://abc.trycloudflare.com/mcp",
+			Note: "quick tunnels deliver a GET event stream only when it closes", Gone: gone}, nil
+	}
+	h := newHarness(t, 120, 40, nil, func(c *Config) { c.StartTunnel = up })
+	if s := h.screen(); !strings.Contains(s, "press T for a tunnel") {
+		t.Fatalf("the loopback line does not offer T:\n%s", s)
+	}
+	h.run(h.press("T"))
+	s := h.screen()
+	for _, want := range []string{"public https://abc.trycloudflare", "connector URL https://abc.trycloudflare.com/mcp",
+		"! quick tunnel", "tunnel up: paste https://abc.trycloudflare.com/mcp"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("after T: %q missing:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "loopback only") || calls != 1 {
+		t.Errorf("after T: loopback line still there, or %d starts:\n%s", calls, s)
+	}
+	h.run(h.press("T")) // a second T starts nothing
+	if calls != 1 {
+		t.Errorf("a second T started %d tunnels", calls)
+	}
+
+	h = newHarness(t, 80, 24, nil, func(c *Config) {
+		c.StartTunnel = func() (TunnelStarted, error) {
+			return TunnelStarted{}, errors.New("cloudflared is not on PATH\n--tunnel runs Cloudflare's cloudflared")
+		}
+	})
+	h.run(h.press("T"))
+	if s := h.screen(); !strings.Contains(s, "no tunnel: cloudflared is not on PATH") || !strings.Contains(s, "press T for a tunnel") {
+		t.Errorf("a failed start:\n%s", s)
+	}
+	// Without StartTunnel (a run that cannot start one) the line names the flag.
+	h = newHarness(t, 120, 40, nil)
+	if s := h.screen(); !strings.Contains(s, "restart with --tunnel") || strings.Contains(s, "press T") {
+		t.Errorf("without StartTunnel:\n%s", s)
+	}
+}

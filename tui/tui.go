@@ -77,6 +77,9 @@ type Config struct {
 	// TunnelGone, when set, receives why the quick tunnel ended on its own (cloudflared exited): the tunnel's line
 	// then says that the public URL no longer reaches mcpwatch, for good.
 	TunnelGone <-chan string
+	// StartTunnel, when set (a live run without a public URL), starts a quick tunnel when T is pressed: it blocks
+	// until the tunnel has its URL, and returns what the header shows then.
+	StartTunnel func() (TunnelStarted, error)
 
 	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
 	ReadOnly bool
@@ -123,6 +126,8 @@ type Model struct {
 	data *data
 	// tunnelGone is why the quick tunnel ended on its own ("" while it runs).
 	tunnelGone string
+	// tunnelStarting is set from T until StartTunnel answers.
+	tunnelStarting bool
 
 	tracker  *trackerPane
 	list     *listPane
@@ -296,13 +301,7 @@ func (m *Model) Init() tea.Cmd {
 		cmds = append(cmds, listToggles(m.cfg.Toggles), toggleTick())
 	}
 	if c := m.cfg.TunnelGone; c != nil {
-		cmds = append(cmds, func() tea.Msg {
-			why, ok := <-c
-			if !ok {
-				return nil
-			}
-			return tunnelGoneMsg{why: why}
-		})
+		cmds = append(cmds, waitTunnelGone(c))
 	}
 	return tea.Batch(cmds...)
 }
@@ -355,6 +354,20 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tunnelGoneMsg:
 		m.tunnelGone = msg.why
 		return nil
+	case tunnelStartedMsg:
+		m.tunnelStarting = false
+		if msg.err != nil {
+			first, _, _ := strings.Cut(msg.err.Error(), "\n")
+			return m.setStatus("no tunnel: "+first+" (mcpwatch --tunnel prints how to install cloudflared)", true)
+		}
+		st := msg.started
+		m.cfg.PublicURL, m.cfg.ConnectorURL, m.cfg.TunnelNote, m.cfg.TunnelGone = st.PublicURL, st.ConnectorURL, st.Note, st.Gone
+		m.sync()
+		cmds := []tea.Cmd{m.setStatus("tunnel up: paste "+st.ConnectorURL+" into the client (u copies it)", false)}
+		if st.Gone != nil {
+			cmds = append(cmds, waitTunnelGone(st.Gone))
+		}
+		return tea.Batch(cmds...)
 	case clearStatusMsg:
 		if msg.seq == m.statusSeq {
 			m.status = ""
@@ -532,6 +545,15 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.copyCurl()
 	case key.Matches(msg, k.CopyURL):
 		return m.copyConnectorURL()
+	case key.Matches(msg, k.Tunnel):
+		switch {
+		case m.cfg.StartTunnel == nil || !m.loopbackOnly():
+			return m.setStatus("no tunnel to start here: it needs a live run without --public-url", true)
+		case m.tunnelStarting:
+			return m.setStatus("the tunnel is starting…", false)
+		}
+		m.tunnelStarting = true
+		return tea.Batch(m.setStatus("starting a Cloudflare quick tunnel (cloudflared)…", false), startTunnel(m.cfg.StartTunnel))
 	case key.Matches(msg, k.Clear):
 		return m.clear()
 	case key.Matches(msg, k.Findings):
@@ -760,10 +782,10 @@ func (m *Model) loopbackOnly() bool {
 func (m *Model) loopbackLine(w int) string {
 	st := &m.ctx.styles
 	for _, s := range []string{
-		"! loopback only: Claude and ChatGPT on the web cannot reach this URL; restart with --tunnel (or --public-url URL) · ? more",
-		"! loopback only: web clients (Claude, ChatGPT) cannot reach it; restart with --tunnel · ? more",
-		"! web clients cannot reach loopback: restart with --tunnel · ? more",
-		"! loopback only: restart with --tunnel",
+		"! loopback only: Claude and ChatGPT on the web cannot reach this URL; " + m.tunnelWayOut(true) + " · ? more",
+		"! loopback only: web clients (Claude, ChatGPT) cannot reach it; " + m.tunnelWayOut(false) + " · ? more",
+		"! web clients cannot reach loopback: " + m.tunnelWayOut(false) + " · ? more",
+		"! loopback only: " + m.tunnelWayOut(false),
 	} {
 		if width(s)+1 <= w {
 			main, more, _ := strings.Cut(s, " · ")
@@ -774,7 +796,20 @@ func (m *Model) loopbackLine(w int) string {
 			return fit(line, w)
 		}
 	}
-	return fit(" "+st.SevWarn.Render("! loopback only: restart with --tunnel"), w)
+	return fit(" "+st.SevWarn.Render("! loopback only: "+m.tunnelWayOut(false)), w)
+}
+
+// tunnelWayOut is how to get a public URL: T when this run can start a tunnel, else the flag to restart with.
+func (m *Model) tunnelWayOut(long bool) string {
+	switch {
+	case m.cfg.StartTunnel != nil && long:
+		return "press T for a tunnel (or restart with --public-url URL)"
+	case m.cfg.StartTunnel != nil:
+		return "press T for a tunnel"
+	case long:
+		return "restart with --tunnel (or --public-url URL)"
+	}
+	return "restart with --tunnel"
 }
 
 // headerH is the header's height: two lines on a wide screen, three on a narrow one (the URLs get a line each).
@@ -1114,6 +1149,9 @@ func (m *Model) helpSections() []helpSection {
 	}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
 	global := []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL, k.Clear, k.Help, k.Quit}
+	if m.cfg.StartTunnel != nil && m.loopbackOnly() {
+		global = slices.Insert(global, 7, k.Tunnel)
+	}
 	if m.cfg.ReadOnly {
 		// A saved capture: no toggles to switch, no connector URL to copy.
 		global = slices.DeleteFunc(global, func(b key.Binding) bool {
@@ -1145,12 +1183,16 @@ func (m *Model) helpSections() []helpSection {
 		{title: "Mouse", keys: []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
 	}
 	if m.loopbackOnly() {
+		way := "Restart with --tunnel"
+		if m.cfg.StartTunnel != nil {
+			way = "Press T to start one from here, or restart with --tunnel"
+		}
 		// First: the header's loopback line sends the user here.
 		sections = append([]helpSection{{title: "Public URL", text: "None: the connector URL " +
 			sanitize(m.cfg.ConnectorURL) + " is loopback. Clients on this machine (Claude Code, Cursor, the MCP " +
-			"Inspector) reach it; Claude and ChatGPT on the web connect from their own servers and cannot. Restart " +
-			"with --tunnel (a Cloudflare quick tunnel; needs cloudflared), or tunnel to " + sanitize(m.cfg.ListenURL) +
-			" yourself and pass --public-url URL."}}, sections...)
+			"Inspector) reach it; Claude and ChatGPT on the web connect from their own servers and cannot. " + way +
+			" (a Cloudflare quick tunnel; needs cloudflared), or tunnel to " + sanitize(m.cfg.ListenURL) +
+			" yourself and restart with --public-url URL."}}, sections...)
 	}
 	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
 		// First: the header's tunnel line sends the user here.

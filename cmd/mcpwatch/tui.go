@@ -36,6 +36,8 @@ type tuiRun struct {
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
 	tunnelGone <-chan string // why the tunnel ended on its own
+	// startTunnel starts a quick tunnel from the TUI (T); nil when the run has a public URL already.
+	startTunnel func() (tui.TunnelStarted, error)
 }
 
 func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
@@ -67,6 +69,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		ConnectorURL:  srv.ConnectorURL(),
 		TunnelNote:    o.tunnelNote,
 		TunnelGone:    o.tunnelGone,
+		StartTunnel:   o.startTunnel,
 		Auth:          auth,
 		Upstream:      o.upstream,
 		Toggles:       togglesForTUI{set: toggles},
