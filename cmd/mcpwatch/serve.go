@@ -122,6 +122,7 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
+	fs.Var(&f.faults, "toggle", "the same as --fault: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
 }

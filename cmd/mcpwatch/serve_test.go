@@ -251,3 +251,13 @@ func TestServeNonLoopbackAddrNamesThePort(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// --toggle is --fault under the name the TUI and the docs use.
+func TestToggleIsFault(t *testing.T) {
+	for _, flag := range []string{"--fault", "--toggle"} {
+		code, _, stderr := runCmd(t, "--addr", "127.0.0.1:0", "--no-tui", "--no-capture", "--ephemeral", flag, "no-such-toggle")
+		if code != 1 || !strings.Contains(stderr, "no-such-toggle") {
+			t.Errorf("%s no-such-toggle: exit %d, stderr %q", flag, code, stderr)
+		}
+	}
+}
