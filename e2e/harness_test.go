@@ -41,12 +41,9 @@ func repoRoot() string {
 
 // goCommand finds the go command (go test puts GOROOT/bin first on PATH).
 func goCommand() (string, error) {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p, nil
-	}
-	p := filepath.Join(runtime.GOROOT(), "bin", "go")
-	if _, err := os.Stat(p); err != nil {
-		return "", fmt.Errorf("no go command on PATH or in GOROOT: %w", err)
+	p, err := exec.LookPath("go")
+	if err != nil {
+		return "", fmt.Errorf("no go command on PATH: %w", err)
 	}
 	return p, nil
 }

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,7 +14,14 @@ var Binary string
 
 // TestMain builds cmd/mcpwatch once (with -race when this test binary has the race detector, so that a race in
 // the server fails the cross-process tests too: the race runtime exits with code 66, which Stop reports).
+// Under -short (go test -short ./...: the unit tests alone) the cross-process tests are skipped as a whole: they
+// need the npm packages of e2e/node and the Debian packages script/test installs.
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped under -short (the cross-process tests need what script/test installs)")
+		os.Exit(0)
+	}
 	os.Exit(buildAndRun(m))
 }
 

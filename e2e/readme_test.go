@@ -27,6 +27,14 @@ func TestREADMEFirstScreen(t *testing.T) {
 		t.Errorf("script/test is missing or not executable: %v", err)
 	}
 
+	// The install line names the module go.mod declares.
+	readme, _ := os.ReadFile(filepath.Join(repoRoot(), "README.md"))
+	gomod, _ := os.ReadFile(filepath.Join(repoRoot(), "go.mod"))
+	module, _, _ := strings.Cut(strings.TrimPrefix(string(gomod), "module "), "\n")
+	if install := "go install " + module + "/cmd/mcpwatch@latest"; !strings.Contains(string(readme), install) {
+		t.Errorf("README does not say how to install: %q", install)
+	}
+
 	run := strings.Fields(cmds[0])
 	if len(run) < 3 || run[0] != "go" || run[1] != "run" || run[2] != "./cmd/mcpwatch" {
 		t.Fatalf("README's first command is %q, want `go run ./cmd/mcpwatch ...`", cmds[0])

@@ -397,6 +397,47 @@ func TestTUITunnelInTmux(t *testing.T) {
 	}
 }
 
+// TestTUITunnelKeyInTmux: serve started without a public URL says web clients cannot reach it and offers T; T
+// starts the stand-in cloudflared, and the header then shows the tunnel's public and connector URLs; q stops both.
+func TestTUITunnelKeyInTmux(t *testing.T) {
+	bin := tuiTmuxBuild(t)
+	dir := t.TempDir()
+	fake := exec.Command("go", "build", "-o", filepath.Join(dir, "cloudflared"), "./server/tunnel/testdata/fakecloudflared")
+	fake.Dir = repoRoot()
+	if out, err := fake.CombinedOutput(); err != nil {
+		t.Fatalf("go build fakecloudflared: %v\n%s", err, out)
+	}
+	const host = "pressed-tee-for-tunnel.trycloudflare.com"
+	exitFile := filepath.Join(dir, "exit-status")
+	command := fmt.Sprintf("env PATH=%s XDG_STATE_HOME=%s FAKE_CLOUDFLARED_DIR=%s FAKE_CLOUDFLARED_HOST=%s TERM=xterm-256color %s serve --addr 127.0.0.1:0; echo \"exit=$?\" > %s; exec sleep 600",
+		shq(dir+string(os.PathListSeparator)+os.Getenv("PATH")), shq(dir), shq(dir), host, shq(bin), shq(exitFile))
+	tm := tuiTmuxStart(t, 120, 40, "sh -c "+shq(command))
+	tm.waitFor("the loopback line", "! loopback only: web clients (Claude, ChatGPT) cannot reach it; press T for a tunnel")
+	tm.keys("T")
+	tm.waitFor("the tunnel", "public https://pressed-tee", "connector URL https://"+host+"/mcp", "! quick tunnel")
+	pid, err := strconv.Atoi(readTrim(t, filepath.Join(dir, "pid")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm.keys("q")
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if b, err := os.ReadFile(exitFile); err == nil && len(b) > 0 {
+			if got := strings.TrimSpace(string(b)); got != "exit=0" {
+				t.Fatalf("mcpwatch serve ended with %s", got)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("q did not end mcpwatch; the screen:\n%s", tm.screen())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Errorf("cloudflared (pid %d) outlived mcpwatch", pid)
+	}
+}
+
 // tuiTmuxBearer sends a bearer token with every request.
 type tuiTmuxBearer struct{ token string }
 

@@ -243,12 +243,13 @@ func (s *Server) MCP() *mcp.Server { return s.mcp }
 
 // Listen binds the loopback address. A non-loopback address is refused: expose mcpwatch through a tunnel.
 func (s *Server) Listen() error {
-	host, _, err := net.SplitHostPort(s.cfg.Addr)
+	host, port, err := net.SplitHostPort(s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("--addr %q: %w", s.cfg.Addr, err)
 	}
 	if !publicurl.IsLoopback(host) {
-		return fmt.Errorf("--addr %q: mcpwatch listens on loopback only (localhost, 127.0.0.1, [::1]); expose it with a tunnel such as `cloudflared tunnel --url http://localhost:4000`", s.cfg.Addr)
+		local := net.JoinHostPort("localhost", port)
+		return fmt.Errorf("--addr %q: mcpwatch listens on loopback only (localhost, 127.0.0.1, [::1]): give --addr %s and expose it with --tunnel, or with a tunnel of your own such as `cloudflared tunnel --url http://%s` and its URL in --public-url", s.cfg.Addr, local, local)
 	}
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {

@@ -857,9 +857,6 @@ func statelessAnswer(t *testing.T, e *tenv, a, _ wresp) wresp {
 
 const tableChallenge = `Bearer resource_metadata="{base}/.well-known/oauth-protected-resource/mcp"`
 
-// mcpAnswers are the probes answered with a JSON-RPC response.
-var mcpAnswers = []string{"initialize", "tools/list", "tools/call", "ping", "server/discover", "tools/call 2026", "unknown method"}
-
 func forAll(names []string, f effect) map[string]effect {
 	m := map[string]effect{}
 	for _, n := range names {

@@ -386,3 +386,96 @@ func containsStr(list []string, s string) bool {
 	}
 	return false
 }
+
+// The first screen, live and read-only, shows everything whole at the usual terminal sizes: nothing ends in "…"
+// (the empty list's hint used to be cut at 120 columns, and the loopback warning must fit).
+func TestFirstScreenNotCut(t *testing.T) {
+	for _, sz := range [][2]int{{80, 24}, {120, 40}, {160, 48}} {
+		for _, ro := range []bool{false, true} {
+			h := newHarness(t, sz[0], sz[1], nil, func(c *Config) {
+				c.ReadOnly = ro
+				if ro {
+					c.Source = "captures/claude.jsonl"
+				}
+			})
+			content := ansi.Strip(h.m.View().Content)
+			if strings.Contains(content, "…") && !strings.Contains(content, "waiting for requests…") {
+				t.Errorf("%dx%d read-only %v: something is cut:\n%s", sz[0], sz[1], ro, content)
+			}
+			for _, l := range strings.Split(content, "\n") {
+				if strings.Contains(strings.ReplaceAll(l, "waiting for requests…", ""), "…") {
+					t.Errorf("%dx%d read-only %v: cut line %q", sz[0], sz[1], ro, l)
+				}
+			}
+			if warn := strings.Contains(content, "restart with --tunnel"); warn == ro {
+				t.Errorf("%dx%d read-only %v: the loopback warning shown %v:\n%s", sz[0], sz[1], ro, warn, content)
+			}
+		}
+	}
+}
+
+// The help explains each counter; in a saved capture it lists only keys that work there (no t, no u).
+func TestHelpCountersAndReadOnlyKeys(t *testing.T) {
+	for _, ro := range []bool{false, true} {
+		h := newHarness(t, 160, 48, nil, func(c *Config) { c.ReadOnly, c.Source = ro, "x.jsonl" })
+		text := strings.Join(h.m.helpContent(160), "\n")
+		text = strings.Join(strings.Fields(ansi.Strip(text)), " ")
+		for _, want := range []string{"exchanges:", "findings:", "dropped: screen updates"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("read-only %v: the help does not explain %q:\n%s", ro, want, text)
+			}
+		}
+		for _, k := range []string{"t toggles", "u copy connector URL"} {
+			if strings.Contains(text, k) == ro {
+				t.Errorf("read-only %v: %q listed: %v:\n%s", ro, k, !ro, text)
+			}
+		}
+	}
+}
+
+// T starts a tunnel from the TUI when the run can (StartTunnel set): the loopback line offers it, and once the
+// tunnel is up the header shows its public and connector URLs and the tunnel's note; a failure is said in the
+// status line, the loopback line staying.
+func TestTunnelKey(t *testing.T) {
+	gone := make(chan string)
+	calls := 0
+	up := func() (TunnelStarted, error) {
+		calls++
+		return TunnelStarted{PublicURL: "https://abc.trycloudflare.com", ConnectorURL: "https://abc.trycloudflare.com/mcp",
+			Note: "quick tunnels deliver a GET event stream only when it closes", Gone: gone}, nil
+	}
+	h := newHarness(t, 120, 40, nil, func(c *Config) { c.StartTunnel = up })
+	if s := h.screen(); !strings.Contains(s, "press T for a tunnel") {
+		t.Fatalf("the loopback line does not offer T:\n%s", s)
+	}
+	h.run(h.press("T"))
+	s := h.screen()
+	for _, want := range []string{"public https://abc.trycloudflare", "connector URL https://abc.trycloudflare.com/mcp",
+		"! quick tunnel", "tunnel up: paste https://abc.trycloudflare.com/mcp"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("after T: %q missing:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "loopback only") || calls != 1 {
+		t.Errorf("after T: loopback line still there, or %d starts:\n%s", calls, s)
+	}
+	h.run(h.press("T")) // a second T starts nothing
+	if calls != 1 {
+		t.Errorf("a second T started %d tunnels", calls)
+	}
+
+	h = newHarness(t, 80, 24, nil, func(c *Config) {
+		c.StartTunnel = func() (TunnelStarted, error) {
+			return TunnelStarted{}, errors.New("cloudflared is not on PATH\n--tunnel runs Cloudflare's cloudflared")
+		}
+	})
+	h.run(h.press("T"))
+	if s := h.screen(); !strings.Contains(s, "no tunnel: cloudflared is not on PATH") || !strings.Contains(s, "press T for a tunnel") {
+		t.Errorf("a failed start:\n%s", s)
+	}
+	// Without StartTunnel (a run that cannot start one) the line names the flag.
+	h = newHarness(t, 120, 40, nil)
+	if s := h.screen(); !strings.Contains(s, "restart with --tunnel") || strings.Contains(s, "press T") {
+		t.Errorf("without StartTunnel:\n%s", s)
+	}
+}

@@ -27,6 +27,7 @@ type KeyMap struct {
 	Export    key.Binding
 	Copy      key.Binding
 	CopyURL   key.Binding
+	Tunnel    key.Binding
 	Clear     key.Binding
 	Findings  key.Binding
 	Help      key.Binding
@@ -64,6 +65,7 @@ func DefaultKeyMap() KeyMap {
 		Export:    key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "export")),
 		Copy:      key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "copy as curl")),
 		CopyURL:   key.NewBinding(key.WithKeys("u"), key.WithHelp("u", "copy connector URL")),
+		Tunnel:    key.NewBinding(key.WithKeys("T"), key.WithHelp("T", "start a tunnel (public URL)")),
 		Clear:     key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "clear")),
 		Findings:  key.NewBinding(key.WithKeys("f"), key.WithHelp("f", "findings")),
 		Help:      key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "help")),

@@ -180,9 +180,10 @@ func (p *listPane) Lines() []string {
 		} else if p.ctx.cfg.ReadOnly {
 			lines = append(lines, st.Faint.Render("  the capture holds no exchanges"))
 		} else {
-			lines = append(lines, st.Faint.Render("  waiting for requests…"),
-				"  paste the connector URL (above) into the client's connector settings;",
-				"  every request it makes shows up here as it happens.")
+			lines = append(lines, st.Faint.Render("  waiting for requests…"))
+			for _, l := range wrapWords("paste the connector URL (above) into the client's connector settings; every request it makes shows up here as it happens.", p.w-3) {
+				lines = append(lines, "  "+l)
+			}
 		}
 		return block(lines, p.w, p.h)
 	}

@@ -160,7 +160,12 @@ func (p *togglesPanel) lines(list []ToggleInfo, w, h int) ([]string, *tea.Cursor
 			nameW = max(nameW, len(toggleLabel(t)))
 		}
 		nameW = min(nameW, inner/2)
-		rows := max(h-8, 3) // the box's border, title, blank, help and status lines
+		// The selected toggle's summary in full under the list: a row cuts its summary at the box's edge.
+		var desc []string
+		if p.sel < len(list) {
+			desc = wrapWords(toggleLabel(list[p.sel])+": "+sanitize(list[p.sel].Summary), inner)
+		}
+		rows := max(h-8-len(desc)-1, 3) // the box's border, title, blank, help and status lines, the summary
 		top := max(min(p.sel-rows/2, len(list)-rows), 0)
 		for i := top; i < len(list) && i < top+rows; i++ {
 			t := list[i]
@@ -177,6 +182,12 @@ func (p *togglesPanel) lines(list []ToggleInfo, w, h int) ([]string, *tea.Cursor
 				line = st.Selected.Render(fit(ansi.Strip(line), inner))
 			}
 			body = append(body, line)
+		}
+		if len(desc) > 0 {
+			body = append(body, "")
+			for _, l := range desc {
+				body = append(body, st.Faint.Render(l))
+			}
 		}
 	}
 	body = append(body, "")

@@ -136,6 +136,38 @@ func runExport(exp Exporter, format, path string, exs []*recorder.Exchange, over
 // clearStatusMsg ends a status message (seq tells whether a newer one replaced it meanwhile).
 type clearStatusMsg struct{ seq int }
 
+// TunnelStarted is what Config.StartTunnel reports: the new public and connector URLs, the tunnel's note (as
+// Config.TunnelNote) and where it says why it ended on its own (as Config.TunnelGone).
+type TunnelStarted struct {
+	PublicURL, ConnectorURL, Note string
+	Gone                          <-chan string
+}
+
+// tunnelStartedMsg is Config.StartTunnel's answer.
+type tunnelStartedMsg struct {
+	started TunnelStarted
+	err     error
+}
+
+// startTunnel runs Config.StartTunnel off the update loop.
+func startTunnel(start func() (TunnelStarted, error)) tea.Cmd {
+	return func() tea.Msg {
+		st, err := start()
+		return tunnelStartedMsg{st, err}
+	}
+}
+
+// waitTunnelGone waits for why the tunnel ended on its own.
+func waitTunnelGone(c <-chan string) tea.Cmd {
+	return func() tea.Msg {
+		why, ok := <-c
+		if !ok {
+			return nil
+		}
+		return tunnelGoneMsg{why: why}
+	}
+}
+
 // tunnelGoneMsg: cloudflared exited on its own (Config.TunnelGone).
 type tunnelGoneMsg struct{ why string }
 

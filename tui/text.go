@@ -132,9 +132,7 @@ func wrapPlain(s string, w int) []string {
 			out = append(out, line)
 			continue
 		}
-		for _, part := range strings.Split(ansi.Hardwrap(line, w, true), "\n") {
-			out = append(out, part)
-		}
+		out = append(out, strings.Split(ansi.Hardwrap(line, w, true), "\n")...)
 	}
 	return out
 }

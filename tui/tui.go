@@ -78,6 +78,9 @@ type Config struct {
 	// TunnelGone, when set, receives why the quick tunnel ended on its own (cloudflared exited): the tunnel's line
 	// then says that the public URL no longer reaches mcpwatch, for good.
 	TunnelGone <-chan string
+	// StartTunnel, when set (a live run without a public URL), starts a quick tunnel when T is pressed: it blocks
+	// until the tunnel has its URL, and returns what the header shows then.
+	StartTunnel func() (TunnelStarted, error)
 
 	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
 	ReadOnly bool
@@ -126,6 +129,8 @@ type Model struct {
 	data *data
 	// tunnelGone is why the quick tunnel ended on its own ("" while it runs).
 	tunnelGone string
+	// tunnelStarting is set from T until StartTunnel answers.
+	tunnelStarting bool
 
 	tracker  *trackerPane
 	list     *listPane
@@ -299,13 +304,7 @@ func (m *Model) Init() tea.Cmd {
 		cmds = append(cmds, listToggles(m.cfg.Toggles), toggleTick())
 	}
 	if c := m.cfg.TunnelGone; c != nil {
-		cmds = append(cmds, func() tea.Msg {
-			why, ok := <-c
-			if !ok {
-				return nil
-			}
-			return tunnelGoneMsg{why: why}
-		})
+		cmds = append(cmds, waitTunnelGone(c))
 	}
 	return tea.Batch(cmds...)
 }
@@ -358,6 +357,20 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 	case tunnelGoneMsg:
 		m.tunnelGone = msg.why
 		return nil
+	case tunnelStartedMsg:
+		m.tunnelStarting = false
+		if msg.err != nil {
+			first, _, _ := strings.Cut(msg.err.Error(), "\n")
+			return m.setStatus("no tunnel: "+first+" (mcpwatch --tunnel prints how to install cloudflared)", true)
+		}
+		st := msg.started
+		m.cfg.PublicURL, m.cfg.ConnectorURL, m.cfg.TunnelNote, m.cfg.TunnelGone = st.PublicURL, st.ConnectorURL, st.Note, st.Gone
+		m.sync()
+		cmds := []tea.Cmd{m.setStatus("tunnel up: paste "+st.ConnectorURL+" into the client (u copies it)", false)}
+		if st.Gone != nil {
+			cmds = append(cmds, waitTunnelGone(st.Gone))
+		}
+		return tea.Batch(cmds...)
 	case clearStatusMsg:
 		if msg.seq == m.statusSeq {
 			m.status = ""
@@ -535,6 +548,15 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		return m.copyCurl()
 	case key.Matches(msg, k.CopyURL):
 		return m.copyConnectorURL()
+	case key.Matches(msg, k.Tunnel):
+		switch {
+		case m.cfg.StartTunnel == nil || !m.loopbackOnly():
+			return m.setStatus("no tunnel to start here: it needs a live run without --public-url", true)
+		case m.tunnelStarting:
+			return m.setStatus("the tunnel is starting…", false)
+		}
+		m.tunnelStarting = true
+		return tea.Batch(m.setStatus("starting a Cloudflare quick tunnel (cloudflared)…", false), startTunnel(m.cfg.StartTunnel))
 	case key.Matches(msg, k.Clear):
 		return m.clear()
 	case key.Matches(msg, k.Findings):
@@ -744,12 +766,53 @@ func (m *Model) onWheel(msg tea.MouseWheelMsg) {
 
 const footerH = 1
 
-// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on.
+// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on, or for
+// the loopback warning while there is no public URL.
 func (m *Model) headerHeight(w int) int {
-	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
+	if (m.cfg.TunnelNote != "" || m.loopbackOnly()) && !m.cfg.ReadOnly {
 		return headerH(w) + 1
 	}
 	return headerH(w)
+}
+
+// loopbackOnly reports whether a live run has no public URL: web clients (Claude, ChatGPT) cannot reach it.
+func (m *Model) loopbackOnly() bool {
+	return !m.cfg.ReadOnly && m.cfg.PublicURL == "" && m.cfg.TunnelNote == ""
+}
+
+// loopbackLine is the header's line while there is no public URL: why web clients cannot connect, and the flag
+// that fixes it (the help says more). The longest wording that fits is shown.
+func (m *Model) loopbackLine(w int) string {
+	st := &m.ctx.styles
+	for _, s := range []string{
+		"! loopback only: Claude and ChatGPT on the web cannot reach this URL; " + m.tunnelWayOut(true) + " · ? more",
+		"! loopback only: web clients (Claude, ChatGPT) cannot reach it; " + m.tunnelWayOut(false) + " · ? more",
+		"! web clients cannot reach loopback: " + m.tunnelWayOut(false) + " · ? more",
+		"! loopback only: " + m.tunnelWayOut(false),
+	} {
+		if width(s)+1 <= w {
+			main, more, _ := strings.Cut(s, " · ")
+			line := " " + st.SevWarn.Render(main)
+			if more != "" {
+				line += st.Faint.Render(" · " + more)
+			}
+			return fit(line, w)
+		}
+	}
+	return fit(" "+st.SevWarn.Render("! loopback only: "+m.tunnelWayOut(false)), w)
+}
+
+// tunnelWayOut is how to get a public URL: T when this run can start a tunnel, else the flag to restart with.
+func (m *Model) tunnelWayOut(long bool) string {
+	switch {
+	case m.cfg.StartTunnel != nil && long:
+		return "press T for a tunnel (or restart with --public-url URL)"
+	case m.cfg.StartTunnel != nil:
+		return "press T for a tunnel"
+	case long:
+		return "restart with --tunnel (or --public-url URL)"
+	}
+	return "restart with --tunnel"
 }
 
 // headerH is the header's height: two lines on a wide screen, three on a narrow one (the URLs get a line each).
@@ -944,7 +1007,7 @@ func (m *Model) headerLines(w int) []string {
 		}
 		return []string{fit(l1, w), fit(l2, w), leftRight(" "+state, counts, w)}
 	}
-	public := st.Faint.Render("none (--public-url)")
+	public := st.SevWarn.Render("none")
 	if m.cfg.PublicURL != "" {
 		public = st.URL.Render(m.cfg.PublicURL)
 	}
@@ -972,8 +1035,11 @@ func (m *Model) headerLines(w int) []string {
 		lines = []string{fit(title+"  "+listen, w), leftRight(m.withCopyHint(connector, auth+" ", w), auth+" ", w),
 			leftRight(" "+m.togglesSummary(), counts, w)}
 	}
-	if m.cfg.TunnelNote != "" {
+	switch {
+	case m.cfg.TunnelNote != "":
 		lines = append(lines, m.tunnelLine(w))
+	case m.loopbackOnly():
+		lines = append(lines, m.loopbackLine(w))
 	}
 	return lines
 }
@@ -1091,10 +1157,28 @@ func (m *Model) helpSections() []helpSection {
 		pane = helpSection{title: "Exchanges", keys: flat(m.list.FullHelp())}
 	}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
+	global := []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL, k.Clear, k.Help, k.Quit}
+	if m.cfg.StartTunnel != nil && m.loopbackOnly() {
+		global = slices.Insert(global, 7, k.Tunnel)
+	}
+	if m.cfg.ReadOnly {
+		// A saved capture: no toggles to switch, no connector URL to copy.
+		global = slices.DeleteFunc(global, func(b key.Binding) bool {
+			return slices.Equal(b.Keys(), k.Toggles.Keys()) || slices.Equal(b.Keys(), k.CopyURL.Keys())
+		})
+	}
+	counters := "exchanges: the requests recorded and held in memory (\"older let go\": the oldest, past the memory bound, " +
+		"are no longer shown; the capture file keeps them). findings: what the analysis found wrong or worth knowing in " +
+		"the handshakes (f lists them). dropped: screen updates missed while the TUI fell behind a burst of requests; " +
+		"nothing is lost (every exchange is recorded and in the capture file) and the screen reloads from the recorder."
+	if m.cfg.ReadOnly {
+		counters = "exchanges: those in the capture. findings: what the analysis found wrong or worth knowing in the " +
+			"handshakes (f lists them). dropped: screen updates the TUI missed while loading; it reloads what it missed."
+	}
 	sections := []helpSection{
-		{title: "Global", keys: []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL,
-			k.Clear, k.Help, k.Quit}},
+		{title: "Global", keys: global},
 		pane,
+		{title: "Counters (top right)", text: counters},
 		{title: "Filter (all words must match)", keys: []key.Binding{
 			h("word", "method, path, stage, rpc, status"),
 			h("stage:token", "a stage (or prefix)"),
@@ -1106,6 +1190,18 @@ func (m *Model) helpSections() []helpSection {
 			h("-word", "negates; a,b: either"),
 		}},
 		{title: "Mouse", keys: []key.Binding{h("wheel", "scroll the pane below"), h("click", "select, focus, switch tab")}},
+	}
+	if m.loopbackOnly() {
+		way := "Restart with --tunnel"
+		if m.cfg.StartTunnel != nil {
+			way = "Press T to start one from here, or restart with --tunnel"
+		}
+		// First: the header's loopback line sends the user here.
+		sections = append([]helpSection{{title: "Public URL", text: "None: the connector URL " +
+			sanitize(m.cfg.ConnectorURL) + " is loopback. Clients on this machine (Claude Code, Cursor, the MCP " +
+			"Inspector) reach it; Claude and ChatGPT on the web connect from their own servers and cannot. " + way +
+			" (a Cloudflare quick tunnel; needs cloudflared), or tunnel to " + sanitize(m.cfg.ListenURL) +
+			" yourself and restart with --public-url URL."}}, sections...)
 	}
 	if m.cfg.TunnelNote != "" && !m.cfg.ReadOnly {
 		// First: the header's tunnel line sends the user here.

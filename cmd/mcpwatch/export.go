@@ -3,22 +3,19 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
-	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/spf13/cobra"
+
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
-const exportUsage = `Usage: mcpwatch export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]
-
-Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
+const exportLong = `Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
   har       HAR 1.2 for browser DevTools and HAR viewers, with mcpwatch's stages and findings in _fields
   jsonl     the capture format again (redacted), with each exchange's stage and findings
   markdown  a transcript of the handshake, stage by stage, with the findings
@@ -26,26 +23,37 @@ Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
 
 Secrets (Authorization, cookies, OAuth codes, PKCE verifiers, tokens, client secrets, CSRF tokens) are redacted
 unless --no-redact is given. Without --out the export goes to stdout; with it, the file is replaced atomically and
---format may be left out when the file name ends in .har, .jsonl, .md or .sh.
+--format may be left out when the file name ends in .har, .jsonl, .md or .sh.`
 
-Flags:
-`
+type exportFlags struct {
+	format, out, base string
+	noRedact          bool
+}
 
-func cmdExport(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fset := flag.NewFlagSet("export", flag.ContinueOnError)
-	fset.SetOutput(stderr)
-	format := fset.String("format", "", "output `format`: "+export.FormatNames())
-	out := fset.String("out", "", "write to `FILE` (atomically) instead of stdout")
-	noRedact := fset.Bool("no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
-	base := fset.String("base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
-	fset.Usage = func() {
-		fmt.Fprint(stderr, exportUsage)
-		fset.PrintDefaults()
+func newExportCmd() *cobra.Command {
+	var f exportFlags
+	c := &cobra.Command{
+		Use:   "export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]",
+		Short: "turn a capture file into HAR, JSONL, a Markdown transcript or curl commands",
+		Long:  exportLong,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdExport(c.Context(), &f, args, c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
-	pos, err := parseFlags(fset, args)
-	if err != nil {
-		return err
-	}
+	fs := flagSet(c)
+	fs.StringVar(&f.format, "format", "", "output `format`: "+export.FormatNames())
+	fs.StringVar(&f.out, "out", "", "write to `FILE` (atomically) instead of stdout")
+	fs.BoolVar(&f.noRedact, "no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
+	fs.StringVar(&f.base, "base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
+	c.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return strings.Split(export.FormatNames(), ", "), cobra.ShellCompDirectiveNoFileComp
+	})
+	return c
+}
+
+func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr io.Writer) error {
+	var err error
+	format, out, noRedact, base := &fl.format, &fl.out, &fl.noRedact, &fl.base
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "mcpwatch export: "+format+"\n", a...)
 		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+strings.ReplaceAll(export.FormatNames(), ", ", "|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")
@@ -75,35 +83,15 @@ func cmdExport(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return usageErr("--base only applies to --format curl")
 	}
 
-	path := pos[0]
-	var res *recorder.LoadResult
-	if path == "-" {
-		res, err = recorder.ReadCapture(bufio.NewReader(os.Stdin))
-		path = "stdin"
-	} else {
-		res, err = recorder.LoadCapture(path)
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("export: capture file %s does not exist", path)
-	}
+	res, path, notes, err := loadCapture(pos[0], os.Stdin)
 	if err != nil {
-		return fmt.Errorf("export: %s: %w", path, err)
+		return fmt.Errorf("export: %w", err)
 	}
-	if len(res.Skipped) > 0 {
-		lines := make([]string, len(res.Skipped))
-		for i, n := range res.Skipped {
-			lines[i] = fmt.Sprint(n)
-		}
-		fmt.Fprintf(stderr, "mcpwatch export: skipped %d unreadable line(s) of %s: %s\n", len(res.Skipped), path, strings.Join(lines, ", "))
-	}
-	if res.TornTail {
-		fmt.Fprintf(stderr, "mcpwatch export: the last line of %s was incomplete (written when the recorder stopped) and was skipped\n", path)
-	}
-	if len(res.Exchanges) == 0 {
-		return fmt.Errorf("export: %s holds no exchanges: nothing to export", path)
+	for _, n := range notes {
+		fmt.Fprintf(stderr, "mcpwatch export: %s: %s\n", path, n)
 	}
 
-	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version}
+	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version.String()}
 	write := func(w io.Writer) error { return export.Write(w, f, res.Exchanges, opts) }
 	if *out == "" || *out == "-" {
 		return write(stdout)

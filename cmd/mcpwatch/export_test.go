@@ -3,11 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
@@ -28,7 +30,7 @@ func TestExportEachFormatToStdoutAndFile(t *testing.T) {
 	dir := t.TempDir()
 	for _, f := range export.Formats {
 		var want bytes.Buffer
-		if err := export.Write(&want, f, res.Exchanges, export.Options{Version: version}); err != nil {
+		if err := export.Write(&want, f, res.Exchanges, export.Options{Version: version.String()}); err != nil {
 			t.Fatal(err)
 		}
 		code, out, errOut := runCLI("export", fixture, "--format", string(f))
@@ -96,7 +98,7 @@ func TestExportErrors(t *testing.T) {
 		{"bad format", []string{"export", fixture, "--format", "pdf"}, 2, `unknown export format "pdf" (valid: har, jsonl, markdown, curl)`},
 		{"base without curl", []string{"export", fixture, "--format", "har", "--base", "http://x"}, 2, "--base only applies to --format curl"},
 		{"bad base", []string{"export", fixture, "--format", "curl", "--base", "localhost:4000"}, 1, "want an absolute http(s) URL"},
-		{"unknown flag", []string{"export", fixture, "--nope"}, 2, "flag provided but not defined"},
+		{"unknown flag", []string{"export", fixture, "--nope"}, 2, "unknown flag: --nope"},
 		{"missing file", []string{"export", filepath.Join(dir, "nope.jsonl"), "--format", "har"}, 1, "does not exist"},
 		{"empty capture", []string{"export", empty, "--format", "har"}, 1, "holds no exchanges"},
 		{"only a torn line", []string{"export", tornOnly, "--format", "har"}, 1, "the last line of"},
@@ -128,7 +130,7 @@ func TestExportReportsSkippedLines(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("code %d: %s", code, errOut)
 	}
-	if !strings.Contains(errOut, "skipped 1 unreadable line(s) of "+path+": 2") || !strings.Contains(errOut, "last line of "+path+" was incomplete") {
+	if !strings.Contains(errOut, path+": 1 unreadable line skipped (line 2 first)\n") || !strings.Contains(errOut, path+": the torn last line was skipped") {
 		t.Errorf("stderr %q", errOut)
 	}
 	if n := strings.Count(out, "\n"); n != 3 {
@@ -149,5 +151,65 @@ func TestExportKeepsTheOldFileWhenTheExportFails(t *testing.T) {
 	entries, _ := os.ReadDir(filepath.Dir(path))
 	if len(entries) != 1 {
 		t.Errorf("left behind: %v", entries)
+	}
+}
+
+// A file that is not a capture (a HAR, pretty or on one line, random JSON, a binary, an empty file, a directory)
+// is one message naming it and quoting its first line, exit 1, for open and export alike; a capture with many bad
+// lines among good ones loads, the count said once.
+func TestNotACapture(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var har bytes.Buffer
+	if code, out, errOut := runCLI("export", fixture, "--format", "har"); code != 0 {
+		t.Fatalf("export har: %d %s", code, errOut)
+	} else {
+		har.WriteString(out)
+	}
+	var oneLineHAR bytes.Buffer
+	if err := json.Compact(&oneLineHAR, har.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	binary := make([]byte, 4096)
+	for i := range binary {
+		binary[i] = byte(i*7 + i/3)
+	}
+	cases := []struct {
+		name, path, want string
+	}{
+		{"har", write("out.har", har.Bytes()), `not a capture: ` + dir + `/out.har, first line "{"`},
+		{"one-line har", write("one.har", oneLineHAR.Bytes()), `not a capture: ` + dir + `/one.har, first line "{\"log\":{\"version\":\"1.2\",`},
+		{"random json", write("x.json", []byte("{\"a\":1}\n[1,2]\n")), `not a capture: ` + dir + `/x.json, first line "{\"a\":1}"`},
+		{"binary", write("x.bin", binary), `not a capture: ` + dir + `/x.bin, first line "\x00\a\x0e`},
+		{"empty", write("empty.jsonl", nil), dir + "/empty.jsonl is empty: it holds no exchanges"},
+		{"directory", dir, "not a capture: " + dir + " is a directory"},
+	}
+	for _, tc := range cases {
+		for _, args := range [][]string{{"open", tc.path, "--no-tui"}, {"export", tc.path, "--format", "jsonl"}} {
+			t.Run(tc.name+" "+args[0], func(t *testing.T) {
+				code, out, errOut := runCLI(args...)
+				if code != 1 || out != "" || !strings.Contains(errOut, tc.want) || strings.Count(errOut, "\n") != 1 {
+					t.Errorf("exit %d (want 1), stdout %q, stderr (want one line with %q):\n%s", code, out, tc.want, errOut)
+				}
+			})
+		}
+	}
+
+	src, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	damaged := write("damaged.jsonl", append([]byte(strings.Repeat("{garbage\n", 500)+"{\"a\":1}\n"), src...))
+	for _, args := range [][]string{{"open", damaged, "--no-tui"}, {"export", damaged, "--format", "jsonl"}} {
+		code, out, errOut := runCLI(args...)
+		if code != 0 || strings.Count(out, "\n") < 20 || errOut != "mcpwatch "+args[0]+": "+damaged+": 501 unreadable lines skipped\n" {
+			t.Errorf("%s: exit %d, %d lines out, stderr %q", args[0], code, strings.Count(out, "\n"), errOut)
+		}
 	}
 }

@@ -1,23 +1,28 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/spf13/cobra"
+
 	"github.com/mcpwatch/mcpwatch/server/control"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
-// cmdFaults prints the toggle catalogue and the scenarios.
-func cmdFaults(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("faults", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
+func newFaultsCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "faults",
+		Short: "list the toggles and scenarios",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return cmdFaults(c.OutOrStdout()) },
 	}
+}
+
+// cmdFaults prints the toggle catalogue and the scenarios.
+func cmdFaults(stdout io.Writer) error {
 	group := ""
 	for _, d := range faults.Catalogue {
 		if d.Group != group {
@@ -44,28 +49,50 @@ func cmdFaults(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+const faultUsage = "usage: mcpwatch fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]"
+
+func newFaultCmd() *cobra.Command {
+	var port string
+	c := &cobra.Command{
+		Use:   "fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]",
+		Short: "switch toggles of a running instance",
+		Long: `Switch toggles of a running mcpwatch from another terminal, over its control socket: list them, set some on
+(all or none: a bad name leaves every toggle as it was), or unset them.`,
+		Example: `  mcpwatch fault list
+  mcpwatch fault set short-token=2s no-session-id
+  mcpwatch fault unset short-token --port 4000`,
+		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			if len(args) == 0 {
+				return []string{"list", "set", "unset"}, cobra.ShellCompDirectiveNoFileComp
+			}
+			var names []string
+			if args[0] == "set" || args[0] == "unset" {
+				for _, d := range faults.Catalogue {
+					names = append(names, d.Name)
+				}
+			}
+			return names, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdFault(args, port, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	flagSet(c).StringVar(&port, "port", "", "the `port` of the instance to control (needed when several run)")
+	return c
+}
+
 // cmdFault talks to a running instance over its control socket.
-func cmdFault(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("fault", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	port := fs.String("port", "", "the `port` of the instance to control (needed when several run)")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: mcpwatch fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+func cmdFault(pos []string, port string, stdout, stderr io.Writer) error {
+	usage := func() { fmt.Fprintln(stderr, faultUsage) }
 	if len(pos) == 0 {
-		fs.Usage()
+		usage()
 		return errUsage
 	}
 	dir, err := stateDir()
 	if err != nil {
 		return err
 	}
-	sock, err := control.Find(control.Dir(dir), *port)
+	sock, err := control.Find(control.Dir(dir), port)
 	if err != nil {
 		return err
 	}
@@ -74,7 +101,7 @@ func cmdFault(args []string, stdout, stderr io.Writer) error {
 	switch verb, rest := pos[0], pos[1:]; verb {
 	case "list":
 		if len(rest) > 0 {
-			fs.Usage()
+			usage()
 			return errUsage
 		}
 		st, err = c.List()
@@ -91,7 +118,7 @@ func cmdFault(args []string, stdout, stderr io.Writer) error {
 			st, err = c.Unset(rest...)
 		}
 	default:
-		fs.Usage()
+		usage()
 		return errUsage
 	}
 	if err != nil {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/tui"
@@ -16,42 +18,39 @@ import (
 // cmdOpen shows a saved capture in the TUI, read-only: toggles are off, export and copy work. When stdout is not
 // a terminal (or with --no-tui) it prints the capture as `serve --no-tui` prints a live run: one line per exchange
 // with its stage, client and connection, and the findings.
-func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("open", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	noTUI := fs.Bool("no-tui", false, "print one line per exchange with its stage, client and connection, and the findings, instead of the TUI (also when stdout is not a terminal)")
-	asJSON := fs.Bool("json", false, "with --no-tui: print JSON lines, as serve --json does")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mcpwatch open CAPTURE [--no-tui] [--json]\n\nOpen a saved capture (JSONL) read-only.\n\n")
-		fs.PrintDefaults()
+func newOpenCmd() *cobra.Command {
+	var noTUI, asJSON bool
+	c := &cobra.Command{
+		Use:   "open CAPTURE [--no-tui] [--json]",
+		Short: "review a saved capture (JSONL) in the TUI, read-only",
+		Long: `Open a saved capture (JSONL, as serve and proxy write it) read-only: the TUI with toggles off, export and copy
+working. When stdout is not a terminal (or with --no-tui) it prints one line per exchange, as serve --no-tui does.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdOpen(c.Context(), args, noTUI, asJSON, c.OutOrStdout(), c.ErrOrStderr())
+		},
 	}
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+	fs := flagSet(c)
+	fs.BoolVar(&noTUI, "no-tui", false, "print one line per exchange with its stage, client and connection, and the findings, instead of the TUI (also when stdout is not a terminal)")
+	fs.BoolVar(&asJSON, "json", false, "with --no-tui: print JSON lines, as serve --json does")
+	return c
+}
+
+func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mcpwatch open: give one capture file (e.g. mcpwatch open ~/.local/state/mcpwatch/captures/….jsonl)")
 		return errUsage
 	}
-	path := pos[0]
-	res, err := recorder.LoadCapture(path)
+	res, path, notes, err := loadCapture(pos[0], os.Stdin)
 	if err != nil {
 		return err
 	}
-	var notes []string
-	if res.TornTail {
-		notes = append(notes, "the torn last line was skipped")
-	}
-	if len(res.Skipped) > 0 {
-		notes = append(notes, fmt.Sprintf("%d unreadable lines skipped (line %d first)", len(res.Skipped), res.Skipped[0]))
-	}
 
-	if *noTUI || !isTerminal(stdout) {
+	if noTUI || !isTerminal(stdout) {
 		for _, n := range notes {
 			fmt.Fprintf(stderr, "mcpwatch open: %s: %s\n", path, n)
 		}
 		// The same printer and analysis as serve --no-tui.
-		return headless.Print(stdout, res.Exchanges, headless.Options{JSON: *asJSON})
+		return headless.Print(stdout, res.Exchanges, headless.Options{JSON: asJSON})
 	}
 
 	limits := recorder.StoreOptions{MaxCount: max(len(res.Exchanges), 100000)}
@@ -66,7 +65,7 @@ func cmdOpen(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return tui.Run(ctx, tui.Config{
 		Store:         store,
 		Limits:        limits,
-		Version:       version,
+		Version:       version.String(),
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),

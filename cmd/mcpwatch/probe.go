@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -19,43 +21,61 @@ import (
 // errProbeFailed is a probe with a failed stage: exit code 1 (run prints it) after the results.
 var errProbeFailed = errors.New("a stage failed")
 
+type probeFlags struct {
+	as, junit, capture, tool     string
+	all, auto, asJSON, noBrowser bool
+	timeout                      time.Duration
+}
+
+func (f *probeFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.as, "as", "", "the `client` to play (comma-separated for several): "+probeIDs())
+	fs.BoolVar(&f.all, "all", false, "play every client and print a client × stage matrix")
+	fs.BoolVar(&f.auto, "auto", false, "follow the server's redirects at /authorize (a server that auto-approves, e.g. mcpwatch serve --auto-approve)")
+	fs.BoolVar(&f.asJSON, "json", false, "print the results as JSON")
+	fs.StringVar(&f.junit, "junit", "", "also write JUnit XML to `FILE`")
+	fs.StringVar(&f.capture, "capture", "", "write the probe's requests to this capture `path` (default: a new file under the state directory)")
+	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL without trying xdg-open/open")
+	fs.StringVar(&f.tool, "tool", "", "the `tool` to call (default: a read-only one with the fewest required arguments; destructive tools only when named)")
+	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "bound on each request")
+}
+
+func newProbeCmd() *cobra.Command {
+	var f probeFlags
+	c := &cobra.Command{
+		Use:   "probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE]",
+		Short: "play a client's handshake against your server (docs/probe.md)",
+		Long: `Play a client's handshake — as its profile in the client registry records it — against your MCP server, and say
+stage by stage what passes, what fails (with the finding and its fix) and what cannot be reproduced from here.
+Exit status 0: every stage passed or was not reproducible; 1: a stage failed; 2: a usage mistake.`,
+		RunE: func(c *cobra.Command, args []string) error {
+			return cmdProbe(c.Context(), &f, args, c.OutOrStdout(), c.ErrOrStderr())
+		},
+	}
+	f.register(flagSet(c))
+	_ = c.RegisterFlagCompletionFunc("as", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		return strings.Split(probeIDs(), ", "), cobra.ShellCompDirectiveNoFileComp
+	})
+	return c
+}
+
 // cmdProbe plays a client's handshake against the user's server (recorder/probe); this file only wires flags.
-func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	as := fs.String("as", "", "the `client` to play (comma-separated for several): "+probeIDs())
-	all := fs.Bool("all", false, "play every client and print a client × stage matrix")
-	auto := fs.Bool("auto", false, "follow the server's redirects at /authorize (a server that auto-approves, e.g. mcpwatch serve --auto-approve)")
-	asJSON := fs.Bool("json", false, "print the results as JSON")
-	junit := fs.String("junit", "", "also write JUnit XML to `FILE`")
-	capture := fs.String("capture", "", "write the probe's requests to this capture `path` (default: a new file under the state directory)")
-	noBrowser := fs.Bool("no-browser", false, "print the authorization URL without trying xdg-open/open")
-	tool := fs.String("tool", "", "the `tool` to call (default: a read-only one with the fewest required arguments; destructive tools only when named)")
-	timeout := fs.Duration("timeout", 15*time.Second, "bound on each request")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: mcpwatch probe URL --as CLIENT|--all [--auto] [--json] [--junit FILE] [--capture PATH]\n\nPlay a client's handshake against your MCP server (docs/probe.md).\n\n")
-		fs.PrintDefaults()
-	}
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr io.Writer) error {
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mcpwatch probe: give the server's MCP URL (e.g. mcpwatch probe http://localhost:4000/mcp --as claude)")
 		return errUsage
 	}
 	var profiles []*clients.Profile
 	switch {
-	case *all && *as != "":
+	case f.all && f.as != "":
 		fmt.Fprintln(stderr, "mcpwatch probe: --as and --all exclude each other")
 		return errUsage
-	case *all:
+	case f.all:
 		profiles = probe.Profiles()
-	case *as == "":
+	case f.as == "":
 		fmt.Fprintln(stderr, "mcpwatch probe: name a client with --as ("+probeIDs()+") or use --all")
 		return errUsage
 	default:
-		for _, id := range strings.Split(*as, ",") {
+		for _, id := range strings.Split(f.as, ",") {
 			p, ok := probe.Lookup(strings.TrimSpace(id))
 			if !ok {
 				fmt.Fprintf(stderr, "mcpwatch probe: unknown client %q (known: %s)\n", id, probeIDs())
@@ -64,7 +84,7 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			profiles = append(profiles, p)
 		}
 	}
-	path := *capture
+	path := f.capture
 	if path == "" {
 		dir, err := stateDir()
 		if err != nil {
@@ -77,12 +97,12 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	results := probe.RunAll(ctx, profiles, probe.Options{
-		URL: pos[0], Auto: *auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !*noBrowser, Timeout: *timeout, Tool: *tool,
+		URL: pos[0], Auto: f.auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !f.noBrowser, Timeout: f.timeout, Tool: f.tool,
 	}, cf.Append)
 	if err := cf.Close(); err != nil {
 		return err
 	}
-	if *asJSON {
+	if f.asJSON {
 		if err := probe.WriteJSON(stdout, results, path); err != nil {
 			return err
 		}
@@ -94,8 +114,8 @@ func cmdProbe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "\ncapture: %s (mcpwatch open / export read it)\n", path)
 	}
-	if *junit != "" {
-		f, err := os.Create(*junit)
+	if f.junit != "" {
+		f, err := os.Create(f.junit)
 		if err != nil {
 			return err
 		}

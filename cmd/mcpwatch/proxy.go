@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
@@ -32,7 +33,7 @@ type proxyFlags struct {
 	asPublicURL  string
 }
 
-func (f *proxyFlags) register(fs *flag.FlagSet) {
+func (f *proxyFlags) register(fs *pflag.FlagSet) {
 	f.registerCommon(fs)
 	fs.StringVar(&f.upstream, "upstream", "", "your MCP server's `URL`, e.g. http://localhost:8080/mcp (its path is the connector's path; every path is forwarded as is)")
 	fs.BoolVar(&f.rewriteURLs, "rewrite-urls", true, "rewrite the upstream's own absolute URLs (http://localhost:8080/...) in discovery documents, WWW-Authenticate and Location to the public URL; --rewrite-urls=false forwards them untouched")
@@ -42,24 +43,8 @@ func (f *proxyFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.upstreamWait, "upstream-timeout", proxy.DefaultHeaderTimeout, "answer 504 when the upstream sends no response headers within this `duration`, GET event streams included (0: wait forever); a stream whose headers came in time lasts as long as the upstream keeps it open")
 }
 
-const proxyUsage = `mcpwatch proxy --upstream URL [flags]: record every request between an MCP client and your own server.
-
-Flags:
-`
-
-func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, proxyUsage)
-		fs.PrintDefaults()
-	}
-	var f proxyFlags
-	f.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+// cmdProxy runs proxy with its parsed flags and positional arguments.
+func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr io.Writer) error {
 	if f.upstream == "" && len(pos) == 1 {
 		f.upstream, pos = pos[0], nil // mcpwatch proxy http://localhost:8080/mcp
 	}
@@ -154,7 +139,7 @@ func cmdProxy(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var asLines []string
 	shown := p.Upstream().String() // in the TUI's header
 	if f.watchAS {
-		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, &f, logger, benchRecorder(rec))
+		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, f, logger, benchRecorder(rec))
 		if err != nil {
 			return err
 		}

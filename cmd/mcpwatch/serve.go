@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
@@ -54,6 +55,7 @@ type scopeList struct {
 }
 
 func (l *scopeList) String() string { return strings.Join(l.list, ",") }
+func (l *scopeList) Type() string   { return "scopes" }
 func (l *scopeList) Set(v string) error {
 	l.set = true
 	for _, s := range strings.Split(v, ",") {
@@ -85,6 +87,7 @@ func (l *scopeList) value() []string {
 type specList []string
 
 func (l *specList) String() string     { return strings.Join(*l, " ") }
+func (l *specList) Type() string       { return "spec" }
 func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
 
 // toggles builds the toggle set from --fault and --scenario; a bad name or value is an error that lists the valid
@@ -116,7 +119,7 @@ func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
 }
 
 // registerCommon registers the flags serve and proxy share.
-func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
+func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.StringVar(&f.addr, "addr", "localhost:4000", "listen `address` (loopback only)")
 	fs.StringVar(&f.publicURL, "public-url", "", "the tunnel's public `URL` (e.g. https://abc.trycloudflare.com); requests for its host are served")
 	fs.BoolVar(&f.noTUI, "no-tui", false, "print one line per request instead of the TUI (also when stdout is not a terminal)")
@@ -127,11 +130,12 @@ func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
+	fs.Var(&f.faults, "toggle", "the same as --fault: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
 }
 
-func (f *serveFlags) register(fs *flag.FlagSet) {
+func (f *serveFlags) register(fs *pflag.FlagSet) {
 	f.registerCommon(fs)
 	fs.StringVar(&f.fixtures, "fixtures", "", "add a fixture `set`: conformance (what the official conformance suite expects)")
 	fs.BoolVar(&f.noAuth, "no-auth", false, "serve /mcp without OAuth: no token required, no authorization server")
@@ -167,33 +171,8 @@ func (f *serveFlags) captureOptions(logger *slog.Logger) recorder.CaptureOptions
 	return recorder.CaptureOptions{MaxSize: int64(f.captureMaxMiB) << 20, Keep: keep, Logger: logger}
 }
 
-const serveUsage = `Usage: mcpwatch [serve] [flags]
-
-Run the embedded MCP + OAuth server (the default command): /mcp, /sse and the authorization server, every request
-shown in the TUI (or one line each with --no-tui).
-
-Flags:
-`
-
-// cmdServe runs serve; implicit is true when no command was named (mcpwatch [flags]), so that -h shows every
-// command before serve's flags.
-func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, implicit bool) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		if implicit {
-			fmt.Fprint(stderr, usage+"\nFlags of serve, the default command:\n")
-		} else {
-			fmt.Fprint(stderr, serveUsage)
-		}
-		fs.PrintDefaults()
-	}
-	var f serveFlags
-	f.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
+// cmdServe runs serve (the root command too: mcpwatch [flags]) with its parsed flags and positional arguments.
+func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr io.Writer) error {
 	if len(pos) > 0 {
 		fmt.Fprintf(stderr, "mcpwatch serve: unexpected argument %q\n", pos[0])
 		return errUsage
@@ -298,7 +277,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
 	return runWatched(ctx, watched{
-		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
+		flags: f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
 		logger: logger, auth: !f.noAuth, authNote: authNote, after: after, consentCode: consentCode,
 	}, stdout, stderr)
 }

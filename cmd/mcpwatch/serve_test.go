@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/version"
 )
 
 // runCmd runs mcpwatch with args in-process (state under a temporary directory) and returns its exit code, stdout
@@ -36,13 +38,14 @@ func TestServePublicURLWithPath(t *testing.T) {
 	}
 }
 
-// mcpwatch -h (serve is the default) shows every command, then serve's flags; mcpwatch serve -h shows serve's.
+// mcpwatch -h (serve is the default) shows every command, then serve's flags; mcpwatch serve -h shows serve's; a
+// flag mistake is one line and where to look, exit 2.
 func TestHelp(t *testing.T) {
 	// The top-level usage's line for each command (its words, not the command, which flag help also names).
 	commands := []string{"run the embedded MCP + OAuth server (the default)", "the same inspector in front of your own MCP server",
 		"review a saved capture", "turn a capture file into", "list the toggles and scenarios", "switch toggles of a running instance",
-		"print the version", "print this text"}
-	serveFlags := []string{"-addr address", "-public-url URL", "-no-auth", "-state path", "-ephemeral"}
+		"print the version", "Generate the autocompletion script"}
+	serveFlags := []string{"--addr address", "--public-url URL", "--no-auth", "--state path", "--ephemeral"}
 	for _, tc := range []struct {
 		args     []string
 		commands bool // the top-level usage
@@ -50,11 +53,14 @@ func TestHelp(t *testing.T) {
 		out      string
 		code     int
 	}{
-		{[]string{"-h"}, true, true, "stderr", 0},
-		{[]string{"--help"}, true, true, "stderr", 0},
-		{[]string{"--no-such-flag"}, true, true, "stderr", 2},
-		{[]string{"serve", "-h"}, false, true, "stderr", 0},
-		{[]string{"help"}, true, false, "stdout", 0},
+		{[]string{"-h"}, true, true, "stdout", 0},
+		{[]string{"--help"}, true, true, "stdout", 0},
+		{[]string{"-help"}, true, true, "stdout", 0}, // as the flag package took it
+		{[]string{"help"}, true, true, "stdout", 0},
+		{[]string{"serve", "-h"}, false, true, "stdout", 0},
+		{[]string{"help", "serve"}, false, true, "stdout", 0},
+		{[]string{"--no-such-flag"}, false, false, "stderr", 2},
+		{[]string{"no-such-command"}, false, false, "stderr", 2},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCmd(t, tc.args...)
@@ -75,10 +81,57 @@ func TestHelp(t *testing.T) {
 					t.Errorf("flag %q shown: %v, want %v:\n%s", f, !tc.flags, tc.flags, out)
 				}
 			}
-			if strings.Contains(out, "Usage of serve") {
-				t.Errorf("the flag package's bare usage line:\n%s", out)
+			if tc.code == 2 && (strings.Count(out, "\n") != 2 || !strings.Contains(out, "--help' for usage")) {
+				t.Errorf("a usage error is its line and where to look:\n%s", out)
 			}
 		})
+	}
+}
+
+// --version, -v and the version command print the same line; help is there for every command.
+func TestVersionAndHelpEverywhere(t *testing.T) {
+	want := "mcpwatch " + version.String() + "\n"
+	for _, args := range [][]string{{"--version"}, {"-v"}, {"version"}} {
+		if code, out, errOut := runCmd(t, args...); code != 0 || out != want {
+			t.Errorf("%v: exit %d, stdout %q (want %q), stderr %q", args, code, out, want, errOut)
+		}
+	}
+	for _, c := range []string{"serve", "proxy", "open", "export", "faults", "fault", "version", "completion", "man"} {
+		for _, h := range []string{"-h", "--help"} {
+			if code, out, errOut := runCmd(t, c, h); code != 0 || !strings.Contains(out, "Usage:") {
+				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", c, h, code, out, errOut)
+			}
+		}
+	}
+}
+
+// Completions for the four shells and the man page are generated, and name the commands and flags.
+func TestCompletionsAndManPage(t *testing.T) {
+	for _, sh := range []string{"bash", "zsh", "fish", "powershell"} {
+		code, out, errOut := runCmd(t, "completion", sh)
+		if code != 0 || !strings.Contains(out, "mcpwatch") || len(out) < 1000 {
+			t.Errorf("completion %s: exit %d, %d bytes, stderr %q", sh, code, len(out), errOut)
+		}
+	}
+	code, out, errOut := runCmd(t, "man")
+	for _, want := range []string{".TH MCPWATCH 1", "EXIT STATUS", "proxy", `\fB--upstream\fP`, "listen address (loopback only)", "export", "MIT License"} {
+		if code != 0 || !strings.Contains(out, want) {
+			t.Errorf("man: exit %d, %q missing (stderr %q):\n%.3000s", code, want, errOut, out)
+		}
+	}
+	// Completing --format offers the export formats.
+	code, out, _ = runCmd(t, "__complete", "export", "x.jsonl", "--format", "")
+	if code != 0 || !strings.Contains(out, "har\n") || !strings.Contains(out, "markdown\n") {
+		t.Errorf("completing --format: exit %d:\n%s", code, out)
+	}
+}
+
+// Command lines written for the flag package keep working: -flag for --flag, flags after positional arguments.
+func TestSingleDashLongFlags(t *testing.T) {
+	got := longFlags([]string{"-no-tui", "-addr=127.0.0.1:0", "-h", "-v", "-", "x", "--json", "--", "-no-capture"})
+	want := []string{"--no-tui", "--addr=127.0.0.1:0", "-h", "-v", "-", "x", "--json", "--", "-no-capture"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("longFlags = %q, want %q", got, want)
 	}
 }
 
@@ -164,7 +217,7 @@ func TestServeScopeFlagErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--require-scope", `a"b`}, `invalid value "a\"b" for flag -require-scope: scope "a\"b": a scope is printable ASCII`},
+		{[]string{"--require-scope", `a"b`}, `invalid argument "a\"b" for "--require-scope" flag: scope "a\"b": a scope is printable ASCII`},
 		{[]string{"--scopes", "read write"}, `scope "read write": a scope is printable ASCII without spaces`},
 		{[]string{"--no-auth", "--require-scope", "x"}, "--scopes and --require-scope need the authorization server"},
 		{[]string{"--allow-loopback-cimd", "--public-url", "https://abc.trycloudflare.com"}, "--allow-loopback-cimd cannot be used with --public-url or --tunnel"},
@@ -189,6 +242,24 @@ func TestServeStateInUse(t *testing.T) {
 	for _, want := range []string{"oauth state " + state + " is in use by another mcpwatch", "--state PATH", "--ephemeral"} {
 		if code != 1 || !strings.Contains(stderr, want) {
 			t.Errorf("exit %d, want 1 saying %q:\n%s", code, want, stderr)
+		}
+	}
+}
+
+// A non-loopback --addr is refused with the loopback address of the port the user gave, not the default's.
+func TestServeNonLoopbackAddrNamesThePort(t *testing.T) {
+	code, _, stderr := runCmd(t, "--addr", "0.0.0.0:27101", "--no-tui", "--no-capture", "--ephemeral")
+	if code != 1 || !strings.Contains(stderr, "give --addr localhost:27101") || !strings.Contains(stderr, "--url http://localhost:27101`") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+// --toggle is --fault under the name the TUI and the docs use.
+func TestToggleIsFault(t *testing.T) {
+	for _, flag := range []string{"--fault", "--toggle"} {
+		code, _, stderr := runCmd(t, "--addr", "127.0.0.1:0", "--no-tui", "--no-capture", "--ephemeral", flag, "no-such-toggle")
+		if code != 1 || !strings.Contains(stderr, "no-such-toggle") {
+			t.Errorf("%s no-such-toggle: exit %d, stderr %q", flag, code, stderr)
 		}
 	}
 }

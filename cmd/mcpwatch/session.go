@@ -11,12 +11,14 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/tunnel"
+	"github.com/mcpwatch/mcpwatch/tui"
 )
 
 // watched is what serve and proxy hand to runWatched once their server listens.
@@ -92,9 +94,17 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 				close(tunnelGone)
 			}()
 		}
+		var later lateTunnel
+		lctx, cancelLater := context.WithCancel(ctx)
+		defer later.stop()
+		defer cancelLater() // first: a start still waiting for its URL gives up, then stop
+		var startTunnel func() (tui.TunnelStarted, error)
+		if tun == nil && w.flags.publicURL == "" {
+			startTunnel = func() (tui.TunnelStarted, error) { return later.start(lctx, srv, w.logger) }
+		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
 			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote, authNote: w.authNote,
-			tunnelGone: tunnelGone, consentCode: w.consentCode})
+			tunnelGone: tunnelGone, consentCode: w.consentCode, startTunnel: startTunnel})
 		if w.capture != nil {
 			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {
 				err = cerr
@@ -104,7 +114,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		return err
 	}
 
-	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version, srv.LocalURL())
+	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version.String(), srv.LocalURL())
 	for _, l := range w.before {
 		fmt.Fprintln(stderr, l)
 	}
@@ -196,4 +206,54 @@ func closeCapture(c *recorder.CaptureFile, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "capture: older exchanges in %s\n", strings.Join(rotated, ", "))
 	}
 	return err
+}
+
+// lateTunnel is a quick tunnel started from the TUI (T) in a run that began without a public URL; it is stopped
+// when the run ends.
+type lateTunnel struct {
+	mu  sync.Mutex
+	tun *tunnel.Tunnel
+}
+
+// start starts cloudflared, waits for its URL and makes it the public URL, as --tunnel does at start.
+func (l *lateTunnel) start(ctx context.Context, srv *server.Server, logger *slog.Logger) (tui.TunnelStarted, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tun != nil {
+		return tui.TunnelStarted{}, fmt.Errorf("a tunnel is already running")
+	}
+	tun, err := tunnel.Start(tunnel.Options{Origin: srv.LocalURL(), Logger: logger})
+	if err != nil {
+		return tui.TunnelStarted{}, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+	url, err := tun.WaitURL(wctx)
+	cancel()
+	if err == nil {
+		if err = srv.Guard().SetPublic(url); err != nil {
+			err = fmt.Errorf("cloudflared printed %q: %w", url, err)
+		}
+	}
+	if err != nil {
+		tun.Stop()
+		return tui.TunnelStarted{}, err
+	}
+	l.tun = tun
+	gone := make(chan string, 1)
+	go func() {
+		<-tun.Done()
+		if !tun.Stopping() {
+			gone <- "cloudflared exited (" + exitText(tun.Err()) + ")"
+		}
+		close(gone)
+	}()
+	return tui.TunnelStarted{PublicURL: url, ConnectorURL: srv.ConnectorURL(), Note: tunnel.BufferingNote, Gone: gone}, nil
+}
+
+func (l *lateTunnel) stop() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.tun != nil {
+		l.tun.Stop()
+	}
 }

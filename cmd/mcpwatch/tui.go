@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/term"
 
+	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
@@ -38,6 +39,8 @@ type tuiRun struct {
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
 	tunnelGone <-chan string // why the tunnel ended on its own
+	// startTunnel starts a quick tunnel from the TUI (T); nil when the run has a public URL already.
+	startTunnel func() (tui.TunnelStarted, error)
 }
 
 func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
@@ -63,12 +66,13 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	err := tui.Run(tctx, tui.Config{
 		Store:         store,
 		Limits:        storeLimits,
-		Version:       version,
+		Version:       version.String(),
 		ListenURL:     srv.LocalURL(),
 		PublicURL:     pub,
 		ConnectorURL:  srv.ConnectorURL(),
 		TunnelNote:    o.tunnelNote,
 		TunnelGone:    o.tunnelGone,
+		StartTunnel:   o.startTunnel,
 		Auth:          auth,
 		Upstream:      o.upstream,
 		AuthNote:      o.authNote,
@@ -112,7 +116,7 @@ func exportForTUI(format, path string, exs []*recorder.Exchange) error {
 		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
 	}
 	return writeAtomic(path, perm, func(w io.Writer) error {
-		return export.Write(w, f, exs, export.Options{Version: version})
+		return export.Write(w, f, exs, export.Options{Version: version.String()})
 	})
 }
 

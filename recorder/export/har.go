@@ -281,7 +281,7 @@ func harHeaders(h recorder.Headers) []harNV {
 func harPairs(ps []pair) []harNV {
 	out := make([]harNV, 0, len(ps))
 	for _, p := range ps {
-		out = append(out, harNV{p.Name, p.Value})
+		out = append(out, harNV(p))
 	}
 	return out
 }

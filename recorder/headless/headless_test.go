@@ -348,7 +348,6 @@ func TestLinesAreWhatFmtWrote(t *testing.T) {
 		{Stage: analysis.StageResourceMetadata},
 	}
 	// Pinned as printed, column for column (the e2e harness parses these columns).
-	start = start.Local()
 	for i, want := range []string{
 		"09:04:05.123 POST   /mcp                                         tools/call                   200   1.49ms",
 		"09:04:05.123 OPTIONS /.well-known/oauth-protected-resource/mcp/with/a/very/long/path/beyond/the/column -                            204       0s  initialize!        claude      c12",

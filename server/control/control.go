@@ -17,11 +17,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/faults"
-	"golang.org/x/sys/unix"
 )
 
 // maxSocketPath is what fits in a sockaddr_un (108 bytes on Linux, with its NUL).
@@ -57,10 +55,8 @@ func Listen(path string, set *faults.Set) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
-	if st, err := os.Lstat(dir); err != nil {
+	if err := checkOwnDir(dir); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
-	} else if sys, ok := st.Sys().(*syscall.Stat_t); !st.IsDir() || !ok || int(sys.Uid) != os.Getuid() {
-		return nil, fmt.Errorf("control socket: %s is not a directory of this user's", dir)
 	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -96,7 +92,7 @@ func (s *Server) Close() error {
 	return err
 }
 
-// sameUser accepts only connections from this process's user (SO_PEERCRED).
+// sameUser accepts only connections from this process's user (its peer credentials: peerUID).
 type sameUser struct{ *net.UnixListener }
 
 func (l sameUser) Accept() (net.Conn, error) {
@@ -110,24 +106,6 @@ func (l sameUser) Accept() (net.Conn, error) {
 		}
 		c.Close()
 	}
-}
-
-func peerUID(c *net.UnixConn) (int, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
-	}); err != nil {
-		return -1, err
-	}
-	if cerr != nil {
-		return -1, cerr
-	}
-	return int(cred.Uid), nil
 }
 
 // Toggle is a toggle as the API lists it.

@@ -10,10 +10,9 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-)
 
-// Version is reported as serverInfo.version; cmd sets it from the build.
-var Version = "dev"
+	"github.com/mcpwatch/mcpwatch/internal/version"
+)
 
 // Options configure the embedded server.
 type Options struct {
@@ -32,6 +31,7 @@ func New(opts Options) (*mcp.Server, func()) {
 		// Declared explicitly so that every era sees the same capabilities; completions and subscribe are
 		// added by the conformance fixtures' handlers.
 		Capabilities: &mcp.ServerCapabilities{
+			//lint:ignore SA1019 logging is deprecated from 2026-07-28 (SEP-2577), but the legacy era's clients and the conformance suite still use it
 			Logging:   &mcp.LoggingCapabilities{},
 			Tools:     &mcp.ToolCapabilities{ListChanged: true},
 			Prompts:   &mcp.PromptCapabilities{ListChanged: true},
@@ -45,7 +45,7 @@ func New(opts Options) (*mcp.Server, func()) {
 		sopts.Capabilities.Resources.Subscribe = true
 		sopts.Capabilities.Completions = &mcp.CompletionCapabilities{}
 	}
-	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: Version}, sopts)
+	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: version.String()}, sopts)
 	addDefaults(s)
 	stop := func() {}
 	if opts.Conformance {

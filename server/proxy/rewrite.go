@@ -361,6 +361,5 @@ func urlAt(s string) string {
 		end = len(s)
 	}
 	u := s[:end]
-	u = strings.TrimSuffix(u, `\`) // the backslash of an escaped quote
-	return u
+	return strings.TrimSuffix(u, `\`) // the backslash of an escaped quote
 }

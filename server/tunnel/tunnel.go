@@ -31,7 +31,7 @@ const InstallHelp = `--tunnel runs Cloudflare's cloudflared, which is not instal
     sudo apt-get update && sudo apt-get install cloudflared
   macOS: brew install cloudflared
   Others: https://developers.cloudflare.com/cloudflare-one/connections/connect-networks/downloads/
-Or run any tunnel yourself and pass its public URL with --public-url.`
+Or run any tunnel yourself and pass its public URL with --public-url`
 
 // BufferingNote is what the UI says about quick tunnels and GET event streams.
 const BufferingNote = "quick tunnels deliver a GET event stream only when it closes (cloudflare/cloudflared#1449): " +

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -176,28 +174,6 @@ func rpcBody(id any, method string, params map[string]any) []byte {
 		m["params"] = params
 	}
 	return mustJSON(m)
-}
-
-// result reads a JSON-RPC result from a JSON or SSE response body.
-func result(r *reply) (map[string]any, error) {
-	body := r.body
-	if strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") {
-		sc := bufio.NewScanner(bytes.NewReader(body))
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data:"); ok && strings.Contains(d, `"result"`) {
-				body = []byte(strings.TrimSpace(d))
-				break
-			}
-		}
-	}
-	var m struct {
-		Result map[string]any `json:"result"`
-		Error  any            `json:"error"`
-	}
-	if err := json.Unmarshal(body, &m); err != nil || m.Result == nil {
-		return nil, fmt.Errorf("no JSON-RPC result in %q", body)
-	}
-	return m.Result, nil
 }
 
 type pkce struct{ verifier, challenge string }
