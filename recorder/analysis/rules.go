@@ -981,6 +981,8 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 			s += "; the server refused it with -32020 (HeaderMismatch), as the 2026-07-28 revision lets a strict server do, and the client's call failed: accept the request by its _meta version when the header names another revision you support"
 		case ex.Note(noteVersionHeader) != "":
 			s += "; this server accepted it and served the request by its _meta version (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
+		case ex.Status >= 200 && ex.Status < 300 && !ok:
+			s += "; the server accepted it (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
 		}
 		a.fire(r, c, "protocol-version-header-meta-mismatch", s+".")
 	}
