@@ -978,7 +978,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
 		switch code, _, ok := ex.RPCError(); {
 		case ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020"):
-			s += "; the server refused it with -32020 (HeaderMismatch), as the 2026-07-28 revision lets a strict server do, and the client's call failed: accept the request by its _meta version when the header names another revision you support"
+			s += "; the server refused it with -32020 (HeaderMismatch), as the 2026-07-28 revision requires, and the client's call failed: accept the request by its _meta version when the header names another revision you support"
 		case ex.Note(noteVersionHeader) != "":
 			s += "; this server accepted it and served the request by its _meta version (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
 		case ex.Status >= 200 && ex.Status < 300 && !ok:

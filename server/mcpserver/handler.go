@@ -113,7 +113,9 @@ func (h *Handler) SSE() http.Handler { return h.sse }
 //  3. POST body: a batch → legacy; server/discover → stateless; params._meta carries the protocol version → stateless.
 //  4. Otherwise → legacy: initialize, header-less calls, GET and DELETE.
 //
-// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here.
+// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here. A stateless
+// request with a legacy MCP-Protocol-Version header and a 2026 _meta version (Claude's quirk) is served by _meta
+// unless StrictVersionHeader (fixVersionHeader).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	era, why, call := h.route(w, r)
 	if era == "" {
