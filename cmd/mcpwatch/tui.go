@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/charmbracelet/x/term"
 
@@ -91,15 +92,8 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	return err
 }
 
-// exportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's (HAR first: the
-// format DevTools and HAR viewers open).
-var exportFormatsForTUI = func() []string {
-	out := make([]string, len(export.Formats))
-	for i, f := range export.Formats {
-		out[i] = string(f)
-	}
-	return out
-}()
+// exportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's registry, in its order.
+var exportFormatsForTUI = strings.Split(export.FormatNames(","), ",")
 
 // exportNoteForTUI is what the export prompt says of the files it writes.
 const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
@@ -111,13 +105,7 @@ func exportForTUI(format, path string, exs []*recorder.Exchange) error {
 	if err != nil {
 		return err
 	}
-	perm := os.FileMode(0o644)
-	if f == export.Curl {
-		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
-	}
-	return writeAtomic(path, perm, func(w io.Writer) error {
-		return export.Write(w, f, exs, export.Options{Version: version.String()})
-	})
+	return export.WriteFile(path, f, exs, export.Options{Version: version.String()})
 }
 
 // togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
