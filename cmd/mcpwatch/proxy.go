@@ -6,13 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
@@ -90,7 +90,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
-	say := asSayer(!f.noTUI && isTerminal(stdout), stderr)
+	say := asSayer(!f.noTUI && app.IsTerminal(stdout), stderr)
 	p, err := proxy.New(proxy.Options{
 		WatchAS:       f.watchAS,
 		OnASFinding:   say,
@@ -107,15 +107,9 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	defer p.Close()
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
-		if err != nil {
+		if capture, err = app.OpenCapture(store, f.capture, stateDir, f.captureOptions(logger)); err != nil {
 			return err
 		}
-		store.OnComplete(capture.Append)
 	}
 	srv, err := server.New(server.Config{
 		Addr:         f.addr,
@@ -162,11 +156,12 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	if !p.HasEndpointPath() {
 		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
-	return runWatched(ctx, watched{
-		flags: &f.serveFlags, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, upstream: shown, before: before,
-		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
-	}, stdout, stderr)
+	return app.Session{
+		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
+		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
+		Logger: logger, Upstream: shown, Before: before,
+		Headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
+	}.Run(ctx, stdout, stderr)
 }
 
 // asSayer prints what the proxy learns about a watched authorization server, once each, in headless mode (the TUI
@@ -218,7 +213,7 @@ func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyF
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
 		}
-		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+		wctx, cancel := context.WithTimeout(ctx, app.TunnelStartTimeout)
 		public, err = tun.WaitURL(wctx)
 		cancel()
 		if err != nil {
