@@ -38,6 +38,7 @@ func TestWrite(t *testing.T) {
 	}
 	target := filepath.Join(dir, "isdir")
 	os.Mkdir(target, 0o700)
+	os.WriteFile(filepath.Join(target, "keep"), []byte("x"), 0o600)
 	if err := WriteFile(target, []byte("new"), 0o600); err == nil {
 		t.Fatal("writing over a directory succeeded")
 	}

@@ -420,7 +420,7 @@ func (s *Store) compactLocked() error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	if err := WriteFileAtomic(s.path, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(s.path, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	if s.file != nil {
@@ -447,10 +447,4 @@ func appendOps[V any](ops []logOp, name string, t *Table[V]) []logOp {
 		ops = append(ops, logOp{T: name, K: k, V: b})
 	}
 	return ops
-}
-
-// WriteFileAtomic writes data to path so that path holds either its old content or data, never a mix (see
-// atomicfile.Write).
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return atomicfile.WriteFile(path, data, perm)
 }
