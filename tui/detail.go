@@ -55,6 +55,7 @@ func newDetail(ctx *programContext) *detailPane { return &detailPane{ctx: ctx} }
 
 func (p *detailPane) SetSize(w, h int) { p.w, p.h = w, h }
 func (p *detailPane) SetFocus(f bool)  { p.focused = f }
+func (p *detailPane) title() string    { return "Detail" }
 func (p *detailPane) contentH() int    { return max(p.h-2, 1) }
 
 func (p *detailPane) ShortHelp() []key.Binding {

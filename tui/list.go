@@ -26,6 +26,7 @@ func newList(ctx *programContext) *listPane { return &listPane{ctx: ctx, follow:
 
 func (p *listPane) SetSize(w, h int) { p.w, p.h = w, h; p.clamp() }
 func (p *listPane) SetFocus(f bool)  { p.focused = f }
+func (p *listPane) title() string    { return "Exchanges" }
 func (p *listPane) rowsShown() int   { return max(p.h-1, 1) }
 
 func (p *listPane) ShortHelp() []key.Binding {
@@ -144,7 +145,7 @@ func (p *listPane) Update(msg tea.Msg) tea.Cmd {
 }
 
 // click selects the exchange drawn at line y of the pane.
-func (p *listPane) click(y int) {
+func (p *listPane) click(_, y int) {
 	if y < 1 {
 		return
 	}

@@ -377,12 +377,12 @@ func TestQuitHelpAndForceQuit(t *testing.T) {
 		t.Fatal("q does not quit")
 	}
 	h.press("?")
-	if h.m.modal != modalHelp || !strings.Contains(h.screen(), "Keys") {
+	if h.m.dialogs.topID() != dialogHelp || !strings.Contains(h.screen(), "Keys") {
 		t.Fatalf("? does not open the help:\n%s", h.screen())
 	}
 	h.press("j", "j")
-	if h.m.helpOffset != 2 {
-		t.Fatalf("j in the help: offset %d, want 2", h.m.helpOffset)
+	if h.m.helpD.offset != 2 {
+		t.Fatalf("j in the help: offset %d, want 2", h.m.helpD.offset)
 	}
 	for range 50 {
 		h.press("j")
@@ -391,7 +391,7 @@ func TestQuitHelpAndForceQuit(t *testing.T) {
 		t.Fatalf("the help does not stop at its end:\n%s", s)
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the help")
 	}
 	h.press("/")
@@ -523,7 +523,7 @@ func TestExportPrompt(t *testing.T) {
 	path := filepath.Join(dir, "out.jsonl")
 	h.typeText(path)
 	h.run(h.press("enter"))
-	if h.m.modal != modalNone || !strings.Contains(h.screen(), "saved 2 exchanges to "+path+" (jsonl)") {
+	if h.m.dialogs.topID() != dialogNone || !strings.Contains(h.screen(), "saved 2 exchanges to "+path+" (jsonl)") {
 		t.Fatalf("no confirmation:\n%s", h.screen())
 	}
 	// The file exists now: the first enter asks, the second overwrites.
@@ -534,18 +534,18 @@ func TestExportPrompt(t *testing.T) {
 		t.Fatalf("an existing file was not confirmed (%v):\n%s", got, h.screen())
 	}
 	h.run(h.press("enter"))
-	if len(got) != 2 || h.m.modal != modalNone {
+	if len(got) != 2 || h.m.dialogs.topID() != dialogNone {
 		t.Fatalf("the second enter did not overwrite: %v", got)
 	}
 	// A failure stays in the prompt.
 	h.press("e", "ctrl+u")
 	h.typeText(filepath.Join(dir, "readonly.jsonl"))
 	h.run(h.press("enter"))
-	if h.m.modal != modalExport || !strings.Contains(h.screen(), "permission denied") {
+	if h.m.dialogs.topID() != dialogExport || !strings.Contains(h.screen(), "permission denied") {
 		t.Fatalf("an export error is not shown:\n%s", h.screen())
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the prompt")
 	}
 	if !slices.Equal(got, []string{"jsonl out.jsonl 2", "jsonl out.jsonl 2", "jsonl readonly.jsonl 2"}) {
@@ -607,7 +607,7 @@ func TestTogglesPanel(t *testing.T) {
 		t.Fatalf("a failed switch is not shown:\n%s", h.screen())
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the panel")
 	}
 	// A change made elsewhere (a second terminal) shows at the next refresh.
@@ -632,7 +632,7 @@ func TestTogglesDisabledReadOnly(t *testing.T) {
 func TestMouse(t *testing.T) {
 	h := newHarness(t, 160, 48, doneScript())
 	h.feed(recorder.Completed, handshake()...)
-	lr := h.m.rects[paneList]
+	lr := h.m.layout.panes[paneList]
 	// Click the third exchange.
 	h.send(tea.MouseClickMsg{X: lr.x + 5, Y: lr.y + 3, Button: tea.MouseLeft})
 	if got := h.selectedID(); got != 3 {
@@ -644,7 +644,7 @@ func TestMouse(t *testing.T) {
 		t.Fatalf("wheel: selected #%d, want #6", got)
 	}
 	// A click on the detail's Response tab focuses the detail and switches the tab.
-	dr := h.m.rects[paneDetail]
+	dr := h.m.layout.panes[paneDetail]
 	x := dr.x + h.m.detail.tabs()[tabResponse].x0 + 1
 	h.send(tea.MouseClickMsg{X: x, Y: dr.y + 1, Button: tea.MouseLeft})
 	if h.m.focus != paneDetail || h.m.detail.tab != tabResponse {

@@ -48,6 +48,7 @@ func newTracker(ctx *programContext) *trackerPane { return &trackerPane{ctx: ctx
 
 func (p *trackerPane) SetSize(w, h int)              { p.w, p.h = w, h; p.clamp() }
 func (p *trackerPane) SetFocus(f bool)               { p.focused = f }
+func (p *trackerPane) title() string                 { return "Connections" }
 func (p *trackerPane) conns() []*analysis.Connection { return p.ctx.data.connList }
 
 func (p *trackerPane) ShortHelp() []key.Binding {
@@ -169,7 +170,7 @@ func (p *trackerPane) Update(msg tea.Msg) tea.Cmd {
 }
 
 // click selects the connection drawn at line y of the pane.
-func (p *trackerPane) click(y int) {
+func (p *trackerPane) click(_, y int) {
 	cs := p.conns()
 	line := 1
 	for i := p.top; i < len(cs); i++ {
