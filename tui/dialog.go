@@ -1,6 +1,9 @@
 package tui
 
-import tea "charm.land/bubbletea/v2"
+import (
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
+)
 
 // Dialogs: the parts drawn over the panes, on a stack (charmbracelet/crush's internal/ui/dialog Overlay). Opening
 // one pushes it; esc (or its own closing key) pops it; the top dialog gets the keys first; the root draws the
@@ -11,24 +14,23 @@ import tea "charm.land/bubbletea/v2"
 // of its own key map, and the global keys (help, filter, toggles, export, ...) pass through to the root, so that
 // a modal can open over it.
 //
-// To add a dialog: a type that implements dialog (copy toggles.go for a modal box, findings.go for a view that
-// fills the body), a dialogID below, and the key that opens it in keys.go and update.go's onGlobalKey.
+// To add a dialog: a file with a type that implements dialog (copy toggles.go for a modal box, findings.go for a
+// view that fills the body), its key in keys.go, and one line in tui.go's New that lists it in m.dialogList: the
+// root opens it on its key, routes the keys to it, sizes it and draws it.
 
-// dialogID names a dialog.
-type dialogID int
-
-const (
-	dialogNone dialogID = iota
-	dialogHelp
-	dialogToggles
-	dialogExport
-	dialogFindings
-)
+// dialogNone is the id of no dialog (dialogStack.topID when none is open); each dialog's id is a constant in its
+// own file.
+const dialogNone = ""
 
 // dialog is a component drawn over the panes.
 type dialog interface {
 	component
-	id() dialogID
+	// id names it on the stack.
+	id() string
+	// openKey is the global key that opens it (and closes a body dialog that is open).
+	openKey() key.Binding
+	// open readies it as it opens (from the program context's state) and returns its first command.
+	open() tea.Cmd
 	// modal reports whether the dialog is a box that takes every key (else it fills the body and takes the keys
 	// of its key map).
 	modal() bool
@@ -46,7 +48,7 @@ func (s *dialogStack) open(d dialog) {
 }
 
 // close removes the dialog id wherever it is in the stack.
-func (s *dialogStack) close(id dialogID) {
+func (s *dialogStack) close(id string) {
 	for i, d := range s.ds {
 		if d.id() == id {
 			s.ds = append(s.ds[:i:i], s.ds[i+1:]...)
@@ -56,7 +58,7 @@ func (s *dialogStack) close(id dialogID) {
 }
 
 // isOpen reports whether the dialog id is on the stack.
-func (s *dialogStack) isOpen(id dialogID) bool {
+func (s *dialogStack) isOpen(id string) bool {
 	for _, d := range s.ds {
 		if d.id() == id {
 			return true
@@ -74,7 +76,7 @@ func (s *dialogStack) top() dialog {
 }
 
 // topID is the top dialog's id (dialogNone when none is open).
-func (s *dialogStack) topID() dialogID {
+func (s *dialogStack) topID() string {
 	if d := s.top(); d != nil {
 		return d.id()
 	}

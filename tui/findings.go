@@ -16,20 +16,25 @@ import (
 // keys of its key map and lets the global keys through.
 type findingsPane struct {
 	ctx  *programContext
-	open func(id uint64) // shows an exchange (the root's openExchange)
+	show func(id uint64) // shows an exchange (the root's openExchange)
 	w, h int
 	sel  int
 	top  int
 }
 
-func newFindings(ctx *programContext, open func(id uint64)) *findingsPane {
-	return &findingsPane{ctx: ctx, open: open}
+func newFindings(ctx *programContext, show func(id uint64)) *findingsPane {
+	return &findingsPane{ctx: ctx, show: show}
 }
 
-func (p *findingsPane) id() dialogID     { return dialogFindings }
-func (p *findingsPane) modal() bool      { return false }
-func (p *findingsPane) title() string    { return "Findings" }
-func (p *findingsPane) SetSize(w, h int) { p.w, p.h = w, h; p.clamp() }
+// dialogFindings is the findings' id on the dialog stack.
+const dialogFindings = "findings"
+
+func (p *findingsPane) id() string           { return dialogFindings }
+func (p *findingsPane) openKey() key.Binding { return p.ctx.keys.Findings }
+func (p *findingsPane) open() tea.Cmd        { return nil }
+func (p *findingsPane) modal() bool          { return false }
+func (p *findingsPane) title() string        { return "Findings" }
+func (p *findingsPane) SetSize(w, h int)     { p.w, p.h = w, h; p.clamp() }
 
 func (p *findingsPane) box() ([]string, *tea.Cursor) { return p.Lines(), nil }
 
@@ -93,7 +98,7 @@ func (p *findingsPane) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		case key.Matches(msg, k.Enter):
 			if f := p.selected(); f != nil && f.ExchangeID != 0 {
-				p.open(f.ExchangeID)
+				p.show(f.ExchangeID)
 			}
 			return nil
 		case key.Matches(msg, k.Up):

@@ -111,10 +111,14 @@ func newHelpDialog(ctx *programContext, sections func() []helpSection) *helpDial
 	return &helpDialog{ctx: ctx, sections: sections}
 }
 
-func (p *helpDialog) id() dialogID   { return dialogHelp }
-func (p *helpDialog) modal() bool    { return true }
-func (p *helpDialog) title() string  { return "Keys" }
-func (p *helpDialog) click(_, _ int) {}
+// dialogHelp is the help's id on the dialog stack.
+const dialogHelp = "help"
+
+func (p *helpDialog) id() string           { return dialogHelp }
+func (p *helpDialog) openKey() key.Binding { return p.ctx.keys.Help }
+func (p *helpDialog) modal() bool          { return true }
+func (p *helpDialog) title() string        { return "Keys" }
+func (p *helpDialog) click(_, _ int)       {}
 
 // open starts the help at its top.
 func (p *helpDialog) open() tea.Cmd {

@@ -56,9 +56,10 @@ func newExportPrompt(ctx *programContext) *exportPrompt {
 	return &exportPrompt{ctx: ctx, input: newInput(&ctx.styles, "path: ")}
 }
 
-// open readies the prompt with a default path in the working directory.
-func (p *exportPrompt) open(n int, filtered bool) tea.Cmd {
-	p.err, p.confirm, p.busy, p.n, p.filtered = "", false, false, n, filtered
+// open readies the prompt for the exchanges in view, with a default path in the working directory.
+func (p *exportPrompt) open() tea.Cmd {
+	d := p.ctx.data
+	p.err, p.confirm, p.busy, p.n, p.filtered = "", false, false, d.visible(), d.vis != nil
 	p.format = min(p.format, max(len(p.ctx.cfg.ExportFormats)-1, 0))
 	name := "mcpwatch-" + p.ctx.cfg.Now().Format("20060102-150405") + formatExt(p.formatName())
 	p.input.SetValue(name)
@@ -99,11 +100,15 @@ func (p *exportPrompt) ShortHelp() []key.Binding {
 
 func (p *exportPrompt) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
 
-func (p *exportPrompt) id() dialogID     { return dialogExport }
-func (p *exportPrompt) modal() bool      { return true }
-func (p *exportPrompt) title() string    { return "Export" }
-func (p *exportPrompt) click(_, _ int)   {}
-func (p *exportPrompt) SetSize(w, _ int) { p.w = w; p.setWidth(w) }
+// dialogExport is the export prompt's id on the dialog stack.
+const dialogExport = "export"
+
+func (p *exportPrompt) id() string           { return dialogExport }
+func (p *exportPrompt) openKey() key.Binding { return p.ctx.keys.Export }
+func (p *exportPrompt) modal() bool          { return true }
+func (p *exportPrompt) title() string        { return "Export" }
+func (p *exportPrompt) click(_, _ int)       {}
+func (p *exportPrompt) SetSize(w, _ int)     { p.w = w; p.setWidth(w) }
 
 func (p *exportPrompt) Lines() []string              { l, _ := p.box(); return l }
 func (p *exportPrompt) box() ([]string, *tea.Cursor) { return p.lines(p.w) }

@@ -42,11 +42,15 @@ func (p *togglesPanel) ShortHelp() []key.Binding {
 
 func (p *togglesPanel) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
 
-func (p *togglesPanel) id() dialogID     { return dialogToggles }
-func (p *togglesPanel) modal() bool      { return true }
-func (p *togglesPanel) title() string    { return "Toggles" }
-func (p *togglesPanel) click(_, _ int)   {}
-func (p *togglesPanel) SetSize(w, h int) { p.w, p.h = w, h; p.setWidth(w) }
+// dialogToggles is the toggles panel's id on the dialog stack.
+const dialogToggles = "toggles"
+
+func (p *togglesPanel) id() string           { return dialogToggles }
+func (p *togglesPanel) openKey() key.Binding { return p.ctx.keys.Toggles }
+func (p *togglesPanel) modal() bool          { return true }
+func (p *togglesPanel) title() string        { return "Toggles" }
+func (p *togglesPanel) click(_, _ int)       {}
+func (p *togglesPanel) SetSize(w, h int)     { p.w, p.h = w, h; p.setWidth(w) }
 
 // open readies the panel and reads the toggles again.
 func (p *togglesPanel) open() tea.Cmd {

@@ -43,6 +43,8 @@ type Model struct {
 	togglesP *togglesPanel
 	exportP  *exportPrompt
 	findings *findingsPane
+	// dialogList is every dialog, each opened by its key (dialog.openKey).
+	dialogList []dialog
 
 	// The filter line (the footer's text input).
 	filtering bool
@@ -99,6 +101,7 @@ func New(cfg Config) (*Model, error) {
 	m.findings = newFindings(m.ctx, m.openExchange)
 	m.togglesP = newTogglesPanel(m.ctx)
 	m.exportP = newExportPrompt(m.ctx)
+	m.dialogList = []dialog{m.helpD, m.togglesP, m.exportP, m.findings}
 	m.filterIn = newInput(&m.ctx.styles, "/")
 	m.setFocus(paneList)
 

@@ -265,21 +265,12 @@ func (m *Model) onGlobalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 	switch {
 	case key.Matches(msg, k.Quit):
 		return tea.Quit, true
-	case key.Matches(msg, k.Help):
-		m.dialogs.open(m.helpD)
-		return m.helpD.open(), true
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 		m.filterIn.SetValue(m.data.filter.src)
 		m.filterIn.CursorEnd()
 		m.filterErr = ""
 		return m.filterIn.Focus(), true
-	case key.Matches(msg, k.Toggles):
-		m.dialogs.open(m.togglesP)
-		return m.togglesP.open(), true
-	case key.Matches(msg, k.Export):
-		m.dialogs.open(m.exportP)
-		return m.exportP.open(m.data.visible(), m.data.vis != nil), true
 	case key.Matches(msg, k.Copy):
 		return m.copyCurl(), true
 	case key.Matches(msg, k.CopyURL):
@@ -295,13 +286,18 @@ func (m *Model) onGlobalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return tea.Batch(m.setStatus("starting a Cloudflare quick tunnel (cloudflared)…", false), startTunnel(m.cfg.StartTunnel)), true
 	case key.Matches(msg, k.Clear):
 		return m.clear(), true
-	case key.Matches(msg, k.Findings):
-		if m.dialogs.isOpen(dialogFindings) {
-			m.dialogs.close(dialogFindings)
-		} else {
-			m.dialogs.open(m.findings)
+	}
+	// The dialogs' keys: open one (a body dialog open already closes).
+	for _, d := range m.dialogList {
+		if !key.Matches(msg, d.openKey()) {
+			continue
 		}
-		return nil, true
+		if m.dialogs.isOpen(d.id()) {
+			m.dialogs.close(d.id())
+			return nil, true
+		}
+		m.dialogs.open(d)
+		return d.open(), true
 	}
 	return nil, false
 }
