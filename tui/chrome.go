@@ -74,7 +74,7 @@ func headerH(w int) int {
 
 func (m *Model) headerLines(w int) []string {
 	st := &m.ctx.styles
-	d := m.data
+	d := m.flow
 	sep := st.Faint.Render(" · ")
 
 	counts := plural(d.len(), "exchange", "exchanges")
@@ -195,7 +195,7 @@ func (m *Model) togglesSummary() string {
 // filterRight is what the footer shows right of the filter being typed: the count, or the mistake.
 func (m *Model) filterRight(w int) string {
 	st := &m.ctx.styles
-	d := m.data
+	d := m.flow
 	right := st.Faint.Render(strconv.Itoa(d.visible()) + "/" + strconv.Itoa(d.len()) + " · enter keeps · esc clears ")
 	if m.filterErr != "" {
 		right = st.Error.Render(m.filterErr) + " "
@@ -205,7 +205,7 @@ func (m *Model) filterRight(w int) string {
 
 func (m *Model) footerLine(w int) (string, *tea.Cursor) {
 	st := &m.ctx.styles
-	d := m.data
+	d := m.flow
 	if m.filtering {
 		right := m.filterRight(w)
 		line := leftRight(m.filterIn.View(), right, w)

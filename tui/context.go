@@ -15,7 +15,7 @@ type programContext struct {
 	height  int
 	styles  Styles
 	keys    KeyMap
-	data    *data
+	flow    *flowView
 	toggles []ToggleInfo // the toggles' state, as last read
 	dialogs *dialogStack
 }

@@ -54,7 +54,7 @@ func (p *findingsPane) FullHelp() [][]key.Binding {
 	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, enter, k.Back}}
 }
 
-func (p *findingsPane) findings() []analysis.Finding { return p.ctx.data.report.Findings }
+func (p *findingsPane) findings() []analysis.Finding { return p.ctx.flow.report.Findings }
 
 // selected is the selected finding, or nil.
 func (p *findingsPane) selected() *analysis.Finding {

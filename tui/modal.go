@@ -58,7 +58,7 @@ func newExportPrompt(ctx *programContext) *exportPrompt {
 
 // open readies the prompt for the exchanges in view, with a default path in the working directory.
 func (p *exportPrompt) open() tea.Cmd {
-	d := p.ctx.data
+	d := p.ctx.flow
 	p.err, p.confirm, p.busy, p.n, p.filtered = "", false, false, d.visible(), d.vis != nil
 	p.format = min(p.format, max(len(p.ctx.cfg.ExportFormats)-1, 0))
 	name := "mcpwatch-" + p.ctx.cfg.Now().Format("20060102-150405") + formatExt(p.formatName())
@@ -131,7 +131,7 @@ func (p *exportPrompt) Update(msg tea.Msg) tea.Cmd {
 		p.ctx.dialogs.close(dialogExport)
 		p.input.Blur()
 	case exportSave, exportOverwrite:
-		return runExport(p.ctx.cfg.Exporter, p.formatName(), p.path(), p.ctx.data.exchanges(), action == exportOverwrite)
+		return runExport(p.ctx.cfg.Exporter, p.formatName(), p.path(), p.ctx.flow.exchanges(), action == exportOverwrite)
 	}
 	return cmd
 }

@@ -26,7 +26,7 @@ type Model struct {
 	cfg  Config
 	ctx  *programContext
 	sub  *recorder.Subscription
-	data *data
+	flow *flowView
 	// tunnelGone is why the quick tunnel ended on its own ("" while it runs).
 	tunnelGone string
 	// tunnelStarting is set from T until StartTunnel answers.
@@ -91,8 +91,8 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: NewStyles(dark), keys: DefaultKeyMap(),
-		data: newData(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs}
-	m.data = m.ctx.data
+		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs}
+	m.flow = m.ctx.flow
 	m.tracker = newTracker(m.ctx)
 	m.list = newList(m.ctx)
 	m.detail = newDetail(m.ctx)
@@ -119,7 +119,7 @@ func New(cfg Config) (*Model, error) {
 	}
 	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery, clock)
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
-	m.data.resync(cfg.Store.Snapshot())
+	m.flow.resync(cfg.Store.Snapshot())
 	m.onData()
 	m.flushAnalysis()
 	return m, nil
@@ -176,5 +176,5 @@ func (m *Model) Init() tea.Cmd {
 
 // String is a one-line description (for debugging and tests).
 func (m *Model) String() string {
-	return fmt.Sprintf("tui: %d exchanges, %d shown, focus %d", m.data.len(), m.data.visible(), m.focus)
+	return fmt.Sprintf("tui: %d exchanges, %d shown, focus %d", m.flow.len(), m.flow.visible(), m.focus)
 }

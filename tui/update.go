@@ -11,7 +11,7 @@ import (
 
 // flushAnalysis hands the worker what the data changed (never blocking: it queues).
 func (m *Model) flushAnalysis() {
-	d := m.data
+	d := m.flow
 	if len(d.anExs) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
 		return
 	}
@@ -26,10 +26,10 @@ func (m *Model) flushAnalysis() {
 func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
 	m.anAcked = max(m.anAcked, msg.seq)
 	m.anPending = msg.pending
-	if msg.epoch == m.data.anEpoch {
-		m.data.applyInfos(msg.infos)
+	if msg.epoch == m.flow.anEpoch {
+		m.flow.applyInfos(msg.infos)
 		if msg.view != nil {
-			m.data.setView(msg.view)
+			m.flow.setView(msg.view)
 		}
 		m.onData()
 	}
@@ -64,7 +64,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onUpdates(msg)
 	case resyncMsg:
 		m.resyncing = false
-		m.data.resync(msg.exchanges)
+		m.flow.resync(msg.exchanges)
 		m.onData()
 		return nil
 	case clearedMsg:
@@ -150,8 +150,8 @@ func (m *Model) setTheme(dark bool) {
 }
 
 func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
-	m.data.dropped = msg.dropped
-	m.data.apply(msg.updates, &m.ignoreCleared)
+	m.flow.dropped = msg.dropped
+	m.flow.apply(msg.updates, &m.ignoreCleared)
 	m.onData()
 	var cmds []tea.Cmd
 	if msg.closed {
@@ -169,8 +169,8 @@ func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 
 // lastDroppedSeen reports whether dropped grew since the last resync.
 func (m *Model) lastDroppedSeen(dropped uint64) bool {
-	if dropped > m.data.resyncedAt {
-		m.data.resyncedAt = dropped
+	if dropped > m.flow.resyncedAt {
+		m.flow.resyncedAt = dropped
 		return true
 	}
 	return false
@@ -250,7 +250,7 @@ func (m *Model) onKey(msg tea.KeyPressMsg) tea.Cmd {
 		switch {
 		case m.focus == paneDetail:
 			m.setFocus(paneList)
-		case m.data.vis != nil:
+		case m.flow.vis != nil:
 			m.setFilter("")
 		}
 		return nil
@@ -267,7 +267,7 @@ func (m *Model) onGlobalKey(msg tea.KeyPressMsg) (tea.Cmd, bool) {
 		return tea.Quit, true
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
-		m.filterIn.SetValue(m.data.filter.src)
+		m.filterIn.SetValue(m.flow.filter.src)
 		m.filterIn.CursorEnd()
 		m.filterErr = ""
 		return m.filterIn.Focus(), true
@@ -311,10 +311,10 @@ func (m *Model) setFocus(f paneID) {
 
 // openExchange selects an exchange and shows its detail.
 func (m *Model) openExchange(id uint64) {
-	if _, ok := m.data.posOf(id); !ok && m.data.vis != nil {
+	if _, ok := m.flow.posOf(id); !ok && m.flow.vis != nil {
 		m.setFilter("") // it is filtered out: show everything
 	}
-	if _, ok := m.data.posOf(id); !ok {
+	if _, ok := m.flow.posOf(id); !ok {
 		return
 	}
 	m.dialogs.close(dialogFindings)
@@ -356,7 +356,7 @@ func (m *Model) applyFilter() {
 		return
 	}
 	m.filterErr = ""
-	m.data.setFilter(f)
+	m.flow.setFilter(f)
 	m.list.onData()
 }
 
@@ -366,7 +366,7 @@ func (m *Model) setFilter(src string) {
 	if err != nil {
 		return
 	}
-	m.data.setFilter(f)
+	m.flow.setFilter(f)
 	m.filterIn.SetValue(src)
 	m.list.onData()
 }
@@ -395,7 +395,7 @@ func (m *Model) copyConnectorURL() tea.Cmd {
 }
 
 func (m *Model) clear() tea.Cmd {
-	m.data.clear(m.data.maxID())
+	m.flow.clear(m.flow.maxID())
 	m.onData()
 	m.ignoreCleared = true
 	msg := "cleared"
