@@ -40,13 +40,3 @@ type pane interface {
 	component
 	SetFocus(bool)
 }
-
-// paneID names the focusable panes of the main view.
-type paneID int
-
-const (
-	paneTracker paneID = iota
-	paneList
-	paneDetail
-	paneCount
-)

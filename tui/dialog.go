@@ -15,8 +15,17 @@ import (
 // a modal can open over it.
 //
 // To add a dialog: a file with a type that implements dialog (copy toggles.go for a modal box, findings.go for a
-// view that fills the body), its key in keys.go, and one line in tui.go's New that lists it in m.dialogList: the
-// root opens it on its key, routes the keys to it, sizes it and draws it.
+// view that fills the body), its key in keys.go, and one line in newDialogs below: the root opens it on its key,
+// routes the keys to it, sizes it, draws it, and lists its key in the help and its key map under it.
+
+// newDialogs makes every dialog (a new one is one line here); the root opens each on its key (dialog.openKey).
+func (m *Model) newDialogs() {
+	m.helpD = newHelpDialog(m.ctx, m.helpSections)
+	m.togglesP = newTogglesPanel(m.ctx)
+	m.exportP = newExportPrompt(m.ctx)
+	m.findings = newFindings(m.ctx, m.openExchange)
+	m.dialogList = []dialog{m.helpD, m.togglesP, m.exportP, m.findings}
+}
 
 // dialogNone is the id of no dialog (dialogStack.topID when none is open); each dialog's id is a constant in its
 // own file.

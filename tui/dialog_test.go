@@ -1,9 +1,13 @@
 package tui
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"charm.land/bubbles/v2/key"
+	tea "charm.land/bubbletea/v2"
 )
 
 func stackIDs(s *dialogStack) []string {
@@ -87,5 +91,60 @@ func TestLayoutSlots(t *testing.T) {
 				t.Fatalf("%v: pane %d's slot %+v is outside the body %+v", sz, i, r, l.body)
 			}
 		}
+	}
+}
+
+// notesDialog is a dialog as a contributor adds one (docs/contributing-tui.md): a modal box with its own key.
+type notesDialog struct {
+	ctx   *programContext
+	w     int
+	opens int
+}
+
+func (p *notesDialog) id() string       { return "notes" }
+func (p *notesDialog) modal() bool      { return true }
+func (p *notesDialog) title() string    { return "Notes" }
+func (p *notesDialog) click(_, _ int)   {}
+func (p *notesDialog) SetSize(w, _ int) { p.w = w }
+func (p *notesDialog) openKey() key.Binding {
+	return key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "notes"))
+}
+func (p *notesDialog) open() tea.Cmd { p.opens++; return nil }
+func (p *notesDialog) ShortHelp() []key.Binding {
+	return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close the notes"))}
+}
+func (p *notesDialog) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
+func (p *notesDialog) Update(msg tea.Msg) tea.Cmd {
+	if km, ok := msg.(tea.KeyPressMsg); ok && key.Matches(km, p.ctx.keys.Back) {
+		p.ctx.dialogs.close(p.id())
+	}
+	return nil
+}
+func (p *notesDialog) box() ([]string, *tea.Cursor) {
+	return boxed(&p.ctx.styles, "Notes", []string{"a note"}, min(p.w-2, 40)), nil
+}
+func (p *notesDialog) Lines() []string { l, _ := p.box(); return l }
+
+// A dialog added in one line of newDialogs is opened by its key, takes the keys, shows its short help in the
+// footer, closes on esc, and its key is listed in the help: the root needs nothing else.
+func TestNewDialogTakesOneLine(t *testing.T) {
+	h := newHarness(t, 120, 40, nil)
+	d := &notesDialog{ctx: h.m.ctx}
+	h.m.dialogList = append(h.m.dialogList, d) // the one line in newDialogs
+	h.press("n")
+	if h.m.dialogs.topID() != "notes" || d.opens != 1 {
+		t.Fatalf("n: top %q, opened %d times", h.m.dialogs.topID(), d.opens)
+	}
+	s := h.screen()
+	if !strings.Contains(s, "a note") || !strings.Contains(s, "close the notes") {
+		t.Fatalf("the dialog or its short help is not drawn:\n%s", s)
+	}
+	h.press("t") // a modal takes every key: no toggles over it
+	if got := stackIDs(&h.m.dialogs); !slices.Equal(got, []string{"notes"}) {
+		t.Fatalf("t in the notes: stack %v", got)
+	}
+	h.press("esc", "?")
+	if s := h.screen(); h.m.dialogs.topID() != dialogHelp || !regexp.MustCompile(` n +notes `).MatchString(s) {
+		t.Fatalf("the help does not list the dialog's key:\n%s", s)
 	}
 }

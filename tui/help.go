@@ -34,6 +34,12 @@ func (m *Model) helpSections() []helpSection {
 	pane := helpSection{title: a.title(), keys: flat(a.FullHelp())}
 	h := func(k, d string) key.Binding { return key.NewBinding(key.WithKeys(k), key.WithHelp(k, d)) }
 	global := []key.Binding{k.NextPane, k.Filter, k.Findings, k.Toggles, k.Export, k.Copy, k.CopyURL, k.Clear, k.Help, k.Quit}
+	for _, d := range m.dialogList {
+		// A dialog's key not listed above goes before help and quit.
+		if ok := slices.ContainsFunc(global, func(b key.Binding) bool { return slices.Equal(b.Keys(), d.openKey().Keys()) }); !ok {
+			global = slices.Insert(global, len(global)-2, d.openKey())
+		}
+	}
 	if m.cfg.StartTunnel != nil && m.loopbackOnly() {
 		global = slices.Insert(global, 7, k.Tunnel)
 	}

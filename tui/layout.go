@@ -8,6 +8,29 @@ import (
 	"github.com/charmbracelet/x/ansi"
 )
 
+// The main view's panes, and their slots. To add a pane: a file with a type that implements pane (copy
+// list.go's shape), and here its paneID, its line in newPanes and its slot in layOut. The root then
+// routes the keys to it when it has the focus (tab cycles through the panes), the wheel and clicks in its slot, and
+// shows its key map in the footer and the help.
+
+// paneID names the focusable panes of the main view, in tab order.
+type paneID int
+
+const (
+	paneTracker paneID = iota
+	paneList
+	paneDetail
+	paneCount
+)
+
+// newPanes makes the panes, in paneID order.
+func (m *Model) newPanes() {
+	m.tracker = newTracker(m.ctx)
+	m.list = newList(m.ctx)
+	m.detail = newDetail(m.ctx)
+	m.panes = [paneCount]pane{m.tracker, m.list, m.detail}
+}
+
 // rect is a slot of the screen.
 type rect struct{ x, y, w, h int }
 

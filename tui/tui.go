@@ -93,15 +93,8 @@ func New(cfg Config) (*Model, error) {
 	m.ctx = &programContext{cfg: &m.cfg, styles: NewStyles(dark), keys: DefaultKeyMap(),
 		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs}
 	m.flow = m.ctx.flow
-	m.tracker = newTracker(m.ctx)
-	m.list = newList(m.ctx)
-	m.detail = newDetail(m.ctx)
-	m.panes = [paneCount]pane{m.tracker, m.list, m.detail}
-	m.helpD = newHelpDialog(m.ctx, m.helpSections)
-	m.findings = newFindings(m.ctx, m.openExchange)
-	m.togglesP = newTogglesPanel(m.ctx)
-	m.exportP = newExportPrompt(m.ctx)
-	m.dialogList = []dialog{m.helpD, m.togglesP, m.exportP, m.findings}
+	m.newPanes()
+	m.newDialogs()
 	m.filterIn = newInput(&m.ctx.styles, "/")
 	m.setFocus(paneList)
 
