@@ -35,6 +35,10 @@ type component interface {
 	Lines() []string
 }
 
+// dataFollower is a component that follows the data (its selection, its scroll): the root calls onData after every
+// change of the flow view.
+type dataFollower interface{ onData() }
+
 // pane is a component of the main view that can take the focus.
 type pane interface {
 	component

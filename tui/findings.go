@@ -36,6 +36,8 @@ func (p *findingsPane) modal() bool          { return false }
 func (p *findingsPane) title() string        { return "Findings" }
 func (p *findingsPane) SetSize(w, h int)     { p.w, p.h = w, h; p.clamp() }
 
+func (p *findingsPane) onData() { p.clamp() }
+
 func (p *findingsPane) box() ([]string, *tea.Cursor) { return p.Lines(), nil }
 
 func (p *findingsPane) ShortHelp() []key.Binding {

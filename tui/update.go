@@ -178,9 +178,16 @@ func (m *Model) lastDroppedSeen(dropped uint64) bool {
 
 // onData lets the panes follow what changed.
 func (m *Model) onData() {
-	m.list.onData()
-	m.tracker.onData()
-	m.findings.clamp()
+	for _, p := range m.panes {
+		if f, ok := p.(dataFollower); ok {
+			f.onData()
+		}
+	}
+	for _, d := range m.dialogList {
+		if f, ok := d.(dataFollower); ok {
+			f.onData()
+		}
+	}
 }
 
 func (m *Model) setStatus(s string, isErr bool) tea.Cmd {
