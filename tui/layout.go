@@ -96,8 +96,6 @@ func (m *Model) sync() {
 	m.detail.show(m.list.selected())
 	// The text inputs' widths (set here: View changes nothing).
 	m.filterIn.SetWidth(max(w-ansi.StringWidth(m.filterRight(w))-3-ansi.StringWidth(m.filterIn.Prompt), 4))
-	m.togglesP.setWidth(w)
-	m.exportP.setWidth(w)
 }
 
 // minW and minH are the smallest screen the layout is made for (below it, a note asks for more room).
