@@ -160,8 +160,18 @@ func (s *Server) routes() chi.Router {
 	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
-		Logger:         s.cfg.Logger,
-		ForceStateless: func() bool { return s.cfg.Faults.Has("stateless") },
+		Logger:              s.cfg.Logger,
+		ForceStateless:      func() bool { return s.cfg.Faults.Has("stateless") },
+		StrictVersionHeader: func() bool { return s.cfg.Faults.Has("strict-version-header") },
+		OnVersionHeader: func(r *http.Request, sent, meta string, accepted bool) {
+			if accepted {
+				recorder.AddNote(r.Context(), mcpserver.NoteVersionHeader, fmt.Sprintf("accepted MCP-Protocol-Version: %s with _meta protocolVersion %s and served the request as %s (Claude through connectors does this, anthropics/claude-code#93290); a strict 2026-07-28 server answers 400 -32020 HeaderMismatch (toggle strict-version-header)", sent, meta, meta))
+				return
+			}
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: "strict-version-header", What: "request header MCP-Protocol-Version",
+				Before: fmt.Sprintf("%s accepted beside _meta %s: served as %s", sent, meta, meta),
+				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
+		},
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 			if was, ok := strings.CutPrefix(why, "toggle stateless ("); ok && era == mcpserver.EraStateless {

@@ -8,6 +8,8 @@ import (
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
+
+	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
 // A modal sits over the main view and takes every key until it closes.
@@ -75,17 +77,14 @@ func (p *exportPrompt) formatName() string {
 	return fs[p.format]
 }
 
-// formatExt is the usual file extension of an export format.
+// formatExt is the usual file extension of an export format, from the export package's registry ("" for a name
+// it does not know).
 func formatExt(format string) string {
-	switch format {
-	case "markdown", "md":
-		return ".md"
-	case "curl":
-		return ".sh"
-	case "":
+	f, err := export.ParseFormat(format)
+	if err != nil {
 		return ""
 	}
-	return "." + format
+	return f.Ext()
 }
 
 func (p *exportPrompt) ShortHelp() []key.Binding {

@@ -418,11 +418,12 @@ func TestCopyAsCurl(t *testing.T) {
 			clip = fmt.Sprint(m)
 		}
 	}
-	want := `curl https://mcp.example.com/mcp \
+	want := `curl -sS -i --globoff 'https://mcp.example.com/mcp' \
   -H 'User-Agent: Claude-User' \
   -H 'Content-Type: application/json' \
   -H 'Authorization: Bearer at_…' \
   -H 'Mcp-Session-Id: a1b2c3d4e5f6' \
+  -H 'Accept:' \
   --data-raw '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'`
 	if clip != want {
 		t.Fatalf("clipboard:\n%s\nwant:\n%s", clip, want)
@@ -435,22 +436,24 @@ func TestCopyAsCurl(t *testing.T) {
 func TestCurlCommand(t *testing.T) {
 	ex := mk(3, 0, 0, "DELETE", "/mcp?x=it's", "", 200, "", withReq("Mcp-Session-Id", "s1", "Accept", "text/event-stream", "Content-Length", "0"))
 	got := curlCommand(ex, "http://127.0.0.1:4000")
-	want := "curl -X DELETE -N 'http://127.0.0.1:4000/mcp?x=it'\\''s' \\\n  -H 'User-Agent: Claude-User' \\\n  -H 'Mcp-Session-Id: s1' \\\n  -H 'Accept: text/event-stream'"
+	want := "curl -sS -i --globoff -X 'DELETE' 'http://127.0.0.1:4000/mcp?x=it'\\''s' \\\n  -H 'User-Agent: Claude-User' \\\n  -H 'Mcp-Session-Id: s1' \\\n  -H 'Accept: text/event-stream'"
 	if got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 	head := mk(4, 0, 0, "HEAD", "/mcp", "", 200, "")
-	if got := curlCommand(head, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl --head http://127.0.0.1:4000/mcp") {
+	if got := curlCommand(head, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl -sS -i --globoff --head 'http://127.0.0.1:4000/mcp'") {
 		t.Fatalf("HEAD: %s", got)
 	}
 	out := mk(5, 0, 0, "GET", "https://client.example/cimd.json", "", 200, "")
 	out.Kind = recorder.Outbound
-	if got := curlCommand(out, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl https://client.example/cimd.json") {
+	if got := curlCommand(out, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl -sS -i --globoff 'https://client.example/cimd.json'") {
 		t.Fatalf("outbound: %s", got)
 	}
 	bin := mk(6, 0, 0, "POST", "/mcp", "", 200, "")
 	bin.ReqBody = recorder.Body{Data: []byte{0xff, 0xfe}, Size: 2}
-	if got := curlCommand(bin, "http://x"); !strings.Contains(got, "--data-binary @request.bin") {
+	// A binary body goes through base64 on stdin, as in `mcpwatch export --format curl` (one renderer for both).
+	if got := curlCommand(bin, "http://x"); !strings.HasPrefix(got, "base64 -d <<'MCPWATCH_BODY_1' | curl") ||
+		!strings.Contains(got, "--data-binary @-\n//4=\nMCPWATCH_BODY_1") {
 		t.Fatalf("binary body: %s", got)
 	}
 }

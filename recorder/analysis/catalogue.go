@@ -300,6 +300,7 @@ var toggleRules = map[string][]string{
 	// transport / session
 	"omit-session-id":       {"initialize-no-session-id"},
 	"stateless":             {"initialize-no-session-id", "get-stream-405", "tools-never-listed"},
+	"strict-version-header": {"protocol-version-header-meta-mismatch"},
 	"reject-discover":       {"discover-fallback", "discover-no-fallback"},
 	"protocol-version":      {"protocol-version-mismatch", "protocol-version-header-missing"},
 	"sse-responses":         {"initialized-missing", "tools-never-listed"},
