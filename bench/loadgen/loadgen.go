@@ -283,7 +283,7 @@ func (c *Client) handshake(ctx context.Context, worker, n int) error {
 		if err := c.Refresh(ctx, g); err != nil {
 			return err
 		}
-		s.Token = g.AccessToken
+		s.Token, s.callHeader = g.AccessToken, nil
 		if err := c.CallEcho(ctx, s, c.cfg.Tool, echoText(worker, n)+" refreshed"); err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 
 type options struct {
 	mcpwatch, repo, self, jsonOut, dir string
+	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
 	duration, warmup                   time.Duration
 	only                               map[string]bool
@@ -61,6 +62,7 @@ type report struct {
 	Date    time.Time          `json:"date"`
 	Command string             `json:"command"`
 	Machine string             `json:"machine"`
+	Pinning string             `json:"pinning"`
 	Options map[string]any     `json:"options"`
 	Groups  []*group           `json:"groups"`
 	Memory  *memoryResult      `json:"memory,omitempty"`
@@ -84,7 +86,8 @@ func bench(o *options) error {
 		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
 		procs:   map[string]*target{},
 	}
-	logf("mcpbench: %s", rep.Machine)
+	rep.Pinning = o.pinning()
+	logf("mcpbench: %s; %s", rep.Machine, rep.Pinning)
 
 	if o.want("memory") {
 		logf("memory per recorded exchange (in process)...")
@@ -457,7 +460,7 @@ func machine(mcpwatch string) string {
 		load = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	ver, _ := exec.Command(mcpwatch, "version").Output()
-	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s; load average at start %s", runtime.NumCPU(), cpu, runtime.Version(),
+	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s; load average at start %s", onlineCPUs(), cpu, runtime.Version(),
 		runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(ver)), load)
 }
 
