@@ -112,6 +112,7 @@ func (s *Store) update(ex *Exchange) {
 }
 
 func (s *Store) complete(ex *Exchange) {
+	ex = compact(ex) // the record kept from here on (compact.go)
 	s.mu.Lock()
 	s.replace(ex)
 	s.broadcast(Update{Kind: Completed, Exchange: ex})

@@ -1,0 +1,144 @@
+package recorder
+
+import (
+	"bytes"
+	"reflect"
+	"strings"
+	"testing"
+	"unsafe"
+)
+
+// richExchange has every part compact copies, with the edge cases: names and values too long to intern, a binary
+// body, an event whose data is not a run of the body (multi-line), events after a truncated body, empty but
+// present lists (JSON [] rather than null), faults, notes, JSON-RPC errors.
+func richExchange() *Exchange {
+	long := strings.Repeat("v", internMax+1)
+	code := -32601
+	body := "event: message\nid: e1\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a\",\"error\":{\"code\":-32601,\"message\":\"no\"}}\n\n" +
+		"data: line one\ndata: line two\n\n" +
+		"data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n"
+	return &Exchange{
+		ID: 9, Kind: Outbound, State: StateComplete, RemoteAddr: "[::1]:4444", Method: "POST", URL: "http://up.example/mcp?x=1",
+		Host: "up.example", Proto: "HTTP/2.0", Error: "stream closed by the client",
+		ReqHeaders:  Headers{{"Authorization", "Bearer " + long}, {strings.Repeat("X-Long-", 20), "1"}, {"Accept", "*/*"}},
+		ReqBody:     Body{Data: []byte{0xff, 0xfe, 0, 1}, Size: 4},
+		Status:      200,
+		RespHeaders: Headers{},
+		RespBody:    Body{Data: []byte(body[:len(body)-10]), Size: int64(len(body)), Truncated: true},
+		Events: []SSEEvent{
+			{At: 5, ID: "e1", Event: "message", Data: `{"jsonrpc":"2.0","id":"a","error":{"code":-32601,"message":"no"}}`},
+			{At: 6, Data: "line one\nline two"},
+			{At: 7, Data: `{"jsonrpc":"2.0","method":"notifications/progress"}`, Retry: 3},
+		},
+		EventsSkipped: 2,
+		RPC: []RPC{
+			{From: FromClient, Method: strings.Repeat("m", internMax+5), ID: []byte(`"a"`), Event: -1},
+			{From: FromServer, ID: []byte(`"a"`), ErrorCode: &code, ErrorMessage: "no", IsResponse: true, ReplyTo: "x", Event: 0},
+			{From: FromServer, Method: "notifications/progress", ID: []byte{}, Event: 2, Batch: true},
+		},
+		RPCSkipped: 1,
+		Faults:     []FaultChange{{Name: "drop-session", What: "response header Mcp-Session-Id", Before: "abc"}},
+		Notes:      []Note{{Key: "era", Value: "legacy"}, {Key: NoteInbound, Value: "8"}},
+	}
+}
+
+func deepCopy(t *testing.T, ex *Exchange) *Exchange {
+	t.Helper()
+	line, err := appendLine(nil, ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := ReadCapture(bytes.NewReader(line))
+	if err != nil || len(res.Exchanges) != 1 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	return res.Exchanges[0]
+}
+
+// The compacted record is the same exchange: every field equal (nil and empty lists told apart), the same
+// capture line byte for byte, the same size estimate; the original is left as it was; the slab is sized exactly.
+func TestCompactKeepsTheRecord(t *testing.T) {
+	for name, ex := range map[string]*Exchange{"tools/call": benchExchange(), "rich": richExchange(), "empty": {ID: 1}} {
+		t.Run(name, func(t *testing.T) {
+			before := *ex
+			wantLine, err := appendLine(nil, ex)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resized := slabResized.Load()
+			c := compact(ex)
+			if slabResized.Load() != resized {
+				t.Error("the slab was sized wrong")
+			}
+			gotLine, err := appendLine(nil, c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(gotLine, wantLine) {
+				t.Errorf("capture line changed:\n got %s\nwant %s", gotLine, wantLine)
+			}
+			x, y := *c, *ex
+			x.memo, y.memo = exMemo{}, exMemo{}
+			if !reflect.DeepEqual(x, y) {
+				t.Errorf("compacted record differs:\n got %+v\nwant %+v", x, y)
+			}
+			if !reflect.DeepEqual(*ex, before) {
+				t.Error("compact modified its argument")
+			}
+			if c.Size() != ex.Size() || c.RPCMethod() != ex.RPCMethod() {
+				t.Errorf("Size %d vs %d, RPCMethod %q vs %q", c.Size(), ex.Size(), c.RPCMethod(), ex.RPCMethod())
+			}
+		})
+	}
+}
+
+// What makes the record compact: header names and short values are one copy process-wide, an event's data
+// refers to the body's bytes, and everything else the record owns is in one slab (the body and the URL are
+// neighbours in it).
+func TestCompactSharesAndPacks(t *testing.T) {
+	a, b := benchExchange(), benchExchange()
+	// distinct allocations for the same header texts, as two requests parsed by net/http have
+	for _, ex := range []*Exchange{a, b} {
+		for i := range ex.ReqHeaders {
+			ex.ReqHeaders[i].Name = strings.Clone(ex.ReqHeaders[i].Name)
+			ex.ReqHeaders[i].Value = strings.Clone(ex.ReqHeaders[i].Value)
+		}
+	}
+	ca, cb := compact(a), compact(b)
+	for i := range ca.ReqHeaders {
+		if unsafe.StringData(ca.ReqHeaders[i].Name) != unsafe.StringData(cb.ReqHeaders[i].Name) ||
+			unsafe.StringData(ca.ReqHeaders[i].Value) != unsafe.StringData(cb.ReqHeaders[i].Value) {
+			t.Errorf("header %q is not interned", ca.ReqHeaders[i].Name)
+		}
+	}
+	if unsafe.SliceData(ca.RespHeaders) != unsafe.SliceData(cb.RespHeaders) {
+		t.Error("equal response header lists are two copies")
+	}
+	body := ca.RespBody.Data
+	p := uintptr(unsafe.Pointer(unsafe.StringData(ca.Events[0].Data)))
+	if lo := uintptr(unsafe.Pointer(unsafe.SliceData(body))); p < lo || p >= lo+uintptr(len(body)) {
+		t.Error("the event's data is a second copy, not the body's bytes")
+	}
+	url := uintptr(unsafe.Pointer(unsafe.StringData(ca.URL)))
+	ra := uintptr(unsafe.Pointer(unsafe.StringData(ca.RemoteAddr)))
+	if url != ra+uintptr(len(ca.RemoteAddr)) {
+		t.Error("the address and the URL are not neighbours in one slab")
+	}
+}
+
+// The store keeps the compacted record: what Get returns and what subscribers hear at completion.
+func TestStoreKeepsCompactRecords(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	sub := s.Subscribe(8)
+	ex := benchExchange()
+	ex.URL = strings.Clone(ex.URL)
+	id := s.Add(ex)
+	got := s.Get(id)
+	if unsafe.StringData(got.URL) == unsafe.StringData(ex.URL) {
+		t.Fatal("the store kept the exchange as it came, not compacted")
+	}
+	<-sub.C // Began
+	if u := <-sub.C; u.Kind != Completed || u.Exchange != got {
+		t.Errorf("subscribers heard %v %p, want the stored record %p", u.Kind, u.Exchange, got)
+	}
+}
