@@ -15,8 +15,10 @@ import (
 //   - all its own strings and byte data — URL, addresses, header values, bodies, events, JSON-RPC ids and methods,
 //     notes, fault texts — live in one append-only byte slab allocated once, exactly sized, and the fields refer
 //     to it (strings by unsafe.String over the slab, which is never written again);
-//   - header names, and header values up to internMax bytes, are interned (unique.Make: one copy process-wide,
-//     reclaimed by the GC when no record uses it any more, so a stranger's unique values bound nothing);
+//   - header names, header values, the address, host and URL up to internMax bytes are interned (unique.Make: one
+//     copy process-wide, reclaimed by the GC when no record uses it any more, so a stranger's unique values pin
+//     nothing);
+//   - a header list or a list of notes equal to one compacted recently is shared (recentLists);
 //   - an event's data that is a run of the response body's bytes (a one-line "data:" field, the usual case)
 //     refers to those bytes instead of holding a second copy;
 //   - every slice is exactly sized.
@@ -42,9 +44,9 @@ func compact(ex *Exchange) *Exchange {
 	}
 	c := *ex
 	// One slab for every byte this record owns: first its size, then its contents (the same walk).
-	n := len(c.RemoteAddr) + len(c.URL) + len(c.Host) + len(c.Error) + len(c.ReqBody.Data) + len(c.RespBody.Data)
-	reqH, respH := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders)
-	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH)
+	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + len(c.ReqBody.Data) + len(c.RespBody.Data)
+	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), recentNotes.lookup(c.Notes)
+	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH) + slabNotes(c.Notes, notes)
 	in := eventsInBody{body: c.RespBody.Data}
 	for i := range c.Events {
 		ev := &c.Events[i]
@@ -60,12 +62,10 @@ func compact(ex *Exchange) *Exchange {
 	for _, f := range c.Faults {
 		n += len(f.Name) + len(f.What) + len(f.Before) + len(f.After)
 	}
-	for _, x := range c.Notes {
-		n += len(x.Key) + len(x.Value)
-	}
 	s := slab{b: make([]byte, 0, n)}
 
-	c.RemoteAddr, c.URL, c.Host, c.Error = s.str(c.RemoteAddr), s.str(c.URL), s.str(c.Host), s.str(c.Error)
+	// a connection's address, the host and a short URL repeat from one exchange to the next: interned
+	c.RemoteAddr, c.URL, c.Host, c.Error = s.intern(c.RemoteAddr), s.intern(c.URL), s.intern(c.Host), s.str(c.Error)
 	c.Kind, c.State, c.Method, c.Proto = intern(c.Kind), intern(c.State), s.intern(c.Method), s.intern(c.Proto)
 	c.ReqHeaders, c.RespHeaders = s.headers(c.ReqHeaders, reqH), s.headers(c.RespHeaders, respH)
 	c.ReqBody.Data, c.RespBody.Data = s.bytes(c.ReqBody.Data), s.bytes(c.RespBody.Data)
@@ -99,13 +99,7 @@ func compact(ex *Exchange) *Exchange {
 		}
 		c.Faults = fs
 	}
-	if c.Notes != nil {
-		ns := make([]Note, len(c.Notes))
-		for i, x := range c.Notes {
-			ns[i] = Note{Key: s.str(x.Key), Value: s.str(x.Value)}
-		}
-		c.Notes = ns
-	}
+	c.Notes = s.notes(c.Notes, notes)
 	if len(s.b) != n {
 		slabResized.Add(1) // a bug (the two walks differ), not bad input: the record is still whole, only grown
 	}
@@ -145,71 +139,109 @@ func (s *slab) intern(v string) string {
 }
 
 // headers copies h into the record (lk: h's lookup in recentHeaders), or returns the equal list seen recently.
-func (s *slab) headers(h Headers, lk listLookup) Headers {
+func (s *slab) headers(h Headers, lk listLookup[Header]) Headers {
 	if h == nil {
 		return nil
 	}
 	if lk.seen != nil {
 		return lk.seen
 	}
-	out := make(Headers, len(h))
-	if lk.slot != nil {
-		defer lk.slot.Store(&out)
-	}
+	out := make([]Header, len(h))
 	for i, x := range h {
 		out[i] = Header{Name: s.intern(x.Name), Value: s.intern(x.Value)}
+	}
+	if lk.slot != nil {
+		lk.slot.Store(&out)
 	}
 	return out
 }
 
-// headerLists remembers recently compacted header lists, so that a list equal to one of them (a session's
-// requests, a server's answers: the same lines again and again) is shared rather than copied. It is a
-// direct-mapped cache of fixed size: a list hashes to one slot, which holds the last list seen there. Lists are
-// immutable once published, so sharing them is safe; a list only shorter than headerListMax lines is cached.
-type headerLists struct {
-	seed  maphash.Seed
-	slots [1024]atomic.Pointer[Headers]
+// notes copies ns into the record like headers.
+func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
+	if ns == nil {
+		return nil
+	}
+	if lk.seen != nil {
+		return lk.seen
+	}
+	out := make([]Note, len(ns))
+	for i, x := range ns {
+		out[i] = Note{Key: s.intern(x.Key), Value: s.intern(x.Value)}
+	}
+	if lk.slot != nil {
+		lk.slot.Store(&out)
+	}
+	return out
 }
 
-const headerListMax = 32
+// recentLists remembers recently compacted lists (header lines, notes), so that a list equal to one of them (a
+// session's requests, a server's answers, the era note: the same lines again and again) is shared rather than
+// copied. It is a direct-mapped cache of fixed size: a list hashes to one slot, which holds the last list seen
+// there. Lists are immutable once published, so sharing them is safe; only lists of at most listMax lines are
+// cached.
+type recentLists[E comparable] struct {
+	seed  maphash.Seed
+	hash  func(*maphash.Hash, *E)
+	slots [1024]atomic.Pointer[[]E]
+}
 
-var recentHeaders = headerLists{seed: maphash.MakeSeed()}
+const listMax = 32
+
+var (
+	recentHeaders = recentLists[Header]{seed: maphash.MakeSeed(), hash: func(h *maphash.Hash, x *Header) { hashPair(h, x.Name, x.Value) }}
+	recentNotes   = recentLists[Note]{seed: maphash.MakeSeed(), hash: func(h *maphash.Hash, x *Note) { hashPair(h, x.Key, x.Value) }}
+)
+
+func hashPair(h *maphash.Hash, a, b string) {
+	h.WriteString(a)
+	h.WriteByte(0)
+	h.WriteString(b)
+	h.WriteByte(0)
+}
 
 // listLookup is a list's slot in the cache (nil: not cached) and the equal list found there.
-type listLookup struct {
-	slot *atomic.Pointer[Headers]
-	seen Headers
+type listLookup[E comparable] struct {
+	slot *atomic.Pointer[[]E]
+	seen []E
 }
 
-// lookup finds h's slot and, when the slot holds a list equal to h, that list.
-func (c *headerLists) lookup(h Headers) listLookup {
-	if len(h) == 0 || len(h) > headerListMax {
-		return listLookup{}
+// lookup finds list's slot and, when the slot holds a list equal to it, that list.
+func (c *recentLists[E]) lookup(list []E) listLookup[E] {
+	if len(list) == 0 || len(list) > listMax {
+		return listLookup[E]{}
 	}
 	var mh maphash.Hash
 	mh.SetSeed(c.seed)
-	for _, x := range h {
-		mh.WriteString(x.Name)
-		mh.WriteByte(0)
-		mh.WriteString(x.Value)
-		mh.WriteByte(0)
+	for i := range list {
+		c.hash(&mh, &list[i])
 	}
 	slot := &c.slots[mh.Sum64()%uint64(len(c.slots))]
-	if p := slot.Load(); p != nil && slices.Equal(*p, h) {
-		return listLookup{slot, *p}
+	if p := slot.Load(); p != nil && slices.Equal(*p, list) {
+		return listLookup[E]{slot, *p}
 	}
-	return listLookup{slot: slot}
+	return listLookup[E]{slot: slot}
 }
 
 // slabHeaders is what h's lines need in the slab: the names and values too long to intern (nothing for a list
 // seen recently).
-func slabHeaders(h Headers, lk listLookup) int {
+func slabHeaders(h Headers, lk listLookup[Header]) int {
 	if lk.seen != nil {
 		return 0
 	}
 	n := 0
 	for _, x := range h {
 		n += long(x.Name) + long(x.Value)
+	}
+	return n
+}
+
+func slabNotes(ns []Note, lk listLookup[Note]) int {
+	if lk.seen != nil {
+		return 0
+	}
+	n := 0
+	for _, x := range ns {
+		n += long(x.Key) + long(x.Value)
 	}
 	return n
 }
