@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,7 +62,8 @@ type Client struct {
 	cfg     *Config
 	stats   *workerStats
 	timeout time.Duration
-	buf     bytes.Buffer // the last response's body (reused: a response's body is valid until the next request)
+	buf     bytes.Buffer  // the last response's body (reused: a response's body is valid until the next request)
+	left    *atomic.Int64 // operations the run has left to do (Config.MaxOps), or nil
 }
 
 // NewClient returns a client for cfg (for tests and one-off handshakes; Run makes its own).

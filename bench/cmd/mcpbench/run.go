@@ -19,6 +19,7 @@ type options struct {
 	mcpwatch, repo, self, jsonOut, dir string
 	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
+	memoryCalls                        int64 // tools/calls through the proxy for its peak RSS (memory group)
 	duration, warmup                   time.Duration
 	only                               map[string]bool
 }
@@ -96,6 +97,12 @@ func bench(o *options) error {
 			return fmt.Errorf("memory: %w", err)
 		}
 		rep.Memory = m
+		if o.memoryCalls > 0 {
+			logf("peak RSS of mcpwatch proxy after %d recorded tools/calls (store at its default bound)...", o.memoryCalls)
+			if m.Proxy, err = measureProxyMemory(o, o.memoryCalls); err != nil {
+				return fmt.Errorf("memory: proxy: %w", err)
+			}
+		}
 	}
 
 	var running []*proc

@@ -278,6 +278,27 @@ func printReport(w io.Writer, rep *report, o *options) {
 			fmt.Sprintf("over %s exchanges; the store's own estimate (its 512 MiB bound) %s B; capture file %s B per line; allocated %s B per exchange (load generator included)",
 				num(float64(m.Exchanges)), num(m.EstimatePerExchange), num(m.CapturePerExchange), num(m.AllocPerExchange)))
 	}
+	if m := rep.Memory; m != nil && m.Proxy != nil {
+		p := m.Proxy
+		switch {
+		case p.Skip != "":
+			row("6", "peak RSS of `proxy` after many recorded calls, store at its default bound", "—", "≤ 256 MiB", "not measured", p.Skip)
+		default:
+			met := "yes"
+			if p.Peak > 256<<20 {
+				met = "**no**"
+			}
+			if p.Calls < 1_000_000 {
+				met += fmt.Sprintf(" (at %s calls, not 1,000,000)", num(float64(p.Calls)))
+			}
+			errs := ""
+			if p.Errors > 0 {
+				errs = fmt.Sprintf("; %d failed calls: %s", p.Errors, p.ErrSample)
+			}
+			row("6", fmt.Sprintf("peak RSS of `proxy --no-tui` after %s recorded tools/calls (%s capture lines: client and upstream exchanges), store at its default bound", num(float64(p.Calls)), num(float64(p.Lines))),
+				"**"+mib(p.Peak)+"**", "≤ 256 MiB", met, fmt.Sprintf("RSS at the end %s; %s; past the bound the store forgets the oldest, the capture file keeps every line%s", mib(p.RSS), fmtDur(p.Took), errs))
+		}
+	}
 	if a, b := t("serve"), t("sdk"); a != nil && b != nil && a.Peak > 0 && b.Peak > 0 {
 		n := uint64(0)
 		for _, k := range []string{"serve", "serve-2026"} {
