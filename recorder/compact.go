@@ -19,6 +19,8 @@ import (
 //     copy process-wide, reclaimed by the GC when no record uses it any more, so a stranger's unique values pin
 //     nothing);
 //   - a header list or a list of notes equal to one compacted recently is shared (recentLists);
+//   - a body equal to one compacted recently is shared (the upstream copy of a proxied exchange and its client's
+//     exchange hold the same bytes once);
 //   - an event's data that is a run of the response body's bytes (a one-line "data:" field, the usual case)
 //     refers to those bytes instead of holding a second copy;
 //   - every slice is exactly sized.
@@ -44,7 +46,10 @@ func compact(ex *Exchange) *Exchange {
 	}
 	c := *ex
 	// One slab for every byte this record owns: first its size, then its contents (the same walk).
-	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + len(c.ReqBody.Data) + len(c.RespBody.Data)
+	// A body equal to one compacted recently is shared: in proxy mode the upstream exchange completes just before
+	// its client's, with the same request and (usually) the same response bytes.
+	reqB, respB := recentBodies.lookup(c.ReqBody.Data), recentBodies.lookup(c.RespBody.Data)
+	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + reqB.need(c.ReqBody.Data) + respB.need(c.RespBody.Data)
 	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), recentNotes.lookup(c.Notes)
 	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH) + slabNotes(c.Notes, notes)
 	in := eventsInBody{body: c.RespBody.Data}
@@ -68,7 +73,7 @@ func compact(ex *Exchange) *Exchange {
 	c.RemoteAddr, c.URL, c.Host, c.Error = s.intern(c.RemoteAddr), s.intern(c.URL), s.intern(c.Host), s.str(c.Error)
 	c.Kind, c.State, c.Method, c.Proto = intern(c.Kind), intern(c.State), s.intern(c.Method), s.intern(c.Proto)
 	c.ReqHeaders, c.RespHeaders = s.headers(c.ReqHeaders, reqH), s.headers(c.RespHeaders, respH)
-	c.ReqBody.Data, c.RespBody.Data = s.bytes(c.ReqBody.Data), s.bytes(c.RespBody.Data)
+	c.ReqBody.Data, c.RespBody.Data = s.body(c.ReqBody.Data, reqB), s.body(c.RespBody.Data, respB)
 	if c.Events != nil {
 		evs := make([]SSEEvent, len(c.Events))
 		in := eventsInBody{body: c.RespBody.Data} // the slab's copy of the body
@@ -107,6 +112,50 @@ func compact(ex *Exchange) *Exchange {
 	c.memo = c.sizeMemo()
 	c.memo.rpc = c.rpcMemo()
 	return &c
+}
+
+// recentBodies remembers the bodies compacted recently, like recentLists: a direct-mapped cache of fixed size.
+var recentBodies = bodyCache{seed: maphash.MakeSeed()}
+
+type bodyCache struct {
+	seed  maphash.Seed
+	slots [1024]atomic.Pointer[[]byte]
+}
+
+type bodyLookup struct {
+	slot *atomic.Pointer[[]byte]
+	seen []byte
+}
+
+func (c *bodyCache) lookup(b []byte) bodyLookup {
+	if len(b) == 0 {
+		return bodyLookup{}
+	}
+	slot := &c.slots[maphash.Bytes(c.seed, b)%uint64(len(c.slots))]
+	if p := slot.Load(); p != nil && bytes.Equal(*p, b) {
+		return bodyLookup{slot, *p}
+	}
+	return bodyLookup{slot: slot}
+}
+
+// need is what the body takes in the slab: nothing when an equal body is shared.
+func (l bodyLookup) need(b []byte) int {
+	if l.seen != nil {
+		return 0
+	}
+	return len(b)
+}
+
+// body copies b into the slab, or returns the equal body compacted recently.
+func (s *slab) body(b []byte, l bodyLookup) []byte {
+	if l.seen != nil {
+		return l.seen
+	}
+	out := s.bytes(b)
+	if l.slot != nil {
+		l.slot.Store(&out)
+	}
+	return out
 }
 
 // slab is a record's byte slab: appended to, never rewritten, so the strings over it stay valid.

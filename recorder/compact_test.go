@@ -146,3 +146,19 @@ func TestStoreKeepsCompactRecords(t *testing.T) {
 		t.Errorf("subscribers heard %v %p, want the stored record %p", u.Kind, u.Exchange, got)
 	}
 }
+
+// The upstream copy of a proxied exchange and its client's exchange hold their equal bodies once.
+func TestCompactSharesEqualBodies(t *testing.T) {
+	up, client := benchExchange(), benchExchange()
+	client.ReqBody.Data = bytes.Clone(client.ReqBody.Data)
+	client.RespBody.Data = bytes.Clone(client.RespBody.Data)
+	cu, cc := compact(up), compact(client)
+	if unsafe.SliceData(cu.ReqBody.Data) != unsafe.SliceData(cc.ReqBody.Data) || unsafe.SliceData(cu.RespBody.Data) != unsafe.SliceData(cc.RespBody.Data) {
+		t.Error("equal bodies are two copies")
+	}
+	other := benchExchange()
+	other.ReqBody.Data = []byte(strings.Replace(benchCall, "1417", "1418", 1))
+	if co := compact(other); unsafe.SliceData(co.ReqBody.Data) == unsafe.SliceData(cc.ReqBody.Data) || string(co.ReqBody.Data) != string(other.ReqBody.Data) {
+		t.Error("a different body was shared")
+	}
+}

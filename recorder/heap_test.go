@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -37,15 +39,26 @@ func storeLiveHeap(b *testing.B) {
 		b.Fatal(err)
 	}
 	store := NewStore(StoreOptions{})
-	h := New(store, Options{}).Middleware(http.HandlerFunc(benchHandler))
+	// every call and answer differ (the id, the text), as a client's do: no body is shared with another exchange
+	var seq atomic.Int64
+	h := New(store, Options{}).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Cache-Control", "no-cache, no-transform")
+		w.Header().Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, strings.Replace(benchEvent, "1417", strconv.FormatInt(1000+seq.Add(1)%9000, 10), 1))
+	}))
 	srv := &http.Server{Handler: h, ConnContext: ConnContext}
 	go srv.Serve(WrapListener(ln))
 	defer srv.Close()
 	url := "http://" + ln.Addr().String() + "/mcp"
 	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()
+	n := 0
 	call := func() {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(benchCall))
+		n++
+		req, _ := http.NewRequest("POST", url, strings.NewReader(strings.Replace(benchCall, "1417", strconv.Itoa(1000+n%9000), 1)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
@@ -76,7 +89,7 @@ func storeLiveHeap(b *testing.B) {
 	b.StopTimer()
 	h1 := heap()
 	snap := store.Snapshot()
-	n := len(snap) - c0
+	n = len(snap) - c0
 	if n <= 0 {
 		b.Fatal("nothing recorded")
 	}
