@@ -27,6 +27,7 @@ type serveFlags struct {
 	noCapture bool
 	// --capture-max-size (MiB a capture file) and --capture-keep (rotated files kept): see recorder.CaptureOptions.
 	captureMaxMiB int
+	maxMemoryMiB  int // the store's byte bound (--max-memory)
 	captureKeep   int
 	json          bool
 	logFile       string
@@ -128,6 +129,7 @@ func (f *serveFlags) registerCommon(fs *flag.FlagSet) {
 	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (the store's estimate); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
 }
 
 func (f *serveFlags) register(fs *flag.FlagSet) {
@@ -152,6 +154,9 @@ func (f *serveFlags) checkCommon() error {
 	}
 	if f.captureMaxMiB < 1 || f.captureKeep < 0 {
 		return fmt.Errorf("--capture-max-size must be at least 1 (MiB) and --capture-keep at least 0")
+	}
+	if f.maxMemoryMiB < 1 {
+		return fmt.Errorf("--max-memory must be at least 1 (MiB)")
 	}
 	return nil
 }
@@ -230,6 +235,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	}
 	defer closeLog()
 
+	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
