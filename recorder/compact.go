@@ -229,24 +229,18 @@ func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
 // there. Lists are immutable once published, so sharing them is safe; only lists of at most listMax lines are
 // cached.
 type recentLists[E comparable] struct {
-	seed  maphash.Seed
-	hash  func(*maphash.Hash, *E)
+	seed maphash.Seed
+	pair func(*E) (string, string) // the two texts of a line, hashed
+
 	slots [1024]atomic.Pointer[[]E]
 }
 
 const listMax = 32
 
 var (
-	recentHeaders = recentLists[Header]{seed: maphash.MakeSeed(), hash: func(h *maphash.Hash, x *Header) { hashPair(h, x.Name, x.Value) }}
-	recentNotes   = recentLists[Note]{seed: maphash.MakeSeed(), hash: func(h *maphash.Hash, x *Note) { hashPair(h, x.Key, x.Value) }}
+	recentHeaders = recentLists[Header]{seed: maphash.MakeSeed(), pair: func(x *Header) (string, string) { return x.Name, x.Value }}
+	recentNotes   = recentLists[Note]{seed: maphash.MakeSeed(), pair: func(x *Note) (string, string) { return x.Key, x.Value }}
 )
-
-func hashPair(h *maphash.Hash, a, b string) {
-	h.WriteString(a)
-	h.WriteByte(0)
-	h.WriteString(b)
-	h.WriteByte(0)
-}
 
 // listLookup is a list's slot in the cache (nil: not cached) and the equal list found there.
 type listLookup[E comparable] struct {
@@ -262,7 +256,11 @@ func (c *recentLists[E]) lookup(list []E) listLookup[E] {
 	var mh maphash.Hash
 	mh.SetSeed(c.seed)
 	for i := range list {
-		c.hash(&mh, &list[i])
+		a, b := c.pair(&list[i])
+		mh.WriteString(a)
+		mh.WriteByte(0)
+		mh.WriteString(b)
+		mh.WriteByte(0)
 	}
 	slot := &c.slots[mh.Sum64()%uint64(len(c.slots))]
 	if p := slot.Load(); p != nil && slices.Equal(*p, list) {

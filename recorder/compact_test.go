@@ -162,3 +162,13 @@ func TestCompactSharesEqualBodies(t *testing.T) {
 		t.Error("a different body was shared")
 	}
 }
+
+// BenchmarkCompact is what compacting a completed tools/call costs on the HTTP path (allocations: the slab, the
+// record, its RPC and event lists; header and note lists are shared).
+func BenchmarkCompact(b *testing.B) {
+	ex := benchExchange()
+	b.ReportAllocs()
+	for b.Loop() {
+		compact(ex)
+	}
+}
