@@ -42,19 +42,6 @@ func richExchange() *Exchange {
 	}
 }
 
-func deepCopy(t *testing.T, ex *Exchange) *Exchange {
-	t.Helper()
-	line, err := appendLine(nil, ex)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := ReadCapture(bytes.NewReader(line))
-	if err != nil || len(res.Exchanges) != 1 {
-		t.Fatalf("%v %+v", err, res)
-	}
-	return res.Exchanges[0]
-}
-
 // The compacted record is the same exchange: every field equal (nil and empty lists told apart), the same
 // capture line byte for byte, the same size estimate; the original is left as it was; the slab is sized exactly.
 func TestCompactKeepsTheRecord(t *testing.T) {
