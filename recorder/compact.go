@@ -39,6 +39,15 @@ var slabResized atomic.Uint64
 // compactRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
 var compactRecords = true
 
+// record is the completed live exchange's final form, compacted straight from it (one copy rather than a
+// snapshot and then its compacted copy). Callers hold the exchange's lock.
+func (e *Exchange) record() *Exchange {
+	if !compactRecords {
+		return e.snapshot()
+	}
+	return compact(e)
+}
+
 // compact returns a compacted copy of a completed exchange (ex is not modified).
 func compact(ex *Exchange) *Exchange {
 	if !compactRecords {

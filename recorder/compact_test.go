@@ -2,6 +2,8 @@ package recorder
 
 import (
 	"bytes"
+	"io"
+	"net/http"
 	"reflect"
 	"strings"
 	"testing"
@@ -157,5 +159,33 @@ func BenchmarkCompact(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		compact(ex)
+	}
+}
+
+// The recorder completes its exchanges as compact records: the stored record's two bodies are neighbours in one
+// slab, and what subscribers hear at completion is that record.
+func TestRecorderCompletesCompactRecords(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(64)
+	// a call and an answer no other test compacts, so that neither is shared with an earlier record
+	call, answer := strings.Replace(benchCall, "1417", "77031", 1), strings.Replace(benchEvent, "1417", "77031", 1)
+	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, answer)
+	}))
+	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(call))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	ex := waitCompleted(t, sub, 1)[0]
+	if got := store.Get(ex.ID); got != ex {
+		t.Fatalf("subscribers heard %p, the store holds %p", ex, got)
+	}
+	req, body := unsafe.SliceData(ex.ReqBody.Data), unsafe.SliceData(ex.RespBody.Data)
+	if string(ex.ReqBody.Data) != call || string(ex.RespBody.Data) != answer || uintptr(unsafe.Pointer(body)) != uintptr(unsafe.Pointer(req))+uintptr(len(ex.ReqBody.Data)) {
+		t.Errorf("the record is not compact: bodies %q at %p and %p", ex.ReqBody.Data, req, body)
 	}
 }

@@ -119,7 +119,12 @@ func (s *Store) update(ex *Exchange) {
 }
 
 func (s *Store) complete(ex *Exchange) {
-	ex = compact(ex) // the record kept from here on (compact.go)
+	s.completeRecord(compact(ex)) // the record kept from here on (compact.go)
+}
+
+// completeRecord publishes ex, already compacted (or the recorder's snapshot when records are kept as built), as
+// the exchange's final form.
+func (s *Store) completeRecord(ex *Exchange) {
 	s.mu.Lock()
 	s.replace(ex)
 	s.broadcast(Update{Kind: Completed, Exchange: ex})
