@@ -64,7 +64,7 @@ func run(args []string) error {
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&o.events, "events", 20, "SSE streams opened per target and round for the first-event time")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
-	fs.Int64Var(&o.memoryCalls, "memory-calls", 1_000_000, "memory group: tools/calls sent through `mcpwatch proxy` before reading its peak RSS (each is recorded twice: client and upstream side; 0: skip)")
+	fs.Int64Var(&o.memoryExchanges, "memory-exchanges", 1_000_000, "memory group: `exchanges` mcpwatch proxy records before its peak RSS is read (tools/calls, each recorded twice: the client's and the upstream's; 0: skip)")
 	defServer, defLoad := cpuSplit()
 	fs.StringVar(&o.serverCPUs, "server-cpus", defServer, "pin every server under measurement to these `cpus` (taskset list; none: not pinned)")
 	fs.StringVar(&o.loadCPUs, "load-cpus", defLoad, "pin the load generator (this driver) to these `cpus` (taskset list; none: not pinned)")

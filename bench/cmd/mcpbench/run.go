@@ -19,7 +19,7 @@ type options struct {
 	mcpwatch, repo, self, jsonOut, dir string
 	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
-	memoryCalls                        int64 // tools/calls through the proxy for its peak RSS (memory group)
+	memoryExchanges                    int64 // exchanges the proxy records (two per tools/call) before its peak RSS is read (memory group)
 	duration, warmup                   time.Duration
 	only                               map[string]bool
 }
@@ -97,9 +97,10 @@ func bench(o *options) error {
 			return fmt.Errorf("memory: %w", err)
 		}
 		rep.Memory = m
-		if o.memoryCalls > 0 {
-			logf("peak RSS of mcpwatch proxy after %d recorded tools/calls (store at its default bound)...", o.memoryCalls)
-			if m.Proxy, err = measureProxyMemory(o, o.memoryCalls); err != nil {
+		if o.memoryExchanges > 0 {
+			calls := max(o.memoryExchanges/2, 1)
+			logf("peak RSS of mcpwatch proxy after %d recorded exchanges (%d tools/calls; the store at its default bound)...", 2*calls, calls)
+			if m.Proxy, err = measureProxyMemory(o, calls); err != nil {
 				return fmt.Errorf("memory: proxy: %w", err)
 			}
 		}

@@ -282,20 +282,20 @@ func printReport(w io.Writer, rep *report, o *options) {
 		p := m.Proxy
 		switch {
 		case p.Skip != "":
-			row("6", "peak RSS of `proxy` after many recorded calls, store at its default bound", "—", "≤ 256 MiB", "not measured", p.Skip)
+			row("6", "peak RSS of `proxy` after many recorded exchanges, store at its default bound", "—", "≤ 256 MiB", "not measured", p.Skip)
 		default:
 			met := "yes"
 			if p.Peak > 256<<20 {
 				met = "**no**"
 			}
-			if p.Calls < 1_000_000 {
-				met += fmt.Sprintf(" (at %s calls, not 1,000,000)", num(float64(p.Calls)))
+			if p.Lines < 1_000_000 {
+				met += fmt.Sprintf(" (after %s exchanges, not 1,000,000)", num(float64(p.Lines)))
 			}
 			errs := ""
 			if p.Errors > 0 {
 				errs = fmt.Sprintf("; %d failed calls: %s", p.Errors, p.ErrSample)
 			}
-			row("6", fmt.Sprintf("peak RSS of `proxy --no-tui` after %s recorded tools/calls (%s capture lines: client and upstream exchanges), store at its default bound", num(float64(p.Calls)), num(float64(p.Lines))),
+			row("6", fmt.Sprintf("peak RSS of `proxy --no-tui` after %s recorded exchanges (capture lines: %s tools/calls, each the client's and the upstream's exchange), store at its default bound", num(float64(p.Lines)), num(float64(p.Calls))),
 				"**"+mib(p.Peak)+"**", "≤ 256 MiB", met, fmt.Sprintf("RSS at the end %s; %s; past the bound the store forgets the oldest, the capture file keeps every line%s", mib(p.RSS), fmtDur(p.Took), errs))
 		}
 	}
