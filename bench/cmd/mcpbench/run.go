@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
@@ -30,6 +31,8 @@ func (o *options) want(g string) bool { return len(o.only) == 0 || o.only[g] }
 type measurement struct {
 	Result *loadgen.Result  `json:"result,omitempty"`
 	CPU    time.Duration    `json:"cpu"`                      // CPU time of the measured process over the run, until it went idle again
+	Load   time.Duration    `json:"loadCPU"`                  // CPU time of the load generator (this process) over the run
+	Wall   time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
 	First  *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
 	Cold   *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
 	Err    string           `json:"error,omitempty"`
@@ -351,7 +354,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 		cfg.URL = url
 	}
 	settle(append([]*proc{p}, t.extra...))
-	cpu0 := p.cpuTime()
+	cpu0, load0, t0 := p.cpuTime(), selfCPU(), time.Now()
 	var m measurement
 	if t.stream {
 		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
@@ -373,9 +376,25 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
 		}
 	}
+	m.Load, m.Wall = selfCPU()-load0, time.Since(t0)
 	settle(append([]*proc{p}, t.extra...))
 	m.CPU = p.cpuTime() - cpu0
 	return m
+}
+
+// selfCPU is this process's CPU time so far (the load generator's, when it runs).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadBusy is the share of one CPU the load generator used over the run (1: a whole core).
+func (m measurement) loadBusy() float64 {
+	if m.Wall <= 0 {
+		return 0
+	}
+	return float64(m.Load) / float64(m.Wall)
 }
 
 // settle waits until the processes have stopped using CPU (the capture file's writer and the headless printer

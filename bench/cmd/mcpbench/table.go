@@ -422,8 +422,16 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 		}
 		s := statOf(perRound(plain, best, throughputRatio))
 		sp := summarise(plain)
+		var busy, perCall []float64
+		for _, m := range plain.Runs {
+			if m.Result != nil && m.Result.Completed > 0 {
+				busy = append(busy, m.loadBusy())
+				perCall = append(perCall, float64(m.Load)/float64(m.Result.Completed))
+			}
+		}
 		row("0", "harness check, "+g.Key+": plain net/http handler ÷ the fastest other target ("+best.Key+")", s.ratio(),
 			fmt.Sprintf("≥ %.2g×", harnessHeadroom), verdict(s, harnessHeadroom, true),
-			fmt.Sprintf("%s vs %s calls/s; the load generator reached the plain handler's rate, so the other rows measure their servers", num(sp.tput.med), num(bestT)))
+			fmt.Sprintf("%s vs %s calls/s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per call), so the other rows measure their servers",
+				num(sp.tput.med), num(bestT), 100*statOf(busy).med, d(statOf(perCall).med)))
 	}
 }
