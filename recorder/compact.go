@@ -18,7 +18,7 @@ import (
 //   - header names, header values, the address, host and URL up to internMax bytes are interned (unique.Make: one
 //     copy process-wide, reclaimed by the GC when no record uses it any more, so a stranger's unique values pin
 //     nothing);
-//   - a header list or a list of notes equal to one compacted recently is shared (recentLists);
+//   - a list of header lines, notes or JSON-RPC messages equal to one compacted recently is shared (recentLists);
 //   - a body equal to one compacted recently is shared (the upstream copy of a proxied exchange and its client's
 //     exchange hold the same bytes once);
 //   - an event's data that is a run of the response body's bytes (a one-line "data:" field, the usual case)
@@ -69,7 +69,11 @@ func compact(ex *Exchange) *Exchange {
 			n += len(ev.Data)
 		}
 	}
+	rpcL := recentRPC.lookup(c.RPC)
 	for i := range c.RPC {
+		if rpcL.seen != nil {
+			break // shared: nothing of it in this slab
+		}
 		m := &c.RPC[i]
 		n += len(m.ID) + len(m.ErrorMessage) + long(m.Method) + long(m.ReplyTo)
 	}
@@ -97,7 +101,9 @@ func compact(ex *Exchange) *Exchange {
 		}
 		c.Events = evs
 	}
-	if c.RPC != nil {
+	if rpcL.seen != nil {
+		c.RPC = rpcL.seen
+	} else if c.RPC != nil {
 		ms := make([]RPC, len(c.RPC))
 		for i, m := range c.RPC {
 			m.From, m.Method, m.ReplyTo = intern(m.From), s.intern(m.Method), s.intern(m.ReplyTo)
@@ -105,6 +111,9 @@ func compact(ex *Exchange) *Exchange {
 			ms[i] = m
 		}
 		c.RPC = ms
+		if rpcL.slot != nil {
+			rpcL.slot.Store(&ms)
+		}
 	}
 	if c.Faults != nil {
 		fs := make([]FaultChange, len(c.Faults))
@@ -232,27 +241,43 @@ func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
 	return out
 }
 
-// recentLists remembers recently compacted lists (header lines, notes), so that a list equal to one of them (a
+// recentLists remembers recently compacted lists (header lines, notes, JSON-RPC messages), so that a list equal to one of them (a
 // session's requests, a server's answers, the era note: the same lines again and again) is shared rather than
 // copied. It is a direct-mapped cache of fixed size: a list hashes to one slot, which holds the last list seen
 // there. Lists are immutable once published, so sharing them is safe; only lists of at most listMax lines are
 // cached.
-type recentLists[E comparable] struct {
-	seed maphash.Seed
-	pair func(*E) (string, string) // the two texts of a line, hashed
-
+type recentLists[E any] struct {
+	seed  maphash.Seed
+	pair  func(*E) (string, string) // the two texts of a line, hashed
+	equal func(a, b []E) bool
 	slots [1024]atomic.Pointer[[]E]
 }
 
 const listMax = 32
 
 var (
-	recentHeaders = recentLists[Header]{seed: maphash.MakeSeed(), pair: func(x *Header) (string, string) { return x.Name, x.Value }}
-	recentNotes   = recentLists[Note]{seed: maphash.MakeSeed(), pair: func(x *Note) (string, string) { return x.Key, x.Value }}
+	recentHeaders = recentLists[Header]{seed: maphash.MakeSeed(), equal: slices.Equal[[]Header],
+		pair: func(x *Header) (string, string) { return x.Name, x.Value }}
+	recentNotes = recentLists[Note]{seed: maphash.MakeSeed(), equal: slices.Equal[[]Note],
+		pair: func(x *Note) (string, string) { return x.Key, x.Value }}
+	// the JSON-RPC messages of a proxied exchange's upstream copy and of its client's exchange are the same
+	recentRPC = recentLists[RPC]{seed: maphash.MakeSeed(), equal: rpcListsEqual,
+		pair: func(m *RPC) (string, string) { return m.Method, unsafe.String(unsafe.SliceData(m.ID), len(m.ID)) }}
 )
 
+// rpcListsEqual compares lists of JSON-RPC messages field by field (error codes by value).
+func rpcListsEqual(a, b []RPC) bool {
+	return slices.EqualFunc(a, b, func(x, y RPC) bool {
+		if (x.ErrorCode == nil) != (y.ErrorCode == nil) || x.ErrorCode != nil && *x.ErrorCode != *y.ErrorCode {
+			return false
+		}
+		return x.From == y.From && x.Method == y.Method && bytes.Equal(x.ID, y.ID) && (x.ID == nil) == (y.ID == nil) &&
+			x.ErrorMessage == y.ErrorMessage && x.IsResponse == y.IsResponse && x.ReplyTo == y.ReplyTo && x.Event == y.Event && x.Batch == y.Batch
+	})
+}
+
 // listLookup is a list's slot in the cache (nil: not cached) and the equal list found there.
-type listLookup[E comparable] struct {
+type listLookup[E any] struct {
 	slot *atomic.Pointer[[]E]
 	seen []E
 }
@@ -272,7 +297,7 @@ func (c *recentLists[E]) lookup(list []E) listLookup[E] {
 		mh.WriteByte(0)
 	}
 	slot := &c.slots[mh.Sum64()%uint64(len(c.slots))]
-	if p := slot.Load(); p != nil && slices.Equal(*p, list) {
+	if p := slot.Load(); p != nil && c.equal(*p, list) {
 		return listLookup[E]{slot, *p}
 	}
 	return listLookup[E]{slot: slot}

@@ -145,6 +145,9 @@ func TestCompactSharesEqualBodies(t *testing.T) {
 	if unsafe.SliceData(cu.ReqBody.Data) != unsafe.SliceData(cc.ReqBody.Data) || unsafe.SliceData(cu.RespBody.Data) != unsafe.SliceData(cc.RespBody.Data) {
 		t.Error("equal bodies are two copies")
 	}
+	if unsafe.SliceData(cu.RPC) != unsafe.SliceData(cc.RPC) {
+		t.Error("equal JSON-RPC messages are two copies")
+	}
 	other := benchExchange()
 	other.ReqBody.Data = []byte(strings.Replace(benchCall, "1417", "1418", 1))
 	if co := compact(other); unsafe.SliceData(co.ReqBody.Data) == unsafe.SliceData(cc.ReqBody.Data) || string(co.ReqBody.Data) != string(other.ReqBody.Data) {
@@ -187,5 +190,30 @@ func TestRecorderCompletesCompactRecords(t *testing.T) {
 	req, body := unsafe.SliceData(ex.ReqBody.Data), unsafe.SliceData(ex.RespBody.Data)
 	if string(ex.ReqBody.Data) != call || string(ex.RespBody.Data) != answer || uintptr(unsafe.Pointer(body)) != uintptr(unsafe.Pointer(req))+uintptr(len(ex.ReqBody.Data)) {
 		t.Errorf("the record is not compact: bodies %q at %p and %p", ex.ReqBody.Data, req, body)
+	}
+}
+
+// JSON-RPC lists are equal only when every field is, error codes by value.
+func TestRPCListsEqual(t *testing.T) {
+	one, two, one2 := 1, 2, 1
+	a := []RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one, IsResponse: true}}
+	for _, tc := range []struct {
+		b    []RPC
+		want bool
+	}{
+		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one2, IsResponse: true}}, true},
+		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &two, IsResponse: true}}, false},
+		{[]RPC{{From: FromServer, ID: []byte("1"), IsResponse: true}}, false},
+		{[]RPC{{From: FromClient, ID: []byte("1"), ErrorCode: &one, IsResponse: true}}, false},
+		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one, IsResponse: true, Event: 2}}, false},
+		{[]RPC{{From: FromServer, ID: []byte("2"), ErrorCode: &one, IsResponse: true}}, false},
+		{nil, false},
+	} {
+		if got := rpcListsEqual(a, tc.b); got != tc.want {
+			t.Errorf("%+v: %v, want %v", tc.b, got, tc.want)
+		}
+	}
+	if !rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{ID: []byte{}}}) || rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{}}) {
+		t.Error("an empty id and no id are told apart, two empty ids are equal")
 	}
 }
