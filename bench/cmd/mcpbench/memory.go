@@ -7,7 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
@@ -40,7 +43,7 @@ type memoryResult struct {
 // store at its default bound: past it the store forgets the oldest, the capture file keeps every line.
 type proxyMemory struct {
 	Calls     uint64        `json:"calls"`     // tools/calls answered and checked
-	Lines     uint64        `json:"lines"`     // capture lines written (exchanges recorded)
+	Lines     uint64        `json:"lines"`     // exchanges recorded: capture lines in every file, plus those rotated out
 	Peak      int64         `json:"peakRSS"`   // VmHWM
 	RSS       int64         `json:"rss"`       // VmRSS at the end
 	Took      time.Duration `json:"took"`      // the run's wall time
@@ -76,14 +79,25 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 	m := &proxyMemory{Calls: res.Completed, Took: time.Since(t0), Errors: res.Errors}
 	m.RSS, m.Peak = px.memory()
 	px.stop() // the capture file is whole once the proxy has stopped
-	if n, err := countLines(capture); err == nil {
-		m.Lines = n
+	// The capture rotates at its default size and deletes the oldest rotated files: the exchanges recorded are the
+	// lines of every file left plus those the proxy reports dropped at exit.
+	files, _ := filepath.Glob(strings.TrimSuffix(capture, ".jsonl") + "*.jsonl")
+	for _, f := range files {
+		if n, err := countLines(f); err == nil {
+			m.Lines += n
+		}
+	}
+	if d := droppedRE.FindStringSubmatch(px.out.String()); d != nil {
+		n, _ := strconv.ParseUint(d[1], 10, 64)
+		m.Lines += n
 	}
 	if len(res.Samples) > 0 {
 		m.ErrSample = res.Samples[0]
 	}
 	return m, nil
 }
+
+var droppedRE = regexp.MustCompile(`warning: (\d+) exchanges were dropped from the capture`)
 
 func countLines(path string) (uint64, error) {
 	f, err := os.Open(path)
