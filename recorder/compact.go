@@ -233,7 +233,9 @@ func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
 	}
 	out := make([]Note, len(ns))
 	for i, x := range ns {
-		out[i] = Note{Key: s.intern(x.Key), Value: s.intern(x.Value)}
+		// a value that repeats comes with its whole list, which is shared; one that does not (the client
+		// exchange's id on an upstream copy) belongs in the slab, not in the intern table
+		out[i] = Note{Key: s.intern(x.Key), Value: s.str(x.Value)}
 	}
 	if lk.slot != nil {
 		lk.slot.Store(&out)
@@ -322,7 +324,7 @@ func slabNotes(ns []Note, lk listLookup[Note]) int {
 	}
 	n := 0
 	for _, x := range ns {
-		n += long(x.Key) + long(x.Value)
+		n += long(x.Key) + len(x.Value)
 	}
 	return n
 }
