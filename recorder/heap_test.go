@@ -7,7 +7,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 )
 
@@ -39,15 +38,17 @@ func storeLiveHeap(b *testing.B) {
 		b.Fatal(err)
 	}
 	store := NewStore(StoreOptions{})
-	// every call and answer differ (the id, the text), as a client's do: no body is shared with another exchange
-	var seq atomic.Int64
+	// every call and answer differ (the JSON-RPC id, the text), as a client's do: no body or message list is shared
+	// with another exchange
 	h := New(store, Options{}).Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(r.Body)
+		id, _, _ := strings.Cut(strings.TrimPrefix(string(body), `{"jsonrpc":"2.0","id":`), ",")
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.Header().Set("Cache-Control", "no-cache, no-transform")
 		w.Header().Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
 		w.WriteHeader(http.StatusOK)
-		io.WriteString(w, strings.Replace(benchEvent, "1417", strconv.FormatInt(1000+seq.Add(1)%9000, 10), 1))
+		ev := strings.Replace(benchEvent, `"id":7`, `"id":`+id, 1)
+		io.WriteString(w, strings.Replace(strings.Replace(ev, "_7", "_"+id, 1), "1417", id, 1))
 	}))
 	srv := &http.Server{Handler: h, ConnContext: ConnContext}
 	go srv.Serve(WrapListener(ln))
@@ -58,7 +59,8 @@ func storeLiveHeap(b *testing.B) {
 	n := 0
 	call := func() {
 		n++
-		req, _ := http.NewRequest("POST", url, strings.NewReader(strings.Replace(benchCall, "1417", strconv.Itoa(1000+n%9000), 1)))
+		id := strconv.Itoa(1000 + n)
+		req, _ := http.NewRequest("POST", url, strings.NewReader(strings.Replace(strings.Replace(benchCall, `"id":7`, `"id":`+id, 1), "1417", id, 1)))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
 		req.Header.Set("Mcp-Session-Id", "3GXWB6LQ2ZQ4YQ3Z")
