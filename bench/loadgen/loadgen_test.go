@@ -253,3 +253,16 @@ func TestCallsPerSession(t *testing.T) {
 		t.Errorf("%d sessions ended for %d calls, want at least %d", deletes, res.Completed, want)
 	}
 }
+
+// A run by count does exactly that many operations, each checked, and stops by itself.
+func TestMaxOps(t *testing.T) {
+	ts, store := serve(t, server.Config{NoAuth: true})
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", MaxOps: 57, Duration: time.Minute})
+	clean(t, res)
+	if res.Completed != 57 || res.Ops != 57 {
+		t.Errorf("completed %d, ops %d, want 57", res.Completed, res.Ops)
+	}
+	if st := store.Stats(); st.Total != res.Answered {
+		t.Errorf("the store holds %d exchanges, the load generator got %d answers", st.Total, res.Answered)
+	}
+}

@@ -85,6 +85,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	}
 	defer closeLog()
 
+	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	say := asSayer(!f.noTUI && app.IsTerminal(stdout), stderr)

@@ -28,6 +28,7 @@ type serveFlags struct {
 	noCapture bool
 	// --capture-max-size (MiB a capture file) and --capture-keep (rotated files kept): see recorder.CaptureOptions.
 	captureMaxMiB int
+	maxMemoryMiB  int // the store's byte bound (--max-memory)
 	captureKeep   int
 	json          bool
 	logFile       string
@@ -133,6 +134,7 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.faults, "toggle", "the same as --fault: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (the store's estimate); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -158,6 +160,9 @@ func (f *serveFlags) checkCommon() error {
 	}
 	if f.captureMaxMiB < 1 || f.captureKeep < 0 {
 		return fmt.Errorf("--capture-max-size must be at least 1 (MiB) and --capture-keep at least 0")
+	}
+	if f.maxMemoryMiB < 1 {
+		return fmt.Errorf("--max-memory must be at least 1 (MiB)")
 	}
 	return nil
 }
@@ -215,6 +220,7 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	}
 	defer closeLog()
 
+	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
