@@ -27,10 +27,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	mcpgoclient "github.com/mark3labs/mcp-go/client"
+	"github.com/mark3labs/mcp-go/client/transport"
 	mcpgo "github.com/mark3labs/mcp-go/mcp"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
@@ -51,8 +53,9 @@ type realClient struct {
 	kinds      []analysis.ClientKind
 	clientInfo string
 	// run runs the client against the MCP URL of a target; ok says the client reported success, out is what it
-	// printed (its error message on failure).
-	run func(t *testing.T, tg *clientTarget) (ok bool, out string)
+	// printed (its error message on failure), sent the requests it sent to mcpwatch as "METHOD /path" when the
+	// client can be instrumented (nil otherwise).
+	run func(t *testing.T, tg *clientTarget) (ok bool, out string, sent []clientRequest)
 	// wantStages must appear, in this order, among the stages of the client's exchanges on serve (with OAuth);
 	// proxyStages through the proxy (no OAuth upstream).
 	wantStages, proxyStages []analysis.Stage
@@ -246,11 +249,14 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	}
 	tg := startTarget(t, map[bool]string{true: "proxy", false: "serve"}[mode == "proxy"], faults...)
 	start := time.Now()
-	ok, out := c.run(t, tg)
+	ok, out, sent := c.run(t, tg)
 	t.Logf("%s %s: ran in %v, ok=%v", c.name, mode, time.Since(start).Round(time.Millisecond), ok)
 	exs := tg.m.exchanges(t)
 	rep := analyzeCapture(exs)
 	describe := func() string { return describeReport(exs, rep) }
+	if sent != nil {
+		checkSent(t, sent, exs)
+	}
 
 	if mode == "broken" || mode == "toggle" {
 		switch {
@@ -334,6 +340,73 @@ func checkStages(v *verdict, exs []*recorder.Exchange, want []analysis.Stage, de
 	if i < len(want) {
 		v.gap("stages %v do not contain %v in order (missing from %s on)\n%s", got, want, want[i], describe())
 	}
+}
+
+// clientRequest is a request an instrumented client sent to mcpwatch: "METHOD /path", and whether it was answered
+// (a request still in flight when the client exits may never have reached mcpwatch).
+type clientRequest struct {
+	req      string
+	answered bool
+}
+
+// checkSent: every request an instrumented client sent and got an answer to is in the capture, and every inbound
+// exchange of the capture is a request the client sent (method and path, counted).
+func checkSent(t *testing.T, sent []clientRequest, exs []*recorder.Exchange) {
+	t.Helper()
+	captured := map[string]int{}
+	for _, ex := range inbound(exs) {
+		captured[ex.Method+" "+ex.Path()]++
+	}
+	all, answered := map[string]int{}, map[string]int{}
+	for _, s := range sent {
+		all[s.req]++
+		if s.answered {
+			answered[s.req]++
+		}
+	}
+	for r, n := range answered {
+		if captured[r] < n {
+			t.Errorf("the client was answered %d× on %s, the capture has %d", n, r, captured[r])
+		}
+	}
+	for r, n := range captured {
+		if all[r] < n {
+			t.Errorf("the capture has %d× %s, the client sent it %d×", n, r, all[r])
+		}
+	}
+}
+
+// sentLog is an http.RoundTripper that records the requests an in-process client sends.
+type sentLog struct {
+	mu   sync.Mutex
+	reqs []clientRequest
+}
+
+func (l *sentLog) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.mu.Lock()
+	i := len(l.reqs)
+	l.reqs = append(l.reqs, clientRequest{req: r.Method + " " + r.URL.Path})
+	l.mu.Unlock()
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err == nil {
+		l.mu.Lock()
+		l.reqs[i].answered = true
+		l.mu.Unlock()
+	}
+	return resp, err
+}
+
+func (l *sentLog) sent() []clientRequest {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.reqs)
+}
+
+// client is an http.Client through the log; the browser's does not follow redirects (the redirect goes to the
+// client's callback, which the test reads instead).
+func (l *sentLog) client() *http.Client { return &http.Client{Transport: l, Timeout: 30 * time.Second} }
+func (l *sentLog) browser() *http.Client {
+	return &http.Client{Transport: l, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
 // checkHeadless: mcpwatch's live headless output has a line for every exchange of the capture (in proxy mode the
@@ -479,12 +552,13 @@ func nodeModule(t *testing.T, rel string) string {
 
 // runMCPRemote runs mcp-remote's stdio bridge (bin mcp-remote) the way an MCP host does: initialize, then
 // notifications/initialized once it is answered, then tools/list; then stdin closes.
-func runMCPRemote(t *testing.T, tg *clientTarget) (bool, string) {
+func runMCPRemote(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	bridge := nodeModule(t, "mcp-remote/dist/proxy.js")
 	cmd := exec.Command(NodeBinary(t), bridge, tg.mcp)
 	cmd.Dir = tg.home
 	cmd.Env = append(clientEnv(t, tg), "MCP_REMOTE_CONFIG_DIR="+filepath.Join(tg.home, ".mcp-auth"))
-	return stdioHost(t, cmd)
+	ok, out := stdioHost(t, cmd)
+	return ok, out, nil
 }
 
 // stdioHost plays an MCP host on a stdio server process: it sends initialize, notifications/initialized and
@@ -558,20 +632,20 @@ func stdioHost(t *testing.T, cmd *exec.Cmd) (bool, string) {
 
 // runInspectorCLI runs `mcp-inspector --cli URL --method tools/list` with its OAuth callback on a free loopback
 // port; MCP_AUTO_OPEN_ENABLED lets it open the (stand-in) browser without a terminal.
-func runInspectorCLI(t *testing.T, tg *clientTarget) (bool, string) {
+func runInspectorCLI(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	launcher := nodeModule(t, "@modelcontextprotocol/inspector/clients/launcher/build/index.js")
 	cmd := exec.Command(NodeBinary(t), launcher, "--cli", tg.mcp, "--method", "tools/list",
 		"--callback-url", "http://127.0.0.1:"+proxyFreePort(t)+"/oauth/callback")
 	cmd.Dir = tg.home
 	cmd.Env = append(clientEnv(t, tg), "MCP_AUTO_OPEN_ENABLED=true", "MCP_INSPECTOR_SECRET_STORE=memory")
 	r := RunCmd(t, clientRunTimeout, cmd)
-	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + "\n--- stdout ---\n" + r.Stdout
+	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + "\n--- stdout ---\n" + r.Stdout, nil
 }
 
 // runClaudeCode runs the Claude Code CLI: `claude mcp add --transport http`, then on serve `claude mcp login` (in a
 // pseudo-terminal from script(1): it refuses to log in without one) with the stand-in browser, then `claude mcp
 // list`, which connects and reports "✔ Connected".
-func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string) {
+func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	claude := nodeModule(t, "@anthropic-ai/claude-code/bin/claude.exe")
 	var out strings.Builder
 	step := func(r Result) bool {
@@ -579,26 +653,28 @@ func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string) {
 		return r.Code == 0
 	}
 	if !step(runTool(t, tg, tg.home, claude, "mcp", "add", "--transport", "http", "mcpwatch", tg.mcp)) {
-		return false, out.String()
+		return false, out.String(), nil
 	}
 	if tg.mode == "serve" {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Fatalf("script(1) (util-linux) gives claude mcp login its terminal: %v", err)
 		}
 		if !step(runTool(t, tg, tg.home, "script", "-qfec", shellQuote(claude)+" mcp login mcpwatch", "/dev/null")) {
-			return false, out.String()
+			return false, out.String(), nil
 		}
 	}
 	r := runTool(t, tg, tg.home, claude, "mcp", "list")
 	step(r)
-	return r.Code == 0 && strings.Contains(r.Stdout, "✔ Connected"), out.String()
+	return r.Code == 0 && strings.Contains(r.Stdout, "✔ Connected"), out.String(), nil
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// runAISDK runs e2e/node/aisdk_client.mjs (the AI SDK's MCP client with its OAuth provider interface).
-func runAISDK(t *testing.T, tg *clientTarget) (bool, string) {
-	args := []string{"aisdk_client.mjs", tg.mcp}
+// runAISDK runs e2e/node/aisdk_client.mjs (the AI SDK's MCP client with its OAuth provider interface) under
+// fetch_log.mjs, which logs every request it sends.
+func runAISDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
+	logFile := filepath.Join(tg.home, "fetch.json")
+	args := []string{"fetch_log.mjs", "--log", logFile, "aisdk_client.mjs", tg.mcp}
 	if tg.mode == "serve" {
 		args = append(args, "oauth")
 	}
@@ -606,28 +682,62 @@ func runAISDK(t *testing.T, tg *clientTarget) (bool, string) {
 	cmd.Dir = NodeDir()
 	cmd.Env = clientEnv(t, tg)
 	r := RunCmd(t, clientRunTimeout, cmd)
-	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout
+	b, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatalf("fetch log: %v\n%s", err, r.Stderr)
+	}
+	var log []fetchLogEntry
+	if err := json.Unmarshal(b, &log); err != nil {
+		t.Fatalf("fetch log: %v", err)
+	}
+	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout, sentTo(t, tg, log)
+}
+
+// fetchLogEntry is a request in the log of fetch_log.mjs or proxy-client.mjs; Status 0 is no answer.
+type fetchLogEntry struct {
+	Method, URL string
+	Status      int
+}
+
+// sentTo keeps the requests to mcpwatch of a client's log.
+func sentTo(t *testing.T, tg *clientTarget, log []fetchLogEntry) []clientRequest {
+	t.Helper()
+	sent := []clientRequest{}
+	for _, e := range log {
+		u, err := url.Parse(e.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u.Scheme+"://"+u.Host == tg.m.url {
+			sent = append(sent, clientRequest{req: e.Method + " " + u.Path, answered: e.Status != 0})
+		}
+	}
+	return sent
 }
 
 // runTSSDK runs e2e/node/proxy-client.mjs (the TypeScript SDK's Client and StreamableHTTPClientTransport, with the
 // SDK's OAuth flow on serve) and calls echo.
-func runTSSDK(t *testing.T, tg *clientTarget) (bool, string) {
+func runTSSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	mode, calls := "", `[{"tool":"echo","args":{"message":"hi"}}]`
 	if tg.mode == "serve" {
 		mode, calls = "oauth", `[{"tool":"echo","args":{"text":"hi"}}]`
 	}
 	run, stderr, err := proxyRunClientMayFail(t, tg.mcp, calls, mode)
-	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run))
+	var log []fetchLogEntry
+	for _, e := range run.Log {
+		log = append(log, fetchLogEntry{e.Method, e.URL, e.Status})
+	}
+	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run)), sentTo(t, tg, log)
 }
 
 // followAuthorize plays the browser for an in-process client: it follows the authorization URL to the redirect and
 // returns the redirect's query (code, state, iss — or error).
-func followAuthorize(ctx context.Context, authURL string) (url.Values, error) {
+func followAuthorize(ctx context.Context, browser *http.Client, authURL string) (url.Values, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", authURL, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := noRedirect().Do(req)
+	resp, err := browser.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -645,10 +755,11 @@ func followAuthorize(ctx context.Context, authURL string) (url.Values, error) {
 
 // runGoSDK connects the go-sdk's client (mcp.StreamableClientTransport) with its OAuth client
 // (auth.AuthorizationCodeHandler, dynamic registration) and lists the tools.
-func runGoSDK(t *testing.T, tg *clientTarget) (bool, string) {
+func runGoSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
 	defer cancel()
-	transport := &gosdk.StreamableClientTransport{Endpoint: tg.mcp, MaxRetries: -1}
+	log := &sentLog{}
+	transport := &gosdk.StreamableClientTransport{Endpoint: tg.mcp, MaxRetries: -1, HTTPClient: log.client()}
 	if tg.mode == "serve" {
 		redirect := "http://127.0.0.1:" + proxyFreePort(t) + "/callback"
 		h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
@@ -658,13 +769,14 @@ func runGoSDK(t *testing.T, tg *clientTarget) (bool, string) {
 			}},
 			RedirectURL: redirect,
 			AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-				q, err := followAuthorize(ctx, args.URL)
+				q, err := followAuthorize(ctx, log.browser(), args.URL)
 				if err != nil {
 					return nil, err
 				}
 				return &auth.AuthorizationResult{Code: q.Get("code"), State: q.Get("state"), Iss: q.Get("iss")}, nil
 			},
 			AcceptUnadvertisedIss: true,
+			Client:                log.client(),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -674,22 +786,23 @@ func runGoSDK(t *testing.T, tg *clientTarget) (bool, string) {
 	client := gosdk.NewClient(&gosdk.Implementation{Name: "go-sdk-e2e", Version: "1.0"}, nil)
 	cs, err := client.Connect(ctx, transport, nil)
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), log.sent()
 	}
-	defer cs.Close()
 	res, err := cs.ListTools(ctx, nil)
+	cs.Close()
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), log.sent()
 	}
-	return len(res.Tools) > 0, fmt.Sprintf("%d tools", len(res.Tools))
+	return len(res.Tools) > 0, fmt.Sprintf("%d tools", len(res.Tools)), log.sent()
 }
 
 // runMCPGo connects mcp-go's OAuth client (client.NewOAuthStreamableHttpClient) as its examples/oauth_client does:
 // Start, and on an authorization-required error register, authorize (PKCE), exchange the code, start again; then
 // initialize and list the tools.
-func runMCPGo(t *testing.T, tg *clientTarget) (bool, string) {
+func runMCPGo(t *testing.T, tg *clientTarget) (ok bool, out string, sent []clientRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
 	defer cancel()
+	log := &sentLog{}
 	var c *mcpgoclient.Client
 	var err error
 	if tg.mode == "serve" {
@@ -697,14 +810,18 @@ func runMCPGo(t *testing.T, tg *clientTarget) (bool, string) {
 			RedirectURI: "http://127.0.0.1:" + proxyFreePort(t) + "/oauth/callback",
 			TokenStore:  mcpgoclient.NewMemoryTokenStore(),
 			PKCEEnabled: true,
-		})
+			HTTPClient:  log.client(),
+		}, transport.WithHTTPBasicClient(log.client()))
 	} else {
-		c, err = mcpgoclient.NewStreamableHttpClient(tg.mcp)
+		c, err = mcpgoclient.NewStreamableHttpClient(tg.mcp, transport.WithHTTPBasicClient(log.client()))
 	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer func() {
+		c.Close()
+		sent = log.sent()
+	}()
 	authorize := func(err error) error {
 		if !mcpgoclient.IsOAuthAuthorizationRequiredError(err) {
 			return err
@@ -727,7 +844,7 @@ func runMCPGo(t *testing.T, tg *clientTarget) (bool, string) {
 		if err != nil {
 			return err
 		}
-		q, err := followAuthorize(ctx, authURL)
+		q, err := followAuthorize(ctx, log.browser(), authURL)
 		if err != nil {
 			return err
 		}
@@ -742,23 +859,23 @@ func runMCPGo(t *testing.T, tg *clientTarget) (bool, string) {
 	}
 	if err := c.Start(ctx); err != nil {
 		if err := authorize(err); err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
 		if err := c.Start(ctx); err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
 	}
 	if err := initialize(); err != nil {
 		if err := authorize(err); err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
 		if err := initialize(); err != nil {
-			return false, err.Error()
+			return false, err.Error(), nil
 		}
 	}
 	res, err := c.ListTools(ctx, mcpgo.ListToolsRequest{})
 	if err != nil {
-		return false, err.Error()
+		return false, err.Error(), nil
 	}
-	return len(res.Tools) > 0, fmt.Sprintf("%d tools", len(res.Tools))
+	return len(res.Tools) > 0, fmt.Sprintf("%d tools", len(res.Tools)), nil
 }
