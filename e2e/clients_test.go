@@ -187,38 +187,46 @@ func realClients() []realClient {
 
 // clientTarget is one mcpwatch a client runs against.
 type clientTarget struct {
-	mode string // "serve" or "proxy"
-	mcp  string // the MCP URL the client is given
-	m    *proxyMcpwatchProc
-	home string // a temporary HOME and config directory for the client
+	mode  string // "serve", "proxy" or "proxy-oauth"
+	oauth bool   // the client must authorize
+	mcp   string // the MCP URL the client is given
+	m     *proxyMcpwatchProc
+	home  string // a temporary HOME and config directory for the client
 }
 
 // startTarget starts `mcpwatch serve --auto-approve --ephemeral` with the faults, or `mcpwatch proxy` in front of
-// server-everything.
+// server-everything (proxy), or in front of the TypeScript SDK's example server with OAuth (proxy-oauth: its demo
+// authorization server, on another port, approves at once; the client authorizes there directly).
 func startTarget(t *testing.T, mode string, faults ...string) *clientTarget {
 	t.Helper()
 	bin := proxyMcpwatch(t)
 	var args []string
-	if mode == "serve" {
+	switch mode {
+	case "serve":
 		args = []string{"serve", "--auto-approve", "--ephemeral"}
-	} else {
+	case "proxy":
 		args = []string{"proxy", "--upstream", proxyStartEverything(t)}
+	case "proxy-oauth":
+		args = []string{"proxy", "--upstream", proxyStartOAuthExample(t)}
+	default:
+		t.Fatalf("no target %q", mode)
 	}
 	for _, f := range faults {
 		args = append(args, "--fault", f)
 	}
 	m := proxyRunMcpwatch(t, bin, nil, args...)
-	return &clientTarget{mode: mode, mcp: m.url + "/mcp", m: m, home: t.TempDir()}
+	return &clientTarget{mode: mode, oauth: mode != "proxy", mcp: m.url + "/mcp", m: m, home: t.TempDir()}
 }
 
-// TestRealClients runs every client: serve (healthy), proxy (healthy), serve with the toggle it fails on (broken).
+// TestRealClients runs every client: serve (healthy), proxy and proxy-oauth (healthy), serve with the toggle it fails
+// on (broken), and the runs under toggles issue 12 found misread.
 func TestRealClients(t *testing.T) {
 	if testing.Short() {
 		t.Skip("real clients: -short")
 	}
 	for _, c := range realClients() {
 		t.Run(c.name, func(t *testing.T) {
-			for _, mode := range []string{"serve", "proxy", "broken"} {
+			for _, mode := range []string{"serve", "proxy", "proxy-oauth", "broken"} {
 				t.Run(mode, func(t *testing.T) {
 					v := &verdict{t: t}
 					runRealClient(t, v, c, mode, c.broken)
@@ -239,7 +247,7 @@ func TestRealClients(t *testing.T) {
 
 func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggleRun) {
 	var faults []string
-	if c.name == "claude-code" && mode != "proxy" {
+	if c.name == "claude-code" && !strings.HasPrefix(mode, "proxy") {
 		// Claude Code offers its client ID metadata document (https://claude.ai/oauth/claude-code-client-metadata),
 		// which cannot be fetched here: no-cimd makes it register dynamically, as it does with servers without CIMD.
 		faults = append(faults, "no-cimd")
@@ -247,7 +255,11 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	if mode == "broken" || mode == "toggle" {
 		faults = append(faults, tr.fault)
 	}
-	tg := startTarget(t, map[bool]string{true: "proxy", false: "serve"}[mode == "proxy"], faults...)
+	target := mode
+	if mode == "broken" || mode == "toggle" {
+		target = "serve"
+	}
+	tg := startTarget(t, target, faults...)
 	start := time.Now()
 	ok, out, sent := c.run(t, tg)
 	t.Logf("%s %s: ran in %v, ok=%v", c.name, mode, time.Since(start).Round(time.Millisecond), ok)
@@ -255,7 +267,7 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	rep := analyzeCapture(exs)
 	describe := func() string { return describeReport(exs, rep) }
 	if sent != nil {
-		checkSent(t, sent, exs)
+		checkSent(t, tg, sent, exs)
 	}
 
 	if mode == "broken" || mode == "toggle" {
@@ -283,11 +295,21 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	if !ok {
 		t.Fatalf("%s did not complete against %s: %s\n%s", c.name, tg.mode, tail(out, 3000), describe())
 	}
-	want := c.wantStages
-	if tg.mode == "proxy" {
-		want = c.proxyStages
+	switch tg.mode {
+	case "serve":
+		checkStages(v, exs, c.wantStages, describe)
+	case "proxy":
+		checkStages(v, exs, c.proxyStages, describe)
+	case "proxy-oauth":
+		// Registration, authorization and token go to the upstream's own authorization server, not through the
+		// proxy: the capture has the protected resource metadata, and MCP requests with the token.
+		checkStages(v, exs, []analysis.Stage{analysis.StageResourceMetadata, analysis.StageList}, describe)
+		if !slices.ContainsFunc(inbound(exs), func(ex *recorder.Exchange) bool {
+			return ex.Status == http.StatusOK && strings.HasPrefix(ex.ReqHeaders.Get("Authorization"), "Bearer ")
+		}) {
+			t.Errorf("no request with a token was answered through the proxy")
+		}
 	}
-	checkStages(v, exs, want, describe)
 	checkHeadless(t, tg, exs)
 	checkNamed(v, c, rep, exs, true)
 	if fs := unexpected(rep, tg.mode); len(fs) > 0 {
@@ -345,14 +367,16 @@ func checkStages(v *verdict, exs []*recorder.Exchange, want []analysis.Stage, de
 // clientRequest is a request an instrumented client sent to mcpwatch: "METHOD /path", and whether it was answered
 // (a request still in flight when the client exits may never have reached mcpwatch).
 type clientRequest struct {
+	origin   string // scheme://host:port
 	req      string
 	answered bool
 }
 
 // checkSent: every request an instrumented client sent and got an answer to is in the capture, and every inbound
 // exchange of the capture is a request the client sent (method and path, counted).
-func checkSent(t *testing.T, sent []clientRequest, exs []*recorder.Exchange) {
+func checkSent(t *testing.T, tg *clientTarget, sent []clientRequest, exs []*recorder.Exchange) {
 	t.Helper()
+	sent = slices.DeleteFunc(slices.Clone(sent), func(r clientRequest) bool { return r.origin != tg.m.url })
 	captured := map[string]int{}
 	for _, ex := range inbound(exs) {
 		captured[ex.Method+" "+ex.Path()]++
@@ -385,7 +409,7 @@ type sentLog struct {
 func (l *sentLog) RoundTrip(r *http.Request) (*http.Response, error) {
 	l.mu.Lock()
 	i := len(l.reqs)
-	l.reqs = append(l.reqs, clientRequest{req: r.Method + " " + r.URL.Path})
+	l.reqs = append(l.reqs, clientRequest{origin: r.URL.Scheme + "://" + r.URL.Host, req: r.Method + " " + r.URL.Path})
 	l.mu.Unlock()
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	if err == nil {
@@ -438,15 +462,20 @@ func checkNamed(v *verdict, c realClient, rep *analysis.Report, exs []*recorder.
 	}
 }
 
-// proxyInfo are the findings a healthy run through the proxy may have: server-everything predates 2026-07-28, so a
-// client that opens with server/discover is refused and falls back to initialize — an info finding that is true.
-var proxyInfo = []string{"discover-fallback"}
+// upstreamFindings are the findings a healthy run through the proxy may have, because they are true of the
+// third-party server, not of the client: server-everything and the SDK's example predate 2026-07-28, so a client that
+// opens with server/discover is refused and falls back to initialize (info); the example server names itself
+// http://localhost:PORT in its metadata and challenges, which the proxy rewrites and says so (warn).
+var upstreamFindings = map[string][]string{
+	"proxy":       {"discover-fallback"},
+	"proxy-oauth": {"discover-fallback", "upstream-url-rewritten"},
+}
 
-// unexpected returns the findings of a healthy run, but for those proxyInfo allows through the proxy.
+// unexpected returns the findings of a healthy run, but for those upstreamFindings allows.
 func unexpected(rep *analysis.Report, mode string) []analysis.Finding {
 	var fs []analysis.Finding
 	for _, f := range rep.Findings {
-		if mode == "proxy" && f.Severity == analysis.SeverityInfo && slices.Contains(proxyInfo, f.Rule) {
+		if slices.Contains(upstreamFindings[mode], f.Rule) {
 			continue
 		}
 		fs = append(fs, f)
@@ -655,7 +684,7 @@ func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string, []clientReques
 	if !step(runTool(t, tg, tg.home, claude, "mcp", "add", "--transport", "http", "mcpwatch", tg.mcp)) {
 		return false, out.String(), nil
 	}
-	if tg.mode == "serve" {
+	if tg.oauth {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Fatalf("script(1) (util-linux) gives claude mcp login its terminal: %v", err)
 		}
@@ -675,7 +704,7 @@ func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''
 func runAISDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	logFile := filepath.Join(tg.home, "fetch.json")
 	args := []string{"fetch_log.mjs", "--log", logFile, "aisdk_client.mjs", tg.mcp}
-	if tg.mode == "serve" {
+	if tg.oauth {
 		args = append(args, "oauth")
 	}
 	cmd := exec.Command(NodeBinary(t), args...)
@@ -690,7 +719,7 @@ func runAISDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	if err := json.Unmarshal(b, &log); err != nil {
 		t.Fatalf("fetch log: %v", err)
 	}
-	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout, sentTo(t, tg, log)
+	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout, sentOf(t, log)
 }
 
 // fetchLogEntry is a request in the log of fetch_log.mjs or proxy-client.mjs; Status 0 is no answer.
@@ -699,8 +728,8 @@ type fetchLogEntry struct {
 	Status      int
 }
 
-// sentTo keeps the requests to mcpwatch of a client's log.
-func sentTo(t *testing.T, tg *clientTarget, log []fetchLogEntry) []clientRequest {
+// sentOf converts a client's log.
+func sentOf(t *testing.T, log []fetchLogEntry) []clientRequest {
 	t.Helper()
 	sent := []clientRequest{}
 	for _, e := range log {
@@ -708,9 +737,7 @@ func sentTo(t *testing.T, tg *clientTarget, log []fetchLogEntry) []clientRequest
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u.Scheme+"://"+u.Host == tg.m.url {
-			sent = append(sent, clientRequest{req: e.Method + " " + u.Path, answered: e.Status != 0})
-		}
+		sent = append(sent, clientRequest{origin: u.Scheme + "://" + u.Host, req: e.Method + " " + u.Path, answered: e.Status != 0})
 	}
 	return sent
 }
@@ -718,16 +745,19 @@ func sentTo(t *testing.T, tg *clientTarget, log []fetchLogEntry) []clientRequest
 // runTSSDK runs e2e/node/proxy-client.mjs (the TypeScript SDK's Client and StreamableHTTPClientTransport, with the
 // SDK's OAuth flow on serve) and calls echo.
 func runTSSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
-	mode, calls := "", `[{"tool":"echo","args":{"message":"hi"}}]`
-	if tg.mode == "serve" {
+	mode, calls := "", `[{"tool":"echo","args":{"message":"hi"}}]` // server-everything
+	switch tg.mode {
+	case "serve":
 		mode, calls = "oauth", `[{"tool":"echo","args":{"text":"hi"}}]`
+	case "proxy-oauth":
+		mode, calls = "oauth", `[{"tool":"greet","args":{"name":"proxy"}}]`
 	}
 	run, stderr, err := proxyRunClientMayFail(t, tg.mcp, calls, mode)
 	var log []fetchLogEntry
 	for _, e := range run.Log {
 		log = append(log, fetchLogEntry{e.Method, e.URL, e.Status})
 	}
-	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run)), sentTo(t, tg, log)
+	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run)), sentOf(t, log)
 }
 
 // followAuthorize plays the browser for an in-process client: it follows the authorization URL to the redirect and
@@ -760,7 +790,7 @@ func runGoSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	defer cancel()
 	log := &sentLog{}
 	transport := &gosdk.StreamableClientTransport{Endpoint: tg.mcp, MaxRetries: -1, HTTPClient: log.client()}
-	if tg.mode == "serve" {
+	if tg.oauth {
 		redirect := "http://127.0.0.1:" + proxyFreePort(t) + "/callback"
 		h, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
 			DynamicClientRegistrationConfig: &auth.DynamicClientRegistrationConfig{Metadata: &oauthex.ClientRegistrationMetadata{
@@ -805,7 +835,7 @@ func runMCPGo(t *testing.T, tg *clientTarget) (ok bool, out string, sent []clien
 	log := &sentLog{}
 	var c *mcpgoclient.Client
 	var err error
-	if tg.mode == "serve" {
+	if tg.oauth {
 		c, err = mcpgoclient.NewOAuthStreamableHttpClient(tg.mcp, mcpgoclient.OAuthConfig{
 			RedirectURI: "http://127.0.0.1:" + proxyFreePort(t) + "/oauth/callback",
 			TokenStore:  mcpgoclient.NewMemoryTokenStore(),
