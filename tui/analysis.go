@@ -343,6 +343,9 @@ func (w *analysisWorker) publish(due bool) bool {
 		if c, ok := w.an.(interface{ SetNow(time.Time) }); ok && w.clock != nil {
 			c.SetNow(w.clock())
 		}
+		if e, ok := w.an.(interface{ End() }); ok && w.clock == nil {
+			e.End() // a saved capture: judged as the live session judged it once the grace had passed
+		}
 		rep := w.an.Report()
 		keys := make([]string, len(rep.Findings))
 		for i, f := range rep.Findings {

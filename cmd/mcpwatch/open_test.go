@@ -137,8 +137,9 @@ func TestOpenPrintsTheAnalysis(t *testing.T) {
 	if len(exLines) != len(res.Exchanges) {
 		t.Fatalf("%d exchange lines for %d exchanges:\n%s", len(exLines), len(res.Exchanges), stdout.String())
 	}
-	for _, l := range exLines {
-		if !strings.HasSuffix(l, " claude      c1") {
+	// The HEAD probe's python-httpx names nobody alone (a shared signal) until Claude-User names the connection.
+	for i, l := range exLines {
+		if !strings.HasSuffix(l, " claude      c1") && !(i == 0 && strings.HasSuffix(l, " unknown     c1")) {
 			t.Errorf("line without client and connection: %q", l)
 		}
 	}
@@ -166,7 +167,7 @@ func TestOpenPrintsTheAnalysis(t *testing.T) {
 		switch ev.Event {
 		case headless.EventExchange:
 			exchanges++
-			if ev.Stage == "" || ev.Client != analysis.ClientClaude || ev.Connection != "c1" || ev.Exchange == nil {
+			if ev.Stage == "" || ev.Client != analysis.ClientClaude && !(exchanges == 1 && ev.Client == analysis.ClientUnknown) || ev.Connection != "c1" || ev.Exchange == nil {
 				t.Errorf("exchange event %+v", ev)
 			}
 		case headless.EventFinding:

@@ -137,6 +137,9 @@ func TestStageOf(t *testing.T) {
 		{"tools/list", newEx(1, "POST", "/mcp").body("application/json", rpc(1, "tools/list")), "", StageList},
 		{"resources/templates/list", newEx(1, "POST", "/mcp").body("application/json", rpc(1, "resources/templates/list")), "", StageList},
 		{"tools/call", newEx(1, "POST", "/mcp").body("application/json", rpc(2, "tools/call")), "", StageCall},
+		// 2026-07-28: subscriptions/listen replaces the GET stream and resources/subscribe (S26/basic/patterns/
+		// subscriptions.mdx): the server's event stream.
+		{"subscriptions/listen", newEx(1, "POST", "/mcp").body("application/json", rpc(7, "subscriptions/listen")), "", StageStream},
 		{"ping", newEx(1, "POST", "/mcp").body("application/json", rpc(3, "ping")), "", StageOther},
 		{"2026 request in flight, by Mcp-Method", newEx(1, "POST", "/mcp").req("Mcp-Method", "tools/call").pending(), "", StageCall},
 		{"JSON-RPC on the wrong path", newEx(1, "POST", "/").body("application/json", rpc(0, "initialize")).answer(404, "text/plain", "404"), "", StageInitialize},
@@ -181,9 +184,13 @@ func TestClientIdentification(t *testing.T) {
 		want ClientKind
 	}{
 		{"UA Claude-User", newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User"), ClientClaude},
-		{"UA python-httpx (Anthropic's probes)", newEx(1, "HEAD", "/mcp").req("User-Agent", "python-httpx/0.28.1"), ClientClaude},
-		{"UA Ruby (connector saved)", newEx(1, "HEAD", "/mcp").req("User-Agent", "Ruby"), ClientClaude},
-		{"UA aiohttp (ChatGPT)", newEx(1, "GET", "/.well-known/openid-configuration").req("User-Agent", "Python/3.12 aiohttp/3.11.18"), ClientChatGPT},
+		// Shared signals name nobody alone (reference/clients-2026-12.md's fingerprint table, "(shared)").
+		{"UA python-httpx (Anthropic's probes, and the Python SDK's)", newEx(1, "HEAD", "/mcp").req("User-Agent", "python-httpx/0.28.1"), ClientUnknown},
+		{"UA Ruby (connector saved, and any Ruby program)", newEx(1, "HEAD", "/mcp").req("User-Agent", "Ruby"), ClientUnknown},
+		{"UA aiohttp (ChatGPT's OAuth, and any aiohttp program)", newEx(1, "GET", "/.well-known/openid-configuration").req("User-Agent", "Python/3.12 aiohttp/3.11.18"), ClientUnknown},
+		{"UA openai-mcp (ChatGPT)", newEx(1, "POST", "/mcp").req("User-Agent", "openai-mcp/1.0.0 (ChatGPT)"), ClientChatGPT},
+		{"UA Bun (Claude Code's OAuth, and any Bun program)", newEx(1, "GET", "/.well-known/oauth-authorization-server").req("User-Agent", "Bun/1.3.11"), ClientUnknown},
+		{"UA Claude Desktop's local runtime", newEx(1, "POST", "/mcp").req("User-Agent", "claude-code/2.1.181 (external, claude-desktop, agent-sdk/0.3.181)"), ClientKind("claude-desktop-local")},
 		{"UA claude-code", newEx(1, "POST", "/mcp").req("User-Agent", "claude-code/2.1.37 (cli)"), ClientClaudeCode},
 		{"clientInfo claude-ai (seed)", initialize("claude-ai"), ClientClaude},
 		{"clientInfo Anthropic", initialize("Anthropic"), ClientClaude},
@@ -195,7 +202,7 @@ func TestClientIdentification(t *testing.T) {
 		{"clientInfo openai-mcp", initialize("openai-mcp"), ClientChatGPT},
 		{"clientInfo mcp-inspector", initialize("mcp-inspector"), ClientInspector},
 		{"clientInfo via mcp-remote", initialize("claude-ai (via mcp-remote 0.1.29)"), ClientMCPRemote},
-		{"clientInfo of the Python SDK beats python-httpx", initialize("mcp").req("User-Agent", "python-httpx/0.28.1"), ClientUnknown},
+		{"clientInfo of the Python SDK beats python-httpx", initialize("mcp").req("User-Agent", "python-httpx/0.28.1"), ClientKind("python-sdk")},
 		{"2026 _meta clientInfo", newEx(1, "POST", "/mcp").req("MCP-Protocol-Version", "2026-07-28").body("application/json",
 			`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"cursor-vscode","version":"2"}}}}`), ClientCursor},
 		{"redirect claude.ai", register("x", "https://claude.ai/api/mcp/auth_callback"), ClientClaude},
@@ -204,11 +211,16 @@ func TestClientIdentification(t *testing.T) {
 		{"redirect chatgpt legacy", register("x", "https://chatgpt.com/connector_platform_oauth_redirect"), ClientChatGPT},
 		{"redirect cursor scheme", register("x", "cursor://anysphere.cursor-mcp/oauth/callback", "https://www.cursor.com/agents/mcp/oauth/callback", "http://localhost:8787/callback"), ClientCursor},
 		{"redirect vscode.dev", register("x", "https://vscode.dev/redirect", "http://127.0.0.1:33418/"), ClientVSCode},
-		{"redirect VS Code loopback", register("x", "http://127.0.0.1:33418/"), ClientVSCode},
+		{"redirect VS Code loopback, also Copilot CLI's", register("x", "http://127.0.0.1:33418/"), ClientUnknown},
 		{"redirect mcp-remote", register("x", "http://localhost:3334/oauth/callback"), ClientMCPRemote},
 		{"redirect Inspector", register("x", "http://localhost:6274/oauth/callback", "http://localhost:6274/oauth/callback/debug"), ClientInspector},
 		{"redirect Inspector v2", authorize("c", "http://127.0.0.1:6276/oauth/callback"), ClientInspector},
-		{"redirect Claude Code loopback", register("x", "http://localhost:51234/callback"), ClientClaudeCode},
+		{"redirect Claude Code loopback, also SDK examples' and the AI SDK's", register("x", "http://localhost:51234/callback"), ClientUnknown},
+		{"redirect Codex", authorize("c", "http://127.0.0.1:41234/callback/AbCdEfGhIj_-"), ClientKind("codex")},
+		{"CIMD Codex", authorize("https://chatgpt.com/oauth/codex/AbCdEfGhIj_-/client.json", "http://127.0.0.1:41234/callback/AbCdEfGhIj_-"), ClientKind("codex")},
+		{"CIMD ChatGPT per connector", authorize("https://chatgpt.com/oauth/kDmjx77UnKOM/client.json", "https://chatgpt.com/connector/oauth/kDmjx77UnKOM"), ClientChatGPT},
+		{"software_id mcp-remote", newEx(1, "POST", "/register").body("application/json", `{"redirect_uris":["http://localhost:40001/oauth/callback"],"software_id":"2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"}`).answer(201, "application/json", `{"client_id":"c1"}`), ClientMCPRemote},
+		{"localhost /oauth/callback is mcp-remote's and Gemini CLI's", register("x", "http://localhost:40001/oauth/callback"), ClientUnknown},
 		{"loopback IP /callback is too generic", register("x", "http://127.0.0.1:51234/callback"), ClientUnknown},
 		{"client_name Claude", register("Claude", "https://example.com/cb"), ClientClaude},
 		{"client_name claudeai (seed)", register("claudeai", "https://example.com/cb"), ClientClaude},
@@ -264,9 +276,19 @@ func TestAbsenceRulesWaitForTheGrace(t *testing.T) {
 	if !fired(end.Add(15 * time.Second)) {
 		t.Error("did not fire after the grace period")
 	}
-	// Options.Now zero and no SetNow: judged at the last exchange, inside the grace.
-	if rep := Analyze(exs, Options{}); len(rep.Findings) != 0 {
+	// An analyzer fed live, without a clock yet: judged at the last exchange, inside the grace.
+	live := New(Options{})
+	for _, ex := range exs {
+		live.Observe(ex)
+	}
+	if rep := live.Report(); len(rep.Findings) != 0 {
 		t.Errorf("findings at the last exchange: %+v", rep.Findings)
+	}
+	// A capture that ended (Analyze, `mcpwatch open`, export): judged as the live session judged it once the grace
+	// had passed, and told relative to the capture's end.
+	if rep := Analyze(exs, Options{}); len(rep.Findings) != 1 || rep.Findings[0].Rule != "authorize-no-token" ||
+		!strings.Contains(rep.Findings[0].Summary, "before the capture ended") {
+		t.Errorf("findings of the ended capture: %+v", rep.Findings)
 	}
 	// A token request after the grace retracts it.
 	a := New(Options{Grace: 10 * time.Second})

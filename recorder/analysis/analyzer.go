@@ -44,12 +44,16 @@ type Analyzer struct {
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
+	// challenged is, by remote host, the last connection answered a 401 challenge: a client's own OAuth requests
+	// that come before it registers, with another user agent (Claude Code's Bun/…, mcp-remote's pre-pass), join it.
+	challenged map[string]*conn
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
 
-	last time.Time // end of the latest exchange seen
-	now  time.Time // SetNow
+	last  time.Time // end of the latest exchange seen
+	now   time.Time // SetNow
+	ended bool      // End: the capture ended
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -128,6 +132,7 @@ const (
 	mASTry                   // an authorization server metadata fetch
 	mASOK                    // ... that succeeded
 	mNoResource              // an authorization request without resource (RFC 8707)
+	mAuthStep                // a registration, metadata document fetch, authorization or token request
 	numMarks
 )
 
@@ -155,8 +160,11 @@ type conn struct {
 	session    string
 	token      string
 	mcpURL     string
-	// negotiated is the protocol version initialize settled on (legacy sessions).
+	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
+	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
+	// maxSessions of them.
 	negotiated string
+	sessions   map[string]string
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -235,24 +243,54 @@ func (a *Analyzer) Reset() {
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
+	a.challenged = map[string]*conn{}
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
+	a.ended = false
 }
+
+// End says the capture ended: every exchange was observed (a saved file, an export). Without Options.Now or a
+// clock, rules about absence are then judged Grace after the last exchange — as the live session judged them
+// once the grace had passed — and told relative to the capture's end. Before End (an analyzer fed live, no clock
+// yet) they are judged at the last exchange seen, so that nothing fires before it could be known.
+func (a *Analyzer) End() { a.ended = true }
 
 // SetNow sets the time rules about absence are judged at (a live caller passes the wall clock, so that
 // "authorize never followed by a token request" fires while nothing else happens). Zero restores the default:
-// Options.Now, or the end of the last exchange seen.
+// Options.Now; else, for a capture that ended (End), Grace after its last exchange; else the end of the last
+// exchange seen.
 func (a *Analyzer) SetNow(t time.Time) { a.now = t }
 
+// judgeTime is when absence is judged. A capture that ended is judged as if the grace had passed after its last
+// exchange: what did not happen before its end never happened, so `mcpwatch open` and export say of a capture
+// what the live session printed once the grace had passed.
 func (a *Analyzer) judgeTime() time.Time {
 	switch {
 	case !a.now.IsZero():
 		return a.now
 	case !a.opts.Now.IsZero():
 		return a.opts.Now
+	case a.ended && !a.last.IsZero():
+		return a.last.Add(a.opts.Grace + time.Millisecond)
 	}
 	return a.last
+}
+
+// ended reports a judgement of a capture that ended: absence is told relative to its end.
+func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
+
+// since says how long before the judgement something happened.
+type since struct {
+	d     time.Duration
+	ended bool
+}
+
+func (s since) String() string {
+	if s.ended {
+		return s.d.String() + " before the capture ended"
+	}
+	return s.d.String() + " ago"
 }
 
 // Observe takes a new or updated exchange.
@@ -532,7 +570,7 @@ func isVersion(v string) bool {
 // and two user agents), or the user agent and the remote address.
 func familyKey(ex *recorder.Exchange) string {
 	ua := ex.ReqHeaders.Get("User-Agent")
-	if s := uaSignal(ua); s.kind != "" {
+	if s := uaSignal(ua); s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
 	}
 	host := ex.RemoteAddr
@@ -706,7 +744,29 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		a.discovering = target
 	}
+	if r.stage == StageChallenge && ex.Kind == recorder.Inbound {
+		if h := remoteHost(ex); h != "" {
+			if len(a.challenged) >= maxChallenged {
+				clear(a.challenged)
+			}
+			a.challenged[h] = target
+		}
+	}
 	return target
+}
+
+// maxChallenged bounds the remote hosts remembered for joining pre-registration requests.
+const maxChallenged = 1024
+
+// preRegWindow is how soon after a connection's last exchange a request with another user agent from the same
+// address, before any token was issued, joins it.
+const preRegWindow = time.Minute
+
+func remoteHost(ex *recorder.Exchange) string {
+	if h, _, err := net.SplitHostPort(ex.RemoteAddr); err == nil {
+		return h
+	}
+	return ex.RemoteAddr
 }
 
 // cidJoins: a client id links an exchange to the connection that registered it, unless that connection has
@@ -726,6 +786,16 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
+	}
+	switch r.stage {
+	case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken:
+		// A client's OAuth requests with another user agent than its MCP requests (Claude Code's Bun/…, Claude's
+		// python-httpx, mcp-remote's pre-pass) from the address that was just challenged, before any token: the
+		// resource-metadata → auth-metadata → register sequence follows the 401.
+		if c := a.challenged[remoteHost(ex)].root(); c != nil && ex.Kind == recorder.Inbound &&
+			ex.Start.Sub(c.last) <= preRegWindow && !c.marks[mIssued].set() {
+			return c
+		}
 	}
 	switch r.stage {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
@@ -832,12 +902,36 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.found[f.Rule] = f
 		dst.order = append(dst.order, f)
 	}
-	src.found, src.order, src.ids = nil, nil, nil
+	for sid, v := range src.sessions {
+		dst.setSession(sid, v)
+	}
+	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
 			dst.marks[i] = src.marks[i]
 		}
 	}
+}
+
+// maxSessions bounds the session versions a connection keeps.
+const maxSessions = 64
+
+// setSession records the version a session's initialize negotiated.
+func (c *conn) setSession(sid, version string) {
+	if c.sessions == nil {
+		c.sessions = map[string]string{}
+	}
+	if _, ok := c.sessions[sid]; ok || len(c.sessions) < maxSessions {
+		c.sessions[sid] = version
+	}
+}
+
+// sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
+func (c *conn) sessionVersion(sid string) string {
+	if v, ok := c.sessions[sid]; ok {
+		return v
+	}
+	return c.negotiated
 }
 
 // addID inserts an exchange id, keeping ids sorted.
@@ -887,7 +981,7 @@ func (c *conn) mark(m int, r *exRec) {
 }
 
 func (c *conn) kind() ClientKind {
-	if c.best.strength == 0 || c.best.kind == "" {
+	if c.best.strength <= weakStrength || c.best.kind == "" { // a shared signal never names a client alone
 		return ClientUnknown
 	}
 	return c.best.kind
@@ -909,7 +1003,16 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.stage != StageClientMetadata {
 		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
 	}
-	switch r.stage {
+	stage := r.stage
+	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
+		switch rpcMethod(ex) {
+		case "initialize":
+			stage = StageInitialize
+		case "server/discover":
+			stage = StageDiscover
+		}
+	}
+	switch stage {
 	case StageInitialize, StageDiscover:
 		name, version := clientInfo(rpcParams(ex))
 		s := clientInfoSignal(name, version)
@@ -924,6 +1027,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
+			take(softwareIDSignal(str(p, "software_id")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}
@@ -1108,13 +1212,14 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	return out
 }
 
-// Analyze is the batch form: every exchange observed, then the report. Exchanges are observed in the order a live
+// Analyze is the batch form: every exchange observed, then the report, judged as a capture that ended. Exchanges are observed in the order a live
 // analyzer would have settled them (by the time their response started, then id), whatever their order in exs.
 func Analyze(exs []*recorder.Exchange, opts Options) *Report {
 	a := New(opts)
 	for _, ex := range SettleOrder(exs) {
 		a.Observe(ex)
 	}
+	a.End()
 	return a.Report()
 }
 

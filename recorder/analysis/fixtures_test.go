@@ -64,8 +64,8 @@ var fixtureCases = []fixtureCase{
 	{name: "auth-metadata-no-s256", client: ClientClaude, rules: []string{"auth-metadata-no-s256"}},
 	{name: "auth-metadata-issuer-mismatch", client: ClientClaude, rules: []string{"auth-metadata-issuer-mismatch"},
 		says: map[string]string{"auth-metadata-issuer-mismatch": "issuer https://mcp.example.dev/; a document at this URL must give https://mcp.example.dev."}},
-	{name: "auth-metadata-no-registration", client: ClientClaude, rules: []string{"auth-metadata-no-registration"},
-		faults: map[string]string{"auth-metadata-no-registration": "no-registration"}},
+	{name: "auth-metadata-no-registration", client: ClientClaude, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
+		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	{name: "auth-metadata-missing", client: ClientClaude, rules: []string{"auth-metadata-unreachable"},
 		faults: map[string]string{"auth-metadata-unreachable": "no-auth-metadata"}},
 	{name: "auth-metadata-incomplete", client: ClientClaude, rules: []string{"auth-metadata-incomplete"},
@@ -106,8 +106,9 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"refresh-rejected": "refresh token already used"}},
 	{name: "initialize-failed", client: ClientUnknown, rules: []string{"initialize-failed"},
 		says: map[string]string{"initialize-failed": "-32602 (Unsupported protocol version)"}},
-	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id", "tools-never-listed"},
-		faults: map[string]string{"initialize-no-session-id": "omit-session-id", "tools-never-listed": "omit-session-id"}},
+	// tools-never-listed stays silent: the missing session id is the cause, not the tools capability.
+	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id"},
+		faults: map[string]string{"initialize-no-session-id": "omit-session-id"}},
 	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-not-echoed"}},
 	{name: "session-stale", client: ClientUnknown, rules: []string{"session-stale", "session-no-reinit"},
 		says: map[string]string{"session-stale": "SESSION-FROM-BEFORE-THE-RESTART"}},
@@ -130,10 +131,13 @@ var fixtureCases = []fixtureCase{
 	{name: "client-metadata-invalid", client: ClientClaude, rules: []string{"client-metadata-invalid", "authorize-failed"}},
 	{name: "client-metadata-unreachable", client: ClientClaude, rules: []string{"client-metadata-fetch-failed", "authorize-failed"},
 		says: map[string]string{"client-metadata-fetch-failed": "i/o timeout"}},
-	{name: "mcp-redirect", client: ClientClaude, rules: []string{"mcp-redirect"}},
+	{name: "mcp-redirect", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"mcp-redirect"}},
 	{name: "mcp-not-found", client: ClientUnknown, rules: []string{"mcp-not-found"}},
-	{name: "host-forbidden", client: ClientClaude, rules: []string{"host-forbidden"}},
-	{name: "bot-blocked", client: ClientClaude, rules: []string{"bot-blocked"}},
+	{name: "host-forbidden", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"host-forbidden"}},
+	{name: "bot-blocked", client: ClientUnknown, // python-httpx alone names nobody
+		rules: []string{"bot-blocked"}},
 	{name: "cors-missing", client: ClientClaude, rules: []string{"cors-missing"}},
 	{name: "cors-www-authenticate-hidden", client: ClientClaude, rules: []string{"cors-www-authenticate-hidden"}},
 	{name: "www-authenticate-on-200", client: ClientClaude, rules: []string{"www-authenticate-non-401"}},
@@ -144,8 +148,25 @@ var fixtureCases = []fixtureCase{
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
 
+	// Today's clients (derive_clients.go in fixturegen; reference/clients-2026-12.md).
+	// Each session keeps the version its initialize negotiated.
+	{name: "mcp-remote-two-sessions", client: ClientMCPRemote},
+	// Claude Code fell back: its initialize was answered 401.
+	{name: "claude-code-discover-401", client: ClientClaudeCode, rules: []string{"discover-fallback"},
+		faults: map[string]string{"discover-fallback": "reject-discover"}},
+	// discover was answered (with a wrong id), not refused.
+	{name: "discover-wrong-jsonrpc-id", client: ClientUnknown, rules: []string{"wrong-jsonrpc-id"},
+		faults: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
+	{name: "no-registration-stopped", client: ClientInspector, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
+		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
+	// http://localhost:PORT/callback is shared (Claude Code, SDK examples): it names nobody alone.
+	{name: "ai-sdk-oauth", client: ClientUnknown, rules: []string{"token-issued-unused"}},
+	// Bun/… OAuth requests before registration join Claude Code's connection.
+	{name: "claude-code-oauth", client: ClientClaudeCode},
+
 	// Proxy mode (mcpwatch proxy in front of an upstream).
-	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten"},
+	// The script stops after the metadata, as a client would that cannot go on.
+	{name: "proxy-upstream-localhost", client: ClientClaude, rules: []string{"upstream-url-rewritten", "registration-never-attempted"},
 		says: map[string]string{"upstream-url-rewritten": "in the 401 challenge of POST /mcp, /.well-known/oauth-protected-resource/mcp, /.well-known/oauth-authorization-server; mcpwatch rewrote it to https://mcp.example.dev."}},
 	{name: "proxy-upstream-down", client: ClientUnknown, rules: []string{"upstream-unreachable"},
 		says: map[string]string{"upstream-unreachable": "connect: connection refused"}},

@@ -61,9 +61,14 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		// In proxy mode the upstream's copy of a request mirrors the client's; the client's copy is judged.
 		// The server's own fetch of a client ID metadata document is judged here.
 		if r.stage == StageClientMetadata {
+			c.mark(mAuthStep, r)
 			a.checkClientMetadata(r, ex, c)
 		}
 		return
+	}
+	switch r.stage {
+	case StageRegister, StageAuthorize, StageConsent, StageToken, StageRefresh:
+		c.mark(mAuthStep, r)
 	}
 	a.noteMCPURL(r, ex, c)
 	if a.checkProxy(r, ex, c) {
@@ -279,6 +284,9 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	c.mark(mChallenge, r)
+	if rpcMethod(ex) == "initialize" {
+		c.mark(mInitReq, r) // the client sent initialize (a fallback from discover, say), answered 401
+	}
 	what := ex.Method + " " + ex.Path()
 	ch := bearerChallenge(ex.RespHeaders)
 	switch {
@@ -762,13 +770,14 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	a.checkRPCID(r, ex, c)
 	switch r.stage {
 	case StageDiscover:
-		if r.status == StatusOK {
+		// Refused is an HTTP error or a JSON-RPC error; an answer the client could not match (a wrong id) is not.
+		if _, _, rpcErr := ex.RPCError(); rpcErr || st >= 400 && st != 401 {
+			c.mark(mDiscoverFail, r)
+		} else if r.status == StatusOK {
 			c.mark(mDiscoverOK, r)
 			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
 				c.mark(mNoTools, r)
 			}
-		} else if st != 401 {
-			c.mark(mDiscoverFail, r)
 		}
 	case StageInitialize:
 		c.mark(mInitReq, r)
@@ -790,6 +799,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
 				a.sids[sid] = true
 				c.session = sid
+				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
 			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
@@ -802,7 +812,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mToolsList, r)
 		}
 	case StageStream:
-		if st == 405 && (ex.ReqHeaders.Get("Mcp-Session-Id") != "" || c.kind() == ClientClaudeCode) {
+		if st == 405 && ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
 			a.fire(r, c, "get-stream-405", fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
 		}
 		a.checkTunnel(r, ex, c)
@@ -825,7 +835,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 				a.fire(r, c, "session-stale", fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
 			}
 		}
-		if n := c.negotiated; n != "" && r.stage != StageInitialize {
+		if n := c.sessionVersion(sid); n != "" && r.stage != StageInitialize {
 			switch {
 			case hv != "" && hv != n:
 				a.fire(r, c, "protocol-version-mismatch", fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
@@ -888,6 +898,18 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
+// erred reports an exchange on which a rule of error severity fired.
+func (a *Analyzer) erred(id uint64) bool {
+	if r := a.exs[id]; r != nil {
+		for _, rule := range r.rules {
+			if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // faultsOf lists the toggles that altered the given exchanges.
 func (a *Analyzer) faultsOf(ids ...uint64) []string {
 	var names []string
@@ -918,13 +940,19 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
-	ago := func(x mark) time.Duration { return now.Sub(x.at).Round(time.Second) }
+	ended := a.endedJudgement()
+	ago := func(x mark) since {
+		if ended {
+			return since{d: a.last.Sub(x.at).Round(time.Second), ended: true}
+		}
+		return since{d: now.Sub(x.at).Round(time.Second)}
+	}
 
 	if late(m[mCode]) && m[mTokenReq].before(m[mCode]) {
-		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s ago and no token request followed.", ago(m[mCode])), m[mCode])
+		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s and no token request followed.", ago(m[mCode])), m[mCode])
 	}
 	if late(m[mIssued]) && m[mUsed].before(m[mIssued]) {
-		add("token-issued-unused", fmt.Sprintf("An access token was issued %s ago and no request has used it.", ago(m[mIssued])), m[mIssued])
+		add("token-issued-unused", fmt.Sprintf("An access token was issued %s and no request has used it.", ago(m[mIssued])), m[mIssued])
 	}
 	if late(m[mExpired401]) && m[mRefresh].before(m[mExpired401]) {
 		s := "The access token expired, the MCP endpoint refused it, and the client did not refresh it"
@@ -934,14 +962,16 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		add("token-expired-no-refresh", s+".", m[mExpired401], c.expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
-		add("initialized-missing", fmt.Sprintf("initialize succeeded %s ago and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
+		add("initialized-missing", fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
 	}
 	hs := m[mInitOK]
 	if hs.before(m[mDiscoverOK]) {
 		hs = m[mDiscoverOK]
 	}
-	if late(hs) && !m[mToolsList].set() {
-		s := fmt.Sprintf("The handshake finished %s ago and the client never listed tools", ago(hs))
+	// A legacy initialize answered without a session id explains a client that went no further
+	// (initialize-no-session-id): the tools capability is not the cause then.
+	if late(hs) && !m[mToolsList].set() && c.found["initialize-no-session-id"] == nil {
+		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {
 			s += "; the server declared no tools capability"
@@ -954,11 +984,11 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		case m[mInitReq].set() && m[mDiscoverFail].before(m[mInitReq]):
 			add("discover-fallback", "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
 		case late(m[mDiscoverFail]) && m[mDiscoverOK].before(m[mDiscoverFail]):
-			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s ago and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
+			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
 		}
 	}
 	if late(m[mSession404]) && m[mInitReq].before(m[mSession404]) {
-		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s ago and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
+		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
 	}
 	// An authless server has no metadata: these two only count once the server asked for a token.
 	if late(m[mPRMTry]) && !m[mPRMOK].set() && m[mChallenge].set() {
@@ -979,6 +1009,11 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	if c.rewrite.set() {
 		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
 			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
+	}
+	// The client read the authorization server metadata and took no step to get a client id or a token. A
+	// metadata document with an error (its own finding) explains that already.
+	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(x.ex) {
+		add("registration-never-attempted", fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
 		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)

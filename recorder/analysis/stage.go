@@ -133,6 +133,10 @@ func rpcStage(ex *recorder.Exchange) Stage {
 		return StageList
 	case m == "tools/call":
 		return StageCall
+	case m == "subscriptions/listen":
+		// 2026-07-28's server event stream: it replaces the GET stream and resources/subscribe
+		// (S26/basic/patterns/subscriptions.mdx), so it is DESIGN's `stream`, not a stage of its own.
+		return StageStream
 	}
 	return StageOther
 }

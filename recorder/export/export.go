@@ -155,12 +155,13 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 
 	a := opts.Analyzer
 	if a == nil {
+		// The exchanges are a capture that ended, observed in the order a live analyzer settled them: what
+		// `mcpwatch open` and the live session say of them.
 		a = analysis.New(opts.Analysis)
-		byID := slices.Clone(exs)
-		slices.SortStableFunc(byID, func(x, y *recorder.Exchange) int { return cmp.Compare(x.ID, y.ID) })
-		for _, ex := range byID {
+		for _, ex := range analysis.SettleOrder(exs) {
 			a.Observe(ex)
 		}
+		a.End()
 	}
 	for _, ex := range exs {
 		d.info[ex.ID] = a.Info(ex.ID)

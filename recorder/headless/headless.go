@@ -125,6 +125,7 @@ func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 			return err
 		}
 	}
+	p.an.End() // a saved capture: judged as the live session judged it once the grace had passed
 	if err := p.findings(); err != nil {
 		return err
 	}

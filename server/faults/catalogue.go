@@ -74,7 +74,7 @@ var Catalogue = []Def{
 		Source:  "cloudflare/cloudflared#1449; MCP 2025-11-25 basic/transports"},
 	{Name: "get-stream-405", Group: GroupTransport, Modes: both,
 		Changes: "answers GET on the MCP endpoint with 405 Method Not Allowed (Allow: POST)",
-		Reveals: "whether the client can live without the standalone stream; Claude Code ≥2.1.84 fails on 405",
+		Reveals: "whether the client can live without the standalone stream (allowed by the spec; Claude Code 2.1.332 connects, an older report said 2.1.84 failed)",
 		Source:  "anthropics/claude-code#39790; MCP 2025-11-25 basic/transports §Listening for Messages"},
 	{Name: "wrong-jsonrpc-id", Group: GroupTransport, Modes: both,
 		Changes: "answers every JSON-RPC response with an id the client did not send",
@@ -125,8 +125,8 @@ var Catalogue = []Def{
 
 	// registration / authorization
 	{Name: "no-registration", Group: GroupAuth, Modes: both,
-		Changes: "removes registration_endpoint from the auth-server metadata and answers 404 on registration",
-		Reveals: "whether the client uses a client ID metadata document or asks for a static client id",
+		Changes: "removes registration_endpoint from the auth-server metadata, answers 404 on registration, and advertises client_id_metadata_document_supported: false (refusing URL client ids), so the client has no registration path at all",
+		Reveals: "what the client says when it cannot register (Claude: \"Couldn't register with X's sign-in service\"; Claude Code: \"Incompatible auth server: does not support dynamic client registration\"; the Inspector stops after the metadata)",
 		Source:  "anthropics/claude-ai-mcp#350; NateBJones-Projects/OB1#340 (\"Couldn't register with X's sign-in service\")"},
 	{Name: "no-cimd", Group: GroupAuth, Modes: both,
 		Changes: "advertises client_id_metadata_document_supported: false and refuses URL client ids",

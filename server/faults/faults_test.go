@@ -265,11 +265,13 @@ func TestTogglesChangeExactlyWhatTheySay(t *testing.T) {
 			}
 		}, 1},
 		{"no-registration", "GET", "/.well-known/oauth-authorization-server", "", nil, func(t *testing.T, b, a wire) {
+			// No registration path at all: no DCR endpoint and no client ID metadata documents.
 			want := strings.Replace(b.body, `"registration_endpoint":"https://pub.example/oauth/register",`, ``, 1)
+			want = strings.Replace(want, `"client_id_metadata_document_supported":true`, `"client_id_metadata_document_supported":false`, 1)
 			if a.body != want {
 				t.Errorf("body\n got %s\nwant %s", a.body, want)
 			}
-		}, 1},
+		}, 2},
 		{"no-cimd", "GET", "/.well-known/oauth-authorization-server", "", nil, func(t *testing.T, b, a wire) {
 			want := strings.Replace(b.body, `"client_id_metadata_document_supported":true`, `"client_id_metadata_document_supported":false`, 1)
 			if a.body != want {
@@ -277,6 +279,11 @@ func TestTogglesChangeExactlyWhatTheySay(t *testing.T) {
 			}
 		}, 1},
 		{"no-cimd", "GET", "/authorize?client_id=https%3A%2F%2Fclaude.ai%2Foauth%2Fmcp-oauth-client-metadata&response_type=code&state=s", "", nil, func(t *testing.T, b, a wire) {
+			if b.status != 302 || a.status != 400 {
+				t.Errorf("before %d after %d", b.status, a.status)
+			}
+		}, 1},
+		{"no-registration", "GET", "/authorize?client_id=https%3A%2F%2Fclaude.ai%2Foauth%2Fmcp-oauth-client-metadata&response_type=code&state=s", "", nil, func(t *testing.T, b, a wire) {
 			if b.status != 302 || a.status != 400 {
 				t.Errorf("before %d after %d", b.status, a.status)
 			}

@@ -211,11 +211,14 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 		answer("no-registration", "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
 		return
 	}
-	if s.Has("no-cimd") && q.isAuthorize() {
-		if cid := r.URL.Query().Get("client_id"); strings.HasPrefix(cid, "https://") || strings.HasPrefix(cid, "http://") {
-			answer("no-cimd", "status", http.StatusBadRequest, textHdr,
-				[]byte("invalid_client: this server does not support client ID metadata documents (mcpwatch toggle no-cimd)\n"))
-			return
+	// no-registration leaves the client no registration path at all: no DCR and no metadata documents either.
+	for _, t := range []string{"no-cimd", "no-registration"} {
+		if s.Has(t) && q.isAuthorize() {
+			if cid := r.URL.Query().Get("client_id"); strings.HasPrefix(cid, "https://") || strings.HasPrefix(cid, "http://") {
+				answer(t, "status", http.StatusBadRequest, textHdr,
+					[]byte("invalid_client: this server does not support client ID metadata documents (mcpwatch toggle "+t+")\n"))
+				return
+			}
 		}
 	}
 	if q.isToken() {
@@ -562,12 +565,16 @@ func (rw *rewriter) editASMeta(body []byte) []byte {
 			body = out
 		}
 	}
-	if rw.m.set.Has("no-cimd") {
+	for _, t := range []string{"no-cimd", "no-registration"} {
+		if !rw.m.set.Has(t) {
+			continue
+		}
 		old := getPath(body, "client_id_metadata_document_supported")
 		if out, changed := editPath(body, []string{"client_id_metadata_document_supported"}, setTo(false)); changed {
-			record(rw.ctx, "no-cimd", "client_id_metadata_document_supported", short(old), "false")
+			record(rw.ctx, t, "client_id_metadata_document_supported", short(old), "false")
 			body = out
 		}
+		break
 	}
 	return body
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// Fixtures of today's clients (issue on today's clients; reference/clients-2026-12.md): each reproduces what a
+// real client did that the analysis misread, or a failure the reference documents. They follow the first list.
+var clientFixtures = []derived{
+	{"mcp-remote-two-sessions", "sdk-go-oauth",
+		"mcp-remote's one-off probe client initializes at 2025-11-25 (its SDK's version) and closes its session after the host's initialize negotiated 2025-06-18 on a second session with the same token; each session keeps its own version: healthy.",
+		func(c *capture) {
+			init := c.rpc("initialize", 1)
+			sid := init.RespHeaders.Get("Mcp-Session-Id")
+			probe := c.clone(init, 100, -40*time.Millisecond)
+			c.reqJSON(probe, func(m map[string]any) {
+				p := m["params"].(map[string]any)
+				p["clientInfo"] = map[string]any{"name": "mcp-remote", "version": "0.1.38"}
+			})
+			c.respHeader(probe, "Mcp-Session-Id", "MCP-REMOTE-PROBE-SESSION", "")
+			c.reqJSON(init, func(m map[string]any) {
+				p := m["params"].(map[string]any)
+				p["protocolVersion"] = "2025-06-18"
+				p["clientInfo"] = map[string]any{"name": "fixturegen-go (via mcp-remote 0.1.38)", "version": "1.0.0"}
+			})
+			c.result(init, func(r map[string]any) { r["protocolVersion"] = "2025-06-18" }, "")
+			for _, ex := range c.exs {
+				if ex.ReqHeaders.Get("Mcp-Session-Id") == sid {
+					c.reqHeader(ex, "MCP-Protocol-Version", "2025-06-18")
+				}
+			}
+			del := c.rpcless("DELETE")
+			end := init.Start.Add(init.Timings.Total + time.Millisecond)
+			d := c.clone(del, 101, end.Sub(del.Start))
+			c.reqHeader(d, "Mcp-Session-Id", "MCP-REMOTE-PROBE-SESSION")
+			c.reqHeader(d, "MCP-Protocol-Version", "2025-11-25")
+		}},
+	{"claude-code-discover-401", "sdk-go-oauth",
+		"Claude Code 2.1.332 (`claude mcp list`) opens with server/discover, which the server refuses (toggle reject-discover); it falls back to initialize, answered 401, and reports that the server needs authentication.",
+		func(c *capture) {
+			init := c.rpc("initialize", 0)
+			d := c.clone(init, 100, -30*time.Millisecond)
+			d.ReqBody = body(`{"jsonrpc":"2.0","id":"server-discover-probe-1","method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"claude-code","version":"2.1.332"},"io.modelcontextprotocol/clientCapabilities":{}}}}`)
+			c.reqHeader(d, "MCP-Protocol-Version", "2026-07-28")
+			c.reqHeader(d, "Mcp-Method", "server/discover")
+			c.respHeader(d, "Www-Authenticate", "", "")
+			c.status(d, 200, "application/json", `{"jsonrpc":"2.0","id":"server-discover-probe-1","error":{"code":-32601,"message":"Method not found: \"server/discover\""}}`, "reject-discover")
+			c.reqJSON(init, func(m map[string]any) {
+				m["id"] = 0
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
+			})
+			for _, ex := range []*recorder.Exchange{d, init} {
+				c.reqHeader(ex, "User-Agent", "claude-code/2.1.332 (cli)")
+			}
+			c.cutAfter(init)
+		}},
+	{"discover-wrong-jsonrpc-id", "sdk-go-2026",
+		"The answer to server/discover carries another id (toggle wrong-jsonrpc-id); the client (the AI SDK) cannot match it and gives up: the server did not refuse discover.",
+		func(c *capture) {
+			ex := c.rpc("server/discover", 0)
+			c.result(ex, nil, "wrong-jsonrpc-id", 99)
+			c.cutAfter(ex)
+		}},
+	{"no-registration-stopped", "sdk-go-oauth",
+		"The MCP Inspector reads the authorization server metadata, which offers neither registration nor metadata documents (toggle no-registration), and stops.",
+		func(c *capture) {
+			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "mcp-inspector", "version": "2.12.0"}
+			})
+			ex := c.first(analysis.StageAuthMetadata)
+			c.respJSON(ex, func(m map[string]any) {
+				delete(m, "registration_endpoint")
+				m["client_id_metadata_document_supported"] = false
+			}, "no-registration")
+			c.cutAfter(ex)
+		}},
+	{"ai-sdk-oauth", "sdk-go-oauth",
+		"The AI SDK's MCP client with its example callback http://localhost:PORT/callback (the shape Claude Code's callback has too) gets its token and stops (its MCP requests are not here): nothing names the client.",
+		func(c *capture) {
+			c.replaceAll("http://127.0.0.1:39123/callback", "http://localhost:8090/callback")
+			c.replaceAll(url.QueryEscape("http://127.0.0.1:39123/callback"), url.QueryEscape("http://localhost:8090/callback"))
+			c.replaceAll(strings.ReplaceAll("http://127.0.0.1:39123/callback", "/", `\/`), strings.ReplaceAll("http://localhost:8090/callback", "/", `\/`))
+			for _, ex := range c.exs {
+				c.reqHeader(ex, "User-Agent", "node")
+			}
+			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "ai-sdk-mcp-client", "version": "1.0.0"}
+			})
+			c.cutAfter(c.first(analysis.StageToken))
+		}},
+	{"claude-code-oauth", "sdk-go-oauth",
+		"Claude Code 2.1.332: MCP requests as claude-code/2.1.332 (cli), its OAuth discovery, registration and token requests as Bun/1.3.11 before it has a client id, the browser's authorization: one connection.",
+		func(c *capture) {
+			c.replaceAll("http://127.0.0.1:39123/callback", "http://localhost:39123/callback")
+			c.replaceAll(url.QueryEscape("http://127.0.0.1:39123/callback"), url.QueryEscape("http://localhost:39123/callback"))
+			for _, ex := range c.exs {
+				switch s := analysis.StageOf(ex, "/mcp"); s {
+				case analysis.StageAuthorize, analysis.StageConsent:
+					c.reqHeader(ex, "User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+				case analysis.StageResourceMetadata, analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageToken, analysis.StageRefresh:
+					c.reqHeader(ex, "User-Agent", "Bun/1.3.11")
+				default:
+					c.reqHeader(ex, "User-Agent", "claude-code/2.1.332 (cli)")
+				}
+			}
+			c.reqJSON(c.rpc("initialize", 1), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
+			})
+		}},
+}
+
+func init() { fixtures = append(fixtures, clientFixtures...) }
+
+// rpcless returns the first exchange with this HTTP method (DELETE, GET) by id.
+func (c *capture) rpcless(method string) *recorder.Exchange {
+	for _, ex := range c.byID() {
+		if ex.Method == method {
+			return ex
+		}
+	}
+	panic("no " + method + " exchange")
+}
+
+// replaceAll replaces a string in every request URL, request and response body and header value (a redirect URI
+// the client uses throughout), and parses the JSON-RPC messages again.
+func (c *capture) replaceAll(old, new string) {
+	for _, ex := range c.exs {
+		ex.URL = strings.ReplaceAll(ex.URL, old, new)
+		for _, b := range []*recorder.Body{&ex.ReqBody, &ex.RespBody} {
+			if s := string(b.Data); strings.Contains(s, old) {
+				*b = body(strings.ReplaceAll(s, old, new))
+			}
+		}
+		for _, h := range []recorder.Headers{ex.ReqHeaders, ex.RespHeaders} {
+			for i := range h {
+				h[i].Value = strings.ReplaceAll(h[i].Value, old, new)
+			}
+		}
+		reparse(ex)
+	}
+}
