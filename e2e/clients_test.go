@@ -159,7 +159,7 @@ func realClients() []realClient {
 				not: []string{"discover-no-fallback"}},
 		},
 		{
-			name: "typescript-sdk", kinds: []analysis.ClientKind{"typescript-sdk", analysis.ClientUnknown}, clientInfo: "mcpwatch-e2e-proxy",
+			name: "typescript-sdk", kinds: []analysis.ClientKind{"ts-sdk", analysis.ClientUnknown}, clientInfo: "mcpwatch-e2e-proxy",
 			run:        runTSSDK,
 			wantStages: stagesThen(legacy...), proxyStages: legacy,
 			broken: toggleRun{fault: "resource-mismatch", error: regexp.MustCompile(`Protected resource \S+ does not match expected`), rule: "resource-metadata-mismatch"},
