@@ -86,8 +86,8 @@ func TestOAuthTypeScriptClient(t *testing.T) {
 			var doc *cimdDoc
 			if tc.cimd {
 				doc = newCIMDDoc(t, "http://127.0.0.1:33418/callback")
-				cmd := Command(WithAddr(append([]string{"serve"}, tc.serveArgs...))...)
-				cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+doc.caFile, "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD=1")
+				cmd := Command(WithAddr(append([]string{"serve", "--allow-loopback-cimd"}, tc.serveArgs...))...)
+				cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+doc.caFile)
 				srv = StartCmd(t, cmd)
 				args = append(args, "--client-metadata-url", doc.url)
 			} else {

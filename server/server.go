@@ -44,7 +44,8 @@ type Config struct {
 	// scope, 403 insufficient_scope).
 	Scopes         []string
 	RequiredScopes []string
-	// AllowLoopbackCIMD lets client ID metadata documents be fetched from this machine over http. Tests only.
+	// AllowLoopbackCIMD lets client ID metadata documents (and JWKS) be fetched from this machine over http
+	// (serve --allow-loopback-cimd, for testing a client of one's own; never with a public URL).
 	AllowLoopbackCIMD bool
 
 	// BodyTimeout bounds the wait for a request body on the embedded server's endpoints (default

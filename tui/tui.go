@@ -71,6 +71,7 @@ type Config struct {
 	ConnectorURL string // what to paste into the client (`u` copies it)
 	Auth         bool   // the OAuth authorization server is on
 	Upstream     string // proxy mode: the upstream's URL, shown instead of the auth state
+	AuthNote     string // said after the auth state for as long as the TUI runs (e.g. "loopback CIMD allowed")
 	// TunnelNote is set while a quick tunnel (--tunnel) is on: what it does to GET event streams. A line under
 	// the header says it for as long as the TUI runs; the help (`?`) gives the whole note.
 	TunnelNote string
@@ -951,6 +952,9 @@ func (m *Model) headerLines(w int) []string {
 	auth := "auth off"
 	if m.cfg.Auth {
 		auth = "auth on"
+	}
+	if m.cfg.AuthNote != "" {
+		auth += ", " + st.SevWarn.Render(sanitize(m.cfg.AuthNote))
 	}
 	if m.cfg.Upstream != "" {
 		auth = "proxy → " + sanitize(m.cfg.Upstream)

@@ -36,6 +36,8 @@ type serveFlags struct {
 	scenario    string
 	tunnel      bool
 
+	allowLoopbackCIMD bool // --allow-loopback-cimd: documents and JWKS fetched from this machine
+
 	scopes        scopeList // --scopes: scopes_supported
 	requireScopes scopeList // --require-scope: needed at /mcp and /sse
 }
@@ -131,6 +133,7 @@ func (f *serveFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.statePath, "state", "", "OAuth state file `path`: registered clients, grants, tokens (default: state.json under the state directory)")
 	fs.BoolVar(&f.ephemeral, "ephemeral", false, "keep the OAuth state in memory only (clients must register again after a restart)")
 	fs.Var(&f.scopes, "scopes", "the scopes the authorization server advertises (scopes_supported), comma-separated: `a,b` (default mcp; \"\" for none); required scopes are added")
+	fs.BoolVar(&f.allowLoopbackCIMD, "allow-loopback-cimd", false, "fetch client ID metadata documents (and their JWKS) from this machine, over plain http too: for testing a client of your own; refused with --public-url and --tunnel")
 	fs.Var(&f.requireScopes, "require-scope", "a `scope` tokens must carry at /mcp and /sse (repeatable or comma-separated): named in the 401 challenge's scope parameter, granted when a client asks for no scope, 403 insufficient_scope without it")
 }
 
@@ -139,12 +142,11 @@ func (f *serveFlags) checkCommon() error {
 	if f.tunnel && f.publicURL != "" {
 		return fmt.Errorf("--tunnel and --public-url exclude each other (the tunnel's URL is the public URL)")
 	}
+	if f.allowLoopbackCIMD && (f.tunnel || f.publicURL != "") {
+		return fmt.Errorf("--allow-loopback-cimd cannot be used with --public-url or --tunnel: anyone reaching the public URL could make mcpwatch fetch URLs on this machine")
+	}
 	return nil
 }
-
-// envAllowLoopbackCIMD, set to 1, lets client ID metadata documents be fetched from this machine over plain http.
-// For tests only: it opens the fetcher to loopback addresses.
-const envAllowLoopbackCIMD = "MCPWATCH_TEST_ALLOW_LOOPBACK_CIMD"
 
 const serveUsage = `Usage: mcpwatch [serve] [flags]
 
@@ -239,7 +241,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 		StatePath:         statePath,
 		Scopes:            f.scopes.value(),
 		RequiredScopes:    f.requireScopes.value(),
-		AllowLoopbackCIMD: os.Getenv(envAllowLoopbackCIMD) == "1",
+		AllowLoopbackCIMD: f.allowLoopbackCIMD,
 	})
 	if err != nil {
 		return err
@@ -260,9 +262,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, impl
 	if req := f.requireScopes.value(); len(req) > 0 {
 		authLine += fmt.Sprintf("; tokens need scope %s", strings.Join(req, " "))
 	}
+	after, authNote := []string{authLine}, ""
+	if f.allowLoopbackCIMD {
+		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
+	}
 	return runWatched(ctx, watched{
 		flags: &f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, after: []string{authLine},
+		logger: logger, auth: !f.noAuth, authNote: authNote, after: after,
 	}, stdout, stderr)
 }
 

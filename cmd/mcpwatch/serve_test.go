@@ -167,6 +167,8 @@ func TestServeScopeFlagErrors(t *testing.T) {
 		{[]string{"--require-scope", `a"b`}, `invalid value "a\"b" for flag -require-scope: scope "a\"b": a scope is printable ASCII`},
 		{[]string{"--scopes", "read write"}, `scope "read write": a scope is printable ASCII without spaces`},
 		{[]string{"--no-auth", "--require-scope", "x"}, "--scopes and --require-scope need the authorization server"},
+		{[]string{"--allow-loopback-cimd", "--public-url", "https://abc.trycloudflare.com"}, "--allow-loopback-cimd cannot be used with --public-url or --tunnel"},
+		{[]string{"--allow-loopback-cimd", "--tunnel"}, "--allow-loopback-cimd cannot be used with --public-url or --tunnel"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			code, _, stderr := runCmd(t, append([]string{"serve", "--no-tui", "--addr", "127.0.0.1:0", "--no-capture", "--ephemeral"}, tc.args...)...)

@@ -29,6 +29,7 @@ type watched struct {
 	stateDir string
 	logger   *slog.Logger
 	auth     bool   // the embedded authorization server is on
+	authNote string // said after the auth state in the TUI header (--allow-loopback-cimd)
 	upstream string // proxy mode: the upstream URL
 	// Banner lines of the command's own: before, right after "listening on"; after, after the connector URL.
 	before, after []string
@@ -91,7 +92,7 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 			}()
 		}
 		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
-			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote,
+			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote, authNote: w.authNote,
 			tunnelGone: tunnelGone})
 		if w.capture != nil {
 			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {

@@ -29,6 +29,7 @@ type tuiRun struct {
 	publicURL string
 	auth      bool
 	upstream  string // proxy mode
+	authNote  string // after the auth state in the header
 	toggles   *faults.Set
 	notice    string
 	store     *recorder.Store
@@ -68,6 +69,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		TunnelGone:    o.tunnelGone,
 		Auth:          auth,
 		Upstream:      o.upstream,
+		AuthNote:      o.authNote,
 		Toggles:       togglesForTUI{set: toggles},
 		Notice:        notice,
 		Exporter:      exportForTUI,

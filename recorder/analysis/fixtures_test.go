@@ -93,6 +93,8 @@ var fixtureCases = []fixtureCase{
 	{name: "token-invalid-target", client: ClientClaude, rules: []string{"token-invalid-target"}},
 	{name: "token-error", client: ClientClaude, rules: []string{"token-error"},
 		says: map[string]string{"token-error": "unsupported_grant_type"}},
+	{name: "id-jag-unsupported", client: ClientClaude, rules: []string{"id-jag-unsupported"},
+		says: map[string]string{"id-jag-unsupported": `typ "oauth-id-jag+jwt" issued by "https://idp.example.com"`}},
 	{name: "token-response-invalid", client: ClientClaude, rules: []string{"token-response-invalid", "token-issued-unused"}},
 	{name: "token-method-not-allowed", client: ClientClaude, rules: []string{"token-method-not-allowed"}},
 	{name: "token-issued-unused", client: ClientClaude, rules: []string{"token-issued-unused"}},

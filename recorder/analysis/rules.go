@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -734,6 +735,10 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, "refresh-rejected", fmt.Sprintf("The refresh was refused (%d %s).", st, why))
 			return
 		}
+		if p.Get("grant_type") == grantJWTBearer {
+			a.fire(r, c, "id-jag-unsupported", idJAGSummary(p.Get("assertion"), st, why))
+			return
+		}
 		switch code {
 		case "invalid_grant":
 			a.fire(r, c, "token-invalid-grant", fmt.Sprintf("The token request was refused (%d %s).", st, why))
@@ -752,6 +757,30 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, "token-error", fmt.Sprintf("The token request was refused (%d %s).", st, why))
 		}
 	}
+}
+
+// grantJWTBearer is the RFC 7523 §2.1 grant, with which Claude exchanges an ID-JAG (Enterprise-Managed
+// Authorization).
+const grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+// idJAGSummary says what the refused assertion was: its typ and issuer, read from the JWT (never its signature).
+func idJAGSummary(assertion string, st int, why string) string {
+	part := func(i int) map[string]json.RawMessage {
+		parts := strings.SplitN(assertion, ".", 3)
+		if len(parts) < 2 {
+			return nil
+		}
+		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[i], "="))
+		if err != nil {
+			return nil
+		}
+		return object(b)
+	}
+	what := "an assertion that is not a JWT"
+	if h, cl := part(0), part(1); h != nil || cl != nil {
+		what = fmt.Sprintf("a JWT of typ %q issued by %q", str(h, "typ"), str(cl, "iss"))
+	}
+	return fmt.Sprintf("The client sent the jwt-bearer grant (Enterprise-Managed Authorization) with %s, and the token endpoint refused it (%d %s).", what, st, why)
 }
 
 func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {

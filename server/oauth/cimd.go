@@ -1,6 +1,7 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -33,11 +35,22 @@ type cimdFetcher struct {
 
 	mu    sync.Mutex
 	cache map[string]cimdEntry
+	jwks  map[string]*jwksEntry // by jwks_uri, at most maxJWKSCache
 }
 
 type cimdEntry struct {
-	md      oauthex.ClientRegistrationMetadata
+	doc     docClient
 	expires time.Time
+}
+
+// docClient is what the server makes of a metadata document: the metadata, the token endpoint authentication
+// methods open to the client (the chosen one first), the signing algorithm it named, and notes on what was
+// changed or chosen.
+type docClient struct {
+	md      oauthex.ClientRegistrationMetadata
+	methods []string
+	alg     string
+	notes   []string
 }
 
 const (
@@ -54,7 +67,7 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 	if maxBytes <= 0 {
 		maxBytes = 64 << 10
 	}
-	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now, cache: map[string]cimdEntry{}}
+	f := &cimdFetcher{allowLoopback: cfg.AllowLoopbackCIMD, maxBytes: maxBytes, now: cfg.Now, cache: map[string]cimdEntry{}, jwks: map[string]*jwksEntry{}}
 	dialer := &net.Dialer{Timeout: timeout, Control: f.checkDial}
 	base := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf and bypass the address check
@@ -158,20 +171,112 @@ type cimdDocument struct {
 	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
 }
 
-// fetch returns the document's metadata, from the cache while it is fresh.
-func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegistrationMetadata, error) {
+// fetch returns the document's client, from the cache while it is fresh; fetched is false when it came from the
+// cache.
+func (f *cimdFetcher) fetch(ctx context.Context, id string) (_ *docClient, fetched bool, _ error) {
 	now := f.now()
 	f.mu.Lock()
 	if e, ok := f.cache[id]; ok && now.Before(e.expires) {
 		f.mu.Unlock()
-		md := e.md
-		return &md, nil
+		doc := e.doc
+		return &doc, false, nil
 	}
 	f.mu.Unlock()
 
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, id, nil)
+	body, hdr, err := f.get(ctx, id, "the client ID metadata document")
 	if err != nil {
-		return nil, fmt.Errorf("client ID metadata document: %w", err)
+		return nil, false, err
+	}
+	var raw cimdDocument
+	if err := json.Unmarshal(body, &raw); err != nil {
+		if msg, ok := typeErrorText(err); ok {
+			return nil, false, fmt.Errorf("the client ID metadata document is invalid: %s", msg)
+		}
+		return nil, false, fmt.Errorf("the client ID metadata document is not a JSON object of client metadata: %w", err)
+	}
+	if raw.ClientID != id {
+		return nil, false, fmt.Errorf("the document's client_id %q is not its URL %q (they must be equal)", raw.ClientID, id)
+	}
+	if raw.ClientSecret != "" || raw.ClientSecretExpiresAt != nil {
+		return nil, false, errors.New("the document carries a client secret (a metadata document is public; its client cannot have one)")
+	}
+	doc, err := documentClient(&raw)
+	if err != nil {
+		return nil, false, err
+	}
+	if ttl := cacheLifetime(hdr.Get("Cache-Control")); ttl > 0 {
+		f.mu.Lock()
+		f.cache[id] = cimdEntry{doc: *doc, expires: now.Add(ttl)}
+		f.mu.Unlock()
+	}
+	return doc, true, nil
+}
+
+// documentClient checks a document's metadata and chooses its token endpoint authentication: the singular
+// token_endpoint_auth_method and the token_endpoint_auth_methods_supported list are the client's choices; those a
+// metadata-document client can use here (none, private_key_jwt — never a secret) are kept, the singular one
+// preferred.
+func documentClient(raw *cimdDocument) (*docClient, error) {
+	md := raw.ClientRegistrationMetadata
+	md.JWKS = ""
+	if j := bytes.TrimSpace(raw.JWKS); len(j) > 0 && !bytes.Equal(j, []byte("null")) {
+		md.JWKS = string(j)
+	}
+	if strings.TrimSpace(md.ClientName) == "" {
+		return nil, errors.New("the document has no client_name")
+	}
+	offered := []string{}
+	if md.TokenEndpointAuthMethod != "" {
+		offered = append(offered, md.TokenEndpointAuthMethod)
+	}
+	for _, m := range raw.AuthMethodsSupported {
+		if len(offered) < 10 && !slices.Contains(offered, m) {
+			offered = append(offered, m)
+		}
+	}
+	if len(offered) == 0 {
+		offered = []string{authNone}
+	}
+	var methods []string
+	keys := md.JWKS != "" || md.JWKSURI != ""
+	for _, m := range offered {
+		if m == authNone || (m == authPrivateKeyJWT && keys) {
+			methods = append(methods, m)
+		}
+	}
+	if len(methods) == 0 {
+		why := "a metadata document client can use none or private_key_jwt (with jwks_uri or jwks), never a secret"
+		if slices.Contains(offered, authPrivateKeyJWT) {
+			why = "private_key_jwt needs jwks_uri or jwks in the document"
+		}
+		return nil, fmt.Errorf("none of the token endpoint auth methods %s can be used: %s", strings.Join(offered, ", "), why)
+	}
+	var notes []string
+	if len(offered) > 1 || methods[0] != offered[0] {
+		notes = append(notes, fmt.Sprintf("token endpoint auth %s chosen (the document offers %s; accepted here: %s)",
+			methods[0], strings.Join(offered, ", "), strings.Join(methods, ", ")))
+	}
+	if raw.AuthSigningAlg != "" && !slices.Contains(assertionAlgNames(), raw.AuthSigningAlg) {
+		return nil, fmt.Errorf("token_endpoint_auth_signing_alg %q is not supported (supported: %s)", raw.AuthSigningAlg, strings.Join(assertionAlgNames(), ", "))
+	}
+	md.TokenEndpointAuthMethod = methods[0]
+	more, err := validateClientMetadata(&md, &Options{})
+	if err != nil {
+		var oe *Error
+		if errors.As(err, &oe) {
+			return nil, fmt.Errorf("the document's metadata is invalid: %s", oe.Description)
+		}
+		return nil, err
+	}
+	return &docClient{md: md, methods: methods, alg: raw.AuthSigningAlg, notes: append(notes, more...)}, nil
+}
+
+// get fetches a URL the client named (a metadata document, a JWKS) through the guarded client: 200 and at most
+// maxBytes, or an error naming what.
+func (f *cimdFetcher) get(ctx context.Context, u, what string) ([]byte, http.Header, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
@@ -179,55 +284,22 @@ func (f *cimdFetcher) fetch(ctx context.Context, id string) (*oauthex.ClientRegi
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-			return nil, fmt.Errorf("fetching the client ID metadata document timed out after %s: %w", f.client.Timeout, err)
+			return nil, nil, fmt.Errorf("fetching %s timed out after %s: %w", what, f.client.Timeout, err)
 		}
-		return nil, fmt.Errorf("fetching the client ID metadata document failed: %w", err)
+		return nil, nil, fmt.Errorf("fetching %s failed: %w", what, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("fetching the client ID metadata document returned HTTP %d", resp.StatusCode)
+		return nil, nil, fmt.Errorf("fetching %s returned HTTP %d", what, resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.maxBytes+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading the client ID metadata document: %w", err)
+		return nil, nil, fmt.Errorf("reading %s: %w", what, err)
 	}
 	if int64(len(body)) > f.maxBytes {
-		return nil, fmt.Errorf("the client ID metadata document is larger than %d bytes", f.maxBytes)
+		return nil, nil, fmt.Errorf("%s is larger than %d bytes", what, f.maxBytes)
 	}
-	var doc cimdDocument
-	if err := json.Unmarshal(body, &doc); err != nil {
-		if msg, ok := typeErrorText(err); ok {
-			return nil, fmt.Errorf("the client ID metadata document is invalid: %s", msg)
-		}
-		return nil, fmt.Errorf("the client ID metadata document is not a JSON object of client metadata: %w", err)
-	}
-	if doc.ClientID != id {
-		return nil, fmt.Errorf("the document's client_id %q is not its URL %q (they must be equal)", doc.ClientID, id)
-	}
-	if doc.ClientSecret != "" || doc.ClientSecretExpiresAt != nil {
-		return nil, errors.New("the document carries a client secret (a metadata document is public; its client cannot have one)")
-	}
-	md := doc.ClientRegistrationMetadata
-	md.JWKS = ""
-	if strings.TrimSpace(md.ClientName) == "" {
-		return nil, errors.New("the document has no client_name")
-	}
-	if md.TokenEndpointAuthMethod != "" && md.TokenEndpointAuthMethod != "none" {
-		return nil, fmt.Errorf("token_endpoint_auth_method %q is not supported for a metadata document client (only none)", md.TokenEndpointAuthMethod)
-	}
-	if err := validateClientMetadata(&md, &Options{}); err != nil {
-		var oe *Error
-		if errors.As(err, &oe) {
-			return nil, fmt.Errorf("the document's metadata is invalid: %s", oe.Description)
-		}
-		return nil, err
-	}
-	if ttl := cacheLifetime(resp.Header.Get("Cache-Control")); ttl > 0 {
-		f.mu.Lock()
-		f.cache[id] = cimdEntry{md: md, expires: now.Add(ttl)}
-		f.mu.Unlock()
-	}
-	return &md, nil
+	return body, resp.Header, nil
 }
 
 // cacheLifetime reads Cache-Control: no-store/no-cache → 0; max-age=N → N (at most a day); otherwise 5 minutes.

@@ -124,7 +124,7 @@ func TestCIMDRejects(t *testing.T) {
 		"/mismatch":          "must be equal",
 		"/noname":            "no client_name",
 		"/secret":            "client secret",
-		"/basic":             "only none",
+		"/basic":             "never a secret",
 		"/badredir":          "plain http",
 		"/notjson":           "not a JSON object",
 		"/typeerr":           "redirect_uris must be an array of strings, not a JSON string",

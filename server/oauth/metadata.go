@@ -125,19 +125,21 @@ func (a *AS) authServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	o := a.Options()
 	iss := issuer(r)
 	md := authServerMetadata{AuthServerMeta: oauthex.AuthServerMeta{
-		Issuer:                                     iss,
-		AuthorizationEndpoint:                      iss + PathAuthorize,
-		TokenEndpoint:                              iss + PathToken,
-		RevocationEndpoint:                         iss + PathRevoke,
-		ScopesSupported:                            o.scopesSupported(),
-		ResponseTypesSupported:                     []string{"code"},
-		ResponseModesSupported:                     []string{"query"},
-		GrantTypesSupported:                        []string{"authorization_code", "refresh_token"},
-		TokenEndpointAuthMethodsSupported:          []string{"none", "client_secret_post", "client_secret_basic"},
-		RevocationEndpointAuthMethodsSupported:     []string{"none", "client_secret_post", "client_secret_basic"},
-		CodeChallengeMethodsSupported:              []string{"S256"},
-		ClientIDMetadataDocumentSupported:          !o.DisableCIMD,
-		AuthorizationResponseIssParameterSupported: true,
+		Issuer:                                          iss,
+		AuthorizationEndpoint:                           iss + PathAuthorize,
+		TokenEndpoint:                                   iss + PathToken,
+		RevocationEndpoint:                              iss + PathRevoke,
+		ScopesSupported:                                 o.scopesSupported(),
+		ResponseTypesSupported:                          []string{"code"},
+		ResponseModesSupported:                          []string{"query"},
+		GrantTypesSupported:                             []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethodsSupported:               authMethodsSupported,
+		TokenEndpointAuthSigningAlgValuesSupported:      assertionAlgNames(),
+		RevocationEndpointAuthMethodsSupported:          authMethodsSupported,
+		RevocationEndpointAuthSigningAlgValuesSupported: assertionAlgNames(),
+		CodeChallengeMethodsSupported:                   []string{"S256"},
+		ClientIDMetadataDocumentSupported:               !o.DisableCIMD,
+		AuthorizationResponseIssParameterSupported:      true,
 	}}
 	if !o.DisableRegistration {
 		md.RegistrationEndpoint = iss + PathRegister

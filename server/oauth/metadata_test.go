@@ -31,11 +31,12 @@ func TestAuthServerMetadata(t *testing.T) {
 			}
 		}
 		for k, v := range map[string][]string{
-			"response_types_supported":              {"code"},
-			"grant_types_supported":                 {"authorization_code", "refresh_token"},
-			"code_challenge_methods_supported":      {"S256"},
-			"token_endpoint_auth_methods_supported": {"none", "client_secret_post", "client_secret_basic"},
-			"scopes_supported":                      {"mcp"},
+			"response_types_supported":                         {"code"},
+			"grant_types_supported":                            {"authorization_code", "refresh_token"},
+			"code_challenge_methods_supported":                 {"S256"},
+			"token_endpoint_auth_methods_supported":            {"none", "client_secret_post", "client_secret_basic", "private_key_jwt"},
+			"token_endpoint_auth_signing_alg_values_supported": {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"},
+			"scopes_supported":                                 {"mcp"},
 		} {
 			if got := strs(m[k]); !slices.Equal(got, v) {
 				t.Errorf("%s: %s = %v, want %v", path, k, got, v)

@@ -6,7 +6,8 @@
 //   - clients: dynamic registration (RFC 7591) and client ID metadata documents (fetched, SSRF-guarded, recorded);
 //   - authorize: a consent page (CSRF-protected) or auto-approval; redirects carry state and iss (RFC 9207);
 //   - token: authorization_code with PKCE S256 only, refresh_token with rotation, resource indicators (RFC 8707),
-//     JSON or form bodies; revocation (RFC 7009);
+//     JSON or form bodies; clients authenticate with none, a client secret or private_key_jwt (RFC 7523 §2.2);
+//     the jwt-bearer grant (ID-JAG) is refused with an explanation; revocation (RFC 7009);
 //   - the bearer check in front of /mcp: 401 with a resource_metadata challenge, 403 insufficient_scope, the token's
 //     audience checked against the endpoint's public URL.
 //
@@ -123,8 +124,9 @@ type Config struct {
 	Logger *slog.Logger
 	// ResourcePaths are the protected endpoints' paths; the first is the MCP endpoint (default: /mcp, /sse).
 	ResourcePaths []string
-	// AllowLoopbackCIMD lets client ID metadata documents be fetched over plain http and from loopback addresses.
-	// For tests only: it opens the fetcher to this machine.
+	// AllowLoopbackCIMD lets client ID metadata documents (and the JWKS they name) be fetched over plain http and
+	// from loopback addresses: for engineers testing a client of their own (serve --allow-loopback-cimd), never on
+	// a public listener, as it opens the fetcher to this machine.
 	AllowLoopbackCIMD bool
 	// CIMDTimeout bounds a document fetch (default 5 s); CIMDMaxBytes its size (default 64 KiB).
 	CIMDTimeout  time.Duration
@@ -135,12 +137,19 @@ type Config struct {
 	Now func() time.Time
 }
 
+// LoopbackCIMDNote is the banner's (and the TUI header's) line while serve --allow-loopback-cimd is on.
+const LoopbackCIMDNote = "--allow-loopback-cimd: client ID metadata documents and JWKS are fetched from this machine too (for testing a client of your own; never behind a public URL)"
+
+// LoopbackCIMDHeader says the same in the TUI header, after the auth state.
+const LoopbackCIMDHeader = "loopback CIMD allowed (--allow-loopback-cimd)"
+
 // AS is the authorization server and the bearer check of the resources it protects.
 type AS struct {
 	cfg   Config
 	store *store.Store
 	opts  atomic.Pointer[Options]
 	cimd  *cimdFetcher
+	jtis  jtiCache
 	log   *slog.Logger
 	now   func() time.Time
 
@@ -185,6 +194,7 @@ func New(cfg Config) (*AS, error) {
 		now:      cfg.Now,
 		codes:    map[string]*authCode{},
 		consents: map[string]*pendingConsent{},
+		jtis:     jtiCache{seen: map[string]time.Time{}, max: maxJTIs},
 	}
 	a.cimd = newCIMDFetcher(cfg)
 	o := cfg.Options

@@ -31,6 +31,19 @@ type client struct {
 	Metadata   oauthex.ClientRegistrationMetadata
 	// CIMD is true when ID is the URL of a client ID metadata document.
 	CIMD bool
+	// AuthMethods are the token endpoint authentication methods the client may use here, the one chosen first
+	// (a document may offer several in token_endpoint_auth_methods_supported).
+	AuthMethods []string
+	// SigningAlg is the document's token_endpoint_auth_signing_alg, "" when it named none.
+	SigningAlg string
+}
+
+// usesPrivateKeyJWT: the client may authenticate with a client_assertion (RFC 7523 §2.2).
+func (c *client) usesPrivateKeyJWT() bool { return slices.Contains(c.AuthMethods, authPrivateKeyJWT) }
+
+// requiresAssertion: the client must authenticate with a client_assertion (no other method is open to it).
+func (c *client) requiresAssertion() bool {
+	return c.usesPrivateKeyJWT() && c.SecretHash == "" && !slices.Contains(c.AuthMethods, authNone)
 }
 
 func (c *client) name() string {
@@ -55,7 +68,7 @@ func (a *AS) lookupClient(ctx context.Context, id string, o *Options) (*client, 
 	var found *client
 	a.store.View(func(s *store.State) {
 		if c, ok := s.Clients[id]; ok {
-			found = &client{ID: c.ID, SecretHash: c.SecretHash, Metadata: c.Metadata}
+			found = &client{ID: c.ID, SecretHash: c.SecretHash, Metadata: c.Metadata, AuthMethods: []string{c.Metadata.TokenEndpointAuthMethod}}
 		}
 	})
 	if found != nil {
@@ -64,28 +77,55 @@ func (a *AS) lookupClient(ctx context.Context, id string, o *Options) (*client, 
 	if o.DisableCIMD || !a.cimd.isDocumentURL(id) {
 		return nil, errUnknownClient
 	}
-	md, err := a.cimd.fetch(ctx, id)
+	doc, fetched, err := a.cimd.fetch(ctx, id)
 	if err != nil {
 		recorder.AddNote(ctx, "oauth", "client ID metadata document "+id+": "+err.Error())
 		return nil, err
 	}
-	return &client{ID: id, Metadata: *md, CIMD: true}, nil
+	if fetched { // what the server made of the document, once per fetch rather than on every request
+		for _, n := range doc.notes {
+			recorder.AddNote(ctx, "oauth", "client ID metadata document "+id+": "+n)
+		}
+	}
+	return &client{ID: id, Metadata: doc.md, CIMD: true, AuthMethods: doc.methods, SigningAlg: doc.alg}, nil
 }
+
+// Token endpoint authentication methods (RFC 7591 §2, RFC 7523 §2.2).
+const (
+	authNone          = "none"
+	authSecretPost    = "client_secret_post"
+	authSecretBasic   = "client_secret_basic"
+	authPrivateKeyJWT = "private_key_jwt"
+)
+
+// authMethodsSupported is what the metadata advertises and registration accepts.
+var authMethodsSupported = []string{authNone, authSecretPost, authSecretBasic, authPrivateKeyJWT}
+
+func isSecretMethod(m string) bool { return m == authSecretPost || m == authSecretBasic }
+
+// grantTypesSupported are the grants this server offers; a client's others are ignored (RFC 7591 §3.2.1 lets the
+// server replace the metadata it registers).
+var grantTypesSupported = []string{"authorization_code", "refresh_token"}
 
 // registrationRequest is RFC 7591 client metadata as sent. jwks is an object on the wire (the SDK type has a
-// string); it is accepted and ignored, as private_key_jwt is not supported.
+// string): it is kept as JSON text in Metadata.JWKS. token_endpoint_auth_methods_supported (a list of choices) and
+// token_endpoint_auth_signing_alg are read from metadata documents.
 type registrationRequest struct {
 	oauthex.ClientRegistrationMetadata
-	JWKS json.RawMessage `json:"jwks,omitempty"`
+	JWKS                 json.RawMessage `json:"jwks,omitempty"`
+	AuthMethodsSupported []string        `json:"token_endpoint_auth_methods_supported,omitempty"`
+	AuthSigningAlg       string          `json:"token_endpoint_auth_signing_alg,omitempty"`
 }
 
-// registrationResponse is RFC 7591 §3.2.1: the registered metadata with the client's credentials.
+// registrationResponse is RFC 7591 §3.2.1: the registered metadata with the client's credentials; jwks is echoed
+// as the object it was sent as.
 type registrationResponse struct {
 	oauthex.ClientRegistrationMetadata
-	ClientID              string `json:"client_id"`
-	ClientSecret          string `json:"client_secret,omitempty"`
-	ClientIDIssuedAt      int64  `json:"client_id_issued_at"`
-	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+	JWKS                  json.RawMessage `json:"jwks,omitempty"`
+	ClientID              string          `json:"client_id"`
+	ClientSecret          string          `json:"client_secret,omitempty"`
+	ClientIDIssuedAt      int64           `json:"client_id_issued_at"`
+	ClientSecretExpiresAt *int64          `json:"client_secret_expires_at,omitempty"`
 }
 
 // register is dynamic client registration (RFC 7591). Public clients ("none") are the norm; a client that asks
@@ -109,7 +149,8 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := validateClientMetadata(md, &o); err != nil {
+	notes, err := validateClientMetadata(md, &o)
+	if err != nil {
 		for _, u := range md.RedirectURIs {
 			if len(o.RedirectHosts) > 0 && checkRedirectURI(u, nil) == nil && checkRedirectURI(u, o.RedirectHosts) != nil {
 				recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRedirectAllow, What: "registration answer",
@@ -119,6 +160,9 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	for _, n := range notes {
+		recorder.AddNote(r.Context(), "oauth", "registration: "+n)
+	}
 	if o.ForceConfidential && md.TokenEndpointAuthMethod == "none" {
 		md.TokenEndpointAuthMethod = "client_secret_post"
 		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRequireSecret, What: "token_endpoint_auth_method",
@@ -127,7 +171,11 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	now := a.now()
 	c := &store.Client{ID: randomID(prefixClient), IssuedAt: now, Metadata: *md}
 	resp := registrationResponse{ClientRegistrationMetadata: *md, ClientID: c.ID, ClientIDIssuedAt: now.Unix()}
-	if md.TokenEndpointAuthMethod != "none" {
+	if md.JWKS != "" {
+		resp.JWKS = json.RawMessage(md.JWKS)
+		resp.ClientRegistrationMetadata.JWKS = ""
+	}
+	if isSecretMethod(md.TokenEndpointAuthMethod) {
 		secret := randomToken(prefixSecret)
 		c.SecretHash = store.Hash(secret)
 		resp.ClientSecret = secret
@@ -178,6 +226,9 @@ func decodeClientMetadata(body []byte) (*oauthex.ClientRegistrationMetadata, err
 	}
 	md := req.ClientRegistrationMetadata
 	md.JWKS = ""
+	if j := bytes.TrimSpace(req.JWKS); len(j) > 0 && !bytes.Equal(j, []byte("null")) {
+		md.JWKS = string(j)
+	}
 	return &md, nil
 }
 
@@ -203,48 +254,68 @@ func typeErrorText(err error) (string, bool) {
 
 // validateClientMetadata checks registered (or documented) metadata and fills in the server's defaults, which the
 // registration response echoes. An omitted token_endpoint_auth_method means a public client ("none"): RFC 7591's
-// default (client_secret_basic) would hand a secret to MCP clients that never send one.
-func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) error {
+// default (client_secret_basic) would hand a secret to MCP clients that never send one. Grant types this server
+// does not offer are dropped rather than refused (Claude's document lists jwt-bearer, VS Code's device_code); notes
+// say what was changed.
+func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) (notes []string, err error) {
 	if len(md.RedirectURIs) == 0 {
-		return oauthErr(http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required: the authorization code grant needs at least one redirect URI")
+		return nil, oauthErr(http.StatusBadRequest, "invalid_redirect_uri", "redirect_uris is required: the authorization code grant needs at least one redirect URI")
 	}
 	for _, u := range md.RedirectURIs {
 		if err := checkRedirectURI(u, o.RedirectHosts); err != nil {
-			return oauthErr(http.StatusBadRequest, "invalid_redirect_uri", fmt.Sprintf("redirect URI %q: %v", u, err))
+			return nil, oauthErr(http.StatusBadRequest, "invalid_redirect_uri", fmt.Sprintf("redirect URI %q: %v", u, err))
 		}
 	}
-	switch md.TokenEndpointAuthMethod {
-	case "":
-		md.TokenEndpointAuthMethod = "none"
-	case "none", "client_secret_post", "client_secret_basic":
-	default:
-		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(
-			"token_endpoint_auth_method %q is not supported (supported: none, client_secret_post, client_secret_basic)", md.TokenEndpointAuthMethod))
+	if md.TokenEndpointAuthMethod == "" {
+		md.TokenEndpointAuthMethod = authNone
+	}
+	if !slices.Contains(authMethodsSupported, md.TokenEndpointAuthMethod) {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(
+			"token_endpoint_auth_method %q is not supported (supported: %s)", md.TokenEndpointAuthMethod, strings.Join(authMethodsSupported, ", ")))
+	}
+	if md.JWKS != "" && md.JWKSURI != "" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "jwks and jwks_uri must not both be present (RFC 7591 §2)")
+	}
+	if md.JWKS != "" && md.TokenEndpointAuthMethod == authPrivateKeyJWT { // otherwise kept as sent, never used
+		if _, err := parseJWKS([]byte(md.JWKS)); err != nil {
+			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "jwks: "+err.Error())
+		}
+	}
+	if md.TokenEndpointAuthMethod == authPrivateKeyJWT && md.JWKS == "" && md.JWKSURI == "" {
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "private_key_jwt needs the client's public keys: send jwks_uri or jwks")
 	}
 	if len(md.GrantTypes) == 0 {
-		md.GrantTypes = []string{"authorization_code", "refresh_token"}
+		md.GrantTypes = slices.Clone(grantTypesSupported)
 	}
+	var kept, ignored []string
 	for _, g := range md.GrantTypes {
-		if g != "authorization_code" && g != "refresh_token" {
-			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf(
-				"grant type %q is not supported (supported: authorization_code, refresh_token)", g))
+		switch {
+		case slices.Contains(kept, g) || slices.Contains(ignored, g):
+		case slices.Contains(grantTypesSupported, g):
+			kept = append(kept, g)
+		case len(ignored) < 10:
+			ignored = append(ignored, g)
 		}
 	}
+	if len(ignored) > 0 {
+		md.GrantTypes = kept
+		notes = append(notes, fmt.Sprintf("grant types ignored, not offered here: %s (kept: %s)", strings.Join(ignored, ", "), strings.Join(kept, ", ")))
+	}
 	if !slices.Contains(md.GrantTypes, "authorization_code") {
-		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", "grant_types must include authorization_code: it is the only way to obtain a token here")
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "grant_types must include authorization_code: it is the only way to obtain a token here")
 	}
 	if len(md.ResponseTypes) == 0 {
 		md.ResponseTypes = []string{"code"}
 	}
 	for _, rt := range md.ResponseTypes {
 		if rt != "code" {
-			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("response type %q is not supported (supported: code)", rt))
+			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("response type %q is not supported (supported: code)", rt))
 		}
 	}
 	switch md.ApplicationType {
 	case "", "native", "web":
 	default:
-		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("application_type %q is not native or web", md.ApplicationType))
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("application_type %q is not native or web", md.ApplicationType))
 	}
 	for _, f := range []struct{ name, value string }{
 		{"client_uri", md.ClientURI}, {"logo_uri", md.LogoURI}, {"tos_uri", md.TOSURI}, {"policy_uri", md.PolicyURI}, {"jwks_uri", md.JWKSURI},
@@ -254,13 +325,13 @@ func validateClientMetadata(md *oauthex.ClientRegistrationMetadata, o *Options) 
 		}
 		u, err := url.Parse(f.value)
 		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("%s %q is not an http(s) URL", f.name, f.value))
+			return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("%s %q is not an http(s) URL", f.name, f.value))
 		}
 	}
 	if len(md.ClientName) > 200 {
-		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", "client_name is longer than 200 characters")
+		return nil, oauthErr(http.StatusBadRequest, "invalid_client_metadata", "client_name is longer than 200 characters")
 	}
-	return nil
+	return notes, nil
 }
 
 // checkRedirectURI says why raw cannot be a redirect URI: it must be absolute without a fragment; https, or http on
@@ -315,11 +386,20 @@ func matchRedirectURI(registered []string, given string) bool {
 		if err != nil || u.Scheme != g.Scheme || u.Hostname() != g.Hostname() {
 			continue
 		}
-		if u.EscapedPath() == g.EscapedPath() && u.RawQuery == g.RawQuery && u.User.String() == g.User.String() {
+		if loopbackPath(u) == loopbackPath(g) && u.RawQuery == g.RawQuery && u.User.String() == g.User.String() {
 			return true
 		}
 	}
 	return false
+}
+
+// loopbackPath is a loopback redirect URI's path, an empty one read as "/" (Goose documents http://localhost and
+// is called back at http://localhost:PORT/).
+func loopbackPath(u *url.URL) string {
+	if p := u.EscapedPath(); p != "" {
+		return p
+	}
+	return "/"
 }
 
 func mediaType(ct string) string {

@@ -95,10 +95,12 @@ func jsonParams(body []byte) (url.Values, error) {
 }
 
 // authenticateClient identifies the client of a token or revocation request: HTTP Basic (client_secret_basic),
-// client_secret in the body (client_secret_post), or client_id alone (public clients, "none"). A client registered
-// with a secret must present it.
+// client_secret in the body (client_secret_post), a client_assertion (private_key_jwt), or client_id alone (public
+// clients, "none"). A client registered with a secret must present it; one that may only use private_key_jwt must
+// present an assertion.
 func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*client, error) {
 	id, secret := p.Get("client_id"), p.Get("client_secret")
+	assertion, assertionType := p.Get("client_assertion"), p.Get("client_assertion_type")
 	basic := false
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, cred, _ := strings.Cut(h, " ")
@@ -111,13 +113,16 @@ func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*cli
 			e.Challenge = `Basic realm="mcpwatch"`
 			return nil, e
 		}
-		if secret != "" {
-			return nil, invalidRequest("the client authenticated twice (HTTP Basic and client_secret in the body); use one method")
+		if secret != "" || assertion != "" {
+			return nil, invalidRequest("the client authenticated twice (HTTP Basic and credentials in the body); use one method")
 		}
 		if id != "" && id != bid {
 			return nil, invalidRequest("client_id in the body differs from the HTTP Basic user name")
 		}
 		id, secret, basic = bid, bsecret, true
+	}
+	if (assertion != "" || assertionType != "") && secret != "" {
+		return nil, invalidRequest("the client authenticated twice (client_secret and client_assertion); use one method")
 	}
 	fail := func(desc string) error {
 		e := invalidClient(desc)
@@ -125,6 +130,16 @@ func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*cli
 			e.Challenge = `Basic realm="mcpwatch"`
 		}
 		return e
+	}
+	if assertion != "" || assertionType != "" {
+		switch {
+		case assertionType != assertionTypeJWT:
+			return nil, fail(fmt.Sprintf("client_assertion_type must be %s, not %q", assertionTypeJWT, assertionType))
+		case assertion == "":
+			return nil, fail("client_assertion_type without client_assertion")
+		case id == "":
+			id = peekIssuer(assertion) // RFC 7521 §4.2: client_id may be left out
+		}
 	}
 	if id == "" {
 		return nil, fail("no client_id: send it in the body (public clients) or authenticate with HTTP Basic")
@@ -136,6 +151,20 @@ func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*cli
 	if err != nil {
 		return nil, fail(fmt.Sprintf("client %s: %v", id, err))
 	}
+	if assertion != "" {
+		if !c.usesPrivateKeyJWT() {
+			return nil, fail(fmt.Sprintf("client %s sent a client_assertion but did not register private_key_jwt (it uses %s)", id, strings.Join(c.AuthMethods, ", ")))
+		}
+		key, err := a.verifyAssertion(r, c, assertion)
+		if err != nil {
+			return nil, fail("private_key_jwt: " + err.Error())
+		}
+		recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("client %s authenticated with private_key_jwt (%s)", id, key))
+		return c, nil
+	}
+	if c.requiresAssertion() {
+		return nil, fail(fmt.Sprintf("client %s authenticates with private_key_jwt: send client_assertion_type=%s and a client_assertion", id, assertionTypeJWT))
+	}
 	if c.SecretHash != "" {
 		if secret == "" {
 			return nil, fail(fmt.Sprintf("client %s was registered with %s and must present its client_secret", id, c.Metadata.TokenEndpointAuthMethod))
@@ -143,6 +172,8 @@ func (a *AS) authenticateClient(r *http.Request, p url.Values, o *Options) (*cli
 		if !equalSecret(store.Hash(secret), c.SecretHash) {
 			return nil, fail("wrong client_secret")
 		}
+	} else if c.CIMD && len(c.AuthMethods) > 1 {
+		recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("client %s authenticated as a public client (none; its document also offers %s)", id, strings.Join(c.AuthMethods, ", ")))
 	}
 	return c, nil
 }
@@ -179,6 +210,9 @@ func (a *AS) token(w http.ResponseWriter, r *http.Request) error {
 	p, err := readParams(r)
 	if err != nil {
 		return err
+	}
+	if p.Get("grant_type") == grantJWTBearer { // explained whoever the client is
+		return refuseIDJAG(r, p)
 	}
 	c, err := a.authenticateClient(r, p, &o)
 	if err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -244,6 +245,28 @@ var fixtures = []derived{
 		func(c *capture) {
 			ex := c.first(analysis.StageToken)
 			c.status(ex, 400, "application/json", `{"error":"unsupported_grant_type"}`, "")
+			c.cutAfter(ex)
+		}},
+	{"id-jag-unsupported", "claude-web-legacy",
+		"Claude (Team/Enterprise, Enterprise-Managed Authorization) exchanges an ID-JAG with the jwt-bearer grant, no browser; the authorization server answers unsupported_grant_type.",
+		func(c *capture) {
+			for _, s := range []analysis.Stage{analysis.StageRegister, analysis.StageAuthorize, analysis.StageConsent} {
+				for _, ex := range c.stage(s) {
+					c.drop(ex)
+				}
+			}
+			ex := c.first(analysis.StageToken)
+			b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+			jag := b64(`{"alg":"RS256","typ":"oauth-id-jag+jwt","kid":"idp-1"}`) + "." +
+				b64(`{"iss":"https://idp.example.com","sub":"u-123","aud":"https://mcp.example.dev","client_id":"https://claude.ai/oauth/mcp-oauth-client-metadata","resource":"https://mcp.example.dev/mcp","scope":"mcp","jti":"jag-1","exp":1795633000}`) +
+				"." + b64("signature")
+			c.reqJSON(ex, func(m map[string]any) {
+				clear(m)
+				m["grant_type"] = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+				m["assertion"] = jag
+				m["client_id"] = "https://claude.ai/oauth/mcp-oauth-client-metadata"
+			})
+			c.status(ex, 400, "application/json", `{"error":"unsupported_grant_type","error_description":"grant_type urn:ietf:params:oauth:grant-type:jwt-bearer is not supported"}`, "")
 			c.cutAfter(ex)
 		}},
 	{"token-response-invalid", "claude-web-legacy",
