@@ -47,7 +47,7 @@ const clientRunTimeout = 90 * time.Second
 // A client under test: how to run it against an MCP URL, and what the analysis must say about it.
 type realClient struct {
 	name string
-	// kind is the analysis's name for the client. For an SDK whose identity is the caller's (clientInfo,
+	// kinds are the analysis's names for the client (one, for a client with its own fingerprints). For an SDK whose identity is the caller's (clientInfo,
 	// client_name), kinds lists what is acceptable and clientInfo the name the program gave: the analysis must
 	// show it and must not name another client.
 	kinds      []analysis.ClientKind
@@ -135,7 +135,7 @@ func realClients() []realClient {
 			name: "mcp-remote", kinds: []analysis.ClientKind{analysis.ClientMCPRemote},
 			run:        runMCPRemote,
 			wantStages: stagesThen(legacy...), proxyStages: legacy,
-			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`invalid_grant`), rule: "token-invalid-grant"},
+			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`Authorization error: OAuthError\d*: .*invalid_grant`), rule: "token-invalid-grant"},
 			more: []toggleRun{
 				{fault: "omit-session-id", error: regexp.MustCompile(`Mcp-Session-Id`), rule: "initialize-no-session-id", not: []string{"tools-never-listed"}},
 			},
@@ -153,7 +153,7 @@ func realClients() []realClient {
 			wantStages: []analysis.Stage{analysis.StageResourceMetadata, analysis.StageAuthMetadata, analysis.StageRegister,
 				analysis.StageAuthorize, analysis.StageToken, analysis.StageDiscover, analysis.StageList},
 			proxyStages: []analysis.Stage{analysis.StageDiscover},
-			broken:      toggleRun{fault: "deny-consent", error: regexp.MustCompile(`access_denied`), rule: "consent-denied"},
+			broken:      toggleRun{fault: "deny-consent", error: regexp.MustCompile(`Couldn't complete authentication for "mcpwatch": OAuth error: access_denied`), rule: "consent-denied"},
 			more: []toggleRun{
 				// Issue 12: Claude Code falls back to initialize; the analysis said it did not.
 				{fault: "reject-discover", rule: "discover-fallback", not: []string{"discover-no-fallback"}},
@@ -182,7 +182,7 @@ func realClients() []realClient {
 			name: "go-sdk", kinds: []analysis.ClientKind{"go-sdk", analysis.ClientUnknown}, clientInfo: "go-sdk-e2e",
 			run:        runGoSDK,
 			wantStages: stagesThen(analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
-			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`invalid_grant`), rule: "token-invalid-grant"},
+			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`token exchange failed: oauth2: "invalid_grant"`), rule: "token-invalid-grant"},
 		},
 		{
 			name: "mcp-go", kinds: []analysis.ClientKind{"mcp-go", analysis.ClientUnknown}, clientInfo: "mcp-go-e2e",
@@ -191,7 +191,7 @@ func realClients() []realClient {
 			// speaks 2026-07-28 (server/discover, no initialize).
 			wantStages: []analysis.Stage{analysis.StageResourceMetadata, analysis.StageAuthMetadata, analysis.StageRegister,
 				analysis.StageAuthorize, analysis.StageToken, analysis.StageDiscover, analysis.StageList}, proxyStages: []analysis.Stage{analysis.StageList},
-			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`invalid_grant`), rule: "token-invalid-grant"},
+			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`token request failed: OAuth error: invalid_grant`), rule: "token-invalid-grant"},
 		},
 	}
 }
