@@ -75,19 +75,19 @@ type toggleRun struct {
 	not []string
 }
 
-// verdict collects what the analysis got wrong about a run, apart from what the client or the capture did.
-type verdict struct {
+// rcVerdict collects what the analysis got wrong about a run, apart from what the client or the capture did.
+type rcVerdict struct {
 	t        *testing.T
 	analysis []string
 }
 
-func (v *verdict) gap(format string, args ...any) {
+func (v *rcVerdict) gap(format string, args ...any) {
 	v.analysis = append(v.analysis, fmt.Sprintf(format, args...))
 }
 
 // finish fails the test with the analysis's mistakes, unless the subtest is a known analysis gap: then it logs what
 // was expected and what was seen, and skips. A known gap that no longer fails is an error (remove it from the list).
-func (v *verdict) finish(key string) {
+func (v *rcVerdict) finish(key string) {
 	v.t.Helper()
 	expected, known := knownAnalysisGaps[key]
 	switch {
@@ -121,11 +121,11 @@ var knownAnalysisGaps = map[string]string{
 		"Bun/1.4.6, redirect http://localhost:PORT/callback); seen: unknown",
 }
 
-var oauthStages = []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata,
+var rcOauthStages = []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata,
 	analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken}
 
-func stagesThen(more ...analysis.Stage) []analysis.Stage {
-	return append(slices.Clone(oauthStages), more...)
+func rcStagesThen(more ...analysis.Stage) []analysis.Stage {
+	return append(slices.Clone(rcOauthStages), more...)
 }
 
 func realClients() []realClient {
@@ -134,7 +134,7 @@ func realClients() []realClient {
 		{
 			name: "mcp-remote", kinds: []analysis.ClientKind{analysis.ClientMCPRemote},
 			run:        runMCPRemote,
-			wantStages: stagesThen(legacy...), proxyStages: legacy,
+			wantStages: rcStagesThen(legacy...), proxyStages: legacy,
 			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`Authorization error: OAuthError\d*: .*invalid_grant`), rule: "token-invalid-grant"},
 			more: []toggleRun{
 				{fault: "omit-session-id", error: regexp.MustCompile(`Mcp-Session-Id`), rule: "initialize-no-session-id", not: []string{"tools-never-listed"}},
@@ -143,7 +143,7 @@ func realClients() []realClient {
 		{
 			name: "inspector-cli", kinds: []analysis.ClientKind{analysis.ClientInspector},
 			run:        runInspectorCLI,
-			wantStages: stagesThen(legacy...), proxyStages: legacy,
+			wantStages: rcStagesThen(legacy...), proxyStages: legacy,
 			broken: toggleRun{fault: "no-registration", error: regexp.MustCompile(`(?i)does not support dynamic client registration`), rule: "auth-metadata-no-registration"},
 		},
 		{
@@ -165,14 +165,14 @@ func realClients() []realClient {
 		{
 			name: "ai-sdk", kinds: []analysis.ClientKind{"ai-sdk", analysis.ClientUnknown}, clientInfo: "ai-sdk-mcp-client",
 			run:        runAISDK,
-			wantStages: stagesThen(analysis.StageDiscover, analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
+			wantStages: rcStagesThen(analysis.StageDiscover, analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
 			broken: toggleRun{fault: "wrong-jsonrpc-id", error: regexp.MustCompile(`initialization timed out`), rule: "wrong-jsonrpc-id",
 				not: []string{"discover-no-fallback"}},
 		},
 		{
 			name: "typescript-sdk", kinds: []analysis.ClientKind{"ts-sdk", analysis.ClientUnknown}, clientInfo: "mcpwatch-e2e-proxy",
 			run:        runTSSDK,
-			wantStages: stagesThen(legacy...), proxyStages: legacy,
+			wantStages: rcStagesThen(legacy...), proxyStages: legacy,
 			broken: toggleRun{fault: "resource-mismatch", error: regexp.MustCompile(`Protected resource \S+ does not match expected`), rule: "resource-metadata-mismatch"},
 			more: []toggleRun{
 				{fault: "omit-session-id", error: regexp.MustCompile(`Mcp-Session-Id`), rule: "initialize-no-session-id", not: []string{"tools-never-listed"}},
@@ -181,7 +181,7 @@ func realClients() []realClient {
 		{
 			name: "go-sdk", kinds: []analysis.ClientKind{"go-sdk", analysis.ClientUnknown}, clientInfo: "go-sdk-e2e",
 			run:        runGoSDK,
-			wantStages: stagesThen(analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
+			wantStages: rcStagesThen(analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
 			broken: toggleRun{fault: "token-error=invalid_grant", error: regexp.MustCompile(`token exchange failed: oauth2: "invalid_grant"`), rule: "token-invalid-grant"},
 		},
 		{
@@ -205,10 +205,10 @@ type clientTarget struct {
 	home  string // a temporary HOME and config directory for the client
 }
 
-// startTarget starts `mcpwatch serve --auto-approve --ephemeral` with the faults, or `mcpwatch proxy` in front of
+// rcStartTarget starts `mcpwatch serve --auto-approve --ephemeral` with the faults, or `mcpwatch proxy` in front of
 // server-everything (proxy), or in front of the TypeScript SDK's example server with OAuth (proxy-oauth: its demo
 // authorization server, on another port, approves at once; the client authorizes there directly).
-func startTarget(t *testing.T, mode string, faults ...string) *clientTarget {
+func rcStartTarget(t *testing.T, mode string, faults ...string) *clientTarget {
 	t.Helper()
 	bin := proxyMcpwatch(t)
 	var args []string
@@ -239,7 +239,7 @@ func TestRealClients(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, mode := range []string{"serve", "proxy", "proxy-oauth", "broken"} {
 				t.Run(mode, func(t *testing.T) {
-					v := &verdict{t: t}
+					v := &rcVerdict{t: t}
 					runRealClient(t, v, c, mode, c.broken)
 					v.finish(c.name + "/" + mode)
 				})
@@ -247,7 +247,7 @@ func TestRealClients(t *testing.T) {
 			for _, tr := range c.more {
 				name := "toggle-" + strings.SplitN(tr.fault, "=", 2)[0]
 				t.Run(name, func(t *testing.T) {
-					v := &verdict{t: t}
+					v := &rcVerdict{t: t}
 					runRealClient(t, v, c, "toggle", tr)
 					v.finish(c.name + "/" + name)
 				})
@@ -256,7 +256,7 @@ func TestRealClients(t *testing.T) {
 	}
 }
 
-func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggleRun) {
+func runRealClient(t *testing.T, v *rcVerdict, c realClient, mode string, tr toggleRun) {
 	var faults []string
 	if c.name == "claude-code" && !strings.HasPrefix(mode, "proxy") {
 		// Claude Code offers its client ID metadata document (https://claude.ai/oauth/claude-code-client-metadata),
@@ -270,15 +270,15 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	if mode == "broken" || mode == "toggle" {
 		target = "serve"
 	}
-	tg := startTarget(t, target, faults...)
+	tg := rcStartTarget(t, target, faults...)
 	start := time.Now()
 	ok, out, sent := c.run(t, tg)
 	t.Logf("%s %s: ran in %v, ok=%v", c.name, mode, time.Since(start).Round(time.Millisecond), ok)
 	exs := tg.m.exchanges(t)
-	rep := analyzeCapture(exs)
-	describe := func() string { return describeReport(exs, rep) }
+	rep := rcAnalyzeCapture(exs)
+	describe := func() string { return rcDescribeReport(exs, rep) }
 	if sent != nil {
-		checkSent(t, tg, sent, exs)
+		rcCheckSent(t, tg, sent, exs)
 	}
 
 	if mode == "broken" || mode == "toggle" {
@@ -290,17 +290,17 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 		case tr.error != nil && !tr.error.MatchString(out):
 			t.Errorf("%s's output does not match %q:\n%s", c.name, tr.error, tail(out, 3000))
 		case tr.error != nil:
-			t.Logf("%s's error: %s", c.name, lineOf(out, tr.error))
+			t.Logf("%s's error: %s", c.name, rcLineOf(out, tr.error))
 		}
-		if tr.rule != "" && !hasRule(rep, tr.rule) {
-			v.gap("under --fault %s: no %s finding explains what %s did; findings: %s\n%s", tr.fault, tr.rule, c.name, ruleList(rep), describe())
+		if tr.rule != "" && !rcHasRule(rep, tr.rule) {
+			v.gap("under --fault %s: no %s finding explains what %s did; findings: %s\n%s", tr.fault, tr.rule, c.name, rcRuleList(rep), describe())
 		}
 		for _, r := range tr.not {
-			if hasRule(rep, r) {
-				v.gap("under --fault %s: a %s finding misexplains what %s did; findings: %s\n%s", tr.fault, r, c.name, ruleList(rep), describe())
+			if rcHasRule(rep, r) {
+				v.gap("under --fault %s: a %s finding misexplains what %s did; findings: %s\n%s", tr.fault, r, c.name, rcRuleList(rep), describe())
 			}
 		}
-		checkNamed(v, c, rep, exs, false) // it may fail before it sends its clientInfo
+		rcCheckNamed(v, c, rep, exs, false) // it may fail before it sends its clientInfo
 		return
 	}
 	if !ok {
@@ -308,29 +308,29 @@ func runRealClient(t *testing.T, v *verdict, c realClient, mode string, tr toggl
 	}
 	switch tg.mode {
 	case "serve":
-		checkStages(v, exs, c.wantStages, describe)
+		rcCheckStages(v, exs, c.wantStages, describe)
 	case "proxy":
-		checkStages(v, exs, c.proxyStages, describe)
+		rcCheckStages(v, exs, c.proxyStages, describe)
 	case "proxy-oauth":
 		// Registration, authorization and token go to the upstream's own authorization server, not through the
 		// proxy: the capture has the protected resource metadata, and MCP requests with the token.
-		checkStages(v, exs, []analysis.Stage{analysis.StageResourceMetadata, analysis.StageList}, describe)
-		if !slices.ContainsFunc(inbound(exs), func(ex *recorder.Exchange) bool {
+		rcCheckStages(v, exs, []analysis.Stage{analysis.StageResourceMetadata, analysis.StageList}, describe)
+		if !slices.ContainsFunc(rcInbound(exs), func(ex *recorder.Exchange) bool {
 			return ex.Status == http.StatusOK && strings.HasPrefix(ex.ReqHeaders.Get("Authorization"), "Bearer ")
 		}) {
 			t.Errorf("no request with a token was answered through the proxy")
 		}
 	}
-	checkHeadless(t, tg, exs)
-	checkNamed(v, c, rep, exs, true)
-	if fs := unexpected(rep, tg.mode); len(fs) > 0 {
-		v.gap("healthy run of %s through %s has findings: %s\n%s", c.name, tg.mode, ruleList(rep), describe())
+	rcCheckHeadless(t, tg, exs)
+	rcCheckNamed(v, c, rep, exs, true)
+	if fs := rcUnexpected(rep, tg.mode); len(fs) > 0 {
+		v.gap("healthy run of %s through %s has findings: %s\n%s", c.name, tg.mode, rcRuleList(rep), describe())
 	}
 }
 
-// analyzeCapture analyses the capture as `mcpwatch open` does, judged a minute after the last exchange so that rules
+// rcAnalyzeCapture analyses the capture as `mcpwatch open` does, judged a minute after the last exchange so that rules
 // about something that never happened have had their grace time.
-func analyzeCapture(exs []*recorder.Exchange) *analysis.Report {
+func rcAnalyzeCapture(exs []*recorder.Exchange) *analysis.Report {
 	var last time.Time
 	for _, ex := range exs {
 		if ex.Start.After(last) {
@@ -340,7 +340,7 @@ func analyzeCapture(exs []*recorder.Exchange) *analysis.Report {
 	return analysis.Analyze(exs, analysis.Options{Now: last.Add(time.Minute)})
 }
 
-func inbound(exs []*recorder.Exchange) []*recorder.Exchange {
+func rcInbound(exs []*recorder.Exchange) []*recorder.Exchange {
 	var in []*recorder.Exchange
 	for _, ex := range exs {
 		if ex.Kind == recorder.Inbound {
@@ -350,11 +350,11 @@ func inbound(exs []*recorder.Exchange) []*recorder.Exchange {
 	return in
 }
 
-// checkStages: every inbound exchange has a stage; a JSON-RPC request the analysis knows is never "other"; and want
+// rcCheckStages: every inbound exchange has a stage; a JSON-RPC request the analysis knows is never "other"; and want
 // appears in order.
-func checkStages(v *verdict, exs []*recorder.Exchange, want []analysis.Stage, describe func() string) {
+func rcCheckStages(v *rcVerdict, exs []*recorder.Exchange, want []analysis.Stage, describe func() string) {
 	var got []analysis.Stage
-	for _, ex := range inbound(exs) {
+	for _, ex := range rcInbound(exs) {
 		st := analysis.StageOf(ex, "/mcp")
 		if st == "" {
 			v.gap("exchange %d %s %s has no stage", ex.ID, ex.Method, ex.Path())
@@ -383,13 +383,13 @@ type clientRequest struct {
 	answered bool
 }
 
-// checkSent: every request an instrumented client sent and got an answer to is in the capture, and every inbound
+// rcCheckSent: every request an instrumented client sent and got an answer to is in the capture, and every inbound
 // exchange of the capture is a request the client sent (method and path, counted).
-func checkSent(t *testing.T, tg *clientTarget, sent []clientRequest, exs []*recorder.Exchange) {
+func rcCheckSent(t *testing.T, tg *clientTarget, sent []clientRequest, exs []*recorder.Exchange) {
 	t.Helper()
 	sent = slices.DeleteFunc(slices.Clone(sent), func(r clientRequest) bool { return r.origin != tg.m.url })
 	captured := map[string]int{}
-	for _, ex := range inbound(exs) {
+	for _, ex := range rcInbound(exs) {
 		captured[ex.Method+" "+ex.Path()]++
 	}
 	all, answered := map[string]int{}, map[string]int{}
@@ -444,18 +444,18 @@ func (l *sentLog) browser() *http.Client {
 	return &http.Client{Transport: l, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// checkHeadless: mcpwatch's live headless output has a line for every exchange of the capture (in proxy mode the
+// rcCheckHeadless: mcpwatch's live headless output has a line for every exchange of the capture (in proxy mode the
 // upstream's side too).
-func checkHeadless(t *testing.T, tg *clientTarget, exs []*recorder.Exchange) {
+func rcCheckHeadless(t *testing.T, tg *clientTarget, exs []*recorder.Exchange) {
 	t.Helper()
 	if lines := HeadlessLines(t, tg.m.stdout.String()); len(lines) != len(exs) {
 		t.Errorf("mcpwatch printed %d request lines live, the capture has %d exchanges", len(lines), len(exs))
 	}
 }
 
-// checkNamed: every connection is the client's (no request left in an "unknown" connection or named after another
+// rcCheckNamed: every connection is the client's (no request left in an "unknown" connection or named after another
 // client), and for an SDK the connection shows the clientInfo name the program gave.
-func checkNamed(v *verdict, c realClient, rep *analysis.Report, exs []*recorder.Exchange, clientInfo bool) {
+func rcCheckNamed(v *rcVerdict, c realClient, rep *analysis.Report, exs []*recorder.Exchange, clientInfo bool) {
 	if len(rep.Connections) == 0 {
 		v.gap("no connection in the analysis")
 	}
@@ -469,24 +469,24 @@ func checkNamed(v *verdict, c realClient, rep *analysis.Report, exs []*recorder.
 		}
 	}
 	if !named {
-		v.gap("no connection shows the client's name %q: %s", c.clientInfo, describeReport(exs, rep))
+		v.gap("no connection shows the client's name %q: %s", c.clientInfo, rcDescribeReport(exs, rep))
 	}
 }
 
-// upstreamFindings are the findings a healthy run through the proxy may have, because they are true of the
+// rcUpstreamFindings are the findings a healthy run through the proxy may have, because they are true of the
 // third-party server, not of the client: server-everything and the SDK's example predate 2026-07-28, so a client that
 // opens with server/discover is refused and falls back to initialize (info); the example server names itself
 // http://localhost:PORT in its metadata and challenges, which the proxy rewrites and says so (warn).
-var upstreamFindings = map[string][]string{
+var rcUpstreamFindings = map[string][]string{
 	"proxy":       {"discover-fallback"},
 	"proxy-oauth": {"discover-fallback", "upstream-url-rewritten"},
 }
 
-// unexpected returns the findings of a healthy run, but for those upstreamFindings allows.
-func unexpected(rep *analysis.Report, mode string) []analysis.Finding {
+// rcUnexpected returns the findings of a healthy run, but for those rcUpstreamFindings allows.
+func rcUnexpected(rep *analysis.Report, mode string) []analysis.Finding {
 	var fs []analysis.Finding
 	for _, f := range rep.Findings {
-		if slices.Contains(upstreamFindings[mode], f.Rule) {
+		if slices.Contains(rcUpstreamFindings[mode], f.Rule) {
 			continue
 		}
 		fs = append(fs, f)
@@ -494,8 +494,8 @@ func unexpected(rep *analysis.Report, mode string) []analysis.Finding {
 	return fs
 }
 
-// lineOf is the line of out that re matches.
-func lineOf(out string, re *regexp.Regexp) string {
+// rcLineOf is the line of out that re matches.
+func rcLineOf(out string, re *regexp.Regexp) string {
 	for _, l := range strings.Split(out, "\n") {
 		if re.MatchString(l) {
 			return strings.TrimSpace(l)
@@ -504,11 +504,11 @@ func lineOf(out string, re *regexp.Regexp) string {
 	return re.FindString(out)
 }
 
-func hasRule(rep *analysis.Report, rule string) bool {
+func rcHasRule(rep *analysis.Report, rule string) bool {
 	return slices.ContainsFunc(rep.Findings, func(f analysis.Finding) bool { return f.Rule == rule })
 }
 
-func ruleList(rep *analysis.Report) string {
+func rcRuleList(rep *analysis.Report) string {
 	var rs []string
 	for _, f := range rep.Findings {
 		rs = append(rs, fmt.Sprintf("%s %s (#%d): %s", f.Severity, f.Rule, f.ExchangeID, f.Summary))
@@ -519,8 +519,8 @@ func ruleList(rep *analysis.Report) string {
 	return "\n  " + strings.Join(rs, "\n  ")
 }
 
-// describeReport lists the exchanges with stage and connection, for failure messages.
-func describeReport(exs []*recorder.Exchange, rep *analysis.Report) string {
+// rcDescribeReport lists the exchanges with stage and connection, for failure messages.
+func rcDescribeReport(exs []*recorder.Exchange, rep *analysis.Report) string {
 	conn := map[uint64]*analysis.Connection{}
 	for _, c := range rep.Connections {
 		for _, id := range c.Exchanges {
@@ -528,7 +528,7 @@ func describeReport(exs []*recorder.Exchange, rep *analysis.Report) string {
 		}
 	}
 	var b strings.Builder
-	for _, ex := range inbound(exs) {
+	for _, ex := range rcInbound(exs) {
 		c := conn[ex.ID]
 		name, id := "-", "-"
 		if c != nil {
@@ -539,10 +539,10 @@ func describeReport(exs []*recorder.Exchange, rep *analysis.Report) string {
 	return b.String()
 }
 
-// standInBrowser writes a script to use as BROWSER: it follows the authorization URL with curl (serve
+// rcStandInBrowser writes a script to use as BROWSER: it follows the authorization URL with curl (serve
 // --auto-approve redirects at once) so that the redirect reaches the client's loopback callback. Its log is in
 // dir/browser.log.
-func standInBrowser(t *testing.T, dir string) string {
+func rcStandInBrowser(t *testing.T, dir string) string {
 	t.Helper()
 	if _, err := exec.LookPath("curl"); err != nil {
 		t.Fatalf("curl is needed for the stand-in browser (script/test installs it): %v", err)
@@ -557,10 +557,10 @@ func standInBrowser(t *testing.T, dir string) string {
 	return p
 }
 
-// clientEnv is the environment of a client process: HOME and its config in tg.home, the stand-in browser, no
+// rcClientEnv is the environment of a client process: HOME and its config in tg.home, the stand-in browser, no
 // proxy (loopback only), no colours.
-func clientEnv(t *testing.T, tg *clientTarget) []string {
-	env := []string{"HOME=" + tg.home, "XDG_CONFIG_HOME=" + filepath.Join(tg.home, ".config"), "BROWSER=" + standInBrowser(t, tg.home),
+func rcClientEnv(t *testing.T, tg *clientTarget) []string {
+	env := []string{"HOME=" + tg.home, "XDG_CONFIG_HOME=" + filepath.Join(tg.home, ".config"), "BROWSER=" + rcStandInBrowser(t, tg.home),
 		"NO_COLOR=1", "NO_PROXY=*", "DISPLAY=", "WAYLAND_DISPLAY=", "DBUS_SESSION_BUS_ADDRESS="}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
@@ -575,17 +575,17 @@ func clientEnv(t *testing.T, tg *clientTarget) []string {
 	return append(env, "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1", "DISABLE_AUTOUPDATER=1", "DISABLE_TELEMETRY=1")
 }
 
-// runTool runs a command with the client environment, bounded by clientRunTimeout.
-func runTool(t *testing.T, tg *clientTarget, dir string, name string, args ...string) Result {
+// rcRunTool runs a command with the client environment, bounded by clientRunTimeout.
+func rcRunTool(t *testing.T, tg *clientTarget, dir string, name string, args ...string) Result {
 	t.Helper()
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
-	cmd.Env = clientEnv(t, tg)
+	cmd.Env = rcClientEnv(t, tg)
 	return RunCmd(t, clientRunTimeout, cmd)
 }
 
-// nodeModule is the path of a file in e2e/node/node_modules (installed by npm ci).
-func nodeModule(t *testing.T, rel string) string {
+// rcNodeModule is the path of a file in e2e/node/node_modules (installed by npm ci).
+func rcNodeModule(t *testing.T, rel string) string {
 	t.Helper()
 	return requireNodeFile(t, filepath.Join("node_modules", rel))
 }
@@ -593,17 +593,17 @@ func nodeModule(t *testing.T, rel string) string {
 // runMCPRemote runs mcp-remote's stdio bridge (bin mcp-remote) the way an MCP host does: initialize, then
 // notifications/initialized once it is answered, then tools/list; then stdin closes.
 func runMCPRemote(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
-	bridge := nodeModule(t, "mcp-remote/dist/proxy.js")
+	bridge := rcNodeModule(t, "mcp-remote/dist/proxy.js")
 	cmd := exec.Command(NodeBinary(t), bridge, tg.mcp)
 	cmd.Dir = tg.home
-	cmd.Env = append(clientEnv(t, tg), "MCP_REMOTE_CONFIG_DIR="+filepath.Join(tg.home, ".mcp-auth"))
-	ok, out := stdioHost(t, cmd)
+	cmd.Env = append(rcClientEnv(t, tg), "MCP_REMOTE_CONFIG_DIR="+filepath.Join(tg.home, ".mcp-auth"))
+	ok, out := rcStdioHost(t, cmd)
 	return ok, out, nil
 }
 
-// stdioHost plays an MCP host on a stdio server process: it sends initialize, notifications/initialized and
+// rcStdioHost plays an MCP host on a stdio server process: it sends initialize, notifications/initialized and
 // tools/list, each after the answer it needs, and reports whether tools/list was answered with tools.
-func stdioHost(t *testing.T, cmd *exec.Cmd) (bool, string) {
+func rcStdioHost(t *testing.T, cmd *exec.Cmd) (bool, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clientRunTimeout)
 	defer cancel()
@@ -673,11 +673,11 @@ func stdioHost(t *testing.T, cmd *exec.Cmd) (bool, string) {
 // runInspectorCLI runs `mcp-inspector --cli URL --method tools/list` with its OAuth callback on a free loopback
 // port; MCP_AUTO_OPEN_ENABLED lets it open the (stand-in) browser without a terminal.
 func runInspectorCLI(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
-	launcher := nodeModule(t, "@modelcontextprotocol/inspector/clients/launcher/build/index.js")
+	launcher := rcNodeModule(t, "@modelcontextprotocol/inspector/clients/launcher/build/index.js")
 	cmd := exec.Command(NodeBinary(t), launcher, "--cli", tg.mcp, "--method", "tools/list",
 		"--callback-url", "http://127.0.0.1:"+proxyFreePort(t)+"/oauth/callback")
 	cmd.Dir = tg.home
-	cmd.Env = append(clientEnv(t, tg), "MCP_AUTO_OPEN_ENABLED=true", "MCP_INSPECTOR_SECRET_STORE=memory")
+	cmd.Env = append(rcClientEnv(t, tg), "MCP_AUTO_OPEN_ENABLED=true", "MCP_INSPECTOR_SECRET_STORE=memory")
 	r := RunCmd(t, clientRunTimeout, cmd)
 	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + "\n--- stdout ---\n" + r.Stdout, nil
 }
@@ -686,29 +686,29 @@ func runInspectorCLI(t *testing.T, tg *clientTarget) (bool, string, []clientRequ
 // pseudo-terminal from script(1): it refuses to log in without one) with the stand-in browser, then `claude mcp
 // list`, which connects and reports "✔ Connected".
 func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
-	claude := nodeModule(t, "@anthropic-ai/claude-code/bin/claude.exe")
+	claude := rcNodeModule(t, "@anthropic-ai/claude-code/bin/claude.exe")
 	var out strings.Builder
 	step := func(r Result) bool {
 		out.WriteString(r.Stdout + r.Stderr)
 		return r.Code == 0
 	}
-	if !step(runTool(t, tg, tg.home, claude, "mcp", "add", "--transport", "http", "mcpwatch", tg.mcp)) {
+	if !step(rcRunTool(t, tg, tg.home, claude, "mcp", "add", "--transport", "http", "mcpwatch", tg.mcp)) {
 		return false, out.String(), nil
 	}
 	if tg.oauth {
 		if _, err := exec.LookPath("script"); err != nil {
 			t.Fatalf("script(1) (util-linux) gives claude mcp login its terminal: %v", err)
 		}
-		if !step(runTool(t, tg, tg.home, "script", "-qfec", shellQuote(claude)+" mcp login mcpwatch", "/dev/null")) {
+		if !step(rcRunTool(t, tg, tg.home, "script", "-qfec", rcShellQuote(claude)+" mcp login mcpwatch", "/dev/null")) {
 			return false, out.String(), nil
 		}
 	}
-	r := runTool(t, tg, tg.home, claude, "mcp", "list")
+	r := rcRunTool(t, tg, tg.home, claude, "mcp", "list")
 	step(r)
 	return r.Code == 0 && strings.Contains(r.Stdout, "✔ Connected"), out.String(), nil
 }
 
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+func rcShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // runAISDK runs e2e/node/aisdk_client.mjs (the AI SDK's MCP client with its OAuth provider interface) under
 // fetch_log.mjs, which logs every request it sends.
@@ -720,7 +720,7 @@ func runAISDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	}
 	cmd := exec.Command(NodeBinary(t), args...)
 	cmd.Dir = NodeDir()
-	cmd.Env = clientEnv(t, tg)
+	cmd.Env = rcClientEnv(t, tg)
 	r := RunCmd(t, clientRunTimeout, cmd)
 	b, err := os.ReadFile(logFile)
 	if err != nil {
@@ -730,7 +730,7 @@ func runAISDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	if err := json.Unmarshal(b, &log); err != nil {
 		t.Fatalf("fetch log: %v", err)
 	}
-	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout, sentOf(t, log)
+	return r.Code == 0 && strings.Contains(r.Stdout, `"tools"`), r.Stderr + r.Stdout, rcSentOf(t, log)
 }
 
 // fetchLogEntry is a request in the log of fetch_log.mjs or proxy-client.mjs; Status 0 is no answer.
@@ -739,8 +739,8 @@ type fetchLogEntry struct {
 	Status      int
 }
 
-// sentOf converts a client's log.
-func sentOf(t *testing.T, log []fetchLogEntry) []clientRequest {
+// rcSentOf converts a client's log.
+func rcSentOf(t *testing.T, log []fetchLogEntry) []clientRequest {
 	t.Helper()
 	sent := []clientRequest{}
 	for _, e := range log {
@@ -768,12 +768,12 @@ func runTSSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 	for _, e := range run.Log {
 		log = append(log, fetchLogEntry{e.Method, e.URL, e.Status})
 	}
-	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run)), sentOf(t, log)
+	return err == nil, fmt.Sprintf("%v\n%s\n%s", err, stderr, proxyDescribe(t, run)), rcSentOf(t, log)
 }
 
-// followAuthorize plays the browser for an in-process client: it follows the authorization URL to the redirect and
+// rcFollowAuthorize plays the browser for an in-process client: it follows the authorization URL to the redirect and
 // returns the redirect's query (code, state, iss — or error).
-func followAuthorize(ctx context.Context, browser *http.Client, authURL string) (url.Values, error) {
+func rcFollowAuthorize(ctx context.Context, browser *http.Client, authURL string) (url.Values, error) {
 	req, err := http.NewRequestWithContext(ctx, "GET", authURL, nil)
 	if err != nil {
 		return nil, err
@@ -810,7 +810,7 @@ func runGoSDK(t *testing.T, tg *clientTarget) (bool, string, []clientRequest) {
 			}},
 			RedirectURL: redirect,
 			AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-				q, err := followAuthorize(ctx, log.browser(), args.URL)
+				q, err := rcFollowAuthorize(ctx, log.browser(), args.URL)
 				if err != nil {
 					return nil, err
 				}
@@ -885,7 +885,7 @@ func runMCPGo(t *testing.T, tg *clientTarget) (ok bool, out string, sent []clien
 		if err != nil {
 			return err
 		}
-		q, err := followAuthorize(ctx, log.browser(), authURL)
+		q, err := rcFollowAuthorize(ctx, log.browser(), authURL)
 		if err != nil {
 			return err
 		}
