@@ -15,6 +15,7 @@ package e2e
 // so the redirect reaches the client's own loopback callback.
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -64,6 +65,9 @@ type realClient struct {
 	// more are runs under toggles that issue 12 found the analysis misread for this client (subtests named
 	// "toggle-NAME").
 	more []toggleRun
+	// tolerated are findings a healthy run may have, with why: true findings of a race in the client itself that
+	// shows in some runs only.
+	tolerated map[string]string
 }
 
 // toggleRun is a run on serve under a toggle.
@@ -168,6 +172,12 @@ func realClients() []realClient {
 			wantStages: rcStagesThen(analysis.StageDiscover, analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
 			broken: toggleRun{fault: "wrong-jsonrpc-id", error: regexp.MustCompile(`initialization timed out`), rule: "wrong-jsonrpc-id",
 				not: []string{"discover-no-fallback"}},
+			tolerated: map[string]string{
+				// Seen in 1 of 4 runs through the proxy: after falling back from server/discover the transport opens
+				// its GET stream (startInboundSse) while the initialize answer's session id is not yet applied, gets
+				// 400, and opens it again with the id.
+				"session-not-echoed": "the AI SDK 2.0.99 sometimes opens its GET stream without the session id it was just given",
+			},
 		},
 		{
 			name: "typescript-sdk", kinds: []analysis.ClientKind{"ts-sdk", analysis.ClientUnknown}, clientInfo: "mcpwatch-e2e-proxy",
@@ -323,7 +333,12 @@ func runRealClient(t *testing.T, v *rcVerdict, c realClient, mode string, tr tog
 	}
 	rcCheckHeadless(t, tg, exs)
 	rcCheckNamed(v, c, rep, exs, true)
-	if fs := rcUnexpected(rep, tg.mode); len(fs) > 0 {
+	for _, f := range rep.Findings {
+		if why, ok := c.tolerated[f.Rule]; ok {
+			t.Logf("tolerated %s %s: %s (%s)", f.Severity, f.Rule, f.Summary, why)
+		}
+	}
+	if fs := rcUnexpected(rep, tg.mode, c.tolerated); len(fs) > 0 {
 		v.gap("healthy run of %s through %s has findings: %s\n%s", c.name, tg.mode, rcRuleList(rep), describe())
 	}
 }
@@ -347,6 +362,8 @@ func rcInbound(exs []*recorder.Exchange) []*recorder.Exchange {
 			in = append(in, ex)
 		}
 	}
+	// In arrival order: the capture file is written as exchanges complete, and a client may have two in flight.
+	slices.SortFunc(in, func(a, b *recorder.Exchange) int { return cmp.Compare(a.ID, b.ID) })
 	return in
 }
 
@@ -482,11 +499,12 @@ var rcUpstreamFindings = map[string][]string{
 	"proxy-oauth": {"discover-fallback", "upstream-url-rewritten"},
 }
 
-// rcUnexpected returns the findings of a healthy run, but for those rcUpstreamFindings allows.
-func rcUnexpected(rep *analysis.Report, mode string) []analysis.Finding {
+// rcUnexpected returns the findings of a healthy run, but for those rcUpstreamFindings and the client's tolerated
+// allow.
+func rcUnexpected(rep *analysis.Report, mode string, tolerated map[string]string) []analysis.Finding {
 	var fs []analysis.Finding
 	for _, f := range rep.Findings {
-		if slices.Contains(rcUpstreamFindings[mode], f.Rule) {
+		if _, ok := tolerated[f.Rule]; ok || slices.Contains(rcUpstreamFindings[mode], f.Rule) {
 			continue
 		}
 		fs = append(fs, f)
