@@ -371,6 +371,32 @@ func TestAbsenceJudgedByTheClockWhileIdle(t *testing.T) {
 	}
 }
 
+// A saved capture (no clock) is judged as the live session judged it once the grace had passed: the code never
+// exchanged is a finding, as `mcpwatch open --no-tui` and export say.
+func TestSavedCaptureJudgedAtItsEnd(t *testing.T) {
+	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "authorize-no-token.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond,
+		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
+		changed: map[uint64]struct{}{}}
+	go w.run()
+	defer w.close()
+	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
+	select {
+	case msg := <-w.out:
+		for _, f := range msg.view.report.Findings {
+			if f.Rule == "authorize-no-token" {
+				return
+			}
+		}
+		t.Fatalf("findings of the saved capture: %+v", msg.view.report.Findings)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no report")
+	}
+}
+
 // While nothing arrives and the clock changes nothing, the worker says nothing: the UI does not filter and draw
 // again every judgeEvery for an unchanged report.
 func TestIdleClockPublishesOnlyChanges(t *testing.T) {

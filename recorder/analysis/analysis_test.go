@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 var t0 = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -54,6 +56,8 @@ func (b *exb) answer(status int, ctype, s string) *exb {
 }
 
 func (b *exb) at(d time.Duration) *exb { b.ex.Start = t0.Add(d); return b }
+
+func (b *exb) from(addr string) *exb { b.ex.RemoteAddr = addr; return b }
 
 func (b *exb) outbound() *exb { b.ex.Kind = recorder.Outbound; return b }
 
@@ -230,6 +234,17 @@ func TestClientIdentification(t *testing.T) {
 		{"CIMD Claude Code", authorize("https://claude.ai/oauth/claude-code-client-metadata", "http://localhost:5555/callback"), ClientClaudeCode},
 		{"scope claudeai (seed)", newEx(1, "GET", "/authorize?response_type=code&client_id=x&redirect_uri=https%3A%2F%2Fexample.com&scope=claudeai"), ClientClaude},
 		{"nothing known", newEx(1, "POST", "/mcp").req("User-Agent", "curl/8.5.0"), ClientUnknown},
+		// ChatGPT's client assertion is signed with its own key (kid cimd-20260428030119).
+		{"ChatGPT's assertion key", newEx(1, "POST", "/token").body(form, "grant_type=authorization_code&code=c&client_id=x&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion="+
+			base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","kid":"cimd-20260428030119"}`))+".e30.c2ln"), ClientChatGPT},
+		{"client_uri of VS Code's registration", newEx(1, "POST", "/register").body("application/json", `{"client_name":"My Server","client_uri":"https://code.visualstudio.com","redirect_uris":["http://127.0.0.1:33418/"]}`).answer(201, "application/json", `{"client_id":"c1"}`), ClientVSCode},
+		// Claude's egress range names it, also behind a local tunnel and without a user agent (cam#923).
+		{"Claude's address", newEx(1, "HEAD", "/mcp").from("160.79.106.170:41234"), ClientClaude},
+		{"Claude's address forwarded by a tunnel", newEx(1, "HEAD", "/mcp").from("127.0.0.1:50000").req("X-Forwarded-For", "160.79.104.9"), ClientClaude},
+		{"a forwarded address from a remote peer is not trusted", newEx(1, "HEAD", "/mcp").from("203.0.113.9:50000").req("X-Forwarded-For", "160.79.104.9"), ClientUnknown},
+		// A request still waiting for its answer is named by its own user agent, a shared one by nobody.
+		{"pending, Claude-User", newEx(1, "POST", "/mcp").req("User-Agent", "Claude-User").pending(), ClientClaude},
+		{"pending, python-httpx", newEx(1, "GET", "/.well-known/oauth-protected-resource").req("User-Agent", "python-httpx/0.28.1").pending(), ClientUnknown},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -750,5 +765,17 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 				t.Fatalf("no %s finding in %+v", tt.rule, rep.Findings)
 			}
 		})
+	}
+}
+
+// Every field the registry's fingerprints read has a rank here: a decisive fingerprint of an unranked field would
+// name nobody.
+func TestFieldsRanked(t *testing.T) {
+	for _, p := range clients.Profiles {
+		for _, f := range p.Fingerprints {
+			if _, ok := fieldRank[f.Field]; !ok && f.Field != clients.RPCID {
+				t.Errorf("%s: field %s has no rank", p.ID, f.Field)
+			}
+		}
 	}
 }

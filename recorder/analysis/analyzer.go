@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 const (
@@ -39,14 +40,15 @@ type Analyzer struct {
 	keys  map[string]*conn   // strong keys (client id, token hash, session id, code hash) → connection
 	weak  map[string]*conn   // user-agent family → the last connection it was seen on
 	toks  map[string]*token  // access and refresh tokens issued in this capture, by hash
+	rts   map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids  map[string]*client // client ids registered (or metadata documents fetched) in this capture
 	sids  map[string]bool    // session ids issued in this capture
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering *conn
-	// challenged is, by remote host, the last connection answered a 401 challenge: a client's own OAuth requests
-	// that come before it registers, with another user agent (Claude Code's Bun/…, mcp-remote's pre-pass), join it.
-	challenged map[string]*conn
+	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
+	// another user agent from the same address join it (hostJoin).
+	hosts map[string]*conn
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
@@ -72,6 +74,8 @@ type exRec struct {
 	tok     string   // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
+	uaSig   signal // its user agent's signal, once computed
+	uaDone  bool
 	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
 	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 }
@@ -89,9 +93,18 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 
 func (r *exRec) family(ex *recorder.Exchange) string {
 	if r.fam == "" {
-		r.fam = familyKey(ex)
+		r.fam = familyKey(ex, r.ua(ex))
 	}
 	return r.fam
+}
+
+// ua is the signal of the exchange's user agent (looked up once per exchange).
+func (r *exRec) ua(ex *recorder.Exchange) signal {
+	if !r.uaDone {
+		r.uaDone = true
+		r.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+	}
+	return r.uaSig
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -165,6 +178,21 @@ type conn struct {
 	// maxSessions of them.
 	negotiated string
 	sessions   map[string]string
+	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
+	// that list's exchange (0: never listed).
+	tools     map[string]bool
+	toolsList uint64
+	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	stale     bool            // a name of listed is missing from tools
+	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
+	unusedRT bool
+	// echoed: a request of the connection carried a session id this server issued.
+	echoed bool
+	// mcp: a client request of the connection went to the MCP endpoint.
+	mcp bool
+	// probe: the connection's handshakes so far were a client's throwaway session (mcp-remote-fallback-test): the
+	// real session that follows joins it.
+	probe bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
 	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
@@ -240,10 +268,11 @@ func (a *Analyzer) Reset() {
 	a.keys = map[string]*conn{}
 	a.weak = map[string]*conn{}
 	a.toks = map[string]*token{}
+	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
 	a.sids = map[string]bool{}
 	a.discovering = nil
-	a.challenged = map[string]*conn{}
+	a.hosts = map[string]*conn{}
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
@@ -277,7 +306,7 @@ func (a *Analyzer) judgeTime() time.Time {
 	return a.last
 }
 
-// ended reports a judgement of a capture that ended: absence is told relative to its end.
+// endedJudgement reports a judgement of a capture that ended: absence is told relative to its end.
 func (a *Analyzer) endedJudgement() bool { return a.now.IsZero() && a.opts.Now.IsZero() && a.ended }
 
 // since says how long before the judgement something happened.
@@ -330,7 +359,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
-			if s := uaSignal(ex.ReqHeaders.Get("User-Agent")); s.better(r.sig) {
+			if s := r.ua(ex); s.better(r.sig) {
 				r.sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
@@ -568,10 +597,13 @@ func isVersion(v string) bool {
 
 // familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
 // and two user agents), or the user agent and the remote address.
-func familyKey(ex *recorder.Exchange) string {
+func familyKey(ex *recorder.Exchange, s signal) string {
 	ua := ex.ReqHeaders.Get("User-Agent")
-	if s := uaSignal(ua); s.kind != "" && manyAddresses(s.kind) {
+	if s.kind != "" && manyAddresses(s.kind) {
 		return "fam:" + string(s.kind)
+	}
+	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
+		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -736,7 +768,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := uaSignal(ua); target.ua == "" || s.strength > target.uaStrength {
+		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = ua, s.strength
 		}
 	}
@@ -744,19 +776,35 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		a.discovering = target
 	}
-	if r.stage == StageChallenge && ex.Kind == recorder.Inbound {
+	if ex.Kind == recorder.Inbound && r.stage != StageAuthorize && r.stage != StageConsent { // not the browser's
+		if isMCPPath(ex.Path(), a.opts.MCPPath) {
+			target.mcp = true
+		}
 		if h := remoteHost(ex); h != "" {
-			if len(a.challenged) >= maxChallenged {
-				clear(a.challenged)
+			if len(a.hosts) >= maxHosts {
+				clear(a.hosts)
 			}
-			a.challenged[h] = target
+			a.hosts[h] = target
 		}
 	}
 	return target
 }
 
-// maxChallenged bounds the remote hosts remembered for joining pre-registration requests.
-const maxChallenged = 1024
+// rtUse is a refresh request: when, from which address, which exchange.
+type rtUse struct {
+	at   time.Time
+	host string
+	ex   uint64
+}
+
+// maxRTUses bounds the refresh tokens remembered; maxTools the tool names a connection keeps.
+const (
+	maxRTUses = 10000
+	maxTools  = 1024
+)
+
+// maxHosts bounds the remote hosts remembered for joining a client's requests with another user agent.
+const maxHosts = 1024
 
 // preRegWindow is how soon after a connection's last exchange a request with another user agent from the same
 // address, before any token was issued, joins it.
@@ -784,24 +832,41 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
-		!(opening(r.stage) && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		!(opening(r.stage) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
-	switch r.stage {
-	case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken:
-		// A client's OAuth requests with another user agent than its MCP requests (Claude Code's Bun/…, Claude's
-		// python-httpx, mcp-remote's pre-pass) from the address that was just challenged, before any token: the
-		// resource-metadata → auth-metadata → register sequence follows the 401.
-		if c := a.challenged[remoteHost(ex)].root(); c != nil && ex.Kind == recorder.Inbound &&
-			ex.Start.Sub(c.last) <= preRegWindow && !c.marks[mIssued].set() {
-			return c
-		}
+	if c := a.hostJoin(r, ex); c != nil {
+		return c
 	}
 	switch r.stage {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
 		if c := a.discovering.root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
 			return c
 		}
+	}
+	return nil
+}
+
+// hostJoin joins a client's requests that carry another user agent than its MCP requests, from the same address,
+// before it holds a token: Claude Code's OAuth requests as Bun/… (or none), mcp-remote's pre-pass (undici, then
+// node), Claude's python-httpx discovery. The evidence is the address, the time (preRegWindow) and the sequence:
+//   - an OAuth request (metadata, registration, token) after the client's MCP request got its answer (a 401, a
+//     probe) joins that connection;
+//   - an MCP request after the client fetched the metadata first (`claude mcp login` starts at the protected
+//     resource metadata, CC#71610) joins the connection of those fetches, if it has made no MCP request yet.
+func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
+	if ex.Kind != recorder.Inbound {
+		return nil
+	}
+	c := a.hosts[remoteHost(ex)].root()
+	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.marks[mIssued].set() {
+		return nil
+	}
+	switch {
+	case r.stage == StageResourceMetadata, r.stage == StageAuthMetadata, r.stage == StageRegister, r.stage == StageToken:
+		return c
+	case isMCPPath(ex.Path(), a.opts.MCPPath) && !c.mcp:
+		return c
 	}
 	return nil
 }
@@ -905,6 +970,21 @@ func (a *Analyzer) merge(dst, src *conn) {
 	for sid, v := range src.sessions {
 		dst.setSession(sid, v)
 	}
+	if src.toolsList > dst.toolsList {
+		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
+	}
+	for n := range src.listed {
+		if dst.listed == nil {
+			dst.listed = map[string]bool{}
+		}
+		if len(dst.listed) < maxTools {
+			dst.listed[n] = true
+		}
+	}
+	dst.unusedRT = dst.unusedRT || src.unusedRT
+	dst.echoed = dst.echoed || src.echoed
+	dst.mcp = dst.mcp || src.mcp
+	dst.probe = dst.probe && src.probe
 	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
@@ -1001,7 +1081,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage != StageClientMetadata {
-		take(uaSignal(ex.ReqHeaders.Get("User-Agent")))
+		take(r.ua(ex))
+		take(addrSignal(ex))
 	}
 	stage := r.stage
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
@@ -1018,7 +1099,9 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		s := clientInfoSignal(name, version)
 		take(s)
 		if s.name != "" {
-			c.infoName = s.name
+			if c.probe = clients.IsProbeClientInfo(name); !c.probe || c.infoName == "" {
+				c.infoName = s.name // a throwaway session's name only until the real session names itself
+			}
 		}
 	case StageRegister:
 		if p := object(ex.ReqBody.Data); p != nil {
@@ -1028,6 +1111,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			s := clientNameSignal(str(p, "client_name"))
 			take(s)
 			take(softwareIDSignal(str(p, "software_id")))
+			take(lookup(clients.ClientURI, str(p, "client_uri")))
 			if s.name != "" && c.regName == "" {
 				c.regName = s.name
 			}
@@ -1038,16 +1122,20 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		take(clientIDSignal(q.Get("client_id")))
 		take(redirectSignal(q.Get("redirect_uri")))
 		take(scopeSignal(q.Get("scope")))
-	case StageToken:
+	case StageToken, StageRefresh:
 		p := params(ex)
 		take(clientIDSignal(p.Get("client_id")))
 		take(redirectSignal(p.Get("redirect_uri")))
+		if a := p.Get("client_assertion"); a != "" {
+			take(lookup(clients.AssertionKeyID, jwtHeader(a, "kid")))
+		}
 	case StageClientMetadata:
 		take(clientIDSignal(ex.URL))
 		if o := object(ex.RespBody.Data); o != nil {
 			for _, u := range strs(o, "redirect_uris") {
 				take(redirectSignal(u))
 			}
+			take(lookup(clients.ClientURI, str(o, "client_uri")))
 			if n := str(o, "client_name"); n != "" && c.regName == "" {
 				c.regName = n
 			}
@@ -1074,7 +1162,10 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.era = r.era
 	}
 	if r.era == "2026" && r.status == StatusOK {
-		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		// The body's _meta version is the request's version; the header may disagree (CC#93290).
+		if v := reqMetaVersion(ex); isVersion(v) {
+			c.protocol = v
+		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v
 		}
 	}
@@ -1086,7 +1177,10 @@ func (a *Analyzer) Info(id uint64) Info {
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage, Status: r.status, Era: r.era, Client: r.sig.kind}
+	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
+	if r.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = r.sig.kind
+	}
 	if !r.settled {
 		info.Status = StatusPending
 	}
@@ -1094,7 +1188,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.sig.kind != "" {
+		} else if p.sig.strength > weakStrength {
 			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {

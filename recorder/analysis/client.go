@@ -1,6 +1,10 @@
 package analysis
 
 import (
+	"net/netip"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
@@ -9,8 +13,8 @@ import (
 // connection takes its strongest signal (the first one on a tie). A decisive fingerprint ranks by where it was
 // read:
 //
-//	5  a metadata document URL, a redirect URI or a software_id only that client uses
-//	4  a user agent or registered client_name only that client sends
+//	5  a metadata document URL, a redirect URI, a software_id or a client assertion's key only that client uses
+//	4  a user agent, registered client_name or client_uri, or an address only that client sends from
 //	3  a clientInfo name, a scope
 //	2  an unrecognised clientInfo name (a display name; it names no client)
 //	1  a weak fingerprint, one several clients share (python-httpx, node, http://localhost:PORT/callback): it
@@ -26,8 +30,8 @@ const weakStrength = 1
 
 // fieldRank is the strength of a decisive fingerprint read at a field.
 var fieldRank = map[clients.Field]int{
-	clients.MetadataURL: 5, clients.RedirectURI: 5, clients.SoftwareID: 5,
-	clients.UserAgent: 4, clients.ClientName: 4,
+	clients.MetadataURL: 5, clients.RedirectURI: 5, clients.SoftwareID: 5, clients.AssertionKeyID: 5,
+	clients.UserAgent: 4, clients.ClientName: 4, clients.RemoteAddr: 4, clients.ClientURI: 4,
 	clients.ClientInfo: 3, clients.Scope: 3,
 }
 
@@ -75,6 +79,17 @@ func clientNameSignal(name string) signal {
 	s := lookup(clients.ClientName, name)
 	s.name = name
 	return s
+}
+
+// addrSignal identifies a client by its address: the remote address, or behind a local tunnel or proxy (a
+// loopback peer) the first address it forwards.
+func addrSignal(ex *recorder.Exchange) signal {
+	host := remoteHost(ex)
+	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+		fwd, _, _ := strings.Cut(ex.ReqHeaders.Get("X-Forwarded-For"), ",")
+		host = strings.TrimSpace(fwd)
+	}
+	return lookup(clients.RemoteAddr, host)
 }
 
 // softwareIDSignal identifies a client by the software_id of its registration.

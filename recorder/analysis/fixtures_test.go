@@ -162,9 +162,28 @@ var fixtureCases = []fixtureCase{
 	{name: "no-registration-stopped", client: ClientInspector, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
 		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	// http://localhost:PORT/callback is shared (Claude Code, SDK examples): it names nobody alone.
-	{name: "ai-sdk-oauth", client: ClientUnknown, rules: []string{"token-issued-unused"}},
+	{name: "ai-sdk-oauth", client: ClientKind("ai-sdk"), rules: []string{"token-issued-unused"}},
 	// Bun/… OAuth requests before registration join Claude Code's connection.
 	{name: "claude-code-oauth", client: ClientClaudeCode},
+	// `claude mcp login` fetches the metadata first (Bun) and authorizes elsewhere; its MCP requests join.
+	{name: "claude-code-login-external-as", client: ClientClaudeCode},
+	// mcp-remote's pre-pass (undici GET, node metadata fetches), its one-off client's session and the host's
+	// session: one connection, healthy.
+	{name: "mcp-remote-prepass", client: ClientMCPRemote},
+
+	// New findings of today's clients: each fires here and not on the healthy run it was derived from.
+	{name: "protocol-version-header-meta-mismatch", client: ClientClaude, rules: []string{"protocol-version-header-meta-mismatch"},
+		says: map[string]string{"protocol-version-header-meta-mismatch": "MCP-Protocol-Version: 2025-11-25 but _meta protocolVersion 2026-07-28"}},
+	{name: "refresh-token-race", client: ClientUnknown, rules: []string{"refresh-token-race", "refresh-rejected"},
+		says: map[string]string{"refresh-token-race": "from two addresses (127.0.0.1 at request 12, 10.0.0.2 here)"}},
+	{name: "refresh-token-replay", client: ClientUnknown, rules: []string{"refresh-token-replay", "refresh-rejected"},
+		says: map[string]string{"refresh-token-replay": "first presented at request 12 (5m0s earlier"}},
+	{name: "register-instead-of-refresh", client: ClientUnknown, rules: []string{"register-instead-of-refresh"},
+		says: map[string]string{"register-instead-of-refresh": "new client id mcpw_registered_again"}},
+	{name: "tool-not-listed", client: ClientUnknown, rules: []string{"tool-not-listed"},
+		says: map[string]string{"tool-not-listed": `tool "retired_tool"`}},
+	{name: "client-metadata-not-served", client: ClientClaude, rules: []string{"client-metadata-not-served", "authorize-failed"},
+		says: map[string]string{"client-metadata-not-served": "403 and a bot challenge page (\"Just a moment...\")"}},
 
 	// Proxy mode (mcpwatch proxy in front of an upstream).
 	// The script stops after the metadata, as a client would that cannot go on.

@@ -350,6 +350,17 @@ func clientInfo(p map[string]json.RawMessage) (name, version string) {
 }
 
 // metaVersion returns the 2026-07-28 _meta protocol version of a request's params.
+// metaKey is the _meta member that carries a request's protocol version (2026-07-28).
+const metaKey = "io.modelcontextprotocol/protocolVersion"
+
+// reqMetaVersion is the _meta protocol version of a request, without parsing a body that cannot hold one.
+func reqMetaVersion(ex *recorder.Exchange) string {
+	if !bytes.Contains(ex.ReqBody.Data, []byte(metaKey)) {
+		return ""
+	}
+	return metaVersion(rpcParams(ex))
+}
+
 func metaVersion(p map[string]json.RawMessage) string {
 	if meta := object(p["_meta"]); meta != nil {
 		return str(meta, "io.modelcontextprotocol/protocolVersion")
@@ -380,4 +391,17 @@ func canonical(s string) string {
 func isLoopbackURL(u *url.URL) bool {
 	h := strings.ToLower(u.Hostname())
 	return h == "localhost" || strings.HasPrefix(h, "127.") || h == "::1"
+}
+
+// jwtHeader is a member of a JWT's header (its first part), read without verifying anything; "" if it is not one.
+func jwtHeader(jwt, member string) string {
+	head, _, ok := strings.Cut(jwt, ".")
+	if !ok || len(head) > 4096 {
+		return ""
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(head, "="))
+	if err != nil {
+		return ""
+	}
+	return str(object(b), member)
 }

@@ -479,6 +479,9 @@ func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
 		if len(registered) == 0 {
 			registered = redirects
 		}
+		if c.unusedRT && c.clientID != "" && c.clientID != cid {
+			a.fire(r, c, "register-instead-of-refresh", fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
+		}
 		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none"}
 		c.clientID = cid
 		for _, ru := range registered {
@@ -537,6 +540,19 @@ func registerSummary(ex *recorder.Exchange, o map[string]json.RawMessage, redire
 
 func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 	what := ex.URL
+	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	switch {
+	case ex.Error != "":
+	case ex.Status == 403 && (ex.RespHeaders.Get("Cf-Mitigated") != "" || ct == "text/html"):
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered the server's fetch with 403 and a bot challenge page%s, not the document.", what, withExcerpt(ex)))
+		return
+	case ex.Status == 404:
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered 404: there is no document at the client id.", what))
+		return
+	case ex.Status == 200 && ct == "text/html":
+		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered an HTML page%s, not JSON.", what, withExcerpt(ex)))
+		return
+	}
 	if ex.Error != "" || ex.Status != 200 {
 		why := ex.Error
 		if why == "" {
@@ -674,6 +690,8 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.mark(mTokenReq, r)
 	} else {
 		c.mark(mRefresh, r)
+		c.unusedRT = false
+		a.checkRefreshReuse(r, ex, c, p.Get("refresh_token"))
 	}
 	if cl := a.cids[cid]; cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
 		a.fire(r, c, "register-secret-unused", fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
@@ -722,6 +740,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 		c.mark(mIssued, r)
 		c.token = "sha256:" + h
+		c.unusedRT = rt != ""
 	case st >= 400:
 		code, desc := str(o, "error"), str(o, "error_description")
 		why := code
@@ -839,13 +858,106 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageList:
 		if rpcMethod(ex) == "tools/list" && st != 401 { // asked, whatever the answer
 			c.mark(mToolsList, r)
+			a.noteTools(r, ex, c)
 		}
+	case StageCall:
+		a.checkToolListed(r, ex, c)
 	case StageStream:
 		if st == 405 && ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
 			a.fire(r, c, "get-stream-405", fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
 		}
 		a.checkTunnel(r, ex, c)
 	}
+}
+
+// noteTools keeps the tool names of a tools/list result: a first page replaces the list, a later page (a
+// cursor) adds to it.
+func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
+	res := rpcResult(ex)
+	if res == nil {
+		return
+	}
+	var tools []struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(res["tools"], &tools) != nil {
+		return
+	}
+	if str(rpcParams(ex), "cursor") == "" || c.tools == nil {
+		c.tools = make(map[string]bool, min(len(tools), maxTools))
+	}
+	if c.listed == nil {
+		c.listed = map[string]bool{}
+	}
+	for _, t := range tools {
+		if len(c.tools) >= maxTools {
+			break
+		}
+		c.tools[t.Name] = true
+		if len(c.listed) < maxTools {
+			c.listed[t.Name] = true
+		}
+	}
+	c.toolsList = r.id
+	c.stale = false
+	for n := range c.listed {
+		if !c.tools[n] {
+			c.stale = true // a name an earlier list gave is gone: calls are worth checking
+			break
+		}
+	}
+}
+
+// checkToolListed: a tool an earlier tools/list gave that the latest one does not is called from a stale list.
+// (A name no list ever gave is the client's own mistake, answered with the call's error.)
+func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
+	if !c.stale || len(c.tools) >= maxTools {
+		return // no tool an earlier list gave is missing from the latest: nothing to parse
+	}
+	name := str(rpcParams(ex), "name")
+	if name == "" || c.tools[name] || !c.listed[name] {
+		return
+	}
+	a.fire(r, c, "tool-not-listed", fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+}
+
+// roundDuration rounds to the second, or to the millisecond below one.
+func roundDuration(d time.Duration) time.Duration {
+	if d < time.Second {
+		return d.Round(time.Millisecond)
+	}
+	return d.Round(time.Second)
+}
+
+// raceWindow is how close two refreshes with one refresh token must be to be a race (a client's parallel
+// refresh from two nodes) rather than a replay.
+const raceWindow = 10 * time.Second
+
+// checkRefreshReuse tells a refresh token presented twice: within raceWindow from another address, a race to
+// tolerate; otherwise a replay.
+func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, rt string) {
+	if rt == "" || ex.Kind != recorder.Inbound {
+		return
+	}
+	h := hashSecret(rt)
+	host := remoteHost(ex)
+	prev, seen := a.rts[h]
+	if len(a.rts) >= maxRTUses && !seen {
+		clear(a.rts)
+	}
+	a.rts[h] = rtUse{at: ex.Start, host: host, ex: r.id}
+	if !seen || prev.ex == r.id {
+		return
+	}
+	d := ex.Start.Sub(prev.at)
+	if d < 0 {
+		d = -d
+	}
+	if d <= raceWindow && host != prev.host {
+		a.fire(r, c, "refresh-token-race", fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
+		return
+	}
+	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
 }
 
 func isRPCError(ex *recorder.Exchange) bool {
@@ -857,7 +969,18 @@ func isRPCError(ex *recorder.Exchange) bool {
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
+	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
+		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
+		if code, _, ok := ex.RPCError(); ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020") {
+			s += "; the server refused it with -32020 (HeaderMismatch)"
+		}
+		a.fire(r, c, "protocol-version-header-meta-mismatch", s+".")
+	}
 	if sid != "" {
+		if a.sids[sid] && !c.echoed {
+			c.echoed = true
+			c.gen++
+		}
 		if ex.Status == 404 {
 			c.mark(mSession404, r)
 			if !a.sids[sid] {
@@ -879,7 +1002,11 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
-		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued.", rpcOrMethod(ex), c.session))
+		s := fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued", rpcOrMethod(ex), c.session)
+		if !c.echoed {
+			s += "; it has never echoed a session id (Claude's connectors do not: cam#975)"
+		}
+		a.fire(r, c, "session-not-echoed", s+".")
 	}
 }
 

@@ -7,6 +7,7 @@ package clients
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Field is where on the wire a fingerprint is read.
@@ -23,8 +24,12 @@ const (
 	SoftwareID  Field = "software-id" // software_id of a registration
 	ClientInfo  Field = "client-info" // clientInfo name of initialize, or of 2026-07-28 _meta
 	UserAgent   Field = "user-agent"
-	Scope       Field = "scope"      // a scope the client asks for
-	RPCID       Field = "jsonrpc-id" // the JSON-RPC id of the opening request
+	Scope       Field = "scope"       // a scope the client asks for
+	RPCID       Field = "jsonrpc-id"  // the JSON-RPC id of the opening request
+	RemoteAddr  Field = "remote-addr" // the client's IP address (behind a local tunnel, the one it forwards)
+	ClientURI   Field = "client-uri"  // client_uri of a registration or metadata document
+	// AssertionKeyID is the kid of a private_key_jwt client assertion's header.
+	AssertionKeyID Field = "assertion-kid"
 )
 
 // Strength says whether a fingerprint may name a client by itself.
@@ -84,12 +89,15 @@ type Behaviour struct {
 	EchoesSession *bool
 	// ManyAddresses: one handshake arrives from many source addresses (a hosted client's nodes).
 	ManyAddresses bool
+	// ProbeClientInfo are the clientInfo names of a throwaway session the client opens before its real one
+	// (mcp-remote's one-off client that tests the transport): the real session that follows is the same run.
+	ProbeClientInfo []string
 }
 
 // Profile is one client.
 type Profile struct {
 	ID           string // stable id, as findings and the TUI show it ("claude", "claude-code", …)
-	Name         string // display name
+	Name         string // display name, short ("Claude", "VS Code")
 	Section      string // its section of reference/clients-2026-12.md
 	Fingerprints []Fingerprint
 	Behaviour    Behaviour
@@ -107,19 +115,89 @@ func Lookup(field Field, v string) (m Match, ok bool) {
 	if v == "" {
 		return Match{}, false
 	}
-	for i := range Profiles {
-		p := &Profiles[i]
-		for j := range p.Fingerprints {
-			f := &p.Fingerprints[j]
-			if f.Field != field || !f.Matches(v) {
-				continue
-			}
-			if !ok || f.Strength > m.Fingerprint.Strength {
-				m, ok = Match{Profile: p, Fingerprint: f}, true
-			}
+	for _, e := range index()[field] {
+		if e.lit != "" && !strings.HasPrefix(v, e.lit) {
+			continue // a pattern's literal prefix rules it out without running it
+		}
+		if !e.f.Matches(v) {
+			continue
+		}
+		if !ok || e.f.Strength > m.Fingerprint.Strength {
+			m, ok = Match{Profile: e.p, Fingerprint: e.f}, true
 		}
 	}
 	return m, ok
+}
+
+// entry is a fingerprint in the index, with the literal prefix any match of its pattern starts with.
+type entry struct {
+	p   *Profile
+	f   *Fingerprint
+	lit string
+}
+
+var (
+	indexOnce sync.Once
+	byField   map[Field][]entry
+)
+
+// literalPrefix is the literal text every match of an anchored pattern starts with ("^https://claude\\.(ai|com)/"
+// gives "https://claude."); "" when there is none.
+func literalPrefix(pat string) string {
+	rest, ok := strings.CutPrefix(pat, "^")
+	if !ok {
+		return ""
+	}
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		var lit byte
+		switch {
+		case c == '\\' && i+1 < len(rest) && strings.IndexByte(`.-/:[](){}?*+|^$\\`, rest[i+1]) >= 0:
+			lit = rest[i+1]
+			i++
+		case strings.IndexByte(`\\.[](){}?*+|^$`, c) >= 0:
+			return b.String()
+		default:
+			lit = c
+		}
+		if i+1 < len(rest) && strings.IndexByte("?*{", rest[i+1]) >= 0 {
+			return b.String() // a quantifier makes the last character optional
+		}
+		b.WriteByte(lit)
+	}
+	return b.String()
+}
+
+// index groups the fingerprints by field, in registry order (built once, on first use).
+func index() map[Field][]entry {
+	indexOnce.Do(func() {
+		byField = map[Field][]entry{}
+		for i := range Profiles {
+			p := &Profiles[i]
+			for j := range p.Fingerprints {
+				f := &p.Fingerprints[j]
+				e := entry{p: p, f: f}
+				if f.Pattern != nil {
+					e.lit = literalPrefix(f.Pattern.String())
+				}
+				byField[f.Field] = append(byField[f.Field], e)
+			}
+		}
+	})
+	return byField
+}
+
+// IsProbeClientInfo reports a clientInfo name some client gives a throwaway session (Behaviour.ProbeClientInfo).
+func IsProbeClientInfo(name string) bool {
+	for i := range Profiles {
+		for _, n := range Profiles[i].Behaviour.ProbeClientInfo {
+			if strings.EqualFold(n, name) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // ByID returns a profile.

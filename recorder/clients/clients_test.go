@@ -45,6 +45,8 @@ func TestFingerprintTable(t *testing.T) {
 		{"claude", UserAgent, "Anthropic/1.0.0"},
 		{"claude", ClientInfo, "Anthropic/ClaudeAI"},
 		{"claude", ClientInfo, "claude-ai"},
+		{"claude", RemoteAddr, "160.79.106.160"},
+		{"claude", RemoteAddr, "160.79.111.3"},
 		{"claude-code", MetadataURL, "https://claude.ai/oauth/claude-code-client-metadata"},
 		{"claude-code", UserAgent, "claude-code/2.1.332 (cli)"},
 		{"claude-code", ClientInfo, "claude-code"},
@@ -94,6 +96,18 @@ func TestFingerprintTable(t *testing.T) {
 		{"mcp-remote", SoftwareID, "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d"},
 		{"mcp-remote", ClientInfo, "Claude Desktop (via mcp-remote 0.1.38)"},
 		{"python-sdk", ClientInfo, "mcp"},
+		{"chatgpt", AssertionKeyID, "cimd-20260428030119"},
+		{"chatgpt", ClientURI, "https://chatgpt.com/"},
+		{"codex", ClientURI, "https://chatgpt.com/codex"},
+		{"vscode", ClientURI, "https://code.visualstudio.com"},
+		{"opencode", ClientURI, "https://opencode.ai"},
+		{"inspector", ClientURI, "https://github.com/modelcontextprotocol/inspector"},
+		{"mcp-remote", ClientURI, "https://github.com/modelcontextprotocol/mcp-cli"},
+		{"mcp-remote", ClientInfo, "mcp-remote-fallback-test"},
+		{"inspector", ClientInfo, "inspector-cli"},
+		{"claude-code", ClientName, "Claude Code (mcpwatch)"},
+		{"ai-sdk", ClientInfo, "ai-sdk-mcp-client"},
+		{"ai-sdk", UserAgent, "ai-sdk/2.0.99 node.js/22"},
 		{"cloudflare-agents", ClientName, "Cloudflare-AI-Playground-abcdefghijklmnopqrstu"},
 		{"cloudflare-agents", RedirectURI, "https://playground.ai.cloudflare.com/agents/playground/Cloudflare-AI-Playground-abc/callback"},
 	}
@@ -122,6 +136,12 @@ func TestFingerprintTable(t *testing.T) {
 		{RedirectURI, "http://127.0.0.1:33418/"},
 		{RedirectURI, "http://localhost:40123/oauth/callback"},
 		{RPCID, "server-discover-probe-1"},
+		{ClientURI, "https://claude.ai"},
+	}
+	for _, ip := range []string{"160.79.103.255", "160.79.112.0", "10.160.79.106"} {
+		if _, ok := Lookup(RemoteAddr, ip); ok {
+			t.Errorf("%s is outside Claude's 160.79.104.0/21 and matched", ip)
+		}
 	}
 	for _, tt := range shared {
 		if m, ok := Lookup(tt.field, tt.value); ok && m.Fingerprint.Strength != Weak {
@@ -139,6 +159,22 @@ func TestFingerprintTable(t *testing.T) {
 				t.Errorf("profile %s is named by no case of this test", p.ID)
 				break
 			}
+		}
+	}
+}
+
+func TestLiteralPrefix(t *testing.T) {
+	for pat, want := range map[string]string{
+		`^https://claude\.(ai|com)/`:          "https://claude.",
+		`^http://localhost:\d+/callback$`:     "http://localhost:",
+		`^https://(www\.)?cursor\.com/`:       "https://",
+		`^http://127\.0\.0\.1(:\d+)?/$`:       "http://127.0.0.1",
+		`^abc?`:                               "ab",
+		`no anchor`:                           "",
+		`^claude-code/\S+ \(.*claude-desktop`: "claude-code/",
+	} {
+		if got := literalPrefix(pat); got != want {
+			t.Errorf("literalPrefix(%s) = %q, want %q", pat, got, want)
 		}
 	}
 }

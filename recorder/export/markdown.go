@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
 
 // maxShownBody is how much of a body the transcript shows; the HAR and JSONL exports have all of it.
@@ -206,18 +207,13 @@ func (m *md) where(f analysis.Finding) string {
 	return ""
 }
 
-var clientNames = map[analysis.ClientKind]string{
-	analysis.ClientClaude: "Claude", analysis.ClientClaudeCode: "Claude Code", analysis.ClientChatGPT: "ChatGPT",
-	analysis.ClientCursor: "Cursor", analysis.ClientVSCode: "VS Code", analysis.ClientMCPRemote: "mcp-remote",
-	analysis.ClientInspector: "MCP Inspector",
-}
-
+// clientName is the registry's name of a client (recorder/clients).
 func clientName(k analysis.ClientKind) string {
-	if n, ok := clientNames[k]; ok {
-		return n
-	}
 	if k == "" || k == analysis.ClientUnknown {
 		return "an unidentified client"
+	}
+	if p, ok := clients.ByID(string(k)); ok {
+		return p.Name
 	}
 	return string(k)
 }

@@ -20,7 +20,7 @@ var clientFixtures = []derived{
 			probe := c.clone(init, 100, -40*time.Millisecond)
 			c.reqJSON(probe, func(m map[string]any) {
 				p := m["params"].(map[string]any)
-				p["clientInfo"] = map[string]any{"name": "mcp-remote", "version": "0.1.38"}
+				p["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
 			})
 			c.respHeader(probe, "Mcp-Session-Id", "MCP-REMOTE-PROBE-SESSION", "")
 			c.reqJSON(init, func(m map[string]any) {
@@ -110,6 +110,119 @@ var clientFixtures = []derived{
 			}
 			c.reqJSON(c.rpc("initialize", 1), func(m map[string]any) {
 				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
+			})
+		}},
+	{"protocol-version-header-meta-mismatch", "claude-web-2026",
+		"Claude through connectors negotiates 2026-07-28 with server/discover, then sends MCP-Protocol-Version: 2025-11-25 with _meta 2026-07-28 (CC#93290); this server accepts it.",
+		func(c *capture) {
+			for _, m := range []string{"tools/list", "tools/call"} {
+				c.reqHeader(c.rpc(m, 0), "MCP-Protocol-Version", "2025-11-25")
+			}
+		}},
+	{"refresh-token-race", "sdk-go-oauth",
+		"The client refreshes twice with one refresh token 300 ms apart from two addresses (Claude's egress nodes, PrefectHQ/fastmcp#4264); the server refuses the second (invalid_grant) instead of tolerating it.",
+		func(c *capture) {
+			rf := c.first(analysis.StageRefresh)
+			d := c.clone(rf, 101, 300*time.Millisecond)
+			d.RemoteAddr = "10.0.0.2:40100"
+			c.status(d, 400, "application/json", `{"error":"invalid_grant","error_description":"refresh token already used"}`, "")
+		}},
+	{"refresh-token-replay", "sdk-go-oauth",
+		"A refresh token that was already rotated is presented again five minutes later: a replay (or a client that kept a stale token), refused.",
+		func(c *capture) {
+			rf := c.first(analysis.StageRefresh)
+			d := c.clone(rf, 101, 5*time.Minute)
+			c.status(d, 400, "application/json", `{"error":"invalid_grant","error_description":"refresh token already used"}`, "")
+		}},
+	{"register-instead-of-refresh", "sdk-go-oauth",
+		"The client holds a refresh token it never used and registers again (a new client id) instead of refreshing (Claude Code re-runs DCR on every authenticate, CC#59460).",
+		func(c *capture) {
+			reg := c.first(analysis.StageRegister)
+			list := c.rpc("tools/list", 0)
+			d := c.clone(reg, 102, list.Start.Add(list.Timings.Total+time.Millisecond).Sub(reg.Start))
+			c.respJSON(d, func(m map[string]any) { m["client_id"] = "mcpw_registered_again" }, "")
+			c.cutAfter(d)
+		}},
+	{"tool-not-listed", "sdk-go-legacy",
+		"An earlier tools/list had retired_tool, the latest does not, and the client calls it (a stale tool list).",
+		func(c *capture) {
+			list := c.rpc("tools/list", 0)
+			old := c.clone(list, 100, -time.Millisecond)
+			c.result(old, func(r map[string]any) {
+				r["tools"] = append(r["tools"].([]any), map[string]any{"name": "retired_tool", "inputSchema": map[string]any{"type": "object"}})
+			}, "")
+			call := c.rpc("tools/call", 1)
+			c.reqJSON(call, func(m map[string]any) { m["params"].(map[string]any)["name"] = "retired_tool" })
+		}},
+	{"client-metadata-not-served", "claude-web-2026",
+		"The client ID metadata document URL answers the server's fetch with a Cloudflare managed challenge (403 text/html, cf-mitigated: challenge) instead of the document (idx:59670257790); the authorization is refused.",
+		func(c *capture) {
+			ex := c.first(analysis.StageClientMetadata)
+			c.status(ex, 403, "text/html; charset=UTF-8", "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body></body></html>", "")
+			c.respHeader(ex, "Cf-Mitigated", "challenge", "")
+			au := c.first(analysis.StageAuthorize)
+			c.status(au, 400, "text/plain; charset=utf-8", "unknown client_id https://claude.ai/oauth/mcp-oauth-client-metadata\n", "")
+			c.cutAfter(au)
+		}},
+	{"claude-code-login-external-as", "sdk-go-oauth",
+		"`claude mcp login` starts at the protected resource metadata (Bun/1.4.6, CC#71610) and authorizes at an authorization server of another host, which this capture does not see; then its MCP requests (claude-code/2.1.332) carry a token issued there: one connection.",
+		func(c *capture) {
+			for _, ex := range c.byID() {
+				switch analysis.StageOf(ex, "/mcp") {
+				case analysis.StageChallenge, analysis.StageAuthMetadata, analysis.StageRegister, analysis.StageAuthorize,
+					analysis.StageConsent, analysis.StageToken, analysis.StageRefresh:
+					c.drop(ex)
+				case analysis.StageResourceMetadata:
+					c.reqHeader(ex, "User-Agent", "Bun/1.4.6")
+				default:
+					c.reqHeader(ex, "User-Agent", "claude-code/2.1.332 (cli)")
+				}
+			}
+			c.reqJSON(c.rpc("initialize", 0), func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
+			})
+		}},
+	{"mcp-remote-prepass", "sdk-go-legacy",
+		"mcp-remote 0.15.1 in front of an authless server: its pre-pass GETs the MCP URL (undici) and fetches the metadata documents as node (404s), its one-off mcp-remote-fallback-test client opens a session and leaves it, then the host's session (via mcp-remote) lists and calls: one connection, healthy.",
+		func(c *capture) {
+			get := c.rpcless("GET")
+			probe := c.clone(get, 100, 0)
+			probe.Start = c.first(analysis.StageInitialize).Start.Add(-100 * time.Millisecond)
+			probe.Timings = recorder.Timings{Wait: 2 * time.Millisecond, Total: 2 * time.Millisecond}
+			c.reqHeader(probe, "Mcp-Session-Id", "")
+			c.status(probe, 400, "text/plain; charset=utf-8", "Bad Request: no session\n", "")
+			for i, path := range []string{"/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-authorization-server"} {
+				d := c.clone(get, uint64(101+i), 0)
+				d.Start = probe.Start.Add(time.Duration(10*(i+1)) * time.Millisecond)
+				d.URL = path
+				d.Timings = recorder.Timings{Wait: time.Millisecond, Total: time.Millisecond}
+				c.reqHeader(d, "Mcp-Session-Id", "")
+				c.reqHeader(d, "Mcp-Protocol-Version", "")
+				c.reqHeader(d, "Accept", "application/json")
+				c.reqHeader(d, "User-Agent", "node")
+				c.status(d, 404, "text/plain; charset=utf-8", "404 page not found\n", "")
+			}
+			for _, ex := range c.exs {
+				if ex.ID < 101 {
+					c.reqHeader(ex, "User-Agent", "undici")
+				}
+			}
+			init, notif := c.rpc("initialize", 0), c.rpc("notifications/initialized", 0)
+			for i, ex := range []*recorder.Exchange{init, notif} {
+				d := c.clone(ex, uint64(103+i), 0)
+				d.Start = probe.Start.Add(time.Duration(40+10*i) * time.Millisecond)
+				d.Timings = recorder.Timings{Wait: 2 * time.Millisecond, Total: 2 * time.Millisecond}
+				if i == 0 {
+					c.reqJSON(d, func(m map[string]any) {
+						m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "mcp-remote-fallback-test", "version": "0.0.0"}
+					})
+					c.respHeader(d, "Mcp-Session-Id", "FALLBACK-TEST-SESSION", "")
+				} else {
+					c.reqHeader(d, "Mcp-Session-Id", "FALLBACK-TEST-SESSION")
+				}
+			}
+			c.reqJSON(init, func(m map[string]any) {
+				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "fixturegen-go (via mcp-remote 0.15.1)", "version": "1.0.0"}
 			})
 		}},
 }
