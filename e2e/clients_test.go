@@ -112,18 +112,7 @@ func (v *rcVerdict) finish(key string) {
 // knownAnalysisGaps lists the subtests that fail only because the analysis (recorder/analysis, branch analysis12)
 // is still wrong about a real client: the test logs the observed and expected finding and skips. Each entry is
 // removed when the analysis is fixed; see docs/clients.md.
-var knownAnalysisGaps = map[string]string{
-	"mcp-remote/proxy": "one mcp-remote connection and no finding; seen: its transport probe session (clientInfo " +
-		"\"mcp-remote-fallback-test 0.0.0\", user agent undici) and its discovery pre-pass (user agent node) left in " +
-		"two unknown connections, and tools-never-listed on the probe session",
-	"inspector-cli/proxy":       "named inspector from clientInfo \"inspector-cli 2.12.0\"; seen: unknown",
-	"inspector-cli/proxy-oauth": "named inspector from clientInfo \"inspector-cli 2.12.0\"; seen: unknown",
-	"inspector-cli/broken":      "named inspector from clientInfo \"inspector-cli 2.12.0\" (its 401'd initialize); seen: unknown",
-	"claude-code/proxy-oauth": "one claude-code connection; seen: the protected resource metadata requests of " +
-		"`claude mcp login` (user agent Bun/1.4.6, no 401 before them) in an unknown connection",
-	"claude-code/broken": "named claude-code from its registration (client_name \"Claude Code (mcpwatch)\", user agent " +
-		"Bun/1.4.6, redirect http://localhost:PORT/callback); seen: unknown",
-}
+var knownAnalysisGaps = map[string]string{}
 
 var rcOauthStages = []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata,
 	analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken}
@@ -167,7 +156,7 @@ func realClients() []realClient {
 			},
 		},
 		{
-			name: "ai-sdk", kinds: []analysis.ClientKind{"ai-sdk", analysis.ClientUnknown}, clientInfo: "ai-sdk-mcp-client",
+			name: "ai-sdk", kinds: []analysis.ClientKind{"ai-sdk"}, clientInfo: "ai-sdk-mcp-client",
 			run:        runAISDK,
 			wantStages: rcStagesThen(analysis.StageDiscover, analysis.StageList), proxyStages: []analysis.Stage{analysis.StageList},
 			broken: toggleRun{fault: "wrong-jsonrpc-id", error: regexp.MustCompile(`initialization timed out`), rule: "wrong-jsonrpc-id",
