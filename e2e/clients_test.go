@@ -294,6 +294,10 @@ func runRealClient(t *testing.T, v *rcVerdict, c realClient, mode string, tr tog
 		if tr.rule != "" && !rcHasRule(rep, tr.rule) {
 			v.gap("under --fault %s: no %s finding explains what %s did; findings: %s\n%s", tr.fault, tr.rule, c.name, rcRuleList(rep), describe())
 		}
+		// Live and saved agree: the finding was printed while the client ran, not only found in the capture.
+		if live := rcLiveRules(tg.m.stdout.String()); tr.rule != "" && !slices.Contains(live, tr.rule) {
+			v.gap("under --fault %s: mcpwatch printed %v live, not %s", tr.fault, live, tr.rule)
+		}
 		for _, r := range tr.not {
 			if rcHasRule(rep, r) {
 				v.gap("under --fault %s: a %s finding misexplains what %s did; findings: %s\n%s", tr.fault, r, c.name, rcRuleList(rep), describe())
@@ -325,6 +329,11 @@ func runRealClient(t *testing.T, v *rcVerdict, c realClient, mode string, tr tog
 	for _, f := range rep.Findings {
 		if why, ok := c.tolerated[f.Rule]; ok {
 			t.Logf("tolerated %s %s: %s (%s)", f.Severity, f.Rule, f.Summary, why)
+		}
+	}
+	for _, r := range rcLiveRules(tg.m.stdout.String()) {
+		if _, ok := c.tolerated[r]; !ok && !slices.Contains(rcUpstreamFindings[tg.mode], r) {
+			v.gap("healthy run of %s through %s: mcpwatch printed %s live", c.name, tg.mode, r)
 		}
 	}
 	if fs := rcUnexpected(rep, tg.mode, c.tolerated); len(fs) > 0 {
@@ -457,6 +466,18 @@ func rcCheckHeadless(t *testing.T, tg *clientTarget, exs []*recorder.Exchange) {
 	if lines := HeadlessLines(t, tg.m.stdout.String()); len(lines) != len(exs) {
 		t.Errorf("mcpwatch printed %d request lines live, the capture has %d exchanges", len(lines), len(exs))
 	}
+}
+
+// rcLiveRE is a finding line of mcpwatch's live headless output: "! SEVERITY RULE [...]: ...".
+var rcLiveRE = regexp.MustCompile(`(?m)^! (error|warn|info) (\S+) \[`)
+
+// rcLiveRules are the rules of the findings mcpwatch printed live.
+func rcLiveRules(stdout string) []string {
+	var rules []string
+	for _, m := range rcLiveRE.FindAllStringSubmatch(stdout, -1) {
+		rules = append(rules, m[2])
+	}
+	return rules
 }
 
 // rcCheckNamed: every connection is the client's (no request left in an "unknown" connection or named after another
