@@ -725,7 +725,7 @@ func runClaudeCode(t *testing.T, tg *clientTarget) (bool, string, []clientReques
 	}
 	if tg.oauth {
 		if _, err := exec.LookPath("script"); err != nil {
-			t.Fatalf("script(1) (util-linux) gives claude mcp login its terminal: %v", err)
+			t.Fatalf("script(1) (util-linux; Debian package bsdutils) gives claude mcp login its terminal: %v", err)
 		}
 		if !step(rcRunTool(t, tg, tg.home, "script", "-qfec", rcShellQuote(claude)+" mcp login mcpwatch", "/dev/null")) {
 			return false, out.String(), nil
