@@ -111,7 +111,10 @@ var fixtureCases = []fixtureCase{
 	// tools-never-listed stays silent: the missing session id is the cause, not the tools capability.
 	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id"},
 		faults: map[string]string{"initialize-no-session-id": "omit-session-id"}},
-	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-not-echoed"}},
+	// Claude never echoes the session id (cam#975); a client that echoed it and then dropped it is another finding.
+	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-never-echoed"}},
+	{name: "session-dropped", client: ClientClaude, rules: []string{"session-not-echoed"},
+		says: map[string]string{"session-not-echoed": "tools/call without the Mcp-Session-Id"}},
 	{name: "session-stale", client: ClientUnknown, rules: []string{"session-stale", "session-no-reinit"},
 		says: map[string]string{"session-stale": "SESSION-FROM-BEFORE-THE-RESTART"}},
 	{name: "protocol-version-mismatch", client: ClientClaude, rules: []string{"protocol-version-mismatch"},

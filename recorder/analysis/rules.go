@@ -1002,11 +1002,11 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
-		s := fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued", rpcOrMethod(ex), c.session)
 		if !c.echoed {
-			s += "; it has never echoed a session id (Claude's connectors do not: cam#975)"
+			a.fire(r, c, "session-never-echoed", fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
+			return
 		}
-		a.fire(r, c, "session-not-echoed", s+".")
+		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued, after echoing it before.", rpcOrMethod(ex), c.session))
 	}
 }
 

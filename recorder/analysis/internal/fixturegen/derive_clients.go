@@ -225,6 +225,11 @@ var clientFixtures = []derived{
 				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "fixturegen-go (via mcp-remote 0.15.1)", "version": "1.0.0"}
 			})
 		}},
+	{"session-dropped", "claude-web-legacy",
+		"The client echoes the Mcp-Session-Id on notifications/initialized and tools/list, then sends tools/call without it; this server tolerates it.",
+		func(c *capture) {
+			c.reqHeader(c.rpc("tools/call", 0), "Mcp-Session-Id", "")
+		}},
 }
 
 func init() { fixtures = append(fixtures, clientFixtures...) }
