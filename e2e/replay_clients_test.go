@@ -442,6 +442,7 @@ func (r *replayRun) checkStages(stdout string) {
 		var ev headless.Event
 		if l != "" && json.Unmarshal([]byte(l), &ev) == nil && ev.Event == headless.EventFinding {
 			findings = append(findings, ev.Finding.Rule)
+			t.Logf("finding %s %s: %s", ev.Finding.Severity, ev.Finding.Rule, ev.Finding.Summary)
 		}
 		if l == "" || json.Unmarshal([]byte(l), &ev) != nil || ev.Event != headless.EventExchange {
 			continue

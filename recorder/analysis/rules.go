@@ -755,7 +755,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			return
 		}
 		if p.Get("grant_type") == grantJWTBearer {
-			a.fire(r, c, "id-jag-unsupported", idJAGSummary(p.Get("assertion"), st, why))
+			a.fire(r, c, "id-jag-unsupported", idJAGSummary(p.Get("assertion"), st, code))
 			return
 		}
 		switch code {
@@ -783,7 +783,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 const grantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 // idJAGSummary says what the refused assertion was: its typ and issuer, read from the JWT (never its signature).
-func idJAGSummary(assertion string, st int, why string) string {
+func idJAGSummary(assertion string, st int, code string) string {
 	part := func(i int) map[string]json.RawMessage {
 		parts := strings.SplitN(assertion, ".", 3)
 		if len(parts) < 2 {
@@ -799,7 +799,7 @@ func idJAGSummary(assertion string, st int, why string) string {
 	if h, cl := part(0), part(1); h != nil || cl != nil {
 		what = fmt.Sprintf("a JWT of typ %q issued by %q", str(h, "typ"), str(cl, "iss"))
 	}
-	return fmt.Sprintf("The client sent the jwt-bearer grant (Enterprise-Managed Authorization) with %s, and the token endpoint refused it (%d %s).", what, st, why)
+	return fmt.Sprintf("The client sent the jwt-bearer grant (Enterprise-Managed Authorization) with %s, and the token endpoint refused it (%d %s).", what, st, code)
 }
 
 func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {

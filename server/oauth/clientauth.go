@@ -315,13 +315,14 @@ func (a *AS) keysOf(ctx context.Context, c *client, refresh bool) ([]jose.JSONWe
 	return a.cimd.clientKeys(ctx, c.Metadata.JWKSURI, refresh)
 }
 
-// verifyWith tries the keys that may have made the signature: the one named by kid, or all when there is none.
-// It returns the key that verified, or why none did.
+// verifyWith tries the keys that may have made the signature: the one named by kid (or, when no key has that
+// kid, those without one), or all when the header names none. It returns the key that verified, or why none did.
 func verifyWith(tok *jwt.JSONWebToken, keys []jose.JSONWebKey, alg, kid string, claims *assertionClaims) (*jose.JSONWebKey, string) {
 	why := ""
+	named := kid != "" && slices.ContainsFunc(keys, func(k jose.JSONWebKey) bool { return k.KeyID == kid })
 	for i := range keys {
 		k := &keys[i]
-		if kid != "" && k.KeyID != kid {
+		if kid != "" && k.KeyID != kid && (named || k.KeyID != "") {
 			continue
 		}
 		if w := keyAllows(k, alg); w != "" {

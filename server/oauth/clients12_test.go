@@ -302,9 +302,14 @@ func TestPrivateKeyJWTRegisteredClient(t *testing.T) {
 	if d := r.JSON(t)["error_description"].(string); !strings.Contains(d, "not RS256") {
 		t.Errorf("error_description %q", d)
 	}
-	// private_key_jwt without keys is refused at registration.
-	if r := h.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt"}); r.Status != http.StatusBadRequest {
-		t.Errorf("private_key_jwt without keys: %d %s", r.Status, r.Body)
+	// private_key_jwt without keys, or with a jwks_uri the server would never fetch, is refused at registration.
+	for _, md := range []map[string]any{
+		{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt"},
+		{"redirect_uris": []string{"http://127.0.0.1/cb"}, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://keys.example/jwks.json"},
+	} {
+		if r := h.register(md); r.Status != http.StatusBadRequest {
+			t.Errorf("%v: %d %s", md, r.Status, r.Body)
+		}
 	}
 }
 
@@ -448,5 +453,23 @@ func TestJWKSCacheBounded(t *testing.T) {
 	h.as.cimd.mu.Unlock()
 	if n > maxJWKSCache {
 		t.Errorf("%d JWKS cached, want at most %d", n, maxJWKSCache)
+	}
+}
+
+// A JWKS whose key has no kid verifies an assertion that names one (some clients publish keys without kid).
+func TestPrivateKeyJWTKeyWithoutKid(t *testing.T) {
+	signed := newRSASigner(t, "k1")
+	published := &signer{t: t, key: signed.key, alg: jose.RS256} // the same key, published without kid
+	keys := newJWKSServer(t, published.jwks())
+	docs := newDocServer(t, "", map[string]string{"/client.json": jsonDoc(map[string]any{
+		"client_id": "{url}", "client_name": "no kid", "redirect_uris": []string{cb},
+		"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys.URL + "/jwks.json",
+	})})
+	h := newHarness(t, allowLoopback)
+	clientID := docs.URL + "/client.json"
+	r := h.post(PathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
+		"client_assertion_type", assertionTypeJWT, "client_assertion", signed.assertion(clientID, h.srv.URL+PathToken, h.clock.Now(), nil)).Encode())
+	if r.Status != http.StatusOK {
+		t.Fatalf("%d %s", r.Status, r.Body)
 	}
 }

@@ -160,6 +160,11 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		return err
 	}
+	if md.TokenEndpointAuthMethod == authPrivateKeyJWT && md.JWKSURI != "" {
+		if u, err := url.Parse(md.JWKSURI); err != nil || a.cimd.checkURL(u) != nil {
+			return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("jwks_uri %q cannot be fetched: it must be an https URL (its host must be public)", md.JWKSURI))
+		}
+	}
 	for _, n := range notes {
 		recorder.AddNote(r.Context(), "oauth", "registration: "+n)
 	}
