@@ -162,10 +162,13 @@ func realClients() []realClient {
 			broken: toggleRun{fault: "wrong-jsonrpc-id", error: regexp.MustCompile(`initialization timed out`), rule: "wrong-jsonrpc-id",
 				not: []string{"discover-no-fallback"}},
 			tolerated: map[string]string{
-				// Seen in 1 of 4 runs through the proxy: after falling back from server/discover the transport opens
+				// Seen in 1 run of 3 or 4 through the proxy: after falling back from server/discover the transport opens
 				// its GET stream (startInboundSse) while the initialize answer's session id is not yet applied, gets
 				// 400, and opens it again with the id.
 				"session-not-echoed": "the AI SDK 2.0.99 sometimes opens its GET stream without the session id it was just given",
+				// The same race as the analysis words it since session-never-echoed was split from session-not-echoed
+				// (judged at that GET; the client echoes the id on every later request).
+				"session-never-echoed": "the AI SDK 2.0.99 sometimes opens its GET stream without the session id it was just given",
 			},
 		},
 		{
