@@ -161,14 +161,14 @@ func (s *Server) routes() chi.Router {
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
 		Logger:         s.cfg.Logger,
-		ForceStateless: func() bool { return s.cfg.Faults.Has("stateless") },
+		ForceStateless: func() bool { return s.cfg.Faults.Has(faults.Stateless) },
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
-			if was, ok := strings.CutPrefix(why, "toggle stateless ("); ok && era == mcpserver.EraStateless {
-				recorder.AddFault(r.Context(), recorder.FaultChange{Name: "stateless", What: "route",
-					Before: mcpserver.EraLegacy + ": the stateful handler (" + strings.TrimSuffix(was, ")") + "; sessions, GET stream, DELETE)",
-					After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
-			}
+		},
+		OnForcedStateless: func(r *http.Request, legacyWhy string) {
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.Stateless.Name(), What: "route",
+				Before: mcpserver.EraLegacy + ": the stateful handler (" + legacyWhy + "; sessions, GET stream, DELETE)",
+				After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
 		},
 	})
 	mcpH, sseH := s.watchToolsChanged(h), s.watchToolsChanged(h.SSE())
@@ -197,7 +197,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 
 // applyToolsChanged adds or removes the tools-changed toggle's tool when the toggle flips.
 func (s *Server) applyToolsChanged([]faults.Active) {
-	on := s.cfg.Faults.Has("tools-changed")
+	on := s.cfg.Faults.Has(faults.ToolsChanged)
 	s.toolsChangedMu.Lock()
 	defer s.toolsChangedMu.Unlock()
 	switch {
@@ -219,10 +219,10 @@ func (s *Server) applyAuthToggles([]faults.Active) {
 	}
 	set := s.cfg.Faults
 	s.oauth.UpdateOptions(func(o *oauth.Options) {
-		o.DenyConsent = set.Has("deny-consent")
-		o.ForceConfidential = set.Has("require-client-secret")
-		o.RedirectHosts, _ = set.Hosts("redirect-allow")
-		o.AccessTokenTTL, _ = set.Duration("short-token")
+		o.DenyConsent = set.Has(faults.DenyConsent)
+		o.ForceConfidential = set.Has(faults.RequireClientSecret)
+		o.RedirectHosts, _ = set.Hosts(faults.RedirectAllow)
+		o.AccessTokenTTL, _ = set.Duration(faults.ShortToken)
 	})
 }
 
