@@ -1,8 +1,11 @@
 package analysis
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // Rule is one diagnosis the analysis can make. Findings carry the rule's id, severity, fix and source, and a
@@ -16,7 +19,20 @@ type Rule struct {
 	// Toggles are the toggles (server/faults, by name) that can produce this rule; a finding names a toggle that
 	// altered its exchange only when it is one of them.
 	Toggles []string `json:"toggles,omitempty"`
+
+	check func(ex *recorder.Exchange, stage Stage) string // an exchangeRule's check
 }
+
+// catalogue holds every rule in declaration order (the order of the var block below: rule is called as each
+// variable is initialized, and Go initializes variables in declaration order once what they depend on is; these
+// three are declared first so that every rule can be). A rule whose check read a package variable declared
+// after it would be initialized late, out of order: TestFindingsDoc (docs/findings.md) would say so.
+// ruleIndex finds a rule by id.
+var (
+	catalogue     []*Rule
+	ruleIndex     = map[string]*Rule{}
+	exchangeRules []*Rule // the rules with a check of their own, run on every inbound exchange the server answered
+)
 
 // Sources: "S26/…", "S1125/…" are files of the MCP specification (reference/spec-checklist.md); issue refs
 // without a repository are anthropics/claude-ai-mcp#N, CC#N is anthropics/claude-code#N
@@ -183,9 +199,15 @@ var (
 	ruleRegisterInsteadOfRefresh = rule("register-instead-of-refresh", SeverityInfo, "the client registered again instead of refreshing",
 		"Nothing breaks if registration stays open, but each run mints a client and orphans its refresh token (Claude Code re-runs DCR on every authenticate); prune unused registrations, and answer invalid_grant (not invalid_client) to a dead refresh token so the client refreshes or re-authorizes.",
 		"reference/clients-2026-12.md §2 Registration (CC#59460), §1 Token (support.claude.com 11503834)")
-	ruleTokenInQuery = rule("token-in-query", SeverityError, "access token in the URL query",
+	ruleTokenInQuery = exchangeRule("token-in-query", SeverityError, "access token in the URL query",
 		"Send the token only in the Authorization: Bearer header.",
-		"S26/basic/authorization/index.mdx §Access Token Usage")
+		"S26/basic/authorization/index.mdx §Access Token Usage",
+		func(ex *recorder.Exchange, stage Stage) string {
+			if (mcpStage(stage) || stage == StageChallenge) && query(ex).Get("access_token") != "" {
+				return fmt.Sprintf("%s carries access_token in its query string.", ex.Method+" "+ex.Path())
+			}
+			return ""
+		})
 
 	// MCP transport and lifecycle.
 	ruleMCPRedirect = rule("mcp-redirect", SeverityError, "MCP endpoint answered with a redirect",
@@ -275,14 +297,6 @@ var (
 		"RFC 9110 §15.6.3 (502), §15.6.5 (504)")
 )
 
-// catalogue holds every rule in declaration order (the order of the var block above: rule is called as each
-// variable is initialized, and a variable is initialized in declaration order once what it depends on is), and
-// ruleIndex finds one by id.
-var (
-	catalogue []*Rule
-	ruleIndex = map[string]*Rule{}
-)
-
 // rule declares a rule of the catalogue. The rules fire it by the variable that holds it, so a misspelt rule is a
 // compile error; an id declared twice panics at start (every test would fail).
 func rule(id string, sev Severity, title, fix, source string) *Rule {
@@ -292,6 +306,18 @@ func rule(id string, sev Severity, title, fix, source string) *Rule {
 	r := &Rule{ID: id, Severity: sev, Title: title, Fix: fix, Source: source}
 	catalogue = append(catalogue, r)
 	ruleIndex[id] = r
+	return r
+}
+
+// exchangeRule declares a rule whose check needs nothing but one exchange and its stage: check returns the
+// finding's summary, or "" when the rule does not fire. Such a rule is this one value and nothing else: the
+// analysis runs its check on every exchange a client sent and the server answered (not on the upstream's copy in
+// proxy mode, nor when the upstream never answered), in declaration order. A rule that needs what happened
+// earlier on the connection is a rule() fired from rules.go instead.
+func exchangeRule(id string, sev Severity, title, fix, source string, check func(ex *recorder.Exchange, stage Stage) string) *Rule {
+	r := rule(id, sev, title, fix, source)
+	r.check = check
+	exchangeRules = append(exchangeRules, r)
 	return r
 }
 
@@ -352,6 +378,7 @@ func (r *Rule) toggles() []string {
 func (r *Rule) export() Rule {
 	out := *r
 	out.Toggles = r.toggles()
+	out.check = nil // the analysis's own
 	return out
 }
 

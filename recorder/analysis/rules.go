@@ -192,8 +192,10 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 		}
 	}
-	if (mcpStage(r.stage) || r.stage == StageChallenge) && query(ex).Get("access_token") != "" {
-		a.fire(r, c, ruleTokenInQuery, fmt.Sprintf("%s carries access_token in its query string.", ex.Method+" "+ex.Path()))
+	for _, rl := range exchangeRules { // the rules declared with a check of their own (catalogue.go)
+		if summary := rl.check(ex, r.stage); summary != "" {
+			a.fire(r, c, rl, summary)
+		}
 	}
 	if isMCPPath(ex.Path(), a.opts.MCPPath) && ex.Path() != "/sse" {
 		switch st {

@@ -57,6 +57,14 @@ var failStages = []string{"probe", "challenge", "resource-metadata", "auth-metad
 var TokenErrors = []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
 	"unsupported_grant_type", "invalid_scope", "invalid_target", "server_error", "temporarily_unavailable"}
 
+// registry holds the toggles in declaration order (toggle is called as each variable below is initialized, and Go
+// initializes variables in declaration order once what they depend on is: a toggle whose parser read a variable
+// declared after it would come late, which TestRegistry catches) and byName finds one.
+var (
+	registry []*Def
+	byName   = map[string]*Def{}
+)
+
 // The toggles, grouped, in the order `mcpwatch toggles` prints them. Each is one value: declare a toggle here with
 // toggle(Def{…}), and refer to it by its variable (set.Has(faults.Stateless)), so that a misspelt toggle is a
 // compile error. The rules a toggle can cause are recorder/analysis's toggleRules (the recorder cannot import the
@@ -186,13 +194,6 @@ func (t Toggle) Name() string { return t.d.Name }
 
 // Def returns what the catalogue says of the toggle (a copy).
 func (t Toggle) Def() Def { return t.d.clone() }
-
-// registry holds the toggles in declaration order (toggle is called as each variable above is initialized, in
-// declaration order) and byName finds one.
-var (
-	registry []*Def
-	byName   = map[string]*Def{}
-)
 
 // toggle declares a toggle of the catalogue; a name declared twice panics at start (every test would fail).
 func toggle(d Def) Toggle {
