@@ -50,10 +50,8 @@ const numStages = len(stageOrder)
 // StageOrder returns every stage in handshake order (a copy).
 func StageOrder() []Stage { return slices.Clone(stageOrder[:]) }
 
-// Stages lists every stage in handshake order. It is a copy the analysis never reads, so changing it changes
-// nothing here.
-//
-// Deprecated: use StageOrder; Stages stays until tui and recorder/export have moved to it.
+// Stages lists every stage in handshake order: a copy the analysis never reads, made at start (so changing it
+// changes nothing here). Prefer StageOrder; Stages goes once tui and recorder/export have moved to it.
 var Stages = StageOrder()
 
 // ClientKind names a known MCP client.

@@ -199,7 +199,7 @@ var (
 	ruleRegisterInsteadOfRefresh = rule("register-instead-of-refresh", SeverityInfo, "the client registered again instead of refreshing",
 		"Nothing breaks if registration stays open, but each run mints a client and orphans its refresh token (Claude Code re-runs DCR on every authenticate); prune unused registrations, and answer invalid_grant (not invalid_client) to a dead refresh token so the client refreshes or re-authorizes.",
 		"reference/clients-2026-12.md §2 Registration (CC#59460), §1 Token (support.claude.com 11503834)")
-	ruleTokenInQuery = exchangeRule("token-in-query", SeverityError, "access token in the URL query",
+	_ = exchangeRule("token-in-query", SeverityError, "access token in the URL query",
 		"Send the token only in the Authorization: Bearer header.",
 		"S26/basic/authorization/index.mdx §Access Token Usage",
 		func(ex *recorder.Exchange, stage Stage) string {
@@ -310,10 +310,10 @@ func rule(id string, sev Severity, title, fix, source string) *Rule {
 }
 
 // exchangeRule declares a rule whose check needs nothing but one exchange and its stage: check returns the
-// finding's summary, or "" when the rule does not fire. Such a rule is this one value and nothing else: the
-// analysis runs its check on every exchange a client sent and the server answered (not on the upstream's copy in
-// proxy mode, nor when the upstream never answered), in declaration order. A rule that needs what happened
-// earlier on the connection is a rule() fired from rules.go instead.
+// finding's summary, or "" when the rule does not fire. Such a rule is this one value and nothing else (declared
+// as _ = exchangeRule(…) unless toggleRules names it): the analysis runs its check on every exchange a client sent
+// and the server answered (not on the upstream's copy in proxy mode, nor when the upstream never answered), in
+// declaration order. A rule that needs what happened earlier on the connection is a rule() fired from rules.go.
 func exchangeRule(id string, sev Severity, title, fix, source string, check func(ex *recorder.Exchange, stage Stage) string) *Rule {
 	r := rule(id, sev, title, fix, source)
 	r.check = check

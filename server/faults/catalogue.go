@@ -221,9 +221,8 @@ func Toggles() []Def {
 	return out
 }
 
-// Catalogue lists every toggle, in catalogue order. It is a copy the package never reads.
-//
-// Deprecated: use Toggles; Catalogue stays until cmd/mcpwatch and server/control have moved to it.
+// Catalogue lists every toggle, in catalogue order: a copy the package never reads, made at start (so changing it
+// changes nothing here). Prefer Toggles; Catalogue goes once cmd/mcpwatch has moved to it.
 var Catalogue = Toggles()
 
 // ByName returns the toggle called name (as a user or a capture spells it).
