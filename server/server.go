@@ -160,8 +160,18 @@ func (s *Server) routes() chi.Router {
 	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
-		Logger:         s.cfg.Logger,
-		ForceStateless: func() bool { return s.cfg.Faults.Has(faults.Stateless) },
+		Logger:              s.cfg.Logger,
+		ForceStateless:      func() bool { return s.cfg.Faults.Has(faults.Stateless) },
+		StrictVersionHeader: func() bool { return s.cfg.Faults.Has(faults.StrictVersionHeader) },
+		OnVersionHeader: func(r *http.Request, sent, meta string, accepted bool) {
+			if accepted {
+				recorder.AddNote(r.Context(), mcpserver.NoteVersionHeader, fmt.Sprintf("accepted MCP-Protocol-Version: %s with _meta protocolVersion %s and served the request as %s (Claude through connectors does this, anthropics/claude-code#93290); a strict 2026-07-28 server answers 400 -32020 HeaderMismatch (toggle strict-version-header)", sent, meta, meta))
+				return
+			}
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
+				Before: fmt.Sprintf("%s accepted beside _meta %s: served as %s", sent, meta, meta),
+				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
+		},
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},

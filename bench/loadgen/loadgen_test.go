@@ -72,6 +72,11 @@ func TestAgainstServe(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ts, store := serve(t, tc.srv)
 			tc.cfg.URL = ts.URL + "/mcp"
+			if tc.cfg.Mode == loadgen.ModeHandshake {
+				// A handshake is a dozen requests; only those that end inside the window count, so the window leaves
+				// room for a race-built server on a busy machine (300 ms held none in CI while other builds ran).
+				tc.cfg.Duration = 2 * time.Second
+			}
 			res := run(t, tc.cfg)
 			clean(t, res)
 			if st := store.Stats(); st.Total != res.Answered {

@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/faults"
@@ -219,15 +219,9 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
-		if err != nil {
+		if capture, err = app.OpenCapture(store, f.capture, stateDir, f.captureOptions(logger)); err != nil {
 			return err
 		}
-		store.OnComplete(capture.Append)
 	}
 
 	consentCode := ""
@@ -276,10 +270,11 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	if f.allowLoopbackCIMD {
 		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
-	return runWatched(ctx, watched{
-		flags: f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, authNote: authNote, after: after, consentCode: consentCode,
-	}, stdout, stderr)
+	return app.Session{
+		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
+		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
+		Logger: logger, Auth: !f.noAuth, AuthNote: authNote, After: after, ConsentCode: consentCode,
+	}.Run(ctx, stdout, stderr)
 }
 
 func consentMode(auto bool) string {

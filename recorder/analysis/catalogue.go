@@ -329,6 +329,7 @@ var toggleRules = map[string][]*Rule{
 	// transport / session
 	"omit-session-id":       {ruleInitializeNoSessionID},
 	"stateless":             {ruleInitializeNoSessionID, ruleGetStream405, ruleToolsNeverListed},
+	"strict-version-header": {ruleProtocolVersionHeaderMetaMismatch},
 	"reject-discover":       {ruleDiscoverFallback, ruleDiscoverNoFallback},
 	"protocol-version":      {ruleProtocolVersionMismatch, ruleProtocolVersionHeaderMissing},
 	"sse-responses":         {ruleInitializedMissing, ruleToolsNeverListed},

@@ -79,6 +79,10 @@ var (
 		Changes: "never issues sessions: legacy requests are served by the stateless handler, initialize gets no Mcp-Session-Id, GET and DELETE get 405",
 		Reveals: "whether a legacy client works with a session-less server (the 2026-07-28 direction)",
 		Source:  "MCP 2026-07-28 basic/index §Statelessness; SEP-2567"})
+	StrictVersionHeader = toggle(Def{Name: "strict-version-header", Group: GroupTransport, Modes: serveOnly,
+		Changes: "refuses a 2026-07-28 request whose MCP-Protocol-Version header is a legacy revision (2025-11-25) while _meta says 2026-07-28 with 400 -32020 HeaderMismatch, as a strict stateless server does (by default mcpwatch serves it by its _meta version)",
+		Reveals: "what Claude does against a strict 2026-07-28 server: after server/discover its tools/list and tool calls carry MCP-Protocol-Version: 2025-11-25 and fail with -32020 while the connector says connected",
+		Source:  "anthropics/claude-code#93290; MCP 2026-07-28 basic/transports §Protocol Version Header (HeaderMismatch)"})
 	RejectDiscover = toggle(Def{Name: "reject-discover", Group: GroupTransport, Modes: both,
 		Changes: "answers server/discover with -32601 Method not found, as a pre-2026 server does",
 		Reveals: "whether the client falls back to initialize (Claude opens with server/discover since Aug 2026)",
