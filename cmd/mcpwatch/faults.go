@@ -25,7 +25,7 @@ func newFaultsCmd() *cobra.Command {
 // cmdFaults prints the toggle catalogue and the scenarios.
 func cmdFaults(stdout io.Writer) error {
 	group := ""
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if d.Group != group {
 			group = d.Group
 			fmt.Fprintf(stdout, "\n%s\n", strings.ToUpper(group))
@@ -69,7 +69,7 @@ func newFaultCmd() *cobra.Command {
 			}
 			var names []string
 			if args[0] == "set" || args[0] == "unset" {
-				for _, d := range faults.Catalogue {
+				for _, d := range faults.Toggles() {
 					names = append(names, d.Name)
 				}
 			}

@@ -50,10 +50,6 @@ const numStages = len(stageOrder)
 // StageOrder returns every stage in handshake order (a copy).
 func StageOrder() []Stage { return slices.Clone(stageOrder[:]) }
 
-// Stages lists every stage in handshake order: a copy the analysis never reads, made at start (so changing it
-// changes nothing here). Prefer StageOrder; Stages goes once tui and recorder/export have moved to it.
-var Stages = StageOrder()
-
 // ClientKind names a known MCP client.
 type ClientKind string
 

@@ -225,10 +225,6 @@ func Toggles() []Def {
 	return out
 }
 
-// Catalogue lists every toggle, in catalogue order: a copy the package never reads, made at start (so changing it
-// changes nothing here). Prefer Toggles; Catalogue goes once cmd/mcpwatch has moved to it.
-var Catalogue = Toggles()
-
 // ByName returns the toggle called name (as a user or a capture spells it).
 func ByName(name string) (Toggle, bool) {
 	d, ok := byName[name]
