@@ -1015,7 +1015,7 @@ func TestEveryToggleChangesExactlyWhatItSays(t *testing.T) {
 		name, _, _ := strings.Cut(c.spec, "=")
 		covered[name] = true
 	}
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if !covered[d.Name] {
 			t.Errorf("toggle %s has no row in the table", d.Name)
 		}

@@ -184,13 +184,13 @@ func example(key string) string {
 func checkValue(key, val string) error {
 	switch key {
 	case "stage":
-		for _, s := range analysis.Stages {
+		for _, s := range analysis.StageOrder() {
 			if strings.HasPrefix(string(s), val) {
 				return nil
 			}
 		}
-		names := make([]string, len(analysis.Stages))
-		for i, s := range analysis.Stages {
+		names := make([]string, len(analysis.StageOrder()))
+		for i, s := range analysis.StageOrder() {
 			names[i] = string(s)
 		}
 		return fmt.Errorf("unknown stage %q (stages: %s)", val, strings.Join(names, " "))
@@ -303,7 +303,7 @@ func (t *term) matchOne(i int, v string, r *row, d *flowView) bool {
 }
 
 func isStage(v string) bool {
-	return slices.Contains(analysis.Stages, analysis.Stage(v))
+	return slices.Contains(analysis.StageOrder(), analysis.Stage(v))
 }
 
 // narrows reports whether f lets through a subset of what old does, so that only old's matches need searching:

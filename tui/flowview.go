@@ -83,7 +83,7 @@ func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView
 	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{},
 		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
 	d.clientID("") // 0: not known yet
-	for _, st := range analysis.Stages {
+	for _, st := range analysis.StageOrder() {
 		d.stageID(st)
 	}
 	d.resetConns()

@@ -179,7 +179,7 @@ func (f *fallback) note(r *row, stage analysis.Stage) {
 
 func (f *fallback) connection() *analysis.Connection {
 	c := &analysis.Connection{ID: fallbackID, Client: analysis.ClientUnknown, Start: f.start, Last: f.last}
-	for _, s := range analysis.Stages {
+	for _, s := range analysis.StageOrder() {
 		if st, ok := f.stages[s]; ok && s != analysis.StageOther {
 			c.Stages = append(c.Stages, st)
 		}

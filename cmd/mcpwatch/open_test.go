@@ -214,10 +214,10 @@ func TestTogglesForTUI(t *testing.T) {
 			t.Fatalf("slow: %+v", ti)
 		}
 	}
-	if len(on) != 2 || on["slow"] != "250ms" || !set.Has("omit-session-id") {
+	if len(on) != 2 || on["slow"] != "250ms" || !set.Has(faults.OmitSessionID) {
 		t.Fatalf("on: %v", on)
 	}
-	if err := tg.Unset("slow"); err != nil || set.Has("slow") {
+	if err := tg.Unset("slow"); err != nil || set.Has(faults.Slow) {
 		t.Fatalf("unset: %v", err)
 	}
 }

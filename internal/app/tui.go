@@ -116,7 +116,7 @@ func (t TogglesForTUI) List() []tui.ToggleInfo {
 		on[a.Name] = a
 	}
 	var out []tui.ToggleInfo
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if !d.AppliesTo(t.Toggles.Mode()) {
 			continue
 		}

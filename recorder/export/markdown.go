@@ -346,7 +346,7 @@ func stageIndex(s analysis.Stage) int {
 	if s == analysis.StageOther {
 		return -1
 	}
-	return slices.Index(analysis.Stages, s)
+	return slices.Index(analysis.StageOrder(), s)
 }
 
 // outcome says how far a run got: the furthest stage that went through, or where it stopped.

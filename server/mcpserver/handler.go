@@ -60,6 +60,9 @@ type HandlerOptions struct {
 	ForceStateless func() bool
 	// OnRoute, when set, is told which era each /mcp request was routed to and why.
 	OnRoute func(r *http.Request, era, why string)
+	// OnForcedStateless, when set, is told of each request that ForceStateless moved from the legacy era to the
+	// stateless one (after OnRoute), with why it would have been legacy: a fact, not a sentence to parse.
+	OnForcedStateless func(r *http.Request, legacyWhy string)
 }
 
 // Handler serves /mcp for both protocol eras: a stateful SDK handler (initialize, Mcp-Session-Id, GET stream,
@@ -121,8 +124,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if era == "" {
 		return // already answered: 413, or a body that is not JSON-RPC
 	}
+	forcedFrom := "" // why the request would have been legacy, when the stateless toggle moved it
 	if era == EraLegacy && h.opts.ForceStateless != nil && h.opts.ForceStateless() {
-		era, why = EraStateless, "toggle stateless ("+why+")"
+		forcedFrom, era, why = why, EraStateless, "toggle stateless ("+why+")"
 	}
 	if era == EraLegacy && call.json && call.method != "initialize" && r.Header.Get("Mcp-Session-Id") == "" {
 		// The SDK would open a throwaway session and answer HTTP 200 with a JSON-RPC error of code 0 ("method ... is
@@ -141,6 +145,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.opts.OnRoute != nil {
 		h.opts.OnRoute(r, era, why)
+	}
+	if forcedFrom != "" && h.opts.OnForcedStateless != nil {
+		h.opts.OnForcedStateless(r, forcedFrom)
 	}
 	if era == EraStateless {
 		h.fixVersionHeader(r, call)

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -283,6 +284,34 @@ func TestRouting(t *testing.T) {
 
 // TestSessionVersionCompat: a legacy session that sends MCP-Protocol-Version: 2026-07-28 (Claude has been seen
 // doing so) is served at the session's version; StrictSessionVersion restores the SDK's 400/-32022.
+// The stateless toggle moves a legacy request to the stateless handler, and says so as a fact (why the request would
+// have been legacy), not only in OnRoute's sentence; a request that was stateless anyway is not reported.
+func TestForcedStatelessIsAFact(t *testing.T) {
+	var mu sync.Mutex
+	var forced []string
+	ts := newTestServer(t, HandlerOptions{
+		ForceStateless: func() bool { return true },
+		OnForcedStateless: func(_ *http.Request, legacyWhy string) {
+			mu.Lock()
+			forced = append(forced, legacyWhy)
+			mu.Unlock()
+		},
+	})
+	if r := ts.do(t, "POST", "/mcp", nil, initBody("2025-11-25")); r.status != 200 || r.header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize: %v (session %q)", r, r.header.Get("Mcp-Session-Id"))
+	}
+	if got := ts.lastRoute(); got != EraStateless+": toggle stateless (legacy body)" {
+		t.Errorf("route %q", got)
+	}
+	hdr, body := call2026("tools/list", "", "")
+	ts.do(t, "POST", "/mcp", hdr, body)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(forced, []string{"legacy body"}) {
+		t.Errorf("forced = %q, want [legacy body] (the 2026 request was stateless anyway)", forced)
+	}
+}
+
 func TestSessionVersionCompat(t *testing.T) {
 	whoami := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
 	for _, version := range []string{"2025-11-25", "2025-06-18", "2024-11-05"} {
