@@ -318,9 +318,10 @@ func runRealClient(t *testing.T, v *rcVerdict, c realClient, mode string, tr tog
 	case "proxy":
 		rcCheckStages(v, exs, c.proxyStages, describe)
 	case "proxy-oauth":
-		// Registration, authorization and token go to the upstream's own authorization server, not through the
-		// proxy: the capture has the protected resource metadata, and MCP requests with the token.
-		rcCheckStages(v, exs, []analysis.Stage{analysis.StageResourceMetadata, analysis.StageList}, describe)
+		// The upstream's own authorization server is on another origin: mcpwatch watches it through a second
+		// listener (--watch-as, on by default), so registration, authorization and token are in the capture too.
+		rcCheckStages(v, exs, []analysis.Stage{analysis.StageResourceMetadata, analysis.StageAuthMetadata,
+			analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken, analysis.StageList}, describe)
 		if !slices.ContainsFunc(rcInbound(exs), func(ex *recorder.Exchange) bool {
 			return ex.Status == http.StatusOK && strings.HasPrefix(ex.ReqHeaders.Get("Authorization"), "Bearer ")
 		}) {
@@ -405,11 +406,15 @@ type clientRequest struct {
 // exchange of the capture is a request the client sent (method and path, counted).
 func rcCheckSent(t *testing.T, tg *clientTarget, sent []clientRequest, exs []*recorder.Exchange) {
 	t.Helper()
-	sent = slices.DeleteFunc(slices.Clone(sent), func(r clientRequest) bool { return r.origin != tg.m.url })
+	// mcpwatch's listeners: the main one, and in proxy mode the one in front of a watched authorization server on
+	// another origin (every inbound exchange names the host it was sent to).
+	listeners := map[string]bool{tg.m.url: true}
 	captured := map[string]int{}
 	for _, ex := range rcInbound(exs) {
 		captured[ex.Method+" "+ex.Path()]++
+		listeners["http://"+ex.Host] = true
 	}
+	sent = slices.DeleteFunc(slices.Clone(sent), func(r clientRequest) bool { return !listeners[r.origin] })
 	all, answered := map[string]int{}, map[string]int{}
 	for _, s := range sent {
 		all[s.req]++

@@ -759,3 +759,28 @@ func TestFieldsRanked(t *testing.T) {
 		}
 	}
 }
+
+// An issuer with a terminating "/" is served at the same well-known URL as without it (RFC 8414 §3.1): it is
+// consistent when the resource metadata named exactly that identifier (the TypeScript SDK's demo server does), and
+// a mismatch when the resource metadata named the other form (a client comparing the two refuses it).
+func TestIssuerWithTerminatingSlash(t *testing.T) {
+	run := func(named string) []string {
+		exs := []*recorder.Exchange{
+			newEx(1, "GET", "/.well-known/oauth-protected-resource/mcp").from("127.0.0.1:5000").req("User-Agent", "node").
+				answer(200, "application/json", `{"resource":"http://127.0.0.1:4000/mcp","authorization_servers":["`+named+`"]}`).ex,
+			newEx(2, "GET", "/.well-known/oauth-authorization-server").from("127.0.0.1:5000").req("User-Agent", "node").
+				answer(200, "application/json", `{"issuer":"http://127.0.0.1:4000/","authorization_endpoint":"http://127.0.0.1:4000/authorize","token_endpoint":"http://127.0.0.1:4000/token","registration_endpoint":"http://127.0.0.1:4000/register","response_types_supported":["code"],"code_challenge_methods_supported":["S256"]}`).ex,
+		}
+		var rules []string
+		for _, f := range Analyze(exs, Options{}).Findings {
+			rules = append(rules, f.Rule)
+		}
+		return rules
+	}
+	if got := run("http://127.0.0.1:4000/"); slices.Contains(got, "auth-metadata-issuer-mismatch") {
+		t.Errorf("issuer http://127.0.0.1:4000/ named so by the resource metadata: %v, want no issuer mismatch", got)
+	}
+	if got := run("http://127.0.0.1:4000"); !slices.Contains(got, "auth-metadata-issuer-mismatch") {
+		t.Errorf("issuer http://127.0.0.1:4000/ where the resource metadata named http://127.0.0.1:4000: %v, want the mismatch", got)
+	}
+}

@@ -184,6 +184,8 @@ type conn struct {
 	toolsList uint64
 	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
 	stale     bool            // a name of listed is missing from tools
+	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
+	asIDs []string
 	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
 	unusedRT bool
 	// echoed: a request of the connection carried a session id this server issued.

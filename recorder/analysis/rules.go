@@ -359,9 +359,11 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 		return
 	}
 	c.mark(mPRMOK, r)
-	if len(strs(o, "authorization_servers")) == 0 {
+	ids := strs(o, "authorization_servers")
+	if len(ids) == 0 {
 		a.fire(r, c, ruleResourceMetadataNoAuthorizationServers, fmt.Sprintf("The resource metadata at %s lists no authorization_servers.", what))
 	}
+	c.asIDs = slices.Clone(ids[:min(len(ids), 8)])
 	res := str(o, "resource")
 	b := base(ex)
 	suffix := ""
@@ -432,7 +434,11 @@ func (a *Analyzer) checkAuthMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 		a.fire(r, c, ruleAuthMetadataNoS256, fmt.Sprintf("The authorization server metadata at %s has %s, without S256.", what, got))
 	}
-	if iss, want := str(o, "issuer"), expectedIssuer(ex); iss != "" && want != "" && iss != want {
+	// RFC 8414 §3.1 drops an issuer's terminating "/" before inserting the well-known suffix, so an issuer
+	// "https://h/" is served at the same URL as "https://h": it is consistent when that is the identifier the
+	// resource metadata named (the one the client compares the issuer with).
+	if iss, want := str(o, "issuer"), expectedIssuer(ex); iss != "" && want != "" && iss != want &&
+		!(iss == want+"/" && slices.Contains(c.asIDs, iss)) {
 		a.fire(r, c, ruleAuthMetadataIssuerMismatch, fmt.Sprintf("The metadata at %s gives issuer %s; a document at this URL must give %s.", what, iss, want))
 	}
 	var cimd bool
