@@ -19,6 +19,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/mcpserver/conformance"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -118,7 +119,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ms, stopMCP := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	mopts := mcpserver.Options{Logger: cfg.Logger}
+	if cfg.Fixtures == FixturesConformance {
+		mopts.Fixtures = conformance.Fixtures()
+	}
+	ms, stopMCP := mcpserver.New(mopts)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

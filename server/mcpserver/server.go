@@ -1,5 +1,5 @@
 // Package mcpserver builds the embedded MCP server on the official Go SDK: the default tools, prompt and resource,
-// the optional conformance fixtures, and the HTTP handlers that serve both protocol eras on one endpoint.
+// the hook optional fixture sets (package conformance) plug into, and the HTTP handlers that serve both protocol eras on one endpoint.
 package mcpserver
 
 import (
@@ -16,14 +16,14 @@ import (
 
 // Options configure the embedded server.
 type Options struct {
-	// Conformance adds the fixture set the official conformance suite expects.
-	Conformance bool
+	// Fixtures, when set, adds a fixture set (--fixtures; the conformance suite's is in package conformance).
+	Fixtures *FixtureSet
 	// Logger receives the SDK's own log lines (never stdout while the TUI runs).
 	Logger *slog.Logger
 }
 
-// New returns the MCP server with the default tools, prompt and resource, plus the conformance fixtures when asked.
-// The returned stop function ends background work (the conformance suite's watched resource ticker).
+// New returns the MCP server with the default tools, prompt and resource, plus a fixture set when asked. The
+// returned stop function ends background work (e.g. the conformance suite's watched resource ticker).
 func New(opts Options) (*mcp.Server, func()) {
 	sopts := &mcp.ServerOptions{
 		Instructions: "mcpwatch's embedded MCP server. Try the best_person_looker_upper tool, or whoami to see what the server knows of you.",
@@ -38,20 +38,26 @@ func New(opts Options) (*mcp.Server, func()) {
 			Resources: &mcp.ResourceCapabilities{ListChanged: true},
 		},
 	}
-	if opts.Conformance {
-		sopts.CompletionHandler = completionHandler
-		sopts.SubscribeHandler = func(context.Context, *mcp.SubscribeRequest) error { return nil }
-		sopts.UnsubscribeHandler = func(context.Context, *mcp.UnsubscribeRequest) error { return nil }
-		sopts.Capabilities.Resources.Subscribe = true
-		sopts.Capabilities.Completions = &mcp.CompletionCapabilities{}
+	if opts.Fixtures != nil && opts.Fixtures.Options != nil {
+		opts.Fixtures.Options(sopts)
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: version.String()}, sopts)
 	addDefaults(s)
 	stop := func() {}
-	if opts.Conformance {
-		stop = addConformanceFixtures(s)
+	if opts.Fixtures != nil && opts.Fixtures.Add != nil {
+		stop = opts.Fixtures.Add(s)
 	}
 	return s, stop
+}
+
+// A FixtureSet is the hook a set of fixtures (--fixtures) plugs into the server through: it can adjust the server's
+// options before the server is made (capabilities, completion and subscription handlers), then add its tools,
+// resources and prompts. The fixtures live in packages of their own (package conformance).
+type FixtureSet struct {
+	// Options, when set, adjusts the server's options.
+	Options func(*mcp.ServerOptions)
+	// Add registers the fixtures on the server; the function it returns ends their background work.
+	Add func(*mcp.Server) func()
 }
 
 // People is the list the seed's tool answers from.
