@@ -26,7 +26,7 @@ import (
 )
 
 // Fixture sets for --fixtures.
-const FixturesConformance = "conformance"
+const fixturesConformance = "conformance"
 
 // Config is what `mcpwatch serve` needs.
 type Config struct {
@@ -88,9 +88,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	switch cfg.Fixtures {
-	case "", FixturesConformance:
+	case "", fixturesConformance:
 	default:
-		return nil, fmt.Errorf("unknown fixture set %q (valid: %s)", cfg.Fixtures, FixturesConformance)
+		return nil, fmt.Errorf("unknown fixture set %q (valid: %s)", cfg.Fixtures, fixturesConformance)
 	}
 	guard, err := publicurl.NewGuard(cfg.PublicURL)
 	if err != nil {
@@ -100,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.EndpointPath = "/mcp"
 	}
 	if cfg.BodyTimeout <= 0 {
-		cfg.BodyTimeout = DefaultBodyTimeout
+		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
 		if cfg.Faults == nil {
@@ -120,7 +120,7 @@ func New(cfg Config) (*Server, error) {
 		}
 	}
 	mopts := mcpserver.Options{Logger: cfg.Logger}
-	if cfg.Fixtures == FixturesConformance {
+	if cfg.Fixtures == fixturesConformance {
 		mopts.Fixtures = conformance.Fixtures()
 	}
 	ms, stopMCP := mcpserver.New(mopts)
