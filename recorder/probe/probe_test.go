@@ -6,12 +6,12 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -155,8 +155,7 @@ func TestCIMDOnlyServer(t *testing.T) {
 		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q,"code_challenge_methods_supported":["S256"],
 			"token_endpoint_auth_methods_supported":["none"],"client_id_metadata_document_supported":true}`, base, base+"/authorize", base+"/token")
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := testkit.Serve(t, mux)
 	base = srv.URL
 	rs := RunAll(context.Background(), []*clients.Profile{mustLookup(t, "claude"), mustLookup(t, "inspector")}, Options{URL: base + "/mcp", Auto: true}, nil)
 	claude, inspector := rs[0], rs[1]

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
@@ -102,8 +103,7 @@ func newHarnessAt(t *testing.T, path string, opts ...harnessOpt) *harness {
 	})
 	r.Handle("/mcp", CORS(as.Protect("/mcp")(echo)))
 	r.Handle("/sse", CORS(as.Protect("/sse")(echo)))
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
+	srv := testkit.Serve(t, r)
 	jar, _ := cookiejar.New(nil)
 	return &harness{t: t, as: as, srv: srv, clock: clk, path: path, rec: rec, http: &http.Client{
 		Jar:           jar,
