@@ -2,9 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -12,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt")
 
 // fixtureCase is what a recorded capture must produce.
 type fixtureCase struct {
@@ -319,23 +316,7 @@ func TestGolden(t *testing.T) {
 				a.Observe(ex)
 			}
 			got := golden(a, exs)
-			path := filepath.Join("testdata", "golden", fc.name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("analysis of %s differs from %s (run with -update and read the diff):\n%s", fc.name, path, got)
-			}
+			testkit.Golden(t, filepath.Join("testdata", "golden"), ".txt", fc.name, []byte(got))
 		})
 	}
 }
