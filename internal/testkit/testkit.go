@@ -3,6 +3,7 @@
 package testkit
 
 import (
+	"flag"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -20,6 +21,13 @@ func Serve(t testing.TB, h http.Handler) *httptest.Server {
 		ts.Close()
 	})
 	return ts
+}
+
+// Updating reports whether the test runs with -update (goldie's flag): golden files are being rewritten, and so may
+// be the inputs they are made from.
+func Updating() bool {
+	f := flag.Lookup("update")
+	return f != nil && f.Value.String() == "true"
 }
 
 // Golden compares got with the golden file dir/name+suffix through goldie (github.com/sebdah/goldie/v2). Run the
