@@ -100,7 +100,7 @@ func proxyStartHydra(t *testing.T) (string, string) {
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			http.Error(w, err.Error(), 502)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 			return
 		}
 		defer resp.Body.Close()
@@ -109,7 +109,7 @@ func proxyStartHydra(t *testing.T) (string, string) {
 		}
 		raw, _ := io.ReadAll(resp.Body)
 		if json.Unmarshal(raw, &out) != nil || out.RedirectTo == "" {
-			http.Error(w, "hydra: "+string(raw), 502)
+			http.Error(w, "hydra: "+string(raw), http.StatusBadGateway)
 			return
 		}
 		http.Redirect(w, r, out.RedirectTo, http.StatusFound)
@@ -122,7 +122,7 @@ func proxyStartHydra(t *testing.T) (string, string) {
 			ch := r.URL.Query().Get("consent_challenge")
 			resp, err := http.Get(adminURL + "/admin/oauth2/auth/requests/consent?consent_challenge=" + ch)
 			if err != nil {
-				http.Error(w, err.Error(), 502)
+				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
 			}
 			var cr struct {

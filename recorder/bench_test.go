@@ -42,8 +42,11 @@ func BenchmarkRecorder(b *testing.B) {
 	for _, tc := range []struct {
 		name            string
 		record, capture bool
-	}{{"bare", false, false}, {"recorded", true, false}, {"recorded+capture", true, true}} {
+		asBuilt         bool // the store keeps the records as the recorder built them (not compacted)
+	}{{"bare", false, false, false}, {"recorded", true, false, false}, {"recorded+capture", true, true, false}, {"recorded+capture,as-built", true, true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
+			defer func(old bool) { compactRecords = old }(compactRecords)
+			compactRecords = !tc.asBuilt
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)

@@ -220,18 +220,20 @@ type Exchange struct {
 }
 
 // exMemo: rpc covers RPC[:rpc.n], events Events[:events.n]; headers are summed for the lengths they had.
+// Its counts of lines and indexes are 32-bit (a record's lines are bounded far below that): the memo is in every
+// record, and the narrower fields keep Exchange in a smaller allocation class (480 rather than 512 bytes).
 type exMemo struct {
 	rpc             rpcMemo
 	events          int
 	eventBytes      int64
-	reqH, respH     int
+	reqH, respH     int32
 	reqHBy, respHBy int64
 }
 
 type rpcMemo struct {
 	n      int
-	method int // 1 + the index of the first client message with a method, or 0
-	err    int // 1 + the index of the first server message with an error, or 0
+	method int32 // 1 + the index of the first client message with a method, or 0
+	err    int32 // 1 + the index of the first server message with an error, or 0
 }
 
 // Target returns the request target: the URL's path and query, without scheme, host or fragment. Only an
@@ -325,10 +327,10 @@ func (e *Exchange) rpcMemo() rpcMemo {
 	for ; r.n < len(e.RPC) && (r.method == 0 || r.err == 0); r.n++ {
 		m := &e.RPC[r.n]
 		if r.method == 0 && isMethod(m) {
-			r.method = r.n + 1
+			r.method = int32(r.n + 1)
 		}
 		if r.err == 0 && isError(m) {
-			r.err = r.n + 1
+			r.err = int32(r.n + 1)
 		}
 	}
 	if r.method != 0 && r.err != 0 {
@@ -354,11 +356,11 @@ func isError(m *RPC) bool  { return m.From == FromServer && m.ErrorCode != nil }
 // sizeMemo extends the memo of Size over what it does not cover yet (nothing, for a published snapshot).
 func (e *Exchange) sizeMemo() exMemo {
 	m := e.memo
-	if m.reqH != len(e.ReqHeaders) {
-		m.reqH, m.reqHBy = len(e.ReqHeaders), headerBytes(e.ReqHeaders)
+	if int(m.reqH) != len(e.ReqHeaders) {
+		m.reqH, m.reqHBy = int32(len(e.ReqHeaders)), headerBytes(e.ReqHeaders)
 	}
-	if m.respH != len(e.RespHeaders) {
-		m.respH, m.respHBy = len(e.RespHeaders), headerBytes(e.RespHeaders)
+	if int(m.respH) != len(e.RespHeaders) {
+		m.respH, m.respHBy = int32(len(e.RespHeaders)), headerBytes(e.RespHeaders)
 	}
 	if m.events > len(e.Events) {
 		m.events, m.eventBytes = 0, 0

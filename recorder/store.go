@@ -27,9 +27,16 @@ type Update struct {
 
 // StoreOptions bound the in-memory ring.
 type StoreOptions struct {
-	MaxCount int   // default 100000
-	MaxBytes int64 // default 512 MiB
+	MaxCount int   // default DefaultStoreMaxCount
+	MaxBytes int64 // default DefaultStoreMaxBytes (mcpwatch --max-memory)
 }
+
+// The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
+// capture file keeps every one).
+const (
+	DefaultStoreMaxCount = 100000
+	DefaultStoreMaxBytes = 512 << 20
+)
 
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the
 // HTTP path: a subscriber that does not keep up loses updates, and the loss is counted.
@@ -48,10 +55,10 @@ type Store struct {
 // NewStore returns an empty store.
 func NewStore(opts StoreOptions) *Store {
 	if opts.MaxCount <= 0 {
-		opts.MaxCount = 100000
+		opts.MaxCount = DefaultStoreMaxCount
 	}
 	if opts.MaxBytes <= 0 {
-		opts.MaxBytes = 512 << 20
+		opts.MaxBytes = DefaultStoreMaxBytes
 	}
 	return &Store{opts: opts, ring: make([]*Exchange, min(opts.MaxCount, 1024)), nextID: 1, subs: map[*Subscription]struct{}{}}
 }
@@ -112,6 +119,12 @@ func (s *Store) update(ex *Exchange) {
 }
 
 func (s *Store) complete(ex *Exchange) {
+	s.completeRecord(compact(ex)) // the record kept from here on (compact.go)
+}
+
+// completeRecord publishes ex, already compacted (or the recorder's snapshot when records are kept as built), as
+// the exchange's final form.
+func (s *Store) completeRecord(ex *Exchange) {
 	s.mu.Lock()
 	s.replace(ex)
 	s.broadcast(Update{Kind: Completed, Exchange: ex})

@@ -128,7 +128,7 @@ func (l *live) end(err error) {
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	l.ex.State = StateComplete
 	l.parseRequest()
-	l.rec.store.complete(l.ex.snapshot())
+	l.rec.store.completeRecord(l.ex.record())
 	l.rec.inflight.Add(-1)
 }
 

@@ -165,15 +165,25 @@ func (s *Server) routes() chi.Router {
 	}
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
-		Logger:         s.cfg.Logger,
-		ForceStateless: func() bool { return s.cfg.Faults.Has("stateless") },
+		Logger:              s.cfg.Logger,
+		ForceStateless:      func() bool { return s.cfg.Faults.Has(faults.Stateless) },
+		StrictVersionHeader: func() bool { return s.cfg.Faults.Has(faults.StrictVersionHeader) },
+		OnVersionHeader: func(r *http.Request, sent, meta string, accepted bool) {
+			if accepted {
+				recorder.AddNote(r.Context(), mcpserver.NoteVersionHeader, fmt.Sprintf("accepted MCP-Protocol-Version: %s with _meta protocolVersion %s and served the request as %s (Claude through connectors does this, anthropics/claude-code#93290); a strict 2026-07-28 server answers 400 -32020 HeaderMismatch (toggle strict-version-header)", sent, meta, meta))
+				return
+			}
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
+				Before: fmt.Sprintf("%s accepted beside _meta %s: served as %s", sent, meta, meta),
+				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
+		},
 		OnRoute: func(r *http.Request, era, why string) {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
-			if was, ok := strings.CutPrefix(why, "toggle stateless ("); ok && era == mcpserver.EraStateless {
-				recorder.AddFault(r.Context(), recorder.FaultChange{Name: "stateless", What: "route",
-					Before: mcpserver.EraLegacy + ": the stateful handler (" + strings.TrimSuffix(was, ")") + "; sessions, GET stream, DELETE)",
-					After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
-			}
+		},
+		OnForcedStateless: func(r *http.Request, legacyWhy string) {
+			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.Stateless.Name(), What: "route",
+				Before: mcpserver.EraLegacy + ": the stateful handler (" + legacyWhy + "; sessions, GET stream, DELETE)",
+				After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
 		},
 	})
 	mcpH, sseH := s.watchToolsChanged(h), s.watchToolsChanged(h.SSE())
@@ -202,7 +212,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 
 // applyToolsChanged adds or removes the tools-changed toggle's tool when the toggle flips.
 func (s *Server) applyToolsChanged([]faults.Active) {
-	on := s.cfg.Faults.Has("tools-changed")
+	on := s.cfg.Faults.Has(faults.ToolsChanged)
 	s.toolsChangedMu.Lock()
 	defer s.toolsChangedMu.Unlock()
 	switch {
@@ -224,10 +234,10 @@ func (s *Server) applyAuthToggles([]faults.Active) {
 	}
 	set := s.cfg.Faults
 	s.oauth.UpdateOptions(func(o *oauth.Options) {
-		o.DenyConsent = set.Has("deny-consent")
-		o.ForceConfidential = set.Has("require-client-secret")
-		o.RedirectHosts, _ = set.Hosts("redirect-allow")
-		o.AccessTokenTTL, _ = set.Duration("short-token")
+		o.DenyConsent = set.Has(faults.DenyConsent)
+		o.ForceConfidential = set.Has(faults.RequireClientSecret)
+		o.RedirectHosts, _ = set.Hosts(faults.RedirectAllow)
+		o.AccessTokenTTL, _ = set.Duration(faults.ShortToken)
 	})
 }
 

@@ -39,7 +39,7 @@ func TestStreamOpenAtShutdownIsCaptured(t *testing.T) {
 		resp.Body.Read(buf) // the endpoint event: the stream is open
 		cancel()
 		<-served
-		if err := capture.Close(); err != nil { // as runWatched does right after Serve returns
+		if err := capture.Close(); err != nil { // as app.Session.Run does right after Serve returns
 			t.Fatal(err)
 		}
 		resp.Body.Close()

@@ -686,6 +686,12 @@ func tableProbes() []tprobe {
 		}},
 		{"server/discover", modern("server/discover", "", `{"jsonrpc":"2.0","id":4,"method":"server/discover","params":{`+meta+`}}`)},
 		{"tools/call 2026", modern("tools/call", "echo", `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},`+meta+`}}`)},
+		// Claude through connectors after a 2026-07-28 discover: the header says 2025-11-25, _meta 2026-07-28 (CC#93290).
+		{"tools/call 2026 claude header", func(e *tenv) wreq {
+			q := modern("tools/call", "echo", `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},`+meta+`}}`)(e)
+			q.header["Mcp-Protocol-Version"] = "2025-11-25"
+			return q
+		}},
 		{"unknown method", mcp(`{"jsonrpc":"2.0","id":6,"method":"nope/nothing"}`)},
 		{"index", fixed(wreq{method: "GET", path: "/"})},
 		{"not found", fixed(wreq{method: "GET", path: "/nope"})},
@@ -887,13 +893,14 @@ func toggleTable() []struct {
 	}
 	tokenAnswers := []string{"token", "token as JSON", "refresh"}
 	wrongIDs := map[string]effect{
-		"initialize":      replace(`"id":1,`, `"id":1001,`),
-		"tools/list":      replace(`"id":2,`, `"id":1002,`),
-		"tools/call":      replace(`"id":3,`, `"id":1003,`),
-		"ping":            replace(`"id":"p",`, `"id":"p-mcpwatch",`),
-		"server/discover": replace(`"id":4,`, `"id":1004,`),
-		"tools/call 2026": replace(`"id":5,`, `"id":1005,`),
-		"unknown method":  replace(`"id":6,`, `"id":1006,`),
+		"initialize":                    replace(`"id":1,`, `"id":1001,`),
+		"tools/list":                    replace(`"id":2,`, `"id":1002,`),
+		"tools/call":                    replace(`"id":3,`, `"id":1003,`),
+		"ping":                          replace(`"id":"p",`, `"id":"p-mcpwatch",`),
+		"server/discover":               replace(`"id":4,`, `"id":1004,`),
+		"tools/call 2026":               replace(`"id":5,`, `"id":1005,`),
+		"unknown method":                replace(`"id":6,`, `"id":1006,`),
+		"tools/call 2026 claude header": replace(`"id":7,`, `"id":1007,`),
 	}
 	return []struct {
 		spec    string
@@ -908,7 +915,7 @@ func toggleTable() []struct {
 			"server/discover": replace(`"supportedVersions":["2026-07-28","2025-11-25","2025-06-18","2025-03-26","2024-11-05"]`, `"supportedVersions":["2024-11-05"]`),
 		}},
 		{"sse-responses", map[string]effect{"unknown method": jsonToSSE}},
-		{"json-responses", forAll([]string{"initialize", "tools/list", "tools/call", "ping", "server/discover", "tools/call 2026"}, sseToJSON)},
+		{"json-responses", forAll([]string{"initialize", "tools/list", "tools/call", "ping", "server/discover", "tools/call 2026", "tools/call 2026 claude header"}, sseToJSON)},
 		{"get-stream-405", forAll([]string{"GET stream", "challenge GET"}, answer(405, "Method Not Allowed\n",
 			"Allow", "POST", "Content-Type", "text/plain; charset=utf-8"))},
 		{"wrong-jsonrpc-id", wrongIDs},
@@ -962,6 +969,8 @@ func toggleTable() []struct {
 			},
 			forAll([]string{"GET stream", "DELETE session"}, answer(405, "Method Not Allowed\n",
 				"Allow", "POST", "Content-Type", "text/plain; charset=utf-8", "X-Content-Type-Options", "nosniff")))},
+		{"strict-version-header", map[string]effect{"tools/call 2026 claude header": answer(400,
+			`{"jsonrpc":"2.0","id":7,"error":{"code":-32020,"message":"Mcp-Protocol-Version header \"2025-11-25\" does not match request io.modelcontextprotocol/protocolVersion \"2026-07-28\""}}`, "Content-Type", "application/json")}},
 		{"tools-changed", map[string]effect{"tools/list": replace(`{"description":"Returns the text it is given."`,
 			`{"description":"Added by the tools-changed toggle: a client that refetches tools on notifications/tools/list_changed shows it.",`+
 				`"inputSchema":{"type":"object","additionalProperties":false},"name":"changed_tool","title":"Changed tool"},`+
@@ -1006,7 +1015,7 @@ func TestEveryToggleChangesExactlyWhatItSays(t *testing.T) {
 		name, _, _ := strings.Cut(c.spec, "=")
 		covered[name] = true
 	}
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if !covered[d.Name] {
 			t.Errorf("toggle %s has no row in the table", d.Name)
 		}

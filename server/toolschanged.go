@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
 )
 
@@ -23,7 +24,7 @@ var (
 func (s *Server) watchToolsChanged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		flips := s.toolsFlips.Load()
-		listed := s.cfg.Faults.Has("tools-changed") // answers now list the tool
+		listed := s.cfg.Faults.Has(faults.ToolsChanged) // answers now list the tool
 		if !listed && flips == 0 && r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
 			return

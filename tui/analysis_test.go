@@ -127,7 +127,7 @@ func TestReportThrottledBeyondReportNowUpTo(t *testing.T) {
 	if msg := h.answer(); msg.view != nil || !msg.pending || len(msg.infos) != 1000 {
 		t.Fatalf("beyond: report %v, pending %v, %d infos", msg.view != nil, msg.pending, len(msg.infos))
 	}
-	if r := h.m.data.get(n); r == nil || h.m.data.connOf(r) != "claude-1" {
+	if r := h.m.flow.get(n); r == nil || h.m.flow.connOf(r) != "claude-1" {
 		t.Fatalf("the newest exchange's connection is not known from the infos")
 	}
 }
@@ -170,7 +170,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 	for range 8 {
 		h.feed(recorder.Completed, numbered(next, maxCount/2)...)
 		next += maxCount / 2
-		w, d := h.m.worker, h.m.data
+		w, d := h.m.worker, h.m.flow
 		held := d.len()
 		if got := len(w.an.(*genAnalyzer).exs); got > held+max(held/2, rebuildMin) {
 			t.Fatalf("the analyzer holds %d exchanges, the data %d", got, held)
@@ -186,7 +186,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 			t.Fatalf("the worker holds %d exchanges from #%d, the data %d from #%d", len(live), live[0], len(rows), rows[0])
 		}
 	}
-	w, d := h.m.worker, h.m.data
+	w, d := h.m.worker, h.m.flow
 	if w.rebuilds == 0 {
 		t.Fatal("the analyzer was never rebuilt")
 	}
@@ -207,7 +207,7 @@ func TestClearDropsTheOldAnalysis(t *testing.T) {
 	h.m.Update(updates(recorder.Completed, handshake()...))
 	h.m.Update(keyMsg("x"))
 	h.settle()
-	d := h.m.data
+	d := h.m.flow
 	if d.len() != 0 || len(d.report.Connections) != 0 || len(d.connList) != 0 || d.connIdx["claude-1"] != 0 {
 		t.Fatalf("after the clear: %d rows, %d connections in the report, %d in the tracker", d.len(), len(d.report.Connections), len(d.connList))
 	}
@@ -228,7 +228,7 @@ func TestAnalysisPump(t *testing.T) {
 		t.Fatal(err)
 	}
 	pump := waitForAnalysis(m.worker)
-	for len(m.data.report.Connections) == 0 {
+	for len(m.flow.report.Connections) == 0 {
 		msg, ok := pump().(analysisMsg)
 		if !ok {
 			t.Fatal("the pump brought no analysisMsg")
@@ -303,7 +303,7 @@ func TestFindingsOfAnExchange(t *testing.T) {
 	f := func(rule string, ex uint64) analysis.Finding {
 		return analysis.Finding{Rule: rule, ExchangeID: ex, Severity: analysis.SeverityWarn}
 	}
-	d := newData(recorder.StoreOptions{}, analysis.Options{})
+	d := newFlowView(recorder.StoreOptions{}, analysis.Options{})
 	d.setView(newView(&analysis.Report{Findings: []analysis.Finding{f("a", 1), f("b", 2), f("c", 1), f("d", 3), f("e", 1)}}))
 	d.infoFindings[1] = []analysis.Finding{f("c", 1), f("z", 9)}
 	var got []string

@@ -75,8 +75,8 @@ func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Con
 	}
 	b.Cleanup(m.Close)
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
-	if m.data.len() != benchN {
-		b.Fatalf("%d exchanges loaded", m.data.len())
+	if m.flow.len() != benchN {
+		b.Fatalf("%d exchanges loaded", m.flow.len())
 	}
 	benchSettle(b, m)
 	return m
@@ -203,11 +203,11 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 			m.Update(keyMsg("t"))
 			b.StopTimer()
 			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
-			m.data.version++ // as new traffic does: the filter cache no longer holds
+			m.flow.version++ // as new traffic does: the filter cache no longer holds
 			b.StartTimer()
 		}
-		if m.data.filter.src != "" {
-			b.Fatalf("filter %q", m.data.filter.src)
+		if m.flow.filter.src != "" {
+			b.Fatalf("filter %q", m.flow.filter.src)
 		}
 	})
 	b.Run("widen", func(b *testing.B) {
@@ -219,7 +219,7 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			m.data.version++ // the filter cache no longer holds: every exchange is searched
+			m.flow.version++ // the filter cache no longer holds: every exchange is searched
 			b.StartTimer()
 			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
 			b.StopTimer()
@@ -250,14 +250,14 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 		b.ReportAllocs()
 		for b.Loop() {
 			b.StopTimer()
-			m.data.version++
+			m.flow.version++
 			b.StartTimer()
 			m.Update(keyMsg("t"))
 			b.StopTimer()
 			m.Update(tea.KeyPressMsg{Code: tea.KeyBackspace})
 			b.StartTimer()
 		}
-		if m.data.visible() == 0 {
+		if m.flow.visible() == 0 {
 			b.Fatal("the filter matches nothing")
 		}
 	})
@@ -283,8 +283,8 @@ func BenchmarkArrivals(b *testing.B) {
 		benchReady(m)
 		_ = m.View()
 	}
-	if m.data.len() != benchN {
-		b.Fatalf("held %d, want %d", m.data.len(), benchN)
+	if m.flow.len() != benchN {
+		b.Fatalf("held %d, want %d", m.flow.len(), benchN)
 	}
 }
 
@@ -336,8 +336,8 @@ func BenchmarkMemory(b *testing.B) {
 				peak = max(peak, heapNow())
 			}
 		}
-		if m.data.dropped > 0 || m.data.len() != benchN {
-			b.Fatalf("dropped %d, held %d", m.data.dropped, m.data.len())
+		if m.flow.dropped > 0 || m.flow.len() != benchN {
+			b.Fatalf("dropped %d, held %d", m.flow.dropped, m.flow.len())
 		}
 		b.ReportMetric(float64(withStore-base)/1e6, "store-MB")
 		b.ReportMetric(float64(withTUI-withStore)/benchN, "tui-B/exchange")
@@ -384,7 +384,7 @@ func BenchmarkTakeReport(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		m.Update(analysisMsg{epoch: m.data.anEpoch, seq: m.anAcked, view: views[i&1]})
+		m.Update(analysisMsg{epoch: m.flow.anEpoch, seq: m.anAcked, view: views[i&1]})
 		i++
 	}
 }
@@ -415,7 +415,7 @@ func BenchmarkKeyDuringReport(b *testing.B) {
 		}
 	})
 	w := m.worker
-	job := analysisJob{epoch: m.data.anEpoch, from: m.data.heldFrom(), force: true}
+	job := analysisJob{epoch: m.flow.anEpoch, from: m.flow.heldFrom(), force: true}
 	stop := make(chan struct{})
 	drained := make(chan struct{})
 	go func() { // takes the worker's reports and asks for the next at once
@@ -488,8 +488,8 @@ func BenchmarkManyConnections(b *testing.B) {
 	b.Cleanup(m.Close)
 	m.Update(tea.WindowSizeMsg{Width: 160, Height: 48})
 	benchSettle(b, m)
-	if len(m.data.connList) != 1000 || len(m.data.report.Findings) != 10000 {
-		b.Fatalf("%d connections, %d findings", len(m.data.connList), len(m.data.report.Findings))
+	if len(m.flow.connList) != 1000 || len(m.flow.report.Findings) != 10000 {
+		b.Fatalf("%d connections, %d findings", len(m.flow.connList), len(m.flow.report.Findings))
 	}
 	m.Update(keyMsg("tab"))
 	m.Update(keyMsg("tab")) // the tracker

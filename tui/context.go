@@ -5,41 +5,42 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// programContext is shared by the root model and every pane (gh-dash's ProgramContext): the configuration, the
-// screen size, the theme and the data. The root changes it in Update (on resize, on a background colour report)
-// and pushes sizes down with SetSize; panes only read it.
+// programContext is shared by the root model and every pane and dialog (gh-dash's ProgramContext): the
+// configuration, the screen size, the theme, the data, the toggles' state and the dialog stack. The root changes it
+// in Update (on resize, on a background colour report, on a message) and pushes sizes down with SetSize; panes only
+// read it; dialogs may open and close dialogs on the stack.
 type programContext struct {
-	cfg    *Config
-	width  int
-	height int
-	styles Styles
-	keys   KeyMap
-	data   *data
+	cfg     *Config
+	width   int
+	height  int
+	styles  Styles
+	keys    KeyMap
+	flow    *flowView
+	toggles []ToggleInfo // the toggles' state, as last read
+	dialogs *dialogStack
 }
 
-// pane is one part of the screen (soft-serve's common.Component): it handles its keys, says which keys it has
-// for the help, and renders exactly the size it was given, as lines.
-type pane interface {
+// component is the one contract of every part of the screen: the panes (tracker, list, detail) and the dialogs
+// (help, toggles, export, findings). It is soft-serve's common.Component: it handles its keys, offers its key
+// bindings for the footer and the help (help.KeyMap), and renders exactly the size it was given, as lines.
+type component interface {
 	help.KeyMap
+	// title names it in the help ("Exchanges", "Findings", ...).
+	title() string
+	// SetSize gives it its slot: a pane its rectangle of the layout, a dialog the body it is drawn over.
 	SetSize(w, h int)
-	SetFocus(bool)
 	Update(msg tea.Msg) tea.Cmd
+	// click is a left click at x, y within its slot.
+	click(x, y int)
 	Lines() []string
 }
 
-// paneID names the focusable panes of the main view.
-type paneID int
+// dataFollower is a component that follows the data (its selection, its scroll): the root calls onData after every
+// change of the flow view.
+type dataFollower interface{ onData() }
 
-const (
-	paneTracker paneID = iota
-	paneList
-	paneDetail
-	paneCount
-)
-
-// rect is where a pane was drawn, for the mouse.
-type rect struct{ x, y, w, h int }
-
-func (r rect) contains(x, y int) bool {
-	return x >= r.x && x < r.x+r.w && y >= r.y && y < r.y+r.h
+// pane is a component of the main view that can take the focus.
+type pane interface {
+	component
+	SetFocus(bool)
 }

@@ -55,6 +55,7 @@ func newDetail(ctx *programContext) *detailPane { return &detailPane{ctx: ctx} }
 
 func (p *detailPane) SetSize(w, h int) { p.w, p.h = w, h }
 func (p *detailPane) SetFocus(f bool)  { p.focused = f }
+func (p *detailPane) title() string    { return "Detail" }
 func (p *detailPane) contentH() int    { return max(p.h-2, 1) }
 
 func (p *detailPane) ShortHelp() []key.Binding {
@@ -131,11 +132,11 @@ func (p *detailPane) show(r *row) {
 	n := 0
 	if r != nil {
 		ex = r.ex
-		n = int(p.ctx.data.exFinding[ex.ID].n)
+		n = int(p.ctx.flow.exFinding[ex.ID].n)
 	}
 	var gen uint64
 	if p.tab == tabAnalysis {
-		gen = p.ctx.data.anGen
+		gen = p.ctx.flow.anGen
 	}
 	if ex == p.ex && p.tab == p.builtTab && p.w == p.builtW && n == p.builtN && gen == p.builtGen {
 		return
@@ -361,7 +362,7 @@ func (p *detailPane) eventLines(ex *recorder.Exchange) []string {
 
 func (p *detailPane) buildAnalysis(r *row) []string {
 	st := &p.ctx.styles
-	d := p.ctx.data
+	d := p.ctx.flow
 	ex := r.ex
 	var out []string
 	kv := func(k, v string) { // the value wraps under itself

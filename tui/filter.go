@@ -47,7 +47,7 @@ type term struct {
 	vals []string
 	neg  bool
 	st   []statusSpec // status: the parsed values
-	sig  sig          // a text word's signature (see data.haySig)
+	sig  sig          // a text word's signature (see flowView.haySig)
 	full []bool       // stage: the value is a whole stage name (else a prefix)
 }
 
@@ -60,7 +60,7 @@ type statusSpec struct {
 type filter struct {
 	src   string
 	terms []term
-	words int // how many of the terms are text words (they are searched per distinct hay: data.textOK)
+	words int // how many of the terms are text words (they are searched per distinct hay: flowView.textOK)
 }
 
 func (f filter) empty() bool { return len(f.terms) == 0 }
@@ -184,13 +184,13 @@ func example(key string) string {
 func checkValue(key, val string) error {
 	switch key {
 	case "stage":
-		for _, s := range analysis.Stages {
+		for _, s := range analysis.StageOrder() {
 			if strings.HasPrefix(string(s), val) {
 				return nil
 			}
 		}
-		names := make([]string, len(analysis.Stages))
-		for i, s := range analysis.Stages {
+		names := make([]string, len(analysis.StageOrder()))
+		for i, s := range analysis.StageOrder() {
 			names[i] = string(s)
 		}
 		return fmt.Errorf("unknown stage %q (stages: %s)", val, strings.Join(names, " "))
@@ -229,7 +229,7 @@ func parseStatus(v string) (statusSpec, bool) {
 }
 
 // match reports whether a row passes every term.
-func (f *filter) match(r *row, d *data) bool {
+func (f *filter) match(r *row, d *flowView) bool {
 	for i := range f.terms {
 		if f.terms[i].kind != kindText && f.terms[i].match(r, d) == f.terms[i].neg {
 			return false
@@ -240,7 +240,7 @@ func (f *filter) match(r *row, d *data) bool {
 
 // matchText reports whether hay id passes every text word: its signature rules most hays out (and decides a
 // one-letter word alone); only the others are searched.
-func (f *filter) matchText(d *data, id int32) bool {
+func (f *filter) matchText(d *flowView, id int32) bool {
 	g := &d.haySig[id]
 	for i := range f.terms {
 		t := &f.terms[i]
@@ -255,7 +255,7 @@ func (f *filter) matchText(d *data, id int32) bool {
 	return true
 }
 
-func (t *term) match(r *row, d *data) bool {
+func (t *term) match(r *row, d *flowView) bool {
 	for i, v := range t.vals {
 		if t.matchOne(i, v, r, d) {
 			return true
@@ -264,7 +264,7 @@ func (t *term) match(r *row, d *data) bool {
 	return false
 }
 
-func (t *term) matchOne(i int, v string, r *row, d *data) bool {
+func (t *term) matchOne(i int, v string, r *row, d *flowView) bool {
 	switch t.kind {
 	case kindText:
 		return strings.Contains(d.hays[r.hid], v)
@@ -303,7 +303,7 @@ func (t *term) matchOne(i int, v string, r *row, d *data) bool {
 }
 
 func isStage(v string) bool {
-	return slices.Contains(analysis.Stages, analysis.Stage(v))
+	return slices.Contains(analysis.StageOrder(), analysis.Stage(v))
 }
 
 // narrows reports whether f lets through a subset of what old does, so that only old's matches need searching:

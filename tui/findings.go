@@ -11,18 +11,34 @@ import (
 
 // findingsPane lists every finding of the analysis, worst first within the order they appeared; enter opens the
 // exchange a finding is about.
+//
+// It is a body dialog: it fills the body in place of the panes (f opens and closes it, esc closes it), takes the
+// keys of its key map and lets the global keys through.
 type findingsPane struct {
-	ctx     *programContext
-	w, h    int
-	focused bool
-	sel     int
-	top     int
+	ctx  *programContext
+	show func(id uint64) // shows an exchange (the root's openExchange)
+	w, h int
+	sel  int
+	top  int
 }
 
-func newFindings(ctx *programContext) *findingsPane { return &findingsPane{ctx: ctx} }
+func newFindings(ctx *programContext, show func(id uint64)) *findingsPane {
+	return &findingsPane{ctx: ctx, show: show}
+}
 
-func (p *findingsPane) SetSize(w, h int) { p.w, p.h = w, h; p.clamp() }
-func (p *findingsPane) SetFocus(f bool)  { p.focused = f }
+// dialogFindings is the findings' id on the dialog stack.
+const dialogFindings = "findings"
+
+func (p *findingsPane) id() string           { return dialogFindings }
+func (p *findingsPane) openKey() key.Binding { return p.ctx.keys.Findings }
+func (p *findingsPane) open() tea.Cmd        { return nil }
+func (p *findingsPane) modal() bool          { return false }
+func (p *findingsPane) title() string        { return "Findings" }
+func (p *findingsPane) SetSize(w, h int)     { p.w, p.h = w, h; p.clamp() }
+
+func (p *findingsPane) onData() { p.clamp() }
+
+func (p *findingsPane) box() ([]string, *tea.Cursor) { return p.Lines(), nil }
 
 func (p *findingsPane) ShortHelp() []key.Binding {
 	k := p.ctx.keys
@@ -40,7 +56,7 @@ func (p *findingsPane) FullHelp() [][]key.Binding {
 	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Bottom, enter, k.Back}}
 }
 
-func (p *findingsPane) findings() []analysis.Finding { return p.ctx.data.report.Findings }
+func (p *findingsPane) findings() []analysis.Finding { return p.ctx.flow.report.Findings }
 
 // selected is the selected finding, or nil.
 func (p *findingsPane) selected() *analysis.Finding {
@@ -79,6 +95,14 @@ func (p *findingsPane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
 		switch {
+		case key.Matches(msg, k.Back):
+			p.ctx.dialogs.close(dialogFindings)
+			return nil
+		case key.Matches(msg, k.Enter):
+			if f := p.selected(); f != nil && f.ExchangeID != 0 {
+				p.show(f.ExchangeID)
+			}
+			return nil
 		case key.Matches(msg, k.Up):
 			p.sel--
 		case key.Matches(msg, k.Down):
@@ -103,7 +127,7 @@ func (p *findingsPane) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-func (p *findingsPane) click(y int) {
+func (p *findingsPane) click(_, y int) {
 	fs := p.findings()
 	line := 1
 	for i := p.top; i < len(fs); i++ {

@@ -26,6 +26,7 @@ func newList(ctx *programContext) *listPane { return &listPane{ctx: ctx, follow:
 
 func (p *listPane) SetSize(w, h int) { p.w, p.h = w, h; p.clamp() }
 func (p *listPane) SetFocus(f bool)  { p.focused = f }
+func (p *listPane) title() string    { return "Exchanges" }
 func (p *listPane) rowsShown() int   { return max(p.h-1, 1) }
 
 func (p *listPane) ShortHelp() []key.Binding {
@@ -40,7 +41,7 @@ func (p *listPane) FullHelp() [][]key.Binding {
 
 // selected is the selected row, or nil.
 func (p *listPane) selected() *row {
-	d := p.ctx.data
+	d := p.ctx.flow
 	if d.visible() == 0 {
 		return nil
 	}
@@ -50,13 +51,13 @@ func (p *listPane) selected() *row {
 
 // pos is the selected position in the filtered view.
 func (p *listPane) pos() int {
-	d := p.ctx.data
+	d := p.ctx.flow
 	pos, _ := d.posOf(p.selID)
 	return max(min(pos, d.visible()-1), 0)
 }
 
 func (p *listPane) selectPos(pos int) {
-	d := p.ctx.data
+	d := p.ctx.flow
 	n := d.visible()
 	if n == 0 {
 		p.selID = 0
@@ -76,14 +77,14 @@ func (p *listPane) selectID(id uint64) {
 // onData follows new arrivals and keeps the selection in view.
 func (p *listPane) onData() {
 	if p.follow {
-		p.selectPos(p.ctx.data.visible() - 1)
+		p.selectPos(p.ctx.flow.visible() - 1)
 	}
 	p.clamp()
 }
 
 // clamp keeps the selection valid and in view.
 func (p *listPane) clamp() {
-	d := p.ctx.data
+	d := p.ctx.flow
 	n := d.visible()
 	if n == 0 {
 		p.top = 0
@@ -105,7 +106,7 @@ func (p *listPane) clamp() {
 }
 
 func (p *listPane) move(delta int) {
-	n := p.ctx.data.visible()
+	n := p.ctx.flow.visible()
 	pos := p.pos() + delta
 	p.selectPos(pos)
 	p.follow = pos >= n-1 && delta > 0
@@ -144,12 +145,12 @@ func (p *listPane) Update(msg tea.Msg) tea.Cmd {
 }
 
 // click selects the exchange drawn at line y of the pane.
-func (p *listPane) click(y int) {
+func (p *listPane) click(_, y int) {
 	if y < 1 {
 		return
 	}
 	pos := p.top + y - 1
-	if pos < p.ctx.data.visible() {
+	if pos < p.ctx.flow.visible() {
 		p.selectPos(pos)
 		p.follow = false
 		p.clamp()
@@ -158,7 +159,7 @@ func (p *listPane) click(y int) {
 
 func (p *listPane) Lines() []string {
 	st := &p.ctx.styles
-	d := p.ctx.data
+	d := p.ctx.flow
 	n := d.visible()
 	title := " Exchanges " + strconv.Itoa(n)
 	if d.vis != nil {
@@ -205,7 +206,7 @@ type listCols struct {
 }
 
 func (p *listPane) columns() listCols {
-	d := p.ctx.data
+	d := p.ctx.flow
 	c := listCols{id: 3, stage: 11}
 	if n := len(d.rows); n > 0 {
 		c.id = max(len(strconv.FormatUint(d.rows[n-1].ex.ID, 10)), 3)
@@ -220,7 +221,7 @@ func (p *listPane) columns() listCols {
 // render is one exchange's line: marks, id, time, method, status, duration, stage, path and JSON-RPC method.
 func (p *listPane) render(r *row, c listCols) string {
 	st := &p.ctx.styles
-	d := p.ctx.data
+	d := p.ctx.flow
 	ex := r.ex
 	var b strings.Builder
 	b.Grow(p.w * 2)

@@ -104,8 +104,8 @@ func TestUpdatesReplaceSnapshotsAndStreamInTheDetail(t *testing.T) {
 	if !strings.Contains(s, "event 2 at +80ms") || strings.Contains(s, "streaming: events") {
 		t.Fatalf("completed stream not shown:\n%s", s)
 	}
-	if h.m.data.len() != 11 {
-		t.Fatalf("the same exchange three times made %d rows, want 11", h.m.data.len())
+	if h.m.flow.len() != 11 {
+		t.Fatalf("the same exchange three times made %d rows, want 11", h.m.flow.len())
 	}
 }
 
@@ -165,14 +165,14 @@ func TestTrackerEnterFiltersByConnection(t *testing.T) {
 		t.Fatalf("the tracker does not follow the newest connection: %+v", c)
 	}
 	h.press("k", "enter")
-	if got := h.m.data.filter.src; got != "conn:claude-1" {
+	if got := h.m.flow.filter.src; got != "conn:claude-1" {
 		t.Fatalf("enter on a connection: filter %q", got)
 	}
-	if h.m.data.visible() != 8 || h.m.focus != paneList {
-		t.Fatalf("filtered to %d exchanges, focus %d; want 8 and the list", h.m.data.visible(), h.m.focus)
+	if h.m.flow.visible() != 8 || h.m.focus != paneList {
+		t.Fatalf("filtered to %d exchanges, focus %d; want 8 and the list", h.m.flow.visible(), h.m.focus)
 	}
 	h.press("esc")
-	if h.m.data.vis != nil {
+	if h.m.flow.vis != nil {
 		t.Fatal("esc in the list does not clear the filter")
 	}
 }
@@ -232,10 +232,10 @@ func TestFilterMatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.m.data.setFilter(f)
+		h.m.flow.setFilter(f)
 		var got []uint64
-		for i := range h.m.data.visible() {
-			got = append(got, h.m.data.at(i).ex.ID)
+		for i := range h.m.flow.visible() {
+			got = append(got, h.m.flow.at(i).ex.ID)
 		}
 		return got
 	}
@@ -293,12 +293,12 @@ func TestFilterNarrowingAgrees(t *testing.T) {
 				continue
 			}
 			var want []int
-			for j := range h.m.data.rows {
-				if f.match(&h.m.data.rows[j], h.m.data) {
-					want = append(want, h.m.data.base+j)
+			for j := range h.m.flow.rows {
+				if f.match(&h.m.flow.rows[j], h.m.flow) {
+					want = append(want, h.m.flow.base+j)
 				}
 			}
-			got := h.m.data.vis
+			got := h.m.flow.vis
 			if f.empty() {
 				got, want = nil, nil
 			}
@@ -310,7 +310,7 @@ func TestFilterNarrowingAgrees(t *testing.T) {
 		for i := len(typed) - 1; i >= 1; i-- {
 			if i == len(typed)/2 {
 				ex := *exs[i]
-				ex.ID = uint64(len(h.m.data.rows) + 10000 + i)
+				ex.ID = uint64(len(h.m.flow.rows) + 10000 + i)
 				h.feed(recorder.Completed, &ex)
 			}
 			h.press("backspace")
@@ -319,12 +319,12 @@ func TestFilterNarrowingAgrees(t *testing.T) {
 				continue
 			}
 			var want []int
-			for j := range h.m.data.rows {
-				if f.match(&h.m.data.rows[j], h.m.data) {
-					want = append(want, h.m.data.base+j)
+			for j := range h.m.flow.rows {
+				if f.match(&h.m.flow.rows[j], h.m.flow) {
+					want = append(want, h.m.flow.base+j)
 				}
 			}
-			if got := h.m.data.vis; !slices.Equal(got, want) {
+			if got := h.m.flow.vis; !slices.Equal(got, want) {
 				t.Fatalf("backspace to %q: %d rows, from scratch %d", typed[:i], len(got), len(want))
 			}
 		}
@@ -345,8 +345,8 @@ func TestFilterKeysWhileTyping(t *testing.T) {
 	if h.m.filterErr == "" || !strings.Contains(h.screen(), `unknown stage "nope"`) {
 		t.Fatalf("a bad filter is not explained:\n%s", h.screen())
 	}
-	if h.m.data.filter.src != "stage" {
-		t.Fatalf("a bad filter replaced the last good one (%q)", h.m.data.filter.src)
+	if h.m.flow.filter.src != "stage" {
+		t.Fatalf("a bad filter replaced the last good one (%q)", h.m.flow.filter.src)
 	}
 	h.press("enter")
 	if !h.m.filtering {
@@ -357,8 +357,8 @@ func TestFilterKeysWhileTyping(t *testing.T) {
 	}
 	h.typeText("list")
 	h.press("enter")
-	if h.m.filtering || h.m.data.visible() != 1 {
-		t.Fatalf("filter stage:list: filtering %v, %d shown", h.m.filtering, h.m.data.visible())
+	if h.m.filtering || h.m.flow.visible() != 1 {
+		t.Fatalf("filter stage:list: filtering %v, %d shown", h.m.filtering, h.m.flow.visible())
 	}
 	// / opens the filter with the current text, esc clears it.
 	h.press("/")
@@ -366,7 +366,7 @@ func TestFilterKeysWhileTyping(t *testing.T) {
 		t.Fatalf("reopened filter: %q", h.m.filterIn.Value())
 	}
 	h.press("esc")
-	if h.m.filtering || h.m.data.vis != nil {
+	if h.m.filtering || h.m.flow.vis != nil {
 		t.Fatal("esc does not clear the filter")
 	}
 }
@@ -377,12 +377,12 @@ func TestQuitHelpAndForceQuit(t *testing.T) {
 		t.Fatal("q does not quit")
 	}
 	h.press("?")
-	if h.m.modal != modalHelp || !strings.Contains(h.screen(), "Keys") {
+	if h.m.dialogs.topID() != dialogHelp || !strings.Contains(h.screen(), "Keys") {
 		t.Fatalf("? does not open the help:\n%s", h.screen())
 	}
 	h.press("j", "j")
-	if h.m.helpOffset != 2 {
-		t.Fatalf("j in the help: offset %d, want 2", h.m.helpOffset)
+	if h.m.helpD.offset != 2 {
+		t.Fatalf("j in the help: offset %d, want 2", h.m.helpD.offset)
 	}
 	for range 50 {
 		h.press("j")
@@ -391,7 +391,7 @@ func TestQuitHelpAndForceQuit(t *testing.T) {
 		t.Fatalf("the help does not stop at its end:\n%s", s)
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the help")
 	}
 	h.press("/")
@@ -418,11 +418,12 @@ func TestCopyAsCurl(t *testing.T) {
 			clip = fmt.Sprint(m)
 		}
 	}
-	want := `curl https://mcp.example.com/mcp \
+	want := `curl -sS -i --globoff 'https://mcp.example.com/mcp' \
   -H 'User-Agent: Claude-User' \
   -H 'Content-Type: application/json' \
   -H 'Authorization: Bearer at_…' \
   -H 'Mcp-Session-Id: a1b2c3d4e5f6' \
+  -H 'Accept:' \
   --data-raw '{"jsonrpc":"2.0","id":1,"method":"tools/list"}'`
 	if clip != want {
 		t.Fatalf("clipboard:\n%s\nwant:\n%s", clip, want)
@@ -435,22 +436,24 @@ func TestCopyAsCurl(t *testing.T) {
 func TestCurlCommand(t *testing.T) {
 	ex := mk(3, 0, 0, "DELETE", "/mcp?x=it's", "", 200, "", withReq("Mcp-Session-Id", "s1", "Accept", "text/event-stream", "Content-Length", "0"))
 	got := curlCommand(ex, "http://127.0.0.1:4000")
-	want := "curl -X DELETE -N 'http://127.0.0.1:4000/mcp?x=it'\\''s' \\\n  -H 'User-Agent: Claude-User' \\\n  -H 'Mcp-Session-Id: s1' \\\n  -H 'Accept: text/event-stream'"
+	want := "curl -sS -i --globoff -X 'DELETE' 'http://127.0.0.1:4000/mcp?x=it'\\''s' \\\n  -H 'User-Agent: Claude-User' \\\n  -H 'Mcp-Session-Id: s1' \\\n  -H 'Accept: text/event-stream'"
 	if got != want {
 		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
 	}
 	head := mk(4, 0, 0, "HEAD", "/mcp", "", 200, "")
-	if got := curlCommand(head, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl --head http://127.0.0.1:4000/mcp") {
+	if got := curlCommand(head, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl -sS -i --globoff --head 'http://127.0.0.1:4000/mcp'") {
 		t.Fatalf("HEAD: %s", got)
 	}
 	out := mk(5, 0, 0, "GET", "https://client.example/cimd.json", "", 200, "")
 	out.Kind = recorder.Outbound
-	if got := curlCommand(out, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl https://client.example/cimd.json") {
+	if got := curlCommand(out, "http://127.0.0.1:4000"); !strings.HasPrefix(got, "curl -sS -i --globoff 'https://client.example/cimd.json'") {
 		t.Fatalf("outbound: %s", got)
 	}
 	bin := mk(6, 0, 0, "POST", "/mcp", "", 200, "")
 	bin.ReqBody = recorder.Body{Data: []byte{0xff, 0xfe}, Size: 2}
-	if got := curlCommand(bin, "http://x"); !strings.Contains(got, "--data-binary @request.bin") {
+	// A binary body goes through base64 on stdin, as in `mcpwatch export --format curl` (one renderer for both).
+	if got := curlCommand(bin, "http://x"); !strings.HasPrefix(got, "base64 -d <<'MCPWATCH_BODY_1' | curl") ||
+		!strings.Contains(got, "--data-binary @-\n//4=\nMCPWATCH_BODY_1") {
 		t.Fatalf("binary body: %s", got)
 	}
 }
@@ -461,15 +464,15 @@ func TestClear(t *testing.T) {
 	for _, ex := range exs[:5] {
 		h.store.Add(ex)
 	}
-	h.m.data.resync(h.store.Snapshot())
+	h.m.flow.resync(h.store.Snapshot())
 	h.m.onData()
-	if h.m.data.len() != 5 {
-		t.Fatalf("%d exchanges, want 5", h.m.data.len())
+	if h.m.flow.len() != 5 {
+		t.Fatalf("%d exchanges, want 5", h.m.flow.len())
 	}
-	inFlight := h.m.data.rows[4].ex
+	inFlight := h.m.flow.rows[4].ex
 	h.run(h.press("x"))
-	if h.m.data.len() != 0 || h.store.Stats().Count != 0 {
-		t.Fatalf("after x: model %d, store %d exchanges", h.m.data.len(), h.store.Stats().Count)
+	if h.m.flow.len() != 0 || h.store.Stats().Count != 0 {
+		t.Fatalf("after x: model %d, store %d exchanges", h.m.flow.len(), h.store.Stats().Count)
 	}
 	if !strings.Contains(h.screen(), "cleared (the capture file keeps everything)") {
 		t.Fatalf("no confirmation:\n%s", h.screen())
@@ -480,13 +483,13 @@ func TestClear(t *testing.T) {
 	late.ID = 6
 	h.feed(recorder.Completed, &late)
 	h.send(updatesMsg{updates: []recorder.Update{{Kind: recorder.Cleared}, {Kind: recorder.Completed, Exchange: inFlight}}})
-	if h.m.data.len() != 1 || h.m.data.rows[0].ex.ID != 6 {
-		t.Fatalf("after the store's Cleared: %d exchanges", h.m.data.len())
+	if h.m.flow.len() != 1 || h.m.flow.rows[0].ex.ID != 6 {
+		t.Fatalf("after the store's Cleared: %d exchanges", h.m.flow.len())
 	}
 	// A clear from elsewhere (the store's own) empties the view.
 	h.send(updatesMsg{updates: []recorder.Update{{Kind: recorder.Cleared}}})
-	if h.m.data.len() != 0 {
-		t.Fatalf("a foreign clear left %d exchanges", h.m.data.len())
+	if h.m.flow.len() != 0 {
+		t.Fatalf("a foreign clear left %d exchanges", h.m.flow.len())
 	}
 }
 
@@ -523,7 +526,7 @@ func TestExportPrompt(t *testing.T) {
 	path := filepath.Join(dir, "out.jsonl")
 	h.typeText(path)
 	h.run(h.press("enter"))
-	if h.m.modal != modalNone || !strings.Contains(h.screen(), "saved 2 exchanges to "+path+" (jsonl)") {
+	if h.m.dialogs.topID() != dialogNone || !strings.Contains(h.screen(), "saved 2 exchanges to "+path+" (jsonl)") {
 		t.Fatalf("no confirmation:\n%s", h.screen())
 	}
 	// The file exists now: the first enter asks, the second overwrites.
@@ -534,18 +537,18 @@ func TestExportPrompt(t *testing.T) {
 		t.Fatalf("an existing file was not confirmed (%v):\n%s", got, h.screen())
 	}
 	h.run(h.press("enter"))
-	if len(got) != 2 || h.m.modal != modalNone {
+	if len(got) != 2 || h.m.dialogs.topID() != dialogNone {
 		t.Fatalf("the second enter did not overwrite: %v", got)
 	}
 	// A failure stays in the prompt.
 	h.press("e", "ctrl+u")
 	h.typeText(filepath.Join(dir, "readonly.jsonl"))
 	h.run(h.press("enter"))
-	if h.m.modal != modalExport || !strings.Contains(h.screen(), "permission denied") {
+	if h.m.dialogs.topID() != dialogExport || !strings.Contains(h.screen(), "permission denied") {
 		t.Fatalf("an export error is not shown:\n%s", h.screen())
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the prompt")
 	}
 	if !slices.Equal(got, []string{"jsonl out.jsonl 2", "jsonl out.jsonl 2", "jsonl readonly.jsonl 2"}) {
@@ -607,7 +610,7 @@ func TestTogglesPanel(t *testing.T) {
 		t.Fatalf("a failed switch is not shown:\n%s", h.screen())
 	}
 	h.press("esc")
-	if h.m.modal != modalNone {
+	if h.m.dialogs.topID() != dialogNone {
 		t.Fatal("esc does not close the panel")
 	}
 	// A change made elsewhere (a second terminal) shows at the next refresh.
@@ -632,7 +635,7 @@ func TestTogglesDisabledReadOnly(t *testing.T) {
 func TestMouse(t *testing.T) {
 	h := newHarness(t, 160, 48, doneScript())
 	h.feed(recorder.Completed, handshake()...)
-	lr := h.m.rects[paneList]
+	lr := h.m.layout.panes[paneList]
 	// Click the third exchange.
 	h.send(tea.MouseClickMsg{X: lr.x + 5, Y: lr.y + 3, Button: tea.MouseLeft})
 	if got := h.selectedID(); got != 3 {
@@ -644,7 +647,7 @@ func TestMouse(t *testing.T) {
 		t.Fatalf("wheel: selected #%d, want #6", got)
 	}
 	// A click on the detail's Response tab focuses the detail and switches the tab.
-	dr := h.m.rects[paneDetail]
+	dr := h.m.layout.panes[paneDetail]
 	x := dr.x + h.m.detail.tabs()[tabResponse].x0 + 1
 	h.send(tea.MouseClickMsg{X: x, Y: dr.y + 1, Button: tea.MouseLeft})
 	if h.m.focus != paneDetail || h.m.detail.tab != tabResponse {
@@ -714,7 +717,7 @@ func TestBoundedByTheStore(t *testing.T) {
 		ex.ID = uint64(i + 1)
 		h.feed(recorder.Completed, &ex)
 	}
-	d := h.m.data
+	d := h.m.flow
 	if d.len() != 100 || d.rows[0].ex.ID != 901 || d.evicted != 900 {
 		t.Fatalf("held %d (first #%d, %d evicted), want the last 100", d.len(), d.rows[0].ex.ID, d.evicted)
 	}
@@ -736,7 +739,7 @@ func TestBoundedByTheStore(t *testing.T) {
 	for i := range 100 {
 		h2.feed(recorder.Completed, mk(uint64(i+1), 0, 0, "POST", "/mcp", "", 200, big))
 	}
-	if d := h2.m.data; d.bytes > 64<<10 || d.len() == 0 || d.len() >= 100 {
+	if d := h2.m.flow; d.bytes > 64<<10 || d.len() == 0 || d.len() >= 100 {
 		t.Fatalf("MaxBytes: %d exchanges, %d bytes", d.len(), d.bytes)
 	}
 }
@@ -751,14 +754,14 @@ func TestOutOfOrderArrival(t *testing.T) {
 	h.feed(recorder.Completed, exs[0], exs[2], exs[7])
 	h.feed(recorder.Completed, exs[1])
 	var ids []uint64
-	for _, r := range h.m.data.rows {
+	for _, r := range h.m.flow.rows {
 		ids = append(ids, r.ex.ID)
 	}
 	if !slices.Equal(ids, []uint64{1, 2, 3, 8}) {
 		t.Fatalf("order %v", ids)
 	}
-	if h.m.data.visible() != 2 {
-		t.Fatalf("filter after an out-of-order arrival: %d", h.m.data.visible())
+	if h.m.flow.visible() != 2 {
+		t.Fatalf("filter after an out-of-order arrival: %d", h.m.flow.visible())
 	}
 }
 
@@ -815,7 +818,7 @@ func TestPumpFromARealRecorder(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	for h.m.data.rows[0].ex.State != recorder.StateComplete {
+	for h.m.flow.rows[0].ex.State != recorder.StateComplete {
 		select {
 		case msg := <-cmdChan(pump):
 			pump = h.send(msg)
@@ -864,8 +867,8 @@ func TestDroppedUpdatesAreRecovered(t *testing.T) {
 		t.Fatal("nothing was dropped")
 	}
 	h.run(h.send(u))
-	if m.data.len() != 11 {
-		t.Fatalf("after the resync: %d exchanges, want 11", m.data.len())
+	if m.flow.len() != 11 {
+		t.Fatalf("after the resync: %d exchanges, want 11", m.flow.len())
 	}
 	if s := h.screen(); !strings.Contains(s, fmt.Sprintf("%d dropped", u.dropped)) {
 		t.Fatalf("the header does not count the dropped updates:\n%s", s)
@@ -881,7 +884,7 @@ func TestFallbackConnectionWithTheRealAnalysis(t *testing.T) {
 	bad := mk(12, 4*time.Second, time.Millisecond, "DELETE", "/mcp", "", 405, "")
 	h.feed(recorder.Completed, bad)
 	s := h.screen()
-	if len(h.m.data.report.Connections) == 0 {
+	if len(h.m.flow.report.Connections) == 0 {
 		for _, want := range []string{"✓ initialize", "✓ initialized", "✓ list", "✓ call", "✗ terminate", "all exchanges"} {
 			if !strings.Contains(s, want) {
 				t.Errorf("the tracker lacks %q:\n%s", want, s)
@@ -961,13 +964,13 @@ func TestResyncFollowsTheStore(t *testing.T) {
 	snap := []*recorder.Exchange{exs[2], &newer, exs[4], exs[5], exs[6], exs[7]}
 	h.send(resyncMsg{exchanges: snap})
 	var ids []uint64
-	for _, r := range h.m.data.rows {
+	for _, r := range h.m.flow.rows {
 		ids = append(ids, r.ex.ID)
 	}
 	if !slices.Equal(ids, []uint64{3, 4, 5, 6, 7, 8, 50}) {
 		t.Fatalf("after the resync: %v", ids)
 	}
-	if r := h.m.data.get(4); r == nil || r.ex.Status != 500 || r.class != class5xx {
+	if r := h.m.flow.get(4); r == nil || r.ex.Status != 500 || r.class != class5xx {
 		t.Fatalf("#4 was not taken in its newer form")
 	}
 }

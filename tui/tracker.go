@@ -33,8 +33,8 @@ type trackerPane struct {
 
 // height is the lines of a connection's block (kept until the connections or the width change).
 func (p *trackerPane) height(c *analysis.Connection) int {
-	if p.heights == nil || p.heightsGen != p.ctx.data.connsGen || p.heightsW != p.w {
-		p.heights, p.heightsGen, p.heightsW = map[*analysis.Connection]int{}, p.ctx.data.connsGen, p.w
+	if p.heights == nil || p.heightsGen != p.ctx.flow.connsGen || p.heightsW != p.w {
+		p.heights, p.heightsGen, p.heightsW = map[*analysis.Connection]int{}, p.ctx.flow.connsGen, p.w
 	}
 	h, ok := p.heights[c]
 	if !ok {
@@ -48,7 +48,8 @@ func newTracker(ctx *programContext) *trackerPane { return &trackerPane{ctx: ctx
 
 func (p *trackerPane) SetSize(w, h int)              { p.w, p.h = w, h; p.clamp() }
 func (p *trackerPane) SetFocus(f bool)               { p.focused = f }
-func (p *trackerPane) conns() []*analysis.Connection { return p.ctx.data.connList }
+func (p *trackerPane) title() string                 { return "Connections" }
+func (p *trackerPane) conns() []*analysis.Connection { return p.ctx.flow.connList }
 
 func (p *trackerPane) ShortHelp() []key.Binding {
 	k := p.ctx.keys
@@ -110,7 +111,7 @@ func (p *trackerPane) fits(top, last int) bool {
 // Needed is the height that shows every connection (the root caps it; the answer is kept until the report or
 // the width change).
 func (p *trackerPane) Needed(w int) int {
-	d := p.ctx.data
+	d := p.ctx.flow
 	if p.needed.gen == d.connsGen && p.needed.w == w && p.needed.n > 0 {
 		return p.needed.n
 	}
@@ -169,7 +170,7 @@ func (p *trackerPane) Update(msg tea.Msg) tea.Cmd {
 }
 
 // click selects the connection drawn at line y of the pane.
-func (p *trackerPane) click(y int) {
+func (p *trackerPane) click(_, y int) {
 	cs := p.conns()
 	line := 1
 	for i := p.top; i < len(cs); i++ {
@@ -190,7 +191,7 @@ func (p *trackerPane) Lines() []string {
 	if len(cs) > 0 {
 		title += " " + strconv.Itoa(len(cs))
 	}
-	if len(cs) > 0 && len(p.ctx.data.report.Connections) == 0 {
+	if len(cs) > 0 && len(p.ctx.flow.report.Connections) == 0 {
 		title += " · not grouped by the analysis yet"
 	}
 	lines := []string{sectionBar(st, title, "", p.w, p.focused)}

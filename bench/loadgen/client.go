@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,6 +62,8 @@ type Client struct {
 	cfg     *Config
 	stats   *workerStats
 	timeout time.Duration
+	buf     bytes.Buffer  // the last response's body (reused: a response's body is valid until the next request)
+	left    *atomic.Int64 // operations the run has left to do (Config.MaxOps), or nil
 }
 
 // NewClient returns a client for cfg (for tests and one-off handshakes; Run makes its own).
@@ -87,15 +90,19 @@ func (c *Client) do(ctx context.Context, step, method, target string, header htt
 	if err != nil {
 		return nil, stepErr(step, 0, nil, "bad request: %v", err)
 	}
-	for k, v := range c.cfg.Header {
-		if strings.EqualFold(k, "Host") {
-			req.Host = v[0]
-			continue
+	if len(c.cfg.Header) == 0 && header != nil {
+		req.Header = header // not modified by the client; saves a copy per request
+	} else {
+		for k, v := range c.cfg.Header {
+			if strings.EqualFold(k, "Host") {
+				req.Host = v[0]
+				continue
+			}
+			req.Header[k] = v
 		}
-		req.Header[k] = v
-	}
-	for k, v := range header {
-		req.Header[k] = v
+		for k, v := range header {
+			req.Header[k] = v
+		}
 	}
 	c.stats.sent++
 	resp, err := c.hc.Do(req)
@@ -105,7 +112,9 @@ func (c *Client) do(ctx context.Context, step, method, target string, header htt
 	defer resp.Body.Close()
 	c.stats.answered++
 	c.stats.status[resp.StatusCode]++
-	b, err := io.ReadAll(resp.Body)
+	c.buf.Reset()
+	_, err = c.buf.ReadFrom(resp.Body)
+	b := c.buf.Bytes()
 	if err != nil {
 		return nil, stepErr(step, resp.StatusCode, b, "reading the body: %v", err)
 	}
@@ -114,23 +123,44 @@ func (c *Client) do(ctx context.Context, step, method, target string, header htt
 
 // rpcMessage is a JSON-RPC 2.0 response.
 type rpcMessage struct {
+	rpcMessageHead
+	Result json.RawMessage `json:"result"`
+}
+
+// rpcResult checks a JSON-RPC answer to the request with id: HTTP 200, a JSON body or an SSE stream holding the
+// response, "jsonrpc":"2.0", the same id, a result and no error. It returns the result.
+func rpcResult(step string, r *response, id int) (json.RawMessage, error) {
+	var m rpcMessage
+	if err := rpcAnswer(step, r, id, &m, func() bool { return len(m.Result) > 0 && string(m.Result) != "null" }); err != nil {
+		return nil, err
+	}
+	return m.Result, nil
+}
+
+// rpcHead is the part of a JSON-RPC message every check reads; rpcAnswer decodes into a struct embedding it.
+type rpcHead interface{ head() *rpcMessageHead }
+
+type rpcMessageHead struct {
 	JSONRPC string          `json:"jsonrpc"`
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
-	Result  json.RawMessage `json:"result"`
 	Error   *struct {
 		Code    int    `json:"code"`
 		Message string `json:"message"`
 	} `json:"error"`
 }
 
-// rpcResult checks a JSON-RPC answer to the request with id: HTTP 200, a JSON body or an SSE stream holding the
-// response, "jsonrpc":"2.0", the same id, a result and no error. It returns the result.
-func rpcResult(step string, r *response, id int) (json.RawMessage, error) {
+func (h *rpcMessageHead) head() *rpcMessageHead { return h }
+
+// rpcAnswer checks a JSON-RPC answer to the request with id (see rpcResult), decoding each message into m in one
+// pass (m's result field typed as the caller needs: one decode per response keeps the load generator light);
+// hasResult reports whether the decoded message carried a result.
+func rpcAnswer(step string, r *response, id int, m rpcHead, hasResult func() bool) error {
 	if r.status != http.StatusOK {
-		return nil, stepErr(step, r.status, r.body, "want 200")
+		return stepErr(step, r.status, r.body, "want 200")
 	}
-	want := strconv.Itoa(id)
+	var idBuf [20]byte
+	want := strconv.AppendInt(idBuf[:0], int64(id), 10)
 	var msgs [][]byte
 	mt, _, _ := mime.ParseMediaType(r.header.Get("Content-Type"))
 	switch mt {
@@ -139,29 +169,30 @@ func rpcResult(step string, r *response, id int) (json.RawMessage, error) {
 	case "text/event-stream":
 		msgs = sseData(r.body)
 	default:
-		return nil, stepErr(step, r.status, r.body, "Content-Type %q, want application/json or text/event-stream", r.header.Get("Content-Type"))
+		return stepErr(step, r.status, r.body, "Content-Type %q, want application/json or text/event-stream", r.header.Get("Content-Type"))
 	}
 	for _, data := range msgs {
-		var m rpcMessage
-		if err := json.Unmarshal(data, &m); err != nil {
-			return nil, stepErr(step, r.status, r.body, "not a JSON-RPC message: %v", err)
+		h := m.head()
+		*h = rpcMessageHead{}
+		if err := json.Unmarshal(data, m); err != nil {
+			return stepErr(step, r.status, r.body, "not a JSON-RPC message: %v", err)
 		}
-		if m.Method != "" {
+		if h.Method != "" {
 			continue // a notification or request from the server before the answer
 		}
 		switch {
-		case m.JSONRPC != "2.0":
-			return nil, stepErr(step, r.status, r.body, `"jsonrpc" is %q, want "2.0"`, m.JSONRPC)
-		case string(m.ID) != want:
-			return nil, stepErr(step, r.status, r.body, "id %s, want %s", m.ID, want)
-		case m.Error != nil:
-			return nil, stepErr(step, r.status, r.body, "JSON-RPC error %d: %s", m.Error.Code, m.Error.Message)
-		case len(m.Result) == 0 || string(m.Result) == "null":
-			return nil, stepErr(step, r.status, r.body, "no result")
+		case h.JSONRPC != "2.0":
+			return stepErr(step, r.status, r.body, `"jsonrpc" is %q, want "2.0"`, h.JSONRPC)
+		case !bytes.Equal(h.ID, want):
+			return stepErr(step, r.status, r.body, "id %s, want %s", h.ID, want)
+		case h.Error != nil:
+			return stepErr(step, r.status, r.body, "JSON-RPC error %d: %s", h.Error.Code, h.Error.Message)
+		case !hasResult():
+			return stepErr(step, r.status, r.body, "no result")
 		}
-		return m.Result, nil
+		return nil
 	}
-	return nil, stepErr(step, r.status, r.body, "no JSON-RPC response with id %s", want)
+	return stepErr(step, r.status, r.body, "no JSON-RPC response with id %s", want)
 }
 
 // sseData returns the data of each event in an event stream (lines end in LF, CRLF or CR; "data:" lines join
@@ -228,18 +259,23 @@ func jsonBody(step string, r *response, status int, v any) error {
 	return nil
 }
 
+// callResult is a CallToolResult of the echo tool.
+type callResult struct {
+	Content []struct {
+		Type string `json:"type"`
+		Text string `json:"text"`
+	} `json:"content"`
+	IsError bool `json:"isError"`
+}
+
+// callMessage is a JSON-RPC response carrying a CallToolResult, decoded in one pass.
+type callMessage struct {
+	rpcMessageHead
+	Result *callResult `json:"result"`
+}
+
 // checkToolAnswer checks a tools/call result of the echo tool: one text content equal to what was sent.
-func checkToolAnswer(step string, r *response, result json.RawMessage, want string) error {
-	var res struct {
-		Content []struct {
-			Type string `json:"type"`
-			Text string `json:"text"`
-		} `json:"content"`
-		IsError bool `json:"isError"`
-	}
-	if err := json.Unmarshal(result, &res); err != nil {
-		return stepErr(step, r.status, r.body, "result is not a CallToolResult: %v", err)
-	}
+func checkToolAnswer(step string, r *response, res *callResult, want string) error {
 	switch {
 	case res.IsError:
 		return stepErr(step, r.status, r.body, "the tool answered isError")

@@ -80,6 +80,9 @@ type Config struct {
 	Observe func(Secret)
 	// Transport, when set, is used instead of a transport sized for Clients.
 	Transport http.RoundTripper
+	// MaxOps, when set, ends the run after that many operations (all clients together, each one checked), or when
+	// Duration passes first: a run by count (memory after N exchanges), measured from the start (no warm-up).
+	MaxOps int64
 }
 
 func (c *Config) defaults() {
@@ -153,14 +156,33 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer stop()
 	all := make([]*workerStats, cfg.Clients)
 	var wg sync.WaitGroup
+	var left *atomic.Int64
+	if cfg.MaxOps > 0 {
+		left = new(atomic.Int64)
+		left.Store(cfg.MaxOps)
+		measuring.Store(true)
+	}
 	for i := range cfg.Clients {
 		all[i] = newWorkerStats()
-		c := &Client{hc: hc, cfg: &cfg, stats: all[i], timeout: cfg.Timeout}
+		c := &Client{hc: hc, cfg: &cfg, stats: all[i], timeout: cfg.Timeout, left: left}
 		wg.Go(func() { c.work(runCtx, i, &measuring) })
 	}
 
 	var window time.Duration
-	if sleep(ctx, cfg.Warmup) {
+	if left != nil {
+		t0 := time.Now()
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		t := time.NewTimer(cfg.Duration)
+		select {
+		case <-done:
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		measuring.Store(false)
+		window = time.Since(t0)
+	} else if sleep(ctx, cfg.Warmup) {
 		measuring.Store(true)
 		t0 := time.Now()
 		sleep(ctx, cfg.Duration)
@@ -209,6 +231,9 @@ func (c *Client) work(ctx context.Context, worker int, measuring *atomic.Bool) {
 	}
 	calls := 0
 	for n := 0; ctx.Err() == nil; n++ {
+		if c.left != nil && c.left.Add(-1) < 0 {
+			return // the run's count is done
+		}
 		t0 := time.Now()
 		var err error
 		switch c.cfg.Mode {
@@ -283,7 +308,7 @@ func (c *Client) handshake(ctx context.Context, worker, n int) error {
 		if err := c.Refresh(ctx, g); err != nil {
 			return err
 		}
-		s.Token = g.AccessToken
+		s.Token, s.callHeader = g.AccessToken, nil
 		if err := c.CallEcho(ctx, s, c.cfg.Tool, echoText(worker, n)+" refreshed"); err != nil {
 			return err
 		}

@@ -1,29 +1,25 @@
 package main
 
 import (
-	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpwatch/mcpwatch/internal/atomicfile"
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
-const exportLong = `Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
-  har       HAR 1.2 for browser DevTools and HAR viewers, with mcpwatch's stages and findings in _fields
-  jsonl     the capture format again (redacted), with each exchange's stage and findings
-  markdown  a transcript of the handshake, stage by stage, with the findings
-  curl      a bash script of curl commands that replays the requests
-
+var exportLong = `Turns a capture file (JSONL, as mcpwatch serve writes it; - reads stdin) into:
+` + export.FormatHelp() + `
 Secrets (Authorization, cookies, OAuth codes, PKCE verifiers, tokens, client secrets, CSRF tokens) are redacted
 unless --no-redact is given. Without --out the export goes to stdout; with it, the file is replaced atomically and
---format may be left out when the file name ends in .har, .jsonl, .md or .sh.`
+--format may be left out when the file name ends in ` + export.FormatExts() + `.`
 
 type exportFlags struct {
 	format, out, base string
@@ -33,7 +29,7 @@ type exportFlags struct {
 func newExportCmd() *cobra.Command {
 	var f exportFlags
 	c := &cobra.Command{
-		Use:   "export CAPTURE --format har|jsonl|markdown|curl [--out FILE] [--no-redact] [--base URL]",
+		Use:   "export CAPTURE --format " + export.FormatNames("|") + " [--out FILE] [--no-redact] [--base URL]",
 		Short: "turn a capture file into HAR, JSONL, a Markdown transcript or curl commands",
 		Long:  exportLong,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -41,12 +37,12 @@ func newExportCmd() *cobra.Command {
 		},
 	}
 	fs := flagSet(c)
-	fs.StringVar(&f.format, "format", "", "output `format`: "+export.FormatNames())
+	fs.StringVar(&f.format, "format", "", "output `format`: "+export.FormatNames(", "))
 	fs.StringVar(&f.out, "out", "", "write to `FILE` (atomically) instead of stdout")
 	fs.BoolVar(&f.noRedact, "no-redact", false, "keep secrets (Authorization, cookies, codes, verifiers, tokens, client secrets)")
 	fs.StringVar(&f.base, "base", "", "curl: send the requests to this server `URL` (e.g. http://localhost:4000) instead of the one the client used")
 	c.RegisterFlagCompletionFunc("format", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		return strings.Split(export.FormatNames(), ", "), cobra.ShellCompDirectiveNoFileComp
+		return strings.Split(export.FormatNames(","), ","), cobra.ShellCompDirectiveNoFileComp
 	})
 	return c
 }
@@ -56,7 +52,7 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 	format, out, noRedact, base := &fl.format, &fl.out, &fl.noRedact, &fl.base
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "mcpwatch export: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+strings.ReplaceAll(export.FormatNames(), ", ", "|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")
+		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+export.FormatNames("|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")
 		return errUsage
 	}
 	switch {
@@ -74,10 +70,10 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 	case *out != "":
 		var ok bool
 		if f, ok = export.FormatForPath(*out); !ok {
-			return usageErr("--format is required (%s): %s does not end in .har, .jsonl, .md or .sh", export.FormatNames(), *out)
+			return usageErr("--format is required (%s): %s does not end in %s", export.FormatNames(", "), *out, export.FormatExts())
 		}
 	default:
-		return usageErr("--format is required (%s)", export.FormatNames())
+		return usageErr("--format is required (%s)", export.FormatNames(", "))
 	}
 	if *base != "" && f != export.Curl {
 		return usageErr("--base only applies to --format curl")
@@ -92,18 +88,13 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 	}
 
 	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version.String()}
-	write := func(w io.Writer) error { return export.Write(w, f, res.Exchanges, opts) }
 	if *out == "" || *out == "-" {
-		return write(stdout)
+		return export.Write(stdout, f, res.Exchanges, opts)
 	}
-	perm := os.FileMode(0o644)
-	if *noRedact {
-		perm = 0o600 // it holds live secrets
-	}
-	if f == export.Curl {
-		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
-	}
-	if err := writeAtomic(*out, perm, write); err != nil {
+	if err := export.WriteFile(*out, f, res.Exchanges, opts); err != nil {
+		if ae := (*atomicfile.Error)(nil); errors.As(err, &ae) {
+			return fmt.Errorf("export: --out %s: %w", *out, ae.Err)
+		}
 		return fmt.Errorf("export: %w", err)
 	}
 	fmt.Fprintf(stderr, "mcpwatch export: wrote %d exchanges to %s (%s%s)\n", len(res.Exchanges), *out, f, redactedWord(*noRedact))
@@ -115,40 +106,4 @@ func redactedWord(noRedact bool) string {
 		return ", NOT redacted"
 	}
 	return ", secrets redacted"
-}
-
-// writeAtomic writes a temporary file next to path and renames it over path, so that a reader never sees a
-// half-written export and a failed export leaves the old file as it was.
-func writeAtomic(path string, perm os.FileMode, write func(io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	bw := bufio.NewWriterSize(tmp, 1<<16)
-	if err := write(bw); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("--out %s: %w", path, err)
-	}
-	return nil
 }

@@ -28,7 +28,7 @@ func TestExportEachFormatToStdoutAndFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	for _, f := range export.Formats {
+	for _, f := range export.Formats() {
 		var want bytes.Buffer
 		if err := export.Write(&want, f, res.Exchanges, export.Options{Version: version.String()}); err != nil {
 			t.Fatal(err)
@@ -56,7 +56,7 @@ func TestExportEachFormatToStdoutAndFile(t *testing.T) {
 		}
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != len(export.Formats) {
+	if len(entries) != len(export.Formats()) {
 		t.Errorf("temporary files left behind: %v", entries)
 	}
 }

@@ -14,17 +14,18 @@ import (
 
 func newFaultsCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "faults",
-		Short: "list the toggles and scenarios",
-		Args:  cobra.NoArgs,
-		RunE:  func(c *cobra.Command, _ []string) error { return cmdFaults(c.OutOrStdout()) },
+		Use:     "faults",
+		Aliases: []string{"toggles"},
+		Short:   "list the toggles and scenarios",
+		Args:    cobra.NoArgs,
+		RunE:    func(c *cobra.Command, _ []string) error { return cmdFaults(c.OutOrStdout()) },
 	}
 }
 
 // cmdFaults prints the toggle catalogue and the scenarios.
 func cmdFaults(stdout io.Writer) error {
 	group := ""
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if d.Group != group {
 			group = d.Group
 			fmt.Fprintf(stdout, "\n%s\n", strings.ToUpper(group))
@@ -54,8 +55,9 @@ const faultUsage = "usage: mcpwatch fault list | set NAME[=VALUE]... | unset NAM
 func newFaultCmd() *cobra.Command {
 	var port string
 	c := &cobra.Command{
-		Use:   "fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]",
-		Short: "switch toggles of a running instance",
+		Use:     "fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]",
+		Aliases: []string{"toggle"},
+		Short:   "switch toggles of a running instance",
 		Long: `Switch toggles of a running mcpwatch from another terminal, over its control socket: list them, set some on
 (all or none: a bad name leaves every toggle as it was), or unset them.`,
 		Example: `  mcpwatch fault list
@@ -67,7 +69,7 @@ func newFaultCmd() *cobra.Command {
 			}
 			var names []string
 			if args[0] == "set" || args[0] == "unset" {
-				for _, d := range faults.Catalogue {
+				for _, d := range faults.Toggles() {
 					names = append(names, d.Name)
 				}
 			}

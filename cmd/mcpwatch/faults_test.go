@@ -47,3 +47,14 @@ func TestFaultsMarksServeOnlyScenarios(t *testing.T) {
 		}
 	}
 }
+
+// One word per idea: `mcpwatch toggles` is `mcpwatch faults`, byte for byte.
+func TestTogglesIsFaults(t *testing.T) {
+	var faults, toggles, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"faults"}, &faults, &stderr); code != 0 {
+		t.Fatalf("faults: exit %d: %s", code, stderr.String())
+	}
+	if code := run(context.Background(), []string{"toggles"}, &toggles, &stderr); code != 0 || toggles.String() != faults.String() {
+		t.Fatalf("toggles: exit %d, %d bytes against faults' %d: %s", code, toggles.Len(), faults.Len(), stderr.String())
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
@@ -45,7 +46,7 @@ func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stde
 		return err
 	}
 
-	if noTUI || !isTerminal(stdout) {
+	if noTUI || !app.IsTerminal(stdout) {
 		for _, n := range notes {
 			fmt.Fprintf(stderr, "mcpwatch open: %s: %s\n", path, n)
 		}
@@ -69,9 +70,9 @@ func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stde
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),
-		Exporter:      exportForTUI,
-		ExportFormats: exportFormatsForTUI,
-		ExportNote:    exportNoteForTUI,
+		Exporter:      app.ExportForTUI,
+		ExportFormats: app.ExportFormatsForTUI,
+		ExportNote:    app.ExportNoteForTUI,
 		WorkDir:       wd,
 	})
 }

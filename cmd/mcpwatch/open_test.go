@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
@@ -36,7 +37,7 @@ func testExchanges() []*recorder.Exchange {
 func TestExportForTUI(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.jsonl")
-	if err := exportForTUI("jsonl", path, testExchanges()); err != nil {
+	if err := app.ExportForTUI("jsonl", path, testExchanges()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := recorder.LoadCapture(path)
@@ -46,9 +47,9 @@ func TestExportForTUI(t *testing.T) {
 	if len(res.Exchanges) != 3 || res.TornTail || len(res.Skipped) > 0 || res.Exchanges[2].RPCMethod() != "tools/list" {
 		t.Fatalf("read back %d exchanges (torn %v, skipped %v)", len(res.Exchanges), res.TornTail, res.Skipped)
 	}
-	for _, f := range exportFormatsForTUI {
+	for _, f := range app.ExportFormatsForTUI {
 		p := filepath.Join(dir, "all."+f)
-		if err := exportForTUI(f, p, testExchanges()); err != nil {
+		if err := app.ExportForTUI(f, p, testExchanges()); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		b, err := os.ReadFile(p)
@@ -60,10 +61,10 @@ func TestExportForTUI(t *testing.T) {
 		}
 		os.Remove(p)
 	}
-	if err := exportForTUI("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
+	if err := app.ExportForTUI("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
 		t.Fatalf("an unknown format: %v", err)
 	}
-	if err := exportForTUI("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
+	if err := app.ExportForTUI("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
 		t.Fatal("a missing directory is not an error")
 	}
 	entries, _ := os.ReadDir(dir)
@@ -183,7 +184,7 @@ func TestOpenPrintsTheAnalysis(t *testing.T) {
 // set's errors for a bad value.
 func TestTogglesForTUI(t *testing.T) {
 	set := faults.NewSet(faults.ModeServe)
-	tg := togglesForTUI{set: set}
+	tg := app.TogglesForTUI{Toggles: set}
 	list := tg.List()
 	var names []string
 	for _, ti := range list {
@@ -213,10 +214,10 @@ func TestTogglesForTUI(t *testing.T) {
 			t.Fatalf("slow: %+v", ti)
 		}
 	}
-	if len(on) != 2 || on["slow"] != "250ms" || !set.Has("omit-session-id") {
+	if len(on) != 2 || on["slow"] != "250ms" || !set.Has(faults.OmitSessionID) {
 		t.Fatalf("on: %v", on)
 	}
-	if err := tg.Unset("slow"); err != nil || set.Has("slow") {
+	if err := tg.Unset("slow"); err != nil || set.Has(faults.Slow) {
 		t.Fatalf("unset: %v", err)
 	}
 }

@@ -4,15 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
@@ -20,7 +18,6 @@ import (
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
-	"github.com/mcpwatch/mcpwatch/server/tunnel"
 )
 
 type proxyFlags struct {
@@ -88,9 +85,10 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	}
 	defer closeLog()
 
+	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
-	say := asSayer(!f.noTUI && isTerminal(stdout), stderr)
+	say := asSayer(!f.noTUI && app.IsTerminal(stdout), stderr)
 	p, err := proxy.New(proxy.Options{
 		WatchAS:       f.watchAS,
 		OnASFinding:   say,
@@ -107,15 +105,9 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	defer p.Close()
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
-		if err != nil {
+		if capture, err = app.OpenCapture(store, f.capture, stateDir, f.captureOptions(logger)); err != nil {
 			return err
 		}
-		store.OnComplete(capture.Append)
 	}
 	srv, err := server.New(server.Config{
 		Addr:         f.addr,
@@ -139,7 +131,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	var asLines []string
 	shown := p.Upstream().String() // in the TUI's header
 	if f.watchAS {
-		asSrv, lines, stopTunnel, err := listenAS(ctx, p, srv, f, logger, benchRecorder(rec))
+		asSrv, lines, stopTunnel, err := app.ListenAS(ctx, p, srv, app.ASListener{PublicURL: f.asPublicURL, Tunnel: f.tunnel, MCPPublic: f.publicURL != ""}, logger, benchRecorder(rec))
 		if err != nil {
 			return err
 		}
@@ -162,11 +154,12 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	if !p.HasEndpointPath() {
 		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
-	return runWatched(ctx, watched{
-		flags: &f.serveFlags, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, upstream: shown, before: before,
-		headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
-	}, stdout, stderr)
+	return app.Session{
+		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
+		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
+		Logger: logger, Upstream: shown, Before: before,
+		Headless: headless.Options{Analysis: analysis.Options{MCPPath: p.Upstream().Path}},
+	}.Run(ctx, stdout, stderr)
 }
 
 // asSayer prints what the proxy learns about a watched authorization server, once each, in headless mode (the TUI
@@ -181,78 +174,6 @@ func asSayer(tui bool, stderr io.Writer) func(string) {
 		defer mu.Unlock()
 		fmt.Fprintln(stderr, "authorization server:", msg)
 	}
-}
-
-// listenAS opens the watched authorization server's listener on the first free port after mcpwatch's own (same
-// host), behind the same recorder (the toggles act on the MCP listener only), with --tunnel a second quick tunnel
-// to it (unless --as-public-url names one), and returns its banner lines and what stops that tunnel.
-func listenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f *proxyFlags, logger *slog.Logger, rec *recorder.Recorder) (*server.Server, []string, func(), error) {
-	host, portStr, _ := net.SplitHostPort(srv.Addr())
-	port, _ := strconv.Atoi(portStr)
-	var asSrv *server.Server
-	var err error
-	for i := 1; i <= 11; i++ {
-		addr := net.JoinHostPort(host, strconv.Itoa(port+i))
-		if i == 11 {
-			addr = net.JoinHostPort(host, "0")
-		}
-		asSrv, err = server.New(server.Config{Addr: addr, PublicURL: f.asPublicURL, Logger: logger, Recorder: rec,
-			Handler: p.AS(), EndpointPath: "/"})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		if err = asSrv.Listen(); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("the authorization server's listener: %w", err)
-	}
-	// Ask the upstream now: a second quick tunnel is started only for a server it names (quick tunnels are
-	// rate-limited), and the banner can name it.
-	watching := p.DiscoverAS(ctx)
-	public := f.asPublicURL
-	stop := func() {}
-	if public == "" && f.tunnel && watching != "" {
-		tun, err := tunnel.Start(tunnel.Options{Origin: asSrv.LocalURL(), Logger: logger})
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
-		}
-		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
-		public, err = tun.WaitURL(wctx)
-		cancel()
-		if err != nil {
-			tun.Stop()
-			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
-		}
-		stop = tun.Stop
-	}
-	if public != "" {
-		if err := asSrv.Guard().SetPublic(public); err != nil {
-			stop()
-			return nil, nil, nil, fmt.Errorf("the authorization server's public URL %q: %w", public, err)
-		}
-	} else {
-		public = asSrv.LocalURL()
-	}
-	if err := p.SetASPublic(public); err != nil {
-		stop()
-		return nil, nil, nil, fmt.Errorf("--as-public-url: %w", err)
-	}
-	line := fmt.Sprintf("authorization server listener: %s", asSrv.LocalURL())
-	if public != asSrv.LocalURL() {
-		line += " (public " + public + ")"
-	}
-	if watching != "" {
-		line += "; watching " + watching + " (--watch-as=false leaves it direct)"
-	} else {
-		line += "; it serves the authorization server the upstream's resource metadata names on another origin, once a client fetches it (--watch-as=false: never)"
-	}
-	lines := []string{line}
-	if (f.tunnel || f.publicURL != "") && public == asSrv.LocalURL() && watching != "" {
-		lines = append(lines, "note: the authorization server's listener is reachable on this machine only; for a remote client run a second tunnel to "+asSrv.LocalURL()+" and pass its URL with --as-public-url, or use --watch-as=false")
-	}
-	return asSrv, lines, stop, nil
 }
 
 // isSelf reports whether upstream (host[:port]) is the listener at addr: a loop.

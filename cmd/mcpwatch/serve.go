@@ -9,10 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/faults"
@@ -28,6 +28,7 @@ type serveFlags struct {
 	noCapture bool
 	// --capture-max-size (MiB a capture file) and --capture-keep (rotated files kept): see recorder.CaptureOptions.
 	captureMaxMiB int
+	maxMemoryMiB  int // the store's byte bound (--max-memory)
 	captureKeep   int
 	json          bool
 	logFile       string
@@ -133,6 +134,7 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.faults, "toggle", "the same as --fault: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (the store's estimate); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -158,6 +160,9 @@ func (f *serveFlags) checkCommon() error {
 	}
 	if f.captureMaxMiB < 1 || f.captureKeep < 0 {
 		return fmt.Errorf("--capture-max-size must be at least 1 (MiB) and --capture-keep at least 0")
+	}
+	if f.maxMemoryMiB < 1 {
+		return fmt.Errorf("--max-memory must be at least 1 (MiB)")
 	}
 	return nil
 }
@@ -215,19 +220,14 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	}
 	defer closeLog()
 
+	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {
-		path := f.capture
-		if path == "" {
-			path = filepath.Join(stateDir, "captures", time.Now().Format("2006-01-02T15-04-05")+".jsonl")
-		}
-		capture, err = recorder.OpenCaptureWith(path, f.captureOptions(logger))
-		if err != nil {
+		if capture, err = app.OpenCapture(store, f.capture, stateDir, f.captureOptions(logger)); err != nil {
 			return err
 		}
-		store.OnComplete(capture.Append)
 	}
 
 	consentCode := ""
@@ -276,10 +276,11 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	if f.allowLoopbackCIMD {
 		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
-	return runWatched(ctx, watched{
-		flags: f, srv: srv, store: store, capture: capture, toggles: toggles, stateDir: stateDir,
-		logger: logger, auth: !f.noAuth, authNote: authNote, after: after, consentCode: consentCode,
-	}, stdout, stderr)
+	return app.Session{
+		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
+		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
+		Logger: logger, Auth: !f.noAuth, AuthNote: authNote, After: after, ConsentCode: consentCode,
+	}.Run(ctx, stdout, stderr)
 }
 
 func consentMode(auto bool) string {

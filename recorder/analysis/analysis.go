@@ -8,6 +8,7 @@ package analysis
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -38,10 +39,16 @@ const (
 	StageOther            Stage = "other"
 )
 
-// Stages lists every stage in handshake order.
-var Stages = []Stage{StageProbe, StageChallenge, StageResourceMetadata, StageAuthMetadata, StageRegister,
+// stageOrder lists every stage in handshake order; numStages follows from it.
+var stageOrder = [...]Stage{StageProbe, StageChallenge, StageResourceMetadata, StageAuthMetadata, StageRegister,
 	StageClientMetadata, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh, StageRevoke, StageDiscover,
 	StageInitialize, StageInitialized, StageList, StageCall, StageStream, StageTerminate, StageOther}
+
+// numStages is the number of stages (a constant: the length of an array).
+const numStages = len(stageOrder)
+
+// StageOrder returns every stage in handshake order (a copy).
+func StageOrder() []Stage { return slices.Clone(stageOrder[:]) }
 
 // ClientKind names a known MCP client.
 type ClientKind string

@@ -222,9 +222,6 @@ type conn struct {
 	viewAbs string // the absence findings the view holds
 }
 
-// numStages is len(Stages) (a constant for the array below; TestStages checks they agree).
-const numStages = 20
-
 // token is an access or refresh token issued in this capture (known by its hash only).
 type token struct {
 	conn     *conn
@@ -1277,13 +1274,13 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	}
 	lastSeen := -1
 	for i, s := range c.stages {
-		if s.count > 0 && Stages[i] != StageOther {
+		if s.count > 0 && stageOrder[i] != StageOther {
 			lastSeen = i
 		}
 	}
 	out.Stages = make([]StageState, 0, numStages)
 	out.Findings = make([]Finding, 0, len(c.order))
-	for i, st := range Stages {
+	for i, st := range stageOrder {
 		s := c.stages[i]
 		if (st == StageOther || st == StageLogin) && s.count == 0 {
 			continue // login: an external authorization server's own pages, seen only through the proxy

@@ -114,7 +114,7 @@ func ASProfileOf(ex *recorder.Exchange) *ASProfile {
 // proxy whose product is known and has a quirk for that step (or on the quirk every product shares).
 func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	if why := ex.Note("as-unproxyable"); why != "" {
-		a.fire(r, c, "as-unproxyable", strings.ToUpper(why[:1])+why[1:]+".")
+		a.fire(r, c, ruleASUnproxyable, strings.ToUpper(why[:1])+why[1:]+".")
 	}
 	if ex.Note("authorization-server") == "" {
 		return // judged only on an external server watched through the proxy's second listener
@@ -141,13 +141,13 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	for _, q := range quirks {
 		if q.Missing != "" {
 			if q.Stage == r.stage && ex.Status == 200 && object(ex.RespBody.Data) != nil && !has(object(ex.RespBody.Data), q.Missing) {
-				a.fire(r, c, "as-known-quirk", fmt.Sprintf("%s's metadata (%s) has no %s: %s. %s (%s).", name, ex.Path(), q.Missing, q.Says, q.Fix, q.Source))
+				a.fire(r, c, ruleASKnownQuirk, fmt.Sprintf("%s's metadata (%s) has no %s: %s. %s (%s).", name, ex.Path(), q.Missing, q.Says, q.Fix, q.Source))
 				return
 			}
 			continue
 		}
 		if q.Stage == r.stage && (failed || q.OnSuccess && q.Hint != "") && (q.Hint == "" || strings.Contains(body, strings.ToLower(q.Hint))) {
-			a.fire(r, c, "as-known-quirk", fmt.Sprintf("%s answered %s %s with %d: %s. %s (%s).", name, ex.Method, ex.Path(), ex.Status, q.Says, q.Fix, q.Source))
+			a.fire(r, c, ruleASKnownQuirk, fmt.Sprintf("%s answered %s %s with %d: %s. %s (%s).", name, ex.Method, ex.Path(), ex.Status, q.Says, q.Fix, q.Source))
 			return
 		}
 	}

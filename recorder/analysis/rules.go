@@ -16,13 +16,10 @@ import (
 )
 
 // fire records that a rule fired on an exchange. A rule fires once per connection; later exchanges count.
-func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
+func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
+	rule := rl.ID
 	if slices.Contains(r.rules, rule) {
 		return
-	}
-	rl, ok := ruleIndex[rule]
-	if !ok {
-		return // every id used here is in the catalogue (TestRulesUsedAreCatalogued)
 	}
 	r.rules = append(r.rules, rule)
 	if rl.Severity == SeverityError && r.status == StatusOK {
@@ -32,12 +29,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rule, summary string) {
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Fault == "" {
-			f.Fault = blame(rule, r.faults)
+			f.Fault = blame(rl, r.faults)
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Fault: blame(rule, r.faults), At: r.start, Count: 1}
+		ExchangeID: r.id, Fault: blame(rl, r.faults), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -161,7 +158,7 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
 	what := exchangeName{ex}
 	if st >= 500 {
-		a.fire(r, c, "server-error", fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage, withExcerpt(ex)))
+		a.fire(r, c, ruleServerError, fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage, withExcerpt(ex)))
 	}
 	var body string
 	if st == 403 || st == 429 || st == 503 {
@@ -169,42 +166,48 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if st == 403 && strings.Contains(body, "host") &&
 		(strings.Contains(body, "invalid host") || strings.Contains(body, "host header") || strings.Contains(body, "not allowed") || strings.Contains(body, "unknown host")) {
-		a.fire(r, c, "host-forbidden", fmt.Sprintf("The server refused %s with 403 for the Host %q.", what, ex.Host))
+		a.fire(r, c, ruleHostForbidden, fmt.Sprintf("The server refused %s with 403 for the Host %q.", what, ex.Host))
 	}
 	if (st == 403 || st == 503 || st == 429) && (ex.RespHeaders.Get("Cf-Mitigated") != "" ||
 		strings.Contains(body, "just a moment...") || strings.Contains(body, "attention required! | cloudflare")) {
-		a.fire(r, c, "bot-blocked", fmt.Sprintf("%s was answered %d by a bot challenge, not by the server.", what, st))
+		a.fire(r, c, ruleBotBlocked, fmt.Sprintf("%s was answered %d by a bot challenge, not by the server.", what, st))
 	}
 	if st >= 200 && st < 300 && bearerChallenge(ex.RespHeaders).present {
-		a.fire(r, c, "www-authenticate-non-401", fmt.Sprintf("%s carries a Bearer WWW-Authenticate on a %d; clients read it only on a 401.", what, st))
+		a.fire(r, c, ruleWWWAuthenticateNon401, fmt.Sprintf("%s carries a Bearer WWW-Authenticate on a %d; clients read it only on a 401.", what, st))
 	}
 	switch {
 	case r.stage == StageCall && ex.Timings.Total > 300*time.Second:
-		a.fire(r, c, "slow-response", fmt.Sprintf("The tool call took %s; Claude gives up at 300 s.", ex.Timings.Total.Round(time.Second)))
+		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("The tool call took %s; Claude gives up at 300 s.", ex.Timings.Total.Round(time.Second)))
 	case r.stage != StageCall && r.stage != StageStream && ex.Timings.Wait > 10*time.Second:
-		a.fire(r, c, "slow-response", fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage, ex.Timings.Wait.Round(100*time.Millisecond)))
+		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage, ex.Timings.Wait.Round(100*time.Millisecond)))
 	}
 	if ex.ReqHeaders.Get("Origin") != "" {
 		switch r.stage {
 		case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken, StageRefresh, StageRevoke, StageChallenge:
 			switch {
 			case ex.RespHeaders.Get("Access-Control-Allow-Origin") == "":
-				a.fire(r, c, "cors-missing", fmt.Sprintf("%s came from a browser (Origin %s) and the answer has no Access-Control-Allow-Origin.", what, ex.ReqHeaders.Get("Origin")))
+				a.fire(r, c, ruleCORSMissing, fmt.Sprintf("%s came from a browser (Origin %s) and the answer has no Access-Control-Allow-Origin.", what, ex.ReqHeaders.Get("Origin")))
 			case st == 401 && !exposes(ex.RespHeaders.Get("Access-Control-Expose-Headers"), "www-authenticate"):
-				a.fire(r, c, "cors-www-authenticate-hidden", fmt.Sprintf("The 401 on %s does not expose WWW-Authenticate to the browser that asked (Origin %s).", what, ex.ReqHeaders.Get("Origin")))
+				a.fire(r, c, ruleCORSWWWAuthenticateHidden, fmt.Sprintf("The 401 on %s does not expose WWW-Authenticate to the browser that asked (Origin %s).", what, ex.ReqHeaders.Get("Origin")))
 			}
 		}
 	}
-	if (mcpStage(r.stage) || r.stage == StageChallenge) && query(ex).Get("access_token") != "" {
-		a.fire(r, c, "token-in-query", fmt.Sprintf("%s carries access_token in its query string.", ex.Method+" "+ex.Path()))
+	for _, rl := range exchangeRules { // the rules declared with a check of their own (catalogue.go)
+		if summary := rl.check(ex, r.stage); summary != "" {
+			a.fire(r, c, rl, summary)
+		}
 	}
 	if isMCPPath(ex.Path(), a.opts.MCPPath) && ex.Path() != "/sse" {
 		switch st {
 		case 301, 302, 303, 307, 308:
-			a.fire(r, c, "mcp-redirect", fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
+			a.fire(r, c, ruleMCPRedirect, fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
 		}
 	}
 }
+
+// The note mcpwatch serve adds to a request it accepted with MCP-Protocol-Version disagreeing with _meta
+// (server/mcpserver.NoteVersionHeader; server's TestVersionHeaderQuirk holds them equal).
+const noteVersionHeader = "version-header"
 
 // Notes of mcpwatch's proxy (server/proxy: NoteRewrite, NoteError; TestProxyNotes holds them equal).
 const (
@@ -262,7 +265,7 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 	if why == "" {
 		return false
 	}
-	a.fire(r, c, "upstream-unreachable", fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage, strings.TrimSuffix(why, ".")))
+	a.fire(r, c, ruleUpstreamUnreachable, fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage, strings.TrimSuffix(why, ".")))
 	return true
 }
 
@@ -293,19 +296,19 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 	ch := bearerChallenge(ex.RespHeaders)
 	switch {
 	case !ch.present && ex.RespHeaders.Get("WWW-Authenticate") == "":
-		a.fire(r, c, "challenge-no-www-authenticate", fmt.Sprintf("The 401 on %s has no WWW-Authenticate header, so the client cannot discover how to authorize.", what))
+		a.fire(r, c, ruleChallengeNoWWWAuthenticate, fmt.Sprintf("The 401 on %s has no WWW-Authenticate header, so the client cannot discover how to authorize.", what))
 	case !ch.present:
-		a.fire(r, c, "challenge-no-www-authenticate", fmt.Sprintf("The 401 on %s has no Bearer challenge (WWW-Authenticate: %s).", what, ex.RespHeaders.Get("WWW-Authenticate")))
+		a.fire(r, c, ruleChallengeNoWWWAuthenticate, fmt.Sprintf("The 401 on %s has no Bearer challenge (WWW-Authenticate: %s).", what, ex.RespHeaders.Get("WWW-Authenticate")))
 	default:
 		rm := ch.params["resource_metadata"]
 		u, err := url.Parse(rm)
 		switch {
 		case rm == "":
-			a.fire(r, c, "challenge-no-resource-metadata", fmt.Sprintf("The 401 on %s names no resource_metadata in its Bearer challenge.", what))
+			a.fire(r, c, ruleChallengeNoResourceMetadata, fmt.Sprintf("The 401 on %s names no resource_metadata in its Bearer challenge.", what))
 		case err != nil || !u.IsAbs() || u.Host == "":
-			a.fire(r, c, "challenge-relative-resource-metadata", fmt.Sprintf("The 401 on %s gives resource_metadata=%q, which is not an absolute URL.", what, rm))
+			a.fire(r, c, ruleChallengeRelativeResourceMetadata, fmt.Sprintf("The 401 on %s gives resource_metadata=%q, which is not an absolute URL.", what, rm))
 		case isLoopbackURL(u) && !isLoopbackBase(base(ex)):
-			a.fire(r, c, "challenge-resource-metadata-loopback", fmt.Sprintf("The 401 on %s points resource_metadata at %s, but the client came through %s.", what, rm, base(ex)))
+			a.fire(r, c, ruleChallengeResourceMetadataLoopback, fmt.Sprintf("The 401 on %s points resource_metadata at %s, but the client came through %s.", what, rm, base(ex)))
 		}
 		if ch.params["scope"] == "" {
 			c.mark(mChallengeNoScope, r)
@@ -327,7 +330,7 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		if tk.resource != "" && c.mcpURL != "" && trimSlash(canonical(tk.resource)) != trimSlash(canonical(c.mcpURL)) {
 			s += fmt.Sprintf(" for resource %s, while the client calls %s: an audience mismatch", tk.resource, c.mcpURL)
 		}
-		a.fire(r, c, "token-rejected", s+".")
+		a.fire(r, c, ruleTokenRejected, s+".")
 	}
 }
 
@@ -346,7 +349,7 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 	what := ex.Path()
 	switch st := ex.Status; {
 	case st == 401 || st == 403:
-		a.fire(r, c, "metadata-behind-auth", fmt.Sprintf("The resource metadata at %s answered %d: clients fetch it without a token.", what, st))
+		a.fire(r, c, ruleMetadataBehindAuth, fmt.Sprintf("The resource metadata at %s answered %d: clients fetch it without a token.", what, st))
 		return
 	case st != 200:
 		return
@@ -357,7 +360,7 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 	}
 	c.mark(mPRMOK, r)
 	if len(strs(o, "authorization_servers")) == 0 {
-		a.fire(r, c, "resource-metadata-no-authorization-servers", fmt.Sprintf("The resource metadata at %s lists no authorization_servers.", what))
+		a.fire(r, c, ruleResourceMetadataNoAuthorizationServers, fmt.Sprintf("The resource metadata at %s lists no authorization_servers.", what))
 	}
 	res := str(o, "resource")
 	b := base(ex)
@@ -366,12 +369,12 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 		suffix = ex.Path()[len(prmPrefix):]
 	}
 	if res == "" {
-		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s has no resource.", what))
+		a.fire(r, c, ruleResourceMetadataMismatch, fmt.Sprintf("The resource metadata at %s has no resource.", what))
 		return
 	}
 	u, err := url.Parse(canonical(res))
 	if err != nil || u.Host == "" {
-		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %q, which is not an absolute URL.", what, res))
+		a.fire(r, c, ruleResourceMetadataMismatch, fmt.Sprintf("The resource metadata at %s names resource %q, which is not an absolute URL.", what, res))
 		return
 	}
 	origin := u.Scheme + "://" + u.Host
@@ -383,15 +386,15 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 	}
 	switch {
 	case origin != b:
-		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %s, but the client reached the server at %s.", what, res, b))
+		a.fire(r, c, ruleResourceMetadataMismatch, fmt.Sprintf("The resource metadata at %s names resource %s, but the client reached the server at %s.", what, res, b))
 	case suffix != "" && u.Path != suffix:
 		s := fmt.Sprintf("The resource metadata at %s names resource %s; a document at this path must name %s", what, res, b+suffix)
 		if trimSlash(u.Path) == trimSlash(suffix) {
 			s += " (they differ by a trailing slash, and Claude compares exactly)"
 		}
-		a.fire(r, c, "resource-metadata-mismatch", s+".")
+		a.fire(r, c, ruleResourceMetadataMismatch, s+".")
 	case suffix == "" && u.Path != "" && u.Path != "/" && trimSlash(u.Path) != trimSlash(mcpPath):
-		a.fire(r, c, "resource-metadata-mismatch", fmt.Sprintf("The resource metadata at %s names resource %s, but the client uses %s.", what, res, b+mcpPath))
+		a.fire(r, c, ruleResourceMetadataMismatch, fmt.Sprintf("The resource metadata at %s names resource %s, but the client uses %s.", what, res, b+mcpPath))
 	}
 }
 
@@ -403,7 +406,7 @@ func (a *Analyzer) checkAuthMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 	what := ex.Path()
 	switch st := ex.Status; {
 	case st == 401 || st == 403:
-		a.fire(r, c, "metadata-behind-auth", fmt.Sprintf("The authorization server metadata at %s answered %d: clients fetch it without a token.", what, st))
+		a.fire(r, c, ruleMetadataBehindAuth, fmt.Sprintf("The authorization server metadata at %s answered %d: clients fetch it without a token.", what, st))
 		return
 	case st != 200:
 		return
@@ -420,25 +423,25 @@ func (a *Analyzer) checkAuthMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if len(missing) > 0 {
-		a.fire(r, c, "auth-metadata-incomplete", fmt.Sprintf("The authorization server metadata at %s lacks %s.", what, strings.Join(missing, ", ")))
+		a.fire(r, c, ruleAuthMetadataIncomplete, fmt.Sprintf("The authorization server metadata at %s lacks %s.", what, strings.Join(missing, ", ")))
 	}
 	if m := strs(o, "code_challenge_methods_supported"); !contains(m, "S256") {
 		got := "no code_challenge_methods_supported"
 		if len(m) > 0 {
 			got = "code_challenge_methods_supported " + strings.Join(m, ", ")
 		}
-		a.fire(r, c, "auth-metadata-no-s256", fmt.Sprintf("The authorization server metadata at %s has %s, without S256.", what, got))
+		a.fire(r, c, ruleAuthMetadataNoS256, fmt.Sprintf("The authorization server metadata at %s has %s, without S256.", what, got))
 	}
 	if iss, want := str(o, "issuer"), expectedIssuer(ex); iss != "" && want != "" && iss != want {
-		a.fire(r, c, "auth-metadata-issuer-mismatch", fmt.Sprintf("The metadata at %s gives issuer %s; a document at this URL must give %s.", what, iss, want))
+		a.fire(r, c, ruleAuthMetadataIssuerMismatch, fmt.Sprintf("The metadata at %s gives issuer %s; a document at this URL must give %s.", what, iss, want))
 	}
 	var cimd bool
 	_ = json.Unmarshal(o["client_id_metadata_document_supported"], &cimd)
 	if str(o, "registration_endpoint") == "" && !cimd {
-		a.fire(r, c, "auth-metadata-no-registration", fmt.Sprintf("The authorization server metadata at %s offers neither a registration_endpoint nor client ID metadata documents.", what))
+		a.fire(r, c, ruleAuthMetadataNoRegistration, fmt.Sprintf("The authorization server metadata at %s offers neither a registration_endpoint nor client ID metadata documents.", what))
 	}
 	if cimd && !contains(strs(o, "token_endpoint_auth_methods_supported"), "none") {
-		a.fire(r, c, "auth-metadata-cimd-needs-none", fmt.Sprintf("The metadata at %s supports client ID metadata documents but not the \"none\" token endpoint auth method.", what))
+		a.fire(r, c, ruleAuthMetadataCIMDNeedsNone, fmt.Sprintf("The metadata at %s supports client ID metadata documents but not the \"none\" token endpoint auth method.", what))
 	}
 }
 
@@ -481,17 +484,17 @@ func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
 			registered = redirects
 		}
 		if c.unusedRT && c.clientID != "" && c.clientID != cid {
-			a.fire(r, c, "register-instead-of-refresh", fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
+			a.fire(r, c, ruleRegisterInsteadOfRefresh, fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
 		}
 		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none"}
 		c.clientID = cid
 		for _, ru := range registered {
 			if u, err := url.Parse(ru); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
-				a.fire(r, c, "register-insecure-redirect", fmt.Sprintf("The server registered %s, a plain-http redirect URI that is not loopback.", ru))
+				a.fire(r, c, ruleRegisterInsecureRedirect, fmt.Sprintf("The server registered %s, a plain-http redirect URI that is not loopback.", ru))
 			}
 		}
 	case st >= 400:
-		a.fire(r, c, "register-rejected", registerSummary(ex, o, redirects))
+		a.fire(r, c, ruleRegisterRejected, registerSummary(ex, o, redirects))
 	}
 }
 
@@ -545,13 +548,13 @@ func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn)
 	switch {
 	case ex.Error != "":
 	case ex.Status == 403 && (ex.RespHeaders.Get("Cf-Mitigated") != "" || ct == "text/html"):
-		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered the server's fetch with 403 and a bot challenge page%s, not the document.", what, withExcerpt(ex)))
+		a.fire(r, c, ruleClientMetadataNotServed, fmt.Sprintf("The client ID metadata document %s answered the server's fetch with 403 and a bot challenge page%s, not the document.", what, withExcerpt(ex)))
 		return
 	case ex.Status == 404:
-		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered 404: there is no document at the client id.", what))
+		a.fire(r, c, ruleClientMetadataNotServed, fmt.Sprintf("The client ID metadata document %s answered 404: there is no document at the client id.", what))
 		return
 	case ex.Status == 200 && ct == "text/html":
-		a.fire(r, c, "client-metadata-not-served", fmt.Sprintf("The client ID metadata document %s answered an HTML page%s, not JSON.", what, withExcerpt(ex)))
+		a.fire(r, c, ruleClientMetadataNotServed, fmt.Sprintf("The client ID metadata document %s answered an HTML page%s, not JSON.", what, withExcerpt(ex)))
 		return
 	}
 	if ex.Error != "" || ex.Status != 200 {
@@ -559,18 +562,18 @@ func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn)
 		if why == "" {
 			why = fmt.Sprintf("status %d", ex.Status)
 		}
-		a.fire(r, c, "client-metadata-fetch-failed", fmt.Sprintf("Fetching the client ID metadata document %s failed: %s.", what, why))
+		a.fire(r, c, ruleClientMetadataFetchFailed, fmt.Sprintf("Fetching the client ID metadata document %s failed: %s.", what, why))
 		return
 	}
 	o := object(ex.RespBody.Data)
 	switch {
 	case o == nil:
-		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s is not a JSON object.", what))
+		a.fire(r, c, ruleClientMetadataInvalid, fmt.Sprintf("The client ID metadata document %s is not a JSON object.", what))
 		return
 	case str(o, "client_id") != what:
-		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s gives client_id %q, not its own URL.", what, str(o, "client_id")))
+		a.fire(r, c, ruleClientMetadataInvalid, fmt.Sprintf("The client ID metadata document %s gives client_id %q, not its own URL.", what, str(o, "client_id")))
 	case str(o, "client_name") == "" || len(strs(o, "redirect_uris")) == 0:
-		a.fire(r, c, "client-metadata-invalid", fmt.Sprintf("The client ID metadata document %s lacks client_name or redirect_uris.", what))
+		a.fire(r, c, ruleClientMetadataInvalid, fmt.Sprintf("The client ID metadata document %s lacks client_name or redirect_uris.", what))
 	}
 	a.cids[what] = &client{redirects: strs(o, "redirect_uris")}
 	c.clientID = what
@@ -595,9 +598,9 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.stage == StageAuthorize && (q.Get("response_type") != "" || cid != "") {
 		switch m := q.Get("code_challenge_method"); {
 		case q.Get("code_challenge") == "":
-			a.fire(r, c, "authorize-pkce-missing", "The authorization request carries no code_challenge (PKCE).")
+			a.fire(r, c, ruleAuthorizePKCEMissing, "The authorization request carries no code_challenge (PKCE).")
 		case m != "S256":
-			a.fire(r, c, "authorize-pkce-missing", fmt.Sprintf("The authorization request uses code_challenge_method=%q, not S256.", m))
+			a.fire(r, c, ruleAuthorizePKCEMissing, fmt.Sprintf("The authorization request uses code_challenge_method=%q, not S256.", m))
 		}
 		if res := q.Get("resource"); res == "" {
 			c.mark(mNoResource, r) // judged with the connection, once its protocol version is known
@@ -615,16 +618,16 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 		switch e := lq.Get("error"); e {
 		case "":
 		case "access_denied":
-			a.fire(r, c, "consent-denied", "The authorization ended with access_denied: consent was denied.")
+			a.fire(r, c, ruleConsentDenied, "The authorization ended with access_denied: consent was denied.")
 		case "invalid_scope":
 			c.mark(mInvalidScope, r)
-			a.fire(r, c, "invalid-scope", fmt.Sprintf("The authorization server refused the requested scope %q (invalid_scope).", q.Get("scope")))
+			a.fire(r, c, ruleInvalidScope, fmt.Sprintf("The authorization server refused the requested scope %q (invalid_scope).", q.Get("scope")))
 		default:
 			s := "The authorization redirect carries error=" + e
 			if d := lq.Get("error_description"); d != "" {
 				s += " (" + d + ")"
 			}
-			a.fire(r, c, "authorize-error", s+".")
+			a.fire(r, c, ruleAuthorizeError, s+".")
 		}
 		return
 	}
@@ -638,11 +641,11 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 	known := a.cids[cid]
 	switch {
 	case cid != "" && known == nil && !strings.HasPrefix(cid, "https://"):
-		a.fire(r, c, "stale-client-id", fmt.Sprintf("The %s was refused (%d) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", what, st, cid))
+		a.fire(r, c, ruleStaleClientID, fmt.Sprintf("The %s was refused (%d) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", what, st, cid))
 	case known != nil && ru != "" && !redirectAllowed(known.redirects, ru):
-		a.fire(r, c, "redirect-uri-not-registered", fmt.Sprintf("The redirect URI %s is not among those client %s registered (%s).", ru, cid, strings.Join(known.redirects, ", ")))
+		a.fire(r, c, ruleRedirectUriNotRegistered, fmt.Sprintf("The redirect URI %s is not among those client %s registered (%s).", ru, cid, strings.Join(known.redirects, ", ")))
 	default:
-		a.fire(r, c, "authorize-failed", fmt.Sprintf("The %s was refused with %d%s.", what, st, withExcerpt(ex)))
+		a.fire(r, c, ruleAuthorizeFailed, fmt.Sprintf("The %s was refused with %d%s.", what, st, withExcerpt(ex)))
 	}
 }
 
@@ -671,7 +674,7 @@ func (a *Analyzer) checkResourceParam(r *exRec, c *conn, res, where string) {
 		return
 	}
 	if trimSlash(canonical(res)) != trimSlash(canonical(c.mcpURL)) {
-		a.fire(r, c, "resource-mismatch", fmt.Sprintf("The %s asks for resource %s, but the client calls the MCP server at %s.", where, res, c.mcpURL))
+		a.fire(r, c, ruleResourceMismatch, fmt.Sprintf("The %s asks for resource %s, but the client calls the MCP server at %s.", where, res, c.mcpURL))
 	}
 }
 
@@ -695,7 +698,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.checkRefreshReuse(r, ex, c, p.Get("refresh_token"))
 	}
 	if cl := a.cids[cid]; cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
-		a.fire(r, c, "register-secret-unused", fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
+		a.fire(r, c, ruleRegisterSecretUnused, fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
 	}
 	res := p.Get("resource")
 	if res != "" {
@@ -706,7 +709,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
 	switch {
 	case st == 405:
-		a.fire(r, c, "token-method-not-allowed", fmt.Sprintf("The token endpoint answered 405 to POST %s.", ex.Path()))
+		a.fire(r, c, ruleTokenMethodNotAllowed, fmt.Sprintf("The token endpoint answered 405 to POST %s.", ex.Path()))
 	case st >= 200 && st < 300:
 		at, tt := str(o, "access_token"), str(o, "token_type")
 		if at == "" || tt == "" {
@@ -717,10 +720,10 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			if tt == "" {
 				miss = append(miss, "token_type")
 			}
-			a.fire(r, c, "token-response-invalid", fmt.Sprintf("The token response (%d) lacks %s.", st, strings.Join(miss, " and ")))
+			a.fire(r, c, ruleTokenResponseInvalid, fmt.Sprintf("The token response (%d) lacks %s.", st, strings.Join(miss, " and ")))
 		}
 		if !strings.Contains(strings.ToLower(ex.RespHeaders.Get("Cache-Control")), "no-store") {
-			a.fire(r, c, "token-no-store", "The token response has no Cache-Control: no-store.")
+			a.fire(r, c, ruleTokenNoStore, "The token response has no Cache-Control: no-store.")
 		}
 		if at == "" {
 			return
@@ -752,29 +755,29 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			why = excerpt(ex)
 		}
 		if r.stage == StageRefresh {
-			a.fire(r, c, "refresh-rejected", fmt.Sprintf("The refresh was refused (%d %s).", st, why))
+			a.fire(r, c, ruleRefreshRejected, fmt.Sprintf("The refresh was refused (%d %s).", st, why))
 			return
 		}
 		if p.Get("grant_type") == grantJWTBearer {
-			a.fire(r, c, "id-jag-unsupported", idJAGSummary(p.Get("assertion"), st, code))
+			a.fire(r, c, ruleIDJAGUnsupported, idJAGSummary(p.Get("assertion"), st, code))
 			return
 		}
 		switch code {
 		case "invalid_grant":
-			a.fire(r, c, "token-invalid-grant", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+			a.fire(r, c, ruleTokenInvalidGrant, fmt.Sprintf("The token request was refused (%d %s).", st, why))
 		case "invalid_client":
 			if cid != "" && a.cids[cid] == nil && !strings.HasPrefix(cid, "https://") {
-				a.fire(r, c, "stale-client-id", fmt.Sprintf("The token request was refused (invalid_client) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", cid))
+				a.fire(r, c, ruleStaleClientID, fmt.Sprintf("The token request was refused (invalid_client) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", cid))
 			} else {
-				a.fire(r, c, "token-invalid-client", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+				a.fire(r, c, ruleTokenInvalidClient, fmt.Sprintf("The token request was refused (%d %s).", st, why))
 			}
 		case "invalid_scope":
 			c.mark(mInvalidScope, r)
-			a.fire(r, c, "invalid-scope", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+			a.fire(r, c, ruleInvalidScope, fmt.Sprintf("The token request was refused (%d %s).", st, why))
 		case "invalid_target":
-			a.fire(r, c, "token-invalid-target", fmt.Sprintf("The token request for resource %q was refused (%d %s).", res, st, why))
+			a.fire(r, c, ruleTokenInvalidTarget, fmt.Sprintf("The token request for resource %q was refused (%d %s).", res, st, why))
 		default:
-			a.fire(r, c, "token-error", fmt.Sprintf("The token request was refused (%d %s).", st, why))
+			a.fire(r, c, ruleTokenError, fmt.Sprintf("The token request was refused (%d %s).", st, why))
 		}
 	}
 }
@@ -812,7 +815,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {
-		a.fire(r, c, "mcp-not-found", fmt.Sprintf("%s %s answered 404 without a JSON-RPC error: nothing serves MCP at this URL.", ex.Method, ex.Path()))
+		a.fire(r, c, ruleMCPNotFound, fmt.Sprintf("%s %s answered 404 without a JSON-RPC error: nothing serves MCP at this URL.", ex.Method, ex.Path()))
 		return // the wrong URL explains everything else about this exchange
 	}
 	a.checkSession(r, ex, c)
@@ -834,9 +837,9 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 		res := rpcResult(ex)
 		switch {
 		case rpcErr:
-			a.fire(r, c, "initialize-failed", fmt.Sprintf("initialize was answered with JSON-RPC error %d (%s).", code, msg))
+			a.fire(r, c, ruleInitializeFailed, fmt.Sprintf("initialize was answered with JSON-RPC error %d (%s).", code, msg))
 		case st >= 400 && st != 401:
-			a.fire(r, c, "initialize-failed", fmt.Sprintf("initialize was answered %d%s.", st, withExcerpt(ex)))
+			a.fire(r, c, ruleInitializeFailed, fmt.Sprintf("initialize was answered %d%s.", st, withExcerpt(ex)))
 		case res != nil:
 			c.mark(mInitOK, r)
 			if v := str(res, "protocolVersion"); v != "" {
@@ -851,7 +854,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
 			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
-				a.fire(r, c, "initialize-no-session-id", "initialize was answered without an Mcp-Session-Id header.")
+				a.fire(r, c, ruleInitializeNoSessionID, "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
 	case StageInitialized:
@@ -865,7 +868,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.checkToolListed(r, ex, c)
 	case StageStream:
 		if st == 405 && ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
-			a.fire(r, c, "get-stream-405", fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
+			a.fire(r, c, ruleGetStream405, fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
 		}
 		a.checkTunnel(r, ex, c)
 	}
@@ -919,7 +922,7 @@ func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
 	if name == "" || c.tools[name] || !c.listed[name] {
 		return
 	}
-	a.fire(r, c, "tool-not-listed", fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+	a.fire(r, c, ruleToolNotListed, fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
 }
 
 // roundDuration rounds to the second, or to the millisecond below one.
@@ -955,10 +958,10 @@ func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, r
 		d = -d
 	}
 	if d <= raceWindow && host != prev.host {
-		a.fire(r, c, "refresh-token-race", fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
+		a.fire(r, c, ruleRefreshTokenRace, fmt.Sprintf("One refresh token was presented twice %s apart from two addresses (%s at request %d, %s here): a client refreshing in parallel, not a theft.", d.Round(time.Millisecond), prev.host, prev.ex, host))
 		return
 	}
-	a.fire(r, c, "refresh-token-replay", fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
+	a.fire(r, c, ruleRefreshTokenReplay, fmt.Sprintf("A refresh token first presented at request %d (%s earlier, from %s) was presented again from %s: a replay, or a client that kept a token it had rotated.", prev.ex, roundDuration(d), prev.host, host))
 }
 
 func isRPCError(ex *recorder.Exchange) bool {
@@ -972,10 +975,15 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
 	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
-		if code, _, ok := ex.RPCError(); ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020") {
-			s += "; the server refused it with -32020 (HeaderMismatch)"
+		switch code, _, ok := ex.RPCError(); {
+		case ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020"):
+			s += "; the server refused it with -32020 (HeaderMismatch), as the 2026-07-28 revision requires, and the client's call failed: accept the request by its _meta version when the header names another revision you support"
+		case ex.Note(noteVersionHeader) != "":
+			s += "; this server accepted it and served the request by its _meta version (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
+		case ex.Status >= 200 && ex.Status < 300 && !ok:
+			s += "; the server accepted it (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
 		}
-		a.fire(r, c, "protocol-version-header-meta-mismatch", s+".")
+		a.fire(r, c, ruleProtocolVersionHeaderMetaMismatch, s+".")
 	}
 	if sid != "" {
 		if a.sids[sid] && !c.echoed {
@@ -985,15 +993,15 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		if ex.Status == 404 {
 			c.mark(mSession404, r)
 			if !a.sids[sid] {
-				a.fire(r, c, "session-stale", fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
+				a.fire(r, c, ruleSessionStale, fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
 			}
 		}
 		if n := c.sessionVersion(sid); n != "" && r.stage != StageInitialize {
 			switch {
 			case hv != "" && hv != n:
-				a.fire(r, c, "protocol-version-mismatch", fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
+				a.fire(r, c, ruleProtocolVersionMismatch, fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
 			case hv == "" && n >= "2025-06-18":
-				a.fire(r, c, "protocol-version-header-missing", fmt.Sprintf("The client negotiated %s but sent %s without an MCP-Protocol-Version header.", n, rpcOrMethod(ex)))
+				a.fire(r, c, ruleProtocolVersionHeaderMissing, fmt.Sprintf("The client negotiated %s but sent %s without an MCP-Protocol-Version header.", n, rpcOrMethod(ex)))
 			}
 		}
 		return
@@ -1004,10 +1012,10 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		if !c.echoed {
-			a.fire(r, c, "session-never-echoed", fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
+			a.fire(r, c, ruleSessionNeverEchoed, fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
 			return
 		}
-		a.fire(r, c, "session-not-echoed", fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued, after echoing it before.", rpcOrMethod(ex), c.session))
+		a.fire(r, c, ruleSessionNotEchoed, fmt.Sprintf("The client sent %s without the Mcp-Session-Id %s that initialize issued, after echoing it before.", rpcOrMethod(ex), c.session))
 	}
 }
 
@@ -1042,7 +1050,7 @@ func (a *Analyzer) checkRPCID(r *exRec, ex *recorder.Exchange, c *conn) {
 		other = m.ID
 	}
 	if other != nil && !bytes.Equal(other, []byte("null")) {
-		a.fire(r, c, "wrong-jsonrpc-id", fmt.Sprintf("The answer to %s (id %s) carries id %s.", req.Method, req.ID, other))
+		a.fire(r, c, ruleWrongJSONRPCID, fmt.Sprintf("The answer to %s (id %s) carries id %s.", req.Method, req.ID, other))
 	}
 }
 
@@ -1051,7 +1059,7 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	if host := strings.TrimPrefix(strings.TrimPrefix(base(ex), "https://"), "http://"); strings.HasSuffix(host, ".trycloudflare.com") {
-		a.fire(r, c, "sse-buffered-tunnel", fmt.Sprintf("The event stream on GET %s goes through a cloudflared quick tunnel (%s), which buffers it.", ex.Path(), host))
+		a.fire(r, c, ruleSSEBufferedTunnel, fmt.Sprintf("The event stream on GET %s goes through a cloudflared quick tunnel (%s), which buffers it.", ex.Path(), host))
 	}
 }
 
@@ -1090,10 +1098,9 @@ const resourceIndicatorsRevision = "2025-06-18"
 func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	var out []Finding
 	m := &c.marks
-	add := func(rule, summary string, cause mark, faultFrom ...uint64) {
-		rl := ruleIndex[rule]
-		out = append(out, Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-			ExchangeID: cause.ex, Connection: c.id, Fault: blame(rule, a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...)),
+	add := func(rl *Rule, summary string, cause mark, faultFrom ...uint64) {
+		out = append(out, Finding{Rule: rl.ID, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
+			ExchangeID: cause.ex, Connection: c.id, Fault: blame(rl, a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...)),
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
@@ -1106,20 +1113,20 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 
 	if late(m[mCode]) && m[mTokenReq].before(m[mCode]) {
-		add("authorize-no-token", fmt.Sprintf("An authorization code was issued %s and no token request followed.", ago(m[mCode])), m[mCode])
+		add(ruleAuthorizeNoToken, fmt.Sprintf("An authorization code was issued %s and no token request followed.", ago(m[mCode])), m[mCode])
 	}
 	if late(m[mIssued]) && m[mUsed].before(m[mIssued]) {
-		add("token-issued-unused", fmt.Sprintf("An access token was issued %s and no request has used it.", ago(m[mIssued])), m[mIssued])
+		add(ruleTokenIssuedUnused, fmt.Sprintf("An access token was issued %s and no request has used it.", ago(m[mIssued])), m[mIssued])
 	}
 	if late(m[mExpired401]) && m[mRefresh].before(m[mExpired401]) {
 		s := "The access token expired, the MCP endpoint refused it, and the client did not refresh it"
 		if !c.expiredHasRT {
 			s += " (no refresh token was issued)"
 		}
-		add("token-expired-no-refresh", s+".", m[mExpired401], c.expiredBy)
+		add(ruleTokenExpiredNoRefresh, s+".", m[mExpired401], c.expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
-		add("initialized-missing", fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
+		add(ruleInitializedMissing, fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
 	}
 	hs := m[mInitOK]
 	if hs.before(m[mDiscoverOK]) {
@@ -1127,32 +1134,32 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	// A legacy initialize answered without a session id explains a client that went no further
 	// (initialize-no-session-id): the tools capability is not the cause then.
-	if late(hs) && !m[mToolsList].set() && c.found["initialize-no-session-id"] == nil {
+	if late(hs) && !m[mToolsList].set() && c.found[ruleInitializeNoSessionID.ID] == nil {
 		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {
 			s += "; the server declared no tools capability"
 			cause = m[mNoTools]
 		}
-		add("tools-never-listed", s+".", cause)
+		add(ruleToolsNeverListed, s+".", cause)
 	}
 	if m[mDiscoverFail].set() {
 		switch {
 		case m[mInitReq].set() && m[mDiscoverFail].before(m[mInitReq]):
-			add("discover-fallback", "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
+			add(ruleDiscoverFallback, "server/discover was refused and the client fell back to initialize.", m[mDiscoverFail])
 		case late(m[mDiscoverFail]) && m[mDiscoverOK].before(m[mDiscoverFail]):
-			add("discover-no-fallback", fmt.Sprintf("server/discover was refused %s and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
+			add(ruleDiscoverNoFallback, fmt.Sprintf("server/discover was refused %s and the client neither retried nor sent initialize.", ago(m[mDiscoverFail])), m[mDiscoverFail])
 		}
 	}
 	if late(m[mSession404]) && m[mInitReq].before(m[mSession404]) {
-		add("session-no-reinit", fmt.Sprintf("The server answered 404 for the client's session %s and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
+		add(ruleSessionNoReinit, fmt.Sprintf("The server answered 404 for the client's session %s and the client did not initialize again.", ago(m[mSession404])), m[mSession404])
 	}
 	// An authless server has no metadata: these two only count once the server asked for a token.
 	if late(m[mPRMTry]) && !m[mPRMOK].set() && m[mChallenge].set() {
-		add("resource-metadata-unreachable", "No protected resource metadata fetch of this connection succeeded.", m[mPRMTry])
+		add(ruleResourceMetadataUnreachable, "No protected resource metadata fetch of this connection succeeded.", m[mPRMTry])
 	}
 	if late(m[mASTry]) && !m[mASOK].set() && m[mChallenge].set() {
-		add("auth-metadata-unreachable", "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
+		add(ruleAuthMetadataUnreachable, "No authorization server metadata fetch of this connection succeeded.", m[mASTry])
 	}
 	// Resource indicators became a client's duty in 2025-06-18; a client on an earlier revision (Claude's web app
 	// still negotiates 2024-11-05) is not at fault. Without a version, judged after the grace.
@@ -1160,20 +1167,20 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		switch v := c.protocol; {
 		case v != "" && v < resourceIndicatorsRevision:
 		case v != "" || late(x):
-			add("authorize-no-resource", "The authorization request carries no resource parameter (RFC 8707).", x)
+			add(ruleAuthorizeNoResource, "The authorization request carries no resource parameter (RFC 8707).", x)
 		}
 	}
 	if c.rewrite.set() {
-		add("upstream-url-rewritten", fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
+		add(ruleUpstreamURLRewritten, fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
 			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
 	}
 	// The client read the authorization server metadata and took no step to get a client id or a token. A
 	// metadata document with an error (its own finding) explains that already.
 	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(x.ex) {
-		add("registration-never-attempted", fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
+		add(ruleRegistrationNeverAttempted, fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {
-		add("challenge-no-scope", "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)
+		add(ruleChallengeNoScope, "The 401 challenge named no scope, and the scope the client then asked for was refused (invalid_scope).", m[mChallengeNoScope], m[mInvalidScope].ex)
 	}
 	return out
 }

@@ -87,7 +87,7 @@ func StageOf(ex *recorder.Exchange, mcpPath string) Stage {
 
 // stageIndex is the position of s in handshake order, or -1.
 func stageIndex(s Stage) int {
-	for i, x := range Stages {
+	for i, x := range stageOrder {
 		if x == s {
 			return i
 		}

@@ -10,7 +10,7 @@ import (
 // The relation of toggles to rules covers every toggle of server/faults, and names no other.
 func TestToggleRulesCoverTheToggles(t *testing.T) {
 	known := map[string]bool{}
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		known[d.Name] = true
 		if _, ok := analysis.ToggleRules(d.Name); !ok {
 			t.Errorf("toggle %s: which rules can it cause? (recorder/analysis toggleRules)", d.Name)

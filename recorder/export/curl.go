@@ -98,7 +98,7 @@ func writeCurl(w io.Writer, d *doc) error {
 	for _, ex := range d.exs {
 		n++
 		fmt.Fprintln(bw)
-		cmd := d.curlCommand(n, ex, base)
+		cmd := curlCommand(n, ex, base)
 		if ex.Kind == recorder.Outbound {
 			fmt.Fprintf(bw, "# %d. %s (outbound: mcpwatch made this request itself; not replayed)\n", n, d.curlTitle(ex))
 			for _, l := range strings.Split(strings.TrimSuffix(cmd, "\n"), "\n") {
@@ -162,7 +162,14 @@ func plainText(b []byte) bool {
 	return true
 }
 
-func (d *doc) curlCommand(n int, ex *recorder.Exchange, base string) string {
+// CurlCommand is one request as a curl command that replays it, as WriteCurl writes it (a body that is not plain
+// text goes through base64 on stdin) but not redacted: the TUI's copy-as-curl, for the user's own clipboard. An
+// inbound request goes to base when it is set (an absolute http(s) URL), else to the URL the client used.
+func CurlCommand(ex *recorder.Exchange, base string) string {
+	return curlCommand(1, ex, strings.TrimRight(base, "/"))
+}
+
+func curlCommand(n int, ex *recorder.Exchange, base string) string {
 	var b strings.Builder
 	target := absoluteURL(ex)
 	if base != "" && ex.Kind != recorder.Outbound {

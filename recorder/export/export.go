@@ -8,7 +8,6 @@ package export
 import (
 	"cmp"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"slices"
@@ -17,66 +16,6 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
-
-// Format is an export format.
-type Format string
-
-// The formats.
-const (
-	HAR      Format = "har"
-	JSONL    Format = "jsonl"
-	Markdown Format = "markdown"
-	Curl     Format = "curl"
-)
-
-// Formats lists every format, in the order the CLI shows them.
-var Formats = []Format{HAR, JSONL, Markdown, Curl}
-
-// FormatNames is Formats as strings joined with ", " (for error messages and usage).
-func FormatNames() string {
-	names := make([]string, len(Formats))
-	for i, f := range Formats {
-		names[i] = string(f)
-	}
-	return strings.Join(names, ", ")
-}
-
-// ParseFormat returns the format named s (case-insensitive; "md" is markdown).
-func ParseFormat(s string) (Format, error) {
-	switch f := Format(strings.ToLower(strings.TrimSpace(s))); f {
-	case HAR, JSONL, Markdown, Curl:
-		return f, nil
-	case "md":
-		return Markdown, nil
-	}
-	return "", fmt.Errorf("unknown export format %q (valid: %s)", s, FormatNames())
-}
-
-// Ext is the usual file extension of the format.
-func (f Format) Ext() string {
-	switch f {
-	case HAR:
-		return ".har"
-	case JSONL:
-		return ".jsonl"
-	case Markdown:
-		return ".md"
-	case Curl:
-		return ".sh"
-	}
-	return ""
-}
-
-// FormatForPath guesses the format from a file name's extension (.har, .jsonl, .md, .sh); ok is false otherwise.
-func FormatForPath(path string) (Format, bool) {
-	lower := strings.ToLower(path)
-	for _, f := range Formats {
-		if strings.HasSuffix(lower, f.Ext()) {
-			return f, true
-		}
-	}
-	return "", false
-}
 
 // Options of an export. The zero value redacts secrets.
 type Options struct {
@@ -93,21 +32,6 @@ type Options struct {
 	// Analyzer, when set, is an analyzer that has already observed the exchanges (the TUI's); otherwise the
 	// export analyses the exchanges itself. It must not be used concurrently with the export.
 	Analyzer *analysis.Analyzer
-}
-
-// Write writes exs in format f to w.
-func Write(w io.Writer, f Format, exs []*recorder.Exchange, opts Options) error {
-	switch f {
-	case HAR:
-		return WriteHAR(w, exs, opts)
-	case JSONL:
-		return WriteJSONL(w, exs, opts)
-	case Markdown:
-		return WriteMarkdown(w, exs, opts)
-	case Curl:
-		return WriteCurl(w, exs, opts)
-	}
-	return fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames())
 }
 
 // doc is what every writer works from: the exchanges in order (redacted unless asked not to), and what the

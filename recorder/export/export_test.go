@@ -51,7 +51,7 @@ func golden(t *testing.T, name string, got []byte) {
 
 func TestGolden(t *testing.T) {
 	exs := loadFixture(t)
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			golden(t, "claude-handshake"+f.Ext(), export(t, f, exs, Options{}))
 		})
@@ -63,7 +63,7 @@ func TestGolden(t *testing.T) {
 
 func TestExportsAreDeterministic(t *testing.T) {
 	exs := loadFixture(t)
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		a, b := export(t, f, exs, Options{}), export(t, f, exs, Options{})
 		if !bytes.Equal(a, b) {
 			t.Errorf("%s: two exports differ", f)
@@ -91,7 +91,7 @@ func inRequests(exs []*recorder.Exchange, s string) bool {
 
 func TestEverySecretIsRedactedInEveryFormat(t *testing.T) {
 	exs := loadFixture(t)
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		t.Run(string(f), func(t *testing.T) {
 			out := string(export(t, f, exs, Options{}))
 			for what, secret := range fixtureSecrets {
@@ -126,7 +126,7 @@ func TestEverySecretIsRedactedInEveryFormat(t *testing.T) {
 
 func TestNoRedactKeepsEverySecret(t *testing.T) {
 	exs := loadFixture(t)
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		out := string(export(t, f, exs, Options{NoRedact: true}))
 		for what, secret := range fixtureSecrets {
 			if f == Curl && !inRequests(exs, secret) {
@@ -195,7 +195,7 @@ func TestParseFormat(t *testing.T) {
 }
 
 func TestEmptyAndDuplicateIDs(t *testing.T) {
-	for _, f := range Formats {
+	for _, f := range Formats() {
 		if out := export(t, f, nil, Options{}); len(out) == 0 && f != JSONL {
 			t.Errorf("%s: nothing written for no exchanges", f)
 		}

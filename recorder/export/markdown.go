@@ -9,9 +9,9 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
+	"github.com/mcpwatch/mcpwatch/internal/durfmt"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -113,7 +113,7 @@ func (m *md) write() {
 		}
 	}
 	m.p("Recorded by mcpwatch on %s, from %s to %s (%s): %s", first.Start.Format("2006-01-02"),
-		first.Start.Format("15:04:05 MST"), end.Format("15:04:05 MST"), roundDur(end.Sub(first.Start)), plural(in, "request"))
+		first.Start.Format("15:04:05 MST"), end.Format("15:04:05 MST"), durfmt.Sig3(end.Sub(first.Start)), plural(in, "request"))
 	if out > 0 {
 		m.p(", and %s mcpwatch made itself", plural(out, "outbound request"))
 	}
@@ -171,16 +171,6 @@ func (m *md) write() {
 	if d.renumbered {
 		m.p("\n_The capture held several runs: its exchanges were renumbered in the order they started._\n")
 	}
-}
-
-func roundDur(d time.Duration) string {
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond).String()
-	case d < time.Second:
-		return d.Round(100 * time.Microsecond).String()
-	}
-	return d.Round(100 * time.Millisecond).String()
 }
 
 func countFindings(fs []analysis.Finding) string {
@@ -356,7 +346,7 @@ func stageIndex(s analysis.Stage) int {
 	if s == analysis.StageOther {
 		return -1
 	}
-	return slices.Index(analysis.Stages, s)
+	return slices.Index(analysis.StageOrder(), s)
 }
 
 // outcome says how far a run got: the furthest stage that went through, or where it stopped.
@@ -539,7 +529,7 @@ func (m *md) exchange(ex *recorder.Exchange) {
 				fmt.Fprintf(&rh, "%s: %s\n", h.Name, h.Value)
 			}
 		}
-		m.p("\n**Response** (%s)\n\n%s", roundDur(ex.Timings.Total), fenced(rh.String(), "http"))
+		m.p("\n**Response** (%s)\n\n%s", durfmt.Sig3(ex.Timings.Total), fenced(rh.String(), "http"))
 		m.body(ex.RespBody, ex.RespHeaders.Get("Content-Type"), ex.Events)
 		if ex.Error != "" {
 			m.p("\n_%s._\n", mdText(capitalize(ex.Error)))
@@ -599,7 +589,7 @@ func (m *md) body(b recorder.Body, contentType string, events []recorder.SSEEven
 			if ev.Retry > 0 {
 				meta = append(meta, fmt.Sprintf("retry %d ms", ev.Retry))
 			}
-			meta = append(meta, "after "+roundDur(ev.At))
+			meta = append(meta, "after "+durfmt.Sig3(ev.At))
 			m.p("\n%d. %s\n", i+1, strings.Join(meta, ", "))
 			if ev.Data != "" {
 				m.p("\n%s", indent(m.text([]byte(ev.Data), ""), "   "))

@@ -14,6 +14,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mcpwatch/mcpwatch/internal/durfmt"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
@@ -244,7 +245,7 @@ func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 		dst = appendPadded(dst, string(strconv.AppendInt(n[:0], int64(ex.Status), 10)), 3, true)
 	}
 	dst = append(dst, ' ')
-	dst = appendPadded(dst, Duration(ex.Timings.Total), 8, true)
+	dst = appendPadded(dst, durfmt.Sig3(ex.Timings.Total), 8, true)
 	if in != nil {
 		stage := string(in.Stage)
 		if in.Status == analysis.StatusFailed {
@@ -295,19 +296,6 @@ func appendPadded(dst []byte, s string, width int, right bool) []byte {
 		dst = append(dst, ' ')
 	}
 	return dst
-}
-
-// Duration prints d to three significant digits (149µs, 1.49ms, 14.9ms, 1.49s, 1m15.3s): a duration rounded to a
-// fixed unit hides the short ones (149µs is not 100µs).
-func Duration(d time.Duration) string {
-	if d <= 0 {
-		return "0s"
-	}
-	unit := time.Duration(1)
-	for x := d; x >= 1000; x /= 10 {
-		unit *= 10
-	}
-	return d.Round(unit).String()
 }
 
 // origin is the scheme and host of an absolute URL ("" for anything else).

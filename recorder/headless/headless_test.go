@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/durfmt"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
@@ -243,15 +244,6 @@ func waitFor(t *testing.T, cond func() bool) {
 
 // Durations keep three significant digits (the TUI shows 149µs; a fixed 100 µs unit printed 100µs).
 func TestDuration(t *testing.T) {
-	for d, want := range map[time.Duration]string{
-		0: "0s", 850 * time.Nanosecond: "850ns", 149 * time.Microsecond: "149µs", 1600 * time.Microsecond: "1.6ms",
-		14934 * time.Microsecond: "14.9ms", 149 * time.Millisecond: "149ms", 12345 * time.Millisecond: "12.3s",
-		75300 * time.Millisecond: "1m15.3s", 2 * time.Hour: "2h0m0s",
-	} {
-		if got := Duration(d); got != want {
-			t.Errorf("Duration(%d) = %q, want %q", d, got, want)
-		}
-	}
 	ex := &recorder.Exchange{Method: "POST", URL: "/mcp", Status: 200, Timings: recorder.Timings{Total: 149 * time.Microsecond}}
 	if l := Line(ex); !strings.Contains(l, " 149µs") {
 		t.Errorf("line %q does not show 149µs", l)
@@ -303,7 +295,7 @@ func fmtLine(ex *recorder.Exchange, in *analysis.Info) string {
 		status = "ERR"
 	}
 	line := fmt.Sprintf("%s %-6s %-44s %-28s %3s %8s", ex.Start.Format("15:04:05.000"), ex.Method, ex.Path(), rpc, status,
-		Duration(ex.Timings.Total))
+		durfmt.Sig3(ex.Timings.Total))
 	if in != nil {
 		stage := string(in.Stage)
 		if in.Status == analysis.StatusFailed {

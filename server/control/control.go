@@ -131,7 +131,7 @@ func state(set *faults.Set) State {
 		on[a.Name] = a
 	}
 	st := State{Mode: set.Mode()}
-	for _, d := range faults.Catalogue {
+	for _, d := range faults.Toggles() {
 		if !d.AppliesTo(set.Mode()) {
 			continue
 		}

@@ -42,7 +42,7 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 	if _, err := c.Set("slow=2s"); err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := set.Duration("slow"); !ok || d.String() != "2s" {
+	if d, ok := set.Duration(faults.Slow); !ok || d.String() != "2s" {
 		t.Errorf("slow not applied: %v %v", d, ok)
 	}
 	st, err := c.List()
@@ -61,8 +61,8 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 	if _, err := c.Set("nope"); err == nil || !strings.Contains(err.Error(), "unknown toggle") {
 		t.Errorf("Set(nope) = %v", err)
 	}
-	if _, err := c.Unset("slow"); err != nil || set.Has("slow") {
-		t.Errorf("Unset: %v, still on: %v", err, set.Has("slow"))
+	if _, err := c.Unset("slow"); err != nil || set.Has(faults.Slow) {
+		t.Errorf("Unset: %v, still on: %v", err, set.Has(faults.Slow))
 	}
 
 	// Several specs in one request, all or nothing: a bad one leaves every toggle as it was.
@@ -76,11 +76,11 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 			t.Errorf("Set(%q) failed, yet %+v is on", bad, l)
 		}
 	}
-	if _, err := c.Set("reject-discover", "slow=1s"); err != nil || !set.Has("reject-discover") || !set.Has("slow") {
+	if _, err := c.Set("reject-discover", "slow=1s"); err != nil || !set.Has(faults.RejectDiscover) || !set.Has(faults.Slow) {
 		t.Fatalf("Set(reject-discover, slow=1s): %v; on: %+v", err, set.List())
 	}
-	if _, err := c.Unset("slow", "nope"); err == nil || !strings.Contains(err.Error(), `unknown toggle "nope"`) || !set.Has("slow") {
-		t.Errorf("Unset(slow, nope) = %v; slow still on: %v", err, set.Has("slow"))
+	if _, err := c.Unset("slow", "nope"); err == nil || !strings.Contains(err.Error(), `unknown toggle "nope"`) || !set.Has(faults.Slow) {
+		t.Errorf("Unset(slow, nope) = %v; slow still on: %v", err, set.Has(faults.Slow))
 	}
 	if _, err := c.Unset("slow", "reject-discover"); err != nil || len(set.List()) != 0 {
 		t.Errorf("Unset(slow, reject-discover) = %v; on: %+v", err, set.List())
@@ -174,10 +174,10 @@ func TestOtherUserRefused(t *testing.T) {
 	if !strings.HasPrefix(out, "connected;") || !strings.Contains(out, "read 0 bytes") {
 		t.Errorf("user nobody: %q; want a connection the server hung up on without answering", out)
 	}
-	if set.Has("omit-session-id") {
+	if set.Has(faults.OmitSessionID) {
 		t.Error("user nobody switched a toggle")
 	}
-	if out := dial(0); !strings.Contains(out, "read ") || strings.Contains(out, "read 0 bytes") || !set.Has("omit-session-id") {
+	if out := dial(0); !strings.Contains(out, "read ") || strings.Contains(out, "read 0 bytes") || !set.Has(faults.OmitSessionID) {
 		t.Errorf("same user: %q", out)
 	}
 }

@@ -71,8 +71,8 @@ func formatBearer(params []param) string {
 // rewriteChallenge applies the discovery toggles to a 401's WWW-Authenticate Bearer challenge.
 func (rw *rewriter) rewriteChallenge() {
 	s, h := rw.m.set, rw.Header()
-	scope, scopeOn := s.String("scope-challenge")
-	if !s.Has("omit-resource-metadata") && !s.Has("relative-resource-metadata") && !scopeOn {
+	scope, scopeOn := s.String(ScopeChallenge)
+	if !s.Has(OmitResourceMetadata) && !s.Has(RelativeResourceMetadata) && !scopeOn {
 		return
 	}
 	vals := h.Values("WWW-Authenticate")
@@ -82,21 +82,21 @@ func (rw *rewriter) rewriteChallenge() {
 			continue
 		}
 		var out []param
-		var changed []string
+		var changed []Toggle
 		for _, p := range params {
 			switch {
-			case p.key == "resource_metadata" && s.Has("omit-resource-metadata"):
-				changed = append(changed, "omit-resource-metadata")
+			case p.key == "resource_metadata" && s.Has(OmitResourceMetadata):
+				changed = append(changed, OmitResourceMetadata)
 				continue
-			case p.key == "resource_metadata" && s.Has("relative-resource-metadata"):
+			case p.key == "resource_metadata" && s.Has(RelativeResourceMetadata):
 				if u, err := url.Parse(p.value); err == nil && u.IsAbs() {
 					p.value = u.RequestURI()
-					changed = append(changed, "relative-resource-metadata")
+					changed = append(changed, RelativeResourceMetadata)
 				}
 			case p.key == "scope" && scopeOn:
 				if p.value != scope {
 					p.value = scope
-					changed = append(changed, "scope-challenge")
+					changed = append(changed, ScopeChallenge)
 				}
 				scopeOn = false // done
 			}
@@ -104,14 +104,14 @@ func (rw *rewriter) rewriteChallenge() {
 		}
 		if scopeOn {
 			out = append(out, param{"scope", scope})
-			changed = append(changed, "scope-challenge")
+			changed = append(changed, ScopeChallenge)
 		}
 		if len(changed) == 0 {
 			continue
 		}
 		nv := formatBearer(out)
-		for _, name := range changed {
-			record(rw.ctx, name, "response header WWW-Authenticate", v, nv)
+		for _, t := range changed {
+			record(rw.ctx, t, "response header WWW-Authenticate", v, nv)
 		}
 		vals[i] = nv
 	}

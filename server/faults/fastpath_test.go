@@ -9,17 +9,17 @@ import (
 
 func TestEmptyFollowsTheSet(t *testing.T) {
 	s := NewSet(ModeServe)
-	if !s.Empty() || s.Has("slow") {
+	if !s.Empty() || s.Has(Slow) {
 		t.Fatal("a new set is not empty")
 	}
 	if err := s.Set("slow=1ms"); err != nil {
 		t.Fatal(err)
 	}
-	if s.Empty() || !s.Has("slow") {
+	if s.Empty() || !s.Has(Slow) {
 		t.Fatal("a set with a toggle on is empty")
 	}
 	s.Unset("slow")
-	if !s.Empty() || s.Has("slow") {
+	if !s.Empty() || s.Has(Slow) {
 		t.Fatal("the set is not empty after the last toggle went off")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -444,8 +446,41 @@ func TestScenariosAreValid(t *testing.T) {
 	}
 }
 
+// The registry holds every toggle declared in catalogue.go, in declaration order, and hands out copies.
+func TestRegistry(t *testing.T) {
+	src, err := os.ReadFile("catalogue.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared, got []string
+	for _, m := range regexp.MustCompile(`(?m)^\t\w+ += toggle\(Def\{Name: "([a-z0-9-]+)"`).FindAllStringSubmatch(string(src), -1) {
+		declared = append(declared, m[1])
+	}
+	ds := Toggles()
+	for _, d := range ds {
+		got = append(got, d.Name)
+	}
+	// A toggle whose parser reads a variable declared below the toggles is initialized after them: out of order.
+	if len(declared) < 27 || !slices.Equal(got, declared) {
+		t.Fatalf("registry order:\n got %v\nwant %v (the order of catalogue.go)", got, declared)
+	}
+	for _, d := range ds {
+		tg, ok := ByName(d.Name)
+		if !ok || tg.Name() != d.Name {
+			t.Errorf("ByName(%q) = %v, %v", d.Name, tg.Name(), ok)
+		}
+	}
+	ds[0].Modes[0], ds[1].Name = "changed", "changed"
+	if d, _ := Lookup(OmitSessionID.Name()); d.Modes[0] == "changed" || Toggles()[1].Name == "changed" {
+		t.Error("a caller changed the registry through a copy")
+	}
+	if _, ok := ByName("no-such-toggle"); ok {
+		t.Error("ByName found a toggle that does not exist")
+	}
+}
+
 func TestCatalogueIsComplete(t *testing.T) {
-	for _, d := range Catalogue {
+	for _, d := range Toggles() {
 		if d.Changes == "" || d.Reveals == "" || d.Source == "" || len(d.Modes) == 0 {
 			t.Errorf("%s: every toggle says what it changes, what it reveals, its source and where it applies", d.Name)
 		}

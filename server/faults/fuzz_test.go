@@ -70,7 +70,7 @@ func FuzzParseSpec(f *testing.F) {
 		}
 		s := NewSet(ModeServe)
 		if err := s.Set(spec); err == nil {
-			if !s.Has(d.Name) || s.Empty() {
+			if tg, ok := ByName(d.Name); !ok || !s.Has(tg) || s.Empty() {
 				t.Fatalf("%q set but not on", spec)
 			}
 			_ = value

@@ -147,8 +147,8 @@ func isASMetaPath(p string) bool {
 		strings.HasSuffix(p, "/.well-known/openid-configuration")
 }
 
-func record(ctx context.Context, name, what, before, after string) {
-	recorder.AddFault(ctx, recorder.FaultChange{Name: name, What: what, Before: before, After: after})
+func record(ctx context.Context, t Toggle, what, before, after string) {
+	recorder.AddFault(ctx, recorder.FaultChange{Name: t.Name(), What: what, Before: before, After: after})
 }
 
 func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
@@ -157,8 +157,8 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	path := r.URL.Path
 	s := m.set
 
-	if d, ok := s.Duration("slow"); ok {
-		record(ctx, "slow", "response delayed", "", d.String())
+	if d, ok := s.Duration(Slow); ok {
+		record(ctx, Slow, "response delayed", "", d.String())
 		t := time.NewTimer(d)
 		select {
 		case <-t.C:
@@ -169,8 +169,8 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	}
 
 	// Toggles that answer in the server's place.
-	answer := func(name, what string, status int, header http.Header, body []byte) {
-		record(ctx, name, what, "(answered by the server)", fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)))
+	answer := func(t Toggle, what string, status int, header http.Header, body []byte) {
+		record(ctx, t, what, "(answered by the server)", fmt.Sprintf("%d %s", status, bytes.TrimSpace(body)))
 		for k, v := range header {
 			w.Header()[k] = v
 		}
@@ -181,59 +181,59 @@ func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {
 	textHdr := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
 
 	if f, ok := s.Fail(); ok && f.Stage != string(analysis.StageChallenge) && string(q.stage) == f.Stage {
-		answer("fail", "status", f.Status, textHdr,
+		answer(Fail, "status", f.Status, textHdr,
 			fmt.Appendf(nil, "%d %s (mcpwatch toggle fail=%s:%d)\n", f.Status, http.StatusText(f.Status), f.Stage, f.Status))
 		return
 	}
-	if s.Has("get-stream-405") && r.Method == http.MethodGet && path == m.opts.MCPPath {
-		answer("get-stream-405", "status", http.StatusMethodNotAllowed,
+	if s.Has(GetStream405) && r.Method == http.MethodGet && path == m.opts.MCPPath {
+		answer(GetStream405, "status", http.StatusMethodNotAllowed,
 			http.Header{"Allow": {"POST"}, "Content-Type": {"text/plain; charset=utf-8"}}, []byte("Method Not Allowed\n"))
 		return
 	}
-	if s.Has("reject-discover") && path == m.opts.MCPPath && q.rpcMethod() == "server/discover" {
+	if s.Has(RejectDiscover) && path == m.opts.MCPPath && q.rpcMethod() == "server/discover" {
 		body, _ := json.Marshal(rpcError{JSONRPC: "2.0", ID: q.rpcID(),
 			Error: rpcErrorBody{Code: -32601, Message: "Method not found: server/discover"}})
-		answer("reject-discover", "server/discover answer", http.StatusOK, jsonHdr, append(body, '\n'))
+		answer(RejectDiscover, "server/discover answer", http.StatusOK, jsonHdr, append(body, '\n'))
 		return
 	}
-	if s.Has("no-resource-metadata") && isPRMPath(path) {
-		answer("no-resource-metadata", "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
+	if s.Has(NoResourceMetadata) && isPRMPath(path) {
+		answer(NoResourceMetadata, "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
 		return
 	}
-	if s.Has("no-auth-metadata") && isASMetaPath(path) {
-		answer("no-auth-metadata", "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
+	if s.Has(NoAuthMetadata) && isASMetaPath(path) {
+		answer(NoAuthMetadata, "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
 		return
 	}
 	m.mu.Lock()
 	regPath := m.regPath
 	m.mu.Unlock()
-	if s.Has("no-registration") && r.Method == http.MethodPost && path == regPath {
-		answer("no-registration", "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
+	if s.Has(NoRegistration) && r.Method == http.MethodPost && path == regPath {
+		answer(NoRegistration, "status", http.StatusNotFound, textHdr, []byte("404 page not found\n"))
 		return
 	}
 	// no-registration leaves the client no registration path at all: no DCR and no metadata documents either.
-	for _, t := range []string{"no-cimd", "no-registration"} {
+	for _, t := range []Toggle{NoCIMD, NoRegistration} {
 		if s.Has(t) && q.isAuthorize() {
 			if cid := r.URL.Query().Get("client_id"); strings.HasPrefix(cid, "https://") || strings.HasPrefix(cid, "http://") {
 				answer(t, "status", http.StatusBadRequest, textHdr,
-					[]byte("invalid_client: this server does not support client ID metadata documents (mcpwatch toggle "+t+")\n"))
+					[]byte("invalid_client: this server does not support client ID metadata documents (mcpwatch toggle "+t.Name()+")\n"))
 				return
 			}
 		}
 	}
 	if q.isToken() {
-		if s.Has("invalid-client-on-token") {
-			answer("invalid-client-on-token", "token answer", http.StatusUnauthorized, jsonHdr,
+		if s.Has(InvalidClientOnToken) {
+			answer(InvalidClientOnToken, "token answer", http.StatusUnauthorized, jsonHdr,
 				[]byte(`{"error":"invalid_client","error_description":"client authentication failed (mcpwatch toggle invalid-client-on-token)"}`+"\n"))
 			return
 		}
-		if code, ok := s.String("token-error"); ok {
+		if code, ok := s.String(TokenError); ok {
 			status := http.StatusBadRequest
 			if code == "invalid_client" {
 				status = http.StatusUnauthorized
 			}
 			body, _ := json.Marshal(map[string]string{"error": code, "error_description": "mcpwatch toggle token-error=" + code})
-			answer("token-error", "token answer", status, jsonHdr, append(body, '\n'))
+			answer(TokenError, "token answer", status, jsonHdr, append(body, '\n'))
 			return
 		}
 	}
@@ -288,20 +288,20 @@ func (rw *rewriter) WriteHeader(status int) {
 	s, h, ctx, path := rw.m.set, rw.Header(), rw.ctx, rw.q.r.URL.Path
 
 	if f, ok := s.Fail(); ok && f.Stage == string(analysis.StageChallenge) && status == http.StatusUnauthorized {
-		record(ctx, "fail", "status", "401", strconv.Itoa(f.Status))
+		record(ctx, Fail, "status", "401", strconv.Itoa(f.Status))
 		rw.status = f.Status
 	}
-	if s.Has("omit-session-id") || s.Has("stateless") {
+	if s.Has(OmitSessionID) || s.Has(Stateless) {
 		if v := h.Get("Mcp-Session-Id"); v != "" {
-			name := "omit-session-id"
-			if !s.Has(name) {
-				name = "stateless"
+			t := OmitSessionID
+			if !s.Has(t) {
+				t = Stateless
 			}
-			record(ctx, name, "response header Mcp-Session-Id", v, "(removed)")
+			record(ctx, t, "response header Mcp-Session-Id", v, "(removed)")
 			h.Del("Mcp-Session-Id")
-		} else if s.Has("stateless") && path == rw.m.opts.MCPPath && status < 300 && rw.q.rpcMethod() == "initialize" {
+		} else if s.Has(Stateless) && path == rw.m.opts.MCPPath && status < 300 && rw.q.rpcMethod() == "initialize" {
 			// The stateless handler answered: no session was ever made, so there is no id to remove.
-			record(ctx, "stateless", "response header Mcp-Session-Id", "(a new session's id)", "(none: no session issued)")
+			record(ctx, Stateless, "response header Mcp-Session-Id", "(a new session's id)", "(none: no session issued)")
 		}
 	}
 	if status == http.StatusUnauthorized {
@@ -312,11 +312,11 @@ func (rw *rewriter) WriteHeader(status int) {
 	isSSE := strings.HasPrefix(ct, "text/event-stream")
 	isJSON := strings.HasPrefix(ct, "application/json")
 	onMCP := path == rw.m.opts.MCPPath && rw.q.r.Method == http.MethodPost
-	rpcEdits := onMCP && (s.Has("protocol-version") || s.Has("drop-tools-capability") || s.Has("wrong-jsonrpc-id"))
+	rpcEdits := onMCP && (s.Has(ProtocolVersion) || s.Has(DropToolsCapability) || s.Has(WrongJSONRPCID))
 	switch {
-	case onMCP && isSSE && s.Has("json-responses"):
+	case onMCP && isSSE && s.Has(JSONResponses):
 		rw.mode = modeSSEToJSON
-	case onMCP && isJSON && s.Has("sse-responses"):
+	case onMCP && isJSON && s.Has(SSEResponses):
 		rw.mode = modeJSONToSSE
 	case isSSE && rpcEdits:
 		rw.mode = modeSSE
@@ -335,11 +335,11 @@ func (rw *rewriter) wantsJSONEdit(path string) bool {
 	s := rw.m.set
 	switch {
 	case isPRMPath(path):
-		return s.Has("resource-mismatch")
+		return s.Has(ResourceMismatch)
 	case isASMetaPath(path):
 		return true // also learns the registration endpoint
 	case rw.q.isToken():
-		return s.Has("no-refresh-token")
+		return s.Has(NoRefreshToken)
 	}
 	return false
 }
@@ -409,7 +409,7 @@ func (rw *rewriter) finish() {
 			body = []byte{}
 		}
 		body = rw.editRPC(body)
-		record(rw.ctx, "json-responses", "response Content-Type", "text/event-stream", "application/json")
+		record(rw.ctx, JSONResponses, "response Content-Type", "text/event-stream", "application/json")
 		h.Set("Content-Type", "application/json")
 		h.Del("Cache-Control")
 		h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -422,7 +422,7 @@ func (rw *rewriter) finish() {
 			rw.ResponseWriter.Write(rw.buf.Bytes())
 			return
 		}
-		record(rw.ctx, "sse-responses", "response Content-Type", "application/json", "text/event-stream")
+		record(rw.ctx, SSEResponses, "response Content-Type", "application/json", "text/event-stream")
 		h.Set("Content-Type", "text/event-stream")
 		h.Del("Content-Length")
 		rw.ResponseWriter.WriteHeader(rw.status)
@@ -481,33 +481,33 @@ func (rw *rewriter) editRPC(msg []byte) []byte {
 		return msg // not a JSON-RPC response (an OAuth error body has an "error" too)
 	}
 	method := rw.q.rpcMethod()
-	if v, ok := s.String("protocol-version"); ok {
+	if v, ok := s.String(ProtocolVersion); ok {
 		switch method {
 		case "initialize":
 			old := getPath(msg, "result", "protocolVersion")
 			if out, changed := editPath(msg, []string{"result", "protocolVersion"}, setTo(v)); changed {
-				record(ctx, "protocol-version", "result.protocolVersion", short(old), short(getPath(out, "result", "protocolVersion")))
+				record(ctx, ProtocolVersion, "result.protocolVersion", short(old), short(getPath(out, "result", "protocolVersion")))
 				msg = out
 			}
 		case "server/discover":
 			old := getPath(msg, "result", "supportedVersions")
 			if out, changed := editPath(msg, []string{"result", "supportedVersions"}, setTo([]string{v})); changed {
-				record(ctx, "protocol-version", "result.supportedVersions", short(old), short(getPath(out, "result", "supportedVersions")))
+				record(ctx, ProtocolVersion, "result.supportedVersions", short(old), short(getPath(out, "result", "supportedVersions")))
 				msg = out
 			}
 		}
 	}
-	if s.Has("drop-tools-capability") && (method == "initialize" || method == "server/discover") {
+	if s.Has(DropToolsCapability) && (method == "initialize" || method == "server/discover") {
 		old := getPath(msg, "result", "capabilities", "tools")
 		if out, changed := editPath(msg, []string{"result", "capabilities", "tools"}, remove); changed {
-			record(ctx, "drop-tools-capability", "result.capabilities.tools", short(old), "(removed)")
+			record(ctx, DropToolsCapability, "result.capabilities.tools", short(old), "(removed)")
 			msg = out
 		}
 	}
-	if s.Has("wrong-jsonrpc-id") {
+	if s.Has(WrongJSONRPCID) {
 		old := getPath(msg, "id")
 		if out, changed := editPath(msg, []string{"id"}, setTo(wrongID(old))); changed {
-			record(ctx, "wrong-jsonrpc-id", "id", short(old), short(getPath(out, "id")))
+			record(ctx, WrongJSONRPCID, "id", short(old), short(getPath(out, "id")))
 			msg = out
 		}
 	}
@@ -530,7 +530,7 @@ func wrongID(old json.RawMessage) any {
 }
 
 func (rw *rewriter) editPRM(body []byte) []byte {
-	if !rw.m.set.Has("resource-mismatch") {
+	if !rw.m.set.Has(ResourceMismatch) {
 		return body
 	}
 	var res string
@@ -544,7 +544,7 @@ func (rw *rewriter) editPRM(body []byte) []byte {
 	}
 	out, changed := editPath(body, []string{"resource"}, setTo(wrong))
 	if changed {
-		record(rw.ctx, "resource-mismatch", "resource", res, wrong)
+		record(rw.ctx, ResourceMismatch, "resource", res, wrong)
 	}
 	return out
 }
@@ -558,14 +558,14 @@ func (rw *rewriter) editASMeta(body []byte) []byte {
 			rw.m.mu.Unlock()
 		}
 	}
-	if rw.m.set.Has("no-registration") {
+	if rw.m.set.Has(NoRegistration) {
 		old := getPath(body, "registration_endpoint")
 		if out, changed := editPath(body, []string{"registration_endpoint"}, remove); changed {
-			record(rw.ctx, "no-registration", "registration_endpoint", short(old), "(removed)")
+			record(rw.ctx, NoRegistration, "registration_endpoint", short(old), "(removed)")
 			body = out
 		}
 	}
-	for _, t := range []string{"no-cimd", "no-registration"} {
+	for _, t := range []Toggle{NoCIMD, NoRegistration} {
 		if !rw.m.set.Has(t) {
 			continue
 		}
@@ -580,13 +580,13 @@ func (rw *rewriter) editASMeta(body []byte) []byte {
 }
 
 func (rw *rewriter) editToken(body []byte) []byte {
-	if !rw.m.set.Has("no-refresh-token") {
+	if !rw.m.set.Has(NoRefreshToken) {
 		return body
 	}
 	old := getPath(body, "refresh_token")
 	out, changed := editPath(body, []string{"refresh_token"}, remove)
 	if changed {
-		record(rw.ctx, "no-refresh-token", "refresh_token", "(redacted)", "(removed)")
+		record(rw.ctx, NoRefreshToken, "refresh_token", "(redacted)", "(removed)")
 	}
 	_ = old
 	return out

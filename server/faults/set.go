@@ -104,7 +104,7 @@ func (s *Set) List() []Active {
 
 func (s *Set) listLocked() []Active {
 	out := make([]Active, 0, len(s.on))
-	for _, d := range Catalogue {
+	for _, d := range registry {
 		if a, ok := s.on[d.Name]; ok {
 			out = append(out, a)
 		}
@@ -116,48 +116,48 @@ func (s *Set) listLocked() []Active {
 func (s *Set) Empty() bool { return s.n.Load() == 0 }
 
 // Has reports whether a toggle is on.
-func (s *Set) Has(name string) bool {
+func (s *Set) Has(t Toggle) bool {
 	if s.Empty() {
 		return false
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.on[name]
+	_, ok := s.on[t.Name()]
 	return ok
 }
 
 // value returns the parsed value of an active toggle.
-func (s *Set) value(name string) (any, bool) {
+func (s *Set) value(t Toggle) (any, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	a, ok := s.on[name]
+	a, ok := s.on[t.Name()]
 	return a.parsed, ok
 }
 
 // Duration returns the value of a DURATION toggle that is on.
-func (s *Set) Duration(name string) (time.Duration, bool) {
-	v, ok := s.value(name)
+func (s *Set) Duration(t Toggle) (time.Duration, bool) {
+	v, ok := s.value(t)
 	d, _ := v.(time.Duration)
 	return d, ok && d > 0
 }
 
 // String returns the value of a toggle that is on (VERSION, SCOPES, CODE).
-func (s *Set) String(name string) (string, bool) {
-	v, ok := s.value(name)
+func (s *Set) String(t Toggle) (string, bool) {
+	v, ok := s.value(t)
 	str, _ := v.(string)
 	return str, ok
 }
 
 // Hosts returns the value of redirect-allow when it is on.
-func (s *Set) Hosts(name string) ([]string, bool) {
-	v, ok := s.value(name)
+func (s *Set) Hosts(t Toggle) ([]string, bool) {
+	v, ok := s.value(t)
 	h, _ := v.([]string)
 	return slices.Clone(h), ok
 }
 
 // Fail returns the value of fail when it is on.
 func (s *Set) Fail() (FailSpec, bool) {
-	v, ok := s.value("fail")
+	v, ok := s.value(Fail)
 	f, _ := v.(FailSpec)
 	return f, ok
 }

@@ -21,11 +21,18 @@ import (
 // the stateless era (2026-07-28) or garbage, which the stateless handler answers with -32022.
 var legacyVersions = []string{"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"}
 
+// The stateless-era revisions the SDK serves (a _meta protocolVersion it accepts).
+var statelessVersions = []string{"2026-07-28"}
+
 // Era names the handler a request was routed to.
 const (
 	EraLegacy    = "legacy"
 	EraStateless = "2026"
 )
+
+// NoteVersionHeader is the exchange note that says a request's MCP-Protocol-Version header was accepted
+// although it disagreed with _meta (recorder/analysis reads it).
+const NoteVersionHeader = "version-header"
 
 // HandlerOptions configure the /mcp and /sse handlers.
 type HandlerOptions struct {
@@ -39,11 +46,23 @@ type HandlerOptions struct {
 	// because Claude has been seen sending the newest version on a session it negotiated down
 	// (CodeWithCJ/SparkyFitness#2155). The recorder still sees the header as sent.
 	StrictSessionVersion bool
+	// StrictVersionHeader, when it returns true, leaves a stateless-era request whose MCP-Protocol-Version header
+	// is a legacy revision while its _meta names a 2026 revision to the SDK's 400/-32020 HeaderMismatch (the
+	// strict-version-header toggle). By default such a request is served by its _meta version: Claude through
+	// connectors sends MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 after a 2026-07-28 server/discover
+	// (anthropics/claude-code#93290). Only that pair is accepted; an unknown version either side stays strict.
+	StrictVersionHeader func() bool
+	// OnVersionHeader, when set, is told of each such request: the header as sent, the _meta version, and whether
+	// it was accepted (the header the SDK sees rewritten to the _meta version) or left to the SDK's -32020.
+	OnVersionHeader func(r *http.Request, header, meta string, accepted bool)
 	// ForceStateless, when it returns true, routes every request to the stateless handler: no sessions are
 	// issued, GET and DELETE get 405 (the stateless toggle).
 	ForceStateless func() bool
 	// OnRoute, when set, is told which era each /mcp request was routed to and why.
 	OnRoute func(r *http.Request, era, why string)
+	// OnForcedStateless, when set, is told of each request that ForceStateless moved from the legacy era to the
+	// stateless one (after OnRoute), with why it would have been legacy: a fact, not a sentence to parse.
+	OnForcedStateless func(r *http.Request, legacyWhy string)
 }
 
 // Handler serves /mcp for both protocol eras: a stateful SDK handler (initialize, Mcp-Session-Id, GET stream,
@@ -97,14 +116,17 @@ func (h *Handler) SSE() http.Handler { return h.sse }
 //  3. POST body: a batch → legacy; server/discover → stateless; params._meta carries the protocol version → stateless.
 //  4. Otherwise → legacy: initialize, header-less calls, GET and DELETE.
 //
-// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here.
+// A legacy POST other than initialize needs a session: without Mcp-Session-Id it is answered 400 here. A stateless
+// request with a legacy MCP-Protocol-Version header and a 2026 _meta version (Claude's quirk) is served by _meta
+// unless StrictVersionHeader (fixVersionHeader).
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	era, why, call := h.route(w, r)
 	if era == "" {
 		return // already answered: 413, or a body that is not JSON-RPC
 	}
+	forcedFrom := "" // why the request would have been legacy, when the stateless toggle moved it
 	if era == EraLegacy && h.opts.ForceStateless != nil && h.opts.ForceStateless() {
-		era, why = EraStateless, "toggle stateless ("+why+")"
+		forcedFrom, era, why = why, EraStateless, "toggle stateless ("+why+")"
 	}
 	if era == EraLegacy && call.json && call.method != "initialize" && r.Header.Get("Mcp-Session-Id") == "" {
 		// The SDK would open a throwaway session and answer HTTP 200 with a JSON-RPC error of code 0 ("method ... is
@@ -124,7 +146,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.opts.OnRoute != nil {
 		h.opts.OnRoute(r, era, why)
 	}
+	if forcedFrom != "" && h.opts.OnForcedStateless != nil {
+		h.opts.OnForcedStateless(r, forcedFrom)
+	}
 	if era == EraStateless {
+		h.fixVersionHeader(r, call)
 		h.stateless.ServeHTTP(w, r)
 		return
 	}
@@ -201,6 +227,8 @@ type peeked struct {
 	batch  bool
 	id     json.RawMessage
 	method string
+	// metaVersion is params._meta's protocol version when it is a string ("" otherwise).
+	metaVersion string
 }
 
 func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string, call peeked) {
@@ -246,7 +274,10 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 				Meta map[string]json.RawMessage `json:"_meta"`
 			}
 			if json.Unmarshal(params, &p) == nil {
-				_, meta = p.Meta[mcp.MetaKeyProtocolVersion]
+				var v json.RawMessage
+				if v, meta = p.Meta[mcp.MetaKeyProtocolVersion]; meta && json.Unmarshal(v, &call.metaVersion) != nil {
+					call.metaVersion = ""
+				}
 			}
 		}
 	}
@@ -308,6 +339,24 @@ func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcF
 	}
 	call.id = peek.ID
 	return call, peek.Params, nil
+}
+
+// fixVersionHeader serves Claude's header quirk by its _meta version: a stateless-era request whose
+// MCP-Protocol-Version header is a legacy revision while _meta names a 2026 revision gets the _meta version in the
+// header the SDK sees (the recorder keeps the header as sent), unless StrictVersionHeader says to refuse it.
+func (h *Handler) fixVersionHeader(r *http.Request, call peeked) {
+	hv := r.Header.Get("Mcp-Protocol-Version")
+	if len(r.Header.Values("Mcp-Protocol-Version")) != 1 || !slices.Contains(legacyVersions, hv) ||
+		!slices.Contains(statelessVersions, call.metaVersion) {
+		return
+	}
+	accepted := h.opts.StrictVersionHeader == nil || !h.opts.StrictVersionHeader()
+	if accepted {
+		r.Header.Set("Mcp-Protocol-Version", call.metaVersion)
+	}
+	if h.opts.OnVersionHeader != nil {
+		h.opts.OnVersionHeader(r, hv, call.metaVersion, accepted)
+	}
 }
 
 // fixSessionVersion rewrites a 2026-era MCP-Protocol-Version header on a legacy session to the version that

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -120,10 +121,11 @@ func (ts *testServer) do(t *testing.T, method, path string, header map[string]st
 	}
 	req.Header.Set("Accept", acceptBoth)
 	for k, v := range header {
-		if v == "" {
-			req.Header.Del(k)
-		} else {
-			req.Header.Set(k, v)
+		req.Header.Del(k)
+		for _, v := range strings.Split(v, "\x00") { // several values of one header (doMulti)
+			if v != "" {
+				req.Header.Add(k, v)
+			}
 		}
 	}
 	resp, err := ts.Client().Do(req)
@@ -282,6 +284,34 @@ func TestRouting(t *testing.T) {
 
 // TestSessionVersionCompat: a legacy session that sends MCP-Protocol-Version: 2026-07-28 (Claude has been seen
 // doing so) is served at the session's version; StrictSessionVersion restores the SDK's 400/-32022.
+// The stateless toggle moves a legacy request to the stateless handler, and says so as a fact (why the request would
+// have been legacy), not only in OnRoute's sentence; a request that was stateless anyway is not reported.
+func TestForcedStatelessIsAFact(t *testing.T) {
+	var mu sync.Mutex
+	var forced []string
+	ts := newTestServer(t, HandlerOptions{
+		ForceStateless: func() bool { return true },
+		OnForcedStateless: func(_ *http.Request, legacyWhy string) {
+			mu.Lock()
+			forced = append(forced, legacyWhy)
+			mu.Unlock()
+		},
+	})
+	if r := ts.do(t, "POST", "/mcp", nil, initBody("2025-11-25")); r.status != 200 || r.header.Get("Mcp-Session-Id") != "" {
+		t.Fatalf("initialize: %v (session %q)", r, r.header.Get("Mcp-Session-Id"))
+	}
+	if got := ts.lastRoute(); got != EraStateless+": toggle stateless (legacy body)" {
+		t.Errorf("route %q", got)
+	}
+	hdr, body := call2026("tools/list", "", "")
+	ts.do(t, "POST", "/mcp", hdr, body)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(forced, []string{"legacy body"}) {
+		t.Errorf("forced = %q, want [legacy body] (the 2026 request was stateless anyway)", forced)
+	}
+}
+
 func TestSessionVersionCompat(t *testing.T) {
 	whoami := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"whoami","arguments":{}}}`
 	for _, version := range []string{"2025-11-25", "2025-06-18", "2024-11-05"} {
@@ -534,4 +564,126 @@ func TestGoSDKClient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVersionHeaderQuirk: Claude through connectors, after a 2026-07-28 server/discover, sends
+// MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 (anthropics/claude-code#93290). The handler serves that
+// pair by its _meta version and says so; every other disagreement stays the SDK's 400 (the conformance suite's
+// _meta v999.0.0 with a 2026-07-28 header must get -32020); StrictVersionHeader refuses the pair too.
+func TestVersionHeaderQuirk(t *testing.T) {
+	type seen struct {
+		header, meta string
+		accepted     bool
+	}
+	var (
+		mu     sync.Mutex
+		got    []seen
+		strict bool
+	)
+	ts := newTestServer(t, HandlerOptions{
+		StrictVersionHeader: func() bool { mu.Lock(); defer mu.Unlock(); return strict },
+		OnVersionHeader: func(_ *http.Request, header, meta string, accepted bool) {
+			mu.Lock()
+			got = append(got, seen{header, meta, accepted})
+			mu.Unlock()
+		},
+	})
+	last := func() []seen {
+		mu.Lock()
+		defer mu.Unlock()
+		out := got
+		got = nil
+		return out
+	}
+	whoamiH, whoami := call2026("tools/call", "whoami", `"name":"whoami","arguments":{}`)
+	listH, list := call2026("tools/list", "", "")
+	with := func(h map[string]string, version string) map[string]string {
+		out := map[string]string{}
+		for k, v := range h {
+			out[k] = v
+		}
+		if version == "" {
+			delete(out, "MCP-Protocol-Version")
+		} else {
+			out["MCP-Protocol-Version"] = version
+		}
+		return out
+	}
+
+	t.Run("claude's pair is served by _meta", func(t *testing.T) {
+		r := ts.do(t, "POST", "/mcp", with(whoamiH, "2025-11-25"), whoami)
+		if r.status != 200 || r.msg == nil || r.msg.Error != nil {
+			t.Fatalf("tools/call with MCP-Protocol-Version 2025-11-25 and _meta 2026-07-28: %v", r)
+		}
+		var res struct{ StructuredContent whoAmI }
+		if err := json.Unmarshal(r.msg.Result, &res); err != nil {
+			t.Fatal(err)
+		}
+		if w := res.StructuredContent; w.ProtocolVersion != v2026 || w.Mode != "stateless" {
+			t.Errorf("whoami = %+v, want 2026-07-28, stateless", w)
+		}
+		if s := last(); len(s) != 1 || s[0] != (seen{"2025-11-25", v2026, true}) {
+			t.Errorf("told %+v, want the 2025-11-25 header accepted for _meta 2026-07-28", s)
+		}
+		for _, v := range []string{"2025-06-18", "2024-11-05"} { // any legacy revision in the header
+			if r := ts.do(t, "POST", "/mcp", with(listH, v), list); r.status != 200 || r.code() != 0 {
+				t.Errorf("tools/list with header %s and _meta 2026-07-28: %v", v, r)
+			}
+		}
+		last()
+	})
+
+	strictCases := []struct {
+		name   string
+		header map[string]string
+		body   string
+		code   int
+	}{
+		// The conformance suite's sep-2575-http-server-header-mismatch-400.
+		{"_meta v999.0.0, header 2026-07-28", with(listH, v2026), strings.Replace(list, v2026, "v999.0.0", 1), -32020},
+		{"_meta v999.0.0, header 2025-11-25", with(listH, "2025-11-25"), strings.Replace(list, v2026, "v999.0.0", 1), -32020},
+		{"_meta 2026-07-28, header v999.0.0", with(listH, "v999.0.0"), list, -32020},
+		{"_meta 2026-07-28, no header", with(listH, ""), list, -32020},
+		{"_meta 2026-07-28, header 2025-11-25 twice", nil, list, -32020},
+	}
+	for _, tc := range strictCases {
+		t.Run(tc.name, func(t *testing.T) {
+			var r reply
+			if tc.header == nil {
+				r = ts.doMulti(t, with(listH, ""), "MCP-Protocol-Version", []string{"2025-11-25", "2025-11-25"}, tc.body)
+			} else {
+				r = ts.do(t, "POST", "/mcp", tc.header, tc.body)
+			}
+			if r.status != 400 || r.code() != tc.code {
+				t.Errorf("got %v, want 400 with %d", r, tc.code)
+			}
+			if s := last(); len(s) != 0 {
+				t.Errorf("told %+v of a request it must not accept", s)
+			}
+		})
+	}
+
+	t.Run("strict", func(t *testing.T) {
+		mu.Lock()
+		strict = true
+		mu.Unlock()
+		r := ts.do(t, "POST", "/mcp", with(whoamiH, "2025-11-25"), whoami)
+		if r.status != 400 || r.code() != -32020 {
+			t.Errorf("strict: got %v, want 400 with -32020", r)
+		}
+		if s := last(); len(s) != 1 || s[0] != (seen{"2025-11-25", v2026, false}) {
+			t.Errorf("told %+v, want the 2025-11-25 header refused", s)
+		}
+	})
+}
+
+// doMulti sends a POST with several values of one header.
+func (ts *testServer) doMulti(t *testing.T, header map[string]string, key string, values []string, body string) reply {
+	t.Helper()
+	h := map[string]string{}
+	for k, v := range header {
+		h[k] = v
+	}
+	h[key] = strings.Join(values, "\x00") // split back into separate values by do
+	return ts.do(t, "POST", "/mcp", h, body)
 }

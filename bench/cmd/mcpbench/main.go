@@ -14,7 +14,12 @@
 // alternate the targets (rotating their order) so that a noisy machine hurts each alike; ratios are the median
 // of the per-round ratios, with their range.
 //
+// The servers run pinned to one set of CPUs and the load generator to another (pin.go; on 2 CPUs: servers on CPU 0,
+// the load generator on CPU 1), and the plain net/http handler's row shows how far the load generator can go: it
+// must be far faster than every other target, or the ratios measure the harness.
+//
 //	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,recorder,...]
+//	         [--server-cpus 0 --load-cpus 1]
 //	mcpbench peer KIND [--addr ADDR] [--upstream URL]
 package main
 
@@ -59,6 +64,10 @@ func run(args []string) error {
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&o.events, "events", 20, "SSE streams opened per target and round for the first-event time")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
+	fs.Int64Var(&o.memoryExchanges, "memory-exchanges", 1_000_000, "memory group: `exchanges` mcpwatch proxy records before its peak RSS is read (tools/calls, each recorded twice: the client's and the upstream's; 0: skip)")
+	defServer, defLoad := cpuSplit()
+	fs.StringVar(&o.serverCPUs, "server-cpus", defServer, "pin every server under measurement to these `cpus` (taskset list; none: not pinned)")
+	fs.StringVar(&o.loadCPUs, "load-cpus", defLoad, "pin the load generator (this driver) to these `cpus` (taskset list; none: not pinned)")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -79,11 +88,25 @@ func run(args []string) error {
 	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 {
 		return fmt.Errorf("--rounds, --clients and --duration must be positive")
 	}
+	var err error
+	if o.serverCPUs, err = parseCPUs(o.serverCPUs); err != nil {
+		return fmt.Errorf("--server-cpus: %w", err)
+	}
+	if o.loadCPUs, err = parseCPUs(o.loadCPUs); err != nil {
+		return fmt.Errorf("--load-cpus: %w", err)
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	o.self = self
+	if done, code, err := repin(&o, args); err != nil || done {
+		if err == nil && code != 0 {
+			os.Exit(code)
+		}
+		return err
+	}
+	serverCPUs = o.serverCPUs
 	return bench(&o)
 }
 

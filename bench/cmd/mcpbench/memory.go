@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
@@ -29,6 +33,90 @@ type memoryResult struct {
 	// AllocPerExchange is everything allocated (garbage included) per exchange, client side excluded only
 	// approximately: the load generator runs in this process too.
 	AllocPerExchange float64 `json:"allocPerExchange"`
+
+	// Proxy is `mcpwatch proxy`'s resident memory after many recorded calls, the store at its default bound.
+	Proxy *proxyMemory `json:"proxy,omitempty"`
+}
+
+// proxyMemory is the peak RSS of `mcpwatch proxy --no-tui` (recording on, capture file) in front of the plain
+// upstream after Calls tools/calls, each recorded twice (the client's exchange and the upstream one), with the
+// store at its default bound: past it the store forgets the oldest, the capture file keeps every line.
+type proxyMemory struct {
+	Calls     uint64        `json:"calls"`     // tools/calls answered and checked
+	Lines     uint64        `json:"lines"`     // exchanges recorded: capture lines in every file, plus those rotated out
+	Peak      int64         `json:"peakRSS"`   // VmHWM
+	RSS       int64         `json:"rss"`       // VmRSS at the end
+	Took      time.Duration `json:"took"`      // the run's wall time
+	Errors    uint64        `json:"errors"`    // failed operations
+	ErrSample string        `json:"errSample"` // the first failure
+	Skip      string        `json:"skipped,omitempty"`
+}
+
+// measureProxyMemory starts the plain upstream and `mcpwatch proxy` in front of it (both on the servers' CPUs) and
+// sends calls tools/calls through the proxy, then reads the proxy's peak RSS.
+func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
+	if ok, why := hasProxy(o.mcpwatch); !ok {
+		return &proxyMemory{Skip: why}, nil
+	}
+	plain, err := startBanner("plain-mem", nil, o.self, "peer", "plain")
+	if err != nil {
+		return nil, err
+	}
+	defer plain.stop()
+	capture := filepath.Join(o.dir, "proxy-mem.jsonl")
+	px, err := startBanner("proxy-mem", []string{"XDG_STATE_HOME=" + filepath.Join(o.dir, "state")}, o.mcpwatch, "proxy", "--upstream", plain.url+"/mcp",
+		"--no-tui", "--addr", "127.0.0.1:0", "--log", filepath.Join(o.dir, "proxy-mem.log"), "--capture", capture)
+	if err != nil {
+		return nil, err
+	}
+	defer px.stop()
+	t0 := time.Now()
+	res, err := loadgen.Run(context.Background(), loadgen.Config{URL: px.url + "/mcp", Clients: o.clients, MaxOps: calls, Duration: 6 * time.Hour})
+	if err != nil {
+		return nil, err
+	}
+	settle([]*proc{px})
+	m := &proxyMemory{Calls: res.Completed, Took: time.Since(t0), Errors: res.Errors}
+	m.RSS, m.Peak = px.memory()
+	px.stop() // the capture file is whole once the proxy has stopped
+	// The capture rotates at its default size and deletes the oldest rotated files: the exchanges recorded are the
+	// lines of every file left plus those the proxy reports dropped at exit.
+	files, _ := filepath.Glob(strings.TrimSuffix(capture, ".jsonl") + "*.jsonl")
+	for _, f := range files {
+		if n, err := countLines(f); err == nil {
+			m.Lines += n
+		}
+	}
+	if d := droppedRE.FindStringSubmatch(px.out.String()); d != nil {
+		n, _ := strconv.ParseUint(d[1], 10, 64)
+		m.Lines += n
+	}
+	if len(res.Samples) > 0 {
+		m.ErrSample = res.Samples[0]
+	}
+	return m, nil
+}
+
+var droppedRE = regexp.MustCompile(`warning: (\d+) exchanges were dropped from the capture`)
+
+func countLines(path string) (uint64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	var n uint64
+	buf := make([]byte, 1<<20)
+	for {
+		k, err := f.Read(buf)
+		n += uint64(bytes.Count(buf[:k], []byte{'\n'}))
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
 func measureMemory(clients int) (*memoryResult, error) {

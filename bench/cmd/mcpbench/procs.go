@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// serverCPUs is where every server process runs (--server-cpus; empty: anywhere).
+var serverCPUs string
+
 // proc is a server process under measurement: mcpwatch, a peer (this binary's `peer` command) or mitmdump.
 type proc struct {
 	name string
@@ -50,7 +53,8 @@ var bannerRE = regexp.MustCompile(`listening on (http://[^\s/]+)`)
 // startBanner runs a command that prints "listening on http://HOST:PORT" on stderr (mcpwatch and the peers) and
 // waits for it. stdout goes to /dev/null (mcpwatch's headless lines: it formats them as it would for a file).
 func startBanner(name string, env []string, bin string, args ...string) (*proc, error) {
-	cmd := exec.Command(bin, args...)
+	pbin, pargs := pinned(serverCPUs, bin, args...)
+	cmd := exec.Command(pbin, pargs...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
@@ -113,7 +117,8 @@ func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
 	conf := filepath.Join(dir, "mitmproxy")
 	args := append([]string{"-q", "--mode", "reverse:" + upstream, "--listen-host", "127.0.0.1", "--listen-port", strconv.Itoa(port),
 		"--set", "confdir=" + conf}, extra...)
-	cmd := exec.Command(bin, args...)
+	pbin, pargs := pinned(serverCPUs, bin, args...)
+	cmd := exec.Command(pbin, pargs...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
@@ -17,7 +18,9 @@ import (
 
 type options struct {
 	mcpwatch, repo, self, jsonOut, dir string
+	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
+	memoryExchanges                    int64 // exchanges the proxy records (two per tools/call) before its peak RSS is read (memory group)
 	duration, warmup                   time.Duration
 	only                               map[string]bool
 }
@@ -28,6 +31,8 @@ func (o *options) want(g string) bool { return len(o.only) == 0 || o.only[g] }
 type measurement struct {
 	Result *loadgen.Result  `json:"result,omitempty"`
 	CPU    time.Duration    `json:"cpu"`                      // CPU time of the measured process over the run, until it went idle again
+	Load   time.Duration    `json:"loadCPU"`                  // CPU time of the load generator (this process) over the run
+	Wall   time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
 	First  *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
 	Cold   *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
 	Err    string           `json:"error,omitempty"`
@@ -61,6 +66,7 @@ type report struct {
 	Date    time.Time          `json:"date"`
 	Command string             `json:"command"`
 	Machine string             `json:"machine"`
+	Pinning string             `json:"pinning"`
 	Options map[string]any     `json:"options"`
 	Groups  []*group           `json:"groups"`
 	Memory  *memoryResult      `json:"memory,omitempty"`
@@ -84,7 +90,8 @@ func bench(o *options) error {
 		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
 		procs:   map[string]*target{},
 	}
-	logf("mcpbench: %s", rep.Machine)
+	rep.Pinning = o.pinning()
+	logf("mcpbench: %s; %s", rep.Machine, rep.Pinning)
 
 	if o.want("memory") {
 		logf("memory per recorded exchange (in process)...")
@@ -93,6 +100,13 @@ func bench(o *options) error {
 			return fmt.Errorf("memory: %w", err)
 		}
 		rep.Memory = m
+		if o.memoryExchanges > 0 {
+			calls := max(o.memoryExchanges/2, 1)
+			logf("peak RSS of mcpwatch proxy after %d recorded exchanges (%d tools/calls; the store at its default bound)...", 2*calls, calls)
+			if m.Proxy, err = measureProxyMemory(o, calls); err != nil {
+				return fmt.Errorf("memory: proxy: %w", err)
+			}
+		}
 	}
 
 	var running []*proc
@@ -341,7 +355,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 		cfg.URL = url
 	}
 	settle(append([]*proc{p}, t.extra...))
-	cpu0 := p.cpuTime()
+	cpu0, load0, t0 := p.cpuTime(), selfCPU(), time.Now()
 	var m measurement
 	if t.stream {
 		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
@@ -363,9 +377,25 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
 		}
 	}
+	m.Load, m.Wall = selfCPU()-load0, time.Since(t0)
 	settle(append([]*proc{p}, t.extra...))
 	m.CPU = p.cpuTime() - cpu0
 	return m
+}
+
+// selfCPU is this process's CPU time so far (the load generator's, when it runs).
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// loadBusy is the share of one CPU the load generator used over the run (1: a whole core).
+func (m measurement) loadBusy() float64 {
+	if m.Wall <= 0 {
+		return 0
+	}
+	return float64(m.Load) / float64(m.Wall)
 }
 
 // settle waits until the processes have stopped using CPU (the capture file's writer and the headless printer
@@ -458,7 +488,7 @@ func machine(mcpwatch string) string {
 		load = strings.Join(strings.Fields(string(b))[:3], " ")
 	}
 	ver, _ := exec.Command(mcpwatch, "version").Output()
-	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s; load average at start %s", runtime.NumCPU(), cpu, runtime.Version(),
+	return fmt.Sprintf("%d CPUs (%s), %s, %s/%s, %s; load average at start %s", onlineCPUs(), cpu, runtime.Version(),
 		runtime.GOOS, runtime.GOARCH, strings.TrimSpace(string(ver)), load)
 }
 

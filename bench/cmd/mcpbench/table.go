@@ -159,7 +159,7 @@ func verdict(s stat, limit float64, ge bool) string {
 
 func printReport(w io.Writer, rep *report, o *options) {
 	fmt.Fprintf(w, "## Benchmarks (%s)\n\n", rep.Date.UTC().Format("2006-01-02 15:04 UTC"))
-	fmt.Fprintf(w, "Command: `%s`  \nMachine: %s  \n", strings.TrimSpace(rep.Command), rep.Machine)
+	fmt.Fprintf(w, "Command: `%s`  \nMachine: %s  \nPlacement: %s  \n", strings.TrimSpace(rep.Command), rep.Machine, rep.Pinning)
 	fmt.Fprintf(w, "Method: every server is its own process; %d rounds, each running every target of a group for %s after a %s warm-up with %d concurrent clients (bench/loadgen, which checks every response), the targets' order rotated each round. Ratios are the median of the per-round ratios (range in brackets); latencies the median of the rounds' percentiles; CPU/op is the server process's CPU time per operation (/proc/PID/stat), the work it does after answering (capture file, output) included.\n\n",
 		o.rounds, o.duration, o.warmup, o.clients)
 
@@ -194,6 +194,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 		}
 		row(n, what, s.ratio(), targetText(limit, hasTarget, true), met, callNumbers(ta, tb, unit))
 	}
+	headroomRow(w, rep, row)
 	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, tools/call throughput, legacy era", "serve", "sdk", "calls/s", 0.9, true)
 	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, tools/call throughput, 2026 era", "serve-2026", "sdk-2026", "calls/s", 0.9, true)
 	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), legacy era", "serve", "plain", "calls/s", 0, false)
@@ -276,6 +277,27 @@ func printReport(w io.Writer, rep *report, o *options) {
 		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "—", "—",
 			fmt.Sprintf("over %s exchanges; the store's own estimate (its 512 MiB bound) %s B; capture file %s B per line; allocated %s B per exchange (load generator included)",
 				num(float64(m.Exchanges)), num(m.EstimatePerExchange), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+	}
+	if m := rep.Memory; m != nil && m.Proxy != nil {
+		p := m.Proxy
+		switch {
+		case p.Skip != "":
+			row("6", "peak RSS of `proxy` after many recorded exchanges, store at its default bound", "—", "≤ 256 MiB", "not measured", p.Skip)
+		default:
+			met := "yes"
+			if p.Peak > 256<<20 {
+				met = "**no**"
+			}
+			if p.Lines < 1_000_000 {
+				met += fmt.Sprintf(" (after %s exchanges, not 1,000,000)", num(float64(p.Lines)))
+			}
+			errs := ""
+			if p.Errors > 0 {
+				errs = fmt.Sprintf("; %d failed calls: %s", p.Errors, p.ErrSample)
+			}
+			row("6", fmt.Sprintf("peak RSS of `proxy --no-tui` after %s recorded exchanges (capture lines: %s tools/calls, each the client's and the upstream's exchange), store at its default bound", num(float64(p.Lines)), num(float64(p.Calls))),
+				"**"+mib(p.Peak)+"**", "≤ 256 MiB", met, fmt.Sprintf("RSS at the end %s; %s; past the bound the store forgets the oldest, the capture file keeps every line%s", mib(p.RSS), fmtDur(p.Took), errs))
+		}
 	}
 	if a, b := t("serve"), t("sdk"); a != nil && b != nil && a.Peak > 0 && b.Peak > 0 {
 		n := uint64(0)
@@ -369,4 +391,47 @@ func firstNonEmpty(xs ...string) string {
 		}
 	}
 	return ""
+}
+
+// harnessHeadroom is how much faster than the fastest other server the plain handler must be for the ratios to
+// measure the servers rather than the load generator.
+const harnessHeadroom = 2.0
+
+// headroomRow shows, for each call group with the plain handler, the plain handler's throughput against the
+// fastest other target in the same run: the load generator reached the plain handler's rate, so a server far
+// below it is the bottleneck of its own row.
+func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met, numbers string)) {
+	for _, g := range rep.Groups {
+		var plain *target
+		var best *target
+		bestT := 0.0
+		for _, x := range g.Targets {
+			if x.stream || x.Skip != "" {
+				continue
+			}
+			if strings.HasPrefix(x.Key, "plain") || x.Key == "direct" {
+				plain = x
+				continue
+			}
+			if s := summarise(x); s.tput.med > bestT {
+				best, bestT = x, s.tput.med
+			}
+		}
+		if plain == nil || best == nil {
+			continue
+		}
+		s := statOf(perRound(plain, best, throughputRatio))
+		sp := summarise(plain)
+		var busy, perCall []float64
+		for _, m := range plain.Runs {
+			if m.Result != nil && m.Result.Completed > 0 {
+				busy = append(busy, m.loadBusy())
+				perCall = append(perCall, float64(m.Load)/float64(m.Result.Completed))
+			}
+		}
+		row("0", "harness check, "+g.Key+": plain net/http handler ÷ the fastest other target ("+best.Key+")", s.ratio(),
+			fmt.Sprintf("≥ %.2g×", harnessHeadroom), verdict(s, harnessHeadroom, true),
+			fmt.Sprintf("%s vs %s calls/s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per call), so the other rows measure their servers",
+				num(sp.tput.med), num(bestT), 100*statOf(busy).med, d(statOf(perCall).med)))
+	}
 }

@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/atomicfile"
 )
 
 // The log (Version 2): a header line, then one line per change — the entries the change put or deleted:
@@ -418,7 +420,7 @@ func (s *Store) compactLocked() error {
 		buf.Write(b)
 		buf.WriteByte('\n')
 	}
-	if err := WriteFileAtomic(s.path, buf.Bytes(), 0o600); err != nil {
+	if err := atomicfile.WriteFile(s.path, buf.Bytes(), 0o600); err != nil {
 		return err
 	}
 	if s.file != nil {
@@ -445,40 +447,4 @@ func appendOps[V any](ops []logOp, name string, t *Table[V]) []logOp {
 		ops = append(ops, logOp{T: name, K: k, V: b})
 	}
 	return ops
-}
-
-// WriteFileAtomic writes data to path so that path holds either its old content or data, never a mix: a temporary
-// file in the same directory is written, synced and renamed over path, then the directory is synced.
-func WriteFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(perm); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync() // best effort: some filesystems refuse to sync a directory
-		d.Close()
-	}
-	return nil
 }

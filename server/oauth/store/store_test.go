@@ -111,36 +111,6 @@ func TestCorruptFile(t *testing.T) {
 	})
 }
 
-// A write that fails leaves the previous file intact and no temporary file behind.
-func TestAtomicWrite(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "state.json")
-	if err := WriteFileAtomic(path, []byte("one"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := WriteFileAtomic(path, []byte("two"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if b, _ := os.ReadFile(path); string(b) != "two" {
-		t.Errorf("content %q", b)
-	}
-	// Renaming over a directory fails: the old content must survive, and the temporary file must go.
-	target := filepath.Join(dir, "isdir")
-	os.Mkdir(target, 0o700)
-	os.WriteFile(filepath.Join(target, "keep"), []byte("x"), 0o600)
-	if err := WriteFileAtomic(target, []byte("new"), 0o600); err == nil {
-		t.Fatal("writing over a directory succeeded")
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 2 {
-		var names []string
-		for _, e := range entries {
-			names = append(names, e.Name())
-		}
-		t.Errorf("left behind: %v", names)
-	}
-}
-
 // Concurrent updates all reach the file, and the file always parses.
 func TestConcurrentUpdates(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "state.json")

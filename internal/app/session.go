@@ -1,4 +1,7 @@
-package main
+// Package app runs a watched session: what cmd/mcpwatch's serve and proxy start once their server listens (the
+// tunnel and its watcher, the control socket, the TUI or the headless printer, the shutdown order, the tunnel
+// started late from the TUI), and the capture file's setup they share. cmd parses flags and wires; app runs.
+package app
 
 import (
 	"context"
@@ -21,40 +24,46 @@ import (
 	"github.com/mcpwatch/mcpwatch/tui"
 )
 
-// watched is what serve and proxy hand to runWatched once their server listens.
-type watched struct {
-	flags    *serveFlags
-	srv      *server.Server
-	store    *recorder.Store
-	capture  *recorder.CaptureFile
-	toggles  *faults.Set
-	stateDir string
-	logger   *slog.Logger
-	auth     bool   // the embedded authorization server is on
-	authNote string // said after the auth state in the TUI header (--allow-loopback-cimd)
-	upstream string // proxy mode: the upstream URL
-	// Banner lines of the command's own: before, right after "listening on"; after, after the connector URL.
-	before, after []string
-	headless      headless.Options
-	consentCode   string // --consent-code: shown in the TUI's header (headless: in the banner, through after)
+// Session is what serve and proxy hand to Run once their server listens.
+type Session struct {
+	Server   *server.Server
+	Store    *recorder.Store
+	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more than the store does
+	Capture  *recorder.CaptureFile // nil: no capture file
+	Toggles  *faults.Set
+	StateDir string
+	Logger   *slog.Logger
+
+	Tunnel    bool   // --tunnel: start a quick tunnel before serving
+	PublicURL string // --public-url
+	NoTUI     bool   // --no-tui
+	JSON      bool   // --json (headless)
+
+	Auth     bool   // the embedded authorization server is on
+	AuthNote string // said after the auth state in the TUI header (--allow-loopback-cimd)
+	Upstream string // proxy mode: the upstream URL
+	// Banner lines of the command's own: Before, right after "listening on"; After, after the connector URL.
+	Before, After []string
+	Headless      headless.Options
+	ConsentCode   string // --consent-code: shown in the TUI's header (headless: in the banner, through After)
 }
 
 // tunnelStartTimeout bounds the wait for cloudflared's URL (a quick tunnel usually takes a few seconds).
-const tunnelStartTimeout = 60 * time.Second
+const TunnelStartTimeout = 60 * time.Second
 
-// runWatched starts the tunnel (--tunnel) and the control socket, then runs the TUI or the headless printer while
-// the server serves, until ctx ends; then it stops everything in order.
-func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error {
-	srv := w.srv
+// Run starts the tunnel (--tunnel) and the control socket, then runs the TUI or the headless printer while the
+// server serves, until ctx ends; then it stops everything in order.
+func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
+	srv := w.Server
 	var tun *tunnel.Tunnel
-	if w.flags.tunnel {
+	if w.Tunnel {
 		var err error
-		tun, err = tunnel.Start(tunnel.Options{Origin: srv.LocalURL(), Logger: w.logger})
+		tun, err = tunnel.Start(tunnel.Options{Origin: srv.LocalURL(), Logger: w.Logger})
 		if err != nil {
 			return err
 		}
 		defer tun.Stop()
-		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+		wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
 		url, err := tun.WaitURL(wctx)
 		cancel()
 		if err != nil {
@@ -70,12 +79,12 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 
 	_, port, _ := net.SplitHostPort(srv.Addr())
 	// The control socket is a convenience: without it, toggles still work at start and in the TUI.
-	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(w.stateDir), control.SocketName(port)), w.toggles)
+	ctl, ctlErr := control.Listen(filepath.Join(control.Dir(w.StateDir), control.SocketName(port)), w.Toggles)
 	if ctlErr == nil {
 		defer ctl.Close()
 	}
 
-	if !w.flags.noTUI && isTerminal(stdout) {
+	if !w.NoTUI && IsTerminal(stdout) {
 		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
 		var notices []string
 		if ctlErr != nil {
@@ -99,23 +108,23 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		defer later.stop()
 		defer cancelLater() // first: a start still waiting for its URL gives up, then stop
 		var startTunnel func() (tui.TunnelStarted, error)
-		if tun == nil && w.flags.publicURL == "" {
-			startTunnel = func() (tui.TunnelStarted, error) { return later.start(lctx, srv, w.logger) }
+		if tun == nil && w.PublicURL == "" {
+			startTunnel = func() (tui.TunnelStarted, error) { return later.start(lctx, srv, w.Logger) }
 		}
-		err := runTUI(ctx, srv, tuiRun{publicURL: w.flags.publicURL, auth: w.auth, upstream: w.upstream,
-			toggles: w.toggles, notice: strings.Join(notices, "; "), store: w.store, tunnelNote: tunnelNote, authNote: w.authNote,
-			tunnelGone: tunnelGone, consentCode: w.consentCode, startTunnel: startTunnel})
-		if w.capture != nil {
-			if cerr := closeCapture(w.capture, stderr); cerr != nil && err == nil {
+		err := runTUI(ctx, srv, tuiRun{publicURL: w.PublicURL, auth: w.Auth, upstream: w.Upstream,
+			toggles: w.Toggles, notice: strings.Join(notices, "; "), store: w.Store, limits: w.Limits, tunnelNote: tunnelNote, authNote: w.AuthNote,
+			tunnelGone: tunnelGone, consentCode: w.ConsentCode, startTunnel: startTunnel})
+		if w.Capture != nil {
+			if cerr := CloseCapture(w.Capture, stderr); cerr != nil && err == nil {
 				err = cerr
 			}
-			fmt.Fprintf(stderr, "capture: %s\n", w.capture.Path())
+			fmt.Fprintf(stderr, "capture: %s\n", w.Capture.Path())
 		}
 		return err
 	}
 
 	fmt.Fprintf(stderr, "mcpwatch %s listening on %s\n", version.String(), srv.LocalURL())
-	for _, l := range w.before {
+	for _, l := range w.Before {
 		fmt.Fprintln(stderr, l)
 	}
 	if tun != nil {
@@ -123,19 +132,19 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stderr, "note: %s\n", tunnel.BufferingNote)
 	}
 	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
-	if w.flags.publicURL == "" && tun == nil {
+	if w.PublicURL == "" && tun == nil {
 		fmt.Fprintf(stderr, "behind a tunnel? add --tunnel (runs cloudflared), or run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
 	}
-	for _, l := range w.after {
+	for _, l := range w.After {
 		fmt.Fprintln(stderr, l)
 	}
-	if w.capture != nil {
-		fmt.Fprintf(stderr, "capture: %s\n", w.capture.Path())
+	if w.Capture != nil {
+		fmt.Fprintf(stderr, "capture: %s\n", w.Capture.Path())
 	}
 	if ctlErr != nil {
 		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
 	}
-	if on := w.toggles.List(); len(on) > 0 {
+	if on := w.Toggles.List(); len(on) > 0 {
 		var specs []string
 		for _, a := range on {
 			specs = append(specs, a.Spec())
@@ -159,12 +168,12 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 
 	// The printer shows what was answered: it need not hear of requests as they begin (it learns of a stream when
 	// its response starts).
-	sub := w.store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
+	sub := w.Store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
-	hopts := w.headless
-	hopts.JSON = w.flags.json
-	hopts.Analysis.MaxExchanges = storeLimits.MaxCount // the analysis forgets what the store no longer holds
+	hopts := w.Headless
+	hopts.JSON = w.JSON
+	hopts.Analysis.MaxExchanges = w.Limits.MaxCount // the analysis forgets what the store no longer holds
 	go func() { printed <- headless.Run(pctx, sub, stdout, hopts) }()
 
 	serveErr := srv.Serve(ctx)
@@ -174,8 +183,8 @@ func runWatched(ctx context.Context, w watched, stdout, stderr io.Writer) error 
 	sub.Close() // the printer drains what is buffered, then returns
 	perr := <-printed
 	stopPrint()
-	if w.capture != nil {
-		if err := closeCapture(w.capture, stderr); err != nil && serveErr == nil {
+	if w.Capture != nil {
+		if err := CloseCapture(w.Capture, stderr); err != nil && serveErr == nil {
 			serveErr = err
 		}
 	}
@@ -192,9 +201,9 @@ func exitText(err error) string {
 	return err.Error()
 }
 
-// closeCapture closes the capture file and says so if an exchange ended too late to be in it (a stream that
+// CloseCapture closes the capture file and says so if an exchange ended too late to be in it (a stream that
 // outlived the server's stop by more than its grace).
-func closeCapture(c *recorder.CaptureFile, stderr io.Writer) error {
+func CloseCapture(c *recorder.CaptureFile, stderr io.Writer) error {
 	err := c.Close()
 	if n := c.Late(); n > 0 {
 		fmt.Fprintf(stderr, "warning: %d exchanges ended after the capture file was closed and are not in it\n", n)
@@ -226,7 +235,7 @@ func (l *lateTunnel) start(ctx context.Context, srv *server.Server, logger *slog
 	if err != nil {
 		return tui.TunnelStarted{}, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
+	wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
 	url, err := tun.WaitURL(wctx)
 	cancel()
 	if err == nil {

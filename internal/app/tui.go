@@ -1,9 +1,10 @@
-package main
+package app
 
 import (
 	"context"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/charmbracelet/x/term"
 
@@ -15,11 +16,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/tui"
 )
 
-// storeLimits bound the in-memory store; the TUI holds no more than the store does.
-var storeLimits = recorder.StoreOptions{}
-
-// isTerminal reports whether w is a terminal (the TUI runs only then).
-func isTerminal(w io.Writer) bool {
+// IsTerminal reports whether w is a terminal (the TUI runs only then).
+func IsTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && term.IsTerminal(f.Fd())
 }
@@ -34,6 +32,7 @@ type tuiRun struct {
 	toggles   *faults.Set
 	notice    string
 	store     *recorder.Store
+	limits    recorder.StoreOptions
 	// consentCode (--consent-code) is shown in the header.
 	consentCode string
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
@@ -65,7 +64,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	wd, _ := os.Getwd()
 	err := tui.Run(tctx, tui.Config{
 		Store:         store,
-		Limits:        storeLimits,
+		Limits:        o.limits,
 		Version:       version.String(),
 		ListenURL:     srv.LocalURL(),
 		PublicURL:     pub,
@@ -76,12 +75,12 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Auth:          auth,
 		Upstream:      o.upstream,
 		AuthNote:      o.authNote,
-		Toggles:       togglesForTUI{set: toggles},
+		Toggles:       TogglesForTUI{Toggles: toggles},
 		Notice:        notice,
 		ConsentCode:   o.consentCode,
-		Exporter:      exportForTUI,
-		ExportFormats: exportFormatsForTUI,
-		ExportNote:    exportNoteForTUI,
+		Exporter:      ExportForTUI,
+		ExportFormats: ExportFormatsForTUI,
+		ExportNote:    ExportNoteForTUI,
 		WorkDir:       wd,
 	})
 	stopServer()
@@ -91,47 +90,34 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	return err
 }
 
-// exportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's (HAR first: the
-// format DevTools and HAR viewers open).
-var exportFormatsForTUI = func() []string {
-	out := make([]string, len(export.Formats))
-	for i, f := range export.Formats {
-		out[i] = string(f)
-	}
-	return out
-}()
+// ExportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's registry, in its order.
+var ExportFormatsForTUI = strings.Split(export.FormatNames(","), ",")
 
-// exportNoteForTUI is what the export prompt says of the files it writes.
-const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
+// ExportNoteForTUI is what the export prompt says of the files it writes.
+const ExportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
 
-// exportForTUI writes exchanges for the TUI's export, as `mcpwatch export` does (secrets redacted, the file
+// ExportForTUI writes exchanges for the TUI's export, as `mcpwatch export` does (secrets redacted, the file
 // replaced atomically: it appears whole or not at all).
-func exportForTUI(format, path string, exs []*recorder.Exchange) error {
+func ExportForTUI(format, path string, exs []*recorder.Exchange) error {
 	f, err := export.ParseFormat(format)
 	if err != nil {
 		return err
 	}
-	perm := os.FileMode(0o644)
-	if f == export.Curl {
-		perm |= (perm & 0o444) >> 2 // executable by whoever may read it
-	}
-	return writeAtomic(path, perm, func(w io.Writer) error {
-		return export.Write(w, f, exs, export.Options{Version: version.String()})
-	})
+	return export.WriteFile(path, f, exs, export.Options{Version: version.String()})
 }
 
-// togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
+// TogglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
 // with the ones that are on.
-type togglesForTUI struct{ set *faults.Set }
+type TogglesForTUI struct{ Toggles *faults.Set }
 
-func (t togglesForTUI) List() []tui.ToggleInfo {
+func (t TogglesForTUI) List() []tui.ToggleInfo {
 	on := map[string]faults.Active{}
-	for _, a := range t.set.List() {
+	for _, a := range t.Toggles.List() {
 		on[a.Name] = a
 	}
 	var out []tui.ToggleInfo
-	for _, d := range faults.Catalogue {
-		if !d.AppliesTo(t.set.Mode()) {
+	for _, d := range faults.Toggles() {
+		if !d.AppliesTo(t.Toggles.Mode()) {
 			continue
 		}
 		a, active := on[d.Name]
@@ -141,11 +127,11 @@ func (t togglesForTUI) List() []tui.ToggleInfo {
 	return out
 }
 
-func (t togglesForTUI) Set(name, value string) error {
+func (t TogglesForTUI) Set(name, value string) error {
 	if value != "" {
 		name += "=" + value
 	}
-	return t.set.Set(name)
+	return t.Toggles.Set(name)
 }
 
-func (t togglesForTUI) Unset(name string) error { return t.set.Unset(name) }
+func (t TogglesForTUI) Unset(name string) error { return t.Toggles.Unset(name) }

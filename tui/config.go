@@ -1,0 +1,92 @@
+package tui
+
+import (
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// Toggles is what the TUI needs of the toggles (faults) that break things on purpose. cmd wires the real ones.
+// The methods are called from commands (goroutines of their own), possibly at the same time: they must be safe
+// for concurrent use.
+type Toggles interface {
+	// List returns every toggle in a stable order, with its current state.
+	List() []ToggleInfo
+	// Set switches a toggle on (value is "" for a toggle that takes none); the change applies to the next request.
+	Set(name, value string) error
+	// Unset switches a toggle off.
+	Unset(name string) error
+}
+
+// ToggleInfo describes one toggle.
+type ToggleInfo struct {
+	Name       string // e.g. "omit-session-id"
+	Summary    string // what it changes, one line
+	Active     bool
+	Value      string // the current value of an active toggle that takes one
+	TakesValue bool   // the toggle needs NAME=VALUE
+	ValueHint  string // e.g. "DURATION", "STAGE:STATUS"
+}
+
+// Exporter writes exchanges to path in a format (one of Config.ExportFormats). It runs in a command (a goroutine
+// of its own); the exchanges are immutable snapshots.
+type Exporter func(format, path string, exs []*recorder.Exchange) error
+
+// Config is what the TUI shows and what it can act on.
+type Config struct {
+	// Store is where the exchanges come from (required). The TUI subscribes to it; `x` clears it.
+	Store *recorder.Store
+	// Limits are the store's bounds: the TUI holds no more than the store does.
+	Limits recorder.StoreOptions
+	// SubscriptionBuffer is the subscription's buffer (default 8192); updates beyond it are dropped, counted and
+	// recovered from the store.
+	SubscriptionBuffer int
+	// Analysis options (the MCP path).
+	Analysis analysis.Options
+
+	Version      string
+	ListenURL    string // http://127.0.0.1:4000
+	PublicURL    string // the tunnel's URL, "" if none
+	ConnectorURL string // what to paste into the client (`u` copies it)
+	Auth         bool   // the OAuth authorization server is on
+	Upstream     string // proxy mode: the upstream's URL, shown instead of the auth state
+	AuthNote     string // said after the auth state for as long as the TUI runs (e.g. "loopback CIMD allowed")
+	// TunnelNote is set while a quick tunnel (--tunnel) is on: what it does to GET event streams. A line under
+	// the header says it for as long as the TUI runs; the help (`?`) gives the whole note.
+	TunnelNote string
+	// TunnelGone, when set, receives why the quick tunnel ended on its own (cloudflared exited): the tunnel's line
+	// then says that the public URL no longer reaches mcpwatch, for good.
+	TunnelGone <-chan string
+	// StartTunnel, when set (a live run without a public URL), starts a quick tunnel when T is pressed: it blocks
+	// until the tunnel has its URL, and returns what the header shows then.
+	StartTunnel func() (TunnelStarted, error)
+
+	// ReadOnly is set for a saved capture (`mcpwatch open`): toggles are disabled; export and copy work.
+	ReadOnly bool
+	Source   string // the capture's path, in read-only mode
+	// SourceNote says something about the capture (e.g. that a torn last line was skipped).
+	SourceNote string
+
+	Toggles       Toggles  // nil: no toggles in this build
+	Exporter      Exporter // nil: export is unavailable
+	ExportFormats []string // e.g. jsonl, har, markdown, curl; the first is the default
+	ExportNote    string   // said in the export prompt (e.g. that secrets are redacted)
+	WorkDir       string   // where relative export paths go (shown in the prompt)
+
+	// Notice is shown at start, as a warning in the status line (e.g. that the control socket is missing).
+	Notice string
+	// ConsentCode (--consent-code) is shown in the header for as long as the TUI runs: the consent page asks for it.
+	ConsentCode string
+
+	// Theme forces "dark" or "light"; "" follows the terminal's background.
+	Theme string
+	// Now is the clock (for the default export file name).
+	Now func() time.Time
+
+	newAnalyzer func(analysis.Options) analyzer // tests script the analysis
+	// manualAnalysis: no pump for the analysis worker's messages; tests take them from the worker themselves.
+	manualAnalysis bool
+	minReportEvery time.Duration    // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
+	clock          func() time.Time // the wall clock absence rules are judged at in a live session (tests; default time.Now)
+}

@@ -1,0 +1,369 @@
+package tui
+
+import (
+	"slices"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// flowView is the model's view of the flow: its copy of the store (the exchanges in id order, bounded like the
+// store: the same MaxCount and MaxBytes, the oldest go first), fed with the store's updates; the latest analysis of
+// them (computed by the analysis worker, see analysis.go); and the filtered view. Only Update changes it.
+//
+// Its parts: the rows (flowview_rows.go); the interning of stages, clients, connections and texts
+// (flowview_intern.go); the bitset prefilter of the texts (flowview_prefilter.go); the filter and its cache of
+// recent results (flowview_filtercache.go); the hand-off to and from the analysis worker (flowview_analysis.go).
+type flowView struct {
+	limits recorder.StoreOptions
+	aopts  analysis.Options
+
+	rows  []row // ordered by exchange id
+	base  int   // absolute index of rows[0]: absolute indices survive evictions
+	bytes int64
+
+	// What changed for the analysis since the model last handed it to the worker: the snapshots taken.
+	anExs   []*recorder.Exchange
+	anEpoch int // counts clears: the worker starts afresh, and its results from before one are dropped
+
+	// The latest analysis: the report and its maps (from the worker's analysisView, never changed), and what the
+	// analysis said of exchanges when it observed them (their own findings, kept for the detail).
+	report       *analysis.Report
+	conns        map[string]connInfo
+	exFinding    map[uint64]findingMark
+	infoFindings map[uint64][]analysis.Finding
+	infoPruned   int    // len(infoFindings) after its last pruning
+	connsGen     uint64 // counts changes of connList
+	anGen        uint64 // counts what the analysis said (reports and infos)
+
+	// connList is what the tracker shows: the report's connections or, while the analysis has grouped none, one
+	// stand-in built from the stages of the exchanges themselves.
+	connList []*analysis.Connection
+	fb       fallback
+
+	stageNames []analysis.Stage
+	stageIdx   map[analysis.Stage]stageID
+	clients    []analysis.ClientKind
+	clientIdx  map[analysis.ClientKind]uint8
+	connIDs    []string
+	connIdx    map[string]int32
+
+	clearedAt  uint64 // updates of exchanges up to this id were cleared; they are ignored
+	evicted    uint64
+	dropped    uint64 // updates the subscription missed
+	resyncedAt uint64 // the dropped count when the last resync was asked for
+
+	filter  filter
+	version uint64 // counts the changes to the rows (the filter cache is only good for one version)
+	cache   []visCache
+	vis     []int // absolute indices of the rows the filter matches; nil when no filter is active
+	visBuf  []int // vis's storage, kept while no filter is active
+
+	// hays are the distinct lower-case texts the filter's words search (method, URL, stage, JSON-RPC method,
+	// status, error): most exchanges share theirs with many others, so a filter pass searches each text once
+	// (hayRes, valid where hayGen is the pass's generation) and a row only looks its result up.
+	hays   []string
+	hayIdx map[string]int32
+	hayGen []uint32
+	hayRes []bool
+	gen    uint32
+	// haySig is a signature of each hay: the bytes it holds and a Bloom filter of its byte pairs. A word can
+	// only be in a hay whose signature holds the word's, so most hays are ruled out without searching them; a
+	// one-letter word is decided by the signature alone.
+	haySig []sig
+}
+
+func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView {
+	if limits.MaxCount <= 0 {
+		limits.MaxCount = 100000
+	}
+	if limits.MaxBytes <= 0 {
+		limits.MaxBytes = 512 << 20
+	}
+	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{},
+		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
+	d.clientID("") // 0: not known yet
+	for _, st := range analysis.StageOrder() {
+		d.stageID(st)
+	}
+	d.resetConns()
+	d.resetAnalysis()
+	return d
+}
+
+// len is the number of exchanges held.
+func (d *flowView) len() int { return len(d.rows) }
+
+// visible is the number of rows the filter lets through.
+func (d *flowView) visible() int {
+	if d.vis == nil {
+		return len(d.rows)
+	}
+	return len(d.vis)
+}
+
+// at returns the row at a position of the filtered view.
+func (d *flowView) at(pos int) *row {
+	if d.vis == nil {
+		return &d.rows[pos]
+	}
+	return &d.rows[d.vis[pos]-d.base]
+}
+
+// posOf returns the position in the filtered view of exchange id, or of the first row after it, and whether it
+// is there.
+func (d *flowView) posOf(id uint64) (int, bool) {
+	if d.vis == nil {
+		i, ok := slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+		return i, ok
+	}
+	return slices.BinarySearchFunc(d.vis, id, func(abs int, id uint64) int { return cmpID(d.rows[abs-d.base].ex.ID, id) })
+}
+
+func cmpID(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// index returns the index in rows of exchange id.
+func (d *flowView) index(id uint64) (int, bool) {
+	if n := len(d.rows); n == 0 || d.rows[n-1].ex.ID < id { // the usual cases: a new exchange,
+		return n, false
+	} else if d.rows[n-1].ex.ID == id { // or the newest changed
+		return n - 1, true
+	}
+	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+}
+
+// get returns the exchange with id, or nil.
+func (d *flowView) get(id uint64) *row {
+	if i, ok := d.index(id); ok {
+		return &d.rows[i]
+	}
+	return nil
+}
+
+// applyResult says what a batch changed.
+type applyResult struct {
+	added   int  // exchanges new to the data
+	cleared bool // the store was cleared
+	order   bool // an exchange arrived out of order (absolute indices moved)
+}
+
+// apply takes a batch of the store's updates. ignoreCleared is set when the model cleared itself and is waiting
+// for the store's Cleared update, which must not wipe what arrived since.
+func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
+	d.version++
+	var res applyResult
+	for _, u := range us {
+		if u.Kind == recorder.Cleared {
+			if *ignoreCleared {
+				*ignoreCleared = false
+				continue
+			}
+			d.clear(d.maxID())
+			res.cleared = true
+			continue
+		}
+		ex := u.Exchange
+		if ex == nil || ex.ID <= d.clearedAt {
+			continue
+		}
+		added, order := d.put(ex)
+		if added {
+			res.added++
+		}
+		res.order = res.order || order
+	}
+	d.evict()
+	if len(d.report.Connections) == 0 {
+		d.refreshConnList() // the stand-in follows the exchanges until the analysis groups them
+	}
+	if res.order || res.cleared {
+		d.refilter()
+	}
+	return res
+}
+
+// resync makes the data the store's snapshot (after updates were dropped, and for the first load): what the
+// store no longer holds goes, what it holds is taken in its latest form, and what arrived after the snapshot was
+// taken stays (its updates are on their way).
+func (d *flowView) resync(exs []*recorder.Exchange) {
+	d.version++
+	var snapMax uint64
+	if n := len(exs); n > 0 {
+		snapMax = exs[n-1].ID
+	}
+	old := d.rows
+	d.rows = make([]row, 0, max(len(exs), len(old)))
+	d.bytes = 0
+	if d.vis != nil {
+		d.visBuf, d.vis = d.vis[:0], nil
+	}
+	gone, i := 0, 0
+	for _, ex := range exs {
+		if ex.ID <= d.clearedAt {
+			continue
+		}
+		for i < len(old) && old[i].ex.ID < ex.ID {
+			gone++ // the store let it go
+			i++
+		}
+		if i < len(old) && old[i].ex.ID == ex.ID {
+			if old[i].ex == ex {
+				d.rows = append(d.rows, old[i])
+				d.bytes += old[i].size
+				i++
+				continue
+			}
+			i++
+		}
+		d.put(ex)
+	}
+	for ; i < len(old); i++ {
+		if old[i].ex.ID > snapMax {
+			d.rows = append(d.rows, old[i])
+			d.bytes += old[i].size
+		} else {
+			gone++
+		}
+	}
+	d.evicted += uint64(gone)
+	d.evict()
+	d.refreshConnList()
+	d.refilter()
+}
+
+func (d *flowView) maxID() uint64 {
+	if len(d.rows) == 0 {
+		return d.clearedAt
+	}
+	return max(d.rows[len(d.rows)-1].ex.ID, d.clearedAt)
+}
+
+// clear drops every exchange up to id and starts the analysis afresh.
+func (d *flowView) clear(upTo uint64) {
+	d.version++
+	clear(d.rows)
+	d.rows = d.rows[:0]
+	d.base = 0
+	d.bytes = 0
+	d.clearedAt = max(d.clearedAt, upTo)
+	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
+	d.resetConns()
+	d.resetAnalysis()
+	if d.vis != nil {
+		d.vis = d.vis[:0]
+	}
+}
+
+// put adds or replaces one exchange. It reports whether the exchange was new, and whether it was inserted before
+// the newest one (absolute indices after it moved).
+func (d *flowView) put(ex *recorder.Exchange) (added, outOfOrder bool) {
+	d.anExs = append(d.anExs, ex)
+	i, found := d.index(ex.ID)
+	if found {
+		r := &d.rows[i]
+		d.bytes -= r.size
+		d.fill(r, ex)
+		d.bytes += r.size
+		if d.vis != nil {
+			d.rematch(d.base + i)
+		}
+		return false, false
+	}
+	var r row
+	d.fill(&r, ex)
+	d.bytes += r.size
+	if i == len(d.rows) {
+		d.rows = append(d.rows, r)
+		if d.vis != nil && d.filter.match(&d.rows[i], d) {
+			d.vis = append(d.vis, d.base+i)
+		}
+		return true, false
+	}
+	d.rows = slices.Insert(d.rows, i, r)
+	return true, true
+}
+
+// fill takes a snapshot into a row. The stage is the exchange's own reading until the analysis says more (with the
+// client and the connection, which a row keeps from snapshot to snapshot): see applyInfos.
+func (d *flowView) fill(r *row, ex *recorder.Exchange) {
+	r.ex = ex
+	stage := analysis.StageOf(ex, d.aopts.MCPPath)
+	r.stage = d.stageID(stage)
+	r.class = classOf(ex)
+	r.size = ex.Size()
+	r.hid = d.intern(hayOf(ex, stage))
+	d.fb.note(r, stage)
+}
+
+// evict drops the oldest exchanges beyond the store's bounds, as the store does.
+func (d *flowView) evict() {
+	k, bytes := 0, d.bytes
+	for len(d.rows)-k > d.limits.MaxCount {
+		bytes -= d.rows[k].size
+		k++
+	}
+	for bytes > d.limits.MaxBytes && len(d.rows)-k > 1 {
+		bytes -= d.rows[k].size
+		k++
+	}
+	d.dropFront(k)
+}
+
+func (d *flowView) dropFront(k int) {
+	if k == 0 {
+		return
+	}
+	for i := range k {
+		d.bytes -= d.rows[i].size
+		d.rows[i] = row{} // let the snapshots go
+	}
+	d.rows = d.rows[k:]
+	if cap(d.rows) > 2*d.limits.MaxCount && len(d.rows) < cap(d.rows)/2 {
+		d.rows = slices.Clone(d.rows)
+	}
+	d.base += k
+	d.evicted += uint64(k)
+	d.compactHays()
+	d.compactConns()
+	if d.vis != nil {
+		j, _ := slices.BinarySearch(d.vis, d.base)
+		d.vis = d.vis[j:]
+	}
+	// The exchanges' own findings: pruned of what was evicted once they have doubled.
+	if n := len(d.infoFindings); n > 2*d.infoPruned+256 {
+		from := d.heldFrom()
+		for id := range d.infoFindings {
+			if id < from {
+				delete(d.infoFindings, id)
+			}
+		}
+		d.infoPruned = len(d.infoFindings)
+	}
+}
+
+// exchanges returns the snapshots of the filtered view, in order (what an export writes).
+func (d *flowView) exchanges() []*recorder.Exchange {
+	out := make([]*recorder.Exchange, d.visible())
+	for i := range out {
+		out[i] = d.at(i).ex
+	}
+	return out
+}
+
+// connection returns the report's connection with id, or nil.
+func (d *flowView) connection(id string) *analysis.Connection {
+	for _, c := range d.report.Connections {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
