@@ -31,9 +31,9 @@ type Options struct {
 	PublishDelay time.Duration
 }
 
-// DefaultMaxRPC is Options.MaxRPC's default: the JSON-RPC messages read per exchange, enough for a batch of 10,000
+// defaultMaxRPC is Options.MaxRPC's default: the JSON-RPC messages read per exchange, enough for a batch of 10,000
 // requests and their 10,000 answers.
-const DefaultMaxRPC = 20000
+const defaultMaxRPC = 20000
 
 // Recorder captures exchanges into a Store (and through it, the capture file and the subscribers).
 type Recorder struct {
@@ -64,7 +64,7 @@ func New(store *Store, opts Options) *Recorder {
 		opts.MaxEvents = 10000
 	}
 	if opts.MaxRPC == 0 {
-		opts.MaxRPC = DefaultMaxRPC
+		opts.MaxRPC = defaultMaxRPC
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -118,8 +118,8 @@ func AddFault(ctx context.Context, f FaultChange) {
 	}
 }
 
-// ExchangeID returns the id of the exchange being served in ctx, or 0.
-func ExchangeID(ctx context.Context) uint64 {
+// exchangeID returns the id of the exchange being served in ctx, or 0.
+func exchangeID(ctx context.Context) uint64 {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
 		l.mu.Lock()
 		defer l.mu.Unlock()

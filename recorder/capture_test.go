@@ -296,7 +296,7 @@ func TestMiddlewareNotesAndFaults(t *testing.T) {
 	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		AddNote(r.Context(), "era", "legacy")
 		AddFault(r.Context(), FaultChange{Name: "no-session-id", What: "response header Mcp-Session-Id", Before: "abc"})
-		id = ExchangeID(r.Context())
+		id = exchangeID(r.Context())
 	}))
 	resp, err := http.Get(base + "/")
 	if err != nil {
@@ -310,7 +310,7 @@ func TestMiddlewareNotesAndFaults(t *testing.T) {
 	// Outside a capture these are no-ops.
 	AddNote(context.Background(), "k", "v")
 	AddFault(context.Background(), FaultChange{})
-	if ExchangeID(context.Background()) != 0 {
+	if exchangeID(context.Background()) != 0 {
 		t.Error("ExchangeID outside a capture")
 	}
 }

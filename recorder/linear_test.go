@@ -70,8 +70,8 @@ func TestRecorderBoundsRPCMessages(t *testing.T) {
 		t.Errorf("capture line does not count the skipped messages: %v %.200s", err, line)
 	}
 	// The default holds a batch of 10,000 and its answers, paired.
-	if DefaultMaxRPC < 20000 {
-		t.Errorf("DefaultMaxRPC %d", DefaultMaxRPC)
+	if defaultMaxRPC < 20000 {
+		t.Errorf("DefaultMaxRPC %d", defaultMaxRPC)
 	}
 	ex = recordBatch(t, Options{}, 10000)
 	if len(ex.RPC) != 20000 || ex.RPCSkipped != 0 || ex.RPC[19999].ReplyTo != "ping" || ex.RPC[10000].ReplyTo != "ping" {
@@ -79,7 +79,7 @@ func TestRecorderBoundsRPCMessages(t *testing.T) {
 	}
 	// Beyond the default: the request's messages are read, the answers beyond the bound counted.
 	ex = recordBatch(t, Options{MaxEvents: 12000}, 12000)
-	if len(ex.RPC) != DefaultMaxRPC || ex.RPCSkipped != 24000-DefaultMaxRPC {
+	if len(ex.RPC) != defaultMaxRPC || ex.RPCSkipped != 24000-defaultMaxRPC {
 		t.Fatalf("%d messages, %d skipped", len(ex.RPC), ex.RPCSkipped)
 	}
 	// Events beyond Options.MaxEvents are counted too.

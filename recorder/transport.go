@@ -71,7 +71,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = &r2
 	}
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
-	parent := ExchangeID(req.Context())
+	parent := exchangeID(req.Context())
 	if parent != 0 {
 		l.ex.Notes = append(l.ex.Notes, Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
 	}

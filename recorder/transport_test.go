@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 func TestTransportRecordsAnOutboundRequest(t *testing.T) {
@@ -148,8 +150,7 @@ func TestTransportCompletesWhenTheBodyIsClosedUnread(t *testing.T) {
 }
 
 func TestTransportWithoutARecorderPassesThrough(t *testing.T) {
-	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
-	defer upstream.Close()
+	upstream := testkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") }))
 	resp, err := (&http.Client{Transport: &Transport{}}).Get(upstream.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -10,12 +10,12 @@ import (
 	"time"
 )
 
-// DefaultBodyTimeout bounds the wait for a request body on the embedded server's endpoints.
-const DefaultBodyTimeout = 30 * time.Second
+// defaultBodyTimeout bounds the wait for a request body on the embedded server's endpoints.
+const defaultBodyTimeout = 30 * time.Second
 
-// ErrBodyTimeout is what reading a request body returns when the body did not arrive within the body timeout
+// errBodyTimeout is what reading a request body returns when the body did not arrive within the body timeout
 // (a client that announced more bytes than it sent, then waits).
-var ErrBodyTimeout = errors.New("the request body did not arrive in time")
+var errBodyTimeout = errors.New("the request body did not arrive in time")
 
 // bodyDeadline bounds the wait for a request's body: a read deadline on the connection from the moment the
 // request's headers are in. net/http lifts it when the body has been read to its end (it then reads in the
@@ -65,10 +65,10 @@ type bodyTimeoutError struct {
 }
 
 func (e *bodyTimeoutError) Error() string {
-	return fmt.Sprintf("%s: %d bytes within %s, then nothing", ErrBodyTimeout, e.n, e.d)
+	return fmt.Sprintf("%s: %d bytes within %s, then nothing", errBodyTimeout, e.n, e.d)
 }
 
-func (e *bodyTimeoutError) Unwrap() []error { return []error{ErrBodyTimeout, e.err} }
+func (e *bodyTimeoutError) Unwrap() []error { return []error{errBodyTimeout, e.err} }
 
 // maxSmallBody is the largest request body proxy mode reads whole within the body timeout (the proxy then forwards
 // it in one piece: see proxy.wholeBody).
@@ -102,7 +102,7 @@ func smallBodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 				w.Header().Set("Cache-Control", "no-store")
 				w.WriteHeader(http.StatusRequestTimeout)
-				fmt.Fprintf(w, "408 Request Timeout: %s (Content-Length %d, %d bytes received within %s)\n", ErrBodyTimeout, r.ContentLength, n, d)
+				fmt.Fprintf(w, "408 Request Timeout: %s (Content-Length %d, %d bytes received within %s)\n", errBodyTimeout, r.ContentLength, n, d)
 				return
 			}
 			_ = rc.SetReadDeadline(time.Time{}) // the body is in: the answer and the upstream's wait have no deadline

@@ -98,7 +98,7 @@ func TestShortBodyTimesOut(t *testing.T) {
 // The body deadline ends with the body (net/http lifts it once the body is read): a POST whose answer streams for
 // longer than the timeout (a tool that logs over ~100 ms, with a 20 ms body timeout) gets its whole answer.
 func TestBodyTimeoutSparesLongAnswers(t *testing.T) {
-	addr := serveOn(t, Config{NoAuth: true, Fixtures: FixturesConformance, BodyTimeout: 20 * time.Millisecond})
+	addr := serveOn(t, Config{NoAuth: true, Fixtures: fixturesConformance, BodyTimeout: 20 * time.Millisecond})
 	post := func(header map[string]string, body string) (*http.Response, string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)

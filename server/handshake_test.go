@@ -16,6 +16,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // wire is a client that talks to the server the way a remote client behind a tunnel does: every request carries
@@ -142,8 +144,7 @@ func TestClaudeWebHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	defer func() { ts.CloseClientConnections(); ts.Close() }()
+	ts := testkit.Serve(t, srv.Handler())
 	w := &wire{t: t, ts: ts, host: "garbage-actress-light-legislature.trycloudflare.com"}
 
 	initialize := `{
@@ -301,8 +302,7 @@ func TestModernHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	defer func() { ts.CloseClientConnections(); ts.Close() }()
+	ts := testkit.Serve(t, srv.Handler())
 	w := &wire{t: t, ts: ts}
 	base := ts.URL
 
@@ -393,8 +393,7 @@ func TestNoAuth(t *testing.T) {
 	if srv.OAuth() != nil {
 		t.Error("an authorization server with NoAuth")
 	}
-	ts := httptest.NewServer(srv.Handler())
-	defer func() { ts.CloseClientConnections(); ts.Close() }()
+	ts := testkit.Serve(t, srv.Handler())
 	w := &wire{t: t, ts: ts}
 	r := w.do("POST", "/mcp", map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream"},
 		`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)

@@ -6,11 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 )
@@ -18,8 +18,7 @@ import (
 // proxyOn runs proxy mode in front of upstream on a loopback port, recorded into store.
 func proxyOn(t *testing.T, upstream http.Handler, store *recorder.Store, bodyTimeout time.Duration) string {
 	t.Helper()
-	ups := httptest.NewServer(upstream)
-	t.Cleanup(func() { ups.CloseClientConnections(); ups.Close() })
+	ups := testkit.Serve(t, upstream)
 	p, err := proxy.New(proxy.Options{Upstream: ups.URL + "/mcp", RewriteURLs: true})
 	if err != nil {
 		t.Fatal(err)

@@ -2,12 +2,13 @@ package server
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // No control over the public listener: the router serves MCP, the OAuth endpoints and the index, and nothing
@@ -57,8 +58,7 @@ func TestNoControlOnThePublicListener(t *testing.T) {
 			}
 
 			// Nothing reached over HTTP switches a toggle on: the control API's own requests, and the guesses.
-			ts := httptest.NewServer(srv.Handler())
-			defer ts.Close()
+			ts := testkit.Serve(t, srv.Handler())
 			for _, probe := range []struct{ method, path string }{
 				{"PUT", "/toggles/slow=5s"}, {"GET", "/toggles"}, {"DELETE", "/toggles/slow"}, {"POST", "/toggles"},
 				{"PUT", "/faults/omit-session-id"}, {"POST", "/fault?set=omit-session-id"}, {"GET", "/control"},
@@ -91,8 +91,7 @@ func TestRebindingPreflightRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	ts := testkit.Serve(t, srv.Handler())
 	for _, path := range []string{"/mcp", "/sse", "/token", "/register", "/revoke", "/.well-known/oauth-authorization-server", "/.well-known/oauth-protected-resource/mcp"} {
 		req, _ := http.NewRequest(http.MethodOptions, ts.URL+path, nil)
 		req.Host = "evil.example:4000"

@@ -19,13 +19,14 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/mcpserver/conformance"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // Fixture sets for --fixtures.
-const FixturesConformance = "conformance"
+const fixturesConformance = "conformance"
 
 // Config is what `mcpwatch serve` needs.
 type Config struct {
@@ -87,9 +88,9 @@ func New(cfg Config) (*Server, error) {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	switch cfg.Fixtures {
-	case "", FixturesConformance:
+	case "", fixturesConformance:
 	default:
-		return nil, fmt.Errorf("unknown fixture set %q (valid: %s)", cfg.Fixtures, FixturesConformance)
+		return nil, fmt.Errorf("unknown fixture set %q (valid: %s)", cfg.Fixtures, fixturesConformance)
 	}
 	guard, err := publicurl.NewGuard(cfg.PublicURL)
 	if err != nil {
@@ -99,7 +100,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.EndpointPath = "/mcp"
 	}
 	if cfg.BodyTimeout <= 0 {
-		cfg.BodyTimeout = DefaultBodyTimeout
+		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
 		if cfg.Faults == nil {
@@ -118,7 +119,11 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	ms, stopMCP := mcpserver.New(mcpserver.Options{Conformance: cfg.Fixtures == FixturesConformance, Logger: cfg.Logger})
+	mopts := mcpserver.Options{Logger: cfg.Logger}
+	if cfg.Fixtures == fixturesConformance {
+		mopts.Fixtures = conformance.Fixtures()
+	}
+	ms, stopMCP := mcpserver.New(mopts)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
@@ -22,8 +22,7 @@ func TestRecordedAsSent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := httptest.NewServer(srv.Handler())
-	defer func() { ts.CloseClientConnections(); ts.Close() }()
+	ts := testkit.Serve(t, srv.Handler())
 
 	post := func(host string, header map[string]string, body string) (*http.Response, string) {
 		t.Helper()

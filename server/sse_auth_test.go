@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // TestSSEWithOAuth: the 2024-11-05 HTTP+SSE transport behind the authorization server. whoami over /sse reports the
@@ -23,8 +24,7 @@ func TestSSEWithOAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer srv.Close()
-	ts := httptest.NewServer(srv.Handler())
-	defer func() { ts.CloseClientConnections(); ts.Close() }()
+	ts := testkit.Serve(t, srv.Handler())
 	w := &wire{t: t, ts: ts}
 	resource := ts.URL + "/sse"
 	const redirect = "https://claude.ai/api/mcp/auth_callback"

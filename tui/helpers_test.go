@@ -1,8 +1,6 @@
 package tui
 
 import (
-	"bytes"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,11 +11,10 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 // t0 is the fixtures' clock.
 var t0 = time.Date(2026, 7, 28, 10, 0, 0, 0, time.UTC)
@@ -418,23 +415,7 @@ func checkLayout(t *testing.T, content string, w, h int) {
 // golden compares got with testdata/name.golden (go test ./tui -update rewrites it).
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./tui -update to create it)", err)
-	}
-	if !bytes.Equal(want, []byte(got)) {
-		t.Errorf("%s differs from the view (go test ./tui -update rewrites it):\n--- want\n%s\n--- got\n%s", path, want, got)
-	}
+	testkit.Golden(t, "testdata", ".golden", name, []byte(got))
 }
 
 func teaSize(w, h int) tea.WindowSizeMsg { return tea.WindowSizeMsg{Width: w, Height: h} }

@@ -12,9 +12,9 @@ import (
 // release configuration does), wins over the build info.
 var stamp string
 
-// Fallback is the version when neither the build nor its build info says one (go test binaries, a build outside a
+// fallback is the version when neither the build nor its build info says one (go test binaries, a build outside a
 // module or a VCS checkout).
-const Fallback = "dev"
+const fallback = "dev"
 
 var once = sync.OnceValue(func() string {
 	if stamp != "" {
@@ -22,7 +22,7 @@ var once = sync.OnceValue(func() string {
 	}
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return Fallback
+		return fallback
 	}
 	return fromBuildInfo(bi)
 })
@@ -56,7 +56,7 @@ func fromBuildInfo(bi *debug.BuildInfo) string {
 		return mv // go install …@v1.2.3, or a clean checkout of a tag
 	}
 	if rev == "" {
-		return Fallback
+		return fallback
 	}
 	v := "dev-" + rev[:min(len(rev), 7)]
 	if at != "" {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
 )
@@ -623,20 +623,7 @@ func TestFindingsDoc(t *testing.T) {
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Title), esc.Replace(r.Fix), esc.Replace(r.Source), strings.Join(toggles, ", "))
 	}
-	path := "../../docs/findings.md"
-	if *update {
-		if err := os.MkdirAll("../../docs", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	got, err := os.ReadFile(path)
-	if err != nil || string(got) != b.String() {
-		t.Errorf("%s is stale (run with -update): %v", path, err)
-	}
+	testkit.Golden(t, "../../docs", ".md", "findings", []byte(b.String())) // -update rewrites it
 }
 
 // An HTML error page contributes its title to the summary (the embedded authorization server's pages say why).

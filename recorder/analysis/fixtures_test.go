@@ -2,9 +2,7 @@ package analysis
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -12,10 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden/*.txt")
 
 // fixtureCase is what a recorded capture must produce.
 type fixtureCase struct {
@@ -153,7 +150,7 @@ var fixtureCases = []fixtureCase{
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
 
-	// Today's clients (derive_clients.go in fixturegen; reference/clients-2026-12.md).
+	// Today's clients (derive_clients.go in internal/fixturegen; reference/clients-2026-12.md).
 	// Each session keeps the version its initialize negotiated.
 	{name: "mcp-remote-two-sessions", client: ClientMCPRemote},
 	// Claude Code fell back: its initialize was answered 401.
@@ -319,23 +316,7 @@ func TestGolden(t *testing.T) {
 				a.Observe(ex)
 			}
 			got := golden(a, exs)
-			path := filepath.Join("testdata", "golden", fc.name+".txt")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("analysis of %s differs from %s (run with -update and read the diff):\n%s", fc.name, path, got)
-			}
+			testkit.Golden(t, filepath.Join("testdata", "golden"), ".txt", fc.name, []byte(got))
 		})
 	}
 }

@@ -29,8 +29,8 @@ type Options struct {
 	Version string
 }
 
-// ErrNoConnection is a capture without the connection asked for (or without any).
-var ErrNoConnection = errors.New("no such connection")
+// errNoConnection is a capture without the connection asked for (or without any).
+var errNoConnection = errors.New("no such connection")
 
 var (
 	ofidRE      = regexp.MustCompile(`ofid_[A-Za-z0-9_-]{1,100}`)
@@ -60,9 +60,9 @@ func Write(w io.Writer, exs []*recorder.Exchange, o Options) error {
 			for _, c := range rep.Connections {
 				ids = append(ids, c.ID)
 			}
-			return fmt.Errorf("%w: %s (the capture has %s)", ErrNoConnection, o.Connection, strings.Join(ids, ", "))
+			return fmt.Errorf("%w: %s (the capture has %s)", errNoConnection, o.Connection, strings.Join(ids, ", "))
 		}
-		return fmt.Errorf("%w: the capture has no connection", ErrNoConnection)
+		return fmt.Errorf("%w: the capture has no connection", errNoConnection)
 	}
 	byID := make(map[uint64]*recorder.Exchange, len(exs))
 	for _, ex := range exs {

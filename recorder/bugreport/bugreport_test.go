@@ -116,7 +116,7 @@ func TestReportOfCIMDRun(t *testing.T) {
 
 func TestReportUnknownConnection(t *testing.T) {
 	err := Write(&bytes.Buffer{}, load(t, probeTokenFails), Options{Connection: "c9"})
-	if !errors.Is(err, ErrNoConnection) || !strings.Contains(err.Error(), "c1, c2") {
+	if !errors.Is(err, errNoConnection) || !strings.Contains(err.Error(), "c1, c2") {
 		t.Errorf("err = %v", err)
 	}
 }

@@ -37,8 +37,8 @@ type Strength int
 
 // Strengths.
 const (
-	// Weak: several clients emit it (a loopback /callback, python-httpx, node); it never names a client alone.
-	Weak Strength = 1
+	// weak: several clients emit it (a loopback /callback, python-httpx, node); it never names a client alone.
+	weak Strength = 1
 	// Decisive: only this client emits it (a hosted callback, its own metadata document, its user agent).
 	Decisive Strength = 2
 )

@@ -20,7 +20,7 @@ func TestProfilesWellFormed(t *testing.T) {
 					n++
 				}
 			}
-			if n != 1 || f.Source == "" || f.Field == "" || (f.Strength != Weak && f.Strength != Decisive) {
+			if n != 1 || f.Source == "" || f.Field == "" || (f.Strength != weak && f.Strength != Decisive) {
 				t.Errorf("%s: malformed fingerprint %+v", p.ID, f)
 			}
 			if f.Pattern != nil && !strings.HasPrefix(f.Pattern.String(), "^") {
@@ -144,7 +144,7 @@ func TestFingerprintTable(t *testing.T) {
 		}
 	}
 	for _, tt := range shared {
-		if m, ok := Lookup(tt.field, tt.value); ok && m.Fingerprint.Strength != Weak {
+		if m, ok := Lookup(tt.field, tt.value); ok && m.Fingerprint.Strength != weak {
 			t.Errorf("%s %q is shared but names %s decisively", tt.field, tt.value, m.Profile.ID)
 		}
 	}

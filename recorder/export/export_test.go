@@ -3,24 +3,24 @@ package export
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // The goldens pin each format. When the analysis changes what it says (stages, clients, findings), regenerate
 // them with `go test ./recorder/export -update` and read the diff.
-var update = flag.Bool("update", false, "rewrite testdata/claude-handshake.jsonl and the golden exports")
+// The -update flag (goldie's, through testkit) also rewrites testdata/claude-handshake.jsonl.
 
 const fixturePath = "testdata/claude-handshake.jsonl"
 
 func loadFixture(t *testing.T) []*recorder.Exchange {
 	t.Helper()
-	if *update {
+	if testkit.Updating() {
 		if err := os.WriteFile(fixturePath, fixtureJSONL(), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -46,32 +46,7 @@ func export(t *testing.T, f Format, exs []*recorder.Exchange, opts Options) []by
 
 func golden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./recorder/export -update` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		for i := range max(len(gl), len(wl)) {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("%s differs from the golden file at line %d:\n got %q\nwant %q\n(if the change is intended, run `go test ./recorder/export -update` and review the diff)", name, i+1, g, w)
-			}
-		}
-	}
+	testkit.Golden(t, filepath.Join("testdata", "golden"), "", name, got)
 }
 
 func TestGolden(t *testing.T) {

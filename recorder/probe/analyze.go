@@ -8,17 +8,17 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
-// NoteProbe marks an exchange the probe made; its value is the profile it played.
-const NoteProbe = "probe"
+// noteProbe marks an exchange the probe made; its value is the profile it played.
+const noteProbe = "probe"
 
 // probeAddr is the remote address the probe's exchanges carry in a capture: they left from this machine, and
 // each profile's run is told apart from the next (the analysis joins requests from one address).
 func probeAddr(profile string) string { return "probe-" + profile + ":0" }
 
-// AsInbound turns an exchange the probe's Transport recorded (outbound: a request this process made) into the
+// asInbound turns an exchange the probe's Transport recorded (outbound: a request this process made) into the
 // form a server records a client's request in (inbound: a path, a Host, a remote address), so that the analysis,
 // `mcpwatch open` and `export` read the probe's run as a client's. The probe's own note names the profile.
-func AsInbound(ex *recorder.Exchange, profile string) *recorder.Exchange {
+func asInbound(ex *recorder.Exchange, profile string) *recorder.Exchange {
 	c := *ex
 	c.Kind = recorder.Inbound
 	if u, err := url.Parse(ex.URL); err == nil && u.Host != "" {
@@ -26,13 +26,13 @@ func AsInbound(ex *recorder.Exchange, profile string) *recorder.Exchange {
 		c.URL = ex.Target()
 	}
 	c.RemoteAddr = probeAddr(profile)
-	c.Notes = append(slices.Clip(ex.Notes), recorder.Note{Key: NoteProbe, Value: profile})
+	c.Notes = append(slices.Clip(ex.Notes), recorder.Note{Key: noteProbe, Value: profile})
 	return &c
 }
 
-// Judge runs the recorder's analysis over a run's exchanges (in inbound form) and attaches each finding to the
+// judge runs the recorder's analysis over a run's exchanges (in inbound form) and attaches each finding to the
 // stage whose exchanges it was seen on; findings of the whole connection go to the last stage that ran.
-func Judge(res *Result, exs []*recorder.Exchange, mcpPath string) *analysis.Report {
+func judge(res *Result, exs []*recorder.Exchange, mcpPath string) *analysis.Report {
 	a := analysis.New(analysis.Options{MCPPath: mcpPath})
 	for _, ex := range exs {
 		a.Observe(ex)

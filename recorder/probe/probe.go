@@ -37,17 +37,17 @@ type Stage string
 
 // The stages, in order.
 const (
-	StageDiscovery    Stage = "discovery"
-	StageRegistration Stage = "registration"
-	StageAuthorize    Stage = "authorize"
-	StageToken        Stage = "token"
-	StageOpening      Stage = "opening"
-	StageList         Stage = "list"
-	StageCall         Stage = "call"
+	stageDiscovery    Stage = "discovery"
+	stageRegistration Stage = "registration"
+	stageAuthorize    Stage = "authorize"
+	stageToken        Stage = "token"
+	stageOpening      Stage = "opening"
+	stageList         Stage = "list"
+	stageCall         Stage = "call"
 )
 
-// Stages lists the stages in order.
-var Stages = []Stage{StageDiscovery, StageRegistration, StageAuthorize, StageToken, StageOpening, StageList, StageCall}
+// stages lists the stages in order.
+var stages = []Stage{stageDiscovery, stageRegistration, stageAuthorize, stageToken, stageOpening, stageList, stageCall}
 
 // Status is how a stage went.
 type Status string
@@ -151,8 +151,8 @@ func Lookup(id string) (*clients.Profile, bool) {
 // maxBody bounds what the probe reads of any answer.
 const maxBody = 4 << 20
 
-// Run plays one profile against o.URL; rec records its requests.
-func Run(ctx context.Context, p *clients.Profile, rec *recorder.Recorder, o Options) *Result {
+// run plays one profile against o.URL; rec records its requests.
+func run(ctx context.Context, p *clients.Profile, rec *recorder.Recorder, o Options) *Result {
 	if o.Timeout <= 0 {
 		o.Timeout = 15 * time.Second
 	}
@@ -263,7 +263,7 @@ func (pl *player) stage(s Stage, f func() (string, error)) bool {
 
 func (pl *player) skip(from Stage, why string) {
 	started := false
-	for _, s := range Stages {
+	for _, s := range stages {
 		if s == from {
 			started = true
 		}
@@ -281,8 +281,8 @@ func (pl *player) run() {
 	}()
 	u, err := url.Parse(pl.o.URL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: StageDiscovery, Status: Fail, Detail: fmt.Sprintf("not an http(s) URL: %q", pl.o.URL)})
-		pl.skip(StageRegistration, "not reached")
+		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: stageDiscovery, Status: Fail, Detail: fmt.Sprintf("not an http(s) URL: %q", pl.o.URL)})
+		pl.skip(stageRegistration, "not reached")
 		return
 	}
 	pl.mcpURL = u
@@ -290,16 +290,16 @@ func (pl *player) run() {
 		s Stage
 		f func() (string, error)
 	}{
-		{StageDiscovery, pl.discovery},
-		{StageRegistration, pl.registration},
-		{StageAuthorize, pl.authorize},
-		{StageToken, pl.tokenStage},
-		{StageOpening, pl.opening},
-		{StageList, pl.list},
-		{StageCall, pl.call},
+		{stageDiscovery, pl.discovery},
+		{stageRegistration, pl.registration},
+		{stageAuthorize, pl.authorize},
+		{stageToken, pl.tokenStage},
+		{stageOpening, pl.opening},
+		{stageList, pl.list},
+		{stageCall, pl.call},
 	}
 	for _, st := range steps {
-		if pl.noAuth && (st.s == StageRegistration || st.s == StageAuthorize || st.s == StageToken) {
+		if pl.noAuth && (st.s == stageRegistration || st.s == stageAuthorize || st.s == stageToken) {
 			pl.res.Stages = append(pl.res.Stages, StageResult{Stage: st.s, Status: Skipped, Detail: "the server asked for no authorization"})
 			continue
 		}
@@ -307,9 +307,9 @@ func (pl *player) run() {
 			pl.skip(st.s, "not reached: an earlier stage failed")
 			return
 		}
-		if st.s == StageRegistration && pl.clientID == "" {
+		if st.s == stageRegistration && pl.clientID == "" {
 			// Not reproducible, and no stand-in registration either: nothing after it can be played.
-			pl.skip(StageAuthorize, "not reached: only the real client can register here")
+			pl.skip(stageAuthorize, "not reached: only the real client can register here")
 			return
 		}
 	}

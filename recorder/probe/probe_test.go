@@ -6,12 +6,12 @@ import (
 	"encoding/xml"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -65,9 +65,9 @@ func TestProfiles(t *testing.T) {
 
 func TestAsInbound(t *testing.T) {
 	ex := &recorder.Exchange{ID: 3, Kind: recorder.Outbound, Method: "GET", URL: "http://127.0.0.1:4000/.well-known/oauth-protected-resource/mcp?x=1"}
-	in := AsInbound(ex, "claude")
+	in := asInbound(ex, "claude")
 	if in.Kind != recorder.Inbound || in.URL != "/.well-known/oauth-protected-resource/mcp?x=1" || in.Host != "127.0.0.1:4000" ||
-		in.Note(NoteProbe) != "claude" || in.RemoteAddr != "probe-claude:0" {
+		in.Note(noteProbe) != "claude" || in.RemoteAddr != "probe-claude:0" {
 		t.Errorf("%+v", in)
 	}
 	if ex.Kind != recorder.Outbound || len(ex.Notes) != 0 {
@@ -77,10 +77,10 @@ func TestAsInbound(t *testing.T) {
 
 func TestJUnit(t *testing.T) {
 	rs := []*Result{{Client: "claude", Start: time.Date(2026, 12, 6, 1, 2, 3, 0, time.UTC), Stages: []StageResult{
-		{Stage: StageDiscovery, Status: Pass, Detail: "ok"},
-		{Stage: StageRegistration, Status: NotReproducible, Detail: "needs its document"},
-		{Stage: StageAuthorize, Status: Fail, Detail: "refused", Findings: []analysis.Finding{{Rule: "r", Severity: analysis.SeverityError, Summary: "s", Fix: "f"}}},
-		{Stage: StageToken, Status: Skipped, Detail: "not reached"},
+		{Stage: stageDiscovery, Status: Pass, Detail: "ok"},
+		{Stage: stageRegistration, Status: NotReproducible, Detail: "needs its document"},
+		{Stage: stageAuthorize, Status: Fail, Detail: "refused", Findings: []analysis.Finding{{Rule: "r", Severity: analysis.SeverityError, Summary: "s", Fix: "f"}}},
+		{Stage: stageToken, Status: Skipped, Detail: "not reached"},
 	}}}
 	var b bytes.Buffer
 	if err := WriteJUnit(&b, rs); err != nil {
@@ -104,8 +104,8 @@ func TestExplainFailure(t *testing.T) {
 	warn := analysis.Finding{Rule: "w", Severity: analysis.SeverityWarn}
 	info := analysis.Finding{Rule: "i", Severity: analysis.SeverityInfo}
 	r := &Result{Stages: []StageResult{
-		{Stage: StageDiscovery, Status: Pass, First: 1, Last: 3, Findings: []analysis.Finding{warn, info}},
-		{Stage: StageRegistration, Status: Fail},
+		{Stage: stageDiscovery, Status: Pass, First: 1, Last: 3, Findings: []analysis.Finding{warn, info}},
+		{Stage: stageRegistration, Status: Fail},
 	}}
 	explainFailure(r)
 	if len(r.Stages[1].Findings) != 1 || r.Stages[1].Findings[0].Rule != "w" || len(r.Stages[0].Findings) != 1 {
@@ -155,18 +155,17 @@ func TestCIMDOnlyServer(t *testing.T) {
 		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q,"code_challenge_methods_supported":["S256"],
 			"token_endpoint_auth_methods_supported":["none"],"client_id_metadata_document_supported":true}`, base, base+"/authorize", base+"/token")
 	})
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
+	srv := testkit.Serve(t, mux)
 	base = srv.URL
 	rs := RunAll(context.Background(), []*clients.Profile{mustLookup(t, "claude"), mustLookup(t, "inspector")}, Options{URL: base + "/mcp", Auto: true}, nil)
 	claude, inspector := rs[0], rs[1]
-	if s := claude.Stage(StageRegistration); s.Status != NotReproducible || !strings.Contains(s.Detail, "no registration endpoint") {
+	if s := claude.Stage(stageRegistration); s.Status != NotReproducible || !strings.Contains(s.Detail, "no registration endpoint") {
 		t.Errorf("claude registration: %s %q", s.Status, s.Detail)
 	}
-	if s := claude.Stage(StageAuthorize); s.Status != Skipped || claude.Failed() {
+	if s := claude.Stage(stageAuthorize); s.Status != Skipped || claude.Failed() {
 		t.Errorf("claude authorize: %s %q", s.Status, s.Detail)
 	}
-	if s := inspector.Stage(StageRegistration); s.Status != Fail {
+	if s := inspector.Stage(stageRegistration); s.Status != Fail {
 		t.Errorf("inspector registration: %s %q", s.Status, s.Detail)
 	}
 }

@@ -32,19 +32,19 @@ func RunAll(ctx context.Context, profiles []*clients.Profile, o Options, sink Si
 			break
 		}
 		before := store.Stats().Total
-		res := Run(ctx, p, rec, o)
+		res := run(ctx, p, rec, o)
 		_ = rec.Wait(ctx)
 		var exs []*recorder.Exchange
 		for _, ex := range store.Snapshot() {
 			if ex.ID > before {
-				in := AsInbound(ex, p.ID)
+				in := asInbound(ex, p.ID)
 				exs = append(exs, in)
 				if sink != nil {
 					sink(in)
 				}
 			}
 		}
-		Judge(res, exs, mcpPath)
+		judge(res, exs, mcpPath)
 		out = append(out, res)
 	}
 	return out
@@ -90,13 +90,13 @@ func WriteText(w io.Writer, rs []*Result) {
 func WriteMatrix(w io.Writer, rs []*Result) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprint(tw, "client")
-	for _, s := range Stages {
+	for _, s := range stages {
 		fmt.Fprintf(tw, "\t%s", s)
 	}
 	fmt.Fprintln(tw)
 	for _, r := range rs {
 		fmt.Fprint(tw, r.Client)
-		for _, st := range Stages {
+		for _, st := range stages {
 			cell := "-"
 			if s := r.Stage(st); s != nil {
 				cell = short(s.Status)

@@ -77,7 +77,7 @@ func Listen(path string, set *faults.Set) (*Server, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	s := &Server{path: path, ln: sameUser{ln.(*net.UnixListener)}}
-	s.http = &http.Server{Handler: Handler(set), ReadHeaderTimeout: 5 * time.Second}
+	s.http = &http.Server{Handler: handler(set), ReadHeaderTimeout: 5 * time.Second}
 	go s.http.Serve(s.ln)
 	return s, nil
 }
@@ -155,9 +155,9 @@ type Change struct {
 // maxChange bounds a POST /toggles body.
 const maxChange = 64 << 10
 
-// Handler is the control API: GET /toggles; POST /toggles with a Change (every spec is validated before any is
+// handler is the control API: GET /toggles; POST /toggles with a Change (every spec is validated before any is
 // applied: one bad spec changes nothing); PUT /toggles/{spec} and DELETE /toggles/{name} for one toggle.
-func Handler(set *faults.Set) http.Handler {
+func handler(set *faults.Set) http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, status int, v any) {
 		w.Header().Set("Content-Type", "application/json")

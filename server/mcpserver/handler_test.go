@@ -322,7 +322,7 @@ func TestSessionVersionCompat(t *testing.T) {
 			if r.status != 200 || r.msg == nil || r.msg.Error != nil {
 				t.Fatalf("whoami with a 2026 header on a %s session: %v", version, r)
 			}
-			var res struct{ StructuredContent WhoAmI }
+			var res struct{ StructuredContent whoAmI }
 			if err := json.Unmarshal(r.msg.Result, &res); err != nil {
 				t.Fatal(err)
 			}
@@ -530,7 +530,7 @@ func TestGoSDKClient(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var w WhoAmI
+			var w whoAmI
 			b, _ := json.Marshal(res.StructuredContent)
 			if err := json.Unmarshal(b, &w); err != nil {
 				t.Fatal(err)
@@ -615,7 +615,7 @@ func TestVersionHeaderQuirk(t *testing.T) {
 		if r.status != 200 || r.msg == nil || r.msg.Error != nil {
 			t.Fatalf("tools/call with MCP-Protocol-Version 2025-11-25 and _meta 2026-07-28: %v", r)
 		}
-		var res struct{ StructuredContent WhoAmI }
+		var res struct{ StructuredContent whoAmI }
 		if err := json.Unmarshal(r.msg.Result, &res); err != nil {
 			t.Fatal(err)
 		}

@@ -1,5 +1,5 @@
 // Package mcpserver builds the embedded MCP server on the official Go SDK: the default tools, prompt and resource,
-// the optional conformance fixtures, and the HTTP handlers that serve both protocol eras on one endpoint.
+// the hook optional fixture sets (package conformance) plug into, and the HTTP handlers that serve both protocol eras on one endpoint.
 package mcpserver
 
 import (
@@ -16,14 +16,14 @@ import (
 
 // Options configure the embedded server.
 type Options struct {
-	// Conformance adds the fixture set the official conformance suite expects.
-	Conformance bool
+	// Fixtures, when set, adds a fixture set (--fixtures; the conformance suite's is in package conformance).
+	Fixtures *FixtureSet
 	// Logger receives the SDK's own log lines (never stdout while the TUI runs).
 	Logger *slog.Logger
 }
 
-// New returns the MCP server with the default tools, prompt and resource, plus the conformance fixtures when asked.
-// The returned stop function ends background work (the conformance suite's watched resource ticker).
+// New returns the MCP server with the default tools, prompt and resource, plus a fixture set when asked. The
+// returned stop function ends background work (e.g. the conformance suite's watched resource ticker).
 func New(opts Options) (*mcp.Server, func()) {
 	sopts := &mcp.ServerOptions{
 		Instructions: "mcpwatch's embedded MCP server. Try the best_person_looker_upper tool, or whoami to see what the server knows of you.",
@@ -38,31 +38,37 @@ func New(opts Options) (*mcp.Server, func()) {
 			Resources: &mcp.ResourceCapabilities{ListChanged: true},
 		},
 	}
-	if opts.Conformance {
-		sopts.CompletionHandler = completionHandler
-		sopts.SubscribeHandler = func(context.Context, *mcp.SubscribeRequest) error { return nil }
-		sopts.UnsubscribeHandler = func(context.Context, *mcp.UnsubscribeRequest) error { return nil }
-		sopts.Capabilities.Resources.Subscribe = true
-		sopts.Capabilities.Completions = &mcp.CompletionCapabilities{}
+	if opts.Fixtures != nil && opts.Fixtures.Options != nil {
+		opts.Fixtures.Options(sopts)
 	}
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpwatch", Title: "mcpwatch embedded server", Version: version.String()}, sopts)
 	addDefaults(s)
 	stop := func() {}
-	if opts.Conformance {
-		stop = addConformanceFixtures(s)
+	if opts.Fixtures != nil && opts.Fixtures.Add != nil {
+		stop = opts.Fixtures.Add(s)
 	}
 	return s, stop
 }
 
-// People is the list the seed's tool answers from.
-var People = []string{"Ada Lovelace", "Alan Turing", "Barbara Liskov", "Claude Shannon", "Donald Knuth", "Edsger Dijkstra",
+// A FixtureSet is the hook a set of fixtures (--fixtures) plugs into the server through: it can adjust the server's
+// options before the server is made (capabilities, completion and subscription handlers), then add its tools,
+// resources and prompts. The fixtures live in packages of their own (package conformance).
+type FixtureSet struct {
+	// Options, when set, adjusts the server's options.
+	Options func(*mcp.ServerOptions)
+	// Add registers the fixtures on the server; the function it returns ends their background work.
+	Add func(*mcp.Server) func()
+}
+
+// people is the list the seed's tool answers from.
+var people = []string{"Ada Lovelace", "Alan Turing", "Barbara Liskov", "Claude Shannon", "Donald Knuth", "Edsger Dijkstra",
 	"Frances Allen", "Grace Hopper", "Hedy Lamarr", "John McCarthy", "Ken Thompson", "Leslie Lamport", "Margaret Hamilton",
 	"Niklaus Wirth", "Radia Perlman", "Rob Pike", "Tim Berners-Lee", "Vint Cerf"}
 
-// BestPerson answers the seed's question: the best person whose name starts with prefix (case-insensitive).
-func BestPerson(prefix string) string {
+// bestPerson answers the seed's question: the best person whose name starts with prefix (case-insensitive).
+func bestPerson(prefix string) string {
 	p := strings.ToLower(strings.TrimSpace(prefix))
-	for _, name := range People {
+	for _, name := range people {
 		if strings.HasPrefix(strings.ToLower(name), p) {
 			return name
 		}
@@ -78,8 +84,8 @@ type echoIn struct {
 	Text string `json:"text" jsonschema:"the text to echo back"`
 }
 
-// WhoAmI is what the server knows of the caller, as whoami reports it.
-type WhoAmI struct {
+// whoAmI is what the server knows of the caller, as whoami reports it.
+type whoAmI struct {
 	ClientName      string    `json:"clientName,omitempty"`
 	ClientVersion   string    `json:"clientVersion,omitempty"`
 	ProtocolVersion string    `json:"protocolVersion,omitempty"`
@@ -99,7 +105,7 @@ func addDefaults(s *mcp.Server) {
 		Title:       "Best Person Looker-upper",
 		Description: "Helps the agent identify who the best person is.",
 	}, func(_ context.Context, _ *mcp.CallToolRequest, in lookerUpperIn) (*mcp.CallToolResult, any, error) {
-		name := BestPerson(in.StartsWith)
+		name := bestPerson(in.StartsWith)
 		text := fmt.Sprintf("The best person whose name starts with %q is %s.", in.StartsWith, name)
 		if name == "" {
 			text = fmt.Sprintf("Nobody on the list has a name starting with %q.", in.StartsWith)
@@ -119,8 +125,8 @@ func addDefaults(s *mcp.Server) {
 		Name:        "whoami",
 		Title:       "Who am I",
 		Description: "Reports what the server knows of the caller: client, protocol version, session or stateless, and the OAuth grant behind the token.",
-	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, WhoAmI, error) {
-		w := Caller(ctx, req)
+	}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, whoAmI, error) {
+		w := caller(ctx, req)
 		return nil, w, nil
 	})
 
@@ -146,20 +152,20 @@ func addDefaults(s *mcp.Server) {
 		MIMEType:    "text/plain",
 	}, func(_ context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{
-			URI: req.Params.URI, MIMEType: "text/plain", Text: strings.Join(People, "\n") + "\n"}}}, nil
+			URI: req.Params.URI, MIMEType: "text/plain", Text: strings.Join(people, "\n") + "\n"}}}, nil
 	})
 }
 
-// Caller reads what the server knows of the caller of a request; ctx is the handler's.
-func Caller(ctx context.Context, req *mcp.CallToolRequest) WhoAmI {
-	w := WhoAmI{Mode: "stateless", Transport: "streamable-http", ProtocolVersion: req.ProtocolVersion()}
+// caller reads what the server knows of the caller of a request; ctx is the handler's.
+func caller(ctx context.Context, req *mcp.CallToolRequest) whoAmI {
+	w := whoAmI{Mode: "stateless", Transport: "streamable-http", ProtocolVersion: req.ProtocolVersion()}
 	if ci := req.ClientInfo(); ci != nil {
 		w.ClientName, w.ClientVersion = ci.Name, ci.Version
 	}
 	if req.Session != nil && req.Session.ID() != "" {
 		w.Mode, w.SessionID = "session", req.Session.ID()
 	}
-	if SSESessionID(ctx) != "" { // the 2024-11-05 HTTP+SSE transport: its session id is the endpoint's ?sessionid=
+	if sseSessionID(ctx) != "" { // the 2024-11-05 HTTP+SSE transport: its session id is the endpoint's ?sessionid=
 		w.Transport = "sse"
 	}
 	if req.Extra != nil && req.Extra.TokenInfo != nil {

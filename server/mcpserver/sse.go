@@ -38,8 +38,8 @@ func newSSEHandler(s *mcp.Server, maxBody int64) *sseHandler {
 // session id.
 type sseKey struct{}
 
-// SSESessionID is the id of the HTTP+SSE session a handler runs in (its ?sessionid=), or "".
-func SSESessionID(ctx context.Context) string {
+// sseSessionID is the id of the HTTP+SSE session a handler runs in (its ?sessionid=), or "".
+func sseSessionID(ctx context.Context) string {
 	id, _ := ctx.Value(sseKey{}).(string)
 	return id
 }

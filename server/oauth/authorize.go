@@ -90,9 +90,9 @@ func (a *AS) authorize(w http.ResponseWriter, r *http.Request) error {
 // parseAuthRequest validates an authorization request. Until the client and its redirect URI are known to be
 // genuine, errors are shown on a page; after that they go back to the redirect URI (RFC 6749 §4.1.2.1).
 func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error) {
-	if len(r.URL.RawQuery) > MaxAuthorizeQueryBytes {
+	if len(r.URL.RawQuery) > maxAuthorizeQueryBytes {
 		return nil, &pageError{Status: http.StatusRequestURITooLong, Title: "Invalid authorization request",
-			Message: fmt.Sprintf("The authorization request's query is %d bytes; this server takes at most %d.", len(r.URL.RawQuery), MaxAuthorizeQueryBytes),
+			Message: fmt.Sprintf("The authorization request's query is %d bytes; this server takes at most %d.", len(r.URL.RawQuery), maxAuthorizeQueryBytes),
 			Cause:   "The client sent an oversized parameter (state, scope, redirect_uri ...)."}
 	}
 	q := r.URL.Query()
@@ -108,7 +108,7 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 		return nil, &pageError{Status: http.StatusBadRequest, Title: "Invalid authorization request",
 			Message: "The request has no client_id.",
 			Cause:   "The client did not register (or did not send the client id it got) before sending the user here.",
-			Fix:     "Check the client's registration step: it should POST to " + publicurl.URL(r, PathRegister) + " first, or use a client ID metadata document URL."}
+			Fix:     "Check the client's registration step: it should POST to " + publicurl.URL(r, pathRegister) + " first, or use a client ID metadata document URL."}
 	}
 	c, err := a.lookupClient(r.Context(), clientID, o)
 	if err != nil {
@@ -148,10 +148,10 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 		return &redirectError{RedirectURI: redirect, Code: code, Description: desc, State: req.State, Issuer: req.Issuer,
 			Untrusted: !trustedRedirect(c, redirect)}
 	}
-	if len(req.State) > MaxStateBytes {
+	if len(req.State) > maxStateBytes {
 		n := len(req.State)
 		req.State = "" // not echoed: it is the problem
-		return nil, fail("invalid_request", fmt.Sprintf("state is %d bytes; this server takes at most %d", n, MaxStateBytes))
+		return nil, fail("invalid_request", fmt.Sprintf("state is %d bytes; this server takes at most %d", n, maxStateBytes))
 	}
 	req.State = strings.Clone(req.State)
 	if rt := q.Get("response_type"); rt != "code" {
@@ -258,7 +258,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 		browser = strings.Clone(c.Value)
 	} else {
 		browser = randomToken("")
-		http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: browser, Path: PathAuthorize, HttpOnly: true,
+		http.SetCookie(w, &http.Cookie{Name: browserCookie, Value: browser, Path: pathAuthorize, HttpOnly: true,
 			SameSite: http.SameSiteStrictMode, Secure: publicurl.Base(r).Scheme == "https"})
 	}
 	p := &pendingConsent{ID: randomID(""), CSRF: randomToken(""), Browser: browser, Req: *req, Expires: a.now().Add(consentTTL)}
@@ -277,7 +277,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 		Resource:     req.Resource,
 		ConsentID:    p.ID,
 		CSRF:         p.CSRF,
-		Action:       PathAuthorize,
+		Action:       pathAuthorize,
 		AskCode:      a.Options().ConsentCode != "",
 	}
 	if req.Client.CIMD && allLoopback(req.Client.Metadata.RedirectURIs) {
@@ -328,7 +328,7 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 	id := r.PostForm.Get("consent")
 	if id == "" {
 		return &pageError{Status: http.StatusBadRequest, Title: "Invalid consent form",
-			Message: "A POST to " + PathAuthorize + " must be the consent page's form; authorization requests are GET requests."}
+			Message: "A POST to " + pathAuthorize + " must be the consent page's form; authorization requests are GET requests."}
 	}
 	a.mu.Lock()
 	a.pruneLocked()

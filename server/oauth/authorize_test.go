@@ -26,7 +26,7 @@ func TestAuthorizeConsentApprove(t *testing.T) {
 	}
 	form := consentForm(t, page)
 	form.Set("action", "approve")
-	r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode())
+	r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode())
 	if r.Status != http.StatusFound {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}
@@ -36,7 +36,7 @@ func TestAuthorizeConsentApprove(t *testing.T) {
 		t.Errorf("redirect %s", loc)
 	}
 	// The form is single-use.
-	if r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusBadRequest {
+	if r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusBadRequest {
 		t.Errorf("second answer: %d", r.Status)
 	}
 }
@@ -47,7 +47,7 @@ func TestAuthorizeConsentDeny(t *testing.T) {
 	_, challenge := pkce()
 	form := consentForm(t, h.get(authorizeQuery(client, cb, challenge)))
 	form.Set("action", "deny")
-	loc := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
+	loc := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
 	if q := loc.Query(); q.Get("error") != "access_denied" || q.Get("state") != "st-123" || q.Get("iss") != h.srv.URL || q.Has("code") {
 		t.Errorf("redirect %s", loc)
 	}
@@ -70,17 +70,17 @@ func TestAuthorizeForgedConsent(t *testing.T) {
 	before := h.snapshot()
 
 	forged := url.Values{"consent": {form.Get("consent")}, "csrf": {"not-the-token"}, "action": {"approve"}}
-	r := h.post(PathAuthorize, "application/x-www-form-urlencoded", forged.Encode())
+	r := h.post(pathAuthorize, "application/x-www-form-urlencoded", forged.Encode())
 	if r.Status != http.StatusForbidden || r.Header.Get("Location") != "" || !strings.Contains(r.Body, "Forged consent form") {
 		t.Errorf("wrong CSRF token: %d %s", r.Status, r.Body)
 	}
 	noToken := url.Values{"consent": {form.Get("consent")}, "action": {"approve"}}
-	if r := h.post(PathAuthorize, "application/x-www-form-urlencoded", noToken.Encode()); r.Status != http.StatusForbidden {
+	if r := h.post(pathAuthorize, "application/x-www-form-urlencoded", noToken.Encode()); r.Status != http.StatusForbidden {
 		t.Errorf("no CSRF token: %d", r.Status)
 	}
 	// The right token from another browser (no cookie).
 	other := &http.Client{CheckRedirect: h.http.CheckRedirect}
-	req, _ := http.NewRequest(http.MethodPost, h.url(PathAuthorize), strings.NewReader(form.Encode()))
+	req, _ := http.NewRequest(http.MethodPost, h.url(pathAuthorize), strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := other.Do(req)
 	if err != nil {
@@ -91,7 +91,7 @@ func TestAuthorizeForgedConsent(t *testing.T) {
 		t.Errorf("no browser cookie: %d", resp.StatusCode)
 	}
 	h.unchanged(before)
-	if r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusFound || r.Location(t).Query().Get("code") == "" {
+	if r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusFound || r.Location(t).Query().Get("code") == "" {
 		t.Errorf("the genuine answer after forged ones: %d %s", r.Status, r.Body)
 	}
 }
@@ -113,14 +113,14 @@ func TestAuthorizeConsentWithoutAnswer(t *testing.T) {
 		if action != "" {
 			bad.Set("action", action)
 		}
-		r := h.post(PathAuthorize, "application/x-www-form-urlencoded", bad.Encode())
+		r := h.post(pathAuthorize, "application/x-www-form-urlencoded", bad.Encode())
 		if r.Status != http.StatusBadRequest || r.Header.Get("Location") != "" || !strings.Contains(r.Body, "approve or deny") {
 			t.Errorf("action %q: %d %s", action, r.Status, r.Body)
 		}
 	}
 	h.unchanged(before)
 	form.Set("action", "approve")
-	if r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusFound || r.Location(t).Query().Get("code") == "" {
+	if r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()); r.Status != http.StatusFound || r.Location(t).Query().Get("code") == "" {
 		t.Errorf("approve after the invalid answers: %d %s", r.Status, r.Body)
 	}
 }

@@ -18,12 +18,12 @@ import (
 
 // The outcomes of Verify other than success. Each maps to one response in challenge.
 var (
-	// ErrNoToken: the request carries no bearer token (401 without an error code, RFC 6750 §3.1).
-	ErrNoToken = errors.New("no bearer token")
-	// ErrInvalidToken: unknown, revoked, expired, malformed, or issued for another resource (401 invalid_token).
-	ErrInvalidToken = errors.New("invalid token")
-	// ErrInsufficientScope: a valid token without a required scope (403 insufficient_scope).
-	ErrInsufficientScope = errors.New("insufficient scope")
+	// errNoToken: the request carries no bearer token (401 without an error code, RFC 6750 §3.1).
+	errNoToken = errors.New("no bearer token")
+	// errInvalidToken: unknown, revoked, expired, malformed, or issued for another resource (401 invalid_token).
+	errInvalidToken = errors.New("invalid token")
+	// errInsufficientScope: a valid token without a required scope (403 insufficient_scope).
+	errInsufficientScope = errors.New("insufficient scope")
 )
 
 // Verify checks the bearer token of a request to the protected resource at resourceURL. It changes nothing and
@@ -35,11 +35,11 @@ var (
 func (a *AS) Verify(r *http.Request, resourceURL string, required []string) (*auth.TokenInfo, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {
-		return nil, ErrNoToken
+		return nil, errNoToken
 	}
 	fields := strings.Fields(h)
 	if len(fields) != 2 || !strings.EqualFold(fields[0], "Bearer") {
-		return nil, fmt.Errorf("%w: the Authorization header is not \"Bearer <token>\"", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: the Authorization header is not \"Bearer <token>\"", errInvalidToken)
 	}
 	hash := store.Hash(fields[1])
 	var (
@@ -59,17 +59,17 @@ func (a *AS) Verify(r *http.Request, resourceURL string, required []string) (*au
 		tok, grant, found = t, g, true
 	})
 	if !found {
-		return nil, fmt.Errorf("%w: unknown or revoked token", ErrInvalidToken)
+		return nil, fmt.Errorf("%w: unknown or revoked token", errInvalidToken)
 	}
 	if !a.now().Before(tok.Expires) {
-		return nil, fmt.Errorf("%w: the token expired at %s", ErrInvalidToken, tok.Expires.UTC().Format(time.RFC3339))
+		return nil, fmt.Errorf("%w: the token expired at %s", errInvalidToken, tok.Expires.UTC().Format(time.RFC3339))
 	}
 	if !oauthex.MatchesResource([]string{grant.Resource}, resourceURL) {
-		return nil, fmt.Errorf("%w: the token was issued for %s, not %s", ErrInvalidToken, grant.Resource, resourceURL)
+		return nil, fmt.Errorf("%w: the token was issued for %s, not %s", errInvalidToken, grant.Resource, resourceURL)
 	}
 	for _, s := range required {
 		if !slices.Contains(tok.Scopes, s) {
-			return nil, fmt.Errorf("%w: the token lacks scope %q", ErrInsufficientScope, s)
+			return nil, fmt.Errorf("%w: the token lacks scope %q", errInsufficientScope, s)
 		}
 	}
 	return &auth.TokenInfo{
@@ -110,16 +110,16 @@ func (a *AS) Protect(path string) func(http.Handler) http.Handler {
 
 // challenge maps a Verify error to its response: the one place where status codes and WWW-Authenticate are chosen.
 func (a *AS) challenge(w http.ResponseWriter, r *http.Request, path string, o *Options, err error) {
-	params := []string{fmt.Sprintf("resource_metadata=%q", publicurl.URL(r, PathProtectedResource+path))}
+	params := []string{fmt.Sprintf("resource_metadata=%q", publicurl.URL(r, pathProtectedResource+path))}
 	if len(o.RequiredScopes) > 0 {
 		params = append(params, fmt.Sprintf("scope=%q", strings.Join(o.RequiredScopes, " ")))
 	}
-	desc := quoteSafe(strings.TrimPrefix(strings.TrimPrefix(err.Error(), ErrInvalidToken.Error()+": "), ErrInsufficientScope.Error()+": "))
+	desc := quoteSafe(strings.TrimPrefix(strings.TrimPrefix(err.Error(), errInvalidToken.Error()+": "), errInsufficientScope.Error()+": "))
 	status, code := http.StatusUnauthorized, ""
 	switch {
-	case errors.Is(err, ErrNoToken):
+	case errors.Is(err, errNoToken):
 		desc = "this endpoint requires a bearer token; start at the resource metadata to find the authorization server"
-	case errors.Is(err, ErrInsufficientScope):
+	case errors.Is(err, errInsufficientScope):
 		status, code = http.StatusForbidden, "insufficient_scope"
 	default:
 		code = "invalid_token"

@@ -42,7 +42,7 @@ func TestBearerChallenge(t *testing.T) {
 func TestBearerExpired(t *testing.T) {
 	h := newHarness(t)
 	_, tk := h.flow(cb)
-	h.clock.Advance(DefaultAccessTokenTTL + time.Second)
+	h.clock.Advance(defaultAccessTokenTTL + time.Second)
 	r := h.mcp(tk.Access)
 	if wa := r.Header.Get("WWW-Authenticate"); r.Status != http.StatusUnauthorized || !strings.Contains(wa, `error="invalid_token"`) || !strings.Contains(wa, "expired") {
 		t.Errorf("expired: %d %q", r.Status, wa)

@@ -50,12 +50,12 @@ func TestAuthorizeStateBounded(t *testing.T) {
 		t.Errorf("%d consents kept for refused requests", n)
 	}
 	// Just over the state limit, under the query limit: refused by the state rule, with its number.
-	r := h.get(authorizeQuery(client, cb, challenge, "state", strings.Repeat("s", MaxStateBytes+1)))
-	if q := r.Location(t).Query(); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), fmt.Sprint(MaxStateBytes)) {
-		t.Errorf("state of %d bytes: %v", MaxStateBytes+1, q)
+	r := h.get(authorizeQuery(client, cb, challenge, "state", strings.Repeat("s", maxStateBytes+1)))
+	if q := r.Location(t).Query(); q.Get("error") != "invalid_request" || !strings.Contains(q.Get("error_description"), fmt.Sprint(maxStateBytes)) {
+		t.Errorf("state of %d bytes: %v", maxStateBytes+1, q)
 	}
 	// At the limit: a consent page.
-	consentForm(t, h.get(authorizeQuery(client, cb, challenge, "state", strings.Repeat("s", MaxStateBytes))))
+	consentForm(t, h.get(authorizeQuery(client, cb, challenge, "state", strings.Repeat("s", maxStateBytes))))
 }
 
 // The bytes held by pending consents and codes stay under their bounds when every request carries the largest
@@ -68,7 +68,7 @@ func TestPendingBytesBounded(t *testing.T) {
 		clients = append(clients, h.mustRegister(redirect+fmt.Sprint(i)))
 	}
 	_, challenge := pkce()
-	state := strings.Repeat("s", MaxStateBytes)
+	state := strings.Repeat("s", maxStateBytes)
 	scope := strings.TrimSpace(strings.Repeat(strings.Repeat("x", 60)+" ", 16))
 	before := heapAfterGC()
 	for i := range maxConsents + 200 {
@@ -142,7 +142,7 @@ func TestScopeSyntax(t *testing.T) {
 	const cb = "http://127.0.0.1:5000/cb"
 	client, tk := h.flow(cb, "scope", "mcp")
 	_, challenge := pkce()
-	for _, bad := range []string{"mcp\tadmin", "a\"b", `a\b`, "caf\u00e9", "mcp\nx", strings.Repeat("x", MaxScopeBytes+1)} {
+	for _, bad := range []string{"mcp\tadmin", "a\"b", `a\b`, "caf\u00e9", "mcp\nx", strings.Repeat("x", maxScopeBytes+1)} {
 		r := h.get(authorizeQuery(client, cb, challenge, "scope", bad))
 		if q := r.Location(t).Query(); q.Get("error") != "invalid_scope" {
 			t.Errorf("authorize scope %q: %v", bad, q)

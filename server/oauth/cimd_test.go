@@ -72,7 +72,7 @@ func TestCIMDFlow(t *testing.T) {
 	}
 	form := consentForm(t, page)
 	form.Set("action", "approve")
-	code := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t).Query().Get("code")
+	code := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t).Query().Get("code")
 	tk := h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", cb, "client_id", clientID, "code_verifier", verifier))
 	if ti := h.mcp(tk.Access).JSON(t); ti["Extra"].(map[string]any)["client_id"] != clientID {
 		t.Errorf("TokenInfo %v", ti)

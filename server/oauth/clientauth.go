@@ -277,9 +277,9 @@ func (a *AS) verifyAssertion(r *http.Request, c *client, raw string) (string, er
 		return "", fmt.Errorf("the assertion's sub %q is not the client_id %q", claims.Subject, c.ID)
 	}
 	iss := issuer(r)
-	auds := []string{iss + PathToken, iss, iss + "/"}
+	auds := []string{iss + pathToken, iss, iss + "/"}
 	if !slices.ContainsFunc(claims.Audience, func(s string) bool { return slices.Contains(auds, s) }) {
-		return "", fmt.Errorf("the assertion's aud %q names neither the token endpoint %s nor the issuer %s", []string(claims.Audience), iss+PathToken, iss)
+		return "", fmt.Errorf("the assertion's aud %q names neither the token endpoint %s nor the issuer %s", []string(claims.Audience), iss+pathToken, iss)
 	}
 	switch {
 	case claims.Expiry == nil:

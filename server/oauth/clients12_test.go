@@ -172,7 +172,7 @@ func TestPrivateKeyJWTMetadataDocument(t *testing.T) {
 	docs := newDocServer(t, "", map[string]string{"/oauth/kDmjx77UnKOM/client.json": chatGPTDoc(keys.URL + "/oauth/jwks.json")})
 	h := newHarness(t, allowLoopback)
 	clientID := docs.URL + "/oauth/kDmjx77UnKOM/client.json"
-	tokenURL := h.srv.URL + PathToken
+	tokenURL := h.srv.URL + pathToken
 	now := h.clock.Now()
 
 	verifier, challenge := pkce()
@@ -233,16 +233,16 @@ func TestPrivateKeyJWTKeyRotation(t *testing.T) {
 		"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": keys.URL + "/jwks.json",
 	})})
 	h := newHarness(t, allowLoopback)
-	clientID, tokenURL, now := docs.URL+"/client.json", h.srv.URL+PathToken, h.clock.Now()
+	clientID, tokenURL, now := docs.URL+"/client.json", h.srv.URL+pathToken, h.clock.Now()
 	revoke := func(s *signer) *response {
-		return h.post(PathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
+		return h.post(pathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
 			"client_assertion_type", assertionTypeJWT, "client_assertion", s.assertion(clientID, tokenURL, now, nil)).Encode())
 	}
 	if r := revoke(old); r.Status != http.StatusOK {
 		t.Fatalf("k1: %d %s", r.Status, r.Body)
 	}
 	// The document offers private_key_jwt only: no assertion, no access.
-	r := h.post(PathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID).Encode())
+	r := h.post(pathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID).Encode())
 	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	if d := r.JSON(t)["error_description"].(string); !strings.Contains(d, "authenticates with private_key_jwt") {
 		t.Errorf("error_description %q", d)
@@ -287,7 +287,7 @@ func TestPrivateKeyJWTRegisteredClient(t *testing.T) {
 	if _, ok := m["jwks"].(map[string]any); !ok {
 		t.Errorf("jwks not echoed as an object: %v", m["jwks"])
 	}
-	clientID, tokenURL, now := m["client_id"].(string), h.srv.URL+PathToken, h.clock.Now()
+	clientID, tokenURL, now := m["client_id"].(string), h.srv.URL+pathToken, h.clock.Now()
 	verifier, challenge := pkce()
 	code := h.authorizeCode(clientID, "http://127.0.0.1:5000/cb", challenge)
 	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", "http://127.0.0.1:5000/cb", "code_verifier", verifier,
@@ -467,8 +467,8 @@ func TestPrivateKeyJWTKeyWithoutKid(t *testing.T) {
 	})})
 	h := newHarness(t, allowLoopback)
 	clientID := docs.URL + "/client.json"
-	r := h.post(PathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
-		"client_assertion_type", assertionTypeJWT, "client_assertion", signed.assertion(clientID, h.srv.URL+PathToken, h.clock.Now(), nil)).Encode())
+	r := h.post(pathRevoke, "application/x-www-form-urlencoded", formValues("token", "x", "client_id", clientID,
+		"client_assertion_type", assertionTypeJWT, "client_assertion", signed.assertion(clientID, h.srv.URL+pathToken, h.clock.Now(), nil)).Encode())
 	if r.Status != http.StatusOK {
 		t.Fatalf("%d %s", r.Status, r.Body)
 	}

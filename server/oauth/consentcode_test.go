@@ -33,7 +33,7 @@ func TestConsentCode(t *testing.T) {
 		if given != "" {
 			f.Set("consent_secret", given)
 		}
-		return h.post(PathAuthorize, "application/x-www-form-urlencoded", f.Encode())
+		return h.post(pathAuthorize, "application/x-www-form-urlencoded", f.Encode())
 	}
 	page := h.get(authorizeQuery(client, redirect, challenge))
 	if !strings.Contains(page.Body, `name="consent_secret"`) || strings.Contains(page.Body, code) {
@@ -73,7 +73,7 @@ func cloneValues(v url.Values) url.Values {
 
 // The consent form's field is one the export redacts.
 func TestConsentCodeFieldIsRedacted(t *testing.T) {
-	ex := &recorder.Exchange{Method: "POST", URL: PathAuthorize, ReqHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}},
+	ex := &recorder.Exchange{Method: "POST", URL: pathAuthorize, ReqHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/x-www-form-urlencoded"}},
 		ReqBody: recorder.Body{Data: []byte("consent=x&consent_secret=ABCD-EFGH-IJKL&action=approve")}}
 	out := export.Redact([]*recorder.Exchange{ex})
 	if strings.Contains(string(out[0].ReqBody.Data), "ABCD-EFGH-IJKL") {

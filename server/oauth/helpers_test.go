@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
@@ -102,8 +103,7 @@ func newHarnessAt(t *testing.T, path string, opts ...harnessOpt) *harness {
 	})
 	r.Handle("/mcp", CORS(as.Protect("/mcp")(echo)))
 	r.Handle("/sse", CORS(as.Protect("/sse")(echo)))
-	srv := httptest.NewServer(r)
-	t.Cleanup(srv.Close)
+	srv := testkit.Serve(t, r)
 	jar, _ := cookiejar.New(nil)
 	return &harness{t: t, as: as, srv: srv, clock: clk, path: path, rec: rec, http: &http.Client{
 		Jar:           jar,
@@ -188,7 +188,7 @@ func (h *harness) url(path string) string {
 func (h *harness) register(md map[string]any) *response {
 	h.t.Helper()
 	b, _ := json.Marshal(md)
-	return h.post(PathRegister, "application/json", string(b))
+	return h.post(pathRegister, "application/json", string(b))
 }
 
 // mustRegister registers a public client with one redirect URI and returns its id.
@@ -231,7 +231,7 @@ func authorizeQuery(client, redirect, challenge string, kv ...string) string {
 			q.Set(kv[i], kv[i+1])
 		}
 	}
-	return PathAuthorize + "?" + q.Encode()
+	return pathAuthorize + "?" + q.Encode()
 }
 
 var hiddenInput = regexp.MustCompile(`<input type="hidden" name="(\w+)" value="([^"]*)">`)
@@ -255,7 +255,7 @@ func (h *harness) authorizeCode(client, redirect, challenge string, kv ...string
 	page := h.get(authorizeQuery(client, redirect, challenge, kv...))
 	form := consentForm(h.t, page)
 	form.Set("action", "approve")
-	r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode())
+	r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode())
 	if r.Status != http.StatusFound {
 		h.t.Fatalf("consent: %d %s", r.Status, r.Body)
 	}
@@ -274,7 +274,7 @@ func (h *harness) tokenForm(kv ...string) *response {
 	for i := 0; i+1 < len(kv); i += 2 {
 		v.Set(kv[i], kv[i+1])
 	}
-	return h.post(PathToken, "application/x-www-form-urlencoded", v.Encode())
+	return h.post(pathToken, "application/x-www-form-urlencoded", v.Encode())
 }
 
 // tokens is a successful token response.

@@ -22,10 +22,10 @@ import (
 // that client's oldest grant; past the bound in all, the oldest grant of the client holding the most grants goes
 // (a flood of grants pushes out the flooder's own first).
 const (
-	MaxClients         = 1000
+	maxClients         = 1000
 	clientGrace        = time.Minute
-	MaxGrants          = 10000
-	MaxGrantsPerClient = 100
+	maxGrants          = 10000
+	maxGrantsPerClient = 100
 )
 
 // The tokens one grant keeps: every refresh issues an access token (alive an hour) and a refresh token (alive 30
@@ -64,9 +64,9 @@ func oldestBy(keys []string, at func(string) time.Time) int {
 	return best
 }
 
-// MaxClientMetadataBytes bounds what one registration stores (its metadata as JSON): real clients register a few
+// maxClientMetadataBytes bounds what one registration stores (its metadata as JSON): real clients register a few
 // hundred bytes (VS Code, with four redirect URIs, under 1 KiB), and 1,000 clients then hold at most 8 MiB.
-const MaxClientMetadataBytes = 8 << 10
+const maxClientMetadataBytes = 8 << 10
 
 // checkClientSize refuses metadata larger than MaxClientMetadataBytes.
 func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
@@ -74,8 +74,8 @@ func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
 	if err != nil {
 		return invalidRequest("client metadata: " + err.Error())
 	}
-	if len(b) > MaxClientMetadataBytes {
-		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("the client metadata is %d bytes; this server stores at most %d per client", len(b), MaxClientMetadataBytes))
+	if len(b) > maxClientMetadataBytes {
+		return oauthErr(http.StatusBadRequest, "invalid_client_metadata", fmt.Sprintf("the client metadata is %d bytes; this server stores at most %d per client", len(b), maxClientMetadataBytes))
 	}
 	return nil
 }
@@ -83,7 +83,7 @@ func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
 // admitClient makes room for one more registered client, or says why there is none; busy reports a client with an
 // authorization under way. Call inside Store.Update.
 func admitClient(s *store.State, now time.Time, busy func(clientID string) bool) error {
-	if s.Clients.Len() < MaxClients {
+	if s.Clients.Len() < maxClients {
 		return nil
 	}
 	var (
@@ -100,7 +100,7 @@ func admitClient(s *store.State, now time.Time, busy func(clientID string) bool)
 	}
 	if oldest == "" {
 		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", fmt.Sprintf(
-			"%d clients are registered, each holding a grant, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", MaxClients, clientGrace))
+			"%d clients are registered, each holding a grant, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", maxClients, clientGrace))
 	}
 	s.Clients.Delete(oldest)
 	return nil
@@ -108,10 +108,10 @@ func admitClient(s *store.State, now time.Time, busy func(clientID string) bool)
 
 // admitGrant makes room for one more grant of clientID. Call inside Store.Update.
 func admitGrant(s *store.State, clientID string) {
-	if gs := s.GrantsOf(clientID); len(gs) >= MaxGrantsPerClient {
+	if gs := s.GrantsOf(clientID); len(gs) >= maxGrantsPerClient {
 		s.RevokeGrant(oldestGrant(s, gs))
 	}
-	if s.Grants.Len() < MaxGrants {
+	if s.Grants.Len() < maxGrants {
 		return
 	}
 	top, most := "", 0

@@ -11,13 +11,13 @@ import (
 
 // Well-known paths and the endpoints' paths.
 const (
-	PathProtectedResource = "/.well-known/oauth-protected-resource"
-	PathAuthServer        = "/.well-known/oauth-authorization-server"
-	PathOpenID            = "/.well-known/openid-configuration"
-	PathRegister          = "/register"
-	PathAuthorize         = "/authorize"
-	PathToken             = "/token"
-	PathRevoke            = "/revoke"
+	pathProtectedResource = "/.well-known/oauth-protected-resource"
+	pathAuthServer        = "/.well-known/oauth-authorization-server"
+	pathOpenID            = "/.well-known/openid-configuration"
+	pathRegister          = "/register"
+	pathAuthorize         = "/authorize"
+	pathToken             = "/token"
+	pathRevoke            = "/revoke"
 )
 
 // Mount adds the authorization server's routes to r: metadata documents, registration, authorize (GET: the
@@ -27,20 +27,20 @@ func (a *AS) Mount(r chi.Router) {
 	post := []string{http.MethodPost}
 
 	prm := CORS(methods(get, a.handle(a.protectedResourceMetadata)))
-	r.Handle(PathProtectedResource, prm)
-	r.Handle(PathProtectedResource+"/*", prm)
+	r.Handle(pathProtectedResource, prm)
+	r.Handle(pathProtectedResource+"/*", prm)
 
 	asm := CORS(methods(get, a.handle(a.authServerMetadata)))
-	r.Handle(PathAuthServer, asm)
-	r.Handle(PathAuthServer+"/*", asm)
-	r.Handle(PathOpenID, asm)
-	r.Handle(PathOpenID+"/*", asm)
-	r.Handle("/{prefix}"+PathOpenID, asm)
+	r.Handle(pathAuthServer, asm)
+	r.Handle(pathAuthServer+"/*", asm)
+	r.Handle(pathOpenID, asm)
+	r.Handle(pathOpenID+"/*", asm)
+	r.Handle("/{prefix}"+pathOpenID, asm)
 
-	r.Handle(PathRegister, CORS(methods(post, a.handle(a.register))))
-	r.Handle(PathAuthorize, methods([]string{http.MethodGet, http.MethodPost}, a.handle(a.authorize)))
-	r.Handle(PathToken, CORS(methods(post, a.handle(a.token))))
-	r.Handle(PathRevoke, CORS(methods(post, a.handle(a.revoke))))
+	r.Handle(pathRegister, CORS(methods(post, a.handle(a.register))))
+	r.Handle(pathAuthorize, methods([]string{http.MethodGet, http.MethodPost}, a.handle(a.authorize)))
+	r.Handle(pathToken, CORS(methods(post, a.handle(a.token))))
+	r.Handle(pathRevoke, CORS(methods(post, a.handle(a.revoke))))
 }
 
 // methods answers 405 (with Allow) for a method not in allowed.
@@ -80,10 +80,10 @@ func (a *AS) resourceFor(suffix string) (string, bool) {
 // protectedResourceMetadata serves RFC 9728 metadata. The root document and the path-suffixed one both describe
 // the MCP endpoint: resource is its public URL, which Claude requires to equal the URL the user typed.
 func (a *AS) protectedResourceMetadata(w http.ResponseWriter, r *http.Request) error {
-	path, ok := a.resourceFor(strings.TrimPrefix(r.URL.Path, PathProtectedResource))
+	path, ok := a.resourceFor(strings.TrimPrefix(r.URL.Path, pathProtectedResource))
 	if !ok {
-		return oauthErr(http.StatusNotFound, "not_found", "no protected resource at "+strings.TrimPrefix(r.URL.Path, PathProtectedResource)+
-			"; the MCP endpoint's metadata is at "+publicurl.URL(r, PathProtectedResource+a.MCPPath()))
+		return oauthErr(http.StatusNotFound, "not_found", "no protected resource at "+strings.TrimPrefix(r.URL.Path, pathProtectedResource)+
+			"; the MCP endpoint's metadata is at "+publicurl.URL(r, pathProtectedResource+a.MCPPath()))
 	}
 	o := a.Options()
 	md := oauthex.ProtectedResourceMetadata{
@@ -111,24 +111,24 @@ func (a *AS) authServerMetadata(w http.ResponseWriter, r *http.Request) error {
 	p := r.URL.Path
 	var suffix string
 	switch {
-	case strings.HasPrefix(p, PathAuthServer):
-		suffix = strings.TrimPrefix(p, PathAuthServer)
-	case strings.HasPrefix(p, PathOpenID):
-		suffix = strings.TrimPrefix(p, PathOpenID)
+	case strings.HasPrefix(p, pathAuthServer):
+		suffix = strings.TrimPrefix(p, pathAuthServer)
+	case strings.HasPrefix(p, pathOpenID):
+		suffix = strings.TrimPrefix(p, pathOpenID)
 	default: // /{prefix}/.well-known/openid-configuration
-		suffix = strings.TrimSuffix(p, PathOpenID)
+		suffix = strings.TrimSuffix(p, pathOpenID)
 	}
 	if _, ok := a.resourceFor(suffix); !ok {
 		return oauthErr(http.StatusNotFound, "not_found", "no authorization server metadata at "+p+
-			"; it is at "+publicurl.URL(r, PathAuthServer))
+			"; it is at "+publicurl.URL(r, pathAuthServer))
 	}
 	o := a.Options()
 	iss := issuer(r)
 	md := authServerMetadata{AuthServerMeta: oauthex.AuthServerMeta{
 		Issuer:                                          iss,
-		AuthorizationEndpoint:                           iss + PathAuthorize,
-		TokenEndpoint:                                   iss + PathToken,
-		RevocationEndpoint:                              iss + PathRevoke,
+		AuthorizationEndpoint:                           iss + pathAuthorize,
+		TokenEndpoint:                                   iss + pathToken,
+		RevocationEndpoint:                              iss + pathRevoke,
 		ScopesSupported:                                 o.scopesSupported(),
 		ResponseTypesSupported:                          []string{"code"},
 		ResponseModesSupported:                          []string{"query"},
@@ -142,7 +142,7 @@ func (a *AS) authServerMetadata(w http.ResponseWriter, r *http.Request) error {
 		AuthorizationResponseIssParameterSupported:      true,
 	}}
 	if !o.DisableRegistration {
-		md.RegistrationEndpoint = iss + PathRegister
+		md.RegistrationEndpoint = iss + pathRegister
 	}
 	writeJSON(w, http.StatusOK, md) // no-store: it follows the request's host and the live options
 	return nil

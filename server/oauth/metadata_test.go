@@ -12,7 +12,7 @@ import (
 func TestAuthServerMetadata(t *testing.T) {
 	h := newHarness(t)
 	for _, path := range []string{
-		PathAuthServer, PathAuthServer + "/mcp", PathAuthServer + "/sse", PathOpenID, PathOpenID + "/mcp", "/mcp" + PathOpenID,
+		pathAuthServer, pathAuthServer + "/mcp", pathAuthServer + "/sse", pathOpenID, pathOpenID + "/mcp", "/mcp" + pathOpenID,
 	} {
 		r := h.get(path)
 		if r.Status != http.StatusOK || r.Header.Get("Content-Type") != "application/json" {
@@ -46,12 +46,12 @@ func TestAuthServerMetadata(t *testing.T) {
 			t.Errorf("%s: jwks_uri present", path)
 		}
 	}
-	for _, path := range []string{PathAuthServer + "/other", PathOpenID + "/x/y", "/other" + PathOpenID} {
+	for _, path := range []string{pathAuthServer + "/other", pathOpenID + "/x/y", "/other" + pathOpenID} {
 		if r := h.get(path); r.Status != http.StatusNotFound {
 			t.Errorf("%s: %d, want 404", path, r.Status)
 		}
 	}
-	if r := h.post(PathAuthServer, "application/json", "{}"); r.Status != http.StatusMethodNotAllowed {
+	if r := h.post(pathAuthServer, "application/json", "{}"); r.Status != http.StatusMethodNotAllowed {
 		t.Errorf("POST metadata: %d, want 405", r.Status)
 	}
 }
@@ -69,9 +69,9 @@ func strs(v any) []string {
 func TestProtectedResourceMetadata(t *testing.T) {
 	h := newHarness(t, withOptions(func(o *Options) { o.RequiredScopes = []string{"mcp:tools"} }))
 	for path, resource := range map[string]string{
-		PathProtectedResource:          h.srv.URL + "/mcp",
-		PathProtectedResource + "/mcp": h.srv.URL + "/mcp",
-		PathProtectedResource + "/sse": h.srv.URL + "/sse",
+		pathProtectedResource:          h.srv.URL + "/mcp",
+		pathProtectedResource + "/mcp": h.srv.URL + "/mcp",
+		pathProtectedResource + "/sse": h.srv.URL + "/sse",
 	} {
 		r := h.get(path)
 		if r.Status != http.StatusOK {
@@ -88,7 +88,7 @@ func TestProtectedResourceMetadata(t *testing.T) {
 			t.Errorf("%s: scopes_supported %v", path, got)
 		}
 	}
-	if r := h.get(PathProtectedResource + "/elsewhere"); r.Status != http.StatusNotFound {
+	if r := h.get(pathProtectedResource + "/elsewhere"); r.Status != http.StatusNotFound {
 		t.Errorf("unknown resource: %d, want 404", r.Status)
 	}
 }
@@ -98,11 +98,11 @@ func TestMetadataFollowsTunnel(t *testing.T) {
 	h := newHarness(t)
 	hdr := []string{"X-Forwarded-Host", "garbage-actress-light-legislature.trycloudflare.com", "X-Forwarded-Proto", "https"}
 	pub := "https://garbage-actress-light-legislature.trycloudflare.com"
-	m := h.get(PathAuthServer, hdr...).JSON(t)
+	m := h.get(pathAuthServer, hdr...).JSON(t)
 	if m["issuer"] != pub || m["token_endpoint"] != pub+"/token" {
 		t.Errorf("metadata via tunnel: %v", m)
 	}
-	m = h.get(PathProtectedResource+"/mcp", hdr...).JSON(t)
+	m = h.get(pathProtectedResource+"/mcp", hdr...).JSON(t)
 	if m["resource"] != pub+"/mcp" || strs(m["authorization_servers"])[0] != pub {
 		t.Errorf("resource metadata via tunnel: %v", m)
 	}
@@ -116,7 +116,7 @@ func TestMetadataFollowsTunnel(t *testing.T) {
 func TestOptionsApplyLive(t *testing.T) {
 	h := newHarness(t)
 	h.as.UpdateOptions(func(o *Options) { o.DisableRegistration = true; o.DisableCIMD = true; o.Scopes = []string{} })
-	m := h.get(PathAuthServer).JSON(t)
+	m := h.get(pathAuthServer).JSON(t)
 	for _, k := range []string{"registration_endpoint", "client_id_metadata_document_supported", "scopes_supported"} {
 		if _, ok := m[k]; ok {
 			t.Errorf("%s still advertised: %v", k, m[k])
@@ -132,7 +132,7 @@ func TestOptionsApplyLive(t *testing.T) {
 func TestCORS(t *testing.T) {
 	h := newHarness(t)
 	origin := "http://localhost:6274"
-	for _, path := range []string{PathToken, PathRegister, PathAuthServer, PathProtectedResource + "/mcp", "/mcp", PathRevoke} {
+	for _, path := range []string{pathToken, pathRegister, pathAuthServer, pathProtectedResource + "/mcp", "/mcp", pathRevoke} {
 		req, _ := http.NewRequest(http.MethodOptions, h.url(path), nil)
 		req.Header.Set("Origin", origin)
 		req.Header.Set("Access-Control-Request-Method", "POST")
@@ -149,7 +149,7 @@ func TestCORS(t *testing.T) {
 		t.Errorf("401 to a browser: %d %v", r.Status, r.Header)
 	}
 	// A cross-site origin is refused by the guard before CORS.
-	if r := h.post(PathToken, "application/json", "{}", "Origin", "https://evil.example"); r.Status != http.StatusForbidden {
+	if r := h.post(pathToken, "application/json", "{}", "Origin", "https://evil.example"); r.Status != http.StatusForbidden {
 		t.Errorf("cross-site origin: %d, want 403", r.Status)
 	}
 }

@@ -32,13 +32,13 @@ import (
 
 // Default lifetimes.
 const (
-	DefaultAccessTokenTTL  = time.Hour
-	DefaultRefreshTokenTTL = 30 * 24 * time.Hour
-	DefaultCodeTTL         = 5 * time.Minute
+	defaultAccessTokenTTL  = time.Hour
+	defaultRefreshTokenTTL = 30 * 24 * time.Hour
+	defaultCodeTTL         = 5 * time.Minute
 )
 
-// DefaultScopes is what scopes_supported lists when Options.Scopes is nil.
-var DefaultScopes = []string{"mcp"}
+// defaultScopes is what scopes_supported lists when Options.Scopes is nil.
+var defaultScopes = []string{"mcp"}
 
 // Options are the authorization server's behaviour knobs. They are read once per request, so a change (a toggle)
 // applies from the next request on. The zero value is the normal, spec-correct behaviour. Replace slices rather
@@ -87,12 +87,12 @@ const (
 )
 
 func (o *Options) accessTTL() time.Duration {
-	return orDefault(o.AccessTokenTTL, DefaultAccessTokenTTL)
+	return orDefault(o.AccessTokenTTL, defaultAccessTokenTTL)
 }
 func (o *Options) refreshTTL() time.Duration {
-	return orDefault(o.RefreshTokenTTL, DefaultRefreshTokenTTL)
+	return orDefault(o.RefreshTokenTTL, defaultRefreshTokenTTL)
 }
-func (o *Options) codeTTL() time.Duration { return orDefault(o.CodeTTL, DefaultCodeTTL) }
+func (o *Options) codeTTL() time.Duration { return orDefault(o.CodeTTL, defaultCodeTTL) }
 
 func orDefault(d, def time.Duration) time.Duration {
 	if d <= 0 {
@@ -105,7 +105,7 @@ func orDefault(d, def time.Duration) time.Duration {
 func (o *Options) scopesSupported() []string {
 	s := o.Scopes
 	if s == nil {
-		s = DefaultScopes
+		s = defaultScopes
 	}
 	out := slices.Clone(s)
 	for _, r := range o.RequiredScopes {

@@ -11,17 +11,17 @@ import (
 // oldest entry goes (of the client when its own bound is reached, else of anyone), so that a stranger flooding
 // GET /authorize only ever pushes out its own requests and never locks out another client.
 const (
-	// MaxStateBytes bounds the state parameter. Real clients send 22 to 64 characters (16–32 random bytes in
+	// maxStateBytes bounds the state parameter. Real clients send 22 to 64 characters (16–32 random bytes in
 	// base64url or hex; VS Code a few hundred of standard Base64); 4 KiB is ample for a state that carries a
 	// signed blob, and an authorization request with a longer one is refused with invalid_request.
-	MaxStateBytes = 4 << 10
-	// MaxScopeBytes bounds the scope parameter (authorize and token requests). Real clients ask for a few scopes
+	maxStateBytes = 4 << 10
+	// maxScopeBytes bounds the scope parameter (authorize and token requests). Real clients ask for a few scopes
 	// ("mcp", "claudeai", "openid profile email offline_access"); the scopes granted are kept with the grant and
 	// each of its tokens, so 1 KiB bounds what 10,000 grants can hold.
-	MaxScopeBytes = 1 << 10
-	// MaxAuthorizeQueryBytes bounds the whole query of an authorization request (every echoed parameter:
+	maxScopeBytes = 1 << 10
+	// maxAuthorizeQueryBytes bounds the whole query of an authorization request (every echoed parameter:
 	// client_id, redirect_uri, resource, state, scope, ...); a longer one is refused on an error page.
-	MaxAuthorizeQueryBytes = 16 << 10
+	maxAuthorizeQueryBytes = 16 << 10
 
 	maxConsents          = 1000 // pending consents in all
 	maxConsentsPerClient = 20   // pending consents of one client id

@@ -21,8 +21,8 @@ import (
 // page, with a link the user may follow back to the client (RFC 9700 §4.11.2: the server must not be an open
 // redirector).
 
-// MaxRedirectURIBytes bounds one registered redirect URI.
-const MaxRedirectURIBytes = 2 << 10
+// maxRedirectURIBytes bounds one registered redirect URI.
+const maxRedirectURIBytes = 2 << 10
 
 // appSchemes are single-word private-use schemes of MCP clients (Cursor, VS Code, Windsurf); one place to add one.
 var appSchemes = []string{"cursor", "vscode", "vscode-insiders", "windsurf"}

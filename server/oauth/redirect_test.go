@@ -18,7 +18,7 @@ func TestRegisterRedirectSchemesAllowList(t *testing.T) {
 		"ms-msdt:/id PCWDiagnostic /skip force", "search-ms:query=x&crumb=location:\\\\evil.example\\share",
 		"view-source:https://evil.example/", "javascript:alert(1)", "data:text/html,x", "file:///etc/passwd",
 		"vbscript:x", "ms-officecmd:x", "myapp:/callback", "com..example:/cb", "http://evil.example/cb",
-		"https://x.example/" + strings.Repeat("a", MaxRedirectURIBytes),
+		"https://x.example/" + strings.Repeat("a", maxRedirectURIBytes),
 	} {
 		wantOAuthError(t, h.register(map[string]any{"redirect_uris": []string{bad}}), http.StatusBadRequest, "invalid_redirect_uri")
 	}

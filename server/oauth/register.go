@@ -336,8 +336,8 @@ func checkRedirectURI(raw string, hosts []string) error {
 	if u.Fragment != "" || strings.Contains(raw, "#") {
 		return errors.New("a redirect URI must not have a fragment")
 	}
-	if len(raw) > MaxRedirectURIBytes {
-		return fmt.Errorf("longer than %d bytes", MaxRedirectURIBytes)
+	if len(raw) > maxRedirectURIBytes {
+		return fmt.Errorf("longer than %d bytes", maxRedirectURIBytes)
 	}
 	switch scheme := strings.ToLower(u.Scheme); {
 	case scheme == "https":

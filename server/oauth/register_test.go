@@ -15,7 +15,7 @@ import (
 // The Claude web app's registration, exactly as the seed write-up records it.
 func TestRegisterClaude(t *testing.T) {
 	h := newHarness(t)
-	r := h.post(PathRegister, "application/json", `{
+	r := h.post(pathRegister, "application/json", `{
   "client_name": "claudeai",
   "grant_types": ["authorization_code", "refresh_token"],
   "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
@@ -119,7 +119,7 @@ func TestRegisterRejects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t)
 			before := h.snapshot()
-			r := h.post(PathRegister, "application/json", tc.body)
+			r := h.post(pathRegister, "application/json", tc.body)
 			wantOAuthError(t, r, http.StatusBadRequest, tc.code)
 			if got, _ := r.JSON(t)["error_description"].(string); !strings.HasPrefix(got, tc.desc) {
 				t.Errorf("error_description %q, want it to begin %q", got, tc.desc)
@@ -129,7 +129,7 @@ func TestRegisterRejects(t *testing.T) {
 	}
 	t.Run("form content type", func(t *testing.T) {
 		h := newHarness(t)
-		wantOAuthError(t, h.post(PathRegister, "application/x-www-form-urlencoded", `{"redirect_uris":["https://a.example/cb"]}`), http.StatusBadRequest, "invalid_client_metadata")
+		wantOAuthError(t, h.post(pathRegister, "application/x-www-form-urlencoded", `{"redirect_uris":["https://a.example/cb"]}`), http.StatusBadRequest, "invalid_client_metadata")
 	})
 	t.Run("redirect host allow-list", func(t *testing.T) {
 		h := newHarness(t, withOptions(func(o *Options) { o.RedirectHosts = []string{"claude.ai", "claude.com"} }))
@@ -153,19 +153,19 @@ func TestRegisterEvictsOldestIdleClient(t *testing.T) {
 	})
 	var first string
 	h.as.store.Update(func(s *store.State) error {
-		for i := range MaxClients - 1 {
+		for i := range maxClients - 1 {
 			id := randomID(prefixClient)
 			if i == 0 {
 				first = id
 			}
-			s.Clients.Put(id, store.Client{ID: id, IssuedAt: h.clock.Now().Add(-timeMinutes(MaxClients - i))})
+			s.Clients.Put(id, store.Client{ID: id, IssuedAt: h.clock.Now().Add(-timeMinutes(maxClients - i))})
 		}
 		return nil
 	})
 	h.mustRegister("https://a.example/cb")
 	h.as.store.View(func(s *store.State) {
-		if s.Clients.Len() != MaxClients {
-			t.Errorf("%d clients, want %d", s.Clients.Len(), MaxClients)
+		if s.Clients.Len() != maxClients {
+			t.Errorf("%d clients, want %d", s.Clients.Len(), maxClients)
 		}
 		if s.Clients.Has(first) {
 			t.Error("the oldest idle client was kept")
@@ -196,7 +196,7 @@ func TestRegisterEvictsOldestIdleClient(t *testing.T) {
 func TestRegisterFloodKeepsClientMidFlow(t *testing.T) {
 	h := newHarness(t)
 	h.as.store.Update(func(s *store.State) error {
-		for i := range MaxClients - 1 {
+		for i := range maxClients - 1 {
 			id, g := fmt.Sprintf("mcpw_c_flood%d", i), fmt.Sprintf("g_flood%d", i)
 			s.Clients.Put(id, store.Client{ID: id, IssuedAt: h.clock.Now().Add(-time.Hour)})
 			s.Grants.Put(g, store.Grant{ID: g, ClientID: id, Created: h.clock.Now()})
@@ -218,7 +218,7 @@ func TestRegisterFloodKeepsClientMidFlow(t *testing.T) {
 	}
 	form := consentForm(t, page)
 	form.Set("action", "approve")
-	loc := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
+	loc := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode()).Location(t)
 	code := loc.Query().Get("code")
 	h.mustTokens(h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", cb, "client_id", victim, "code_verifier", verifier))
 }
@@ -260,17 +260,17 @@ func TestGrantsBounded(t *testing.T) {
 	victim := h.mustRegister(cb)
 	tk := grant(victim)
 	flooder := h.mustRegister(cb)
-	for range MaxGrantsPerClient + 10 {
+	for range maxGrantsPerClient + 10 {
 		grant(flooder)
 	}
 	h.as.store.View(func(s *store.State) {
-		if n := len(s.GrantsOf(flooder)); n != MaxGrantsPerClient {
-			t.Errorf("flooder holds %d grants, bound %d", n, MaxGrantsPerClient)
+		if n := len(s.GrantsOf(flooder)); n != maxGrantsPerClient {
+			t.Errorf("flooder holds %d grants, bound %d", n, maxGrantsPerClient)
 		}
 	})
 	// Fill the global bound directly: the next grant pushes out the largest holder's oldest, not the victim's.
 	h.as.store.Update(func(s *store.State) error {
-		for i := s.Grants.Len(); i < MaxGrants; i++ {
+		for i := s.Grants.Len(); i < maxGrants; i++ {
 			id := fmt.Sprintf("g_fill_%d", i)
 			s.Grants.Put(id, store.Grant{ID: id, ClientID: "big", Created: h.clock.Now()})
 			s.AccessTokens.Put(store.Hash(id), store.AccessToken{GrantID: id, Expires: h.clock.Now().Add(time.Hour)})
@@ -279,8 +279,8 @@ func TestGrantsBounded(t *testing.T) {
 	})
 	grant(h.mustRegister(cb))
 	h.as.store.View(func(s *store.State) {
-		if s.Grants.Len() > MaxGrants {
-			t.Errorf("%d grants, bound %d", s.Grants.Len(), MaxGrants)
+		if s.Grants.Len() > maxGrants {
+			t.Errorf("%d grants, bound %d", s.Grants.Len(), maxGrants)
 		}
 	})
 	if r := h.mcp(tk.Access); r.Status != http.StatusOK {
@@ -292,7 +292,7 @@ func TestGrantsBounded(t *testing.T) {
 // then the flood's oldest clients are idle and make room.
 func TestRegisterFloodLocksOutAtMostTheGrace(t *testing.T) {
 	h := newHarness(t)
-	for i := range MaxClients {
+	for i := range maxClients {
 		if r := h.register(map[string]any{"redirect_uris": []string{cb}}); r.Status != http.StatusCreated {
 			t.Fatalf("registration %d: %d", i, r.Status)
 		}

@@ -12,8 +12,8 @@ const maxScopes = 32
 // separated by spaces (runs of spaces are tolerated; tabs, newlines and other characters are not). The parameter is
 // at most MaxScopeBytes long and names at most maxScopes tokens. The error is worded for error_description.
 func parseScope(raw string) ([]string, error) {
-	if len(raw) > MaxScopeBytes {
-		return nil, fmt.Errorf("scope is %d bytes; this server takes at most %d", len(raw), MaxScopeBytes)
+	if len(raw) > maxScopeBytes {
+		return nil, fmt.Errorf("scope is %d bytes; this server takes at most %d", len(raw), maxScopeBytes)
 	}
 	var out []string
 	for _, tok := range strings.Split(raw, " ") {

@@ -92,7 +92,7 @@ func TestNoOpenRedirect(t *testing.T) {
 		form := consentForm(t, h.get(authorizeQuery(client, registered, challenge)))
 		form.Set("action", "approve")
 		form.Set("redirect_uri", "https://evil.example/cb")
-		r := h.post(PathAuthorize, "application/x-www-form-urlencoded", form.Encode())
+		r := h.post(pathAuthorize, "application/x-www-form-urlencoded", form.Encode())
 		if loc := r.Location(t); r.Status != http.StatusFound || loc.Host != "client.example" {
 			t.Errorf("consent with a redirect_uri field: %d to %s", r.Status, loc)
 		}

@@ -63,12 +63,12 @@ func TestTokenJSONBody(t *testing.T) {
 	h := newHarness(t)
 	client, code, verifier := h.codeFor(cb)
 	body, _ := json.Marshal(map[string]string{"client_id": client, "code": code, "code_verifier": verifier, "grant_type": "authorization_code", "redirect_uri": cb})
-	tk := h.mustTokens(h.post(PathToken, "application/json", string(body)))
+	tk := h.mustTokens(h.post(pathToken, "application/json", string(body)))
 	if tk.Access == "" || tk.Refresh == "" {
 		t.Errorf("%+v", tk)
 	}
 	// A number where a string belongs is invalid_request.
-	wantOAuthError(t, h.post(PathToken, "application/json", `{"grant_type":"refresh_token","client_id":"`+client+`","refresh_token":7}`), http.StatusBadRequest, "invalid_request")
+	wantOAuthError(t, h.post(pathToken, "application/json", `{"grant_type":"refresh_token","client_id":"`+client+`","refresh_token":7}`), http.StatusBadRequest, "invalid_request")
 }
 
 // Each failed code exchange gets its documented error and changes nothing: the code still works afterwards.
@@ -130,7 +130,7 @@ func TestTokenCodeExchangeRejects(t *testing.T) {
 	}
 	t.Run("repeated parameter", func(t *testing.T) {
 		before := h.snapshot()
-		wantOAuthError(t, h.post(PathToken, "application/x-www-form-urlencoded", "grant_type=authorization_code&code="+code+"&code="+code+"&client_id="+client),
+		wantOAuthError(t, h.post(pathToken, "application/x-www-form-urlencoded", "grant_type=authorization_code&code="+code+"&code="+code+"&client_id="+client),
 			http.StatusBadRequest, "invalid_request")
 		h.unchanged(before)
 	})
@@ -157,7 +157,7 @@ func TestTokenCodeReplayRevokes(t *testing.T) {
 func TestTokenCodeExpires(t *testing.T) {
 	h := newHarness(t)
 	client, code, verifier := h.codeFor(cb)
-	h.clock.Advance(DefaultCodeTTL + time.Second)
+	h.clock.Advance(defaultCodeTTL + time.Second)
 	wantOAuthError(t, h.tokenForm("grant_type", "authorization_code", "code", code, "redirect_uri", cb, "client_id", client, "code_verifier", verifier),
 		http.StatusBadRequest, "invalid_grant")
 }
@@ -178,16 +178,16 @@ func TestTokenConfidentialClient(t *testing.T) {
 	wantOAuthError(t, h.tokenForm(append(params, "client_id", client)...), http.StatusUnauthorized, "invalid_client")
 	wantOAuthError(t, h.tokenForm(append(params, "client_id", client, "client_secret", "mcpw_cs_wrong")...), http.StatusUnauthorized, "invalid_client")
 	v := formValues(params...)
-	r = h.post(PathToken, "application/x-www-form-urlencoded", v.Encode(), "Authorization", basic(client, "wrong"))
+	r = h.post(pathToken, "application/x-www-form-urlencoded", v.Encode(), "Authorization", basic(client, "wrong"))
 	wantOAuthError(t, r, http.StatusUnauthorized, "invalid_client")
 	if r.Header.Get("WWW-Authenticate") == "" {
 		t.Error("invalid_client after HTTP Basic without WWW-Authenticate")
 	}
-	r = h.post(PathToken, "application/x-www-form-urlencoded", formValues(append(params, "client_secret", secret)...).Encode(), "Authorization", basic(client, secret))
+	r = h.post(pathToken, "application/x-www-form-urlencoded", formValues(append(params, "client_secret", secret)...).Encode(), "Authorization", basic(client, secret))
 	wantOAuthError(t, r, http.StatusBadRequest, "invalid_request") // two methods at once
 	h.unchanged(before)
 
-	tk := h.mustTokens(h.post(PathToken, "application/x-www-form-urlencoded", v.Encode(), "Authorization", basic(client, secret)))
+	tk := h.mustTokens(h.post(pathToken, "application/x-www-form-urlencoded", v.Encode(), "Authorization", basic(client, secret)))
 	// client_secret_post works too, for the refresh.
 	h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client, "client_secret", secret))
 }
@@ -252,7 +252,7 @@ func TestRefreshTokenTheft(t *testing.T) {
 		if r := h.mcp(t1.Access); r.Status != http.StatusUnauthorized {
 			t.Errorf("access token of the revoked grant: %d", r.Status)
 		}
-		if n := h.notesAt(PathToken); !strings.Contains(n, "refresh token replayed") || !strings.Contains(n, "outside the") {
+		if n := h.notesAt(pathToken); !strings.Contains(n, "refresh token replayed") || !strings.Contains(n, "outside the") {
 			t.Errorf("notes: %s", n)
 		}
 	})
@@ -264,7 +264,7 @@ func TestRefreshTokenTheft(t *testing.T) {
 		}
 		t1 := h.mustTokens(refresh(tk.Refresh))    // the client
 		thief := h.mustTokens(refresh(tk.Refresh)) // the thief, within the window
-		if n := h.notesAt(PathToken); !strings.Contains(n, "grace window (a retry or a race)") {
+		if n := h.notesAt(pathToken); !strings.Contains(n, "grace window (a retry or a race)") {
 			t.Errorf("notes: %s", n)
 		}
 		t2 := h.mustTokens(refresh(t1.Refresh)) // the client's successor still works
@@ -310,7 +310,7 @@ func TestTokenRefreshRejects(t *testing.T) {
 		})
 	}
 	t.Run("expired", func(t *testing.T) {
-		h.clock.Advance(DefaultRefreshTokenTTL + time.Minute)
+		h.clock.Advance(defaultRefreshTokenTTL + time.Minute)
 		wantOAuthError(t, h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client), 400, "invalid_grant")
 	})
 }
@@ -336,7 +336,7 @@ func TestRevoke(t *testing.T) {
 	client, tk := h.flow(cb)
 	other := h.mustRegister(cb)
 	revoke := func(kv ...string) *response {
-		return h.post(PathRevoke, "application/x-www-form-urlencoded", formValues(kv...).Encode())
+		return h.post(pathRevoke, "application/x-www-form-urlencoded", formValues(kv...).Encode())
 	}
 	before := h.snapshot()
 	wantOAuthError(t, revoke("token", tk.Access, "client_id", other), 400, "invalid_request")

@@ -216,7 +216,7 @@ func (s *asState) learnEndpoints(doc string) []string {
 // by the request's shape; every other page of the server's own is its login.
 func (s *asState) stageOf(r *http.Request) string {
 	path := r.URL.Path
-	if IsDiscoveryPath(path) {
+	if isDiscoveryPath(path) {
 		return "auth-metadata"
 	}
 	s.mu.RLock()
@@ -346,7 +346,7 @@ func (p *Proxy) asModifyResponse(resp *http.Response) error {
 	ct := strings.ToLower(resp.Header.Get("Content-Type"))
 	kind := docNone
 	switch {
-	case IsDiscoveryPath(path) && jsonish(ct):
+	case isDiscoveryPath(path) && jsonish(ct):
 		kind = docDiscovery
 	case strings.HasPrefix(ct, "text/html"):
 		kind = docHTML

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
@@ -292,8 +293,7 @@ func TestUpstreamNamingItselfByTheForwardedHostIsNotWatched(t *testing.T) {
 // A server learnt from a document fetched through a public host, while the second listener is on loopback only,
 // is said to be out of a remote client's reach.
 func TestLoopbackListenerBehindAPublicHostIsSaid(t *testing.T) {
-	as := httptest.NewServer(http.NotFoundHandler())
-	defer as.Close()
+	as := testkit.Serve(t, http.NotFoundHandler())
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"resource":"https://abc.trycloudflare.com/mcp","authorization_servers":["%s"]}`, as.URL)

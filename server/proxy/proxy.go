@@ -34,7 +34,7 @@ const (
 
 // Defaults.
 const (
-	DefaultDialTimeout   = 10 * time.Second
+	defaultDialTimeout   = 10 * time.Second
 	DefaultHeaderTimeout = 100 * time.Second // Cloudflare's own limit for an origin's response headers
 )
 
@@ -80,8 +80,8 @@ type Proxy struct {
 	asRP      *httputil.ReverseProxy
 }
 
-// ParseUpstream validates an upstream URL: absolute http(s) with a host, no fragment or user info.
-func ParseUpstream(s string) (*url.URL, error) {
+// parseUpstream validates an upstream URL: absolute http(s) with a host, no fragment or user info.
+func parseUpstream(s string) (*url.URL, error) {
 	u, err := url.Parse(s)
 	if err != nil {
 		return nil, fmt.Errorf("--upstream %q: %w", s, err)
@@ -98,7 +98,7 @@ func ParseUpstream(s string) (*url.URL, error) {
 
 // New builds a proxy.
 func New(opts Options) (*Proxy, error) {
-	up, err := ParseUpstream(opts.Upstream)
+	up, err := parseUpstream(opts.Upstream)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func New(opts Options) (*Proxy, error) {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if opts.DialTimeout <= 0 {
-		opts.DialTimeout = DefaultDialTimeout
+		opts.DialTimeout = defaultDialTimeout
 	}
 	p := &Proxy{
 		opts:     opts,
@@ -292,7 +292,7 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	switch {
 	case isTimeout(err):
 		status = http.StatusGatewayTimeout
-		var te *TimeoutError
+		var te *timeoutError
 		if errors.As(err, &te) {
 			msg = fmt.Sprintf("the upstream %s sent no response headers within %s (--upstream-timeout)", target, te.After)
 		} else {
@@ -331,18 +331,18 @@ func (bufferPool) Put(b []byte) {
 	}
 }
 
-// TimeoutError is the upstream's failure to send response headers within Options.HeaderTimeout.
-type TimeoutError struct{ After time.Duration }
+// timeoutError is the upstream's failure to send response headers within Options.HeaderTimeout.
+type timeoutError struct{ After time.Duration }
 
-func (e *TimeoutError) Error() string {
+func (e *timeoutError) Error() string {
 	return fmt.Sprintf("no response headers from the upstream within %s", e.After)
 }
 
 // Timeout marks it as a timeout for net.Error-style checks.
-func (e *TimeoutError) Timeout() bool { return true }
+func (e *timeoutError) Timeout() bool { return true }
 
 func isTimeout(err error) bool {
-	var te *TimeoutError
+	var te *timeoutError
 	if errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded) {
 		return true
 	}
@@ -364,7 +364,7 @@ type headerTimeout struct {
 
 func (t *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx, cancel := context.WithCancelCause(req.Context())
-	timer := time.AfterFunc(t.d, func() { cancel(&TimeoutError{After: t.d}) })
+	timer := time.AfterFunc(t.d, func() { cancel(&timeoutError{After: t.d}) })
 	resp, err := t.base.RoundTrip(req.WithContext(ctx))
 	fired := !timer.Stop()
 	if err != nil || fired {
@@ -373,7 +373,7 @@ func (t *headerTimeout) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		cause := context.Cause(ctx)
 		cancel(nil)
-		var te *TimeoutError
+		var te *timeoutError
 		if errors.As(cause, &te) {
 			return nil, te
 		}

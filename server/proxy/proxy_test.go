@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
@@ -150,8 +151,7 @@ func TestForwardsAndRecordsBothSidesLinked(t *testing.T) {
 
 func TestPreserveHostSendsThePublicHost(t *testing.T) {
 	hosts := make(chan string, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hosts <- r.Host }))
-	defer up.Close()
+	up := testkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hosts <- r.Host }))
 	r := newRig(t, up.URL, proxy.Options{PreserveHost: true}, "https://abc.trycloudflare.com")
 	req, _ := http.NewRequest("GET", r.url+"/", nil)
 	req.Host = "abc.trycloudflare.com"
@@ -167,8 +167,7 @@ func TestPreserveHostSendsThePublicHost(t *testing.T) {
 
 func TestForeignHostRefusedBeforeTheUpstream(t *testing.T) {
 	called := make(chan struct{}, 1)
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called <- struct{}{} }))
-	defer up.Close()
+	up := testkit.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { called <- struct{}{} }))
 	r := newRig(t, up.URL, proxy.Options{}, "")
 	req, _ := http.NewRequest("GET", r.url+"/mcp", nil)
 	req.Host = "evil.example"

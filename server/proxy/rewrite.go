@@ -54,8 +54,8 @@ var discoveryPaths = []string{
 	"/.well-known/openid-configuration",
 }
 
-// IsDiscoveryPath reports whether path is an OAuth/OpenID discovery document.
-func IsDiscoveryPath(path string) bool {
+// isDiscoveryPath reports whether path is an OAuth/OpenID discovery document.
+func isDiscoveryPath(path string) bool {
 	for _, p := range discoveryPaths {
 		if strings.Contains(path, p) {
 			return true
@@ -133,7 +133,7 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 	ctx := resp.Request.Context()
 	var notes []Rewrite
 	kind := docNone
-	if IsDiscoveryPath(resp.Request.URL.Path) && jsonish(resp.Header.Get("Content-Type")) {
+	if isDiscoveryPath(resp.Request.URL.Path) && jsonish(resp.Header.Get("Content-Type")) {
 		kind = docDiscovery
 	}
 	text, ok, n, err := readPlain(resp, kind, to)

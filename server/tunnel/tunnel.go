@@ -19,11 +19,11 @@ import (
 	"time"
 )
 
-// ErrNotInstalled means cloudflared is not on PATH; its message says how to install it.
-var ErrNotInstalled = errors.New("cloudflared is not on PATH\n" + InstallHelp)
+// errNotInstalled means cloudflared is not on PATH; its message says how to install it.
+var errNotInstalled = errors.New("cloudflared is not on PATH\n" + installHelp)
 
-// InstallHelp says how to install cloudflared.
-const InstallHelp = `--tunnel runs Cloudflare's cloudflared, which is not installed. Install it, then run mcpwatch again:
+// installHelp says how to install cloudflared.
+const installHelp = `--tunnel runs Cloudflare's cloudflared, which is not installed. Install it, then run mcpwatch again:
   Debian/Ubuntu (Cloudflare's package repository):
     sudo mkdir -p --mode=0755 /usr/share/keyrings
     curl -fsSL https://pkg.cloudflare.com/cloudflare-main.gpg | sudo tee /usr/share/keyrings/cloudflare-main.gpg >/dev/null
@@ -82,7 +82,7 @@ func Start(opts Options) (*Tunnel, error) {
 	path, err := exec.LookPath(opts.Binary)
 	if err != nil {
 		if opts.Binary == "cloudflared" {
-			return nil, ErrNotInstalled
+			return nil, errNotInstalled
 		}
 		return nil, fmt.Errorf("tunnel: %w", err)
 	}

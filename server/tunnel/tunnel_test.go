@@ -246,7 +246,7 @@ func TestExitBeforeTheURLIsAnError(t *testing.T) {
 func TestNotInstalledSaysHowToInstall(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	_, err := Start(Options{Origin: "http://127.0.0.1:1"})
-	if !errors.Is(err, ErrNotInstalled) || !strings.Contains(err.Error(), "apt-get install cloudflared") {
+	if !errors.Is(err, errNotInstalled) || !strings.Contains(err.Error(), "apt-get install cloudflared") {
 		t.Fatalf("err = %v", err)
 	}
 }

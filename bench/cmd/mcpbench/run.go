@@ -326,7 +326,8 @@ func command(args []string) string {
 	return strings.Join(out, " ")
 }
 
-// envNoRecord is mcpwatch's benchmark switch: serve without the recorder (cmd/mcpwatch/bench.go).
+// envNoRecord is mcpwatch's benchmark switch: serve without the recorder (cmd/mcpwatch/bench_hooks.go; only in a
+// binary built with `-tags mcpwatchbench`, as script/bench builds it).
 const envNoRecord = "MCPWATCH_BENCH_NO_RECORD"
 
 func rotate(ts []*target, n int) []*target {

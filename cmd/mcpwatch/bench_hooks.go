@@ -1,3 +1,5 @@
+//go:build mcpwatchbench
+
 package main
 
 import (
@@ -6,6 +8,12 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
+
+// This file is compiled only with `-tags mcpwatchbench` (script/bench and the e2e soak test build such a binary):
+// the shipped binary reads no MCPWATCH_* variable (bench_off.go; TestDefaultBuildReadsNoEnvHooks).
+
+// benchHooks reports that this binary carries the benchmark hooks.
+const benchHooks = true
 
 // envBenchNoRecord, set to 1, serves without the recorder: nothing is recorded, no capture file is written and no
 // exchange is printed. It exists for the benchmarks (script/bench measures what recording costs against it) and is

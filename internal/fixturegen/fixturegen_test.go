@@ -17,7 +17,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/server"
 )
 
-const testdata = "../../testdata"
+const testdata = "../../recorder/analysis/testdata"
 
 // The committed broken fixtures are exactly what derive makes of the committed healthy ones (and the README's
 // table lists them), so the generator and the fixtures cannot drift apart.
@@ -51,7 +51,7 @@ func TestDeriveReproducesTheFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what derive makes: run `go run ./recorder/analysis/internal/fixturegen derive -dir recorder/analysis/testdata`", f)
+			t.Errorf("%s differs from what derive makes: run `go run ./internal/fixturegen derive -dir recorder/analysis/testdata`", f)
 		}
 	}
 }

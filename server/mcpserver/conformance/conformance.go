@@ -1,11 +1,12 @@
-// Conformance fixtures: the tools, resources, prompts and handlers the official conformance suite
-// (@modelcontextprotocol/conformance) expects, served with --fixtures conformance.
+// Package conformance holds the conformance fixtures: the tools, resources, prompts and handlers the official
+// conformance suite (@modelcontextprotocol/conformance) expects, served with --fixtures conformance. They are added to
+// the embedded server through mcpserver's fixture hook (Fixtures), and share nothing else with it.
 //
 // Adapted from the Go MCP SDK's conformance/everything-server/main.go (v1.8.0),
 // Copyright 2025 The Go MCP SDK Authors, MIT License. Texts follow the suite's TypeScript fixture where the two differ.
 //
 //lint:file-ignore SA1019 the conformance fixtures exercise deprecated SEP-2577 APIs (roots, sampling, logging).
-package mcpserver
+package conformance
 
 import (
 	"context"
@@ -19,13 +20,28 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/yosida95/uritemplate/v3"
+
+	"github.com/mcpwatch/mcpwatch/server/mcpserver"
 )
 
 const watchedResourceURI = "test://watched-resource"
 
-// addConformanceFixtures registers the fixtures and starts the watched resource's update ticker; the returned
-// function stops it.
-func addConformanceFixtures(server *mcp.Server) func() {
+// Fixtures is the conformance fixture set, for mcpserver.Options.Fixtures.
+func Fixtures() *mcpserver.FixtureSet {
+	return &mcpserver.FixtureSet{Options: serverOptions, Add: add}
+}
+
+// serverOptions declares what the fixtures serve beyond the defaults: completions and resource subscriptions.
+func serverOptions(o *mcp.ServerOptions) {
+	o.CompletionHandler = completionHandler
+	o.SubscribeHandler = func(context.Context, *mcp.SubscribeRequest) error { return nil }
+	o.UnsubscribeHandler = func(context.Context, *mcp.UnsubscribeRequest) error { return nil }
+	o.Capabilities.Resources.Subscribe = true
+	o.Capabilities.Completions = &mcp.CompletionCapabilities{}
+}
+
+// add registers the fixtures and starts the watched resource's update ticker; the returned function stops it.
+func add(server *mcp.Server) func() {
 	registerTools(server)
 	registerResources(server)
 	registerPrompts(server)

@@ -1,5 +1,7 @@
-// Command fixturegen records and derives the capture fixtures of recorder/analysis (testdata/README.md tells how
-// each one was made). It is a development tool; the tests only read the files it wrote.
+// Command fixturegen records and derives the capture fixtures of recorder/analysis (recorder/analysis/testdata/
+// README.md tells how each one was made; record.sh there runs it). It lives outside recorder because it drives the
+// real server (package server), which the recorder must not import. It is a development tool; the tests only read
+// the files it wrote.
 //
 //	fixturegen drive -url URL -client go-legacy|go-2026|go-sse|go-sse-call-error   drive a running mcpwatch with the Go SDK client
 //	fixturegen oauth -out DIR                                     record the OAuth handshakes (in-process server)
