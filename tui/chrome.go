@@ -1,7 +1,6 @@
 package tui
 
 import (
-	"slices"
 	"strconv"
 	"strings"
 
@@ -15,13 +14,11 @@ import (
 
 const footerH = 1
 
-// headerHeight is the header's lines: headerH's, and one more for the tunnel's note while a tunnel is on, or for
-// the loopback warning while there is no public URL.
+// headerHeight is the header's lines: headerH's, one more for the tunnel's note while a tunnel is on or for the
+// loopback warning while there is no public URL, and one more for each part that wrapped to a line of its own
+// rather than be cut (a long auth state or upstream beside the connector URL).
 func (m *Model) headerHeight(w int) int {
-	if (m.cfg.TunnelNote != "" || m.loopbackOnly()) && !m.cfg.ReadOnly {
-		return headerH(w) + 1
-	}
-	return headerH(w)
+	return len(m.headerLines(w))
 }
 
 // loopbackOnly reports whether a live run has no public URL: web clients (Claude, ChatGPT) cannot reach it.
@@ -88,11 +85,18 @@ func (m *Model) headerLines(w int) []string {
 	}
 	counts += sep + dropped + " "
 
-	title := " " + st.Title.Render("mcpwatch")
-	if m.cfg.Version != "" {
-		title += " " + st.Faint.Render(m.cfg.Version)
+	// The version is the first thing to go when the first line has no room: the URLs are never cut for it.
+	titles := []string{" " + st.Title.Render("mcpwatch")}
+	if v := m.cfg.Version; v != "" {
+		short := v
+		if parts := strings.SplitN(v, "-", 3); len(parts) == 3 {
+			short = parts[0] + "-" + parts[1] // dev-f180cd1-20261206T012216Z-dirty → dev-f180cd1
+		}
+		titles = []string{titles[0] + " " + st.Faint.Render(v), titles[0] + " " + st.Faint.Render(short), titles[0]}
 	}
+	title := titles[len(titles)-1]
 	if m.cfg.ReadOnly {
+		title = titles[0]
 		prefix := title + "  " + st.Faint.Render("read-only") + "  "
 		room := w - width(prefix) - 1
 		if headerH(w) == 2 {
@@ -113,29 +117,85 @@ func (m *Model) headerLines(w int) []string {
 	if m.cfg.PublicURL != "" {
 		public = st.URL.Render(m.cfg.PublicURL)
 	}
-	listen := st.HeaderKey.Render("listening") + " " + st.URL.Render(m.cfg.ListenURL) + "  " +
-		st.HeaderKey.Render("public") + " " + public
-	connector := " " + st.HeaderKey.Render("connector URL") + " " + st.URL.Render(m.cfg.ConnectorURL)
-	auth := "auth off"
-	if m.cfg.Auth {
-		auth = "auth on"
-		if m.cfg.ConsentCode != "" {
-			auth += sep + "consent code " + st.HeaderKey.Render(sanitize(m.cfg.ConsentCode))
+	listen := st.HeaderKey.Render("listening") + " " + st.URL.Render(m.cfg.ListenURL)
+	publicPart := st.HeaderKey.Render("public") + " " + public
+	line1Right := ""
+	if headerH(w) == 2 {
+		line1Right = counts
+	}
+	// The public URL goes on a line of its own when the first line has no room for it even without the version.
+	first := []string{}
+	for _, t := range titles {
+		if width(t+"  "+listen+"  "+publicPart)+1+width(line1Right) <= w {
+			first = []string{t + "  " + listen + "  " + publicPart}
+			break
 		}
 	}
-	if m.cfg.AuthNote != "" {
-		auth += ", " + st.SevWarn.Render(sanitize(m.cfg.AuthNote))
+	if len(first) == 0 {
+		first = []string{title + "  " + listen, " " + publicPart}
 	}
-	if m.cfg.Upstream != "" {
-		auth = "proxy → " + sanitize(m.cfg.Upstream)
+	connector := " " + st.HeaderKey.Render("connector URL") + " " + st.URL.Render(m.cfg.ConnectorURL)
+	// The auth state, longest wording first: the note's flag goes when the line has no room for it.
+	var auths []string
+	for _, note := range []string{m.cfg.AuthNote, strings.TrimSpace(strings.SplitN(m.cfg.AuthNote, " (", 2)[0])} {
+		auth := "auth off"
+		if m.cfg.Auth {
+			auth = "auth on"
+			if m.cfg.ConsentCode != "" {
+				auth += sep + "consent code " + st.HeaderKey.Render(sanitize(m.cfg.ConsentCode))
+			}
+		}
+		if note != "" {
+			auth += ", " + st.SevWarn.Render(sanitize(note))
+		}
+		if m.cfg.Upstream != "" {
+			auth = "proxy → " + sanitize(m.cfg.Upstream)
+		}
+		auths = append(auths, auth)
+	}
+	// pair puts right beside left when both fit, else right on a line of its own below left: neither is cut
+	// while it fits the width alone.
+	pair := func(left string, rights []string) []string {
+		for _, r := range rights {
+			if width(left)+1+width(r) <= w {
+				return []string{leftRight(left, r, w)}
+			}
+		}
+		for _, r := range rights {
+			if width(r) <= w {
+				return []string{fit(left, w), leftRight("", r, w)}
+			}
+		}
+		return []string{fit(left, w), leftRight("", rights[len(rights)-1], w)}
+	}
+	withHint := func(rights []string) string {
+		for _, r := range rights {
+			if c := m.withCopyHint(connector, r, w); c != connector {
+				return c
+			}
+		}
+		return connector
 	}
 	var lines []string
 	if headerH(w) == 2 {
-		right := auth + sep + m.togglesSummary() + " "
-		lines = []string{leftRight(title+"  "+listen, counts, w), leftRight(m.withCopyHint(connector, right, w), right, w)}
+		rights := make([]string, len(auths))
+		for i, a := range auths {
+			rights[i] = a + sep + m.togglesSummary() + " "
+		}
+		for _, l := range first[:len(first)-1] {
+			lines = append(lines, fit(l, w))
+		}
+		lines = append(append(lines, pair(first[len(first)-1], []string{counts})...), pair(withHint(rights), rights)...)
 	} else {
-		lines = []string{fit(title+"  "+listen, w), leftRight(m.withCopyHint(connector, auth+" ", w), auth+" ", w),
-			leftRight(" "+m.togglesSummary(), counts, w)}
+		rights := make([]string, len(auths))
+		for i, a := range auths {
+			rights[i] = a + " "
+		}
+		for _, l := range first {
+			lines = append(lines, fit(l, w))
+		}
+		lines = append(append(lines, pair(withHint(rights), rights)...),
+			pair(" "+m.togglesSummary(), []string{counts})...)
 	}
 	switch {
 	case m.cfg.TunnelNote != "":
@@ -231,10 +291,15 @@ func (m *Model) footerLine(w int) (string, *tea.Cursor) {
 		bs = m.panes[m.focus].ShortHelp()
 	}
 	k := m.ctx.keys
-	bs = append(slices.Clip(bs), k.Help, k.Quit)
 	avail := w - 1
 	if left != "" {
 		avail = max(w-ansi.StringWidth(left)-2, w/2)
 	}
-	return leftRight(left, helpLine(st, bs, avail)+" ", w), nil
+	// ? help and q quit are always shown: the pane's keys give way to them, from the last.
+	global := helpLine(st, []key.Binding{k.Help, k.Quit}, avail)
+	keys := helpLine(st, bs, avail-ansi.StringWidth(global)-3)
+	if keys != "" {
+		keys += st.Faint.Render(" · ")
+	}
+	return leftRight(left, keys+global+" ", w), nil
 }

@@ -398,18 +398,52 @@ func TestFirstScreenNotCut(t *testing.T) {
 					c.Source = "captures/claude.jsonl"
 				}
 			})
-			content := ansi.Strip(h.m.View().Content)
-			if strings.Contains(content, "…") && !strings.Contains(content, "waiting for requests…") {
-				t.Errorf("%dx%d read-only %v: something is cut:\n%s", sz[0], sz[1], ro, content)
+			checkFirstScreen(t, h, sz, ro)
+			if warn := strings.Contains(ansi.Strip(h.m.View().Content), "restart with --tunnel"); warn == ro {
+				t.Errorf("%dx%d read-only %v: the loopback warning shown %v", sz[0], sz[1], ro, warn)
 			}
-			for _, l := range strings.Split(content, "\n") {
-				if strings.Contains(strings.ReplaceAll(l, "waiting for requests…", ""), "…") {
-					t.Errorf("%dx%d read-only %v: cut line %q", sz[0], sz[1], ro, l)
-				}
-			}
-			if warn := strings.Contains(content, "restart with --tunnel"); warn == ro {
-				t.Errorf("%dx%d read-only %v: the loopback warning shown %v:\n%s", sz[0], sz[1], ro, warn, content)
-			}
+		}
+		// The header of a real run: `mcpwatch serve --consent-code --allow-loopback-cimd` from a source checkout
+		// (the version as internal/version says it), T able to start a tunnel; and `mcpwatch proxy` watching an
+		// upstream and its external authorization server.
+		for _, mode := range []func(c *Config){
+			func(c *Config) {
+				c.Auth, c.ConsentCode, c.AuthNote = true, "7KQ4-M2XD", "loopback CIMD allowed (--allow-loopback-cimd)"
+				c.StartTunnel = func() (TunnelStarted, error) { return TunnelStarted{}, nil }
+			},
+			func(c *Config) {
+				c.Upstream = "http://127.0.0.1:8931/mcp (authorization server http://127.0.0.1:9000)"
+			},
+		} {
+			h := newHarness(t, sz[0], sz[1], nil, func(c *Config) {
+				c.Version = "dev-da4f150-20261206T025433Z-dirty"
+				c.ListenURL, c.ConnectorURL = "http://127.0.0.1:47555", "http://127.0.0.1:47555/mcp"
+				mode(c)
+			})
+			checkFirstScreen(t, h, sz, false)
+		}
+	}
+}
+
+// checkFirstScreen fails when a line of the first screen is cut, or it lacks the URLs, the public state or q quit.
+func checkFirstScreen(t *testing.T, h *harness, sz [2]int, ro bool) {
+	t.Helper()
+	content := ansi.Strip(h.m.View().Content)
+	wants := []string{"q quit", "? help"}
+	if !ro {
+		wants = append(wants, "public none", h.m.cfg.ConnectorURL, h.m.cfg.ListenURL)
+		if h.m.cfg.ConsentCode != "" {
+			wants = append(wants, h.m.cfg.ConsentCode)
+		}
+	}
+	for _, want := range wants {
+		if !strings.Contains(content, want) {
+			t.Errorf("%dx%d read-only %v: %q not shown:\n%s", sz[0], sz[1], ro, want, content)
+		}
+	}
+	for _, l := range strings.Split(content, "\n") {
+		if strings.Contains(strings.ReplaceAll(l, "waiting for requests…", ""), "…") {
+			t.Errorf("%dx%d read-only %v: cut line %q", sz[0], sz[1], ro, l)
 		}
 	}
 }
