@@ -224,3 +224,39 @@ func TestServeHeadlessOAuthRun(t *testing.T) {
 		}
 	}
 }
+
+// While no public URL is set, the --no-tui banner says the loopback connector URL is for local clients only, that
+// web clients cannot reach it, and how to get a public URL; with one, it offers it to Claude's connector settings.
+func TestServeHeadlessBannerLoopback(t *testing.T) {
+	for _, c := range []struct {
+		extra       []string
+		want, avoid []string
+	}{
+		{nil, []string{"local clients only: Claude Code, Cursor, VS Code", "Claude and ChatGPT on the web cannot reach", "--tunnel", "--public-url"},
+			[]string{"Add custom connector"}},
+		{[]string{"--public-url", "https://example.trycloudflare.com"}, []string{"Add custom connector): https://example.trycloudflare.com/mcp"},
+			[]string{"local clients only", "cannot reach"}},
+	} {
+		t.Setenv("XDG_STATE_HOME", t.TempDir())
+		var stdout, stderr lockedBuffer
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		args := append([]string{"serve", "--no-tui", "--addr", "127.0.0.1:0", "--no-capture"}, c.extra...)
+		go func() { done <- run(ctx, args, &stdout, &stderr) }()
+		waitLines(t, &stderr, func(s string) bool { return strings.Contains(s, "connector URL") })
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		<-done
+		banner := stderr.String()
+		for _, w := range c.want {
+			if !strings.Contains(banner, w) {
+				t.Errorf("%v: the banner lacks %q:\n%s", c.extra, w, banner)
+			}
+		}
+		for _, a := range c.avoid {
+			if strings.Contains(banner, a) {
+				t.Errorf("%v: the banner says %q:\n%s", c.extra, a, banner)
+			}
+		}
+	}
+}

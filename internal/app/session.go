@@ -131,9 +131,12 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "tunnel: %s (cloudflared pid %d, stopped when mcpwatch exits; it may take a few seconds to be reachable)\n", tun.URL(), tun.Pid())
 		fmt.Fprintf(stderr, "note: %s\n", tunnel.BufferingNote)
 	}
-	fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
 	if w.PublicURL == "" && tun == nil {
-		fmt.Fprintf(stderr, "behind a tunnel? add --tunnel (runs cloudflared), or run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
+		// A loopback URL reaches only clients on this machine: the web clients connect from their own servers.
+		fmt.Fprintf(stderr, "connector URL (local clients only: Claude Code, Cursor, VS Code, the MCP Inspector): %s\n", srv.ConnectorURL())
+		fmt.Fprintf(stderr, "loopback only: Claude and ChatGPT on the web cannot reach this URL; for a public one add --tunnel (runs cloudflared), or run `cloudflared tunnel --url %s` and pass its URL with --public-url\n", srv.LocalURL())
+	} else {
+		fmt.Fprintf(stderr, "connector URL (paste into Claude → Settings → Connectors → Add custom connector): %s\n", srv.ConnectorURL())
 	}
 	for _, l := range w.After {
 		fmt.Fprintln(stderr, l)
