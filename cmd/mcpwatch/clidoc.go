@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -24,7 +25,7 @@ every command, `+"`-v`/`--version`"+` on the top level.
 
 ## Exit codes
 
-The same for every command:
+The same for every command, but for the commands below the table that give 1 a meaning of their own:
 
 | code | meaning |
 |---|---|
@@ -33,6 +34,7 @@ The same for every command:
 | 2 | a command-line mistake: an unknown command or flag, a missing or extra argument, flags that exclude each other; the message says which, then `+"`Run 'mcpwatch … --help' for usage.`"+` |
 
 `)
+	writeOwnExitCodes(w, root)
 	var walk func(c *cobra.Command)
 	walk = func(c *cobra.Command) {
 		if c.Hidden && c.Name() != "man" || c.Name() == "help" {
@@ -55,4 +57,26 @@ The same for every command:
 		}
 	}
 	walk(root)
+}
+
+// ownExit1 finds "1: MEANING;" in a command's "Exit status …" sentence of its Long text.
+var ownExit1 = regexp.MustCompile(`Exit status [^.]*?\b1: ([^;.]+)`)
+
+// writeOwnExitCodes lists the commands whose Long text says an exit status of its own, and what 1 means there.
+func writeOwnExitCodes(w io.Writer, root *cobra.Command) {
+	var lines []string
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		if m := ownExit1.FindStringSubmatch(strings.Join(strings.Fields(c.Long), " ")); m != nil {
+			anchor := strings.ReplaceAll(c.CommandPath(), " ", "-")
+			lines = append(lines, fmt.Sprintf("- [`%s`](#%s): 1 means %s", c.CommandPath(), anchor, m[1]))
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	if len(lines) > 0 {
+		fmt.Fprint(w, strings.Join(lines, "\n"), "\n\n")
+	}
 }

@@ -52,7 +52,6 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 	format, out, noRedact, base := &fl.format, &fl.out, &fl.noRedact, &fl.base
 	usageErr := func(format string, a ...any) error {
 		fmt.Fprintf(stderr, "mcpwatch export: "+format+"\n", a...)
-		fmt.Fprintln(stderr, "usage: mcpwatch export CAPTURE --format "+export.FormatNames("|")+" [--out FILE] [--no-redact] [--base URL]  (-h for help)")
 		return errUsage
 	}
 	switch {

@@ -86,8 +86,13 @@ func newFaultCmd() *cobra.Command {
 // cmdFault talks to a running instance over its control socket.
 func cmdFault(pos []string, port string, stdout, stderr io.Writer) error {
 	usage := func() { fmt.Fprintln(stderr, faultUsage) }
-	if len(pos) == 0 {
+	// Usage mistakes first: they are exit 2 whether or not an instance runs.
+	switch {
+	case len(pos) == 0, pos[0] == "list" && len(pos) > 1, pos[0] != "list" && pos[0] != "set" && pos[0] != "unset":
 		usage()
+		return errUsage
+	case len(pos) == 1 && pos[0] != "list":
+		fmt.Fprintf(stderr, "mcpwatch fault %s: name a toggle (see `mcpwatch faults`)\n", pos[0])
 		return errUsage
 	}
 	dir, err := stateDir()
@@ -102,16 +107,8 @@ func cmdFault(pos []string, port string, stdout, stderr io.Writer) error {
 	var st control.State
 	switch verb, rest := pos[0], pos[1:]; verb {
 	case "list":
-		if len(rest) > 0 {
-			usage()
-			return errUsage
-		}
 		st, err = c.List()
 	case "set", "unset":
-		if len(rest) == 0 {
-			fmt.Fprintf(stderr, "mcpwatch fault %s: name a toggle (see `mcpwatch faults`)\n", verb)
-			return errUsage
-		}
 		// One request with every spec: the instance validates them all before applying any, so that a typo in
 		// the third leaves the first two off too.
 		if verb == "set" {
@@ -119,9 +116,6 @@ func cmdFault(pos []string, port string, stdout, stderr io.Writer) error {
 		} else {
 			st, err = c.Unset(rest...)
 		}
-	default:
-		usage()
-		return errUsage
 	}
 	if err != nil {
 		return err

@@ -35,7 +35,8 @@ const (
 	exitUsage   = 2 // a command-line mistake: unknown command or flag, a missing or extra argument, flags that exclude each other
 )
 
-// errUsage marks a command-line mistake (exit code 2) whose message the command has printed already.
+// errUsage marks a command-line mistake (exit code 2) whose message the command has printed already; run adds
+// where to look ("Run 'mcpwatch CMD --help' for usage."), as for a usageError.
 var errUsage = errors.New("usage")
 
 // usageError is a command-line mistake (exit code 2) whose message is still to be printed.
@@ -49,12 +50,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(longFlags(args))
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	var ue usageError
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage):
+		// The command said what is wrong; where to look is said here, the same for every command.
+		fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		return exitUsage
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "mcpwatch: %v\nRun '%s --help' for usage.\n", err, ue.cmd)

@@ -263,3 +263,18 @@ func TestToggleIsFault(t *testing.T) {
 		}
 	}
 }
+
+// Every command's usage mistake is its message and where to look (docs/cli.md), exit 2: the same path for all.
+func TestUsageErrorsSayWhereToLook(t *testing.T) {
+	for _, args := range [][]string{
+		{"export", "x.jsonl", "--format", "xml"}, {"export"}, {"open"}, {"diff", "a.jsonl"}, {"report"}, {"fault"},
+		{"fault", "set"}, {"proxy"}, {"serve", "extra"}, {"probe"}, {"open", "--no-such-flag"},
+	} {
+		code, stdout, stderr := runCmd(t, args...)
+		want := "Run 'mcpwatch " + args[0] + " --help' for usage.\n"
+		if code != 2 || stdout != "" || !strings.HasSuffix(stderr, want) || strings.Contains(stderr, "-h for help") ||
+			strings.Count(stderr, "\n") > 3 {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and a usage error that ends with %q", args, code, stdout, stderr, want)
+		}
+	}
+}
