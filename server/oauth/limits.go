@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
@@ -19,8 +20,9 @@ import (
 // forgotten to admit a stranger.
 //
 // Grants: at most MaxGrantsPerClient per client and MaxGrants in all. A new grant past the client's bound revokes
-// that client's oldest grant; past the bound in all, the oldest grant of the client holding the most grants goes
-// (a flood of grants pushes out the flooder's own first).
+// that client's oldest grant; past the bound in all, the oldest grant of the owner holding the most grants goes
+// (owner: the host of a metadata-document client id, the client id of a registered client), so a flood of
+// grants pushes out the flooder's own first.
 const (
 	maxClients         = 1000
 	clientGrace        = time.Minute
@@ -106,22 +108,51 @@ func admitClient(s *store.State, now time.Time, busy func(clientID string) bool)
 	return nil
 }
 
-// admitGrant makes room for one more grant of clientID. Call inside Store.Update.
-func admitGrant(s *store.State, clientID string) {
+// grantOwner is who a client's grants are counted against at the global bound: the host of a client ID metadata
+// document (an https URL: a stranger can mint any number of ids under its own host, https://attacker/1 ...
+// /10000, but they all share one owner) and the client id of a registered client.
+func grantOwner(clientID string) string {
+	if u, err := url.Parse(clientID); err == nil && u.Scheme == "https" && u.Host != "" {
+		return u.Host
+	}
+	return clientID
+}
+
+// admitGrant makes room for one more grant of clientID: past the client's own bound its oldest grant goes; past
+// the bound in all, the oldest grant of the owner (grantOwner) holding the most grants (ties: the owner whose
+// oldest grant is the oldest), never chosen by id order. Linear in the grants held; called only when a grant is
+// made. Call inside Store.Update.
+func admitGrant(s *store.State, clientID string, limit int) {
 	if gs := s.GrantsOf(clientID); len(gs) >= maxGrantsPerClient {
 		s.RevokeGrant(oldestGrant(s, gs))
 	}
-	if s.Grants.Len() < maxGrants {
+	if s.Grants.Len() < limit {
 		return
 	}
-	top, most := "", 0
+	count := map[string]int{}
+	most := 0
 	for c, n := range s.GrantHolders() {
-		if n > most || n == most && c < top {
-			top, most = c, n
+		o := grantOwner(c)
+		count[o] += n
+		most = max(most, count[o])
+	}
+	var (
+		victim string
+		at     time.Time
+	)
+	for c := range s.GrantHolders() {
+		if count[grantOwner(c)] != most {
+			continue
+		}
+		for _, id := range s.GrantsOf(c) {
+			g, _ := s.Grants.Get(id)
+			if victim == "" || g.Created.Before(at) || g.Created.Equal(at) && id < victim {
+				victim, at = id, g.Created
+			}
 		}
 	}
-	if top != "" {
-		s.RevokeGrant(oldestGrant(s, s.GrantsOf(top)))
+	if victim != "" {
+		s.RevokeGrant(victim)
 	}
 }
 

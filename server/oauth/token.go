@@ -334,7 +334,7 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 			return invalidClient(fmt.Sprintf("client %s is no longer registered: register again", c.ID))
 		}
 		if newGrant {
-			admitGrant(s, c.ID)
+			admitGrant(s, c.ID, maxGrants)
 			s.Grants.Put(g.ID, *g)
 		} else if !s.Grants.Has(g.ID) {
 			return invalidGrant("the grant was revoked")
