@@ -45,3 +45,57 @@ func TestGrantEvictionByOwner(t *testing.T) {
 		}
 	})
 }
+
+// At the bound in all, pending consents and codes give up the oldest entry of the owner holding the most, not the
+// oldest of anyone: a stranger spreading its flood over many freshly registered clients (each under the per-owner
+// bound) no longer expires a victim's open consent page while the strangers hold more entries than the victim.
+// The old policy dropped the victim's, the oldest, at the first request past the bound.
+func TestPendingEvictsFromBiggestOwner(t *testing.T) {
+	until := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	b := newBounded[int](10, 3, 1<<20)
+	b.Add("victim-consent", "victim", 1, until, 0)
+	// 100 requests from four owners, round robin: ten times the bound in all, each owner at its own bound (the
+	// per-client bound beaten by spreading: 4 x 3 > 10).
+	for i := range 100 {
+		b.Add(fmt.Sprintf("k%d", i), fmt.Sprintf("stranger-%d", i%4), 1, until, i)
+		if b.Len() > 10 {
+			t.Fatalf("%d entries held, bound 10", b.Len())
+		}
+	}
+	if _, ok := b.Get("victim-consent"); !ok {
+		t.Error("the victim's pending consent was evicted by a flood spread over many owners")
+	}
+	// The counts stay consistent: the owners' entries add up, and every owner holds at most 3.
+	total := 0
+	for n, set := range b.withCount {
+		total += n * len(set)
+		if n > 3 || n > b.most {
+			t.Errorf("an owner holds %d entries (most %d)", n, b.most)
+		}
+	}
+	if total != b.Len() {
+		t.Errorf("the owners' counts add up to %d, %d entries held", total, b.Len())
+	}
+	// Ties: the owner whose oldest entry is the oldest goes first.
+	c := newBounded[int](2, 5, 1<<20)
+	c.Add("a", "A", 1, until, 0)
+	c.Add("b", "B", 1, until, 0)
+	c.Add("c", "C", 1, until, 0)
+	if _, ok := c.Get("a"); ok {
+		t.Error("tie: the oldest entry of all should have gone")
+	}
+}
+
+// The owner of a pending entry or a grant: a metadata-document client's host, a registered client's id.
+func TestGrantOwner(t *testing.T) {
+	for id, want := range map[string]string{
+		"https://attacker.example/1":     "attacker.example",
+		"https://claude.ai/oauth/client": "claude.ai",
+		"3f9c2a":                         "3f9c2a",
+		"http://localhost:1/x":           "http://localhost:1/x",
+	} {
+		if got := grantOwner(id); got != want {
+			t.Errorf("grantOwner(%q) = %q, want %q", id, got, want)
+		}
+	}
+}
