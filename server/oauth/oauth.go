@@ -196,7 +196,7 @@ func New(cfg Config) (*AS, error) {
 		now:      cfg.Now,
 		codes:    newBounded[*authCode](maxCodes, maxCodesPerClient, maxCodeBytes),
 		consents: newBounded[*pendingConsent](maxConsents, maxConsentsPerClient, maxConsentBytes),
-		jtis:     jtiCache{seen: map[string]time.Time{}, max: maxJTIs},
+		jtis:     jtiCache{max: maxJTIs, perClient: maxJTIsPerClient},
 	}
 	a.cimd = newCIMDFetcher(cfg)
 	o := cfg.Options

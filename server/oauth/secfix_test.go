@@ -99,3 +99,42 @@ func TestGrantOwner(t *testing.T) {
 		}
 	}
 }
+
+func (c *jtiCache) held(clientID, jti string) bool {
+	_, ok := c.byOwner[grantOwner(clientID)][clientID+"\x00"+jti]
+	return ok
+}
+
+// A stranger's flood of hour-long assertions (from clients it registered, and from metadata documents under its
+// own host) never flushes a victim's jti, even the one closest to expiry: each owner is bounded on its own and at
+// the bound in all the owner holding the most gives one up. The old cache dropped the id closest to expiry, the
+// victim's, so the victim's assertion could be replayed.
+func TestJTIFloodKeepsVictim(t *testing.T) {
+	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	c := jtiCache{max: 20, perClient: 5}
+	if err := c.use("victim", "v1", now.Add(time.Minute), now); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 200 {
+		client := fmt.Sprintf("stranger-%d", i%4)
+		if i%2 == 1 {
+			client = fmt.Sprintf("https://attacker.example/%d", i)
+		}
+		if err := c.use(client, fmt.Sprint(i), now.Add(time.Hour), now); err != nil {
+			t.Fatal(err)
+		}
+		if c.n > 20 || len(c.byOwner[grantOwner(client)]) > 5 {
+			t.Fatalf("%d ids held (bound 20), %d by %s (bound 5)", c.n, len(c.byOwner[grantOwner(client)]), client)
+		}
+	}
+	if err := c.use("victim", "v1", now.Add(time.Minute), now); err != errReplayedJTI {
+		t.Fatalf("the victim's assertion replayed after a flood: %v", err)
+	}
+	total := 0
+	for _, ids := range c.byOwner {
+		total += len(ids)
+	}
+	if total != c.n || len(c.byOwner) > 20 {
+		t.Errorf("%d ids counted, %d held by %d owners", c.n, total, len(c.byOwner))
+	}
+}
