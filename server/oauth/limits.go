@@ -32,15 +32,27 @@ const (
 
 // The tokens one grant keeps: every refresh issues an access token (alive an hour) and a refresh token (alive 30
 // days, kept after its use to catch a replay), so a client refreshing in a loop would pile them up. A grant keeps
-// its newest maxAccessPerGrant access tokens and maxRefreshPerGrant refresh tokens; older ones are forgotten (an
-// old refresh token presented then is unknown: refused, though no longer recognised as a replay).
+// its newest maxAccessPerGrant access tokens and maxRefreshPerGrant refresh tokens; older ones are forgotten from
+// the state, but a used (rotated or retired) refresh token forgotten so is remembered in memory as its hash and
+// grant (AS.retired: maxRetired in all, maxRetiredPerGrant per grant, oldest first out), so that presenting it
+// later is still a replay that revokes the grant (RFC 9700 §4.14.2).
 const (
 	maxAccessPerGrant  = 10
 	maxRefreshPerGrant = 12
+	maxRetired         = 100000
+	maxRetiredPerGrant = 1000
+	maxRetiredBytes    = 48 << 20 // 100,000 entries of a 64-character hash and a grant id, with entryOverhead
 )
 
-// trimGrantTokens forgets a grant's oldest tokens past its bounds. Call inside Store.Update.
-func trimGrantTokens(s *store.State, grantID string) {
+// trimmedRefresh is a used refresh token forgotten from the state (to be remembered in AS.retired).
+type trimmedRefresh struct {
+	hash, grant string
+	expires     time.Time
+}
+
+// trimGrantTokens forgets a grant's oldest tokens past its bounds and returns the used refresh tokens it forgot.
+// Call inside Store.Update.
+func trimGrantTokens(s *store.State, grantID string) (used []trimmedRefresh) {
 	access, refresh := s.TokensOf(grantID)
 	for len(access) > maxAccessPerGrant {
 		i := oldestBy(access, func(h string) time.Time { t, _ := s.AccessTokens.Get(h); return t.Issued })
@@ -49,9 +61,33 @@ func trimGrantTokens(s *store.State, grantID string) {
 	}
 	for len(refresh) > maxRefreshPerGrant {
 		i := oldestBy(refresh, func(h string) time.Time { t, _ := s.RefreshTokens.Get(h); return t.Issued })
+		if t, _ := s.RefreshTokens.Get(refresh[i]); t.State != store.RefreshActive {
+			used = append(used, trimmedRefresh{hash: refresh[i], grant: grantID, expires: t.Expires})
+		}
 		s.RefreshTokens.Delete(refresh[i])
 		refresh = append(refresh[:i], refresh[i+1:]...)
 	}
+	return used
+}
+
+// rememberRetired keeps the used refresh tokens trimmed from the state, until they expire.
+func (a *AS) rememberRetired(used []trimmedRefresh) {
+	if len(used) == 0 {
+		return
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, u := range used {
+		a.retired.Add(u.hash, u.grant, int64(len(u.hash)+len(u.grant)+entryOverhead), u.expires, u.grant)
+	}
+}
+
+// retiredGrant is the grant of a used refresh token trimmed from the state, if it is remembered.
+func (a *AS) retiredGrant(hash string, now time.Time) (string, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.retired.Prune(now)
+	return a.retired.Get(hash)
 }
 
 // oldestBy is the index of the key with the earliest time (ties: the smallest key, for a stable choice).

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -137,4 +138,29 @@ func TestJTIFloodKeepsVictim(t *testing.T) {
 	if total != c.n || len(c.byOwner) > 20 {
 		t.Errorf("%d ids counted, %d held by %d owners", c.n, total, len(c.byOwner))
 	}
+}
+
+// A stolen refresh token presented after more rotations than a grant keeps (maxRefreshPerGrant) is still a
+// replay: the grant is revoked, the thief and the client both lose it. It used to be "unknown": refused, nothing
+// revoked, the client's chain alive.
+func TestOldRefreshTokenReplayRevokes(t *testing.T) {
+	h := newHarness(t)
+	client, tk := h.flow(cb)
+	stolen, rt := tk.Refresh, tk.Refresh
+	var access string
+	for range maxRefreshPerGrant + 8 {
+		h.clock.Advance(2 * refreshGrace)
+		next := h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client))
+		rt, access = next.Refresh, next.Access
+	}
+	h.as.store.View(func(s *store.State) {
+		if s.RefreshTokens.Has(store.Hash(stolen)) {
+			t.Fatal("the first refresh token is still in the state: the test does not reach the trimming")
+		}
+	})
+	wantOAuthError(t, h.tokenForm("grant_type", "refresh_token", "refresh_token", stolen, "client_id", client), 400, "invalid_grant")
+	if r := h.mcp(access); r.Status != http.StatusUnauthorized {
+		t.Errorf("after the replay of a trimmed refresh token the grant's access token still works: /mcp %d", r.Status)
+	}
+	wantOAuthError(t, h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client), 400, "invalid_grant")
 }
