@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -443,8 +442,9 @@ func TestJWKSCacheBounded(t *testing.T) {
 	key := newRSASigner(t, "k")
 	keys := newJWKSServer(t, key.jwks())
 	h := newHarness(t, allowLoopback)
+	ctx := localContext(t)
 	for i := range maxJWKSCache + 5 {
-		if _, _, err := h.as.cimd.clientKeys(context.Background(), fmt.Sprintf("%s/jwks/%d.json", keys.URL, i), false); err != nil {
+		if _, _, err := h.as.cimd.clientKeys(ctx, fmt.Sprintf("%s/jwks/%d.json", keys.URL, i), false); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,12 +1,16 @@
 package oauth
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+	"github.com/mcpwatch/mcpwatch/server/publicurl"
 )
 
 // At the global grant bound, a stranger minting client ID metadata documents under its own host
@@ -163,4 +167,41 @@ func TestOldRefreshTokenReplayRevokes(t *testing.T) {
 		t.Errorf("after the replay of a trimmed refresh token the grant's access token still works: /mcp %d", r.Status)
 	}
 	wantOAuthError(t, h.tokenForm("grant_type", "refresh_token", "refresh_token", rt, "client_id", client), 400, "invalid_grant")
+}
+
+// --allow-loopback-cimd fetches from this machine only for a request that came to a loopback address: a stranger
+// behind the user's own tunnel (no --public-url; the guard admits the forwarded https host) cannot make the server
+// fetch loopback URLs (a port scanner). Without the check the document below was fetched.
+func TestLoopbackCIMDRefusedThroughTunnel(t *testing.T) {
+	docs := newDocServer(t, "", map[string]string{"/c": claudeDoc(cb)})
+	h := newHarness(t, allowLoopback)
+	_, challenge := pkce()
+	r := h.get(authorizeQuery(docs.URL+"/c", cb, challenge), "X-Forwarded-Proto", "https", "X-Forwarded-Host", "abc.trycloudflare.com")
+	if r.Status == http.StatusOK || docs.hits.Load() != 0 {
+		t.Fatalf("through a tunnel: %d, %d fetches of a loopback document\n%s", r.Status, docs.hits.Load(), r.Body)
+	}
+	if !strings.Contains(r.Body, "loopback") {
+		t.Errorf("the page does not say why:\n%s", r.Body)
+	}
+	// The same request made on this machine still works.
+	if r := h.get(authorizeQuery(docs.URL+"/c", cb, challenge)); r.Status != http.StatusOK || docs.hits.Load() != 1 {
+		t.Errorf("on loopback: %d, %d fetches", r.Status, docs.hits.Load())
+	}
+}
+
+// localContext is the context of a request the host guard admitted on loopback (fetches on its behalf may reach
+// loopback under --allow-loopback-cimd).
+func localContext(t *testing.T) context.Context {
+	t.Helper()
+	g, err := publicurl.NewGuard("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ctx context.Context
+	g.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { ctx = r.Context() })).
+		ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "http://127.0.0.1/", nil))
+	if !publicurl.Local(ctx) {
+		t.Fatal("a loopback request's context is not local")
+	}
+	return ctx
 }
