@@ -15,9 +15,10 @@ import (
 //
 // Clients: at most MaxClients. Registering one more forgets the oldest idle client: one that holds no grant, has
 // no authorization under way (a pending consent or a code) and registered more than clientGrace ago (the moment
-// between its registration and its authorization request). When none is idle, the registration is refused with
-// 503 temporarily_unavailable. A client holding a grant, or in the middle of its first authorization, is never
-// forgotten to admit a stranger.
+// between its registration and its authorization request); if every such client holds a grant, the one whose
+// grants issued no token for longest, past clientIdleGrant, goes with its grants. When none qualifies, the
+// registration is refused with 503 temporarily_unavailable. A client whose grant issued tokens within the hour, or
+// in the middle of its first authorization, is never forgotten to admit a stranger.
 //
 // Grants: at most MaxGrantsPerClient per client and MaxGrants in all. A new grant past the client's bound revokes
 // that client's oldest grant; past the bound in all, the oldest grant of the owner holding the most grants goes
@@ -26,6 +27,7 @@ import (
 const (
 	maxClients         = 1000
 	clientGrace        = time.Minute
+	clientIdleGrant    = time.Hour // a client whose grants issued no token for this long may be forgotten
 	maxGrants          = 10000
 	maxGrantsPerClient = 100
 )
@@ -119,28 +121,51 @@ func checkClientSize(md *oauthex.ClientRegistrationMetadata) error {
 }
 
 // admitClient makes room for one more registered client, or says why there is none; busy reports a client with an
-// authorization under way. Call inside Store.Update.
-func admitClient(s *store.State, now time.Time, busy func(clientID string) bool) error {
-	if s.Clients.Len() < maxClients {
+// authorization under way. First choice: the oldest idle client without a grant. Else the client whose grants have
+// been idle longest (no token issued, no refresh) if that is more than clientIdleGrant ago: its grants are revoked
+// with it. A client that issued tokens within clientIdleGrant, is mid-authorization or registered within
+// clientGrace is never forgotten. Linear in the clients and grants held. Call inside Store.Update.
+func admitClient(s *store.State, now time.Time, busy func(clientID string) bool, limit int) error {
+	if s.Clients.Len() < limit {
 		return nil
 	}
 	var (
-		oldest string
-		at     time.Time
+		oldest, idlest string
+		at, used       time.Time
 	)
 	for id, c := range s.Clients.All() {
-		if s.HasGrant(id) || now.Sub(c.IssuedAt) < clientGrace || busy(id) {
+		if now.Sub(c.IssuedAt) < clientGrace || busy(id) {
 			continue
 		}
-		if oldest == "" || c.IssuedAt.Before(at) {
-			oldest, at = id, c.IssuedAt
+		if !s.HasGrant(id) {
+			if oldest == "" || c.IssuedAt.Before(at) || c.IssuedAt.Equal(at) && id < oldest {
+				oldest, at = id, c.IssuedAt
+			}
+			continue
+		}
+		var last time.Time
+		for _, gid := range s.GrantsOf(id) {
+			g, _ := s.Grants.Get(gid)
+			if u := g.Used(); u.After(last) {
+				last = u
+			}
+		}
+		if now.Sub(last) > clientIdleGrant && (idlest == "" || last.Before(used) || last.Equal(used) && id < idlest) {
+			idlest, used = id, last
 		}
 	}
-	if oldest == "" {
+	switch {
+	case oldest != "":
+		s.Clients.Delete(oldest)
+	case idlest != "":
+		for _, gid := range s.GrantsOf(idlest) {
+			s.RevokeGrant(gid)
+		}
+		s.Clients.Delete(idlest)
+	default:
 		return oauthErr(http.StatusServiceUnavailable, "temporarily_unavailable", fmt.Sprintf(
-			"%d clients are registered, each holding a grant, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", maxClients, clientGrace))
+			"%d clients are registered, each holding a grant used within %s, in the middle of an authorization or registered less than %s ago; this server refuses a new registration rather than forget one of them: try again later", limit, clientIdleGrant, clientGrace))
 	}
-	s.Clients.Delete(oldest)
 	return nil
 }
 

@@ -205,3 +205,62 @@ func localContext(t *testing.T) context.Context {
 	}
 	return ctx
 }
+
+// At the bound on clients with every client holding a grant, a registration forgets the client whose grants have
+// issued no token for longest, past an hour (with its grants), and never one used within the hour: registration is
+// no longer locked out for the grants' 30-day life. The old policy refused every registration with 503.
+func TestRegisterEvictsIdlestGrantHolder(t *testing.T) {
+	t0 := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
+	st := store.Ephemeral(store.Options{Now: func() time.Time { return t0 }})
+	const limit = 4
+	idle := func(s *store.State) {
+		for i, used := range []time.Duration{3 * time.Hour, 2 * time.Hour, 30 * time.Minute, 0} {
+			id := fmt.Sprintf("client-%d", i)
+			s.Clients.Put(id, store.Client{ID: id, IssuedAt: t0.Add(-5 * time.Hour)})
+			s.Grants.Put("g"+id, store.Grant{ID: "g" + id, ClientID: id, Created: t0.Add(-4 * time.Hour), LastUsed: t0.Add(-used)})
+		}
+	}
+	never := func(string) bool { return false }
+	err := st.Update(func(s *store.State) error {
+		idle(s)
+		if err := admitClient(s, t0, never, limit); err != nil {
+			return err
+		}
+		if s.Clients.Has("client-0") || s.Grants.Has("gclient-0") || s.Clients.Len() != limit-1 {
+			t.Errorf("the client idle for 3 hours was kept (%d clients)", s.Clients.Len())
+		}
+		s.Clients.Put("new-1", store.Client{ID: "new-1", IssuedAt: t0.Add(-5 * time.Hour)})
+		s.Grants.Put("gnew-1", store.Grant{ID: "gnew-1", ClientID: "new-1", Created: t0})
+		if err := admitClient(s, t0, never, limit); err != nil {
+			return err
+		}
+		if s.Clients.Has("client-1") {
+			t.Error("the client idle for 2 hours was kept")
+		}
+		s.Clients.Put("new-2", store.Client{ID: "new-2", IssuedAt: t0.Add(-5 * time.Hour)})
+		s.Grants.Put("gnew-2", store.Grant{ID: "gnew-2", ClientID: "new-2", Created: t0})
+		// Every client left used its grant within the hour: refused, nothing forgotten.
+		if err := admitClient(s, t0, never, limit); err == nil || s.Clients.Len() != limit {
+			t.Errorf("with every grant used within the hour: %v, %d clients", err, s.Clients.Len())
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A refresh records when the grant last issued tokens (what the idle-client choice above reads).
+func TestRefreshRecordsLastUsed(t *testing.T) {
+	h := newHarness(t)
+	client, tk := h.flow(cb)
+	h.clock.Advance(2 * time.Hour)
+	h.mustTokens(h.tokenForm("grant_type", "refresh_token", "refresh_token", tk.Refresh, "client_id", client))
+	h.as.store.View(func(s *store.State) {
+		for _, gid := range s.GrantsOf(client) {
+			if g, _ := s.Grants.Get(gid); !g.Used().Equal(h.clock.Now()) {
+				t.Errorf("grant last used %s, refreshed at %s", g.Used(), h.clock.Now())
+			}
+		}
+	})
+}

@@ -336,6 +336,7 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 		}
 		if newGrant {
 			admitGrant(s, c.ID, maxGrants)
+			g.LastUsed = now
 			s.Grants.Put(g.ID, *g)
 		} else if !s.Grants.Has(g.ID) {
 			return invalidGrant("the grant was revoked")
@@ -469,6 +470,8 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		}
 		s.RefreshTokens.Put(h, t)
 		trimmed = trimGrantTokens(s, g.ID)
+		g.LastUsed = now
+		s.Grants.Put(g.ID, g)
 		grant = g
 		return nil
 	})
