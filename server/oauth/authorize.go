@@ -264,7 +264,7 @@ func (a *AS) showConsent(w http.ResponseWriter, r *http.Request, req *authReques
 	p := &pendingConsent{ID: randomID(""), CSRF: randomToken(""), Browser: browser, Req: *req, Expires: a.now().Add(consentTTL)}
 	a.mu.Lock()
 	a.pruneLocked()
-	a.consents.Add(p.ID, req.Client.ID, req.bytes()+int64(len(p.ID)+len(p.CSRF)+len(p.Browser)), p.Expires, p)
+	a.consents.Add(p.ID, grantOwner(req.Client.ID), req.bytes()+int64(len(p.ID)+len(p.CSRF)+len(p.Browser)), p.Expires, p)
 	a.mu.Unlock()
 
 	view := consentView{
@@ -396,7 +396,7 @@ func (a *AS) approve(w http.ResponseWriter, r *http.Request, req *authRequest, o
 	expires := a.now().Add(o.codeTTL())
 	a.mu.Lock()
 	a.pruneLocked()
-	a.codes.Add(store.Hash(code), req.Client.ID, req.bytes(), expires.Add(usedCodeMemory), &authCode{Req: *req, Expires: expires})
+	a.codes.Add(store.Hash(code), grantOwner(req.Client.ID), req.bytes(), expires.Add(usedCodeMemory), &authCode{Req: *req, Expires: expires})
 	a.mu.Unlock()
 	http.Redirect(w, r, authorizationResponse(req.RedirectURI, map[string]string{"code": code, "state": req.State, "iss": req.Issuer}), http.StatusFound)
 	return nil

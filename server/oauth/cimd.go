@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/publicurl"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -29,7 +30,10 @@ import (
 // so neither DNS rebinding nor a redirect gets around it), follows at most 3 https redirects, and goes through
 // recorder.Transport so that it shows up as an outbound exchange.
 type cimdFetcher struct {
-	client        *http.Client
+	client *http.Client
+	// strict never connects to loopback: with allowLoopback, the client for a request that did not come to a
+	// loopback address (a tunnel's, so that a stranger cannot use loopback fetches as a port scanner).
+	strict        *http.Client
 	allowLoopback bool
 	maxBytes      int64
 	now           func() time.Time
@@ -79,7 +83,17 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 	if f.log == nil {
 		f.log = slog.New(slog.DiscardHandler)
 	}
-	dialer := &net.Dialer{Timeout: timeout, Control: f.checkDial}
+	f.client = f.newClient(cfg, timeout, f.allowLoopback)
+	f.strict = f.client
+	if f.allowLoopback {
+		f.strict = f.newClient(cfg, timeout, false)
+	}
+	return f
+}
+
+// newClient is the guarded client; loopback says whether it may connect to this machine.
+func (f *cimdFetcher) newClient(cfg Config, timeout time.Duration, loopback bool) *http.Client {
+	dialer := &net.Dialer{Timeout: timeout, Control: f.dialCheck(loopback)}
 	base := &http.Transport{
 		Proxy:                 nil, // a proxy would dial on our behalf and bypass the address check
 		DialContext:           dialer.DialContext,
@@ -89,7 +103,7 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 		IdleConnTimeout:       30 * time.Second,
 		ForceAttemptHTTP2:     true,
 	}
-	f.client = &http.Client{
+	return &http.Client{
 		Transport: &recorder.Transport{Base: base, Recorder: cfg.Recorder},
 		Timeout:   timeout,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
@@ -102,7 +116,15 @@ func newCIMDFetcher(cfg Config) *cimdFetcher {
 			return nil
 		},
 	}
-	return f
+}
+
+// clientFor is the client for a fetch on behalf of the request of ctx: with allowLoopback, one that may connect to
+// loopback only when the request itself came to a loopback address.
+func (f *cimdFetcher) clientFor(ctx context.Context) *http.Client {
+	if f.allowLoopback && publicurl.Local(ctx) {
+		return f.client
+	}
+	return f.strict
 }
 
 // isDocumentURL reports whether a client_id is the URL of a metadata document this server would fetch.
@@ -147,7 +169,16 @@ var blockedPrefixes = []netip.Prefix{
 }
 
 // checkDial refuses a connection to an address that is not public (loopback allowed only for tests).
-func (f *cimdFetcher) checkDial(network, address string, _ syscall.RawConn) error {
+func (f *cimdFetcher) checkDial(network, address string, c syscall.RawConn) error {
+	return f.dialCheck(f.allowLoopback)(network, address, c)
+}
+
+// dialCheck is checkDial with loopback allowed or not.
+func (f *cimdFetcher) dialCheck(loopback bool) func(network, address string, _ syscall.RawConn) error {
+	return func(network, address string, _ syscall.RawConn) error { return checkAddress(address, loopback) }
+}
+
+func checkAddress(address string, loopback bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		return err
@@ -158,7 +189,7 @@ func (f *cimdFetcher) checkDial(network, address string, _ syscall.RawConn) erro
 	}
 	ip = ip.Unmap()
 	if ip.IsLoopback() {
-		if f.allowLoopback {
+		if loopback {
 			return nil
 		}
 		return &addressError{fmt.Errorf("refusing to connect to %s: a loopback address", ip)}
@@ -338,7 +369,11 @@ func (f *cimdFetcher) get(ctx context.Context, u, what string) ([]byte, http.Hea
 	}
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "mcpwatch (client ID metadata document fetch)")
-	resp, err := f.client.Do(req)
+	client := f.clientFor(ctx)
+	if client == f.strict && f.allowLoopback && req.URL.Scheme == "http" {
+		return nil, nil, fmt.Errorf("fetching %s refused: --allow-loopback-cimd fetches from this machine only for a request that came to a loopback address, and this one came through a public host", what)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		reason := f.fetchFailure(err, ctx)
 		f.log.Warn("fetch of a client's document failed", "what", what, "url", u, "reason", reason, "err", err)

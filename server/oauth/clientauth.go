@@ -45,8 +45,11 @@ const (
 	// jwksRefetchAfter: a JWKS is fetched again for an unknown kid at most this often, so that a stranger cannot
 	// make the server fetch it in a loop.
 	jwksRefetchAfter = 30 * time.Second
-	// maxJTIs bounds the remembered assertion ids.
-	maxJTIs = 10000
+	// maxJTIs bounds the remembered assertion ids in all, maxJTIsPerClient those of one owner (grantOwner of the
+	// client id). An owner at its bound forgets its own id closest to expiry; at the bound in all, the owner holding
+	// the most forgets one, so a stranger's flood of hour-long assertions never flushes another client's ids.
+	maxJTIs          = 10000
+	maxJTIsPerClient = 1000
 )
 
 // assertionAlgs are the signature algorithms a client_assertion may use: asymmetric only.
@@ -179,38 +182,95 @@ func (f *cimdFetcher) clientKeys(ctx context.Context, u string, refresh bool) (k
 	return keys, true, nil
 }
 
-// jtiCache remembers the ids of the assertions used, each until its exp, at most maxJTIs: when full, expired ids
-// are dropped, and if none has expired the one closest to expiry goes (a stranger can register a client with its
-// own key and fill the cache; that must not lock every private_key_jwt client out).
+// jtiCache remembers the ids of the assertions used, each until its exp: at most perClient per owner
+// (grantOwner of the client id) and max in all. An owner at its bound forgets its expired ids, then its own id
+// closest to expiry; at the bound in all, expired ids go, then the id closest to expiry of the owner holding the
+// most (a stranger can register clients with its own keys and fill the cache; that must not flush another
+// client's ids and let its assertion be replayed). Linear in the ids held, only when a bound is reached.
 type jtiCache struct {
-	mu   sync.Mutex
-	seen map[string]time.Time
-	max  int
+	mu             sync.Mutex
+	byOwner        map[string]map[string]time.Time // owner → client id + "\x00" + jti → until
+	n              int
+	max, perClient int
 }
 
 var errReplayedJTI = errors.New("the assertion's jti was already used: a client_assertion is single use (RFC 7523 §3)")
 
-func (c *jtiCache) use(key string, until, now time.Time) error {
+func (c *jtiCache) use(clientID, jti string, until, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if t, ok := c.seen[key]; ok && now.Before(t) {
+	owner, key := grantOwner(clientID), clientID+"\x00"+jti
+	if c.byOwner == nil {
+		c.byOwner = map[string]map[string]time.Time{}
+	}
+	mine := c.byOwner[owner]
+	if t, ok := mine[key]; ok && now.Before(t) {
 		return errReplayedJTI
 	}
-	if len(c.seen) >= c.max {
-		var soonest string
-		for k, t := range c.seen {
-			if !now.Before(t) {
-				delete(c.seen, k)
-			} else if soonest == "" || t.Before(c.seen[soonest]) {
-				soonest = k
-			}
+	if mine == nil {
+		mine = map[string]time.Time{}
+		c.byOwner[owner] = mine
+	}
+	if len(mine) >= c.perClient {
+		c.forget(owner, now)
+	}
+	if c.n >= c.max {
+		for o := range c.byOwner {
+			c.dropExpired(o, now)
 		}
-		if len(c.seen) >= c.max {
-			delete(c.seen, soonest)
+		if c.n >= c.max {
+			top := owner // the requester's own, when it holds as many as any
+			for o, ids := range c.byOwner {
+				if len(ids) > len(c.byOwner[top]) {
+					top = o
+				}
+			}
+			c.forget(top, now)
 		}
 	}
-	c.seen[key] = until
+	c.byOwner[owner] = mine
+	if _, ok := mine[key]; !ok {
+		c.n++
+	}
+	mine[key] = until
 	return nil
+}
+
+// dropExpired forgets an owner's expired ids (and the owner, once it holds none).
+func (c *jtiCache) dropExpired(owner string, now time.Time) {
+	ids := c.byOwner[owner]
+	for k, t := range ids {
+		if !now.Before(t) {
+			delete(ids, k)
+			c.n--
+		}
+	}
+	if len(ids) == 0 {
+		delete(c.byOwner, owner)
+	}
+}
+
+// forget drops an owner's expired ids, or if none had expired its id closest to expiry.
+func (c *jtiCache) forget(owner string, now time.Time) {
+	ids := c.byOwner[owner]
+	before := len(ids)
+	c.dropExpired(owner, now)
+	if len(ids) < before {
+		return
+	}
+	var soonest string
+	for k, t := range ids {
+		if soonest == "" || t.Before(ids[soonest]) {
+			soonest = k
+		}
+	}
+	if soonest != "" {
+		delete(ids, soonest)
+		c.n--
+	}
+	if len(ids) == 0 {
+		delete(c.byOwner, owner)
+	}
 }
 
 // assertionClaims are the claims of a client_assertion.
@@ -297,7 +357,7 @@ func (a *AS) verifyAssertion(r *http.Request, c *client, raw string) (string, er
 	case len(claims.ID) > 256:
 		return "", errors.New("the assertion's jti is longer than 256 characters")
 	}
-	if err := a.jtis.use(c.ID+"\x00"+claims.ID, claims.Expiry.Time().Add(assertionSkew), now); err != nil {
+	if err := a.jtis.use(c.ID, claims.ID, claims.Expiry.Time().Add(assertionSkew), now); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("%s, key %q", alg, used.KeyID), nil

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -411,29 +410,29 @@ func TestIDJAGGrantExplained(t *testing.T) {
 // to expiry goes; an id is refused until its exp.
 func TestJTICacheBounded(t *testing.T) {
 	now := time.Date(2026, 9, 1, 12, 0, 0, 0, time.UTC)
-	c := jtiCache{seen: map[string]time.Time{}, max: 3}
+	c := jtiCache{max: 3, perClient: 3}
 	for i, ttl := range []time.Duration{time.Minute, 2 * time.Minute, 3 * time.Minute} {
-		if err := c.use(fmt.Sprint(i), now.Add(ttl), now); err != nil {
+		if err := c.use("client", fmt.Sprint(i), now.Add(ttl), now); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.use("1", now.Add(time.Minute), now); err != errReplayedJTI {
+	if err := c.use("client", "1", now.Add(time.Minute), now); err != errReplayedJTI {
 		t.Fatalf("replay: %v", err)
 	}
-	if err := c.use("3", now.Add(5*time.Minute), now); err != nil || len(c.seen) != 3 {
-		t.Fatalf("full: %v, %d ids", err, len(c.seen))
+	if err := c.use("client", "3", now.Add(5*time.Minute), now); err != nil || c.n != 3 {
+		t.Fatalf("full: %v, %d ids", err, c.n)
 	}
-	if _, ok := c.seen["0"]; ok {
+	if c.held("client", "0") {
 		t.Error("the id closest to expiry was kept when the cache was full")
 	}
 	later := now.Add(150 * time.Second) // "1" expired
-	if err := c.use("4", later.Add(time.Minute), later); err != nil || len(c.seen) != 3 {
-		t.Fatalf("after expiry: %v, %d ids", err, len(c.seen))
+	if err := c.use("client", "4", later.Add(time.Minute), later); err != nil || c.n != 3 {
+		t.Fatalf("after expiry: %v, %d ids", err, c.n)
 	}
-	if _, ok := c.seen["1"]; ok {
+	if c.held("client", "1") {
 		t.Error("an expired id was kept")
 	}
-	if err := c.use("1", later.Add(time.Minute), later); err != nil {
+	if err := c.use("client", "1", later.Add(time.Minute), later); err != nil {
 		t.Errorf("an id may be used again after its exp: %v", err)
 	}
 }
@@ -443,8 +442,9 @@ func TestJWKSCacheBounded(t *testing.T) {
 	key := newRSASigner(t, "k")
 	keys := newJWKSServer(t, key.jwks())
 	h := newHarness(t, allowLoopback)
+	ctx := localContext(t)
 	for i := range maxJWKSCache + 5 {
-		if _, _, err := h.as.cimd.clientKeys(context.Background(), fmt.Sprintf("%s/jwks/%d.json", keys.URL, i), false); err != nil {
+		if _, _, err := h.as.cimd.clientKeys(ctx, fmt.Sprintf("%s/jwks/%d.json", keys.URL, i), false); err != nil {
 			t.Fatal(err)
 		}
 	}

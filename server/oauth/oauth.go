@@ -158,6 +158,7 @@ type AS struct {
 	mu       sync.Mutex
 	codes    *bounded[*authCode]       // by store.Hash(code), owned by the client id
 	consents *bounded[*pendingConsent] // by consent id, owned by the client id
+	retired  *bounded[string]          // used refresh tokens trimmed from the state: hash → grant id, owned by the grant
 }
 
 // New returns an authorization server over cfg.Store.
@@ -196,7 +197,8 @@ func New(cfg Config) (*AS, error) {
 		now:      cfg.Now,
 		codes:    newBounded[*authCode](maxCodes, maxCodesPerClient, maxCodeBytes),
 		consents: newBounded[*pendingConsent](maxConsents, maxConsentsPerClient, maxConsentBytes),
-		jtis:     jtiCache{seen: map[string]time.Time{}, max: maxJTIs},
+		retired:  newBounded[string](maxRetired, maxRetiredPerGrant, maxRetiredBytes),
+		jtis:     jtiCache{max: maxJTIs, perClient: maxJTIsPerClient},
 	}
 	a.cimd = newCIMDFetcher(cfg)
 	o := cfg.Options

@@ -7,9 +7,10 @@ import (
 
 // The budget of what an authorization request can make the server hold in memory (docs/budget-oauth.md). A
 // pending consent or an authorization code keeps the request's echoed parameters until it is answered, redeemed
-// or expires; both are bounded by count in all, by count per client and by bytes in all, and at a bound the
-// oldest entry goes (of the client when its own bound is reached, else of anyone), so that a stranger flooding
-// GET /authorize only ever pushes out its own requests and never locks out another client.
+// or expires; both are bounded by count in all, by count per owner and by bytes in all, and at a bound an oldest
+// entry goes (the owner's own when its bound is reached, else that of the owner holding the most entries), so that
+// a stranger flooding GET /authorize, even spread over many registered clients, pushes out its own requests first.
+// The owner is grantOwner(client id): the host of a metadata-document client, the id of a registered one.
 const (
 	// maxStateBytes bounds the state parameter. Real clients send 22 to 64 characters (16–32 random bytes in
 	// base64url or hex; VS Code a few hundred of standard Base64); 4 KiB is ample for a state that carries a
@@ -66,8 +67,8 @@ func slimClient(c *client) *client {
 }
 
 // bounded is a map whose entries are kept in insertion order and bounded by count in all, count per owner and
-// bytes in all; adding past a bound drops the oldest entry (the owner's own, when the owner's bound is the one
-// reached). Expired entries are dropped from the front. Every operation is O(1) amortised. Not safe for
+// bytes in all; adding past a bound drops an oldest entry: the owner's own when the owner's bound is the one
+// reached, else that of the owner holding the most entries. Expired entries are dropped from the front. Every operation is O(1) amortised. Not safe for
 // concurrent use (AS.mu guards it).
 type bounded[V any] struct {
 	maxCount, maxPerOwner int
@@ -76,13 +77,19 @@ type bounded[V any] struct {
 	byKey   map[string]*list.Element
 	order   *list.List // of *boundedEntry[V], oldest first
 	byOwner map[string]*list.List
-	bytes   int64
-	evicted int // entries dropped to make room (tests, notes)
+	// withCount holds the owners by how many entries they hold; most is the largest such count. At the bound in
+	// all, the oldest entry of an owner holding most goes (O(1) but for ties, see evictAtBound).
+	withCount map[int]map[string]struct{}
+	most      int
+	bytes     int64
+	seq       uint64
+	evicted   int // entries dropped to make room (tests, notes)
 }
 
 type boundedEntry[V any] struct {
 	key, owner string
 	size       int64
+	seq        uint64    // the order of insertion
 	until      time.Time // dropped once the clock reaches it
 	v          V
 	ownerElem  *list.Element
@@ -90,7 +97,7 @@ type boundedEntry[V any] struct {
 
 func newBounded[V any](maxCount, maxPerOwner int, maxBytes int64) *bounded[V] {
 	return &bounded[V]{maxCount: maxCount, maxPerOwner: maxPerOwner, maxBytes: maxBytes,
-		byKey: map[string]*list.Element{}, order: list.New(), byOwner: map[string]*list.List{}}
+		byKey: map[string]*list.Element{}, order: list.New(), byOwner: map[string]*list.List{}, withCount: map[int]map[string]struct{}{}}
 }
 
 func (b *bounded[V]) Len() int               { return len(b.byKey) }
@@ -119,11 +126,54 @@ func (b *bounded[V]) remove(e *list.Element) {
 	b.order.Remove(e)
 	if ol := b.byOwner[be.owner]; ol != nil {
 		ol.Remove(be.ownerElem)
+		b.recount(be.owner, ol.Len()+1, ol.Len())
 		if ol.Len() == 0 {
 			delete(b.byOwner, be.owner)
 		}
 	}
 	b.bytes -= be.size
+}
+
+// recount moves owner from the owners holding from entries to those holding to.
+func (b *bounded[V]) recount(owner string, from, to int) {
+	if set := b.withCount[from]; set != nil {
+		delete(set, owner)
+		if len(set) == 0 {
+			delete(b.withCount, from)
+		}
+	}
+	if to > 0 {
+		set := b.withCount[to]
+		if set == nil {
+			set = map[string]struct{}{}
+			b.withCount[to] = set
+		}
+		set[owner] = struct{}{}
+	}
+	for b.most > 0 && b.withCount[b.most] == nil {
+		b.most--
+	}
+	b.most = max(b.most, to)
+}
+
+// evictAtBound drops the oldest entry of the owner holding the most entries (ties: the owner whose oldest entry
+// is the oldest), so that a flood spread over many owners pushes out the flooder's own entries first. The tie is
+// O(1) when the oldest entry of all belongs to an owner holding most, else linear in the owners tied.
+func (b *bounded[V]) evictAtBound() {
+	front := b.order.Front().Value.(*boundedEntry[V])
+	victim := b.byKey[front.key]
+	if b.byOwner[front.owner].Len() != b.most {
+		var at uint64
+		victim = nil
+		for o := range b.withCount[b.most] {
+			e := b.byKey[b.byOwner[o].Front().Value.(string)]
+			if seq := e.Value.(*boundedEntry[V]).seq; victim == nil || seq < at {
+				victim, at = e, seq
+			}
+		}
+	}
+	b.remove(victim)
+	b.evicted++
 }
 
 // Prune drops the entries whose time has come, oldest first, stopping at the first one still live (entries are
@@ -139,7 +189,7 @@ func (b *bounded[V]) Prune(now time.Time) {
 }
 
 // Add stores v under key for owner, making room first: the owner's oldest entry while the owner is at its
-// bound, then the oldest entry of anyone while the count or the bytes are. size larger than the byte bound is
+// bound, then the oldest entry of the owner holding the most entries while the count or the bytes are. size larger than the byte bound is
 // refused (false).
 func (b *bounded[V]) Add(key, owner string, size int64, until time.Time, v V) bool {
 	if size > b.maxBytes {
@@ -153,16 +203,17 @@ func (b *bounded[V]) Add(key, owner string, size int64, until time.Time, v V) bo
 		}
 	}
 	for b.order.Len() > 0 && (b.order.Len() >= b.maxCount || b.bytes+size > b.maxBytes) {
-		b.remove(b.order.Front())
-		b.evicted++
+		b.evictAtBound()
 	}
 	ol := b.byOwner[owner]
 	if ol == nil {
 		ol = list.New()
 		b.byOwner[owner] = ol
 	}
-	be := &boundedEntry[V]{key: key, owner: owner, size: size, until: until, v: v}
+	b.seq++
+	be := &boundedEntry[V]{key: key, owner: owner, size: size, seq: b.seq, until: until, v: v}
 	be.ownerElem = ol.PushBack(key)
+	b.recount(owner, ol.Len()-1, ol.Len())
 	b.byKey[key] = b.order.PushBack(be)
 	b.bytes += size
 	return true

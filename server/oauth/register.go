@@ -187,7 +187,7 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 		resp.ClientSecretExpiresAt = &never
 	}
 	err = a.store.Update(func(s *store.State) error {
-		if err := admitClient(s, now, a.clientBusy); err != nil {
+		if err := admitClient(s, now, a.clientBusy, maxClients); err != nil {
 			return err
 		}
 		s.Clients.Put(c.ID, *c)

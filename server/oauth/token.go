@@ -327,6 +327,7 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 		resp.RefreshToken = randomToken(prefixRefresh)
 		refreshHash = store.Hash(resp.RefreshToken)
 	}
+	var trimmed []trimmedRefresh
 	err := a.store.Update(func(s *store.State) error {
 		// Checked in the same change as the grant is made: a client forgotten since it authenticated leaves no
 		// grant behind whose token would work.
@@ -334,7 +335,8 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 			return invalidClient(fmt.Sprintf("client %s is no longer registered: register again", c.ID))
 		}
 		if newGrant {
-			admitGrant(s, c.ID)
+			admitGrant(s, c.ID, maxGrants)
+			g.LastUsed = now
 			s.Grants.Put(g.ID, *g)
 		} else if !s.Grants.Has(g.ID) {
 			return invalidGrant("the grant was revoked")
@@ -344,12 +346,13 @@ func (a *AS) issue(g *store.Grant, c *client, o *Options, predecessor string, ne
 			s.RefreshTokens.Put(refreshHash, store.RefreshToken{GrantID: g.ID, Issued: now, Expires: now.Add(o.refreshTTL()),
 				State: store.RefreshActive, Predecessor: predecessor})
 		}
-		trimGrantTokens(s, g.ID)
+		trimmed = trimGrantTokens(s, g.ID)
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	a.rememberRetired(trimmed)
 	return resp, nil
 }
 
@@ -380,6 +383,7 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 		oerr     error
 		replayed string // why the use is a replay: the grant was revoked
 		grace    bool   // a reuse within the grace window: a sibling successor issued
+		trimmed  []trimmedRefresh
 	)
 	newRefresh := ""
 	access := randomToken(prefixAccess)
@@ -389,6 +393,14 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 	err := a.store.Update(func(s *store.State) error {
 		t, ok := s.RefreshTokens.Get(h)
 		if !ok {
+			// A used refresh token trimmed from the state (a grant keeps only its newest) is still a replay.
+			if gid, ok := a.retiredGrant(h, now); ok {
+				if g, ok := s.Grants.Get(gid); ok && g.ClientID == c.ID {
+					s.RevokeGrant(gid)
+					replayed = "the refresh token was rotated long ago (many rotations since)"
+					return nil
+				}
+			}
 			return invalidGrant("unknown or revoked refresh token")
 		}
 		g, ok := s.Grants.Get(t.GrantID)
@@ -457,12 +469,16 @@ func (a *AS) refresh(w http.ResponseWriter, r *http.Request, p url.Values, c *cl
 				State: store.RefreshActive, Predecessor: h})
 		}
 		s.RefreshTokens.Put(h, t)
-		trimGrantTokens(s, g.ID)
+		trimmed = trimGrantTokens(s, g.ID)
+		g.LastUsed = now
+		s.Grants.Put(g.ID, g)
 		grant = g
 		return nil
 	})
 	if err != nil {
 		oerr = err
+	} else {
+		a.rememberRetired(trimmed)
 	}
 	if replayed != "" {
 		recorder.AddNote(r.Context(), "oauth", "refresh token replayed ("+replayed+"): grant revoked")

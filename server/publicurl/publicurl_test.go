@@ -257,3 +257,37 @@ func TestRebindingPreflightRefused(t *testing.T) {
 		t.Errorf("a refused request set the public URL to %v", g.Public())
 	}
 }
+
+// Local: only a request the guard admitted with a loopback base; a tunnel's forwarded host, the configured public
+// URL and a context outside the guard are not local.
+func TestLocal(t *testing.T) {
+	for _, c := range []struct {
+		public, host string
+		header       map[string]string
+		want         bool
+	}{
+		{"", "127.0.0.1:4000", nil, true},
+		{"", "localhost:4000", nil, true},
+		{"", "127.0.0.1:4000", map[string]string{"X-Forwarded-Proto": "https", "X-Forwarded-Host": "abc.trycloudflare.com"}, false},
+		{"", "abc.trycloudflare.com", map[string]string{"X-Forwarded-Proto": "https"}, false},
+		{"https://abc.trycloudflare.com", "abc.trycloudflare.com", nil, false},
+	} {
+		g, err := NewGuard(c.public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := httptest.NewRequest(http.MethodGet, "http://"+c.host+"/mcp", nil)
+		req.Host = c.host
+		for k, v := range c.header {
+			req.Header.Set(k, v)
+		}
+		got, ran := false, false
+		g.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got, ran = Local(r.Context()), true })).ServeHTTP(httptest.NewRecorder(), req)
+		if !ran || got != c.want {
+			t.Errorf("public %q host %q %v: admitted %v, Local %v, want %v", c.public, c.host, c.header, ran, got, c.want)
+		}
+	}
+	if Local(httptest.NewRequest(http.MethodGet, "/", nil).Context()) {
+		t.Error("a context outside the guard is local")
+	}
+}

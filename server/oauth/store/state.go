@@ -42,6 +42,17 @@ type Grant struct {
 	Scopes   []string  `json:"scopes,omitempty"`
 	Resource string    `json:"resource"`
 	Created  time.Time `json:"created"`
+	// LastUsed is when the grant last issued tokens (its creation, a refresh): not updated on every use of an
+	// access token, which would write the state per MCP request.
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// Used is when the grant last issued tokens (LastUsed, or Created for a grant stored before LastUsed existed).
+func (g *Grant) Used() time.Time {
+	if g.LastUsed.After(g.Created) {
+		return g.LastUsed
+	}
+	return g.Created
 }
 
 // AccessToken is an issued access token (stored under its hash).
