@@ -163,7 +163,7 @@ func TestCIMDOnlyServer(t *testing.T) {
 		t.Errorf("claude registration: %s %q", s.Status, s.Detail)
 	}
 	if s := claude.Stage(stageAuthorize); s.Status != Skipped || claude.Failed() {
-		t.Errorf("claude authorize: %s %q", s.Status, s.Detail)
+		t.Errorf("claude authorize: %s %q; %+v", s.Status, s.Detail, claude.Stages)
 	}
 	if s := inspector.Stage(stageRegistration); s.Status != Fail {
 		t.Errorf("inspector registration: %s %q", s.Status, s.Detail)
