@@ -143,6 +143,15 @@ func TestProbeScenarios(t *testing.T) {
 		{[]string{"--scenario", "stale-client"}, "gemini-cli", "token", "token-invalid-client"},
 		// A strict 2026-07-28 server refuses Claude's 2025-11-25 header beside _meta 2026-07-28 with -32020 (CC#93290).
 		{[]string{"--fault", "strict-version-header"}, "claude", "list", "protocol-version-header-meta-mismatch"},
+		// An error-severity finding fails the stage it is attached to, even when the client went on.
+		{[]string{"--scenario", "resource-mismatch"}, "claude", "discovery", "resource-metadata-mismatch"},
+		{[]string{"--scenario", "couldnt-reach"}, "claude", "discovery", "resource-metadata-unreachable"},
+		// The spec's client compares the resource metadata's resource with the URL it connects to and stops.
+		{[]string{"--scenario", "resource-mismatch"}, "spec", "discovery", "resource-metadata-mismatch"},
+		// A two-second token and no refresh token: the probe waits for the expiry and the call after it is refused.
+		{[]string{"--scenario", "expired"}, "claude", "call", "token-expired-no-refresh"},
+		// Not a break: a short-lived token is refreshed on 401 and the call goes through.
+		{[]string{"--fault", "short-token=2s"}, "claude", "", ""},
 		// Not a break: Claude Code falls back to initialize, before authorization and after it.
 		{[]string{"--scenario", "discover-fallback"}, "claude-code", "", "discover-fallback"},
 	}
@@ -173,6 +182,12 @@ func TestProbeScenarios(t *testing.T) {
 					t.Errorf("%s failed (%s) with findings %v, want %s", s.Stage, s.Detail, rules, c.rule)
 				}
 			}
+			if c.stage == "" && c.rule == "" {
+				if call := out.Results[0].Stages[6]; len(failed) > 0 || !strings.Contains(call.Detail, "after expiry: tools/call whoami → 401, refresh → 200") {
+					t.Errorf("failed stages %v, call %q; want the call after expiry refreshed", failed, call.Detail)
+				}
+				return
+			}
 			if c.stage == "" {
 				if len(failed) > 0 || !slices.Contains(all, c.rule) {
 					t.Errorf("failed stages %v, findings %v; want none failed and %s", failed, all, c.rule)
@@ -181,6 +196,14 @@ func TestProbeScenarios(t *testing.T) {
 			}
 			if !slices.Equal(failed, []string{c.stage}) {
 				t.Errorf("failed stages %v, want [%s]", failed, c.stage)
+			}
+			if c.as == "spec" {
+				// The spec's client stops at the stage that breaks: nothing after it is played.
+				for _, s := range out.Results[0].Stages {
+					if s.Stage != c.stage && s.Status != "skipped" {
+						t.Errorf("%s: %s after the spec client stopped at %s", s.Stage, s.Status, c.stage)
+					}
+				}
 			}
 		})
 	}

@@ -301,7 +301,7 @@ var Spec = Profile{ID: "spec", Name: "the spec (2026-07-28)", Section: "spec-che
 		DCR: &Registration{ClientName: "mcpwatch probe (spec)", RedirectURIs: []string{"{redirect}"}, GrantTypes: codeRefresh,
 			ResponseTypes: codeOnly, TokenEndpointAuthMethod: "none", ApplicationType: "native"},
 		Callback: "http://127.0.0.1:{port}/callback",
-		Scope:    []string{"challenge", "prm", "none"}, Resource: true, ChecksIss: true,
+		Scope:    []string{"challenge", "prm", "none"}, Resource: true, ChecksIss: true, ChecksResource: true,
 		Versions: []string{v2026, v1125}, ClientInfo: [2]string{"mcpwatch-probe", "spec"},
 		Accept: "application/json, text/event-stream",
 		Sources: map[string]string{
@@ -312,6 +312,7 @@ var Spec = Profile{ID: "spec", Name: "the spec (2026-07-28)", Section: "spec-che
 			"Scope":          "spec-checklist §6 (Scope Selection Strategy)",
 			"Resource":       "spec-checklist §7 (RFC 8707 on authorize and token)",
 			"ChecksIss":      "spec-checklist §7 (RFC 9207)",
+			"ChecksResource": "RFC 9728 §3.3 (the resource must be the URL the client connects to)",
 			"Versions":       "spec-checklist §0",
 			"Accept":         "spec-checklist §1/§3",
 		},

@@ -120,6 +120,9 @@ type Behaviour struct {
 	Resource bool
 	// ChecksIss: the client validates RFC 9207 iss when the AS advertises it.
 	ChecksIss bool
+	// ChecksResource: the client stops when the protected resource metadata's resource is not the URL it
+	// connects to (RFC 9728 §3.3).
+	ChecksResource bool
 	// Versions are the protocol versions offered: for Opening "discover", the server/discover version then the
 	// initialize fallback's; for "initialize", its version.
 	Versions []string

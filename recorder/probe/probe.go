@@ -193,6 +193,8 @@ type player struct {
 	verifier                     string
 	code                         string
 	token                        string
+	refresh                      string
+	expiresIn                    int // the token's expires_in, seconds (0: not said)
 
 	modern    bool   // the 2026-07-28 era was negotiated
 	version   string // the negotiated protocol version
@@ -532,6 +534,12 @@ func (pl *player) discovery() (string, error) {
 		notes = append(notes, fmt.Sprintf("%s → %d", strings.TrimPrefix(u, origin), status))
 		if m != nil && len(strs(m, "authorization_servers")) > 0 {
 			pl.prm = m
+		}
+	}
+	if pl.prm != nil && pl.b.ChecksResource {
+		want := pl.mcpURL.Scheme + "://" + pl.mcpURL.Host + pl.mcpURL.EscapedPath()
+		if got := str(pl.prm, "resource"); strings.TrimSuffix(got, "/") != strings.TrimSuffix(want, "/") {
+			return "", failf("%s: the resource metadata names resource %q, not %s, the URL connected to (RFC 9728 §3.3: %s stops here)", strings.Join(notes, "; "), got, want, pl.p.Name)
 		}
 	}
 	var issuer string
@@ -1015,6 +1023,23 @@ func (pl *player) tokenStage() (string, error) {
 	f.Set("code", pl.code)
 	f.Set("redirect_uri", pl.redirect)
 	f.Set("code_verifier", pl.verifier)
+	if err := pl.tokenRequest(f); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("form-encoded, client authentication %s → 200 Bearer token", pl.authMethod) + pl.lifetime(), nil
+}
+
+// lifetime says how long the token lives when the server said so.
+func (pl *player) lifetime() string {
+	if pl.expiresIn <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (expires_in %d s)", pl.expiresIn)
+}
+
+// tokenRequest posts f (an authorization_code or refresh_token grant) to the token endpoint with the client's
+// authentication and keeps the access token, its lifetime and the refresh token.
+func (pl *player) tokenRequest(f url.Values) error {
 	if pl.b.Resource {
 		f.Set("resource", pl.resource())
 	}
@@ -1027,7 +1052,7 @@ func (pl *player) tokenStage() (string, error) {
 		f.Set("client_id", pl.clientID)
 		f.Set("client_secret", pl.secret)
 	case "private_key_jwt":
-		return "", &notRepro{fmt.Sprintf("%s authenticates at the token endpoint with private_key_jwt (an RS256 client_assertion signed with its own key); the probe has no such key: the server must verify the assertion against the client's jwks_uri (aud = the token endpoint URL)", pl.p.Name)}
+		return &notRepro{fmt.Sprintf("%s authenticates at the token endpoint with private_key_jwt (an RS256 client_assertion signed with its own key); the probe has no such key: the server must verify the assertion against the client's jwks_uri (aud = the token endpoint URL)", pl.p.Name)}
 	default:
 		f.Set("client_id", pl.clientID)
 	}
@@ -1039,20 +1064,27 @@ func (pl *player) tokenStage() (string, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, body, err := pl.do(req, true)
 	if err != nil {
-		return "", failf("POST %s: %v", tu, err)
+		return failf("POST %s: %v", tu, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", failf("POST %s → %d: %s", tu, resp.StatusCode, oneLine(body))
+		return failf("POST %s → %d: %s", tu, resp.StatusCode, oneLine(body))
 	}
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || str(m, "access_token") == "" {
-		return "", failf("POST %s → 200 without an access_token", tu)
+		return failf("POST %s → 200 without an access_token", tu)
 	}
 	if !strings.EqualFold(str(m, "token_type"), "bearer") {
-		return "", failf("token_type %q, not Bearer", str(m, "token_type"))
+		return failf("token_type %q, not Bearer", str(m, "token_type"))
 	}
 	pl.token = str(m, "access_token")
-	return fmt.Sprintf("form-encoded, client authentication %s → 200 Bearer token", pl.authMethod), nil
+	pl.expiresIn = 0
+	if e, ok := m["expires_in"].(float64); ok && e > 0 && e < 1<<31 {
+		pl.expiresIn = int(e)
+	}
+	if r := str(m, "refresh_token"); r != "" {
+		pl.refresh = r
+	}
+	return nil
 }
 
 // ---- MCP ----
@@ -1416,12 +1448,62 @@ func (pl *player) call() (string, error) {
 			last = failf("%s", strings.Join(tried, "; "))
 			continue
 		}
-		return prefix(tried) + fmt.Sprintf("tools/call %s → %d", t.Name, resp.StatusCode), nil
+		detail := prefix(tried) + fmt.Sprintf("tools/call %s → %d", t.Name, resp.StatusCode)
+		if pl.token == "" || pl.expiresIn <= 0 || pl.expiresIn > maxExpiryWait {
+			return detail, nil
+		}
+		after, err := pl.callAfterExpiry(t)
+		if err != nil {
+			return "", failf("%s; %v", detail, err)
+		}
+		return detail + "; " + after, nil
 	}
 	if len(tried) > 1 {
 		return "", failf("%s", strings.Join(tried, "; "))
 	}
 	return "", last
+}
+
+// maxExpiryWait: a token that lives this long or less is waited out, so that the call after expiry and the
+// refresh are played as the client plays them (a connector that stops working once its token expires).
+const maxExpiryWait = 30
+
+// callAfterExpiry waits for the access token to expire (printing a progress line), calls t again and, on 401,
+// refreshes as clients do on 401 (the spec's rule; Claude's too: reference §1) and calls once more.
+func (pl *player) callAfterExpiry(t tool) (string, error) {
+	wait := time.Duration(pl.expiresIn)*time.Second + time.Second
+	if pl.o.Prompt != nil {
+		fmt.Fprintf(pl.o.Prompt, "%s: the token expires in %d s; waiting %s to call again after it expired…\n", pl.p.Name, pl.expiresIn, wait)
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-pl.ctx.Done():
+		return "", fmt.Errorf("interrupted while waiting for the token to expire")
+	}
+	params := map[string]any{"name": t.Name, "arguments": arguments(t)}
+	resp, r, err := pl.request("tools/call", params, t.Name)
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		if e := rpcFail("tools/call "+t.Name+" after expiry", resp, r, err); e != nil {
+			return "", e
+		}
+		return fmt.Sprintf("after expiry: tools/call %s → %d (the server still accepts the token)", t.Name, resp.StatusCode), nil
+	}
+	if pl.refresh == "" {
+		return "", fmt.Errorf("after expiry: tools/call %s → 401 and no refresh token was issued: the user must sign in again", t.Name)
+	}
+	f := url.Values{}
+	f.Set("grant_type", "refresh_token")
+	f.Set("refresh_token", pl.refresh)
+	if err := pl.tokenRequest(f); err != nil {
+		return "", fmt.Errorf("after expiry: tools/call %s → 401; refresh: %v", t.Name, err)
+	}
+	resp, r, err = pl.request("tools/call", params, t.Name)
+	if e := rpcFail("tools/call "+t.Name+" after the refresh", resp, r, err); e != nil {
+		return "", fmt.Errorf("after expiry: tools/call → 401, refresh → 200; %v", e)
+	}
+	return fmt.Sprintf("after expiry: tools/call %s → 401, refresh → 200, tools/call → %d", t.Name, resp.StatusCode), nil
 }
 
 func oneLine(b []byte) string {
