@@ -329,3 +329,28 @@ func TestProbeHostedCallbackPasted(t *testing.T) {
 		t.Errorf("no paste prompt:\n%s", r.Stderr)
 	}
 }
+
+// TestProbeStdinClosed: without --auto and with stdin closed, the hosted callback's paste cannot be read: that is
+// the probe's limit, not the server's failure — authorize is not reproducible (with what to do), the stages after
+// it are not reached, and the exit code is 0.
+func TestProbeStdinClosed(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "claude", "--json", "--no-browser", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	cmd.Stdin = nil // /dev/null
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if s := out.Results[0].Stages[2]; s.Status != "not reproducible" || !strings.Contains(s.Detail, "--auto") || !strings.Contains(s.Detail, "paste") {
+		t.Errorf("authorize: %s %q", s.Status, s.Detail)
+	}
+	if s := out.Results[0].Stages[3]; s.Status != "skipped" {
+		t.Errorf("token: %s %q", s.Status, s.Detail)
+	}
+	if r.Code != 0 || out.Failed {
+		t.Errorf("exit %d failed=%v, want 0", r.Code, out.Failed)
+	}
+}

@@ -64,6 +64,9 @@ func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr i
 		fmt.Fprintln(stderr, "mcpwatch probe: give the server's MCP URL (e.g. mcpwatch probe http://localhost:4000/mcp --as claude)")
 		return errUsage
 	}
+	if _, err := probe.ParseURL(pos[0]); err != nil {
+		return usageError{"probe: " + err.Error(), "mcpwatch probe"}
+	}
 	var profiles []*clients.Profile
 	switch {
 	case f.all && f.as != "":

@@ -281,9 +281,9 @@ func (pl *player) run() {
 			pl.listener.Close()
 		}
 	}()
-	u, err := url.Parse(pl.o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: stageDiscovery, Status: Fail, Detail: fmt.Sprintf("not an http(s) URL: %q", pl.o.URL)})
+	u, err := ParseURL(pl.o.URL)
+	if err != nil {
+		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: stageDiscovery, Status: Fail, Detail: err.Error()})
 		pl.skip(stageRegistration, "not reached")
 		return
 	}
@@ -309,12 +309,25 @@ func (pl *player) run() {
 			pl.skip(st.s, "not reached: an earlier stage failed")
 			return
 		}
+		if st.s == stageAuthorize && pl.code == "" {
+			pl.skip(stageToken, "not reached: the browser step was not completed")
+			return
+		}
 		if st.s == stageRegistration && pl.clientID == "" {
 			// Not reproducible, and no stand-in registration either: nothing after it can be played.
 			pl.skip(stageAuthorize, "not reached: only the real client can register here")
 			return
 		}
 	}
+}
+
+// ParseURL checks the MCP URL a probe is given: an absolute http(s) URL with a host.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("not an http(s) URL: %q", raw)
+	}
+	return u, nil
 }
 
 // played says which of the profile's facts were unknown and played as the spec says.
@@ -937,14 +950,15 @@ func (pl *player) browserAuthorize(au string) (*url.URL, error) {
 	}
 	if pl.listener == nil {
 		if pl.o.Paste == nil {
-			return nil, failf("the callback %s is the hosted client's: approve with --auto (a server that auto-approves) or paste the URL the browser was sent to", pl.redirect)
+			return nil, &notRepro{fmt.Sprintf("the probe could not complete the browser step: the callback %s is the hosted client's; run with --auto (a server that auto-approves) or paste the URL the browser was sent to", pl.redirect)}
 		}
 		if pl.o.Prompt != nil {
 			fmt.Fprintf(pl.o.Prompt, "The browser is then sent to %s (which this machine does not serve): paste the address it shows and press Enter:\n", pl.redirect)
 		}
 		line, err := readLine(pl.o.Paste)
 		if err != nil {
-			return nil, failf("reading the redirected URL: %v", err)
+			// Nothing to read (stdin closed): the probe's own limit, not the server's failure.
+			return nil, &notRepro{fmt.Sprintf("the probe could not complete the browser step (reading the redirected URL: %v): run with --auto against a server that auto-approves, or approve in the browser and paste the address it was sent to on stdin", err)}
 		}
 		u, err := url.Parse(strings.TrimSpace(line))
 		if err != nil || !pl.isCallback(u) {
