@@ -354,3 +354,20 @@ func TestProbeStdinClosed(t *testing.T) {
 		t.Errorf("exit %d failed=%v, want 0", r.Code, out.Failed)
 	}
 }
+
+// TestProbeSpecNamed: a capture of the spec profile names it in report and diff, not as an unknown client.
+func TestProbeSpecNamed(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, srv.URL+"/mcp", "--as", "spec")
+	if r.Code != 0 {
+		t.Fatalf("probe: exit %d\n%s", r.Code, r.Stderr)
+	}
+	rep := Run(t, time.Minute, "report", out.Capture)
+	if rep.Code != 0 || !strings.Contains(rep.Stdout, "mcpwatch probe (spec)") || strings.Contains(rep.Stdout, "unknown (") {
+		t.Errorf("report: exit %d, want the client named mcpwatch probe (spec):\n%s\n%s", rep.Code, tail(rep.Stdout, 3000), rep.Stderr)
+	}
+	d := Run(t, time.Minute, "diff", out.Capture, out.Capture)
+	if strings.Contains(d.Stdout, "(unknown)") || !strings.Contains(d.Stdout, "connection c1 (spec)") {
+		t.Errorf("diff: exit %d, want the connection's client spec, as diff names every client by its id:\n%s\n%s", d.Code, tail(d.Stdout, 3000), d.Stderr)
+	}
+}

@@ -294,7 +294,13 @@ var mcpRemoteBehaviour = Behaviour{
 
 // Spec is what the current revision (2026-07-28) says a client must do (reference/spec-checklist.md); it names
 // no client, so it is not in Profiles.
-var Spec = Profile{ID: "spec", Name: "the spec (2026-07-28)", Section: "spec-checklist.md",
+var Spec = Profile{ID: "spec", Name: "mcpwatch probe (spec)", Section: "spec-checklist.md",
+	// The probe's requests when it plays the spec: its user agent and registration name, so that a capture of
+	// them names it (report, diff, open) rather than an unidentified client.
+	Fingerprints: []Fingerprint{
+		{Field: UserAgent, Exact: "mcpwatch-probe (as spec)", Strength: Decisive, Source: "recorder/probe (the user agent it sends as spec)"},
+		{Field: ClientName, Exact: "mcpwatch probe (spec)", Strength: Decisive, Source: "recorder/probe (its registration's client_name as spec)"},
+	},
 	Behaviour: Behaviour{
 		Opening: "discover", Registration: []string{"dcr"},
 		DiscoveryOrder: []string{"prm-header", "prm-path", "prm-root", "as", "oidc"}, FirstRequest: "post",

@@ -239,8 +239,11 @@ func literalPrefix(pat string) string {
 func index() map[Field][]entry {
 	indexOnce.Do(func() {
 		byField = map[Field][]entry{}
+		all := make([]*Profile, 0, len(Profiles)+1)
 		for i := range Profiles {
-			p := &Profiles[i]
+			all = append(all, &Profiles[i])
+		}
+		for _, p := range append(all, &Spec) {
 			for j := range p.Fingerprints {
 				f := &p.Fingerprints[j]
 				e := entry{p: p, f: f}
@@ -266,12 +269,15 @@ func IsProbeClientInfo(name string) bool {
 	return false
 }
 
-// ByID returns a profile.
+// ByID returns a profile (Spec too: the probe's requests as spec are named by it).
 func ByID(id string) (*Profile, bool) {
 	for i := range Profiles {
 		if Profiles[i].ID == id {
 			return &Profiles[i], true
 		}
+	}
+	if id == Spec.ID {
+		return &Spec, true
 	}
 	return nil, false
 }
