@@ -371,3 +371,18 @@ func TestProbeSpecNamed(t *testing.T) {
 		t.Errorf("diff: exit %d, want the connection's client spec, as diff names every client by its id:\n%s\n%s", d.Code, tail(d.Stdout, 3000), d.Stderr)
 	}
 }
+
+// TestProbeClaudeReportTransport: Claude opens with server/discover (2026-07-28, stateless) and then sends
+// MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 (CC#93290): the report's transport is the stateless
+// one the _meta version and the discover answer say, not the header's legacy era.
+func TestProbeClaudeReportTransport(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, srv.URL+"/mcp", "--as", "claude")
+	if r.Code != 0 {
+		t.Fatalf("probe: exit %d\n%s", r.Code, r.Stderr)
+	}
+	rep := Run(t, time.Minute, "report", out.Capture)
+	if rep.Code != 0 || !strings.Contains(rep.Stdout, "Streamable HTTP, stateless (server/discover)") {
+		t.Errorf("report: exit %d, want a stateless transport:\n%s\n%s", rep.Code, tail(rep.Stdout, 3000), rep.Stderr)
+	}
+}
