@@ -386,3 +386,21 @@ func TestProbeClaudeReportTransport(t *testing.T) {
 		t.Errorf("report: exit %d, want a stateless transport:\n%s\n%s", rep.Code, tail(rep.Stdout, 3000), rep.Stderr)
 	}
 }
+
+// TestProbePublicURL: --public-url probes the server at the public base with the given URL's path (here the local
+// URL names a port nothing listens on, so only the public one can pass); a public URL that is not http(s) is a
+// usage mistake.
+func TestProbePublicURL(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, "http://127.0.0.1:1/mcp", "--as", "spec", "--public-url", srv.URL+"/elsewhere")
+	if r.Code != 0 || out.Failed {
+		t.Errorf("exit %d failed=%v, want 0\n%s", r.Code, out.Failed, r.Stdout)
+	}
+	if s := out.Results[0].Stages[0]; s.Status != "pass" || !strings.Contains(s.Detail, "POST /mcp") {
+		t.Errorf("discovery: %s %q", s.Status, s.Detail)
+	}
+	u := Run(t, time.Minute, "probe", srv.URL+"/mcp", "--as", "spec", "--public-url", "ftp://x")
+	if u.Code != 2 || !strings.Contains(u.Stderr, "--public-url: not an http(s) URL") {
+		t.Errorf("bad --public-url: exit %d %q", u.Code, u.Stderr)
+	}
+}

@@ -23,6 +23,7 @@ var errProbeFailed = errors.New("a stage failed")
 
 type probeFlags struct {
 	as, junit, capture, tool     string
+	publicURL                    string
 	all, auto, asJSON, noBrowser bool
 	timeout                      time.Duration
 }
@@ -37,6 +38,7 @@ func (f *probeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL without trying xdg-open/open")
 	fs.StringVar(&f.tool, "tool", "", "the `tool` to call (default: a read-only one with the fewest required arguments; destructive tools only when named)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "bound on each request")
+	fs.StringVar(&f.publicURL, "public-url", "", "probe the server at its public `URL` (e.g. a tunnel's https://….trycloudflare.com) with the given URL's path, the way a hosted client reaches it")
 }
 
 func newProbeCmd() *cobra.Command {
@@ -64,8 +66,16 @@ func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr i
 		fmt.Fprintln(stderr, "mcpwatch probe: give the server's MCP URL (e.g. mcpwatch probe http://localhost:4000/mcp --as claude)")
 		return errUsage
 	}
-	if _, err := probe.ParseURL(pos[0]); err != nil {
+	target := pos[0]
+	if _, err := probe.ParseURL(target); err != nil {
 		return usageError{"probe: " + err.Error(), "mcpwatch probe"}
+	}
+	if f.publicURL != "" {
+		u, err := probe.PublicURL(target, f.publicURL)
+		if err != nil {
+			return usageError{"probe: " + err.Error(), "mcpwatch probe"}
+		}
+		target = u
 	}
 	var profiles []*clients.Profile
 	switch {
@@ -100,7 +110,7 @@ func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr i
 		return err
 	}
 	results := probe.RunAll(ctx, profiles, probe.Options{
-		URL: pos[0], Auto: f.auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !f.noBrowser, Timeout: f.timeout, Tool: f.tool,
+		URL: target, Auto: f.auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !f.noBrowser, Timeout: f.timeout, Tool: f.tool,
 	}, cf.Append)
 	if err := cf.Close(); err != nil {
 		return err

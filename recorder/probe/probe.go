@@ -330,6 +330,22 @@ func ParseURL(raw string) (*url.URL, error) {
 	return u, nil
 }
 
+// PublicURL is the MCP URL a hosted client connects to: the public base's scheme and host (a tunnel's https
+// origin) with the path and query of the local MCP URL.
+func PublicURL(local, public string) (string, error) {
+	l, err := ParseURL(local)
+	if err != nil {
+		return "", err
+	}
+	p, err := ParseURL(public)
+	if err != nil {
+		return "", fmt.Errorf("--public-url: %w", err)
+	}
+	u := *l
+	u.Scheme, u.Host, u.User = p.Scheme, p.Host, nil
+	return u.String(), nil
+}
+
 // played says which of the profile's facts were unknown and played as the spec says.
 func (pl *player) unknown(field string) string {
 	if _, ok := pl.b.Sources[field]; ok {
