@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ type probeOutput struct {
 	Failed  bool   `json:"failed"`
 	Results []struct {
 		Client string `json:"client"`
+		URL    string `json:"url"`
 		Stages []struct {
 			Stage    string `json:"stage"`
 			Status   string `json:"status"`
@@ -402,5 +404,43 @@ func TestProbePublicURL(t *testing.T) {
 	u := Run(t, time.Minute, "probe", srv.URL+"/mcp", "--as", "spec", "--public-url", "ftp://x")
 	if u.Code != 2 || !strings.Contains(u.Stderr, "--public-url: not an http(s) URL") {
 		t.Errorf("bad --public-url: exit %d %q", u.Code, u.Stderr)
+	}
+}
+
+// TestProbeTunnel: --tunnel starts cloudflared (here the stand-in, first on PATH) to the given server's origin,
+// probes the tunnel's public URL with the given path, and stops cloudflared at the end. The stand-in's public
+// host is a closed loopback port, so nothing leaves the machine (the probe's discovery fails there).
+func TestProbeTunnel(t *testing.T) {
+	binDir := t.TempDir()
+	proxyBuild(t, "./server/tunnel/testdata/fakecloudflared", binDir, "cloudflared")
+	report := t.TempDir()
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "spec", "--tunnel", "--json", "--timeout", "3s", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"FAKE_CLOUDFLARED_DIR="+report, "FAKE_CLOUDFLARED_HOST=127.0.0.1:1")
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	args, err := os.ReadFile(filepath.Join(report, "args"))
+	if err != nil || !strings.HasSuffix(string(args), " --url "+srv.URL) {
+		t.Errorf("cloudflared args %q (%v), want … --url %s", args, err, srv.URL)
+	}
+	if len(out.Results) != 1 || out.Results[0].URL != "https://127.0.0.1:1/mcp" {
+		t.Errorf("probed %+v, want https://127.0.0.1:1/mcp", out.Results)
+	}
+	if !strings.Contains(r.Stderr, "tunnel up: https://127.0.0.1:1") {
+		t.Errorf("no progress line:\n%s", r.Stderr)
+	}
+	pid, err := os.ReadFile(filepath.Join(report, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if n <= 0 || syscall.Kill(n, 0) == nil {
+		t.Errorf("cloudflared (pid %d) still runs after the probe", n)
 	}
 }

@@ -19,6 +19,7 @@ func TestProbeDiffReportUsage(t *testing.T) {
 		{[]string{"probe", "http://127.0.0.1:1/mcp"}, "name a client with --as"},
 		{[]string{"probe", "http://127.0.0.1:1/mcp", "--as", "nobody"}, `unknown client "nobody"`},
 		{[]string{"probe", "http://127.0.0.1:1/mcp", "--as", "claude", "--all"}, "exclude each other"},
+		{[]string{"probe", "http://127.0.0.1:1/mcp", "--as", "spec", "--tunnel", "--public-url", "https://x.example"}, "--tunnel and --public-url exclude each other"},
 		{[]string{"diff", "a.jsonl"}, "give two capture files"},
 		{[]string{"report"}, "give one capture file"},
 	} {
