@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,6 +23,7 @@ type probeOutput struct {
 	Failed  bool   `json:"failed"`
 	Results []struct {
 		Client string `json:"client"`
+		URL    string `json:"url"`
 		Stages []struct {
 			Stage    string `json:"stage"`
 			Status   string `json:"status"`
@@ -143,6 +145,15 @@ func TestProbeScenarios(t *testing.T) {
 		{[]string{"--scenario", "stale-client"}, "gemini-cli", "token", "token-invalid-client"},
 		// A strict 2026-07-28 server refuses Claude's 2025-11-25 header beside _meta 2026-07-28 with -32020 (CC#93290).
 		{[]string{"--fault", "strict-version-header"}, "claude", "list", "protocol-version-header-meta-mismatch"},
+		// An error-severity finding fails the stage it is attached to, even when the client went on.
+		{[]string{"--scenario", "resource-mismatch"}, "claude", "discovery", "resource-metadata-mismatch"},
+		{[]string{"--scenario", "couldnt-reach"}, "claude", "discovery", "resource-metadata-unreachable"},
+		// The spec's client compares the resource metadata's resource with the URL it connects to and stops.
+		{[]string{"--scenario", "resource-mismatch"}, "spec", "discovery", "resource-metadata-mismatch"},
+		// A two-second token and no refresh token: the probe waits for the expiry and the call after it is refused.
+		{[]string{"--scenario", "expired"}, "claude", "call", "token-expired-no-refresh"},
+		// Not a break: a short-lived token is refreshed on 401 and the call goes through.
+		{[]string{"--fault", "short-token=2s"}, "claude", "", ""},
 		// Not a break: Claude Code falls back to initialize, before authorization and after it.
 		{[]string{"--scenario", "discover-fallback"}, "claude-code", "", "discover-fallback"},
 	}
@@ -173,6 +184,12 @@ func TestProbeScenarios(t *testing.T) {
 					t.Errorf("%s failed (%s) with findings %v, want %s", s.Stage, s.Detail, rules, c.rule)
 				}
 			}
+			if c.stage == "" && c.rule == "" {
+				if call := out.Results[0].Stages[6]; len(failed) > 0 || !strings.Contains(call.Detail, "after expiry: tools/call whoami → 401, refresh → 200") {
+					t.Errorf("failed stages %v, call %q; want the call after expiry refreshed", failed, call.Detail)
+				}
+				return
+			}
 			if c.stage == "" {
 				if len(failed) > 0 || !slices.Contains(all, c.rule) {
 					t.Errorf("failed stages %v, findings %v; want none failed and %s", failed, all, c.rule)
@@ -181,6 +198,14 @@ func TestProbeScenarios(t *testing.T) {
 			}
 			if !slices.Equal(failed, []string{c.stage}) {
 				t.Errorf("failed stages %v, want [%s]", failed, c.stage)
+			}
+			if c.as == "spec" {
+				// The spec's client stops at the stage that breaks: nothing after it is played.
+				for _, s := range out.Results[0].Stages {
+					if s.Stage != c.stage && s.Status != "skipped" {
+						t.Errorf("%s: %s after the spec client stopped at %s", s.Stage, s.Status, c.stage)
+					}
+				}
 			}
 		})
 	}
@@ -304,5 +329,118 @@ func TestProbeHostedCallbackPasted(t *testing.T) {
 	}
 	if !strings.Contains(r.Stderr, "paste the address") {
 		t.Errorf("no paste prompt:\n%s", r.Stderr)
+	}
+}
+
+// TestProbeStdinClosed: without --auto and with stdin closed, the hosted callback's paste cannot be read: that is
+// the probe's limit, not the server's failure — authorize is not reproducible (with what to do), the stages after
+// it are not reached, and the exit code is 0.
+func TestProbeStdinClosed(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "claude", "--json", "--no-browser", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir())
+	cmd.Stdin = nil // /dev/null
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	if s := out.Results[0].Stages[2]; s.Status != "not reproducible" || !strings.Contains(s.Detail, "--auto") || !strings.Contains(s.Detail, "paste") {
+		t.Errorf("authorize: %s %q", s.Status, s.Detail)
+	}
+	if s := out.Results[0].Stages[3]; s.Status != "skipped" {
+		t.Errorf("token: %s %q", s.Status, s.Detail)
+	}
+	if r.Code != 0 || out.Failed {
+		t.Errorf("exit %d failed=%v, want 0", r.Code, out.Failed)
+	}
+}
+
+// TestProbeSpecNamed: a capture of the spec profile names it in report and diff, not as an unknown client.
+func TestProbeSpecNamed(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, srv.URL+"/mcp", "--as", "spec")
+	if r.Code != 0 {
+		t.Fatalf("probe: exit %d\n%s", r.Code, r.Stderr)
+	}
+	rep := Run(t, time.Minute, "report", out.Capture)
+	if rep.Code != 0 || !strings.Contains(rep.Stdout, "mcpwatch probe (spec)") || strings.Contains(rep.Stdout, "unknown (") {
+		t.Errorf("report: exit %d, want the client named mcpwatch probe (spec):\n%s\n%s", rep.Code, tail(rep.Stdout, 3000), rep.Stderr)
+	}
+	d := Run(t, time.Minute, "diff", out.Capture, out.Capture)
+	if strings.Contains(d.Stdout, "(unknown)") || !strings.Contains(d.Stdout, "connection c1 (spec)") {
+		t.Errorf("diff: exit %d, want the connection's client spec, as diff names every client by its id:\n%s\n%s", d.Code, tail(d.Stdout, 3000), d.Stderr)
+	}
+}
+
+// TestProbeClaudeReportTransport: Claude opens with server/discover (2026-07-28, stateless) and then sends
+// MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 (CC#93290): the report's transport is the stateless
+// one the _meta version and the discover answer say, not the header's legacy era.
+func TestProbeClaudeReportTransport(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, srv.URL+"/mcp", "--as", "claude")
+	if r.Code != 0 {
+		t.Fatalf("probe: exit %d\n%s", r.Code, r.Stderr)
+	}
+	rep := Run(t, time.Minute, "report", out.Capture)
+	if rep.Code != 0 || !strings.Contains(rep.Stdout, "Streamable HTTP, stateless (server/discover)") {
+		t.Errorf("report: exit %d, want a stateless transport:\n%s\n%s", rep.Code, tail(rep.Stdout, 3000), rep.Stderr)
+	}
+}
+
+// TestProbePublicURL: --public-url probes the server at the public base with the given URL's path (here the local
+// URL names a port nothing listens on, so only the public one can pass); a public URL that is not http(s) is a
+// usage mistake.
+func TestProbePublicURL(t *testing.T) {
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	out, r := runProbe(t, "http://127.0.0.1:1/mcp", "--as", "spec", "--public-url", srv.URL+"/elsewhere")
+	if r.Code != 0 || out.Failed {
+		t.Errorf("exit %d failed=%v, want 0\n%s", r.Code, out.Failed, r.Stdout)
+	}
+	if s := out.Results[0].Stages[0]; s.Status != "pass" || !strings.Contains(s.Detail, "POST /mcp") {
+		t.Errorf("discovery: %s %q", s.Status, s.Detail)
+	}
+	u := Run(t, time.Minute, "probe", srv.URL+"/mcp", "--as", "spec", "--public-url", "ftp://x")
+	if u.Code != 2 || !strings.Contains(u.Stderr, "--public-url: not an http(s) URL") {
+		t.Errorf("bad --public-url: exit %d %q", u.Code, u.Stderr)
+	}
+}
+
+// TestProbeTunnel: --tunnel starts cloudflared (here the stand-in, first on PATH) to the given server's origin,
+// probes the tunnel's public URL with the given path, and stops cloudflared at the end. The stand-in's public
+// host is a closed loopback port, so nothing leaves the machine (the probe's discovery fails there).
+func TestProbeTunnel(t *testing.T) {
+	binDir := t.TempDir()
+	proxyBuild(t, "./server/tunnel/testdata/fakecloudflared", binDir, "cloudflared")
+	report := t.TempDir()
+	srv := Start(t, "serve", "--auto-approve", "--ephemeral", "--no-capture")
+	capture := filepath.Join(t.TempDir(), "probe.jsonl")
+	cmd := Command("probe", srv.URL+"/mcp", "--as", "spec", "--tunnel", "--json", "--timeout", "3s", "--capture", capture)
+	cmd.Env = append(os.Environ(), "XDG_STATE_HOME="+t.TempDir(),
+		"PATH="+binDir+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"FAKE_CLOUDFLARED_DIR="+report, "FAKE_CLOUDFLARED_HOST=127.0.0.1:1")
+	r := RunCmd(t, 2*time.Minute, cmd)
+	var out probeOutput
+	if err := json.Unmarshal([]byte(r.Stdout), &out); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, r.Stdout, r.Stderr)
+	}
+	args, err := os.ReadFile(filepath.Join(report, "args"))
+	if err != nil || !strings.HasSuffix(string(args), " --url "+srv.URL) {
+		t.Errorf("cloudflared args %q (%v), want … --url %s", args, err, srv.URL)
+	}
+	if len(out.Results) != 1 || out.Results[0].URL != "https://127.0.0.1:1/mcp" {
+		t.Errorf("probed %+v, want https://127.0.0.1:1/mcp", out.Results)
+	}
+	if !strings.Contains(r.Stderr, "tunnel up: https://127.0.0.1:1") {
+		t.Errorf("no progress line:\n%s", r.Stderr)
+	}
+	pid, err := os.ReadFile(filepath.Join(report, "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(pid)))
+	if n <= 0 || syscall.Kill(n, 0) == nil {
+		t.Errorf("cloudflared (pid %d) still runs after the probe", n)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
 	"github.com/mcpwatch/mcpwatch/recorder/probe"
@@ -23,7 +24,9 @@ var errProbeFailed = errors.New("a stage failed")
 
 type probeFlags struct {
 	as, junit, capture, tool     string
+	publicURL                    string
 	all, auto, asJSON, noBrowser bool
+	tunnel                       bool
 	timeout                      time.Duration
 }
 
@@ -37,6 +40,8 @@ func (f *probeFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.noBrowser, "no-browser", false, "print the authorization URL without trying xdg-open/open")
 	fs.StringVar(&f.tool, "tool", "", "the `tool` to call (default: a read-only one with the fewest required arguments; destructive tools only when named)")
 	fs.DurationVar(&f.timeout, "timeout", 15*time.Second, "bound on each request")
+	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel to the server (cloudflared on PATH) and probe through it, the way a hosted client reaches it; stopped at the end")
+	fs.StringVar(&f.publicURL, "public-url", "", "probe the server at its public `URL` (e.g. a tunnel's https://….trycloudflare.com) with the given URL's path, the way a hosted client reaches it")
 }
 
 func newProbeCmd() *cobra.Command {
@@ -63,6 +68,20 @@ func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr i
 	if len(pos) != 1 {
 		fmt.Fprintln(stderr, "mcpwatch probe: give the server's MCP URL (e.g. mcpwatch probe http://localhost:4000/mcp --as claude)")
 		return errUsage
+	}
+	target := pos[0]
+	if _, err := probe.ParseURL(target); err != nil {
+		return usageError{"probe: " + err.Error(), "mcpwatch probe"}
+	}
+	if f.tunnel && f.publicURL != "" {
+		return usageError{"probe: --tunnel and --public-url exclude each other", "mcpwatch probe"}
+	}
+	if f.publicURL != "" {
+		u, err := probe.PublicURL(target, f.publicURL)
+		if err != nil {
+			return usageError{"probe: " + err.Error(), "mcpwatch probe"}
+		}
+		target = u
 	}
 	var profiles []*clients.Profile
 	switch {
@@ -92,12 +111,22 @@ func cmdProbe(ctx context.Context, f *probeFlags, pos []string, stdout, stderr i
 		}
 		path = filepath.Join(dir, "captures", "probe-"+time.Now().Format("2006-01-02T15-04-05")+".jsonl")
 	}
+	if f.tunnel {
+		public, stop, err := app.ProbeTunnel(ctx, target, stderr)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		if target, err = probe.PublicURL(target, public); err != nil {
+			return fmt.Errorf("tunnel: %w", err)
+		}
+	}
 	cf, err := recorder.OpenCapture(path)
 	if err != nil {
 		return err
 	}
 	results := probe.RunAll(ctx, profiles, probe.Options{
-		URL: pos[0], Auto: f.auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !f.noBrowser, Timeout: f.timeout, Tool: f.tool,
+		URL: target, Auto: f.auto, Prompt: stderr, Paste: os.Stdin, OpenBrowser: !f.noBrowser, Timeout: f.timeout, Tool: f.tool,
 	}, cf.Append)
 	if err := cf.Close(); err != nil {
 		return err

@@ -560,6 +560,11 @@ func eraOf(ex *recorder.Exchange, stage Stage) string {
 	if ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
 		return "legacy"
 	}
+	// The body's _meta version is the request's version: it wins over a header that disagrees (Claude sends
+	// MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 after server/discover, CC#93290).
+	if v := metaVersion(rpcParams(ex)); isVersion(v) && v >= "2026-07-28" {
+		return "2026"
+	}
 	if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 		if v >= "2026-07-28" {
 			return "2026"

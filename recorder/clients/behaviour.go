@@ -294,14 +294,20 @@ var mcpRemoteBehaviour = Behaviour{
 
 // Spec is what the current revision (2026-07-28) says a client must do (reference/spec-checklist.md); it names
 // no client, so it is not in Profiles.
-var Spec = Profile{ID: "spec", Name: "the spec (2026-07-28)", Section: "spec-checklist.md",
+var Spec = Profile{ID: "spec", Name: "mcpwatch probe (spec)", Section: "spec-checklist.md",
+	// The probe's requests when it plays the spec: its user agent and registration name, so that a capture of
+	// them names it (report, diff, open) rather than an unidentified client.
+	Fingerprints: []Fingerprint{
+		{Field: UserAgent, Exact: "mcpwatch-probe (as spec)", Strength: Decisive, Source: "recorder/probe (the user agent it sends as spec)"},
+		{Field: ClientName, Exact: "mcpwatch probe (spec)", Strength: Decisive, Source: "recorder/probe (its registration's client_name as spec)"},
+	},
 	Behaviour: Behaviour{
 		Opening: "discover", Registration: []string{"dcr"},
 		DiscoveryOrder: []string{"prm-header", "prm-path", "prm-root", "as", "oidc"}, FirstRequest: "post",
 		DCR: &Registration{ClientName: "mcpwatch probe (spec)", RedirectURIs: []string{"{redirect}"}, GrantTypes: codeRefresh,
 			ResponseTypes: codeOnly, TokenEndpointAuthMethod: "none", ApplicationType: "native"},
 		Callback: "http://127.0.0.1:{port}/callback",
-		Scope:    []string{"challenge", "prm", "none"}, Resource: true, ChecksIss: true,
+		Scope:    []string{"challenge", "prm", "none"}, Resource: true, ChecksIss: true, ChecksResource: true,
 		Versions: []string{v2026, v1125}, ClientInfo: [2]string{"mcpwatch-probe", "spec"},
 		Accept: "application/json, text/event-stream",
 		Sources: map[string]string{
@@ -312,6 +318,7 @@ var Spec = Profile{ID: "spec", Name: "the spec (2026-07-28)", Section: "spec-che
 			"Scope":          "spec-checklist §6 (Scope Selection Strategy)",
 			"Resource":       "spec-checklist §7 (RFC 8707 on authorize and token)",
 			"ChecksIss":      "spec-checklist §7 (RFC 9207)",
+			"ChecksResource": "RFC 9728 §3.3 (the resource must be the URL the client connects to)",
 			"Versions":       "spec-checklist §0",
 			"Accept":         "spec-checklist §1/§3",
 		},

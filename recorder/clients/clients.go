@@ -120,6 +120,9 @@ type Behaviour struct {
 	Resource bool
 	// ChecksIss: the client validates RFC 9207 iss when the AS advertises it.
 	ChecksIss bool
+	// ChecksResource: the client stops when the protected resource metadata's resource is not the URL it
+	// connects to (RFC 9728 §3.3).
+	ChecksResource bool
 	// Versions are the protocol versions offered: for Opening "discover", the server/discover version then the
 	// initialize fallback's; for "initialize", its version.
 	Versions []string
@@ -236,8 +239,11 @@ func literalPrefix(pat string) string {
 func index() map[Field][]entry {
 	indexOnce.Do(func() {
 		byField = map[Field][]entry{}
+		all := make([]*Profile, 0, len(Profiles)+1)
 		for i := range Profiles {
-			p := &Profiles[i]
+			all = append(all, &Profiles[i])
+		}
+		for _, p := range append(all, &Spec) {
 			for j := range p.Fingerprints {
 				f := &p.Fingerprints[j]
 				e := entry{p: p, f: f}
@@ -263,12 +269,15 @@ func IsProbeClientInfo(name string) bool {
 	return false
 }
 
-// ByID returns a profile.
+// ByID returns a profile (Spec too: the probe's requests as spec are named by it).
 func ByID(id string) (*Profile, bool) {
 	for i := range Profiles {
 		if Profiles[i].ID == id {
 			return &Profiles[i], true
 		}
+	}
+	if id == Spec.ID {
+		return &Spec, true
 	}
 	return nil, false
 }

@@ -60,7 +60,36 @@ func judge(res *Result, exs []*recorder.Exchange, mcpPath string) *analysis.Repo
 		}
 	}
 	explainFailure(res)
+	failOnErrors(res)
 	return rep
+}
+
+// failOnErrors fails a stage that passed with an error-severity finding attached: the server did something a
+// client may stop at, so the stage is not a pass.
+// A client that would register by its metadata document, against a server with no registration endpoint, is
+// stopped by the probe (only the real client serves that document): the analysis then sees a client that never
+// registered, which is the probe's stop, not the server's failure.
+func failOnErrors(res *Result) {
+	probeStopped := false
+	if r := res.Stage(stageRegistration); r != nil && r.Status == NotReproducible && r.First == 0 {
+		probeStopped = true
+	}
+	for i := range res.Stages {
+		s := &res.Stages[i]
+		if s.Status != Pass {
+			continue
+		}
+		for _, f := range s.Findings {
+			if probeStopped && f.Rule == "registration-never-attempted" {
+				continue
+			}
+			if f.Severity == analysis.SeverityError {
+				s.Status = Fail
+				s.Detail += "; error " + f.Rule + ": " + f.Summary
+				break
+			}
+		}
+	}
 }
 
 // explainFailure moves the warnings and errors of the last stage that made requests to the stage that failed

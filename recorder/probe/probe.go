@@ -193,6 +193,8 @@ type player struct {
 	verifier                     string
 	code                         string
 	token                        string
+	refresh                      string
+	expiresIn                    int // the token's expires_in, seconds (0: not said)
 
 	modern    bool   // the 2026-07-28 era was negotiated
 	version   string // the negotiated protocol version
@@ -279,9 +281,9 @@ func (pl *player) run() {
 			pl.listener.Close()
 		}
 	}()
-	u, err := url.Parse(pl.o.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: stageDiscovery, Status: Fail, Detail: fmt.Sprintf("not an http(s) URL: %q", pl.o.URL)})
+	u, err := ParseURL(pl.o.URL)
+	if err != nil {
+		pl.res.Stages = append(pl.res.Stages, StageResult{Stage: stageDiscovery, Status: Fail, Detail: err.Error()})
 		pl.skip(stageRegistration, "not reached")
 		return
 	}
@@ -307,12 +309,41 @@ func (pl *player) run() {
 			pl.skip(st.s, "not reached: an earlier stage failed")
 			return
 		}
+		if st.s == stageAuthorize && pl.code == "" {
+			pl.skip(stageToken, "not reached: the browser step was not completed")
+			return
+		}
 		if st.s == stageRegistration && pl.clientID == "" {
 			// Not reproducible, and no stand-in registration either: nothing after it can be played.
 			pl.skip(stageAuthorize, "not reached: only the real client can register here")
 			return
 		}
 	}
+}
+
+// ParseURL checks the MCP URL a probe is given: an absolute http(s) URL with a host.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("not an http(s) URL: %q", raw)
+	}
+	return u, nil
+}
+
+// PublicURL is the MCP URL a hosted client connects to: the public base's scheme and host (a tunnel's https
+// origin) with the path and query of the local MCP URL.
+func PublicURL(local, public string) (string, error) {
+	l, err := ParseURL(local)
+	if err != nil {
+		return "", err
+	}
+	p, err := ParseURL(public)
+	if err != nil {
+		return "", fmt.Errorf("--public-url: %w", err)
+	}
+	u := *l
+	u.Scheme, u.Host, u.User = p.Scheme, p.Host, nil
+	return u.String(), nil
 }
 
 // played says which of the profile's facts were unknown and played as the spec says.
@@ -532,6 +563,12 @@ func (pl *player) discovery() (string, error) {
 		notes = append(notes, fmt.Sprintf("%s → %d", strings.TrimPrefix(u, origin), status))
 		if m != nil && len(strs(m, "authorization_servers")) > 0 {
 			pl.prm = m
+		}
+	}
+	if pl.prm != nil && pl.b.ChecksResource {
+		want := pl.mcpURL.Scheme + "://" + pl.mcpURL.Host + pl.mcpURL.EscapedPath()
+		if got := str(pl.prm, "resource"); strings.TrimSuffix(got, "/") != strings.TrimSuffix(want, "/") {
+			return "", failf("%s: the resource metadata names resource %q, not %s, the URL connected to (RFC 9728 §3.3: %s stops here)", strings.Join(notes, "; "), got, want, pl.p.Name)
 		}
 	}
 	var issuer string
@@ -929,14 +966,15 @@ func (pl *player) browserAuthorize(au string) (*url.URL, error) {
 	}
 	if pl.listener == nil {
 		if pl.o.Paste == nil {
-			return nil, failf("the callback %s is the hosted client's: approve with --auto (a server that auto-approves) or paste the URL the browser was sent to", pl.redirect)
+			return nil, &notRepro{fmt.Sprintf("the probe could not complete the browser step: the callback %s is the hosted client's; run with --auto (a server that auto-approves) or paste the URL the browser was sent to", pl.redirect)}
 		}
 		if pl.o.Prompt != nil {
 			fmt.Fprintf(pl.o.Prompt, "The browser is then sent to %s (which this machine does not serve): paste the address it shows and press Enter:\n", pl.redirect)
 		}
 		line, err := readLine(pl.o.Paste)
 		if err != nil {
-			return nil, failf("reading the redirected URL: %v", err)
+			// Nothing to read (stdin closed): the probe's own limit, not the server's failure.
+			return nil, &notRepro{fmt.Sprintf("the probe could not complete the browser step (reading the redirected URL: %v): run with --auto against a server that auto-approves, or approve in the browser and paste the address it was sent to on stdin", err)}
 		}
 		u, err := url.Parse(strings.TrimSpace(line))
 		if err != nil || !pl.isCallback(u) {
@@ -1015,6 +1053,23 @@ func (pl *player) tokenStage() (string, error) {
 	f.Set("code", pl.code)
 	f.Set("redirect_uri", pl.redirect)
 	f.Set("code_verifier", pl.verifier)
+	if err := pl.tokenRequest(f); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("form-encoded, client authentication %s → 200 Bearer token", pl.authMethod) + pl.lifetime(), nil
+}
+
+// lifetime says how long the token lives when the server said so.
+func (pl *player) lifetime() string {
+	if pl.expiresIn <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (expires_in %d s)", pl.expiresIn)
+}
+
+// tokenRequest posts f (an authorization_code or refresh_token grant) to the token endpoint with the client's
+// authentication and keeps the access token, its lifetime and the refresh token.
+func (pl *player) tokenRequest(f url.Values) error {
 	if pl.b.Resource {
 		f.Set("resource", pl.resource())
 	}
@@ -1027,7 +1082,7 @@ func (pl *player) tokenStage() (string, error) {
 		f.Set("client_id", pl.clientID)
 		f.Set("client_secret", pl.secret)
 	case "private_key_jwt":
-		return "", &notRepro{fmt.Sprintf("%s authenticates at the token endpoint with private_key_jwt (an RS256 client_assertion signed with its own key); the probe has no such key: the server must verify the assertion against the client's jwks_uri (aud = the token endpoint URL)", pl.p.Name)}
+		return &notRepro{fmt.Sprintf("%s authenticates at the token endpoint with private_key_jwt (an RS256 client_assertion signed with its own key); the probe has no such key: the server must verify the assertion against the client's jwks_uri (aud = the token endpoint URL)", pl.p.Name)}
 	default:
 		f.Set("client_id", pl.clientID)
 	}
@@ -1039,20 +1094,27 @@ func (pl *player) tokenStage() (string, error) {
 	req.Header.Set("Accept", "application/json")
 	resp, body, err := pl.do(req, true)
 	if err != nil {
-		return "", failf("POST %s: %v", tu, err)
+		return failf("POST %s: %v", tu, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return "", failf("POST %s → %d: %s", tu, resp.StatusCode, oneLine(body))
+		return failf("POST %s → %d: %s", tu, resp.StatusCode, oneLine(body))
 	}
 	var m map[string]any
 	if err := json.Unmarshal(body, &m); err != nil || str(m, "access_token") == "" {
-		return "", failf("POST %s → 200 without an access_token", tu)
+		return failf("POST %s → 200 without an access_token", tu)
 	}
 	if !strings.EqualFold(str(m, "token_type"), "bearer") {
-		return "", failf("token_type %q, not Bearer", str(m, "token_type"))
+		return failf("token_type %q, not Bearer", str(m, "token_type"))
 	}
 	pl.token = str(m, "access_token")
-	return fmt.Sprintf("form-encoded, client authentication %s → 200 Bearer token", pl.authMethod), nil
+	pl.expiresIn = 0
+	if e, ok := m["expires_in"].(float64); ok && e > 0 && e < 1<<31 {
+		pl.expiresIn = int(e)
+	}
+	if r := str(m, "refresh_token"); r != "" {
+		pl.refresh = r
+	}
+	return nil
 }
 
 // ---- MCP ----
@@ -1416,12 +1478,62 @@ func (pl *player) call() (string, error) {
 			last = failf("%s", strings.Join(tried, "; "))
 			continue
 		}
-		return prefix(tried) + fmt.Sprintf("tools/call %s → %d", t.Name, resp.StatusCode), nil
+		detail := prefix(tried) + fmt.Sprintf("tools/call %s → %d", t.Name, resp.StatusCode)
+		if pl.token == "" || pl.expiresIn <= 0 || pl.expiresIn > maxExpiryWait {
+			return detail, nil
+		}
+		after, err := pl.callAfterExpiry(t)
+		if err != nil {
+			return "", failf("%s; %v", detail, err)
+		}
+		return detail + "; " + after, nil
 	}
 	if len(tried) > 1 {
 		return "", failf("%s", strings.Join(tried, "; "))
 	}
 	return "", last
+}
+
+// maxExpiryWait: a token that lives this long or less is waited out, so that the call after expiry and the
+// refresh are played as the client plays them (a connector that stops working once its token expires).
+const maxExpiryWait = 30
+
+// callAfterExpiry waits for the access token to expire (printing a progress line), calls t again and, on 401,
+// refreshes as clients do on 401 (the spec's rule; Claude's too: reference §1) and calls once more.
+func (pl *player) callAfterExpiry(t tool) (string, error) {
+	wait := time.Duration(pl.expiresIn)*time.Second + time.Second
+	if pl.o.Prompt != nil {
+		fmt.Fprintf(pl.o.Prompt, "%s: the token expires in %d s; waiting %s to call again after it expired…\n", pl.p.Name, pl.expiresIn, wait)
+	}
+	tm := time.NewTimer(wait)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-pl.ctx.Done():
+		return "", fmt.Errorf("interrupted while waiting for the token to expire")
+	}
+	params := map[string]any{"name": t.Name, "arguments": arguments(t)}
+	resp, r, err := pl.request("tools/call", params, t.Name)
+	if resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		if e := rpcFail("tools/call "+t.Name+" after expiry", resp, r, err); e != nil {
+			return "", e
+		}
+		return fmt.Sprintf("after expiry: tools/call %s → %d (the server still accepts the token)", t.Name, resp.StatusCode), nil
+	}
+	if pl.refresh == "" {
+		return "", fmt.Errorf("after expiry: tools/call %s → 401 and no refresh token was issued: the user must sign in again", t.Name)
+	}
+	f := url.Values{}
+	f.Set("grant_type", "refresh_token")
+	f.Set("refresh_token", pl.refresh)
+	if err := pl.tokenRequest(f); err != nil {
+		return "", fmt.Errorf("after expiry: tools/call %s → 401; refresh: %v", t.Name, err)
+	}
+	resp, r, err = pl.request("tools/call", params, t.Name)
+	if e := rpcFail("tools/call "+t.Name+" after the refresh", resp, r, err); e != nil {
+		return "", fmt.Errorf("after expiry: tools/call → 401, refresh → 200; %v", e)
+	}
+	return fmt.Sprintf("after expiry: tools/call %s → 401, refresh → 200, tools/call → %d", t.Name, resp.StatusCode), nil
 }
 
 func oneLine(b []byte) string {

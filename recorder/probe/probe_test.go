@@ -152,7 +152,7 @@ func TestCIMDOnlyServer(t *testing.T) {
 		fmt.Fprintf(w, `{"resource":%q,"authorization_servers":[%q]}`, base+"/mcp", base)
 	})
 	mux.HandleFunc("/.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q,"code_challenge_methods_supported":["S256"],
+		fmt.Fprintf(w, `{"issuer":%q,"authorization_endpoint":%q,"token_endpoint":%q,"code_challenge_methods_supported":["S256"],"response_types_supported":["code"],
 			"token_endpoint_auth_methods_supported":["none"],"client_id_metadata_document_supported":true}`, base, base+"/authorize", base+"/token")
 	})
 	srv := testkit.Serve(t, mux)
@@ -163,7 +163,7 @@ func TestCIMDOnlyServer(t *testing.T) {
 		t.Errorf("claude registration: %s %q", s.Status, s.Detail)
 	}
 	if s := claude.Stage(stageAuthorize); s.Status != Skipped || claude.Failed() {
-		t.Errorf("claude authorize: %s %q", s.Status, s.Detail)
+		t.Errorf("claude authorize: %s %q; %+v", s.Status, s.Detail, claude.Stages)
 	}
 	if s := inspector.Stage(stageRegistration); s.Status != Fail {
 		t.Errorf("inspector registration: %s %q", s.Status, s.Detail)
