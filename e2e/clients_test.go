@@ -89,30 +89,13 @@ func (v *rcVerdict) gap(format string, args ...any) {
 	v.analysis = append(v.analysis, fmt.Sprintf(format, args...))
 }
 
-// finish fails the test with the analysis's mistakes, unless the subtest is a known analysis gap: then it logs what
-// was expected and what was seen, and skips. A known gap that no longer fails is an error (remove it from the list).
-func (v *rcVerdict) finish(key string) {
+// finish fails the test with every mistake the analysis made about the client.
+func (v *rcVerdict) finish(string) {
 	v.t.Helper()
-	expected, known := knownAnalysisGaps[key]
-	switch {
-	case known && len(v.analysis) == 0 && !v.t.Failed():
-		v.t.Errorf("%s is listed in knownAnalysisGaps (%s) but the analysis is right now: remove it from the list", key, expected)
-	case known && len(v.analysis) > 0:
-		v.t.Logf("known analysis gap (knownAnalysisGaps[%q]): expected %s; observed:\n%s", key, expected, strings.Join(v.analysis, "\n"))
-		if !v.t.Failed() {
-			v.t.Skip("known analysis gap: " + key)
-		}
-	default:
-		for _, a := range v.analysis {
-			v.t.Error(a)
-		}
+	for _, a := range v.analysis {
+		v.t.Error(a)
 	}
 }
-
-// knownAnalysisGaps lists the subtests that fail only because the analysis (recorder/analysis, branch analysis12)
-// is still wrong about a real client: the test logs the observed and expected finding and skips. Each entry is
-// removed when the analysis is fixed; see docs/clients.md.
-var knownAnalysisGaps = map[string]string{}
 
 var rcOauthStages = []analysis.Stage{analysis.StageChallenge, analysis.StageResourceMetadata, analysis.StageAuthMetadata,
 	analysis.StageRegister, analysis.StageAuthorize, analysis.StageToken}

@@ -301,7 +301,7 @@ func (c *CaptureFile) rotate() error {
 	if c.opts.Keep > 0 {
 		last = c.rotated(c.opts.Keep)
 	}
-	if n, err := countLines(last); err == nil {
+	if n, err := CountLines(last); err == nil {
 		if err := os.Remove(last); err != nil {
 			return err
 		}
@@ -338,8 +338,9 @@ func (c *CaptureFile) rotate() error {
 	return nil
 }
 
-// countLines counts the complete lines (exchanges) of a capture file about to be deleted.
-func countLines(path string) (uint64, error) {
+// CountLines counts the complete lines (exchanges) of a capture file: one about to be deleted by rotation, or
+// one the benchmark's memory group checks.
+func CountLines(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err

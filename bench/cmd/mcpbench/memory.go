@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -83,7 +82,7 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 	// lines of every file left plus those the proxy reports dropped at exit.
 	files, _ := filepath.Glob(strings.TrimSuffix(capture, ".jsonl") + "*.jsonl")
 	for _, f := range files {
-		if n, err := countLines(f); err == nil {
+		if n, err := recorder.CountLines(f); err == nil {
 			m.Lines += n
 		}
 	}
@@ -99,25 +98,6 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 
 var droppedRE = regexp.MustCompile(`warning: (\d+) exchanges were dropped from the capture`)
 
-func countLines(path string) (uint64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	var n uint64
-	buf := make([]byte, 1<<20)
-	for {
-		k, err := f.Read(buf)
-		n += uint64(bytes.Count(buf[:k], []byte{'\n'}))
-		if err == io.EOF {
-			return n, nil
-		}
-		if err != nil {
-			return n, err
-		}
-	}
-}
 
 func measureMemory(clients int) (*memoryResult, error) {
 	dir, err := os.MkdirTemp("", "mcpbench-mem-")
