@@ -98,7 +98,6 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 
 var droppedRE = regexp.MustCompile(`warning: (\d+) exchanges were dropped from the capture`)
 
-
 func measureMemory(clients int) (*memoryResult, error) {
 	dir, err := os.MkdirTemp("", "mcpbench-mem-")
 	if err != nil {
