@@ -32,8 +32,9 @@ type CaptureFile struct {
 	f    io.WriteCloser // the file (a stand-in in tests)
 	opts CaptureOptions
 	size int64 // bytes in the current file
-	// noRotate: a rotation failed, the file grows past the bound rather than lose exchanges (the writer's own)
-	noRotate bool
+	// retryAt: a rotation failed, so the file grows past the bound rather than lose exchanges, and rotation is tried
+	// again once it has grown by another bound (the writer's own; 0: rotate at the bound)
+	retryAt int64
 
 	mu         sync.Mutex
 	work       *sync.Cond // the writer waits for lines (or Close)
@@ -248,14 +249,17 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 			continue
 		}
 		cut := len(rest)
-		if room := c.opts.MaxSize - c.size; int64(cut) > room && !c.noRotate {
+		if room := c.opts.MaxSize - c.size; int64(cut) > room && c.size >= c.retryAt {
 			// The lines that fit; the rest after a rotation.
 			cut = bytes.LastIndexByte(rest[:max(room, 0)], '\n') + 1
 		}
 		if cut == 0 {
-			if err := c.rotate(); err != nil {
-				// Lose nothing: write on in the current file, past the bound, and report it (Written, Close).
-				c.noRotate = true
+			if err := c.rotate(); err == nil {
+				c.retryAt = 0
+			} else {
+				// Lose nothing: write on in the current file, past the bound, and report it (Written, Close); try
+				// again one bound later (a full disk may have room by then).
+				c.retryAt = c.size + c.opts.MaxSize
 				c.mu.Lock()
 				c.setErrLocked(fmt.Errorf("capture file %s: rotation failed, writing on past --capture-max-size: %w", c.path, err))
 				c.mu.Unlock()

@@ -168,3 +168,51 @@ func TestCaptureFileRotationFailureLosesNothing(t *testing.T) {
 		t.Fatalf("written %d, loaded %d (%v), close: %v", written, len(res.Exchanges), lerr, cerr)
 	}
 }
+
+// A rotation that failed is tried again one bound later: once the obstacle is gone the file rotates again instead
+// of growing for the rest of the run.
+func TestCaptureFileRotationRetried(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.jsonl")
+	blocker := filepath.Join(dir, "c.1.jsonl")
+	if err := os.MkdirAll(filepath.Join(blocker, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	c, err := OpenCaptureWith(path, CaptureOptions{MaxSize: 4096, Keep: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	appendUntil := func(cond func() bool) {
+		for i := 0; i < 200 && !cond(); i++ {
+			n++
+			c.Append(sampleExchange(uint64(n)))
+			waitFor(t, func() bool { w, _ := c.Written(); return w == uint64(n) })
+		}
+	}
+	appendUntil(func() bool { fi, err := os.Stat(path); return err == nil && fi.Size() > 4096 })
+	if fi, err := os.Stat(path); err != nil || fi.Size() <= 4096 {
+		t.Fatalf("the file did not grow past the bound while rotation failed: %v", err)
+	}
+	if err := os.RemoveAll(blocker); err != nil {
+		t.Fatal(err)
+	}
+	appendUntil(func() bool { fi, err := os.Stat(blocker); return err == nil && fi.Mode().IsRegular() })
+	if err := c.Close(); err == nil || !strings.Contains(err.Error(), "rotation failed") {
+		t.Errorf("close: %v, want the earlier rotation failure reported", err)
+	}
+	if fi, err := os.Stat(blocker); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("no rotation after the obstacle went (after %d appends): %v", n, err)
+	}
+	total := 0
+	for _, p := range []string{blocker, path} {
+		res, err := LoadCapture(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(res.Exchanges)
+	}
+	if rotatedOut, tooBig := c.Dropped(); total+int(rotatedOut+tooBig) != n {
+		t.Errorf("%d exchanges in the files, %d dropped, %d appended", total, rotatedOut+tooBig, n)
+	}
+}
