@@ -216,11 +216,18 @@ func TestStreamsEachEventAsItArrives(t *testing.T) {
 	if first != "id: 1\ndata: {\"n\":1}\n\n" {
 		t.Fatalf("first event %q", first)
 	}
-	// The capture has the event too, while the stream is still open.
+	// The capture has the event too, while the stream is still open (published once its bytes are on their way —
+	// after the flush, or 2 ms later at the latest — so it may follow the client's read by a moment).
 	var live *recorder.Exchange
-	for _, ex := range r.store.Snapshot() {
-		if ex.Kind == recorder.Inbound {
-			live = ex
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		live = nil
+		for _, ex := range r.store.Snapshot() {
+			if ex.Kind == recorder.Inbound {
+				live = ex
+			}
+		}
+		if live != nil && len(live.Events) == 1 {
+			break
 		}
 	}
 	if live == nil || live.State != recorder.StateStreaming || len(live.Events) != 1 {
