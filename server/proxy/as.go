@@ -52,6 +52,9 @@ type asState struct {
 	endpoints map[string]string
 	others    []string
 	said      map[string]bool
+
+	cookies    cookieNames // set by the authorization server: removed from what the MCP listener forwards
+	mcpCookies cookieNames // set by the upstream MCP server: removed from what the AS listener forwards
 }
 
 func newASState(onFinding func(string)) *asState {
@@ -313,6 +316,7 @@ func (p *Proxy) asRewrite(pr *httputil.ProxyRequest) {
 		target = p.target
 	}
 	pr.SetURL(target)
+	stripCookies(pr.In.Context(), pr.Out.Header, &p.as.mcpCookies, "the upstream MCP server", NoteRewriteAS)
 	b := publicurl.Base(pr.In)
 	pub := b.Scheme + "://" + b.Host
 	for _, h := range []string{"Origin", "Referer"} {
@@ -363,6 +367,7 @@ func (p *Proxy) asModifyResponse(resp *http.Response) error {
 		}
 	}
 	notes = append(notes, rewriteHeaders(resp, maps)...)
+	p.as.cookies.learn(resp)
 	notes = append(notes, rewriteCookies(resp, to)...)
 	what := resp.Request.Method + " " + path
 	if ok {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -312,5 +313,86 @@ func TestLoopbackListenerBehindAPublicHostIsSaid(t *testing.T) {
 	defer rg.mu.Unlock()
 	if len(rg.said) != 1 || !strings.Contains(rg.said[0], "reachable on this machine only, and the client came through https://abc.trycloudflare.com") {
 		t.Errorf("said %q", rg.said)
+	}
+}
+
+// A browser sends a host-only cookie to every port of the host: each listener removes from what it forwards the
+// cookies the other listener's server set (and notes it), and passes every other cookie untouched.
+func TestListenersKeepTheirCookiesApart(t *testing.T) {
+	var asGot, mcpGot sync.Map
+	var asURL, mcpURL string
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asGot.Store(r.URL.Path, r.Header.Values("Cookie"))
+		if r.URL.Path == "/login" {
+			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "session-secret", Path: "/"})
+		}
+	}))
+	defer as.Close()
+	asURL = as.URL
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mcpGot.Store(r.Method+" "+r.URL.Path, r.Header.Values("Cookie"))
+		switch r.URL.Path {
+		case "/.well-known/oauth-protected-resource/mcp":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"resource":"%s/mcp","authorization_servers":["%s"]}`, mcpURL, asURL)
+		case "/mcp":
+			if r.Method == "GET" {
+				http.SetCookie(w, &http.Cookie{Name: "mcp_pref", Value: "1"})
+			}
+		}
+	}))
+	defer up.Close()
+	mcpURL = up.URL
+	rg := newASRig(t, up.URL+"/mcp")
+	do(t, "GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", "")
+	if rg.p.WatchedAS() != asURL {
+		t.Fatalf("watched %q", rg.p.WatchedAS())
+	}
+	got := func(m *sync.Map, key string) []string {
+		v, _ := m.Load(key)
+		s, _ := v.([]string)
+		return s
+	}
+	// Before either server set one, cookies pass.
+	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=early; other=keep")
+	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=early; other=keep"}) {
+		t.Errorf("before the AS set sid, the MCP server got %q", c)
+	}
+	do(t, "GET", rg.as+"/login", "")
+	do(t, "GET", rg.mcp+"/mcp", "")
+	// The AS's session cookie stops at the MCP listener; the other cookie passes.
+	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=session-secret; other=keep")
+	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"other=keep"}) {
+		t.Errorf("the MCP server got %q", c)
+	}
+	do(t, "DELETE", rg.mcp+"/mcp", "", "Cookie", "sid=session-secret")
+	if c := got(&mcpGot, "DELETE /mcp"); len(c) != 0 {
+		t.Errorf("the MCP server got %q", c)
+	}
+	// The MCP server's cookie stops at the AS listener.
+	do(t, "GET", rg.as+"/authorize", "", "Cookie", "mcp_pref=1; sid=session-secret")
+	if c := got(&asGot, "/authorize"); !slices.Equal(c, []string{"sid=session-secret"}) {
+		t.Errorf("the authorization server got %q", c)
+	}
+	// The notes are on the inbound exchanges, which the store has once they complete (just after the client read).
+	noted := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		noted = 0
+		for _, ex := range rg.store.Snapshot() {
+			for _, n := range ex.Notes {
+				if strings.Contains(n.Value, `"where":"header Cookie"`) {
+					noted++
+					if strings.Contains(n.Value, "session-secret") {
+						t.Errorf("a note shows a cookie's value: %s", n.Value)
+					}
+				}
+			}
+		}
+		if noted >= 3 || time.Now().After(deadline) {
+			break
+		}
+	}
+	if noted != 3 {
+		t.Errorf("%d cookie notes, want 3", noted)
 	}
 }

@@ -237,6 +237,9 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 		pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
 	}
 	pr.SetXForwarded()
+	if p.as != nil {
+		stripCookies(pr.In.Context(), pr.Out.Header, &p.as.cookies, "the watched authorization server", NoteRewrite)
+	}
 	base := publicurl.Base(pr.In)
 	pr.Out.Header.Set("X-Forwarded-Host", base.Host)
 	pr.Out.Header.Set("X-Forwarded-Proto", base.Scheme)
@@ -249,6 +252,9 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 	ctx := resp.Request.Context() // the inbound request's context: notes land on the inbound exchange
 	if resp.Body != nil && resp.Body != http.NoBody {
 		resp.Body = &streamBody{rc: resp.Body, ctx: ctx}
+	}
+	if p.as != nil {
+		p.as.mcpCookies.learn(resp)
 	}
 	if !p.opts.RewriteURLs && p.as == nil {
 		return nil
