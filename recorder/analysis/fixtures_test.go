@@ -150,7 +150,7 @@ var fixtureCases = []fixtureCase{
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
 		faults: map[string]string{"slow-response": "slow=12s"}},
 
-	// Today's clients (derive_clients.go in internal/fixturegen; reference/clients-2026-12.md).
+	// Today's clients (derive_clients.go in cmd/fixturegen; reference/clients-2026-12.md).
 	// Each session keeps the version its initialize negotiated.
 	{name: "mcp-remote-two-sessions", client: ClientMCPRemote},
 	// Claude Code fell back: its initialize was answered 401.

@@ -15,7 +15,7 @@ cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 go build -o "$tmp/mcpwatch" ./cmd/mcpwatch
-go build -o "$tmp/fixturegen" ./internal/fixturegen
+go build -o "$tmp/fixturegen" ./cmd/fixturegen
 
 # serve NAME: start mcpwatch capturing to $out/NAME.jsonl; sets $url and $pid.
 serve() {

@@ -51,7 +51,7 @@ func TestDeriveReproducesTheFixtures(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what derive makes: run `go run ./internal/fixturegen derive -dir recorder/analysis/testdata`", f)
+			t.Errorf("%s differs from what derive makes: run `go run ./cmd/fixturegen derive -dir recorder/analysis/testdata`", f)
 		}
 	}
 }
