@@ -665,9 +665,13 @@ func TestURLInTheQuery(t *testing.T) {
 	}
 }
 
-// The catalogue's rules list the toggles that can cause them.
+// The catalogue's rules list the toggles that can cause them (registered by server/faults, which toggles_test.go
+// links into this test binary).
 func TestToggleRules(t *testing.T) {
-	for toggle, rules := range toggleRules {
+	if len(toggleCauses) == 0 {
+		t.Fatal("no toggle registered: server/faults is not linked")
+	}
+	for toggle, rules := range toggleCauses {
 		for _, rl := range rules {
 			r, ok := RuleByID(rl.ID)
 			if !ok {
@@ -681,6 +685,26 @@ func TestToggleRules(t *testing.T) {
 	}
 	if !CanCause("slow=12s", "slow-response") || CanCause("slow=1s", "stale-client-id") || CanCause("no-such-toggle", "slow-response") {
 		t.Error("CanCause reads NAME=VALUE wrongly")
+	}
+}
+
+// A toggle that names a rule the catalogue does not have, or is registered twice, panics at start.
+func TestRegisterToggleRefusesUnknownRulesAndDuplicates(t *testing.T) {
+	for name, reg := range map[string]func(){
+		"unknown rule": func() { RegisterToggle("no-such-toggle", []RuleID{RuleSlowResponse, "no-such-rule"}) },
+		"twice":        func() { RegisterToggle("slow", []RuleID{RuleSlowResponse}) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: RegisterToggle did not panic", name)
+				}
+			}()
+			reg()
+		}()
+	}
+	if _, ok := toggleCauses["no-such-toggle"]; ok {
+		t.Error("a refused toggle was registered")
 	}
 }
 
