@@ -613,7 +613,7 @@ func TestGarbageIn(t *testing.T) {
 func TestFindingsDoc(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("# Findings\n\nWhat `mcpwatch` can diagnose in a handshake: every rule of the analysis (`recorder/analysis`), its severity, what it\ndetects, the fix it suggests, and where the rule comes from. Issue refs without a repository are\n`anthropics/claude-ai-mcp#N`; `CC#N` is `anthropics/claude-code#N`; `S26/…`, `S1125/…` are files of the MCP specification\n(2026-07-28, 2025-11-25). This file is generated from the code: `go test ./recorder/analysis -run TestFindingsDoc -update`.\n\n")
-	b.WriteString("A finding names the toggle (`mcpwatch faults`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
+	b.WriteString("A finding names the toggle (`mcpwatch toggles`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
 	b.WriteString("| rule | severity | detects | fix | source | toggles that can cause it |\n|---|---|---|---|---|---|\n")
 	esc := strings.NewReplacer("|", "\\|", "\n", " ")
 	for _, r := range Rules() {
@@ -713,14 +713,14 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 	staleToken := func(fault string) *recorder.Exchange {
 		b := newEx(1, "POST", "/token").body(form, "grant_type=authorization_code&code=c&client_id=mcpw_from_last_week").
 			answer(401, "application/json", `{"error":"invalid_client"}`)
-		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "status"}}
+		b.ex.Toggles = []recorder.ToggleChange{{Name: fault, What: "status"}}
 		return b.ex
 	}
 	initNoTools := func(fault string) []*recorder.Exchange {
 		b := newEx(1, "POST", "/mcp").body("application/json", rpc(0, "initialize")).
 			answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}`).
 			resp("Mcp-Session-Id", "S1")
-		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "response body"}}
+		b.ex.Toggles = []recorder.ToggleChange{{Name: fault, What: "response body"}}
 		init2 := newEx(2, "POST", "/mcp").req("Mcp-Session-Id", "S1").body("application/json", rpc(-1, "notifications/initialized")).answer(202, "", "")
 		return []*recorder.Exchange{b.ex, init2.ex}
 	}
@@ -748,8 +748,8 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 				if tt.blamed {
 					want = tt.fault
 				}
-				if f.Fault != want {
-					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Fault, want)
+				if f.Toggle != want {
+					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Toggle, want)
 				}
 			}
 			if !found {

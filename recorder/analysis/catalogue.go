@@ -495,9 +495,9 @@ func (r *Rule) causedBy(toggle string) bool {
 }
 
 // blame names, of the toggles that altered the exchanges behind a finding, the ones that can cause its rule.
-func blame(rule *Rule, faults []string) string {
+func blame(rule *Rule, toggles []string) string {
 	var out []string
-	for _, f := range faults {
+	for _, f := range toggles {
 		if rule.causedBy(f) && !slices.Contains(out, f) {
 			out = append(out, f)
 		}

@@ -84,7 +84,7 @@ type wire struct {
 	status int
 	header http.Header
 	body   string
-	faults []recorder.FaultChange
+	faults []recorder.ToggleChange
 }
 
 // do sends one request through recorder → faults → backend, with the given toggles on.
@@ -123,7 +123,7 @@ func do(t *testing.T, toggles []string, method, path, body string, hdr ...string
 	}
 	h2 := res.Header.Clone()
 	h2.Del("Date")
-	return wire{status: res.StatusCode, header: h2, body: string(b), faults: exs[0].Faults}
+	return wire{status: res.StatusCode, header: h2, body: string(b), faults: exs[0].Toggles}
 }
 
 const auth = "Authorization"
