@@ -156,7 +156,7 @@ func TestScenarios(t *testing.T) {
 			checkBlame(t, exs, tc.blame)
 		})
 	}
-	for _, sc := range faults.Scenarios {
+	for _, sc := range faults.Scenarios() {
 		if !slices.Contains(covered, sc.Name) {
 			t.Errorf("scenario %s has no e2e run", sc.Name)
 		}

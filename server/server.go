@@ -35,7 +35,7 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
-	Toggles    *faults.Set        // the toggles; nil: none
+	Toggles   *faults.Set        // the toggles; nil: none
 
 	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
 	NoAuth      bool

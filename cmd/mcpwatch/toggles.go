@@ -37,7 +37,7 @@ func cmdToggles(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  %s%s\n      changes: %s\n      reveals: %s\n      source:  %s\n", d.Spec(), modes, d.Changes, d.Reveals, d.Source)
 	}
 	fmt.Fprintf(stdout, "\nSCENARIOS (--scenario NAME)\n")
-	for _, s := range faults.Scenarios {
+	for _, s := range faults.Scenarios() {
 		modes := ""
 		for _, spec := range s.Toggles {
 			if d, _, _, err := faults.ParseSpec(spec); err == nil && !d.AppliesTo(faults.ModeProxy) {

@@ -762,7 +762,7 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 // Every field the registry's fingerprints read has a rank here: a decisive fingerprint of an unranked field would
 // name nobody.
 func TestFieldsRanked(t *testing.T) {
-	for _, p := range clients.Profiles {
+	for _, p := range clients.Profiles() {
 		for _, f := range p.Fingerprints {
 			if _, ok := fieldRank[f.Field]; !ok && f.Field != clients.RPCID {
 				t.Errorf("%s: field %s has no rank", p.ID, f.Field)

@@ -52,15 +52,15 @@ var both = []string{ModeServe, ModeProxy}
 var serveOnly = []string{ModeServe}
 
 // Known protocol revisions, newest first.
-var Versions = []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
+var versions = []string{"2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"}
 
 // failStages are the stages fail= accepts (DESIGN.md's words).
 var failStages = []string{"probe", "challenge", "resource-metadata", "auth-metadata", "register", "client-metadata",
 	"authorize", "consent", "token", "refresh", "revoke", "discover", "initialize", "initialized", "list", "call",
 	"stream", "terminate"}
 
-// TokenErrors are the RFC 6749 §5.2 (and RFC 8707) error codes token-error accepts.
-var TokenErrors = []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
+// tokenErrors are the RFC 6749 §5.2 (and RFC 8707) error codes token-error accepts.
+var tokenErrors = []string{"invalid_request", "invalid_client", "invalid_grant", "unauthorized_client",
 	"unsupported_grant_type", "invalid_scope", "invalid_target", "server_error", "temporarily_unavailable"}
 
 // registry holds the toggles in declaration order (toggle is called as each variable below is initialized, and Go
@@ -339,7 +339,7 @@ func specs() []string {
 func parseVersion(s string) (any, error) {
 	// Any date-shaped string is allowed (a client's reaction to an unknown version is worth seeing).
 	if _, err := time.Parse("2006-01-02", s); err != nil {
-		return nil, fmt.Errorf("VERSION must be a protocol revision such as %s (got %q)", strings.Join(Versions, ", "), s)
+		return nil, fmt.Errorf("VERSION must be a protocol revision such as %s (got %q)", strings.Join(versions, ", "), s)
 	}
 	return s, nil
 }
@@ -405,8 +405,8 @@ func parseHosts(s string) (any, error) {
 }
 
 func parseTokenError(s string) (any, error) {
-	if !slices.Contains(TokenErrors, s) {
-		return nil, fmt.Errorf("CODE must be one of %s (got %q)", strings.Join(TokenErrors, ", "), s)
+	if !slices.Contains(tokenErrors, s) {
+		return nil, fmt.Errorf("CODE must be one of %s (got %q)", strings.Join(tokenErrors, ", "), s)
 	}
 	return s, nil
 }

@@ -47,7 +47,7 @@ func TestTogglesDoc(t *testing.T) {
 			data.ServeOnly = append(data.ServeOnly, d.Name)
 		}
 	}
-	data.Scenarios = Scenarios
+	data.Scenarios = Scenarios()
 	for _, s := range data.Scenarios {
 		for _, spec := range s.Toggles {
 			name, _, _ := strings.Cut(spec, "=")
