@@ -50,7 +50,7 @@ func (w *toolsChangedWriter) Write(p []byte) (int, error) {
 func (w *toolsChangedWriter) scan(p []byte) {
 	if w.watchList && w.has(p, listedMarker) {
 		w.watchList = false
-		recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: "tools-changed", What: "result.tools",
+		recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "result.tools",
 			Before: "(without " + mcpserver.ChangedToolName + ")", After: mcpserver.ChangedToolName + " listed"})
 	}
 	if w.has(p, notifiedMarker) {
@@ -63,7 +63,7 @@ func (w *toolsChangedWriter) scan(p []byte) {
 			if on {
 				what = mcpserver.ChangedToolName + " added"
 			}
-			recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: "tools-changed", What: "notification",
+			recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "notification",
 				Before: "(none)", After: "notifications/tools/list_changed (" + what + ")"})
 		}
 	}
