@@ -90,13 +90,13 @@ func TestTogglesAcrossProcesses(t *testing.T) {
 	}
 	for i, want := range []bool{true, false, true} {
 		got := false
-		for _, f := range inits[i].Faults {
+		for _, f := range inits[i].Toggles {
 			if f.Name == "omit-session-id" && f.What == "response header Mcp-Session-Id" && f.Before != "" && f.After == "(removed)" {
 				got = true
 			}
 		}
 		if got != want {
-			t.Errorf("initialize %d: omit-session-id recorded %v, want %v (faults %+v)", i+1, got, want, inits[i].Faults)
+			t.Errorf("initialize %d: omit-session-id recorded %v, want %v (faults %+v)", i+1, got, want, inits[i].Toggles)
 		}
 	}
 }

@@ -419,7 +419,7 @@ func TestProxyTogglesApplyToTheUpstream(t *testing.T) {
 	if out.RespHeaders.Get("Mcp-Session-Id") == "" || in.RespHeaders.Get("Mcp-Session-Id") != "" {
 		t.Errorf("session id: upstream sent %q, client got %q", out.RespHeaders.Get("Mcp-Session-Id"), in.RespHeaders.Get("Mcp-Session-Id"))
 	}
-	if len(in.Faults) == 0 || in.Faults[0].Name != "omit-session-id" {
-		t.Errorf("inbound faults %+v", in.Faults)
+	if len(in.Toggles) == 0 || in.Toggles[0].Name != "omit-session-id" {
+		t.Errorf("inbound faults %+v", in.Toggles)
 	}
 }

@@ -156,7 +156,7 @@ func TestScenarios(t *testing.T) {
 			checkBlame(t, exs, tc.blame)
 		})
 	}
-	for _, sc := range faults.Scenarios {
+	for _, sc := range faults.Scenarios() {
 		if !slices.Contains(covered, sc.Name) {
 			t.Errorf("scenario %s has no e2e run", sc.Name)
 		}
@@ -193,7 +193,7 @@ func checkBlame(t *testing.T, exs []*recorder.Exchange, blame map[string][]strin
 	rep := analysis.Analyze(exs, analysis.Options{Now: last.Add(time.Minute)})
 	var lines []string
 	for _, f := range rep.Findings {
-		lines = append(lines, string(f.Severity)+" "+f.Rule+" fault="+f.Fault+": "+f.Summary)
+		lines = append(lines, string(f.Severity)+" "+f.Rule+" fault="+f.Toggle+": "+f.Summary)
 	}
 	t.Logf("findings:\n%s", strings.Join(lines, "\n"))
 	for rule, toggles := range blame {
@@ -202,7 +202,7 @@ func checkBlame(t *testing.T, exs []*recorder.Exchange, blame map[string][]strin
 			if f.Rule != rule {
 				continue
 			}
-			named := strings.Split(f.Fault, ",")
+			named := strings.Split(f.Toggle, ",")
 			all := true
 			for _, tg := range toggles {
 				all = all && slices.Contains(named, tg)
@@ -303,12 +303,12 @@ func TestScenarioDiscoverFallbackClaudeReplay(t *testing.T) {
 			srv.Stop()
 
 			exs := loadCaptures(t, srv.StateDir)
-			if got := exs[0].Faults; len(got) != 1 || got[0].Name != "reject-discover" {
+			if got := exs[0].Toggles; len(got) != 1 || got[0].Name != "reject-discover" {
 				t.Errorf("server/discover records %+v, want reject-discover", got)
 			}
 			for _, ex := range exs[1:] {
-				if len(ex.Faults) != 0 {
-					t.Errorf("exchange %d %s %s records %+v: the toggle alters server/discover only", ex.ID, ex.Method, ex.Path(), ex.Faults)
+				if len(ex.Toggles) != 0 {
+					t.Errorf("exchange %d %s %s records %+v: the toggle alters server/discover only", ex.ID, ex.Method, ex.Path(), ex.Toggles)
 				}
 			}
 			checkBlame(t, exs, map[string][]string{"discover-fallback": {"reject-discover"}})

@@ -109,11 +109,11 @@ func AddNote(ctx context.Context, key, value string) {
 	}
 }
 
-// AddFault records that a toggle altered the exchange being served in ctx.
-func AddFault(ctx context.Context, f FaultChange) {
+// AddToggle records that a toggle altered the exchange being served in ctx.
+func AddToggle(ctx context.Context, f ToggleChange) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
 		l.mu.Lock()
-		l.ex.Faults = append(l.ex.Faults, f)
+		l.ex.Toggles = append(l.ex.Toggles, f)
 		l.mu.Unlock()
 	}
 }

@@ -295,7 +295,7 @@ func TestMiddlewareNotesAndFaults(t *testing.T) {
 	var id uint64
 	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		AddNote(r.Context(), "era", "legacy")
-		AddFault(r.Context(), FaultChange{Name: "no-session-id", What: "response header Mcp-Session-Id", Before: "abc"})
+		AddToggle(r.Context(), ToggleChange{Name: "no-session-id", What: "response header Mcp-Session-Id", Before: "abc"})
 		id = exchangeID(r.Context())
 	}))
 	resp, err := http.Get(base + "/")
@@ -304,12 +304,12 @@ func TestMiddlewareNotesAndFaults(t *testing.T) {
 	}
 	resp.Body.Close()
 	ex := waitCompleted(t, sub, 1)[0]
-	if ex.Note("era") != "legacy" || len(ex.Faults) != 1 || ex.Faults[0].Name != "no-session-id" || id != ex.ID {
-		t.Errorf("notes %+v faults %+v id %d/%d", ex.Notes, ex.Faults, id, ex.ID)
+	if ex.Note("era") != "legacy" || len(ex.Toggles) != 1 || ex.Toggles[0].Name != "no-session-id" || id != ex.ID {
+		t.Errorf("notes %+v faults %+v id %d/%d", ex.Notes, ex.Toggles, id, ex.ID)
 	}
 	// Outside a capture these are no-ops.
 	AddNote(context.Background(), "k", "v")
-	AddFault(context.Background(), FaultChange{})
+	AddToggle(context.Background(), ToggleChange{})
 	if exchangeID(context.Background()) != 0 {
 		t.Error("ExchangeID outside a capture")
 	}

@@ -13,7 +13,7 @@ import (
 // recorder built while it streamed. The copy is still an *Exchange (every consumer reads the same fields), but
 //
 //   - all its own strings and byte data — URL, addresses, header values, bodies, events, JSON-RPC ids and methods,
-//     notes, fault texts — live in one append-only byte slab allocated once, exactly sized, and the fields refer
+//     notes, toggle texts — live in one append-only byte slab allocated once, exactly sized, and the fields refer
 //     to it (strings by unsafe.String over the slab, which is never written again);
 //   - header names, header values, the address, host and URL up to internMax bytes are interned (unique.Make: one
 //     copy process-wide, reclaimed by the GC when no record uses it any more, so a stranger's unique values pin
@@ -77,7 +77,7 @@ func compact(ex *Exchange) *Exchange {
 		m := &c.RPC[i]
 		n += len(m.ID) + len(m.ErrorMessage) + long(m.Method) + long(m.ReplyTo)
 	}
-	for _, f := range c.Faults {
+	for _, f := range c.Toggles {
 		n += len(f.Name) + len(f.What) + len(f.Before) + len(f.After)
 	}
 	s := slab{b: make([]byte, 0, n)}
@@ -115,12 +115,12 @@ func compact(ex *Exchange) *Exchange {
 			rpcL.slot.Store(&ms)
 		}
 	}
-	if c.Faults != nil {
-		fs := make([]FaultChange, len(c.Faults))
-		for i, f := range c.Faults {
-			fs[i] = FaultChange{Name: s.str(f.Name), What: s.str(f.What), Before: s.str(f.Before), After: s.str(f.After)}
+	if c.Toggles != nil {
+		fs := make([]ToggleChange, len(c.Toggles))
+		for i, f := range c.Toggles {
+			fs[i] = ToggleChange{Name: s.str(f.Name), What: s.str(f.What), Before: s.str(f.Before), After: s.str(f.After)}
 		}
-		c.Faults = fs
+		c.Toggles = fs
 	}
 	c.Notes = s.notes(c.Notes, notes)
 	if len(s.b) != n {

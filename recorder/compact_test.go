@@ -39,7 +39,7 @@ func richExchange() *Exchange {
 			{From: FromServer, Method: "notifications/progress", ID: []byte{}, Event: 2, Batch: true},
 		},
 		RPCSkipped: 1,
-		Faults:     []FaultChange{{Name: "drop-session", What: "response header Mcp-Session-Id", Before: "abc"}},
+		Toggles:    []ToggleChange{{Name: "drop-session", What: "response header Mcp-Session-Id", Before: "abc"}},
 		Notes:      []Note{{Key: "era", Value: "legacy"}, {Key: NoteInbound, Value: "8"}},
 	}
 }

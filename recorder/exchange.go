@@ -161,8 +161,8 @@ type RPC struct {
 // IsNotification reports a message without an id that is not a response.
 func (m RPC) IsNotification() bool { return !m.IsResponse && len(m.ID) == 0 && m.Method != "" }
 
-// FaultChange records one toggle that altered an exchange, with the original and altered form of what it changed.
-type FaultChange struct {
+// ToggleChange records one toggle that altered an exchange, with the original and altered form of what it changed.
+type ToggleChange struct {
 	Name   string `json:"name"`
 	What   string `json:"what"` // e.g. "response header Mcp-Session-Id", "status", "response body"
 	Before string `json:"before,omitempty"`
@@ -210,9 +210,9 @@ type Exchange struct {
 
 	RPC []RPC `json:"rpc,omitempty"`
 	// RPCSkipped counts the JSON-RPC messages beyond the recorder's Options.MaxRPC: counted, not read or paired.
-	RPCSkipped int           `json:"rpcSkipped,omitempty"`
-	Faults     []FaultChange `json:"faults,omitempty"`
-	Notes      []Note        `json:"notes,omitempty"`
+	RPCSkipped int            `json:"rpcSkipped,omitempty"`
+	Toggles    []ToggleChange `json:"toggles,omitempty"`
+	Notes      []Note         `json:"notes,omitempty"`
 
 	// memo is what RPCMethod, RPCError and Size found in the parts that only grow, computed by snapshot as they
 	// grow, so that an exchange published after each group of its events costs the same per event.
@@ -344,7 +344,7 @@ func (e *Exchange) Size() int64 {
 	m := e.sizeMemo()
 	n := int64(512+len(e.URL)+len(e.ReqBody.Data)+len(e.RespBody.Data)) + m.reqHBy + m.respHBy + m.eventBytes
 	n += int64(len(e.RPC)) * 96
-	for _, f := range e.Faults {
+	for _, f := range e.Toggles {
 		n += int64(len(f.Before) + len(f.After) + 64)
 	}
 	return n
@@ -393,7 +393,7 @@ func (e *Exchange) snapshot() *Exchange {
 	c.RespBody.Data = clip(e.RespBody.Data)
 	c.Events = clip(e.Events)
 	c.RPC = clip(e.RPC)
-	c.Faults = clip(e.Faults)
+	c.Toggles = clip(e.Toggles)
 	c.Notes = clip(e.Notes)
 	return &c
 }

@@ -439,6 +439,13 @@ func LoadCapture(path string) (*LoadResult, error) {
 	return ReadCapture(f)
 }
 
+// captureLine is one line of a capture as read: an exchange, and the key captures written before the toggles' key
+// was "toggles" used for them ("faults"), so that an old capture still opens with its toggles.
+type captureLine struct {
+	*Exchange
+	OldToggles []ToggleChange `json:"faults"`
+}
+
 // ReadCapture reads JSONL exchanges from r.
 func ReadCapture(r io.Reader) (*LoadResult, error) {
 	res := &LoadResult{}
@@ -447,11 +454,15 @@ func ReadCapture(r io.Reader) (*LoadResult, error) {
 		line, err := readLine(br)
 		if len(line) > 0 {
 			complete := line[len(line)-1] == '\n'
-			var ex Exchange
+			ex := &Exchange{}
+			ln := captureLine{Exchange: ex}
 			switch {
 			case len(bytes.TrimSpace(line)) == 0:
-			case json.Unmarshal(line, &ex) == nil:
-				res.Exchanges = append(res.Exchanges, &ex)
+			case json.Unmarshal(line, &ln) == nil:
+				if ex.Toggles == nil {
+					ex.Toggles = ln.OldToggles
+				}
+				res.Exchanges = append(res.Exchanges, ex)
 			case !complete && err == io.EOF:
 				res.TornTail = true
 			default:

@@ -28,7 +28,7 @@ func sampleExchange(id uint64) *Exchange {
 		RespBody:    Body{Data: []byte{0xff, 0x00, 'x'}, Size: 9, Truncated: true},
 		Events:      []SSEEvent{{At: time.Millisecond, ID: "1", Event: "message", Data: "a\nb", Retry: 10}},
 		RPC:         []RPC{{From: FromServer, ID: json.RawMessage("1"), ErrorCode: &code, ErrorMessage: "no", IsResponse: true, ReplyTo: "nope", Event: 0}},
-		Faults:      []FaultChange{{Name: "f", What: "status", Before: "200", After: "500"}},
+		Toggles:     []ToggleChange{{Name: "f", What: "status", Before: "200", After: "500"}},
 		Notes:       []Note{{Key: "era", Value: "legacy"}},
 	}
 }
@@ -157,6 +157,31 @@ func TestReadCaptureToleratesATornLastLine(t *testing.T) {
 	res, _ = ReadCapture(strings.NewReader(full + strings.TrimSuffix(torn, "\n")))
 	if res.TornTail || len(res.Exchanges) != 3 {
 		t.Errorf("unterminated complete line: torn %v n %d", res.TornTail, len(res.Exchanges))
+	}
+}
+
+// A capture written before the toggles' key was "toggles" (it was "faults") opens with its toggles; a line is
+// written with the new key.
+func TestReadCaptureAcceptsTheOldFaultsKey(t *testing.T) {
+	old := `{"id":7,"kind":"inbound","state":"complete","start":"2026-11-25T18:54:06Z","timings":{"wait":0,"total":0},` +
+		`"method":"POST","url":"/mcp","requestHeaders":[],"requestBody":{"size":0},"status":200,"responseHeaders":[],` +
+		`"responseBody":{"size":0},"faults":[{"name":"omit-session-id","what":"response header Mcp-Session-Id","before":"S1"}]}` + "\n"
+	res, err := ReadCapture(strings.NewReader(old + line(t, sampleExchange(8))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Exchanges) != 2 || len(res.Skipped) != 0 {
+		t.Fatalf("n %d skipped %v", len(res.Exchanges), res.Skipped)
+	}
+	want := []ToggleChange{{Name: "omit-session-id", What: "response header Mcp-Session-Id", Before: "S1"}}
+	if got := res.Exchanges[0].Toggles; !reflect.DeepEqual(got, want) {
+		t.Errorf("old line's toggles %+v, want %+v", got, want)
+	}
+	if got, want := res.Exchanges[1].Toggles, sampleExchange(8).Toggles; len(want) == 0 || !reflect.DeepEqual(got, want) {
+		t.Errorf("new line's toggles %+v, want %+v", got, want)
+	}
+	if l := line(t, sampleExchange(8)); !strings.Contains(l, `"toggles":[`) || strings.Contains(l, `"faults"`) {
+		t.Errorf("a line is written with the key toggles: %s", l)
 	}
 }
 

@@ -135,9 +135,9 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		dst = append(dst, `,"rpcSkipped":`...)
 		dst = strconv.AppendInt(dst, int64(ex.RPCSkipped), 10)
 	}
-	if len(ex.Faults) > 0 {
-		dst = append(dst, `,"faults":[`...)
-		for i, f := range ex.Faults {
+	if len(ex.Toggles) > 0 {
+		dst = append(dst, `,"toggles":[`...)
+		for i, f := range ex.Toggles {
 			if i > 0 {
 				dst = append(dst, ',')
 			}

@@ -92,7 +92,7 @@ func FuzzAppendLine(f *testing.F) {
 			Timings:    Timings{Wait: time.Duration(n), Total: time.Duration(-n)},
 			ReqHeaders: Headers{{Name: hname, Value: hvalue}}, ReqBody: Body{Data: req, Size: n, Truncated: n%2 == 0},
 			RespBody: Body{Data: resp}, Events: []SSEEvent{{At: time.Duration(n), Data: string(resp), ID: hvalue, Retry: int(n % 1000)}},
-			Error: hvalue, Notes: []Note{{Key: hname, Value: string(req)}}, Faults: []FaultChange{{Name: method, Before: url}}}
+			Error: hvalue, Notes: []Note{{Key: hname, Value: string(req)}}, Toggles: []ToggleChange{{Name: method, Before: url}}}
 		code := int(n)
 		ex.RPC = []RPC{{From: FromClient, Method: hname, ID: json.RawMessage(id), ErrorCode: &code, ErrorMessage: hvalue, Event: -1}}
 		ex.RPC = append(ex.RPC, ParseRPC(req, FromClient, -1)...)

@@ -74,8 +74,8 @@ func TestNoControlOnThePublicListener(t *testing.T) {
 					t.Errorf("%s %s: HTTP %d, want 404", probe.method, probe.path, resp.StatusCode)
 				}
 			}
-			if !srv.Faults().Empty() {
-				t.Errorf("a toggle was switched on over HTTP: %v", srv.Faults().List())
+			if !srv.Toggles().Empty() {
+				t.Errorf("a toggle was switched on over HTTP: %v", srv.Toggles().List())
 			}
 		})
 	}

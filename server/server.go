@@ -35,7 +35,7 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
-	Faults    *faults.Set        // the toggles; nil: none
+	Toggles   *faults.Set        // the toggles; nil: none
 
 	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
 	NoAuth      bool
@@ -103,15 +103,15 @@ func New(cfg Config) (*Server, error) {
 		cfg.BodyTimeout = defaultBodyTimeout
 	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
-		if cfg.Faults == nil {
-			cfg.Faults = faults.NewSet(faults.ModeProxy)
+		if cfg.Toggles == nil {
+			cfg.Toggles = faults.NewSet(faults.ModeProxy)
 		}
 		s := &Server{cfg: cfg, guard: guard, stop: func() {}}
 		s.router = s.routes()
 		return s, nil
 	}
-	if cfg.Faults == nil {
-		cfg.Faults = faults.NewSet(faults.ModeServe)
+	if cfg.Toggles == nil {
+		cfg.Toggles = faults.NewSet(faults.ModeServe)
 	}
 	var as *oauth.AS
 	if !cfg.NoAuth {
@@ -134,8 +134,8 @@ func New(cfg Config) (*Server, error) {
 		})
 	}
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
-	cfg.Faults.OnChange(s.applyToolsChanged)
-	cfg.Faults.OnChange(s.applyAuthToggles)
+	cfg.Toggles.OnChange(s.applyToolsChanged)
+	cfg.Toggles.OnChange(s.applyAuthToggles)
 	// Toggles set before New (--fault, --scenario) apply from the first request, as live changes do.
 	s.applyToolsChanged(nil)
 	s.applyAuthToggles(nil)
@@ -158,7 +158,7 @@ func (s *Server) routes() chi.Router {
 		r.Use(smallBodyDeadline(s.cfg.BodyTimeout)) // proxy mode: bodies stream, except the small ones
 	}
 	mcpPath, _, _ := strings.Cut(s.cfg.EndpointPath, "?")
-	r.Use(faults.Middleware(s.cfg.Faults, faults.Options{MCPPath: mcpPath}))
+	r.Use(faults.Middleware(s.cfg.Toggles, faults.Options{MCPPath: mcpPath}))
 	if s.cfg.Handler != nil {
 		r.Handle("/*", s.cfg.Handler)
 		return r
@@ -166,14 +166,14 @@ func (s *Server) routes() chi.Router {
 
 	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
 		Logger:              s.cfg.Logger,
-		ForceStateless:      func() bool { return s.cfg.Faults.Has(faults.Stateless) },
-		StrictVersionHeader: func() bool { return s.cfg.Faults.Has(faults.StrictVersionHeader) },
+		ForceStateless:      func() bool { return s.cfg.Toggles.Has(faults.Stateless) },
+		StrictVersionHeader: func() bool { return s.cfg.Toggles.Has(faults.StrictVersionHeader) },
 		OnVersionHeader: func(r *http.Request, sent, meta string, accepted bool) {
 			if accepted {
 				recorder.AddNote(r.Context(), mcpserver.NoteVersionHeader, fmt.Sprintf("accepted MCP-Protocol-Version: %s with _meta protocolVersion %s and served the request as %s (Claude through connectors does this, anthropics/claude-code#93290); a strict 2026-07-28 server answers 400 -32020 HeaderMismatch (toggle strict-version-header)", sent, meta, meta))
 				return
 			}
-			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
+			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: faults.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
 				Before: fmt.Sprintf("%s accepted beside _meta %s: served as %s", sent, meta, meta),
 				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
 		},
@@ -181,7 +181,7 @@ func (s *Server) routes() chi.Router {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},
 		OnForcedStateless: func(r *http.Request, legacyWhy string) {
-			recorder.AddFault(r.Context(), recorder.FaultChange{Name: faults.Stateless.Name(), What: "route",
+			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: faults.Stateless.Name(), What: "route",
 				Before: mcpserver.EraLegacy + ": the stateful handler (" + legacyWhy + "; sessions, GET stream, DELETE)",
 				After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
 		},
@@ -212,7 +212,7 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 
 // applyToolsChanged adds or removes the tools-changed toggle's tool when the toggle flips.
 func (s *Server) applyToolsChanged([]faults.Active) {
-	on := s.cfg.Faults.Has(faults.ToolsChanged)
+	on := s.cfg.Toggles.Has(faults.ToolsChanged)
 	s.toolsChangedMu.Lock()
 	defer s.toolsChangedMu.Unlock()
 	switch {
@@ -232,7 +232,7 @@ func (s *Server) applyAuthToggles([]faults.Active) {
 	if s.oauth == nil {
 		return
 	}
-	set := s.cfg.Faults
+	set := s.cfg.Toggles
 	s.oauth.UpdateOptions(func(o *oauth.Options) {
 		o.DenyConsent = set.Has(faults.DenyConsent)
 		o.ForceConfidential = set.Has(faults.RequireClientSecret)
@@ -250,8 +250,8 @@ func (s *Server) OAuth() *oauth.AS { return s.oauth }
 // Guard is the Host/Origin guard, which also knows the public URL.
 func (s *Server) Guard() *publicurl.Guard { return s.guard }
 
-// Faults is the set of toggles.
-func (s *Server) Faults() *faults.Set { return s.cfg.Faults }
+// Toggles is the set of toggles.
+func (s *Server) Toggles() *faults.Set { return s.cfg.Toggles }
 
 // MCP is the SDK server (tools, prompts, resources); nil in proxy mode.
 func (s *Server) MCP() *mcp.Server { return s.mcp }

@@ -32,7 +32,7 @@ func newTestServer(t *testing.T, specs ...string) (*Server, *recorder.Store, str
 		}
 	}
 	store := recorder.NewStore(recorder.StoreOptions{})
-	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Faults: set, NoAuth: true})
+	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Toggles: set, NoAuth: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,18 +90,18 @@ func TestToggleStateless(t *testing.T) {
 			t.Errorf("exchange %d routed %q, want the stateless handler", ex.ID, ex.Note("era"))
 		}
 		// Every exchange the toggle sent to the stateless handler records it: what it would have been, what it was.
-		want := []recorder.FaultChange{{Name: "stateless", What: "route",
+		want := []recorder.ToggleChange{{Name: "stateless", What: "route",
 			Before: "legacy: the stateful handler (legacy body; sessions, GET stream, DELETE)",
 			After:  "2026: the stateless handler (no session; GET and DELETE 405)"}}
 		if ex.Method != "POST" {
 			want[0].Before = "legacy: the stateful handler (" + ex.Method + "; sessions, GET stream, DELETE)"
 		}
 		if ex.RPCMethod() == "initialize" {
-			want = append(want, recorder.FaultChange{Name: "stateless", What: "response header Mcp-Session-Id",
+			want = append(want, recorder.ToggleChange{Name: "stateless", What: "response header Mcp-Session-Id",
 				Before: "(a new session's id)", After: "(none: no session issued)"})
 		}
-		if !slices.Equal(ex.Faults, want) {
-			t.Errorf("exchange %d %s %s records\n%+v\nwant %+v", ex.ID, ex.Method, ex.RPCMethod(), ex.Faults, want)
+		if !slices.Equal(ex.Toggles, want) {
+			t.Errorf("exchange %d %s %s records\n%+v\nwant %+v", ex.ID, ex.Method, ex.RPCMethod(), ex.Toggles, want)
 		}
 	}
 	// Without the toggle the same client gets a session.
@@ -120,7 +120,7 @@ func TestToggleRejectDiscoverFallsBack(t *testing.T) {
 	faulted := false
 	for _, ex := range store.Snapshot() {
 		methods = append(methods, ex.RPCMethod())
-		for _, f := range ex.Faults {
+		for _, f := range ex.Toggles {
 			faulted = faulted || f.Name == "reject-discover"
 		}
 	}
@@ -148,13 +148,13 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	}
 	// lastList is the fault records of the latest tools/list exchange.
 	// (Its record may follow the answer by a moment: the recorder records what it passed on.)
-	lastList := func() []recorder.FaultChange {
+	lastList := func() []recorder.ToggleChange {
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
 			exs := store.Snapshot()
 			for i := len(exs) - 1; i >= 0; i-- {
 				if exs[i].RPCMethod() == "tools/list" {
 					if exs[i].State == recorder.StateComplete {
-						return exs[i].Faults
+						return exs[i].Toggles
 					}
 					break
 				}
@@ -169,7 +169,7 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	if f := lastList(); len(f) != 0 {
 		t.Errorf("tools/list before the toggle records %+v", f)
 	}
-	if err := srv.Faults().Set("tools-changed"); err != nil {
+	if err := srv.Toggles().Set("tools-changed"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -180,11 +180,11 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 	if !hasTool() {
 		t.Error("changed_tool missing after the toggle was set")
 	}
-	if f, want := lastList(), []recorder.FaultChange{{Name: "tools-changed", What: "result.tools",
+	if f, want := lastList(), []recorder.ToggleChange{{Name: "tools-changed", What: "result.tools",
 		Before: "(without changed_tool)", After: "changed_tool listed"}}; !slices.Equal(f, want) {
 		t.Errorf("tools/list under the toggle records %+v, want %+v", f, want)
 	}
-	if err := srv.Faults().Unset("tools-changed"); err != nil {
+	if err := srv.Toggles().Unset("tools-changed"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -199,14 +199,14 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 		t.Errorf("tools/list after the toggle records %+v", f)
 	}
 	// The GET stream carried both notifications: each records the toggle.
-	want := []recorder.FaultChange{
+	want := []recorder.ToggleChange{
 		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool added)"},
 		{Name: "tools-changed", What: "notification", Before: "(none)", After: "notifications/tools/list_changed (changed_tool removed)"},
 	}
 	// The stream's record follows its bytes to the client (the recorder publishes an event after passing it on).
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) && !slices.ContainsFunc(store.Snapshot(), func(ex *recorder.Exchange) bool {
-		return ex.Method == "GET" && len(ex.Faults) == len(want)
+		return ex.Method == "GET" && len(ex.Toggles) == len(want)
 	}) {
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -215,11 +215,11 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 		switch {
 		case ex.Method == "GET":
 			streams++
-			if !slices.Equal(ex.Faults, want) {
-				t.Errorf("GET stream %d records %+v, want %+v", ex.ID, ex.Faults, want)
+			if !slices.Equal(ex.Toggles, want) {
+				t.Errorf("GET stream %d records %+v, want %+v", ex.ID, ex.Toggles, want)
 			}
-		case ex.RPCMethod() != "tools/list" && len(ex.Faults) != 0:
-			t.Errorf("exchange %d %s records %+v", ex.ID, ex.RPCMethod(), ex.Faults)
+		case ex.RPCMethod() != "tools/list" && len(ex.Toggles) != 0:
+			t.Errorf("exchange %d %s records %+v", ex.ID, ex.RPCMethod(), ex.Toggles)
 		}
 	}
 	if streams != 1 {
@@ -250,7 +250,7 @@ func authToggleServer(t *testing.T, specs ...string) (*wire, *recorder.Store) {
 		}
 	}
 	store := recorder.NewStore(recorder.StoreOptions{})
-	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Faults: set})
+	srv, err := New(Config{Recorder: recorder.New(store, recorder.Options{}), Toggles: set})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -262,20 +262,20 @@ func authToggleServer(t *testing.T, specs ...string) (*wire, *recorder.Store) {
 const claudeRegistration = `{"client_name":"claudeai","grant_types":["authorization_code","refresh_token"],` +
 	`"redirect_uris":["https://claude.ai/api/mcp/auth_callback"],"response_types":["code"],"scope":"claudeai","token_endpoint_auth_method":"none"}`
 
-// faultsOf returns the toggle records of the last exchange whose path is path.
-func faultsOf(t *testing.T, store *recorder.Store, path string) []recorder.FaultChange {
+// togglesOf returns the toggle records of the last exchange whose path is path.
+func togglesOf(t *testing.T, store *recorder.Store, path string) []recorder.ToggleChange {
 	t.Helper()
 	exs := store.Snapshot()
 	for i := len(exs) - 1; i >= 0; i-- {
 		if exs[i].Path() == path {
-			return exs[i].Faults
+			return exs[i].Toggles
 		}
 	}
 	t.Fatalf("no exchange for %s", path)
 	return nil
 }
 
-func onlyFault(t *testing.T, got []recorder.FaultChange, name string) {
+func onlyFault(t *testing.T, got []recorder.ToggleChange, name string) {
 	t.Helper()
 	if len(got) != 1 || got[0].Name != name {
 		t.Errorf("recorded %+v, want one change by %s", got, name)
@@ -327,7 +327,7 @@ func TestAuthToggles(t *testing.T) {
 		if reg["token_endpoint_auth_method"] != "client_secret_post" || secret == "" {
 			t.Fatalf("registration answered %v", reg)
 		}
-		onlyFault(t, faultsOf(t, store, "/register"), "require-client-secret")
+		onlyFault(t, togglesOf(t, store, "/register"), "require-client-secret")
 		id := reg["client_id"].(string)
 		code := w.codeFor(id, challenge)
 		// Like the Claude web app in the seed: the secret is never sent.
@@ -350,12 +350,12 @@ func TestAuthToggles(t *testing.T) {
 		if r.Status != http.StatusBadRequest || r.json(t)["error"] != "invalid_redirect_uri" {
 			t.Fatalf("claude.ai redirect with claude.com allowed: HTTP %d %s", r.Status, r.Body)
 		}
-		onlyFault(t, faultsOf(t, store, "/register"), "redirect-allow")
+		onlyFault(t, togglesOf(t, store, "/register"), "redirect-allow")
 		ok := strings.Replace(claudeRegistration, "claude.ai", "claude.com", 1)
 		if r := w.do("POST", "/register", map[string]string{"Content-Type": "application/json"}, ok); r.Status != http.StatusCreated {
 			t.Errorf("claude.com redirect: HTTP %d %s", r.Status, r.Body)
 		}
-		if f := faultsOf(t, store, "/register"); len(f) != 0 {
+		if f := togglesOf(t, store, "/register"); len(f) != 0 {
 			t.Errorf("an allowed registration records %+v", f)
 		}
 	})
@@ -368,7 +368,7 @@ func TestAuthToggles(t *testing.T) {
 		if r.Status != http.StatusFound || loc == nil || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "s1" {
 			t.Fatalf("authorize under deny-consent: HTTP %d Location %q", r.Status, r.Header.Get("Location"))
 		}
-		onlyFault(t, faultsOf(t, store, "/authorize"), "deny-consent")
+		onlyFault(t, togglesOf(t, store, "/authorize"), "deny-consent")
 	})
 
 	t.Run("short-token", func(t *testing.T) {
@@ -378,7 +378,7 @@ func TestAuthToggles(t *testing.T) {
 		if r.Status != http.StatusOK || r.json(t)["expires_in"] != float64(30) {
 			t.Fatalf("token under short-token=30s: HTTP %d %s", r.Status, r.Body)
 		}
-		onlyFault(t, faultsOf(t, store, "/token"), "short-token")
+		onlyFault(t, togglesOf(t, store, "/token"), "short-token")
 	})
 }
 
@@ -447,7 +447,7 @@ func newTEnv(t *testing.T, mode string) *tenv {
 	var h http.Handler
 	switch mode {
 	case faults.ModeServe:
-		srv, err := New(Config{Recorder: rec, Faults: set, AutoApprove: true, AllowLoopbackCIMD: true})
+		srv, err := New(Config{Recorder: rec, Toggles: set, AutoApprove: true, AllowLoopbackCIMD: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -464,7 +464,7 @@ func newTEnv(t *testing.T, mode string) *tenv {
 			t.Fatal(err)
 		}
 		t.Cleanup(p.Close)
-		front, err := New(Config{Recorder: rec, Faults: set, Handler: p, EndpointPath: p.EndpointPath()})
+		front, err := New(Config{Recorder: rec, Toggles: set, Handler: p, EndpointPath: p.EndpointPath()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -700,7 +700,7 @@ func tableProbes() []tprobe {
 
 // send runs a probe: prep, then the request; it returns the normalised response and the toggle records of the
 // request's exchange.
-func (e *tenv) send(p tprobe, toggle string) (wresp, []recorder.FaultChange) {
+func (e *tenv) send(p tprobe, toggle string) (wresp, []recorder.ToggleChange) {
 	e.t.Helper()
 	q := p.prep(e)
 	if toggle != "" {
@@ -719,7 +719,7 @@ func (e *tenv) send(p tprobe, toggle string) (wresp, []recorder.FaultChange) {
 	exs := e.store.Snapshot()
 	for i := len(exs) - 1; i >= 0; i-- {
 		if ex := exs[i]; ex.Kind == recorder.Inbound && ex.Method == q.method && ex.URL == q.path {
-			return r, ex.Faults
+			return r, ex.Toggles
 		}
 	}
 	e.t.Fatalf("no exchange recorded for %s %s", q.method, q.path)

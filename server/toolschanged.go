@@ -24,7 +24,7 @@ var (
 func (s *Server) watchToolsChanged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		flips := s.toolsFlips.Load()
-		listed := s.cfg.Faults.Has(faults.ToolsChanged) // answers now list the tool
+		listed := s.cfg.Toggles.Has(faults.ToolsChanged) // answers now list the tool
 		if !listed && flips == 0 && r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
 			return
@@ -50,7 +50,7 @@ func (w *toolsChangedWriter) Write(p []byte) (int, error) {
 func (w *toolsChangedWriter) scan(p []byte) {
 	if w.watchList && w.has(p, listedMarker) {
 		w.watchList = false
-		recorder.AddFault(w.ctx, recorder.FaultChange{Name: "tools-changed", What: "result.tools",
+		recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "result.tools",
 			Before: "(without " + mcpserver.ChangedToolName + ")", After: mcpserver.ChangedToolName + " listed"})
 	}
 	if w.has(p, notifiedMarker) {
@@ -63,7 +63,7 @@ func (w *toolsChangedWriter) scan(p []byte) {
 			if on {
 				what = mcpserver.ChangedToolName + " added"
 			}
-			recorder.AddFault(w.ctx, recorder.FaultChange{Name: "tools-changed", What: "notification",
+			recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "notification",
 				Before: "(none)", After: "notifications/tools/list_changed (" + what + ")"})
 		}
 	}

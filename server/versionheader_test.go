@@ -73,14 +73,14 @@ func TestVersionHeaderQuirk(t *testing.T) {
 		!strings.Contains(n, "-32020") {
 		t.Errorf("note %q", n)
 	}
-	if len(ex.Faults) != 0 {
-		t.Errorf("faults %+v without a toggle", ex.Faults)
+	if len(ex.Toggles) != 0 {
+		t.Errorf("faults %+v without a toggle", ex.Toggles)
 	}
-	if f := finding(); !strings.Contains(f.Summary, "this server accepted it") || f.Fault != "" {
-		t.Errorf("finding %q (fault %q), want it to say the server accepted it", f.Summary, f.Fault)
+	if f := finding(); !strings.Contains(f.Summary, "this server accepted it") || f.Toggle != "" {
+		t.Errorf("finding %q (fault %q), want it to say the server accepted it", f.Summary, f.Toggle)
 	}
 
-	if err := srv.Faults().Set("strict-version-header"); err != nil {
+	if err := srv.Toggles().Set("strict-version-header"); err != nil {
 		t.Fatal(err)
 	}
 	status, answer, ex = send()
@@ -90,11 +90,11 @@ func TestVersionHeaderQuirk(t *testing.T) {
 	if ex.Note(mcpserver.NoteVersionHeader) != "" {
 		t.Errorf("strict: note %q on a refused request", ex.Note(mcpserver.NoteVersionHeader))
 	}
-	want := []recorder.FaultChange{{Name: "strict-version-header", What: "request header MCP-Protocol-Version",
+	want := []recorder.ToggleChange{{Name: "strict-version-header", What: "request header MCP-Protocol-Version",
 		Before: "2025-11-25 accepted beside _meta 2026-07-28: served as 2026-07-28",
 		After:  "2025-11-25 refused beside _meta 2026-07-28: 400 -32020 HeaderMismatch"}}
-	if !slices.Equal(ex.Faults, want) {
-		t.Errorf("strict: faults %+v, want %+v", ex.Faults, want)
+	if !slices.Equal(ex.Toggles, want) {
+		t.Errorf("strict: faults %+v, want %+v", ex.Toggles, want)
 	}
 	// The finding is the connection's (counted twice); the refused exchange names the toggle.
 	rep := analysis.Analyze(store.Snapshot()[len(store.Snapshot())-1:], analysis.Options{})
@@ -104,7 +104,7 @@ func TestVersionHeaderQuirk(t *testing.T) {
 			f = &rep.Findings[i]
 		}
 	}
-	if f == nil || !strings.Contains(f.Summary, "refused it with -32020") || f.Fault != "strict-version-header" {
+	if f == nil || !strings.Contains(f.Summary, "refused it with -32020") || f.Toggle != "strict-version-header" {
 		t.Errorf("strict: finding %+v, want the refusal explained and blamed on strict-version-header", f)
 	}
 }

@@ -202,8 +202,8 @@ func (p *detailPane) tabs() []tabLabel {
 			if p.builtN > 0 {
 				extras = append(extras, plural(p.builtN, "finding", "findings"))
 			}
-			if p.ex != nil && len(p.ex.Faults) > 0 {
-				extras = append(extras, plural(len(p.ex.Faults), "toggle", "toggles"))
+			if p.ex != nil && len(p.ex.Toggles) > 0 {
+				extras = append(extras, plural(len(p.ex.Toggles), "toggle", "toggles"))
 			}
 			if len(extras) > 0 {
 				label += " · " + strings.Join(extras, ", ")
@@ -423,10 +423,10 @@ func (p *detailPane) buildAnalysis(r *row) []string {
 	}
 
 	out = append(out, "", st.Bold.Render(" Toggles"))
-	if len(ex.Faults) == 0 {
+	if len(ex.Toggles) == 0 {
 		out = append(out, st.Faint.Render("  no toggle altered this exchange"))
 	}
-	for _, fc := range ex.Faults {
+	for _, fc := range ex.Toggles {
 		out = append(out, wrapStyled("  "+st.Toggle.Render(sanitize(fc.Name))+" changed "+sanitize(fc.What), p.w)...)
 		out = append(out, wrapStyled("    before: "+orNone(st, fc.Before), p.w)...)
 		out = append(out, wrapStyled("    after:  "+orNone(st, fc.After), p.w)...)
@@ -459,8 +459,8 @@ func findingBlock(st *Styles, f analysis.Finding, w int, withRef bool) []string 
 	if withRef && f.ExchangeID != 0 {
 		ref = append(ref, "#"+strconv.FormatUint(f.ExchangeID, 10))
 	}
-	if f.Fault != "" {
-		ref = append(ref, "toggle "+sanitize(f.Fault))
+	if f.Toggle != "" {
+		ref = append(ref, "toggle "+sanitize(f.Toggle))
 	}
 	if f.Source != "" {
 		ref = append(ref, sanitize(f.Source))

@@ -94,7 +94,7 @@ func TestLayoutSlots(t *testing.T) {
 	}
 }
 
-// notesDialog is a dialog as a contributor adds one (docs/contributing-tui.md): a modal box with its own key.
+// notesDialog is a dialog as a contributor adds one (CONTRIBUTING.md, "Add a TUI pane or dialog"): a modal box with its own key.
 type notesDialog struct {
 	ctx   *programContext
 	w     int

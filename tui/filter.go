@@ -293,7 +293,7 @@ func (t *term) matchOne(i int, v string, r *row, d *flowView) bool {
 		m, ok := d.exFinding[r.ex.ID]
 		return ok && (v == "any" || string(m.sev) == v)
 	case kindToggle:
-		for _, fc := range r.ex.Faults {
+		for _, fc := range r.ex.Toggles {
 			if v == "any" || len(fc.Name) >= len(v) && strings.EqualFold(fc.Name[:len(v)], v) {
 				return true
 			}

@@ -114,7 +114,7 @@ func failedScript() *script {
 		{Rule: "token-invalid-client", Severity: analysis.SeverityError, ExchangeID: 7, Connection: "claude-1",
 			Summary: "The token endpoint refused the client it registered a moment before (invalid_client).",
 			Fix:     "Keep registered clients across restarts, or answer invalid_client only for unknown client ids.",
-			Source:  "RFC 6749 §5.2", Fault: "invalid-client-on-token"},
+			Source:  "RFC 6749 §5.2", Toggle: "invalid-client-on-token"},
 		{Rule: "register-no-client-secret-expiry", Severity: analysis.SeverityWarn, ExchangeID: 4, Connection: "claude-1",
 			Summary: "The registration response has no client_id_issued_at.", Fix: "Add client_id_issued_at (RFC 7591 §3.2.1).",
 			Source: "RFC 7591 §3.2.1"},

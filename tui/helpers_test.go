@@ -125,7 +125,7 @@ func withState(state string) exOpt { return func(ex *recorder.Exchange) { ex.Sta
 
 func withFault(name, what, before, after string) exOpt {
 	return func(ex *recorder.Exchange) {
-		ex.Faults = append(ex.Faults, recorder.FaultChange{Name: name, What: what, Before: before, After: after})
+		ex.Toggles = append(ex.Toggles, recorder.ToggleChange{Name: name, What: what, Before: before, After: after})
 	}
 }
 

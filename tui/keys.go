@@ -44,8 +44,8 @@ type KeyMap struct {
 	NextFormat key.Binding
 }
 
-// DefaultKeyMap returns the bindings.
-func DefaultKeyMap() KeyMap {
+// defaultKeyMap returns the bindings.
+func defaultKeyMap() KeyMap {
 	return KeyMap{
 		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
 		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),

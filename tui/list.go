@@ -238,7 +238,7 @@ func (p *listPane) render(r *row, c listCols) string {
 		b.WriteByte(' ')
 	}
 	switch {
-	case len(ex.Faults) > 0:
+	case len(ex.Toggles) > 0:
 		b.WriteString(st.Toggle.Render("~"))
 	case ex.Kind == recorder.Outbound:
 		b.WriteString(st.Faint.Render("→"))

@@ -1080,7 +1080,7 @@ func TestWrapRanges(t *testing.T) {
 		}
 	}
 	// The hang: under the value, or the indentation and two more when the value starts past the middle.
-	st := NewStyles(true)
+	st := newStyles(true)
 	for _, c := range []struct {
 		line string
 		w    int

@@ -63,8 +63,8 @@ type Styles struct {
 	HelpDesc Ink
 }
 
-// NewStyles returns the styles for a dark or a light background.
-func NewStyles(dark bool) Styles {
+// newStyles returns the styles for a dark or a light background.
+func newStyles(dark bool) Styles {
 	ld := lipgloss.LightDark(dark)
 	c := func(light, darkc string) color.Color { return ld(lipgloss.Color(light), lipgloss.Color(darkc)) }
 

@@ -90,7 +90,7 @@ func New(cfg Config) (*Model, error) {
 	}
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
-	m.ctx = &programContext{cfg: &m.cfg, styles: NewStyles(dark), keys: DefaultKeyMap(),
+	m.ctx = &programContext{cfg: &m.cfg, styles: newStyles(dark), keys: defaultKeyMap(),
 		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs}
 	m.flow = m.ctx.flow
 	m.newPanes()

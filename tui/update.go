@@ -139,7 +139,7 @@ func (m *Model) toInput(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) setTheme(dark bool) {
-	m.ctx.styles = NewStyles(dark)
+	m.ctx.styles = newStyles(dark)
 	for _, in := range []*textinput.Model{&m.filterIn, &m.exportP.input, &m.togglesP.input} {
 		s := textinput.DefaultStyles(dark)
 		s.Focused.Prompt = m.ctx.styles.Prompt

@@ -47,8 +47,8 @@ const (
 
 // The protocol versions the clients ask for.
 const (
-	LegacyVersion = "2025-11-25"
-	Version2026   = "2026-07-28"
+	legacyVersion = "2025-11-25"
+	version2026   = "2026-07-28"
 )
 
 // Config is a run.

@@ -26,7 +26,7 @@ type Session struct {
 func (s *Session) id() int { s.nextID++; return s.nextID }
 
 // meta2026 is the per-request _meta of the 2026-07-28 era (SEP-2575).
-var meta2026 = json.RawMessage(`{"io.modelcontextprotocol/protocolVersion":"` + Version2026 +
+var meta2026 = json.RawMessage(`{"io.modelcontextprotocol/protocolVersion":"` + version2026 +
 	`","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"mcpload","version":"1"}}`)
 
 func (c *Client) mcpHeader(s *Session, method, name string) http.Header {
@@ -36,7 +36,7 @@ func (c *Client) mcpHeader(s *Session, method, name string) http.Header {
 	}
 	switch s.Era {
 	case Era2026:
-		h["Mcp-Protocol-Version"] = []string{Version2026}
+		h["Mcp-Protocol-Version"] = []string{version2026}
 		h["Mcp-Method"] = []string{method}
 		if name != "" {
 			h["Mcp-Name"] = []string{name}
@@ -95,14 +95,14 @@ func (c *Client) Open(ctx context.Context, mcpURL string, era Era, token string)
 		var d struct {
 			SupportedVersions []string `json:"supportedVersions"`
 		}
-		if json.Unmarshal(res, &d) != nil || !slices.Contains(d.SupportedVersions, Version2026) {
-			return nil, stepErr("server/discover", r.status, r.body, "supportedVersions does not list %s", Version2026)
+		if json.Unmarshal(res, &d) != nil || !slices.Contains(d.SupportedVersions, version2026) {
+			return nil, stepErr("server/discover", r.status, r.body, "supportedVersions does not list %s", version2026)
 		}
-		s.Version = Version2026
+		s.Version = version2026
 		return s, nil
 	}
 	r, res, err := c.rpc(ctx, s, "initialize", "", map[string]any{
-		"protocolVersion": LegacyVersion,
+		"protocolVersion": legacyVersion,
 		"capabilities":    map[string]any{},
 		"clientInfo":      map[string]any{"name": "mcpload", "version": "1"},
 	})
@@ -121,8 +121,8 @@ func (c *Client) Open(ctx context.Context, mcpURL string, era Era, token string)
 	switch {
 	case json.Unmarshal(res, &init) != nil:
 		return nil, stepErr("initialize", r.status, r.body, "result is not an InitializeResult")
-	case init.ProtocolVersion != LegacyVersion:
-		return nil, stepErr("initialize", r.status, r.body, "protocolVersion %q, want %s", init.ProtocolVersion, LegacyVersion)
+	case init.ProtocolVersion != legacyVersion:
+		return nil, stepErr("initialize", r.status, r.body, "protocolVersion %q, want %s", init.ProtocolVersion, legacyVersion)
 	case init.ServerInfo.Name == "":
 		return nil, stepErr("initialize", r.status, r.body, "no serverInfo.name")
 	case init.Capabilities.Tools == nil:

@@ -46,7 +46,7 @@ const RedirectURI = "http://127.0.0.1/mcpload/callback"
 // access token, a refresh token and a positive expires_in.
 func (c *Client) Authorize(ctx context.Context, mcpURL string, era Era) (*Grant, error) {
 	s := &Session{URL: mcpURL, Era: era}
-	probe, params := "initialize", map[string]any{"protocolVersion": LegacyVersion, "capabilities": map[string]any{},
+	probe, params := "initialize", map[string]any{"protocolVersion": legacyVersion, "capabilities": map[string]any{},
 		"clientInfo": map[string]any{"name": "mcpload", "version": "1"}}
 	if era == Era2026 {
 		probe, params = "server/discover", nil

@@ -653,7 +653,7 @@ func (c *capture) clone(ex *recorder.Exchange, id uint64, shift time.Duration) *
 
 func (c *capture) fault(ex *recorder.Exchange, name, what, before, after string) {
 	if name != "" {
-		ex.Faults = append(ex.Faults, recorder.FaultChange{Name: name, What: what, Before: before, After: after})
+		ex.Toggles = append(ex.Toggles, recorder.ToggleChange{Name: name, What: what, Before: before, After: after})
 	}
 }
 

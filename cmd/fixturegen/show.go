@@ -40,7 +40,7 @@ func show(w io.Writer, path string, now time.Duration) error {
 		}
 	}
 	for _, f := range rep.Findings {
-		fmt.Fprintf(w, "! %s %s [%s #%d x%d fault=%q] %s — %s\n", f.Severity, f.Rule, f.Connection, f.ExchangeID, f.Count, f.Fault, f.Summary, f.Fix)
+		fmt.Fprintf(w, "! %s %s [%s #%d x%d fault=%q] %s — %s\n", f.Severity, f.Rule, f.Connection, f.ExchangeID, f.Count, f.Toggle, f.Summary, f.Fix)
 	}
 	return nil
 }

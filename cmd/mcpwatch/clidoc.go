@@ -30,7 +30,7 @@ The same for every command, but for the commands below the table that give 1 a m
 | code | meaning |
 |---|---|
 | 0 | done; for `+"`serve`"+` and `+"`proxy`"+`: stopped with Ctrl-C, `+"`q`"+` in the TUI, or SIGTERM |
-| 1 | it failed at run time: a file that does not exist or is not a capture (`+"`open`, `export`"+`: "not a capture: FILE, first line …"), a port in use, a non-loopback `+"`--addr`"+`, an instance `+"`fault`"+` cannot reach, a toggle that does not exist |
+| 1 | it failed at run time: a file that does not exist or is not a capture (`+"`open`, `export`"+`: "not a capture: FILE, first line …"), a port in use, a non-loopback `+"`--addr`"+`, an instance `+"`toggle`"+` cannot reach, a toggle that does not exist |
 | 2 | a command-line mistake: an unknown command or flag, a missing or extra argument, flags that exclude each other; the message says which, then `+"`Run 'mcpwatch … --help' for usage.`"+` |
 
 `)

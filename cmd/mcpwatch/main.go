@@ -131,7 +131,7 @@ func newRoot() *cobra.Command {
 	root.SetVersionTemplate("mcpwatch {{.Version}}\n")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err.Error(), c.CommandPath()} })
 	root.AddCommand(newServeCmd(), newProxyCmd(), newOpenCmd(), newExportCmd(), newProbeCmd(), newDiffCmd(),
-		newReportCmd(), newFaultsCmd(), newFaultCmd(), newVersionCmd(), newManCmd())
+		newReportCmd(), newTogglesCmd(), newToggleCmd(), newVersionCmd(), newManCmd())
 	return root
 }
 

@@ -114,7 +114,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 		PublicURL:    f.publicURL,
 		Logger:       logger,
 		Recorder:     benchRecorder(rec),
-		Faults:       toggles,
+		Toggles:      toggles,
 		Handler:      p,
 		EndpointPath: p.EndpointPath(),
 	})

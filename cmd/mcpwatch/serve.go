@@ -38,7 +38,7 @@ type serveFlags struct {
 	consentCode bool
 	statePath   string
 	ephemeral   bool
-	faults      specList
+	toggleSpecs specList
 	scenario    string
 	tunnel      bool
 
@@ -84,14 +84,14 @@ func (l *scopeList) value() []string {
 	return l.list
 }
 
-// specList collects repeated --fault flags.
+// specList collects repeated --toggle (--fault) flags.
 type specList []string
 
 func (l *specList) String() string     { return strings.Join(*l, " ") }
 func (l *specList) Type() string       { return "spec" }
 func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
 
-// toggles builds the toggle set from --fault and --scenario; a bad name or value is an error that lists the valid
+// toggles builds the toggle set from --toggle and --scenario; a bad name or value is an error that lists the valid
 // ones.
 func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
 	set := faults.NewSet(mode)
@@ -111,9 +111,9 @@ func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
 			}
 		}
 	}
-	for _, spec := range f.faults {
+	for _, spec := range f.toggleSpecs {
 		if err := set.Set(spec); err != nil {
-			return nil, fmt.Errorf("--fault %s: %w", spec, err)
+			return nil, fmt.Errorf("--toggle %s: %w", spec, err)
 		}
 	}
 	return set, nil
@@ -130,9 +130,9 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.IntVar(&f.captureKeep, "capture-keep", recorder.DefaultCaptureKeep, "rotated capture files kept beside the current one (older ones are deleted, their exchanges counted)")
 	fs.BoolVar(&f.json, "json", false, "with --no-tui: print each exchange as a JSON line")
 	fs.StringVar(&f.logFile, "log", "", "server log `path` (default: mcpwatch.log under the state directory)")
-	fs.Var(&f.faults, "fault", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch faults` lists them)")
-	fs.Var(&f.faults, "toggle", "the same as --fault: `NAME[=VALUE]`")
-	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch faults` lists them)")
+	fs.Var(&f.toggleSpecs, "toggle", "switch a toggle on at start: `NAME[=VALUE]` (repeatable; `mcpwatch toggles` lists them)")
+	fs.Var(&f.toggleSpecs, "fault", "the same as --toggle: `NAME[=VALUE]`")
+	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch toggles` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
 	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (the store's estimate); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
 }
@@ -240,7 +240,7 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 		Fixtures:  f.fixtures,
 		Logger:    logger,
 		Recorder:  benchRecorder(rec),
-		Faults:    toggles,
+		Toggles:   toggles,
 
 		NoAuth:            f.noAuth,
 		AutoApprove:       f.autoApprove,

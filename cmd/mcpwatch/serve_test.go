@@ -96,7 +96,7 @@ func TestVersionAndHelpEverywhere(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q (want %q), stderr %q", args, code, out, want, errOut)
 		}
 	}
-	for _, c := range []string{"serve", "proxy", "open", "export", "faults", "fault", "version", "completion", "man"} {
+	for _, c := range []string{"serve", "proxy", "open", "export", "toggles", "toggle", "faults", "fault", "version", "completion", "man"} {
 		for _, h := range []string{"-h", "--help"} {
 			if code, out, errOut := runCmd(t, c, h); code != 0 || !strings.Contains(out, "Usage:") {
 				t.Errorf("%s %s: exit %d, stdout %q, stderr %q", c, h, code, out, errOut)
@@ -267,8 +267,8 @@ func TestToggleIsFault(t *testing.T) {
 // Every command's usage mistake is its message and where to look (docs/cli.md), exit 2: the same path for all.
 func TestUsageErrorsSayWhereToLook(t *testing.T) {
 	for _, args := range [][]string{
-		{"export", "x.jsonl", "--format", "xml"}, {"export"}, {"open"}, {"diff", "a.jsonl"}, {"report"}, {"fault"},
-		{"fault", "set"}, {"proxy"}, {"serve", "extra"}, {"probe"}, {"open", "--no-such-flag"},
+		{"export", "x.jsonl", "--format", "xml"}, {"export"}, {"open"}, {"diff", "a.jsonl"}, {"report"}, {"toggle"},
+		{"toggle", "set"}, {"proxy"}, {"serve", "extra"}, {"probe"}, {"open", "--no-such-flag"},
 	} {
 		code, stdout, stderr := runCmd(t, args...)
 		want := "Run 'mcpwatch " + args[0] + " --help' for usage.\n"

@@ -88,7 +88,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		// The TUI owns the terminal: no banner, no line on stdout or stderr until it ends.
 		var notices []string
 		if ctlErr != nil {
-			notices = append(notices, "no control socket, `mcpwatch fault` cannot reach this instance: "+ctlErr.Error())
+			notices = append(notices, "no control socket, `mcpwatch toggle` cannot reach this instance: "+ctlErr.Error())
 		}
 		tunnelNote := ""
 		var tunnelGone chan string
@@ -145,7 +145,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "capture: %s\n", w.Capture.Path())
 	}
 	if ctlErr != nil {
-		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch fault` cannot reach this instance: %v\n", ctlErr)
+		fmt.Fprintf(stderr, "warning: no control socket, `mcpwatch toggle` cannot reach this instance: %v\n", ctlErr)
 	}
 	if on := w.Toggles.List(); len(on) > 0 {
 		var specs []string

@@ -84,8 +84,8 @@ type Finding struct {
 	Source     string   `json:"source"`   // spec section, RFC, or issue it comes from
 	ExchangeID uint64   `json:"exchange,omitempty"`
 	Connection string   `json:"connection,omitempty"`
-	// Fault names the toggle that caused it, when an exchange records that a toggle altered it.
-	Fault string `json:"fault,omitempty"`
+	// Toggle names the toggle that caused it, when an exchange records that a toggle altered it.
+	Toggle string `json:"toggle,omitempty"`
 	// At is when it happened: the start of ExchangeID.
 	At time.Time `json:"at,omitzero"`
 	// Count is how many exchanges of the connection it was seen on (a rule fires once per connection; later

@@ -613,7 +613,7 @@ func TestGarbageIn(t *testing.T) {
 func TestFindingsDoc(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("# Findings\n\nWhat `mcpwatch` can diagnose in a handshake: every rule of the analysis (`recorder/analysis`), its severity, what it\ndetects, the fix it suggests, and where the rule comes from. Issue refs without a repository are\n`anthropics/claude-ai-mcp#N`; `CC#N` is `anthropics/claude-code#N`; `S26/…`, `S1125/…` are files of the MCP specification\n(2026-07-28, 2025-11-25). This file is generated from the code: `go test ./recorder/analysis -run TestFindingsDoc -update`.\n\n")
-	b.WriteString("A finding names the toggle (`mcpwatch faults`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
+	b.WriteString("A finding names the toggle (`mcpwatch toggles`) that altered its exchange only when that toggle can cause the rule: the\nlast column.\n\n")
 	b.WriteString("| rule | severity | detects | fix | source | toggles that can cause it |\n|---|---|---|---|---|---|\n")
 	esc := strings.NewReplacer("|", "\\|", "\n", " ")
 	for _, r := range Rules() {
@@ -665,9 +665,13 @@ func TestURLInTheQuery(t *testing.T) {
 	}
 }
 
-// The catalogue's rules list the toggles that can cause them.
+// The catalogue's rules list the toggles that can cause them (registered by server/faults, which toggles_test.go
+// links into this test binary).
 func TestToggleRules(t *testing.T) {
-	for toggle, rules := range toggleRules {
+	if len(toggleCauses) == 0 {
+		t.Fatal("no toggle registered: server/faults is not linked")
+	}
+	for toggle, rules := range toggleCauses {
 		for _, rl := range rules {
 			r, ok := RuleByID(rl.ID)
 			if !ok {
@@ -684,19 +688,39 @@ func TestToggleRules(t *testing.T) {
 	}
 }
 
+// A toggle that names a rule the catalogue does not have, or is registered twice, panics at start.
+func TestRegisterToggleRefusesUnknownRulesAndDuplicates(t *testing.T) {
+	for name, reg := range map[string]func(){
+		"unknown rule": func() { RegisterToggle("no-such-toggle", []RuleID{RuleSlowResponse, "no-such-rule"}) },
+		"twice":        func() { RegisterToggle("slow", []RuleID{RuleSlowResponse}) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: RegisterToggle did not panic", name)
+				}
+			}()
+			reg()
+		}()
+	}
+	if _, ok := toggleCauses["no-such-toggle"]; ok {
+		t.Error("a refused toggle was registered")
+	}
+}
+
 // A finding names the toggle that altered its exchange only when that toggle can cause its rule.
 func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 	staleToken := func(fault string) *recorder.Exchange {
 		b := newEx(1, "POST", "/token").body(form, "grant_type=authorization_code&code=c&client_id=mcpw_from_last_week").
 			answer(401, "application/json", `{"error":"invalid_client"}`)
-		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "status"}}
+		b.ex.Toggles = []recorder.ToggleChange{{Name: fault, What: "status"}}
 		return b.ex
 	}
 	initNoTools := func(fault string) []*recorder.Exchange {
 		b := newEx(1, "POST", "/mcp").body("application/json", rpc(0, "initialize")).
 			answer(200, "application/json", `{"jsonrpc":"2.0","id":0,"result":{"protocolVersion":"2025-11-25","capabilities":{}}}`).
 			resp("Mcp-Session-Id", "S1")
-		b.ex.Faults = []recorder.FaultChange{{Name: fault, What: "response body"}}
+		b.ex.Toggles = []recorder.ToggleChange{{Name: fault, What: "response body"}}
 		init2 := newEx(2, "POST", "/mcp").req("Mcp-Session-Id", "S1").body("application/json", rpc(-1, "notifications/initialized")).answer(202, "", "")
 		return []*recorder.Exchange{b.ex, init2.ex}
 	}
@@ -724,8 +748,8 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 				if tt.blamed {
 					want = tt.fault
 				}
-				if f.Fault != want {
-					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Fault, want)
+				if f.Toggle != want {
+					t.Errorf("%s names toggle %q, want %q", f.Rule, f.Toggle, want)
 				}
 			}
 			if !found {
@@ -738,7 +762,7 @@ func TestFindingBlamesOnlyACausingToggle(t *testing.T) {
 // Every field the registry's fingerprints read has a rank here: a decisive fingerprint of an unranked field would
 // name nobody.
 func TestFieldsRanked(t *testing.T) {
-	for _, p := range clients.Profiles {
+	for _, p := range clients.Profiles() {
 		for _, f := range p.Fingerprints {
 			if _, ok := fieldRank[f.Field]; !ok && f.Field != clients.RPCID {
 				t.Errorf("%s: field %s has no rank", p.ID, f.Field)

@@ -66,7 +66,7 @@ type exRec struct {
 	status  StageStatus
 	era     string
 	sig     signal   // the exchange's own client signal, for an exchange not (yet) in a connection
-	faults  []string // the toggles that altered it (NAME or NAME=VALUE)
+	toggles []string // the toggles that altered it (NAME or NAME=VALUE)
 	conn    *conn
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
@@ -383,7 +383,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		if r.sse && r.era == "" {
 			r.era = "legacy"
 		}
-		r.faults = faultNames(ex)
+		r.toggles = toggleNames(ex)
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
@@ -468,9 +468,9 @@ func duration(ex *recorder.Exchange) time.Duration {
 	return ex.Timings.Wait
 }
 
-func faultNames(ex *recorder.Exchange) []string {
+func toggleNames(ex *recorder.Exchange) []string {
 	var names []string
-	for _, f := range ex.Faults {
+	for _, f := range ex.Toggles {
 		if f.Name != "" && !slices.Contains(names, f.Name) {
 			names = append(names, f.Name)
 		}

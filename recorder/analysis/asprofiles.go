@@ -8,9 +8,9 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
-// ASProfile is what is known of one authorization server product: how to recognise it and the failures MCP
+// asProfile is what is known of one authorization server product: how to recognise it and the failures MCP
 // clients meet with it. One value per product in asProfiles; a quirk fires the rule "as-known-quirk".
-type ASProfile struct {
+type asProfile struct {
 	Name string
 	// Issuer matches the server's origin and path (as the proxy noted it, or the issuer of its metadata).
 	Issuer *regexp.Regexp
@@ -18,13 +18,13 @@ type ASProfile struct {
 	Paths []string
 	// Fields are vendor fields of its metadata.
 	Fields []string
-	Quirks []ASQuirk
+	Quirks []asQuirk
 }
 
-// ASQuirk is one known failure: on an exchange of Stage answered with an error (a status of 400 or more, or a
+// asQuirk is one known failure: on an exchange of Stage answered with an error (a status of 400 or more, or a
 // redirect carrying error=) whose body or Location contains Hint (any when empty) — or, with OnSuccess, on any
 // answer containing Hint — Says what happened and Fix what to do, with Source.
-type ASQuirk struct {
+type asQuirk struct {
 	Stage     Stage
 	Hint      string
 	Says      string
@@ -36,27 +36,27 @@ type ASQuirk struct {
 }
 
 // asProfiles: sources are reference/clients-2026-12.md and clients-and-peers.md, and issue 17.
-var asProfiles = []ASProfile{
+var asProfiles = []asProfile{
 	{Name: "Keycloak", Issuer: regexp.MustCompile(`/realms/[^/]+`), Paths: []string{"/protocol/openid-connect/", "/clients-registrations/"},
-		Quirks: []ASQuirk{
+		Quirks: []asQuirk{
 			{StageRegister, "", "Keycloak refused the client's registration or metadata document; Keycloak up to 26.7 refuses a public client declaring the jwt-bearer grant, as Claude's metadata document does",
 				"Upgrade Keycloak to 26.8 or later, or allow the client through a client policy; --watch-as shows the document and the refusal", "keycloak/keycloak#50362, PR#50411; anthropics/claude-ai-mcp#487", false, ""},
 			{StageAuthorize, "client", "Keycloak refused the client (its metadata document or registration): up to 26.7 it refuses a public client declaring the jwt-bearer grant, and its CIMD executor fails on unknown or plural fields",
 				"Upgrade Keycloak to 26.8 or later", "keycloak/keycloak#50362, #51039", false, ""},
 		}},
 	{Name: "Auth0", Issuer: regexp.MustCompile(`\.auth0\.com\b`), Paths: []string{"/oidc/register"},
-		Quirks: []ASQuirk{
+		Quirks: []asQuirk{
 			{StageAuthorize, "callback", "Auth0 refused the redirect URI (Callback URL mismatch): the client sent a loopback port it did not register",
 				"Allow the client's loopback callback with any port in the Auth0 application, or register the exact port the client uses", "github/copilot-cli#4793", false, ""},
 		}},
 	{Name: "Okta", Issuer: regexp.MustCompile(`\.(okta|oktapreview|okta-emea)\.com\b`), Paths: []string{"/oauth2/v1/", "/oauth2/default/"}},
 	{Name: "Microsoft Entra ID", Issuer: regexp.MustCompile(`login\.microsoftonline\.(com|us)|sts\.windows\.net|\.ciamlogin\.com`), Fields: []string{"tenant_region_scope", "cloud_instance_name"},
-		Quirks: []ASQuirk{
+		Quirks: []asQuirk{
 			{StageToken, "AADSTS", "Entra refused the token request; its resources are api:// audiences that a client's resource check (Claude Code) and short scope names (AADSTS9010010) trip over",
 				"Use the full scope name (api://<app>/<scope>) and make the protected resource metadata's resource the MCP URL", "anthropics/claude-code#76096; anthropics/claude-ai-mcp#977", false, ""},
 		}},
 	{Name: "Amazon Cognito", Issuer: regexp.MustCompile(`cognito-idp\.[a-z0-9-]+\.amazonaws\.com|\.amazoncognito\.com`),
-		Quirks: []ASQuirk{
+		Quirks: []asQuirk{
 			{StageToken, "invalid_grant", "Cognito answered invalid_grant: it does when the authorization request carried no scope",
 				"Send scope in the 401 challenge or scopes_supported in the resource metadata, so that clients ask for one", "anthropics/claude-code#90190; anthropics/claude-ai-mcp#309", false, ""},
 		}},
@@ -66,7 +66,7 @@ var asProfiles = []ASProfile{
 	{Name: "Descope", Issuer: regexp.MustCompile(`api\.descope\.com`)},
 	// Hydra's authorization endpoint is /oauth2/auth exactly (Spring's and Cognito's are /oauth2/authorize).
 	{Name: "Ory Hydra", Issuer: regexp.MustCompile(`\.oryapis\.com|/oauth2/auth(\s|\?|$)`), Paths: []string{"/oauth2/register", "/oauth2/sessions/"},
-		Quirks: []ASQuirk{
+		Quirks: []asQuirk{
 			{Stage: StageAuthorize, Hint: "invalid_state", Says: "Hydra refused the authorization request: it wants a state of at least 8 characters",
 				Fix: "The client must send a state of 8 characters or more", Source: "ory/hydra v2.3.0 (measured: e2e TestProxyHydraLoginOnAnotherOriginIsSaid)"},
 			{Stage: StageRegister, Hint: `"client_uri":""`, OnSuccess: true, Says: "Hydra echoes the fields a registration left out as empty strings and nulls (client_uri \"\", contacts null), which the TypeScript SDK's client (1.32) refuses (\"Invalid URL\", \"expected array, received null\")",
@@ -78,13 +78,13 @@ var asProfiles = []ASProfile{
 	{Name: "node-oidc-provider", Paths: []string{"/interaction/"}, Fields: []string{"claims_parameter_supported", "request_object_signing_alg_values_supported"}},
 }
 
-// AnyASQuirk applies to every product: the client authenticated with private_key_jwt where the server knows none.
-var AnyASQuirk = ASQuirk{StageToken, "invalid_client", "the authorization server refused the client's authentication: ChatGPT signs a private_key_jwt assertion, which servers that only know none refuse",
+// anyASQuirk applies to every product: the client authenticated with private_key_jwt where the server knows none.
+var anyASQuirk = asQuirk{StageToken, "invalid_client", "the authorization server refused the client's authentication: ChatGPT signs a private_key_jwt assertion, which servers that only know none refuse",
 	"List private_key_jwt in token_endpoint_auth_methods_supported, or leave it out so that the client falls back to none", "PostHog/posthog#80787", false, ""}
 
-// ASProfileOf recognises the product behind an authorization server's exchange: by its origin (the proxy's note),
+// asProfileOf recognises the product behind an authorization server's exchange: by its origin (the proxy's note),
 // the request path, and for a metadata document its issuer and vendor fields. nil: not recognised.
-func ASProfileOf(ex *recorder.Exchange) *ASProfile {
+func asProfileOf(ex *recorder.Exchange) *asProfile {
 	where := ex.Note("authorization-server") + " " + ex.Path()
 	md := object(ex.RespBody.Data)
 	if iss := str(md, "issuer"); iss != "" {
@@ -131,12 +131,12 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	body := strings.ToLower(bodyText(ex, 4096) + ex.RespHeaders.Get("Location"))
 	body = strings.ReplaceAll(body, `": "`, `":"`) // "client_uri": "" as well as "client_uri":""
 	name := "The authorization server"
-	var quirks []ASQuirk
-	if p := ASProfileOf(ex); p != nil {
+	var quirks []asQuirk
+	if p := asProfileOf(ex); p != nil {
 		name, quirks = p.Name, p.Quirks
 	}
 	if strings.Contains(string(ex.ReqBody.Data), "client_assertion") {
-		quirks = append(quirks, AnyASQuirk)
+		quirks = append(quirks, anyASQuirk)
 	}
 	for _, q := range quirks {
 		if q.Missing != "" {

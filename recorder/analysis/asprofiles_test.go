@@ -21,7 +21,7 @@ func TestASProfileOf(t *testing.T) {
 	} {
 		ex := &recorder.Exchange{URL: tc.url, Notes: []recorder.Note{{Key: "authorization-server", Value: tc.origin}}}
 		got := ""
-		if p := ASProfileOf(ex); p != nil {
+		if p := asProfileOf(ex); p != nil {
 			got = p.Name
 		}
 		if got != tc.want {

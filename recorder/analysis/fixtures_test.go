@@ -18,8 +18,8 @@ import (
 type fixtureCase struct {
 	name  string
 	rules []string // exactly the rules that fire (none for a healthy run)
-	// faults: rule → the toggle its finding must name (the fixture's edit recorded it on the exchange).
-	faults map[string]string
+	// toggles: rule → the toggle its finding must name (the fixture's edit recorded it on the exchange).
+	toggles map[string]string
 	// says: rule → words its summary must contain (the cause, in the finding's own words).
 	says map[string]string
 	// client the connection is identified as.
@@ -44,33 +44,33 @@ var fixtureCases = []fixtureCase{
 
 	// Broken runs.
 	{name: "challenge-no-resource-metadata", client: ClientClaude, rules: []string{"challenge-no-resource-metadata"},
-		faults: map[string]string{"challenge-no-resource-metadata": "omit-resource-metadata"}},
+		toggles: map[string]string{"challenge-no-resource-metadata": "omit-resource-metadata"}},
 	{name: "challenge-relative-resource-metadata", client: ClientClaude, rules: []string{"challenge-relative-resource-metadata"},
-		faults: map[string]string{"challenge-relative-resource-metadata": "relative-resource-metadata"},
-		says:   map[string]string{"challenge-relative-resource-metadata": `"/.well-known/oauth-protected-resource/mcp"`}},
+		toggles: map[string]string{"challenge-relative-resource-metadata": "relative-resource-metadata"},
+		says:    map[string]string{"challenge-relative-resource-metadata": `"/.well-known/oauth-protected-resource/mcp"`}},
 	{name: "challenge-no-www-authenticate", client: ClientClaude, rules: []string{"challenge-no-www-authenticate"}},
 	{name: "challenge-loopback-resource-metadata", client: ClientClaude, rules: []string{"challenge-resource-metadata-loopback"},
 		says: map[string]string{"challenge-resource-metadata-loopback": "https://mcp.example.dev"}},
 	{name: "resource-metadata-mismatch", client: ClientClaude, rules: []string{"resource-metadata-mismatch"},
-		faults: map[string]string{"resource-metadata-mismatch": "resource-mismatch"},
-		says:   map[string]string{"resource-metadata-mismatch": "http://localhost:4000/mcp, but the client reached the server at https://mcp.example.dev"}},
+		toggles: map[string]string{"resource-metadata-mismatch": "resource-mismatch"},
+		says:    map[string]string{"resource-metadata-mismatch": "http://localhost:4000/mcp, but the client reached the server at https://mcp.example.dev"}},
 	{name: "resource-metadata-behind-auth", client: ClientClaude, rules: []string{"metadata-behind-auth", "resource-metadata-unreachable"}},
 	{name: "resource-metadata-missing", client: ClientClaude, rules: []string{"resource-metadata-unreachable"},
-		faults: map[string]string{"resource-metadata-unreachable": "no-resource-metadata"}},
+		toggles: map[string]string{"resource-metadata-unreachable": "no-resource-metadata"}},
 	{name: "resource-metadata-no-authorization-servers", client: ClientClaude, rules: []string{"resource-metadata-no-authorization-servers"}},
 	{name: "auth-metadata-no-s256", client: ClientClaude, rules: []string{"auth-metadata-no-s256"}},
 	{name: "auth-metadata-issuer-mismatch", client: ClientClaude, rules: []string{"auth-metadata-issuer-mismatch"},
 		says: map[string]string{"auth-metadata-issuer-mismatch": "issuer https://mcp.example.dev/; a document at this URL must give https://mcp.example.dev."}},
 	{name: "auth-metadata-no-registration", client: ClientClaude, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
-		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
+		toggles: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	{name: "auth-metadata-missing", client: ClientClaude, rules: []string{"auth-metadata-unreachable"},
-		faults: map[string]string{"auth-metadata-unreachable": "no-auth-metadata"}},
+		toggles: map[string]string{"auth-metadata-unreachable": "no-auth-metadata"}},
 	{name: "auth-metadata-incomplete", client: ClientClaude, rules: []string{"auth-metadata-incomplete"},
 		says: map[string]string{"auth-metadata-incomplete": "lacks token_endpoint"}},
 	{name: "auth-metadata-cimd-needs-none", client: ClientClaude, rules: []string{"auth-metadata-cimd-needs-none"}},
 	{name: "register-claude-com", client: ClientClaude, rules: []string{"register-rejected"},
-		faults: map[string]string{"register-rejected": "redirect-allow=claude.ai"},
-		says:   map[string]string{"register-rejected": "allow claude.ai and claude.com"}},
+		toggles: map[string]string{"register-rejected": "redirect-allow=claude.ai"},
+		says:    map[string]string{"register-rejected": "allow claude.ai and claude.com"}},
 	{name: "register-secret-unused", client: ClientClaude, rules: []string{"register-secret-unused", "token-invalid-client"}},
 	{name: "register-insecure-redirect", client: ClientUnknown, rules: []string{"register-insecure-redirect"},
 		says: map[string]string{"register-insecure-redirect": "http://fixture.example/callback"}},
@@ -81,12 +81,12 @@ var fixtureCases = []fixtureCase{
 	{name: "authorize-no-resource", client: ClientClaude, rules: []string{"authorize-no-resource"}},
 	{name: "authorize-pkce-missing", client: ClientClaude, rules: []string{"authorize-pkce-missing", "authorize-error"}},
 	{name: "consent-denied", client: ClientClaude, rules: []string{"consent-denied"},
-		faults: map[string]string{"consent-denied": "deny-consent"}},
+		toggles: map[string]string{"consent-denied": "deny-consent"}},
 	{name: "invalid-scope", client: ClientClaude, rules: []string{"challenge-no-scope", "invalid-scope"}},
 	{name: "authorize-no-token", client: ClientClaude, rules: []string{"authorize-no-token"}},
 	{name: "token-invalid-grant", client: ClientClaude, rules: []string{"token-invalid-grant"},
-		faults: map[string]string{"token-invalid-grant": "token-error=invalid_grant"},
-		says:   map[string]string{"token-invalid-grant": "PKCE verification failed"}},
+		toggles: map[string]string{"token-invalid-grant": "token-error=invalid_grant"},
+		says:    map[string]string{"token-invalid-grant": "PKCE verification failed"}},
 	{name: "token-invalid-target", client: ClientClaude, rules: []string{"token-invalid-target"}},
 	{name: "token-error", client: ClientClaude, rules: []string{"token-error"},
 		says: map[string]string{"token-error": "unsupported_grant_type"}},
@@ -99,7 +99,7 @@ var fixtureCases = []fixtureCase{
 	{name: "token-audience-mismatch", client: ClientClaude, rules: []string{"resource-mismatch", "token-rejected"},
 		says: map[string]string{"token-rejected": "audience mismatch"}},
 	{name: "token-expired", client: ClientClaude, rules: []string{"token-expired-no-refresh"},
-		faults: map[string]string{"token-expired-no-refresh": "short-token=60s"}},
+		toggles: map[string]string{"token-expired-no-refresh": "short-token=60s"}},
 	{name: "token-in-query", client: ClientClaude, rules: []string{"token-in-query"}},
 	{name: "refresh-rejected", client: ClientUnknown, rules: []string{"refresh-rejected"},
 		says: map[string]string{"refresh-rejected": "refresh token already used"}},
@@ -107,7 +107,7 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"initialize-failed": "-32602 (Unsupported protocol version)"}},
 	// tools-never-listed stays silent: the missing session id is the cause, not the tools capability.
 	{name: "initialize-no-session-id", client: ClientClaude, rules: []string{"initialize-no-session-id"},
-		faults: map[string]string{"initialize-no-session-id": "omit-session-id"}},
+		toggles: map[string]string{"initialize-no-session-id": "omit-session-id"}},
 	// Claude never echoes the session id (cam#975); a client that echoed it and then dropped it is another finding.
 	{name: "session-not-echoed", client: ClientClaude, rules: []string{"session-never-echoed"}},
 	{name: "session-dropped", client: ClientClaude, rules: []string{"session-not-echoed"},
@@ -118,18 +118,18 @@ var fixtureCases = []fixtureCase{
 		says: map[string]string{"protocol-version-mismatch": "negotiated 2025-11-25 but sent MCP-Protocol-Version: 2026-07-28"}},
 	{name: "protocol-version-header-missing", client: ClientUnknown, rules: []string{"protocol-version-header-missing"}},
 	{name: "get-stream-405", client: ClientClaude, rules: []string{"get-stream-405"},
-		faults: map[string]string{"get-stream-405": "get-stream-405"}},
+		toggles: map[string]string{"get-stream-405": "get-stream-405"}},
 	{name: "sse-buffered-tunnel", client: ClientClaude, rules: []string{"sse-buffered-tunnel"}},
 	{name: "tools-never-listed", client: ClientClaude, rules: []string{"tools-never-listed"},
-		faults: map[string]string{"tools-never-listed": "drop-tools-capability"},
-		says:   map[string]string{"tools-never-listed": "declared no tools capability"}},
+		toggles: map[string]string{"tools-never-listed": "drop-tools-capability"},
+		says:    map[string]string{"tools-never-listed": "declared no tools capability"}},
 	{name: "initialized-missing", client: ClientClaude, rules: []string{"initialized-missing"}},
 	{name: "wrong-jsonrpc-id", client: ClientClaude, rules: []string{"wrong-jsonrpc-id"},
-		faults: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
+		toggles: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
 	{name: "discover-fallback", client: ClientClaude, rules: []string{"discover-fallback"},
-		faults: map[string]string{"discover-fallback": "reject-discover"}},
+		toggles: map[string]string{"discover-fallback": "reject-discover"}},
 	{name: "discover-no-fallback", client: ClientClaude, rules: []string{"discover-no-fallback"},
-		faults: map[string]string{"discover-no-fallback": "reject-discover"}},
+		toggles: map[string]string{"discover-no-fallback": "reject-discover"}},
 	{name: "client-metadata-invalid", client: ClientClaude, rules: []string{"client-metadata-invalid", "authorize-failed"}},
 	{name: "client-metadata-unreachable", client: ClientClaude, rules: []string{"client-metadata-fetch-failed", "authorize-failed"},
 		says: map[string]string{"client-metadata-fetch-failed": "i/o timeout"}},
@@ -144,23 +144,23 @@ var fixtureCases = []fixtureCase{
 	{name: "cors-www-authenticate-hidden", client: ClientClaude, rules: []string{"cors-www-authenticate-hidden"}},
 	{name: "www-authenticate-on-200", client: ClientClaude, rules: []string{"www-authenticate-non-401"}},
 	{name: "server-error", client: ClientUnknown, rules: []string{"server-error"},
-		faults: map[string]string{"server-error": "fail=call:500"}},
+		toggles: map[string]string{"server-error": "fail=call:500"}},
 	{name: "sse-initialize-failed", client: ClientUnknown, rules: []string{"initialize-failed"},
 		says: map[string]string{"initialize-failed": "-32602 (Unsupported protocol version)"}},
 	{name: "slow-initialize", client: ClientUnknown, rules: []string{"slow-response"},
-		faults: map[string]string{"slow-response": "slow=12s"}},
+		toggles: map[string]string{"slow-response": "slow=12s"}},
 
 	// Today's clients (derive_clients.go in cmd/fixturegen; reference/clients-2026-12.md).
 	// Each session keeps the version its initialize negotiated.
 	{name: "mcp-remote-two-sessions", client: ClientMCPRemote},
 	// Claude Code fell back: its initialize was answered 401.
 	{name: "claude-code-discover-401", client: ClientClaudeCode, rules: []string{"discover-fallback"},
-		faults: map[string]string{"discover-fallback": "reject-discover"}},
+		toggles: map[string]string{"discover-fallback": "reject-discover"}},
 	// discover was answered (with a wrong id), not refused.
 	{name: "discover-wrong-jsonrpc-id", client: ClientUnknown, rules: []string{"wrong-jsonrpc-id"},
-		faults: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
+		toggles: map[string]string{"wrong-jsonrpc-id": "wrong-jsonrpc-id"}},
 	{name: "no-registration-stopped", client: ClientInspector, rules: []string{"auth-metadata-no-registration", "registration-never-attempted"},
-		faults: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
+		toggles: map[string]string{"auth-metadata-no-registration": "no-registration", "registration-never-attempted": "no-registration"}},
 	// http://localhost:PORT/callback is shared (Claude Code, SDK examples): it names nobody alone.
 	{name: "ai-sdk-oauth", client: ClientKind("ai-sdk"), rules: []string{"token-issued-unused"}},
 	// Bun/… OAuth requests before registration join Claude Code's connection.
@@ -259,9 +259,9 @@ func TestFixtures(t *testing.T) {
 				}
 				t.Fatalf("rules = %v, want %v", got, want)
 			}
-			for rule, fault := range fc.faults {
-				if f := byRule[rule]; f.Fault != fault {
-					t.Errorf("%s names fault %q, want %q", rule, f.Fault, fault)
+			for rule, fault := range fc.toggles {
+				if f := byRule[rule]; f.Toggle != fault {
+					t.Errorf("%s names fault %q, want %q", rule, f.Toggle, fault)
 				}
 			}
 			for rule, words := range fc.says {
@@ -273,8 +273,8 @@ func TestFixtures(t *testing.T) {
 				if f.Summary == "" || f.Fix == "" || f.Source == "" || f.Connection == "" || f.ExchangeID == 0 {
 					t.Errorf("incomplete finding %+v", f)
 				}
-				if _, ok := fc.faults[f.Rule]; !ok && f.Fault != "" {
-					t.Errorf("%s names fault %q, which the fixture does not expect", f.Rule, f.Fault)
+				if _, ok := fc.toggles[f.Rule]; !ok && f.Toggle != "" {
+					t.Errorf("%s names fault %q, which the fixture does not expect", f.Rule, f.Toggle)
 				}
 			}
 			if len(rep.Connections) != 1 {
@@ -345,8 +345,8 @@ func golden(a *Analyzer, exs []*recorder.Exchange) string {
 	}
 	for _, f := range rep.Findings {
 		fmt.Fprintf(&b, "! %s %s #%d ×%d", f.Severity, f.Rule, f.ExchangeID, f.Count)
-		if f.Fault != "" {
-			fmt.Fprintf(&b, " fault=%s", f.Fault)
+		if f.Toggle != "" {
+			fmt.Fprintf(&b, " fault=%s", f.Toggle)
 		}
 		fmt.Fprintf(&b, ": %s\n", f.Summary)
 	}
@@ -366,7 +366,7 @@ func snapshots(exs []*recorder.Exchange) []*recorder.Exchange {
 	for _, ex := range exs {
 		began := *ex
 		began.State, began.Status, began.RespHeaders, began.RespBody, began.Events = recorder.StatePending, 0, nil, recorder.Body{}, nil
-		began.ReqBody, began.RPC, began.Timings, began.Error, began.Notes, began.Faults = recorder.Body{}, nil, recorder.Timings{}, "", nil, nil
+		began.ReqBody, began.RPC, began.Timings, began.Error, began.Notes, began.Toggles = recorder.Body{}, nil, recorder.Timings{}, "", nil, nil
 		evs = append(evs, ev{ex.Start, 0, &began})
 		if isSSE(ex) {
 			open := *ex

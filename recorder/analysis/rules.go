@@ -28,13 +28,13 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	}
 	if f := c.found[rule]; f != nil {
 		f.Count++
-		if f.Fault == "" {
-			f.Fault = blame(rl, r.faults)
+		if f.Toggle == "" {
+			f.Toggle = blame(rl, r.toggles)
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Fault: blame(rl, r.faults), At: r.start, Count: 1}
+		ExchangeID: r.id, Toggle: blame(rl, r.toggles), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -1081,12 +1081,12 @@ func (a *Analyzer) erred(id uint64) bool {
 	return false
 }
 
-// faultsOf lists the toggles that altered the given exchanges.
-func (a *Analyzer) faultsOf(ids ...uint64) []string {
+// togglesOf lists the toggles that altered the given exchanges.
+func (a *Analyzer) togglesOf(ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
 		if r := a.exs[id]; r != nil {
-			for _, n := range r.faults {
+			for _, n := range r.toggles {
 				if !slices.Contains(names, n) {
 					names = append(names, n)
 				}
@@ -1104,9 +1104,9 @@ const resourceIndicatorsRevision = "2025-06-18"
 func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	var out []Finding
 	m := &c.marks
-	add := func(rl *Rule, summary string, cause mark, faultFrom ...uint64) {
+	add := func(rl *Rule, summary string, cause mark, toggleFrom ...uint64) {
 		out = append(out, Finding{Rule: rl.ID, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-			ExchangeID: cause.ex, Connection: c.id, Fault: blame(rl, a.faultsOf(append([]uint64{cause.ex}, faultFrom...)...)),
+			ExchangeID: cause.ex, Connection: c.id, Toggle: blame(rl, a.togglesOf(append([]uint64{cause.ex}, toggleFrom...)...)),
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }

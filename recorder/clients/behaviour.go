@@ -1,6 +1,6 @@
 package clients
 
-// The behaviour of each client, as reference/clients-2026-12.md records it: what names nothing (Profiles holds
+// The behaviour of each client, as reference/clients-2026-12.md records it: what names nothing (profiles holds
 // the fingerprints) but what `mcpwatch probe --as` plays. Each value is its profile's Behaviour; Sources gives
 // each fact's section and source. A fact the reference calls unknown is left empty.
 
@@ -292,9 +292,9 @@ var mcpRemoteBehaviour = Behaviour{
 		"Accept":         "§18 [utils.ts]",
 	}}
 
-// Spec is what the current revision (2026-07-28) says a client must do (reference/spec-checklist.md); it names
-// no client, so it is not in Profiles.
-var Spec = Profile{ID: "spec", Name: "mcpwatch probe (spec)", Section: "spec-checklist.md",
+// spec is what the current revision (2026-07-28) says a client must do (reference/spec-checklist.md); it names
+// no client, so it is not in profiles.
+var spec = Profile{ID: "spec", Name: "mcpwatch probe (spec)", Section: "spec-checklist.md",
 	// The probe's requests when it plays the spec: its user agent and registration name, so that a capture of
 	// them names it (report, diff, open) rather than an unidentified client.
 	Fingerprints: []Fingerprint{

@@ -1,7 +1,7 @@
 // Package clients is the registry of MCP client profiles: one value per client of reference/clients-2026-12.md,
 // holding what identifies it on the wire (its fingerprints, each with the reference's source and a strength) and
 // room for what it does (its behaviour, for a probe that plays it). The recorder's analysis names clients from it;
-// adding a client is adding one Profile to Profiles.
+// adding a client is adding one Profile to profiles.
 package clients
 
 import (
@@ -176,7 +176,7 @@ type Match struct {
 }
 
 // Lookup returns the best match of a value of a field: a decisive fingerprint before a weak one, the first
-// profile of Profiles on a tie. ok is false when nothing matches.
+// profile of profiles on a tie. ok is false when nothing matches.
 func Lookup(field Field, v string) (m Match, ok bool) {
 	if v == "" {
 		return Match{}, false
@@ -239,11 +239,11 @@ func literalPrefix(pat string) string {
 func index() map[Field][]entry {
 	indexOnce.Do(func() {
 		byField = map[Field][]entry{}
-		all := make([]*Profile, 0, len(Profiles)+1)
-		for i := range Profiles {
-			all = append(all, &Profiles[i])
+		all := make([]*Profile, 0, len(profiles)+1)
+		for i := range profiles {
+			all = append(all, &profiles[i])
 		}
-		for _, p := range append(all, &Spec) {
+		for _, p := range append(all, &spec) {
 			for j := range p.Fingerprints {
 				f := &p.Fingerprints[j]
 				e := entry{p: p, f: f}
@@ -259,8 +259,8 @@ func index() map[Field][]entry {
 
 // IsProbeClientInfo reports a clientInfo name some client gives a throwaway session (Behaviour.ProbeClientInfo).
 func IsProbeClientInfo(name string) bool {
-	for i := range Profiles {
-		for _, n := range Profiles[i].Behaviour.ProbeClientInfo {
+	for i := range profiles {
+		for _, n := range profiles[i].Behaviour.ProbeClientInfo {
 			if strings.EqualFold(n, name) {
 				return true
 			}
@@ -269,15 +269,29 @@ func IsProbeClientInfo(name string) bool {
 	return false
 }
 
-// ByID returns a profile (Spec too: the probe's requests as spec are named by it).
+// Profiles returns the registry's profiles in order (spec aside). They are the registry's own: read them, never
+// change them.
+func Profiles() []*Profile {
+	out := make([]*Profile, len(profiles))
+	for i := range profiles {
+		out[i] = &profiles[i]
+	}
+	return out
+}
+
+// Spec returns the profile of what the current revision says a client must do (mcpwatch probe --as spec): it
+// names no client, so it is not in Profiles. It is the registry's own: read it, never change it.
+func Spec() *Profile { return &spec }
+
+// ByID returns a profile (spec too: the probe's requests as spec are named by it).
 func ByID(id string) (*Profile, bool) {
-	for i := range Profiles {
-		if Profiles[i].ID == id {
-			return &Profiles[i], true
+	for i := range profiles {
+		if profiles[i].ID == id {
+			return &profiles[i], true
 		}
 	}
-	if id == Spec.ID {
-		return &Spec, true
+	if id == spec.ID {
+		return &spec, true
 	}
 	return nil, false
 }

@@ -8,7 +8,7 @@ import (
 // Every fingerprint is well formed: one matcher, a strength, a source.
 func TestProfilesWellFormed(t *testing.T) {
 	ids := map[string]bool{}
-	for _, p := range Profiles {
+	for _, p := range profiles {
 		if p.ID == "" || p.Name == "" || p.Section == "" || ids[p.ID] {
 			t.Errorf("profile %+v: empty or duplicate id, name or section", p.ID)
 		}
@@ -153,7 +153,7 @@ func TestFingerprintTable(t *testing.T) {
 	for _, tt := range named {
 		covered[tt.id] = true
 	}
-	for _, p := range Profiles {
+	for _, p := range profiles {
 		for _, f := range p.Fingerprints {
 			if f.Strength == Decisive && !covered[p.ID] {
 				t.Errorf("profile %s is named by no case of this test", p.ID)

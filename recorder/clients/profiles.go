@@ -1,9 +1,9 @@
 package clients
 
-// Profiles is the registry, in the order of reference/clients-2026-12.md's fingerprint table (Claude Desktop's
+// profiles is the registry, in the order of reference/clients-2026-12.md's fingerprint table (Claude Desktop's
 // local runtime before Claude Code, whose user agent its own extends). Sources are the reference's shorthands:
 // cam#N = anthropics/claude-ai-mcp, CC#N = anthropics/claude-code, idx:N = a file of the code index.
-var Profiles = []Profile{
+var profiles = []Profile{
 	{ID: "claude", Name: "Claude", Section: "§1",
 		Fingerprints: []Fingerprint{
 			{Field: MetadataURL, Exact: "https://claude.ai/oauth/mcp-oauth-client-metadata", Strength: Decisive, Source: "idx:57670918104"},

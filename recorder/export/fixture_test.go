@@ -193,7 +193,7 @@ func fixtureExchanges() []*recorder.Exchange {
 		Status:  200, RespHeaders: hdrs("Content-Type", "text/event-stream", "Mcp-Session-Id", "5THH7ZASVVE65BFDLUNDI4LJA2"),
 		RespBody: b12, Events: ev12, RPC: rpc12,
 		Timings: recorder.Timings{Wait: 150 * time.Millisecond, Total: 530 * time.Millisecond},
-		Faults:  []recorder.FaultChange{{Name: "slow-tools", What: "response delay", Before: "0s", After: "150ms"}}})
+		Toggles: []recorder.ToggleChange{{Name: "slow-tools", What: "response delay", Before: "0s", After: "150ms"}}})
 	// 13. A tool call whose arguments name "code" (a JSON-RPC body: kept) and that fails validation.
 	add(time.Second, &recorder.Exchange{Method: "POST", URL: "/mcp", ReqHeaders: tunnelHeaders(session...),
 		ReqBody: body(`{"id":3,"jsonrpc":"2.0","method":"tools/call","params":{"name":"run","arguments":{"code":"print(1)"}}}`), Status: 200,

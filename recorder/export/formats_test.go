@@ -13,7 +13,7 @@ import (
 )
 
 // Adding a format is adding one value to formats: every list and lookup reads the registry (the walkthrough in
-// docs/contributing-formats.md does exactly this).
+// CONTRIBUTING.md's "Add an export format" does exactly this).
 func TestAddFormatIsOneValue(t *testing.T) {
 	saved := formats
 	t.Cleanup(func() { formats = saved })

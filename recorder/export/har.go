@@ -65,18 +65,18 @@ type harEntry struct {
 	Comment         string      `json:"comment,omitempty"`
 
 	// mcpwatch's fields.
-	ID           uint64                 `json:"_id"`
-	Kind         string                 `json:"_kind"` // inbound (a client's request) or outbound (mcpwatch's own)
-	Stage        string                 `json:"_stage"`
-	Client       string                 `json:"_client,omitempty"`
-	Connection   string                 `json:"_connection,omitempty"`
-	ResourceType string                 `json:"_resourceType"` // what Chrome's DevTools files the entry under
-	RemoteAddr   string                 `json:"_remoteAddr,omitempty"`
-	RPC          []recorder.RPC         `json:"_rpc,omitempty"`
-	SSEEvents    []harSSEEvent          `json:"_sseEvents,omitempty"`
-	Faults       []recorder.FaultChange `json:"_faults,omitempty"`
-	Findings     []analysis.Finding     `json:"_findings,omitempty"`
-	Notes        []recorder.Note        `json:"_notes,omitempty"`
+	ID           uint64                  `json:"_id"`
+	Kind         string                  `json:"_kind"` // inbound (a client's request) or outbound (mcpwatch's own)
+	Stage        string                  `json:"_stage"`
+	Client       string                  `json:"_client,omitempty"`
+	Connection   string                  `json:"_connection,omitempty"`
+	ResourceType string                  `json:"_resourceType"` // what Chrome's DevTools files the entry under
+	RemoteAddr   string                  `json:"_remoteAddr,omitempty"`
+	RPC          []recorder.RPC          `json:"_rpc,omitempty"`
+	SSEEvents    []harSSEEvent           `json:"_sseEvents,omitempty"`
+	Toggles      []recorder.ToggleChange `json:"_toggles,omitempty"`
+	Findings     []analysis.Finding      `json:"_findings,omitempty"`
+	Notes        []recorder.Note         `json:"_notes,omitempty"`
 }
 
 type harRequest struct {
@@ -156,7 +156,7 @@ type harSSEEvent struct {
 }
 
 // WriteHAR writes a HAR 1.2 log: one entry per exchange, in the order they started, with mcpwatch's analysis
-// in custom fields (_stage, _client, _connection, _findings, _faults, _rpc, _sseEvents, _kind). Connections become
+// in custom fields (_stage, _client, _connection, _findings, _toggles, _rpc, _sseEvents, _kind). Connections become
 // pages. Bodies that are not UTF-8 are base64 (content.encoding); truncated bodies say so in a comment.
 func WriteHAR(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 	return writeHAR(w, prepare(exs, opts))
@@ -247,7 +247,7 @@ func (d *doc) harEntry(ex *recorder.Exchange) harEntry {
 		ResourceType:    "fetch",
 		RemoteAddr:      ex.RemoteAddr,
 		RPC:             ex.RPC,
-		Faults:          ex.Faults,
+		Toggles:         ex.Toggles,
 		Findings:        d.exchangeFindings(ex.ID),
 		Notes:           ex.Notes,
 	}

@@ -467,7 +467,7 @@ func (m *md) exchange(ex *recorder.Exchange) {
 	d := m.d
 	m.p("\n### %d. %s — %s %s\n\n", m.num[ex.ID], d.stage(ex), ex.Method, code(ex.Path()))
 	m.p("%s\n", m.story(ex))
-	for _, f := range ex.Faults {
+	for _, f := range ex.Toggles {
 		m.p("\n> **Toggle %s** changed the %s", code(f.Name), mdText(f.What))
 		switch {
 		case f.Before != "" && f.After != "":
@@ -546,8 +546,8 @@ func (m *md) finding(f analysis.Finding) {
 	if f.Rule != "" {
 		m.p(" (%s)", code(f.Rule))
 	}
-	if f.Fault != "" {
-		m.p(" Caused by the toggle %s.", code(f.Fault))
+	if f.Toggle != "" {
+		m.p(" Caused by the toggle %s.", code(f.Toggle))
 	}
 	if f.Fix != "" {
 		m.p("\\\n> **Fix:** %s", mdText(f.Fix))

@@ -32,7 +32,7 @@ const minSweep = 8
 //     "code" is left alone (there it is an error code or a tool's argument, not an OAuth code).
 //
 // Every secret value found this way (8 characters or more) is then replaced wherever else it appears: in other
-// bodies, headers, notes, fault records and errors, so that an access token is gone from the token response, the
+// bodies, headers, notes, toggle records and errors, so that an access token is gone from the token response, the
 // later requests and the consent page alike. Session ids, client ids, state and PKCE challenges are kept: they are
 // what a reader needs to follow a handshake, and not credentials.
 func Redact(exs []*recorder.Exchange) []*recorder.Exchange {
@@ -125,7 +125,7 @@ func (r *redactor) structural(ex *recorder.Exchange) *recorder.Exchange {
 		c.Events[i].Data = string(r.jsonOrText([]byte(c.Events[i].Data)))
 	}
 	c.RPC = slices.Clone(ex.RPC)
-	c.Faults = slices.Clone(ex.Faults)
+	c.Toggles = slices.Clone(ex.Toggles)
 	c.Notes = slices.Clone(ex.Notes)
 	return &c
 }
@@ -147,10 +147,10 @@ func (r *redactor) sweepExchange(ex *recorder.Exchange) {
 	for i := range ex.RPC {
 		ex.RPC[i].ErrorMessage = r.sweep(ex.RPC[i].ErrorMessage)
 	}
-	for i := range ex.Faults {
-		ex.Faults[i].Before = r.sweep(ex.Faults[i].Before)
-		ex.Faults[i].After = r.sweep(ex.Faults[i].After)
-		ex.Faults[i].What = r.sweep(ex.Faults[i].What)
+	for i := range ex.Toggles {
+		ex.Toggles[i].Before = r.sweep(ex.Toggles[i].Before)
+		ex.Toggles[i].After = r.sweep(ex.Toggles[i].After)
+		ex.Toggles[i].What = r.sweep(ex.Toggles[i].What)
 	}
 	for i := range ex.Notes {
 		ex.Notes[i].Value = r.sweep(ex.Notes[i].Value)

@@ -116,7 +116,7 @@ func TestRedactSweepsSecretsEverywhere(t *testing.T) {
 		{ID: 2, Method: "POST", URL: "/mcp?debug=" + token, ReqHeaders: hdrs("X-Echo", "I was given "+token),
 			ReqBody: body("plain text mentioning " + token + " and rt-abcdefgh-0001 and rt-abcdefgh-0001%2B"),
 			Events:  []recorder.SSEEvent{{ID: token, Data: "not json: " + token}},
-			Faults:  []recorder.FaultChange{{Name: "f", What: "header Authorization", Before: "Bearer " + token, After: "Bearer x"}},
+			Toggles: []recorder.ToggleChange{{Name: "f", What: "header Authorization", Before: "Bearer " + token, After: "Bearer x"}},
 			Notes:   []recorder.Note{{Key: "k", Value: token}}, Error: "upstream refused " + token,
 			RespBody: recorder.Body{Data: append([]byte{0xff, 0xfe}, []byte(token)...)}},
 		{ID: 3, Method: "POST", URL: "/short", ReqHeaders: hdrs("Authorization", "Bearer abc", "Content-Type", "application/json"),
@@ -132,7 +132,7 @@ func TestRedactSweepsSecretsEverywhere(t *testing.T) {
 		for _, e := range ex.Events {
 			all.WriteString(e.ID + e.Data)
 		}
-		for _, f := range ex.Faults {
+		for _, f := range ex.Toggles {
 			all.WriteString(f.Before + f.After)
 		}
 		for _, n := range ex.Notes {
@@ -147,8 +147,8 @@ func TestRedactSweepsSecretsEverywhere(t *testing.T) {
 	if !strings.Contains(string(got[2].ReqBody.Data), "abc is short") || got[2].ReqHeaders.Get("Authorization") != "Bearer [REDACTED]" {
 		t.Errorf("short secret: %q %q", got[2].ReqBody.Data, got[2].ReqHeaders.Get("Authorization"))
 	}
-	if got[1].Faults[0].After != "Bearer x" {
-		t.Errorf("fault after %q", got[1].Faults[0].After)
+	if got[1].Toggles[0].After != "Bearer x" {
+		t.Errorf("fault after %q", got[1].Toggles[0].After)
 	}
 }
 

@@ -34,7 +34,7 @@ type Options struct {
 // Event is one line of --json output.
 //
 //	{"event":"exchange", "stage":…, "status":…, "client":…, "connection":…, "era":…, "findings":[rule ids], "exchange":{…}}
-//	{"event":"finding", "finding":{"rule", "severity", "summary", "fix", "source", "exchange", "connection", "fault", "at", "count"}}
+//	{"event":"finding", "finding":{"rule", "severity", "summary", "fix", "source", "exchange", "connection", "toggle", "at", "count"}}
 //	{"event":"dropped", "dropped":N}
 //
 // An exchange event is written when the exchange completes; a finding event when the finding first appears (once
@@ -325,8 +325,8 @@ func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
 func FindingLine(f analysis.Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "! %s %s [%s #%d", f.Severity, f.Rule, f.Connection, f.ExchangeID)
-	if f.Fault != "" {
-		fmt.Fprintf(&b, ", toggle %s", f.Fault)
+	if f.Toggle != "" {
+		fmt.Fprintf(&b, ", toggle %s", f.Toggle)
 	}
 	fmt.Fprintf(&b, "]: %s — %s (source: %s)", f.Summary, f.Fix, f.Source)
 	return b.String()

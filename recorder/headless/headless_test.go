@@ -158,7 +158,7 @@ func TestJSONEvents(t *testing.T) {
 		case EventFinding:
 			findings++
 			f := ev.Finding
-			if f == nil || f.Rule != "challenge-no-resource-metadata" || f.Fault != "omit-resource-metadata" || f.Fix == "" || f.Source == "" {
+			if f == nil || f.Rule != "challenge-no-resource-metadata" || f.Toggle != "omit-resource-metadata" || f.Fix == "" || f.Source == "" {
 				t.Errorf("finding event %+v", f)
 			}
 		default:

@@ -129,13 +129,12 @@ type Options struct {
 // a registration path), then spec.
 func Profiles() []*clients.Profile {
 	var out []*clients.Profile
-	for i := range clients.Profiles {
-		p := &clients.Profiles[i]
+	for _, p := range clients.Profiles() {
 		if p.Behaviour.Callback != "" {
 			out = append(out, p)
 		}
 	}
-	return append(out, &clients.Spec)
+	return append(out, clients.Spec())
 }
 
 // Lookup finds a profile --as accepts by id.
@@ -531,7 +530,7 @@ func (pl *player) discovery() (string, error) {
 	// The protected resource metadata, in the client's order.
 	order := pl.b.DiscoveryOrder
 	if len(order) == 0 {
-		order = clients.Spec.Behaviour.DiscoveryOrder
+		order = clients.Spec().Behaviour.DiscoveryOrder
 	}
 	origin := pl.mcpURL.Scheme + "://" + pl.mcpURL.Host
 	path := strings.TrimSuffix(pl.mcpURL.EscapedPath(), "/")
@@ -771,7 +770,7 @@ func (pl *player) registration() (string, error) {
 func (pl *player) dcrBody(cb string, standIn bool) map[string]any {
 	reg := pl.b.DCR
 	if reg == nil {
-		reg = clients.Spec.Behaviour.DCR
+		reg = clients.Spec().Behaviour.DCR
 	}
 	r := *reg
 	r.RedirectURIs = nil
@@ -806,7 +805,7 @@ func (pl *player) dcrBody(cb string, standIn bool) map[string]any {
 func (pl *player) chooseScope() string {
 	srcs := pl.b.Scope
 	if len(srcs) == 0 {
-		srcs = clients.Spec.Behaviour.Scope
+		srcs = clients.Spec().Behaviour.Scope
 	}
 	var scope []string
 	for _, s := range srcs {
@@ -1124,7 +1123,7 @@ func (pl *player) versions() []string {
 		return pl.b.Versions
 	}
 	if pl.opening0() == "discover" {
-		return clients.Spec.Behaviour.Versions
+		return clients.Spec().Behaviour.Versions
 	}
 	return []string{"2025-11-25"}
 }
@@ -1138,7 +1137,7 @@ func (pl *player) opening0() string {
 	case len(pl.b.Versions) == 1 && pl.b.Versions[0] < "2026":
 		return "initialize"
 	}
-	return clients.Spec.Behaviour.Opening
+	return clients.Spec().Behaviour.Opening
 }
 
 func (pl *player) id() json.RawMessage {

@@ -1,4 +1,4 @@
-// Package control is the control socket: a Unix socket through which `mcpwatch fault set|unset|list` switches the
+// Package control is the control socket: a Unix socket through which `mcpwatch toggle set|unset|list` switches the
 // toggles of a running instance from a second terminal. Only the same user on the same machine can reach it: the
 // socket lives in a 0700 directory, is itself 0600, and every connection's peer credentials are checked. It is
 // never served on the public listener.

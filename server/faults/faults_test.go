@@ -84,7 +84,7 @@ type wire struct {
 	status int
 	header http.Header
 	body   string
-	faults []recorder.FaultChange
+	faults []recorder.ToggleChange
 }
 
 // do sends one request through recorder → faults → backend, with the given toggles on.
@@ -123,7 +123,7 @@ func do(t *testing.T, toggles []string, method, path, body string, hdr ...string
 	}
 	h2 := res.Header.Clone()
 	h2.Del("Date")
-	return wire{status: res.StatusCode, header: h2, body: string(b), faults: exs[0].Faults}
+	return wire{status: res.StatusCode, header: h2, body: string(b), faults: exs[0].Toggles}
 }
 
 const auth = "Authorization"
@@ -430,7 +430,7 @@ func TestNoToggleIsTransparent(t *testing.T) {
 }
 
 func TestScenariosAreValid(t *testing.T) {
-	for _, sc := range Scenarios {
+	for _, sc := range Scenarios() {
 		set := NewSet(ModeServe)
 		for _, spec := range sc.Toggles {
 			if err := set.Set(spec); err != nil {
@@ -443,6 +443,16 @@ func TestScenariosAreValid(t *testing.T) {
 	}
 	if _, err := LookupScenario("nope"); err == nil || !strings.Contains(err.Error(), "no-session-id") {
 		t.Errorf("LookupScenario(nope) = %v", err)
+	}
+	// Callers get copies: changing one changes no scenario.
+	Scenarios()[0].Toggles[0] = "changed"
+	if sc, _ := LookupScenario(Scenarios()[0].Name); sc.Toggles[0] == "changed" {
+		t.Error("a caller changed a scenario through Scenarios")
+	}
+	sc, _ := LookupScenario("expired")
+	sc.Toggles[0] = "changed"
+	if again, _ := LookupScenario("expired"); again.Toggles[0] == "changed" {
+		t.Error("a caller changed a scenario through LookupScenario")
 	}
 }
 

@@ -159,7 +159,7 @@ func setTo(v any) editFunc {
 // remove is an editFunc that deletes a key.
 func remove(old json.RawMessage) (json.RawMessage, bool) { return nil, old != nil }
 
-// short renders a raw JSON value for a FaultChange record.
+// short renders a raw JSON value for a ToggleChange record.
 func short(v json.RawMessage) string {
 	if v == nil {
 		return "(absent)"

@@ -148,7 +148,7 @@ func isASMetaPath(p string) bool {
 }
 
 func record(ctx context.Context, t Toggle, what, before, after string) {
-	recorder.AddFault(ctx, recorder.FaultChange{Name: t.Name(), What: what, Before: before, After: after})
+	recorder.AddToggle(ctx, recorder.ToggleChange{Name: t.Name(), What: what, Before: before, After: after})
 }
 
 func (m *mw) serve(w http.ResponseWriter, r *http.Request, next http.Handler) {

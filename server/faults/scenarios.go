@@ -2,6 +2,7 @@ package faults
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -15,8 +16,8 @@ type Scenario struct {
 	Source  string
 }
 
-// Scenarios lists the known failures mcpwatch can reproduce.
-var Scenarios = []Scenario{
+// scenarios are the known failures mcpwatch can reproduce (Scenarios hands out copies).
+var scenarios = []Scenario{
 	{Name: "no-session-id", Title: "Claude stops after initialize",
 		Toggles: []string{"omit-session-id"},
 		Story: "initialize is answered 200 but without Mcp-Session-Id. The Claude web app then never asks for tools/list: " +
@@ -74,15 +75,26 @@ var Scenarios = []Scenario{
 		Source: "anthropics/claude-ai-mcp#228, #702, #840"},
 }
 
-// LookupScenario returns the scenario named name, or an error listing them.
+// Scenarios returns the known failures mcpwatch can reproduce, in order (copies).
+func Scenarios() []Scenario {
+	out := make([]Scenario, len(scenarios))
+	for i, s := range scenarios {
+		s.Toggles = slices.Clone(s.Toggles)
+		out[i] = s
+	}
+	return out
+}
+
+// LookupScenario returns the scenario named name (a copy), or an error listing them.
 func LookupScenario(name string) (Scenario, error) {
-	for _, s := range Scenarios {
+	for _, s := range scenarios {
 		if s.Name == name {
+			s.Toggles = slices.Clone(s.Toggles)
 			return s, nil
 		}
 	}
-	names := make([]string, len(Scenarios))
-	for i, s := range Scenarios {
+	names := make([]string, len(scenarios))
+	for i, s := range scenarios {
 		names[i] = s.Name
 	}
 	return Scenario{}, fmt.Errorf("unknown scenario %q; scenarios: %s", name, strings.Join(names, ", "))

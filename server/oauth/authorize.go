@@ -77,7 +77,7 @@ func (a *AS) authorize(w http.ResponseWriter, r *http.Request) error {
 	recorder.AddNote(r.Context(), "oauth", fmt.Sprintf("authorization request from %s for %s, scopes %q", req.Client.ID, req.Resource, strings.Join(req.Scopes, " ")))
 	switch {
 	case o.DenyConsent:
-		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "authorization answer",
+		recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleDenyConsent, What: "authorization answer",
 			Before: "consent page", After: "redirect with error=access_denied"})
 		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
 	case o.AutoApprove:
@@ -134,7 +134,7 @@ func (a *AS) parseAuthRequest(r *http.Request, o *Options) (*authRequest, error)
 	}
 	if err := checkRedirectURI(redirect, o.RedirectHosts); err != nil {
 		if checkRedirectURI(redirect, nil) == nil {
-			recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRedirectAllow, What: "authorization answer",
+			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleRedirectAllow, What: "authorization answer",
 				Before: "consent page", After: "error page: redirect URI " + redirect + " not allowed"})
 		}
 		return nil, &pageError{Status: http.StatusBadRequest, Title: "Redirect URI not allowed",
@@ -382,7 +382,7 @@ func (a *AS) consent(w http.ResponseWriter, r *http.Request) error {
 		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the user denied the request", State: req.State, Issuer: req.Issuer}
 	}
 	if o.DenyConsent {
-		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleDenyConsent, What: "consent answer",
+		recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleDenyConsent, What: "consent answer",
 			Before: "approve → code", After: "redirect with error=access_denied"})
 		return &redirectError{RedirectURI: req.RedirectURI, Code: "access_denied", Description: "the authorization server denies every request (toggle)", State: req.State, Issuer: req.Issuer}
 	}

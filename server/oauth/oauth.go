@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
 )
 
@@ -78,12 +79,13 @@ type Options struct {
 }
 
 // The toggles (server/faults) that set knobs of Options: when a knob alters an answer, the exchange records it
-// under the toggle's name, with what it changed.
-const (
-	toggleDenyConsent   = "deny-consent"
-	toggleRequireSecret = "require-client-secret"
-	toggleRedirectAllow = "redirect-allow"
-	toggleShortToken    = "short-token"
+// under the toggle's name, with what it changed. Named through the registry, so that a misspelt toggle does not
+// compile.
+var (
+	toggleDenyConsent   = faults.DenyConsent.Name()
+	toggleRequireSecret = faults.RequireClientSecret.Name()
+	toggleRedirectAllow = faults.RedirectAllow.Name()
+	toggleShortToken    = faults.ShortToken.Name()
 )
 
 func (o *Options) accessTTL() time.Duration {

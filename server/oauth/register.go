@@ -149,7 +149,7 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		for _, u := range md.RedirectURIs {
 			if len(o.RedirectHosts) > 0 && checkRedirectURI(u, nil) == nil && checkRedirectURI(u, o.RedirectHosts) != nil {
-				recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRedirectAllow, What: "registration answer",
+				recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleRedirectAllow, What: "registration answer",
 					Before: "201 Created", After: "400 invalid_redirect_uri (" + u + ")"})
 				break
 			}
@@ -169,7 +169,7 @@ func (a *AS) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	if o.ForceConfidential && md.TokenEndpointAuthMethod == "none" {
 		md.TokenEndpointAuthMethod = "client_secret_post"
-		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleRequireSecret, What: "token_endpoint_auth_method",
+		recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleRequireSecret, What: "token_endpoint_auth_method",
 			Before: "none", After: "client_secret_post (a client_secret issued)"})
 	}
 	now := a.now()

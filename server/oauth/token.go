@@ -311,7 +311,7 @@ func (a *AS) exchangeCode(w http.ResponseWriter, r *http.Request, p url.Values, 
 // noteShortToken records that the short-token toggle shortened the access token's lifetime.
 func noteShortToken(r *http.Request, o *Options) {
 	if o.AccessTokenTTL > 0 && o.AccessTokenTTL != defaultAccessTokenTTL {
-		recorder.AddFault(r.Context(), recorder.FaultChange{Name: toggleShortToken, What: "expires_in",
+		recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggleShortToken, What: "expires_in",
 			Before: fmt.Sprint(int64(defaultAccessTokenTTL / time.Second)), After: fmt.Sprint(int64(o.AccessTokenTTL / time.Second))})
 	}
 }

@@ -202,14 +202,14 @@ func IsLoopback(hostport string) bool {
 // Base returns the request's public base URL (scheme://host, no path), as the guard decided it. Outside the
 // guard it falls back to the request's own Host over http.
 func Base(r *http.Request) *url.URL {
-	if u, ok := BaseFrom(r.Context()); ok {
+	if u, ok := baseFrom(r.Context()); ok {
 		return u
 	}
 	return &url.URL{Scheme: "http", Host: r.Host}
 }
 
-// BaseFrom returns the public base URL the guard decided for the request whose context ctx is (or derives from).
-func BaseFrom(ctx context.Context) (*url.URL, bool) {
+// baseFrom returns the public base URL the guard decided for the request whose context ctx is (or derives from).
+func baseFrom(ctx context.Context) (*url.URL, bool) {
 	u, ok := ctx.Value(ctxKey{}).(*url.URL)
 	return u, ok
 }
@@ -217,7 +217,7 @@ func BaseFrom(ctx context.Context) (*url.URL, bool) {
 // Local reports whether the request of ctx came to this machine directly: the guard admitted it with a loopback
 // public base (not a tunnel's forwarded host, not the configured public URL). Outside the guard: false.
 func Local(ctx context.Context) bool {
-	u, ok := BaseFrom(ctx)
+	u, ok := baseFrom(ctx)
 	return ok && IsLoopback(u.Host)
 }
 

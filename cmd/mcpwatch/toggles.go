@@ -12,18 +12,18 @@ import (
 	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
-func newFaultsCmd() *cobra.Command {
+func newTogglesCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:     "faults",
-		Aliases: []string{"toggles"},
+		Use:     "toggles",
+		Aliases: []string{"faults"},
 		Short:   "list the toggles and scenarios",
 		Args:    cobra.NoArgs,
-		RunE:    func(c *cobra.Command, _ []string) error { return cmdFaults(c.OutOrStdout()) },
+		RunE:    func(c *cobra.Command, _ []string) error { return cmdToggles(c.OutOrStdout()) },
 	}
 }
 
-// cmdFaults prints the toggle catalogue and the scenarios.
-func cmdFaults(stdout io.Writer) error {
+// cmdToggles prints the toggle catalogue and the scenarios.
+func cmdToggles(stdout io.Writer) error {
 	group := ""
 	for _, d := range faults.Toggles() {
 		if d.Group != group {
@@ -37,7 +37,7 @@ func cmdFaults(stdout io.Writer) error {
 		fmt.Fprintf(stdout, "  %s%s\n      changes: %s\n      reveals: %s\n      source:  %s\n", d.Spec(), modes, d.Changes, d.Reveals, d.Source)
 	}
 	fmt.Fprintf(stdout, "\nSCENARIOS (--scenario NAME)\n")
-	for _, s := range faults.Scenarios {
+	for _, s := range faults.Scenarios() {
 		modes := ""
 		for _, spec := range s.Toggles {
 			if d, _, _, err := faults.ParseSpec(spec); err == nil && !d.AppliesTo(faults.ModeProxy) {
@@ -46,23 +46,23 @@ func cmdFaults(stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "  %s — %s%s\n      toggles: %s\n      %s\n", s.Name, s.Title, modes, strings.Join(s.Toggles, " "), s.Story)
 	}
-	fmt.Fprintf(stdout, "\nSwitch toggles at start with --fault NAME[=VALUE] (repeatable) or --scenario NAME, live with `t` in the\nTUI, or from another terminal with `mcpwatch fault set|unset|list`.\n")
+	fmt.Fprintf(stdout, "\nSwitch toggles at start with --toggle NAME[=VALUE] (repeatable) or --scenario NAME, live with `t` in the\nTUI, or from another terminal with `mcpwatch toggle set|unset|list`.\n")
 	return nil
 }
 
-const faultUsage = "usage: mcpwatch fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]"
+const toggleUsage = "usage: mcpwatch toggle list | set NAME[=VALUE]... | unset NAME... [--port PORT]"
 
-func newFaultCmd() *cobra.Command {
+func newToggleCmd() *cobra.Command {
 	var port string
 	c := &cobra.Command{
-		Use:     "fault list | set NAME[=VALUE]... | unset NAME... [--port PORT]",
-		Aliases: []string{"toggle"},
+		Use:     "toggle list | set NAME[=VALUE]... | unset NAME... [--port PORT]",
+		Aliases: []string{"fault"},
 		Short:   "switch toggles of a running instance",
 		Long: `Switch toggles of a running mcpwatch from another terminal, over its control socket: list them, set some on
 (all or none: a bad name leaves every toggle as it was), or unset them.`,
-		Example: `  mcpwatch fault list
-  mcpwatch fault set short-token=2s no-session-id
-  mcpwatch fault unset short-token --port 4000`,
+		Example: `  mcpwatch toggle list
+  mcpwatch toggle set short-token=2s omit-session-id
+  mcpwatch toggle unset short-token --port 4000`,
 		ValidArgsFunction: func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
 			if len(args) == 0 {
 				return []string{"list", "set", "unset"}, cobra.ShellCompDirectiveNoFileComp
@@ -76,23 +76,23 @@ func newFaultCmd() *cobra.Command {
 			return names, cobra.ShellCompDirectiveNoFileComp
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			return cmdFault(args, port, c.OutOrStdout(), c.ErrOrStderr())
+			return cmdToggle(args, port, c.OutOrStdout(), c.ErrOrStderr())
 		},
 	}
 	flagSet(c).StringVar(&port, "port", "", "the `port` of the instance to control (needed when several run)")
 	return c
 }
 
-// cmdFault talks to a running instance over its control socket.
-func cmdFault(pos []string, port string, stdout, stderr io.Writer) error {
-	usage := func() { fmt.Fprintln(stderr, faultUsage) }
+// cmdToggle talks to a running instance over its control socket.
+func cmdToggle(pos []string, port string, stdout, stderr io.Writer) error {
+	usage := func() { fmt.Fprintln(stderr, toggleUsage) }
 	// Usage mistakes first: they are exit 2 whether or not an instance runs.
 	switch {
 	case len(pos) == 0, pos[0] == "list" && len(pos) > 1, pos[0] != "list" && pos[0] != "set" && pos[0] != "unset":
 		usage()
 		return errUsage
 	case len(pos) == 1 && pos[0] != "list":
-		fmt.Fprintf(stderr, "mcpwatch fault %s: name a toggle (see `mcpwatch faults`)\n", pos[0])
+		fmt.Fprintf(stderr, "mcpwatch toggle %s: name a toggle (see `mcpwatch toggles`)\n", pos[0])
 		return errUsage
 	}
 	dir, err := stateDir()

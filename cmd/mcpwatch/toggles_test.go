@@ -8,7 +8,7 @@ import (
 )
 
 // A scenario whose toggles work with serve only, given to proxy: the error names the scenario the user typed and
-// says it is serve-only, rather than blaming a --fault the user never wrote.
+// says it is serve-only, rather than blaming a --toggle the user never wrote.
 func TestScenarioFlagErrors(t *testing.T) {
 	t.Setenv("XDG_STATE_HOME", t.TempDir())
 	cases := []struct {
@@ -19,8 +19,8 @@ func TestScenarioFlagErrors(t *testing.T) {
 			"mcpwatch: --scenario expired works with mcpwatch serve only: its toggle short-token applies to serve only, not to proxy mode\n"},
 		{[]string{"proxy", "--no-tui", "--addr", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1/mcp", "--scenario", "redirect-host"},
 			"mcpwatch: --scenario redirect-host works with mcpwatch serve only: its toggle redirect-allow applies to serve only, not to proxy mode\n"},
-		{[]string{"proxy", "--no-tui", "--addr", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1/mcp", "--fault", "short-token=2s"},
-			"mcpwatch: --fault short-token=2s: toggle short-token applies to serve only, not to proxy mode\n"},
+		{[]string{"proxy", "--no-tui", "--addr", "127.0.0.1:0", "--upstream", "http://127.0.0.1:1/mcp", "--toggle", "short-token=2s"},
+			"mcpwatch: --toggle short-token=2s: toggle short-token applies to serve only, not to proxy mode\n"},
 	}
 	for _, c := range cases {
 		var stdout, stderr bytes.Buffer
