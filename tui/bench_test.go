@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // The TUI's cost with a full store (recorder.StoreOptions' default MaxCount, 100,000 exchanges):
@@ -65,9 +66,12 @@ func replaceHeaders(hs recorder.Headers, r *strings.Replacer) recorder.Headers {
 func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Config)) *Model {
 	b.Helper()
 	cfg := Config{Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000",
-		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark", manualAnalysis: true}
+		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark"}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Service == nil {
+		cfg.Service = manualService(b, live.Options{})
 	}
 	m, err := New(cfg)
 	if err != nil {
@@ -87,12 +91,11 @@ func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Con
 func benchSettle(b *testing.B, m *Model) {
 	b.Helper()
 	for m.analysisOwed() {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		case <-time.After(2 * time.Minute):
-			b.Fatal("the analysis worker did not answer")
+		msg, ok := nextAnalysis(m, 2*time.Minute)
+		if !ok {
+			b.Fatal("the analysis service did not answer")
 		}
+		m.Update(msg)
 	}
 }
 
@@ -101,24 +104,22 @@ func benchSettle(b *testing.B, m *Model) {
 func benchCaughtUp(b *testing.B, m *Model) {
 	b.Helper()
 	for m.anAcked < m.anSent {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		case <-time.After(2 * time.Minute):
-			b.Fatal("the analysis worker did not answer")
+		msg, ok := nextAnalysis(m, 2*time.Minute)
+		if !ok {
+			b.Fatal("the analysis service did not answer")
 		}
+		m.Update(msg)
 	}
 }
 
 // benchReady applies the worker's messages that are ready, without waiting.
 func benchReady(m *Model) {
 	for {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		default:
+		msg, ok := readyAnalysis(m)
+		if !ok {
 			return
 		}
+		m.Update(msg)
 	}
 }
 
@@ -310,15 +311,16 @@ func BenchmarkMemory(b *testing.B) {
 		base := heapNow()
 		store := benchStore(benchN, false)
 		withStore := heapNow()
-		tuiOnly, err := New(Config{Store: store, Theme: "dark", manualAnalysis: true,
-			newAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		nop := live.New(live.Options{Manual: true, NewAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		tuiOnly, err := New(Config{Store: store, Theme: "dark", Service: nop})
 		if err != nil {
 			b.Fatal(err)
 		}
 		benchSettle(b, tuiOnly)
 		withTUI := heapNow()
 		tuiOnly.Close()
-		tuiOnly = nil
+		nop.Close()
+		tuiOnly, nop = nil, nil
 		afterTUI := heapNow()
 		m := benchModel(b, store, 160, 48)
 		withModel := heapNow()
@@ -343,7 +345,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(withTUI-withStore)/benchN, "tui-B/exchange")
 		b.ReportMetric((float64(withModel-afterTUI)-float64(withTUI-withStore))/benchN, "analysis-B/exchange")
 		b.ReportMetric(float64(peak-base)/1e6, "total-MB")
-		b.ReportMetric(float64(m.worker.rebuilds), "rebuilds")
+		b.ReportMetric(float64(m.an.Rebuilds()), "rebuilds")
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(store)
 	}
@@ -409,23 +411,26 @@ func (a *reportingAnalyzer) Report() *analysis.Report {
 func BenchmarkKeyDuringReport(b *testing.B) {
 	var an *reportingAnalyzer
 	m := benchModel(b, sharedStore(), 160, 48, func(c *Config) {
-		c.newAnalyzer = func(o analysis.Options) analyzer {
+		c.Service = manualService(b, live.Options{NewAnalyzer: func(o analysis.Options) analyzer {
 			an = &reportingAnalyzer{Analyzer: analysis.New(o)}
 			return an
-		}
+		}})
 	})
-	w := m.worker
-	job := analysisJob{epoch: m.flow.anEpoch, from: m.flow.heldFrom(), force: true}
+	w, sub := m.an, m.anSub
+	job := live.Batch{Epoch: m.flow.anEpoch, From: m.flow.heldFrom(), Force: true}
 	stop := make(chan struct{})
 	drained := make(chan struct{})
 	go func() { // takes the worker's reports and asks for the next at once
 		defer close(drained)
 		for {
-			w.push(job)
-			select {
-			case <-w.out:
-			case <-stop:
-				return
+			w.Push(job)
+			for taken := false; !taken; {
+				select {
+				case <-sub.Ready():
+					_, taken = sub.Take()
+				case <-stop:
+					return
+				}
 			}
 		}
 	}()
@@ -481,7 +486,7 @@ func BenchmarkManyConnections(b *testing.B) {
 	}
 	s.connOf = func(ex *recorder.Exchange) string { return "c" + itoa(int(ex.ID%1000)) }
 	store := benchStore(10000, false)
-	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer, manualAnalysis: true})
+	m, err := New(Config{Store: store, Theme: "dark", Service: manualService(b, live.Options{NewAnalyzer: s.analyzer})})
 	if err != nil {
 		b.Fatal(err)
 	}
