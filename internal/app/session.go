@@ -113,7 +113,9 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		if tun == nil && w.PublicURL == "" {
 			startTunnel = func() (tui.TunnelStarted, error) { return later.start(lctx, srv, w.Logger) }
 		}
-		err := runTUI(ctx, srv, tuiRun{publicURL: w.PublicURL, auth: w.Auth, upstream: w.Upstream,
+		svc := w.analysisService(0) // judged every 2 s while nothing arrives
+		defer svc.Close()
+		err := runTUI(ctx, srv, tuiRun{analysis: svc, publicURL: w.PublicURL, auth: w.Auth, upstream: w.Upstream,
 			toggles: w.Toggles, notice: strings.Join(notices, "; "), store: w.Store, limits: w.Limits, tunnelNote: tunnelNote, authNote: w.AuthNote,
 			tunnelGone: tunnelGone, consentCode: w.ConsentCode, startTunnel: startTunnel})
 		if w.Capture != nil {
@@ -176,7 +178,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	sub := w.Store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
 	hopts := w.Headless
 	hopts.JSON = w.JSON
-	svc := w.analysisService(false)
+	svc := w.analysisService(cmp.Or(w.Headless.Tick, time.Second)) // the printer's tick
 	defer svc.Close()
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
@@ -204,12 +206,12 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 
 // analysisService makes the session's one analysis service (see recorder/analysis/live): the TUI feeds it and
 // shows it, and its export writes its findings; in --no-tui mode it follows the store and the printer prints it.
-// The analysis forgets what the store no longer holds. Headless's Tick and Now are its clock.
-func (w Session) analysisService(saved bool) *live.Service {
+// The analysis forgets what the store no longer holds; Headless.Now is its clock (default time.Now).
+func (w Session) analysisService(judgeEvery time.Duration) *live.Service {
 	o := w.Headless.Analysis
 	o.MaxExchanges = w.Limits.MaxCount
-	return live.New(live.Options{Analysis: o, Saved: saved, Clock: w.Headless.Now,
-		JudgeEvery: cmp.Or(w.Headless.Tick, time.Second)})
+	return live.New(live.Options{Analysis: o, Clock: w.Headless.Now,
+		JudgeEvery: judgeEvery})
 }
 
 func exitText(err error) string {
