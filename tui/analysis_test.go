@@ -85,7 +85,7 @@ func TestKeystrokeWhileAReportIsComputed(t *testing.T) {
 	}
 }
 
-// answer applies the worker's messages until it has said it observed every job handed to it (a report it owes on
+// answer applies the service's messages until it has said it observed every job handed to it (a report it owes on
 // a tick is not waited for); it returns the last message.
 func (h *harness) answer() analysisMsg {
 	h.t.Helper()
@@ -113,7 +113,7 @@ func numbered(from uint64, n int) []*recorder.Exchange {
 }
 
 // TestReportThrottledBeyondReportNowUpTo: up to reportNowUpTo exchanges every batch brings a report; beyond, the
-// worker says at once what it observed (stage, connection) and owes the report until its tick.
+// service says at once what it observed (stage, connection) and owes the report until its tick.
 func TestReportThrottledBeyondReportNowUpTo(t *testing.T) {
 	const reportNowUpTo = live.ReportNowUpTo
 	const n = reportNowUpTo + 1000
@@ -216,7 +216,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 	}
 }
 
-// TestClearDropsTheOldAnalysis: what the worker says of exchanges from before a clear is not taken.
+// TestClearDropsTheOldAnalysis: what the service says of exchanges from before a clear is not taken.
 func TestClearDropsTheOldAnalysis(t *testing.T) {
 	h := newHarness(t, 120, 40, doneScript())
 	h.m.Update(updates(recorder.Completed, handshake()...))

@@ -20,7 +20,7 @@ import (
 //
 // View renders a whole frame; the keystroke benchmarks run Update with one key press, as the program does. The
 // analysis is the one in recorder/analysis (its own cost is its package's to measure); it runs on the analysis
-// worker, which has caught up before a benchmark starts, unless the benchmark says otherwise.
+// service, which has caught up before a benchmark starts, unless the benchmark says otherwise.
 
 const benchN = 100000
 
@@ -86,7 +86,7 @@ func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Con
 	return m
 }
 
-// benchSettle applies the analysis worker's messages until it has answered everything (as the program's pump
+// benchSettle applies the analysis service's messages until it has answered everything (as the program's pump
 // would).
 func benchSettle(b *testing.B, m *Model) {
 	b.Helper()
@@ -99,7 +99,7 @@ func benchSettle(b *testing.B, m *Model) {
 	}
 }
 
-// benchCaughtUp applies the worker's messages until it has observed every job handed to it (a report it owes on
+// benchCaughtUp applies the service's messages until it has observed every job handed to it (a report it owes on
 // its tick is not waited for).
 func benchCaughtUp(b *testing.B, m *Model) {
 	b.Helper()
@@ -112,7 +112,7 @@ func benchCaughtUp(b *testing.B, m *Model) {
 	}
 }
 
-// benchReady applies the worker's messages that are ready, without waiting.
+// benchReady applies the service's messages that are ready, without waiting.
 func benchReady(m *Model) {
 	for {
 		msg, ok := readyAnalysis(m)
@@ -265,7 +265,7 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 }
 
 // BenchmarkArrivals applies a batch of 100 new exchanges to a full model (the oldest are evicted, as the store
-// does) and whatever the analysis worker has answered meanwhile, then renders. The worker observes them beside
+// does) and whatever the analysis service has answered meanwhile, then renders. The service observes them beside
 // (on the second core).
 func BenchmarkArrivals(b *testing.B) {
 	m := benchModel(b, sharedStore(), 160, 48)
@@ -302,7 +302,7 @@ func heapNow() uint64 {
 //
 //	store-MB             the store's 100,000 exchanges
 //	tui-B/exchange       the model's own (rows, interned texts), with an analysis that keeps nothing
-//	analysis-B/exchange  what the analysis adds once it has observed the 100,000 (the worker, the analyzer, the
+//	analysis-B/exchange  what the analysis adds once it has observed the 100,000 (the service, the analyzer, the
 //	                     report and its maps)
 //	total-MB             store, TUI and analysis, the most seen while two stores' worth more arrived (the store
 //	                     evicting, the analysis rebuilt from what is held), sampled every 10,000 arrivals
@@ -367,7 +367,7 @@ func benchAnalysis() *analysis.Analyzer {
 	return an
 }
 
-// BenchmarkReport is what the analysis worker spends on a report with 100,000 exchanges (off the UI: the
+// BenchmarkReport is what the analysis service spends on a report with 100,000 exchanges (off the UI: the
 // analysis' Report, and the maps the panes look things up in).
 func BenchmarkReport(b *testing.B) {
 	an := benchAnalysis()
@@ -405,8 +405,8 @@ func (a *reportingAnalyzer) Report() *analysis.Report {
 	return a.Analyzer.Report()
 }
 
-// BenchmarkKeyDuringReport is a keystroke (j/k, Update) with 100,000 exchanges while the analysis worker computes
-// one report after another (as it would if every moment brought arrivals and nothing throttled it): the worker
+// BenchmarkKeyDuringReport is a keystroke (j/k, Update) with 100,000 exchanges while the analysis service computes
+// one report after another (as it would if every moment brought arrivals and nothing throttled it): the service
 // takes the other core. in-report-% is the share of keystrokes that began while a report was being computed.
 func BenchmarkKeyDuringReport(b *testing.B) {
 	var an *reportingAnalyzer
@@ -420,7 +420,7 @@ func BenchmarkKeyDuringReport(b *testing.B) {
 	job := live.Batch{Epoch: m.flow.anEpoch, From: m.flow.heldFrom(), Force: true}
 	stop := make(chan struct{})
 	drained := make(chan struct{})
-	go func() { // takes the worker's reports and asks for the next at once
+	go func() { // takes the service's reports and asks for the next at once
 		defer close(drained)
 		for {
 			w.Push(job)

@@ -308,7 +308,7 @@ func readyAnalysis(m *Model) (analysisMsg, bool) {
 	return fromService(lm), true
 }
 
-// send applies a message and returns the command Update gave back; then it lets the analysis worker catch up
+// send applies a message and returns the command Update gave back; then it lets the analysis service catch up
 // (see settle).
 func (h *harness) send(msg tea.Msg) tea.Cmd {
 	h.t.Helper()
@@ -317,7 +317,7 @@ func (h *harness) send(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// settle applies the analysis worker's messages until it has answered everything it was handed (its report
+// settle applies the analysis service's messages until it has answered everything it was handed (its report
 // included), as the program's pump would: the views then show the analysis of what was fed, deterministically.
 func (h *harness) settle() {
 	h.t.Helper()

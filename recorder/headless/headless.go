@@ -21,15 +21,17 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
-// Options choose the output form.
+// Options choose the output form and, for Run and Print (which analyse themselves), the analysis. Watch prints a
+// session's analysis service, whose own options carry the analysis and its clock: JSON alone matters there.
 type Options struct {
 	// JSON prints events as JSON lines (see Event) instead of text.
 	JSON bool
-	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules).
+	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules;
+	// MaxExchanges, the store's MaxCount, for Run).
 	Analysis analysis.Options
 	// Tick is how often rules about something that never happened are judged while nothing arrives (default 1s).
 	Tick time.Duration
-	// Now is the clock those rules are judged by (default time.Now).
+	// Now is the clock those rules are judged by (default time.Now; Print: the end of the capture).
 	Now func() time.Time
 }
 
