@@ -367,8 +367,8 @@ func benchAnalysis() *analysis.Analyzer {
 	return an
 }
 
-// BenchmarkReport is what the analysis service spends on a report with 100,000 exchanges (off the UI: the
-// analysis' Report, and the maps the panes look things up in).
+// BenchmarkReport is what a report with 100,000 exchanges costs off the UI (the service takes the
+// analysis' Report, the TUI's pump builds the maps the panes look things up in).
 func BenchmarkReport(b *testing.B) {
 	an := benchAnalysis()
 	b.ReportAllocs()
