@@ -128,6 +128,7 @@ type Service struct {
 	floor    int // snapshots in queue after the last coalescing
 	finish   bool
 	subs     []*Subscription
+	subsOver bool // the service stopped: a new subscription is ended at once
 	wake     chan struct{}
 	reqs     chan request
 	done     chan struct{}
@@ -499,7 +500,7 @@ func (s *Service) deliver(m Msg) {
 func (s *Service) closeSubs() {
 	s.mu.Lock()
 	subs := s.subs
-	s.subs = nil
+	s.subs, s.subsOver = nil, true
 	s.mu.Unlock()
 	for _, sub := range subs {
 		sub.end()

@@ -349,4 +349,8 @@ func TestAnalysedSeesWhatWasPushed(t *testing.T) {
 	if _, err := s.Analysed(nil); err != ErrStopped {
 		t.Fatalf("after Close: %v", err)
 	}
+	// A subscription taken after Close is over at once: Next does not wait for ever.
+	if _, ok := s.Subscribe().Next(context.Background()); ok {
+		t.Fatal("a message after Close")
+	}
 }

@@ -2,9 +2,9 @@ package live
 
 import (
 	"context"
+	"sync"
 
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
-	"sync"
 )
 
 // Subscription is a subscriber's mailbox. The service puts every message in it without waiting: the infos not
@@ -35,10 +35,9 @@ type Subscription struct {
 func (s *Service) Subscribe() *Subscription {
 	sub := &Subscription{s: s, ready: make(chan struct{}, 1), at: map[uint64]int{}}
 	s.mu.Lock()
-	select {
-	case <-s.exited:
+	if s.subsOver {
 		sub.ended = true
-	default:
+	} else {
 		s.subs = append(s.subs, sub)
 	}
 	s.mu.Unlock()
