@@ -2,10 +2,8 @@ package tui
 
 import (
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // blockingAnalyzer is a scripted analysis whose Report, once it has observed an exchange, waits until released.
@@ -54,7 +53,9 @@ func updates(kind recorder.UpdateKind, exs ...*recorder.Exchange) updatesMsg {
 // while the analysis computes its report is handled at once; the report shows when it is done.
 func TestKeystrokeWhileAReportIsComputed(t *testing.T) {
 	an := newBlockingAnalyzer(doneScript())
-	h := newHarness(t, 120, 40, nil, func(c *Config) { c.newAnalyzer = func(analysis.Options) analyzer { return an } })
+	h := newHarness(t, 120, 40, nil, func(c *Config) {
+		c.Service = manualService(t, live.Options{NewAnalyzer: func(analysis.Options) analyzer { return an }})
+	})
 	handled := make(chan uint64, 1)
 	go func() {
 		h.m.Update(updates(recorder.Completed, handshake()...))
@@ -84,18 +85,18 @@ func TestKeystrokeWhileAReportIsComputed(t *testing.T) {
 	}
 }
 
-// answer applies the worker's messages until it has said it observed every job handed to it (a report it owes on
+// answer applies the service's messages until it has said it observed every job handed to it (a report it owes on
 // a tick is not waited for); it returns the last message.
 func (h *harness) answer() analysisMsg {
 	h.t.Helper()
 	var last analysisMsg
 	for h.m.anAcked < h.m.anSent {
-		select {
-		case last = <-h.m.worker.out:
-			h.m.Update(last)
-		case <-time.After(30 * time.Second):
-			h.t.Fatal("the analysis worker did not answer")
+		msg, ok := nextAnalysis(h.m, 30*time.Second)
+		if !ok {
+			h.t.Fatal("the analysis service did not answer")
 		}
+		last = msg
+		h.m.Update(msg)
 	}
 	return last
 }
@@ -112,12 +113,13 @@ func numbered(from uint64, n int) []*recorder.Exchange {
 }
 
 // TestReportThrottledBeyondReportNowUpTo: up to reportNowUpTo exchanges every batch brings a report; beyond, the
-// worker says at once what it observed (stage, connection) and owes the report until its tick.
+// service says at once what it observed (stage, connection) and owes the report until its tick.
 func TestReportThrottledBeyondReportNowUpTo(t *testing.T) {
+	const reportNowUpTo = live.ReportNowUpTo
 	const n = reportNowUpTo + 1000
-	h := newHarness(t, 120, 40, doneScript(), func(c *Config) {
+	h := newHarness(t, 120, 40, nil, func(c *Config) {
 		c.Limits = recorder.StoreOptions{MaxCount: n}
-		c.minReportEvery = time.Hour
+		c.Service = manualService(t, live.Options{NewAnalyzer: doneScript().analyzer, MinReportEvery: time.Hour})
 	})
 	h.m.Update(updates(recorder.Completed, numbered(1, reportNowUpTo)...))
 	if msg := h.answer(); msg.view == nil || msg.pending {
@@ -157,40 +159,53 @@ func (a *genAnalyzer) Report() *analysis.Report {
 // many again (at least rebuildMin): it is started afresh from what is held; every exchange held is then told
 // what the new analysis says of it, in chunks.
 func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
-	const maxCount = infoChunk + 1000
+	const maxCount = live.InfoChunk + 1000
 	gens := 0
+	var an *genAnalyzer // the service's analyzer, the latest it made
 	h := newHarness(t, 120, 40, nil, func(c *Config) {
 		c.Limits = recorder.StoreOptions{MaxCount: maxCount}
-		c.newAnalyzer = func(analysis.Options) analyzer {
+		c.Service = manualService(t, live.Options{NewAnalyzer: func(analysis.Options) analyzer {
 			gens++
-			return &genAnalyzer{gen: gens, exs: map[uint64]*recorder.Exchange{}}
-		}
+			an = &genAnalyzer{gen: gens, exs: map[uint64]*recorder.Exchange{}}
+			return an
+		}})
 	})
 	next := uint64(1)
 	for range 8 {
 		h.feed(recorder.Completed, numbered(next, maxCount/2)...)
 		next += maxCount / 2
-		w, d := h.m.worker, h.m.flow
+		d := h.m.flow
 		held := d.len()
-		if got := len(w.an.(*genAnalyzer).exs); got > held+max(held/2, rebuildMin) {
+		if got := len(an.exs); got > held+max(held/2, live.RebuildMin) {
 			t.Fatalf("the analyzer holds %d exchanges, the data %d", got, held)
 		}
-		var rows, live []uint64
+		// The service holds exactly what the data holds: it analyses every row, and none of those evicted.
+		var rows []uint64
 		for _, r := range d.rows {
 			rows = append(rows, r.ex.ID)
 		}
-		for _, ex := range w.live {
-			live = append(live, ex.ID)
+		asked := make([]uint64, 0, next)
+		for id := uint64(1); id < next; id++ {
+			asked = append(asked, id)
 		}
-		if !slices.Equal(rows, live) {
-			t.Fatalf("the worker holds %d exchanges from #%d, the data %d from #%d", len(live), live[0], len(rows), rows[0])
+		a, err := h.m.an.Analysed(asked)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var held2 []uint64
+		for id := range a.Infos {
+			held2 = append(held2, id)
+		}
+		slices.Sort(held2)
+		if !slices.Equal(rows, held2) {
+			t.Fatalf("the service holds %d exchanges, the data %d from #%d", len(held2), len(rows), rows[0])
 		}
 	}
-	w, d := h.m.worker, h.m.flow
-	if w.rebuilds == 0 {
+	d := h.m.flow
+	if h.m.an.Rebuilds() == 0 {
 		t.Fatal("the analyzer was never rebuilt")
 	}
-	want := w.an.(*genAnalyzer).conn()
+	want := an.conn()
 	for i := range d.rows {
 		if got := d.connOf(&d.rows[i]); got != want {
 			t.Fatalf("#%d is in connection %q after the rebuild, want %q", d.rows[i].ex.ID, got, want)
@@ -201,7 +216,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 	}
 }
 
-// TestClearDropsTheOldAnalysis: what the worker says of exchanges from before a clear is not taken.
+// TestClearDropsTheOldAnalysis: what the service says of exchanges from before a clear is not taken.
 func TestClearDropsTheOldAnalysis(t *testing.T) {
 	h := newHarness(t, 120, 40, doneScript())
 	h.m.Update(updates(recorder.Completed, handshake()...))
@@ -217,17 +232,19 @@ func TestClearDropsTheOldAnalysis(t *testing.T) {
 	}
 }
 
-// TestAnalysisPump: the program's pump brings the worker's messages; Update asks for the next.
+// TestAnalysisPump: the program's pump brings the service's messages; Update asks for the next.
 func TestAnalysisPump(t *testing.T) {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	for _, ex := range handshake() {
 		store.Add(ex)
 	}
-	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: doneScript().analyzer})
+	svc := live.New(live.Options{NewAnalyzer: doneScript().analyzer})
+	defer svc.Close()
+	m, err := New(Config{Store: store, Theme: "dark", Service: svc})
 	if err != nil {
 		t.Fatal(err)
 	}
-	pump := waitForAnalysis(m.worker)
+	pump := waitForAnalysis(m.anSub)
 	for len(m.flow.report.Connections) == 0 {
 		msg, ok := pump().(analysisMsg)
 		if !ok {
@@ -242,7 +259,7 @@ func TestAnalysisPump(t *testing.T) {
 	if msg := pump(); msg != nil {
 		t.Fatalf("after Close the pump brought %T", msg)
 	}
-	// Init starts it.
+	// Init starts it (with the service the TUI makes itself when it is given none).
 	m2, err := New(Config{Store: store, Theme: "dark"})
 	if err != nil {
 		t.Fatal(err)
@@ -266,37 +283,6 @@ func TestAnalysisPump(t *testing.T) {
 	}
 }
 
-// TestCoalesce: a queue the worker has fallen behind on is coalesced into the latest snapshot of each exchange
-// still held, from the last epoch.
-func TestCoalesce(t *testing.T) {
-	ex := func(id uint64, state string) *recorder.Exchange {
-		return &recorder.Exchange{ID: id, State: state}
-	}
-	a1, a2, b2, c2, d3 := ex(1, "a"), ex(2, "a"), ex(2, "b"), ex(2, "c"), ex(3, "a")
-	q := []analysisJob{
-		{epoch: 1, seq: 1, exs: []*recorder.Exchange{a1}},
-		{epoch: 2, seq: 2, exs: []*recorder.Exchange{a2, ex(1, "z")}, from: 1},
-		{epoch: 2, seq: 3, exs: []*recorder.Exchange{b2, d3}, from: 2, force: true},
-		{epoch: 2, seq: 4, exs: []*recorder.Exchange{c2}, from: 2},
-	}
-	got := coalesce(q)
-	if len(got) != 1 {
-		t.Fatalf("%d jobs", len(got))
-	}
-	j := got[0]
-	if j.epoch != 2 || j.seq != 4 || j.from != 2 || !j.force || !slices.Equal(j.exs, []*recorder.Exchange{c2, d3}) {
-		t.Fatalf("coalesced: epoch %d seq %d from %d force %v exs %v", j.epoch, j.seq, j.from, j.force, j.exs)
-	}
-	// The worker's queue coalesces itself once it holds more than queueMax snapshots.
-	w := &analysisWorker{wake: make(chan struct{}, 1)}
-	for i := range queueMax + 10 {
-		w.push(analysisJob{epoch: 1, seq: uint64(i + 1), exs: []*recorder.Exchange{ex(7, fmt.Sprint(i))}, from: 1})
-	}
-	if len(w.queue) > 10 || w.queued > 10 {
-		t.Fatalf("the queue holds %d jobs, %d snapshots", len(w.queue), w.queued)
-	}
-}
-
 // TestFindingsOfAnExchange: the detail shows the report's findings of the exchange, and those the analysis named
 // when it observed it, once each.
 func TestFindingsOfAnExchange(t *testing.T) {
@@ -315,114 +301,5 @@ func TestFindingsOfAnExchange(t *testing.T) {
 	}
 	if m := d.exFinding[1]; m.n != 3 || m.first != 0 || d.exFinding[3].first != 3 {
 		t.Fatalf("marks: %+v %+v", m, d.exFinding[3])
-	}
-}
-
-// In a live session, a rule about something that never happened (a code never exchanged) is judged by the wall
-// clock: the finding shows once its grace has passed, with nothing else arriving.
-func TestAbsenceJudgedByTheClockWhileIdle(t *testing.T) {
-	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "authorize-no-token.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := res.Exchanges[len(res.Exchanges)-1]
-	var mu sync.Mutex
-	now := last.Start.Add(time.Second)
-	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond, clock: clock, judgeEvery: 5 * time.Millisecond,
-		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
-		changed: map[uint64]struct{}{}}
-	go w.run()
-	defer w.close()
-	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
-	has := func(v *analysisView) bool {
-		for _, f := range v.report.Findings {
-			if f.Rule == "authorize-no-token" {
-				return true
-			}
-		}
-		return false
-	}
-	var first *analysisView
-	for first == nil {
-		select {
-		case msg := <-w.out:
-			first = msg.view
-		case <-time.After(10 * time.Second):
-			t.Fatal("no report")
-		}
-	}
-	if has(first) {
-		t.Fatal("authorize-no-token before its grace passed")
-	}
-	mu.Lock()
-	now = now.Add(time.Minute)
-	mu.Unlock()
-	deadline := time.After(10 * time.Second)
-	for {
-		select {
-		case msg := <-w.out:
-			if msg.view != nil && has(msg.view) {
-				return
-			}
-		case <-deadline:
-			t.Fatal("the clock moved past the grace and nothing arrived: no authorize-no-token finding")
-		}
-	}
-}
-
-// A saved capture (no clock) is judged as the live session judged it once the grace had passed: the code never
-// exchanged is a finding, as `mcpwatch open --no-tui` and export say.
-func TestSavedCaptureJudgedAtItsEnd(t *testing.T) {
-	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "authorize-no-token.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond,
-		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
-		changed: map[uint64]struct{}{}}
-	go w.run()
-	defer w.close()
-	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
-	select {
-	case msg := <-w.out:
-		for _, f := range msg.view.report.Findings {
-			if f.Rule == "authorize-no-token" {
-				return
-			}
-		}
-		t.Fatalf("findings of the saved capture: %+v", msg.view.report.Findings)
-	case <-time.After(10 * time.Second):
-		t.Fatal("no report")
-	}
-}
-
-// While nothing arrives and the clock changes nothing, the worker says nothing: the UI does not filter and draw
-// again every judgeEvery for an unchanged report.
-func TestIdleClockPublishesOnlyChanges(t *testing.T) {
-	res, err := recorder.LoadCapture(filepath.Join("..", "recorder", "analysis", "testdata", "claude-web-legacy.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := res.Exchanges[len(res.Exchanges)-1]
-	w := &analysisWorker{newAn: realAnalyzer, minEvery: time.Millisecond, every: time.Millisecond,
-		clock: func() time.Time { return last.Start.Add(time.Second) }, judgeEvery: 2 * time.Millisecond,
-		wake: make(chan struct{}, 1), out: make(chan analysisMsg), done: make(chan struct{}), exited: make(chan struct{}),
-		changed: map[uint64]struct{}{}}
-	go w.run()
-	defer w.close()
-	w.push(analysisJob{epoch: 1, seq: 1, exs: res.Exchanges})
-	for got := false; !got; {
-		select {
-		case msg := <-w.out:
-			got = msg.view != nil
-		case <-time.After(10 * time.Second):
-			t.Fatal("no report")
-		}
-	}
-	select {
-	case msg := <-w.out:
-		t.Fatalf("a message while idle with nothing new (view %v)", msg.view != nil)
-	case <-time.After(100 * time.Millisecond): // 50 ticks of the clock
 	}
 }

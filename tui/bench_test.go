@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // The TUI's cost with a full store (recorder.StoreOptions' default MaxCount, 100,000 exchanges):
@@ -19,7 +20,7 @@ import (
 //
 // View renders a whole frame; the keystroke benchmarks run Update with one key press, as the program does. The
 // analysis is the one in recorder/analysis (its own cost is its package's to measure); it runs on the analysis
-// worker, which has caught up before a benchmark starts, unless the benchmark says otherwise.
+// service, which has caught up before a benchmark starts, unless the benchmark says otherwise.
 
 const benchN = 100000
 
@@ -65,9 +66,12 @@ func replaceHeaders(hs recorder.Headers, r *strings.Replacer) recorder.Headers {
 func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Config)) *Model {
 	b.Helper()
 	cfg := Config{Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000",
-		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark", manualAnalysis: true}
+		ConnectorURL: "http://127.0.0.1:4000/mcp", Theme: "dark"}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Service == nil {
+		cfg.Service = manualService(b, live.Options{})
 	}
 	m, err := New(cfg)
 	if err != nil {
@@ -82,43 +86,40 @@ func benchModel(b *testing.B, store *recorder.Store, w, h int, opts ...func(*Con
 	return m
 }
 
-// benchSettle applies the analysis worker's messages until it has answered everything (as the program's pump
+// benchSettle applies the analysis service's messages until it has answered everything (as the program's pump
 // would).
 func benchSettle(b *testing.B, m *Model) {
 	b.Helper()
 	for m.analysisOwed() {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		case <-time.After(2 * time.Minute):
-			b.Fatal("the analysis worker did not answer")
+		msg, ok := nextAnalysis(m, 2*time.Minute)
+		if !ok {
+			b.Fatal("the analysis service did not answer")
 		}
+		m.Update(msg)
 	}
 }
 
-// benchCaughtUp applies the worker's messages until it has observed every job handed to it (a report it owes on
+// benchCaughtUp applies the service's messages until it has observed every job handed to it (a report it owes on
 // its tick is not waited for).
 func benchCaughtUp(b *testing.B, m *Model) {
 	b.Helper()
 	for m.anAcked < m.anSent {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		case <-time.After(2 * time.Minute):
-			b.Fatal("the analysis worker did not answer")
+		msg, ok := nextAnalysis(m, 2*time.Minute)
+		if !ok {
+			b.Fatal("the analysis service did not answer")
 		}
+		m.Update(msg)
 	}
 }
 
-// benchReady applies the worker's messages that are ready, without waiting.
+// benchReady applies the service's messages that are ready, without waiting.
 func benchReady(m *Model) {
 	for {
-		select {
-		case msg := <-m.worker.out:
-			m.Update(msg)
-		default:
+		msg, ok := readyAnalysis(m)
+		if !ok {
 			return
 		}
+		m.Update(msg)
 	}
 }
 
@@ -264,7 +265,7 @@ func benchFilter(b *testing.B, store *recorder.Store) {
 }
 
 // BenchmarkArrivals applies a batch of 100 new exchanges to a full model (the oldest are evicted, as the store
-// does) and whatever the analysis worker has answered meanwhile, then renders. The worker observes them beside
+// does) and whatever the analysis service has answered meanwhile, then renders. The service observes them beside
 // (on the second core).
 func BenchmarkArrivals(b *testing.B) {
 	m := benchModel(b, sharedStore(), 160, 48)
@@ -301,7 +302,7 @@ func heapNow() uint64 {
 //
 //	store-MB             the store's 100,000 exchanges
 //	tui-B/exchange       the model's own (rows, interned texts), with an analysis that keeps nothing
-//	analysis-B/exchange  what the analysis adds once it has observed the 100,000 (the worker, the analyzer, the
+//	analysis-B/exchange  what the analysis adds once it has observed the 100,000 (the service, the analyzer, the
 //	                     report and its maps)
 //	total-MB             store, TUI and analysis, the most seen while two stores' worth more arrived (the store
 //	                     evicting, the analysis rebuilt from what is held), sampled every 10,000 arrivals
@@ -310,15 +311,16 @@ func BenchmarkMemory(b *testing.B) {
 		base := heapNow()
 		store := benchStore(benchN, false)
 		withStore := heapNow()
-		tuiOnly, err := New(Config{Store: store, Theme: "dark", manualAnalysis: true,
-			newAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		nop := live.New(live.Options{Manual: true, NewAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		tuiOnly, err := New(Config{Store: store, Theme: "dark", Service: nop})
 		if err != nil {
 			b.Fatal(err)
 		}
 		benchSettle(b, tuiOnly)
 		withTUI := heapNow()
 		tuiOnly.Close()
-		tuiOnly = nil
+		nop.Close()
+		tuiOnly, nop = nil, nil
 		afterTUI := heapNow()
 		m := benchModel(b, store, 160, 48)
 		withModel := heapNow()
@@ -343,7 +345,7 @@ func BenchmarkMemory(b *testing.B) {
 		b.ReportMetric(float64(withTUI-withStore)/benchN, "tui-B/exchange")
 		b.ReportMetric((float64(withModel-afterTUI)-float64(withTUI-withStore))/benchN, "analysis-B/exchange")
 		b.ReportMetric(float64(peak-base)/1e6, "total-MB")
-		b.ReportMetric(float64(m.worker.rebuilds), "rebuilds")
+		b.ReportMetric(float64(m.an.Rebuilds()), "rebuilds")
 		runtime.KeepAlive(m)
 		runtime.KeepAlive(store)
 	}
@@ -365,8 +367,8 @@ func benchAnalysis() *analysis.Analyzer {
 	return an
 }
 
-// BenchmarkReport is what the analysis worker spends on a report with 100,000 exchanges (off the UI: the
-// analysis' Report, and the maps the panes look things up in).
+// BenchmarkReport is what a report with 100,000 exchanges costs off the UI (the service takes the
+// analysis' Report, the TUI's pump builds the maps the panes look things up in).
 func BenchmarkReport(b *testing.B) {
 	an := benchAnalysis()
 	b.ReportAllocs()
@@ -403,29 +405,32 @@ func (a *reportingAnalyzer) Report() *analysis.Report {
 	return a.Analyzer.Report()
 }
 
-// BenchmarkKeyDuringReport is a keystroke (j/k, Update) with 100,000 exchanges while the analysis worker computes
-// one report after another (as it would if every moment brought arrivals and nothing throttled it): the worker
+// BenchmarkKeyDuringReport is a keystroke (j/k, Update) with 100,000 exchanges while the analysis service computes
+// one report after another (as it would if every moment brought arrivals and nothing throttled it): the service
 // takes the other core. in-report-% is the share of keystrokes that began while a report was being computed.
 func BenchmarkKeyDuringReport(b *testing.B) {
 	var an *reportingAnalyzer
 	m := benchModel(b, sharedStore(), 160, 48, func(c *Config) {
-		c.newAnalyzer = func(o analysis.Options) analyzer {
+		c.Service = manualService(b, live.Options{NewAnalyzer: func(o analysis.Options) analyzer {
 			an = &reportingAnalyzer{Analyzer: analysis.New(o)}
 			return an
-		}
+		}})
 	})
-	w := m.worker
-	job := analysisJob{epoch: m.flow.anEpoch, from: m.flow.heldFrom(), force: true}
+	w, sub := m.an, m.anSub
+	job := live.Batch{Epoch: m.flow.anEpoch, From: m.flow.heldFrom(), Force: true}
 	stop := make(chan struct{})
 	drained := make(chan struct{})
-	go func() { // takes the worker's reports and asks for the next at once
+	go func() { // takes the service's reports and asks for the next at once
 		defer close(drained)
 		for {
-			w.push(job)
-			select {
-			case <-w.out:
-			case <-stop:
-				return
+			w.Push(job)
+			for taken := false; !taken; {
+				select {
+				case <-sub.Ready():
+					_, taken = sub.Take()
+				case <-stop:
+					return
+				}
 			}
 		}
 	}()
@@ -481,7 +486,7 @@ func BenchmarkManyConnections(b *testing.B) {
 	}
 	s.connOf = func(ex *recorder.Exchange) string { return "c" + itoa(int(ex.ID%1000)) }
 	store := benchStore(10000, false)
-	m, err := New(Config{Store: store, Theme: "dark", newAnalyzer: s.analyzer, manualAnalysis: true})
+	m, err := New(Config{Store: store, Theme: "dark", Service: manualService(b, live.Options{NewAnalyzer: s.analyzer})})
 	if err != nil {
 		b.Fatal(err)
 	}

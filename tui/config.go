@@ -5,6 +5,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // Toggles is what the TUI needs of the toggles (server/faults) that break things on purpose. cmd wires the real ones.
@@ -42,8 +43,13 @@ type Config struct {
 	// SubscriptionBuffer is the subscription's buffer (default 8192); updates beyond it are dropped, counted and
 	// recovered from the store.
 	SubscriptionBuffer int
-	// Analysis options (the MCP path).
+	// Analysis options (the MCP path), for the TUI's own reading of an exchange's stage and, when Service is
+	// nil, for the service the TUI makes.
 	Analysis analysis.Options
+	// Service is the session's analysis service (recorder/analysis/live). The TUI is its feeder (it pushes the
+	// snapshots it holds) and shows what it publishes; export asks it too. Nil: the TUI makes one of its own over
+	// what it shows (a saved capture, ReadOnly, is judged at its end), and stops it when it ends.
+	Service *live.Service
 
 	Version      string
 	ListenURL    string // http://127.0.0.1:4000
@@ -83,10 +89,4 @@ type Config struct {
 	Theme string
 	// Now is the clock (for the default export file name).
 	Now func() time.Time
-
-	newAnalyzer func(analysis.Options) analyzer // tests script the analysis
-	// manualAnalysis: no pump for the analysis worker's messages; tests take them from the worker themselves.
-	manualAnalysis bool
-	minReportEvery time.Duration    // the worker's least time between reports beyond reportNowUpTo (tests, benchmarks)
-	clock          func() time.Time // the wall clock absence rules are judged at in a live session (tests; default time.Now)
 }

@@ -9,11 +9,11 @@ import (
 
 // flowView is the model's view of the flow: its copy of the store (the exchanges in id order, bounded like the
 // store: the same MaxCount and MaxBytes, the oldest go first), fed with the store's updates; the latest analysis of
-// them (computed by the analysis worker, see analysis.go); and the filtered view. Only Update changes it.
+// them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
 //
 // Its parts: the rows (flowview_rows.go); the interning of stages, clients, connections and texts
 // (flowview_intern.go); the bitset prefilter of the texts (flowview_prefilter.go); the filter and its cache of
-// recent results (flowview_filtercache.go); the hand-off to and from the analysis worker (flowview_analysis.go).
+// recent results (flowview_filtercache.go); the hand-off to and from the analysis service (flowview_analysis.go).
 type flowView struct {
 	limits recorder.StoreOptions
 	aopts  analysis.Options
@@ -22,11 +22,11 @@ type flowView struct {
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
 	bytes int64
 
-	// What changed for the analysis since the model last handed it to the worker: the snapshots taken.
+	// What changed for the analysis since the model last pushed it to the service: the snapshots taken.
 	anExs   []*recorder.Exchange
-	anEpoch int // counts clears: the worker starts afresh, and its results from before one are dropped
+	anEpoch int // counts clears: the service starts afresh, and its results from before one are dropped
 
-	// The latest analysis: the report and its maps (from the worker's analysisView, never changed), and what the
+	// The latest analysis: the report and its maps (the pump's analysisView, never changed), and what the
 	// analysis said of exchanges when it observed them (their own findings, kept for the detail).
 	report       *analysis.Report
 	conns        map[string]connInfo

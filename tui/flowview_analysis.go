@@ -4,18 +4,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
-
-// analyzer is what the data needs of *analysis.Analyzer (tests script one).
-type analyzer interface {
-	Observe(ex *recorder.Exchange)
-	Info(id uint64) analysis.Info
-	Report() *analysis.Report
-}
-
-func realAnalyzer(o analysis.Options) analyzer { return analysis.New(o) }
 
 func (d *flowView) resetAnalysis() {
 	d.anEpoch++
@@ -26,7 +17,7 @@ func (d *flowView) resetAnalysis() {
 	d.refreshConnList()
 }
 
-// setView takes a report the worker finished, and lets what depends on it follow.
+// setView takes a report the service finished, and lets what depends on it follow.
 func (d *flowView) setView(v *analysisView) {
 	d.version++
 	d.anGen++
@@ -129,8 +120,8 @@ func (d *flowView) heldFrom() uint64 {
 }
 
 // takeAnalysisJob is what changed for the analysis since the last call.
-func (d *flowView) takeAnalysisJob() analysisJob {
-	j := analysisJob{epoch: d.anEpoch, exs: d.anExs, from: d.heldFrom()}
+func (d *flowView) takeAnalysisJob() live.Batch {
+	j := live.Batch{Epoch: d.anEpoch, Exchanges: d.anExs, From: d.heldFrom()}
 	d.anExs = nil
 	return j
 }
@@ -186,11 +177,3 @@ func (f *fallback) connection() *analysis.Connection {
 	}
 	return c
 }
-
-// reportNowUpTo is the number of exchanges up to which the worker takes the report after every batch it observes
-// (a handshake shows stage by stage as it happens); beyond it, the analysis' report costs enough (tens of
-// milliseconds at 100,000: it is built over every connection and finding held) that the worker takes it at most
-// every reportEvery, and no more often than ten times its cost.
-const reportNowUpTo = 5000
-
-const reportEvery = 250 * time.Millisecond

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // t0 is the fixtures' clock.
@@ -251,13 +252,16 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 		Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000", ConnectorURL: "http://127.0.0.1:4000/mcp",
 		ExportFormats: []string{"jsonl", "har"}, Exporter: func(string, string, []*recorder.Exchange) error { return nil },
 		WorkDir: "/home/dev", Theme: "dark", Now: func() time.Time { return t0 },
-		manualAnalysis: true,
-	}
-	if s != nil {
-		cfg.newAnalyzer = s.analyzer
 	}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if cfg.Service == nil {
+		lo := live.Options{Saved: cfg.ReadOnly}
+		if s != nil {
+			lo.NewAnalyzer = s.analyzer
+		}
+		cfg.Service = manualService(t, lo)
 	}
 	m, err := New(cfg)
 	if err != nil {
@@ -269,7 +273,42 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 	return hs
 }
 
-// send applies a message and returns the command Update gave back; then it lets the analysis worker catch up
+// analyzer is what the service needs of an analyzer (tests script one).
+type analyzer = live.Analyzer
+
+// manualService is an analysis service whose messages the test takes itself (no pump), stopped when it ends.
+func manualService(tb testing.TB, o live.Options) *live.Service {
+	o.Manual = true
+	s := live.New(o)
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// nextAnalysis waits (at most wait) for the service's next message to the model, as the pump brings it.
+func nextAnalysis(m *Model, wait time.Duration) (analysisMsg, bool) {
+	deadline := time.After(wait)
+	for {
+		if lm, ok := m.anSub.Take(); ok {
+			return fromService(lm), true
+		}
+		select {
+		case <-m.anSub.Ready():
+		case <-deadline:
+			return analysisMsg{}, false
+		}
+	}
+}
+
+// readyAnalysis is the service's next message to the model if one is ready.
+func readyAnalysis(m *Model) (analysisMsg, bool) {
+	lm, ok := m.anSub.Take()
+	if !ok {
+		return analysisMsg{}, false
+	}
+	return fromService(lm), true
+}
+
+// send applies a message and returns the command Update gave back; then it lets the analysis service catch up
 // (see settle).
 func (h *harness) send(msg tea.Msg) tea.Cmd {
 	h.t.Helper()
@@ -278,17 +317,16 @@ func (h *harness) send(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
-// settle applies the analysis worker's messages until it has answered everything it was handed (its report
+// settle applies the analysis service's messages until it has answered everything it was handed (its report
 // included), as the program's pump would: the views then show the analysis of what was fed, deterministically.
 func (h *harness) settle() {
 	h.t.Helper()
 	for h.m.analysisOwed() {
-		select {
-		case msg := <-h.m.worker.out:
-			h.m.Update(msg)
-		case <-time.After(30 * time.Second):
-			h.t.Fatalf("the analysis worker did not answer (handed %d jobs, answered %d)", h.m.anSent, h.m.anAcked)
+		msg, ok := nextAnalysis(h.m, 30*time.Second)
+		if !ok {
+			h.t.Fatalf("the analysis service did not answer (handed %d jobs, answered %d)", h.m.anSent, h.m.anAcked)
 		}
+		h.m.Update(msg)
 	}
 }
 

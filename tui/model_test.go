@@ -21,6 +21,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // selectedID is the id of the selected exchange, or 0.
@@ -707,7 +708,15 @@ func stripAll(s string) string { return ansi.Strip(s) }
 // TestBoundedByTheStore holds no more than the store's MaxCount and MaxBytes, however many arrive, and keeps
 // the selection and the filter consistent through evictions.
 func TestBoundedByTheStore(t *testing.T) {
-	h := newHarness(t, 120, 40, doneScript(), func(c *Config) { c.Limits = recorder.StoreOptions{MaxCount: 100} })
+	var sa *scriptedAnalyzer // the service's analyzer, the latest it made
+	s := doneScript()
+	h := newHarness(t, 120, 40, nil, func(c *Config) {
+		c.Limits = recorder.StoreOptions{MaxCount: 100}
+		c.Service = manualService(t, live.Options{NewAnalyzer: func(o analysis.Options) analyzer {
+			sa = s.analyzer(o).(*scriptedAnalyzer)
+			return sa
+		}})
+	})
 	h.press("/")
 	h.typeText("stage:call")
 	h.press("enter")
@@ -729,7 +738,7 @@ func TestBoundedByTheStore(t *testing.T) {
 	if got := h.selectedID(); got != d.at(d.visible()-1).ex.ID {
 		t.Fatalf("selected #%d, want the newest call", got)
 	}
-	if sa := h.m.worker.an.(*scriptedAnalyzer); len(sa.exs) > 100+rebuildMin {
+	if len(sa.exs) > 100+live.RebuildMin {
 		t.Fatalf("the analyzer holds %d exchanges", len(sa.exs))
 	}
 

@@ -19,6 +19,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // Model is the root model.
@@ -59,9 +60,11 @@ type Model struct {
 	resyncing     bool
 	subClosed     bool
 
-	// The analysis worker, and what it was handed and has answered.
-	worker      *analysisWorker
-	anSent      uint64 // jobs handed to the worker
+	// The analysis service, the TUI's subscription, and what it was handed and has answered.
+	an          *live.Service
+	anOwn       bool // the TUI made the service (Config.Service was nil): it stops it
+	anSub       *live.Subscription
+	anSent      uint64 // jobs handed to the service
 	anAcked     uint64 // the last job its messages said it observed
 	anPending   bool   // its last message said a report is still owed
 	anEpochSent int
@@ -85,9 +88,6 @@ func New(cfg Config) (*Model, error) {
 	if cfg.SubscriptionBuffer <= 0 {
 		cfg.SubscriptionBuffer = 8192
 	}
-	if cfg.newAnalyzer == nil {
-		cfg.newAnalyzer = realAnalyzer
-	}
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: newStyles(dark), keys: defaultKeyMap(),
@@ -103,14 +103,11 @@ func New(cfg Config) (*Model, error) {
 	if cfg.Notice != "" {
 		m.status, m.statusErr, m.statusSeq = cfg.Notice, true, 1
 	}
-	var clock func() time.Time
-	if !cfg.ReadOnly {
-		clock = cfg.clock
-		if clock == nil {
-			clock = time.Now
-		}
+	m.an = cfg.Service
+	if m.an == nil {
+		m.an, m.anOwn = live.New(live.Options{Analysis: cfg.Analysis, Saved: cfg.ReadOnly}), true
 	}
-	m.worker = newAnalysisWorker(cfg.newAnalyzer, cfg.Analysis, cfg.minReportEvery, clock)
+	m.anSub = m.an.Subscribe()
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
 	m.flow.resync(cfg.Store.Snapshot())
 	m.onData()
@@ -118,13 +115,16 @@ func New(cfg Config) (*Model, error) {
 	return m, nil
 }
 
-// Close ends the subscription and stops the analysis worker.
+// Close ends the subscriptions, and stops the analysis service the TUI made.
 func (m *Model) Close() {
 	if m.sub != nil {
 		m.sub.Close()
 	}
-	if m.worker != nil {
-		m.worker.close()
+	if m.anSub != nil {
+		m.anSub.Close()
+	}
+	if m.anOwn {
+		m.an.Close()
 	}
 }
 
@@ -148,10 +148,7 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 
 // Init starts the pump, asks the terminal for its background colour and reads the toggles.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{waitForUpdates(m.sub)}
-	if !m.cfg.manualAnalysis {
-		cmds = append(cmds, waitForAnalysis(m.worker))
-	}
+	cmds := []tea.Cmd{waitForUpdates(m.sub), waitForAnalysis(m.anSub)}
 	if m.cfg.Notice != "" {
 		cmds = append(cmds, clearStatusAfter(m.statusSeq))
 	}

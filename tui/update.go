@@ -9,7 +9,7 @@ import (
 	tea "charm.land/bubbletea/v2"
 )
 
-// flushAnalysis hands the worker what the data changed (never blocking: it queues).
+// flushAnalysis hands the service what the data changed (never blocking: it queues).
 func (m *Model) flushAnalysis() {
 	d := m.flow
 	if len(d.anExs) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
@@ -17,12 +17,12 @@ func (m *Model) flushAnalysis() {
 	}
 	j := d.takeAnalysisJob()
 	m.anSent++
-	j.seq = m.anSent
-	m.anEpochSent, m.anFromSent = j.epoch, j.from
-	m.worker.push(j)
+	j.Seq = m.anSent
+	m.anEpochSent, m.anFromSent = j.Epoch, j.From
+	m.an.Push(j)
 }
 
-// onAnalysis takes a message of the worker: what it says of exchanges, and a finished report.
+// onAnalysis takes a message of the service: what it says of exchanges, and a finished report.
 func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
 	m.anAcked = max(m.anAcked, msg.seq)
 	m.anPending = msg.pending
@@ -33,13 +33,10 @@ func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
 		}
 		m.onData()
 	}
-	if m.cfg.manualAnalysis {
-		return nil
-	}
-	return waitForAnalysis(m.worker)
+	return waitForAnalysis(m.anSub)
 }
 
-// analysisOwed reports whether the worker has not answered everything it was handed yet.
+// analysisOwed reports whether the service has not answered everything it was handed yet.
 func (m *Model) analysisOwed() bool { return m.anAcked < m.anSent || m.anPending }
 
 // Update applies a message. It does no IO: commands do, and report back.

@@ -12,6 +12,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/app"
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/tui"
 )
@@ -63,14 +64,18 @@ func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stde
 		notes = append(notes, fmt.Sprintf("the oldest %d exchanges are not shown (memory bound)", st.Evicted))
 	}
 	wd, _ := os.Getwd()
+	// The capture's one analysis: the TUI feeds it and shows it, its export writes it; judged at the capture's end.
+	svc := live.New(live.Options{Saved: true})
+	defer svc.Close()
 	return tui.Run(ctx, tui.Config{
 		Store:         store,
 		Limits:        limits,
+		Service:       svc,
 		Version:       version.String(),
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),
-		Exporter:      app.ExportForTUI,
+		Exporter:      app.ExportForTUI(svc),
 		ExportFormats: app.ExportFormatsForTUI,
 		ExportNote:    app.ExportNoteForTUI,
 		WorkDir:       wd,

@@ -37,7 +37,7 @@ func testExchanges() []*recorder.Exchange {
 func TestExportForTUI(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.jsonl")
-	if err := app.ExportForTUI("jsonl", path, testExchanges()); err != nil {
+	if err := app.ExportForTUI(nil)("jsonl", path, testExchanges()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := recorder.LoadCapture(path)
@@ -49,7 +49,7 @@ func TestExportForTUI(t *testing.T) {
 	}
 	for _, f := range app.ExportFormatsForTUI {
 		p := filepath.Join(dir, "all."+f)
-		if err := app.ExportForTUI(f, p, testExchanges()); err != nil {
+		if err := app.ExportForTUI(nil)(f, p, testExchanges()); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		b, err := os.ReadFile(p)
@@ -61,10 +61,10 @@ func TestExportForTUI(t *testing.T) {
 		}
 		os.Remove(p)
 	}
-	if err := app.ExportForTUI("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
+	if err := app.ExportForTUI(nil)("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
 		t.Fatalf("an unknown format: %v", err)
 	}
-	if err := app.ExportForTUI("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
+	if err := app.ExportForTUI(nil)("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
 		t.Fatal("a missing directory is not an error")
 	}
 	entries, _ := os.ReadDir(dir)

@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
@@ -111,7 +113,9 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		if tun == nil && w.PublicURL == "" {
 			startTunnel = func() (tui.TunnelStarted, error) { return later.start(lctx, srv, w.Logger) }
 		}
-		err := runTUI(ctx, srv, tuiRun{publicURL: w.PublicURL, auth: w.Auth, upstream: w.Upstream,
+		svc := w.analysisService(0) // judged every 2 s while nothing arrives
+		defer svc.Close()
+		err := runTUI(ctx, srv, tuiRun{analysis: svc, publicURL: w.PublicURL, auth: w.Auth, upstream: w.Upstream,
 			toggles: w.Toggles, notice: strings.Join(notices, "; "), store: w.Store, limits: w.Limits, tunnelNote: tunnelNote, authNote: w.AuthNote,
 			tunnelGone: tunnelGone, consentCode: w.ConsentCode, startTunnel: startTunnel})
 		if w.Capture != nil {
@@ -172,18 +176,21 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	// The printer shows what was answered: it need not hear of requests as they begin (it learns of a stream when
 	// its response starts).
 	sub := w.Store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
-	printed := make(chan error, 1)
-	pctx, stopPrint := context.WithCancel(context.Background())
 	hopts := w.Headless
 	hopts.JSON = w.JSON
-	hopts.Analysis.MaxExchanges = w.Limits.MaxCount // the analysis forgets what the store no longer holds
-	go func() { printed <- headless.Run(pctx, sub, stdout, hopts) }()
+	svc := w.analysisService(cmp.Or(w.Headless.Tick, time.Second)) // the printer's tick
+	defer svc.Close()
+	printed := make(chan error, 1)
+	pctx, stopPrint := context.WithCancel(context.Background())
+	psub := svc.Subscribe()
+	go svc.Follow(pctx, sub, w.Limits.MaxCount)
+	go func() { printed <- headless.Watch(pctx, psub, stdout, hopts) }()
 
 	serveErr := srv.Serve(ctx)
 	if tun != nil {
 		tun.Stop()
 	}
-	sub.Close() // the printer drains what is buffered, then returns
+	sub.Close() // the service observes what is buffered, takes its last report; the printer prints it and returns
 	perr := <-printed
 	stopPrint()
 	if w.Capture != nil {
@@ -195,6 +202,16 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		return serveErr
 	}
 	return perr
+}
+
+// analysisService makes the session's one analysis service (see recorder/analysis/live): the TUI feeds it and
+// shows it, and its export writes its findings; in --no-tui mode it follows the store and the printer prints it.
+// The analysis forgets what the store no longer holds; Headless.Now is its clock (default time.Now).
+func (w Session) analysisService(judgeEvery time.Duration) *live.Service {
+	o := w.Headless.Analysis
+	o.MaxExchanges = w.Limits.MaxCount
+	return live.New(live.Options{Analysis: o, Clock: w.Headless.Now,
+		JudgeEvery: judgeEvery})
 }
 
 func exitText(err error) string {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/version"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/faults"
@@ -38,6 +39,8 @@ type tuiRun struct {
 	// tunnelNote is set while --tunnel's quick tunnel runs: the TUI says it under the header for good.
 	tunnelNote string
 	tunnelGone <-chan string // why the tunnel ended on its own
+	// analysis is the session's analysis service: the TUI feeds it and shows it, its export writes it.
+	analysis *live.Service
 	// startTunnel starts a quick tunnel from the TUI (T); nil when the run has a public URL already.
 	startTunnel func() (tui.TunnelStarted, error)
 }
@@ -78,7 +81,9 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Toggles:       TogglesForTUI{Toggles: toggles},
 		Notice:        notice,
 		ConsentCode:   o.consentCode,
-		Exporter:      ExportForTUI,
+		Service:       o.analysis,
+		Analysis:      o.analysis.Options().Analysis,
+		Exporter:      ExportForTUI(o.analysis),
 		ExportFormats: ExportFormatsForTUI,
 		ExportNote:    ExportNoteForTUI,
 		WorkDir:       wd,
@@ -96,14 +101,32 @@ var ExportFormatsForTUI = strings.Split(export.FormatNames(","), ",")
 // ExportNoteForTUI is what the export prompt says of the files it writes.
 const ExportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
 
-// ExportForTUI writes exchanges for the TUI's export, as `mcpwatch export` does (secrets redacted, the file
-// replaced atomically: it appears whole or not at all).
-func ExportForTUI(format, path string, exs []*recorder.Exchange) error {
-	f, err := export.ParseFormat(format)
-	if err != nil {
-		return err
+// ExportForTUI is the TUI's export: it writes exchanges as `mcpwatch export` does (secrets redacted, the file
+// replaced atomically: it appears whole or not at all), with the analysis of the session's service — what the TUI
+// shows — rather than analysing the exchanges afresh (export.Options.Analysed says which findings an export of a
+// subset carries). A nil service: the exchanges are analysed as a capture that ended.
+func ExportForTUI(svc *live.Service) tui.Exporter {
+	return func(format, path string, exs []*recorder.Exchange) error {
+		f, err := export.ParseFormat(format)
+		if err != nil {
+			return err
+		}
+		opts := export.Options{Version: version.String()}
+		if svc != nil {
+			ids := make([]uint64, 0, len(exs))
+			for _, ex := range exs {
+				if ex != nil {
+					ids = append(ids, ex.ID)
+				}
+			}
+			a, err := svc.Analysed(ids)
+			if err != nil {
+				return err
+			}
+			opts.Analysed = &a
+		}
+		return export.WriteFile(path, f, exs, opts)
 	}
-	return export.WriteFile(path, f, exs, export.Options{Version: version.String()})
 }
 
 // TogglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,

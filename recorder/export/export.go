@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // Options of an export. The zero value redacts secrets.
@@ -27,11 +28,17 @@ type Options struct {
 	Base string
 	// Version is the mcpwatch version named as the HAR creator and in headers (default "dev").
 	Version string
-	// Analysis options, used when Analyzer is nil.
+	// Analysis options, used when Analysed is nil.
 	Analysis analysis.Options
-	// Analyzer, when set, is an analyzer that has already observed the exchanges (the TUI's); otherwise the
-	// export analyses the exchanges itself. It must not be used concurrently with the export.
-	Analyzer *analysis.Analyzer
+	// Analysed, when set, is the analysis of the session the exchanges come from (the TUI's export: its session's
+	// analysis service, live.Service.Analysed): the export writes what the TUI shows instead of analysing the
+	// exchanges afresh. Otherwise (a capture file: `mcpwatch export FILE`) the export analyses them itself.
+	//
+	// An export of a subset (the TUI's filtered view) carries the service's connections that have an exchange in
+	// it, and the service's findings whose exchange is in it or whose connection is: a finding about a
+	// connection's handshake stays with any part of that connection exported, and findings of connections with no
+	// exchange exported are left out.
+	Analysed *live.Analysed
 }
 
 // doc is what every writer works from: the exchanges in order (redacted unless asked not to), and what the
@@ -69,7 +76,7 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 		}
 		seen[ex.ID] = true
 	}
-	if d.renumbered && opts.Analyzer == nil {
+	if d.renumbered && opts.Analysed == nil {
 		for i, ex := range exs {
 			c := *ex
 			c.ID = uint64(i + 1)
@@ -77,20 +84,21 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 		}
 	}
 
-	a := opts.Analyzer
-	if a == nil {
+	if opts.Analysed != nil {
+		d.info, d.report = subset(opts.Analysed, exs)
+	} else {
 		// The exchanges are a capture that ended, observed in the order a live analyzer settled them: what
 		// `mcpwatch open` and the live session say of them.
-		a = analysis.New(opts.Analysis)
+		a := analysis.New(opts.Analysis)
 		for _, ex := range analysis.SettleOrder(exs) {
 			a.Observe(ex)
 		}
 		a.End()
+		for _, ex := range exs {
+			d.info[ex.ID] = a.Info(ex.ID)
+		}
+		d.report = a.Report()
 	}
-	for _, ex := range exs {
-		d.info[ex.ID] = a.Info(ex.ID)
-	}
-	d.report = a.Report()
 	if d.report == nil {
 		d.report = &analysis.Report{}
 	}
@@ -101,6 +109,39 @@ func prepare(in []*recorder.Exchange, opts Options) *doc {
 	}
 	d.exs = exs
 	return d
+}
+
+// subset is what an export of exs carries of a session's analysis (see Options.Analysed): the infos of the
+// exchanges exported; the connections with an exchange exported; the findings whose exchange is exported or whose
+// connection is carried.
+func subset(a *live.Analysed, exs []*recorder.Exchange) (map[uint64]analysis.Info, *analysis.Report) {
+	info := make(map[uint64]analysis.Info, len(exs))
+	ids := make(map[uint64]bool, len(exs))
+	conns := map[string]bool{}
+	for _, ex := range exs {
+		ids[ex.ID] = true
+		in := a.Infos[ex.ID]
+		info[ex.ID] = in
+		if in.Connection != "" {
+			conns[in.Connection] = true
+		}
+	}
+	rep := &analysis.Report{Connections: []*analysis.Connection{}, Findings: []analysis.Finding{}}
+	if a.Report == nil {
+		return info, rep
+	}
+	for _, c := range a.Report.Connections {
+		if conns[c.ID] || slices.ContainsFunc(c.Exchanges, func(id uint64) bool { return ids[id] }) {
+			conns[c.ID] = true
+			rep.Connections = append(rep.Connections, c)
+		}
+	}
+	for _, f := range a.Report.Findings {
+		if ids[f.ExchangeID] || conns[f.Connection] {
+			rep.Findings = append(rep.Findings, f)
+		}
+	}
+	return info, rep
 }
 
 // text scrubs free text (findings, notes) of the secrets the redactor found.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"strconv"
 	"strings"
 	"time"
@@ -17,17 +18,20 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/durfmt"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
-// Options choose the output form.
+// Options choose the output form and, for Run and Print (which analyse themselves), the analysis. Watch prints a
+// session's analysis service, whose own options carry the analysis and its clock: JSON alone matters there.
 type Options struct {
 	// JSON prints events as JSON lines (see Event) instead of text.
 	JSON bool
-	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules).
+	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules;
+	// MaxExchanges, the store's MaxCount, for Run).
 	Analysis analysis.Options
 	// Tick is how often rules about something that never happened are judged while nothing arrives (default 1s).
 	Tick time.Duration
-	// Now is the clock those rules are judged by (default time.Now).
+	// Now is the clock those rules are judged by (default time.Now; Print: the end of the capture).
 	Now func() time.Time
 }
 
@@ -62,51 +66,69 @@ const (
 )
 
 // Run prints every completed exchange from sub to w until ctx ends or sub closes, and every finding when it
-// appears. Updates the subscription lost are reported as one line so that a gap is never silent.
+// appears. Updates the subscription lost are reported as one line so that a gap is never silent. It runs an
+// analysis service of its own over sub (Watch prints a session's service).
 func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Options) error {
 	if opts.Tick <= 0 {
 		opts.Tick = time.Second
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	p := &printer{bw: bufio.NewWriter(w), opts: opts, an: analysis.New(opts.Analysis), printed: map[string]bool{}}
-	tick := time.NewTicker(opts.Tick)
-	defer tick.Stop()
+	svc := live.New(live.Options{Analysis: opts.Analysis, Clock: opts.Now, JudgeEvery: opts.Tick})
+	defer svc.Close()
+	lsub := svc.Subscribe()
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go svc.Follow(fctx, sub, opts.Analysis.MaxExchanges)
+	return Watch(ctx, lsub, w, opts)
+}
+
+// Watch prints what a session's analysis service publishes (the service is fed from the store, Service.Follow)
+// until ctx ends or the service finishes: each exchange once, when it is complete, with its stage, client and
+// connection, then the findings the analysis named when it observed it; each finding of a report when it first
+// appears (rules about a connection as a whole, or about something that never happened, judged at the
+// service's clock every Options.Tick); and a line when the feeder missed updates. The service's Options carry
+// the analysis options and the clock: opts.JSON alone matters here.
+func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Options) error {
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]bool{}, shown: map[uint64]bool{}}
 	var reported uint64
+	epoch := 0
 	for {
-		select {
-		case <-ctx.Done():
+		m, ok := sub.Next(ctx)
+		if !ok {
 			return p.bw.Flush()
-		case <-tick.C:
-			if err := p.findings(); err != nil {
+		}
+		if m.Dropped > reported {
+			if err := p.dropped(m.Dropped - reported); err != nil {
 				return err
 			}
-			if err := p.bw.Flush(); err != nil {
+			reported = m.Dropped
+		}
+		if m.Epoch != epoch {
+			epoch = m.Epoch
+			clear(p.shown)
+		}
+		for _, in := range m.Infos {
+			if p.shown[in.ID] || in.Exchange == nil || in.Exchange.State != recorder.StateComplete && in.Exchange.State != "" {
+				continue
+			}
+			p.shown[in.ID] = true
+			if err := p.exchange(in.Exchange, in.Info); err != nil {
 				return err
 			}
-		case u, ok := <-sub.C:
-			if !ok {
-				if err := p.findings(); err != nil {
-					return err
-				}
-				return p.bw.Flush()
-			}
-			if d := sub.Dropped(); d > reported {
-				if err := p.dropped(d - reported); err != nil {
-					return err
-				}
-				reported = d
-			}
-			if err := p.update(u); err != nil {
+		}
+		if len(p.shown) > 2*max(len(m.Infos), 4096) {
+			maps.DeleteFunc(p.shown, func(id uint64, _ bool) bool { return id < m.From })
+		}
+		if m.Report != nil {
+			if err := p.print(m.Report.Findings); err != nil {
 				return err
 			}
-			// Flush per line when nothing else is waiting, so a tail -f or a pipe sees each line at once.
-			if len(sub.C) == 0 {
-				if err := p.bw.Flush(); err != nil {
-					return err
-				}
-			}
+		}
+		// Flush per message, so a tail -f or a pipe sees each line at once.
+		if err := p.bw.Flush(); err != nil {
+			return err
+		}
+		if m.Final {
+			return nil
 		}
 	}
 }
@@ -120,14 +142,18 @@ func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return time.Time{} }
 	}
-	p := &printer{bw: bufio.NewWriter(w), opts: opts, an: analysis.New(opts.Analysis), printed: map[string]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]bool{}}
+	an := analysis.New(opts.Analysis)
 	for _, ex := range analysis.SettleOrder(exs) {
-		if err := p.update(recorder.Update{Kind: recorder.Completed, Exchange: ex}); err != nil {
+		an.Observe(ex)
+		an.SetNow(opts.Now())
+		if err := p.exchange(ex, an.Info(ex.ID)); err != nil {
 			return err
 		}
 	}
-	p.an.End() // a saved capture: judged as the live session judged it once the grace had passed
-	if err := p.findings(); err != nil {
+	an.End() // a saved capture: judged as the live session judged it once the grace had passed
+	an.SetNow(opts.Now())
+	if err := p.print(an.Report().Findings); err != nil {
 		return err
 	}
 	return p.bw.Flush()
@@ -136,32 +162,16 @@ func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 type printer struct {
 	bw      *bufio.Writer
 	opts    Options
-	an      *analysis.Analyzer
 	printed map[string]bool // finding keys already printed
+	shown   map[uint64]bool // exchanges already printed (Watch)
 	line    []byte          // the line being written (reused)
 }
 
-func (p *printer) update(u recorder.Update) error {
-	switch u.Kind {
-	case recorder.Cleared:
-		p.an.Reset()
-		return nil
-	case recorder.Began, recorder.Changed, recorder.Completed:
-	default:
-		return nil
-	}
-	if u.Exchange == nil {
-		return nil
-	}
-	p.an.Observe(u.Exchange)
-	if u.Kind != recorder.Completed {
-		return nil
-	}
-	p.an.SetNow(p.opts.Now())
-	in := p.an.Info(u.Exchange.ID)
+// exchange prints an exchange's line (or event) and the findings the analysis named when it observed it.
+func (p *printer) exchange(ex *recorder.Exchange, in analysis.Info) error {
 	if p.opts.JSON {
 		ev := Event{Event: EventExchange, Stage: in.Stage, Status: in.Status, Client: in.Client, Connection: in.Connection,
-			Era: in.Era, Exchange: u.Exchange}
+			Era: in.Era, Exchange: ex}
 		for _, f := range in.Findings {
 			ev.Findings = append(ev.Findings, f.Rule)
 		}
@@ -169,20 +179,14 @@ func (p *printer) update(u recorder.Update) error {
 			return err
 		}
 	} else {
-		p.line = append(appendLine(p.line[:0], u.Exchange, &in), '\n')
+		p.line = append(appendLine(p.line[:0], ex, &in), '\n')
 		if _, err := p.bw.Write(p.line); err != nil {
 			return err
 		}
 	}
 	// What the exchange revealed is in its Info: O(1), whatever the number of connections. Rules about a
-	// connection as a whole are judged on the next tick.
+	// connection as a whole come with the next report.
 	return p.print(in.Findings)
-}
-
-// findings judges every connection (rules about what never happened included) and prints what is new.
-func (p *printer) findings() error {
-	p.an.SetNow(p.opts.Now())
-	return p.print(p.an.Report().Findings)
 }
 
 func (p *printer) print(fs []analysis.Finding) error {

@@ -1,0 +1,551 @@
+// Package live runs a session's one handshake analysis: a Service owns the analyzer on a goroutine of its own,
+// is fed the exchanges the session holds, and publishes what the analysis says of each exchange (its stage,
+// client, connection and findings) and, now and then, a report, to any number of subscribers: the TUI, the
+// headless printer; export asks it for the analysis of the exchanges it writes. No consumer builds an analyzer of
+// its own, so that what the TUI shows, what --no-tui prints and what the TUI exports agree.
+//
+// Feeding. One feeder pushes Batches: the TUI hands over the snapshots its flow view took (so that what the
+// service says of an exchange never arrives before the TUI's row for it), or Follow reads a store subscription
+// (--no-tui). A batch says which exchanges the feeder still holds (From): the service drops the others.
+//
+// Memory. The service keeps the snapshots the feeder holds (a pointer each; it drops them as the feeder evicts
+// them) and starts its analyzer afresh from them once the feeder has evicted half as many exchanges as it holds,
+// so that the analyzer has observed at most 1.5 times the exchanges held (at least RebuildMin more). A feeder that
+// pushes faster than the analysis observes is coalesced (one snapshot per exchange, the latest).
+//
+// Publishing never waits for a subscriber: each Subscription is a mailbox that keeps, per exchange, the latest
+// Info not taken yet (none is lost; the mailbox holds at most one per exchange held) and the latest report (a slow
+// subscriber skips reports it had no time for). Push never waits for the analysis: a keystroke in the TUI never
+// waits for a report.
+package live
+
+import (
+	"cmp"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// Analyzer is what the service needs of *analysis.Analyzer (tests script one).
+type Analyzer interface {
+	Observe(ex *recorder.Exchange)
+	Info(id uint64) analysis.Info
+	Report() *analysis.Report
+}
+
+// Options configure a Service. The fields after Analysis and Saved are injected by tests and benchmarks; the
+// zero value is what a session uses.
+type Options struct {
+	// Analysis configures the analyzer (the MCP path, the grace of absence rules, MaxExchanges).
+	Analysis analysis.Options
+	// Saved is set for a saved capture (`mcpwatch open`): no clock; it is judged as the live session judged it
+	// once the grace had passed after its last exchange.
+	Saved bool
+
+	// NewAnalyzer makes the analyzer (default analysis.New); tests script one.
+	NewAnalyzer func(analysis.Options) Analyzer
+	// MinReportEvery is the least time between two reports beyond ReportNowUpTo exchanges (default 250ms).
+	MinReportEvery time.Duration
+	// Clock is the wall clock rules about something that never happened are judged at in a live session
+	// (default time.Now; unused when Saved).
+	Clock func() time.Time
+	// JudgeEvery is how often a live session is judged again while nothing arrives (default 2s).
+	JudgeEvery time.Duration
+	// Manual says that the subscribers' messages are taken by hand (tests step the TUI with Subscription.Take):
+	// consumers start no pump of their own.
+	Manual bool
+}
+
+// Batch is what the feeder changed since its last batch.
+type Batch struct {
+	Epoch     int                  // a new epoch (the feeder was cleared) starts the analysis afresh
+	Seq       uint64               // counts the feeder's batches; messages say the last one observed
+	Exchanges []*recorder.Exchange // snapshots, immutable
+	From      uint64               // the feeder holds no exchange below this id any more
+	Force     bool                 // take a report now (benchmarks)
+	Dropped   uint64               // the feeder's count of updates it missed so far (said to subscribers)
+}
+
+// Info is what the analysis says of one exchange, with the snapshot it observed last.
+type Info struct {
+	ID       uint64
+	Exchange *recorder.Exchange
+	analysis.Info
+}
+
+// Msg is what a subscriber takes.
+type Msg struct {
+	Epoch   int
+	Seq     uint64 // the last batch observed
+	Infos   []Info // what the analysis says of exchanges observed since the last message (in the order observed)
+	Report  *analysis.Report
+	Pending bool   // a report of what was observed is still owed (it is taken on a tick), or more infos follow
+	From    uint64 // the feeder's From
+	Dropped uint64 // the feeder's count of missed updates so far
+	Final   bool   // the service finished (Finish): no message follows
+}
+
+// InfoChunk bounds the infos of one message (after a rebuild every exchange held gets one), so that applying one
+// stays well within a frame.
+const InfoChunk = 4096
+
+// RebuildMin is the fewest evicted exchanges the analyzer is rebuilt for.
+const RebuildMin = 1024
+
+// queueMax bounds the snapshots queued for the service; beyond it the queue is coalesced.
+const queueMax = 4096
+
+// ReportNowUpTo is the number of exchanges up to which the service takes the report after every batch it observes
+// (a handshake shows stage by stage as it happens); beyond it, the report costs enough (tens of milliseconds at
+// 100,000: it is built over every connection and finding held) that it is taken at most every MinReportEvery, and
+// no more often than ten times its cost.
+const ReportNowUpTo = 5000
+
+const (
+	defaultReportEvery = 250 * time.Millisecond
+	defaultJudgeEvery  = 2 * time.Second
+)
+
+// ErrStopped is returned by Analysed once the service stopped.
+var ErrStopped = errors.New("analysis service stopped")
+
+// Service is a session's analysis.
+type Service struct {
+	opts     Options
+	newAn    func(analysis.Options) Analyzer
+	clock    func() time.Time // nil: a saved capture
+	minEvery time.Duration
+	judging  bool     // the report due is only the clock's: publish it only if its findings changed
+	lastKeys []string // the findings of the last report published
+
+	mu       sync.Mutex
+	queue    []Batch
+	queued   int // snapshots in queue
+	floor    int // snapshots in queue after the last coalescing
+	finish   bool
+	subs     []*Subscription
+	subsOver bool // the service stopped: a new subscription is ended at once
+	wake     chan struct{}
+	reqs     chan request
+	done     chan struct{}
+	exited   chan struct{}
+	stop     sync.Once
+	rebuilds int // read under mu
+
+	// Owned by the service's goroutine.
+	an         Analyzer
+	epoch      int
+	seq        uint64               // the last batch observed
+	acked      uint64               // the last batch a message said was observed
+	from       uint64               // the feeder's From
+	dropped    uint64               // the feeder's Dropped
+	live       []*recorder.Exchange // the feeder's exchanges, in id order
+	stale      int                  // exchanges the analyzer observed that the feeder no longer holds
+	changed    []uint64             // observed since the last message, in order (once each: see inChanged)
+	inChanged  map[uint64]struct{}
+	all        bool // every exchange held is owed an info (the analyzer was rebuilt)
+	dirty      bool // the last report is older than what was observed
+	force      bool
+	lastReport time.Time
+	every      time.Duration
+}
+
+// New starts a service.
+func New(opts Options) *Service {
+	s := &Service{opts: opts, newAn: opts.NewAnalyzer, minEvery: opts.MinReportEvery, clock: opts.Clock,
+		wake: make(chan struct{}, 1), reqs: make(chan request), done: make(chan struct{}), exited: make(chan struct{}),
+		inChanged: map[uint64]struct{}{}}
+	if s.newAn == nil {
+		s.newAn = func(o analysis.Options) Analyzer { return analysis.New(o) }
+	}
+	if s.minEvery <= 0 {
+		s.minEvery = defaultReportEvery
+	}
+	s.every = s.minEvery
+	if opts.Saved {
+		s.clock = nil
+	} else if s.clock == nil {
+		s.clock = time.Now
+	}
+	go s.run() // its analyzer is made by the first batch (a new epoch)
+	return s
+}
+
+// Manual reports Options.Manual: the subscribers' messages are taken by hand.
+func (s *Service) Manual() bool { return s.opts.Manual }
+
+// Options returns the service's options.
+func (s *Service) Options() Options { return s.opts }
+
+// Rebuilds counts the times the analyzer was started afresh after evictions.
+func (s *Service) Rebuilds() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rebuilds
+}
+
+// Close stops the service and waits for it; subscribers' Next returns false once they took what was published.
+func (s *Service) Close() {
+	s.stop.Do(func() { close(s.done) })
+	<-s.exited
+}
+
+// Done is closed when the service has stopped (Close, or after the final message of Finish).
+func (s *Service) Done() <-chan struct{} { return s.exited }
+
+// Push queues a batch; it never blocks.
+func (s *Service) Push(b Batch) {
+	s.mu.Lock()
+	s.queue = append(s.queue, b)
+	s.queued += len(b.Exchanges)
+	if s.queued > max(queueMax, 2*s.floor) {
+		s.queue = coalesce(s.queue)
+		s.queued = len(s.queue[0].Exchanges)
+		s.floor = s.queued
+	}
+	s.mu.Unlock()
+	s.poke()
+}
+
+// Finish says the feeder has nothing more: the service observes what is queued, takes a last report (judged at
+// the clock), publishes it as the Final message, and stops.
+func (s *Service) Finish() {
+	s.mu.Lock()
+	s.finish = true
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Service) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// coalesce makes one batch of a queue the service has fallen behind on: the latest snapshot of each exchange the
+// feeder still holds, in the order they first arrived (since the last new epoch).
+func coalesce(q []Batch) []Batch {
+	last := q[len(q)-1]
+	start := 0
+	for i, b := range q {
+		if b.Epoch != last.Epoch {
+			start = i + 1
+		}
+	}
+	out := Batch{Epoch: last.Epoch, Seq: last.Seq, From: last.From, Dropped: last.Dropped}
+	at := make(map[uint64]int, len(last.Exchanges))
+	for _, b := range q[start:] {
+		out.Force = out.Force || b.Force
+		for _, ex := range b.Exchanges {
+			if ex.ID < last.From {
+				continue
+			}
+			if i, ok := at[ex.ID]; ok {
+				out.Exchanges[i] = ex
+				continue
+			}
+			at[ex.ID] = len(out.Exchanges)
+			out.Exchanges = append(out.Exchanges, ex)
+		}
+	}
+	return []Batch{out}
+}
+
+func (s *Service) take() ([]Batch, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queue
+	s.queue, s.queued, s.floor = nil, 0, 0
+	return q, s.finish
+}
+
+// stopped reports whether Close was called (long loops look now and then, so that quitting never waits for a
+// rebuild).
+func (s *Service) stopped() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Service) run() {
+	defer close(s.exited)
+	defer s.closeSubs()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	var tick, judge <-chan time.Time
+	if s.clock != nil {
+		t := time.NewTicker(cmp.Or(s.opts.JudgeEvery, defaultJudgeEvery))
+		defer t.Stop()
+		judge = t.C
+	}
+	for {
+		var req *request
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+		case <-tick:
+			tick = nil
+		case r := <-s.reqs:
+			req = &r
+		case <-judge:
+			if s.an != nil && !s.dirty {
+				// The time passed may have made an absence a finding: report again, but say so only if it did.
+				s.dirty, s.judging = true, true
+			}
+		}
+		q, finish := s.take()
+		for _, b := range q {
+			s.apply(b)
+		}
+		if s.stale >= max(len(s.live)/2, RebuildMin) {
+			s.rebuild()
+		}
+		if s.stopped() {
+			return
+		}
+		if req != nil {
+			req.reply <- s.analysed(req.ids)
+		}
+		if finish {
+			s.force, s.dirty, s.judging = true, true, false
+		}
+		due := s.dirty && (s.force || len(s.live) <= ReportNowUpTo || time.Since(s.lastReport) >= s.every)
+		if s.dirty && !due && tick == nil {
+			timer.Reset(s.every - time.Since(s.lastReport))
+			tick = timer.C
+		}
+		s.publish(due, finish)
+		if finish {
+			return
+		}
+	}
+}
+
+func (s *Service) apply(b Batch) {
+	if b.Epoch != s.epoch {
+		s.epoch = b.Epoch
+		s.an = s.newAn(s.opts.Analysis)
+		clear(s.live)
+		s.live = s.live[:0]
+		s.stale = 0
+		s.resetChanged()
+		s.all, s.dirty, s.judging = false, true, false
+	}
+	s.seq, s.from, s.dropped = b.Seq, b.From, max(s.dropped, b.Dropped)
+	for i, ex := range b.Exchanges {
+		if i&1023 == 1023 && s.stopped() {
+			return
+		}
+		if ex == nil || ex.ID < b.From {
+			continue // the feeder let it go already
+		}
+		s.an.Observe(ex)
+		s.put(ex)
+		if _, ok := s.inChanged[ex.ID]; !ok {
+			s.inChanged[ex.ID] = struct{}{}
+			s.changed = append(s.changed, ex.ID)
+		}
+		s.dirty, s.judging = true, false
+	}
+	if k, _ := slices.BinarySearchFunc(s.live, b.From, func(ex *recorder.Exchange, id uint64) int { return cmp.Compare(ex.ID, id) }); k > 0 {
+		clear(s.live[:k])
+		s.live = s.live[k:]
+		s.stale += k
+		if cap(s.live) > 2*len(s.live)+4096 {
+			s.live = slices.Clone(s.live)
+		}
+	}
+	if b.Force {
+		s.force, s.dirty, s.judging = true, true, false
+	}
+}
+
+func (s *Service) resetChanged() {
+	if len(s.inChanged) > 4096 {
+		s.inChanged = map[uint64]struct{}{} // a cleared map keeps its size
+	} else {
+		clear(s.inChanged)
+	}
+	s.changed = nil
+}
+
+// put keeps the latest snapshot of each exchange held, in id order.
+func (s *Service) put(ex *recorder.Exchange) {
+	n := len(s.live)
+	if n == 0 || s.live[n-1].ID < ex.ID {
+		s.live = append(s.live, ex)
+		return
+	}
+	i, found := s.find(ex.ID)
+	if found {
+		s.live[i] = ex
+		return
+	}
+	s.live = slices.Insert(s.live, i, ex)
+}
+
+func (s *Service) find(id uint64) (int, bool) {
+	return slices.BinarySearchFunc(s.live, id, func(e *recorder.Exchange, id uint64) int { return cmp.Compare(e.ID, id) })
+}
+
+// rebuild starts the analyzer afresh from the exchanges held (the old one is let go first: one analyzer at a time).
+func (s *Service) rebuild() {
+	s.an = nil
+	an := s.newAn(s.opts.Analysis)
+	for i, ex := range analysis.SettleOrder(s.live) {
+		if i&1023 == 1023 && s.stopped() {
+			return // the program ends: no need to finish
+		}
+		an.Observe(ex)
+	}
+	s.an, s.stale, s.all, s.dirty = an, 0, true, true
+	s.resetChanged()
+	s.mu.Lock()
+	s.rebuilds++
+	s.mu.Unlock()
+}
+
+// report takes a report judged at the clock (a saved capture: at its end).
+func (s *Service) report() *analysis.Report {
+	if c, ok := s.an.(interface{ SetNow(time.Time) }); ok && s.clock != nil {
+		c.SetNow(s.clock())
+	}
+	if e, ok := s.an.(interface{ End() }); ok && s.clock == nil {
+		e.End() // a saved capture: judged as the live session judged it once the grace had passed
+	}
+	rep := s.an.Report()
+	if rep == nil {
+		rep = &analysis.Report{}
+	}
+	return rep
+}
+
+// publish hands the subscribers what the analysis says of the exchanges observed since the last message and,
+// when due, a report.
+func (s *Service) publish(due, final bool) {
+	if s.an == nil {
+		if final {
+			s.deliver(Msg{Epoch: s.epoch, Seq: s.seq, Final: true, Dropped: s.dropped, Report: &analysis.Report{}})
+		}
+		return
+	}
+	infos := s.infos()
+	var rep *analysis.Report
+	if due {
+		start := time.Now()
+		r := s.report()
+		keys := make([]string, len(r.Findings))
+		for i, f := range r.Findings {
+			keys[i] = f.Key()
+		}
+		if final || !(s.judging && slices.Equal(keys, s.lastKeys)) {
+			rep, s.lastKeys = r, keys
+		}
+		s.judging = false
+		// The report costs what the analysis does over every exchange held: beyond ReportNowUpTo exchanges it is
+		// taken no more often than ten times its cost, so that it takes at most a tenth of a core.
+		s.every = min(max(10*time.Since(start), s.minEvery), max(5*time.Second, s.minEvery))
+		s.lastReport = time.Now()
+		s.dirty, s.force = false, false
+	}
+	if len(infos) == 0 && rep == nil && s.seq == s.acked && !final {
+		return // nothing new to say
+	}
+	s.deliver(Msg{Epoch: s.epoch, Seq: s.seq, Infos: infos, Report: rep, Pending: s.dirty, From: s.from,
+		Dropped: s.dropped, Final: final})
+	s.acked = s.seq
+}
+
+// infos is what the analysis says of the exchanges observed since the last message (every one held after a
+// rebuild, in id order), in the order they were observed.
+func (s *Service) infos() []Info {
+	ids := s.changed
+	if s.all {
+		ids = make([]uint64, len(s.live))
+		for i, ex := range s.live {
+			ids[i] = ex.ID
+		}
+		s.all = false
+	}
+	out := make([]Info, 0, len(ids))
+	for _, id := range ids {
+		i, ok := s.find(id)
+		if !ok {
+			continue // evicted meanwhile
+		}
+		out = append(out, Info{ID: id, Exchange: s.live[i], Info: s.an.Info(id)})
+	}
+	s.resetChanged()
+	return out
+}
+
+func (s *Service) deliver(m Msg) {
+	s.mu.Lock()
+	subs := slices.Clone(s.subs)
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.put(m, len(s.live))
+	}
+}
+
+func (s *Service) closeSubs() {
+	s.mu.Lock()
+	subs := s.subs
+	s.subs, s.subsOver = nil, true
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.end()
+	}
+}
+
+// request asks the service's goroutine for the analysis of some exchanges.
+type request struct {
+	ids   []uint64
+	reply chan Analysed
+}
+
+// Analysed is the analysis of some exchanges as the service holds it now.
+type Analysed struct {
+	Infos  map[uint64]analysis.Info // of the exchanges asked for that the service observed
+	Report *analysis.Report         // the whole report (every connection and finding the service holds)
+}
+
+// Analysed returns what the analysis says now of the exchanges ids, and its report, once it has observed what
+// was pushed before the call. It waits for the service (never the UI: export calls it from a command).
+func (s *Service) Analysed(ids []uint64) (Analysed, error) {
+	r := request{ids: ids, reply: make(chan Analysed, 1)}
+	select {
+	case s.reqs <- r:
+	case <-s.exited:
+		return Analysed{}, ErrStopped
+	}
+	select {
+	case a := <-r.reply:
+		return a, nil
+	case <-s.exited:
+		return Analysed{}, ErrStopped
+	}
+}
+
+func (s *Service) analysed(ids []uint64) Analysed {
+	out := Analysed{Infos: make(map[uint64]analysis.Info, len(ids)), Report: &analysis.Report{}}
+	if s.an == nil {
+		return out
+	}
+	for _, id := range ids {
+		if _, ok := s.find(id); ok {
+			out.Infos[id] = s.an.Info(id)
+		}
+	}
+	out.Report = s.report()
+	return out
+}

@@ -1,0 +1,356 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+func load(t *testing.T, name string) []*recorder.Exchange {
+	t.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("..", "testdata", name+".jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Exchanges
+}
+
+// next waits (bounded) for a subscription's next message.
+func next(t *testing.T, sub *Subscription) Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, ok := sub.Next(ctx)
+	if !ok {
+		t.Fatal("no message")
+	}
+	return m
+}
+
+// untilReport takes messages until one carries a report, gathering the infos met on the way.
+func untilReport(t *testing.T, sub *Subscription, infos map[uint64]Info) *analysis.Report {
+	t.Helper()
+	for {
+		m := next(t, sub)
+		for _, in := range m.Infos {
+			infos[in.ID] = in
+		}
+		if m.Report != nil {
+			return m.Report
+		}
+	}
+}
+
+func keys(fs []analysis.Finding) []string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.Key())
+	}
+	return out
+}
+
+// Two subscribers of one service see the same findings and the same infos: the analysis is made once.
+func TestTwoSubscribersSeeTheSameFindings(t *testing.T) {
+	made := 0
+	var mu sync.Mutex
+	s := New(Options{Saved: true, NewAnalyzer: func(o analysis.Options) Analyzer {
+		mu.Lock()
+		made++
+		mu.Unlock()
+		return analysis.New(o)
+	}})
+	defer s.Close()
+	a, b := s.Subscribe(), s.Subscribe()
+	exs := load(t, "initialize-no-session-id")
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: analysis.SettleOrder(exs)})
+	ia, ib := map[uint64]Info{}, map[uint64]Info{}
+	ra, rb := untilReport(t, a, ia), untilReport(t, b, ib)
+	if len(ra.Findings) == 0 || !slices.Equal(keys(ra.Findings), keys(rb.Findings)) {
+		t.Fatalf("findings %v and %v", keys(ra.Findings), keys(rb.Findings))
+	}
+	want := keys(analysis.Analyze(exs, analysis.Options{}).Findings)
+	if !slices.Equal(keys(ra.Findings), want) {
+		t.Errorf("the service's findings %v, a batch analysis %v", keys(ra.Findings), want)
+	}
+	if len(ia) != len(exs) || len(ib) != len(exs) {
+		t.Fatalf("%d and %d infos for %d exchanges", len(ia), len(ib), len(exs))
+	}
+	for id, in := range ia {
+		if ib[id].Stage != in.Stage || ib[id].Connection != in.Connection || !slices.Equal(keys(ib[id].Findings), keys(in.Findings)) {
+			t.Errorf("#%d: %+v and %+v", id, in.Info, ib[id].Info)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if made != 1 {
+		t.Errorf("%d analyzers made for one session", made)
+	}
+}
+
+// countingAnalyzer counts what it observed.
+type countingAnalyzer struct{ exs map[uint64]bool }
+
+func (a *countingAnalyzer) Observe(ex *recorder.Exchange) { a.exs[ex.ID] = true }
+func (a *countingAnalyzer) Info(id uint64) analysis.Info {
+	if a.exs[id] {
+		return analysis.Info{Stage: analysis.StageCall, Connection: "c1"}
+	}
+	return analysis.Info{}
+}
+func (a *countingAnalyzer) Report() *analysis.Report { return &analysis.Report{} }
+
+func numbered(from uint64, n int) []*recorder.Exchange {
+	out := make([]*recorder.Exchange, n)
+	for i := range out {
+		out[i] = &recorder.Exchange{ID: from + uint64(i), Method: "POST", URL: "/mcp", State: recorder.StateComplete}
+	}
+	return out
+}
+
+// As the feeder evicts, the analyzer is rebuilt from what is held: it never holds more than the exchanges held and
+// half as many again (at least RebuildMin more); a slow subscriber's mailbox holds at most one info per exchange
+// held, and it loses none of those.
+func TestEvictionRebuildKeepsTheBound(t *testing.T) {
+	const held = 3 * RebuildMin
+	var an *countingAnalyzer
+	s := New(Options{Saved: true, NewAnalyzer: func(analysis.Options) Analyzer {
+		an = &countingAnalyzer{exs: map[uint64]bool{}}
+		return an
+	}})
+	defer s.Close()
+	fast, slow := s.Subscribe(), s.Subscribe()
+	top := uint64(0)
+	for seq := range 40 {
+		exs := numbered(top+1, held/4)
+		top += uint64(len(exs))
+		from := uint64(1)
+		if top > held {
+			from = top - held + 1
+		}
+		s.Push(Batch{Epoch: 1, Seq: uint64(seq + 1), Exchanges: exs, From: from})
+		for m := next(t, fast); m.Seq != uint64(seq+1) || m.Pending; m = next(t, fast) {
+		}
+		if n := len(an.exs); n > held+max(held/2, RebuildMin) {
+			t.Fatalf("after %d exchanges the analyzer holds %d, %d held", top, n, held)
+		}
+		slow.mu.Lock()
+		inMailbox := len(slow.infos)
+		slow.mu.Unlock()
+		if inMailbox > 2*max(held, InfoChunk) {
+			t.Fatalf("the slow subscriber's mailbox holds %d infos, %d held", inMailbox, held)
+		}
+	}
+	if s.Rebuilds() == 0 {
+		t.Fatal("never rebuilt")
+	}
+	// The slow subscriber now takes what it missed (the last message may reach it a moment after the fast one):
+	// every exchange held has its info.
+	got := map[uint64]bool{}
+	for {
+		m := next(t, slow)
+		for _, in := range m.Infos {
+			got[in.ID] = true
+		}
+		if m.Seq == 40 && !m.Pending {
+			break
+		}
+	}
+	for id := top - held + 1; id <= top; id++ {
+		if !got[id] {
+			t.Fatalf("the slow subscriber never heard of #%d", id)
+		}
+	}
+}
+
+// A subscriber that takes nothing does not hold the other up, and when it takes, it has the latest info of every
+// exchange (none lost, none twice) and the latest report.
+func TestSlowSubscriberBlocksNobody(t *testing.T) {
+	s := New(Options{Saved: true})
+	defer s.Close()
+	slow, fast := s.Subscribe(), s.Subscribe()
+	exs := analysis.SettleOrder(load(t, "claude-web-legacy"))
+	var last Msg
+	for i, ex := range exs {
+		s.Push(Batch{Epoch: 1, Seq: uint64(i + 1), Exchanges: []*recorder.Exchange{ex}})
+		for last = next(t, fast); last.Seq != uint64(i+1); last = next(t, fast) {
+		}
+	}
+	var rep *analysis.Report
+	for rep == nil {
+		if last.Report != nil {
+			rep = last.Report
+			break
+		}
+		last = next(t, fast)
+	}
+	m, ok := slow.Take()
+	if !ok {
+		t.Fatal("the slow subscriber has nothing")
+	}
+	if m.Seq != uint64(len(exs)) || m.Report == nil || !slices.Equal(keys(m.Report.Findings), keys(rep.Findings)) {
+		t.Fatalf("the slow subscriber: seq %d, report %v", m.Seq, m.Report != nil)
+	}
+	ids := map[uint64]int{}
+	for _, in := range m.Infos {
+		ids[in.ID]++
+	}
+	for _, ex := range exs {
+		if ids[ex.ID] != 1 {
+			t.Fatalf("#%d: %d infos", ex.ID, ids[ex.ID])
+		}
+	}
+}
+
+// Follow feeds the service from a store subscription; a missed update is said, and Finish ends with a report.
+func TestFollow(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	ssub := store.Subscribe(1)
+	exs := analysis.SettleOrder(load(t, "initialize-no-session-id"))
+	for _, ex := range exs {
+		store.Add(ex) // nobody reads yet: all but one update are dropped
+	}
+	s := New(Options{})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, 0)
+	ssub.Close()
+	var final Msg
+	for !final.Final {
+		final = next(t, sub)
+	}
+	if final.Dropped != uint64(2*len(exs)-1) || final.Report == nil {
+		t.Fatalf("final message: dropped %d, report %v", final.Dropped, final.Report != nil)
+	}
+	<-s.Done()
+	if _, ok := sub.Next(context.Background()); ok {
+		t.Fatal("a message after the final one")
+	}
+}
+
+// TestCoalesce: a queue the service has fallen behind on is coalesced into the latest snapshot of each exchange
+// still held, from the last epoch.
+func TestCoalesce(t *testing.T) {
+	ex := func(id uint64, state string) *recorder.Exchange {
+		return &recorder.Exchange{ID: id, State: state}
+	}
+	a1, a2, b2, c2, d3 := ex(1, "a"), ex(2, "a"), ex(2, "b"), ex(2, "c"), ex(3, "a")
+	q := []Batch{
+		{Epoch: 1, Seq: 1, Exchanges: []*recorder.Exchange{a1}},
+		{Epoch: 2, Seq: 2, Exchanges: []*recorder.Exchange{a2, ex(1, "z")}, From: 1},
+		{Epoch: 2, Seq: 3, Exchanges: []*recorder.Exchange{b2, d3}, From: 2, Force: true},
+		{Epoch: 2, Seq: 4, Exchanges: []*recorder.Exchange{c2}, From: 2},
+	}
+	got := coalesce(q)
+	if len(got) != 1 {
+		t.Fatalf("%d batches", len(got))
+	}
+	j := got[0]
+	if j.Epoch != 2 || j.Seq != 4 || j.From != 2 || !j.Force || !slices.Equal(j.Exchanges, []*recorder.Exchange{c2, d3}) {
+		t.Fatalf("coalesced: epoch %d seq %d from %d force %v exs %v", j.Epoch, j.Seq, j.From, j.Force, j.Exchanges)
+	}
+	// The service's queue coalesces itself once it holds more than queueMax snapshots.
+	s := &Service{wake: make(chan struct{}, 1)}
+	for i := range queueMax + 10 {
+		s.Push(Batch{Epoch: 1, Seq: uint64(i + 1), Exchanges: []*recorder.Exchange{ex(7, fmt.Sprint(i))}, From: 1})
+	}
+	if len(s.queue) > 10 || s.queued > 10 {
+		t.Fatalf("the queue holds %d batches, %d snapshots", len(s.queue), s.queued)
+	}
+}
+
+func hasRule(rep *analysis.Report, rule string) bool {
+	for _, f := range rep.Findings {
+		if f.Rule == rule {
+			return true
+		}
+	}
+	return false
+}
+
+// In a live session, a rule about something that never happened (a code never exchanged) is judged by the wall
+// clock: the finding shows once its grace has passed, with nothing else arriving.
+func TestAbsenceJudgedByTheClockWhileIdle(t *testing.T) {
+	exs := load(t, "authorize-no-token")
+	last := exs[len(exs)-1]
+	var mu sync.Mutex
+	now := last.Start.Add(time.Second)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := New(Options{MinReportEvery: time.Millisecond, Clock: clock, JudgeEvery: 5 * time.Millisecond})
+	defer s.Close()
+	sub := s.Subscribe()
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: exs})
+	if first := untilReport(t, sub, map[uint64]Info{}); hasRule(first, "authorize-no-token") {
+		t.Fatal("authorize-no-token before its grace passed")
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	for !hasRule(untilReport(t, sub, map[uint64]Info{}), "authorize-no-token") {
+	}
+}
+
+// A saved capture (no clock) is judged as the live session judged it once the grace had passed: the code never
+// exchanged is a finding, as `mcpwatch open --no-tui` and export say.
+func TestSavedCaptureJudgedAtItsEnd(t *testing.T) {
+	s := New(Options{Saved: true, MinReportEvery: time.Millisecond})
+	defer s.Close()
+	sub := s.Subscribe()
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: load(t, "authorize-no-token")})
+	if rep := untilReport(t, sub, map[uint64]Info{}); !hasRule(rep, "authorize-no-token") {
+		t.Fatalf("findings of the saved capture: %v", keys(rep.Findings))
+	}
+}
+
+// While nothing arrives and the clock changes nothing, the service says nothing: the UI does not filter and draw
+// again every JudgeEvery for an unchanged report.
+func TestIdleClockPublishesOnlyChanges(t *testing.T) {
+	exs := load(t, "claude-web-legacy")
+	last := exs[len(exs)-1]
+	s := New(Options{MinReportEvery: time.Millisecond, Clock: func() time.Time { return last.Start.Add(time.Second) },
+		JudgeEvery: 2 * time.Millisecond})
+	defer s.Close()
+	sub := s.Subscribe()
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: exs})
+	untilReport(t, sub, map[uint64]Info{})
+	idle := time.After(100 * time.Millisecond) // 50 ticks of the clock
+	for {
+		select {
+		case <-sub.Ready():
+			if m, ok := sub.Take(); ok {
+				t.Fatalf("a message while idle with nothing new (report %v)", m.Report != nil)
+			}
+		case <-idle:
+			return
+		}
+	}
+}
+
+// Analysed answers with what was pushed before the call, observed.
+func TestAnalysedSeesWhatWasPushed(t *testing.T) {
+	s := New(Options{Saved: true})
+	defer s.Close()
+	exs := load(t, "initialize-no-session-id")
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: analysis.SettleOrder(exs)})
+	a, err := s.Analysed([]uint64{exs[0].ID, 999999})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Infos) != 1 || a.Infos[exs[0].ID].Stage == "" || !hasRule(a.Report, "initialize-no-session-id") {
+		t.Fatalf("analysed: %+v, findings %v", a.Infos, keys(a.Report.Findings))
+	}
+	s.Close()
+	if _, err := s.Analysed(nil); err != ErrStopped {
+		t.Fatalf("after Close: %v", err)
+	}
+	// A subscription taken after Close is over at once: Next does not wait for ever.
+	if _, ok := s.Subscribe().Next(context.Background()); ok {
+		t.Fatal("a message after Close")
+	}
+}

@@ -1,0 +1,176 @@
+package live
+
+import (
+	"context"
+	"sync"
+
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+)
+
+// Subscription is a subscriber's mailbox. The service puts every message in it without waiting: the infos not
+// taken yet are kept, the latest per exchange, in the order they were published (none is lost: an exchange's
+// newer info replaces its older one, and the mailbox drops only the infos of exchanges the feeder no longer
+// holds, so that it holds at most one info per exchange held); a report replaces the one not taken yet.
+type Subscription struct {
+	s     *Service
+	ready chan struct{} // signalled when something can be taken
+
+	mu      sync.Mutex
+	has     bool // a message is owed (even one with no info: Seq moved)
+	ended   bool // the service stopped: nothing more is put
+	epoch   int
+	seq     uint64
+	taken   uint64 // the Seq of the last message taken
+	pending bool
+	from    uint64
+	dropped uint64
+	final   bool
+	report  *analysis.Report
+	infos   []Info         // not taken yet
+	at      map[uint64]int // id → index in infos
+}
+
+// Subscribe returns a new subscription: it receives what is published from now on (subscribe before the first
+// Push).
+func (s *Service) Subscribe() *Subscription {
+	sub := &Subscription{s: s, ready: make(chan struct{}, 1), at: map[uint64]int{}}
+	s.mu.Lock()
+	if s.subsOver {
+		sub.ended = true
+	} else {
+		s.subs = append(s.subs, sub)
+	}
+	s.mu.Unlock()
+	return sub
+}
+
+// Close ends the subscription: the service puts nothing more in it.
+func (sub *Subscription) Close() {
+	s := sub.s
+	s.mu.Lock()
+	for i, x := range s.subs {
+		if x == sub {
+			s.subs = append(s.subs[:i:i], s.subs[i+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	sub.end()
+}
+
+// Manual reports the service's Options.Manual (the consumer starts no pump: tests take the messages).
+func (sub *Subscription) Manual() bool { return sub.s.opts.Manual }
+
+func (sub *Subscription) end() {
+	sub.mu.Lock()
+	sub.ended = true
+	sub.mu.Unlock()
+	sub.signal()
+}
+
+func (sub *Subscription) signal() {
+	select {
+	case sub.ready <- struct{}{}:
+	default:
+	}
+}
+
+// put merges a message into the mailbox; held is the number of exchanges the service holds (the mailbox's bound).
+func (sub *Subscription) put(m Msg, held int) {
+	sub.mu.Lock()
+	if sub.ended {
+		sub.mu.Unlock()
+		return
+	}
+	if m.Epoch != sub.epoch {
+		sub.epoch = m.Epoch
+		sub.infos, sub.report = nil, nil
+		clear(sub.at)
+	}
+	for _, in := range m.Infos {
+		if i, ok := sub.at[in.ID]; ok {
+			sub.infos[i] = in
+			continue
+		}
+		sub.at[in.ID] = len(sub.infos)
+		sub.infos = append(sub.infos, in)
+	}
+	if len(sub.infos) > 2*max(held, InfoChunk) {
+		sub.prune(m.From)
+	}
+	if m.Report != nil {
+		sub.report = m.Report
+	}
+	sub.seq, sub.pending, sub.from, sub.dropped = m.Seq, m.Pending, m.From, m.Dropped
+	sub.final = sub.final || m.Final
+	sub.has = true
+	sub.mu.Unlock()
+	sub.signal()
+}
+
+// prune drops the infos of exchanges the feeder no longer holds.
+func (sub *Subscription) prune(from uint64) {
+	kept := sub.infos[:0]
+	clear(sub.at)
+	for _, in := range sub.infos {
+		if in.ID >= from {
+			sub.at[in.ID] = len(kept)
+			kept = append(kept, in)
+		}
+	}
+	clear(sub.infos[len(kept):])
+	sub.infos = kept
+}
+
+// Ready is signalled when Take may have something (or the service stopped).
+func (sub *Subscription) Ready() <-chan struct{} { return sub.ready }
+
+// Take returns what was published since the last Take, at most InfoChunk infos at a time (a message with more to
+// follow says Pending, and the Seq of the message before), without waiting; ok is false when there is nothing.
+func (sub *Subscription) Take() (m Msg, ok bool) {
+	sub.mu.Lock()
+	defer sub.mu.Unlock()
+	if !sub.has {
+		return Msg{}, false
+	}
+	m = Msg{Epoch: sub.epoch, From: sub.from, Dropped: sub.dropped}
+	if len(sub.infos) > InfoChunk {
+		m.Infos = append([]Info(nil), sub.infos[:InfoChunk]...)
+		for _, in := range m.Infos {
+			delete(sub.at, in.ID)
+		}
+		rest := sub.infos[InfoChunk:]
+		for i, in := range rest {
+			sub.at[in.ID] = i
+		}
+		sub.infos = rest
+		m.Seq, m.Pending = sub.taken, true
+		sub.signal() // more follows
+		return m, true
+	}
+	m.Infos, m.Report, m.Seq, m.Pending, m.Final = sub.infos, sub.report, sub.seq, sub.pending, sub.final
+	sub.infos, sub.report, sub.has = nil, nil, false
+	clear(sub.at)
+	sub.taken = sub.seq
+	return m, true
+}
+
+// Next waits for the next message; ok is false when the service stopped (or ctx ended) and nothing is left.
+func (sub *Subscription) Next(ctx context.Context) (Msg, bool) {
+	for {
+		if m, ok := sub.Take(); ok {
+			return m, true
+		}
+		sub.mu.Lock()
+		ended := sub.ended
+		sub.mu.Unlock()
+		if ended {
+			return Msg{}, false
+		}
+		select {
+		case <-sub.ready:
+		case <-ctx.Done():
+			return Msg{}, false
+		}
+	}
+}
