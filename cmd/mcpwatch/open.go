@@ -5,16 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/mcpwatch/mcpwatch/internal/app"
-	"github.com/mcpwatch/mcpwatch/internal/version"
-	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
+	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
-	"github.com/mcpwatch/mcpwatch/tui"
 )
 
 // cmdOpen shows a saved capture in the TUI, read-only: toggles are off, export and copy work. When stdout is not
@@ -55,29 +50,5 @@ func cmdOpen(ctx context.Context, pos []string, noTUI, asJSON bool, stdout, stde
 		return headless.Print(stdout, res.Exchanges, headless.Options{JSON: asJSON})
 	}
 
-	limits := recorder.StoreOptions{MaxCount: max(len(res.Exchanges), 100000)}
-	store := recorder.NewStore(limits)
-	for _, ex := range res.Exchanges {
-		store.Add(ex)
-	}
-	if st := store.Stats(); st.Evicted > 0 {
-		notes = append(notes, fmt.Sprintf("the oldest %d exchanges are not shown (memory bound)", st.Evicted))
-	}
-	wd, _ := os.Getwd()
-	// The capture's one analysis: the TUI feeds it and shows it, its export writes it; judged at the capture's end.
-	svc := live.New(live.Options{Saved: true})
-	defer svc.Close()
-	return tui.Run(ctx, tui.Config{
-		Store:         store,
-		Limits:        limits,
-		Service:       svc,
-		Version:       version.String(),
-		ReadOnly:      true,
-		Source:        path,
-		SourceNote:    strings.Join(notes, "; "),
-		Exporter:      app.ExportForTUI(svc),
-		ExportFormats: app.ExportFormatsForTUI,
-		ExportNote:    app.ExportNoteForTUI,
-		WorkDir:       wd,
-	})
+	return app.OpenSaved(ctx, res.Exchanges, path, notes)
 }

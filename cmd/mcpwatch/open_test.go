@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/internal/app"
+	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
@@ -47,7 +47,7 @@ func TestExportForTUI(t *testing.T) {
 	if len(res.Exchanges) != 3 || res.TornTail || len(res.Skipped) > 0 || res.Exchanges[2].RPCMethod() != "tools/list" {
 		t.Fatalf("read back %d exchanges (torn %v, skipped %v)", len(res.Exchanges), res.TornTail, res.Skipped)
 	}
-	for _, f := range app.ExportFormatsForTUI {
+	for _, f := range app.ExportFormatsForTUI() {
 		p := filepath.Join(dir, "all."+f)
 		if err := app.ExportForTUI(nil)(f, p, testExchanges()); err != nil {
 			t.Fatalf("%s: %v", f, err)

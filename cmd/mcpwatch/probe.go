@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/mcpwatch/mcpwatch/internal/app"
+	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
 	"github.com/mcpwatch/mcpwatch/recorder/probe"

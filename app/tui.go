@@ -84,7 +84,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Service:       o.analysis,
 		Analysis:      o.analysis.Options().Analysis,
 		Exporter:      ExportForTUI(o.analysis),
-		ExportFormats: ExportFormatsForTUI,
+		ExportFormats: ExportFormatsForTUI(),
 		ExportNote:    ExportNoteForTUI,
 		WorkDir:       wd,
 	})
@@ -95,8 +95,8 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	return err
 }
 
-// ExportFormatsForTUI are the formats the TUI's export (`e`) offers: the export package's registry, in its order.
-var ExportFormatsForTUI = strings.Split(export.FormatNames(","), ",")
+// ExportFormatsForTUI returns the formats the TUI's export (`e`) offers: the export package's registry, in its order.
+func ExportFormatsForTUI() []string { return strings.Split(export.FormatNames(","), ",") }
 
 // ExportNoteForTUI is what the export prompt says of the files it writes.
 const ExportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"

@@ -1,0 +1,43 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/mcpwatch/mcpwatch/internal/version"
+	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
+	"github.com/mcpwatch/mcpwatch/tui"
+)
+
+// OpenSaved shows a saved capture (`mcpwatch open`) in the TUI, read-only: toggles are off, export and copy work.
+// path names the capture in the header; notes say something about it (a torn last line skipped, ...).
+func OpenSaved(ctx context.Context, exs []*recorder.Exchange, path string, notes []string) error {
+	limits := recorder.StoreOptions{MaxCount: max(len(exs), 100000)}
+	store := recorder.NewStore(limits)
+	for _, ex := range exs {
+		store.Add(ex)
+	}
+	if st := store.Stats(); st.Evicted > 0 {
+		notes = append(notes, fmt.Sprintf("the oldest %d exchanges are not shown (memory bound)", st.Evicted))
+	}
+	wd, _ := os.Getwd()
+	// The capture's one analysis: the TUI feeds it and shows it, its export writes it; judged at the capture's end.
+	svc := live.New(live.Options{Saved: true})
+	defer svc.Close()
+	return tui.Run(ctx, tui.Config{
+		Store:         store,
+		Limits:        limits,
+		Service:       svc,
+		Version:       version.String(),
+		ReadOnly:      true,
+		Source:        path,
+		SourceNote:    strings.Join(notes, "; "),
+		Exporter:      ExportForTUI(svc),
+		ExportFormats: ExportFormatsForTUI(),
+		ExportNote:    ExportNoteForTUI,
+		WorkDir:       wd,
+	})
+}
