@@ -52,12 +52,15 @@ func TestVersionHeaderQuirk(t *testing.T) {
 		rep := analysis.Analyze(store.Snapshot(), analysis.Options{})
 		var out []analysis.Finding
 		for _, f := range rep.Findings {
-			if f.Rule == "protocol-version-header-meta-mismatch" {
+			if f.Rule == "protocol-version-header-meta-accepted" {
 				out = append(out, f)
+			}
+			if f.Rule == "protocol-version-header-meta-mismatch" {
+				t.Errorf("an accepted request gets the warning %+v", f)
 			}
 		}
 		if len(out) != 1 {
-			t.Fatalf("findings %+v, want one protocol-version-header-meta-mismatch", rep.Findings)
+			t.Fatalf("findings %+v, want one protocol-version-header-meta-accepted (info)", rep.Findings)
 		}
 		return out[0]
 	}
@@ -76,7 +79,7 @@ func TestVersionHeaderQuirk(t *testing.T) {
 	if len(ex.Toggles) != 0 {
 		t.Errorf("faults %+v without a toggle", ex.Toggles)
 	}
-	if f := finding(); !strings.Contains(f.Summary, "this server accepted it") || f.Toggle != "" {
+	if f := finding(); !strings.Contains(f.Summary, "this server accepted it") || f.Toggle != "" || f.Severity != analysis.SeverityInfo {
 		t.Errorf("finding %q (fault %q), want it to say the server accepted it", f.Summary, f.Toggle)
 	}
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -112,11 +113,20 @@ var clientFixtures = []derived{
 				m["params"].(map[string]any)["clientInfo"] = map[string]any{"name": "claude-code", "version": "2.1.332"}
 			})
 		}},
-	{"protocol-version-header-meta-mismatch", "claude-web-2026",
+	{"protocol-version-header-meta-accepted", "claude-web-2026",
 		"Claude through connectors negotiates 2026-07-28 with server/discover, then sends MCP-Protocol-Version: 2025-11-25 with _meta 2026-07-28 (CC#93290); this server accepts it.",
 		func(c *capture) {
 			for _, m := range []string{"tools/list", "tools/call"} {
 				c.reqHeader(c.rpc(m, 0), "MCP-Protocol-Version", "2025-11-25")
+			}
+		}},
+	{"protocol-version-header-meta-mismatch", "claude-web-2026",
+		"The same requests against a strict 2026-07-28 server (toggle strict-version-header): tools/list and tools/call are refused with 400 -32020 HeaderMismatch (CC#93290).",
+		func(c *capture) {
+			for _, m := range []string{"tools/list", "tools/call"} {
+				ex := c.rpc(m, 0)
+				c.reqHeader(ex, "MCP-Protocol-Version", "2025-11-25")
+				c.status(ex, 400, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"error":{"code":-32020,"message":"HeaderMismatch: MCP-Protocol-Version header 2025-11-25 does not match _meta protocolVersion 2026-07-28"}}`+"\n", ex.RPC[0].ID), "strict-version-header")
 			}
 		}},
 	{"refresh-token-race", "sdk-go-oauth",

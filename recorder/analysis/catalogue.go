@@ -102,6 +102,7 @@ const (
 	RuleSessionNoReinit                        RuleID = "session-no-reinit"
 	RuleProtocolVersionMismatch                RuleID = "protocol-version-mismatch"
 	RuleProtocolVersionHeaderMetaMismatch      RuleID = "protocol-version-header-meta-mismatch"
+	RuleProtocolVersionHeaderMetaAccepted      RuleID = "protocol-version-header-meta-accepted"
 	RuleProtocolVersionHeaderMissing           RuleID = "protocol-version-header-missing"
 	RuleDiscoverFallback                       RuleID = "discover-fallback"
 	RuleDiscoverNoFallback                     RuleID = "discover-no-fallback"
@@ -328,6 +329,9 @@ var (
 		"S1125/basic/transports.mdx §Protocol Version Header; CodeWithCJ/SparkyFitness#2155; CC#92835")
 	ruleProtocolVersionHeaderMetaMismatch = rule(RuleProtocolVersionHeaderMetaMismatch, SeverityWarn, "MCP-Protocol-Version header disagrees with _meta",
 		"Accept the request by its _meta protocol version (2026-07-28) when the header names another version you support (2025-11-25): Claude through connectors sends them that way after server/discover, and a strict stateless server's 400 -32020 (HeaderMismatch) is relayed as -32603 while every tool call fails and the UI says connected.",
+		"reference/clients-2026-12.md §1 Identity, Opening (CC#93290); Contradictions 19 (-32020 in released 2026-07-28)")
+	ruleProtocolVersionHeaderMetaAccepted = rule(RuleProtocolVersionHeaderMetaAccepted, SeverityInfo, "MCP-Protocol-Version header disagrees with _meta; the server accepted it",
+		"Nothing to change on this server: it serves such a request by its _meta protocol version. Keep doing so — Claude through connectors sends a 2025-11-25 header with _meta 2026-07-28 after server/discover, and a strict stateless server refuses it with 400 -32020 (HeaderMismatch) while every tool call fails and the UI says connected (the toggle strict-version-header shows that).",
 		"reference/clients-2026-12.md §1 Identity, Opening (CC#93290); Contradictions 19 (-32020 in released 2026-07-28)")
 	ruleProtocolVersionHeaderMissing = rule(RuleProtocolVersionHeaderMissing, SeverityWarn, "MCP-Protocol-Version header missing",
 		"Clients must send MCP-Protocol-Version on every request after initialize; servers assume 2025-03-26 without it.",

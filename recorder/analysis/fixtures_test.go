@@ -172,8 +172,11 @@ var fixtureCases = []fixtureCase{
 	{name: "mcp-remote-prepass", client: ClientMCPRemote},
 
 	// New findings of today's clients: each fires here and not on the healthy run it was derived from.
+	{name: "protocol-version-header-meta-accepted", client: ClientClaude, rules: []string{"protocol-version-header-meta-accepted"},
+		says: map[string]string{"protocol-version-header-meta-accepted": "MCP-Protocol-Version: 2025-11-25 but _meta protocolVersion 2026-07-28; the server accepted it"}},
 	{name: "protocol-version-header-meta-mismatch", client: ClientClaude, rules: []string{"protocol-version-header-meta-mismatch"},
-		says: map[string]string{"protocol-version-header-meta-mismatch": "MCP-Protocol-Version: 2025-11-25 but _meta protocolVersion 2026-07-28"}},
+		toggles: map[string]string{"protocol-version-header-meta-mismatch": "strict-version-header"},
+		says:    map[string]string{"protocol-version-header-meta-mismatch": "the server refused it with -32020 (HeaderMismatch)"}},
 	{name: "refresh-token-race", client: ClientUnknown, rules: []string{"refresh-token-race", "refresh-rejected"},
 		says: map[string]string{"refresh-token-race": "from two addresses (127.0.0.1 at request 12, 10.0.0.2 here)"}},
 	{name: "refresh-token-replay", client: ClientUnknown, rules: []string{"refresh-token-replay", "refresh-rejected"},
@@ -259,9 +262,9 @@ func TestFixtures(t *testing.T) {
 				}
 				t.Fatalf("rules = %v, want %v", got, want)
 			}
-			for rule, fault := range fc.toggles {
-				if f := byRule[rule]; f.Toggle != fault {
-					t.Errorf("%s names fault %q, want %q", rule, f.Toggle, fault)
+			for rule, toggle := range fc.toggles {
+				if f := byRule[rule]; f.Toggle != toggle {
+					t.Errorf("%s names toggle %q, want %q", rule, f.Toggle, toggle)
 				}
 			}
 			for rule, words := range fc.says {
@@ -274,7 +277,7 @@ func TestFixtures(t *testing.T) {
 					t.Errorf("incomplete finding %+v", f)
 				}
 				if _, ok := fc.toggles[f.Rule]; !ok && f.Toggle != "" {
-					t.Errorf("%s names fault %q, which the fixture does not expect", f.Rule, f.Toggle)
+					t.Errorf("%s names toggle %q, which the fixture does not expect", f.Rule, f.Toggle)
 				}
 			}
 			if len(rep.Connections) != 1 {
@@ -346,7 +349,7 @@ func golden(a *Analyzer, exs []*recorder.Exchange) string {
 	for _, f := range rep.Findings {
 		fmt.Fprintf(&b, "! %s %s #%d ×%d", f.Severity, f.Rule, f.ExchangeID, f.Count)
 		if f.Toggle != "" {
-			fmt.Fprintf(&b, " fault=%s", f.Toggle)
+			fmt.Fprintf(&b, " toggle=%s", f.Toggle)
 		}
 		fmt.Fprintf(&b, ": %s\n", f.Summary)
 	}

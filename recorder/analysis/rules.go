@@ -981,15 +981,18 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
 	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
+		rl := ruleProtocolVersionHeaderMetaMismatch
 		switch code, _, ok := ex.RPCError(); {
 		case ok && code == -32020 || ex.Status == 400 && strings.Contains(string(ex.RespBody.Data), "-32020"):
 			s += "; the server refused it with -32020 (HeaderMismatch), as the 2026-07-28 revision requires, and the client's call failed: accept the request by its _meta version when the header names another revision you support"
 		case ex.Note(noteVersionHeader) != "":
 			s += "; this server accepted it and served the request by its _meta version (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
+			rl = ruleProtocolVersionHeaderMetaAccepted
 		case ex.Status >= 200 && ex.Status < 300 && !ok:
 			s += "; the server accepted it (a strict server answers 400 -32020 HeaderMismatch, and every tool call fails)"
+			rl = ruleProtocolVersionHeaderMetaAccepted
 		}
-		a.fire(r, c, ruleProtocolVersionHeaderMetaMismatch, s+".")
+		a.fire(r, c, rl, s+".")
 	}
 	if sid != "" {
 		if a.sids[sid] && !c.echoed {
