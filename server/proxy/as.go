@@ -367,7 +367,7 @@ func (p *Proxy) asModifyResponse(resp *http.Response) error {
 		}
 	}
 	notes = append(notes, rewriteHeaders(resp, maps)...)
-	p.as.cookies.learn(resp)
+	p.as.cookies.learn(resp, &p.as.mcpCookies)
 	notes = append(notes, rewriteCookies(resp, to)...)
 	what := resp.Request.Method + " " + path
 	if ok {

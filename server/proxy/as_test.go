@@ -396,3 +396,61 @@ func TestListenersKeepTheirCookiesApart(t *testing.T) {
 		t.Errorf("%d cookie notes, want 3", noted)
 	}
 }
+
+// A cookie name both servers set is one cookie in the browser (host-only, every port): it holds the value of
+// whichever server set it last, and goes to that server alone. Both listeners used to strip it, so that neither
+// server got its session back.
+func TestACookieBothServersSetGoesToTheLastSetter(t *testing.T) {
+	var asGot, mcpGot sync.Map
+	var asURL, mcpURL string
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asGot.Store(r.URL.Path, r.Header.Values("Cookie"))
+		if r.URL.Path == "/login" {
+			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "as-session", Path: "/"})
+		}
+	}))
+	defer as.Close()
+	asURL = as.URL
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mcpGot.Store(r.Method+" "+r.URL.Path, r.Header.Values("Cookie"))
+		switch r.URL.Path {
+		case "/.well-known/oauth-protected-resource/mcp":
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"resource":"%s/mcp","authorization_servers":["%s"]}`, mcpURL, asURL)
+		case "/mcp":
+			if r.Method == "GET" {
+				http.SetCookie(w, &http.Cookie{Name: "sid", Value: "mcp-session"})
+			}
+		}
+	}))
+	defer up.Close()
+	mcpURL = up.URL
+	rg := newASRig(t, up.URL+"/mcp")
+	do(t, "GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", "")
+	got := func(m *sync.Map, key string) []string {
+		v, _ := m.Load(key)
+		s, _ := v.([]string)
+		return s
+	}
+	// The AS sets sid, then the MCP server sets sid: the browser holds the MCP server's.
+	do(t, "GET", rg.as+"/login", "")
+	do(t, "GET", rg.mcp+"/mcp", "")
+	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=mcp-session")
+	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=mcp-session"}) {
+		t.Errorf("the MCP server set sid last and got %q", c)
+	}
+	do(t, "GET", rg.as+"/authorize", "", "Cookie", "sid=mcp-session")
+	if c := got(&asGot, "/authorize"); len(c) != 0 {
+		t.Errorf("the authorization server got the MCP server's sid: %q", c)
+	}
+	// The AS sets it again: now it is the AS's.
+	do(t, "GET", rg.as+"/login", "")
+	do(t, "GET", rg.as+"/authorize", "", "Cookie", "sid=as-session")
+	if c := got(&asGot, "/authorize"); !slices.Equal(c, []string{"sid=as-session"}) {
+		t.Errorf("the AS set sid last and got %q", c)
+	}
+	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=as-session")
+	if c := got(&mcpGot, "POST /mcp"); len(c) != 0 {
+		t.Errorf("the MCP server got the AS's sid: %q", c)
+	}
+}

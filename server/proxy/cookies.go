@@ -12,7 +12,9 @@ import (
 // through its listener (127.0.0.1:4001) is sent to the MCP listener (127.0.0.1:4000) too, and through it to the
 // upstream MCP server, which never saw it set and should not see the user's login session; and the other way
 // round. The real servers are on different origins, where this cannot happen. So each listener remembers the names
-// of the cookies its server set, and the other listener removes them from what it forwards.
+// of the cookies its server set, and the other listener removes them from what it forwards. A name both servers
+// set is one cookie in the browser, the value of whichever set it last: it goes to that server alone (learning a
+// name on one side forgets it on the other), rather than to neither.
 
 // maxCookieNames bounds the names remembered per side (a server sets a handful; a stranger's upstream could set
 // thousands): beyond it the oldest name is forgotten.
@@ -24,25 +26,36 @@ type cookieNames struct {
 	names []string // oldest first
 }
 
-// learn remembers the names of the cookies resp sets.
-func (c *cookieNames) learn(resp *http.Response) {
+// learn remembers the names of the cookies resp sets, and makes other (the other listener's names) forget them:
+// the browser now holds this server's value under each name.
+func (c *cookieNames) learn(resp *http.Response, other *cookieNames) {
 	vals := resp.Header["Set-Cookie"]
 	if len(vals) == 0 {
 		return
 	}
+	var learnt []string
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	for _, v := range vals {
 		pair, _, _ := strings.Cut(v, ";")
 		name, _, _ := strings.Cut(pair, "=")
 		name = strings.TrimSpace(name)
-		if name == "" || len(name) > 256 || slices.Contains(c.names, name) {
+		if name == "" || len(name) > 256 {
+			continue
+		}
+		learnt = append(learnt, name)
+		if slices.Contains(c.names, name) {
 			continue
 		}
 		if len(c.names) == maxCookieNames {
 			c.names = slices.Delete(c.names, 0, 1)
 		}
 		c.names = append(c.names, name)
+	}
+	c.mu.Unlock()
+	if other != nil && len(learnt) > 0 {
+		other.mu.Lock()
+		other.names = slices.DeleteFunc(other.names, func(n string) bool { return slices.Contains(learnt, n) })
+		other.mu.Unlock()
 	}
 }
 

@@ -254,7 +254,7 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 		resp.Body = &streamBody{rc: resp.Body, ctx: ctx}
 	}
 	if p.as != nil {
-		p.as.mcpCookies.learn(resp)
+		p.as.mcpCookies.learn(resp, &p.as.cookies)
 	}
 	if !p.opts.RewriteURLs && p.as == nil {
 		return nil
