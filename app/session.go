@@ -183,7 +183,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
 	psub := svc.Subscribe()
-	go svc.Follow(pctx, sub, w.Limits.MaxCount)
+	go svc.Follow(pctx, sub, w.Store)
 	go func() { printed <- headless.Watch(pctx, psub, stdout, hopts) }()
 
 	serveErr := srv.Serve(ctx)

@@ -65,10 +65,10 @@ const (
 	EventDropped  = "dropped"
 )
 
-// Run prints every completed exchange from sub to w until ctx ends or sub closes, and every finding when it
-// appears. Updates the subscription lost are reported as one line so that a gap is never silent. It runs an
-// analysis service of its own over sub (Watch prints a session's service).
-func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Options) error {
+// Run prints every completed exchange from sub (a subscription to store) to w until ctx ends or sub closes, and
+// every finding when it appears. Updates the subscription lost are reported as one line so that a gap is never
+// silent. It runs an analysis service of its own over sub (Watch prints a session's service).
+func Run(ctx context.Context, store *recorder.Store, sub *recorder.Subscription, w io.Writer, opts Options) error {
 	if opts.Tick <= 0 {
 		opts.Tick = time.Second
 	}
@@ -77,7 +77,7 @@ func Run(ctx context.Context, sub *recorder.Subscription, w io.Writer, opts Opti
 	lsub := svc.Subscribe()
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go svc.Follow(fctx, sub, opts.Analysis.MaxExchanges)
+	go svc.Follow(fctx, sub, store)
 	return Watch(ctx, lsub, w, opts)
 }
 

@@ -67,7 +67,7 @@ func feed(t *testing.T, name string, opts Options) (string, []*recorder.Exchange
 	sub := store.Subscribe(4096)
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), sub, &out, opts) }()
+	go func() { done <- Run(context.Background(), store, sub, &out, opts) }()
 	for _, ex := range exs {
 		store.Add(ex)
 	}
@@ -187,7 +187,7 @@ func TestAbsenceFindingPrintedOnTick(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, sub, &out, Options{Tick: 5 * time.Millisecond, Now: clock, Analysis: analysis.Options{Grace: 10 * time.Second}})
+		done <- Run(ctx, store, sub, &out, Options{Tick: 5 * time.Millisecond, Now: clock, Analysis: analysis.Options{Grace: 10 * time.Second}})
 	}()
 	for _, ex := range exs {
 		store.Add(ex)
@@ -219,7 +219,7 @@ func TestDroppedUpdatesAreReported(t *testing.T) {
 	}
 	var out syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- Run(context.Background(), sub, &out, Options{JSON: true}) }()
+	go func() { done <- Run(context.Background(), store, sub, &out, Options{JSON: true}) }()
 	waitFor(t, func() bool { return strings.Contains(out.String(), `"event":"dropped"`) })
 	sub.Close()
 	if err := <-done; err != nil {
@@ -409,7 +409,7 @@ func TestLiveAndSavedAgree(t *testing.T) {
 			sub := store.Subscribe(4096)
 			var out syncBuffer
 			res := make(chan error, 1)
-			go func() { res <- Run(context.Background(), sub, &out, opts) }()
+			go func() { res <- Run(context.Background(), store, sub, &out, opts) }()
 			for _, ex := range exs { // fixture() gives them in the order they settle
 				store.Add(ex)
 			}

@@ -123,7 +123,7 @@ func measureMemory(clients int) (*memoryResult, error) {
 	go func() { served <- srv.Serve(ctx) }()
 	sub := store.Subscribe(4096)
 	printed := make(chan error, 1)
-	go func() { printed <- headless.Run(context.Background(), sub, io.Discard, headless.Options{}) }()
+	go func() { printed <- headless.Run(context.Background(), store, sub, io.Discard, headless.Options{}) }()
 	defer func() {
 		cancel()
 		<-served

@@ -10,21 +10,22 @@ import (
 const followBatch = 4096
 
 // Follow feeds the service from a store subscription (the session's feeder when no TUI runs: --no-tui) until the
-// subscription closes or ctx ends, then Finishes it (its last report is judged at the clock). The store holds at
-// most maxCount exchanges (its ids are consecutive): the service lets go of those below the newest maxCount.
-// The subscription's count of missed updates travels with each batch, so that subscribers can say a gap.
-func (s *Service) Follow(ctx context.Context, sub *recorder.Subscription, maxCount int) {
+// subscription closes or ctx ends, then Finishes it (its last report is judged at the clock). store is the
+// subscription's store: the service lets go of the exchanges it no longer holds, by count or by bytes (its ids
+// are consecutive, the oldest evicted first), once it has observed the ones a batch brings (so that the printer
+// still prints an exchange the store evicted before Follow read it). The subscription's count of missed updates
+// travels with each batch, so that subscribers can say a gap.
+func (s *Service) Follow(ctx context.Context, sub *recorder.Subscription, store *recorder.Store) {
 	defer s.Finish()
-	if maxCount <= 0 {
-		maxCount = recorder.DefaultStoreMaxCount
-	}
-	epoch, seq, top := 1, uint64(0), uint64(0)
+	epoch, seq := 1, uint64(0)
 	var exs []*recorder.Exchange
 	push := func() {
 		seq++
-		from := uint64(0)
-		if top >= uint64(maxCount) {
-			from = top + 1 - uint64(maxCount)
+		// The oldest exchange the store holds; the batch's own exchanges are observed whatever their age.
+		st := store.Stats()
+		from := st.Total + 1 - uint64(st.Count)
+		for _, ex := range exs {
+			from = min(from, ex.ID)
 		}
 		s.Push(Batch{Epoch: epoch, Seq: seq, Exchanges: exs, From: from, Dropped: sub.Dropped()})
 		exs = nil
@@ -35,14 +36,12 @@ func (s *Service) Follow(ctx context.Context, sub *recorder.Subscription, maxCou
 				push()
 			}
 			epoch++
-			top = 0
 			push() // the new epoch starts the analysis afresh
 			return
 		}
 		if u.Exchange == nil {
 			return
 		}
-		top = max(top, u.Exchange.ID)
 		exs = append(exs, u.Exchange)
 	}
 	for {

@@ -219,7 +219,7 @@ func TestFollow(t *testing.T) {
 	s := New(Options{})
 	defer s.Close()
 	sub := s.Subscribe()
-	go s.Follow(context.Background(), ssub, 0)
+	go s.Follow(context.Background(), ssub, store)
 	ssub.Close()
 	var final Msg
 	for !final.Final {
@@ -232,6 +232,50 @@ func TestFollow(t *testing.T) {
 	if _, ok := sub.Next(context.Background()); ok {
 		t.Fatal("a message after the final one")
 	}
+}
+
+// Follow lets the service go of what the store evicted by bytes, not only past the store's count: the service
+// keeps a snapshot of each exchange held, and with the count alone it kept 100,000 of them (bodies included)
+// whatever --max-memory said. An exchange the store evicted before Follow read it is still observed and said.
+func TestFollowLetsGoWhatTheStoreEvictedByBytes(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{MaxBytes: 1 << 20})
+	ssub := store.Subscribe(4096)
+	big := func() *recorder.Exchange {
+		return &recorder.Exchange{Method: "POST", URL: "http://127.0.0.1/mcp", Status: 200,
+			RespBody: recorder.Body{Data: make([]byte, 100<<10), Size: 100 << 10}}
+	}
+	for range 20 {
+		store.Add(big()) // before Follow reads: the store keeps about ten
+	}
+	s := New(Options{})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, store)
+	seen := map[uint64]bool{}
+	var last Msg
+	for len(seen) < 20 {
+		last = next(t, sub)
+		for _, in := range last.Infos {
+			seen[in.ID] = true
+		}
+	}
+	for range 20 {
+		id := store.Add(big())
+		for !seen[id] {
+			last = next(t, sub)
+			for _, in := range last.Infos {
+				seen[in.ID] = true
+			}
+		}
+	}
+	st := store.Stats()
+	if st.Evicted < 20 {
+		t.Fatalf("the store evicted %d: the test needs it to evict by bytes", st.Evicted)
+	}
+	if oldest := st.Total + 1 - uint64(st.Count); last.From != oldest {
+		t.Errorf("the service holds from #%d, the store from #%d", last.From, oldest)
+	}
+	ssub.Close()
 }
 
 // TestCoalesce: a queue the service has fallen behind on is coalesced into the latest snapshot of each exchange
