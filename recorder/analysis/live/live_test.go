@@ -170,6 +170,53 @@ func TestEvictionRebuildKeepsTheBound(t *testing.T) {
 }
 
 // A subscriber that takes nothing does not hold the other up, and when it takes, it has the latest info of every
+// A stalled subscriber's mailbox is bounded by the exchanges the feeder holds, however few: the feeder holds few
+// when they are big (it evicts by bytes), and the mailbox kept up to 2*InfoChunk infos of exchanges the feeder had
+// let go (8192 snapshots, bodies included, a thousand times what a store of 8 big exchanges holds).
+func TestStalledMailboxBoundedByWhatIsHeld(t *testing.T) {
+	const held = 8
+	s := New(Options{Saved: true})
+	defer s.Close()
+	fast, stalled := s.Subscribe(), s.Subscribe()
+	top := uint64(0)
+	const batches = 600
+	for seq := 1; seq <= batches; seq++ {
+		exs := numbered(top+1, 4)
+		top += uint64(len(exs))
+		s.Push(Batch{Epoch: 1, Seq: uint64(seq), Exchanges: exs, From: max(top, held) - held + 1})
+		for m := next(t, fast); m.Seq != uint64(seq) || m.Pending; m = next(t, fast) {
+		}
+	}
+	inMailbox := 0
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		stalled.mu.Lock()
+		seq := stalled.seq
+		inMailbox = len(stalled.infos)
+		stalled.mu.Unlock()
+		if seq == batches || time.Now().After(deadline) {
+			break
+		}
+	}
+	if inMailbox > 2*max(held, mailboxSlack) {
+		t.Fatalf("the stalled mailbox holds %d infos, %d exchanges held", inMailbox, held)
+	}
+	got := map[uint64]bool{}
+	for {
+		m := next(t, stalled)
+		for _, in := range m.Infos {
+			got[in.ID] = true
+		}
+		if m.Seq == batches && !m.Pending {
+			break
+		}
+	}
+	for id := top - held + 1; id <= top; id++ {
+		if !got[id] {
+			t.Fatalf("the stalled subscriber never heard of #%d", id)
+		}
+	}
+}
+
 // exchange (none lost, none twice) and the latest report.
 func TestSlowSubscriberBlocksNobody(t *testing.T) {
 	s := New(Options{Saved: true})

@@ -75,6 +75,11 @@ func (sub *Subscription) signal() {
 	}
 }
 
+// mailboxSlack is the fewest infos a mailbox prunes for: a prune keeps at most one info per exchange held, and
+// the next waits for at least as many more (amortised O(1) a put), so that the mailbox holds at most twice the
+// exchanges held (and so about twice their bytes: a feeder that evicts by bytes holds few when they are big).
+const mailboxSlack = 64
+
 // put merges a message into the mailbox; held is the number of exchanges the service holds (the mailbox's bound).
 func (sub *Subscription) put(m Msg, held int) {
 	sub.mu.Lock()
@@ -95,7 +100,7 @@ func (sub *Subscription) put(m Msg, held int) {
 		sub.at[in.ID] = len(sub.infos)
 		sub.infos = append(sub.infos, in)
 	}
-	if len(sub.infos) > 2*max(held, InfoChunk) {
+	if len(sub.infos) > 2*max(held, mailboxSlack) {
 		sub.prune(m.From)
 	}
 	if m.Report != nil {
