@@ -89,6 +89,10 @@ func Run(ctx context.Context, store *recorder.Store, sub *recorder.Subscription,
 // the analysis options and the clock: opts.JSON alone matters here.
 func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Options) error {
 	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]bool{}, shown: map[uint64]bool{}}
+	return p.watch(ctx, sub)
+}
+
+func (p *printer) watch(ctx context.Context, sub *live.Subscription) error {
 	var reported uint64
 	epoch := 0
 	for {
@@ -105,6 +109,7 @@ func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Option
 		if m.Epoch != epoch {
 			epoch = m.Epoch
 			clear(p.shown)
+			p.shownKept = 0
 		}
 		for _, in := range m.Infos {
 			if p.shown[in.ID] || in.Exchange == nil || in.Exchange.State != recorder.StateComplete && in.Exchange.State != "" {
@@ -115,8 +120,12 @@ func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Option
 				return err
 			}
 		}
-		if len(p.shown) > 2*max(len(m.Infos), 4096) {
+		// Forget the exchanges the feeder let go once the set doubled since the last time (amortised O(1) an
+		// exchange: the set holds about every exchange held, and scanning it for every message cost O(held) each).
+		if len(p.shown) > 2*max(p.shownKept, 4096) {
 			maps.DeleteFunc(p.shown, func(id uint64, _ bool) bool { return id < m.From })
+			p.shownKept = len(p.shown)
+			p.prunes++
 		}
 		if m.Report != nil {
 			if err := p.print(m.Report.Findings); err != nil {
@@ -165,6 +174,8 @@ type printer struct {
 	printed map[string]bool // finding keys already printed
 	shown   map[uint64]bool // exchanges already printed (Watch)
 	line    []byte          // the line being written (reused)
+	// shownKept is the size of shown after it was last pruned; prunes counts the prunes (tests).
+	shownKept, prunes int
 }
 
 // exchange prints an exchange's line (or event) and the findings the analysis named when it observed it.

@@ -16,6 +16,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/internal/durfmt"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 // syncBuffer is written by the printer goroutine and read by the test.
@@ -429,5 +430,45 @@ func TestLiveAndSavedAgree(t *testing.T) {
 				t.Errorf("live findings %v, saved %v", l, s)
 			}
 		})
+	}
+}
+
+// writes signals each Write (the printer flushes once a message).
+type writes chan int
+
+func (w writes) Write(b []byte) (int, error) { w <- len(b); return len(b), nil }
+
+// The printer forgets the exchanges the feeder let go at most once each time its set of printed ones doubles: it
+// scanned the whole set (every exchange held, up to the store's 100,000) for every message once it held more than
+// 8192, whether anything was let go or not.
+func TestWatchForgetsInAmortisedTime(t *testing.T) {
+	const n = 12000
+	svc := live.New(live.Options{Saved: true})
+	defer svc.Close()
+	sub := svc.Subscribe()
+	w := make(writes, 1)
+	p := &printer{bw: bufio.NewWriter(w), printed: map[string]bool{}, shown: map[uint64]bool{}}
+	done := make(chan error, 1)
+	go func() { done <- p.watch(context.Background(), sub) }()
+	start := time.Unix(1700000000, 0)
+	for i := uint64(1); i <= n; i++ {
+		ex := &recorder.Exchange{ID: i, Method: "GET", URL: "/health", Status: 200, State: recorder.StateComplete,
+			Start: start.Add(time.Duration(i) * time.Millisecond)}
+		svc.Push(live.Batch{Epoch: 1, Seq: i, Exchanges: []*recorder.Exchange{ex}, From: 1})
+		select {
+		case <-w: // its line
+		case <-time.After(10 * time.Second):
+			t.Fatalf("#%d never printed", i)
+		}
+	}
+	svc.Close()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if len(p.shown) != n {
+		t.Fatalf("%d exchanges shown, want %d", len(p.shown), n)
+	}
+	if p.prunes > 3 {
+		t.Fatalf("the printed set was scanned %d times for %d messages", p.prunes, n)
 	}
 }
