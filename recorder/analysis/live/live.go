@@ -14,8 +14,10 @@
 // pushes faster than the analysis observes is coalesced (one snapshot per exchange, the latest).
 //
 // Publishing never waits for a subscriber: each Subscription is a mailbox that keeps, per exchange, the latest
-// Info not taken yet (none is lost; the mailbox holds at most one per exchange held) and the latest report (a slow
-// subscriber skips reports it had no time for). Push never waits for the analysis: a keystroke in the TUI never
+// Info not taken yet (none of an exchange held is lost; the mailbox holds at most about two per exchange held) and
+// the latest report (a slow subscriber skips reports it had no time for). An exchange's update that the feeder let
+// go before a subscriber took its info (a service or a subscriber that fell behind) is counted in Msg.Dropped,
+// so that the printer says the gap. Push never waits for the analysis: a keystroke in the TUI never
 // waits for a report.
 package live
 
@@ -85,8 +87,10 @@ type Msg struct {
 	Report  *analysis.Report
 	Pending bool   // a report of what was observed is still owed (it is taken on a tick), or more infos follow
 	From    uint64 // the feeder's From
-	Dropped uint64 // the feeder's count of missed updates so far
-	Final   bool   // the service finished (Finish): no message follows
+	// Dropped counts the updates missed so far: the feeder's, and those the service or the mailbox let go unsaid
+	// (an exchange the feeder let go before its info was published or taken), so that a gap is never silent.
+	Dropped uint64
+	Final   bool // the service finished (Finish): no message follows
 }
 
 // InfoChunk bounds the infos of one message (after a rebuild every exchange held gets one), so that applying one
@@ -128,7 +132,8 @@ type Service struct {
 	floor    int // snapshots in queue after the last coalescing
 	finish   bool
 	subs     []*Subscription
-	subsOver bool // the service stopped: a new subscription is ended at once
+	subsOver bool   // the service stopped: a new subscription is ended at once
+	qlost    uint64 // snapshots coalesced away that the service had not observed and the feeder let go
 	wake     chan struct{}
 	reqs     chan request
 	done     chan struct{}
@@ -143,6 +148,7 @@ type Service struct {
 	acked      uint64               // the last batch a message said was observed
 	from       uint64               // the feeder's From
 	dropped    uint64               // the feeder's Dropped
+	lost       uint64               // snapshots observed but let go before their info was published
 	live       []*recorder.Exchange // the feeder's exchanges, in id order
 	stale      int                  // exchanges the analyzer observed that the feeder no longer holds
 	changed    []uint64             // observed since the last message, in order (once each: see inChanged)
@@ -203,7 +209,9 @@ func (s *Service) Push(b Batch) {
 	s.queue = append(s.queue, b)
 	s.queued += len(b.Exchanges)
 	if s.queued > max(queueMax, 2*s.floor) {
-		s.queue = coalesce(s.queue)
+		var lost uint64
+		s.queue, lost = coalesce(s.queue)
+		s.qlost += lost
 		s.queued = len(s.queue[0].Exchanges)
 		s.floor = s.queued
 	}
@@ -228,8 +236,9 @@ func (s *Service) poke() {
 }
 
 // coalesce makes one batch of a queue the service has fallen behind on: the latest snapshot of each exchange the
-// feeder still holds, in the order they first arrived (since the last new epoch).
-func coalesce(q []Batch) []Batch {
+// feeder still holds, in the order they first arrived (since the last new epoch). lost counts the snapshots of
+// the last epoch left out because the feeder let their exchange go (the service never observes them).
+func coalesce(q []Batch) (_ []Batch, lost uint64) {
 	last := q[len(q)-1]
 	start := 0
 	for i, b := range q {
@@ -242,7 +251,13 @@ func coalesce(q []Batch) []Batch {
 	for _, b := range q[start:] {
 		out.Force = out.Force || b.Force
 		for _, ex := range b.Exchanges {
+			if ex == nil {
+				continue
+			}
 			if ex.ID < last.From {
+				if ex.ID >= b.From {
+					lost++ // not let go when it was pushed
+				}
 				continue
 			}
 			if i, ok := at[ex.ID]; ok {
@@ -253,7 +268,7 @@ func coalesce(q []Batch) []Batch {
 			out.Exchanges = append(out.Exchanges, ex)
 		}
 	}
-	return []Batch{out}
+	return []Batch{out}, lost
 }
 
 func (s *Service) take() ([]Batch, bool) {
@@ -357,6 +372,11 @@ func (s *Service) apply(b Batch) {
 		s.dirty, s.judging = true, false
 	}
 	if k, _ := slices.BinarySearchFunc(s.live, b.From, func(ex *recorder.Exchange, id uint64) int { return cmp.Compare(ex.ID, id) }); k > 0 {
+		for _, ex := range s.live[:k] {
+			if _, ok := s.inChanged[ex.ID]; ok {
+				s.lost++ // observed since the last message, let go before its info was published
+			}
+		}
 		clear(s.live[:k])
 		s.live = s.live[k:]
 		s.stale += k
@@ -434,7 +454,7 @@ func (s *Service) report() *analysis.Report {
 func (s *Service) publish(due, final bool) {
 	if s.an == nil {
 		if final {
-			s.deliver(Msg{Epoch: s.epoch, Seq: s.seq, Final: true, Dropped: s.dropped, Report: &analysis.Report{}})
+			s.deliver(Msg{Epoch: s.epoch, Seq: s.seq, Final: true, Dropped: s.droppedNow(), Report: &analysis.Report{}})
 		}
 		return
 	}
@@ -461,7 +481,7 @@ func (s *Service) publish(due, final bool) {
 		return // nothing new to say
 	}
 	s.deliver(Msg{Epoch: s.epoch, Seq: s.seq, Infos: infos, Report: rep, Pending: s.dirty, From: s.from,
-		Dropped: s.dropped, Final: final})
+		Dropped: s.droppedNow(), Final: final})
 	s.acked = s.seq
 }
 
@@ -486,6 +506,13 @@ func (s *Service) infos() []Info {
 	}
 	s.resetChanged()
 	return out
+}
+
+// droppedNow is the count of missed updates a message says: the feeder's and the service's own.
+func (s *Service) droppedNow() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped + s.lost + s.qlost
 }
 
 func (s *Service) deliver(m Msg) {

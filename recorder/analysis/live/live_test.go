@@ -201,11 +201,13 @@ func TestStalledMailboxBoundedByWhatIsHeld(t *testing.T) {
 		t.Fatalf("the stalled mailbox holds %d infos, %d exchanges held", inMailbox, held)
 	}
 	got := map[uint64]bool{}
+	var dropped uint64
 	for {
 		m := next(t, stalled)
 		for _, in := range m.Infos {
 			got[in.ID] = true
 		}
+		dropped = m.Dropped
 		if m.Seq == batches && !m.Pending {
 			break
 		}
@@ -214,6 +216,52 @@ func TestStalledMailboxBoundedByWhatIsHeld(t *testing.T) {
 		if !got[id] {
 			t.Fatalf("the stalled subscriber never heard of #%d", id)
 		}
+	}
+	// What the mailbox let go is said: every exchange is either taken or counted (the printer says the gap).
+	if uint64(len(got))+dropped < top {
+		t.Fatalf("%d infos taken and %d said dropped, of %d exchanges", len(got), dropped, top)
+	}
+}
+
+// blockingAnalyzer holds the service in Observe until released (a service that fell behind its feeder).
+type blockingAnalyzer struct {
+	countingAnalyzer
+	hold chan struct{}
+}
+
+func (a *blockingAnalyzer) Observe(ex *recorder.Exchange) {
+	<-a.hold
+	a.countingAnalyzer.Observe(ex)
+}
+
+// An exchange the service observed but the feeder let go before its info was published (the service fell behind
+// by more than the feeder holds: two batches observed at once) is said in Dropped, never left out silently.
+func TestLetGoBeforePublishedIsSaid(t *testing.T) {
+	hold := make(chan struct{})
+	s := New(Options{Saved: true, NewAnalyzer: func(analysis.Options) Analyzer {
+		return &blockingAnalyzer{countingAnalyzer: countingAnalyzer{exs: map[uint64]bool{}}, hold: hold}
+	}})
+	defer s.Close()
+	sub := s.Subscribe()
+	// The service blocks in the first Observe: the second and third batches are observed at once, and the third
+	// lets go of the second's exchanges.
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: numbered(1, 1), From: 1})
+	s.Push(Batch{Epoch: 1, Seq: 2, Exchanges: numbered(2, 9), From: 2})
+	s.Push(Batch{Epoch: 1, Seq: 3, Exchanges: numbered(11, 1), From: 11})
+	close(hold)
+	got := map[uint64]bool{}
+	var m Msg
+	for m.Seq != 3 || m.Pending {
+		m = next(t, sub)
+		for _, in := range m.Infos {
+			got[in.ID] = true
+		}
+	}
+	if !got[11] {
+		t.Fatal("#11 not said")
+	}
+	if uint64(len(got))+m.Dropped < 11 {
+		t.Fatalf("%d infos and %d said dropped, of 11 exchanges", len(got), m.Dropped)
 	}
 }
 
@@ -338,9 +386,12 @@ func TestCoalesce(t *testing.T) {
 		{Epoch: 2, Seq: 3, Exchanges: []*recorder.Exchange{b2, d3}, From: 2, Force: true},
 		{Epoch: 2, Seq: 4, Exchanges: []*recorder.Exchange{c2}, From: 2},
 	}
-	got := coalesce(q)
+	got, lost := coalesce(q)
 	if len(got) != 1 {
 		t.Fatalf("%d batches", len(got))
+	}
+	if lost != 1 { // #1's snapshot z: pushed while held, let go before the service observed it
+		t.Fatalf("%d snapshots said lost, want 1", lost)
 	}
 	j := got[0]
 	if j.Epoch != 2 || j.Seq != 4 || j.From != 2 || !j.Force || !slices.Equal(j.Exchanges, []*recorder.Exchange{c2, d3}) {

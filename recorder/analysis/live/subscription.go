@@ -10,7 +10,8 @@ import (
 // Subscription is a subscriber's mailbox. The service puts every message in it without waiting: the infos not
 // taken yet are kept, the latest per exchange, in the order they were published (none is lost: an exchange's
 // newer info replaces its older one, and the mailbox drops only the infos of exchanges the feeder no longer
-// holds, so that it holds at most one info per exchange held); a report replaces the one not taken yet.
+// holds, counting them in Msg.Dropped, so that it holds at most about two infos per exchange held); a report
+// replaces the one not taken yet.
 type Subscription struct {
 	s     *Service
 	ready chan struct{} // signalled when something can be taken
@@ -24,6 +25,7 @@ type Subscription struct {
 	pending bool
 	from    uint64
 	dropped uint64
+	lost    uint64 // infos pruned before they were taken (said in Dropped)
 	final   bool
 	report  *analysis.Report
 	infos   []Info         // not taken yet
@@ -113,7 +115,7 @@ func (sub *Subscription) put(m Msg, held int) {
 	sub.signal()
 }
 
-// prune drops the infos of exchanges the feeder no longer holds.
+// prune drops the infos of exchanges the feeder no longer holds; a message says them in Dropped.
 func (sub *Subscription) prune(from uint64) {
 	kept := sub.infos[:0]
 	clear(sub.at)
@@ -123,6 +125,7 @@ func (sub *Subscription) prune(from uint64) {
 			kept = append(kept, in)
 		}
 	}
+	sub.lost += uint64(len(sub.infos) - len(kept))
 	clear(sub.infos[len(kept):])
 	sub.infos = kept
 }
@@ -138,7 +141,7 @@ func (sub *Subscription) Take() (m Msg, ok bool) {
 	if !sub.has {
 		return Msg{}, false
 	}
-	m = Msg{Epoch: sub.epoch, From: sub.from, Dropped: sub.dropped}
+	m = Msg{Epoch: sub.epoch, From: sub.from, Dropped: sub.dropped + sub.lost}
 	if len(sub.infos) > InfoChunk {
 		m.Infos = append([]Info(nil), sub.infos[:InfoChunk]...)
 		for _, in := range m.Infos {
