@@ -104,3 +104,26 @@ func TestTUIExportCarriesTheServiceFindings(t *testing.T) {
 		t.Errorf("a fresh analysis found the scripted findings:\n%s", b)
 	}
 }
+
+// An exchange the service has said nothing of yet (still in flight: no stage) is exported with the stage its
+// request names at the session's MCP path (proxy mode: the upstream's), not at /mcp.
+func TestTUIExportStagesAtTheSessionsMCPPath(t *testing.T) {
+	svc := live.New(live.Options{Saved: true, Analysis: analysis.Options{MCPPath: "/api/mcp"}})
+	defer svc.Close()
+	ex := &recorder.Exchange{ID: 1, Kind: recorder.Inbound, Method: "DELETE", URL: "/api/mcp", State: recorder.StatePending,
+		Start: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
+	if analysis.StageOf(ex, "/api/mcp") == analysis.StageOf(ex, "") {
+		t.Fatal("the test needs an exchange whose stage depends on the MCP path")
+	}
+	p := filepath.Join(t.TempDir(), "x.har")
+	if err := ExportForTUI(svc)("har", p, []*recorder.Exchange{ex}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `"_stage": "` + string(analysis.StageOf(ex, "/api/mcp")) + `"`; !strings.Contains(string(b), want) {
+		t.Errorf("the export lacks %s:\n%s", want, b)
+	}
+}

@@ -113,6 +113,7 @@ func ExportForTUI(svc *live.Service) tui.Exporter {
 		}
 		opts := export.Options{Version: version.String()}
 		if svc != nil {
+			opts.Analysis = svc.Options().Analysis // the MCP path of an exchange the service has no stage of yet
 			ids := make([]uint64, 0, len(exs))
 			for _, ex := range exs {
 				if ex != nil {
