@@ -208,7 +208,7 @@ func (l *live) parseRequest() {
 			}
 			l.ex.RPC = append(req, l.ex.RPC...)
 			l.pairer.reset()
-			l.ex.memo.rpc = rpcMemo{}
+			l.ex.memo = nil // looked at again from the start, once
 		}
 		l.pairer.pair(l.ex.RPC)
 	}

@@ -126,10 +126,27 @@ func compact(ex *Exchange) *Exchange {
 	if len(s.b) != n {
 		slabResized.Add(1) // a bug (the two walks differ), not bad input: the record is still whole, only grown
 	}
-	c.memo = exMemo{}
-	c.memo = c.sizeMemo()
-	c.memo.rpc = c.rpcMemo()
+	c.memo = compactMemo(&c)
 	return &c
+}
+
+// memoFrom is the size of record beyond which a compact record keeps a memo: up to it, RPCMethod, RPCError and
+// Size look at the record whole (a few dozen lines at most), which costs less than the memo's 64 bytes in every
+// record.
+const (
+	memoFromLines = 8  // JSON-RPC messages or events
+	memoFromHdrs  = 48 // header lines, both lists
+)
+
+// compactMemo returns the memo a compact record keeps: nil for a record small enough to look at whole.
+func compactMemo(c *Exchange) *exMemo {
+	c.memo = nil
+	if len(c.RPC) <= memoFromLines && len(c.Events) <= memoFromLines && len(c.ReqHeaders)+len(c.RespHeaders) <= memoFromHdrs {
+		return nil
+	}
+	m := c.sizeMemo()
+	m.rpc = c.rpcMemo()
+	return &m
 }
 
 // recentBodies remembers the bodies compacted recently, like recentLists: a direct-mapped cache of fixed size.

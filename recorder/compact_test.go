@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -67,7 +68,7 @@ func TestCompactKeepsTheRecord(t *testing.T) {
 				t.Errorf("capture line changed:\n got %s\nwant %s", gotLine, wantLine)
 			}
 			x, y := *c, *ex
-			x.memo, y.memo = exMemo{}, exMemo{}
+			x.memo, y.memo = nil, nil
 			if !reflect.DeepEqual(x, y) {
 				t.Errorf("compacted record differs:\n got %+v\nwant %+v", x, y)
 			}
@@ -215,5 +216,41 @@ func TestRPCListsEqual(t *testing.T) {
 	}
 	if !rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{ID: []byte{}}}) || rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{}}) {
 		t.Error("an empty id and no id are told apart, two empty ids are equal")
+	}
+}
+
+// A compact record small enough to look at whole keeps no memo (it is most of a record's 32 bytes above the
+// 448-byte allocation class); one beyond the bounds keeps it. Either answers RPCMethod, RPCError and Size as the
+// record it was made from, and as the same record looked at with no memo at all.
+func TestCompactRecordMemo(t *testing.T) {
+	big := richExchange()
+	code := -32000
+	for i := range memoFromLines + 1 {
+		big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ID: []byte(fmt.Sprint(i)), Event: -1})
+	}
+	big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ErrorCode: &code, ErrorMessage: "late", Event: -1})
+	for name, tc := range map[string]struct {
+		ex   *Exchange
+		memo bool
+	}{"tools/call": {benchExchange(), false}, "rich": {richExchange(), false}, "many messages": {big, true}} {
+		t.Run(name, func(t *testing.T) {
+			c := compact(tc.ex)
+			if (c.memo != nil) != tc.memo {
+				t.Fatalf("memo kept: %v, want %v", c.memo != nil, tc.memo)
+			}
+			bare := *c
+			bare.memo = nil
+			for _, e := range []*Exchange{c, &bare} {
+				gc, gm, gok := e.RPCError()
+				wc, wm, wok := tc.ex.RPCError()
+				if e.RPCMethod() != tc.ex.RPCMethod() || gc != wc || gm != wm || gok != wok || e.Size() != tc.ex.Size() {
+					t.Errorf("RPCMethod %q/%q RPCError %d %q %v/%d %q %v Size %d/%d", e.RPCMethod(), tc.ex.RPCMethod(),
+						gc, gm, gok, wc, wm, wok, e.Size(), tc.ex.Size())
+				}
+			}
+		})
+	}
+	if n := unsafe.Sizeof(Exchange{}); n > 448 {
+		t.Errorf("Exchange is %d bytes, above the 448-byte allocation class", n)
 	}
 }

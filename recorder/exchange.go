@@ -215,13 +215,15 @@ type Exchange struct {
 	Notes      []Note        `json:"notes,omitempty"`
 
 	// memo is what RPCMethod, RPCError and Size found in the parts that only grow, computed by snapshot as they
-	// grow, so that an exchange published after each group of its events costs the same per event.
-	memo exMemo
+	// grow, so that an exchange published after each group of its events costs the same per event. It is
+	// immutable once made (a snapshot and the live exchange share it; extending it makes a new value), and nil on
+	// a compact record small enough to look at whole (compactMemo): those are most records, and without the memo
+	// Exchange is in the 448-byte allocation class rather than 480.
+	memo *exMemo
 }
 
 // exMemo: rpc covers RPC[:rpc.n], events Events[:events.n]; headers are summed for the lengths they had.
-// Its counts of lines and indexes are 32-bit (a record's lines are bounded far below that): the memo is in every
-// record, and the narrower fields keep Exchange in a smaller allocation class (480 rather than 512 bytes).
+// Its counts of lines and indexes are 32-bit (a record's lines are bounded far below that).
 type exMemo struct {
 	rpc             rpcMemo
 	events          int
@@ -320,7 +322,10 @@ func (e *Exchange) RPCError() (code int, msg string, ok bool) {
 
 // rpcMemo extends the memo over the messages it does not cover yet (none, for a published snapshot).
 func (e *Exchange) rpcMemo() rpcMemo {
-	r := e.memo.rpc
+	var r rpcMemo
+	if e.memo != nil {
+		r = e.memo.rpc
+	}
 	if r.n > len(e.RPC) || r.method > 0 && !isMethod(&e.RPC[r.method-1]) || r.err > 0 && !isError(&e.RPC[r.err-1]) {
 		r = rpcMemo{} // RPC was replaced by another slice (a copy's, not appended to): look again
 	}
@@ -355,7 +360,10 @@ func isError(m *RPC) bool  { return m.From == FromServer && m.ErrorCode != nil }
 
 // sizeMemo extends the memo of Size over what it does not cover yet (nothing, for a published snapshot).
 func (e *Exchange) sizeMemo() exMemo {
-	m := e.memo
+	var m exMemo
+	if e.memo != nil {
+		m = *e.memo
+	}
 	if int(m.reqH) != len(e.ReqHeaders) {
 		m.reqH, m.reqHBy = int32(len(e.ReqHeaders)), headerBytes(e.ReqHeaders)
 	}
@@ -381,12 +389,15 @@ func headerBytes(h Headers) int64 {
 }
 
 // snapshot returns a copy that shares the append-only slices, cut to their current length so that neither side's
-// appends are visible to the other. Callers hold the exchange's lock. It brings the memo up to date first (on the
-// live exchange, so each message and event is looked at once).
+// appends are visible to the other. Callers hold the exchange's lock. It brings the memo up to date first (each
+// message and event is looked at once) and gives it to both: the live exchange goes on from the snapshot's memo,
+// which nobody writes again. The snapshot and its memo are one allocation.
 func (e *Exchange) snapshot() *Exchange {
-	e.memo = e.sizeMemo()
-	e.memo.rpc = e.rpcMemo()
-	c := *e
+	s := &snapshotRec{m: e.sizeMemo()}
+	s.m.rpc = e.rpcMemo()
+	e.memo = &s.m
+	s.ex = *e
+	c := &s.ex
 	c.ReqHeaders = clip(e.ReqHeaders)
 	c.RespHeaders = clip(e.RespHeaders)
 	c.ReqBody.Data = clip(e.ReqBody.Data)
@@ -395,7 +406,12 @@ func (e *Exchange) snapshot() *Exchange {
 	c.RPC = clip(e.RPC)
 	c.Faults = clip(e.Faults)
 	c.Notes = clip(e.Notes)
-	return &c
+	return c
+}
+
+type snapshotRec struct {
+	ex Exchange
+	m  exMemo
 }
 
 func clip[S ~[]E, E any](s S) S { return s[:len(s):len(s)] }
