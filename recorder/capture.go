@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Options bound what the recorder keeps.
@@ -278,18 +279,21 @@ func (l *live) writeBody(p []byte) {
 	if l.sse == nil {
 		return
 	}
-	evs := l.sse.Feed(p)
-	if len(evs) == 0 {
+	// the events are cut straight into the record (beyond MaxEvents: counted, then cut off again); the slots
+	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length)
+	n := len(l.ex.Events)
+	l.ex.Events = l.sse.AppendFeed(l.ex.Events, p)
+	if len(l.ex.Events) == n {
 		return
 	}
+	if keep := max(n, l.rec.opts.MaxEvents); len(l.ex.Events) > keep {
+		l.ex.EventsSkipped += len(l.ex.Events) - keep
+		clear(l.ex.Events[keep:])
+		l.ex.Events = l.ex.Events[:keep]
+	}
 	at := l.rec.opts.Now().Sub(l.t0)
-	for _, ev := range evs {
-		if len(l.ex.Events) >= l.rec.opts.MaxEvents {
-			l.ex.EventsSkipped++
-			continue
-		}
-		ev.At = at
-		l.ex.Events = append(l.ex.Events, ev)
+	for i := n; i < len(l.ex.Events); i++ {
+		l.ex.Events[i].At = at
 		l.dirty = true
 	}
 	if l.dirty {
@@ -321,7 +325,9 @@ func (l *live) parseEvents() {
 		return
 	}
 	for ; l.parsed < len(l.ex.Events); l.parsed++ {
-		l.addRPC([]byte(l.ex.Events[l.parsed].Data), l.parsed)
+		// read in place: the scanner copies what it keeps (ids, methods), and the data is never written
+		d := l.ex.Events[l.parsed].Data
+		l.addRPC(unsafe.Slice(unsafe.StringData(d), len(d)), l.parsed)
 	}
 	l.pairer.pair(l.ex.RPC)
 }
