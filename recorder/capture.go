@@ -97,6 +97,12 @@ type live struct {
 	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
 	armed  bool        // late is running
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
+
+	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
+	// same allocation as the exchange they record
+	tee teeBody
+	cw  captureWriter
+	rb  recordedBody
 }
 
 type liveKey struct{}
@@ -138,9 +144,11 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 		// after the handler, an Expect: 100-continue one included), so the original must stay as it was.
 		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &teeBody{rc: r.Body, l: l}
+			l.tee = teeBody{rc: r.Body, l: l}
+			r.Body = &l.tee
 		}
-		cw := &captureWriter{w: w, l: l}
+		cw := &l.cw
+		*cw = captureWriter{w: w, l: l}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -324,6 +332,7 @@ func (l *live) parseEvents() {
 	if l.parsed == len(l.ex.Events) {
 		return
 	}
+	l.parseRequest() // first when it can be: its list is made with room for the answer that follows
 	for ; l.parsed < len(l.ex.Events); l.parsed++ {
 		// read in place: the scanner copies what it keeps (ids, methods), and the data is never written
 		d := l.ex.Events[l.parsed].Data

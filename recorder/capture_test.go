@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -487,5 +488,33 @@ func TestParseRPCAllocations(t *testing.T) {
 	}
 	if allocs > 3 {
 		t.Errorf("%.0f allocations for a request and its answer, want 3 (the list, two ids)", allocs)
+	}
+}
+
+// The recorder's part of a recorded JSON-RPC POST answered with JSON, beside the same handler unrecorded: its
+// body wrappers live in the exchange's own allocation and the request's message list is made with room for the
+// answer (the request is read first), so recording adds a bounded, small number of allocations.
+func TestRecorderAllocationsPerExchange(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{}}`)
+	})
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{}).Middleware(h)
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	bare, recorded := testing.AllocsPerRun(200, serve(h)), testing.AllocsPerRun(200, serve(rec))
+	if ex := store.Get(store.Stats().Total); ex == nil || ex.RPC[1].ReplyTo != "tools/call" {
+		t.Fatalf("not recorded: %+v", ex)
+	}
+	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
+	if recorded-bare > 14 {
+		t.Errorf("recording adds %.0f allocations per exchange, want at most 14", recorded-bare)
 	}
 }
