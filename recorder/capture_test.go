@@ -475,6 +475,9 @@ func TestPairRepliesBeyondTheFirstRequests(t *testing.T) {
 // A message is read with two allocations, its list and its id: the protocol version and the method are interned,
 // no list of raw messages is made for a single one, and a request and its answer are paired without a map.
 func TestParseRPCAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
 	req := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`)
 	resp := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`)
 	var msgs []RPC
@@ -495,6 +498,9 @@ func TestParseRPCAllocations(t *testing.T) {
 // body wrappers live in the exchange's own allocation and the request's message list is made with room for the
 // answer (the request is read first), so recording adds a bounded, small number of allocations.
 func TestRecorderAllocationsPerExchange(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -252,5 +253,38 @@ func TestCompactRecordMemo(t *testing.T) {
 	}
 	if n := unsafe.Sizeof(Exchange{}); n > 448 {
 		t.Errorf("Exchange is %d bytes, above the 448-byte allocation class", n)
+	}
+}
+
+// A JSON-RPC message's id and error message, and an event's id, refer to the bytes of the body they came in
+// rather than being copies in the slab; not so for a message in a body beyond rpcBodyMax, whose list may be
+// shared by records that do not keep that body.
+func TestCompactRefersToTheBody(t *testing.T) {
+	within := func(s string, body []byte) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(body)))
+		return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(body))
+	}
+	ex := benchExchange()
+	ex.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62817"`, 1))
+	ex.RPC = slices.Clone(ex.RPC)
+	ex.RPC[0].ID = []byte(`"req-62817"`)
+	c := compact(ex)
+	if !within(bytesString(c.RPC[0].ID), c.ReqBody.Data) || !within(bytesString(c.RPC[1].ID), c.RespBody.Data) {
+		t.Errorf("the messages' ids are copies, not the bodies' bytes: %s %s", c.RPC[0].ID, c.RPC[1].ID)
+	}
+	if c.Events[0].ID == "" || !within(c.Events[0].ID, c.RespBody.Data) {
+		t.Errorf("the event's id %q is a copy, not the body's bytes", c.Events[0].ID)
+	}
+	if string(c.RPC[0].ID) != `"req-62817"` || cap(c.RPC[0].ID) != len(c.RPC[0].ID) {
+		t.Errorf("id %s (cap %d)", c.RPC[0].ID, cap(c.RPC[0].ID))
+	}
+
+	big := benchExchange()
+	big.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62818"`, 1) + strings.Repeat(" ", rpcBodyMax))
+	big.RPC = slices.Clone(big.RPC)
+	big.RPC[0].ID = []byte(`"req-62818"`)
+	cb := compact(big)
+	if within(bytesString(cb.RPC[0].ID), cb.ReqBody.Data) || string(cb.RPC[0].ID) != `"req-62818"` {
+		t.Errorf("an id in a body of %d bytes refers to it: %s", len(cb.ReqBody.Data), cb.RPC[0].ID)
 	}
 }
