@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -286,5 +287,20 @@ func TestCompactRefersToTheBody(t *testing.T) {
 	cb := compact(big)
 	if within(bytesString(cb.RPC[0].ID), cb.ReqBody.Data) || string(cb.RPC[0].ID) != `"req-62818"` {
 		t.Errorf("an id in a body of %d bytes refers to it: %s", len(cb.ReqBody.Data), cb.RPC[0].ID)
+	}
+}
+
+// RPC's fields are ordered for size (a request and its answer in a 224-byte allocation), and its JSON keeps the
+// keys in their documented order, which capture files have always had.
+func TestRPCLayoutAndJSON(t *testing.T) {
+	if n := unsafe.Sizeof(RPC{}); n > 112 {
+		t.Errorf("RPC is %d bytes, want at most 112", n)
+	}
+	code := -32601
+	got, err := json.Marshal([]RPC{{From: FromServer, Method: "m", ID: []byte(` 7 `), ErrorCode: &code, ErrorMessage: "<no>",
+		IsResponse: true, ReplyTo: "tools/call", Event: 2, Batch: true}, {From: FromClient, Event: -1}})
+	want := `[{"from":"server","method":"m","id":7,"errorCode":-32601,"errorMessage":"\u003cno\u003e","response":true,"replyTo":"tools/call","event":2,"batch":true},{"from":"client","event":-1}]`
+	if err != nil || string(got) != want {
+		t.Errorf("json.Marshal:\n got %s %v\nwant %s", got, err, want)
 	}
 }

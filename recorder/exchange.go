@@ -141,7 +141,9 @@ const (
 	FromServer = "server"
 )
 
-// RPC is one JSON-RPC message found in a body or an SSE event.
+// RPC is one JSON-RPC message found in a body or an SSE event. Its fields are ordered for size (the two flags
+// together: 112 bytes, so that a request and its answer fit a 224-byte allocation); its JSON keeps the order of
+// before (MarshalJSON), which the capture file's lines follow.
 type RPC struct {
 	From   string          `json:"from"`             // FromClient or FromServer
 	Method string          `json:"method,omitempty"` // requests and notifications
@@ -149,13 +151,33 @@ type RPC struct {
 	// Responses: the error, if any.
 	ErrorCode    *int   `json:"errorCode,omitempty"`
 	ErrorMessage string `json:"errorMessage,omitempty"`
-	IsResponse   bool   `json:"response,omitempty"`
 	// For a response, the method of the request it answers when that request was in the same exchange.
 	ReplyTo string `json:"replyTo,omitempty"`
 	// Event is the index of the SSE event the message came in, or -1 for a plain body.
-	Event int `json:"event"`
+	Event      int  `json:"event"`
+	IsResponse bool `json:"response,omitempty"`
 	// Batch is true when the message was part of a JSON-RPC batch.
 	Batch bool `json:"batch,omitempty"`
+}
+
+// rpcJSON is RPC's JSON form: its keys in the order they have always had.
+type rpcJSON struct {
+	From         string          `json:"from"`
+	Method       string          `json:"method,omitempty"`
+	ID           json.RawMessage `json:"id,omitempty"`
+	ErrorCode    *int            `json:"errorCode,omitempty"`
+	ErrorMessage string          `json:"errorMessage,omitempty"`
+	IsResponse   bool            `json:"response,omitempty"`
+	ReplyTo      string          `json:"replyTo,omitempty"`
+	Event        int             `json:"event"`
+	Batch        bool            `json:"batch,omitempty"`
+}
+
+// MarshalJSON writes the message with its keys in their documented order (from, method, id, errorCode,
+// errorMessage, response, replyTo, event, batch), whatever the order of the struct's fields.
+func (m RPC) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rpcJSON{From: m.From, Method: m.Method, ID: m.ID, ErrorCode: m.ErrorCode, ErrorMessage: m.ErrorMessage,
+		IsResponse: m.IsResponse, ReplyTo: m.ReplyTo, Event: m.Event, Batch: m.Batch})
 }
 
 // IsNotification reports a message without an id that is not a response.
