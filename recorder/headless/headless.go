@@ -202,7 +202,7 @@ func (p *printer) print(fs []analysis.Finding) error {
 			}
 			continue
 		}
-		if _, err := fmt.Fprintln(p.bw, FindingLine(f)); err != nil {
+		if _, err := fmt.Fprintln(p.bw, findingLine(f)); err != nil {
 			return err
 		}
 	}
@@ -315,10 +315,10 @@ func origin(u string) string {
 	return scheme + "://" + rest
 }
 
-// FindingLine is the text form of a finding, prefixed so that it stands out:
+// findingLine is the text form of a finding, prefixed so that it stands out:
 //
 //	! warn session-not-echoed [c1 #12]: The client sent … — Claude often omits … (source: …)
-func FindingLine(f analysis.Finding) string {
+func findingLine(f analysis.Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "! %s %s [%s #%d", f.Severity, f.Rule, f.Connection, f.ExchangeID)
 	if f.Toggle != "" {
