@@ -287,7 +287,7 @@ func names() []string {
 	return out
 }
 
-// Spec is NAME or NAME=VALUE, as given to --fault.
+// Spec is NAME or NAME=VALUE, as given to --toggle (or its alias --fault).
 func (d Def) Spec() string {
 	if d.Arg == "" {
 		return d.Name
