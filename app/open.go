@@ -37,7 +37,7 @@ func OpenSaved(ctx context.Context, exs []*recorder.Exchange, path string, notes
 		SourceNote:    strings.Join(notes, "; "),
 		Exporter:      ExportForTUI(svc),
 		ExportFormats: ExportFormatsForTUI(),
-		ExportNote:    ExportNoteForTUI,
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 }

@@ -85,7 +85,7 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Analysis:      o.analysis.Options().Analysis,
 		Exporter:      ExportForTUI(o.analysis),
 		ExportFormats: ExportFormatsForTUI(),
-		ExportNote:    ExportNoteForTUI,
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 	stopServer()
@@ -98,8 +98,8 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 // ExportFormatsForTUI returns the formats the TUI's export (`e`) offers: the export package's registry, in its order.
 func ExportFormatsForTUI() []string { return strings.Split(export.FormatNames(","), ",") }
 
-// ExportNoteForTUI is what the export prompt says of the files it writes.
-const ExportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
+// exportNoteForTUI is what the export prompt says of the files it writes.
+const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
 
 // ExportForTUI is the TUI's export: it writes exchanges as `mcpwatch export` does (secrets redacted, the file
 // replaced atomically: it appears whole or not at all), with the analysis of the session's service — what the TUI
