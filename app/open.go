@@ -35,8 +35,8 @@ func OpenSaved(ctx context.Context, exs []*recorder.Exchange, path string, notes
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),
-		Exporter:      ExportForTUI(svc),
-		ExportFormats: ExportFormatsForTUI(),
+		Exporter:      exportForTUI(svc),
+		ExportFormats: exportFormatsForTUI(),
 		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
