@@ -55,7 +55,7 @@ func ListenAS(ctx context.Context, p *proxy.Proxy, srv *server.Server, f ASListe
 		if err != nil {
 			return nil, nil, nil, fmt.Errorf("the authorization server's tunnel: %w", err)
 		}
-		wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
+		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
 		public, err = tun.WaitURL(wctx)
 		cancel()
 		if err != nil {

@@ -8,7 +8,8 @@ import (
 
 // TestLayers holds the architecture's arrows (CONTRIBUTING.md, "The architecture in one picture"): every import
 // among the project's packages (test files aside) points down. cmd wires and imports app; app runs a session and
-// imports the rest; server and tui sit on the recorder; internal/ holds leaves any layer may use.
+// imports the rest; server and tui sit on the recorder; internal/ holds leaves any layer may use, but for
+// internal/testkit and server/servertest, which only test files import.
 func TestLayers(t *testing.T) {
 	const mod = "github.com/mcpwatch/mcpwatch"
 	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "../...").CombinedOutput()
@@ -45,6 +46,11 @@ func TestLayers(t *testing.T) {
 				continue
 			}
 			checked++
+			if imp == mod+"/internal/testkit" || imp == mod+"/server/servertest" {
+				// The test kits are for test files: a package that imports one ships it (and goldie) in the binary.
+				t.Errorf("%s imports %s outside its tests", f[0], imp)
+				continue
+			}
 			ok := false
 			for _, l := range allowed {
 				ok = ok || layer(imp) == l

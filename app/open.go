@@ -35,9 +35,9 @@ func OpenSaved(ctx context.Context, exs []*recorder.Exchange, path string, notes
 		ReadOnly:      true,
 		Source:        path,
 		SourceNote:    strings.Join(notes, "; "),
-		Exporter:      ExportForTUI(svc),
-		ExportFormats: ExportFormatsForTUI(),
-		ExportNote:    ExportNoteForTUI,
+		Exporter:      exportForTUI(svc),
+		ExportFormats: exportFormatsForTUI(),
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 }

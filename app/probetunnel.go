@@ -10,7 +10,7 @@ import (
 )
 
 // ProbeTunnel starts a Cloudflare quick tunnel to the origin of local (the server a probe is given, `probe
-// --tunnel`), waits for its public URL (bounded by TunnelStartTimeout) and returns it with the function that
+// --tunnel`), waits for its public URL (bounded by tunnelStartTimeout) and returns it with the function that
 // stops cloudflared. Progress goes to progress.
 func ProbeTunnel(ctx context.Context, local string, progress io.Writer) (public string, stop func(), err error) {
 	u, err := url.Parse(local)
@@ -23,7 +23,7 @@ func ProbeTunnel(ctx context.Context, local string, progress io.Writer) (public 
 	if err != nil {
 		return "", nil, fmt.Errorf("tunnel: %w", err)
 	}
-	wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
+	wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
 	public, err = tun.WaitURL(wctx)
 	cancel()
 	if err != nil {

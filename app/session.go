@@ -51,7 +51,7 @@ type Session struct {
 }
 
 // tunnelStartTimeout bounds the wait for cloudflared's URL (a quick tunnel usually takes a few seconds).
-const TunnelStartTimeout = 60 * time.Second
+const tunnelStartTimeout = 60 * time.Second
 
 // Run starts the tunnel (--tunnel) and the control socket, then runs the TUI or the headless printer while the
 // server serves, until ctx ends; then it stops everything in order.
@@ -65,7 +65,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			return err
 		}
 		defer tun.Stop()
-		wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
+		wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
 		url, err := tun.WaitURL(wctx)
 		cancel()
 		if err != nil {
@@ -119,7 +119,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 			toggles: w.Toggles, notice: strings.Join(notices, "; "), store: w.Store, limits: w.Limits, tunnelNote: tunnelNote, authNote: w.AuthNote,
 			tunnelGone: tunnelGone, consentCode: w.ConsentCode, startTunnel: startTunnel})
 		if w.Capture != nil {
-			if cerr := CloseCapture(w.Capture, stderr); cerr != nil && err == nil {
+			if cerr := closeCapture(w.Capture, stderr); cerr != nil && err == nil {
 				err = cerr
 			}
 			fmt.Fprintf(stderr, "capture: %s\n", w.Capture.Path())
@@ -194,7 +194,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	perr := <-printed
 	stopPrint()
 	if w.Capture != nil {
-		if err := CloseCapture(w.Capture, stderr); err != nil && serveErr == nil {
+		if err := closeCapture(w.Capture, stderr); err != nil && serveErr == nil {
 			serveErr = err
 		}
 	}
@@ -221,9 +221,9 @@ func exitText(err error) string {
 	return err.Error()
 }
 
-// CloseCapture closes the capture file and says so if an exchange ended too late to be in it (a stream that
+// closeCapture closes the capture file and says so if an exchange ended too late to be in it (a stream that
 // outlived the server's stop by more than its grace).
-func CloseCapture(c *recorder.CaptureFile, stderr io.Writer) error {
+func closeCapture(c *recorder.CaptureFile, stderr io.Writer) error {
 	err := c.Close()
 	if n := c.Late(); n > 0 {
 		fmt.Fprintf(stderr, "warning: %d exchanges ended after the capture file was closed and are not in it\n", n)
@@ -255,7 +255,7 @@ func (l *lateTunnel) start(ctx context.Context, srv *server.Server, logger *slog
 	if err != nil {
 		return tui.TunnelStarted{}, err
 	}
-	wctx, cancel := context.WithTimeout(ctx, TunnelStartTimeout)
+	wctx, cancel := context.WithTimeout(ctx, tunnelStartTimeout)
 	url, err := tun.WaitURL(wctx)
 	cancel()
 	if err == nil {

@@ -78,14 +78,14 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 		Auth:          auth,
 		Upstream:      o.upstream,
 		AuthNote:      o.authNote,
-		Toggles:       TogglesForTUI{Toggles: toggles},
+		Toggles:       togglesForTUI{Toggles: toggles},
 		Notice:        notice,
 		ConsentCode:   o.consentCode,
 		Service:       o.analysis,
 		Analysis:      o.analysis.Options().Analysis,
-		Exporter:      ExportForTUI(o.analysis),
-		ExportFormats: ExportFormatsForTUI(),
-		ExportNote:    ExportNoteForTUI,
+		Exporter:      exportForTUI(o.analysis),
+		ExportFormats: exportFormatsForTUI(),
+		ExportNote:    exportNoteForTUI,
 		WorkDir:       wd,
 	})
 	stopServer()
@@ -95,17 +95,17 @@ func runTUI(ctx context.Context, srv *server.Server, o tuiRun) error {
 	return err
 }
 
-// ExportFormatsForTUI returns the formats the TUI's export (`e`) offers: the export package's registry, in its order.
-func ExportFormatsForTUI() []string { return strings.Split(export.FormatNames(","), ",") }
+// exportFormatsForTUI returns the formats the TUI's export (`e`) offers: the export package's registry, in its order.
+func exportFormatsForTUI() []string { return strings.Split(export.FormatNames(","), ",") }
 
-// ExportNoteForTUI is what the export prompt says of the files it writes.
-const ExportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
+// exportNoteForTUI is what the export prompt says of the files it writes.
+const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are redacted"
 
-// ExportForTUI is the TUI's export: it writes exchanges as `mcpwatch export` does (secrets redacted, the file
+// exportForTUI is the TUI's export: it writes exchanges as `mcpwatch export` does (secrets redacted, the file
 // replaced atomically: it appears whole or not at all), with the analysis of the session's service — what the TUI
 // shows — rather than analysing the exchanges afresh (export.Options.Analysed says which findings an export of a
 // subset carries). A nil service: the exchanges are analysed as a capture that ended.
-func ExportForTUI(svc *live.Service) tui.Exporter {
+func exportForTUI(svc *live.Service) tui.Exporter {
 	return func(format, path string, exs []*recorder.Exchange) error {
 		f, err := export.ParseFormat(format)
 		if err != nil {
@@ -130,11 +130,11 @@ func ExportForTUI(svc *live.Service) tui.Exporter {
 	}
 }
 
-// TogglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
+// togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
 // with the ones that are on.
-type TogglesForTUI struct{ Toggles *faults.Set }
+type togglesForTUI struct{ Toggles *faults.Set }
 
-func (t TogglesForTUI) List() []tui.ToggleInfo {
+func (t togglesForTUI) List() []tui.ToggleInfo {
 	on := map[string]faults.Active{}
 	for _, a := range t.Toggles.List() {
 		on[a.Name] = a
@@ -151,11 +151,11 @@ func (t TogglesForTUI) List() []tui.ToggleInfo {
 	return out
 }
 
-func (t TogglesForTUI) Set(name, value string) error {
+func (t togglesForTUI) Set(name, value string) error {
 	if value != "" {
 		name += "=" + value
 	}
 	return t.Toggles.Set(name)
 }
 
-func (t TogglesForTUI) Unset(name string) error { return t.Toggles.Unset(name) }
+func (t togglesForTUI) Unset(name string) error { return t.Toggles.Unset(name) }

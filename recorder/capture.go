@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Options bound what the recorder keeps.
@@ -96,6 +97,12 @@ type live struct {
 	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
 	armed  bool        // late is running
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
+
+	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
+	// same allocation as the exchange they record
+	tee teeBody
+	cw  captureWriter
+	rb  recordedBody
 }
 
 type liveKey struct{}
@@ -137,9 +144,11 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 		// after the handler, an Expect: 100-continue one included), so the original must stay as it was.
 		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &teeBody{rc: r.Body, l: l}
+			l.tee = teeBody{rc: r.Body, l: l}
+			r.Body = &l.tee
 		}
-		cw := &captureWriter{w: w, l: l}
+		cw := &l.cw
+		*cw = captureWriter{w: w, l: l}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -208,7 +217,7 @@ func (l *live) parseRequest() {
 			}
 			l.ex.RPC = append(req, l.ex.RPC...)
 			l.pairer.reset()
-			l.ex.memo.rpc = rpcMemo{}
+			l.ex.memo = nil // looked at again from the start, once
 		}
 		l.pairer.pair(l.ex.RPC)
 	}
@@ -278,18 +287,21 @@ func (l *live) writeBody(p []byte) {
 	if l.sse == nil {
 		return
 	}
-	evs := l.sse.Feed(p)
-	if len(evs) == 0 {
+	// the events are cut straight into the record (beyond MaxEvents: counted, then cut off again); the slots
+	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length)
+	n := len(l.ex.Events)
+	l.ex.Events = l.sse.AppendFeed(l.ex.Events, p)
+	if len(l.ex.Events) == n {
 		return
 	}
+	if keep := max(n, l.rec.opts.MaxEvents); len(l.ex.Events) > keep {
+		l.ex.EventsSkipped += len(l.ex.Events) - keep
+		clear(l.ex.Events[keep:])
+		l.ex.Events = l.ex.Events[:keep]
+	}
 	at := l.rec.opts.Now().Sub(l.t0)
-	for _, ev := range evs {
-		if len(l.ex.Events) >= l.rec.opts.MaxEvents {
-			l.ex.EventsSkipped++
-			continue
-		}
-		ev.At = at
-		l.ex.Events = append(l.ex.Events, ev)
+	for i := n; i < len(l.ex.Events); i++ {
+		l.ex.Events[i].At = at
 		l.dirty = true
 	}
 	if l.dirty {
@@ -320,8 +332,11 @@ func (l *live) parseEvents() {
 	if l.parsed == len(l.ex.Events) {
 		return
 	}
+	l.parseRequest() // first when it can be: its list is made with room for the answer that follows
 	for ; l.parsed < len(l.ex.Events); l.parsed++ {
-		l.addRPC([]byte(l.ex.Events[l.parsed].Data), l.parsed)
+		// read in place: the scanner copies what it keeps (ids, methods), and the data is never written
+		d := l.ex.Events[l.parsed].Data
+		l.addRPC(unsafe.Slice(unsafe.StringData(d), len(d)), l.parsed)
 	}
 	l.pairer.pair(l.ex.RPC)
 }

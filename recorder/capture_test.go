@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -443,5 +444,83 @@ func TestStreamWithoutFlushesIsRecordedAsItGoes(t *testing.T) {
 	case u := <-sub.C:
 		t.Errorf("an update after the exchange completed: %v", u.Kind)
 	default:
+	}
+}
+
+// The first requests are looked up in order, the rest in a map: a response pairs with the first request of the
+// other side with its id on either path, and a later request with the same id changes nothing.
+func TestPairRepliesBeyondTheFirstRequests(t *testing.T) {
+	var msgs []RPC
+	for i := range 6 {
+		msgs = append(msgs, ParseRPC(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"m%d"}`, i, i), FromClient, -1)...)
+	}
+	for i := range 6 { // the same ids again: the first requests stand
+		msgs = append(msgs, ParseRPC(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"again"}`, i), FromClient, -1)...)
+	}
+	for i := range 7 {
+		msgs = append(msgs, ParseRPC(fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"result":{}}`, 6-i), FromServer, i)...)
+	}
+	pairReplies(msgs)
+	for _, m := range msgs[12:] {
+		want := ""
+		if id := string(m.ID); id != "6" {
+			want = "m" + id
+		}
+		if m.ReplyTo != want {
+			t.Errorf("answer %s: ReplyTo %q, want %q", m.ID, m.ReplyTo, want)
+		}
+	}
+}
+
+// A message is read with two allocations, its list and its id: the protocol version and the method are interned,
+// no list of raw messages is made for a single one, and a request and its answer are paired without a map.
+func TestParseRPCAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	req := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`)
+	resp := []byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[]}}`)
+	var msgs []RPC
+	allocs := testing.AllocsPerRun(100, func() {
+		msgs, _ = appendRPC(nil, 1, -1, req, FromClient, -1)
+		msgs, _ = appendRPC(msgs, 0, -1, resp, FromServer, 0)
+		pairReplies(msgs)
+	})
+	if len(msgs) != 2 || msgs[0].Method != "tools/call" || msgs[1].ReplyTo != "tools/call" {
+		t.Fatalf("%+v", msgs)
+	}
+	if allocs > 3 {
+		t.Errorf("%.0f allocations for a request and its answer, want 3 (the list, two ids)", allocs)
+	}
+}
+
+// The recorder's part of a recorded JSON-RPC POST answered with JSON, beside the same handler unrecorded: its
+// body wrappers live in the exchange's own allocation and the request's message list is made with room for the
+// answer (the request is read first), so recording adds a bounded, small number of allocations.
+func TestRecorderAllocationsPerExchange(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":7,"result":{}}`)
+	})
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{}).Middleware(h)
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	bare, recorded := testing.AllocsPerRun(200, serve(h)), testing.AllocsPerRun(200, serve(rec))
+	if ex := store.Get(store.Stats().Total); ex == nil || ex.RPC[1].ReplyTo != "tools/call" {
+		t.Fatalf("not recorded: %+v", ex)
+	}
+	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
+	if recorded-bare > 14 {
+		t.Errorf("recording adds %.0f allocations per exchange, want at most 14", recorded-bare)
 	}
 }

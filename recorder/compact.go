@@ -21,8 +21,10 @@ import (
 //   - a list of header lines, notes or JSON-RPC messages equal to one compacted recently is shared (recentLists);
 //   - a body equal to one compacted recently is shared (the upstream copy of a proxied exchange and its client's
 //     exchange hold the same bytes once);
-//   - an event's data that is a run of the response body's bytes (a one-line "data:" field, the usual case)
-//     refers to those bytes instead of holding a second copy;
+//   - an event's data and id that are runs of the response body's bytes (a one-line "data:" field, the usual
+//     case) refer to those bytes instead of holding a second copy; so do a JSON-RPC message's id and error
+//     message, in the body of its side (up to rpcBodyMax bytes);
+//   - a record small enough to look at whole keeps no memo (compactMemo);
 //   - every slice is exactly sized.
 //
 // The recorder's growing snapshots (many small allocations, slices with spare capacity) become garbage as soon
@@ -61,13 +63,14 @@ func compact(ex *Exchange) *Exchange {
 	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + reqB.need(c.ReqBody.Data) + respB.need(c.RespBody.Data)
 	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), recentNotes.lookup(c.Notes)
 	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH) + slabNotes(c.Notes, notes)
-	in := eventsInBody{body: c.RespBody.Data}
+	// An event's data and id, a JSON-RPC message's id and error message are usually runs of the body they came
+	// in: they refer to its bytes rather than being copied (found in order, see eventsInBody). The second walk
+	// below looks for the same texts in the same order in the record's copy of the bodies (the same bytes), so it
+	// finds them at the same places.
+	in, ids, reqIn, respIn := bodyFinders(&c)
 	for i := range c.Events {
 		ev := &c.Events[i]
-		n += len(ev.ID) + long(ev.Event)
-		if in.find(ev.Data) < 0 {
-			n += len(ev.Data)
-		}
+		n += ids.need(ev.ID) + long(ev.Event) + in.need(ev.Data)
 	}
 	rpcL := recentRPC.lookup(c.RPC)
 	for i := range c.RPC {
@@ -75,7 +78,8 @@ func compact(ex *Exchange) *Exchange {
 			break // shared: nothing of it in this slab
 		}
 		m := &c.RPC[i]
-		n += len(m.ID) + len(m.ErrorMessage) + long(m.Method) + long(m.ReplyTo)
+		f := rpcFinder(m, &reqIn, &respIn)
+		n += f.need(bytesString(m.ID)) + f.need(m.ErrorMessage) + long(m.Method) + long(m.ReplyTo)
 	}
 	for _, f := range c.Toggles {
 		n += len(f.Name) + len(f.What) + len(f.Before) + len(f.After)
@@ -87,16 +91,11 @@ func compact(ex *Exchange) *Exchange {
 	c.Kind, c.State, c.Method, c.Proto = intern(c.Kind), intern(c.State), s.intern(c.Method), s.intern(c.Proto)
 	c.ReqHeaders, c.RespHeaders = s.headers(c.ReqHeaders, reqH), s.headers(c.RespHeaders, respH)
 	c.ReqBody.Data, c.RespBody.Data = s.body(c.ReqBody.Data, reqB), s.body(c.RespBody.Data, respB)
+	in, ids, reqIn, respIn = bodyFinders(&c) // over the record's copy of the bodies
 	if c.Events != nil {
 		evs := make([]SSEEvent, len(c.Events))
-		in := eventsInBody{body: c.RespBody.Data} // the slab's copy of the body
 		for i, ev := range c.Events {
-			ev.ID, ev.Event = s.str(ev.ID), s.intern(ev.Event)
-			if j := in.find(ev.Data); j >= 0 {
-				ev.Data = unsafe.String(unsafe.SliceData(c.RespBody.Data[j:]), len(ev.Data))
-			} else {
-				ev.Data = s.str(ev.Data)
-			}
+			ev.ID, ev.Event, ev.Data = s.strIn(ev.ID, &ids), s.intern(ev.Event), s.strIn(ev.Data, &in)
 			evs[i] = ev
 		}
 		c.Events = evs
@@ -106,8 +105,14 @@ func compact(ex *Exchange) *Exchange {
 	} else if c.RPC != nil {
 		ms := make([]RPC, len(c.RPC))
 		for i, m := range c.RPC {
+			f := rpcFinder(&m, &reqIn, &respIn)
 			m.From, m.Method, m.ReplyTo = intern(m.From), s.intern(m.Method), s.intern(m.ReplyTo)
-			m.ID, m.ErrorMessage = s.bytes(m.ID), s.str(m.ErrorMessage)
+			if id := s.strIn(bytesString(m.ID), f); id != "" {
+				m.ID = unsafe.Slice(unsafe.StringData(id), len(id))[:len(id):len(id)]
+			} else {
+				m.ID = s.bytes(m.ID) // nil or empty, as it was
+			}
+			m.ErrorMessage = s.strIn(m.ErrorMessage, f)
 			ms[i] = m
 		}
 		c.RPC = ms
@@ -126,10 +131,27 @@ func compact(ex *Exchange) *Exchange {
 	if len(s.b) != n {
 		slabResized.Add(1) // a bug (the two walks differ), not bad input: the record is still whole, only grown
 	}
-	c.memo = exMemo{}
-	c.memo = c.sizeMemo()
-	c.memo.rpc = c.rpcMemo()
+	c.memo = compactMemo(&c)
 	return &c
+}
+
+// memoFrom is the size of record beyond which a compact record keeps a memo: up to it, RPCMethod, RPCError and
+// Size look at the record whole (a few dozen lines at most), which costs less than the memo's 64 bytes in every
+// record.
+const (
+	memoFromLines = 8  // JSON-RPC messages or events
+	memoFromHdrs  = 48 // header lines, both lists
+)
+
+// compactMemo returns the memo a compact record keeps: nil for a record small enough to look at whole.
+func compactMemo(c *Exchange) *exMemo {
+	c.memo = nil
+	if len(c.RPC) <= memoFromLines && len(c.Events) <= memoFromLines && len(c.ReqHeaders)+len(c.RespHeaders) <= memoFromHdrs {
+		return nil
+	}
+	m := c.sizeMemo()
+	m.rpc = c.rpcMemo()
+	return &m
 }
 
 // recentBodies remembers the bodies compacted recently, like recentLists: a direct-mapped cache of fixed size.
@@ -344,6 +366,46 @@ func intern(v string) string {
 	}
 	return unique.Make(v).Value()
 }
+
+// rpcBodyMax is the largest body a JSON-RPC message's id or error message refers to (rather than being a copy in
+// the slab). A list of messages may be shared by later records (recentRPC) that do not share the body: the bound
+// is what such a record can keep alive beyond its own bytes.
+const rpcBodyMax = 1 << 10
+
+// bodyFinders returns the finders of compact's two walks over c's bodies: the events' data and ids in the
+// response body, and the JSON-RPC messages' ids and error messages in the body of their side (within rpcBodyMax).
+func bodyFinders(c *Exchange) (data, ids, req, resp eventsInBody) {
+	data, ids = eventsInBody{body: c.RespBody.Data}, eventsInBody{body: c.RespBody.Data}
+	req, resp = eventsInBody{body: c.ReqBody.Data}, eventsInBody{body: c.RespBody.Data}
+	req.missed, resp.missed = len(c.ReqBody.Data) > rpcBodyMax, len(c.RespBody.Data) > rpcBodyMax
+	return
+}
+
+// rpcFinder is the finder for m's texts: a client's messages are in the request body, a server's in the response.
+func rpcFinder(m *RPC, req, resp *eventsInBody) *eventsInBody {
+	if m.From == FromClient {
+		return req
+	}
+	return resp
+}
+
+// need is what v takes in the slab: nothing when it is found in the body.
+func (e *eventsInBody) need(v string) int {
+	if e.find(v) >= 0 {
+		return 0
+	}
+	return len(v)
+}
+
+// strIn returns v as a run of the body when it is found there, else as a copy in the slab.
+func (s *slab) strIn(v string, in *eventsInBody) string {
+	if j := in.find(v); j >= 0 {
+		return unsafe.String(unsafe.SliceData(in.body[j:]), len(v))
+	}
+	return s.str(v)
+}
+
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 // eventsInBody finds the events' data in the response body, in order: each search starts where the last match
 // ended, and after the first miss (a body cut at its limit, a multi-line data field) it stops looking, so the

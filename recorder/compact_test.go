@@ -2,9 +2,12 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"unsafe"
@@ -67,7 +70,7 @@ func TestCompactKeepsTheRecord(t *testing.T) {
 				t.Errorf("capture line changed:\n got %s\nwant %s", gotLine, wantLine)
 			}
 			x, y := *c, *ex
-			x.memo, y.memo = exMemo{}, exMemo{}
+			x.memo, y.memo = nil, nil
 			if !reflect.DeepEqual(x, y) {
 				t.Errorf("compacted record differs:\n got %+v\nwant %+v", x, y)
 			}
@@ -215,5 +218,89 @@ func TestRPCListsEqual(t *testing.T) {
 	}
 	if !rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{ID: []byte{}}}) || rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{}}) {
 		t.Error("an empty id and no id are told apart, two empty ids are equal")
+	}
+}
+
+// A compact record small enough to look at whole keeps no memo (it is most of a record's 32 bytes above the
+// 448-byte allocation class); one beyond the bounds keeps it. Either answers RPCMethod, RPCError and Size as the
+// record it was made from, and as the same record looked at with no memo at all.
+func TestCompactRecordMemo(t *testing.T) {
+	big := richExchange()
+	code := -32000
+	for i := range memoFromLines + 1 {
+		big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ID: []byte(fmt.Sprint(i)), Event: -1})
+	}
+	big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ErrorCode: &code, ErrorMessage: "late", Event: -1})
+	for name, tc := range map[string]struct {
+		ex   *Exchange
+		memo bool
+	}{"tools/call": {benchExchange(), false}, "rich": {richExchange(), false}, "many messages": {big, true}} {
+		t.Run(name, func(t *testing.T) {
+			c := compact(tc.ex)
+			if (c.memo != nil) != tc.memo {
+				t.Fatalf("memo kept: %v, want %v", c.memo != nil, tc.memo)
+			}
+			bare := *c
+			bare.memo = nil
+			for _, e := range []*Exchange{c, &bare} {
+				gc, gm, gok := e.RPCError()
+				wc, wm, wok := tc.ex.RPCError()
+				if e.RPCMethod() != tc.ex.RPCMethod() || gc != wc || gm != wm || gok != wok || e.Size() != tc.ex.Size() {
+					t.Errorf("RPCMethod %q/%q RPCError %d %q %v/%d %q %v Size %d/%d", e.RPCMethod(), tc.ex.RPCMethod(),
+						gc, gm, gok, wc, wm, wok, e.Size(), tc.ex.Size())
+				}
+			}
+		})
+	}
+	if n := unsafe.Sizeof(Exchange{}); n > 448 {
+		t.Errorf("Exchange is %d bytes, above the 448-byte allocation class", n)
+	}
+}
+
+// A JSON-RPC message's id and error message, and an event's id, refer to the bytes of the body they came in
+// rather than being copies in the slab; not so for a message in a body beyond rpcBodyMax, whose list may be
+// shared by records that do not keep that body.
+func TestCompactRefersToTheBody(t *testing.T) {
+	within := func(s string, body []byte) bool {
+		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(body)))
+		return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(body))
+	}
+	ex := benchExchange()
+	ex.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62817"`, 1))
+	ex.RPC = slices.Clone(ex.RPC)
+	ex.RPC[0].ID = []byte(`"req-62817"`)
+	c := compact(ex)
+	if !within(bytesString(c.RPC[0].ID), c.ReqBody.Data) || !within(bytesString(c.RPC[1].ID), c.RespBody.Data) {
+		t.Errorf("the messages' ids are copies, not the bodies' bytes: %s %s", c.RPC[0].ID, c.RPC[1].ID)
+	}
+	if c.Events[0].ID == "" || !within(c.Events[0].ID, c.RespBody.Data) {
+		t.Errorf("the event's id %q is a copy, not the body's bytes", c.Events[0].ID)
+	}
+	if string(c.RPC[0].ID) != `"req-62817"` || cap(c.RPC[0].ID) != len(c.RPC[0].ID) {
+		t.Errorf("id %s (cap %d)", c.RPC[0].ID, cap(c.RPC[0].ID))
+	}
+
+	big := benchExchange()
+	big.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62818"`, 1) + strings.Repeat(" ", rpcBodyMax))
+	big.RPC = slices.Clone(big.RPC)
+	big.RPC[0].ID = []byte(`"req-62818"`)
+	cb := compact(big)
+	if within(bytesString(cb.RPC[0].ID), cb.ReqBody.Data) || string(cb.RPC[0].ID) != `"req-62818"` {
+		t.Errorf("an id in a body of %d bytes refers to it: %s", len(cb.ReqBody.Data), cb.RPC[0].ID)
+	}
+}
+
+// RPC's fields are ordered for size (a request and its answer in a 224-byte allocation), and its JSON keeps the
+// keys in their documented order, which capture files have always had.
+func TestRPCLayoutAndJSON(t *testing.T) {
+	if n := unsafe.Sizeof(RPC{}); n > 112 {
+		t.Errorf("RPC is %d bytes, want at most 112", n)
+	}
+	code := -32601
+	got, err := json.Marshal([]RPC{{From: FromServer, Method: "m", ID: []byte(` 7 `), ErrorCode: &code, ErrorMessage: "<no>",
+		IsResponse: true, ReplyTo: "tools/call", Event: 2, Batch: true}, {From: FromClient, Event: -1}})
+	want := `[{"from":"server","method":"m","id":7,"errorCode":-32601,"errorMessage":"\u003cno\u003e","response":true,"replyTo":"tools/call","event":2,"batch":true},{"from":"client","event":-1}]`
+	if err != nil || string(got) != want {
+		t.Errorf("json.Marshal:\n got %s %v\nwant %s", got, err, want)
 	}
 }

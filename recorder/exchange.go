@@ -141,7 +141,9 @@ const (
 	FromServer = "server"
 )
 
-// RPC is one JSON-RPC message found in a body or an SSE event.
+// RPC is one JSON-RPC message found in a body or an SSE event. Its fields are ordered for size (the two flags
+// together: 112 bytes, so that a request and its answer fit a 224-byte allocation); its JSON keeps the order of
+// before (MarshalJSON), which the capture file's lines follow.
 type RPC struct {
 	From   string          `json:"from"`             // FromClient or FromServer
 	Method string          `json:"method,omitempty"` // requests and notifications
@@ -149,13 +151,33 @@ type RPC struct {
 	// Responses: the error, if any.
 	ErrorCode    *int   `json:"errorCode,omitempty"`
 	ErrorMessage string `json:"errorMessage,omitempty"`
-	IsResponse   bool   `json:"response,omitempty"`
 	// For a response, the method of the request it answers when that request was in the same exchange.
 	ReplyTo string `json:"replyTo,omitempty"`
 	// Event is the index of the SSE event the message came in, or -1 for a plain body.
-	Event int `json:"event"`
+	Event      int  `json:"event"`
+	IsResponse bool `json:"response,omitempty"`
 	// Batch is true when the message was part of a JSON-RPC batch.
 	Batch bool `json:"batch,omitempty"`
+}
+
+// rpcJSON is RPC's JSON form: its keys in the order they have always had.
+type rpcJSON struct {
+	From         string          `json:"from"`
+	Method       string          `json:"method,omitempty"`
+	ID           json.RawMessage `json:"id,omitempty"`
+	ErrorCode    *int            `json:"errorCode,omitempty"`
+	ErrorMessage string          `json:"errorMessage,omitempty"`
+	IsResponse   bool            `json:"response,omitempty"`
+	ReplyTo      string          `json:"replyTo,omitempty"`
+	Event        int             `json:"event"`
+	Batch        bool            `json:"batch,omitempty"`
+}
+
+// MarshalJSON writes the message with its keys in their documented order (from, method, id, errorCode,
+// errorMessage, response, replyTo, event, batch), whatever the order of the struct's fields.
+func (m RPC) MarshalJSON() ([]byte, error) {
+	return json.Marshal(rpcJSON{From: m.From, Method: m.Method, ID: m.ID, ErrorCode: m.ErrorCode, ErrorMessage: m.ErrorMessage,
+		IsResponse: m.IsResponse, ReplyTo: m.ReplyTo, Event: m.Event, Batch: m.Batch})
 }
 
 // IsNotification reports a message without an id that is not a response.
@@ -215,13 +237,15 @@ type Exchange struct {
 	Notes      []Note         `json:"notes,omitempty"`
 
 	// memo is what RPCMethod, RPCError and Size found in the parts that only grow, computed by snapshot as they
-	// grow, so that an exchange published after each group of its events costs the same per event.
-	memo exMemo
+	// grow, so that an exchange published after each group of its events costs the same per event. It is
+	// immutable once made (a snapshot and the live exchange share it; extending it makes a new value), and nil on
+	// a compact record small enough to look at whole (compactMemo): those are most records, and without the memo
+	// Exchange is in the 448-byte allocation class rather than 480.
+	memo *exMemo
 }
 
 // exMemo: rpc covers RPC[:rpc.n], events Events[:events.n]; headers are summed for the lengths they had.
-// Its counts of lines and indexes are 32-bit (a record's lines are bounded far below that): the memo is in every
-// record, and the narrower fields keep Exchange in a smaller allocation class (480 rather than 512 bytes).
+// Its counts of lines and indexes are 32-bit (a record's lines are bounded far below that).
 type exMemo struct {
 	rpc             rpcMemo
 	events          int
@@ -320,7 +344,10 @@ func (e *Exchange) RPCError() (code int, msg string, ok bool) {
 
 // rpcMemo extends the memo over the messages it does not cover yet (none, for a published snapshot).
 func (e *Exchange) rpcMemo() rpcMemo {
-	r := e.memo.rpc
+	var r rpcMemo
+	if e.memo != nil {
+		r = e.memo.rpc
+	}
 	if r.n > len(e.RPC) || r.method > 0 && !isMethod(&e.RPC[r.method-1]) || r.err > 0 && !isError(&e.RPC[r.err-1]) {
 		r = rpcMemo{} // RPC was replaced by another slice (a copy's, not appended to): look again
 	}
@@ -355,7 +382,10 @@ func isError(m *RPC) bool  { return m.From == FromServer && m.ErrorCode != nil }
 
 // sizeMemo extends the memo of Size over what it does not cover yet (nothing, for a published snapshot).
 func (e *Exchange) sizeMemo() exMemo {
-	m := e.memo
+	var m exMemo
+	if e.memo != nil {
+		m = *e.memo
+	}
 	if int(m.reqH) != len(e.ReqHeaders) {
 		m.reqH, m.reqHBy = int32(len(e.ReqHeaders)), headerBytes(e.ReqHeaders)
 	}
@@ -381,12 +411,15 @@ func headerBytes(h Headers) int64 {
 }
 
 // snapshot returns a copy that shares the append-only slices, cut to their current length so that neither side's
-// appends are visible to the other. Callers hold the exchange's lock. It brings the memo up to date first (on the
-// live exchange, so each message and event is looked at once).
+// appends are visible to the other. Callers hold the exchange's lock. It brings the memo up to date first (each
+// message and event is looked at once) and gives it to both: the live exchange goes on from the snapshot's memo,
+// which nobody writes again. The snapshot and its memo are one allocation.
 func (e *Exchange) snapshot() *Exchange {
-	e.memo = e.sizeMemo()
-	e.memo.rpc = e.rpcMemo()
-	c := *e
+	s := &snapshotRec{m: e.sizeMemo()}
+	s.m.rpc = e.rpcMemo()
+	e.memo = &s.m
+	s.ex = *e
+	c := &s.ex
 	c.ReqHeaders = clip(e.ReqHeaders)
 	c.RespHeaders = clip(e.RespHeaders)
 	c.ReqBody.Data = clip(e.ReqBody.Data)
@@ -395,7 +428,12 @@ func (e *Exchange) snapshot() *Exchange {
 	c.RPC = clip(e.RPC)
 	c.Toggles = clip(e.Toggles)
 	c.Notes = clip(e.Notes)
-	return &c
+	return c
+}
+
+type snapshotRec struct {
+	ex Exchange
+	m  exMemo
 }
 
 func clip[S ~[]E, E any](s S) S { return s[:len(s):len(s)] }

@@ -148,7 +148,7 @@ func TestExchangeMemoMatchesAFullLook(t *testing.T) {
 	}
 	for i, s := range snaps {
 		fresh := *s
-		fresh.memo = exMemo{}
+		fresh.memo = nil
 		m, c, ok := naive(s)
 		gc, _, gok := s.RPCError()
 		if s.RPCMethod() != m || gc != c || gok != ok || s.Size() != fresh.Size() {

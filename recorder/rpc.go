@@ -38,7 +38,8 @@ func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) 
 	if most >= 0 {
 		limit = max(0, most-len(dst))
 	}
-	raws, skipped, ok := scanRPC(body, limit)
+	var one [1]rawRPC // a body is usually one message: no slice of them is allocated
+	raws, skipped, ok := scanRPC(one[:0], body, limit)
 	if !ok {
 		return dst, 0
 	}
@@ -83,12 +84,49 @@ func pairReplies(msgs []RPC) {
 // with the requests of its own group and those before it, never changed later: the messages examined before were
 // published (shared with subscribers), and an answer cannot come before its question anyway.
 type replyPairer struct {
-	seen    int               // msgs[:seen] have been examined
-	methods map[string]string // side and id of a request → its method (the first such request)
+	seen int // msgs[:seen] have been examined
+	// side and id of a request → its method (the first such request): the first requests in few, looked up in
+	// order (most exchanges have one), the rest in methods
+	few     [2]pendingRequest
+	nfew    int
+	methods map[string]string
+}
+
+type pendingRequest struct {
+	from, method string
+	id           json.RawMessage
 }
 
 // pairKey names a request by its side and id; a response looks for the other side's.
 func pairKey(from string, id json.RawMessage) string { return from + "\x00" + string(id) }
+
+// method returns the method of the first request from that side with that id, or "".
+func (p *replyPairer) method(from string, id json.RawMessage) string {
+	for _, q := range p.few[:p.nfew] {
+		if q.from == from && bytes.Equal(q.id, id) {
+			return q.method
+		}
+	}
+	if p.methods != nil {
+		return p.methods[pairKey(from, id)]
+	}
+	return ""
+}
+
+// remember notes a request (method not empty), unless one from that side with that id came before it.
+func (p *replyPairer) remember(from string, id json.RawMessage, method string) {
+	switch {
+	case p.method(from, id) != "":
+	case p.nfew < len(p.few):
+		p.few[p.nfew] = pendingRequest{from: from, method: method, id: id}
+		p.nfew++
+	default:
+		if p.methods == nil {
+			p.methods = map[string]string{}
+		}
+		p.methods[pairKey(from, id)] = method
+	}
+}
 
 func otherSide(from string) string {
 	if from == FromClient {
@@ -104,21 +142,15 @@ func (p *replyPairer) pair(msgs []RPC) {
 	if p.seen >= len(msgs) {
 		return
 	}
-	if p.methods == nil {
-		p.methods = map[string]string{}
-	}
 	fresh := msgs[p.seen:]
-	for _, q := range fresh {
-		if q.IsResponse || q.Method == "" || len(q.ID) == 0 {
-			continue
-		}
-		if k := pairKey(q.From, q.ID); p.methods[k] == "" {
-			p.methods[k] = q.Method
+	for i := range fresh {
+		if q := &fresh[i]; !q.IsResponse && q.Method != "" && len(q.ID) > 0 {
+			p.remember(q.From, q.ID, q.Method)
 		}
 	}
 	for i := range fresh {
 		if m := &fresh[i]; m.IsResponse && len(m.ID) > 0 {
-			m.ReplyTo = p.methods[pairKey(otherSide(m.From), m.ID)]
+			m.ReplyTo = p.method(otherSide(m.From), m.ID)
 		}
 	}
 	p.seen = len(msgs)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // scanRPC reads a JSON-RPC message object (or a batch array of them) the way json.Unmarshal into rawRPC reads it —
@@ -13,16 +14,19 @@ import (
 // FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (json.Valid) and start with
 // '{' or '['. At most limit messages are read (limit < 0: all); the rest of a batch's elements are only skipped and
 // counted (rest). It reads each byte a bounded number of times: its cost is linear in the body's size.
-func scanRPC(body []byte, limit int) (raws []rawRPC, rest int, ok bool) {
+// The messages are appended to raws.
+func scanRPC(raws []rawRPC, body []byte, limit int) (_ []rawRPC, rest int, ok bool) {
 	s := &rpcScanner{b: body}
 	if body[0] == '{' {
 		if limit == 0 {
 			return nil, 1, true
 		}
 		r, ok := s.object()
-		return []rawRPC{r}, 0, ok
+		return append(raws, r), 0, ok
 	}
-	raws = []rawRPC{}
+	if raws == nil {
+		raws = []rawRPC{}
+	}
 	s.i++ // [
 	for {
 		s.ws()
@@ -143,11 +147,11 @@ func (s *rpcScanner) object() (r rawRPC, ok bool) {
 		v := s.value()
 		switch {
 		case equalFold(k, keyJSONRPC):
-			if !setString(&r.JSONRPC, v) {
+			if !setShortString(&r.JSONRPC, v) {
 				return r, false
 			}
 		case equalFold(k, keyMethod):
-			if !setString(&r.Method, v) {
+			if !setShortString(&r.Method, v) {
 				return r, false
 			}
 		case equalFold(k, keyID):
@@ -222,6 +226,16 @@ func setString(dst *string, v []byte) bool {
 		return true
 	}
 	return false
+}
+
+// setShortString is setString for the texts that repeat from one message to the next (the protocol version, the
+// method): a short one without escapes is interned (intern: looked up without a copy, copied once while in use).
+func setShortString(dst *string, v []byte) bool {
+	if inner := v[1:max(1, len(v)-1)]; v[0] == '"' && len(inner) <= internMax && bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		*dst = intern(unsafe.String(unsafe.SliceData(inner), len(inner)))
+		return true
+	}
+	return setString(dst, v)
 }
 
 // The keys read, as bytes to compare with.

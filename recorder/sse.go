@@ -3,7 +3,6 @@ package recorder
 import (
 	"bytes"
 	"strconv"
-	"strings"
 )
 
 // SSEParser splits a text/event-stream into events as bytes arrive (WHATWG HTML §9.2.6): lines end in CRLF, LF or
@@ -24,8 +23,11 @@ type SSEParser struct {
 }
 
 // Feed consumes p and returns the events it completed.
-func (p *SSEParser) Feed(b []byte) []SSEEvent {
-	var out []SSEEvent
+func (p *SSEParser) Feed(b []byte) []SSEEvent { return p.AppendFeed(nil, b) }
+
+// AppendFeed consumes b and appends the events it completed to dst (Feed without a new slice per call). A line is
+// looked at in place: only an event's id, its type and its data become strings.
+func (p *SSEParser) AppendFeed(dst []SSEEvent, b []byte) []SSEEvent {
 	if p.MaxLine == 0 {
 		p.MaxLine = 1 << 20
 	}
@@ -41,10 +43,17 @@ func (p *SSEParser) Feed(b []byte) []SSEEvent {
 			if room := p.MaxLine - len(p.buf); room > 0 {
 				p.buf = append(p.buf, b[:min(room, len(b))]...)
 			}
-			return out
+			return dst
 		}
-		if room := p.MaxLine - len(p.buf); room > 0 {
-			p.buf = append(p.buf, b[:min(room, i)]...)
+		// the line: in b itself when no part of it is held from an earlier feed
+		var l []byte
+		if len(p.buf) == 0 {
+			l = b[:max(0, min(i, p.MaxLine))]
+		} else {
+			if room := p.MaxLine - len(p.buf); room > 0 {
+				p.buf = append(p.buf, b[:min(room, i)]...)
+			}
+			l = p.buf
 		}
 		if b[i] == '\r' {
 			if i+1 < len(b) && b[i+1] == '\n' {
@@ -58,21 +67,20 @@ func (p *SSEParser) Feed(b []byte) []SSEEvent {
 		} else {
 			b = b[i+1:]
 		}
-		l := string(p.buf)
 		if !p.started {
 			p.started = true
-			l = strings.TrimPrefix(l, "\ufeff")
+			l = bytes.TrimPrefix(l, []byte("\ufeff"))
 		}
 		if ev, ok := p.line(l); ok {
-			out = append(out, ev)
+			dst = append(dst, ev)
 		}
 		p.buf = p.buf[:0]
 	}
-	return out
+	return dst
 }
 
-func (p *SSEParser) line(l string) (SSEEvent, bool) {
-	if l == "" {
+func (p *SSEParser) line(l []byte) (SSEEvent, bool) {
+	if len(l) == 0 {
 		if !p.sawField {
 			return SSEEvent{}, false
 		}
@@ -84,35 +92,44 @@ func (p *SSEParser) line(l string) (SSEEvent, bool) {
 		}
 		return ev, true
 	}
-	if strings.HasPrefix(l, ":") {
+	if l[0] == ':' {
 		return SSEEvent{}, false
 	}
-	field, value, _ := strings.Cut(l, ":")
-	value = strings.TrimPrefix(value, " ")
+	field, value, _ := bytes.Cut(l, []byte(":"))
+	value = bytes.TrimPrefix(value, []byte(" "))
 	p.sawField = true
-	switch field {
+	switch string(field) {
 	case "data":
 		if p.hasData {
-			p.appendData("\n")
+			p.appendData([]byte("\n"))
 		}
 		p.appendData(value)
 		p.hasData = true
 	case "event":
-		p.cur.Event = value
+		p.cur.Event = eventType(value)
 	case "id":
-		if !strings.ContainsRune(value, 0) {
-			p.cur.ID = value
+		if bytes.IndexByte(value, 0) < 0 {
+			p.cur.ID = string(value)
 		}
 	case "retry":
-		if n, err := strconv.Atoi(value); err == nil && n >= 0 && strings.Trim(value, "0123456789") == "" {
+		if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 && len(bytes.Trim(value, "0123456789")) == 0 {
 			p.cur.Retry = n
 		}
 	}
 	return SSEEvent{}, false
 }
 
+// eventType returns an event's type as a string, without a new one for the type MCP servers send.
+func eventType(v []byte) string {
+	switch string(v) {
+	case "message":
+		return "message"
+	}
+	return string(v)
+}
+
 // appendData adds to the current event's data, up to MaxLine bytes.
-func (p *SSEParser) appendData(s string) {
+func (p *SSEParser) appendData(s []byte) {
 	if room := p.MaxLine - len(p.data); room > 0 {
 		p.data = append(p.data, s[:min(room, len(s))]...)
 	}

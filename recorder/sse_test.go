@@ -109,3 +109,22 @@ func TestSSEParserManyDataLines(t *testing.T) {
 		t.Errorf("next event: %+v", evs)
 	}
 }
+
+// An event is cut with two new strings, its id and its data: lines are looked at in place, the type MCP servers
+// send is not copied, and AppendFeed appends to the caller's slice.
+func TestSSEParserAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	stream := []byte("event: message\nid: 3GXWB6LQ2ZQ4YQ3Z_7\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
+	p := &SSEParser{}
+	dst := make([]SSEEvent, 0, 1)
+	var got []SSEEvent
+	allocs := testing.AllocsPerRun(100, func() { got = p.AppendFeed(dst[:0], stream) })
+	if len(got) != 1 || got[0].Event != "message" || got[0].ID != "3GXWB6LQ2ZQ4YQ3Z_7" || got[0].Data != `{"jsonrpc":"2.0","id":7,"result":{}}` {
+		t.Fatalf("events %+v", got)
+	}
+	if allocs > 2 {
+		t.Errorf("%.0f allocations per event, want 2 (its id and its data)", allocs)
+	}
+}

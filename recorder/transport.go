@@ -67,7 +67,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// A shallow copy with the tee as its body: RoundTrip must not modify the caller's request, and nothing
 		// else of it changes (a deep Clone would copy every header for nothing).
 		r2 := *req
-		r2.Body = &teeBody{rc: req.Body, l: l}
+		l.tee = teeBody{rc: req.Body, l: l}
+		r2.Body = &l.tee
 		req = &r2
 	}
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
@@ -99,7 +100,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	l.mu.Unlock()
 	l.writeHeader(resp.StatusCode, resp.Header)
-	resp.Body = &recordedBody{rc: resp.Body, l: l}
+	l.rb = recordedBody{rc: resp.Body, l: l}
+	resp.Body = &l.rb
 	return resp, nil
 }
 
@@ -118,16 +120,16 @@ func (l *live) end(err error) {
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()
 	}
+	l.reqEOF = true
+	l.parseRequest() // first: its list is made with room for the answer that follows
 	if l.sse == nil {
 		l.addRPC(l.ex.RespBody.Data, -1)
 		l.pairer.pair(l.ex.RPC)
 	} else {
 		l.parseEvents()
 	}
-	l.reqEOF = true
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	l.ex.State = StateComplete
-	l.parseRequest()
 	l.rec.store.completeRecord(l.ex.record())
 	l.rec.inflight.Add(-1)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"unicode/utf8"
 )
 
 // Go's http.Request keeps headers in a map, which loses their order and the case they were sent in. To record
@@ -74,10 +75,8 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 		}
 		h = append(h, Header{Name: name, Value: strings.TrimSpace(value)})
 	}
-	for name := range r.Header { // a block that does not hold every header is not this request's: fall back
-		if h.Get(name) == "" && len(r.Header[name]) > 0 && r.Header[name][0] != "" {
-			return nil
-		}
+	if !holdsEvery(h, r.Header) { // a block that does not hold every header is not this request's: fall back
+		return nil
 	}
 	return h
 }
@@ -102,4 +101,37 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 		return context.WithValue(ctx, wireConnKey{}, wc)
 	}
 	return ctx
+}
+
+// holdsEvery reports whether, for every name in hdr whose first value is not empty, h's first line of that name
+// (case-insensitively) has a value that is not empty. A few lines are looked up one by one; more (a stranger can
+// send thousands in a header window) through a map, so that the cost is linear in the lines. A block with a name
+// that is not ASCII is not the request's (net/http accepts only token names) when it is looked at through the map.
+func holdsEvery(h Headers, hdr http.Header) bool {
+	if len(h) <= 16 {
+		for name, vs := range hdr {
+			if len(vs) > 0 && vs[0] != "" && h.Get(name) == "" {
+				return false
+			}
+		}
+		return true
+	}
+	first := make(map[string]string, len(h))
+	for _, x := range h {
+		for i := 0; i < len(x.Name); i++ {
+			if x.Name[i] >= utf8.RuneSelf {
+				return false
+			}
+		}
+		k := strings.ToLower(x.Name)
+		if _, seen := first[k]; !seen {
+			first[k] = x.Value
+		}
+	}
+	for name, vs := range hdr {
+		if len(vs) > 0 && vs[0] != "" && first[strings.ToLower(name)] == "" {
+			return false
+		}
+	}
+	return true
 }

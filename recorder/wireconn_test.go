@@ -1,10 +1,14 @@
 package recorder
 
 import (
+	"bufio"
 	"bytes"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
+	"time"
 )
 
 // A request with a body that follows another on the same connection keeps all its header lines, in order
@@ -39,5 +43,50 @@ func TestWireHeadersSecondRequestWithBody(t *testing.T) {
 	h := exs[1].ReqHeaders
 	if len(h) == 0 || h[0].Name != "Host" || h.Get("User-Agent") != "second" || h.Get("Content-Length") == "" || h.Get("X-Forwarded-Proto") != "https" {
 		t.Fatalf("second request's headers = %v", h)
+	}
+}
+
+// Finding a request's header block costs time linear in its lines: a stranger can send thousands of header lines
+// in a window (each name was looked up in every line: 16,000 lines took half a second). The cost per line at
+// 32,000 lines stays within a few times that at 2,000 (quadratic: 16 times), and a block holds every header of
+// its request or is not taken, as before, for few lines and many.
+func TestWireHeadersManyLinesLinear(t *testing.T) {
+	block := func(n int, skip int) (*http.Request, *wireConn) {
+		var b strings.Builder
+		b.WriteString("GET /mcp HTTP/1.1\r\nHost: x\r\n")
+		for i := range n {
+			fmt.Fprintf(&b, "h%d:x\r\n", i)
+		}
+		b.WriteString("\r\n")
+		r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(b.String())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// the window holds the block without one of its lines: not the request's
+		raw := strings.Replace(b.String(), fmt.Sprintf("h%d:x\r\n", skip), "", 1)
+		return r, &wireConn{buf: []byte(raw)}
+	}
+	perLine := func(n int) float64 {
+		best := time.Duration(1 << 62)
+		for range 3 {
+			r, c := block(n, -1)
+			t0 := time.Now()
+			h := c.headersFor(r)
+			best = min(best, time.Since(t0))
+			if len(h) != n+1 || h[0].Name != "Host" || h[n].Name != fmt.Sprintf("h%d", n-1) {
+				t.Fatalf("%d lines: got %d", n, len(h))
+			}
+		}
+		return float64(best) / float64(n)
+	}
+	small, large := perLine(2000), perLine(32000)
+	t.Logf("per line: %.0f ns at 2,000 lines, %.0f ns at 32,000", small, large)
+	if large > 5*small {
+		t.Errorf("finding the header block grows faster than its lines: %.0f ns per line at 2,000, %.0f at 32,000", small, large)
+	}
+	for _, n := range []int{3, 40} {
+		if r, c := block(n, n/2); c.headersFor(r) != nil {
+			t.Errorf("%d lines: a block without one of the request's headers was taken", n)
+		}
 	}
 }

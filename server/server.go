@@ -136,7 +136,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, guard: guard, mcp: ms, oauth: as, stop: stop}
 	cfg.Toggles.OnChange(s.applyToolsChanged)
 	cfg.Toggles.OnChange(s.applyAuthToggles)
-	// Toggles set before New (--fault, --scenario) apply from the first request, as live changes do.
+	// Toggles set before New (--toggle, --scenario) apply from the first request, as live changes do.
 	s.applyToolsChanged(nil)
 	s.applyAuthToggles(nil)
 	s.router = s.routes()

@@ -714,16 +714,30 @@ func (e *tenv) send(p tprobe, toggle string) (wresp, []recorder.ToggleChange) {
 			}
 		}()
 	}
+	var last uint64 // the exchange this request records comes after every one recorded so far
+	for _, ex := range e.store.Snapshot() {
+		last = max(last, ex.ID)
+	}
 	status, h, b := e.raw(q)
 	r := e.normalise(status, h, b)
-	exs := e.store.Snapshot()
-	for i := len(exs) - 1; i >= 0; i-- {
-		if ex := exs[i]; ex.Kind == recorder.Inbound && ex.Method == q.method && ex.URL == q.path {
-			return r, ex.Toggles
+	// The recorder publishes after the flush, and a stream's exchange completes after the client hung up: wait
+	// (bounded) for this request's own exchange, complete. Reading the store at once found the previous probe's
+	// exchange for the same method and path (GET stream, without the toggle) about one run in two.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		exs := e.store.Snapshot()
+		for i := len(exs) - 1; i >= 0; i-- {
+			if ex := exs[i]; ex.ID > last && ex.Kind == recorder.Inbound && ex.Method == q.method && ex.URL == q.path &&
+				ex.State == recorder.StateComplete {
+				return r, ex.Toggles
+			}
 		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no exchange recorded for %s %s within 10s", q.method, q.path)
+			return r, nil
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	e.t.Fatalf("no exchange recorded for %s %s", q.method, q.path)
-	return r, nil
 }
 
 // effect turns the untoggled response into the one the toggle must produce.

@@ -84,14 +84,6 @@ func (s *dialogStack) top() dialog {
 	return s.ds[len(s.ds)-1]
 }
 
-// topID is the top dialog's id (dialogNone when none is open).
-func (s *dialogStack) topID() string {
-	if d := s.top(); d != nil {
-		return d.id()
-	}
-	return dialogNone
-}
-
 // body is the open dialog that fills the body in place of the panes, or nil.
 func (s *dialogStack) body() dialog {
 	for _, d := range s.ds {

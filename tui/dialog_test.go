@@ -94,42 +94,42 @@ func TestLayoutSlots(t *testing.T) {
 	}
 }
 
-// notesDialog is a dialog as a contributor adds one (CONTRIBUTING.md, "Add a TUI pane or dialog"): a modal box with its own key.
-type notesDialog struct {
+// sampleNotesDialog is a dialog as a contributor adds one (CONTRIBUTING.md, "Add a TUI pane or dialog"): a modal box with its own key.
+type sampleNotesDialog struct {
 	ctx   *programContext
 	w     int
 	opens int
 }
 
-func (p *notesDialog) id() string       { return "notes" }
-func (p *notesDialog) modal() bool      { return true }
-func (p *notesDialog) title() string    { return "Notes" }
-func (p *notesDialog) click(_, _ int)   {}
-func (p *notesDialog) SetSize(w, _ int) { p.w = w }
-func (p *notesDialog) openKey() key.Binding {
+func (p *sampleNotesDialog) id() string       { return "notes" }
+func (p *sampleNotesDialog) modal() bool      { return true }
+func (p *sampleNotesDialog) title() string    { return "Notes" }
+func (p *sampleNotesDialog) click(_, _ int)   {}
+func (p *sampleNotesDialog) SetSize(w, _ int) { p.w = w }
+func (p *sampleNotesDialog) openKey() key.Binding {
 	return key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "notes"))
 }
-func (p *notesDialog) open() tea.Cmd { p.opens++; return nil }
-func (p *notesDialog) ShortHelp() []key.Binding {
+func (p *sampleNotesDialog) open() tea.Cmd { p.opens++; return nil }
+func (p *sampleNotesDialog) ShortHelp() []key.Binding {
 	return []key.Binding{key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "close the notes"))}
 }
-func (p *notesDialog) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
-func (p *notesDialog) Update(msg tea.Msg) tea.Cmd {
+func (p *sampleNotesDialog) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
+func (p *sampleNotesDialog) Update(msg tea.Msg) tea.Cmd {
 	if km, ok := msg.(tea.KeyPressMsg); ok && key.Matches(km, p.ctx.keys.Back) {
 		p.ctx.dialogs.close(p.id())
 	}
 	return nil
 }
-func (p *notesDialog) box() ([]string, *tea.Cursor) {
+func (p *sampleNotesDialog) box() ([]string, *tea.Cursor) {
 	return boxed(&p.ctx.styles, "Notes", []string{"a note"}, min(p.w-2, 40)), nil
 }
-func (p *notesDialog) Lines() []string { l, _ := p.box(); return l }
+func (p *sampleNotesDialog) Lines() []string { l, _ := p.box(); return l }
 
 // A dialog added in one line of newDialogs is opened by its key, takes the keys, shows its short help in the
 // footer, closes on esc, and its key is listed in the help: the root needs nothing else.
 func TestNewDialogTakesOneLine(t *testing.T) {
 	h := newHarness(t, 120, 40, nil)
-	d := &notesDialog{ctx: h.m.ctx}
+	d := &sampleNotesDialog{ctx: h.m.ctx}
 	h.m.dialogList = append(h.m.dialogList, d) // the one line in newDialogs
 	h.press("n")
 	if h.m.dialogs.topID() != "notes" || d.opens != 1 {

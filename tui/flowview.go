@@ -140,14 +140,6 @@ func (d *flowView) index(id uint64) (int, bool) {
 	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
 }
 
-// get returns the exchange with id, or nil.
-func (d *flowView) get(id uint64) *row {
-	if i, ok := d.index(id); ok {
-		return &d.rows[i]
-	}
-	return nil
-}
-
 // applyResult says what a batch changed.
 type applyResult struct {
 	added   int  // exchanges new to the data

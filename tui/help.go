@@ -12,10 +12,6 @@ import (
 
 func helpW(w int) int { return min(w-2, 110) }
 
-func (m *Model) helpContent(w int) []string {
-	return helpContent(&m.ctx.styles, m.helpSections(), helpW(w))
-}
-
 // active is the component whose keys the help shows: the top dialog under the help, or the focused pane.
 func (m *Model) active() component {
 	for i := len(m.dialogs.ds) - 1; i >= 0; i-- {

@@ -36,9 +36,6 @@ func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
 	return waitForAnalysis(m.anSub)
 }
 
-// analysisOwed reports whether the service has not answered everything it was handed yet.
-func (m *Model) analysisOwed() bool { return m.anAcked < m.anSent || m.anPending }
-
 // Update applies a message. It does no IO: commands do, and report back.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)

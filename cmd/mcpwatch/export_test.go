@@ -93,9 +93,9 @@ func TestExportErrors(t *testing.T) {
 	}{
 		{"no capture", []string{"export", "--format", "har"}, 2, "name the capture file"},
 		{"two captures", []string{"export", fixture, fixture, "--format", "har"}, 2, "one capture file at a time"},
-		{"no format", []string{"export", fixture}, 2, "--format is required (har, jsonl, markdown, curl)"},
+		{"no format", []string{"export", fixture}, 2, "--format is required (" + export.FormatNames(", ") + ")"},
 		{"format not in the name", []string{"export", fixture, "--out", filepath.Join(dir, "x.txt")}, 2, "--format is required"},
-		{"bad format", []string{"export", fixture, "--format", "pdf"}, 2, `unknown export format "pdf" (valid: har, jsonl, markdown, curl)`},
+		{"bad format", []string{"export", fixture, "--format", "pdf"}, 2, `unknown export format "pdf" (valid: ` + export.FormatNames(", ") + ")"},
 		{"base without curl", []string{"export", fixture, "--format", "har", "--base", "http://x"}, 2, "--base only applies to --format curl"},
 		{"bad base", []string{"export", fixture, "--format", "curl", "--base", "localhost:4000"}, 1, "want an absolute http(s) URL"},
 		{"unknown flag", []string{"export", fixture, "--nope"}, 2, "unknown flag: --nope"},

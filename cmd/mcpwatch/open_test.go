@@ -11,11 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
-	"github.com/mcpwatch/mcpwatch/server/faults"
 )
 
 func testExchanges() []*recorder.Exchange {
@@ -29,47 +27,6 @@ func testExchanges() []*recorder.Exchange {
 		mk(1, "POST", "/mcp", `{"jsonrpc":"2.0","id":0,"method":"initialize"}`, 200),
 		mk(2, "POST", "/mcp", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, 202),
 		mk(3, "POST", "/mcp", `{"jsonrpc":"2.0","id":1,"method":"tools/list"}`, 200),
-	}
-}
-
-// TestExportForTUI: the TUI's JSONL export is what `mcpwatch open` and recorder.LoadCapture read back, and a
-// failed export leaves no file behind.
-func TestExportForTUI(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "out.jsonl")
-	if err := app.ExportForTUI(nil)("jsonl", path, testExchanges()); err != nil {
-		t.Fatal(err)
-	}
-	res, err := recorder.LoadCapture(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Exchanges) != 3 || res.TornTail || len(res.Skipped) > 0 || res.Exchanges[2].RPCMethod() != "tools/list" {
-		t.Fatalf("read back %d exchanges (torn %v, skipped %v)", len(res.Exchanges), res.TornTail, res.Skipped)
-	}
-	for _, f := range app.ExportFormatsForTUI() {
-		p := filepath.Join(dir, "all."+f)
-		if err := app.ExportForTUI(nil)(f, p, testExchanges()); err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil || len(b) == 0 {
-			t.Fatalf("%s: %v, %d bytes", f, err, len(b))
-		}
-		if f == "har" && !json.Valid(b) {
-			t.Fatalf("the HAR is not JSON")
-		}
-		os.Remove(p)
-	}
-	if err := app.ExportForTUI(nil)("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
-		t.Fatalf("an unknown format: %v", err)
-	}
-	if err := app.ExportForTUI(nil)("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
-		t.Fatal("a missing directory is not an error")
-	}
-	entries, _ := os.ReadDir(dir)
-	if len(entries) != 1 {
-		t.Fatalf("the directory holds %d files, want only out.jsonl", len(entries))
 	}
 }
 
@@ -177,47 +134,5 @@ func TestOpenPrintsTheAnalysis(t *testing.T) {
 	}
 	if exchanges != len(res.Exchanges) || !slices.Equal(rules, []string{"initialize-no-session-id"}) {
 		t.Errorf("--json: %d exchange events, findings %v", exchanges, rules)
-	}
-}
-
-// TestTogglesForTUI: the TUI sees the catalogue's serve toggles, switches them through the set, and gets the
-// set's errors for a bad value.
-func TestTogglesForTUI(t *testing.T) {
-	set := faults.NewSet(faults.ModeServe)
-	tg := app.TogglesForTUI{Toggles: set}
-	list := tg.List()
-	var names []string
-	for _, ti := range list {
-		names = append(names, ti.Name)
-		if ti.Active {
-			t.Fatalf("%s is on in a new set", ti.Name)
-		}
-	}
-	if len(list) == 0 || names[0] != "omit-session-id" || !slices.Contains(names, "slow") {
-		t.Fatalf("toggles: %v", names)
-	}
-	if err := tg.Set("omit-session-id", ""); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Set("slow", "250ms"); err != nil {
-		t.Fatal(err)
-	}
-	if err := tg.Set("slow", "soon"); err == nil {
-		t.Fatal("slow=soon was taken")
-	}
-	on := map[string]string{}
-	for _, ti := range tg.List() {
-		if ti.Active {
-			on[ti.Name] = ti.Value
-		}
-		if ti.Name == "slow" && (!ti.TakesValue || ti.ValueHint == "") {
-			t.Fatalf("slow: %+v", ti)
-		}
-	}
-	if len(on) != 2 || on["slow"] != "250ms" || !set.Has(faults.OmitSessionID) {
-		t.Fatalf("on: %v", on)
-	}
-	if err := tg.Unset("slow"); err != nil || set.Has(faults.Slow) {
-		t.Fatalf("unset: %v", err)
 	}
 }

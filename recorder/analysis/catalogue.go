@@ -467,31 +467,6 @@ func Rules() []Rule {
 	return out
 }
 
-// RuleByID returns a rule of the catalogue.
-func RuleByID(id string) (Rule, bool) {
-	r, ok := ruleIndex[id]
-	if !ok {
-		return Rule{}, false
-	}
-	return r.export(), true
-}
-
-// ToggleRules returns the ids of the rules a toggle (by name, without its value) can produce; ok is false for a
-// toggle the relation does not know.
-func ToggleRules(toggle string) (rules []string, ok bool) {
-	rs, ok := toggleCauses[toggle]
-	for _, r := range rs {
-		rules = append(rules, r.ID)
-	}
-	return rules, ok
-}
-
-// CanCause reports whether the toggle given as NAME or NAME=VALUE (as an exchange records it) can produce rule.
-func CanCause(toggle, rule string) bool {
-	r := ruleIndex[rule]
-	return r != nil && r.causedBy(toggle)
-}
-
 // causedBy reports whether the toggle given as NAME or NAME=VALUE can produce r.
 func (r *Rule) causedBy(toggle string) bool {
 	name, _, _ := strings.Cut(toggle, "=")

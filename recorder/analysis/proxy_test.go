@@ -1,7 +1,6 @@
 package analysis_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
+	"github.com/mcpwatch/mcpwatch/server/servertest"
 )
 
 // The analysis of proxy mode, on exchanges recorded by the real router (capture, guard, toggles) with the real
@@ -38,23 +38,8 @@ func newProxyRig(t *testing.T, upstream string, opts proxy.Options) *proxyRig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Recorder: rec, Handler: p, EndpointPath: p.EndpointPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		p.Close()
-	})
+	t.Cleanup(p.Close) // after the server stopped
+	srv := servertest.Serve(t, server.Config{Recorder: rec, Handler: p, EndpointPath: p.EndpointPath()})
 	return &proxyRig{store: store, url: srv.LocalURL()}
 }
 

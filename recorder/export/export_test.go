@@ -178,7 +178,7 @@ func TestParseFormat(t *testing.T) {
 		}
 	}
 	_, err := ParseFormat("pdf")
-	if err == nil || !strings.Contains(err.Error(), "har, jsonl, markdown, curl") {
+	if err == nil || !strings.Contains(err.Error(), "(valid: "+FormatNames(", ")+")") || !strings.Contains(err.Error(), "har, jsonl, markdown") {
 		t.Errorf("err %v", err)
 	}
 	if err := Write(&bytes.Buffer{}, "pdf", nil, Options{}); err == nil {

@@ -69,3 +69,21 @@ func TestFileMode(t *testing.T) {
 		t.Errorf("WriteFile(pdf): %v", err)
 	}
 }
+
+// Names, aliases and extensions are each one format's: a second format on ".md" would be written under a name
+// FormatForPath reads back as markdown, and its golden file would be markdown's.
+func TestFormatNamesAndExtsAreDistinct(t *testing.T) {
+	seen := map[string]Format{}
+	for _, f := range formats {
+		keys := []string{"name " + string(f.name), "ext " + strings.ToLower(f.ext)}
+		for _, a := range f.aliases {
+			keys = append(keys, "name "+a)
+		}
+		for _, k := range keys {
+			if o, dup := seen[k]; dup {
+				t.Errorf("%s is both %s's and %s's", k, o, f.name)
+			}
+			seen[k] = f.name
+		}
+	}
+}

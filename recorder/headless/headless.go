@@ -213,7 +213,7 @@ func (p *printer) print(fs []analysis.Finding) error {
 			}
 			continue
 		}
-		if _, err := fmt.Fprintln(p.bw, FindingLine(f)); err != nil {
+		if _, err := fmt.Fprintln(p.bw, findingLine(f)); err != nil {
 			return err
 		}
 	}
@@ -238,8 +238,9 @@ func (p *printer) json(ev Event) error {
 // origin it went to.
 func Line(ex *recorder.Exchange) string { return string(appendLine(nil, ex, nil)) }
 
-// appendLine appends an exchange's line to dst — Line, or LineInfo when in is set — without fmt: the printer writes
-// one for every exchange, and formatting with fmt cost two dozen allocations a line.
+// appendLine appends an exchange's line to dst — Line, or with the stage (with "!" when it failed), client and
+// connection after the duration when in is set — without fmt: the printer writes one for every exchange, and
+// formatting with fmt cost two dozen allocations a line.
 func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 	rpc := ex.RPCMethod()
 	if rpc == "" {
@@ -325,19 +326,10 @@ func origin(u string) string {
 	return scheme + "://" + rest
 }
 
-// LineInfo is Line with the exchange's stage (with "!" when it failed), its client and its connection after the
-// duration:
-//
-//	12:00:01.250 POST   /mcp     initialize   200   1.2ms  initialize  claude c1
-//	12:00:01.249 POST   /mcp     initialize   200   1.1ms  initialize  claude c1 → http://127.0.0.1:8080
-func LineInfo(ex *recorder.Exchange, in analysis.Info) string {
-	return string(appendLine(nil, ex, &in))
-}
-
-// FindingLine is the text form of a finding, prefixed so that it stands out:
+// findingLine is the text form of a finding, prefixed so that it stands out:
 //
 //	! warn session-not-echoed [c1 #12]: The client sent … — Claude often omits … (source: …)
-func FindingLine(f analysis.Finding) string {
+func findingLine(f analysis.Finding) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "! %s %s [%s #%d", f.Severity, f.Rule, f.Connection, f.ExchangeID)
 	if f.Toggle != "" {

@@ -269,12 +269,6 @@ func Toggles() []Def {
 	return out
 }
 
-// ByName returns the toggle called name (as a user or a capture spells it).
-func ByName(name string) (Toggle, bool) {
-	d, ok := byName[name]
-	return Toggle{d}, ok
-}
-
 // Lookup returns the definition of name.
 func Lookup(name string) (Def, bool) {
 	d, ok := byName[name]
@@ -284,8 +278,8 @@ func Lookup(name string) (Def, bool) {
 	return d.clone(), true
 }
 
-// Names lists every toggle name.
-func Names() []string {
+// names lists every toggle name.
+func names() []string {
 	out := make([]string, len(registry))
 	for i, d := range registry {
 		out[i] = d.Name
@@ -293,7 +287,7 @@ func Names() []string {
 	return out
 }
 
-// Spec is NAME or NAME=VALUE, as given to --fault.
+// Spec is NAME or NAME=VALUE, as given to --toggle (or its alias --fault).
 func (d Def) Spec() string {
 	if d.Arg == "" {
 		return d.Name

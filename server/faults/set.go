@@ -68,7 +68,7 @@ func (s *Set) Apply(on, off []string) error {
 	}
 	for _, name := range off {
 		if _, ok := Lookup(name); !ok {
-			return fmt.Errorf("unknown toggle %q; valid toggles: %s", name, strings.Join(Names(), ", "))
+			return fmt.Errorf("unknown toggle %q; valid toggles: %s", name, strings.Join(names(), ", "))
 		}
 	}
 	s.mu.Lock()

@@ -13,7 +13,6 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -31,6 +30,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
+	"github.com/mcpwatch/mcpwatch/server/servertest"
 )
 
 const (
@@ -75,23 +75,11 @@ func benchMcpwatch(b *testing.B, upstream string) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Recorder: rec, Handler: p})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		<-done
+	b.Cleanup(func() { // after the server stopped
 		p.Close()
 		capture.Close()
 	})
-	return srv.LocalURL()
+	return servertest.Serve(b, server.Config{Recorder: rec, Handler: p}).LocalURL()
 }
 
 // benchRevproxy runs a bare httputil.ReverseProxy with its own transport in front of upstream (the limit for a Go

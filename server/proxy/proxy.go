@@ -207,10 +207,12 @@ const maxWholeBody = 64 << 10
 // the upstream receives the request line, headers and body in one write instead of two (net/http flushes the
 // headers first for a body it cannot see in memory): a write call and a packet less per request. Bodies of
 // unknown length (chunked), larger ones, and those announced with Expect: 100-continue stream as they arrive.
-// A body that ends before its Content-Length is forwarded as far as it came, followed by the same error.
+// A body that ends before its Content-Length is forwarded as far as it came, followed by the same error. A body
+// already in memory (GetBody set: the server's small-body deadline read it whole) is left as it is, not copied
+// a second time.
 func wholeBody(r *http.Request) {
 	if r.ContentLength <= 0 || r.ContentLength > maxWholeBody || r.Body == nil || r.Body == http.NoBody ||
-		r.Header.Get("Expect") != "" {
+		r.GetBody != nil || r.Header.Get("Expect") != "" {
 		return
 	}
 	buf := make([]byte, r.ContentLength)

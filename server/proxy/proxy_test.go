@@ -22,6 +22,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
+	"github.com/mcpwatch/mcpwatch/server/servertest"
 )
 
 // rig is mcpwatch's router (capture, guard) with the proxy mounted, listening on loopback.
@@ -39,23 +40,8 @@ func newRig(t *testing.T, upstream string, opts proxy.Options, public string) *r
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", PublicURL: public, Recorder: rec, Handler: p, EndpointPath: p.EndpointPath()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		p.Close()
-	})
+	t.Cleanup(p.Close) // after the server stopped
+	srv := servertest.Serve(t, server.Config{PublicURL: public, Recorder: rec, Handler: p, EndpointPath: p.EndpointPath()})
 	return &rig{store: store, url: srv.LocalURL()}
 }
 

@@ -54,3 +54,20 @@ func TestWholeBody(t *testing.T) {
 		})
 	}
 }
+
+// A body already in memory, replayable (the server's small-body deadline read it whole and set GetBody), is
+// forwarded as it is: not read into a second buffer.
+func TestWholeBodyInMemoryAlready(t *testing.T) {
+	small := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	r, _ := http.NewRequest("POST", "http://x/mcp", nil)
+	getBody := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(small)), nil }
+	body := io.NopCloser(bytes.NewReader(small))
+	r.Body, r.ContentLength, r.GetBody = body, int64(len(small)), getBody
+	wholeBody(r)
+	if r.Body != body {
+		t.Error("a body in memory was read into another buffer")
+	}
+	if b, _ := io.ReadAll(r.Body); !bytes.Equal(b, small) {
+		t.Errorf("body %q", b)
+	}
+}

@@ -171,7 +171,6 @@ type Table[V any] struct {
 type table interface {
 	encode(key string) (json.RawMessage, bool, error)
 	apply(key string, v json.RawMessage) error // nil v: deleted
-	size() int
 }
 
 func newTable[V any](s *State, name string, hook func(string, *V, *V)) *Table[V] {
@@ -276,8 +275,6 @@ func (t *Table[V]) apply(key string, raw json.RawMessage) error {
 	t.set(key, v)
 	return nil
 }
-
-func (t *Table[V]) size() int { return len(t.m) }
 
 // MarshalJSON is the table as a JSON object (tests, snapshots).
 func (t *Table[V]) MarshalJSON() ([]byte, error) { return json.Marshal(t.m) }

@@ -10,7 +10,8 @@ import (
 )
 
 // writeCLIDoc writes docs/cli.md from the command tree: every command, its flags as --help prints them, and the
-// exit codes. TestCLIDoc keeps the file in step (go test ./cmd/mcpwatch -run TestCLIDoc -update rewrites it).
+// exit codes. TestCLIDoc keeps the file in step (go test ./cmd/mcpwatch -run TestCLIDoc -update rewrites it); it is
+// its only caller, so the generator lives in a test file.
 func writeCLIDoc(w io.Writer) {
 	root := newRoot()
 	root.InitDefaultCompletionCmd()
