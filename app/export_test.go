@@ -116,7 +116,7 @@ func TestTUIExportStagesAtTheSessionsMCPPath(t *testing.T) {
 		t.Fatal("the test needs an exchange whose stage depends on the MCP path")
 	}
 	p := filepath.Join(t.TempDir(), "x.har")
-	if err := ExportForTUI(svc)("har", p, []*recorder.Exchange{ex}); err != nil {
+	if err := exportForTUI(svc)("har", p, []*recorder.Exchange{ex}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p)
