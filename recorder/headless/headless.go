@@ -88,7 +88,7 @@ func Run(ctx context.Context, store *recorder.Store, sub *recorder.Subscription,
 // service's clock every Options.Tick); and a line when the feeder missed updates. The service's Options carry
 // the analysis options and the clock: opts.JSON alone matters here.
 func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Options) error {
-	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]bool{}, shown: map[uint64]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]uint64{}, shown: map[uint64]bool{}}
 	return p.watch(ctx, sub)
 }
 
@@ -131,6 +131,7 @@ func (p *printer) watch(ctx context.Context, sub *live.Subscription) error {
 			if err := p.print(m.Report.Findings); err != nil {
 				return err
 			}
+			p.forgetFindings(m.Report.Findings, m.From)
 		}
 		// Flush per message, so a tail -f or a pipe sees each line at once.
 		if err := p.bw.Flush(); err != nil {
@@ -151,7 +152,7 @@ func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = func() time.Time { return time.Time{} }
 	}
-	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]uint64{}}
 	an := analysis.New(opts.Analysis)
 	for _, ex := range analysis.SettleOrder(exs) {
 		an.Observe(ex)
@@ -171,11 +172,12 @@ func Print(w io.Writer, exs []*recorder.Exchange, opts Options) error {
 type printer struct {
 	bw      *bufio.Writer
 	opts    Options
-	printed map[string]bool // finding keys already printed
-	shown   map[uint64]bool // exchanges already printed (Watch)
+	printed map[string]uint64 // finding keys already printed → the finding's exchange
+	shown   map[uint64]bool   // exchanges already printed (Watch)
 	line    []byte          // the line being written (reused)
-	// shownKept is the size of shown after it was last pruned; prunes counts the prunes (tests).
-	shownKept, prunes int
+	// shownKept and printedKept are the sizes of shown and printed after they were last pruned; prunes counts the
+	// prunes (tests).
+	shownKept, printedKept, prunes int
 }
 
 // exchange prints an exchange's line (or event) and the findings the analysis named when it observed it.
@@ -200,13 +202,29 @@ func (p *printer) exchange(ex *recorder.Exchange, in analysis.Info) error {
 	return p.print(in.Findings)
 }
 
+// forgetFindings lets go of the printed findings that the analysis no longer reports and whose exchange the feeder
+// let go, once the set doubled since the last time (amortised O(1) a finding): over a long public session every
+// connection a stranger opens adds findings, and the analysis forgets them as the store does.
+func (p *printer) forgetFindings(report []analysis.Finding, from uint64) {
+	if len(p.printed) <= 2*max(p.printedKept, 4096) {
+		return
+	}
+	live := make(map[string]bool, len(report))
+	for _, f := range report {
+		live[f.Key()] = true
+	}
+	maps.DeleteFunc(p.printed, func(k string, id uint64) bool { return id < from && !live[k] })
+	p.printedKept = len(p.printed)
+	p.prunes++
+}
+
 func (p *printer) print(fs []analysis.Finding) error {
 	for _, f := range fs {
 		k := f.Key()
-		if p.printed[k] {
+		if _, done := p.printed[k]; done {
 			continue
 		}
-		p.printed[k] = true
+		p.printed[k] = f.ExchangeID
 		if p.opts.JSON {
 			if err := p.json(Event{Event: EventFinding, Finding: &f}); err != nil {
 				return err

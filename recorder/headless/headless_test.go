@@ -447,7 +447,7 @@ func TestWatchForgetsInAmortisedTime(t *testing.T) {
 	defer svc.Close()
 	sub := svc.Subscribe()
 	w := make(writes, 1)
-	p := &printer{bw: bufio.NewWriter(w), printed: map[string]bool{}, shown: map[uint64]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}, shown: map[uint64]bool{}}
 	done := make(chan error, 1)
 	go func() { done <- p.watch(context.Background(), sub) }()
 	start := time.Unix(1700000000, 0)
@@ -471,4 +471,68 @@ func TestWatchForgetsInAmortisedTime(t *testing.T) {
 	if p.prunes > 3 {
 		t.Fatalf("the printed set was scanned %d times for %d messages", p.prunes, n)
 	}
+}
+
+// TestWatchForgetsPrintedFindings: over a long public session every stranger's connection adds findings; the
+// printer lets go of those the analysis no longer reports once the feeder let their exchanges go, so the set of
+// printed findings stays within a bound of what is held rather than growing with every connection ever seen.
+func TestWatchForgetsPrintedFindings(t *testing.T) {
+	const n, held = 9000, 200
+	svc := live.New(live.Options{Saved: true, Analysis: analysis.Options{MaxExchanges: held}})
+	defer svc.Close()
+	sub := svc.Subscribe()
+	var mu sync.Mutex
+	lines := 0
+	w := lineCounter{mu: &mu, n: &lines, wrote: make(chan struct{}, 1)}
+	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}, shown: map[uint64]bool{}}
+	done := make(chan error, 1)
+	go func() { done <- p.watch(context.Background(), sub) }()
+	start := time.Unix(1700000000, 0)
+	for i := uint64(1); i <= n; i++ {
+		// A 401 on the MCP endpoint without WWW-Authenticate, each from a client of its own: a finding each.
+		ex := &recorder.Exchange{ID: i, Kind: recorder.Inbound, Method: "POST", URL: "/mcp", Status: 401, State: recorder.StateComplete,
+			RemoteAddr: fmt.Sprintf("10.%d.%d.%d:4000", i>>16&255, i>>8&255, i&255),
+			ReqHeaders: recorder.Headers{{Name: "User-Agent", Value: fmt.Sprintf("stranger/%d", i)}},
+			Start:      start.Add(time.Duration(i) * time.Millisecond)}
+		from := uint64(1) // the feeder holds the last `held` exchanges
+		if i > held {
+			from = i + 1 - held
+		}
+		svc.Push(live.Batch{Epoch: 1, Seq: i, Exchanges: []*recorder.Exchange{ex}, From: from})
+		select {
+		case <-w.wrote: // its line (and its finding)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("#%d never printed", i)
+		}
+	}
+	svc.Finish()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if lines < n/2 {
+		t.Fatalf("%d findings printed for %d strangers: the test does not exercise the set", lines, n)
+	}
+	if len(p.printed) > 2*4096+held {
+		t.Fatalf("%d printed findings remembered after %d printed, %d exchanges held", len(p.printed), lines, held)
+	}
+}
+
+// lineCounter counts the finding lines written and says that something was written.
+type lineCounter struct {
+	mu    *sync.Mutex
+	n     *int
+	wrote chan struct{}
+}
+
+func (w lineCounter) Write(b []byte) (int, error) {
+	w.mu.Lock()
+	*w.n += strings.Count(string(b), "challenge-no-www-authenticate")
+	w.mu.Unlock()
+	select {
+	case w.wrote <- struct{}{}:
+	default:
+	}
+	return len(b), nil
 }
