@@ -174,7 +174,7 @@ type printer struct {
 	opts    Options
 	printed map[string]uint64 // finding keys already printed → the finding's exchange
 	shown   map[uint64]bool   // exchanges already printed (Watch)
-	line    []byte          // the line being written (reused)
+	line    []byte            // the line being written (reused)
 	// shownKept and printedKept are the sizes of shown and printed after they were last pruned; prunes counts the
 	// prunes (tests).
 	shownKept, printedKept, prunes int
