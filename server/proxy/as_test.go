@@ -316,62 +316,78 @@ func TestLoopbackListenerBehindAPublicHostIsSaid(t *testing.T) {
 	}
 }
 
-// A browser sends a host-only cookie to every port of the host: each listener removes from what it forwards the
-// cookies the other listener's server set (and notes it), and passes every other cookie untouched.
-func TestListenersKeepTheirCookiesApart(t *testing.T) {
-	var asGot, mcpGot sync.Map
+// cookieRig is mcpwatch's two listeners in front of an upstream MCP server and the authorization server its
+// resource metadata names, each recording the Cookie headers it gets (by path for the AS, by method and path for
+// the MCP server); the AS sets asCookie on /login, the MCP server mcpCookie on GET /mcp.
+type cookieRig struct {
+	*asRig
+	asGot, mcpGot sync.Map
+}
+
+func newCookieRig(t *testing.T, asCookie, mcpCookie *http.Cookie) *cookieRig {
+	t.Helper()
+	cr := &cookieRig{}
 	var asURL, mcpURL string
 	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asGot.Store(r.URL.Path, r.Header.Values("Cookie"))
+		cr.asGot.Store(r.URL.Path, r.Header.Values("Cookie"))
 		if r.URL.Path == "/login" {
-			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "session-secret", Path: "/"})
+			http.SetCookie(w, asCookie)
 		}
 	}))
-	defer as.Close()
+	t.Cleanup(as.Close)
 	asURL = as.URL
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mcpGot.Store(r.Method+" "+r.URL.Path, r.Header.Values("Cookie"))
+		cr.mcpGot.Store(r.Method+" "+r.URL.Path, r.Header.Values("Cookie"))
 		switch r.URL.Path {
 		case "/.well-known/oauth-protected-resource/mcp":
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"resource":"%s/mcp","authorization_servers":["%s"]}`, mcpURL, asURL)
 		case "/mcp":
 			if r.Method == "GET" {
-				http.SetCookie(w, &http.Cookie{Name: "mcp_pref", Value: "1"})
+				http.SetCookie(w, mcpCookie)
 			}
 		}
 	}))
-	defer up.Close()
+	t.Cleanup(up.Close)
 	mcpURL = up.URL
-	rg := newASRig(t, up.URL+"/mcp")
-	do(t, "GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", "")
-	if rg.p.WatchedAS() != asURL {
-		t.Fatalf("watched %q", rg.p.WatchedAS())
+	cr.asRig = newASRig(t, up.URL+"/mcp")
+	do(t, "GET", cr.mcp+"/.well-known/oauth-protected-resource/mcp", "")
+	if cr.p.WatchedAS() != asURL {
+		t.Fatalf("watched %q", cr.p.WatchedAS())
 	}
-	got := func(m *sync.Map, key string) []string {
-		v, _ := m.Load(key)
-		s, _ := v.([]string)
-		return s
-	}
+	return cr
+}
+
+// got is the Cookie header values the server got at key.
+func got(m *sync.Map, key string) []string {
+	v, _ := m.Load(key)
+	s, _ := v.([]string)
+	return s
+}
+
+// A browser sends a host-only cookie to every port of the host: each listener removes from what it forwards the
+// cookies the other listener's server set (and notes it), and passes every other cookie untouched.
+func TestListenersKeepTheirCookiesApart(t *testing.T) {
+	rg := newCookieRig(t, &http.Cookie{Name: "sid", Value: "session-secret", Path: "/"}, &http.Cookie{Name: "mcp_pref", Value: "1"})
 	// Before either server set one, cookies pass.
 	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=early; other=keep")
-	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=early; other=keep"}) {
+	if c := got(&rg.mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=early; other=keep"}) {
 		t.Errorf("before the AS set sid, the MCP server got %q", c)
 	}
 	do(t, "GET", rg.as+"/login", "")
 	do(t, "GET", rg.mcp+"/mcp", "")
 	// The AS's session cookie stops at the MCP listener; the other cookie passes.
 	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=session-secret; other=keep")
-	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"other=keep"}) {
+	if c := got(&rg.mcpGot, "POST /mcp"); !slices.Equal(c, []string{"other=keep"}) {
 		t.Errorf("the MCP server got %q", c)
 	}
 	do(t, "DELETE", rg.mcp+"/mcp", "", "Cookie", "sid=session-secret")
-	if c := got(&mcpGot, "DELETE /mcp"); len(c) != 0 {
+	if c := got(&rg.mcpGot, "DELETE /mcp"); len(c) != 0 {
 		t.Errorf("the MCP server got %q", c)
 	}
 	// The MCP server's cookie stops at the AS listener.
 	do(t, "GET", rg.as+"/authorize", "", "Cookie", "mcp_pref=1; sid=session-secret")
-	if c := got(&asGot, "/authorize"); !slices.Equal(c, []string{"sid=session-secret"}) {
+	if c := got(&rg.asGot, "/authorize"); !slices.Equal(c, []string{"sid=session-secret"}) {
 		t.Errorf("the authorization server got %q", c)
 	}
 	// The notes are on the inbound exchanges, which the store has once they complete (just after the client read).
@@ -401,56 +417,26 @@ func TestListenersKeepTheirCookiesApart(t *testing.T) {
 // whichever server set it last, and goes to that server alone. Both listeners used to strip it, so that neither
 // server got its session back.
 func TestACookieBothServersSetGoesToTheLastSetter(t *testing.T) {
-	var asGot, mcpGot sync.Map
-	var asURL, mcpURL string
-	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asGot.Store(r.URL.Path, r.Header.Values("Cookie"))
-		if r.URL.Path == "/login" {
-			http.SetCookie(w, &http.Cookie{Name: "sid", Value: "as-session", Path: "/"})
-		}
-	}))
-	defer as.Close()
-	asURL = as.URL
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mcpGot.Store(r.Method+" "+r.URL.Path, r.Header.Values("Cookie"))
-		switch r.URL.Path {
-		case "/.well-known/oauth-protected-resource/mcp":
-			w.Header().Set("Content-Type", "application/json")
-			fmt.Fprintf(w, `{"resource":"%s/mcp","authorization_servers":["%s"]}`, mcpURL, asURL)
-		case "/mcp":
-			if r.Method == "GET" {
-				http.SetCookie(w, &http.Cookie{Name: "sid", Value: "mcp-session"})
-			}
-		}
-	}))
-	defer up.Close()
-	mcpURL = up.URL
-	rg := newASRig(t, up.URL+"/mcp")
-	do(t, "GET", rg.mcp+"/.well-known/oauth-protected-resource/mcp", "")
-	got := func(m *sync.Map, key string) []string {
-		v, _ := m.Load(key)
-		s, _ := v.([]string)
-		return s
-	}
+	rg := newCookieRig(t, &http.Cookie{Name: "sid", Value: "as-session", Path: "/"}, &http.Cookie{Name: "sid", Value: "mcp-session"})
 	// The AS sets sid, then the MCP server sets sid: the browser holds the MCP server's.
 	do(t, "GET", rg.as+"/login", "")
 	do(t, "GET", rg.mcp+"/mcp", "")
 	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=mcp-session")
-	if c := got(&mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=mcp-session"}) {
+	if c := got(&rg.mcpGot, "POST /mcp"); !slices.Equal(c, []string{"sid=mcp-session"}) {
 		t.Errorf("the MCP server set sid last and got %q", c)
 	}
 	do(t, "GET", rg.as+"/authorize", "", "Cookie", "sid=mcp-session")
-	if c := got(&asGot, "/authorize"); len(c) != 0 {
+	if c := got(&rg.asGot, "/authorize"); len(c) != 0 {
 		t.Errorf("the authorization server got the MCP server's sid: %q", c)
 	}
 	// The AS sets it again: now it is the AS's.
 	do(t, "GET", rg.as+"/login", "")
 	do(t, "GET", rg.as+"/authorize", "", "Cookie", "sid=as-session")
-	if c := got(&asGot, "/authorize"); !slices.Equal(c, []string{"sid=as-session"}) {
+	if c := got(&rg.asGot, "/authorize"); !slices.Equal(c, []string{"sid=as-session"}) {
 		t.Errorf("the AS set sid last and got %q", c)
 	}
 	do(t, "POST", rg.mcp+"/mcp", "{}", "Cookie", "sid=as-session")
-	if c := got(&mcpGot, "POST /mcp"); len(c) != 0 {
+	if c := got(&rg.mcpGot, "POST /mcp"); len(c) != 0 {
 		t.Errorf("the MCP server got the AS's sid: %q", c)
 	}
 }
