@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
@@ -87,8 +88,10 @@ func startServe(b *testing.B, variant string, stateless bool) string {
 // BenchmarkServe compares `serve` with the go-sdk alone, tools/call on an established session (one client, one
 // keep-alive connection, the echo tool; every answer checked by the load generator's client) in both eras, and
 // session setup (initialize + notifications/initialized, then DELETE so that sessions do not pile up). The
-// machine is shared: read the ratios between the variants of one run, not the absolute times. ns/op and allocs/op
-// include the client, the same for every variant (the plain variant is about the client alone).
+// machine is shared: read the ratios between the variants of one run, not the absolute times. ns/op, cpu-ns/op
+// (the process's CPU time, client, server and background work such as the GC and the analysis together: steadier
+// than wall time on a busy machine) and allocs/op include the client, the same for every variant (the plain
+// variant is about the client alone).
 //
 //	go test ./server -run '^$' -bench 'Serve/' -benchmem -count 3
 func BenchmarkServe(b *testing.B) {
@@ -105,6 +108,7 @@ func BenchmarkServe(b *testing.B) {
 				text := make([]byte, 0, 32)
 				b.ReportAllocs()
 				n := 0
+				cpu0 := processCPU()
 				for b.Loop() {
 					n++
 					text = strconv.AppendInt(append(text[:0], "bench "...), int64(n), 10)
@@ -113,6 +117,7 @@ func BenchmarkServe(b *testing.B) {
 					}
 				}
 				b.StopTimer()
+				reportCPU(b, cpu0)
 				if err := c.Close(ctx, s); err != nil {
 					b.Fatal(err)
 				}
@@ -125,6 +130,7 @@ func BenchmarkServe(b *testing.B) {
 			c := loadgen.NewClient(loadgen.Config{Clients: 1})
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu0 := processCPU()
 			for b.Loop() {
 				s, err := c.Open(ctx, url, loadgen.EraLegacy, "")
 				if err != nil {
@@ -134,6 +140,15 @@ func BenchmarkServe(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.StopTimer()
+			reportCPU(b, cpu0)
 		})
+	}
+}
+
+// reportCPU reports the process's CPU time per operation since cpu0.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	if cpu := processCPU(); cpu > 0 && b.N > 0 {
+		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 }
