@@ -30,7 +30,7 @@ func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r)
 				return
 			}
-			if err := http.NewResponseController(w).SetReadDeadline(time.Now().Add(d)); err != nil {
+			if err := setReadDeadline(w, time.Now().Add(d)); err != nil {
 				next.ServeHTTP(w, r) // a writer without deadlines (httptest.ResponseRecorder)
 				return
 			}
@@ -39,6 +39,15 @@ func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 			next.ServeHTTP(w, &r2)
 		})
 	}
+}
+
+// setReadDeadline is http.NewResponseController(w).SetReadDeadline(t), without allocating the controller when w
+// is net/http's own writer (this middleware is the outermost).
+func setReadDeadline(w http.ResponseWriter, t time.Time) error {
+	if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return http.NewResponseController(w).SetReadDeadline(t)
 }
 
 type deadlineBody struct {

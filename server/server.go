@@ -164,7 +164,7 @@ func (s *Server) routes() chi.Router {
 		return r
 	}
 
-	h := mcpserver.NewHandler(s.mcp, mcpserver.HandlerOptions{
+	hopts := mcpserver.HandlerOptions{
 		Logger:              s.cfg.Logger,
 		ForceStateless:      func() bool { return s.cfg.Toggles.Has(faults.Stateless) },
 		StrictVersionHeader: func() bool { return s.cfg.Toggles.Has(faults.StrictVersionHeader) },
@@ -185,7 +185,11 @@ func (s *Server) routes() chi.Router {
 				Before: mcpserver.EraLegacy + ": the stateful handler (" + legacyWhy + "; sessions, GET stream, DELETE)",
 				After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
 		},
-	})
+	}
+	if s.cfg.Recorder == nil {
+		hopts.OnRoute = nil // its note is recorded nowhere: not built for every request either
+	}
+	h := mcpserver.NewHandler(s.mcp, hopts)
 	mcpH, sseH := s.watchToolsChanged(h), s.watchToolsChanged(h.SSE())
 	if s.oauth != nil {
 		s.oauth.Mount(r)
@@ -301,6 +305,16 @@ func (s *Server) Close() { s.stop() }
 // the capture before the caller closes it. o should already listen.
 func (s *Server) Also(o *Server) { s.also = append(s.also, o) }
 
+// listener is what Serve serves on, and the http.Server's ConnContext: the recorder takes each request's headers
+// in their wire order from its connection's bytes, which the wrapped listener keeps; without a recorder nothing
+// would read them, and connections are served as they are.
+func (s *Server) listener() (net.Listener, func(context.Context, net.Conn) context.Context) {
+	if s.cfg.Recorder == nil {
+		return s.ln, nil
+	}
+	return recorder.WrapListener(s.ln), recorder.ConnContext
+}
+
 // Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
@@ -328,10 +342,11 @@ func (s *Server) Serve(ctx context.Context) error {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
-		ConnContext:       recorder.ConnContext,
 	}
+	var ln net.Listener
+	ln, s.http.ConnContext = s.listener()
 	errc := make(chan error, 1)
-	go func() { errc <- s.http.Serve(recorder.WrapListener(s.ln)) }()
+	go func() { errc <- s.http.Serve(ln) }()
 	select {
 	case err := <-errc:
 		s.stop()

@@ -56,6 +56,8 @@ type Analyzer struct {
 	last  time.Time // end of the latest exchange seen
 	now   time.Time // SetNow
 	ended bool      // End: the capture ended
+
+	req reqMemo // the last request body's params, read once for every rule that looks at them
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -349,7 +351,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 			if r.pair == 0 {
 				r.pair = inboundOf(ex)
 			}
-			r.status, r.era = statusOf(ex, r.stage), eraOf(ex, r.stage)
+			r.status, r.era = statusOf(ex, r.stage), a.eraOf(ex, r.stage)
 			r.settled = ex.State != recorder.StatePending
 			r.done = complete
 			return
@@ -379,7 +381,7 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		if wait {
 			r.status = StatusPending // until its answer arrives on the stream
 		}
-		r.era = eraOf(ex, r.stage)
+		r.era = a.eraOf(ex, r.stage)
 		if r.sse && r.era == "" {
 			r.era = "legacy"
 		}
@@ -549,7 +551,7 @@ func hasClientRPC(ex *recorder.Exchange) bool {
 }
 
 // eraOf names the protocol era of an MCP exchange: the embedded server's "era" note, else what the request says.
-func eraOf(ex *recorder.Exchange, stage Stage) string {
+func (a *Analyzer) eraOf(ex *recorder.Exchange, stage Stage) string {
 	if !mcpStage(stage) && !(stage == StageOther && hasClientRPC(ex)) && !(stage == StageChallenge && hasClientRPC(ex)) {
 		return ""
 	}
@@ -562,7 +564,7 @@ func eraOf(ex *recorder.Exchange, stage Stage) string {
 	}
 	// The body's _meta version is the request's version: it wins over a header that disagrees (Claude sends
 	// MCP-Protocol-Version: 2025-11-25 beside _meta 2026-07-28 after server/discover, CC#93290).
-	if v := metaVersion(rpcParams(ex)); isVersion(v) && v >= "2026-07-28" {
+	if v := a.paramsMetaVersion(ex); isVersion(v) && v >= "2026-07-28" {
 		return "2026"
 	}
 	if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
@@ -580,7 +582,7 @@ func eraOf(ex *recorder.Exchange, stage Stage) string {
 	if ex.Path() == "/sse" {
 		return "legacy"
 	}
-	if metaVersion(rpcParams(ex)) != "" {
+	if a.paramsMetaVersion(ex) != "" {
 		return "2026"
 	}
 	return ""
@@ -1099,7 +1101,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	switch stage {
 	case StageInitialize, StageDiscover:
-		name, version := clientInfo(rpcParams(ex))
+		name, version := a.clientInfo(ex)
 		s := clientInfoSignal(name, version)
 		take(s)
 		if s.name != "" {
@@ -1147,7 +1149,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	default:
 		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
 		if c.best.strength < 3 && r.era == "2026" {
-			name, version := clientInfo(rpcParams(ex))
+			name, version := a.clientInfo(ex)
 			s := clientInfoSignal(name, version)
 			take(s)
 			if s.name != "" && c.infoName == "" {
@@ -1167,7 +1169,7 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if r.era == "2026" && r.status == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
-		if v := reqMetaVersion(ex); isVersion(v) {
+		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = v
 		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = v

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/url"
 	"strings"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -325,47 +326,96 @@ func rpcResult(ex *recorder.Exchange) map[string]json.RawMessage {
 	return nil
 }
 
-// rpcParams returns the params of the exchange's first client message.
-func rpcParams(ex *recorder.Exchange) map[string]json.RawMessage {
-	o := object(ex.ReqBody.Data)
+// rpcParamsOf returns the params of a request body's (first) client message.
+func rpcParamsOf(body []byte) map[string]json.RawMessage {
+	o := object(body)
 	if o == nil {
 		return nil
 	}
 	return object(o["params"])
 }
 
-// clientInfo returns the name and version a client gave: initialize's clientInfo, or the 2026-07-28 per-request
-// _meta["io.modelcontextprotocol/clientInfo"].
-func clientInfo(p map[string]json.RawMessage) (name, version string) {
-	if p == nil {
-		return "", ""
-	}
-	ci := object(p["clientInfo"])
-	if ci == nil {
-		if meta := object(p["_meta"]); meta != nil {
-			ci = object(meta["io.modelcontextprotocol/clientInfo"])
-		}
-	}
-	return str(ci, "name"), str(ci, "version")
-}
-
-// metaVersion returns the 2026-07-28 _meta protocol version of a request's params.
 // metaKey is the _meta member that carries a request's protocol version (2026-07-28).
 const metaKey = "io.modelcontextprotocol/protocolVersion"
 
-// reqMetaVersion is the _meta protocol version of a request, without parsing a body that cannot hold one.
-func reqMetaVersion(ex *recorder.Exchange) string {
+// reqMemo is what the analyzer read of the last request body it parsed: the rules of one exchange (its era, its
+// client, its session and version headers, its tool) look at the same params, which were decoded for each of them
+// (five times for a 2026-07-28 tools/call). A body is the same while its bytes are: the same start and length
+// (records' bodies are never written again once recorded; a growing one is longer); the memo holds the body it
+// read, so its memory is not reused meanwhile.
+type reqMemo struct {
+	data     *byte
+	n        int
+	params   map[string]json.RawMessage // rpcParams; read only by its users
+	metaObj  map[string]json.RawMessage // params._meta
+	metaRead bool
+	meta     string // params._meta's protocol version
+	metaDone bool
+	ciName   string // params' client info
+	ciVer    string
+	ciDone   bool
+}
+
+// at makes the memo the body b's.
+func (m *reqMemo) at(b []byte) {
+	if len(b) == 0 || unsafe.SliceData(b) != m.data || len(b) != m.n {
+		*m = reqMemo{data: unsafe.SliceData(b), n: len(b)}
+		if len(b) > 0 {
+			m.params = rpcParamsOf(b)
+		}
+	}
+}
+
+// rpcParams returns the params of the exchange's first client message, read once per request body.
+func (a *Analyzer) rpcParams(ex *recorder.Exchange) map[string]json.RawMessage {
+	a.req.at(ex.ReqBody.Data)
+	return a.req.params
+}
+
+// reqMetaVersion is the _meta protocol version of a request, without parsing a body that cannot hold one, read
+// once per request body.
+func (a *Analyzer) reqMetaVersion(ex *recorder.Exchange) string {
 	if !bytes.Contains(ex.ReqBody.Data, []byte(metaKey)) {
 		return ""
 	}
-	return metaVersion(rpcParams(ex))
+	return a.paramsMetaVersion(ex)
 }
 
-func metaVersion(p map[string]json.RawMessage) string {
-	if meta := object(p["_meta"]); meta != nil {
-		return str(meta, "io.modelcontextprotocol/protocolVersion")
+// paramsMetaVersion returns the 2026-07-28 _meta protocol version of a request's params, read once per request
+// body.
+func (a *Analyzer) paramsMetaVersion(ex *recorder.Exchange) string {
+	a.req.at(ex.ReqBody.Data)
+	if !a.req.metaDone {
+		a.req.meta, a.req.metaDone = str(a.req.metaObject(), metaKey), true
 	}
-	return ""
+	return a.req.meta
+}
+
+// metaObject is object(params["_meta"]), read once.
+func (m *reqMemo) metaObject() map[string]json.RawMessage {
+	if !m.metaRead {
+		m.metaObj, m.metaRead = object(m.params["_meta"]), true
+	}
+	return m.metaObj
+}
+
+// clientInfo returns the name and version a client gave: initialize's clientInfo, or the 2026-07-28 per-request
+// _meta["io.modelcontextprotocol/clientInfo"]; read once per request body.
+func (a *Analyzer) clientInfo(ex *recorder.Exchange) (name, version string) {
+	a.req.at(ex.ReqBody.Data)
+	if !a.req.ciDone {
+		if p := a.req.params; p != nil {
+			ci := object(p["clientInfo"])
+			if ci == nil {
+				if meta := a.req.metaObject(); meta != nil {
+					ci = object(meta["io.modelcontextprotocol/clientInfo"])
+				}
+			}
+			a.req.ciName, a.req.ciVer = str(ci, "name"), str(ci, "version")
+		}
+		a.req.ciDone = true
+	}
+	return a.req.ciName, a.req.ciVer
 }
 
 // trimSlash removes one trailing slash (resource identifiers compare without it; go-sdk oauthex/audience.go).

@@ -893,7 +893,7 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 	if json.Unmarshal(res["tools"], &tools) != nil {
 		return
 	}
-	if str(rpcParams(ex), "cursor") == "" || c.tools == nil {
+	if str(a.rpcParams(ex), "cursor") == "" || c.tools == nil {
 		c.tools = make(map[string]bool, min(len(tools), maxTools))
 	}
 	if c.listed == nil {
@@ -924,7 +924,7 @@ func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
 	if !c.stale || len(c.tools) >= maxTools {
 		return // no tool an earlier list gave is missing from the latest: nothing to parse
 	}
-	name := str(rpcParams(ex), "name")
+	name := str(a.rpcParams(ex), "name")
 	if name == "" || c.tools[name] || !c.listed[name] {
 		return
 	}
@@ -979,7 +979,7 @@ func isRPCError(ex *recorder.Exchange) bool {
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
 	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
-	if mv := reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
+	if mv := a.reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
 		rl := ruleProtocolVersionHeaderMetaMismatch
 		switch code, _, ok := ex.RPCError(); {

@@ -239,7 +239,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 	)
 	if r.Method == http.MethodPost && r.Body != nil {
 		var err error
-		body, err = io.ReadAll(io.LimitReader(r.Body, h.opts.MaxBodyBytes+1))
+		body, err = readBody(r.Body, h.opts.MaxBodyBytes+1, r.ContentLength)
 		r.Body.Close()
 		if int64(len(body)) > h.opts.MaxBodyBytes {
 			writeRPCError(w, http.StatusRequestEntityTooLarge, -32600,
@@ -250,35 +250,29 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 			writeBodyError(w, r, len(body), err)
 			return "", "", call
 		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
+		mb := new(memBody)
+		mb.Reset(body)
+		r.Body = mb
 		r.ContentLength = int64(len(body))
 		// A body that is not JSON (or not a JSON-RPC object) with a JSON content type gets the protocol's answer
 		// here; with another content type the SDK answers 415 and says why.
 		isJSON := mediaType(r.Header.Get("Content-Type")) == "application/json"
-		if isJSON && !json.Valid(body) { // a malformed batch too: the SDK would answer "malformed payload" in plain text
-			writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
-			return "", "", call
-		}
 		call.json = isJSON
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
+			if isJSON && !json.Valid(body) { // a malformed batch: the SDK would answer "malformed payload" in plain text
+				writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
+				return "", "", call
+			}
 			isBatch, call.batch = true, true
 		} else if isJSON {
 			var params json.RawMessage
 			var fault *rpcFault
-			if call, params, fault = checkMessage(body); fault != nil {
+			if call, params, fault = checkMessage(body); fault != nil { // malformed JSON too: -32700
 				fault.write(w)
 				return "", "", call
 			}
 			call.json = true
-			var p struct {
-				Meta map[string]json.RawMessage `json:"_meta"`
-			}
-			if json.Unmarshal(params, &p) == nil {
-				var v json.RawMessage
-				if v, meta = p.Meta[mcp.MetaKeyProtocolVersion]; meta && json.Unmarshal(v, &call.metaVersion) != nil {
-					call.metaVersion = ""
-				}
-			}
+			call.metaVersion, meta = metaProtocolVersion(params)
 		}
 	}
 	switch v := r.Header.Get("Mcp-Protocol-Version"); {
@@ -312,9 +306,6 @@ func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.sta
 // (null, a number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) →
 // -32600, with the id when there is one.
 func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcFault) {
-	if !json.Valid(body) {
-		return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
-	}
 	var peek struct {
 		JSONRPC json.RawMessage `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
@@ -324,14 +315,28 @@ func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcF
 		Error   json.RawMessage `json:"error"`
 	}
 	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
-	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(body, &peek) != nil {
+	// An object is validated and decoded in one json.Unmarshal: its syntax error is the body's.
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		if !json.Valid(body) {
+			return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+		}
+		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+	}
+	if err := json.Unmarshal(body, &peek); err != nil {
+		if _, syntax := err.(*json.SyntaxError); syntax {
+			return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+		}
 		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
 	}
 	if string(peek.JSONRPC) != `"2.0"` {
 		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
 	}
-	if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
-		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+	if peek.Method != nil {
+		m, ok := plainString(peek.Method)
+		if !ok && json.Unmarshal(peek.Method, &m) != nil {
+			return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+		}
+		call.method = m
 	}
 	if peek.Method == nil && peek.Result == nil && peek.Error == nil {
 		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
@@ -340,6 +345,75 @@ func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcF
 	call.id = peek.ID
 	return call, peek.Params, nil
 }
+
+// plainString returns the JSON string v (valid JSON) without decoding it when it is printable ASCII without
+// escapes, which is what json.Unmarshal would make of it; ok is false for anything else (decode it then).
+func plainString(v json.RawMessage) (s string, ok bool) {
+	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
+		return "", false
+	}
+	in := v[1 : len(v)-1]
+	for _, c := range in {
+		if c == '\\' || c == '"' || c < 0x20 || c >= 0x80 {
+			return "", false
+		}
+	}
+	return string(in), true
+}
+
+// metaProtocolVersion reads params._meta's protocol version (valid JSON params): meta reports that _meta holds
+// the key, version is its value when it is a string. Params in which no key can be "_meta" (json.Unmarshal matches
+// field names case-insensitively, and a key may be escaped: it needs a '_' or a '\\') are not decoded: a legacy
+// tools/call's params.
+func metaProtocolVersion(params json.RawMessage) (version string, meta bool) {
+	if bytes.IndexByte(params, '_') < 0 && bytes.IndexByte(params, '\\') < 0 {
+		return "", false
+	}
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return "", false
+	}
+	v, meta := p.Meta[mcp.MetaKeyProtocolVersion]
+	var s string
+	if meta && json.Unmarshal(v, &s) != nil {
+		s = ""
+	}
+	return s, meta
+}
+
+// readBody reads r to its end, or to limit bytes, as io.ReadAll(io.LimitReader(r, limit)) does; a body that
+// announced its length (hint, at most limit) is read into one buffer of its size.
+func readBody(r io.Reader, limit, hint int64) ([]byte, error) {
+	if hint < 0 || hint >= limit {
+		return io.ReadAll(io.LimitReader(r, limit))
+	}
+	b := make([]byte, 0, hint+1) // the byte beyond: room to see the end without growing
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		room := min(int64(cap(b)), limit) - int64(len(b))
+		if room <= 0 {
+			return b, nil
+		}
+		n, err := r.Read(b[len(b) : int64(len(b))+room])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+}
+
+// memBody is a request body read whole, as the SDK reads it again (io.NopCloser(bytes.NewReader(b)) in one
+// allocation).
+type memBody struct{ bytes.Reader }
+
+func (*memBody) Close() error { return nil }
 
 // fixVersionHeader serves Claude's header quirk by its _meta version: a stateless-era request whose
 // MCP-Protocol-Version header is a legacy revision while _meta names a 2026 revision gets the _meta version in the
@@ -378,6 +452,9 @@ func (h *Handler) fixSessionVersion(r *http.Request, sid string) {
 }
 
 func mediaType(ct string) string {
+	if ct == "application/json" { // what clients send: what mime.ParseMediaType would return, without its map
+		return ct
+	}
 	mt, _, _ := mime.ParseMediaType(ct)
 	return mt
 }

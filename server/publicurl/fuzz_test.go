@@ -3,6 +3,7 @@ package publicurl
 // Fuzz target for the Host/Origin guard (script/fuzz runs it briefly; seeds in testdata/fuzz).
 
 import (
+	"net"
 	"net/http/httptest"
 	"net/url"
 	"strings"
@@ -71,5 +72,33 @@ func FuzzGuard(f *testing.F) {
 		r = r.WithContext(t.Context())
 		URL(r, "/"+path)
 		Base(r)
+	})
+}
+
+// IsLoopback reads an address as net.ParseIP does (it parses without allocating).
+func FuzzIsLoopbackLikeParseIP(f *testing.F) {
+	for _, s := range []string{"127.0.0.1", "127.1.2.3:80", "::1", "[::1]:4000", "::ffff:127.0.0.1", "::1%eth0", "[fe80::1%25lo]:80",
+		"0127.0.0.1", "127.0.0.01", "localhost", "a.localhost:1", "LOCALHOST", "10.0.0.1", "::", "0:0:0:0:0:0:0:1", "1.2.3.4.5", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, hostport string) {
+		want := func() bool {
+			if hostport == "" {
+				return false
+			}
+			host := hostport
+			if h, _, err := net.SplitHostPort(hostport); err == nil {
+				host = h
+			}
+			host = strings.Trim(strings.ToLower(host), "[]")
+			if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+				return true
+			}
+			ip := net.ParseIP(host)
+			return ip != nil && ip.IsLoopback()
+		}()
+		if got := IsLoopback(hostport); got != want {
+			t.Fatalf("IsLoopback(%q) = %v, net.ParseIP says %v", hostport, got, want)
+		}
 	})
 }

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Guard admits loopback hosts, the configured public host, and — when no public URL is configured — a host that a
@@ -24,6 +26,10 @@ type Guard struct {
 	mu     sync.RWMutex
 	public *url.URL // configured public URL (scheme + host), nil when not configured
 	seen   *url.URL // the last public base a tunnel forwarded, for display
+
+	// local is the base of the last request admitted as loopback (http://its Host), reused while requests keep
+	// that Host: a base is never modified (Base's callers read it, URL copies it).
+	local atomic.Pointer[url.URL]
 }
 
 // NewGuard returns a guard; public may be empty.
@@ -122,7 +128,10 @@ func (g *Guard) Check(r *http.Request) (*url.URL, error) {
 	case public != nil && (sameHost(external, public.Host) || sameHost(host, public.Host)):
 		base = public
 	case IsLoopback(host) && fwdHost == "":
-		base = &url.URL{Scheme: "http", Host: r.Host}
+		if base = g.local.Load(); base == nil || base.Host != r.Host {
+			base = &url.URL{Scheme: "http", Host: r.Host}
+			g.local.Store(base)
+		}
 	case public == nil && fwdProto == "https" && external != "":
 		base, forwarded = &url.URL{Scheme: "https", Host: external}, true
 	case IsLoopback(host) && IsLoopback(fwdHost):
@@ -195,8 +204,9 @@ func IsLoopback(hostport string) bool {
 	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
 		return true
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	// net.ParseIP(host).IsLoopback() without its allocation: netip also parses zones, which ParseIP refuses.
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Zone() == "" && ip.IsLoopback()
 }
 
 // Base returns the request's public base URL (scheme://host, no path), as the guard decided it. Outside the

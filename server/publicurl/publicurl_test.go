@@ -291,3 +291,25 @@ func TestLocal(t *testing.T) {
 		t.Error("a context outside the guard is local")
 	}
 }
+
+// Admitting a loopback request allocates nothing: its base is reused while the Host stays the same (before: the
+// parsed IP and a new base per request), and a new Host gets a base of its own.
+func TestCheckLoopbackAllocations(t *testing.T) {
+	g, _ := NewGuard("")
+	r := httptest.NewRequest("POST", "http://127.0.0.1:4000/mcp", nil)
+	first, err := g.Check(r)
+	if err != nil || first.String() != "http://127.0.0.1:4000" {
+		t.Fatalf("base %v, %v", first, err)
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		if b, err := g.Check(r); err != nil || b != first {
+			t.Fatalf("base %v, %v", b, err)
+		}
+	}); n != 0 {
+		t.Errorf("%.0f allocations to admit a loopback request", n)
+	}
+	r.Host = "localhost:4000"
+	if b, err := g.Check(r); err != nil || b.String() != "http://localhost:4000" {
+		t.Fatalf("after a new Host: base %v, %v", b, err)
+	}
+}

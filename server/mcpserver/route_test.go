@@ -1,0 +1,153 @@
+package mcpserver
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// refPeek is how the router read a JSON body before it decoded it once (json.Valid twice, then json.Unmarshal of
+// the body, of the method and of params into a map): the reference the faster reading is held to.
+func refPeek(body []byte) (call peeked, meta bool, fault *rpcFault) {
+	if !json.Valid(body) {
+		return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+	}
+	var peek struct {
+		JSONRPC json.RawMessage `json:"jsonrpc"`
+		ID      json.RawMessage `json:"id"`
+		Method  json.RawMessage `json:"method"`
+		Params  json.RawMessage `json:"params"`
+		Result  json.RawMessage `json:"result"`
+		Error   json.RawMessage `json:"error"`
+	}
+	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' || json.Unmarshal(body, &peek) != nil {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+	}
+	if string(peek.JSONRPC) != `"2.0"` {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
+	}
+	if peek.Method != nil && json.Unmarshal(peek.Method, &call.method) != nil {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+	}
+	if peek.Method == nil && peek.Result == nil && peek.Error == nil {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
+			`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`}
+	}
+	call.id = peek.ID
+	var p struct {
+		Meta map[string]json.RawMessage `json:"_meta"`
+	}
+	if json.Unmarshal(peek.Params, &p) == nil {
+		var v json.RawMessage
+		if v, meta = p.Meta[mcp.MetaKeyProtocolVersion]; meta && json.Unmarshal(v, &call.metaVersion) != nil {
+			call.metaVersion = ""
+		}
+	}
+	return call, meta, nil
+}
+
+func checkPeekLikeRef(t *testing.T, body []byte) {
+	t.Helper()
+	want, wantMeta, wantFault := refPeek(body)
+	got, params, fault := checkMessage(body)
+	var gotMeta bool
+	if fault == nil {
+		got.metaVersion, gotMeta = metaProtocolVersion(params)
+	}
+	switch {
+	case (fault == nil) != (wantFault == nil):
+		t.Fatalf("%q: fault %+v, want %+v", body, fault, wantFault)
+	case fault != nil:
+		if fault.status != wantFault.status || fault.code != wantFault.code || fault.msg != wantFault.msg || !bytes.Equal(fault.id, wantFault.id) {
+			t.Fatalf("%q: fault %+v, want %+v", body, fault, wantFault)
+		}
+	case got.method != want.method || got.metaVersion != want.metaVersion || gotMeta != wantMeta || !bytes.Equal(got.id, want.id):
+		t.Fatalf("%q: %+v meta %v, want %+v meta %v", body, got, gotMeta, want, wantMeta)
+	}
+}
+
+var peekSeeds = []string{
+	`{"id":1,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{"text":"a"},"name":"echo"}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"tools/call","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"},"name":"echo"}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"tools/call","params":{"_META":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"x","params":{"\u005fmeta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"x","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":5}}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"x","params":{"_meta":{"io.modelcontextprotocol/ProtocolVersion":"2026-07-28"}}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"x","params":{"_meta":[]}}`,
+	`{"id":1,"jsonrpc":"2.0","method":"x","params":[1,"_meta"]}`,
+	`{"id":1,"jsonrpc":"2.0","method":"to\u006fls/list"}`,
+	`{"id":1,"jsonrpc":"2.0","method":"caf` + "\xe9" + `"}`,
+	`{"id":1,"jsonrpc":"2.0","method":"café"}`,
+	`{"id":1,"jsonrpc":"2.0","method":null}`,
+	`{"id":1,"jsonrpc":"2.0","method":5}`,
+	`{"id":"a","jsonrpc":"2.0","result":{}}`,
+	`{"jsonrpc":"2.0","id":1,`, `{"jsonrpc":"2.0"} x`, `{}`, ` {"jsonrpc":"2.0","method":"ping"}`, `42`, `"ping"`, `null`, `true`, ``, `x`, `[1]`,
+}
+
+// The router reads a message as it did before it decoded it once: the same fault, id, method and _meta version.
+func TestPeekLikeBefore(t *testing.T) {
+	for _, s := range peekSeeds {
+		checkPeekLikeRef(t, []byte(s))
+	}
+}
+
+func FuzzPeekLikeBefore(f *testing.F) {
+	for _, s := range peekSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) { checkPeekLikeRef(t, body) })
+}
+
+// Routing a legacy tools/call on a session allocates only what it keeps: the body, its reader and the method.
+// Before, 24 allocations (the body validated three times and decoded twice, params decoded into a map, the media
+// type parsed into a map, the body wrapped twice).
+func TestRouteAllocations(t *testing.T) {
+	h := NewHandler(mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil), HandlerOptions{})
+	body := `{"id":7,"jsonrpc":"2.0","method":"tools/call","params":{"arguments":{"text":"hello"},"name":"echo"}}`
+	r := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Mcp-Session-Id", "abc")
+	w := httptest.NewRecorder()
+	var rd strings.Reader
+	allocs := testing.AllocsPerRun(100, func() {
+		rd.Reset(body)
+		r.Body = readCloser{&rd}
+		era, _, call := h.route(w, r)
+		if era != EraLegacy || call.method != "tools/call" {
+			t.Fatalf("routed to %q, %+v", era, call)
+		}
+	})
+	if allocs > 15 {
+		t.Errorf("%.0f allocations to route a tools/call, want at most 15", allocs)
+	}
+}
+
+type readCloser struct{ *strings.Reader }
+
+func (readCloser) Close() error { return nil }
+
+// readBody reads what io.ReadAll(io.LimitReader(r, limit)) reads, whatever length the request announced.
+func TestReadBodyLikeReadAll(t *testing.T) {
+	for _, size := range []int{0, 1, 100, 511, 512, 513, 4096, 10000} {
+		data := bytes.Repeat([]byte("x"), size)
+		for _, limit := range []int64{1, 100, 513, 5000, 20000} {
+			for _, hint := range []int64{-1, 0, 1, int64(size) - 1, int64(size), int64(size) + 1, limit - 1, limit, limit + 10} {
+				want, _ := io.ReadAll(io.LimitReader(bytes.NewReader(data), limit))
+				got, err := readBody(iotest.OneByteReader(bytes.NewReader(data)), limit, hint)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("size %d limit %d hint %d: %d bytes (%v), want %d", size, limit, hint, len(got), err, len(want))
+				}
+			}
+		}
+	}
+	if _, err := readBody(iotest.ErrReader(io.ErrUnexpectedEOF), 10, 5); err != io.ErrUnexpectedEOF {
+		t.Fatalf("error %v", err)
+	}
+}
