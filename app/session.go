@@ -21,7 +21,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/control"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/mcpwatch/mcpwatch/server/tunnel"
 	"github.com/mcpwatch/mcpwatch/tui"
 )
@@ -32,7 +32,7 @@ type Session struct {
 	Store    *recorder.Store
 	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more than the store does
 	Capture  *recorder.CaptureFile // nil: no capture file
-	Toggles  *faults.Set
+	Toggles  *toggle.Set
 	StateDir string
 	Logger   *slog.Logger
 

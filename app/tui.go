@@ -13,7 +13,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/mcpwatch/mcpwatch/tui"
 )
 
@@ -30,7 +30,7 @@ type tuiRun struct {
 	auth      bool
 	upstream  string // proxy mode
 	authNote  string // after the auth state in the header
-	toggles   *faults.Set
+	toggles   *toggle.Set
 	notice    string
 	store     *recorder.Store
 	limits    recorder.StoreOptions
@@ -132,15 +132,15 @@ func exportForTUI(svc *live.Service) tui.Exporter {
 
 // togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
 // with the ones that are on.
-type togglesForTUI struct{ Toggles *faults.Set }
+type togglesForTUI struct{ Toggles *toggle.Set }
 
 func (t togglesForTUI) List() []tui.ToggleInfo {
-	on := map[string]faults.Active{}
+	on := map[string]toggle.Active{}
 	for _, a := range t.Toggles.List() {
 		on[a.Name] = a
 	}
 	var out []tui.ToggleInfo
-	for _, d := range faults.Toggles() {
+	for _, d := range toggle.Toggles() {
 		if !d.AppliesTo(t.Toggles.Mode()) {
 			continue
 		}

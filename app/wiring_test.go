@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 func wiringExchanges() []*recorder.Exchange {
@@ -71,7 +71,7 @@ func TestExportForTUI(t *testing.T) {
 // TestTogglesForTUI (togglesForTUI): the TUI sees the catalogue's serve toggles, switches them through the set, and gets the
 // set's errors for a bad value.
 func TestTogglesForTUI(t *testing.T) {
-	set := faults.NewSet(faults.ModeServe)
+	set := toggle.NewSet(toggle.ModeServe)
 	tg := togglesForTUI{Toggles: set}
 	list := tg.List()
 	var names []string
@@ -102,10 +102,10 @@ func TestTogglesForTUI(t *testing.T) {
 			t.Fatalf("slow: %+v", ti)
 		}
 	}
-	if len(on) != 2 || on["slow"] != "250ms" || !set.Has(faults.OmitSessionID) {
+	if len(on) != 2 || on["slow"] != "250ms" || !set.Has(toggle.OmitSessionID) {
 		t.Fatalf("on: %v", on)
 	}
-	if err := tg.Unset("slow"); err != nil || set.Has(faults.Slow) {
+	if err := tg.Unset("slow"); err != nil || set.Has(toggle.Slow) {
 		t.Fatalf("unset: %v", err)
 	}
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -156,7 +156,7 @@ func TestScenarios(t *testing.T) {
 			checkBlame(t, exs, tc.blame)
 		})
 	}
-	for _, sc := range faults.Scenarios() {
+	for _, sc := range toggle.Scenarios() {
 		if !slices.Contains(covered, sc.Name) {
 			t.Errorf("scenario %s has no e2e run", sc.Name)
 		}

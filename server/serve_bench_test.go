@@ -15,7 +15,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/bench/peers"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 // serveVariants are the servers BenchmarkServe compares, in one run: the go-sdk's StreamableHTTPHandler alone (the
@@ -62,7 +62,7 @@ func startServe(b *testing.B, variant string, stateless bool) string {
 			b.Fatal(err)
 		}
 	}
-	toggles := faults.NewSet(faults.ModeServe)
+	toggles := toggle.NewSet(toggle.ModeServe)
 	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", NoAuth: true, Recorder: rec, Toggles: toggles})
 	if err != nil {
 		b.Fatal(err)

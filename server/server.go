@@ -17,11 +17,11 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver/conformance"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -35,7 +35,7 @@ type Config struct {
 	Fixtures  string // "" or FixturesConformance
 	Logger    *slog.Logger
 	Recorder  *recorder.Recorder // nil: nothing is recorded
-	Toggles   *faults.Set        // the toggles; nil: none
+	Toggles   *toggle.Set        // the toggles; nil: none
 
 	// Authorization (server/oauth). /mcp and /sse require a bearer token unless NoAuth.
 	NoAuth      bool
@@ -104,14 +104,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.Handler != nil { // proxy mode: no embedded servers
 		if cfg.Toggles == nil {
-			cfg.Toggles = faults.NewSet(faults.ModeProxy)
+			cfg.Toggles = toggle.NewSet(toggle.ModeProxy)
 		}
 		s := &Server{cfg: cfg, guard: guard, stop: func() {}}
 		s.router = s.routes()
 		return s, nil
 	}
 	if cfg.Toggles == nil {
-		cfg.Toggles = faults.NewSet(faults.ModeServe)
+		cfg.Toggles = toggle.NewSet(toggle.ModeServe)
 	}
 	var as *oauth.AS
 	if !cfg.NoAuth {
@@ -158,7 +158,7 @@ func (s *Server) routes() chi.Router {
 		r.Use(smallBodyDeadline(s.cfg.BodyTimeout)) // proxy mode: bodies stream, except the small ones
 	}
 	mcpPath, _, _ := strings.Cut(s.cfg.EndpointPath, "?")
-	r.Use(faults.Middleware(s.cfg.Toggles, faults.Options{MCPPath: mcpPath}))
+	r.Use(toggle.Middleware(s.cfg.Toggles, toggle.Options{MCPPath: mcpPath}))
 	if s.cfg.Handler != nil {
 		r.Handle("/*", s.cfg.Handler)
 		return r
@@ -166,14 +166,14 @@ func (s *Server) routes() chi.Router {
 
 	hopts := mcpserver.HandlerOptions{
 		Logger:              s.cfg.Logger,
-		ForceStateless:      func() bool { return s.cfg.Toggles.Has(faults.Stateless) },
-		StrictVersionHeader: func() bool { return s.cfg.Toggles.Has(faults.StrictVersionHeader) },
+		ForceStateless:      func() bool { return s.cfg.Toggles.Has(toggle.Stateless) },
+		StrictVersionHeader: func() bool { return s.cfg.Toggles.Has(toggle.StrictVersionHeader) },
 		OnVersionHeader: func(r *http.Request, sent, meta string, accepted bool) {
 			if accepted {
 				recorder.AddNote(r.Context(), mcpserver.NoteVersionHeader, fmt.Sprintf("accepted MCP-Protocol-Version: %s with _meta protocolVersion %s and served the request as %s (Claude through connectors does this, anthropics/claude-code#93290); a strict 2026-07-28 server answers 400 -32020 HeaderMismatch (toggle strict-version-header)", sent, meta, meta))
 				return
 			}
-			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: faults.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
+			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggle.StrictVersionHeader.Name(), What: "request header MCP-Protocol-Version",
 				Before: fmt.Sprintf("%s accepted beside _meta %s: served as %s", sent, meta, meta),
 				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
 		},
@@ -181,7 +181,7 @@ func (s *Server) routes() chi.Router {
 			recorder.AddNote(r.Context(), "era", era+": "+why)
 		},
 		OnForcedStateless: func(r *http.Request, legacyWhy string) {
-			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: faults.Stateless.Name(), What: "route",
+			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggle.Stateless.Name(), What: "route",
 				Before: mcpserver.EraLegacy + ": the stateful handler (" + legacyWhy + "; sessions, GET stream, DELETE)",
 				After:  mcpserver.EraStateless + ": the stateless handler (no session; GET and DELETE 405)"})
 		},
@@ -215,8 +215,8 @@ func (s *Server) index(w http.ResponseWriter, r *http.Request) {
 }
 
 // applyToolsChanged adds or removes the tools-changed toggle's tool when the toggle flips.
-func (s *Server) applyToolsChanged([]faults.Active) {
-	on := s.cfg.Toggles.Has(faults.ToolsChanged)
+func (s *Server) applyToolsChanged([]toggle.Active) {
+	on := s.cfg.Toggles.Has(toggle.ToolsChanged)
 	s.toolsChangedMu.Lock()
 	defer s.toolsChangedMu.Unlock()
 	switch {
@@ -231,17 +231,17 @@ func (s *Server) applyToolsChanged([]faults.Active) {
 }
 
 // applyAuthToggles sets the authorization server's knobs from the toggles that change how it behaves (the others
-// act on the wire, in the faults middleware). A change applies to the next request.
-func (s *Server) applyAuthToggles([]faults.Active) {
+// act on the wire, in the toggles middleware). A change applies to the next request.
+func (s *Server) applyAuthToggles([]toggle.Active) {
 	if s.oauth == nil {
 		return
 	}
 	set := s.cfg.Toggles
 	s.oauth.UpdateOptions(func(o *oauth.Options) {
-		o.DenyConsent = set.Has(faults.DenyConsent)
-		o.ForceConfidential = set.Has(faults.RequireClientSecret)
-		o.RedirectHosts, _ = set.Hosts(faults.RedirectAllow)
-		o.AccessTokenTTL, _ = set.Duration(faults.ShortToken)
+		o.DenyConsent = set.Has(toggle.DenyConsent)
+		o.ForceConfidential = set.Has(toggle.RequireClientSecret)
+		o.RedirectHosts, _ = set.Hosts(toggle.RedirectAllow)
+		o.AccessTokenTTL, _ = set.Duration(toggle.ShortToken)
 	})
 }
 
@@ -255,7 +255,7 @@ func (s *Server) OAuth() *oauth.AS { return s.oauth }
 func (s *Server) Guard() *publicurl.Guard { return s.guard }
 
 // Toggles is the set of toggles.
-func (s *Server) Toggles() *faults.Set { return s.cfg.Toggles }
+func (s *Server) Toggles() *toggle.Set { return s.cfg.Toggles }
 
 // MCP is the SDK server (tools, prompts, resources); nil in proxy mode.
 func (s *Server) MCP() *mcp.Server { return s.mcp }

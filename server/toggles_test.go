@@ -17,15 +17,15 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // newTestServer runs the real router (capture, guard, toggles, SDK handlers) on an httptest server.
 func newTestServer(t *testing.T, specs ...string) (*Server, *recorder.Store, string) {
 	t.Helper()
-	set := faults.NewSet(faults.ModeServe)
+	set := toggle.NewSet(toggle.ModeServe)
 	for _, s := range specs {
 		if err := set.Set(s); err != nil {
 			t.Fatal(err)
@@ -243,7 +243,7 @@ func TestToggleToolsChangedAtStart(t *testing.T) {
 // authToggleServer is the embedded server with OAuth on and the given toggles, and a wire client to it.
 func authToggleServer(t *testing.T, specs ...string) (*wire, *recorder.Store) {
 	t.Helper()
-	set := faults.NewSet(faults.ModeServe)
+	set := toggle.NewSet(toggle.ModeServe)
 	for _, s := range specs {
 		if err := set.Set(s); err != nil {
 			t.Fatal(err)
@@ -418,7 +418,7 @@ func (r wresp) clone() wresp { return wresp{r.status, r.header.Clone(), r.body} 
 type tenv struct {
 	t        *testing.T
 	base     string // the URL clients use
-	set      *faults.Set
+	set      *toggle.Set
 	store    *recorder.Store
 	hc       *http.Client
 	clientID string // registered, public, redirect https://claude.ai/api/mcp/auth_callback
@@ -443,16 +443,16 @@ func newTEnv(t *testing.T, mode string) *tenv {
 	t.Cleanup(docs.Close)
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
-	set := faults.NewSet(mode)
+	set := toggle.NewSet(mode)
 	var h http.Handler
 	switch mode {
-	case faults.ModeServe:
+	case toggle.ModeServe:
 		srv, err := New(Config{Recorder: rec, Toggles: set, AutoApprove: true, AllowLoopbackCIMD: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		h = srv.Handler()
-	case faults.ModeProxy:
+	case toggle.ModeProxy:
 		up, err := New(Config{AutoApprove: true, AllowLoopbackCIMD: true})
 		if err != nil {
 			t.Fatal(err)
@@ -1029,22 +1029,22 @@ func TestEveryToggleChangesExactlyWhatItSays(t *testing.T) {
 		name, _, _ := strings.Cut(c.spec, "=")
 		covered[name] = true
 	}
-	for _, d := range faults.Toggles() {
+	for _, d := range toggle.Toggles() {
 		if !covered[d.Name] {
 			t.Errorf("toggle %s has no row in the table", d.Name)
 		}
 	}
 	probes := tableProbes()
-	for _, mode := range []string{faults.ModeServe, faults.ModeProxy} {
+	for _, mode := range []string{toggle.ModeServe, toggle.ModeProxy} {
 		for _, c := range table {
 			t.Run(mode+"/"+c.spec, func(t *testing.T) {
 				t.Parallel()
-				d, _, _, err := faults.ParseSpec(c.spec)
+				d, _, _, err := toggle.ParseSpec(c.spec)
 				if err != nil {
 					t.Fatal(err)
 				}
 				if !d.AppliesTo(mode) {
-					if err := faults.NewSet(mode).Set(c.spec); err == nil {
+					if err := toggle.NewSet(mode).Set(c.spec); err == nil {
 						t.Errorf("a %s-only toggle was accepted in %s mode", strings.Join(d.Modes, ","), mode)
 					}
 					return

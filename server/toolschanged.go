@@ -6,8 +6,8 @@ import (
 	"net/http"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/mcpserver"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 // What watchToolsChanged looks for in a response: the SDK writes compact JSON.
@@ -24,7 +24,7 @@ var (
 func (s *Server) watchToolsChanged(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		flips := s.toolsFlips.Load()
-		listed := s.cfg.Toggles.Has(faults.ToolsChanged) // answers now list the tool
+		listed := s.cfg.Toggles.Has(toggle.ToolsChanged) // answers now list the tool
 		if !listed && flips == 0 && r.Method != http.MethodGet {
 			next.ServeHTTP(w, r)
 			return
@@ -50,7 +50,7 @@ func (w *toolsChangedWriter) Write(p []byte) (int, error) {
 func (w *toolsChangedWriter) scan(p []byte) {
 	if w.watchList && w.has(p, listedMarker) {
 		w.watchList = false
-		recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "result.tools",
+		recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: toggle.ToolsChanged.Name(), What: "result.tools",
 			Before: "(without " + mcpserver.ChangedToolName + ")", After: mcpserver.ChangedToolName + " listed"})
 	}
 	if w.has(p, notifiedMarker) {
@@ -63,7 +63,7 @@ func (w *toolsChangedWriter) scan(p []byte) {
 			if on {
 				what = mcpserver.ChangedToolName + " added"
 			}
-			recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: faults.ToolsChanged.Name(), What: "notification",
+			recorder.AddToggle(w.ctx, recorder.ToggleChange{Name: toggle.ToolsChanged.Name(), What: "notification",
 				Before: "(none)", After: "notifications/tools/list_changed (" + what + ")"})
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
-// Toggles is what the TUI needs of the toggles (server/faults) that break things on purpose. cmd wires the real ones.
+// Toggles is what the TUI needs of the toggles (server/toggle) that break things on purpose. cmd wires the real ones.
 // The methods are called from commands (goroutines of their own), possibly at the same time: they must be safe
 // for concurrent use.
 type Toggles interface {

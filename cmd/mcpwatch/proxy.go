@@ -15,7 +15,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/publicurl"
 )
@@ -71,7 +71,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 		fmt.Fprintln(stderr, "mcpwatch proxy: --upstream-timeout must not be negative")
 		return errUsage
 	}
-	toggles, err := f.toggles(faults.ModeProxy)
+	toggles, err := f.toggles(toggle.ModeProxy)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 )
 
@@ -93,15 +93,15 @@ func (l *specList) Set(v string) error { *l = append(*l, v); return nil }
 
 // toggles builds the toggle set from --toggle and --scenario; a bad name or value is an error that lists the valid
 // ones.
-func (f *serveFlags) toggles(mode string) (*faults.Set, error) {
-	set := faults.NewSet(mode)
+func (f *serveFlags) toggles(mode string) (*toggle.Set, error) {
+	set := toggle.NewSet(mode)
 	if f.scenario != "" {
-		sc, err := faults.LookupScenario(f.scenario)
+		sc, err := toggle.LookupScenario(f.scenario)
 		if err != nil {
 			return nil, err
 		}
 		for _, spec := range sc.Toggles {
-			d, _, _, err := faults.ParseSpec(spec)
+			d, _, _, err := toggle.ParseSpec(spec)
 			if err == nil && !d.AppliesTo(mode) {
 				return nil, fmt.Errorf("--scenario %s works with mcpwatch %s only: its toggle %s applies to %s only, not to %s mode",
 					sc.Name, strings.Join(d.Modes, " and "), d.Name, strings.Join(d.Modes, " and "), mode)
@@ -199,7 +199,7 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 		fmt.Fprintln(stderr, "mcpwatch serve: --scopes and --require-scope need the authorization server, which --no-auth turns off")
 		return errUsage
 	}
-	toggles, err := f.toggles(faults.ModeServe)
+	toggles, err := f.toggles(toggle.ModeServe)
 	if err != nil {
 		return err
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mcpwatch/mcpwatch/server/control"
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 func newTogglesCmd() *cobra.Command {
@@ -25,22 +25,22 @@ func newTogglesCmd() *cobra.Command {
 // cmdToggles prints the toggle catalogue and the scenarios.
 func cmdToggles(stdout io.Writer) error {
 	group := ""
-	for _, d := range faults.Toggles() {
+	for _, d := range toggle.Toggles() {
 		if d.Group != group {
 			group = d.Group
 			fmt.Fprintf(stdout, "\n%s\n", strings.ToUpper(group))
 		}
 		modes := ""
-		if !d.AppliesTo(faults.ModeProxy) {
+		if !d.AppliesTo(toggle.ModeProxy) {
 			modes = "  (serve only)"
 		}
 		fmt.Fprintf(stdout, "  %s%s\n      changes: %s\n      reveals: %s\n      source:  %s\n", d.Spec(), modes, d.Changes, d.Reveals, d.Source)
 	}
 	fmt.Fprintf(stdout, "\nSCENARIOS (--scenario NAME)\n")
-	for _, s := range faults.Scenarios() {
+	for _, s := range toggle.Scenarios() {
 		modes := ""
 		for _, spec := range s.Toggles {
-			if d, _, _, err := faults.ParseSpec(spec); err == nil && !d.AppliesTo(faults.ModeProxy) {
+			if d, _, _, err := toggle.ParseSpec(spec); err == nil && !d.AppliesTo(toggle.ModeProxy) {
 				modes = "  (serve only)"
 			}
 		}
@@ -69,7 +69,7 @@ func newToggleCmd() *cobra.Command {
 			}
 			var names []string
 			if args[0] == "set" || args[0] == "unset" {
-				for _, d := range faults.Toggles() {
+				for _, d := range toggle.Toggles() {
 					names = append(names, d.Name)
 				}
 			}

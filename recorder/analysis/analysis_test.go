@@ -665,11 +665,11 @@ func TestURLInTheQuery(t *testing.T) {
 	}
 }
 
-// The catalogue's rules list the toggles that can cause them (registered by server/faults, which toggles_test.go
+// The catalogue's rules list the toggles that can cause them (registered by server/toggle, which toggles_test.go
 // links into this test binary).
 func TestToggleRules(t *testing.T) {
 	if len(toggleCauses) == 0 {
-		t.Fatal("no toggle registered: server/faults is not linked")
+		t.Fatal("no toggle registered: server/toggle is not linked")
 	}
 	for toggle, rules := range toggleCauses {
 		for _, rl := range rules {

@@ -16,7 +16,7 @@ type Rule struct {
 	Title    string   `json:"title"`  // what the rule detects, in a few words
 	Fix      string   `json:"fix"`    // what to change
 	Source   string   `json:"source"` // spec section, RFC, or issue the rule comes from
-	// Toggles are the toggles (server/faults, by name) that can produce this rule (their Causes, registered with
+	// Toggles are the toggles (server/toggle, by name) that can produce this rule (their Causes, registered with
 	// RegisterToggle); a finding names a toggle that altered its exchange only when it is one of them.
 	Toggles []string `json:"toggles,omitempty"`
 
@@ -34,7 +34,7 @@ var (
 	exchangeRules []*Rule // the rules with a check of their own, run on every inbound exchange the server answered
 )
 
-// RuleID names a rule: the id a finding carries, and what server/faults's toggles list as the rules they can cause.
+// RuleID names a rule: the id a finding carries, and what server/toggle's toggles list as the rules they can cause.
 // Each rule's id is one of these constants, declared in the order of the rules below.
 type RuleID string
 
@@ -414,12 +414,12 @@ func exchangeRule(id RuleID, sev Severity, title, fix, source string, check func
 // toggleCauses says which rules each toggle can produce: what the toggle changes on the wire and what a client
 // then does that a rule sees. A toggle active on an exchange is named by a finding only for these rules (with
 // slow=1s on, a token request refused for an unknown client id is not the toggle's doing). The toggles are
-// server/faults's, which registers each one's Causes at start (RegisterToggle): the recorder cannot import the
+// server/toggle's, which registers each one's Causes at start (RegisterToggle): the recorder cannot import the
 // server, and the relation is one field of the toggle's value.
 var toggleCauses = map[string][]*Rule{}
 
 // RegisterToggle records that the toggle called name can cause the rules causes (none: it causes no rule). It is
-// for server/faults's toggle declarations, at package initialization, before any analysis runs; a toggle
+// for server/toggle's toggle declarations, at package initialization, before any analysis runs; a toggle
 // registered twice or a rule id the catalogue does not have panics at start, so every test fails.
 func RegisterToggle(name string, causes []RuleID) {
 	if _, dup := toggleCauses[name]; dup {

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 // maxSocketPath is what fits in a sockaddr_un (108 bytes on Linux, with its NUL).
@@ -50,7 +50,7 @@ type Server struct {
 
 // Listen creates the socket at path (replacing a stale one left by a crash, refusing one that a live instance
 // answers on) and serves set on it.
-func Listen(path string, set *faults.Set) (*Server, error) {
+func Listen(path string, set *toggle.Set) (*Server, error) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
@@ -125,13 +125,13 @@ type State struct {
 	Toggles []Toggle `json:"toggles"`
 }
 
-func state(set *faults.Set) State {
-	on := map[string]faults.Active{}
+func state(set *toggle.Set) State {
+	on := map[string]toggle.Active{}
 	for _, a := range set.List() {
 		on[a.Name] = a
 	}
 	st := State{Mode: set.Mode()}
-	for _, d := range faults.Toggles() {
+	for _, d := range toggle.Toggles() {
 		if !d.AppliesTo(set.Mode()) {
 			continue
 		}
@@ -157,7 +157,7 @@ const maxChange = 64 << 10
 
 // handler is the control API: GET /toggles; POST /toggles with a Change (every spec is validated before any is
 // applied: one bad spec changes nothing); PUT /toggles/{spec} and DELETE /toggles/{name} for one toggle.
-func handler(set *faults.Set) http.Handler {
+func handler(set *toggle.Set) http.Handler {
 	mux := http.NewServeMux()
 	reply := func(w http.ResponseWriter, status int, v any) {
 		w.Header().Set("Content-Type", "application/json")

@@ -12,12 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpwatch/mcpwatch/server/faults"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 func TestSetUnsetListOverTheSocket(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "run")
-	set := faults.NewSet(faults.ModeServe)
+	set := toggle.NewSet(toggle.ModeServe)
 	srv, err := Listen(filepath.Join(dir, SocketName("4000")), set)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +42,7 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 	if _, err := c.Set("slow=2s"); err != nil {
 		t.Fatal(err)
 	}
-	if d, ok := set.Duration(faults.Slow); !ok || d.String() != "2s" {
+	if d, ok := set.Duration(toggle.Slow); !ok || d.String() != "2s" {
 		t.Errorf("slow not applied: %v %v", d, ok)
 	}
 	st, err := c.List()
@@ -61,13 +61,13 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 	if _, err := c.Set("nope"); err == nil || !strings.Contains(err.Error(), "unknown toggle") {
 		t.Errorf("Set(nope) = %v", err)
 	}
-	if _, err := c.Unset("slow"); err != nil || set.Has(faults.Slow) {
-		t.Errorf("Unset: %v, still on: %v", err, set.Has(faults.Slow))
+	if _, err := c.Unset("slow"); err != nil || set.Has(toggle.Slow) {
+		t.Errorf("Unset: %v, still on: %v", err, set.Has(toggle.Slow))
 	}
 
 	// Several specs in one request, all or nothing: a bad one leaves every toggle as it was.
 	changes := 0
-	set.OnChange(func([]faults.Active) { changes++ })
+	set.OnChange(func([]toggle.Active) { changes++ })
 	for _, bad := range [][]string{{"reject-discover", "nope"}, {"omit-session-id", "slow=fast"}, {"reject-discover", "tools-changed=1"}} {
 		if _, err := c.Set(bad...); err == nil {
 			t.Errorf("Set(%q) succeeded", bad)
@@ -76,11 +76,11 @@ func TestSetUnsetListOverTheSocket(t *testing.T) {
 			t.Errorf("Set(%q) failed, yet %+v is on", bad, l)
 		}
 	}
-	if _, err := c.Set("reject-discover", "slow=1s"); err != nil || !set.Has(faults.RejectDiscover) || !set.Has(faults.Slow) {
+	if _, err := c.Set("reject-discover", "slow=1s"); err != nil || !set.Has(toggle.RejectDiscover) || !set.Has(toggle.Slow) {
 		t.Fatalf("Set(reject-discover, slow=1s): %v; on: %+v", err, set.List())
 	}
-	if _, err := c.Unset("slow", "nope"); err == nil || !strings.Contains(err.Error(), `unknown toggle "nope"`) || !set.Has(faults.Slow) {
-		t.Errorf("Unset(slow, nope) = %v; slow still on: %v", err, set.Has(faults.Slow))
+	if _, err := c.Unset("slow", "nope"); err == nil || !strings.Contains(err.Error(), `unknown toggle "nope"`) || !set.Has(toggle.Slow) {
+		t.Errorf("Unset(slow, nope) = %v; slow still on: %v", err, set.Has(toggle.Slow))
 	}
 	if _, err := c.Unset("slow", "reject-discover"); err != nil || len(set.List()) != 0 {
 		t.Errorf("Unset(slow, reject-discover) = %v; on: %+v", err, set.List())
@@ -137,7 +137,7 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	path := filepath.Join(dir, "c.sock")
-	set := faults.NewSet(faults.ModeServe)
+	set := toggle.NewSet(toggle.ModeServe)
 	srv, err := Listen(path, set)
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +174,10 @@ func TestOtherUserRefused(t *testing.T) {
 	if !strings.HasPrefix(out, "connected;") || !strings.Contains(out, "read 0 bytes") {
 		t.Errorf("user nobody: %q; want a connection the server hung up on without answering", out)
 	}
-	if set.Has(faults.OmitSessionID) {
+	if set.Has(toggle.OmitSessionID) {
 		t.Error("user nobody switched a toggle")
 	}
-	if out := dial(0); !strings.Contains(out, "read ") || strings.Contains(out, "read 0 bytes") || !set.Has(faults.OmitSessionID) {
+	if out := dial(0); !strings.Contains(out, "read ") || strings.Contains(out, "read 0 bytes") || !set.Has(toggle.OmitSessionID) {
 		t.Errorf("same user: %q", out)
 	}
 }
@@ -189,7 +189,7 @@ func TestDirFitsASocketPath(t *testing.T) {
 	if len(filepath.Join(d, SocketName("65535"))) > maxSocketPath {
 		t.Errorf("Dir(%q) = %q: too long for a socket", long, d)
 	}
-	srv, err := Listen(filepath.Join(d, SocketName("1")), faults.NewSet(faults.ModeServe))
+	srv, err := Listen(filepath.Join(d, SocketName("1")), toggle.NewSet(toggle.ModeServe))
 	if err != nil {
 		t.Fatal(err)
 	}

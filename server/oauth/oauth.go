@@ -27,8 +27,8 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/server/faults"
 	"github.com/mcpwatch/mcpwatch/server/oauth/store"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 // Default lifetimes.
@@ -78,14 +78,14 @@ type Options struct {
 	RequiredScopes []string
 }
 
-// The toggles (server/faults) that set knobs of Options: when a knob alters an answer, the exchange records it
+// The toggles (server/toggle) that set knobs of Options: when a knob alters an answer, the exchange records it
 // under the toggle's name, with what it changed. Named through the registry, so that a misspelt toggle does not
 // compile.
 var (
-	toggleDenyConsent   = faults.DenyConsent.Name()
-	toggleRequireSecret = faults.RequireClientSecret.Name()
-	toggleRedirectAllow = faults.RedirectAllow.Name()
-	toggleShortToken    = faults.ShortToken.Name()
+	toggleDenyConsent   = toggle.DenyConsent.Name()
+	toggleRequireSecret = toggle.RequireClientSecret.Name()
+	toggleRedirectAllow = toggle.RedirectAllow.Name()
+	toggleShortToken    = toggle.ShortToken.Name()
 )
 
 func (o *Options) accessTTL() time.Duration {

@@ -1,4 +1,4 @@
-package faults
+package toggle
 
 import (
 	"bytes"
@@ -146,7 +146,7 @@ func getPath(raw []byte, path ...string) json.RawMessage {
 func setTo(v any) editFunc {
 	nv, err := json.Marshal(v)
 	if err != nil {
-		panic(fmt.Sprintf("faults: marshal %v: %v", v, err))
+		panic(fmt.Sprintf("toggle: marshal %v: %v", v, err))
 	}
 	return func(old json.RawMessage) (json.RawMessage, bool) {
 		if old != nil && bytes.Equal(bytes.TrimSpace(old), nv) {

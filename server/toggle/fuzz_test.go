@@ -1,4 +1,4 @@
-package faults
+package toggle
 
 // Fuzz targets for the toggles' parsers and JSON edits (script/fuzz runs each briefly; seeds in testdata/fuzz).
 

@@ -1,9 +1,9 @@
-// Package faults holds the toggles: wire-level changes that break one thing on purpose, so that a user can watch
+// Package toggle holds the toggles: wire-level changes that break one thing on purpose, so that a user can watch
 // how a client reacts. The catalogue says what each toggle changes, what it reveals and where the quirk comes
 // from; a Set holds the active ones (switched live from the TUI, the command line or the control socket); the
 // middleware applies them inside the capture, so the recorder sees the altered wire and each exchange records
 // which toggles altered it, before and after.
-package faults
+package toggle
 
 import (
 	"fmt"
@@ -72,7 +72,7 @@ var (
 )
 
 // The toggles, grouped, in the order `mcpwatch toggles` prints them. Each is one value: declare a toggle here with
-// toggle(Def{…}), and refer to it by its variable (set.Has(faults.Stateless)), so that a misspelt toggle is a
+// toggle(Def{…}), and refer to it by its variable (set.Has(toggle.Stateless)), so that a misspelt toggle is a
 // compile error. Causes names, by the analysis's constants, the rules the toggle can cause; toggle registers them
 // with the analysis (the recorder cannot import the server), and an unknown rule id panics at start.
 var (
@@ -244,7 +244,7 @@ func (t Toggle) Def() Def { return t.d.clone() }
 // toggle declares a toggle of the catalogue; a name declared twice panics at start (every test would fail).
 func toggle(d Def) Toggle {
 	if _, dup := byName[d.Name]; dup {
-		panic("faults: toggle " + d.Name + " declared twice")
+		panic("toggle: " + d.Name + " declared twice")
 	}
 	p := &d
 	analysis.RegisterToggle(d.Name, d.Causes)

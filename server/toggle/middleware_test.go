@@ -1,4 +1,4 @@
-package faults
+package toggle
 
 import (
 	"bytes"
@@ -81,13 +81,13 @@ func backend() http.Handler {
 }
 
 type wire struct {
-	status int
-	header http.Header
-	body   string
-	faults []recorder.ToggleChange
+	status  int
+	header  http.Header
+	body    string
+	toggles []recorder.ToggleChange
 }
 
-// do sends one request through recorder → faults → backend, with the given toggles on.
+// do sends one request through recorder → toggles → backend, with the given toggles on.
 func do(t *testing.T, toggles []string, method, path, body string, hdr ...string) wire {
 	t.Helper()
 	set := NewSet(ModeServe)
@@ -123,7 +123,7 @@ func do(t *testing.T, toggles []string, method, path, body string, hdr ...string
 	}
 	h2 := res.Header.Clone()
 	h2.Del("Date")
-	return wire{status: res.StatusCode, header: h2, body: string(b), faults: exs[0].Toggles}
+	return wire{status: res.StatusCode, header: h2, body: string(b), toggles: exs[0].Toggles}
 }
 
 const auth = "Authorization"
@@ -310,20 +310,20 @@ func TestTogglesChangeExactlyWhatTheySay(t *testing.T) {
 		t.Run(c.toggle+" "+c.method+" "+c.path, func(t *testing.T) {
 			before := do(t, nil, c.method, c.path, c.body, c.hdr...)
 			after := do(t, []string{c.toggle}, c.method, c.path, c.body, c.hdr...)
-			if len(before.faults) != 0 {
-				t.Errorf("no toggle, yet faults recorded: %+v", before.faults)
+			if len(before.toggles) != 0 {
+				t.Errorf("no toggle, yet changes recorded: %+v", before.toggles)
 			}
 			c.check(t, before, after)
 			name, _, _ := strings.Cut(c.toggle, "=")
 			n := 0
-			for _, f := range after.faults {
+			for _, f := range after.toggles {
 				if f.Name != name {
 					t.Errorf("fault %q recorded by toggle %q", f.Name, name)
 				}
 				n++
 			}
 			if n != c.wantRecords {
-				t.Errorf("recorded %d changes, want %d: %+v", n, c.wantRecords, after.faults)
+				t.Errorf("recorded %d changes, want %d: %+v", n, c.wantRecords, after.toggles)
 			}
 		})
 	}
@@ -358,8 +358,8 @@ func TestSlowDelaysAndRecords(t *testing.T) {
 	if el := time.Since(start); el < 80*time.Millisecond {
 		t.Errorf("answered after %v, want ≥ 80ms", el)
 	}
-	if w.status != 200 || len(w.faults) != 1 || w.faults[0].Name != "slow" {
-		t.Errorf("got %d %+v", w.status, w.faults)
+	if w.status != 200 || len(w.toggles) != 1 || w.toggles[0].Name != "slow" {
+		t.Errorf("got %d %+v", w.status, w.toggles)
 	}
 }
 
