@@ -157,6 +157,7 @@ type Service struct {
 	dirty      bool // the last report is older than what was observed
 	force      bool
 	lastReport time.Time
+	cost       time.Duration // what the last report took
 	every      time.Duration
 }
 
@@ -333,9 +334,17 @@ func (s *Service) run() {
 		if finish {
 			s.force, s.dirty, s.judging = true, true, false
 		}
-		due := s.dirty && (s.force || len(s.live) <= ReportNowUpTo || time.Since(s.lastReport) >= s.every)
+		// Up to ReportNowUpTo exchanges the report is due after every batch, unless the last one cost more than a
+		// tenth of the time since: a stranger's thousands of connections make each report cost O(connections), and
+		// one per exchange would be quadratic; a handshake still shows stage by stage (a report of 1,000
+		// connections costs about a millisecond, so it lags by 10 ms at most).
+		wait := s.every
+		if len(s.live) <= ReportNowUpTo {
+			wait = min(wait, 10*s.cost)
+		}
+		due := s.dirty && (s.force || time.Since(s.lastReport) >= wait)
 		if s.dirty && !due && tick == nil {
-			timer.Reset(s.every - time.Since(s.lastReport))
+			timer.Reset(wait - time.Since(s.lastReport))
 			tick = timer.C
 		}
 		s.publish(due, finish)
@@ -473,7 +482,8 @@ func (s *Service) publish(due, final bool) {
 		s.judging = false
 		// The report costs what the analysis does over every exchange held: beyond ReportNowUpTo exchanges it is
 		// taken no more often than ten times its cost, so that it takes at most a tenth of a core.
-		s.every = min(max(10*time.Since(start), s.minEvery), max(5*time.Second, s.minEvery))
+		s.cost = time.Since(start)
+		s.every = min(max(10*s.cost, s.minEvery), max(5*time.Second, s.minEvery))
 		s.lastReport = time.Now()
 		s.dirty, s.force = false, false
 	}
