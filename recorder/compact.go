@@ -61,7 +61,7 @@ func compact(ex *Exchange) *Exchange {
 	// its client's, with the same request and (usually) the same response bytes.
 	reqB, respB := recentBodies.lookup(c.ReqBody.Data), recentBodies.lookup(c.RespBody.Data)
 	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + reqB.need(c.ReqBody.Data) + respB.need(c.RespBody.Data)
-	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), recentNotes.lookup(c.Notes)
+	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), lookupNotes(c.Notes)
 	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH) + slabNotes(c.Notes, notes)
 	// An event's data and id, a JSON-RPC message's id and error message are usually runs of the body they came
 	// in: they refer to its bytes rather than being copied (found in order, see eventsInBody). The second walk
@@ -288,6 +288,18 @@ var (
 	recentRPC = recentLists[RPC]{seed: maphash.MakeSeed(), equal: rpcListsEqual,
 		pair: func(m *RPC) (string, string) { return m.Method, unsafe.String(unsafe.SliceData(m.ID), len(m.ID)) }}
 )
+
+// lookupNotes is recentNotes.lookup for lists that may repeat: a list with a link between a proxied exchange and
+// its upstream copy (NoteInbound, NoteOutbound: the other's id) is one of a kind, so it is neither hashed nor
+// cached (it would only push a list that repeats out of its slot).
+func lookupNotes(ns []Note) listLookup[Note] {
+	for i := range ns {
+		if k := ns[i].Key; k == NoteInbound || k == NoteOutbound {
+			return listLookup[Note]{}
+		}
+	}
+	return recentNotes.lookup(ns)
+}
 
 // rpcListsEqual compares lists of JSON-RPC messages field by field (error codes by value).
 func rpcListsEqual(a, b []RPC) bool {

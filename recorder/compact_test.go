@@ -304,3 +304,26 @@ func TestRPCLayoutAndJSON(t *testing.T) {
 		t.Errorf("json.Marshal:\n got %s %v\nwant %s", got, err, want)
 	}
 }
+
+// A note list linking a proxied exchange and its upstream copy holds the other's id: it never repeats, so it is
+// not cached (a list that repeats keeps its slot); one that repeats is.
+func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
+	for _, tc := range []struct {
+		notes  []Note
+		cached bool
+	}{
+		{[]Note{{Key: NoteOutbound, Value: "123457"}}, false},
+		{[]Note{{Key: "era", Value: "2025-06-18"}, {Key: NoteInbound, Value: "123456"}}, false},
+		{[]Note{{Key: "era", Value: "2025-06-18 (cached)"}}, true},
+	} {
+		ex := sampleExchange(1)
+		ex.Notes = tc.notes
+		c := compact(ex)
+		if !slices.Equal(c.Notes, tc.notes) {
+			t.Fatalf("notes %v, want %v", c.Notes, tc.notes)
+		}
+		if got := recentNotes.lookup(tc.notes).seen != nil; got != tc.cached {
+			t.Errorf("%v: cached %v, want %v", tc.notes, got, tc.cached)
+		}
+	}
+}
