@@ -117,7 +117,7 @@ func compact(ex *Exchange) *Exchange {
 		}
 		c.RPC = ms
 		if rpcL.slot != nil {
-			rpcL.slot.Store(&ms)
+			rpcL.slot.Store(boxed(ms))
 		}
 	}
 	if c.Toggles != nil {
@@ -193,7 +193,7 @@ func (s *slab) body(b []byte, l bodyLookup) []byte {
 	}
 	out := s.bytes(b)
 	if l.slot != nil {
-		l.slot.Store(&out)
+		l.slot.Store(boxed(out))
 	}
 	return out
 }
@@ -240,7 +240,7 @@ func (s *slab) headers(h Headers, lk listLookup[Header]) Headers {
 		out[i] = Header{Name: s.intern(x.Name), Value: s.intern(x.Value)}
 	}
 	if lk.slot != nil {
-		lk.slot.Store(&out)
+		lk.slot.Store(boxed(out))
 	}
 	return out
 }
@@ -260,10 +260,14 @@ func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
 		out[i] = Note{Key: s.intern(x.Key), Value: s.str(x.Value)}
 	}
 	if lk.slot != nil {
-		lk.slot.Store(&out)
+		lk.slot.Store(boxed(out))
 	}
 	return out
 }
+
+// boxed returns a pointer to a copy of the slice header, for a cache slot: taking the address of the list's own
+// variable would put every list's header on the heap, cached or not.
+func boxed[T any](list T) *T { return &list }
 
 // recentLists remembers recently compacted lists (header lines, notes, JSON-RPC messages), so that a list equal to one of them (a
 // session's requests, a server's answers, the era note: the same lines again and again) is shared rather than

@@ -327,3 +327,21 @@ func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
 		}
 	}
 }
+
+// A list that is not cached costs its own allocation only: compacting the same record with a one-of-a-kind note
+// list (a link to the upstream copy) allocates one more than without notes — the list (its value goes in the
+// slab, which the record's other texts need anyway) — and no box for a cache slot it does not use.
+func TestCompactUncachedListAllocations(t *testing.T) {
+	ex := benchExchange()
+	ex.Notes = nil
+	ex.Error = "upstream broke off" // the slab exists either way
+	linked := *ex
+	linked.Notes = []Note{{Key: NoteOutbound, Value: "8675309"}}
+	compact(ex)
+	compact(&linked) // the bodies, headers and messages are shared from here on
+	without := testing.AllocsPerRun(100, func() { compact(ex) })
+	with := testing.AllocsPerRun(100, func() { compact(&linked) })
+	if with != without+1 {
+		t.Errorf("compacting with a link note: %v allocations, without notes %v; want one more", with, without)
+	}
+}
