@@ -12,10 +12,12 @@ package proxy_test
 // mitmdump rows are skipped with a message.
 //
 // Side by side (BenchmarkProxySideBySide): one client sends the same request to direct, revproxy and mcpwatch in
-// turn (the order rotating), one at a time, so that the three see the same machine at the same moments; it
-// reports each one's p50 and p99 and mcpwatch's minus the bare ReverseProxy's (added-p99-µs), for a POST
-// (latency) and for the first event of a stream (first-event). Run it several times: a p99 on a busy machine is
-// noisy, the same run's difference less so.
+// turn (the order rotating), one at a time, so that they see the same machine at the same moments; it reports
+// each one's p50 and p99 and mcpwatch's minus the bare ReverseProxy's (added-p50-µs, added-p99-µs), for a POST
+// (latency) and for the first event of a stream (first-event). mcpwatch-norec is mcpwatch recording nothing,
+// mcpwatch-inbound recording the client's exchanges but not the upstream copies: the differences are what each
+// part of recording adds. Run it several times: a p99 on a busy machine is noisy, the same run's difference less
+// so.
 
 import (
 	"bufio"
@@ -71,18 +73,31 @@ func benchUpstream(b *testing.B) *httptest.Server {
 
 // benchMcpwatch runs mcpwatch's router with the proxy in front of upstream, recording into a capture file.
 func benchMcpwatch(b *testing.B, upstream string) string {
+	return benchMcpwatchRecording(b, upstream, true, true)
+}
+
+// benchMcpwatchRecording is benchMcpwatch recording the client's exchanges (inbound) and the upstream copies
+// (upstream) or not: what each costs.
+func benchMcpwatchRecording(b *testing.B, upstream string, inbound, upstreamCopy bool) string {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
+	inRec, upRec := rec, rec
+	if !inbound {
+		inRec = nil
+	}
+	if !upstreamCopy {
+		upRec = nil
+	}
 	capture, err := recorder.OpenCapture(filepath.Join(b.TempDir(), "capture.jsonl"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	store.OnComplete(capture.Append)
-	p, err := proxy.New(proxy.Options{Upstream: upstream, Recorder: rec, RewriteURLs: true, HeaderTimeout: proxy.DefaultHeaderTimeout})
+	p, err := proxy.New(proxy.Options{Upstream: upstream, Recorder: upRec, RewriteURLs: true, HeaderTimeout: proxy.DefaultHeaderTimeout})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Recorder: rec, Handler: p})
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", Recorder: inRec, Handler: p})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -254,6 +269,8 @@ func BenchmarkProxySideBySide(b *testing.B) {
 		{"direct", up.URL},
 		{"revproxy", benchRevproxy(b, up.URL)},
 		{"mcpwatch", benchMcpwatch(b, up.URL)},
+		{"mcpwatch-norec", benchMcpwatchRecording(b, up.URL, false, false)},
+		{"mcpwatch-inbound", benchMcpwatchRecording(b, up.URL, true, false)},
 	}
 	b.Run("latency", func(b *testing.B) {
 		sideBySide(b, targets, benchPost)
