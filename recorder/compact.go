@@ -61,7 +61,7 @@ func compact(ex *Exchange) *Exchange {
 	// its client's, with the same request and (usually) the same response bytes.
 	reqB, respB := recentBodies.lookup(c.ReqBody.Data), recentBodies.lookup(c.RespBody.Data)
 	n := long(c.RemoteAddr) + long(c.URL) + long(c.Host) + len(c.Error) + reqB.need(c.ReqBody.Data) + respB.need(c.RespBody.Data)
-	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), recentNotes.lookup(c.Notes)
+	reqH, respH, notes := recentHeaders.lookup(c.ReqHeaders), recentHeaders.lookup(c.RespHeaders), lookupNotes(c.Notes)
 	n += long(c.Method) + long(c.Proto) + slabHeaders(c.ReqHeaders, reqH) + slabHeaders(c.RespHeaders, respH) + slabNotes(c.Notes, notes)
 	// An event's data and id, a JSON-RPC message's id and error message are usually runs of the body they came
 	// in: they refer to its bytes rather than being copied (found in order, see eventsInBody). The second walk
@@ -117,7 +117,7 @@ func compact(ex *Exchange) *Exchange {
 		}
 		c.RPC = ms
 		if rpcL.slot != nil {
-			rpcL.slot.Store(&ms)
+			rpcL.slot.Store(boxed(ms))
 		}
 	}
 	if c.Toggles != nil {
@@ -193,7 +193,7 @@ func (s *slab) body(b []byte, l bodyLookup) []byte {
 	}
 	out := s.bytes(b)
 	if l.slot != nil {
-		l.slot.Store(&out)
+		l.slot.Store(boxed(out))
 	}
 	return out
 }
@@ -240,7 +240,7 @@ func (s *slab) headers(h Headers, lk listLookup[Header]) Headers {
 		out[i] = Header{Name: s.intern(x.Name), Value: s.intern(x.Value)}
 	}
 	if lk.slot != nil {
-		lk.slot.Store(&out)
+		lk.slot.Store(boxed(out))
 	}
 	return out
 }
@@ -260,10 +260,14 @@ func (s *slab) notes(ns []Note, lk listLookup[Note]) []Note {
 		out[i] = Note{Key: s.intern(x.Key), Value: s.str(x.Value)}
 	}
 	if lk.slot != nil {
-		lk.slot.Store(&out)
+		lk.slot.Store(boxed(out))
 	}
 	return out
 }
+
+// boxed returns a pointer to a copy of the slice header, for a cache slot: taking the address of the list's own
+// variable would put every list's header on the heap, cached or not.
+func boxed[T any](list T) *T { return &list }
 
 // recentLists remembers recently compacted lists (header lines, notes, JSON-RPC messages), so that a list equal to one of them (a
 // session's requests, a server's answers, the era note: the same lines again and again) is shared rather than
@@ -288,6 +292,18 @@ var (
 	recentRPC = recentLists[RPC]{seed: maphash.MakeSeed(), equal: rpcListsEqual,
 		pair: func(m *RPC) (string, string) { return m.Method, unsafe.String(unsafe.SliceData(m.ID), len(m.ID)) }}
 )
+
+// lookupNotes is recentNotes.lookup for lists that may repeat: a list with a link between a proxied exchange and
+// its upstream copy (NoteInbound, NoteOutbound: the other's id) is one of a kind, so it is neither hashed nor
+// cached (it would only push a list that repeats out of its slot).
+func lookupNotes(ns []Note) listLookup[Note] {
+	for i := range ns {
+		if k := ns[i].Key; k == NoteInbound || k == NoteOutbound {
+			return listLookup[Note]{}
+		}
+	}
+	return recentNotes.lookup(ns)
+}
 
 // rpcListsEqual compares lists of JSON-RPC messages field by field (error codes by value).
 func rpcListsEqual(a, b []RPC) bool {

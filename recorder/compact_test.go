@@ -304,3 +304,44 @@ func TestRPCLayoutAndJSON(t *testing.T) {
 		t.Errorf("json.Marshal:\n got %s %v\nwant %s", got, err, want)
 	}
 }
+
+// A note list linking a proxied exchange and its upstream copy holds the other's id: it never repeats, so it is
+// not cached (a list that repeats keeps its slot); one that repeats is.
+func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
+	for _, tc := range []struct {
+		notes  []Note
+		cached bool
+	}{
+		{[]Note{{Key: NoteOutbound, Value: "123457"}}, false},
+		{[]Note{{Key: "era", Value: "2025-06-18"}, {Key: NoteInbound, Value: "123456"}}, false},
+		{[]Note{{Key: "era", Value: "2025-06-18 (cached)"}}, true},
+	} {
+		ex := sampleExchange(1)
+		ex.Notes = tc.notes
+		c := compact(ex)
+		if !slices.Equal(c.Notes, tc.notes) {
+			t.Fatalf("notes %v, want %v", c.Notes, tc.notes)
+		}
+		if got := recentNotes.lookup(tc.notes).seen != nil; got != tc.cached {
+			t.Errorf("%v: cached %v, want %v", tc.notes, got, tc.cached)
+		}
+	}
+}
+
+// A list that is not cached costs its own allocation only: compacting the same record with a one-of-a-kind note
+// list (a link to the upstream copy) allocates one more than without notes — the list (its value goes in the
+// slab, which the record's other texts need anyway) — and no box for a cache slot it does not use.
+func TestCompactUncachedListAllocations(t *testing.T) {
+	ex := benchExchange()
+	ex.Notes = nil
+	ex.Error = "upstream broke off" // the slab exists either way
+	linked := *ex
+	linked.Notes = []Note{{Key: NoteOutbound, Value: "8675309"}}
+	compact(ex)
+	compact(&linked) // the bodies, headers and messages are shared from here on
+	without := testing.AllocsPerRun(100, func() { compact(ex) })
+	with := testing.AllocsPerRun(100, func() { compact(&linked) })
+	if with != without+1 {
+		t.Errorf("compacting with a link note: %v allocations, without notes %v; want one more", with, without)
+	}
+}

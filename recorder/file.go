@@ -14,13 +14,14 @@ import (
 	"sync"
 )
 
-// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append encodes the
-// exchange's line and adds it to the pending group; the capture's writer goroutine, woken at once, writes every
-// pending line in one write call, while the next group gathers behind it. So the HTTP path never does IO and
-// concurrent exchanges share write calls; a line waits in memory only while a write is in progress, so a crash loses
-// at most the exchanges that were being written, never an earlier line (a torn last line is skipped when
-// loading). What may wait is bounded (maxPending): when the disk stalls that long, appenders wait too, since the
-// capture may not lose a record.
+// CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
+// exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
+// woken at once, encodes the group's lines in order and writes them in one write call, while the next group
+// gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent exchanges share write calls; a
+// record waits in memory only while a write is in progress, so a crash loses at most the exchanges that were being
+// written, never an earlier line (a torn last line is skipped when loading). What may wait is bounded (maxPending,
+// in the records' Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not
+// lose a record.
 //
 // The file is bounded (CaptureOptions): when the next line would take it beyond MaxSize bytes it is rotated —
 // capture.jsonl becomes capture.1.jsonl, capture.1.jsonl capture.2.jsonl, and so on up to Keep rotated files; the
@@ -37,19 +38,21 @@ type CaptureFile struct {
 	retryAt int64
 
 	mu         sync.Mutex
-	work       *sync.Cond // the writer waits for lines (or Close)
-	room       *sync.Cond // appenders and Close wait for a write to end
-	pending    []byte     // lines waiting for the writer
-	spare      []byte     // the other buffer (double buffering)
-	writing    bool       // the writer is in a write call
-	waiters    int        // appends waiting for room: the writer does not stop before they are in
-	torn       bool       // a write was cut short: the next one starts a new line
+	work       *sync.Cond  // the writer waits for lines (or Close)
+	room       *sync.Cond  // appenders and Close wait for a write to end
+	pending    []*Exchange // records waiting for the writer, in order
+	queued     int64       // their Exchange.Size, bounded by bound
+	spare      []*Exchange // the other list (double buffering)
+	buf        []byte      // the writer's lines (the writer's alone)
+	writing    bool        // the writer is in a write call
+	waiters    int         // appends waiting for room: the writer does not stop before they are in
+	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
 	late       uint64 // appends after Close (not written)
 	rotatedOut uint64 // exchanges deleted with the oldest rotated file
 	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
-	bound      int    // maxPending (tests lower it)
+	bound      int64  // maxPending (tests lower it)
 	err        error
 	done       chan struct{}
 }
@@ -158,39 +161,30 @@ func endWithNewline(f *os.File) error {
 // Path is where the capture goes.
 func (c *CaptureFile) Path() string { return c.path }
 
-// Append adds a completed exchange's line to what the writer writes next; it waits only when maxPending bytes
-// already wait behind a stalled write. After Close the exchange is counted as late (Late), not written.
+// Append adds a completed exchange to what the writer writes next; it waits only when maxPending bytes already
+// wait behind a stalled write. The writer encodes its line later: ex must not change after Append (the store's
+// records never do). After Close the exchange is counted as late (Late), not written.
 func (c *CaptureFile) Append(ex *Exchange) {
-	// Encode outside the lock (appenders on other cores do not wait for it), into a pooled buffer.
-	bp := lineBuffers.Get().(*[]byte)
-	line, err := appendLine((*bp)[:0], ex)
-	defer func() {
-		if cap(line) <= maxPooledLine {
-			*bp = line
-			lineBuffers.Put(bp)
-		}
-	}()
+	size := ex.Size() // outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
 		c.late++
 		return
 	}
-	if err != nil {
-		c.setErrLocked(fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err))
-		return
-	}
-	for len(c.pending) >= c.bound && !c.closed {
+	for c.queued >= c.bound && !c.closed {
 		// The disk is behind: wait rather than lose the record or grow without bound.
 		c.waiters++
 		c.room.Wait()
 		c.waiters--
 	}
-	c.pending = append(c.pending, line...)
+	c.pending = append(c.pending, ex)
+	c.queued += size
 	c.work.Signal()
 }
 
-// run is the writer: it writes the pending group, one write call at a time, until Close and nothing is left.
+// run is the writer: it encodes the pending group's lines and writes them, one write call at a time, until Close
+// and nothing is left.
 func (c *CaptureFile) run() {
 	defer close(c.done)
 	c.mu.Lock()
@@ -202,18 +196,21 @@ func (c *CaptureFile) run() {
 		if len(c.pending) == 0 {
 			return // closed, and everything written
 		}
-		buf := c.pending
-		c.pending, c.spare = c.spare[:0], nil
+		group := c.pending
+		c.pending, c.spare, c.queued = c.spare[:0], nil, 0
+		buf := c.buf[:0]
 		if c.torn {
-			buf = append(buf, 0)
-			copy(buf[1:], buf)
-			buf[0] = '\n'
+			buf = append(buf, '\n')
 		}
 		c.writing = true
 		c.mu.Unlock()
+		buf, encErr := encodeLines(buf, group)
 		n, tooBig, err := c.write(buf)
 		c.mu.Lock()
 		c.writing = false
+		if encErr != nil {
+			c.setErrLocked(encErr)
+		}
 		// Lines are JSON: their only newline ends them. Those too big were dropped, not written.
 		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) - tooBig
 		c.tooBig += tooBig
@@ -226,11 +223,35 @@ func (c *CaptureFile) run() {
 			c.torn = n < len(buf)
 			c.setErrLocked(fmt.Errorf("capture file %s: %w", c.path, err))
 		}
-		if cap(buf) <= 2*c.bound {
-			c.spare = buf[:0] // reuse it; a buffer grown by a very large line is not kept
+		if int64(cap(buf)) <= 2*c.bound {
+			c.buf = buf[:0] // reuse it; a buffer grown by a very large line is not kept
+		} else {
+			c.buf = nil
+		}
+		clear(group) // the records are the store's to forget
+		if cap(group) <= maxPooledGroup {
+			c.spare = group[:0]
 		}
 		c.room.Broadcast()
 	}
+}
+
+// maxPooledGroup is the longest list of pending records kept for reuse.
+const maxPooledGroup = 64 << 10
+
+// encodeLines appends the lines of group to buf, in order; a record that cannot be encoded is left out (only what
+// json.Marshal refuses too: a year past 9999), and the first such error returned.
+func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
+	var first error
+	for _, ex := range group {
+		line, err := appendLine(buf, ex)
+		if err == nil {
+			buf = line
+		} else if first == nil { // buf is as it was: the part of a line is left out
+			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
+		}
+	}
+	return buf, first
 }
 
 // write writes buf (whole lines) to the file, rotating it first whenever the next lines would take it beyond
@@ -371,12 +392,6 @@ func (c *CaptureFile) Dropped() (rotatedOut, tooBig uint64) {
 	defer c.mu.Unlock()
 	return c.rotatedOut, c.tooBig
 }
-
-// lineBuffers hold encoded lines between their encoding and their copy into the pending group.
-var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
-
-// maxPooledLine is the largest line buffer kept in the pool.
-const maxPooledLine = 64 << 10
 
 func (c *CaptureFile) setErrLocked(err error) {
 	if c.err == nil {

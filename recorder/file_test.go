@@ -370,7 +370,7 @@ func TestCaptureFileWaitsWhenTooMuchIsPending(t *testing.T) {
 	// Fill what may wait behind the stalled write (16 lines of just over 64 KiB); the next one must wait, not grow
 	// the buffer. It is written in the end: Close waits for it.
 	const size = 64 << 10
-	n := c.bound / size
+	n := int(c.bound / size)
 	for id := range n {
 		c.Append(bigExchange(uint64(id+2), size))
 	}
@@ -461,5 +461,33 @@ func TestCaptureFileCountsLateAppends(t *testing.T) {
 	c.Append(sampleExchange(1))
 	if c.Late() != 1 {
 		t.Errorf("Late = %d", c.Late())
+	}
+}
+
+// The writer encodes the lines: a record json.Marshal refuses too (a year past 9999) is left out and reported, and
+// the lines around it are written whole, in order.
+func TestCaptureFileLeavesOutWhatCannotBeEncoded(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.jsonl")
+	c, err := OpenCapture(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := sampleExchange(2)
+	bad.Start = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, ex := range []*Exchange{sampleExchange(1), bad, sampleExchange(3)} {
+		c.Append(ex)
+	}
+	if err := c.Close(); err == nil || !strings.Contains(err.Error(), "encode exchange 2") {
+		t.Fatalf("Close: %v, want the encoding error of exchange 2", err)
+	}
+	if n, _ := c.Written(); n != 2 {
+		t.Fatalf("%d written, want 2", n)
+	}
+	res, err := LoadCapture(path)
+	if err != nil || res.TornTail || len(res.Skipped) > 0 || len(res.Exchanges) != 2 {
+		t.Fatalf("capture: %v, torn %v, skipped %v, %d exchanges", err, res.TornTail, res.Skipped, len(res.Exchanges))
+	}
+	if res.Exchanges[0].ID != 1 || res.Exchanges[1].ID != 3 {
+		t.Fatalf("ids %d, %d; want 1, 3", res.Exchanges[0].ID, res.Exchanges[1].ID)
 	}
 }

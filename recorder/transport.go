@@ -135,16 +135,23 @@ func (l *live) end(err error) {
 }
 
 type recordedBody struct {
-	rc io.ReadCloser
-	l  *live
+	rc   io.ReadCloser
+	l    *live
+	read bool // the previous read returned bytes, not recorded yet
 }
 
 func (b *recordedBody) Read(p []byte) (int, error) {
 	// What the previous read returned has been passed on by now (a proxy writes and flushes it before reading
-	// again): record it before waiting for more.
-	b.l.recordPending()
+	// again): record it before waiting for more. Before the first bytes there is nothing but the headers, which
+	// are published with the first events (or Options.PublishDelay later): recording them here would delay the
+	// first event.
+	if b.read {
+		b.read = false
+		b.l.recordPending()
+	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
+		b.read = true
 		b.l.writeBody(p[:n])
 	}
 	if err != nil {

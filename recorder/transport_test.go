@@ -181,6 +181,28 @@ func TestTransportRecordsAStreamOnTheNextRead(t *testing.T) {
 	}
 }
 
+// The first read of a stream publishes nothing before it reads: the headers alone are published with the first
+// events, so that recording them does not delay the first event through a proxy.
+func TestTransportFirstReadDoesNotPublishTheHeadersAlone(t *testing.T) {
+	resp, sub, _ := streamThroughTransport(t, Options{PublishDelay: time.Hour}, "id: 1\ndata: one\n\n", "id: 2\ndata: two\n\n")
+	buf := make([]byte, 4096)
+	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
+		t.Fatalf("first read %q %v", buf[:n], err)
+	}
+	// Whatever the first read published is in sub.C by now (the store broadcasts synchronously).
+	for {
+		select {
+		case u := <-sub.C:
+			if u.Kind != Began {
+				t.Fatalf("the first read published %v (%d events) before the first event was passed on", u.Kind, len(u.Exchange.Events))
+			}
+			continue
+		default:
+		}
+		break
+	}
+}
+
 // A body the caller holds in memory (GetBody) is recorded when the request went out, and only then.
 func TestTransportRecordsAnInMemoryBodyOnceSent(t *testing.T) {
 	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,6 +10,14 @@ package proxy_test
 // is the mean time from sending a GET to reading the first SSE event of a stream that ends 20 ms later (a proxy
 // that buffers the stream delivers it only then). mitmdump comes from Debian's mitmproxy package; without it the
 // mitmdump rows are skipped with a message.
+//
+// Side by side (BenchmarkProxySideBySide): one client sends the same request to direct, revproxy and mcpwatch in
+// turn (the order rotating), one at a time, so that they see the same machine at the same moments; it reports
+// each one's p50 and p99 and mcpwatch's minus the bare ReverseProxy's (added-p50-µs, added-p99-µs), for a POST
+// (latency) and for the first event of a stream (first-event). mcpwatch-norec is mcpwatch recording nothing,
+// mcpwatch-inbound recording the client's exchanges but not the upstream copies: the differences are what each
+// part of recording adds. Run it several times: a p99 on a busy machine is noisy, the same run's difference less
+// so.
 
 import (
 	"bufio"
@@ -20,6 +28,7 @@ import (
 	"net/url"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -64,14 +73,27 @@ func benchUpstream(b *testing.B) *httptest.Server {
 
 // benchMcpwatch runs mcpwatch's router with the proxy in front of upstream, recording into a capture file.
 func benchMcpwatch(b *testing.B, upstream string) string {
+	return benchMcpwatchRecording(b, upstream, true, true)
+}
+
+// benchMcpwatchRecording is benchMcpwatch recording the client's exchanges (inbound) and the upstream copies
+// (upstream) or not: what each costs.
+func benchMcpwatchRecording(b *testing.B, upstream string, inbound, upstreamCopy bool) string {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
+	inRec, upRec := rec, rec
+	if !inbound {
+		inRec = nil
+	}
+	if !upstreamCopy {
+		upRec = nil
+	}
 	capture, err := recorder.OpenCapture(filepath.Join(b.TempDir(), "capture.jsonl"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	store.OnComplete(capture.Append)
-	p, err := proxy.New(proxy.Options{Upstream: upstream, Recorder: rec, RewriteURLs: true, HeaderTimeout: proxy.DefaultHeaderTimeout})
+	p, err := proxy.New(proxy.Options{Upstream: upstream, Recorder: upRec, RewriteURLs: true, HeaderTimeout: proxy.DefaultHeaderTimeout})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -79,7 +101,7 @@ func benchMcpwatch(b *testing.B, upstream string) string {
 		p.Close()
 		capture.Close()
 	})
-	return servertest.Serve(b, server.Config{Recorder: rec, Handler: p}).LocalURL()
+	return servertest.Serve(b, server.Config{Recorder: inRec, Handler: p}).LocalURL()
 }
 
 // benchRevproxy runs a bare httputil.ReverseProxy with its own transport in front of upstream (the limit for a Go
@@ -226,6 +248,104 @@ func BenchmarkProxy(b *testing.B) {
 			b.ReportMetric(float64(total.Microseconds())/float64(b.N), "first-event-µs")
 		})
 	}
+}
+
+// BenchmarkProxySideBySide: see the file's comment. An op is one request to each of the three targets.
+func BenchmarkProxySideBySide(b *testing.B) {
+	up := benchUpstream(b)
+	targets := []benchTarget{
+		{"direct", up.URL},
+		{"revproxy", benchRevproxy(b, up.URL)},
+		{"mcpwatch", benchMcpwatch(b, up.URL)},
+		{"mcpwatch-norec", benchMcpwatchRecording(b, up.URL, false, false)},
+		{"mcpwatch-inbound", benchMcpwatchRecording(b, up.URL, true, false)},
+	}
+	b.Run("latency", func(b *testing.B) {
+		sideBySide(b, targets, benchPost)
+	})
+	b.Run("first-event", func(b *testing.B) {
+		sideBySide(b, targets, benchFirstEvent)
+	})
+}
+
+// sideBySide runs one op against each target in turn, b.N times (the first target of a round rotating), and
+// reports the p50 and p99 of each target's durations, and mcpwatch's p50 and p99 against revproxy's.
+func sideBySide(b *testing.B, targets []benchTarget, op func(b *testing.B, client *http.Client, url string) time.Duration) {
+	client := benchClient()
+	defer client.CloseIdleConnections()
+	for _, tg := range targets { // warm the connections
+		op(b, client, tg.url)
+	}
+	took := make([][]time.Duration, len(targets))
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range targets {
+			k := (i + j) % len(targets)
+			took[k] = append(took[k], op(b, client, targets[k].url))
+		}
+	}
+	b.StopTimer()
+	q := map[string][2]time.Duration{}
+	for k, tg := range targets {
+		p50, p99 := percentile(took[k], 50), percentile(took[k], 99)
+		q[tg.name] = [2]time.Duration{p50, p99}
+		b.ReportMetric(float64(p50.Nanoseconds())/1e3, tg.name+"-p50-µs")
+		b.ReportMetric(float64(p99.Nanoseconds())/1e3, tg.name+"-p99-µs")
+	}
+	b.ReportMetric(float64((q["mcpwatch"][0]-q["revproxy"][0]).Nanoseconds())/1e3, "added-p50-µs")
+	b.ReportMetric(float64((q["mcpwatch"][1]-q["revproxy"][1]).Nanoseconds())/1e3, "added-p99-µs")
+	b.ReportMetric(float64(q["mcpwatch"][0])/float64(q["revproxy"][0]), "p50-ratio")
+}
+
+// percentile returns the p-th percentile of ds (nearest rank); it sorts ds.
+func percentile(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	slices.Sort(ds)
+	i := (len(ds)*p + 99) / 100
+	return ds[max(i-1, 0)]
+}
+
+// benchPost sends one tools/call POST and reads its answer; it returns the time until the answer was read.
+func benchPost(b *testing.B, client *http.Client, url string) time.Duration {
+	t0 := time.Now()
+	resp, err := client.Post(url+"/mcp", "application/json", strings.NewReader(benchRequest))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(t0)
+	if err != nil || resp.StatusCode != 200 || string(body) != benchResponse {
+		b.Fatalf("%d %q %v", resp.StatusCode, body, err)
+	}
+	return took
+}
+
+// benchFirstEvent opens a stream and reads its first event; it returns the time until then, and reads the rest.
+func benchFirstEvent(b *testing.B, client *http.Client, url string) time.Duration {
+	t0 := time.Now()
+	req, _ := http.NewRequest("GET", url+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			b.Fatalf("no first event: %v", err)
+		}
+		if line == "\n" {
+			break
+		}
+	}
+	took := time.Since(t0)
+	io.Copy(io.Discard, br)
+	return took
 }
 
 // cpuTime is the process's CPU time so far (user and system): the client, the upstream and the proxy together.
