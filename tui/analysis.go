@@ -97,8 +97,8 @@ func fromService(m live.Msg) analysisMsg {
 
 // waitForAnalysis is the analysis' pump: the next message of the service (nil once the subscription ended).
 func waitForAnalysis(sub *live.Subscription) tea.Cmd {
-	if sub == nil || sub.Manual() {
-		return nil // tests take the messages themselves
+	if sub == nil {
+		return nil
 	}
 	return func() tea.Msg {
 		m, ok := sub.Next(context.Background())

@@ -244,6 +244,7 @@ func TestAnalysisPump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	m.inProgram = true // as Run runs it
 	pump := waitForAnalysis(m.anSub)
 	for len(m.flow.report.Connections) == 0 {
 		msg, ok := pump().(analysisMsg)
@@ -265,6 +266,7 @@ func TestAnalysisPump(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m2.Close()
+	m2.inProgram = true // as Run runs it
 	found := false
 	for _, c := range m2.Init()().(tea.BatchMsg) {
 		ch := make(chan tea.Msg, 1)

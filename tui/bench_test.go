@@ -311,7 +311,7 @@ func BenchmarkMemory(b *testing.B) {
 		base := heapNow()
 		store := benchStore(benchN, false)
 		withStore := heapNow()
-		nop := live.New(live.Options{Manual: true, NewAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
+		nop := live.New(live.Options{NewAnalyzer: func(analysis.Options) analyzer { return nopAnalyzer{} }})
 		tuiOnly, err := New(Config{Store: store, Theme: "dark", Service: nop})
 		if err != nil {
 			b.Fatal(err)

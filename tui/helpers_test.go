@@ -276,9 +276,9 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 // analyzer is what the service needs of an analyzer (tests script one).
 type analyzer = live.Analyzer
 
-// manualService is an analysis service whose messages the test takes itself (no pump), stopped when it ends.
+// manualService is an analysis service whose messages the test takes itself (a model driven by hand starts no
+// pump), stopped when it ends.
 func manualService(tb testing.TB, o live.Options) *live.Service {
-	o.Manual = true
 	s := live.New(o)
 	tb.Cleanup(s.Close)
 	return s

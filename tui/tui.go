@@ -64,6 +64,7 @@ type Model struct {
 	an          *live.Service
 	anOwn       bool // the TUI made the service (Config.Service was nil): it stops it
 	anSub       *live.Subscription
+	inProgram   bool   // run by Run: Init and each analysis message start the analysis pump
 	anSent      uint64 // jobs handed to the service
 	anAcked     uint64 // the last job its messages said it observed
 	anPending   bool   // its last message said a report is still owed
@@ -135,6 +136,7 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 		return err
 	}
 	defer m.Close()
+	m.inProgram = true
 	p := tea.NewProgram(m, append([]tea.ProgramOption{tea.WithContext(ctx)}, opts...)...)
 	_, err = p.Run()
 	switch {
@@ -148,7 +150,7 @@ func Run(ctx context.Context, cfg Config, opts ...tea.ProgramOption) error {
 
 // Init starts the pump, asks the terminal for its background colour and reads the toggles.
 func (m *Model) Init() tea.Cmd {
-	cmds := []tea.Cmd{waitForUpdates(m.sub), waitForAnalysis(m.anSub)}
+	cmds := []tea.Cmd{waitForUpdates(m.sub), m.pumpAnalysis()}
 	if m.cfg.Notice != "" {
 		cmds = append(cmds, clearStatusAfter(m.statusSeq))
 	}

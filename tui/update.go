@@ -33,6 +33,15 @@ func (m *Model) onAnalysis(msg analysisMsg) tea.Cmd {
 		}
 		m.onData()
 	}
+	return m.pumpAnalysis()
+}
+
+// pumpAnalysis is the command that brings the service's next message, in a program (Run); a model driven by hand
+// (Update called directly) takes the messages itself from its subscription.
+func (m *Model) pumpAnalysis() tea.Cmd {
+	if !m.inProgram {
+		return nil
+	}
 	return waitForAnalysis(m.anSub)
 }
 

@@ -57,9 +57,6 @@ type Options struct {
 	Clock func() time.Time
 	// JudgeEvery is how often a live session is judged again while nothing arrives (default 2s).
 	JudgeEvery time.Duration
-	// Manual says that the subscribers' messages are taken by hand (tests step the TUI with Subscription.Take):
-	// consumers start no pump of their own.
-	Manual bool
 }
 
 // Batch is what the feeder changed since its last batch.
@@ -181,9 +178,6 @@ func New(opts Options) *Service {
 	go s.run() // its analyzer is made by the first batch (a new epoch)
 	return s
 }
-
-// Manual reports Options.Manual: the subscribers' messages are taken by hand.
-func (s *Service) Manual() bool { return s.opts.Manual }
 
 // Options returns the service's options.
 func (s *Service) Options() Options { return s.opts }

@@ -60,9 +60,6 @@ func (sub *Subscription) Close() {
 	sub.end()
 }
 
-// Manual reports the service's Options.Manual (the consumer starts no pump: tests take the messages).
-func (sub *Subscription) Manual() bool { return sub.s.opts.Manual }
-
 func (sub *Subscription) end() {
 	sub.mu.Lock()
 	sub.ended = true
