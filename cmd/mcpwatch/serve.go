@@ -15,8 +15,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
-	"github.com/mcpwatch/mcpwatch/server/toggle"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
+	"github.com/mcpwatch/mcpwatch/server/toggle"
 )
 
 type serveFlags struct {
