@@ -27,8 +27,8 @@ type Options struct {
 	MaxRPC int
 	// Now is the clock (tests).
 	Now func() time.Time
-	// PublishDelay is how long an event stream's recorded progress may wait for its caller to pass the bytes on (a
-	// flush, the next read) before it is published anyway (default 2 ms).
+	// PublishDelay is how long after it arrived an event stream's recorded progress is published (default 2 ms):
+	// by a timer, off the path that passes the bytes on, the events that came meanwhile together.
 	PublishDelay time.Duration
 }
 
@@ -90,11 +90,12 @@ type live struct {
 	reqEOF    bool
 	sse       *SSEParser
 	ended     bool
-	// An event stream's progress is published after its bytes were passed on (see recordPending): parsed is the
-	// number of events whose JSON-RPC messages have been read, dirty whether anything is yet to be published.
+	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
+	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
+	// anything is yet to be published.
 	parsed int
 	dirty  bool
-	late   *time.Timer // publishes what is pending if nobody does it sooner (see recordPending)
+	late   *time.Timer // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
 	armed  bool        // late is running
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
@@ -247,7 +248,7 @@ func appendBounded(b *Body, p []byte, limit int) {
 }
 
 // writeHeader records the response headers. An event stream's start is published with its first events (see
-// recordPending), so that the headers reach the client first.
+// recordPending), after the headers reached the client.
 func (l *live) writeHeader(status int, h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -262,8 +263,7 @@ func (l *live) writeHeader(status int, h http.Header) {
 	}
 }
 
-// armLate makes sure what is pending is published Options.PublishDelay after the first of it at the latest (a caller that
-// holds the bytes without flushing or reading again must not hold up the record). Callers hold l.mu.
+// armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.
 func (l *live) armLate() {
 	if l.armed {
 		return
@@ -277,9 +277,8 @@ func (l *live) armLate() {
 }
 
 // writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
-// but their JSON-RPC messages are read and the state published only by recordPending, which the callers run
-// once the bytes are on their way (after the flush that follows a write, or before the next read), so that
-// recording an event never delays it.
+// but their JSON-RPC messages are read and the state published only by recordPending, which the late timer runs
+// Options.PublishDelay after the first of them, so that recording an event never delays it.
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -310,8 +309,9 @@ func (l *live) writeBody(p []byte) {
 }
 
 // recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
-// changed since the last time. The callers run it once the bytes are on their way: after a flush, before the next
-// read, or at the latest Options.PublishDelay after the first of them passed.
+// changed since the last time. The late timer runs it, Options.PublishDelay after the first of them passed: not
+// the goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete
+// with the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
 func (l *live) recordPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -437,7 +437,7 @@ func (c *captureWriter) Flush() {
 	if f, ok := c.w.(http.Flusher); ok {
 		f.Flush()
 	}
-	c.l.recordPending() // after the flush: the client has the bytes before mcpwatch records them
+	// nothing recorded here: the late timer publishes what was written (see recordPending)
 }
 
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }

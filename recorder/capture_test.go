@@ -228,12 +228,48 @@ func sseHandler(next <-chan struct{}) http.Handler {
 	})
 }
 
-func TestMiddlewareRecordsSSEEventByEvent(t *testing.T) {
-	// The handler flushes each event: the flush publishes it (the fallback timer is out of reach here).
+// A flush publishes nothing (recording there competed with the client reading the event): the late timer
+// publishes what was written, Options.PublishDelay after it, while the stream is open.
+func TestMiddlewareFlushPublishesNothing(t *testing.T) {
 	store := NewStore(StoreOptions{})
 	sub := store.Subscribe(0)
 	next := make(chan struct{})
+	defer close(next)
 	base, _ := serveRecorded(t, store, Options{PublishDelay: time.Hour}, sseHandler(next))
+	resp, err := http.Post(base+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for { // the first event, flushed
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l == "\n" {
+			break
+		}
+	}
+	timeout := time.After(100 * time.Millisecond) // the flush published before the client had the event, if at all
+	for {
+		select {
+		case u := <-sub.C:
+			if u.Kind != Began {
+				t.Fatalf("the flush published %v (%d events)", u.Kind, len(u.Exchange.Events))
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+func TestMiddlewareRecordsSSEEventByEvent(t *testing.T) {
+	// The handler flushes each event and waits: the late timer publishes the first while the stream is open.
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	next := make(chan struct{})
+	base, _ := serveRecorded(t, store, Options{}, sseHandler(next))
 
 	done := make(chan error, 1)
 	go func() {

@@ -158,25 +158,42 @@ func TestTransportWithoutARecorderPassesThrough(t *testing.T) {
 	resp.Body.Close()
 }
 
-// A proxy reads the upstream's stream, passes each piece on, and reads again: the next read publishes what the
-// previous one returned (before it waits for more).
-func TestTransportRecordsAStreamOnTheNextRead(t *testing.T) {
-	// The fallback timer is out of reach: only the next read publishes.
-	resp, sub, _ := streamThroughTransport(t, Options{PublishDelay: time.Hour}, "id: 1\ndata: one\n\n", "id: 2\ndata: two\n\n")
-	buf := make([]byte, 4096)
-	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
-		t.Fatalf("first read %q %v", buf[:n], err)
-	}
-	go resp.Body.Read(buf) // waits for the second event; first publishes the first
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case u := <-sub.C:
-			if u.Kind == Changed && len(u.Exchange.Events) == 1 {
-				return
+// A proxy reads the upstream's stream, passes each piece on, and reads again: the next read publishes nothing
+// (recording there delayed the event on its way to the client); the late timer publishes the event
+// Options.PublishDelay after it arrived, while the stream is still open.
+func TestTransportRecordsAStreamOffTheReadPath(t *testing.T) {
+	for _, delay := range []time.Duration{time.Hour, 5 * time.Millisecond} {
+		resp, sub, _ := streamThroughTransport(t, Options{PublishDelay: delay}, "id: 1\ndata: one\n\n", "id: 2\ndata: two\n\n")
+		buf := make([]byte, 4096)
+		if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
+			t.Fatalf("first read %q %v", buf[:n], err)
+		}
+		readAgain := make(chan struct{})
+		go func() { close(readAgain); resp.Body.Read(buf) }() // waits for the second event
+		<-readAgain
+		timeout := time.After(10 * time.Second)
+		if delay == time.Hour {
+			timeout = time.After(100 * time.Millisecond) // 20 times the other delay: long enough for a read to publish
+		}
+	wait:
+		for {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Changed {
+					if delay == time.Hour {
+						t.Fatalf("published %d events on the read path", len(u.Exchange.Events))
+					}
+					if len(u.Exchange.Events) != 1 || u.Exchange.State != StateStreaming {
+						t.Fatalf("published %d events, state %s", len(u.Exchange.Events), u.Exchange.State)
+					}
+					break wait
+				}
+			case <-timeout:
+				if delay != time.Hour {
+					t.Fatalf("the first event was not published within %s", delay)
+				}
+				break wait
 			}
-		case <-timeout:
-			t.Fatal("the first event was not published by the next read")
 		}
 	}
 }

@@ -116,12 +116,20 @@ func TestToggleRejectDiscoverFallsBack(t *testing.T) {
 	_, store, url := newTestServer(t, "reject-discover")
 	cs := connect(t, url, "", nil) // the SDK's default opens with server/discover
 	callEcho(t, cs)
+	// The client may have its answers before their exchanges are recorded (published after the bytes are on
+	// their way): wait, bounded, for the methods.
 	var methods []string
 	faulted := false
-	for _, ex := range store.Snapshot() {
-		methods = append(methods, ex.RPCMethod())
-		for _, f := range ex.Toggles {
-			faulted = faulted || f.Name == "reject-discover"
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		methods, faulted = nil, false
+		for _, ex := range store.Snapshot() {
+			methods = append(methods, ex.RPCMethod())
+			for _, f := range ex.Toggles {
+				faulted = faulted || f.Name == "reject-discover"
+			}
+		}
+		if slices.Contains(methods, "server/discover") && slices.Contains(methods, "initialize") || time.Now().After(deadline) {
+			break
 		}
 	}
 	if !slices.Contains(methods, "server/discover") || !slices.Contains(methods, "initialize") {
@@ -146,21 +154,24 @@ func TestToggleToolsChangedNotifies(t *testing.T) {
 		}
 		return slices.ContainsFunc(res.Tools, func(tl *mcp.Tool) bool { return tl.Name == "changed_tool" })
 	}
-	// lastList is the fault records of the latest tools/list exchange.
-	// (Its record may follow the answer by a moment: the recorder records what it passed on.)
+	// lastList is the fault records of the latest tools/list exchange, once every one of them (lists, so far) is
+	// complete. (Its record may follow the answer by a moment: the recorder records what it passed on, and until
+	// then the latest one may not show its method yet.)
+	lists := 0
 	lastList := func() []recorder.ToggleChange {
+		lists++
 		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
-			exs := store.Snapshot()
-			for i := len(exs) - 1; i >= 0; i-- {
-				if exs[i].RPCMethod() == "tools/list" {
-					if exs[i].State == recorder.StateComplete {
-						return exs[i].Toggles
-					}
-					break
+			var done []*recorder.Exchange
+			for _, ex := range store.Snapshot() {
+				if ex.RPCMethod() == "tools/list" && ex.State == recorder.StateComplete {
+					done = append(done, ex)
 				}
 			}
+			if len(done) >= lists {
+				return done[len(done)-1].Toggles
+			}
 		}
-		t.Fatal("no complete tools/list exchange")
+		t.Fatalf("no complete tools/list exchange number %d", lists)
 		return nil
 	}
 	if hasTool() {
