@@ -93,6 +93,9 @@ func (h *sseHandler) serveStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ss.Close() // closes sess: no write reaches w once this handler has returned
+	if err := sess.event("endpoint", []byte(sess.endpoint)); err != nil {
+		return
+	}
 	select {
 	case <-r.Context().Done():
 	case <-sess.done:
@@ -173,13 +176,11 @@ type sseSession struct {
 	done   chan struct{} // closed by Close
 }
 
-// Connect sends the endpoint event.
-func (s *sseSession) Connect(context.Context) (mcp.Connection, error) {
-	if err := s.event("endpoint", []byte(s.endpoint)); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
+// Connect makes the session its own connection. The endpoint event is sent by serveStream once the server's
+// Connect has returned: the SDK computes the versions a session can serve (for server/discover) after the
+// transport connected, and a client that got the endpoint first could ask before that, and be offered 2026-07-28
+// on a transport that has no 2026-07-28 binding (TestSSEDiscoverRightAfterTheEndpoint).
+func (s *sseSession) Connect(context.Context) (mcp.Connection, error) { return s, nil }
 
 // SupportsProtocolVersion: 2026-07-28 defines no HTTP+SSE binding (the SDK's own SSE transport says the same).
 func (s *sseSession) SupportsProtocolVersion(v string) bool { return v < "2026-07-28" }
