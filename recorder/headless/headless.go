@@ -209,11 +209,11 @@ func (p *printer) forgetFindings(report []analysis.Finding, from uint64) {
 	if len(p.printed) <= 2*max(p.printedKept, 4096) {
 		return
 	}
-	live := make(map[string]bool, len(report))
+	reported := make(map[string]bool, len(report))
 	for _, f := range report {
-		live[f.Key()] = true
+		reported[f.Key()] = true
 	}
-	maps.DeleteFunc(p.printed, func(k string, id uint64) bool { return id < from && !live[k] })
+	maps.DeleteFunc(p.printed, func(k string, id uint64) bool { return id < from && !reported[k] })
 	p.printedKept = len(p.printed)
 	p.prunes++
 }
