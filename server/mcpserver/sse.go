@@ -179,7 +179,8 @@ type sseSession struct {
 // Connect makes the session its own connection. The endpoint event is sent by serveStream once the server's
 // Connect has returned: the SDK computes the versions a session can serve (for server/discover) after the
 // transport connected, and a client that got the endpoint first could ask before that, and be offered 2026-07-28
-// on a transport that has no 2026-07-28 binding (TestSSEDiscoverRightAfterTheEndpoint).
+// on a transport that has no 2026-07-28 binding (TestGoSDKClient/sse failed so once; the window is microseconds
+// wide, too narrow for a test to hit on demand).
 func (s *sseSession) Connect(context.Context) (mcp.Connection, error) { return s, nil }
 
 // SupportsProtocolVersion: 2026-07-28 defines no HTTP+SSE binding (the SDK's own SSE transport says the same).
