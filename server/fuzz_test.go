@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -50,13 +51,14 @@ func FuzzMCP(f *testing.F) {
 	}
 	f.Add(uint8(1), ``, uint8(1), "", uint8(2))
 	f.Add(uint8(2), `{}`, uint8(2), "2025-11-25", uint8(3))
+	f.Add(uint8(195), `{}`, uint8(1), " HTTP/1.0", uint8(1)) // a session id a raw query would split the request line on
 	methods := []string{http.MethodPost, http.MethodGet, http.MethodDelete, http.MethodPut}
 	ctypes := []string{"application/json", "application/json; charset=utf-8", "text/plain", ""}
 	f.Fuzz(func(t *testing.T, methodSel uint8, body string, sessionSel uint8, version string, ctSel uint8) {
 		method := methods[int(methodSel)%len(methods)]
 		path := "/mcp"
 		if methodSel >= 128 {
-			path = "/sse?sessionid=" + version
+			path = "/sse?sessionid=" + url.QueryEscape(version) // a client sends its query escaped
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond) // a GET stream ends here
 		defer cancel()
