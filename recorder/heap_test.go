@@ -16,17 +16,17 @@ import (
 // separately (the heap figure includes them), the store's own estimate (what its byte bound counts) and how many
 // such exchanges the default bound holds (the count bound included).
 //
-// The records as the recorder built them (as-built) and compacted (compact.go) run side by side.
+// The records as the recorder built them (as-built) and packed (pack.go) run side by side.
 //
 //	go test ./recorder -run '^$' -bench StoreLiveHeap -benchtime 20000x
 func BenchmarkStoreLiveHeap(b *testing.B) {
 	for _, tc := range []struct {
 		name    string
-		compact bool
-	}{{"as-built", false}, {"compact", true}} {
+		packed bool
+	}{{"as-built", false}, {"packed", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			defer func(old bool) { compactRecords = old }(compactRecords)
-			compactRecords = tc.compact
+			defer func(old bool) { packRecords = old }(packRecords)
+			packRecords = tc.packed
 			storeLiveHeap(b)
 		})
 	}
