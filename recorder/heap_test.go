@@ -21,7 +21,7 @@ import (
 //	go test ./recorder -run '^$' -bench StoreLiveHeap -benchtime 20000x
 func BenchmarkStoreLiveHeap(b *testing.B) {
 	for _, tc := range []struct {
-		name    string
+		name   string
 		packed bool
 	}{{"as-built", false}, {"packed", true}} {
 		b.Run(tc.name, func(b *testing.B) {
