@@ -335,9 +335,13 @@ func TestFollow(t *testing.T) {
 func TestFollowLetsGoWhatTheStoreEvictedByBytes(t *testing.T) {
 	store := recorder.NewStore(recorder.StoreOptions{MaxBytes: 1 << 20})
 	ssub := store.Subscribe(4096)
+	n := 0
 	big := func() *recorder.Exchange {
+		n++
+		body := make([]byte, 100<<10) // each its own: the store holds equal bodies once
+		body[0] = byte(n)
 		return &recorder.Exchange{Method: "POST", URL: "http://127.0.0.1/mcp", Status: 200,
-			RespBody: recorder.Body{Data: make([]byte, 100<<10), Size: 100 << 10}}
+			RespBody: recorder.Body{Data: body, Size: 100 << 10}}
 	}
 	for range 20 {
 		store.Add(big()) // before Follow reads: the store keeps about ten
