@@ -347,6 +347,9 @@ func appendBool(b []byte, v bool) []byte {
 
 // appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes.
 func appendRest(b []byte, ex *Exchange) []byte {
+	// the two lists' counts first: materialise allocates the record and its lists together
+	b = appendList(b, len(ex.Events), ex.Events == nil)
+	b = appendList(b, len(ex.RPC), ex.RPC == nil)
 	for _, s := range [...]string{ex.Kind, ex.State, ex.RemoteAddr, ex.Method, ex.URL, ex.Host, ex.Proto, ex.Error} {
 		b = appendStr(b, s)
 	}
@@ -357,7 +360,6 @@ func appendRest(b []byte, ex *Exchange) []byte {
 	b = binary.AppendVarint(b, int64(ex.EventsSkipped))
 	b = binary.AppendVarint(b, int64(ex.RPCSkipped))
 	data, ids, reqIn, respIn := bodyFinders(ex)
-	b = appendList(b, len(ex.Events), ex.Events == nil)
 	for i := range ex.Events {
 		ev := &ex.Events[i]
 		b = binary.AppendVarint(b, int64(ev.At))
@@ -366,7 +368,6 @@ func appendRest(b []byte, ex *Exchange) []byte {
 		b = appendIn(b, ev.Data, &data)
 		b = binary.AppendVarint(b, int64(ev.Retry))
 	}
-	b = appendList(b, len(ex.RPC), ex.RPC == nil)
 	for i := range ex.RPC {
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
@@ -562,7 +563,11 @@ func (t slabTable) part(r ref) []byte {
 // materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
 // read only).
 func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
-	c := &Exchange{ID: rec.id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)}}
+	r := reader{ps[partRest]}
+	nEv, nRPC := r.list(), r.list()
+	c, evs, msgs := newRecord(nEv, nRPC)
+	*c = Exchange{ID: rec.id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
+		Events: evs, RPC: msgs}
 	tb := (*timeBits)(unsafe.Pointer(&c.Start))
 	tb.wall, tb.ext = rec.wall, rec.ext
 	if rec.loc == locLocal {
@@ -579,14 +584,12 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	r := reader{ps[partRest]}
 	c.Kind, c.State = constStr(r.str()), constStr(r.str())
 	c.RemoteAddr, c.Method, c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
-	if n := r.list(); n >= 0 {
-		c.Events = make([]SSEEvent, n)
+	{
 		for i := range c.Events {
 			ev := &c.Events[i]
 			ev.At = time.Duration(r.varint())
@@ -596,8 +599,8 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 			ev.Retry = int(r.varint())
 		}
 	}
-	if n := r.list(); n >= 0 {
-		c.RPC = make([]RPC, n)
+	{
+		n := len(c.RPC)
 		var codes []int
 		for i := range c.RPC {
 			m := &c.RPC[i]
@@ -635,6 +638,35 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	}
 	c.memo = compactMemo(c)
 	return c
+}
+
+// newRecord allocates a materialised record with its events and JSON-RPC messages (nil for -1): the usual
+// shapes — a call answered in one event, a call answered in the body, no messages — in one allocation.
+func newRecord(nEv, nRPC int) (*Exchange, []SSEEvent, []RPC) {
+	switch {
+	case nEv <= 1 && nRPC <= 2 && nEv >= 0 && nRPC >= 0:
+		m := &struct {
+			ex  Exchange
+			ev  [1]SSEEvent
+			rpc [2]RPC
+		}{}
+		return &m.ex, m.ev[:nEv:nEv], m.rpc[:nRPC:nRPC]
+	case nEv < 0 && nRPC >= 0 && nRPC <= 2:
+		m := &struct {
+			ex  Exchange
+			rpc [2]RPC
+		}{}
+		return &m.ex, nil, m.rpc[:nRPC:nRPC]
+	}
+	var evs []SSEEvent
+	var msgs []RPC
+	if nEv >= 0 {
+		evs = make([]SSEEvent, nEv)
+	}
+	if nRPC >= 0 {
+		msgs = make([]RPC, nRPC)
+	}
+	return &Exchange{}, evs, msgs
 }
 
 func matHeaders(r ref, b []byte, cache *matCache[Header]) Headers {
