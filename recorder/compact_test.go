@@ -102,7 +102,9 @@ func checkPacked(t testing.TB, name string, want, got *Exchange) {
 func TestCompactKeepsTheRecord(t *testing.T) {
 	s := NewStore(StoreOptions{})
 	for name, ex := range map[string]*Exchange{"tools/call": benchExchange(), "rich": richExchange(), "empty": {ID: 1},
-		"now": {Start: time.Now(), Kind: Inbound, State: StateStreaming, Status: -1 << 40}} {
+		"now": {Start: time.Now(), Kind: Inbound, State: StateStreaming, Status: -1 << 40},
+		// a Start in a zone other than UTC or Local (a capture file written elsewhere) is kept as it came
+		"zone": {Start: time.Date(2026, 12, 6, 7, 0, 0, 1, time.FixedZone("X", 3600)), URL: "/z"}} {
 		t.Run(name, func(t *testing.T) {
 			before := *ex
 			heard, got := packOne(t, s, ex)
