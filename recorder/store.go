@@ -176,11 +176,11 @@ func (s *Store) complete(ex *Exchange) {
 		c = s.materialiseLocked(rec)
 		s.pk.remember(rec, c)
 	case rec != nil:
-		c = ex.snapshot() // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
+		c = ex.frozen() // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
 		s.live[ex.ID] = c
 		s.bytes += c.Size()
 	default:
-		c = ex.snapshot() // evicted while in flight; subscribers still hear of it
+		c = ex.frozen() // evicted while in flight; subscribers still hear of it
 	}
 	s.bound()
 	s.broadcast(Update{Kind: Completed, Exchange: c})

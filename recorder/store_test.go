@@ -311,3 +311,38 @@ func TestStoreSubscriberThatNeverReadsDropsAndNeverBlocks(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+// An exchange the store keeps as it came (a Start in another zone) or has evicted already is published without
+// writing to the copy Add published at its beginning (go test -race).
+func TestStoreAddPublishesWithoutWritingWhatItPublished(t *testing.T) {
+	s := NewStore(StoreOptions{MaxCount: 1})
+	sub := s.Subscribe(1 << 12)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range sub.C {
+			if u.Exchange != nil {
+				_ = u.Exchange.Size() + int64(len(u.Exchange.RPCMethod())) // reads the memo
+			}
+		}
+	}()
+	zone := time.FixedZone("X", 3600)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 300 {
+				ex := benchExchange()
+				ex.Start = ex.Start.In(zone)
+				s.Add(ex)
+			}
+		}()
+	}
+	wg.Wait()
+	sub.Close()
+	<-done
+	if st := s.Stats(); st.Count != 1 || st.Total != 600 {
+		t.Errorf("stats %+v", st)
+	}
+}
