@@ -350,9 +350,14 @@ func appendRest(b []byte, ex *Exchange) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
-	for _, s := range [...]string{ex.Kind, ex.State, ex.RemoteAddr, ex.Method, ex.URL, ex.Host, ex.Proto, ex.Error} {
-		b = appendStr(b, s)
-	}
+	b = appendWord(b, ex.Kind)
+	b = appendWord(b, ex.State)
+	b = appendStr(b, ex.RemoteAddr)
+	b = appendWord(b, ex.Method)
+	b = appendStr(b, ex.URL)
+	b = appendStr(b, ex.Host)
+	b = appendWord(b, ex.Proto)
+	b = appendStr(b, ex.Error)
 	b = binary.AppendVarint(b, ex.ReqBody.Size)
 	b = appendBool(b, ex.ReqBody.Truncated)
 	b = binary.AppendVarint(b, ex.RespBody.Size)
@@ -364,15 +369,15 @@ func appendRest(b []byte, ex *Exchange) []byte {
 		ev := &ex.Events[i]
 		b = binary.AppendVarint(b, int64(ev.At))
 		b = appendIn(b, ev.ID, &ids)
-		b = appendStr(b, ev.Event)
+		b = appendWord(b, ev.Event)
 		b = appendIn(b, ev.Data, &data)
 		b = binary.AppendVarint(b, int64(ev.Retry))
 	}
 	for i := range ex.RPC {
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
-		b = appendStr(b, m.From)
-		b = appendStr(b, m.Method)
+		b = appendWord(b, m.From)
+		b = appendWord(b, m.Method)
 		switch {
 		case m.ID == nil:
 			b = append(b, 0)
@@ -387,7 +392,7 @@ func appendRest(b []byte, ex *Exchange) []byte {
 			b = append(b, 0)
 		}
 		b = appendIn(b, m.ErrorMessage, f)
-		b = appendStr(b, m.ReplyTo)
+		b = appendWord(b, m.ReplyTo)
 		b = binary.AppendVarint(b, int64(m.Event))
 		var flags byte
 		if m.IsResponse {
@@ -458,25 +463,40 @@ func (r *reader) str() string {
 	return unsafe.String(unsafe.SliceData(s), len(s))
 }
 
-// kindStr returns the constant for the usual values (so a record refers to no slab for them).
-func constStr(s string) string {
-	switch s {
-	case Inbound:
-		return Inbound
-	case Outbound:
-		return Outbound
-	case StateComplete:
-		return StateComplete
-	case StatePending:
-		return StatePending
-	case StateStreaming:
-		return StateStreaming
-	case FromClient:
-		return FromClient
-	case FromServer:
-		return FromServer
+// words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
+// MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
+var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
+	"GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "message", "endpoint",
+	"initialize", "notifications/initialized", "tools/list", "tools/call", "resources/list", "resources/read",
+	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
+	"notifications/cancelled", "logging/setLevel", "completion/complete", "notifications/tools/list_changed"}
+
+var wordIndex = func() map[string]byte {
+	m := make(map[string]byte, len(words))
+	for i, w := range words {
+		m[w] = byte(i + 1)
 	}
-	return s
+	return m
+}()
+
+// appendWord writes s as its index in words, or whole. "" is written whole (a 0 and a 0 length: two bytes).
+func appendWord(b []byte, s string) []byte {
+	if i, ok := wordIndex[s]; ok {
+		return append(b, i)
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// word reads what appendWord wrote.
+func (r *reader) word() string {
+	i := r.byte()
+	if i == 0 {
+		return r.str()
+	}
+	if int(i) <= len(words) {
+		return words[i-1]
+	}
+	return ""
 }
 
 // in reads what appendIn wrote, in body.
@@ -584,8 +604,8 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	c.Kind, c.State = constStr(r.str()), constStr(r.str())
-	c.RemoteAddr, c.Method, c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.str(), r.str(), r.str(), r.str()
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.str(), r.word()
+	c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.word(), r.str()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
@@ -594,7 +614,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 			ev := &c.Events[i]
 			ev.At = time.Duration(r.varint())
 			ev.ID = r.in(c.RespBody.Data)
-			ev.Event = r.str()
+			ev.Event = r.word()
 			ev.Data = r.in(c.RespBody.Data)
 			ev.Retry = int(r.varint())
 		}
@@ -604,7 +624,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 		var codes []int
 		for i := range c.RPC {
 			m := &c.RPC[i]
-			m.From, m.Method = constStr(r.str()), r.str()
+			m.From, m.Method = r.word(), r.word()
 			body := c.RespBody.Data
 			if m.From == FromClient {
 				body = c.ReqBody.Data
@@ -624,7 +644,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 				m.ErrorCode = &codes[len(codes)-1]
 			}
 			m.ErrorMessage = r.in(body)
-			m.ReplyTo = r.str()
+			m.ReplyTo = r.word()
 			m.Event = int(r.varint())
 			f := r.byte()
 			m.IsResponse, m.Batch = f&1 != 0, f&2 != 0
