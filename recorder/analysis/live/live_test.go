@@ -371,6 +371,11 @@ func TestFollowLetsGoWhatTheStoreEvictedByBytes(t *testing.T) {
 	if st.Evicted < 20 {
 		t.Fatalf("the store evicted %d: the test needs it to evict by bytes", st.Evicted)
 	}
+	// The store may evict at an exchange's completion too (it counts the packed record's slab, not the estimate
+	// of its beginning): the batch of that last update brings it, after the one that showed the exchange.
+	for oldest := st.Total + 1 - uint64(st.Count); last.From < oldest; {
+		last = next(t, sub)
+	}
 	if oldest := st.Total + 1 - uint64(st.Count); last.From != oldest {
 		t.Errorf("the service holds from #%d, the store from #%d", last.From, oldest)
 	}
