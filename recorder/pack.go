@@ -253,8 +253,8 @@ func (p *packer) release(refs *[nParts]ref) {
 	}
 }
 
-// packable reports whether ex can be packed exactly: its Start's location is UTC or Local (the capture file's and
-// the recorder's times are), the JSON-RPC and event counts fit.
+// packable reports whether ex can be packed exactly: its Start's location is UTC or Local (the recorder's times
+// and a capture file's written in UTC are), and its bodies fit a ref's 32-bit length.
 func packable(ex *Exchange) bool {
 	_, ok := startLoc(&ex.Start)
 	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31
