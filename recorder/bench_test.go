@@ -43,11 +43,11 @@ func BenchmarkRecorder(b *testing.B) {
 	for _, tc := range []struct {
 		name            string
 		record, capture bool
-		asBuilt         bool // the store keeps the records as the recorder built them (not compacted)
+		asBuilt         bool // the store keeps the records as the recorder built them (not packed)
 	}{{"bare", false, false, false}, {"recorded", true, false, false}, {"recorded+capture", true, true, false}, {"recorded+capture,as-built", true, true, true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			defer func(old bool) { compactRecords = old }(compactRecords)
-			compactRecords = !tc.asBuilt
+			defer func(old bool) { packRecords = old }(packRecords)
+			packRecords = !tc.asBuilt
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
 			if err != nil {
 				b.Fatal(err)

@@ -5,17 +5,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
 )
 
-// richExchange has every part compact copies, with the edge cases: names and values too long to intern, a binary
-// body, an event whose data is not a run of the body (multi-line), events after a truncated body, empty but
-// present lists (JSON [] rather than null), faults, notes, JSON-RPC errors.
+// richExchange has every part a record packs, with the edge cases: long names and values, a binary body, an event
+// whose data is not a run of the body (multi-line), events after a truncated body, empty but present lists (JSON
+// [] rather than null), faults, notes, JSON-RPC errors.
 func richExchange() *Exchange {
 	long := strings.Repeat("v", internMax+1)
 	code := -32601
@@ -47,82 +49,257 @@ func richExchange() *Exchange {
 	}
 }
 
-// The compacted record is the same exchange: every field equal (nil and empty lists told apart), the same
-// capture line byte for byte, the same size estimate; the original is left as it was; the slab is sized exactly.
+// packOne stores ex (its State kept) in s and returns what subscribers heard at its completion and what Get
+// returns after.
+func packOne(t testing.TB, s *Store, ex *Exchange) (heard, got *Exchange) {
+	t.Helper()
+	sub := s.Subscribe(4)
+	defer sub.Close()
+	c := *ex
+	s.begin(&c)
+	s.complete(&c)
+	for u := range sub.C {
+		if u.Kind == Completed {
+			heard = u.Exchange
+			break
+		}
+	}
+	return heard, s.Get(c.ID)
+}
+
+// checkPacked holds a packed record to the exchange it was packed from: every field equal (nil and empty lists
+// told apart, Start to the bit), the same capture line byte for byte, the same size estimate and answers.
+func checkPacked(t testing.TB, name string, want, got *Exchange) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("%s: no record", name)
+	}
+	x, y := *got, *want
+	x.memo, y.memo = nil, nil
+	y.ID = x.ID
+	if !reflect.DeepEqual(x, y) {
+		t.Fatalf("%s: the record differs:\n got %+v\nwant %+v", name, x, y)
+	}
+	if got.Start != want.Start {
+		t.Fatalf("%s: Start %v, want %v", name, got.Start, want.Start)
+	}
+	w := y
+	wantLine, err1 := appendLine(nil, &w)
+	gotLine, err2 := appendLine(nil, got)
+	if !bytes.Equal(gotLine, wantLine) || (err1 == nil) != (err2 == nil) {
+		t.Fatalf("%s: capture line changed:\n got %s %v\nwant %s %v", name, gotLine, err2, wantLine, err1)
+	}
+	gc, gm, gok := got.RPCError()
+	wc, wm, wok := want.RPCError()
+	if got.Size() != want.Size() || got.RPCMethod() != want.RPCMethod() || gc != wc || gm != wm || gok != wok {
+		t.Fatalf("%s: Size %d vs %d, RPCMethod %q vs %q, RPCError %d %q %v vs %d %q %v", name, got.Size(), want.Size(),
+			got.RPCMethod(), want.RPCMethod(), gc, gm, gok, wc, wm, wok)
+	}
+}
+
+// The packed record is the same exchange (what subscribers hear and what Get returns), and the original is left
+// as it was.
 func TestCompactKeepsTheRecord(t *testing.T) {
-	for name, ex := range map[string]*Exchange{"tools/call": benchExchange(), "rich": richExchange(), "empty": {ID: 1}} {
+	s := NewStore(StoreOptions{})
+	for name, ex := range map[string]*Exchange{"tools/call": benchExchange(), "rich": richExchange(), "empty": {ID: 1},
+		"now": {Start: time.Now(), Kind: Inbound, State: StateStreaming, Status: -1 << 40},
+		// a Start in a zone other than UTC or Local (a capture file written elsewhere) is kept as it came
+		"zone": {Start: time.Date(2026, 12, 6, 7, 0, 0, 1, time.FixedZone("X", 3600)), URL: "/z"}} {
 		t.Run(name, func(t *testing.T) {
 			before := *ex
-			wantLine, err := appendLine(nil, ex)
-			if err != nil {
-				t.Fatal(err)
-			}
-			resized := slabResized.Load()
-			c := compact(ex)
-			if slabResized.Load() != resized {
-				t.Error("the slab was sized wrong")
-			}
-			gotLine, err := appendLine(nil, c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(gotLine, wantLine) {
-				t.Errorf("capture line changed:\n got %s\nwant %s", gotLine, wantLine)
-			}
-			x, y := *c, *ex
-			x.memo, y.memo = nil, nil
-			if !reflect.DeepEqual(x, y) {
-				t.Errorf("compacted record differs:\n got %+v\nwant %+v", x, y)
-			}
+			heard, got := packOne(t, s, ex)
+			checkPacked(t, "heard", ex, heard)
+			checkPacked(t, "Get", ex, got)
 			if !reflect.DeepEqual(*ex, before) {
-				t.Error("compact modified its argument")
-			}
-			if c.Size() != ex.Size() || c.RPCMethod() != ex.RPCMethod() {
-				t.Errorf("Size %d vs %d, RPCMethod %q vs %q", c.Size(), ex.Size(), c.RPCMethod(), ex.RPCMethod())
+				t.Error("packing modified its argument")
 			}
 		})
 	}
 }
 
-// What makes the record compact: header names and short values are one copy process-wide, an event's data
-// refers to the body's bytes, equal header lists and notes are shared, and what the record owns alone is in one
-// slab (its two bodies are neighbours in it).
-func TestCompactSharesAndPacks(t *testing.T) {
-	a, b := benchExchange(), benchExchange()
-	// distinct allocations for the same header texts, as two requests parsed by net/http have
-	for _, ex := range []*Exchange{a, b} {
-		ex.RemoteAddr = strings.Clone(ex.RemoteAddr)
-		ex.Notes[0].Value = strings.Clone(ex.Notes[0].Value)
-		for i := range ex.ReqHeaders {
-			ex.ReqHeaders[i].Name = strings.Clone(ex.ReqHeaders[i].Name)
-			ex.ReqHeaders[i].Value = strings.Clone(ex.ReqHeaders[i].Value)
+// gen makes varied exchanges from a stream of choices (random, or a fuzzer's bytes).
+type gen struct {
+	r   *rand.Rand
+	buf []byte
+}
+
+func (g *gen) n(k int) int {
+	if g.r != nil {
+		return g.r.IntN(k)
+	}
+	if len(g.buf) == 0 {
+		return 0
+	}
+	v := int(g.buf[0])
+	g.buf = g.buf[1:]
+	return v % k
+}
+
+func (g *gen) str(body []byte) string {
+	switch g.n(6) {
+	case 0:
+		return ""
+	case 1:
+		if len(body) > 0 { // a run of the body
+			i := g.n(len(body))
+			return string(body[i : i+g.n(len(body)-i+1)])
 		}
+		return "x"
+	case 2:
+		return strings.Repeat("é", g.n(200))
+	case 3:
+		return string([]byte{0xff, byte(g.n(256)), 0})
 	}
-	ca, cb := compact(a), compact(b)
-	for i := range ca.ReqHeaders {
-		if unsafe.StringData(ca.ReqHeaders[i].Name) != unsafe.StringData(cb.ReqHeaders[i].Name) ||
-			unsafe.StringData(ca.ReqHeaders[i].Value) != unsafe.StringData(cb.ReqHeaders[i].Value) {
-			t.Errorf("header %q is not interned", ca.ReqHeaders[i].Name)
+	return fmt.Sprint("v", g.n(8))
+}
+
+func (g *gen) bytes() []byte {
+	switch g.n(4) {
+	case 0:
+		return nil
+	case 1:
+		return []byte{}
+	case 2:
+		b := make([]byte, g.n(300))
+		for i := range b {
+			b[i] = byte(g.n(256))
 		}
+		return b
 	}
-	if unsafe.SliceData(ca.RespHeaders) != unsafe.SliceData(cb.RespHeaders) {
-		t.Error("equal response header lists are two copies")
+	return []byte(`{"jsonrpc":"2.0","id":` + fmt.Sprint(g.n(5)) + `,"result":{}}` + "\n" + strings.Repeat("data: x\n", g.n(4)))
+}
+
+func genList[E any](g *gen, f func() E) []E {
+	switch g.n(4) {
+	case 0:
+		return nil
+	case 1:
+		return []E{}
 	}
-	body := ca.RespBody.Data
-	p := uintptr(unsafe.Pointer(unsafe.StringData(ca.Events[0].Data)))
-	if lo := uintptr(unsafe.Pointer(unsafe.SliceData(body))); p < lo || p >= lo+uintptr(len(body)) {
-		t.Error("the event's data is a second copy, not the body's bytes")
+	out := make([]E, 1+g.n(5))
+	for i := range out {
+		out[i] = f()
 	}
-	req := uintptr(unsafe.Pointer(unsafe.SliceData(ca.ReqBody.Data)))
-	if uintptr(unsafe.Pointer(unsafe.SliceData(body))) != req+uintptr(len(ca.ReqBody.Data)) {
-		t.Error("the request and response bodies are not neighbours in one slab")
+	return out
+}
+
+func (g *gen) exchange() *Exchange {
+	kinds := []string{Inbound, Outbound, "", "other"}
+	states := []string{StateComplete, StatePending, StateStreaming, ""}
+	starts := []time.Time{{}, time.Now(), time.Unix(int64(g.n(1<<30)), int64(g.n(1e9))).UTC(), time.Unix(int64(g.n(1<<30)), 0)}
+	ex := &Exchange{Kind: kinds[g.n(4)], State: states[g.n(4)], Start: starts[g.n(4)],
+		Timings:    Timings{Wait: time.Duration(g.n(1 << 20)), Total: time.Duration(g.n(1<<30) - 5)},
+		RemoteAddr: g.str(nil), Method: g.str(nil), URL: g.str(nil), Host: g.str(nil), Proto: g.str(nil), Error: g.str(nil),
+		Status: g.n(1000) - 100, EventsSkipped: g.n(3), RPCSkipped: g.n(3)}
+	ex.ReqBody = Body{Data: g.bytes(), Size: int64(g.n(1000)), Truncated: g.n(2) == 0}
+	ex.RespBody = Body{Data: g.bytes(), Size: int64(g.n(1000)), Truncated: g.n(2) == 0}
+	hdr := func() Header { return Header{g.str(nil), g.str(nil)} }
+	ex.ReqHeaders, ex.RespHeaders = genList(g, hdr), genList(g, hdr)
+	ex.Events = genList(g, func() SSEEvent {
+		return SSEEvent{At: time.Duration(g.n(1 << 20)), ID: g.str(ex.RespBody.Data), Event: g.str(nil), Data: g.str(ex.RespBody.Data), Retry: g.n(5)}
+	})
+	ex.RPC = genList(g, func() RPC {
+		m := RPC{From: []string{FromClient, FromServer, ""}[g.n(3)], Method: g.str(nil), ReplyTo: g.str(nil), Event: g.n(4) - 1,
+			IsResponse: g.n(2) == 0, Batch: g.n(2) == 0}
+		body := ex.RespBody.Data
+		if m.From == FromClient {
+			body = ex.ReqBody.Data
+		}
+		switch g.n(3) {
+		case 0:
+			m.ID = []byte{}
+		case 1:
+			m.ID = []byte(g.str(body))
+		}
+		if g.n(2) == 0 {
+			code := g.n(70000) - 35000
+			m.ErrorCode, m.ErrorMessage = &code, g.str(body)
+		}
+		return m
+	})
+	ex.Toggles = genList(g, func() ToggleChange { return ToggleChange{g.str(nil), g.str(nil), g.str(nil), g.str(nil)} })
+	ex.Notes = genList(g, func() Note {
+		return Note{[]string{"era", NoteInbound, NoteOutbound, "k"}[g.n(4)], g.str(nil)}
+	})
+	return ex
+}
+
+// Pack → materialise gives the record back over varied exchanges (every field, nil and empty lists, binary and
+// truncated bodies, events and messages whose texts are or are not runs of their bodies), in a store small
+// enough that slabs and chunks come and go meanwhile.
+func TestPackMaterialiseProperty(t *testing.T) {
+	g := &gen{r: rand.New(rand.NewPCG(1, 2))}
+	s := NewStore(StoreOptions{MaxBytes: 64 << 10})
+	for i := range 3000 {
+		ex := g.exchange()
+		heard, got := packOne(t, s, ex)
+		checkPacked(t, fmt.Sprint("heard ", i), ex, heard)
+		checkPacked(t, fmt.Sprint("Get ", i), ex, got)
 	}
-	if unsafe.StringData(ca.RemoteAddr) != unsafe.StringData(cb.RemoteAddr) || unsafe.SliceData(ca.Notes) != unsafe.SliceData(cb.Notes) {
-		t.Error("the address or the notes are two copies")
+	if st := s.Stats(); st.Evicted == 0 || st.Bytes > 64<<10 {
+		t.Errorf("the store was not bounded: %+v", st)
 	}
 }
 
-// The store keeps the compacted record: what Get returns and what subscribers hear at completion.
+// FuzzPackRecord: pack → materialise gives the record back, for exchanges a fuzzer's bytes choose.
+func FuzzPackRecord(f *testing.F) {
+	f.Add([]byte{})
+	f.Add([]byte("\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c"))
+	f.Add(bytes.Repeat([]byte{3, 1, 2, 0, 255, 7}, 40))
+	s := NewStore(StoreOptions{MaxBytes: 32 << 10})
+	f.Fuzz(func(t *testing.T, choices []byte) {
+		ex := (&gen{buf: choices}).exchange()
+		heard, got := packOne(t, s, ex)
+		checkPacked(t, "heard", ex, heard)
+		checkPacked(t, "Get", ex, got)
+	})
+}
+
+// What makes the record small: equal header lists and notes are one part in the slab (and one materialised
+// list), an event's data and id and a message's id refer to the body's bytes, and the two bodies are neighbours.
+func TestCompactSharesAndPacks(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	a, b := benchExchange(), benchExchange()
+	b.ReqBody.Data = []byte(strings.Replace(benchCall, "1417", "1418", 1)) // bodies differ, lists do not
+	b.RPC = slices.Clone(b.RPC)
+	for _, ex := range []*Exchange{a, b} {
+		ex.Notes[0].Value = strings.Clone(ex.Notes[0].Value)
+		for i := range ex.ReqHeaders {
+			ex.ReqHeaders[i].Value = strings.Clone(ex.ReqHeaders[i].Value)
+		}
+	}
+	_, ca := packOne(t, s, a)
+	_, cb := packOne(t, s, b)
+	ra, rb := s.rec(ca.ID), s.rec(cb.ID)
+	if ra.refs[partReqHeaders] != rb.refs[partReqHeaders] || ra.refs[partNotes] != rb.refs[partNotes] {
+		t.Error("equal header lists or notes are two parts")
+	}
+	if unsafe.SliceData(ca.RespHeaders) != unsafe.SliceData(cb.RespHeaders) || unsafe.SliceData(ca.Notes) != unsafe.SliceData(cb.Notes) {
+		t.Error("equal lists are materialised twice")
+	}
+	if ra.refs[partReqBody] == rb.refs[partReqBody] {
+		t.Error("different bodies share a part")
+	}
+	body := ca.RespBody.Data
+	if !within(ca.Events[0].Data, body) || !within(ca.Events[0].ID, body) {
+		t.Error("the event's data or id is a second copy, not the body's bytes")
+	}
+	if !within(bytesString(ca.RPC[0].ID), ca.ReqBody.Data) || !within(bytesString(ca.RPC[1].ID), body) {
+		t.Error("the messages' ids are copies, not the bodies' bytes")
+	}
+	req := uintptr(unsafe.Pointer(unsafe.SliceData(ca.ReqBody.Data)))
+	if uintptr(unsafe.Pointer(unsafe.SliceData(ca.RespBody.Data))) != req+uintptr(len(ca.ReqBody.Data)) {
+		t.Error("the request and response bodies are not neighbours in one slab")
+	}
+}
+
+func within(s string, body []byte) bool {
+	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(body)))
+	return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(body))
+}
+
+// The store keeps the packed record: what Get returns is equal to what subscribers heard at completion, made from
+// the store's slab (not the exchange as it came).
 func TestStoreKeepsCompactRecords(t *testing.T) {
 	s := NewStore(StoreOptions{})
 	sub := s.Subscribe(8)
@@ -130,50 +307,92 @@ func TestStoreKeepsCompactRecords(t *testing.T) {
 	ex.URL = strings.Clone(ex.URL)
 	id := s.Add(ex)
 	got := s.Get(id)
-	if unsafe.StringData(got.URL) == unsafe.StringData(ex.URL) {
-		t.Fatal("the store kept the exchange as it came, not compacted")
+	if unsafe.StringData(got.URL) == unsafe.StringData(ex.URL) || s.rec(id).live {
+		t.Fatal("the store kept the exchange as it came, not packed")
 	}
 	<-sub.C // Began
-	if u := <-sub.C; u.Kind != Completed || u.Exchange != got {
-		t.Errorf("subscribers heard %v %p, want the stored record %p", u.Kind, u.Exchange, got)
+	if u := <-sub.C; u.Kind != Completed || !reflect.DeepEqual(u.Exchange, got) {
+		t.Errorf("subscribers heard %v %+v, the store holds %+v", u.Kind, u.Exchange, got)
 	}
 }
 
 // The upstream copy of a proxied exchange and its client's exchange hold their equal bodies once.
 func TestCompactSharesEqualBodies(t *testing.T) {
+	s := NewStore(StoreOptions{})
 	up, client := benchExchange(), benchExchange()
 	client.ReqBody.Data = bytes.Clone(client.ReqBody.Data)
 	client.RespBody.Data = bytes.Clone(client.RespBody.Data)
-	cu, cc := compact(up), compact(client)
+	_, cu := packOne(t, s, up)
+	_, cc := packOne(t, s, client)
 	if unsafe.SliceData(cu.ReqBody.Data) != unsafe.SliceData(cc.ReqBody.Data) || unsafe.SliceData(cu.RespBody.Data) != unsafe.SliceData(cc.RespBody.Data) {
 		t.Error("equal bodies are two copies")
 	}
-	if unsafe.SliceData(cu.RPC) != unsafe.SliceData(cc.RPC) {
-		t.Error("equal JSON-RPC messages are two copies")
-	}
 	other := benchExchange()
 	other.ReqBody.Data = []byte(strings.Replace(benchCall, "1417", "1418", 1))
-	if co := compact(other); unsafe.SliceData(co.ReqBody.Data) == unsafe.SliceData(cc.ReqBody.Data) || string(co.ReqBody.Data) != string(other.ReqBody.Data) {
+	if _, co := packOne(t, s, other); unsafe.SliceData(co.ReqBody.Data) == unsafe.SliceData(cc.ReqBody.Data) || string(co.ReqBody.Data) != string(other.ReqBody.Data) {
 		t.Error("a different body was shared")
 	}
 }
 
-// BenchmarkCompact is what compacting a completed tools/call costs on the HTTP path (allocations: the slab, the
-// record, its RPC and event lists; header and note lists are shared).
+// BenchmarkCompact is what completing a tools/call costs the store on the HTTP path: packing it and materialising
+// the record subscribers hear (its header and note lists, and here its bodies, are shared; its own part goes in
+// the slab, a new one allocated every 1 MiB).
 func BenchmarkCompact(b *testing.B) {
 	ex := benchExchange()
+	s := NewStore(StoreOptions{})
+	var rec packed
 	b.ReportAllocs()
 	for b.Loop() {
-		compact(ex)
+		s.pk.pack(&rec, ex)
+		c := s.materialiseLocked(&rec)
+		s.pk.remember(&rec, c)
 	}
 }
 
-// The recorder completes its exchanges as compact records: the stored record's two bodies are neighbours in one
-// slab, and what subscribers hear at completion is that record.
+// BenchmarkStoreAdd is a whole completed exchange into the store: its begin and its completion.
+func BenchmarkStoreAdd(b *testing.B) {
+	ex := benchExchange()
+	s := NewStore(StoreOptions{})
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Add(ex)
+	}
+}
+
+// BenchmarkStoreRead is reading 100,000 tools/call records back: Snapshot, and Get of each.
+func BenchmarkStoreRead(b *testing.B) {
+	s := NewStore(StoreOptions{})
+	for i := range 100000 {
+		ex := benchExchange()
+		ex.ReqBody.Data = []byte(strings.Replace(benchCall, "1417", fmt.Sprint(i), 1))
+		s.Add(ex)
+	}
+	b.Run("snapshot", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if len(s.Snapshot()) != 100000 {
+				b.Fatal("short snapshot")
+			}
+		}
+	})
+	b.Run("get", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for id := uint64(1); id <= 100000; id++ {
+				if s.Get(id) == nil {
+					b.Fatal("missing")
+				}
+			}
+		}
+	})
+}
+
+// The recorder completes its exchanges as packed records: Get returns what subscribers heard at completion, and
+// the record's two bodies are neighbours in one slab.
 func TestRecorderCompletesCompactRecords(t *testing.T) {
 	store := NewStore(StoreOptions{})
 	sub := store.Subscribe(64)
-	// a call and an answer no other test compacts, so that neither is shared with an earlier record
+	// a call and an answer no other test packs, so that neither is shared with an earlier record
 	call, answer := strings.Replace(benchCall, "1417", "77031", 1), strings.Replace(benchEvent, "1417", "77031", 1)
 	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
@@ -187,43 +406,17 @@ func TestRecorderCompletesCompactRecords(t *testing.T) {
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	ex := waitCompleted(t, sub, 1)[0]
-	if got := store.Get(ex.ID); got != ex {
-		t.Fatalf("subscribers heard %p, the store holds %p", ex, got)
+	if got := store.Get(ex.ID); !reflect.DeepEqual(got, ex) {
+		t.Fatalf("subscribers heard %+v, the store holds %+v", ex, got)
 	}
 	req, body := unsafe.SliceData(ex.ReqBody.Data), unsafe.SliceData(ex.RespBody.Data)
 	if string(ex.ReqBody.Data) != call || string(ex.RespBody.Data) != answer || uintptr(unsafe.Pointer(body)) != uintptr(unsafe.Pointer(req))+uintptr(len(ex.ReqBody.Data)) {
-		t.Errorf("the record is not compact: bodies %q at %p and %p", ex.ReqBody.Data, req, body)
+		t.Errorf("the record is not packed: bodies %q at %p and %p", ex.ReqBody.Data, req, body)
 	}
 }
 
-// JSON-RPC lists are equal only when every field is, error codes by value.
-func TestRPCListsEqual(t *testing.T) {
-	one, two, one2 := 1, 2, 1
-	a := []RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one, IsResponse: true}}
-	for _, tc := range []struct {
-		b    []RPC
-		want bool
-	}{
-		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one2, IsResponse: true}}, true},
-		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &two, IsResponse: true}}, false},
-		{[]RPC{{From: FromServer, ID: []byte("1"), IsResponse: true}}, false},
-		{[]RPC{{From: FromClient, ID: []byte("1"), ErrorCode: &one, IsResponse: true}}, false},
-		{[]RPC{{From: FromServer, ID: []byte("1"), ErrorCode: &one, IsResponse: true, Event: 2}}, false},
-		{[]RPC{{From: FromServer, ID: []byte("2"), ErrorCode: &one, IsResponse: true}}, false},
-		{nil, false},
-	} {
-		if got := rpcListsEqual(a, tc.b); got != tc.want {
-			t.Errorf("%+v: %v, want %v", tc.b, got, tc.want)
-		}
-	}
-	if !rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{ID: []byte{}}}) || rpcListsEqual([]RPC{{ID: []byte{}}}, []RPC{{}}) {
-		t.Error("an empty id and no id are told apart, two empty ids are equal")
-	}
-}
-
-// A compact record small enough to look at whole keeps no memo (it is most of a record's 32 bytes above the
-// 448-byte allocation class); one beyond the bounds keeps it. Either answers RPCMethod, RPCError and Size as the
-// record it was made from, and as the same record looked at with no memo at all.
+// A materialised record small enough to look at whole keeps no memo; one beyond the bounds keeps it. Either
+// answers RPCMethod, RPCError and Size as the record it was made from, and as the same record with no memo.
 func TestCompactRecordMemo(t *testing.T) {
 	big := richExchange()
 	code := -32000
@@ -231,12 +424,13 @@ func TestCompactRecordMemo(t *testing.T) {
 		big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ID: []byte(fmt.Sprint(i)), Event: -1})
 	}
 	big.RPC = append(big.RPC, RPC{From: FromServer, IsResponse: true, ErrorCode: &code, ErrorMessage: "late", Event: -1})
+	s := NewStore(StoreOptions{})
 	for name, tc := range map[string]struct {
 		ex   *Exchange
 		memo bool
 	}{"tools/call": {benchExchange(), false}, "rich": {richExchange(), false}, "many messages": {big, true}} {
 		t.Run(name, func(t *testing.T) {
-			c := compact(tc.ex)
+			_, c := packOne(t, s, tc.ex)
 			if (c.memo != nil) != tc.memo {
 				t.Fatalf("memo kept: %v, want %v", c.memo != nil, tc.memo)
 			}
@@ -257,36 +451,20 @@ func TestCompactRecordMemo(t *testing.T) {
 	}
 }
 
-// A JSON-RPC message's id and error message, and an event's id, refer to the bytes of the body they came in
-// rather than being copies in the slab; not so for a message in a body beyond rpcBodyMax, whose list may be
-// shared by records that do not keep that body.
-func TestCompactRefersToTheBody(t *testing.T) {
-	within := func(s string, body []byte) bool {
-		p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.SliceData(body)))
-		return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(body))
+// The packed record is 128 bytes and holds no pointer (the GC never scans a chunk); time.Time's layout is what
+// packing Start assumes.
+func TestPackedLayout(t *testing.T) {
+	if n := unsafe.Sizeof(packed{}); n > 128 {
+		t.Errorf("packed is %d bytes, want at most 128", n)
 	}
-	ex := benchExchange()
-	ex.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62817"`, 1))
-	ex.RPC = slices.Clone(ex.RPC)
-	ex.RPC[0].ID = []byte(`"req-62817"`)
-	c := compact(ex)
-	if !within(bytesString(c.RPC[0].ID), c.ReqBody.Data) || !within(bytesString(c.RPC[1].ID), c.RespBody.Data) {
-		t.Errorf("the messages' ids are copies, not the bodies' bytes: %s %s", c.RPC[0].ID, c.RPC[1].ID)
+	if !timeLayoutOK {
+		t.Error("time.Time's layout changed: Start cannot be packed")
 	}
-	if c.Events[0].ID == "" || !within(c.Events[0].ID, c.RespBody.Data) {
-		t.Errorf("the event's id %q is a copy, not the body's bytes", c.Events[0].ID)
-	}
-	if string(c.RPC[0].ID) != `"req-62817"` || cap(c.RPC[0].ID) != len(c.RPC[0].ID) {
-		t.Errorf("id %s (cap %d)", c.RPC[0].ID, cap(c.RPC[0].ID))
-	}
-
-	big := benchExchange()
-	big.ReqBody.Data = []byte(strings.Replace(benchCall, `"id":7`, `"id":"req-62818"`, 1) + strings.Repeat(" ", rpcBodyMax))
-	big.RPC = slices.Clone(big.RPC)
-	big.RPC[0].ID = []byte(`"req-62818"`)
-	cb := compact(big)
-	if within(bytesString(cb.RPC[0].ID), cb.ReqBody.Data) || string(cb.RPC[0].ID) != `"req-62818"` {
-		t.Errorf("an id in a body of %d bytes refers to it: %s", len(cb.ReqBody.Data), cb.RPC[0].ID)
+	for i := range reflect.TypeFor[packed]().NumField() {
+		switch f := reflect.TypeFor[packed]().Field(i); f.Type.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.String, reflect.Map, reflect.Interface:
+			t.Errorf("packed.%s holds a pointer", f.Name)
+		}
 	}
 }
 
@@ -305,43 +483,27 @@ func TestRPCLayoutAndJSON(t *testing.T) {
 	}
 }
 
-// A note list linking a proxied exchange and its upstream copy holds the other's id: it never repeats, so it is
-// not cached (a list that repeats keeps its slot); one that repeats is.
+// A note list linking a proxied exchange and its upstream copy holds the other's id: it never repeats, so it does
+// not take a slot of the part cache; one that repeats is shared.
 func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
 	for _, tc := range []struct {
 		notes  []Note
-		cached bool
+		shared bool
 	}{
 		{[]Note{{Key: NoteOutbound, Value: "123457"}}, false},
 		{[]Note{{Key: "era", Value: "2025-06-18"}, {Key: NoteInbound, Value: "123456"}}, false},
 		{[]Note{{Key: "era", Value: "2025-06-18 (cached)"}}, true},
 	} {
-		ex := sampleExchange(1)
-		ex.Notes = tc.notes
-		c := compact(ex)
-		if !slices.Equal(c.Notes, tc.notes) {
-			t.Fatalf("notes %v, want %v", c.Notes, tc.notes)
+		s := NewStore(StoreOptions{})
+		a, b := sampleExchange(1), sampleExchange(2)
+		a.Notes, b.Notes = tc.notes, slices.Clone(tc.notes)
+		_, ca := packOne(t, s, a)
+		_, cb := packOne(t, s, b)
+		if !slices.Equal(ca.Notes, tc.notes) || !slices.Equal(cb.Notes, tc.notes) {
+			t.Fatalf("notes %v %v, want %v", ca.Notes, cb.Notes, tc.notes)
 		}
-		if got := recentNotes.lookup(tc.notes).seen != nil; got != tc.cached {
-			t.Errorf("%v: cached %v, want %v", tc.notes, got, tc.cached)
+		if got := s.rec(ca.ID).refs[partNotes] == s.rec(cb.ID).refs[partNotes]; got != tc.shared {
+			t.Errorf("%v: shared %v, want %v", tc.notes, got, tc.shared)
 		}
-	}
-}
-
-// A list that is not cached costs its own allocation only: compacting the same record with a one-of-a-kind note
-// list (a link to the upstream copy) allocates one more than without notes — the list (its value goes in the
-// slab, which the record's other texts need anyway) — and no box for a cache slot it does not use.
-func TestCompactUncachedListAllocations(t *testing.T) {
-	ex := benchExchange()
-	ex.Notes = nil
-	ex.Error = "upstream broke off" // the slab exists either way
-	linked := *ex
-	linked.Notes = []Note{{Key: NoteOutbound, Value: "8675309"}}
-	compact(ex)
-	compact(&linked) // the bodies, headers and messages are shared from here on
-	without := testing.AllocsPerRun(100, func() { compact(ex) })
-	with := testing.AllocsPerRun(100, func() { compact(&linked) })
-	if with != without+1 {
-		t.Errorf("compacting with a link note: %v allocations, without notes %v; want one more", with, without)
 	}
 }

@@ -431,6 +431,16 @@ func (e *Exchange) snapshot() *Exchange {
 	return c
 }
 
+// frozen is snapshot without bringing the memo up to date: it writes nothing in e, which may be published
+// already (Store.Add's copy).
+func (e *Exchange) frozen() *Exchange {
+	c := *e
+	c.ReqHeaders, c.RespHeaders = clip(e.ReqHeaders), clip(e.RespHeaders)
+	c.ReqBody.Data, c.RespBody.Data = clip(e.ReqBody.Data), clip(e.RespBody.Data)
+	c.Events, c.RPC, c.Toggles, c.Notes = clip(e.Events), clip(e.RPC), clip(e.Toggles), clip(e.Notes)
+	return &c
+}
+
 type snapshotRec struct {
 	ex Exchange
 	m  exMemo

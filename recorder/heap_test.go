@@ -13,20 +13,21 @@ import (
 // BenchmarkStoreLiveHeap records tools/call exchanges (a JSON-RPC POST answered with an SSE event, as the go-sdk
 // answers) through the middleware over a real connection, then measures the live heap the store holds per
 // exchange after a full GC: a figure that does not depend on how busy the machine is. It reports the body bytes
-// separately (the heap figure includes them), the store's own estimate (what its byte bound counts) and how many
-// such exchanges the default bound holds (the count bound included).
+// separately (the heap figure includes them), Exchange.Size's estimate, what the store's byte bound counts per
+// exchange (its chunks and slabs as held) and how many such exchanges the default bound holds (the count bound
+// included).
 //
-// The records as the recorder built them (as-built) and compacted (compact.go) run side by side.
+// The records as the recorder built them (as-built) and packed (pack.go) run side by side.
 //
 //	go test ./recorder -run '^$' -bench StoreLiveHeap -benchtime 20000x
 func BenchmarkStoreLiveHeap(b *testing.B) {
 	for _, tc := range []struct {
-		name    string
-		compact bool
-	}{{"as-built", false}, {"compact", true}} {
+		name   string
+		packed bool
+	}{{"as-built", false}, {"packed", true}} {
 		b.Run(tc.name, func(b *testing.B) {
-			defer func(old bool) { compactRecords = old }(compactRecords)
-			compactRecords = tc.compact
+			defer func(old bool) { packRecords = old }(packRecords)
+			packRecords = tc.packed
 			storeLiveHeap(b)
 		})
 	}
@@ -105,7 +106,10 @@ func storeLiveHeap(b *testing.B) {
 	b.ReportMetric(per-float64(bodies)/float64(n), "heap-B/exchange-without-bodies")
 	b.ReportMetric(float64(bodies)/float64(n), "body-B/exchange")
 	b.ReportMetric(float64(est)/float64(n), "estimate-B/exchange")
-	held := min(float64(store.opts.MaxCount), float64(store.opts.MaxBytes)/(float64(est)/float64(n)))
-	b.ReportMetric(held, "held-in-default-bound")
+	// what the byte bound counts per exchange: the store's chunks and slabs (bodies included) as held
+	st := store.Stats()
+	counted := float64(st.Bytes) / float64(st.Count)
+	b.ReportMetric(counted, "counted-B/exchange")
+	b.ReportMetric(min(float64(store.opts.MaxCount), float64(store.opts.MaxBytes)/counted), "held-in-default-bound")
 	runtime.KeepAlive(snap)
 }

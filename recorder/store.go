@@ -1,8 +1,10 @@
 package recorder
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // UpdateKind says what happened to an exchange.
@@ -40,17 +42,38 @@ const (
 
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the
 // HTTP path: a subscriber that does not keep up loses updates, and the loss is counted.
+//
+// A completed exchange is kept packed (pack.go): a fixed-size, pointer-free record in a chunked array (chunks
+// allocated and dropped whole, oldest first), its variable parts in pointer-free slabs. A pending or streaming
+// exchange stays an *Exchange (the live map) until it completes. Get and Snapshot materialise *Exchanges equal to
+// what was recorded.
+//
+// Bounds: the count bound counts every exchange held; the byte bound (--max-memory) counts what the store really
+// holds — its chunks (whole), its slabs (whole, while any record refers to them) and the live exchanges' Size —
+// and eviction, oldest first, drops a chunk when its last record goes and a slab when the last record referring
+// to it goes. Sharing refers only to the last two slabs, so a record keeps at most two slabs alive besides its
+// own parts; the caches of shared parts are fixed-size tables.
 type Store struct {
 	mu       sync.Mutex
 	opts     StoreOptions
-	ring     []*Exchange // circular, ordered by ID
-	head, n  int
-	bytes    int64
+	chunks   [][]packed // chunks[0][0] is the record of id base
+	chunkLen int
+	base     uint64
+	first    uint64 // the oldest id held; ids first..nextID-1 are held
+	live     map[uint64]*Exchange
+	pk       *packer
+	bytes    int64 // chunks + live exchanges' Size (the slabs' are pk.bytes)
 	nextID   uint64
 	evicted  uint64
 	subs     map[*Subscription]struct{}
 	onFinish []func(*Exchange)
 }
+
+// maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
+const maxChunkLen = 4096
+
+// maxSlab is the size of a slab (a part larger than it gets a slab of its own, exactly sized).
+const maxSlab = 1 << 20
 
 // NewStore returns an empty store.
 func NewStore(opts StoreOptions) *Store {
@@ -60,7 +83,17 @@ func NewStore(opts StoreOptions) *Store {
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultStoreMaxBytes
 	}
-	return &Store{opts: opts, ring: make([]*Exchange, min(opts.MaxCount, 1024)), nextID: 1, subs: map[*Subscription]struct{}{}}
+	// Chunks and slabs are at most a sixteenth of the byte bound, so that eviction frees memory in steps small
+	// against it (and a small bound is not all taken by one chunk).
+	recSize := int64(unsafe.Sizeof(packed{}))
+	chunkLen := 1
+	for chunkLen < maxChunkLen && chunkLen < opts.MaxCount && int64(chunkLen*2)*recSize <= opts.MaxBytes/16 {
+		chunkLen *= 2
+	}
+	slabSize := int(min(maxSlab, max(256, opts.MaxBytes/16)))
+	s := &Store{opts: opts, chunkLen: chunkLen, nextID: 1, base: 1, first: 1, live: map[uint64]*Exchange{},
+		pk: newPacker(slabSize), subs: map[*Subscription]struct{}{}}
+	return s
 }
 
 // Stats describe the store.
@@ -76,11 +109,17 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Count: s.n, Bytes: s.bytes, Evicted: s.evicted, Total: s.nextID - 1}
+	st := Stats{Count: s.count(), Bytes: s.held(), Evicted: s.evicted, Total: s.nextID - 1}
 	for sub := range s.subs {
 		st.Dropped += sub.dropped.Load()
 	}
 	return st
+}
+
+func (s *Store) count() int  { return int(s.nextID - s.first) }
+func (s *Store) held() int64 { return s.bytes + s.pk.bytes }
+func (s *Store) chunkBytes() int64 {
+	return int64(s.chunkLen) * int64(unsafe.Sizeof(packed{}))
 }
 
 // OnComplete registers f to be called (synchronously, on the HTTP path) with each completed exchange. f must not
@@ -105,7 +144,6 @@ func (s *Store) begin(ex *Exchange) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ex.ID = s.nextID
-	s.nextID++
 	s.push(ex)
 	s.broadcast(Update{Kind: Began, Exchange: ex})
 	return ex.ID
@@ -114,95 +152,148 @@ func (s *Store) begin(ex *Exchange) uint64 {
 func (s *Store) update(ex *Exchange) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.replace(ex)
+	if old, ok := s.live[ex.ID]; ok {
+		s.bytes += ex.Size() - old.Size()
+		s.live[ex.ID] = ex
+		s.bound()
+	} // else evicted while in flight; subscribers still hear of it
 	s.broadcast(Update{Kind: Changed, Exchange: ex})
 }
 
+// complete packs ex, a completed exchange (the recorder's live exchange, its lock held: it is only read), and
+// publishes the record materialised from the packed form as the exchange's final form.
 func (s *Store) complete(ex *Exchange) {
-	s.completeRecord(compact(ex)) // the record kept from here on (compact.go)
-}
-
-// completeRecord publishes ex, already compacted (or the recorder's snapshot when records are kept as built), as
-// the exchange's final form.
-func (s *Store) completeRecord(ex *Exchange) {
 	s.mu.Lock()
-	s.replace(ex)
-	s.broadcast(Update{Kind: Completed, Exchange: ex})
+	var c *Exchange
+	rec := s.rec(ex.ID)
+	if rec != nil && rec.live {
+		s.bytes -= s.live[ex.ID].Size()
+		delete(s.live, ex.ID)
+	}
+	switch {
+	case rec != nil && packRecords && packable(ex):
+		s.pk.pack(rec, ex)
+		c = s.materialiseLocked(rec)
+		s.pk.remember(rec, c)
+	case rec != nil:
+		c = ex.frozen() // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
+		s.live[ex.ID] = c
+		s.bytes += c.Size()
+	default:
+		c = ex.frozen() // evicted while in flight; subscribers still hear of it
+	}
+	s.bound()
+	s.broadcast(Update{Kind: Completed, Exchange: c})
 	fns := s.onFinish
 	s.mu.Unlock()
 	for _, f := range fns {
-		f(ex)
+		f(c)
 	}
 }
 
-func (s *Store) push(ex *Exchange) {
-	if s.n == len(s.ring) && len(s.ring) < s.opts.MaxCount {
-		grown := make([]*Exchange, min(len(s.ring)*2, s.opts.MaxCount))
-		for i := range s.n {
-			grown[i] = s.ring[(s.head+i)%len(s.ring)]
-		}
-		s.ring, s.head = grown, 0
+// packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
+var packRecords = true
+
+func (s *Store) materialiseLocked(rec *packed) *Exchange {
+	ps := s.pk.table().parts(rec)
+	return materialise(rec, &ps, &s.pk.hdrs, &s.pk.notes)
+}
+
+// rec returns the record of id, or nil when it is not held.
+func (s *Store) rec(id uint64) *packed {
+	if id < s.first || id >= s.nextID {
+		return nil
 	}
-	if s.n == len(s.ring) {
+	i := id - s.base
+	return &s.chunks[i/uint64(s.chunkLen)][i%uint64(s.chunkLen)]
+}
+
+func (s *Store) push(ex *Exchange) {
+	if s.count() >= s.opts.MaxCount {
 		s.evictOldest()
 	}
-	s.ring[(s.head+s.n)%len(s.ring)] = ex
-	s.n++
+	id := s.nextID
+	s.nextID++
+	if i := id - s.base; i/uint64(s.chunkLen) == uint64(len(s.chunks)) {
+		s.chunks = append(s.chunks, make([]packed, s.chunkLen))
+		s.bytes += s.chunkBytes()
+	}
+	rec := s.rec(id)
+	*rec = packed{id: id, live: true}
+	s.live[id] = ex
 	s.bytes += ex.Size()
-	for s.bytes > s.opts.MaxBytes && s.n > 1 {
+	s.bound()
+}
+
+// bound evicts the oldest exchanges while the store holds more bytes than its bound (the newest is kept).
+func (s *Store) bound() {
+	for s.held() > s.opts.MaxBytes && s.count() > 1 {
 		s.evictOldest()
 	}
 }
 
 func (s *Store) evictOldest() {
-	old := s.ring[s.head]
-	s.bytes -= old.Size()
-	s.ring[s.head] = nil
-	s.head = (s.head + 1) % len(s.ring)
-	s.n--
+	rec := s.rec(s.first)
+	if rec.live {
+		s.bytes -= s.live[rec.id].Size()
+		delete(s.live, rec.id)
+	} else {
+		s.pk.release(&rec.refs)
+	}
+	*rec = packed{}
+	s.first++
+	if s.first-s.base == uint64(s.chunkLen) {
+		s.chunks[0] = nil
+		s.chunks = s.chunks[1:]
+		s.base += uint64(s.chunkLen)
+		s.bytes -= s.chunkBytes()
+	}
 	s.evicted++
 }
 
-func (s *Store) slot(id uint64) int {
-	if s.n == 0 {
-		return -1
-	}
-	first := s.ring[s.head].ID
-	if id < first || id-first >= uint64(s.n) {
-		return -1
-	}
-	return (s.head + int(id-first)) % len(s.ring)
-}
-
-func (s *Store) replace(ex *Exchange) {
-	i := s.slot(ex.ID)
-	if i < 0 {
-		return // evicted while in flight; subscribers still hear of it
-	}
-	s.bytes += ex.Size() - s.ring[i].Size()
-	s.ring[i] = ex
-	for s.bytes > s.opts.MaxBytes && s.n > 1 {
-		s.evictOldest()
-	}
-}
-
-// Get returns the exchange with id, or nil.
+// Get returns the exchange with id (materialised from its packed record: equal to what was recorded, not the
+// same pointer as the subscribers' update), or nil.
 func (s *Store) Get(id uint64) *Exchange {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if i := s.slot(id); i >= 0 {
-		return s.ring[i]
+	rec := s.rec(id)
+	if rec == nil {
+		s.mu.Unlock()
+		return nil
 	}
-	return nil
+	if rec.live {
+		ex := s.live[id]
+		s.mu.Unlock()
+		return ex
+	}
+	r, pk := *rec, s.pk
+	ps := pk.table().parts(&r)
+	s.mu.Unlock()
+	return materialise(&r, &ps, &pk.hdrs, &pk.notes)
 }
 
-// Snapshot returns the exchanges in arrival order.
+// Snapshot returns the exchanges in arrival order. The records are copied under the store's lock and
+// materialised after it, so that recording goes on meanwhile.
 func (s *Store) Snapshot() []*Exchange {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]*Exchange, s.n)
-	for i := range s.n {
-		out[i] = s.ring[(s.head+i)%len(s.ring)]
+	n := s.count()
+	recs := make([]packed, n)
+	out := make([]*Exchange, n)
+	for i := range n {
+		id := s.first + uint64(i)
+		recs[i] = *s.rec(id)
+		if recs[i].live {
+			out[i] = s.live[id]
+		}
+	}
+	pk := s.pk
+	t := pk.table()
+	t.slabs = slices.Clone(t.slabs)
+	s.mu.Unlock()
+	for i := range recs {
+		if out[i] == nil {
+			ps := t.parts(&recs[i])
+			out[i] = materialise(&recs[i], &ps, &pk.hdrs, &pk.notes)
+		}
 	}
 	return out
 }
@@ -211,8 +302,9 @@ func (s *Store) Snapshot() []*Exchange {
 func (s *Store) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	clear(s.ring)
-	s.head, s.n, s.bytes = 0, 0, 0
+	s.chunks, s.live = nil, map[uint64]*Exchange{}
+	s.base, s.first, s.bytes = s.nextID, s.nextID, 0
+	s.pk = newPacker(s.pk.slabSize)
 	s.broadcast(Update{Kind: Cleared})
 }
 

@@ -57,23 +57,98 @@ func TestStoreGrowsItsRingPastTheInitialSize(t *testing.T) {
 	}
 }
 
+// checkAccount recounts what the store holds: every slab's references are the live records' refs to it, no slab
+// is kept that no record refers to, and Stats().Bytes is the chunks, the slabs and the live exchanges' Size.
+func checkAccount(t *testing.T, s *Store) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	refs := map[uint32]int{}
+	var want int64
+	for id := s.first; id < s.nextID; id++ {
+		rec := s.rec(id)
+		if rec.live {
+			want += s.live[id].Size()
+			continue
+		}
+		for _, r := range rec.refs {
+			if r.slab >= slabIDs {
+				refs[r.slab]++
+			}
+		}
+	}
+	want += int64(len(s.chunks)) * s.chunkBytes()
+	for _, sb := range s.pk.slabs {
+		if sb == nil {
+			continue
+		}
+		if sb.refs != refs[sb.id] || sb.refs == 0 {
+			t.Fatalf("slab %d: %d references counted, %d held", sb.id, sb.refs, refs[sb.id])
+		}
+		want += int64(len(sb.buf))
+		delete(refs, sb.id)
+	}
+	if len(refs) > 0 {
+		t.Fatalf("records refer to dropped slabs %v", refs)
+	}
+	if len(s.live) != int(s.nextID-s.first)-packedCount(s) {
+		t.Fatalf("%d live exchanges", len(s.live))
+	}
+	if got := s.held(); got != want {
+		t.Fatalf("the store counts %d bytes, holds %d", got, want)
+	}
+}
+
+func packedCount(s *Store) int {
+	n := 0
+	for id := s.first; id < s.nextID; id++ {
+		if !s.rec(id).live {
+			n++
+		}
+	}
+	return n
+}
+
+// The byte bound counts what the store holds (its chunks, its slabs, the exchanges still live), evicts the oldest
+// first, and frees a slab when the last record referring to it goes: with shared parts (equal header lists and
+// bodies, repeated) as with parts of their own.
 func TestStoreBoundsByBytes(t *testing.T) {
-	one := (&Exchange{RespBody: Body{Data: make([]byte, 1000)}}).Size()
-	s := NewStore(StoreOptions{MaxBytes: 3*one + one/2})
-	for range 10 {
-		s.Add(&Exchange{RespBody: Body{Data: make([]byte, 1000)}})
-	}
-	st := s.Stats()
-	if st.Count != 3 || st.Bytes != 3*one || st.Evicted != 7 {
-		t.Errorf("stats %+v (one exchange = %d bytes)", st, one)
-	}
-	if got := ids(s.Snapshot()); got != "8 9 10" {
-		t.Errorf("snapshot %s", got)
-	}
-	// An exchange larger than the bound alone is kept (the newest is never evicted).
-	s.Add(&Exchange{RespBody: Body{Data: make([]byte, 10*1000)}})
-	if got := ids(s.Snapshot()); got != "11" {
-		t.Errorf("snapshot after a huge exchange %s", got)
+	const bound = 64 << 10
+	for _, shared := range []bool{false, true} {
+		s := NewStore(StoreOptions{MaxBytes: bound})
+		for i := range 2000 {
+			ex := benchExchange()
+			ex.Error = strings.Repeat("e", 500)
+			if !shared {
+				ex.RespBody.Data = fmt.Appendf(nil, "%0900d", i)
+			}
+			s.Add(ex)
+			if st := s.Stats(); st.Bytes > bound || st.Count < 16 && st.Total >= 16 {
+				t.Fatalf("after %d (shared %v): %+v", i+1, shared, st)
+			}
+			if i%97 == 0 {
+				checkAccount(t, s)
+			}
+		}
+		checkAccount(t, s)
+		st := s.Stats()
+		snap := s.Snapshot()
+		if snap[len(snap)-1].ID != 2000 || snap[0].ID != 2000-uint64(st.Count)+1 || st.Evicted != 2000-uint64(st.Count) {
+			t.Errorf("shared %v: %+v, snapshot from %d to %d", shared, st, snap[0].ID, snap[len(snap)-1].ID)
+		}
+		if s.Get(snap[0].ID-1) != nil || s.Get(snap[0].ID) == nil {
+			t.Error("Get after eviction")
+		}
+		// An exchange larger than the bound alone is kept (the newest is never evicted).
+		s.Add(&Exchange{RespBody: Body{Data: make([]byte, 2*bound)}})
+		if got := ids(s.Snapshot()); got != "2001" {
+			t.Errorf("snapshot after a huge exchange %s", got)
+		}
+		checkAccount(t, s)
+		s.Clear()
+		if st := s.Stats(); st.Bytes != 0 || st.Count != 0 {
+			t.Errorf("after Clear %+v", st)
+		}
 	}
 }
 
@@ -90,9 +165,55 @@ func TestStoreUpdateOfAGrowingExchangeEvictsOlderOnes(t *testing.T) {
 	if got := ids(s.Snapshot()); got != fmt.Sprintf("2 %d", id) {
 		t.Errorf("snapshot %s", got)
 	}
-	if st := s.Stats(); st.Bytes != one+grown.Size() {
-		t.Errorf("bytes %d, want %d", st.Bytes, one+grown.Size())
+	checkAccount(t, s)
+	if st := s.Stats(); st.Bytes > 3*one {
+		t.Errorf("bytes %d, bound %d", st.Bytes, 3*one)
 	}
+}
+
+// Get and Snapshot read while exchanges are recorded and evicted (go test -race): every record read whole and
+// equal to what was added, an evicted id nil.
+func TestStoreReadsRaceAppendsAndEvictions(t *testing.T) {
+	s := NewStore(StoreOptions{MaxBytes: 256 << 10, MaxCount: 300})
+	const n = 3000
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range n {
+			ex := benchExchange()
+			ex.URL = fmt.Sprint("/mcp/", i)
+			ex.ReqBody.Data = fmt.Appendf(nil, "%d", i)
+			s.Add(ex)
+		}
+	}()
+	check := func(ex *Exchange) {
+		if ex.URL != fmt.Sprint("/mcp/", ex.ID-1) || string(ex.ReqBody.Data) != fmt.Sprint(ex.ID-1) || len(ex.RPC) != 2 {
+			t.Errorf("record %d read as %s %q", ex.ID, ex.URL, ex.ReqBody.Data)
+		}
+	}
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s.Stats().Total < n {
+				snap := s.Snapshot()
+				for _, ex := range snap {
+					check(ex)
+				}
+				if len(snap) > 0 {
+					if ex := s.Get(snap[0].ID); ex != nil {
+						check(ex)
+					}
+					if snap[0].ID > 1 && s.Get(snap[0].ID-1) != nil { // evicted before the snapshot, and ids only grow
+						t.Error("an evicted id read back")
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	checkAccount(t, s)
 }
 
 func TestStoreUpdatesReachSubscribersInOrder(t *testing.T) {
@@ -187,6 +308,41 @@ func TestStoreSubscriberThatNeverReadsDropsAndNeverBlocks(t *testing.T) {
 		t.Errorf("live subscriber: dropped %d, buffered %d", live.Dropped(), len(live.C))
 	}
 	if st := s.Stats(); st.Dropped != 2*n-4 || st.Total != n {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// An exchange the store keeps as it came (a Start in another zone) or has evicted already is published without
+// writing to the copy Add published at its beginning (go test -race).
+func TestStoreAddPublishesWithoutWritingWhatItPublished(t *testing.T) {
+	s := NewStore(StoreOptions{MaxCount: 1})
+	sub := s.Subscribe(1 << 12)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for u := range sub.C {
+			if u.Exchange != nil {
+				_ = u.Exchange.Size() + int64(len(u.Exchange.RPCMethod())) // reads the memo
+			}
+		}
+	}()
+	zone := time.FixedZone("X", 3600)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 300 {
+				ex := benchExchange()
+				ex.Start = ex.Start.In(zone)
+				s.Add(ex)
+			}
+		}()
+	}
+	wg.Wait()
+	sub.Close()
+	<-done
+	if st := s.Stats(); st.Count != 1 || st.Total != 600 {
 		t.Errorf("stats %+v", st)
 	}
 }

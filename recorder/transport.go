@@ -130,7 +130,7 @@ func (l *live) end(err error) {
 	}
 	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	l.ex.State = StateComplete
-	l.rec.store.completeRecord(l.ex.record())
+	l.rec.store.complete(&l.ex)
 	l.rec.inflight.Add(-1)
 }
 

@@ -335,9 +335,13 @@ func TestFollow(t *testing.T) {
 func TestFollowLetsGoWhatTheStoreEvictedByBytes(t *testing.T) {
 	store := recorder.NewStore(recorder.StoreOptions{MaxBytes: 1 << 20})
 	ssub := store.Subscribe(4096)
+	n := 0
 	big := func() *recorder.Exchange {
+		n++
+		body := make([]byte, 100<<10) // each its own: the store holds equal bodies once
+		body[0] = byte(n)
 		return &recorder.Exchange{Method: "POST", URL: "http://127.0.0.1/mcp", Status: 200,
-			RespBody: recorder.Body{Data: make([]byte, 100<<10), Size: 100 << 10}}
+			RespBody: recorder.Body{Data: body, Size: 100 << 10}}
 	}
 	for range 20 {
 		store.Add(big()) // before Follow reads: the store keeps about ten
@@ -366,6 +370,11 @@ func TestFollowLetsGoWhatTheStoreEvictedByBytes(t *testing.T) {
 	st := store.Stats()
 	if st.Evicted < 20 {
 		t.Fatalf("the store evicted %d: the test needs it to evict by bytes", st.Evicted)
+	}
+	// The store may evict at an exchange's completion too (it counts the packed record's slab, not the estimate
+	// of its beginning): the batch of that last update brings it, after the one that showed the exchange.
+	for oldest := st.Total + 1 - uint64(st.Count); last.From < oldest; {
+		last = next(t, sub)
 	}
 	if oldest := st.Total + 1 - uint64(st.Count); last.From != oldest {
 		t.Errorf("the service holds from #%d, the store from #%d", last.From, oldest)

@@ -1,0 +1,725 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/maphash"
+	"sync/atomic"
+	"time"
+	"unsafe"
+)
+
+// Packed records: the store keeps a completed exchange as a fixed-size, pointer-free packed value in a chunked
+// array, its variable parts packed into pointer-free append-only byte slabs and referenced by (slab, offset,
+// length). The garbage collector marks none of it (no pointers: a chunk or a slab is one object it never scans),
+// and Get and Snapshot materialise an *Exchange equal to the record field for field, its strings and bodies
+// referring to the slab's bytes (which are never written again, so a materialised record stays valid after the
+// store forgot it: the GC keeps the slab while the record is referenced).
+//
+// A record's parts:
+//
+//   - its request and response header lists and its notes, each encoded (count, then texts) and shared with an
+//     equal list packed recently (partCache: a session's requests and a server's answers repeat their lines);
+//   - its two bodies, raw, shared with an equal body packed recently (the upstream copy of a proxied exchange and
+//     its client's exchange hold the same bytes once);
+//   - the rest — addresses, URL, faults, body sizes, events, JSON-RPC messages, toggles — in one encoded part of
+//     its own, in which an event's data and id and a JSON-RPC message's id and error message that are runs of their
+//     body's bytes (the usual case) are a reference to them (found in order, one pass over the body: eventsInBody)
+//     rather than a second copy.
+//
+// Sharing refers only to the current slab and the one before it, so that a record keeps at most those two alive
+// beyond its own; each slab counts the records referring to it and is dropped when the last one goes. See
+// docs/benchmarks-store.md for the measurements.
+
+// ref is a part of a record: length bytes at off in slab slab. Slab 0 stands for a nil part, 1 for an empty one.
+type ref struct {
+	slab, off, n uint32
+}
+
+const (
+	refNil   = 0
+	refEmpty = 1
+	slabIDs  = 2 // the first slab id
+)
+
+// The parts of a packed record, in its refs.
+const (
+	partReqHeaders = iota
+	partRespHeaders
+	partReqBody
+	partRespBody
+	partNotes
+	partRest
+	nParts
+)
+
+// packed is a completed exchange as the store keeps it: 128 bytes, no pointers.
+type packed struct {
+	id          uint64
+	wall        uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
+	ext         int64
+	wait, total int64
+	status      int64
+	refs        [nParts]ref
+	loc         uint8 // Start's location: locNil or locLocal
+	live        bool  // not packed: the exchange is in the store's live map (pending, streaming, or not packable)
+}
+
+const (
+	locNil   = 0
+	locLocal = 1
+)
+
+// timeBits is time.Time's layout (TestTimeBits holds it, and packable falls back to a live record if it changed).
+type timeBits struct {
+	wall uint64
+	ext  int64
+	loc  *time.Location
+}
+
+var timeLayoutOK = unsafe.Sizeof(time.Time{}) == unsafe.Sizeof(timeBits{}) && func() bool {
+	t := time.Now()
+	b := *(*timeBits)(unsafe.Pointer(&t))
+	var u time.Time
+	*(*timeBits)(unsafe.Pointer(&u)) = b
+	return u == t && b.loc == time.Local
+}()
+
+// startLoc returns the tag of t's location, ok false when it is neither UTC (nil) nor Local.
+func startLoc(t *time.Time) (uint8, bool) {
+	switch (*timeBits)(unsafe.Pointer(t)).loc {
+	case nil:
+		return locNil, true
+	case time.Local:
+		return locLocal, true
+	}
+	return 0, false
+}
+
+// slabBuf is one slab: buf is allocated whole and never reassigned; bytes below n are written once and never
+// again, so readers need no lock for the parts they hold a ref to.
+type slabBuf struct {
+	id   uint32
+	buf  []byte
+	n    int
+	refs int // the records (parts) referring to it
+	dead bool
+}
+
+// partCache remembers where recently packed lists and bodies are, so that an equal one is shared: a
+// direct-mapped table of fixed size, pointer-free (refs are checked against the slab table before use).
+type partCache struct {
+	seed  maphash.Seed
+	slots [1024]struct {
+		h uint64
+		r ref
+	}
+}
+
+// matCache holds the materialised form of recently packed header and note lists (stored only under the store's
+// lock; cleared for a slab when the slab is dropped), so that materialising an exchange whose lists are shared
+// allocates no new list.
+type matCache[E any] struct {
+	slots [256]atomic.Pointer[matList[E]]
+}
+
+type matList[E any] struct {
+	r    ref
+	list []E
+}
+
+func (c *matCache[E]) slot(r ref) *atomic.Pointer[matList[E]] {
+	return &c.slots[(uint64(r.slab)*0x9E3779B1+uint64(r.off))%uint64(len(c.slots))]
+}
+
+func (c *matCache[E]) get(r ref) []E {
+	if m := c.slot(r).Load(); m != nil && m.r == r {
+		return m.list
+	}
+	return nil
+}
+
+func (c *matCache[E]) dropSlab(id uint32) {
+	for i := range c.slots {
+		if m := c.slots[i].Load(); m != nil && m.r.slab == id {
+			c.slots[i].Store(nil)
+		}
+	}
+}
+
+// packer holds the store's slabs and caches. Callers hold the store's lock.
+type packer struct {
+	slabs    []*slabBuf // slabs[i].id == slabBase+i; dropped ones nil
+	slabBase uint32
+	nextSlab uint32
+	slabSize int
+	bytes    int64 // the slabs' allocated bytes
+	parts    partCache
+	hdrs     matCache[Header]
+	notes    matCache[Note]
+	scratch  []byte
+	rest     []byte
+}
+
+func newPacker(slabSize int) *packer {
+	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()}}
+}
+
+func (p *packer) slab(id uint32) *slabBuf {
+	if id < p.slabBase || int(id-p.slabBase) >= len(p.slabs) {
+		return nil
+	}
+	return p.slabs[id-p.slabBase]
+}
+
+// cur returns the slab to write n more bytes in, starting one when the current one is full or gone.
+func (p *packer) cur(n int) *slabBuf {
+	if k := len(p.slabs); k > 0 {
+		if s := p.slabs[k-1]; s != nil && !s.dead && len(s.buf)-s.n >= n {
+			return s
+		}
+	}
+	s := &slabBuf{id: p.nextSlab, buf: make([]byte, max(p.slabSize, n))}
+	p.nextSlab++
+	if len(p.slabs) == 0 {
+		p.slabBase = s.id
+	}
+	for p.slabBase+uint32(len(p.slabs)) < s.id {
+		p.slabs = append(p.slabs, nil)
+	}
+	p.slabs = append(p.slabs, s)
+	p.bytes += int64(len(s.buf))
+	return s
+}
+
+// recent reports whether r's slab is alive and the current one or the one before it (what sharing may refer to).
+func (p *packer) recent(r ref) bool {
+	s := p.slab(r.slab)
+	return s != nil && !s.dead && r.slab+1 >= p.nextSlab-1
+}
+
+// put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
+func (p *packer) put(b []byte, isNil, share bool) ref {
+	if isNil {
+		return ref{slab: refNil}
+	}
+	if len(b) == 0 {
+		return ref{slab: refEmpty}
+	}
+	var h uint64
+	if share {
+		h = maphash.Bytes(p.parts.seed, b)
+		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+		if sl.h == h && int(sl.r.n) == len(b) && p.recent(sl.r) {
+			s := p.slab(sl.r.slab)
+			if bytes.Equal(s.buf[sl.r.off:sl.r.off+sl.r.n], b) {
+				s.refs++
+				return sl.r
+			}
+		}
+	}
+	s := p.cur(len(b))
+	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
+	s.n += copy(s.buf[s.n:], b)
+	s.refs++
+	if share {
+		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+		sl.h, sl.r = h, r
+	}
+	return r
+}
+
+// release drops a record's references; a slab no record refers to any more is dropped.
+func (p *packer) release(refs *[nParts]ref) {
+	for _, r := range refs {
+		if r.slab < slabIDs {
+			continue
+		}
+		s := p.slab(r.slab)
+		if s == nil {
+			continue
+		}
+		if s.refs--; s.refs == 0 {
+			s.dead = true
+			p.bytes -= int64(len(s.buf))
+			p.slabs[s.id-p.slabBase] = nil
+			p.hdrs.dropSlab(s.id)
+			p.notes.dropSlab(s.id)
+			for len(p.slabs) > 0 && p.slabs[0] == nil {
+				p.slabs = p.slabs[1:]
+				p.slabBase++
+			}
+		}
+	}
+}
+
+// packable reports whether ex can be packed exactly: its Start's location is UTC or Local (the recorder's times
+// and a capture file's written in UTC are), and its bodies fit a ref's 32-bit length.
+func packable(ex *Exchange) bool {
+	_, ok := startLoc(&ex.Start)
+	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31
+}
+
+// pack packs ex (a completed exchange; not modified) into rec. Callers hold the store's lock.
+func (p *packer) pack(rec *packed, ex *Exchange) {
+	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
+	rec.loc, _ = startLoc(&ex.Start)
+	rec.wall, rec.ext = tb.wall, tb.ext
+	rec.wait, rec.total, rec.status = int64(ex.Timings.Wait), int64(ex.Timings.Total), int64(ex.Status)
+	rec.live = false
+
+	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
+	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true)
+	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
+	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true)
+	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true)
+	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true)
+	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
+	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
+	// worth a slot in the cache
+	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes))
+	p.rest = appendRest(p.rest[:0], ex)
+	rec.refs[partRest] = p.put(p.rest, false, false)
+	if cap(p.scratch) > 64<<10 {
+		p.scratch = nil // a stranger's one large list does not stay
+	}
+	if cap(p.rest) > 64<<10 {
+		p.rest = nil
+	}
+}
+
+func hasLink(ns []Note) bool {
+	for i := range ns {
+		if k := ns[i].Key; k == NoteInbound || k == NoteOutbound {
+			return true
+		}
+	}
+	return false
+}
+
+// The encoding of the parts: counts and lengths as uvarints, a list's count +1 (0: nil).
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+func appendList(b []byte, n int, isNil bool) []byte {
+	if isNil {
+		return append(b, 0)
+	}
+	return binary.AppendUvarint(b, uint64(n)+1)
+}
+
+func packHeaders(b []byte, h Headers) []byte {
+	b = appendList(b, len(h), h == nil)
+	for _, x := range h {
+		b = appendStr(appendStr(b, x.Name), x.Value)
+	}
+	return b
+}
+
+func appendNotes(b []byte, ns []Note) []byte {
+	b = appendList(b, len(ns), ns == nil)
+	for _, x := range ns {
+		b = appendStr(appendStr(b, x.Key), x.Value)
+	}
+	return b
+}
+
+// appendIn writes a text that may be a run of the body (in): 2×length+1 and its offset in the body when it is,
+// 2×length and the text when not.
+func appendIn(b []byte, s string, in *eventsInBody) []byte {
+	if j := in.find(s); j >= 0 {
+		b = binary.AppendUvarint(b, uint64(len(s))<<1|1)
+		return binary.AppendUvarint(b, uint64(j))
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))<<1)
+	return append(b, s...)
+}
+
+func appendBool(b []byte, v bool) []byte {
+	if v {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+// appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes.
+func appendRest(b []byte, ex *Exchange) []byte {
+	// the two lists' counts first: materialise allocates the record and its lists together
+	b = appendList(b, len(ex.Events), ex.Events == nil)
+	b = appendList(b, len(ex.RPC), ex.RPC == nil)
+	b = appendWord(b, ex.Kind)
+	b = appendWord(b, ex.State)
+	b = appendStr(b, ex.RemoteAddr)
+	b = appendWord(b, ex.Method)
+	b = appendStr(b, ex.URL)
+	b = appendStr(b, ex.Host)
+	b = appendWord(b, ex.Proto)
+	b = appendStr(b, ex.Error)
+	b = binary.AppendVarint(b, ex.ReqBody.Size)
+	b = appendBool(b, ex.ReqBody.Truncated)
+	b = binary.AppendVarint(b, ex.RespBody.Size)
+	b = appendBool(b, ex.RespBody.Truncated)
+	b = binary.AppendVarint(b, int64(ex.EventsSkipped))
+	b = binary.AppendVarint(b, int64(ex.RPCSkipped))
+	data, ids, reqIn, respIn := bodyFinders(ex)
+	for i := range ex.Events {
+		ev := &ex.Events[i]
+		b = binary.AppendVarint(b, int64(ev.At))
+		b = appendIn(b, ev.ID, &ids)
+		b = appendWord(b, ev.Event)
+		b = appendIn(b, ev.Data, &data)
+		b = binary.AppendVarint(b, int64(ev.Retry))
+	}
+	for i := range ex.RPC {
+		m := &ex.RPC[i]
+		f := rpcFinder(m, &reqIn, &respIn)
+		b = appendWord(b, m.From)
+		b = appendWord(b, m.Method)
+		switch {
+		case m.ID == nil:
+			b = append(b, 0)
+		default:
+			b = append(b, 1)
+			b = appendIn(b, bytesString(m.ID), f)
+		}
+		if m.ErrorCode != nil {
+			b = append(b, 1)
+			b = binary.AppendVarint(b, int64(*m.ErrorCode))
+		} else {
+			b = append(b, 0)
+		}
+		b = appendIn(b, m.ErrorMessage, f)
+		b = appendWord(b, m.ReplyTo)
+		b = binary.AppendVarint(b, int64(m.Event))
+		var flags byte
+		if m.IsResponse {
+			flags |= 1
+		}
+		if m.Batch {
+			flags |= 2
+		}
+		b = append(b, flags)
+	}
+	b = appendList(b, len(ex.Toggles), ex.Toggles == nil)
+	for _, t := range ex.Toggles {
+		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
+	}
+	return b
+}
+
+// reader decodes a part; its strings refer to the part's bytes. A part is written by pack and never changed, so
+// it is well formed; a malformed one (a bug) reads as zero values rather than panicking.
+type reader struct {
+	b []byte
+}
+
+func (r *reader) uvarint() uint64 {
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint() int64 {
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.b = nil
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) byte() byte {
+	if len(r.b) == 0 {
+		return 0
+	}
+	c := r.b[0]
+	r.b = r.b[1:]
+	return c
+}
+
+func (r *reader) bytes(n uint64) []byte {
+	if n > uint64(len(r.b)) {
+		r.b = nil
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) str() string {
+	s := r.bytes(r.uvarint())
+	if len(s) == 0 {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(s), len(s))
+}
+
+// words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
+// MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
+var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
+	"GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "message", "endpoint",
+	"initialize", "notifications/initialized", "tools/list", "tools/call", "resources/list", "resources/read",
+	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
+	"notifications/cancelled", "logging/setLevel", "completion/complete", "notifications/tools/list_changed"}
+
+var wordIndex = func() map[string]byte {
+	m := make(map[string]byte, len(words))
+	for i, w := range words {
+		m[w] = byte(i + 1)
+	}
+	return m
+}()
+
+// appendWord writes s as its index in words, or whole. "" is written whole (a 0 and a 0 length: two bytes).
+func appendWord(b []byte, s string) []byte {
+	if i, ok := wordIndex[s]; ok {
+		return append(b, i)
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// word reads what appendWord wrote.
+func (r *reader) word() string {
+	i := r.byte()
+	if i == 0 {
+		return r.str()
+	}
+	if int(i) <= len(words) {
+		return words[i-1]
+	}
+	return ""
+}
+
+// in reads what appendIn wrote, in body.
+func (r *reader) in(body []byte) string {
+	k := r.uvarint()
+	if k&1 == 0 {
+		s := r.bytes(k >> 1)
+		if len(s) == 0 {
+			return ""
+		}
+		return unsafe.String(unsafe.SliceData(s), len(s))
+	}
+	n, j := k>>1, r.uvarint()
+	if j > uint64(len(body)) || n > uint64(len(body))-j {
+		return ""
+	}
+	return unsafe.String(unsafe.SliceData(body[j:]), int(n))
+}
+
+// list reads a list's count: -1 for nil.
+func (r *reader) list() int {
+	n := r.uvarint()
+	if n == 0 {
+		return -1
+	}
+	// a count beyond what the part's bytes can hold is a bug: read nothing
+	return min(int(n-1), len(r.b))
+}
+
+func readHeaders(b []byte) Headers {
+	r := reader{b}
+	n := r.list()
+	if n < 0 {
+		return nil
+	}
+	h := make(Headers, n)
+	for i := range h {
+		h[i] = Header{Name: r.str(), Value: r.str()}
+	}
+	return h
+}
+
+func readNotes(b []byte) []Note {
+	r := reader{b}
+	n := r.list()
+	if n < 0 {
+		return nil
+	}
+	ns := make([]Note, n)
+	for i := range ns {
+		ns[i] = Note{Key: r.str(), Value: r.str()}
+	}
+	return ns
+}
+
+// slabTable resolves a record's refs to bytes. Materialising outside the store's lock uses a copy of the table.
+type slabTable struct {
+	slabs []*slabBuf
+	base  uint32
+}
+
+// parts resolves rec's refs.
+func (t slabTable) parts(rec *packed) (ps [nParts][]byte) {
+	for i, r := range rec.refs {
+		ps[i] = t.part(r)
+	}
+	return ps
+}
+
+func (t slabTable) part(r ref) []byte {
+	switch r.slab {
+	case refNil:
+		return nil
+	case refEmpty:
+		return []byte{}
+	}
+	i := int(r.slab) - int(t.base)
+	if i < 0 || i >= len(t.slabs) || t.slabs[i] == nil {
+		return nil // not reached: a record's slabs live as long as it does
+	}
+	return t.slabs[i].buf[r.off : r.off+r.n : r.off+r.n]
+}
+
+// materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
+// read only).
+func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
+	r := reader{ps[partRest]}
+	nEv, nRPC := r.list(), r.list()
+	c, evs, msgs := newRecord(nEv, nRPC)
+	*c = Exchange{ID: rec.id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
+		Events: evs, RPC: msgs}
+	tb := (*timeBits)(unsafe.Pointer(&c.Start))
+	tb.wall, tb.ext = rec.wall, rec.ext
+	if rec.loc == locLocal {
+		tb.loc = time.Local
+	}
+	c.ReqHeaders = matHeaders(rec.refs[partReqHeaders], ps[partReqHeaders], hdrs)
+	c.RespHeaders = matHeaders(rec.refs[partRespHeaders], ps[partRespHeaders], hdrs)
+	c.ReqBody.Data = ps[partReqBody]
+	c.RespBody.Data = ps[partRespBody]
+	if nr := rec.refs[partNotes]; nr.slab >= slabIDs {
+		if c.Notes = notes.get(nr); c.Notes == nil {
+			c.Notes = readNotes(ps[partNotes])
+		}
+	} else if nr.slab == refEmpty {
+		c.Notes = []Note{}
+	}
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.str(), r.word()
+	c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.word(), r.str()
+	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
+	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
+	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
+	{
+		for i := range c.Events {
+			ev := &c.Events[i]
+			ev.At = time.Duration(r.varint())
+			ev.ID = r.in(c.RespBody.Data)
+			ev.Event = r.word()
+			ev.Data = r.in(c.RespBody.Data)
+			ev.Retry = int(r.varint())
+		}
+	}
+	{
+		n := len(c.RPC)
+		var codes []int
+		for i := range c.RPC {
+			m := &c.RPC[i]
+			m.From, m.Method = r.word(), r.word()
+			body := c.RespBody.Data
+			if m.From == FromClient {
+				body = c.ReqBody.Data
+			}
+			if r.byte() != 0 {
+				id := r.in(body)
+				m.ID = unsafe.Slice(unsafe.StringData(id), len(id))[:len(id):len(id)]
+				if m.ID == nil {
+					m.ID = []byte{}
+				}
+			}
+			if r.byte() != 0 {
+				if codes == nil {
+					codes = make([]int, 0, n) // one allocation for every code of the list
+				}
+				codes = append(codes, int(r.varint()))
+				m.ErrorCode = &codes[len(codes)-1]
+			}
+			m.ErrorMessage = r.in(body)
+			m.ReplyTo = r.word()
+			m.Event = int(r.varint())
+			f := r.byte()
+			m.IsResponse, m.Batch = f&1 != 0, f&2 != 0
+		}
+	}
+	if n := r.list(); n >= 0 {
+		c.Toggles = make([]ToggleChange, n)
+		for i := range c.Toggles {
+			c.Toggles[i] = ToggleChange{Name: r.str(), What: r.str(), Before: r.str(), After: r.str()}
+		}
+	}
+	c.memo = compactMemo(c)
+	return c
+}
+
+// newRecord allocates a materialised record with its events and JSON-RPC messages (nil for -1): the usual
+// shapes — a call answered in one event, a call answered in the body, no messages — in one allocation.
+func newRecord(nEv, nRPC int) (*Exchange, []SSEEvent, []RPC) {
+	switch {
+	case nEv <= 1 && nRPC <= 2 && nEv >= 0 && nRPC >= 0:
+		m := &struct {
+			ex  Exchange
+			ev  [1]SSEEvent
+			rpc [2]RPC
+		}{}
+		return &m.ex, m.ev[:nEv:nEv], m.rpc[:nRPC:nRPC]
+	case nEv < 0 && nRPC >= 0 && nRPC <= 2:
+		m := &struct {
+			ex  Exchange
+			rpc [2]RPC
+		}{}
+		return &m.ex, nil, m.rpc[:nRPC:nRPC]
+	}
+	var evs []SSEEvent
+	var msgs []RPC
+	if nEv >= 0 {
+		evs = make([]SSEEvent, nEv)
+	}
+	if nRPC >= 0 {
+		msgs = make([]RPC, nRPC)
+	}
+	return &Exchange{}, evs, msgs
+}
+
+func matHeaders(r ref, b []byte, cache *matCache[Header]) Headers {
+	switch r.slab {
+	case refNil:
+		return nil
+	case refEmpty:
+		return Headers{}
+	}
+	if h := cache.get(r); h != nil {
+		return h
+	}
+	return readHeaders(b)
+}
+
+// remember puts rec's materialised lists in the caches (the store's lock held).
+func (p *packer) remember(rec *packed, c *Exchange) {
+	for _, x := range [...]struct {
+		r ref
+		h Headers
+	}{{rec.refs[partReqHeaders], c.ReqHeaders}, {rec.refs[partRespHeaders], c.RespHeaders}} {
+		if x.r.slab >= slabIDs {
+			if sl := p.hdrs.slot(x.r); sl.Load() == nil || sl.Load().r != x.r {
+				sl.Store(&matList[Header]{x.r, x.h})
+			}
+		}
+	}
+	if r := rec.refs[partNotes]; r.slab >= slabIDs && len(c.Notes) > 0 && !hasLink(c.Notes) {
+		if sl := p.notes.slot(r); sl.Load() == nil || sl.Load().r != r {
+			sl.Store(&matList[Note]{r, c.Notes})
+		}
+	}
+}
+
+// table returns the slab table (shared: only under the store's lock; clone it to use it after).
+func (p *packer) table() slabTable { return slabTable{slabs: p.slabs, base: p.slabBase} }
