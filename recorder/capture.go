@@ -104,6 +104,18 @@ type live struct {
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
+
+	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
+	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
+	// are taken parent first.
+	parent    *live         // (outbound) the inbound exchange, set once before its response is recorded
+	child     *live         // (inbound) the outbound exchange derived from this one, until this one ends
+	derived   bool          // (outbound) its response is the parent's, byte for byte so far
+	reqShared bool          // (outbound) its request body is the parent's
+	mirrored  bool          // (outbound) ex.RPC is a copy of the parent's list (published while it streams)
+	upDone    bool          // (outbound, derived) its response body ended; it completes with the parent
+	pend      []byte        // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
+	pendAt    time.Duration // when it was read
 }
 
 type liveKey struct{}
@@ -256,10 +268,21 @@ func (l *live) writeHeader(status int, h http.Header) {
 	l.ex.RespHeaders = FromHTTP(h)
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
-		l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+		if l.derived {
+			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
+		} else {
+			l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+		}
 		l.ex.State = StateStreaming
 		l.dirty = true
 		l.armLate()
+	}
+	if c := l.child; c != nil {
+		c.mu.Lock()
+		if c.derived && (c.sse == nil) != (l.sse == nil) {
+			c.diverge() // one side is an event stream and the other not: their events differ
+		}
+		c.mu.Unlock()
 	}
 }
 
@@ -282,6 +305,26 @@ func (l *live) armLate() {
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if c := l.child; c != nil {
+		// the outbound exchange derived from this one: what the client receives is what it read, or it records
+		// its own from here on
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.derived && !c.passedOn(p) {
+			c.diverge()
+		}
+		if c.derived {
+			n := len(l.ex.Events)
+			l.appendResponse(p, -1)
+			c.mirror(l, n)
+			return
+		}
+	}
+	l.appendResponse(p, -1)
+}
+
+// appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
+func (l *live) appendResponse(p []byte, at time.Duration) {
 	appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
 	if l.sse == nil {
 		return
@@ -298,7 +341,9 @@ func (l *live) writeBody(p []byte) {
 		clear(l.ex.Events[keep:])
 		l.ex.Events = l.ex.Events[:keep]
 	}
-	at := l.rec.opts.Now().Sub(l.t0)
+	if at < 0 {
+		at = l.rec.opts.Now().Sub(l.t0)
+	}
 	for i := n; i < len(l.ex.Events); i++ {
 		l.ex.Events[i].At = at
 		l.dirty = true
@@ -313,6 +358,10 @@ func (l *live) writeBody(p []byte) {
 // the goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete
 // with the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
 func (l *live) recordPending() {
+	if pl := l.parent; pl != nil {
+		pl.mu.Lock() // the parent's first (derive.go)
+		defer pl.mu.Unlock()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.armed {
@@ -322,7 +371,11 @@ func (l *live) recordPending() {
 	if !l.dirty || l.ended {
 		return
 	}
-	l.parseEvents()
+	if l.derived && l.reqShared {
+		l.mirrorRPC() // the parent's messages are this one's
+	} else {
+		l.parseEvents()
+	}
 	l.dirty = false
 	l.publish()
 }

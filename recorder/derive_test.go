@@ -1,0 +1,91 @@
+package recorder
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A reverse proxy behind the recorder's middleware, with a Transport that derives: the upstream copy of an answer
+// passed on as it was read is derived from the client's exchange; one the proxy rewrote is recorded on its own.
+// (server/proxy's TestDerivedRecordsAreTheRecordedOnes holds both to the records made without deriving.)
+func TestTransportDerivesWhatPassesOnUnchanged(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{})
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &Transport{Recorder: rec, Derive: true}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path == "/rewrite" {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			b = bytes.ReplaceAll(b, []byte(`"id":1`), []byte(`"id":2`))
+			resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+			resp.Header.Del("Content-Length")
+		}
+		return nil
+	}
+	front := httptest.NewServer(rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // the body in memory, as server/proxy holds a small one
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		rp.ServeHTTP(w, r)
+	})))
+	defer front.Close()
+	completed := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			done := 0
+			for _, ex := range store.Snapshot() {
+				if ex.State == StateComplete {
+					done++
+				}
+			}
+			if done >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d exchanges completed, want %d", done, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i, tc := range []struct {
+		path    string
+		derived bool
+	}{{"/json", true}, {"/sse", true}, {"/rewrite", false}} {
+		before := derivedRecords.Load()
+		resp, err := http.Post(front.URL+tc.path, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		completed(2 * (i + 1)) // the client's exchange completes after the client has the answer
+		if got := derivedRecords.Load() - before; got != map[bool]uint64{true: 1, false: 0}[tc.derived] {
+			t.Errorf("%s: %d records derived, want derived %v", tc.path, got, tc.derived)
+		}
+	}
+	for _, ex := range store.Snapshot() {
+		if ex.State != StateComplete || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "ping" && ex.Kind == Outbound {
+			t.Errorf("%s %s %s: %d messages %+v", ex.Kind, ex.URL, ex.State, len(ex.RPC), ex.RPC)
+		}
+	}
+}
