@@ -265,31 +265,36 @@ func (l *live) writeHeader(status int, h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ex.Status = status
-	l.ex.RespHeaders = FromHTTP(h)
+	c := l.child
+	if c != nil {
+		c.mu.Lock() // the parent's first (derive.go)
+		defer c.mu.Unlock()
+	}
+	if c != nil && c.derived && sameHeaders(c.ex.RespHeaders, h) {
+		l.ex.RespHeaders = clip(c.ex.RespHeaders) // the upstream's, passed on as they were: one list for both
+	} else {
+		l.ex.RespHeaders = FromHTTP(h)
+	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
 		if l.derived {
 			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
 		} else {
-			l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+			l.sse = newSSEParser(l.rec.opts.BodyLimit)
 		}
 		l.ex.State = StateStreaming
 		l.dirty = true
 		l.armLate()
 	}
-	if c := l.child; c != nil {
-		c.mu.Lock()
-		if c.derived && (c.sse == nil) != (l.sse == nil) {
-			c.diverge() // one side is an event stream and the other not: their events differ
-		}
-		c.mu.Unlock()
+	if c != nil && c.derived && (c.sse == nil) != (l.sse == nil) {
+		c.diverge() // one side is an event stream and the other not: their events differ
 	}
 }
 
 // armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.
 func (l *live) armLate() {
-	if l.armed {
-		return
+	if l.armed || l.derived {
+		return // a derived exchange's progress is published by its parent's timer (recordPending)
 	}
 	l.armed = true
 	if l.late == nil {
@@ -325,6 +330,9 @@ func (l *live) writeBody(p []byte) {
 
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
 func (l *live) appendResponse(p []byte, at time.Duration) {
+	if l.ended {
+		return // recorded already (and its parser put back)
+	}
 	appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
 	if l.sse == nil {
 		return
@@ -368,10 +376,22 @@ func (l *live) recordPending() {
 		l.late.Stop()
 		l.armed = false
 	}
+	l.publishPending()
+	if c := l.child; c != nil {
+		// the outbound exchange derived from this one has no timer of its own: its events are this one's
+		c.mu.Lock()
+		c.publishPending()
+		c.mu.Unlock()
+	}
+}
+
+// publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
+// changed since the last time. Callers hold l.mu (and its parent's).
+func (l *live) publishPending() {
 	if !l.dirty || l.ended {
 		return
 	}
-	if l.derived && l.reqShared {
+	if l.derived {
 		l.mirrorRPC() // the parent's messages are this one's
 	} else {
 		l.parseEvents()
@@ -497,6 +517,31 @@ func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }
 
 func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(c.w).Hijack()
+}
+
+// sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts
+// are strings of their own), so that a stream costs no parser and no line buffers of its own.
+var sseParsers = sync.Pool{New: func() any { return new(SSEParser) }}
+
+func newSSEParser(maxLine int) *SSEParser {
+	p := sseParsers.Get().(*SSEParser)
+	p.MaxLine = maxLine
+	return p
+}
+
+// releaseParser puts the exchange's parser back in the pool; l.sse stays non-nil (the exchange was a stream) but
+// is never fed again. Callers hold l.mu, and the exchange has ended.
+func (l *live) releaseParser() {
+	p := l.sse
+	if p == nil || p == &mirrorParser {
+		return
+	}
+	l.sse = &mirrorParser
+	if cap(p.buf) > 64<<10 || cap(p.data) > 64<<10 {
+		return
+	}
+	*p = SSEParser{buf: p.buf[:0], data: p.data[:0]}
+	sseParsers.Put(p)
 }
 
 // requestHeaders returns the request's headers in wire order when the connection recorded them, else sorted.

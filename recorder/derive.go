@@ -213,7 +213,7 @@ func (l *live) diverge() {
 			p.cur = pl.sse.cur
 			l.sse = &p
 		} else {
-			l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+			l.sse = newSSEParser(l.rec.opts.BodyLimit)
 		}
 	}
 	if l.mirrored {
@@ -233,7 +233,28 @@ func (l *live) diverge() {
 	l.pend = nil
 	if l.upDone {
 		l.endLocked(nil)
+	} else if l.dirty {
+		l.armLate() // its own timer from here on: what the parent published for it is published again
 	}
+}
+
+// sameHeaders reports whether list is FromHTTP(h): the same names and values, in the same order.
+func sameHeaders(list Headers, h http.Header) bool {
+	names := 0
+	for i := 0; i < len(list); names++ {
+		name := list[i].Name
+		vs := h[name]
+		if len(vs) == 0 || i+len(vs) > len(list) || i > 0 && list[i-1].Name >= name {
+			return false
+		}
+		for k, v := range vs {
+			if list[i+k].Name != name || list[i+k].Value != v {
+				return false
+			}
+		}
+		i += len(vs)
+	}
+	return names == len(h)
 }
 
 // completeDerived completes a derived exchange from its parent's record prec, which holds the same response (and

@@ -89,3 +89,81 @@ func TestTransportDerivesWhatPassesOnUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// sameHeaders tells a header list made by FromHTTP from the map it was made of, and from any other.
+func TestSameHeaders(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json"}, "Set-Cookie": {"a=1", "b=2"}, "Date": {"now"}}
+	if !sameHeaders(FromHTTP(h), h) {
+		t.Errorf("FromHTTP(h) is not h")
+	}
+	for name, list := range map[string]Headers{
+		"a value differs":         {{"Content-Type", "text/plain"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"values in another order": {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "b=2"}, {"Set-Cookie", "a=1"}},
+		"a value more":            {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Set-Cookie", "c=3"}},
+		"a value less":            {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}},
+		"a name less":             {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"a name more":             {{"Content-Type", "application/json"}, {"Date", "now"}, {"Server", "x"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"a name twice apart":      {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Date", "now"}, {"Set-Cookie", "b=2"}},
+		"names in another order":  {{"Date", "now"}, {"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+	} {
+		if sameHeaders(list, h) {
+			t.Errorf("%s: the same", name)
+		}
+	}
+	if sameHeaders(nil, http.Header{"X-Empty": nil}) || !sameHeaders(nil, http.Header{}) {
+		t.Errorf("empty lists")
+	}
+}
+
+// A derived outbound exchange has no timer of its own: its parent's publishes its progress too, while the
+// stream is open.
+func TestDerivedStreamIsPublishedAsItGoes(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	defer close(next)
+	target, _ := url.Parse(up.URL)
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	rec := New(store, Options{PublishDelay: time.Millisecond})
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &Transport{Recorder: rec, Derive: true}
+	rp.FlushInterval = -1
+	front := httptest.NewServer(rec.Middleware(rp))
+	defer front.Close()
+	before := derivedRecords.Load()
+	resp, err := http.Get(front.URL + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	seen := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for !seen[Inbound] || !seen[Outbound] {
+		select {
+		case u := <-sub.C:
+			if u.Kind == Changed && len(u.Exchange.Events) == 1 && len(u.Exchange.RPC) == 1 {
+				seen[u.Exchange.Kind] = true
+			}
+		case <-timeout:
+			t.Fatalf("the stream's event was published for %v only", seen)
+		}
+	}
+	next <- struct{}{}
+	io.Copy(io.Discard, resp.Body)
+	deadline := time.Now().Add(10 * time.Second)
+	for derivedRecords.Load() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if derivedRecords.Load() == before {
+		t.Errorf("the outbound exchange was not derived")
+	}
+}

@@ -170,12 +170,15 @@ func (l *live) endLocked(err error) {
 		}
 		if c.derived {
 			rec := l.ex.record()
+			l.releaseParser()
 			c.completeDerived(rec)
 			l.complete(rec)
 			return
 		}
 	}
-	l.complete(l.ex.record())
+	rec := l.ex.record()
+	l.releaseParser()
+	l.complete(rec)
 }
 
 // complete hands the record to the store.
