@@ -114,7 +114,7 @@ type live struct {
 	reqShared bool          // (outbound) its request body is the parent's
 	mirrored  bool          // (outbound) ex.RPC is a copy of the parent's list (published while it streams)
 	upDone    bool          // (outbound, derived) its response body ended; it completes with the parent
-	pend      []byte        // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
+	pend      *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
 	pendAt    time.Duration // when it was read
 }
 

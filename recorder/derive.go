@@ -39,19 +39,21 @@ var mirrorParser SSEParser
 
 // pendBuffers pools the buffers that hold a piece read until it is passed on, and replayed request bodies
 // compared with the client's.
-var pendBuffers = sync.Pool{New: func() any { return new([]byte) }}
+var pendBuffers = sync.Pool{New: func() any { return new(pendBuf) }}
+
+type pendBuf struct{ b []byte }
 
 // maxPooledPend is the largest buffer put back in the pool (a proxy reads 32 KiB at most at a time).
 const maxPooledPend = 64 << 10
 
-func putPend(b []byte) {
-	if b != nil && cap(b) <= maxPooledPend {
-		b = b[:0]
-		pendBuffers.Put(&b)
+func getPend() *pendBuf { return pendBuffers.Get().(*pendBuf) }
+
+func putPend(p *pendBuf) {
+	if p != nil && cap(p.b) <= maxPooledPend {
+		p.b = p.b[:0]
+		pendBuffers.Put(p)
 	}
 }
-
-func getPend() []byte { return (*pendBuffers.Get().(*[]byte))[:0] }
 
 // sameRequestBody reports whether req's body, held in memory (GetBody), is the bytes the inbound exchange l
 // recorded whole; if so, it sets *b to l's request body.
@@ -67,12 +69,12 @@ func (l *live) sameRequestBody(req *http.Request, b *Body) bool {
 		return false
 	}
 	defer rc.Close()
-	buf := getPend()
-	defer func() { putPend(buf) }()
-	if cap(buf) < len(rb.Data)+1 {
-		buf = make([]byte, 0, len(rb.Data)+1)
+	pb := getPend()
+	defer putPend(pb)
+	if cap(pb.b) < len(rb.Data)+1 {
+		pb.b = make([]byte, 0, len(rb.Data)+1)
 	}
-	buf = buf[:len(rb.Data)+1] // one byte more: a body longer than it says is not the same
+	buf := pb.b[:len(rb.Data)+1] // one byte more: a body longer than it says is not the same
 	n, err := io.ReadFull(rc, buf)
 	if err != io.ErrUnexpectedEOF || !bytes.Equal(buf[:n], rb.Data) {
 		return false
@@ -100,7 +102,7 @@ func (b *recordedBody) readDerived(p []byte) (int, error) {
 	l, pl := b.l, b.l.parent
 	pl.mu.Lock()
 	l.mu.Lock()
-	if l.derived && len(l.pend) > 0 {
+	if l.derived && len(l.pend.b) > 0 {
 		l.diverge() // the last piece read did not reach the client as it was
 	}
 	l.mu.Unlock()
@@ -112,7 +114,7 @@ func (b *recordedBody) readDerived(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	if n > 0 {
 		if l.derived {
-			l.pend = append(l.pend, p[:n]...)
+			l.pend.b = append(l.pend.b, p[:n]...)
 			if l.sse != nil {
 				l.pendAt = l.rec.opts.Now().Sub(l.t0)
 			}
@@ -159,13 +161,13 @@ func (l *live) upstreamEndedLocked(err error) {
 // passedOn reports whether the client's exchange is recording a write of p as the piece l read: the same bytes,
 // whole. Callers hold both locks.
 func (l *live) passedOn(p []byte) bool {
-	return len(p) == len(l.pend) && len(p) > 0 && bytes.Equal(p, l.pend)
+	return len(p) == len(l.pend.b) && len(p) > 0 && bytes.Equal(p, l.pend.b)
 }
 
 // mirror takes what the parent recorded of the piece passed on: its body so far, and the events it completed
 // (parent's events from n on), which arrived here when the piece was read. Callers hold both locks.
 func (l *live) mirror(pl *live, n int) {
-	l.pend = l.pend[:0]
+	l.pend.b = l.pend.b[:0]
 	l.ex.RespBody = pl.ex.RespBody
 	l.ex.RespBody.Data = clip(l.ex.RespBody.Data)
 	l.ex.EventsSkipped = pl.ex.EventsSkipped
@@ -226,8 +228,8 @@ func (l *live) diverge() {
 			l.ex.memo = &m
 		}
 	}
-	if len(l.pend) > 0 {
-		l.appendResponse(l.pend, l.pendAt)
+	if len(l.pend.b) > 0 {
+		l.appendResponse(l.pend.b, l.pendAt)
 	}
 	putPend(l.pend)
 	l.pend = nil

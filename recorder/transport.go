@@ -165,7 +165,7 @@ func (l *live) endLocked(err error) {
 		l.child = nil
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		if c.derived && (!c.upDone || len(c.pend) > 0) {
+		if c.derived && (!c.upDone || len(c.pend.b) > 0) {
 			c.diverge() // its body is still open, or its last piece did not reach the client
 		}
 		if c.derived {
