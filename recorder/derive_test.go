@@ -167,3 +167,74 @@ func TestDerivedStreamIsPublishedAsItGoes(t *testing.T) {
 		t.Errorf("the outbound exchange was not derived")
 	}
 }
+
+// memRoundTripper answers every request with a JSON-RPC answer held in memory.
+type memRoundTripper struct{}
+
+func (memRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	body := `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hello"}]}}`
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {"78"}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// The upstream copy of a proxied JSON-RPC call, recorded on its own and derived from its client's exchange,
+// beside the same call with the upstream copy not recorded: deriving it costs a bounded number of allocations (13:
+// 19 on its own; its request body is not copied, its response neither kept nor parsed, its headers shared).
+func TestDerivedUpstreamCopyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{})
+	proxied := func(tr http.RoundTripper) http.Handler {
+		return rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body) // as server/proxy holds a small body
+			out := r.Clone(r.Context())
+			out.Body = io.NopCloser(bytes.NewReader(b))
+			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+			out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
+			resp, err := tr.RoundTrip(out)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for k, vs := range resp.Header {
+				w.Header()[k] = vs
+			}
+			w.WriteHeader(resp.StatusCode)
+			var buf [512]byte
+			io.CopyBuffer(w, resp.Body, buf[:])
+			resp.Body.Close()
+		}))
+	}
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			r.ContentLength = int64(len(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	before := derivedRecords.Load()
+	unrecorded := testing.AllocsPerRun(200, serve(proxied(memRoundTripper{})))
+	own := testing.AllocsPerRun(200, serve(proxied(&Transport{Base: memRoundTripper{}, Recorder: rec})))
+	derived := testing.AllocsPerRun(200, serve(proxied(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})))
+	if n := derivedRecords.Load() - before; n < 200 {
+		t.Fatalf("%d upstream copies derived, want every one", n)
+	}
+	ex := store.Get(store.Stats().Total)
+	if ex == nil || ex.Kind != Outbound || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" || len(ex.RespBody.Data) != 78 {
+		t.Fatalf("the upstream copy: %+v", ex)
+	}
+	t.Logf("%.0f allocations with the upstream copy unrecorded, %.0f recorded on its own, %.0f derived", unrecorded, own, derived)
+	if derived-unrecorded > 13 || derived >= own {
+		t.Errorf("the derived upstream copy adds %.0f allocations (recorded on its own: %.0f), want at most 13 and fewer",
+			derived-unrecorded, own-unrecorded)
+	}
+}
