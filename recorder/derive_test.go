@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,19 +169,54 @@ func TestDerivedStreamIsPublishedAsItGoes(t *testing.T) {
 	}
 }
 
-// memRoundTripper answers every request with a JSON-RPC answer held in memory.
-type memRoundTripper struct{}
+// memRoundTripper answers every request in memory: a JSON-RPC answer, or (sse) the same answer in an event.
+type memRoundTripper struct{ sse bool }
 
-func (memRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+const memAnswer = `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hello"}]}}`
+
+func (m memRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body != nil {
 		io.Copy(io.Discard, req.Body)
 		req.Body.Close()
 	}
-	body := `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hello"}]}}`
+	body, ct := memAnswer, "application/json"
+	if m.sse {
+		body, ct = "event: message\ndata: "+memAnswer+"\n\n", "text/event-stream"
+	}
 	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header:        http.Header{"Content-Type": {"application/json"}, "Content-Length": {"78"}},
+		Header:        http.Header{"Content-Type": {ct}, "Content-Length": {strconv.Itoa(len(body))}},
 		Body:          io.NopCloser(strings.NewReader(body)),
 		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// proxiedCall returns a handler behind rec's middleware that forwards a call through tr as server/proxy does (a
+// small body held in memory, the answer copied piece by piece), and a function that makes one call.
+func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		out := r.Clone(r.Context())
+		out.Body = io.NopCloser(bytes.NewReader(b))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
+		resp, err := tr.RoundTrip(out)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(resp.StatusCode)
+		var buf [512]byte
+		io.CopyBuffer(w, resp.Body, buf[:])
+		resp.Body.Close()
+	}))
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	return func() {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		r.ContentLength = int64(len(body))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
 }
 
 // The upstream copy of a proxied JSON-RPC call, recorded on its own and derived from its client's exchange,
@@ -192,39 +228,11 @@ func TestDerivedUpstreamCopyAllocations(t *testing.T) {
 	}
 	store := NewStore(StoreOptions{MaxCount: 16})
 	rec := New(store, Options{})
-	proxied := func(tr http.RoundTripper) http.Handler {
-		return rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			b, _ := io.ReadAll(r.Body) // as server/proxy holds a small body
-			out := r.Clone(r.Context())
-			out.Body = io.NopCloser(bytes.NewReader(b))
-			out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-			out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
-			resp, err := tr.RoundTrip(out)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			for k, vs := range resp.Header {
-				w.Header()[k] = vs
-			}
-			w.WriteHeader(resp.StatusCode)
-			var buf [512]byte
-			io.CopyBuffer(w, resp.Body, buf[:])
-			resp.Body.Close()
-		}))
-	}
-	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
-	serve := func(h http.Handler) func() {
-		return func() {
-			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
-			r.ContentLength = int64(len(body))
-			h.ServeHTTP(httptest.NewRecorder(), r)
-		}
-	}
+	serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
 	before := derivedRecords.Load()
-	unrecorded := testing.AllocsPerRun(200, serve(proxied(memRoundTripper{})))
-	own := testing.AllocsPerRun(200, serve(proxied(&Transport{Base: memRoundTripper{}, Recorder: rec})))
-	derived := testing.AllocsPerRun(200, serve(proxied(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})))
+	unrecorded := testing.AllocsPerRun(200, serve(memRoundTripper{}))
+	own := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
+	derived := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
 	if n := derivedRecords.Load() - before; n < 200 {
 		t.Fatalf("%d upstream copies derived, want every one", n)
 	}
@@ -236,5 +244,30 @@ func TestDerivedUpstreamCopyAllocations(t *testing.T) {
 	if derived-unrecorded > 13 || derived >= own {
 		t.Errorf("the derived upstream copy adds %.0f allocations (recorded on its own: %.0f), want at most 13 and fewer",
 			derived-unrecorded, own-unrecorded)
+	}
+}
+
+// BenchmarkUpstreamCopy: a proxied call in memory (no network: the recorder's share is most of it) with its
+// upstream copy not recorded, recorded on its own, and derived from the client's exchange; answered with JSON
+// or with an event. cpu-ns/op is the process's CPU (the garbage collector's included).
+func BenchmarkUpstreamCopy(b *testing.B) {
+	for _, answer := range []string{"json", "sse"} {
+		up := memRoundTripper{sse: answer == "sse"}
+		store := NewStore(StoreOptions{})
+		rec := New(store, Options{})
+		for _, tc := range []struct {
+			name string
+			tr   http.RoundTripper
+		}{{"unrecorded", up}, {"own", &Transport{Base: up, Recorder: rec}}, {"derived", &Transport{Base: up, Recorder: rec, Derive: true}}} {
+			b.Run(answer+"/"+tc.name, func(b *testing.B) {
+				call := proxiedCall(b, rec, tc.tr)
+				b.ReportAllocs()
+				cpu0 := cpuTime()
+				for b.Loop() {
+					call()
+				}
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			})
+		}
 	}
 }
