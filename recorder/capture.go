@@ -95,7 +95,7 @@ type live struct {
 	// anything is yet to be published.
 	parsed int
 	dirty  bool
-	late   *time.Timer // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
+	late   *lateTimer  // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
 	armed  bool        // late is running
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
@@ -298,10 +298,10 @@ func (l *live) armLate() {
 	}
 	l.armed = true
 	if l.late == nil {
-		l.late = time.AfterFunc(l.rec.opts.PublishDelay, l.recordPending)
-	} else {
-		l.late.Reset(l.rec.opts.PublishDelay)
+		l.late = lateTimers.Get().(*lateTimer)
+		l.late.l.Store(l)
 	}
+	l.late.t.Reset(l.rec.opts.PublishDelay)
 }
 
 // writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
@@ -373,7 +373,7 @@ func (l *live) recordPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.armed {
-		l.late.Stop()
+		l.late.t.Stop()
 		l.armed = false
 	}
 	l.publishPending()
@@ -517,6 +517,41 @@ func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }
 
 func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(c.w).Hijack()
+}
+
+// lateTimers pools the timers that publish event streams' progress (see armLate): a stream arms one from the
+// pool and puts it back when it ends, rather than making a timer of its own. A timer's run for the exchange that
+// had it before finds that one ended (or, once the timer was handed on, publishes its new exchange's pending
+// progress a little early): either is harmless.
+var lateTimers = sync.Pool{New: func() any {
+	lt := &lateTimer{}
+	lt.t = time.AfterFunc(time.Hour, lt.fire)
+	lt.t.Stop()
+	return lt
+}}
+
+type lateTimer struct {
+	t *time.Timer
+	l atomic.Pointer[live] // the exchange it publishes for (nil: in the pool)
+}
+
+func (lt *lateTimer) fire() {
+	if l := lt.l.Load(); l != nil {
+		l.recordPending()
+	}
+}
+
+// releaseTimer stops the exchange's timer and puts it back in the pool. Callers hold l.mu, and the exchange has
+// ended.
+func (l *live) releaseTimer() {
+	if l.late == nil {
+		return
+	}
+	l.late.t.Stop()
+	l.armed = false
+	l.late.l.Store(nil)
+	lateTimers.Put(l.late)
+	l.late = nil
 }
 
 // sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts

@@ -263,10 +263,7 @@ func sameHeaders(list Headers, h http.Header) bool {
 // the same request body when reqShared). Callers hold both locks; the parent completes right after.
 func (l *live) completeDerived(prec *Exchange) {
 	l.ended = true
-	if l.armed {
-		l.late.Stop()
-		l.armed = false
-	}
+	l.releaseTimer()
 	putPend(l.pend)
 	l.pend = nil
 	evs := l.ex.Events // this one's times; the texts are the parent's, compacted

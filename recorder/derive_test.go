@@ -271,3 +271,36 @@ func BenchmarkUpstreamCopy(b *testing.B) {
 		}
 	}
 }
+
+// An event stream's recording borrows its timer and its parser from pools (put back when the exchange ends): a
+// recorded JSON-RPC call answered with one event, beside the same handler unrecorded, adds a bounded number of
+// allocations, none of them a timer or a parser.
+func TestRecorderStreamAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "event: message\ndata: "+memAnswer+"\n\n")
+		w.(http.Flusher).Flush()
+	})
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{}).Middleware(h)
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	bare, recorded := testing.AllocsPerRun(200, serve(h)), testing.AllocsPerRun(200, serve(rec))
+	if ex := store.Get(store.Stats().Total); ex == nil || len(ex.Events) != 1 || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" {
+		t.Fatalf("not recorded: %+v", ex)
+	}
+	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
+	if recorded-bare > 16 {
+		t.Errorf("recording adds %.0f allocations per streamed exchange, want at most 16", recorded-bare)
+	}
+}

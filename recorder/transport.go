@@ -140,10 +140,7 @@ func (l *live) endLocked(err error) {
 		return
 	}
 	l.ended = true
-	if l.armed {
-		l.late.Stop()
-		l.armed = false
-	}
+	l.releaseTimer()
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()
 	}
