@@ -97,19 +97,23 @@ func (l *live) link(pl *live) {
 	pl.child = l
 }
 
-// readDerived is Read for an outbound exchange with a parent.
+// readDerived is Read for an outbound exchange with a parent. What it changes is the exchange's own (the piece
+// held, its end), under its own lock; the parent's is taken too only to diverge, which reads the parent's state.
 func (b *recordedBody) readDerived(p []byte) (int, error) {
 	l, pl := b.l, b.l.parent
-	pl.mu.Lock()
 	l.mu.Lock()
-	if l.derived && len(l.pend.b) > 0 {
-		l.diverge() // the last piece read did not reach the client as it was
-	}
+	stale := l.derived && len(l.pend.b) > 0
 	l.mu.Unlock()
-	pl.mu.Unlock()
+	if stale {
+		pl.mu.Lock()
+		l.mu.Lock()
+		if l.derived && len(l.pend.b) > 0 {
+			l.diverge() // the last piece read did not reach the client as it was
+		}
+		l.mu.Unlock()
+		pl.mu.Unlock()
+	}
 	n, err := b.rc.Read(p)
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if n > 0 {
@@ -132,16 +136,13 @@ func (b *recordedBody) readDerived(p []byte) (int, error) {
 
 // upstreamEnded records that the outbound exchange's response body ended (err: how, nil for its end or Close).
 func (l *live) upstreamEnded(err error) {
-	pl := l.parent
-	pl.mu.Lock()
-	defer pl.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.upstreamEndedLocked(err)
 }
 
 // upstreamEndedLocked: a derived exchange notes its end and completes with its parent; any other ends now.
-// Callers hold both locks.
+// Callers hold l.mu (the fields written are the exchange's own: whoever reads them holds it too).
 func (l *live) upstreamEndedLocked(err error) {
 	if !l.derived {
 		l.endLocked(err)
