@@ -264,6 +264,7 @@ func sameHeaders(list Headers, h http.Header) bool {
 // the same request body when reqShared). Callers hold both locks; the parent completes right after.
 func (l *live) completeDerived(prec *Exchange) {
 	l.ended = true
+	l.derived = false // a read after its end (there is none: its body ended) records nothing
 	l.releaseTimer()
 	putPend(l.pend)
 	l.pend = nil
