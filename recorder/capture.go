@@ -95,7 +95,7 @@ type live struct {
 	// anything is yet to be published.
 	parsed int
 	dirty  bool
-	late   *time.Timer // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
+	late   *lateTimer  // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
 	armed  bool        // late is running
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
@@ -104,6 +104,18 @@ type live struct {
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
+
+	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
+	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
+	// are taken parent first.
+	parent    *live         // (outbound) the inbound exchange, set once before its response is recorded
+	child     *live         // (inbound) the outbound exchange derived from this one, until this one ends
+	derived   bool          // (outbound) its response is the parent's, byte for byte so far
+	reqShared bool          // (outbound) its request body is the parent's
+	mirrored  bool          // (outbound) ex.RPC is a copy of the parent's list (published while it streams)
+	upDone    bool          // (outbound, derived) its response body ended; it completes with the parent
+	pend      *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
+	pendAt    time.Duration // when it was read
 }
 
 type liveKey struct{}
@@ -253,27 +265,43 @@ func (l *live) writeHeader(status int, h http.Header) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.ex.Status = status
-	l.ex.RespHeaders = FromHTTP(h)
+	c := l.child
+	if c != nil {
+		c.mu.Lock() // the parent's first (derive.go)
+		defer c.mu.Unlock()
+	}
+	if c != nil && c.derived && sameHeaders(c.ex.RespHeaders, h) {
+		l.ex.RespHeaders = clip(c.ex.RespHeaders) // the upstream's, passed on as they were: one list for both
+	} else {
+		l.ex.RespHeaders = FromHTTP(h)
+	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
-		l.sse = &SSEParser{MaxLine: l.rec.opts.BodyLimit}
+		if l.derived {
+			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
+		} else {
+			l.sse = newSSEParser(l.rec.opts.BodyLimit)
+		}
 		l.ex.State = StateStreaming
 		l.dirty = true
 		l.armLate()
+	}
+	if c != nil && c.derived && (c.sse == nil) != (l.sse == nil) {
+		c.diverge() // one side is an event stream and the other not: their events differ
 	}
 }
 
 // armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.
 func (l *live) armLate() {
-	if l.armed {
-		return
+	if l.armed || l.derived {
+		return // a derived exchange's progress is published by its parent's timer (recordPending)
 	}
 	l.armed = true
 	if l.late == nil {
-		l.late = time.AfterFunc(l.rec.opts.PublishDelay, l.recordPending)
-	} else {
-		l.late.Reset(l.rec.opts.PublishDelay)
+		l.late = lateTimers.Get().(*lateTimer)
+		l.late.l.Store(l)
 	}
+	l.late.t.Reset(l.rec.opts.PublishDelay)
 }
 
 // writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
@@ -282,6 +310,29 @@ func (l *live) armLate() {
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if c := l.child; c != nil {
+		// the outbound exchange derived from this one: what the client receives is what it read, or it records
+		// its own from here on
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.derived && !c.passedOn(p) {
+			c.diverge()
+		}
+		if c.derived {
+			n := len(l.ex.Events)
+			l.appendResponse(p, -1)
+			c.mirror(l, n)
+			return
+		}
+	}
+	l.appendResponse(p, -1)
+}
+
+// appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
+func (l *live) appendResponse(p []byte, at time.Duration) {
+	if l.ended {
+		return // recorded already (and its parser put back)
+	}
 	appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
 	if l.sse == nil {
 		return
@@ -298,7 +349,9 @@ func (l *live) writeBody(p []byte) {
 		clear(l.ex.Events[keep:])
 		l.ex.Events = l.ex.Events[:keep]
 	}
-	at := l.rec.opts.Now().Sub(l.t0)
+	if at < 0 {
+		at = l.rec.opts.Now().Sub(l.t0)
+	}
 	for i := n; i < len(l.ex.Events); i++ {
 		l.ex.Events[i].At = at
 		l.dirty = true
@@ -313,16 +366,36 @@ func (l *live) writeBody(p []byte) {
 // the goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete
 // with the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
 func (l *live) recordPending() {
+	if pl := l.parent; pl != nil {
+		pl.mu.Lock() // the parent's first (derive.go)
+		defer pl.mu.Unlock()
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.armed {
-		l.late.Stop()
+		l.late.t.Stop()
 		l.armed = false
 	}
+	l.publishPending()
+	if c := l.child; c != nil {
+		// the outbound exchange derived from this one has no timer of its own: its events are this one's
+		c.mu.Lock()
+		c.publishPending()
+		c.mu.Unlock()
+	}
+}
+
+// publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
+// changed since the last time. Callers hold l.mu (and its parent's).
+func (l *live) publishPending() {
 	if !l.dirty || l.ended {
 		return
 	}
-	l.parseEvents()
+	if l.derived {
+		l.mirrorRPC() // the parent's messages are this one's
+	} else {
+		l.parseEvents()
+	}
 	l.dirty = false
 	l.publish()
 }
@@ -444,6 +517,66 @@ func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }
 
 func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(c.w).Hijack()
+}
+
+// lateTimers pools the timers that publish event streams' progress (see armLate): a stream arms one from the
+// pool and puts it back when it ends, rather than making a timer of its own. A timer's run for the exchange that
+// had it before finds that one ended (or, once the timer was handed on, publishes its new exchange's pending
+// progress a little early): either is harmless.
+var lateTimers = sync.Pool{New: func() any {
+	lt := &lateTimer{}
+	lt.t = time.AfterFunc(time.Hour, lt.fire)
+	lt.t.Stop()
+	return lt
+}}
+
+type lateTimer struct {
+	t *time.Timer
+	l atomic.Pointer[live] // the exchange it publishes for (nil: in the pool)
+}
+
+func (lt *lateTimer) fire() {
+	if l := lt.l.Load(); l != nil {
+		l.recordPending()
+	}
+}
+
+// releaseTimer stops the exchange's timer and puts it back in the pool. Callers hold l.mu, and the exchange has
+// ended.
+func (l *live) releaseTimer() {
+	if l.late == nil {
+		return
+	}
+	l.late.t.Stop()
+	l.armed = false
+	l.late.l.Store(nil)
+	lateTimers.Put(l.late)
+	l.late = nil
+}
+
+// sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts
+// are strings of their own), so that a stream costs no parser and no line buffers of its own.
+var sseParsers = sync.Pool{New: func() any { return new(SSEParser) }}
+
+func newSSEParser(maxLine int) *SSEParser {
+	p := sseParsers.Get().(*SSEParser)
+	p.MaxLine = maxLine
+	return p
+}
+
+// releaseParser puts the exchange's parser back in the pool; l.sse stays non-nil (the exchange was a stream) but
+// is never fed again. Callers hold l.mu, and the exchange has ended.
+func (l *live) releaseParser() {
+	p := l.sse
+	if p == nil || p == &mirrorParser {
+		return
+	}
+	l.sse = &mirrorParser
+	if cap(p.buf) > 64<<10 || cap(p.data) > 64<<10 {
+		return
+	}
+	*p = SSEParser{buf: p.buf[:0], data: p.data[:0]}
+	sseParsers.Put(p)
 }
 
 // requestHeaders returns the request's headers in wire order when the connection recorded them, else sorted.

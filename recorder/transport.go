@@ -18,6 +18,12 @@ const (
 type Transport struct {
 	Base     http.RoundTripper // nil: http.DefaultTransport
 	Recorder *Recorder
+	// Derive: the requests are made for the inbound exchange being served (their context's) and their responses
+	// passed on to its client as they are read (a reverse proxy). While what the client receives is the same bytes,
+	// the outbound exchange refers to the inbound one's body, events and JSON-RPC messages instead of recording and
+	// parsing them a second time, and it completes with it (see derive.go). Where they differ (a rewritten body, a
+	// client gone mid-stream), it records its own from the first difference on, as without Derive.
+	Derive bool
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -45,9 +51,17 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
+	var pl *live // the inbound exchange whose response this one's is (Derive)
+	if t.Derive {
+		pl, _ = req.Context().Value(liveKey{}).(*live)
+	}
 	var replayed []byte // a body in memory, recorded once it was sent
+	var sharedReq Body  // the inbound exchange's request body, when it is the same bytes as replayed
 	switch {
 	case req.Body == nil || req.Body == http.NoBody:
+		l.reqEOF = true
+		l.reqShared = pl != nil && pl.noRequestBody() // both empty: the same messages (none)
+	case pl != nil && req.GetBody != nil && req.ContentLength >= 0 && pl.sameRequestBody(req, &sharedReq):
 		l.reqEOF = true
 	case req.GetBody != nil && req.ContentLength >= 0 && req.ContentLength <= int64(rec.opts.BodyLimit):
 		// A body held in memory (the caller can replay it): recorded from a replay, so that req.Body stays what
@@ -97,26 +111,36 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// An answer came, so the request went out whole (net/http writes an in-memory body with the headers);
 		// after an error nobody can say how much of it did, and none is claimed.
 		l.ex.ReqBody = Body{Data: replayed, Size: int64(len(replayed))}
+	} else if sharedReq.Data != nil {
+		l.ex.ReqBody, l.reqShared = sharedReq, true
+	}
+	if !l.reqShared {
+		pl = nil // its request's messages are its own: nothing is derived (a request whose body streams)
 	}
 	l.mu.Unlock()
+	if pl != nil {
+		l.link(pl) // before its headers are recorded: they arm the timer that publishes its progress
+	}
 	l.writeHeader(resp.StatusCode, resp.Header)
 	l.rb = recordedBody{rc: resp.Body, l: l}
 	resp.Body = &l.rb
 	return resp, nil
 }
 
-// end completes an outbound exchange.
+// end completes an exchange.
 func (l *live) end(err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.endLocked(err)
+}
+
+// endLocked completes an exchange (and the outbound exchange derived from it, first). Callers hold l.mu.
+func (l *live) endLocked(err error) {
 	if l.ended {
 		return
 	}
 	l.ended = true
-	if l.armed {
-		l.late.Stop()
-		l.armed = false
-	}
+	l.releaseTimer()
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()
 	}
@@ -128,9 +152,25 @@ func (l *live) end(err error) {
 	} else {
 		l.parseEvents()
 	}
-	l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
+	if !l.totalSet {
+		l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
+	}
 	l.ex.State = StateComplete
+	if c := l.child; c != nil {
+		// the outbound exchange derived from this one completes first, as it would have on its own (its answer
+		// ended before this one's), from this one's exchange (the store packs a copy of each)
+		l.child = nil
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.derived && (!c.upDone || len(c.pend.b) > 0) {
+			c.diverge() // its body is still open, or its last piece did not reach the client
+		}
+		if c.derived {
+			c.completeDerived(&l.ex)
+		}
+	}
 	l.rec.store.complete(&l.ex)
+	l.releaseParser()
 	l.rec.inflight.Add(-1)
 }
 
@@ -143,6 +183,9 @@ type recordedBody struct {
 // not here: a proxy passes on what a read returned and reads again, and recording it before that next read
 // delayed the event on its way to the client (BenchmarkProxySideBySide, first-event).
 func (b *recordedBody) Read(p []byte) (int, error) {
+	if b.l.parent != nil {
+		return b.readDerived(p)
+	}
 	n, err := b.rc.Read(p)
 	if n > 0 {
 		b.l.writeBody(p[:n])
@@ -159,6 +202,10 @@ func (b *recordedBody) Read(p []byte) (int, error) {
 
 func (b *recordedBody) Close() error {
 	err := b.rc.Close()
+	if b.l.parent != nil {
+		b.l.upstreamEnded(nil)
+		return err
+	}
 	b.l.end(nil)
 	return err
 }

@@ -76,6 +76,7 @@ type Proxy struct {
 	upstream  *url.URL // as given
 	target    *url.URL // scheme and host only
 	transport *http.Transport
+	recT      *recorder.Transport
 	rp        *httputil.ReverseProxy
 	origins   []string // the upstream's own origins, for rewriting
 	as        *asState // the watched authorization server (nil: not watched)
@@ -137,7 +138,10 @@ func New(opts Options) (*Proxy, error) {
 	if opts.HeaderTimeout > 0 {
 		rt = &headerTimeout{base: rt, d: opts.HeaderTimeout}
 	}
-	rt = &recorder.Transport{Base: rt, Recorder: opts.Recorder}
+	// Derive: the upstream copy of an exchange refers to what its client's exchange recorded of the same bytes
+	// rather than recording and parsing them a second time (recorder/derive.go).
+	p.recT = &recorder.Transport{Base: rt, Recorder: opts.Recorder, Derive: true}
+	rt = p.recT
 	p.rp = &httputil.ReverseProxy{
 		Rewrite:   p.rewrite,
 		Transport: rt,

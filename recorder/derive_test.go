@@ -1,0 +1,306 @@
+package recorder
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A reverse proxy behind the recorder's middleware, with a Transport that derives: the upstream copy of an answer
+// passed on as it was read is derived from the client's exchange; one the proxy rewrote is recorded on its own.
+// (server/proxy's TestDerivedRecordsAreTheRecordedOnes holds both to the records made without deriving.)
+func TestTransportDerivesWhatPassesOnUnchanged(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if r.URL.Path == "/sse" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{}}`)
+	}))
+	defer up.Close()
+	target, _ := url.Parse(up.URL)
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{})
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &Transport{Recorder: rec, Derive: true}
+	rp.ModifyResponse = func(resp *http.Response) error {
+		if resp.Request.URL.Path == "/rewrite" {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			b = bytes.ReplaceAll(b, []byte(`"id":1`), []byte(`"id":2`))
+			resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+			resp.Header.Del("Content-Length")
+		}
+		return nil
+	}
+	front := httptest.NewServer(rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body) // the body in memory, as server/proxy holds a small one
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		rp.ServeHTTP(w, r)
+	})))
+	defer front.Close()
+	completed := func(n int) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			done := 0
+			for _, ex := range store.Snapshot() {
+				if ex.State == StateComplete {
+					done++
+				}
+			}
+			if done >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d exchanges completed, want %d", done, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for i, tc := range []struct {
+		path    string
+		derived bool
+	}{{"/json", true}, {"/sse", true}, {"/rewrite", false}} {
+		before := derivedRecords.Load()
+		resp, err := http.Post(front.URL+tc.path, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		completed(2 * (i + 1)) // the client's exchange completes after the client has the answer
+		if got := derivedRecords.Load() - before; got != map[bool]uint64{true: 1, false: 0}[tc.derived] {
+			t.Errorf("%s: %d records derived, want derived %v", tc.path, got, tc.derived)
+		}
+	}
+	for _, ex := range store.Snapshot() {
+		if ex.State != StateComplete || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "ping" && ex.Kind == Outbound {
+			t.Errorf("%s %s %s: %d messages %+v", ex.Kind, ex.URL, ex.State, len(ex.RPC), ex.RPC)
+		}
+	}
+}
+
+// sameHeaders tells a header list made by FromHTTP from the map it was made of, and from any other.
+func TestSameHeaders(t *testing.T) {
+	h := http.Header{"Content-Type": {"application/json"}, "Set-Cookie": {"a=1", "b=2"}, "Date": {"now"}}
+	if !sameHeaders(FromHTTP(h), h) {
+		t.Errorf("FromHTTP(h) is not h")
+	}
+	for name, list := range map[string]Headers{
+		"a value differs":         {{"Content-Type", "text/plain"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"values in another order": {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "b=2"}, {"Set-Cookie", "a=1"}},
+		"a value more":            {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}, {"Set-Cookie", "c=3"}},
+		"a value less":            {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}},
+		"a name less":             {{"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"a name more":             {{"Content-Type", "application/json"}, {"Date", "now"}, {"Server", "x"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+		"a name twice apart":      {{"Content-Type", "application/json"}, {"Date", "now"}, {"Set-Cookie", "a=1"}, {"Date", "now"}, {"Set-Cookie", "b=2"}},
+		"names in another order":  {{"Date", "now"}, {"Content-Type", "application/json"}, {"Set-Cookie", "a=1"}, {"Set-Cookie", "b=2"}},
+	} {
+		if sameHeaders(list, h) {
+			t.Errorf("%s: the same", name)
+		}
+	}
+	if sameHeaders(nil, http.Header{"X-Empty": nil}) || !sameHeaders(nil, http.Header{}) {
+		t.Errorf("empty lists")
+	}
+}
+
+// A derived outbound exchange has no timer of its own: its parent's publishes its progress too, while the
+// stream is open.
+func TestDerivedStreamIsPublishedAsItGoes(t *testing.T) {
+	next := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-next:
+		case <-r.Context().Done():
+		}
+	}))
+	defer up.Close()
+	defer close(next)
+	target, _ := url.Parse(up.URL)
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	rec := New(store, Options{PublishDelay: time.Millisecond})
+	rp := httputil.NewSingleHostReverseProxy(target)
+	rp.Transport = &Transport{Recorder: rec, Derive: true}
+	rp.FlushInterval = -1
+	front := httptest.NewServer(rec.Middleware(rp))
+	defer front.Close()
+	before := derivedRecords.Load()
+	resp, err := http.Get(front.URL + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	seen := map[string]bool{}
+	timeout := time.After(10 * time.Second)
+	for !seen[Inbound] || !seen[Outbound] {
+		select {
+		case u := <-sub.C:
+			if u.Kind == Changed && len(u.Exchange.Events) == 1 && len(u.Exchange.RPC) == 1 {
+				seen[u.Exchange.Kind] = true
+			}
+		case <-timeout:
+			t.Fatalf("the stream's event was published for %v only", seen)
+		}
+	}
+	next <- struct{}{}
+	io.Copy(io.Discard, resp.Body)
+	deadline := time.Now().Add(10 * time.Second)
+	for derivedRecords.Load() == before && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if derivedRecords.Load() == before {
+		t.Errorf("the outbound exchange was not derived")
+	}
+}
+
+// memRoundTripper answers every request in memory: a JSON-RPC answer, or (sse) the same answer in an event.
+type memRoundTripper struct{ sse bool }
+
+const memAnswer = `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hello"}]}}`
+
+func (m memRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	body, ct := memAnswer, "application/json"
+	if m.sse {
+		body, ct = "event: message\ndata: "+memAnswer+"\n\n", "text/event-stream"
+	}
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header:        http.Header{"Content-Type": {ct}, "Content-Length": {strconv.Itoa(len(body))}},
+		Body:          io.NopCloser(strings.NewReader(body)),
+		ContentLength: int64(len(body)), Request: req}, nil
+}
+
+// proxiedCall returns a handler behind rec's middleware that forwards a call through tr as server/proxy does (a
+// small body held in memory, the answer copied piece by piece), and a function that makes one call.
+func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		out := r.Clone(r.Context())
+		out.Body = io.NopCloser(bytes.NewReader(b))
+		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+		out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
+		resp, err := tr.RoundTrip(out)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		for k, vs := range resp.Header {
+			w.Header()[k] = vs
+		}
+		w.WriteHeader(resp.StatusCode)
+		var buf [512]byte
+		io.CopyBuffer(w, resp.Body, buf[:])
+		resp.Body.Close()
+	}))
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	return func() {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		r.ContentLength = int64(len(body))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
+
+// The upstream copy of a proxied JSON-RPC call, recorded on its own and derived from its client's exchange,
+// beside the same call with the upstream copy not recorded: deriving it costs a bounded number of allocations (13:
+// 19 on its own; its request body is not copied, its response neither kept nor parsed, its headers shared).
+func TestDerivedUpstreamCopyAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{})
+	serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
+	before := derivedRecords.Load()
+	unrecorded := testing.AllocsPerRun(200, serve(memRoundTripper{}))
+	own := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
+	derived := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
+	if n := derivedRecords.Load() - before; n < 200 {
+		t.Fatalf("%d upstream copies derived, want every one", n)
+	}
+	ex := store.Get(store.Stats().Total)
+	if ex == nil || ex.Kind != Outbound || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" || len(ex.RespBody.Data) != 78 {
+		t.Fatalf("the upstream copy: %+v", ex)
+	}
+	t.Logf("%.0f allocations with the upstream copy unrecorded, %.0f recorded on its own, %.0f derived", unrecorded, own, derived)
+	if derived-unrecorded > 13 || derived >= own {
+		t.Errorf("the derived upstream copy adds %.0f allocations (recorded on its own: %.0f), want at most 13 and fewer",
+			derived-unrecorded, own-unrecorded)
+	}
+}
+
+// BenchmarkUpstreamCopy: a proxied call in memory (no network: the recorder's share is most of it) with its
+// upstream copy not recorded, recorded on its own, and derived from the client's exchange; answered with JSON
+// or with an event. cpu-ns/op is the process's CPU (the garbage collector's included).
+func BenchmarkUpstreamCopy(b *testing.B) {
+	for _, answer := range []string{"json", "sse"} {
+		up := memRoundTripper{sse: answer == "sse"}
+		store := NewStore(StoreOptions{})
+		rec := New(store, Options{})
+		for _, tc := range []struct {
+			name string
+			tr   http.RoundTripper
+		}{{"unrecorded", up}, {"own", &Transport{Base: up, Recorder: rec}}, {"derived", &Transport{Base: up, Recorder: rec, Derive: true}}} {
+			b.Run(answer+"/"+tc.name, func(b *testing.B) {
+				call := proxiedCall(b, rec, tc.tr)
+				b.ReportAllocs()
+				cpu0 := cpuTime()
+				for b.Loop() {
+					call()
+				}
+				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			})
+		}
+	}
+}
+
+// An event stream's recording borrows its timer and its parser from pools (put back when the exchange ends): a
+// recorded JSON-RPC call answered with one event, beside the same handler unrecorded, adds a bounded number of
+// allocations, none of them a timer or a parser.
+func TestRecorderStreamAllocations(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(200)
+		io.WriteString(w, "event: message\ndata: "+memAnswer+"\n\n")
+		w.(http.Flusher).Flush()
+	})
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{}).Middleware(h)
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	bare, recorded := testing.AllocsPerRun(200, serve(h)), testing.AllocsPerRun(200, serve(rec))
+	if ex := store.Get(store.Stats().Total); ex == nil || len(ex.Events) != 1 || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" {
+		t.Fatalf("not recorded: %+v", ex)
+	}
+	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
+	if recorded-bare > 16 {
+		t.Errorf("recording adds %.0f allocations per streamed exchange, want at most 16", recorded-bare)
+	}
+}
