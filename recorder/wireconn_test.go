@@ -79,8 +79,17 @@ func TestWireHeadersManyLinesLinear(t *testing.T) {
 		}
 		return float64(best) / float64(n)
 	}
-	small, large := perLine(2000), perLine(32000)
-	t.Logf("per line: %.0f ns at 2,000 lines, %.0f ns at 32,000", small, large)
+	// A quadratic search costs 16 times as much per line at 32,000 lines as at 2,000; a linear one the same. The
+	// machine's noise can make one measurement look worse than 5 times, never five in a row (a quadratic search
+	// fails every attempt).
+	var small, large float64
+	for range 5 {
+		small, large = perLine(2000), perLine(32000)
+		t.Logf("per line: %.0f ns at 2,000 lines, %.0f ns at 32,000", small, large)
+		if large <= 5*small {
+			break
+		}
+	}
 	if large > 5*small {
 		t.Errorf("finding the header block grows faster than its lines: %.0f ns per line at 2,000, %.0f at 32,000", small, large)
 	}
