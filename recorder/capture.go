@@ -419,7 +419,7 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	// itself reads before replying. A client that sent "Expect: 100-continue" holds its body back until it hears
 	// 100 Continue, which an answer given without reading never sends: reading would stall the answer until the
 	// client tired of waiting, so that body is left unread, as it is on the wire.
-	if tb, ok := r.Body.(*teeBody); ok && !tb.eof && !(tb.n == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")) {
+	if tb, ok := r.Body.(*teeBody); ok && !tb.eof.Load() && !(tb.n.Load() == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(tb, maxPostHandlerRead+1))
 	}
 	l.mu.Lock()
@@ -441,21 +441,27 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 // maxPostHandlerReadBytes); with more left, it closes the connection after the reply instead.
 const maxPostHandlerRead = 256 << 10
 
+// teeBody records a request body as it is read. A handler may leave the body to another goroutine and return (a
+// reverse proxy's transport goes on sending a full-duplex request upstream), so the exchange's end looks at eof and
+// n while that goroutine reads (atomics), and reads are serialised so that the record keeps the bytes' order.
 type teeBody struct {
 	rc  io.ReadCloser
 	l   *live
-	eof bool
-	n   int64 // bytes read so far
+	mu  sync.Mutex // held across a read and its recording
+	eof atomic.Bool
+	n   atomic.Int64 // bytes read so far
 }
 
 func (t *teeBody) Read(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	n, err := t.rc.Read(p)
 	if n > 0 {
-		t.n += int64(n)
+		t.n.Add(int64(n))
 		t.l.addRequestBytes(p[:n])
 	}
-	if err != nil && !t.eof {
-		t.eof = true
+	if err != nil && !t.eof.Load() {
+		t.eof.Store(true)
 		t.l.mu.Lock()
 		t.l.reqEOF = true
 		t.l.mu.Unlock()

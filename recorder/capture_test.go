@@ -560,3 +560,43 @@ func TestRecorderAllocationsPerExchange(t *testing.T) {
 		t.Errorf("recording adds %.0f allocations per exchange, want at most 14", recorded-bare)
 	}
 }
+
+// A handler may leave its request body to another goroutine and return (a reverse proxy's transport goes on sending
+// a full-duplex request upstream after the answer came back): the recorder's end of the exchange reads the body's
+// bookkeeping while that goroutine reads the body. Under -race this was a data race on teeBody's fields.
+func TestBodyReadAfterTheHandlerReturned(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(0)
+	read := make(chan int64, 1)
+	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body := r.Body
+		started := make(chan struct{})
+		go func() {
+			var first [1]byte
+			n, _ := io.ReadFull(body, first[:])
+			close(started)
+			m, _ := io.Copy(io.Discard, body)
+			read <- int64(n) + m
+		}()
+		<-started // it reads on while the handler returns
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	payload := strings.Repeat("x", 64<<10)
+	resp, err := http.Post(base+"/mcp", "text/plain", strings.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	exs := waitCompleted(t, sub, 1)
+	if exs[0].Status != http.StatusAccepted {
+		t.Fatalf("status %d", exs[0].Status)
+	}
+	select {
+	case <-read:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler's goroutine never finished reading")
+	}
+	if got := exs[0].ReqBody.Size; got > int64(len(payload)) {
+		t.Fatalf("recorded %d request bytes of %d", got, len(payload))
+	}
+}
