@@ -85,19 +85,20 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 		opts.MaxBodyBytes = mcp.DefaultMaxRequestBodyBytes
 	}
 	get := func(*http.Request) *mcp.Server { return s }
+	logger := sdkLogger(opts.Logger)
 	return &Handler{
 		server: s,
 		opts:   opts,
 		stateful: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
 			EventStore:                 mcp.NewMemoryEventStore(nil),
 			SessionTimeout:             opts.SessionTimeout,
-			Logger:                     opts.Logger,
+			Logger:                     logger,
 			DisableLocalhostProtection: true,
 			MaxRequestBodyBytes:        opts.MaxBodyBytes,
 		}),
 		stateless: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
 			Stateless:                    true,
-			Logger:                       opts.Logger,
+			Logger:                       logger,
 			DisableLocalhostProtection:   true,
 			MaxRequestBodyBytes:          opts.MaxBodyBytes,
 			PropagateRequestCancellation: true,
