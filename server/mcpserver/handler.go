@@ -72,6 +72,7 @@ type Handler struct {
 	stateful  *mcp.StreamableHTTPHandler
 	stateless *mcp.StreamableHTTPHandler
 	sse       *sseHandler
+	events    *eventStore // the stateful handler's
 	opts      HandlerOptions
 }
 
@@ -86,11 +87,13 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 	}
 	get := func(*http.Request) *mcp.Server { return s }
 	logger := sdkLogger(opts.Logger)
+	events := newEventStore(maxSessionStreams, maxEventBytes)
 	return &Handler{
 		server: s,
 		opts:   opts,
+		events: events,
 		stateful: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
-			EventStore:                 mcp.NewMemoryEventStore(nil),
+			EventStore:                 events,
 			SessionTimeout:             opts.SessionTimeout,
 			Logger:                     logger,
 			DisableLocalhostProtection: true,
