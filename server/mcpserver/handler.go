@@ -281,7 +281,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 	case r.Header.Get("Mcp-Session-Id") != "":
 		return EraLegacy, "session id", call
 	case v != "" && !slices.Contains(legacyVersions, v):
-		return EraStateless, "protocol version header " + v, call
+		return EraStateless, versionHeaderWhy(v), call
 	case r.Method != http.MethodPost:
 		return EraLegacy, r.Method, call
 	case isBatch:
@@ -292,6 +292,17 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		return EraStateless, "_meta protocol version", call
 	}
 	return EraLegacy, "legacy body", call
+}
+
+// whyVersionHeader2026 is versionHeaderWhy of the stateless revision, built once: it routes every 2026-era call.
+var whyVersionHeader2026 = "protocol version header " + statelessVersions[0]
+
+// versionHeaderWhy is why a request with this MCP-Protocol-Version header was routed to the stateless era.
+func versionHeaderWhy(v string) string {
+	if v == statelessVersions[0] {
+		return whyVersionHeader2026
+	}
+	return "protocol version header " + v
 }
 
 // needsMeta reports whether the era of r, and what is served, can depend on params._meta's protocol version: not
