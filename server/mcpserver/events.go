@@ -10,35 +10,37 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// Bounds of the stateful handler's event store (eventStore).
 const (
-	// maxSessionStreams is how many request streams (one per POST answered with an event stream) a session keeps
-	// for replay: the newest ones, which a client that lost a connection mid-answer resumes with Last-Event-ID.
-	maxSessionStreams = 64
-	// maxEventBytes bounds the events' data across sessions (mcp.MemoryEventStore's default).
+	// maxEventBytes bounds the stateful handler's event store (eventStore): its events' bytes and its streams'
+	// overhead together (mcp.MemoryEventStore's default bound, which counts the events' bytes only).
 	maxEventBytes = 10 << 20
+	// streamOverhead is what the store counts for a stream besides its events' bytes: its map entry, its record,
+	// its place in the queue and its events' slice headers.
+	streamOverhead = 256
 )
 
 // eventStore is the legacy era's mcp.EventStore: it keeps each stream's events for replay (resumable SSE, and the
-// priming event the SDK sends first on every stream) as mcp.MemoryEventStore does, with a bound on the streams a
-// session keeps. mcp.MemoryEventStore bounds the events' bytes but keeps an entry for every stream a session ever
-// opened — every POST opens one, and its priming event is empty, so no byte bound ever reclaims it — until the
-// session ends: a session that made a million calls held a million entries (about 150 B of live heap per call,
-// which the collector marks again in every cycle). Here a session keeps its newest maxSessionStreams request
-// streams and its standalone (GET) stream; an older stream is forgotten, and resuming it gets the SDK's answer
-// to purged events (400). The events' bytes are bounded across sessions by maxEventBytes: the session that goes
-// over it forgets its own oldest request streams, then the oldest events of the stream it writes to.
+// priming event the SDK sends first on every stream) as mcp.MemoryEventStore does, within one bound for the
+// events' bytes and the streams themselves. mcp.MemoryEventStore bounds the events' bytes but keeps an entry for
+// every stream a session ever opened — every POST opens one, and its priming event is empty, so no byte bound
+// ever reclaims it — until the session ends: a session that made a million calls held a million entries, with no
+// bound while the client kept calling. Here each stream counts streamOverhead besides its events, and when the
+// store is full it forgets the oldest request streams first, whatever their session; resuming one gets the SDK's
+// answer to purged events (400). A session's standalone (GET) stream is not forgotten while the session lives:
+// when nothing else is left to forget, the oldest events of the stream being written to are.
 type eventStore struct {
-	mu         sync.Mutex
-	maxStreams int
-	maxBytes   int
-	nBytes     int
-	sessions   map[string]*sessionEvents
+	mu       sync.Mutex
+	maxBytes int
+	nBytes   int // events' bytes and streamOverhead per stream
+	sessions map[string]*sessionEvents
+	queue    []streamKey // request streams in the order they were opened; some forgotten since (skipped)
+	live     int         // request streams kept
 }
+
+type streamKey struct{ session, stream string }
 
 type sessionEvents struct {
 	streams map[string]*streamEvents
-	order   []string // request streams (not the standalone one, ""), oldest first
 }
 
 // streamEvents is one stream's events: data[i] is the event of index first+i.
@@ -48,8 +50,8 @@ type streamEvents struct {
 	data  [][]byte
 }
 
-func newEventStore(maxStreams, maxBytes int) *eventStore {
-	return &eventStore{maxStreams: maxStreams, maxBytes: maxBytes, sessions: map[string]*sessionEvents{}}
+func newEventStore(maxBytes int) *eventStore {
+	return &eventStore{maxBytes: maxBytes, sessions: map[string]*sessionEvents{}}
 }
 
 // Open implements mcp.EventStore.
@@ -64,26 +66,83 @@ func (s *eventStore) Open(_ context.Context, sessionID, streamID string) error {
 	if ss.streams[streamID] != nil {
 		return nil
 	}
+	k := streamKey{sessionID, streamID}
+	s.makeRoom(streamOverhead, k)
 	ss.streams[streamID] = &streamEvents{}
-	if streamID == "" {
-		return nil
-	}
-	ss.order = append(ss.order, streamID)
-	if len(ss.order) > s.maxStreams {
-		s.forgetOldest(ss)
+	s.nBytes += streamOverhead
+	if streamID != "" {
+		s.queue = append(s.queue, k)
+		s.live++
 	}
 	return nil
 }
 
-// forgetOldest forgets ss's oldest request stream.
-func (s *eventStore) forgetOldest(ss *sessionEvents) {
-	id := ss.order[0]
-	ss.order[0] = ""
-	ss.order = ss.order[1:]
-	if st := ss.streams[id]; st != nil {
-		s.nBytes -= st.size
-		delete(ss.streams, id)
+// stream is the kept stream k, or nil.
+func (s *eventStore) stream(k streamKey) *streamEvents {
+	if ss := s.sessions[k.session]; ss != nil {
+		return ss.streams[k.stream]
 	}
+	return nil
+}
+
+// makeRoom forgets streams, oldest first, then the oldest events of the stream keep (never keep itself), until n
+// more bytes fit.
+func (s *eventStore) makeRoom(n int, keep streamKey) {
+	for i := 0; s.nBytes+n > s.maxBytes && i < len(s.queue); {
+		k := s.queue[i]
+		st := s.stream(k)
+		switch {
+		case st == nil: // forgotten already (its session ended)
+			if i == 0 {
+				s.queue[0] = streamKey{}
+				s.queue = s.queue[1:]
+				continue
+			}
+			i++
+		case k == keep:
+			i++
+		default:
+			s.forget(k, st)
+			if i == 0 {
+				s.queue[0] = streamKey{}
+				s.queue = s.queue[1:]
+			}
+		}
+	}
+	if st := s.stream(keep); st != nil {
+		for s.nBytes+n > s.maxBytes && len(st.data) > 0 {
+			d := len(st.data[0])
+			st.data[0] = nil
+			st.data = st.data[1:]
+			st.first++
+			st.size -= d
+			s.nBytes -= d
+		}
+	}
+	s.compact()
+}
+
+func (s *eventStore) forget(k streamKey, st *streamEvents) {
+	delete(s.sessions[k.session].streams, k.stream)
+	s.nBytes -= st.size + streamOverhead
+	if k.stream != "" {
+		s.live--
+	}
+}
+
+// compact drops the queue's entries of streams forgotten since, once they are most of it: the queue stays
+// within twice the streams kept.
+func (s *eventStore) compact() {
+	if len(s.queue) <= 2*s.live+64 {
+		return
+	}
+	q := make([]streamKey, 0, 2*s.live+64)
+	for _, k := range s.queue {
+		if s.stream(k) != nil {
+			q = append(q, k)
+		}
+	}
+	s.queue = q
 }
 
 // Append implements mcp.EventStore. The data of a stream the store forgot (or never opened) is not kept: the
@@ -91,28 +150,12 @@ func (s *eventStore) forgetOldest(ss *sessionEvents) {
 func (s *eventStore) Append(_ context.Context, sessionID, streamID string, data []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ss := s.sessions[sessionID]
-	if ss == nil || ss.streams[streamID] == nil {
+	k := streamKey{sessionID, streamID}
+	if s.stream(k) == nil {
 		return nil
 	}
-	// Make room before adding, so that the event being written is kept.
-	for s.nBytes+len(data) > s.maxBytes {
-		if len(ss.order) > 0 && ss.order[0] != streamID {
-			s.forgetOldest(ss)
-			continue
-		}
-		st := ss.streams[streamID]
-		if len(st.data) == 0 {
-			break
-		}
-		n := len(st.data[0])
-		st.data[0] = nil
-		st.data = st.data[1:]
-		st.first++
-		st.size -= n
-		s.nBytes -= n
-	}
-	st := ss.streams[streamID]
+	s.makeRoom(len(data), k) // before adding, so that the event being written is kept
+	st := s.stream(k)
 	st.data = append(st.data, data)
 	st.size += len(data)
 	s.nBytes += len(data)
@@ -161,20 +204,21 @@ func (s *eventStore) SessionClosed(_ context.Context, sessionID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ss := s.sessions[sessionID]; ss != nil {
-		for _, st := range ss.streams {
-			s.nBytes -= st.size
+		for id, st := range ss.streams {
+			s.forget(streamKey{sessionID, id}, st)
 		}
 		delete(s.sessions, sessionID)
+		s.compact()
 	}
 	return nil
 }
 
-// streams is how many streams the store keeps, and their events' bytes.
-func (s *eventStore) streams() (n, bytes int) {
+// streams is how many streams the store keeps, the bytes it counts for them, and the length of its queue.
+func (s *eventStore) streams() (n, bytes, queue int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ss := range s.sessions {
 		n += len(ss.streams)
 	}
-	return n, s.nBytes
+	return n, s.nBytes, len(s.queue)
 }

@@ -27,7 +27,7 @@ func replay(t *testing.T, s *eventStore, sid, stream string, index int) ([]strin
 // The store replays a stream's events after an index, as mcp.MemoryEventStore does.
 func TestEventStoreReplays(t *testing.T) {
 	ctx := context.Background()
-	s := newEventStore(4, 1<<20)
+	s := newEventStore(1 << 20)
 	s.Open(ctx, "s1", "")
 	s.Open(ctx, "s1", "a")
 	for _, d := range []string{"", "one", "two"} {
@@ -45,86 +45,101 @@ func TestEventStoreReplays(t *testing.T) {
 	if _, err := replay(t, s, "s2", "a", -1); err == nil {
 		t.Error("an unknown session replays")
 	}
-	if n, b := s.streams(); n != 2 || b != len("onetwonote") {
+	if n, b, _ := s.streams(); n != 2 || b != 2*streamOverhead+len("onetwonote") {
 		t.Errorf("%d streams, %d bytes", n, b)
 	}
 	s.SessionClosed(ctx, "s1")
-	if n, b := s.streams(); n != 0 || b != 0 {
-		t.Errorf("after the session closed: %d streams, %d bytes", n, b)
+	if n, b, q := s.streams(); n != 0 || b != 0 || q > 64 {
+		t.Errorf("after the session closed: %d streams, %d bytes, queue %d", n, b, q)
 	}
 }
 
-// A session keeps its newest request streams (and its standalone one); resuming an older one says its events were
-// purged, and what is written to it afterwards is not kept.
+// Streams count against the bound even when their events are empty (a POST's priming event): when the store is
+// full it forgets the oldest request streams, of any session, but not a session's standalone stream; resuming a
+// forgotten stream says its events were purged, and what is written to it afterwards is not kept.
 func TestEventStoreBoundsStreams(t *testing.T) {
 	ctx := context.Background()
-	s := newEventStore(3, 1<<20)
+	const bound = streamOverhead + 4*(streamOverhead+1) // the standalone stream and 4 request streams of 1 byte
+	s := newEventStore(bound)
 	s.Open(ctx, "s1", "")
+	s.Open(ctx, "s2", "o")
+	s.Append(ctx, "s2", "o", []byte("y"))
 	for i := range 10 {
 		id := fmt.Sprint("r", i)
 		s.Open(ctx, "s1", id)
-		s.Append(ctx, "s1", id, nil) // the priming event: empty, so no byte bound would reclaim the stream
+		s.Append(ctx, "s1", id, nil) // the priming event: empty
 		s.Append(ctx, "s1", id, []byte("x"))
 	}
-	if n, b := s.streams(); n != 4 || b != 3 {
-		t.Errorf("%d streams (%d bytes), want the standalone one and the newest 3 (3 bytes)", n, b)
+	if n, b, _ := s.streams(); n != 5 || b != bound {
+		t.Errorf("%d streams (%d bytes), want the standalone one and the newest 4 (%d bytes)", n, b, bound)
+	}
+	if _, err := replay(t, s, "s2", "o", -1); !errors.Is(err, mcp.ErrEventsPurged) {
+		t.Errorf("the oldest stream, of another session, was kept: %v", err)
 	}
 	if got, err := replay(t, s, "s1", "r9", -1); err != nil || strings.Join(got, ",") != ",x" {
 		t.Errorf("the newest stream: %q, %v", got, err)
+	}
+	if _, err := replay(t, s, "s1", "", -1); err != nil {
+		t.Errorf("the standalone stream: %v", err)
 	}
 	s.Append(ctx, "s1", "r0", []byte("late"))
 	if _, err := replay(t, s, "s1", "r0", 0); !errors.Is(err, mcp.ErrEventsPurged) {
 		t.Errorf("a forgotten stream: %v, want ErrEventsPurged", err)
 	}
-	if _, b := s.streams(); b != 3 {
+	if _, b, _ := s.streams(); b != bound {
 		t.Errorf("%d bytes after writing to a forgotten stream", b)
 	}
 }
 
-// The events' bytes are bounded across sessions: the session that goes over forgets its own oldest request
-// streams first, then the oldest events of the stream it writes to, never the event being written.
-func TestEventStoreBoundsBytes(t *testing.T) {
+// When nothing else is left to forget, the oldest events of the stream being written to go, never the event
+// being written.
+func TestEventStoreTrimsTheStreamWritten(t *testing.T) {
 	ctx := context.Background()
-	s := newEventStore(100, 10)
-	s.Open(ctx, "other", "o")
-	s.Append(ctx, "other", "o", []byte("1234"))
-	s.Open(ctx, "s1", "a")
-	s.Append(ctx, "s1", "a", []byte("123"))
-	s.Open(ctx, "s1", "b")
-	s.Append(ctx, "s1", "b", []byte("123456")) // 13 > 10: s1 forgets a
-	if _, err := replay(t, s, "s1", "a", -1); !errors.Is(err, mcp.ErrEventsPurged) {
-		t.Errorf("the oldest stream was kept: %v", err)
+	s := newEventStore(streamOverhead + 10)
+	s.Open(ctx, "s1", "")
+	for _, d := range []string{"12345", "678", "90abc"} {
+		s.Append(ctx, "s1", "", []byte(d))
 	}
-	if got, _ := replay(t, s, "other", "o", -1); len(got) != 1 {
-		t.Errorf("another session's events were dropped: %q", got)
-	}
-	s.Append(ctx, "s1", "b", []byte("7")) // 11 > 10: b's oldest event goes
-	if got, err := replay(t, s, "s1", "b", 0); err != nil || strings.Join(got, ",") != "7" {
+	if got, err := replay(t, s, "s1", "", 0); err != nil || strings.Join(got, ",") != "678,90abc" {
 		t.Errorf("after trimming: %q, %v", got, err)
 	}
-	if _, err := replay(t, s, "s1", "b", -1); !errors.Is(err, mcp.ErrEventsPurged) {
+	if _, err := replay(t, s, "s1", "", -1); !errors.Is(err, mcp.ErrEventsPurged) {
 		t.Errorf("a trimmed event replays: %v", err)
-	}
-	if _, b := s.streams(); b != 5 {
-		t.Errorf("%d bytes, want 5", b)
 	}
 }
 
-// Through the handler: a session's calls leave at most maxSessionStreams request streams in the store
-// (mcp.MemoryEventStore kept one per call until the session ended), and a recent answer is still resumed with
-// Last-Event-ID.
+// Sessions that end leave nothing behind, the queue of streams included.
+func TestEventStoreSessionsEnd(t *testing.T) {
+	ctx := context.Background()
+	s := newEventStore(1 << 20)
+	for i := range 1000 {
+		sid := fmt.Sprint("s", i)
+		s.Open(ctx, sid, "")
+		s.Open(ctx, sid, "a")
+		s.Append(ctx, sid, "a", []byte("x"))
+		s.SessionClosed(ctx, sid)
+	}
+	if n, b, q := s.streams(); n != 0 || b != 0 || q > 64 {
+		t.Errorf("%d streams, %d bytes, a queue of %d after every session ended", n, b, q)
+	}
+}
+
+// Through the handler: a session's calls fill the store up to its bound and no further (mcp.MemoryEventStore kept
+// an entry per call until the session ended), a recent answer is still resumed with Last-Event-ID, and a
+// forgotten one gets the SDK's 400.
 func TestSessionStreamsBounded(t *testing.T) {
+	const keep = 64
 	s, stop := New(Options{})
 	defer stop()
 	h := NewHandler(s, HandlerOptions{})
+	h.events.maxBytes = keep * streamOverhead // before serving: a bound the calls below go past
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	ts := &testServer{Server: srv}
-	events := h.events
 	sid := ts.initSession(t, "2025-11-25")
 	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
 	var first, last reply
-	for i := range 3 * maxSessionStreams {
+	for i := range 3 * keep {
 		last = ts.do(t, "POST", "/mcp", hdr, fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"n%d"}}}`, i+10, i))
 		if last.status != http.StatusOK || last.msg == nil || last.msg.Error != nil {
 			t.Fatalf("call %d: %v", i, last)
@@ -133,10 +148,11 @@ func TestSessionStreamsBounded(t *testing.T) {
 			first = last
 		}
 	}
-	if n, _ := events.streams(); n > maxSessionStreams+2 { // and the standalone stream, and initialize's
-		t.Errorf("the store keeps %d streams after %d calls, want at most %d", n, 3*maxSessionStreams, maxSessionStreams+2)
+	if n, b, q := h.events.streams(); n >= keep || b > h.events.maxBytes || q > 2*n+64 {
+		t.Errorf("the store keeps %d streams (%d bytes, a queue of %d) after %d calls, want fewer than %d within %d bytes",
+			n, b, q, 3*keep, keep, h.events.maxBytes)
 	}
-	// Resume the last answer after its priming event: its message comes again. The first answer is forgotten.
+	// Resume an answer after its priming event: its message comes again.
 	resume := func(r reply) reply {
 		t.Helper()
 		prime := ""
@@ -151,7 +167,7 @@ func TestSessionStreamsBounded(t *testing.T) {
 		}
 		return ts.do(t, "GET", "/mcp", map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25", "Last-Event-ID": prime}, "")
 	}
-	if r := resume(last); r.status != http.StatusOK || !strings.Contains(r.body, fmt.Sprintf(`"text":"n%d"`, 3*maxSessionStreams-1)) {
+	if r := resume(last); r.status != http.StatusOK || !strings.Contains(r.body, fmt.Sprintf(`"text":"n%d"`, 3*keep-1)) {
 		t.Errorf("resuming the last answer: %v", r)
 	}
 	if r := resume(first); r.status != http.StatusBadRequest {

@@ -87,7 +87,7 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 	}
 	get := func(*http.Request) *mcp.Server { return s }
 	logger := sdkLogger(opts.Logger)
-	events := newEventStore(maxSessionStreams, maxEventBytes)
+	events := newEventStore(maxEventBytes)
 	return &Handler{
 		server: s,
 		opts:   opts,
