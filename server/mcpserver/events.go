@@ -85,28 +85,27 @@ func (s *eventStore) stream(k streamKey) *streamEvents {
 	return nil
 }
 
-// makeRoom forgets streams, oldest first, then the oldest events of the stream keep (never keep itself), until n
-// more bytes fit.
+// makeRoom forgets request streams, oldest first, then the oldest events of the stream keep, until n more bytes
+// fit. keep itself is not forgotten: when it is the oldest (a long answer still being written), it goes to the
+// back of the queue once. Each turn of the loop takes an entry off the queue: linear in what it forgets.
 func (s *eventStore) makeRoom(n int, keep streamKey) {
-	for i := 0; s.nBytes+n > s.maxBytes && i < len(s.queue); {
-		k := s.queue[i]
+	requeued := false
+	for s.nBytes+n > s.maxBytes && len(s.queue) > 0 {
+		k := s.queue[0]
 		st := s.stream(k)
-		switch {
-		case st == nil: // forgotten already (its session ended)
-			if i == 0 {
-				s.queue[0] = streamKey{}
-				s.queue = s.queue[1:]
-				continue
+		if st != nil && k == keep {
+			if requeued || len(s.queue) == 1 {
+				break
 			}
-			i++
-		case k == keep:
-			i++
-		default:
+			requeued = true
+			s.queue[0] = streamKey{}
+			s.queue = append(s.queue[1:], k)
+			continue
+		}
+		s.queue[0] = streamKey{}
+		s.queue = s.queue[1:]
+		if st != nil { // else forgotten already: its session ended
 			s.forget(k, st)
-			if i == 0 {
-				s.queue[0] = streamKey{}
-				s.queue = s.queue[1:]
-			}
 		}
 	}
 	if st := s.stream(keep); st != nil {

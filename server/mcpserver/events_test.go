@@ -91,6 +91,40 @@ func TestEventStoreBoundsStreams(t *testing.T) {
 	}
 }
 
+// A long answer still being written is not forgotten when it is the oldest stream: the others go, and it stays
+// replayable.
+func TestEventStoreKeepsTheStreamWritten(t *testing.T) {
+	ctx := context.Background()
+	s := newEventStore(3*streamOverhead + 10)
+	s.Open(ctx, "s1", "long")
+	s.Append(ctx, "s1", "long", []byte("1"))
+	for i := range 5 { // sessions that come and go leave entries behind in the queue
+		sid := fmt.Sprint("gone", i)
+		s.Open(ctx, sid, "x")
+		s.SessionClosed(ctx, sid)
+	}
+	s.Open(ctx, "s2", "a")
+	s.Open(ctx, "s2", "b")
+	s.Append(ctx, "s1", "long", []byte("twenty bytes of data")) // over: long is the oldest, a goes instead
+	if got, err := replay(t, s, "s1", "long", -1); err != nil || strings.Join(got, ",") != "1,twenty bytes of data" {
+		t.Errorf("the stream being written: %q, %v", got, err)
+	}
+	if _, err := replay(t, s, "s2", "a", -1); !errors.Is(err, mcp.ErrEventsPurged) {
+		t.Errorf("the oldest other stream was kept: %v", err)
+	}
+	if _, err := replay(t, s, "s2", "b", -1); err != nil {
+		t.Errorf("a newer stream was forgotten: %v", err)
+	}
+	if n, b, _ := s.streams(); b > 3*streamOverhead+10 {
+		t.Errorf("%d streams, %d bytes over the bound", n, b)
+	}
+	// The entries the store went past are off its queue (the ended sessions' and a's): the next write that needs
+	// room does not walk them again, so making room stays linear in what it forgets.
+	if _, _, q := s.streams(); q != 2 {
+		t.Errorf("a queue of %d entries for 2 streams kept", q)
+	}
+}
+
 // When nothing else is left to forget, the oldest events of the stream being written to go, never the event
 // being written.
 func TestEventStoreTrimsTheStreamWritten(t *testing.T) {
