@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -206,5 +208,69 @@ func TestSessionStreamsBounded(t *testing.T) {
 	}
 	if r := resume(first); r.status != http.StatusBadRequest {
 		t.Errorf("resuming a forgotten answer: %v, want the SDK's 400 for purged events", r)
+	}
+}
+
+// Within its bound the store replays what mcp.MemoryEventStore replays, whatever the order of opens, writes and
+// ends of sessions.
+func TestEventStoreLikeMemoryEventStore(t *testing.T) {
+	ctx := context.Background()
+	rnd := rand.New(rand.NewPCG(1, 2))
+	replayed, refused := 0, 0
+	for round := range 50 {
+		ours, ref := newEventStore(1<<30), mcp.NewMemoryEventStore(nil)
+		opened := map[[2]string]bool{}
+		var keys [][2]string
+		for range 300 {
+			sid, stream := fmt.Sprint("s", rnd.IntN(4)), []string{"", "a", "b", "c"}[rnd.IntN(4)]
+			k := [2]string{sid, stream}
+			switch op := rnd.IntN(10); {
+			case op < 3:
+				ours.Open(ctx, sid, stream)
+				ref.Open(ctx, sid, stream)
+				if !opened[k] {
+					opened[k] = true
+					keys = append(keys, k)
+				}
+			case op < 8 && len(keys) > 0:
+				k := keys[rnd.IntN(len(keys))]
+				d := []byte(strings.Repeat("x", rnd.IntN(3)))
+				ours.Append(ctx, k[0], k[1], d)
+				ref.Append(ctx, k[0], k[1], d)
+			case op == 8:
+				ours.SessionClosed(ctx, sid)
+				ref.SessionClosed(ctx, sid)
+				for kk := range opened {
+					if kk[0] == sid {
+						delete(opened, kk)
+					}
+				}
+				keys = slices.DeleteFunc(keys, func(kk [2]string) bool { return kk[0] == sid })
+			default:
+				index := rnd.IntN(6) - 1
+				got, gerr := replay(t, ours, sid, stream, index)
+				var want []string
+				var werr error
+				for d, err := range ref.After(ctx, sid, stream, index) {
+					if err != nil {
+						werr = err
+						break
+					}
+					want = append(want, string(d))
+				}
+				if (gerr == nil) != (werr == nil) || !slices.Equal(got, want) {
+					t.Fatalf("round %d: after %d of %s/%q: %q, %v; mcp.MemoryEventStore: %q, %v", round, index, sid, stream, got, gerr, want, werr)
+				}
+				if len(got) > 0 {
+					replayed++
+				}
+				if gerr != nil {
+					refused++
+				}
+			}
+		}
+	}
+	if replayed < 100 || refused < 100 {
+		t.Errorf("the operations replayed %d times and were refused %d times: too few to compare", replayed, refused)
 	}
 }
