@@ -328,9 +328,10 @@ func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.sta
 
 // checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and, when
 // wantMeta, params._meta's protocol version (metaProtocolVersion; meta reports that _meta holds the key); or the
-// protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object (null, a number, no "jsonrpc":"2.0", a
-// method that is not a string, neither a method nor a result or error) → -32600, with the id when there is one.
-// The body is decoded once; of its members only the id is copied (the rest is checked or read as it is decoded).
+// protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object (null, a
+// number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) → -32600,
+// with the id when there is one. The body is decoded once; of its members only the id is copied (the rest is
+// checked or read as it is decoded).
 func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rpcFault) {
 	var peek struct {
 		JSONRPC jsonrpcMember   `json:"jsonrpc"`
