@@ -72,6 +72,7 @@ type Handler struct {
 	stateful  *mcp.StreamableHTTPHandler
 	stateless *mcp.StreamableHTTPHandler
 	sse       *sseHandler
+	events    *eventStore // the stateful handler's
 	opts      HandlerOptions
 }
 
@@ -85,19 +86,22 @@ func NewHandler(s *mcp.Server, opts HandlerOptions) *Handler {
 		opts.MaxBodyBytes = mcp.DefaultMaxRequestBodyBytes
 	}
 	get := func(*http.Request) *mcp.Server { return s }
+	logger := sdkLogger(opts.Logger)
+	events := newEventStore(maxEventBytes)
 	return &Handler{
 		server: s,
 		opts:   opts,
+		events: events,
 		stateful: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
-			EventStore:                 mcp.NewMemoryEventStore(nil),
+			EventStore:                 events,
 			SessionTimeout:             opts.SessionTimeout,
-			Logger:                     opts.Logger,
+			Logger:                     logger,
 			DisableLocalhostProtection: true,
 			MaxRequestBodyBytes:        opts.MaxBodyBytes,
 		}),
 		stateless: mcp.NewStreamableHTTPHandler(get, &mcp.StreamableHTTPOptions{
 			Stateless:                    true,
-			Logger:                       opts.Logger,
+			Logger:                       logger,
 			DisableLocalhostProtection:   true,
 			MaxRequestBodyBytes:          opts.MaxBodyBytes,
 			PropagateRequestCancellation: true,
@@ -265,21 +269,19 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 			}
 			isBatch, call.batch = true, true
 		} else if isJSON {
-			var params json.RawMessage
 			var fault *rpcFault
-			if call, params, fault = checkMessage(body); fault != nil { // malformed JSON too: -32700
+			if call, meta, fault = checkMessage(body, needsMeta(r)); fault != nil { // malformed JSON too: -32700
 				fault.write(w)
 				return "", "", call
 			}
 			call.json = true
-			call.metaVersion, meta = metaProtocolVersion(params)
 		}
 	}
 	switch v := r.Header.Get("Mcp-Protocol-Version"); {
 	case r.Header.Get("Mcp-Session-Id") != "":
 		return EraLegacy, "session id", call
 	case v != "" && !slices.Contains(legacyVersions, v):
-		return EraStateless, "protocol version header " + v, call
+		return EraStateless, versionHeaderWhy(v), call
 	case r.Method != http.MethodPost:
 		return EraLegacy, r.Method, call
 	case isBatch:
@@ -292,6 +294,29 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 	return EraLegacy, "legacy body", call
 }
 
+// whyVersionHeader2026 is versionHeaderWhy of the stateless revision, built once: it routes every 2026-era call.
+var whyVersionHeader2026 = "protocol version header " + statelessVersions[0]
+
+// versionHeaderWhy is why a request with this MCP-Protocol-Version header was routed to the stateless era.
+func versionHeaderWhy(v string) string {
+	if v == statelessVersions[0] {
+		return whyVersionHeader2026
+	}
+	return "protocol version header " + v
+}
+
+// needsMeta reports whether the era of r, and what is served, can depend on params._meta's protocol version: not
+// when the headers decide (a session id: legacy; a version header that is not a legacy revision: stateless, and
+// fixVersionHeader has nothing to fix). Neither hot path — a legacy call on its session, a 2026-era call with its
+// header — decodes _meta then.
+func needsMeta(r *http.Request) bool {
+	if r.Header.Get("Mcp-Session-Id") != "" {
+		return false
+	}
+	v := r.Header.Get("Mcp-Protocol-Version")
+	return v == "" || slices.Contains(legacyVersions, v)
+}
+
 // rpcFault is the answer to a body that is not a usable JSON-RPC message.
 type rpcFault struct {
 	status, code int
@@ -301,54 +326,99 @@ type rpcFault struct {
 
 func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.status, f.code, f.msg) }
 
-// checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and its params;
-// or the protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object
-// (null, a number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) →
-// -32600, with the id when there is one.
-func checkMessage(body []byte) (call peeked, params json.RawMessage, fault *rpcFault) {
+// checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and, when
+// wantMeta, params._meta's protocol version (metaProtocolVersion; meta reports that _meta holds the key); or the
+// protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object (null, a
+// number, no "jsonrpc":"2.0", a method that is not a string, neither a method nor a result or error) → -32600,
+// with the id when there is one. The body is decoded once; of its members only the id is copied (the rest is
+// checked or read as it is decoded).
+func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rpcFault) {
 	var peek struct {
-		JSONRPC json.RawMessage `json:"jsonrpc"`
+		JSONRPC jsonrpcMember   `json:"jsonrpc"`
 		ID      json.RawMessage `json:"id"`
-		Method  json.RawMessage `json:"method"`
-		Params  json.RawMessage `json:"params"`
-		Result  json.RawMessage `json:"result"`
-		Error   json.RawMessage `json:"error"`
+		Method  methodMember    `json:"method"`
+		Params  paramsMember    `json:"params"`
+		Result  presentMember   `json:"result"`
+		Error   presentMember   `json:"error"`
 	}
+	peek.Params.skip = !wantMeta
 	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
 	// An object is validated and decoded in one json.Unmarshal: its syntax error is the body's.
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
 		if !json.Valid(body) {
-			return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+			return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
 		}
-		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
 	}
 	if err := json.Unmarshal(body, &peek); err != nil {
 		if _, syntax := err.(*json.SyntaxError); syntax {
-			return call, nil, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+			return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
 		}
-		return call, nil, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
 	}
-	if string(peek.JSONRPC) != `"2.0"` {
-		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
+	if !peek.JSONRPC.v2 {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
 	}
-	if peek.Method != nil {
-		m, ok := plainString(peek.Method)
-		if !ok && json.Unmarshal(peek.Method, &m) != nil {
-			return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
+	if peek.Method.present {
+		if !peek.Method.ok {
+			return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "method" must be a string`}
 		}
-		call.method = m
+		call.method = peek.Method.name
 	}
-	if peek.Method == nil && peek.Result == nil && peek.Error == nil {
-		return call, nil, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
+	if !peek.Method.present && !bool(peek.Result) && !bool(peek.Error) {
+		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID,
 			`Invalid Request: a message needs a "method" (request or notification) or a "result" or "error" (response)`}
 	}
 	call.id = peek.ID
-	return call, peek.Params, nil
+	call.metaVersion = peek.Params.version
+	return call, peek.Params.meta, nil
+}
+
+// The members of a message that checkMessage only checks, read as json.Unmarshal meets them (the last of duplicate
+// members counts, as it would in a json.RawMessage; null is a value like any other). Their UnmarshalJSON gets
+// valid JSON and never fails: what a member holds is checkMessage's to judge.
+type (
+	// jsonrpcMember is whether "jsonrpc" is "2.0" as written.
+	jsonrpcMember struct{ v2 bool }
+	// methodMember is "method": present, and its name when it is a string (ok).
+	methodMember struct {
+		present, ok bool
+		name        string
+	}
+	// presentMember is whether the member is there ("result", "error").
+	presentMember bool
+	// paramsMember is params._meta's protocol version (metaProtocolVersion), unless skip.
+	paramsMember struct {
+		skip    bool
+		version string
+		meta    bool
+	}
+)
+
+func (m *jsonrpcMember) UnmarshalJSON(b []byte) error { m.v2 = string(b) == `"2.0"`; return nil }
+
+func (m *methodMember) UnmarshalJSON(b []byte) error {
+	m.present = true
+	m.name, m.ok = plainString(b)
+	if !m.ok {
+		m.name = ""
+		m.ok = json.Unmarshal(b, &m.name) == nil
+	}
+	return nil
+}
+
+func (m *presentMember) UnmarshalJSON([]byte) error { *m = true; return nil }
+
+func (m *paramsMember) UnmarshalJSON(b []byte) error {
+	if !m.skip {
+		m.version, m.meta = metaProtocolVersion(b)
+	}
+	return nil
 }
 
 // plainString returns the JSON string v (valid JSON) without decoding it when it is printable ASCII without
 // escapes, which is what json.Unmarshal would make of it; ok is false for anything else (decode it then).
-func plainString(v json.RawMessage) (s string, ok bool) {
+func plainString(v []byte) (s string, ok bool) {
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
 		return "", false
 	}
@@ -364,23 +434,31 @@ func plainString(v json.RawMessage) (s string, ok bool) {
 // metaProtocolVersion reads params._meta's protocol version (valid JSON params): meta reports that _meta holds
 // the key, version is its value when it is a string. Params in which no key can be "_meta" (json.Unmarshal matches
 // field names case-insensitively, and a key may be escaped: it needs a '_' or a '\\') are not decoded: a legacy
-// tools/call's params.
-func metaProtocolVersion(params json.RawMessage) (version string, meta bool) {
+// tools/call's params. _meta's members are decoded into a map as before, but their values are not copied: only a
+// string's text is kept (metaValue).
+func metaProtocolVersion(params []byte) (version string, meta bool) {
 	if bytes.IndexByte(params, '_') < 0 && bytes.IndexByte(params, '\\') < 0 {
 		return "", false
 	}
 	var p struct {
-		Meta map[string]json.RawMessage `json:"_meta"`
+		Meta map[string]metaValue `json:"_meta"`
 	}
 	if json.Unmarshal(params, &p) != nil {
 		return "", false
 	}
 	v, meta := p.Meta[mcp.MetaKeyProtocolVersion]
-	var s string
-	if meta && json.Unmarshal(v, &s) != nil {
-		s = ""
+	return v.s, meta
+}
+
+// metaValue is a member of _meta: the string it holds, "" when it is not a string.
+type metaValue struct{ s string }
+
+func (v *metaValue) UnmarshalJSON(b []byte) error {
+	var ok bool
+	if v.s, ok = plainString(b); !ok && (len(b) == 0 || b[0] != '"' || json.Unmarshal(b, &v.s) != nil) {
+		v.s = ""
 	}
-	return s, meta
+	return nil
 }
 
 // readBody reads r to its end, or to limit bytes, as io.ReadAll(io.LimitReader(r, limit)) does; a body that

@@ -18,7 +18,8 @@ import (
 type Options struct {
 	// Fixtures, when set, adds a fixture set (--fixtures; the conformance suite's is in package conformance).
 	Fixtures *FixtureSet
-	// Logger receives the SDK's own log lines (never stdout while the TUI runs).
+	// Logger receives the SDK's own warnings and errors (never stdout while the TUI runs); its Info lines are
+	// dropped (sdkLogger).
 	Logger *slog.Logger
 }
 
@@ -27,7 +28,7 @@ type Options struct {
 func New(opts Options) (*mcp.Server, func()) {
 	sopts := &mcp.ServerOptions{
 		Instructions: "mcpwatch's embedded MCP server. Try the best_person_looker_upper tool, or whoami to see what the server knows of you.",
-		Logger:       opts.Logger,
+		Logger:       sdkLogger(opts.Logger),
 		// Declared explicitly so that every era sees the same capabilities; completions and subscribe are
 		// added by the conformance fixtures' handlers.
 		Capabilities: &mcp.ServerCapabilities{
@@ -48,6 +49,36 @@ func New(opts Options) (*mcp.Server, func()) {
 		stop = opts.Fixtures.Add(s)
 	}
 	return s, stop
+}
+
+// sdkLogger is l for the SDK: its warnings and errors only. The SDK logs at Info for every session it connects
+// and disconnects ("server connecting", "server session connected", "session initialized", ...), and the
+// stateless handler connects an ephemeral session for every request: three lines in the log file per 2026-era
+// call, formatted and written (a system call each) — 20 µs of `serve`'s CPU per call, more than all of mcpwatch's
+// own middleware, for lines that say nothing the recorder does not show. nil stays nil (the SDK discards).
+func sdkLogger(l *slog.Logger) *slog.Logger {
+	if l == nil {
+		return nil
+	}
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn})
+}
+
+// minLevel passes on to its handler the records at min or above.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }
 
 // A FixtureSet is the hook a set of fixtures (--fixtures) plugs into the server through: it can adjust the server's

@@ -138,7 +138,7 @@ func (h *sseHandler) servePost(w http.ResponseWriter, r *http.Request) {
 		writeBodyError(w, r, len(body), err)
 		return
 	}
-	if _, _, fault := checkMessage(body); fault != nil {
+	if _, _, fault := checkMessage(body, false); fault != nil {
 		if t := bytes.TrimLeft(body, " \t\r\n"); fault.code == -32600 && len(t) > 0 && t[0] == '[' {
 			fault.msg = "Invalid Request: the HTTP+SSE transport takes one message per POST, not a batch"
 		}
