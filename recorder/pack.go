@@ -27,9 +27,10 @@ import (
 //     body's bytes (the usual case) are a reference to them (found in order, one pass over the body: eventsInBody)
 //     rather than a second copy.
 //
-// Sharing refers only to the current slab and the one before it, so that a record keeps at most those two alive
-// beyond its own; each slab counts the records referring to it and is dropped when the last one goes. See
-// docs/benchmarks-store.md for the measurements.
+// A part larger than an eighth of a slab gets a slab of its own (room). Sharing refers only to the current slab
+// and the one before it (or to a large part's own slab, which holds nothing else), so that a record keeps at most
+// those two alive beyond its own; each slab counts the records referring to it and is dropped when the last one
+// goes. See docs/benchmarks-store.md for the measurements.
 
 // ref is a part of a record: length bytes at off in slab slab. Slab 0 stands for a nil part, 1 for an empty one.
 type ref struct {
@@ -102,7 +103,8 @@ type slabBuf struct {
 	id   uint32
 	buf  []byte
 	n    int
-	refs int // the records (parts) referring to it
+	refs int  // the records (parts) referring to it
+	own  bool // one large part's alone (bigPart), exactly sized
 	dead bool
 }
 
@@ -152,13 +154,16 @@ type packer struct {
 	slabs    []*slabBuf // slabs[i].id == slabBase+i; dropped ones nil
 	slabBase uint32
 	nextSlab uint32
-	slabSize int
-	bytes    int64 // the slabs' allocated bytes
-	parts    partCache
-	hdrs     matCache[Header]
-	notes    matCache[Note]
-	scratch  []byte
-	rest     []byte
+	// the slab the small parts are written in and the one before it (0: none): what sharing may refer to, with the
+	// large parts' own slabs of the last ownShare slabs
+	curSlab, prevSlab uint32
+	slabSize          int
+	bytes             int64 // the slabs' allocated bytes
+	parts             partCache
+	hdrs              matCache[Header]
+	notes             matCache[Note]
+	scratch           []byte
+	rest              []byte
 }
 
 func newPacker(slabSize int) *packer {
@@ -172,14 +177,30 @@ func (p *packer) slab(id uint32) *slabBuf {
 	return p.slabs[id-p.slabBase]
 }
 
-// cur returns the slab to write n more bytes in, starting one when the current one is full or gone.
-func (p *packer) cur(n int) *slabBuf {
-	if k := len(p.slabs); k > 0 {
-		if s := p.slabs[k-1]; s != nil && !s.dead && len(s.buf)-s.n >= n {
-			return s
-		}
+// A part larger than an eighth of a slab (bigPart) gets a slab of its own, exactly sized, and the small parts go
+// on in the current slab: so a slab ends with at most an eighth of it unused, and a large part costs its own bytes
+// (the recorder's per-body limit is a whole slab: every cut body is one). Sharing may refer to such a slab among
+// the last ownShare slabs: it keeps nothing alive but the equal part itself.
+const ownShare = 16
+
+func (p *packer) bigPart(n int) bool { return n > p.slabSize/8 }
+
+// room returns the slab to write n more bytes in: a slab of its own for a large part, else the current slab,
+// starting one when it is full or gone.
+func (p *packer) room(n int) *slabBuf {
+	if p.bigPart(n) {
+		return p.newSlab(n, true)
 	}
-	s := &slabBuf{id: p.nextSlab, buf: make([]byte, max(p.slabSize, n))}
+	if s := p.slab(p.curSlab); s != nil && !s.dead && len(s.buf)-s.n >= n {
+		return s
+	}
+	s := p.newSlab(p.slabSize, false)
+	p.prevSlab, p.curSlab = p.curSlab, s.id
+	return s
+}
+
+func (p *packer) newSlab(size int, own bool) *slabBuf {
+	s := &slabBuf{id: p.nextSlab, buf: make([]byte, size), own: own}
 	p.nextSlab++
 	if len(p.slabs) == 0 {
 		p.slabBase = s.id
@@ -192,10 +213,11 @@ func (p *packer) cur(n int) *slabBuf {
 	return s
 }
 
-// recent reports whether r's slab is alive and the current one or the one before it (what sharing may refer to).
+// recent reports whether r's slab is alive and one sharing may refer to: the current slab, the one before it, or
+// a large part's own slab among the last ownShare.
 func (p *packer) recent(r ref) bool {
 	s := p.slab(r.slab)
-	return s != nil && !s.dead && r.slab+1 >= p.nextSlab-1
+	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || s.own && r.slab+ownShare >= p.nextSlab)
 }
 
 // put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
@@ -218,7 +240,7 @@ func (p *packer) put(b []byte, isNil, share bool) ref {
 			}
 		}
 	}
-	s := p.cur(len(b))
+	s := p.room(len(b))
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++

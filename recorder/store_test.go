@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
@@ -344,5 +345,36 @@ func TestStoreAddPublishesWithoutWritingWhatItPublished(t *testing.T) {
 	<-done
 	if st := s.Stats(); st.Count != 1 || st.Total != 600 {
 		t.Errorf("stats %+v", st)
+	}
+}
+
+// A large body (the recorder's per-body limit is a slab's size: every cut body is one) costs the store its own
+// bytes, not a slab more: a part too large to share a slab with others gets one of its own and leaves the current
+// slab to the parts after it. Before, such a part ended the current slab, and the small parts after it opened a
+// new one: a 1 MiB body was counted (and held) as 2 MiB, a 600 KiB one as 1 MiB.
+func TestStoreHoldsALargeBodyOnce(t *testing.T) {
+	for _, tc := range []struct {
+		bound int64
+		size  int
+	}{{0, 1 << 20}, {0, 600 << 10}, {0, 200 << 10}, {1 << 20, 100 << 10}, {1 << 20, 20 << 10}} {
+		s := NewStore(StoreOptions{MaxBytes: tc.bound})
+		const n = 40
+		for i := range n {
+			ex := benchExchange()
+			ex.RespBody.Data = fmt.Appendf(bytes.Repeat([]byte{'x'}, tc.size-8), "%08d", i)
+			ex.Events, ex.RPC = nil, ex.RPC[:1]
+			s.Add(ex)
+		}
+		checkAccount(t, s)
+		st := s.Stats()
+		// beyond the bodies: the chunks, and the slab the small parts share (they fill a few KiB of it)
+		over := st.Bytes - int64(st.Count*tc.size) - int64(len(s.chunks))*s.chunkBytes() - int64(s.pk.slabSize)
+		if over > int64(st.Count*tc.size)/10 {
+			t.Errorf("bound %d, bodies of %d B: %d held in %d B, %d B more than their bodies (%.2f× each)", tc.bound, tc.size,
+				st.Count, st.Bytes, over, float64(st.Bytes)/float64(st.Count*tc.size))
+		}
+		if got := s.Get(st.Total); !bytes.HasSuffix(got.RespBody.Data, fmt.Appendf(nil, "%08d", n-1)) || len(got.RespBody.Data) != tc.size {
+			t.Errorf("the last body reads back as %d bytes", len(got.RespBody.Data))
+		}
 	}
 }
