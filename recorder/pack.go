@@ -724,19 +724,24 @@ func matHeaders(r ref, b []byte, cache *matCache[Header]) Headers {
 	return readHeaders(b)
 }
 
+// matListMax is the most lines of a list the caches of materialised lists keep: the lists that repeat (a
+// session's requests, a server's answers) are a few dozen lines, and a stranger's list of thousands (32 bytes a
+// line materialised, a few in the slab) would make the caches hold more than the store counts.
+const matListMax = 64
+
 // remember puts rec's materialised lists in the caches (the store's lock held).
 func (p *packer) remember(rec *packed, c *Exchange) {
 	for _, x := range [...]struct {
 		r ref
 		h Headers
 	}{{rec.refs[partReqHeaders], c.ReqHeaders}, {rec.refs[partRespHeaders], c.RespHeaders}} {
-		if x.r.slab >= slabIDs {
+		if x.r.slab >= slabIDs && len(x.h) <= matListMax {
 			if sl := p.hdrs.slot(x.r); sl.Load() == nil || sl.Load().r != x.r {
 				sl.Store(&matList[Header]{x.r, x.h})
 			}
 		}
 	}
-	if r := rec.refs[partNotes]; r.slab >= slabIDs && len(c.Notes) > 0 && !hasLink(c.Notes) {
+	if r := rec.refs[partNotes]; r.slab >= slabIDs && len(c.Notes) > 0 && len(c.Notes) <= matListMax && !hasLink(c.Notes) {
 		if sl := p.notes.slot(r); sl.Load() == nil || sl.Load().r != r {
 			sl.Store(&matList[Note]{r, c.Notes})
 		}
