@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -504,6 +505,52 @@ func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
 		}
 		if got := s.rec(ca.ID).refs[partNotes] == s.rec(cb.ID).refs[partNotes]; got != tc.shared {
 			t.Errorf("%v: shared %v, want %v", tc.notes, got, tc.shared)
+		}
+	}
+}
+
+// A materialised record stays what it was after the store let its slabs go and packed thousands of records
+// since: what subscribers heard, what Get and Snapshot returned, still equal to a copy of them made at the time
+// (a slab is never written again nor reused once dropped: the GC keeps it while a record refers to it).
+func TestMaterialisedRecordsOutliveTheirSlabs(t *testing.T) {
+	g := &gen{r: rand.New(rand.NewPCG(3, 4))}
+	s := NewStore(StoreOptions{MaxBytes: 64 << 10})
+	// dump copies every byte of a record (%#v prints strings and byte slices whole; the error codes behind
+	// their pointers are added)
+	dump := func(ex *Exchange) string {
+		d := fmt.Sprintf("%#v", *ex)
+		for _, m := range ex.RPC {
+			if m.ErrorCode != nil {
+				d += fmt.Sprint(" ", *m.ErrorCode)
+			}
+		}
+		return d
+	}
+	type kept struct {
+		ex   *Exchange
+		dump string
+	}
+	var keep []kept
+	add := func(ex *Exchange) { keep = append(keep, kept{ex, dump(ex)}) }
+	for range 200 {
+		heard, got := packOne(t, s, g.exchange())
+		add(heard)
+		add(got)
+	}
+	for _, ex := range s.Snapshot() {
+		add(ex)
+	}
+	firstSlab := s.pk.nextSlab
+	for range 5000 {
+		packOne(t, s, g.exchange())
+	}
+	runtime.GC()
+	if s.pk.slabBase <= firstSlab || s.Get(keep[0].ex.ID) != nil {
+		t.Fatalf("the slabs of the records kept are still held (%d, first %d)", firstSlab, s.pk.slabBase)
+	}
+	for _, k := range keep {
+		if d := dump(k.ex); d != k.dump {
+			t.Fatalf("record %d changed after its slabs went:\n got %s\nwant %s", k.ex.ID, d, k.dump)
 		}
 	}
 }
