@@ -554,3 +554,22 @@ func TestMaterialisedRecordsOutliveTheirSlabs(t *testing.T) {
 		}
 	}
 }
+
+// A large body (a slab of its own) is shared too: the upstream copy of a proxied exchange and its client's
+// exchange hold a body cut at the recorder's limit once.
+func TestCompactSharesLargeBodies(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	up, client := benchExchange(), benchExchange()
+	up.RespBody.Data = bytes.Repeat([]byte("0123456789"), 100<<10)
+	client.RespBody.Data = bytes.Clone(up.RespBody.Data)
+	up.Events, client.Events, up.RPC, client.RPC = nil, nil, up.RPC[:1], client.RPC[:1]
+	_, cu := packOne(t, s, up)
+	before := s.Stats().Bytes
+	_, cc := packOne(t, s, client)
+	if unsafe.SliceData(cu.RespBody.Data) != unsafe.SliceData(cc.RespBody.Data) || !bytes.Equal(cc.RespBody.Data, up.RespBody.Data) {
+		t.Error("equal large bodies are two copies")
+	}
+	if grew := s.Stats().Bytes - before; grew > 0 {
+		t.Errorf("the store grew by %d B for a record whose parts are all shared", grew)
+	}
+}
