@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -12,9 +13,12 @@ import (
 // Packed records: the store keeps a completed exchange as a fixed-size, pointer-free packed value in a chunked
 // array, its variable parts packed into pointer-free append-only byte slabs and referenced by (slab, offset,
 // length). The garbage collector marks none of it (no pointers: a chunk or a slab is one object it never scans),
-// and Get and Snapshot materialise an *Exchange equal to the record field for field, its strings and bodies
-// referring to the slab's bytes (which are never written again, so a materialised record stays valid after the
-// store forgot it: the GC keeps the slab while the record is referenced).
+// and Get and Snapshot materialise an *Exchange equal to the record field for field, its bodies and the texts
+// found in them (events, JSON-RPC ids and error messages) referring to the slab's bytes (which are never written
+// again, so a materialised record stays valid after the store forgot it: the GC keeps the slab while the record
+// is referenced). Its other texts — header and note lists, address, URL, host, faults — are copies of their own
+// (readHeaders, reader.own), because readers keep such texts after letting the record go, and one kept text would
+// keep its whole slab.
 //
 // A record's parts:
 //
@@ -485,6 +489,20 @@ func (r *reader) str() string {
 	return unsafe.String(unsafe.SliceData(s), len(s))
 }
 
+// own reads a text of the record's own part that a reader may keep after it let the record go (the address, the
+// URL, the host, a fault, a toggle): a copy of its own — interned when short (the same address, URL and host
+// repeat from one record to the next: no allocation while in use), cloned when long — rather than a run of the
+// slab, so that keeping it does not keep the whole slab alive past the store's bound. Header and note lists are
+// read from a copy of their part (readHeaders, readNotes); only the bodies and the texts found in them are the
+// slab's bytes.
+func (r *reader) own() string {
+	s := r.str()
+	if len(s) > internMax {
+		return strings.Clone(s)
+	}
+	return intern(s)
+}
+
 // words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
 // MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
 var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
@@ -513,7 +531,7 @@ func appendWord(b []byte, s string) []byte {
 func (r *reader) word() string {
 	i := r.byte()
 	if i == 0 {
-		return r.str()
+		return r.own()
 	}
 	if int(i) <= len(words) {
 		return words[i-1]
@@ -548,8 +566,11 @@ func (r *reader) list() int {
 	return min(int(n-1), len(r.b))
 }
 
+// readHeaders reads a header list from a copy of its part: a reader that keeps one of its texts (the analysis
+// keeps a connection's session id and user agent for as long as the connection) keeps the list's few hundred
+// bytes, not the slab (TestKeptTextsDoNotKeepSlabs).
 func readHeaders(b []byte) Headers {
-	r := reader{b}
+	r := reader{bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -561,8 +582,9 @@ func readHeaders(b []byte) Headers {
 	return h
 }
 
+// readNotes reads a note list from a copy of its part, as readHeaders.
 func readNotes(b []byte) []Note {
-	r := reader{b}
+	r := reader{bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -626,8 +648,8 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.str(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.word(), r.str()
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
+	c.URL, c.Host, c.Proto, c.Error = r.own(), r.own(), r.word(), r.own()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
@@ -675,7 +697,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	if n := r.list(); n >= 0 {
 		c.Toggles = make([]ToggleChange, n)
 		for i := range c.Toggles {
-			c.Toggles[i] = ToggleChange{Name: r.str(), What: r.str(), Before: r.str(), After: r.str()}
+			c.Toggles[i] = ToggleChange{Name: r.own(), What: r.own(), Before: r.own(), After: r.own()}
 		}
 	}
 	c.memo = compactMemo(c)
