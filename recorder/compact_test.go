@@ -466,11 +466,9 @@ func TestPackedLayout(t *testing.T) {
 			t.Errorf("%s holds a pointer", path)
 		}
 	}
-	type withRefs struct {
-		n    int
-		refs [2]struct{ p *int }
-	}
-	if pointerIn(reflect.TypeFor[withRefs](), "x") == "" {
+	withRefs := reflect.StructOf([]reflect.StructField{{Name: "N", Type: reflect.TypeFor[int]()},
+		{Name: "Refs", Type: reflect.ArrayOf(2, reflect.TypeFor[struct{ P *int }]())}})
+	if pointerIn(withRefs, "x") == "" {
 		t.Error("pointerIn misses a pointer in an array of structs")
 	}
 }
