@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -460,12 +461,36 @@ func TestPackedLayout(t *testing.T) {
 	if !timeLayoutOK {
 		t.Error("time.Time's layout changed: Start cannot be packed")
 	}
-	for i := range reflect.TypeFor[packed]().NumField() {
-		switch f := reflect.TypeFor[packed]().Field(i); f.Type.Kind() {
-		case reflect.Pointer, reflect.Slice, reflect.String, reflect.Map, reflect.Interface:
-			t.Errorf("packed.%s holds a pointer", f.Name)
+	for _, typ := range []reflect.Type{reflect.TypeFor[packed](), reflect.TypeFor[partCache]()} {
+		if path := pointerIn(typ, typ.Name()); path != "" {
+			t.Errorf("%s holds a pointer", path)
 		}
 	}
+	withRefs := reflect.StructOf([]reflect.StructField{{Name: "N", Type: reflect.TypeFor[int]()},
+		{Name: "Refs", Type: reflect.ArrayOf(2, reflect.TypeFor[struct{ P *int }]())}})
+	if pointerIn(withRefs, "x") == "" {
+		t.Error("pointerIn misses a pointer in an array of structs")
+	}
+}
+
+// pointerIn returns the path to a field of typ (its fields', its arrays' elements' too) that holds a pointer, or "".
+func pointerIn(typ reflect.Type, path string) string {
+	switch typ.Kind() {
+	case reflect.Struct:
+		for i := range typ.NumField() {
+			if p := pointerIn(typ.Field(i).Type, path+"."+typ.Field(i).Name); p != "" {
+				return p
+			}
+		}
+		return ""
+	case reflect.Array:
+		return pointerIn(typ.Elem(), path+"[]")
+	case reflect.Bool, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8,
+		reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr, reflect.Float32, reflect.Float64, reflect.Complex64,
+		reflect.Complex128:
+		return ""
+	}
+	return path // pointers, slices, strings, maps, interfaces, channels, funcs, unsafe pointers
 }
 
 // RPC's fields are ordered for size (a request and its answer in a 224-byte allocation), and its JSON keeps the
@@ -505,5 +530,70 @@ func TestCompactDoesNotCacheLinkNotes(t *testing.T) {
 		if got := s.rec(ca.ID).refs[partNotes] == s.rec(cb.ID).refs[partNotes]; got != tc.shared {
 			t.Errorf("%v: shared %v, want %v", tc.notes, got, tc.shared)
 		}
+	}
+}
+
+// A materialised record stays what it was after the store let its slabs go and packed thousands of records
+// since: what subscribers heard, what Get and Snapshot returned, still equal to a copy of them made at the time
+// (a slab is never written again nor reused once dropped: the GC keeps it while a record refers to it).
+func TestMaterialisedRecordsOutliveTheirSlabs(t *testing.T) {
+	g := &gen{r: rand.New(rand.NewPCG(3, 4))}
+	s := NewStore(StoreOptions{MaxBytes: 64 << 10})
+	// dump copies every byte of a record (%#v prints strings and byte slices whole; the error codes behind
+	// their pointers are added)
+	dump := func(ex *Exchange) string {
+		d := fmt.Sprintf("%#v", *ex)
+		for _, m := range ex.RPC {
+			if m.ErrorCode != nil {
+				d += fmt.Sprint(" ", *m.ErrorCode)
+			}
+		}
+		return d
+	}
+	type kept struct {
+		ex   *Exchange
+		dump string
+	}
+	var keep []kept
+	add := func(ex *Exchange) { keep = append(keep, kept{ex, dump(ex)}) }
+	for range 200 {
+		heard, got := packOne(t, s, g.exchange())
+		add(heard)
+		add(got)
+	}
+	for _, ex := range s.Snapshot() {
+		add(ex)
+	}
+	firstSlab := s.pk.nextSlab
+	for range 5000 {
+		packOne(t, s, g.exchange())
+	}
+	runtime.GC()
+	if s.pk.slabBase <= firstSlab || s.Get(keep[0].ex.ID) != nil {
+		t.Fatalf("the slabs of the records kept are still held (%d, first %d)", firstSlab, s.pk.slabBase)
+	}
+	for _, k := range keep {
+		if d := dump(k.ex); d != k.dump {
+			t.Fatalf("record %d changed after its slabs went:\n got %s\nwant %s", k.ex.ID, d, k.dump)
+		}
+	}
+}
+
+// A large body (a slab of its own) is shared too: the upstream copy of a proxied exchange and its client's
+// exchange hold a body cut at the recorder's limit once.
+func TestCompactSharesLargeBodies(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	up, client := benchExchange(), benchExchange()
+	up.RespBody.Data = bytes.Repeat([]byte("0123456789"), 100<<10)
+	client.RespBody.Data = bytes.Clone(up.RespBody.Data)
+	up.Events, client.Events, up.RPC, client.RPC = nil, nil, up.RPC[:1], client.RPC[:1]
+	_, cu := packOne(t, s, up)
+	before := s.Stats().Bytes
+	_, cc := packOne(t, s, client)
+	if unsafe.SliceData(cu.RespBody.Data) != unsafe.SliceData(cc.RespBody.Data) || !bytes.Equal(cc.RespBody.Data, up.RespBody.Data) {
+		t.Error("equal large bodies are two copies")
+	}
+	if grew := s.Stats().Bytes - before; grew > 0 {
+		t.Errorf("the store grew by %d B for a record whose parts are all shared", grew)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"strings"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -12,9 +13,12 @@ import (
 // Packed records: the store keeps a completed exchange as a fixed-size, pointer-free packed value in a chunked
 // array, its variable parts packed into pointer-free append-only byte slabs and referenced by (slab, offset,
 // length). The garbage collector marks none of it (no pointers: a chunk or a slab is one object it never scans),
-// and Get and Snapshot materialise an *Exchange equal to the record field for field, its strings and bodies
-// referring to the slab's bytes (which are never written again, so a materialised record stays valid after the
-// store forgot it: the GC keeps the slab while the record is referenced).
+// and Get and Snapshot materialise an *Exchange equal to the record field for field, its bodies and the texts
+// found in them (events, JSON-RPC ids and error messages) referring to the slab's bytes (which are never written
+// again, so a materialised record stays valid after the store forgot it: the GC keeps the slab while the record
+// is referenced). Its other texts — header and note lists, address, URL, host, faults — are copies of their own
+// (readHeaders, reader.own), because readers keep such texts after letting the record go, and one kept text would
+// keep its whole slab.
 //
 // A record's parts:
 //
@@ -27,9 +31,10 @@ import (
 //     body's bytes (the usual case) are a reference to them (found in order, one pass over the body: eventsInBody)
 //     rather than a second copy.
 //
-// Sharing refers only to the current slab and the one before it, so that a record keeps at most those two alive
-// beyond its own; each slab counts the records referring to it and is dropped when the last one goes. See
-// docs/benchmarks-store.md for the measurements.
+// A part larger than an eighth of a slab gets a slab of its own (room). Sharing refers only to the current slab
+// and the one before it (or to a large part's own slab, which holds nothing else), so that a record keeps at most
+// those two alive beyond its own; each slab counts the records referring to it and is dropped when the last one
+// goes. See docs/benchmarks-store.md for the measurements.
 
 // ref is a part of a record: length bytes at off in slab slab. Slab 0 stands for a nil part, 1 for an empty one.
 type ref struct {
@@ -102,7 +107,8 @@ type slabBuf struct {
 	id   uint32
 	buf  []byte
 	n    int
-	refs int // the records (parts) referring to it
+	refs int  // the records (parts) referring to it
+	own  bool // one large part's alone (bigPart), exactly sized
 	dead bool
 }
 
@@ -152,13 +158,16 @@ type packer struct {
 	slabs    []*slabBuf // slabs[i].id == slabBase+i; dropped ones nil
 	slabBase uint32
 	nextSlab uint32
-	slabSize int
-	bytes    int64 // the slabs' allocated bytes
-	parts    partCache
-	hdrs     matCache[Header]
-	notes    matCache[Note]
-	scratch  []byte
-	rest     []byte
+	// the slab the small parts are written in and the one before it (0: none): what sharing may refer to, with the
+	// large parts' own slabs of the last ownShare slabs
+	curSlab, prevSlab uint32
+	slabSize          int
+	bytes             int64 // the slabs' allocated bytes
+	parts             partCache
+	hdrs              matCache[Header]
+	notes             matCache[Note]
+	scratch           []byte
+	rest              []byte
 }
 
 func newPacker(slabSize int) *packer {
@@ -172,14 +181,30 @@ func (p *packer) slab(id uint32) *slabBuf {
 	return p.slabs[id-p.slabBase]
 }
 
-// cur returns the slab to write n more bytes in, starting one when the current one is full or gone.
-func (p *packer) cur(n int) *slabBuf {
-	if k := len(p.slabs); k > 0 {
-		if s := p.slabs[k-1]; s != nil && !s.dead && len(s.buf)-s.n >= n {
-			return s
-		}
+// A part larger than an eighth of a slab (bigPart) gets a slab of its own, exactly sized, and the small parts go
+// on in the current slab: so a slab ends with at most an eighth of it unused, and a large part costs its own bytes
+// (the recorder's per-body limit is a whole slab: every cut body is one). Sharing may refer to such a slab among
+// the last ownShare slabs: it keeps nothing alive but the equal part itself.
+const ownShare = 16
+
+func (p *packer) bigPart(n int) bool { return n > p.slabSize/8 }
+
+// room returns the slab to write n more bytes in: a slab of its own for a large part, else the current slab,
+// starting one when it is full or gone.
+func (p *packer) room(n int) *slabBuf {
+	if p.bigPart(n) {
+		return p.newSlab(n, true)
 	}
-	s := &slabBuf{id: p.nextSlab, buf: make([]byte, max(p.slabSize, n))}
+	if s := p.slab(p.curSlab); s != nil && !s.dead && len(s.buf)-s.n >= n {
+		return s
+	}
+	s := p.newSlab(p.slabSize, false)
+	p.prevSlab, p.curSlab = p.curSlab, s.id
+	return s
+}
+
+func (p *packer) newSlab(size int, own bool) *slabBuf {
+	s := &slabBuf{id: p.nextSlab, buf: make([]byte, size), own: own}
 	p.nextSlab++
 	if len(p.slabs) == 0 {
 		p.slabBase = s.id
@@ -192,10 +217,11 @@ func (p *packer) cur(n int) *slabBuf {
 	return s
 }
 
-// recent reports whether r's slab is alive and the current one or the one before it (what sharing may refer to).
+// recent reports whether r's slab is alive and one sharing may refer to: the current slab, the one before it, or
+// a large part's own slab among the last ownShare.
 func (p *packer) recent(r ref) bool {
 	s := p.slab(r.slab)
-	return s != nil && !s.dead && r.slab+1 >= p.nextSlab-1
+	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || s.own && r.slab+ownShare >= p.nextSlab)
 }
 
 // put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
@@ -218,7 +244,7 @@ func (p *packer) put(b []byte, isNil, share bool) ref {
 			}
 		}
 	}
-	s := p.cur(len(b))
+	s := p.room(len(b))
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
@@ -463,6 +489,20 @@ func (r *reader) str() string {
 	return unsafe.String(unsafe.SliceData(s), len(s))
 }
 
+// own reads a text of the record's own part that a reader may keep after it let the record go (the address, the
+// URL, the host, a fault, a toggle): a copy of its own — interned when short (the same address, URL and host
+// repeat from one record to the next: no allocation while in use), cloned when long — rather than a run of the
+// slab, so that keeping it does not keep the whole slab alive past the store's bound. Header and note lists are
+// read from a copy of their part (readHeaders, readNotes); only the bodies and the texts found in them are the
+// slab's bytes.
+func (r *reader) own() string {
+	s := r.str()
+	if len(s) > internMax {
+		return strings.Clone(s)
+	}
+	return intern(s)
+}
+
 // words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
 // MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
 var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
@@ -491,7 +531,7 @@ func appendWord(b []byte, s string) []byte {
 func (r *reader) word() string {
 	i := r.byte()
 	if i == 0 {
-		return r.str()
+		return r.own()
 	}
 	if int(i) <= len(words) {
 		return words[i-1]
@@ -526,8 +566,11 @@ func (r *reader) list() int {
 	return min(int(n-1), len(r.b))
 }
 
+// readHeaders reads a header list from a copy of its part: a reader that keeps one of its texts (the analysis
+// keeps a connection's session id and user agent for as long as the connection) keeps the list's few hundred
+// bytes, not the slab (TestKeptTextsDoNotKeepSlabs).
 func readHeaders(b []byte) Headers {
-	r := reader{b}
+	r := reader{bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -539,8 +582,9 @@ func readHeaders(b []byte) Headers {
 	return h
 }
 
+// readNotes reads a note list from a copy of its part, as readHeaders.
 func readNotes(b []byte) []Note {
-	r := reader{b}
+	r := reader{bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -604,8 +648,8 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.str(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.str(), r.str(), r.word(), r.str()
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
+	c.URL, c.Host, c.Proto, c.Error = r.own(), r.own(), r.word(), r.own()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
@@ -653,7 +697,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 	if n := r.list(); n >= 0 {
 		c.Toggles = make([]ToggleChange, n)
 		for i := range c.Toggles {
-			c.Toggles[i] = ToggleChange{Name: r.str(), What: r.str(), Before: r.str(), After: r.str()}
+			c.Toggles[i] = ToggleChange{Name: r.own(), What: r.own(), Before: r.own(), After: r.own()}
 		}
 	}
 	c.memo = compactMemo(c)
@@ -702,19 +746,24 @@ func matHeaders(r ref, b []byte, cache *matCache[Header]) Headers {
 	return readHeaders(b)
 }
 
+// matListMax is the most lines of a list the caches of materialised lists keep: the lists that repeat (a
+// session's requests, a server's answers) are a few dozen lines, and a stranger's list of thousands (32 bytes a
+// line materialised, a few in the slab) would make the caches hold more than the store counts.
+const matListMax = 64
+
 // remember puts rec's materialised lists in the caches (the store's lock held).
 func (p *packer) remember(rec *packed, c *Exchange) {
 	for _, x := range [...]struct {
 		r ref
 		h Headers
 	}{{rec.refs[partReqHeaders], c.ReqHeaders}, {rec.refs[partRespHeaders], c.RespHeaders}} {
-		if x.r.slab >= slabIDs {
+		if x.r.slab >= slabIDs && len(x.h) <= matListMax {
 			if sl := p.hdrs.slot(x.r); sl.Load() == nil || sl.Load().r != x.r {
 				sl.Store(&matList[Header]{x.r, x.h})
 			}
 		}
 	}
-	if r := rec.refs[partNotes]; r.slab >= slabIDs && len(c.Notes) > 0 && !hasLink(c.Notes) {
+	if r := rec.refs[partNotes]; r.slab >= slabIDs && len(c.Notes) > 0 && len(c.Notes) <= matListMax && !hasLink(c.Notes) {
 		if sl := p.notes.slot(r); sl.Load() == nil || sl.Load().r != r {
 			sl.Store(&matList[Note]{r, c.Notes})
 		}

@@ -51,8 +51,8 @@ const (
 // Bounds: the count bound counts every exchange held; the byte bound (--max-memory) counts what the store really
 // holds — its chunks (whole), its slabs (whole, while any record refers to them) and the live exchanges' Size —
 // and eviction, oldest first, drops a chunk when its last record goes and a slab when the last record referring
-// to it goes. Sharing refers only to the last two slabs, so a record keeps at most two slabs alive besides its
-// own parts; the caches of shared parts are fixed-size tables.
+// to it goes. Sharing refers only to the last two slabs of small parts (and to a large part's own slab), so a
+// record keeps at most two slabs alive besides its own parts; the caches of shared parts are fixed-size tables.
 type Store struct {
 	mu       sync.Mutex
 	opts     StoreOptions
@@ -72,7 +72,7 @@ type Store struct {
 // maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
 const maxChunkLen = 4096
 
-// maxSlab is the size of a slab (a part larger than it gets a slab of its own, exactly sized).
+// maxSlab is the size of a slab (a part larger than an eighth of it gets a slab of its own, exactly sized).
 const maxSlab = 1 << 20
 
 // NewStore returns an empty store.

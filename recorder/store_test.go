@@ -1,7 +1,11 @@
 package recorder
 
 import (
+	"bytes"
 	"fmt"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -345,4 +349,105 @@ func TestStoreAddPublishesWithoutWritingWhatItPublished(t *testing.T) {
 	if st := s.Stats(); st.Count != 1 || st.Total != 600 {
 		t.Errorf("stats %+v", st)
 	}
+}
+
+// A large body (the recorder's per-body limit is a slab's size: every cut body is one) costs the store its own
+// bytes, not a slab more: a part too large to share a slab with others gets one of its own and leaves the current
+// slab to the parts after it. Before, such a part ended the current slab, and the small parts after it opened a
+// new one: a 1 MiB body was counted (and held) as 2 MiB, a 600 KiB one as 1 MiB.
+func TestStoreHoldsALargeBodyOnce(t *testing.T) {
+	for _, tc := range []struct {
+		bound int64
+		size  int
+	}{{0, 1 << 20}, {0, 600 << 10}, {0, 200 << 10}, {1 << 20, 100 << 10}, {1 << 20, 20 << 10}} {
+		s := NewStore(StoreOptions{MaxBytes: tc.bound})
+		const n = 40
+		for i := range n {
+			ex := benchExchange()
+			ex.RespBody.Data = fmt.Appendf(bytes.Repeat([]byte{'x'}, tc.size-8), "%08d", i)
+			ex.Events, ex.RPC = nil, ex.RPC[:1]
+			s.Add(ex)
+		}
+		checkAccount(t, s)
+		st := s.Stats()
+		// beyond the bodies: the chunks, and the slab the small parts share (they fill a few KiB of it)
+		over := st.Bytes - int64(st.Count*tc.size) - int64(len(s.chunks))*s.chunkBytes() - int64(s.pk.slabSize)
+		if over > int64(st.Count*tc.size)/10 {
+			t.Errorf("bound %d, bodies of %d B: %d held in %d B, %d B more than their bodies (%.2f× each)", tc.bound, tc.size,
+				st.Count, st.Bytes, over, float64(st.Bytes)/float64(st.Count*tc.size))
+		}
+		if got := s.Get(st.Total); !bytes.HasSuffix(got.RespBody.Data, fmt.Appendf(nil, "%08d", n-1)) || len(got.RespBody.Data) != tc.size {
+			t.Errorf("the last body reads back as %d bytes", len(got.RespBody.Data))
+		}
+	}
+}
+
+// liveHeap is the heap in use after a full GC.
+func liveHeap() int64 {
+	var m runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
+}
+
+// What the store holds in memory is what its byte bound counts, give or take, even for a stranger's requests of
+// thousands of header lines (Go's server reads up to 1 MiB of them): the cache of materialised lists keeps only
+// small lists. Before, it kept any list it was given, 32 bytes a line beside the slab's few: 256 such lists held
+// some 2.4× what the store counted for its records.
+func TestStoreHeapIsWhatItCounts(t *testing.T) {
+	before := liveHeap()
+	s := NewStore(StoreOptions{})
+	const n, lines = 300, 3000
+	for i := range n {
+		ex := benchExchange()
+		ex.ReqHeaders = make(Headers, lines)
+		for j := range ex.ReqHeaders {
+			ex.ReqHeaders[j] = Header{Name: "X-A", Value: strconv.Itoa(i*lines + j)}
+		}
+		s.Add(ex)
+	}
+	heap, st := liveHeap()-before, s.Stats()
+	if st.Count != n || float64(heap) > 1.25*float64(st.Bytes)+1<<20 {
+		t.Errorf("%d exchanges of %d header lines: the store counts %d B and holds %d B of heap", st.Count, lines, st.Bytes, heap)
+	}
+	runtime.KeepAlive(s)
+}
+
+// A subscriber that keeps a few texts of each record after it let the record go — the analysis keeps a
+// connection's session id, user agent, era and address for as long as the connection — keeps those texts, not
+// the slabs they came from: the store's bound holds for the process. Before, every header value, note, address
+// and URL of a materialised record was a run of its slab, and keeping one kept the whole slab alive: 3,000
+// sessions of a 4 MiB store kept some 50 MB (the analysis fed through the store held 64.6 MB of heap where it
+// held 11.3 MB fed directly).
+func TestKeptTextsDoNotKeepSlabs(t *testing.T) {
+	before := liveHeap()
+	s := NewStore(StoreOptions{MaxBytes: 4 << 20})
+	var kept []string
+	s.OnComplete(func(ex *Exchange) {
+		kept = append(kept, ex.RespHeaders.Get("Mcp-Session-Id"), ex.ReqHeaders.Get("User-Agent"), ex.Note("era"),
+			ex.RemoteAddr, ex.URL, ex.Host, ex.Error, ex.Toggles[0].After)
+	})
+	const n = 3000
+	for i := range n {
+		ex := benchExchange()
+		sid := fmt.Sprintf("%016d", i)
+		ex.RespHeaders = Headers{{"Content-Type", "text/event-stream"}, {"Mcp-Session-Id", sid}}
+		ex.ReqHeaders = append(slices.Clone(ex.ReqHeaders), Header{"User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 " + sid})
+		ex.Notes = []Note{{Key: "era", Value: "2026 " + sid}}
+		ex.RemoteAddr, ex.URL, ex.Host = "10.0.0.1:"+sid, "/mcp?session="+sid, sid+".example"
+		ex.Error = "stream cut " + sid
+		ex.Toggles = []ToggleChange{{Name: "t", What: "status", Before: "200", After: "500 " + sid}}
+		ex.RespBody.Data = fmt.Appendf(bytes.Repeat([]byte{'x'}, 16<<10), "%d", i) // the slabs fill: a slab every 15 records
+		s.Add(ex)
+	}
+	heap, st := liveHeap()-before, s.Stats()
+	var texts int64
+	for _, k := range kept {
+		texts += int64(len(k)) + 16
+	}
+	if float64(heap) > 1.25*float64(st.Bytes+texts)+2<<20 {
+		t.Errorf("%d records: the store counts %d B, the texts kept are %d B, the heap holds %d B", n, st.Bytes, texts, heap)
+	}
+	runtime.KeepAlive(s)
 }
