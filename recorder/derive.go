@@ -278,7 +278,8 @@ func (l *live) completeDerived(prec *Exchange) {
 	if shared && own.Data != nil {
 		l.ex.ReqBody.Data = nil
 	}
-	c := l.ex.frozen()
+	cv := l.ex // the store packs a copy of what it is given (or freezes one)
+	c := &cv
 	c.RespBody, c.EventsSkipped = prec.RespBody, prec.EventsSkipped
 	if prec.Events != nil {
 		c.Events = make([]SSEEvent, len(prec.Events))
