@@ -230,9 +230,18 @@ func TestDerivedUpstreamCopyAllocations(t *testing.T) {
 	rec := New(store, Options{})
 	serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
 	before := derivedRecords.Load()
-	unrecorded := testing.AllocsPerRun(200, serve(memRoundTripper{}))
-	own := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
-	derived := testing.AllocsPerRun(200, serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
+	// the fewest of three runs: a collection during a run empties the pools (parsers, timers, held pieces), and
+	// their refilling is counted in that run
+	allocs := func(f func()) float64 {
+		n := testing.AllocsPerRun(200, f)
+		for range 2 {
+			n = min(n, testing.AllocsPerRun(200, f))
+		}
+		return n
+	}
+	unrecorded := allocs(serve(memRoundTripper{}))
+	own := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
+	derived := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
 	if n := derivedRecords.Load() - before; n < 200 {
 		t.Fatalf("%d upstream copies derived, want every one", n)
 	}
