@@ -182,7 +182,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 		// The service holds exactly what the data holds: it analyses every row, and none of those evicted.
 		var rows []uint64
 		for _, r := range d.rows {
-			rows = append(rows, r.ex.ID)
+			rows = append(rows, r.id)
 		}
 		asked := make([]uint64, 0, next)
 		for id := uint64(1); id < next; id++ {
@@ -208,7 +208,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 	want := an.conn()
 	for i := range d.rows {
 		if got := d.connOf(&d.rows[i]); got != want {
-			t.Fatalf("#%d is in connection %q after the rebuild, want %q", d.rows[i].ex.ID, got, want)
+			t.Fatalf("#%d is in connection %q after the rebuild, want %q", d.rows[i].id, got, want)
 		}
 	}
 	if len(d.connList) != 1 || d.connList[0].ID != want {

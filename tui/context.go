@@ -3,6 +3,8 @@ package tui
 import (
 	"charm.land/bubbles/v2/help"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // programContext is shared by the root model and every pane and dialog (gh-dash's ProgramContext): the
@@ -10,14 +12,17 @@ import (
 // in Update (on resize, on a background colour report, on a message) and pushes sizes down with SetSize; panes only
 // read it; dialogs may open and close dialogs on the stack.
 type programContext struct {
-	cfg     *Config
-	width   int
-	height  int
-	styles  Styles
-	keys    KeyMap
-	flow    *flowView
-	toggles []ToggleInfo // the toggles' state, as last read
-	dialogs *dialogStack
+	cfg    *Config
+	width  int
+	height int
+	styles Styles
+	keys   KeyMap
+	flow   *flowView
+	// exchange is the store's exchange with an id (Config.Store.Get), nil once the store has forgotten it: the
+	// rows keep ids, and what needs a whole exchange (the detail pane, curl, export) asks for it.
+	exchange func(id uint64) *recorder.Exchange
+	toggles  []ToggleInfo // the toggles' state, as last read
+	dialogs  *dialogStack
 }
 
 // component is the one contract of every part of the screen: the panes (tracker, list, detail) and the dialogs

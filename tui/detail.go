@@ -35,6 +35,8 @@ func (t detailTab) String() string {
 // detailPane shows one exchange: the request and the response (tabs), headers, bodies as highlighted JSON, the
 // SSE events of a stream as they arrive, and the analysis: stage, client, timings, findings and what a toggle
 // changed. Its content is built in Update when the exchange, the tab or the width changes; View only slices it.
+// The rows keep ids: the pane asks the store for the exchange it shows when the selection or the selected row
+// changes (one exchange, held while it is shown); one the store has forgotten is said so.
 type detailPane struct {
 	ctx     *programContext
 	w, h    int
@@ -42,8 +44,13 @@ type detailPane struct {
 	tab     detailTab
 	offset  int
 
-	// What the content was built from.
+	// What the content was built from: the row (its id and rev; has is unset when nothing is selected) and its
+	// exchange as the store gave it (nil: forgotten).
+	has      bool
+	id       uint64
+	rev      uint32
 	ex       *recorder.Exchange
+	head     string // the title bar's text
 	builtTab detailTab
 	builtW   int
 	builtN   int    // findings of the exchange when built
@@ -128,46 +135,74 @@ func (p *detailPane) maxOffset() int { return max(len(p.lines)-p.contentH(), 0) 
 // show builds the content for a row (nil: nothing selected). A stream that the user follows at the bottom stays
 // at the bottom as events arrive.
 func (p *detailPane) show(r *row) {
-	var ex *recorder.Exchange
+	var id uint64
+	var rev uint32
 	n := 0
 	if r != nil {
-		ex = r.ex
-		n = int(p.ctx.flow.exFinding[ex.ID].n)
+		id, rev = r.id, r.rev
+		n = int(p.ctx.flow.exFinding[id].n)
 	}
 	var gen uint64
 	if p.tab == tabAnalysis {
 		gen = p.ctx.flow.anGen
 	}
-	if ex == p.ex && p.tab == p.builtTab && p.w == p.builtW && n == p.builtN && gen == p.builtGen {
+	same := (r != nil) == p.has && id == p.id && rev == p.rev
+	if same && p.tab == p.builtTab && p.w == p.builtW && n == p.builtN && gen == p.builtGen {
 		return
 	}
-	sameID := ex != nil && p.ex != nil && ex.ID == p.ex.ID && p.tab == p.builtTab
+	sameID := r != nil && p.has && id == p.id && p.tab == p.builtTab
 	atBottom := p.offset >= p.maxOffset()
-	p.ex, p.builtTab, p.builtW, p.builtN, p.builtGen = ex, p.tab, p.w, n, gen
+	if !same {
+		p.has, p.id, p.rev, p.ex, p.head = r != nil, id, rev, nil, ""
+		if r != nil {
+			p.ex = p.ctx.exchange(id) // one exchange, once per change of the selected row
+			p.head = p.titleOf(r)
+		}
+	}
+	p.builtTab, p.builtW, p.builtN, p.builtGen = p.tab, p.w, n, gen
 	p.lines = p.build(r)
 	switch {
 	case !sameID:
 		p.offset = 0
-	case atBottom && ex.State == recorder.StateStreaming:
+	case atBottom && p.ex != nil && p.ex.State == recorder.StateStreaming:
 		p.offset = p.maxOffset()
 	default:
 		p.offset = min(p.offset, p.maxOffset())
 	}
 }
 
+// exchange is the store's exchange of a row: the one the pane holds when it shows that row as it is, else asked for.
+func (p *detailPane) exchange(r *row) *recorder.Exchange {
+	if p.has && p.id == r.id && p.rev == r.rev && p.ex != nil {
+		return p.ex
+	}
+	return p.ctx.exchange(r.id)
+}
+
+// titleOf is the pane's title for a row: id, method, path and JSON-RPC method.
+func (p *detailPane) titleOf(r *row) string {
+	t := p.ctx.flow.text(r)
+	title := " #" + strconv.FormatUint(r.id, 10) + " " + t.method + " " + sanitize(t.path())
+	if t.rpc != "" {
+		title += " " + sanitize(t.rpc)
+	}
+	return title
+}
+
+// forgottenText says that the store no longer holds an exchange a row still shows.
+func forgottenText(id uint64) string {
+	return "#" + strconv.FormatUint(id, 10) + " is no longer in memory: the store forgot it (past its bound, the oldest exchanges go first)"
+}
+
 func (p *detailPane) Lines() []string {
 	st := &p.ctx.styles
 	out := make([]string, 0, p.h)
-	if p.ex == nil {
+	if !p.has {
 		out = append(out, sectionBar(st, " Detail", "", p.w, p.focused))
 		out = append(out, st.Faint.Render("  select an exchange (enter opens it)"))
 		return block(out, p.w, p.h)
 	}
-	ex := p.ex
-	title := " #" + strconv.FormatUint(ex.ID, 10) + " " + ex.Method + " " + sanitize(ex.Path())
-	if m := ex.RPCMethod(); m != "" {
-		title += " " + sanitize(m)
-	}
+	title := p.head
 	right := ""
 	if len(p.lines) > p.contentH() {
 		right = strconv.Itoa(min(p.offset+p.contentH(), len(p.lines))) + "/" + strconv.Itoa(len(p.lines)) + " "
@@ -242,13 +277,16 @@ func (p *detailPane) build(r *row) []string {
 	if r == nil {
 		return nil
 	}
+	if p.ex == nil {
+		return wrapStyled(" "+p.ctx.styles.SevWarn.Render(forgottenText(r.id)), p.w)
+	}
 	switch p.tab {
 	case tabRequest:
-		return p.buildRequest(r.ex)
+		return p.buildRequest(p.ex)
 	case tabResponse:
-		return p.buildResponse(r.ex)
+		return p.buildResponse(p.ex)
 	}
-	return p.buildAnalysis(r)
+	return p.buildAnalysis(r, p.ex)
 }
 
 func (p *detailPane) headerLines(hs recorder.Headers) []string {
@@ -360,10 +398,9 @@ func (p *detailPane) eventLines(ex *recorder.Exchange) []string {
 	return out
 }
 
-func (p *detailPane) buildAnalysis(r *row) []string {
+func (p *detailPane) buildAnalysis(r *row, ex *recorder.Exchange) []string {
 	st := &p.ctx.styles
 	d := p.ctx.flow
-	ex := r.ex
 	var out []string
 	kv := func(k, v string) { // the value wraps under itself
 		for i, l := range wrapStyled(v, max(p.w-13, 10)) {

@@ -276,7 +276,7 @@ func (t *term) matchOne(i int, v string, r *row, d *flowView) bool {
 		return strings.HasPrefix(s, v)
 	case kindStatus:
 		if sp := t.st[i]; sp.code != 0 {
-			return r.ex.Status == sp.code
+			return int(r.status) == sp.code
 		}
 		return r.class == t.st[i].class
 	case kindClient:
@@ -285,19 +285,24 @@ func (t *term) matchOne(i int, v string, r *row, d *flowView) bool {
 		}
 		return strings.HasPrefix(string(d.clients[r.cl]), v)
 	case kindMethod:
-		return strings.EqualFold(r.ex.Method, v)
+		return strings.EqualFold(methodOf(d.texts[r.tid]), v)
 	case kindConn:
 		conn := d.connIDs[r.cn]
 		return len(conn) >= len(v) && strings.EqualFold(conn[:len(v)], v)
 	case kindFinding:
-		m, ok := d.exFinding[r.ex.ID]
+		m, ok := d.exFinding[r.id]
 		return ok && (v == "any" || string(m.sev) == v)
 	case kindToggle:
-		for _, fc := range r.ex.Toggles {
-			if v == "any" || len(fc.Name) >= len(v) && strings.EqualFold(fc.Name[:len(v)], v) {
-				return true
-			}
+		if r.flags&rowToggles == 0 {
+			return false
 		}
+		t := d.text(r)
+		found := false
+		t.eachToggle(func(name string) bool {
+			found = v == "any" || len(name) >= len(v) && strings.EqualFold(name[:len(v)], v)
+			return !found
+		})
+		return found
 	}
 	return false
 }

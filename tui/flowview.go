@@ -7,9 +7,12 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
-// flowView is the model's view of the flow: its copy of the store (the exchanges in id order, bounded like the
+// flowView is the model's view of the flow: a row for each exchange the store holds (in id order, bounded like the
 // store: the same MaxCount and MaxBytes, the oldest go first), fed with the store's updates; the latest analysis of
 // them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
+// It keeps no exchange: a row is the exchange's id and what the list shows (flowview_rows.go); the rest is the
+// store's, asked for by id (programContext.exchange). The updates' snapshots only pass through, on their way to the
+// analysis service (the caller's fed list, pushed at the end of the Update that took them).
 //
 // Its parts: the rows (flowview_rows.go); the interning of stages, clients, connections and texts
 // (flowview_intern.go); the bitset prefilter of the texts (flowview_prefilter.go); the filter and its cache of
@@ -22,8 +25,6 @@ type flowView struct {
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
 	bytes int64
 
-	// What changed for the analysis since the model last pushed it to the service: the snapshots taken.
-	anExs   []*recorder.Exchange
 	anEpoch int // counts clears: the service starts afresh, and its results from before one are dropped
 
 	// The latest analysis: the report and its maps (the pump's analysisView, never changed), and what the
@@ -71,6 +72,13 @@ type flowView struct {
 	// only be in a hay whose signature holds the word's, so most hays are ruled out without searching them; a
 	// one-letter word is decided by the signature alone.
 	haySig []sig
+
+	// texts are the distinct encoded texts of the rows (rowText: method, URL, JSON-RPC method, error...): most
+	// exchanges share theirs with many others. textBuf is where a row's is encoded before it is looked up.
+	texts   []string
+	textIdx map[string]int32
+	textBuf []byte
+	rev     uint32 // counts the snapshots taken into rows (row.rev)
 }
 
 func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView {
@@ -80,7 +88,7 @@ func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView
 	if limits.MaxBytes <= 0 {
 		limits.MaxBytes = 512 << 20
 	}
-	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{},
+	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{}, textIdx: map[string]int32{},
 		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
 	d.clientID("") // 0: not known yet
 	for _, st := range analysis.StageOrder() {
@@ -114,10 +122,10 @@ func (d *flowView) at(pos int) *row {
 // is there.
 func (d *flowView) posOf(id uint64) (int, bool) {
 	if d.vis == nil {
-		i, ok := slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+		i, ok := slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.id, id) })
 		return i, ok
 	}
-	return slices.BinarySearchFunc(d.vis, id, func(abs int, id uint64) int { return cmpID(d.rows[abs-d.base].ex.ID, id) })
+	return slices.BinarySearchFunc(d.vis, id, func(abs int, id uint64) int { return cmpID(d.rows[abs-d.base].id, id) })
 }
 
 func cmpID(a, b uint64) int {
@@ -132,12 +140,12 @@ func cmpID(a, b uint64) int {
 
 // index returns the index in rows of exchange id.
 func (d *flowView) index(id uint64) (int, bool) {
-	if n := len(d.rows); n == 0 || d.rows[n-1].ex.ID < id { // the usual cases: a new exchange,
+	if n := len(d.rows); n == 0 || d.rows[n-1].id < id { // the usual cases: a new exchange,
 		return n, false
-	} else if d.rows[n-1].ex.ID == id { // or the newest changed
+	} else if d.rows[n-1].id == id { // or the newest changed
 		return n - 1, true
 	}
-	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.ex.ID, id) })
+	return slices.BinarySearchFunc(d.rows, id, func(r row, id uint64) int { return cmpID(r.id, id) })
 }
 
 // applyResult says what a batch changed.
@@ -148,8 +156,9 @@ type applyResult struct {
 }
 
 // apply takes a batch of the store's updates. ignoreCleared is set when the model cleared itself and is waiting
-// for the store's Cleared update, which must not wipe what arrived since.
-func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool) applyResult {
+// for the store's Cleared update, which must not wipe what arrived since. The snapshots taken are appended to fed
+// (for the analysis service); a clear empties it.
+func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool, fed *[]*recorder.Exchange) applyResult {
 	d.version++
 	var res applyResult
 	for _, u := range us {
@@ -159,6 +168,7 @@ func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool) applyResult 
 				continue
 			}
 			d.clear(d.maxID())
+			*fed = nil
 			res.cleared = true
 			continue
 		}
@@ -166,7 +176,7 @@ func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool) applyResult 
 		if ex == nil || ex.ID <= d.clearedAt {
 			continue
 		}
-		added, order := d.put(ex)
+		added, order := d.put(ex, fed)
 		if added {
 			res.added++
 		}
@@ -183,9 +193,10 @@ func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool) applyResult 
 }
 
 // resync makes the data the store's snapshot (after updates were dropped, and for the first load): what the
-// store no longer holds goes, what it holds is taken in its latest form, and what arrived after the snapshot was
-// taken stays (its updates are on their way).
-func (d *flowView) resync(exs []*recorder.Exchange) {
+// store no longer holds goes, what it holds is taken in its latest form (a row of a complete exchange, which the
+// store never changes again, is kept as it is), and what arrived after the snapshot was taken stays (its updates
+// are on their way). The snapshots taken are appended to fed.
+func (d *flowView) resync(exs []*recorder.Exchange, fed *[]*recorder.Exchange) {
 	d.version++
 	var snapMax uint64
 	if n := len(exs); n > 0 {
@@ -202,23 +213,25 @@ func (d *flowView) resync(exs []*recorder.Exchange) {
 		if ex.ID <= d.clearedAt {
 			continue
 		}
-		for i < len(old) && old[i].ex.ID < ex.ID {
+		for i < len(old) && old[i].id < ex.ID {
 			gone++ // the store let it go
 			i++
 		}
-		if i < len(old) && old[i].ex.ID == ex.ID {
-			if old[i].ex == ex {
-				d.rows = append(d.rows, old[i])
-				d.bytes += old[i].size
-				i++
-				continue
-			}
+		if i < len(old) && old[i].id == ex.ID {
+			r := old[i]
 			i++
+			if r.flags&rowComplete == 0 {
+				*fed = append(*fed, ex)
+				d.fill(&r, ex)
+			}
+			d.rows = append(d.rows, r)
+			d.bytes += r.size
+			continue
 		}
-		d.put(ex)
+		d.put(ex, fed)
 	}
 	for ; i < len(old); i++ {
-		if old[i].ex.ID > snapMax {
+		if old[i].id > snapMax {
 			d.rows = append(d.rows, old[i])
 			d.bytes += old[i].size
 		} else {
@@ -235,7 +248,7 @@ func (d *flowView) maxID() uint64 {
 	if len(d.rows) == 0 {
 		return d.clearedAt
 	}
-	return max(d.rows[len(d.rows)-1].ex.ID, d.clearedAt)
+	return max(d.rows[len(d.rows)-1].id, d.clearedAt)
 }
 
 // clear drops every exchange up to id and starts the analysis afresh.
@@ -247,6 +260,7 @@ func (d *flowView) clear(upTo uint64) {
 	d.bytes = 0
 	d.clearedAt = max(d.clearedAt, upTo)
 	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
+	d.texts, d.textIdx = nil, map[string]int32{}
 	d.resetConns()
 	d.resetAnalysis()
 	if d.vis != nil {
@@ -254,10 +268,10 @@ func (d *flowView) clear(upTo uint64) {
 	}
 }
 
-// put adds or replaces one exchange. It reports whether the exchange was new, and whether it was inserted before
-// the newest one (absolute indices after it moved).
-func (d *flowView) put(ex *recorder.Exchange) (added, outOfOrder bool) {
-	d.anExs = append(d.anExs, ex)
+// put adds or replaces one exchange, and appends it to fed. It reports whether the exchange was new, and whether it
+// was inserted before the newest one (absolute indices after it moved).
+func (d *flowView) put(ex *recorder.Exchange, fed *[]*recorder.Exchange) (added, outOfOrder bool) {
+	*fed = append(*fed, ex)
 	i, found := d.index(ex.ID)
 	if found {
 		r := &d.rows[i]
@@ -283,17 +297,46 @@ func (d *flowView) put(ex *recorder.Exchange) (added, outOfOrder bool) {
 	return true, true
 }
 
-// fill takes a snapshot into a row. The stage is the exchange's own reading until the analysis says more (with the
+// fill takes a snapshot into a row: what the row keeps of it (nothing of the snapshot's memory: the texts are
+// copied when they are interned). The stage is the exchange's own reading until the analysis says more (with the
 // client and the connection, which a row keeps from snapshot to snapshot): see applyInfos.
 func (d *flowView) fill(r *row, ex *recorder.Exchange) {
-	r.ex = ex
 	stage := analysis.StageOf(ex, d.aopts.MCPPath)
+	r.id = ex.ID
+	d.rev++
+	r.rev = d.rev
+	r.sec, r.nsec = ex.Start.Unix(), int32(ex.Start.Nanosecond())
+	_, off := ex.Start.Zone()
+	r.off = int32(off)
+	r.dur = ex.Timings.Total
+	r.size = ex.Size()
+	r.status = int32(min(max(ex.Status, -1), 1<<31-1)) // a saved capture's status beyond int32 is no HTTP status
 	r.stage = d.stageID(stage)
 	r.class = classOf(ex)
-	r.size = ex.Size()
-	r.hid = d.intern(hayOf(ex, stage))
+	r.flags = 0
+	switch ex.State {
+	case recorder.StatePending:
+		r.flags |= rowPending
+	case recorder.StateStreaming:
+		r.flags |= rowStreaming
+	case recorder.StateComplete:
+		r.flags |= rowComplete
+	}
+	if ex.Kind == recorder.Outbound {
+		r.flags |= rowOutbound
+	}
+	if len(ex.Toggles) > 0 {
+		r.flags |= rowToggles
+	}
+	d.textBuf = appendRowText(d.textBuf[:0], ex)
+	r.tid = d.internText(d.textBuf)
+	t := d.text(r)
+	r.hid = d.intern(hayOf(&t, stage, r))
 	d.fb.note(r, stage)
 }
+
+// text is a row's texts.
+func (d *flowView) text(r *row) rowText { return decodeRowText(d.texts[r.tid]) }
 
 // evict drops the oldest exchanges beyond the store's bounds, as the store does.
 func (d *flowView) evict() {
@@ -315,7 +358,7 @@ func (d *flowView) dropFront(k int) {
 	}
 	for i := range k {
 		d.bytes -= d.rows[i].size
-		d.rows[i] = row{} // let the snapshots go
+		d.rows[i] = row{}
 	}
 	d.rows = d.rows[k:]
 	if cap(d.rows) > 2*d.limits.MaxCount && len(d.rows) < cap(d.rows)/2 {
@@ -324,6 +367,7 @@ func (d *flowView) dropFront(k int) {
 	d.base += k
 	d.evicted += uint64(k)
 	d.compactHays()
+	d.compactTexts()
 	d.compactConns()
 	if d.vis != nil {
 		j, _ := slices.BinarySearch(d.vis, d.base)
@@ -341,11 +385,12 @@ func (d *flowView) dropFront(k int) {
 	}
 }
 
-// exchanges returns the snapshots of the filtered view, in order (what an export writes).
-func (d *flowView) exchanges() []*recorder.Exchange {
-	out := make([]*recorder.Exchange, d.visible())
+// ids returns the ids of the filtered view's exchanges, in order (what an export writes: it asks the store for
+// them, off the update loop).
+func (d *flowView) ids() []uint64 {
+	out := make([]uint64, d.visible())
 	for i := range out {
-		out[i] = d.at(i).ex
+		out[i] = d.at(i).id
 	}
 	return out
 }

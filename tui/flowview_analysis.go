@@ -4,13 +4,13 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 )
 
 func (d *flowView) resetAnalysis() {
 	d.anEpoch++
-	d.anExs = nil
 	d.setView(emptyView)
 	d.infoFindings, d.infoPruned = map[uint64][]analysis.Finding{}, 0
 	d.fb = fallback{}
@@ -50,7 +50,7 @@ func (d *flowView) applyInfos(infos []exInfo) {
 	for k := range infos {
 		in := &infos[k]
 		// The infos are in id order: the next row is usually the one.
-		if i >= len(d.rows) || d.rows[i].ex.ID != in.id {
+		if i >= len(d.rows) || d.rows[i].id != in.id {
 			var ok bool
 			if i, ok = d.index(in.id); !ok {
 				continue // evicted meanwhile
@@ -68,7 +68,8 @@ func (d *flowView) applyInfos(infos []exInfo) {
 			continue
 		}
 		if r.stage != stage {
-			r.hid = d.intern(hayOf(r.ex, in.stage))
+			t := d.text(r)
+			r.hid = d.intern(hayOf(&t, in.stage, r))
 		}
 		r.stage, r.cl, r.cn = stage, cl, cn
 		changed++
@@ -114,16 +115,15 @@ func (d *flowView) findingsOf(id uint64) []analysis.Finding {
 // heldFrom is the lowest id the data can hold: every exchange below it was evicted or cleared.
 func (d *flowView) heldFrom() uint64 {
 	if len(d.rows) > 0 {
-		return d.rows[0].ex.ID
+		return d.rows[0].id
 	}
 	return d.clearedAt + 1
 }
 
-// takeAnalysisJob is what changed for the analysis since the last call.
-func (d *flowView) takeAnalysisJob() live.Batch {
-	j := live.Batch{Epoch: d.anEpoch, Exchanges: d.anExs, From: d.heldFrom()}
-	d.anExs = nil
-	return j
+// analysisJob is what changed for the analysis: the snapshots the data took since the last job (fed), its epoch
+// and what it still holds.
+func (d *flowView) analysisJob(fed []*recorder.Exchange) live.Batch {
+	return live.Batch{Epoch: d.anEpoch, Exchanges: fed, From: d.heldFrom()}
 }
 
 // fallbackID names the stand-in connection.
@@ -139,31 +139,31 @@ func (f *fallback) note(r *row, stage analysis.Stage) {
 	if stage == "" {
 		return
 	}
-	ex := r.ex
 	if f.stages == nil {
 		f.stages = map[analysis.Stage]analysis.StageState{}
 	}
 	cur, seen := f.stages[stage]
-	if seen && cur.Exchange > ex.ID {
+	if seen && cur.Exchange > r.id {
 		return
 	}
-	st := analysis.StageState{Stage: stage, At: ex.Start, Duration: ex.Timings.Total, Exchange: ex.ID}
-	if seen && cur.At.Before(ex.Start) {
+	start := r.start()
+	st := analysis.StageState{Stage: stage, At: start, Duration: r.dur, Exchange: r.id}
+	if seen && cur.At.Before(start) {
 		st.At = cur.At
 	}
 	switch {
 	case r.class == classPending:
 		st.Status = analysis.StatusPending
-	case r.class == classError, r.class >= class4xx && !(stage == analysis.StageChallenge && ex.Status == 401):
+	case r.class == classError, r.class >= class4xx && !(stage == analysis.StageChallenge && r.status == 401):
 		st.Status = analysis.StatusFailed
 	default:
 		st.Status = analysis.StatusOK
 	}
 	f.stages[stage] = st
-	if f.start.IsZero() || ex.Start.Before(f.start) {
-		f.start = ex.Start
+	if f.start.IsZero() || start.Before(f.start) {
+		f.start = start
 	}
-	if end := ex.Start.Add(ex.Timings.Total); end.After(f.last) {
+	if end := start.Add(r.dur); end.After(f.last) {
 		f.last = end
 	}
 }

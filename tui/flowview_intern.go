@@ -95,3 +95,36 @@ func (d *flowView) clientOf(r *row) analysis.ClientKind {
 	}
 	return d.clients[r.cl]
 }
+
+// internText returns the id of a row's encoded texts (b is the caller's buffer: a new text is copied, so that no
+// row keeps the memory of the snapshot its texts came from).
+func (d *flowView) internText(b []byte) int32 {
+	if id, ok := d.textIdx[string(b)]; ok {
+		return id
+	}
+	s := string(b)
+	id := int32(len(d.texts))
+	d.texts = append(d.texts, s)
+	d.textIdx[s] = id
+	return id
+}
+
+// compactTexts forgets the texts no row uses any more, once there are many of them.
+func (d *flowView) compactTexts() {
+	if len(d.texts) <= 2*len(d.rows)+4096 {
+		return
+	}
+	old := d.texts
+	d.texts, d.textIdx = nil, make(map[string]int32, len(d.rows))
+	for i := range d.rows {
+		r := &d.rows[i]
+		s := old[r.tid]
+		id, ok := d.textIdx[s]
+		if !ok {
+			id = int32(len(d.texts))
+			d.texts = append(d.texts, s)
+			d.textIdx[s] = id
+		}
+		r.tid = id
+	}
+}

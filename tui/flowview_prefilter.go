@@ -4,7 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
@@ -59,29 +58,29 @@ func (d *flowView) textOK(r *row) bool {
 }
 
 // hayOf is what a filter word is searched in: method, path and query, JSON-RPC methods, status, error, host.
-func hayOf(ex *recorder.Exchange, stage analysis.Stage) string {
+func hayOf(t *rowText, stage analysis.Stage, r *row) string {
 	var b strings.Builder
-	b.Grow(len(ex.URL) + 48)
-	b.WriteString(ex.Method)
+	b.Grow(len(t.url) + 48)
+	b.WriteString(t.method)
 	b.WriteByte(' ')
-	b.WriteString(ex.URL)
+	b.WriteString(t.url)
 	b.WriteByte(' ')
 	b.WriteString(string(stage))
-	if m := ex.RPCMethod(); m != "" {
+	if t.rpc != "" {
 		b.WriteByte(' ')
-		b.WriteString(m)
+		b.WriteString(t.rpc)
 	}
-	if ex.Status != 0 {
+	if r.status != 0 {
 		b.WriteByte(' ')
-		b.WriteString(strconv.Itoa(ex.Status))
+		b.WriteString(strconv.Itoa(int(r.status)))
 	}
-	if ex.Error != "" {
+	if t.err != "" {
 		b.WriteByte(' ')
-		b.WriteString(ex.Error)
+		b.WriteString(t.err)
 	}
-	if ex.Kind == recorder.Outbound && ex.Host != "" {
+	if t.host != "" {
 		b.WriteByte(' ')
-		b.WriteString(ex.Host)
+		b.WriteString(t.host)
 	}
 	return strings.ToLower(strings.ReplaceAll(b.String(), "\n", " ")) // a newline ends a hay in the arena
 }

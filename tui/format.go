@@ -2,12 +2,10 @@ package tui
 
 import (
 	"fmt"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"net/http"
 	"strconv"
 	"time"
-
-	"github.com/mcpwatch/mcpwatch/recorder"
-	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
 // fmtDur writes a duration in at most 6 cells: 850µs, 12ms, 1.2s, 3m05s.
@@ -50,22 +48,22 @@ func statusText(r *row) string {
 	case classPending:
 		return "…"
 	case classError:
-		if r.ex.Status == 0 {
+		if r.status == 0 {
 			return "ERR"
 		}
 	}
-	return strconv.Itoa(r.ex.Status)
+	return strconv.Itoa(int(r.status))
 }
 
 // durText is the duration column.
-func durText(ex *recorder.Exchange) string {
-	switch ex.State {
-	case recorder.StatePending:
+func durText(r *row) string {
+	switch {
+	case r.flags&rowPending != 0:
 		return "…"
-	case recorder.StateStreaming:
+	case r.flags&rowStreaming != 0:
 		return "live"
 	}
-	return fmtDur(ex.Timings.Total)
+	return fmtDur(r.dur)
 }
 
 // statusLine is "200 OK".

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -241,6 +242,43 @@ type harness struct {
 	t     *testing.T
 	m     *Model
 	store *recorder.Store
+	fed   *fedStore
+}
+
+// fedStore is where the model under test finds the exchanges of the updates a test feeds it itself (updatesMsg
+// built by the test rather than by the store's subscription: exchanges with the ids and states a test chooses,
+// which the store's API cannot make): the store's exchange with the id, else the latest fed. A Cleared update
+// empties it, as it does the store the updates stand for.
+type fedStore struct {
+	store *recorder.Store
+	mu    sync.Mutex
+	exs   map[uint64]*recorder.Exchange
+}
+
+func newFedStore(store *recorder.Store) *fedStore {
+	return &fedStore{store: store, exs: map[uint64]*recorder.Exchange{}}
+}
+
+func (f *fedStore) note(us []recorder.Update) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, u := range us {
+		switch {
+		case u.Kind == recorder.Cleared:
+			clear(f.exs)
+		case u.Exchange != nil:
+			f.exs[u.Exchange.ID] = u.Exchange
+		}
+	}
+}
+
+func (f *fedStore) get(id uint64) *recorder.Exchange {
+	if ex := f.store.Get(id); ex != nil {
+		return ex
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.exs[id]
 }
 
 type hopt func(*Config)
@@ -268,7 +306,8 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(m.Close)
-	hs := &harness{t: t, m: m, store: store}
+	hs := &harness{t: t, m: m, store: store, fed: newFedStore(store)}
+	m.ctx.exchange = hs.fed.get
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return hs
 }
@@ -312,6 +351,9 @@ func readyAnalysis(m *Model) (analysisMsg, bool) {
 // (see settle).
 func (h *harness) send(msg tea.Msg) tea.Cmd {
 	h.t.Helper()
+	if u, ok := msg.(updatesMsg); ok && h.fed != nil {
+		h.fed.note(u.updates)
+	}
 	_, cmd := h.m.Update(msg)
 	h.settle()
 	return cmd

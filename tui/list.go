@@ -6,8 +6,6 @@ import (
 
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
-
-	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // listPane is the exchange list: one line per exchange, newest at the bottom, following new arrivals until the
@@ -64,7 +62,7 @@ func (p *listPane) selectPos(pos int) {
 		return
 	}
 	pos = max(min(pos, n-1), 0)
-	p.selID = d.at(pos).ex.ID
+	p.selID = d.at(pos).id
 }
 
 // selectID selects an exchange and stops following.
@@ -91,7 +89,7 @@ func (p *listPane) clamp() {
 		return
 	}
 	pos := p.pos()
-	p.selID = d.at(pos).ex.ID
+	p.selID = d.at(pos).id
 	rows := p.rowsShown()
 	if p.follow {
 		p.top = max(n-rows, 0)
@@ -192,7 +190,7 @@ func (p *listPane) Lines() []string {
 	for pos := p.top; pos < n && len(lines) < p.h; pos++ {
 		r := d.at(pos)
 		line := p.render(r, cols)
-		if r.ex.ID == p.selID {
+		if r.id == p.selID {
 			line = selectRow(st, line, p.w, p.focused)
 		}
 		lines = append(lines, line)
@@ -209,7 +207,7 @@ func (p *listPane) columns() listCols {
 	d := p.ctx.flow
 	c := listCols{id: 3, stage: 11}
 	if n := len(d.rows); n > 0 {
-		c.id = max(len(strconv.FormatUint(d.rows[n-1].ex.ID, 10)), 3)
+		c.id = max(len(strconv.FormatUint(d.rows[n-1].id, 10)), 3)
 	}
 	if p.w >= 100 {
 		c.time = 12
@@ -222,52 +220,54 @@ func (p *listPane) columns() listCols {
 func (p *listPane) render(r *row, c listCols) string {
 	st := &p.ctx.styles
 	d := p.ctx.flow
-	ex := r.ex
+	t := d.text(r)
 	var b strings.Builder
 	b.Grow(p.w * 2)
 	// The selection (also marked where reverse video is not seen), then marks: the worst finding, a toggle's
 	// alteration, an outbound request.
-	if ex.ID == p.selID {
+	if r.id == p.selID {
 		b.WriteString("▸")
 	} else {
 		b.WriteByte(' ')
 	}
-	if m, ok := d.exFinding[ex.ID]; ok {
+	if m, ok := d.exFinding[r.id]; ok {
 		b.WriteString(st.sevStyle(m.sev).Render(sevMark(m.sev)))
 	} else {
 		b.WriteByte(' ')
 	}
 	switch {
-	case len(ex.Toggles) > 0:
+	case r.flags&rowToggles != 0:
 		b.WriteString(st.Toggle.Render("~"))
-	case ex.Kind == recorder.Outbound:
+	case r.flags&rowOutbound != 0:
 		b.WriteString(st.Faint.Render("→"))
 	default:
 		b.WriteByte(' ')
 	}
-	b.WriteString(st.Faint.Render(padLeft(strconv.FormatUint(ex.ID, 10), c.id)))
+	b.WriteString(st.Faint.Render(padLeft(strconv.FormatUint(r.id, 10), c.id)))
 	b.WriteByte(' ')
 	if c.time > 0 {
-		b.WriteString(st.Faint.Render(ex.Start.Format("15:04:05.000")))
+		b.WriteString(st.Faint.Render(r.clock()))
 		b.WriteByte(' ')
 	}
-	b.WriteString(fit(ex.Method, 6))
+	b.WriteString(fit(t.method, 6))
 	b.WriteByte(' ')
 	b.WriteString(st.statusStyle(r.class).Render(fit(statusText(r), 3)))
 	b.WriteByte(' ')
-	b.WriteString(padLeft(durText(ex), 6))
+	b.WriteString(padLeft(durText(r), 6))
 	b.WriteByte(' ')
 	b.WriteString(fit(string(d.stageOf(r)), c.stage))
 	b.WriteByte(' ')
-	rest := sanitize(ex.Path())
-	if ex.Kind == recorder.Outbound {
-		rest = sanitize(ex.URL)
+	var rest string
+	if r.flags&rowOutbound != 0 {
+		rest = sanitize(t.url)
+	} else {
+		rest = sanitize(t.path())
 	}
-	if m := ex.RPCMethod(); m != "" {
-		rest += " " + st.Bold.Render(sanitize(m))
+	if t.rpc != "" {
+		rest += " " + st.Bold.Render(sanitize(t.rpc))
 	}
-	if ex.Error != "" {
-		rest += " " + st.Status5xx.Render(sanitize(ex.Error))
+	if t.err != "" {
+		rest += " " + st.Status5xx.Render(sanitize(t.err))
 	}
 	b.WriteString(rest)
 	return b.String()

@@ -130,7 +130,7 @@ func (p *exportPrompt) Update(msg tea.Msg) tea.Cmd {
 		p.ctx.dialogs.close(dialogExport)
 		p.input.Blur()
 	case exportSave, exportOverwrite:
-		return runExport(p.ctx.cfg.Exporter, p.formatName(), p.path(), p.ctx.flow.exchanges(), action == exportOverwrite)
+		return runExport(p.ctx.cfg.Exporter, p.ctx.exchange, p.formatName(), p.path(), p.ctx.flow.ids(), action == exportOverwrite)
 	}
 	return cmd
 }

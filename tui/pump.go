@@ -112,11 +112,13 @@ func setToggle(t Toggles, name, value string, on bool) tea.Cmd {
 type exportedMsg struct {
 	format, path string
 	n            int
+	forgotten    int // exchanges of the view the store had forgotten when they were asked for: not written
 	err          error
 	exists       bool // the file exists and overwriting was not confirmed: nothing was written
 }
 
-func runExport(exp Exporter, format, path string, exs []*recorder.Exchange, overwrite bool) tea.Cmd {
+// runExport writes the exchanges with ids, asking the store for them (get) in the command, off the update loop.
+func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path string, ids []uint64, overwrite bool) tea.Cmd {
 	return func() tea.Msg {
 		if !overwrite {
 			if _, err := os.Stat(path); err == nil {
@@ -125,11 +127,18 @@ func runExport(exp Exporter, format, path string, exs []*recorder.Exchange, over
 				return exportedMsg{format: format, path: path, err: err}
 			}
 		}
+		exs := make([]*recorder.Exchange, 0, len(ids))
+		for _, id := range ids {
+			if ex := get(id); ex != nil {
+				exs = append(exs, ex)
+			}
+		}
+		forgotten := len(ids) - len(exs)
 		err := exp(format, path, exs)
 		if err != nil {
 			err = fmt.Errorf("export %s to %s: %w", format, path, err)
 		}
-		return exportedMsg{format: format, path: path, n: len(exs), err: err}
+		return exportedMsg{format: format, path: path, n: len(exs), forgotten: forgotten, err: err}
 	}
 }
 

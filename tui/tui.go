@@ -70,6 +70,9 @@ type Model struct {
 	anPending   bool   // its last message said a report is still owed
 	anEpochSent int
 	anFromSent  uint64
+	// fed is what the data took from the store's updates during this Update, for the service: flushAnalysis hands
+	// it over at the end of the Update, and the model keeps none of it.
+	fed []*recorder.Exchange
 
 	// The screen's slots, for the panes, the dialogs, the mouse and the cursor.
 	layout layout
@@ -92,7 +95,7 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: newStyles(dark), keys: defaultKeyMap(),
-		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs}
+		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs, exchange: cfg.Store.Get}
 	m.flow = m.ctx.flow
 	m.newPanes()
 	m.newDialogs()
@@ -110,7 +113,7 @@ func New(cfg Config) (*Model, error) {
 	}
 	m.anSub = m.an.Subscribe()
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
-	m.flow.resync(cfg.Store.Snapshot())
+	m.flow.resync(cfg.Store.Snapshot(), &m.fed)
 	m.onData()
 	m.flushAnalysis()
 	return m, nil

@@ -12,10 +12,11 @@ import (
 // flushAnalysis hands the service what the data changed (never blocking: it queues).
 func (m *Model) flushAnalysis() {
 	d := m.flow
-	if len(d.anExs) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
+	if len(m.fed) == 0 && d.anEpoch == m.anEpochSent && d.heldFrom() == m.anFromSent {
 		return
 	}
-	j := d.takeAnalysisJob()
+	j := d.analysisJob(m.fed)
+	m.fed = nil // the service has them now: the model keeps no snapshot
 	m.anSent++
 	j.Seq = m.anSent
 	m.anEpochSent, m.anFromSent = j.Epoch, j.From
@@ -67,7 +68,7 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.onUpdates(msg)
 	case resyncMsg:
 		m.resyncing = false
-		m.flow.resync(msg.exchanges)
+		m.flow.resync(msg.exchanges, &m.fed)
 		m.onData()
 		return nil
 	case clearedMsg:
@@ -154,7 +155,7 @@ func (m *Model) setTheme(dark bool) {
 
 func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 	m.flow.dropped = msg.dropped
-	m.flow.apply(msg.updates, &m.ignoreCleared)
+	m.flow.apply(msg.updates, &m.ignoreCleared, &m.fed)
 	m.onData()
 	var cmds []tea.Cmd
 	if msg.closed {
@@ -212,7 +213,11 @@ func (m *Model) onExported(msg exportedMsg) tea.Cmd {
 	}
 	m.dialogs.close(dialogExport)
 	p.input.Blur()
-	return m.setStatus("saved "+plural(msg.n, "exchange", "exchanges")+" to "+msg.path+" ("+msg.format+")", false)
+	s := "saved " + plural(msg.n, "exchange", "exchanges") + " to " + msg.path + " (" + msg.format + ")"
+	if msg.forgotten > 0 {
+		s += "; left out " + strconv.Itoa(msg.forgotten) + " the store had forgotten"
+	}
+	return m.setStatus(s, false)
 }
 
 // onKey routes a key: the top dialog gets it first (a modal one every key; a body dialog, such as the findings, the
@@ -386,13 +391,17 @@ func (m *Model) copyCurl() tea.Cmd {
 	if r == nil {
 		return m.setStatus("nothing to copy: no exchange is selected", true)
 	}
-	s := curlCommand(r.ex, curlBase(r.ex, m.cfg.ListenURL, m.cfg.PublicURL))
+	ex := m.detail.exchange(r) // the detail pane's, if it holds this one; else the store's
+	if ex == nil {
+		return m.setStatus("nothing to copy: "+forgottenText(r.id), true)
+	}
+	s := curlCommand(ex, curlBase(ex, m.cfg.ListenURL, m.cfg.PublicURL))
 	note := ""
-	if r.ex.ReqHeaders.Get("Authorization") != "" {
+	if ex.ReqHeaders.Get("Authorization") != "" {
 		note = "; it includes the Authorization header"
 	}
 	return tea.Batch(tea.SetClipboard(s),
-		m.setStatus("copied #"+strconv.FormatUint(r.ex.ID, 10)+" as curl to the clipboard (OSC 52)"+note, false))
+		m.setStatus("copied #"+strconv.FormatUint(ex.ID, 10)+" as curl to the clipboard (OSC 52)"+note, false))
 }
 
 // copyConnectorURL puts the connector URL (what to paste into the client) on the clipboard, as `c` does a request.
@@ -406,6 +415,7 @@ func (m *Model) copyConnectorURL() tea.Cmd {
 
 func (m *Model) clear() tea.Cmd {
 	m.flow.clear(m.flow.maxID())
+	m.fed = nil
 	m.onData()
 	m.ignoreCleared = true
 	msg := "cleared"
