@@ -72,7 +72,8 @@ type Analyzer struct {
 	now   time.Time // SetNow
 	ended bool      // End: the capture ended
 
-	req reqMemo // the last request body's params, read once for every rule that looks at them
+	req   reqMemo // the last request body's params, read once for every rule that looks at them
+	spare *exMemo // a memo let go, for the next exchange
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -88,40 +89,65 @@ type exRec struct {
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
 	rules   []string // rules that fired on it (the connection holds the findings)
-	tok     string   // "tok:" + hash of its bearer token, once computed
+	sse     bool     // a POST of a 2024-11-05 session: answered on the session's stream
+	pair    uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+	memo    *exMemo  // until its final snapshot is analysed
+}
+
+// exMemo is what is computed once of an exchange while it is analysed, let go (for the next exchange to reuse)
+// once its final snapshot was: most records live long, and these are needed only while it is analysed.
+type exMemo struct {
+	tok     string // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
 	uaSig   signal // its user agent's signal, once computed
 	uaDone  bool
-	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
-	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+}
+
+func (r *exRec) m() *exMemo {
+	if r.memo == nil {
+		r.memo = &exMemo{}
+	}
+	return r.memo
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
 func (r *exRec) tokKey(ex *recorder.Exchange) string {
-	if !r.tokDone {
-		r.tokDone = true
+	m := r.m()
+	if !m.tokDone {
+		m.tokDone = true
 		if t := bearer(ex); t != "" {
-			r.tok = "tok:" + hashSecret(t)
+			m.tok = "tok:" + hashSecret(t)
 		}
 	}
-	return r.tok
+	return m.tok
 }
 
 func (r *exRec) family(ex *recorder.Exchange) string {
-	if r.fam == "" {
-		r.fam = familyKey(ex, r.ua(ex))
+	m := r.m()
+	if m.fam == "" {
+		m.fam = familyKey(ex, r.ua(ex))
 	}
-	return r.fam
+	return m.fam
 }
 
 // ua is the signal of the exchange's user agent (looked up once per exchange).
 func (r *exRec) ua(ex *recorder.Exchange) signal {
-	if !r.uaDone {
-		r.uaDone = true
-		r.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+	m := r.m()
+	if !m.uaDone {
+		m.uaDone = true
+		m.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
-	return r.uaSig
+	return m.uaSig
+}
+
+// settle lets go of an exchange's memo once its final snapshot was analysed (kept for the next one).
+func (a *Analyzer) settle(r *exRec) {
+	if !r.done || r.memo == nil {
+		return
+	}
+	*r.memo = exMemo{}
+	a.spare, r.memo = r.memo, nil
 }
 
 // ref is a connection as an index names it, and the exchange that set the entry last (its owner, in that
@@ -405,7 +431,8 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	}
 	r := a.exs[ex.ID]
 	if r == nil {
-		r = &exRec{id: ex.ID, start: ex.Start}
+		r = &exRec{id: ex.ID, start: ex.Start, memo: a.spare}
+		a.spare = nil
 		a.exs[ex.ID] = r
 		a.enqueue(ex.ID)
 		if len(a.exs) > a.opts.MaxExchanges {
@@ -415,6 +442,11 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if r.done {
 		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
 	}
+	a.observe(r, ex)
+	a.settle(r)
+}
+
+func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if end := exEnd(ex); end.After(a.last) {
 		a.last = end
 	}
