@@ -83,20 +83,40 @@ type exRec struct {
 	stage   Stage
 	status  StageStatus
 	era     string
-	sig     signal   // the exchange's own client signal, for an exchange not (yet) in a connection
-	toggles []string // the toggles that altered it (NAME or NAME=VALUE)
 	conn    *conn
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
-	rules   []string // rules that fired on it (the connection holds the findings)
+	facts   *exFacts // nil for most
 	sse     bool     // a POST of a 2024-11-05 session: answered on the session's stream
 	pair    uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
 	memo    *exMemo  // until its final snapshot is analysed
 }
 
+// exFacts are the toggles that altered an exchange (NAME or NAME=VALUE) and the rules that fired on it (its
+// connection holds the findings): most exchanges have none.
+type exFacts struct {
+	toggles []string
+	rules   []string
+}
+
+func (r *exRec) toggled() []string {
+	if r.facts == nil {
+		return nil
+	}
+	return r.facts.toggles
+}
+
+func (r *exRec) fired() []string {
+	if r.facts == nil {
+		return nil
+	}
+	return r.facts.rules
+}
+
 // exMemo is what is computed once of an exchange while it is analysed, let go (for the next exchange to reuse)
 // once its final snapshot was: most records live long, and these are needed only while it is analysed.
 type exMemo struct {
+	sig     signal // the exchange's own client signal, while it is in no connection (pending, no key yet)
 	tok     string // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
@@ -467,8 +487,8 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
-			if s := r.ua(ex); s.better(r.sig) {
-				r.sig = s // until it joins a connection, its own user agent names its client
+			if s := r.ua(ex); s.better(r.m().sig) {
+				r.m().sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
@@ -492,7 +512,9 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		if r.sse && r.era == "" {
 			r.era = "legacy"
 		}
-		r.toggles = toggleNames(ex)
+		if t := toggleNames(ex); len(t) > 0 {
+			r.facts = &exFacts{toggles: t}
+		}
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
@@ -754,7 +776,7 @@ func (c *conn) marked(id uint64) bool {
 // there are marks: the others are dropped as they pile up).
 func (c *conn) keep(r *exRec) {
 	erred := r.erred()
-	if len(r.toggles) == 0 && !erred || !c.marked(r.id) {
+	if len(r.toggled()) == 0 && !erred || !c.marked(r.id) {
 		return
 	}
 	if c.kept == nil {
@@ -763,7 +785,7 @@ func (c *conn) keep(r *exRec) {
 	if len(c.kept) >= 2*(numMarks+2) {
 		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
 	}
-	c.kept[r.id] = keptEx{toggles: r.toggles, erred: erred}
+	c.kept[r.id] = keptEx{toggles: r.toggled(), erred: erred}
 }
 
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
@@ -1406,9 +1428,6 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		if s.strength == 0 {
 			return
 		}
-		if s.better(r.sig) {
-			r.sig = s
-		}
 		if s.better(c.best) {
 			c.best = s
 		}
@@ -1511,8 +1530,8 @@ func (a *Analyzer) Info(id uint64) Info {
 		return Info{}
 	}
 	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
-	if r.sig.strength > weakStrength { // a shared signal names nobody alone
-		info.Client = r.sig.kind
+	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = r.memo.sig.kind
 	}
 	if !r.settled {
 		info.Status = StatusPending
@@ -1521,8 +1540,8 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.sig.strength > weakStrength {
-			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
+		} else if p.memo != nil && p.memo.sig.strength > weakStrength {
+			info.Client = p.memo.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
 			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
@@ -1532,7 +1551,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if c != nil {
 		info.Connection = c.id
 		info.Client = c.kind()
-		for _, rule := range r.rules {
+		for _, rule := range r.fired() {
 			if f := c.found[rule]; f != nil {
 				g := *f
 				g.Connection = c.id

@@ -18,10 +18,13 @@ import (
 // fire records that a rule fired on an exchange. A rule fires once per connection; later exchanges count.
 func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	rule := rl.ID
-	if slices.Contains(r.rules, rule) {
+	if slices.Contains(r.fired(), rule) {
 		return
 	}
-	r.rules = append(r.rules, rule)
+	if r.facts == nil {
+		r.facts = &exFacts{}
+	}
+	r.facts.rules = append(r.facts.rules, rule)
 	if rl.Severity == SeverityError && r.status == StatusOK {
 		r.status = StatusFailed // the exchange's stage failed, whatever its HTTP status said
 		c.updateStage(r, c.stages[stageIndex(r.stage)].dur)
@@ -29,12 +32,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Toggle == "" {
-			f.Toggle = blame(rl, r.toggles)
+			f.Toggle = blame(rl, r.toggled())
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Toggle: blame(rl, r.toggles), At: r.start, Count: 1}
+		ExchangeID: r.id, Toggle: blame(rl, r.toggled()), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -1082,7 +1085,7 @@ func (a *Analyzer) erred(c *conn, id uint64) bool {
 }
 
 func (r *exRec) erred() bool {
-	for _, rule := range r.rules {
+	for _, rule := range r.fired() {
 		if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
 			return true
 		}
@@ -1096,7 +1099,7 @@ func (a *Analyzer) togglesOf(c *conn, ids ...uint64) []string {
 	for _, id := range ids {
 		toggles := c.kept[id].toggles
 		if r := a.exs[id]; r != nil {
-			toggles = r.toggles
+			toggles = r.toggled()
 		}
 		for _, n := range toggles {
 			if !slices.Contains(names, n) {
