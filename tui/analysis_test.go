@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -141,6 +142,9 @@ type genAnalyzer struct {
 }
 
 func (a *genAnalyzer) Observe(ex *recorder.Exchange) { a.exs[ex.ID] = ex }
+func (a *genAnalyzer) Forget(below uint64) {
+	maps.DeleteFunc(a.exs, func(id uint64, _ *recorder.Exchange) bool { return id < below })
+}
 func (a *genAnalyzer) Info(id uint64) analysis.Info {
 	if ex := a.exs[id]; ex != nil {
 		return analysis.Info{Stage: analysis.StageOf(ex, "/mcp"), Client: analysis.ClientClaude, Connection: a.conn()}
@@ -155,10 +159,10 @@ func (a *genAnalyzer) Report() *analysis.Report {
 	return &analysis.Report{Connections: []*analysis.Connection{{ID: a.conn(), Client: analysis.ClientClaude}}}
 }
 
-// TestAnalyzerRebuiltFromWhatIsHeld: the analysis never holds more than the exchanges the data holds and half as
-// many again (at least rebuildMin): it is started afresh from what is held; every exchange held is then told
-// what the new analysis says of it, in chunks.
-func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
+// TestAnalyzerForgetsWhatIsEvicted: the analysis holds exactly the exchanges the data holds — it is told to forget
+// what the data evicts, and is never started afresh (before, it was rebuilt from what was held once half as many
+// had been evicted, and held up to 1.5 times as many).
+func TestAnalyzerForgetsWhatIsEvicted(t *testing.T) {
 	const maxCount = live.InfoChunk + 1000
 	gens := 0
 	var an *genAnalyzer // the service's analyzer, the latest it made
@@ -175,8 +179,7 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 		h.feed(recorder.Completed, numbered(next, maxCount/2)...)
 		next += maxCount / 2
 		d := h.m.flow
-		held := d.len()
-		if got := len(an.exs); got > held+max(held/2, live.RebuildMin) {
+		if got, held := len(an.exs), d.len(); got != held {
 			t.Fatalf("the analyzer holds %d exchanges, the data %d", got, held)
 		}
 		// The service holds exactly what the data holds: it analyses every row, and none of those evicted.
@@ -202,13 +205,13 @@ func TestAnalyzerRebuiltFromWhatIsHeld(t *testing.T) {
 		}
 	}
 	d := h.m.flow
-	if h.m.an.Rebuilds() == 0 {
-		t.Fatal("the analyzer was never rebuilt")
+	if n := h.m.an.Analyzers(); n != 1 || gens != 1 {
+		t.Fatalf("%d analyzers made", gens)
 	}
 	want := an.conn()
 	for i := range d.rows {
 		if got := d.connOf(&d.rows[i]); got != want {
-			t.Fatalf("#%d is in connection %q after the rebuild, want %q", d.rows[i].id, got, want)
+			t.Fatalf("#%d is in connection %q, want %q", d.rows[i].id, got, want)
 		}
 	}
 	if len(d.connList) != 1 || d.connList[0].ID != want {

@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,11 @@ func (s *script) analyzer(analysis.Options) analyzer {
 }
 
 func (a *scriptedAnalyzer) Observe(ex *recorder.Exchange) { a.exs[ex.ID] = ex }
+
+// Forget forgets what the data let go, as the real analyzer does.
+func (a *scriptedAnalyzer) Forget(below uint64) {
+	maps.DeleteFunc(a.exs, func(id uint64, _ *recorder.Exchange) bool { return id < below })
+}
 
 func (a *scriptedAnalyzer) Info(id uint64) analysis.Info {
 	ex := a.exs[id]

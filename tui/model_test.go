@@ -738,7 +738,7 @@ func TestBoundedByTheStore(t *testing.T) {
 	if got := h.selectedID(); got != d.at(d.visible()-1).id {
 		t.Fatalf("selected #%d, want the newest call", got)
 	}
-	if len(sa.exs) > 100+live.RebuildMin {
+	if len(sa.exs) > 100 {
 		t.Fatalf("the analyzer holds %d exchanges", len(sa.exs))
 	}
 

@@ -157,8 +157,9 @@ type Options struct {
 	// grouped into one connection by their user agent (default 5 minutes).
 	Window time.Duration
 	// MaxExchanges bounds the exchanges the analyzer keeps a record of (default 100,000, the store's default
-	// bound). Past it the oldest completed ones are forgotten — Info no longer knows them, as the store no longer
-	// holds them — while their connections and findings stay.
+	// bound). Past it the oldest completed ones are forgotten, as Analyzer.Forget forgets them — Info no longer
+	// knows them, as the store no longer holds them; a connection stays, with its findings, until its last
+	// exchange is forgotten.
 	MaxExchanges int
 }
 

@@ -3,6 +3,7 @@ package analysis
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -28,27 +29,41 @@ const (
 // matters (metadata, registration, authorization, token, initialize); Report is proportional to the number of
 // connections and findings, not to the number of exchanges. An exchange is analysed once, from the first
 // snapshot that has a response (its stage, connection and client) and from its final snapshot (its findings).
+//
+// Memory is bounded by the exchanges held, linearly: past Options.MaxExchanges, or below the id given to Forget
+// (the feeder let them go), an exchange is forgotten, and with it what it said (the keys, tokens, client ids and
+// session ids it named, as the entry of an index it set last) and, with a connection's last exchange, the
+// connection itself (its findings leave the report). What is kept of a connection that still has an exchange held
+// is what it learned from all of them (its stages, findings, names), so that a long session keeps its story.
 type Analyzer struct {
 	opts Options
 	exs  map[uint64]*exRec
 	// order holds the ids of exs from order[head] on, oldest first, for forgetting the oldest past MaxExchanges.
 	order []uint64
 	head  int
+	// late holds, as a min-heap, the ids of order queued after a greater one (observed out of order, or open ones
+	// queued again), so that Forget finds every id below its bound; top is the greatest id queued.
+	late idHeap
+	top  uint64
 
-	conns []*conn            // in creation order; merged ones are dropped at the next Report
-	seq   int                // connections created
-	keys  map[string]*conn   // strong keys (client id, token hash, session id, code hash) → connection
-	weak  map[string]*conn   // user-agent family → the last connection it was seen on
-	toks  map[string]*token  // access and refresh tokens issued in this capture, by hash
-	rts   map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
-	cids  map[string]*client // client ids registered (or metadata documents fetched) in this capture
-	sids  map[string]bool    // session ids issued in this capture
+	conns []*conn // in creation order; merged and gone ones are dropped at the next Report or sweep
+	seq   int     // connections created
+	// The indexes below name an exchange that set their entry (ref.ex, token.issued, client.ex, rtUse.ex, sids'
+	// values): an entry holds while that exchange is held, and sweep deletes the others.
+	keys map[string]ref     // strong keys (client id, token hash, session id, code hash) → connection
+	weak map[string]ref     // user-agent family → the last connection it was seen on
+	toks map[string]*token  // access and refresh tokens issued in this capture, by hash
+	rts  map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
+	cids map[string]*client // client ids registered (or metadata documents fetched) in this capture
+	sids map[string]uint64  // session ids issued in this capture → the initialize that issued it
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
-	discovering *conn
+	discovering ref
 	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
 	// another user agent from the same address join it (hostJoin).
-	hosts map[string]*conn
+	hosts map[string]ref
+	// forgotten counts the exchanges forgotten since the indexes were last swept.
+	forgotten int
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
 	sse     map[string]*sseStream
 	sseByID map[uint64]*sseStream
@@ -57,7 +72,8 @@ type Analyzer struct {
 	now   time.Time // SetNow
 	ended bool      // End: the capture ended
 
-	req reqMemo // the last request body's params, read once for every rule that looks at them
+	req   reqMemo // the last request body's params, read once for every rule that looks at them
+	spare *exMemo // a memo let go, for the next exchange
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself).
@@ -67,46 +83,120 @@ type exRec struct {
 	stage   Stage
 	status  StageStatus
 	era     string
-	sig     signal   // the exchange's own client signal, for an exchange not (yet) in a connection
-	toggles []string // the toggles that altered it (NAME or NAME=VALUE)
 	conn    *conn
 	settled bool     // stage fixed, counted in its connection's stage
 	done    bool     // final snapshot analysed
-	rules   []string // rules that fired on it (the connection holds the findings)
-	tok     string   // "tok:" + hash of its bearer token, once computed
+	facts   *exFacts // nil for most
+	sse     bool     // a POST of a 2024-11-05 session: answered on the session's stream
+	pair    uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+	memo    *exMemo  // until its final snapshot is analysed
+}
+
+// exFacts are the toggles that altered an exchange (NAME or NAME=VALUE) and the rules that fired on it (its
+// connection holds the findings): most exchanges have none.
+type exFacts struct {
+	toggles []string
+	rules   []string
+}
+
+func (r *exRec) toggled() []string {
+	if r.facts == nil {
+		return nil
+	}
+	return r.facts.toggles
+}
+
+func (r *exRec) fired() []string {
+	if r.facts == nil {
+		return nil
+	}
+	return r.facts.rules
+}
+
+// exMemo is what is computed once of an exchange while it is analysed, let go (for the next exchange to reuse)
+// once its final snapshot was: most records live long, and these are needed only while it is analysed.
+type exMemo struct {
+	sig     signal // the exchange's own client signal, while it is in no connection (pending, no key yet)
+	tok     string // "tok:" + hash of its bearer token, once computed
 	tokDone bool
 	fam     string // its user-agent family key, once computed
 	uaSig   signal // its user agent's signal, once computed
 	uaDone  bool
-	sse     bool   // a POST of a 2024-11-05 session: answered on the session's stream
-	pair    uint64 // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+}
+
+func (r *exRec) m() *exMemo {
+	if r.memo == nil {
+		r.memo = &exMemo{}
+	}
+	return r.memo
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
 func (r *exRec) tokKey(ex *recorder.Exchange) string {
-	if !r.tokDone {
-		r.tokDone = true
+	m := r.m()
+	if !m.tokDone {
+		m.tokDone = true
 		if t := bearer(ex); t != "" {
-			r.tok = "tok:" + hashSecret(t)
+			m.tok = "tok:" + hashSecret(t)
 		}
 	}
-	return r.tok
+	return m.tok
 }
 
 func (r *exRec) family(ex *recorder.Exchange) string {
-	if r.fam == "" {
-		r.fam = familyKey(ex, r.ua(ex))
+	m := r.m()
+	if m.fam == "" {
+		m.fam = familyKey(ex, r.ua(ex))
 	}
-	return r.fam
+	return m.fam
 }
 
 // ua is the signal of the exchange's user agent (looked up once per exchange).
 func (r *exRec) ua(ex *recorder.Exchange) signal {
-	if !r.uaDone {
-		r.uaDone = true
-		r.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+	m := r.m()
+	if !m.uaDone {
+		m.uaDone = true
+		m.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
-	return r.uaSig
+	return m.uaSig
+}
+
+// settle lets go of an exchange's memo once its final snapshot was analysed (kept for the next one).
+func (a *Analyzer) settle(r *exRec) {
+	if !r.done || r.memo == nil {
+		return
+	}
+	*r.memo = exMemo{}
+	a.spare, r.memo = r.memo, nil
+}
+
+// ref is a connection as an index names it, and the exchange that set the entry last (its owner, in that
+// connection): the entry holds while the analyzer holds that exchange.
+type ref struct {
+	c  *conn
+	ex uint64
+}
+
+// holds reports whether the analyzer keeps a record of exchange id.
+func (a *Analyzer) holds(id uint64) bool {
+	_, ok := a.exs[id]
+	return ok
+}
+
+// conn is the connection an index entry names, or nil when the exchange that set it was forgotten.
+func (a *Analyzer) conn(e ref) *conn {
+	if e.c == nil || !a.holds(e.ex) {
+		return nil
+	}
+	return e.c.root()
+}
+
+// point sets an index entry to c, as exchange ex says; an entry that already names c keeps the latest owner.
+func (a *Analyzer) point(m map[string]ref, k string, c *conn, ex uint64) {
+	if old, ok := m[k]; ok && old.ex > ex && a.conn(old) == c {
+		ex = old.ex
+	}
+	m[k] = ref{c: c, ex: ex}
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -212,8 +302,15 @@ type conn struct {
 	last         time.Time
 
 	stages [numStages]stageAgg
+	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
+	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
 	ids    []uint64
 	shared bool // ids was handed out by Report: copy before an insert in the middle
+	holes  int
+	held   int
+	gone   bool
+	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
+	kept map[uint64]keptEx
 
 	found map[string]*Finding // by rule
 	order []*Finding
@@ -226,9 +323,9 @@ type conn struct {
 	viewAbs string // the absence findings the view holds
 }
 
-// token is an access or refresh token issued in this capture (known by its hash only).
+// token is an access or refresh token issued in this capture (known by its hash only); it holds while the
+// exchange that issued it is held.
 type token struct {
-	conn     *conn
 	issued   mark
 	expires  time.Time // zero: unknown
 	resource string    // the resource it was requested for
@@ -239,7 +336,30 @@ type token struct {
 // client is a client id registered (or a metadata document fetched) in this capture.
 type client struct {
 	redirects []string
-	secret    bool // a confidential client (a secret was issued)
+	secret    bool   // a confidential client (a secret was issued)
+	ex        uint64 // the exchange that registered it (or fetched its document): it holds while that one is held
+}
+
+// token is the token of hash key t issued in this capture, or nil.
+func (a *Analyzer) token(t string) *token {
+	if tk := a.toks[t]; tk != nil && a.holds(tk.issued.ex) {
+		return tk
+	}
+	return nil
+}
+
+// client is the client id registered (or whose metadata document was fetched) in this capture, or nil.
+func (a *Analyzer) client(cid string) *client {
+	if cl := a.cids[cid]; cl != nil && a.holds(cl.ex) {
+		return cl
+	}
+	return nil
+}
+
+// issued reports a session id issued in this capture.
+func (a *Analyzer) issued(sid string) bool {
+	ex, ok := a.sids[sid]
+	return ok && a.holds(ex)
 }
 
 // New returns an empty analyzer.
@@ -264,16 +384,17 @@ func New(opts Options) *Analyzer {
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
 	a.exs = map[uint64]*exRec{}
-	a.order, a.head = nil, 0
+	a.order, a.head, a.late, a.top = nil, 0, nil, 0
 	a.conns, a.seq = nil, 0
-	a.keys = map[string]*conn{}
-	a.weak = map[string]*conn{}
+	a.keys = map[string]ref{}
+	a.weak = map[string]ref{}
 	a.toks = map[string]*token{}
 	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
-	a.sids = map[string]bool{}
-	a.discovering = nil
-	a.hosts = map[string]*conn{}
+	a.sids = map[string]uint64{}
+	a.discovering = ref{}
+	a.hosts = map[string]ref{}
+	a.forgotten = 0
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
 	a.last = time.Time{}
@@ -330,9 +451,10 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	}
 	r := a.exs[ex.ID]
 	if r == nil {
-		r = &exRec{id: ex.ID, start: ex.Start}
+		r = &exRec{id: ex.ID, start: ex.Start, memo: a.spare}
+		a.spare = nil
 		a.exs[ex.ID] = r
-		a.order = append(a.order, ex.ID)
+		a.enqueue(ex.ID)
 		if len(a.exs) > a.opts.MaxExchanges {
 			a.forget()
 		}
@@ -340,6 +462,11 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if r.done {
 		return // the final snapshot was analysed; a later copy (a reloaded capture) changes nothing
 	}
+	a.observe(r, ex)
+	a.settle(r)
+}
+
+func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if end := exEnd(ex); end.After(a.last) {
 		a.last = end
 	}
@@ -360,8 +487,8 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if !r.settled {
 		r.stage = StageOf(ex, a.opts.MCPPath)
 		if ex.State == recorder.StatePending {
-			if s := r.ua(ex); s.better(r.sig) {
-				r.sig = s // until it joins a connection, its own user agent names its client
+			if s := r.ua(ex); s.better(r.m().sig) {
+				r.m().sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
@@ -385,7 +512,9 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		if r.sse && r.era == "" {
 			r.era = "legacy"
 		}
-		r.toggles = toggleNames(ex)
+		if t := toggleNames(ex); len(t) > 0 {
+			r.facts = &exFacts{toggles: t}
+		}
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
@@ -447,16 +576,223 @@ func (a *Analyzer) forget() {
 		switch r := a.exs[id]; {
 		case r == nil:
 		case !r.done:
-			a.order = append(a.order, id)
+			a.enqueue(id)
 		default:
-			delete(a.exs, id)
-			a.forgetSSE(id)
+			a.drop(r)
 		}
 	}
+	a.trimOrder()
+}
+
+// Forget forgets every exchange below id, open or not: the feeder let them go (the store evicted them), so no
+// later snapshot of them comes. Info no longer knows them; a connection goes with its last exchange, and its
+// findings leave the report. O(1) amortised per exchange forgotten (O(log n) for one observed out of id order).
+func (a *Analyzer) Forget(below uint64) {
+	for a.head < len(a.order) {
+		id := a.order[a.head]
+		r := a.exs[id]
+		if r != nil && id >= below {
+			break // those behind it are greater, or in late
+		}
+		a.head++
+		if r != nil {
+			a.drop(r)
+		}
+	}
+	for len(a.late) > 0 && a.late[0] < below {
+		if r := a.exs[a.late.pop()]; r != nil {
+			a.drop(r)
+		}
+	}
+	a.trimOrder()
+}
+
+// enqueue queues a new record's id for forgetting.
+func (a *Analyzer) enqueue(id uint64) {
+	a.order = append(a.order, id)
+	if id >= a.top {
+		a.top = id
+		return
+	}
+	a.late.push(id)
+	if len(a.late) > 2*len(a.exs)+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
+		a.late = slices.DeleteFunc(a.late, func(id uint64) bool { return !a.holds(id) })
+		a.late.init()
+	}
+}
+
+// idHeap is a min-heap of ids.
+type idHeap []uint64
+
+func (h *idHeap) push(id uint64) {
+	*h = append(*h, id)
+	s := *h
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if s[p] <= s[i] {
+			break
+		}
+		s[p], s[i] = s[i], s[p]
+		i = p
+	}
+}
+
+func (h *idHeap) pop() uint64 {
+	s := *h
+	top := s[0]
+	n := len(s) - 1
+	s[0] = s[n]
+	*h = s[:n]
+	h.down(0)
+	return top
+}
+
+func (h idHeap) down(i int) {
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		if r := l + 1; r < len(h) && h[r] < h[l] {
+			l = r
+		}
+		if h[i] <= h[l] {
+			return
+		}
+		h[i], h[l] = h[l], h[i]
+		i = l
+	}
+}
+
+func (h idHeap) init() {
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		h.down(i)
+	}
+}
+
+func (a *Analyzer) trimOrder() {
 	if a.head > 1024 && a.head > len(a.order)/2 {
 		a.order = append(a.order[:0], a.order[a.head:]...)
 		a.head = 0
 	}
+}
+
+// sweepMin is the fewest forgotten exchanges the indexes are swept for.
+const sweepMin = 256
+
+// drop forgets one exchange: its record, its stream's, its place in its connection, and the connection with its
+// last exchange. The index entries it set are swept once as many exchanges were forgotten as are held (amortised
+// O(1) an exchange; until then they no longer hold: see ref).
+func (a *Analyzer) drop(r *exRec) {
+	delete(a.exs, r.id)
+	a.forgetSSE(r.id)
+	if c := r.conn.root(); c != nil {
+		c.keep(r)
+		c.held--
+		a.unlist(c, r.id)
+		if c.held <= 0 {
+			c.forget()
+		}
+	}
+	a.forgotten++
+	if a.forgotten >= max(len(a.exs), sweepMin) {
+		a.sweep()
+	}
+}
+
+// sweep deletes the index entries whose exchange was forgotten, and the connections gone or merged.
+func (a *Analyzer) sweep() {
+	a.forgotten = 0
+	gone := func(_ string, e ref) bool { return !a.holds(e.ex) }
+	maps.DeleteFunc(a.keys, gone)
+	maps.DeleteFunc(a.weak, gone)
+	maps.DeleteFunc(a.hosts, gone)
+	maps.DeleteFunc(a.toks, func(_ string, t *token) bool { return !a.holds(t.issued.ex) })
+	maps.DeleteFunc(a.rts, func(_ string, u rtUse) bool { return !a.holds(u.ex) })
+	maps.DeleteFunc(a.cids, func(_ string, c *client) bool { return !a.holds(c.ex) })
+	maps.DeleteFunc(a.sids, func(_ string, ex uint64) bool { return !a.holds(ex) })
+	if !a.holds(a.discovering.ex) {
+		a.discovering = ref{}
+	}
+	a.conns = slices.DeleteFunc(a.conns, func(c *conn) bool { return c.parent != nil || c.gone })
+}
+
+// unlist takes a forgotten exchange out of its connection's ids: at the front at once (the oldest go first),
+// elsewhere as a hole, compacted once holes are half the list.
+func (a *Analyzer) unlist(c *conn, id uint64) {
+	c.gen++
+	if len(c.ids) > 0 && c.ids[0] == id {
+		c.ids = c.ids[1:]
+		for c.holes > 0 && len(c.ids) > 0 && !a.heldIn(c, c.ids[0]) {
+			c.ids = c.ids[1:]
+			c.holes--
+		}
+		return
+	}
+	c.holes++
+	if c.holes > len(c.ids)/2 {
+		a.compactIDs(c)
+	}
+}
+
+// heldIn reports whether exchange id is held, in connection c.
+func (a *Analyzer) heldIn(c *conn, id uint64) bool {
+	r := a.exs[id]
+	return r != nil && r.conn.root() == c
+}
+
+// compactIDs drops the holes from a connection's ids (into a new slice: a report may hold the old one).
+func (a *Analyzer) compactIDs(c *conn) {
+	if c.holes == 0 {
+		return
+	}
+	kept := make([]uint64, 0, len(c.ids)-c.holes)
+	for _, id := range c.ids {
+		if a.heldIn(c, id) {
+			kept = append(kept, id)
+		}
+	}
+	c.ids, c.shared, c.holes = kept, false, 0
+}
+
+// keptEx is what connFindings reads of an exchange a mark names (the toggles that altered it, whether an error
+// fired on it), kept by its connection once the exchange is forgotten.
+type keptEx struct {
+	toggles []string
+	erred   bool
+}
+
+// marked reports an exchange a mark of the connection names.
+func (c *conn) marked(id uint64) bool {
+	for _, m := range c.marks {
+		if m.ex == id {
+			return true
+		}
+	}
+	return c.expiredBy == id || c.rewrite.ex == id
+}
+
+// keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
+// there are marks: the others are dropped as they pile up).
+func (c *conn) keep(r *exRec) {
+	erred := r.erred()
+	if len(r.toggled()) == 0 && !erred || !c.marked(r.id) {
+		return
+	}
+	if c.kept == nil {
+		c.kept = map[uint64]keptEx{}
+	}
+	if len(c.kept) >= 2*(numMarks+2) {
+		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
+	}
+	c.kept[r.id] = keptEx{toggles: r.toggled(), erred: erred}
+}
+
+// forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
+func (c *conn) forget() {
+	c.gone = true
+	c.ids, c.found, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil, nil
+	c.asIDs, c.rewrites, c.rewriteFrom, c.kept = nil, nil, nil, nil
 }
 
 func exEnd(ex *recorder.Exchange) time.Time {
@@ -726,11 +1062,10 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		cands = append(cands, r.conn.root())
 	}
 	for _, k := range keys {
-		c := a.keys[k]
+		c := a.conn(a.keys[k])
 		if c == nil {
 			continue
 		}
-		c = c.root()
 		if strings.HasPrefix(k, "cid:") && !cidJoins(c, ex, r.stage) {
 			continue
 		}
@@ -757,15 +1092,16 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			}
 		}
 	}
-	for _, k := range keys {
-		a.keys[k] = target
-	}
 	if r.conn == nil {
 		r.conn = target
 		target.addID(r.id)
+		target.held++
+	}
+	for _, k := range keys {
+		a.point(a.keys, k, target, r.id)
 	}
 	target.gen++
-	a.weak[r.family(ex)] = target
+	a.point(a.weak, r.family(ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -780,7 +1116,11 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	switch r.stage {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
-		a.discovering = target
+		d := ref{c: target, ex: r.id}
+		if a.discovering.ex > r.id && a.conn(a.discovering) == target {
+			d.ex = a.discovering.ex
+		}
+		a.discovering = d
 	}
 	if ex.Kind == recorder.Inbound && r.stage != StageAuthorize && r.stage != StageConsent { // not the browser's
 		if isMCPPath(ex.Path(), a.opts.MCPPath) {
@@ -790,7 +1130,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			if len(a.hosts) >= maxHosts {
 				clear(a.hosts)
 			}
-			a.hosts[h] = target
+			a.point(a.hosts, h, target, r.id)
 		}
 	}
 	return target
@@ -837,7 +1177,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.weak[r.family(ex)].root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[r.family(ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
@@ -846,7 +1186,7 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	}
 	switch r.stage {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
-		if c := a.discovering.root(); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
+		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
 			return c
 		}
 	}
@@ -864,7 +1204,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if ex.Kind != recorder.Inbound {
 		return nil
 	}
-	c := a.hosts[remoteHost(ex)].root()
+	c := a.conn(a.hosts[remoteHost(ex)])
 	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.marks[mIssued].set() {
 		return nil
 	}
@@ -902,6 +1242,9 @@ func (c *conn) root() *conn {
 
 // merge folds src into dst (the exchange shows they are one client's run).
 func (a *Analyzer) merge(dst, src *conn) {
+	a.compactIDs(dst)
+	a.compactIDs(src)
+	dst.held += src.held
 	src.parent = dst
 	dst.gen++
 	if src.start.Before(dst.start) {
@@ -991,7 +1334,13 @@ func (a *Analyzer) merge(dst, src *conn) {
 	dst.echoed = dst.echoed || src.echoed
 	dst.mcp = dst.mcp || src.mcp
 	dst.probe = dst.probe && src.probe
-	src.found, src.order, src.ids, src.sessions = nil, nil, nil, nil
+	for id, k := range src.kept {
+		if dst.kept == nil {
+			dst.kept = map[uint64]keptEx{}
+		}
+		dst.kept[id] = k
+	}
+	src.found, src.order, src.ids, src.sessions, src.kept = nil, nil, nil, nil, nil
 	for i := range dst.marks {
 		if dst.marks[i].before(src.marks[i]) {
 			dst.marks[i] = src.marks[i]
@@ -1078,9 +1427,6 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	take := func(s signal) {
 		if s.strength == 0 {
 			return
-		}
-		if s.better(r.sig) {
-			r.sig = s
 		}
 		if s.better(c.best) {
 			c.best = s
@@ -1184,8 +1530,8 @@ func (a *Analyzer) Info(id uint64) Info {
 		return Info{}
 	}
 	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
-	if r.sig.strength > weakStrength { // a shared signal names nobody alone
-		info.Client = r.sig.kind
+	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = r.memo.sig.kind
 	}
 	if !r.settled {
 		info.Status = StatusPending
@@ -1194,8 +1540,8 @@ func (a *Analyzer) Info(id uint64) Info {
 	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
 		if pc := p.conn.root(); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.sig.strength > weakStrength {
-			info.Client = p.sig.kind // the client's request is not in a connection yet: its user agent names it
+		} else if p.memo != nil && p.memo.sig.strength > weakStrength {
+			info.Client = p.memo.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
 			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
@@ -1205,7 +1551,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if c != nil {
 		info.Connection = c.id
 		info.Client = c.kind()
-		for _, rule := range r.rules {
+		for _, rule := range r.fired() {
 			if f := c.found[rule]; f != nil {
 				g := *f
 				g.Connection = c.id
@@ -1230,7 +1576,7 @@ func (a *Analyzer) Report() *Report {
 	rep := &Report{Connections: []*Connection{}, Findings: []Finding{}}
 	live := a.conns[:0]
 	for _, c := range a.conns {
-		if c.parent != nil {
+		if c.parent != nil || c.gone {
 			continue
 		}
 		live = append(live, c)
@@ -1253,6 +1599,7 @@ func (a *Analyzer) Report() *Report {
 // connection is the report's view of a connection: the last one if nothing changed since, else a new one (a
 // view is never modified once handed out).
 func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
+	a.compactIDs(c)
 	abs := a.connFindings(c, now)
 	var absKey strings.Builder
 	for _, f := range abs {

@@ -28,3 +28,32 @@ func CanCause(toggle, rule string) bool {
 	r := ruleIndex[rule]
 	return r != nil && r.causedBy(toggle)
 }
+
+// Kept counts what an analyzer keeps, for the tests of its bound.
+type Kept struct {
+	Exchanges   int // records
+	Order       int // ids queued for forgetting
+	Connections int // connections (merged and gone ones not swept yet included)
+	Findings    int // findings of those connections
+	IDs         int // exchange ids listed in those connections
+	Sessions    int // session versions kept in those connections, and session ids issued
+	Keys        int // strong keys
+	Weak        int // user-agent families
+	Hosts       int // remote hosts
+	Tokens      int // tokens issued
+	RefreshUses int // refresh tokens presented
+	Clients     int // client ids registered
+	Streams     int // legacy event streams (by key and by id)
+}
+
+func (a *Analyzer) Kept() Kept {
+	k := Kept{Exchanges: len(a.exs), Order: len(a.order) - a.head, Connections: len(a.conns), Sessions: len(a.sids),
+		Keys: len(a.keys), Weak: len(a.weak), Hosts: len(a.hosts), Tokens: len(a.toks), RefreshUses: len(a.rts),
+		Clients: len(a.cids), Streams: len(a.sse) + len(a.sseByID)}
+	for _, c := range a.conns {
+		k.Findings += len(c.order)
+		k.IDs += len(c.ids)
+		k.Sessions += len(c.sessions)
+	}
+	return k
+}

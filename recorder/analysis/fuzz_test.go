@@ -78,6 +78,18 @@ func FuzzObserve(f *testing.F) {
 				t.Fatalf("a connection without an id: %+v", c)
 			}
 		}
+		// Forgetting the first two leaves the third's analysis answerable, and then nothing.
+		a.Forget(3)
+		a.Info(3)
+		for _, c := range a.Report().Connections {
+			if len(c.Exchanges) == 0 || c.Exchanges[0] != 3 {
+				t.Fatalf("after forgetting #1 and #2: %+v", c)
+			}
+		}
+		a.Forget(4)
+		if rep := a.Report(); len(rep.Connections) != 0 || len(rep.Findings) != 0 {
+			t.Fatalf("after forgetting everything: %d connections, %d findings", len(rep.Connections), len(rep.Findings))
+		}
 		StageOf(&recorder.Exchange{Method: method, URL: target, ReqBody: recorder.Body{Data: []byte(reqBody)}}, target)
 	})
 }

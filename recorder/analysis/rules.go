@@ -18,10 +18,13 @@ import (
 // fire records that a rule fired on an exchange. A rule fires once per connection; later exchanges count.
 func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	rule := rl.ID
-	if slices.Contains(r.rules, rule) {
+	if slices.Contains(r.fired(), rule) {
 		return
 	}
-	r.rules = append(r.rules, rule)
+	if r.facts == nil {
+		r.facts = &exFacts{}
+	}
+	r.facts.rules = append(r.facts.rules, rule)
 	if rl.Severity == SeverityError && r.status == StatusOK {
 		r.status = StatusFailed // the exchange's stage failed, whatever its HTTP status said
 		c.updateStage(r, c.stages[stageIndex(r.stage)].dur)
@@ -29,12 +32,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	if f := c.found[rule]; f != nil {
 		f.Count++
 		if f.Toggle == "" {
-			f.Toggle = blame(rl, r.toggles)
+			f.Toggle = blame(rl, r.toggled())
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Toggle: blame(rl, r.toggles), At: r.start, Count: 1}
+		ExchangeID: r.id, Toggle: blame(rl, r.toggled()), At: r.start, Count: 1}
 	c.found[rule] = f
 	c.order = append(c.order, f)
 }
@@ -315,7 +318,7 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if t := r.tokKey(ex); t != "" {
-		tk := a.toks[t]
+		tk := a.token(t)
 		if tk == nil || tk.refresh {
 			return
 		}
@@ -492,7 +495,7 @@ func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
 		if c.unusedRT && c.clientID != "" && c.clientID != cid {
 			a.fire(r, c, ruleRegisterInsteadOfRefresh, fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
 		}
-		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none"}
+		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none", ex: r.id}
 		c.clientID = cid
 		for _, ru := range registered {
 			if u, err := url.Parse(ru); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
@@ -581,7 +584,7 @@ func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn)
 	case str(o, "client_name") == "" || len(strs(o, "redirect_uris")) == 0:
 		a.fire(r, c, ruleClientMetadataInvalid, fmt.Sprintf("The client ID metadata document %s lacks client_name or redirect_uris.", what))
 	}
-	a.cids[what] = &client{redirects: strs(o, "redirect_uris")}
+	a.cids[what] = &client{redirects: strs(o, "redirect_uris"), ex: r.id}
 	c.clientID = what
 }
 
@@ -644,7 +647,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.stage == StageConsent {
 		what = "consent form"
 	}
-	known := a.cids[cid]
+	known := a.client(cid)
 	switch {
 	case cid != "" && known == nil && !strings.HasPrefix(cid, "https://"):
 		a.fire(r, c, ruleStaleClientID, fmt.Sprintf("The %s was refused (%d) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", what, st, cid))
@@ -703,7 +706,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.unusedRT = false
 		a.checkRefreshReuse(r, ex, c, p.Get("refresh_token"))
 	}
-	if cl := a.cids[cid]; cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
+	if cl := a.client(cid); cl != nil && cl.secret && p.Get("client_secret") == "" && basicUser(ex) == "" {
 		a.fire(r, c, ruleRegisterSecretUnused, fmt.Sprintf("Client %s was registered with a client_secret but sent none to the token endpoint.", cid))
 	}
 	res := p.Get("resource")
@@ -739,14 +742,14 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			res = c.grantResource
 		}
 		issued := mark{at: r.start, ex: r.id}
-		tk := &token{conn: c, issued: issued, resource: res, hasRT: rt != ""}
+		tk := &token{issued: issued, resource: res, hasRT: rt != ""}
 		if e := num(o, "expires_in"); e > 0 {
 			tk.expires = exEnd(ex).Add(time.Duration(e * float64(time.Second)))
 		}
 		h := hashSecret(at)
 		a.toks["tok:"+h] = tk
 		if rt != "" {
-			a.toks["tok:"+hashSecret(rt)] = &token{conn: c, issued: issued, refresh: true}
+			a.toks["tok:"+hashSecret(rt)] = &token{issued: issued, refresh: true}
 		}
 		c.mark(mIssued, r)
 		c.token = "sha256:" + h
@@ -772,7 +775,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		case "invalid_grant":
 			a.fire(r, c, ruleTokenInvalidGrant, fmt.Sprintf("The token request was refused (%d %s).", st, why))
 		case "invalid_client":
-			if cid != "" && a.cids[cid] == nil && !strings.HasPrefix(cid, "https://") {
+			if cid != "" && a.client(cid) == nil && !strings.HasPrefix(cid, "https://") {
 				a.fire(r, c, ruleStaleClientID, fmt.Sprintf("The token request was refused (invalid_client) for client id %q, which was not registered in this capture: a registration kept from an earlier run.", cid))
 			} else {
 				a.fire(r, c, ruleTokenInvalidClient, fmt.Sprintf("The token request was refused (%d %s).", st, why))
@@ -815,7 +818,7 @@ func idJAGSummary(assertion string, st int, code string) string {
 func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
 	if t := r.tokKey(ex); t != "" && st != 401 {
-		if tk := a.toks[t]; tk != nil && !tk.refresh {
+		if tk := a.token(t); tk != nil && !tk.refresh {
 			c.mark(mUsed, r)
 			c.token = "sha256:" + strings.TrimPrefix(t, "tok:")
 		}
@@ -855,7 +858,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				c.mark(mNoTools, r)
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
-				a.sids[sid] = true
+				a.sids[sid] = r.id
 				c.session = sid
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
@@ -952,6 +955,7 @@ func (a *Analyzer) checkRefreshReuse(r *exRec, ex *recorder.Exchange, c *conn, r
 	h := hashSecret(rt)
 	host := remoteHost(ex)
 	prev, seen := a.rts[h]
+	seen = seen && a.holds(prev.ex) // a use the analyzer forgot is not known
 	if len(a.rts) >= maxRTUses && !seen {
 		clear(a.rts)
 	}
@@ -995,13 +999,13 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.fire(r, c, rl, s+".")
 	}
 	if sid != "" {
-		if a.sids[sid] && !c.echoed {
+		if a.issued(sid) && !c.echoed {
 			c.echoed = true
 			c.gen++
 		}
 		if ex.Status == 404 {
 			c.mark(mSession404, r)
-			if !a.sids[sid] {
+			if !a.issued(sid) {
 				a.fire(r, c, ruleSessionStale, fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
 			}
 		}
@@ -1072,27 +1076,34 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 }
 
-// erred reports an exchange on which a rule of error severity fired.
-func (a *Analyzer) erred(id uint64) bool {
+// erred reports an exchange of connection c on which a rule of error severity fired.
+func (a *Analyzer) erred(c *conn, id uint64) bool {
 	if r := a.exs[id]; r != nil {
-		for _, rule := range r.rules {
-			if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
-				return true
-			}
+		return r.erred()
+	}
+	return c.kept[id].erred
+}
+
+func (r *exRec) erred() bool {
+	for _, rule := range r.fired() {
+		if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
+			return true
 		}
 	}
 	return false
 }
 
-// togglesOf lists the toggles that altered the given exchanges.
-func (a *Analyzer) togglesOf(ids ...uint64) []string {
+// togglesOf lists the toggles that altered the given exchanges of connection c.
+func (a *Analyzer) togglesOf(c *conn, ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
+		toggles := c.kept[id].toggles
 		if r := a.exs[id]; r != nil {
-			for _, n := range r.toggles {
-				if !slices.Contains(names, n) {
-					names = append(names, n)
-				}
+			toggles = r.toggled()
+		}
+		for _, n := range toggles {
+			if !slices.Contains(names, n) {
+				names = append(names, n)
 			}
 		}
 	}
@@ -1109,7 +1120,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	m := &c.marks
 	add := func(rl *Rule, summary string, cause mark, toggleFrom ...uint64) {
 		out = append(out, Finding{Rule: rl.ID, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-			ExchangeID: cause.ex, Connection: c.id, Toggle: blame(rl, a.togglesOf(append([]uint64{cause.ex}, toggleFrom...)...)),
+			ExchangeID: cause.ex, Connection: c.id, Toggle: blame(rl, a.togglesOf(c, append([]uint64{cause.ex}, toggleFrom...)...)),
 			At: cause.at, Count: 1})
 	}
 	late := func(x mark) bool { return x.set() && now.Sub(x.at) > a.opts.Grace }
@@ -1185,7 +1196,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	// The client read the authorization server metadata and took no step to get a client id or a token. A
 	// metadata document with an error (its own finding) explains that already.
-	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(x.ex) {
+	if x := m[mASOK]; late(x) && m[mChallenge].set() && m[mAuthStep].before(x) && !m[mIssued].set() && !m[mUsed].set() && !a.erred(c, x.ex) {
 		add(ruleRegistrationNeverAttempted, fmt.Sprintf("The client read the authorization server metadata %s and then neither registered, nor used a client ID metadata document, nor asked to authorize.", ago(x)), x)
 	}
 	if m[mChallengeNoScope].set() && m[mInvalidScope].set() && m[mChallengeNoScope].before(m[mInvalidScope]) {

@@ -188,6 +188,7 @@ func (a *Analyzer) judgePost(r *exRec, ex *recorder.Exchange) {
 	c = a.link(r, ex, a.keysOf(r, ex, r.stage))
 	a.observeEra(r, ex, c)
 	a.check(r, ex, c)
+	a.settle(r)
 }
 
 // withAnswer is the POST with the answer its stream carried, as if it had come in the POST's own response.

@@ -8,10 +8,11 @@
 // service says of an exchange never arrives before the TUI's row for it), or Follow reads a store subscription
 // (--no-tui). A batch says which exchanges the feeder still holds (From): the service drops the others.
 //
-// Memory. The service keeps the snapshots the feeder holds (a pointer each; it drops them as the feeder evicts
-// them) and starts its analyzer afresh from them once the feeder has evicted half as many exchanges as it holds,
-// so that the analyzer has observed at most 1.5 times the exchanges held (at least RebuildMin more). A feeder that
-// pushes faster than the analysis observes is coalesced (one snapshot per exchange, the latest).
+// Memory. The service keeps no exchange: it hands each batch's snapshots to its analyzer, keeps the latest of
+// those observed since its last message only until that message is published (its infos carry them), and tells
+// the analyzer to forget what the feeder let go (analysis.Analyzer.Forget), so that what the analyzer keeps is
+// bounded by the exchanges held, linearly, with no rebuild. A feeder that pushes faster than the analysis observes
+// is coalesced (one snapshot per exchange, the latest).
 //
 // Publishing never waits for a subscriber: each Subscription is a mailbox that keeps, per exchange, the latest
 // Info not taken yet (none of an exchange held is lost; the mailbox holds at most about two per exchange held) and
@@ -32,12 +33,17 @@ import (
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
-// Analyzer is what the service needs of *analysis.Analyzer (tests script one).
+// Analyzer is what the service needs of *analysis.Analyzer (tests script one). An analyzer that also has
+// Forget(below uint64), as *analysis.Analyzer has, is told to forget what the feeder let go; one without it keeps
+// everything (a scripted one).
 type Analyzer interface {
 	Observe(ex *recorder.Exchange)
 	Info(id uint64) analysis.Info
 	Report() *analysis.Report
 }
+
+// forgetter is an Analyzer that forgets what the feeder let go.
+type forgetter interface{ Forget(below uint64) }
 
 // Options configure a Service. The fields after Analysis and Saved are injected by tests and benchmarks; the
 // zero value is what a session uses.
@@ -69,7 +75,8 @@ type Batch struct {
 	Dropped   uint64               // the feeder's count of updates it missed so far (said to subscribers)
 }
 
-// Info is what the analysis says of one exchange, with the snapshot it observed last.
+// Info is what the analysis says of one exchange, with the latest snapshot the service observed of it (handed on:
+// the service lets go of it once the message is published).
 type Info struct {
 	ID       uint64
 	Exchange *recorder.Exchange
@@ -90,12 +97,9 @@ type Msg struct {
 	Final   bool // the service finished (Finish): no message follows
 }
 
-// InfoChunk bounds the infos of one message (after a rebuild every exchange held gets one), so that applying one
-// stays well within a frame.
+// InfoChunk bounds the infos of one message (a batch the feeder coalesced may bring every exchange held), so that
+// applying one stays well within a frame.
 const InfoChunk = 4096
-
-// RebuildMin is the fewest evicted exchanges the analyzer is rebuilt for.
-const RebuildMin = 1024
 
 // queueMax bounds the snapshots queued for the service; beyond it the queue is coalesced.
 const queueMax = 4096
@@ -136,22 +140,20 @@ type Service struct {
 	done     chan struct{}
 	exited   chan struct{}
 	stop     sync.Once
-	rebuilds int // read under mu
+	made     int // analyzers made (one per epoch); read under mu
 
 	// Owned by the service's goroutine.
 	an         Analyzer
 	epoch      int
-	seq        uint64               // the last batch observed
-	acked      uint64               // the last batch a message said was observed
-	from       uint64               // the feeder's From
-	dropped    uint64               // the feeder's Dropped
-	lost       uint64               // snapshots observed but let go before their info was published
-	live       []*recorder.Exchange // the feeder's exchanges, in id order
-	stale      int                  // exchanges the analyzer observed that the feeder no longer holds
-	changed    []uint64             // observed since the last message, in order (once each: see inChanged)
-	inChanged  map[uint64]struct{}
-	all        bool // every exchange held is owed an info (the analyzer was rebuilt)
-	dirty      bool // the last report is older than what was observed
+	seq        uint64                        // the last batch observed
+	acked      uint64                        // the last batch a message said was observed
+	from       uint64                        // the feeder's From
+	dropped    uint64                        // the feeder's Dropped
+	lost       uint64                        // snapshots observed but let go before their info was published
+	top        uint64                        // the greatest id observed in this epoch
+	changed    []uint64                      // observed since the last message, in order (once each)
+	inChanged  map[uint64]*recorder.Exchange // their latest snapshot, until the message is published
+	dirty      bool                          // the last report is older than what was observed
 	force      bool
 	lastReport time.Time
 	cost       time.Duration // what the last report took
@@ -162,7 +164,7 @@ type Service struct {
 func New(opts Options) *Service {
 	s := &Service{opts: opts, newAn: opts.NewAnalyzer, minEvery: opts.MinReportEvery, clock: opts.Clock,
 		wake: make(chan struct{}, 1), reqs: make(chan request), done: make(chan struct{}), exited: make(chan struct{}),
-		inChanged: map[uint64]struct{}{}}
+		inChanged: map[uint64]*recorder.Exchange{}}
 	if s.newAn == nil {
 		s.newAn = func(o analysis.Options) Analyzer { return analysis.New(o) }
 	}
@@ -182,11 +184,12 @@ func New(opts Options) *Service {
 // Options returns the service's options.
 func (s *Service) Options() Options { return s.opts }
 
-// Rebuilds counts the times the analyzer was started afresh after evictions.
-func (s *Service) Rebuilds() int {
+// Analyzers counts the analyzers the service made: one per epoch (the feeder was cleared). Evictions make none:
+// the analyzer forgets what the feeder lets go.
+func (s *Service) Analyzers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.rebuilds
+	return s.made
 }
 
 // Close stops the service and waits for it; subscribers' Next returns false once they took what was published.
@@ -275,7 +278,7 @@ func (s *Service) take() ([]Batch, bool) {
 }
 
 // stopped reports whether Close was called (long loops look now and then, so that quitting never waits for a
-// rebuild).
+// big batch).
 func (s *Service) stopped() bool {
 	select {
 	case <-s.done:
@@ -316,9 +319,6 @@ func (s *Service) run() {
 		for _, b := range q {
 			s.apply(b)
 		}
-		if s.stale >= max(len(s.live)/2, RebuildMin) {
-			s.rebuild()
-		}
 		if s.stopped() {
 			return
 		}
@@ -333,7 +333,7 @@ func (s *Service) run() {
 		// one per exchange would be quadratic; a handshake still shows stage by stage (a report of 1,000
 		// connections costs about a millisecond, so it lags by 10 ms at most).
 		wait := s.every
-		if len(s.live) <= ReportNowUpTo {
+		if s.held() <= ReportNowUpTo {
 			wait = min(wait, 10*s.cost)
 		}
 		due := s.dirty && (s.force || time.Since(s.lastReport) >= wait)
@@ -352,13 +352,17 @@ func (s *Service) apply(b Batch) {
 	if b.Epoch != s.epoch {
 		s.epoch = b.Epoch
 		s.an = s.newAn(s.opts.Analysis)
-		clear(s.live)
-		s.live = s.live[:0]
-		s.stale = 0
+		s.mu.Lock()
+		s.made++
+		s.mu.Unlock()
+		s.top = 0
 		s.resetChanged()
-		s.all, s.dirty, s.judging = false, true, false
+		s.dirty, s.judging = true, false
 	}
 	s.seq, s.from, s.dropped = b.Seq, b.From, max(s.dropped, b.Dropped)
+	if f, ok := s.an.(forgetter); ok {
+		f.Forget(b.From) // first: what arrives now is analysed as a fresh analyzer of what is held would
+	}
 	for i, ex := range b.Exchanges {
 		if i&1023 == 1023 && s.stopped() {
 			return
@@ -367,74 +371,33 @@ func (s *Service) apply(b Batch) {
 			continue // the feeder let it go already
 		}
 		s.an.Observe(ex)
-		s.put(ex)
+		s.top = max(s.top, ex.ID)
 		if _, ok := s.inChanged[ex.ID]; !ok {
-			s.inChanged[ex.ID] = struct{}{}
 			s.changed = append(s.changed, ex.ID)
 		}
+		s.inChanged[ex.ID] = ex
 		s.dirty, s.judging = true, false
-	}
-	if k, _ := slices.BinarySearchFunc(s.live, b.From, func(ex *recorder.Exchange, id uint64) int { return cmp.Compare(ex.ID, id) }); k > 0 {
-		for _, ex := range s.live[:k] {
-			if _, ok := s.inChanged[ex.ID]; ok {
-				s.lost++ // observed since the last message, let go before its info was published
-			}
-		}
-		clear(s.live[:k])
-		s.live = s.live[k:]
-		s.stale += k
-		if cap(s.live) > 2*len(s.live)+4096 {
-			s.live = slices.Clone(s.live)
-		}
 	}
 	if b.Force {
 		s.force, s.dirty, s.judging = true, true, false
 	}
 }
 
+// held is about the number of exchanges the feeder holds (its ids are consecutive, from From on).
+func (s *Service) held() int {
+	if s.top < s.from {
+		return 0
+	}
+	return int(s.top - s.from + 1)
+}
+
 func (s *Service) resetChanged() {
 	if len(s.inChanged) > 4096 {
-		s.inChanged = map[uint64]struct{}{} // a cleared map keeps its size
+		s.inChanged = map[uint64]*recorder.Exchange{} // a cleared map keeps its size
 	} else {
 		clear(s.inChanged)
 	}
 	s.changed = nil
-}
-
-// put keeps the latest snapshot of each exchange held, in id order.
-func (s *Service) put(ex *recorder.Exchange) {
-	n := len(s.live)
-	if n == 0 || s.live[n-1].ID < ex.ID {
-		s.live = append(s.live, ex)
-		return
-	}
-	i, found := s.find(ex.ID)
-	if found {
-		s.live[i] = ex
-		return
-	}
-	s.live = slices.Insert(s.live, i, ex)
-}
-
-func (s *Service) find(id uint64) (int, bool) {
-	return slices.BinarySearchFunc(s.live, id, func(e *recorder.Exchange, id uint64) int { return cmp.Compare(e.ID, id) })
-}
-
-// rebuild starts the analyzer afresh from the exchanges held (the old one is let go first: one analyzer at a time).
-func (s *Service) rebuild() {
-	s.an = nil
-	an := s.newAn(s.opts.Analysis)
-	for i, ex := range analysis.SettleOrder(s.live) {
-		if i&1023 == 1023 && s.stopped() {
-			return // the program ends: no need to finish
-		}
-		an.Observe(ex)
-	}
-	s.an, s.stale, s.all, s.dirty = an, 0, true, true
-	s.resetChanged()
-	s.mu.Lock()
-	s.rebuilds++
-	s.mu.Unlock()
 }
 
 // report takes a report judged at the clock (a saved capture: at its end).
@@ -489,24 +452,16 @@ func (s *Service) publish(due, final bool) {
 	s.acked = s.seq
 }
 
-// infos is what the analysis says of the exchanges observed since the last message (every one held after a
-// rebuild, in id order), in the order they were observed.
+// infos is what the analysis says of the exchanges observed since the last message, in the order they were
+// observed.
 func (s *Service) infos() []Info {
-	ids := s.changed
-	if s.all {
-		ids = make([]uint64, len(s.live))
-		for i, ex := range s.live {
-			ids[i] = ex.ID
+	out := make([]Info, 0, len(s.changed))
+	for _, id := range s.changed {
+		if id < s.from {
+			s.lost++ // observed since the last message, let go before its info was published
+			continue
 		}
-		s.all = false
-	}
-	out := make([]Info, 0, len(ids))
-	for _, id := range ids {
-		i, ok := s.find(id)
-		if !ok {
-			continue // evicted meanwhile
-		}
-		out = append(out, Info{ID: id, Exchange: s.live[i], Info: s.an.Info(id)})
+		out = append(out, Info{ID: id, Exchange: s.inChanged[id], Info: s.an.Info(id)})
 	}
 	s.resetChanged()
 	return out
@@ -524,7 +479,7 @@ func (s *Service) deliver(m Msg) {
 	subs := slices.Clone(s.subs)
 	s.mu.Unlock()
 	for _, sub := range subs {
-		sub.put(m, len(s.live))
+		sub.put(m, s.held())
 	}
 }
 
@@ -573,8 +528,11 @@ func (s *Service) analysed(ids []uint64) Analysed {
 		return out
 	}
 	for _, id := range ids {
-		if _, ok := s.find(id); ok {
-			out.Infos[id] = s.an.Info(id)
+		if id < s.from {
+			continue // let go
+		}
+		if in := s.an.Info(id); in.Stage != "" {
+			out.Infos[id] = in
 		}
 	}
 	out.Report = s.report()

@@ -114,14 +114,26 @@ func numbered(from uint64, n int) []*recorder.Exchange {
 	return out
 }
 
-// As the feeder evicts, the analyzer is rebuilt from what is held: it never holds more than the exchanges held and
-// half as many again (at least RebuildMin more); a slow subscriber's mailbox holds at most one info per exchange
-// held, and it loses none of those.
-func TestEvictionRebuildKeepsTheBound(t *testing.T) {
-	const held = 3 * RebuildMin
-	var an *countingAnalyzer
+// forgettingAnalyzer counts what it observed and forgets what it is told to.
+type forgettingAnalyzer struct{ countingAnalyzer }
+
+func (a *forgettingAnalyzer) Forget(below uint64) {
+	for id := range a.exs {
+		if id < below {
+			delete(a.exs, id)
+		}
+	}
+}
+
+// As the feeder evicts, the analyzer forgets what it let go: it holds exactly the exchanges held, and is never
+// started afresh (before, it was rebuilt from what was held once half as many had been evicted, holding up to
+// 1.5 times as many); a slow subscriber's mailbox holds at most about one info per exchange held, and it loses none
+// of those.
+func TestEvictionsAreForgottenWithoutARebuild(t *testing.T) {
+	const held = 3 * 1024
+	var an *forgettingAnalyzer
 	s := New(Options{Saved: true, NewAnalyzer: func(analysis.Options) Analyzer {
-		an = &countingAnalyzer{exs: map[uint64]bool{}}
+		an = &forgettingAnalyzer{countingAnalyzer{exs: map[uint64]bool{}}}
 		return an
 	}})
 	defer s.Close()
@@ -137,8 +149,8 @@ func TestEvictionRebuildKeepsTheBound(t *testing.T) {
 		s.Push(Batch{Epoch: 1, Seq: uint64(seq + 1), Exchanges: exs, From: from})
 		for m := next(t, fast); m.Seq != uint64(seq+1) || m.Pending; m = next(t, fast) {
 		}
-		if n := len(an.exs); n > held+max(held/2, RebuildMin) {
-			t.Fatalf("after %d exchanges the analyzer holds %d, %d held", top, n, held)
+		if n := len(an.exs); n != int(top-from+1) {
+			t.Fatalf("after %d exchanges the analyzer holds %d, %d held", top, n, top-from+1)
 		}
 		slow.mu.Lock()
 		inMailbox := len(slow.infos)
@@ -147,15 +159,18 @@ func TestEvictionRebuildKeepsTheBound(t *testing.T) {
 			t.Fatalf("the slow subscriber's mailbox holds %d infos, %d held", inMailbox, held)
 		}
 	}
-	if s.Rebuilds() == 0 {
-		t.Fatal("never rebuilt")
+	if n := s.Analyzers(); n != 1 {
+		t.Fatalf("%d analyzers made for one epoch", n)
 	}
 	// The slow subscriber now takes what it missed (the last message may reach it a moment after the fast one):
-	// every exchange held has its info.
+	// every exchange held has its info, with its snapshot.
 	got := map[uint64]bool{}
 	for {
 		m := next(t, slow)
 		for _, in := range m.Infos {
+			if in.Exchange == nil || in.Exchange.ID != in.ID {
+				t.Fatalf("#%d's info carries snapshot %v", in.ID, in.Exchange)
+			}
 			got[in.ID] = true
 		}
 		if m.Seq == 40 && !m.Pending {
@@ -166,6 +181,77 @@ func TestEvictionRebuildKeepsTheBound(t *testing.T) {
 		if !got[id] {
 			t.Fatalf("the slow subscriber never heard of #%d", id)
 		}
+	}
+}
+
+// after is a fixture moved after another: its ids follow on, two hours after the other's end.
+func after(prev, exs []*recorder.Exchange) []*recorder.Exchange {
+	var top uint64
+	var end time.Time
+	for _, ex := range prev {
+		top = max(top, ex.ID)
+		if e := ex.Start.Add(ex.Timings.Total); e.After(end) {
+			end = e
+		}
+	}
+	first := exs[0].Start
+	for _, ex := range exs {
+		if ex.Start.Before(first) {
+			first = ex.Start
+		}
+	}
+	out := make([]*recorder.Exchange, len(exs))
+	for i, ex := range exs {
+		c := *ex
+		c.ID += top
+		c.Start = end.Add(2 * time.Hour).Add(ex.Start.Sub(first))
+		out[i] = &c
+	}
+	return out
+}
+
+// The service's analysis follows what the feeder holds: once the feeder let go of a capture's every exchange, its
+// connections and findings leave the report, and the report is the analysis of what is held.
+func TestReportOfWhatIsHeld(t *testing.T) {
+	a := load(t, "initialize-no-session-id")
+	b := after(a, load(t, "claude-web-legacy"))
+	s := New(Options{Saved: true, MinReportEvery: time.Millisecond})
+	defer s.Close()
+	sub := s.Subscribe()
+	s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: analysis.SettleOrder(a), From: 1})
+	if rep := untilReport(t, sub, map[uint64]Info{}); !hasRule(rep, "initialize-no-session-id") {
+		t.Fatalf("findings of the first capture: %v", keys(rep.Findings))
+	}
+	from := b[0].ID
+	for _, ex := range b {
+		from = min(from, ex.ID)
+	}
+	s.Push(Batch{Epoch: 1, Seq: 2, Exchanges: analysis.SettleOrder(b), From: from, Force: true})
+	var rep *analysis.Report
+	for m := next(t, sub); ; m = next(t, sub) {
+		if m.Seq == 2 && m.Report != nil {
+			rep = m.Report
+			break
+		}
+	}
+	want := analysis.Analyze(b, analysis.Options{})
+	if !slices.Equal(keys(rep.Findings), keys(want.Findings)) || len(rep.Connections) != len(want.Connections) {
+		t.Fatalf("findings %v, %d connections; the analysis of what is held: %v, %d", keys(rep.Findings),
+			len(rep.Connections), keys(want.Findings), len(want.Connections))
+	}
+	for _, c := range rep.Connections {
+		for _, id := range c.Exchanges {
+			if id < from {
+				t.Fatalf("connection %s lists #%d, let go", c.ID, id)
+			}
+		}
+	}
+	an, err := s.Analysed([]uint64{a[0].ID, b[0].ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := an.Infos[a[0].ID]; ok || an.Infos[b[0].ID].Stage == "" {
+		t.Fatalf("analysed: %+v", an.Infos)
 	}
 }
 
