@@ -134,7 +134,7 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.toggleSpecs, "fault", "the same as --toggle: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch toggles` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
-	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (the store's estimate); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (what the store holds: packed records and their byte slabs, exchanges in flight by their size); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
