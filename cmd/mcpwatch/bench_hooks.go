@@ -3,6 +3,9 @@
 package main
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strconv"
 
@@ -34,7 +37,21 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 // the soak test (e2e) can see memory level off once the store is full. For tests and benchmarks only.
 const envBenchStoreMax = "MCPWATCH_BENCH_STORE_MAX"
 
+// envBenchPprof, set to a loopback address (127.0.0.1:6060), serves net/http/pprof there on its own listener, so
+// that a benchmark can take CPU profiles of the process under load (docs/benchmarks-store.md). For benchmarks only.
+const envBenchPprof = "MCPWATCH_BENCH_PPROF"
+
 func init() {
+	if addr := os.Getenv(envBenchPprof); addr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		go func() {
+			if err := http.ListenAndServe(addr, mux); err != nil {
+				fmt.Fprintln(os.Stderr, envBenchPprof+":", err)
+			}
+		}()
+	}
 	if n, err := strconv.Atoi(os.Getenv(envBenchStoreMax)); err == nil && n > 0 {
 		storeLimits.MaxCount = n
 	}

@@ -235,12 +235,27 @@ func wholeBody(r *http.Request) {
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
 }
 
+// inMemoryBody hands net/http the outbound request's body as the in-memory reader it is. ReverseProxy (Go 1.26)
+// wraps every outbound body in its own no-op closer, a type net/http does not know to be in memory, so it flushed
+// the headers in one write and the body in a second one, although wholeBody (or the server's small-body deadline)
+// had read it whole: a write call and a packet more per request, and as many more reads upstream. A fresh copy
+// from GetBody is a NopCloser around a bytes.Reader, which net/http writes with the headers.
+func inMemoryBody(out *http.Request) {
+	if out.GetBody == nil || out.ContentLength <= 0 || out.Body == nil || out.Body == http.NoBody {
+		return
+	}
+	if b, err := out.GetBody(); err == nil {
+		out.Body = b // ReverseProxy still closes its own wrapper; the inbound body stays the server's to close
+	}
+}
+
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target) // the target has no path: the request's path is kept as it is
+	inMemoryBody(pr.Out)
 	// Keep the chain a tunnel started (cloudflared sends the client's address), then add the hop to us.
 	if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
 		pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)
