@@ -42,7 +42,7 @@ func TestDefaultBuildReadsNoEnvHooks(t *testing.T) {
 		t.Errorf("the default build holds an environment hook %q...; put it behind the mcpwatchbench build tag", b[i:min(i+40, len(b))])
 	}
 	tagged := buildMcpwatch(t, "mcpwatchbench")
-	for _, name := range []string{"MCPWATCH_BENCH_NO_RECORD", "MCPWATCH_BENCH_STORE_MAX"} {
+	for _, name := range []string{"MCPWATCH_BENCH_NO_RECORD", "MCPWATCH_BENCH_STORE_MAX", "MCPWATCH_BENCH_PPROF"} {
 		if !bytes.Contains(tagged, []byte(name)) {
 			t.Errorf("the -tags mcpwatchbench build does not hold %s: the check cannot see the hooks", name)
 		}
