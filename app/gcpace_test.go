@@ -3,8 +3,10 @@ package app
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 // gcPercentFor gives a small live heap gcRoom of room between collections and leaves a large one at GOGC=100, so
@@ -48,6 +50,29 @@ func TestPaceGC(t *testing.T) {
 	PaceGC(ctx)
 	if p := debug.SetGCPercent(100); p <= 100 {
 		t.Errorf("GC percent %d after PaceGC with a small live heap; want more than 100 (gcRoom of room)", p)
+	}
+	// After every collection the pacer sets it again, from the live heap that collection measured.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the finalizer runs on its own goroutine after the collection
+		if p := debug.SetGCPercent(100); p > 100 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("after collections the GC percent stayed 100: the pacer does not run after a collection")
+		}
+	}
+	// Once ctx ends, it stops.
+	cancel()
+	runtime.GC()
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
+	debug.SetGCPercent(100)
+	runtime.GC()
+	time.Sleep(10 * time.Millisecond)
+	if p := debug.SetGCPercent(100); p != 100 {
+		t.Errorf("GC percent %d after ctx ended: the pacer still runs", p)
 	}
 }
 
