@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"net/http"
 	neturl "net/url"
+	"os"
 	"regexp"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -258,5 +260,22 @@ func TestServeHeadlessBannerLoopback(t *testing.T) {
 				t.Errorf("%v: the banner says %q:\n%s", c.extra, a, banner)
 			}
 		}
+	}
+}
+
+// serve paces the GC (app.PaceGC): with the small live heap of a fresh serve, GOGC is raised above 100 so that
+// collections are gcRoom apart (docs/benchmarks.md, serve's own layers). proxy calls the same.
+func TestServePacesGC(t *testing.T) {
+	t.Setenv("GOGC", "") // restored after; unset for the test: PaceGC leaves a GOGC the user set alone
+	if err := os.Unsetenv("GOGC"); err != nil {
+		t.Fatal(err)
+	}
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	_, _, stop := serveHeadless(t)
+	p := debug.SetGCPercent(100)
+	stop()
+	if p <= 100 {
+		t.Errorf("GC percent %d while serve runs; want more than 100", p)
 	}
 }

@@ -276,6 +276,7 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 	if f.allowLoopbackCIMD {
 		after, authNote = append(after, oauth.LoopbackCIMDNote), oauth.LoopbackCIMDHeader
 	}
+	app.PaceGC(ctx) // the process's GC pacing (app/gcpace.go)
 	return app.Session{
 		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
 		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
