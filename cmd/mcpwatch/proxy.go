@@ -154,7 +154,8 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 	if !p.HasEndpointPath() {
 		before = append(before, fmt.Sprintf("--upstream has no path: the connector URL assumes %s; name your server's MCP endpoint in --upstream (e.g. %s/mcp) if it differs", p.EndpointPath(), p.Upstream()))
 	}
-	app.PaceGC(ctx) // the process's GC pacing (app/gcpace.go)
+	// no app.PaceGC here: its room between collections made the first event of a stream slower through the proxy
+	// (docs/benchmarks.md, serve's own layers, third round)
 	return app.Session{
 		Server: srv, Store: store, Limits: storeLimits, Capture: capture, Toggles: toggles, StateDir: stateDir,
 		Tunnel: f.tunnel, PublicURL: f.publicURL, NoTUI: f.noTUI, JSON: f.json,
