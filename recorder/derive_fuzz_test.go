@@ -66,12 +66,7 @@ func (c derivedCase) records(t *testing.T, derive bool) string {
 	})
 	tr := &Transport{Base: up, Recorder: rec, Derive: derive}
 	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		out := r.Clone(r.Context())
-		out.Body = io.NopCloser(bytes.NewReader(b))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
-		resp, err := tr.RoundTrip(out)
+		resp, err := forwardUpstream(r, tr)
 		if err != nil {
 			t.Error(err)
 			return

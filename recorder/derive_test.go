@@ -189,16 +189,22 @@ func (m memRoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		ContentLength: int64(len(body)), Request: req}, nil
 }
 
+// forwardUpstream sends r on through tr as server/proxy does: its small body read into memory (with GetBody), the
+// URL aimed at the upstream.
+func forwardUpstream(r *http.Request, tr http.RoundTripper) (*http.Response, error) {
+	b, _ := io.ReadAll(r.Body)
+	out := r.Clone(r.Context())
+	out.Body = io.NopCloser(bytes.NewReader(b))
+	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
+	out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
+	return tr.RoundTrip(out)
+}
+
 // proxiedCall returns a handler behind rec's middleware that forwards a call through tr as server/proxy does (a
 // small body held in memory, the answer copied piece by piece), and a function that makes one call.
 func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
 	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		out := r.Clone(r.Context())
-		out.Body = io.NopCloser(bytes.NewReader(b))
-		out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil }
-		out.URL.Scheme, out.URL.Host, out.RequestURI = "http", "upstream.test", ""
-		resp, err := tr.RoundTrip(out)
+		resp, err := forwardUpstream(r, tr)
 		if err != nil {
 			tb.Error(err)
 			return
