@@ -35,8 +35,9 @@ func RunAll(ctx context.Context, profiles []*clients.Profile, o Options, sink Si
 		res := run(ctx, p, rec, o)
 		_ = rec.Wait(ctx)
 		var exs []*recorder.Exchange
-		for _, ex := range store.Snapshot() {
-			if ex.ID > before {
+		// this profile's exchanges only: the store builds each record it returns, so the earlier ones are not read
+		for id, last := before+1, store.Stats().Total; id <= last; id++ {
+			if ex := store.Get(id); ex != nil {
 				in := asInbound(ex, p.ID)
 				exs = append(exs, in)
 				if sink != nil {
