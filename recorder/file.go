@@ -55,6 +55,19 @@ type CaptureFile struct {
 	bound      int64  // maxPending (tests lower it)
 	err        error
 	done       chan struct{}
+
+	// Bodies kept in the file (bodies.go): the writer reports where each body of at least bodyMin bytes landed
+	// (onBodies, called without c.mu), and rfiles has a read handle on each generation of the file that exists —
+	// the current one and the rotated ones: a handle follows its file through renames, and rotation closes the
+	// one of the file it deletes. gen is the current file's generation (1 at open, +1 at each rotation).
+	bodyMin  int // under mu; 0: none reported
+	onBodies func([]bodyLoc)
+	gen      uint32     // written by the writer under mu
+	segs     []segment  // where the bytes of the writer's last write went (the writer's own)
+	spans    []bodySpan // where the bodies are in the writer's buffer (the writer's own)
+	rmu      sync.RWMutex
+	rfiles   map[uint32]*os.File
+	rclosed  bool // under rmu: Close closed every read handle
 }
 
 // maxPending bounds the bytes that wait for the writer; beyond it, Append waits for a write to end. The two buffers
@@ -109,7 +122,7 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{})}
+	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{}), gen: 1}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -203,9 +216,16 @@ func (c *CaptureFile) run() {
 			buf = append(buf, '\n')
 		}
 		c.writing = true
+		bodyMin, onBodies := c.bodyMin, c.onBodies
 		c.mu.Unlock()
-		buf, encErr := encodeLines(buf, group)
+		c.spans = c.spans[:0]
+		buf, encErr := encodeLines(buf, group, bodyMin, &c.spans)
 		n, tooBig, err := c.write(buf)
+		if onBodies != nil && len(c.spans) > 0 {
+			if locs := c.locate(); len(locs) > 0 {
+				onBodies(locs)
+			}
+		}
 		c.mu.Lock()
 		c.writing = false
 		if encErr != nil {
@@ -240,13 +260,29 @@ func (c *CaptureFile) run() {
 const maxPooledGroup = 64 << 10
 
 // encodeLines appends the lines of group to buf, in order; a record that cannot be encoded is left out (only what
-// json.Marshal refuses too: a year past 9999), and the first such error returned.
-func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
+// json.Marshal refuses too: a year past 9999), and the first such error returned. Where each body of at least
+// bodyMin bytes (0: none) is in buf is appended to spans.
+func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) ([]byte, error) {
 	var first error
+	var at [2][2]int
 	for _, ex := range group {
-		line, err := appendLine(buf, ex)
+		big := bodyMin > 0 && (len(ex.ReqBody.Data) >= bodyMin || len(ex.RespBody.Data) >= bodyMin)
+		var line []byte
+		var err error
+		if big {
+			line, err = appendLineAt(buf, ex, &at)
+		} else {
+			line, err = appendLine(buf, ex)
+		}
 		if err == nil {
 			buf = line
+			if big {
+				for side, b := range [2]*Body{&ex.ReqBody, &ex.RespBody} {
+					if len(b.Data) >= bodyMin {
+						*spans = append(*spans, bodySpan{id: ex.ID, side: uint8(side), from: at[side][0], to: at[side][1], n: len(b.Data)})
+					}
+				}
+			}
 		} else if first == nil { // buf is as it was: the part of a line is left out
 			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
 		}
@@ -258,6 +294,7 @@ func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
 // MaxSize. It returns the bytes of buf dealt with: written, or (tooBig lines, each larger than MaxSize) dropped.
 // Only the writer goroutine calls it; it takes c.mu only to count.
 func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
+	c.segs = c.segs[:0]
 	for done < len(buf) {
 		rest := buf[done:]
 		if end := bytes.IndexByte(rest, '\n') + 1; end > 0 && int64(end) > c.opts.MaxSize || end == 0 && int64(len(rest)) > c.opts.MaxSize {
@@ -291,6 +328,9 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 			continue
 		}
 		n, err := c.f.Write(rest[:cut])
+		if n > 0 {
+			c.segs = append(c.segs, segment{from: done, to: done + n, gen: c.gen, off: c.size})
+		}
 		c.size += int64(n)
 		done += n
 		if err != nil {
@@ -327,9 +367,11 @@ func (c *CaptureFile) rotate() error {
 		last = c.rotated(c.opts.Keep)
 	}
 	if n, err := CountLines(last); err == nil {
+		st, _ := os.Stat(last)
 		if err := os.Remove(last); err != nil {
 			return err
 		}
+		c.forget(st)
 		c.mu.Lock()
 		c.rotatedOut += n
 		c.mu.Unlock()
@@ -351,6 +393,10 @@ func (c *CaptureFile) rotate() error {
 	old := c.f
 	c.f, c.size = f, 0
 	c.mu.Lock()
+	c.gen++
+	if c.onBodies != nil {
+		c.openReader(c.gen)
+	}
 	dropped := c.rotatedOut + c.tooBig
 	if err := old.Close(); err != nil {
 		c.setErrLocked(fmt.Errorf("capture file %s: closing the rotated file: %w", c.path, err))
@@ -427,6 +473,7 @@ func (c *CaptureFile) Close() error {
 	c.room.Broadcast()
 	c.mu.Unlock()
 	<-c.done
+	c.closeReaders()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return errors.Join(c.err, c.f.Close())

@@ -12,7 +12,11 @@ import (
 // without reflection (the capture writer encodes every exchange; TestAppendLineIsJSONMarshal and
 // FuzzAppendLine hold it to json.Marshal byte for byte). A value json.Marshal refuses (a time outside years
 // 0–9999, an invalid raw JSON-RPC id) is an error here too.
-func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
+func appendLine(dst []byte, ex *Exchange) ([]byte, error) { return appendLineAt(dst, ex, nil) }
+
+// appendLineAt is appendLine; when at is not nil it receives where the JSON values of the request body (at[0]) and
+// the response body (at[1]) begin and end in dst (the capture file keeps large bodies there: bodies.go).
+func appendLineAt(dst []byte, ex *Exchange, at *[2][2]int) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, ex.ID, 10)
@@ -48,13 +52,25 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	dst = append(dst, `,"requestHeaders":`...)
 	dst = appendHeaders(dst, ex.ReqHeaders)
 	dst = append(dst, `,"requestBody":`...)
+	if at != nil {
+		at[0][0] = len(dst)
+	}
 	dst = appendBody(dst, &ex.ReqBody)
+	if at != nil {
+		at[0][1] = len(dst)
+	}
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(ex.Status), 10)
 	dst = append(dst, `,"responseHeaders":`...)
 	dst = appendHeaders(dst, ex.RespHeaders)
 	dst = append(dst, `,"responseBody":`...)
+	if at != nil {
+		at[1][0] = len(dst)
+	}
 	dst = appendBody(dst, &ex.RespBody)
+	if at != nil {
+		at[1][1] = len(dst)
+	}
 	if len(ex.Events) > 0 {
 		dst = append(dst, `,"events":[`...)
 		for i, ev := range ex.Events {
