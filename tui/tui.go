@@ -95,7 +95,7 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: newStyles(dark), keys: defaultKeyMap(),
-		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs, exchange: cfg.Store.Get}
+		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs, exchange: cfg.Store.Peek}
 	m.flow = m.ctx.flow
 	m.newPanes()
 	m.newDialogs()

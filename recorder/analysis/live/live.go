@@ -370,7 +370,7 @@ func (s *Service) apply(b Batch) {
 		if ex == nil || ex.ID < b.From {
 			continue // the feeder let it go already
 		}
-		s.an.Observe(ex)
+		s.an.Observe(ex.WithBodies()) // a store's snapshot (a resync) leaves large bodies in the capture file
 		s.top = max(s.top, ex.ID)
 		if _, ok := s.inChanged[ex.ID]; !ok {
 			s.changed = append(s.changed, ex.ID)
