@@ -82,7 +82,8 @@ func (s *Store) useCapture(c *CaptureFile, min int) {
 }
 
 // bodiesWritten is the capture writer's report: the bodies of locs are in the file; each one still held in memory
-// by its record is dropped from it (its slab goes with the last record referring to it).
+// by its record is dropped from it (its slab goes with the last record referring to it). locs is the writer's: not
+// kept.
 func (s *Store) bodiesWritten(locs []bodyLoc) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -244,7 +245,12 @@ func (c *CaptureFile) closeReaders() {
 func (c *CaptureFile) locate() []bodyLoc {
 	c.rmu.RLock()
 	defer c.rmu.RUnlock()
-	var out []bodyLoc
+	out := c.locs[:0]
+	defer func() {
+		if cap(out) <= 4096 {
+			c.locs = out[:0] // onBodies is done with it when the writer calls locate again
+		}
+	}()
 	j := 0
 	for _, sp := range c.spans {
 		for j < len(c.segs) && c.segs[j].to <= sp.from {

@@ -65,6 +65,7 @@ type CaptureFile struct {
 	gen      uint32     // written by the writer under mu
 	segs     []segment  // where the bytes of the writer's last write went (the writer's own)
 	spans    []bodySpan // where the bodies are in the writer's buffer (the writer's own)
+	locs     []bodyLoc  // what locate reports (the writer's own, reused)
 	rmu      sync.RWMutex
 	rfiles   map[uint32]*os.File
 	rclosed  bool // under rmu: Close closed every read handle

@@ -113,6 +113,7 @@ type slabBuf struct {
 	n    int
 	refs int  // the records (parts) referring to it
 	own  bool // one large part's alone (bigPart), exactly sized
+	body bool // a body's alone, to be dropped once the capture file holds it (put's own): no list is cached from it
 	dead bool
 }
 
@@ -253,6 +254,7 @@ func (p *packer) put(b []byte, isNil, share, own bool) ref {
 	var s *slabBuf
 	if own {
 		s = p.newSlab(len(b), true)
+		s.body = true
 	} else {
 		s = p.room(len(b))
 	}
@@ -286,8 +288,10 @@ func (p *packer) releaseRef(r ref) {
 		s.dead = true
 		p.bytes -= int64(len(s.buf))
 		p.slabs[s.id-p.slabBase] = nil
-		p.hdrs.dropSlab(s.id)
-		p.notes.dropSlab(s.id)
+		if !s.body {
+			p.hdrs.dropSlab(s.id)
+			p.notes.dropSlab(s.id)
+		}
 		for len(p.slabs) > 0 && p.slabs[0] == nil {
 			p.slabs = p.slabs[1:]
 			p.slabBase++
