@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +10,8 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // Bodies kept in the capture file. With a capture file (Store.UseCapture), a body of at least FileBodyMin bytes is
@@ -293,12 +297,142 @@ func (c *CaptureFile) readBody(l fileLoc, n uint32) ([]byte, error) {
 		}
 		return nil, fmt.Errorf("reading the capture file: %w", err)
 	}
-	var b Body
-	if err := b.UnmarshalJSON(buf); err != nil || len(b.Data) != int(n) {
+	data, ok := decodeBody(buf, n)
+	if !ok || len(data) != int(n) {
 		return nil, errBodyChanged
+	}
+	return data, nil
+}
+
+// decodeBody decodes a body's JSON value as appendBody writes it — {"text":"…",…} or {"base64":"…",…} — into a
+// buffer of n bytes: the text unescaped by hand (appendBody's escapes: \" \\ \b \f \n \r \t \uXXXX outside the
+// surrogates), five to ten times faster than encoding/json on text dense in escapes. What it does not expect
+// (a value appendBody does not write) goes through Body.UnmarshalJSON; text must be valid UTF-8 without control
+// characters, as appendBody writes it.
+func decodeBody(buf []byte, n uint32) ([]byte, bool) {
+	const text, b64 = `{"text":"`, `{"base64":"`
+	switch {
+	case bytes.HasPrefix(buf, []byte(b64)):
+		rest := buf[len(b64):]
+		end := bytes.IndexByte(rest, '"')
+		if end < 0 || base64.StdEncoding.DecodedLen(end) > int(n)+2 {
+			return nil, false
+		}
+		out := make([]byte, base64.StdEncoding.DecodedLen(end))
+		k, err := base64.StdEncoding.Decode(out, rest[:end])
+		return out[:k], err == nil && bodyTail(rest[end+1:])
+	case bytes.HasPrefix(buf, []byte(text)):
+		s := buf[len(text):]
+		out := make([]byte, 0, n)
+		pos, q := 0, -1 // q: the next '"' at or after pos (found again only once pos passed it: linear)
+		for {
+			if q < pos {
+				k := bytes.IndexByte(s[pos:], '"')
+				if k < 0 {
+					return nil, false
+				}
+				q = pos + k
+			}
+			end := q
+			if k := bytes.IndexByte(s[pos:q], '\\'); k >= 0 {
+				end = pos + k
+			}
+			for _, c := range s[pos:end] {
+				if c < 0x20 {
+					return nil, false // a raw control character: not JSON
+				}
+			}
+			out = append(out, s[pos:end]...)
+			if len(out) > int(n) {
+				return nil, false
+			}
+			if end == q {
+				return out, utf8.Valid(out) && bodyTail(s[q+1:])
+			}
+			if end+1 >= len(s) {
+				return nil, false
+			}
+			pos = end + 2
+			switch e := s[end+1]; e {
+			case '"', '\\', '/':
+				out = append(out, e)
+			case 'b':
+				out = append(out, '\b')
+			case 'f':
+				out = append(out, '\f')
+			case 'n':
+				out = append(out, '\n')
+			case 'r':
+				out = append(out, '\r')
+			case 't':
+				out = append(out, '\t')
+			case 'u':
+				if end+6 > len(s) {
+					return nil, false
+				}
+				r, ok := hex4(s[end+2 : end+6])
+				if !ok {
+					return nil, false
+				}
+				if utf16.IsSurrogate(r) {
+					return slowBody(buf)
+				}
+				out = utf8.AppendRune(out, r)
+				pos = end + 6
+			default:
+				return nil, false
+			}
+		}
+	}
+	return slowBody(buf)
+}
+
+func hex4(b []byte) (rune, bool) {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		case 'A' <= c && c <= 'F':
+			c -= 'A' - 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// bodyTail reports the rest of a body's JSON value after its text: the size and, maybe, the truncation.
+func bodyTail(b []byte) bool {
+	b, ok := bytes.CutPrefix(b, []byte(`,"size":`))
+	if !ok {
+		return false
+	}
+	i := 0
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	digits := i
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	if i == digits || i-digits > 18 || b[digits] == '0' && i-digits > 1 {
+		return false
+	}
+	b = b[i:]
+	return string(b) == "}" || string(b) == `,"truncated":true}`
+}
+
+func slowBody(buf []byte) ([]byte, bool) {
+	var b Body
+	if err := b.UnmarshalJSON(buf); err != nil {
+		return nil, false
 	}
 	if b.Data == nil {
 		b.Data = []byte{}
 	}
-	return b.Data, nil
+	return b.Data, true
 }

@@ -309,3 +309,91 @@ func TestFileBodiesReadersRaceTheWriter(t *testing.T) {
 		t.Error("nothing rotated out")
 	}
 }
+
+// BenchmarkStoreGetBody: Get of a record whose response body is in memory (memory) or read back from the capture
+// file (file), for bodies around the threshold: what reading back costs against what it saves.
+//
+//	go test ./recorder -run '^$' -bench StoreGetBody -benchmem
+func BenchmarkStoreGetBody(b *testing.B) {
+	for _, size := range []int{1 << 10, 4 << 10, 16 << 10, 64 << 10} {
+		for _, where := range []string{"memory", "file"} {
+			b.Run(fmt.Sprintf("%s/%dKiB", where, size>>10), func(b *testing.B) {
+				s := NewStore(StoreOptions{})
+				var c *CaptureFile
+				if where == "file" {
+					s, c, _ = openCaptureStore(b, CaptureOptions{}, StoreOptions{}, 1<<10)
+				}
+				const n = 64
+				for i := range n {
+					ex := largeExchange(uint64(i+1), 100, size, false)
+					ex.RespBody.Data = jsonBody(i, size) // JSON, as servers answer: few escapes
+					s.Add(ex)
+				}
+				if c != nil {
+					waitWritten(b, c, n)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					i++
+					if ex := s.Get(uint64(1 + i%n)); len(ex.RespBody.Data) != size {
+						b.Fatalf("%d bytes", len(ex.RespBody.Data))
+					}
+				}
+			})
+		}
+	}
+}
+
+// decodeBody reads back what appendBody wrote, byte for byte, as Body.UnmarshalJSON does (text and base64, every
+// escape), and refuses what appendBody does not write rather than guess.
+func FuzzDecodeBody(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","result":{"text":"<a&b>\u2028\n\t\"q\"\\"}}`))
+	f.Add([]byte{0xff, 0, 1, 2})
+	f.Add([]byte("é\x01\x1f\x7f\u2029"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, truncated := range []bool{false, true} {
+			b := Body{Data: data, Size: int64(len(data)) + 3, Truncated: truncated}
+			js := appendBody(nil, &b)
+			got, ok := decodeBody(js, uint32(len(data)))
+			if !ok || !bytes.Equal(got, data) || got == nil {
+				t.Fatalf("%q: decoded %q %v from %s", data, got, ok, js)
+			}
+		}
+		// anything else: never a panic, and what it accepts json accepts the same
+		if got, ok := decodeBody(data, 1<<20); ok {
+			var b Body
+			if err := b.UnmarshalJSON(data); err != nil || !bytes.Equal(b.Data, got) {
+				t.Fatalf("%q: decoded %q, encoding/json %q %v", data, got, b.Data, err)
+			}
+		}
+	})
+}
+
+func TestDecodeBodyRefusesWhatJSONRefuses(t *testing.T) {
+	for _, js := range []string{`{"text":"","size":}`, `{"text":"","size":01}`, `{"text":"","size":1,}`, `{"text":"a` + "\x01" + `","size":1}`,
+		`{"text":"\x","size":1}`, `{"base64":"!!","size":1}`, `{"text":"","size":1}x`, `{"text":"\u12","size":1}`} {
+		if got, ok := decodeBody([]byte(js), 10); ok {
+			t.Errorf("%s: decoded %q", js, got)
+		}
+	}
+	for _, js := range []string{`{"text":"","size":0}`, `{"text":"\ud83d\ude00","size":4}`, `{"size":3,"text":"abc"}`} {
+		if _, ok := decodeBody([]byte(js), 10); !ok {
+			t.Errorf("%s: refused", js)
+		}
+	}
+}
+
+// jsonBody is a tools/list result of about n bytes (exactly n), different for each i.
+func jsonBody(i, n int) []byte {
+	b := fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"result":{"tools":[`, i)
+	for k := 0; len(b) < n-64; k++ {
+		b = fmt.Appendf(b, `{"name":"tool-%d","description":"Does thing %d of the \"set\" <fast>","inputSchema":{"type":"object"}},`, k, i)
+	}
+	b = append(b, `{"name":"last"}]}}`...)
+	for len(b) < n {
+		b = append(b, ' ')
+	}
+	return b[:n]
+}
