@@ -374,7 +374,7 @@ func New(opts Options) *Analyzer {
 		opts.Window = defaultWindow
 	}
 	if opts.MaxExchanges <= 0 {
-		opts.MaxExchanges = defaultMaxExchanges
+		opts.MaxExchanges = DefaultWindow
 	}
 	a := &Analyzer{opts: opts}
 	a.Reset()
@@ -563,9 +563,6 @@ func inboundOf(ex *recorder.Exchange) uint64 {
 	}
 	return id
 }
-
-// defaultMaxExchanges is recorder.StoreOptions' default MaxCount.
-const defaultMaxExchanges = 100000
 
 // forget drops the records of the oldest completed exchanges until at most MaxExchanges are kept. An exchange
 // still open (a long stream) is kept and looked at again later.

@@ -121,3 +121,34 @@ func BenchmarkReport(b *testing.B) {
 		_ = a.Report()
 	}
 }
+
+// BenchmarkAnalyzerHeap is the analyzer's live heap per exchange it holds, after observing n exchanges (two
+// updates each, as the live service feeds them) with a window (MaxExchanges) of at least n: what each record,
+// index entry and connection costs.
+func BenchmarkAnalyzerHeap(b *testing.B) {
+	for _, n := range []int{100_000} {
+		updates, _ := workload(n)
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			for b.Loop() {
+				base := liveHeap()
+				a := New(Options{MaxExchanges: n})
+				for _, u := range updates {
+					a.Observe(u)
+				}
+				_ = a.Report()
+				held := liveHeap()
+				b.ReportMetric(float64(held-base)/float64(n), "B/exchange")
+				runtime.KeepAlive(a)
+			}
+		})
+	}
+}
+
+// liveHeap is the live heap after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}

@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -50,4 +51,44 @@ func TestMaxExchanges(t *testing.T) {
 	if len(a.exs) != 0 || len(a.order) != 0 {
 		t.Error("Reset kept records")
 	}
+}
+
+// The analysis keeps a window of its own (DefaultWindow), whatever the store holds: fed five windows' worth of
+// exchanges (sessions of tools/calls, as script/bench's memory group records them), its live heap is what it was
+// after one window, while a store would hold five times as many (its count bound is 1,000,000). Before the window,
+// the analysis kept as many records as the store's count bound (100,000 then): five times the heap here.
+func TestWindowBoundsHeldBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("feeds 100,000 exchanges")
+	}
+	a := New(Options{})
+	var id uint64
+	start := t0
+	feed := func(n int) {
+		for k := 0; int(id) < n; k++ {
+			for _, ex := range synthRun(int(id), &id, start, 89) {
+				began := *ex
+				began.State, began.Status, began.RespHeaders, began.RespBody, began.RPC = recorder.StatePending, 0, nil, recorder.Body{}, nil
+				a.Observe(&began)
+				a.Observe(ex)
+			}
+			start = start.Add(10 * time.Minute)
+		}
+	}
+	base := liveHeap()
+	feed(DefaultWindow)
+	_ = a.Report()
+	one := liveHeap() - base
+	feed(5 * DefaultWindow)
+	_ = a.Report()
+	five := liveHeap() - base
+	t.Logf("held after %d exchanges: %d B (%.0f B an exchange); after %d: %d B", DefaultWindow, one,
+		float64(one)/DefaultWindow, id, five)
+	if len(a.exs) > DefaultWindow {
+		t.Errorf("%d records kept, window %d", len(a.exs), DefaultWindow)
+	}
+	if float64(five) > 1.25*float64(one) {
+		t.Errorf("the analysis' heap grew from %d B at one window to %d B at five", one, five)
+	}
+	runtime.KeepAlive(a)
 }
