@@ -8,7 +8,7 @@ import (
 )
 
 // flowView is the model's view of the flow: a row for each exchange the store holds (in id order, bounded like the
-// store: the same MaxCount and MaxBytes, the oldest go first), fed with the store's updates; the latest analysis of
+// store — the same MaxBytes, the oldest go first — and by its own window of maxRows rows), fed with the store's updates; the latest analysis of
 // them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
 // It keeps no exchange: a row is the exchange's id and what the list shows (flowview_rows.go); the rest is the
 // store's, asked for by id (programContext.exchange). The updates' snapshots only pass through, on their way to the
@@ -81,12 +81,21 @@ type flowView struct {
 	rev     uint32 // counts the snapshots taken into rows (row.rev)
 }
 
+// maxRows is the TUI's own window: it lists the newest maxRows exchanges at most, whatever the store holds (up to
+// recorder.DefaultStoreMaxCount, 1,000,000). A row is 64 bytes and a filter pass reads every row: at 100,000 a
+// frame and a filter keystroke take 0.03–1.6 ms (BenchmarkFilter, BenchmarkView), at 1,000,000 about ten times
+// that, past the 5 ms a keystroke may take (docs/benchmarks.md, "TUI performance"). The rows the window let go are
+// counted in the header ("older let go"); the store still holds them (the detail of a row is the store's, and an
+// export of the unfiltered list writes them too: exportIDs), and the capture file keeps every one.
+const maxRows = 100_000
+
 func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView {
 	if limits.MaxCount <= 0 {
-		limits.MaxCount = 100000
+		limits.MaxCount = recorder.DefaultStoreMaxCount
 	}
+	limits.MaxCount = min(limits.MaxCount, maxRows)
 	if limits.MaxBytes <= 0 {
-		limits.MaxBytes = 512 << 20
+		limits.MaxBytes = recorder.DefaultStoreMaxBytes
 	}
 	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{}, textIdx: map[string]int32{},
 		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
@@ -393,6 +402,37 @@ func (d *flowView) ids() []uint64 {
 		out[i] = d.at(i).id
 	}
 	return out
+}
+
+// exportIDs returns the ids an export writes: the filtered view's; without a filter, every exchange the store
+// holds (st, its Stats), the older ones the rows' window let go included.
+func (d *flowView) exportIDs(st recorder.Stats) []uint64 {
+	from, to := d.unlisted(st)
+	if from == to {
+		return d.ids()
+	}
+	out := make([]uint64, 0, int(to-from)+len(d.rows))
+	for id := from; id < to; id++ {
+		out = append(out, id)
+	}
+	for i := range d.rows {
+		out = append(out, d.rows[i].id)
+	}
+	return out
+}
+
+// unlisted is the range [from, to) of ids the store holds (st, its Stats) below the rows, when no filter is
+// active: what the rows' window (maxRows) let go and the store did not.
+func (d *flowView) unlisted(st recorder.Stats) (from, to uint64) {
+	if d.vis != nil || len(d.rows) == 0 || st.Count == 0 || uint64(st.Count) > st.Total {
+		return 0, 0
+	}
+	from = max(st.Total-uint64(st.Count)+1, d.clearedAt+1)
+	to = d.rows[0].id
+	if from >= to {
+		return 0, 0
+	}
+	return from, to
 }
 
 // connection returns the report's connection with id, or nil.

@@ -176,3 +176,64 @@ func TestForgottenExchange(t *testing.T) {
 		t.Fatalf("the export does not say what it left out:\n%s", s)
 	}
 }
+
+// TestRowsKeepTheirOwnWindow: the list holds the newest maxRows rows whatever the store holds (its count bound is
+// 1,000,000: a filter pass over that many rows would take ten times the 5 ms a keystroke may take); the rows it let
+// go are counted in the header, and an export of the unfiltered list still writes every exchange the store holds.
+// Here the window is 10 rows (Limits.MaxCount below it) and the store holds 30.
+func TestRowsKeepTheirOwnWindow(t *testing.T) {
+	if d := newFlowView(recorder.StoreOptions{MaxCount: recorder.DefaultStoreMaxCount}, analysis.Options{}); d.limits.MaxCount != maxRows || maxRows > 100_000 {
+		t.Fatalf("the rows' window is %d with the store's %d", d.limits.MaxCount, recorder.DefaultStoreMaxCount)
+	}
+	var mu sync.Mutex
+	var written []uint64
+	exporter := func(_, path string, exs []*recorder.Exchange) error {
+		mu.Lock()
+		defer mu.Unlock()
+		written = written[:0]
+		for _, ex := range exs {
+			written = append(written, ex.ID)
+		}
+		return os.WriteFile(path, []byte("x"), 0o600)
+	}
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
+		c.Exporter = exporter
+		c.Limits = recorder.StoreOptions{MaxCount: 10}
+	})
+	tmpl := handshake()
+	for i := range 30 {
+		ex := *tmpl[i%len(tmpl)]
+		h.store.Add(&ex)
+	}
+	h.feed(recorder.Completed, h.store.Snapshot()...)
+	d := h.m.flow
+	if d.len() != 10 || d.rows[0].id != 21 || d.evicted != 20 {
+		t.Fatalf("the list holds %d rows from #%d, %d let go; want the newest 10", d.len(), d.rows[0].id, d.evicted)
+	}
+	if s := h.screen(); !strings.Contains(s, "10 exchanges (20 older let go)") {
+		t.Fatalf("the header does not count the rows let go:\n%s", s)
+	}
+	export := func() []uint64 {
+		h.press("e", "ctrl+u")
+		path := filepath.Join(t.TempDir(), "out.jsonl")
+		h.typeText(path)
+		h.run(h.press("enter"))
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), written...)
+	}
+	h.press("e")
+	if s := h.screen(); !strings.Contains(s, "Write 30 exchanges (all the store holds: 20 older than the list)") {
+		t.Fatalf("the prompt does not say what it writes:\n%s", s)
+	}
+	h.press("esc")
+	if got := export(); len(got) != 30 || got[0] != 1 || got[29] != 30 {
+		t.Fatalf("exported %v, want #1–#30", got)
+	}
+	h.press("/")
+	h.typeText("stage:call")
+	h.press("enter")
+	if got := export(); len(got) == 0 || got[0] < 21 {
+		t.Fatalf("a filtered export wrote %v: only the listed rows the filter shows", got)
+	}
+}
