@@ -8,7 +8,7 @@ import (
 )
 
 // flowView is the model's view of the flow: a row for each exchange the store holds (in id order, bounded like the
-// store — the same MaxBytes, the oldest go first — and by its own window of maxRows rows), fed with the store's updates; the latest analysis of
+// store — the same MaxBytes, the oldest go first — and by its own window of MaxRows rows), fed with the store's updates; the latest analysis of
 // them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
 // It keeps no exchange: a row is the exchange's id and what the list shows (flowview_rows.go); the rest is the
 // store's, asked for by id (programContext.exchange). The updates' snapshots only pass through, on their way to the
@@ -81,19 +81,19 @@ type flowView struct {
 	rev     uint32 // counts the snapshots taken into rows (row.rev)
 }
 
-// maxRows is the TUI's own window: it lists the newest maxRows exchanges at most, whatever the store holds (up to
+// MaxRows is the TUI's own window: it lists the newest MaxRows exchanges at most, whatever the store holds (up to
 // recorder.DefaultStoreMaxCount, 1,000,000). A row is 64 bytes and a filter pass reads every row: at 100,000 a
 // frame and a filter keystroke take 0.03–1.6 ms (BenchmarkFilter, BenchmarkView), at 1,000,000 about ten times
 // that, past the 5 ms a keystroke may take (docs/benchmarks.md, "TUI performance"). The rows the window let go are
 // counted in the header ("older let go"); the store still holds them (the detail of a row is the store's, and an
 // export of the unfiltered list writes them too: exportIDs), and the capture file keeps every one.
-const maxRows = 100_000
+const MaxRows = 100_000
 
 func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView {
 	if limits.MaxCount <= 0 {
 		limits.MaxCount = recorder.DefaultStoreMaxCount
 	}
-	limits.MaxCount = min(limits.MaxCount, maxRows)
+	limits.MaxCount = min(limits.MaxCount, MaxRows)
 	if limits.MaxBytes <= 0 {
 		limits.MaxBytes = recorder.DefaultStoreMaxBytes
 	}
@@ -422,7 +422,7 @@ func (d *flowView) exportIDs(st recorder.Stats) []uint64 {
 }
 
 // unlisted is the range [from, to) of ids the store holds (st, its Stats) below the rows, when no filter is
-// active: what the rows' window (maxRows) let go and the store did not.
+// active: what the rows' window (MaxRows) let go and the store did not.
 func (d *flowView) unlisted(st recorder.Stats) (from, to uint64) {
 	if d.vis != nil || len(d.rows) == 0 || st.Count == 0 || uint64(st.Count) > st.Total {
 		return 0, 0

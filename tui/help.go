@@ -46,7 +46,7 @@ func (m *Model) helpSections() []helpSection {
 		})
 	}
 	counters := "exchanges: the requests recorded and held in memory (\"older let go\": the oldest, past the memory bound " +
-		"or the list's " + strconv.Itoa(maxRows) + " rows, are no longer listed; an export of the unfiltered list writes all the recorder still " +
+		"or the list's " + strconv.Itoa(MaxRows) + " rows, are no longer listed; an export of the unfiltered list writes all the recorder still " +
 		"holds, and the capture file keeps every one). findings: what the analysis found wrong or worth knowing in " +
 		"the handshakes (f lists them). dropped: screen updates missed while the TUI fell behind a burst of requests; " +
 		"nothing is lost (every exchange is recorded and in the capture file) and the screen reloads from the recorder."

@@ -177,12 +177,12 @@ func TestForgottenExchange(t *testing.T) {
 	}
 }
 
-// TestRowsKeepTheirOwnWindow: the list holds the newest maxRows rows whatever the store holds (its count bound is
+// TestRowsKeepTheirOwnWindow: the list holds the newest MaxRows rows whatever the store holds (its count bound is
 // 1,000,000: a filter pass over that many rows would take ten times the 5 ms a keystroke may take); the rows it let
 // go are counted in the header, and an export of the unfiltered list still writes every exchange the store holds.
 // Here the window is 10 rows (Limits.MaxCount below it) and the store holds 30.
 func TestRowsKeepTheirOwnWindow(t *testing.T) {
-	if d := newFlowView(recorder.StoreOptions{MaxCount: recorder.DefaultStoreMaxCount}, analysis.Options{}); d.limits.MaxCount != maxRows || maxRows > 100_000 {
+	if d := newFlowView(recorder.StoreOptions{MaxCount: recorder.DefaultStoreMaxCount}, analysis.Options{}); d.limits.MaxCount != MaxRows || MaxRows > 100_000 {
 		t.Fatalf("the rows' window is %d with the store's %d", d.limits.MaxCount, recorder.DefaultStoreMaxCount)
 	}
 	var mu sync.Mutex
