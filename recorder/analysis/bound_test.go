@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -91,4 +92,28 @@ func TestWindowBoundsHeldBytes(t *testing.T) {
 		t.Errorf("the analysis' heap grew from %d B at one window to %d B at five", one, five)
 	}
 	runtime.KeepAlive(a)
+}
+
+// An exchange's record is 96 bytes (its stage and status as small numbers, not strings: 128 before), and keeps
+// every stage and status as it was set.
+func TestExRecIsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(exRec{}); n > 96 {
+		t.Errorf("exRec is %d bytes", n)
+	}
+	var r exRec
+	if r.stage() != "" || r.status() != "" {
+		t.Errorf("a new record: stage %q, status %q", r.stage(), r.status())
+	}
+	for _, st := range stageOrder {
+		r.setStage(st)
+		if r.stage() != st {
+			t.Errorf("stage %q kept as %q", st, r.stage())
+		}
+	}
+	for _, s := range statuses {
+		r.setStatus(s)
+		if r.status() != s {
+			t.Errorf("status %q kept as %q", s, r.status())
+		}
+	}
 }
