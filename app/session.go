@@ -30,7 +30,7 @@ import (
 type Session struct {
 	Server   *server.Server
 	Store    *recorder.Store
-	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more than the store does (each keeps a window of its own within it)
+	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more (each a window of its own)
 	Capture  *recorder.CaptureFile // nil: no capture file
 	Toggles  *toggle.Set
 	StateDir string

@@ -8,11 +8,12 @@ import (
 )
 
 // flowView is the model's view of the flow: a row for each exchange the store holds (in id order, bounded like the
-// store — the same MaxBytes, the oldest go first — and by its own window of MaxRows rows), fed with the store's updates; the latest analysis of
-// them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
-// It keeps no exchange: a row is the exchange's id and what the list shows (flowview_rows.go); the rest is the
-// store's, asked for by id (programContext.exchange). The updates' snapshots only pass through, on their way to the
-// analysis service (the caller's fed list, pushed at the end of the Update that took them).
+// store — the same MaxBytes, the oldest go first — and by a window of its own, MaxRows rows), fed with the store's
+// updates; the latest analysis of them (computed by the session's analysis service, see analysis.go); and the
+// filtered view. Only Update changes it. It keeps no exchange: a row is the exchange's id and what the list shows
+// (flowview_rows.go); the rest is the store's, asked for by id (programContext.exchange). The updates' snapshots
+// only pass through, on their way to the analysis service (the caller's fed list, pushed at the end of the Update
+// that took them).
 //
 // Its parts: the rows (flowview_rows.go); the interning of stages, clients, connections and texts
 // (flowview_intern.go); the bitset prefilter of the texts (flowview_prefilter.go); the filter and its cache of
@@ -83,8 +84,8 @@ type flowView struct {
 
 // MaxRows is the TUI's own window: it lists the newest MaxRows exchanges at most, whatever the store holds (up to
 // recorder.DefaultStoreMaxCount, 1,000,000). A row is 64 bytes and a filter pass reads every row: at 100,000 a
-// frame and a filter keystroke take 0.03–1.6 ms (BenchmarkFilter, BenchmarkView), at 1,000,000 about ten times
-// that, past the 5 ms a keystroke may take (docs/benchmarks.md, "TUI performance"). The rows the window let go are
+// frame and a filter keystroke take 0.03–1.6 ms (BenchmarkView, BenchmarkFilterKeystroke), a whole filter pass
+// 1.5–2.5 ms and at 1,000,000 rows 9.5–12.2 ms (BenchmarkFilterPass), past the 5 ms a keystroke may take. The rows the window let go are
 // counted in the header ("older let go"); the store still holds them (the detail of a row is the store's, and an
 // export of the unfiltered list writes them too: exportIDs), and the capture file keeps every one.
 const MaxRows = 100_000
