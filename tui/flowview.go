@@ -21,6 +21,8 @@ import (
 type flowView struct {
 	limits recorder.StoreOptions
 	aopts  analysis.Options
+	// oldest is the oldest exchange the store holds (storeOldest), nil for a feeder without a store: see evict.
+	oldest func() uint64
 
 	rows  []row // ordered by exchange id
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
@@ -50,10 +52,13 @@ type flowView struct {
 	connIDs    []string
 	connIdx    map[string]int32
 
-	clearedAt  uint64 // updates of exchanges up to this id were cleared; they are ignored
-	evicted    uint64
-	dropped    uint64 // updates the subscription missed
-	resyncedAt uint64 // the dropped count when the last resync was asked for
+	clearedAt uint64 // updates of exchanges up to this id were cleared; they are ignored
+	evicted   uint64
+	// evictedBefore is evicted at the last clear: with oldest, evicted is it plus the ids between the clear and
+	// the first row (see evict).
+	evictedBefore uint64
+	dropped       uint64 // updates the subscription missed
+	resyncedAt    uint64 // the dropped count when the last resync was asked for
 
 	filter  filter
 	version uint64 // counts the changes to the rows (the filter cache is only good for one version)
@@ -171,6 +176,10 @@ type applyResult struct {
 func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool, fed *[]*recorder.Exchange) applyResult {
 	d.version++
 	var res applyResult
+	var from uint64 // the store let go of every exchange below it (evicted while in flight: its update still comes)
+	if d.oldest != nil {
+		from = d.oldest()
+	}
 	for _, u := range us {
 		if u.Kind == recorder.Cleared {
 			if *ignoreCleared {
@@ -183,7 +192,7 @@ func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool, fed *[]*reco
 			continue
 		}
 		ex := u.Exchange
-		if ex == nil || ex.ID <= d.clearedAt {
+		if ex == nil || ex.ID <= d.clearedAt || ex.ID < from {
 			continue
 		}
 		added, order := d.put(ex, fed)
@@ -248,7 +257,9 @@ func (d *flowView) resync(exs []*recorder.Exchange, fed *[]*recorder.Exchange) {
 			gone++
 		}
 	}
-	d.evicted += uint64(gone)
+	if d.oldest == nil {
+		d.evicted += uint64(gone) // with oldest, evict counts them by id
+	}
 	d.evict()
 	d.refreshConnList()
 	d.refilter()
@@ -269,6 +280,7 @@ func (d *flowView) clear(upTo uint64) {
 	d.base = 0
 	d.bytes = 0
 	d.clearedAt = max(d.clearedAt, upTo)
+	d.evictedBefore = d.evicted
 	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
 	d.texts, d.textIdx = nil, map[string]int32{}
 	d.resetConns()
@@ -348,9 +360,32 @@ func (d *flowView) fill(r *row, ex *recorder.Exchange) {
 // text is a row's texts.
 func (d *flowView) text(r *row) rowText { return decodeRowText(d.texts[r.tid]) }
 
-// evict drops the oldest exchanges beyond the store's bounds, as the store does.
+// evict drops the oldest exchanges beyond the store's bounds, as the store does, and beyond the rows' window.
+// With oldest (a store's: storeOldest), the rows follow what the store holds exactly: those below its oldest
+// exchange go. Without (a feeder with no store), the store's bounds are mirrored: its count, and its bytes by each
+// exchange's estimated size (Exchange.Size, about 3.5 times what the packed store counts for a small exchange, so
+// that the mirror lets go sooner than the store).
 func (d *flowView) evict() {
 	k, bytes := 0, d.bytes
+	if d.oldest != nil {
+		from := d.oldest()
+		for k < len(d.rows) && d.rows[k].id < from {
+			k++
+		}
+		k = max(k, len(d.rows)-d.limits.MaxCount)
+		d.dropFront(k)
+		// Counted by id: every exchange recorded since the last clear below the list's first row was let go, by
+		// the store or by the window, whether the list ever held a row for it or not.
+		low := from
+		if len(d.rows) > 0 {
+			low = d.rows[0].id
+		}
+		d.evicted = d.evictedBefore
+		if low > d.clearedAt+1 {
+			d.evicted += low - d.clearedAt - 1
+		}
+		return
+	}
 	for len(d.rows)-k > d.limits.MaxCount {
 		bytes -= d.rows[k].size
 		k++
@@ -403,6 +438,15 @@ func (d *flowView) ids() []uint64 {
 		out[i] = d.at(i).id
 	}
 	return out
+}
+
+// storeOldest returns the oldest id s holds (every id below it was let go); an empty store holds none below the
+// next.
+func storeOldest(s *recorder.Store) func() uint64 {
+	return func() uint64 {
+		st := s.Stats()
+		return st.Total - uint64(min(uint64(st.Count), st.Total)) + 1
+	}
 }
 
 // exportIDs returns the ids an export writes: the filtered view's; without a filter, every exchange the store

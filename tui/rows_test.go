@@ -237,3 +237,46 @@ func TestRowsKeepTheirOwnWindow(t *testing.T) {
 		t.Fatalf("a filtered export wrote %v: only the listed rows the filter shows", got)
 	}
 }
+
+// TestRowsFollowTheStore: fed by a store, the list holds what the store holds (up to its own window), no less: the
+// store's byte bound counts what it really holds (packed records), not Exchange.Size's estimate (about 3.5 times
+// more for a small exchange), so a list that mirrored the bound with the estimate let go of rows the store still
+// held (at the default --max-memory, 77,000 tools/calls of the store's 270,000: fewer than its window). Updates of
+// exchanges the store let go while they were in flight add no row.
+func TestRowsFollowTheStore(t *testing.T) {
+	const bound = 256 << 10
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
+		c.Store = recorder.NewStore(recorder.StoreOptions{MaxBytes: bound})
+		c.Limits = recorder.StoreOptions{MaxBytes: bound}
+	})
+	h.store = h.m.cfg.Store
+	h.m.flow.oldest = storeOldest(h.store)
+	h.fed = newFedStore(h.store)
+	h.m.ctx.exchange = h.fed.get
+	tmpl := handshake()
+	var estimate int64
+	var updates []recorder.Update
+	for i := range 2000 {
+		ex := *tmpl[i%len(tmpl)]
+		id := h.store.Add(&ex)
+		estimate += ex.Size()
+		updates = append(updates, recorder.Update{Kind: recorder.Completed, Exchange: h.store.Get(id)})
+	}
+	st := h.store.Stats()
+	if st.Evicted == 0 || estimate/2000*int64(st.Count) <= bound {
+		t.Fatalf("the store holds %d of 2,000 (estimate %d B each): the bound does not show the difference", st.Count, estimate/2000)
+	}
+	h.send(updatesMsg{updates: updates})
+	d := h.m.flow
+	if d.len() != st.Count || d.rows[0].id != st.Total-uint64(st.Count)+1 || d.evicted != st.Evicted {
+		t.Fatalf("the list holds %d rows from #%d (%d let go); the store %d from #%d (%d let go)",
+			d.len(), d.rows[0].id, d.evicted, st.Count, st.Total-uint64(st.Count)+1, st.Evicted)
+	}
+	// A late update of an exchange the store let go (it completed while in flight, after its eviction).
+	old := *tmpl[0]
+	old.ID = 1
+	h.feed(recorder.Completed, &old)
+	if d.len() != st.Count || d.rows[0].id == 1 {
+		t.Fatalf("a late update of #1, which the store let go, added a row: %d rows from #%d", d.len(), d.rows[0].id)
+	}
+}
