@@ -51,7 +51,8 @@ func (m *Model) helpSections() []helpSection {
 		"the handshakes (f lists them). dropped: screen updates missed while the TUI fell behind a burst of requests; " +
 		"nothing is lost (every exchange is recorded and in the capture file) and the screen reloads from the recorder."
 	if m.cfg.ReadOnly {
-		counters = "exchanges: those in the capture. findings: what the analysis found wrong or worth knowing in the " +
+		counters = "exchanges: those in the capture (\"older let go\": the list shows the newest " + strconv.Itoa(MaxRows) +
+			"; an export of the unfiltered list writes them all). findings: what the analysis found wrong or worth knowing in the " +
 			"handshakes (f lists them). dropped: screen updates the TUI missed while loading; it reloads what it missed."
 	}
 	sections := []helpSection{
