@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -76,12 +77,12 @@ type Analyzer struct {
 	spare *exMemo // a memo let go, for the next exchange
 }
 
-// exRec is what the analyzer keeps of one exchange (never the exchange itself): 96 bytes, its stage and status
-// as small numbers (stage, setStage) rather than strings (128 bytes before).
+// exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
+// as small numbers (stage, setStage) and its era interned (era, setEra) rather than strings (128 bytes before).
 type exRec struct {
 	id    uint64
 	start time.Time
-	era   string
+	eraH  unique.Handle[string] // the era (era, setEra): interned, so that it holds no note of the exchange
 	conn  *conn
 	facts *exFacts // nil for most
 	pair  uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
@@ -91,6 +92,24 @@ type exRec struct {
 	// settled: stage fixed, counted in its connection's stage; done: final snapshot analysed; sse: a POST of a
 	// 2024-11-05 session, answered on the session's stream.
 	settled, done, sse bool
+}
+
+// era is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
+func (r *exRec) era() string {
+	if r.eraH == (unique.Handle[string]{}) {
+		return ""
+	}
+	return r.eraH.Value()
+}
+
+// setEra sets the exchange's era. The era may be a piece of the exchange's note (the embedded server's): a handle
+// of its own copy does not keep the note alive, and is 8 bytes rather than a string's 16.
+func (r *exRec) setEra(era string) {
+	if era == "" {
+		r.eraH = unique.Handle[string]{}
+		return
+	}
+	r.eraH = unique.Make(era)
 }
 
 // statuses are the stage statuses an exRec can hold, by index ("" first: none yet).
@@ -508,7 +527,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 				r.pair = inboundOf(ex)
 			}
 			r.setStatus(statusOf(ex, r.stage()))
-			r.era = a.eraOf(ex, r.stage())
+			r.setEra(a.eraOf(ex, r.stage()))
 			r.settled = ex.State != recorder.StatePending
 			r.done = complete
 			return
@@ -538,9 +557,9 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		if wait {
 			r.setStatus(StatusPending) // until its answer arrives on the stream
 		}
-		r.era = a.eraOf(ex, r.stage())
-		if r.sse && r.era == "" {
-			r.era = "legacy"
+		r.setEra(a.eraOf(ex, r.stage()))
+		if r.sse && r.era() == "" {
+			r.setEra("legacy")
 		}
 		if t := toggleNames(ex); len(t) > 0 {
 			r.facts = &exFacts{toggles: t}
@@ -1521,7 +1540,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	default:
 		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
-		if c.best.strength < 3 && r.era == "2026" {
+		if c.best.strength < 3 && r.era() == "2026" {
 			name, version := a.clientInfo(ex)
 			s := clientInfoSignal(name, version)
 			take(s)
@@ -1534,13 +1553,13 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // observeEra keeps the connection's era (the latest successful MCP exchange's), protocol version and MCP URL.
 func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
-	if r.era == "" {
+	if r.era() == "" {
 		return
 	}
 	if r.status() == StatusOK || c.era == "" {
-		c.era = r.era
+		c.era = r.era()
 	}
-	if r.era == "2026" && r.status() == StatusOK {
+	if r.era() == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = v
@@ -1556,7 +1575,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage(), Status: r.status(), Era: r.era}
+	info := Info{Stage: r.stage(), Status: r.status(), Era: r.era()}
 	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
 		info.Client = r.memo.sig.kind
 	}

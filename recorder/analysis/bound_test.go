@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -94,15 +95,27 @@ func TestWindowBoundsHeldBytes(t *testing.T) {
 	runtime.KeepAlive(a)
 }
 
-// An exchange's record is 96 bytes (its stage and status as small numbers, not strings: 128 before), and keeps
-// every stage and status as it was set.
+// An exchange's record fits 80 bytes (its stage and status as small numbers and its era interned, not strings:
+// 128 before), and keeps every stage, status and era as it was set — an era that is a piece of the exchange's note
+// without keeping the note.
 func TestExRecIsSmall(t *testing.T) {
-	if n := unsafe.Sizeof(exRec{}); n > 96 {
+	if n := unsafe.Sizeof(exRec{}); n > 80 {
 		t.Errorf("exRec is %d bytes", n)
 	}
 	var r exRec
-	if r.stage() != "" || r.status() != "" {
-		t.Errorf("a new record: stage %q, status %q", r.stage(), r.status())
+	if r.stage() != "" || r.status() != "" || r.era() != "" {
+		t.Errorf("a new record: stage %q, status %q, era %q", r.stage(), r.status(), r.era())
+	}
+	note := strings.Repeat("x", 4096)
+	for _, era := range []string{"legacy", "2026", note[:7], ""} {
+		r.setEra(era)
+		if r.era() != era {
+			t.Errorf("era %q kept as %q", era, r.era())
+		}
+	}
+	r.setEra(note[:7])
+	if unsafe.StringData(r.era()) == unsafe.StringData(note) {
+		t.Error("the era refers to the note's bytes")
 	}
 	for _, st := range stageOrder {
 		r.setStage(st)

@@ -48,7 +48,7 @@ func (a *Analyzer) checkOpen(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	a.noteMCPURL(r, ex, c)
-	if r.era != "" || mcpStage(r.stage()) {
+	if r.era() != "" || mcpStage(r.stage()) {
 		a.checkSession(r, ex, c)
 	}
 	if r.stage() == StageStream {
@@ -91,7 +91,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.checkToken(r, ex, c)
 	}
 	a.checkASQuirks(r, ex, c) // an external authorization server watched through the proxy (asprofiles.go)
-	if r.era != "" || mcpStage(r.stage()) {
+	if r.era() != "" || mcpStage(r.stage()) {
 		a.checkMCP(r, ex, c)
 	}
 }
@@ -862,7 +862,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				c.session = sid
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
-			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
+			} else if r.era() != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, ruleInitializeNoSessionID, "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
@@ -1023,7 +1023,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageInitialize, StageDiscover, StageChallenge:
 		return
 	}
-	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
+	if c.session != "" && r.era() != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		if !c.echoed {
 			a.fire(r, c, ruleSessionNeverEchoed, fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
 			return
