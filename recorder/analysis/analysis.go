@@ -168,8 +168,9 @@ type Options struct {
 // DefaultWindow is the exchanges an analyzer keeps a record of by default (Options.MaxExchanges). A handshake
 // is tens of exchanges and a connection keeps what it learned from the exchanges it forgot, so the window only has
 // to span the handshakes in progress; it bounds the analysis' memory apart from the store's count (1,000,000):
-// 234 B an exchange held for sessions of tools/calls, 1,240 B for back-to-back handshakes of about eleven
-// exchanges each (each its own connection with its findings: tui's BenchmarkMemory), so 5–25 MB at the window.
+// 186 B an exchange held for sessions of tools/calls (BenchmarkAnalyzerHeap), about 1,240 B for back-to-back
+// handshakes of eleven exchanges each (each its own connection with its findings: tui's BenchmarkMemory), so
+// 4–25 MB at the window.
 const DefaultWindow = 20_000
 
 // Info is what the analysis says of one exchange.
