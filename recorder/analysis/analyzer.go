@@ -105,12 +105,20 @@ func (r *exRec) era() string {
 // setEra sets the exchange's era. The era may be a piece of the exchange's note (the embedded server's): a handle
 // of its own copy does not keep the note alive, and is 8 bytes rather than a string's 16.
 func (r *exRec) setEra(era string) {
-	if era == "" {
+	switch era {
+	case "":
 		r.eraH = unique.Handle[string]{}
-		return
+	case "legacy":
+		r.eraH = eraLegacy
+	case "2026":
+		r.eraH = era2026
+	default:
+		r.eraH = unique.Make(era)
 	}
-	r.eraH = unique.Make(era)
 }
+
+// The usual eras' handles, made once.
+var eraLegacy, era2026 = unique.Make("legacy"), unique.Make("2026")
 
 // statuses are the stage statuses an exRec can hold, by index ("" first: none yet).
 var statuses = [...]StageStatus{"", StatusPending, StatusOK, StatusFailed, StatusSkipped}
