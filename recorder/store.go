@@ -34,10 +34,13 @@ type StoreOptions struct {
 }
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
-// capture file keeps every one).
+// capture file keeps every one). 128 MiB holds about 770,000 tools/call exchanges without their bodies (174.5 B
+// each) or 270,000 with them (496 B), 1,724 B each by the estimate of 2026-12-02; the byte bound is the one reached
+// first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000 recorded exchanges stays within
+// 256 MiB (with app.LimitMemory: docs/budget.md).
 const (
-	DefaultStoreMaxCount = 100000
-	DefaultStoreMaxBytes = 512 << 20
+	DefaultStoreMaxCount = 1_000_000
+	DefaultStoreMaxBytes = 128 << 20
 )
 
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the

@@ -314,6 +314,7 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 	t.Cleanup(m.Close)
 	hs := &harness{t: t, m: m, store: store, fed: newFedStore(store)}
 	m.ctx.exchange = hs.fed.get
+	m.flow.oldest = nil // fed beside the store: the rows mirror its bounds (TestRowsFollowTheStore sets it back)
 	hs.send(tea.WindowSizeMsg{Width: w, Height: h})
 	return hs
 }

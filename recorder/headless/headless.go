@@ -27,7 +27,7 @@ type Options struct {
 	// JSON prints events as JSON lines (see Event) instead of text.
 	JSON bool
 	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules;
-	// MaxExchanges, the store's MaxCount, for Run).
+	// MaxExchanges, the analysis' window: analysis.DefaultWindow unless set).
 	Analysis analysis.Options
 	// Tick is how often rules about something that never happened are judged while nothing arrives (default 1s).
 	Tick time.Duration
