@@ -97,12 +97,14 @@ func runPaced(ctx context.Context, cfg Config, hc *http.Client) (*Result, error)
 
 	var scheduled, dispatchLate uint64
 	interval := float64(time.Second) / cfg.Rate
+	sl := newSleeper()
+	defer sl.close()
 	for i := 0; ; i++ {
 		at := t0.Add(time.Duration(float64(i) * interval))
 		if !at.Before(end) || ctx.Err() != nil {
 			break
 		}
-		sleepUntil(ctx, at)
+		sleepUntil(ctx, sl, at)
 		measured := !at.Before(warmEnd)
 		if measured {
 			scheduled++
@@ -199,13 +201,11 @@ func (p *Paced) notKept(missed uint64, clients int) string {
 	return ""
 }
 
-// sleepUntil waits until t or until ctx ends: on a timer until the last 2 ms, then in one precise sleep (the
+// sleepUntil waits until t or until ctx ends: on a timer until the last 2 ms, then on sl, which is precise (the
 // runtime's timers may wake a sleeper up to a millisecond late, a whole interval at 1,000 calls per second).
-func sleepUntil(ctx context.Context, t time.Time) {
+func sleepUntil(ctx context.Context, sl *sleeper, t time.Time) {
 	if d := time.Until(t) - 2*time.Millisecond; d > 0 && !sleep(ctx, d) {
 		return
 	}
-	if d := time.Until(t); d > 0 {
-		preciseSleep(d)
-	}
+	sl.sleep(time.Until(t))
 }

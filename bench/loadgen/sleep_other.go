@@ -4,5 +4,11 @@ package loadgen
 
 import "time"
 
-// preciseSleep sleeps d (see sleep_linux.go; elsewhere the runtime's timer).
-func preciseSleep(d time.Duration) { time.Sleep(d) }
+// sleeper waits the last stretch before a paced call's time (see sleep_linux.go; elsewhere the runtime's timer).
+type sleeper struct{}
+
+func newSleeper() *sleeper { return &sleeper{} }
+
+func (*sleeper) sleep(d time.Duration) { time.Sleep(d) }
+
+func (*sleeper) close() {}
