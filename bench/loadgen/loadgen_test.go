@@ -386,7 +386,7 @@ func TestPacedReportsCallsNeverSent(t *testing.T) {
 	defer ts.Close()
 	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Rate: 100, Duration: 500 * time.Millisecond, Clients: 1, Timeout: 500 * time.Millisecond})
 	p := res.Paced
-	if p == nil || p.Scheduled != 50 || p.Sent >= 50 || !strings.Contains(p.NotKept, "were never sent") || !strings.Contains(res.String(), "RATE NOT KEPT") {
+	if p == nil || p.Scheduled != 50 || p.Sent >= 50 || p.Missed != p.Scheduled-p.Sent || !strings.Contains(p.NotKept, "were never sent") || !strings.Contains(res.String(), "RATE NOT KEPT") {
 		t.Fatalf("want calls never sent, reported:\n%s", res)
 	}
 }

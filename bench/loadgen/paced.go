@@ -24,9 +24,11 @@ const maxLateShare = 0.01
 // omission); Lag is the part of it before the call was sent.
 type Paced struct {
 	Rate float64 `json:"rate"` // calls per second asked for
-	// Scheduled counts the calls the schedule placed in the measured window; Sent those of them that were sent.
+	// Scheduled counts the calls the schedule placed in the measured window; Sent those of them that were sent,
+	// Missed those never sent (their latency is unknown: a run with missed calls measured less than its window).
 	Scheduled uint64 `json:"scheduled"`
 	Sent      uint64 `json:"sent"`
+	Missed    uint64 `json:"missed"`
 	// Lag runs from each measured call's scheduled time to its send: the load generator's own delay (released
 	// late: DispatchLate calls more than LateAfter) and the wait for a free client (all of them waiting for
 	// answers). Late counts the calls sent more than LateAfter after their time.
@@ -133,9 +135,9 @@ func runPaced(ctx context.Context, cfg Config, hc *http.Client) (*Result, error)
 			p.Late++
 		}
 	}
-	p.Scheduled, p.Sent, p.DispatchLate = scheduled, uint64(len(lag)), dispatchLate
+	p.Scheduled, p.Sent, p.Missed, p.DispatchLate = scheduled, uint64(len(lag)), missed.Load(), dispatchLate
 	p.Lag = summarize(lag)
-	p.NotKept = p.notKept(missed.Load(), opened)
+	p.NotKept = p.notKept(opened)
 	return res, ctx.Err()
 }
 
@@ -188,12 +190,12 @@ func (c *Client) paced(ctx context.Context, s *Session, worker int, queue <-chan
 }
 
 // notKept says why a paced run did not keep its rate, or "".
-func (p *Paced) notKept(missed uint64, clients int) string {
+func (p *Paced) notKept(clients int) string {
 	switch {
 	case p.Scheduled == 0:
 		return "no call was scheduled in the window"
-	case missed > 0:
-		return fmt.Sprintf("%d of the window's %d calls were never sent (the %d clients were more than a second, or the timeout, behind)", missed, p.Scheduled, clients)
+	case p.Missed > 0:
+		return fmt.Sprintf("%d of the window's %d calls were never sent (the %d clients were more than a second, or the timeout, behind)", p.Missed, p.Scheduled, clients)
 	case float64(p.Late) > maxLateShare*float64(p.Scheduled):
 		return fmt.Sprintf("%d of the window's %d calls were sent more than %s after their time (%d released late by the load generator itself, the rest waiting for one of the %d clients); lag p99 %s, max %s",
 			p.Late, p.Scheduled, LateAfter, p.DispatchLate, clients, fmtDur(p.Lag.P99), fmtDur(p.Lag.Max))

@@ -397,8 +397,8 @@ func printReport(w io.Writer, rep *report, o *options) {
 		fmt.Fprintf(w, "\n**%s**\n\n", g.Title)
 		stream := len(g.Targets) > 0 && g.Targets[0].stream
 		if g.Paced > 0 {
-			fmt.Fprintln(w, "| target | calls/s | p50 | p99 | max | send lag p99 | server CPU/call | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		} else if stream {
 			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|")
@@ -427,14 +427,18 @@ func printReport(w io.Writer, rep *report, o *options) {
 				continue
 			}
 			if g.Paced > 0 {
-				var mx, lag []float64
+				var mx, lag, late []float64
 				for _, m := range x.Runs {
 					if m.Result != nil && m.Result.Paced != nil {
+						p := m.Result.Paced
 						mx = append(mx, float64(m.Result.Latency.Max))
-						lag = append(lag, float64(m.Result.Paced.Lag.P99))
+						lag = append(lag, float64(p.Lag.P99))
+						if p.Scheduled > 0 {
+							late = append(late, 100*float64(p.Late)/float64(p.Scheduled))
+						}
 					}
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), d(s.cpu.med), errs)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, d(s.cpu.med), errs)
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
@@ -495,17 +499,21 @@ func perWhat(g *group) string {
 // schedule (each run that did not is a run with errors, out of the ratios), and how late it released them.
 func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers string)) {
 	kept, runs := 0, 0
-	var lag99, lim99 []float64
+	var lag99, lim99, late []float64
 	for _, x := range g.Targets {
 		for _, m := range x.Runs {
 			if m.Result == nil || m.Result.Paced == nil {
 				continue
 			}
+			p := m.Result.Paced
 			runs++
-			if m.Result.Paced.NotKept == "" && m.Err == "" {
+			if p.NotKept == "" && m.Err == "" {
 				kept++
 			}
-			lag99 = append(lag99, float64(m.Result.Paced.Lag.P99))
+			lag99 = append(lag99, float64(p.Lag.P99))
+			if p.Scheduled > 0 {
+				late = append(late, float64(p.Late)/float64(p.Scheduled))
+			}
 			if x.limit {
 				lim99 = append(lim99, float64(m.Result.Latency.P99))
 			}
@@ -518,10 +526,11 @@ func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers st
 	if kept < runs {
 		met = "**no**"
 	}
+	sl := statOf(late)
 	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
 		fmt.Sprintf("**%d of %d** runs", kept, runs), "all", met,
-		fmt.Sprintf("send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client; it is inside every latency below); direct p99 %s",
-			d(statOf(lag99).med), d(statOf(lag99).hi), d(statOf(lim99).med)))
+		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); direct p99 %s",
+			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), d(statOf(lim99).med)))
 }
 
 // harnessHeadroom is how much faster than the fastest other server the plain handler must be for the ratios to
