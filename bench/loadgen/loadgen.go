@@ -168,7 +168,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		defer t.CloseIdleConnections()
 	}
 	if cfg.Rate > 0 {
-		return runPaced(ctx, cfg, hc)
+		rs, err := runPaced(ctx, cfg, hc, []string{cfg.URL})
+		return rs[0], err
 	}
 
 	var measuring atomic.Bool

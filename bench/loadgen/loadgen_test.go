@@ -390,3 +390,36 @@ func TestPacedReportsCallsNeverSent(t *testing.T) {
 		t.Fatalf("want calls never sent, reported:\n%s", res)
 	}
 }
+
+// RunPaced interleaves its endpoints on one schedule: each gets its share of the rate, in the same window, and a
+// slow answer from one holds back only that one's calls (each endpoint has its own clients).
+func TestRunPacedInterleaves(t *testing.T) {
+	slowH, slowCalls := countCalls(broken(""), func(n int64) time.Duration {
+		if n == 30 {
+			return 200 * time.Millisecond
+		}
+		return 0
+	})
+	fastH, fastCalls := countCalls(broken(""), func(int64) time.Duration { return 0 })
+	slow, fast := httptest.NewServer(slowH), httptest.NewServer(fastH)
+	defer slow.Close()
+	defer fast.Close()
+	rs, err := loadgen.RunPaced(context.Background(), loadgen.Config{Rate: 200, Duration: time.Second, Clients: 1}, []string{slow.URL + "/mcp", fast.URL + "/mcp"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("%v, %d results", err, len(rs))
+	}
+	for i, res := range rs {
+		if p := res.Paced; p == nil || res.Errors > 0 || res.Ops != 100 || p.Scheduled != 100 || p.Rate != 100 {
+			t.Errorf("endpoint %d: want 100 clean calls at 100/s:\n%s", i, res)
+		}
+	}
+	if s, f := slowCalls.Load(), fastCalls.Load(); s != 100 || f != 100 {
+		t.Errorf("the endpoints answered %d and %d calls, want 100 each", s, f)
+	}
+	if rs[0].Latency.P90 < 50*time.Millisecond || rs[1].Latency.P90 > 20*time.Millisecond {
+		t.Errorf("p90 %s behind the stall, %s beside it: want ≥ 50 ms and < 20 ms", rs[0].Latency.P90, rs[1].Latency.P90)
+	}
+	if _, err := loadgen.RunPaced(context.Background(), loadgen.Config{Duration: time.Second}, []string{fast.URL}); err == nil {
+		t.Error("RunPaced without a rate ran")
+	}
+}

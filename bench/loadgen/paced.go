@@ -46,58 +46,121 @@ type slot struct {
 	measured bool      // inside the measured window
 }
 
-// runPaced is Run for a paced run: every client opens its session, then one goroutine releases a call at each
-// scheduled time (t0 + i/Rate) to whichever client is free, through a queue of at most a second of calls. The
-// calls scheduled in the measured window are all waited for, up to Timeout after it.
-func runPaced(ctx context.Context, cfg Config, hc *http.Client) (*Result, error) {
-	bg := context.WithoutCancel(ctx)
-	all := make([]*workerStats, cfg.Clients)
-	clients := make([]*Client, cfg.Clients)
-	sessions := make([]*Session, cfg.Clients)
-	var wg sync.WaitGroup
-	for i := range cfg.Clients {
-		all[i] = newWorkerStats()
-		clients[i] = &Client{hc: hc, cfg: &cfg, stats: all[i], timeout: cfg.Timeout}
-		wg.Go(func() {
-			s, err := clients[i].open(bg)
-			if err != nil {
-				clients[i].stats.fail(err)
-				return
-			}
-			sessions[i] = s
-		})
+// RunPaced is a paced run (cfg.Rate > 0, call mode) against several endpoints at once, interleaved on one
+// schedule: the i-th call of the schedule goes to urls[i mod n], so that each endpoint gets Rate/n calls per
+// second at evenly spread times, and whatever disturbs the machine during the run disturbs every endpoint alike.
+// Each endpoint has its own Clients clients, sessions and queue (a slow one holds back only its own calls); the
+// results are in the order of urls. cfg.URL is not used.
+func RunPaced(ctx context.Context, cfg Config, urls []string) ([]*Result, error) {
+	if len(urls) == 0 {
+		return nil, errors.New("no URL")
 	}
-	wg.Wait()
-	res := &Result{Mode: cfg.Mode, Era: cfg.Era, Clients: cfg.Clients, Duration: cfg.Duration}
-	p := &Paced{Rate: cfg.Rate}
-	res.Paced = p
-	opened := 0
-	for _, s := range sessions {
-		if s != nil {
-			opened++
+	cfg.URL = urls[0]
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Rate <= 0 {
+		return nil, errors.New("RunPaced needs a rate")
+	}
+	cfg.defaults()
+	hc := cfg.httpClient()
+	if t, ok := hc.Transport.(*http.Transport); ok && cfg.Transport == nil {
+		defer t.CloseIdleConnections()
+	}
+	return runPaced(ctx, cfg, hc, urls)
+}
+
+// pacedTarget is one endpoint of a paced run: its clients, their sessions and tallies, and its queue.
+type pacedTarget struct {
+	cfg      Config
+	clients  []*Client
+	sessions []*Session
+	all      []*workerStats
+	lags     [][]time.Duration
+	queue    chan slot
+	opened   int
+	missed   atomic.Uint64
+	// scheduled and dispatchLate count the measured calls the dispatcher released to this endpoint (and late).
+	scheduled, dispatchLate uint64
+}
+
+// runPaced runs a paced run against urls (Run's, with one): every client opens its session, then one goroutine
+// releases a call at each scheduled time (t0 + i/Rate) to the next endpoint in turn, to whichever of its clients
+// is free, through a queue of at most a second of its calls. The calls scheduled in the measured window are all
+// waited for, up to Timeout after it.
+func runPaced(ctx context.Context, cfg Config, hc *http.Client, urls []string) ([]*Result, error) {
+	bg := context.WithoutCancel(ctx)
+	n := len(urls)
+	ts := make([]*pacedTarget, n)
+	var wg sync.WaitGroup
+	for k, u := range urls {
+		t := &pacedTarget{cfg: cfg, clients: make([]*Client, cfg.Clients), sessions: make([]*Session, cfg.Clients),
+			all: make([]*workerStats, cfg.Clients), lags: make([][]time.Duration, cfg.Clients), queue: make(chan slot, int(cfg.Rate)/n+1)}
+		t.cfg.URL = u
+		ts[k] = t
+		for i := range cfg.Clients {
+			t.all[i] = newWorkerStats()
+			t.clients[i] = &Client{hc: hc, cfg: &t.cfg, stats: t.all[i], timeout: cfg.Timeout}
+			wg.Go(func() {
+				s, err := t.clients[i].open(bg)
+				if err != nil {
+					t.clients[i].stats.fail(err)
+					return
+				}
+				t.sessions[i] = s
+			})
 		}
 	}
-	if opened == 0 {
-		merge(res, all)
-		p.NotKept = "no client could open a session"
-		return res, ctx.Err()
+	wg.Wait()
+	results := func() []*Result {
+		out := make([]*Result, n)
+		for k, t := range ts {
+			res := &Result{Mode: cfg.Mode, Era: cfg.Era, Clients: cfg.Clients, Duration: cfg.Duration}
+			merge(res, t.all)
+			p := &Paced{Rate: cfg.Rate / float64(n), Scheduled: t.scheduled, Missed: t.missed.Load(), DispatchLate: t.dispatchLate}
+			var lag []time.Duration
+			for _, l := range t.lags {
+				lag = append(lag, l...)
+			}
+			for _, l := range lag {
+				if l > LateAfter {
+					p.Late++
+				}
+			}
+			p.Sent, p.Lag = uint64(len(lag)), summarize(lag)
+			p.NotKept = p.notKept(t.opened)
+			if t.opened == 0 {
+				p.NotKept = "no client could open a session"
+			}
+			res.Paced = p
+			out[k] = res
+		}
+		return out
+	}
+	for _, t := range ts {
+		for _, s := range t.sessions {
+			if s != nil {
+				t.opened++
+			}
+		}
+		if t.opened == 0 {
+			return results(), ctx.Err()
+		}
 	}
 
-	queue := make(chan slot, int(cfg.Rate)+1)
 	t0 := time.Now()
 	warmEnd := t0.Add(cfg.Warmup)
 	end := warmEnd.Add(cfg.Duration)
 	drainBy := end.Add(cfg.Timeout)
-	var missed atomic.Uint64
-	lags := make([][]time.Duration, cfg.Clients)
-	for i, c := range clients {
-		if sessions[i] == nil {
-			continue
+	for _, t := range ts {
+		for i, c := range t.clients {
+			if t.sessions[i] == nil {
+				continue
+			}
+			wg.Go(func() { t.lags[i] = c.paced(bg, t.sessions[i], i, t.queue, drainBy, &t.missed) })
 		}
-		wg.Go(func() { lags[i] = c.paced(bg, sessions[i], i, queue, drainBy, &missed) })
 	}
 
-	var scheduled, dispatchLate uint64
 	interval := float64(time.Second) / cfg.Rate
 	sl := newSleeper()
 	defer sl.close()
@@ -107,38 +170,27 @@ func runPaced(ctx context.Context, cfg Config, hc *http.Client) (*Result, error)
 			break
 		}
 		sleepUntil(ctx, sl, at)
+		t := ts[i%n]
 		measured := !at.Before(warmEnd)
 		if measured {
-			scheduled++
+			t.scheduled++
 			if time.Since(at) > LateAfter {
-				dispatchLate++
+				t.dispatchLate++
 			}
 		}
 		select {
-		case queue <- slot{at: at, measured: measured}:
+		case t.queue <- slot{at: at, measured: measured}:
 		default: // a second of calls waits already: the clients are far behind, and this one is not sent
 			if measured {
-				missed.Add(1)
+				t.missed.Add(1)
 			}
 		}
 	}
-	close(queue)
+	for _, t := range ts {
+		close(t.queue)
+	}
 	wg.Wait()
-
-	merge(res, all)
-	var lag []time.Duration
-	for _, l := range lags {
-		lag = append(lag, l...)
-	}
-	for _, l := range lag {
-		if l > LateAfter {
-			p.Late++
-		}
-	}
-	p.Scheduled, p.Sent, p.Missed, p.DispatchLate = scheduled, uint64(len(lag)), missed.Load(), dispatchLate
-	p.Lag = summarize(lag)
-	p.NotKept = p.notKept(opened)
-	return res, ctx.Err()
+	return results(), ctx.Err()
 }
 
 // paced is one client's part of a paced run: it sends the calls it takes from the queue until the queue closes,

@@ -66,7 +66,8 @@ func run(args []string) error {
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&o.events, "events", 20, "SSE streams opened per target and round for the first-event time")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
-	fs.Float64Var(&o.latencyRate, "latency-rate", 1000, "latency group: tools/calls per `second`, paced (well below every proxy's throughput, so that latency is not queueing)")
+	fs.Float64Var(&o.latencyRate, "latency-rate", 1000, "latency group: tools/calls per `second` in all, paced and interleaved over its four targets (each gets a quarter: far below every proxy's throughput, so that latency is not queueing)")
+	fs.DurationVar(&o.latencyDuration, "latency-duration", 5*time.Second, "latency group: measured window per round (all its targets at once)")
 	fs.Int64Var(&o.memoryExchanges, "memory-exchanges", 1_000_000, "memory group: `exchanges` mcpwatch proxy records before its peak RSS is read (tools/calls, each recorded twice: the client's and the upstream's; 0: skip)")
 	defServer, defLoad := cpuSplit()
 	fs.StringVar(&o.serverCPUs, "server-cpus", defServer, "pin every server under measurement to these `cpus` (taskset list; none: not pinned)")
@@ -88,8 +89,8 @@ func run(args []string) error {
 			o.only[g] = true
 		}
 	}
-	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 || o.latencyRate <= 0 {
-		return fmt.Errorf("--rounds, --clients, --duration and --latency-rate must be positive")
+	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 || o.latencyRate <= 0 || o.latencyDuration <= 0 {
+		return fmt.Errorf("--rounds, --clients, --duration, --latency-rate and --latency-duration must be positive")
 	}
 	var err error
 	if o.serverCPUs, err = parseCPUs(o.serverCPUs); err != nil {

@@ -21,7 +21,8 @@ type options struct {
 	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
 	memoryExchanges                    int64   // exchanges the proxy records (two per tools/call) before its peak RSS is read (memory group)
-	latencyRate                        float64 // calls per second of the latency group
+	latencyRate                        float64 // calls per second of the latency group, all its targets together
+	latencyDuration                    time.Duration
 	duration, warmup                   time.Duration
 	only                               map[string]bool
 }
@@ -98,8 +99,9 @@ func bench(o *options) error {
 		Date:    time.Now(),
 		Command: command(os.Args[1:]),
 		Machine: machine(o.mcpwatch),
-		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
-		procs:   map[string]*target{},
+		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events,
+			"latencyRate": o.latencyRate, "latencyDuration": o.latencyDuration.String()},
+		procs: map[string]*target{},
 	}
 	rep.Pinning = o.pinning()
 	logf("mcpbench: %s; %s", rep.Machine, rep.Pinning)
@@ -304,13 +306,14 @@ func bench(o *options) error {
 		}
 		if o.want("latency") {
 			paced := c
-			paced.Rate = o.latencyRate
+			paced.Rate, paced.Duration = o.latencyRate, o.latencyDuration
 			ts := mk(false, paced, false)
 			for _, t := range ts {
 				t.Key += "-paced"
 			}
 			rep.Groups = append(rep.Groups, &group{Key: "latency", Paced: o.latencyRate,
-				Title:   fmt.Sprintf("proxies in front of the plain upstream: tools/call, legacy era, paced at %s calls/s (an open loop: latency from each call's scheduled time, sent by whichever of the %d clients is free)", num(o.latencyRate), o.clients),
+				Title: fmt.Sprintf("proxies in front of the plain upstream: tools/call, legacy era, paced at %s calls/s in all, interleaved: each of the %d targets gets one call in %d of one schedule (%s calls/s), in the same %s windows (an open loop: latency from each call's scheduled time; each target has its own %d clients)",
+					num(o.latencyRate), len(ts), len(ts), num(o.latencyRate/float64(len(ts))), o.latencyDuration, o.clients),
 				Targets: ts})
 		}
 	}
@@ -359,6 +362,10 @@ func bench(o *options) error {
 	ctx := context.Background()
 	for round := range o.rounds {
 		for _, g := range rep.Groups {
+			if g.Paced > 0 {
+				runInterleaved(ctx, g, round)
+				continue
+			}
 			ts := rotate(g.Targets, round)
 			for _, t := range ts {
 				if t.Skip != "" {
@@ -461,17 +468,71 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 			m.Err = err.Error()
 		} else if res.Errors > 0 {
 			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
-		} else if res.Paced != nil && (res.Paced.Missed > 0 || res.Paced.Scheduled == 0) {
-			// Calls never sent have no latency: the run measured less than its window. Calls sent late count
-			// their lateness in their latency (timed from the schedule): such a run stays, and the harness check
-			// of its group says that the rate was not kept.
-			m.Err = "the rate was not kept: " + res.Paced.NotKept
 		}
 	}
 	m.Load, m.Wall = selfCPU()-load0, time.Since(t0)
 	settle(append([]*proc{p}, t.extra...))
 	m.CPU = p.cpuTime() - cpu0
 	return m
+}
+
+// runInterleaved runs one round of a paced group: all its targets in one paced run, interleaved on one schedule
+// (loadgen.RunPaced), so that whatever disturbs the machine disturbs each alike. A process that serves more than
+// one target (the plain upstream: direct, and behind every proxy) has no CPU time per call of its own.
+func runInterleaved(ctx context.Context, g *group, round int) {
+	var ts []*target
+	uses := map[*proc]int{}
+	for _, t := range rotate(g.Targets, round) {
+		if t.Skip != "" {
+			continue
+		}
+		ts = append(ts, t)
+		for _, p := range append([]*proc{t.proc}, t.extra...) {
+			uses[p]++
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	var procs []*proc
+	for p := range uses {
+		procs = append(procs, p)
+	}
+	settle(procs)
+	cpu0 := map[*proc]time.Duration{}
+	for _, p := range procs {
+		cpu0[p] = p.cpuTime()
+	}
+	urls := make([]string, len(ts))
+	for i, t := range ts {
+		urls[i] = t.cfg.URL
+	}
+	load0, t0 := selfCPU(), time.Now()
+	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
+	load, wall := selfCPU()-load0, time.Since(t0)
+	settle(procs)
+	for i, t := range ts {
+		m := measurement{Load: load, Wall: wall}
+		if uses[t.proc] == 1 {
+			m.CPU = t.proc.cpuTime() - cpu0[t.proc]
+		}
+		switch {
+		case err != nil:
+			m.Err = err.Error()
+		case rs[i].Errors > 0:
+			m.Err = fmt.Sprintf("%d errors: %v", rs[i].Errors, rs[i].Samples)
+		case rs[i].Paced.Missed > 0 || rs[i].Paced.Scheduled == 0:
+			// Calls never sent have no latency: the run measured less than its window. Calls sent late count
+			// their lateness in their latency (timed from the schedule): such a run stays, and the harness check
+			// of its group says that the rate was not kept.
+			m.Err = "the rate was not kept: " + rs[i].Paced.NotKept
+		}
+		if rs != nil {
+			m.Result = rs[i]
+		}
+		t.Runs = append(t.Runs, m)
+		logf("round %d %-16s %s", round+1, t.Key, m.short())
+	}
 }
 
 // selfCPU is this process's CPU time so far (the load generator's, when it runs).

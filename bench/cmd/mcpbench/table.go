@@ -438,7 +438,11 @@ func printReport(w io.Writer, rep *report, o *options) {
 						}
 					}
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, d(s.cpu.med), errs)
+				cpu := d(s.cpu.med)
+				if s.cpu.med == 0 {
+					cpu = "— (serves other targets too)"
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
@@ -527,7 +531,7 @@ func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers st
 		met = "**no**"
 	}
 	sl := statOf(late)
-	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
+	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s in all (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
 		fmt.Sprintf("**%d of %d** runs", kept, runs), "all", met,
 		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); direct p99 %s",
 			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), d(statOf(lim99).med)))
