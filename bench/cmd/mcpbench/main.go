@@ -7,7 +7,7 @@
 //  2. the recorder's cost: recording on (with the capture file), in memory only, and off;
 //  3. `mcpwatch proxy` against a direct connection, a bare httputil.ReverseProxy and mitmdump's reverse mode, for
 //     throughput, for the first event of an SSE stream, and for latency at a fixed rate well below saturation
-//     (paced calls: the p99 the proxy adds to the bare ReverseProxy's);
+//     (paced calls interleaved over the targets: the p99 the proxy adds to the bare ReverseProxy's);
 //  4. whole OAuth handshakes per second;
 //  5. the TUI's frame time and keystroke handling with 100k exchanges (`go test -bench` in tui/, once it exists);
 //  6. memory per recorded exchange and each process's peak RSS.
@@ -21,7 +21,7 @@
 // must be far faster than every other target, or the ratios measure the harness.
 //
 //	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,setup,latency,...]
-//	         [--server-cpus 0 --load-cpus 1] [--latency-rate 1000]
+//	         [--server-cpus 0 --load-cpus 1] [--latency-rate 1000 --latency-duration 5s]
 //	mcpbench peer KIND [--addr ADDR] [--upstream URL]
 package main
 
