@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // stat is the median of per-round values and their range.
@@ -351,8 +352,18 @@ func printReport(w io.Writer, rep *report, o *options) {
 	}
 	if m := rep.Memory; m != nil {
 		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "—", "—",
-			fmt.Sprintf("over %s exchanges; the store's own estimate (its 512 MiB bound) %s B; capture file %s B per line; allocated %s B per exchange (load generator included)",
-				num(float64(m.Exchanges)), num(m.EstimatePerExchange), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+			fmt.Sprintf("over %s exchanges; capture file %s B per line; allocated %s B per exchange (load generator included)",
+				num(float64(m.Exchanges)), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+		if m.CountedPerExchange > 0 {
+			ratio := m.EstimatePerExchange / m.CountedPerExchange
+			met := "yes"
+			if ratio < 10 {
+				met = "**no**"
+			}
+			row("6", "exchanges the store holds in the same bytes ÷ before packed records (bytes counted against `--max-memory` per tools/call exchange, bodies included: the old estimate ÷ now)", fmt.Sprintf("**%.2f×**", ratio), "≥ 10×", met,
+				fmt.Sprintf("%s B counted now vs %s B by `Exchange.Size`'s estimate, which the store counted before; bodies of 4 KiB and more are kept in the capture file once written (none here); the count bound is %s (100,000 before)",
+					num(m.CountedPerExchange), num(m.EstimatePerExchange), num(float64(recorder.DefaultStoreMaxCount))))
+		}
 	}
 	if m := rep.Memory; m != nil && m.Proxy != nil {
 		p := m.Proxy

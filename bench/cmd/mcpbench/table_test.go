@@ -140,3 +140,21 @@ func TestReportLatency(t *testing.T) {
 		t.Errorf("no line %q in:\n%s", want, b.String())
 	}
 }
+
+// The memory group's capacity row: the old estimate ÷ what the store counts now, against the 10× target.
+func TestReportStoreCapacity(t *testing.T) {
+	for _, c := range []struct {
+		est, counted float64
+		want         string
+	}{
+		{1724, 496, "| **3.48×** | ≥ 10× | **no** |"},
+		{1724, 170, "| **10.14×** | ≥ 10× | yes |"},
+	} {
+		rep := &report{Memory: &memoryResult{Exchanges: 10, HeapPerExchange: 700, EstimatePerExchange: c.est, CountedPerExchange: c.counted}}
+		var b strings.Builder
+		printReport(&b, rep, &options{rounds: 1, duration: time.Second, clients: 16})
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("%v: no %q in:\n%s", c, c.want, b.String())
+		}
+	}
+}
