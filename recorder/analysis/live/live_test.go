@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -413,6 +414,38 @@ func TestFollow(t *testing.T) {
 	if _, ok := sub.Next(context.Background()); ok {
 		t.Fatal("a message after the final one")
 	}
+}
+
+// Follow reads the updates of a busy recorder a batch at a time: it lets them gather in the subscription rather
+// than waking (and waking the service, and the service its subscribers) for each. 200 exchanges completed back to
+// back, the recorder yielding between them, make a few batches, not one each.
+func TestFollowGathersBatches(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	ssub := store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
+	s := New(Options{})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, store)
+	const n = 200
+	for i := range n {
+		store.Add(&recorder.Exchange{Method: "POST", URL: "/mcp", Status: 200, Start: time.Unix(int64(i), 0).UTC()})
+		runtime.Gosched() // the feeder may run here: without the gathering it pushed a batch for nearly every one
+	}
+	ssub.Close()
+	var final Msg
+	seen := 0
+	for !final.Final {
+		final = next(t, sub)
+		seen += len(final.Infos)
+	}
+	if seen != n {
+		t.Fatalf("%d exchanges said, want %d", seen, n)
+	}
+	// final.Seq counts the batches pushed (the last one, at the close, empty).
+	if final.Seq > n/10 {
+		t.Errorf("%d batches for %d exchanges: Follow woke for each rather than gathering them", final.Seq, n)
+	}
+	t.Logf("%d batches for %d exchanges", final.Seq, n)
 }
 
 // Follow lets the service go of what the store evicted by bytes, not only past the store's count: the service
