@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // appendLine appends ex's capture line to dst: exactly the bytes json.Marshal(ex) gives, then a newline, written
@@ -13,6 +14,59 @@ import (
 // FuzzAppendLine hold it to json.Marshal byte for byte). A value json.Marshal refuses (a time outside years
 // 0–9999, an invalid raw JSON-RPC id) is an error here too.
 func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
+	return (*lineBodies)(nil).appendLine(dst, ex)
+}
+
+// lineBodies remembers where the last bodies encoded into one buffer of lines are, so that a body met again — the
+// same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and response
+// bodies, and the store shares equal bodies — is copied from its earlier encoding instead of being checked and
+// escaped again (most of a line's cost). It lives while one buffer of lines is encoded, while the records are held:
+// a body's address stands for its bytes (records are never written). A nil *lineBodies remembers nothing.
+type lineBodies struct {
+	at     [4]encodedBody // a ring: the bodies of the last two exchanges
+	next   int
+	copied int // bodies copied (tests)
+}
+
+type encodedBody struct {
+	data       *byte
+	n          int
+	start, end int // its encoding's data part in the buffer
+}
+
+// minSharedBody is the shortest body looked up (a shorter one costs about as much to escape as to look up).
+const minSharedBody = 64
+
+// forget drops what lies beyond the first n bytes of the buffer (a line left out: its bytes are written over).
+func (lb *lineBodies) forget(n int) {
+	for i := range lb.at {
+		if lb.at[i].end > n {
+			lb.at[i] = encodedBody{}
+		}
+	}
+}
+
+// appendBody is appendBody, copying the data part of a body encoded earlier into dst.
+func (lb *lineBodies) appendBody(dst []byte, b *Body) []byte {
+	if lb == nil || len(b.Data) < minSharedBody {
+		return appendBody(dst, b)
+	}
+	p := unsafe.SliceData(b.Data)
+	for _, e := range lb.at {
+		if e.data == p && e.n == len(b.Data) {
+			lb.copied++
+			return appendBodyTail(append(dst, dst[e.start:e.end]...), b)
+		}
+	}
+	start := len(dst)
+	dst = appendBodyData(dst, b)
+	lb.at[lb.next] = encodedBody{data: p, n: len(b.Data), start: start, end: len(dst)}
+	lb.next = (lb.next + 1) % len(lb.at)
+	return appendBodyTail(dst, b)
+}
+
+// appendLine is appendLine, with the bodies remembered.
+func (lb *lineBodies) appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, ex.ID, 10)
@@ -48,13 +102,13 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	dst = append(dst, `,"requestHeaders":`...)
 	dst = appendHeaders(dst, ex.ReqHeaders)
 	dst = append(dst, `,"requestBody":`...)
-	dst = appendBody(dst, &ex.ReqBody)
+	dst = lb.appendBody(dst, &ex.ReqBody)
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(ex.Status), 10)
 	dst = append(dst, `,"responseHeaders":`...)
 	dst = appendHeaders(dst, ex.RespHeaders)
 	dst = append(dst, `,"responseBody":`...)
-	dst = appendBody(dst, &ex.RespBody)
+	dst = lb.appendBody(dst, &ex.RespBody)
 	if len(ex.Events) > 0 {
 		dst = append(dst, `,"events":[`...)
 		for i, ev := range ex.Events {
@@ -193,7 +247,10 @@ func appendHeaders(dst []byte, h Headers) []byte {
 }
 
 // appendBody is Body.MarshalJSON's form: text when the data is valid UTF-8, else base64.
-func appendBody(dst []byte, b *Body) []byte {
+func appendBody(dst []byte, b *Body) []byte { return appendBodyTail(appendBodyData(dst, b), b) }
+
+// appendBodyData is the start of appendBody's form: the data, up to the comma before its size.
+func appendBodyData(dst []byte, b *Body) []byte {
 	dst = append(dst, '{')
 	if utf8.Valid(b.Data) {
 		dst = append(dst, `"text":`...)
@@ -204,6 +261,11 @@ func appendBody(dst []byte, b *Body) []byte {
 		dst = base64.StdEncoding.AppendEncode(dst, b.Data)
 		dst = append(dst, `",`...)
 	}
+	return dst
+}
+
+// appendBodyTail is the end of appendBody's form: the size, and whether the data was cut.
+func appendBodyTail(dst []byte, b *Body) []byte {
 	dst = append(dst, `"size":`...)
 	dst = strconv.AppendInt(dst, b.Size, 10)
 	if b.Truncated {
