@@ -26,7 +26,9 @@ func (s *Service) Follow(ctx context.Context, sub *recorder.Subscription, store 
 	defer s.Finish()
 	epoch, seq := 1, uint64(0)
 	var exs []*recorder.Exchange
+	var streams map[uint64]int // the index in exs of each stream's snapshot in this batch
 	push := func() {
+		clear(streams)
 		seq++
 		// The oldest exchange the store holds; the batch's own exchanges are observed whatever their age.
 		st := store.Stats()
@@ -48,6 +50,19 @@ func (s *Service) Follow(ctx context.Context, sub *recorder.Subscription, store 
 		}
 		if u.Exchange == nil {
 			return
+		}
+		// A stream's later snapshot in the same batch (its progress, then its completion: a response that took
+		// longer than the recorder's publish delay) takes the place of the earlier one, as the service's own
+		// coalescing does: the analysis observes the exchange once, as it is at the end of the batch.
+		if i, ok := streams[u.Exchange.ID]; ok {
+			exs[i] = u.Exchange
+			return
+		}
+		if u.Kind == recorder.Changed {
+			if streams == nil {
+				streams = map[uint64]int{}
+			}
+			streams[u.Exchange.ID] = len(exs)
 		}
 		exs = append(exs, u.Exchange)
 	}

@@ -3,9 +3,13 @@ package live
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -446,6 +450,64 @@ func TestFollowGathersBatches(t *testing.T) {
 		t.Errorf("%d batches for %d exchanges: Follow woke for each rather than gathering them", final.Seq, n)
 	}
 	t.Logf("%d batches for %d exchanges", final.Seq, n)
+}
+
+// observeCounter counts the snapshots observed of each exchange.
+type observeCounter struct {
+	countingAnalyzer
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (a *observeCounter) Observe(ex *recorder.Exchange) {
+	a.mu.Lock()
+	a.n[ex.ID]++
+	a.mu.Unlock()
+	a.countingAnalyzer.Observe(ex)
+}
+
+// A stream whose progress and completion come in one batch (an answer that took longer than the recorder's publish
+// delay) is observed once, completed: the analysis of a serve answering with event streams observed most of them
+// twice when the machine was busy.
+func TestFollowObservesAStreamOnceABatch(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	ssub := store.SubscribeWith(recorder.SubscribeOptions{Buffer: 64, NoBegan: true})
+	rec := recorder.New(store, recorder.Options{PublishDelay: time.Millisecond})
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond) // the recorder publishes the stream's progress meanwhile
+	}))
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+	}
+	if n := len(ssub.C); n != 6 {
+		t.Fatalf("%d updates buffered, want each stream's progress and completion", n)
+	}
+	an := &observeCounter{countingAnalyzer: countingAnalyzer{exs: map[uint64]bool{}}, n: map[uint64]int{}}
+	s := New(Options{NewAnalyzer: func(analysis.Options) Analyzer { return an }})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, store) // after the updates: they are read in one batch
+	ssub.Close()
+	seen := map[uint64]recorder.Exchange{}
+	for m := (Msg{}); !m.Final; {
+		m = next(t, sub)
+		for _, in := range m.Infos {
+			seen[in.ID] = *in.Exchange
+		}
+	}
+	an.mu.Lock()
+	defer an.mu.Unlock()
+	if len(an.n) != 3 || len(seen) != 3 {
+		t.Fatalf("observed %v, said %d", an.n, len(seen))
+	}
+	for id, n := range an.n {
+		if n != 1 || seen[id].State != recorder.StateComplete {
+			t.Errorf("#%d observed %d times, said %s", id, n, seen[id].State)
+		}
+	}
 }
 
 // Follow lets the service go of what the store evicted by bytes, not only past the store's count: the service
