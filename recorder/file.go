@@ -255,14 +255,14 @@ const maxPooledGroup = 64 << 10
 // json.Marshal refuses too: a year past 9999), and the first such error returned.
 func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
 	var first error
-	var lb lineBodies // a body met again in the group is copied from its first line (line.go)
+	var lp lineParts // a body or header list met again in the group is copied from its first line (line.go)
 	for _, ex := range group {
-		line, err := lb.appendLine(buf, ex)
+		line, err := lp.appendLine(buf, ex)
 		if err == nil {
 			buf = line
 			continue
 		}
-		lb.forget(len(buf)) // buf is as it was: the part of a line is left out
+		lp.forget(len(buf)) // buf is as it was: the part of a line is left out
 		if first == nil {
 			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
 		}

@@ -14,59 +14,90 @@ import (
 // FuzzAppendLine hold it to json.Marshal byte for byte). A value json.Marshal refuses (a time outside years
 // 0–9999, an invalid raw JSON-RPC id) is an error here too.
 func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
-	return (*lineBodies)(nil).appendLine(dst, ex)
+	return (*lineParts)(nil).appendLine(dst, ex)
 }
 
-// lineBodies remembers where the last bodies encoded into one buffer of lines are, so that a body met again — the
-// same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and response
-// bodies, and the store shares equal bodies — is copied from its earlier encoding instead of being checked and
-// escaped again (most of a line's cost). It lives while one buffer of lines is encoded, while the records are held:
-// a body's address stands for its bytes (records are never written). A nil *lineBodies remembers nothing.
-type lineBodies struct {
-	at     [4]encodedBody // a ring: the bodies of the last two exchanges
+// lineParts remembers where the last bodies and header lists encoded into one buffer of lines are, so that one
+// met again — the same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and
+// response bodies and, passed on as they came, response headers, and the store shares equal bodies and header
+// lists — is copied from its earlier encoding instead of being checked and escaped again (most of a line's
+// cost). It lives while one buffer of lines is encoded, while the records are held: a part's address stands for
+// its contents (records are never written). A nil *lineParts remembers nothing.
+type lineParts struct {
+	at     [8]encodedPart // a ring: the bodies and header lists of the last two exchanges
 	next   int
-	copied int // bodies copied (tests)
+	copied int // parts copied (tests)
 }
 
-type encodedBody struct {
-	data       *byte
+type encodedPart struct {
+	p          unsafe.Pointer // the body's bytes or the header list's lines
 	n          int
-	start, end int // its encoding's data part in the buffer
+	start, end int // its encoding in the buffer (a body's: its data, up to the comma before its size)
 }
 
-// minSharedBody is the shortest body looked up (a shorter one costs about as much to escape as to look up).
-const minSharedBody = 64
+// Parts shorter than these are encoded as they come (looking them up costs about as much as escaping them).
+const (
+	minSharedBody    = 64
+	minSharedHeaders = 2
+)
 
 // forget drops what lies beyond the first n bytes of the buffer (a line left out: its bytes are written over).
-func (lb *lineBodies) forget(n int) {
-	for i := range lb.at {
-		if lb.at[i].end > n {
-			lb.at[i] = encodedBody{}
+func (lp *lineParts) forget(n int) {
+	for i := range lp.at {
+		if lp.at[i].end > n {
+			lp.at[i] = encodedPart{}
 		}
 	}
+}
+
+// find returns the encoding of the part at p, n in dst, if it was encoded already.
+func (lp *lineParts) find(dst []byte, p unsafe.Pointer, n int) ([]byte, bool) {
+	for _, e := range lp.at {
+		if e.p == p && e.n == n {
+			lp.copied++
+			return dst[e.start:e.end], true
+		}
+	}
+	return nil, false
+}
+
+func (lp *lineParts) remember(p unsafe.Pointer, n, start, end int) {
+	lp.at[lp.next] = encodedPart{p: p, n: n, start: start, end: end}
+	lp.next = (lp.next + 1) % len(lp.at)
 }
 
 // appendBody is appendBody, copying the data part of a body encoded earlier into dst.
-func (lb *lineBodies) appendBody(dst []byte, b *Body) []byte {
-	if lb == nil || len(b.Data) < minSharedBody {
+func (lp *lineParts) appendBody(dst []byte, b *Body) []byte {
+	if lp == nil || len(b.Data) < minSharedBody {
 		return appendBody(dst, b)
 	}
-	p := unsafe.SliceData(b.Data)
-	for _, e := range lb.at {
-		if e.data == p && e.n == len(b.Data) {
-			lb.copied++
-			return appendBodyTail(append(dst, dst[e.start:e.end]...), b)
-		}
+	p := unsafe.Pointer(unsafe.SliceData(b.Data))
+	if enc, ok := lp.find(dst, p, len(b.Data)); ok {
+		return appendBodyTail(append(dst, enc...), b)
 	}
 	start := len(dst)
 	dst = appendBodyData(dst, b)
-	lb.at[lb.next] = encodedBody{data: p, n: len(b.Data), start: start, end: len(dst)}
-	lb.next = (lb.next + 1) % len(lb.at)
+	lp.remember(p, len(b.Data), start, len(dst))
 	return appendBodyTail(dst, b)
 }
 
-// appendLine is appendLine, with the bodies remembered.
-func (lb *lineBodies) appendLine(dst []byte, ex *Exchange) ([]byte, error) {
+// appendHeaders is appendHeaders, copying a list encoded earlier into dst.
+func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
+	if lp == nil || len(h) < minSharedHeaders {
+		return appendHeaders(dst, h)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(h))
+	if enc, ok := lp.find(dst, p, len(h)); ok {
+		return append(dst, enc...)
+	}
+	start := len(dst)
+	dst = appendHeaders(dst, h)
+	lp.remember(p, len(h), start, len(dst))
+	return dst
+}
+
+// appendLine is appendLine, with the parts remembered.
+func (lp *lineParts) appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, ex.ID, 10)
@@ -100,15 +131,15 @@ func (lb *lineBodies) appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		dst = appendString(dst, ex.Proto)
 	}
 	dst = append(dst, `,"requestHeaders":`...)
-	dst = appendHeaders(dst, ex.ReqHeaders)
+	dst = lp.appendHeaders(dst, ex.ReqHeaders)
 	dst = append(dst, `,"requestBody":`...)
-	dst = lb.appendBody(dst, &ex.ReqBody)
+	dst = lp.appendBody(dst, &ex.ReqBody)
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(ex.Status), 10)
 	dst = append(dst, `,"responseHeaders":`...)
-	dst = appendHeaders(dst, ex.RespHeaders)
+	dst = lp.appendHeaders(dst, ex.RespHeaders)
 	dst = append(dst, `,"responseBody":`...)
-	dst = lb.appendBody(dst, &ex.RespBody)
+	dst = lp.appendBody(dst, &ex.RespBody)
 	if len(ex.Events) > 0 {
 		dst = append(dst, `,"events":[`...)
 		for i, ev := range ex.Events {

@@ -143,9 +143,9 @@ func FuzzBodyJSON(f *testing.F) {
 }
 
 // A proxied call's two lines — the client's exchange and the upstream copy derived from it — are encoded in one
-// group with each body escaped once: the second line copies the bodies the first one encoded (the same bytes, the
-// store's shared part), and the group is the lines appendLine writes one by one.
-func TestCaptureLinesEncodeEachBodyOnce(t *testing.T) {
+// group with each body and the response's headers escaped once: the second line copies what the first one encoded
+// (the same bytes, the store's shared parts), and the group is the lines appendLine writes one by one.
+func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 	store := NewStore(StoreOptions{})
 	var group []*Exchange
 	store.OnComplete(func(ex *Exchange) { group = append(group, ex) })
@@ -158,19 +158,19 @@ func TestCaptureLinesEncodeEachBodyOnce(t *testing.T) {
 	for _, ex := range group {
 		want, _ = appendLine(want, ex)
 	}
-	var lb lineBodies
+	var lp lineParts
 	var got []byte
 	for _, ex := range group {
 		var err error
-		if got, err = lb.appendLine(got, ex); err != nil {
+		if got, err = lp.appendLine(got, ex); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("the lines differ:\n got %s\nwant %s", got, want)
 	}
-	if lb.copied != 2 {
-		t.Errorf("%d bodies copied from the first line, want the request's and the response's", lb.copied)
+	if lp.copied != 3 {
+		t.Errorf("%d parts copied from the first line, want the request's and the response's bodies and the response's headers", lp.copied)
 	}
 	buf, err := encodeLines(nil, group)
 	if err != nil || !bytes.Equal(buf, want) {
@@ -178,7 +178,7 @@ func TestCaptureLinesEncodeEachBodyOnce(t *testing.T) {
 	}
 }
 
-// A line left out of a group (an exchange json.Marshal refuses) takes the bodies it encoded with it: the next line
+// A line left out of a group (an exchange json.Marshal refuses) takes the parts it encoded with it: the next line
 // does not copy bytes that were written over.
 func TestCaptureLinesForgetALineLeftOut(t *testing.T) {
 	body := []byte(strings.Repeat(`{"a":"<b>"}`, 10))
