@@ -220,3 +220,22 @@ func BenchmarkCaptureEncodePair(b *testing.B) {
 		}
 	})
 }
+
+// appendString is json.Marshal's string encoding wherever a byte to escape falls against the eight-byte steps in
+// which it looks for one.
+func TestAppendStringAtEveryOffset(t *testing.T) {
+	for _, c := range []string{`"`, `\`, "<", ">", "&", "\n", "\x00", "\x1f", "\x7f", "é", "\u2028", "\u2029", "\xff", "日本"} {
+		for pos := range 20 {
+			for _, n := range []int{pos, pos + 1, 7, 8, 9, 16, 23} {
+				s := strings.Repeat("a", pos) + c + strings.Repeat("b", max(0, n-pos))
+				want, _ := json.Marshal(s)
+				if got := appendString(nil, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %s, want %s", s, got, want)
+				}
+				if got := appendString(nil, []byte(s)); !bytes.Equal(got, want) {
+					t.Fatalf("%q as bytes: got %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}
