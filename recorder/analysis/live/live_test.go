@@ -452,6 +452,41 @@ func TestFollowGathersBatches(t *testing.T) {
 	t.Logf("%d batches for %d exchanges", final.Seq, n)
 }
 
+// A message put in an empty mailbox hands its infos on as they are (one slice for every subscriber, read only)
+// rather than copying them into a slice grown one info at a time; a second message before the first is taken, or a
+// prune, copies them first, so that no subscriber writes into another's.
+func TestMailboxHandsInfosOn(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	s := New(Options{Saved: true})
+	defer s.Close()
+	a, b := s.Subscribe(), s.Subscribe()
+	infos := make([]Info, 64)
+	for i := range infos {
+		infos[i] = Info{ID: uint64(i + 1)}
+	}
+	m := Msg{Epoch: 1, Seq: 1, Infos: infos, From: 1}
+	put := func() {
+		a.put(m, 1000)
+		if got, ok := a.Take(); !ok || len(got.Infos) != len(infos) {
+			t.Fatalf("took %d infos", len(got.Infos))
+		}
+	}
+	put() // the mailbox's map of ids grows once
+	if n := testing.AllocsPerRun(100, put); n > 0 {
+		t.Errorf("%.0f allocations to put and take a message of %d infos, want none", n, len(infos))
+	}
+	// b holds the shared slice; a newer info of an exchange it holds is written into a copy of its own
+	b.put(m, 1000)
+	newer := Msg{Epoch: 1, Seq: 2, Infos: []Info{{ID: 1, Info: analysis.Info{Stage: analysis.StageCall}}}, From: 1}
+	b.put(newer, 1000)
+	got, _ := b.Take()
+	if len(got.Infos) != len(infos) || got.Infos[0].Stage != analysis.StageCall || infos[0].Stage != "" {
+		t.Fatalf("took %d infos, the first %+v; the message's first %+v", len(got.Infos), got.Infos[0], infos[0])
+	}
+}
+
 // observeCounter counts the snapshots observed of each exchange.
 type observeCounter struct {
 	countingAnalyzer
