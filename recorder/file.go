@@ -12,16 +12,17 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
 // exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
-// woken at once, encodes the group's lines in order and writes them in one write call, while the next group
-// gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent exchanges share write calls; a
-// record waits in memory only while a write is in progress, so a crash loses at most the exchanges that were being
-// written, never an earlier line (a torn last line is skipped when loading). What may wait is bounded (maxPending,
-// in the records' Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not
-// lose a record.
+// woken by the first, lets the group gather for captureGather (2 ms), encodes its lines in order and writes them
+// in one write call, while the next group gathers behind it. So the HTTP path neither encodes nor does IO, and
+// concurrent exchanges share wake-ups and write calls; a record waits in memory only for the gathering and while a
+// write is in progress, so a crash loses at most the exchanges of those last milliseconds, never an earlier line
+// (a torn last line is skipped when loading). What may wait is bounded (maxPending, in the records'
+// Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not lose a record.
 //
 // The file is bounded (CaptureOptions): when the next line would take it beyond MaxSize bytes it is rotated —
 // capture.jsonl becomes capture.1.jsonl, capture.1.jsonl capture.2.jsonl, and so on up to Keep rotated files; the
@@ -210,6 +211,13 @@ func (c *CaptureFile) run() {
 		if len(c.pending) == 0 {
 			return // closed, and everything written
 		}
+		if !c.closed && c.waiters == 0 && c.queued < c.bound/2 {
+			// Let the lines of the exchanges completing meanwhile gather, not waiting on work (each Append would
+			// wake the writer): one wake-up and one write call for them all rather than for each.
+			c.mu.Unlock()
+			time.Sleep(captureGather)
+			c.mu.Lock()
+		}
 		group := c.pending
 		c.pending, c.spare, c.queued = c.spare[:0], nil, 0
 		buf := c.buf[:0]
@@ -257,6 +265,10 @@ func (c *CaptureFile) run() {
 	}
 }
 
+// captureGather is how long the writer lets lines gather after the first of a group arrived: a record waits in
+// memory at most that long beyond a write in progress.
+const captureGather = 2 * time.Millisecond
+
 // maxPooledGroup is the longest list of pending records kept for reuse.
 const maxPooledGroup = 64 << 10
 
@@ -265,15 +277,16 @@ const maxPooledGroup = 64 << 10
 // bodyMin bytes (0: none) is in buf is appended to spans.
 func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) ([]byte, error) {
 	var first error
+	var lp lineParts // a body or header list met again in the group is copied from its first line (line.go)
 	var at [2][2]int
 	for _, ex := range group {
 		big := bodyMin > 0 && (len(ex.ReqBody.Data) >= bodyMin || len(ex.RespBody.Data) >= bodyMin)
 		var line []byte
 		var err error
 		if big {
-			line, err = appendLineAt(buf, ex, &at)
+			line, err = lp.appendLine(buf, ex, &at)
 		} else {
-			line, err = appendLine(buf, ex)
+			line, err = lp.appendLine(buf, ex, nil)
 		}
 		if err == nil {
 			buf = line
@@ -284,7 +297,10 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) 
 					}
 				}
 			}
-		} else if first == nil { // buf is as it was: the part of a line is left out
+			continue
+		}
+		lp.forget(len(buf)) // buf is as it was: the part of a line is left out
+		if first == nil {
 			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
 		}
 	}

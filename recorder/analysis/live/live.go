@@ -87,7 +87,7 @@ type Info struct {
 type Msg struct {
 	Epoch   int
 	Seq     uint64 // the last batch observed
-	Infos   []Info // what the analysis says of exchanges observed since the last message (in the order observed)
+	Infos   []Info // what the analysis says of exchanges observed since the last message (in the order observed); read only (subscribers may share it)
 	Report  *analysis.Report
 	Pending bool   // a report of what was observed is still owed (it is taken on a tick), or more infos follow
 	From    uint64 // the feeder's From
