@@ -17,11 +17,6 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	return (*lineParts)(nil).appendLine(dst, ex, nil)
 }
 
-// appendLineAt is appendLine; when at is not nil it receives where the JSON values of the request body (at[0]) and
-// the response body (at[1]) begin and end in dst (the capture file keeps large bodies there: bodies.go).
-func appendLineAt(dst []byte, ex *Exchange, at *[2][2]int) ([]byte, error) {
-	return (*lineParts)(nil).appendLine(dst, ex, at)
-}
 
 // lineParts remembers where the last bodies and header lists encoded into one buffer of lines are, so that one
 // met again — the same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and
@@ -102,7 +97,9 @@ func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
 	return dst
 }
 
-// appendLine is appendLineAt, with the parts remembered.
+// appendLine is appendLine, with the parts remembered; when at is not nil it receives where the JSON values of the
+// request body (at[0]) and the response body (at[1]) begin and end in dst (the capture file keeps large bodies
+// there: bodies.go).
 func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
