@@ -27,9 +27,13 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	r.facts.rules = append(r.facts.rules, rule)
 	if rl.Severity == SeverityError && r.status() == StatusOK {
 		r.setStatus(StatusFailed) // the exchange's stage failed, whatever its HTTP status said
-		c.updateStage(r, c.stages[stageIndex(r.stage())].dur)
+		var dur time.Duration
+		if s := c.stage(stageIndex(r.stage()), false); s != nil {
+			dur = s.dur
+		}
+		c.updateStage(r, dur)
 	}
-	if f := c.found[rule]; f != nil {
+	if f := c.finding(rule); f != nil {
 		f.Count++
 		if f.Toggle == "" {
 			f.Toggle = blame(rl, r.toggled())
@@ -38,7 +42,6 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
 		ExchangeID: r.id, Toggle: blame(rl, r.toggled()), At: r.start, Count: 1}
-	c.found[rule] = f
 	c.order = append(c.order, f)
 }
 
@@ -1117,7 +1120,7 @@ const resourceIndicatorsRevision = "2025-06-18"
 // absence rules wait Options.Grace after the exchange they are about.
 func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	var out []Finding
-	m := &c.marks
+	m := c.markTable()
 	add := func(rl *Rule, summary string, cause mark, toggleFrom ...uint64) {
 		out = append(out, Finding{Rule: rl.ID, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
 			ExchangeID: cause.ex, Connection: c.id, Toggle: blame(rl, a.togglesOf(c, append([]uint64{cause.ex}, toggleFrom...)...)),
@@ -1154,7 +1157,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	// A legacy initialize answered without a session id explains a client that went no further
 	// (initialize-no-session-id): the tools capability is not the cause then.
-	if late(hs) && !m[mToolsList].set() && c.found[ruleInitializeNoSessionID.ID] == nil {
+	if late(hs) && !m[mToolsList].set() && c.finding(ruleInitializeNoSessionID.ID) == nil {
 		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {

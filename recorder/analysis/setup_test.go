@@ -1,0 +1,143 @@
+package analysis
+
+import (
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// setupUpdates is n legacy session setups as `serve --no-tui --no-auth --capture` recorded them under `mcpload
+// --mode setup` (testdata/bench/serve-setup.jsonl: initialize answered on an event stream with a session id,
+// notifications/initialized, DELETE), each with its own session id, ids and times, from 16 clients (remote
+// ports), with the snapshots a live recorder publishes (Began, then final): every setup is a connection of its
+// own to the analysis, as in script/bench's setup group.
+func setupUpdates(tb testing.TB, n int) []*recorder.Exchange {
+	tb.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("testdata", "bench", "serve-setup.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := res.Exchanges
+	if len(tmpl) != 3 {
+		tb.Fatalf("%d exchanges in the setup template", len(tmpl))
+	}
+	slices.SortFunc(tmpl, func(x, y *recorder.Exchange) int { return x.Start.Compare(y.Start) })
+	start := tmpl[0].Start
+	var out []*recorder.Exchange
+	var id uint64
+	for k := range n {
+		sid := fmt.Sprintf("SID%022d", k)
+		addr := fmt.Sprintf("127.0.0.1:%d", 40000+k%16)
+		at := start.Add(time.Duration(k) * 500 * time.Microsecond)
+		for _, t := range tmpl {
+			id++
+			ex := *t
+			ex.ID, ex.RemoteAddr, ex.Start = id, addr, at.Add(t.Start.Sub(start))
+			ex.ReqHeaders, ex.RespHeaders = withSID(t.ReqHeaders, sid), withSID(t.RespHeaders, sid)
+			began := ex
+			began.State, began.Status, began.RespHeaders, began.RespBody, began.Events = recorder.StatePending, 0, nil, recorder.Body{}, nil
+			began.RPC = slices.DeleteFunc(slices.Clone(ex.RPC), func(m recorder.RPC) bool { return m.From == recorder.FromServer })
+			out = append(out, &began, &ex)
+		}
+	}
+	return out
+}
+
+// withSID is h with its Mcp-Session-Id set to sid.
+func withSID(h recorder.Headers, sid string) recorder.Headers {
+	h = slices.Clone(h)
+	for i := range h {
+		if h[i].Name == "Mcp-Session-Id" {
+			h[i].Value = sid
+		}
+	}
+	return h
+}
+
+// BenchmarkSetups is the analysis of n session setups (setupUpdates), a report taken after every 16 (the live
+// service takes one after its batches): the analysis' cost per setup as serve pays it in script/bench's setup
+// group, its allocations per setup, and what it holds per setup connection (held-B/setup: the live heap of the
+// analyzer and its last report).
+func BenchmarkSetups(b *testing.B) {
+	for _, n := range []int{1000, 6000} {
+		updates := setupUpdates(b, n)
+		runtime.GC()
+		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+			var held uint64
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			for b.Loop() {
+				b.StopTimer()
+				base := liveHeap()
+				b.StartTimer()
+				a := New(Options{})
+				var rep *Report
+				for i, u := range updates {
+					a.Observe(u)
+					if i%(16*6) == 16*6-1 {
+						rep = a.Report()
+					}
+				}
+				rep = a.Report()
+				b.StopTimer()
+				if len(rep.Connections) != n {
+					b.Fatalf("%d connections for %d setups", len(rep.Connections), n)
+				}
+				held = liveHeap() - base
+				runtime.KeepAlive(a)
+				runtime.KeepAlive(rep)
+				b.StartTimer()
+			}
+			runtime.ReadMemStats(&ms1)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/setup")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N)/float64(n), "allocs/setup")
+			b.ReportMetric(float64(held)/float64(n), "held-B/setup")
+		})
+	}
+}
+
+// setupHeld is the live heap the analysis holds per setup connection after n session setups (the analyzer and
+// its last report).
+func setupHeld(t *testing.T, n int) float64 {
+	t.Helper()
+	updates := setupUpdates(t, n)
+	base := liveHeap()
+	a := New(Options{})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	rep := a.Report()
+	held := liveHeap() - base
+	if len(rep.Connections) != n {
+		t.Fatalf("%d connections for %d setups", len(rep.Connections), n)
+	}
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(rep)
+	runtime.KeepAlive(updates) // not the analysis' garbage
+	return float64(held) / float64(n)
+}
+
+// TestSetupConnectionHeld bounds what a session setup's connection costs the analysis to hold: every setup of
+// script/bench's setup group is a connection of its own, and the collector marks all of them on every cycle. A
+// connection keeps only the stages and marks it saw (3 of 20 stages, 4 of 24 marks for a setup), its findings in
+// one list and its sessions' versions in another: 5,771 B per setup before, 3,819 B after (the report's view of
+// the connection, 1.8 KB of it, is the Report's API).
+func TestSetupConnectionHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 2,000 setups")
+	}
+	if per := setupHeld(t, 2000); per > 4400 {
+		t.Errorf("the analysis holds %.0f B per setup connection, want ≤ 4,400", per)
+	} else {
+		t.Logf("%.0f B per setup connection", per)
+	}
+	if size := unsafe.Sizeof(conn{}); size > 768 {
+		t.Errorf("a connection's struct is %d B, want ≤ 768 (its stage table and marks are kept sparse)", size)
+	}
+}
