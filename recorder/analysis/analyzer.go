@@ -1502,6 +1502,9 @@ func (c *conn) sessionVersion(sid string) string {
 // addID inserts an exchange id, keeping ids sorted.
 func (c *conn) addID(id uint64) {
 	n := len(c.ids)
+	if c.ids == nil {
+		c.ids = make([]uint64, 0, 4) // a session setup's three, in one allocation
+	}
 	if n == 0 || c.ids[n-1] < id {
 		c.ids = append(c.ids, id)
 		return
@@ -1764,7 +1767,13 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 			lastSeen = i
 		}
 	}
-	out.Stages = make([]StageState, 0, numStages)
+	n := len(stageOrder)
+	for _, st := range [...]Stage{StageOther, StageLogin} {
+		if s := c.stage(stageIndex(st), false); s == nil || s.count == 0 {
+			n-- // not listed
+		}
+	}
+	out.Stages = make([]StageState, 0, n)
 	out.Findings = make([]Finding, 0, len(c.order))
 	for i, st := range stageOrder {
 		s := c.stage(i, false)

@@ -839,7 +839,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mDiscoverFail, r)
 		} else if r.status() == StatusOK {
 			c.mark(mDiscoverOK, r)
-			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
+			if res := rpcResult(ex); res != nil && !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
 		}
@@ -854,10 +854,10 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, ruleInitializeFailed, fmt.Sprintf("initialize was answered %d%s.", st, withExcerpt(ex)))
 		case res != nil:
 			c.mark(mInitOK, r)
-			if v := str(res, "protocolVersion"); v != "" {
+			if v := memberString(res, "protocolVersion"); v != "" {
 				c.protocol, c.negotiated = v, v
 			}
-			if !has(object(res["capabilities"]), "tools") {
+			if !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
@@ -896,7 +896,7 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 	var tools []struct {
 		Name string `json:"name"`
 	}
-	if json.Unmarshal(res["tools"], &tools) != nil {
+	if v, _ := member(res, "tools"); json.Unmarshal(v, &tools) != nil {
 		return
 	}
 	if str(a.rpcParams(ex), "cursor") == "" || c.tools == nil {

@@ -141,3 +141,27 @@ func TestSetupConnectionHeld(t *testing.T) {
 		t.Errorf("a connection's struct is %d B, want ≤ 768 (its stage table and marks are kept sparse)", size)
 	}
 }
+
+// TestSetupAllocations bounds the allocations of analysing a session setup (its six snapshots observed): the
+// initialize's result is read in place (member) rather than decoded into a map per level (envelope, result,
+// capabilities), a connection's stages, marks and exchange ids take one allocation each. 90 before, 32 after.
+func TestSetupAllocations(t *testing.T) {
+	const n = 500
+	updates := setupUpdates(t, n)
+	a := New(Options{})
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	runtime.ReadMemStats(&ms1)
+	per := float64(ms1.Mallocs-ms0.Mallocs) / n
+	if per > 45 {
+		t.Errorf("%.1f allocations per session setup observed, want ≤ 45", per)
+	} else {
+		t.Logf("%.1f allocations per session setup observed", per)
+	}
+	if rep := a.Report(); len(rep.Connections) != n || len(rep.Findings) != 0 {
+		t.Fatalf("%d connections, %d findings", len(rep.Connections), len(rep.Findings))
+	}
+}
