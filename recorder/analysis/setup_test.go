@@ -3,6 +3,7 @@ package analysis
 import (
 	"fmt"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"testing"
@@ -163,5 +164,54 @@ func TestSetupAllocations(t *testing.T) {
 	}
 	if rep := a.Report(); len(rep.Connections) != n || len(rep.Findings) != 0 {
 		t.Fatalf("%d connections, %d findings", len(rep.Connections), len(rep.Findings))
+	}
+}
+
+// TestFindingsReportLikeReport: FindingsReport has Report's findings, in the same order, for every fixture, and
+// builds no view of a connection.
+func TestFindingsReportLikeReport(t *testing.T) {
+	for _, fc := range fixtureCases {
+		t.Run(fc.name, func(t *testing.T) {
+			exs := loadFixture(t, fc.name)
+			a := New(Options{Now: lastEnd(exs).Add(judgedAfter)})
+			for _, ex := range SettleOrder(exs) {
+				a.Observe(ex)
+			}
+			got := a.FindingsReport()
+			for _, c := range a.conns {
+				if c.view != nil {
+					t.Fatalf("connection %s has a view", c.id)
+				}
+			}
+			want := a.Report()
+			if len(got.Connections) != 0 || !reflect.DeepEqual(got.Findings, want.Findings) {
+				t.Fatalf("%d connections; findings\n%+v\nwant\n%+v", len(got.Connections), got.Findings, want.Findings)
+			}
+		})
+	}
+}
+
+// TestSetupConnectionHeldWithoutViews: what a setup's connection costs the analysis to hold when its consumer
+// reads only findings (serve --no-tui's printer: FindingsReport, no view per connection).
+func TestSetupConnectionHeldWithoutViews(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 2,000 setups")
+	}
+	const n = 2000
+	updates := setupUpdates(t, n)
+	base := liveHeap()
+	a := New(Options{})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	rep := a.FindingsReport()
+	held := float64(liveHeap()-base) / n
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(rep)
+	runtime.KeepAlive(updates)
+	if held > 2200 {
+		t.Errorf("the analysis holds %.0f B per setup connection reporting findings only, want ≤ 2,200", held)
+	} else {
+		t.Logf("%.0f B per setup connection", held)
 	}
 }
