@@ -74,6 +74,8 @@ type Analyzer struct {
 
 	req   reqMemo // the last request body's params, read once for every rule that looks at them
 	spare *exMemo // a memo let go, for the next exchange
+
+	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
@@ -389,6 +391,12 @@ type conn struct {
 	view    *Connection
 	viewGen uint64
 	viewAbs string // the absence findings the view holds
+	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
+	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	none      bool
+	noneEnded bool
+	noneGen   uint64
+	noneUntil time.Time
 }
 
 // token is an access or refresh token issued in this capture (known by its hash only); it holds while the
@@ -1545,6 +1553,7 @@ func (c *conn) updateStage(r *exRec, dur time.Duration) {
 func (c *conn) mark(m int, r *exRec) {
 	if v := (mark{at: r.start, ex: r.id}); c.markOf(m).before(v) {
 		c.setMark(m, v)
+		c.gen++
 	}
 }
 
@@ -1691,7 +1700,7 @@ func (a *Analyzer) Info(id uint64) Info {
 				info.Findings = append(info.Findings, g)
 			}
 		}
-		for _, f := range a.connFindings(c, a.judgeTime()) {
+		for _, f := range a.absence(c, a.judgeTime()) {
 			if f.ExchangeID == id {
 				info.Findings = append(info.Findings, f)
 			}
@@ -1745,7 +1754,7 @@ func (a *Analyzer) report(views bool) *Report {
 // view is never modified once handed out).
 func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	a.compactIDs(c)
-	abs := a.connFindings(c, now)
+	abs := a.absence(c, now)
 	var absKey strings.Builder
 	for _, f := range abs {
 		absKey.WriteString(f.Key())
@@ -1817,8 +1826,35 @@ func (a *Analyzer) appendFindings(fs []Finding, c *conn, now time.Time) []Findin
 		g.Connection = c.id
 		fs = append(fs, g)
 	}
-	return append(fs, a.connFindings(c, now)...)
+	return append(fs, a.absence(c, now)...)
 }
+
+// absence is connFindings(c, now), not judged again while the connection has not changed since it found
+// nothing and none of its marks has passed its grace since: a report's work then follows the connections that
+// changed, not the connections held. Every rule of connFindings waits for a mark to pass its grace (late) or
+// reads only the connection, so what it finds grows with now, and a connection whose marks are all late or
+// none pending finds nothing again until it changes.
+func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
+	ended := a.endedJudgement()
+	if c.none && c.noneGen == c.gen && c.noneEnded == ended && !now.After(c.noneUntil) {
+		return nil
+	}
+	a.judged++
+	abs := a.connFindings(c, now)
+	c.none = len(abs) == 0
+	if c.none {
+		c.noneGen, c.noneEnded, c.noneUntil = c.gen, ended, farFuture
+		for _, m := range c.marks {
+			if at := m.at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
+				c.noneUntil = at // the next mark to pass its grace
+			}
+		}
+	}
+	return abs
+}
+
+// farFuture is later than any exchange.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Analyze is the batch form: every exchange observed, then the report, judged as a capture that ended. Exchanges are observed in the order a live
 // analyzer would have settled them (by the time their response started, then id), whatever their order in exs.

@@ -33,6 +33,7 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 		}
 		c.updateStage(r, dur)
 	}
+	c.gen++ // what the rules about the connection as a whole read (absence) changed
 	if f := c.finding(rule); f != nil {
 		f.Count++
 		if f.Toggle == "" {

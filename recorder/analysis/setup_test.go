@@ -67,12 +67,28 @@ func withSID(h recorder.Headers, sid string) recorder.Headers {
 // analyzer and its last report).
 func BenchmarkSetups(b *testing.B) {
 	for _, n := range []int{1000, 6000} {
+		for _, views := range []bool{true, false} {
+			benchSetups(b, n, views)
+		}
+	}
+}
+
+// benchSetups is BenchmarkSetups of n setups, its reports with connection views (Report: the TUI's) or without
+// (FindingsReport: serve --no-tui's printer).
+func benchSetups(b *testing.B, n int, views bool) {
+	{
 		updates := setupUpdates(b, n)
 		runtime.GC()
-		b.Run(fmt.Sprintf("%d", n), func(b *testing.B) {
+		report := (*Analyzer).Report
+		name := fmt.Sprintf("%d/report", n)
+		if !views {
+			report, name = (*Analyzer).FindingsReport, fmt.Sprintf("%d/findings", n)
+		}
+		b.Run(name, func(b *testing.B) {
 			var held uint64
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
+			cpu0 := processCPU()
 			for b.Loop() {
 				b.StopTimer()
 				base := liveHeap()
@@ -82,12 +98,12 @@ func BenchmarkSetups(b *testing.B) {
 				for i, u := range updates {
 					a.Observe(u)
 					if i%(16*6) == 16*6-1 {
-						rep = a.Report()
+						rep = report(a)
 					}
 				}
-				rep = a.Report()
+				rep = report(a)
 				b.StopTimer()
-				if len(rep.Connections) != n {
+				if views && len(rep.Connections) != n {
 					b.Fatalf("%d connections for %d setups", len(rep.Connections), n)
 				}
 				held = liveHeap() - base
@@ -95,8 +111,10 @@ func BenchmarkSetups(b *testing.B) {
 				runtime.KeepAlive(rep)
 				b.StartTimer()
 			}
+			cpu := processCPU() - cpu0 // the heap measurements' collections too: compare variants, not absolutes
 			runtime.ReadMemStats(&ms1)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/setup")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/setup")
 			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N)/float64(n), "allocs/setup")
 			b.ReportMetric(float64(held)/float64(n), "held-B/setup")
 		})
@@ -213,5 +231,49 @@ func TestSetupConnectionHeldWithoutViews(t *testing.T) {
 		t.Errorf("the analysis holds %.0f B per setup connection reporting findings only, want ≤ 2,200", held)
 	} else {
 		t.Logf("%.0f B per setup connection", held)
+	}
+}
+
+// TestReportJudgesWhatChanged: a report judges again (connFindings) only the connections that changed since they
+// were found to have nothing, or whose next mark passed its grace; the rest cost a comparison. What it finds is
+// what judging every connection finds (TestGolden, TestForgetMatchesAFreshAnalysis and the live tests run
+// through it).
+func TestReportJudgesWhatChanged(t *testing.T) {
+	const n = 300
+	updates := setupUpdates(t, n+1)
+	a := New(Options{})
+	for _, u := range updates[:6*n] {
+		a.Observe(u)
+	}
+	at := a.judgeTime()
+	a.SetNow(at)
+	for _, report := range []func() *Report{a.FindingsReport, a.Report} {
+		report()
+		before := a.judged
+		if rep := report(); len(rep.Findings) != 0 || a.judged != before {
+			t.Fatalf("nothing changed: %d connections judged again, %d findings", a.judged-before, len(rep.Findings))
+		}
+	}
+	for _, u := range updates[6*n:] {
+		a.Observe(u) // one more setup: its connection is new
+	}
+	before := a.judged
+	a.FindingsReport()
+	if got := a.judged - before; got != 1 {
+		t.Fatalf("one setup more: %d connections judged, want 1", got)
+	}
+	// Past the grace, every setup that never listed its tools is told so: each connection is judged again.
+	a.SetNow(at.Add(defaultGrace + time.Minute))
+	before = a.judged
+	rep := a.FindingsReport()
+	if got := a.judged - before; got != n+1 || len(rep.Findings) != n+1 {
+		t.Fatalf("past the grace: %d connections judged, %d findings, want %d each", got, len(rep.Findings), n+1)
+	}
+	fresh := New(Options{Now: at.Add(defaultGrace + time.Minute)})
+	for _, u := range updates {
+		fresh.Observe(u)
+	}
+	if want := fresh.Report(); !reflect.DeepEqual(rep.Findings, want.Findings) {
+		t.Fatalf("findings differ from a fresh analysis judged at the same time")
 	}
 }
