@@ -360,12 +360,8 @@ type conn struct {
 	probe bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
-	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
-	// where (at most maxRewrites), rewriteFrom the upstream origins replaced, rewriteTo the public one.
-	rewrite     mark
-	rewrites    []string
-	rewriteFrom []string
-	rewriteTo   string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy    uint64
 	expiredHasRT bool
@@ -387,16 +383,29 @@ type conn struct {
 	marks []markEnt  // the marks set (markOf, setMark)
 
 	// gen counts changes; Report reuses the last view of a connection that did not change.
-	gen     uint64
-	view    *Connection
-	viewGen uint64
-	viewAbs string // the absence findings the view holds
+	gen  uint64
+	view *connView // nil until Report viewed it (FindingsReport never does)
 	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
 	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
 	none      bool
 	noneEnded bool
 	noneGen   uint64
 	noneUntil time.Time
+}
+
+// connView is the last view of a connection Report built, at generation gen, with the absence findings abs.
+type connView struct {
+	view *Connection
+	gen  uint64
+	abs  string
+}
+
+// rewrites is what a connection's exchanges said of mcpwatch's proxy rewriting the upstream's own URLs.
+type rewrites struct {
+	first mark     // the first exchange rewritten
+	where []string // where (at most maxRewrites)
+	from  []string // the upstream origins replaced
+	to    string   // the public one
 }
 
 // token is an access or refresh token issued in this capture (known by its hash only); it holds while the
@@ -843,7 +852,7 @@ func (c *conn) marked(id uint64) bool {
 			return true
 		}
 	}
-	return c.expiredBy == id || c.rewrite.ex == id
+	return c.expiredBy == id || c.rw != nil && c.rw.first.ex == id
 }
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
@@ -867,7 +876,7 @@ func (c *conn) forget() {
 	c.gone = true
 	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
 	c.stages, c.marks = nil, nil
-	c.asIDs, c.rewrites, c.rewriteFrom, c.kept = nil, nil, nil, nil
+	c.asIDs, c.rw, c.kept = nil, nil, nil
 }
 
 func exEnd(ex *recorder.Exchange) time.Time {
@@ -1352,21 +1361,27 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
 		}
 	}
-	if !dst.rewrite.set() || src.rewrite.set() && src.rewrite.before(dst.rewrite) {
-		dst.rewrite = src.rewrite
-	}
-	for _, w := range src.rewrites {
-		if len(dst.rewrites) < maxRewrites && !slices.Contains(dst.rewrites, w) {
-			dst.rewrites = append(dst.rewrites, w)
+	if s := src.rw; s != nil {
+		if dst.rw == nil {
+			dst.rw = &rewrites{}
 		}
-	}
-	for _, f := range src.rewriteFrom {
-		if !slices.Contains(dst.rewriteFrom, f) {
-			dst.rewriteFrom = append(dst.rewriteFrom, f)
+		d := dst.rw
+		if !d.first.set() || s.first.set() && s.first.before(d.first) {
+			d.first = s.first
 		}
-	}
-	if dst.rewriteTo == "" {
-		dst.rewriteTo = src.rewriteTo
+		for _, w := range s.where {
+			if len(d.where) < maxRewrites && !slices.Contains(d.where, w) {
+				d.where = append(d.where, w)
+			}
+		}
+		for _, f := range s.from {
+			if !slices.Contains(d.from, f) {
+				d.from = append(d.from, f)
+			}
+		}
+		if d.to == "" {
+			d.to = s.to
+		}
 	}
 	if dst.expiredBy == 0 {
 		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
@@ -1443,7 +1458,7 @@ func (c *conn) stage(i int, add bool) *stageEnt {
 		return nil
 	}
 	if c.stages == nil {
-		c.stages = make([]stageEnt, 0, 4) // a session setup's three stages, and one more
+		c.stages = make([]stageEnt, 0, 3) // a session setup's three stages
 	}
 	c.stages = append(c.stages, stageEnt{i: uint8(i)})
 	return &c.stages[len(c.stages)-1]
@@ -1760,8 +1775,8 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		absKey.WriteString(f.Key())
 		absKey.WriteByte(' ')
 	}
-	if c.view != nil && c.viewGen == c.gen && c.viewAbs == absKey.String() {
-		return c.view
+	if v := c.view; v != nil && v.gen == c.gen && v.abs == absKey.String() {
+		return v.view
 	}
 	out := &Connection{
 		ID:         c.id,
@@ -1815,7 +1830,10 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		out.Findings = append(out.Findings, g)
 	}
 	out.Findings = append(out.Findings, abs...)
-	c.view, c.viewGen, c.viewAbs = out, c.gen, absKey.String()
+	if c.view == nil {
+		c.view = &connView{}
+	}
+	*c.view = connView{view: out, gen: c.gen, abs: absKey.String()}
 	return out
 }
 

@@ -253,16 +253,19 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 				where = "the " + h + " header of " + ex.Method + " " + ex.Path()
 			}
 		}
-		if !c.rewrite.set() {
-			c.rewrite = mark{at: r.start, ex: r.id}
+		if c.rw == nil {
+			c.rw = &rewrites{}
 		}
-		if len(c.rewrites) < maxRewrites && !slices.Contains(c.rewrites, where) {
-			c.rewrites = append(c.rewrites, where)
+		if !c.rw.first.set() {
+			c.rw.first = mark{at: r.start, ex: r.id}
 		}
-		if !slices.Contains(c.rewriteFrom, rw.From) {
-			c.rewriteFrom = append(c.rewriteFrom, rw.From)
+		if len(c.rw.where) < maxRewrites && !slices.Contains(c.rw.where, where) {
+			c.rw.where = append(c.rw.where, where)
 		}
-		c.rewriteTo = rw.To
+		if !slices.Contains(c.rw.from, rw.From) {
+			c.rw.from = append(c.rw.from, rw.From)
+		}
+		c.rw.to = rw.To
 		c.gen++
 	}
 	if ex.Status < 500 {
@@ -1194,9 +1197,9 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			add(ruleAuthorizeNoResource, "The authorization request carries no resource parameter (RFC 8707).", x)
 		}
 	}
-	if c.rewrite.set() {
+	if w := c.rw; w != nil && w.first.set() {
 		add(ruleUpstreamURLRewritten, fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
-			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
+			strings.Join(w.from, " and "), strings.Join(w.where, ", "), w.to), w.first)
 	}
 	// The client read the authorization server metadata and took no step to get a client id or a token. A
 	// metadata document with an error (its own finding) explains that already.
