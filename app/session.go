@@ -182,7 +182,7 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	defer svc.Close()
 	printed := make(chan error, 1)
 	pctx, stopPrint := context.WithCancel(context.Background())
-	psub := svc.Subscribe()
+	psub := svc.SubscribeFindings() // the printer reads the reports' findings: no connection views (live.SubscribeFindings)
 	go svc.Follow(pctx, sub, w.Store)
 	go func() { printed <- headless.Watch(pctx, psub, stdout, hopts) }()
 

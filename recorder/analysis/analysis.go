@@ -44,9 +44,6 @@ var stageOrder = [...]Stage{StageProbe, StageChallenge, StageResourceMetadata, S
 	StageClientMetadata, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh, StageRevoke, StageDiscover,
 	StageInitialize, StageInitialized, StageList, StageCall, StageStream, StageTerminate, StageOther}
 
-// numStages is the number of stages (a constant: the length of an array).
-const numStages = len(stageOrder)
-
 // StageOrder returns every stage in handshake order (a copy).
 func StageOrder() []Stage { return slices.Clone(stageOrder[:]) }
 

@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"cmp"
-	"fmt"
 	"maps"
 	"net"
 	"slices"
@@ -75,6 +74,8 @@ type Analyzer struct {
 
 	req   reqMemo // the last request body's params, read once for every rule that looks at them
 	spare *exMemo // a memo let go, for the next exchange
+
+	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
 
 // exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
@@ -297,13 +298,27 @@ const (
 	numMarks
 )
 
-type stageAgg struct {
-	count  int
+// stageEnt is what a connection counts of a stage it has seen (its index in stageOrder: i). A connection keeps
+// entries for the stages it saw only, in the order it first saw them: a session setup sees three of the twenty.
+type stageEnt struct {
 	first  time.Time
 	lastID uint64
-	status StageStatus
 	dur    time.Duration
+	count  int
+	i      uint8
+	stat   uint8 // the status: its index in statuses
 }
+
+func (s *stageEnt) status() StageStatus { return statuses[s.stat] }
+
+// markEnt is a mark a connection has set (m: its kind, mCode...): only the marks set are kept, as the stages.
+type markEnt struct {
+	mark
+	m uint8
+}
+
+// sessionVer is the protocol version a session's initialize negotiated.
+type sessionVer struct{ sid, version string }
 
 type conn struct {
 	id     string
@@ -325,7 +340,7 @@ type conn struct {
 	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
 	// maxSessions of them.
 	negotiated string
-	sessions   map[string]string
+	sessions   []sessionVer
 	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
 	// that list's exchange (0: never listed).
 	tools     map[string]bool
@@ -345,19 +360,15 @@ type conn struct {
 	probe bool
 	// grantResource is the resource parameter of the latest authorization or token request.
 	grantResource string
-	// rewrite is the first exchange on which mcpwatch's proxy rewrote the upstream's own URLs; rewrites names
-	// where (at most maxRewrites), rewriteFrom the upstream origins replaced, rewriteTo the public one.
-	rewrite     mark
-	rewrites    []string
-	rewriteFrom []string
-	rewriteTo   string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy    uint64
 	expiredHasRT bool
 	start        time.Time
 	last         time.Time
 
-	stages [numStages]stageAgg
+	stages []stageEnt // the stages seen (stage, addStage)
 	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
 	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
 	ids    []uint64
@@ -368,15 +379,33 @@ type conn struct {
 	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
 	kept map[uint64]keptEx
 
-	found map[string]*Finding // by rule
-	order []*Finding
-	marks [numMarks]mark
+	order []*Finding // the findings, one per rule (finding), in the order they were found
+	marks []markEnt  // the marks set (markOf, setMark)
 
 	// gen counts changes; Report reuses the last view of a connection that did not change.
-	gen     uint64
-	view    *Connection
-	viewGen uint64
-	viewAbs string // the absence findings the view holds
+	gen  uint64
+	view *connView // nil until Report viewed it (FindingsReport never does)
+	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
+	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	none      bool
+	noneEnded bool
+	noneGen   uint64
+	noneUntil time.Time
+}
+
+// connView is the last view of a connection Report built, at generation gen, with the absence findings abs.
+type connView struct {
+	view *Connection
+	gen  uint64
+	abs  string
+}
+
+// rewrites is what a connection's exchanges said of mcpwatch's proxy rewriting the upstream's own URLs.
+type rewrites struct {
+	first mark     // the first exchange rewritten
+	where []string // where (at most maxRewrites)
+	from  []string // the upstream origins replaced
+	to    string   // the public one
 }
 
 // token is an access or refresh token issued in this capture (known by its hash only); it holds while the
@@ -823,7 +852,7 @@ func (c *conn) marked(id uint64) bool {
 			return true
 		}
 	}
-	return c.expiredBy == id || c.rewrite.ex == id
+	return c.expiredBy == id || c.rw != nil && c.rw.first.ex == id
 }
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
@@ -845,8 +874,9 @@ func (c *conn) keep(r *exRec) {
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
 func (c *conn) forget() {
 	c.gone = true
-	c.ids, c.found, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil, nil
-	c.asIDs, c.rewrites, c.rewriteFrom, c.kept = nil, nil, nil, nil
+	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
+	c.stages, c.marks = nil, nil
+	c.asIDs, c.rw, c.kept = nil, nil, nil
 }
 
 func exEnd(ex *recorder.Exchange) time.Time {
@@ -1232,7 +1262,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.conn(a.weak[r.family(ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
-		!(opening(r.stage()) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
 	if c := a.hostJoin(r, ex); c != nil {
@@ -1240,7 +1270,7 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	}
 	switch r.stage() {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
-		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
+		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.markOf(mCode).set() {
 			return c
 		}
 	}
@@ -1259,7 +1289,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 		return nil
 	}
 	c := a.conn(a.hosts[remoteHost(ex)])
-	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.marks[mIssued].set() {
+	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.markOf(mIssued).set() {
 		return nil
 	}
 	switch {
@@ -1273,7 +1303,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 
 func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	a.seq++
-	c := &conn{id: fmt.Sprintf("c%d", a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex), found: map[string]*Finding{}}
+	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
 	a.conns = append(a.conns, c)
 	return c
 }
@@ -1318,34 +1348,40 @@ func (a *Analyzer) merge(dst, src *conn) {
 			*p.d = *p.s
 		}
 	}
-	for i := range dst.stages {
-		d, s := &dst.stages[i], src.stages[i]
+	for _, s := range src.stages {
 		if s.count == 0 {
 			continue
 		}
+		d := dst.stage(int(s.i), true)
 		d.count += s.count
 		if d.first.IsZero() || s.first.Before(d.first) {
 			d.first = s.first
 		}
 		if s.lastID > d.lastID {
-			d.lastID, d.status, d.dur = s.lastID, s.status, s.dur
+			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
 		}
 	}
-	if !dst.rewrite.set() || src.rewrite.set() && src.rewrite.before(dst.rewrite) {
-		dst.rewrite = src.rewrite
-	}
-	for _, w := range src.rewrites {
-		if len(dst.rewrites) < maxRewrites && !slices.Contains(dst.rewrites, w) {
-			dst.rewrites = append(dst.rewrites, w)
+	if s := src.rw; s != nil {
+		if dst.rw == nil {
+			dst.rw = &rewrites{}
 		}
-	}
-	for _, f := range src.rewriteFrom {
-		if !slices.Contains(dst.rewriteFrom, f) {
-			dst.rewriteFrom = append(dst.rewriteFrom, f)
+		d := dst.rw
+		if !d.first.set() || s.first.set() && s.first.before(d.first) {
+			d.first = s.first
 		}
-	}
-	if dst.rewriteTo == "" {
-		dst.rewriteTo = src.rewriteTo
+		for _, w := range s.where {
+			if len(d.where) < maxRewrites && !slices.Contains(d.where, w) {
+				d.where = append(d.where, w)
+			}
+		}
+		for _, f := range s.from {
+			if !slices.Contains(d.from, f) {
+				d.from = append(d.from, f)
+			}
+		}
+		if d.to == "" {
+			d.to = s.to
+		}
 	}
 	if dst.expiredBy == 0 {
 		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
@@ -1363,15 +1399,14 @@ func (a *Analyzer) merge(dst, src *conn) {
 	}
 	dst.ids, dst.shared = merged, false
 	for _, f := range src.order {
-		if g := dst.found[f.Rule]; g != nil {
+		if g := dst.finding(f.Rule); g != nil {
 			g.Count += f.Count
 			continue
 		}
-		dst.found[f.Rule] = f
 		dst.order = append(dst.order, f)
 	}
-	for sid, v := range src.sessions {
-		dst.setSession(sid, v)
+	for _, s := range src.sessions {
+		dst.setSession(s.sid, s.version)
 	}
 	if src.toolsList > dst.toolsList {
 		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
@@ -1394,12 +1429,71 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 		dst.kept[id] = k
 	}
-	src.found, src.order, src.ids, src.sessions, src.kept = nil, nil, nil, nil, nil
-	for i := range dst.marks {
-		if dst.marks[i].before(src.marks[i]) {
-			dst.marks[i] = src.marks[i]
+	for _, m := range src.marks {
+		if dst.markOf(int(m.m)).before(m.mark) {
+			dst.setMark(int(m.m), m.mark)
 		}
 	}
+	src.order, src.ids, src.sessions, src.kept, src.marks, src.stages = nil, nil, nil, nil, nil, nil
+}
+
+// finding is the connection's finding of a rule, or nil.
+func (c *conn) finding(rule string) *Finding {
+	for _, f := range c.order {
+		if f.Rule == rule {
+			return f
+		}
+	}
+	return nil
+}
+
+// stage is the connection's entry of stage i (its index in stageOrder); nil if it saw none, unless add.
+func (c *conn) stage(i int, add bool) *stageEnt {
+	for k := range c.stages {
+		if int(c.stages[k].i) == i {
+			return &c.stages[k]
+		}
+	}
+	if !add {
+		return nil
+	}
+	if c.stages == nil {
+		c.stages = make([]stageEnt, 0, 3) // a session setup's three stages
+	}
+	c.stages = append(c.stages, stageEnt{i: uint8(i)})
+	return &c.stages[len(c.stages)-1]
+}
+
+// markOf is the connection's mark of kind m (unset if none).
+func (c *conn) markOf(m int) mark {
+	for _, e := range c.marks {
+		if int(e.m) == m {
+			return e.mark
+		}
+	}
+	return mark{}
+}
+
+// setMark sets the connection's mark of kind m.
+func (c *conn) setMark(m int, v mark) {
+	for k := range c.marks {
+		if int(c.marks[k].m) == m {
+			c.marks[k].mark = v
+			return
+		}
+	}
+	if c.marks == nil {
+		c.marks = make([]markEnt, 0, 4) // a session setup's marks: initialize, its success and session, initialized
+	}
+	c.marks = append(c.marks, markEnt{mark: v, m: uint8(m)})
+}
+
+// markTable is every mark of the connection, by kind, for the rules that read many.
+func (c *conn) markTable() (t [numMarks]mark) {
+	for _, e := range c.marks {
+		t[e.m] = e.mark
+	}
+	return t
 }
 
 // maxSessions bounds the session versions a connection keeps.
@@ -1407,18 +1501,23 @@ const maxSessions = 64
 
 // setSession records the version a session's initialize negotiated.
 func (c *conn) setSession(sid, version string) {
-	if c.sessions == nil {
-		c.sessions = map[string]string{}
+	for i := range c.sessions {
+		if c.sessions[i].sid == sid {
+			c.sessions[i].version = version
+			return
+		}
 	}
-	if _, ok := c.sessions[sid]; ok || len(c.sessions) < maxSessions {
-		c.sessions[sid] = version
+	if len(c.sessions) < maxSessions {
+		c.sessions = append(c.sessions, sessionVer{sid: sid, version: version})
 	}
 }
 
 // sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
 func (c *conn) sessionVersion(sid string) string {
-	if v, ok := c.sessions[sid]; ok {
-		return v
+	for _, s := range c.sessions {
+		if s.sid == sid {
+			return s.version
+		}
 	}
 	return c.negotiated
 }
@@ -1426,6 +1525,9 @@ func (c *conn) sessionVersion(sid string) string {
 // addID inserts an exchange id, keeping ids sorted.
 func (c *conn) addID(id uint64) {
 	n := len(c.ids)
+	if c.ids == nil {
+		c.ids = make([]uint64, 0, 4) // a session setup's three, in one allocation
+	}
 	if n == 0 || c.ids[n-1] < id {
 		c.ids = append(c.ids, id)
 		return
@@ -1446,26 +1548,27 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 	if i < 0 {
 		return
 	}
-	s := &c.stages[i]
+	s := c.stage(i, true)
 	s.count++
 	if s.first.IsZero() || r.start.Before(s.first) {
 		s.first = r.start
 	}
 	if r.id >= s.lastID {
-		s.lastID, s.status, s.dur = r.id, r.status(), dur
+		s.lastID, s.stat, s.dur = r.id, r.stat, dur
 	}
 }
 
 func (c *conn) updateStage(r *exRec, dur time.Duration) {
-	if i := stageIndex(r.stage()); i >= 0 && c.stages[i].lastID == r.id && (c.stages[i].status != r.status() || c.stages[i].dur != dur) {
-		c.stages[i].status, c.stages[i].dur = r.status(), dur
+	if s := c.stage(stageIndex(r.stage()), false); s != nil && s.lastID == r.id && (s.stat != r.stat || s.dur != dur) {
+		s.stat, s.dur = r.stat, dur
 		c.gen++
 	}
 }
 
 func (c *conn) mark(m int, r *exRec) {
-	if c.marks[m].before(mark{at: r.start, ex: r.id}) {
-		c.marks[m] = mark{at: r.start, ex: r.id}
+	if v := (mark{at: r.start, ex: r.id}); c.markOf(m).before(v) {
+		c.setMark(m, v)
+		c.gen++
 	}
 }
 
@@ -1606,13 +1709,13 @@ func (a *Analyzer) Info(id uint64) Info {
 		info.Connection = c.id
 		info.Client = c.kind()
 		for _, rule := range r.fired() {
-			if f := c.found[rule]; f != nil {
+			if f := c.finding(rule); f != nil {
 				g := *f
 				g.Connection = c.id
 				info.Findings = append(info.Findings, g)
 			}
 		}
-		for _, f := range a.connFindings(c, a.judgeTime()) {
+		for _, f := range a.absence(c, a.judgeTime()) {
 			if f.ExchangeID == id {
 				info.Findings = append(info.Findings, f)
 			}
@@ -1625,7 +1728,15 @@ func (a *Analyzer) Info(id uint64) Info {
 }
 
 // Report returns the analysis so far.
-func (a *Analyzer) Report() *Report {
+func (a *Analyzer) Report() *Report { return a.report(true) }
+
+// FindingsReport returns the analysis' findings so far, as Report's, without its connections
+// (Report.Connections is empty): for a consumer that reads only the findings (the headless printer), the
+// analysis then neither builds nor keeps a view of each connection (about 1.8 KB each, and the collector marks
+// them: a session setup is a connection of its own).
+func (a *Analyzer) FindingsReport() *Report { return a.report(false) }
+
+func (a *Analyzer) report(views bool) *Report {
 	now := a.judgeTime()
 	rep := &Report{Connections: []*Connection{}, Findings: []Finding{}}
 	live := a.conns[:0]
@@ -1634,6 +1745,10 @@ func (a *Analyzer) Report() *Report {
 			continue
 		}
 		live = append(live, c)
+		if !views {
+			rep.Findings = a.appendFindings(rep.Findings, c, now)
+			continue
+		}
 		conn := a.connection(c, now)
 		rep.Connections = append(rep.Connections, conn)
 		rep.Findings = append(rep.Findings, conn.Findings...)
@@ -1654,14 +1769,14 @@ func (a *Analyzer) Report() *Report {
 // view is never modified once handed out).
 func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	a.compactIDs(c)
-	abs := a.connFindings(c, now)
+	abs := a.absence(c, now)
 	var absKey strings.Builder
 	for _, f := range abs {
 		absKey.WriteString(f.Key())
 		absKey.WriteByte(' ')
 	}
-	if c.view != nil && c.viewGen == c.gen && c.viewAbs == absKey.String() {
-		return c.view
+	if v := c.view; v != nil && v.gen == c.gen && v.abs == absKey.String() {
+		return v.view
 	}
 	out := &Connection{
 		ID:         c.id,
@@ -1683,21 +1798,27 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		out.ClientName = c.regName
 	}
 	lastSeen := -1
-	for i, s := range c.stages {
-		if s.count > 0 && stageOrder[i] != StageOther {
+	for _, s := range c.stages {
+		if i := int(s.i); s.count > 0 && stageOrder[i] != StageOther && i > lastSeen {
 			lastSeen = i
 		}
 	}
-	out.Stages = make([]StageState, 0, numStages)
+	n := len(stageOrder)
+	for _, st := range [...]Stage{StageOther, StageLogin} {
+		if s := c.stage(stageIndex(st), false); s == nil || s.count == 0 {
+			n-- // not listed
+		}
+	}
+	out.Stages = make([]StageState, 0, n)
 	out.Findings = make([]Finding, 0, len(c.order))
 	for i, st := range stageOrder {
-		s := c.stages[i]
-		if (st == StageOther || st == StageLogin) && s.count == 0 {
+		s := c.stage(i, false)
+		if (st == StageOther || st == StageLogin) && (s == nil || s.count == 0) {
 			continue // login: an external authorization server's own pages, seen only through the proxy
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
-		if s.count > 0 {
-			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status, s.first, s.dur, s.lastID, s.count
+		if s != nil && s.count > 0 {
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.first, s.dur, s.lastID, s.count
 		} else if i < lastSeen {
 			ss.Status = StatusSkipped
 		}
@@ -1709,9 +1830,49 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		out.Findings = append(out.Findings, g)
 	}
 	out.Findings = append(out.Findings, abs...)
-	c.view, c.viewGen, c.viewAbs = out, c.gen, absKey.String()
+	if c.view == nil {
+		c.view = &connView{}
+	}
+	*c.view = connView{view: out, gen: c.gen, abs: absKey.String()}
 	return out
 }
+
+// appendFindings appends a connection's findings to fs as its view lists them (connection).
+func (a *Analyzer) appendFindings(fs []Finding, c *conn, now time.Time) []Finding {
+	for _, f := range c.order {
+		g := *f
+		g.Connection = c.id
+		fs = append(fs, g)
+	}
+	return append(fs, a.absence(c, now)...)
+}
+
+// absence is connFindings(c, now), not judged again while the connection has not changed since it found
+// nothing and none of its marks has passed its grace since: a report's work then follows the connections that
+// changed, not the connections held. Every rule of connFindings waits for a mark to pass its grace (late) or
+// reads only the connection, so what it finds grows with now, and a connection whose marks are all late or
+// none pending finds nothing again until it changes.
+func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
+	ended := a.endedJudgement()
+	if c.none && c.noneGen == c.gen && c.noneEnded == ended && !now.After(c.noneUntil) {
+		return nil
+	}
+	a.judged++
+	abs := a.connFindings(c, now)
+	c.none = len(abs) == 0
+	if c.none {
+		c.noneGen, c.noneEnded, c.noneUntil = c.gen, ended, farFuture
+		for _, m := range c.marks {
+			if at := m.at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
+				c.noneUntil = at // the next mark to pass its grace
+			}
+		}
+	}
+	return abs
+}
+
+// farFuture is later than any exchange.
+var farFuture = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Analyze is the batch form: every exchange observed, then the report, judged as a capture that ended. Exchanges are observed in the order a live
 // analyzer would have settled them (by the time their response started, then id), whatever their order in exs.

@@ -3,6 +3,9 @@ package analysis
 // Fuzz targets for the analysis' parsers (script/fuzz runs each briefly; seeds in testdata/fuzz).
 
 import (
+	"bytes"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -91,5 +94,29 @@ func FuzzObserve(f *testing.F) {
 			t.Fatalf("after forgetting everything: %d connections, %d findings", len(rep.Connections), len(rep.Findings))
 		}
 		StageOf(&recorder.Exchange{Method: method, URL: target, ReqBody: recorder.Body{Data: []byte(reqBody)}}, target)
+	})
+}
+
+// member reads a JSON object's members as object's map does (the last of a name, the same raw value), for every
+// key the map has and a few it may not: rpcResult reads an initialize's result with it, without a map per level.
+func FuzzMemberLikeObject(f *testing.F) {
+	f.Add(`{"jsonrpc":"2.0","id":1,"result":{"capabilities":{"tools":{"listChanged":true}},"protocolVersion":"2025-11-25"}}`, "result")
+	f.Add(` {"a" : [1, {"b":"}"}], "a":"x\"y", "\u0061":null , "k\\":{} } `, "a")
+	f.Add(`{"result":1,"result":{"x":[]}}`, "result")
+	f.Add(`{"\ud800":1,"é":2,"tab\t":true}`, "é")
+	f.Add(`{}`, "")
+	f.Fuzz(func(t *testing.T, doc, key string) {
+		b := []byte(doc)
+		m := object(b)
+		if m == nil {
+			return // not an object: rpcResult checks json.Valid before member
+		}
+		for _, k := range append(slices.Collect(maps.Keys(m)), key, "result", "id") {
+			got, ok := member(bytes.TrimSpace(b), k)
+			want, has := m[k]
+			if ok != has || !bytes.Equal(got, want) {
+				t.Fatalf("member %q of %s: %q %v, want %q %v", k, doc, got, ok, want, has)
+			}
+		}
 	})
 }

@@ -27,9 +27,14 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	r.facts.rules = append(r.facts.rules, rule)
 	if rl.Severity == SeverityError && r.status() == StatusOK {
 		r.setStatus(StatusFailed) // the exchange's stage failed, whatever its HTTP status said
-		c.updateStage(r, c.stages[stageIndex(r.stage())].dur)
+		var dur time.Duration
+		if s := c.stage(stageIndex(r.stage()), false); s != nil {
+			dur = s.dur
+		}
+		c.updateStage(r, dur)
 	}
-	if f := c.found[rule]; f != nil {
+	c.gen++ // what the rules about the connection as a whole read (absence) changed
+	if f := c.finding(rule); f != nil {
 		f.Count++
 		if f.Toggle == "" {
 			f.Toggle = blame(rl, r.toggled())
@@ -38,7 +43,6 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
 		ExchangeID: r.id, Toggle: blame(rl, r.toggled()), At: r.start, Count: 1}
-	c.found[rule] = f
 	c.order = append(c.order, f)
 }
 
@@ -249,16 +253,19 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 				where = "the " + h + " header of " + ex.Method + " " + ex.Path()
 			}
 		}
-		if !c.rewrite.set() {
-			c.rewrite = mark{at: r.start, ex: r.id}
+		if c.rw == nil {
+			c.rw = &rewrites{}
 		}
-		if len(c.rewrites) < maxRewrites && !slices.Contains(c.rewrites, where) {
-			c.rewrites = append(c.rewrites, where)
+		if !c.rw.first.set() {
+			c.rw.first = mark{at: r.start, ex: r.id}
 		}
-		if !slices.Contains(c.rewriteFrom, rw.From) {
-			c.rewriteFrom = append(c.rewriteFrom, rw.From)
+		if len(c.rw.where) < maxRewrites && !slices.Contains(c.rw.where, where) {
+			c.rw.where = append(c.rw.where, where)
 		}
-		c.rewriteTo = rw.To
+		if !slices.Contains(c.rw.from, rw.From) {
+			c.rw.from = append(c.rw.from, rw.From)
+		}
+		c.rw.to = rw.To
 		c.gen++
 	}
 	if ex.Status < 500 {
@@ -836,7 +843,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mDiscoverFail, r)
 		} else if r.status() == StatusOK {
 			c.mark(mDiscoverOK, r)
-			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
+			if res := rpcResult(ex); res != nil && !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
 		}
@@ -851,10 +858,10 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.fire(r, c, ruleInitializeFailed, fmt.Sprintf("initialize was answered %d%s.", st, withExcerpt(ex)))
 		case res != nil:
 			c.mark(mInitOK, r)
-			if v := str(res, "protocolVersion"); v != "" {
+			if v := memberString(res, "protocolVersion"); v != "" {
 				c.protocol, c.negotiated = v, v
 			}
-			if !has(object(res["capabilities"]), "tools") {
+			if !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
@@ -893,7 +900,7 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 	var tools []struct {
 		Name string `json:"name"`
 	}
-	if json.Unmarshal(res["tools"], &tools) != nil {
+	if v, _ := member(res, "tools"); json.Unmarshal(v, &tools) != nil {
 		return
 	}
 	if str(a.rpcParams(ex), "cursor") == "" || c.tools == nil {
@@ -1117,7 +1124,7 @@ const resourceIndicatorsRevision = "2025-06-18"
 // absence rules wait Options.Grace after the exchange they are about.
 func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	var out []Finding
-	m := &c.marks
+	m := c.markTable()
 	add := func(rl *Rule, summary string, cause mark, toggleFrom ...uint64) {
 		out = append(out, Finding{Rule: rl.ID, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
 			ExchangeID: cause.ex, Connection: c.id, Toggle: blame(rl, a.togglesOf(c, append([]uint64{cause.ex}, toggleFrom...)...)),
@@ -1154,7 +1161,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 	}
 	// A legacy initialize answered without a session id explains a client that went no further
 	// (initialize-no-session-id): the tools capability is not the cause then.
-	if late(hs) && !m[mToolsList].set() && c.found[ruleInitializeNoSessionID.ID] == nil {
+	if late(hs) && !m[mToolsList].set() && c.finding(ruleInitializeNoSessionID.ID) == nil {
 		s := fmt.Sprintf("The handshake finished %s and the client never listed tools", ago(hs))
 		cause := hs
 		if m[mNoTools].set() {
@@ -1190,9 +1197,9 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			add(ruleAuthorizeNoResource, "The authorization request carries no resource parameter (RFC 8707).", x)
 		}
 	}
-	if c.rewrite.set() {
+	if w := c.rw; w != nil && w.first.set() {
 		add(ruleUpstreamURLRewritten, fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
-			strings.Join(c.rewriteFrom, " and "), strings.Join(c.rewrites, ", "), c.rewriteTo), c.rewrite)
+			strings.Join(w.from, " and "), strings.Join(w.where, ", "), w.to), w.first)
 	}
 	// The client read the authorization server metadata and took no step to get a client id or a token. A
 	// metadata document with an error (its own finding) explains that already.

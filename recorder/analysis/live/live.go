@@ -400,15 +400,36 @@ func (s *Service) resetChanged() {
 	s.changed = nil
 }
 
-// report takes a report judged at the clock (a saved capture: at its end).
-func (s *Service) report() *analysis.Report {
+// findingsReporter is an Analyzer that can report its findings without its connections (*analysis.Analyzer).
+type findingsReporter interface{ FindingsReport() *analysis.Report }
+
+// findingsOnly reports whether every subscriber reads only the reports' findings (SubscribeFindings).
+func (s *Service) findingsOnly() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sub := range s.subs {
+		if !sub.findingsOnly {
+			return false
+		}
+	}
+	return len(s.subs) > 0
+}
+
+// report takes a report judged at the clock (a saved capture: at its end); unless full, without its connections
+// when every subscriber reads only findings.
+func (s *Service) report(full bool) *analysis.Report {
 	if c, ok := s.an.(interface{ SetNow(time.Time) }); ok && s.clock != nil {
 		c.SetNow(s.clock())
 	}
 	if e, ok := s.an.(interface{ End() }); ok && s.clock == nil {
 		e.End() // a saved capture: judged as the live session judged it once the grace had passed
 	}
-	rep := s.an.Report()
+	var rep *analysis.Report
+	if f, ok := s.an.(findingsReporter); ok && !full && s.findingsOnly() {
+		rep = f.FindingsReport()
+	} else {
+		rep = s.an.Report()
+	}
 	if rep == nil {
 		rep = &analysis.Report{}
 	}
@@ -428,7 +449,7 @@ func (s *Service) publish(due, final bool) {
 	var rep *analysis.Report
 	if due {
 		start := time.Now()
-		r := s.report()
+		r := s.report(false)
 		keys := make([]string, len(r.Findings))
 		for i, f := range r.Findings {
 			keys[i] = f.Key()
@@ -535,6 +556,6 @@ func (s *Service) analysed(ids []uint64) Analysed {
 			out.Infos[id] = in
 		}
 	}
-	out.Report = s.report()
+	out.Report = s.report(true)
 	return out
 }

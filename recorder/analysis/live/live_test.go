@@ -721,3 +721,39 @@ func TestAnalysedSeesWhatWasPushed(t *testing.T) {
 		t.Fatal("a message after Close")
 	}
 }
+
+// A service whose every subscriber reads only findings (the headless printer) publishes reports without
+// connections and the same findings a full report has; a subscriber of whole reports beside it gets them whole,
+// and Analysed (export) always has the connections.
+func TestFindingsSubscribersGetNoConnections(t *testing.T) {
+	exs := analysis.SettleOrder(load(t, "initialize-no-session-id"))
+	for _, both := range []bool{false, true} {
+		t.Run(fmt.Sprintf("with-a-full-subscriber-%v", both), func(t *testing.T) {
+			s := New(Options{Saved: true})
+			defer s.Close()
+			f := s.SubscribeFindings()
+			var full *Subscription
+			if both {
+				full = s.Subscribe()
+			}
+			s.Push(Batch{Epoch: 1, Seq: 1, Exchanges: exs})
+			rep := untilReport(t, f, map[uint64]Info{})
+			want := analysis.Analyze(exs, analysis.Options{})
+			if len(rep.Findings) == 0 || !slices.Equal(keys(rep.Findings), keys(want.Findings)) {
+				t.Fatalf("findings %v, want %v", keys(rep.Findings), keys(want.Findings))
+			}
+			if both != (len(rep.Connections) == len(want.Connections)) || !both && len(rep.Connections) != 0 {
+				t.Fatalf("%d connections in the report (a full subscriber too: %v), want %d or none", len(rep.Connections), both, len(want.Connections))
+			}
+			if full != nil {
+				if r := untilReport(t, full, map[uint64]Info{}); len(r.Connections) != len(want.Connections) {
+					t.Fatalf("the full subscriber got %d connections, want %d", len(r.Connections), len(want.Connections))
+				}
+			}
+			an, err := s.Analysed(nil)
+			if err != nil || len(an.Report.Connections) != len(want.Connections) {
+				t.Fatalf("Analysed: %d connections (%v), want %d", len(an.Report.Connections), err, len(want.Connections))
+			}
+		})
+	}
+}

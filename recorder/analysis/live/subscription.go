@@ -16,6 +16,8 @@ import (
 type Subscription struct {
 	s     *Service
 	ready chan struct{} // signalled when something can be taken
+	// findingsOnly: the subscriber reads only the reports' findings (SubscribeFindings).
+	findingsOnly bool
 
 	mu      sync.Mutex
 	has     bool // a message is owed (even one with no info: Seq moved)
@@ -36,8 +38,15 @@ type Subscription struct {
 
 // Subscribe returns a new subscription: it receives what is published from now on (subscribe before the first
 // Push).
-func (s *Service) Subscribe() *Subscription {
-	sub := &Subscription{s: s, ready: make(chan struct{}, 1), at: map[uint64]int{}}
+func (s *Service) Subscribe() *Subscription { return s.subscribe(false) }
+
+// SubscribeFindings subscribes a reader of the reports' findings only (the headless printer): while every
+// subscriber is one, the reports published carry no connections (Report.Connections is empty; Analysed's report
+// has them), so that the analysis neither builds nor keeps a view of every connection it holds.
+func (s *Service) SubscribeFindings() *Subscription { return s.subscribe(true) }
+
+func (s *Service) subscribe(findingsOnly bool) *Subscription {
+	sub := &Subscription{s: s, ready: make(chan struct{}, 1), at: map[uint64]int{}, findingsOnly: findingsOnly}
 	s.mu.Lock()
 	if s.subsOver {
 		sub.ended = true

@@ -1,0 +1,279 @@
+package analysis
+
+import (
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// setupUpdates is n legacy session setups as `serve --no-tui --no-auth --capture` recorded them under `mcpload
+// --mode setup` (testdata/bench/serve-setup.jsonl: initialize answered on an event stream with a session id,
+// notifications/initialized, DELETE), each with its own session id, ids and times, from 16 clients (remote
+// ports), with the snapshots a live recorder publishes (Began, then final): every setup is a connection of its
+// own to the analysis, as in script/bench's setup group.
+func setupUpdates(tb testing.TB, n int) []*recorder.Exchange {
+	tb.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("testdata", "bench", "serve-setup.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := res.Exchanges
+	if len(tmpl) != 3 {
+		tb.Fatalf("%d exchanges in the setup template", len(tmpl))
+	}
+	slices.SortFunc(tmpl, func(x, y *recorder.Exchange) int { return x.Start.Compare(y.Start) })
+	start := tmpl[0].Start
+	var out []*recorder.Exchange
+	var id uint64
+	for k := range n {
+		sid := fmt.Sprintf("SID%022d", k)
+		addr := fmt.Sprintf("127.0.0.1:%d", 40000+k%16)
+		at := start.Add(time.Duration(k) * 500 * time.Microsecond)
+		for _, t := range tmpl {
+			id++
+			ex := *t
+			ex.ID, ex.RemoteAddr, ex.Start = id, addr, at.Add(t.Start.Sub(start))
+			ex.ReqHeaders, ex.RespHeaders = withSID(t.ReqHeaders, sid), withSID(t.RespHeaders, sid)
+			began := ex
+			began.State, began.Status, began.RespHeaders, began.RespBody, began.Events = recorder.StatePending, 0, nil, recorder.Body{}, nil
+			began.RPC = slices.DeleteFunc(slices.Clone(ex.RPC), func(m recorder.RPC) bool { return m.From == recorder.FromServer })
+			out = append(out, &began, &ex)
+		}
+	}
+	return out
+}
+
+// withSID is h with its Mcp-Session-Id set to sid.
+func withSID(h recorder.Headers, sid string) recorder.Headers {
+	h = slices.Clone(h)
+	for i := range h {
+		if h[i].Name == "Mcp-Session-Id" {
+			h[i].Value = sid
+		}
+	}
+	return h
+}
+
+// BenchmarkSetups is the analysis of n session setups (setupUpdates), a report taken after every 16 (the live
+// service takes one after its batches): the analysis' cost per setup as serve pays it in script/bench's setup
+// group, its allocations per setup, and what it holds per setup connection (held-B/setup: the live heap of the
+// analyzer and its last report).
+func BenchmarkSetups(b *testing.B) {
+	for _, n := range []int{1000, 6000} {
+		for _, views := range []bool{true, false} {
+			benchSetups(b, n, views)
+		}
+	}
+}
+
+// benchSetups is BenchmarkSetups of n setups, its reports with connection views (Report: the TUI's) or without
+// (FindingsReport: serve --no-tui's printer).
+func benchSetups(b *testing.B, n int, views bool) {
+	{
+		updates := setupUpdates(b, n)
+		runtime.GC()
+		report := (*Analyzer).Report
+		name := fmt.Sprintf("%d/report", n)
+		if !views {
+			report, name = (*Analyzer).FindingsReport, fmt.Sprintf("%d/findings", n)
+		}
+		b.Run(name, func(b *testing.B) {
+			var held uint64
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			cpu0 := processCPU()
+			for b.Loop() {
+				b.StopTimer()
+				base := liveHeap()
+				b.StartTimer()
+				a := New(Options{})
+				for i, u := range updates {
+					a.Observe(u)
+					if i%(16*6) == 16*6-1 {
+						_ = report(a)
+					}
+				}
+				rep := report(a)
+				b.StopTimer()
+				if views && len(rep.Connections) != n {
+					b.Fatalf("%d connections for %d setups", len(rep.Connections), n)
+				}
+				held = liveHeap() - base
+				runtime.KeepAlive(a)
+				runtime.KeepAlive(rep)
+				b.StartTimer()
+			}
+			cpu := processCPU() - cpu0 // the heap measurements' collections too: compare variants, not absolutes
+			runtime.ReadMemStats(&ms1)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/setup")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/setup")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/float64(b.N)/float64(n), "allocs/setup")
+			b.ReportMetric(float64(held)/float64(n), "held-B/setup")
+		})
+	}
+}
+
+// setupHeld is the live heap the analysis holds per setup connection after n session setups (the analyzer and
+// its last report).
+func setupHeld(t *testing.T, n int) float64 {
+	t.Helper()
+	updates := setupUpdates(t, n)
+	base := liveHeap()
+	a := New(Options{})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	rep := a.Report()
+	held := liveHeap() - base
+	if len(rep.Connections) != n {
+		t.Fatalf("%d connections for %d setups", len(rep.Connections), n)
+	}
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(rep)
+	runtime.KeepAlive(updates) // not the analysis' garbage
+	return float64(held) / float64(n)
+}
+
+// TestSetupConnectionHeld bounds what a session setup's connection costs the analysis to hold: every setup of
+// script/bench's setup group is a connection of its own, and the collector marks all of them on every cycle. A
+// connection keeps only the stages and marks it saw (3 of 20 stages, 4 of 24 marks for a setup), its findings in
+// one list and its sessions' versions in another, what only a proxy's rewriting or a report's view needs behind a
+// pointer: 5,800 B per setup on main, 3,494 B now (the report's view of the connection, 1.8 KB of it, is the
+// Report's API; TestSetupConnectionHeldWithoutViews is serve --no-tui's case); the struct 2,672 → 608 B.
+func TestSetupConnectionHeld(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 2,000 setups")
+	}
+	if per := setupHeld(t, 2000); per > 4400 {
+		t.Errorf("the analysis holds %.0f B per setup connection, want ≤ 4,400", per)
+	} else {
+		t.Logf("%.0f B per setup connection", per)
+	}
+	if size := unsafe.Sizeof(conn{}); size > 640 {
+		t.Errorf("a connection's struct is %d B, want ≤ 640 (its stage table and marks are kept sparse)", size)
+	}
+}
+
+// TestSetupAllocations bounds the allocations of analysing a session setup (its six snapshots observed): the
+// initialize's result is read in place (member) rather than decoded into a map per level (envelope, result,
+// capabilities), a connection's stages, marks and exchange ids take one allocation each. 90 before, 32 after.
+func TestSetupAllocations(t *testing.T) {
+	const n = 500
+	updates := setupUpdates(t, n)
+	a := New(Options{})
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	runtime.ReadMemStats(&ms1)
+	per := float64(ms1.Mallocs-ms0.Mallocs) / n
+	if per > 45 {
+		t.Errorf("%.1f allocations per session setup observed, want ≤ 45", per)
+	} else {
+		t.Logf("%.1f allocations per session setup observed", per)
+	}
+	if rep := a.Report(); len(rep.Connections) != n || len(rep.Findings) != 0 {
+		t.Fatalf("%d connections, %d findings", len(rep.Connections), len(rep.Findings))
+	}
+}
+
+// TestFindingsReportLikeReport: FindingsReport has Report's findings, in the same order, for every fixture, and
+// builds no view of a connection.
+func TestFindingsReportLikeReport(t *testing.T) {
+	for _, fc := range fixtureCases {
+		t.Run(fc.name, func(t *testing.T) {
+			exs := loadFixture(t, fc.name)
+			a := New(Options{Now: lastEnd(exs).Add(judgedAfter)})
+			for _, ex := range SettleOrder(exs) {
+				a.Observe(ex)
+			}
+			got := a.FindingsReport()
+			for _, c := range a.conns {
+				if c.view != nil {
+					t.Fatalf("connection %s has a view", c.id)
+				}
+			}
+			want := a.Report()
+			if len(got.Connections) != 0 || !reflect.DeepEqual(got.Findings, want.Findings) {
+				t.Fatalf("%d connections; findings\n%+v\nwant\n%+v", len(got.Connections), got.Findings, want.Findings)
+			}
+		})
+	}
+}
+
+// TestSetupConnectionHeldWithoutViews: what a setup's connection costs the analysis to hold when its consumer
+// reads only findings (serve --no-tui's printer: FindingsReport, no view per connection).
+func TestSetupConnectionHeldWithoutViews(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 2,000 setups")
+	}
+	const n = 2000
+	updates := setupUpdates(t, n)
+	base := liveHeap()
+	a := New(Options{})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	rep := a.FindingsReport()
+	held := float64(liveHeap()-base) / n
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(rep)
+	runtime.KeepAlive(updates)
+	if held > 2000 {
+		t.Errorf("the analysis holds %.0f B per setup connection reporting findings only, want ≤ 2,000 (1,626 measured)", held)
+	} else {
+		t.Logf("%.0f B per setup connection", held)
+	}
+}
+
+// TestReportJudgesWhatChanged: a report judges again (connFindings) only the connections that changed since they
+// were found to have nothing, or whose next mark passed its grace; the rest cost a comparison. What it finds is
+// what judging every connection finds (TestGolden, TestForgetMatchesAFreshAnalysis and the live tests run
+// through it).
+func TestReportJudgesWhatChanged(t *testing.T) {
+	const n = 300
+	updates := setupUpdates(t, n+1)
+	a := New(Options{})
+	for _, u := range updates[:6*n] {
+		a.Observe(u)
+	}
+	at := a.judgeTime()
+	a.SetNow(at)
+	for _, report := range []func() *Report{a.FindingsReport, a.Report} {
+		report()
+		before := a.judged
+		if rep := report(); len(rep.Findings) != 0 || a.judged != before {
+			t.Fatalf("nothing changed: %d connections judged again, %d findings", a.judged-before, len(rep.Findings))
+		}
+	}
+	for _, u := range updates[6*n:] {
+		a.Observe(u) // one more setup: its connection is new
+	}
+	before := a.judged
+	a.FindingsReport()
+	if got := a.judged - before; got != 1 {
+		t.Fatalf("one setup more: %d connections judged, want 1", got)
+	}
+	// Past the grace, every setup that never listed its tools is told so: each connection is judged again.
+	a.SetNow(at.Add(defaultGrace + time.Minute))
+	before = a.judged
+	rep := a.FindingsReport()
+	if got := a.judged - before; got != n+1 || len(rep.Findings) != n+1 {
+		t.Fatalf("past the grace: %d connections judged, %d findings, want %d each", got, len(rep.Findings), n+1)
+	}
+	fresh := New(Options{Now: at.Add(defaultGrace + time.Minute)})
+	for _, u := range updates {
+		fresh.Observe(u)
+	}
+	if want := fresh.Report(); !reflect.DeepEqual(rep.Findings, want.Findings) {
+		t.Fatalf("findings differ from a fresh analysis judged at the same time")
+	}
+}
