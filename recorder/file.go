@@ -12,14 +12,15 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 )
 
 // CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
 // exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
-// woken at once, encodes the group's lines in order and writes them in one write call, while the next group
+// woken writeDelay after the group's first record, encodes the group's lines in order and writes them in one write call, while the next group
 // gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent exchanges share write calls; a
-// record waits in memory only while a write is in progress, so a crash loses at most the exchanges that were being
-// written, never an earlier line (a torn last line is skipped when loading). What may wait is bounded (maxPending,
+// record waits in memory only writeDelay (2 ms) and while a write is in progress, so a crash loses at most the
+// exchanges of the last milliseconds, never an earlier line (a torn last line is skipped when loading). What may wait is bounded (maxPending,
 // in the records' Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not
 // lose a record.
 //
@@ -49,10 +50,13 @@ type CaptureFile struct {
 	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
-	late       uint64 // appends after Close (not written)
-	rotatedOut uint64 // exchanges deleted with the oldest rotated file
-	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
-	bound      int64  // maxPending (tests lower it)
+	late       uint64        // appends after Close (not written)
+	rotatedOut uint64        // exchanges deleted with the oldest rotated file
+	tooBig     uint64        // exchanges whose line alone was larger than MaxSize (not written)
+	bound      int64         // maxPending (tests lower it)
+	delay      time.Duration // writeDelay (tests lengthen it)
+	kick       *time.Timer   // wakes the writer delay after the first record of a group (see Append)
+	kicked     bool          // kick is running
 	err        error
 	done       chan struct{}
 }
@@ -109,7 +113,7 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{})}
+	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, delay: writeDelay, done: make(chan struct{})}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -174,13 +178,40 @@ func (c *CaptureFile) Append(ex *Exchange) {
 	}
 	for c.queued >= c.bound && !c.closed {
 		// The disk is behind: wait rather than lose the record or grow without bound.
+		c.work.Signal() // (the writer may be waiting for its delay)
 		c.waiters++
 		c.room.Wait()
 		c.waiters--
 	}
 	c.pending = append(c.pending, ex)
 	c.queued += size
+	// The writer is woken writeDelay after the first record of a group, not by this one: woken here, it ran as
+	// soon as the recording goroutine waited — before a proxy read the client's next request (the first event of
+	// the next stream waited for it: docs/benchmarks-store.md, "Subscribers off the path"). A queue half full
+	// wakes it at once.
+	switch {
+	case c.queued >= c.bound/2:
+		c.work.Signal()
+	case !c.kicked:
+		c.kicked = true
+		if c.kick == nil {
+			c.kick = time.AfterFunc(c.delay, c.wakeWriter)
+		} else {
+			c.kick.Reset(c.delay)
+		}
+	}
+}
+
+// writeDelay is how long after the first record of a group the writer is woken (DefaultPublishDelay, as the
+// store's subscribers).
+const writeDelay = DefaultPublishDelay
+
+// wakeWriter wakes the writer for the pending group (the kick timer).
+func (c *CaptureFile) wakeWriter() {
+	c.mu.Lock()
+	c.kicked = false
 	c.work.Signal()
+	c.mu.Unlock()
 }
 
 // run is the writer: it encodes the pending group's lines and writes them, one write call at a time, until Close
@@ -423,6 +454,9 @@ func (c *CaptureFile) Close() error {
 		return nil
 	}
 	c.closed = true
+	if c.kick != nil {
+		c.kick.Stop() // the writer is woken now, for the last group
+	}
 	c.work.Signal()
 	c.room.Broadcast()
 	c.mu.Unlock()

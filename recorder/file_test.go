@@ -491,3 +491,40 @@ func TestCaptureFileLeavesOutWhatCannotBeEncoded(t *testing.T) {
 		t.Fatalf("ids %d, %d; want 1, 3", res.Exchanges[0].ID, res.Exchanges[1].ID)
 	}
 }
+
+// The writer is woken writeDelay after the first record of a group, not by Append: woken there, it ran on the
+// proxy's core as soon as the recording goroutine waited, before the client's next request was read
+// (docs/benchmarks-store.md, "Subscribers off the path"). A queue half full wakes it at once, and Close writes
+// what waits.
+func TestCaptureWriterIsWokenLate(t *testing.T) {
+	c, err := OpenCapture(filepath.Join(t.TempDir(), "c.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The default delay wakes it by itself; once the line is counted, the writer waits for the next group.
+	c.Append(sampleExchange(1))
+	waitFor(t, func() bool { n, _ := c.Written(); return n == 1 })
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return !c.kicked }) // (the writer may have found it first)
+	c.mu.Lock()
+	c.delay = time.Hour
+	c.mu.Unlock()
+	c.Append(sampleExchange(2))
+	c.Append(sampleExchange(3))
+	time.Sleep(20 * time.Millisecond)
+	if n, _ := c.Written(); n != 1 {
+		t.Fatalf("%d lines written right after Append, want the first alone before the delay", n)
+	}
+	c.mu.Lock()
+	c.bound = 2 * c.queued // the next record fills half the queue
+	c.mu.Unlock()
+	c.Append(sampleExchange(4))
+	waitFor(t, func() bool { n, _ := c.Written(); return n == 4 })
+	c.Append(sampleExchange(5))
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Written(); n != 5 {
+		t.Errorf("%d lines written by Close, want 5", n)
+	}
+}
