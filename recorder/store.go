@@ -394,15 +394,16 @@ func (s *Store) broadcast(u Update) {
 	case !s.armed:
 		s.armed = true
 		if s.wake == nil {
-			s.wake = time.AfterFunc(s.opts.PublishDelay, s.publish)
+			s.wake = time.AfterFunc(s.opts.PublishDelay, s.Publish)
 		} else {
 			s.wake.Reset(s.opts.PublishDelay)
 		}
 	}
 }
 
-// publish hands the pending updates to the subscribers (the publication timer).
-func (s *Store) publish() {
+// Publish hands the updates waiting for the publication timer (StoreOptions.PublishDelay) to the subscribers
+// now, in order (the timer runs it).
+func (s *Store) Publish() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.publishLocked()

@@ -16,8 +16,10 @@ package proxy_test
 // each one's p50 and p99 and mcpwatch's minus the bare ReverseProxy's (added-p50-µs, added-p99-µs), for a POST
 // (latency) and for the first event of a stream (first-event). mcpwatch-norec is mcpwatch recording nothing,
 // mcpwatch-inbound recording the client's exchanges but not the upstream copies: the differences are what each
-// part of recording adds. Run it several times: a p99 on a busy machine is noisy, the same run's difference less
-// so.
+// part of recording adds; mcpwatch-session has the subscribers of `proxy --no-tui` attached (the analysis service
+// and the headless printer). next-first-event measures the second of two streams opened in a row on the same
+// target, as script/bench opens them: what the first one's end left to do runs when the second opens. Run it
+// several times: a p99 on a busy machine is noisy, the same run's difference less so.
 
 import (
 	"bufio"
