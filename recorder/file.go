@@ -17,12 +17,12 @@ import (
 
 // CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
 // exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
-// woken writeDelay after the group's first record, encodes the group's lines in order and writes them in one write call, while the next group
-// gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent exchanges share write calls; a
-// record waits in memory only writeDelay (2 ms) and while a write is in progress, so a crash loses at most the
-// exchanges of the last milliseconds, never an earlier line (a torn last line is skipped when loading). What may wait is bounded (maxPending,
-// in the records' Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not
-// lose a record.
+// woken writeDelay after the group's first record, encodes the group's lines in order and writes them in one write
+// call, while the next group gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent
+// exchanges share write calls; a record waits in memory only writeDelay (2 ms) and while a write is in progress, so
+// a crash loses at most the exchanges of the last milliseconds, never an earlier line (a torn last line is skipped
+// when loading). What may wait is bounded (maxPending, in the records' Exchange.Size): when the disk stalls that
+// long, appenders wait too, since the capture may not lose a record.
 //
 // The file is bounded (CaptureOptions): when the next line would take it beyond MaxSize bytes it is rotated —
 // capture.jsonl becomes capture.1.jsonl, capture.1.jsonl capture.2.jsonl, and so on up to Keep rotated files; the

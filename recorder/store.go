@@ -57,7 +57,8 @@ const DefaultPublishDelay = 2 * time.Millisecond
 const maxPendingUpdates = 1024
 
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the
-// HTTP path: a subscriber that does not keep up loses updates, and the loss is counted.
+// HTTP path: a subscriber that does not keep up loses updates, and the loss is counted. Subscribers receive the
+// updates by a timer, StoreOptions.PublishDelay after the first of a group, so that none is woken on the HTTP path.
 //
 // A completed exchange is kept packed (pack.go): a fixed-size, pointer-free record in a chunked array (chunks
 // allocated and dropped whole, oldest first), its variable parts in pointer-free slabs. A pending or streaming
