@@ -30,7 +30,7 @@ import (
 type Session struct {
 	Server   *server.Server
 	Store    *recorder.Store
-	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more than the store does
+	Limits   recorder.StoreOptions // the store's bounds: the TUI and the analysis hold no more (each a window of its own)
 	Capture  *recorder.CaptureFile // nil: no capture file
 	Toggles  *toggle.Set
 	StateDir string
@@ -206,10 +206,12 @@ func (w Session) Run(ctx context.Context, stdout, stderr io.Writer) error {
 
 // analysisService makes the session's one analysis service (see recorder/analysis/live): the TUI feeds it and
 // shows it, and its export writes its findings; in --no-tui mode it follows the store and the printer prints it.
-// The analysis forgets what the store no longer holds; Headless.Now is its clock (default time.Now).
+// The analysis forgets what the store no longer holds, and keeps a window of its own within it (the newest
+// analysis.DefaultWindow exchanges, unless Headless.Analysis says otherwise), not the store's count: the store
+// holds up to 1,000,000 exchanges, the analysis' records of handshakes far more bytes each. Headless.Now is its
+// clock (default time.Now).
 func (w Session) analysisService(judgeEvery time.Duration) *live.Service {
 	o := w.Headless.Analysis
-	o.MaxExchanges = w.Limits.MaxCount
 	return live.New(live.Options{Analysis: o, Clock: w.Headless.Now,
 		JudgeEvery: judgeEvery})
 }

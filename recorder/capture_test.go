@@ -551,7 +551,16 @@ func TestRecorderAllocationsPerExchange(t *testing.T) {
 			h.ServeHTTP(httptest.NewRecorder(), r)
 		}
 	}
-	bare, recorded := testing.AllocsPerRun(200, serve(h)), testing.AllocsPerRun(200, serve(rec))
+	// AllocsPerRun counts the whole process's allocations: another test's goroutine still winding down (a capture
+	// writer's or a feeder's gathering timer) can only add to them, so the least of three runs is the recorder's.
+	least := func(f func()) float64 {
+		n := testing.AllocsPerRun(200, f)
+		for range 2 {
+			n = min(n, testing.AllocsPerRun(200, f))
+		}
+		return n
+	}
+	bare, recorded := least(serve(h)), least(serve(rec))
 	if ex := store.Get(store.Stats().Total); ex == nil || ex.RPC[1].ReplyTo != "tools/call" {
 		t.Fatalf("not recorded: %+v", ex)
 	}

@@ -344,7 +344,7 @@ func BenchmarkCompact(b *testing.B) {
 	var rec packed
 	b.ReportAllocs()
 	for b.Loop() {
-		s.pk.pack(&rec, ex)
+		s.pk.pack(&rec, ex, 0)
 		c := s.materialiseLocked(&rec)
 		s.pk.remember(&rec, c)
 	}

@@ -242,6 +242,8 @@ type Exchange struct {
 	// a compact record small enough to look at whole (compactMemo): those are most records, and without the memo
 	// Exchange is in the 448-byte allocation class rather than 480.
 	memo *exMemo
+	// lazy is set on a record read from the store without the bodies it keeps in the capture file (bodies.go).
+	lazy *lazyBodies
 }
 
 // exMemo: rpc covers RPC[:rpc.n], events Events[:events.n]; headers are summed for the lengths they had.

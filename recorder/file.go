@@ -17,12 +17,12 @@ import (
 
 // CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
 // exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
-// woken writeDelay after the group's first record, encodes the group's lines in order and writes them in one write
-// call, while the next group gathers behind it. So the HTTP path neither encodes nor does IO, and concurrent
-// exchanges share write calls; a record waits in memory only writeDelay (2 ms) and while a write is in progress, so
-// a crash loses at most the exchanges of the last milliseconds, never an earlier line (a torn last line is skipped
-// when loading). What may wait is bounded (maxPending, in the records' Exchange.Size): when the disk stalls that
-// long, appenders wait too, since the capture may not lose a record.
+// woken by the first, lets the group gather for captureGather (2 ms), encodes its lines in order and writes them
+// in one write call, while the next group gathers behind it. So the HTTP path neither encodes nor does IO, and
+// concurrent exchanges share wake-ups and write calls; a record waits in memory only for the gathering and while a
+// write is in progress, so a crash loses at most the exchanges of those last milliseconds, never an earlier line
+// (a torn last line is skipped when loading). What may wait is bounded (maxPending, in the records'
+// Exchange.Size): when the disk stalls that long, appenders wait too, since the capture may not lose a record.
 //
 // The file is bounded (CaptureOptions): when the next line would take it beyond MaxSize bytes it is rotated —
 // capture.jsonl becomes capture.1.jsonl, capture.1.jsonl capture.2.jsonl, and so on up to Keep rotated files; the
@@ -50,15 +50,26 @@ type CaptureFile struct {
 	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
-	late       uint64        // appends after Close (not written)
-	rotatedOut uint64        // exchanges deleted with the oldest rotated file
-	tooBig     uint64        // exchanges whose line alone was larger than MaxSize (not written)
-	bound      int64         // maxPending (tests lower it)
-	delay      time.Duration // writeDelay (tests lengthen it)
-	kick       *time.Timer   // wakes the writer delay after the first record of a group (see Append)
-	kicked     bool          // kick is running
+	late       uint64 // appends after Close (not written)
+	rotatedOut uint64 // exchanges deleted with the oldest rotated file
+	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
+	bound      int64  // maxPending (tests lower it)
 	err        error
 	done       chan struct{}
+
+	// Bodies kept in the file (bodies.go): the writer reports where each body of at least bodyMin bytes landed
+	// (onBodies, called without c.mu), and rfiles has a read handle on each generation of the file that exists —
+	// the current one and the rotated ones: a handle follows its file through renames, and rotation closes the
+	// one of the file it deletes. gen is the current file's generation (1 at open, +1 at each rotation).
+	bodyMin  int // under mu; 0: none reported
+	onBodies func([]bodyLoc)
+	gen      uint32     // written by the writer under mu
+	segs     []segment  // where the bytes of the writer's last write went (the writer's own)
+	spans    []bodySpan // where the bodies are in the writer's buffer (the writer's own)
+	locs     []bodyLoc  // what locate reports (the writer's own, reused)
+	rmu      sync.RWMutex
+	rfiles   map[uint32]*os.File
+	rclosed  bool // under rmu: Close closed every read handle
 }
 
 // maxPending bounds the bytes that wait for the writer; beyond it, Append waits for a write to end. The two buffers
@@ -113,7 +124,7 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, delay: writeDelay, done: make(chan struct{})}
+	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{}), gen: 1}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -178,40 +189,13 @@ func (c *CaptureFile) Append(ex *Exchange) {
 	}
 	for c.queued >= c.bound && !c.closed {
 		// The disk is behind: wait rather than lose the record or grow without bound.
-		c.work.Signal() // (the writer may be waiting for its delay)
 		c.waiters++
 		c.room.Wait()
 		c.waiters--
 	}
 	c.pending = append(c.pending, ex)
 	c.queued += size
-	// The writer is woken writeDelay after the first record of a group, not by this one: woken here, it ran as
-	// soon as the recording goroutine waited — before a proxy read the client's next request (the first event of
-	// the next stream waited for it: docs/benchmarks-store.md, "Subscribers off the path"). A queue half full
-	// wakes it at once.
-	switch {
-	case c.queued >= c.bound/2:
-		c.work.Signal()
-	case !c.kicked:
-		c.kicked = true
-		if c.kick == nil {
-			c.kick = time.AfterFunc(c.delay, c.wakeWriter)
-		} else {
-			c.kick.Reset(c.delay)
-		}
-	}
-}
-
-// writeDelay is how long after the first record of a group the writer is woken (DefaultPublishDelay, as the
-// store's subscribers).
-const writeDelay = DefaultPublishDelay
-
-// wakeWriter wakes the writer for the pending group (the kick timer).
-func (c *CaptureFile) wakeWriter() {
-	c.mu.Lock()
-	c.kicked = false
 	c.work.Signal()
-	c.mu.Unlock()
 }
 
 // run is the writer: it encodes the pending group's lines and writes them, one write call at a time, until Close
@@ -227,6 +211,13 @@ func (c *CaptureFile) run() {
 		if len(c.pending) == 0 {
 			return // closed, and everything written
 		}
+		if !c.closed && c.waiters == 0 && c.queued < c.bound/2 {
+			// Let the lines of the exchanges completing meanwhile gather, not waiting on work (each Append would
+			// wake the writer): one wake-up and one write call for them all rather than for each.
+			c.mu.Unlock()
+			time.Sleep(captureGather)
+			c.mu.Lock()
+		}
 		group := c.pending
 		c.pending, c.spare, c.queued = c.spare[:0], nil, 0
 		buf := c.buf[:0]
@@ -234,9 +225,16 @@ func (c *CaptureFile) run() {
 			buf = append(buf, '\n')
 		}
 		c.writing = true
+		bodyMin, onBodies := c.bodyMin, c.onBodies
 		c.mu.Unlock()
-		buf, encErr := encodeLines(buf, group)
+		c.spans = c.spans[:0]
+		buf, encErr := encodeLines(buf, group, bodyMin, &c.spans)
 		n, tooBig, err := c.write(buf)
+		if onBodies != nil && len(c.spans) > 0 {
+			if locs := c.locate(); len(locs) > 0 {
+				onBodies(locs)
+			}
+		}
 		c.mu.Lock()
 		c.writing = false
 		if encErr != nil {
@@ -267,18 +265,42 @@ func (c *CaptureFile) run() {
 	}
 }
 
+// captureGather is how long the writer lets lines gather after the first of a group arrived: a record waits in
+// memory at most that long beyond a write in progress.
+const captureGather = 2 * time.Millisecond
+
 // maxPooledGroup is the longest list of pending records kept for reuse.
 const maxPooledGroup = 64 << 10
 
 // encodeLines appends the lines of group to buf, in order; a record that cannot be encoded is left out (only what
-// json.Marshal refuses too: a year past 9999), and the first such error returned.
-func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
+// json.Marshal refuses too: a year past 9999), and the first such error returned. Where each body of at least
+// bodyMin bytes (0: none) is in buf is appended to spans.
+func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) ([]byte, error) {
 	var first error
+	var lp lineParts // a body or header list met again in the group is copied from its first line (line.go)
+	var at [2][2]int
 	for _, ex := range group {
-		line, err := appendLine(buf, ex)
+		big := bodyMin > 0 && (len(ex.ReqBody.Data) >= bodyMin || len(ex.RespBody.Data) >= bodyMin)
+		var line []byte
+		var err error
+		if big {
+			line, err = lp.appendLine(buf, ex, &at)
+		} else {
+			line, err = lp.appendLine(buf, ex, nil)
+		}
 		if err == nil {
 			buf = line
-		} else if first == nil { // buf is as it was: the part of a line is left out
+			if big {
+				for side, b := range [2]*Body{&ex.ReqBody, &ex.RespBody} {
+					if len(b.Data) >= bodyMin {
+						*spans = append(*spans, bodySpan{id: ex.ID, side: uint8(side), from: at[side][0], to: at[side][1], n: len(b.Data)})
+					}
+				}
+			}
+			continue
+		}
+		lp.forget(len(buf)) // buf is as it was: the part of a line is left out
+		if first == nil {
 			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
 		}
 	}
@@ -289,6 +311,7 @@ func encodeLines(buf []byte, group []*Exchange) ([]byte, error) {
 // MaxSize. It returns the bytes of buf dealt with: written, or (tooBig lines, each larger than MaxSize) dropped.
 // Only the writer goroutine calls it; it takes c.mu only to count.
 func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
+	c.segs = c.segs[:0]
 	for done < len(buf) {
 		rest := buf[done:]
 		if end := bytes.IndexByte(rest, '\n') + 1; end > 0 && int64(end) > c.opts.MaxSize || end == 0 && int64(len(rest)) > c.opts.MaxSize {
@@ -322,6 +345,9 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 			continue
 		}
 		n, err := c.f.Write(rest[:cut])
+		if n > 0 {
+			c.segs = append(c.segs, segment{from: done, to: done + n, gen: c.gen, off: c.size})
+		}
 		c.size += int64(n)
 		done += n
 		if err != nil {
@@ -358,9 +384,11 @@ func (c *CaptureFile) rotate() error {
 		last = c.rotated(c.opts.Keep)
 	}
 	if n, err := CountLines(last); err == nil {
+		st, _ := os.Stat(last)
 		if err := os.Remove(last); err != nil {
 			return err
 		}
+		c.forget(st)
 		c.mu.Lock()
 		c.rotatedOut += n
 		c.mu.Unlock()
@@ -382,6 +410,10 @@ func (c *CaptureFile) rotate() error {
 	old := c.f
 	c.f, c.size = f, 0
 	c.mu.Lock()
+	c.gen++
+	if c.onBodies != nil {
+		c.openReader(c.gen)
+	}
 	dropped := c.rotatedOut + c.tooBig
 	if err := old.Close(); err != nil {
 		c.setErrLocked(fmt.Errorf("capture file %s: closing the rotated file: %w", c.path, err))
@@ -454,13 +486,11 @@ func (c *CaptureFile) Close() error {
 		return nil
 	}
 	c.closed = true
-	if c.kick != nil {
-		c.kick.Stop() // the writer is woken now, for the last group
-	}
 	c.work.Signal()
 	c.room.Broadcast()
 	c.mu.Unlock()
 	<-c.done
+	c.closeReaders()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return errors.Join(c.err, c.f.Close())

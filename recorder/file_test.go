@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -492,39 +494,51 @@ func TestCaptureFileLeavesOutWhatCannotBeEncoded(t *testing.T) {
 	}
 }
 
-// The writer is woken writeDelay after the first record of a group, not by Append: woken there, it ran on the
-// proxy's core as soon as the recording goroutine waited, before the client's next request was read
-// (docs/benchmarks-store.md, "Subscribers off the path"). A queue half full wakes it at once, and Close writes
-// what waits.
-func TestCaptureWriterIsWokenLate(t *testing.T) {
+// countingFile counts the write calls a capture makes.
+type countingFile struct {
+	mu     sync.Mutex
+	writes int
+	bytes.Buffer
+}
+
+func (w *countingFile) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.Buffer.Write(p)
+}
+
+func (w *countingFile) Close() error { return nil }
+
+// Exchanges completing one after another share the writer's wake-ups and write calls: it lets a group gather
+// for captureGather rather than waking (and writing) for each. 100 appends 200 µs apart: a write call each before
+// (the writer keeps up), one per captureGather now.
+func TestCaptureFileGathersGroups(t *testing.T) {
 	c, err := OpenCapture(filepath.Join(t.TempDir(), "c.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	// The default delay wakes it by itself; once the line is counted, the writer waits for the next group.
-	c.Append(sampleExchange(1))
-	waitFor(t, func() bool { n, _ := c.Written(); return n == 1 })
-	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return !c.kicked }) // (the writer may have found it first)
-	c.mu.Lock()
-	c.delay = time.Hour
-	c.mu.Unlock()
-	c.Append(sampleExchange(2))
-	c.Append(sampleExchange(3))
-	time.Sleep(20 * time.Millisecond)
-	if n, _ := c.Written(); n != 1 {
-		t.Fatalf("%d lines written right after Append, want the first alone before the delay", n)
+	c.f.Close()
+	w := &countingFile{}
+	c.f = w
+	const n = 100
+	start := time.Now()
+	for i := range n {
+		c.Append(sampleExchange(uint64(i + 1)))
+		for t0 := time.Now(); time.Since(t0) < 200*time.Microsecond; {
+			runtime.Gosched() // the writer may run here
+		}
 	}
-	c.mu.Lock()
-	c.bound = 2 * c.queued // the next record fills half the queue
-	c.mu.Unlock()
-	c.Append(sampleExchange(4))
-	waitFor(t, func() bool { n, _ := c.Written(); return n == 4 })
-	c.Append(sampleExchange(5))
+	elapsed := time.Since(start)
 	if err := c.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n, _ := c.Written(); n != 5 {
-		t.Errorf("%d lines written by Close, want 5", n)
+	if got := strings.Count(w.String(), "\n"); got != n {
+		t.Fatalf("%d lines written, want %d", got, n)
+	}
+	t.Logf("%d write calls for %d lines in %v", w.writes, n, elapsed)
+	if limit := min(n/2, int(elapsed/captureGather)+2); w.writes > limit {
+		t.Errorf("%d write calls for %d lines in %v (want at most %d): the writer woke for each rather than gathering them",
+			w.writes, n, elapsed, limit)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // appendLine appends ex's capture line to dst: exactly the bytes json.Marshal(ex) gives, then a newline, written
@@ -13,6 +14,96 @@ import (
 // FuzzAppendLine hold it to json.Marshal byte for byte). A value json.Marshal refuses (a time outside years
 // 0–9999, an invalid raw JSON-RPC id) is an error here too.
 func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
+	return (*lineParts)(nil).appendLine(dst, ex, nil)
+}
+
+// appendLineAt is appendLine; when at is not nil it receives where the JSON values of the request body (at[0]) and
+// the response body (at[1]) begin and end in dst (the capture file keeps large bodies there: bodies.go).
+func appendLineAt(dst []byte, ex *Exchange, at *[2][2]int) ([]byte, error) {
+	return (*lineParts)(nil).appendLine(dst, ex, at)
+}
+
+// lineParts remembers where the last bodies and header lists encoded into one buffer of lines are, so that one
+// met again — the same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and
+// response bodies and, passed on as they came, response headers, and the store shares equal bodies and header
+// lists — is copied from its earlier encoding instead of being checked and escaped again (most of a line's
+// cost). It lives while one buffer of lines is encoded, while the records are held: a part's address stands for
+// its contents (records are never written). A nil *lineParts remembers nothing.
+type lineParts struct {
+	at     [8]encodedPart // a ring: the bodies and header lists of the last two exchanges
+	next   int
+	copied int // parts copied (tests)
+}
+
+type encodedPart struct {
+	p          unsafe.Pointer // the body's bytes or the header list's lines
+	n          int
+	start, end int // its encoding in the buffer (a body's: its data, up to the comma before its size)
+}
+
+// Parts shorter than these are encoded as they come (looking them up costs about as much as escaping them).
+const (
+	minSharedBody    = 64
+	minSharedHeaders = 2
+)
+
+// forget drops what lies beyond the first n bytes of the buffer (a line left out: its bytes are written over).
+func (lp *lineParts) forget(n int) {
+	for i := range lp.at {
+		if lp.at[i].end > n {
+			lp.at[i] = encodedPart{}
+		}
+	}
+}
+
+// find returns the encoding of the part at p, n in dst, if it was encoded already.
+func (lp *lineParts) find(dst []byte, p unsafe.Pointer, n int) ([]byte, bool) {
+	for _, e := range lp.at {
+		if e.p == p && e.n == n {
+			lp.copied++
+			return dst[e.start:e.end], true
+		}
+	}
+	return nil, false
+}
+
+func (lp *lineParts) remember(p unsafe.Pointer, n, start, end int) {
+	lp.at[lp.next] = encodedPart{p: p, n: n, start: start, end: end}
+	lp.next = (lp.next + 1) % len(lp.at)
+}
+
+// appendBody is appendBody, copying the data part of a body encoded earlier into dst.
+func (lp *lineParts) appendBody(dst []byte, b *Body) []byte {
+	if lp == nil || len(b.Data) < minSharedBody {
+		return appendBody(dst, b)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(b.Data))
+	if enc, ok := lp.find(dst, p, len(b.Data)); ok {
+		return appendBodyTail(append(dst, enc...), b)
+	}
+	start := len(dst)
+	dst = appendBodyData(dst, b)
+	lp.remember(p, len(b.Data), start, len(dst))
+	return appendBodyTail(dst, b)
+}
+
+// appendHeaders is appendHeaders, copying a list encoded earlier into dst.
+func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
+	if lp == nil || len(h) < minSharedHeaders {
+		return appendHeaders(dst, h)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(h))
+	if enc, ok := lp.find(dst, p, len(h)); ok {
+		return append(dst, enc...)
+	}
+	start := len(dst)
+	dst = appendHeaders(dst, h)
+	lp.remember(p, len(h), start, len(dst))
+	return dst
+}
+
+// appendLine is appendLineAt, with the parts remembered.
+func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"id":`...)
 	dst = strconv.AppendUint(dst, ex.ID, 10)
@@ -46,15 +137,27 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 		dst = appendString(dst, ex.Proto)
 	}
 	dst = append(dst, `,"requestHeaders":`...)
-	dst = appendHeaders(dst, ex.ReqHeaders)
+	dst = lp.appendHeaders(dst, ex.ReqHeaders)
 	dst = append(dst, `,"requestBody":`...)
-	dst = appendBody(dst, &ex.ReqBody)
+	if at != nil {
+		at[0][0] = len(dst)
+	}
+	dst = lp.appendBody(dst, &ex.ReqBody)
+	if at != nil {
+		at[0][1] = len(dst)
+	}
 	dst = append(dst, `,"status":`...)
 	dst = strconv.AppendInt(dst, int64(ex.Status), 10)
 	dst = append(dst, `,"responseHeaders":`...)
-	dst = appendHeaders(dst, ex.RespHeaders)
+	dst = lp.appendHeaders(dst, ex.RespHeaders)
 	dst = append(dst, `,"responseBody":`...)
-	dst = appendBody(dst, &ex.RespBody)
+	if at != nil {
+		at[1][0] = len(dst)
+	}
+	dst = lp.appendBody(dst, &ex.RespBody)
+	if at != nil {
+		at[1][1] = len(dst)
+	}
 	if len(ex.Events) > 0 {
 		dst = append(dst, `,"events":[`...)
 		for i, ev := range ex.Events {
@@ -193,7 +296,10 @@ func appendHeaders(dst []byte, h Headers) []byte {
 }
 
 // appendBody is Body.MarshalJSON's form: text when the data is valid UTF-8, else base64.
-func appendBody(dst []byte, b *Body) []byte {
+func appendBody(dst []byte, b *Body) []byte { return appendBodyTail(appendBodyData(dst, b), b) }
+
+// appendBodyData is the start of appendBody's form: the data, up to the comma before its size.
+func appendBodyData(dst []byte, b *Body) []byte {
 	dst = append(dst, '{')
 	if utf8.Valid(b.Data) {
 		dst = append(dst, `"text":`...)
@@ -204,6 +310,11 @@ func appendBody(dst []byte, b *Body) []byte {
 		dst = base64.StdEncoding.AppendEncode(dst, b.Data)
 		dst = append(dst, `",`...)
 	}
+	return dst
+}
+
+// appendBodyTail is the end of appendBody's form: the size, and whether the data was cut.
+func appendBodyTail(dst []byte, b *Body) []byte {
 	dst = append(dst, `"size":`...)
 	dst = strconv.AppendInt(dst, b.Size, 10)
 	if b.Truncated {
@@ -239,18 +350,34 @@ func plainRaw(raw []byte) bool {
 
 const hexDigits = "0123456789abcdef"
 
+// plainJSON[b] is whether json.Marshal writes the byte b of a string as it is: ASCII from space on, except '"',
+// '\\' and the HTML characters <, > and &. Bytes from 0x80 on are UTF-8, looked at rune by rune.
+var plainJSON = func() (t [256]bool) {
+	for b := 0x20; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\' && b != '<' && b != '>' && b != '&'
+	}
+	return t
+}()
+
 // appendString is encoding/json's string encoding with HTML escaping (what json.Marshal does): quotes,
 // backslashes and control characters escaped, <, > and & as \u003c \u003e \u0026, U+2028 and U+2029 escaped,
-// invalid UTF-8 replaced by \ufffd.
+// invalid UTF-8 replaced by \ufffd. Runs of plain bytes are found through a table, eight bytes a step, and copied
+// whole: most of a capture line is strings (BenchmarkCaptureEncode: a tools/call line 1.46 → 1.10 µs).
 func appendString[S []byte | string](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plainJSON[s[i]] && plainJSON[s[i+1]] && plainJSON[s[i+2]] && plainJSON[s[i+3]] &&
+			plainJSON[s[i+4]] && plainJSON[s[i+5]] && plainJSON[s[i+6]] && plainJSON[s[i+7]] {
+			i += 8
+		}
+		for i < len(s) && plainJSON[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		if b := s[i]; b < utf8.RuneSelf {
-			if b >= 0x20 && b != '"' && b != '\\' && b != '<' && b != '>' && b != '&' {
-				i++
-				continue
-			}
 			dst = append(dst, s[start:i]...)
 			switch b {
 			case '\\', '"':

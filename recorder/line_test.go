@@ -141,3 +141,101 @@ func FuzzBodyJSON(f *testing.F) {
 		}
 	})
 }
+
+// A proxied call's two lines — the client's exchange and the upstream copy derived from it — are encoded in one
+// group with each body and the response's headers escaped once: the second line copies what the first one encoded
+// (the same bytes, the store's shared parts), and the group is the lines appendLine writes one by one.
+func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	var group []*Exchange
+	store.OnComplete(func(ex *Exchange) { group = append(group, ex) })
+	rec := New(store, Options{PublishDelay: time.Hour})
+	proxiedCall(t, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})()
+	if len(group) != 2 || group[0].Kind != Outbound || group[1].Kind != Inbound {
+		t.Fatalf("records: %+v", group)
+	}
+	var want []byte
+	for _, ex := range group {
+		want, _ = appendLine(want, ex)
+	}
+	var lp lineParts
+	var got []byte
+	for _, ex := range group {
+		var err error
+		if got, err = lp.appendLine(got, ex, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the lines differ:\n got %s\nwant %s", got, want)
+	}
+	if lp.copied != 3 {
+		t.Errorf("%d parts copied from the first line, want the request's and the response's bodies and the response's headers", lp.copied)
+	}
+	buf, err := encodeLines(nil, group, 0, nil)
+	if err != nil || !bytes.Equal(buf, want) {
+		t.Fatalf("encodeLines: %v\n%s", err, buf)
+	}
+}
+
+// A line left out of a group (an exchange json.Marshal refuses) takes the parts it encoded with it: the next line
+// does not copy bytes that were written over.
+func TestCaptureLinesForgetALineLeftOut(t *testing.T) {
+	body := []byte(strings.Repeat(`{"a":"<b>"}`, 10))
+	bad := &Exchange{ReqBody: Body{Data: body}, RPC: []RPC{{ID: json.RawMessage(`{bad`)}}}
+	other := &Exchange{ID: 2, Method: "POST", ReqBody: Body{Data: []byte(strings.Repeat("x", 100))}}
+	good := &Exchange{ID: 3, ReqBody: Body{Data: body, Size: int64(len(body))}}
+	buf, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, nil)
+	if err == nil {
+		t.Fatal("no error for the line left out")
+	}
+	want, _ := appendLine(nil, other)
+	want, _ = appendLine(want, good)
+	if !bytes.Equal(buf, want) {
+		t.Fatalf("got %s\nwant %s", buf, want)
+	}
+}
+
+// BenchmarkCaptureEncodePair encodes a proxied call's two lines (the upstream copy and the client's exchange, as
+// the store hands them to the capture file): each on its own, or in one group where the second copies the bodies
+// the first escaped.
+func BenchmarkCaptureEncodePair(b *testing.B) {
+	store := NewStore(StoreOptions{})
+	var group []*Exchange
+	store.OnComplete(func(ex *Exchange) { group = append(group, ex) })
+	rec := New(store, Options{PublishDelay: time.Hour})
+	proxiedCall(b, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})()
+	var buf []byte
+	b.Run("each", func(b *testing.B) {
+		for b.Loop() {
+			buf = buf[:0]
+			for _, ex := range group {
+				buf, _ = appendLine(buf, ex)
+			}
+		}
+	})
+	b.Run("group", func(b *testing.B) {
+		for b.Loop() {
+			buf, _ = encodeLines(buf[:0], group, 0, nil)
+		}
+	})
+}
+
+// appendString is json.Marshal's string encoding wherever a byte to escape falls against the eight-byte steps in
+// which it looks for one.
+func TestAppendStringAtEveryOffset(t *testing.T) {
+	for _, c := range []string{`"`, `\`, "<", ">", "&", "\n", "\x00", "\x1f", "\x7f", "é", "\u2028", "\u2029", "\xff", "日本"} {
+		for pos := range 20 {
+			for _, n := range []int{pos, pos + 1, 7, 8, 9, 16, 23} {
+				s := strings.Repeat("a", pos) + c + strings.Repeat("b", max(0, n-pos))
+				want, _ := json.Marshal(s)
+				if got := appendString(nil, s); !bytes.Equal(got, want) {
+					t.Fatalf("%q: got %s, want %s", s, got, want)
+				}
+				if got := appendString(nil, []byte(s)); !bytes.Equal(got, want) {
+					t.Fatalf("%q as bytes: got %s, want %s", s, got, want)
+				}
+			}
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/maphash"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -45,6 +46,9 @@ const (
 	refNil   = 0
 	refEmpty = 1
 	slabIDs  = 2 // the first slab id
+	// refFile stands for a body kept in the capture file rather than in a slab (bodies.go): n is its length, and
+	// where its line is, the store's inFile table says. No slab id reaches it.
+	refFile = math.MaxUint32
 )
 
 // The parts of a packed record, in its refs.
@@ -109,6 +113,7 @@ type slabBuf struct {
 	n    int
 	refs int  // the records (parts) referring to it
 	own  bool // one large part's alone (bigPart), exactly sized
+	body bool // a body's alone, to be dropped once the capture file holds it (put's own): no list is cached from it
 	dead bool
 }
 
@@ -225,7 +230,9 @@ func (p *packer) recent(r ref) bool {
 }
 
 // put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
-func (p *packer) put(b []byte, isNil, share bool) ref {
+// own puts it in a slab of its own, exactly sized, whatever its size: a body that will be dropped from memory once
+// the capture file holds it (bodies.go), so that dropping it frees its bytes.
+func (p *packer) put(b []byte, isNil, share, own bool) ref {
 	if isNil {
 		return ref{slab: refNil}
 	}
@@ -244,7 +251,13 @@ func (p *packer) put(b []byte, isNil, share bool) ref {
 			}
 		}
 	}
-	s := p.room(len(b))
+	var s *slabBuf
+	if own {
+		s = p.newSlab(len(b), true)
+		s.body = true
+	} else {
+		s = p.room(len(b))
+	}
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
@@ -258,23 +271,30 @@ func (p *packer) put(b []byte, isNil, share bool) ref {
 // release drops a record's references; a slab no record refers to any more is dropped.
 func (p *packer) release(refs *[nParts]ref) {
 	for _, r := range refs {
-		if r.slab < slabIDs {
-			continue
-		}
-		s := p.slab(r.slab)
-		if s == nil {
-			continue
-		}
-		if s.refs--; s.refs == 0 {
-			s.dead = true
-			p.bytes -= int64(len(s.buf))
-			p.slabs[s.id-p.slabBase] = nil
+		p.releaseRef(r)
+	}
+}
+
+// releaseRef drops one reference; a slab no record refers to any more is dropped.
+func (p *packer) releaseRef(r ref) {
+	if r.slab < slabIDs || r.slab == refFile {
+		return
+	}
+	s := p.slab(r.slab)
+	if s == nil {
+		return
+	}
+	if s.refs--; s.refs == 0 {
+		s.dead = true
+		p.bytes -= int64(len(s.buf))
+		p.slabs[s.id-p.slabBase] = nil
+		if !s.body {
 			p.hdrs.dropSlab(s.id)
 			p.notes.dropSlab(s.id)
-			for len(p.slabs) > 0 && p.slabs[0] == nil {
-				p.slabs = p.slabs[1:]
-				p.slabBase++
-			}
+		}
+		for len(p.slabs) > 0 && p.slabs[0] == nil {
+			p.slabs = p.slabs[1:]
+			p.slabBase++
 		}
 	}
 }
@@ -286,8 +306,11 @@ func packable(ex *Exchange) bool {
 	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31
 }
 
-// pack packs ex (a completed exchange; not modified) into rec. Callers hold the store's lock.
-func (p *packer) pack(rec *packed, ex *Exchange) {
+// pack packs ex (a completed exchange; not modified) into rec. Callers hold the store's lock. A body of at least
+// fileMin bytes (0: none) is put in a slab of its own, to be dropped once the capture file holds it (bodies.go),
+// and the texts of the JSON-RPC messages and events' ids found in it are kept in the record's own part rather than
+// as runs of it, so that the record read without that body (Store.Snapshot) keeps them.
+func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
 	rec.loc, _ = startLoc(&ex.Start)
 	rec.wall, rec.ext = tb.wall, tb.ext
@@ -295,17 +318,18 @@ func (p *packer) pack(rec *packed, ex *Exchange) {
 	rec.live = false
 
 	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true)
+	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true, false)
 	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true)
-	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true)
-	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true)
+	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true, false)
+	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
+	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true, reqFile)
+	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true, respFile)
 	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
-	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes))
-	p.rest = appendRest(p.rest[:0], ex)
-	rec.refs[partRest] = p.put(p.rest, false, false)
+	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false)
+	p.rest = appendRest(p.rest[:0], ex, reqFile, respFile)
+	rec.refs[partRest] = p.put(p.rest, false, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
@@ -371,8 +395,13 @@ func appendBool(b []byte, v bool) []byte {
 	return append(b, 0)
 }
 
-// appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes.
-func appendRest(b []byte, ex *Exchange) []byte {
+// toFile reports a body the capture file will hold (at least fileMin bytes; 0: none).
+func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMin }
+
+// appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes. A body
+// going to the capture file (reqFile, respFile) is looked in only for events' data: the record read without it
+// has the other texts.
+func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
@@ -391,6 +420,12 @@ func appendRest(b []byte, ex *Exchange) []byte {
 	b = binary.AppendVarint(b, int64(ex.EventsSkipped))
 	b = binary.AppendVarint(b, int64(ex.RPCSkipped))
 	data, ids, reqIn, respIn := bodyFinders(ex)
+	if reqFile {
+		reqIn = eventsInBody{missed: true}
+	}
+	if respFile {
+		ids, respIn = eventsInBody{missed: true}, eventsInBody{missed: true}
+	}
 	for i := range ex.Events {
 		ev := &ex.Events[i]
 		b = binary.AppendVarint(b, int64(ev.At))
@@ -612,7 +647,7 @@ func (t slabTable) parts(rec *packed) (ps [nParts][]byte) {
 
 func (t slabTable) part(r ref) []byte {
 	switch r.slab {
-	case refNil:
+	case refNil, refFile:
 		return nil
 	case refEmpty:
 		return []byte{}

@@ -1,7 +1,9 @@
 package recorder
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"runtime"
 	"strings"
 	"testing"
@@ -126,5 +128,32 @@ func TestSSEParserAllocations(t *testing.T) {
 	}
 	if allocs > 2 {
 		t.Errorf("%.0f allocations per event, want 2 (its id and its data)", allocs)
+	}
+}
+
+// lineEnd is bytes.IndexAny(b, "\r\n").
+func TestLineEnd(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 20000 {
+		b := make([]byte, r.IntN(80))
+		for i := range b {
+			b[i] = "ab\r\n:x"[r.IntN(6)]
+			if r.IntN(4) > 0 {
+				b[i] = 'a'
+			}
+		}
+		if got, want := lineEnd(b), bytes.IndexAny(b, "\r\n"); got != want {
+			t.Fatalf("%q: %d, want %d", b, got, want)
+		}
+	}
+}
+
+// BenchmarkSSEFeed cuts a tools/call answer's event, as serve's legacy era sends it.
+func BenchmarkSSEFeed(b *testing.B) {
+	stream := []byte(benchEvent)
+	p := &SSEParser{}
+	dst := make([]SSEEvent, 0, 1)
+	for b.Loop() {
+		dst = p.AppendFeed(dst[:0], stream)
 	}
 }

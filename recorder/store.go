@@ -43,10 +43,13 @@ type StoreOptions struct {
 }
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
-// capture file keeps every one).
+// capture file keeps every one). 128 MiB holds about 770,000 tools/call exchanges without their bodies (174.5 B
+// each) or 270,000 with them (496 B), 1,724 B each by the estimate of 2026-12-02; the byte bound is the one reached
+// first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000 recorded exchanges stays within
+// 256 MiB (with app.LimitMemory: docs/budget.md).
 const (
-	DefaultStoreMaxCount = 100000
-	DefaultStoreMaxBytes = 512 << 20
+	DefaultStoreMaxCount = 1_000_000
+	DefaultStoreMaxBytes = 128 << 20
 )
 
 // DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late.
@@ -84,9 +87,14 @@ type Store struct {
 	evicted  uint64
 	subs     map[*Subscription]struct{}
 	onFinish []func(*Exchange)
-	pending  []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
-	wake     *time.Timer // hands them over (nil until the first)
-	armed    bool        // wake is running
+	// the capture file the bodies of at least bodyMin bytes are kept in once written (UseCapture; bodies.go), and
+	// where each such body is: key id<<1 | side (0 request, 1 response)
+	file    *CaptureFile
+	bodyMin int
+	inFile  map[uint64]fileLoc
+	pending []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
+	wake    *time.Timer // hands them over (nil until the first)
+	armed   bool        // wake is running
 }
 
 // maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
@@ -115,7 +123,7 @@ func NewStore(opts StoreOptions) *Store {
 	}
 	slabSize := int(min(maxSlab, max(256, opts.MaxBytes/16)))
 	s := &Store{opts: opts, chunkLen: chunkLen, nextID: 1, base: 1, first: 1, live: map[uint64]*Exchange{},
-		pk: newPacker(slabSize), subs: map[*Subscription]struct{}{}}
+		pk: newPacker(slabSize), subs: map[*Subscription]struct{}{}, inFile: map[uint64]fileLoc{}}
 	return s
 }
 
@@ -156,7 +164,8 @@ func (s *Store) OnComplete(f func(*Exchange)) {
 
 // Add records an exchange that is already complete (loading a capture file, tests) and returns its id.
 func (s *Store) Add(ex *Exchange) uint64 {
-	c := *ex
+	c := *ex.WithBodies()
+	c.lazy = nil
 	c.State = StateComplete
 	id := s.begin(&c) // sets c.ID under the lock; c is published from here on and must not be written
 	s.complete(&c)
@@ -196,7 +205,7 @@ func (s *Store) complete(ex *Exchange) {
 	}
 	switch {
 	case rec != nil && packRecords && packable(ex):
-		s.pk.pack(rec, ex)
+		s.pk.pack(rec, ex, s.bodyMin)
 		c = s.materialiseLocked(rec)
 		s.pk.remember(rec, c)
 	case rec != nil:
@@ -262,6 +271,7 @@ func (s *Store) evictOldest() {
 		s.bytes -= s.live[rec.id].Size()
 		delete(s.live, rec.id)
 	} else {
+		s.forgetFileBodies(rec)
 		s.pk.release(&rec.refs)
 	}
 	*rec = packed{}
@@ -276,8 +286,18 @@ func (s *Store) evictOldest() {
 }
 
 // Get returns the exchange with id (materialised from its packed record: equal to what was recorded, not the
-// same pointer as the subscribers' update), or nil.
+// same pointer as the subscribers' update), or nil. Its bodies kept in the capture file are read back from it
+// (bodies.go): Get may wait on the disk; Peek does not.
 func (s *Store) Get(id uint64) *Exchange {
+	if ex := s.Peek(id); ex != nil {
+		return ex.WithBodies()
+	}
+	return nil
+}
+
+// Peek is Get without reading back the bodies kept in the capture file: it never waits on the disk, and the
+// exchange it returns may be without some bodies (Exchange.BodiesInFile; Exchange.WithBodies reads them).
+func (s *Store) Peek(id uint64) *Exchange {
 	s.mu.Lock()
 	rec := s.rec(id)
 	if rec == nil {
@@ -291,22 +311,40 @@ func (s *Store) Get(id uint64) *Exchange {
 	}
 	r, pk := *rec, s.pk
 	ps := pk.table().parts(&r)
+	lz := s.lazyLocked(&r)
 	s.mu.Unlock()
-	return materialise(&r, &ps, &pk.hdrs, &pk.notes)
+	return materialiseLazy(&r, &ps, pk, lz)
+}
+
+// materialiseLazy materialises rec, and keeps what reading back its bodies in the file needs (lz, nil when none).
+func materialiseLazy(rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies) *Exchange {
+	c := materialise(rec, ps, &pk.hdrs, &pk.notes)
+	if lz != nil {
+		lz.rec, lz.ps = *rec, *ps
+		c.lazy = lz
+	}
+	return c
 }
 
 // Snapshot returns the exchanges in arrival order. The records are copied under the store's lock and
-// materialised after it, so that recording goes on meanwhile.
+// materialised after it, so that recording goes on meanwhile. Bodies kept in the capture file are not read back
+// (Exchange.BodiesInFile, Exchange.WithBodies): a snapshot never waits on the disk.
 func (s *Store) Snapshot() []*Exchange {
 	s.mu.Lock()
 	n := s.count()
 	recs := make([]packed, n)
 	out := make([]*Exchange, n)
+	var lazy []*lazyBodies // allocated when a record has a body in the file
 	for i := range n {
 		id := s.first + uint64(i)
 		recs[i] = *s.rec(id)
 		if recs[i].live {
 			out[i] = s.live[id]
+		} else if lz := s.lazyLocked(&recs[i]); lz != nil {
+			if lazy == nil {
+				lazy = make([]*lazyBodies, n)
+			}
+			lazy[i] = lz
 		}
 	}
 	pk := s.pk
@@ -316,7 +354,11 @@ func (s *Store) Snapshot() []*Exchange {
 	for i := range recs {
 		if out[i] == nil {
 			ps := t.parts(&recs[i])
-			out[i] = materialise(&recs[i], &ps, &pk.hdrs, &pk.notes)
+			var lz *lazyBodies
+			if lazy != nil {
+				lz = lazy[i]
+			}
+			out[i] = materialiseLazy(&recs[i], &ps, pk, lz)
 		}
 	}
 	return out
@@ -329,6 +371,7 @@ func (s *Store) Clear() {
 	s.chunks, s.live = nil, map[uint64]*Exchange{}
 	s.base, s.first, s.bytes = s.nextID, s.nextID, 0
 	s.pk = newPacker(s.pk.slabSize)
+	s.inFile = map[uint64]fileLoc{}
 	s.broadcast(Update{Kind: Cleared})
 }
 

@@ -178,7 +178,7 @@ func (s *Server) routes() chi.Router {
 				After:  fmt.Sprintf("%s refused beside _meta %s: 400 -32020 HeaderMismatch", sent, meta)})
 		},
 		OnRoute: func(r *http.Request, era, why string) {
-			recorder.AddNote(r.Context(), "era", era+": "+why)
+			recorder.AddNote(r.Context(), "era", mcpserver.RouteNote(era, why))
 		},
 		OnForcedStateless: func(r *http.Request, legacyWhy string) {
 			recorder.AddToggle(r.Context(), recorder.ToggleChange{Name: toggle.Stateless.Name(), What: "route",

@@ -38,7 +38,8 @@ type Exporter func(format, path string, exs []*recorder.Exchange) error
 type Config struct {
 	// Store is where the exchanges come from (required). The TUI subscribes to it; `x` clears it.
 	Store *recorder.Store
-	// Limits are the store's bounds: the TUI holds no more than the store does.
+	// Limits are the store's bounds: the TUI holds no more than the store does, and at most MaxRows rows (fed by
+	// Store, it lists what the store still holds; fed otherwise, it mirrors these bounds).
 	Limits recorder.StoreOptions
 	// SubscriptionBuffer is the subscription's buffer (default 8192); updates beyond it are dropped, counted and
 	// recovered from the store.

@@ -18,8 +18,10 @@ type programContext struct {
 	styles Styles
 	keys   KeyMap
 	flow   *flowView
-	// exchange is the store's exchange with an id (Config.Store.Get), nil once the store has forgotten it: the
-	// rows keep ids, and what needs a whole exchange (the detail pane, curl, export) asks for it.
+	// exchange is the store's exchange with an id (Config.Store.Peek), nil once the store has forgotten it: the
+	// rows keep ids, and what needs a whole exchange (the detail pane, curl, export) asks for it. It never waits
+	// on the disk: a large body the store keeps in the capture file is not in it (Exchange.BodiesInFile), and is
+	// read back by a command (Exchange.WithBodies: the detail pane's loadCmd, curl, export).
 	exchange func(id uint64) *recorder.Exchange
 	toggles  []ToggleInfo // the toggles' state, as last read
 	dialogs  *dialogStack

@@ -56,6 +56,35 @@ type detailPane struct {
 	builtN   int    // findings of the exchange when built
 	builtGen uint64 // the analysis when built (the Analysis tab)
 	lines    []string
+	// load: the exchange is without the bodies the store keeps in the capture file (BodiesInFile), and the command
+	// that reads them back (loadCmd) is yet to be issued
+	load bool
+}
+
+// bodiesMsg is the exchange of row id (at rev) with its bodies read back from the capture file.
+type bodiesMsg struct {
+	id  uint64
+	rev uint32
+	ex  *recorder.Exchange
+}
+
+// loadCmd returns the command that reads back the bodies of the exchange shown, when it is without them: the
+// store's Peek never waits on the disk, and the pane shows the rest meanwhile.
+func (p *detailPane) loadCmd() tea.Cmd {
+	if !p.load {
+		return nil
+	}
+	p.load = false
+	ex, id, rev := p.ex, p.id, p.rev
+	return func() tea.Msg { return bodiesMsg{id: id, rev: rev, ex: ex.WithBodies()} }
+}
+
+// loaded takes the bodies read back, if the pane still shows that exchange; its content is built again.
+func (p *detailPane) loaded(msg bodiesMsg) {
+	if p.has && p.id == msg.id && p.rev == msg.rev && p.ex != nil && p.ex.BodiesInFile() {
+		p.ex = msg.ex
+		p.builtW = -1
+	}
 }
 
 func newDetail(ctx *programContext) *detailPane { return &detailPane{ctx: ctx} }
@@ -153,10 +182,11 @@ func (p *detailPane) show(r *row) {
 	sameID := r != nil && p.has && id == p.id && p.tab == p.builtTab
 	atBottom := p.offset >= p.maxOffset()
 	if !same {
-		p.has, p.id, p.rev, p.ex, p.head = r != nil, id, rev, nil, ""
+		p.has, p.id, p.rev, p.ex, p.head, p.load = r != nil, id, rev, nil, "", false
 		if r != nil {
 			p.ex = p.ctx.exchange(id) // one exchange, once per change of the selected row
 			p.head = p.titleOf(r)
+			p.load = p.ex != nil && p.ex.BodiesInFile()
 		}
 	}
 	p.builtTab, p.builtW, p.builtN, p.builtGen = p.tab, p.w, n, gen
@@ -305,10 +335,26 @@ func (p *detailPane) headerLines(hs recorder.Headers) []string {
 	return out
 }
 
-func (p *detailPane) bodyLines(b recorder.Body, what string) []string {
+func (p *detailPane) bodyLines(ex *recorder.Exchange, b recorder.Body, what string) []string {
 	st := &p.ctx.styles
 	if b.Size == 0 && len(b.Data) == 0 {
 		return []string{st.Faint.Render(" (no " + what + " body)")}
+	}
+	if b.Data == nil {
+		switch {
+		case ex.BodiesInFile():
+			return wrapStyled(st.Faint.Render(" ("+strconv.FormatInt(b.Size, 10)+" bytes: reading it back from the capture file…)"), p.w)
+		case ex.Note(recorder.NoteBody) != "":
+			var out []string
+			for _, n := range ex.Notes {
+				if n.Key == recorder.NoteBody && strings.HasPrefix(n.Value, what) {
+					out = append(out, wrapStyled(st.Faint.Render(" "+sanitize(n.Value)), p.w)...)
+				}
+			}
+			if len(out) > 0 {
+				return out
+			}
+		}
 	}
 	var out []string
 	for _, l := range bodyLines(st, b.Data, p.w-1) {
@@ -333,7 +379,7 @@ func (p *detailPane) buildRequest(ex *recorder.Exchange) []string {
 	}
 	out = append(out, p.headerLines(ex.ReqHeaders)...)
 	out = append(out, "")
-	out = append(out, p.bodyLines(ex.ReqBody, "request")...)
+	out = append(out, p.bodyLines(ex, ex.ReqBody, "request")...)
 	return out
 }
 
@@ -358,9 +404,12 @@ func (p *detailPane) buildResponse(ex *recorder.Exchange) []string {
 	out = append(out, p.headerLines(ex.RespHeaders)...)
 	out = append(out, "")
 	if len(ex.Events) > 0 || strings.HasPrefix(strings.ToLower(ex.RespHeaders.Get("Content-Type")), "text/event-stream") {
+		if ex.BodiesInFile() && ex.RespBody.Data == nil {
+			out = append(out, wrapStyled(st.Faint.Render(" (reading the events' data back from the capture file…)"), p.w)...)
+		}
 		out = append(out, p.eventLines(ex)...)
 	} else {
-		out = append(out, p.bodyLines(ex.RespBody, "response")...)
+		out = append(out, p.bodyLines(ex, ex.RespBody, "response")...)
 	}
 	if ex.Error != "" {
 		out = append(out, " "+st.Status5xx.Render(sanitize(ex.Error)))

@@ -8,11 +8,12 @@ import (
 )
 
 // flowView is the model's view of the flow: a row for each exchange the store holds (in id order, bounded like the
-// store: the same MaxCount and MaxBytes, the oldest go first), fed with the store's updates; the latest analysis of
-// them (computed by the session's analysis service, see analysis.go); and the filtered view. Only Update changes it.
-// It keeps no exchange: a row is the exchange's id and what the list shows (flowview_rows.go); the rest is the
-// store's, asked for by id (programContext.exchange). The updates' snapshots only pass through, on their way to the
-// analysis service (the caller's fed list, pushed at the end of the Update that took them).
+// store — the same MaxBytes, the oldest go first — and by a window of its own, MaxRows rows), fed with the store's
+// updates; the latest analysis of them (computed by the session's analysis service, see analysis.go); and the
+// filtered view. Only Update changes it. It keeps no exchange: a row is the exchange's id and what the list shows
+// (flowview_rows.go); the rest is the store's, asked for by id (programContext.exchange). The updates' snapshots
+// only pass through, on their way to the analysis service (the caller's fed list, pushed at the end of the Update
+// that took them).
 //
 // Its parts: the rows (flowview_rows.go); the interning of stages, clients, connections and texts
 // (flowview_intern.go); the bitset prefilter of the texts (flowview_prefilter.go); the filter and its cache of
@@ -20,6 +21,8 @@ import (
 type flowView struct {
 	limits recorder.StoreOptions
 	aopts  analysis.Options
+	// oldest is the oldest exchange the store holds (storeOldest), nil for a feeder without a store: see evict.
+	oldest func() uint64
 
 	rows  []row // ordered by exchange id
 	base  int   // absolute index of rows[0]: absolute indices survive evictions
@@ -49,10 +52,13 @@ type flowView struct {
 	connIDs    []string
 	connIdx    map[string]int32
 
-	clearedAt  uint64 // updates of exchanges up to this id were cleared; they are ignored
-	evicted    uint64
-	dropped    uint64 // updates the subscription missed
-	resyncedAt uint64 // the dropped count when the last resync was asked for
+	clearedAt uint64 // updates of exchanges up to this id were cleared; they are ignored
+	evicted   uint64
+	// evictedBefore is evicted at the last clear: with oldest, evicted is it plus the ids between the clear and
+	// the first row (see evict).
+	evictedBefore uint64
+	dropped       uint64 // updates the subscription missed
+	resyncedAt    uint64 // the dropped count when the last resync was asked for
 
 	filter  filter
 	version uint64 // counts the changes to the rows (the filter cache is only good for one version)
@@ -81,12 +87,21 @@ type flowView struct {
 	rev     uint32 // counts the snapshots taken into rows (row.rev)
 }
 
+// MaxRows is the TUI's own window: it lists the newest MaxRows exchanges at most, whatever the store holds (up to
+// recorder.DefaultStoreMaxCount, 1,000,000). A row is 64 bytes and a filter pass reads every row: at 100,000 a
+// frame and a filter keystroke take 0.03–1.6 ms (BenchmarkView, BenchmarkFilterKeystroke), a whole filter pass
+// 1.5–2.5 ms and at 1,000,000 rows 9.5–12.2 ms (BenchmarkFilterPass), past the 5 ms a keystroke may take. The rows the window let go are
+// counted in the header ("older let go"); the store still holds them (the detail of a row is the store's, and an
+// export of the unfiltered list writes them too: exportIDs), and the capture file keeps every one.
+const MaxRows = 100_000
+
 func newFlowView(limits recorder.StoreOptions, aopts analysis.Options) *flowView {
 	if limits.MaxCount <= 0 {
-		limits.MaxCount = 100000
+		limits.MaxCount = recorder.DefaultStoreMaxCount
 	}
+	limits.MaxCount = min(limits.MaxCount, MaxRows)
 	if limits.MaxBytes <= 0 {
-		limits.MaxBytes = 512 << 20
+		limits.MaxBytes = recorder.DefaultStoreMaxBytes
 	}
 	d := &flowView{limits: limits, aopts: aopts, hayIdx: map[string]int32{}, textIdx: map[string]int32{},
 		stageIdx: map[analysis.Stage]stageID{}, clientIdx: map[analysis.ClientKind]uint8{}}
@@ -161,6 +176,10 @@ type applyResult struct {
 func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool, fed *[]*recorder.Exchange) applyResult {
 	d.version++
 	var res applyResult
+	var from uint64 // the store let go of every exchange below it (evicted while in flight: its update still comes)
+	if d.oldest != nil {
+		from = d.oldest()
+	}
 	for _, u := range us {
 		if u.Kind == recorder.Cleared {
 			if *ignoreCleared {
@@ -173,7 +192,7 @@ func (d *flowView) apply(us []recorder.Update, ignoreCleared *bool, fed *[]*reco
 			continue
 		}
 		ex := u.Exchange
-		if ex == nil || ex.ID <= d.clearedAt {
+		if ex == nil || ex.ID <= d.clearedAt || ex.ID < from {
 			continue
 		}
 		added, order := d.put(ex, fed)
@@ -238,7 +257,9 @@ func (d *flowView) resync(exs []*recorder.Exchange, fed *[]*recorder.Exchange) {
 			gone++
 		}
 	}
-	d.evicted += uint64(gone)
+	if d.oldest == nil {
+		d.evicted += uint64(gone) // with oldest, evict counts them by id
+	}
 	d.evict()
 	d.refreshConnList()
 	d.refilter()
@@ -259,6 +280,7 @@ func (d *flowView) clear(upTo uint64) {
 	d.base = 0
 	d.bytes = 0
 	d.clearedAt = max(d.clearedAt, upTo)
+	d.evictedBefore = d.evicted
 	d.hays, d.hayIdx, d.hayGen, d.hayRes, d.haySig = nil, map[string]int32{}, nil, nil, nil
 	d.texts, d.textIdx = nil, map[string]int32{}
 	d.resetConns()
@@ -338,9 +360,32 @@ func (d *flowView) fill(r *row, ex *recorder.Exchange) {
 // text is a row's texts.
 func (d *flowView) text(r *row) rowText { return decodeRowText(d.texts[r.tid]) }
 
-// evict drops the oldest exchanges beyond the store's bounds, as the store does.
+// evict drops the oldest exchanges beyond the store's bounds, as the store does, and beyond the rows' window.
+// With oldest (a store's: storeOldest), the rows follow what the store holds exactly: those below its oldest
+// exchange go. Without (a feeder with no store), the store's bounds are mirrored: its count, and its bytes by each
+// exchange's estimated size (Exchange.Size, about 3.5 times what the packed store counts for a small exchange, so
+// that the mirror lets go sooner than the store).
 func (d *flowView) evict() {
 	k, bytes := 0, d.bytes
+	if d.oldest != nil {
+		from := d.oldest()
+		for k < len(d.rows) && d.rows[k].id < from {
+			k++
+		}
+		k = max(k, len(d.rows)-d.limits.MaxCount)
+		d.dropFront(k)
+		// Counted by id: every exchange recorded since the last clear below the list's first row was let go, by
+		// the store or by the window, whether the list ever held a row for it or not.
+		low := from
+		if len(d.rows) > 0 {
+			low = d.rows[0].id
+		}
+		d.evicted = d.evictedBefore
+		if low > d.clearedAt+1 {
+			d.evicted += low - d.clearedAt - 1
+		}
+		return
+	}
 	for len(d.rows)-k > d.limits.MaxCount {
 		bytes -= d.rows[k].size
 		k++
@@ -393,6 +438,46 @@ func (d *flowView) ids() []uint64 {
 		out[i] = d.at(i).id
 	}
 	return out
+}
+
+// storeOldest returns the oldest id s holds (every id below it was let go); an empty store holds none below the
+// next.
+func storeOldest(s *recorder.Store) func() uint64 {
+	return func() uint64 {
+		st := s.Stats()
+		return st.Total - uint64(min(uint64(st.Count), st.Total)) + 1
+	}
+}
+
+// exportIDs returns the ids an export writes: the filtered view's; without a filter, every exchange the store
+// holds (st, its Stats), the older ones the rows' window let go included.
+func (d *flowView) exportIDs(st recorder.Stats) []uint64 {
+	from, to := d.unlisted(st)
+	if from == to {
+		return d.ids()
+	}
+	out := make([]uint64, 0, int(to-from)+len(d.rows))
+	for id := from; id < to; id++ {
+		out = append(out, id)
+	}
+	for i := range d.rows {
+		out = append(out, d.rows[i].id)
+	}
+	return out
+}
+
+// unlisted is the range [from, to) of ids the store holds (st, its Stats) below the rows, when no filter is
+// active: what the rows' window (MaxRows) let go and the store did not.
+func (d *flowView) unlisted(st recorder.Stats) (from, to uint64) {
+	if d.vis != nil || len(d.rows) == 0 || st.Count == 0 || uint64(st.Count) > st.Total {
+		return 0, 0
+	}
+	from = max(st.Total-uint64(st.Count)+1, d.clearedAt+1)
+	to = d.rows[0].id
+	if from >= to {
+		return 0, 0
+	}
+	return from, to
 }
 
 // connection returns the report's connection with id, or nil.

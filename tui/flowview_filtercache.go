@@ -45,7 +45,7 @@ type visCache struct {
 	vis     []int
 }
 
-// maxCached bounds the cache: entries, and row indices in all (four times the store's MaxCount).
+// maxCached bounds the cache: entries, and row indices in all (four times the rows' bound).
 const maxCached = 32
 
 func (d *flowView) fromCache(src string) bool {

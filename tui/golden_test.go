@@ -454,7 +454,7 @@ func TestHelpCountersAndReadOnlyKeys(t *testing.T) {
 		h := newHarness(t, 160, 48, nil, func(c *Config) { c.ReadOnly, c.Source = ro, "x.jsonl" })
 		text := strings.Join(h.m.helpContent(160), "\n")
 		text = strings.Join(strings.Fields(ansi.Strip(text)), " ")
-		for _, want := range []string{"exchanges:", "findings:", "dropped: screen updates"} {
+		for _, want := range []string{"exchanges:", "older let go", "findings:", "dropped: screen updates"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("read-only %v: the help does not explain %q:\n%s", ro, want, text)
 			}

@@ -45,12 +45,14 @@ func (m *Model) helpSections() []helpSection {
 			return slices.Equal(b.Keys(), k.Toggles.Keys()) || slices.Equal(b.Keys(), k.CopyURL.Keys())
 		})
 	}
-	counters := "exchanges: the requests recorded and held in memory (\"older let go\": the oldest, past the memory bound, " +
-		"are no longer shown; the capture file keeps them). findings: what the analysis found wrong or worth knowing in " +
+	counters := "exchanges: the requests recorded and held in memory (\"older let go\": the oldest, past the memory bound " +
+		"or the list's " + strconv.Itoa(MaxRows) + " rows, are no longer listed; an export of the unfiltered list writes all the recorder still " +
+		"holds, and the capture file keeps every one). findings: what the analysis found wrong or worth knowing in " +
 		"the handshakes (f lists them). dropped: screen updates missed while the TUI fell behind a burst of requests; " +
 		"nothing is lost (every exchange is recorded and in the capture file) and the screen reloads from the recorder."
 	if m.cfg.ReadOnly {
-		counters = "exchanges: those in the capture. findings: what the analysis found wrong or worth knowing in the " +
+		counters = "exchanges: those in the capture (\"older let go\": the list shows the newest " + strconv.Itoa(MaxRows) +
+			"; an export of the unfiltered list writes them all). findings: what the analysis found wrong or worth knowing in the " +
 			"handshakes (f lists them). dropped: screen updates the TUI missed while loading; it reloads what it missed."
 	}
 	sections := []helpSection{

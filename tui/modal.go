@@ -2,6 +2,7 @@ package tui
 
 import (
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"charm.land/bubbles/v2/key"
@@ -51,6 +52,7 @@ type exportPrompt struct {
 	busy     bool
 	n        int  // exchanges to write
 	filtered bool // they are the filter's
+	older    int  // of them, those older than the list (the rows' window let them go, the store holds them)
 	w        int  // the screen's width
 }
 
@@ -62,6 +64,9 @@ func newExportPrompt(ctx *programContext) *exportPrompt {
 func (p *exportPrompt) open() tea.Cmd {
 	d := p.ctx.flow
 	p.err, p.confirm, p.busy, p.n, p.filtered = "", false, false, d.visible(), d.vis != nil
+	from, to := d.unlisted(p.ctx.cfg.Store.Stats())
+	p.older = int(to - from)
+	p.n += p.older
 	p.format = min(p.format, max(len(p.ctx.cfg.ExportFormats)-1, 0))
 	name := "mcpwatch-" + p.ctx.cfg.Now().Format("20060102-150405") + formatExt(p.formatName())
 	p.input.SetValue(name)
@@ -130,7 +135,7 @@ func (p *exportPrompt) Update(msg tea.Msg) tea.Cmd {
 		p.ctx.dialogs.close(dialogExport)
 		p.input.Blur()
 	case exportSave, exportOverwrite:
-		return runExport(p.ctx.cfg.Exporter, p.ctx.exchange, p.formatName(), p.path(), p.ctx.flow.ids(), action == exportOverwrite)
+		return runExport(p.ctx.cfg.Exporter, p.ctx.exchange, p.formatName(), p.path(), p.ctx.flow.exportIDs(p.ctx.cfg.Store.Stats()), action == exportOverwrite)
 	}
 	return cmd
 }
@@ -204,6 +209,8 @@ func (p *exportPrompt) lines(w int) ([]string, *tea.Cursor) {
 	what := plural(p.n, "exchange", "exchanges")
 	if p.filtered {
 		what += " (those the filter shows)"
+	} else if p.older > 0 {
+		what += " (all the store holds: " + strconv.Itoa(p.older) + " older than the list)"
 	}
 	body := []string{"Write " + what + "."}
 	if note := p.ctx.cfg.ExportNote; note != "" {

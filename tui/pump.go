@@ -113,6 +113,7 @@ type exportedMsg struct {
 	format, path string
 	n            int
 	forgotten    int // exchanges of the view the store had forgotten when they were asked for: not written
+	unread       int // bodies that could not be read back from the capture file (rotated out): absent, with a note
 	err          error
 	exists       bool // the file exists and overwriting was not confirmed: nothing was written
 }
@@ -128,8 +129,15 @@ func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path s
 			}
 		}
 		exs := make([]*recorder.Exchange, 0, len(ids))
+		unread := 0
 		for _, id := range ids {
 			if ex := get(id); ex != nil {
+				ex = ex.WithBodies() // the bodies the store keeps in the capture file, read back
+				for _, n := range ex.Notes {
+					if n.Key == recorder.NoteBody {
+						unread++
+					}
+				}
 				exs = append(exs, ex)
 			}
 		}
@@ -138,7 +146,7 @@ func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path s
 		if err != nil {
 			err = fmt.Errorf("export %s to %s: %w", format, path, err)
 		}
-		return exportedMsg{format: format, path: path, n: len(exs), forgotten: forgotten, err: err}
+		return exportedMsg{format: format, path: path, n: len(exs), forgotten: forgotten, unread: unread, err: err}
 	}
 }
 

@@ -176,3 +176,107 @@ func TestForgottenExchange(t *testing.T) {
 		t.Fatalf("the export does not say what it left out:\n%s", s)
 	}
 }
+
+// TestRowsKeepTheirOwnWindow: the list holds the newest MaxRows rows whatever the store holds (its count bound is
+// 1,000,000: a filter pass over that many rows would take ten times the 5 ms a keystroke may take); the rows it let
+// go are counted in the header, and an export of the unfiltered list still writes every exchange the store holds.
+// Here the window is 10 rows (Limits.MaxCount below it) and the store holds 30.
+func TestRowsKeepTheirOwnWindow(t *testing.T) {
+	if d := newFlowView(recorder.StoreOptions{MaxCount: recorder.DefaultStoreMaxCount}, analysis.Options{}); d.limits.MaxCount != MaxRows || MaxRows > 100_000 {
+		t.Fatalf("the rows' window is %d with the store's %d", d.limits.MaxCount, recorder.DefaultStoreMaxCount)
+	}
+	var mu sync.Mutex
+	var written []uint64
+	exporter := func(_, path string, exs []*recorder.Exchange) error {
+		mu.Lock()
+		defer mu.Unlock()
+		written = written[:0]
+		for _, ex := range exs {
+			written = append(written, ex.ID)
+		}
+		return os.WriteFile(path, []byte("x"), 0o600)
+	}
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
+		c.Exporter = exporter
+		c.Limits = recorder.StoreOptions{MaxCount: 10}
+	})
+	tmpl := handshake()
+	for i := range 30 {
+		ex := *tmpl[i%len(tmpl)]
+		h.store.Add(&ex)
+	}
+	h.feed(recorder.Completed, h.store.Snapshot()...)
+	d := h.m.flow
+	if d.len() != 10 || d.rows[0].id != 21 || d.evicted != 20 {
+		t.Fatalf("the list holds %d rows from #%d, %d let go; want the newest 10", d.len(), d.rows[0].id, d.evicted)
+	}
+	if s := h.screen(); !strings.Contains(s, "10 exchanges (20 older let go)") {
+		t.Fatalf("the header does not count the rows let go:\n%s", s)
+	}
+	export := func() []uint64 {
+		h.press("e", "ctrl+u")
+		path := filepath.Join(t.TempDir(), "out.jsonl")
+		h.typeText(path)
+		h.run(h.press("enter"))
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]uint64(nil), written...)
+	}
+	h.press("e")
+	if s := h.screen(); !strings.Contains(s, "Write 30 exchanges (all the store holds: 20 older than the list)") {
+		t.Fatalf("the prompt does not say what it writes:\n%s", s)
+	}
+	h.press("esc")
+	if got := export(); len(got) != 30 || got[0] != 1 || got[29] != 30 {
+		t.Fatalf("exported %v, want #1–#30", got)
+	}
+	h.press("/")
+	h.typeText("stage:call")
+	h.press("enter")
+	if got := export(); len(got) == 0 || got[0] < 21 {
+		t.Fatalf("a filtered export wrote %v: only the listed rows the filter shows", got)
+	}
+}
+
+// TestRowsFollowTheStore: fed by a store, the list holds what the store holds (up to its own window), no less: the
+// store's byte bound counts what it really holds (packed records), not Exchange.Size's estimate (about 3.5 times
+// more for a small exchange), so a list that mirrored the bound with the estimate let go of rows the store still
+// held (at the default --max-memory, 77,000 tools/calls of the store's 270,000: fewer than its window). Updates of
+// exchanges the store let go while they were in flight add no row.
+func TestRowsFollowTheStore(t *testing.T) {
+	const bound = 256 << 10
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
+		c.Store = recorder.NewStore(recorder.StoreOptions{MaxBytes: bound})
+		c.Limits = recorder.StoreOptions{MaxBytes: bound}
+	})
+	h.store = h.m.cfg.Store
+	h.m.flow.oldest = storeOldest(h.store)
+	h.fed = newFedStore(h.store)
+	h.m.ctx.exchange = h.fed.get
+	tmpl := handshake()
+	var estimate int64
+	var updates []recorder.Update
+	for i := range 2000 {
+		ex := *tmpl[i%len(tmpl)]
+		id := h.store.Add(&ex)
+		estimate += ex.Size()
+		updates = append(updates, recorder.Update{Kind: recorder.Completed, Exchange: h.store.Get(id)})
+	}
+	st := h.store.Stats()
+	if st.Evicted == 0 || estimate/2000*int64(st.Count) <= bound {
+		t.Fatalf("the store holds %d of 2,000 (estimate %d B each): the bound does not show the difference", st.Count, estimate/2000)
+	}
+	h.send(updatesMsg{updates: updates})
+	d := h.m.flow
+	if d.len() != st.Count || d.rows[0].id != st.Total-uint64(st.Count)+1 || d.evicted != st.Evicted {
+		t.Fatalf("the list holds %d rows from #%d (%d let go); the store %d from #%d (%d let go)",
+			d.len(), d.rows[0].id, d.evicted, st.Count, st.Total-uint64(st.Count)+1, st.Evicted)
+	}
+	// A late update of an exchange the store let go (it completed while in flight, after its eviction).
+	old := *tmpl[0]
+	old.ID = 1
+	h.feed(recorder.Completed, &old)
+	if d.len() != st.Count || d.rows[0].id == 1 {
+		t.Fatalf("a late update of #1, which the store let go, added a row: %d rows from #%d", d.len(), d.rows[0].id)
+	}
+}

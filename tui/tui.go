@@ -95,8 +95,9 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{cfg: cfg}
 	dark := cfg.Theme != "light"
 	m.ctx = &programContext{cfg: &m.cfg, styles: newStyles(dark), keys: defaultKeyMap(),
-		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs, exchange: cfg.Store.Get}
+		flow: newFlowView(cfg.Limits, cfg.Analysis), dialogs: &m.dialogs, exchange: cfg.Store.Peek}
 	m.flow = m.ctx.flow
+	m.flow.oldest = storeOldest(cfg.Store)
 	m.newPanes()
 	m.newDialogs()
 	m.filterIn = newInput(&m.ctx.styles, "/")

@@ -7,6 +7,8 @@ import (
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	tea "charm.land/bubbletea/v2"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // flushAnalysis hands the service what the data changed (never blocking: it queues).
@@ -51,6 +53,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	cmd := m.update(msg)
 	m.flushAnalysis()
 	m.sync()
+	if load := m.detail.loadCmd(); load != nil {
+		cmd = tea.Batch(cmd, load)
+	}
 	return m, cmd
 }
 
@@ -91,6 +96,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return tea.Batch(listToggles(m.cfg.Toggles), toggleTick())
 	case exportedMsg:
 		return m.onExported(msg)
+	case bodiesMsg:
+		m.detail.loaded(msg)
+		return nil
+	case curlMsg:
+		return m.curlReady(msg.ex)
 	case tunnelGoneMsg:
 		m.tunnelGone = msg.why
 		return nil
@@ -216,6 +226,9 @@ func (m *Model) onExported(msg exportedMsg) tea.Cmd {
 	s := "saved " + plural(msg.n, "exchange", "exchanges") + " to " + msg.path + " (" + msg.format + ")"
 	if msg.forgotten > 0 {
 		s += "; left out " + strconv.Itoa(msg.forgotten) + " the store had forgotten"
+	}
+	if msg.unread > 0 {
+		s += "; " + plural(msg.unread, "body", "bodies") + " could not be read back from the capture file (each exchange says why in a note)"
 	}
 	return m.setStatus(s, false)
 }
@@ -395,6 +408,17 @@ func (m *Model) copyCurl() tea.Cmd {
 	if ex == nil {
 		return m.setStatus("nothing to copy: "+forgottenText(r.id), true)
 	}
+	if ex.BodiesInFile() { // its request body is read back from the capture file first, off the keystroke path
+		return func() tea.Msg { return curlMsg{ex: ex.WithBodies()} }
+	}
+	return m.curlReady(ex)
+}
+
+// curlMsg is an exchange to copy as curl, its bodies read back.
+type curlMsg struct{ ex *recorder.Exchange }
+
+// curlReady copies ex as curl to the clipboard.
+func (m *Model) curlReady(ex *recorder.Exchange) tea.Cmd {
 	s := curlCommand(ex, curlBase(ex, m.cfg.ListenURL, m.cfg.PublicURL))
 	note := ""
 	if ex.ReqHeaders.Get("Authorization") != "" {

@@ -3,10 +3,14 @@
 // handshake every step of discovery, registration, authorization and token exchange. It reports throughput,
 // latency percentiles and the errors it found, grouped by step and reason.
 //
-// Two modes:
+// Three modes:
 //
 //   - call: each client opens a session once (after an OAuth handshake when Config.Auth is set) and then calls
-//     the echo tool in a loop; an operation is one tools/call.
+//     the echo tool in a loop; an operation is one tools/call. With Config.Rate the calls are paced instead: sent
+//     at that many per second overall, each timed from the moment the schedule meant to send it (paced.go).
+//   - setup: each client sets up whole legacy-era sessions in a loop, without auth: initialize (checked as in
+//     call mode, with its Mcp-Session-Id), notifications/initialized (202), DELETE (200, 202 or 204: a server that
+//     refuses to end sessions fails); an operation is one session, set up and ended.
 //   - handshake: each client runs whole handshakes in a loop, as a fresh connector does: 401 challenge →
 //     resource metadata → authorization server metadata → registration → authorization → token → initialize and
 //     notifications/initialized (or server/discover) → tools/list → tools/call (→ refresh and tools/call again with
@@ -35,6 +39,7 @@ type Mode string
 const (
 	ModeCall      Mode = "call"
 	ModeHandshake Mode = "handshake"
+	ModeSetup     Mode = "setup"
 )
 
 // Era is the protocol era the clients speak.
@@ -83,6 +88,10 @@ type Config struct {
 	// MaxOps, when set, ends the run after that many operations (all clients together, each one checked), or when
 	// Duration passes first: a run by count (memory after N exchanges), measured from the start (no warm-up).
 	MaxOps int64
+	// Rate, when set (call mode only), paces the calls: that many per second overall, on a fixed schedule that does
+	// not wait for answers, sent by whichever of the Clients is free (an open loop; see paced.go). Latency is then
+	// measured from each call's scheduled time, so a slow answer counts for every call it held back.
+	Rate float64
 }
 
 func (c *Config) defaults() {
@@ -111,10 +120,18 @@ func (c *Config) Validate() error {
 	switch {
 	case c.URL == "":
 		return errors.New("no URL")
-	case c.Mode != "" && c.Mode != ModeCall && c.Mode != ModeHandshake:
-		return fmt.Errorf("mode %q: want call or handshake", c.Mode)
+	case c.Mode != "" && c.Mode != ModeCall && c.Mode != ModeHandshake && c.Mode != ModeSetup:
+		return fmt.Errorf("mode %q: want call, handshake or setup", c.Mode)
 	case c.Era != "" && c.Era != EraLegacy && c.Era != Era2026:
 		return fmt.Errorf("era %q: want legacy or 2026", c.Era)
+	case c.Mode == ModeSetup && (c.Era == Era2026 || c.Auth):
+		return errors.New("setup mode sets up legacy-era sessions without auth (the 2026 era has no sessions; an OAuth handshake per session is handshake mode)")
+	case c.Rate < 0 || (c.Rate > 0 && c.Mode != "" && c.Mode != ModeCall):
+		return fmt.Errorf("rate %g: a positive number of calls per second, in call mode only", c.Rate)
+	case c.Rate > 0 && c.MaxOps > 0:
+		return errors.New("a paced run (rate) is measured over a window, not by count (max ops)")
+	case c.Rate > maxRate:
+		return fmt.Errorf("rate %g: at most %d calls per second", c.Rate, maxRate)
 	}
 	return nil
 }
@@ -149,6 +166,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	hc := cfg.httpClient()
 	if t, ok := hc.Transport.(*http.Transport); ok && cfg.Transport == nil {
 		defer t.CloseIdleConnections()
+	}
+	if cfg.Rate > 0 {
+		rs, err := runPaced(ctx, cfg, hc, []string{cfg.URL})
+		return rs[0], err
 	}
 
 	var measuring atomic.Bool
@@ -239,6 +260,8 @@ func (c *Client) work(ctx context.Context, worker int, measuring *atomic.Bool) {
 		switch c.cfg.Mode {
 		case ModeHandshake:
 			err = c.handshake(bg, worker, n)
+		case ModeSetup:
+			err = c.setup(bg)
 		default:
 			if sess != nil && c.cfg.CallsPerSession > 0 && calls >= c.cfg.CallsPerSession {
 				err, sess, calls = c.Close(bg, sess), nil, 0
@@ -286,6 +309,20 @@ func (c *Client) open(ctx context.Context) (*Session, error) {
 		token = g.AccessToken
 	}
 	return c.Open(ctx, c.cfg.URL, c.cfg.Era, token)
+}
+
+// setup is one whole legacy-era session without a call: initialize, notifications/initialized, DELETE, each
+// response checked; the DELETE must end the session (a 405 fails here, where Close accepts it).
+func (c *Client) setup(ctx context.Context) error {
+	s, err := c.Open(ctx, c.cfg.URL, EraLegacy, "")
+	if err != nil {
+		return err
+	}
+	r, err := c.do(ctx, "DELETE", http.MethodDelete, s.URL, c.mcpHeader(s, "", ""), nil)
+	if err != nil {
+		return err
+	}
+	return expectStatus("DELETE", r, http.StatusOK, http.StatusNoContent, http.StatusAccepted)
 }
 
 // handshake is one whole connection, as a fresh connector makes it.

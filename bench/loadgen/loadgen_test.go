@@ -1,6 +1,7 @@
 package loadgen_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -216,7 +218,10 @@ func TestHandshakeNeedsAProtectedServer(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, cfg := range []loadgen.Config{{}, {URL: "http://x", Mode: "bogus"}, {URL: "http://x", Era: "1999"}} {
+	for _, cfg := range []loadgen.Config{{}, {URL: "http://x", Mode: "bogus"}, {URL: "http://x", Era: "1999"},
+		{URL: "http://x", Mode: loadgen.ModeSetup, Era: loadgen.Era2026}, {URL: "http://x", Mode: loadgen.ModeSetup, Auth: true},
+		{URL: "http://x", Rate: -1}, {URL: "http://x", Mode: loadgen.ModeHandshake, Rate: 10}, {URL: "http://x", Rate: 10, MaxOps: 5},
+		{URL: "http://x", Rate: 1e9}} {
 		if _, err := loadgen.Run(context.Background(), cfg); err == nil {
 			t.Errorf("%+v: no error", cfg)
 		}
@@ -268,5 +273,153 @@ func TestMaxOps(t *testing.T) {
 	}
 	if st := store.Stats(); st.Total != res.Answered {
 		t.Errorf("the store holds %d exchanges, the load generator got %d answers", st.Total, res.Answered)
+	}
+}
+
+// Setup mode sets up whole sessions and ends each: three exchanges per operation, one DELETE each.
+func TestSetupMode(t *testing.T) {
+	ts, store := serve(t, server.Config{NoAuth: true})
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Mode: loadgen.ModeSetup, Clients: 2})
+	clean(t, res)
+	if res.Sent != 3*res.Completed {
+		t.Errorf("%d requests for %d setups, want 3 each", res.Sent, res.Completed)
+	}
+	methods := map[string]int{}
+	for _, ex := range store.Snapshot() {
+		methods[ex.Method]++
+	}
+	if uint64(methods[http.MethodDelete]) != res.Completed || uint64(methods[http.MethodPost]) != 2*res.Completed {
+		t.Errorf("the store holds %v for %d setups", methods, res.Completed)
+	}
+	if !strings.Contains(res.String(), " sessions, ") {
+		t.Errorf("the summary does not count sessions:\n%s", res)
+	}
+}
+
+// A server that will not end a session fails a setup (Close accepts its 405 after a call loop; a setup does not).
+func TestSetupNeedsTheSessionEnded(t *testing.T) {
+	h := broken("")
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Mode: loadgen.ModeSetup, Clients: 1, Duration: 100 * time.Millisecond})
+	if res.Ops != 0 || !strings.Contains(fmt.Sprint(res.ErrorKinds), "DELETE: HTTP 405") {
+		t.Fatalf("want DELETE errors:\n%s", res)
+	}
+}
+
+// countCalls wraps an MCP handler, counting the tools/calls it answers and holding the answer to the calls that
+// stall picks (by their order, from 1) for as long as it says.
+func countCalls(h http.Handler, stall func(n int64) time.Duration) (http.Handler, *atomic.Int64) {
+	var n atomic.Int64
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		if bytes.Contains(body, []byte(`"tools/call"`)) {
+			if d := stall(n.Add(1)); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		h.ServeHTTP(w, r)
+	}), &n
+}
+
+// A paced run sends exactly what its schedule holds, not as many as the server can take, and counts the calls of
+// its window.
+func TestPacedRate(t *testing.T) {
+	h, calls := countCalls(broken(""), func(int64) time.Duration { return 0 })
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Rate: 200, Warmup: 100 * time.Millisecond, Duration: 500 * time.Millisecond, Clients: 4})
+	p := res.Paced
+	if p == nil || res.Errors > 0 {
+		t.Fatalf("want a clean paced run:\n%s", res)
+	}
+	// 200 calls/s: 20 in the warm-up, 100 in the window, at 5 ms from each other.
+	if got := calls.Load(); got != 120 {
+		t.Errorf("the server answered %d calls, want 120 (a closed loop would send as many as it answers)", got)
+	}
+	if p.Scheduled != 100 || p.Sent != 100 || res.Ops != 100 || res.Latency.N != 100 {
+		t.Errorf("scheduled %d, sent %d, ops %d, latencies %d; want 100 each:\n%s", p.Scheduled, p.Sent, res.Ops, res.Latency.N, res)
+	}
+	if res.Throughput < 190 || res.Throughput > 210 {
+		t.Errorf("throughput %.1f/s, want 200:\n%s", res.Throughput, res)
+	}
+}
+
+// A paced run's latency runs from each call's scheduled time: while one answer stalls the only client, the calls
+// scheduled behind it wait, and each counts its wait (a closed loop, timing from the send, would count one slow call
+// where there were twenty). The run says it did not keep its rate, and why.
+func TestPacedCountsTheWaitBehindASlowAnswer(t *testing.T) {
+	h, _ := countCalls(broken(""), func(n int64) time.Duration {
+		if n == 30 {
+			return 200 * time.Millisecond
+		}
+		return 0
+	})
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Rate: 100, Duration: time.Second, Clients: 1})
+	p := res.Paced
+	if p == nil || res.Errors > 0 || res.Ops != 100 {
+		t.Fatalf("want 100 clean calls:\n%s", res)
+	}
+	// The calls scheduled 10, 20, ... 190 ms after the stalled one waited 190 ... 10 ms for it: 15 over 50 ms.
+	if res.Latency.P90 < 50*time.Millisecond || res.Latency.P50 > 20*time.Millisecond {
+		t.Errorf("latency p50 %s, p90 %s: want p90 ≥ 50 ms (the wait behind the stall), p50 < 20 ms:\n%s", res.Latency.P50, res.Latency.P90, res)
+	}
+	if p.Late < 15 || !strings.Contains(p.NotKept, "waiting for one of the 1 clients") {
+		t.Errorf("late %d, want ≥ 15 and the rate reported not kept:\n%s", p.Late, res)
+	}
+}
+
+// A server far slower than the rate: the calls still queued when the window and the timeout have passed are
+// never sent, and the run says so.
+func TestPacedReportsCallsNeverSent(t *testing.T) {
+	h, _ := countCalls(broken(""), func(int64) time.Duration { return 50 * time.Millisecond })
+	ts := httptest.NewServer(h)
+	defer ts.Close()
+	res := run(t, loadgen.Config{URL: ts.URL + "/mcp", Rate: 100, Duration: 500 * time.Millisecond, Clients: 1, Timeout: 500 * time.Millisecond})
+	p := res.Paced
+	if p == nil || p.Scheduled != 50 || p.Sent >= 50 || p.Missed != p.Scheduled-p.Sent || !strings.Contains(p.NotKept, "were never sent") || !strings.Contains(res.String(), "RATE NOT KEPT") {
+		t.Fatalf("want calls never sent, reported:\n%s", res)
+	}
+}
+
+// RunPaced interleaves its endpoints on one schedule: each gets its share of the rate, in the same window, and a
+// slow answer from one holds back only that one's calls (each endpoint has its own clients).
+func TestRunPacedInterleaves(t *testing.T) {
+	slowH, slowCalls := countCalls(broken(""), func(n int64) time.Duration {
+		if n == 30 {
+			return 200 * time.Millisecond
+		}
+		return 0
+	})
+	fastH, fastCalls := countCalls(broken(""), func(int64) time.Duration { return 0 })
+	slow, fast := httptest.NewServer(slowH), httptest.NewServer(fastH)
+	defer slow.Close()
+	defer fast.Close()
+	rs, err := loadgen.RunPaced(context.Background(), loadgen.Config{Rate: 200, Duration: time.Second, Clients: 1}, []string{slow.URL + "/mcp", fast.URL + "/mcp"})
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("%v, %d results", err, len(rs))
+	}
+	for i, res := range rs {
+		if p := res.Paced; p == nil || res.Errors > 0 || res.Ops != 100 || p.Scheduled != 100 || p.Rate != 100 {
+			t.Errorf("endpoint %d: want 100 clean calls at 100/s:\n%s", i, res)
+		}
+	}
+	if s, f := slowCalls.Load(), fastCalls.Load(); s != 100 || f != 100 {
+		t.Errorf("the endpoints answered %d and %d calls, want 100 each", s, f)
+	}
+	if rs[0].Latency.P90 < 50*time.Millisecond || rs[1].Latency.P90 > 20*time.Millisecond {
+		t.Errorf("p90 %s behind the stall, %s beside it: want ≥ 50 ms and < 20 ms", rs[0].Latency.P90, rs[1].Latency.P90)
+	}
+	if _, err := loadgen.RunPaced(context.Background(), loadgen.Config{Duration: time.Second}, []string{fast.URL}); err == nil {
+		t.Error("RunPaced without a rate ran")
 	}
 }

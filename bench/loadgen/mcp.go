@@ -71,6 +71,26 @@ func (s *Session) body(id int, method string, params map[string]any) []byte {
 	return b
 }
 
+// initParams are a legacy-era initialize's params, the same JSON that encoding them from maps gave.
+var initParams = []byte(`{"capabilities":{},"clientInfo":{"name":"mcpload","version":"1"},"protocolVersion":"` + legacyVersion + `"}`)
+
+// initializedBody is the legacy era's notifications/initialized.
+var initializedBody = []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+
+// initMessage is a JSON-RPC response carrying an InitializeResult, decoded in one pass.
+type initMessage struct {
+	rpcMessageHead
+	Result *struct {
+		ProtocolVersion string `json:"protocolVersion"`
+		ServerInfo      struct {
+			Name string `json:"name"`
+		} `json:"serverInfo"`
+		Capabilities struct {
+			Tools *json.RawMessage `json:"tools"`
+		} `json:"capabilities"`
+	} `json:"result"`
+}
+
 // rpc sends a request and returns its checked result.
 func (c *Client) rpc(ctx context.Context, s *Session, method, name string, params map[string]any) (*response, json.RawMessage, error) {
 	id := s.id()
@@ -101,26 +121,21 @@ func (c *Client) Open(ctx context.Context, mcpURL string, era Era, token string)
 		s.Version = version2026
 		return s, nil
 	}
-	r, res, err := c.rpc(ctx, s, "initialize", "", map[string]any{
-		"protocolVersion": legacyVersion,
-		"capabilities":    map[string]any{},
-		"clientInfo":      map[string]any{"name": "mcpload", "version": "1"},
-	})
+	// initialize and notifications/initialized are appended and decoded in one pass, as tools/call is: setup mode
+	// measures whole sessions, and the load generator must stay far faster than the servers.
+	id := s.id()
+	s.buf = append(append(strconv.AppendInt(append(s.buf[:0], `{"id":`...), int64(id), 10), `,"jsonrpc":"2.0","method":"initialize","params":`...), initParams...)
+	s.buf = append(s.buf, '}')
+	r, err := c.do(ctx, "initialize", http.MethodPost, s.URL, c.mcpHeader(s, "initialize", ""), s.buf)
 	if err != nil {
 		return nil, err
 	}
-	var init struct {
-		ProtocolVersion string `json:"protocolVersion"`
-		ServerInfo      struct {
-			Name string `json:"name"`
-		} `json:"serverInfo"`
-		Capabilities struct {
-			Tools *json.RawMessage `json:"tools"`
-		} `json:"capabilities"`
+	var m initMessage
+	if err := rpcAnswer("initialize", r, id, &m, func() bool { return m.Result != nil }); err != nil {
+		return nil, err
 	}
+	init := m.Result
 	switch {
-	case json.Unmarshal(res, &init) != nil:
-		return nil, stepErr("initialize", r.status, r.body, "result is not an InitializeResult")
 	case init.ProtocolVersion != legacyVersion:
 		return nil, stepErr("initialize", r.status, r.body, "protocolVersion %q, want %s", init.ProtocolVersion, legacyVersion)
 	case init.ServerInfo.Name == "":
@@ -131,8 +146,7 @@ func (c *Client) Open(ctx context.Context, mcpURL string, era Era, token string)
 		return nil, stepErr("initialize", r.status, r.body, "no Mcp-Session-Id header")
 	}
 	s.ID, s.Version = r.header.Get("Mcp-Session-Id"), init.ProtocolVersion
-	r, err = c.do(ctx, "notifications/initialized", http.MethodPost, s.URL, c.mcpHeader(s, "notifications/initialized", ""),
-		s.body(0, "notifications/initialized", nil))
+	r, err = c.do(ctx, "notifications/initialized", http.MethodPost, s.URL, c.mcpHeader(s, "notifications/initialized", ""), initializedBody)
 	if err != nil {
 		return nil, err
 	}

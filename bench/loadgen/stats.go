@@ -61,6 +61,8 @@ type Result struct {
 	Errors     uint64            `json:"errors"`
 	ErrorKinds map[string]uint64 `json:"errorKinds,omitempty"`
 	Samples    []string          `json:"samples,omitempty"`
+	// Paced is set for a paced run (Config.Rate): what it kept of its schedule.
+	Paced *Paced `json:"paced,omitempty"`
 }
 
 // ServerErrors is the number of 5xx responses.
@@ -78,8 +80,11 @@ func (r *Result) ServerErrors() uint64 {
 func (r *Result) String() string {
 	var b strings.Builder
 	unit := "tools/call"
-	if r.Mode == ModeHandshake {
+	switch r.Mode {
+	case ModeHandshake:
 		unit = "handshakes"
+	case ModeSetup:
+		unit = "sessions"
 	}
 	fmt.Fprintf(&b, "%s %s, %d clients, %s: %d %s, %.1f/s; latency p50 %s p90 %s p99 %s max %s\n",
 		r.Mode, r.Era, r.Clients, r.Duration.Round(time.Millisecond), r.Ops, unit, r.Throughput,
@@ -88,6 +93,13 @@ func (r *Result) String() string {
 	var parts []string
 	for _, c := range codes {
 		parts = append(parts, fmt.Sprintf("%d×%d", r.Status[c], c))
+	}
+	if p := r.Paced; p != nil {
+		fmt.Fprintf(&b, "paced at %.0f calls/s: %d scheduled in the window, %d sent, %d more than %s late; lag from the schedule p50 %s p99 %s max %s\n",
+			p.Rate, p.Scheduled, p.Sent, p.Late, LateAfter, fmtDur(p.Lag.P50), fmtDur(p.Lag.P99), fmtDur(p.Lag.Max))
+		if p.NotKept != "" {
+			fmt.Fprintf(&b, "RATE NOT KEPT: %s\n", p.NotKept)
+		}
 	}
 	fmt.Fprintf(&b, "requests: %d sent, %d answered (%s); errors: %d\n", r.Sent, r.Answered, strings.Join(parts, " "), r.Errors)
 	kinds := slices.Collect(maps.Keys(r.ErrorKinds))

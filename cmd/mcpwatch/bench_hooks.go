@@ -33,8 +33,9 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 	return rec
 }
 
-// envBenchStoreMax, set to N, keeps at most N exchanges in memory instead of the store's default (100,000), so that
-// the soak test (e2e) can see memory level off once the store is full. For tests and benchmarks only.
+// envBenchStoreMax, set to N, keeps at most N exchanges in memory instead of the store's default
+// (recorder.DefaultStoreMaxCount), so that the soak test (e2e) can see memory level off once the store is full. For
+// tests and benchmarks only.
 const envBenchStoreMax = "MCPWATCH_BENCH_STORE_MAX"
 
 // envBenchPprof, set to a loopback address (127.0.0.1:6060), serves net/http/pprof there on its own listener, so

@@ -87,6 +87,7 @@ func cmdProxy(ctx context.Context, f *proxyFlags, pos []string, stdout, stderr i
 
 	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
+	defer app.LimitMemory(storeLimits.MaxBytes)() // the heap's room beside a full store (app/memlimit.go)
 	rec := recorder.New(store, recorder.Options{})
 	say := asSayer(!f.noTUI && app.IsTerminal(stdout), stderr)
 	p, err := proxy.New(proxy.Options{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/oauth"
 	"github.com/mcpwatch/mcpwatch/server/toggle"
@@ -134,7 +135,8 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.toggleSpecs, "fault", "the same as --toggle: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch toggles` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
-	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, "keep at most this many `MiB` of exchanges in memory (what the store holds: packed records and their byte slabs, exchanges in flight by their size); past it the oldest are let go (the TUI counts them), the capture file keeps every one")
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, fmt.Sprintf("keep at most this many `MiB` of exchanges in memory (what the store holds: packed records and their byte slabs, exchanges in flight by their size), and at most %d exchanges; past either the oldest are let go and counted (the TUI's header says how many), the capture file keeps every one. The TUI lists the newest %d of those held (its export writes them all) and the analysis keeps the newest %d; the process's soft memory limit is this plus %d MiB (GOMEMLIMIT overrides it)",
+		recorder.DefaultStoreMaxCount, app.TUIRows, analysis.DefaultWindow, app.MemRoom>>20))
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
@@ -222,6 +224,7 @@ func cmdServe(ctx context.Context, f *serveFlags, pos []string, stdout, stderr i
 
 	storeLimits.MaxBytes = int64(f.maxMemoryMiB) << 20
 	store := recorder.NewStore(storeLimits)
+	defer app.LimitMemory(storeLimits.MaxBytes)() // the heap's room beside a full store (app/memlimit.go)
 	rec := recorder.New(store, recorder.Options{})
 	var capture *recorder.CaptureFile
 	if !f.noCapture && !benchNoRecord() {

@@ -156,12 +156,22 @@ type Options struct {
 	// Window is how far apart two exchanges that share no key (client id, token, session) may be and still be
 	// grouped into one connection by their user agent (default 5 minutes).
 	Window time.Duration
-	// MaxExchanges bounds the exchanges the analyzer keeps a record of (default 100,000, the store's default
-	// bound). Past it the oldest completed ones are forgotten, as Analyzer.Forget forgets them — Info no longer
-	// knows them, as the store no longer holds them; a connection stays, with its findings, until its last
-	// exchange is forgotten.
+	// MaxExchanges is the analysis' window: it keeps a record of the newest MaxExchanges exchanges at most
+	// (default DefaultWindow), whatever the store holds (up to 1,000,000). Past it the oldest completed ones are
+	// forgotten, as Analyzer.Forget forgets them: Info no longer knows them (the TUI's row keeps the stage, client
+	// and connection the analysis gave it), and a connection stays, with its findings and what it learned from
+	// every exchange, until its last exchange is forgotten; then it and its findings leave the report (a printer
+	// has printed them; the capture file keeps the exchanges, and `mcpwatch open` or export analyses them again).
 	MaxExchanges int
 }
+
+// DefaultWindow is the exchanges an analyzer keeps a record of by default (Options.MaxExchanges). A handshake
+// is tens of exchanges and a connection keeps what it learned from the exchanges it forgot, so the window only has
+// to span the handshakes in progress; it bounds the analysis' memory apart from the store's count (1,000,000):
+// 186 B an exchange held for sessions of tools/calls (BenchmarkAnalyzerHeap), about 1,240 B for back-to-back
+// handshakes of eleven exchanges each (each its own connection with its findings: tui's BenchmarkMemory), so
+// 4–25 MB at the window.
+const DefaultWindow = 20_000
 
 // Info is what the analysis says of one exchange.
 type Info struct {

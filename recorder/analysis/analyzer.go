@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -76,20 +77,75 @@ type Analyzer struct {
 	spare *exMemo // a memo let go, for the next exchange
 }
 
-// exRec is what the analyzer keeps of one exchange (never the exchange itself).
+// exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
+// as small numbers (stage, setStage) and its era interned (era, setEra) rather than strings (128 bytes before).
 type exRec struct {
-	id      uint64
-	start   time.Time
-	stage   Stage
-	status  StageStatus
-	era     string
-	conn    *conn
-	settled bool     // stage fixed, counted in its connection's stage
-	done    bool     // final snapshot analysed
-	facts   *exFacts // nil for most
-	sse     bool     // a POST of a 2024-11-05 session: answered on the session's stream
-	pair    uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
-	memo    *exMemo  // until its final snapshot is analysed
+	id    uint64
+	start time.Time
+	eraH  unique.Handle[string] // the era (era, setEra): interned, so that it holds no note of the exchange
+	conn  *conn
+	facts *exFacts // nil for most
+	pair  uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+	memo  *exMemo  // until its final snapshot is analysed
+	st    uint8    // the stage: 1 + its index in stageOrder (0: none yet)
+	stat  uint8    // the status: its index in statuses
+	// settled: stage fixed, counted in its connection's stage; done: final snapshot analysed; sse: a POST of a
+	// 2024-11-05 session, answered on the session's stream.
+	settled, done, sse bool
+}
+
+// era is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
+func (r *exRec) era() string {
+	if r.eraH == (unique.Handle[string]{}) {
+		return ""
+	}
+	return r.eraH.Value()
+}
+
+// setEra sets the exchange's era. The era may be a piece of the exchange's note (the embedded server's): a handle
+// of its own copy does not keep the note alive, and is 8 bytes rather than a string's 16.
+func (r *exRec) setEra(era string) {
+	switch era {
+	case "":
+		r.eraH = unique.Handle[string]{}
+	case "legacy":
+		r.eraH = eraLegacy
+	case "2026":
+		r.eraH = era2026
+	default:
+		r.eraH = unique.Make(era)
+	}
+}
+
+// The usual eras' handles, made once.
+var eraLegacy, era2026 = unique.Make("legacy"), unique.Make("2026")
+
+// statuses are the stage statuses an exRec can hold, by index ("" first: none yet).
+var statuses = [...]StageStatus{"", StatusPending, StatusOK, StatusFailed, StatusSkipped}
+
+func (r *exRec) stage() Stage {
+	if r.st == 0 {
+		return ""
+	}
+	return stageOrder[r.st-1]
+}
+
+// setStage sets the exchange's stage (one of stageOrder: StageOf's).
+func (r *exRec) setStage(s Stage) {
+	r.st = uint8(stageIndex(s) + 1)
+}
+
+func (r *exRec) status() StageStatus { return statuses[r.stat] }
+
+// setStatus sets how the exchange went for its stage (one of statuses: statusOf's).
+func (r *exRec) setStatus(s StageStatus) {
+	for i, v := range statuses {
+		if v == s {
+			r.stat = uint8(i)
+			return
+		}
+	}
+	r.stat = 0
 }
 
 // exFacts are the toggles that altered an exchange (NAME or NAME=VALUE) and the rules that fired on it (its
@@ -374,7 +430,7 @@ func New(opts Options) *Analyzer {
 		opts.Window = defaultWindow
 	}
 	if opts.MaxExchanges <= 0 {
-		opts.MaxExchanges = defaultMaxExchanges
+		opts.MaxExchanges = DefaultWindow
 	}
 	a := &Analyzer{opts: opts}
 	a.Reset()
@@ -472,20 +528,21 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	}
 	complete := ex.State == recorder.StateComplete || ex.State == ""
 	if ex.Kind == recorder.Outbound {
-		if r.stage = StageOf(ex, a.opts.MCPPath); r.stage != StageClientMetadata {
+		if r.setStage(StageOf(ex, a.opts.MCPPath)); r.stage() != StageClientMetadata {
 			// The upstream's copy of a client request (proxy mode): it belongs to the client's exchange, which is
 			// the one judged.
 			if r.pair == 0 {
 				r.pair = inboundOf(ex)
 			}
-			r.status, r.era = statusOf(ex, r.stage), a.eraOf(ex, r.stage)
+			r.setStatus(statusOf(ex, r.stage()))
+			r.setEra(a.eraOf(ex, r.stage()))
 			r.settled = ex.State != recorder.StatePending
 			r.done = complete
 			return
 		}
 	}
 	if !r.settled {
-		r.stage = StageOf(ex, a.opts.MCPPath)
+		r.setStage(StageOf(ex, a.opts.MCPPath))
 		if ex.State == recorder.StatePending {
 			if s := r.ua(ex); s.better(r.m().sig) {
 				r.m().sig = s // until it joins a connection, its own user agent names its client
@@ -504,22 +561,22 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		if complete {
 			ex, wait = a.sseAnswered(r, ex)
 		}
-		r.status = statusOf(ex, r.stage)
+		r.setStatus(statusOf(ex, r.stage()))
 		if wait {
-			r.status = StatusPending // until its answer arrives on the stream
+			r.setStatus(StatusPending) // until its answer arrives on the stream
 		}
-		r.era = a.eraOf(ex, r.stage)
-		if r.sse && r.era == "" {
-			r.era = "legacy"
+		r.setEra(a.eraOf(ex, r.stage()))
+		if r.sse && r.era() == "" {
+			r.setEra("legacy")
 		}
 		if t := toggleNames(ex); len(t) > 0 {
 			r.facts = &exFacts{toggles: t}
 		}
-		c := a.link(r, ex, a.keysOf(r, ex, r.stage))
+		c := a.link(r, ex, a.keysOf(r, ex, r.stage()))
 		c.addStage(r, duration(ex))
 		a.observeClient(r, ex, c)
 		a.observeEra(r, ex, c)
-		if r.stage == StageStream {
+		if r.stage() == StageStream {
 			a.observeSSE(r, ex)
 		}
 		if !complete {
@@ -538,18 +595,18 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if complete {
 		ex, wait = a.sseAnswered(r, ex)
 	}
-	r.status = statusOf(ex, r.stage)
+	r.setStatus(statusOf(ex, r.stage()))
 	if wait {
-		r.status = StatusPending
+		r.setStatus(StatusPending)
 	}
 	c.updateStage(r, duration(ex))
-	if r.stage == StageStream {
+	if r.stage() == StageStream {
 		a.observeSSE(r, ex)
 	}
 	if complete && !wait {
 		r.done = true
 		// The final snapshot may name more keys (a streamed response's body).
-		c = a.link(r, ex, a.keysOf(r, ex, r.stage))
+		c = a.link(r, ex, a.keysOf(r, ex, r.stage()))
 		a.observeEra(r, ex, c)
 		a.check(r, ex, c)
 	}
@@ -563,9 +620,6 @@ func inboundOf(ex *recorder.Exchange) uint64 {
 	}
 	return id
 }
-
-// defaultMaxExchanges is recorder.StoreOptions' default MaxCount.
-const defaultMaxExchanges = 100000
 
 // forget drops the records of the oldest completed exchanges until at most MaxExchanges are kept. An exchange
 // still open (a long stream) is kept and looked at again later.
@@ -1066,7 +1120,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		if c == nil {
 			continue
 		}
-		if strings.HasPrefix(k, "cid:") && !cidJoins(c, ex, r.stage) {
+		if strings.HasPrefix(k, "cid:") && !cidJoins(c, ex, r.stage()) {
 			continue
 		}
 		if !slices.Contains(cands, c) {
@@ -1114,7 +1168,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			target.ua, target.uaStrength = ua, s.strength
 		}
 	}
-	switch r.stage {
+	switch r.stage() {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
 		d := ref{c: target, ex: r.id}
 		if a.discovering.ex > r.id && a.conn(a.discovering) == target {
@@ -1122,7 +1176,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		}
 		a.discovering = d
 	}
-	if ex.Kind == recorder.Inbound && r.stage != StageAuthorize && r.stage != StageConsent { // not the browser's
+	if ex.Kind == recorder.Inbound && r.stage() != StageAuthorize && r.stage() != StageConsent { // not the browser's
 		if isMCPPath(ex.Path(), a.opts.MCPPath) {
 			target.mcp = true
 		}
@@ -1178,13 +1232,13 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if c := a.conn(a.weak[r.family(ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
-		!(opening(r.stage) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
+		!(opening(r.stage()) && !c.probe && (c.marks[mInitOK].set() || c.marks[mDiscoverOK].set())) { // a finished handshake: a new run
 		return c
 	}
 	if c := a.hostJoin(r, ex); c != nil {
 		return c
 	}
-	switch r.stage {
+	switch r.stage() {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
 		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.marks[mCode].set() {
 			return c
@@ -1209,7 +1263,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 		return nil
 	}
 	switch {
-	case r.stage == StageResourceMetadata, r.stage == StageAuthMetadata, r.stage == StageRegister, r.stage == StageToken:
+	case r.stage() == StageResourceMetadata, r.stage() == StageAuthMetadata, r.stage() == StageRegister, r.stage() == StageToken:
 		return c
 	case isMCPPath(ex.Path(), a.opts.MCPPath) && !c.mcp:
 		return c
@@ -1388,7 +1442,7 @@ func (c *conn) addID(id uint64) {
 }
 
 func (c *conn) addStage(r *exRec, dur time.Duration) {
-	i := stageIndex(r.stage)
+	i := stageIndex(r.stage())
 	if i < 0 {
 		return
 	}
@@ -1398,13 +1452,13 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 		s.first = r.start
 	}
 	if r.id >= s.lastID {
-		s.lastID, s.status, s.dur = r.id, r.status, dur
+		s.lastID, s.status, s.dur = r.id, r.status(), dur
 	}
 }
 
 func (c *conn) updateStage(r *exRec, dur time.Duration) {
-	if i := stageIndex(r.stage); i >= 0 && c.stages[i].lastID == r.id && (c.stages[i].status != r.status || c.stages[i].dur != dur) {
-		c.stages[i].status, c.stages[i].dur = r.status, dur
+	if i := stageIndex(r.stage()); i >= 0 && c.stages[i].lastID == r.id && (c.stages[i].status != r.status() || c.stages[i].dur != dur) {
+		c.stages[i].status, c.stages[i].dur = r.status(), dur
 		c.gen++
 	}
 }
@@ -1432,11 +1486,11 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.best = s
 		}
 	}
-	if r.stage != StageClientMetadata {
+	if r.stage() != StageClientMetadata {
 		take(r.ua(ex))
 		take(addrSignal(ex))
 	}
-	stage := r.stage
+	stage := r.stage()
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
 		switch rpcMethod(ex) {
 		case "initialize":
@@ -1494,7 +1548,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	default:
 		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
-		if c.best.strength < 3 && r.era == "2026" {
+		if c.best.strength < 3 && r.era() == "2026" {
 			name, version := a.clientInfo(ex)
 			s := clientInfoSignal(name, version)
 			take(s)
@@ -1507,13 +1561,13 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // observeEra keeps the connection's era (the latest successful MCP exchange's), protocol version and MCP URL.
 func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
-	if r.era == "" {
+	if r.era() == "" {
 		return
 	}
-	if r.status == StatusOK || c.era == "" {
-		c.era = r.era
+	if r.status() == StatusOK || c.era == "" {
+		c.era = r.era()
 	}
-	if r.era == "2026" && r.status == StatusOK {
+	if r.era() == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = v
@@ -1529,7 +1583,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage, Status: r.status, Era: r.era}
+	info := Info{Stage: r.stage(), Status: r.status(), Era: r.era()}
 	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
 		info.Client = r.memo.sig.kind
 	}
@@ -1544,7 +1598,7 @@ func (a *Analyzer) Info(id uint64) Info {
 			info.Client = p.memo.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
-			info.Stage = p.stage // a copy the upstream never read (no body to classify) is for the client's stage
+			info.Stage = p.stage() // a copy the upstream never read (no body to classify) is for the client's stage
 		}
 		return info
 	}

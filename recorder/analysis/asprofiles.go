@@ -123,7 +123,7 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	if l := location(ex); l != nil && l.Query().Get("error") != "" {
 		failed = true
 	}
-	switch r.stage {
+	switch r.stage() {
 	case StageAuthMetadata, StageRegister, StageAuthorize, StageLogin, StageConsent, StageToken, StageRefresh:
 	default:
 		return
@@ -140,13 +140,13 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	for _, q := range quirks {
 		if q.Missing != "" {
-			if q.Stage == r.stage && ex.Status == 200 && object(ex.RespBody.Data) != nil && !has(object(ex.RespBody.Data), q.Missing) {
+			if q.Stage == r.stage() && ex.Status == 200 && object(ex.RespBody.Data) != nil && !has(object(ex.RespBody.Data), q.Missing) {
 				a.fire(r, c, ruleASKnownQuirk, fmt.Sprintf("%s's metadata (%s) has no %s: %s. %s (%s).", name, ex.Path(), q.Missing, q.Says, q.Fix, q.Source))
 				return
 			}
 			continue
 		}
-		if q.Stage == r.stage && (failed || q.OnSuccess && q.Hint != "") && (q.Hint == "" || strings.Contains(body, strings.ToLower(q.Hint))) {
+		if q.Stage == r.stage() && (failed || q.OnSuccess && q.Hint != "") && (q.Hint == "" || strings.Contains(body, strings.ToLower(q.Hint))) {
 			a.fire(r, c, ruleASKnownQuirk, fmt.Sprintf("%s answered %s %s with %d: %s. %s (%s).", name, ex.Method, ex.Path(), ex.Status, q.Says, q.Fix, q.Source))
 			return
 		}

@@ -121,3 +121,60 @@ func BenchmarkReport(b *testing.B) {
 		_ = a.Report()
 	}
 }
+
+// BenchmarkAnalyzerHeap is the analyzer's live heap per exchange it holds, after observing n exchanges (two
+// updates each, as the live service feeds them) with a window (MaxExchanges) of at least n: what each record,
+// index entry and connection costs.
+func BenchmarkAnalyzerHeap(b *testing.B) {
+	for _, n := range []int{100_000} {
+		updates, _ := workload(n)
+		b.Run(fmt.Sprintf("%dk", n/1000), func(b *testing.B) {
+			for b.Loop() {
+				base := liveHeap()
+				a := New(Options{MaxExchanges: n})
+				for _, u := range updates {
+					a.Observe(u)
+				}
+				_ = a.Report()
+				held := liveHeap()
+				b.ReportMetric(float64(held-base)/float64(n), "B/exchange")
+				runtime.KeepAlive(a)
+			}
+		})
+	}
+}
+
+// BenchmarkAnalyzerGC is what a full collection costs with an analyzer that observed 100,000 exchanges held in a
+// window of w: the garbage collector marks the analyzer's records, connections and indexes on every cycle (its
+// records hold pointers), so a window smaller than the store's count marks less. ns/op is one runtime.GC (the
+// workload is dropped before: what is live is the analyzer's and the test binary's); B/exchange the analyzer's heap over
+// the exchanges observed.
+func BenchmarkAnalyzerGC(b *testing.B) {
+	for _, w := range []int{100_000, DefaultWindow} {
+		b.Run(fmt.Sprintf("window-%dk", w/1000), func(b *testing.B) {
+			base := liveHeap()
+			a := New(Options{MaxExchanges: w})
+			updates, _ := workload(100_000)
+			for _, u := range updates {
+				a.Observe(u)
+			}
+			_ = a.Report()
+			updates = nil // the workload is garbage: the collection marks the analyzer alone
+			held := liveHeap() - base
+			for b.Loop() {
+				runtime.GC()
+			}
+			b.ReportMetric(float64(held)/100_000, "B/exchange")
+			runtime.KeepAlive(a)
+		})
+	}
+}
+
+// liveHeap is the live heap after a collection.
+func liveHeap() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}

@@ -2,8 +2,11 @@ package analysis
 
 import (
 	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -49,5 +52,81 @@ func TestMaxExchanges(t *testing.T) {
 	a.Reset()
 	if len(a.exs) != 0 || len(a.order) != 0 {
 		t.Error("Reset kept records")
+	}
+}
+
+// The analysis keeps a window of its own (DefaultWindow), whatever the store holds: fed five windows' worth of
+// exchanges (sessions of tools/calls, as script/bench's memory group records them), its live heap is what it was
+// after one window, while a store would hold five times as many (its count bound is 1,000,000). Before the window,
+// the analysis kept as many records as the store's count bound (100,000 then): five times the heap here.
+func TestWindowBoundsHeldBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("feeds 100,000 exchanges")
+	}
+	a := New(Options{})
+	var id uint64
+	start := t0
+	feed := func(n int) {
+		for k := 0; int(id) < n; k++ {
+			for _, ex := range synthRun(int(id), &id, start, 89) {
+				began := *ex
+				began.State, began.Status, began.RespHeaders, began.RespBody, began.RPC = recorder.StatePending, 0, nil, recorder.Body{}, nil
+				a.Observe(&began)
+				a.Observe(ex)
+			}
+			start = start.Add(10 * time.Minute)
+		}
+	}
+	base := liveHeap()
+	feed(DefaultWindow)
+	_ = a.Report()
+	one := liveHeap() - base
+	feed(5 * DefaultWindow)
+	_ = a.Report()
+	five := liveHeap() - base
+	t.Logf("held after %d exchanges: %d B (%.0f B an exchange); after %d: %d B", DefaultWindow, one,
+		float64(one)/DefaultWindow, id, five)
+	if len(a.exs) > DefaultWindow {
+		t.Errorf("%d records kept, window %d", len(a.exs), DefaultWindow)
+	}
+	if float64(five) > 1.25*float64(one) {
+		t.Errorf("the analysis' heap grew from %d B at one window to %d B at five", one, five)
+	}
+	runtime.KeepAlive(a)
+}
+
+// An exchange's record fits 80 bytes (its stage and status as small numbers and its era interned, not strings:
+// 128 before), and keeps every stage, status and era as it was set — an era that is a piece of the exchange's note
+// without keeping the note.
+func TestExRecIsSmall(t *testing.T) {
+	if n := unsafe.Sizeof(exRec{}); n > 80 {
+		t.Errorf("exRec is %d bytes", n)
+	}
+	var r exRec
+	if r.stage() != "" || r.status() != "" || r.era() != "" {
+		t.Errorf("a new record: stage %q, status %q, era %q", r.stage(), r.status(), r.era())
+	}
+	note := strings.Repeat("x", 4096)
+	for _, era := range []string{"legacy", "2026", note[:7], ""} {
+		r.setEra(era)
+		if r.era() != era {
+			t.Errorf("era %q kept as %q", era, r.era())
+		}
+	}
+	r.setEra(note[:7])
+	if unsafe.StringData(r.era()) == unsafe.StringData(note) {
+		t.Error("the era refers to the note's bytes")
+	}
+	for _, st := range stageOrder {
+		r.setStage(st)
+		if r.stage() != st {
+			t.Errorf("stage %q kept as %q", st, r.stage())
+		}
+	}
+	for _, s := range statuses {
+		r.setStatus(s)
+		if r.status() != s {
+			t.Errorf("status %q kept as %q", s, r.status())
+		}
 	}
 }

@@ -25,9 +25,9 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 		r.facts = &exFacts{}
 	}
 	r.facts.rules = append(r.facts.rules, rule)
-	if rl.Severity == SeverityError && r.status == StatusOK {
-		r.status = StatusFailed // the exchange's stage failed, whatever its HTTP status said
-		c.updateStage(r, c.stages[stageIndex(r.stage)].dur)
+	if rl.Severity == SeverityError && r.status() == StatusOK {
+		r.setStatus(StatusFailed) // the exchange's stage failed, whatever its HTTP status said
+		c.updateStage(r, c.stages[stageIndex(r.stage())].dur)
 	}
 	if f := c.found[rule]; f != nil {
 		f.Count++
@@ -48,10 +48,10 @@ func (a *Analyzer) checkOpen(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	a.noteMCPURL(r, ex, c)
-	if r.era != "" || mcpStage(r.stage) {
+	if r.era() != "" || mcpStage(r.stage()) {
 		a.checkSession(r, ex, c)
 	}
-	if r.stage == StageStream {
+	if r.stage() == StageStream {
 		a.checkTunnel(r, ex, c)
 	}
 }
@@ -61,13 +61,13 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 	if ex.Kind != recorder.Inbound {
 		// In proxy mode the upstream's copy of a request mirrors the client's; the client's copy is judged.
 		// The server's own fetch of a client ID metadata document is judged here.
-		if r.stage == StageClientMetadata {
+		if r.stage() == StageClientMetadata {
 			c.mark(mAuthStep, r)
 			a.checkClientMetadata(r, ex, c)
 		}
 		return
 	}
-	switch r.stage {
+	switch r.stage() {
 	case StageRegister, StageAuthorize, StageConsent, StageToken, StageRefresh:
 		c.mark(mAuthStep, r)
 	}
@@ -76,7 +76,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		return // the upstream never answered: nothing else about this exchange is the server's doing
 	}
 	a.checkHTTP(r, ex, c)
-	switch r.stage {
+	switch r.stage() {
 	case StageChallenge, StageProbe:
 		a.checkChallenge(r, ex, c)
 	case StageResourceMetadata:
@@ -91,20 +91,20 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.checkToken(r, ex, c)
 	}
 	a.checkASQuirks(r, ex, c) // an external authorization server watched through the proxy (asprofiles.go)
-	if r.era != "" || mcpStage(r.stage) {
+	if r.era() != "" || mcpStage(r.stage()) {
 		a.checkMCP(r, ex, c)
 	}
 }
 
 // noteMCPURL remembers the MCP URL the client uses (for the resource rules).
 func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
-	onMCP := mcpStage(r.stage) || (r.stage == StageChallenge || r.stage == StageProbe) &&
+	onMCP := mcpStage(r.stage()) || (r.stage() == StageChallenge || r.stage() == StageProbe) &&
 		(isMCPPath(ex.Path(), a.opts.MCPPath) || hasClientRPC(ex))
 	if !onMCP || ex.Path() == "/sse" || r.sse {
 		return
 	}
 	// The first URL seen, then the one a handshake succeeded on.
-	if c.mcpURL == "" || r.status == StatusOK && (r.stage == StageInitialize || r.stage == StageDiscover) {
+	if c.mcpURL == "" || r.status() == StatusOK && (r.stage() == StageInitialize || r.stage() == StageDiscover) {
 		c.mcpURL = base(ex) + ex.Path()
 	}
 }
@@ -161,7 +161,7 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
 	what := exchangeName{ex}
 	if st >= 500 {
-		a.fire(r, c, ruleServerError, fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage, withExcerpt(ex)))
+		a.fire(r, c, ruleServerError, fmt.Sprintf("The server answered %d to %s (%s)%s.", st, what, r.stage(), withExcerpt(ex)))
 	}
 	var body string
 	if st == 403 || st == 429 || st == 503 {
@@ -179,13 +179,13 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.fire(r, c, ruleWWWAuthenticateNon401, fmt.Sprintf("%s carries a Bearer WWW-Authenticate on a %d; clients read it only on a 401.", what, st))
 	}
 	switch {
-	case r.stage == StageCall && ex.Timings.Total > 300*time.Second:
+	case r.stage() == StageCall && ex.Timings.Total > 300*time.Second:
 		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("The tool call took %s; Claude gives up at 300 s.", ex.Timings.Total.Round(time.Second)))
-	case r.stage != StageCall && r.stage != StageStream && ex.Timings.Wait > 10*time.Second:
-		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage, ex.Timings.Wait.Round(100*time.Millisecond)))
+	case r.stage() != StageCall && r.stage() != StageStream && ex.Timings.Wait > 10*time.Second:
+		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage(), ex.Timings.Wait.Round(100*time.Millisecond)))
 	}
 	if ex.ReqHeaders.Get("Origin") != "" {
-		switch r.stage {
+		switch r.stage() {
 		case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken, StageRefresh, StageRevoke, StageChallenge:
 			switch {
 			case ex.RespHeaders.Get("Access-Control-Allow-Origin") == "":
@@ -196,7 +196,7 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	for _, rl := range exchangeRules { // the rules declared with a check of their own (catalogue.go)
-		if summary := rl.check(ex, r.stage); summary != "" {
+		if summary := rl.check(ex, r.stage()); summary != "" {
 			a.fire(r, c, rl, summary)
 		}
 	}
@@ -268,7 +268,7 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 	if why == "" {
 		return false
 	}
-	a.fire(r, c, ruleUpstreamUnreachable, fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage, strings.TrimSuffix(why, ".")))
+	a.fire(r, c, ruleUpstreamUnreachable, fmt.Sprintf("The upstream did not answer %s (%s); mcpwatch's proxy answered %s.", exchangeName{ex}, r.stage(), strings.TrimSuffix(why, ".")))
 	return true
 }
 
@@ -591,7 +591,7 @@ func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn)
 func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 	q := query(ex)
 	cid, ru := q.Get("client_id"), q.Get("redirect_uri")
-	if r.stage == StageConsent {
+	if r.stage() == StageConsent {
 		if p := params(ex); p != nil {
 			if cid == "" {
 				cid = p.Get("client_id")
@@ -604,7 +604,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 	if cid != "" {
 		c.clientID = cid
 	}
-	if r.stage == StageAuthorize && (q.Get("response_type") != "" || cid != "") {
+	if r.stage() == StageAuthorize && (q.Get("response_type") != "" || cid != "") {
 		switch m := q.Get("code_challenge_method"); {
 		case q.Get("code_challenge") == "":
 			a.fire(r, c, ruleAuthorizePKCEMissing, "The authorization request carries no code_challenge (PKCE).")
@@ -644,7 +644,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	what := "authorization request"
-	if r.stage == StageConsent {
+	if r.stage() == StageConsent {
 		what = "consent form"
 	}
 	known := a.client(cid)
@@ -699,7 +699,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 	if cid != "" && c.clientID == "" {
 		c.clientID = cid
 	}
-	if r.stage == StageToken {
+	if r.stage() == StageToken {
 		c.mark(mTokenReq, r)
 	} else {
 		c.mark(mRefresh, r)
@@ -763,7 +763,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		if why == "" {
 			why = excerpt(ex)
 		}
-		if r.stage == StageRefresh {
+		if r.stage() == StageRefresh {
 			a.fire(r, c, ruleRefreshRejected, fmt.Sprintf("The refresh was refused (%d %s).", st, why))
 			return
 		}
@@ -829,12 +829,12 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	a.checkSession(r, ex, c)
 	a.checkRPCID(r, ex, c)
-	switch r.stage {
+	switch r.stage() {
 	case StageDiscover:
 		// Refused is an HTTP error or a JSON-RPC error; an answer the client could not match (a wrong id) is not.
 		if _, _, rpcErr := ex.RPCError(); rpcErr || st >= 400 && st != 401 {
 			c.mark(mDiscoverFail, r)
-		} else if r.status == StatusOK {
+		} else if r.status() == StatusOK {
 			c.mark(mDiscoverOK, r)
 			if res := rpcResult(ex); res != nil && !has(object(res["capabilities"]), "tools") {
 				c.mark(mNoTools, r)
@@ -862,7 +862,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 				c.session = sid
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
-			} else if r.era != "2026" && ex.Path() != "/sse" && !r.sse {
+			} else if r.era() != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, ruleInitializeNoSessionID, "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
@@ -1009,7 +1009,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 				a.fire(r, c, ruleSessionStale, fmt.Sprintf("The client sent session id %s, which this server did not issue in this capture: a session kept from an earlier run.", sid))
 			}
 		}
-		if n := c.sessionVersion(sid); n != "" && r.stage != StageInitialize {
+		if n := c.sessionVersion(sid); n != "" && r.stage() != StageInitialize {
 			switch {
 			case hv != "" && hv != n:
 				a.fire(r, c, ruleProtocolVersionMismatch, fmt.Sprintf("The client negotiated %s but sent MCP-Protocol-Version: %s on its session.", n, hv))
@@ -1019,11 +1019,11 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 		return
 	}
-	switch r.stage {
+	switch r.stage() {
 	case StageInitialize, StageDiscover, StageChallenge:
 		return
 	}
-	if c.session != "" && r.era != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
+	if c.session != "" && r.era() != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		if !c.echoed {
 			a.fire(r, c, ruleSessionNeverEchoed, fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
 			return

@@ -182,10 +182,10 @@ func (a *Analyzer) judgePost(r *exRec, ex *recorder.Exchange) {
 	if c == nil {
 		return
 	}
-	r.status = statusOf(ex, r.stage)
+	r.setStatus(statusOf(ex, r.stage()))
 	c.updateStage(r, duration(ex))
 	r.done = true
-	c = a.link(r, ex, a.keysOf(r, ex, r.stage))
+	c = a.link(r, ex, a.keysOf(r, ex, r.stage()))
 	a.observeEra(r, ex, c)
 	a.check(r, ex, c)
 	a.settle(r)

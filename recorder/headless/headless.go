@@ -27,7 +27,7 @@ type Options struct {
 	// JSON prints events as JSON lines (see Event) instead of text.
 	JSON bool
 	// Analysis configures the handshake analysis (the MCP path in proxy mode, the grace of absence rules;
-	// MaxExchanges, the store's MaxCount, for Run).
+	// MaxExchanges, the analysis' window: analysis.DefaultWindow unless set).
 	Analysis analysis.Options
 	// Tick is how often rules about something that never happened are judged while nothing arrives (default 1s).
 	Tick time.Duration
@@ -88,7 +88,7 @@ func Run(ctx context.Context, store *recorder.Store, sub *recorder.Subscription,
 // service's clock every Options.Tick); and a line when the feeder missed updates. The service's Options carry
 // the analysis options and the clock: opts.JSON alone matters here.
 func Watch(ctx context.Context, sub *live.Subscription, w io.Writer, opts Options) error {
-	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]uint64{}, shown: map[uint64]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), opts: opts, printed: map[string]uint64{}}
 	return p.watch(ctx, sub)
 }
 
@@ -108,23 +108,19 @@ func (p *printer) watch(ctx context.Context, sub *live.Subscription) error {
 		}
 		if m.Epoch != epoch {
 			epoch = m.Epoch
-			clear(p.shown)
-			p.shownKept = 0
+			p.shown.reset()
 		}
 		for _, in := range m.Infos {
-			if p.shown[in.ID] || in.Exchange == nil || in.Exchange.State != recorder.StateComplete && in.Exchange.State != "" {
+			if p.shown.has(in.ID) || in.Exchange == nil || in.Exchange.State != recorder.StateComplete && in.Exchange.State != "" {
 				continue
 			}
-			p.shown[in.ID] = true
+			p.shown.add(in.ID)
 			if err := p.exchange(in.Exchange, in.Info); err != nil {
 				return err
 			}
 		}
-		// Forget the exchanges the feeder let go once the set doubled since the last time (amortised O(1) an
-		// exchange: the set holds about every exchange held, and scanning it for every message cost O(held) each).
-		if len(p.shown) > 2*max(p.shownKept, 4096) {
-			maps.DeleteFunc(p.shown, func(id uint64, _ bool) bool { return id < m.From })
-			p.shownKept = len(p.shown)
+		// Forget the exchanges the feeder let go once they are half the set (amortised O(1) an exchange).
+		if p.shown.forget(m.From) {
 			p.prunes++
 		}
 		if m.Report != nil {
@@ -173,11 +169,10 @@ type printer struct {
 	bw      *bufio.Writer
 	opts    Options
 	printed map[string]uint64 // finding keys already printed → the finding's exchange
-	shown   map[uint64]bool   // exchanges already printed (Watch)
+	shown   idSet             // exchanges already printed (Watch)
 	line    []byte            // the line being written (reused)
-	// shownKept and printedKept are the sizes of shown and printed after they were last pruned; prunes counts the
-	// prunes (tests).
-	shownKept, printedKept, prunes int
+	// printedKept is the size of printed after it was last pruned; prunes counts the prunes (tests).
+	printedKept, prunes int
 }
 
 // exchange prints an exchange's line (or event) and the findings the analysis named when it observed it.

@@ -447,7 +447,7 @@ func TestWatchForgetsInAmortisedTime(t *testing.T) {
 	defer svc.Close()
 	sub := svc.Subscribe()
 	w := make(writes, 1)
-	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}, shown: map[uint64]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}}
 	done := make(chan error, 1)
 	go func() { done <- p.watch(context.Background(), sub) }()
 	start := time.Unix(1700000000, 0)
@@ -465,8 +465,8 @@ func TestWatchForgetsInAmortisedTime(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if len(p.shown) != n {
-		t.Fatalf("%d exchanges shown, want %d", len(p.shown), n)
+	if p.shown.n != n {
+		t.Fatalf("%d exchanges shown, want %d", p.shown.n, n)
 	}
 	if p.prunes > 3 {
 		t.Fatalf("the printed set was scanned %d times for %d messages", p.prunes, n)
@@ -484,7 +484,7 @@ func TestWatchForgetsPrintedFindings(t *testing.T) {
 	var mu sync.Mutex
 	lines := 0
 	w := lineCounter{mu: &mu, n: &lines, wrote: make(chan struct{}, 1)}
-	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}, shown: map[uint64]bool{}}
+	p := &printer{bw: bufio.NewWriter(w), printed: map[string]uint64{}}
 	done := make(chan error, 1)
 	go func() { done <- p.watch(context.Background(), sub) }()
 	start := time.Unix(1700000000, 0)

@@ -297,6 +297,29 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 // whyVersionHeader2026 is versionHeaderWhy of the stateless revision, built once: it routes every 2026-era call.
 var whyVersionHeader2026 = "protocol version header " + statelessVersions[0]
 
+// routeNotes are RouteNote's notes of the routes whose reason is a constant, built once: a recording server notes
+// the route of every /mcp request (a session's setup takes three of them, each call one).
+var routeNotes = func() map[[2]string]string {
+	m := map[[2]string]string{}
+	for _, r := range [][2]string{
+		{EraLegacy, "session id"}, {EraLegacy, http.MethodGet}, {EraLegacy, http.MethodDelete}, {EraLegacy, "batch"},
+		{EraLegacy, "legacy body"}, {EraStateless, whyVersionHeader2026}, {EraStateless, "server/discover"},
+		{EraStateless, "_meta protocol version"},
+	} {
+		m[r] = r[0] + ": " + r[1]
+	}
+	return m
+}()
+
+// RouteNote is the note that says which era a request was routed to and why (OnRoute's era and why), such as
+// "legacy: session id".
+func RouteNote(era, why string) string {
+	if n, ok := routeNotes[[2]string{era, why}]; ok {
+		return n
+	}
+	return era + ": " + why
+}
+
 // versionHeaderWhy is why a request with this MCP-Protocol-Version header was routed to the stateless era.
 func versionHeaderWhy(v string) string {
 	if v == statelessVersions[0] {

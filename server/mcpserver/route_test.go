@@ -156,6 +156,45 @@ func TestRouteAllocations2026(t *testing.T) {
 	}
 }
 
+// The route's note of the requests a session's setup and its calls make — initialize, then everything on the
+// session, a 2026-era call by its header or its _meta, server/discover — is built once, not for every request
+// (it was a concatenation each: three allocations per session setup with recording on); any other reason is
+// still noted as it is.
+func TestRouteNoteBuiltOnce(t *testing.T) {
+	h := NewHandler(mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil), HandlerOptions{})
+	for _, tc := range []struct {
+		method, body, header, value, want string
+	}{
+		{http.MethodPost, `{"id":1,"jsonrpc":"2.0","method":"initialize","params":{"protocolVersion":"2025-11-25"}}`, "", "", "legacy: legacy body"},
+		{http.MethodPost, `{"jsonrpc":"2.0","method":"notifications/initialized"}`, "Mcp-Session-Id", "abc", "legacy: session id"},
+		{http.MethodDelete, ``, "Mcp-Session-Id", "abc", "legacy: session id"},
+		{http.MethodGet, ``, "", "", "legacy: GET"},
+		{http.MethodPost, `[{"id":1,"jsonrpc":"2.0","method":"ping"}]`, "", "", "legacy: batch"},
+		{http.MethodPost, `{"id":1,"jsonrpc":"2.0","method":"tools/list"}`, "Mcp-Protocol-Version", "2026-07-28", "2026: protocol version header 2026-07-28"},
+		{http.MethodPost, `{"id":1,"jsonrpc":"2.0","method":"server/discover"}`, "", "", "2026: server/discover"},
+		{http.MethodPost, `{"id":1,"jsonrpc":"2.0","method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}`, "", "", "2026: _meta protocol version"},
+	} {
+		r := httptest.NewRequest(tc.method, "/mcp", readCloser{strings.NewReader(tc.body)})
+		r.Header.Set("Content-Type", "application/json")
+		if tc.header != "" {
+			r.Header.Set(tc.header, tc.value)
+		}
+		era, why, _ := h.route(httptest.NewRecorder(), r)
+		if got := RouteNote(era, why); got != tc.want {
+			t.Errorf("%s %s: note %q, want %q", tc.method, tc.body, got, tc.want)
+		}
+		if allocs := testing.AllocsPerRun(100, func() { noteSink = RouteNote(era, why) }); allocs != 0 {
+			t.Errorf("%s %s: %.0f allocations to note the route, want 0", tc.method, tc.body, allocs)
+		}
+	}
+	if got := RouteNote(EraStateless, "protocol version header 2099-01-01"); got != "2026: protocol version header 2099-01-01" {
+		t.Errorf("another reason: %q", got)
+	}
+}
+
+// noteSink keeps RouteNote's result on the heap, as the recorder does (the exchange's notes).
+var noteSink string
+
 type readCloser struct{ *strings.Reader }
 
 func (readCloser) Close() error { return nil }

@@ -2,10 +2,12 @@
 // of ratios with the absolute numbers beside them (script/bench builds mcpwatch and runs it):
 //
 //  1. `mcpwatch serve` tools/call throughput and latency, recording on, against a minimal server on the official
-//     MCP Go SDK alone and a plain net/http JSON handler (the limit), in both protocol eras;
+//     MCP Go SDK alone and a plain net/http JSON handler (the limit), in both protocol eras; and whole legacy-era
+//     session setups (initialize, notifications/initialized, DELETE) against the same;
 //  2. the recorder's cost: recording on (with the capture file), in memory only, and off;
 //  3. `mcpwatch proxy` against a direct connection, a bare httputil.ReverseProxy and mitmdump's reverse mode, for
-//     throughput and for the first event of an SSE stream (when this mcpwatch has the proxy command);
+//     throughput, for the first event of an SSE stream, and for latency at a fixed rate well below saturation
+//     (paced calls interleaved over the targets: the p99 the proxy adds to the bare ReverseProxy's);
 //  4. whole OAuth handshakes per second;
 //  5. the TUI's frame time and keystroke handling with 100k exchanges (`go test -bench` in tui/, once it exists);
 //  6. memory per recorded exchange and each process's peak RSS.
@@ -18,8 +20,8 @@
 // the load generator on CPU 1), and the plain net/http handler's row shows how far the load generator can go: it
 // must be far faster than every other target, or the ratios measure the harness.
 //
-//	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,recorder,...]
-//	         [--server-cpus 0 --load-cpus 1]
+//	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,setup,latency,...]
+//	         [--server-cpus 0 --load-cpus 1] [--latency-rate 1000 --latency-duration 5s]
 //	mcpbench peer KIND [--addr ADDR] [--upstream URL]
 package main
 
@@ -47,7 +49,7 @@ func main() {
 }
 
 // groups in the order they run and print.
-var allGroups = []string{"memory", "serve", "era2026", "proxy", "sse", "oauth", "tui"}
+var allGroups = []string{"memory", "serve", "era2026", "setup", "proxy", "sse", "latency", "oauth", "tui"}
 
 func run(args []string) error {
 	if len(args) > 0 && args[0] == "peer" {
@@ -64,6 +66,8 @@ func run(args []string) error {
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
 	fs.IntVar(&o.events, "events", 20, "SSE streams opened per target and round for the first-event time")
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
+	fs.Float64Var(&o.latencyRate, "latency-rate", 1000, "latency group: tools/calls per `second` in all, paced and interleaved over its four targets (each gets a quarter: far below every proxy's throughput, so that latency is not queueing)")
+	fs.DurationVar(&o.latencyDuration, "latency-duration", 5*time.Second, "latency group: measured window per round (all its targets at once)")
 	fs.Int64Var(&o.memoryExchanges, "memory-exchanges", 1_000_000, "memory group: `exchanges` mcpwatch proxy records before its peak RSS is read (tools/calls, each recorded twice: the client's and the upstream's; 0: skip)")
 	defServer, defLoad := cpuSplit()
 	fs.StringVar(&o.serverCPUs, "server-cpus", defServer, "pin every server under measurement to these `cpus` (taskset list; none: not pinned)")
@@ -85,8 +89,8 @@ func run(args []string) error {
 			o.only[g] = true
 		}
 	}
-	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 {
-		return fmt.Errorf("--rounds, --clients and --duration must be positive")
+	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 || o.latencyRate <= 0 || o.latencyDuration <= 0 {
+		return fmt.Errorf("--rounds, --clients, --duration, --latency-rate and --latency-duration must be positive")
 	}
 	var err error
 	if o.serverCPUs, err = parseCPUs(o.serverCPUs); err != nil {

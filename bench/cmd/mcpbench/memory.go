@@ -25,8 +25,13 @@ type memoryResult struct {
 	Exchanges int `json:"exchanges"` // recorded between the two heap readings
 	// HeapPerExchange is the growth of the live heap (after a full GC) per exchange kept in the store.
 	HeapPerExchange float64 `json:"heapPerExchange"`
-	// EstimatePerExchange is the store's own estimate (Exchange.Size), which its 512 MiB bound counts.
+	// EstimatePerExchange is Exchange.Size's estimate, which the store counted against its byte bound before its
+	// records were packed (1,724 B per tools/call on 2026-12-02).
 	EstimatePerExchange float64 `json:"estimatePerExchange"`
+	// CountedPerExchange is what the store counts against its byte bound now (Stats().Bytes: chunks and slabs
+	// whole), per exchange held, over every exchange it holds at the end (so a partly filled slab is spread over
+	// all of them).
+	CountedPerExchange float64 `json:"countedPerExchange"`
 	// CapturePerExchange is the capture file's size per line.
 	CapturePerExchange float64 `json:"capturePerExchange"`
 	// AllocPerExchange is everything allocated (garbage included) per exchange, client side excluded only
@@ -177,6 +182,9 @@ func measureMemory(clients int) (*memoryResult, error) {
 		est += ex.Size()
 	}
 	m.EstimatePerExchange = float64(est) / float64(n)
+	if st := store.Stats(); st.Count > 0 {
+		m.CountedPerExchange = float64(st.Bytes) / float64(st.Count)
+	}
 	if written, _ := capture.Written(); written > 0 {
 		if st, err := os.Stat(capture.Path()); err == nil {
 			m.CapturePerExchange = float64(st.Size()) / float64(written)

@@ -20,7 +20,9 @@ type options struct {
 	mcpwatch, repo, self, jsonOut, dir string
 	serverCPUs, loadCPUs               string // taskset lists; empty: not pinned
 	rounds, clients, events            int
-	memoryExchanges                    int64 // exchanges the proxy records (two per tools/call) before its peak RSS is read (memory group)
+	memoryExchanges                    int64   // exchanges the proxy records (two per tools/call) before its peak RSS is read (memory group)
+	latencyRate                        float64 // calls per second of the latency group, all its targets together
+	latencyDuration                    time.Duration
 	duration, warmup                   time.Duration
 	only                               map[string]bool
 }
@@ -47,6 +49,7 @@ type target struct {
 	// fresh, when set, starts a new process for each round (handshakes start from an empty state).
 	fresh  func(round int) (*proc, string, error)
 	stream bool // a first-event target (GET event streams) rather than a load
+	limit  bool // the plain handler (or the direct connection): how far the load generator goes
 	extra  []*proc
 
 	Runs []measurement `json:"runs"`
@@ -58,7 +61,16 @@ type target struct {
 type group struct {
 	Key     string    `json:"key"`
 	Title   string    `json:"title"`
+	Unit    string    `json:"unit,omitempty"`  // of its throughput (default calls/s)
+	Paced   float64   `json:"paced,omitempty"` // the calls per second of a paced group (latency at a fixed rate)
 	Targets []*target `json:"targets"`
+}
+
+func (g *group) unit() string {
+	if g.Unit != "" {
+		return g.Unit
+	}
+	return "calls/s"
 }
 
 // report is everything the run measured.
@@ -87,8 +99,9 @@ func bench(o *options) error {
 		Date:    time.Now(),
 		Command: command(os.Args[1:]),
 		Machine: machine(o.mcpwatch),
-		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events},
-		procs:   map[string]*target{},
+		Options: map[string]any{"rounds": o.rounds, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events,
+			"latencyRate": o.latencyRate, "latencyDuration": o.latencyDuration.String()},
+		procs: map[string]*target{},
 	}
 	rep.Pinning = o.pinning()
 	logf("mcpbench: %s; %s", rep.Machine, rep.Pinning)
@@ -134,26 +147,38 @@ func bench(o *options) error {
 		return c
 	}
 
-	var plain *proc
-	needPlain := o.want("serve") || o.want("era2026") || o.want("proxy") || o.want("sse")
-	if needPlain {
-		if plain, err = start("plain", nil, o.self, "peer", "plain"); err != nil {
-			return err
+	// Each server process starts once, when the first group that measures it needs it.
+	once := map[string]*proc{}
+	lazy := func(name string, env []string, bin string, args ...string) (*proc, error) {
+		if p := once[name]; p != nil {
+			return p, nil
 		}
-	}
-	var serveRec *proc
-	if o.want("serve") || o.want("era2026") {
-		if serveRec, err = start("serve", env, o.mcpwatch, serveArgs("--no-auth", "--capture", filepath.Join(dir, "serve.jsonl"))...); err != nil {
-			return err
+		p, err := start(name, env, bin, args...)
+		if err != nil {
+			return nil, err
 		}
+		once[name] = p
+		return p, nil
 	}
+	plainProc := func() (*proc, error) { return lazy("plain", nil, o.self, "peer", "plain") }
+	serveRecProc := func() (*proc, error) {
+		return lazy("serve", env, o.mcpwatch, serveArgs("--no-auth", "--capture", filepath.Join(dir, "serve.jsonl"))...)
+	}
+	serveOffProc := func() (*proc, error) {
+		return lazy("serve-off", append(env, envNoRecord+"=1"), o.mcpwatch, serveArgs("--no-auth", "--no-capture")...)
+	}
+	sdkProc := func() (*proc, error) { return lazy("sdk", nil, o.self, "peer", "sdk") }
 
 	if o.want("serve") {
+		serveRec, err := serveRecProc()
+		if err != nil {
+			return err
+		}
 		mem, err := start("serve-mem", env, o.mcpwatch, serveArgs("--no-auth", "--no-capture")...)
 		if err != nil {
 			return err
 		}
-		off, err := start("serve-off", append(env, envNoRecord+"=1"), o.mcpwatch, serveArgs("--no-auth", "--no-capture")...)
+		off, err := serveOffProc()
 		if err != nil {
 			return err
 		}
@@ -161,7 +186,11 @@ func bench(o *options) error {
 		if err != nil {
 			return err
 		}
-		sdk, err := start("sdk", nil, o.self, "peer", "sdk")
+		sdk, err := sdkProc()
+		if err != nil {
+			return err
+		}
+		plain, err := plainProc()
 		if err != nil {
 			return err
 		}
@@ -171,31 +200,71 @@ func bench(o *options) error {
 			{Key: "serve-off", Label: "mcpwatch serve, recording off (" + envNoRecord + "=1)", cfg: call(loadgen.EraLegacy, false), proc: off},
 			{Key: "serve-auth", Label: "mcpwatch serve, recording on, OAuth bearer check", cfg: call(loadgen.EraLegacy, true), proc: auth},
 			{Key: "sdk", Label: "go-sdk v1.8.0 alone (StreamableHTTPHandler, default options)", cfg: call(loadgen.EraLegacy, false), proc: sdk},
-			{Key: "plain", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.EraLegacy, false), proc: plain},
+			{Key: "plain", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.EraLegacy, false), proc: plain, limit: true},
 		}})
 	}
 	if o.want("era2026") {
+		serveRec, err := serveRecProc()
+		if err != nil {
+			return err
+		}
 		sdk, err := start("sdk-stateless", nil, o.self, "peer", "sdk-stateless")
+		if err != nil {
+			return err
+		}
+		plain, err := plainProc()
 		if err != nil {
 			return err
 		}
 		rep.Groups = append(rep.Groups, &group{Key: "era2026", Title: "tools/call, 2026-07-28 era (stateless: _meta, Mcp-Method/Mcp-Name), the echo tool", Targets: []*target{
 			{Key: "serve-2026", Label: "mcpwatch serve, recording on (capture file), --no-auth", cfg: call(loadgen.Era2026, false), proc: serveRec},
 			{Key: "sdk-2026", Label: "go-sdk v1.8.0 alone (StreamableHTTPHandler, Stateless)", cfg: call(loadgen.Era2026, false), proc: sdk},
-			{Key: "plain-2026", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.Era2026, false), proc: plain},
+			{Key: "plain-2026", Label: "plain net/http JSON handler (the limit)", cfg: call(loadgen.Era2026, false), proc: plain, limit: true},
+		}})
+	}
+	if o.want("setup") {
+		serveRec, err := serveRecProc()
+		if err != nil {
+			return err
+		}
+		off, err := serveOffProc()
+		if err != nil {
+			return err
+		}
+		sdk, err := sdkProc()
+		if err != nil {
+			return err
+		}
+		plain, err := plainProc()
+		if err != nil {
+			return err
+		}
+		su := base
+		su.Mode, su.Era = loadgen.ModeSetup, loadgen.EraLegacy
+		rep.Groups = append(rep.Groups, &group{Key: "setup", Unit: "sessions/s", Title: "whole legacy-era session setups (initialize → notifications/initialized → DELETE, no call), each response checked", Targets: []*target{
+			{Key: "setup-serve", Label: "mcpwatch serve, recording on (capture file), --no-auth", cfg: su, proc: serveRec},
+			{Key: "setup-serve-off", Label: "mcpwatch serve, recording off (" + envNoRecord + "=1)", cfg: su, proc: off},
+			{Key: "setup-sdk", Label: "go-sdk v1.8.0 alone (StreamableHTTPHandler, default options)", cfg: su, proc: sdk},
+			{Key: "setup-plain", Label: "plain net/http JSON handler (the limit)", cfg: su, proc: plain, limit: true},
 		}})
 	}
 
-	if o.want("proxy") || o.want("sse") {
+	if o.want("proxy") || o.want("sse") || o.want("latency") {
+		plain, err := plainProc()
+		if err != nil {
+			return err
+		}
 		rp, err := start("revproxy", nil, o.self, "peer", "revproxy", "--upstream", plain.url)
 		if err != nil {
 			return err
 		}
-		mitm, err := startMitmdump("mitmdump", dir, plain.url)
-		if err != nil {
-			return err
+		var mitm *proc
+		if o.want("proxy") || o.want("sse") {
+			if mitm, err = startMitmdump("mitmdump", dir, plain.url); err != nil {
+				return err
+			}
+			running = append(running, mitm)
 		}
-		running = append(running, mitm)
 		mcpProxy := &target{Key: "proxy", Label: "mcpwatch proxy, recording on (capture file)"}
 		proxyOff := &target{Key: "proxy-off", Label: "mcpwatch proxy, recording off (" + envNoRecord + "=1)"}
 		if ok, why := hasProxy(o.mcpwatch); ok {
@@ -209,28 +278,43 @@ func bench(o *options) error {
 		} else {
 			mcpProxy.Skip, proxyOff.Skip = why, why
 		}
-		mk := func(stream bool) []*target {
-			c := call(loadgen.EraLegacy, false)
+		mk := func(stream bool, c loadgen.Config, mitmdump bool) []*target {
 			p, off := *mcpProxy, *proxyOff
 			p.cfg, p.stream, p.extra = c, stream, []*proc{plain}
 			off.cfg, off.stream, off.extra = c, stream, []*proc{plain}
-			return []*target{
-				{Key: "direct", Label: "direct (the plain upstream, no proxy)", cfg: c, proc: plain, stream: stream},
+			ts := []*target{
+				{Key: "direct", Label: "direct (the plain upstream, no proxy)", cfg: c, proc: plain, stream: stream, limit: true},
 				&p,
 				&off,
 				{Key: "revproxy", Label: "bare httputil.ReverseProxy (own transport)", cfg: c, proc: rp, stream: stream, extra: []*proc{plain}},
-				{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, extra: []*proc{plain}},
 			}
+			if mitmdump {
+				ts = append(ts, &target{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, extra: []*proc{plain}})
+			}
+			return ts
 		}
+		c := call(loadgen.EraLegacy, false)
 		if o.want("proxy") {
-			rep.Groups = append(rep.Groups, &group{Key: "proxy", Title: "proxies in front of the plain upstream: tools/call, legacy era", Targets: mk(false)})
+			rep.Groups = append(rep.Groups, &group{Key: "proxy", Title: "proxies in front of the plain upstream: tools/call, legacy era", Targets: mk(false, c, true)})
 		}
 		if o.want("sse") {
-			ts := mk(true)
+			ts := mk(true, c, true)
 			for _, t := range ts {
 				t.Key += "-sse"
 			}
 			rep.Groups = append(rep.Groups, &group{Key: "sse", Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later)", peers.StreamHold), Targets: ts})
+		}
+		if o.want("latency") {
+			paced := c
+			paced.Rate, paced.Duration = o.latencyRate, o.latencyDuration
+			ts := mk(false, paced, false)
+			for _, t := range ts {
+				t.Key += "-paced"
+			}
+			rep.Groups = append(rep.Groups, &group{Key: "latency", Paced: o.latencyRate,
+				Title: fmt.Sprintf("proxies in front of the plain upstream: tools/call, legacy era, paced at %s calls/s in all, interleaved: each of the %d targets gets one call in %d of one schedule (%s calls/s), in the same %s windows (an open loop: latency from each call's scheduled time; each target has its own %d clients)",
+					num(o.latencyRate), len(ts), len(ts), num(o.latencyRate/float64(len(ts))), o.latencyDuration, o.clients),
+				Targets: ts})
 		}
 	}
 
@@ -278,6 +362,10 @@ func bench(o *options) error {
 	ctx := context.Background()
 	for round := range o.rounds {
 		for _, g := range rep.Groups {
+			if g.Paced > 0 {
+				runInterleaved(ctx, g, round)
+				continue
+			}
 			ts := rotate(g.Targets, round)
 			for _, t := range ts {
 				if t.Skip != "" {
@@ -388,6 +476,65 @@ func runTarget(ctx context.Context, o *options, t *target, round int) measuremen
 	return m
 }
 
+// runInterleaved runs one round of a paced group: all its targets in one paced run, interleaved on one schedule
+// (loadgen.RunPaced), so that whatever disturbs the machine disturbs each alike. A process that serves more than
+// one target (the plain upstream: direct, and behind every proxy) has no CPU time per call of its own.
+func runInterleaved(ctx context.Context, g *group, round int) {
+	var ts []*target
+	uses := map[*proc]int{}
+	for _, t := range rotate(g.Targets, round) {
+		if t.Skip != "" {
+			continue
+		}
+		ts = append(ts, t)
+		for _, p := range append([]*proc{t.proc}, t.extra...) {
+			uses[p]++
+		}
+	}
+	if len(ts) == 0 {
+		return
+	}
+	var procs []*proc
+	for p := range uses {
+		procs = append(procs, p)
+	}
+	settle(procs)
+	cpu0 := map[*proc]time.Duration{}
+	for _, p := range procs {
+		cpu0[p] = p.cpuTime()
+	}
+	urls := make([]string, len(ts))
+	for i, t := range ts {
+		urls[i] = t.cfg.URL
+	}
+	load0, t0 := selfCPU(), time.Now()
+	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
+	load, wall := selfCPU()-load0, time.Since(t0)
+	settle(procs)
+	for i, t := range ts {
+		m := measurement{Load: load, Wall: wall}
+		if uses[t.proc] == 1 {
+			m.CPU = t.proc.cpuTime() - cpu0[t.proc]
+		}
+		switch {
+		case err != nil:
+			m.Err = err.Error()
+		case rs[i].Errors > 0:
+			m.Err = fmt.Sprintf("%d errors: %v", rs[i].Errors, rs[i].Samples)
+		case rs[i].Paced.Missed > 0 || rs[i].Paced.Scheduled == 0:
+			// Calls never sent have no latency: the run measured less than its window. Calls sent late count
+			// their lateness in their latency (timed from the schedule): such a run stays, and the harness check
+			// of its group says that the rate was not kept.
+			m.Err = "the rate was not kept: " + rs[i].Paced.NotKept
+		}
+		if rs != nil {
+			m.Result = rs[i]
+		}
+		t.Runs = append(t.Runs, m)
+		logf("round %d %-16s %s", round+1, t.Key, m.short())
+	}
+}
+
 // selfCPU is this process's CPU time so far (the load generator's, when it runs).
 func selfCPU() time.Duration {
 	var ru syscall.Rusage
@@ -440,6 +587,9 @@ func (m measurement) short() string {
 		}
 	case m.Result != nil:
 		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
+		if p := m.Result.Paced; p != nil {
+			s += fmt.Sprintf(" (paced: %d late of %d, lag p99 %s)", p.Late, p.Scheduled, fmtDur(p.Lag.P99))
+		}
 	}
 	if m.Err != "" {
 		s += " ERROR " + m.Err

@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/bench/loadgen"
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // stat is the median of per-round values and their range.
@@ -60,6 +63,30 @@ func throughputRatio(x, y measurement) (float64, bool) {
 		return 0, false
 	}
 	return x.Result.Throughput / y.Result.Throughput, true
+}
+
+// addedP99 is how much later x's p99 latency is than y's in one round (a duration, in ns).
+func addedP99(x, y measurement) (float64, bool) {
+	if x.Result == nil || y.Result == nil || x.Result.Latency.N == 0 || y.Result.Latency.N == 0 {
+		return 0, false
+	}
+	return float64(x.Result.Latency.P99 - y.Result.Latency.P99), true
+}
+
+// addedP50 is addedP99 for the median.
+func addedP50(x, y measurement) (float64, bool) {
+	if x.Result == nil || y.Result == nil || x.Result.Latency.N == 0 || y.Result.Latency.N == 0 {
+		return 0, false
+	}
+	return float64(x.Result.Latency.P50 - y.Result.Latency.P50), true
+}
+
+// signedDur formats a difference of durations (ns), negative when the first was faster.
+func signedDur(f float64) string {
+	if f < 0 {
+		return "−" + d(-f)
+	}
+	return d(f)
 }
 
 func firstEventRatio(x, y measurement) (float64, bool) {
@@ -200,6 +227,9 @@ func printReport(w io.Writer, rep *report, o *options) {
 	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), legacy era", "serve", "plain", "calls/s", 0, false)
 	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), 2026 era", "serve-2026", "plain-2026", "calls/s", 0, false)
 	tputRow("1", "`serve` with the OAuth bearer check ÷ go-sdk alone (no auth), legacy era", "serve-auth", "sdk", "calls/s", 0, false)
+	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, session setups (initialize, initialized, DELETE), legacy era", "setup-serve", "setup-sdk", "sessions/s", 0.8, true)
+	tputRow("1", "`serve` recording off ÷ go-sdk alone, session setups (context)", "setup-serve-off", "setup-sdk", "sessions/s", 0, false)
+	tputRow("1", "`serve` (recording on) ÷ recording off, session setups (what recording costs a setup)", "setup-serve", "setup-serve-off", "sessions/s", 0, false)
 	tputRow("2", "recording on (store + capture file + output) ÷ recording off, throughput", "serve", "serve-off", "calls/s", 0.9, true)
 	tputRow("2", "recording in memory only (`--no-capture`) ÷ recording off, throughput", "serve-mem", "serve-off", "calls/s", 0, false)
 	if a, b := t("serve"), t("serve-off"); a != nil && b != nil {
@@ -239,6 +269,53 @@ func printReport(w io.Writer, rep *report, o *options) {
 	firstRow("first SSE event through `proxy`, recording off ÷ direct (context)", "proxy-off-sse", "direct-sse", 0, false)
 	firstRow("first SSE event through bare ReverseProxy ÷ direct (context)", "revproxy-sse", "direct-sse", 0, false)
 	firstRow("first SSE event through mitmdump ÷ direct (context: it buffers the stream)", "mitmdump-sse", "direct-sse", 0, false)
+	addedRow := func(what, a, b string, limit time.Duration, hasTarget bool) {
+		ta, tb := t(a), t(b)
+		if ta == nil || tb == nil {
+			return
+		}
+		tgt := "—"
+		if hasTarget {
+			tgt = "≤ " + fmtDur(limit)
+		}
+		if ta.Skip != "" || tb.Skip != "" {
+			row("3", what, "—", tgt, "not measured", firstNonEmpty(ta.Skip, tb.Skip))
+			return
+		}
+		s := statOf(perRound(ta, tb, addedP99))
+		s50 := statOf(perRound(ta, tb, addedP50))
+		sa, sb := summarise(ta), summarise(tb)
+		met := "—"
+		if hasTarget {
+			met = verdict(s, float64(limit), false)
+		}
+		value := "—"
+		if s.n > 0 {
+			value = "**" + signedDur(s.med) + "**"
+			if s.n > 1 {
+				value += fmt.Sprintf(" (%s – %s)", signedDur(s.lo), signedDur(s.hi))
+			}
+		}
+		added50 := "—"
+		if s50.n > 0 {
+			added50 = signedDur(s50.med)
+		}
+		numbers := fmt.Sprintf("p99 %s vs %s, p50 %s vs %s (p50 added %s) at %s calls/s", d(sa.p99.med), d(sb.p99.med), d(sa.p50.med), d(sb.p50.med),
+			added50, num(sa.tput.med))
+		if sd := summarise(t("direct-paced")); sd.p99.n > 0 {
+			numbers += fmt.Sprintf("; direct p99 %s, p50 %s", d(sd.p99.med), d(sd.p50.med))
+		}
+		if sp := summarise(t("proxy")); sp.tput.n > 0 && sa.tput.n > 0 {
+			numbers += fmt.Sprintf("; the rate is %.0f%% of `proxy`'s throughput at saturation in this run", 100*sa.tput.med/sp.tput.med)
+		}
+		if sa.errors+sb.errors > 0 {
+			numbers += fmt.Sprintf("; %d runs with errors: %s", sa.errors+sb.errors, firstNonEmpty(sa.errText, sb.errText))
+		}
+		row("3", what, value, tgt, met, numbers)
+	}
+	addedRow("p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls", "proxy-paced", "revproxy-paced", time.Millisecond, true)
+	addedRow("p99 latency added by `proxy`, recording off, over the bare ReverseProxy, paced calls (context)", "proxy-off-paced", "revproxy-paced", 0, false)
+	addedRow("p99 latency added by the bare ReverseProxy over direct, paced calls (context)", "revproxy-paced", "direct-paced", 0, false)
 	for _, k := range []string{"oauth-state", "oauth-ephemeral", "oauth-2026"} {
 		if x := t(k); x != nil {
 			s := summarise(x)
@@ -275,8 +352,18 @@ func printReport(w io.Writer, rep *report, o *options) {
 	}
 	if m := rep.Memory; m != nil {
 		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "—", "—",
-			fmt.Sprintf("over %s exchanges; the store's own estimate (its 512 MiB bound) %s B; capture file %s B per line; allocated %s B per exchange (load generator included)",
-				num(float64(m.Exchanges)), num(m.EstimatePerExchange), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+			fmt.Sprintf("over %s exchanges; capture file %s B per line; allocated %s B per exchange (load generator included)",
+				num(float64(m.Exchanges)), num(m.CapturePerExchange), num(m.AllocPerExchange)))
+		if m.CountedPerExchange > 0 {
+			ratio := m.EstimatePerExchange / m.CountedPerExchange
+			met := "yes"
+			if ratio < 10 {
+				met = "**no**"
+			}
+			row("6", "exchanges the store holds in the same bytes ÷ before packed records (bytes counted against `--max-memory` per tools/call exchange, bodies included: the old estimate ÷ now)", fmt.Sprintf("**%.2f×**", ratio), "≥ 10×", met,
+				fmt.Sprintf("%s B counted now vs %s B by `Exchange.Size`'s estimate, which the store counted before; bodies of 4 KiB and more are kept in the capture file once written (none here); the count bound is %s (100,000 before)",
+					num(m.CountedPerExchange), num(m.EstimatePerExchange), num(float64(recorder.DefaultStoreMaxCount))))
+		}
 	}
 	if m := rep.Memory; m != nil && m.Proxy != nil {
 		p := m.Proxy
@@ -301,7 +388,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 	}
 	if a, b := t("serve"), t("sdk"); a != nil && b != nil && a.Peak > 0 && b.Peak > 0 {
 		n := uint64(0)
-		for _, k := range []string{"serve", "serve-2026"} {
+		for _, k := range []string{"serve", "serve-2026", "setup-serve"} {
 			if x := t(k); x != nil {
 				for _, m := range x.Runs {
 					if m.Result != nil {
@@ -320,7 +407,10 @@ func printReport(w io.Writer, rep *report, o *options) {
 	for _, g := range rep.Groups {
 		fmt.Fprintf(w, "\n**%s**\n\n", g.Title)
 		stream := len(g.Targets) > 0 && g.Targets[0].stream
-		if stream {
+		if g.Paced > 0 {
+			fmt.Fprintln(w, "| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+		} else if stream {
 			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		} else {
@@ -345,6 +435,25 @@ func printReport(w io.Writer, rep *report, o *options) {
 					}
 				}
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), d(s.cold50.med), errs)
+				continue
+			}
+			if g.Paced > 0 {
+				var mx, lag, late []float64
+				for _, m := range x.Runs {
+					if m.Result != nil && m.Result.Paced != nil {
+						p := m.Result.Paced
+						mx = append(mx, float64(m.Result.Latency.Max))
+						lag = append(lag, float64(p.Lag.P99))
+						if p.Scheduled > 0 {
+							late = append(late, 100*float64(p.Late)/float64(p.Scheduled))
+						}
+					}
+				}
+				cpu := d(s.cpu.med)
+				if s.cpu.med == 0 {
+					cpu = "— (serves other targets too)"
+				}
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
@@ -393,6 +502,52 @@ func firstNonEmpty(xs ...string) string {
 	return ""
 }
 
+// perWhat names a group's operation.
+func perWhat(g *group) string {
+	if g.unit() == "sessions/s" {
+		return "session"
+	}
+	return "call"
+}
+
+// pacedHeadroomRow is the harness check of a paced group: the load generator sent every target's calls on their
+// schedule (each run that did not is a run with errors, out of the ratios), and how late it released them.
+func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers string)) {
+	kept, runs := 0, 0
+	var lag99, lim99, late []float64
+	for _, x := range g.Targets {
+		for _, m := range x.Runs {
+			if m.Result == nil || m.Result.Paced == nil {
+				continue
+			}
+			p := m.Result.Paced
+			runs++
+			if p.NotKept == "" && m.Err == "" {
+				kept++
+			}
+			lag99 = append(lag99, float64(p.Lag.P99))
+			if p.Scheduled > 0 {
+				late = append(late, float64(p.Late)/float64(p.Scheduled))
+			}
+			if x.limit {
+				lim99 = append(lim99, float64(m.Result.Latency.P99))
+			}
+		}
+	}
+	if runs == 0 {
+		return
+	}
+	met := "yes"
+	if kept < runs {
+		met = "**no**"
+	}
+	sl := statOf(late)
+	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s in all (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
+		fmt.Sprintf("**%d of %d** runs", kept, runs), "all", met,
+		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); direct p99 %s",
+			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), d(statOf(lim99).med)))
+}
+
 // harnessHeadroom is how much faster than the fastest other server the plain handler must be for the ratios to
 // measure the servers rather than the load generator.
 const harnessHeadroom = 2.0
@@ -402,6 +557,10 @@ const harnessHeadroom = 2.0
 // below it is the bottleneck of its own row.
 func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met, numbers string)) {
 	for _, g := range rep.Groups {
+		if g.Paced > 0 {
+			pacedHeadroomRow(g, row)
+			continue
+		}
 		var plain *target
 		var best *target
 		bestT := 0.0
@@ -409,7 +568,7 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 			if x.stream || x.Skip != "" {
 				continue
 			}
-			if strings.HasPrefix(x.Key, "plain") || x.Key == "direct" {
+			if x.limit {
 				plain = x
 				continue
 			}
@@ -431,7 +590,7 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 		}
 		row("0", "harness check, "+g.Key+": plain net/http handler ÷ the fastest other target ("+best.Key+")", s.ratio(),
 			fmt.Sprintf("≥ %.2g×", harnessHeadroom), verdict(s, harnessHeadroom, true),
-			fmt.Sprintf("%s vs %s calls/s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per call), so the other rows measure their servers",
-				num(sp.tput.med), num(bestT), 100*statOf(busy).med, d(statOf(perCall).med)))
+			fmt.Sprintf("%s vs %s %s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per %s), so the other rows measure their servers",
+				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g)))
 	}
 }

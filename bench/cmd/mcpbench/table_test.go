@@ -63,3 +63,98 @@ func TestReport(t *testing.T) {
 		}
 	}
 }
+
+// The setup group's rows: serve ÷ the SDK against the 0.8× target, the harness check against the plain handler
+// (the group's limit) in sessions per second.
+func TestReportSetup(t *testing.T) {
+	run := func(tput float64) measurement {
+		return measurement{Result: &loadgen.Result{Throughput: tput, Ops: 10, Completed: 10}, CPU: time.Millisecond, Load: time.Millisecond, Wall: 2 * time.Millisecond}
+	}
+	serve := &target{Key: "setup-serve", Runs: []measurement{run(70), run(85), run(90)}}
+	off := &target{Key: "setup-serve-off", Runs: []measurement{run(95), run(95), run(95)}}
+	sdk := &target{Key: "setup-sdk", Runs: []measurement{run(100), run(100), run(100)}}
+	plain := &target{Key: "setup-plain", limit: true, Runs: []measurement{run(300), run(300), run(300)}}
+	rep := &report{Groups: []*group{{Key: "setup", Unit: "sessions/s", Title: "setups", Targets: []*target{serve, off, sdk, plain}}},
+		procs: map[string]*target{"setup-serve": serve, "setup-serve-off": off, "setup-sdk": sdk, "setup-plain": plain}}
+	var b strings.Builder
+	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+	out := b.String()
+	for _, want := range []string{
+		"| 0 | harness check, setup: plain net/http handler ÷ the fastest other target (setup-sdk) | **3.00×** (3.00–3.00) | ≥ 2× | yes | 300 vs 100 sessions/s;",
+		"of CPU per session)",
+		"| 1 | `serve` (recording on) ÷ go-sdk alone, session setups (initialize, initialized, DELETE), legacy era | **0.85×** (0.70–0.90) | ≥ 0.8× | yes | 85.0 vs 100 sessions/s;",
+		"| 1 | `serve` recording off ÷ go-sdk alone, session setups (context) | **0.95×** (0.95–0.95) | — | — |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q in:\n%s", want, out)
+		}
+	}
+}
+
+// The latency group's rows: the p99 the proxy adds to the ReverseProxy's, the median of the per-round
+// differences, against the 1 ms target. A run that sent calls late stays in the numbers (its latencies count the
+// lateness, timed from the schedule) and fails the harness check; a run with calls never sent is out.
+func TestReportLatency(t *testing.T) {
+	const late, missed = 1, 2
+	run := func(p50, p99 time.Duration, kept int) measurement {
+		p := &loadgen.Paced{Rate: 1000, Scheduled: 2000, Sent: 2000, Lag: loadgen.Latency{N: 2000, P99: 200 * time.Microsecond}}
+		m := measurement{Result: &loadgen.Result{Throughput: 1000, Ops: 2000, Completed: 2500,
+			Latency: loadgen.Latency{N: 2000, P50: p50, P99: p99, Max: 2 * p99}, Paced: p}}
+		switch kept {
+		case late:
+			p.Late, p.NotKept = 100, "late"
+		case missed:
+			p.Sent, p.Missed, p.NotKept = 1900, 100, "missed"
+			m.Err = "the rate was not kept: missed"
+		}
+		return m
+	}
+	ms, us := time.Millisecond, time.Microsecond
+	direct := &target{Key: "direct-paced", limit: true, Runs: []measurement{run(ms/4, ms, 0), run(ms/4, ms, 0), run(ms/4, ms, 0)}}
+	rp := &target{Key: "revproxy-paced", Runs: []measurement{run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0)}}
+	proxy := &target{Key: "proxy-paced", Runs: []measurement{run(ms, 2*ms+300*us, 0), run(ms, 2*ms+500*us, late), run(ms, 9*ms, missed)}}
+	off := &target{Key: "proxy-off-paced", Runs: []measurement{run(ms, 4*ms, 0), run(ms, 4*ms, 0), run(ms, 3*ms, 0)}}
+	rep := &report{Groups: []*group{{Key: "latency", Paced: 1000, Title: "paced", Targets: []*target{direct, proxy, off, rp}}},
+		procs: map[string]*target{"direct-paced": direct, "revproxy-paced": rp, "proxy-paced": proxy, "proxy-off-paced": off}}
+	var b strings.Builder
+	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+	out := b.String()
+	for _, want := range []string{
+		"| 0 | harness check, latency: every run sent its calls on schedule at 1,000 calls/s in all (≤ 1% of them more than 1.0 ms late) | **10 of 12** runs | all | **no** | calls sent more than 1.0 ms late: median 0.0%, worst 5.0% of a run;",
+		"| 3 | p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls | **400 µs** (300 µs – 500 µs) | ≤ 1.0 ms | yes | p99 ",
+		"(p50 added 500 µs) at 1,000 calls/s; direct p99 1.0 ms, p50 250 µs; 1 runs with errors: the rate was not kept: missed |",
+		"| 3 | p99 latency added by `proxy`, recording off, over the bare ReverseProxy, paced calls (context) | **2.0 ms** (1.0 ms – 2.0 ms) | — | — |",
+		"| 3 | p99 latency added by the bare ReverseProxy over direct, paced calls (context) | **1.0 ms** (1.0 ms – 1.0 ms) | — | — |",
+		"| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | runs with errors |",
+		"| 1,000 | 1.0 ms | 2.5 ms | 5.0 ms | 200 µs | 0.0% | — (serves other targets too) | 1: the rate was not kept: missed |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q in:\n%s", want, out)
+		}
+	}
+	// Over the target: not met.
+	proxy.Runs = []measurement{run(ms, 4*ms, 0), run(ms, 4*ms, 0), run(ms, 4*ms, 0)}
+	b.Reset()
+	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+	if want := "| 3 | p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls | **2.0 ms** (2.0 ms – 2.0 ms) | ≤ 1.0 ms | **no** |"; !strings.Contains(b.String(), want) {
+		t.Errorf("no line %q in:\n%s", want, b.String())
+	}
+}
+
+// The memory group's capacity row: the old estimate ÷ what the store counts now, against the 10× target.
+func TestReportStoreCapacity(t *testing.T) {
+	for _, c := range []struct {
+		est, counted float64
+		want         string
+	}{
+		{1724, 496, "| **3.48×** | ≥ 10× | **no** |"},
+		{1724, 170, "| **10.14×** | ≥ 10× | yes |"},
+	} {
+		rep := &report{Memory: &memoryResult{Exchanges: 10, HeapPerExchange: 700, EstimatePerExchange: c.est, CountedPerExchange: c.counted}}
+		var b strings.Builder
+		printReport(&b, rep, &options{rounds: 1, duration: time.Second, clients: 16})
+		if !strings.Contains(b.String(), c.want) {
+			t.Errorf("%v: no %q in:\n%s", c, c.want, b.String())
+		}
+	}
+}

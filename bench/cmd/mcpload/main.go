@@ -6,8 +6,11 @@
 //	go run ./bench/cmd/mcpload --url URL --era 2026                                  # stateless 2026-07-28 calls
 //	go run ./bench/cmd/mcpload --url URL --auth                                      # each client signs in first
 //	go run ./bench/cmd/mcpload --url URL --mode handshake --refresh                  # whole OAuth handshakes
+//	go run ./bench/cmd/mcpload --url URL --mode setup                                # session setups (legacy era)
+//	go run ./bench/cmd/mcpload --url URL --rate 1000                                 # 1,000 calls/s, paced
 //
-// The exit code is 1 when any operation failed (or the server answered 5xx), 2 for a usage error.
+// The exit code is 1 when any operation failed (or the server answered 5xx, or a paced run did not keep its rate),
+// 2 for a usage error.
 package main
 
 import (
@@ -31,7 +34,7 @@ func run(args []string) int {
 	fs := flag.NewFlagSet("mcpload", flag.ContinueOnError)
 	var (
 		cfg      loadgen.Config
-		mode     = fs.String("mode", "call", "`call`: a tools/call loop per client; handshake: whole OAuth handshakes in a loop")
+		mode     = fs.String("mode", "call", "`call`: a tools/call loop per client; handshake: whole OAuth handshakes in a loop; setup: session setups (initialize, notifications/initialized, DELETE) in a loop")
 		era      = fs.String("era", "legacy", "`era`: legacy (initialize at 2025-11-25, sessions) or 2026 (stateless 2026-07-28)")
 		asJSON   = fs.Bool("json", false, "print the result as JSON")
 		hostHdr  = fs.String("host", "", "send this Host header (e.g. a tunnel's public host)")
@@ -44,6 +47,7 @@ func run(args []string) int {
 	fs.BoolVar(&cfg.Refresh, "refresh", false, "handshake mode: refresh the token and call again with the new one")
 	fs.BoolVar(&cfg.ConfidentialClients, "confidential", false, "register clients with client_secret_post")
 	fs.StringVar(&cfg.Tool, "tool", "echo", "the echo tool's `name`")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "call mode: send this many `calls/s` on a fixed schedule (an open loop; latency from each call's scheduled time) rather than as fast as the answers come")
 	fs.DurationVar(&cfg.Timeout, "timeout", 10*time.Second, "per-request timeout")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -74,7 +78,7 @@ func run(args []string) int {
 	} else {
 		fmt.Print(res)
 	}
-	if res.Errors > 0 || res.ServerErrors() > 0 || res.Ops == 0 {
+	if res.Errors > 0 || res.ServerErrors() > 0 || res.Ops == 0 || (res.Paced != nil && res.Paced.NotKept != "") {
 		return 1
 	}
 	return 0

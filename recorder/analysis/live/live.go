@@ -87,7 +87,7 @@ type Info struct {
 type Msg struct {
 	Epoch   int
 	Seq     uint64 // the last batch observed
-	Infos   []Info // what the analysis says of exchanges observed since the last message (in the order observed)
+	Infos   []Info // what the analysis says of exchanges observed since the last message (in the order observed); read only (subscribers may share it)
 	Report  *analysis.Report
 	Pending bool   // a report of what was observed is still owed (it is taken on a tick), or more infos follow
 	From    uint64 // the feeder's From
@@ -370,7 +370,7 @@ func (s *Service) apply(b Batch) {
 		if ex == nil || ex.ID < b.From {
 			continue // the feeder let it go already
 		}
-		s.an.Observe(ex)
+		s.an.Observe(ex.WithBodies()) // a store's snapshot (a resync) leaves large bodies in the capture file
 		s.top = max(s.top, ex.ID)
 		if _, ok := s.inChanged[ex.ID]; !ok {
 			s.changed = append(s.changed, ex.ID)

@@ -3,8 +3,13 @@ package live
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -412,6 +417,132 @@ func TestFollow(t *testing.T) {
 	<-s.Done()
 	if _, ok := sub.Next(context.Background()); ok {
 		t.Fatal("a message after the final one")
+	}
+}
+
+// Follow reads the updates of a busy recorder a batch at a time: it lets them gather in the subscription rather
+// than waking (and waking the service, and the service its subscribers) for each. 200 exchanges completed back to
+// back, the recorder yielding between them, make a few batches, not one each.
+func TestFollowGathersBatches(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	ssub := store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
+	s := New(Options{})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, store)
+	const n = 200
+	for i := range n {
+		store.Add(&recorder.Exchange{Method: "POST", URL: "/mcp", Status: 200, Start: time.Unix(int64(i), 0).UTC()})
+		runtime.Gosched() // the feeder may run here: without the gathering it pushed a batch for nearly every one
+	}
+	ssub.Close()
+	var final Msg
+	seen := 0
+	for !final.Final {
+		final = next(t, sub)
+		seen += len(final.Infos)
+	}
+	if seen != n {
+		t.Fatalf("%d exchanges said, want %d", seen, n)
+	}
+	// final.Seq counts the batches pushed (the last one, at the close, empty).
+	if final.Seq > n/10 {
+		t.Errorf("%d batches for %d exchanges: Follow woke for each rather than gathering them", final.Seq, n)
+	}
+	t.Logf("%d batches for %d exchanges", final.Seq, n)
+}
+
+// A message put in an empty mailbox hands its infos on as they are (one slice for every subscriber, read only)
+// rather than copying them into a slice grown one info at a time; a second message before the first is taken, or a
+// prune, copies them first, so that no subscriber writes into another's.
+func TestMailboxHandsInfosOn(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	s := New(Options{Saved: true})
+	defer s.Close()
+	a, b := s.Subscribe(), s.Subscribe()
+	infos := make([]Info, 64)
+	for i := range infos {
+		infos[i] = Info{ID: uint64(i + 1)}
+	}
+	m := Msg{Epoch: 1, Seq: 1, Infos: infos, From: 1}
+	put := func() {
+		a.put(m, 1000)
+		if got, ok := a.Take(); !ok || len(got.Infos) != len(infos) {
+			t.Fatalf("took %d infos", len(got.Infos))
+		}
+	}
+	put() // the mailbox's map of ids grows once
+	if n := testing.AllocsPerRun(100, put); n > 0 {
+		t.Errorf("%.0f allocations to put and take a message of %d infos, want none", n, len(infos))
+	}
+	// b holds the shared slice; a newer info of an exchange it holds is written into a copy of its own
+	b.put(m, 1000)
+	newer := Msg{Epoch: 1, Seq: 2, Infos: []Info{{ID: 1, Info: analysis.Info{Stage: analysis.StageCall}}}, From: 1}
+	b.put(newer, 1000)
+	got, _ := b.Take()
+	if len(got.Infos) != len(infos) || got.Infos[0].Stage != analysis.StageCall || infos[0].Stage != "" {
+		t.Fatalf("took %d infos, the first %+v; the message's first %+v", len(got.Infos), got.Infos[0], infos[0])
+	}
+}
+
+// observeCounter counts the snapshots observed of each exchange.
+type observeCounter struct {
+	countingAnalyzer
+	mu sync.Mutex
+	n  map[uint64]int
+}
+
+func (a *observeCounter) Observe(ex *recorder.Exchange) {
+	a.mu.Lock()
+	a.n[ex.ID]++
+	a.mu.Unlock()
+	a.countingAnalyzer.Observe(ex)
+}
+
+// A stream whose progress and completion come in one batch (an answer that took longer than the recorder's publish
+// delay) is observed once, completed: the analysis of a serve answering with event streams observed most of them
+// twice when the machine was busy.
+func TestFollowObservesAStreamOnceABatch(t *testing.T) {
+	store := recorder.NewStore(recorder.StoreOptions{})
+	ssub := store.SubscribeWith(recorder.SubscribeOptions{Buffer: 64, NoBegan: true})
+	rec := recorder.New(store, recorder.Options{PublishDelay: time.Millisecond})
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(20 * time.Millisecond) // the recorder publishes the stream's progress meanwhile
+	}))
+	for range 3 {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+	}
+	store.Publish() // the last completion waits for the store's publication timer
+	if n := len(ssub.C); n != 6 {
+		t.Fatalf("%d updates buffered, want each stream's progress and completion", n)
+	}
+	an := &observeCounter{countingAnalyzer: countingAnalyzer{exs: map[uint64]bool{}}, n: map[uint64]int{}}
+	s := New(Options{NewAnalyzer: func(analysis.Options) Analyzer { return an }})
+	defer s.Close()
+	sub := s.Subscribe()
+	go s.Follow(context.Background(), ssub, store) // after the updates: they are read in one batch
+	ssub.Close()
+	seen := map[uint64]recorder.Exchange{}
+	for m := (Msg{}); !m.Final; {
+		m = next(t, sub)
+		for _, in := range m.Infos {
+			seen[in.ID] = *in.Exchange
+		}
+	}
+	an.mu.Lock()
+	defer an.mu.Unlock()
+	if len(an.n) != 3 || len(seen) != 3 {
+		t.Fatalf("observed %v, said %d", an.n, len(seen))
+	}
+	for id, n := range an.n {
+		if n != 1 || seen[id].State != recorder.StateComplete {
+			t.Errorf("#%d observed %d times, said %s", id, n, seen[id].State)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package live
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
@@ -29,6 +30,7 @@ type Subscription struct {
 	final   bool
 	report  *analysis.Report
 	infos   []Info         // not taken yet
+	shared  bool           // infos is a message's own slice, shared with the other subscribers: copied before written
 	at      map[uint64]int // id → index in infos
 }
 
@@ -88,16 +90,27 @@ func (sub *Subscription) put(m Msg, held int) {
 	}
 	if m.Epoch != sub.epoch {
 		sub.epoch = m.Epoch
-		sub.infos, sub.report = nil, nil
+		sub.infos, sub.report, sub.shared = nil, nil, false
 		clear(sub.at)
 	}
-	for _, in := range m.Infos {
-		if i, ok := sub.at[in.ID]; ok {
-			sub.infos[i] = in
-			continue
+	if len(sub.infos) == 0 {
+		// The usual case, the last message taken: its infos are this one's (an exchange once each, as the service
+		// publishes them), shared with the other subscribers and never written here (shared: copied first; clipped,
+		// so that an append copies too) — instead of copied into a slice grown one info at a time.
+		sub.infos, sub.shared = slices.Clip(m.Infos), true
+		for i, in := range m.Infos {
+			sub.at[in.ID] = i
 		}
-		sub.at[in.ID] = len(sub.infos)
-		sub.infos = append(sub.infos, in)
+	} else {
+		sub.own()
+		for _, in := range m.Infos {
+			if i, ok := sub.at[in.ID]; ok {
+				sub.infos[i] = in
+				continue
+			}
+			sub.at[in.ID] = len(sub.infos)
+			sub.infos = append(sub.infos, in)
+		}
 	}
 	if len(sub.infos) > 2*max(held, mailboxSlack) {
 		sub.prune(m.From)
@@ -112,8 +125,16 @@ func (sub *Subscription) put(m Msg, held int) {
 	sub.signal()
 }
 
+// own makes infos the mailbox's own before it is written in place.
+func (sub *Subscription) own() {
+	if sub.shared {
+		sub.infos, sub.shared = slices.Clone(sub.infos), false
+	}
+}
+
 // prune drops the infos of exchanges the feeder no longer holds; a message says them in Dropped.
 func (sub *Subscription) prune(from uint64) {
+	sub.own()
 	kept := sub.infos[:0]
 	clear(sub.at)
 	for _, in := range sub.infos {
@@ -154,7 +175,7 @@ func (sub *Subscription) Take() (m Msg, ok bool) {
 		return m, true
 	}
 	m.Infos, m.Report, m.Seq, m.Pending, m.Final = sub.infos, sub.report, sub.seq, sub.pending, sub.final
-	sub.infos, sub.report, sub.has = nil, nil, false
+	sub.infos, sub.report, sub.has, sub.shared = nil, nil, false, false
 	clear(sub.at)
 	sub.taken = sub.seq
 	return m, true
