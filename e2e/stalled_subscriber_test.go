@@ -187,9 +187,11 @@ func runStallLoad(t *testing.T, stalled bool, workers, handshakes int, deadline 
 	}
 	r.stop(t)
 
-	// Every update has been published: read the counts before the subscriptions end (Stats sums theirs). A store
-	// whose publish blocked would still hold its lock: these calls get a deadline too, so the test fails, not hangs.
+	// Every update has been made; hand over those still waiting for the publication timer, then read the counts
+	// before the subscriptions end (Stats sums theirs). A store whose publish blocked would still hold its lock:
+	// these calls get a deadline too, so the test fails, not hangs.
 	within(t, 10*time.Second, "reading the store's counts", func() {
+		r.store.Publish()
 		out.storeDropped = r.store.Stats().Dropped
 		if r.stalled != nil {
 			out.stalledDropped = r.stalled.Dropped()

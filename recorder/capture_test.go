@@ -609,3 +609,55 @@ func TestBodyReadAfterTheHandlerReturned(t *testing.T) {
 		t.Fatalf("recorded %d request bytes of %d", got, len(payload))
 	}
 }
+
+// Nothing is handed to a subscriber while a stream is served: not its beginning before the first event reaches
+// the client, not its end before the client has the last byte and sends its next request. A subscriber woken
+// there ran on the proxy's core before it read the upstream's answer or the client's next request, and the first
+// event waited for it (docs/benchmarks-store.md, "Subscribers off the path").
+func TestStreamWakesNoSubscriberWhileServed(t *testing.T) {
+	store := NewStore(StoreOptions{PublishDelay: time.Hour})
+	sub := store.Subscribe(16) // hears of requests as they begin, as the TUI does
+	release := make(chan struct{})
+	base, _ := serveRecorded(t, store, Options{PublishDelay: time.Hour}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		io.WriteString(w, "id: 2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n")
+	}))
+	resp, err := http.Get(base + "/mcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\n" {
+			break
+		}
+	}
+	if n := len(sub.C); n != 0 {
+		t.Errorf("%d updates handed to the subscriber before the first event reached the client (%v)", n, (<-sub.C).Kind)
+	}
+	close(release)
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(sub.C); n != 0 {
+		t.Errorf("%d updates handed to the subscriber before the client had the stream's end", n)
+	}
+	sub.Close() // hands over what is pending
+	var kinds []UpdateKind
+	var last *Exchange
+	for u := range sub.C {
+		kinds = append(kinds, u.Kind)
+		last = u.Exchange
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint([]UpdateKind{Began, Completed}) || len(last.Events) != 2 || len(last.RPC) != 2 {
+		t.Errorf("the subscriber got %v, the last with %d events", kinds, len(last.Events))
+	}
+}

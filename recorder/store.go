@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 )
 
@@ -31,6 +32,14 @@ type Update struct {
 type StoreOptions struct {
 	MaxCount int   // default DefaultStoreMaxCount
 	MaxBytes int64 // default DefaultStoreMaxBytes (mcpwatch --max-memory)
+	// PublishDelay is how long after the first of them the updates recorded on the HTTP path (an exchange begun,
+	// completed) reach the subscribers, all those that came meanwhile together, in order (default
+	// DefaultPublishDelay; negative: at once). Handing an update to a subscriber wakes its goroutine, which then
+	// runs as soon as the recording goroutine waits: before a proxy read its upstream's answer, or the client's
+	// next request (the first event of the next stream waited for the analysis, the printer and the capture
+	// writer: docs/benchmarks-store.md, "Subscribers off the path"). Updates published off the path (an event
+	// stream's progress, by the recorder's late timer) go at once, with those pending before them.
+	PublishDelay time.Duration
 }
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
@@ -43,8 +52,16 @@ const (
 	DefaultStoreMaxBytes = 128 << 20
 )
 
+// DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late.
+const DefaultPublishDelay = 2 * time.Millisecond
+
+// maxPendingUpdates bounds the updates waiting for the publication timer: past it they are handed over at once
+// (a busy store wakes its subscribers once per this many updates rather than once per delay).
+const maxPendingUpdates = 1024
+
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the
-// HTTP path: a subscriber that does not keep up loses updates, and the loss is counted.
+// HTTP path: a subscriber that does not keep up loses updates, and the loss is counted. Subscribers receive the
+// updates by a timer, StoreOptions.PublishDelay after the first of a group, so that none is woken on the HTTP path.
 //
 // A completed exchange is kept packed (pack.go): a fixed-size, pointer-free record in a chunked array (chunks
 // allocated and dropped whole, oldest first), its variable parts in pointer-free slabs. A pending or streaming
@@ -75,6 +92,9 @@ type Store struct {
 	file    *CaptureFile
 	bodyMin int
 	inFile  map[uint64]fileLoc
+	pending []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
+	wake    *time.Timer // hands them over (nil until the first)
+	armed   bool        // wake is running
 }
 
 // maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
@@ -90,6 +110,9 @@ func NewStore(opts StoreOptions) *Store {
 	}
 	if opts.MaxBytes <= 0 {
 		opts.MaxBytes = DefaultStoreMaxBytes
+	}
+	if opts.PublishDelay == 0 {
+		opts.PublishDelay = DefaultPublishDelay
 	}
 	// Chunks and slabs are at most a sixteenth of the byte bound, so that eviction frees memory in steps small
 	// against it (and a small bound is not all taken by one chunk).
@@ -167,6 +190,7 @@ func (s *Store) update(ex *Exchange) {
 		s.bound()
 	} // else evicted while in flight; subscribers still hear of it
 	s.broadcast(Update{Kind: Changed, Exchange: ex})
+	s.publishLocked() // off the HTTP path (the recorder's late timer): at once, after what is pending
 }
 
 // complete packs ex, a completed exchange (the recorder's live exchange, its lock held: it is only read), and
@@ -369,6 +393,7 @@ func (sub *Subscription) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.subs[sub]; ok {
+		s.publishLocked() // what happened before it closed is its, as when it was handed over at once
 		delete(s.subs, sub)
 		close(sub.c)
 	}
@@ -394,21 +419,63 @@ func (s *Store) SubscribeWith(o SubscribeOptions) *Subscription {
 	c := make(chan Update, n)
 	sub := &Subscription{C: c, c: c, store: s, noBegan: o.NoBegan}
 	s.mu.Lock()
+	s.publishLocked() // what happened before it subscribed is not its
 	s.subs[sub] = struct{}{}
 	s.mu.Unlock()
 	return sub
 }
 
-// broadcast never blocks: a full subscriber loses the update. Callers hold s.mu.
+// broadcast queues u for the subscribers, who receive it by the publication timer (StoreOptions.PublishDelay) or
+// the next publishLocked. Callers hold s.mu.
 func (s *Store) broadcast(u Update) {
-	for sub := range s.subs {
-		if sub.noBegan && u.Kind == Began {
-			continue
+	if len(s.subs) == 0 {
+		return
+	}
+	s.pending = append(s.pending, u)
+	switch {
+	case s.opts.PublishDelay < 0 || len(s.pending) >= maxPendingUpdates:
+		s.publishLocked()
+	case !s.armed:
+		s.armed = true
+		if s.wake == nil {
+			s.wake = time.AfterFunc(s.opts.PublishDelay, s.Publish)
+		} else {
+			s.wake.Reset(s.opts.PublishDelay)
 		}
-		select {
-		case sub.c <- u:
-		default:
-			sub.dropped.Add(1)
+	}
+}
+
+// Publish hands the updates waiting for the publication timer (StoreOptions.PublishDelay) to the subscribers
+// now, in order (the timer runs it).
+func (s *Store) Publish() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.publishLocked()
+}
+
+// publishLocked hands the pending updates to the subscribers, in order. It never blocks: a full subscriber loses
+// the update. Callers hold s.mu.
+func (s *Store) publishLocked() {
+	if s.armed {
+		s.wake.Stop()
+		s.armed = false
+	}
+	for _, u := range s.pending {
+		for sub := range s.subs {
+			if sub.noBegan && u.Kind == Began {
+				continue
+			}
+			select {
+			case sub.c <- u:
+			default:
+				sub.dropped.Add(1)
+			}
 		}
+	}
+	clear(s.pending)
+	if cap(s.pending) > maxPendingUpdates {
+		s.pending = nil
+	} else {
+		s.pending = s.pending[:0]
 	}
 }

@@ -304,6 +304,7 @@ func TestStoreSubscriberThatNeverReadsDropsAndNeverBlocks(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("publishing blocked on a subscriber that never reads")
 	}
+	waitFor(t, func() bool { return len(live.C) == 2*n }) // the last updates reach the subscribers by the timer
 	// Each Add is two updates (Began, Completed); the stalled subscriber kept 4 of them.
 	if got := stalled.Dropped(); got != 2*n-4 {
 		t.Errorf("stalled subscriber dropped %d, want %d", got, 2*n-4)
@@ -450,4 +451,53 @@ func TestKeptTextsDoNotKeepSlabs(t *testing.T) {
 		t.Errorf("%d records: the store counts %d B, the texts kept are %d B, the heap holds %d B", n, st.Bytes, texts, heap)
 	}
 	runtime.KeepAlive(s)
+}
+
+// Updates made on the HTTP path (an exchange begun, completed) reach the subscribers PublishDelay after the first
+// of them, together and in order, so that handing them over wakes no subscriber before the recording goroutine's
+// next step (docs/benchmarks-store.md, "Subscribers off the path"); an update made off the path (a stream's
+// progress, by the recorder's late timer) hands over what is pending and itself at once.
+func TestStoreHandsUpdatesOverLate(t *testing.T) {
+	s := NewStore(StoreOptions{PublishDelay: time.Hour})
+	sub := s.Subscribe(16)
+	id := s.begin(&Exchange{State: StatePending})
+	ex := &Exchange{ID: id, State: StateComplete}
+	s.complete(ex)
+	if n := len(sub.C); n != 0 {
+		t.Fatalf("%d updates handed over on the recording goroutine, want none before the delay", n)
+	}
+	late := s.Subscribe(16) // what happened before it subscribed is not its
+	s.Add(&Exchange{})
+	s.update(&Exchange{ID: 99, State: StateStreaming}) // off the path: at once, after what is pending
+	var kinds []UpdateKind
+	for len(sub.C) > 0 {
+		kinds = append(kinds, (<-sub.C).Kind)
+	}
+	if fmt.Sprint(kinds) != fmt.Sprint([]UpdateKind{Began, Completed, Began, Completed, Changed}) {
+		t.Errorf("the first subscriber got %v", kinds)
+	}
+	if len(late.C) != 3 {
+		t.Errorf("the later subscriber got %d updates, want the 3 made after it subscribed", len(late.C))
+	}
+	s.Add(&Exchange{})
+	late.Close() // what is pending is handed over before it closes: its reader misses nothing
+	kinds = nil
+	for u := range late.C {
+		kinds = append(kinds, u.Kind)
+	}
+	if want := []UpdateKind{Began, Completed, Changed, Began, Completed}; fmt.Sprint(kinds) != fmt.Sprint(want) {
+		t.Errorf("the closed subscriber got %v, want %v", kinds, want)
+	}
+
+	// The default delay hands them over by itself.
+	s = NewStore(StoreOptions{})
+	sub = s.Subscribe(16)
+	s.Add(&Exchange{})
+	for range 2 {
+		select {
+		case <-sub.C:
+		case <-time.After(10 * time.Second):
+			t.Fatal("an update never handed over")
+		}
+	}
 }

@@ -67,7 +67,7 @@ func streamThroughTransport(t *testing.T, opts Options, first, second string) (r
 	}))
 	t.Cleanup(upstream.Close)
 	t.Cleanup(func() { close(next) })
-	store := NewStore(StoreOptions{})
+	store := NewStore(StoreOptions{PublishDelay: -1}) // each update handed over as it is made: what a read published is in sub.C when it returns
 	sub = store.Subscribe(0)
 	client := &http.Client{Transport: &Transport{Recorder: New(store, opts)}}
 	resp, err := client.Get(upstream.URL + "/mcp")
@@ -206,7 +206,7 @@ func TestTransportFirstReadDoesNotPublishTheHeadersAlone(t *testing.T) {
 	if n, err := resp.Body.Read(buf); err != nil || string(buf[:n]) != "id: 1\ndata: one\n\n" {
 		t.Fatalf("first read %q %v", buf[:n], err)
 	}
-	// Whatever the first read published is in sub.C by now (the store broadcasts synchronously).
+	// Whatever the first read published is in sub.C by now (the store hands updates over at once: PublishDelay -1).
 	for {
 		select {
 		case u := <-sub.C:

@@ -39,7 +39,8 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 const envBenchStoreMax = "MCPWATCH_BENCH_STORE_MAX"
 
 // envBenchPprof, set to a loopback address (127.0.0.1:6060), serves net/http/pprof there on its own listener, so
-// that a benchmark can take CPU profiles of the process under load (docs/benchmarks-store.md). For benchmarks only.
+// that a benchmark can take CPU profiles and execution traces (/debug/pprof/trace) of the process under load
+// (docs/benchmarks-store.md). For benchmarks only.
 const envBenchPprof = "MCPWATCH_BENCH_PPROF"
 
 func init() {
@@ -47,6 +48,7 @@ func init() {
 		mux := http.NewServeMux()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace) // runtime/trace: what runs between a request and its answer
 		go func() {
 			if err := http.ListenAndServe(addr, mux); err != nil {
 				fmt.Fprintln(os.Stderr, envBenchPprof+":", err)

@@ -213,7 +213,7 @@ func TestAbsenceFindingPrintedOnTick(t *testing.T) {
 
 func TestDroppedUpdatesAreReported(t *testing.T) {
 	exs := fixture(t, "sdk-go-legacy")
-	store := recorder.NewStore(recorder.StoreOptions{})
+	store := recorder.NewStore(recorder.StoreOptions{PublishDelay: -1}) // each update handed over as it is made
 	sub := store.Subscribe(1)
 	for _, ex := range exs {
 		store.Add(ex) // nobody reads yet: all but one update are dropped

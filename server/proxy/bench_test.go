@@ -16,11 +16,14 @@ package proxy_test
 // each one's p50 and p99 and mcpwatch's minus the bare ReverseProxy's (added-p50-µs, added-p99-µs), for a POST
 // (latency) and for the first event of a stream (first-event). mcpwatch-norec is mcpwatch recording nothing,
 // mcpwatch-inbound recording the client's exchanges but not the upstream copies: the differences are what each
-// part of recording adds. Run it several times: a p99 on a busy machine is noisy, the same run's difference less
-// so.
+// part of recording adds; mcpwatch-session has the subscribers of `proxy --no-tui` attached (the analysis service
+// and the headless printer). next-first-event measures the second of two streams opened in a row on the same
+// target, as script/bench opens them: what the first one's end left to do runs when the second opens. Run it
+// several times: a p99 on a busy machine is noisy, the same run's difference less so.
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -37,6 +40,9 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/bench/peers"
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis"
+	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
+	"github.com/mcpwatch/mcpwatch/recorder/headless"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/proxy"
 	"github.com/mcpwatch/mcpwatch/server/servertest"
@@ -79,6 +85,31 @@ func benchMcpwatch(b *testing.B, upstream string) string {
 // benchMcpwatchRecording is benchMcpwatch recording the client's exchanges (inbound) and the upstream copies
 // (upstream) or not: what each costs.
 func benchMcpwatchRecording(b *testing.B, upstream string, inbound, upstreamCopy bool) string {
+	url, _ := benchMcpwatchStore(b, upstream, inbound, upstreamCopy)
+	return url
+}
+
+// benchMcpwatchSession is benchMcpwatch with the subscribers of `mcpwatch proxy --no-tui` (app/session.go): the
+// analysis service following the store and the headless printer printing it (to io.Discard).
+func benchMcpwatchSession(b *testing.B, upstream string) string {
+	url, store := benchMcpwatchStore(b, upstream, true, true)
+	svc := live.New(live.Options{Analysis: analysis.Options{MCPPath: "/mcp"}, JudgeEvery: time.Second})
+	sub := store.SubscribeWith(recorder.SubscribeOptions{Buffer: 4096, NoBegan: true})
+	psub := svc.Subscribe()
+	ctx, stop := context.WithCancel(context.Background())
+	printed := make(chan error, 1)
+	go svc.Follow(ctx, sub, store)
+	go func() { printed <- headless.Watch(ctx, psub, io.Discard, headless.Options{}) }()
+	b.Cleanup(func() {
+		stop()
+		sub.Close()
+		<-printed
+		svc.Close()
+	})
+	return url
+}
+
+func benchMcpwatchStore(b *testing.B, upstream string, inbound, upstreamCopy bool) (string, *recorder.Store) {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
 	inRec, upRec := rec, rec
@@ -101,7 +132,7 @@ func benchMcpwatchRecording(b *testing.B, upstream string, inbound, upstreamCopy
 		p.Close()
 		capture.Close()
 	})
-	return servertest.Serve(b, server.Config{Recorder: inRec, Handler: p}).LocalURL()
+	return servertest.Serve(b, server.Config{Recorder: inRec, Handler: p}).LocalURL(), store
 }
 
 // benchRevproxy runs a bare httputil.ReverseProxy with its own transport in front of upstream (the limit for a Go
@@ -259,12 +290,21 @@ func BenchmarkProxySideBySide(b *testing.B) {
 		{"mcpwatch", benchMcpwatch(b, up.URL)},
 		{"mcpwatch-norec", benchMcpwatchRecording(b, up.URL, false, false)},
 		{"mcpwatch-inbound", benchMcpwatchRecording(b, up.URL, true, false)},
+		{"mcpwatch-session", benchMcpwatchSession(b, up.URL)},
 	}
 	b.Run("latency", func(b *testing.B) {
 		sideBySide(b, targets, benchPost)
 	})
 	b.Run("first-event", func(b *testing.B) {
 		sideBySide(b, targets, benchFirstEvent)
+	})
+	// The second of two streams opened one after the other on the same target, as script/bench opens them: what
+	// the first one's end left to do (the subscribers' work, the capture file's) runs when the second is opened.
+	b.Run("next-first-event", func(b *testing.B) {
+		sideBySide(b, targets, func(b *testing.B, client *http.Client, url string) time.Duration {
+			benchFirstEvent(b, client, url)
+			return benchFirstEvent(b, client, url)
+		})
 	})
 }
 
@@ -295,6 +335,9 @@ func sideBySide(b *testing.B, targets []benchTarget, op func(b *testing.B, clien
 	b.ReportMetric(float64((q["mcpwatch"][0]-q["revproxy"][0]).Nanoseconds())/1e3, "added-p50-µs")
 	b.ReportMetric(float64((q["mcpwatch"][1]-q["revproxy"][1]).Nanoseconds())/1e3, "added-p99-µs")
 	b.ReportMetric(float64(q["mcpwatch"][0])/float64(q["revproxy"][0]), "p50-ratio")
+	if s, ok := q["mcpwatch-session"]; ok {
+		b.ReportMetric(float64(s[0])/float64(q["revproxy"][0]), "session-p50-ratio")
+	}
 }
 
 // percentile returns the p-th percentile of ds (nearest rank); it sorts ds.

@@ -517,6 +517,7 @@ func TestFollowObservesAStreamOnceABatch(t *testing.T) {
 	for range 3 {
 		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
 	}
+	store.Publish() // the last completion waits for the store's publication timer
 	if n := len(ssub.C); n != 6 {
 		t.Fatalf("%d updates buffered, want each stream's progress and completion", n)
 	}
