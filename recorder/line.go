@@ -17,7 +17,6 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 	return (*lineParts)(nil).appendLine(dst, ex, nil)
 }
 
-
 // lineParts remembers where the last bodies and header lists encoded into one buffer of lines are, so that one
 // met again — the same bytes: the upstream copy of a proxied exchange refers to its client exchange's request and
 // response bodies and, passed on as they came, response headers, and the store shares equal bodies and header
