@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -226,6 +227,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, tools/call throughput, 2026 era", "serve-2026", "sdk-2026", "calls/s", 0.9, true)
 	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), legacy era", "serve", "plain", "calls/s", 0, false)
 	tputRow("1", "`serve` (recording on) ÷ plain net/http handler (the limit), 2026 era", "serve-2026", "plain-2026", "calls/s", 0, false)
+	tputRow("1", "`serve` recording off ÷ go-sdk alone, tools/call throughput, legacy era (what serve's own layers cost)", "serve-off", "sdk", "calls/s", 0.95, true)
 	tputRow("1", "`serve` with the OAuth bearer check ÷ go-sdk alone (no auth), legacy era", "serve-auth", "sdk", "calls/s", 0, false)
 	tputRow("1", "`serve` (recording on) ÷ go-sdk alone, session setups (initialize, initialized, DELETE), legacy era", "setup-serve", "setup-sdk", "sessions/s", 0.8, true)
 	tputRow("1", "`serve` recording off ÷ go-sdk alone, session setups (context)", "setup-serve-off", "setup-sdk", "sessions/s", 0, false)
@@ -241,6 +243,17 @@ func printReport(w io.Writer, rep *report, o *options) {
 	}
 	tputRow("3", "`proxy` (recording on) ÷ direct, throughput", "proxy", "direct", "calls/s", 0, false)
 	tputRow("3", "`proxy` (recording on) ÷ bare httputil.ReverseProxy, throughput", "proxy", "revproxy", "calls/s", 0.9, true)
+	if a, b := t("proxy"), t("revproxy"); a != nil && b != nil && a.Skip == "" && b.Skip == "" {
+		sa, sb := summarise(a), summarise(b)
+		if sb.cpu.med > 0 {
+			r, met := sa.cpu.med/sb.cpu.med, "yes"
+			if r > 1.25 {
+				met = "**no**"
+			}
+			row("3", "`proxy` (recording on) ÷ bare ReverseProxy, server CPU per call", fmt.Sprintf("**%.2f×**", r), "≤ 1.25×", met,
+				fmt.Sprintf("%s vs %s per call (medians of the rounds)", d(sa.cpu.med), d(sb.cpu.med)))
+		}
+	}
 	tputRow("3", "`proxy` (recording on) ÷ mitmdump reverse mode, throughput", "proxy", "mitmdump", "calls/s", 4, true)
 	tputRow("3", "`proxy` recording off ÷ bare ReverseProxy (what the proxy costs without recording)", "proxy-off", "revproxy", "calls/s", 0, false)
 	tputRow("3", "`proxy` recording on ÷ off (what recording both sides costs)", "proxy", "proxy-off", "calls/s", 0, false)
@@ -266,6 +279,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 				d(sa.first50.med), d(sb.first50.med), d(sa.first99.med), d(sb.first99.med), cold.med, d(sa.cold50.med), d(sb.cold50.med)))
 	}
 	firstRow("first SSE event through `proxy` ÷ direct", "proxy-sse", "direct-sse", 2, true)
+	firstRow("first SSE event through `proxy` ÷ bare ReverseProxy", "proxy-sse", "revproxy-sse", 1.15, true)
 	firstRow("first SSE event through `proxy`, recording off ÷ direct (context)", "proxy-off-sse", "direct-sse", 0, false)
 	firstRow("first SSE event through bare ReverseProxy ÷ direct (context)", "revproxy-sse", "direct-sse", 0, false)
 	firstRow("first SSE event through mitmdump ÷ direct (context: it buffers the stream)", "mitmdump-sse", "direct-sse", 0, false)
@@ -487,9 +501,9 @@ func targetText(limit float64, has, ge bool) string {
 	case !has:
 		return "—"
 	case ge:
-		return fmt.Sprintf("≥ %.2g×", limit)
+		return "≥ " + strconv.FormatFloat(limit, 'f', -1, 64) + "×"
 	default:
-		return fmt.Sprintf("≤ %.2g×", limit)
+		return "≤ " + strconv.FormatFloat(limit, 'f', -1, 64) + "×"
 	}
 }
 

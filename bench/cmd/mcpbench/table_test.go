@@ -158,3 +158,37 @@ func TestReportStoreCapacity(t *testing.T) {
 		}
 	}
 }
+
+// The rows of issue 18's targets that compare with a peer other than the one the group's first rows use: serve
+// with recording off ÷ the SDK (≥ 0.95×), the proxy's CPU per call ÷ the ReverseProxy's (≤ 1.25×) and the first
+// event through the proxy ÷ through the ReverseProxy (≤ 1.15×).
+func TestReportPeerRows(t *testing.T) {
+	call := func(tput float64, cpu time.Duration) measurement {
+		return measurement{Result: &loadgen.Result{Throughput: tput, Ops: 10, Completed: 10}, CPU: 10 * cpu}
+	}
+	first := func(p50 time.Duration) measurement {
+		return measurement{First: &loadgen.Latency{P50: p50, P99: p50}, Cold: &loadgen.Latency{P50: p50}}
+	}
+	tg := func(key string, ms ...measurement) *target { return &target{Key: key, Label: key, Runs: ms} }
+	procs := map[string]*target{
+		"serve-off":    tg("serve-off", call(96, time.Millisecond), call(94, time.Millisecond), call(97, time.Millisecond)),
+		"sdk":          tg("sdk", call(100, time.Millisecond), call(100, time.Millisecond), call(100, time.Millisecond)),
+		"proxy":        tg("proxy", call(70, 130*time.Microsecond), call(70, 130*time.Microsecond), call(70, 130*time.Microsecond)),
+		"revproxy":     tg("revproxy", call(90, 100*time.Microsecond), call(90, 100*time.Microsecond), call(90, 100*time.Microsecond)),
+		"proxy-sse":    tg("proxy-sse", first(110*time.Microsecond), first(120*time.Microsecond), first(100*time.Microsecond)),
+		"revproxy-sse": tg("revproxy-sse", first(100*time.Microsecond), first(100*time.Microsecond), first(100*time.Microsecond)),
+	}
+	rep := &report{procs: procs}
+	var b strings.Builder
+	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+	out := b.String()
+	for _, want := range []string{
+		"| 1 | `serve` recording off ÷ go-sdk alone, tools/call throughput, legacy era (what serve's own layers cost) | **0.96×** (0.94–0.97) | ≥ 0.95× | yes |",
+		"| 3 | `proxy` (recording on) ÷ bare ReverseProxy, server CPU per call | **1.30×** | ≤ 1.25× | **no** |",
+		"| 3 | first SSE event through `proxy` ÷ bare ReverseProxy | **1.10×** (1.00–1.20) | ≤ 1.15× | yes |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no line %q in:\n%s", want, out)
+		}
+	}
+}
