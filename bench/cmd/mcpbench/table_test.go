@@ -32,7 +32,8 @@ func TestCommandAndRotate(t *testing.T) {
 	if strings.Join(keys, "") != "bca" {
 		t.Errorf("rotate: %v", keys)
 	}
-	if !isFrameBench("View/160x48") || !isFrameBench("FilterKeystroke/x") || isFrameBench("Memory") || isFrameBench("ReportTick") {
+	if !isFrameBench("View/160x48") || !isFrameBench("FilterKeystroke/x") || isFrameBench("Memory") || isFrameBench("ReportTick") ||
+		!isFrameBench("FilterPass/100k") || isFrameBench("FilterPass/1000k") {
 		t.Error("isFrameBench")
 	}
 }
