@@ -19,9 +19,10 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 const (
@@ -74,7 +75,7 @@ func BenchmarkRecorder(b *testing.B) {
 			defer client.CloseIdleConnections()
 			b.ReportAllocs()
 			b.SetParallelism(4)
-			cpu0 := cpuTime()
+			cpu0 := testkit.ProcessCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -110,15 +111,9 @@ func BenchmarkRecorder(b *testing.B) {
 			}
 			// CPU time (client and server: this process) per exchange, the capture writer's included: steadier than
 			// the wall time on a busy machine.
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
-}
-
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchExchange is a recorded tools/call as serve records it.
@@ -213,7 +208,7 @@ func BenchmarkCaptureFileAppend(b *testing.B) {
 			ex := sampleExchange(1)
 			b.ReportAllocs()
 			b.SetParallelism(8) // 16 goroutines on 2 cores
-			cpu0 := cpuTime()
+			cpu0 := testkit.ProcessCPU()
 			b.ResetTimer()
 			var inAppend atomic.Int64
 			b.RunParallel(func(pb *testing.PB) {
@@ -231,7 +226,7 @@ func BenchmarkCaptureFileAppend(b *testing.B) {
 			if err := c.Close(); err != nil {
 				b.Fatal(err)
 			}
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			b.ReportMetric(float64(inAppend.Load())/float64(b.N), "append-ns/op")
 		})
 	}
@@ -279,7 +274,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 			body := req.Bytes()
 			var last *Exchange
 			b.ReportAllocs()
-			cpu0 := cpuTime()
+			cpu0 := testkit.ProcessCPU()
 			for b.Loop() {
 				r := httptest.NewRequest("POST", "/mcp", bytes.NewReader(body))
 				r.Header.Set("Content-Type", "application/json")
@@ -291,7 +286,7 @@ func BenchmarkRecordBatch(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(2*n), "ns/msg")
 			// The process's CPU time per message: steadier than the wall time on a busy machine.
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N)/float64(2*n), "cpu-ns/msg")
+			b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N)/float64(2*n), "cpu-ns/msg")
 		})
 	}
 }

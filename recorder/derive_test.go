@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // A reverse proxy behind the recorder's middleware, with a Transport that derives: the upstream copy of an answer
@@ -277,11 +279,11 @@ func BenchmarkUpstreamCopy(b *testing.B) {
 			b.Run(answer+"/"+tc.name, func(b *testing.B) {
 				call := proxiedCall(b, rec, tc.tr)
 				b.ReportAllocs()
-				cpu0 := cpuTime()
+				cpu0 := testkit.ProcessCPU()
 				for b.Loop() {
 					call()
 				}
-				b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+				b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 			})
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpwatch/mcpwatch/app"
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
 	"github.com/mcpwatch/mcpwatch/bench/peers"
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 	"github.com/mcpwatch/mcpwatch/server/toggle"
@@ -108,7 +109,7 @@ func BenchmarkServe(b *testing.B) {
 				text := make([]byte, 0, 32)
 				b.ReportAllocs()
 				n := 0
-				cpu0 := processCPU()
+				cpu0 := testkit.ProcessCPU()
 				for b.Loop() {
 					n++
 					text = strconv.AppendInt(append(text[:0], "bench "...), int64(n), 10)
@@ -130,7 +131,7 @@ func BenchmarkServe(b *testing.B) {
 			c := loadgen.NewClient(loadgen.Config{Clients: 1})
 			ctx := context.Background()
 			b.ReportAllocs()
-			cpu0 := processCPU()
+			cpu0 := testkit.ProcessCPU()
 			for b.Loop() {
 				s, err := c.Open(ctx, url, loadgen.EraLegacy, "")
 				if err != nil {
@@ -148,7 +149,7 @@ func BenchmarkServe(b *testing.B) {
 
 // reportCPU reports the process's CPU time per operation since cpu0.
 func reportCPU(b *testing.B, cpu0 time.Duration) {
-	if cpu := processCPU(); cpu > 0 && b.N > 0 {
+	if cpu := testkit.ProcessCPU(); cpu > 0 && b.N > 0 {
 		b.ReportMetric(float64(cpu-cpu0)/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
@@ -88,7 +89,7 @@ func benchSetups(b *testing.B, n int, views bool) {
 			var held uint64
 			var ms0, ms1 runtime.MemStats
 			runtime.ReadMemStats(&ms0)
-			cpu0 := processCPU()
+			cpu0 := testkit.ProcessCPU()
 			for b.Loop() {
 				b.StopTimer()
 				base := liveHeap()
@@ -110,7 +111,7 @@ func benchSetups(b *testing.B, n int, views bool) {
 				runtime.KeepAlive(rep)
 				b.StartTimer()
 			}
-			cpu := processCPU() - cpu0 // the heap measurements' collections too: compare variants, not absolutes
+			cpu := testkit.ProcessCPU() - cpu0 // the heap measurements' collections too: compare variants, not absolutes
 			runtime.ReadMemStats(&ms1)
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/setup")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/float64(n), "cpu-ns/setup")

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/bench/peers"
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
@@ -224,7 +225,7 @@ func BenchmarkProxy(b *testing.B) {
 			defer client.CloseIdleConnections()
 			b.SetParallelism(8) // 8 × GOMAXPROCS concurrent clients
 			b.ResetTimer()
-			cpu0 := cpuTime()
+			cpu0 := testkit.ProcessCPU()
 			start := time.Now()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -242,7 +243,7 @@ func BenchmarkProxy(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "req/s")
-			b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 		})
 	}
 	for _, tg := range targets {
@@ -389,11 +390,4 @@ func benchFirstEvent(b *testing.B, client *http.Client, url string) time.Duratio
 	took := time.Since(t0)
 	io.Copy(io.Discard, br)
 	return took
-}
-
-// cpuTime is the process's CPU time so far (user and system): the client, the upstream and the proxy together.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
