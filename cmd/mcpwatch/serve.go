@@ -135,8 +135,8 @@ func (f *serveFlags) registerCommon(fs *pflag.FlagSet) {
 	fs.Var(&f.toggleSpecs, "fault", "the same as --toggle: `NAME[=VALUE]`")
 	fs.StringVar(&f.scenario, "scenario", "", "switch on a scenario's toggles: `NAME` (`mcpwatch toggles` lists them)")
 	fs.BoolVar(&f.tunnel, "tunnel", false, "start a Cloudflare quick tunnel (cloudflared tunnel --url) and use its URL as the public URL")
-	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, fmt.Sprintf("keep at most this many `MiB` of exchanges in memory (what the store holds: packed records and their byte slabs, exchanges in flight by their size), and at most %d exchanges; past either the oldest are let go and counted (the TUI's header says how many), the capture file keeps every one. The TUI lists the newest %d of those held (its export writes them all) and the analysis keeps the newest %d; the process's soft memory limit is this plus %d MiB (GOMEMLIMIT overrides it)",
-		recorder.DefaultStoreMaxCount, app.TUIRows, analysis.DefaultWindow, app.MemRoom>>20))
+	fs.IntVar(&f.maxMemoryMiB, "max-memory", recorder.DefaultStoreMaxBytes>>20, fmt.Sprintf("keep at most this many `MiB` of exchanges in memory (what the store holds: packed records and their byte slabs, exchanges in flight by their size), and at most %d exchanges; past either the oldest are let go and counted (the TUI's header says how many), the capture file keeps every one. With a capture file, bodies of %d KiB and more are not held once written: they are read back from it when shown or exported. The TUI lists the newest %d of those held (its export writes them all) and the analysis keeps the newest %d; the process's soft memory limit is this plus %d MiB (GOMEMLIMIT overrides it)",
+		recorder.DefaultStoreMaxCount, recorder.FileBodyMin>>10, app.TUIRows, analysis.DefaultWindow, app.MemRoom>>20))
 }
 
 func (f *serveFlags) register(fs *pflag.FlagSet) {
