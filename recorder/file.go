@@ -281,13 +281,11 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) 
 	var at [2][2]int
 	for _, ex := range group {
 		big := bodyMin > 0 && (len(ex.ReqBody.Data) >= bodyMin || len(ex.RespBody.Data) >= bodyMin)
-		var line []byte
-		var err error
+		where := (*[2][2]int)(nil) // where the bodies land: asked only of a line with a large body
 		if big {
-			line, err = lp.appendLine(buf, ex, &at)
-		} else {
-			line, err = lp.appendLine(buf, ex, nil)
+			where = &at
 		}
+		line, err := lp.appendLine(buf, ex, where)
 		if err == nil {
 			buf = line
 			if big {
