@@ -859,7 +859,7 @@ func cmdChan(cmd tea.Cmd) <-chan tea.Msg {
 // TestDroppedUpdatesAreRecovered: a subscription that falls behind loses updates; the header counts them and the
 // model reads the store again, so no exchange stays pending or missing.
 func TestDroppedUpdatesAreRecovered(t *testing.T) {
-	store := recorder.NewStore(recorder.StoreOptions{})
+	store := recorder.NewStore(recorder.StoreOptions{PublishDelay: -1}) // each update handed over as it is made
 	m, err := New(Config{Store: store, Theme: "dark", SubscriptionBuffer: 4})
 	if err != nil {
 		t.Fatal(err)
