@@ -104,6 +104,10 @@ type live struct {
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
+	// the first events and the first note, in the same allocation too: serve's legacy answer is a stream of two
+	// events (a priming event, then the answer's), and its router notes the era of every request
+	evBuf   [2]SSEEvent
+	noteBuf [1]Note
 
 	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
 	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
@@ -124,6 +128,9 @@ type liveKey struct{}
 func AddNote(ctx context.Context, key, value string) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
 		l.mu.Lock()
+		if l.ex.Notes == nil {
+			l.ex.Notes = l.noteBuf[:0]
+		}
 		l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
 		l.mu.Unlock()
 	}
@@ -333,14 +340,32 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	if l.ended {
 		return // recorded already (and its parser put back)
 	}
-	appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
 	if l.sse == nil {
+		appendBounded(&l.ex.RespBody, p, l.rec.opts.BodyLimit)
 		return
 	}
+	b := &l.ex.RespBody
+	if b.Data == nil && len(p) < streamBodyCap && l.rec.opts.BodyLimit >= streamBodyCap {
+		b.Data = make([]byte, 0, streamBodyCap) // a stream's first piece (serve's legacy answers: a priming event)
+	}
+	held := len(b.Data)
+	appendBounded(b, p, l.rec.opts.BodyLimit)
 	// the events are cut straight into the record (beyond MaxEvents: counted, then cut off again); the slots
-	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length)
-	n := len(l.ex.Events)
-	l.ex.Events = l.sse.AppendFeed(l.ex.Events, p)
+	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length). They
+	// are cut from the body's copy of p when it kept all of p: a body is only ever appended to, so the events'
+	// texts are its bytes, not copies of their own.
+	n, evs := len(l.ex.Events), l.ex.Events
+	if evs == nil {
+		evs = l.evBuf[:0]
+	}
+	if len(b.Data)-held == len(p) {
+		evs = l.sse.AppendFeedInPlace(evs, b.Data[held:])
+	} else {
+		evs = l.sse.AppendFeed(evs, p)
+	}
+	if len(evs) > 0 {
+		l.ex.Events = evs
+	}
 	if len(l.ex.Events) == n {
 		return
 	}
@@ -436,6 +461,10 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	l.mu.Unlock()
 	l.end(err)
 }
+
+// streamBodyCap is the room an event stream's recorded body starts with: serve's legacy answers (a priming event,
+// then the answer's) fit, in one allocation rather than one per event.
+const streamBodyCap = 512
 
 // maxPostHandlerRead is how much of an unread request body net/http reads before it replies (its
 // maxPostHandlerReadBytes); with more left, it closes the connection after the reply instead.

@@ -661,3 +661,56 @@ func TestStreamWakesNoSubscriberWhileServed(t *testing.T) {
 		t.Errorf("the subscriber got %v, the last with %d events", kinds, len(last.Events))
 	}
 }
+
+// The recorder's part of a recorded tools/call answered as serve answers it in the legacy era: an event stream of
+// a priming event, flushed, then the answer's event. The stream's events are cut from the body the recorder keeps
+// (their texts are its bytes), its first two events and the era's note live in the exchange's own allocation and
+// its body starts with room for both events, so that a stream adds no allocation per event: 16 allocations more
+// than the handler alone, 24 before (the events' list twice, two ids, the priming event's type, the answer's data,
+// the note's list and the body's growth).
+func TestRecorderAllocationsPerStream(t *testing.T) {
+	if raceEnabled {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	const (
+		prime  = "event: prime\nid: 2Q4QP5ASOC4O5EHEJOPZ4HXJOW_0\ndata: \n\n"
+		answer = "event: message\nid: 2Q4QP5ASOC4O5EHEJOPZ4HXJOW_1\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n"
+	)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		AddNote(r.Context(), "era", "legacy: session id")
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, prime)
+		w.(http.Flusher).Flush()
+		io.WriteString(w, answer)
+		w.(http.Flusher).Flush()
+	})
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{PublishDelay: time.Hour}).Middleware(h) // no progress published: the stream's own cost
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
+	serve := func(h http.Handler) func() {
+		return func() {
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}
+	}
+	least := func(f func()) float64 {
+		n := testing.AllocsPerRun(200, f)
+		for range 2 {
+			n = min(n, testing.AllocsPerRun(200, f))
+		}
+		return n
+	}
+	bare, recorded := least(serve(h)), least(serve(rec))
+	ex := store.Get(store.Stats().Total)
+	if ex == nil || len(ex.Events) != 2 || ex.Events[1].ID != "2Q4QP5ASOC4O5EHEJOPZ4HXJOW_1" || ex.Events[0].Event != "prime" ||
+		ex.Events[1].Data != `{"jsonrpc":"2.0","id":7,"result":{}}` || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" ||
+		string(ex.RespBody.Data) != prime+answer || len(ex.Notes) != 1 {
+		t.Fatalf("recorded %+v", ex)
+	}
+	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
+	if recorded-bare > 16 {
+		t.Errorf("recording a two-event stream adds %.0f allocations per exchange, want at most 16", recorded-bare)
+	}
+}

@@ -30,16 +30,32 @@ func FuzzSSEParser(f *testing.F) {
 		if fmtEvents(whole) != fmtEvents(parts) {
 			t.Fatalf("split every %d bytes:\n got %s\nwant %s", step, fmtEvents(parts), fmtEvents(whole))
 		}
+		// Cut in place from an append-only body, as the recorder cuts a stream (AppendFeedInPlace): the same events.
+		ip := &SSEParser{}
+		var body []byte
+		var inPlace []SSEEvent
+		for i := 0; i < len(stream); i += step {
+			held := len(body)
+			body = append(body, stream[i:min(i+step, len(stream))]...)
+			inPlace = ip.AppendFeedInPlace(inPlace, body[held:])
+		}
+		if fmtEvents(whole) != fmtEvents(inPlace) {
+			t.Fatalf("in place, split every %d bytes:\n got %s\nwant %s", step, fmtEvents(inPlace), fmtEvents(whole))
+		}
 		for _, ev := range whole {
 			if strings.ContainsAny(ev.ID+ev.Event, "\r\n") || strings.ContainsRune(ev.ID, 0) || ev.Retry < 0 {
 				t.Fatalf("event %+v", ev)
 			}
 		}
 		small := &SSEParser{MaxLine: 8}
-		for _, ev := range small.Feed(stream) {
+		smallEvs := small.Feed(stream)
+		for _, ev := range smallEvs {
 			if len(ev.ID) > 8 || len(ev.Event) > 8 {
 				t.Fatalf("MaxLine 8: %+v", ev)
 			}
+		}
+		if got := (&SSEParser{MaxLine: 8}).AppendFeedInPlace(nil, bytes.Clone(stream)); fmtEvents(got) != fmtEvents(smallEvs) {
+			t.Fatalf("MaxLine 8 in place:\n got %s\nwant %s", fmtEvents(got), fmtEvents(smallEvs))
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func feedAll(p *SSEParser, chunks ...string) []SSEEvent {
@@ -128,6 +129,49 @@ func TestSSEParserAllocations(t *testing.T) {
 	}
 	if allocs > 2 {
 		t.Errorf("%.0f allocations per event, want 2 (its id and its data)", allocs)
+	}
+}
+
+// Cut in place (AppendFeedInPlace, bytes never written again), an event of one data line costs no allocation: its
+// id, type and data are strings of the bytes fed; an event of several data lines is joined into a copy, and what
+// was fed before is never written by the parser.
+func TestSSEParserInPlace(t *testing.T) {
+	stream := []byte("event: answer\nid: 3GXWB6LQ2ZQ4YQ3Z_7\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
+	p := &SSEParser{}
+	dst := make([]SSEEvent, 0, 1)
+	var got []SSEEvent
+	allocs := testing.AllocsPerRun(100, func() { got = p.AppendFeedInPlace(dst[:0], stream) })
+	if len(got) != 1 || got[0].Event != "answer" || got[0].ID != "3GXWB6LQ2ZQ4YQ3Z_7" || got[0].Data != `{"jsonrpc":"2.0","id":7,"result":{}}` {
+		t.Fatalf("events %+v", got)
+	}
+	if allocs > 0 && !raceEnabled {
+		t.Errorf("%.0f allocations per event in place, want 0", allocs)
+	}
+	within := func(s string) bool {
+		d := uintptr(unsafe.Pointer(unsafe.StringData(s)))
+		b := uintptr(unsafe.Pointer(&stream[0]))
+		return d >= b && d+uintptr(len(s)) <= b+uintptr(len(stream))
+	}
+	if !within(got[0].Data) || !within(got[0].ID) || !within(got[0].Event) {
+		t.Errorf("the event's texts are not the bytes fed")
+	}
+	// Every case of TestSSEParser, whole and byte by byte from an append-only buffer, as the recorder feeds it.
+	for _, in := range []string{"data: one\ndata: two\ndata:\n\n", "data: a\r\ndata: b\rdata: c\n\n", "id: 1\ndata: x\n\ndata: y\n\n",
+		"data: 1\n\ndata: 2\n", "\xef\xbb\xbfdata: x\n\n", "data: x\rdata: y\r\r", "data:  two\ndata:none\n\n"} {
+		want := fmtEvents((&SSEParser{}).Feed([]byte(in)))
+		if got := fmtEvents((&SSEParser{}).AppendFeedInPlace(nil, []byte(in))); got != want {
+			t.Errorf("%q whole in place:\n got %s\nwant %s", in, got, want)
+		}
+		ip := &SSEParser{}
+		var body []byte
+		var evs []SSEEvent
+		for i := range len(in) {
+			body = append(body, in[i])
+			evs = ip.AppendFeedInPlace(evs, body[i:])
+		}
+		if got := fmtEvents(evs); got != want {
+			t.Errorf("%q byte by byte in place:\n got %s\nwant %s", in, got, want)
+		}
 	}
 }
 
