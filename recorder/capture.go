@@ -104,10 +104,12 @@ type live struct {
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
-	// the first events and the first note, in the same allocation too: serve's legacy answer is a stream of two
-	// events (a priming event, then the answer's), and its router notes the era of every request
+	// the first events, the first note and the first two JSON-RPC messages, in the same allocation too: serve's
+	// legacy answer is a stream of two events (a priming event, then the answer's), its router notes the era of
+	// every request, and a call is a request and its answer
 	evBuf   [2]SSEEvent
 	noteBuf [1]Note
+	rpcBuf  [2]RPC // the list of a request's message and its answer's
 
 	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
 	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
@@ -227,7 +229,7 @@ func (l *live) parseRequest() {
 	if l.reqEOF && !l.reqParsed {
 		l.reqParsed = true
 		// Room for an answer, which usually follows (the request's messages come first).
-		req, skipped := appendRPC(nil, 1+len(l.ex.RPC), l.rec.opts.MaxRPC, l.ex.ReqBody.Data, FromClient, -1)
+		req, skipped := appendRPC(l.rpcBuf[:0], 1+len(l.ex.RPC), l.rec.opts.MaxRPC, l.ex.ReqBody.Data, FromClient, -1)
 		l.ex.RPCSkipped += skipped
 		if len(req) > 0 {
 			// In front of what the response brought (when it came first): pair again from the start, once.

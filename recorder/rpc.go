@@ -20,12 +20,18 @@ type rawRPC struct {
 // ParseRPC finds the JSON-RPC messages in a body: one object or a batch array. It returns nil for anything else.
 func ParseRPC(body []byte, from string, event int) []RPC {
 	rpc, _ := appendRPC(nil, 0, -1, body, from, event)
+	for i := range rpc {
+		if rpc[i].ID != nil {
+			rpc[i].ID = bytes.Clone(rpc[i].ID) // the caller's body may be written again: ids of their own
+		}
+	}
 	return rpc
 }
 
 // appendRPC appends the JSON-RPC messages of body to dst (see ParseRPC), as long as dst holds fewer than most (most
 // < 0: no bound); the messages beyond it are counted (skipped), not read. When it must allocate, it leaves room for
-// spare more messages (the answers the exchange will receive).
+// spare more messages (the answers the exchange will receive). The messages' ids are body's own bytes, not copies:
+// body must never be written again (the recorder's bodies and events are only ever appended to).
 func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) (_ []RPC, skipped int) {
 	body = bytes.TrimSpace(body)
 	if len(body) == 0 {

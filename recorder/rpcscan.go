@@ -155,7 +155,7 @@ func (s *rpcScanner) object() (r rawRPC, ok bool) {
 				return r, false
 			}
 		case equalFold(k, keyID):
-			r.ID = append(json.RawMessage(nil), v...)
+			r.ID = v[:len(v):len(v)] // the body's own bytes (appendRPC's bodies are never written again)
 		case equalFold(k, keyResult):
 			r.Result = v[:len(v):len(v)] // only its presence is used
 		case equalFold(k, keyError):
