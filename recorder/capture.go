@@ -464,9 +464,10 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	l.end(err)
 }
 
-// streamBodyCap is the room an event stream's recorded body starts with: serve's legacy answers (a priming event,
-// then the answer's) fit, in one allocation rather than one per event.
-const streamBodyCap = 512
+// streamBodyCap is the room an event stream's recorded body starts with: serve's legacy answer to a short call (a
+// priming event, then the answer's: 194 bytes for the echo tool) fits, in one allocation rather than one per
+// event; a longer one grows as before. A stream's first piece larger than it is allocated as it comes.
+const streamBodyCap = 256
 
 // maxPostHandlerRead is how much of an unread request body net/http reads before it replies (its
 // maxPostHandlerReadBytes); with more left, it closes the connection after the reply instead.
