@@ -10,8 +10,8 @@ import (
 	"github.com/mcpwatch/mcpwatch/server"
 )
 
-// A stream still open when the server stops is cut after the grace, and its record still reaches the capture file
-// the caller closes as soon as Serve returns (http.Server.Close does not wait for the handlers it cuts off).
+// A stream still open when the server stops is cut as soon as it is all that is left, and its record still reaches
+// the capture file the caller closes as soon as Serve returns (Serve waits for the exchanges it cut).
 func TestStreamOpenAtShutdownIsCaptured(t *testing.T) {
 	for i := range 5 {
 		store := recorder.NewStore(recorder.StoreOptions{})
