@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -24,6 +25,15 @@ const (
 	stopWithin   = 1500 * time.Millisecond
 	shutdownSlow = 300 * time.Millisecond
 )
+
+// startQuickExit starts mcpwatch ARGS (see Start) with the race runtime's sleep at exit off (GORACE atexit_sleep_ms,
+// 1 s by default in a -race build): the time to exit is the program's own.
+func startQuickExit(t *testing.T, args ...string) *Proc {
+	t.Helper()
+	cmd := Command(WithAddr(args)...)
+	cmd.Env = append(os.Environ(), "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	return StartCmd(t, cmd)
+}
 
 // openStream sends req and reads the answer up to its first event (or, with no event expected, its headers); the
 // body stays open, closed at cleanup.
@@ -108,7 +118,7 @@ func TestStopWithOpenStreamsProxy(t *testing.T) {
 	defer finish()
 
 	capture := filepath.Join(t.TempDir(), "capture.jsonl")
-	p := Start(t, "proxy", "--upstream", up.URL+"/mcp", "--no-tui", "--capture", capture)
+	p := startQuickExit(t, "proxy", "--upstream", up.URL+"/mcp", "--no-tui", "--capture", capture)
 	openStream(t, mustRequest(t, "GET", p.URL+"/mcp", ""), true)
 	openStream(t, mustRequest(t, "POST", p.URL+"/mcp", `{"jsonrpc":"2.0","id":"stream","method":"tools/call","params":{"name":"long"}}`), true)
 
@@ -171,19 +181,20 @@ func TestStopWithOpenStreamsProxy(t *testing.T) {
 // TestStopWithOpenStreamsServe: serve with a session's standalone GET stream open stops within stopWithin of
 // SIGINT, and the stream is in the capture file.
 func TestStopWithOpenStreamsServe(t *testing.T) {
-	h := startHostileServe(t)
-	hdr := hostileSession(t, hostileClient(10*time.Second), h.MCP)
-	req := mustRequest(t, "GET", h.MCP, "")
+	capture := filepath.Join(t.TempDir(), "capture.jsonl")
+	p := startQuickExit(t, "serve", "--no-auth", "--no-tui", "--capture", capture)
+	hdr := hostileSession(t, hostileClient(10*time.Second), p.URL+"/mcp")
+	req := mustRequest(t, "GET", p.URL+"/mcp", "")
 	for k, vs := range hdr {
 		req.Header[k] = vs
 	}
 	openStream(t, req, false)
-	took := stopTimed(t, h.proc)
+	took := stopTimed(t, p)
 	t.Logf("serve stopped %v after SIGINT (a GET stream open)", took)
 	if took > stopWithin {
 		t.Errorf("serve took %v to stop with a stream open, want < %v", took, stopWithin)
 	}
-	res, err := recorder.LoadCapture(h.Capture)
+	res, err := recorder.LoadCapture(capture)
 	if err != nil || res.TornTail {
 		t.Fatalf("capture: %v (torn %v)", err, res != nil && res.TornTail)
 	}
