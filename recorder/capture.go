@@ -41,6 +41,17 @@ type Recorder struct {
 	store    *Store
 	opts     Options
 	inflight atomic.Int64 // exchanges begun and not ended
+	// requests served and not ended (inbound exchanges), and how many of them answer with an event stream: a
+	// server that stops lets the others finish and cuts the streams (Requests)
+	requests, streams atomic.Int64
+}
+
+// Requests is how many requests are being served (inbound exchanges begun and not ended), and how many of them are
+// answered with an event stream that has begun. A server that stops waits for the requests that are not streams,
+// then ends the streams, which would not end on their own.
+func (rec *Recorder) Requests() (open, streams int64) {
+	streams = rec.streams.Load() // first: a request counted as a stream has been counted as open
+	return rec.requests.Load(), streams
 }
 
 // Wait waits until every exchange begun has ended (its record handed to the store and the capture file), or ctx
@@ -174,7 +185,11 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
-					l.finish(cw, r, errors.New("handler aborted the response"))
+					err := errors.New("handler aborted the response")
+					if c := context.Cause(r.Context()); c != nil && !errors.Is(c, context.Canceled) {
+						err = c // the server cut it (it stopped: see server.Serve); a proxy's upstream read failed with it
+					}
+					l.finish(cw, r, err)
 					panic(p)
 				}
 				// Answer first, so that the record shows the 500 the client got.
@@ -214,6 +229,7 @@ func (rec *Recorder) begin(r *http.Request) *live {
 		l.reqEOF = true
 	}
 	rec.inflight.Add(1)
+	rec.requests.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	return l
 }
@@ -290,6 +306,9 @@ func (l *live) writeHeader(status int, h http.Header) {
 			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
 		} else {
 			l.sse = newSSEParser(l.rec.opts.BodyLimit)
+		}
+		if l.ex.Kind == Inbound && l.ex.State != StateStreaming {
+			l.rec.streams.Add(1)
 		}
 		l.ex.State = StateStreaming
 		l.dirty = true
@@ -459,6 +478,9 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	}
 	if err == nil && l.sse != nil && r.Context().Err() != nil {
 		err = errors.New("stream closed by the client")
+		if c := context.Cause(r.Context()); c != nil && !errors.Is(c, context.Canceled) {
+			err = c // the server cut it (it stopped: see server.Serve)
+		}
 	}
 	l.mu.Unlock()
 	l.end(err)

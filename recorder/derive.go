@@ -317,6 +317,7 @@ func (l *live) completeDerived(prec *Exchange) {
 	c.memo = compactMemo(c)
 	derivedRecords.Add(1)
 	l.rec.store.complete(c)
+	l.rec.inflight.Add(-1) // it began in RoundTrip; its own end (endLocked) returns at once now
 }
 
 // noRequestBody reports an inbound exchange whose request body is empty and ended.

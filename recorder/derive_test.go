@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -90,6 +91,16 @@ func TestTransportDerivesWhatPassesOnUnchanged(t *testing.T) {
 		if ex.State != StateComplete || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "ping" && ex.Kind == Outbound {
 			t.Errorf("%s %s %s: %d messages %+v", ex.Kind, ex.URL, ex.State, len(ex.RPC), ex.RPC)
 		}
+	}
+	// Every exchange ended, the derived ones too: a stopping server waits for none (a derived exchange stayed
+	// counted in flight, and every proxy's stop waited out Wait's bound).
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := rec.Wait(ctx); err != nil {
+		t.Errorf("Wait after every exchange completed: %v", err)
+	}
+	if open, streams := rec.Requests(); open != 0 || streams != 0 {
+		t.Errorf("Requests after every exchange completed: %d open, %d streams", open, streams)
 	}
 }
 

@@ -155,6 +155,12 @@ func (l *live) endLocked(err error) {
 	if !l.totalSet {
 		l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	}
+	if l.ex.Kind == Inbound {
+		if l.ex.State == StateStreaming {
+			l.rec.streams.Add(-1)
+		}
+		l.rec.requests.Add(-1)
+	}
 	l.ex.State = StateComplete
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one completes first, as it would have on its own (its answer

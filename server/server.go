@@ -318,7 +318,51 @@ func (s *Server) listener() (net.Listener, func(context.Context, net.Conn) conte
 	return recorder.WrapListener(s.ln), recorder.ConnContext
 }
 
-// Serve serves until ctx ends, then shuts down (streams are cut after a grace period).
+// errStopped is why the streams open when the server stopped ended (the exchange's error in the capture).
+var errStopped = errors.New("cut: mcpwatch stopped")
+
+// shutdownGrace bounds the wait for the requests in flight when the server stops; streams are cut as soon as they
+// are all that is left (onlyStreams).
+const shutdownGrace = 2 * time.Second
+
+// plainGrace is how long a server without a recorder, which cannot tell a stream from a slow answer, lets the
+// requests in flight finish before it cuts them.
+const plainGrace = 250 * time.Millisecond
+
+// onlyStreams is closed once every request still being served is an event stream (the recorder knows which are),
+// or after shutdownGrace; without a recorder, after plainGrace. It stops looking when quit is closed.
+func (s *Server) onlyStreams(quit <-chan struct{}) <-chan struct{} {
+	c := make(chan struct{})
+	go func() {
+		defer close(c)
+		grace := shutdownGrace
+		if s.cfg.Recorder == nil {
+			grace = plainGrace
+		}
+		deadline := time.NewTimer(grace)
+		defer deadline.Stop()
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if s.cfg.Recorder != nil {
+				if open, streams := s.cfg.Recorder.Requests(); open <= streams {
+					return
+				}
+			}
+			select {
+			case <-deadline.C:
+				return
+			case <-quit:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return c
+}
+
+// Serve serves until ctx ends, then shuts down: the requests in flight are answered, then the event streams still
+// open are cut (their exchanges recorded as cut) and Serve returns.
 func (s *Server) Serve(ctx context.Context) error {
 	if s.ln == nil {
 		if err := s.Listen(); err != nil {
@@ -340,11 +384,17 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 		}()
 	}
+	// Every request's context descends from base, which Serve cancels when it stops: an event stream (the SDK's
+	// GET stream, a proxied stream and its upstream request) never ends on its own, and Shutdown alone would wait
+	// its whole grace for it.
+	base, cancelBase := context.WithCancelCause(context.Background())
+	defer cancelBase(nil)
 	s.http = &http.Server{
 		Handler:           s.router,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.cfg.Logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	var ln net.Listener
 	ln, s.http.ConnContext = s.listener()
@@ -356,11 +406,25 @@ func (s *Server) Serve(ctx context.Context) error {
 		return err
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	err := s.http.Shutdown(sctx)
+	shut := make(chan error, 1)
+	go func() { shut <- s.http.Shutdown(sctx) }() // no new connections; idle ones closed; waits for the rest
+	quit := make(chan struct{})
+	var err error
+	select {
+	case err = <-shut: // nothing was open
+	case <-s.onlyStreams(quit):
+		// What is left are streams (and requests that outlived the grace): cut them. Their handlers return, the
+		// recorder ends their exchanges, and Shutdown sees their connections go idle.
+		cancelBase(errStopped)
+		// The first Shutdown looks for idle connections less and less often (up to every 500 ms): a second one
+		// starts again at 1 ms, so the connections are seen idle as soon as the cut handlers have returned.
+		err = s.http.Shutdown(sctx)
+	}
+	close(quit)
 	if errors.Is(err, context.DeadlineExceeded) {
-		err = s.http.Close() // open SSE streams never end on their own
+		err = s.http.Close() // a handler that ignores its request's context
 	}
 	s.stop()
 	if s.cfg.Recorder != nil {

@@ -5,13 +5,14 @@ import (
 	"net/http"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/server"
 )
 
-// A stream still open when the server stops is cut after the grace, and its record still reaches the capture file
-// the caller closes as soon as Serve returns (http.Server.Close does not wait for the handlers it cuts off).
+// A stream still open when the server stops is cut as soon as it is all that is left, and its record still reaches
+// the capture file the caller closes as soon as Serve returns (Serve waits for the exchanges it cut).
 func TestStreamOpenAtShutdownIsCaptured(t *testing.T) {
 	for i := range 5 {
 		store := recorder.NewStore(recorder.StoreOptions{})
@@ -50,5 +51,35 @@ func TestStreamOpenAtShutdownIsCaptured(t *testing.T) {
 		if len(res.Exchanges) != 1 || capture.Late() != 0 {
 			t.Fatalf("run %d: %d exchanges in the capture, %d too late for it", i, len(res.Exchanges), capture.Late())
 		}
+	}
+}
+
+// Without a recorder, which tells streams from slow answers, a stream open when the server stops is cut after a
+// short grace (250 ms): Serve waited out Shutdown's 2 s for it.
+func TestStreamOpenAtShutdownWithoutRecorder(t *testing.T) {
+	srv, err := server.New(server.Config{Addr: "127.0.0.1:0", NoAuth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	resp, err := http.Get(srv.LocalURL() + "/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 10)
+	resp.Body.Read(buf) // the endpoint event: the stream is open
+	t0 := time.Now()
+	cancel()
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if took := time.Since(t0); took > time.Second {
+		t.Errorf("Serve returned %v after its context ended with a stream open, want < 1s", took)
 	}
 }

@@ -41,10 +41,13 @@ type Analyzer struct {
 	// order holds the ids of exs from order[head] on, oldest first, for forgetting the oldest past MaxExchanges.
 	order []uint64
 	head  int
-	// late holds, as a min-heap, the ids of order queued after a greater one (observed out of order, or open ones
-	// queued again), so that Forget finds every id below its bound; top is the greatest id queued.
+	// late holds, as a min-heap, the ids of order queued after a greater one (observed out of order) and those of
+	// the open exchanges forget set aside (exRec.parked), so that Forget finds every id below its bound; top is the
+	// greatest id queued.
 	late idHeap
 	top  uint64
+	// forgetSteps counts the ids forget took from order (the work it did: see TestForgetWorkPerExchange).
+	forgetSteps uint64
 
 	conns []*conn // in creation order; merged and gone ones are dropped at the next Report or sweep
 	seq   int     // connections created
@@ -91,8 +94,9 @@ type exRec struct {
 	st    uint8    // the stage: 1 + its index in stageOrder (0: none yet)
 	stat  uint8    // the status: its index in statuses
 	// settled: stage fixed, counted in its connection's stage; done: final snapshot analysed; sse: a POST of a
-	// 2024-11-05 session, answered on the session's stream.
-	settled, done, sse bool
+	// 2024-11-05 session, answered on the session's stream; parked: met open at the head of the forget queue, set
+	// aside until it completes (forget).
+	settled, done, sse, parked bool
 }
 
 // era is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
@@ -220,7 +224,14 @@ func (r *exRec) ua(ex *recorder.Exchange) signal {
 
 // settle lets go of an exchange's memo once its final snapshot was analysed (kept for the next one).
 func (a *Analyzer) settle(r *exRec) {
-	if !r.done || r.memo == nil {
+	if !r.done {
+		return
+	}
+	if r.parked { // open when forget met it: queued again now that it completed (it is in late already)
+		r.parked = false
+		a.order = append(a.order, r.id)
+	}
+	if r.memo == nil {
 		return
 	}
 	*r.memo = exMemo{}
@@ -651,15 +662,19 @@ func inboundOf(ex *recorder.Exchange) uint64 {
 }
 
 // forget drops the records of the oldest completed exchanges until at most MaxExchanges are kept. An exchange
-// still open (a long stream) is kept and looked at again later.
+// still open (a long stream) is kept and set aside (parked): it is queued again when it completes (settle), not
+// looked at meanwhile, so that streams held open at the head cost nothing per exchange (each id is taken from the
+// queue once: amortised O(1) an exchange, however many streams are open). Forget finds a parked id in late.
 func (a *Analyzer) forget() {
-	for n := len(a.order) - a.head; n > 0 && len(a.exs) > a.opts.MaxExchanges; n-- {
+	for a.head < len(a.order) && len(a.exs) > a.opts.MaxExchanges {
 		id := a.order[a.head]
 		a.head++
+		a.forgetSteps++
 		switch r := a.exs[id]; {
 		case r == nil:
 		case !r.done:
-			a.enqueue(id)
+			r.parked = true
+			a.pushLate(id)
 		default:
 			a.drop(r)
 		}
@@ -697,6 +712,11 @@ func (a *Analyzer) enqueue(id uint64) {
 		a.top = id
 		return
 	}
+	a.pushLate(id)
+}
+
+// pushLate adds id to late, the heap of ids Forget looks at beside order.
+func (a *Analyzer) pushLate(id uint64) {
 	a.late.push(id)
 	if len(a.late) > 2*len(a.exs)+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
 		a.late = slices.DeleteFunc(a.late, func(id uint64) bool { return !a.holds(id) })
