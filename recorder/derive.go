@@ -314,7 +314,6 @@ func (l *live) completeDerived(prec *Exchange) {
 		}
 		p.pair(c.RPC)
 	}
-	c.memo = compactMemo(c)
 	derivedRecords.Add(1)
 	l.rec.store.completeOwned(c)
 }
