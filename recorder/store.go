@@ -206,11 +206,11 @@ func (s *Store) completeOwned(ex *Exchange) { s.completeFrom(ex, true) }
 // without it being read back from the slabs on the HTTP path. Its header lists go in the caches of materialised
 // lists, so that Get gives the same lists. A record that lands in the store unpacked is kept as built.
 func (s *Store) completeFrom(ex *Exchange, owned bool) {
-	s.mu.Lock()
 	c := ex
 	if !owned {
-		c = ex.frozen()
+		c = ex.frozen() // before the lock: ex is only read
 	}
+	s.mu.Lock()
 	rec := s.rec(ex.ID)
 	if rec != nil && rec.live {
 		s.bytes -= s.live[ex.ID].Size()
