@@ -237,11 +237,6 @@ func (s *Store) completeFrom(ex *Exchange, owned bool) {
 // packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
 var packRecords = true
 
-func (s *Store) materialiseLocked(rec *packed) *Exchange {
-	ps := s.pk.table().parts(rec)
-	return materialise(rec, &ps, &s.pk.hdrs, &s.pk.notes)
-}
-
 // rec returns the record of id, or nil when it is not held.
 func (s *Store) rec(id uint64) *packed {
 	if id < s.first || id >= s.nextID {
