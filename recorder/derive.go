@@ -278,7 +278,7 @@ func (l *live) completeDerived(prec *Exchange) {
 	if shared && own.Data != nil {
 		l.ex.ReqBody.Data = nil
 	}
-	cv := l.ex // the store packs a copy of what it is given (or freezes one)
+	cv := l.ex // the store packs it and publishes it as it is (completeOwned)
 	c := &cv
 	c.RespBody, c.EventsSkipped = prec.RespBody, prec.EventsSkipped
 	if prec.Events != nil {
@@ -314,9 +314,8 @@ func (l *live) completeDerived(prec *Exchange) {
 		}
 		p.pair(c.RPC)
 	}
-	c.memo = compactMemo(c)
 	derivedRecords.Add(1)
-	l.rec.store.complete(c)
+	l.rec.store.completeOwned(c)
 	l.rec.inflight.Add(-1) // it began in RoundTrip; its own end (endLocked) returns at once now
 }
 

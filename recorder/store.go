@@ -168,7 +168,7 @@ func (s *Store) Add(ex *Exchange) uint64 {
 	c.lazy = nil
 	c.State = StateComplete
 	id := s.begin(&c) // sets c.ID under the lock; c is published from here on and must not be written
-	s.complete(&c)
+	s.complete(&c)    // c was published by begin: complete copies it
 	return id
 }
 
@@ -194,10 +194,23 @@ func (s *Store) update(ex *Exchange) {
 }
 
 // complete packs ex, a completed exchange (the recorder's live exchange, its lock held: it is only read), and
-// publishes the record materialised from the packed form as the exchange's final form.
-func (s *Store) complete(ex *Exchange) {
+// publishes a copy of it as the exchange's final form (completeOwned).
+func (s *Store) complete(ex *Exchange) { s.completeFrom(ex, false) }
+
+// completeOwned is complete for an exchange nobody else holds, published or writes (the upstream copy derived
+// from its client's record): it is published as it is, not copied.
+func (s *Store) completeOwned(ex *Exchange) { s.completeFrom(ex, true) }
+
+// completeFrom packs ex and publishes the record as it was built — equal, field by field, to what Get
+// materialises from the packed form (TestCompactKeepsTheRecord), so the subscribers hear what the store holds
+// without it being read back from the slabs on the HTTP path. Its header lists go in the caches of materialised
+// lists, so that Get gives the same lists. A record that lands in the store unpacked is kept as built.
+func (s *Store) completeFrom(ex *Exchange, owned bool) {
+	c := ex
+	if !owned {
+		c = ex.frozen() // before the lock: ex is only read
+	}
 	s.mu.Lock()
-	var c *Exchange
 	rec := s.rec(ex.ID)
 	if rec != nil && rec.live {
 		s.bytes -= s.live[ex.ID].Size()
@@ -206,15 +219,12 @@ func (s *Store) complete(ex *Exchange) {
 	switch {
 	case rec != nil && packRecords && packable(ex):
 		s.pk.pack(rec, ex, s.bodyMin)
-		c = s.materialiseLocked(rec)
+		c.memo = compactMemo(c) // as Get's
 		s.pk.remember(rec, c)
 	case rec != nil:
-		c = ex.frozen() // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
-		s.live[ex.ID] = c
+		s.live[ex.ID] = c // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
 		s.bytes += c.Size()
-	default:
-		c = ex.frozen() // evicted while in flight; subscribers still hear of it
-	}
+	} // else evicted while in flight; subscribers still hear of it
 	s.bound()
 	s.broadcast(Update{Kind: Completed, Exchange: c})
 	fns := s.onFinish
@@ -226,11 +236,6 @@ func (s *Store) complete(ex *Exchange) {
 
 // packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
 var packRecords = true
-
-func (s *Store) materialiseLocked(rec *packed) *Exchange {
-	ps := s.pk.table().parts(rec)
-	return materialise(rec, &ps, &s.pk.hdrs, &s.pk.notes)
-}
 
 // rec returns the record of id, or nil when it is not held.
 func (s *Store) rec(id uint64) *packed {
