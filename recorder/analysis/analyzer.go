@@ -301,21 +301,39 @@ const (
 // stageEnt is what a connection counts of a stage it has seen (its index in stageOrder: i). A connection keeps
 // entries for the stages it saw only, in the order it first saw them: a session setup sees three of the twenty.
 type stageEnt struct {
-	first  time.Time
+	first  instant // when the connection first saw it (firstAt): no pointer, so that the collector does not scan stages
 	lastID uint64
 	dur    time.Duration
 	count  int
 	i      uint8
 	stat   uint8 // the status: its index in statuses
+	loc    uint8 // first's location (instant)
 }
+
+// firstAt is when the connection first saw the stage.
+func (s *stageEnt) firstAt() time.Time { return s.first.time(s.loc) }
+
+// setFirst sets when the connection first saw the stage.
+func (s *stageEnt) setFirst(t time.Time) { s.first, s.loc = instantOf(t) }
 
 func (s *stageEnt) status() StageStatus { return statuses[s.stat] }
 
 // markEnt is a mark a connection has set (m: its kind, mCode...): only the marks set are kept, as the stages.
 type markEnt struct {
-	mark
-	m uint8
+	at  instant // the mark's time, without a pointer (instant)
+	ex  uint64
+	loc uint8 // at's location
+	m   uint8
 }
+
+func markEntOf(m int, v mark) markEnt {
+	e := markEnt{ex: v.ex, m: uint8(m)}
+	e.at, e.loc = instantOf(v.at)
+	return e
+}
+
+// mark is the mark the entry keeps.
+func (e *markEnt) mark() mark { return mark{at: e.at.time(e.loc), ex: e.ex} }
 
 // sessionVer is the protocol version a session's initialize negotiated.
 type sessionVer struct{ sid, version string }
@@ -1354,8 +1372,8 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 		d := dst.stage(int(s.i), true)
 		d.count += s.count
-		if d.first.IsZero() || s.first.Before(d.first) {
-			d.first = s.first
+		if d.firstAt().IsZero() || s.firstAt().Before(d.firstAt()) {
+			d.first, d.loc = s.first, s.loc
 		}
 		if s.lastID > d.lastID {
 			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
@@ -1430,8 +1448,8 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.kept[id] = k
 	}
 	for _, m := range src.marks {
-		if dst.markOf(int(m.m)).before(m.mark) {
-			dst.setMark(int(m.m), m.mark)
+		if dst.markOf(int(m.m)).before(m.mark()) {
+			dst.setMark(int(m.m), m.mark())
 		}
 	}
 	src.order, src.ids, src.sessions, src.kept, src.marks, src.stages = nil, nil, nil, nil, nil, nil
@@ -1466,9 +1484,9 @@ func (c *conn) stage(i int, add bool) *stageEnt {
 
 // markOf is the connection's mark of kind m (unset if none).
 func (c *conn) markOf(m int) mark {
-	for _, e := range c.marks {
-		if int(e.m) == m {
-			return e.mark
+	for k := range c.marks {
+		if int(c.marks[k].m) == m {
+			return c.marks[k].mark()
 		}
 	}
 	return mark{}
@@ -1478,20 +1496,20 @@ func (c *conn) markOf(m int) mark {
 func (c *conn) setMark(m int, v mark) {
 	for k := range c.marks {
 		if int(c.marks[k].m) == m {
-			c.marks[k].mark = v
+			c.marks[k] = markEntOf(m, v)
 			return
 		}
 	}
 	if c.marks == nil {
 		c.marks = make([]markEnt, 0, 4) // a session setup's marks: initialize, its success and session, initialized
 	}
-	c.marks = append(c.marks, markEnt{mark: v, m: uint8(m)})
+	c.marks = append(c.marks, markEntOf(m, v))
 }
 
 // markTable is every mark of the connection, by kind, for the rules that read many.
 func (c *conn) markTable() (t [numMarks]mark) {
-	for _, e := range c.marks {
-		t[e.m] = e.mark
+	for k := range c.marks {
+		t[c.marks[k].m] = c.marks[k].mark()
 	}
 	return t
 }
@@ -1550,8 +1568,8 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 	}
 	s := c.stage(i, true)
 	s.count++
-	if s.first.IsZero() || r.start.Before(s.first) {
-		s.first = r.start
+	if first := s.firstAt(); first.IsZero() || r.start.Before(first) {
+		s.setFirst(r.start)
 	}
 	if r.id >= s.lastID {
 		s.lastID, s.stat, s.dur = r.id, r.stat, dur
@@ -1818,7 +1836,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
 		if s != nil && s.count > 0 {
-			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.first, s.dur, s.lastID, s.count
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, s.count
 		} else if i < lastSeen {
 			ss.Status = StatusSkipped
 		}
@@ -1862,8 +1880,8 @@ func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
 	c.none = len(abs) == 0
 	if c.none {
 		c.noneGen, c.noneEnded, c.noneUntil = c.gen, ended, farFuture
-		for _, m := range c.marks {
-			if at := m.at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
+		for k := range c.marks {
+			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
 				c.noneUntil = at // the next mark to pass its grace
 			}
 		}
