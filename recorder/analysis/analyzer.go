@@ -1213,7 +1213,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
 		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
-			target.ua, target.uaStrength = ua, s.strength
+			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
 	switch r.stage() {
@@ -1324,6 +1324,16 @@ func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
 	a.conns = append(a.conns, c)
 	return c
+}
+
+// shared is s as a string of the analysis' own, one copy for every equal value (unique): a string of an
+// exchange's headers points into the one buffer the store materialised the whole list in, and a connection that
+// kept it (its user agent, its protocol version) held that list as long as the connection lives.
+func shared(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 func (c *conn) root() *conn {
@@ -1691,9 +1701,9 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.era() == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
-			c.protocol = v
+			c.protocol = shared(v)
 		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
-			c.protocol = v
+			c.protocol = shared(v)
 		}
 	}
 }
