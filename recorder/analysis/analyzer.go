@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unique"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -72,8 +73,11 @@ type Analyzer struct {
 	now   time.Time // SetNow
 	ended bool      // End: the capture ended
 
-	req   reqMemo // the last request body's params, read once for every rule that looks at them
-	spare *exMemo // a memo let go, for the next exchange
+	req reqMemo // the last request body's params, read once for every rule that looks at them
+	// keyBuf and keyList are the keys of the exchange being linked (headerKeys, keysOf): scratch.
+	keyBuf  []byte
+	keyList []string
+	spare   *exMemo // a memo let go, for the next exchange
 
 	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
@@ -254,6 +258,18 @@ func (a *Analyzer) point(m map[string]ref, k string, c *conn, ex uint64) {
 		ex = old.ex
 	}
 	m[k] = ref{c: c, ex: ex}
+}
+
+// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point: an entry that
+// does not change keeps its key, a new or changed one takes a copy of k.
+func (a *Analyzer) pointKey(k string, c *conn, ex uint64) {
+	old, ok := a.keys[k]
+	if ok && old.ex > ex && a.conn(old) == c {
+		ex = old.ex
+	}
+	if v := (ref{c: c, ex: ex}); !ok || v != old {
+		a.keys[strings.Clone(k)] = v
+	}
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -1067,37 +1083,50 @@ func opening(s Stage) bool {
 	return false
 }
 
-// headerKeys are the strong keys a request's headers carry: the bearer token and the session id.
+// headerKeys are the strong keys a request's headers carry: the bearer token and the session id. The keys are
+// the analyzer's scratch (keyBuf), valid until the next headerKeys or keysOf: a key is built in its buffer, looked
+// up without a string of its own, and copied only when an index takes it (pointKey).
 func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
-	var keys []string
+	if cap(a.keyBuf) > maxKeyBuf {
+		a.keyBuf = nil // a stranger's long key once: not kept
+	}
+	a.keyBuf, a.keyList = a.keyBuf[:0], a.keyList[:0]
 	if t := r.tokKey(ex); t != "" {
-		keys = append(keys, t)
+		a.keyList = append(a.keyList, t)
 	}
-	if sid := ex.ReqHeaders.Get("Mcp-Session-Id"); sid != "" {
-		keys = append(keys, "sid:"+sid)
-	}
+	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
 	if ex.Path() == "/sse" {
 		q := query(ex)
-		if sid := q.Get("sessionid") + q.Get("sessionId"); sid != "" {
-			keys = append(keys, "sse:"+sid)
-		}
+		a.addKey("sse:", q.Get("sessionid")+q.Get("sessionId"))
 	}
 	if ex.Method == "POST" && len(a.sse) > 0 {
 		if t := ex.Target(); a.sse["ep:"+t] != nil {
-			keys = append(keys, "ep:"+t) // a POST to the endpoint a 2024-11-05 stream named
+			a.addKey("ep:", t) // a POST to the endpoint a 2024-11-05 stream named
 		}
 	}
-	return keys
+	return a.keyList
 }
 
-// keysOf are all the strong keys of an exchange: its headers', its body's and its response's.
-func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
-	keys := a.headerKeys(r, ex)
-	add := func(prefix, v string) {
-		if v != "" {
-			keys = append(keys, prefix+v)
-		}
+// maxKeyBuf bounds the key buffer the analyzer keeps between exchanges.
+const maxKeyBuf = 4 << 10
+
+// addKey adds the key prefix+v to the keys being built (headerKeys), unless v is empty: a string into the
+// analyzer's key buffer, not one of its own.
+func (a *Analyzer) addKey(prefix, v string) {
+	if v == "" {
+		return
 	}
+	start := len(a.keyBuf)
+	a.keyBuf = append(append(a.keyBuf, prefix...), v...)
+	k := a.keyBuf[start:] // a buffer grown since keeps the earlier keys in the old one, which is not written again
+	a.keyList = append(a.keyList, unsafe.String(unsafe.SliceData(k), len(k)))
+}
+
+// keysOf are all the strong keys of an exchange: its headers', its body's and its response's (the analyzer's
+// scratch, as headerKeys').
+func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
+	a.headerKeys(r, ex)
+	add := a.addKey
 	switch stage {
 	case StageAuthorize, StageConsent:
 		q := query(ex)
@@ -1144,16 +1173,14 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
 		}
 	case StageStream:
-		if t := endpointTarget(ex); t != "" {
-			keys = append(keys, "ep:"+t)
-		}
+		add("ep:", endpointTarget(ex))
 		if ex.Path() == "/sse" && len(ex.Events) > 0 && ex.Events[0].Event == "endpoint" {
 			if i := strings.Index(strings.ToLower(ex.Events[0].Data), "sessionid="); i >= 0 {
 				add("sse:", ex.Events[0].Data[i+len("sessionid="):])
 			}
 		}
 	}
-	return keys
+	return a.keyList
 }
 
 // link puts the exchange in a connection: the one its strong keys name (merging connections the exchange shows
@@ -1200,7 +1227,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		target.held++
 	}
 	for _, k := range keys {
-		a.point(a.keys, k, target, r.id)
+		a.pointKey(k, target, r.id)
 	}
 	target.gen++
 	a.point(a.weak, r.family(ex), target, r.id)
