@@ -77,7 +77,12 @@ type Analyzer struct {
 	// keyBuf and keyList are the keys of the exchange being linked (headerKeys, keysOf): scratch.
 	keyBuf  []byte
 	keyList []string
-	spare   *exMemo // a memo let go, for the next exchange
+	// uaMemo are the last user agents looked up and their signals (uaSignal), uaNext the entry to replace next;
+	// uaLookups counts the lookups made (tests).
+	uaMemo    [uaMemoSize]uaMemoEnt
+	uaNext    int
+	uaLookups int
+	spare     *exMemo // a memo let go, for the next exchange
 
 	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
@@ -204,22 +209,48 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 	return m.tok
 }
 
-func (r *exRec) family(ex *recorder.Exchange) string {
+func (r *exRec) family(a *Analyzer, ex *recorder.Exchange) string {
 	m := r.m()
 	if m.fam == "" {
-		m.fam = familyKey(ex, r.ua(ex))
+		m.fam = familyKey(ex, r.ua(a, ex))
 	}
 	return m.fam
 }
 
-// ua is the signal of the exchange's user agent (looked up once per exchange).
-func (r *exRec) ua(ex *recorder.Exchange) signal {
+// ua is the signal of the exchange's user agent (looked up once per exchange, through the analyzer's memo).
+func (r *exRec) ua(a *Analyzer, ex *recorder.Exchange) signal {
 	m := r.m()
 	if !m.uaDone {
 		m.uaDone = true
-		m.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
 	return m.uaSig
+}
+
+// uaMemoSize is the user agents whose signals an analyzer remembers: a client sends one or two, and a session
+// setup three exchanges with the same.
+const uaMemoSize = 4
+
+// uaSignal is uaSignal(ua), from the memo of the last user agents looked up: matching a user agent against every
+// client profile's fingerprints cost a tenth of a session setup's analysis, three times the same one.
+func (a *Analyzer) uaSignal(ua string) signal {
+	for i := range a.uaMemo {
+		if e := &a.uaMemo[i]; e.set && e.ua == ua {
+			return e.sig
+		}
+	}
+	a.uaLookups++
+	s := uaSignal(ua)
+	a.uaMemo[a.uaNext] = uaMemoEnt{ua: shared(ua), sig: s, set: true}
+	a.uaNext = (a.uaNext + 1) % uaMemoSize
+	return s
+}
+
+// uaMemoEnt is a user agent and its signal (uaSignal).
+type uaMemoEnt struct {
+	ua  string
+	sig signal
+	set bool
 }
 
 // settle lets go of an exchange's memo once its final snapshot was analysed (kept for the next one).
@@ -607,7 +638,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if !r.settled {
 		r.setStage(StageOf(ex, a.opts.MCPPath))
 		if ex.State == recorder.StatePending {
-			if s := r.ua(ex); s.better(r.m().sig) {
+			if s := r.ua(a, ex); s.better(r.m().sig) {
 				r.m().sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
@@ -1230,7 +1261,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(a.weak, r.family(ex), target, r.id)
+	a.point(a.weak, r.family(a, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1239,7 +1270,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
+		if s := r.ua(a, ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
@@ -1306,7 +1337,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[r.family(ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[r.family(a, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1645,7 +1676,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage() != StageClientMetadata {
-		take(r.ua(ex))
+		take(r.ua(a, ex))
 		take(addrSignal(ex))
 	}
 	stage := r.stage()

@@ -377,3 +377,25 @@ func TestIndexKeysAreTheirOwn(t *testing.T) {
 		t.Fatalf("%d session keys for %d setups", sids, n)
 	}
 }
+
+// TestUserAgentLookedUpOnce: the analyzer matches a user agent against the client profiles once, not for every
+// exchange (a session setup's three carry the same one), and its memo gives what a lookup gives, for more user
+// agents than it holds too.
+func TestUserAgentLookedUpOnce(t *testing.T) {
+	const n = 100
+	a := New(Options{})
+	for _, u := range setupUpdates(t, n) {
+		a.Observe(u)
+	}
+	if a.uaLookups != 1 {
+		t.Fatalf("%d user agent lookups for %d setups of one client, want 1", a.uaLookups, n)
+	}
+	uas := []string{"claude-code/2.1.3", "node", "Go-http-client/1.1", "python-httpx/0.28.1", "Cursor/1.7", "mcp-remote/0.1.29", "", "node"}
+	for range 3 {
+		for _, ua := range uas {
+			if got, want := a.uaSignal(ua), uaSignal(ua); got != want {
+				t.Fatalf("%q: %+v, want %+v", ua, got, want)
+			}
+		}
+	}
+}
