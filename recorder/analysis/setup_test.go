@@ -399,3 +399,20 @@ func TestUserAgentLookedUpOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestInitializeResultReadInPlace: the result of an initialize answered on an event stream is read in the event's
+// data, not in a copy of it.
+func TestInitializeResultReadInPlace(t *testing.T) {
+	var init *recorder.Exchange
+	for _, u := range setupUpdates(t, 1) {
+		if len(u.Events) > 0 {
+			init = u
+		}
+	}
+	if init == nil || rpcResult(init) == nil {
+		t.Fatal("no initialize answered on an event stream with a result")
+	}
+	if n := testing.AllocsPerRun(100, func() { rpcResult(init) }); n != 0 && !raceEnabled {
+		t.Fatalf("%.0f allocations to find an initialize's result", n)
+	}
+}
