@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unique"
+	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/clients"
@@ -75,8 +76,16 @@ type Analyzer struct {
 	now   time.Time // SetNow
 	ended bool      // End: the capture ended
 
-	req   reqMemo // the last request body's params, read once for every rule that looks at them
-	spare *exMemo // a memo let go, for the next exchange
+	req reqMemo // the last request body's params, read once for every rule that looks at them
+	// keyBuf and keyList are the keys of the exchange being linked (headerKeys, keysOf): scratch.
+	keyBuf  []byte
+	keyList []string
+	// uaMemo are the last user agents looked up and their signals (uaSignal), uaNext the entry to replace next;
+	// uaLookups counts the lookups made (tests).
+	uaMemo    [uaMemoSize]uaMemoEnt
+	uaNext    int
+	uaLookups int
+	spare     *exMemo // a memo let go, for the next exchange
 
 	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
@@ -204,22 +213,48 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 	return m.tok
 }
 
-func (r *exRec) family(ex *recorder.Exchange) string {
+func (r *exRec) family(a *Analyzer, ex *recorder.Exchange) string {
 	m := r.m()
 	if m.fam == "" {
-		m.fam = familyKey(ex, r.ua(ex))
+		m.fam = familyKey(ex, r.ua(a, ex))
 	}
 	return m.fam
 }
 
-// ua is the signal of the exchange's user agent (looked up once per exchange).
-func (r *exRec) ua(ex *recorder.Exchange) signal {
+// ua is the signal of the exchange's user agent (looked up once per exchange, through the analyzer's memo).
+func (r *exRec) ua(a *Analyzer, ex *recorder.Exchange) signal {
 	m := r.m()
 	if !m.uaDone {
 		m.uaDone = true
-		m.uaSig = uaSignal(ex.ReqHeaders.Get("User-Agent"))
+		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
 	return m.uaSig
+}
+
+// uaMemoSize is the user agents whose signals an analyzer remembers: a client sends one or two, and a session
+// setup three exchanges with the same.
+const uaMemoSize = 4
+
+// uaSignal is uaSignal(ua), from the memo of the last user agents looked up: matching a user agent against every
+// client profile's fingerprints cost a tenth of a session setup's analysis, three times the same one.
+func (a *Analyzer) uaSignal(ua string) signal {
+	for i := range a.uaMemo {
+		if e := &a.uaMemo[i]; e.set && e.ua == ua {
+			return e.sig
+		}
+	}
+	a.uaLookups++
+	s := uaSignal(ua)
+	a.uaMemo[a.uaNext] = uaMemoEnt{ua: shared(ua), sig: s, set: true}
+	a.uaNext = (a.uaNext + 1) % uaMemoSize
+	return s
+}
+
+// uaMemoEnt is a user agent and its signal (uaSignal).
+type uaMemoEnt struct {
+	ua  string
+	sig signal
+	set bool
 }
 
 // settle lets go of an exchange's memo once its final snapshot was analysed (kept for the next one).
@@ -267,6 +302,18 @@ func (a *Analyzer) point(m map[string]ref, k string, c *conn, ex uint64) {
 	m[k] = ref{c: c, ex: ex}
 }
 
+// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point: an entry that
+// does not change keeps its key, a new or changed one takes a copy of k.
+func (a *Analyzer) pointKey(k string, c *conn, ex uint64) {
+	old, ok := a.keys[k]
+	if ok && old.ex > ex && a.conn(old) == c {
+		ex = old.ex
+	}
+	if v := (ref{c: c, ex: ex}); !ok || v != old {
+		a.keys[strings.Clone(k)] = v
+	}
+}
+
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
 type mark struct {
 	at time.Time
@@ -312,21 +359,39 @@ const (
 // stageEnt is what a connection counts of a stage it has seen (its index in stageOrder: i). A connection keeps
 // entries for the stages it saw only, in the order it first saw them: a session setup sees three of the twenty.
 type stageEnt struct {
-	first  time.Time
+	first  instant // when the connection first saw it (firstAt): no pointer, so that the collector does not scan stages
 	lastID uint64
 	dur    time.Duration
 	count  int
 	i      uint8
 	stat   uint8 // the status: its index in statuses
+	loc    uint8 // first's location (instant)
 }
+
+// firstAt is when the connection first saw the stage.
+func (s *stageEnt) firstAt() time.Time { return s.first.time(s.loc) }
+
+// setFirst sets when the connection first saw the stage.
+func (s *stageEnt) setFirst(t time.Time) { s.first, s.loc = instantOf(t) }
 
 func (s *stageEnt) status() StageStatus { return statuses[s.stat] }
 
 // markEnt is a mark a connection has set (m: its kind, mCode...): only the marks set are kept, as the stages.
 type markEnt struct {
-	mark
-	m uint8
+	at  instant // the mark's time, without a pointer (instant)
+	ex  uint64
+	loc uint8 // at's location
+	m   uint8
 }
+
+func markEntOf(m int, v mark) markEnt {
+	e := markEnt{ex: v.ex, m: uint8(m)}
+	e.at, e.loc = instantOf(v.at)
+	return e
+}
+
+// mark is the mark the entry keeps.
+func (e *markEnt) mark() mark { return mark{at: e.at.time(e.loc), ex: e.ex} }
 
 // sessionVer is the protocol version a session's initialize negotiated.
 type sessionVer struct{ sid, version string }
@@ -584,7 +649,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if !r.settled {
 		r.setStage(StageOf(ex, a.opts.MCPPath))
 		if ex.State == recorder.StatePending {
-			if s := r.ua(ex); s.better(r.m().sig) {
+			if s := r.ua(a, ex); s.better(r.m().sig) {
 				r.m().sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
@@ -1069,37 +1134,50 @@ func opening(s Stage) bool {
 	return false
 }
 
-// headerKeys are the strong keys a request's headers carry: the bearer token and the session id.
+// headerKeys are the strong keys a request's headers carry: the bearer token and the session id. The keys are
+// the analyzer's scratch (keyBuf), valid until the next headerKeys or keysOf: a key is built in its buffer, looked
+// up without a string of its own, and copied only when an index takes it (pointKey).
 func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
-	var keys []string
+	if cap(a.keyBuf) > maxKeyBuf {
+		a.keyBuf = nil // a stranger's long key once: not kept
+	}
+	a.keyBuf, a.keyList = a.keyBuf[:0], a.keyList[:0]
 	if t := r.tokKey(ex); t != "" {
-		keys = append(keys, t)
+		a.keyList = append(a.keyList, t)
 	}
-	if sid := ex.ReqHeaders.Get("Mcp-Session-Id"); sid != "" {
-		keys = append(keys, "sid:"+sid)
-	}
+	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
 	if ex.Path() == "/sse" {
 		q := query(ex)
-		if sid := q.Get("sessionid") + q.Get("sessionId"); sid != "" {
-			keys = append(keys, "sse:"+sid)
-		}
+		a.addKey("sse:", q.Get("sessionid")+q.Get("sessionId"))
 	}
 	if ex.Method == "POST" && len(a.sse) > 0 {
 		if t := ex.Target(); a.sse["ep:"+t] != nil {
-			keys = append(keys, "ep:"+t) // a POST to the endpoint a 2024-11-05 stream named
+			a.addKey("ep:", t) // a POST to the endpoint a 2024-11-05 stream named
 		}
 	}
-	return keys
+	return a.keyList
 }
 
-// keysOf are all the strong keys of an exchange: its headers', its body's and its response's.
-func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
-	keys := a.headerKeys(r, ex)
-	add := func(prefix, v string) {
-		if v != "" {
-			keys = append(keys, prefix+v)
-		}
+// maxKeyBuf bounds the key buffer the analyzer keeps between exchanges.
+const maxKeyBuf = 4 << 10
+
+// addKey adds the key prefix+v to the keys being built (headerKeys), unless v is empty: a string into the
+// analyzer's key buffer, not one of its own.
+func (a *Analyzer) addKey(prefix, v string) {
+	if v == "" {
+		return
 	}
+	start := len(a.keyBuf)
+	a.keyBuf = append(append(a.keyBuf, prefix...), v...)
+	k := a.keyBuf[start:] // a buffer grown since keeps the earlier keys in the old one, which is not written again
+	a.keyList = append(a.keyList, unsafe.String(unsafe.SliceData(k), len(k)))
+}
+
+// keysOf are all the strong keys of an exchange: its headers', its body's and its response's (the analyzer's
+// scratch, as headerKeys').
+func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string {
+	a.headerKeys(r, ex)
+	add := a.addKey
 	switch stage {
 	case StageAuthorize, StageConsent:
 		q := query(ex)
@@ -1146,16 +1224,14 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
 		}
 	case StageStream:
-		if t := endpointTarget(ex); t != "" {
-			keys = append(keys, "ep:"+t)
-		}
+		add("ep:", endpointTarget(ex))
 		if ex.Path() == "/sse" && len(ex.Events) > 0 && ex.Events[0].Event == "endpoint" {
 			if i := strings.Index(strings.ToLower(ex.Events[0].Data), "sessionid="); i >= 0 {
 				add("sse:", ex.Events[0].Data[i+len("sessionid="):])
 			}
 		}
 	}
-	return keys
+	return a.keyList
 }
 
 // link puts the exchange in a connection: the one its strong keys name (merging connections the exchange shows
@@ -1202,10 +1278,10 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		target.held++
 	}
 	for _, k := range keys {
-		a.point(a.keys, k, target, r.id)
+		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(a.weak, r.family(ex), target, r.id)
+	a.point(a.weak, r.family(a, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1214,8 +1290,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := r.ua(ex); target.ua == "" || s.strength > target.uaStrength {
-			target.ua, target.uaStrength = ua, s.strength
+		if s := r.ua(a, ex); target.ua == "" || s.strength > target.uaStrength {
+			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
 	switch r.stage() {
@@ -1281,7 +1357,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[r.family(ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[r.family(a, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1326,6 +1402,16 @@ func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
 	a.conns = append(a.conns, c)
 	return c
+}
+
+// shared is s as a string of the analysis' own, one copy for every equal value (unique): a string of an
+// exchange's headers points into the one buffer the store materialised the whole list in, and a connection that
+// kept it (its user agent, its protocol version) held that list as long as the connection lives.
+func shared(s string) string {
+	if s == "" {
+		return ""
+	}
+	return unique.Make(s).Value()
 }
 
 func (c *conn) root() *conn {
@@ -1374,8 +1460,8 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 		d := dst.stage(int(s.i), true)
 		d.count += s.count
-		if d.first.IsZero() || s.first.Before(d.first) {
-			d.first = s.first
+		if d.firstAt().IsZero() || s.firstAt().Before(d.firstAt()) {
+			d.first, d.loc = s.first, s.loc
 		}
 		if s.lastID > d.lastID {
 			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
@@ -1450,8 +1536,8 @@ func (a *Analyzer) merge(dst, src *conn) {
 		dst.kept[id] = k
 	}
 	for _, m := range src.marks {
-		if dst.markOf(int(m.m)).before(m.mark) {
-			dst.setMark(int(m.m), m.mark)
+		if dst.markOf(int(m.m)).before(m.mark()) {
+			dst.setMark(int(m.m), m.mark())
 		}
 	}
 	src.order, src.ids, src.sessions, src.kept, src.marks, src.stages = nil, nil, nil, nil, nil, nil
@@ -1486,9 +1572,9 @@ func (c *conn) stage(i int, add bool) *stageEnt {
 
 // markOf is the connection's mark of kind m (unset if none).
 func (c *conn) markOf(m int) mark {
-	for _, e := range c.marks {
-		if int(e.m) == m {
-			return e.mark
+	for k := range c.marks {
+		if int(c.marks[k].m) == m {
+			return c.marks[k].mark()
 		}
 	}
 	return mark{}
@@ -1498,20 +1584,20 @@ func (c *conn) markOf(m int) mark {
 func (c *conn) setMark(m int, v mark) {
 	for k := range c.marks {
 		if int(c.marks[k].m) == m {
-			c.marks[k].mark = v
+			c.marks[k] = markEntOf(m, v)
 			return
 		}
 	}
 	if c.marks == nil {
 		c.marks = make([]markEnt, 0, 4) // a session setup's marks: initialize, its success and session, initialized
 	}
-	c.marks = append(c.marks, markEnt{mark: v, m: uint8(m)})
+	c.marks = append(c.marks, markEntOf(m, v))
 }
 
 // markTable is every mark of the connection, by kind, for the rules that read many.
 func (c *conn) markTable() (t [numMarks]mark) {
-	for _, e := range c.marks {
-		t[e.m] = e.mark
+	for k := range c.marks {
+		t[c.marks[k].m] = c.marks[k].mark()
 	}
 	return t
 }
@@ -1570,8 +1656,8 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 	}
 	s := c.stage(i, true)
 	s.count++
-	if s.first.IsZero() || r.start.Before(s.first) {
-		s.first = r.start
+	if first := s.firstAt(); first.IsZero() || r.start.Before(first) {
+		s.setFirst(r.start)
 	}
 	if r.id >= s.lastID {
 		s.lastID, s.stat, s.dur = r.id, r.stat, dur
@@ -1610,7 +1696,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage() != StageClientMetadata {
-		take(r.ua(ex))
+		take(r.ua(a, ex))
 		take(addrSignal(ex))
 	}
 	stage := r.stage()
@@ -1693,9 +1779,9 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 	if r.era() == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
-			c.protocol = v
+			c.protocol = shared(v)
 		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
-			c.protocol = v
+			c.protocol = shared(v)
 		}
 	}
 }
@@ -1838,7 +1924,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
 		if s != nil && s.count > 0 {
-			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.first, s.dur, s.lastID, s.count
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, s.count
 		} else if i < lastSeen {
 			ss.Status = StatusSkipped
 		}
@@ -1882,8 +1968,8 @@ func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
 	c.none = len(abs) == 0
 	if c.none {
 		c.noneGen, c.noneEnded, c.noneUntil = c.gen, ended, farFuture
-		for _, m := range c.marks {
-			if at := m.at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
+		for k := range c.marks {
+			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
 				c.noneUntil = at // the next mark to pass its grace
 			}
 		}

@@ -109,7 +109,7 @@ func (a *Analyzer) noteMCPURL(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	// The first URL seen, then the one a handshake succeeded on.
 	if c.mcpURL == "" || r.status() == StatusOK && (r.stage() == StageInitialize || r.stage() == StageDiscover) {
-		c.mcpURL = base(ex) + ex.Path()
+		c.mcpURL = shared(base(ex) + ex.Path()) // every connection of a server names the same one
 	}
 }
 
@@ -859,12 +859,14 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 		case res != nil:
 			c.mark(mInitOK, r)
 			if v := memberString(res, "protocolVersion"); v != "" {
+				v = shared(v)
 				c.protocol, c.negotiated = v, v
 			}
 			if !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
+				sid = strings.Clone(sid) // not the materialised header list it points into (shared)
 				a.sids[sid] = r.id
 				c.session = sid
 				c.setSession(sid, c.negotiated)

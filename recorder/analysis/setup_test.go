@@ -5,7 +5,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"runtime/metrics"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -164,7 +166,9 @@ func TestSetupConnectionHeld(t *testing.T) {
 
 // TestSetupAllocations bounds the allocations of analysing a session setup (its six snapshots observed): the
 // initialize's result is read in place (member) rather than decoded into a map per level (envelope, result,
-// capabilities), a connection's stages, marks and exchange ids take one allocation each. 90 before, 32 after.
+// capabilities), a connection's stages, marks and exchange ids take one allocation each: 90 before, 32 after.
+// An exchange's strong keys are built in the analyzer's buffer and looked up there, copied only when an index
+// takes a new or changed entry (pointKey): 32 → 25.
 func TestSetupAllocations(t *testing.T) {
 	const n = 500
 	updates := setupUpdates(t, n)
@@ -176,8 +180,8 @@ func TestSetupAllocations(t *testing.T) {
 	}
 	runtime.ReadMemStats(&ms1)
 	per := float64(ms1.Mallocs-ms0.Mallocs) / n
-	if per > 45 {
-		t.Errorf("%.1f allocations per session setup observed, want ≤ 45", per)
+	if per > 30 {
+		t.Errorf("%.1f allocations per session setup observed, want ≤ 30 (-race adds some)", per)
 	} else {
 		t.Logf("%.1f allocations per session setup observed", per)
 	}
@@ -276,5 +280,139 @@ func TestReportJudgesWhatChanged(t *testing.T) {
 	}
 	if want := fresh.Report(); !reflect.DeepEqual(rep.Findings, want.Findings) {
 		t.Fatalf("findings differ from a fresh analysis judged at the same time")
+	}
+}
+
+// TestSetupConnectionScanned bounds the heap the collector scans (objects with pointers) for what the analysis
+// holds per session setup: every setup of script/bench's setup group is a connection of its own, marked on every
+// cycle. A connection's stages and marks keep their times as instants (no pointer): their lists are not scanned.
+// 1,459 B per setup before, 1,119 after (2,000 setups).
+func TestSetupConnectionScanned(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 2,000 setups")
+	}
+	const n = 2000
+	updates := setupUpdates(t, n)
+	scannable := func() uint64 {
+		runtime.GC()
+		s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	base := scannable()
+	a := New(Options{})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	per := float64(int64(scannable())-int64(base)) / n
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(updates)
+	if per > 1200 {
+		t.Errorf("the collector scans %.0f B per setup connection the analysis holds, want ≤ 1,200", per)
+	} else {
+		t.Logf("%.0f B scanned per setup connection", per)
+	}
+}
+
+// TestSetupConnectionHeldFromStore: what the analysis holds per session setup when its exchanges come as serve
+// hands them over, materialised by the store (recorder.Store.Get: each header list's strings point into one buffer
+// of their own). A connection kept its session id, user agent and protocol version as strings of those lists, and
+// so held the lists; it keeps copies of its own now (the session id cloned, the others shared: one per value):
+// 1,773 B per setup before, 1,519 after (the store's own records are not counted).
+func TestSetupConnectionHeldFromStore(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 3,000 setups")
+	}
+	const n = 3000
+	updates := setupUpdates(t, n)
+	st := recorder.NewStore(recorder.StoreOptions{})
+	var ids []uint64
+	for i := 1; i < len(updates); i += 2 { // the final snapshots: serve's printer subscribes without Began
+		ex := *updates[i]
+		ex.ID = 0
+		ids = append(ids, st.Add(&ex))
+	}
+	updates = nil
+	exs := make([]*recorder.Exchange, len(ids))
+	for i, id := range ids {
+		exs[i] = st.Get(id)
+	}
+	a := New(Options{})
+	for _, ex := range exs {
+		a.Observe(ex)
+	}
+	exs = nil
+	with := liveHeap()
+	runtime.KeepAlive(a)
+	a = nil
+	per := float64(int64(with)-int64(liveHeap())) / n
+	runtime.KeepAlive(st)
+	if per > 1650 {
+		t.Errorf("the analysis holds %.0f B per setup of materialised exchanges, want ≤ 1,650", per)
+	} else {
+		t.Logf("%.0f B per setup connection", per)
+	}
+}
+
+// TestIndexKeysAreTheirOwn: the strong keys an index keeps are strings of their own, none in the analyzer's key
+// buffer (which the next exchange overwrites), and name the session ids the setups gave.
+func TestIndexKeysAreTheirOwn(t *testing.T) {
+	const n = 200
+	a := New(Options{})
+	for _, u := range setupUpdates(t, n) {
+		a.Observe(u)
+	}
+	buf := a.keyBuf[:cap(a.keyBuf)]
+	lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))+uintptr(len(buf))
+	sids := 0
+	for k := range a.keys {
+		if p := uintptr(unsafe.Pointer(unsafe.StringData(k))); p >= lo && p < hi {
+			t.Fatalf("key %q is in the key buffer", k)
+		}
+		if strings.HasPrefix(k, "sid:SID") {
+			sids++
+		}
+	}
+	if sids != n {
+		t.Fatalf("%d session keys for %d setups", sids, n)
+	}
+}
+
+// TestUserAgentLookedUpOnce: the analyzer matches a user agent against the client profiles once, not for every
+// exchange (a session setup's three carry the same one), and its memo gives what a lookup gives, for more user
+// agents than it holds too.
+func TestUserAgentLookedUpOnce(t *testing.T) {
+	const n = 100
+	a := New(Options{})
+	for _, u := range setupUpdates(t, n) {
+		a.Observe(u)
+	}
+	if a.uaLookups != 1 {
+		t.Fatalf("%d user agent lookups for %d setups of one client, want 1", a.uaLookups, n)
+	}
+	uas := []string{"claude-code/2.1.3", "node", "Go-http-client/1.1", "python-httpx/0.28.1", "Cursor/1.7", "mcp-remote/0.1.29", "", "node"}
+	for range 3 {
+		for _, ua := range uas {
+			if got, want := a.uaSignal(ua), uaSignal(ua); got != want {
+				t.Fatalf("%q: %+v, want %+v", ua, got, want)
+			}
+		}
+	}
+}
+
+// TestInitializeResultReadInPlace: the result of an initialize answered on an event stream is read in the event's
+// data, not in a copy of it.
+func TestInitializeResultReadInPlace(t *testing.T) {
+	var init *recorder.Exchange
+	for _, u := range setupUpdates(t, 1) {
+		if len(u.Events) > 0 {
+			init = u
+		}
+	}
+	if init == nil || rpcResult(init) == nil {
+		t.Fatal("no initialize answered on an event stream with a result")
+	}
+	if n := testing.AllocsPerRun(100, func() { rpcResult(init) }); n != 0 && !raceEnabled {
+		t.Fatalf("%.0f allocations to find an initialize's result", n)
 	}
 }
