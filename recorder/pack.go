@@ -49,6 +49,9 @@ const (
 	// refFile stands for a body kept in the capture file rather than in a slab (bodies.go): n is its length, and
 	// where its line is, the store's inFile table says. No slab id reaches it.
 	refFile = math.MaxUint32
+	// refSpill stands for a body the store let go at its byte bound (Store.spill): it is in the record's capture
+	// line, which the record's line field locates; n is its length. No slab id reaches it.
+	refSpill = math.MaxUint32 - 1
 )
 
 // The parts of a packed record, in its refs.
@@ -62,16 +65,32 @@ const (
 	nParts
 )
 
-// packed is a completed exchange as the store keeps it: 128 bytes, no pointers.
+// packed is a completed exchange as the store keeps it: 120 bytes, no pointers. Its id is its place in the
+// store's chunks (Store.rec).
 type packed struct {
-	id          uint64
 	wall        uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
 	ext         int64
 	wait, total int64
-	status      int64
-	refs        [nParts]ref
-	loc         uint8 // Start's location: locNil or locLocal
-	live        bool  // not packed: the exchange is in the store's live map (pending, streaming, or not packable)
+	// where the record's capture line is, once written (0: not written, or no capture file): the file's
+	// generation in the top 16 bits, the line's offset in it below (lineAt); its bodies may then be spilled
+	line   uint64
+	refs   [nParts]ref
+	status int32
+	loc    uint8 // Start's location: locNil or locLocal
+	live   bool  // not packed: the exchange is in the store's live map (pending, streaming, or not packable)
+}
+
+// lineAt packs a capture line's place into packed.line (ok false when it does not fit: the record keeps its bodies).
+func lineAt(gen uint32, off int64) (uint64, bool) {
+	if gen == 0 || gen >= 1<<16 || off < 0 || off >= 1<<48 {
+		return 0, false
+	}
+	return uint64(gen)<<48 | uint64(off), true
+}
+
+// lineOf unpacks packed.line.
+func lineOf(line uint64) (gen uint32, off int64) {
+	return uint32(line >> 48), int64(line & (1<<48 - 1))
 }
 
 const (
@@ -164,8 +183,11 @@ type packer struct {
 	slabBase uint32
 	nextSlab uint32
 	// the slab the small parts are written in and the one before it (0: none): what sharing may refer to, with the
-	// large parts' own slabs of the last ownShare slabs
+	// large parts' own slabs of the last ownShare slabs; bodyCur and bodyPrev the same for the small bodies when
+	// they have slabs of their own (a store with a capture file: pack's split), so that the bodies the store lets
+	// go at its bound (Store.spill) free their slabs while the records' other parts stay
 	curSlab, prevSlab uint32
+	bodyCur, bodyPrev uint32
 	slabSize          int
 	bytes             int64 // the slabs' allocated bytes
 	parts             partCache
@@ -196,15 +218,20 @@ func (p *packer) bigPart(n int) bool { return n > p.slabSize/8 }
 
 // room returns the slab to write n more bytes in: a slab of its own for a large part, else the current slab,
 // starting one when it is full or gone.
-func (p *packer) room(n int) *slabBuf {
+func (p *packer) room(n int, body bool) *slabBuf {
 	if p.bigPart(n) {
 		return p.newSlab(n, true)
 	}
-	if s := p.slab(p.curSlab); s != nil && !s.dead && len(s.buf)-s.n >= n {
+	cur, prev := &p.curSlab, &p.prevSlab
+	if body {
+		cur, prev = &p.bodyCur, &p.bodyPrev
+	}
+	if s := p.slab(*cur); s != nil && !s.dead && len(s.buf)-s.n >= n {
 		return s
 	}
 	s := p.newSlab(p.slabSize, false)
-	p.prevSlab, p.curSlab = p.curSlab, s.id
+	s.body = body
+	*prev, *cur = *cur, s.id
 	return s
 }
 
@@ -226,13 +253,15 @@ func (p *packer) newSlab(size int, own bool) *slabBuf {
 // a large part's own slab among the last ownShare.
 func (p *packer) recent(r ref) bool {
 	s := p.slab(r.slab)
-	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || s.own && r.slab+ownShare >= p.nextSlab)
+	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || r.slab == p.bodyCur ||
+		r.slab == p.bodyPrev || s.own && r.slab+ownShare >= p.nextSlab)
 }
 
 // put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
 // own puts it in a slab of its own, exactly sized, whatever its size: a body that will be dropped from memory once
-// the capture file holds it (bodies.go), so that dropping it frees its bytes.
-func (p *packer) put(b []byte, isNil, share, own bool) ref {
+// the capture file holds it (bodies.go), so that dropping it frees its bytes. body puts a small part in the slabs
+// of bodies rather than in those of the records' other parts.
+func (p *packer) put(b []byte, isNil, share, own, body bool) ref {
 	if isNil {
 		return ref{slab: refNil}
 	}
@@ -256,7 +285,7 @@ func (p *packer) put(b []byte, isNil, share, own bool) ref {
 		s = p.newSlab(len(b), true)
 		s.body = true
 	} else {
-		s = p.room(len(b))
+		s = p.room(len(b), body)
 	}
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
@@ -277,7 +306,7 @@ func (p *packer) release(refs *[nParts]ref) {
 
 // releaseRef drops one reference; a slab no record refers to any more is dropped.
 func (p *packer) releaseRef(r ref) {
-	if r.slab < slabIDs || r.slab == refFile {
+	if r.slab < slabIDs || r.slab >= refSpill {
 		return
 	}
 	s := p.slab(r.slab)
@@ -303,7 +332,8 @@ func (p *packer) releaseRef(r ref) {
 // and a capture file's written in UTC are), and its bodies fit a ref's 32-bit length.
 func packable(ex *Exchange) bool {
 	_, ok := startLoc(&ex.Start)
-	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31
+	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31 &&
+		ex.Status >= math.MinInt32 && ex.Status <= math.MaxInt32
 }
 
 // pack packs ex (a completed exchange; not modified) into rec. Callers hold the store's lock. A body of at least
@@ -314,22 +344,25 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
 	rec.loc, _ = startLoc(&ex.Start)
 	rec.wall, rec.ext = tb.wall, tb.ext
-	rec.wait, rec.total, rec.status = int64(ex.Timings.Wait), int64(ex.Timings.Total), int64(ex.Status)
+	rec.wait, rec.total, rec.status = int64(ex.Timings.Wait), int64(ex.Timings.Total), int32(ex.Status)
 	rec.live = false
 
 	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true, false)
+	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true, false, false)
 	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true, false)
+	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true, false, false)
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
-	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true, reqFile)
-	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true, respFile)
+	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
+	// bound once the record's line is written (Store.spill)
+	split := fileMin > 0
+	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true, reqFile, split)
+	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true, respFile, split)
 	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
-	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false)
+	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false, false)
 	p.rest = appendRest(p.rest[:0], ex, reqFile, respFile)
-	rec.refs[partRest] = p.put(p.rest, false, false, false)
+	rec.refs[partRest] = p.put(p.rest, false, false, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
@@ -647,7 +680,7 @@ func (t slabTable) parts(rec *packed) (ps [nParts][]byte) {
 
 func (t slabTable) part(r ref) []byte {
 	switch r.slab {
-	case refNil, refFile:
+	case refNil, refFile, refSpill:
 		return nil
 	case refEmpty:
 		return []byte{}
@@ -661,11 +694,11 @@ func (t slabTable) part(r ref) []byte {
 
 // materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
 // read only).
-func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
+func materialise(id uint64, rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
 	r := reader{ps[partRest]}
 	nEv, nRPC := r.list(), r.list()
 	c, evs, msgs := newRecord(nEv, nRPC)
-	*c = Exchange{ID: rec.id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
+	*c = Exchange{ID: id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
 		Events: evs, RPC: msgs}
 	tb := (*timeBits)(unsafe.Pointer(&c.Start))
 	tb.wall, tb.ext = rec.wall, rec.ext

@@ -92,6 +92,7 @@ type Store struct {
 	file    *CaptureFile
 	bodyMin int
 	inFile  map[uint64]fileLoc
+	spill   uint64      // the oldest id whose bodies may still be in memory (spillOldest)
 	pending []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
 	wake    *time.Timer // hands them over (nil until the first)
 	armed   bool        // wake is running
@@ -206,7 +207,7 @@ func (s *Store) complete(ex *Exchange) {
 	switch {
 	case rec != nil && packRecords && packable(ex):
 		s.pk.pack(rec, ex, s.bodyMin)
-		c = s.materialiseLocked(rec)
+		c = s.materialiseLocked(ex.ID, rec)
 		s.pk.remember(rec, c)
 	case rec != nil:
 		c = ex.frozen() // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
@@ -227,9 +228,9 @@ func (s *Store) complete(ex *Exchange) {
 // packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
 var packRecords = true
 
-func (s *Store) materialiseLocked(rec *packed) *Exchange {
+func (s *Store) materialiseLocked(id uint64, rec *packed) *Exchange {
 	ps := s.pk.table().parts(rec)
-	return materialise(rec, &ps, &s.pk.hdrs, &s.pk.notes)
+	return materialise(id, rec, &ps, &s.pk.hdrs, &s.pk.notes)
 }
 
 // rec returns the record of id, or nil when it is not held.
@@ -252,26 +253,61 @@ func (s *Store) push(ex *Exchange) {
 		s.bytes += s.chunkBytes()
 	}
 	rec := s.rec(id)
-	*rec = packed{id: id, live: true}
+	*rec = packed{live: true}
 	s.live[id] = ex
 	s.bytes += ex.Size()
 	s.bound()
 }
 
-// bound evicts the oldest exchanges while the store holds more bytes than its bound (the newest is kept).
+// bound lets go, while the store holds more bytes than its bound, first of the bodies in memory of the oldest
+// records whose capture lines are written (spillOldest: with a capture file), then of the oldest exchanges whole
+// (the newest is kept). Each record is spilled once and evicted once: amortised O(1) per record.
 func (s *Store) bound() {
 	for s.held() > s.opts.MaxBytes && s.count() > 1 {
-		s.evictOldest()
+		if !s.spillOldest() {
+			s.evictOldest()
+		}
 	}
+}
+
+// spillOldest lets go of the bodies the oldest record not yet spilled holds in memory, its capture line being
+// written: they become references to that line (refSpill), read back as the large bodies are (Store.Get,
+// Exchange.WithBodies), and their slab goes with the last record referring to it (with a capture file the small
+// bodies have slabs of their own: pack's split). Records in flight are passed over (they keep their bodies). It
+// reports false when there is nothing to spill: no capture file, or the next record's line is not written yet.
+func (s *Store) spillOldest() bool {
+	if s.file == nil {
+		return false
+	}
+	s.spill = max(s.spill, s.first)
+	for ; s.spill < s.nextID; s.spill++ {
+		rec := s.rec(s.spill)
+		if rec.live {
+			continue
+		}
+		if rec.line == 0 {
+			return false
+		}
+		for side := range 2 {
+			r := &rec.refs[partReqBody+side]
+			if r.slab >= slabIDs && r.slab < refSpill {
+				s.pk.releaseRef(*r)
+				*r = ref{slab: refSpill, n: r.n}
+			}
+		}
+		s.spill++
+		return true
+	}
+	return false
 }
 
 func (s *Store) evictOldest() {
 	rec := s.rec(s.first)
 	if rec.live {
-		s.bytes -= s.live[rec.id].Size()
-		delete(s.live, rec.id)
+		s.bytes -= s.live[s.first].Size()
+		delete(s.live, s.first)
 	} else {
-		s.forgetFileBodies(rec)
+		s.forgetFileBodies(s.first, rec)
 		s.pk.release(&rec.refs)
 	}
 	*rec = packed{}
@@ -311,16 +347,16 @@ func (s *Store) Peek(id uint64) *Exchange {
 	}
 	r, pk := *rec, s.pk
 	ps := pk.table().parts(&r)
-	lz := s.lazyLocked(&r)
+	lz := s.lazyLocked(id, &r)
 	s.mu.Unlock()
-	return materialiseLazy(&r, &ps, pk, lz)
+	return materialiseLazy(id, &r, &ps, pk, lz)
 }
 
 // materialiseLazy materialises rec, and keeps what reading back its bodies in the file needs (lz, nil when none).
-func materialiseLazy(rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies) *Exchange {
-	c := materialise(rec, ps, &pk.hdrs, &pk.notes)
+func materialiseLazy(id uint64, rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies) *Exchange {
+	c := materialise(id, rec, ps, &pk.hdrs, &pk.notes)
 	if lz != nil {
-		lz.rec, lz.ps = *rec, *ps
+		lz.id, lz.rec, lz.ps = id, *rec, *ps
 		c.lazy = lz
 	}
 	return c
@@ -329,18 +365,25 @@ func materialiseLazy(rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies
 // Snapshot returns the exchanges in arrival order. The records are copied under the store's lock and
 // materialised after it, so that recording goes on meanwhile. Bodies kept in the capture file are not read back
 // (Exchange.BodiesInFile, Exchange.WithBodies): a snapshot never waits on the disk.
-func (s *Store) Snapshot() []*Exchange {
+func (s *Store) Snapshot() []*Exchange { return s.SnapshotLast(-1) }
+
+// SnapshotLast is Snapshot of the newest n exchanges only (all of them when n < 0): a reader that keeps a window
+// of the newest (the TUI's rows) materialises no more than it keeps.
+func (s *Store) SnapshotLast(n int) []*Exchange {
 	s.mu.Lock()
-	n := s.count()
+	if c := s.count(); n < 0 || n > c {
+		n = c
+	}
+	from := s.nextID - uint64(n)
 	recs := make([]packed, n)
 	out := make([]*Exchange, n)
 	var lazy []*lazyBodies // allocated when a record has a body in the file
 	for i := range n {
-		id := s.first + uint64(i)
+		id := from + uint64(i)
 		recs[i] = *s.rec(id)
 		if recs[i].live {
 			out[i] = s.live[id]
-		} else if lz := s.lazyLocked(&recs[i]); lz != nil {
+		} else if lz := s.lazyLocked(id, &recs[i]); lz != nil {
 			if lazy == nil {
 				lazy = make([]*lazyBodies, n)
 			}
@@ -358,7 +401,7 @@ func (s *Store) Snapshot() []*Exchange {
 			if lazy != nil {
 				lz = lazy[i]
 			}
-			out[i] = materialiseLazy(&recs[i], &ps, pk, lz)
+			out[i] = materialiseLazy(from+uint64(i), &recs[i], &ps, pk, lz)
 		}
 	}
 	return out
@@ -372,6 +415,7 @@ func (s *Store) Clear() {
 	s.base, s.first, s.bytes = s.nextID, s.nextID, 0
 	s.pk = newPacker(s.pk.slabSize)
 	s.inFile = map[uint64]fileLoc{}
+	s.spill = s.first
 	s.broadcast(Update{Kind: Cleared})
 }
 
