@@ -452,11 +452,11 @@ func TestCompactRecordMemo(t *testing.T) {
 	}
 }
 
-// The packed record is 128 bytes and holds no pointer (the GC never scans a chunk); time.Time's layout is what
+// The packed record is 104 bytes and holds no pointer (the GC never scans a chunk); time.Time's layout is what
 // packing Start assumes.
 func TestPackedLayout(t *testing.T) {
-	if n := unsafe.Sizeof(packed{}); n > 120 {
-		t.Errorf("packed is %d bytes, want at most 120", n)
+	if n := unsafe.Sizeof(packed{}); n > 104 {
+		t.Errorf("packed is %d bytes, want at most 104", n)
 	}
 	if !timeLayoutOK {
 		t.Error("time.Time's layout changed: Start cannot be packed")

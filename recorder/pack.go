@@ -65,12 +65,11 @@ const (
 	nParts
 )
 
-// packed is a completed exchange as the store keeps it: 120 bytes, no pointers. Its id is its place in the
-// store's chunks (Store.rec).
+// packed is a completed exchange as the store keeps it: 104 bytes, no pointers. Its id is its place in the
+// store's chunks (Store.rec); its timings are in its own part (a few bytes each rather than eight).
 type packed struct {
-	wall        uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
-	ext         int64
-	wait, total int64
+	wall uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
+	ext  int64
 	// where the record's capture line is, once written (0: not written, or no capture file): the file's
 	// generation in the top 16 bits, the line's offset in it below (lineAt); its bodies may then be spilled
 	line   uint64
@@ -344,7 +343,7 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
 	rec.loc, _ = startLoc(&ex.Start)
 	rec.wall, rec.ext = tb.wall, tb.ext
-	rec.wait, rec.total, rec.status = int64(ex.Timings.Wait), int64(ex.Timings.Total), int32(ex.Status)
+	rec.status = int32(ex.Status)
 	rec.live = false
 
 	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
@@ -438,6 +437,8 @@ func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
+	b = binary.AppendVarint(b, int64(ex.Timings.Wait))
+	b = binary.AppendVarint(b, int64(ex.Timings.Total))
 	b = appendWord(b, ex.Kind)
 	b = appendWord(b, ex.State)
 	b = appendStr(b, ex.RemoteAddr)
@@ -698,8 +699,8 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, hdrs *matCache[Head
 	r := reader{ps[partRest]}
 	nEv, nRPC := r.list(), r.list()
 	c, evs, msgs := newRecord(nEv, nRPC)
-	*c = Exchange{ID: id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
-		Events: evs, RPC: msgs}
+	*c = Exchange{ID: id, Status: int(rec.status), Events: evs, RPC: msgs}
+	c.Timings.Wait, c.Timings.Total = time.Duration(r.varint()), time.Duration(r.varint())
 	tb := (*timeBits)(unsafe.Pointer(&c.Start))
 	tb.wall, tb.ext = rec.wall, rec.ext
 	if rec.loc == locLocal {

@@ -98,7 +98,7 @@ type Store struct {
 	armed   bool        // wake is running
 }
 
-// maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
+// maxChunkLen is the most records of a chunk: 4,096 × 104 bytes = 416 KiB.
 const maxChunkLen = 4096
 
 // maxSlab is the size of a slab (a part larger than an eighth of it gets a slab of its own, exactly sized).
