@@ -25,6 +25,12 @@ import (
 // file through rotation's renames; when rotation deletes the oldest file its handle is closed, and its bodies read
 // back as absent, with a note (NoteBody) saying why — their sizes are still known. With --no-capture the store
 // keeps every body, bounded by --max-memory.
+//
+// Bodies spilled at the bound. The writer also reports where each record's whole line landed (sideLine), which the
+// packed record keeps (packed.line: 8 bytes, no table). At its byte bound the store lets go of the small bodies of
+// its oldest records whose lines are written (Store.spillOldest; the small bodies are in slabs of their own, so
+// their slabs go once every record in them is spilled), and reading one back reads and decodes the record's line
+// (readLineBodies), checked against the record's id and the bodies' lengths.
 
 // FileBodyMin is the smallest body the store leaves in the capture file once its line is written (Store.UseCapture).
 // Below it the saving is small against what reading it back costs (a read and a decode per body, and 40 bytes of

@@ -43,10 +43,11 @@ type StoreOptions struct {
 }
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
-// capture file keeps every one). 128 MiB holds about 770,000 tools/call exchanges without their bodies (174.5 B
-// each) or 270,000 with them (496 B), 1,724 B each by the estimate of 2026-12-02; the byte bound is the one reached
-// first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000 recorded exchanges stays within
-// 256 MiB (with app.LimitMemory: docs/budget.md).
+// capture file keeps every one). With a capture file the bodies of the oldest are let go first (spilled to their
+// lines), so 128 MiB holds some 800,000 tools/call exchanges (about 155 B of heap each without their bodies) where
+// it holds 285,000 with them (471 B counted each) — 77,850 by the estimate of 2026-12-02 (1,724 B each); the byte
+// bound is the one reached first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000
+// recorded exchanges stays within 256 MiB (with app.LimitMemory: docs/budget.md).
 const (
 	DefaultStoreMaxCount = 1_000_000
 	DefaultStoreMaxBytes = 128 << 20
@@ -71,7 +72,9 @@ const maxPendingUpdates = 1024
 // Bounds: the count bound counts every exchange held; the byte bound (--max-memory) counts what the store really
 // holds — its chunks (whole), its slabs (whole, while any record refers to them) and the live exchanges' Size —
 // and eviction, oldest first, drops a chunk when its last record goes and a slab when the last record referring
-// to it goes. Sharing refers only to the last two slabs of small parts (and to a large part's own slab), so a
+// to it goes. With a capture file, the store at its bound first lets go of the bodies its oldest records hold in
+// memory once their lines are written (spillOldest: the bodies are read back from the line), and forgets whole
+// records only when none is left to spill. Sharing refers only to the last two slabs of small parts (and to a large part's own slab), so a
 // record keeps at most two slabs alive besides its own parts; the caches of shared parts are fixed-size tables.
 type Store struct {
 	mu       sync.Mutex
