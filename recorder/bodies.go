@@ -160,6 +160,7 @@ func (s *Store) lazyLocked(id uint64, rec *packed) *lazyBodies {
 // back: the packed record and its parts as they were, and where the bodies are.
 type lazyBodies struct {
 	id     uint64
+	dict   []string // the store's names when the record was read (slabTable.dict)
 	rec    packed
 	ps     [nParts][]byte
 	pk     *packer
@@ -215,7 +216,7 @@ func (e *Exchange) WithBodies() *Exchange {
 		}
 		ps[part] = data
 	}
-	c := materialise(lz.id, &lz.rec, &ps, &lz.pk.hdrs, &lz.pk.notes)
+	c := materialise(lz.id, &lz.rec, &ps, lz.dict, &lz.pk.hdrs, &lz.pk.notes)
 	if len(notes) > 0 {
 		c.Notes = append(slices.Clip(c.Notes), notes...)
 	}

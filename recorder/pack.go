@@ -194,10 +194,15 @@ type packer struct {
 	notes             matCache[Note]
 	scratch           []byte
 	rest              []byte
+	// the dictionary of names (appendName): dict[i] is the name of index i, names its index
+	dict      []string
+	names     map[string]uint32
+	dictBytes int64
 }
 
 func newPacker(slabSize int) *packer {
-	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()}}
+	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()},
+		names: map[string]uint32{}}
 }
 
 func (p *packer) slab(id uint32) *slabBuf {
@@ -360,7 +365,7 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
 	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false, false)
-	p.rest = appendRest(p.rest[:0], ex, reqFile, respFile)
+	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile)
 	rec.refs[partRest] = p.put(p.rest, false, false, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
@@ -433,7 +438,7 @@ func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMi
 // appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes. A body
 // going to the capture file (reqFile, respFile) is looked in only for events' data: the record read without it
 // has the other texts.
-func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
+func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
@@ -443,8 +448,8 @@ func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 	b = appendWord(b, ex.State)
 	b = appendStr(b, ex.RemoteAddr)
 	b = appendWord(b, ex.Method)
-	b = appendStr(b, ex.URL)
-	b = appendStr(b, ex.Host)
+	b = p.appendName(b, ex.URL)
+	b = p.appendName(b, ex.Host)
 	b = appendWord(b, ex.Proto)
 	b = appendStr(b, ex.Error)
 	b = binary.AppendVarint(b, ex.ReqBody.Size)
@@ -508,7 +513,8 @@ func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 // reader decodes a part; its strings refer to the part's bytes. A part is written by pack and never changed, so
 // it is well formed; a malformed one (a bug) reads as zero values rather than panicking.
 type reader struct {
-	b []byte
+	b    []byte
+	dict []string // the store's names (packer.dict) as they were when the record was read
 }
 
 func (r *reader) uvarint() uint64 {
@@ -608,6 +614,55 @@ func (r *reader) word() string {
 	return ""
 }
 
+// The store's dictionary of names: the URLs and hosts of its records (a proxy's upstream URL and host, the
+// listener's host: the same few in every record) are written as an index into a table of the store's, rather than
+// whole (12–27 bytes each). The table only grows, bounded: at most maxNames names of at most internMax bytes,
+// counted in the store's bytes (each its length + nameBytes); past it names are written whole. A reader reads a
+// copy of the table's slice taken under the store's lock (slabTable.dict): the names below its length never
+// change.
+const (
+	maxNames  = 1024
+	nameBytes = 64 // what one name costs beside its bytes: its string, its map entry
+	nameMark  = 0xFF
+)
+
+// appendName writes s (a URL, a host) as a word, as its index in the dictionary (nameMark and the index, the
+// name added when it is new and there is room), or whole.
+func (p *packer) appendName(b []byte, s string) []byte {
+	if i, ok := wordIndex[s]; ok {
+		return append(b, i)
+	}
+	i, ok := p.names[s]
+	if !ok && s != "" && len(s) <= internMax && len(p.dict) < maxNames {
+		c := strings.Clone(s)
+		i, ok = uint32(len(p.dict)), true
+		p.dict = append(p.dict, c)
+		p.names[c] = i
+		p.dictBytes += int64(len(c)) + nameBytes
+		p.bytes += int64(len(c)) + nameBytes
+	}
+	if ok {
+		return binary.AppendUvarint(append(b, nameMark), uint64(i))
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// name reads what appendName wrote.
+func (r *reader) name() string {
+	switch i := r.byte(); {
+	case i == 0:
+		return r.own()
+	case i == nameMark:
+		if k := r.uvarint(); k < uint64(len(r.dict)) {
+			return r.dict[k]
+		}
+		return ""
+	case int(i) <= len(words):
+		return words[i-1]
+	}
+	return ""
+}
+
 // in reads what appendIn wrote, in body.
 func (r *reader) in(body []byte) string {
 	k := r.uvarint()
@@ -639,7 +694,7 @@ func (r *reader) list() int {
 // keeps a connection's session id and user agent for as long as the connection) keeps the list's few hundred
 // bytes, not the slab (TestKeptTextsDoNotKeepSlabs).
 func readHeaders(b []byte) Headers {
-	r := reader{bytes.Clone(b)}
+	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -653,7 +708,7 @@ func readHeaders(b []byte) Headers {
 
 // readNotes reads a note list from a copy of its part, as readHeaders.
 func readNotes(b []byte) []Note {
-	r := reader{bytes.Clone(b)}
+	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -669,6 +724,7 @@ func readNotes(b []byte) []Note {
 type slabTable struct {
 	slabs []*slabBuf
 	base  uint32
+	dict  []string // the dictionary of names (packer.dict)
 }
 
 // parts resolves rec's refs.
@@ -695,8 +751,8 @@ func (t slabTable) part(r ref) []byte {
 
 // materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
 // read only).
-func materialise(id uint64, rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
-	r := reader{ps[partRest]}
+func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
+	r := reader{b: ps[partRest], dict: dict}
 	nEv, nRPC := r.list(), r.list()
 	c, evs, msgs := newRecord(nEv, nRPC)
 	*c = Exchange{ID: id, Status: int(rec.status), Events: evs, RPC: msgs}
@@ -718,7 +774,7 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, hdrs *matCache[Head
 		c.Notes = []Note{}
 	}
 	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.own(), r.own(), r.word(), r.own()
+	c.URL, c.Host, c.Proto, c.Error = r.name(), r.name(), r.word(), r.own()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
@@ -840,4 +896,4 @@ func (p *packer) remember(rec *packed, c *Exchange) {
 }
 
 // table returns the slab table (shared: only under the store's lock; clone it to use it after).
-func (p *packer) table() slabTable { return slabTable{slabs: p.slabs, base: p.slabBase} }
+func (p *packer) table() slabTable { return slabTable{slabs: p.slabs, base: p.slabBase, dict: p.dict} }

@@ -132,3 +132,28 @@ func TestSnapshotLast(t *testing.T) {
 		}
 	}
 }
+
+// The URLs and hosts of the records (the same few in every one: a proxy's upstream, the listener) are an index
+// into the store's dictionary of names, not a copy each; the dictionary is bounded (maxNames), its bytes counted,
+// and past it names are written whole and read back equal.
+func TestNamesAreADictionary(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	const url = "http://upstream.example.com:8443/a/long/path/to/the/mcp/endpoint"
+	for i := range maxNames + 500 {
+		ex := smallExchange(i + 1)
+		ex.URL = url
+		ex.Host = fmt.Sprintf("host-%d.example.com", i) // one of a kind: the dictionary fills
+		ex.ID = s.Add(ex)
+		if rest := s.rec(ex.ID).refs[partRest]; i < 10 && int(rest.n) > 100 {
+			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest.n, len(url))
+		}
+		checkPacked(t, fmt.Sprint("Get ", i), ex, s.Get(ex.ID))
+	}
+	if len(s.pk.dict) != maxNames {
+		t.Fatalf("the dictionary holds %d names, bound %d", len(s.pk.dict), maxNames)
+	}
+	checkAccount(t, s)
+	if len(words) >= nameMark {
+		t.Fatalf("%d words: a word's byte would be the dictionary's mark", len(words))
+	}
+}

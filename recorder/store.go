@@ -233,7 +233,7 @@ var packRecords = true
 
 func (s *Store) materialiseLocked(id uint64, rec *packed) *Exchange {
 	ps := s.pk.table().parts(rec)
-	return materialise(id, rec, &ps, &s.pk.hdrs, &s.pk.notes)
+	return materialise(id, rec, &ps, s.pk.dict, &s.pk.hdrs, &s.pk.notes)
 }
 
 // rec returns the record of id, or nil when it is not held.
@@ -349,17 +349,18 @@ func (s *Store) Peek(id uint64) *Exchange {
 		return ex
 	}
 	r, pk := *rec, s.pk
-	ps := pk.table().parts(&r)
+	t := pk.table()
+	ps := t.parts(&r)
 	lz := s.lazyLocked(id, &r)
 	s.mu.Unlock()
-	return materialiseLazy(id, &r, &ps, pk, lz)
+	return materialiseLazy(id, &r, &ps, t.dict, pk, lz)
 }
 
 // materialiseLazy materialises rec, and keeps what reading back its bodies in the file needs (lz, nil when none).
-func materialiseLazy(id uint64, rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies) *Exchange {
-	c := materialise(id, rec, ps, &pk.hdrs, &pk.notes)
+func materialiseLazy(id uint64, rec *packed, ps *[nParts][]byte, dict []string, pk *packer, lz *lazyBodies) *Exchange {
+	c := materialise(id, rec, ps, dict, &pk.hdrs, &pk.notes)
 	if lz != nil {
-		lz.id, lz.rec, lz.ps = id, *rec, *ps
+		lz.id, lz.rec, lz.ps, lz.dict = id, *rec, *ps, dict
 		c.lazy = lz
 	}
 	return c
@@ -404,7 +405,7 @@ func (s *Store) SnapshotLast(n int) []*Exchange {
 			if lazy != nil {
 				lz = lazy[i]
 			}
-			out[i] = materialiseLazy(from+uint64(i), &recs[i], &ps, pk, lz)
+			out[i] = materialiseLazy(from+uint64(i), &recs[i], &ps, t.dict, pk, lz)
 		}
 	}
 	return out

@@ -85,7 +85,7 @@ func checkAccount(t *testing.T, s *Store) {
 			}
 		}
 	}
-	want += int64(len(s.chunks)) * s.chunkBytes()
+	want += int64(len(s.chunks))*s.chunkBytes() + s.pk.dictBytes
 	for _, sb := range s.pk.slabs {
 		if sb == nil {
 			continue
