@@ -406,10 +406,12 @@ func packHeaders(b []byte, h Headers) []byte {
 	return b
 }
 
+// appendNotes writes a note list, the keys as words (the link between a proxied exchange and its upstream copy,
+// "inbound" or "outbound" and the other's id, is in every proxied record and one of a kind).
 func appendNotes(b []byte, ns []Note) []byte {
 	b = appendList(b, len(ns), ns == nil)
 	for _, x := range ns {
-		b = appendStr(appendStr(b, x.Key), x.Value)
+		b = appendStr(appendWord(b, x.Key), x.Value)
 	}
 	return b
 }
@@ -715,7 +717,7 @@ func readNotes(b []byte) []Note {
 	}
 	ns := make([]Note, n)
 	for i := range ns {
-		ns[i] = Note{Key: r.str(), Value: r.str()}
+		ns[i] = Note{Key: r.word(), Value: r.str()}
 	}
 	return ns
 }

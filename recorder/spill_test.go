@@ -157,3 +157,15 @@ func TestNamesAreADictionary(t *testing.T) {
 		t.Fatalf("%d words: a word's byte would be the dictionary's mark", len(words))
 	}
 }
+
+// The link between a proxied exchange and its upstream copy (a note in each, one of a kind) has its key as a word.
+func TestLinkNoteKeyIsAWord(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(1)
+	ex.Notes = []Note{{Key: NoteInbound, Value: "12345"}}
+	id := s.Add(ex)
+	if n := s.rec(id).refs[partNotes].n; n > 8 {
+		t.Errorf("the note list {inbound 12345} takes %d bytes, want 8 (its count, the key's word, the value)", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+}
