@@ -188,8 +188,9 @@ type packer struct {
 	curSlab, prevSlab uint32
 	bodyCur, bodyPrev uint32
 	slabSize          int
-	bytes             int64 // the slabs' allocated bytes
-	parts             partCache
+	bytes             int64     // the slabs' allocated bytes
+	parts             partCache // the header and note lists packed recently
+	bodies            partCache // the bodies packed recently
 	hdrs              matCache[Header]
 	notes             matCache[Note]
 	scratch           []byte
@@ -202,7 +203,8 @@ type packer struct {
 
 func newPacker(slabSize int) *packer {
 	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()},
-		names: map[string]uint32{}}
+		bodies: partCache{seed: maphash.MakeSeed()},
+		names:  map[string]uint32{}}
 }
 
 func (p *packer) slab(id uint32) *slabBuf {
@@ -261,11 +263,12 @@ func (p *packer) recent(r ref) bool {
 		r.slab == p.bodyPrev || s.own && r.slab+ownShare >= p.nextSlab)
 }
 
-// put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
+// put writes b as a part (shared with an equal part packed recently that share, a cache, remembers; nil: not
+// shared) and takes a reference on its slab.
 // own puts it in a slab of its own, exactly sized, whatever its size: a body that will be dropped from memory once
 // the capture file holds it (bodies.go), so that dropping it frees its bytes. body puts a small part in the slabs
 // of bodies rather than in those of the records' other parts.
-func (p *packer) put(b []byte, isNil, share, own, body bool) ref {
+func (p *packer) put(b []byte, isNil bool, share *partCache, own, body bool) ref {
 	if isNil {
 		return ref{slab: refNil}
 	}
@@ -273,9 +276,9 @@ func (p *packer) put(b []byte, isNil, share, own, body bool) ref {
 		return ref{slab: refEmpty}
 	}
 	var h uint64
-	if share {
-		h = maphash.Bytes(p.parts.seed, b)
-		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+	if share != nil {
+		h = maphash.Bytes(share.seed, b)
+		sl := &share.slots[h%uint64(len(share.slots))]
 		if sl.h == h && int(sl.r.n) == len(b) && p.recent(sl.r) {
 			s := p.slab(sl.r.slab)
 			if bytes.Equal(s.buf[sl.r.off:sl.r.off+sl.r.n], b) {
@@ -294,8 +297,8 @@ func (p *packer) put(b []byte, isNil, share, own, body bool) ref {
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
-	if share {
-		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+	if share != nil {
+		sl := &share.slots[h%uint64(len(share.slots))]
 		sl.h, sl.r = h, r
 	}
 	return r
@@ -352,21 +355,27 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	rec.live = false
 
 	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true, false, false)
+	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
 	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true, false, false)
+	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
 	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
 	// bound once the record's line is written (Store.spill)
 	split := fileMin > 0
-	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true, reqFile, split)
-	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true, respFile, split)
+	// the bodies have a cache of their own: most are one of a kind (shared only by the upstream copy of a proxied
+	// exchange, packed next), and in the lists' cache each would push out a header list that repeats
+	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
+	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
 	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
-	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false, false)
+	notesCache := &p.parts
+	if hasLink(ex.Notes) {
+		notesCache = nil
+	}
+	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, notesCache, false, false)
 	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile)
-	rec.refs[partRest] = p.put(p.rest, false, false, false, false)
+	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
