@@ -44,8 +44,9 @@ type StoreOptions struct {
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
 // capture file keeps every one). With a capture file the bodies of the oldest are let go first (spilled to their
-// lines), so 128 MiB holds some 800,000 tools/call exchanges (about 155 B of heap each without their bodies) where
-// it holds 285,000 with them (471 B counted each) — 77,850 by the estimate of 2026-12-02 (1,724 B each); the byte
+// lines), so 128 MiB holds some 500,000–600,000 of `proxy`'s tools/call exchanges (about 220–270 B counted each,
+// docs/benchmarks-store.md) where it holds about 300,000 with their bodies (431–471 B counted each) — 77,850 by the
+// estimate of 2026-12-02 (1,724 B each); the byte
 // bound is the one reached first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000
 // recorded exchanges stays within 256 MiB (with app.LimitMemory: docs/budget.md).
 const (
