@@ -1,8 +1,10 @@
 package recorder
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,12 @@ import (
 // file through rotation's renames; when rotation deletes the oldest file its handle is closed, and its bodies read
 // back as absent, with a note (NoteBody) saying why — their sizes are still known. With --no-capture the store
 // keeps every body, bounded by --max-memory.
+//
+// Bodies spilled at the bound. The writer also reports where each record's whole line landed (sideLine), which the
+// packed record keeps (packed.line: 8 bytes, no table). At its byte bound the store lets go of the small bodies of
+// its oldest records whose lines are written (Store.spillOldest; the small bodies are in slabs of their own, so
+// their slabs go once every record in them is spilled), and reading one back reads and decodes the record's line
+// (readLineBodies), checked against the record's id and the bodies' lengths.
 
 // FileBodyMin is the smallest body the store leaves in the capture file once its line is written (Store.UseCapture).
 // Below it the saving is small against what reading it back costs (a read and a decode per body, and 40 bytes of
@@ -48,10 +56,14 @@ type fileLoc struct {
 // bodyLoc is what the capture's writer reports for a body it wrote.
 type bodyLoc struct {
 	id      uint64
-	side    uint8 // 0: the request body, 1: the response body
+	side    uint8 // 0: the request body, 1: the response body, sideLine: the whole line
 	dataLen int
 	loc     fileLoc
 }
+
+// sideLine is the side of a span or place that is the record's whole line (a store with a capture file may spill
+// the record's bodies once it is written: Store.spillOldest).
+const sideLine = 2
 
 // bodySpan is where a body's JSON value is in the writer's buffer; segment where a run of the buffer was written.
 type bodySpan struct {
@@ -96,6 +108,12 @@ func (s *Store) bodiesWritten(locs []bodyLoc) {
 		if rec == nil || rec.live {
 			continue // forgotten meanwhile, or not packed
 		}
+		if l.side == sideLine {
+			if line, ok := lineAt(l.loc.gen, l.loc.off); ok {
+				rec.line = line // its bodies may be spilled at the bound (Store.spillOldest)
+			}
+			continue
+		}
 		part := partReqBody + int(l.side)
 		r := rec.refs[part]
 		if r.slab < slabIDs || r.slab == refFile || int(r.n) != l.dataLen {
@@ -108,11 +126,11 @@ func (s *Store) bodiesWritten(locs []bodyLoc) {
 	}
 }
 
-// forgetFileBodies drops the places of rec's bodies kept in the file (rec is evicted).
-func (s *Store) forgetFileBodies(rec *packed) {
+// forgetFileBodies drops the places of rec's bodies kept in the file (rec, of id, is evicted).
+func (s *Store) forgetFileBodies(id uint64, rec *packed) {
 	for side := range 2 {
 		if rec.refs[partReqBody+side].slab == refFile {
-			delete(s.inFile, rec.id<<1|uint64(side))
+			delete(s.inFile, id<<1|uint64(side))
 			s.bytes -= fileLocBytes
 		}
 	}
@@ -120,18 +138,20 @@ func (s *Store) forgetFileBodies(rec *packed) {
 
 // lazyLocked returns what reading rec's bodies back from the capture file needs, or nil when its bodies are in
 // memory. Callers hold the store's lock; materialise fills in the rest.
-func (s *Store) lazyLocked(rec *packed) *lazyBodies {
+func (s *Store) lazyLocked(id uint64, rec *packed) *lazyBodies {
 	var lz *lazyBodies
 	for side := range 2 {
 		r := rec.refs[partReqBody+side]
-		if r.slab != refFile {
+		if r.slab != refFile && r.slab != refSpill {
 			continue
 		}
 		if lz == nil {
 			lz = &lazyBodies{src: s.file, pk: s.pk}
 		}
 		lz.inFile[side] = true
-		lz.locs[side] = s.inFile[rec.id<<1|uint64(side)]
+		if r.slab == refFile {
+			lz.locs[side] = s.inFile[id<<1|uint64(side)]
+		}
 	}
 	return lz
 }
@@ -139,6 +159,8 @@ func (s *Store) lazyLocked(rec *packed) *lazyBodies {
 // lazyBodies is what a record read without its bodies kept in the capture file (Exchange.lazy) needs to read them
 // back: the packed record and its parts as they were, and where the bodies are.
 type lazyBodies struct {
+	id     uint64
+	dict   []string // the store's names when the record was read (slabTable.dict)
 	rec    packed
 	ps     [nParts][]byte
 	pk     *packer
@@ -163,12 +185,26 @@ func (e *Exchange) WithBodies() *Exchange {
 	}
 	ps := lz.ps
 	var notes []Note
+	var line [2][]byte // the bodies spilled at the store's bound, read from the record's line (once)
+	var lineErr error
+	if lz.rec.refs[partReqBody].slab == refSpill || lz.rec.refs[partRespBody].slab == refSpill {
+		line, lineErr = lz.src.readLineBodies(lz.rec.line, lz.id)
+	}
 	for side := range 2 {
 		if !lz.inFile[side] {
 			continue
 		}
 		part := partReqBody + side
-		data, err := lz.src.readBody(lz.locs[side], lz.rec.refs[part].n)
+		var data []byte
+		var err error
+		if n := lz.rec.refs[part].n; lz.rec.refs[part].slab == refSpill {
+			data, err = line[side], lineErr
+			if err == nil && len(data) != int(n) {
+				err = errBodyChanged
+			}
+		} else {
+			data, err = lz.src.readBody(lz.locs[side], n)
+		}
 		if err != nil {
 			what := "request"
 			if side == 1 {
@@ -180,11 +216,45 @@ func (e *Exchange) WithBodies() *Exchange {
 		}
 		ps[part] = data
 	}
-	c := materialise(&lz.rec, &ps, &lz.pk.hdrs, &lz.pk.notes)
+	c := materialise(lz.id, &lz.rec, &ps, lz.dict, &lz.pk.hdrs, &lz.pk.notes)
 	if len(notes) > 0 {
 		c.Notes = append(slices.Clip(c.Notes), notes...)
 	}
 	return c
+}
+
+// readLineBodies reads the bodies of the record id back from its capture line at line (packed.line): the line is
+// read (bounded by maxLine) and decoded, and must be the record's.
+func (c *CaptureFile) readLineBodies(line uint64, id uint64) ([2][]byte, error) {
+	if c == nil {
+		return [2][]byte{}, errCaptureClosed
+	}
+	gen, off := lineOf(line)
+	c.rmu.RLock()
+	defer c.rmu.RUnlock()
+	f := c.rfiles[gen]
+	if f == nil {
+		if c.rclosed {
+			return [2][]byte{}, errCaptureClosed
+		}
+		return [2][]byte{}, errBodyDeleted
+	}
+	b, err := readLine(bufio.NewReaderSize(io.NewSectionReader(f, off, maxLine+1), 4<<10))
+	if err != nil && !errors.Is(err, io.EOF) {
+		return [2][]byte{}, fmt.Errorf("reading the capture file: %w", err)
+	}
+	if len(b) == 0 || b[len(b)-1] != '\n' {
+		return [2][]byte{}, errors.New("the capture file is shorter than when it was written (cut short)")
+	}
+	var v struct {
+		ID   uint64 `json:"id"`
+		Req  Body   `json:"requestBody"`
+		Resp Body   `json:"responseBody"`
+	}
+	if json.Unmarshal(b, &v) != nil || v.ID != id {
+		return [2][]byte{}, errBodyChanged
+	}
+	return [2][]byte{v.Req.Data, v.Resp.Data}, nil
 }
 
 // maxBodyJSON bounds the JSON value of a body of n bytes: text escaped at most 6 bytes a byte (\u00XX), base64

@@ -228,7 +228,7 @@ func (c *CaptureFile) run() {
 		bodyMin, onBodies := c.bodyMin, c.onBodies
 		c.mu.Unlock()
 		c.spans = c.spans[:0]
-		buf, encErr := encodeLines(buf, group, bodyMin, &c.spans)
+		buf, encErr := encodeLines(buf, group, bodyMin, onBodies != nil, &c.spans)
 		n, tooBig, err := c.write(buf)
 		if onBodies != nil && len(c.spans) > 0 {
 			if locs := c.locate(); len(locs) > 0 {
@@ -274,8 +274,8 @@ const maxPooledGroup = 64 << 10
 
 // encodeLines appends the lines of group to buf, in order; a record that cannot be encoded is left out (only what
 // json.Marshal refuses too: a year past 9999), and the first such error returned. Where each body of at least
-// bodyMin bytes (0: none) is in buf is appended to spans.
-func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) ([]byte, error) {
+// bodyMin bytes (0: none) is in buf is appended to spans, after where its whole line is when lines (sideLine).
+func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *[]bodySpan) ([]byte, error) {
 	var first error
 	var lp lineParts // a body or header list met again in the group is copied from its first line (line.go)
 	var at [2][2]int
@@ -285,8 +285,12 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, spans *[]bodySpan) 
 		if big {
 			where = &at
 		}
+		start := len(buf)
 		line, err := lp.appendLine(buf, ex, where)
 		if err == nil {
+			if lines {
+				*spans = append(*spans, bodySpan{id: ex.ID, side: sideLine, from: start, to: len(line)})
+			}
 			buf = line
 			if big {
 				for side, b := range [2]*Body{&ex.ReqBody, &ex.RespBody} {

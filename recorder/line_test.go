@@ -172,7 +172,7 @@ func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 	if lp.copied != 3 {
 		t.Errorf("%d parts copied from the first line, want the request's and the response's bodies and the response's headers", lp.copied)
 	}
-	buf, err := encodeLines(nil, group, 0, nil)
+	buf, err := encodeLines(nil, group, 0, false, nil)
 	if err != nil || !bytes.Equal(buf, want) {
 		t.Fatalf("encodeLines: %v\n%s", err, buf)
 	}
@@ -185,7 +185,7 @@ func TestCaptureLinesForgetALineLeftOut(t *testing.T) {
 	bad := &Exchange{ReqBody: Body{Data: body}, RPC: []RPC{{ID: json.RawMessage(`{bad`)}}}
 	other := &Exchange{ID: 2, Method: "POST", ReqBody: Body{Data: []byte(strings.Repeat("x", 100))}}
 	good := &Exchange{ID: 3, ReqBody: Body{Data: body, Size: int64(len(body))}}
-	buf, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, nil)
+	buf, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, false, nil)
 	if err == nil {
 		t.Fatal("no error for the line left out")
 	}
@@ -216,7 +216,7 @@ func BenchmarkCaptureEncodePair(b *testing.B) {
 	})
 	b.Run("group", func(b *testing.B) {
 		for b.Loop() {
-			buf, _ = encodeLines(buf[:0], group, 0, nil)
+			buf, _ = encodeLines(buf[:0], group, 0, false, nil)
 		}
 	})
 }

@@ -49,6 +49,9 @@ const (
 	// refFile stands for a body kept in the capture file rather than in a slab (bodies.go): n is its length, and
 	// where its line is, the store's inFile table says. No slab id reaches it.
 	refFile = math.MaxUint32
+	// refSpill stands for a body the store let go at its byte bound (Store.spill): it is in the record's capture
+	// line, which the record's line field locates; n is its length. No slab id reaches it.
+	refSpill = math.MaxUint32 - 1
 )
 
 // The parts of a packed record, in its refs.
@@ -62,16 +65,31 @@ const (
 	nParts
 )
 
-// packed is a completed exchange as the store keeps it: 128 bytes, no pointers.
+// packed is a completed exchange as the store keeps it: 104 bytes, no pointers. Its id is its place in the
+// store's chunks (Store.rec); its timings are in its own part (a few bytes each rather than eight).
 type packed struct {
-	id          uint64
-	wall        uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
-	ext         int64
-	wait, total int64
-	status      int64
-	refs        [nParts]ref
-	loc         uint8 // Start's location: locNil or locLocal
-	live        bool  // not packed: the exchange is in the store's live map (pending, streaming, or not packable)
+	wall uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
+	ext  int64
+	// where the record's capture line is, once written (0: not written, or no capture file): the file's
+	// generation in the top 16 bits, the line's offset in it below (lineAt); its bodies may then be spilled
+	line   uint64
+	refs   [nParts]ref
+	status int32
+	loc    uint8 // Start's location: locNil or locLocal
+	live   bool  // not packed: the exchange is in the store's live map (pending, streaming, or not packable)
+}
+
+// lineAt packs a capture line's place into packed.line (ok false when it does not fit: the record keeps its bodies).
+func lineAt(gen uint32, off int64) (uint64, bool) {
+	if gen == 0 || gen >= 1<<16 || off < 0 || off >= 1<<48 {
+		return 0, false
+	}
+	return uint64(gen)<<48 | uint64(off), true
+}
+
+// lineOf unpacks packed.line.
+func lineOf(line uint64) (gen uint32, off int64) {
+	return uint32(line >> 48), int64(line & (1<<48 - 1))
 }
 
 const (
@@ -164,19 +182,29 @@ type packer struct {
 	slabBase uint32
 	nextSlab uint32
 	// the slab the small parts are written in and the one before it (0: none): what sharing may refer to, with the
-	// large parts' own slabs of the last ownShare slabs
+	// large parts' own slabs of the last ownShare slabs; bodyCur and bodyPrev the same for the small bodies when
+	// they have slabs of their own (a store with a capture file: pack's split), so that the bodies the store lets
+	// go at its bound (Store.spill) free their slabs while the records' other parts stay
 	curSlab, prevSlab uint32
+	bodyCur, bodyPrev uint32
 	slabSize          int
-	bytes             int64 // the slabs' allocated bytes
-	parts             partCache
+	bytes             int64     // the slabs' allocated bytes
+	parts             partCache // the header and note lists packed recently
+	bodies            partCache // the bodies packed recently
 	hdrs              matCache[Header]
 	notes             matCache[Note]
 	scratch           []byte
 	rest              []byte
+	// the dictionary of names (appendName): dict[i] is the name of index i, names its index
+	dict      []string
+	names     map[string]uint32
+	dictBytes int64
 }
 
 func newPacker(slabSize int) *packer {
-	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()}}
+	return &packer{slabSize: slabSize, slabBase: slabIDs, nextSlab: slabIDs, parts: partCache{seed: maphash.MakeSeed()},
+		bodies: partCache{seed: maphash.MakeSeed()},
+		names:  map[string]uint32{}}
 }
 
 func (p *packer) slab(id uint32) *slabBuf {
@@ -196,15 +224,20 @@ func (p *packer) bigPart(n int) bool { return n > p.slabSize/8 }
 
 // room returns the slab to write n more bytes in: a slab of its own for a large part, else the current slab,
 // starting one when it is full or gone.
-func (p *packer) room(n int) *slabBuf {
+func (p *packer) room(n int, body bool) *slabBuf {
 	if p.bigPart(n) {
 		return p.newSlab(n, true)
 	}
-	if s := p.slab(p.curSlab); s != nil && !s.dead && len(s.buf)-s.n >= n {
+	cur, prev := &p.curSlab, &p.prevSlab
+	if body {
+		cur, prev = &p.bodyCur, &p.bodyPrev
+	}
+	if s := p.slab(*cur); s != nil && !s.dead && len(s.buf)-s.n >= n {
 		return s
 	}
 	s := p.newSlab(p.slabSize, false)
-	p.prevSlab, p.curSlab = p.curSlab, s.id
+	s.body = body
+	*prev, *cur = *cur, s.id
 	return s
 }
 
@@ -226,13 +259,16 @@ func (p *packer) newSlab(size int, own bool) *slabBuf {
 // a large part's own slab among the last ownShare.
 func (p *packer) recent(r ref) bool {
 	s := p.slab(r.slab)
-	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || s.own && r.slab+ownShare >= p.nextSlab)
+	return s != nil && !s.dead && (r.slab == p.curSlab || r.slab == p.prevSlab || r.slab == p.bodyCur ||
+		r.slab == p.bodyPrev || s.own && r.slab+ownShare >= p.nextSlab)
 }
 
-// put writes b as a part (shared with an equal part packed recently when share) and takes a reference on its slab.
+// put writes b as a part (shared with an equal part packed recently that share, a cache, remembers; nil: not
+// shared) and takes a reference on its slab.
 // own puts it in a slab of its own, exactly sized, whatever its size: a body that will be dropped from memory once
-// the capture file holds it (bodies.go), so that dropping it frees its bytes.
-func (p *packer) put(b []byte, isNil, share, own bool) ref {
+// the capture file holds it (bodies.go), so that dropping it frees its bytes. body puts a small part in the slabs
+// of bodies rather than in those of the records' other parts.
+func (p *packer) put(b []byte, isNil bool, share *partCache, own, body bool) ref {
 	if isNil {
 		return ref{slab: refNil}
 	}
@@ -240,9 +276,9 @@ func (p *packer) put(b []byte, isNil, share, own bool) ref {
 		return ref{slab: refEmpty}
 	}
 	var h uint64
-	if share {
-		h = maphash.Bytes(p.parts.seed, b)
-		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+	if share != nil {
+		h = maphash.Bytes(share.seed, b)
+		sl := &share.slots[h%uint64(len(share.slots))]
 		if sl.h == h && int(sl.r.n) == len(b) && p.recent(sl.r) {
 			s := p.slab(sl.r.slab)
 			if bytes.Equal(s.buf[sl.r.off:sl.r.off+sl.r.n], b) {
@@ -256,13 +292,13 @@ func (p *packer) put(b []byte, isNil, share, own bool) ref {
 		s = p.newSlab(len(b), true)
 		s.body = true
 	} else {
-		s = p.room(len(b))
+		s = p.room(len(b), body)
 	}
 	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
-	if share {
-		sl := &p.parts.slots[h%uint64(len(p.parts.slots))]
+	if share != nil {
+		sl := &share.slots[h%uint64(len(share.slots))]
 		sl.h, sl.r = h, r
 	}
 	return r
@@ -277,7 +313,7 @@ func (p *packer) release(refs *[nParts]ref) {
 
 // releaseRef drops one reference; a slab no record refers to any more is dropped.
 func (p *packer) releaseRef(r ref) {
-	if r.slab < slabIDs || r.slab == refFile {
+	if r.slab < slabIDs || r.slab >= refSpill {
 		return
 	}
 	s := p.slab(r.slab)
@@ -303,7 +339,8 @@ func (p *packer) releaseRef(r ref) {
 // and a capture file's written in UTC are), and its bodies fit a ref's 32-bit length.
 func packable(ex *Exchange) bool {
 	_, ok := startLoc(&ex.Start)
-	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31
+	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31 &&
+		ex.Status >= math.MinInt32 && ex.Status <= math.MaxInt32
 }
 
 // pack packs ex (a completed exchange; not modified) into rec. Callers hold the store's lock. A body of at least
@@ -314,22 +351,31 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
 	rec.loc, _ = startLoc(&ex.Start)
 	rec.wall, rec.ext = tb.wall, tb.ext
-	rec.wait, rec.total, rec.status = int64(ex.Timings.Wait), int64(ex.Timings.Total), int64(ex.Status)
+	rec.status = int32(ex.Status)
 	rec.live = false
 
 	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, true, false)
+	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
 	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, true, false)
+	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
-	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, true, reqFile)
-	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, true, respFile)
+	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
+	// bound once the record's line is written (Store.spill)
+	split := fileMin > 0
+	// the bodies have a cache of their own: most are one of a kind (shared only by the upstream copy of a proxied
+	// exchange, packed next), and in the lists' cache each would push out a header list that repeats
+	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
+	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
 	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
-	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, !hasLink(ex.Notes), false)
-	p.rest = appendRest(p.rest[:0], ex, reqFile, respFile)
-	rec.refs[partRest] = p.put(p.rest, false, false, false)
+	notesCache := &p.parts
+	if hasLink(ex.Notes) {
+		notesCache = nil
+	}
+	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, notesCache, false, false)
+	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile)
+	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
@@ -369,10 +415,12 @@ func packHeaders(b []byte, h Headers) []byte {
 	return b
 }
 
+// appendNotes writes a note list, the keys as words (the link between a proxied exchange and its upstream copy,
+// "inbound" or "outbound" and the other's id, is in every proxied record and one of a kind).
 func appendNotes(b []byte, ns []Note) []byte {
 	b = appendList(b, len(ns), ns == nil)
 	for _, x := range ns {
-		b = appendStr(appendStr(b, x.Key), x.Value)
+		b = appendStr(appendWord(b, x.Key), x.Value)
 	}
 	return b
 }
@@ -401,16 +449,18 @@ func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMi
 // appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes. A body
 // going to the capture file (reqFile, respFile) is looked in only for events' data: the record read without it
 // has the other texts.
-func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
+func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
+	b = binary.AppendVarint(b, int64(ex.Timings.Wait))
+	b = binary.AppendVarint(b, int64(ex.Timings.Total))
 	b = appendWord(b, ex.Kind)
 	b = appendWord(b, ex.State)
 	b = appendStr(b, ex.RemoteAddr)
 	b = appendWord(b, ex.Method)
-	b = appendStr(b, ex.URL)
-	b = appendStr(b, ex.Host)
+	b = p.appendName(b, ex.URL)
+	b = p.appendName(b, ex.Host)
 	b = appendWord(b, ex.Proto)
 	b = appendStr(b, ex.Error)
 	b = binary.AppendVarint(b, ex.ReqBody.Size)
@@ -474,7 +524,8 @@ func appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
 // reader decodes a part; its strings refer to the part's bytes. A part is written by pack and never changed, so
 // it is well formed; a malformed one (a bug) reads as zero values rather than panicking.
 type reader struct {
-	b []byte
+	b    []byte
+	dict []string // the store's names (packer.dict) as they were when the record was read
 }
 
 func (r *reader) uvarint() uint64 {
@@ -574,6 +625,55 @@ func (r *reader) word() string {
 	return ""
 }
 
+// The store's dictionary of names: the URLs and hosts of its records (a proxy's upstream URL and host, the
+// listener's host: the same few in every record) are written as an index into a table of the store's, rather than
+// whole (12–27 bytes each). The table only grows, bounded: at most maxNames names of at most internMax bytes,
+// counted in the store's bytes (each its length + nameBytes); past it names are written whole. A reader reads a
+// copy of the table's slice taken under the store's lock (slabTable.dict): the names below its length never
+// change.
+const (
+	maxNames  = 1024
+	nameBytes = 64 // what one name costs beside its bytes: its string, its map entry
+	nameMark  = 0xFF
+)
+
+// appendName writes s (a URL, a host) as a word, as its index in the dictionary (nameMark and the index, the
+// name added when it is new and there is room), or whole.
+func (p *packer) appendName(b []byte, s string) []byte {
+	if i, ok := wordIndex[s]; ok {
+		return append(b, i)
+	}
+	i, ok := p.names[s]
+	if !ok && s != "" && len(s) <= internMax && len(p.dict) < maxNames {
+		c := strings.Clone(s)
+		i, ok = uint32(len(p.dict)), true
+		p.dict = append(p.dict, c)
+		p.names[c] = i
+		p.dictBytes += int64(len(c)) + nameBytes
+		p.bytes += int64(len(c)) + nameBytes
+	}
+	if ok {
+		return binary.AppendUvarint(append(b, nameMark), uint64(i))
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// name reads what appendName wrote.
+func (r *reader) name() string {
+	switch i := r.byte(); {
+	case i == 0:
+		return r.own()
+	case i == nameMark:
+		if k := r.uvarint(); k < uint64(len(r.dict)) {
+			return r.dict[k]
+		}
+		return ""
+	case int(i) <= len(words):
+		return words[i-1]
+	}
+	return ""
+}
+
 // in reads what appendIn wrote, in body.
 func (r *reader) in(body []byte) string {
 	k := r.uvarint()
@@ -605,7 +705,7 @@ func (r *reader) list() int {
 // keeps a connection's session id and user agent for as long as the connection) keeps the list's few hundred
 // bytes, not the slab (TestKeptTextsDoNotKeepSlabs).
 func readHeaders(b []byte) Headers {
-	r := reader{bytes.Clone(b)}
+	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
@@ -619,14 +719,14 @@ func readHeaders(b []byte) Headers {
 
 // readNotes reads a note list from a copy of its part, as readHeaders.
 func readNotes(b []byte) []Note {
-	r := reader{bytes.Clone(b)}
+	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
 		return nil
 	}
 	ns := make([]Note, n)
 	for i := range ns {
-		ns[i] = Note{Key: r.str(), Value: r.str()}
+		ns[i] = Note{Key: r.word(), Value: r.str()}
 	}
 	return ns
 }
@@ -635,6 +735,7 @@ func readNotes(b []byte) []Note {
 type slabTable struct {
 	slabs []*slabBuf
 	base  uint32
+	dict  []string // the dictionary of names (packer.dict)
 }
 
 // parts resolves rec's refs.
@@ -647,7 +748,7 @@ func (t slabTable) parts(rec *packed) (ps [nParts][]byte) {
 
 func (t slabTable) part(r ref) []byte {
 	switch r.slab {
-	case refNil, refFile:
+	case refNil, refFile, refSpill:
 		return nil
 	case refEmpty:
 		return []byte{}
@@ -661,12 +762,12 @@ func (t slabTable) part(r ref) []byte {
 
 // materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
 // read only).
-func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
-	r := reader{ps[partRest]}
+func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs *matCache[Header], notes *matCache[Note]) *Exchange {
+	r := reader{b: ps[partRest], dict: dict}
 	nEv, nRPC := r.list(), r.list()
 	c, evs, msgs := newRecord(nEv, nRPC)
-	*c = Exchange{ID: rec.id, Status: int(rec.status), Timings: Timings{Wait: time.Duration(rec.wait), Total: time.Duration(rec.total)},
-		Events: evs, RPC: msgs}
+	*c = Exchange{ID: id, Status: int(rec.status), Events: evs, RPC: msgs}
+	c.Timings.Wait, c.Timings.Total = time.Duration(r.varint()), time.Duration(r.varint())
 	tb := (*timeBits)(unsafe.Pointer(&c.Start))
 	tb.wall, tb.ext = rec.wall, rec.ext
 	if rec.loc == locLocal {
@@ -684,7 +785,7 @@ func materialise(rec *packed, ps *[nParts][]byte, hdrs *matCache[Header], notes 
 		c.Notes = []Note{}
 	}
 	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.own(), r.own(), r.word(), r.own()
+	c.URL, c.Host, c.Proto, c.Error = r.name(), r.name(), r.word(), r.own()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
 	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
@@ -806,4 +907,4 @@ func (p *packer) remember(rec *packed, c *Exchange) {
 }
 
 // table returns the slab table (shared: only under the store's lock; clone it to use it after).
-func (p *packer) table() slabTable { return slabTable{slabs: p.slabs, base: p.slabBase} }
+func (p *packer) table() slabTable { return slabTable{slabs: p.slabs, base: p.slabBase, dict: p.dict} }

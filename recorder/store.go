@@ -43,10 +43,12 @@ type StoreOptions struct {
 }
 
 // The store's default bounds: past either, the oldest exchanges are forgotten (Stats().Evicted counts them; the
-// capture file keeps every one). 128 MiB holds about 770,000 tools/call exchanges without their bodies (174.5 B
-// each) or 270,000 with them (496 B), 1,724 B each by the estimate of 2026-12-02; the byte bound is the one reached
-// first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000 recorded exchanges stays within
-// 256 MiB (with app.LimitMemory: docs/budget.md).
+// capture file keeps every one). With a capture file the bodies of the oldest are let go first (spilled to their
+// lines), so 128 MiB holds some 500,000–600,000 of `proxy`'s tools/call exchanges (about 220–270 B counted each,
+// docs/benchmarks-store.md) where it holds about 300,000 with their bodies (431–471 B counted each) — 77,850 by the
+// estimate of 2026-12-02 (1,724 B each); the byte
+// bound is the one reached first in practice, and it is chosen so that `proxy`'s peak RSS after 1,000,000
+// recorded exchanges stays within 256 MiB (with app.LimitMemory: docs/budget.md).
 const (
 	DefaultStoreMaxCount = 1_000_000
 	DefaultStoreMaxBytes = 128 << 20
@@ -71,7 +73,9 @@ const maxPendingUpdates = 1024
 // Bounds: the count bound counts every exchange held; the byte bound (--max-memory) counts what the store really
 // holds — its chunks (whole), its slabs (whole, while any record refers to them) and the live exchanges' Size —
 // and eviction, oldest first, drops a chunk when its last record goes and a slab when the last record referring
-// to it goes. Sharing refers only to the last two slabs of small parts (and to a large part's own slab), so a
+// to it goes. With a capture file, the store at its bound first lets go of the bodies its oldest records hold in
+// memory once their lines are written (spillOldest: the bodies are read back from the line), and forgets whole
+// records only when none is left to spill. Sharing refers only to the last two slabs of small parts (and to a large part's own slab), so a
 // record keeps at most two slabs alive besides its own parts; the caches of shared parts are fixed-size tables.
 type Store struct {
 	mu       sync.Mutex
@@ -92,12 +96,13 @@ type Store struct {
 	file    *CaptureFile
 	bodyMin int
 	inFile  map[uint64]fileLoc
+	spill   uint64      // the oldest id whose bodies may still be in memory (spillOldest)
 	pending []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
 	wake    *time.Timer // hands them over (nil until the first)
 	armed   bool        // wake is running
 }
 
-// maxChunkLen is the most records of a chunk: 4,096 × 128 bytes = 512 KiB.
+// maxChunkLen is the most records of a chunk: 4,096 × 104 bytes = 416 KiB.
 const maxChunkLen = 4096
 
 // maxSlab is the size of a slab (a part larger than an eighth of it gets a slab of its own, exactly sized).
@@ -257,26 +262,61 @@ func (s *Store) push(ex *Exchange) {
 		s.bytes += s.chunkBytes()
 	}
 	rec := s.rec(id)
-	*rec = packed{id: id, live: true}
+	*rec = packed{live: true}
 	s.live[id] = ex
 	s.bytes += ex.Size()
 	s.bound()
 }
 
-// bound evicts the oldest exchanges while the store holds more bytes than its bound (the newest is kept).
+// bound lets go, while the store holds more bytes than its bound, first of the bodies in memory of the oldest
+// records whose capture lines are written (spillOldest: with a capture file), then of the oldest exchanges whole
+// (the newest is kept). Each record is spilled once and evicted once: amortised O(1) per record.
 func (s *Store) bound() {
 	for s.held() > s.opts.MaxBytes && s.count() > 1 {
-		s.evictOldest()
+		if !s.spillOldest() {
+			s.evictOldest()
+		}
 	}
+}
+
+// spillOldest lets go of the bodies the oldest record not yet spilled holds in memory, its capture line being
+// written: they become references to that line (refSpill), read back as the large bodies are (Store.Get,
+// Exchange.WithBodies), and their slab goes with the last record referring to it (with a capture file the small
+// bodies have slabs of their own: pack's split). Records in flight are passed over (they keep their bodies). It
+// reports false when there is nothing to spill: no capture file, or the next record's line is not written yet.
+func (s *Store) spillOldest() bool {
+	if s.file == nil {
+		return false
+	}
+	s.spill = max(s.spill, s.first)
+	for ; s.spill < s.nextID; s.spill++ {
+		rec := s.rec(s.spill)
+		if rec.live {
+			continue
+		}
+		if rec.line == 0 {
+			return false
+		}
+		for side := range 2 {
+			r := &rec.refs[partReqBody+side]
+			if r.slab >= slabIDs && r.slab < refSpill {
+				s.pk.releaseRef(*r)
+				*r = ref{slab: refSpill, n: r.n}
+			}
+		}
+		s.spill++
+		return true
+	}
+	return false
 }
 
 func (s *Store) evictOldest() {
 	rec := s.rec(s.first)
 	if rec.live {
-		s.bytes -= s.live[rec.id].Size()
-		delete(s.live, rec.id)
+		s.bytes -= s.live[s.first].Size()
+		delete(s.live, s.first)
 	} else {
-		s.forgetFileBodies(rec)
+		s.forgetFileBodies(s.first, rec)
 		s.pk.release(&rec.refs)
 	}
 	*rec = packed{}
@@ -315,17 +355,18 @@ func (s *Store) Peek(id uint64) *Exchange {
 		return ex
 	}
 	r, pk := *rec, s.pk
-	ps := pk.table().parts(&r)
-	lz := s.lazyLocked(&r)
+	t := pk.table()
+	ps := t.parts(&r)
+	lz := s.lazyLocked(id, &r)
 	s.mu.Unlock()
-	return materialiseLazy(&r, &ps, pk, lz)
+	return materialiseLazy(id, &r, &ps, t.dict, pk, lz)
 }
 
 // materialiseLazy materialises rec, and keeps what reading back its bodies in the file needs (lz, nil when none).
-func materialiseLazy(rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies) *Exchange {
-	c := materialise(rec, ps, &pk.hdrs, &pk.notes)
+func materialiseLazy(id uint64, rec *packed, ps *[nParts][]byte, dict []string, pk *packer, lz *lazyBodies) *Exchange {
+	c := materialise(id, rec, ps, dict, &pk.hdrs, &pk.notes)
 	if lz != nil {
-		lz.rec, lz.ps = *rec, *ps
+		lz.id, lz.rec, lz.ps, lz.dict = id, *rec, *ps, dict
 		c.lazy = lz
 	}
 	return c
@@ -334,18 +375,25 @@ func materialiseLazy(rec *packed, ps *[nParts][]byte, pk *packer, lz *lazyBodies
 // Snapshot returns the exchanges in arrival order. The records are copied under the store's lock and
 // materialised after it, so that recording goes on meanwhile. Bodies kept in the capture file are not read back
 // (Exchange.BodiesInFile, Exchange.WithBodies): a snapshot never waits on the disk.
-func (s *Store) Snapshot() []*Exchange {
+func (s *Store) Snapshot() []*Exchange { return s.SnapshotLast(-1) }
+
+// SnapshotLast is Snapshot of the newest n exchanges only (all of them when n < 0): a reader that keeps a window
+// of the newest (the TUI's rows) materialises no more than it keeps.
+func (s *Store) SnapshotLast(n int) []*Exchange {
 	s.mu.Lock()
-	n := s.count()
+	if c := s.count(); n < 0 || n > c {
+		n = c
+	}
+	from := s.nextID - uint64(n)
 	recs := make([]packed, n)
 	out := make([]*Exchange, n)
 	var lazy []*lazyBodies // allocated when a record has a body in the file
 	for i := range n {
-		id := s.first + uint64(i)
+		id := from + uint64(i)
 		recs[i] = *s.rec(id)
 		if recs[i].live {
 			out[i] = s.live[id]
-		} else if lz := s.lazyLocked(&recs[i]); lz != nil {
+		} else if lz := s.lazyLocked(id, &recs[i]); lz != nil {
 			if lazy == nil {
 				lazy = make([]*lazyBodies, n)
 			}
@@ -363,7 +411,7 @@ func (s *Store) Snapshot() []*Exchange {
 			if lazy != nil {
 				lz = lazy[i]
 			}
-			out[i] = materialiseLazy(&recs[i], &ps, pk, lz)
+			out[i] = materialiseLazy(from+uint64(i), &recs[i], &ps, t.dict, pk, lz)
 		}
 	}
 	return out
@@ -377,6 +425,7 @@ func (s *Store) Clear() {
 	s.base, s.first, s.bytes = s.nextID, s.nextID, 0
 	s.pk = newPacker(s.pk.slabSize)
 	s.inFile = map[uint64]fileLoc{}
+	s.spill = s.first
 	s.broadcast(Update{Kind: Cleared})
 }
 

@@ -76,12 +76,16 @@ func checkAccount(t *testing.T, s *Store) {
 			continue
 		}
 		for _, r := range rec.refs {
-			if r.slab >= slabIDs {
+			switch {
+			case r.slab == refFile:
+				want += fileLocBytes // its place in the file (Store.inFile)
+			case r.slab == refSpill: // in its capture line: nothing held
+			case r.slab >= slabIDs:
 				refs[r.slab]++
 			}
 		}
 	}
-	want += int64(len(s.chunks)) * s.chunkBytes()
+	want += int64(len(s.chunks))*s.chunkBytes() + s.pk.dictBytes
 	for _, sb := range s.pk.slabs {
 		if sb == nil {
 			continue

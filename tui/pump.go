@@ -54,8 +54,10 @@ func waitForUpdates(sub *recorder.Subscription) tea.Cmd {
 // resyncMsg carries the store's content after updates were dropped.
 type resyncMsg struct{ exchanges []*recorder.Exchange }
 
-func resyncFrom(store *recorder.Store) tea.Cmd {
-	return func() tea.Msg { return resyncMsg{exchanges: store.Snapshot()} }
+// resyncFrom reads the newest n exchanges, the rows' window (at most MaxRows): the list keeps no more, and the
+// store may hold ten times that (materialising them all would take a second and hundreds of MB for nothing).
+func resyncFrom(store *recorder.Store, n int) tea.Cmd {
+	return func() tea.Msg { return resyncMsg{exchanges: store.SnapshotLast(n)} }
 }
 
 // clearedMsg says the store was cleared at the user's request.

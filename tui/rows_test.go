@@ -280,3 +280,25 @@ func TestRowsFollowTheStore(t *testing.T) {
 		t.Fatalf("a late update of #1, which the store let go, added a row: %d rows from #%d", d.len(), d.rows[0].id)
 	}
 }
+
+// A resync (after the subscription dropped updates) reads only the newest exchanges the rows' window keeps, not
+// all the store holds (up to ten times more at the default bound), and the list is what it was fed that way.
+func TestResyncReadsOnlyTheWindow(t *testing.T) {
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
+		c.Limits = recorder.StoreOptions{MaxCount: 10}
+	})
+	h.m.flow.oldest = storeOldest(h.store) // as New sets it: the rows follow the store
+	tmpl := handshake()
+	for i := range 30 {
+		ex := *tmpl[i%len(tmpl)]
+		h.store.Add(&ex)
+	}
+	msg, ok := resyncFrom(h.store, h.m.flow.limits.MaxCount)().(resyncMsg)
+	if !ok || len(msg.exchanges) != 10 || msg.exchanges[0].ID != 21 || msg.exchanges[9].ID != 30 {
+		t.Fatalf("a resync read %d exchanges (want the newest 10 of the store's 30)", len(msg.exchanges))
+	}
+	h.send(msg)
+	if d := h.m.flow; d.len() != 10 || d.rows[0].id != 21 || d.evicted != 20 {
+		t.Fatalf("after the resync the list holds %d rows from #%d, %d let go; want the newest 10", d.len(), d.rows[0].id, d.evicted)
+	}
+}

@@ -114,7 +114,7 @@ func New(cfg Config) (*Model, error) {
 	}
 	m.anSub = m.an.Subscribe()
 	m.sub = cfg.Store.Subscribe(cfg.SubscriptionBuffer)
-	m.flow.resync(cfg.Store.Snapshot(), &m.fed)
+	m.flow.resync(cfg.Store.SnapshotLast(m.flow.limits.MaxCount), &m.fed) // the rows' window keeps no more
 	m.onData()
 	m.flushAnalysis()
 	return m, nil

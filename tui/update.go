@@ -176,7 +176,7 @@ func (m *Model) onUpdates(msg updatesMsg) tea.Cmd {
 	// Updates were lost: read the store's state, so that no exchange stays pending or missing.
 	if msg.dropped > 0 && !m.resyncing && m.lastDroppedSeen(msg.dropped) {
 		m.resyncing = true
-		cmds = append(cmds, resyncFrom(m.cfg.Store))
+		cmds = append(cmds, resyncFrom(m.cfg.Store, m.flow.limits.MaxCount))
 	}
 	return tea.Batch(cmds...)
 }

@@ -3,11 +3,13 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -30,7 +32,25 @@ func benchRecorder(rec *recorder.Recorder) *recorder.Recorder {
 	if benchNoRecord() {
 		return nil
 	}
+	if rec != nil {
+		benchStore.Store(rec.Store())
+	}
 	return rec
+}
+
+// benchStore is the store of the recorder benchRecorder last saw: /debug/store on the pprof listener
+// (envBenchPprof) serves its Stats as JSON, so that the memory benchmark reads how many exchanges the store holds
+// at its bound (bench/cmd/mcpbench, memory.go).
+var benchStore atomic.Pointer[recorder.Store]
+
+func serveStoreStats(w http.ResponseWriter, _ *http.Request) {
+	s := benchStore.Load()
+	if s == nil {
+		http.Error(w, "no store", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(s.Stats())
 }
 
 // envBenchStoreMax, set to N, keeps at most N exchanges in memory instead of the store's default
@@ -49,6 +69,7 @@ func init() {
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace) // runtime/trace: what runs between a request and its answer
+		mux.HandleFunc("/debug/store", serveStoreStats)   // the store's Stats (benchStore)
 		go func() {
 			if err := http.ListenAndServe(addr, mux); err != nil {
 				fmt.Fprintln(os.Stderr, envBenchPprof+":", err)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,6 +57,42 @@ type proxyMemory struct {
 	Errors    uint64        `json:"errors"`    // failed operations
 	ErrSample string        `json:"errSample"` // the first failure
 	Skip      string        `json:"skipped,omitempty"`
+	// the proxy's store at the end (its Stats, read from the bench hooks' /debug/store before it stops): the
+	// exchanges it holds at its default bound, what it counts for them, and how many it forgot
+	Held       int    `json:"held"`
+	StoreBytes int64  `json:"storeBytes"`
+	Evicted    uint64 `json:"evicted"`
+	StatsErr   string `json:"statsErr,omitempty"`
+}
+
+// oldEstimate is what a proxied tools/call exchange cost the store by Exchange.Size's estimate on 2026-12-02
+// (issue 18): the default bound then held DefaultStoreMaxBytes ÷ it.
+const oldEstimate = 1724
+
+// readStoreStats reads the store's Stats from a bench binary's pprof listener at addr (cmd/mcpwatch/bench_hooks.go).
+func readStoreStats(addr string) (recorder.Stats, error) {
+	var st recorder.Stats
+	c := &http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + addr + "/debug/store")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("/debug/store: %s", resp.Status)
+	}
+	err = json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&st)
+	return st, err
+}
+
+// freeAddr returns a loopback address with a port free a moment ago.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
 }
 
 // measureProxyMemory starts the plain upstream and `mcpwatch proxy` in front of it (both on the servers' CPUs) and
@@ -68,7 +107,11 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 	}
 	defer plain.stop()
 	capture := filepath.Join(o.dir, "proxy-mem.jsonl")
-	px, err := startBanner("proxy-mem", []string{"XDG_STATE_HOME=" + filepath.Join(o.dir, "state")}, o.mcpwatch, "proxy", "--upstream", plain.url+"/mcp",
+	statsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	px, err := startBanner("proxy-mem", []string{"XDG_STATE_HOME=" + filepath.Join(o.dir, "state"), "MCPWATCH_BENCH_PPROF=" + statsAddr}, o.mcpwatch, "proxy", "--upstream", plain.url+"/mcp",
 		"--no-tui", "--addr", "127.0.0.1:0", "--log", filepath.Join(o.dir, "proxy-mem.log"), "--capture", capture)
 	if err != nil {
 		return nil, err
@@ -82,6 +125,11 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 	settle([]*proc{px})
 	m := &proxyMemory{Calls: res.Completed, Took: time.Since(t0), Errors: res.Errors}
 	m.RSS, m.Peak = px.memory()
+	if st, err := readStoreStats(statsAddr); err != nil {
+		m.StatsErr = err.Error()
+	} else {
+		m.Held, m.StoreBytes, m.Evicted = st.Count, st.Bytes, st.Evicted
+	}
 	px.stop() // the capture file is whole once the proxy has stopped
 	// The capture rotates at its default size and deletes the oldest rotated files: the exchanges recorded are the
 	// lines of every file left plus those the proxy reports dropped at exit.

@@ -398,6 +398,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 			}
 			row("6", fmt.Sprintf("peak RSS of `proxy --no-tui` after %s recorded exchanges (capture lines: %s tools/calls, each the client's and the upstream's exchange), store at its default bound", num(float64(p.Lines)), num(float64(p.Calls))),
 				"**"+mib(p.Peak)+"**", "≤ 256 MiB", met, fmt.Sprintf("RSS at the end %s; %s; past the bound the store forgets the oldest, the capture file keeps every line%s", mib(p.RSS), fmtDur(p.Took), errs))
+			storeCapacityRow(row, p)
 		}
 	}
 	if a, b := t("serve"), t("sdk"); a != nil && b != nil && a.Peak > 0 && b.Peak > 0 {
@@ -610,4 +611,31 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 			fmt.Sprintf("%s vs %s %s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per %s), so the other rows measure their servers",
 				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g)))
 	}
+}
+
+// storeCapacityRow is issue 18's "at least 10× more exchanges than today in the same bytes", measured where it is
+// judged: the exchanges `proxy --no-tui` holds at its default bound at the end of the run ÷ those the same bytes
+// held by the estimate of 2026-12-02 (DefaultStoreMaxBytes ÷ 1,724 B).
+func storeCapacityRow(row func(group, what, value, target, met, notes string), p *proxyMemory) {
+	const what = "exchanges `proxy --no-tui` holds at its default bound ÷ the old estimate's count in the same bytes (128 MiB ÷ 1,724 B)"
+	old := float64(recorder.DefaultStoreMaxBytes) / oldEstimate
+	if p.Held == 0 {
+		row("6", what, "—", "≥ 10×", "not measured", "the store's stats were not read: "+p.StatsErr)
+		return
+	}
+	ratio := float64(p.Held) / old
+	met := "yes"
+	if ratio < 10 {
+		met = "**no**"
+	}
+	if p.Evicted == 0 && p.Held < recorder.DefaultStoreMaxCount {
+		met += " (the store never reached its bound)"
+	}
+	forgotten := "none"
+	if p.Evicted > 0 {
+		forgotten = num(float64(p.Evicted))
+	}
+	row("6", what, fmt.Sprintf("**%.2f×**", ratio), "≥ 10×", met,
+		fmt.Sprintf("%s exchanges held (%s B counted, %s B each; %s forgotten) against %s; with a capture file the store lets go of the bodies of its oldest written exchanges before it forgets any (they stay in the capture file); the count bound is %s",
+			num(float64(p.Held)), num(float64(p.StoreBytes)), num(float64(p.StoreBytes)/float64(p.Held)), forgotten, num(old), num(float64(recorder.DefaultStoreMaxCount))))
 }

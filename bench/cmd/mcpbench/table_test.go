@@ -193,3 +193,27 @@ func TestReportPeerRows(t *testing.T) {
 		}
 	}
 }
+
+// The row of issue 18's store capacity measured in `proxy --no-tui`: the exchanges it holds at its default bound
+// ÷ the old estimate's count in the same bytes (128 MiB ÷ 1,724 B = 77,852), target ≥ 10×; not measured when the
+// store's stats were not read.
+func TestReportProxyStoreCapacity(t *testing.T) {
+	for _, c := range []struct {
+		held    int
+		evicted uint64
+		want    string
+	}{
+		{270_000, 730_000, "| **3.47×** | ≥ 10× | **no** |"},
+		{800_000, 200_000, "| **10.28×** | ≥ 10× | yes |"},
+		{500_000, 0, "| **6.42×** | ≥ 10× | **no** (the store never reached its bound) |"},
+		{0, 0, "| — | ≥ 10× | not measured |"},
+	} {
+		p := &proxyMemory{Calls: 500_000, Lines: 1_000_000, Peak: 200 << 20, RSS: 190 << 20, Held: c.held, StoreBytes: 130_000_000, Evicted: c.evicted}
+		rep := &report{Memory: &memoryResult{Exchanges: 10, HeapPerExchange: 700, EstimatePerExchange: 1724, CountedPerExchange: 496, Proxy: p}}
+		var b strings.Builder
+		printReport(&b, rep, &options{rounds: 1, duration: time.Second, clients: 16})
+		if !strings.Contains(b.String(), c.want) || !strings.Contains(b.String(), "| **200 MiB** | ≤ 256 MiB | yes |") {
+			t.Errorf("%v: no %q in:\n%s", c, c.want, b.String())
+		}
+	}
+}

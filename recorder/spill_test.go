@@ -1,0 +1,194 @@
+package recorder
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// smallExchange is a tools/call whose bodies (a few hundred bytes, below FileBodyMin) say which exchange they
+// belong to; its JSON-RPC id is a run of the request body.
+func smallExchange(i int) *Exchange {
+	ex := benchExchange()
+	ex.ID = uint64(i)
+	ex.ReqBody = Body{Data: fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"%0300d"}}}`, i, i)}
+	ex.ReqBody.Size = int64(len(ex.ReqBody.Data))
+	ex.RespBody = Body{Data: fmt.Appendf(nil, `{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"%0300d"}]}}`, i, i)}
+	ex.RespBody.Size = int64(len(ex.RespBody.Data))
+	ex.Events = nil
+	ex.RPC = []RPC{{From: FromClient, Method: "tools/call", ID: fmt.Appendf(nil, "%d", i)}, {From: FromServer, ID: fmt.Appendf(nil, "%d", i), IsResponse: true}}
+	return ex
+}
+
+// fillStore adds n exchanges to s in groups, waiting after each for the capture (c, may be nil) to have written them,
+// so that the store may spill the bodies of those written when the next group reaches its bound.
+func fillStore(t *testing.T, s *Store, c *CaptureFile, n int, make func(int) *Exchange) []*Exchange {
+	t.Helper()
+	var want []*Exchange
+	for i := range n {
+		ex := make(i + 1)
+		ex.ID, ex.State = s.Add(ex), StateComplete
+		want = append(want, ex)
+		if c != nil && i%20 == 19 {
+			waitWritten(t, c, uint64(i+1))
+		}
+		if st := s.Stats(); st.Bytes > s.opts.MaxBytes {
+			t.Fatalf("after %d exchanges the store counts %d bytes, past its bound of %d", i+1, st.Bytes, s.opts.MaxBytes)
+		}
+	}
+	return want
+}
+
+// With a capture file, the store at its byte bound first lets go of the bodies of its oldest records whose lines
+// are written (they stay in the file and read back equal), and forgets whole records only when none is left to
+// spill: it holds far more exchanges in the same bytes than without a capture file, counts exactly what it holds,
+// and every exchange it holds reads back as recorded.
+func TestSpillHoldsMoreAtTheBound(t *testing.T) {
+	const bound, n = 256 << 10, 6000
+	s, c, _ := openCaptureStore(t, CaptureOptions{}, StoreOptions{MaxBytes: bound}, FileBodyMin)
+	want := fillStore(t, s, c, n, smallExchange)
+	mem := NewStore(StoreOptions{MaxBytes: bound})
+	fillStore(t, mem, nil, n, smallExchange)
+	checkAccount(t, s)
+	checkAccount(t, mem)
+	withFile, without := s.Stats(), mem.Stats()
+	t.Logf("at a bound of %d B: %d exchanges held with a capture file (%d B counted), %d without (%d B)",
+		bound, withFile.Count, withFile.Bytes, without.Count, without.Bytes)
+	if withFile.Count < 2*without.Count || withFile.Evicted == 0 {
+		t.Fatalf("with a capture file the store holds %d exchanges (%d forgotten), without %d: want at least twice as many",
+			withFile.Count, withFile.Evicted, without.Count)
+	}
+	spilled := 0
+	snap := s.Snapshot()
+	for _, ex := range snap {
+		w := want[ex.ID-1]
+		if ex.BodiesInFile() {
+			spilled++
+			if ex.ReqBody.Data != nil || ex.RespBody.Data != nil || ex.ReqBody.Size != w.ReqBody.Size || ex.RespBody.Size != w.RespBody.Size {
+				t.Fatalf("snapshot of spilled exchange %d: bodies %d %d bytes, sizes %d %d", ex.ID, len(ex.ReqBody.Data), len(ex.RespBody.Data), ex.ReqBody.Size, ex.RespBody.Size)
+			}
+		}
+		checkPacked(t, fmt.Sprint("WithBodies ", ex.ID), w, ex.WithBodies())
+		checkPacked(t, fmt.Sprint("Get ", ex.ID), w, s.Get(ex.ID))
+	}
+	if spilled < len(snap)/2 {
+		t.Errorf("%d of %d exchanges held without their bodies", spilled, len(snap))
+	}
+	// without a capture file nothing is spilled: every exchange held has its bodies
+	for _, ex := range mem.Snapshot() {
+		if ex.BodiesInFile() {
+			t.Fatalf("exchange %d without its bodies in a store without a capture file", ex.ID)
+		}
+	}
+}
+
+// The bodies spilled at the bound read back from their lines while the file that holds them exists, and as absent
+// with a note (their sizes kept) once rotation deleted it; never another record's.
+func TestSpilledBodiesAcrossRotation(t *testing.T) {
+	const bound, n = 128 << 10, 4000
+	s, c, _ := openCaptureStore(t, CaptureOptions{MaxSize: 32 << 10, Keep: 1}, StoreOptions{MaxBytes: bound}, FileBodyMin)
+	want := fillStore(t, s, c, n, smallExchange)
+	waitWritten(t, c, n)
+	checkAccount(t, s)
+	var back, gone int
+	for _, ex := range s.Snapshot() {
+		w := want[ex.ID-1]
+		got := s.Get(ex.ID)
+		switch note := got.Note(NoteBody); {
+		case note == "":
+			checkPacked(t, fmt.Sprint("Get ", ex.ID), w, got)
+			back++
+		case !ex.BodiesInFile() || !strings.Contains(note, "deleted by rotation"):
+			t.Fatalf("exchange %d (bodies in file: %v) read back with note %q", ex.ID, ex.BodiesInFile(), note)
+		default:
+			if got.ReqBody.Data != nil || got.RespBody.Data != nil || got.ReqBody.Size != w.ReqBody.Size || got.RespBody.Size != w.RespBody.Size {
+				t.Fatalf("exchange %d rotated out: bodies %d %d bytes, sizes %d %d", ex.ID, len(got.ReqBody.Data), len(got.RespBody.Data), got.ReqBody.Size, got.RespBody.Size)
+			}
+			gone++
+		}
+	}
+	rotatedOut, _ := c.Dropped()
+	t.Logf("%d held: %d read back, %d gone with their file (%d rotated out)", s.Stats().Count, back, gone, rotatedOut)
+	if back == 0 || gone == 0 {
+		t.Errorf("%d read back, %d gone with their file: want both", back, gone)
+	}
+}
+
+// SnapshotLast materialises only the newest n exchanges, in order.
+func TestSnapshotLast(t *testing.T) {
+	s := NewStore(StoreOptions{MaxCount: 50})
+	for i := range 80 {
+		s.Add(smallExchange(i + 1))
+	}
+	for _, tc := range []struct{ n, want int }{{-1, 50}, {0, 0}, {10, 10}, {50, 50}, {70, 50}} {
+		got := s.SnapshotLast(tc.n)
+		if len(got) != tc.want {
+			t.Fatalf("SnapshotLast(%d): %d exchanges, want %d", tc.n, len(got), tc.want)
+		}
+		for i, ex := range got {
+			if want := uint64(80 - tc.want + i + 1); ex.ID != want {
+				t.Fatalf("SnapshotLast(%d)[%d] is #%d, want #%d", tc.n, i, ex.ID, want)
+			}
+		}
+	}
+}
+
+// The URLs and hosts of the records (the same few in every one: a proxy's upstream, the listener) are an index
+// into the store's dictionary of names, not a copy each; the dictionary is bounded (maxNames), its bytes counted,
+// and past it names are written whole and read back equal.
+func TestNamesAreADictionary(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	const url = "http://upstream.example.com:8443/a/long/path/to/the/mcp/endpoint"
+	for i := range maxNames + 500 {
+		ex := smallExchange(i + 1)
+		ex.URL = url
+		ex.Host = fmt.Sprintf("host-%d.example.com", i) // one of a kind: the dictionary fills
+		ex.ID = s.Add(ex)
+		if rest := s.rec(ex.ID).refs[partRest]; i < 10 && int(rest.n) > 100 {
+			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest.n, len(url))
+		}
+		checkPacked(t, fmt.Sprint("Get ", i), ex, s.Get(ex.ID))
+	}
+	if len(s.pk.dict) != maxNames {
+		t.Fatalf("the dictionary holds %d names, bound %d", len(s.pk.dict), maxNames)
+	}
+	checkAccount(t, s)
+	if len(words) >= nameMark {
+		t.Fatalf("%d words: a word's byte would be the dictionary's mark", len(words))
+	}
+}
+
+// The link between a proxied exchange and its upstream copy (a note in each, one of a kind) has its key as a word.
+func TestLinkNoteKeyIsAWord(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(1)
+	ex.Notes = []Note{{Key: NoteInbound, Value: "12345"}}
+	id := s.Add(ex)
+	if n := s.rec(id).refs[partNotes].n; n > 8 {
+		t.Errorf("the note list {inbound 12345} takes %d bytes, want 8 (its count, the key's word, the value)", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+}
+
+// A header list that repeats is packed once while it stays recent, however many one-of-a-kind bodies are packed
+// between two of its uses (the bodies have a cache of their own and do not push the lists out of theirs: with one
+// cache, 1,200 bodies between two uses pushed the list out about 7 times in 10).
+func TestRepeatedListsSurviveUniqueBodies(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	a := Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Mcp-Session-Id", Value: "a-session-that-comes-back"}}
+	seen := map[ref]bool{}
+	n := 0
+	for range 10 {
+		ex := smallExchange(n + 1)
+		ex.ReqHeaders = a
+		id := s.Add(ex)
+		seen[s.rec(id).refs[partReqHeaders]] = true
+		for range 600 { // other exchanges, bodies of their own, between two uses of a
+			n++
+			s.Add(smallExchange(n + 1))
+		}
+	}
+	if len(seen) > 3 {
+		t.Errorf("a header list used 10 times, 600 exchanges apart, was packed %d times", len(seen))
+	}
+}
