@@ -17,9 +17,13 @@ import (
 // 32 KiB decoder buffers): the GC then ran every ~10 calls and cost serve ~half of its extra CPU per call over the
 // SDK. PaceGC keeps at least gcRoom of room between collections while the live heap is small, and GOGC's 100
 // once it is large (gcRoom or more), where peak RSS matters (the store of a long proxy session): the price is at
-// most gcRoom more heap, and none for a large one.
+// most gcRoom more heap, and none for a large one. gcRoom was 32 MiB; with recording, serve's live heap is 25–45
+// MiB (the analysis' window, the store), each collection marks it for 2–7 ms of CPU, and 64 MiB halved the
+// collections: per 1,000 session setups 10.1 → 5.6, CPU a setup 354 → 309 µs; per 1,000 legacy tools/calls 8.7 →
+// 4.3, 199 → 190 µs (three alternating rounds each, serve on its own CPU; docs/benchmarks.md), for 25–35 MiB more
+// peak RSS. It stays inside app.MemRoom, the room the soft memory limit leaves beside the store's bound.
 const (
-	gcRoom    = 32 << 20 // the least the heap may grow between collections
+	gcRoom    = 64 << 20 // the least the heap may grow between collections
 	gcPercent = 100      // GOGC's default, the least PaceGC sets
 )
 

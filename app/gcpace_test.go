@@ -16,11 +16,11 @@ func TestGCPercentFor(t *testing.T) {
 		live uint64
 		want int
 	}{
-		{0, 3200}, // no collection yet: as 1 MiB
-		{1 << 10, 3200},
-		{1 << 20, 3200},   // the go-sdk alone's live heap: 32 MiB of room
-		{8 << 20, 400},    // serve with recording off, its event store full
-		{16 << 20, 200},   //
+		{0, 6400}, // no collection yet: as 1 MiB
+		{1 << 10, 6400},
+		{1 << 20, 6400},   // the go-sdk alone's live heap: 64 MiB of room
+		{8 << 20, 800},    // serve with recording off, its event store full
+		{32 << 20, 200},   // serve recording session setups: the analysis' window and the store
 		{gcRoom - 1, 100}, // rounds down, never below 100
 		{gcRoom, 100},     //
 		{200 << 20, 100},  // a store of a million exchanges: GOGC's default
