@@ -41,17 +41,25 @@ type Recorder struct {
 	store    *Store
 	opts     Options
 	inflight atomic.Int64 // exchanges begun and not ended
-	// requests served and not ended (inbound exchanges), and how many of them answer with an event stream: a
-	// server that stops lets the others finish and cuts the streams (Requests)
-	requests, streams atomic.Int64
+	// served counts the requests served and not ended (inbound exchanges) in its high 32 bits and the GET event
+	// streams among them in its low 32 bits, in one word so that Requests reads both at one instant: a server that
+	// stops lets the others finish and cuts the streams.
+	served atomic.Int64
 }
 
+// servedRequest and servedStream are what a request and a stream add to Recorder.served.
+const (
+	servedRequest = 1 << 32
+	servedStream  = 1
+)
+
 // Requests is how many requests are being served (inbound exchanges begun and not ended), and how many of them are
-// answered with an event stream that has begun. A server that stops waits for the requests that are not streams,
-// then ends the streams, which would not end on their own.
+// GET requests answered with an event stream that has begun: those would not end on their own (a session's
+// standalone stream, the legacy /sse stream), whereas a POST answered with an event stream ends once it has
+// answered. A server that stops waits for the requests that are not such streams, then ends the streams.
 func (rec *Recorder) Requests() (open, streams int64) {
-	streams = rec.streams.Load() // first: a request counted as a stream has been counted as open
-	return rec.requests.Load(), streams
+	v := rec.served.Load()
+	return v >> 32, v & (servedRequest - 1)
 }
 
 // Wait waits until every exchange begun has ended (its record handed to the store and the capture file), or ctx
@@ -125,14 +133,19 @@ type live struct {
 	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
 	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
 	// are taken parent first.
-	parent    *live         // (outbound) the inbound exchange, set once before its response is recorded
-	child     *live         // (inbound) the outbound exchange derived from this one, until this one ends
-	derived   bool          // (outbound) its response is the parent's, byte for byte so far
-	reqShared bool          // (outbound) its request body is the parent's
-	mirrored  bool          // (outbound) ex.RPC is a copy of the parent's list (published while it streams)
-	upDone    bool          // (outbound, derived) its response body ended; it completes with the parent
-	pend      *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
-	pendAt    time.Duration // when it was read
+	parent    *live // (outbound) the inbound exchange, set once before its response is recorded
+	child     *live // (inbound) the outbound exchange derived from this one, until this one ends
+	derived   bool  // (outbound) its response is the parent's, byte for byte so far
+	reqShared bool  // (outbound) its request body is the parent's
+	mirrored  bool  // (outbound) ex.RPC is a copy of the parent's list (published while it streams)
+	// longStream: (inbound) an event stream that would not end on its own — a GET's, or a POST's that has answered
+	// every request it carried — counted in Recorder.served; calls, answers: the requests and responses among
+	// ex.RPC[:rpcCounted] (see countAnswers).
+	longStream                 bool
+	calls, answers, rpcCounted int
+	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
+	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
+	pendAt                     time.Duration // when it was read
 }
 
 type liveKey struct{}
@@ -229,7 +242,7 @@ func (rec *Recorder) begin(r *http.Request) *live {
 		l.reqEOF = true
 	}
 	rec.inflight.Add(1)
-	rec.requests.Add(1)
+	rec.served.Add(servedRequest)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	return l
 }
@@ -307,8 +320,9 @@ func (l *live) writeHeader(status int, h http.Header) {
 		} else {
 			l.sse = newSSEParser(l.rec.opts.BodyLimit)
 		}
-		if l.ex.Kind == Inbound && l.ex.State != StateStreaming {
-			l.rec.streams.Add(1)
+		if l.ex.Kind == Inbound && l.ex.Method == http.MethodGet && !l.longStream {
+			l.longStream = true
+			l.rec.served.Add(servedStream)
 		}
 		l.ex.State = StateStreaming
 		l.dirty = true
@@ -458,6 +472,30 @@ func (l *live) parseEvents() {
 		l.addRPC(unsafe.Slice(unsafe.StringData(d), len(d)), l.parsed)
 	}
 	l.pairer.pair(l.ex.RPC)
+	l.countAnswers()
+}
+
+// countAnswers counts the requests and responses among the messages not counted yet (each message once), and
+// marks an inbound POST's event stream that has as many responses as requests as one that would not end on its own
+// (Recorder.Requests): a server that stops may cut it, as it cuts a GET's stream, rather than wait for it. Callers
+// hold l.mu.
+func (l *live) countAnswers() {
+	if l.ex.Kind != Inbound || l.longStream || l.ex.Method != http.MethodPost || l.ex.State != StateStreaming {
+		return
+	}
+	for _, m := range l.ex.RPC[l.rpcCounted:] {
+		switch {
+		case m.IsResponse && m.From == FromServer:
+			l.answers++
+		case m.Method != "" && len(m.ID) > 0 && m.From == FromClient:
+			l.calls++
+		}
+	}
+	l.rpcCounted = len(l.ex.RPC)
+	if l.calls > 0 && l.answers >= l.calls {
+		l.longStream = true
+		l.rec.served.Add(servedStream)
+	}
 }
 
 func (l *live) finish(cw *captureWriter, r *http.Request, err error) {

@@ -156,10 +156,11 @@ func (l *live) endLocked(err error) {
 		l.ex.Timings.Total = l.rec.opts.Now().Sub(l.t0)
 	}
 	if l.ex.Kind == Inbound {
-		if l.ex.State == StateStreaming {
-			l.rec.streams.Add(-1)
+		d := int64(servedRequest)
+		if l.longStream {
+			d += servedStream
 		}
-		l.rec.requests.Add(-1)
+		l.rec.served.Add(-d)
 	}
 	l.ex.State = StateComplete
 	if c := l.child; c != nil {
