@@ -148,6 +148,36 @@ type live struct {
 	pendAt                     time.Duration // when it was read
 }
 
+// heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
+// its own buffers (evBuf, noteBuf, rpcBuf): own copies them here, in the record's one allocation, so that a record
+// waiting in a subscriber's queue or the capture writer's does not keep its live exchange alive — and through it
+// the request, the response writer and the connection (TestPublishedRecordsLetTheirRequestsGo).
+type heldLive struct {
+	ex      Exchange
+	evBuf   [2]SSEEvent
+	noteBuf [1]Note
+	rpcBuf  [2]RPC
+}
+
+// own copies into h the lists of h.ex that are in the buffers of a or b (either may be nil).
+func (h *heldLive) own(a, b *live) {
+	for _, l := range [2]*live{a, b} {
+		if l == nil {
+			continue
+		}
+		// a list in one of l's buffers starts at its first element (made as buf[:0]); grown past it, it moved
+		if len(h.ex.Events) > 0 && &h.ex.Events[0] == &l.evBuf[0] {
+			h.ex.Events = h.evBuf[:copy(h.evBuf[:], h.ex.Events):len(h.ex.Events)]
+		}
+		if len(h.ex.Notes) > 0 && &h.ex.Notes[0] == &l.noteBuf[0] {
+			h.ex.Notes = h.noteBuf[:copy(h.noteBuf[:], h.ex.Notes):len(h.ex.Notes)]
+		}
+		if len(h.ex.RPC) > 0 && &h.ex.RPC[0] == &l.rpcBuf[0] {
+			h.ex.RPC = h.rpcBuf[:copy(h.rpcBuf[:], h.ex.RPC):len(h.ex.RPC)]
+		}
+	}
+}
+
 type liveKey struct{}
 
 // AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).

@@ -278,8 +278,8 @@ func (l *live) completeDerived(prec *Exchange) {
 	if shared && own.Data != nil {
 		l.ex.ReqBody.Data = nil
 	}
-	cv := l.ex // the store packs it and publishes it as it is (completeOwned)
-	c := &cv
+	h := &heldLive{ex: l.ex} // the store packs it and publishes it as it is (completeOwned)
+	c := &h.ex
 	c.RespBody, c.EventsSkipped = prec.RespBody, prec.EventsSkipped
 	if prec.Events != nil {
 		c.Events = make([]SSEEvent, len(prec.Events))
@@ -315,6 +315,7 @@ func (l *live) completeDerived(prec *Exchange) {
 		p.pair(c.RPC)
 	}
 	derivedRecords.Add(1)
+	h.own(l, l.parent) // its notes may be in this one's buffers, its messages in the parent's
 	l.rec.store.completeOwned(c)
 	l.rec.inflight.Add(-1) // it began in RoundTrip; its own end (endLocked) returns at once now
 }

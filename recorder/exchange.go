@@ -436,11 +436,17 @@ func (e *Exchange) snapshot() *Exchange {
 // frozen is snapshot without bringing the memo up to date: it writes nothing in e, which may be published
 // already (Store.Add's copy).
 func (e *Exchange) frozen() *Exchange {
-	c := *e
+	c := new(Exchange)
+	e.freezeInto(c)
+	return c
+}
+
+// freezeInto is frozen into c.
+func (e *Exchange) freezeInto(c *Exchange) {
+	*c = *e
 	c.ReqHeaders, c.RespHeaders = clip(e.ReqHeaders), clip(e.RespHeaders)
 	c.ReqBody.Data, c.RespBody.Data = clip(e.ReqBody.Data), clip(e.RespBody.Data)
 	c.Events, c.RPC, c.Toggles, c.Notes = clip(e.Events), clip(e.RPC), clip(e.Toggles), clip(e.Notes)
-	return &c
 }
 
 type snapshotRec struct {

@@ -176,7 +176,10 @@ func (l *live) endLocked(err error) {
 			c.completeDerived(&l.ex)
 		}
 	}
-	l.rec.store.complete(&l.ex)
+	h := new(heldLive) // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
+	l.ex.freezeInto(&h.ex)
+	h.own(l, nil)
+	l.rec.store.completeOwned(&h.ex)
 	l.releaseParser()
 	l.rec.inflight.Add(-1)
 }
