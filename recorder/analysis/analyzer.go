@@ -605,6 +605,13 @@ func (s since) String() string {
 	return s.d.String() + " ago"
 }
 
+// Done reports whether the analyzer holds the exchange id and has observed its final snapshot: Observe ignores
+// another copy of it.
+func (a *Analyzer) Done(id uint64) bool {
+	r := a.exs[id]
+	return r != nil && r.done
+}
+
 // Observe takes a new or updated exchange.
 func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if ex == nil {

@@ -45,6 +45,9 @@ type Analyzer interface {
 // forgetter is an Analyzer that forgets what the feeder let go.
 type forgetter interface{ Forget(below uint64) }
 
+// doner is an analyzer that tells whether it has observed an exchange's final snapshot (analysis.Analyzer).
+type doner interface{ Done(id uint64) bool }
+
 // Options configure a Service. The fields after Analysis and Saved are injected by tests and benchmarks; the
 // zero value is what a session uses.
 type Options struct {
@@ -370,7 +373,15 @@ func (s *Service) apply(b Batch) {
 		if ex == nil || ex.ID < b.From {
 			continue // the feeder let it go already
 		}
-		s.an.Observe(ex.WithBodies()) // a store's snapshot (a resync) leaves large bodies in the capture file
+		if ex.BodiesInFile() {
+			// A store's snapshot (a resync) leaves bodies in the capture file: read them back only for an exchange
+			// the analyzer has not seen complete (it ignores another copy of one it has; at the store's bound
+			// nearly every record held is spilled, and a resync of the TUI's window would read each back).
+			if d, ok := s.an.(doner); !ok || !d.Done(ex.ID) {
+				ex = ex.WithBodies()
+			}
+		}
+		s.an.Observe(ex)
 		s.top = max(s.top, ex.ID)
 		if _, ok := s.inChanged[ex.ID]; !ok {
 			s.changed = append(s.changed, ex.ID)
