@@ -144,8 +144,8 @@ func TestNamesAreADictionary(t *testing.T) {
 		ex.URL = url
 		ex.Host = fmt.Sprintf("host-%d.example.com", i) // one of a kind: the dictionary fills
 		ex.ID = s.Add(ex)
-		if rest := s.rec(ex.ID).refs[partRest]; i < 10 && int(rest.n) > 100 {
-			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest.n, len(url))
+		if rest := s.pk.partLen(s.rec(ex.ID).refs[partRest]); i < 10 && rest > 100 {
+			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest, len(url))
 		}
 		checkPacked(t, fmt.Sprint("Get ", i), ex, s.Get(ex.ID))
 	}
@@ -164,7 +164,7 @@ func TestLinkNoteKeyIsAWord(t *testing.T) {
 	ex := smallExchange(1)
 	ex.Notes = []Note{{Key: NoteInbound, Value: "12345"}}
 	id := s.Add(ex)
-	if n := s.rec(id).refs[partNotes].n; n > 8 {
+	if n := s.pk.partLen(s.rec(id).refs[partNotes]); n > 8 {
 		t.Errorf("the note list {inbound 12345} takes %d bytes, want 8 (its count, the key's word, the value)", n)
 	}
 	checkPacked(t, "Get", ex, s.Get(id))
