@@ -501,38 +501,79 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 	for i := range ex.RPC {
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
-		b = appendWord(b, m.From)
+		// a message is a head byte (rpcHead: its flags, its direction when client or server, which fields follow),
+		// its method and the method it answers as words, and only the fields it has: a call or its answer, its
+		// id found in its body, takes 5–6 bytes (11–12 with a byte per field)
+		head := rpcHead(m)
+		b = append(b, head)
+		if head&rpcFromMask == rpcFromOther {
+			b = appendWord(b, m.From)
+		}
 		b = appendWord(b, m.Method)
-		switch {
-		case m.ID == nil:
-			b = append(b, 0)
-		default:
-			b = append(b, 1)
+		if m.ID != nil {
 			b = appendIn(b, bytesString(m.ID), f)
 		}
 		if m.ErrorCode != nil {
-			b = append(b, 1)
 			b = binary.AppendVarint(b, int64(*m.ErrorCode))
-		} else {
-			b = append(b, 0)
 		}
-		b = appendIn(b, m.ErrorMessage, f)
+		if m.ErrorMessage != "" {
+			b = appendIn(b, m.ErrorMessage, f)
+		}
 		b = appendWord(b, m.ReplyTo)
-		b = binary.AppendVarint(b, int64(m.Event))
-		var flags byte
-		if m.IsResponse {
-			flags |= 1
+		if m.Event != -1 {
+			b = binary.AppendVarint(b, int64(m.Event))
 		}
-		if m.Batch {
-			flags |= 2
-		}
-		b = append(b, flags)
 	}
 	b = appendList(b, len(ex.Toggles), ex.Toggles == nil)
 	for _, t := range ex.Toggles {
 		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
 	}
 	return b
+}
+
+// A JSON-RPC message's head byte: its flags, which of its fields follow, its direction.
+const (
+	rpcResponse = 1 << iota
+	rpcBatch
+	rpcHasID
+	rpcHasCode
+	rpcHasErrMsg
+	rpcHasEvent // Event is not -1 (the message is not in an event)
+	rpcFromClient = 0 << 6
+	rpcFromServer = 1 << 6
+	rpcFromOther  = 2 << 6 // the direction follows as a word
+	rpcFromMask   = 3 << 6
+)
+
+func rpcHead(m *RPC) byte {
+	var h byte
+	if m.IsResponse {
+		h |= rpcResponse
+	}
+	if m.Batch {
+		h |= rpcBatch
+	}
+	if m.ID != nil {
+		h |= rpcHasID
+	}
+	if m.ErrorCode != nil {
+		h |= rpcHasCode
+	}
+	if m.ErrorMessage != "" {
+		h |= rpcHasErrMsg
+	}
+	if m.Event != -1 {
+		h |= rpcHasEvent
+	}
+	switch m.From {
+	case FromClient:
+		h |= rpcFromClient
+	case FromServer:
+		h |= rpcFromServer
+	default:
+		h |= rpcFromOther
+	}
+	return h
 }
 
 // reader decodes a part; its strings refer to the part's bytes. A part is written by pack and never changed, so
@@ -604,8 +645,9 @@ func (r *reader) own() string {
 }
 
 // words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
-// MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
-var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
+// MCP methods, and the empty text: a call's ReplyTo, an answer's Method): a record holds such a text as one byte,
+// its index + 1. Others are written whole after a 0.
+var words = [...]string{"", Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
 	"GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "message", "endpoint",
 	"initialize", "notifications/initialized", "tools/list", "tools/call", "resources/list", "resources/read",
 	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
@@ -836,30 +878,43 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 		var codes []int
 		for i := range c.RPC {
 			m := &c.RPC[i]
-			m.From, m.Method = r.word(), r.word()
+			head := r.byte()
+			switch head & rpcFromMask {
+			case rpcFromClient:
+				m.From = FromClient
+			case rpcFromServer:
+				m.From = FromServer
+			default:
+				m.From = r.word()
+			}
+			m.Method = r.word()
 			body := c.RespBody.Data
 			if m.From == FromClient {
 				body = c.ReqBody.Data
 			}
-			if r.byte() != 0 {
+			if head&rpcHasID != 0 {
 				id := r.in(body)
 				m.ID = unsafe.Slice(unsafe.StringData(id), len(id))[:len(id):len(id)]
 				if m.ID == nil {
 					m.ID = []byte{}
 				}
 			}
-			if r.byte() != 0 {
+			if head&rpcHasCode != 0 {
 				if codes == nil {
 					codes = make([]int, 0, n) // one allocation for every code of the list
 				}
 				codes = append(codes, int(r.varint()))
 				m.ErrorCode = &codes[len(codes)-1]
 			}
-			m.ErrorMessage = r.in(body)
+			if head&rpcHasErrMsg != 0 {
+				m.ErrorMessage = r.in(body)
+			}
 			m.ReplyTo = r.word()
-			m.Event = int(r.varint())
-			f := r.byte()
-			m.IsResponse, m.Batch = f&1 != 0, f&2 != 0
+			m.Event = -1
+			if head&rpcHasEvent != 0 {
+				m.Event = int(r.varint())
+			}
+			m.IsResponse, m.Batch = head&rpcResponse != 0, head&rpcBatch != 0
 		}
 	}
 	if n := r.list(); n >= 0 {

@@ -192,3 +192,20 @@ func TestRepeatedListsSurviveUniqueBodies(t *testing.T) {
 		t.Errorf("a header list used 10 times, 600 exchanges apart, was packed %d times", len(seen))
 	}
 }
+
+// A JSON-RPC call and its answer, their ids found in their bodies, take a head byte, two words and the id's place
+// each in the record's own part: at most 12 bytes for the pair (23 with a byte per field).
+func TestUsualRPCPairIsSmall(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(12345)
+	bare := smallExchange(12345)
+	bare.RPC = nil
+	id, bareID := s.Add(ex), s.Add(bare)
+	n := s.pk.partLen(s.rec(id).refs[partRest]) - s.pk.partLen(s.rec(bareID).refs[partRest])
+	t.Logf("a call and its answer: %d bytes", n)
+	if n > 12 {
+		t.Errorf("a call and its answer take %d bytes of the record's own part, want at most 12", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	checkPacked(t, "Get bare", bare, s.Get(bareID))
+}
