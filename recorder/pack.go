@@ -538,7 +538,7 @@ const (
 	rpcHasID
 	rpcHasCode
 	rpcHasErrMsg
-	rpcHasEvent // Event is not -1 (the message is not in an event)
+	rpcHasEvent   // Event is not -1 (the message is not in an event)
 	rpcFromClient = 0 << 6
 	rpcFromServer = 1 << 6
 	rpcFromOther  = 2 << 6 // the direction follows as a word
