@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -211,6 +212,7 @@ type packer struct {
 	dict      []string
 	names     map[string]uint32
 	dictBytes int64
+	addrNames int // the names added by appendAddr
 }
 
 func newPacker(slabSize int) *packer {
@@ -471,7 +473,7 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 	b = binary.AppendVarint(b, int64(ex.Timings.Total))
 	b = appendWord(b, ex.Kind)
 	b = appendWord(b, ex.State)
-	b = appendStr(b, ex.RemoteAddr)
+	b = p.appendAddr(b, ex.RemoteAddr)
 	b = appendWord(b, ex.Method)
 	b = p.appendName(b, ex.URL)
 	b = p.appendName(b, ex.Host)
@@ -661,7 +663,7 @@ var wordIndex = func() map[string]byte {
 	return m
 }()
 
-// appendWord writes s as its index in words, or whole. "" is written whole (a 0 and a 0 length: two bytes).
+// appendWord writes s as its index in words, or whole (a 0, then the text).
 func appendWord(b []byte, s string) []byte {
 	if i, ok := wordIndex[s]; ok {
 		return append(b, i)
@@ -700,18 +702,88 @@ func (p *packer) appendName(b []byte, s string) []byte {
 		return append(b, i)
 	}
 	i, ok := p.names[s]
-	if !ok && s != "" && len(s) <= internMax && len(p.dict) < maxNames {
-		c := strings.Clone(s)
-		i, ok = uint32(len(p.dict)), true
-		p.dict = append(p.dict, c)
-		p.names[c] = i
-		p.dictBytes += int64(len(c)) + nameBytes
-		p.bytes += int64(len(c)) + nameBytes
+	if !ok {
+		i, ok = p.addName(s)
 	}
 	if ok {
 		return binary.AppendUvarint(append(b, nameMark), uint64(i))
 	}
 	return appendStr(append(b, 0), s)
+}
+
+// addName adds s to the dictionary when there is room (ok false: none, or s is empty or too long).
+func (p *packer) addName(s string) (uint32, bool) {
+	if s == "" || len(s) > internMax || len(p.dict) >= maxNames {
+		return 0, false
+	}
+	c := strings.Clone(s)
+	i := uint32(len(p.dict))
+	p.dict = append(p.dict, c)
+	p.names[c] = i
+	p.dictBytes += int64(len(c)) + nameBytes
+	p.bytes += int64(len(c)) + nameBytes
+	return i, true
+}
+
+// maxAddrNames bounds the hosts of remote addresses in the dictionary (appendAddr): a quarter of it, so that a
+// stranger coming from many addresses leaves room for the URLs and hosts.
+const maxAddrNames = maxNames / 4
+
+// appendAddr writes a remote address "host:port" as its host in the dictionary and its port as a uvarint (a 1,
+// then both: 4–6 bytes rather than 16 for "127.0.0.1:34218") when its port is written the usual way (decimal, no
+// leading zero, at most 65535) and its host is in the dictionary or may be added (hosts of addresses take at most
+// maxAddrNames names: past them an address is written whole); else whole (a 0, then the text).
+func (p *packer) appendAddr(b []byte, s string) []byte {
+	if host, port, ok := splitAddr(s); ok {
+		i, ok := p.names[host]
+		if !ok && p.addrNames < maxAddrNames {
+			if i, ok = p.addName(host); ok {
+				p.addrNames++
+			}
+		}
+		if ok {
+			b = binary.AppendUvarint(append(b, 1), uint64(i))
+			return binary.AppendUvarint(b, port)
+		}
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// splitAddr splits "host:port" at its last colon; ok only when the port reads back as the same digits.
+func splitAddr(s string) (host string, port uint64, ok bool) {
+	j := strings.LastIndexByte(s, ':')
+	if j <= 0 {
+		return "", 0, false
+	}
+	host, ps := s[:j], s[j+1:]
+	if ps == "" || len(ps) > 5 || ps[0] == '0' && len(ps) > 1 {
+		return "", 0, false
+	}
+	for k := range len(ps) {
+		if ps[k] < '0' || ps[k] > '9' {
+			return "", 0, false
+		}
+		port = port*10 + uint64(ps[k]-'0')
+	}
+	return host, port, port <= math.MaxUint16
+}
+
+// addr reads what appendAddr wrote: interned (the same address repeats for a connection's exchanges).
+func (r *reader) addr() string {
+	if r.byte() == 0 {
+		return r.own()
+	}
+	k, port := r.uvarint(), r.uvarint()
+	if k >= uint64(len(r.dict)) || port > math.MaxUint16 {
+		return ""
+	}
+	var buf [internMax + 8]byte
+	b := strconv.AppendUint(append(append(buf[:0], r.dict[k]...), ':'), port, 10)
+	if len(b) > internMax {
+		return string(b)
+	}
+	// unique.Make (intern) keeps a clone of a text it did not hold yet: buf is not kept
+	return intern(unsafe.String(unsafe.SliceData(b), len(b)))
 }
 
 // name reads what appendName wrote.
@@ -858,7 +930,7 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.addr(), r.word()
 	c.URL, c.Host, c.Proto, c.Error = r.name(), r.name(), r.word(), r.own()
 	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
 	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0

@@ -209,3 +209,34 @@ func TestUsualRPCPairIsSmall(t *testing.T) {
 	checkPacked(t, "Get", ex, s.Get(id))
 	checkPacked(t, "Get bare", bare, s.Get(bareID))
 }
+
+// A client's remote address is its host in the store's dictionary and its port as a uvarint; a stranger coming
+// from many hosts fills at most a quarter of the dictionary with them, then its addresses are written whole; an
+// address whose port is not written the usual way is written whole too. All read back equal.
+func TestRemoteAddrInTheDictionary(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(1)
+	ex.RemoteAddr = "127.0.0.1:34218"
+	bare := smallExchange(1)
+	bare.RemoteAddr = ""
+	id, bareID := s.Add(ex), s.Add(bare)
+	if n := s.pk.partLen(s.rec(id).refs[partRest]) - s.pk.partLen(s.rec(bareID).refs[partRest]); n > 5 {
+		t.Errorf("the address %q takes %d bytes of the record's own part, want at most 5 more than none", ex.RemoteAddr, n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	checkPacked(t, "Get bare", bare, s.Get(bareID))
+	for i, a := range []string{"[::1]:443", "10.0.0.1:0", "10.0.0.1:08", "10.0.0.1:65536", "10.0.0.1:", ":80", "nohost", "@", "unix:/a:b"} {
+		e := smallExchange(i + 2)
+		e.RemoteAddr = a
+		checkPacked(t, a, e, s.Get(s.Add(e)))
+	}
+	for i := range maxNames {
+		e := smallExchange(i + 20)
+		e.RemoteAddr = fmt.Sprintf("10.%d.%d.1:40000", i/256, i%256)
+		checkPacked(t, e.RemoteAddr, e, s.Get(s.Add(e)))
+	}
+	if s.pk.addrNames != maxAddrNames || len(s.pk.dict) > maxAddrNames+10 {
+		t.Errorf("after %d hosts the dictionary holds %d names, %d of addresses (bound %d)", maxNames, len(s.pk.dict), s.pk.addrNames, maxAddrNames)
+	}
+	checkAccount(t, s)
+}
