@@ -148,14 +148,24 @@ type slabBuf struct {
 	dead bool
 }
 
-// partCache remembers where recently packed lists and bodies are, so that an equal one is shared: a
-// direct-mapped table of fixed size, pointer-free (refs are checked against the slab table before use).
+// partCache remembers where recently packed lists and bodies are, so that an equal one is shared: a table of
+// fixed size in sets of two slots (the two lists used last of those that fall in a set: with one slot, two lists
+// that repeat and fall in the same one pushed each other out, each then packed again at every other use),
+// pointer-free (refs are checked against the slab table before use).
 type partCache struct {
 	seed  maphash.Seed
-	slots [1024]struct {
-		h uint64
-		r ref
-	}
+	slots [1024]cacheSlot
+}
+
+type cacheSlot struct {
+	h uint64
+	r ref
+}
+
+// set returns the two slots h may be in.
+func (c *partCache) set(h uint64) *[2]cacheSlot {
+	i := h % uint64(len(c.slots)/2) * 2
+	return (*[2]cacheSlot)(c.slots[i : i+2])
 }
 
 // matCache holds the materialised form of recently packed header and note lists (stored only under the store's
@@ -292,12 +302,17 @@ func (p *packer) put(b []byte, isNil bool, share *partCache, own, body bool) ref
 	var h uint64
 	if share != nil {
 		h = maphash.Bytes(share.seed, b)
-		sl := &share.slots[h%uint64(len(share.slots))]
-		if sl.h == h && p.recent(sl.r) {
-			s := p.slab(sl.r.slab)
-			if bytes.Equal(partAt(s.buf, sl.r.off), b) {
-				s.refs++
-				return sl.r
+		set := share.set(h)
+		for i := range set {
+			sl := &set[i]
+			if sl.h == h && p.recent(sl.r) {
+				s := p.slab(sl.r.slab)
+				if bytes.Equal(partAt(s.buf, sl.r.off), b) {
+					s.refs++
+					r := sl.r
+					set[0], set[i] = set[i], set[0] // the one used last first
+					return r
+				}
 			}
 		}
 	}
@@ -314,8 +329,13 @@ func (p *packer) put(b []byte, isNil bool, share *partCache, own, body bool) ref
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
 	if share != nil {
-		sl := &share.slots[h%uint64(len(share.slots))]
-		sl.h, sl.r = h, r
+		// in the first slot of its set, the other one keeping the one used last before it, unless that one is
+		// stale (its slab no longer recent: sharing may not refer to it)
+		set := share.set(h)
+		if set[0].h != 0 && p.recent(set[0].r) {
+			set[1] = set[0]
+		}
+		set[0].h, set[0].r = h, r
 	}
 	return r
 }

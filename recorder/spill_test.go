@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"testing"
 )
@@ -239,4 +240,33 @@ func TestRemoteAddrInTheDictionary(t *testing.T) {
 		t.Errorf("after %d hosts the dictionary holds %d names, %d of addresses (bound %d)", maxNames, len(s.pk.dict), s.pk.addrNames, maxAddrNames)
 	}
 	checkAccount(t, s)
+}
+
+// Two header lists that repeat and fall in the same slot of the lists' cache are each packed once (a set of two
+// slots holds both); with one slot each pushed the other out and was packed again at every other use.
+func TestCollidingListsArePackedOnce(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	hash := func(h Headers) uint64 { return maphash.Bytes(s.pk.parts.seed, packHeaders(nil, h)) }
+	list := func(i int) Headers { return Headers{{Name: "Mcp-Session-Id", Value: fmt.Sprint("session-", i)}} }
+	a := list(0)
+	var b Headers
+	for i := 1; b == nil; i++ {
+		if l := list(i); hash(l)%uint64(len(s.pk.parts.slots)) == hash(a)%uint64(len(s.pk.parts.slots)) {
+			b = l
+		}
+	}
+	refs := map[ref]bool{}
+	for i := range 100 {
+		ex := smallExchange(i + 1)
+		ex.ReqHeaders = a
+		if i%2 == 1 {
+			ex.ReqHeaders = b
+		}
+		id := s.Add(ex)
+		refs[s.rec(id).refs[partReqHeaders]] = true
+		checkPacked(t, fmt.Sprint("Get ", id), ex, s.Get(id))
+	}
+	if len(refs) != 2 {
+		t.Errorf("two lists used 50 times each, alternately, packed %d times", len(refs))
+	}
 }
