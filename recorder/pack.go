@@ -472,13 +472,6 @@ func appendIn(b []byte, s string, in *eventsInBody) []byte {
 	return append(b, s...)
 }
 
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
-}
-
 // toFile reports a body the capture file will hold (at least fileMin bytes; 0: none).
 func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMin }
 
@@ -498,13 +491,37 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 	b = p.appendName(b, ex.URL)
 	b = p.appendName(b, ex.Host)
 	b = appendWord(b, ex.Proto)
-	b = appendStr(b, ex.Error)
-	b = binary.AppendVarint(b, ex.ReqBody.Size)
-	b = appendBool(b, ex.ReqBody.Truncated)
-	b = binary.AppendVarint(b, ex.RespBody.Size)
-	b = appendBool(b, ex.RespBody.Truncated)
-	b = binary.AppendVarint(b, int64(ex.EventsSkipped))
-	b = binary.AppendVarint(b, int64(ex.RPCSkipped))
+	// a byte of flags (restFlags) says which of the rarely set fields follow; a body's size is written as its
+	// difference from the length the record keeps (its bytes, or their length in a ref to the capture file): 0,
+	// one byte, for a body recorded whole
+	var f byte
+	if ex.ReqBody.Truncated {
+		f |= restReqTrunc
+	}
+	if ex.RespBody.Truncated {
+		f |= restRespTrunc
+	}
+	if ex.Error != "" {
+		f |= restError
+	}
+	if ex.EventsSkipped != 0 {
+		f |= restEventsSkipped
+	}
+	if ex.RPCSkipped != 0 {
+		f |= restRPCSkipped
+	}
+	b = append(b, f)
+	if ex.Error != "" {
+		b = appendStr(b, ex.Error)
+	}
+	b = binary.AppendVarint(b, ex.ReqBody.Size-int64(len(ex.ReqBody.Data)))
+	b = binary.AppendVarint(b, ex.RespBody.Size-int64(len(ex.RespBody.Data)))
+	if ex.EventsSkipped != 0 {
+		b = binary.AppendVarint(b, int64(ex.EventsSkipped))
+	}
+	if ex.RPCSkipped != 0 {
+		b = binary.AppendVarint(b, int64(ex.RPCSkipped))
+	}
 	data, ids, reqIn, respIn := bodyFinders(ex)
 	if reqFile {
 		reqIn = eventsInBody{missed: true}
@@ -551,6 +568,23 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
 	}
 	return b
+}
+
+// The flags of a record's own part: which of its rarely set fields follow.
+const (
+	restReqTrunc = 1 << iota
+	restRespTrunc
+	restError
+	restEventsSkipped
+	restRPCSkipped
+)
+
+// bodyLen is the length of the body r refers to (p: its bytes when in memory).
+func bodyLen(r ref, p []byte) int64 {
+	if r.slab == refFile || r.slab == refSpill {
+		return int64(r.fileLen())
+	}
+	return int64(len(p))
 }
 
 // A JSON-RPC message's head byte: its flags, which of its fields follow, its direction.
@@ -752,8 +786,11 @@ const maxAddrNames = maxNames / 4
 // appendAddr writes a remote address "host:port" as its host in the dictionary and its port as a uvarint (a 1,
 // then both: 4–6 bytes rather than 16 for "127.0.0.1:34218") when its port is written the usual way (decimal, no
 // leading zero, at most 65535) and its host is in the dictionary or may be added (hosts of addresses take at most
-// maxAddrNames names: past them an address is written whole); else whole (a 0, then the text).
+// maxAddrNames names: past them an address is written whole); else whole (a 0, then the text); "" as a 2.
 func (p *packer) appendAddr(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, 2) // an upstream copy's: one byte
+	}
 	if host, port, ok := splitAddr(s); ok {
 		i, ok := p.names[host]
 		if !ok && p.addrNames < maxAddrNames {
@@ -790,8 +827,11 @@ func splitAddr(s string) (host string, port uint64, ok bool) {
 
 // addr reads what appendAddr wrote: interned (the same address repeats for a connection's exchanges).
 func (r *reader) addr() string {
-	if r.byte() == 0 {
+	switch r.byte() {
+	case 0:
 		return r.own()
+	case 2:
+		return ""
 	}
 	k, port := r.uvarint(), r.uvarint()
 	if k >= uint64(len(r.dict)) || port > math.MaxUint16 {
@@ -951,10 +991,20 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 		c.Notes = []Note{}
 	}
 	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.addr(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.name(), r.name(), r.word(), r.own()
-	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
-	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
-	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
+	c.URL, c.Host, c.Proto = r.name(), r.name(), r.word()
+	f := r.byte()
+	if f&restError != 0 {
+		c.Error = r.own()
+	}
+	c.ReqBody.Size = r.varint() + bodyLen(rec.refs[partReqBody], ps[partReqBody])
+	c.RespBody.Size = r.varint() + bodyLen(rec.refs[partRespBody], ps[partRespBody])
+	c.ReqBody.Truncated, c.RespBody.Truncated = f&restReqTrunc != 0, f&restRespTrunc != 0
+	if f&restEventsSkipped != 0 {
+		c.EventsSkipped = int(r.varint())
+	}
+	if f&restRPCSkipped != 0 {
+		c.RPCSkipped = int(r.varint())
+	}
 	{
 		for i := range c.Events {
 			ev := &c.Events[i]

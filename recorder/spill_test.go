@@ -270,3 +270,21 @@ func TestCollidingListsArePackedOnce(t *testing.T) {
 		t.Errorf("two lists used 50 times each, alternately, packed %d times", len(refs))
 	}
 }
+
+// A body recorded whole has its size as one byte (its difference from the length the record keeps), the fields a
+// record rarely sets (truncation, a fault, skipped events and messages) cost one byte of flags together, and an
+// empty remote address (an upstream copy's) one byte: a tools/call without messages or address has an own part of
+// 23 bytes (30 before: the sizes 2 bytes each, a byte for each flag, a fault's and the address' lengths).
+func TestRareFieldsAreFlags(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(7)
+	ex.RPC, ex.RemoteAddr = nil, ""
+	id := s.Add(ex)
+	if n := s.pk.partLen(s.rec(id).refs[partRest]); n > 23 {
+		t.Errorf("the record's own part is %d bytes, want at most 23", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	rare := smallExchange(8)
+	rare.ReqBody.Truncated, rare.RespBody.Size, rare.Error, rare.EventsSkipped, rare.RPCSkipped = true, 1<<20, "upstream: EOF", 3, 4
+	checkPacked(t, "Get rare", rare, s.Get(s.Add(rare)))
+}
