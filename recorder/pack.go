@@ -402,7 +402,7 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	// exchange, packed next), and in the lists' cache each would push out a header list that repeats
 	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
 	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
-	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
+	p.scratch = appendNotes(p.scratch[:0], ex.Notes, ex.ID)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
 	notesCache := &p.parts
@@ -453,12 +453,32 @@ func packHeaders(b []byte, h Headers) []byte {
 
 // appendNotes writes a note list, the keys as words (the link between a proxied exchange and its upstream copy,
 // "inbound" or "outbound" and the other's id, is in every proxied record and one of a kind).
-func appendNotes(b []byte, ns []Note) []byte {
+// A note's value is its length ×2 and its bytes, or, for a link (its key NoteInbound or NoteOutbound, the other
+// exchange's id in decimal), a 1 and the other's id as a varint difference from the record's own id (id): two
+// bytes for the upstream copy next to its client's exchange, rather than the id's digits. A list with a link is
+// one of a kind, never shared (pack), so its bytes may depend on the record's id.
+func appendNotes(b []byte, ns []Note, id uint64) []byte {
 	b = appendList(b, len(ns), ns == nil)
 	for _, x := range ns {
-		b = appendStr(appendWord(b, x.Key), x.Value)
+		b = appendWord(b, x.Key)
+		if v, ok := linkID(x); ok {
+			b = binary.AppendVarint(append(b, 1), int64(v-id))
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(x.Value))<<1)
+		b = append(b, x.Value...)
 	}
 	return b
+}
+
+// linkID is the id a link note names, ok only when its value is that id's decimal digits exactly.
+func linkID(n Note) (uint64, bool) {
+	if n.Key != NoteInbound && n.Key != NoteOutbound || n.Value == "" || len(n.Value) > 19 ||
+		n.Value[0] == '0' && len(n.Value) > 1 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(n.Value, 10, 64)
+	return v, err == nil
 }
 
 // appendIn writes a text that may be a run of the body (in): 2×length+1 and its offset in the body when it is,
@@ -906,7 +926,7 @@ func readHeaders(b []byte) Headers {
 }
 
 // readNotes reads a note list from a copy of its part, as readHeaders.
-func readNotes(b []byte) []Note {
+func readNotes(b []byte, id uint64) []Note {
 	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
@@ -914,7 +934,12 @@ func readNotes(b []byte) []Note {
 	}
 	ns := make([]Note, n)
 	for i := range ns {
-		ns[i] = Note{Key: r.word(), Value: r.str()}
+		ns[i].Key = r.word()
+		if k := r.uvarint(); k == 1 {
+			ns[i].Value = strconv.FormatUint(id+uint64(r.varint()), 10)
+		} else if v := r.bytes(k >> 1); len(v) > 0 {
+			ns[i].Value = unsafe.String(unsafe.SliceData(v), len(v))
+		}
 	}
 	return ns
 }
@@ -985,7 +1010,7 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 	c.RespBody.Data = ps[partRespBody]
 	if nr := rec.refs[partNotes]; nr.slab >= slabIDs {
 		if c.Notes = notes.get(nr); c.Notes == nil {
-			c.Notes = readNotes(ps[partNotes])
+			c.Notes = readNotes(ps[partNotes], id)
 		}
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}

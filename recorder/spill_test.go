@@ -288,3 +288,28 @@ func TestRareFieldsAreFlags(t *testing.T) {
 	rare.ReqBody.Truncated, rare.RespBody.Size, rare.Error, rare.EventsSkipped, rare.RPCSkipped = true, 1<<20, "upstream: EOF", 3, 4
 	checkPacked(t, "Get rare", rare, s.Get(s.Add(rare)))
 }
+
+// The link between a proxied exchange and its upstream copy names the other's id as its difference from the
+// record's own: the list {outbound <id+1>} takes 4 bytes (count, key, mark, difference; 7 with the id's 4 digits
+// written whole, 10 with 7 digits). Values that are not an id's digits exactly are written whole; all read back equal.
+func TestLinkNoteIsADifference(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	for i := range 1000 {
+		s.Add(smallExchange(i + 1)) // ids of four digits
+	}
+	id := uint64(1001)
+	ex := smallExchange(1)
+	ex.Notes = []Note{{Key: NoteOutbound, Value: fmt.Sprint(id + 1)}}
+	if got := s.Add(ex); got != id {
+		t.Fatalf("id %d, want %d", got, id)
+	}
+	if n := s.pk.partLen(s.rec(id).refs[partNotes]); n > 4 {
+		t.Errorf("the note list {outbound %d} takes %d bytes, want 4", id+1, n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	for _, v := range []string{"0", "1", "007", "-1", "+3", "", "abc", "18446744073709551615", "18446744073709551616", "99999999999999999999"} {
+		e := smallExchange(2)
+		e.Notes = []Note{{Key: NoteInbound, Value: v}, {Key: "other", Value: "5"}}
+		checkPacked(t, "Get "+v, e, s.Get(s.Add(e)))
+	}
+}
