@@ -3,6 +3,7 @@ package recorder
 import (
 	"bufio"
 	"bytes"
+	"io"
 	"os"
 	"testing"
 )
@@ -29,6 +30,9 @@ func TestDensityAtTheBound(t *testing.T) {
 	for n < max {
 		line, err := readLine(br)
 		if len(line) == 0 {
+			if err != nil && err != io.EOF {
+				t.Fatal(err)
+			}
 			break
 		}
 		res, err := ReadCapture(bytes.NewReader(line))
