@@ -859,11 +859,8 @@ func (r *reader) addr() string {
 	}
 	var buf [internMax + 8]byte
 	b := strconv.AppendUint(append(append(buf[:0], r.dict[k]...), ':'), port, 10)
-	if len(b) > internMax {
-		return string(b)
-	}
-	// unique.Make (intern) keeps a clone of a text it did not hold yet: buf is not kept
-	return intern(unsafe.String(unsafe.SliceData(b), len(b)))
+	// one allocation of the address' length (buf stays on the stack); intern keeps one copy while in use
+	return intern(string(b))
 }
 
 // name reads what appendName wrote.
