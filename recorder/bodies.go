@@ -116,11 +116,11 @@ func (s *Store) bodiesWritten(locs []bodyLoc) {
 		}
 		part := partReqBody + int(l.side)
 		r := rec.refs[part]
-		if r.slab < slabIDs || r.slab == refFile || int(r.n) != l.dataLen {
+		if r.slab < slabIDs || r.slab >= refSpill || s.pk.partLen(r) != l.dataLen {
 			continue
 		}
 		s.pk.releaseRef(r)
-		rec.refs[part] = ref{slab: refFile, n: r.n}
+		rec.refs[part] = ref{slab: refFile, off: uint32(l.dataLen)}
 		s.inFile[l.id<<1|uint64(l.side)] = l.loc
 		s.bytes += fileLocBytes
 	}
@@ -197,7 +197,7 @@ func (e *Exchange) WithBodies() *Exchange {
 		part := partReqBody + side
 		var data []byte
 		var err error
-		if n := lz.rec.refs[part].n; lz.rec.refs[part].slab == refSpill {
+		if n := lz.rec.refs[part].fileLen(); lz.rec.refs[part].slab == refSpill {
 			data, err = line[side], lineErr
 			if err == nil && len(data) != int(n) {
 				err = errBodyChanged
@@ -210,7 +210,7 @@ func (e *Exchange) WithBodies() *Exchange {
 			if side == 1 {
 				what = "response"
 			}
-			notes = append(notes, Note{Key: NoteBody, Value: what + " body (" + strconv.FormatUint(uint64(lz.rec.refs[part].n), 10) +
+			notes = append(notes, Note{Key: NoteBody, Value: what + " body (" + strconv.FormatUint(uint64(lz.rec.refs[part].fileLen()), 10) +
 				" bytes) not read back from the capture file: " + err.Error()})
 			continue
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -37,9 +38,21 @@ import (
 // those two alive beyond its own; each slab counts the records referring to it and is dropped when the last one
 // goes. See docs/benchmarks-store.md for the measurements.
 
-// ref is a part of a record: length bytes at off in slab slab. Slab 0 stands for a nil part, 1 for an empty one.
+// ref is a part of a record: the part at off in slab slab, its length a uvarint in front of its bytes (partLen),
+// so that a ref is 8 bytes rather than 12 (six in each record). Slab 0 stands for a nil part, 1 for an empty one;
+// for a body kept in the capture file (refFile, refSpill) off is its length.
 type ref struct {
-	slab, off, n uint32
+	slab, off uint32
+}
+
+// fileLen is the length of a body kept in the capture file (r.slab refFile or refSpill).
+func (r ref) fileLen() uint32 { return r.off }
+
+// partAt returns the part at off in buf: its uvarint length, then its bytes (capacity capped).
+func partAt(buf []byte, off uint32) []byte {
+	n, k := binary.Uvarint(buf[off:])
+	start := uint64(off) + uint64(k)
+	return buf[start : start+n : start+n]
 }
 
 const (
@@ -65,7 +78,7 @@ const (
 	nParts
 )
 
-// packed is a completed exchange as the store keeps it: 104 bytes, no pointers. Its id is its place in the
+// packed is a completed exchange as the store keeps it: 80 bytes, no pointers. Its id is its place in the
 // store's chunks (Store.rec); its timings are in its own part (a few bytes each rather than eight).
 type packed struct {
 	wall uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
@@ -135,14 +148,24 @@ type slabBuf struct {
 	dead bool
 }
 
-// partCache remembers where recently packed lists and bodies are, so that an equal one is shared: a
-// direct-mapped table of fixed size, pointer-free (refs are checked against the slab table before use).
+// partCache remembers where recently packed lists and bodies are, so that an equal one is shared: a table of
+// fixed size in sets of two slots (the two lists used last of those that fall in a set: with one slot, two lists
+// that repeat and fall in the same one pushed each other out, each then packed again at every other use),
+// pointer-free (refs are checked against the slab table before use).
 type partCache struct {
 	seed  maphash.Seed
-	slots [1024]struct {
-		h uint64
-		r ref
-	}
+	slots [1024]cacheSlot
+}
+
+type cacheSlot struct {
+	h uint64
+	r ref
+}
+
+// set returns the two slots h may be in.
+func (c *partCache) set(h uint64) *[2]cacheSlot {
+	i := h % uint64(len(c.slots)/2) * 2
+	return (*[2]cacheSlot)(c.slots[i : i+2])
 }
 
 // matCache holds the materialised form of recently packed header and note lists (stored only under the store's
@@ -199,6 +222,7 @@ type packer struct {
 	dict      []string
 	names     map[string]uint32
 	dictBytes int64
+	addrNames int // the names added by appendAddr
 }
 
 func newPacker(slabSize int) *packer {
@@ -278,28 +302,40 @@ func (p *packer) put(b []byte, isNil bool, share *partCache, own, body bool) ref
 	var h uint64
 	if share != nil {
 		h = maphash.Bytes(share.seed, b)
-		sl := &share.slots[h%uint64(len(share.slots))]
-		if sl.h == h && int(sl.r.n) == len(b) && p.recent(sl.r) {
-			s := p.slab(sl.r.slab)
-			if bytes.Equal(s.buf[sl.r.off:sl.r.off+sl.r.n], b) {
-				s.refs++
-				return sl.r
+		set := share.set(h)
+		for i := range set {
+			sl := &set[i]
+			if sl.h == h && p.recent(sl.r) {
+				s := p.slab(sl.r.slab)
+				if bytes.Equal(partAt(s.buf, sl.r.off), b) {
+					s.refs++
+					r := sl.r
+					set[0], set[i] = set[i], set[0] // the one used last first
+					return r
+				}
 			}
 		}
 	}
 	var s *slabBuf
+	size := uvarintLen(uint64(len(b))) + len(b)
 	if own {
-		s = p.newSlab(len(b), true)
+		s = p.newSlab(size, true)
 		s.body = true
 	} else {
-		s = p.room(len(b), body)
+		s = p.room(size, body)
 	}
-	r := ref{slab: s.id, off: uint32(s.n), n: uint32(len(b))}
+	r := ref{slab: s.id, off: uint32(s.n)}
+	s.n += binary.PutUvarint(s.buf[s.n:], uint64(len(b)))
 	s.n += copy(s.buf[s.n:], b)
 	s.refs++
 	if share != nil {
-		sl := &share.slots[h%uint64(len(share.slots))]
-		sl.h, sl.r = h, r
+		// in the first slot of its set, the other one keeping the one used last before it, unless that one is
+		// stale (its slab no longer recent: sharing may not refer to it)
+		set := share.set(h)
+		if set[0].h != 0 && p.recent(set[0].r) {
+			set[1] = set[0]
+		}
+		set[0].h, set[0].r = h, r
 	}
 	return r
 }
@@ -366,7 +402,7 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	// exchange, packed next), and in the lists' cache each would push out a header list that repeats
 	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
 	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
-	p.scratch = appendNotes(p.scratch[:0], ex.Notes)
+	p.scratch = appendNotes(p.scratch[:0], ex.Notes, ex.ID)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
 	notesCache := &p.parts
@@ -417,12 +453,32 @@ func packHeaders(b []byte, h Headers) []byte {
 
 // appendNotes writes a note list, the keys as words (the link between a proxied exchange and its upstream copy,
 // "inbound" or "outbound" and the other's id, is in every proxied record and one of a kind).
-func appendNotes(b []byte, ns []Note) []byte {
+// A note's value is its length ×2 and its bytes, or, for a link (its key NoteInbound or NoteOutbound, the other
+// exchange's id in decimal), a 1 and the other's id as a varint difference from the record's own id (id): two
+// bytes for the upstream copy next to its client's exchange, rather than the id's digits. A list with a link is
+// one of a kind, never shared (pack), so its bytes may depend on the record's id.
+func appendNotes(b []byte, ns []Note, id uint64) []byte {
 	b = appendList(b, len(ns), ns == nil)
 	for _, x := range ns {
-		b = appendStr(appendWord(b, x.Key), x.Value)
+		b = appendWord(b, x.Key)
+		if v, ok := linkID(x); ok {
+			b = binary.AppendVarint(append(b, 1), int64(v-id))
+			continue
+		}
+		b = binary.AppendUvarint(b, uint64(len(x.Value))<<1)
+		b = append(b, x.Value...)
 	}
 	return b
+}
+
+// linkID is the id a link note names, ok only when its value is that id's decimal digits exactly.
+func linkID(n Note) (uint64, bool) {
+	if n.Key != NoteInbound && n.Key != NoteOutbound || n.Value == "" || len(n.Value) > 19 ||
+		n.Value[0] == '0' && len(n.Value) > 1 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(n.Value, 10, 64)
+	return v, err == nil
 }
 
 // appendIn writes a text that may be a run of the body (in): 2×length+1 and its offset in the body when it is,
@@ -434,13 +490,6 @@ func appendIn(b []byte, s string, in *eventsInBody) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(s))<<1)
 	return append(b, s...)
-}
-
-func appendBool(b []byte, v bool) []byte {
-	if v {
-		return append(b, 1)
-	}
-	return append(b, 0)
 }
 
 // toFile reports a body the capture file will hold (at least fileMin bytes; 0: none).
@@ -457,18 +506,42 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 	b = binary.AppendVarint(b, int64(ex.Timings.Total))
 	b = appendWord(b, ex.Kind)
 	b = appendWord(b, ex.State)
-	b = appendStr(b, ex.RemoteAddr)
+	b = p.appendAddr(b, ex.RemoteAddr)
 	b = appendWord(b, ex.Method)
 	b = p.appendName(b, ex.URL)
 	b = p.appendName(b, ex.Host)
 	b = appendWord(b, ex.Proto)
-	b = appendStr(b, ex.Error)
-	b = binary.AppendVarint(b, ex.ReqBody.Size)
-	b = appendBool(b, ex.ReqBody.Truncated)
-	b = binary.AppendVarint(b, ex.RespBody.Size)
-	b = appendBool(b, ex.RespBody.Truncated)
-	b = binary.AppendVarint(b, int64(ex.EventsSkipped))
-	b = binary.AppendVarint(b, int64(ex.RPCSkipped))
+	// a byte of flags (restFlags) says which of the rarely set fields follow; a body's size is written as its
+	// difference from the length the record keeps (its bytes, or their length in a ref to the capture file): 0,
+	// one byte, for a body recorded whole
+	var f byte
+	if ex.ReqBody.Truncated {
+		f |= restReqTrunc
+	}
+	if ex.RespBody.Truncated {
+		f |= restRespTrunc
+	}
+	if ex.Error != "" {
+		f |= restError
+	}
+	if ex.EventsSkipped != 0 {
+		f |= restEventsSkipped
+	}
+	if ex.RPCSkipped != 0 {
+		f |= restRPCSkipped
+	}
+	b = append(b, f)
+	if ex.Error != "" {
+		b = appendStr(b, ex.Error)
+	}
+	b = binary.AppendVarint(b, ex.ReqBody.Size-int64(len(ex.ReqBody.Data)))
+	b = binary.AppendVarint(b, ex.RespBody.Size-int64(len(ex.RespBody.Data)))
+	if ex.EventsSkipped != 0 {
+		b = binary.AppendVarint(b, int64(ex.EventsSkipped))
+	}
+	if ex.RPCSkipped != 0 {
+		b = binary.AppendVarint(b, int64(ex.RPCSkipped))
+	}
 	data, ids, reqIn, respIn := bodyFinders(ex)
 	if reqFile {
 		reqIn = eventsInBody{missed: true}
@@ -487,38 +560,96 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 	for i := range ex.RPC {
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
-		b = appendWord(b, m.From)
+		// a message is a head byte (rpcHead: its flags, its direction when client or server, which fields follow),
+		// its method and the method it answers as words, and only the fields it has: a call or its answer, its
+		// id found in its body, takes 5–6 bytes (11–12 with a byte per field)
+		head := rpcHead(m)
+		b = append(b, head)
+		if head&rpcFromMask == rpcFromOther {
+			b = appendWord(b, m.From)
+		}
 		b = appendWord(b, m.Method)
-		switch {
-		case m.ID == nil:
-			b = append(b, 0)
-		default:
-			b = append(b, 1)
+		if m.ID != nil {
 			b = appendIn(b, bytesString(m.ID), f)
 		}
 		if m.ErrorCode != nil {
-			b = append(b, 1)
 			b = binary.AppendVarint(b, int64(*m.ErrorCode))
-		} else {
-			b = append(b, 0)
 		}
-		b = appendIn(b, m.ErrorMessage, f)
+		if m.ErrorMessage != "" {
+			b = appendIn(b, m.ErrorMessage, f)
+		}
 		b = appendWord(b, m.ReplyTo)
-		b = binary.AppendVarint(b, int64(m.Event))
-		var flags byte
-		if m.IsResponse {
-			flags |= 1
+		if m.Event != -1 {
+			b = binary.AppendVarint(b, int64(m.Event))
 		}
-		if m.Batch {
-			flags |= 2
-		}
-		b = append(b, flags)
 	}
 	b = appendList(b, len(ex.Toggles), ex.Toggles == nil)
 	for _, t := range ex.Toggles {
 		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
 	}
 	return b
+}
+
+// The flags of a record's own part: which of its rarely set fields follow.
+const (
+	restReqTrunc = 1 << iota
+	restRespTrunc
+	restError
+	restEventsSkipped
+	restRPCSkipped
+)
+
+// bodyLen is the length of the body r refers to (p: its bytes when in memory).
+func bodyLen(r ref, p []byte) int64 {
+	if r.slab == refFile || r.slab == refSpill {
+		return int64(r.fileLen())
+	}
+	return int64(len(p))
+}
+
+// A JSON-RPC message's head byte: its flags, which of its fields follow, its direction.
+const (
+	rpcResponse = 1 << iota
+	rpcBatch
+	rpcHasID
+	rpcHasCode
+	rpcHasErrMsg
+	rpcHasEvent   // Event is not -1 (the message is not in an event)
+	rpcFromClient = 0 << 6
+	rpcFromServer = 1 << 6
+	rpcFromOther  = 2 << 6 // the direction follows as a word
+	rpcFromMask   = 3 << 6
+)
+
+func rpcHead(m *RPC) byte {
+	var h byte
+	if m.IsResponse {
+		h |= rpcResponse
+	}
+	if m.Batch {
+		h |= rpcBatch
+	}
+	if m.ID != nil {
+		h |= rpcHasID
+	}
+	if m.ErrorCode != nil {
+		h |= rpcHasCode
+	}
+	if m.ErrorMessage != "" {
+		h |= rpcHasErrMsg
+	}
+	if m.Event != -1 {
+		h |= rpcHasEvent
+	}
+	switch m.From {
+	case FromClient:
+		h |= rpcFromClient
+	case FromServer:
+		h |= rpcFromServer
+	default:
+		h |= rpcFromOther
+	}
+	return h
 }
 
 // reader decodes a part; its strings refer to the part's bytes. A part is written by pack and never changed, so
@@ -590,8 +721,9 @@ func (r *reader) own() string {
 }
 
 // words are the texts most records hold (kinds, states, directions, methods, protocols, event types, the
-// MCP methods): a record holds such a text as one byte, its index + 1. Others are written whole after a 0.
-var words = [...]string{Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
+// MCP methods, and the empty text: a call's ReplyTo, an answer's Method): a record holds such a text as one byte,
+// its index + 1. Others are written whole after a 0.
+var words = [...]string{"", Inbound, Outbound, StatePending, StateStreaming, StateComplete, FromClient, FromServer,
 	"GET", "POST", "DELETE", "OPTIONS", "HEAD", "PUT", "HTTP/1.1", "HTTP/2.0", "HTTP/1.0", "message", "endpoint",
 	"initialize", "notifications/initialized", "tools/list", "tools/call", "resources/list", "resources/read",
 	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
@@ -605,7 +737,7 @@ var wordIndex = func() map[string]byte {
 	return m
 }()
 
-// appendWord writes s as its index in words, or whole. "" is written whole (a 0 and a 0 length: two bytes).
+// appendWord writes s as its index in words, or whole (a 0, then the text).
 func appendWord(b []byte, s string) []byte {
 	if i, ok := wordIndex[s]; ok {
 		return append(b, i)
@@ -644,18 +776,91 @@ func (p *packer) appendName(b []byte, s string) []byte {
 		return append(b, i)
 	}
 	i, ok := p.names[s]
-	if !ok && s != "" && len(s) <= internMax && len(p.dict) < maxNames {
-		c := strings.Clone(s)
-		i, ok = uint32(len(p.dict)), true
-		p.dict = append(p.dict, c)
-		p.names[c] = i
-		p.dictBytes += int64(len(c)) + nameBytes
-		p.bytes += int64(len(c)) + nameBytes
+	if !ok {
+		i, ok = p.addName(s)
 	}
 	if ok {
 		return binary.AppendUvarint(append(b, nameMark), uint64(i))
 	}
 	return appendStr(append(b, 0), s)
+}
+
+// addName adds s to the dictionary when there is room (ok false: none, or s is empty or too long).
+func (p *packer) addName(s string) (uint32, bool) {
+	if s == "" || len(s) > internMax || len(p.dict) >= maxNames {
+		return 0, false
+	}
+	c := strings.Clone(s)
+	i := uint32(len(p.dict))
+	p.dict = append(p.dict, c)
+	p.names[c] = i
+	p.dictBytes += int64(len(c)) + nameBytes
+	p.bytes += int64(len(c)) + nameBytes
+	return i, true
+}
+
+// maxAddrNames bounds the hosts of remote addresses in the dictionary (appendAddr): a quarter of it, so that a
+// stranger coming from many addresses leaves room for the URLs and hosts.
+const maxAddrNames = maxNames / 4
+
+// appendAddr writes a remote address "host:port" as its host in the dictionary and its port as a uvarint (a 1,
+// then both: 4–6 bytes rather than 16 for "127.0.0.1:34218") when its port is written the usual way (decimal, no
+// leading zero, at most 65535) and its host is in the dictionary or may be added (hosts of addresses take at most
+// maxAddrNames names: past them an address is written whole); else whole (a 0, then the text); "" as a 2.
+func (p *packer) appendAddr(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, 2) // an upstream copy's: one byte
+	}
+	if host, port, ok := splitAddr(s); ok {
+		i, ok := p.names[host]
+		if !ok && p.addrNames < maxAddrNames {
+			if i, ok = p.addName(host); ok {
+				p.addrNames++
+			}
+		}
+		if ok {
+			b = binary.AppendUvarint(append(b, 1), uint64(i))
+			return binary.AppendUvarint(b, port)
+		}
+	}
+	return appendStr(append(b, 0), s)
+}
+
+// splitAddr splits "host:port" at its last colon; ok only when the port reads back as the same digits.
+func splitAddr(s string) (host string, port uint64, ok bool) {
+	j := strings.LastIndexByte(s, ':')
+	if j <= 0 {
+		return "", 0, false
+	}
+	host, ps := s[:j], s[j+1:]
+	if ps == "" || len(ps) > 5 || ps[0] == '0' && len(ps) > 1 {
+		return "", 0, false
+	}
+	for k := range len(ps) {
+		if ps[k] < '0' || ps[k] > '9' {
+			return "", 0, false
+		}
+		port = port*10 + uint64(ps[k]-'0')
+	}
+	return host, port, port <= math.MaxUint16
+}
+
+// addr reads what appendAddr wrote: interned (the same address repeats for a connection's exchanges).
+func (r *reader) addr() string {
+	switch r.byte() {
+	case 0:
+		return r.own()
+	case 2:
+		return ""
+	}
+	k, port := r.uvarint(), r.uvarint()
+	if k >= uint64(len(r.dict)) || port > math.MaxUint16 {
+		return ""
+	}
+	var buf [internMax + 8]byte
+	b := strconv.AppendUint(append(append(buf[:0], r.dict[k]...), ':'), port, 10)
+	// one allocation of the address' length (buf stays on the stack); intern keeps one copy while in use
+	return intern(string(b))
 }
 
 // name reads what appendName wrote.
@@ -718,7 +923,7 @@ func readHeaders(b []byte) Headers {
 }
 
 // readNotes reads a note list from a copy of its part, as readHeaders.
-func readNotes(b []byte) []Note {
+func readNotes(b []byte, id uint64) []Note {
 	r := reader{b: bytes.Clone(b)}
 	n := r.list()
 	if n < 0 {
@@ -726,7 +931,12 @@ func readNotes(b []byte) []Note {
 	}
 	ns := make([]Note, n)
 	for i := range ns {
-		ns[i] = Note{Key: r.word(), Value: r.str()}
+		ns[i].Key = r.word()
+		if k := r.uvarint(); k == 1 {
+			ns[i].Value = strconv.FormatUint(id+uint64(r.varint()), 10)
+		} else if v := r.bytes(k >> 1); len(v) > 0 {
+			ns[i].Value = unsafe.String(unsafe.SliceData(v), len(v))
+		}
 	}
 	return ns
 }
@@ -757,7 +967,25 @@ func (t slabTable) part(r ref) []byte {
 	if i < 0 || i >= len(t.slabs) || t.slabs[i] == nil {
 		return nil // not reached: a record's slabs live as long as it does
 	}
-	return t.slabs[i].buf[r.off : r.off+r.n : r.off+r.n]
+	return partAt(t.slabs[i].buf, r.off)
+}
+
+// partLen is the length of the part r refers to in a slab (r.slab ≥ slabIDs, below refSpill; 0 if its slab is gone).
+func (p *packer) partLen(r ref) int {
+	s := p.slab(r.slab)
+	if s == nil {
+		return 0
+	}
+	return len(partAt(s.buf, r.off))
+}
+
+// uvarintLen is the length of x's uvarint.
+func uvarintLen(x uint64) int {
+	n := 1
+	for ; x >= 0x80; x >>= 7 {
+		n++
+	}
+	return n
 }
 
 // materialise returns the exchange rec holds, its parts resolved (hdrs, notes: the caches of materialised lists,
@@ -779,16 +1007,26 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 	c.RespBody.Data = ps[partRespBody]
 	if nr := rec.refs[partNotes]; nr.slab >= slabIDs {
 		if c.Notes = notes.get(nr); c.Notes == nil {
-			c.Notes = readNotes(ps[partNotes])
+			c.Notes = readNotes(ps[partNotes], id)
 		}
 	} else if nr.slab == refEmpty {
 		c.Notes = []Note{}
 	}
-	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.own(), r.word()
-	c.URL, c.Host, c.Proto, c.Error = r.name(), r.name(), r.word(), r.own()
-	c.ReqBody.Size, c.ReqBody.Truncated = r.varint(), r.byte() != 0
-	c.RespBody.Size, c.RespBody.Truncated = r.varint(), r.byte() != 0
-	c.EventsSkipped, c.RPCSkipped = int(r.varint()), int(r.varint())
+	c.Kind, c.State, c.RemoteAddr, c.Method = r.word(), r.word(), r.addr(), r.word()
+	c.URL, c.Host, c.Proto = r.name(), r.name(), r.word()
+	f := r.byte()
+	if f&restError != 0 {
+		c.Error = r.own()
+	}
+	c.ReqBody.Size = r.varint() + bodyLen(rec.refs[partReqBody], ps[partReqBody])
+	c.RespBody.Size = r.varint() + bodyLen(rec.refs[partRespBody], ps[partRespBody])
+	c.ReqBody.Truncated, c.RespBody.Truncated = f&restReqTrunc != 0, f&restRespTrunc != 0
+	if f&restEventsSkipped != 0 {
+		c.EventsSkipped = int(r.varint())
+	}
+	if f&restRPCSkipped != 0 {
+		c.RPCSkipped = int(r.varint())
+	}
 	{
 		for i := range c.Events {
 			ev := &c.Events[i]
@@ -804,30 +1042,43 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 		var codes []int
 		for i := range c.RPC {
 			m := &c.RPC[i]
-			m.From, m.Method = r.word(), r.word()
+			head := r.byte()
+			switch head & rpcFromMask {
+			case rpcFromClient:
+				m.From = FromClient
+			case rpcFromServer:
+				m.From = FromServer
+			default:
+				m.From = r.word()
+			}
+			m.Method = r.word()
 			body := c.RespBody.Data
 			if m.From == FromClient {
 				body = c.ReqBody.Data
 			}
-			if r.byte() != 0 {
+			if head&rpcHasID != 0 {
 				id := r.in(body)
 				m.ID = unsafe.Slice(unsafe.StringData(id), len(id))[:len(id):len(id)]
 				if m.ID == nil {
 					m.ID = []byte{}
 				}
 			}
-			if r.byte() != 0 {
+			if head&rpcHasCode != 0 {
 				if codes == nil {
 					codes = make([]int, 0, n) // one allocation for every code of the list
 				}
 				codes = append(codes, int(r.varint()))
 				m.ErrorCode = &codes[len(codes)-1]
 			}
-			m.ErrorMessage = r.in(body)
+			if head&rpcHasErrMsg != 0 {
+				m.ErrorMessage = r.in(body)
+			}
 			m.ReplyTo = r.word()
-			m.Event = int(r.varint())
-			f := r.byte()
-			m.IsResponse, m.Batch = f&1 != 0, f&2 != 0
+			m.Event = -1
+			if head&rpcHasEvent != 0 {
+				m.Event = int(r.varint())
+			}
+			m.IsResponse, m.Batch = head&rpcResponse != 0, head&rpcBatch != 0
 		}
 	}
 	if n := r.list(); n >= 0 {

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"hash/maphash"
 	"strings"
 	"testing"
 )
@@ -144,8 +145,8 @@ func TestNamesAreADictionary(t *testing.T) {
 		ex.URL = url
 		ex.Host = fmt.Sprintf("host-%d.example.com", i) // one of a kind: the dictionary fills
 		ex.ID = s.Add(ex)
-		if rest := s.rec(ex.ID).refs[partRest]; i < 10 && int(rest.n) > 100 {
-			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest.n, len(url))
+		if rest := s.pk.partLen(s.rec(ex.ID).refs[partRest]); i < 10 && rest > 100 {
+			t.Fatalf("record %d: its own part is %d bytes with a %d-byte URL and its host in the dictionary", i, rest, len(url))
 		}
 		checkPacked(t, fmt.Sprint("Get ", i), ex, s.Get(ex.ID))
 	}
@@ -164,7 +165,7 @@ func TestLinkNoteKeyIsAWord(t *testing.T) {
 	ex := smallExchange(1)
 	ex.Notes = []Note{{Key: NoteInbound, Value: "12345"}}
 	id := s.Add(ex)
-	if n := s.rec(id).refs[partNotes].n; n > 8 {
+	if n := s.pk.partLen(s.rec(id).refs[partNotes]); n > 8 {
 		t.Errorf("the note list {inbound 12345} takes %d bytes, want 8 (its count, the key's word, the value)", n)
 	}
 	checkPacked(t, "Get", ex, s.Get(id))
@@ -190,5 +191,125 @@ func TestRepeatedListsSurviveUniqueBodies(t *testing.T) {
 	}
 	if len(seen) > 3 {
 		t.Errorf("a header list used 10 times, 600 exchanges apart, was packed %d times", len(seen))
+	}
+}
+
+// A JSON-RPC call and its answer, their ids found in their bodies, take a head byte, two words and the id's place
+// each in the record's own part: at most 12 bytes for the pair (23 with a byte per field).
+func TestUsualRPCPairIsSmall(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(12345)
+	bare := smallExchange(12345)
+	bare.RPC = nil
+	id, bareID := s.Add(ex), s.Add(bare)
+	n := s.pk.partLen(s.rec(id).refs[partRest]) - s.pk.partLen(s.rec(bareID).refs[partRest])
+	t.Logf("a call and its answer: %d bytes", n)
+	if n > 12 {
+		t.Errorf("a call and its answer take %d bytes of the record's own part, want at most 12", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	checkPacked(t, "Get bare", bare, s.Get(bareID))
+}
+
+// A client's remote address is its host in the store's dictionary and its port as a uvarint; a stranger coming
+// from many hosts fills at most a quarter of the dictionary with them, then its addresses are written whole; an
+// address whose port is not written the usual way is written whole too. All read back equal.
+func TestRemoteAddrInTheDictionary(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(1)
+	ex.RemoteAddr = "127.0.0.1:34218"
+	bare := smallExchange(1)
+	bare.RemoteAddr = ""
+	id, bareID := s.Add(ex), s.Add(bare)
+	if n := s.pk.partLen(s.rec(id).refs[partRest]) - s.pk.partLen(s.rec(bareID).refs[partRest]); n > 5 {
+		t.Errorf("the address %q takes %d bytes of the record's own part, want at most 5 more than none", ex.RemoteAddr, n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	checkPacked(t, "Get bare", bare, s.Get(bareID))
+	for i, a := range []string{"[::1]:443", "10.0.0.1:0", "10.0.0.1:08", "10.0.0.1:65536", "10.0.0.1:", ":80", "nohost", "@", "unix:/a:b"} {
+		e := smallExchange(i + 2)
+		e.RemoteAddr = a
+		checkPacked(t, a, e, s.Get(s.Add(e)))
+	}
+	for i := range maxNames {
+		e := smallExchange(i + 20)
+		e.RemoteAddr = fmt.Sprintf("10.%d.%d.1:40000", i/256, i%256)
+		checkPacked(t, e.RemoteAddr, e, s.Get(s.Add(e)))
+	}
+	if s.pk.addrNames != maxAddrNames || len(s.pk.dict) > maxAddrNames+10 {
+		t.Errorf("after %d hosts the dictionary holds %d names, %d of addresses (bound %d)", maxNames, len(s.pk.dict), s.pk.addrNames, maxAddrNames)
+	}
+	checkAccount(t, s)
+}
+
+// Two header lists that repeat and fall in the same slot of the lists' cache are each packed once (a set of two
+// slots holds both); with one slot each pushed the other out and was packed again at every other use.
+func TestCollidingListsArePackedOnce(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	hash := func(h Headers) uint64 { return maphash.Bytes(s.pk.parts.seed, packHeaders(nil, h)) }
+	list := func(i int) Headers { return Headers{{Name: "Mcp-Session-Id", Value: fmt.Sprint("session-", i)}} }
+	a := list(0)
+	var b Headers
+	for i := 1; b == nil; i++ {
+		if l := list(i); hash(l)%uint64(len(s.pk.parts.slots)) == hash(a)%uint64(len(s.pk.parts.slots)) {
+			b = l
+		}
+	}
+	refs := map[ref]bool{}
+	for i := range 100 {
+		ex := smallExchange(i + 1)
+		ex.ReqHeaders = a
+		if i%2 == 1 {
+			ex.ReqHeaders = b
+		}
+		id := s.Add(ex)
+		refs[s.rec(id).refs[partReqHeaders]] = true
+		checkPacked(t, fmt.Sprint("Get ", id), ex, s.Get(id))
+	}
+	if len(refs) != 2 {
+		t.Errorf("two lists used 50 times each, alternately, packed %d times", len(refs))
+	}
+}
+
+// A body recorded whole has its size as one byte (its difference from the length the record keeps), the fields a
+// record rarely sets (truncation, a fault, skipped events and messages) cost one byte of flags together, and an
+// empty remote address (an upstream copy's) one byte: a tools/call without messages or address has an own part of
+// 23 bytes (30 before: the sizes 2 bytes each, a byte for each flag, a fault's and the address' lengths).
+func TestRareFieldsAreFlags(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	ex := smallExchange(7)
+	ex.RPC, ex.RemoteAddr = nil, ""
+	id := s.Add(ex)
+	if n := s.pk.partLen(s.rec(id).refs[partRest]); n > 23 {
+		t.Errorf("the record's own part is %d bytes, want at most 23", n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	rare := smallExchange(8)
+	rare.ReqBody.Truncated, rare.RespBody.Size, rare.Error, rare.EventsSkipped, rare.RPCSkipped = true, 1<<20, "upstream: EOF", 3, 4
+	checkPacked(t, "Get rare", rare, s.Get(s.Add(rare)))
+}
+
+// The link between a proxied exchange and its upstream copy names the other's id as its difference from the
+// record's own: the list {outbound <id+1>} takes 4 bytes (count, key, mark, difference; 7 with the id's 4 digits
+// written whole, 10 with 7 digits). Values that are not an id's digits exactly are written whole; all read back equal.
+func TestLinkNoteIsADifference(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	for i := range 1000 {
+		s.Add(smallExchange(i + 1)) // ids of four digits
+	}
+	id := uint64(1001)
+	ex := smallExchange(1)
+	ex.Notes = []Note{{Key: NoteOutbound, Value: fmt.Sprint(id + 1)}}
+	if got := s.Add(ex); got != id {
+		t.Fatalf("id %d, want %d", got, id)
+	}
+	if n := s.pk.partLen(s.rec(id).refs[partNotes]); n > 4 {
+		t.Errorf("the note list {outbound %d} takes %d bytes, want 4", id+1, n)
+	}
+	checkPacked(t, "Get", ex, s.Get(id))
+	for _, v := range []string{"0", "1", "007", "-1", "+3", "", "abc", "18446744073709551615", "18446744073709551616", "99999999999999999999"} {
+		e := smallExchange(2)
+		e.Notes = []Note{{Key: NoteInbound, Value: v}, {Key: "other", Value: "5"}}
+		checkPacked(t, "Get "+v, e, s.Get(s.Add(e)))
 	}
 }

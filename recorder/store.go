@@ -300,8 +300,9 @@ func (s *Store) spillOldest() bool {
 		for side := range 2 {
 			r := &rec.refs[partReqBody+side]
 			if r.slab >= slabIDs && r.slab < refSpill {
+				n := s.pk.partLen(*r)
 				s.pk.releaseRef(*r)
-				*r = ref{slab: refSpill, n: r.n}
+				*r = ref{slab: refSpill, off: uint32(n)}
 			}
 		}
 		s.spill++
