@@ -546,23 +546,7 @@ func TestRecorderAllocationsPerExchange(t *testing.T) {
 	})
 	store := NewStore(StoreOptions{MaxCount: 16})
 	rec := New(store, Options{}).Middleware(h)
-	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
-	serve := func(h http.Handler) func() {
-		return func() {
-			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
-			h.ServeHTTP(httptest.NewRecorder(), r)
-		}
-	}
-	// AllocsPerRun counts the whole process's allocations: another test's goroutine still winding down (a capture
-	// writer's or a feeder's gathering timer) can only add to them, so the least of three runs is the recorder's.
-	least := func(f func()) float64 {
-		n := testing.AllocsPerRun(200, f)
-		for range 2 {
-			n = min(n, testing.AllocsPerRun(200, f))
-		}
-		return n
-	}
-	bare, recorded := least(serve(h)), least(serve(rec))
+	bare, recorded := leastAllocs(serveCall(h)), leastAllocs(serveCall(rec))
 	if ex := store.Get(store.Stats().Total); ex == nil || ex.RPC[1].ReplyTo != "tools/call" {
 		t.Fatalf("not recorded: %+v", ex)
 	}
@@ -690,21 +674,7 @@ func TestRecorderAllocationsPerStream(t *testing.T) {
 	})
 	store := NewStore(StoreOptions{MaxCount: 16})
 	rec := New(store, Options{PublishDelay: time.Hour}).Middleware(h) // no progress published: the stream's own cost
-	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`
-	serve := func(h http.Handler) func() {
-		return func() {
-			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
-			h.ServeHTTP(httptest.NewRecorder(), r)
-		}
-	}
-	least := func(f func()) float64 {
-		n := testing.AllocsPerRun(200, f)
-		for range 2 {
-			n = min(n, testing.AllocsPerRun(200, f))
-		}
-		return n
-	}
-	bare, recorded := least(serve(h)), least(serve(rec))
+	bare, recorded := leastAllocs(serveCall(h)), leastAllocs(serveCall(rec))
 	ex := store.Get(store.Stats().Total)
 	if ex == nil || len(ex.Events) != 2 || ex.Events[1].ID != "2Q4QP5ASOC4O5EHEJOPZ4HXJOW_1" || ex.Events[0].Event != "prime" ||
 		ex.Events[1].Data != `{"jsonrpc":"2.0","id":7,"result":{}}` || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" ||
@@ -715,4 +685,23 @@ func TestRecorderAllocationsPerStream(t *testing.T) {
 	if recorded-bare > 13 {
 		t.Errorf("recording a two-event stream adds %.0f allocations per exchange, want at most 13", recorded-bare)
 	}
+}
+
+// serveCall returns a function that serves h one tools/call, for allocation counts.
+func serveCall(h http.Handler) func() {
+	return func() {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{}}`))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
+
+// leastAllocs is the least of three testing.AllocsPerRun counts of f. AllocsPerRun counts the whole process's
+// allocations: another test's goroutine still winding down (a capture writer's or a feeder's gathering timer) can
+// only add to them, so the least of three runs is f's.
+func leastAllocs(f func()) float64 {
+	n := testing.AllocsPerRun(200, f)
+	for range 2 {
+		n = min(n, testing.AllocsPerRun(200, f))
+	}
+	return n
 }

@@ -250,15 +250,9 @@ func TestDerivedUpstreamCopyAllocations(t *testing.T) {
 	rec := New(store, Options{PublishDelay: time.Hour}) // no late publish on a busy machine: it would be counted
 	serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
 	before := derivedRecords.Load()
-	// the fewest of three runs: a collection during a run empties the pools (parsers, timers, held pieces), and
-	// their refilling is counted in that run
-	allocs := func(f func()) float64 {
-		n := testing.AllocsPerRun(200, f)
-		for range 2 {
-			n = min(n, testing.AllocsPerRun(200, f))
-		}
-		return n
-	}
+	// the fewest of three runs (leastAllocs): a collection during a run also empties the pools (parsers, timers,
+	// held pieces), and their refilling is counted in that run
+	allocs := leastAllocs
 	unrecorded := allocs(serve(memRoundTripper{}))
 	own := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
 	derived := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
