@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/timeword"
 )
 
 // richExchange has every part a record packs, with the edge cases: long names and values, a binary body, an event
@@ -472,7 +474,7 @@ func TestPackedLayout(t *testing.T) {
 	if n := unsafe.Sizeof(packed{}); n > 80 {
 		t.Errorf("packed is %d bytes, want at most 80", n)
 	}
-	if !timeLayoutOK {
+	if !timeword.OK {
 		t.Error("time.Time's layout changed: Start cannot be packed")
 	}
 	for _, typ := range []reflect.Type{reflect.TypeFor[packed](), reflect.TypeFor[partCache]()} {

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/timeword"
 )
 
 // Packed records: the store keeps a completed exchange as a fixed-size, pointer-free packed value in a chunked
@@ -81,7 +83,7 @@ const (
 // packed is a completed exchange as the store keeps it: 80 bytes, no pointers. Its id is its place in the
 // store's chunks (Store.rec); its timings are in its own part (a few bytes each rather than eight).
 type packed struct {
-	wall uint64 // Start's bits (timeBits): monotonic reading included, so a materialised Start is == the original
+	wall uint64 // Start's words (timeword): monotonic reading included, so a materialised Start is == the original
 	ext  int64
 	// where the record's capture line is, once written (0: not written, or no capture file): the file's
 	// generation in the top 16 bits, the line's offset in it below (lineAt); its bodies may then be spilled
@@ -110,24 +112,9 @@ const (
 	locLocal = 1
 )
 
-// timeBits is time.Time's layout (TestTimeBits holds it, and packable falls back to a live record if it changed).
-type timeBits struct {
-	wall uint64
-	ext  int64
-	loc  *time.Location
-}
-
-var timeLayoutOK = unsafe.Sizeof(time.Time{}) == unsafe.Sizeof(timeBits{}) && func() bool {
-	t := time.Now()
-	b := *(*timeBits)(unsafe.Pointer(&t))
-	var u time.Time
-	*(*timeBits)(unsafe.Pointer(&u)) = b
-	return u == t && b.loc == time.Local
-}()
-
 // startLoc returns the tag of t's location, ok false when it is neither UTC (nil) nor Local.
 func startLoc(t *time.Time) (uint8, bool) {
-	switch (*timeBits)(unsafe.Pointer(t)).loc {
+	switch _, loc := timeword.Split(t); loc {
 	case nil:
 		return locNil, true
 	case time.Local:
@@ -375,7 +362,7 @@ func (p *packer) releaseRef(r ref) {
 // and a capture file's written in UTC are), and its bodies fit a ref's 32-bit length.
 func packable(ex *Exchange) bool {
 	_, ok := startLoc(&ex.Start)
-	return ok && timeLayoutOK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31 &&
+	return ok && timeword.OK && len(ex.RespBody.Data) < 1<<31 && len(ex.ReqBody.Data) < 1<<31 &&
 		ex.Status >= math.MinInt32 && ex.Status <= math.MaxInt32
 }
 
@@ -384,9 +371,9 @@ func packable(ex *Exchange) bool {
 // and the texts of the JSON-RPC messages and events' ids found in it are kept in the record's own part rather than
 // as runs of it, so that the record read without that body (Store.Snapshot) keeps them.
 func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
-	tb := (*timeBits)(unsafe.Pointer(&ex.Start))
+	tw, _ := timeword.Split(&ex.Start)
 	rec.loc, _ = startLoc(&ex.Start)
-	rec.wall, rec.ext = tb.wall, tb.ext
+	rec.wall, rec.ext = tw.Wall, tw.Ext
 	rec.status = int32(ex.Status)
 	rec.live = false
 
@@ -996,11 +983,11 @@ func materialise(id uint64, rec *packed, ps *[nParts][]byte, dict []string, hdrs
 	c, evs, msgs := newRecord(nEv, nRPC)
 	*c = Exchange{ID: id, Status: int(rec.status), Events: evs, RPC: msgs}
 	c.Timings.Wait, c.Timings.Total = time.Duration(r.varint()), time.Duration(r.varint())
-	tb := (*timeBits)(unsafe.Pointer(&c.Start))
-	tb.wall, tb.ext = rec.wall, rec.ext
+	var loc *time.Location
 	if rec.loc == locLocal {
-		tb.loc = time.Local
+		loc = time.Local
 	}
+	c.Start = timeword.Join(timeword.Words{Wall: rec.wall, Ext: rec.ext}, loc)
 	c.ReqHeaders = matHeaders(rec.refs[partReqHeaders], ps[partReqHeaders], hdrs)
 	c.RespHeaders = matHeaders(rec.refs[partRespHeaders], ps[partRespHeaders], hdrs)
 	c.ReqBody.Data = ps[partReqBody]

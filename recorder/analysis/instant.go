@@ -3,7 +3,8 @@ package analysis
 import (
 	"sync"
 	"time"
-	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/timeword"
 )
 
 // instant is a time.Time held without a pointer, so that what a connection keeps of its stages and marks is not
@@ -14,21 +15,6 @@ type instant struct {
 	wall uint64
 	ext  int64
 }
-
-// timeWords is time.Time's layout (the recorder's store packs Start the same way); timeLayoutOK says it still is.
-type timeWords struct {
-	wall uint64
-	ext  int64
-	loc  *time.Location
-}
-
-var timeLayoutOK = unsafe.Sizeof(time.Time{}) == unsafe.Sizeof(timeWords{}) && func() bool {
-	t := time.Now()
-	w := *(*timeWords)(unsafe.Pointer(&t))
-	var u time.Time
-	*(*timeWords)(unsafe.Pointer(&u)) = w
-	return u == t && w.loc == time.Local
-}()
 
 // Location codes: nil (UTC), Local, and locations of their own (a capture's times parsed with another offset) by
 // their index in locs, plus locFirst.
@@ -97,17 +83,17 @@ func locOf(c uint8) *time.Location {
 
 // instantOf is t as an instant and the code of its location.
 func instantOf(t time.Time) (instant, uint8) {
-	if !timeLayoutOK {
+	if !timeword.OK {
 		return instant{wall: uint64(t.UnixNano()), ext: boolInt(t.IsZero())}, locCode(t, t.Location())
 	}
-	w := *(*timeWords)(unsafe.Pointer(&t))
-	return instant{wall: w.wall, ext: w.ext}, locCode(t, w.loc)
+	w, loc := timeword.Split(&t)
+	return instant{wall: w.Wall, ext: w.Ext}, locCode(t, loc)
 }
 
 // time is the time.Time an instant with location code loc keeps.
 func (i instant) time(loc uint8) time.Time {
 	l := locOf(loc)
-	if !timeLayoutOK {
+	if !timeword.OK {
 		if i.ext == 1 {
 			return time.Time{}
 		}
@@ -117,9 +103,7 @@ func (i instant) time(loc uint8) time.Time {
 		}
 		return t.In(l)
 	}
-	var t time.Time
-	*(*timeWords)(unsafe.Pointer(&t)) = timeWords{wall: i.wall, ext: i.ext, loc: l}
-	return t
+	return timeword.Join(timeword.Words{Wall: i.wall, Ext: i.ext}, l)
 }
 
 func boolInt(b bool) int64 {
