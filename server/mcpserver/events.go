@@ -283,7 +283,9 @@ func (s *eventStore) forget(i int32) {
 // compact drops the queue's entries of streams forgotten since, once they are most of it: the queue stays
 // within twice the streams kept. It moves what is left to the front of the queue's array (in place: the queue
 // reuses its array for good) when the entries taken off the front are half of it; and compacts the slab when at
-// least half of it is dead. All three are linear in what is kept, and happen once as much is dropped: amortised.
+// least half of it is dead, and its dead bytes are at least eventHeader a slot of streamRecs (which the compaction
+// walks, free ones included). All three are linear in what is kept, and happen once as much is dropped:
+// amortised.
 func (s *eventStore) compact() {
 	if n := len(s.queue) - s.qhead; n > 2*s.live+64 {
 		q := s.queue[:0]
@@ -297,7 +299,7 @@ func (s *eventStore) compact() {
 		s.queue = s.queue[:copy(s.queue, s.queue[s.qhead:])]
 		s.qhead = 0
 	}
-	if s.dead >= s.minDead && 2*s.dead >= len(s.slab) {
+	if s.dead > 0 && s.dead >= s.minDead && 2*s.dead >= len(s.slab) && s.dead >= eventHeader*len(s.streamRecs) {
 		s.compactSlab()
 	}
 }
