@@ -60,12 +60,12 @@ type eventStore struct {
 	nBytes   int // events' bytes and streamOverhead per stream
 	seed     [2]maphash.Seed
 
-	sessionIndex map[idHash]int32 // session id's hash → sessions[i]
-	streamIndex  map[idHash]int32 // (session id, stream id)'s hash → streams[i]
+	sessionIndex map[idHash]int32 // session id's hash → sessionRecs[i]
+	streamIndex  map[idHash]int32 // (session id, stream id)'s hash → streamRecs[i]
 	sessionRecs  []sessionRecord
 	streamRecs   []streamRecord
-	freeSession  int32 // a free slot of sessions (linked through next), or noRecord
-	freeStream   int32 // a free slot of streams (linked through next), or noRecord
+	freeSession  int32 // a free slot of sessionRecs (linked through next), or noRecord
+	freeStream   int32 // a free slot of streamRecs (linked through next), or noRecord
 	nStreams     int   // streams kept
 
 	queue []queued // request streams in the order they were opened, from queue[qhead]; some forgotten since
@@ -90,7 +90,7 @@ type sessionRecord struct {
 
 type streamRecord struct {
 	key        idHash
-	session    int32 // sessions[session] is its session
+	session    int32 // sessionRecs[session] is its session
 	prev, next int32 // the session's streams, doubly linked; next links free slots too
 	gen        uint32
 	used       bool
@@ -102,7 +102,7 @@ type streamRecord struct {
 	span       int   // the slab's bytes they take
 }
 
-// queued is a request stream in the queue: streams[rec] if its generation is still gen (else forgotten since).
+// queued is a request stream in the queue: streamRecs[rec] if its generation is still gen (else forgotten since).
 type queued struct {
 	rec int32
 	gen uint32
