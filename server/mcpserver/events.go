@@ -305,10 +305,12 @@ func (s *eventStore) compact() {
 }
 
 // compactSlab copies the events kept into a new slab, stream by stream. The old slab is left as it was to the
-// garbage collector: an iterator of After may still be yielding pieces of it.
+// garbage collector: an iterator of After may still be yielding pieces of it. The new one has room for as many
+// bytes again and some (the next compaction comes when as many have died), so that append does not copy it on
+// the way.
 func (s *eventStore) compactSlab() {
 	live := len(s.slab) - s.dead
-	slab := make([]byte, 0, live+live/2)
+	slab := make([]byte, 0, 2*live+2*s.minDead)
 	for i := range s.streamRecs {
 		st := &s.streamRecs[i]
 		if !st.used || st.count == 0 {

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -559,5 +561,66 @@ func TestEventStoreConcurrent(t *testing.T) {
 	wg.Wait()
 	if s.compactions() == 0 {
 		t.Error("the slab was never compacted")
+	}
+}
+
+// BenchmarkEventStoreAtTheBound: the store at its default bound, a stream opened, written (the priming event and
+// an answer) and replayed per op; this branch's store (evs18) and main's (7afc0d3, the model). Besides time and
+// allocations: the heap objects the full store holds (after a GC), and the time a full GC takes with it alive.
+func BenchmarkEventStoreAtTheBound(b *testing.B) {
+	type store interface {
+		mcp.EventStore
+	}
+	for _, c := range []struct {
+		name string
+		new  func() store
+	}{
+		{"evs18", func() store { return newEventStore(maxEventBytes) }},
+		{"main", func() store { return newRefStore(maxEventBytes) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			ctx := context.Background()
+			answer := []byte(`{"jsonrpc":"2.0","id":12,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 120) + `"}]}}`)
+			keep := maxEventBytes / (streamOverhead + len(answer))
+			ids := make([]string, 4*keep)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("stream-%d", i)
+			}
+			sids := []string{"session-0", "session-1", "session-2", "session-3"}
+			var before runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&before)
+			s := c.new()
+			for _, sid := range sids {
+				s.Open(ctx, sid, "")
+			}
+			n := 0
+			call := func() {
+				sid, id := sids[n%len(sids)], ids[n%len(ids)]
+				n++
+				s.Open(ctx, sid, id)
+				s.Append(ctx, sid, id, nil)
+				// A copy, as the SDK's encoder hands each event in its own buffer.
+				s.Append(ctx, sid, id, append([]byte(nil), answer...))
+				for range s.After(ctx, sid, id, 0) {
+				}
+			}
+			for range 2 * len(ids) {
+				call()
+			}
+			var after runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&after)
+			t0 := time.Now()
+			runtime.GC()
+			gc := time.Since(t0)
+			b.ResetTimer()
+			for b.Loop() {
+				call()
+			}
+			b.ReportMetric(float64(after.HeapObjects)-float64(before.HeapObjects), "store-objects")
+			b.ReportMetric(float64(gc.Microseconds()), "gc-µs")
+			runtime.KeepAlive(s)
+		})
 	}
 }
