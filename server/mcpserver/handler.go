@@ -411,22 +411,42 @@ var messageKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "er
 // scanMembers reads the members of body, a valid JSON object, into the fields as json.Unmarshal into checkMessage's
 // struct would (each member's value, as written, to its field's UnmarshalJSON, in order, so that the last of
 // duplicate members counts; other members skipped), without its reflection and its decoder's allocations: the
-// router reads every POST. It reports false, having read nothing that counts, when a key is not plain ASCII as
-// written (an escape, a byte beyond ASCII) or is one of the names in another case: json.Unmarshal's matching
-// (case-insensitive, with Unicode folding) decides those.
+// router reads every POST. It reports false, having read nothing, when a key is not plain ASCII as written (an
+// escape, a byte beyond ASCII) or is one of the names in another case: json.Unmarshal's matching (case-insensitive,
+// with Unicode folding) decides those. Two passes over the keys (the first only checks them), each linear, and
+// nothing kept between them: a body of repeated members costs no memory.
 func scanMembers(body []byte, jsonrpc *jsonrpcMember, id *json.RawMessage, method *methodMember, params *paramsMember, result, errm *presentMember) bool {
-	i := skipSpace(body, 0) + 1 // past '{'
-	type member struct {
-		key   int
-		value []byte
+	if !eachMember(body, nil) {
+		return false
 	}
-	var found [8]member // the members that count, read once every key is known to be plain
-	n := 0
-	var more []member
+	eachMember(body, func(key int, value []byte) {
+		switch key {
+		case 0:
+			jsonrpc.UnmarshalJSON(value)
+		case 1:
+			id.UnmarshalJSON(value)
+		case 2:
+			method.UnmarshalJSON(value)
+		case 3:
+			params.UnmarshalJSON(value)
+		case 4:
+			result.UnmarshalJSON(value)
+		case 5:
+			errm.UnmarshalJSON(value)
+		}
+	})
+	return true
+}
+
+// eachMember calls read, when not nil, with each member of body (a valid JSON object) whose key is one of
+// messageKeys as written (its index there) and its value as written, in order. It returns false at the first key
+// that is not plain ASCII as written or that is one of messageKeys in another case (see scanMembers).
+func eachMember(body []byte, read func(key int, value []byte)) bool {
+	i := skipSpace(body, 0) + 1 // past '{'
 	for {
 		i = skipSpace(body, i)
 		if body[i] == '}' {
-			break
+			return true
 		}
 		start := i + 1 // the key, a string: valid JSON
 		end := start
@@ -440,22 +460,15 @@ func scanMembers(body []byte, jsonrpc *jsonrpcMember, id *json.RawMessage, metho
 		i = skipSpace(body, end+1) + 1 // past ':'
 		i = skipSpace(body, i)
 		vend := skipValue(body, i)
-		k := -1
-		for j, name := range messageKeys {
+		for k, name := range messageKeys {
 			if string(key) == name {
-				k = j
+				if read != nil {
+					read(k, body[i:vend])
+				}
 				break
 			}
 			if len(key) == len(name) && strings.EqualFold(string(key), name) {
 				return false
-			}
-		}
-		if k >= 0 {
-			if n < len(found) {
-				found[n] = member{k, body[i:vend]}
-				n++
-			} else {
-				more = append(more, member{k, body[i:vend]})
 			}
 		}
 		i = skipSpace(body, vend)
@@ -463,29 +476,6 @@ func scanMembers(body []byte, jsonrpc *jsonrpcMember, id *json.RawMessage, metho
 			i++
 		}
 	}
-	read := func(m member) {
-		switch m.key {
-		case 0:
-			jsonrpc.UnmarshalJSON(m.value)
-		case 1:
-			id.UnmarshalJSON(m.value)
-		case 2:
-			method.UnmarshalJSON(m.value)
-		case 3:
-			params.UnmarshalJSON(m.value)
-		case 4:
-			result.UnmarshalJSON(m.value)
-		case 5:
-			errm.UnmarshalJSON(m.value)
-		}
-	}
-	for _, m := range found[:n] {
-		read(m)
-	}
-	for _, m := range more { // the members beyond found (duplicates), after them as in the body
-		read(m)
-	}
-	return true
 }
 
 // skipSpace returns the index of the first byte of b from i on that is not JSON whitespace (len(b) when none).
