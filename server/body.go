@@ -34,9 +34,11 @@ func bodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r) // a writer without deadlines (httptest.ResponseRecorder)
 				return
 			}
-			r2 := *r // a shallow copy: net/http keeps its own *Request and its Body
-			r2.Body = &deadlineBody{ReadCloser: r.Body, d: d}
-			next.ServeHTTP(w, &r2)
+			// A shallow copy (net/http keeps its own *Request and its Body), with its body's wrapper in the same
+			// allocation: every POST takes this path.
+			rb := &deadlineRequest{r: *r, b: deadlineBody{ReadCloser: r.Body, d: d}}
+			rb.r.Body = &rb.b
+			next.ServeHTTP(w, &rb.r)
 		})
 	}
 }
@@ -48,6 +50,12 @@ func setReadDeadline(w http.ResponseWriter, t time.Time) error {
 		return d.SetReadDeadline(t)
 	}
 	return http.NewResponseController(w).SetReadDeadline(t)
+}
+
+// deadlineRequest is bodyDeadline's copy of a request and the wrapper of its body, in one allocation.
+type deadlineRequest struct {
+	r http.Request
+	b deadlineBody
 }
 
 type deadlineBody struct {

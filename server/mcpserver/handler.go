@@ -349,6 +349,16 @@ type rpcFault struct {
 
 func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.status, f.code, f.msg) }
 
+// messagePeek is what checkMessage reads of a message's members.
+type messagePeek struct {
+	JSONRPC jsonrpcMember   `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  methodMember    `json:"method"`
+	Params  paramsMember    `json:"params"`
+	Result  presentMember   `json:"result"`
+	Error   presentMember   `json:"error"`
+}
+
 // checkMessage reads a POSTed JSON body as one JSON-RPC message (not a batch): its id and method, and, when
 // wantMeta, params._meta's protocol version (metaProtocolVersion; meta reports that _meta holds the key); or the
 // protocol's answer when it is not one: malformed JSON → -32700; valid JSON that is not a message object (null, a
@@ -356,14 +366,7 @@ func (f *rpcFault) write(w http.ResponseWriter) { writeRPCErrorID(w, f.id, f.sta
 // with the id when there is one. The body is decoded once; of its members only the id is copied (the rest is
 // checked or read as it is decoded).
 func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rpcFault) {
-	var peek struct {
-		JSONRPC jsonrpcMember   `json:"jsonrpc"`
-		ID      json.RawMessage `json:"id"`
-		Method  methodMember    `json:"method"`
-		Params  paramsMember    `json:"params"`
-		Result  presentMember   `json:"result"`
-		Error   presentMember   `json:"error"`
-	}
+	var peek messagePeek
 	peek.Params.skip = !wantMeta
 	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
 	// An object is validated and decoded in one json.Unmarshal: its syntax error is the body's.
@@ -373,11 +376,16 @@ func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rp
 		}
 		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
 	}
-	if err := json.Unmarshal(body, &peek); err != nil {
-		if _, syntax := err.(*json.SyntaxError); syntax {
-			return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
-		}
-		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
+	if !json.Valid(body) {
+		return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
+	}
+	if !scanMembers(body, &peek.JSONRPC, &peek.ID, &peek.Method, &peek.Params, &peek.Result, &peek.Error) {
+		// a key that json.Unmarshal may match otherwise than as written (escaped, another case, not ASCII): it
+		// decodes the body (valid JSON, whose members never fail) into a struct of its own, on the heap
+		dec := new(messagePeek)
+		dec.Params.skip = !wantMeta
+		json.Unmarshal(body, dec)
+		peek = *dec
 	}
 	if !peek.JSONRPC.v2 {
 		return call, false, &rpcFault{http.StatusBadRequest, -32600, peek.ID, `Invalid Request: "jsonrpc" must be "2.0"`}
@@ -395,6 +403,131 @@ func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rp
 	call.id = peek.ID
 	call.metaVersion = peek.Params.version
 	return call, peek.Params.meta, nil
+}
+
+// messageKeys are the members checkMessage reads, as json.Unmarshal matches them to its struct's fields.
+var messageKeys = [...]string{"jsonrpc", "id", "method", "params", "result", "error"}
+
+// scanMembers reads the members of body, a valid JSON object, into the fields as json.Unmarshal into checkMessage's
+// struct would (each member's value, as written, to its field's UnmarshalJSON, in order, so that the last of
+// duplicate members counts; other members skipped), without its reflection and its decoder's allocations: the
+// router reads every POST. It reports false, having read nothing, when a key is not plain ASCII as written (an
+// escape, a byte beyond ASCII) or is one of the names in another case: json.Unmarshal's matching (case-insensitive,
+// with Unicode folding) decides those. Two passes over the keys (the first only checks them), each linear, and
+// nothing kept between them: a body of repeated members costs no memory.
+func scanMembers(body []byte, jsonrpc *jsonrpcMember, id *json.RawMessage, method *methodMember, params *paramsMember, result, errm *presentMember) bool {
+	if !eachMember(body, nil) {
+		return false
+	}
+	eachMember(body, func(key int, value []byte) {
+		switch key {
+		case 0:
+			jsonrpc.UnmarshalJSON(value)
+		case 1:
+			id.UnmarshalJSON(value)
+		case 2:
+			method.UnmarshalJSON(value)
+		case 3:
+			params.UnmarshalJSON(value)
+		case 4:
+			result.UnmarshalJSON(value)
+		case 5:
+			errm.UnmarshalJSON(value)
+		}
+	})
+	return true
+}
+
+// eachMember calls read, when not nil, with each member of body (a valid JSON object) whose key is one of
+// messageKeys as written (its index there) and its value as written, in order. It returns false at the first key
+// that is not plain ASCII as written or that is one of messageKeys in another case (see scanMembers).
+func eachMember(body []byte, read func(key int, value []byte)) bool {
+	i := skipSpace(body, 0) + 1 // past '{'
+	for {
+		i = skipSpace(body, i)
+		if body[i] == '}' {
+			return true
+		}
+		start := i + 1 // the key, a string: valid JSON
+		end := start
+		for body[end] != '"' {
+			if c := body[end]; c == '\\' || c >= 0x80 {
+				return false
+			}
+			end++
+		}
+		key := body[start:end]
+		i = skipSpace(body, end+1) + 1 // past ':'
+		i = skipSpace(body, i)
+		vend := skipValue(body, i)
+		for k, name := range messageKeys {
+			if string(key) == name {
+				if read != nil {
+					read(k, body[i:vend])
+				}
+				break
+			}
+			if len(key) == len(name) && strings.EqualFold(string(key), name) {
+				return false
+			}
+		}
+		i = skipSpace(body, vend)
+		if body[i] == ',' {
+			i++
+		}
+	}
+}
+
+// skipSpace returns the index of the first byte of b from i on that is not JSON whitespace (len(b) when none).
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at b[i] (b is valid JSON).
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		return skipString(b, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(b); i++ {
+			switch b[i] {
+			case '"':
+				i = skipString(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return i
+	}
+	for i < len(b) { // a number or a literal
+		switch b[i] {
+		case ',', '}', ']', ' ', '\t', '\r', '\n':
+			return i
+		}
+		i++
+	}
+	return i
+}
+
+// skipString returns the index just past the JSON string that starts at b[i].
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return i
 }
 
 // The members of a message that checkMessage only checks, read as json.Unmarshal meets them (the last of duplicate
@@ -424,8 +557,9 @@ func (m *methodMember) UnmarshalJSON(b []byte) error {
 	m.present = true
 	m.name, m.ok = plainString(b)
 	if !m.ok {
-		m.name = ""
-		m.ok = json.Unmarshal(b, &m.name) == nil
+		var name string // on the heap only here: m stays where its caller has it
+		m.ok = json.Unmarshal(b, &name) == nil
+		m.name = name
 	}
 	return nil
 }
