@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -57,4 +58,31 @@ func BenchmarkWordIndex(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The transport writes a request's URL again only when it is not the last one's: the text is always the URL's, a
+// URL changed in place included.
+func TestTransportURLText(t *testing.T) {
+	tr := &Transport{}
+	u, _ := url.Parse("http://127.0.0.1:9000/mcp")
+	for i, change := range []func(){
+		func() {},
+		func() {},
+		func() { u.Path = "/other" },
+		func() { u.RawQuery = "a=1" },
+		func() { u.Host = "127.0.0.1:9001" },
+		func() { u.User = url.UserPassword("a", "b") },
+		func() { u.User = url.UserPassword("a", "c") },
+		func() { u.Fragment = "f" },
+	} {
+		change()
+		if got, want := tr.urlString(u), u.String(); got != want {
+			t.Errorf("step %d: %q, want %q", i, got, want)
+		}
+	}
+	u2, _ := url.Parse("http://127.0.0.1:9000/mcp")
+	tr.urlString(u2)
+	if n := testing.AllocsPerRun(100, func() { tr.urlString(u2) }); n != 0 {
+		t.Errorf("the same URL again: %.0f allocations, want 0", n)
+	}
 }

@@ -3,7 +3,9 @@ package recorder
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 )
 
 // Notes that link an outbound exchange and the inbound exchange it was made for; the value is the other's id.
@@ -24,6 +26,25 @@ type Transport struct {
 	// parsing them a second time, and it completes with it (see derive.go). Where they differ (a rewritten body, a
 	// client gone mid-stream), it records its own from the first difference on, as without Derive.
 	Derive bool
+
+	lastURL atomic.Pointer[urlText] // the last request's URL and its text (urlString)
+}
+
+// urlText is a URL and its String.
+type urlText struct {
+	u url.URL
+	s string
+}
+
+// urlString is u.String(), the text of the last URL when u is the same URL: a proxy sends every request to its one
+// upstream endpoint, and writing its URL again was an allocation and half a µs a proxied call.
+func (t *Transport) urlString(u *url.URL) string {
+	if last := t.lastURL.Load(); last != nil && last.u == *u {
+		return last.s
+	}
+	c := &urlText{u: *u, s: u.String()}
+	t.lastURL.Store(c)
+	return c.s
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -43,7 +64,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		State:      StatePending,
 		Start:      now,
 		Method:     req.Method,
-		URL:        req.URL.String(),
+		URL:        t.urlString(req.URL),
 		Host:       req.Host,
 		Proto:      "HTTP/1.1",
 		ReqHeaders: FromHTTP(req.Header),
@@ -88,7 +109,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
 	parent := exchangeID(req.Context())
 	if parent != 0 {
-		l.ex.Notes = append(l.ex.Notes, Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
+		l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
 	}
 	rec.inflight.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
