@@ -2,8 +2,10 @@ package recorder
 
 import (
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // wordMap is how words were looked up before wordsByLen: the reference the look-up by length must agree with.
@@ -84,5 +86,54 @@ func TestTransportURLText(t *testing.T) {
 	tr.urlString(u2)
 	if n := testing.AllocsPerRun(100, func() { tr.urlString(u2) }); n != 0 {
 		t.Errorf("the same URL again: %.0f allocations, want 0", n)
+	}
+}
+
+// A Began update is queued only when a subscriber takes Began updates: with `--no-tui` every subscriber hears of
+// an exchange when it is answered (SubscribeOptions.NoBegan), and the two Began updates of a proxied call were
+// queued, then passed over by every subscriber.
+func TestBeganQueuedOnlyForItsSubscribers(t *testing.T) {
+	s := NewStore(StoreOptions{PublishDelay: time.Hour})
+	pending := func() (began, other int) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, u := range s.pending {
+			if u.Kind == Began {
+				began++
+			} else {
+				other++
+			}
+		}
+		return
+	}
+	answered := s.SubscribeWith(SubscribeOptions{Buffer: 16, NoBegan: true})
+	s.Add(smallExchange(1))
+	if b, o := pending(); b != 0 || o != 1 {
+		t.Fatalf("answered-only subscriber: %d Began and %d other updates queued, want 0 and 1", b, o)
+	}
+	all := s.Subscribe(16)
+	s.Add(smallExchange(2))
+	if b, o := pending(); b != 1 || o != 1 {
+		t.Fatalf("with a subscriber of every update: %d Began and %d other updates queued, want 1 and 1", b, o)
+	}
+	all.Close()
+	s.Add(smallExchange(3))
+	if b, o := pending(); b != 0 || o != 1 {
+		t.Fatalf("after it closed: %d Began and %d other updates queued, want 0 and 1", b, o)
+	}
+	s.Publish()
+	var kinds []UpdateKind
+	for len(answered.C) > 0 {
+		kinds = append(kinds, (<-answered.C).Kind)
+	}
+	if want := []UpdateKind{Completed, Completed, Completed}; !slices.Equal(kinds, want) {
+		t.Errorf("the answered-only subscriber heard %v, want %v", kinds, want)
+	}
+	var heard []UpdateKind
+	for u := range all.C {
+		heard = append(heard, u.Kind)
+	}
+	if want := []UpdateKind{Began, Completed}; !slices.Equal(heard, want) {
+		t.Errorf("the subscriber of every update heard %v, want %v", heard, want)
 	}
 }
