@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"bufio"
+	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -135,5 +137,67 @@ func TestBeganQueuedOnlyForItsSubscribers(t *testing.T) {
 	}
 	if want := []UpdateKind{Began, Completed}; !slices.Equal(heard, want) {
 		t.Errorf("the subscriber of every update heard %v, want %v", heard, want)
+	}
+}
+
+// mcploadRequest is a tools/call as the benchmarks' load generator sends it, on the wire.
+const mcploadRequest = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:32945\r\nUser-Agent: Go-http-client/1.1\r\nContent-Length: 100\r\n" +
+	"Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMcp-Protocol-Version: 2025-11-25\r\n" +
+	"Mcp-Session-Id: 013cb5228192403b7326097bc164f9af\r\nAccept-Encoding: gzip\r\n\r\n" +
+	`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+
+// BenchmarkWireHeaders finds a tools/call's header block in its connection's bytes, as the recorder's begin does.
+func BenchmarkWireHeaders(b *testing.B) {
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(mcploadRequest)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &wireConn{}
+	b.ReportAllocs()
+	for b.Loop() {
+		c.buf = append(c.buf[:0], mcploadRequest...)
+		if h := c.headersFor(r); len(h) != 8 {
+			b.Fatalf("%d headers", len(h))
+		}
+	}
+}
+
+// cutCRLF is strings.Cut(s, "\r\n") for lines with lone CRs and LFs anywhere.
+func TestCutCRLFIsCut(t *testing.T) {
+	for _, s := range []string{"", "\r", "\n", "\r\n", "a\r\nb", "a\rb\r\nc", "a\nb\r\nc", "\r\r\n", "a\r", "a\r\n\r\n", "ab\rc\rd", "a\n\r"} {
+		b, a, f := cutCRLF(s)
+		wb, wa, wf := strings.Cut(s, "\r\n")
+		if b != wb || a != wa || f != wf {
+			t.Errorf("cutCRLF(%q) = %q, %q, %v; strings.Cut: %q, %q, %v", s, b, a, f, wb, wa, wf)
+		}
+	}
+}
+
+// holdsEvery passes over names of another length only when the block's names are ASCII: a name that folds to
+// one of the request's through a non-ASCII letter (the Kelvin sign folds to k) is found as Headers.Get finds it.
+func TestHoldsEveryFoldsAsGet(t *testing.T) {
+	hdr := http.Header{"Key": {"v"}, "Accept": {"x"}}
+	for _, tc := range []struct {
+		h    Headers
+		want bool
+	}{
+		{Headers{{"key", "v"}, {"ACCEPT", "x"}}, true},
+		{Headers{{"Keys", "v"}, {"Accept", "x"}}, false},
+		{Headers{{"\u212aey", "v"}, {"Accept", "x"}}, true}, // as Get: EqualFold("Key", "\u212aey")
+		{Headers{{"Key", ""}, {"Accept", "x"}}, false},
+		{Headers{{"Accept", "x"}}, false},
+	} {
+		want := true
+		for name, vs := range hdr {
+			if vs[0] != "" && tc.h.Get(name) == "" {
+				want = false
+			}
+		}
+		if want != tc.want {
+			t.Fatalf("case %v: Get says %v, the test %v", tc.h, want, tc.want)
+		}
+		if got := holdsEvery(tc.h, hdr); got != tc.want {
+			t.Errorf("holdsEvery(%v) = %v, want %v", tc.h, got, tc.want)
+		}
 	}
 }
