@@ -344,7 +344,7 @@ func (l *live) writeHeader(status int, h http.Header) {
 		l.ex.RespHeaders = FromHTTP(h)
 	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
-	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
+	if isEventStream(h) {
 		if l.derived {
 			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
 		} else {
@@ -361,6 +361,15 @@ func (l *live) writeHeader(status int, h http.Header) {
 	if c != nil && c.derived && (c.sse == nil) != (l.sse == nil) {
 		c.diverge() // one side is an event stream and the other not: their events differ
 	}
+}
+
+// isEventStream reports whether h's Content-Type is text/event-stream (case-insensitively, parameters or not):
+// h.Get's key is already canonical, so the map is read directly (Get checked and canonicalised it again, a
+// response's most frequent look-up on the recorder's path).
+func isEventStream(h http.Header) bool {
+	const es = "text/event-stream"
+	vs := h["Content-Type"]
+	return len(vs) > 0 && len(vs[0]) >= len(es) && strings.EqualFold(vs[0][:len(es)], es)
 }
 
 // armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.

@@ -201,3 +201,17 @@ func TestHoldsEveryFoldsAsGet(t *testing.T) {
 		}
 	}
 }
+
+// isEventStream answers as the look-up it replaced: strings.HasPrefix(strings.ToLower(h.Get("Content-Type")),
+// "text/event-stream").
+func TestIsEventStream(t *testing.T) {
+	for _, ct := range []string{"", "text/event-stream", "TEXT/Event-Stream; charset=utf-8", "text/event-strea", "application/json",
+		" text/event-stream", "text/event-streamx", "text/event-stream\u212a", "text/event-\u017ftream", "text/event-\u017ftreamm"} {
+		for _, h := range []http.Header{{"Content-Type": {ct}}, {"Content-Type": {ct, "text/event-stream"}}, {}} {
+			want := strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream")
+			if got := isEventStream(h); got != want {
+				t.Errorf("isEventStream(%q) = %v, want %v", h, got, want)
+			}
+		}
+	}
+}
