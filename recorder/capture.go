@@ -183,13 +183,17 @@ type liveKey struct{}
 // AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).
 func AddNote(ctx context.Context, key, value string) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
-		l.mu.Lock()
-		if l.ex.Notes == nil {
-			l.ex.Notes = l.noteBuf[:0]
-		}
-		l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
-		l.mu.Unlock()
+		l.addNote(key, value)
 	}
+}
+
+func (l *live) addNote(key, value string) {
+	l.mu.Lock()
+	if l.ex.Notes == nil {
+		l.ex.Notes = l.noteBuf[:0]
+	}
+	l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
+	l.mu.Unlock()
 }
 
 // AddToggle records that a toggle altered the exchange being served in ctx.

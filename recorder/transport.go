@@ -72,9 +72,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
-	var pl *live // the inbound exchange whose response this one's is (Derive)
+	in, _ := req.Context().Value(liveKey{}).(*live) // the inbound exchange being served, if any
+	var pl *live                                    // the inbound exchange whose response this one's is (Derive)
 	if t.Derive {
-		pl, _ = req.Context().Value(liveKey{}).(*live)
+		pl = in
 	}
 	var replayed []byte // a body in memory, recorded once it was sent
 	var sharedReq Body  // the inbound exchange's request body, when it is the same bytes as replayed
@@ -107,14 +108,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = &r2
 	}
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
-	parent := exchangeID(req.Context())
+	var parent uint64
+	if in != nil {
+		in.mu.Lock()
+		parent = in.ex.ID
+		in.mu.Unlock()
+	}
 	if parent != 0 {
 		l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
 	}
 	rec.inflight.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	if parent != 0 {
-		AddNote(req.Context(), NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
+		in.addNote(NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
 	}
 
 	resp, err := base.RoundTrip(req)
