@@ -183,13 +183,17 @@ type liveKey struct{}
 // AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).
 func AddNote(ctx context.Context, key, value string) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
-		l.mu.Lock()
-		if l.ex.Notes == nil {
-			l.ex.Notes = l.noteBuf[:0]
-		}
-		l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
-		l.mu.Unlock()
+		l.addNote(key, value)
 	}
+}
+
+func (l *live) addNote(key, value string) {
+	l.mu.Lock()
+	if l.ex.Notes == nil {
+		l.ex.Notes = l.noteBuf[:0]
+	}
+	l.ex.Notes = append(l.ex.Notes, Note{Key: key, Value: value})
+	l.mu.Unlock()
 }
 
 // AddToggle records that a toggle altered the exchange being served in ctx.
@@ -344,7 +348,7 @@ func (l *live) writeHeader(status int, h http.Header) {
 		l.ex.RespHeaders = FromHTTP(h)
 	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
-	if strings.HasPrefix(strings.ToLower(h.Get("Content-Type")), "text/event-stream") {
+	if isEventStream(h) {
 		if l.derived {
 			l.sse = &mirrorParser // the parent's events are this one's: nothing is cut here (see derive.go)
 		} else {
@@ -361,6 +365,15 @@ func (l *live) writeHeader(status int, h http.Header) {
 	if c != nil && c.derived && (c.sse == nil) != (l.sse == nil) {
 		c.diverge() // one side is an event stream and the other not: their events differ
 	}
+}
+
+// isEventStream reports whether h's Content-Type is text/event-stream (case-insensitively, parameters or not):
+// h.Get's key is already canonical, so the map is read directly (Get checked and canonicalised it again, a
+// response's most frequent look-up on the recorder's path).
+func isEventStream(h http.Header) bool {
+	const es = "text/event-stream"
+	vs := h["Content-Type"]
+	return len(vs) > 0 && len(vs[0]) >= len(es) && strings.EqualFold(vs[0][:len(es)], es)
 }
 
 // armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.

@@ -321,7 +321,7 @@ func appendBodyTail(dst []byte, b *Body) []byte {
 
 // appendRaw is json.RawMessage as json.Marshal writes it: compacted, with <, >, & and U+2028/U+2029 escaped.
 func appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
-	if plainRaw(raw) && json.Valid(raw) { // compact already, nothing to escape
+	if plainRaw(raw) && validJSON(raw) { // compact already, nothing to escape
 		return append(dst, raw...), nil
 	}
 	var c bytes.Buffer

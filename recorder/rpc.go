@@ -37,7 +37,7 @@ func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) 
 	if len(body) == 0 {
 		return dst, 0
 	}
-	if body[0] != '{' && body[0] != '[' || !json.Valid(body) {
+	if body[0] != '{' && body[0] != '[' || !validJSON(body) {
 		return dst, 0
 	}
 	limit := -1

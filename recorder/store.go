@@ -90,6 +90,7 @@ type Store struct {
 	nextID   uint64
 	evicted  uint64
 	subs     map[*Subscription]struct{}
+	began    int // subscribers that take Began updates (not SubscribeOptions.NoBegan)
 	onFinish []func(*Exchange)
 	// the capture file the bodies of at least bodyMin bytes are kept in once written (UseCapture; bodies.go), and
 	// where each such body is: key id<<1 | side (0 request, 1 response)
@@ -450,6 +451,9 @@ func (sub *Subscription) Close() {
 	if _, ok := s.subs[sub]; ok {
 		s.publishLocked() // what happened before it closed is its, as when it was handed over at once
 		delete(s.subs, sub)
+		if !sub.noBegan {
+			s.began--
+		}
 		close(sub.c)
 	}
 }
@@ -476,6 +480,9 @@ func (s *Store) SubscribeWith(o SubscribeOptions) *Subscription {
 	s.mu.Lock()
 	s.publishLocked() // what happened before it subscribed is not its
 	s.subs[sub] = struct{}{}
+	if !sub.noBegan {
+		s.began++
+	}
 	s.mu.Unlock()
 	return sub
 }
@@ -483,8 +490,8 @@ func (s *Store) SubscribeWith(o SubscribeOptions) *Subscription {
 // broadcast queues u for the subscribers, who receive it by the publication timer (StoreOptions.PublishDelay) or
 // the next publishLocked. Callers hold s.mu.
 func (s *Store) broadcast(u Update) {
-	if len(s.subs) == 0 {
-		return
+	if len(s.subs) == 0 || u.Kind == Began && s.began == 0 {
+		return // nobody takes it (--no-tui's printer and analysis hear of an exchange when it is answered)
 	}
 	s.pending = append(s.pending, u)
 	switch {

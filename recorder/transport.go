@@ -3,7 +3,9 @@ package recorder
 import (
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
+	"sync/atomic"
 )
 
 // Notes that link an outbound exchange and the inbound exchange it was made for; the value is the other's id.
@@ -24,6 +26,25 @@ type Transport struct {
 	// parsing them a second time, and it completes with it (see derive.go). Where they differ (a rewritten body, a
 	// client gone mid-stream), it records its own from the first difference on, as without Derive.
 	Derive bool
+
+	lastURL atomic.Pointer[urlText] // the last request's URL and its text (urlString)
+}
+
+// urlText is a URL and its String.
+type urlText struct {
+	u url.URL
+	s string
+}
+
+// urlString is u.String(), the text of the last URL when u is the same URL: a proxy sends every request to its one
+// upstream endpoint, and writing its URL again was an allocation and half a µs a proxied call.
+func (t *Transport) urlString(u *url.URL) string {
+	if last := t.lastURL.Load(); last != nil && last.u == *u {
+		return last.s
+	}
+	c := &urlText{u: *u, s: u.String()}
+	t.lastURL.Store(c)
+	return c.s
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -43,7 +64,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		State:      StatePending,
 		Start:      now,
 		Method:     req.Method,
-		URL:        req.URL.String(),
+		URL:        t.urlString(req.URL),
 		Host:       req.Host,
 		Proto:      "HTTP/1.1",
 		ReqHeaders: FromHTTP(req.Header),
@@ -51,9 +72,10 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
-	var pl *live // the inbound exchange whose response this one's is (Derive)
+	in, _ := req.Context().Value(liveKey{}).(*live) // the inbound exchange being served, if any
+	var pl *live                                    // the inbound exchange whose response this one's is (Derive)
 	if t.Derive {
-		pl, _ = req.Context().Value(liveKey{}).(*live)
+		pl = in
 	}
 	var replayed []byte // a body in memory, recorded once it was sent
 	var sharedReq Body  // the inbound exchange's request body, when it is the same bytes as replayed
@@ -86,14 +108,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		req = &r2
 	}
 	// Link the outbound exchange and the inbound one it was made for (a proxied request, a CIMD fetch).
-	parent := exchangeID(req.Context())
+	var parent uint64
+	if in != nil {
+		in.mu.Lock()
+		parent = in.ex.ID
+		in.mu.Unlock()
+	}
 	if parent != 0 {
-		l.ex.Notes = append(l.ex.Notes, Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
+		l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
 	}
 	rec.inflight.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	if parent != 0 {
-		AddNote(req.Context(), NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
+		in.addNote(NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
 	}
 
 	resp, err := base.RoundTrip(req)

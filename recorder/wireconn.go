@@ -46,10 +46,12 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	line := []byte(r.Method + " " + r.RequestURI + " ")
-	start := bytes.Index(c.buf, line)
-	if start < 0 {
-		return nil
+	start := 0 // the request line is where the bytes read start, unless something came before it
+	if !startsWith(c.buf, r.Method, r.RequestURI) {
+		start = bytes.Index(c.buf, []byte(r.Method+" "+r.RequestURI+" "))
+		if start < 0 {
+			return nil
+		}
 	}
 	end := bytes.Index(c.buf[start:], []byte("\r\n\r\n"))
 	if end < 0 {
@@ -57,11 +59,11 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	}
 	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
 	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
-	_, rest, _ := strings.Cut(block, "\r\n") // the request line
+	_, rest, _ := cutCRLF(block) // the request line
 	h := make(Headers, 0, strings.Count(rest, "\r\n")+1)
 	for len(rest) > 0 {
 		var l string
-		l, rest, _ = strings.Cut(rest, "\r\n")
+		l, rest, _ = cutCRLF(rest)
 		if l == "" {
 			continue
 		}
@@ -69,16 +71,39 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 			h[len(h)-1].Value += " " + strings.TrimSpace(l)
 			continue
 		}
-		name, value, ok := strings.Cut(l, ":")
-		if !ok {
+		i := strings.IndexByte(l, ':')
+		if i < 0 {
 			continue
 		}
-		h = append(h, Header{Name: name, Value: strings.TrimSpace(value)})
+		h = append(h, Header{Name: l[:i], Value: strings.TrimSpace(l[i+1:])})
 	}
 	if !holdsEvery(h, r.Header) { // a block that does not hold every header is not this request's: fall back
 		return nil
 	}
 	return h
+}
+
+// startsWith reports whether b starts with the request line's method and target, each followed by a space.
+func startsWith(b []byte, method, target string) bool {
+	n := len(method) + 1 + len(target) + 1
+	return len(b) >= n && string(b[:len(method)]) == method && b[len(method)] == ' ' &&
+		string(b[len(method)+1:n-1]) == target && b[n-1] == ' '
+}
+
+// cutCRLF is strings.Cut(s, "\r\n"), the line found through its '\r' (a header block's lines are short: Cut's
+// general search was most of the time the block took).
+func cutCRLF(s string) (before, after string, found bool) {
+	for i := 0; ; {
+		j := strings.IndexByte(s[i:], '\r')
+		if j < 0 {
+			return s, "", false
+		}
+		i += j
+		if i+1 < len(s) && s[i+1] == '\n' {
+			return s[:i], s[i+2:], true
+		}
+		i++
+	}
 }
 
 type wireListener struct{ net.Listener }
@@ -109,8 +134,14 @@ func ConnContext(ctx context.Context, c net.Conn) context.Context {
 // that is not ASCII is not the request's (net/http accepts only token names) when it is looked at through the map.
 func holdsEvery(h Headers, hdr http.Header) bool {
 	if len(h) <= 16 {
+		// hdr's names are ASCII (net/http's tokens): a name of h that is ASCII too folds to one of them only when
+		// they have the same length, and one that is not is compared as Get compares it
+		ascii := true
+		for _, x := range h {
+			ascii = ascii && isASCII(x.Name)
+		}
 		for name, vs := range hdr {
-			if len(vs) > 0 && vs[0] != "" && h.Get(name) == "" {
+			if len(vs) > 0 && vs[0] != "" && firstFold(h, name, ascii) == "" {
 				return false
 			}
 		}
@@ -118,10 +149,8 @@ func holdsEvery(h Headers, hdr http.Header) bool {
 	}
 	first := make(map[string]string, len(h))
 	for _, x := range h {
-		for i := 0; i < len(x.Name); i++ {
-			if x.Name[i] >= utf8.RuneSelf {
-				return false
-			}
+		if !isASCII(x.Name) {
+			return false
 		}
 		k := strings.ToLower(x.Name)
 		if _, seen := first[k]; !seen {
@@ -130,6 +159,25 @@ func holdsEvery(h Headers, hdr http.Header) bool {
 	}
 	for name, vs := range hdr {
 		if len(vs) > 0 && vs[0] != "" && first[strings.ToLower(name)] == "" {
+			return false
+		}
+	}
+	return true
+}
+
+// firstFold is h.Get(name), the names of another length passed over when every name of h is ASCII.
+func firstFold(h Headers, name string, ascii bool) string {
+	for _, x := range h {
+		if (!ascii || len(x.Name) == len(name)) && strings.EqualFold(x.Name, name) {
+			return x.Value
+		}
+	}
+	return ""
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
 			return false
 		}
 	}

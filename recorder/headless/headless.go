@@ -327,7 +327,8 @@ func appendPadded(dst []byte, s string, width int, right bool) []byte {
 	return dst
 }
 
-// origin is the scheme and host of an absolute URL ("" for anything else).
+// origin is the scheme and host of an absolute URL ("" for anything else): the start of u, not a copy (the
+// printer writes it for every upstream copy a proxy records).
 func origin(u string) string {
 	scheme, rest, ok := strings.Cut(u, "://")
 	if !ok {
@@ -336,7 +337,7 @@ func origin(u string) string {
 	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
 		rest = rest[:i]
 	}
-	return scheme + "://" + rest
+	return u[:len(scheme)+len("://")+len(rest)]
 }
 
 // findingLine is the text form of a finding, prefixed so that it stands out:

@@ -536,3 +536,26 @@ func (w lineCounter) Write(b []byte) (int, error) {
 	}
 	return len(b), nil
 }
+
+// An upstream copy's line names its upstream's origin without a copy of it: it allocates no more than the same
+// exchange's line as an inbound one, which has no origin.
+func TestOutboundLineCopiesNoOrigin(t *testing.T) {
+	ex := &recorder.Exchange{Kind: recorder.Outbound, Start: time.Now(), Method: "POST", URL: "http://127.0.0.1:8080/mcp?x=1", Status: 200,
+		Timings: recorder.Timings{Total: 1490 * time.Microsecond}, RPC: []recorder.RPC{{From: recorder.FromClient, Method: "tools/call"}}}
+	in := &analysis.Info{Stage: analysis.StageCall, Client: analysis.ClientClaude, Connection: "c1"}
+	inbound := *ex
+	inbound.Kind = recorder.Inbound
+	buf := make([]byte, 0, 512)
+	base := testing.AllocsPerRun(100, func() { buf = appendLine(buf[:0], &inbound, in) })
+	if n := testing.AllocsPerRun(100, func() { buf = appendLine(buf[:0], ex, in) }); n != base {
+		t.Errorf("%.0f allocations an upstream copy's line, %.0f the same exchange's as an inbound one", n, base)
+	}
+	if !strings.HasSuffix(string(buf), " → http://127.0.0.1:8080") {
+		t.Errorf("the line %q does not end with its origin", buf)
+	}
+	for u, want := range map[string]string{"http://h:1/p": "http://h:1", "https://h": "https://h", "http://h?q#f": "http://h", "/mcp": "", "a://b#c/d": "a://b"} {
+		if got := origin(u); got != want {
+			t.Errorf("origin(%q) = %q, want %q", u, got, want)
+		}
+	}
+}

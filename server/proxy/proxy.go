@@ -18,6 +18,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -81,6 +82,8 @@ type Proxy struct {
 	origins   []string // the upstream's own origins, for rewriting
 	as        *asState // the watched authorization server (nil: not watched)
 	asRP      *httputil.ReverseProxy
+	// lastOrigin is the public origin of the last response rewritten (originText)
+	lastOrigin atomic.Pointer[origin]
 }
 
 // parseUpstream validates an upstream URL: absolute http(s) with a host, no fragment or user info.

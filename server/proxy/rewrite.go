@@ -67,6 +67,16 @@ func isDiscoveryPath(path string) bool {
 // rewrittenHeaders are the response headers whose upstream URLs are rewritten.
 var rewrittenHeaders = []string{"WWW-Authenticate", "Location", "Content-Location", "Access-Control-Allow-Origin"}
 
+// rewrittenKeys are rewrittenHeaders' keys in an http.Header, made once (CanonicalHeaderKey("WWW-Authenticate") is
+// a new string each time: an allocation a response).
+var rewrittenKeys = func() []string {
+	keys := make([]string, len(rewrittenHeaders))
+	for i, name := range rewrittenHeaders {
+		keys[i] = http.CanonicalHeaderKey(name)
+	}
+	return keys
+}()
+
 // ownOrigins lists the origins under which the upstream names itself: its scheme and host, and for a loopback host
 // every loopback spelling with the same port (a server on 127.0.0.1:8080 often says http://localhost:8080).
 func ownOrigins(up *url.URL) []string {
@@ -114,8 +124,8 @@ const (
 
 // mcpMappings are the rewrites on the MCP listener: the upstream's own origin to the request's public origin
 // (--rewrite-urls), and the watched authorization server's origin to its listener's public origin.
-func (p *Proxy) mcpMappings(to string) []mapping {
-	var maps []mapping
+func (p *Proxy) mcpMappings(buf *[2]mapping, to string) []mapping {
+	maps := buf[:0]
 	if p.opts.RewriteURLs {
 		maps = append(maps, mapping{from: p.origins, to: to})
 	}
@@ -127,9 +137,23 @@ func (p *Proxy) mcpMappings(to string) []mapping {
 	return maps
 }
 
+// originText is base's scheme and host as an origin (scheme://host): the last one's text when they are the same (a
+// proxy's clients come through one public origin; it was an allocation a response).
+func (p *Proxy) originText(base *url.URL) string {
+	if last := p.lastOrigin.Load(); last != nil && last.scheme == base.Scheme && last.host == base.Host {
+		return last.text
+	}
+	o := &origin{scheme: base.Scheme, host: base.Host, text: base.Scheme + "://" + base.Host}
+	p.lastOrigin.Store(o)
+	return o.text
+}
+
+// origin is a scheme and host and their origin's text.
+type origin struct{ scheme, host, text string }
+
 // rewriteResponse rewrites a response of the MCP listener.
 func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
-	to := base.Scheme + "://" + base.Host
+	to := p.originText(base)
 	ctx := resp.Request.Context()
 	var notes []Rewrite
 	kind := docNone
@@ -146,7 +170,8 @@ func (p *Proxy) rewriteResponse(resp *http.Response, base *url.URL) error {
 		// X-Forwarded-Host names itself by mcpwatch's origin, and is its own authorization server.
 		p.as.learn(ctx, text, append(slices.Clip(p.origins), to), to)
 	}
-	maps := p.mcpMappings(to)
+	var buf [2]mapping
+	maps := p.mcpMappings(&buf, to)
 	notes = append(notes, rewriteHeaders(resp, maps)...)
 	if ok {
 		n, _ := rewriteText(resp, text, maps, kind)
@@ -176,8 +201,8 @@ func jsonish(ct string) bool {
 // a Location, RFC 9207).
 func rewriteHeaders(resp *http.Response, maps []mapping) []Rewrite {
 	var notes []Rewrite
-	for _, name := range rewrittenHeaders {
-		vals := resp.Header[http.CanonicalHeaderKey(name)]
+	for i, name := range rewrittenHeaders {
+		vals := resp.Header[rewrittenKeys[i]]
 		for i, v := range vals {
 			nv := v
 			for _, m := range maps {

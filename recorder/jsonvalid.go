@@ -1,0 +1,221 @@
+package recorder
+
+// validJSON reports whether b is one valid JSON value (surrounded by whitespace or not), as json.Valid does — the
+// same grammar, strings' bytes not checked for UTF-8, at most maxJSONDepth arrays and objects open at once — in one
+// pass without encoding/json's per-byte state functions: the recorder checks every request, response and event
+// it reads JSON-RPC messages from (appendRPC), and json.Valid was about 1.5 µs of a proxied call's recording
+// (docs/benchmarks-store.md, "round five"). FuzzValidJSONIsJSONValid holds it to json.Valid.
+func validJSON(b []byte) bool {
+	var inObject [maxJSONDepth/64 + 1]uint64 // a bit a level: whether that level is an object
+	depth := 0
+	i := skipSpace(b, 0)
+	for {
+		// a value starts at i
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; c {
+		case '{', '[':
+			if depth == maxJSONDepth {
+				return false
+			}
+			if c == '{' {
+				inObject[depth/64] |= 1 << (depth % 64)
+			} else {
+				inObject[depth/64] &^= 1 << (depth % 64)
+			}
+			depth++
+			i = skipSpace(b, i+1)
+			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
+				depth--
+				i++
+				break // empty: the value ends here
+			}
+			if c == '{' {
+				if i = memberKey(b, i); i < 0 {
+					return false
+				}
+			}
+			continue // its first value
+		case '"':
+			if i = skipString(b, i); i < 0 {
+				return false
+			}
+		case 't':
+			if i = literal(b, i, "true"); i < 0 {
+				return false
+			}
+		case 'f':
+			if i = literal(b, i, "false"); i < 0 {
+				return false
+			}
+		case 'n':
+			if i = literal(b, i, "null"); i < 0 {
+				return false
+			}
+		default:
+			if i = skipNumber(b, i); i < 0 {
+				return false
+			}
+		}
+		// a value ended at i: close what it ends, up to the next value
+		for {
+			i = skipSpace(b, i)
+			if depth == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			obj := inObject[(depth-1)/64]&(1<<((depth-1)%64)) != 0
+			c := b[i]
+			if c == '}' && obj || c == ']' && !obj {
+				depth--
+				i++
+				continue
+			}
+			if c != ',' {
+				return false
+			}
+			i = skipSpace(b, i+1)
+			if obj {
+				if i = memberKey(b, i); i < 0 {
+					return false
+				}
+			}
+			break
+		}
+	}
+}
+
+// maxJSONDepth is encoding/json's bound on the arrays and objects open at once (its maxNestingDepth).
+const maxJSONDepth = 10000
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// memberKey skips an object member's key, its colon and the space after it, from i (its opening quote); -1 when
+// they are not there.
+func memberKey(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = skipString(b, i); i < 0 {
+		return -1
+	}
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return skipSpace(b, i+1)
+}
+
+// plainInString marks the bytes a string holds as they are: not a quote, a backslash or a control character.
+var plainInString = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+// skipString returns the index after the string that starts at b[i] (its opening quote), or -1 when it is not a
+// valid one.
+func skipString(b []byte, i int) int {
+	i++
+	for {
+		for i < len(b) && plainInString[b[i]] {
+			i++
+		}
+		if i >= len(b) {
+			return -1
+		}
+		switch b[i] {
+		case '"':
+			return i + 1
+		case '\\':
+			i++
+			if i >= len(b) {
+				return -1
+			}
+			switch b[i] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i++
+			case 'u':
+				if i+4 >= len(b) {
+					return -1
+				}
+				for _, h := range b[i+1 : i+5] {
+					if !isHex(h) {
+						return -1
+					}
+				}
+				i += 5
+			default:
+				return -1
+			}
+		default:
+			return -1 // a control character
+		}
+	}
+}
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+// literal returns the index after word at b[i], or -1 when b does not hold it there.
+func literal(b []byte, i int, word string) int {
+	if len(b)-i < len(word) || string(b[i:i+len(word)]) != word {
+		return -1
+	}
+	return i + len(word)
+}
+
+// skipNumber returns the index after the number that starts at b[i], or -1 when none does: -?(0|[1-9][0-9]*),
+// then an optional fraction and exponent.
+func skipNumber(b []byte, i int) int {
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i = skipDigits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := skipDigits(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := skipDigits(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
