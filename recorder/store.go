@@ -56,7 +56,8 @@ const (
 	DefaultStoreMaxBytes = 128 << 20
 )
 
-// DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late.
+// DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late, or
+// (1+maxPutOff) times this while requests are on their way.
 const DefaultPublishDelay = 2 * time.Millisecond
 
 // maxPendingUpdates bounds the updates waiting for the publication timer: past it they are handed over at once
