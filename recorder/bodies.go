@@ -95,6 +95,7 @@ func (s *Store) useCapture(c *CaptureFile, min int) {
 	s.mu.Unlock()
 	s.OnComplete(c.Append)
 	c.keepBodies(min, s.bodiesWritten)
+	c.putOffWhile(s.onItsWay)
 }
 
 // bodiesWritten is the capture writer's report: the bodies of locs are in the file; each one still held in memory

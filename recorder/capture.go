@@ -107,6 +107,7 @@ type live struct {
 
 	reqParsed bool
 	reqEOF    bool
+	onPath    atomic.Bool // (inbound) counted in the store's onPath until its answer starts (answered)
 	sse       *SSEParser
 	ended     bool
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
@@ -277,8 +278,17 @@ func (rec *Recorder) begin(r *http.Request) *live {
 	}
 	rec.inflight.Add(1)
 	rec.served.Add(servedRequest)
+	l.onPath.Store(true)
+	rec.store.onPath.Add(1)
 	l.ex.ID = rec.store.begin(l.ex.snapshot())
 	return l
+}
+
+// answered takes the request off its way (Store.onPath): the first flush of its answer passed, or it finished.
+func (l *live) answered() {
+	if l.onPath.CompareAndSwap(true, false) {
+		l.rec.store.onPath.Add(-1)
+	}
 }
 
 // publish sends the current state to the store (and so to subscribers). Callers hold l.mu.
@@ -542,6 +552,7 @@ func (l *live) countAnswers() {
 }
 
 func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
+	l.answered()
 	// Record the body even when the handler did not read it (a 401 before reading, say), as much of it as net/http
 	// itself reads before replying. A client that sent "Expect: 100-continue" holds its body back until it hears
 	// 100 Continue, which an answer given without reading never sends: reading would stall the answer until the
@@ -651,6 +662,7 @@ func (c *captureWriter) Flush() {
 	if f, ok := c.w.(http.Flusher); ok {
 		f.Flush()
 	}
+	c.l.answered() // what waited for its answer to start may run (Store.onPath)
 	// nothing recorded here: the late timer publishes what was written (see recordPending)
 }
 

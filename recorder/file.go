@@ -50,10 +50,12 @@ type CaptureFile struct {
 	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
-	late       uint64 // appends after Close (not written)
-	rotatedOut uint64 // exchanges deleted with the oldest rotated file
-	tooBig     uint64 // exchanges whose line alone was larger than MaxSize (not written)
-	bound      int64  // maxPending (tests lower it)
+	late       uint64        // appends after Close (not written)
+	rotatedOut uint64        // exchanges deleted with the oldest rotated file
+	tooBig     uint64        // exchanges whose line alone was larger than MaxSize (not written)
+	bound      int64         // maxPending (tests lower it)
+	busy       func() bool   // a request is on its way (Store.onPath): the gathering goes on (putOffWhile)
+	gather     time.Duration // captureGather (tests raise it)
 	err        error
 	done       chan struct{}
 
@@ -124,7 +126,7 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 	if st, err := f.Stat(); err == nil {
 		size = st.Size()
 	}
-	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, done: make(chan struct{}), gen: 1}
+	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, gather: captureGather, done: make(chan struct{}), gen: 1}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -214,9 +216,16 @@ func (c *CaptureFile) run() {
 		if !c.closed && c.waiters == 0 && c.queued < c.bound/2 {
 			// Let the lines of the exchanges completing meanwhile gather, not waiting on work (each Append would
 			// wake the writer): one wake-up and one write call for them all rather than for each.
-			c.mu.Unlock()
-			time.Sleep(captureGather)
-			c.mu.Lock()
+			// While a request is on its way (the store's), the gathering goes on, maxPutOff times at most: the
+			// encoding and the write wait for its answer to start rather than delay it.
+			for putOff := 0; ; putOff++ {
+				c.mu.Unlock()
+				time.Sleep(c.gather)
+				c.mu.Lock()
+				if putOff >= maxPutOff || c.busy == nil || !c.busy() || c.closed || c.waiters > 0 || c.queued >= c.bound/2 {
+					break
+				}
+			}
 		}
 		group := c.pending
 		c.pending, c.spare, c.queued = c.spare[:0], nil, 0
@@ -263,6 +272,13 @@ func (c *CaptureFile) run() {
 		}
 		c.room.Broadcast()
 	}
+}
+
+// putOffWhile makes the writer go on gathering while busy reports a request on its way (Store.UseCapture).
+func (c *CaptureFile) putOffWhile(busy func() bool) {
+	c.mu.Lock()
+	c.busy = busy
+	c.mu.Unlock()
 }
 
 // captureGather is how long the writer lets lines gather after the first of a group arrived: a record waits in

@@ -38,7 +38,9 @@ type StoreOptions struct {
 	// runs as soon as the recording goroutine waits: before a proxy read its upstream's answer, or the client's
 	// next request (the first event of the next stream waited for the analysis, the printer and the capture
 	// writer: docs/benchmarks-store.md, "Subscribers off the path"). Updates published off the path (an event
-	// stream's progress, by the recorder's late timer) go at once, with those pending before them.
+	// stream's progress, by the recorder's late timer) go at once, with those pending before them. While a request
+	// is on its way (see Store.onPath) the timer puts the handover off, by PublishDelay at a time and at most
+	// maxPutOff times in a row.
 	PublishDelay time.Duration
 }
 
@@ -54,12 +56,17 @@ const (
 	DefaultStoreMaxBytes = 128 << 20
 )
 
-// DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late.
+// DefaultPublishDelay is StoreOptions.PublishDelay's default: what the TUI shows is at most this late, or
+// (1+maxPutOff) times this while requests are on their way.
 const DefaultPublishDelay = 2 * time.Millisecond
 
 // maxPendingUpdates bounds the updates waiting for the publication timer: past it they are handed over at once
 // (a busy store wakes its subscribers once per this many updates rather than once per delay).
 const maxPendingUpdates = 1024
+
+// maxPutOff is how many times in a row the publication timer (and the capture writer's gathering) is put off while
+// a request is on its way: what subscribers see is at most (1+maxPutOff)×PublishDelay late (10 ms by default).
+const maxPutOff = 4
 
 // Store is a bounded in-memory ring of exchanges, in arrival order, with subscribers that never block the
 // HTTP path: a subscriber that does not keep up loses updates, and the loss is counted. Subscribers receive the
@@ -101,6 +108,14 @@ type Store struct {
 	pending []Update    // updates not yet handed to the subscribers (see StoreOptions.PublishDelay)
 	wake    *time.Timer // hands them over (nil until the first)
 	armed   bool        // wake is running
+	putOff  int         // times in a row wake found a request on its way and put the handover off
+	// onPath counts the requests on their way through the recorder's middleware: begun, and neither flushed
+	// nor finished (live.answered). While one is, the deferred work of the exchanges before it — the handover to
+	// the subscribers (the analysis, the printer, the TUI) and the capture writer's encoding and write — waits
+	// (maxPutOff at most), rather than run, on the servers' core, between that request and the first bytes of its
+	// answer: a first event that came later than PublishDelay after the previous stream's end (a busy machine, a
+	// slow client) waited for all of it (docs/benchmarks-store.md, "round five").
+	onPath atomic.Int64
 }
 
 // maxChunkLen is the most records of a chunk: 4,096 × 104 bytes = 416 KiB.
@@ -500,7 +515,7 @@ func (s *Store) broadcast(u Update) {
 	case !s.armed:
 		s.armed = true
 		if s.wake == nil {
-			s.wake = time.AfterFunc(s.opts.PublishDelay, s.Publish)
+			s.wake = time.AfterFunc(s.opts.PublishDelay, s.publishLate)
 		} else {
 			s.wake.Reset(s.opts.PublishDelay)
 		}
@@ -515,6 +530,25 @@ func (s *Store) Publish() {
 	s.publishLocked()
 }
 
+// publishLate is the publication timer's: it hands the pending updates over, or puts that off by another
+// PublishDelay while a request is on its way (Store.onPath), maxPutOff times in a row at most.
+func (s *Store) publishLate() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.armed {
+		return // handed over meanwhile
+	}
+	if s.onPath.Load() > 0 && s.putOff < maxPutOff {
+		s.putOff++
+		s.wake.Reset(s.opts.PublishDelay)
+		return
+	}
+	s.publishLocked()
+}
+
+// onItsWay reports whether a request is on its way through the recorder's middleware (Store.onPath).
+func (s *Store) onItsWay() bool { return s.onPath.Load() > 0 }
+
 // publishLocked hands the pending updates to the subscribers, in order. It never blocks: a full subscriber loses
 // the update. Callers hold s.mu.
 func (s *Store) publishLocked() {
@@ -522,6 +556,7 @@ func (s *Store) publishLocked() {
 		s.wake.Stop()
 		s.armed = false
 	}
+	s.putOff = 0
 	for _, u := range s.pending {
 		for sub := range s.subs {
 			if sub.noBegan && u.Kind == Began {

@@ -247,6 +247,36 @@ func TestFirstEvent(t *testing.T) {
 	}
 }
 
+// FirstEvents measures its targets in turns, two streams each (the first not measured), not one target's streams
+// after another's.
+func TestFirstEventsInterleaves(t *testing.T) {
+	var mu sync.Mutex
+	var order []string
+	srv := func(name string) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			order = append(order, name)
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, "data: one\n\n")
+		}))
+	}
+	a, b := srv("a"), srv("b")
+	defer a.Close()
+	defer b.Close()
+	for _, warm := range []bool{true, false} {
+		order = nil
+		lats, err := loadgen.FirstEvents(context.Background(), []string{a.URL, b.URL}, nil, 3, warm, 1)
+		if err != nil || len(lats) != 2 || lats[0].N != 3 || lats[1].N != 3 || lats[0].P50 <= 0 {
+			t.Fatalf("warm %v: %+v %v", warm, lats, err)
+		}
+		want := "b b a a a a b b b b a a" // two in a row each (the first not measured), rotated by 1, then by turn
+		if got := strings.Join(order, " "); got != want {
+			t.Errorf("warm %v: streams went to %s, want %s", warm, got, want)
+		}
+	}
+}
+
 // CallsPerSession ends sessions and opens new ones as it goes.
 func TestCallsPerSession(t *testing.T) {
 	ts, store := serve(t, server.Config{NoAuth: true})

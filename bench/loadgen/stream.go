@@ -36,6 +36,43 @@ func FirstEvent(ctx context.Context, url string, header http.Header, n int, warm
 	return summarize(ds), nil
 }
 
+// FirstEvents is FirstEvent for several targets measured at the same moments: the targets take turns, the order
+// rotated by the turn (and by rotate), so that whatever else the machine does during the run (another process on
+// the servers' CPUs, a busy second) falls on every target alike instead of on whichever target had its streams
+// then. In its turn a target gets two streams in a row and only the second is measured: it finds the target as
+// FirstEvent's streams do, right after one of its own streams ended (what that end left to do, its caches warm, a
+// kept-alive connection), not after another target's. Each target has its own client. The i-th Latency is urls[i]'s.
+func FirstEvents(ctx context.Context, urls []string, header http.Header, n int, warm bool, rotate int) ([]Latency, error) {
+	hcs := make([]*http.Client, len(urls))
+	for i := range urls {
+		hcs[i] = &http.Client{Transport: &http.Transport{DisableCompression: true, DisableKeepAlives: !warm}}
+		defer hcs[i].CloseIdleConnections()
+	}
+	ds := make([][]time.Duration, len(urls))
+	out := func() []Latency {
+		lats := make([]Latency, len(urls))
+		for i := range ds {
+			lats[i] = summarize(ds[i])
+		}
+		return lats
+	}
+	for k := range n {
+		for j := range urls {
+			i := (j + k + rotate) % len(urls)
+			_, err := firstEvent(ctx, hcs[i], urls[i], header, warm)
+			var d time.Duration
+			if err == nil {
+				d, err = firstEvent(ctx, hcs[i], urls[i], header, warm)
+			}
+			if err != nil {
+				return out(), fmt.Errorf("%s: %w", urls[i], err)
+			}
+			ds[i] = append(ds[i], d)
+		}
+	}
+	return out(), nil
+}
+
 func firstEvent(ctx context.Context, hc *http.Client, url string, header http.Header, drain bool) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -49,8 +49,12 @@ type target struct {
 	// fresh, when set, starts a new process for each round (handshakes start from an empty state).
 	fresh  func(round int) (*proc, string, error)
 	stream bool // a first-event target (GET event streams) rather than a load
-	limit  bool // the plain handler (or the direct connection): how far the load generator goes
-	extra  []*proc
+	// alone: a first-event target measured on its own, after the others of its group, rather than interleaved
+	// with them (mitmdump: it buffers each stream for the whole hold, and what its process does after a stream
+	// would fall on the next target's)
+	alone bool
+	limit bool // the plain handler (or the direct connection): how far the load generator goes
+	extra []*proc
 
 	Runs []measurement `json:"runs"`
 	Peak int64         `json:"peakRSS,omitempty"` // VmHWM at the end of the run
@@ -59,10 +63,12 @@ type target struct {
 }
 
 type group struct {
-	Key     string    `json:"key"`
-	Title   string    `json:"title"`
-	Unit    string    `json:"unit,omitempty"`  // of its throughput (default calls/s)
-	Paced   float64   `json:"paced,omitempty"` // the calls per second of a paced group (latency at a fixed rate)
+	Key   string  `json:"key"`
+	Title string  `json:"title"`
+	Unit  string  `json:"unit,omitempty"`  // of its throughput (default calls/s)
+	Paced float64 `json:"paced,omitempty"` // the calls per second of a paced group (latency at a fixed rate)
+	// Streams: a first-event group, its targets measured stream by stream in turn (runStreams)
+	Streams bool      `json:"streams,omitempty"`
 	Targets []*target `json:"targets"`
 }
 
@@ -289,7 +295,7 @@ func bench(o *options) error {
 				{Key: "revproxy", Label: "bare httputil.ReverseProxy (own transport)", cfg: c, proc: rp, stream: stream, extra: []*proc{plain}},
 			}
 			if mitmdump {
-				ts = append(ts, &target{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, extra: []*proc{plain}})
+				ts = append(ts, &target{Key: "mitmdump", Label: "mitmdump --mode reverse (mitmproxy " + mitmVersion() + ", defaults)", cfg: c, proc: mitm, stream: stream, alone: true, extra: []*proc{plain}})
 			}
 			return ts
 		}
@@ -302,7 +308,7 @@ func bench(o *options) error {
 			for _, t := range ts {
 				t.Key += "-sse"
 			}
-			rep.Groups = append(rep.Groups, &group{Key: "sse", Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later)", peers.StreamHold), Targets: ts})
+			rep.Groups = append(rep.Groups, &group{Key: "sse", Streams: true, Title: fmt.Sprintf("first event of a GET event stream (the upstream sends one event, then another %s later); the targets take turns, two streams in a row each, the second measured; mitmdump's on their own", peers.StreamHold), Targets: ts})
 		}
 		if o.want("latency") {
 			paced := c
@@ -364,6 +370,10 @@ func bench(o *options) error {
 		for _, g := range rep.Groups {
 			if g.Paced > 0 {
 				runInterleaved(ctx, g, round)
+				continue
+			}
+			if g.Streams {
+				runStreams(ctx, o, g, round)
 				continue
 			}
 			ts := rotate(g.Targets, round)
@@ -532,6 +542,74 @@ func runInterleaved(ctx context.Context, g *group, round int) {
 		}
 		t.Runs = append(t.Runs, m)
 		logf("round %d %-16s %s", round+1, t.Key, m.short())
+	}
+}
+
+// runStreams runs one round of a first-event group: its targets take turns (loadgen.FirstEvents: two streams in a
+// row each, the second measured, the order rotating), so that each target's first events are measured at the same
+// moments as the others' and a ratio of two targets compares like with like on a shared machine. Measured one
+// target after the other (FirstEvent), each target had its own second or so, and whatever else ran on the servers'
+// CPUs then (another helper's build, a collection) fell on that target alone: one round's ratio moved by a third.
+// The targets marked alone run after, each on its own, as before.
+func runStreams(ctx context.Context, o *options, g *group, round int) {
+	var ts, alone []*target
+	uses := map[*proc]int{}
+	for _, t := range rotate(g.Targets, round) {
+		switch {
+		case t.Skip != "":
+		case t.alone || t.fresh != nil:
+			alone = append(alone, t)
+		default:
+			ts = append(ts, t)
+			for _, p := range append([]*proc{t.proc}, t.extra...) {
+				uses[p]++
+			}
+		}
+	}
+	if len(ts) > 0 {
+		var procs []*proc
+		for p := range uses {
+			procs = append(procs, p)
+		}
+		settle(procs)
+		cpu0 := map[*proc]time.Duration{}
+		for _, p := range procs {
+			cpu0[p] = p.cpuTime()
+		}
+		urls := make([]string, len(ts))
+		for i, t := range ts {
+			urls[i] = t.proc.url + "/mcp"
+		}
+		load0, t0 := selfCPU(), time.Now()
+		warm, err := loadgen.FirstEvents(ctx, urls, nil, o.events, true, round)
+		var cold []loadgen.Latency
+		if err == nil {
+			cold, err = loadgen.FirstEvents(ctx, urls, nil, o.events, false, round)
+		}
+		load, wall := selfCPU()-load0, time.Since(t0)
+		settle(procs)
+		for i, t := range ts {
+			m := measurement{Load: load, Wall: wall}
+			if uses[t.proc] == 1 {
+				m.CPU = t.proc.cpuTime() - cpu0[t.proc]
+			}
+			if i < len(warm) {
+				m.First = &warm[i]
+			}
+			if i < len(cold) {
+				m.Cold = &cold[i]
+			}
+			if err != nil {
+				m.Err = err.Error()
+			}
+			t.Runs = append(t.Runs, m)
+			logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
+		}
+	}
+	for _, t := range alone {
+		m := runTarget(ctx, o, t, round)
+		t.Runs = append(t.Runs, m)
+		logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
 	}
 }
 
