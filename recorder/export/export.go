@@ -49,7 +49,9 @@ type Options struct {
 // (with its bodies) each time the export asks for it, and dropped once used. An export walks them a few times
 // (see doc), so that it holds a bounded number of them at once whatever their count: a store's million
 // exchanges, with their bodies read back from the capture file, would take gigabytes held together. At returns
-// nil for one that is gone (a store that forgot it meanwhile): it is left out and counted (Result.Gone).
+// nil for one that is gone (a store that forgot it meanwhile): it is left out and counted (Result.Gone). A source
+// that can fail to read one (a file) may also have an Err() error method: when it returns an error once the
+// exchanges are written, the export fails with it (WriteFileFrom then leaves the old file as it was).
 type Exchanges interface {
 	Len() int
 	At(i int) *recorder.Exchange

@@ -174,10 +174,17 @@ func WriteFrom(w io.Writer, f Format, src Exchanges, opts Options) (Result, erro
 			}
 		}
 		res.Written, res.Gone = len(exs), src.Len()-len(exs)
-		return res, s.write(w, exs, opts)
+		err := s.write(w, exs, opts)
+		if e, ok := src.(interface{ Err() error }); ok && err == nil {
+			err = e.Err()
+		}
+		return res, err
 	}
 	d := prepareFrom(src, opts, s.passes)
 	err := s.stream(w, d)
+	if e, ok := src.(interface{ Err() error }); ok && err == nil {
+		err = e.Err()
+	}
 	return d.res, err
 }
 
