@@ -1,0 +1,95 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// heapWatch is an export's stdout that, every every writes, collects and notes the live heap's growth since it
+// was made: what the export holds at that moment.
+type heapWatch struct {
+	base, most uint64
+	every, n   int
+}
+
+func newHeapWatch(every int) *heapWatch {
+	h := &heapWatch{every: every}
+	h.base = liveHeap()
+	return h
+}
+
+func liveHeap() uint64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+func (h *heapWatch) Write(p []byte) (int, error) {
+	h.n++
+	if h.n%h.every == 0 {
+		if l := liveHeap(); l > h.base {
+			h.most = max(h.most, l-h.base)
+		}
+	}
+	return len(p), nil
+}
+
+// `mcpwatch export FILE` holds a few exchanges at a time, however big the file: it reads each one's line again
+// when it writes it. Loading the whole capture first (as before) held the 4,000 exchanges of 4 KiB bodies here
+// at once: the live heap grew by more than the file's size during the export.
+func TestExportOfAFileHoldsAFewExchangesAtATime(t *testing.T) {
+	n := 4_000
+	if testing.Short() || raceEnabled {
+		n = 600
+	}
+	path := filepath.Join(t.TempDir(), "big.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw := bufio.NewWriter(f)
+	t0 := time.Date(2026, 12, 6, 12, 0, 0, 0, time.UTC)
+	for i := range n {
+		resp := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"content":[{"type":"text","text":"%s"}]}}`, i, strings.Repeat("x", 4<<10))
+		req := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo"}}`, i)
+		ex := &recorder.Exchange{ID: uint64(i + 1), Kind: recorder.Inbound, Method: "POST", URL: "/mcp", Host: "127.0.0.1:4000",
+			Start:      t0.Add(time.Duration(i) * time.Millisecond),
+			ReqHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/json"}, {Name: "Authorization", Value: "Bearer at-SECRET-token-0001"}},
+			ReqBody:    recorder.Body{Data: []byte(req), Size: int64(len(req))},
+			Status:     200, RespHeaders: recorder.Headers{{Name: "Content-Type", Value: "application/json"}},
+			RespBody: recorder.Body{Data: []byte(resp), Size: int64(len(resp))}, State: recorder.StateComplete,
+		}
+		if err := json.NewEncoder(bw).Encode(ex); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	st, _ := os.Stat(path)
+	for _, format := range []string{"jsonl", "har"} {
+		out := newHeapWatch(200)
+		var errOut strings.Builder
+		if err := cmdExport(t.Context(), &exportFlags{format: format}, []string{path}, out, &errOut); err != nil {
+			t.Fatalf("%s: %v (%s)", format, err, errOut.String())
+		}
+		// What the export may keep of each exchange between its passes is a few dozen bytes; the file is 4.6 KiB
+		// an exchange. A tenth of the file and a MiB are room for that, the encoders' buffers and the collector's
+		// slack.
+		if bound := uint64(st.Size())/10 + 1<<20; out.most > bound {
+			t.Errorf("%s: the live heap grew by %d KiB during the export of a %d KiB capture (at most %d KiB)", format, out.most>>10, st.Size()>>10, bound>>10)
+		}
+		t.Logf("%s: the live heap grew by at most %d KiB during the export of a %d KiB capture of %d exchanges", format, out.most>>10, st.Size()>>10, n)
+	}
+}
