@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
+	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
 // heapWatch is an export's stdout that, every every writes, collects and notes the live heap's growth since it
@@ -91,5 +93,39 @@ func TestExportOfAFileHoldsAFewExchangesAtATime(t *testing.T) {
 			t.Errorf("%s: the live heap grew by %d KiB during the export of a %d KiB capture (at most %d KiB)", format, out.most>>10, st.Size()>>10, bound>>10)
 		}
 		t.Logf("%s: the live heap grew by at most %d KiB during the export of a %d KiB capture of %d exchanges", format, out.most>>10, st.Size()>>10, n)
+	}
+}
+
+// A capture line that no longer reads when the export reads it again (the file was changed meanwhile) fails the
+// export, and --out's old file stays as it was.
+func TestExportOfAFileThatChangesFails(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "capture.jsonl")
+	data, err := os.ReadFile(fixture)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src, _, _, err := captureExchanges(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	// The file is rewritten in place: the lines' places no longer hold them.
+	if err := os.WriteFile(path, bytes.Repeat([]byte("x"), len(data)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out.har")
+	if err := os.WriteFile(out, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = export.WriteFileFrom(out, export.HAR, src, export.Options{})
+	if err == nil || !strings.Contains(err.Error(), "changed while it was exported") {
+		t.Fatalf("the export of a changed file: %v", err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != "old" {
+		t.Errorf("the old file was replaced: %.40q", b)
 	}
 }

@@ -174,18 +174,18 @@ func WriteFrom(w io.Writer, f Format, src Exchanges, opts Options) (Result, erro
 			}
 		}
 		res.Written, res.Gone = len(exs), src.Len()-len(exs)
-		err := s.write(w, exs, opts)
-		if e, ok := src.(interface{ Err() error }); ok && err == nil {
-			err = e.Err()
-		}
-		return res, err
+		return res, orSourceErr(s.write(w, exs, opts), src)
 	}
 	d := prepareFrom(src, opts, s.passes)
-	err := s.stream(w, d)
+	return d.res, orSourceErr(s.stream(w, d), src)
+}
+
+// orSourceErr is err, or else the error of a source that has one (see Exchanges).
+func orSourceErr(err error, src Exchanges) error {
 	if e, ok := src.(interface{ Err() error }); ok && err == nil {
-		err = e.Err()
+		return e.Err()
 	}
-	return d.res, err
+	return err
 }
 
 // WriteFile writes exs in format f to path, replacing it atomically (it appears whole or not at all; a failed
