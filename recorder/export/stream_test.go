@@ -106,3 +106,15 @@ func TestExportHoldsAFewExchangesAtATime(t *testing.T) {
 		}
 	}
 }
+
+// Result counts the exchanges written, those the source no longer had, and the bodies they lack (a NoteBody note).
+func TestExportResultCounts(t *testing.T) {
+	exs := Slice{madeExchange(0, 3), nil, madeExchange(2, 3)}
+	exs[2].Notes = append(exs[2].Notes, recorder.Note{Key: recorder.NoteBody, Value: "response body: deleted by rotation"})
+	for _, f := range Formats() {
+		res, err := WriteFrom(io.Discard, f, exs, Options{})
+		if err != nil || res != (Result{Written: 2, Gone: 1, Unread: 1}) {
+			t.Errorf("%s: %+v, %v", f, res, err)
+		}
+	}
+}
