@@ -68,7 +68,7 @@ func TestTUIExportCarriesTheServiceFindings(t *testing.T) {
 	read := func(name string, exs []*recorder.Exchange) string {
 		t.Helper()
 		p := filepath.Join(dir, name)
-		if err := exportForTUI(svc)("markdown", p, exs); err != nil {
+		if err := exportSlice(exportForTUI(svc), "markdown", p, exs); err != nil {
 			t.Fatal(err)
 		}
 		b, err := os.ReadFile(p)
@@ -97,7 +97,7 @@ func TestTUIExportCarriesTheServiceFindings(t *testing.T) {
 	}
 	// Without the service the exchanges are analysed afresh: none of the scripted findings.
 	p := filepath.Join(dir, "fresh.md")
-	if err := exportForTUI(nil)("markdown", p, exs); err != nil {
+	if err := exportSlice(exportForTUI(nil), "markdown", p, exs); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(p); strings.Contains(string(b), "scripted") {
@@ -116,7 +116,7 @@ func TestTUIExportStagesAtTheSessionsMCPPath(t *testing.T) {
 		t.Fatal("the test needs an exchange whose stage depends on the MCP path")
 	}
 	p := filepath.Join(t.TempDir(), "x.har")
-	if err := exportForTUI(svc)("har", p, []*recorder.Exchange{ex}); err != nil {
+	if err := exportSlice(exportForTUI(svc), "har", p, []*recorder.Exchange{ex}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(p)

@@ -104,31 +104,39 @@ const exportNoteForTUI = "secrets (Authorization, cookies, codes, tokens) are re
 // exportForTUI is the TUI's export: it writes exchanges as `mcpwatch export` does (secrets redacted, the file
 // replaced atomically: it appears whole or not at all), with the analysis of the session's service — what the TUI
 // shows — rather than analysing the exchanges afresh (export.Options.Analysed says which findings an export of a
-// subset carries). A nil service: the exchanges are analysed as a capture that ended.
+// subset carries). A nil service: the exchanges are analysed as a capture that ended. The exchanges are read from
+// the store one at a time as the export needs them (export.Exchanges), never all held at once.
 func exportForTUI(svc *live.Service) tui.Exporter {
-	return func(format, path string, exs []*recorder.Exchange) error {
+	return func(format, path string, ids []uint64, get func(uint64) *recorder.Exchange, progress func(tui.ExportProgress)) (tui.ExportResult, error) {
 		f, err := export.ParseFormat(format)
 		if err != nil {
-			return err
+			return tui.ExportResult{}, err
 		}
 		opts := export.Options{Version: version.String()}
+		if progress != nil {
+			opts.Progress = func(p export.Progress) { progress(tui.ExportProgress(p)) }
+		}
 		if svc != nil {
 			opts.Analysis = svc.Options().Analysis // the MCP path of an exchange the service has no stage of yet
-			ids := make([]uint64, 0, len(exs))
-			for _, ex := range exs {
-				if ex != nil {
-					ids = append(ids, ex.ID)
-				}
-			}
 			a, err := svc.Analysed(ids)
 			if err != nil {
-				return err
+				return tui.ExportResult{}, err
 			}
 			opts.Analysed = &a
 		}
-		return export.WriteFile(path, f, exs, opts)
+		res, err := export.WriteFileFrom(path, f, storeExchanges{ids: ids, get: get}, opts)
+		return tui.ExportResult{Written: res.Written, Forgotten: res.Gone, Unread: res.Unread}, err
 	}
 }
+
+// storeExchanges are the exchanges with ids as export.Exchanges: each read from the store when asked for.
+type storeExchanges struct {
+	ids []uint64
+	get func(uint64) *recorder.Exchange
+}
+
+func (s storeExchanges) Len() int                    { return len(s.ids) }
+func (s storeExchanges) At(i int) *recorder.Exchange { return s.get(s.ids[i]) }
 
 // togglesForTUI shows the toggle set to the TUI: the catalogue's toggles for the set's mode, in catalogue order,
 // with the ones that are on.

@@ -32,7 +32,7 @@ func wiringExchanges() []*recorder.Exchange {
 func TestExportForTUI(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "out.jsonl")
-	if err := exportForTUI(nil)("jsonl", path, wiringExchanges()); err != nil {
+	if err := exportSlice(exportForTUI(nil), "jsonl", path, wiringExchanges()); err != nil {
 		t.Fatal(err)
 	}
 	res, err := recorder.LoadCapture(path)
@@ -44,7 +44,7 @@ func TestExportForTUI(t *testing.T) {
 	}
 	for _, f := range exportFormatsForTUI() {
 		p := filepath.Join(dir, "all."+f)
-		if err := exportForTUI(nil)(f, p, wiringExchanges()); err != nil {
+		if err := exportSlice(exportForTUI(nil), f, p, wiringExchanges()); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		b, err := os.ReadFile(p)
@@ -56,10 +56,10 @@ func TestExportForTUI(t *testing.T) {
 		}
 		os.Remove(p)
 	}
-	if err := exportForTUI(nil)("xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
+	if err := exportSlice(exportForTUI(nil), "xml", filepath.Join(dir, "x.xml"), nil); err == nil || !strings.Contains(err.Error(), "unknown export format") {
 		t.Fatalf("an unknown format: %v", err)
 	}
-	if err := exportForTUI(nil)("jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
+	if err := exportSlice(exportForTUI(nil), "jsonl", filepath.Join(dir, "missing", "x.jsonl"), nil); err == nil {
 		t.Fatal("a missing directory is not an error")
 	}
 	entries, _ := os.ReadDir(dir)

@@ -545,27 +545,35 @@ type captureLine struct {
 
 // ReadCapture reads JSONL exchanges from r.
 func ReadCapture(r io.Reader) (*LoadResult, error) {
+	var exs []*Exchange
+	res, err := ScanCapture(r, func(ex *Exchange, _ int64, _ int) { exs = append(exs, ex) })
+	res.Exchanges = exs
+	return res, err
+}
+
+// ScanCapture reads JSONL exchanges from r as ReadCapture does, giving each to f with where its line is (its
+// offset in r and its length) instead of keeping them: the result's Exchanges is empty. An exchange is read again
+// from its line by DecodeCaptureLine.
+func ScanCapture(r io.Reader, f func(ex *Exchange, off int64, n int)) (*LoadResult, error) {
 	res := &LoadResult{}
 	br := bufio.NewReaderSize(r, 1<<16)
+	var off int64
 	for lineNo := 1; ; lineNo++ {
 		line, err := readLine(br)
 		if len(line) > 0 {
 			complete := line[len(line)-1] == '\n'
-			ex := &Exchange{}
-			ln := captureLine{Exchange: ex}
+			ex, derr := DecodeCaptureLine(line)
 			switch {
 			case len(bytes.TrimSpace(line)) == 0:
-			case json.Unmarshal(line, &ln) == nil:
-				if ex.Toggles == nil {
-					ex.Toggles = ln.OldToggles
-				}
-				res.Exchanges = append(res.Exchanges, ex)
+			case derr == nil:
+				f(ex, off, len(line))
 			case !complete && err == io.EOF:
 				res.TornTail = true
 			default:
 				res.Skipped = append(res.Skipped, lineNo)
 			}
 		}
+		off += int64(len(line))
 		if err == io.EOF {
 			return res, nil
 		}
@@ -573,6 +581,19 @@ func ReadCapture(r io.Reader) (*LoadResult, error) {
 			return res, fmt.Errorf("capture: line %d: %w", lineNo, err)
 		}
 	}
+}
+
+// DecodeCaptureLine reads the exchange of one capture line.
+func DecodeCaptureLine(line []byte) (*Exchange, error) {
+	ex := &Exchange{}
+	ln := captureLine{Exchange: ex}
+	if err := json.Unmarshal(line, &ln); err != nil {
+		return nil, err
+	}
+	if ex.Toggles == nil {
+		ex.Toggles = ln.OldToggles
+	}
+	return ex, nil
 }
 
 func readLine(br *bufio.Reader) ([]byte, error) {

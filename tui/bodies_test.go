@@ -89,7 +89,7 @@ func TestExportReadsBodiesBack(t *testing.T) {
 	}
 	var got []*recorder.Exchange
 	exp := func(_, _ string, exs []*recorder.Exchange) error { got = exs; return nil }
-	msg := runExport(exp, store.Peek, "jsonl", filepath.Join(t.TempDir(), "out.jsonl"), ids, false)().(exportedMsg)
+	msg := runExport(sliceExporter(exp), store.Peek, "jsonl", filepath.Join(t.TempDir(), "out.jsonl"), ids, false, nil)().(exportedMsg)
 	if msg.err != nil || msg.n != 2 || msg.unread != 1 || len(got) != 2 {
 		t.Fatalf("export: %+v, %d exchanges", msg, len(got))
 	}

@@ -30,9 +30,22 @@ type ToggleInfo struct {
 	ValueHint  string // e.g. "DURATION", "STAGE:STATUS"
 }
 
-// Exporter writes exchanges to path in a format (one of Config.ExportFormats). It runs in a command (a goroutine
-// of its own); the exchanges are immutable snapshots.
-type Exporter func(format, path string, exs []*recorder.Exchange) error
+// Exporter writes the exchanges with ids (the view's, in its order) to path in a format (one of
+// Config.ExportFormats). It asks get for an exchange (an immutable snapshot, its bodies read back from the capture
+// file; nil once the store forgot it) each time it needs it and drops it once used: the view may be the store's
+// million exchanges, too many to hold at once with their bodies. It runs in a command (a goroutine of its own);
+// progress, when set, is told how far it got.
+type Exporter func(format, path string, ids []uint64, get func(uint64) *recorder.Exchange, progress func(ExportProgress)) (ExportResult, error)
+
+// ExportResult is what an export wrote.
+type ExportResult struct {
+	Written   int // exchanges written
+	Forgotten int // exchanges of the view the store had forgotten when they were asked for: not written
+	Unread    int // bodies that could not be read back from the capture file (rotated out): absent, with a note
+}
+
+// ExportProgress is how far an export got: pass Pass of Passes over Total exchanges, Done of them read in it.
+type ExportProgress struct{ Pass, Passes, Done, Total int }
 
 // Config is what the TUI shows and what it can act on.
 type Config struct {

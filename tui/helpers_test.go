@@ -294,7 +294,7 @@ func newHarness(t *testing.T, w, h int, s *script, opts ...hopt) *harness {
 	store := recorder.NewStore(recorder.StoreOptions{})
 	cfg := Config{
 		Store: store, Version: "dev", ListenURL: "http://127.0.0.1:4000", ConnectorURL: "http://127.0.0.1:4000/mcp",
-		ExportFormats: []string{"jsonl", "har"}, Exporter: func(string, string, []*recorder.Exchange) error { return nil },
+		ExportFormats: []string{"jsonl", "har"}, Exporter: sliceExporter(func(string, string, []*recorder.Exchange) error { return nil }),
 		WorkDir: "/home/dev", Theme: "dark", Now: func() time.Time { return t0 },
 	}
 	for _, o := range opts {

@@ -50,10 +50,12 @@ type exportPrompt struct {
 	err      string
 	confirm  bool // the path exists: enter again overwrites
 	busy     bool
-	n        int  // exchanges to write
-	filtered bool // they are the filter's
-	older    int  // of them, those older than the list (the rows' window let them go, the store holds them)
-	w        int  // the screen's width
+	prog     *exportProgress // of the export running (busy)
+	seq      int             // counts the exports started, for their ticks
+	n        int             // exchanges to write
+	filtered bool            // they are the filter's
+	older    int             // of them, those older than the list (the rows' window let them go, the store holds them)
+	w        int             // the screen's width
 }
 
 func newExportPrompt(ctx *programContext) *exportPrompt {
@@ -135,7 +137,10 @@ func (p *exportPrompt) Update(msg tea.Msg) tea.Cmd {
 		p.ctx.dialogs.close(dialogExport)
 		p.input.Blur()
 	case exportSave, exportOverwrite:
-		return runExport(p.ctx.cfg.Exporter, p.ctx.exchange, p.formatName(), p.path(), p.ctx.flow.exportIDs(p.ctx.cfg.Store.Stats()), action == exportOverwrite)
+		p.prog = &exportProgress{}
+		p.seq++
+		return tea.Batch(runExport(p.ctx.cfg.Exporter, p.ctx.exchange, p.formatName(), p.path(),
+			p.ctx.flow.exportIDs(p.ctx.cfg.Store.Stats()), action == exportOverwrite, p.prog), exportTick(p.seq))
 	}
 	return cmd
 }
@@ -191,6 +196,19 @@ const (
 	exportOverwrite
 )
 
+// progress says how far the export running got: " 12000 of 40000 read (pass 2 of 3)", or "" before it says.
+func (p *exportPrompt) progress() string {
+	pr, ok := p.prog.get()
+	if !ok || pr.Total == 0 {
+		return ""
+	}
+	s := " " + strconv.Itoa(pr.Done) + " of " + strconv.Itoa(pr.Total) + " read"
+	if pr.Passes > 1 {
+		s += " (pass " + strconv.Itoa(pr.Pass) + " of " + strconv.Itoa(pr.Passes) + ")"
+	}
+	return s
+}
+
 // path is the path typed, cleaned.
 func (p *exportPrompt) path() string { return filepath.Clean(strings.TrimSpace(p.input.Value())) }
 
@@ -243,7 +261,7 @@ func (p *exportPrompt) lines(w int) ([]string, *tea.Cursor) {
 	case p.confirm:
 		body = append(body, st.SevWarn.Render("the file exists: enter again overwrites it"))
 	case p.busy:
-		body = append(body, st.Faint.Render("writing…"))
+		body = append(body, st.Faint.Render("writing…"+p.progress()))
 	default:
 		body = append(body, st.Faint.Render("relative paths are from "+p.ctx.cfg.WorkDir))
 	}

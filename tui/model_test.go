@@ -507,7 +507,7 @@ func TestExportPrompt(t *testing.T) {
 		}
 		return os.WriteFile(path, []byte("x"), 0o600)
 	}
-	h := newHarness(t, 100, 30, doneScript(), func(c *Config) { c.Exporter = exporter })
+	h := newHarness(t, 100, 30, doneScript(), func(c *Config) { c.Exporter = sliceExporter(exporter) })
 	h.feed(recorder.Completed, handshake()...)
 	h.press("/")
 	h.typeText("stage:list,call")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync/atomic"
 	"time"
 
 	tea "charm.land/bubbletea/v2"
@@ -120,8 +121,9 @@ type exportedMsg struct {
 	exists       bool // the file exists and overwriting was not confirmed: nothing was written
 }
 
-// runExport writes the exchanges with ids, asking the store for them (get) in the command, off the update loop.
-func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path string, ids []uint64, overwrite bool) tea.Cmd {
+// runExport writes the exchanges with ids, asking the store for them (get, their bodies read back from the capture
+// file) in the command, off the update loop, as the exporter needs them; it tells prog how far it got.
+func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path string, ids []uint64, overwrite bool, prog *exportProgress) tea.Cmd {
 	return func() tea.Msg {
 		if !overwrite {
 			if _, err := os.Stat(path); err == nil {
@@ -130,26 +132,49 @@ func runExport(exp Exporter, get func(uint64) *recorder.Exchange, format, path s
 				return exportedMsg{format: format, path: path, err: err}
 			}
 		}
-		exs := make([]*recorder.Exchange, 0, len(ids))
-		unread := 0
-		for _, id := range ids {
+		withBodies := func(id uint64) *recorder.Exchange {
 			if ex := get(id); ex != nil {
-				ex = ex.WithBodies() // the bodies the store keeps in the capture file, read back
-				for _, n := range ex.Notes {
-					if n.Key == recorder.NoteBody {
-						unread++
-					}
-				}
-				exs = append(exs, ex)
+				return ex.WithBodies() // the bodies the store keeps in the capture file, read back
 			}
+			return nil
 		}
-		forgotten := len(ids) - len(exs)
-		err := exp(format, path, exs)
+		res, err := exp(format, path, ids, withBodies, prog.set)
 		if err != nil {
 			err = fmt.Errorf("export %s to %s: %w", format, path, err)
 		}
-		return exportedMsg{format: format, path: path, n: len(exs), forgotten: forgotten, unread: unread, err: err}
+		return exportedMsg{format: format, path: path, n: res.Written, forgotten: res.Forgotten, unread: res.Unread, err: err}
 	}
+}
+
+// exportProgress is how far the export running got: its command writes it, the prompt shows it at each tick.
+type exportProgress struct {
+	p atomic.Pointer[ExportProgress]
+}
+
+func (e *exportProgress) set(p ExportProgress) {
+	if e != nil {
+		e.p.Store(&p)
+	}
+}
+
+func (e *exportProgress) get() (ExportProgress, bool) {
+	if e == nil {
+		return ExportProgress{}, false
+	}
+	p := e.p.Load()
+	if p == nil {
+		return ExportProgress{}, false
+	}
+	return *p, true
+}
+
+// exportTickMsg redraws the export prompt's progress while it writes (seq: the export it is for).
+type exportTickMsg struct{ seq int }
+
+const exportTickEvery = 250 * time.Millisecond
+
+func exportTick(seq int) tea.Cmd {
+	return tea.Tick(exportTickEvery, func(time.Time) tea.Msg { return exportTickMsg{seq: seq} })
 }
 
 // clearStatusMsg ends a status message (seq tells whether a newer one replaced it meanwhile).

@@ -126,7 +126,7 @@ func TestForgottenExchange(t *testing.T) {
 		}
 		return os.WriteFile(path, []byte("x"), 0o600)
 	}
-	h := newHarness(t, 160, 40, doneScript(), func(c *Config) { c.Exporter = exporter })
+	h := newHarness(t, 160, 40, doneScript(), func(c *Config) { c.Exporter = sliceExporter(exporter) })
 	for _, ex := range handshake()[:3] {
 		h.store.Add(ex)
 	}
@@ -197,7 +197,7 @@ func TestRowsKeepTheirOwnWindow(t *testing.T) {
 		return os.WriteFile(path, []byte("x"), 0o600)
 	}
 	h := newHarness(t, 160, 40, doneScript(), func(c *Config) {
-		c.Exporter = exporter
+		c.Exporter = sliceExporter(exporter)
 		c.Limits = recorder.StoreOptions{MaxCount: 10}
 	})
 	tmpl := handshake()

@@ -94,6 +94,11 @@ func (m *Model) update(msg tea.Msg) tea.Cmd {
 		return m.setStatus(msg.change+": applies to the next request", false)
 	case toggleTickMsg:
 		return tea.Batch(listToggles(m.cfg.Toggles), toggleTick())
+	case exportTickMsg:
+		if p := m.exportP; p.busy && msg.seq == p.seq {
+			return exportTick(msg.seq) // redrawn after Update: the progress moved
+		}
+		return nil
 	case exportedMsg:
 		return m.onExported(msg)
 	case bodiesMsg:

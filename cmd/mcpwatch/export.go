@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpwatch/mcpwatch/internal/atomicfile"
 	"github.com/mcpwatch/mcpwatch/internal/version"
+	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
 
@@ -78,26 +79,116 @@ func cmdExport(_ context.Context, fl *exportFlags, pos []string, stdout, stderr 
 		return usageErr("--base only applies to --format curl")
 	}
 
-	res, path, notes, err := loadCapture(pos[0], os.Stdin)
+	src, path, notes, err := captureExchanges(pos[0], os.Stdin)
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
+	defer src.Close()
 	for _, n := range notes {
 		fmt.Fprintf(stderr, "mcpwatch export: %s: %s\n", path, n)
 	}
 
 	opts := export.Options{NoRedact: *noRedact, Base: *base, Version: version.String()}
 	if *out == "" || *out == "-" {
-		return export.Write(stdout, f, res.Exchanges, opts)
+		_, err := export.WriteFrom(stdout, f, src, opts)
+		return err
 	}
-	if err := export.WriteFile(*out, f, res.Exchanges, opts); err != nil {
+	res, err := export.WriteFileFrom(*out, f, src, opts)
+	if err != nil {
 		if ae := (*atomicfile.Error)(nil); errors.As(err, &ae) {
 			return fmt.Errorf("export: --out %s: %w", *out, ae.Err)
 		}
 		return fmt.Errorf("export: %w", err)
 	}
-	fmt.Fprintf(stderr, "mcpwatch export: wrote %d exchanges to %s (%s%s)\n", len(res.Exchanges), *out, f, redactedWord(*noRedact))
+	fmt.Fprintf(stderr, "mcpwatch export: wrote %d exchanges to %s (%s%s)\n", res.Written, *out, f, redactedWord(*noRedact))
 	return nil
+}
+
+// captureLines are the exchanges of a capture file as export.Exchanges: where each one's line is, read again and
+// decoded each time the export asks for it, so that an export holds a few at a time, however big the file.
+type captureLines struct {
+	f     *os.File
+	lines []captureLine
+	tmp   string // the file stdin was copied to, removed by Close
+	err   error  // the first line that could not be read again
+}
+
+type captureLine struct {
+	off int64
+	n   int
+}
+
+// captureExchanges reads the capture at path ("-": stdin, copied to a temporary file first) once, as loadCapture
+// does, keeping where each exchange's line is.
+func captureExchanges(path string, stdin io.Reader) (c *captureLines, name string, notes []string, err error) {
+	r, name, done, err := openCapture(path, stdin)
+	if err != nil {
+		return nil, name, nil, err
+	}
+	c = &captureLines{}
+	if f, ok := r.(*os.File); ok && path != "-" {
+		c.f = f // c.Close closes it
+	} else {
+		defer done()
+		if c.f, err = os.CreateTemp("", "mcpwatch-export-*.jsonl"); err != nil {
+			return nil, name, nil, err
+		}
+		c.tmp = c.f.Name()
+		if _, err := io.Copy(c.f, r); err != nil {
+			c.Close()
+			return nil, name, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+			c.Close()
+			return nil, name, nil, err
+		}
+	}
+	_, notes, err = scanCapture(c.f, name, func(_ *recorder.Exchange, off int64, n int) {
+		c.lines = append(c.lines, captureLine{off, n})
+	})
+	if err != nil {
+		c.Close()
+		return nil, name, nil, err
+	}
+	return c, name, notes, nil
+}
+
+// Len is the number of exchanges.
+func (c *captureLines) Len() int { return len(c.lines) }
+
+// At reads the i-th exchange's line again.
+func (c *captureLines) At(i int) *recorder.Exchange {
+	l := c.lines[i]
+	buf := make([]byte, l.n)
+	if _, err := c.f.ReadAt(buf, l.off); err != nil {
+		c.fail(fmt.Errorf("reading %s again at byte %d: %w", c.f.Name(), l.off, err))
+		return nil
+	}
+	ex, err := recorder.DecodeCaptureLine(buf)
+	if err != nil {
+		c.fail(fmt.Errorf("%s changed while it was exported: the line at byte %d no longer reads (%v)", c.f.Name(), l.off, err))
+		return nil
+	}
+	return ex
+}
+
+func (c *captureLines) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+}
+
+// Err is the first line that could not be read again: export.WriteFrom fails with it (WriteFileFrom then leaves
+// the old file as it was).
+func (c *captureLines) Err() error { return c.err }
+
+// Close closes the file (and removes stdin's copy).
+func (c *captureLines) Close() error {
+	err := c.f.Close()
+	if c.tmp != "" {
+		os.Remove(c.tmp)
+	}
+	return err
 }
 
 func redactedWord(noRedact bool) string {

@@ -42,10 +42,7 @@ const curlAddsExpect = 1024
 // client did not send them) and the exact body bytes. Outbound requests (mcpwatch's own fetches) are listed as
 // comments. With Options.Base the requests go to that server instead of the one the client used.
 func WriteCurl(w io.Writer, exs []*recorder.Exchange, opts Options) error {
-	if _, err := curlBase(opts.Base); err != nil {
-		return err
-	}
-	return writeCurl(w, prepare(exs, opts))
+	return Write(w, Curl, exs, opts)
 }
 
 func curlBase(s string) (string, error) {
@@ -66,8 +63,8 @@ func writeCurl(w io.Writer, d *doc) error {
 	}
 	bw := bufio.NewWriter(w)
 	in, out := 0, 0
-	for _, ex := range d.exs {
-		if ex.Kind == recorder.Outbound {
+	for _, ex := range d.keys {
+		if ex.out {
 			out++
 		} else {
 			in++
@@ -79,9 +76,9 @@ func writeCurl(w io.Writer, d *doc) error {
 		fmt.Fprintf(bw, " (and %s mcpwatch made itself, as comments)", plural(out, "outbound request"))
 	}
 	fmt.Fprintln(bw, ".")
-	if len(d.exs) > 0 {
-		fmt.Fprintf(bw, "# Recorded %s to %s; written by mcpwatch %s.\n", d.exs[0].Start.Format("2006-01-02 15:04:05 MST"),
-			d.exs[len(d.exs)-1].Start.Format("15:04:05 MST"), d.opts.Version)
+	if len(d.keys) > 0 {
+		fmt.Fprintf(bw, "# Recorded %s to %s; written by mcpwatch %s.\n", d.keys[0].start.Format("2006-01-02 15:04:05 MST"),
+			d.keys[len(d.keys)-1].start.Format("15:04:05 MST"), d.opts.Version)
 	}
 	if d.red != nil {
 		fmt.Fprintln(bw, "# Secrets are redacted ([REDACTED]): requests that carried them will be refused. Export with")
@@ -95,16 +92,17 @@ func writeCurl(w io.Writer, d *doc) error {
 		fmt.Fprintln(bw, "# Headers a tunnel adds (X-Forwarded-*, Cf-*, Cdn-Loop) are left out: it adds them again.")
 	}
 	n := 0
-	for _, ex := range d.exs {
+	d.each(func(_ int, ex *recorder.Exchange) {
 		n++
 		fmt.Fprintln(bw)
 		cmd := curlCommand(n, ex, base)
+		d.written(ex)
 		if ex.Kind == recorder.Outbound {
 			fmt.Fprintf(bw, "# %d. %s (outbound: mcpwatch made this request itself; not replayed)\n", n, d.curlTitle(ex))
 			for _, l := range strings.Split(strings.TrimSuffix(cmd, "\n"), "\n") {
 				fmt.Fprintln(bw, "#   "+l)
 			}
-			continue
+			return
 		}
 		fmt.Fprintf(bw, "# %d. %s\n", n, d.curlTitle(ex))
 		if ex.ReqBody.Truncated {
@@ -112,7 +110,7 @@ func writeCurl(w io.Writer, d *doc) error {
 		}
 		bw.WriteString(cmd)
 		fmt.Fprintln(bw, "echo")
-	}
+	})
 	return bw.Flush()
 }
 

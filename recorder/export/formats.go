@@ -33,19 +33,27 @@ type formatSpec struct {
 	executable bool
 	// redacts: the writer honours Options.NoRedact; a format that cannot redact is always written owner-only.
 	redacts bool
-	write   func(io.Writer, []*recorder.Exchange, Options) error
+	// check refuses options the format cannot write with, before any exchange is read (nil: none).
+	check func(Options) error
+	// The writer, one of two kinds. stream (every format here) writes from a prepared doc, reading each exchange
+	// when it needs it (doc.each): it holds a few at a time, however many there are; passes is how many times it
+	// reads them (for Options.Progress). write takes them all at once, in memory (WriteFrom reads them all first).
+	stream func(io.Writer, *doc) error
+	passes int
+	write  func(io.Writer, []*recorder.Exchange, Options) error
 }
 
 // formats is the registry, in the order the CLI and the TUI show them (HAR first: the format DevTools and HAR
 // viewers open). Adding a format is adding one value here.
 var formats = []formatSpec{
-	{name: HAR, ext: ".har", redacts: true, write: WriteHAR,
+	{name: HAR, ext: ".har", redacts: true, stream: writeHAR, passes: 1,
 		about: "HAR 1.2 for browser DevTools and HAR viewers, with mcpwatch's stages and findings in _fields"},
-	{name: JSONL, ext: ".jsonl", redacts: true, write: WriteJSONL,
+	{name: JSONL, ext: ".jsonl", redacts: true, stream: writeJSONL, passes: 1,
 		about: "the capture format again (redacted), with each exchange's stage and findings"},
-	{name: Markdown, aliases: []string{"md"}, ext: ".md", redacts: true, write: WriteMarkdown,
+	{name: Markdown, aliases: []string{"md"}, ext: ".md", redacts: true, stream: writeMarkdown, passes: 2,
 		about: "a transcript of the handshake, stage by stage, with the findings"},
-	{name: Curl, ext: ".sh", executable: true, redacts: true, write: WriteCurl,
+	{name: Curl, ext: ".sh", executable: true, redacts: true, stream: writeCurl, passes: 1,
+		check: func(o Options) error { _, err := curlBase(o.Base); return err },
 		about: "a bash script of curl commands that replays the requests"},
 }
 
@@ -140,21 +148,64 @@ func FormatForPath(path string) (Format, bool) {
 
 // Write writes exs in format f to w.
 func Write(w io.Writer, f Format, exs []*recorder.Exchange, opts Options) error {
+	_, err := WriteFrom(w, f, Slice(exs), opts)
+	return err
+}
+
+// WriteFrom writes the exchanges of src in format f to w, reading each when it needs it (see Exchanges): it
+// holds a few of them at a time, however many src has.
+func WriteFrom(w io.Writer, f Format, src Exchanges, opts Options) (Result, error) {
 	s, ok := f.spec()
 	if !ok {
-		return fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames(", "))
+		return Result{}, fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames(", "))
 	}
-	return s.write(w, exs, opts)
+	if s.check != nil {
+		if err := s.check(opts); err != nil {
+			return Result{}, err
+		}
+	}
+	if s.stream == nil {
+		var res Result
+		exs := make([]*recorder.Exchange, 0, src.Len())
+		for i := range src.Len() {
+			if ex := src.At(i); ex != nil {
+				exs = append(exs, ex)
+				res.Unread += unread(ex)
+			}
+		}
+		res.Written, res.Gone = len(exs), src.Len()-len(exs)
+		return res, orSourceErr(s.write(w, exs, opts), src)
+	}
+	d := prepareFrom(src, opts, s.passes)
+	return d.res, orSourceErr(s.stream(w, d), src)
+}
+
+// orSourceErr is err, or else the error of a source that has one (see Exchanges).
+func orSourceErr(err error, src Exchanges) error {
+	if e, ok := src.(interface{ Err() error }); ok && err == nil {
+		return e.Err()
+	}
+	return err
 }
 
 // WriteFile writes exs in format f to path, replacing it atomically (it appears whole or not at all; a failed
 // export leaves the old file as it was) with the format's FileMode. A failure to create, write or rename the file
 // is an *atomicfile.Error.
 func WriteFile(path string, f Format, exs []*recorder.Exchange, opts Options) error {
+	_, err := WriteFileFrom(path, f, Slice(exs), opts)
+	return err
+}
+
+// WriteFileFrom is WriteFile of the exchanges of src, read as WriteFrom reads them.
+func WriteFileFrom(path string, f Format, src Exchanges, opts Options) (Result, error) {
 	if _, ok := f.spec(); !ok {
-		return fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames(", "))
+		return Result{}, fmt.Errorf("unknown export format %q (valid: %s)", f, FormatNames(", "))
 	}
-	return atomicfile.Write(path, f.FileMode(opts.NoRedact), func(w io.Writer) error {
-		return Write(w, f, exs, opts)
+	var res Result
+	err := atomicfile.Write(path, f.FileMode(opts.NoRedact), func(w io.Writer) error {
+		var err error
+		res, err = WriteFrom(w, f, src, opts)
+		return err
 	})
+	return res, err
 }

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -159,14 +160,20 @@ type harSSEEvent struct {
 // in custom fields (_stage, _client, _connection, _findings, _toggles, _rpc, _sseEvents, _kind). Connections become
 // pages. Bodies that are not UTF-8 are base64 (content.encoding); truncated bodies say so in a comment.
 func WriteHAR(w io.Writer, exs []*recorder.Exchange, opts Options) error {
-	return writeHAR(w, prepare(exs, opts))
+	return Write(w, HAR, exs, opts)
 }
 
+// harEntriesKey is where the entries go in the log encoded without them: the key at the log's depth, on a line of
+// its own (a string in the log cannot hold a newline: this is the key and nothing else).
+const harEntriesKey = "\n    \"entries\": []"
+
+// writeHAR writes the log around its entries, encoded as one document with them (the same bytes), and the
+// entries one by one as they are read.
 func writeHAR(w io.Writer, d *doc) error {
 	h := harFile{Log: harLog{
 		Version:  "1.2",
 		Creator:  harCreator{Name: "mcpwatch", Version: d.opts.Version},
-		Entries:  make([]harEntry, 0, len(d.exs)),
+		Entries:  []harEntry{},
 		Redacted: d.red != nil,
 	}}
 	if d.red != nil {
@@ -194,20 +201,55 @@ func writeHAR(w io.Writer, d *doc) error {
 		h.Log.Connections = append(h.Log.Connections, &cc)
 	}
 	h.Log.Findings = d.findings()
-	for _, ex := range d.exs {
-		e := d.harEntry(ex)
-		if pages[e.Connection] {
-			e.Pageref = e.Connection
-		}
-		h.Log.Entries = append(h.Log.Entries, e)
-	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
+	var frame bytes.Buffer
+	enc := json.NewEncoder(&frame)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(h); err != nil {
 		return fmt.Errorf("har: %w", err)
 	}
+	at := bytes.Index(frame.Bytes(), []byte(harEntriesKey))
+	if at < 0 {
+		return fmt.Errorf("har: the log has no entries key") // cannot happen: harLog's Entries is never omitted
+	}
+	head, tail := frame.Bytes()[:at+len(harEntriesKey)-1], frame.Bytes()[at+len(harEntriesKey)-1:] // split inside []
+
+	bw := bufio.NewWriter(w)
+	bw.Write(head)
+	var entry bytes.Buffer
+	eenc := json.NewEncoder(&entry)
+	eenc.SetEscapeHTML(false)
+	eenc.SetIndent("      ", "  ") // an entry's depth in the log
+	n := 0
+	var err error
+	d.each(func(_ int, ex *recorder.Exchange) {
+		if err != nil {
+			return
+		}
+		e := d.harEntry(ex)
+		if pages[e.Connection] {
+			e.Pageref = e.Connection
+		}
+		entry.Reset()
+		if err = eenc.Encode(e); err != nil {
+			err = fmt.Errorf("har: %w", err)
+			return
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		bw.WriteString("\n      ")
+		bw.Write(bytes.TrimSuffix(entry.Bytes(), []byte("\n")))
+		n++
+		d.written(ex)
+	})
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		bw.WriteString("\n    ")
+	}
+	bw.Write(tail)
 	return bw.Flush()
 }
 

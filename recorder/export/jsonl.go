@@ -29,14 +29,18 @@ type jsonlAnalysis struct {
 // `mcpwatch open` and recorder.LoadCapture read it back), redacted unless asked not to, each line with the
 // exchange's stage, client, connection and findings under "analysis".
 func WriteJSONL(w io.Writer, exs []*recorder.Exchange, opts Options) error {
-	return writeJSONL(w, prepare(exs, opts))
+	return Write(w, JSONL, exs, opts)
 }
 
 func writeJSONL(w io.Writer, d *doc) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	for _, ex := range d.exs {
+	var err error
+	d.each(func(_ int, ex *recorder.Exchange) {
+		if err != nil {
+			return
+		}
 		info := d.info[ex.ID]
 		l := jsonlLine{Exchange: ex, Analysis: jsonlAnalysis{
 			Stage:      d.stage(ex),
@@ -45,9 +49,14 @@ func writeJSONL(w io.Writer, d *doc) error {
 			Findings:   d.exchangeFindings(ex.ID),
 			Redacted:   d.red != nil,
 		}}
-		if err := enc.Encode(l); err != nil {
-			return fmt.Errorf("jsonl: exchange %d: %w", ex.ID, err)
+		if err = enc.Encode(l); err != nil {
+			err = fmt.Errorf("jsonl: exchange %d: %w", ex.ID, err)
+			return
 		}
+		d.written(ex)
+	})
+	if err != nil {
+		return err
 	}
 	return bw.Flush()
 }

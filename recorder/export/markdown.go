@@ -38,97 +38,199 @@ func boringHeader(name string) bool {
 // they happened, the stage, a sentence on what the client did and what the server answered, the request and the
 // response (headers that matter, bodies pretty-printed, SSE events one by one), and the findings on it.
 func WriteMarkdown(w io.Writer, exs []*recorder.Exchange, opts Options) error {
-	return writeMarkdown(w, prepare(exs, opts))
+	return Write(w, Markdown, exs, opts)
 }
 
+// writeMarkdown reads the exchanges twice after prepareFrom: once for the summary at the top (clients, protocol,
+// each connection's outcome), then group by group for the table and the sections, written as they are built.
 func writeMarkdown(w io.Writer, d *doc) error {
-	m := &md{d: d, num: map[uint64]int{}}
-	for i, ex := range d.exs {
-		m.num[ex.ID] = i + 1
+	bw := bufio.NewWriter(w)
+	m := &md{d: d, w: bw, num: map[uint64]int{}}
+	named := map[uint64]bool{}
+	for _, f := range d.findings() {
+		named[f.ExchangeID] = true
+	}
+	for i, k := range d.keys {
+		if named[k.id] {
+			m.num[k.id] = i + 1
+		}
 	}
 	m.write()
-	bw := bufio.NewWriter(w)
-	bw.WriteString(m.b.String())
 	return bw.Flush()
 }
 
 type md struct {
-	d   *doc
-	b   strings.Builder
-	num map[uint64]int // exchange id → its number in the transcript
+	d *doc
+	w *bufio.Writer
+	// num is an exchange's number in the transcript, by id, for the exchanges findings name (where); the
+	// exchanges written are numbered by their position.
+	num map[uint64]int
+	// The groups each exchange is in, by position: the first, and the others for the few in several.
+	groupOf    []int32
+	moreGroups map[int][]int
+	facts      mdFacts
 }
 
-func (m *md) p(format string, args ...any) { fmt.Fprintf(&m.b, format, args...) }
+// mdFacts is what the summary says of the whole capture, gathered in one pass over the exchanges.
+type mdFacts struct {
+	infos, agents  []string // the clientInfo and User-Agent the requests gave (clients)
+	eras, versions []string // era
+	all            outcomeAcc
+	byGroup        []outcomeAcc
+}
 
-// group is one connection's exchanges (conn nil: exchanges no connection claims).
+func (m *md) p(format string, args ...any) { fmt.Fprintf(m.w, format, args...) }
+
+// group is one connection's exchanges, by position in the keys (conn nil: exchanges no connection claims).
 type group struct {
 	conn *analysis.Connection
-	exs  []*recorder.Exchange
+	at   []int
 }
 
+// groups puts each exchange with the connections that claim it (the connection its info names, or, when it names
+// none, those that list it), in the report's order, and the rest in a last group; it notes each exchange's groups.
 func (m *md) groups() []group {
 	d := m.d
+	m.groupOf = make([]int32, len(d.keys))
+	m.moreGroups = map[int][]int{}
 	if len(d.report.Connections) == 0 {
-		return []group{{exs: d.exs}}
+		at := make([]int, len(d.keys))
+		for i := range at {
+			at[i] = i
+		}
+		return []group{{at: at}}
 	}
-	var out []group
-	claimed := map[uint64]bool{}
-	for _, c := range d.report.Connections {
-		g := group{conn: c}
-		for _, ex := range d.exs {
-			if d.info[ex.ID].Connection == c.ID || (d.info[ex.ID].Connection == "" && slices.Contains(c.Exchanges, ex.ID)) {
-				g.exs = append(g.exs, ex)
-				claimed[ex.ID] = true
+	out := make([]group, len(d.report.Connections))
+	byID := map[string][]int{}
+	listed := map[uint64][]int{}
+	for ci, c := range d.report.Connections {
+		out[ci].conn = c
+		byID[c.ID] = append(byID[c.ID], ci)
+		for _, id := range c.Exchanges {
+			if l := listed[id]; len(l) == 0 || l[len(l)-1] != ci {
+				listed[id] = append(l, ci)
 			}
 		}
-		out = append(out, g)
 	}
-	var rest []*recorder.Exchange
-	for _, ex := range d.exs {
-		if !claimed[ex.ID] {
-			rest = append(rest, ex)
+	var rest []int
+	var cis []int
+	for pos, k := range d.keys {
+		conn := d.info[k.id].Connection
+		cis = append(cis[:0], byID[conn]...)
+		if conn == "" {
+			cis = append(cis, listed[k.id]...)
+			slices.Sort(cis)
+			cis = slices.Compact(cis)
+		}
+		if len(cis) == 0 {
+			rest = append(rest, pos)
+			m.groupOf[pos] = int32(len(out))
+			continue
+		}
+		for j, ci := range cis {
+			out[ci].at = append(out[ci].at, pos)
+			if j == 0 {
+				m.groupOf[pos] = int32(ci)
+			} else {
+				m.moreGroups[pos] = append(m.moreGroups[pos], ci)
+			}
 		}
 	}
 	if len(rest) > 0 {
-		out = append(out, group{exs: rest})
+		out = append(out, group{at: rest})
 	}
 	return out
+}
+
+// gather reads every exchange once for the summary: what identifies the clients, the eras and versions, and the
+// outcome of the whole capture and of each group.
+func (m *md) gather(groups []group) {
+	d := m.d
+	f := &m.facts
+	f.all = newOutcome()
+	f.byGroup = make([]outcomeAcc, len(groups))
+	for i := range f.byGroup {
+		f.byGroup[i] = newOutcome()
+	}
+	add := func(xs *[]string, s string) {
+		if s != "" && !slices.Contains(*xs, s) {
+			*xs = append(*xs, s)
+		}
+	}
+	for _, c := range d.report.Connections {
+		add(&f.eras, c.Era)
+		add(&f.versions, c.Protocol)
+	}
+	d.each(func(pos int, ex *recorder.Exchange) {
+		num := pos + 1
+		m.observe(&f.all, ex, num)
+		m.observe(&f.byGroup[m.groupOf[pos]], ex, num)
+		for _, g := range m.moreGroups[pos] {
+			m.observe(&f.byGroup[g], ex, num)
+		}
+		if len(d.report.Connections) == 0 {
+			if e := ex.Note("era"); e != "" {
+				era, _, _ := strings.Cut(e, ":")
+				add(&f.eras, strings.TrimSpace(era))
+			}
+		}
+		if ex.RPCMethod() == "initialize" {
+			if r := rpcResult(ex); r != nil {
+				add(&f.versions, str(r, "protocolVersion"))
+			}
+		}
+		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); v != "" {
+			add(&f.versions, v)
+		}
+		if ex.Kind == recorder.Outbound {
+			return
+		}
+		if ex.RPCMethod() == "initialize" {
+			if ci := jsonPath(jsonObject(ex.ReqBody.Data), "params", "clientInfo"); ci != nil {
+				add(&f.infos, strings.TrimSpace(str(ci, "name")+" "+str(ci, "version")))
+			}
+		}
+		if ua := ex.ReqHeaders.Get("User-Agent"); ua != "" && len(f.agents) < 3 {
+			add(&f.agents, ua)
+		}
+	})
 }
 
 func (m *md) write() {
 	d := m.d
 	m.p("# MCP handshake transcript\n\n")
-	if len(d.exs) == 0 {
+	if len(d.keys) == 0 {
 		m.p("No requests were recorded.\n")
 		return
 	}
-	first, last := d.exs[0], d.exs[len(d.exs)-1]
-	end := last.Start.Add(last.Timings.Total)
+	first, last := d.keys[0], d.keys[len(d.keys)-1]
+	end := last.start.Add(last.total)
 	in, out := 0, 0
-	for _, ex := range d.exs {
-		if ex.Kind == recorder.Outbound {
+	for _, k := range d.keys {
+		if k.out {
 			out++
 		} else {
 			in++
 		}
 	}
-	m.p("Recorded by mcpwatch on %s, from %s to %s (%s): %s", first.Start.Format("2006-01-02"),
-		first.Start.Format("15:04:05 MST"), end.Format("15:04:05 MST"), durfmt.Sig3(end.Sub(first.Start)), plural(in, "request"))
+	m.p("Recorded by mcpwatch on %s, from %s to %s (%s): %s", first.start.Format("2006-01-02"),
+		first.start.Format("15:04:05 MST"), end.Format("15:04:05 MST"), durfmt.Sig3(end.Sub(first.start)), plural(in, "request"))
 	if out > 0 {
 		m.p(", and %s mcpwatch made itself", plural(out, "outbound request"))
 	}
 	m.p(".\n\n")
 
 	groups := m.groups()
+	m.gather(groups)
 	m.p("- **Client:** %s\n", m.clients())
 	m.p("- **Protocol:** %s\n", m.era())
 	if len(groups) == 1 || groups[0].conn == nil {
-		m.p("- **Outcome:** %s\n", m.outcome(d.exs))
+		m.p("- **Outcome:** %s\n", m.facts.all)
 	} else {
 		m.p("- **Outcome:**\n")
-		for _, g := range groups {
+		for i, g := range groups {
 			if g.conn != nil {
-				m.p("  - %s: %s\n", m.groupName(g), m.outcome(g.exs))
+				m.p("  - %s: %s\n", m.groupName(g), m.facts.byGroup[i])
 			}
 		}
 	}
@@ -149,6 +251,11 @@ func (m *md) write() {
 	m.p("\nTransport headers (Content-Length, Connection, Date, X-Forwarded-\\*, Cf-\\*) are left out below; the HAR export has every header and every byte.\n")
 
 	shown := map[string]bool{}
+	n := 0
+	for _, g := range groups {
+		n += len(g.at)
+	}
+	d.nextPass(2 * n) // each exchange read twice: its row in the table, its section
 	for _, g := range groups {
 		m.group(g, len(groups) > 1)
 		if g.conn != nil {
@@ -232,9 +339,9 @@ func (m *md) clients() string {
 		add(m.groupName(group{conn: c}))
 	}
 	if len(names) == 0 {
-		for _, ex := range d.exs {
-			if k := d.info[ex.ID].Client; k != "" && k != analysis.ClientUnknown {
-				add(clientName(k))
+		for _, k := range d.keys {
+			if c := d.info[k.id].Client; c != "" && c != analysis.ClientUnknown {
+				add(clientName(c))
 			}
 		}
 	}
@@ -242,23 +349,7 @@ func (m *md) clients() string {
 		return strings.Join(names, ", ")
 	}
 	// The analysis did not say: quote what identifies the client.
-	var infos, agents []string
-	for _, ex := range d.exs {
-		if ex.Kind == recorder.Outbound {
-			continue
-		}
-		if ex.RPCMethod() == "initialize" {
-			if ci := jsonPath(jsonObject(ex.ReqBody.Data), "params", "clientInfo"); ci != nil {
-				s := strings.TrimSpace(str(ci, "name") + " " + str(ci, "version"))
-				if s != "" && !slices.Contains(infos, s) {
-					infos = append(infos, s)
-				}
-			}
-		}
-		if ua := ex.ReqHeaders.Get("User-Agent"); ua != "" && !slices.Contains(agents, ua) && len(agents) < 3 {
-			agents = append(agents, ua)
-		}
-	}
+	infos, agents := m.facts.infos, m.facts.agents
 	s := "not identified"
 	var parts []string
 	if len(infos) > 0 {
@@ -283,33 +374,7 @@ func codeList(xs []string) string {
 
 // era says which protocol generation the clients spoke and the versions they negotiated.
 func (m *md) era() string {
-	d := m.d
-	var eras, versions []string
-	add := func(xs *[]string, s string) {
-		if s != "" && !slices.Contains(*xs, s) {
-			*xs = append(*xs, s)
-		}
-	}
-	for _, c := range d.report.Connections {
-		add(&eras, c.Era)
-		add(&versions, c.Protocol)
-	}
-	for _, ex := range d.exs {
-		if len(d.report.Connections) == 0 {
-			if e := ex.Note("era"); e != "" {
-				era, _, _ := strings.Cut(e, ":")
-				add(&eras, strings.TrimSpace(era))
-			}
-		}
-		if ex.RPCMethod() == "initialize" {
-			if r := rpcResult(ex); r != nil {
-				add(&versions, str(r, "protocolVersion"))
-			}
-		}
-		if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); v != "" {
-			add(&versions, v)
-		}
-	}
+	eras, versions := m.facts.eras, m.facts.versions
 	var parts []string
 	for _, e := range eras {
 		switch e {
@@ -351,31 +416,46 @@ func stageIndex(s analysis.Stage) int {
 
 // outcome says how far a run got: the furthest stage that went through, or where it stopped.
 func (m *md) outcome(exs []*recorder.Exchange) string {
-	var furthest analysis.Stage
-	best := -1
-	var lastFailed *recorder.Exchange
+	o := newOutcome()
 	for _, ex := range exs {
-		s := m.d.stage(ex)
-		i := stageIndex(s)
-		if i < 0 || ex.Kind == recorder.Outbound {
-			continue
-		}
-		if m.ok(ex) {
-			if i >= best {
-				best, furthest = i, s
-			}
-			lastFailed = nil
-		} else {
-			lastFailed = ex
-		}
+		m.observe(&o, ex, m.num[ex.ID])
 	}
+	return o.String()
+}
+
+// outcomeAcc is outcome's reading of a run, an exchange at a time (observe), in the order they started.
+type outcomeAcc struct {
+	best     int // stageIndex of furthest, -1 for none
+	furthest analysis.Stage
+	failed   string // how the last exchange that failed since the last that went through stopped the run; "" none
+}
+
+func newOutcome() outcomeAcc { return outcomeAcc{best: -1} }
+
+// observe reads the exchange numbered num.
+func (m *md) observe(o *outcomeAcc, ex *recorder.Exchange, num int) {
+	s := m.d.stage(ex)
+	i := stageIndex(s)
+	if i < 0 || ex.Kind == recorder.Outbound {
+		return
+	}
+	if m.ok(ex) {
+		if i >= o.best {
+			o.best, o.furthest = i, s
+		}
+		o.failed = ""
+		return
+	}
+	o.failed = fmt.Sprintf("stopped at `%s`: request %d (%s %s) %s", s, num, ex.Method, code(ex.Path()), answerPhrase(ex))
+}
+
+func (o outcomeAcc) String() string {
 	switch {
-	case lastFailed != nil:
-		return fmt.Sprintf("stopped at `%s`: request %d (%s %s) %s", m.d.stage(lastFailed), m.num[lastFailed.ID],
-			lastFailed.Method, code(lastFailed.Path()), answerPhrase(lastFailed))
-	case best >= 0:
-		s := fmt.Sprintf("reached `%s`", furthest)
-		if furthest == analysis.StageCall || furthest == analysis.StageList || furthest == analysis.StageStream || furthest == analysis.StageTerminate || furthest == analysis.StageInitialized {
+	case o.failed != "":
+		return o.failed
+	case o.best >= 0:
+		s := fmt.Sprintf("reached `%s`", o.furthest)
+		if f := o.furthest; f == analysis.StageCall || f == analysis.StageList || f == analysis.StageStream || f == analysis.StageTerminate || f == analysis.StageInitialized {
 			s += ": the handshake went through"
 		}
 		return s
@@ -421,7 +501,7 @@ func (m *md) group(g group, several bool) {
 		m.p("\n## Requests\n\n")
 	}
 	m.p("| # | Stage | Request | Answer |\n|---|---|---|---|\n")
-	for _, ex := range g.exs {
+	d.eachAt(g.at, func(pos int, ex *recorder.Exchange) {
 		req := ex.Method + " " + ex.Path()
 		if r := ex.RPCMethod(); r != "" {
 			req += " " + r
@@ -438,11 +518,12 @@ func (m *md) group(g group, several bool) {
 		if ex.Kind == recorder.Outbound {
 			req = "outbound: " + req
 		}
-		m.p("| %d | %s | %s | %s |\n", m.num[ex.ID], d.stage(ex), tableCell(req), ans)
-	}
-	for _, ex := range g.exs {
-		m.exchange(ex)
-	}
+		m.p("| %d | %s | %s | %s |\n", pos+1, d.stage(ex), tableCell(req), ans)
+	})
+	d.eachAt(g.at, func(pos int, ex *recorder.Exchange) {
+		m.exchange(ex, pos+1)
+		d.written(ex)
+	})
 	if g.conn != nil {
 		var cf []analysis.Finding
 		for _, f := range d.findings() {
@@ -463,9 +544,10 @@ func tableCell(s string) string {
 	return "`" + strings.NewReplacer("|", `\|`, "`", "'").Replace(s) + "`"
 }
 
-func (m *md) exchange(ex *recorder.Exchange) {
+// exchange writes the section of the exchange numbered num.
+func (m *md) exchange(ex *recorder.Exchange, num int) {
 	d := m.d
-	m.p("\n### %d. %s — %s %s\n\n", m.num[ex.ID], d.stage(ex), ex.Method, code(ex.Path()))
+	m.p("\n### %d. %s — %s %s\n\n", num, d.stage(ex), ex.Method, code(ex.Path()))
 	m.p("%s\n", m.story(ex))
 	for _, f := range ex.Toggles {
 		m.p("\n> **Toggle %s** changed the %s", code(f.Name), mdText(f.What))
