@@ -9,6 +9,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
 	"github.com/mcpwatch/mcpwatch/tui"
@@ -20,7 +21,7 @@ import (
 // One the store forgot is counted, not written.
 func TestTUIExportHoldsAFewExchangesAtATime(t *testing.T) {
 	n := 3_000
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testkit.Race {
 		n = 300
 	}
 	store := recorder.NewStore(recorder.StoreOptions{})

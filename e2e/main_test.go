@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // Binary is the mcpwatch binary TestMain built for this run.
@@ -34,7 +36,7 @@ func buildAndRun(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	Binary = filepath.Join(dir, "mcpwatch")
 	args := []string{"build", "-o", Binary}
-	if raceEnabled {
+	if testkit.Race {
 		args = append(args, "-race")
 	}
 	args = append(args, "./cmd/mcpwatch")

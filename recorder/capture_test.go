@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 func TestMiddlewareRecordsWireHeadersStatusAndBodies(t *testing.T) {
@@ -512,7 +514,7 @@ func TestPairRepliesBeyondTheFirstRequests(t *testing.T) {
 // method are interned, no list of raw messages is made for a single one, and a request and its answer are paired
 // without a map.
 func TestParseRPCAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	req := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`)
@@ -536,7 +538,7 @@ func TestParseRPCAllocations(t *testing.T) {
 // answer (the request is read first: in the exchange's own allocation, and the messages' ids are the bodies'
 // bytes), so recording adds a bounded, small number of allocations (13 until the list and the ids, 10 since).
 func TestRecorderAllocationsPerExchange(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -655,7 +657,7 @@ func TestStreamWakesNoSubscriberWhileServed(t *testing.T) {
 // than the handler alone, 24 before (the events' list twice, two event ids, the priming event's type, the answer's
 // data, the note's list and the body's growth; then the message list and the messages' ids, as for a JSON answer).
 func TestRecorderAllocationsPerStream(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	const (

@@ -244,7 +244,7 @@ func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
 // the record it completes with is the one subscribers hear — 13 while the store materialised another; 8 while
 // its URL was written again each time and its link note had a list of its own: px18b).
 func TestDerivedUpstreamCopyAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	store := NewStore(StoreOptions{MaxCount: 16})
@@ -300,7 +300,7 @@ func BenchmarkUpstreamCopy(b *testing.B) {
 // recorded JSON-RPC call answered with one event, beside the same handler unrecorded, adds a bounded number of
 // allocations, none of them a timer or a parser.
 func TestRecorderStreamAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

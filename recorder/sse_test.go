@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 func feedAll(p *SSEParser, chunks ...string) []SSEEvent {
@@ -116,7 +118,7 @@ func TestSSEParserManyDataLines(t *testing.T) {
 // An event is cut with two new strings, its id and its data: lines are looked at in place, the type MCP servers
 // send is not copied, and AppendFeed appends to the caller's slice.
 func TestSSEParserAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	stream := []byte("event: message\nid: 3GXWB6LQ2ZQ4YQ3Z_7\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
@@ -144,7 +146,7 @@ func TestSSEParserInPlace(t *testing.T) {
 	if len(got) != 1 || got[0].Event != "answer" || got[0].ID != "3GXWB6LQ2ZQ4YQ3Z_7" || got[0].Data != `{"jsonrpc":"2.0","id":7,"result":{}}` {
 		t.Fatalf("events %+v", got)
 	}
-	if allocs > 0 && !raceEnabled {
+	if allocs > 0 && !testkit.Race {
 		t.Errorf("%.0f allocations per event in place, want 0", allocs)
 	}
 	within := func(s string) bool {

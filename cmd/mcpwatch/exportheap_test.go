@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/export"
 )
@@ -51,7 +52,7 @@ func (h *heapWatch) Write(p []byte) (int, error) {
 // at once: the live heap grew by more than the file's size during the export.
 func TestExportOfAFileHoldsAFewExchangesAtATime(t *testing.T) {
 	n := 4_000
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testkit.Race {
 		n = 600
 	}
 	path := filepath.Join(t.TempDir(), "big.jsonl")

@@ -412,7 +412,7 @@ func TestInitializeResultReadInPlace(t *testing.T) {
 	if init == nil || rpcResult(init) == nil {
 		t.Fatal("no initialize answered on an event stream with a result")
 	}
-	if n := testing.AllocsPerRun(100, func() { rpcResult(init) }); n != 0 && !raceEnabled {
+	if n := testing.AllocsPerRun(100, func() { rpcResult(init) }); n != 0 && !testkit.Race {
 		t.Fatalf("%.0f allocations to find an initialize's result", n)
 	}
 }

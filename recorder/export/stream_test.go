@@ -9,6 +9,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis/live"
@@ -74,7 +75,7 @@ func madeExchange(i, n int) *recorder.Exchange {
 // into copies together: the 4,000 here were all alive at once.
 func TestExportHoldsAFewExchangesAtATime(t *testing.T) {
 	n, check := 4_000, 250
-	if testing.Short() || raceEnabled {
+	if testing.Short() || testkit.Race {
 		n, check = 400, 50
 	}
 	const most = 16

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -151,7 +152,7 @@ func FuzzPeekLikeBefore(f *testing.F) {
 // place (scanMembers), not decoded through json.Unmarshal's reflection (9 allocations before for either message);
 // a body of 10,000 repeated members costs no more (nothing is kept per member).
 func TestCheckMessageAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	for _, body := range []string{
@@ -194,7 +195,7 @@ func routeAllocs(t *testing.T, h *Handler, body, hdr, val string, want string) f
 // media type parsed into a map, the body wrapped twice); then 15 ("jsonrpc", "method" and params copied as
 // json.RawMessage to be checked); then 11 (the body decoded through json.Unmarshal's reflection: scanMembers).
 func TestRouteAllocations(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	h := NewHandler(mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil), HandlerOptions{})
@@ -211,7 +212,7 @@ func TestRouteAllocations(t *testing.T) {
 // body decoded through json.Unmarshal's reflection: scanMembers). The body
 // alone, without the header, still routes by its _meta.
 func TestRouteAllocations2026(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	h := NewHandler(mcp.NewServer(&mcp.Implementation{Name: "t", Version: "1"}, nil), HandlerOptions{})

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
@@ -458,7 +459,7 @@ func TestFollowGathersBatches(t *testing.T) {
 // rather than copying them into a slice grown one info at a time; a second message before the first is taken, or a
 // prune, copies them first, so that no subscriber writes into another's.
 func TestMailboxHandsInfosOn(t *testing.T) {
-	if raceEnabled {
+	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
 	s := New(Options{Saved: true})
