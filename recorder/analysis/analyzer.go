@@ -38,7 +38,19 @@ const (
 // is what it learned from all of them (its stages, findings, names), so that a long session keeps its story.
 type Analyzer struct {
 	opts Options
-	exs  map[uint64]*exRec
+	// exs is every record held, by exchange id: its slot in recs (neither holds a pointer).
+	exs  map[uint64]uint32
+	recs recSlab
+	// connTab are the connections records name (exRec.ci), by slot; connFree the slots let go.
+	connTab  []*conn
+	connFree []uint32
+	// memoTab are the memos of the records being analysed (exRec.mi), by slot; memoFree the slots let go.
+	memoTab  []*exMemo
+	memoFree []uint32
+	// facts are the facts of the records that have some (exRec.facts), odd the eras other than the usual two
+	// (eraOther): both by exchange id, few.
+	facts map[uint64]*exFacts
+	odd   map[uint64]string
 	// order holds the ids of exs from order[head] on, oldest first, for forgetting the oldest past MaxExchanges.
 	order []uint64
 	head  int
@@ -85,54 +97,136 @@ type Analyzer struct {
 	uaMemo    [uaMemoSize]uaMemoEnt
 	uaNext    int
 	uaLookups int
-	spare     *exMemo // a memo let go, for the next exchange
 
 	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
 
-// exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
-// as small numbers (stage, setStage) and its era interned (era, setEra) rather than strings (128 bytes before).
+// exRec is what the analyzer keeps of one exchange (never the exchange itself): 56 bytes without a pointer, in
+// chunks of recChunk (recSlab), found by id through a map of pointer-free entries, so that the collector neither
+// scans the records nor the map on its cycles (an exRec of 80 bytes with four pointers, one object per exchange
+// held, and a map of pointers to them before: the most numerous objects the analysis held). What a record names
+// is kept by number: its connection by slot (ci), its memo by slot (mi), its start as an instant, its era as a
+// code (an unusual era in Analyzer.odd), its facts (rare) in Analyzer.facts by id.
 type exRec struct {
 	id    uint64
-	start time.Time
-	eraH  unique.Handle[string] // the era (era, setEra): interned, so that it holds no note of the exchange
-	conn  *conn
-	facts *exFacts // nil for most
-	pair  uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
-	memo  *exMemo  // until its final snapshot is analysed
-	st    uint8    // the stage: 1 + its index in stageOrder (0: none yet)
-	stat  uint8    // the status: its index in statuses
-	// settled: stage fixed, counted in its connection's stage; done: final snapshot analysed; sse: a POST of a
-	// 2024-11-05 session, answered on the session's stream; parked: met open at the head of the forget queue, set
-	// aside until it completes (forget).
-	settled, done, sse, parked bool
+	pair  uint64  // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+	start instant // when it started (startAt), its location loc
+	// ci is its connection, 1 + its slot in Analyzer.connTab (0: none yet): always a root (merge points the records
+	// of the connection it folds to the one they join).
+	ci uint32
+	mi uint32 // its memo (exMemo), 1 + its slot in Analyzer.memoTab, until its final snapshot is analysed (0: none)
+	// birth tells this record from an earlier one of the same id (a record forgotten, observed again) and from
+	// the record that had its slot before.
+	birth uint32
+	loc   uint8 // start's location (instant)
+	era   uint8 // its era: eraNone, eraLegacy, era2026 or eraOther (the string in Analyzer.odd)
+	st    uint8 // the stage: 1 + its index in stageOrder (0: none yet)
+	stat  uint8 // the status: its index in statuses
+	// facts: it has an entry in Analyzer.facts. settled: stage fixed, counted in its connection's stage; done:
+	// final snapshot analysed; sse: a POST of a 2024-11-05 session, answered on the session's stream; parked: met
+	// open at the head of the forget queue, set aside until it completes (forget).
+	facts, settled, done, sse, parked bool
 }
 
-// era is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
-func (r *exRec) era() string {
-	if r.eraH == (unique.Handle[string]{}) {
-		return ""
+// startAt is when the exchange started.
+func (r *exRec) startAt() time.Time { return r.start.time(r.loc) }
+
+// Era codes (exRec.era).
+const (
+	eraNone   = 0
+	eraLegacy = 1
+	era2026   = 2
+	eraOther  = 3 // Analyzer.odd holds it, by exchange id
+)
+
+// recEra is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
+func (a *Analyzer) recEra(r *exRec) string {
+	switch r.era {
+	case eraLegacy:
+		return "legacy"
+	case era2026:
+		return "2026"
+	case eraOther:
+		return a.odd[r.id]
 	}
-	return r.eraH.Value()
+	return ""
 }
 
-// setEra sets the exchange's era. The era may be a piece of the exchange's note (the embedded server's): a handle
-// of its own copy does not keep the note alive, and is 8 bytes rather than a string's 16.
-func (r *exRec) setEra(era string) {
+// setEra sets the exchange's era. An era other than the usual two (a piece of the embedded server's note) is a
+// copy of its own in Analyzer.odd, so that it holds no note of the exchange.
+func (a *Analyzer) setEra(r *exRec, era string) {
+	if r.era == eraOther {
+		delete(a.odd, r.id)
+	}
 	switch era {
 	case "":
-		r.eraH = unique.Handle[string]{}
+		r.era = eraNone
 	case "legacy":
-		r.eraH = eraLegacy
+		r.era = eraLegacy
 	case "2026":
-		r.eraH = era2026
+		r.era = era2026
 	default:
-		r.eraH = unique.Make(era)
+		r.era = eraOther
+		a.odd[r.id] = strings.Clone(era)
 	}
 }
 
-// The usual eras' handles, made once.
-var eraLegacy, era2026 = unique.Make("legacy"), unique.Make("2026")
+// recChunk is the records a chunk of the record slab holds.
+const recChunk = 1024
+
+// recSlab holds the analyzer's records in chunks that do not move (a record's address holds while it is kept)
+// and hold no pointer (the collector does not scan them); slots let go are taken again first.
+type recSlab struct {
+	chunks []*[recChunk]exRec
+	n      uint32   // slots handed out
+	free   []uint32 // slots let go
+	births uint32
+}
+
+func (s *recSlab) at(i uint32) *exRec { return &s.chunks[i/recChunk][i%recChunk] }
+
+// alloc is a slot for a new record of id, and the record.
+func (s *recSlab) alloc(id uint64) (uint32, *exRec) {
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		if s.n == uint32(len(s.chunks))*recChunk {
+			s.chunks = append(s.chunks, new([recChunk]exRec))
+		}
+		i = s.n
+		s.n++
+	}
+	s.births++
+	r := s.at(i)
+	*r = exRec{id: id, birth: s.births}
+	return i, r
+}
+
+// release lets slot i go.
+func (s *recSlab) release(i uint32) {
+	*s.at(i) = exRec{}
+	s.free = append(s.free, i)
+}
+
+// rec is the record of exchange id, or nil.
+func (a *Analyzer) rec(id uint64) *exRec {
+	if i, ok := a.exs[id]; ok {
+		return a.recs.at(i)
+	}
+	return nil
+}
+
+// connOf is the connection of a record (nil: none yet).
+func (a *Analyzer) connOf(r *exRec) *conn {
+	if r == nil || r.ci == 0 {
+		return nil
+	}
+	return a.connTab[r.ci-1]
+}
+
+// setConn puts a record in connection c (a root).
+func (r *exRec) setConn(c *conn) { r.ci = c.slot }
 
 // statuses are the stage statuses an exRec can hold, by index ("" first: none yet).
 var statuses = [...]StageStatus{"", StatusPending, StatusOK, StatusFailed, StatusSkipped}
@@ -169,18 +263,36 @@ type exFacts struct {
 	rules   []string
 }
 
-func (r *exRec) toggled() []string {
-	if r.facts == nil {
+// factsOf is the record's facts (nil: none).
+func (a *Analyzer) factsOf(r *exRec) *exFacts {
+	if !r.facts {
 		return nil
 	}
-	return r.facts.toggles
+	return a.facts[r.id]
 }
 
-func (r *exRec) fired() []string {
-	if r.facts == nil {
-		return nil
+// factsFor is the record's facts, made if it had none.
+func (a *Analyzer) factsFor(r *exRec) *exFacts {
+	if f := a.factsOf(r); f != nil {
+		return f
 	}
-	return r.facts.rules
+	f := &exFacts{}
+	a.facts[r.id], r.facts = f, true
+	return f
+}
+
+func (a *Analyzer) toggled(r *exRec) []string {
+	if f := a.factsOf(r); f != nil {
+		return f.toggles
+	}
+	return nil
+}
+
+func (a *Analyzer) fired(r *exRec) []string {
+	if f := a.factsOf(r); f != nil {
+		return f.rules
+	}
+	return nil
 }
 
 // exMemo is what is computed once of an exchange while it is analysed, let go (for the next exchange to reuse)
@@ -194,16 +306,40 @@ type exMemo struct {
 	uaDone  bool
 }
 
-func (r *exRec) m() *exMemo {
-	if r.memo == nil {
-		r.memo = &exMemo{}
+// memo is the record's memo, made (or taken from those let go) if it had none.
+func (a *Analyzer) memo(r *exRec) *exMemo {
+	if r.mi == 0 {
+		if n := len(a.memoFree); n > 0 {
+			r.mi, a.memoFree = a.memoFree[n-1], a.memoFree[:n-1]
+		} else {
+			a.memoTab = append(a.memoTab, &exMemo{})
+			r.mi = uint32(len(a.memoTab))
+		}
 	}
-	return r.memo
+	return a.memoTab[r.mi-1]
+}
+
+// memoIf is the record's memo, or nil.
+func (a *Analyzer) memoIf(r *exRec) *exMemo {
+	if r.mi == 0 {
+		return nil
+	}
+	return a.memoTab[r.mi-1]
+}
+
+// releaseMemo lets the record's memo go, for the next exchange.
+func (a *Analyzer) releaseMemo(r *exRec) {
+	if r.mi == 0 {
+		return
+	}
+	*a.memoTab[r.mi-1] = exMemo{}
+	a.memoFree = append(a.memoFree, r.mi)
+	r.mi = 0
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
-func (r *exRec) tokKey(ex *recorder.Exchange) string {
-	m := r.m()
+func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
+	m := a.memo(r)
 	if !m.tokDone {
 		m.tokDone = true
 		if t := bearer(ex); t != "" {
@@ -213,17 +349,17 @@ func (r *exRec) tokKey(ex *recorder.Exchange) string {
 	return m.tok
 }
 
-func (r *exRec) family(a *Analyzer, ex *recorder.Exchange) string {
-	m := r.m()
+func (a *Analyzer) family(r *exRec, ex *recorder.Exchange) string {
+	m := a.memo(r)
 	if m.fam == "" {
-		m.fam = familyKey(ex, r.ua(a, ex))
+		m.fam = familyKey(ex, a.ua(r, ex))
 	}
 	return m.fam
 }
 
 // ua is the signal of the exchange's user agent (looked up once per exchange, through the analyzer's memo).
-func (r *exRec) ua(a *Analyzer, ex *recorder.Exchange) signal {
-	m := r.m()
+func (a *Analyzer) ua(r *exRec, ex *recorder.Exchange) signal {
+	m := a.memo(r)
 	if !m.uaDone {
 		m.uaDone = true
 		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
@@ -266,11 +402,7 @@ func (a *Analyzer) settle(r *exRec) {
 		r.parked = false
 		a.order = append(a.order, r.id)
 	}
-	if r.memo == nil {
-		return
-	}
-	*r.memo = exMemo{}
-	a.spare, r.memo = r.memo, nil
+	a.releaseMemo(r)
 }
 
 // ref is a connection as an index names it, and the exchange that set the entry last (its owner, in that
@@ -399,6 +531,7 @@ type sessionVer struct{ sid, version string }
 type conn struct {
 	id     string
 	seq    int
+	slot   uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
 	parent *conn
 
 	best       signal
@@ -544,7 +677,12 @@ func New(opts Options) *Analyzer {
 
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
-	a.exs = map[uint64]*exRec{}
+	a.exs = map[uint64]uint32{}
+	a.recs = recSlab{}
+	a.connTab, a.connFree = nil, nil
+	a.memoTab, a.memoFree = nil, nil
+	a.facts = map[uint64]*exFacts{}
+	a.odd = map[uint64]string{}
 	a.order, a.head, a.late, a.top = nil, 0, nil, 0
 	a.conns, a.seq = nil, 0
 	a.keys = map[string]ref{}
@@ -608,7 +746,7 @@ func (s since) String() string {
 // Done reports whether the analyzer holds the exchange id and has observed its final snapshot: Observe ignores
 // another copy of it.
 func (a *Analyzer) Done(id uint64) bool {
-	r := a.exs[id]
+	r := a.rec(id)
 	return r != nil && r.done
 }
 
@@ -617,14 +755,15 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if ex == nil {
 		return
 	}
-	r := a.exs[ex.ID]
+	r := a.rec(ex.ID)
 	if r == nil {
-		r = &exRec{id: ex.ID, start: ex.Start, memo: a.spare}
-		a.spare = nil
-		a.exs[ex.ID] = r
+		var i uint32
+		i, r = a.recs.alloc(ex.ID)
+		r.start, r.loc = instantOf(ex.Start)
+		a.exs[ex.ID] = i
 		a.enqueue(ex.ID)
 		if len(a.exs) > a.opts.MaxExchanges {
-			a.forget()
+			a.forget() // never this record: the newest
 		}
 	}
 	if r.done {
@@ -647,7 +786,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 				r.pair = inboundOf(ex)
 			}
 			r.setStatus(statusOf(ex, r.stage()))
-			r.setEra(a.eraOf(ex, r.stage()))
+			a.setEra(r, a.eraOf(ex, r.stage()))
 			r.settled = ex.State != recorder.StatePending
 			r.done = complete
 			return
@@ -656,12 +795,12 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if !r.settled {
 		r.setStage(StageOf(ex, a.opts.MCPPath))
 		if ex.State == recorder.StatePending {
-			if s := r.ua(a, ex); s.better(r.m().sig) {
-				r.m().sig = s // until it joins a connection, its own user agent names its client
+			if s, m := a.ua(r, ex), a.memo(r); s.better(m.sig) {
+				m.sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
-			if r.conn == nil {
+			if r.ci == 0 {
 				if keys := a.headerKeys(r, ex); len(keys) > 0 {
 					a.link(r, ex, keys)
 				}
@@ -677,12 +816,12 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		if wait {
 			r.setStatus(StatusPending) // until its answer arrives on the stream
 		}
-		r.setEra(a.eraOf(ex, r.stage()))
-		if r.sse && r.era() == "" {
-			r.setEra("legacy")
+		a.setEra(r, a.eraOf(ex, r.stage()))
+		if r.sse && r.era == eraNone {
+			a.setEra(r, "legacy")
 		}
 		if t := toggleNames(ex); len(t) > 0 {
-			r.facts = &exFacts{toggles: t}
+			a.factsFor(r).toggles = t
 		}
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage()))
 		c.addStage(r, duration(ex))
@@ -702,7 +841,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		a.check(r, ex, c)
 		return
 	}
-	c := r.conn.root()
+	c := a.connOf(r)
 	var wait bool
 	if complete {
 		ex, wait = a.sseAnswered(r, ex)
@@ -742,7 +881,7 @@ func (a *Analyzer) forget() {
 		id := a.order[a.head]
 		a.head++
 		a.forgetSteps++
-		switch r := a.exs[id]; {
+		switch r := a.rec(id); {
 		case r == nil:
 		case !r.done:
 			r.parked = true
@@ -760,7 +899,7 @@ func (a *Analyzer) forget() {
 func (a *Analyzer) Forget(below uint64) {
 	for a.head < len(a.order) {
 		id := a.order[a.head]
-		r := a.exs[id]
+		r := a.rec(id)
 		if r != nil && id >= below {
 			break // those behind it are greater, or in late
 		}
@@ -770,7 +909,7 @@ func (a *Analyzer) Forget(below uint64) {
 		}
 	}
 	for len(a.late) > 0 && a.late[0] < below {
-		if r := a.exs[a.late.pop()]; r != nil {
+		if r := a.rec(a.late.pop()); r != nil {
 			a.drop(r)
 		}
 	}
@@ -859,16 +998,27 @@ const sweepMin = 256
 // last exchange. The index entries it set are swept once as many exchanges were forgotten as are held (amortised
 // O(1) an exchange; until then they no longer hold: see ref).
 func (a *Analyzer) drop(r *exRec) {
-	delete(a.exs, r.id)
-	a.forgetSSE(r.id)
-	if c := r.conn.root(); c != nil {
-		c.keep(r)
+	id := r.id
+	a.forgetSSE(id)
+	if c := a.connOf(r); c != nil {
+		a.keep(c, r)
 		c.held--
-		a.unlist(c, r.id)
+		r.ci = 0 // not held in c while unlist looks
+		a.unlist(c, id)
 		if c.held <= 0 {
 			c.forget()
+			a.freeConn(c)
 		}
 	}
+	a.releaseMemo(r)
+	if r.facts {
+		delete(a.facts, id)
+	}
+	if r.era == eraOther {
+		delete(a.odd, id)
+	}
+	a.recs.release(a.exs[id])
+	delete(a.exs, id)
 	a.forgotten++
 	if a.forgotten >= max(len(a.exs), sweepMin) {
 		a.sweep()
@@ -912,8 +1062,8 @@ func (a *Analyzer) unlist(c *conn, id uint64) {
 
 // heldIn reports whether exchange id is held, in connection c.
 func (a *Analyzer) heldIn(c *conn, id uint64) bool {
-	r := a.exs[id]
-	return r != nil && r.conn.root() == c
+	r := a.rec(id)
+	return r != nil && r.ci == c.slot && c.slot != 0
 }
 
 // compactIDs drops the holes from a connection's ids (into a new slice: a report may hold the old one).
@@ -949,9 +1099,9 @@ func (c *conn) marked(id uint64) bool {
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
 // there are marks: the others are dropped as they pile up).
-func (c *conn) keep(r *exRec) {
-	erred := r.erred()
-	if len(r.toggled()) == 0 && !erred || !c.marked(r.id) {
+func (a *Analyzer) keep(c *conn, r *exRec) {
+	erred := a.recErred(r)
+	if len(a.toggled(r)) == 0 && !erred || !c.marked(r.id) {
 		return
 	}
 	if c.kept == nil {
@@ -960,7 +1110,7 @@ func (c *conn) keep(r *exRec) {
 	if len(c.kept) >= 2*(numMarks+2) {
 		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
 	}
-	c.kept[r.id] = keptEx{toggles: r.toggled(), erred: erred}
+	c.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
 }
 
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
@@ -1149,7 +1299,7 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 		a.keyBuf = nil // a stranger's long key once: not kept
 	}
 	a.keyBuf, a.keyList = a.keyBuf[:0], a.keyList[:0]
-	if t := r.tokKey(ex); t != "" {
+	if t := a.tokKey(r, ex); t != "" {
 		a.keyList = append(a.keyList, t)
 	}
 	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
@@ -1245,8 +1395,8 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 // to be one), else by user agent and time, else a new one.
 func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	var cands []*conn
-	if r.conn != nil {
-		cands = append(cands, r.conn.root())
+	if c := a.connOf(r); c != nil {
+		cands = append(cands, c)
 	}
 	for _, k := range keys {
 		c := a.conn(a.keys[k])
@@ -1279,8 +1429,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			}
 		}
 	}
-	if r.conn == nil {
-		r.conn = target
+	if r.ci == 0 {
+		r.setConn(target)
 		target.addID(r.id)
 		target.held++
 	}
@@ -1288,7 +1438,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(a.weak, r.family(a, ex), target, r.id)
+	a.point(a.weak, a.family(r, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1297,7 +1447,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := r.ua(a, ex); target.ua == "" || s.strength > target.uaStrength {
+		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
@@ -1364,7 +1514,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[r.family(a, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[a.family(r, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1408,7 +1558,25 @@ func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	a.seq++
 	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
 	a.conns = append(a.conns, c)
+	if n := len(a.connFree); n > 0 {
+		c.slot, a.connFree = a.connFree[n-1], a.connFree[:n-1]
+		a.connTab[c.slot-1] = c
+	} else {
+		a.connTab = append(a.connTab, c)
+		c.slot = uint32(len(a.connTab))
+	}
 	return c
+}
+
+// freeConn lets a connection's slot go: no record names it (its last one was forgotten, or merge pointed them to
+// the connection it joined).
+func (a *Analyzer) freeConn(c *conn) {
+	if c.slot == 0 {
+		return
+	}
+	a.connTab[c.slot-1] = nil
+	a.connFree = append(a.connFree, c.slot)
+	c.slot = 0
 }
 
 // shared is s as a string of the analysis' own, one copy for every equal value (unique): a string of an
@@ -1511,6 +1679,12 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 	}
 	dst.ids, dst.shared = merged, false
+	for _, id := range src.ids { // compacted: each names src
+		if r := a.rec(id); r != nil && r.ci == src.slot {
+			r.setConn(dst)
+		}
+	}
+	a.freeConn(src)
 	for _, f := range src.order {
 		if g := dst.finding(f.Rule); g != nil {
 			g.Count += f.Count
@@ -1663,8 +1837,8 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 	}
 	s := c.stage(i, true)
 	s.count++
-	if first := s.firstAt(); first.IsZero() || r.start.Before(first) {
-		s.setFirst(r.start)
+	if first, start := s.firstAt(), r.startAt(); first.IsZero() || start.Before(first) {
+		s.first, s.loc = r.start, r.loc
 	}
 	if r.id >= s.lastID {
 		s.lastID, s.stat, s.dur = r.id, r.stat, dur
@@ -1679,7 +1853,7 @@ func (c *conn) updateStage(r *exRec, dur time.Duration) {
 }
 
 func (c *conn) mark(m int, r *exRec) {
-	if v := (mark{at: r.start, ex: r.id}); c.markOf(m).before(v) {
+	if v := (mark{at: r.startAt(), ex: r.id}); c.markOf(m).before(v) {
 		c.setMark(m, v)
 		c.gen++
 	}
@@ -1703,7 +1877,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage() != StageClientMetadata {
-		take(r.ua(a, ex))
+		take(a.ua(r, ex))
 		take(addrSignal(ex))
 	}
 	stage := r.stage()
@@ -1764,7 +1938,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	default:
 		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
-		if c.best.strength < 3 && r.era() == "2026" {
+		if c.best.strength < 3 && a.recEra(r) == "2026" {
 			name, version := a.clientInfo(ex)
 			s := clientInfoSignal(name, version)
 			take(s)
@@ -1777,13 +1951,13 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // observeEra keeps the connection's era (the latest successful MCP exchange's), protocol version and MCP URL.
 func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
-	if r.era() == "" {
+	if a.recEra(r) == "" {
 		return
 	}
 	if r.status() == StatusOK || c.era == "" {
-		c.era = r.era()
+		c.era = a.recEra(r)
 	}
-	if r.era() == "2026" && r.status() == StatusOK {
+	if a.recEra(r) == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = shared(v)
@@ -1795,23 +1969,23 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // Info returns what the analysis says of one exchange.
 func (a *Analyzer) Info(id uint64) Info {
-	r := a.exs[id]
+	r := a.rec(id)
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage(), Status: r.status(), Era: r.era()}
-	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
-		info.Client = r.memo.sig.kind
+	info := Info{Stage: r.stage(), Status: r.status(), Era: a.recEra(r)}
+	if m := a.memoIf(r); m != nil && m.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = m.sig.kind
 	}
 	if !r.settled {
 		info.Status = StatusPending
 	}
-	c := r.conn.root()
-	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
-		if pc := p.conn.root(); pc != nil {
+	c := a.connOf(r)
+	if p := a.rec(r.pair); r.pair != 0 && p != nil {
+		if pc := a.connOf(p); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.memo != nil && p.memo.sig.strength > weakStrength {
-			info.Client = p.memo.sig.kind // the client's request is not in a connection yet: its user agent names it
+		} else if m := a.memoIf(p); m != nil && m.sig.strength > weakStrength {
+			info.Client = m.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
 			info.Stage = p.stage() // a copy the upstream never read (no body to classify) is for the client's stage
@@ -1821,7 +1995,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if c != nil {
 		info.Connection = c.id
 		info.Client = c.kind()
-		for _, rule := range r.fired() {
+		for _, rule := range a.fired(r) {
 			if f := c.finding(rule); f != nil {
 				g := *f
 				g.Connection = c.id

@@ -1,0 +1,210 @@
+package analysis
+
+import (
+	"runtime"
+	"runtime/metrics"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// What the analyzer retains per held exchange, and what it costs per observed exchange, for the traffic serve and
+// proxy record: tools/calls on long sessions, whole session setups, and proxied pairs (a client's exchange and
+// the upstream's copy). The collector marks what the analysis holds on every cycle: what counts is the objects it
+// keeps that hold pointers (scanned) and their bytes, more than its bytes.
+
+// withBegan is exs with the snapshots a live recorder publishes: Began (pending, no response), then the final one.
+func withBegan(exs []*recorder.Exchange) []*recorder.Exchange {
+	out := make([]*recorder.Exchange, 0, 2*len(exs))
+	for _, ex := range exs {
+		began := *ex
+		began.State, began.Status, began.RespHeaders, began.RespBody, began.ReqBody, began.RPC, began.Events =
+			recorder.StatePending, 0, nil, recorder.Body{}, recorder.Body{}, nil, nil
+		out = append(out, &began, ex)
+	}
+	return out
+}
+
+// callUpdates is n exchanges of sessions of calls long (synthRun: a Claude-style handshake, then tools/calls).
+func callUpdates(n, calls int) []*recorder.Exchange {
+	var id uint64
+	var exs []*recorder.Exchange
+	start := t0
+	for k := 0; len(exs) < n; k++ {
+		exs = append(exs, synthRun(k, &id, start, calls)...)
+		start = start.Add(10 * time.Minute)
+	}
+	return withBegan(exs[:n])
+}
+
+// proxiedUpdates is n exchanges through the proxy: sessions of calls long, each client exchange followed by the
+// upstream's copy (outbound, its note "inbound" naming the client's), so n/2 pairs.
+func proxiedUpdates(n, calls int) []*recorder.Exchange {
+	var id uint64
+	var exs []*recorder.Exchange
+	start := t0
+	for k := 0; len(exs) < n; k++ {
+		var tmp uint64
+		for _, in := range synthRun(k, &tmp, start, calls) {
+			id++
+			in.ID = id
+			up := *in
+			id++
+			up.ID, up.Kind, up.URL = id, recorder.Outbound, "http://127.0.0.1:9000"+in.URL
+			up.ReqHeaders = append(in.ReqHeaders[:len(in.ReqHeaders):len(in.ReqHeaders)],
+				recorder.Header{Name: "X-Forwarded-For", Value: "127.0.0.1"})
+			up.Notes = []recorder.Note{{Key: recorder.NoteInbound, Value: strconv.FormatUint(in.ID, 10)}}
+			exs = append(exs, in, &up)
+		}
+		start = start.Add(10 * time.Minute)
+	}
+	return withBegan(exs[:n])
+}
+
+// heldMix is the traffic measured: its name and n exchanges' updates.
+var heldMix = []struct {
+	name    string
+	updates func(tb testing.TB, n int) []*recorder.Exchange
+}{
+	{"calls", func(_ testing.TB, n int) []*recorder.Exchange { return callUpdates(n, 1000) }},
+	{"setups", func(tb testing.TB, n int) []*recorder.Exchange { return setupUpdates(tb, (n+2)/3)[:2*n] }},
+	{"proxied", func(_ testing.TB, n int) []*recorder.Exchange { return proxiedUpdates(n, 1000) }},
+}
+
+// heapState is the live heap after a collection: its objects, bytes, and the bytes the collector scans.
+type heapState struct{ objects, bytes, scan uint64 }
+
+func liveState() heapState {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := []metrics.Sample{{Name: "/gc/scan/heap:bytes"}}
+	metrics.Read(s)
+	return heapState{objects: ms.HeapObjects, bytes: ms.HeapAlloc, scan: s[0].Value.Uint64()}
+}
+
+// held is what an analyzer holds per exchange after observing updates (its window holding all of them), and the
+// objects of it that hold pointers (the heap's objects minus those of a pointer-free kind are not told apart by
+// MemStats: scan is the bytes the collector scans).
+func held(updates []*recorder.Exchange) (objects, bytes, scan float64) {
+	n := float64(len(updates) / 2)
+	base := liveState()
+	a := New(Options{MaxExchanges: len(updates)})
+	for _, u := range updates {
+		a.Observe(u)
+	}
+	_ = a.FindingsReport()
+	h := liveState()
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(updates)
+	return float64(int64(h.objects-base.objects)) / n, float64(int64(h.bytes-base.bytes)) / n, float64(int64(h.scan-base.scan)) / n
+}
+
+// BenchmarkHeld reports what the analyzer holds per exchange of each mix, its window full (20,000 exchanges):
+// live objects, bytes, and bytes the collector scans.
+func BenchmarkHeld(b *testing.B) {
+	for _, m := range heldMix {
+		updates := m.updates(b, DefaultWindow)
+		b.Run(m.name, func(b *testing.B) {
+			var o, by, sc float64
+			for b.Loop() {
+				o, by, sc = held(updates)
+			}
+			b.ReportMetric(o, "objects/exchange")
+			b.ReportMetric(by, "B/exchange")
+			b.ReportMetric(sc, "scan-B/exchange")
+		})
+	}
+}
+
+// observeOne is the updates of one exchange of a kind, observed after the exchanges before it (an established
+// session, or setups before): kind "call" is a tools/call on an established session, "initialize" and "delete" a
+// setup's first and last exchange, "proxied-call" a tools/call's pair through the proxy.
+func observeOne(tb testing.TB, kind string, k int) (before, one []*recorder.Exchange) {
+	switch kind {
+	case "call":
+		u := callUpdates(100+k, 100+k) // one session: its handshake, then calls
+		return u[:200], u[200:]
+	case "proxied-call":
+		u := proxiedUpdates(100+2*k, 50+k)
+		return u[:200], u[200:]
+	case "initialize", "delete":
+		u := setupUpdates(tb, 100+k)
+		before = u[:600]
+		for i := 600; i < len(u); i += 6 {
+			if kind == "initialize" {
+				one = append(one, u[i:i+2]...)
+			} else {
+				before = append(before, u[i:i+4]...)
+				one = append(one, u[i+4:i+6]...)
+			}
+		}
+		return before, one
+	}
+	tb.Fatalf("kind %q", kind)
+	return nil, nil
+}
+
+// BenchmarkObservePer is the analyzer's CPU and allocations per observed exchange (both its snapshots) of each
+// kind: a tools/call on an established session, a setup's initialize and its DELETE, a proxied tools/call (the
+// client's exchange and the upstream's copy: per pair).
+func BenchmarkObservePer(b *testing.B) {
+	const k = 2000
+	for _, kind := range []string{"call", "initialize", "delete", "proxied-call"} {
+		before, one := observeOne(b, kind, k)
+		per := 2
+		if kind == "proxied-call" {
+			per = 4
+		}
+		b.Run(kind, func(b *testing.B) {
+			var ms0, ms1 runtime.MemStats
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				a := New(Options{})
+				for _, u := range before {
+					a.Observe(u)
+				}
+				runtime.ReadMemStats(&ms0)
+				c0 := testkit.ProcessCPU()
+				b.StartTimer()
+				for _, u := range one {
+					a.Observe(u)
+				}
+				b.StopTimer()
+				cpu += testkit.ProcessCPU() - c0
+				runtime.ReadMemStats(&ms1)
+				b.StartTimer()
+			}
+			n := float64(len(one) / per)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/exchange")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/exchange")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/exchange")
+		})
+	}
+}
+
+// TestHeldPerExchange bounds what the analyzer holds per exchange of tools/calls on long sessions and of proxied
+// pairs, its window full (20,000 exchanges): live objects (each one the collector marks) and the bytes it scans.
+// A record was an object of 80 bytes with four pointers, in a map of pointers to records: 1.04 objects and 111 B
+// scanned per exchange held; the records are in pointer-free chunks now, found through a map of pointer-free
+// entries (0.04 objects — the chunks, the map's groups — and 2 B scanned).
+func TestHeldPerExchange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures the heap of 20,000 exchanges")
+	}
+	for _, m := range heldMix {
+		o, by, sc := held(m.updates(t, DefaultWindow))
+		t.Logf("%s: %.2f objects, %.0f B, %.0f scan-B per exchange", m.name, o, by, sc)
+		if m.name == "setups" {
+			continue // TestSetupConnectionScanned, TestSetupObjects: a connection per setup
+		}
+		if o*1000 > 100 || sc > 10 {
+			t.Errorf("%s: %.0f live objects and %.0f B scanned per 1,000 exchanges held, want ≤ 100 and ≤ 10,000", m.name, o*1000, sc*1000)
+		}
+	}
+}
