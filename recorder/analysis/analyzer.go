@@ -66,8 +66,8 @@ type Analyzer struct {
 	seq   int     // connections created
 	// The indexes below name an exchange that set their entry (ref.ex, token.issued, client.ex, rtUse.ex, sids'
 	// values): an entry holds while that exchange is held, and sweep deletes the others.
-	keys map[string]ref     // strong keys (client id, token hash, session id, code hash) → connection
-	weak map[string]ref     // user-agent family → the last connection it was seen on
+	keys refMap             // strong keys (client id, token hash, session id, code hash) → connection
+	weak refMap             // user-agent family → the last connection it was seen on
 	toks map[string]*token  // access and refresh tokens issued in this capture, by hash
 	rts  map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids map[string]*client // client ids registered (or metadata documents fetched) in this capture
@@ -77,7 +77,7 @@ type Analyzer struct {
 	discovering ref
 	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
 	// another user agent from the same address join it (hostJoin).
-	hosts map[string]ref
+	hosts refMap
 	// forgotten counts the exchanges forgotten since the indexes were last swept.
 	forgotten int
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
@@ -92,6 +92,7 @@ type Analyzer struct {
 	// keyBuf and keyList are the keys of the exchange being linked (headerKeys, keysOf): scratch.
 	keyBuf  []byte
 	keyList []string
+	cands   []*conn // link's candidates: scratch
 	// uaMemo are the last user agents looked up and their signals (uaSignal), uaNext the entry to replace next;
 	// uaLookups counts the lookups made (tests).
 	uaMemo    [uaMemoSize]uaMemoEnt
@@ -299,11 +300,24 @@ func (a *Analyzer) fired(r *exRec) []string {
 // once its final snapshot was: most records live long, and these are needed only while it is analysed.
 type exMemo struct {
 	sig     signal // the exchange's own client signal, while it is in no connection (pending, no key yet)
-	tok     string // "tok:" + hash of its bearer token, once computed
+	tok     string // "tok:" + hash of its bearer token, once computed: a string into tokBuf
 	tokDone bool
-	fam     string // its user-agent family key, once computed
+	fam     string // its user-agent family key, once computed: a string into famBuf
 	uaSig   signal // its user agent's signal, once computed
 	uaDone  bool
+	// tokBuf and famBuf hold tok and fam, kept from one exchange to the next that takes the memo (scratch: an
+	// index copies what it keeps).
+	tokBuf [len("tok:") + hashLen]byte
+	famBuf []byte
+}
+
+// reset empties the memo for the next exchange, keeping its family buffer unless a stranger made it long.
+func (m *exMemo) reset() {
+	buf := m.famBuf[:0]
+	if cap(buf) > maxKeyBuf {
+		buf = nil
+	}
+	*m = exMemo{famBuf: buf}
 }
 
 // memo is the record's memo, made (or taken from those let go) if it had none.
@@ -332,7 +346,7 @@ func (a *Analyzer) releaseMemo(r *exRec) {
 	if r.mi == 0 {
 		return
 	}
-	*a.memoTab[r.mi-1] = exMemo{}
+	a.memoTab[r.mi-1].reset()
 	a.memoFree = append(a.memoFree, r.mi)
 	r.mi = 0
 }
@@ -343,7 +357,9 @@ func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
 	if !m.tokDone {
 		m.tokDone = true
 		if t := bearer(ex); t != "" {
-			m.tok = "tok:" + hashSecret(t)
+			h := hashBytes(t)
+			b := append(append(m.tokBuf[:0], "tok:"...), h[:]...)
+			m.tok = unsafe.String(unsafe.SliceData(b), len(b))
 		}
 	}
 	return m.tok
@@ -352,7 +368,8 @@ func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
 func (a *Analyzer) family(r *exRec, ex *recorder.Exchange) string {
 	m := a.memo(r)
 	if m.fam == "" {
-		m.fam = familyKey(ex, a.ua(r, ex))
+		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex))
+		m.fam = unsafe.String(unsafe.SliceData(m.famBuf), len(m.famBuf))
 	}
 	return m.fam
 }
@@ -426,23 +443,78 @@ func (a *Analyzer) conn(e ref) *conn {
 	return e.c.root()
 }
 
-// point sets an index entry to c, as exchange ex says; an entry that already names c keeps the latest owner.
-func (a *Analyzer) point(m map[string]ref, k string, c *conn, ex uint64) {
-	if old, ok := m[k]; ok && old.ex > ex && a.conn(old) == c {
-		ex = old.ex
-	}
-	m[k] = ref{c: c, ex: ex}
-}
-
-// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point: an entry that
-// does not change keeps its key, a new or changed one takes a copy of k.
-func (a *Analyzer) pointKey(k string, c *conn, ex uint64) {
-	old, ok := a.keys[k]
+// point sets an index entry to c, as exchange ex says; an entry that already names c keeps the latest owner. k
+// may be scratch (the key buffer, a memo's): a new entry takes a copy of it, one that exists is written in place.
+func (a *Analyzer) point(m *refMap, k string, c *conn, ex uint64) {
+	old, ok := m.lookup(k)
 	if ok && old.ex > ex && a.conn(old) == c {
 		ex = old.ex
 	}
-	if v := (ref{c: c, ex: ex}); !ok || v != old {
-		a.keys[strings.Clone(k)] = v
+	m.set(k, ref{c: c, ex: ex})
+}
+
+// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point.
+func (a *Analyzer) pointKey(k string, c *conn, ex uint64) { a.point(&a.keys, k, c, ex) }
+
+// refMap is an index of the analyzer: a map from a key to a slot of its entry, so that an entry that exists is
+// written in place. An exchange points its session's and its token's keys and its family to its connection, every
+// exchange (the entry's owner is the latest): a map assignment takes the key again (a map keeps the key of its
+// latest assignment), so that each took a string of its own, per exchange; the key is copied once now, when the
+// entry is made.
+type refMap struct {
+	m    map[string]uint32
+	refs []ref
+	free []uint32
+}
+
+func (m *refMap) reset() { *m = refMap{m: map[string]uint32{}} }
+
+func (m *refMap) len() int { return len(m.m) }
+
+// lookup is the entry of k, if any.
+func (m *refMap) lookup(k string) (ref, bool) {
+	i, ok := m.m[k]
+	if !ok {
+		return ref{}, false
+	}
+	return m.refs[i], true
+}
+
+// get is the entry of k (none: the zero ref).
+func (m *refMap) get(k string) ref {
+	v, _ := m.lookup(k)
+	return v
+}
+
+// set sets the entry of k: in place if it exists, else with a copy of k.
+func (m *refMap) set(k string, v ref) {
+	if i, ok := m.m[k]; ok {
+		m.refs[i] = v
+		return
+	}
+	var i uint32
+	if n := len(m.free); n > 0 {
+		i, m.free = m.free[n-1], m.free[:n-1]
+		m.refs[i] = v
+	} else {
+		i = uint32(len(m.refs))
+		m.refs = append(m.refs, v)
+	}
+	m.m[strings.Clone(k)] = i
+}
+
+// deleteFunc deletes the entries for which del is true.
+func (m *refMap) deleteFunc(del func(string, ref) bool) {
+	maps.DeleteFunc(m.m, func(k string, i uint32) bool {
+		if !del(k, m.refs[i]) {
+			return false
+		}
+		m.refs[i] = ref{}
+		m.free = append(m.free, i)
+		return true
+	})
+	if len(m.m) == 0 { // let the slots go with the entries
+		m.refs, m.free = m.refs[:0], m.free[:0]
 	}
 }
 
@@ -685,14 +757,14 @@ func (a *Analyzer) Reset() {
 	a.odd = map[uint64]string{}
 	a.order, a.head, a.late, a.top = nil, 0, nil, 0
 	a.conns, a.seq = nil, 0
-	a.keys = map[string]ref{}
-	a.weak = map[string]ref{}
+	a.keys.reset()
+	a.weak.reset()
 	a.toks = map[string]*token{}
 	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
 	a.sids = map[string]uint64{}
 	a.discovering = ref{}
-	a.hosts = map[string]ref{}
+	a.hosts.reset()
 	a.forgotten = 0
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
@@ -1029,9 +1101,9 @@ func (a *Analyzer) drop(r *exRec) {
 func (a *Analyzer) sweep() {
 	a.forgotten = 0
 	gone := func(_ string, e ref) bool { return !a.holds(e.ex) }
-	maps.DeleteFunc(a.keys, gone)
-	maps.DeleteFunc(a.weak, gone)
-	maps.DeleteFunc(a.hosts, gone)
+	a.keys.deleteFunc(gone)
+	a.weak.deleteFunc(gone)
+	a.hosts.deleteFunc(gone)
 	maps.DeleteFunc(a.toks, func(_ string, t *token) bool { return !a.holds(t.issued.ex) })
 	maps.DeleteFunc(a.rts, func(_ string, u rtUse) bool { return !a.holds(u.ex) })
 	maps.DeleteFunc(a.cids, func(_ string, c *client) bool { return !a.holds(c.ex) })
@@ -1263,21 +1335,22 @@ func isVersion(v string) bool {
 	return true
 }
 
-// familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
+// appendFamilyKey appends the key that groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
 // and two user agents), or the user agent and the remote address.
-func familyKey(ex *recorder.Exchange, s signal) string {
+func appendFamilyKey(b []byte, ex *recorder.Exchange, s signal) []byte {
 	ua := ex.ReqHeaders.Get("User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
-		return "fam:" + string(s.kind)
+		return append(append(b, "fam:"...), s.kind...)
 	}
 	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
-		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
+		return append(append(b, "fam:"...), a.kind...) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return "ua:" + ua + "|" + host
+	b = append(append(b, "ua:"...), ua...)
+	return append(append(b, '|'), host...)
 }
 
 // opening stages start a run; one that comes after a finished handshake and shares no key starts a new
@@ -1394,12 +1467,13 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 // link puts the exchange in a connection: the one its strong keys name (merging connections the exchange shows
 // to be one), else by user agent and time, else a new one.
 func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
-	var cands []*conn
+	cands := a.cands[:0]
+	defer func() { clear(cands); a.cands = cands[:0] }()
 	if c := a.connOf(r); c != nil {
 		cands = append(cands, c)
 	}
 	for _, k := range keys {
-		c := a.conn(a.keys[k])
+		c := a.conn(a.keys.get(k))
 		if c == nil {
 			continue
 		}
@@ -1438,7 +1512,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(a.weak, a.family(r, ex), target, r.id)
+	a.point(&a.weak, a.family(r, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1464,10 +1538,10 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			target.mcp = true
 		}
 		if h := remoteHost(ex); h != "" {
-			if len(a.hosts) >= maxHosts {
-				clear(a.hosts)
+			if a.hosts.len() >= maxHosts {
+				a.hosts.reset()
 			}
-			a.point(a.hosts, h, target, r.id)
+			a.point(&a.hosts, h, target, r.id)
 		}
 	}
 	return target
@@ -1514,7 +1588,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[a.family(r, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak.get(a.family(r, ex))); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1541,7 +1615,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if ex.Kind != recorder.Inbound {
 		return nil
 	}
-	c := a.conn(a.hosts[remoteHost(ex)])
+	c := a.conn(a.hosts.get(remoteHost(ex)))
 	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.markOf(mIssued).set() {
 		return nil
 	}

@@ -1,8 +1,11 @@
 package analysis
 
 import (
+	"fmt"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -64,11 +67,53 @@ func proxiedUpdates(n, calls int) []*recorder.Exchange {
 	return withBegan(exs[:n])
 }
 
+// serveCallUpdates is n exchanges of sessions of calls tools/calls each as serve records mcpload's --mode call
+// --era legacy (testdata/bench/serve-calls.jsonl: initialize, notifications/initialized, then tools/calls answered
+// on event streams), each session with its own session id and client (remote port), with the snapshots a live
+// recorder publishes.
+func serveCallUpdates(tb testing.TB, n, calls int) []*recorder.Exchange {
+	tb.Helper()
+	res, err := recorder.LoadCapture(filepath.Join("testdata", "bench", "serve-calls.jsonl"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := res.Exchanges
+	slices.SortFunc(tmpl, func(x, y *recorder.Exchange) int { return x.Start.Compare(y.Start) })
+	if len(tmpl) < 3 || tmpl[0].RPCMethod() != "initialize" || tmpl[2].RPCMethod() != "tools/call" {
+		tb.Fatalf("the calls template: %d exchanges", len(tmpl))
+	}
+	setup, call := tmpl[:2], tmpl[2:]
+	var out []*recorder.Exchange
+	var id uint64
+	start := tmpl[0].Start
+	for k := 0; len(out) < n; k++ {
+		sid := fmt.Sprintf("SID%023d", k)
+		addr := fmt.Sprintf("127.0.0.1:%d", 40000+k%16)
+		at := start.Add(time.Duration(k) * time.Hour)
+		add := func(t *recorder.Exchange) {
+			id++
+			ex := *t
+			ex.ID, ex.RemoteAddr, ex.Start = id, addr, at
+			at = at.Add(300 * time.Microsecond)
+			ex.ReqHeaders, ex.RespHeaders = withSID(t.ReqHeaders, sid), withSID(t.RespHeaders, sid)
+			out = append(out, &ex)
+		}
+		for _, t := range setup {
+			add(t)
+		}
+		for i := 0; i < calls && len(out) < n; i++ {
+			add(call[i%len(call)])
+		}
+	}
+	return withBegan(out[:n])
+}
+
 // heldMix is the traffic measured: its name and n exchanges' updates.
 var heldMix = []struct {
 	name    string
 	updates func(tb testing.TB, n int) []*recorder.Exchange
 }{
+	{"serve-calls", func(tb testing.TB, n int) []*recorder.Exchange { return serveCallUpdates(tb, n, 1000) }},
 	{"calls", func(_ testing.TB, n int) []*recorder.Exchange { return callUpdates(n, 1000) }},
 	{"setups", func(tb testing.TB, n int) []*recorder.Exchange { return setupUpdates(tb, (n+2)/3)[:2*n] }},
 	{"proxied", func(_ testing.TB, n int) []*recorder.Exchange { return proxiedUpdates(n, 1000) }},
@@ -126,6 +171,9 @@ func BenchmarkHeld(b *testing.B) {
 // setup's first and last exchange, "proxied-call" a tools/call's pair through the proxy.
 func observeOne(tb testing.TB, kind string, k int) (before, one []*recorder.Exchange) {
 	switch kind {
+	case "serve-call":
+		u := serveCallUpdates(tb, 100+k, 100+k) // one session: its setup, then calls
+		return u[:200], u[200:]
 	case "call":
 		u := callUpdates(100+k, 100+k) // one session: its handshake, then calls
 		return u[:200], u[200:]
@@ -150,11 +198,12 @@ func observeOne(tb testing.TB, kind string, k int) (before, one []*recorder.Exch
 }
 
 // BenchmarkObservePer is the analyzer's CPU and allocations per observed exchange (both its snapshots) of each
-// kind: a tools/call on an established session, a setup's initialize and its DELETE, a proxied tools/call (the
+// kind: a tools/call on an established session (as serve records mcpload's, and in a Claude-style session with
+// a bearer token), a setup's initialize and its DELETE, a proxied tools/call (the
 // client's exchange and the upstream's copy: per pair).
 func BenchmarkObservePer(b *testing.B) {
 	const k = 2000
-	for _, kind := range []string{"call", "initialize", "delete", "proxied-call"} {
+	for _, kind := range []string{"serve-call", "call", "initialize", "delete", "proxied-call"} {
 		before, one := observeOne(b, kind, k)
 		per := 2
 		if kind == "proxied-call" {
@@ -205,6 +254,35 @@ func TestHeldPerExchange(t *testing.T) {
 		}
 		if o*1000 > 100 || sc > 10 {
 			t.Errorf("%s: %.0f live objects and %.0f B scanned per 1,000 exchanges held, want ≤ 100 and ≤ 10,000", m.name, o*1000, sc*1000)
+		}
+	}
+}
+
+// TestObserveAllocations bounds the allocations of observing an exchange (both its snapshots) that a session
+// already established makes: a tools/call (as serve records mcpload's; in a session with a bearer token; through
+// the proxy, with the upstream's copy) and a DELETE. An index entry that exists is written in place (refMap)
+// rather than assigned a copy of its key, the family key and the token's key are built in the exchange's memo,
+// link's candidates are scratch, a record takes a slot of the record slab: on 7afc0d3 a tools/call of serve's took
+// 4 allocations, one with a token 8, a proxied one 9 (the pair), a DELETE 4; none now.
+func TestObserveAllocations(t *testing.T) {
+	const k = 500
+	for _, kind := range []string{"serve-call", "call", "proxied-call", "delete"} {
+		before, one := observeOne(t, kind, k)
+		a := New(Options{})
+		for _, u := range before {
+			a.Observe(u)
+		}
+		var ms0, ms1 runtime.MemStats
+		runtime.ReadMemStats(&ms0)
+		for _, u := range one {
+			a.Observe(u)
+		}
+		runtime.ReadMemStats(&ms1)
+		per := float64(ms1.Mallocs-ms0.Mallocs) / k
+		if max := 0.1; per > max && !raceEnabled {
+			t.Errorf("%s: %.2f allocations per exchange observed, want ≤ %.1f", kind, per, max)
+		} else {
+			t.Logf("%s: %.2f allocations per exchange observed", kind, per)
 		}
 	}
 }

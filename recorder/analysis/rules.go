@@ -825,7 +825,9 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	if t := a.tokKey(r, ex); t != "" && st != 401 {
 		if tk := a.token(t); tk != nil && !tk.refresh {
 			c.mark(mUsed, r)
-			c.token = "sha256:" + strings.TrimPrefix(t, "tok:")
+			if h := strings.TrimPrefix(t, "tok:"); strings.TrimPrefix(c.token, "sha256:") != h || c.token == "" {
+				c.token = "sha256:" + h // once per token, not per exchange
+			}
 		}
 	}
 	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {

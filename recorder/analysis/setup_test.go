@@ -354,27 +354,53 @@ func TestSetupConnectionHeldFromStore(t *testing.T) {
 	}
 }
 
-// TestIndexKeysAreTheirOwn: the strong keys an index keeps are strings of their own, none in the analyzer's key
-// buffer (which the next exchange overwrites), and name the session ids the setups gave.
+// TestIndexKeysAreTheirOwn: the strong keys and families an index keeps are strings of their own, none in the
+// analyzer's key buffer (which the next exchange overwrites) nor in a memo's buffers (which the next exchange that
+// takes the memo overwrites), and name the session ids the setups gave.
 func TestIndexKeysAreTheirOwn(t *testing.T) {
 	const n = 200
 	a := New(Options{})
 	for _, u := range setupUpdates(t, n) {
 		a.Observe(u)
 	}
-	buf := a.keyBuf[:cap(a.keyBuf)]
-	lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))+uintptr(len(buf))
-	sids := 0
-	for k := range a.keys {
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(k))); p >= lo && p < hi {
-			t.Fatalf("key %q is in the key buffer", k)
+	for _, u := range callUpdates(2000, 100) { // sessions with bearer tokens, of another client
+		a.Observe(u)
+	}
+	type span struct{ lo, hi uintptr }
+	of := func(b []byte) span {
+		p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+		return span{p, p + uintptr(cap(b))}
+	}
+	scratch := []span{of(a.keyBuf)}
+	for _, m := range a.memoTab {
+		scratch = append(scratch, of(m.tokBuf[:]), of(m.famBuf))
+	}
+	check := func(index string, k string) {
+		p := uintptr(unsafe.Pointer(unsafe.StringData(k)))
+		for _, s := range scratch {
+			if p >= s.lo && p < s.hi {
+				t.Fatalf("%s key %q is in a scratch buffer", index, k)
+			}
 		}
+	}
+	sids, toks := 0, 0
+	for k := range a.keys.m {
+		check("strong", k)
 		if strings.HasPrefix(k, "sid:SID") {
 			sids++
 		}
+		if strings.HasPrefix(k, "tok:") {
+			toks++
+		}
 	}
-	if sids != n {
-		t.Fatalf("%d session keys for %d setups", sids, n)
+	for k := range a.weak.m {
+		check("family", k)
+	}
+	for k := range a.hosts.m {
+		check("host", k)
+	}
+	if sids != n || toks == 0 || a.weak.len() == 0 {
+		t.Fatalf("%d session keys for %d setups, %d token keys, %d families", sids, n, toks, a.weak.len())
 	}
 }
 
