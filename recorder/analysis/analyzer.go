@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"cmp"
+	"hash/maphash"
 	"maps"
 	"net"
 	"slices"
@@ -66,18 +67,20 @@ type Analyzer struct {
 	seq   int     // connections created
 	// The indexes below name an exchange that set their entry (ref.ex, token.issued, client.ex, rtUse.ex, sids'
 	// values): an entry holds while that exchange is held, and sweep deletes the others.
-	keys refMap             // strong keys (client id, token hash, session id, code hash) → connection
-	weak refMap             // user-agent family → the last connection it was seen on
+	keys index              // strong keys (client id, token hash, session id, code hash) → connection
+	weak index              // user-agent family → the last connection it was seen on
 	toks map[string]*token  // access and refresh tokens issued in this capture, by hash
 	rts  map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids map[string]*client // client ids registered (or metadata documents fetched) in this capture
-	sids map[string]uint64  // session ids issued in this capture → the initialize that issued it
+	sids map[hkey]uint64    // session ids issued in this capture (hkey) → the initialize that issued it
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering ref
 	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
 	// another user agent from the same address join it (hostJoin).
-	hosts refMap
+	hosts index
+	// seeds are the seeds of the indexes' key hashes (hkey).
+	seeds [2]maphash.Seed
 	// forgotten counts the exchanges forgotten since the indexes were last swept.
 	forgotten int
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
@@ -422,10 +425,10 @@ func (a *Analyzer) settle(r *exRec) {
 	a.releaseMemo(r)
 }
 
-// ref is a connection as an index names it, and the exchange that set the entry last (its owner, in that
-// connection): the entry holds while the analyzer holds that exchange.
+// ref is a connection as an index names it: the exchange that set the entry last (its owner, in that
+// connection), whose record names the connection (a record names a root: merge points the records of the
+// connection it folds to the one they join). The entry holds while the analyzer holds that exchange.
 type ref struct {
-	c  *conn
 	ex uint64
 }
 
@@ -437,85 +440,38 @@ func (a *Analyzer) holds(id uint64) bool {
 
 // conn is the connection an index entry names, or nil when the exchange that set it was forgotten.
 func (a *Analyzer) conn(e ref) *conn {
-	if e.c == nil || !a.holds(e.ex) {
+	if e.ex == 0 {
 		return nil
 	}
-	return e.c.root()
+	return a.connOf(a.rec(e.ex))
 }
 
-// point sets an index entry to c, as exchange ex says; an entry that already names c keeps the latest owner. k
-// may be scratch (the key buffer, a memo's): a new entry takes a copy of it, one that exists is written in place.
-func (a *Analyzer) point(m *refMap, k string, c *conn, ex uint64) {
-	old, ok := m.lookup(k)
-	if ok && old.ex > ex && a.conn(old) == c {
+// point sets an index entry to c, as exchange ex (a record of c) says; an entry that already names c keeps the
+// latest owner. k may be scratch (the key buffer, a memo's): the index keeps its hash.
+func (a *Analyzer) point(m index, k string, c *conn, ex uint64) {
+	h := a.hkey(k)
+	if old, ok := m[h]; ok && old.ex > ex && a.conn(old) == c {
 		ex = old.ex
 	}
-	m.set(k, ref{c: c, ex: ex})
+	m[h] = ref{ex: ex}
 }
 
 // pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point.
-func (a *Analyzer) pointKey(k string, c *conn, ex uint64) { a.point(&a.keys, k, c, ex) }
+func (a *Analyzer) pointKey(k string, c *conn, ex uint64) { a.point(a.keys, k, c, ex) }
 
-// refMap is an index of the analyzer: a map from a key to a slot of its entry, so that an entry that exists is
-// written in place. An exchange points its session's and its token's keys and its family to its connection, every
-// exchange (the entry's owner is the latest): a map assignment takes the key again (a map keeps the key of its
-// latest assignment), so that each took a string of its own, per exchange; the key is copied once now, when the
-// entry is made.
-type refMap struct {
-	m    map[string]uint32
-	refs []ref
-	free []uint32
-}
+// index is one of the analyzer's indexes (strong keys, families, hosts): by the key's hash (hkey), the exchange
+// that set the entry last. Neither holds a pointer, so that the collector scans neither the map nor its entries,
+// and a key is not copied into the index (a string of its own for every entry: a session setup's session key,
+// every exchange's before the entries were written in place).
+type index map[hkey]ref
 
-func (m *refMap) reset() { *m = refMap{m: map[string]uint32{}} }
+// hkey is a key's hash, 128 bits of two seeded hashes (maphash: a stranger does not know the seeds, so cannot
+// make two keys collide; two keys of a capture collide with a probability of about n²/2¹²⁹).
+type hkey [2]uint64
 
-func (m *refMap) len() int { return len(m.m) }
-
-// lookup is the entry of k, if any.
-func (m *refMap) lookup(k string) (ref, bool) {
-	i, ok := m.m[k]
-	if !ok {
-		return ref{}, false
-	}
-	return m.refs[i], true
-}
-
-// get is the entry of k (none: the zero ref).
-func (m *refMap) get(k string) ref {
-	v, _ := m.lookup(k)
-	return v
-}
-
-// set sets the entry of k: in place if it exists, else with a copy of k.
-func (m *refMap) set(k string, v ref) {
-	if i, ok := m.m[k]; ok {
-		m.refs[i] = v
-		return
-	}
-	var i uint32
-	if n := len(m.free); n > 0 {
-		i, m.free = m.free[n-1], m.free[:n-1]
-		m.refs[i] = v
-	} else {
-		i = uint32(len(m.refs))
-		m.refs = append(m.refs, v)
-	}
-	m.m[strings.Clone(k)] = i
-}
-
-// deleteFunc deletes the entries for which del is true.
-func (m *refMap) deleteFunc(del func(string, ref) bool) {
-	maps.DeleteFunc(m.m, func(k string, i uint32) bool {
-		if !del(k, m.refs[i]) {
-			return false
-		}
-		m.refs[i] = ref{}
-		m.free = append(m.free, i)
-		return true
-	})
-	if len(m.m) == 0 { // let the slots go with the entries
-		m.refs, m.free = m.refs[:0], m.free[:0]
-	}
+// hkey is k's hash for the analyzer's indexes.
+func (a *Analyzer) hkey(k string) hkey {
+	return hkey{maphash.String(a.seeds[0], k), maphash.String(a.seeds[1], k)}
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -600,23 +556,24 @@ func (e *markEnt) mark() mark { return mark{at: e.at.time(e.loc), ex: e.ex} }
 // sessionVer is the protocol version a session's initialize negotiated.
 type sessionVer struct{ sid, version string }
 
+// conn is a connection: what the analysis learned of one client's run. Its fields that hold pointers come first
+// and the others after them (the collector scans an object up to its last pointer), and what a session setup's
+// connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
+// lists start in: one object a connection, rather than five.
 type conn struct {
 	id     string
-	seq    int
-	slot   uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
 	parent *conn
 
-	best       signal
-	infoName   string // clientInfo name/version
-	regName    string // registered client_name
-	ua         string
-	uaStrength int
-	era        string
-	protocol   string
-	clientID   string
-	session    string
-	token      string
-	mcpURL     string
+	best     signal
+	infoName string // clientInfo name/version
+	regName  string // registered client_name
+	ua       string
+	era      string
+	protocol string
+	clientID string
+	session  string
+	token    string
+	mcpURL   string
 	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
 	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
 	// maxSessions of them.
@@ -624,12 +581,47 @@ type conn struct {
 	sessions   []sessionVer
 	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
 	// that list's exchange (0: never listed).
-	tools     map[string]bool
-	toolsList uint64
-	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
-	stale     bool            // a name of listed is missing from tools
+	tools  map[string]bool
+	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
 	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
 	asIDs []string
+	// grantResource is the resource parameter of the latest authorization or token request.
+	grantResource string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
+
+	stages []stageEnt // the stages seen (stage, addStage)
+	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
+	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
+	ids []uint64
+	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
+	kept map[uint64]keptEx
+
+	order []*Finding // the findings, one per rule (finding), in the order they were found
+	marks []markEnt  // the marks set (markOf, setMark)
+
+	view        *connView     // nil until Report viewed it (FindingsReport never does)
+	sessionsBuf [1]sessionVer // where sessions starts
+	start       time.Time
+	last        time.Time
+	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
+	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	noneUntil time.Time // the last field with a pointer (its location)
+
+	seq        int
+	slot       uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
+	uaStrength int
+	toolsList  uint64
+	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
+	expiredBy uint64
+	holes     int
+	held      int
+	// gen counts changes; Report reuses the last view of a connection that did not change.
+	gen     uint64
+	noneGen uint64
+
+	stale        bool // a name of listed is missing from tools
+	expiredHasRT bool
 	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
 	unusedRT bool
 	// echoed: a request of the connection carried a session id this server issued.
@@ -638,40 +630,17 @@ type conn struct {
 	mcp bool
 	// probe: the connection's handshakes so far were a client's throwaway session (mcp-remote-fallback-test): the
 	// real session that follows joins it.
-	probe bool
-	// grantResource is the resource parameter of the latest authorization or token request.
-	grantResource string
-	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
-	rw *rewrites
-	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
-	expiredBy    uint64
-	expiredHasRT bool
-	start        time.Time
-	last         time.Time
-
-	stages []stageEnt // the stages seen (stage, addStage)
-	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
-	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
-	ids    []uint64
-	shared bool // ids was handed out by Report: copy before an insert in the middle
-	holes  int
-	held   int
-	gone   bool
-	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
-	kept map[uint64]keptEx
-
-	order []*Finding // the findings, one per rule (finding), in the order they were found
-	marks []markEnt  // the marks set (markOf, setMark)
-
-	// gen counts changes; Report reuses the last view of a connection that did not change.
-	gen  uint64
-	view *connView // nil until Report viewed it (FindingsReport never does)
-	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
-	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	probe     bool
+	shared    bool // ids was handed out by Report: copy before an insert in the middle
+	gone      bool
 	none      bool
 	noneEnded bool
-	noneGen   uint64
-	noneUntil time.Time
+
+	// Where stages, marks and ids start: a session setup's three stages, four marks (initialize, its success and
+	// session, initialized) and three exchanges.
+	stagesBuf [3]stageEnt
+	marksBuf  [4]markEnt
+	idsBuf    [4]uint64
 }
 
 // connView is the last view of a connection Report built, at generation gen, with the absence findings abs.
@@ -724,7 +693,7 @@ func (a *Analyzer) client(cid string) *client {
 
 // issued reports a session id issued in this capture.
 func (a *Analyzer) issued(sid string) bool {
-	ex, ok := a.sids[sid]
+	ex, ok := a.sids[a.hkey(sid)]
 	return ok && a.holds(ex)
 }
 
@@ -757,14 +726,15 @@ func (a *Analyzer) Reset() {
 	a.odd = map[uint64]string{}
 	a.order, a.head, a.late, a.top = nil, 0, nil, 0
 	a.conns, a.seq = nil, 0
-	a.keys.reset()
-	a.weak.reset()
+	a.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	a.keys = index{}
+	a.weak = index{}
 	a.toks = map[string]*token{}
 	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
-	a.sids = map[string]uint64{}
+	a.sids = map[hkey]uint64{}
 	a.discovering = ref{}
-	a.hosts.reset()
+	a.hosts = index{}
 	a.forgotten = 0
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
@@ -1100,14 +1070,14 @@ func (a *Analyzer) drop(r *exRec) {
 // sweep deletes the index entries whose exchange was forgotten, and the connections gone or merged.
 func (a *Analyzer) sweep() {
 	a.forgotten = 0
-	gone := func(_ string, e ref) bool { return !a.holds(e.ex) }
-	a.keys.deleteFunc(gone)
-	a.weak.deleteFunc(gone)
-	a.hosts.deleteFunc(gone)
+	gone := func(_ hkey, e ref) bool { return !a.holds(e.ex) }
+	maps.DeleteFunc(a.keys, gone)
+	maps.DeleteFunc(a.weak, gone)
+	maps.DeleteFunc(a.hosts, gone)
 	maps.DeleteFunc(a.toks, func(_ string, t *token) bool { return !a.holds(t.issued.ex) })
 	maps.DeleteFunc(a.rts, func(_ string, u rtUse) bool { return !a.holds(u.ex) })
 	maps.DeleteFunc(a.cids, func(_ string, c *client) bool { return !a.holds(c.ex) })
-	maps.DeleteFunc(a.sids, func(_ string, ex uint64) bool { return !a.holds(ex) })
+	maps.DeleteFunc(a.sids, func(_ hkey, ex uint64) bool { return !a.holds(ex) })
 	if !a.holds(a.discovering.ex) {
 		a.discovering = ref{}
 	}
@@ -1190,6 +1160,7 @@ func (c *conn) forget() {
 	c.gone = true
 	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
 	c.stages, c.marks = nil, nil
+	c.sessionsBuf = [1]sessionVer{}
 	c.asIDs, c.rw, c.kept = nil, nil, nil
 }
 
@@ -1473,7 +1444,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		cands = append(cands, c)
 	}
 	for _, k := range keys {
-		c := a.conn(a.keys.get(k))
+		c := a.conn(a.keys[a.hkey(k)])
 		if c == nil {
 			continue
 		}
@@ -1512,7 +1483,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(&a.weak, a.family(r, ex), target, r.id)
+	a.point(a.weak, a.family(r, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1527,7 +1498,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	switch r.stage() {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
-		d := ref{c: target, ex: r.id}
+		d := ref{ex: r.id}
 		if a.discovering.ex > r.id && a.conn(a.discovering) == target {
 			d.ex = a.discovering.ex
 		}
@@ -1538,10 +1509,10 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			target.mcp = true
 		}
 		if h := remoteHost(ex); h != "" {
-			if a.hosts.len() >= maxHosts {
-				a.hosts.reset()
+			if len(a.hosts) >= maxHosts {
+				clear(a.hosts)
 			}
-			a.point(&a.hosts, h, target, r.id)
+			a.point(a.hosts, h, target, r.id)
 		}
 	}
 	return target
@@ -1588,7 +1559,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak.get(a.family(r, ex))); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[a.hkey(a.family(r, ex))]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1615,7 +1586,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if ex.Kind != recorder.Inbound {
 		return nil
 	}
-	c := a.conn(a.hosts.get(remoteHost(ex)))
+	c := a.conn(a.hosts[a.hkey(remoteHost(ex))])
 	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.markOf(mIssued).set() {
 		return nil
 	}
@@ -1819,7 +1790,7 @@ func (c *conn) stage(i int, add bool) *stageEnt {
 		return nil
 	}
 	if c.stages == nil {
-		c.stages = make([]stageEnt, 0, 3) // a session setup's three stages
+		c.stages = c.stagesBuf[:0]
 	}
 	c.stages = append(c.stages, stageEnt{i: uint8(i)})
 	return &c.stages[len(c.stages)-1]
@@ -1844,7 +1815,7 @@ func (c *conn) setMark(m int, v mark) {
 		}
 	}
 	if c.marks == nil {
-		c.marks = make([]markEnt, 0, 4) // a session setup's marks: initialize, its success and session, initialized
+		c.marks = c.marksBuf[:0]
 	}
 	c.marks = append(c.marks, markEntOf(m, v))
 }
@@ -1868,6 +1839,9 @@ func (c *conn) setSession(sid, version string) {
 			return
 		}
 	}
+	if c.sessions == nil {
+		c.sessions = c.sessionsBuf[:0]
+	}
 	if len(c.sessions) < maxSessions {
 		c.sessions = append(c.sessions, sessionVer{sid: sid, version: version})
 	}
@@ -1887,7 +1861,7 @@ func (c *conn) sessionVersion(sid string) string {
 func (c *conn) addID(id uint64) {
 	n := len(c.ids)
 	if c.ids == nil {
-		c.ids = make([]uint64, 0, 4) // a session setup's three, in one allocation
+		c.ids = c.idsBuf[:0]
 	}
 	if n == 0 || c.ids[n-1] < id {
 		c.ids = append(c.ids, id)

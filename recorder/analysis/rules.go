@@ -867,7 +867,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
 				sid = strings.Clone(sid) // not the materialised header list it points into (shared)
-				a.sids[sid] = r.id
+				a.sids[a.hkey(sid)] = r.id
 				c.session = sid
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
