@@ -308,6 +308,8 @@ type exMemo struct {
 	fam     string // its user-agent family key, once computed: a string into famBuf
 	uaSig   signal // its user agent's signal, once computed
 	uaDone  bool
+	addrSig signal // its remote address' signal, once computed
+	addrOK  bool
 	// tokBuf and famBuf hold tok and fam, kept from one exchange to the next that takes the memo (scratch: an
 	// index copies what it keeps).
 	tokBuf [len("tok:") + hashLen]byte
@@ -371,7 +373,7 @@ func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
 func (a *Analyzer) family(r *exRec, ex *recorder.Exchange) string {
 	m := a.memo(r)
 	if m.fam == "" {
-		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex))
+		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex), a.addr(r, ex))
 		m.fam = unsafe.String(unsafe.SliceData(m.famBuf), len(m.famBuf))
 	}
 	return m.fam
@@ -385,6 +387,16 @@ func (a *Analyzer) ua(r *exRec, ex *recorder.Exchange) signal {
 		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
 	return m.uaSig
+}
+
+// addr is the signal of the exchange's remote address (looked up once per exchange: its family and its client).
+func (a *Analyzer) addr(r *exRec, ex *recorder.Exchange) signal {
+	m := a.memo(r)
+	if !m.addrOK {
+		m.addrOK = true
+		m.addrSig = addrSignal(ex)
+	}
+	return m.addrSig
 }
 
 // uaMemoSize is the user agents whose signals an analyzer remembers: a client sends one or two, and a session
@@ -1306,15 +1318,16 @@ func isVersion(v string) bool {
 	return true
 }
 
-// appendFamilyKey appends the key that groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
-// and two user agents), or the user agent and the remote address.
-func appendFamilyKey(b []byte, ex *recorder.Exchange, s signal) []byte {
+// appendFamilyKey appends the key that groups exchanges that share no strong key to b: a recognised client
+// (Anthropic's backend uses many nodes and two user agents; s is the user agent's signal, addr the remote
+// address'), or the user agent and the remote address.
+func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal) []byte {
 	ua := ex.ReqHeaders.Get("User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
 		return append(append(b, "fam:"...), s.kind...)
 	}
-	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
-		return append(append(b, "fam:"...), a.kind...) // its nodes, whatever user agent (or none) they send
+	if addr.kind != "" && manyAddresses(addr.kind) {
+		return append(append(b, "fam:"...), addr.kind...) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
@@ -1926,7 +1939,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 	}
 	if r.stage() != StageClientMetadata {
 		take(a.ua(r, ex))
-		take(addrSignal(ex))
+		take(a.addr(r, ex))
 	}
 	stage := r.stage()
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too

@@ -327,3 +327,24 @@ func BenchmarkHeldGC(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkObserveCalls is the analyzer's work per tools/call on an established session as serve records
+// mcpload's (both snapshots), its window full: an exchange forgotten for every one observed.
+func BenchmarkObserveCalls(b *testing.B) {
+	u := serveCallUpdates(b, DefaultWindow+100, DefaultWindow+100)
+	a := New(Options{})
+	for _, x := range u {
+		a.Observe(x)
+	}
+	began, final := *u[len(u)-2], *u[len(u)-1]
+	id, at := final.ID, final.Start
+	b.ReportAllocs()
+	for b.Loop() {
+		id++
+		at = at.Add(300 * time.Microsecond)
+		b1, f1 := began, final
+		b1.ID, b1.Start, f1.ID, f1.Start = id, at, id, at
+		a.Observe(&b1)
+		a.Observe(&f1)
+	}
+}
