@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"hash/maphash"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"sort"
@@ -534,10 +535,18 @@ type stageEnt struct {
 	first  instant // when the connection first saw it (firstAt): no pointer, so that the collector does not scan stages
 	lastID uint64
 	dur    time.Duration
-	count  int
+	count  uint32 // saturating (satAdd): 4 bytes, so that a setup's connection fits 896 bytes
 	i      uint8
 	stat   uint8 // the status: its index in statuses
 	loc    uint8 // first's location (instant)
+}
+
+// satAdd is a+b, or the greatest uint32 past it.
+func satAdd(a, b uint32) uint32 {
+	if a+b < a {
+		return math.MaxUint32
+	}
+	return a + b
 }
 
 // firstAt is when the connection first saw the stage.
@@ -622,7 +631,7 @@ type conn struct {
 
 	seq        int
 	slot       uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	uaStrength int
+	uaStrength int32  // beside slot: a setup's connection fits the 896-byte size class with its malloc header
 	toolsList  uint64
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
@@ -1505,8 +1514,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
-			target.ua, target.uaStrength = shared(ua), s.strength
+		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
+			target.ua, target.uaStrength = shared(ua), int32(s.strength)
 		}
 	}
 	switch r.stage() {
@@ -1692,7 +1701,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 			continue
 		}
 		d := dst.stage(int(s.i), true)
-		d.count += s.count
+		d.count = satAdd(d.count, s.count)
 		if d.firstAt().IsZero() || s.firstAt().Before(d.firstAt()) {
 			d.first, d.loc = s.first, s.loc
 		}
@@ -1897,7 +1906,7 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 		return
 	}
 	s := c.stage(i, true)
-	s.count++
+	s.count = satAdd(s.count, 1)
 	if first, start := s.firstAt(), r.startAt(); first.IsZero() || start.Before(first) {
 		s.first, s.loc = r.start, r.loc
 	}
@@ -2166,7 +2175,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
 		if s != nil && s.count > 0 {
-			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, s.count
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, int(s.count)
 		} else if i < lastSeen {
 			ss.Status = StatusSkipped
 		}
