@@ -552,9 +552,6 @@ func satAdd(a, b uint32) uint32 {
 // firstAt is when the connection first saw the stage.
 func (s *stageEnt) firstAt() time.Time { return s.first.time(s.loc) }
 
-// setFirst sets when the connection first saw the stage.
-func (s *stageEnt) setFirst(t time.Time) { s.first, s.loc = instantOf(t) }
-
 func (s *stageEnt) status() StageStatus { return statuses[s.stat] }
 
 // markEnt is a mark a connection has set (m: its kind, mCode...): only the marks set are kept, as the stages.
@@ -582,8 +579,7 @@ type sessionVer struct{ sid, version string }
 // connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
 // lists start in: one object a connection, rather than five.
 type conn struct {
-	id     string
-	parent *conn
+	id string
 
 	best     signal
 	infoName string // clientInfo name/version
@@ -653,6 +649,7 @@ type conn struct {
 	// real session that follows joins it.
 	probe     bool
 	shared    bool // ids was handed out by Report: copy before an insert in the middle
+	merged    bool // folded into another (merge): dropped at the next Report or sweep
 	gone      bool
 	none      bool
 	noneEnded bool
@@ -1102,7 +1099,7 @@ func (a *Analyzer) sweep() {
 	if !a.holds(a.discovering.ex) {
 		a.discovering = ref{}
 	}
-	a.conns = slices.DeleteFunc(a.conns, func(c *conn) bool { return c.parent != nil || c.gone })
+	a.conns = slices.DeleteFunc(a.conns, func(c *conn) bool { return c.merged || c.gone })
 }
 
 // unlist takes a forgotten exchange out of its connection's ids: at the front at once (the oldest go first),
@@ -1656,28 +1653,12 @@ func shared(s string) string {
 	return unique.Make(s).Value()
 }
 
-func (c *conn) root() *conn {
-	if c == nil {
-		return nil
-	}
-	r := c
-	for r.parent != nil {
-		r = r.parent
-	}
-	for c.parent != nil && c.parent != r { // path compression
-		next := c.parent
-		c.parent = r
-		c = next
-	}
-	return r
-}
-
 // merge folds src into dst (the exchange shows they are one client's run).
 func (a *Analyzer) merge(dst, src *conn) {
 	a.compactIDs(dst)
 	a.compactIDs(src)
 	dst.held += src.held
-	src.parent = dst
+	src.merged = true
 	dst.gen++
 	if src.start.Before(dst.start) {
 		dst.start = src.start
@@ -2098,7 +2079,7 @@ func (a *Analyzer) report(views bool) *Report {
 	rep := &Report{Connections: []*Connection{}, Findings: []Finding{}}
 	live := a.conns[:0]
 	for _, c := range a.conns {
-		if c.parent != nil || c.gone {
+		if c.merged || c.gone {
 			continue
 		}
 		live = append(live, c)
