@@ -625,9 +625,11 @@ type conn struct {
 	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
 	noneUntil time.Time // the last field with a pointer (its location)
 
-	seq        int
-	slot       uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	uaStrength int32  // beside slot: a setup's connection fits the 896-byte size class with its malloc header
+	seq  int
+	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
+	// uaStrength is 8 bytes, so that the struct is 888 B: with its malloc header it fills the 896-byte size class
+	// exactly (TestSetupConnectionHeld).
+	uaStrength int
 	toolsList  uint64
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
@@ -1511,8 +1513,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
-			target.ua, target.uaStrength = shared(ua), int32(s.strength)
+		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
+			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
 	switch r.stage() {
