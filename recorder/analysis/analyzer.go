@@ -317,14 +317,19 @@ type exMemo struct {
 	famBuf []byte
 }
 
-// reset empties the memo for the next exchange, keeping its family buffer unless a stranger made it long.
+// reset empties the memo for the next exchange, keeping its family buffer unless it is long (maxFamBuf).
 func (m *exMemo) reset() {
 	buf := m.famBuf[:0]
-	if cap(buf) > maxKeyBuf {
+	if cap(buf) > maxFamBuf {
 		buf = nil
 	}
 	*m = exMemo{famBuf: buf}
 }
+
+// maxFamBuf bounds the family buffer a memo keeps for the next exchange: a usual family ("ua:" + a user agent +
+// "|" + a host) is tens of bytes; the memos let go are as many as the exchanges once open together (up to the
+// window), so that a stranger's long user agents on many open exchanges are not kept past them.
+const maxFamBuf = 256
 
 // memo is the record's memo, made (or taken from those let go) if it had none.
 func (a *Analyzer) memo(r *exRec) *exMemo {

@@ -7,6 +7,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,5 +347,30 @@ func BenchmarkObserveCalls(b *testing.B) {
 		b1.ID, b1.Start, f1.ID, f1.Start = id, at, id, at
 		a.Observe(&b1)
 		a.Observe(&f1)
+	}
+}
+
+// TestMemosKeepNoLongBuffers: the memos let go keep their family buffers for the next exchange only when short,
+// so that a stranger's long user agents on many exchanges open at once are not kept once they completed.
+func TestMemosKeepNoLongBuffers(t *testing.T) {
+	a := New(Options{})
+	long := strings.Repeat("x", 2000)
+	var open []*recorder.Exchange
+	for i := range 200 {
+		ex := newEx(uint64(i+1), "GET", "/mcp").req("User-Agent", long+strconv.Itoa(i)).req("Mcp-Session-Id", "s"+strconv.Itoa(i)).pending().ex
+		a.Observe(ex)
+		open = append(open, ex)
+	}
+	for _, ex := range open {
+		done := *ex
+		done.State, done.Status = recorder.StateComplete, 200
+		a.Observe(&done)
+	}
+	kept := 0
+	for _, m := range a.memoTab {
+		kept += cap(m.famBuf)
+	}
+	if len(a.memoTab) < 200 || kept > len(a.memoTab)*maxFamBuf {
+		t.Fatalf("%d memos keep %d B of family buffers", len(a.memoTab), kept)
 	}
 }
