@@ -46,9 +46,11 @@ type Analyzer struct {
 	// connTab are the connections records name (exRec.ci), by slot; connFree the slots let go.
 	connTab  []*conn
 	connFree []uint32
-	// memoTab are the memos of the records being analysed (exRec.mi), by slot; memoFree the slots let go.
-	memoTab  []*exMemo
-	memoFree []uint32
+	// memoTab are the memos of the records being analysed (exRec.mi), by slot; memoFree the slots let go that
+	// keep their memo for the next exchange (at most maxSpareMemos), memoSlots those that do not.
+	memoTab   []*exMemo
+	memoFree  []uint32
+	memoSlots []uint32
 	// facts are the facts of the records that have some (exRec.facts), odd the eras other than the usual two
 	// (eraOther): both by exchange id, few.
 	facts map[uint64]*exFacts
@@ -336,6 +338,9 @@ func (a *Analyzer) memo(r *exRec) *exMemo {
 	if r.mi == 0 {
 		if n := len(a.memoFree); n > 0 {
 			r.mi, a.memoFree = a.memoFree[n-1], a.memoFree[:n-1]
+		} else if n := len(a.memoSlots); n > 0 {
+			r.mi, a.memoSlots = a.memoSlots[n-1], a.memoSlots[:n-1]
+			a.memoTab[r.mi-1] = &exMemo{}
 		} else {
 			a.memoTab = append(a.memoTab, &exMemo{})
 			r.mi = uint32(len(a.memoTab))
@@ -343,6 +348,10 @@ func (a *Analyzer) memo(r *exRec) *exMemo {
 	}
 	return a.memoTab[r.mi-1]
 }
+
+// maxSpareMemos bounds the memos let go that are kept for the next exchanges: as many as exchanges are usually
+// open at once; past a burst of open exchanges (a stranger's many streams) the others go.
+const maxSpareMemos = 64
 
 // memoIf is the record's memo, or nil.
 func (a *Analyzer) memoIf(r *exRec) *exMemo {
@@ -357,8 +366,13 @@ func (a *Analyzer) releaseMemo(r *exRec) {
 	if r.mi == 0 {
 		return
 	}
-	a.memoTab[r.mi-1].reset()
-	a.memoFree = append(a.memoFree, r.mi)
+	if len(a.memoFree) < maxSpareMemos {
+		a.memoTab[r.mi-1].reset()
+		a.memoFree = append(a.memoFree, r.mi)
+	} else {
+		a.memoTab[r.mi-1] = nil
+		a.memoSlots = append(a.memoSlots, r.mi)
+	}
 	r.mi = 0
 }
 
@@ -746,7 +760,7 @@ func (a *Analyzer) Reset() {
 	a.exs = map[uint64]uint32{}
 	a.recs = recSlab{}
 	a.connTab, a.connFree = nil, nil
-	a.memoTab, a.memoFree = nil, nil
+	a.memoTab, a.memoFree, a.memoSlots = nil, nil, nil
 	a.facts = map[uint64]*exFacts{}
 	a.odd = map[uint64]string{}
 	a.order, a.head, a.late, a.top = nil, 0, nil, 0
