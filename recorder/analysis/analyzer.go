@@ -2,7 +2,9 @@ package analysis
 
 import (
 	"cmp"
+	"hash/maphash"
 	"maps"
+	"math"
 	"net"
 	"slices"
 	"sort"
@@ -38,7 +40,21 @@ const (
 // is what it learned from all of them (its stages, findings, names), so that a long session keeps its story.
 type Analyzer struct {
 	opts Options
-	exs  map[uint64]*exRec
+	// exs is every record held, by exchange id: its slot in recs (neither holds a pointer).
+	exs  map[uint64]uint32
+	recs recSlab
+	// connTab are the connections records name (exRec.ci), by slot; connFree the slots let go.
+	connTab  []*conn
+	connFree []uint32
+	// memoTab are the memos of the records being analysed (exRec.mi), by slot; memoFree the slots let go that
+	// keep their memo for the next exchange (at most maxSpareMemos), memoSlots those that do not.
+	memoTab   []*exMemo
+	memoFree  []uint32
+	memoSlots []uint32
+	// facts are the facts of the records that have some (exRec.facts), odd the eras other than the usual two
+	// (eraOther): both by exchange id, few.
+	facts map[uint64]*exFacts
+	odd   map[uint64]string
 	// order holds the ids of exs from order[head] on, oldest first, for forgetting the oldest past MaxExchanges.
 	order []uint64
 	head  int
@@ -54,18 +70,20 @@ type Analyzer struct {
 	seq   int     // connections created
 	// The indexes below name an exchange that set their entry (ref.ex, token.issued, client.ex, rtUse.ex, sids'
 	// values): an entry holds while that exchange is held, and sweep deletes the others.
-	keys map[string]ref     // strong keys (client id, token hash, session id, code hash) → connection
-	weak map[string]ref     // user-agent family → the last connection it was seen on
+	keys index              // strong keys (client id, token hash, session id, code hash) → connection
+	weak index              // user-agent family → the last connection it was seen on
 	toks map[string]*token  // access and refresh tokens issued in this capture, by hash
 	rts  map[string]rtUse   // refresh tokens presented, by hash: the latest use (at most maxRTUses)
 	cids map[string]*client // client ids registered (or metadata documents fetched) in this capture
-	sids map[string]uint64  // session ids issued in this capture → the initialize that issued it
+	sids map[hkey]uint64    // session ids issued in this capture (hkey) → the initialize that issued it
 	// discovering is the last connection that fetched metadata or got a challenge: a browser's authorization
 	// request (or the server's fetch of a client ID metadata document) with no known key belongs to it.
 	discovering ref
 	// hosts is, by remote host, the last connection a client request from it joined: a client's requests with
 	// another user agent from the same address join it (hostJoin).
-	hosts map[string]ref
+	hosts index
+	// seeds are the seeds of the indexes' key hashes (hkey).
+	seeds [2]maphash.Seed
 	// forgotten counts the exchanges forgotten since the indexes were last swept.
 	forgotten int
 	// sse are the 2024-11-05 event streams by the keys their POSTs find them by (sse.go), sseByID by stream id.
@@ -80,59 +98,142 @@ type Analyzer struct {
 	// keyBuf and keyList are the keys of the exchange being linked (headerKeys, keysOf): scratch.
 	keyBuf  []byte
 	keyList []string
+	cands   []*conn // link's candidates: scratch
 	// uaMemo are the last user agents looked up and their signals (uaSignal), uaNext the entry to replace next;
 	// uaLookups counts the lookups made (tests).
 	uaMemo    [uaMemoSize]uaMemoEnt
 	uaNext    int
 	uaLookups int
-	spare     *exMemo // a memo let go, for the next exchange
 
 	judged int // connections judged by connFindings (tests: a report's work follows the changes)
 }
 
-// exRec is what the analyzer keeps of one exchange (never the exchange itself): 80 bytes, its stage and status
-// as small numbers (stage, setStage) and its era interned (era, setEra) rather than strings (128 bytes before).
+// exRec is what the analyzer keeps of one exchange (never the exchange itself): 56 bytes without a pointer, in
+// chunks of recChunk (recSlab), found by id through a map of pointer-free entries, so that the collector neither
+// scans the records nor the map on its cycles (an exRec of 80 bytes with four pointers, one object per exchange
+// held, and a map of pointers to them before: the most numerous objects the analysis held). What a record names
+// is kept by number: its connection by slot (ci), its memo by slot (mi), its start as an instant, its era as a
+// code (an unusual era in Analyzer.odd), its facts (rare) in Analyzer.facts by id.
 type exRec struct {
 	id    uint64
-	start time.Time
-	eraH  unique.Handle[string] // the era (era, setEra): interned, so that it holds no note of the exchange
-	conn  *conn
-	facts *exFacts // nil for most
-	pair  uint64   // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
-	memo  *exMemo  // until its final snapshot is analysed
-	st    uint8    // the stage: 1 + its index in stageOrder (0: none yet)
-	stat  uint8    // the status: its index in statuses
-	// settled: stage fixed, counted in its connection's stage; done: final snapshot analysed; sse: a POST of a
-	// 2024-11-05 session, answered on the session's stream; parked: met open at the head of the forget queue, set
-	// aside until it completes (forget).
-	settled, done, sse, parked bool
+	pair  uint64  // for the upstream's copy of a client request (proxy mode): the client's exchange (its note "inbound")
+	start instant // when it started (startAt), its location loc
+	// ci is its connection, 1 + its slot in Analyzer.connTab (0: none yet): always a root (merge points the records
+	// of the connection it folds to the one they join).
+	ci uint32
+	mi uint32 // its memo (exMemo), 1 + its slot in Analyzer.memoTab, until its final snapshot is analysed (0: none)
+	// birth tells this record from an earlier one of the same id (a record forgotten, observed again) and from
+	// the record that had its slot before.
+	birth uint32
+	loc   uint8 // start's location (instant)
+	era   uint8 // its era: eraNone, eraLegacy, era2026 or eraOther (the string in Analyzer.odd)
+	st    uint8 // the stage: 1 + its index in stageOrder (0: none yet)
+	stat  uint8 // the status: its index in statuses
+	// facts: it has an entry in Analyzer.facts. settled: stage fixed, counted in its connection's stage; done:
+	// final snapshot analysed; sse: a POST of a 2024-11-05 session, answered on the session's stream; parked: met
+	// open at the head of the forget queue, set aside until it completes (forget).
+	facts, settled, done, sse, parked bool
 }
 
-// era is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
-func (r *exRec) era() string {
-	if r.eraH == (unique.Handle[string]{}) {
-		return ""
+// startAt is when the exchange started.
+func (r *exRec) startAt() time.Time { return r.start.time(r.loc) }
+
+// Era codes (exRec.era).
+const (
+	eraNone   = 0
+	eraLegacy = 1
+	era2026   = 2
+	eraOther  = 3 // Analyzer.odd holds it, by exchange id
+)
+
+// recEra is the exchange's protocol era ("legacy", "2026", what the embedded server's note said, or "").
+func (a *Analyzer) recEra(r *exRec) string {
+	switch r.era {
+	case eraLegacy:
+		return "legacy"
+	case era2026:
+		return "2026"
+	case eraOther:
+		return a.odd[r.id]
 	}
-	return r.eraH.Value()
+	return ""
 }
 
-// setEra sets the exchange's era. The era may be a piece of the exchange's note (the embedded server's): a handle
-// of its own copy does not keep the note alive, and is 8 bytes rather than a string's 16.
-func (r *exRec) setEra(era string) {
+// setEra sets the exchange's era. An era other than the usual two (a piece of the embedded server's note) is a
+// copy of its own in Analyzer.odd, so that it holds no note of the exchange.
+func (a *Analyzer) setEra(r *exRec, era string) {
+	if r.era == eraOther {
+		delete(a.odd, r.id)
+	}
 	switch era {
 	case "":
-		r.eraH = unique.Handle[string]{}
+		r.era = eraNone
 	case "legacy":
-		r.eraH = eraLegacy
+		r.era = eraLegacy
 	case "2026":
-		r.eraH = era2026
+		r.era = era2026
 	default:
-		r.eraH = unique.Make(era)
+		r.era = eraOther
+		a.odd[r.id] = strings.Clone(era)
 	}
 }
 
-// The usual eras' handles, made once.
-var eraLegacy, era2026 = unique.Make("legacy"), unique.Make("2026")
+// recChunk is the records a chunk of the record slab holds.
+const recChunk = 1024
+
+// recSlab holds the analyzer's records in chunks that do not move (a record's address holds while it is kept)
+// and hold no pointer (the collector does not scan them); slots let go are taken again first.
+type recSlab struct {
+	chunks []*[recChunk]exRec
+	n      uint32   // slots handed out
+	free   []uint32 // slots let go
+	births uint32
+}
+
+func (s *recSlab) at(i uint32) *exRec { return &s.chunks[i/recChunk][i%recChunk] }
+
+// alloc is a slot for a new record of id, and the record.
+func (s *recSlab) alloc(id uint64) (uint32, *exRec) {
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i, s.free = s.free[n-1], s.free[:n-1]
+	} else {
+		if s.n == uint32(len(s.chunks))*recChunk {
+			s.chunks = append(s.chunks, new([recChunk]exRec))
+		}
+		i = s.n
+		s.n++
+	}
+	s.births++
+	r := s.at(i)
+	*r = exRec{id: id, birth: s.births}
+	return i, r
+}
+
+// release lets slot i go.
+func (s *recSlab) release(i uint32) {
+	*s.at(i) = exRec{}
+	s.free = append(s.free, i)
+}
+
+// rec is the record of exchange id, or nil.
+func (a *Analyzer) rec(id uint64) *exRec {
+	if i, ok := a.exs[id]; ok {
+		return a.recs.at(i)
+	}
+	return nil
+}
+
+// connOf is the connection of a record (nil: none yet).
+func (a *Analyzer) connOf(r *exRec) *conn {
+	if r == nil || r.ci == 0 {
+		return nil
+	}
+	return a.connTab[r.ci-1]
+}
+
+// setConn puts a record in connection c (a root).
+func (r *exRec) setConn(c *conn) { r.ci = c.slot }
 
 // statuses are the stage statuses an exRec can hold, by index ("" first: none yet).
 var statuses = [...]StageStatus{"", StatusPending, StatusOK, StatusFailed, StatusSkipped}
@@ -169,66 +270,153 @@ type exFacts struct {
 	rules   []string
 }
 
-func (r *exRec) toggled() []string {
-	if r.facts == nil {
+// factsOf is the record's facts (nil: none).
+func (a *Analyzer) factsOf(r *exRec) *exFacts {
+	if !r.facts {
 		return nil
 	}
-	return r.facts.toggles
+	return a.facts[r.id]
 }
 
-func (r *exRec) fired() []string {
-	if r.facts == nil {
-		return nil
+// factsFor is the record's facts, made if it had none.
+func (a *Analyzer) factsFor(r *exRec) *exFacts {
+	if f := a.factsOf(r); f != nil {
+		return f
 	}
-	return r.facts.rules
+	f := &exFacts{}
+	a.facts[r.id], r.facts = f, true
+	return f
+}
+
+func (a *Analyzer) toggled(r *exRec) []string {
+	if f := a.factsOf(r); f != nil {
+		return f.toggles
+	}
+	return nil
+}
+
+func (a *Analyzer) fired(r *exRec) []string {
+	if f := a.factsOf(r); f != nil {
+		return f.rules
+	}
+	return nil
 }
 
 // exMemo is what is computed once of an exchange while it is analysed, let go (for the next exchange to reuse)
 // once its final snapshot was: most records live long, and these are needed only while it is analysed.
 type exMemo struct {
 	sig     signal // the exchange's own client signal, while it is in no connection (pending, no key yet)
-	tok     string // "tok:" + hash of its bearer token, once computed
+	tok     string // "tok:" + hash of its bearer token, once computed: a string into tokBuf
 	tokDone bool
-	fam     string // its user-agent family key, once computed
+	fam     string // its user-agent family key, once computed: a string into famBuf
 	uaSig   signal // its user agent's signal, once computed
 	uaDone  bool
+	addrSig signal // its remote address' signal, once computed
+	addrOK  bool
+	// tokBuf and famBuf hold tok and fam, kept from one exchange to the next that takes the memo (scratch: an
+	// index copies what it keeps).
+	tokBuf [len("tok:") + hashLen]byte
+	famBuf []byte
 }
 
-func (r *exRec) m() *exMemo {
-	if r.memo == nil {
-		r.memo = &exMemo{}
+// reset empties the memo for the next exchange, keeping its family buffer unless it is long (maxFamBuf).
+func (m *exMemo) reset() {
+	buf := m.famBuf[:0]
+	if cap(buf) > maxFamBuf {
+		buf = nil
 	}
-	return r.memo
+	*m = exMemo{famBuf: buf}
+}
+
+// maxFamBuf bounds the family buffer a memo keeps for the next exchange: a usual family ("ua:" + a user agent +
+// "|" + a host) is tens of bytes; the memos let go are as many as the exchanges once open together (up to the
+// window), so that a stranger's long user agents on many open exchanges are not kept past them.
+const maxFamBuf = 256
+
+// memo is the record's memo, made (or taken from those let go) if it had none.
+func (a *Analyzer) memo(r *exRec) *exMemo {
+	if r.mi == 0 {
+		if n := len(a.memoFree); n > 0 {
+			r.mi, a.memoFree = a.memoFree[n-1], a.memoFree[:n-1]
+		} else if n := len(a.memoSlots); n > 0 {
+			r.mi, a.memoSlots = a.memoSlots[n-1], a.memoSlots[:n-1]
+			a.memoTab[r.mi-1] = &exMemo{}
+		} else {
+			a.memoTab = append(a.memoTab, &exMemo{})
+			r.mi = uint32(len(a.memoTab))
+		}
+	}
+	return a.memoTab[r.mi-1]
+}
+
+// maxSpareMemos bounds the memos let go that are kept for the next exchanges: as many as exchanges are usually
+// open at once; past a burst of open exchanges (a stranger's many streams) the others go.
+const maxSpareMemos = 64
+
+// memoIf is the record's memo, or nil.
+func (a *Analyzer) memoIf(r *exRec) *exMemo {
+	if r.mi == 0 {
+		return nil
+	}
+	return a.memoTab[r.mi-1]
+}
+
+// releaseMemo lets the record's memo go, for the next exchange.
+func (a *Analyzer) releaseMemo(r *exRec) {
+	if r.mi == 0 {
+		return
+	}
+	if len(a.memoFree) < maxSpareMemos {
+		a.memoTab[r.mi-1].reset()
+		a.memoFree = append(a.memoFree, r.mi)
+	} else {
+		a.memoTab[r.mi-1] = nil
+		a.memoSlots = append(a.memoSlots, r.mi)
+	}
+	r.mi = 0
 }
 
 // tokKey is the key of the exchange's bearer token (hashed once per exchange).
-func (r *exRec) tokKey(ex *recorder.Exchange) string {
-	m := r.m()
+func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
+	m := a.memo(r)
 	if !m.tokDone {
 		m.tokDone = true
 		if t := bearer(ex); t != "" {
-			m.tok = "tok:" + hashSecret(t)
+			h := hashBytes(t)
+			b := append(append(m.tokBuf[:0], "tok:"...), h[:]...)
+			m.tok = unsafe.String(unsafe.SliceData(b), len(b))
 		}
 	}
 	return m.tok
 }
 
-func (r *exRec) family(a *Analyzer, ex *recorder.Exchange) string {
-	m := r.m()
+func (a *Analyzer) family(r *exRec, ex *recorder.Exchange) string {
+	m := a.memo(r)
 	if m.fam == "" {
-		m.fam = familyKey(ex, r.ua(a, ex))
+		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex), a.addr(r, ex))
+		m.fam = unsafe.String(unsafe.SliceData(m.famBuf), len(m.famBuf))
 	}
 	return m.fam
 }
 
 // ua is the signal of the exchange's user agent (looked up once per exchange, through the analyzer's memo).
-func (r *exRec) ua(a *Analyzer, ex *recorder.Exchange) signal {
-	m := r.m()
+func (a *Analyzer) ua(r *exRec, ex *recorder.Exchange) signal {
+	m := a.memo(r)
 	if !m.uaDone {
 		m.uaDone = true
 		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
 	}
 	return m.uaSig
+}
+
+// addr is the signal of the exchange's remote address (looked up once per exchange: its family and its client).
+func (a *Analyzer) addr(r *exRec, ex *recorder.Exchange) signal {
+	m := a.memo(r)
+	if !m.addrOK {
+		m.addrOK = true
+		m.addrSig = addrSignal(ex)
+	}
+	return m.addrSig
 }
 
 // uaMemoSize is the user agents whose signals an analyzer remembers: a client sends one or two, and a session
@@ -266,17 +454,13 @@ func (a *Analyzer) settle(r *exRec) {
 		r.parked = false
 		a.order = append(a.order, r.id)
 	}
-	if r.memo == nil {
-		return
-	}
-	*r.memo = exMemo{}
-	a.spare, r.memo = r.memo, nil
+	a.releaseMemo(r)
 }
 
-// ref is a connection as an index names it, and the exchange that set the entry last (its owner, in that
-// connection): the entry holds while the analyzer holds that exchange.
+// ref is a connection as an index names it: the exchange that set the entry last (its owner, in that
+// connection), whose record names the connection (a record names a root: merge points the records of the
+// connection it folds to the one they join). The entry holds while the analyzer holds that exchange.
 type ref struct {
-	c  *conn
 	ex uint64
 }
 
@@ -288,30 +472,38 @@ func (a *Analyzer) holds(id uint64) bool {
 
 // conn is the connection an index entry names, or nil when the exchange that set it was forgotten.
 func (a *Analyzer) conn(e ref) *conn {
-	if e.c == nil || !a.holds(e.ex) {
+	if e.ex == 0 {
 		return nil
 	}
-	return e.c.root()
+	return a.connOf(a.rec(e.ex))
 }
 
-// point sets an index entry to c, as exchange ex says; an entry that already names c keeps the latest owner.
-func (a *Analyzer) point(m map[string]ref, k string, c *conn, ex uint64) {
-	if old, ok := m[k]; ok && old.ex > ex && a.conn(old) == c {
+// point sets an index entry to c, as exchange ex (a record of c) says; an entry that already names c keeps the
+// latest owner. k may be scratch (the key buffer, a memo's): the index keeps its hash.
+func (a *Analyzer) point(m index, k string, c *conn, ex uint64) {
+	h := a.hkey(k)
+	if old, ok := m[h]; ok && old.ex > ex && a.conn(old) == c {
 		ex = old.ex
 	}
-	m[k] = ref{c: c, ex: ex}
+	m[h] = ref{ex: ex}
 }
 
-// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point: an entry that
-// does not change keeps its key, a new or changed one takes a copy of k.
-func (a *Analyzer) pointKey(k string, c *conn, ex uint64) {
-	old, ok := a.keys[k]
-	if ok && old.ex > ex && a.conn(old) == c {
-		ex = old.ex
-	}
-	if v := (ref{c: c, ex: ex}); !ok || v != old {
-		a.keys[strings.Clone(k)] = v
-	}
+// pointKey points the strong key k (a string into the key buffer: headerKeys) to c, as point.
+func (a *Analyzer) pointKey(k string, c *conn, ex uint64) { a.point(a.keys, k, c, ex) }
+
+// index is one of the analyzer's indexes (strong keys, families, hosts): by the key's hash (hkey), the exchange
+// that set the entry last. Neither holds a pointer, so that the collector scans neither the map nor its entries,
+// and a key is not copied into the index (a string of its own for every entry: a session setup's session key,
+// every exchange's before the entries were written in place).
+type index map[hkey]ref
+
+// hkey is a key's hash, 128 bits of two seeded hashes (maphash: a stranger does not know the seeds, so cannot
+// make two keys collide; two keys of a capture collide with a probability of about n²/2¹²⁹).
+type hkey [2]uint64
+
+// hkey is k's hash for the analyzer's indexes.
+func (a *Analyzer) hkey(k string) hkey {
+	return hkey{maphash.String(a.seeds[0], k), maphash.String(a.seeds[1], k)}
 }
 
 // mark is the latest exchange of some kind in a connection (for rules about what followed it).
@@ -362,17 +554,22 @@ type stageEnt struct {
 	first  instant // when the connection first saw it (firstAt): no pointer, so that the collector does not scan stages
 	lastID uint64
 	dur    time.Duration
-	count  int
+	count  uint32 // saturating (satAdd): 4 bytes, so that a setup's connection fits 896 bytes
 	i      uint8
 	stat   uint8 // the status: its index in statuses
 	loc    uint8 // first's location (instant)
 }
 
+// satAdd is a+b, or the greatest uint32 past it.
+func satAdd(a, b uint32) uint32 {
+	if a+b < a {
+		return math.MaxUint32
+	}
+	return a + b
+}
+
 // firstAt is when the connection first saw the stage.
 func (s *stageEnt) firstAt() time.Time { return s.first.time(s.loc) }
-
-// setFirst sets when the connection first saw the stage.
-func (s *stageEnt) setFirst(t time.Time) { s.first, s.loc = instantOf(t) }
 
 func (s *stageEnt) status() StageStatus { return statuses[s.stat] }
 
@@ -396,22 +593,23 @@ func (e *markEnt) mark() mark { return mark{at: e.at.time(e.loc), ex: e.ex} }
 // sessionVer is the protocol version a session's initialize negotiated.
 type sessionVer struct{ sid, version string }
 
+// conn is a connection: what the analysis learned of one client's run. Its fields that hold pointers come first
+// and the others after them (the collector scans an object up to its last pointer), and what a session setup's
+// connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
+// lists start in: one object a connection, rather than five.
 type conn struct {
-	id     string
-	seq    int
-	parent *conn
+	id string
 
-	best       signal
-	infoName   string // clientInfo name/version
-	regName    string // registered client_name
-	ua         string
-	uaStrength int
-	era        string
-	protocol   string
-	clientID   string
-	session    string
-	token      string
-	mcpURL     string
+	best     signal
+	infoName string // clientInfo name/version
+	regName  string // registered client_name
+	ua       string
+	era      string
+	protocol string
+	clientID string
+	session  string
+	token    string
+	mcpURL   string
 	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
 	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
 	// maxSessions of them.
@@ -419,12 +617,49 @@ type conn struct {
 	sessions   []sessionVer
 	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
 	// that list's exchange (0: never listed).
-	tools     map[string]bool
-	toolsList uint64
-	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
-	stale     bool            // a name of listed is missing from tools
+	tools  map[string]bool
+	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
 	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
 	asIDs []string
+	// grantResource is the resource parameter of the latest authorization or token request.
+	grantResource string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
+
+	stages []stageEnt // the stages seen (stage, addStage)
+	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
+	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
+	ids []uint64
+	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
+	kept map[uint64]keptEx
+
+	order []*Finding // the findings, one per rule (finding), in the order they were found
+	marks []markEnt  // the marks set (markOf, setMark)
+
+	view        *connView     // nil until Report viewed it (FindingsReport never does)
+	sessionsBuf [1]sessionVer // where sessions starts
+	start       time.Time
+	last        time.Time
+	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
+	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	noneUntil time.Time // the last field with a pointer (its location)
+
+	seq  int
+	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
+	// uaStrength is 8 bytes, so that the struct is 888 B: with its malloc header it fills the 896-byte size class
+	// exactly (TestSetupConnectionHeld).
+	uaStrength int
+	toolsList  uint64
+	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
+	expiredBy uint64
+	holes     int
+	held      int
+	// gen counts changes; Report reuses the last view of a connection that did not change.
+	gen     uint64
+	noneGen uint64
+
+	stale        bool // a name of listed is missing from tools
+	expiredHasRT bool
 	// unusedRT: the connection holds a refresh token it has not used (issued with its latest token).
 	unusedRT bool
 	// echoed: a request of the connection carried a session id this server issued.
@@ -433,40 +668,18 @@ type conn struct {
 	mcp bool
 	// probe: the connection's handshakes so far were a client's throwaway session (mcp-remote-fallback-test): the
 	// real session that follows joins it.
-	probe bool
-	// grantResource is the resource parameter of the latest authorization or token request.
-	grantResource string
-	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
-	rw *rewrites
-	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
-	expiredBy    uint64
-	expiredHasRT bool
-	start        time.Time
-	last         time.Time
-
-	stages []stageEnt // the stages seen (stage, addStage)
-	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
-	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
-	ids    []uint64
-	shared bool // ids was handed out by Report: copy before an insert in the middle
-	holes  int
-	held   int
-	gone   bool
-	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
-	kept map[uint64]keptEx
-
-	order []*Finding // the findings, one per rule (finding), in the order they were found
-	marks []markEnt  // the marks set (markOf, setMark)
-
-	// gen counts changes; Report reuses the last view of a connection that did not change.
-	gen  uint64
-	view *connView // nil until Report viewed it (FindingsReport never does)
-	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
-	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
+	probe     bool
+	shared    bool // ids was handed out by Report: copy before an insert in the middle
+	merged    bool // folded into another (merge): dropped at the next Report or sweep
+	gone      bool
 	none      bool
 	noneEnded bool
-	noneGen   uint64
-	noneUntil time.Time
+
+	// Where stages, marks and ids start: a session setup's three stages, four marks (initialize, its success and
+	// session, initialized) and three exchanges.
+	stagesBuf [3]stageEnt
+	marksBuf  [4]markEnt
+	idsBuf    [4]uint64
 }
 
 // connView is the last view of a connection Report built, at generation gen, with the absence findings abs.
@@ -519,7 +732,7 @@ func (a *Analyzer) client(cid string) *client {
 
 // issued reports a session id issued in this capture.
 func (a *Analyzer) issued(sid string) bool {
-	ex, ok := a.sids[sid]
+	ex, ok := a.sids[a.hkey(sid)]
 	return ok && a.holds(ex)
 }
 
@@ -544,17 +757,23 @@ func New(opts Options) *Analyzer {
 
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
-	a.exs = map[uint64]*exRec{}
+	a.exs = map[uint64]uint32{}
+	a.recs = recSlab{}
+	a.connTab, a.connFree = nil, nil
+	a.memoTab, a.memoFree, a.memoSlots = nil, nil, nil
+	a.facts = map[uint64]*exFacts{}
+	a.odd = map[uint64]string{}
 	a.order, a.head, a.late, a.top = nil, 0, nil, 0
 	a.conns, a.seq = nil, 0
-	a.keys = map[string]ref{}
-	a.weak = map[string]ref{}
+	a.seeds = [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}
+	a.keys = index{}
+	a.weak = index{}
 	a.toks = map[string]*token{}
 	a.rts = map[string]rtUse{}
 	a.cids = map[string]*client{}
-	a.sids = map[string]uint64{}
+	a.sids = map[hkey]uint64{}
 	a.discovering = ref{}
-	a.hosts = map[string]ref{}
+	a.hosts = index{}
 	a.forgotten = 0
 	a.sse = map[string]*sseStream{}
 	a.sseByID = map[uint64]*sseStream{}
@@ -608,7 +827,7 @@ func (s since) String() string {
 // Done reports whether the analyzer holds the exchange id and has observed its final snapshot: Observe ignores
 // another copy of it.
 func (a *Analyzer) Done(id uint64) bool {
-	r := a.exs[id]
+	r := a.rec(id)
 	return r != nil && r.done
 }
 
@@ -617,14 +836,15 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 	if ex == nil {
 		return
 	}
-	r := a.exs[ex.ID]
+	r := a.rec(ex.ID)
 	if r == nil {
-		r = &exRec{id: ex.ID, start: ex.Start, memo: a.spare}
-		a.spare = nil
-		a.exs[ex.ID] = r
+		var i uint32
+		i, r = a.recs.alloc(ex.ID)
+		r.start, r.loc = instantOf(ex.Start)
+		a.exs[ex.ID] = i
 		a.enqueue(ex.ID)
 		if len(a.exs) > a.opts.MaxExchanges {
-			a.forget()
+			a.forget() // never this record: the newest
 		}
 	}
 	if r.done {
@@ -647,7 +867,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 				r.pair = inboundOf(ex)
 			}
 			r.setStatus(statusOf(ex, r.stage()))
-			r.setEra(a.eraOf(ex, r.stage()))
+			a.setEra(r, a.eraOf(ex, r.stage()))
 			r.settled = ex.State != recorder.StatePending
 			r.done = complete
 			return
@@ -656,12 +876,12 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 	if !r.settled {
 		r.setStage(StageOf(ex, a.opts.MCPPath))
 		if ex.State == recorder.StatePending {
-			if s := r.ua(a, ex); s.better(r.m().sig) {
-				r.m().sig = s // until it joins a connection, its own user agent names its client
+			if s, m := a.ua(r, ex), a.memo(r); s.better(m.sig) {
+				m.sig = s // until it joins a connection, its own user agent names its client
 			}
 			// No response yet: the stage is provisional. Join a connection only on a header key (a token or a
 			// session), since a body not read yet may name another.
-			if r.conn == nil {
+			if r.ci == 0 {
 				if keys := a.headerKeys(r, ex); len(keys) > 0 {
 					a.link(r, ex, keys)
 				}
@@ -677,12 +897,12 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		if wait {
 			r.setStatus(StatusPending) // until its answer arrives on the stream
 		}
-		r.setEra(a.eraOf(ex, r.stage()))
-		if r.sse && r.era() == "" {
-			r.setEra("legacy")
+		a.setEra(r, a.eraOf(ex, r.stage()))
+		if r.sse && r.era == eraNone {
+			a.setEra(r, "legacy")
 		}
 		if t := toggleNames(ex); len(t) > 0 {
-			r.facts = &exFacts{toggles: t}
+			a.factsFor(r).toggles = t
 		}
 		c := a.link(r, ex, a.keysOf(r, ex, r.stage()))
 		c.addStage(r, duration(ex))
@@ -702,7 +922,7 @@ func (a *Analyzer) observe(r *exRec, ex *recorder.Exchange) {
 		a.check(r, ex, c)
 		return
 	}
-	c := r.conn.root()
+	c := a.connOf(r)
 	var wait bool
 	if complete {
 		ex, wait = a.sseAnswered(r, ex)
@@ -742,7 +962,7 @@ func (a *Analyzer) forget() {
 		id := a.order[a.head]
 		a.head++
 		a.forgetSteps++
-		switch r := a.exs[id]; {
+		switch r := a.rec(id); {
 		case r == nil:
 		case !r.done:
 			r.parked = true
@@ -760,7 +980,7 @@ func (a *Analyzer) forget() {
 func (a *Analyzer) Forget(below uint64) {
 	for a.head < len(a.order) {
 		id := a.order[a.head]
-		r := a.exs[id]
+		r := a.rec(id)
 		if r != nil && id >= below {
 			break // those behind it are greater, or in late
 		}
@@ -770,7 +990,7 @@ func (a *Analyzer) Forget(below uint64) {
 		}
 	}
 	for len(a.late) > 0 && a.late[0] < below {
-		if r := a.exs[a.late.pop()]; r != nil {
+		if r := a.rec(a.late.pop()); r != nil {
 			a.drop(r)
 		}
 	}
@@ -859,16 +1079,27 @@ const sweepMin = 256
 // last exchange. The index entries it set are swept once as many exchanges were forgotten as are held (amortised
 // O(1) an exchange; until then they no longer hold: see ref).
 func (a *Analyzer) drop(r *exRec) {
-	delete(a.exs, r.id)
-	a.forgetSSE(r.id)
-	if c := r.conn.root(); c != nil {
-		c.keep(r)
+	id := r.id
+	a.forgetSSE(id)
+	if c := a.connOf(r); c != nil {
+		a.keep(c, r)
 		c.held--
-		a.unlist(c, r.id)
+		r.ci = 0 // not held in c while unlist looks
+		a.unlist(c, id)
 		if c.held <= 0 {
 			c.forget()
+			a.freeConn(c)
 		}
 	}
+	a.releaseMemo(r)
+	if r.facts {
+		delete(a.facts, id)
+	}
+	if r.era == eraOther {
+		delete(a.odd, id)
+	}
+	a.recs.release(a.exs[id])
+	delete(a.exs, id)
 	a.forgotten++
 	if a.forgotten >= max(len(a.exs), sweepMin) {
 		a.sweep()
@@ -878,18 +1109,18 @@ func (a *Analyzer) drop(r *exRec) {
 // sweep deletes the index entries whose exchange was forgotten, and the connections gone or merged.
 func (a *Analyzer) sweep() {
 	a.forgotten = 0
-	gone := func(_ string, e ref) bool { return !a.holds(e.ex) }
+	gone := func(_ hkey, e ref) bool { return !a.holds(e.ex) }
 	maps.DeleteFunc(a.keys, gone)
 	maps.DeleteFunc(a.weak, gone)
 	maps.DeleteFunc(a.hosts, gone)
 	maps.DeleteFunc(a.toks, func(_ string, t *token) bool { return !a.holds(t.issued.ex) })
 	maps.DeleteFunc(a.rts, func(_ string, u rtUse) bool { return !a.holds(u.ex) })
 	maps.DeleteFunc(a.cids, func(_ string, c *client) bool { return !a.holds(c.ex) })
-	maps.DeleteFunc(a.sids, func(_ string, ex uint64) bool { return !a.holds(ex) })
+	maps.DeleteFunc(a.sids, func(_ hkey, ex uint64) bool { return !a.holds(ex) })
 	if !a.holds(a.discovering.ex) {
 		a.discovering = ref{}
 	}
-	a.conns = slices.DeleteFunc(a.conns, func(c *conn) bool { return c.parent != nil || c.gone })
+	a.conns = slices.DeleteFunc(a.conns, func(c *conn) bool { return c.merged || c.gone })
 }
 
 // unlist takes a forgotten exchange out of its connection's ids: at the front at once (the oldest go first),
@@ -912,8 +1143,8 @@ func (a *Analyzer) unlist(c *conn, id uint64) {
 
 // heldIn reports whether exchange id is held, in connection c.
 func (a *Analyzer) heldIn(c *conn, id uint64) bool {
-	r := a.exs[id]
-	return r != nil && r.conn.root() == c
+	r := a.rec(id)
+	return r != nil && r.ci == c.slot && c.slot != 0
 }
 
 // compactIDs drops the holes from a connection's ids (into a new slice: a report may hold the old one).
@@ -949,9 +1180,9 @@ func (c *conn) marked(id uint64) bool {
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
 // there are marks: the others are dropped as they pile up).
-func (c *conn) keep(r *exRec) {
-	erred := r.erred()
-	if len(r.toggled()) == 0 && !erred || !c.marked(r.id) {
+func (a *Analyzer) keep(c *conn, r *exRec) {
+	erred := a.recErred(r)
+	if len(a.toggled(r)) == 0 && !erred || !c.marked(r.id) {
 		return
 	}
 	if c.kept == nil {
@@ -960,7 +1191,7 @@ func (c *conn) keep(r *exRec) {
 	if len(c.kept) >= 2*(numMarks+2) {
 		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
 	}
-	c.kept[r.id] = keptEx{toggles: r.toggled(), erred: erred}
+	c.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
 }
 
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
@@ -968,6 +1199,7 @@ func (c *conn) forget() {
 	c.gone = true
 	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
 	c.stages, c.marks = nil, nil
+	c.sessionsBuf = [1]sessionVer{}
 	c.asIDs, c.rw, c.kept = nil, nil, nil
 }
 
@@ -1113,21 +1345,23 @@ func isVersion(v string) bool {
 	return true
 }
 
-// familyKey groups exchanges that share no strong key: a recognised client (Anthropic's backend uses many nodes
-// and two user agents), or the user agent and the remote address.
-func familyKey(ex *recorder.Exchange, s signal) string {
+// appendFamilyKey appends the key that groups exchanges that share no strong key to b: a recognised client
+// (Anthropic's backend uses many nodes and two user agents; s is the user agent's signal, addr the remote
+// address'), or the user agent and the remote address.
+func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal) []byte {
 	ua := ex.ReqHeaders.Get("User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
-		return "fam:" + string(s.kind)
+		return append(append(b, "fam:"...), s.kind...)
 	}
-	if a := addrSignal(ex); a.kind != "" && manyAddresses(a.kind) {
-		return "fam:" + string(a.kind) // its nodes, whatever user agent (or none) they send
+	if addr.kind != "" && manyAddresses(addr.kind) {
+		return append(append(b, "fam:"...), addr.kind...) // its nodes, whatever user agent (or none) they send
 	}
 	host := ex.RemoteAddr
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	return "ua:" + ua + "|" + host
+	b = append(append(b, "ua:"...), ua...)
+	return append(append(b, '|'), host...)
 }
 
 // opening stages start a run; one that comes after a finished handshake and shares no key starts a new
@@ -1149,7 +1383,7 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 		a.keyBuf = nil // a stranger's long key once: not kept
 	}
 	a.keyBuf, a.keyList = a.keyBuf[:0], a.keyList[:0]
-	if t := r.tokKey(ex); t != "" {
+	if t := a.tokKey(r, ex); t != "" {
 		a.keyList = append(a.keyList, t)
 	}
 	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
@@ -1244,12 +1478,13 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 // link puts the exchange in a connection: the one its strong keys name (merging connections the exchange shows
 // to be one), else by user agent and time, else a new one.
 func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
-	var cands []*conn
-	if r.conn != nil {
-		cands = append(cands, r.conn.root())
+	cands := a.cands[:0]
+	defer func() { clear(cands); a.cands = cands[:0] }()
+	if c := a.connOf(r); c != nil {
+		cands = append(cands, c)
 	}
 	for _, k := range keys {
-		c := a.conn(a.keys[k])
+		c := a.conn(a.keys[a.hkey(k)])
 		if c == nil {
 			continue
 		}
@@ -1279,8 +1514,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 			}
 		}
 	}
-	if r.conn == nil {
-		r.conn = target
+	if r.ci == 0 {
+		r.setConn(target)
 		target.addID(r.id)
 		target.held++
 	}
@@ -1288,7 +1523,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		a.pointKey(k, target, r.id)
 	}
 	target.gen++
-	a.point(a.weak, r.family(a, ex), target, r.id)
+	a.point(a.weak, a.family(r, ex), target, r.id)
 	if ex.Start.Before(target.start) {
 		target.start = ex.Start
 	}
@@ -1297,13 +1532,13 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := r.ua(a, ex); target.ua == "" || s.strength > target.uaStrength {
+		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
 			target.ua, target.uaStrength = shared(ua), s.strength
 		}
 	}
 	switch r.stage() {
 	case StageChallenge, StageResourceMetadata, StageAuthMetadata:
-		d := ref{c: target, ex: r.id}
+		d := ref{ex: r.id}
 		if a.discovering.ex > r.id && a.conn(a.discovering) == target {
 			d.ex = a.discovering.ex
 		}
@@ -1364,7 +1599,7 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[r.family(a, ex)]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[a.hkey(a.family(r, ex))]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1391,7 +1626,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 	if ex.Kind != recorder.Inbound {
 		return nil
 	}
-	c := a.conn(a.hosts[remoteHost(ex)])
+	c := a.conn(a.hosts[a.hkey(remoteHost(ex))])
 	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.markOf(mIssued).set() {
 		return nil
 	}
@@ -1408,7 +1643,25 @@ func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	a.seq++
 	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
 	a.conns = append(a.conns, c)
+	if n := len(a.connFree); n > 0 {
+		c.slot, a.connFree = a.connFree[n-1], a.connFree[:n-1]
+		a.connTab[c.slot-1] = c
+	} else {
+		a.connTab = append(a.connTab, c)
+		c.slot = uint32(len(a.connTab))
+	}
 	return c
+}
+
+// freeConn lets a connection's slot go: no record names it (its last one was forgotten, or merge pointed them to
+// the connection it joined).
+func (a *Analyzer) freeConn(c *conn) {
+	if c.slot == 0 {
+		return
+	}
+	a.connTab[c.slot-1] = nil
+	a.connFree = append(a.connFree, c.slot)
+	c.slot = 0
 }
 
 // shared is s as a string of the analysis' own, one copy for every equal value (unique): a string of an
@@ -1421,28 +1674,12 @@ func shared(s string) string {
 	return unique.Make(s).Value()
 }
 
-func (c *conn) root() *conn {
-	if c == nil {
-		return nil
-	}
-	r := c
-	for r.parent != nil {
-		r = r.parent
-	}
-	for c.parent != nil && c.parent != r { // path compression
-		next := c.parent
-		c.parent = r
-		c = next
-	}
-	return r
-}
-
 // merge folds src into dst (the exchange shows they are one client's run).
 func (a *Analyzer) merge(dst, src *conn) {
 	a.compactIDs(dst)
 	a.compactIDs(src)
 	dst.held += src.held
-	src.parent = dst
+	src.merged = true
 	dst.gen++
 	if src.start.Before(dst.start) {
 		dst.start = src.start
@@ -1466,7 +1703,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 			continue
 		}
 		d := dst.stage(int(s.i), true)
-		d.count += s.count
+		d.count = satAdd(d.count, s.count)
 		if d.firstAt().IsZero() || s.firstAt().Before(d.firstAt()) {
 			d.first, d.loc = s.first, s.loc
 		}
@@ -1511,6 +1748,12 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 	}
 	dst.ids, dst.shared = merged, false
+	for _, id := range src.ids { // compacted: each names src
+		if r := a.rec(id); r != nil && r.ci == src.slot {
+			r.setConn(dst)
+		}
+	}
+	a.freeConn(src)
 	for _, f := range src.order {
 		if g := dst.finding(f.Rule); g != nil {
 			g.Count += f.Count
@@ -1571,7 +1814,7 @@ func (c *conn) stage(i int, add bool) *stageEnt {
 		return nil
 	}
 	if c.stages == nil {
-		c.stages = make([]stageEnt, 0, 3) // a session setup's three stages
+		c.stages = c.stagesBuf[:0]
 	}
 	c.stages = append(c.stages, stageEnt{i: uint8(i)})
 	return &c.stages[len(c.stages)-1]
@@ -1596,7 +1839,7 @@ func (c *conn) setMark(m int, v mark) {
 		}
 	}
 	if c.marks == nil {
-		c.marks = make([]markEnt, 0, 4) // a session setup's marks: initialize, its success and session, initialized
+		c.marks = c.marksBuf[:0]
 	}
 	c.marks = append(c.marks, markEntOf(m, v))
 }
@@ -1620,6 +1863,9 @@ func (c *conn) setSession(sid, version string) {
 			return
 		}
 	}
+	if c.sessions == nil {
+		c.sessions = c.sessionsBuf[:0]
+	}
 	if len(c.sessions) < maxSessions {
 		c.sessions = append(c.sessions, sessionVer{sid: sid, version: version})
 	}
@@ -1639,7 +1885,7 @@ func (c *conn) sessionVersion(sid string) string {
 func (c *conn) addID(id uint64) {
 	n := len(c.ids)
 	if c.ids == nil {
-		c.ids = make([]uint64, 0, 4) // a session setup's three, in one allocation
+		c.ids = c.idsBuf[:0]
 	}
 	if n == 0 || c.ids[n-1] < id {
 		c.ids = append(c.ids, id)
@@ -1662,9 +1908,9 @@ func (c *conn) addStage(r *exRec, dur time.Duration) {
 		return
 	}
 	s := c.stage(i, true)
-	s.count++
-	if first := s.firstAt(); first.IsZero() || r.start.Before(first) {
-		s.setFirst(r.start)
+	s.count = satAdd(s.count, 1)
+	if first, start := s.firstAt(), r.startAt(); first.IsZero() || start.Before(first) {
+		s.first, s.loc = r.start, r.loc
 	}
 	if r.id >= s.lastID {
 		s.lastID, s.stat, s.dur = r.id, r.stat, dur
@@ -1679,7 +1925,7 @@ func (c *conn) updateStage(r *exRec, dur time.Duration) {
 }
 
 func (c *conn) mark(m int, r *exRec) {
-	if v := (mark{at: r.start, ex: r.id}); c.markOf(m).before(v) {
+	if v := (mark{at: r.startAt(), ex: r.id}); c.markOf(m).before(v) {
 		c.setMark(m, v)
 		c.gen++
 	}
@@ -1703,8 +1949,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if r.stage() != StageClientMetadata {
-		take(r.ua(a, ex))
-		take(addrSignal(ex))
+		take(a.ua(r, ex))
+		take(a.addr(r, ex))
 	}
 	stage := r.stage()
 	if stage == StageChallenge { // an initialize or discover answered 401 names its client too
@@ -1764,7 +2010,7 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	default:
 		// 2026-07-28 requests carry clientInfo in _meta; read it while the client is not known well.
-		if c.best.strength < 3 && r.era() == "2026" {
+		if c.best.strength < 3 && a.recEra(r) == "2026" {
 			name, version := a.clientInfo(ex)
 			s := clientInfoSignal(name, version)
 			take(s)
@@ -1777,13 +2023,13 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // observeEra keeps the connection's era (the latest successful MCP exchange's), protocol version and MCP URL.
 func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
-	if r.era() == "" {
+	if a.recEra(r) == "" {
 		return
 	}
 	if r.status() == StatusOK || c.era == "" {
-		c.era = r.era()
+		c.era = a.recEra(r)
 	}
-	if r.era() == "2026" && r.status() == StatusOK {
+	if a.recEra(r) == "2026" && r.status() == StatusOK {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = shared(v)
@@ -1795,23 +2041,23 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // Info returns what the analysis says of one exchange.
 func (a *Analyzer) Info(id uint64) Info {
-	r := a.exs[id]
+	r := a.rec(id)
 	if r == nil {
 		return Info{}
 	}
-	info := Info{Stage: r.stage(), Status: r.status(), Era: r.era()}
-	if r.memo != nil && r.memo.sig.strength > weakStrength { // a shared signal names nobody alone
-		info.Client = r.memo.sig.kind
+	info := Info{Stage: r.stage(), Status: r.status(), Era: a.recEra(r)}
+	if m := a.memoIf(r); m != nil && m.sig.strength > weakStrength { // a shared signal names nobody alone
+		info.Client = m.sig.kind
 	}
 	if !r.settled {
 		info.Status = StatusPending
 	}
-	c := r.conn.root()
-	if p := a.exs[r.pair]; r.pair != 0 && p != nil {
-		if pc := p.conn.root(); pc != nil {
+	c := a.connOf(r)
+	if p := a.rec(r.pair); r.pair != 0 && p != nil {
+		if pc := a.connOf(p); pc != nil {
 			info.Connection, info.Client = pc.id, pc.kind()
-		} else if p.memo != nil && p.memo.sig.strength > weakStrength {
-			info.Client = p.memo.sig.kind // the client's request is not in a connection yet: its user agent names it
+		} else if m := a.memoIf(p); m != nil && m.sig.strength > weakStrength {
+			info.Client = m.sig.kind // the client's request is not in a connection yet: its user agent names it
 		}
 		if info.Stage == StageOther && p.settled {
 			info.Stage = p.stage() // a copy the upstream never read (no body to classify) is for the client's stage
@@ -1821,7 +2067,7 @@ func (a *Analyzer) Info(id uint64) Info {
 	if c != nil {
 		info.Connection = c.id
 		info.Client = c.kind()
-		for _, rule := range r.fired() {
+		for _, rule := range a.fired(r) {
 			if f := c.finding(rule); f != nil {
 				g := *f
 				g.Connection = c.id
@@ -1854,7 +2100,7 @@ func (a *Analyzer) report(views bool) *Report {
 	rep := &Report{Connections: []*Connection{}, Findings: []Finding{}}
 	live := a.conns[:0]
 	for _, c := range a.conns {
-		if c.parent != nil || c.gone {
+		if c.merged || c.gone {
 			continue
 		}
 		live = append(live, c)
@@ -1931,7 +2177,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		ss := StageState{Stage: st, Status: StatusPending}
 		if s != nil && s.count > 0 {
-			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, s.count
+			ss.Status, ss.At, ss.Duration, ss.Exchange, ss.Count = s.status(), s.firstAt(), s.dur, s.lastID, int(s.count)
 		} else if i < lastSeen {
 			ss.Status = StatusSkipped
 		}

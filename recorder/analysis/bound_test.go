@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -95,27 +96,40 @@ func TestWindowBoundsHeldBytes(t *testing.T) {
 	runtime.KeepAlive(a)
 }
 
-// An exchange's record fits 80 bytes (its stage and status as small numbers and its era interned, not strings:
-// 128 before), and keeps every stage, status and era as it was set — an era that is a piece of the exchange's note
+// An exchange's record fits 56 bytes and holds no pointer (its connection and memo by slot, its start as an
+// instant, its era as a code: 80 bytes with four pointers before, one object the collector marked per exchange
+// held), and keeps every stage, status and era as it was set — an era that is a piece of the exchange's note
 // without keeping the note.
 func TestExRecIsSmall(t *testing.T) {
-	if n := unsafe.Sizeof(exRec{}); n > 80 {
+	if n := unsafe.Sizeof(exRec{}); n > 56 {
 		t.Errorf("exRec is %d bytes", n)
 	}
+	if p := pointerFields(reflect.TypeFor[exRec]()); len(p) > 0 {
+		t.Errorf("exRec holds pointers: %v", p)
+	}
+	a := New(Options{})
 	var r exRec
-	if r.stage() != "" || r.status() != "" || r.era() != "" {
-		t.Errorf("a new record: stage %q, status %q, era %q", r.stage(), r.status(), r.era())
+	r.id = 7
+	if r.stage() != "" || r.status() != "" || a.recEra(&r) != "" {
+		t.Errorf("a new record: stage %q, status %q, era %q", r.stage(), r.status(), a.recEra(&r))
 	}
 	note := strings.Repeat("x", 4096)
-	for _, era := range []string{"legacy", "2026", note[:7], ""} {
-		r.setEra(era)
-		if r.era() != era {
-			t.Errorf("era %q kept as %q", era, r.era())
+	for _, era := range []string{"legacy", "2026", note[:7], "", note[:9]} {
+		a.setEra(&r, era)
+		if a.recEra(&r) != era {
+			t.Errorf("era %q kept as %q", era, a.recEra(&r))
 		}
 	}
-	r.setEra(note[:7])
-	if unsafe.StringData(r.era()) == unsafe.StringData(note) {
+	if len(a.odd) != 1 {
+		t.Errorf("%d unusual eras kept for one record", len(a.odd))
+	}
+	a.setEra(&r, note[:7])
+	if unsafe.StringData(a.recEra(&r)) == unsafe.StringData(note) {
 		t.Error("the era refers to the note's bytes")
+	}
+	a.setEra(&r, "legacy")
+	if len(a.odd) != 0 {
+		t.Errorf("%d unusual eras kept after the record's era became legacy", len(a.odd))
 	}
 	for _, st := range stageOrder {
 		r.setStage(st)
@@ -129,4 +143,25 @@ func TestExRecIsSmall(t *testing.T) {
 			t.Errorf("status %q kept as %q", s, r.status())
 		}
 	}
+}
+
+// pointerFields lists the fields of t (a struct, arrays and structs within it) that hold pointers.
+func pointerFields(t reflect.Type) []string {
+	var out []string
+	var walk func(t reflect.Type, path string)
+	walk = func(t reflect.Type, path string) {
+		switch t.Kind() {
+		case reflect.Struct:
+			for i := range t.NumField() {
+				walk(t.Field(i).Type, path+"."+t.Field(i).Name)
+			}
+		case reflect.Array:
+			walk(t.Elem(), path+"[]")
+		case reflect.Pointer, reflect.Map, reflect.Slice, reflect.String, reflect.Interface, reflect.Chan,
+			reflect.Func, reflect.UnsafePointer:
+			out = append(out, path+" ("+t.String()+")")
+		}
+	}
+	walk(t, "")
+	return out
 }

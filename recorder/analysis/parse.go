@@ -252,8 +252,19 @@ func firstValue(s string) string {
 
 // hashSecret names a secret (token, code) without keeping it: the first 12 hex digits of its SHA-256.
 func hashSecret(s string) string {
+	h := hashBytes(s)
+	return string(h[:])
+}
+
+// hashLen is the length of hashSecret's hash.
+const hashLen = 12
+
+// hashBytes is hashSecret(s), without a string.
+func hashBytes(s string) [hashLen]byte {
 	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:6])
+	var h [hashLen]byte
+	hex.Encode(h[:], sum[:hashLen/2])
+	return h
 }
 
 // bearer returns the token of an Authorization: Bearer header.

@@ -18,13 +18,11 @@ import (
 // fire records that a rule fired on an exchange. A rule fires once per connection; later exchanges count.
 func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	rule := rl.ID
-	if slices.Contains(r.fired(), rule) {
+	if slices.Contains(a.fired(r), rule) {
 		return
 	}
-	if r.facts == nil {
-		r.facts = &exFacts{}
-	}
-	r.facts.rules = append(r.facts.rules, rule)
+	fs := a.factsFor(r)
+	fs.rules = append(fs.rules, rule)
 	if rl.Severity == SeverityError && r.status() == StatusOK {
 		r.setStatus(StatusFailed) // the exchange's stage failed, whatever its HTTP status said
 		var dur time.Duration
@@ -37,12 +35,12 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	if f := c.finding(rule); f != nil {
 		f.Count++
 		if f.Toggle == "" {
-			f.Toggle = blame(rl, r.toggled())
+			f.Toggle = blame(rl, a.toggled(r))
 		}
 		return
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
-		ExchangeID: r.id, Toggle: blame(rl, r.toggled()), At: r.start, Count: 1}
+		ExchangeID: r.id, Toggle: blame(rl, a.toggled(r)), At: r.startAt(), Count: 1}
 	c.order = append(c.order, f)
 }
 
@@ -52,7 +50,7 @@ func (a *Analyzer) checkOpen(r *exRec, ex *recorder.Exchange, c *conn) {
 		return
 	}
 	a.noteMCPURL(r, ex, c)
-	if r.era() != "" || mcpStage(r.stage()) {
+	if a.recEra(r) != "" || mcpStage(r.stage()) {
 		a.checkSession(r, ex, c)
 	}
 	if r.stage() == StageStream {
@@ -95,7 +93,7 @@ func (a *Analyzer) check(r *exRec, ex *recorder.Exchange, c *conn) {
 		a.checkToken(r, ex, c)
 	}
 	a.checkASQuirks(r, ex, c) // an external authorization server watched through the proxy (asprofiles.go)
-	if r.era() != "" || mcpStage(r.stage()) {
+	if a.recEra(r) != "" || mcpStage(r.stage()) {
 		a.checkMCP(r, ex, c)
 	}
 }
@@ -257,7 +255,7 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 			c.rw = &rewrites{}
 		}
 		if !c.rw.first.set() {
-			c.rw.first = mark{at: r.start, ex: r.id}
+			c.rw.first = mark{at: r.startAt(), ex: r.id}
 		}
 		if len(c.rw.where) < maxRewrites && !slices.Contains(c.rw.where, where) {
 			c.rw.where = append(c.rw.where, where)
@@ -324,7 +322,7 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mChallengeNoScope, r)
 		}
 	}
-	if t := r.tokKey(ex); t != "" {
+	if t := a.tokKey(r, ex); t != "" {
 		tk := a.token(t)
 		if tk == nil || tk.refresh {
 			return
@@ -748,7 +746,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		if res == "" {
 			res = c.grantResource
 		}
-		issued := mark{at: r.start, ex: r.id}
+		issued := mark{at: r.startAt(), ex: r.id}
 		tk := &token{issued: issued, resource: res, hasRT: rt != ""}
 		if e := num(o, "expires_in"); e > 0 {
 			tk.expires = exEnd(ex).Add(time.Duration(e * float64(time.Second)))
@@ -824,10 +822,12 @@ func idJAGSummary(assertion string, st int, code string) string {
 
 func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	st := ex.Status
-	if t := r.tokKey(ex); t != "" && st != 401 {
+	if t := a.tokKey(r, ex); t != "" && st != 401 {
 		if tk := a.token(t); tk != nil && !tk.refresh {
 			c.mark(mUsed, r)
-			c.token = "sha256:" + strings.TrimPrefix(t, "tok:")
+			if h := strings.TrimPrefix(t, "tok:"); strings.TrimPrefix(c.token, "sha256:") != h || c.token == "" {
+				c.token = "sha256:" + h // once per token, not per exchange
+			}
 		}
 	}
 	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {
@@ -867,11 +867,11 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
 				sid = strings.Clone(sid) // not the materialised header list it points into (shared)
-				a.sids[sid] = r.id
+				a.sids[a.hkey(sid)] = r.id
 				c.session = sid
 				c.setSession(sid, c.negotiated)
 				c.mark(mInitSession, r)
-			} else if r.era() != "2026" && ex.Path() != "/sse" && !r.sse {
+			} else if a.recEra(r) != "2026" && ex.Path() != "/sse" && !r.sse {
 				a.fire(r, c, ruleInitializeNoSessionID, "initialize was answered without an Mcp-Session-Id header.")
 			}
 		}
@@ -1032,7 +1032,7 @@ func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageInitialize, StageDiscover, StageChallenge:
 		return
 	}
-	if c.session != "" && r.era() != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
+	if c.session != "" && a.recEra(r) != "2026" && ex.Path() != "/sse" && !r.sse && ex.Status != 401 {
 		if !c.echoed {
 			a.fire(r, c, ruleSessionNeverEchoed, fmt.Sprintf("The client has never sent back the Mcp-Session-Id %s that initialize issued (%s came without it).", c.session, rpcOrMethod(ex)))
 			return
@@ -1087,14 +1087,14 @@ func (a *Analyzer) checkTunnel(r *exRec, ex *recorder.Exchange, c *conn) {
 
 // erred reports an exchange of connection c on which a rule of error severity fired.
 func (a *Analyzer) erred(c *conn, id uint64) bool {
-	if r := a.exs[id]; r != nil {
-		return r.erred()
+	if r := a.rec(id); r != nil {
+		return a.recErred(r)
 	}
 	return c.kept[id].erred
 }
 
-func (r *exRec) erred() bool {
-	for _, rule := range r.fired() {
+func (a *Analyzer) recErred(r *exRec) bool {
+	for _, rule := range a.fired(r) {
 		if rl := ruleIndex[rule]; rl != nil && rl.Severity == SeverityError {
 			return true
 		}
@@ -1107,8 +1107,8 @@ func (a *Analyzer) togglesOf(c *conn, ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
 		toggles := c.kept[id].toggles
-		if r := a.exs[id]; r != nil {
-			toggles = r.toggled()
+		if r := a.rec(id); r != nil {
+			toggles = a.toggled(r)
 		}
 		for _, n := range toggles {
 			if !slices.Contains(names, n) {

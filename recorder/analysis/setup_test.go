@@ -2,12 +2,12 @@ package analysis
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"runtime"
 	"runtime/metrics"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 	"unsafe"
@@ -149,7 +149,8 @@ func setupHeld(t *testing.T, n int) float64 {
 // connection keeps only the stages and marks it saw (3 of 20 stages, 4 of 24 marks for a setup), its findings in
 // one list and its sessions' versions in another, what only a proxy's rewriting or a report's view needs behind a
 // pointer: 5,800 B per setup on main, 3,494 B now (the report's view of the connection, 1.8 KB of it, is the
-// Report's API; TestSetupConnectionHeldWithoutViews is serve --no-tui's case); the struct 2,672 → 608 B.
+// Report's API; TestSetupConnectionHeldWithoutViews is serve --no-tui's case); the struct 2,672 → 608 B, 888 B
+// with the arrays a setup's stages, marks, exchanges and session start in (TestHeldPerExchange's setups).
 func TestSetupConnectionHeld(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures the heap of 2,000 setups")
@@ -159,8 +160,16 @@ func TestSetupConnectionHeld(t *testing.T) {
 	} else {
 		t.Logf("%.0f B per setup connection", per)
 	}
-	if size := unsafe.Sizeof(conn{}); size > 640 {
-		t.Errorf("a connection's struct is %d B, want ≤ 640 (its stage table and marks are kept sparse)", size)
+	// The struct and its malloc header fill the 896-byte size class exactly: a struct smaller than its slot has the
+	// collector's pointer iterator scan the slot's tail as a second element (at 880 B the heap scanned per setup
+	// was 921 B against 556 at 888, and a full collection with 6,667 setups held took 4.0–4.3 ms against 1.8–3.4).
+	if size := unsafe.Sizeof(conn{}); size != 896-8 {
+		t.Errorf("a connection's struct is %d B, want 888: the 896-byte size class with its malloc header (its stage "+
+			"table and marks are kept sparse; a setup's stages, marks, exchanges and session in arrays of its own, a "+
+			"stage's count in 4 bytes)", size)
+	}
+	if satAdd(math.MaxUint32-1, 1) != math.MaxUint32 || satAdd(math.MaxUint32, 5) != math.MaxUint32 || satAdd(2, 3) != 5 {
+		t.Error("a stage's count does not saturate")
 	}
 }
 
@@ -168,7 +177,8 @@ func TestSetupConnectionHeld(t *testing.T) {
 // initialize's result is read in place (member) rather than decoded into a map per level (envelope, result,
 // capabilities), a connection's stages, marks and exchange ids take one allocation each: 90 before, 32 after.
 // An exchange's strong keys are built in the analyzer's buffer and looked up there, copied only when an index
-// takes a new or changed entry (pointKey): 32 → 25.
+// takes a new or changed entry (pointKey): 32 → 25. Records in the record slab, indexes of hashes written in
+// place, a connection's lists in arrays of its own, keys built in the exchange's memo: 25 → 9.
 func TestSetupAllocations(t *testing.T) {
 	const n = 500
 	updates := setupUpdates(t, n)
@@ -180,8 +190,8 @@ func TestSetupAllocations(t *testing.T) {
 	}
 	runtime.ReadMemStats(&ms1)
 	per := float64(ms1.Mallocs-ms0.Mallocs) / n
-	if per > 30 {
-		t.Errorf("%.1f allocations per session setup observed, want ≤ 30 (-race adds some)", per)
+	if per > 12 && !testkit.Race {
+		t.Errorf("%.1f allocations per session setup observed, want ≤ 12", per)
 	} else {
 		t.Logf("%.1f allocations per session setup observed", per)
 	}
@@ -286,7 +296,8 @@ func TestReportJudgesWhatChanged(t *testing.T) {
 // TestSetupConnectionScanned bounds the heap the collector scans (objects with pointers) for what the analysis
 // holds per session setup: every setup of script/bench's setup group is a connection of its own, marked on every
 // cycle. A connection's stages and marks keep their times as instants (no pointer): their lists are not scanned.
-// 1,459 B per setup before, 1,119 after (2,000 setups).
+// 1,459 B per setup before, 1,119 after (2,000 setups). The records without pointers, the indexes of hashes, the
+// connection in one object of the 896-byte size class: 1,034–1,080 → 556 B.
 func TestSetupConnectionScanned(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures the heap of 2,000 setups")
@@ -307,8 +318,8 @@ func TestSetupConnectionScanned(t *testing.T) {
 	per := float64(int64(scannable())-int64(base)) / n
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(updates)
-	if per > 1200 {
-		t.Errorf("the collector scans %.0f B per setup connection the analysis holds, want ≤ 1,200", per)
+	if per > 700 {
+		t.Errorf("the collector scans %.0f B per setup connection the analysis holds, want ≤ 700", per)
 	} else {
 		t.Logf("%.0f B scanned per setup connection", per)
 	}
@@ -354,27 +365,29 @@ func TestSetupConnectionHeldFromStore(t *testing.T) {
 	}
 }
 
-// TestIndexKeysAreTheirOwn: the strong keys an index keeps are strings of their own, none in the analyzer's key
-// buffer (which the next exchange overwrites), and name the session ids the setups gave.
-func TestIndexKeysAreTheirOwn(t *testing.T) {
-	const n = 200
+// TestIndexesHoldNoPointer: the analyzer's indexes (strong keys, families, hosts, session ids) and its records'
+// map keep the keys' hashes and exchange ids, no pointer (the collector scans none of them; a key was a string of
+// its own per entry), and find what the setups said: every session id they were given, each in a connection.
+func TestIndexesHoldNoPointer(t *testing.T) {
 	a := New(Options{})
+	for _, m := range []reflect.Type{reflect.TypeOf(a.keys), reflect.TypeOf(a.weak), reflect.TypeOf(a.hosts),
+		reflect.TypeOf(a.sids), reflect.TypeOf(a.exs)} {
+		if p := append(pointerFields(m.Key()), pointerFields(m.Elem())...); len(p) > 0 || !slices.Contains([]reflect.Kind{reflect.Array, reflect.Uint64}, m.Key().Kind()) {
+			t.Errorf("%v holds pointers: %v", m, p)
+		}
+	}
+	const n = 200
 	for _, u := range setupUpdates(t, n) {
 		a.Observe(u)
 	}
-	buf := a.keyBuf[:cap(a.keyBuf)]
-	lo, hi := uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(unsafe.Pointer(unsafe.SliceData(buf)))+uintptr(len(buf))
-	sids := 0
-	for k := range a.keys {
-		if p := uintptr(unsafe.Pointer(unsafe.StringData(k))); p >= lo && p < hi {
-			t.Fatalf("key %q is in the key buffer", k)
-		}
-		if strings.HasPrefix(k, "sid:SID") {
-			sids++
+	for k := range n {
+		sid := fmt.Sprintf("SID%022d", k)
+		if c := a.conn(a.keys[a.hkey("sid:"+sid)]); c == nil || c.session != sid || !a.issued(sid) {
+			t.Fatalf("session %s: connection %v, issued %v", sid, c, a.issued(sid))
 		}
 	}
-	if sids != n {
-		t.Fatalf("%d session keys for %d setups", sids, n)
+	if len(a.weak) == 0 || len(a.hosts) == 0 {
+		t.Fatalf("%d families, %d hosts", len(a.weak), len(a.hosts))
 	}
 }
 

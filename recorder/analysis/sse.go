@@ -33,8 +33,9 @@ type sseAnswer struct {
 }
 
 type ssePending struct {
-	r  *exRec
-	ex *recorder.Exchange // the POST's final snapshot (immutable)
+	id    uint64 // the POST's record: its id and birth
+	birth uint32
+	ex    *recorder.Exchange // the POST's final snapshot (immutable)
 }
 
 const (
@@ -93,7 +94,7 @@ func (a *Analyzer) observeSSE(r *exRec, ex *recorder.Exchange) {
 		id := rpcKey(m.ID)
 		if p := s.waiting[id]; p != nil {
 			delete(s.waiting, id)
-			a.judgePost(p.r, withAnswer(p.ex, ans))
+			a.judgePost(p, withAnswer(p.ex, ans))
 			continue
 		}
 		if len(s.answers) >= maxSSEPending {
@@ -108,7 +109,7 @@ func (a *Analyzer) observeSSE(r *exRec, ex *recorder.Exchange) {
 		s.ended = true
 		for _, id := range s.order {
 			if p := s.waiting[id]; p != nil {
-				a.judgePost(p.r, p.ex) // never answered on the stream: judged on its own
+				a.judgePost(p, p.ex) // never answered on the stream: judged on its own
 			}
 		}
 		s.waiting, s.order = map[string]*ssePending{}, nil
@@ -165,20 +166,21 @@ func (a *Analyzer) sseAnswered(r *exRec, ex *recorder.Exchange) (_ *recorder.Exc
 		s.order = s.order[1:]
 		if p := s.waiting[old]; p != nil {
 			delete(s.waiting, old)
-			a.judgePost(p.r, p.ex)
+			a.judgePost(p, p.ex)
 		}
 	}
-	s.waiting[id] = &ssePending{r: r, ex: ex}
+	s.waiting[id] = &ssePending{id: r.id, birth: r.birth, ex: ex}
 	s.order = append(s.order, id)
 	return ex, true
 }
 
 // judgePost judges a POST whose answer arrived on its stream after it completed (or whose stream ended first).
-func (a *Analyzer) judgePost(r *exRec, ex *recorder.Exchange) {
-	if a.exs[r.id] != r || r.done {
+func (a *Analyzer) judgePost(p *ssePending, ex *recorder.Exchange) {
+	r := a.rec(p.id)
+	if r == nil || r.birth != p.birth || r.done {
 		return
 	}
-	c := r.conn.root()
+	c := a.connOf(r)
 	if c == nil {
 		return
 	}
