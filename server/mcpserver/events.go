@@ -436,8 +436,25 @@ func (s *eventStore) SessionClosed(_ context.Context, sessionID string) error {
 	delete(s.sessionIndex, k)
 	s.sessionRecs[si] = sessionRecord{streams: noRecord, next: s.freeSession}
 	s.freeSession = si
+	if len(s.sessionIndex) == 0 {
+		s.letGo()
+		return nil
+	}
 	s.compact()
 	return nil
+}
+
+// letGo gives back what the store grew to hold once its last session ended: its slices and maps never shrink while
+// it is in use (a slot freed is reused; a map keeps its size), so a store that held 40,000 streams would keep their
+// room — some 200 bytes a stream, 8 MB at the bound — for good after every client left. The seeds stay: a hash
+// the store handed out is never compared with one of other seeds, as nothing is left to compare it with.
+func (s *eventStore) letGo() {
+	s.sessionIndex, s.streamIndex = map[idHash]int32{}, map[idHash]int32{}
+	s.sessionRecs, s.streamRecs = nil, nil
+	s.freeSession, s.freeStream = noRecord, noRecord
+	s.queue, s.qhead, s.live = nil, 0, 0
+	s.slab, s.dead = nil, 0
+	s.nStreams, s.nBytes = 0, 0 // both 0 already: every stream was its session's
 }
 
 // streams is how many streams the store keeps, the bytes it counts for them, and the length of its queue.
