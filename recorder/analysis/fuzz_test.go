@@ -4,12 +4,14 @@ package analysis
 
 import (
 	"bytes"
+	"encoding/json"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
@@ -119,4 +121,37 @@ func FuzzMemberLikeObject(f *testing.F) {
 			}
 		}
 	})
+}
+
+// rpcParamsOf reads a request's params as object(object(body)["params"]) does, without a map of the body's
+// members; and allocates only the params' map.
+func FuzzRPCParamsOfLikeObject(f *testing.F) {
+	f.Add(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+	f.Add(`{"params":1,"params":{"a":2}}`)
+	f.Add(`{"params":{"a":2},"params":[]}`)
+	f.Add(` {"params" : {"x":"}"} } `)
+	f.Add(`{"params":{"a":1}`)
+	f.Add(`[{"params":{}}]`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		var want map[string]json.RawMessage
+		if o := object([]byte(doc)); o != nil {
+			want = object(o["params"])
+		}
+		if got := rpcParamsOf([]byte(doc)); !maps.EqualFunc(got, want, func(a, b json.RawMessage) bool { return bytes.Equal(a, b) }) || (got == nil) != (want == nil) {
+			t.Fatalf("rpcParamsOf(%s) = %q, want %q", doc, got, want)
+		}
+	})
+}
+
+func TestRPCParamsOfAllocations(t *testing.T) {
+	if testkit.Race {
+		t.Skip("allocation counts under -race are the detector's")
+	}
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+	old := func() { object(object(body)["params"]) } // what rpcParamsOf did: the body's own map first
+	n, was := testing.AllocsPerRun(100, func() { rpcParamsOf(body) }), testing.AllocsPerRun(100, old)
+	t.Logf("rpcParamsOf of an initialize: %.0f allocations, %.0f through the body's map", n, was)
+	if n > was-5 {
+		t.Errorf("rpcParamsOf allocates %.0f times, the body's map and then the params' %.0f: want at least 5 fewer", n, was)
+	}
 }
