@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 )
 
 // appendLine appends ex's capture line to dst: exactly the bytes json.Marshal(ex) gives, then a newline, written
@@ -321,7 +323,7 @@ func appendBodyTail(dst []byte, b *Body) []byte {
 
 // appendRaw is json.RawMessage as json.Marshal writes it: compacted, with <, >, & and U+2028/U+2029 escaped.
 func appendRaw(dst []byte, raw json.RawMessage) ([]byte, error) {
-	if plainRaw(raw) && validJSON(raw) { // compact already, nothing to escape
+	if plainRaw(raw) && jsonscan.Valid(raw) { // compact already, nothing to escape
 		return append(dst, raw...), nil
 	}
 	var c bytes.Buffer

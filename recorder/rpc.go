@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 )
 
 type rawRPC struct {
@@ -37,7 +39,7 @@ func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) 
 	if len(body) == 0 {
 		return dst, 0
 	}
-	if body[0] != '{' && body[0] != '[' || !validJSON(body) {
+	if body[0] != '{' && body[0] != '[' || !jsonscan.Valid(body) {
 		return dst, 0
 	}
 	limit := -1

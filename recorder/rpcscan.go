@@ -11,7 +11,7 @@ import (
 // scanRPC reads a JSON-RPC message object (or a batch array of them) the way json.Unmarshal into rawRPC reads it —
 // keys matched case-insensitively, the last of a repeated key winning, a value of the wrong type failing the whole
 // body — without reflection: the recorder parses every request, response and SSE event it records.
-// FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (validJSON, json.Valid's answer) and start with
+// FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (jsonscan.Valid, json.Valid's answer) and start with
 // '{' or '['. At most limit messages are read (limit < 0: all); the rest of a batch's elements are only skipped and
 // counted (rest). It reads each byte a bounded number of times: its cost is linear in the body's size.
 // The messages are appended to raws.

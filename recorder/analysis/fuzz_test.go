@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
@@ -114,7 +115,7 @@ func FuzzMemberLikeObject(f *testing.F) {
 			return // not an object: rpcResult checks json.Valid before member
 		}
 		for _, k := range append(slices.Collect(maps.Keys(m)), key, "result", "id") {
-			got, ok := member(bytes.TrimSpace(b), k)
+			got, ok := jsonscan.Member(bytes.TrimSpace(b), k)
 			want, has := m[k]
 			if ok != has || !bytes.Equal(got, want) {
 				t.Fatalf("member %q of %s: %q %v, want %q %v", k, doc, got, ok, want, has)

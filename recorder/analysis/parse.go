@@ -9,9 +9,9 @@ import (
 	"mime"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 	"unsafe"
 
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
@@ -319,15 +319,15 @@ func rpcResult(ex *recorder.Exchange) []byte {
 	}
 	try := func(b []byte) []byte {
 		b = bytes.TrimSpace(b)
-		if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+		if len(b) == 0 || b[0] != '{' || !jsonscan.Valid(b) {
 			return nil
 		}
-		res, ok := member(b, "result")
+		res, ok := jsonscan.Member(b, "result")
 		if !ok {
 			return nil
 		}
 		if id != nil {
-			if got, _ := member(b, "id"); !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(id)) {
+			if got, _ := jsonscan.Member(b, "id"); !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(id)) {
 				return nil
 			}
 		}
@@ -349,36 +349,9 @@ func rpcResult(ex *recorder.Exchange) []byte {
 	return nil
 }
 
-// member is the raw value of obj's member named key — the last one, as json.Unmarshal into a
-// map[string]json.RawMessage keeps it — without decoding the object into a map. obj must be one valid JSON
-// object (json.Valid), possibly surrounded by whitespace; ok says whether it has such a member.
-func member(obj []byte, key string) (val []byte, ok bool) {
-	i := skipWS(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return nil, false
-	}
-	i++
-	for {
-		i = skipWS(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
-			return val, ok // '}'
-		}
-		k := obj[i:skipString(obj, i)]
-		i = skipWS(obj, i+len(k)) + 1 // the colon
-		i = skipWS(obj, i)
-		end := skipValue(obj, i)
-		if keyIs(k, key) {
-			val, ok = obj[i:end], true
-		}
-		if i = skipWS(obj, end); i < len(obj) && obj[i] == ',' {
-			i++
-		}
-	}
-}
-
 // memberObject is obj's member key when it is an object (nil otherwise), as object(m[key]) reads it.
 func memberObject(obj []byte, key string) []byte {
-	v, _ := member(obj, key)
+	v, _ := jsonscan.Member(obj, key)
 	if v = bytes.TrimSpace(v); len(v) == 0 || v[0] != '{' {
 		return nil
 	}
@@ -388,7 +361,7 @@ func memberObject(obj []byte, key string) []byte {
 // memberString is obj's member key when it is a string ("" otherwise), as str reads it.
 func memberString(obj []byte, key string) string {
 	var s string
-	if v, ok := member(obj, key); ok {
+	if v, ok := jsonscan.Member(obj, key); ok {
 		_ = json.Unmarshal(v, &s)
 	}
 	return s
@@ -396,80 +369,14 @@ func memberString(obj []byte, key string) string {
 
 // hasMember reports whether obj (nil, or a valid JSON object) has a member named key.
 func hasMember(obj []byte, key string) bool {
-	_, ok := member(obj, key)
+	_, ok := jsonscan.Member(obj, key)
 	return ok
-}
-
-// keyIs reports whether the quoted JSON string k is key once unquoted.
-func keyIs(k []byte, key string) bool {
-	in := k[1 : len(k)-1]
-	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
-		return string(in) == key
-	}
-	var s string
-	return json.Unmarshal(k, &s) == nil && s == key
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipString is the index after the JSON string that starts at b[i] (a quote).
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return len(b)
-}
-
-// skipValue is the index after the JSON value that starts at b[i].
-func skipValue(b []byte, i int) int {
-	if i >= len(b) {
-		return i
-	}
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for i < len(b) {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return i
-	}
-	for i < len(b) {
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			return i
-		}
-		i++
-	}
-	return i
 }
 
 // rpcParamsOf returns the params of a request body's (first) client message.
 func rpcParamsOf(body []byte) map[string]json.RawMessage {
 	b := bytes.TrimSpace(body)
-	if len(b) == 0 || b[0] != '{' || !json.Valid(b) {
+	if len(b) == 0 || b[0] != '{' || !jsonscan.Valid(b) {
 		return nil // as object(body)
 	}
 	return object(memberObject(b, "params")) // the body's own map was 4 of a session setup's 24 allocations

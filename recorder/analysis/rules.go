@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
@@ -902,7 +903,7 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 	var tools []struct {
 		Name string `json:"name"`
 	}
-	if v, _ := member(res, "tools"); json.Unmarshal(v, &tools) != nil {
+	if v, _ := jsonscan.Member(res, "tools"); json.Unmarshal(v, &tools) != nil {
 		return
 	}
 	if str(a.rpcParams(ex), "cursor") == "" || c.tools == nil {

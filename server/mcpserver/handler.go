@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -263,7 +264,7 @@ func (h *Handler) route(w http.ResponseWriter, r *http.Request) (era, why string
 		isJSON := mediaType(r.Header.Get("Content-Type")) == "application/json"
 		call.json = isJSON
 		if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
-			if isJSON && !json.Valid(body) { // a malformed batch: the SDK would answer "malformed payload" in plain text
+			if isJSON && !jsonscan.Valid(body) { // a malformed batch: the SDK would answer "malformed payload" in plain text
 				writeRPCError(w, http.StatusBadRequest, -32700, "Parse error: the body is not valid JSON")
 				return "", "", call
 			}
@@ -371,12 +372,12 @@ func checkMessage(body []byte, wantMeta bool) (call peeked, meta bool, fault *rp
 	// null, numbers, strings, booleans and arrays are valid JSON but not a message (null would unmarshal quietly).
 	// An object is validated and decoded in one json.Unmarshal: its syntax error is the body's.
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		if !json.Valid(body) {
+		if !jsonscan.Valid(body) {
 			return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
 		}
 		return call, false, &rpcFault{http.StatusBadRequest, -32600, nil, "Invalid Request: the body is not a JSON-RPC message object"}
 	}
-	if !json.Valid(body) {
+	if !jsonscan.Valid(body) {
 		return call, false, &rpcFault{http.StatusBadRequest, -32700, nil, "Parse error: the body is not valid JSON"}
 	}
 	if !scanMembers(body, &peek.JSONRPC, &peek.ID, &peek.Method, &peek.Params, &peek.Result, &peek.Error) {
@@ -442,9 +443,9 @@ func scanMembers(body []byte, jsonrpc *jsonrpcMember, id *json.RawMessage, metho
 // messageKeys as written (its index there) and its value as written, in order. It returns false at the first key
 // that is not plain ASCII as written or that is one of messageKeys in another case (see scanMembers).
 func eachMember(body []byte, read func(key int, value []byte)) bool {
-	i := skipSpace(body, 0) + 1 // past '{'
+	i := jsonscan.SkipSpace(body, 0) + 1 // past '{'
 	for {
-		i = skipSpace(body, i)
+		i = jsonscan.SkipSpace(body, i)
 		if body[i] == '}' {
 			return true
 		}
@@ -457,9 +458,9 @@ func eachMember(body []byte, read func(key int, value []byte)) bool {
 			end++
 		}
 		key := body[start:end]
-		i = skipSpace(body, end+1) + 1 // past ':'
-		i = skipSpace(body, i)
-		vend := skipValue(body, i)
+		i = jsonscan.SkipSpace(body, end+1) + 1 // past ':'
+		i = jsonscan.SkipSpace(body, i)
+		vend := jsonscan.SkipValue(body, i)
 		for k, name := range messageKeys {
 			if string(key) == name {
 				if read != nil {
@@ -471,63 +472,11 @@ func eachMember(body []byte, read func(key int, value []byte)) bool {
 				return false
 			}
 		}
-		i = skipSpace(body, vend)
+		i = jsonscan.SkipSpace(body, vend)
 		if body[i] == ',' {
 			i++
 		}
 	}
-}
-
-// skipSpace returns the index of the first byte of b from i on that is not JSON whitespace (len(b) when none).
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value that starts at b[i] (b is valid JSON).
-func skipValue(b []byte, i int) int {
-	switch b[i] {
-	case '"':
-		return skipString(b, i)
-	case '{', '[':
-		depth := 0
-		for ; i < len(b); i++ {
-			switch b[i] {
-			case '"':
-				i = skipString(b, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-		return i
-	}
-	for i < len(b) { // a number or a literal
-		switch b[i] {
-		case ',', '}', ']', ' ', '\t', '\r', '\n':
-			return i
-		}
-		i++
-	}
-	return i
-}
-
-// skipString returns the index just past the JSON string that starts at b[i].
-func skipString(b []byte, i int) int {
-	for i++; i < len(b); i++ {
-		switch b[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
-		}
-	}
-	return i
 }
 
 // The members of a message that checkMessage only checks, read as json.Unmarshal meets them (the last of duplicate

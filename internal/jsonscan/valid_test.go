@@ -1,4 +1,4 @@
-package recorder
+package jsonscan
 
 import (
 	"encoding/json"
@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// validJSONCases are values and near-values at every turn of the grammar.
-var validJSONCases = []string{
+// validCases are values and near-values at every turn of the grammar.
+var validCases = []string{
 	``, ` `, `{}`, `[]`, ` {} `, "\t[\r\n]\n", `{`, `}`, `[`, `]`, `{]`, `[}`, `[[]]`, `[[]`, `[]]`, `{}{}`, `{} x`,
 	`"a"`, `"`, `"\"`, `"\\"`, `"\/\b\f\n\r\t"`, `"\u00e9"`, `"\u00E9"`, `"\u00g9"`, `"\u00e"`, `"\x"`, "\"\x01\"",
 	"\"\x7f\"", "\"\xff\xfe\"", `"é"`, `"a`, `"\u`, `"\u12`,
@@ -28,37 +28,37 @@ var validJSONCases = []string{
 	strings.Repeat("[{\"a\":", 40) + "0" + strings.Repeat("]}", 40),
 }
 
-func TestValidJSONIsJSONValid(t *testing.T) {
-	for _, c := range validJSONCases {
-		if got, want := validJSON([]byte(c)), json.Valid([]byte(c)); got != want {
-			t.Errorf("validJSON(%.80q) = %v, json.Valid says %v", c, got, want)
+func TestValidIsJSONValid(t *testing.T) {
+	for _, c := range validCases {
+		if got, want := Valid([]byte(c)), json.Valid([]byte(c)); got != want {
+			t.Errorf("Valid(%.80q) = %v, json.Valid says %v", c, got, want)
 		}
 	}
 }
 
-func FuzzValidJSONIsJSONValid(f *testing.F) {
-	for _, c := range validJSONCases {
+func FuzzValidIsJSONValid(f *testing.F) {
+	for _, c := range validCases {
 		if len(c) < 1000 {
 			f.Add([]byte(c))
 		}
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if got, want := validJSON(b), json.Valid(b); got != want {
-			t.Errorf("validJSON(%q) = %v, json.Valid says %v", b, got, want)
+		if got, want := Valid(b), json.Valid(b); got != want {
+			t.Errorf("Valid(%q) = %v, json.Valid says %v", b, got, want)
 		}
 	})
 }
 
-// BenchmarkValidJSON checks a tools/call's request and answer, as appendRPC does for a proxied call.
-func BenchmarkValidJSON(b *testing.B) {
+// BenchmarkValid checks a tools/call's request and answer, as appendRPC does for a proxied call.
+func BenchmarkValid(b *testing.B) {
 	bodies := [][]byte{
 		[]byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello, the quick brown fox jumps over the lazy dog"}}}`),
 		[]byte(`{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"hello, the quick brown fox jumps over the lazy dog"}]}}`),
 	}
-	b.Run("validJSON", func(b *testing.B) {
+	b.Run("jsonscan.Valid", func(b *testing.B) {
 		for b.Loop() {
 			for _, body := range bodies {
-				validJSON(body)
+				Valid(body)
 			}
 		}
 	})

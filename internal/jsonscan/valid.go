@@ -1,14 +1,14 @@
-package recorder
+package jsonscan
 
-// validJSON reports whether b is one valid JSON value (surrounded by whitespace or not), as json.Valid does — the
+// Valid reports whether b is one valid JSON value (surrounded by whitespace or not), as json.Valid does — the
 // same grammar, strings' bytes not checked for UTF-8, at most maxJSONDepth arrays and objects open at once — in one
 // pass without encoding/json's per-byte state functions: the recorder checks every request, response and event
-// it reads JSON-RPC messages from (appendRPC), and json.Valid was about 1.5 µs of a proxied call's recording
-// (docs/benchmarks-store.md, "round five"). FuzzValidJSONIsJSONValid holds it to json.Valid.
-func validJSON(b []byte) bool {
+// it reads JSON-RPC messages from, and json.Valid was about 1.5 µs of a proxied call's recording
+// (docs/benchmarks-store.md, "round five"). FuzzValidIsJSONValid holds it to json.Valid.
+func Valid(b []byte) bool {
 	var inObject [maxJSONDepth/64 + 1]uint64 // a bit a level: whether that level is an object
 	depth := 0
-	i := skipSpace(b, 0)
+	i := SkipSpace(b, 0)
 	for {
 		// a value starts at i
 		if i >= len(b) {
@@ -25,7 +25,7 @@ func validJSON(b []byte) bool {
 				inObject[depth/64] &^= 1 << (depth % 64)
 			}
 			depth++
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if i < len(b) && (c == '{' && b[i] == '}' || c == '[' && b[i] == ']') {
 				depth--
 				i++
@@ -38,7 +38,7 @@ func validJSON(b []byte) bool {
 			}
 			continue // its first value
 		case '"':
-			if i = skipString(b, i); i < 0 {
+			if i = validString(b, i); i < 0 {
 				return false
 			}
 		case 't':
@@ -60,7 +60,7 @@ func validJSON(b []byte) bool {
 		}
 		// a value ended at i: close what it ends, up to the next value
 		for {
-			i = skipSpace(b, i)
+			i = SkipSpace(b, i)
 			if depth == 0 {
 				return i == len(b)
 			}
@@ -77,7 +77,7 @@ func validJSON(b []byte) bool {
 			if c != ',' {
 				return false
 			}
-			i = skipSpace(b, i+1)
+			i = SkipSpace(b, i+1)
 			if obj {
 				if i = memberKey(b, i); i < 0 {
 					return false
@@ -91,7 +91,8 @@ func validJSON(b []byte) bool {
 // maxJSONDepth is encoding/json's bound on the arrays and objects open at once (its maxNestingDepth).
 const maxJSONDepth = 10000
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace is the index of the first byte of b from i on that is not JSON whitespace (len(b) when none).
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) {
 		switch b[i] {
 		case ' ', '\t', '\n', '\r':
@@ -109,14 +110,14 @@ func memberKey(b []byte, i int) int {
 	if i >= len(b) || b[i] != '"' {
 		return -1
 	}
-	if i = skipString(b, i); i < 0 {
+	if i = validString(b, i); i < 0 {
 		return -1
 	}
-	i = skipSpace(b, i)
+	i = SkipSpace(b, i)
 	if i >= len(b) || b[i] != ':' {
 		return -1
 	}
-	return skipSpace(b, i+1)
+	return SkipSpace(b, i+1)
 }
 
 // plainInString marks the bytes a string holds as they are: not a quote, a backslash or a control character.
@@ -129,7 +130,7 @@ var plainInString = func() (t [256]bool) {
 
 // skipString returns the index after the string that starts at b[i] (its opening quote), or -1 when it is not a
 // valid one.
-func skipString(b []byte, i int) int {
+func validString(b []byte, i int) int {
 	i++
 	for {
 		for i < len(b) && plainInString[b[i]] {
