@@ -126,9 +126,9 @@ func captureExchanges(path string, stdin io.Reader) (c *captureLines, name strin
 		return nil, name, nil, err
 	}
 	c = &captureLines{}
-	if f, ok := r.(*os.File); ok && path != "-" {
+	if f, ok := r.(*os.File); ok && path != "-" && isRegular(f) {
 		c.f = f // c.Close closes it
-	} else {
+	} else { // stdin, a named pipe (a shell's <(…), /dev/stdin): no line can be read again at its offset
 		defer done()
 		if c.f, err = os.CreateTemp("", "mcpwatch-export-*.jsonl"); err != nil {
 			return nil, name, nil, err
@@ -151,6 +151,12 @@ func captureExchanges(path string, stdin io.Reader) (c *captureLines, name strin
 		return nil, name, nil, err
 	}
 	return c, name, notes, nil
+}
+
+// isRegular reports whether f is a regular file, whose lines can be read again at their offsets (ReadAt).
+func isRegular(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode().IsRegular()
 }
 
 // Len is the number of exchanges.
