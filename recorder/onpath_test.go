@@ -56,14 +56,21 @@ func TestDeferredWorkWaitsForTheAnswerOnItsWay(t *testing.T) {
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	quick := time.Now()
 	// /quick completed: its record waits for the publication timer and the capture writer, which would have run
 	// by now (after delay) but for /slow on its way; the bound is (1+maxPutOff)×delay for both
 	time.Sleep(2 * delay)
-	if n := len(sub.C); n != 0 {
-		t.Errorf("%d updates handed to the subscriber while a request was on its way", n)
-	}
-	if n, _ := capture.Written(); n != 0 {
-		t.Errorf("%d lines written while a request was on its way", n)
+	published := len(sub.C)
+	written, _ := capture.Written()
+	if late := time.Since(quick); late < time.Duration(maxPutOff)*delay { // else this goroutine was held up past the put-offs: nothing to judge
+		if published != 0 {
+			t.Errorf("%d updates handed to the subscriber while a request was on its way (%v after it)", published, late)
+		}
+		if written != 0 {
+			t.Errorf("%d lines written while a request was on its way (%v after it)", written, late)
+		}
+	} else {
+		t.Logf("held up %v (past the put-offs' %v): what was handed over meanwhile not judged", late, time.Duration(maxPutOff)*delay)
 	}
 	close(release)
 	if err := <-slow; err != nil {
