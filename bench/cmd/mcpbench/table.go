@@ -365,16 +365,18 @@ func printReport(w io.Writer, rep *report, o *options) {
 		}
 	}
 	if m := rep.Memory; m != nil {
-		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "—", "—",
+		met := "yes"
+		if m.HeapPerExchange > 700 {
+			met = "**no**"
+		}
+		row("6", "memory per recorded tools/call exchange (live heap after GC, store + analysis; its bodies, in memory here, included)", fmt.Sprintf("**%s B**", num(m.HeapPerExchange)), "≤ 700 B", met,
 			fmt.Sprintf("over %s exchanges; capture file %s B per line; allocated %s B per exchange (load generator included)",
 				num(float64(m.Exchanges)), num(m.CapturePerExchange), num(m.AllocPerExchange)))
 		if m.CountedPerExchange > 0 {
 			ratio := m.EstimatePerExchange / m.CountedPerExchange
-			met := "yes"
-			if ratio < 10 {
-				met = "**no**"
-			}
-			row("6", "exchanges the store holds in the same bytes ÷ before packed records (bytes counted against `--max-memory` per tools/call exchange, bodies included: the old estimate ÷ now)", fmt.Sprintf("**%.2f×**", ratio), "≥ 10×", met,
+			// Context, not the density target: below its bound the store keeps every body in memory; what it holds
+			// in the same bytes is measured at the bound, in the row of `proxy`'s store below.
+			row("6", "bytes the store counts a tools/call exchange below its bound, bodies in memory: the old estimate ÷ now (context: the density target is judged at the bound, below)", fmt.Sprintf("**%.2f×**", ratio), "—", "—",
 				fmt.Sprintf("%s B counted now vs %s B by `Exchange.Size`'s estimate, which the store counted before; bodies of 4 KiB and more are kept in the capture file once written (none here); the count bound is %s (100,000 before)",
 					num(m.CountedPerExchange), num(m.EstimatePerExchange), num(float64(recorder.DefaultStoreMaxCount))))
 		}
