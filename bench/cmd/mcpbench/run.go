@@ -504,28 +504,15 @@ func runInterleaved(ctx context.Context, g *group, round int) {
 	if len(ts) == 0 {
 		return
 	}
-	var procs []*proc
-	for p := range uses {
-		procs = append(procs, p)
-	}
-	settle(procs)
-	cpu0 := map[*proc]time.Duration{}
-	for _, p := range procs {
-		cpu0[p] = p.cpuTime()
-	}
 	urls := make([]string, len(ts))
 	for i, t := range ts {
 		urls[i] = t.cfg.URL
 	}
-	load0, t0 := selfCPU(), time.Now()
+	w := openWindow(uses)
 	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
-	load, wall := selfCPU()-load0, time.Since(t0)
-	settle(procs)
+	load, wall := w.close()
 	for i, t := range ts {
-		m := measurement{Load: load, Wall: wall}
-		if uses[t.proc] == 1 {
-			m.CPU = t.proc.cpuTime() - cpu0[t.proc]
-		}
+		m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
 		switch {
 		case err != nil:
 			m.Err = err.Error()
@@ -567,32 +554,19 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 		}
 	}
 	if len(ts) > 0 {
-		var procs []*proc
-		for p := range uses {
-			procs = append(procs, p)
-		}
-		settle(procs)
-		cpu0 := map[*proc]time.Duration{}
-		for _, p := range procs {
-			cpu0[p] = p.cpuTime()
-		}
 		urls := make([]string, len(ts))
 		for i, t := range ts {
 			urls[i] = t.proc.url + "/mcp"
 		}
-		load0, t0 := selfCPU(), time.Now()
+		w := openWindow(uses)
 		warm, err := loadgen.FirstEvents(ctx, urls, nil, o.events, true, round)
 		var cold []loadgen.Latency
 		if err == nil {
 			cold, err = loadgen.FirstEvents(ctx, urls, nil, o.events, false, round)
 		}
-		load, wall := selfCPU()-load0, time.Since(t0)
-		settle(procs)
+		load, wall := w.close()
 		for i, t := range ts {
-			m := measurement{Load: load, Wall: wall}
-			if uses[t.proc] == 1 {
-				m.CPU = t.proc.cpuTime() - cpu0[t.proc]
-			}
+			m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
 			if i < len(warm) {
 				m.First = &warm[i]
 			}
@@ -611,6 +585,47 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 		t.Runs = append(t.Runs, m)
 		logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
 	}
+}
+
+// window is a measured window in which several targets run at once (runInterleaved, runStreams): the processes
+// they use, settled before and after, and their CPU time when it opened.
+type window struct {
+	uses  map[*proc]int // the targets using each process
+	procs []*proc
+	cpu0  map[*proc]time.Duration
+	load0 time.Duration
+	t0    time.Time
+}
+
+// openWindow settles the processes the targets use (uses: how many targets use each) and starts the window.
+func openWindow(uses map[*proc]int) *window {
+	w := &window{uses: uses, cpu0: map[*proc]time.Duration{}}
+	for p := range uses {
+		w.procs = append(w.procs, p)
+	}
+	settle(w.procs)
+	for _, p := range w.procs {
+		w.cpu0[p] = p.cpuTime()
+	}
+	w.load0, w.t0 = selfCPU(), time.Now()
+	return w
+}
+
+// close ends the window: the load generator's CPU time and the wall time it lasted; then it settles the processes,
+// so that what they do behind the HTTP path (the capture file, the output) counts in their CPU time.
+func (w *window) close() (load, wall time.Duration) {
+	load, wall = selfCPU()-w.load0, time.Since(w.t0)
+	settle(w.procs)
+	return load, wall
+}
+
+// cpu is p's CPU time over the window (after close), or 0 when more than one target used it: it has no CPU time
+// per operation of its own.
+func (w *window) cpu(p *proc) time.Duration {
+	if w.uses[p] != 1 {
+		return 0
+	}
+	return p.cpuTime() - w.cpu0[p]
 }
 
 // selfCPU is this process's CPU time so far (the load generator's, when it runs).
