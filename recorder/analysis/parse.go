@@ -379,7 +379,7 @@ func rpcParamsOf(body []byte) map[string]json.RawMessage {
 	if len(b) == 0 || b[0] != '{' || !jsonscan.Valid(b) {
 		return nil // as object(body)
 	}
-	return object(memberObject(b, "params")) // the body's own map was 4 of a session setup's 24 allocations
+	return object(memberObject(b, "params")) // an initialize's: 16 allocations, 36 through a map of the body first
 }
 
 // metaKey is the _meta member that carries a request's protocol version (2026-07-28).

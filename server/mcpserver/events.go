@@ -446,8 +446,8 @@ func (s *eventStore) SessionClosed(_ context.Context, sessionID string) error {
 
 // letGo gives back what the store grew to hold once its last session ended: its slices and maps never shrink while
 // it is in use (a slot freed is reused; a map keeps its size), so a store that held 40,000 streams would keep their
-// room — some 200 bytes a stream, 8 MB at the bound — for good after every client left. The seeds stay: a hash
-// the store handed out is never compared with one of other seeds, as nothing is left to compare it with.
+// room — some 200 bytes a stream, 8 MB at the bound — for good after every client left. The seeds stay (nothing
+// hashed with them is left).
 func (s *eventStore) letGo() {
 	s.sessionIndex, s.streamIndex = map[idHash]int32{}, map[idHash]int32{}
 	s.sessionRecs, s.streamRecs = nil, nil
