@@ -18,7 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-func replay(t *testing.T, s *eventStore, sid, stream string, index int) ([]string, error) {
+func replay(t testing.TB, s mcp.EventStore, sid, stream string, index int) ([]string, error) {
 	t.Helper()
 	var got []string
 	for d, err := range s.After(context.Background(), sid, stream, index) {
@@ -253,15 +253,7 @@ func TestEventStoreLikeMemoryEventStore(t *testing.T) {
 			default:
 				index := rnd.IntN(6) - 1
 				got, gerr := replay(t, ours, sid, stream, index)
-				var want []string
-				var werr error
-				for d, err := range ref.After(ctx, sid, stream, index) {
-					if err != nil {
-						werr = err
-						break
-					}
-					want = append(want, string(d))
-				}
+				want, werr := replay(t, ref, sid, stream, index)
 				if (gerr == nil) != (werr == nil) || !slices.Equal(got, want) {
 					t.Fatalf("round %d: after %d of %s/%q: %q, %v; mcp.MemoryEventStore: %q, %v", round, index, sid, stream, got, gerr, want, werr)
 				}
@@ -487,15 +479,7 @@ func compareStores(t *testing.T, bound, steps int, next func(int) int) opStats {
 			return fmt.Sprintf("close %s", sid)
 		default:
 			index := next(4) - 1
-			var want []string
-			var werr error
-			for d, err := range ref.After(ctx, sid, stream, index) {
-				if err != nil {
-					werr = err
-					break
-				}
-				want = append(want, string(d))
-			}
+			want, werr := replay(t, ref, sid, stream, index)
 			var got [][]byte
 			var gerr error
 			for d, err := range ours.After(ctx, sid, stream, index) {
