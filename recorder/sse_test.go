@@ -137,7 +137,7 @@ func TestSSEParserAllocations(t *testing.T) {
 // Cut in place (AppendFeedInPlace, bytes never written again), an event of one data line costs no allocation: its
 // id, type and data are strings of the bytes fed; an event of several data lines is joined into a copy, and what
 // was fed before is never written by the parser.
-func TestSSEParserInPlace(t *testing.T) {
+func TestSSEParserInPlaceAllocs(t *testing.T) {
 	stream := []byte("event: answer\nid: 3GXWB6LQ2ZQ4YQ3Z_7\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}\n\n")
 	p := &SSEParser{}
 	dst := make([]SSEEvent, 0, 1)

@@ -413,9 +413,9 @@ func TestUserAgentLookedUpOnce(t *testing.T) {
 	}
 }
 
-// TestInitializeResultReadInPlace: the result of an initialize answered on an event stream is read in the event's
+// TestInitializeResultReadInPlaceAllocs: the result of an initialize answered on an event stream is read in the event's
 // data, not in a copy of it.
-func TestInitializeResultReadInPlace(t *testing.T) {
+func TestInitializeResultReadInPlaceAllocs(t *testing.T) {
 	var init *recorder.Exchange
 	for _, u := range setupUpdates(t, 1) {
 		if len(u.Events) > 0 {

@@ -458,7 +458,7 @@ func TestFollowGathersBatches(t *testing.T) {
 // A message put in an empty mailbox hands its infos on as they are (one slice for every subscriber, read only)
 // rather than copying them into a slice grown one info at a time; a second message before the first is taken, or a
 // prune, copies them first, so that no subscriber writes into another's.
-func TestMailboxHandsInfosOn(t *testing.T) {
+func TestMailboxHandsInfosOnAllocs(t *testing.T) {
 	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
