@@ -63,6 +63,48 @@ type Result struct {
 	Samples    []string          `json:"samples,omitempty"`
 	// Paced is set for a paced run (Config.Rate): what it kept of its schedule.
 	Paced *Paced `json:"paced,omitempty"`
+
+	lat []time.Duration // the measured operations' latencies, sorted (for Combine)
+}
+
+// Combine is one result of several runs against the same target (mcpbench's turns of a round): operations,
+// requests, statuses and errors add up, and so do the measured windows, so that Throughput is every run's
+// operations over all their windows together (a ratio of sums: a run cut short by a busy moment weighs what it
+// measured, not a full share); Latency is that of every run's operations together. Paced runs do not combine
+// (their Paced is dropped).
+func Combine(rs ...*Result) *Result {
+	out := &Result{Status: map[int]uint64{}, ErrorKinds: map[string]uint64{}}
+	var lat []time.Duration
+	for _, r := range rs {
+		if r == nil {
+			continue
+		}
+		out.Mode, out.Era, out.Clients = r.Mode, r.Era, r.Clients
+		out.Duration += r.Duration
+		out.Ops += r.Ops
+		out.Completed += r.Completed
+		out.Sent += r.Sent
+		out.Answered += r.Answered
+		out.Errors += r.Errors
+		for k, v := range r.Status {
+			out.Status[k] += v
+		}
+		for k, v := range r.ErrorKinds {
+			out.ErrorKinds[k] += v
+		}
+		for _, x := range r.Samples {
+			if len(out.Samples) < maxSamples {
+				out.Samples = append(out.Samples, x)
+			}
+		}
+		lat = append(lat, r.lat...)
+	}
+	out.lat = lat
+	out.Latency = summarize(lat)
+	if out.Duration > 0 {
+		out.Throughput = float64(out.Ops) / out.Duration.Seconds()
+	}
+	return out
 }
 
 // ServerErrors is the number of 5xx responses.
@@ -182,7 +224,7 @@ func merge(res *Result, all []*workerStats) {
 			}
 		}
 	}
-	res.Latency = summarize(lat)
+	res.Latency, res.lat = summarize(lat), lat
 	if res.Duration > 0 {
 		res.Throughput = float64(res.Ops) / res.Duration.Seconds()
 	}

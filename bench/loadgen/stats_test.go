@@ -47,3 +47,28 @@ func TestSSEData(t *testing.T) {
 		}
 	}
 }
+
+// Combine adds the turns of a round up: the throughput is every turn's operations over their windows together
+// (a ratio of sums, not the mean of the turns' rates), and the latencies are those of all the operations.
+func TestCombine(t *testing.T) {
+	ms := func(xs ...int) []time.Duration {
+		var out []time.Duration
+		for _, x := range xs {
+			out = append(out, time.Duration(x)*time.Millisecond)
+		}
+		return out
+	}
+	a := &Result{Duration: time.Second, Ops: 4, Completed: 5, Sent: 6, Answered: 6, Status: map[int]uint64{200: 6}, lat: ms(1, 2, 3, 4)}
+	b := &Result{Duration: 3 * time.Second, Ops: 2, Completed: 2, Sent: 3, Answered: 2, Errors: 1, Status: map[int]uint64{200: 2},
+		ErrorKinds: map[string]uint64{"call: timeout": 1}, Samples: []string{"x"}, lat: ms(10, 20)}
+	c := Combine(a, b)
+	if c.Ops != 6 || c.Completed != 7 || c.Sent != 9 || c.Answered != 8 || c.Errors != 1 || c.Status[200] != 8 || c.ErrorKinds["call: timeout"] != 1 || len(c.Samples) != 1 {
+		t.Errorf("counts: %+v", c)
+	}
+	if c.Duration != 4*time.Second || c.Throughput != 1.5 { // 6 ops in 4 s; the mean of the rates would be 2.33
+		t.Errorf("window %s, throughput %g; want 4s, 1.5", c.Duration, c.Throughput)
+	}
+	if c.Latency.N != 6 || c.Latency.P50 != 3*time.Millisecond || c.Latency.Max != 20*time.Millisecond {
+		t.Errorf("latency %+v", c.Latency)
+	}
+}

@@ -61,6 +61,7 @@ func run(args []string) error {
 	fs.StringVar(&o.mcpwatch, "mcpwatch", "", "the mcpwatch `binary` to measure (script/bench builds it)")
 	fs.StringVar(&o.repo, "repo", ".", "the repository `dir` (for the go test benchmarks of tui/)")
 	fs.IntVar(&o.rounds, "rounds", 5, "rounds; each runs every target once, in a rotated order")
+	fs.IntVar(&o.turns, "turns", 4, "turns of a round in the throughput groups: each target's window of the round is split into this many, the targets taking turns (1: a whole window each)")
 	fs.DurationVar(&o.duration, "duration", 2*time.Second, "measured window per target and round")
 	fs.DurationVar(&o.warmup, "warmup", 500*time.Millisecond, "warm-up before each window")
 	fs.IntVar(&o.clients, "clients", 16, "concurrent clients")
@@ -89,8 +90,8 @@ func run(args []string) error {
 			o.only[g] = true
 		}
 	}
-	if o.rounds < 1 || o.clients < 1 || o.duration <= 0 || o.latencyRate <= 0 || o.latencyDuration <= 0 {
-		return fmt.Errorf("--rounds, --clients, --duration, --latency-rate and --latency-duration must be positive")
+	if o.rounds < 1 || o.turns < 1 || o.clients < 1 || o.duration <= 0 || o.latencyRate <= 0 || o.latencyDuration <= 0 {
+		return fmt.Errorf("--rounds, --turns, --clients, --duration, --latency-rate and --latency-duration must be positive")
 	}
 	var err error
 	if o.serverCPUs, err = parseCPUs(o.serverCPUs); err != nil {

@@ -220,3 +220,26 @@ func TestReportProxyStoreCapacity(t *testing.T) {
 		}
 	}
 }
+
+// A round of a throughput group runs its targets in turns: the round's rotated order, reversed every other turn;
+// skipped targets never, and a target whose process is fresh each round (or that runs by count) once, whole.
+func TestTurnOrder(t *testing.T) {
+	ts := []*target{{Key: "a"}, {Key: "b"}, {Key: "c"}, {Key: "s", Skip: "no"}}
+	keys := func(xs []*target) string {
+		var out []string
+		for _, x := range xs {
+			out = append(out, x.Key)
+		}
+		return strings.Join(out, "")
+	}
+	if got := keys(turnOrder(ts, 1, 4)); got != "bca"+"acb"+"bca"+"acb" {
+		t.Errorf("round 1, 4 turns: %s", got)
+	}
+	if got := keys(turnOrder(ts, 0, 1)); got != "abc" {
+		t.Errorf("1 turn: %s", got)
+	}
+	ts[1].fresh = func(int) (*proc, string, error) { return nil, "", nil }
+	if got := keys(turnOrder(ts, 0, 3)); got != "abc"+"ca"+"ac" {
+		t.Errorf("a fresh target: %s", got)
+	}
+}
