@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -33,13 +34,16 @@ func (o *options) want(g string) bool { return len(o.only) == 0 || o.only[g] }
 
 // measurement is one target's run in one round.
 type measurement struct {
-	Result *loadgen.Result  `json:"result,omitempty"`
-	CPU    time.Duration    `json:"cpu"`                      // CPU time of the measured process over the run, until it went idle again
-	Load   time.Duration    `json:"loadCPU"`                  // CPU time of the load generator (this process) over the run
-	Wall   time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
-	First  *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
-	Cold   *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
-	Err    string           `json:"error,omitempty"`
+	Result *loadgen.Result `json:"result,omitempty"`
+	CPU    time.Duration   `json:"cpu"`     // CPU time of the measured process over the run, until it went idle again
+	Load   time.Duration   `json:"loadCPU"` // CPU time of the load generator (this process) over the run
+	// LoadWait is how long the load generator's threads waited for a CPU over the run while they could run: the
+	// time other processes on its CPU took from it (/proc/self/task/*/schedstat).
+	LoadWait time.Duration    `json:"loadWait"`
+	Wall     time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
+	First    *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
+	Cold     *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
+	Err      string           `json:"error,omitempty"`
 }
 
 // target is one server configuration under load.
@@ -524,6 +528,7 @@ func combine(ms []measurement) measurement {
 	for _, m := range ms {
 		out.CPU += m.CPU
 		out.Load += m.Load
+		out.LoadWait += m.LoadWait
 		out.Wall += m.Wall
 		if m.Result != nil {
 			rs = append(rs, m.Result)
@@ -555,7 +560,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 		cfg.URL = url
 	}
 	settle(append([]*proc{p}, t.extra...))
-	cpu0, load0, t0 := p.cpuTime(), selfCPU(), time.Now()
+	cpu0, load0, wait0, t0 := p.cpuTime(), selfCPU(), selfWait(), time.Now()
 	var m measurement
 	if t.stream {
 		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
@@ -577,7 +582,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
 		}
 	}
-	m.Load, m.Wall = selfCPU()-load0, time.Since(t0)
+	m.Load, m.LoadWait, m.Wall = selfCPU()-load0, selfWait()-wait0, time.Since(t0)
 	settle(append([]*proc{p}, t.extra...))
 	m.CPU = p.cpuTime() - cpu0
 	return m
@@ -607,9 +612,9 @@ func runInterleaved(ctx context.Context, g *group, round int) {
 	}
 	w := openWindow(uses)
 	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
-	load, wall := w.close()
+	load, wait, wall := w.close()
 	for i, t := range ts {
-		m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
+		m := measurement{Load: load, LoadWait: wait, Wall: wall, CPU: w.cpu(t.proc)}
 		switch {
 		case err != nil:
 			m.Err = err.Error()
@@ -661,9 +666,9 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 		if err == nil {
 			cold, err = loadgen.FirstEvents(ctx, urls, nil, o.events, false, round)
 		}
-		load, wall := w.close()
+		load, wait, wall := w.close()
 		for i, t := range ts {
-			m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
+			m := measurement{Load: load, LoadWait: wait, Wall: wall, CPU: w.cpu(t.proc)}
 			if i < len(warm) {
 				m.First = &warm[i]
 			}
@@ -691,6 +696,7 @@ type window struct {
 	procs []*proc
 	cpu0  map[*proc]time.Duration
 	load0 time.Duration
+	wait0 time.Duration
 	t0    time.Time
 }
 
@@ -704,16 +710,17 @@ func openWindow(uses map[*proc]int) *window {
 	for _, p := range w.procs {
 		w.cpu0[p] = p.cpuTime()
 	}
-	w.load0, w.t0 = selfCPU(), time.Now()
+	w.load0, w.wait0, w.t0 = selfCPU(), selfWait(), time.Now()
 	return w
 }
 
-// close ends the window: the load generator's CPU time and the wall time it lasted; then it settles the processes,
-// so that what they do behind the HTTP path (the capture file, the output) counts in their CPU time.
-func (w *window) close() (load, wall time.Duration) {
-	load, wall = selfCPU()-w.load0, time.Since(w.t0)
+// close ends the window: the load generator's CPU time, the time it waited for its CPU (selfWait) and the wall
+// time the window lasted; then it settles the processes, so that what they do behind the HTTP path (the capture
+// file, the output) counts in their CPU time.
+func (w *window) close() (load, wait, wall time.Duration) {
+	load, wait, wall = selfCPU()-w.load0, selfWait()-w.wait0, time.Since(w.t0)
 	settle(w.procs)
-	return load, wall
+	return load, wait, wall
 }
 
 // cpu is p's CPU time over the window (after close), or 0 when more than one target used it: it has no CPU time
@@ -723,6 +730,26 @@ func (w *window) cpu(p *proc) time.Duration {
 		return 0
 	}
 	return p.cpuTime() - w.cpu0[p]
+}
+
+// selfWait is how long this process's threads (the load generator's, when it runs) have waited for a CPU while
+// runnable: the second field of each /proc/self/task/TID/schedstat (Linux; 0 elsewhere). Threads that ended are
+// not counted (the Go runtime keeps its threads).
+func selfWait() time.Duration {
+	tasks, _ := os.ReadDir("/proc/self/task")
+	var sum time.Duration
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "schedstat"))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) >= 2 {
+			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				sum += time.Duration(ns)
+			}
+		}
+	}
+	return sum
 }
 
 // selfCPU is this process's CPU time so far (the load generator's, when it runs).
@@ -778,7 +805,7 @@ func (m measurement) short() string {
 	case m.Result != nil:
 		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
 		if p := m.Result.Paced; p != nil {
-			s += fmt.Sprintf(" (paced: %d late of %d, lag p99 %s)", p.Late, p.Scheduled, fmtDur(p.Lag.P99))
+			s += fmt.Sprintf(" (paced: %d late of %d, %d of them dispatched late, lag p99 %s; the load generator waited %s for its CPU)", p.Late, p.Scheduled, p.DispatchLate, fmtDur(p.Lag.P99), fmtDur(m.LoadWait))
 		}
 	}
 	if m.Err != "" {

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// selfWait counts the time this process's threads waited for a CPU: two threads pinned to the same CPU, each
+// spinning for 60 ms, wait for each other about as long.
+func TestSelfWait(t *testing.T) {
+	if _, err := os.Stat("/proc/self/task"); err != nil {
+		t.Skip("no /proc/self/task (not Linux)")
+	}
+	cpus, err := allowedCPUs()
+	if err != nil || len(cpus) == 0 {
+		t.Fatalf("allowed CPUs: %v %v", cpus, err)
+	}
+	var set unix.CPUSet
+	set.Set(cpus[0])
+	w0 := selfWait()
+	var spun, read sync.WaitGroup
+	read.Add(1)
+	for range 2 {
+		spun.Add(1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread, pinned here, ends with the goroutine
+			if err := unix.SchedSetaffinity(0, &set); err != nil {
+				t.Error(err)
+			}
+			for t0 := time.Now(); time.Since(t0) < 60*time.Millisecond; {
+			}
+			spun.Done()
+			read.Wait() // alive until read: an ended thread's wait is no longer counted
+		}()
+	}
+	spun.Wait()
+	w := selfWait() - w0
+	read.Done()
+	if w < 20*time.Millisecond {
+		t.Fatalf("two threads spinning 60 ms on one CPU waited %s for it in all, want 20 ms or more", w)
+	}
+	t.Logf("waited %s", w)
+}
