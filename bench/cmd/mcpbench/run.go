@@ -456,17 +456,17 @@ func (o *options) turnConfig(cfg loadgen.Config) loadgen.Config {
 // minTurnWarmup is the least warm-up of a turn: its clients open their sessions and connections again.
 const minTurnWarmup = 100 * time.Millisecond
 
-// prime runs each target of a throughput group whose process outlives the round once, unmeasured, for a turn's
-// warm-up and window, before the first round: no round then measures a process that has never served (a fresh
-// serve records into an empty store and capture file and has not yet grown its heap; in the 16:28 UTC run of
-// round five its first round cost 157 µs of CPU a call against 177–181 in the next two, and that one round of
-// three moved the median ratio).
+// prime runs each target of a throughput group whose process outlives the round once, unmeasured, for a whole
+// round's warm-up and window, before the first round: no round then measures a process that has never served (a
+// fresh serve records into an empty store and capture file, and its heap and collector have not reached their
+// pace; in the 16:28 UTC run of round five its first round cost 157 µs of CPU a call against 177–181 in the next
+// two, and that one round of three moved the median ratio).
 func prime(ctx context.Context, o *options, g *group) {
 	for _, t := range g.Targets {
 		if t.Skip != "" || t.fresh != nil || t.stream || t.proc == nil {
 			continue
 		}
-		m := runTarget(ctx, o, t, 0, o.turnConfig(t.cfg))
+		m := runTarget(ctx, o, t, 0, t.cfg)
 		logf("prime     %-16s %s", t.Key, m.short())
 	}
 }

@@ -190,7 +190,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 	fmt.Fprintf(w, "Command: `%s`  \nMachine: %s  \nPlacement: %s  \n", strings.TrimSpace(rep.Command), rep.Machine, rep.Pinning)
 	turns := ""
 	if o.turns > 1 {
-		turns = fmt.Sprintf(" in %d turns (the targets take turns, each running %s after a %s warm-up of its own, the order reversed every other turn; a round's throughput is its turns' operations over their windows together), each process having served one unmeasured turn before the first round",
+		turns = fmt.Sprintf(" in %d turns (the targets take turns, each running %s after a %s warm-up of its own, the order reversed every other turn; a round's throughput is its turns' operations over their windows together), each process having served one unmeasured window of a round before the first round",
 			o.turns, o.duration/time.Duration(o.turns), max(o.warmup/time.Duration(o.turns), minTurnWarmup))
 	}
 	fmt.Fprintf(w, "Method: every server is its own process; %d rounds, each running every target of a group for %s after a %s warm-up with %d concurrent clients (bench/loadgen, which checks every response)%s, the targets' order rotated each round. Ratios are the median of the per-round ratios (range in brackets); latencies the median of the rounds' percentiles; CPU/op is the server process's CPU time per operation (/proc/PID/stat), the work it does after answering (capture file, output) included.\n\n",
