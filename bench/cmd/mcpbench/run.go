@@ -37,8 +37,8 @@ type measurement struct {
 	Result *loadgen.Result `json:"result,omitempty"`
 	CPU    time.Duration   `json:"cpu"`     // CPU time of the measured process over the run, until it went idle again
 	Load   time.Duration   `json:"loadCPU"` // CPU time of the load generator (this process) over the run
-	// LoadWait is how long the load generator's threads waited for a CPU over the run while they could run: the
-	// time other processes on its CPU took from it (/proc/self/task/*/schedstat).
+	// LoadWait is how long the load generator's threads waited for a CPU over the run while they could run, added
+	// up over the threads: the time other processes on its CPU took from it (/proc/self/task/*/schedstat).
 	LoadWait time.Duration    `json:"loadWait"`
 	Wall     time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
 	First    *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
@@ -805,7 +805,7 @@ func (m measurement) short() string {
 	case m.Result != nil:
 		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
 		if p := m.Result.Paced; p != nil {
-			s += fmt.Sprintf(" (paced: %d late of %d, %d of them dispatched late, lag p99 %s; the load generator waited %s for its CPU)", p.Late, p.Scheduled, p.DispatchLate, fmtDur(p.Lag.P99), fmtDur(m.LoadWait))
+			s += fmt.Sprintf(" (paced: %d late of %d, %d of them dispatched late, lag p99 %s; its threads waited %s for their CPU)", p.Late, p.Scheduled, p.DispatchLate, fmtDur(p.Lag.P99), fmtDur(m.LoadWait))
 		}
 	}
 	if m.Err != "" {

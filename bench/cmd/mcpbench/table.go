@@ -580,7 +580,7 @@ func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers st
 	sl := statOf(late)
 	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s in all (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
 		fmt.Sprintf("**%d of %d** runs", kept, runs), "all", met,
-		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); the load generator waited for its CPU behind other processes %s a round (median; worst %s); direct p99 %s",
+		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); the load generator's threads waited for their CPU behind other processes %s in all a round (median; worst %s); direct p99 %s",
 			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), d(sw.med), d(sw.hi), d(statOf(lim99).med)))
 }
 

@@ -125,7 +125,7 @@ func TestReportLatency(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| 0 | harness check, latency: every run sent its calls on schedule at 1,000 calls/s in all (≤ 1% of them more than 1.0 ms late) | **10 of 12** runs | all | **no** | calls sent more than 1.0 ms late: median 0.0%, worst 5.0% of a run;",
-		"the load generator waited for its CPU behind other processes 3.0 ms a round (median; worst 5.0 ms); direct p99 1.0 ms |",
+		"the load generator's threads waited for their CPU behind other processes 3.0 ms in all a round (median; worst 5.0 ms); direct p99 1.0 ms |",
 		"| 3 | p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls | **400 µs** (300 µs – 500 µs) | ≤ 1.0 ms | yes | p99 ",
 		"(p50 added 500 µs) at 1,000 calls/s; direct p99 1.0 ms, p50 250 µs; 1 runs with errors: the rate was not kept: missed |",
 		"| 3 | p99 latency added by `proxy`, recording off, over the bare ReverseProxy, paced calls (context) | **2.0 ms** (1.0 ms – 2.0 ms) | — | — |",
