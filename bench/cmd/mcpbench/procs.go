@@ -199,6 +199,9 @@ func procMemory(pid int) (rss, peak int64) {
 
 // cpuTime returns the user+system CPU time the process has used so far (from /proc/PID/stat, in clock ticks of
 // 1/100 s).
+// waitTime is how long the process's threads have waited for a CPU while runnable (waitOf).
+func (p *proc) waitTime() time.Duration { return waitOf(strconv.Itoa(p.cmd.Process.Pid)) }
+
 func (p *proc) cpuTime() time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {

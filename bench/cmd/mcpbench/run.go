@@ -39,11 +39,14 @@ type measurement struct {
 	Load   time.Duration   `json:"loadCPU"` // CPU time of the load generator (this process) over the run
 	// LoadWait is how long the load generator's threads waited for a CPU over the run while they could run, added
 	// up over the threads: the time other processes on its CPU took from it (/proc/self/task/*/schedstat).
-	LoadWait time.Duration    `json:"loadWait"`
-	Wall     time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
-	First    *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
-	Cold     *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
-	Err      string           `json:"error,omitempty"`
+	LoadWait time.Duration `json:"loadWait"`
+	// Wait is the same for the measured process over the run (until it went idle again): the CPU time other
+	// processes on the servers' CPUs took from it (0 for a window's process that served other targets too).
+	Wait  time.Duration    `json:"serverWait"`
+	Wall  time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
+	First *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
+	Cold  *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
+	Err   string           `json:"error,omitempty"`
 }
 
 // target is one server configuration under load.
@@ -529,6 +532,7 @@ func combine(ms []measurement) measurement {
 		out.CPU += m.CPU
 		out.Load += m.Load
 		out.LoadWait += m.LoadWait
+		out.Wait += m.Wait
 		out.Wall += m.Wall
 		if m.Result != nil {
 			rs = append(rs, m.Result)
@@ -560,7 +564,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 		cfg.URL = url
 	}
 	settle(append([]*proc{p}, t.extra...))
-	cpu0, load0, wait0, t0 := p.cpuTime(), selfCPU(), selfWait(), time.Now()
+	cpu0, sw0, load0, wait0, t0 := p.cpuTime(), p.waitTime(), selfCPU(), selfWait(), time.Now()
 	var m measurement
 	if t.stream {
 		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
@@ -584,7 +588,7 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 	}
 	m.Load, m.LoadWait, m.Wall = selfCPU()-load0, selfWait()-wait0, time.Since(t0)
 	settle(append([]*proc{p}, t.extra...))
-	m.CPU = p.cpuTime() - cpu0
+	m.CPU, m.Wait = p.cpuTime()-cpu0, p.waitTime()-sw0
 	return m
 }
 
@@ -733,13 +737,18 @@ func (w *window) cpu(p *proc) time.Duration {
 }
 
 // selfWait is how long this process's threads (the load generator's, when it runs) have waited for a CPU while
-// runnable: the second field of each /proc/self/task/TID/schedstat (Linux; 0 elsewhere). Threads that ended are
-// not counted (the Go runtime keeps its threads).
-func selfWait() time.Duration {
-	tasks, _ := os.ReadDir("/proc/self/task")
+// runnable (waitOf).
+func selfWait() time.Duration { return waitOf("self") }
+
+// waitOf is how long process pid's threads have waited for a CPU while runnable, added up: the second field of
+// each /proc/PID/task/TID/schedstat (Linux; 0 elsewhere). Threads that ended are not counted (the Go runtime keeps
+// its threads).
+func waitOf(pid string) time.Duration {
+	dir := filepath.Join("/proc", pid, "task")
+	tasks, _ := os.ReadDir(dir)
 	var sum time.Duration
 	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join("/proc/self/task", t.Name(), "schedstat"))
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
 		if err != nil {
 			continue
 		}

@@ -436,8 +436,8 @@ func printReport(w io.Writer, rep *report, o *options) {
 			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		} else {
-			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | peak RSS | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | server's wait for CPU (other processes) | peak RSS | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		}
 		for _, x := range g.Targets {
 			if x.Skip != "" {
@@ -478,7 +478,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), mib(x.Peak), errs)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), waitShare(x), mib(x.Peak), errs)
 		}
 	}
 	if r := rep.TUI; r != nil && r.Err != "" && len(r.Benches) > 0 {
@@ -498,6 +498,23 @@ func isFrameBench(name string) bool {
 		}
 	}
 	return false
+}
+
+// waitShare is how long a target's server waited for its CPU behind other processes, as a share of its runs' wall
+// time (its threads' waits added up): the median over the rounds, and the worst. A round in which the server
+// waited long measured the machine as much as the server.
+func waitShare(t *target) string {
+	var xs []float64
+	for _, m := range t.Runs {
+		if m.Wall > 0 {
+			xs = append(xs, 100*float64(m.Wait)/float64(m.Wall))
+		}
+	}
+	s := statOf(xs)
+	if s.n == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f%% (worst %.1f%%)", s.med, s.hi)
 }
 
 func peakOf(t *target) int64 {

@@ -46,3 +46,18 @@ func TestSelfWait(t *testing.T) {
 	}
 	t.Logf("waited %s", w)
 }
+
+// A group's table says how long each server waited for its CPU behind other processes: the median share of its
+// rounds' wall time, and the worst.
+func TestWaitShare(t *testing.T) {
+	x := &target{}
+	if got := waitShare(x); got != "—" {
+		t.Errorf("no runs: %q", got)
+	}
+	for _, w := range []time.Duration{100, 300, 200} {
+		x.Runs = append(x.Runs, measurement{Wall: time.Second, Wait: w * time.Millisecond})
+	}
+	if got, want := waitShare(x), "20.0% (worst 30.0%)"; got != want {
+		t.Errorf("waitShare %q, want %q", got, want)
+	}
+}
