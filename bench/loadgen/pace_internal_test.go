@@ -70,7 +70,7 @@ func scheduleBesideBusyGoroutines(t *testing.T) (late int, l Latency) {
 
 // A paced run keeps the collector off while its schedule runs (holdGC): here a goroutine beside it allocates 64
 // MiB in 1 MiB pieces during the run, which at GOGC 100 and a heap of a few MiB is a collection every few
-// pieces; the run's own forced collection at its start is the only one.
+// pieces (21 collections without holdGC); the run's own forced collection at its start comes before.
 func TestPacedRunHoldsTheCollector(t *testing.T) {
 	srv := httptest.NewServer(peers.Plain())
 	defer srv.Close()

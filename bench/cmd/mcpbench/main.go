@@ -13,14 +13,16 @@
 //  6. memory per recorded exchange and each process's peak RSS.
 //
 // Every server runs as its own process; the load comes from bench/loadgen, which checks every response. Rounds
-// alternate the targets (rotating their order) so that a noisy machine hurts each alike; ratios are the median
-// of the per-round ratios, with their range.
+// alternate the targets (rotating their order), and within a round the targets take turns (--turns: each
+// target's window split in that many, runTurns), so that a noisy machine hurts each alike; a target's throughput
+// in a round is its turns' operations over their windows together, and ratios are the median of the per-round
+// ratios, with their range. Each long-lived process serves one unmeasured window before the first round.
 //
 // The servers run pinned to one set of CPUs and the load generator to another (pin.go; on 2 CPUs: servers on CPU 0,
 // the load generator on CPU 1), and the plain net/http handler's row shows how far the load generator can go: it
 // must be far faster than every other target, or the ratios measure the harness.
 //
-//	mcpbench --mcpwatch PATH [--rounds 5] [--duration 2s] [--clients 16] [--only serve,setup,latency,...]
+//	mcpbench --mcpwatch PATH [--rounds 5] [--turns 4] [--duration 2s] [--clients 16] [--only serve,setup,latency,...]
 //	         [--server-cpus 0 --load-cpus 1] [--latency-rate 1000 --latency-duration 5s]
 //	mcpbench peer KIND [--addr ADDR] [--upstream URL]
 package main
