@@ -643,9 +643,28 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 		}
 		row("0", "harness check, "+g.Key+": plain net/http handler ÷ the fastest other target ("+best.Key+")", s.ratio(),
 			fmt.Sprintf("≥ %.2g×", harnessHeadroom), verdict(s, harnessHeadroom, true),
-			fmt.Sprintf("%s vs %s %s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per %s), so the other rows measure their servers",
-				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g)))
+			fmt.Sprintf("%s vs %s %s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per %s), so the other rows measure their servers%s",
+				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g), machineWait(g)))
 	}
+}
+
+// machineWait says how long the servers of a group waited for their CPU behind other processes (waitShare, over
+// all their runs): a quiet machine's runs measure the servers; a busy one's measure it too. Empty when not
+// measured (a report written before it was).
+func machineWait(g *group) string {
+	var xs []float64
+	for _, x := range g.Targets {
+		for _, m := range x.Runs {
+			if m.Wall > 0 && m.Result != nil {
+				xs = append(xs, 100*float64(m.Wait)/float64(m.Wall))
+			}
+		}
+	}
+	s := statOf(xs)
+	if s.n == 0 || s.hi == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; the servers waited for their CPU behind other processes %.1f%% of a run's time (median; worst %.1f%%)", s.med, s.hi)
 }
 
 // storeCapacityRow is issue 18's "at least 10× more exchanges than today in the same bytes", measured where it is

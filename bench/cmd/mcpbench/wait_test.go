@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mcpwatch/mcpwatch/bench/loadgen"
 )
 
 // selfWait counts the time this process's threads waited for a CPU: two threads pinned to the same CPU, each
@@ -59,5 +61,20 @@ func TestWaitShare(t *testing.T) {
 	}
 	if got, want := waitShare(x), "20.0% (worst 30.0%)"; got != want {
 		t.Errorf("waitShare %q, want %q", got, want)
+	}
+}
+
+// The harness check of a throughput group says how long its servers waited for their CPU over all their runs.
+func TestMachineWait(t *testing.T) {
+	res := &loadgen.Result{Ops: 1}
+	a := &target{Runs: []measurement{{Result: res, Wall: time.Second, Wait: 10 * time.Millisecond}, {Result: res, Wall: time.Second}}}
+	b := &target{Runs: []measurement{{Result: res, Wall: time.Second, Wait: 400 * time.Millisecond}}}
+	g := &group{Targets: []*target{a, b}}
+	if got, want := machineWait(g), "; the servers waited for their CPU behind other processes 1.0% of a run's time (median; worst 40.0%)"; got != want {
+		t.Errorf("machineWait %q, want %q", got, want)
+	}
+	b.Runs[0].Wait, a.Runs[0].Wait = 0, 0
+	if got := machineWait(g); got != "" {
+		t.Errorf("not measured: %q", got)
 	}
 }
