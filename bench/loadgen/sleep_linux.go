@@ -30,7 +30,7 @@ func newSleeper() *sleeper {
 // scheduler checks every time it switches goroutines and which then runs the sleeper next. The timerfd wakes an
 // idle process on time (the poller's own wait counts in milliseconds); the deadline wakes a busy one, whose
 // scheduler looks at the poller only once its run queue is empty (or every 10 ms, from the runtime's monitor):
-// beside goroutines that keep the only P busy, the timerfd alone released calls 10–120 ms late
+// beside goroutines that keep the only P busy, the timerfd alone released calls 5 ms late at the median
 // (TestScheduleKeptBesideBusyGoroutines). Whichever comes first ends the wait.
 func (s *sleeper) sleep(d time.Duration) {
 	if d <= 0 {

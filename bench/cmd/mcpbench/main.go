@@ -113,7 +113,7 @@ func run(args []string) error {
 		}
 		return err
 	}
-	serverCPUs = o.serverCPUs
+	serverCPUs, loadCPUs = o.serverCPUs, o.loadCPUs
 	return bench(&o)
 }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,9 @@ import (
 
 // serverCPUs is where every server process runs (--server-cpus; empty: anywhere).
 var serverCPUs string
+
+// loadCPUs is the load generator's CPU list (--load-cpus; empty: not pinned): others reads its busy time.
+var loadCPUs string
 
 // proc is a server process under measurement: mcpwatch, a peer (this binary's `peer` command) or mitmdump.
 type proc struct {
@@ -199,9 +203,6 @@ func procMemory(pid int) (rss, peak int64) {
 
 // cpuTime returns the user+system CPU time the process has used so far (from /proc/PID/stat, in clock ticks of
 // 1/100 s).
-// waitTime is how long the process's threads have waited for a CPU while runnable (waitOf).
-func (p *proc) waitTime() time.Duration { return waitOf(strconv.Itoa(p.cmd.Process.Pid)) }
-
 func (p *proc) cpuTime() time.Duration {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
 	if err != nil {
@@ -219,4 +220,91 @@ func (p *proc) cpuTime() time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond
+}
+
+// cpuBusy is the time the CPUs in cpus have spent busy since boot, all processes together: user, nice, system,
+// irq, softirq and steal of their lines in /proc/stat (clock ticks of 1/100 s); 0 when it cannot be read (not
+// Linux) or cpus is empty.
+func cpuBusy(cpus []int) time.Duration {
+	if len(cpus) == 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	var ticks int64
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 9 || !strings.HasPrefix(f[0], "cpu") || f[0] == "cpu" {
+			continue
+		}
+		n, err := strconv.Atoi(f[0][3:])
+		if err != nil || !slices.Contains(cpus, n) {
+			continue
+		}
+		for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+			v, _ := strconv.ParseInt(f[i], 10, 64)
+			ticks += v
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
+}
+
+// cpuSet lists the CPUs of a taskset-style list ("0", "0,2", "0-3"; as parseCPUs checked it); nil for "".
+func cpuSet(list string) []int {
+	var out []int
+	for _, part := range strings.Split(list, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err := strconv.Atoi(lo)
+		if err != nil {
+			continue
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(hi); err != nil {
+				continue
+			}
+		}
+		for c := a; c <= b && c < 1024; c++ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// others measures, over a run, the CPU time that processes other than this run's used on the load generator's
+// CPUs and on the servers' CPUs (a busy machine: another build or test there), from /proc/stat: each set's busy
+// time less what this driver (on the load generator's CPUs) and the run's servers (on the servers' CPUs) used.
+// Either is 0 when that side is not pinned (its CPUs are not its own).
+type others struct {
+	load, servers []int
+	procs         []*proc
+	busyL, busyS  time.Duration
+	self, srv     time.Duration
+}
+
+func startOthers(procs []*proc) *others {
+	o := &others{load: cpuSet(loadCPUs), servers: cpuSet(serverCPUs), procs: procs}
+	o.busyL, o.busyS, o.self, o.srv = cpuBusy(o.load), cpuBusy(o.servers), selfCPU(), o.serversCPU()
+	return o
+}
+
+func (o *others) serversCPU() time.Duration {
+	var sum time.Duration
+	for _, p := range o.procs {
+		sum += p.cpuTime()
+	}
+	return sum
+}
+
+// stop returns the CPU time other processes used on the load generator's CPUs and on the servers' since start.
+func (o *others) stop() (onLoad, onServers time.Duration) {
+	if len(o.load) > 0 {
+		onLoad = max(cpuBusy(o.load)-o.busyL-(selfCPU()-o.self), 0)
+	}
+	if len(o.servers) > 0 {
+		onServers = max(cpuBusy(o.servers)-o.busyS-(o.serversCPU()-o.srv), 0)
+	}
+	return onLoad, onServers
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -37,16 +36,14 @@ type measurement struct {
 	Result *loadgen.Result `json:"result,omitempty"`
 	CPU    time.Duration   `json:"cpu"`     // CPU time of the measured process over the run, until it went idle again
 	Load   time.Duration   `json:"loadCPU"` // CPU time of the load generator (this process) over the run
-	// LoadWait is how long the load generator's threads waited for a CPU over the run while they could run, added
-	// up over the threads: the time other processes on its CPU took from it (/proc/self/task/*/schedstat).
-	LoadWait time.Duration `json:"loadWait"`
-	// Wait is the same for the measured process over the run (until it went idle again): the CPU time other
-	// processes on the servers' CPUs took from it (0 for a window's process that served other targets too).
-	Wait  time.Duration    `json:"serverWait"`
-	Wall  time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
-	First *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
-	Cold  *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
-	Err   string           `json:"error,omitempty"`
+	// LoadOthers and Others are the CPU time processes other than this run's used over it on the load generator's
+	// CPUs and on the servers' (others: a busy machine), when each side is pinned to its own.
+	LoadOthers time.Duration    `json:"loadOthersCPU"`
+	Others     time.Duration    `json:"serverOthersCPU"`
+	Wall       time.Duration    `json:"wall"`                     // the run's wall time, warm-up included
+	First      *loadgen.Latency `json:"firstEvent,omitempty"`     // warm: connections kept alive
+	Cold       *loadgen.Latency `json:"firstEventCold,omitempty"` // a new connection on every hop for each stream
+	Err        string           `json:"error,omitempty"`
 }
 
 // target is one server configuration under load.
@@ -531,8 +528,8 @@ func combine(ms []measurement) measurement {
 	for _, m := range ms {
 		out.CPU += m.CPU
 		out.Load += m.Load
-		out.LoadWait += m.LoadWait
-		out.Wait += m.Wait
+		out.LoadOthers += m.LoadOthers
+		out.Others += m.Others
 		out.Wall += m.Wall
 		if m.Result != nil {
 			rs = append(rs, m.Result)
@@ -564,7 +561,8 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 		cfg.URL = url
 	}
 	settle(append([]*proc{p}, t.extra...))
-	cpu0, sw0, load0, wait0, t0 := p.cpuTime(), p.waitTime(), selfCPU(), selfWait(), time.Now()
+	ot := startOthers(append([]*proc{p}, t.extra...))
+	cpu0, load0, t0 := p.cpuTime(), selfCPU(), time.Now()
 	var m measurement
 	if t.stream {
 		lat, err := loadgen.FirstEvent(ctx, p.url+"/mcp", nil, o.events, true)
@@ -586,9 +584,10 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 			m.Err = fmt.Sprintf("%d errors: %v", res.Errors, res.Samples)
 		}
 	}
-	m.Load, m.LoadWait, m.Wall = selfCPU()-load0, selfWait()-wait0, time.Since(t0)
+	m.Load, m.Wall = selfCPU()-load0, time.Since(t0)
+	m.LoadOthers, m.Others = ot.stop()
 	settle(append([]*proc{p}, t.extra...))
-	m.CPU, m.Wait = p.cpuTime()-cpu0, p.waitTime()-sw0
+	m.CPU = p.cpuTime() - cpu0
 	return m
 }
 
@@ -616,9 +615,9 @@ func runInterleaved(ctx context.Context, g *group, round int) {
 	}
 	w := openWindow(uses)
 	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
-	load, wait, wall := w.close()
+	load, onLoad, onServers, wall := w.close()
 	for i, t := range ts {
-		m := measurement{Load: load, LoadWait: wait, Wall: wall, CPU: w.cpu(t.proc)}
+		m := measurement{Load: load, LoadOthers: onLoad, Others: onServers, Wall: wall, CPU: w.cpu(t.proc)}
 		switch {
 		case err != nil:
 			m.Err = err.Error()
@@ -670,9 +669,9 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 		if err == nil {
 			cold, err = loadgen.FirstEvents(ctx, urls, nil, o.events, false, round)
 		}
-		load, wait, wall := w.close()
+		load, onLoad, onServers, wall := w.close()
 		for i, t := range ts {
-			m := measurement{Load: load, LoadWait: wait, Wall: wall, CPU: w.cpu(t.proc)}
+			m := measurement{Load: load, LoadOthers: onLoad, Others: onServers, Wall: wall, CPU: w.cpu(t.proc)}
 			if i < len(warm) {
 				m.First = &warm[i]
 			}
@@ -696,12 +695,12 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 // window is a measured window in which several targets run at once (runInterleaved, runStreams): the processes
 // they use, settled before and after, and their CPU time when it opened.
 type window struct {
-	uses  map[*proc]int // the targets using each process
-	procs []*proc
-	cpu0  map[*proc]time.Duration
-	load0 time.Duration
-	wait0 time.Duration
-	t0    time.Time
+	uses   map[*proc]int // the targets using each process
+	procs  []*proc
+	cpu0   map[*proc]time.Duration
+	load0  time.Duration
+	others *others
+	t0     time.Time
 }
 
 // openWindow settles the processes the targets use (uses: how many targets use each) and starts the window.
@@ -714,17 +713,19 @@ func openWindow(uses map[*proc]int) *window {
 	for _, p := range w.procs {
 		w.cpu0[p] = p.cpuTime()
 	}
-	w.load0, w.wait0, w.t0 = selfCPU(), selfWait(), time.Now()
+	w.others = startOthers(w.procs)
+	w.load0, w.t0 = selfCPU(), time.Now()
 	return w
 }
 
-// close ends the window: the load generator's CPU time, the time it waited for its CPU (selfWait) and the wall
-// time the window lasted; then it settles the processes, so that what they do behind the HTTP path (the capture
-// file, the output) counts in their CPU time.
-func (w *window) close() (load, wait, wall time.Duration) {
-	load, wait, wall = selfCPU()-w.load0, selfWait()-w.wait0, time.Since(w.t0)
+// close ends the window: the load generator's CPU time, the CPU time other processes used on its CPUs and on the
+// servers' (startOthers) and the wall time the window lasted; then it settles the processes, so that what they do
+// behind the HTTP path (the capture file, the output) counts in their CPU time.
+func (w *window) close() (load, onLoad, onServers, wall time.Duration) {
+	load, wall = selfCPU()-w.load0, time.Since(w.t0)
+	onLoad, onServers = w.others.stop()
 	settle(w.procs)
-	return load, wait, wall
+	return load, onLoad, onServers, wall
 }
 
 // cpu is p's CPU time over the window (after close), or 0 when more than one target used it: it has no CPU time
@@ -734,31 +735,6 @@ func (w *window) cpu(p *proc) time.Duration {
 		return 0
 	}
 	return p.cpuTime() - w.cpu0[p]
-}
-
-// selfWait is how long this process's threads (the load generator's, when it runs) have waited for a CPU while
-// runnable (waitOf).
-func selfWait() time.Duration { return waitOf("self") }
-
-// waitOf is how long process pid's threads have waited for a CPU while runnable, added up: the second field of
-// each /proc/PID/task/TID/schedstat (Linux; 0 elsewhere). Threads that ended are not counted (the Go runtime keeps
-// its threads).
-func waitOf(pid string) time.Duration {
-	dir := filepath.Join("/proc", pid, "task")
-	tasks, _ := os.ReadDir(dir)
-	var sum time.Duration
-	for _, t := range tasks {
-		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "schedstat"))
-		if err != nil {
-			continue
-		}
-		if f := strings.Fields(string(b)); len(f) >= 2 {
-			if ns, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				sum += time.Duration(ns)
-			}
-		}
-	}
-	return sum
 }
 
 // selfCPU is this process's CPU time so far (the load generator's, when it runs).
@@ -814,7 +790,7 @@ func (m measurement) short() string {
 	case m.Result != nil:
 		s = fmt.Sprintf("%8.1f/s p50 %s p99 %s cpu/op %s", m.Result.Throughput, fmtDur(m.Result.Latency.P50), fmtDur(m.Result.Latency.P99), fmtDur(m.cpuPerOp()))
 		if p := m.Result.Paced; p != nil {
-			s += fmt.Sprintf(" (paced: %d late of %d, %d of them dispatched late, lag p99 %s; its threads waited %s for their CPU)", p.Late, p.Scheduled, p.DispatchLate, fmtDur(p.Lag.P99), fmtDur(m.LoadWait))
+			s += fmt.Sprintf(" (paced: %d late of %d, %d of them dispatched late, lag p99 %s; other processes used %s of its CPU)", p.Late, p.Scheduled, p.DispatchLate, fmtDur(p.Lag.P99), fmtDur(m.LoadOthers))
 		}
 	}
 	if m.Err != "" {

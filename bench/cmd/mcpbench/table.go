@@ -436,7 +436,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		} else {
-			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | server's wait for CPU (other processes) | peak RSS | runs with errors |")
+			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | other processes on the servers' CPU | peak RSS | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 		}
 		for _, x := range g.Targets {
@@ -478,7 +478,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), waitShare(x), mib(x.Peak), errs)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), othersShare(x), mib(x.Peak), errs)
 		}
 	}
 	if r := rep.TUI; r != nil && r.Err != "" && len(r.Benches) > 0 {
@@ -500,21 +500,21 @@ func isFrameBench(name string) bool {
 	return false
 }
 
-// waitShare is how long a target's server waited for its CPU behind other processes, as a share of its runs' wall
-// time (its threads' waits added up): the median over the rounds, and the worst. A round in which the server
-// waited long measured the machine as much as the server.
-func waitShare(t *target) string {
+// othersShare is how much of a CPU processes other than the run's used on the servers' CPUs during a target's
+// runs, as a share of their wall time: the median over the rounds, and the worst. A round in which others used
+// much of it measured the machine as much as the server.
+func othersShare(t *target) string {
 	var xs []float64
 	for _, m := range t.Runs {
 		if m.Wall > 0 {
-			xs = append(xs, 100*float64(m.Wait)/float64(m.Wall))
+			xs = append(xs, 100*float64(m.Others)/float64(m.Wall))
 		}
 	}
 	s := statOf(xs)
 	if s.n == 0 {
 		return "—"
 	}
-	return fmt.Sprintf("%.1f%% (worst %.1f%%)", s.med, s.hi)
+	return fmt.Sprintf("%.0f%% (worst %.0f%%)", s.med, s.hi)
 }
 
 func peakOf(t *target) int64 {
@@ -579,12 +579,14 @@ func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers st
 	if runs == 0 {
 		return
 	}
-	// the targets of a round share its window, and so the load generator's wait for its CPU
-	var waits []float64
+	// the targets of a round share its window, and so what other processes used of the load generator's CPU
+	var others []float64
 	for _, x := range g.Targets {
 		if x.Skip == "" && len(x.Runs) > 0 {
 			for _, m := range x.Runs {
-				waits = append(waits, float64(m.LoadWait))
+				if m.Wall > 0 {
+					others = append(others, 100*float64(m.LoadOthers)/float64(m.Wall))
+				}
 			}
 			break
 		}
@@ -593,12 +595,12 @@ func pacedHeadroomRow(g *group, row func(n, what, ratio, target, met, numbers st
 	if kept < runs {
 		met = "**no**"
 	}
-	sw := statOf(waits)
+	so := statOf(others)
 	sl := statOf(late)
 	row("0", fmt.Sprintf("harness check, %s: every run sent its calls on schedule at %s calls/s in all (≤ 1%% of them more than %s late)", g.Key, num(g.Paced), fmtDur(loadgen.LateAfter)),
 		fmt.Sprintf("**%d of %d** runs", kept, runs), "all", met,
-		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); the load generator's threads waited for their CPU behind other processes %s in all a round (median; worst %s); direct p99 %s",
-			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), d(sw.med), d(sw.hi), d(statOf(lim99).med)))
+		fmt.Sprintf("calls sent more than %s late: median %.1f%%, worst %.1f%% of a run; send lag from the schedule, p99 of each run: median %s, worst %s (the load generator's own delay and the wait for a free client, inside every latency below: a late run stays in the numbers, a run with calls never sent does not); other processes used %.0f%% of the load generator's CPU in a round (median; worst %.0f%%: the machine's share of the lateness); direct p99 %s",
+			fmtDur(loadgen.LateAfter), 100*sl.med, 100*sl.hi, d(statOf(lag99).med), d(statOf(lag99).hi), so.med, so.hi, d(statOf(lim99).med)))
 }
 
 // harnessHeadroom is how much faster than the fastest other server the plain handler must be for the ratios to
@@ -644,19 +646,19 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 		row("0", "harness check, "+g.Key+": plain net/http handler ÷ the fastest other target ("+best.Key+")", s.ratio(),
 			fmt.Sprintf("≥ %.2g×", harnessHeadroom), verdict(s, harnessHeadroom, true),
 			fmt.Sprintf("%s vs %s %s; the load generator reached the plain handler's rate (using %.0f%% of a CPU, %s of CPU per %s), so the other rows measure their servers%s",
-				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g), machineWait(g)))
+				num(sp.tput.med), num(bestT), g.unit(), 100*statOf(busy).med, d(statOf(perCall).med), perWhat(g), machineOthers(g)))
 	}
 }
 
-// machineWait says how long the servers of a group waited for their CPU behind other processes (waitShare, over
-// all their runs): a quiet machine's runs measure the servers; a busy one's measure it too. Empty when not
-// measured (a report written before it was).
-func machineWait(g *group) string {
+// machineOthers says how much of the servers' CPU processes other than the run's used during a group's runs
+// (othersShare, over all its targets' runs): a quiet machine's runs measure the servers; a busy one's measure it
+// too. Empty when not measured (servers not pinned, or a report written before it was).
+func machineOthers(g *group) string {
 	var xs []float64
 	for _, x := range g.Targets {
 		for _, m := range x.Runs {
 			if m.Wall > 0 && m.Result != nil {
-				xs = append(xs, 100*float64(m.Wait)/float64(m.Wall))
+				xs = append(xs, 100*float64(m.Others)/float64(m.Wall))
 			}
 		}
 	}
@@ -664,7 +666,7 @@ func machineWait(g *group) string {
 	if s.n == 0 || s.hi == 0 {
 		return ""
 	}
-	return fmt.Sprintf("; the servers waited for their CPU behind other processes %.1f%% of a run's time (median; worst %.1f%%)", s.med, s.hi)
+	return fmt.Sprintf("; other processes used %.0f%% of the servers' CPU during a run (median; worst %.0f%%)", s.med, s.hi)
 }
 
 // storeCapacityRow is issue 18's "at least 10× more exchanges than today in the same bytes", measured where it is

@@ -112,8 +112,8 @@ func TestReportLatency(t *testing.T) {
 	}
 	ms, us := time.Millisecond, time.Microsecond
 	direct := &target{Key: "direct-paced", limit: true, Runs: []measurement{run(ms/4, ms, 0), run(ms/4, ms, 0), run(ms/4, ms, 0)}}
-	for i, w := range []time.Duration{5 * ms, ms, 3 * ms} { // the load generator's wait for its CPU, each round
-		direct.Runs[i].LoadWait = w
+	for i, o := range []time.Duration{500 * ms, 100 * ms, 300 * ms} { // what others used of the load generator's CPU
+		direct.Runs[i].LoadOthers, direct.Runs[i].Wall = o, time.Second
 	}
 	rp := &target{Key: "revproxy-paced", Runs: []measurement{run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0)}}
 	proxy := &target{Key: "proxy-paced", Runs: []measurement{run(ms, 2*ms+300*us, 0), run(ms, 2*ms+500*us, late), run(ms, 9*ms, missed)}}
@@ -125,7 +125,7 @@ func TestReportLatency(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"| 0 | harness check, latency: every run sent its calls on schedule at 1,000 calls/s in all (≤ 1% of them more than 1.0 ms late) | **10 of 12** runs | all | **no** | calls sent more than 1.0 ms late: median 0.0%, worst 5.0% of a run;",
-		"the load generator's threads waited for their CPU behind other processes 3.0 ms in all a round (median; worst 5.0 ms); direct p99 1.0 ms |",
+		"other processes used 30% of the load generator's CPU in a round (median; worst 50%: the machine's share of the lateness); direct p99 1.0 ms |",
 		"| 3 | p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls | **400 µs** (300 µs – 500 µs) | ≤ 1.0 ms | yes | p99 ",
 		"(p50 added 500 µs) at 1,000 calls/s; direct p99 1.0 ms, p50 250 µs; 1 runs with errors: the rate was not kept: missed |",
 		"| 3 | p99 latency added by `proxy`, recording off, over the bare ReverseProxy, paced calls (context) | **2.0 ms** (1.0 ms – 2.0 ms) | — | — |",

@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"runtime"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,69 +11,73 @@ import (
 	"github.com/mcpwatch/mcpwatch/bench/loadgen"
 )
 
-// selfWait counts the time this process's threads waited for a CPU: two threads pinned to the same CPU, each
-// spinning for 60 ms, wait for each other about as long.
-func TestSelfWait(t *testing.T) {
-	if _, err := os.Stat("/proc/self/task"); err != nil {
-		t.Skip("no /proc/self/task (not Linux)")
+// cpuBusy reads a CPU's busy time from /proc/stat: a thread pinned to it and spinning for 100 ms of wall time adds
+// at least 60 ms (the clock ticks are 10 ms; on a busy machine other processes fill the rest of the window), and
+// others, with this process as the load generator on that CPU, counts what this process used as its own.
+func TestCPUBusyAndOthers(t *testing.T) {
+	if _, err := os.Stat("/proc/stat"); err != nil {
+		t.Skip("no /proc/stat (not Linux)")
 	}
 	cpus, err := allowedCPUs()
 	if err != nil || len(cpus) == 0 {
 		t.Fatalf("allowed CPUs: %v %v", cpus, err)
 	}
-	var set unix.CPUSet
-	set.Set(cpus[0])
-	w0 := selfWait()
-	var spun, read sync.WaitGroup
-	read.Add(1)
-	for range 2 {
-		spun.Add(1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread, pinned here, ends with the goroutine
-			if err := unix.SchedSetaffinity(0, &set); err != nil {
-				t.Error(err)
-			}
-			for t0 := time.Now(); time.Since(t0) < 60*time.Millisecond; {
-			}
-			spun.Done()
-			read.Wait() // alive until read: an ended thread's wait is no longer counted
-		}()
+	c := cpus[len(cpus)-1]
+	if got := cpuSet("0-2,5"); len(got) != 4 || got[0] != 0 || got[2] != 2 || got[3] != 5 {
+		t.Errorf("cpuSet(0-2,5) = %v", got)
 	}
-	spun.Wait()
-	w := selfWait() - w0
-	read.Done()
-	if w < 20*time.Millisecond {
-		t.Fatalf("two threads spinning 60 ms on one CPU waited %s for it in all, want 20 ms or more", w)
+	defer func(l string) { loadCPUs = l }(loadCPUs)
+	loadCPUs = cpuList([]int{c})
+	done := make(chan time.Duration)
+	var lastOthers time.Duration
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread, pinned here, ends with the goroutine
+		var set unix.CPUSet
+		set.Set(c)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			t.Error(err)
+		}
+		ot := startOthers(nil)
+		b0 := cpuBusy([]int{c})
+		for t0 := time.Now(); time.Since(t0) < 100*time.Millisecond; {
+		}
+		busy := cpuBusy([]int{c}) - b0
+		onLoad, _ := ot.stop()
+		t.Logf("CPU %d busy %s over 100 ms of spinning; others used %s of it", c, busy, onLoad)
+		lastOthers = onLoad
+		done <- busy
+	}()
+	if busy := <-done; busy < 60*time.Millisecond || lastOthers > busy {
+		t.Fatalf("CPU %d busy %s over 100 ms of a thread spinning on it, want 60 ms or more (others %s, at most that)", c, busy, lastOthers)
 	}
-	t.Logf("waited %s", w)
 }
 
-// A group's table says how long each server waited for its CPU behind other processes: the median share of its
-// rounds' wall time, and the worst.
-func TestWaitShare(t *testing.T) {
+// A group's table says how much of the servers' CPU other processes used during each target's runs: the median
+// share of its rounds' wall time, and the worst.
+func TestOthersShare(t *testing.T) {
 	x := &target{}
-	if got := waitShare(x); got != "—" {
+	if got := othersShare(x); got != "—" {
 		t.Errorf("no runs: %q", got)
 	}
-	for _, w := range []time.Duration{100, 300, 200} {
-		x.Runs = append(x.Runs, measurement{Wall: time.Second, Wait: w * time.Millisecond})
+	for _, o := range []time.Duration{100, 300, 200} {
+		x.Runs = append(x.Runs, measurement{Wall: time.Second, Others: o * time.Millisecond})
 	}
-	if got, want := waitShare(x), "20.0% (worst 30.0%)"; got != want {
-		t.Errorf("waitShare %q, want %q", got, want)
+	if got, want := othersShare(x), "20% (worst 30%)"; got != want {
+		t.Errorf("othersShare %q, want %q", got, want)
 	}
 }
 
-// The harness check of a throughput group says how long its servers waited for their CPU over all their runs.
-func TestMachineWait(t *testing.T) {
+// The harness check of a throughput group says how much of the servers' CPU other processes used over all its runs.
+func TestMachineOthers(t *testing.T) {
 	res := &loadgen.Result{Ops: 1}
-	a := &target{Runs: []measurement{{Result: res, Wall: time.Second, Wait: 10 * time.Millisecond}, {Result: res, Wall: time.Second}}}
-	b := &target{Runs: []measurement{{Result: res, Wall: time.Second, Wait: 400 * time.Millisecond}}}
+	a := &target{Runs: []measurement{{Result: res, Wall: time.Second, Others: 10 * time.Millisecond}, {Result: res, Wall: time.Second}}}
+	b := &target{Runs: []measurement{{Result: res, Wall: time.Second, Others: 400 * time.Millisecond}}}
 	g := &group{Targets: []*target{a, b}}
-	if got, want := machineWait(g), "; the servers waited for their CPU behind other processes 1.0% of a run's time (median; worst 40.0%)"; got != want {
-		t.Errorf("machineWait %q, want %q", got, want)
+	if got, want := machineOthers(g), "; other processes used 1% of the servers' CPU during a run (median; worst 40%)"; got != want {
+		t.Errorf("machineOthers %q, want %q", got, want)
 	}
-	b.Runs[0].Wait, a.Runs[0].Wait = 0, 0
-	if got := machineWait(g); got != "" {
+	b.Runs[0].Others, a.Runs[0].Others = 0, 0
+	if got := machineOthers(g); got != "" {
 		t.Errorf("not measured: %q", got)
 	}
 }
