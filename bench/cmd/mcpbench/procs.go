@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -307,4 +308,32 @@ func (o *others) stop() (onLoad, onServers time.Duration) {
 		onServers = max(cpuBusy(o.servers)-o.busyS-(o.serversCPU()-o.srv), 0)
 	}
 	return onLoad, onServers
+}
+
+// ownBinary copies the binary at self to dir/name, for a peer that must not run this binary's own file. Processes
+// started from one file share its code's memory, so on a shared CPU one warms the caches for the other: the bare
+// ReverseProxy peer, started from this binary like the plain upstream behind it, ran the same net/http code at
+// the same physical addresses as its upstream, and the upstream spent ~30–40% less CPU answering it than
+// answering mcpwatch (another binary) — in the first event's window (sse group), 101–127 µs against 136–189,
+// whether mcpwatch or a copy of this binary ran the same ReverseProxy (docs/benchmarks-store.md, branch fe19). A
+// copy (not a link: a link is the same file) runs its code from pages of its own, as mcpwatch does.
+func ownBinary(self, dir, name string) (string, error) {
+	src, err := os.Open(self)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	path := filepath.Join(dir, name)
+	dst, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o755)
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		dst.Close()
+		return "", fmt.Errorf("copying %s: %w", self, err)
+	}
+	if err := dst.Close(); err != nil {
+		return "", err
+	}
+	return path, nil
 }

@@ -266,7 +266,12 @@ func bench(o *options) error {
 		if err != nil {
 			return err
 		}
-		rp, err := start("revproxy", nil, o.self, "peer", "revproxy", "--upstream", plain.url)
+		// from its own copy of this binary, not the plain upstream's file (ownBinary)
+		rpBin, err := ownBinary(o.self, dir, "mcpbench-revproxy")
+		if err != nil {
+			return err
+		}
+		rp, err := start("revproxy", nil, rpBin, "peer", "revproxy", "--upstream", plain.url)
 		if err != nil {
 			return err
 		}
