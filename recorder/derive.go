@@ -261,8 +261,9 @@ func sameHeaders(list Headers, h http.Header) bool {
 }
 
 // completeDerived completes a derived exchange from its parent's record prec, which holds the same response (and
-// the same request body when reqShared). Callers hold both locks; the parent completes right after.
-func (l *live) completeDerived(prec *Exchange) {
+// the same request body when reqShared), and returns its record for the store (Store.completePair, with the
+// parent's: the caller hands both over, then counts this one's end). Callers hold both locks.
+func (l *live) completeDerived(prec *Exchange) *Exchange {
 	l.ended = true
 	l.derived = false // a read after its end (there is none: its body ended) records nothing
 	l.releaseTimer()
@@ -316,8 +317,7 @@ func (l *live) completeDerived(prec *Exchange) {
 	}
 	derivedRecords.Add(1)
 	h.own(l, l.parent) // its notes may be in this one's buffers, its messages in the parent's
-	l.rec.store.completeOwned(c)
-	l.rec.inflight.Add(-1) // it began in RoundTrip; its own end (endLocked) returns at once now
+	return c
 }
 
 // noRequestBody reports an inbound exchange whose request body is empty and ended.

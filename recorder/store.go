@@ -116,6 +116,8 @@ type Store struct {
 	// answer: a first event that came later than PublishDelay after the previous stream's end (a busy machine, a
 	// slow client) waited for all of it (docs/benchmarks-store.md, "round five").
 	onPath atomic.Int64
+	// completions counts the store calls that completed records (completeFrom, completePair: tests)
+	completions uint64
 }
 
 // maxChunkLen is the most records of a chunk: 4,096 × 104 bytes = 416 KiB.
@@ -232,20 +234,8 @@ func (s *Store) completeFrom(ex *Exchange, owned bool) {
 		c = ex.frozen() // before the lock: ex is only read
 	}
 	s.mu.Lock()
-	rec := s.rec(ex.ID)
-	if rec != nil && rec.live {
-		s.bytes -= s.live[ex.ID].Size()
-		delete(s.live, ex.ID)
-	}
-	switch {
-	case rec != nil && packRecords && packable(ex):
-		s.pk.pack(rec, ex, s.bodyMin)
-		c.memo = compactMemo(c) // as Get's
-		s.pk.remember(rec, c)
-	case rec != nil:
-		s.live[ex.ID] = c // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
-		s.bytes += c.Size()
-	} // else evicted while in flight; subscribers still hear of it
+	s.completions++
+	s.packLocked(c, nil, nil)
 	s.bound()
 	s.broadcast(Update{Kind: Completed, Exchange: c})
 	fns := s.onFinish
@@ -253,6 +243,50 @@ func (s *Store) completeFrom(ex *Exchange, owned bool) {
 	for _, f := range fns {
 		f(c)
 	}
+}
+
+// completePair completes an upstream copy derived from its client's exchange (derive.go) and that exchange in one
+// store call: child, the copy's record built from parent's, and parent, the client's published copy, both owned
+// (nobody else holds them). One lock, one bound, their Completed updates queued together — the copy first, as
+// when each was its own call — and the OnComplete functions called for the copy, then the client's. The client's
+// bodies and response headers that are the copy's (the same bytes: the same slice) are packed as references to
+// the copy's parts in the slabs rather than hashed, compared and shared again (packer.pack's like).
+func (s *Store) completePair(child, parent *Exchange) {
+	s.mu.Lock()
+	s.completions++
+	cr := s.packLocked(child, nil, nil)
+	s.packLocked(parent, cr, child)
+	s.bound()
+	s.broadcast(Update{Kind: Completed, Exchange: child})
+	s.broadcast(Update{Kind: Completed, Exchange: parent})
+	fns := s.onFinish
+	s.mu.Unlock()
+	for _, f := range fns {
+		f(child)
+		f(parent)
+	}
+}
+
+// packLocked takes ex, completed, out of the live map and packs it (like, likeEx: a record packed just before whose
+// parts ex may refer to, or nil), or keeps it as built when it cannot be packed. It returns the packed record, nil
+// when ex is not packed. Callers hold s.mu.
+func (s *Store) packLocked(ex *Exchange, like *packed, likeEx *Exchange) *packed {
+	rec := s.rec(ex.ID)
+	if rec != nil && rec.live {
+		s.bytes -= s.live[ex.ID].Size()
+		delete(s.live, ex.ID)
+	}
+	switch {
+	case rec != nil && packRecords && packable(ex):
+		s.pk.pack(rec, ex, s.bodyMin, like, likeEx)
+		ex.memo = compactMemo(ex) // as Get's
+		s.pk.remember(rec, ex)
+		return rec
+	case rec != nil:
+		s.live[ex.ID] = ex // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
+		s.bytes += ex.Size()
+	} // else evicted while in flight; subscribers still hear of it
+	return nil
 }
 
 // packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.

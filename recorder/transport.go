@@ -190,9 +190,10 @@ func (l *live) endLocked(err error) {
 		l.rec.served.Add(-d)
 	}
 	l.ex.State = StateComplete
+	var derived *Exchange // the record of the outbound exchange derived from this one, completed with it
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one completes first, as it would have on its own (its answer
-		// ended before this one's), from this one's exchange (the store packs a copy of each)
+		// ended before this one's), from this one's exchange, in the same store call (completePair)
 		l.child = nil
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -200,13 +201,18 @@ func (l *live) endLocked(err error) {
 			c.diverge() // its body is still open, or its last piece did not reach the client
 		}
 		if c.derived {
-			c.completeDerived(&l.ex)
+			derived = c.completeDerived(&l.ex)
 		}
 	}
 	h := new(heldLive) // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
 	l.ex.freezeInto(&h.ex)
 	h.own(l, nil)
-	l.rec.store.completeOwned(&h.ex)
+	if derived != nil {
+		l.rec.store.completePair(derived, &h.ex)
+		l.rec.inflight.Add(-1) // the derived one's: it began in RoundTrip; its own end (endLocked) returns at once now
+	} else {
+		l.rec.store.completeOwned(&h.ex)
+	}
 	l.releaseParser()
 	l.rec.inflight.Add(-1)
 }

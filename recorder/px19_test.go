@@ -1,0 +1,85 @@
+package recorder
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+// A proxied call's two records — the upstream copy derived from the client's exchange, and that exchange — are
+// completed in one store call (one lock, one bound, their updates queued together), the copy first; the client's
+// bodies and response headers, the same bytes as the copy's, are packed as references to the copy's parts rather
+// than hashed and looked up again; what Get gives back and what the subscribers and OnComplete hear is unchanged.
+func TestDerivedPairCompletesInOneStoreCall(t *testing.T) {
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{PublishDelay: -1})
+		sub := store.Subscribe(16)
+		var finished []*Exchange
+		store.OnComplete(func(ex *Exchange) { finished = append(finished, ex) })
+		rec := New(store, Options{})
+		call := proxiedCall(t, rec, &Transport{Base: memRoundTripper{sse: sse}, Recorder: rec, Derive: true})
+		before := derivedRecords.Load()
+		call()
+		if derivedRecords.Load() != before+1 {
+			t.Fatalf("sse %v: the upstream copy was not derived", sse)
+		}
+		store.mu.Lock()
+		calls, taken := store.completions, store.pk.taken
+		store.mu.Unlock()
+		if calls != 1 {
+			t.Errorf("sse %v: the two records completed in %d store calls, want 1", sse, calls)
+		}
+		if taken != 3 {
+			t.Errorf("sse %v: %d parts of the client's record referred to the upstream copy's, want 3 (both bodies, the response headers)", sse, taken)
+		}
+		// the copy (id 2) heard first, then the client's exchange (id 1), by the subscribers and OnComplete alike
+		var heard []*Exchange
+		for len(heard) < 2 {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Completed {
+					heard = append(heard, u.Exchange)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("sse %v: %d completions heard", sse, len(heard))
+			}
+		}
+		for i, want := range []uint64{2, 1} {
+			if heard[i].ID != want || finished[i] != heard[i] {
+				t.Fatalf("sse %v: completion %d is %d (OnComplete's %d), want %d", sse, i, heard[i].ID, finished[i].ID, want)
+			}
+			got := store.Get(want)
+			if !reflect.DeepEqual(stripMemo(got), stripMemo(heard[i])) {
+				t.Errorf("sse %v: Get(%d) is not the record heard:\n%+v\n%+v", sse, want, got, heard[i])
+			}
+		}
+		up, in := heard[0], heard[1]
+		if up.Kind != Outbound || in.Kind != Inbound || string(up.RespBody.Data) != string(in.RespBody.Data) ||
+			string(up.ReqBody.Data) != string(in.ReqBody.Data) || len(up.RPC) != 2 || len(in.RPC) != 2 {
+			t.Errorf("sse %v: the records: %+v\n%+v", sse, up, in)
+		}
+		if in.RespHeaders.Get("Content-Type") == "" || !reflect.DeepEqual(up.RespHeaders, in.RespHeaders) {
+			t.Errorf("sse %v: response headers %v and %v", sse, up.RespHeaders, in.RespHeaders)
+		}
+		// the parts referred to are counted once per record: forgetting the client's record keeps the copy's
+		store.mu.Lock()
+		store.evictOldest()
+		store.mu.Unlock()
+		if got := store.Get(2); got == nil || string(got.RespBody.Data) != string(up.RespBody.Data) ||
+			string(got.ReqBody.Data) != string(up.ReqBody.Data) || !reflect.DeepEqual(got.RespHeaders, up.RespHeaders) {
+			t.Errorf("sse %v: the upstream copy after its client's record went: %+v", sse, got)
+		}
+		sub.Close()
+	}
+}
+
+// stripMemo is ex without its memo (compared field by field: the memo is a cache).
+func stripMemo(ex *Exchange) *Exchange {
+	if ex == nil {
+		return nil
+	}
+	c := *ex
+	c.memo = nil
+	c.lazy = nil
+	return &c
+}
