@@ -160,6 +160,12 @@ type heldLive struct {
 	rpcBuf  [2]RPC
 }
 
+// heldPair is the records of a proxied call completed together (Store.completePair) in one allocation: the upstream
+// copy derived from the client's exchange, and that exchange's.
+type heldPair struct {
+	derived, client heldLive
+}
+
 // own copies into h the lists of h.ex that are in the buffers of a or b (either may be nil).
 func (h *heldLive) own(a, b *live) {
 	for _, l := range [2]*live{a, b} {

@@ -173,6 +173,9 @@ func (l *live) mirror(pl *live, n int) {
 	l.ex.RespBody.Data = clip(l.ex.RespBody.Data)
 	l.ex.EventsSkipped = pl.ex.EventsSkipped
 	if len(pl.ex.Events) > n {
+		if l.ex.Events == nil {
+			l.ex.Events = l.evBuf[:0] // as the client's: its record copies them out (heldLive.own, completeDerived)
+		}
 		for _, ev := range pl.ex.Events[n:] {
 			ev.At = l.pendAt
 			l.ex.Events = append(l.ex.Events, ev)
@@ -261,9 +264,9 @@ func sameHeaders(list Headers, h http.Header) bool {
 }
 
 // completeDerived completes a derived exchange from its parent's record prec, which holds the same response (and
-// the same request body when reqShared), and returns its record for the store (Store.completePair, with the
-// parent's: the caller hands both over, then counts this one's end). Callers hold both locks.
-func (l *live) completeDerived(prec *Exchange) *Exchange {
+// the same request body when reqShared), into h, its record for the store (Store.completePair, with the parent's:
+// the caller hands both over, then counts this one's end). Callers hold both locks.
+func (l *live) completeDerived(h *heldLive, prec *Exchange) *Exchange {
 	l.ended = true
 	l.derived = false // a read after its end (there is none: its body ended) records nothing
 	l.releaseTimer()
@@ -279,11 +282,15 @@ func (l *live) completeDerived(prec *Exchange) *Exchange {
 	if shared && own.Data != nil {
 		l.ex.ReqBody.Data = nil
 	}
-	h := &heldLive{ex: l.ex} // the store packs it and publishes it as it is (completeOwned)
+	h.ex = l.ex // the store packs it and publishes it as it is (completePair)
 	c := &h.ex
 	c.RespBody, c.EventsSkipped = prec.RespBody, prec.EventsSkipped
 	if prec.Events != nil {
-		c.Events = make([]SSEEvent, len(prec.Events))
+		if len(prec.Events) <= len(h.evBuf) {
+			c.Events = h.evBuf[:len(prec.Events):len(prec.Events)] // in the record's allocation (an answer's event or two)
+		} else {
+			c.Events = make([]SSEEvent, len(prec.Events))
+		}
 		for i, ev := range prec.Events {
 			if i < len(evs) {
 				ev.At = evs[i].At

@@ -1,9 +1,17 @@
 package recorder
 
 import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
+	"weak"
 )
 
 // A proxied call's two records — the upstream copy derived from the client's exchange, and that exchange — are
@@ -82,4 +90,66 @@ func stripMemo(ex *Exchange) *Exchange {
 	c.memo = nil
 	c.lazy = nil
 	return &c
+}
+
+// The records of a proxied call completed together (the upstream copy derived from its client's exchange, and that
+// exchange, in one allocation: heldPair) keep nothing of either live exchange: the events, note and messages they
+// hold are in the pair's own buffers, not in the live exchanges' (which hold the request and its context). Each
+// request here carries 64 KiB in its context; the subscriber keeps every record it heard.
+func TestDerivedPairLetsItsRequestsGo(t *testing.T) {
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{PublishDelay: -1})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 4096, NoBegan: true})
+		rec := New(store, Options{})
+		h := proxiedHandler(t, rec, &Transport{Base: memRoundTripper{sse: sse}, Recorder: rec, Derive: true})
+		const n = 200
+		var values []weak.Pointer[[64 << 10]byte]
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+			v := new([64 << 10]byte)
+			values = append(values, weak.Make(v)) // one connection at a time
+			return context.WithValue(ctx, heldKey{}, v)
+		}
+		srv.Start()
+		client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}} // a connection per request
+		body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+		for range n {
+			resp, err := client.Post(srv.URL+"/mcp", "application/json", strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		srv.Close()
+		var heard []*Exchange
+		for len(heard) < 2*n {
+			u := <-sub.C
+			if u.Kind == Completed {
+				heard = append(heard, u.Exchange)
+			}
+		}
+		up, in := heard[2*n-2], heard[2*n-1]
+		wantEv := 0
+		if sse {
+			wantEv = 1
+		}
+		if up.Kind != Outbound || len(up.Events) != wantEv || len(in.Events) != wantEv || len(up.RPC) != 2 || len(in.RPC) != 2 ||
+			len(up.Notes) != 1 || len(in.Notes) != 1 {
+			t.Fatalf("sse %v: the records lack what the test is about: %+v\n%+v", sse, up, in)
+		}
+		runtime.GC()
+		runtime.GC()
+		kept := 0
+		for _, w := range values {
+			if w.Value() != nil {
+				kept++
+			}
+		}
+		if kept > n/10 {
+			t.Errorf("sse %v: %d of %d requests' contexts are still alive while their records are held", sse, kept, n)
+		}
+		runtime.KeepAlive(heard)
+		sub.Close()
+	}
 }

@@ -204,6 +204,17 @@ func (s *Store) begin(ex *Exchange) uint64 {
 	return ex.ID
 }
 
+// beginWith is begin for an exchange whose record names its own id (the upstream copy's link notes, made in one
+// text with it): snap, called under the store's lock with the id, returns the record (its ID set).
+func (s *Store) beginWith(snap func(id uint64) *Exchange) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ex := snap(s.nextID)
+	s.push(ex)
+	s.broadcast(Update{Kind: Began, Exchange: ex})
+	return ex.ID
+}
+
 func (s *Store) update(ex *Exchange) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -114,13 +114,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		parent = in.ex.ID
 		in.mu.Unlock()
 	}
-	if parent != 0 {
-		l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
-	}
 	rec.inflight.Add(1)
-	l.ex.ID = rec.store.begin(l.ex.snapshot())
+	var outNote string // the inbound exchange's note, its value this one's id
+	l.ex.ID = rec.store.beginWith(func(id uint64) *Exchange {
+		if parent != 0 {
+			// both links' values in one text: this one's id, then the inbound one's
+			var buf [40]byte
+			b := strconv.AppendUint(buf[:0], id, 10)
+			k := len(b)
+			ids := string(strconv.AppendUint(b, parent, 10))
+			outNote = ids[:k]
+			l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: ids[k:]})
+		}
+		l.ex.ID = id
+		return l.ex.snapshot()
+	})
 	if parent != 0 {
-		in.addNote(NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
+		in.addNote(NoteOutbound, outNote)
 	}
 
 	resp, err := base.RoundTrip(req)
@@ -191,6 +201,7 @@ func (l *live) endLocked(err error) {
 	}
 	l.ex.State = StateComplete
 	var derived *Exchange // the record of the outbound exchange derived from this one, completed with it
+	var h *heldLive       // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one completes first, as it would have on its own (its answer
 		// ended before this one's), from this one's exchange, in the same store call (completePair)
@@ -201,10 +212,13 @@ func (l *live) endLocked(err error) {
 			c.diverge() // its body is still open, or its last piece did not reach the client
 		}
 		if c.derived {
-			derived = c.completeDerived(&l.ex)
+			pair := new(heldPair) // both records in one allocation
+			derived, h = c.completeDerived(&pair.derived, &l.ex), &pair.client
 		}
 	}
-	h := new(heldLive) // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
+	if h == nil {
+		h = new(heldLive)
+	}
 	l.ex.freezeInto(&h.ex)
 	h.own(l, nil)
 	if derived != nil {
