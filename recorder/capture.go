@@ -164,6 +164,7 @@ type heldLive struct {
 // copy derived from the client's exchange, and that exchange's.
 type heldPair struct {
 	derived, client heldLive
+	sameRPC         bool // the derived record's JSON-RPC messages are the client's list (completeDerived)
 }
 
 // own copies into h the lists of h.ex that are in the buffers of a or b (either may be nil).

@@ -264,9 +264,11 @@ func sameHeaders(list Headers, h http.Header) bool {
 }
 
 // completeDerived completes a derived exchange from its parent's record prec, which holds the same response (and
-// the same request body when reqShared), into h, its record for the store (Store.completePair, with the parent's:
-// the caller hands both over, then counts this one's end). Callers hold both locks.
-func (l *live) completeDerived(h *heldLive, prec *Exchange) *Exchange {
+// the same request body when reqShared), into p.derived, its record for the store (Store.completePair, with the
+// parent's, p.client: the caller hands both over, then counts this one's end). p.sameRPC says whether its JSON-RPC
+// messages are prec's list. Callers hold both locks.
+func (l *live) completeDerived(p *heldPair, prec *Exchange) *Exchange {
+	h := &p.derived
 	l.ended = true
 	l.derived = false // a read after its end (there is none: its body ended) records nothing
 	l.releaseTimer()
@@ -303,6 +305,7 @@ func (l *live) completeDerived(h *heldLive, prec *Exchange) *Exchange {
 			c.ReqBody = prec.ReqBody
 		}
 		c.RPC, c.RPCSkipped = prec.RPC, prec.RPCSkipped
+		p.sameRPC = true
 	} else {
 		// its own request's messages, then the response's (read in the parent's record: the same bytes)
 		var p replyPairer

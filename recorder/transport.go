@@ -213,13 +213,18 @@ func (l *live) endLocked(err error) {
 		}
 		if c.derived {
 			pair := new(heldPair) // both records in one allocation
-			derived, h = c.completeDerived(&pair.derived, &l.ex), &pair.client
+			derived, h = c.completeDerived(pair, &l.ex), &pair.client
+			l.ex.freezeInto(&h.ex)
+			if pair.sameRPC {
+				// the same messages: one list for both records (a capture line encodes it once: lineParts)
+				h.ex.RPC = derived.RPC
+			}
 		}
 	}
 	if h == nil {
 		h = new(heldLive)
+		l.ex.freezeInto(&h.ex)
 	}
-	l.ex.freezeInto(&h.ex)
 	h.own(l, nil)
 	if derived != nil {
 		l.rec.store.completePair(derived, &h.ex)
