@@ -147,6 +147,9 @@ type live struct {
 	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
 	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
 	pendAt                     time.Duration // when it was read
+	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
+	// (Store.beginLazy) that read it as it ended
+	final *Exchange
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in

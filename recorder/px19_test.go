@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"weak"
@@ -152,4 +153,127 @@ func TestDerivedPairLetsItsRequestsGo(t *testing.T) {
 		runtime.KeepAlive(heard)
 		sub.Close()
 	}
+}
+
+// blockingRT answers as memRoundTripper once release is closed.
+type blockingRT struct{ release chan struct{} }
+
+func (b blockingRT) RoundTrip(req *http.Request) (*http.Response, error) {
+	<-b.release
+	return memRoundTripper{}.RoundTrip(req)
+}
+
+// The upstream copy begins without a snapshot of its own when nobody takes Began updates (--no-tui): Get and
+// Snapshot of it while it is in flight snapshot it then, and give what the store's entry gave when it was taken at
+// its begin (a subscriber taking Began updates, second run); the store counts its bytes as before.
+func TestUpstreamCopyInFlightAnswersGet(t *testing.T) {
+	var got [2]*Exchange
+	for i, began := range []bool{false, true} {
+		store := NewStore(StoreOptions{PublishDelay: -1})
+		if began {
+			sub := store.Subscribe(64)
+			defer sub.Close()
+		}
+		rec := New(store, Options{})
+		release := make(chan struct{})
+		h := proxiedHandler(t, rec, &Transport{Base: blockingRT{release}, Recorder: rec, Derive: true})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`
+			r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+			r.ContentLength = int64(len(body))
+			h.ServeHTTP(httptest.NewRecorder(), r)
+		}()
+		deadline := time.Now().Add(10 * time.Second)
+		for store.Stats().Total < 2 {
+			if time.Now().After(deadline) {
+				t.Fatal("the upstream copy did not begin")
+			}
+			time.Sleep(time.Millisecond)
+		}
+		store.mu.Lock()
+		lazy := len(store.lazy)
+		store.mu.Unlock()
+		if want := map[bool]int{false: 1, true: 0}[began]; lazy != want {
+			t.Errorf("began %v: %d exchanges begun without a snapshot, want %d", began, lazy, want)
+		}
+		ex := store.Get(2)
+		if ex == nil || ex.ID != 2 || ex.Kind != Outbound || ex.State != StatePending || len(ex.Notes) != 1 ||
+			ex.Notes[0] != (Note{Key: NoteInbound, Value: "1"}) || ex.Method != "POST" || ex.URL != "http://upstream.test/mcp" {
+			t.Fatalf("began %v: Get of the upstream copy in flight: %+v", began, ex)
+		}
+		if snap := store.Snapshot(); len(snap) != 2 || !reflect.DeepEqual(stripMemo(snap[1]), stripMemo(ex)) {
+			t.Errorf("began %v: Snapshot's upstream copy %+v, Get's %+v", began, snap, ex)
+		}
+		checkAccount(t, store)
+		got[i] = stripMemo(ex)
+		got[i].Start = time.Time{}
+		close(release)
+		<-done
+		if ex := store.Get(2); ex == nil || ex.State != StateComplete || len(ex.RPC) != 2 {
+			t.Errorf("began %v: the upstream copy completed: %+v", began, ex)
+		}
+		store.mu.Lock()
+		lazy = len(store.lazy)
+		store.mu.Unlock()
+		if lazy != 0 {
+			t.Errorf("began %v: %d exchanges still begun without a snapshot", began, lazy)
+		}
+		checkAccount(t, store)
+	}
+	if !reflect.DeepEqual(got[0], got[1]) {
+		t.Errorf("the upstream copy in flight, snapshotted when read:\n%+v\nat its begin:\n%+v", got[0], got[1])
+	}
+}
+
+// Proxied calls from several goroutines while another reads the store (Get, Snapshot): the upstream copies begun
+// without a snapshot are snapshotted under their own lock (run with -race), and the store's count holds.
+func TestUpstreamCopiesReadWhileInFlight(t *testing.T) {
+	store := NewStore(StoreOptions{PublishDelay: -1, MaxCount: 64})
+	rec := New(store, Options{})
+	h := proxiedHandler(t, rec, &Transport{Base: memRoundTripper{sse: true}, Recorder: rec, Derive: true})
+	stop := make(chan struct{})
+	read := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				read <- n
+				return
+			default:
+			}
+			for _, ex := range store.SnapshotLast(8) {
+				if ex == nil || ex.ID == 0 {
+					t.Error("a nil or id-less record in a snapshot")
+				}
+			}
+			if ex := store.Get(store.Stats().Total); ex != nil {
+				n++
+			}
+		}
+	}()
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo"}}`
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 100 {
+				r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+				r.ContentLength = int64(len(body))
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	if n := <-read; n == 0 {
+		t.Error("nothing read meanwhile")
+	}
+	if st := store.Stats(); st.Total != 800 {
+		t.Errorf("%d exchanges recorded, want 800", st.Total)
+	}
+	checkAccount(t, store)
 }

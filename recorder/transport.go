@@ -116,7 +116,8 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	rec.inflight.Add(1)
 	var outNote string // the inbound exchange's note, its value this one's id
-	l.ex.ID = rec.store.beginWith(func(id uint64) *Exchange {
+	// no snapshot of its own unless someone takes Began updates: Get and Snapshot snapshot it while in flight
+	rec.store.beginLazy(l, func(id uint64) {
 		if parent != 0 {
 			// both links' values in one text: this one's id, then the inbound one's
 			var buf [40]byte
@@ -127,7 +128,6 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: ids[k:]})
 		}
 		l.ex.ID = id
-		return l.ex.snapshot()
 	})
 	if parent != 0 {
 		in.addNote(NoteOutbound, outNote)
@@ -214,6 +214,7 @@ func (l *live) endLocked(err error) {
 		if c.derived {
 			pair := new(heldPair) // both records in one allocation
 			derived, h = c.completeDerived(pair, &l.ex), &pair.client
+			c.final = derived
 			l.ex.freezeInto(&h.ex)
 			if pair.sameRPC {
 				// the same messages: one list for both records (a capture line encodes it once: lineParts)
@@ -226,6 +227,7 @@ func (l *live) endLocked(err error) {
 		l.ex.freezeInto(&h.ex)
 	}
 	h.own(l, nil)
+	l.final = &h.ex
 	if derived != nil {
 		l.rec.store.completePair(derived, &h.ex)
 		l.rec.inflight.Add(-1) // the derived one's: it began in RoundTrip; its own end (endLocked) returns at once now
