@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net"
@@ -276,4 +277,51 @@ func TestUpstreamCopiesReadWhileInFlight(t *testing.T) {
 		t.Errorf("%d exchanges recorded, want 800", st.Total)
 	}
 	checkAccount(t, store)
+}
+
+// The upstream request's body, held in memory as the proxy hands it on (io.NopCloser of a *bytes.Reader), is
+// compared with the client's where it is — no replay through GetBody — from its read position, without moving it;
+// any other body is replayed as before; a body that differs, is longer or shorter is not the client's.
+func TestSameRequestBodyInPlace(t *testing.T) {
+	const sent = `{"jsonrpc":"2.0","id":7,"method":"tools/call"}`
+	client := &live{ex: Exchange{ReqBody: Body{Data: []byte(sent), Size: int64(len(sent))}}}
+	replays := 0
+	req := func(body io.ReadCloser, data string) *http.Request {
+		r := httptest.NewRequest("POST", "http://upstream.test/mcp", nil)
+		r.Body, r.ContentLength = body, int64(len(data))
+		r.GetBody = func() (io.ReadCloser, error) { replays++; return io.NopCloser(strings.NewReader(data)), nil }
+		return r
+	}
+	partly := bytes.NewReader([]byte("xx" + sent))
+	partly.Seek(2, io.SeekStart)
+	for _, tc := range []struct {
+		name    string
+		r       *http.Request
+		same    bool
+		replays int
+	}{
+		{"bytes.Reader", req(io.NopCloser(bytes.NewReader([]byte(sent))), sent), true, 0},
+		{"bytes.Reader read from 2", req(io.NopCloser(partly), sent), true, 0},
+		{"bytes.Reader, other bytes", req(io.NopCloser(bytes.NewReader([]byte(strings.Replace(sent, "7", "8", 1)))), sent), false, 0},
+		{"bytes.Reader, longer", req(io.NopCloser(bytes.NewReader([]byte(sent+" "))), sent), false, 0},
+		{"bytes.Reader, shorter", req(io.NopCloser(bytes.NewReader([]byte(sent[1:]))), sent), false, 0},
+		{"strings.Reader", req(io.NopCloser(strings.NewReader(sent)), sent), true, 1},
+		{"another body", req(io.NopCloser(io.MultiReader(strings.NewReader(sent))), sent), true, 1},
+	} {
+		replays = 0
+		var b Body
+		pos := int64(-1)
+		if br := inMemoryReader(tc.r.Body); br != nil {
+			pos = br.Size() - int64(br.Len())
+		}
+		if got := client.sameRequestBody(tc.r, &b); got != tc.same || replays != tc.replays {
+			t.Errorf("%s: same %v after %d replays, want %v after %d", tc.name, got, replays, tc.same, tc.replays)
+		}
+		if br := inMemoryReader(tc.r.Body); br != nil && br.Size()-int64(br.Len()) != pos {
+			t.Errorf("%s: the body's read position moved", tc.name)
+		}
+		if tc.same && string(b.Data) != sent {
+			t.Errorf("%s: the body %q", tc.name, b.Data)
+		}
+	}
 }
