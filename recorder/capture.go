@@ -147,6 +147,9 @@ type live struct {
 	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
 	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
 	pendAt                     time.Duration // when it was read
+	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
+	// (Store.beginLazy) that read it as it ended
+	final *Exchange
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -158,6 +161,13 @@ type heldLive struct {
 	evBuf   [2]SSEEvent
 	noteBuf [1]Note
 	rpcBuf  [2]RPC
+}
+
+// heldPair is the records of a proxied call completed together (Store.completePair) in one allocation: the upstream
+// copy derived from the client's exchange, and that exchange's.
+type heldPair struct {
+	derived, client heldLive
+	sameRPC         bool // the derived record's JSON-RPC messages are the client's list (completeDerived)
 }
 
 // own copies into h the lists of h.ex that are in the buffers of a or b (either may be nil).

@@ -353,7 +353,7 @@ func BenchmarkCompact(b *testing.B) {
 	var rec packed
 	b.ReportAllocs()
 	for b.Loop() {
-		s.pk.pack(&rec, ex, 0)
+		s.pk.pack(&rec, ex, 0, nil, nil)
 		c := ex.frozen()
 		c.memo = compactMemo(c)
 		s.pk.remember(&rec, c)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -64,6 +65,14 @@ func (l *live) sameRequestBody(req *http.Request, b *Body) bool {
 	if rb.Truncated || rb.Size != req.ContentLength || int64(len(rb.Data)) != rb.Size || rb.Data == nil {
 		return false
 	}
+	if br := inMemoryReader(req.Body); br != nil {
+		// the body's bytes where they are (ReadAt moves nothing: the body goes out as it is), no replay
+		if int64(br.Len()) != rb.Size || !sameAt(br, br.Size()-int64(br.Len()), rb.Data) {
+			return false
+		}
+		*b = Body{Data: clip(rb.Data), Size: rb.Size}
+		return true
+	}
 	rc, err := req.GetBody()
 	if err != nil {
 		return false
@@ -80,6 +89,45 @@ func (l *live) sameRequestBody(req *http.Request, b *Body) bool {
 		return false
 	}
 	*b = Body{Data: clip(rb.Data), Size: rb.Size}
+	return true
+}
+
+// The types io.NopCloser returns (net/http looks through them the same way to find a body it knows to be in memory).
+var (
+	nopCloserType         = reflect.TypeOf(io.NopCloser(nil))
+	nopCloserWriterToType = reflect.TypeOf(io.NopCloser(struct {
+		io.Reader
+		io.WriterTo
+	}{}))
+)
+
+// inMemoryReader returns the *bytes.Reader that body is io.NopCloser of (a request body held in memory, as the
+// proxy and the server's small-body deadline hand it on), or nil.
+func inMemoryReader(body io.ReadCloser) *bytes.Reader {
+	if body == nil {
+		return nil
+	}
+	if t := reflect.TypeOf(body); t != nopCloserType && t != nopCloserWriterToType {
+		return nil
+	}
+	br, _ := reflect.ValueOf(body).Field(0).Interface().(*bytes.Reader)
+	return br
+}
+
+// sameAt reports whether br holds want at off, without moving its read position.
+func sameAt(br *bytes.Reader, off int64, want []byte) bool {
+	var chunk [512]byte
+	for len(want) > 0 {
+		n, err := br.ReadAt(chunk[:min(len(chunk), len(want))], off)
+		if n == 0 || !bytes.Equal(chunk[:n], want[:n]) {
+			return false
+		}
+		if err != nil && err != io.EOF {
+			return false
+		}
+		off += int64(n)
+		want = want[n:]
+	}
 	return true
 }
 
@@ -173,6 +221,9 @@ func (l *live) mirror(pl *live, n int) {
 	l.ex.RespBody.Data = clip(l.ex.RespBody.Data)
 	l.ex.EventsSkipped = pl.ex.EventsSkipped
 	if len(pl.ex.Events) > n {
+		if l.ex.Events == nil {
+			l.ex.Events = l.evBuf[:0] // as the client's: its record copies them out (heldLive.own, completeDerived)
+		}
 		for _, ev := range pl.ex.Events[n:] {
 			ev.At = l.pendAt
 			l.ex.Events = append(l.ex.Events, ev)
@@ -261,8 +312,11 @@ func sameHeaders(list Headers, h http.Header) bool {
 }
 
 // completeDerived completes a derived exchange from its parent's record prec, which holds the same response (and
-// the same request body when reqShared). Callers hold both locks; the parent completes right after.
-func (l *live) completeDerived(prec *Exchange) {
+// the same request body when reqShared), into p.derived, its record for the store (Store.completePair, with the
+// parent's, p.client: the caller hands both over, then counts this one's end). p.sameRPC says whether its JSON-RPC
+// messages are prec's list. Callers hold both locks.
+func (l *live) completeDerived(p *heldPair, prec *Exchange) *Exchange {
+	h := &p.derived
 	l.ended = true
 	l.derived = false // a read after its end (there is none: its body ended) records nothing
 	l.releaseTimer()
@@ -278,11 +332,15 @@ func (l *live) completeDerived(prec *Exchange) {
 	if shared && own.Data != nil {
 		l.ex.ReqBody.Data = nil
 	}
-	h := &heldLive{ex: l.ex} // the store packs it and publishes it as it is (completeOwned)
+	h.ex = l.ex // the store packs it and publishes it as it is (completePair)
 	c := &h.ex
 	c.RespBody, c.EventsSkipped = prec.RespBody, prec.EventsSkipped
 	if prec.Events != nil {
-		c.Events = make([]SSEEvent, len(prec.Events))
+		if len(prec.Events) <= len(h.evBuf) {
+			c.Events = h.evBuf[:len(prec.Events):len(prec.Events)] // in the record's allocation (an answer's event or two)
+		} else {
+			c.Events = make([]SSEEvent, len(prec.Events))
+		}
 		for i, ev := range prec.Events {
 			if i < len(evs) {
 				ev.At = evs[i].At
@@ -295,6 +353,7 @@ func (l *live) completeDerived(prec *Exchange) {
 			c.ReqBody = prec.ReqBody
 		}
 		c.RPC, c.RPCSkipped = prec.RPC, prec.RPCSkipped
+		p.sameRPC = true
 	} else {
 		// its own request's messages, then the response's (read in the parent's record: the same bytes)
 		var p replyPairer
@@ -316,8 +375,7 @@ func (l *live) completeDerived(prec *Exchange) {
 	}
 	derivedRecords.Add(1)
 	h.own(l, l.parent) // its notes may be in this one's buffers, its messages in the parent's
-	l.rec.store.completeOwned(c)
-	l.rec.inflight.Add(-1) // it began in RoundTrip; its own end (endLocked) returns at once now
+	return c
 }
 
 // noRequestBody reports an inbound exchange whose request body is empty and ended.

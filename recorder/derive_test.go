@@ -216,7 +216,18 @@ func forwardUpstream(r *http.Request, tr http.RoundTripper) (*http.Response, err
 // proxiedCall returns a handler behind rec's middleware that forwards a call through tr as server/proxy does (a
 // small body held in memory, the answer copied piece by piece), and a function that makes one call.
 func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
-	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	h := proxiedHandler(tb, rec, tr)
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	return func() {
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		r.ContentLength = int64(len(body))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
+
+// proxiedHandler is proxiedCall's handler.
+func proxiedHandler(tb testing.TB, rec *Recorder, tr http.RoundTripper) http.Handler {
+	return rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		resp, err := forwardUpstream(r, tr)
 		if err != nil {
 			tb.Error(err)
@@ -230,44 +241,46 @@ func proxiedCall(tb testing.TB, rec *Recorder, tr http.RoundTripper) func() {
 		io.CopyBuffer(w, resp.Body, buf[:])
 		resp.Body.Close()
 	}))
-	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
-	return func() {
-		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
-		r.ContentLength = int64(len(body))
-		h.ServeHTTP(httptest.NewRecorder(), r)
-	}
 }
 
 // The upstream copy of a proxied JSON-RPC call, recorded on its own and derived from its client's exchange,
-// beside the same call with the upstream copy not recorded: deriving it costs a bounded number of allocations (6:
-// 9 on its own; its request body is not copied, its response neither kept nor parsed, its headers shared, and
-// the record it completes with is the one subscribers hear — 13 while the store materialised another; 8 while
-// its URL was written again each time and its link note had a list of its own: px18b).
+// beside the same call with the upstream copy not recorded: deriving it costs a bounded number of allocations (1,
+// answered with JSON or with an event — its live state; its header lists are two more where the request has headers:
+// 7 on its own; its request body is not copied, its response neither kept nor
+// parsed, its headers shared, and the record it completes with is the one subscribers hear — 13 while the store
+// materialised another; 8 while its URL was written again each time and its link note had a list of its own:
+// px18b; 6, and 8 with an event, while its record and its client's were two allocations, its events' list a third,
+// the two link notes' values two texts, its begin took a snapshot nobody asked for, and its request body was
+// compared from a replay rather than where it is: px19).
 func TestDerivedUpstreamCopyAllocations(t *testing.T) {
 	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
 	}
-	store := NewStore(StoreOptions{MaxCount: 16})
-	rec := New(store, Options{PublishDelay: time.Hour}) // no late publish on a busy machine: it would be counted
-	serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
-	before := derivedRecords.Load()
-	// the fewest of three runs (leastAllocs): a collection during a run also empties the pools (parsers, timers,
-	// held pieces), and their refilling is counted in that run
-	allocs := leastAllocs
-	unrecorded := allocs(serve(memRoundTripper{}))
-	own := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec}))
-	derived := allocs(serve(&Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true}))
-	if n := derivedRecords.Load() - before; n < 200 {
-		t.Fatalf("%d upstream copies derived, want every one", n)
-	}
-	ex := store.Get(store.Stats().Total)
-	if ex == nil || ex.Kind != Outbound || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" || len(ex.RespBody.Data) != 78 {
-		t.Fatalf("the upstream copy: %+v", ex)
-	}
-	t.Logf("%.0f allocations with the upstream copy unrecorded, %.0f recorded on its own, %.0f derived", unrecorded, own, derived)
-	if derived-unrecorded > 6 || derived >= own {
-		t.Errorf("the derived upstream copy adds %.0f allocations (recorded on its own: %.0f), want at most 6 and fewer",
-			derived-unrecorded, own-unrecorded)
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{MaxCount: 16})
+		rec := New(store, Options{PublishDelay: time.Hour}) // no late publish on a busy machine: it would be counted
+		serve := func(tr http.RoundTripper) func() { return proxiedCall(t, rec, tr) }
+		before := derivedRecords.Load()
+		// the fewest of three runs (leastAllocs): a collection during a run also empties the pools (parsers, timers,
+		// held pieces), and their refilling is counted in that run
+		allocs := leastAllocs
+		up := memRoundTripper{sse: sse}
+		unrecorded := allocs(serve(up))
+		own := allocs(serve(&Transport{Base: up, Recorder: rec}))
+		derived := allocs(serve(&Transport{Base: up, Recorder: rec, Derive: true}))
+		if n := derivedRecords.Load() - before; n < 200 {
+			t.Fatalf("sse %v: %d upstream copies derived, want every one", sse, n)
+		}
+		ex := store.Get(store.Stats().Total)
+		if ex == nil || ex.Kind != Outbound || len(ex.RPC) != 2 || ex.RPC[1].ReplyTo != "tools/call" || len(ex.RespBody.Data) < 78 ||
+			sse != (len(ex.Events) == 1) {
+			t.Fatalf("sse %v: the upstream copy: %+v", sse, ex)
+		}
+		t.Logf("sse %v: %.0f allocations with the upstream copy unrecorded, %.0f recorded on its own, %.0f derived", sse, unrecorded, own, derived)
+		if derived-unrecorded > 1 || derived >= own {
+			t.Errorf("sse %v: the derived upstream copy adds %.0f allocations (recorded on its own: %.0f), want at most 1 and fewer",
+				sse, derived-unrecorded, own-unrecorded)
+		}
 	}
 }
 

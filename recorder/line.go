@@ -26,16 +26,24 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 // cost). It lives while one buffer of lines is encoded, while the records are held: a part's address stands for
 // its contents (records are never written). A nil *lineParts remembers nothing.
 type lineParts struct {
-	at     [8]encodedPart // a ring: the bodies and header lists of the last two exchanges
+	at     [10]encodedPart // a ring: the bodies, header lists and JSON-RPC message lists of the last two exchanges
 	next   int
 	copied int // parts copied (tests)
 }
 
 type encodedPart struct {
-	p          unsafe.Pointer // the body's bytes or the header list's lines
+	kind       uint8          // partBody, partHeaders, partRPC
+	p          unsafe.Pointer // the body's bytes, the header list's lines or the message list's messages
 	n          int
 	start, end int // its encoding in the buffer (a body's: its data, up to the comma before its size)
 }
+
+// The kinds of parts lineParts remembers.
+const (
+	partBody = iota + 1
+	partHeaders
+	partRPC
+)
 
 // Parts shorter than these are encoded as they come (looking them up costs about as much as escaping them).
 const (
@@ -53,9 +61,9 @@ func (lp *lineParts) forget(n int) {
 }
 
 // find returns the encoding of the part at p, n in dst, if it was encoded already.
-func (lp *lineParts) find(dst []byte, p unsafe.Pointer, n int) ([]byte, bool) {
+func (lp *lineParts) find(dst []byte, kind uint8, p unsafe.Pointer, n int) ([]byte, bool) {
 	for _, e := range lp.at {
-		if e.p == p && e.n == n {
+		if e.p == p && e.n == n && e.kind == kind {
 			lp.copied++
 			return dst[e.start:e.end], true
 		}
@@ -63,8 +71,8 @@ func (lp *lineParts) find(dst []byte, p unsafe.Pointer, n int) ([]byte, bool) {
 	return nil, false
 }
 
-func (lp *lineParts) remember(p unsafe.Pointer, n, start, end int) {
-	lp.at[lp.next] = encodedPart{p: p, n: n, start: start, end: end}
+func (lp *lineParts) remember(kind uint8, p unsafe.Pointer, n, start, end int) {
+	lp.at[lp.next] = encodedPart{kind: kind, p: p, n: n, start: start, end: end}
 	lp.next = (lp.next + 1) % len(lp.at)
 }
 
@@ -74,12 +82,12 @@ func (lp *lineParts) appendBody(dst []byte, b *Body) []byte {
 		return appendBody(dst, b)
 	}
 	p := unsafe.Pointer(unsafe.SliceData(b.Data))
-	if enc, ok := lp.find(dst, p, len(b.Data)); ok {
+	if enc, ok := lp.find(dst, partBody, p, len(b.Data)); ok {
 		return appendBodyTail(append(dst, enc...), b)
 	}
 	start := len(dst)
 	dst = appendBodyData(dst, b)
-	lp.remember(p, len(b.Data), start, len(dst))
+	lp.remember(partBody, p, len(b.Data), start, len(dst))
 	return appendBodyTail(dst, b)
 }
 
@@ -89,12 +97,12 @@ func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
 		return appendHeaders(dst, h)
 	}
 	p := unsafe.Pointer(unsafe.SliceData(h))
-	if enc, ok := lp.find(dst, p, len(h)); ok {
+	if enc, ok := lp.find(dst, partHeaders, p, len(h)); ok {
 		return append(dst, enc...)
 	}
 	start := len(dst)
 	dst = appendHeaders(dst, h)
-	lp.remember(p, len(h), start, len(dst))
+	lp.remember(partHeaders, p, len(h), start, len(dst))
 	return dst
 }
 
@@ -191,46 +199,10 @@ func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte
 		dst = appendString(dst, ex.Error)
 	}
 	if len(ex.RPC) > 0 {
-		dst = append(dst, `,"rpc":[`...)
-		for i, m := range ex.RPC {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"from":`...)
-			dst = appendString(dst, m.From)
-			if m.Method != "" {
-				dst = append(dst, `,"method":`...)
-				dst = appendString(dst, m.Method)
-			}
-			if len(m.ID) > 0 {
-				dst = append(dst, `,"id":`...)
-				if dst, err = appendRaw(dst, m.ID); err != nil {
-					return dst, err
-				}
-			}
-			if m.ErrorCode != nil {
-				dst = append(dst, `,"errorCode":`...)
-				dst = strconv.AppendInt(dst, int64(*m.ErrorCode), 10)
-			}
-			if m.ErrorMessage != "" {
-				dst = append(dst, `,"errorMessage":`...)
-				dst = appendString(dst, m.ErrorMessage)
-			}
-			if m.IsResponse {
-				dst = append(dst, `,"response":true`...)
-			}
-			if m.ReplyTo != "" {
-				dst = append(dst, `,"replyTo":`...)
-				dst = appendString(dst, m.ReplyTo)
-			}
-			dst = append(dst, `,"event":`...)
-			dst = strconv.AppendInt(dst, int64(m.Event), 10)
-			if m.Batch {
-				dst = append(dst, `,"batch":true`...)
-			}
-			dst = append(dst, '}')
+		dst = append(dst, `,"rpc":`...)
+		if dst, err = lp.appendRPCList(dst, ex.RPC); err != nil {
+			return dst, err
 		}
-		dst = append(dst, ']')
 	}
 	if ex.RPCSkipped != 0 {
 		dst = append(dst, `,"rpcSkipped":`...)
@@ -273,6 +245,69 @@ func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte
 		dst = append(dst, ']')
 	}
 	return append(dst, "}\n"...), nil
+}
+
+// appendRPCList appends a JSON-RPC message list as json.Marshal writes it.
+func appendRPCList(dst []byte, list []RPC) ([]byte, error) {
+	var err error
+	dst = append(dst, '[')
+	for i, m := range list {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"from":`...)
+		dst = appendString(dst, m.From)
+		if m.Method != "" {
+			dst = append(dst, `,"method":`...)
+			dst = appendString(dst, m.Method)
+		}
+		if len(m.ID) > 0 {
+			dst = append(dst, `,"id":`...)
+			if dst, err = appendRaw(dst, m.ID); err != nil {
+				return dst, err
+			}
+		}
+		if m.ErrorCode != nil {
+			dst = append(dst, `,"errorCode":`...)
+			dst = strconv.AppendInt(dst, int64(*m.ErrorCode), 10)
+		}
+		if m.ErrorMessage != "" {
+			dst = append(dst, `,"errorMessage":`...)
+			dst = appendString(dst, m.ErrorMessage)
+		}
+		if m.IsResponse {
+			dst = append(dst, `,"response":true`...)
+		}
+		if m.ReplyTo != "" {
+			dst = append(dst, `,"replyTo":`...)
+			dst = appendString(dst, m.ReplyTo)
+		}
+		dst = append(dst, `,"event":`...)
+		dst = strconv.AppendInt(dst, int64(m.Event), 10)
+		if m.Batch {
+			dst = append(dst, `,"batch":true`...)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, ']')
+	return dst, nil
+}
+
+// appendRPCList is appendRPCList, copying a list encoded earlier into dst.
+func (lp *lineParts) appendRPCList(dst []byte, list []RPC) ([]byte, error) {
+	if lp == nil {
+		return appendRPCList(dst, list)
+	}
+	p := unsafe.Pointer(unsafe.SliceData(list))
+	if enc, ok := lp.find(dst, partRPC, p, len(list)); ok {
+		return append(dst, enc...), nil
+	}
+	start := len(dst)
+	dst, err := appendRPCList(dst, list)
+	if err == nil {
+		lp.remember(partRPC, p, len(list), start, len(dst))
+	}
+	return dst, err
 }
 
 func appendHeaders(dst []byte, h Headers) []byte {

@@ -143,38 +143,44 @@ func FuzzBodyJSON(f *testing.F) {
 }
 
 // A proxied call's two lines — the client's exchange and the upstream copy derived from it — are encoded in one
-// group with each body and the response's headers escaped once: the second line copies what the first one encoded
-// (the same bytes, the store's shared parts), and the group is the lines appendLine writes one by one.
+// group with each body, the response's headers and the JSON-RPC messages (one list for both records: px19)
+// encoded once: the second line copies what the first one encoded (the same bytes, the store's shared parts), and
+// the group is the lines appendLine writes one by one. Answered with JSON or with an event.
 func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
-	store := NewStore(StoreOptions{})
-	var group []*Exchange
-	store.OnComplete(func(ex *Exchange) { group = append(group, ex) })
-	rec := New(store, Options{PublishDelay: time.Hour})
-	proxiedCall(t, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})()
-	if len(group) != 2 || group[0].Kind != Outbound || group[1].Kind != Inbound {
-		t.Fatalf("records: %+v", group)
-	}
-	var want []byte
-	for _, ex := range group {
-		want, _ = appendLine(want, ex)
-	}
-	var lp lineParts
-	var got []byte
-	for _, ex := range group {
-		var err error
-		if got, err = lp.appendLine(got, ex, nil); err != nil {
-			t.Fatal(err)
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{})
+		var group []*Exchange
+		store.OnComplete(func(ex *Exchange) { group = append(group, ex) })
+		rec := New(store, Options{PublishDelay: time.Hour})
+		proxiedCall(t, rec, &Transport{Base: memRoundTripper{sse: sse}, Recorder: rec, Derive: true})()
+		if len(group) != 2 || group[0].Kind != Outbound || group[1].Kind != Inbound || len(group[0].RPC) != 2 {
+			t.Fatalf("records: %+v", group)
 		}
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("the lines differ:\n got %s\nwant %s", got, want)
-	}
-	if lp.copied != 3 {
-		t.Errorf("%d parts copied from the first line, want the request's and the response's bodies and the response's headers", lp.copied)
-	}
-	buf, err := encodeLines(nil, group, 0, false, nil)
-	if err != nil || !bytes.Equal(buf, want) {
-		t.Fatalf("encodeLines: %v\n%s", err, buf)
+		if &group[0].RPC[0] != &group[1].RPC[0] {
+			t.Errorf("sse %v: the two records' messages are two lists", sse)
+		}
+		var want []byte
+		for _, ex := range group {
+			want, _ = appendLine(want, ex)
+		}
+		var lp lineParts
+		var got []byte
+		for _, ex := range group {
+			var err error
+			if got, err = lp.appendLine(got, ex, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("sse %v: the lines differ:\n got %s\nwant %s", sse, got, want)
+		}
+		if lp.copied != 4 {
+			t.Errorf("sse %v: %d parts copied from the first line, want the request's and the response's bodies, the response's headers and the messages", sse, lp.copied)
+		}
+		buf, err := encodeLines(nil, group, 0, false, nil)
+		if err != nil || !bytes.Equal(buf, want) {
+			t.Fatalf("sse %v: encodeLines: %v\n%s", sse, err, buf)
+		}
 	}
 }
 

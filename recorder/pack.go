@@ -210,6 +210,7 @@ type packer struct {
 	names     map[string]uint32
 	dictBytes int64
 	addrNames int // the names added by appendAddr
+	taken     int // parts packed as references to the record packed before (pack's like: tests)
 }
 
 func newPacker(slabSize int) *packer {
@@ -370,25 +371,49 @@ func packable(ex *Exchange) bool {
 // fileMin bytes (0: none) is put in a slab of its own, to be dropped once the capture file holds it (bodies.go),
 // and the texts of the JSON-RPC messages and events' ids found in it are kept in the record's own part rather than
 // as runs of it, so that the record read without that body (Store.Snapshot) keeps them.
-func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
+//
+// like, when not nil, is the record of likeEx packed just before (the upstream copy derived from ex: completePair):
+// a body or header list of ex that is likeEx's — the same slice, so the same bytes — is a reference to like's part
+// (its slab's count taken) rather than encoded, hashed and looked up in the caches again.
+func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, likeEx *Exchange) {
 	tw, _ := timeword.Split(&ex.Start)
 	rec.loc, _ = startLoc(&ex.Start)
 	rec.wall, rec.ext = tw.Wall, tw.Ext
 	rec.status = int32(ex.Status)
 	rec.live = false
 
-	p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-	rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
-	p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-	rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
+	var likeRefs *[nParts]ref
+	if like != nil {
+		likeRefs = &like.refs
+	}
+	if r, ok := p.same(likeRefs, partReqHeaders, ex.ReqHeaders, likeEx); ok {
+		rec.refs[partReqHeaders] = r
+	} else {
+		p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
+		rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
+	}
+	if r, ok := p.same(likeRefs, partRespHeaders, ex.RespHeaders, likeEx); ok {
+		rec.refs[partRespHeaders] = r
+	} else {
+		p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
+		rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
+	}
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
 	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
 	// bound once the record's line is written (Store.spill)
 	split := fileMin > 0
 	// the bodies have a cache of their own: most are one of a kind (shared only by the upstream copy of a proxied
 	// exchange, packed next), and in the lists' cache each would push out a header list that repeats
-	rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
-	rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
+	if r, ok := p.sameBody(likeRefs, partReqBody, ex.ReqBody.Data, likeEx); ok {
+		rec.refs[partReqBody] = r
+	} else {
+		rec.refs[partReqBody] = p.put(ex.ReqBody.Data, ex.ReqBody.Data == nil, &p.bodies, reqFile, split)
+	}
+	if r, ok := p.sameBody(likeRefs, partRespBody, ex.RespBody.Data, likeEx); ok {
+		rec.refs[partRespBody] = r
+	} else {
+		rec.refs[partRespBody] = p.put(ex.RespBody.Data, ex.RespBody.Data == nil, &p.bodies, respFile, split)
+	}
 	p.scratch = appendNotes(p.scratch[:0], ex.Notes, ex.ID)
 	// a list with a link between a proxied exchange and its upstream copy (the other's id) is one of a kind: not
 	// worth a slot in the cache
@@ -405,6 +430,52 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int) {
 	if cap(p.rest) > 64<<10 {
 		p.rest = nil
 	}
+}
+
+// same returns like's header list part i when h is likeEx's list i (the same slice; like nil: none), its slab's
+// count taken.
+func (p *packer) same(like *[nParts]ref, i int, h Headers, likeEx *Exchange) (ref, bool) {
+	if like == nil || len(h) == 0 {
+		return ref{}, false
+	}
+	o := likeEx.ReqHeaders
+	if i == partRespHeaders {
+		o = likeEx.RespHeaders
+	}
+	if len(o) != len(h) || &o[0] != &h[0] {
+		return ref{}, false
+	}
+	return p.take(like[i])
+}
+
+// sameBody is same for a body (part partReqBody or partRespBody of like).
+func (p *packer) sameBody(like *[nParts]ref, i int, b []byte, likeEx *Exchange) (ref, bool) {
+	if like == nil || len(b) == 0 {
+		return ref{}, false
+	}
+	o := likeEx.ReqBody.Data
+	if i == partRespBody {
+		o = likeEx.RespBody.Data
+	}
+	if len(o) != len(b) || unsafe.SliceData(o) != unsafe.SliceData(b) {
+		return ref{}, false
+	}
+	return p.take(like[i])
+}
+
+// take takes a reference to the part r refers to in a slab (ok false for any other ref: a body in the capture file,
+// a slab gone).
+func (p *packer) take(r ref) (ref, bool) {
+	if r.slab < slabIDs || r.slab >= refSpill {
+		return ref{}, false
+	}
+	s := p.slab(r.slab)
+	if s == nil || s.dead {
+		return ref{}, false
+	}
+	s.refs++
+	p.taken++
+	return r, true
 }
 
 func hasLink(ns []Note) bool {

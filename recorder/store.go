@@ -92,6 +92,9 @@ type Store struct {
 	base     uint64
 	first    uint64 // the oldest id held; ids first..nextID-1 are held
 	live     map[uint64]*Exchange
+	// lazy holds the exchanges in flight begun without a snapshot (beginLazy): read (Peek, SnapshotLast) by
+	// snapshotting their live exchange then, each counted at its begin's Size until it is updated or completes
+	lazy     map[uint64]lazyLive
 	pk       *packer
 	bytes    int64 // chunks + live exchanges' Size (the slabs' are pk.bytes)
 	nextID   uint64
@@ -116,6 +119,26 @@ type Store struct {
 	// answer: a first event that came later than PublishDelay after the previous stream's end (a busy machine, a
 	// slow client) waited for all of it (docs/benchmarks-store.md, "round five").
 	onPath atomic.Int64
+	// completions counts the store calls that completed records (completeFrom, completePair: tests)
+	completions uint64
+}
+
+// lazyLive is an exchange in flight the store snapshots when it is read (Store.lazy).
+type lazyLive struct {
+	l    *live
+	size int64
+}
+
+// lazySnapshot is what the store's live entry for l's exchange, begun without a snapshot (Store.beginLazy), would
+// be: a snapshot of it now, or once it ended the record it completed with (its live exchange then lacks the parts
+// that were its client's: completeDerived).
+func (l *live) lazySnapshot() *Exchange {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return l.final
+	}
+	return l.ex.snapshot()
 }
 
 // maxChunkLen is the most records of a chunk: 4,096 × 104 bytes = 416 KiB.
@@ -144,7 +167,7 @@ func NewStore(opts StoreOptions) *Store {
 	}
 	slabSize := int(min(maxSlab, max(256, opts.MaxBytes/16)))
 	s := &Store{opts: opts, chunkLen: chunkLen, nextID: 1, base: 1, first: 1, live: map[uint64]*Exchange{},
-		pk: newPacker(slabSize), subs: map[*Subscription]struct{}{}, inFile: map[uint64]fileLoc{}}
+		lazy: map[uint64]lazyLive{}, pk: newPacker(slabSize), subs: map[*Subscription]struct{}{}, inFile: map[uint64]fileLoc{}}
 	return s
 }
 
@@ -202,11 +225,36 @@ func (s *Store) begin(ex *Exchange) uint64 {
 	return ex.ID
 }
 
+// beginLazy begins l's exchange without a snapshot of it when nobody takes Began updates (--no-tui's printer and
+// analysis hear of an exchange when it is answered): Get and Snapshot of it while it is in flight snapshot l then,
+// under l's lock once the store's is let go (the recorder takes them in the other order). setup, called under the
+// store's lock with the id, sets l.ex.ID (and what names it: the upstream copy's link notes) before anyone can read
+// it. With subscribers that take Began updates it is begin, with l's snapshot.
+func (s *Store) beginLazy(l *live, setup func(id uint64)) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id := s.nextID
+	setup(id)
+	if s.began > 0 {
+		ex := l.ex.snapshot()
+		s.push(ex)
+		s.broadcast(Update{Kind: Began, Exchange: ex})
+		return id
+	}
+	s.pushLazy(l, l.ex.Size())
+	return id
+}
+
 func (s *Store) update(ex *Exchange) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if old, ok := s.live[ex.ID]; ok {
 		s.bytes += ex.Size() - old.Size()
+		s.live[ex.ID] = ex
+		s.bound()
+	} else if e, ok := s.lazy[ex.ID]; ok {
+		delete(s.lazy, ex.ID) // snapshotted from here on
+		s.bytes += ex.Size() - e.size
 		s.live[ex.ID] = ex
 		s.bound()
 	} // else evicted while in flight; subscribers still hear of it
@@ -232,20 +280,8 @@ func (s *Store) completeFrom(ex *Exchange, owned bool) {
 		c = ex.frozen() // before the lock: ex is only read
 	}
 	s.mu.Lock()
-	rec := s.rec(ex.ID)
-	if rec != nil && rec.live {
-		s.bytes -= s.live[ex.ID].Size()
-		delete(s.live, ex.ID)
-	}
-	switch {
-	case rec != nil && packRecords && packable(ex):
-		s.pk.pack(rec, ex, s.bodyMin)
-		c.memo = compactMemo(c) // as Get's
-		s.pk.remember(rec, c)
-	case rec != nil:
-		s.live[ex.ID] = c // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
-		s.bytes += c.Size()
-	} // else evicted while in flight; subscribers still hear of it
+	s.completions++
+	s.packLocked(c, nil, nil)
 	s.bound()
 	s.broadcast(Update{Kind: Completed, Exchange: c})
 	fns := s.onFinish
@@ -253,6 +289,49 @@ func (s *Store) completeFrom(ex *Exchange, owned bool) {
 	for _, f := range fns {
 		f(c)
 	}
+}
+
+// completePair completes an upstream copy derived from its client's exchange (derive.go) and that exchange in one
+// store call: child, the copy's record built from parent's, and parent, the client's published copy, both owned
+// (nobody else holds them). One lock, one bound, their Completed updates queued together — the copy first, as
+// when each was its own call — and the OnComplete functions called for the copy, then the client's. The client's
+// bodies and response headers that are the copy's (the same bytes: the same slice) are packed as references to
+// the copy's parts in the slabs rather than hashed, compared and shared again (packer.pack's like).
+func (s *Store) completePair(child, parent *Exchange) {
+	s.mu.Lock()
+	s.completions++
+	cr := s.packLocked(child, nil, nil)
+	s.packLocked(parent, cr, child)
+	s.bound()
+	s.broadcast(Update{Kind: Completed, Exchange: child})
+	s.broadcast(Update{Kind: Completed, Exchange: parent})
+	fns := s.onFinish
+	s.mu.Unlock()
+	for _, f := range fns {
+		f(child)
+		f(parent)
+	}
+}
+
+// packLocked takes ex, completed, out of the live map and packs it (like, likeEx: a record packed just before whose
+// parts ex may refer to, or nil), or keeps it as built when it cannot be packed. It returns the packed record, nil
+// when ex is not packed. Callers hold s.mu.
+func (s *Store) packLocked(ex *Exchange, like *packed, likeEx *Exchange) *packed {
+	rec := s.rec(ex.ID)
+	if rec != nil && rec.live {
+		s.dropLive(ex.ID)
+	}
+	switch {
+	case rec != nil && packRecords && packable(ex):
+		s.pk.pack(rec, ex, s.bodyMin, like, likeEx)
+		ex.memo = compactMemo(ex) // as Get's
+		s.pk.remember(rec, ex)
+		return rec
+	case rec != nil:
+		s.live[ex.ID] = ex // kept as built (BenchmarkStoreLiveHeap's as-built, or a Start in another location)
+		s.bytes += ex.Size()
+	} // else evicted while in flight; subscribers still hear of it
+	return nil
 }
 
 // packRecords is on; BenchmarkStoreLiveHeap turns it off to measure the records as the recorder built them.
@@ -268,6 +347,22 @@ func (s *Store) rec(id uint64) *packed {
 }
 
 func (s *Store) push(ex *Exchange) {
+	id := s.pushRec()
+	s.live[id] = ex
+	s.bytes += ex.Size()
+	s.bound()
+}
+
+// pushLazy is push for an exchange snapshotted when read (beginLazy), counted at size.
+func (s *Store) pushLazy(l *live, size int64) {
+	id := s.pushRec()
+	s.lazy[id] = lazyLive{l: l, size: size}
+	s.bytes += size
+	s.bound()
+}
+
+// pushRec makes room for the next id's record, marked live, and returns the id.
+func (s *Store) pushRec() uint64 {
 	if s.count() >= s.opts.MaxCount {
 		s.evictOldest()
 	}
@@ -277,11 +372,19 @@ func (s *Store) push(ex *Exchange) {
 		s.chunks = append(s.chunks, make([]packed, s.chunkLen))
 		s.bytes += s.chunkBytes()
 	}
-	rec := s.rec(id)
-	*rec = packed{live: true}
-	s.live[id] = ex
-	s.bytes += ex.Size()
-	s.bound()
+	*s.rec(id) = packed{live: true}
+	return id
+}
+
+// dropLive takes the exchange in flight id out of the live map (or the lazy one), and its bytes out of the count.
+func (s *Store) dropLive(id uint64) {
+	if ex, ok := s.live[id]; ok {
+		s.bytes -= ex.Size()
+		delete(s.live, id)
+	} else if e, ok := s.lazy[id]; ok {
+		s.bytes -= e.size
+		delete(s.lazy, id)
+	}
 }
 
 // bound lets go, while the store holds more bytes than its bound, first of the bodies in memory of the oldest
@@ -330,8 +433,7 @@ func (s *Store) spillOldest() bool {
 func (s *Store) evictOldest() {
 	rec := s.rec(s.first)
 	if rec.live {
-		s.bytes -= s.live[s.first].Size()
-		delete(s.live, s.first)
+		s.dropLive(s.first)
 	} else {
 		s.forgetFileBodies(s.first, rec)
 		s.pk.release(&rec.refs)
@@ -367,8 +469,12 @@ func (s *Store) Peek(id uint64) *Exchange {
 		return nil
 	}
 	if rec.live {
-		ex := s.live[id]
+		ex, ok := s.live[id]
+		e := s.lazy[id]
 		s.mu.Unlock()
+		if !ok && e.l != nil {
+			ex = e.l.lazySnapshot()
+		}
 		return ex
 	}
 	r, pk := *rec, s.pk
@@ -404,12 +510,19 @@ func (s *Store) SnapshotLast(n int) []*Exchange {
 	from := s.nextID - uint64(n)
 	recs := make([]packed, n)
 	out := make([]*Exchange, n)
-	var lazy []*lazyBodies // allocated when a record has a body in the file
+	var lazy []*lazyBodies     // allocated when a record has a body in the file
+	var inFlight map[int]*live // the exchanges begun without a snapshot (beginLazy), snapshotted after the lock
 	for i := range n {
 		id := from + uint64(i)
 		recs[i] = *s.rec(id)
 		if recs[i].live {
 			out[i] = s.live[id]
+			if e, ok := s.lazy[id]; ok {
+				if inFlight == nil {
+					inFlight = map[int]*live{}
+				}
+				inFlight[i] = e.l
+			}
 		} else if lz := s.lazyLocked(id, &recs[i]); lz != nil {
 			if lazy == nil {
 				lazy = make([]*lazyBodies, n)
@@ -421,8 +534,11 @@ func (s *Store) SnapshotLast(n int) []*Exchange {
 	t := pk.table()
 	t.slabs = slices.Clone(t.slabs)
 	s.mu.Unlock()
+	for i, l := range inFlight {
+		out[i] = l.lazySnapshot()
+	}
 	for i := range recs {
-		if out[i] == nil {
+		if out[i] == nil && !recs[i].live {
 			ps := t.parts(&recs[i])
 			var lz *lazyBodies
 			if lazy != nil {
@@ -438,7 +554,7 @@ func (s *Store) SnapshotLast(n int) []*Exchange {
 func (s *Store) Clear() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.chunks, s.live = nil, map[uint64]*Exchange{}
+	s.chunks, s.live, s.lazy = nil, map[uint64]*Exchange{}, map[uint64]lazyLive{}
 	s.base, s.first, s.bytes = s.nextID, s.nextID, 0
 	s.pk = newPacker(s.pk.slabSize)
 	s.inFile = map[uint64]fileLoc{}

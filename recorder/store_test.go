@@ -72,7 +72,11 @@ func checkAccount(t *testing.T, s *Store) {
 	for id := s.first; id < s.nextID; id++ {
 		rec := s.rec(id)
 		if rec.live {
-			want += s.live[id].Size()
+			if ex, ok := s.live[id]; ok {
+				want += ex.Size()
+			} else {
+				want += s.lazy[id].size // begun without a snapshot (beginLazy)
+			}
 			continue
 		}
 		for _, r := range rec.refs {
@@ -99,8 +103,8 @@ func checkAccount(t *testing.T, s *Store) {
 	if len(refs) > 0 {
 		t.Fatalf("records refer to dropped slabs %v", refs)
 	}
-	if len(s.live) != int(s.nextID-s.first)-packedCount(s) {
-		t.Fatalf("%d live exchanges", len(s.live))
+	if len(s.live)+len(s.lazy) != int(s.nextID-s.first)-packedCount(s) {
+		t.Fatalf("%d live exchanges, %d begun without a snapshot", len(s.live), len(s.lazy))
 	}
 	if got := s.held(); got != want {
 		t.Fatalf("the store counts %d bytes, holds %d", got, want)

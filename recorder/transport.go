@@ -114,13 +114,23 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		parent = in.ex.ID
 		in.mu.Unlock()
 	}
-	if parent != 0 {
-		l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: strconv.FormatUint(parent, 10)})
-	}
 	rec.inflight.Add(1)
-	l.ex.ID = rec.store.begin(l.ex.snapshot())
+	var outNote string // the inbound exchange's note, its value this one's id
+	// no snapshot of its own unless someone takes Began updates: Get and Snapshot snapshot it while in flight
+	rec.store.beginLazy(l, func(id uint64) {
+		if parent != 0 {
+			// both links' values in one text: this one's id, then the inbound one's
+			var buf [40]byte
+			b := strconv.AppendUint(buf[:0], id, 10)
+			k := len(b)
+			ids := string(strconv.AppendUint(b, parent, 10))
+			outNote = ids[:k]
+			l.ex.Notes = append(l.noteBuf[:0], Note{Key: NoteInbound, Value: ids[k:]})
+		}
+		l.ex.ID = id
+	})
 	if parent != 0 {
-		in.addNote(NoteOutbound, strconv.FormatUint(l.ex.ID, 10))
+		in.addNote(NoteOutbound, outNote)
 	}
 
 	resp, err := base.RoundTrip(req)
@@ -190,9 +200,11 @@ func (l *live) endLocked(err error) {
 		l.rec.served.Add(-d)
 	}
 	l.ex.State = StateComplete
+	var derived *Exchange // the record of the outbound exchange derived from this one, completed with it
+	var h *heldLive       // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one completes first, as it would have on its own (its answer
-		// ended before this one's), from this one's exchange (the store packs a copy of each)
+		// ended before this one's), from this one's exchange, in the same store call (completePair)
 		l.child = nil
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -200,13 +212,28 @@ func (l *live) endLocked(err error) {
 			c.diverge() // its body is still open, or its last piece did not reach the client
 		}
 		if c.derived {
-			c.completeDerived(&l.ex)
+			pair := new(heldPair) // both records in one allocation
+			derived, h = c.completeDerived(pair, &l.ex), &pair.client
+			c.final = derived
+			l.ex.freezeInto(&h.ex)
+			if pair.sameRPC {
+				// the same messages: one list for both records (a capture line encodes it once: lineParts)
+				h.ex.RPC = derived.RPC
+			}
 		}
 	}
-	h := new(heldLive) // the published copy (Store.complete's), its lists in l's buffers copied out (heldLive)
-	l.ex.freezeInto(&h.ex)
+	if h == nil {
+		h = new(heldLive)
+		l.ex.freezeInto(&h.ex)
+	}
 	h.own(l, nil)
-	l.rec.store.completeOwned(&h.ex)
+	l.final = &h.ex
+	if derived != nil {
+		l.rec.store.completePair(derived, &h.ex)
+		l.rec.inflight.Add(-1) // the derived one's: it began in RoundTrip; its own end (endLocked) returns at once now
+	} else {
+		l.rec.store.completeOwned(&h.ex)
+	}
 	l.releaseParser()
 	l.rec.inflight.Add(-1)
 }
