@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
@@ -172,13 +173,35 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	mw.finish(call)
 }
 
+// primeHold is how long the flush of a legacy POST's priming event waits for the flush of the answer that
+// follows it. With an event store (ours: resumable streams) the SDK opens every event stream it answers a POST
+// with by a priming event (SEP-1699: an event id and no data, so that a client cut off before the answer can
+// resume), written and flushed on its own: a write system call, and on loopback the reader's wake-up, of its own,
+// before the answer's, for every initialize and every call. Held back, the priming event goes out in the
+// answer's write when the answer comes within primeHold (what a server answers at once: initialize, a quick
+// tool), otherwise on its own when primeHold has passed, as before; the bytes and their order are the same.
+const primeHold = 5 * time.Millisecond
+
 // methodNotFoundWriter holds back a plain-text 400 until it knows whether it is the SDK's "JSON RPC not handled"
-// (an unknown method), which it turns into a JSON-RPC -32601 answer. Everything else passes through untouched.
+// (an unknown method), which it turns into a JSON-RPC -32601 answer; and it holds back the flush of an event
+// stream's priming event for at most primeHold, until the answer's flush takes it along. Everything else passes
+// through untouched.
+//
+// The SDK writes a stream's events from the session's goroutine, not the handler's, one at a time; the priming
+// event's timer flushes from its own: mu orders them, and done (the handler returned, net/http owns the writer
+// again) stops a late timer from touching it.
 type methodNotFoundWriter struct {
 	http.ResponseWriter
 	held   bool
 	status int
 	buf    bytes.Buffer
+
+	mu       sync.Mutex
+	wrote    bool        // a body byte was written
+	priming  bool        // the body so far is a priming event: its flush is to be held
+	hold     *time.Timer // the held flush's deadline (nil: none held)
+	holding  bool        // a flush is held
+	finished bool        // the handler returned
 }
 
 func (m *methodNotFoundWriter) WriteHeader(status int) {
@@ -190,21 +213,66 @@ func (m *methodNotFoundWriter) WriteHeader(status int) {
 }
 
 func (m *methodNotFoundWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.held {
 		return m.buf.Write(p)
+	}
+	if !m.wrote {
+		m.wrote = true
+		m.priming = isPrimingEvent(p) && strings.HasPrefix(m.Header().Get("Content-Type"), "text/event-stream")
+	} else {
+		m.priming = false
 	}
 	return m.ResponseWriter.Write(p)
 }
 
 func (m *methodNotFoundWriter) Flush() {
-	if !m.held {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held {
+		return
+	}
+	if m.priming && !m.finished {
+		// Only the priming event was written: let the answer's flush take it, or the timer.
+		m.priming, m.holding = false, true
+		m.hold = time.AfterFunc(primeHold, m.flushHeld)
+		return
+	}
+	if m.holding {
+		m.holding = false
+		m.hold.Stop()
+	}
+	http.NewResponseController(m.ResponseWriter).Flush()
+}
+
+// flushHeld flushes the priming event when the answer did not come within primeHold.
+func (m *methodNotFoundWriter) flushHeld() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.holding && !m.finished {
+		m.holding = false
 		http.NewResponseController(m.ResponseWriter).Flush()
 	}
+}
+
+// isPrimingEvent reports whether p is an event stream's priming event as the SDK writes it (a "prime" event with
+// an id and no data).
+func isPrimingEvent(p []byte) bool {
+	return bytes.HasPrefix(p, []byte("event: prime\n")) && bytes.HasSuffix(p, []byte("\ndata: \n\n")) &&
+		bytes.Count(p, []byte("\n")) == 4
 }
 
 func (m *methodNotFoundWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
 func (m *methodNotFoundWriter) finish(call peeked) {
+	m.mu.Lock()
+	m.finished = true // net/http flushes what is held as the handler returns
+	if m.holding {
+		m.holding = false
+		m.hold.Stop()
+	}
+	m.mu.Unlock()
 	if !m.held {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,4 +687,126 @@ func (ts *testServer) doMulti(t *testing.T, header map[string]string, key string
 	}
 	h[key] = strings.Join(values, "\x00") // split back into separate values by do
 	return ts.do(t, "POST", "/mcp", h, body)
+}
+
+// flushCounter counts the flushes that reach the server's writer.
+type flushCounter struct {
+	http.ResponseWriter
+	n *atomic.Int32
+}
+
+func (f flushCounter) Flush() {
+	f.n.Add(1)
+	http.NewResponseController(f.ResponseWriter).Flush()
+}
+
+// TestPrimingEventFlushedWithAnswer: a legacy POST answered on an event stream (the SDK primes it with an event
+// id, SEP-1699) reaches the client in one flush, the priming event taken along by the answer's, not a write of its
+// own before it (two flushes without the hold); the bytes are the same: the priming event, then the answer.
+func TestPrimingEventFlushedWithAnswer(t *testing.T) {
+	s, stop := New(Options{})
+	defer stop()
+	h := NewHandler(s, HandlerOptions{})
+	var flushes atomic.Int32
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(flushCounter{w, &flushes}, r)
+	}))
+	defer ts.Close()
+	post := func(hdr map[string]string, body string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", acceptBoth)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	flushes.Store(0)
+	resp, body := post(nil, initBody("2025-11-25"))
+	if !strings.HasPrefix(body, "event: prime\nid: ") || !strings.Contains(body, "\ndata: \n\nevent: message\nid: ") || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
+		t.Fatalf("initialize answered %q", body)
+	}
+	if n := flushes.Load(); n != 1 {
+		t.Errorf("initialize's stream flushed %d times, want 1 (the priming event with the answer)", n)
+	}
+	sid := resp.Header.Get("Mcp-Session-Id")
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	post(hdr, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	flushes.Store(0)
+	if _, body := post(hdr, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`); !strings.HasPrefix(body, "event: prime\n") || !strings.Contains(body, `hi`) {
+		t.Fatalf("tools/call answered %q", body)
+	}
+	if n := flushes.Load(); n != 1 {
+		t.Errorf("a tools/call's stream flushed %d times, want 1", n)
+	}
+}
+
+// flushRecorder is a ResponseWriter that counts its flushes, safe for the timer's goroutine.
+type flushRecorder struct {
+	*httptest.ResponseRecorder
+	n atomic.Int32
+}
+
+func (f *flushRecorder) Flush() { f.n.Add(1) }
+
+// TestPrimingEventHeldAtMostPrimeHold: a priming event whose answer does not come is flushed on its own once
+// primeHold passed (a client of a slow tool still gets its event id early); one whose handler returned first is
+// left to net/http (the timer touches no writer after the handler).
+func TestPrimingEventHeldAtMostPrimeHold(t *testing.T) {
+	prime := []byte("event: prime\nid: s_0\ndata: \n\n")
+	var flushed time.Time
+	open := func() (*methodNotFoundWriter, *flushRecorder) {
+		rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+		m := &methodNotFoundWriter{ResponseWriter: rec}
+		m.Header().Set("Content-Type", "text/event-stream")
+		m.WriteHeader(http.StatusOK)
+		m.Write(prime)
+		flushed = time.Now()
+		m.Flush()
+		return m, rec
+	}
+	m, rec := open()
+	if n := rec.n.Load(); n != 0 && time.Since(flushed) < primeHold {
+		t.Fatalf("the priming event was flushed at once (%d)", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if rec.n.Load() != 1 {
+		t.Fatal("the held priming event was never flushed")
+	}
+	m.Write([]byte("event: message\nid: s_1\ndata: {}\n\n"))
+	m.Flush()
+	m.finish(peeked{})
+	if n := rec.n.Load(); n != 2 {
+		t.Errorf("%d flushes, want 2 (the priming event's, the answer's)", n)
+	}
+
+	m, rec = open()
+	m.finish(peeked{})
+	time.Sleep(3 * primeHold)
+	if n := rec.n.Load(); n != 0 {
+		t.Errorf("the timer flushed after the handler returned (%d)", n)
+	}
+
+	// Anything but a priming event first is flushed at once.
+	rec = &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+	m = &methodNotFoundWriter{ResponseWriter: rec}
+	m.Header().Set("Content-Type", "text/event-stream")
+	m.Write([]byte("event: message\nid: s_1\ndata: {}\n\n"))
+	m.Flush()
+	if n := rec.n.Load(); n != 1 {
+		t.Errorf("a first event that is not a priming event: %d flushes, want 1", n)
+	}
 }
