@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -689,28 +690,39 @@ func (ts *testServer) doMulti(t *testing.T, header map[string]string, key string
 	return ts.do(t, "POST", "/mcp", h, body)
 }
 
-// flushCounter counts the flushes that reach the server's writer.
-type flushCounter struct {
-	http.ResponseWriter
+// writeCounter is a listener whose connections count their writes (each a write system call).
+type writeCounter struct {
+	net.Listener
 	n *atomic.Int32
 }
 
-func (f flushCounter) Flush() {
-	f.n.Add(1)
-	http.NewResponseController(f.ResponseWriter).Flush()
+func (l writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return countedConn{c, l.n}, err
 }
 
-// TestPrimingEventFlushedWithAnswer: a legacy POST answered on an event stream (the SDK primes it with an event
-// id, SEP-1699) reaches the client in one flush, the priming event taken along by the answer's, not a write of its
-// own before it (two flushes without the hold); the bytes are the same: the priming event, then the answer.
-func TestPrimingEventFlushedWithAnswer(t *testing.T) {
+type countedConn struct {
+	net.Conn
+	n *atomic.Int32
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestQuickStreamInOneWrite: a legacy POST answered at once on an event stream (the SDK primes it with an event
+// id, SEP-1699, flushes it, flushes the answer, then net/http writes the stream's end) reaches the client in one
+// write, not three; the bytes are the same: the priming event, the answer, the end.
+func TestQuickStreamInOneWrite(t *testing.T) {
+	defer func(d time.Duration) { flushHold = d }(flushHold)
+	flushHold = time.Minute // what the timer would flush on a busy machine is what this test looks at
 	s, stop := New(Options{})
 	defer stop()
-	h := NewHandler(s, HandlerOptions{})
-	var flushes atomic.Int32
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h.ServeHTTP(flushCounter{w, &flushes}, r)
-	}))
+	var writes atomic.Int32
+	ts := httptest.NewUnstartedServer(NewHandler(s, HandlerOptions{}))
+	ts.Listener = writeCounter{ts.Listener, &writes}
+	ts.Start()
 	defer ts.Close()
 	post := func(hdr map[string]string, body string) (*http.Response, string) {
 		t.Helper()
@@ -720,6 +732,7 @@ func TestPrimingEventFlushedWithAnswer(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
+		writes.Store(0)
 		resp, err := ts.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -731,23 +744,21 @@ func TestPrimingEventFlushedWithAnswer(t *testing.T) {
 		}
 		return resp, string(b)
 	}
-	flushes.Store(0)
 	resp, body := post(nil, initBody("2025-11-25"))
 	if !strings.HasPrefix(body, "event: prime\nid: ") || !strings.Contains(body, "\ndata: \n\nevent: message\nid: ") || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
 		t.Fatalf("initialize answered %q", body)
 	}
-	if n := flushes.Load(); n != 1 {
-		t.Errorf("initialize's stream flushed %d times, want 1 (the priming event with the answer)", n)
+	if n := writes.Load(); n != 1 {
+		t.Errorf("initialize's stream took %d writes, want 1 (the priming event, the answer and the end together)", n)
 	}
 	sid := resp.Header.Get("Mcp-Session-Id")
 	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
 	post(hdr, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	flushes.Store(0)
-	if _, body := post(hdr, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`); !strings.HasPrefix(body, "event: prime\n") || !strings.Contains(body, `hi`) {
+	if _, body := post(hdr, `{"jsonrpc":"2.0","id":"c-2","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`); !strings.HasPrefix(body, "event: prime\n") || !strings.Contains(body, `hi`) {
 		t.Fatalf("tools/call answered %q", body)
 	}
-	if n := flushes.Load(); n != 1 {
-		t.Errorf("a tools/call's stream flushed %d times, want 1", n)
+	if n := writes.Load(); n != 1 {
+		t.Errorf("a tools/call's stream took %d writes, want 1", n)
 	}
 }
 
@@ -759,10 +770,10 @@ type flushRecorder struct {
 
 func (f *flushRecorder) Flush() { f.n.Add(1) }
 
-// TestPrimingEventHeldAtMostPrimeHold: a priming event whose answer does not come is flushed on its own once
-// primeHold passed (a client of a slow tool still gets its event id early); one whose handler returned first is
-// left to net/http (the timer touches no writer after the handler).
-func TestPrimingEventHeldAtMostPrimeHold(t *testing.T) {
+// TestFlushHeldAtMostFlushHold: a priming event whose answer does not come is flushed on its own once flushHold
+// passed (a client of a slow tool still gets its event id early), and so is an answer whose handler does not
+// return; one whose handler returned first is left to net/http (the timer touches no writer after the handler).
+func TestFlushHeldAtMostFlushHold(t *testing.T) {
 	prime := []byte("event: prime\nid: s_0\ndata: \n\n")
 	var flushed time.Time
 	open := func() (*methodNotFoundWriter, *flushRecorder) {
@@ -776,7 +787,7 @@ func TestPrimingEventHeldAtMostPrimeHold(t *testing.T) {
 		return m, rec
 	}
 	m, rec := open()
-	if n := rec.n.Load(); n != 0 && time.Since(flushed) < primeHold {
+	if n := rec.n.Load(); n != 0 && time.Since(flushed) < flushHold {
 		t.Fatalf("the priming event was flushed at once (%d)", n)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -793,9 +804,35 @@ func TestPrimingEventHeldAtMostPrimeHold(t *testing.T) {
 		t.Errorf("%d flushes, want 2 (the priming event's, the answer's)", n)
 	}
 
+	// The answer to the POST's request, when the handler does not return: flushed once flushHold passed. A
+	// notification before it is flushed at once.
+	m, rec = open()
+	m.answer = json.RawMessage(`"a-1"`)
+	for rec.n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m.Write([]byte("event: message\nid: s_1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"))
+	m.Flush()
+	if n := rec.n.Load(); n != 2 {
+		t.Errorf("a notification: %d flushes, want 2", n)
+	}
+	m.Write([]byte("event: message\nid: s_2\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a-1\",\"result\":{}}\n\n"))
+	flushed = time.Now()
+	m.Flush()
+	if n := rec.n.Load(); n != 2 && time.Since(flushed) < flushHold {
+		t.Errorf("the answer was flushed at once (%d)", n)
+	}
+	for rec.n.Load() == 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m.finish(peeked{})
+	if n := rec.n.Load(); n != 3 {
+		t.Errorf("the held answer: %d flushes, want 3", n)
+	}
+
 	m, rec = open()
 	m.finish(peeked{})
-	time.Sleep(3 * primeHold)
+	time.Sleep(3 * flushHold)
 	if n := rec.n.Load(); n != 0 {
 		t.Errorf("the timer flushed after the handler returned (%d)", n)
 	}
