@@ -302,7 +302,8 @@ func TestReportJudgesWhatChanged(t *testing.T) {
 // holds per session setup: every setup of script/bench's setup group is a connection of its own, marked on every
 // cycle. A connection's stages and marks keep their times as instants (no pointer): their lists are not scanned.
 // 1,459 B per setup before, 1,119 after (2,000 setups). The records without pointers, the indexes of hashes, the
-// connection in one object of the 896-byte size class: 1,034–1,080 → 556 B.
+// connection in one object of the 896-byte size class: 1,034–1,080 → 556 B. Its three times as instants after its
+// pointer fields (a time.Time's location is a pointer): 551 → 468 B.
 func TestSetupConnectionScanned(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures the heap of 2,000 setups")
@@ -323,8 +324,8 @@ func TestSetupConnectionScanned(t *testing.T) {
 	per := float64(int64(scannable())-int64(base)) / n
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(updates)
-	if per > 700 {
-		t.Errorf("the collector scans %.0f B per setup connection the analysis holds, want ≤ 700", per)
+	if per > 500 {
+		t.Errorf("the collector scans %.0f B per setup connection the analysis holds, want ≤ 500", per)
 	} else {
 		t.Logf("%.0f B scanned per setup connection", per)
 	}
