@@ -637,18 +637,20 @@ type conn struct {
 	marks []markEnt  // the marks set (markOf, setMark)
 
 	view        *connView     // nil until Report viewed it (FindingsReport never does)
-	sessionsBuf [1]sessionVer // where sessions starts
-	start       time.Time
-	last        time.Time
-	// none says connFindings found nothing at generation noneGen (judged as a capture that ended: noneEnded), and
-	// will find nothing until noneUntil, when the next of its marks passes its grace (absence).
-	noneUntil time.Time // the last field with a pointer (its location)
+	sessionsBuf [1]sessionVer // where sessions starts; the last field with a pointer
+
+	// Its first and last exchange's times, and when none (below) ends, as instants (no pointer: a time.Time's
+	// location is one, and three of them after the fields above made the collector read 72 bytes more of every
+	// connection, on every cycle). startAt, lastAt, noneUntilAt read them.
+	start, last, noneUntil          instant
+	startLoc, lastLoc, noneUntilLoc uint8
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 8 bytes, so that the struct is 888 B: with its malloc header it fills the 896-byte size class
-	// exactly (TestSetupConnectionHeld).
+	// uaStrength is 8 bytes and pad 16, so that the struct is 888 B: with its malloc header it fills the 896-byte
+	// size class exactly (TestSetupConnectionHeld).
 	uaStrength int
+	_          [16]byte
 	toolsList  uint64
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
@@ -680,6 +682,15 @@ type conn struct {
 	stagesBuf [3]stageEnt
 	marksBuf  [4]markEnt
 	idsBuf    [4]uint64
+}
+
+func (c *conn) startAt() time.Time     { return c.start.time(c.startLoc) }
+func (c *conn) lastAt() time.Time      { return c.last.time(c.lastLoc) }
+func (c *conn) noneUntilAt() time.Time { return c.noneUntil.time(c.noneUntilLoc) }
+func (c *conn) setStart(t time.Time)   { c.start, c.startLoc = instantOf(t) }
+func (c *conn) setLast(t time.Time)    { c.last, c.lastLoc = instantOf(t) }
+func (c *conn) setNoneUntil(t time.Time) {
+	c.noneUntil, c.noneUntilLoc = instantOf(t)
 }
 
 // connView is the last view of a connection Report built, at generation gen, with the absence findings abs.
@@ -1524,11 +1535,11 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	target.gen++
 	a.point(a.weak, a.family(r, ex), target, r.id)
-	if ex.Start.Before(target.start) {
-		target.start = ex.Start
+	if ex.Start.Before(target.startAt()) {
+		target.setStart(ex.Start)
 	}
-	if end := exEnd(ex); end.After(target.last) {
-		target.last = end
+	if end := exEnd(ex); end.After(target.lastAt()) {
+		target.setLast(end)
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
@@ -1592,14 +1603,14 @@ func cidJoins(c *conn, ex *recorder.Exchange, stage Stage) bool {
 	case StageToken, StageRefresh, StageRevoke, StageConsent, StageClientMetadata:
 		return true
 	}
-	return ex.Start.Sub(c.last) <= runGap
+	return ex.Start.Sub(c.lastAt()) <= runGap
 }
 
 // weakJoin finds the connection of an exchange that shares no strong key with any: the last connection of the
 // same user-agent family, recently; for the authorization steps a browser or the server itself makes, the
 // connection that is discovering how to authorize.
 func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
-	if c := a.conn(a.weak[a.hkey(a.family(r, ex))]); c != nil && ex.Start.Sub(c.last) <= a.opts.Window &&
+	if c := a.conn(a.weak[a.hkey(a.family(r, ex))]); c != nil && ex.Start.Sub(c.lastAt()) <= a.opts.Window &&
 		!(opening(r.stage()) && !c.probe && (c.markOf(mInitOK).set() || c.markOf(mDiscoverOK).set())) { // a finished handshake: a new run
 		return c
 	}
@@ -1608,7 +1619,7 @@ func (a *Analyzer) weakJoin(r *exRec, ex *recorder.Exchange) *conn {
 	}
 	switch r.stage() {
 	case StageAuthorize, StageConsent, StageClientMetadata, StageRegister, StageToken:
-		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.last) <= a.opts.Window && !c.markOf(mCode).set() {
+		if c := a.conn(a.discovering); c != nil && ex.Start.Sub(c.lastAt()) <= a.opts.Window && !c.markOf(mCode).set() {
 			return c
 		}
 	}
@@ -1627,7 +1638,7 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 		return nil
 	}
 	c := a.conn(a.hosts[a.hkey(remoteHost(ex))])
-	if c == nil || ex.Start.Sub(c.last) > preRegWindow || c.markOf(mIssued).set() {
+	if c == nil || ex.Start.Sub(c.lastAt()) > preRegWindow || c.markOf(mIssued).set() {
 		return nil
 	}
 	switch {
@@ -1641,7 +1652,9 @@ func (a *Analyzer) hostJoin(r *exRec, ex *recorder.Exchange) *conn {
 
 func (a *Analyzer) newConn(ex *recorder.Exchange) *conn {
 	a.seq++
-	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq, start: ex.Start, last: exEnd(ex)}
+	c := &conn{id: "c" + strconv.Itoa(a.seq), seq: a.seq}
+	c.setStart(ex.Start)
+	c.setLast(exEnd(ex))
 	a.conns = append(a.conns, c)
 	if n := len(a.connFree); n > 0 {
 		c.slot, a.connFree = a.connFree[n-1], a.connFree[:n-1]
@@ -1681,11 +1694,11 @@ func (a *Analyzer) merge(dst, src *conn) {
 	dst.held += src.held
 	src.merged = true
 	dst.gen++
-	if src.start.Before(dst.start) {
-		dst.start = src.start
+	if src.startAt().Before(dst.startAt()) {
+		dst.start, dst.startLoc = src.start, src.startLoc
 	}
-	if src.last.After(dst.last) {
-		dst.last = src.last
+	if src.lastAt().After(dst.lastAt()) {
+		dst.last, dst.lastLoc = src.last, src.lastLoc
 	}
 	if src.best.better(dst.best) {
 		dst.best = src.best
@@ -2148,8 +2161,8 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		SessionID:  c.session,
 		Token:      c.token,
 		MCPURL:     c.mcpURL,
-		Start:      c.start,
-		Last:       c.last,
+		Start:      c.startAt(),
+		Last:       c.lastAt(),
 		Exchanges:  c.ids[:len(c.ids):len(c.ids)],
 	}
 	c.shared = true
@@ -2213,19 +2226,21 @@ func (a *Analyzer) appendFindings(fs []Finding, c *conn, now time.Time) []Findin
 // none pending finds nothing again until it changes.
 func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
 	ended := a.endedJudgement()
-	if c.none && c.noneGen == c.gen && c.noneEnded == ended && !now.After(c.noneUntil) {
+	if c.none && c.noneGen == c.gen && c.noneEnded == ended && !now.After(c.noneUntilAt()) {
 		return nil
 	}
 	a.judged++
 	abs := a.connFindings(c, now)
 	c.none = len(abs) == 0
 	if c.none {
-		c.noneGen, c.noneEnded, c.noneUntil = c.gen, ended, farFuture
+		c.noneGen, c.noneEnded = c.gen, ended
+		until := farFuture
 		for k := range c.marks {
-			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(c.noneUntil) {
-				c.noneUntil = at // the next mark to pass its grace
+			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(until) {
+				until = at // the next mark to pass its grace
 			}
 		}
+		c.setNoneUntil(until)
 	}
 	return abs
 }

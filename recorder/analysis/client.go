@@ -64,7 +64,7 @@ func clientInfoSignal(name, version string) signal {
 	if s.strength <= weakStrength {
 		s = signal{kind: ClientUnknown, strength: 2} // it rules out a weak guess
 	}
-	s.name = display
+	s.name = shared(display) // one string for every connection of a client, not one each (kept by the connection)
 	return s
 }
 

@@ -9,6 +9,7 @@ import (
 	"mime"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
@@ -360,10 +361,16 @@ func memberObject(obj []byte, key string) []byte {
 
 // memberString is obj's member key when it is a string ("" otherwise), as str reads it.
 func memberString(obj []byte, key string) string {
-	var s string
-	if v, ok := jsonscan.Member(obj, key); ok {
-		_ = json.Unmarshal(v, &s)
+	v, ok := jsonscan.Member(obj, key)
+	if !ok {
+		return ""
 	}
+	v = bytes.TrimSpace(v)
+	if n := len(v); n >= 2 && v[0] == '"' && v[n-1] == '"' && bytes.IndexByte(v[1:n-1], '\\') < 0 && utf8.Valid(v[1:n-1]) {
+		return string(v[1 : n-1]) // nothing to unquote: what json.Unmarshal would make of it, without its decoder
+	}
+	var s string
+	_ = json.Unmarshal(v, &s)
 	return s
 }
 
@@ -375,11 +382,17 @@ func hasMember(obj []byte, key string) bool {
 
 // rpcParamsOf returns the params of a request body's (first) client message.
 func rpcParamsOf(body []byte) map[string]json.RawMessage {
+	return object(rpcParamsBytes(body))
+}
+
+// rpcParamsBytes is the params object of a request body's (first) client message, as written (nil when the body is
+// not a valid JSON object or its params not an object).
+func rpcParamsBytes(body []byte) []byte {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 || b[0] != '{' || !jsonscan.Valid(b) {
 		return nil // as object(body)
 	}
-	return object(memberObject(b, "params")) // an initialize's: 16 allocations, 36 through a map of the body first
+	return memberObject(b, "params")
 }
 
 // metaKey is the _meta member that carries a request's protocol version (2026-07-28).
@@ -389,18 +402,23 @@ const metaKey = "io.modelcontextprotocol/protocolVersion"
 // client, its session and version headers, its tool) look at the same params, which were decoded for each of them
 // (five times for a 2026-07-28 tools/call). A body is the same while its bytes are: the same start and length
 // (records' bodies are never written again once recorded; a growing one is longer); the memo holds the body it
-// read, so its memory is not reused meanwhile.
+// read, so its memory is not reused meanwhile. The members the analysis reads of every request (the client's
+// name and version, _meta's protocol version) are read in place from the params as written; the params are
+// decoded into a map only for a rule that asks for it (rpcParams: a tools/list's cursor, a tools/call's tool):
+// an initialize's were 16 allocations and most of the analysis' CPU for its client.
 type reqMemo struct {
-	data     *byte
-	n        int
-	params   map[string]json.RawMessage // rpcParams; read only by its users
-	metaObj  map[string]json.RawMessage // params._meta
-	metaRead bool
-	meta     string // params._meta's protocol version
-	metaDone bool
-	ciName   string // params' client info
-	ciVer    string
-	ciDone   bool
+	data       *byte
+	n          int
+	raw        []byte                     // the params object as written (rpcParamsBytes)
+	params     map[string]json.RawMessage // rpcParams, decoded on demand; read only by its users
+	paramsDone bool
+	metaObj    []byte // params._meta as written (nil: none, or not an object)
+	metaRead   bool
+	meta       string // params._meta's protocol version
+	metaDone   bool
+	ciName     string // params' client info
+	ciVer      string
+	ciDone     bool
 }
 
 // at makes the memo the body b's.
@@ -408,15 +426,23 @@ func (m *reqMemo) at(b []byte) {
 	if len(b) == 0 || unsafe.SliceData(b) != m.data || len(b) != m.n {
 		*m = reqMemo{data: unsafe.SliceData(b), n: len(b)}
 		if len(b) > 0 {
-			m.params = rpcParamsOf(b)
+			m.raw = rpcParamsBytes(b)
 		}
 	}
+}
+
+// decoded is the params decoded into a map, once per body.
+func (m *reqMemo) decoded() map[string]json.RawMessage {
+	if !m.paramsDone {
+		m.params, m.paramsDone = object(m.raw), true
+	}
+	return m.params
 }
 
 // rpcParams returns the params of the exchange's first client message, read once per request body.
 func (a *Analyzer) rpcParams(ex *recorder.Exchange) map[string]json.RawMessage {
 	a.req.at(ex.ReqBody.Data)
-	return a.req.params
+	return a.req.decoded()
 }
 
 // reqMetaVersion is the _meta protocol version of a request, without parsing a body that cannot hold one, read
@@ -433,32 +459,32 @@ func (a *Analyzer) reqMetaVersion(ex *recorder.Exchange) string {
 func (a *Analyzer) paramsMetaVersion(ex *recorder.Exchange) string {
 	a.req.at(ex.ReqBody.Data)
 	if !a.req.metaDone {
-		a.req.meta, a.req.metaDone = str(a.req.metaObject(), metaKey), true
+		a.req.meta, a.req.metaDone = memberString(a.req.metaObject(), metaKey), true
 	}
 	return a.req.meta
 }
 
-// metaObject is object(params["_meta"]), read once.
-func (m *reqMemo) metaObject() map[string]json.RawMessage {
+// metaObject is params._meta when it is an object, as written, read once.
+func (m *reqMemo) metaObject() []byte {
 	if !m.metaRead {
-		m.metaObj, m.metaRead = object(m.params["_meta"]), true
+		m.metaObj, m.metaRead = memberObject(m.raw, "_meta"), true
 	}
 	return m.metaObj
 }
 
 // clientInfo returns the name and version a client gave: initialize's clientInfo, or the 2026-07-28 per-request
-// _meta["io.modelcontextprotocol/clientInfo"]; read once per request body.
+// _meta["io.modelcontextprotocol/clientInfo"]; read once per request body, in place.
 func (a *Analyzer) clientInfo(ex *recorder.Exchange) (name, version string) {
 	a.req.at(ex.ReqBody.Data)
 	if !a.req.ciDone {
-		if p := a.req.params; p != nil {
-			ci := object(p["clientInfo"])
+		if p := a.req.raw; p != nil {
+			ci := memberObject(p, "clientInfo")
 			if ci == nil {
 				if meta := a.req.metaObject(); meta != nil {
-					ci = object(meta["io.modelcontextprotocol/clientInfo"])
+					ci = memberObject(meta, "io.modelcontextprotocol/clientInfo")
 				}
 			}
-			a.req.ciName, a.req.ciVer = str(ci, "name"), str(ci, "version")
+			a.req.ciName, a.req.ciVer = memberString(ci, "name"), memberString(ci, "version")
 		}
 		a.req.ciDone = true
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
@@ -168,17 +169,45 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The legacy SDK path answers an unknown method with a plain-text 400; give it the protocol's -32601.
 	mw := &methodNotFoundWriter{ResponseWriter: w}
+	if call.json && !call.batch && call.method != "" && len(call.id) > 0 && string(call.id) != "null" {
+		mw.answer = call.id // one request: its stream ends with its answer
+	}
 	h.stateful.ServeHTTP(mw, r)
 	mw.finish(call)
 }
 
+// flushHold is how long methodNotFoundWriter holds a flush that the next write or the handler's return would make
+// anyway. With an event store (ours: resumable streams) the SDK opens every event stream it answers a POST with by
+// a priming event (SEP-1699: an event id and no data, so that a client cut off before the answer can resume),
+// written and flushed on its own; and it flushes the answer, the stream's last event, before the handler returns,
+// when net/http writes the stream's end. Each flush is a write system call, and on loopback the reader's wake-up:
+// a quick answer on a stream took three (priming event, answer, end), where one carries the same bytes in the same
+// order. Held, the priming event goes out with the answer and the answer with the end, when they come within
+// flushHold (what a server answers at once: initialize, a quick tool); otherwise each goes out on its own when
+// flushHold has passed, as before.
+var flushHold = 5 * time.Millisecond // a variable for tests
+
 // methodNotFoundWriter holds back a plain-text 400 until it knows whether it is the SDK's "JSON RPC not handled"
-// (an unknown method), which it turns into a JSON-RPC -32601 answer. Everything else passes through untouched.
+// (an unknown method), which it turns into a JSON-RPC -32601 answer; and it holds the flushes of an event stream
+// that the next write or the handler's return would make anyway (flushHold): after the priming event, and after
+// the answer to a POST's one request. Everything else passes through untouched.
+//
+// The SDK writes a stream's events from the session's goroutine, not the handler's, one at a time; a held flush's
+// timer flushes from its own: mu orders them, and finished (the handler returned, net/http owns the writer again)
+// stops a late timer from touching it.
 type methodNotFoundWriter struct {
 	http.ResponseWriter
 	held   bool
 	status int
 	buf    bytes.Buffer
+	answer json.RawMessage // the id of the POST's one request (nil: a batch, a notification, a response)
+
+	mu       sync.Mutex
+	wrote    bool        // a body byte was written
+	holdNext bool        // the next flush may be held: the last write was the priming event or the answer
+	hold     *time.Timer // the held flush's deadline
+	holding  bool        // a flush is held
+	finished bool        // the handler returned
 }
 
 func (m *methodNotFoundWriter) WriteHeader(status int) {
@@ -190,21 +219,92 @@ func (m *methodNotFoundWriter) WriteHeader(status int) {
 }
 
 func (m *methodNotFoundWriter) Write(p []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if m.held {
 		return m.buf.Write(p)
 	}
+	first := !m.wrote
+	m.wrote = true
+	m.holdNext = (first && isPrimingEvent(p) || isAnswerEvent(p, m.answer)) &&
+		strings.HasPrefix(m.Header().Get("Content-Type"), "text/event-stream")
 	return m.ResponseWriter.Write(p)
 }
 
 func (m *methodNotFoundWriter) Flush() {
-	if !m.held {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.held {
+		return
+	}
+	if m.holdNext && !m.finished {
+		// The answer's flush, or the handler's return, takes it along; or the timer.
+		m.holdNext = false
+		if !m.holding {
+			m.holding = true
+			if m.hold == nil {
+				m.hold = time.AfterFunc(flushHold, m.flushHeld)
+			} else {
+				m.hold.Reset(flushHold)
+			}
+		}
+		return
+	}
+	if m.holding {
+		m.holding = false
+		m.hold.Stop()
+	}
+	http.NewResponseController(m.ResponseWriter).Flush()
+}
+
+// flushHeld flushes what is held when nothing took it along within flushHold.
+func (m *methodNotFoundWriter) flushHeld() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.holding && !m.finished {
+		m.holding = false
 		http.NewResponseController(m.ResponseWriter).Flush()
 	}
 }
 
 func (m *methodNotFoundWriter) Unwrap() http.ResponseWriter { return m.ResponseWriter }
 
+// isPrimingEvent reports whether p is an event stream's priming event as the SDK writes it (a "prime" event with
+// an id and no data).
+func isPrimingEvent(p []byte) bool {
+	return bytes.HasPrefix(p, []byte("event: prime\n")) && bytes.HasSuffix(p, []byte("\ndata: \n\n")) &&
+		bytes.Count(p, []byte("\n")) == 4
+}
+
+// isAnswerEvent reports whether p is one event whose data is the SDK's answer to the request id: a JSON-RPC
+// response as it encodes one (jsonrpc, then the id as the client wrote it, then result or error), on one data
+// line. Anything else (a notification, a request of the server's, an id written otherwise) is not held.
+func isAnswerEvent(p []byte, id json.RawMessage) bool {
+	if len(id) == 0 || !bytes.HasSuffix(p, []byte("\n\n")) {
+		return false
+	}
+	i := bytes.Index(p, []byte("\ndata: "))
+	if i < 0 || bytes.IndexByte(p[i+len("\ndata: "):len(p)-2], '\n') >= 0 {
+		return false // no data line, or several
+	}
+	d, ok := bytes.CutPrefix(p[i+len("\ndata: "):], []byte(`{"jsonrpc":"2.0","id":`))
+	if !ok {
+		return false
+	}
+	if d, ok = bytes.CutPrefix(d, id); !ok {
+		return false
+	}
+	return bytes.HasPrefix(d, []byte(`,"result":`)) || bytes.HasPrefix(d, []byte(`,"error":`))
+}
+
 func (m *methodNotFoundWriter) finish(call peeked) {
+	m.mu.Lock()
+	m.finished = true // net/http flushes what is held as the handler returns
+	if m.hold != nil {
+		m.holding = false
+		m.hold.Stop()
+	}
+	m.mu.Unlock()
 	if !m.held {
 		return
 	}

@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -686,4 +688,162 @@ func (ts *testServer) doMulti(t *testing.T, header map[string]string, key string
 	}
 	h[key] = strings.Join(values, "\x00") // split back into separate values by do
 	return ts.do(t, "POST", "/mcp", h, body)
+}
+
+// writeCounter is a listener whose connections count their writes (each a write system call).
+type writeCounter struct {
+	net.Listener
+	n *atomic.Int32
+}
+
+func (l writeCounter) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	return countedConn{c, l.n}, err
+}
+
+type countedConn struct {
+	net.Conn
+	n *atomic.Int32
+}
+
+func (c countedConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestQuickStreamInOneWrite: a legacy POST answered at once on an event stream (the SDK primes it with an event
+// id, SEP-1699, flushes it, flushes the answer, then net/http writes the stream's end) reaches the client in one
+// write, not three; the bytes are the same: the priming event, the answer, the end.
+func TestQuickStreamInOneWrite(t *testing.T) {
+	defer func(d time.Duration) { flushHold = d }(flushHold)
+	flushHold = time.Minute // what the timer would flush on a busy machine is what this test looks at
+	s, stop := New(Options{})
+	defer stop()
+	var writes atomic.Int32
+	ts := httptest.NewUnstartedServer(NewHandler(s, HandlerOptions{}))
+	ts.Listener = writeCounter{ts.Listener, &writes}
+	ts.Start()
+	defer ts.Close()
+	post := func(hdr map[string]string, body string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", ts.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", acceptBoth)
+		for k, v := range hdr {
+			req.Header.Set(k, v)
+		}
+		writes.Store(0)
+		resp, err := ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, string(b)
+	}
+	resp, body := post(nil, initBody("2025-11-25"))
+	if !strings.HasPrefix(body, "event: prime\nid: ") || !strings.Contains(body, "\ndata: \n\nevent: message\nid: ") || !strings.Contains(body, `"protocolVersion":"2025-11-25"`) {
+		t.Fatalf("initialize answered %q", body)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("initialize's stream took %d writes, want 1 (the priming event, the answer and the end together)", n)
+	}
+	sid := resp.Header.Get("Mcp-Session-Id")
+	hdr := map[string]string{"Mcp-Session-Id": sid, "MCP-Protocol-Version": "2025-11-25"}
+	post(hdr, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if _, body := post(hdr, `{"jsonrpc":"2.0","id":"c-2","method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`); !strings.HasPrefix(body, "event: prime\n") || !strings.Contains(body, `hi`) {
+		t.Fatalf("tools/call answered %q", body)
+	}
+	if n := writes.Load(); n != 1 {
+		t.Errorf("a tools/call's stream took %d writes, want 1", n)
+	}
+}
+
+// flushRecorder is a ResponseWriter that counts its flushes, safe for the timer's goroutine.
+type flushRecorder struct {
+	*httptest.ResponseRecorder
+	n atomic.Int32
+}
+
+func (f *flushRecorder) Flush() { f.n.Add(1) }
+
+// TestFlushHeldAtMostFlushHold: a priming event whose answer does not come is flushed on its own once flushHold
+// passed (a client of a slow tool still gets its event id early), and so is an answer whose handler does not
+// return; one whose handler returned first is left to net/http (the timer touches no writer after the handler).
+func TestFlushHeldAtMostFlushHold(t *testing.T) {
+	prime := []byte("event: prime\nid: s_0\ndata: \n\n")
+	var flushed time.Time
+	open := func() (*methodNotFoundWriter, *flushRecorder) {
+		rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+		m := &methodNotFoundWriter{ResponseWriter: rec}
+		m.Header().Set("Content-Type", "text/event-stream")
+		m.WriteHeader(http.StatusOK)
+		m.Write(prime)
+		flushed = time.Now()
+		m.Flush()
+		return m, rec
+	}
+	m, rec := open()
+	if n := rec.n.Load(); n != 0 && time.Since(flushed) < flushHold {
+		t.Fatalf("the priming event was flushed at once (%d)", n)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for rec.n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if rec.n.Load() != 1 {
+		t.Fatal("the held priming event was never flushed")
+	}
+	m.Write([]byte("event: message\nid: s_1\ndata: {}\n\n"))
+	m.Flush()
+	m.finish(peeked{})
+	if n := rec.n.Load(); n != 2 {
+		t.Errorf("%d flushes, want 2 (the priming event's, the answer's)", n)
+	}
+
+	// The answer to the POST's request, when the handler does not return: flushed once flushHold passed. A
+	// notification before it is flushed at once.
+	m, rec = open()
+	m.answer = json.RawMessage(`"a-1"`)
+	for rec.n.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m.Write([]byte("event: message\nid: s_1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n"))
+	m.Flush()
+	if n := rec.n.Load(); n != 2 {
+		t.Errorf("a notification: %d flushes, want 2", n)
+	}
+	m.Write([]byte("event: message\nid: s_2\ndata: {\"jsonrpc\":\"2.0\",\"id\":\"a-1\",\"result\":{}}\n\n"))
+	flushed = time.Now()
+	m.Flush()
+	if n := rec.n.Load(); n != 2 && time.Since(flushed) < flushHold {
+		t.Errorf("the answer was flushed at once (%d)", n)
+	}
+	for rec.n.Load() == 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	m.finish(peeked{})
+	if n := rec.n.Load(); n != 3 {
+		t.Errorf("the held answer: %d flushes, want 3", n)
+	}
+
+	m, rec = open()
+	m.finish(peeked{})
+	time.Sleep(3 * flushHold)
+	if n := rec.n.Load(); n != 0 {
+		t.Errorf("the timer flushed after the handler returned (%d)", n)
+	}
+
+	// Anything but a priming event first is flushed at once.
+	rec = &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+	m = &methodNotFoundWriter{ResponseWriter: rec}
+	m.Header().Set("Content-Type", "text/event-stream")
+	m.Write([]byte("event: message\nid: s_1\ndata: {}\n\n"))
+	m.Flush()
+	if n := rec.n.Load(); n != 1 {
+		t.Errorf("a first event that is not a priming event: %d flushes, want 1", n)
+	}
 }

@@ -324,7 +324,12 @@ func (rw *rewriter) WriteHeader(status int) {
 		rw.mode = modeJSON
 	}
 	switch rw.mode {
-	case modePass, modeSSE:
+	case modeSSE:
+		// Its events are edited, so its length changes: a stream an upstream framed with a Content-Length (one that
+		// answered before flushing anything) goes out chunked.
+		h.Del("Content-Length")
+		rw.ResponseWriter.WriteHeader(rw.status)
+	case modePass:
 		rw.ResponseWriter.WriteHeader(rw.status)
 	}
 	// the others write their header at the end, when the body is known

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -527,5 +528,29 @@ func TestEditPathKeepsEveryOtherByte(t *testing.T) {
 	}
 	if out, _ := editPath([]byte(`{ }`), []string{"k"}, setTo(1)); string(out) != `{ "k":1}` {
 		t.Errorf("adding to an empty object: %s", out)
+	}
+}
+
+// An upstream's event stream framed with a Content-Length (a server that answered before it flushed anything:
+// net/http then counts the body) and edited by a toggle goes out without it: the edited events are longer, and
+// the client read a body cut at the upstream's length (unexpected EOF).
+func TestEditedStreamDropsContentLength(t *testing.T) {
+	set := NewSet(ModeProxy)
+	must(t, set.Set("wrong-jsonrpc-id"))
+	const stream = "event: message\nid: e1\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
+	ts := httptest.NewServer(Middleware(set, Options{})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.Header().Set("Content-Length", strconv.Itoa(len(stream)))
+		io.WriteString(w, stream)
+	})))
+	defer ts.Close()
+	resp, err := ts.Client().Post(ts.URL+"/mcp", "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if want := strings.Replace(stream, `"id":1,`, `"id":1001,`, 1); err != nil || string(b) != want {
+		t.Errorf("read %q (%v), want %q", b, err, want)
 	}
 }
