@@ -45,6 +45,7 @@ type Recorder struct {
 	// streams among them in its low 32 bits, in one word so that Requests reads both at one instant: a server that
 	// stops lets the others finish and cuts the streams.
 	served atomic.Int64
+	late   lateQueue // the event streams whose progress is to be published (armLate)
 }
 
 // servedRequest and servedStream are what a request and a stream add to Recorder.served.
@@ -115,8 +116,7 @@ type live struct {
 	// anything is yet to be published.
 	parsed int
 	dirty  bool
-	late   *lateTimer  // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
-	armed  bool        // late is running
+	armed  bool        // in the recorder's late queue: what is pending is published by its next run (armLate)
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
 	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
@@ -386,17 +386,15 @@ func isEventStream(h http.Header) bool {
 	return len(vs) > 0 && len(vs[0]) >= len(es) && strings.EqualFold(vs[0][:len(es)], es)
 }
 
-// armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.
+// armLate makes sure what is pending is published at most Options.PublishDelay after the first of it: the
+// exchange joins the recorder's late queue, whose one timer publishes the progress of every stream in it
+// (publishLate). Callers hold l.mu.
 func (l *live) armLate() {
 	if l.armed || l.derived {
-		return // a derived exchange's progress is published by its parent's timer (recordPending)
+		return // a derived exchange's progress is published by its parent's (recordPending)
 	}
 	l.armed = true
-	if l.late == nil {
-		l.late = lateTimers.Get().(*lateTimer)
-		l.late.l.Store(l)
-	}
-	l.late.t.Reset(l.rec.opts.PublishDelay)
+	l.rec.late.add(l, l.rec.opts.PublishDelay)
 }
 
 // writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
@@ -474,10 +472,11 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	}
 }
 
-// recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
-// changed since the last time. The late timer runs it, Options.PublishDelay after the first of them passed: not
-// the goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete
-// with the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
+// recordPending reads the JSON-RPC messages of the events cut so far and queues the stream's state for the
+// subscribers if it changed since the last time (Store.update; publishLate then hands over what it queued at
+// once). The late queue's timer runs it, at most Options.PublishDelay after the first of them passed: not the
+// goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete with
+// the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
 func (l *live) recordPending() {
 	if pl := l.parent; pl != nil {
 		pl.mu.Lock() // the parent's first (derive.go)
@@ -485,13 +484,10 @@ func (l *live) recordPending() {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.armed {
-		l.late.t.Stop()
-		l.armed = false
-	}
+	l.armed = false
 	l.publishPending()
 	if c := l.child; c != nil {
-		// the outbound exchange derived from this one has no timer of its own: its events are this one's
+		// the outbound exchange derived from this one is not queued: its events are this one's
 		c.mu.Lock()
 		c.publishPending()
 		c.mu.Unlock()
@@ -672,39 +668,74 @@ func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(c.w).Hijack()
 }
 
-// lateTimers pools the timers that publish event streams' progress (see armLate): a stream arms one from the
-// pool and puts it back when it ends, rather than making a timer of its own. A timer's run for the exchange that
-// had it before finds that one ended (or, once the timer was handed on, publishes its new exchange's pending
-// progress a little early): either is harmless.
-var lateTimers = sync.Pool{New: func() any {
-	lt := &lateTimer{}
-	lt.t = time.AfterFunc(time.Hour, lt.fire)
-	lt.t.Stop()
-	return lt
-}}
-
-type lateTimer struct {
-	t *time.Timer
-	l atomic.Pointer[live] // the exchange it publishes for (nil: in the pool)
+// lateQueue is a recorder's queue of event streams whose recorded progress is pending (armLate): one timer
+// publishes them all, Options.PublishDelay after the first joined, and the subscribers are handed their updates
+// once for the whole group. Each stream had a timer of its own before: armed when its answer started and stopped
+// when it ended (two operations on the runtime's timer heap for each stream), and a stream that outlived the delay
+// woke a goroutine of its own and the subscribers for its update alone — at 16 concurrent legacy tools/calls, 40
+// of them per 1,000 calls (docs/benchmarks-store.md, "round six").
+type lateQueue struct {
+	mu    sync.Mutex
+	ls    []*live // in the order they joined; an exchange ended meanwhile is passed over (publishPending)
+	spare []*live // the other list, reused
+	t     *time.Timer
+	armed bool // t is running
+	runs  int  // times the queue was run (tests)
 }
 
-func (lt *lateTimer) fire() {
-	if l := lt.l.Load(); l != nil {
+// add queues l (not queued yet: live.armed) and makes sure the timer runs within delay.
+func (q *lateQueue) add(l *live, delay time.Duration) {
+	q.mu.Lock()
+	q.ls = append(q.ls, l)
+	if !q.armed {
+		q.armed = true
+		if q.t == nil {
+			rec := l.rec
+			q.t = time.AfterFunc(delay, rec.publishLate)
+		} else {
+			q.t.Reset(delay)
+		}
+	}
+	q.mu.Unlock()
+}
+
+// maxLateSpare is the longest late list kept for reuse.
+const maxLateSpare = 4096
+
+// publishLate is the late queue's timer: it publishes the pending progress of every stream queued, then hands the
+// updates to the subscribers, in one group.
+func (rec *Recorder) publishLate() {
+	q := &rec.late
+	q.mu.Lock()
+	ls := q.ls
+	q.ls, q.spare, q.armed = q.spare[:0], nil, false
+	q.runs++
+	q.mu.Unlock()
+	for _, l := range ls {
 		l.recordPending()
 	}
+	rec.store.Publish()
+	clear(ls) // the exchanges are let go
+	if cap(ls) <= maxLateSpare {
+		q.mu.Lock()
+		if q.spare == nil {
+			q.spare = ls[:0]
+		}
+		q.mu.Unlock()
+	}
 }
 
-// releaseTimer stops the exchange's timer and puts it back in the pool. Callers hold l.mu, and the exchange has
-// ended.
+// lateRuns is how many times the late queue was run.
+func (rec *Recorder) lateRuns() int {
+	rec.late.mu.Lock()
+	defer rec.late.mu.Unlock()
+	return rec.late.runs
+}
+
+// releaseTimer takes the exchange out of what the late queue publishes: it has ended (callers hold l.mu), so its
+// entry, if any, is passed over (publishPending).
 func (l *live) releaseTimer() {
-	if l.late == nil {
-		return
-	}
-	l.late.t.Stop()
 	l.armed = false
-	l.late.l.Store(nil)
-	lateTimers.Put(l.late)
-	l.late = nil
 }
 
 // sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts
