@@ -117,6 +117,7 @@ type live struct {
 	parsed int
 	dirty  bool
 	armed  bool        // in the recorder's late queue: what is pending is published by its next run (armLate)
+	gone   atomic.Bool // ended: the late queue passes it over, and lets it go when it compacts (lateQueue.add)
 	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
 	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
@@ -477,7 +478,8 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 // once). The late queue's timer runs it, at most Options.PublishDelay after the first of them passed: not the
 // goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete with
 // the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
-func (l *live) recordPending() {
+// It reports whether it queued anything.
+func (l *live) recordPending() bool {
 	if pl := l.parent; pl != nil {
 		pl.mu.Lock() // the parent's first (derive.go)
 		defer pl.mu.Unlock()
@@ -485,20 +487,21 @@ func (l *live) recordPending() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.armed = false
-	l.publishPending()
+	queued := l.publishPending()
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one is not queued: its events are this one's
 		c.mu.Lock()
-		c.publishPending()
+		queued = c.publishPending() || queued
 		c.mu.Unlock()
 	}
+	return queued
 }
 
 // publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
-// changed since the last time. Callers hold l.mu (and its parent's).
-func (l *live) publishPending() {
+// changed since the last time, and reports whether it did. Callers hold l.mu (and its parent's).
+func (l *live) publishPending() bool {
 	if !l.dirty || l.ended {
-		return
+		return false
 	}
 	if l.derived {
 		l.mirrorRPC() // the parent's messages are this one's
@@ -507,6 +510,7 @@ func (l *live) publishPending() {
 	}
 	l.dirty = false
 	l.publish()
+	return true
 }
 
 // parseEvents reads the JSON-RPC messages of the events not read yet. Callers hold l.mu.
@@ -681,11 +685,21 @@ type lateQueue struct {
 	t     *time.Timer
 	armed bool // t is running
 	runs  int  // times the queue was run (tests)
+	// compactAt: when ls is this long, the exchanges that ended are let go (a long Options.PublishDelay would keep
+	// every one until the run), so that it holds at most about twice the streams queued and open; amortised O(1)
+	compactAt int
 }
+
+// minLateCompact is the shortest late list that is compacted.
+const minLateCompact = 256
 
 // add queues l (not queued yet: live.armed) and makes sure the timer runs within delay.
 func (q *lateQueue) add(l *live, delay time.Duration) {
 	q.mu.Lock()
+	if len(q.ls) >= max(q.compactAt, minLateCompact) {
+		q.ls = slices.DeleteFunc(q.ls, func(l *live) bool { return l.gone.Load() })
+		q.compactAt = 2 * len(q.ls)
+	}
 	q.ls = append(q.ls, l)
 	if !q.armed {
 		q.armed = true
@@ -703,7 +717,8 @@ func (q *lateQueue) add(l *live, delay time.Duration) {
 const maxLateSpare = 4096
 
 // publishLate is the late queue's timer: it publishes the pending progress of every stream queued, then hands the
-// updates to the subscribers, in one group.
+// updates to the subscribers, in one group (none when every stream queued ended meanwhile, the most frequent case:
+// their records are the store's to hand over, with its own group).
 func (rec *Recorder) publishLate() {
 	q := &rec.late
 	q.mu.Lock()
@@ -711,10 +726,15 @@ func (rec *Recorder) publishLate() {
 	q.ls, q.spare, q.armed = q.spare[:0], nil, false
 	q.runs++
 	q.mu.Unlock()
+	queued := false
 	for _, l := range ls {
-		l.recordPending()
+		if !l.gone.Load() {
+			queued = l.recordPending() || queued
+		}
 	}
-	rec.store.Publish()
+	if queued {
+		rec.store.Publish()
+	}
 	clear(ls) // the exchanges are let go
 	if cap(ls) <= maxLateSpare {
 		q.mu.Lock()
@@ -736,6 +756,7 @@ func (rec *Recorder) lateRuns() int {
 // entry, if any, is passed over (publishPending).
 func (l *live) releaseTimer() {
 	l.armed = false
+	l.gone.Store(true)
 }
 
 // sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts

@@ -69,3 +69,28 @@ func TestLateQueuePublishesStreamsTogether(t *testing.T) {
 		}
 	}
 }
+
+// The late queue holds the streams queued and open, and lets those that ended go: with a delay longer than the
+// test (its run never comes), 2,000 streams recorded one after the other leave a few hundred entries at most, not
+// 2,000 exchanges kept alive.
+func TestLateQueueLetsEndedStreamsGo(t *testing.T) {
+	const streams = 2000
+	store := NewStore(StoreOptions{MaxCount: 64})
+	rec := New(store, Options{PublishDelay: time.Hour})
+	mw := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n")
+		w.(http.Flusher).Flush()
+	}))
+	for range streams {
+		r, _ := http.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		mw.ServeHTTP(flushDiscard{h: http.Header{}}, r)
+	}
+	rec.late.mu.Lock()
+	n := len(rec.late.ls)
+	rec.late.mu.Unlock()
+	if n > 2*minLateCompact {
+		t.Errorf("the late queue holds %d entries after %d streams ended, want at most %d", n, streams, 2*minLateCompact)
+	}
+}
