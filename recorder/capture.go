@@ -125,6 +125,7 @@ type live struct {
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
+	ctx liveCtx // (inbound) the request's context, with this exchange under liveKey
 	// the first events, the first note and the first two JSON-RPC messages, in the same allocation too: serve's
 	// legacy answer is a stream of two events (a priming event, then the answer's), its router notes the era of
 	// every request, and a call is a request and its answer
@@ -182,6 +183,24 @@ func (h *heldLive) own(a, b *live) {
 
 type liveKey struct{}
 
+// liveCtx is the context of a request being recorded: its parent's, with the live exchange under liveKey — what
+// context.WithValue makes, without an allocation of its own (it lives in the exchange's). Every other key, Done,
+// Err and Deadline are the parent's, so a context derived from it finds the parent's cancellation as it would
+// through WithValue's.
+type liveCtx struct {
+	context.Context
+	l *live
+}
+
+func (c *liveCtx) Value(key any) any {
+	if _, ok := key.(liveKey); ok {
+		return c.l
+	}
+	return c.Context.Value(key)
+}
+
+func (c *liveCtx) String() string { return "recorder.liveCtx" }
+
 // AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).
 func AddNote(ctx context.Context, key, value string) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
@@ -223,8 +242,10 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := rec.begin(r)
 		// A copy: net/http keeps using its own *Request (its Body type decides how an unread body is handled
-		// after the handler, an Expect: 100-continue one included), so the original must stay as it was.
-		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
+		// after the handler, an Expect: 100-continue one included), so the original must stay as it was. Its
+		// context is the exchange's own (liveCtx), in the exchange's allocation.
+		l.ctx = liveCtx{Context: r.Context(), l: l}
+		r = r.WithContext(&l.ctx)
 		if r.Body != nil && r.Body != http.NoBody {
 			l.tee = teeBody{rc: r.Body, l: l}
 			r.Body = &l.tee

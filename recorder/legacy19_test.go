@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -124,5 +126,46 @@ func TestCaptureFileGathersFiveMilliseconds(t *testing.T) {
 	}
 	if limit := int(elapsed/(5*time.Millisecond)) + 2; w.writes > limit {
 		t.Errorf("%d write calls for %d lines in %v, want at most %d (a group per 5 ms)", w.writes, n, elapsed, limit)
+	}
+}
+
+// The request's context is the exchange's own (liveCtx): the exchange is found under liveKey (AddNote), every
+// other key is the parent's (net/http's server), and a context derived from it ends when the client goes away, as
+// through context.WithValue's.
+func TestLiveContextIsTheParents(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(64)
+	ended := make(chan error, 1)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		AddNote(r.Context(), "k", "v")
+		if r.Context().Value(http.ServerContextKey) == nil {
+			t.Error("the server's context value is not found through the request's context")
+		}
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-ctx.Done():
+			ended <- context.Cause(ctx)
+		case <-time.After(10 * time.Second):
+			ended <- errors.New("the derived context did not end when the client went away")
+		}
+	})
+	base, _ := serveRecorded(t, store, Options{}, h)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/x", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	if err := <-ended; !errors.Is(err, context.Canceled) {
+		t.Errorf("derived context ended with %v", err)
+	}
+	ex := waitCompleted(t, sub, 1)[0]
+	if len(ex.Notes) != 1 || ex.Notes[0].Key != "k" {
+		t.Errorf("notes %+v", ex.Notes)
 	}
 }
