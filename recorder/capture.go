@@ -114,11 +114,12 @@ type live struct {
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
 	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
 	// anything is yet to be published.
-	parsed int
-	dirty  bool
-	armed  bool        // in the recorder's late queue: what is pending is published by its next run (armLate)
-	gone   atomic.Bool // ended: the late queue passes it over, and lets it go when it compacts (lateQueue.add)
-	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
+	parsed  int
+	dirty   bool
+	armed   bool        // in the recorder's late queue: what is pending is published by its next run (armLate)
+	gone    atomic.Bool // ended: the late queue passes it over, and lets it go when it compacts (lateQueue.add)
+	lateGen uint64      // the late queue's run it was queued for (lateQueue.gen)
+	pairer  replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
 	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
 	// same allocation as the exchange they record
@@ -706,6 +707,11 @@ type lateQueue struct {
 	t     *time.Timer
 	armed bool // t is running
 	runs  int  // times the queue was run (tests)
+	// gen counts the runs that took the list; open is how many of the streams queued since the last one have
+	// neither ended nor been published: when the last of them ends, the timer is stopped (releaseTimer), so that a
+	// stream that ends within the delay while no other is open costs no run, as its own timer stopped cost none
+	gen  uint64
+	open int
 	// compactAt: when ls is this long, the exchanges that ended are let go (a long Options.PublishDelay would keep
 	// every one until the run), so that it holds at most about twice the streams queued and open; amortised O(1)
 	compactAt int
@@ -722,6 +728,8 @@ func (q *lateQueue) add(l *live, delay time.Duration) {
 		q.compactAt = 2 * len(q.ls)
 	}
 	q.ls = append(q.ls, l)
+	l.lateGen = q.gen
+	q.open++
 	if !q.armed {
 		q.armed = true
 		if q.t == nil {
@@ -746,6 +754,8 @@ func (rec *Recorder) publishLate() {
 	ls := q.ls
 	q.ls, q.spare, q.armed = q.spare[:0], nil, false
 	q.runs++
+	q.gen++
+	q.open = 0
 	q.mu.Unlock()
 	queued := false
 	for _, l := range ls {
@@ -774,8 +784,22 @@ func (rec *Recorder) lateRuns() int {
 }
 
 // releaseTimer takes the exchange out of what the late queue publishes: it has ended (callers hold l.mu), so its
-// entry, if any, is passed over (publishPending).
+// entry, if any, is passed over (publishPending); when it was the last stream queued and open, the timer is
+// stopped and the list let go.
 func (l *live) releaseTimer() {
+	if l.armed {
+		q := &l.rec.late
+		q.mu.Lock()
+		if l.lateGen == q.gen {
+			if q.open--; q.open == 0 && q.armed {
+				q.t.Stop()
+				q.armed = false
+				clear(q.ls)
+				q.ls = q.ls[:0]
+			}
+		}
+		q.mu.Unlock()
+	}
 	l.armed = false
 	l.gone.Store(true)
 }

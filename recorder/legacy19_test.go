@@ -169,3 +169,28 @@ func TestLiveContextIsTheParents(t *testing.T) {
 		t.Errorf("notes %+v", ex.Notes)
 	}
 }
+
+// A stream that ends within the delay while no other is open costs the late queue no run (its timer is stopped,
+// as a stream's own timer was): 50 streams, one after the other, each ended at once, and no run 3 delays later.
+func TestLateQueueIdleAfterStreamsEnded(t *testing.T) {
+	const delay = 100 * time.Millisecond
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{PublishDelay: delay})
+	mw := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n")
+	}))
+	start := time.Now()
+	for range 50 {
+		r, _ := http.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+		mw.ServeHTTP(flushDiscard{h: http.Header{}}, r)
+	}
+	if time.Since(start) > delay {
+		t.Skip("the machine is too busy: the streams took longer than the delay") // a run is then due
+	}
+	time.Sleep(3 * delay)
+	if n := rec.lateRuns(); n != 0 {
+		t.Errorf("the late queue ran %d times for streams that all ended within the delay, want 0", n)
+	}
+}
