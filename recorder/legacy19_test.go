@@ -75,25 +75,38 @@ func TestLateQueuePublishesStreamsTogether(t *testing.T) {
 }
 
 // The late queue holds the streams queued and open, and lets those that ended go: with a delay longer than the
-// test (its run never comes), 2,000 streams recorded one after the other leave a few hundred entries at most, not
-// 2,000 exchanges kept alive.
+// test (its run never comes) and one stream open all along (so the queue is never idle), 2,000 streams recorded
+// one after the other leave a few hundred entries at most, not 2,000 exchanges kept alive.
 func TestLateQueueLetsEndedStreamsGo(t *testing.T) {
 	const streams = 2000
 	store := NewStore(StoreOptions{MaxCount: 64})
 	rec := New(store, Options{PublishDelay: time.Hour})
+	hold, held := make(chan struct{}), make(chan struct{})
 	mw := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n")
 		w.(http.Flusher).Flush()
+		if r.URL.Path == "/hold" {
+			close(held)
+			<-hold
+		}
 	}))
-	for range streams {
-		r, _ := http.NewRequest("POST", "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
+	serve := func(path string) {
+		r, _ := http.NewRequest("POST", path, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`))
 		mw.ServeHTTP(flushDiscard{h: http.Header{}}, r)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); serve("/hold") }()
+	<-held
+	for range streams {
+		serve("/mcp")
 	}
 	rec.late.mu.Lock()
 	n := len(rec.late.ls)
 	rec.late.mu.Unlock()
+	close(hold)
+	<-done
 	if n > 2*minLateCompact {
 		t.Errorf("the late queue holds %d entries after %d streams ended, want at most %d", n, streams, 2*minLateCompact)
 	}
