@@ -45,6 +45,7 @@ type Recorder struct {
 	// streams among them in its low 32 bits, in one word so that Requests reads both at one instant: a server that
 	// stops lets the others finish and cuts the streams.
 	served atomic.Int64
+	late   lateQueue // the event streams whose progress is to be published (armLate)
 }
 
 // servedRequest and servedStream are what a request and a stream add to Recorder.served.
@@ -113,17 +114,19 @@ type live struct {
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
 	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
 	// anything is yet to be published.
-	parsed int
-	dirty  bool
-	late   *lateTimer  // publishes what is pending, Options.PublishDelay after the first of it (see recordPending)
-	armed  bool        // late is running
-	pairer replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
+	parsed  int
+	dirty   bool
+	armed   bool        // in the recorder's late queue: what is pending is published by its next run (armLate)
+	gone    atomic.Bool // ended: the late queue passes it over, and lets it go when it compacts (lateQueue.add)
+	lateGen uint64      // the late queue's run it was queued for (lateQueue.gen)
+	pairer  replyPairer // pairs the answers in ex.RPC with their requests, examining each message once
 
 	// the wrappers of the request body, the response writer (inbound) and the response body (outbound), in the
 	// same allocation as the exchange they record
 	tee teeBody
 	cw  captureWriter
 	rb  recordedBody
+	ctx liveCtx // (inbound) the request's context, with this exchange under liveKey
 	// the first events, the first note and the first two JSON-RPC messages, in the same allocation too: serve's
 	// legacy answer is a stream of two events (a priming event, then the answer's), its router notes the era of
 	// every request, and a call is a request and its answer
@@ -191,6 +194,24 @@ func (h *heldLive) own(a, b *live) {
 
 type liveKey struct{}
 
+// liveCtx is the context of a request being recorded: its parent's, with the live exchange under liveKey — what
+// context.WithValue makes, without an allocation of its own (it lives in the exchange's). Every other key, Done,
+// Err and Deadline are the parent's, so a context derived from it finds the parent's cancellation as it would
+// through WithValue's.
+type liveCtx struct {
+	context.Context
+	l *live
+}
+
+func (c *liveCtx) Value(key any) any {
+	if _, ok := key.(liveKey); ok {
+		return c.l
+	}
+	return c.Context.Value(key)
+}
+
+func (c *liveCtx) String() string { return "recorder.liveCtx" }
+
 // AddNote attaches a note to the exchange being served in ctx (a no-op outside the capture).
 func AddNote(ctx context.Context, key, value string) {
 	if l, ok := ctx.Value(liveKey{}).(*live); ok {
@@ -232,8 +253,10 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l := rec.begin(r)
 		// A copy: net/http keeps using its own *Request (its Body type decides how an unread body is handled
-		// after the handler, an Expect: 100-continue one included), so the original must stay as it was.
-		r = r.WithContext(context.WithValue(r.Context(), liveKey{}, l))
+		// after the handler, an Expect: 100-continue one included), so the original must stay as it was. Its
+		// context is the exchange's own (liveCtx), in the exchange's allocation.
+		l.ctx = liveCtx{Context: r.Context(), l: l}
+		r = r.WithContext(&l.ctx)
 		if r.Body != nil && r.Body != http.NoBody {
 			l.tee = teeBody{rc: r.Body, l: l}
 			r.Body = &l.tee
@@ -396,17 +419,15 @@ func isEventStream(h http.Header) bool {
 	return len(vs) > 0 && len(vs[0]) >= len(es) && strings.EqualFold(vs[0][:len(es)], es)
 }
 
-// armLate makes sure what is pending is published Options.PublishDelay after the first of it. Callers hold l.mu.
+// armLate makes sure what is pending is published at most Options.PublishDelay after the first of it: the
+// exchange joins the recorder's late queue, whose one timer publishes the progress of every stream in it
+// (publishLate). Callers hold l.mu.
 func (l *live) armLate() {
 	if l.armed || l.derived {
-		return // a derived exchange's progress is published by its parent's timer (recordPending)
+		return // a derived exchange's progress is published by its parent's (recordPending)
 	}
 	l.armed = true
-	if l.late == nil {
-		l.late = lateTimers.Get().(*lateTimer)
-		l.late.l.Store(l)
-	}
-	l.late.t.Reset(l.rec.opts.PublishDelay)
+	l.rec.late.add(l, l.rec.opts.PublishDelay)
 }
 
 // writeBody records response bytes as they pass. An event stream's events are cut (with the time they arrived)
@@ -484,35 +505,35 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	}
 }
 
-// recordPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state if it
-// changed since the last time. The late timer runs it, Options.PublishDelay after the first of them passed: not
-// the goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete
-// with the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
-func (l *live) recordPending() {
+// recordPending reads the JSON-RPC messages of the events cut so far and queues the stream's state for the
+// subscribers if it changed since the last time (Store.update; publishLate then hands over what it queued at
+// once). The late queue's timer runs it, at most Options.PublishDelay after the first of them passed: not the
+// goroutine that passes the bytes on (after a flush, before the next read), whose work there would compete with
+// the client reading the event on a busy machine (BenchmarkProxySideBySide, first-event).
+// It reports whether it queued anything.
+func (l *live) recordPending() bool {
 	if pl := l.parent; pl != nil {
 		pl.mu.Lock() // the parent's first (derive.go)
 		defer pl.mu.Unlock()
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.armed {
-		l.late.t.Stop()
-		l.armed = false
-	}
-	l.publishPending()
+	l.armed = false
+	queued := l.publishPending()
 	if c := l.child; c != nil {
-		// the outbound exchange derived from this one has no timer of its own: its events are this one's
+		// the outbound exchange derived from this one is not queued: its events are this one's
 		c.mu.Lock()
-		c.publishPending()
+		queued = c.publishPending() || queued
 		c.mu.Unlock()
 	}
+	return queued
 }
 
 // publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
-// changed since the last time. Callers hold l.mu (and its parent's).
-func (l *live) publishPending() {
+// changed since the last time, and reports whether it did. Callers hold l.mu (and its parent's).
+func (l *live) publishPending() bool {
 	if !l.dirty || l.ended {
-		return
+		return false
 	}
 	if l.derived {
 		l.mirrorRPC() // the parent's messages are this one's
@@ -521,6 +542,7 @@ func (l *live) publishPending() {
 	}
 	l.dirty = false
 	l.publish()
+	return true
 }
 
 // parseEvents reads the JSON-RPC messages of the events not read yet. Callers hold l.mu.
@@ -682,39 +704,114 @@ func (c *captureWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return http.NewResponseController(c.w).Hijack()
 }
 
-// lateTimers pools the timers that publish event streams' progress (see armLate): a stream arms one from the
-// pool and puts it back when it ends, rather than making a timer of its own. A timer's run for the exchange that
-// had it before finds that one ended (or, once the timer was handed on, publishes its new exchange's pending
-// progress a little early): either is harmless.
-var lateTimers = sync.Pool{New: func() any {
-	lt := &lateTimer{}
-	lt.t = time.AfterFunc(time.Hour, lt.fire)
-	lt.t.Stop()
-	return lt
-}}
-
-type lateTimer struct {
-	t *time.Timer
-	l atomic.Pointer[live] // the exchange it publishes for (nil: in the pool)
+// lateQueue is a recorder's queue of event streams whose recorded progress is pending (armLate): one timer
+// publishes them all, Options.PublishDelay after the first joined, and the subscribers are handed their updates
+// once for the whole group. Each stream had a timer of its own before: armed when its answer started and stopped
+// when it ended (two operations on the runtime's timer heap for each stream), and a stream that outlived the delay
+// woke a goroutine of its own and the subscribers for its update alone — at 16 concurrent legacy tools/calls, 40
+// of them per 1,000 calls (docs/benchmarks-store.md, "round six").
+type lateQueue struct {
+	mu    sync.Mutex
+	ls    []*live // in the order they joined; an exchange ended meanwhile is passed over (publishPending)
+	spare []*live // the other list, reused
+	t     *time.Timer
+	armed bool // t is running
+	runs  int  // times the queue was run (tests)
+	// gen counts the runs that took the list; open is how many of the streams queued since the last one have
+	// neither ended nor been published: when the last of them ends, the timer is stopped (releaseTimer), so that a
+	// stream that ends within the delay while no other is open costs no run, as its own timer stopped cost none
+	gen  uint64
+	open int
+	// compactAt: when ls is this long, the exchanges that ended are let go (a long Options.PublishDelay would keep
+	// every one until the run), so that it holds at most about twice the streams queued and open; amortised O(1)
+	compactAt int
 }
 
-func (lt *lateTimer) fire() {
-	if l := lt.l.Load(); l != nil {
-		l.recordPending()
+// minLateCompact is the shortest late list that is compacted.
+const minLateCompact = 256
+
+// add queues l (not queued yet: live.armed) and makes sure the timer runs within delay.
+func (q *lateQueue) add(l *live, delay time.Duration) {
+	q.mu.Lock()
+	if len(q.ls) >= max(q.compactAt, minLateCompact) {
+		q.ls = slices.DeleteFunc(q.ls, func(l *live) bool { return l.gone.Load() })
+		q.compactAt = 2 * len(q.ls)
+	}
+	q.ls = append(q.ls, l)
+	l.lateGen = q.gen
+	q.open++
+	if !q.armed {
+		q.armed = true
+		if q.t == nil {
+			rec := l.rec
+			q.t = time.AfterFunc(delay, rec.publishLate)
+		} else {
+			q.t.Reset(delay)
+		}
+	}
+	q.mu.Unlock()
+}
+
+// maxLateSpare is the longest late list kept for reuse.
+const maxLateSpare = 4096
+
+// publishLate is the late queue's timer: it publishes the pending progress of every stream queued, then hands the
+// updates to the subscribers, in one group (none when every stream queued ended meanwhile, the most frequent case:
+// their records are the store's to hand over, with its own group).
+func (rec *Recorder) publishLate() {
+	q := &rec.late
+	q.mu.Lock()
+	ls := q.ls
+	q.ls, q.spare, q.armed = q.spare[:0], nil, false
+	q.runs++
+	q.gen++
+	q.open = 0
+	q.mu.Unlock()
+	queued := false
+	for _, l := range ls {
+		if !l.gone.Load() {
+			queued = l.recordPending() || queued
+		}
+	}
+	if queued {
+		rec.store.Publish()
+	}
+	clear(ls) // the exchanges are let go
+	if cap(ls) <= maxLateSpare {
+		q.mu.Lock()
+		if q.spare == nil {
+			q.spare = ls[:0]
+		}
+		q.mu.Unlock()
 	}
 }
 
-// releaseTimer stops the exchange's timer and puts it back in the pool. Callers hold l.mu, and the exchange has
-// ended.
+// lateRuns is how many times the late queue was run.
+func (rec *Recorder) lateRuns() int {
+	rec.late.mu.Lock()
+	defer rec.late.mu.Unlock()
+	return rec.late.runs
+}
+
+// releaseTimer takes the exchange out of what the late queue publishes: it has ended (callers hold l.mu), so its
+// entry, if any, is passed over (publishPending); when it was the last stream queued and open, the timer is
+// stopped and the list let go.
 func (l *live) releaseTimer() {
-	if l.late == nil {
-		return
+	if l.armed {
+		q := &l.rec.late
+		q.mu.Lock()
+		if l.lateGen == q.gen {
+			if q.open--; q.open == 0 && q.armed {
+				q.t.Stop()
+				q.armed = false
+				clear(q.ls)
+				q.ls = q.ls[:0]
+			}
+		}
+		q.mu.Unlock()
 	}
-	l.late.t.Stop()
 	l.armed = false
-	l.late.l.Store(nil)
-	lateTimers.Put(l.late)
-	l.late = nil
+	l.gone.Store(true)
 }
 
 // sseParsers pools the parsers of event streams: an exchange's is put back when it completes (its events' texts

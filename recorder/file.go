@@ -17,7 +17,7 @@ import (
 
 // CaptureFile appends completed exchanges to a JSONL file, one complete exchange per line. Append adds the
 // exchange (an immutable record: the store's never change) to the pending group; the capture's writer goroutine,
-// woken by the first, lets the group gather for captureGather (2 ms), encodes its lines in order and writes them
+// woken by the first, lets the group gather for captureGather (5 ms), encodes its lines in order and writes them
 // in one write call, while the next group gathers behind it. So the HTTP path neither encodes nor does IO, and
 // concurrent exchanges share wake-ups and write calls; a record waits in memory only for the gathering and while a
 // write is in progress, so a crash loses at most the exchanges of those last milliseconds, never an earlier line
@@ -282,8 +282,12 @@ func (c *CaptureFile) putOffWhile(busy func() bool) {
 }
 
 // captureGather is how long the writer lets lines gather after the first of a group arrived: a record waits in
-// memory at most that long beyond a write in progress.
-const captureGather = 2 * time.Millisecond
+// memory at most that long beyond a write in progress (and maxPutOff times longer while requests are on their
+// way). It was 2 ms; 5 ms makes a group of serve's legacy tools/calls at 5,500 calls/s some 27 lines (46 KB)
+// rather than 11: the writer wakes twice and writes once per group, and a write call's own cost (the file
+// system's, beside copying the bytes) is shared by more lines (docs/benchmarks-store.md, "round six"). The
+// capture is not what a user watches live (the TUI reads the store): its lines are a few ms later.
+const captureGather = 5 * time.Millisecond
 
 // maxPooledGroup is the longest list of pending records kept for reuse.
 const maxPooledGroup = 64 << 10

@@ -38,9 +38,9 @@ type StoreOptions struct {
 	// runs as soon as the recording goroutine waits: before a proxy read its upstream's answer, or the client's
 	// next request (the first event of the next stream waited for the analysis, the printer and the capture
 	// writer: docs/benchmarks-store.md, "Subscribers off the path"). Updates published off the path (an event
-	// stream's progress, by the recorder's late timer) go at once, with those pending before them. While a request
-	// is on its way (see Store.onPath) the timer puts the handover off, by PublishDelay at a time and at most
-	// maxPutOff times in a row.
+	// stream's progress, by the recorder's late queue) go at once after each run of it, with those pending before
+	// them. While a request is on its way (see Store.onPath) the timer puts the handover off, by PublishDelay at a
+	// time and at most maxPutOff times in a row.
 	PublishDelay time.Duration
 }
 
@@ -258,8 +258,7 @@ func (s *Store) update(ex *Exchange) {
 		s.live[ex.ID] = ex
 		s.bound()
 	} // else evicted while in flight; subscribers still hear of it
-	s.broadcast(Update{Kind: Changed, Exchange: ex})
-	s.publishLocked() // off the HTTP path (the recorder's late timer): at once, after what is pending
+	s.broadcast(Update{Kind: Changed, Exchange: ex}) // the recorder's late queue hands it over (Publish) with its group
 }
 
 // complete packs ex, a completed exchange (the recorder's live exchange, its lock held: it is only read), and

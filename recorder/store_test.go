@@ -465,8 +465,8 @@ func TestKeptTextsDoNotKeepSlabs(t *testing.T) {
 
 // Updates made on the HTTP path (an exchange begun, completed) reach the subscribers PublishDelay after the first
 // of them, together and in order, so that handing them over wakes no subscriber before the recording goroutine's
-// next step (docs/benchmarks-store.md, "Subscribers off the path"); an update made off the path (a stream's
-// progress, by the recorder's late timer) hands over what is pending and itself at once.
+// next step (docs/benchmarks-store.md, "Subscribers off the path"); the updates made off the path (streams'
+// progress, by the recorder's late queue) are handed over at once after each run of it, after what is pending.
 func TestStoreHandsUpdatesOverLate(t *testing.T) {
 	s := NewStore(StoreOptions{PublishDelay: time.Hour})
 	sub := s.Subscribe(16)
@@ -479,6 +479,7 @@ func TestStoreHandsUpdatesOverLate(t *testing.T) {
 	late := s.Subscribe(16) // what happened before it subscribed is not its
 	s.Add(&Exchange{})
 	s.update(&Exchange{ID: 99, State: StateStreaming}) // off the path: at once, after what is pending
+	s.Publish()                                        // (the late queue's run, Recorder.publishLate)
 	var kinds []UpdateKind
 	for len(sub.C) > 0 {
 		kinds = append(kinds, (<-sub.C).Kind)
