@@ -131,7 +131,9 @@ type lazyLive struct {
 
 // lazySnapshot is what the store's live entry for l's exchange, begun without a snapshot (Store.beginLazy), would
 // be: a snapshot of it now, or once it ended the record it completed with (its live exchange then lacks the parts
-// that were its client's: completeDerived).
+// that were its client's: completeDerived). A snapshot now is not the begin snapshot a Began subscriber makes the
+// store keep: once the answer has begun it has its status, headers and body so far (still pending), where the
+// begin snapshot keeps the begin state until the exchange's first progress update (review19a).
 func (l *live) lazySnapshot() *Exchange {
 	l.mu.Lock()
 	defer l.mu.Unlock()
