@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -109,36 +107,6 @@ func TestLateQueueLetsEndedStreamsGo(t *testing.T) {
 	<-done
 	if n > 2*minLateCompact {
 		t.Errorf("the late queue holds %d entries after %d streams ended, want at most %d", n, streams, 2*minLateCompact)
-	}
-}
-
-// The capture's writer lets each group gather for 5 ms (captureGather): 100 appends 200 µs apart (20 ms or more)
-// take a write call per 5 ms at most (2 ms before: some 10 or more).
-func TestCaptureFileGathersFiveMilliseconds(t *testing.T) {
-	c, err := OpenCapture(filepath.Join(t.TempDir(), "c.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.f.Close()
-	w := &countingFile{}
-	c.f = w
-	const n = 100
-	start := time.Now()
-	for i := range n {
-		c.Append(sampleExchange(uint64(i + 1)))
-		for t0 := time.Now(); time.Since(t0) < 200*time.Microsecond; {
-			runtime.Gosched() // the writer may run here
-		}
-	}
-	elapsed := time.Since(start)
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.Count(w.String(), "\n"); got != n {
-		t.Fatalf("%d lines written, want %d", got, n)
-	}
-	if limit := int(elapsed/(5*time.Millisecond)) + 2; w.writes > limit {
-		t.Errorf("%d write calls for %d lines in %v, want at most %d (a group per 5 ms)", w.writes, n, elapsed, limit)
 	}
 }
 
