@@ -25,10 +25,12 @@ func TestLateQueuePublishesStreamsTogether(t *testing.T) {
 	release := make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		// Every stream's answer (its header, which queues it, and its event) is written at about the same time,
+		// however far apart the requests arrived (a loaded machine spreads 16 connections' arrivals beyond the delay).
+		in.Done()
+		in.Wait()
 		w.Header().Set("Content-Type", "text/event-stream")
 		w.WriteHeader(http.StatusOK)
-		in.Done()
-		in.Wait() // every stream's event is written at about the same time
 		fmt.Fprint(w, "event: message\nid: e1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{}}\n\n")
 		w.(http.Flusher).Flush()
 		<-release

@@ -172,6 +172,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if call.json && !call.batch && call.method != "" && len(call.id) > 0 && string(call.id) != "null" {
 		mw.answer = call.id // one request: its stream ends with its answer
 	}
+	defer mw.release() // also when the handler panics (the recorder recovers and returns to net/http): see release
 	h.stateful.ServeHTTP(mw, r)
 	mw.finish(call)
 }
@@ -297,7 +298,11 @@ func isAnswerEvent(p []byte, id json.RawMessage) bool {
 	return bytes.HasPrefix(d, []byte(`,"result":`)) || bytes.HasPrefix(d, []byte(`,"error":`))
 }
 
-func (m *methodNotFoundWriter) finish(call peeked) {
+// release marks the handler returned: a held flush is net/http's to make as the handler chain returns, and the
+// timer touches the writer no more. ServeHTTP defers it, so that a handler that panics with a flush held (a panic
+// the recorder's middleware recovers before returning to net/http) leaves no timer that flushes the writer after
+// net/http took it back (its buffers then serve the connection's next response, or another connection's).
+func (m *methodNotFoundWriter) release() {
 	m.mu.Lock()
 	m.finished = true // net/http flushes what is held as the handler returns
 	if m.hold != nil {
@@ -305,6 +310,10 @@ func (m *methodNotFoundWriter) finish(call peeked) {
 		m.hold.Stop()
 	}
 	m.mu.Unlock()
+}
+
+func (m *methodNotFoundWriter) finish(call peeked) {
+	m.release()
 	if !m.held {
 		return
 	}
