@@ -169,29 +169,25 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The legacy SDK path answers an unknown method with a plain-text 400; give it the protocol's -32601.
 	mw := &methodNotFoundWriter{ResponseWriter: w}
-	if call.json && !call.batch && call.method != "" && len(call.id) > 0 && string(call.id) != "null" {
-		mw.answer = call.id // one request: its stream ends with its answer
-	}
 	defer mw.release() // also when the handler panics (the recorder recovers and returns to net/http): see release
 	h.stateful.ServeHTTP(mw, r)
 	mw.finish(call)
 }
 
-// flushHold is how long methodNotFoundWriter holds a flush that the next write or the handler's return would make
-// anyway. With an event store (ours: resumable streams) the SDK opens every event stream it answers a POST with by
-// a priming event (SEP-1699: an event id and no data, so that a client cut off before the answer can resume),
-// written and flushed on its own; and it flushes the answer, the stream's last event, before the handler returns,
-// when net/http writes the stream's end. Each flush is a write system call, and on loopback the reader's wake-up:
-// a quick answer on a stream took three (priming event, answer, end), where one carries the same bytes in the same
-// order. Held, the priming event goes out with the answer and the answer with the end, when they come within
-// flushHold (what a server answers at once: initialize, a quick tool); otherwise each goes out on its own when
-// flushHold has passed, as before.
+// flushHold is how long methodNotFoundWriter holds the flush of an event stream's priming event. With an event
+// store (ours: resumable streams) the SDK opens every event stream it answers a POST with by a priming event
+// (SEP-1699: an event id and no data, so that a client cut off before the answer can resume), written and flushed
+// on its own, then the answer, flushed: each flush is a write system call, and on loopback the reader's wake-up.
+// Held, the priming event goes out in the answer's write when the answer comes within flushHold (what a server
+// answers at once: initialize, a quick tool); otherwise on its own when flushHold has passed, as before. The
+// answer's own flush is never held: after the handler returns, the recorder completes its record (the capture
+// file's Append waits while the disk is behind) before net/http writes anything held (review19b).
 var flushHold = 5 * time.Millisecond // a variable for tests
 
 // methodNotFoundWriter holds back a plain-text 400 until it knows whether it is the SDK's "JSON RPC not handled"
-// (an unknown method), which it turns into a JSON-RPC -32601 answer; and it holds the flushes of an event stream
-// that the next write or the handler's return would make anyway (flushHold): after the priming event, and after
-// the answer to a POST's one request. Everything else passes through untouched.
+// (an unknown method), which it turns into a JSON-RPC -32601 answer; and it holds the flush after an event
+// stream's priming event, which the answer's flush makes anyway (flushHold). Everything else passes through
+// untouched.
 //
 // The SDK writes a stream's events from the session's goroutine, not the handler's, one at a time; a held flush's
 // timer flushes from its own: mu orders them, and finished (the handler returned, net/http owns the writer again)
@@ -201,11 +197,10 @@ type methodNotFoundWriter struct {
 	held   bool
 	status int
 	buf    bytes.Buffer
-	answer json.RawMessage // the id of the POST's one request (nil: a batch, a notification, a response)
 
 	mu       sync.Mutex
 	wrote    bool        // a body byte was written
-	holdNext bool        // the next flush may be held: the last write was the priming event or the answer
+	holdNext bool        // the next flush may be held: the last write was the priming event
 	hold     *time.Timer // the held flush's deadline
 	holding  bool        // a flush is held
 	finished bool        // the handler returned
@@ -227,8 +222,7 @@ func (m *methodNotFoundWriter) Write(p []byte) (int, error) {
 	}
 	first := !m.wrote
 	m.wrote = true
-	m.holdNext = (first && isPrimingEvent(p) || isAnswerEvent(p, m.answer)) &&
-		strings.HasPrefix(m.Header().Get("Content-Type"), "text/event-stream")
+	m.holdNext = first && isPrimingEvent(p) && strings.HasPrefix(m.Header().Get("Content-Type"), "text/event-stream")
 	return m.ResponseWriter.Write(p)
 }
 
@@ -239,7 +233,7 @@ func (m *methodNotFoundWriter) Flush() {
 		return
 	}
 	if m.holdNext && !m.finished {
-		// The answer's flush, or the handler's return, takes it along; or the timer.
+		// The answer's flush takes it along; or the handler's return, or the timer.
 		m.holdNext = false
 		if !m.holding {
 			m.holding = true
@@ -277,43 +271,27 @@ func isPrimingEvent(p []byte) bool {
 		bytes.Count(p, []byte("\n")) == 4
 }
 
-// isAnswerEvent reports whether p is one event whose data is the SDK's answer to the request id: a JSON-RPC
-// response as it encodes one (jsonrpc, then the id as the client wrote it, then result or error), on one data
-// line. Anything else (a notification, a request of the server's, an id written otherwise) is not held.
-func isAnswerEvent(p []byte, id json.RawMessage) bool {
-	if len(id) == 0 || !bytes.HasSuffix(p, []byte("\n\n")) {
-		return false
-	}
-	i := bytes.Index(p, []byte("\ndata: "))
-	if i < 0 || bytes.IndexByte(p[i+len("\ndata: "):len(p)-2], '\n') >= 0 {
-		return false // no data line, or several
-	}
-	d, ok := bytes.CutPrefix(p[i+len("\ndata: "):], []byte(`{"jsonrpc":"2.0","id":`))
-	if !ok {
-		return false
-	}
-	if d, ok = bytes.CutPrefix(d, id); !ok {
-		return false
-	}
-	return bytes.HasPrefix(d, []byte(`,"result":`)) || bytes.HasPrefix(d, []byte(`,"error":`))
-}
-
-// release marks the handler returned: a held flush is net/http's to make as the handler chain returns, and the
-// timer touches the writer no more. ServeHTTP defers it, so that a handler that panics with a flush held (a panic
-// the recorder's middleware recovers before returning to net/http) leaves no timer that flushes the writer after
-// net/http took it back (its buffers then serve the connection's next response, or another connection's).
-func (m *methodNotFoundWriter) release() {
+// release marks the handler returned, and reports whether a flush was held: the timer touches the writer no more.
+// ServeHTTP defers it, so that a handler that panics with a flush held (a panic the recorder's middleware recovers
+// before returning to net/http) leaves no timer that flushes the writer after net/http took it back (its buffers
+// then serve the connection's next response, or another connection's).
+func (m *methodNotFoundWriter) release() (held bool) {
 	m.mu.Lock()
-	m.finished = true // net/http flushes what is held as the handler returns
-	if m.hold != nil {
+	defer m.mu.Unlock()
+	m.finished = true
+	if m.holding {
+		held = true
 		m.holding = false
 		m.hold.Stop()
 	}
-	m.mu.Unlock()
+	return held
 }
 
 func (m *methodNotFoundWriter) finish(call peeked) {
-	m.release()
+	if m.release() {
+		// A priming event whose answer never came: out now, not after what runs once the handler returned.
+		http.NewResponseController(m.ResponseWriter).Flush()
+	}
 	if !m.held {
 		return
 	}
