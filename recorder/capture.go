@@ -313,7 +313,8 @@ func (rec *Recorder) begin(r *http.Request) *live {
 	rec.served.Add(servedRequest)
 	l.onPath.Store(true)
 	rec.store.onPath.Add(1)
-	l.ex.ID = rec.store.begin(l.ex.snapshot())
+	// no snapshot unless someone takes Began updates (--no-tui): Get and Snapshot snapshot it while in flight
+	rec.store.beginLazy(l, func(id uint64) { l.ex.ID = id })
 	return l
 }
 

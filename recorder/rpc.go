@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
-
-	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 )
 
 type rawRPC struct {
@@ -39,15 +37,15 @@ func appendRPC(dst []RPC, spare, most int, body []byte, from string, event int) 
 	if len(body) == 0 {
 		return dst, 0
 	}
-	if body[0] != '{' && body[0] != '[' || !jsonscan.Valid(body) {
+	if body[0] != '{' && body[0] != '[' {
 		return dst, 0
 	}
 	limit := -1
 	if most >= 0 {
 		limit = max(0, most-len(dst))
 	}
-	var one [1]rawRPC // a body is usually one message: no slice of them is allocated
-	raws, skipped, ok := scanRPC(one[:0], body, limit)
+	var one [1]rawRPC                                  // a body is usually one message: no slice of them is allocated
+	raws, skipped, ok := scanRPC(one[:0], body, limit) // checks body is valid JSON as it reads it
 	if !ok {
 		return dst, 0
 	}

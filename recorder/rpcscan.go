@@ -6,57 +6,76 @@ import (
 	"strconv"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/jsonscan"
 )
 
 // scanRPC reads a JSON-RPC message object (or a batch array of them) the way json.Unmarshal into rawRPC reads it —
 // keys matched case-insensitively, the last of a repeated key winning, a value of the wrong type failing the whole
 // body — without reflection: the recorder parses every request, response and SSE event it records.
-// FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body must be valid JSON (jsonscan.Valid, json.Valid's answer) and start with
-// '{' or '['. At most limit messages are read (limit < 0: all); the rest of a batch's elements are only skipped and
-// counted (rest). It reads each byte a bounded number of times: its cost is linear in the body's size.
-// The messages are appended to raws.
+// FuzzParseRPCMatchesEncodingJSON holds it to encoding/json. body starts with '{' or '[' and ends with the value (no
+// space after it); ok is false when it is not valid JSON (json.Valid's answer, its depth bound included), checked in
+// the same pass: the messages' own bytes are read by the scanner, the members it does not keep by jsonscan.SkipValid
+// (FuzzAppendRPCOnePass holds it to the reading in two passes it replaced). At most limit messages are read (limit
+// < 0: all); the rest of a batch's elements are only checked and counted (rest). It reads each byte a bounded number
+// of times: its cost is linear in the body's size. The messages are appended to raws.
 func scanRPC(raws []rawRPC, body []byte, limit int) (_ []rawRPC, rest int, ok bool) {
 	s := &rpcScanner{b: body}
 	if body[0] == '{' {
 		if limit == 0 {
-			return nil, 1, true
+			return nil, 1, jsonscan.SkipValid(body, 0, 0) == len(body)
 		}
-		r, ok := s.object()
-		return append(raws, r), 0, ok
+		r, ok := s.object(0)
+		return append(raws, r), 0, ok && s.i == len(body)
 	}
 	if raws == nil {
 		raws = []rawRPC{}
 	}
 	s.i++ // [
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		return raws, 0, s.i+1 == len(s.b)
+	}
 	for {
-		s.ws()
-		switch s.b[s.i] {
-		case ']':
-			return raws, rest, true
-		case ',':
-			s.i++
-			continue
+		// an element starts at s.i
+		if s.i >= len(s.b) {
+			return nil, 0, false
 		}
-		if limit >= 0 && len(raws) >= limit {
-			s.value() // beyond the limit: counted, not read
+		switch {
+		case limit >= 0 && len(raws) >= limit: // beyond the limit: checked and counted, not read
+			if s.i = jsonscan.SkipValid(s.b, s.i, 1); s.i < 0 {
+				return nil, 0, false
+			}
 			rest++
-			continue
-		}
-		switch s.b[s.i] {
-		case '{':
-			r, ok := s.object()
+		case s.b[s.i] == '{':
+			r, ok := s.object(1)
 			if !ok {
 				return nil, 0, false
 			}
 			raws = append(raws, r)
-		case 'n': // null decodes into the zero value
-			s.i += 4
+		case bytes.HasPrefix(s.b[s.i:], litNull): // null decodes into the zero value
+			s.i += len(litNull)
 			raws = append(raws, rawRPC{})
 		default:
-			return nil, 0, false // a number, string, bool or array where a message belongs
+			return nil, 0, false // a number, string, bool or array where a message belongs, or not JSON
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return nil, 0, false
+		}
+		switch s.b[s.i] {
+		case ']':
+			return raws, rest, s.i+1 == len(s.b)
+		case ',':
+			s.i++
+			s.ws()
+		default:
+			return nil, 0, false
 		}
 	}
 }
+
+var litNull = []byte("null")
 
 type rpcScanner struct {
 	b []byte
@@ -127,24 +146,36 @@ func str(tok []byte) string {
 	return v
 }
 
-// field is a key's value: ok false when its type does not fit (json.Unmarshal would fail).
-func (s *rpcScanner) object() (r rawRPC, ok bool) {
+// object reads a message object at s.i, inside open arrays, checking its JSON as it goes: ok false when it is not
+// valid JSON or a key's value has a type that does not fit (json.Unmarshal would fail). It ends after the object.
+func (s *rpcScanner) object(open int) (r rawRPC, ok bool) {
 	s.i++ // {
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		return r, true
+	}
 	for {
-		s.ws()
-		switch s.b[s.i] {
-		case '}':
-			s.i++
-			return r, true
-		case ',':
-			s.i++
-			continue
+		// a member starts at s.i
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return r, false
 		}
-		k := key(s.value())
+		start := s.i
+		if s.i = jsonscan.SkipValid(s.b, s.i, open+1); s.i < 0 {
+			return r, false
+		}
+		k := key(s.b[start:s.i])
 		s.ws()
-		s.i++ // :
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return r, false
+		}
+		s.i++
 		s.ws()
-		v := s.value()
+		start = s.i
+		if s.i = jsonscan.SkipValid(s.b, s.i, open+1); s.i < 0 {
+			return r, false
+		}
+		v := s.b[start:s.i]
 		switch {
 		case equalFold(k, keyJSONRPC):
 			if !setShortString(&r.JSONRPC, v) {
@@ -169,16 +200,31 @@ func (s *rpcScanner) object() (r rawRPC, ok bool) {
 						Message string `json:"message"`
 					}{}
 				}
-				if !(&rpcScanner{b: v}).errorObject(&r.Error.Code, &r.Error.Message) {
+				if !(&rpcScanner{b: v}).errorObject(&r.Error.Code, &r.Error.Message) { // v is valid JSON
 					return r, false
 				}
 			default:
 				return r, false
 			}
 		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return r, false
+		}
+		switch s.b[s.i] {
+		case '}':
+			s.i++
+			return r, true
+		case ',':
+			s.i++
+			s.ws()
+		default:
+			return r, false
+		}
 	}
 }
 
+// errorObject reads an error member's object: its JSON already checked (s.b is valid), only its types are.
 func (s *rpcScanner) errorObject(code *int, msg *string) bool {
 	s.i++ // {
 	for {

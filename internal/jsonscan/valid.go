@@ -6,23 +6,58 @@ package jsonscan
 // it reads JSON-RPC messages from, and json.Valid was about 1.5 µs of a proxied call's recording
 // (docs/benchmarks-store.md, "round five"). FuzzValidIsJSONValid holds it to json.Valid.
 func Valid(b []byte) bool {
-	var inObject [maxJSONDepth/64 + 1]uint64 // a bit a level: whether that level is an object
-	depth := 0
-	i := SkipSpace(b, 0)
+	i := SkipValid(b, SkipSpace(b, 0), 0)
+	return i >= 0 && SkipSpace(b, i) == len(b)
+}
+
+// SkipValid is the index after the valid JSON value that starts at b[i] (no space before it), or -1 when none does
+// there; open is how many arrays and objects are open around it (the value's own count against maxJSONDepth after
+// them, as json.Valid counts them in the whole document). A reader that walks a document's outer levels itself
+// checks its values with it, so that the document is read once (Valid is SkipValid of the whole document). A
+// string, number or literal is checked without more: a reader calls it for each member it skips.
+func SkipValid(b []byte, i, open int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '{', '[':
+		return skipValidNested(b, i, open)
+	case '"':
+		return validString(b, i)
+	case 't':
+		return literal(b, i, "true")
+	case 'f':
+		return literal(b, i, "false")
+	case 'n':
+		return literal(b, i, "null")
+	}
+	return skipNumber(b, i)
+}
+
+// skipValidNested is SkipValid of an array or object: one loop over its values, the kind of each level open (object
+// or array) a bit in a word of its own; the words for more than 128 levels are allocated when a value goes that deep.
+func skipValidNested(b []byte, i, open int) int {
+	var shallow [2]uint64
+	inObject := shallow[:] // a bit a level (from open on): whether that level is an object
+	depth := open
 	for {
 		// a value starts at i
 		if i >= len(b) {
-			return false
+			return -1
 		}
 		switch c := b[i]; c {
 		case '{', '[':
-			if depth == maxJSONDepth {
-				return false
+			if depth >= maxJSONDepth {
+				return -1
+			}
+			l := depth - open
+			if l/64 >= len(inObject) {
+				inObject = deeperLevels(inObject)
 			}
 			if c == '{' {
-				inObject[depth/64] |= 1 << (depth % 64)
+				inObject[l/64] |= 1 << (l % 64)
 			} else {
-				inObject[depth/64] &^= 1 << (depth % 64)
+				inObject[l/64] &^= 1 << (l % 64)
 			}
 			depth++
 			i = SkipSpace(b, i+1)
@@ -33,41 +68,42 @@ func Valid(b []byte) bool {
 			}
 			if c == '{' {
 				if i = memberKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			continue // its first value
 		case '"':
 			if i = validString(b, i); i < 0 {
-				return false
+				return -1
 			}
 		case 't':
 			if i = literal(b, i, "true"); i < 0 {
-				return false
+				return -1
 			}
 		case 'f':
 			if i = literal(b, i, "false"); i < 0 {
-				return false
+				return -1
 			}
 		case 'n':
 			if i = literal(b, i, "null"); i < 0 {
-				return false
+				return -1
 			}
 		default:
 			if i = skipNumber(b, i); i < 0 {
-				return false
+				return -1
 			}
 		}
 		// a value ended at i: close what it ends, up to the next value
 		for {
+			if depth == open {
+				return i
+			}
 			i = SkipSpace(b, i)
-			if depth == 0 {
-				return i == len(b)
-			}
 			if i >= len(b) {
-				return false
+				return -1
 			}
-			obj := inObject[(depth-1)/64]&(1<<((depth-1)%64)) != 0
+			l := depth - 1 - open
+			obj := inObject[l/64]&(1<<(l%64)) != 0
 			c := b[i]
 			if c == '}' && obj || c == ']' && !obj {
 				depth--
@@ -75,17 +111,24 @@ func Valid(b []byte) bool {
 				continue
 			}
 			if c != ',' {
-				return false
+				return -1
 			}
 			i = SkipSpace(b, i+1)
 			if obj {
 				if i = memberKey(b, i); i < 0 {
-					return false
+					return -1
 				}
 			}
 			break
 		}
 	}
+}
+
+// deeperLevels is levels with room for every level a value can open.
+func deeperLevels(levels []uint64) []uint64 {
+	all := make([]uint64, maxJSONDepth/64+1)
+	copy(all, levels)
+	return all
 }
 
 // maxJSONDepth is encoding/json's bound on the arrays and objects open at once (its maxNestingDepth).

@@ -1,6 +1,7 @@
 package jsonscan
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -26,6 +27,10 @@ var validCases = []string{
 	strings.Repeat("[{}", 64) + strings.Repeat("]", 64),
 	strings.Repeat("[{\"a\":", 40) + "0" + strings.Repeat("}]", 40),
 	strings.Repeat("[{\"a\":", 40) + "0" + strings.Repeat("]}", 40),
+	strings.Repeat("[{\"a\":", 100) + "0" + strings.Repeat("}]", 100),
+	strings.Repeat("[{\"a\":", 100) + "0" + strings.Repeat("}]", 99) + "]}",
+	strings.Repeat("[{\"a\":", 100) + "0" + "]}" + strings.Repeat("}]", 99),
+	"[" + strings.Repeat("{\"a\":", 200) + "[]" + strings.Repeat("}", 200) + "]",
 }
 
 func TestValidIsJSONValid(t *testing.T) {
@@ -68,5 +73,49 @@ func BenchmarkValid(b *testing.B) {
 				json.Valid(body)
 			}
 		}
+	})
+}
+
+// skipValidAgrees checks SkipValid on b inside open arrays against json.Valid: b is a value there exactly when it
+// is valid JSON alone and the document of it inside open arrays is too (the depth bound), and SkipValid ends at the
+// value's last byte whatever follows it.
+func skipValidAgrees(t *testing.T, b []byte, open int) {
+	t.Helper()
+	v := bytes.TrimLeft(b, " \t\r\n")
+	doc := strings.Repeat("[", open) + string(v) + strings.Repeat("]", open)
+	end := SkipValid(v, 0, open)
+	got := end >= 0 && SkipSpace(v, end) == len(v)
+	if want := json.Valid(v) && json.Valid([]byte(doc)); got != want {
+		t.Fatalf("SkipValid(%.80q, 0, %d) = %d, json.Valid says %v", v, open, end, want)
+	}
+	if got {
+		if end == 0 || bytes.ContainsAny(v[end-1:end], " \t\r\n") {
+			t.Fatalf("SkipValid(%.80q, 0, %d) = %d: not the value's end", v, open, end)
+		}
+		if again := SkipValid(append(v[:end:end], " ,}x"...), 0, open); again != end {
+			t.Fatalf("SkipValid(%.80q + more, 0, %d) = %d, want %d", v, open, again, end)
+		}
+	}
+}
+
+func TestSkipValid(t *testing.T) {
+	for _, c := range validCases {
+		for _, open := range []int{0, 1, 2, 63, 64, 9999, 10000} {
+			skipValidAgrees(t, []byte(c), open)
+		}
+	}
+	if got := SkipValid([]byte(`{"a":[1,"]"]} , 2`), 0, 0); got != 13 {
+		t.Errorf("SkipValid stops at %d, want 13", got)
+	}
+}
+
+func FuzzSkipValid(f *testing.F) {
+	for _, c := range validCases {
+		if len(c) < 1000 {
+			f.Add([]byte(c), uint16(1))
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte, open uint16) {
+		skipValidAgrees(t, b, int(open%10002))
 	})
 }
