@@ -596,47 +596,32 @@ type sessionVer struct{ sid, version string }
 // conn is a connection: what the analysis learned of one client's run. Its fields that hold pointers come first
 // and the others after them (the collector scans an object up to its last pointer), and what a session setup's
 // connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
-// lists start in: one object a connection, rather than five.
+// lists start in: one object a connection, rather than five. What a session setup never sets (its registration,
+// grant and token, tools, rewrites, findings, view...) is in ext, made on demand: the collector reads ~300 bytes
+// of a setup's connection rather than 448.
 type conn struct {
 	id string
 
 	best     signal
 	infoName string // clientInfo name/version
-	regName  string // registered client_name
 	ua       string
 	era      string
 	protocol string
-	clientID string
 	session  string
-	token    string
 	mcpURL   string
 	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
 	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
 	// maxSessions of them.
 	negotiated string
 	sessions   []sessionVer
-	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
-	// that list's exchange (0: never listed).
-	tools  map[string]bool
-	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
-	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
-	asIDs []string
-	// grantResource is the resource parameter of the latest authorization or token request.
-	grantResource string
-	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
-	rw *rewrites
+	ext        *connExt // nil until one of its fields is set: read through x, written through xw
 
 	stages []stageEnt // the stages seen (stage, addStage)
 	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
 	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
-	ids []uint64
-	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
-	kept map[uint64]keptEx
+	ids   []uint64
+	marks []markEnt // the marks set (markOf, setMark)
 
-	order []*Finding // the findings, one per rule (finding), in the order they were found
-	marks []markEnt  // the marks set (markOf, setMark)
-
-	view        *connView     // nil until Report viewed it (FindingsReport never does)
 	sessionsBuf [1]sessionVer // where sessions starts; the last field with a pointer
 
 	// Its first and last exchange's times, and when none (below) ends, as instants (no pointer: a time.Time's
@@ -647,10 +632,10 @@ type conn struct {
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 8 bytes and pad 16, so that the struct is 888 B: with its malloc header it fills the 896-byte
+	// uaStrength is 8 bytes and pad 32, so that the struct is 760 B: with its malloc header it fills the 768-byte
 	// size class exactly (TestSetupConnectionHeld).
 	uaStrength int
-	_          [16]byte
+	_          [32]byte
 	toolsList  uint64
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
@@ -682,6 +667,47 @@ type conn struct {
 	stagesBuf [3]stageEnt
 	marksBuf  [4]markEnt
 	idsBuf    [4]uint64
+}
+
+// connExt is what a connection keeps that a session setup (initialize, notifications/initialized, DELETE) never
+// sets: its own object, made when one of them is (xw), so that the collector does not read their nil slots in
+// every setup's connection on every cycle.
+type connExt struct {
+	regName       string // registered client_name
+	clientID      string
+	token         string
+	grantResource string // the resource parameter of the latest authorization or token request
+	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
+	// that list's exchange (0: never listed).
+	tools  map[string]bool
+	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
+	asIDs []string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
+	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
+	kept  map[uint64]keptEx
+	order []*Finding // the findings, one per rule (finding), in the order they were found
+	view  connView   // the last view Report built (view nil: none; FindingsReport never builds one)
+}
+
+// noExt is what x reads of a connection without ext: all zero, never written.
+var noExt connExt
+
+// x is the connection's ext to read: noExt when it has none. Never write through it (xw).
+func (c *conn) x() *connExt {
+	if c.ext != nil {
+		return c.ext
+	}
+	return &noExt
+}
+
+// xw is the connection's ext to write, made on demand.
+func (c *conn) xw() *connExt {
+	if c.ext == nil {
+		c.ext = &connExt{}
+	}
+	return c.ext
 }
 
 func (c *conn) startAt() time.Time     { return c.start.time(c.startLoc) }
@@ -1186,7 +1212,7 @@ func (c *conn) marked(id uint64) bool {
 			return true
 		}
 	}
-	return c.expiredBy == id || c.rw != nil && c.rw.first.ex == id
+	return c.expiredBy == id || c.x().rw != nil && c.x().rw.first.ex == id
 }
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
@@ -1196,22 +1222,26 @@ func (a *Analyzer) keep(c *conn, r *exRec) {
 	if len(a.toggled(r)) == 0 && !erred || !c.marked(r.id) {
 		return
 	}
-	if c.kept == nil {
-		c.kept = map[uint64]keptEx{}
+	e := c.xw()
+	if e.kept == nil {
+		e.kept = map[uint64]keptEx{}
 	}
-	if len(c.kept) >= 2*(numMarks+2) {
-		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
+	if len(e.kept) >= 2*(numMarks+2) {
+		maps.DeleteFunc(e.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
 	}
-	c.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
+	e.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
 }
 
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
 func (c *conn) forget() {
 	c.gone = true
-	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
+	c.ids, c.sessions = nil, nil
 	c.stages, c.marks = nil, nil
 	c.sessionsBuf = [1]sessionVer{}
-	c.asIDs, c.rw, c.kept = nil, nil, nil
+	if e := c.ext; e != nil { // its strings stay, as the connection's own do
+		e.order, e.tools, e.listed, e.view = nil, nil, nil, connView{}
+		e.asIDs, e.rw, e.kept = nil, nil, nil
+	}
 }
 
 func exEnd(ex *recorder.Exchange) time.Time {
@@ -1703,13 +1733,24 @@ func (a *Analyzer) merge(dst, src *conn) {
 	if src.best.better(dst.best) {
 		dst.best = src.best
 	}
-	for _, p := range []struct{ d, s *string }{{&dst.infoName, &src.infoName}, {&dst.regName, &src.regName},
-		{&dst.ua, &src.ua}, {&dst.era, &src.era}, {&dst.protocol, &src.protocol}, {&dst.clientID, &src.clientID},
-		{&dst.session, &src.session}, {&dst.token, &src.token}, {&dst.mcpURL, &src.mcpURL},
-		{&dst.negotiated, &src.negotiated}, {&dst.grantResource, &src.grantResource}} {
+	for _, p := range []struct{ d, s *string }{{&dst.infoName, &src.infoName}, {&dst.ua, &src.ua},
+		{&dst.era, &src.era}, {&dst.protocol, &src.protocol}, {&dst.session, &src.session},
+		{&dst.mcpURL, &src.mcpURL}, {&dst.negotiated, &src.negotiated}} {
 		if *p.d == "" {
 			*p.d = *p.s
 		}
+	}
+	srcX := src.ext
+	if srcX != nil {
+		dstX := dst.xw()
+		for _, p := range []struct{ d, s *string }{{&dstX.regName, &srcX.regName}, {&dstX.clientID, &srcX.clientID},
+			{&dstX.token, &srcX.token}, {&dstX.grantResource, &srcX.grantResource}} {
+			if *p.d == "" {
+				*p.d = *p.s
+			}
+		}
+	} else {
+		srcX = &noExt
 	}
 	for _, s := range src.stages {
 		if s.count == 0 {
@@ -1724,11 +1765,11 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
 		}
 	}
-	if s := src.rw; s != nil {
-		if dst.rw == nil {
-			dst.rw = &rewrites{}
+	if s := srcX.rw; s != nil {
+		if dst.ext.rw == nil {
+			dst.ext.rw = &rewrites{}
 		}
-		d := dst.rw
+		d := dst.ext.rw
 		if !d.first.set() || s.first.set() && s.first.before(d.first) {
 			d.first = s.first
 		}
@@ -1767,48 +1808,54 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 	}
 	a.freeConn(src)
-	for _, f := range src.order {
+	for _, f := range srcX.order {
 		if g := dst.finding(f.Rule); g != nil {
 			g.Count += f.Count
 			continue
 		}
-		dst.order = append(dst.order, f)
+		dst.ext.order = append(dst.ext.order, f)
 	}
 	for _, s := range src.sessions {
 		dst.setSession(s.sid, s.version)
 	}
 	if src.toolsList > dst.toolsList {
-		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
-	}
-	for n := range src.listed {
-		if dst.listed == nil {
-			dst.listed = map[string]bool{}
+		dst.toolsList, dst.stale = src.toolsList, src.stale
+		if srcX.tools != nil || dst.ext != nil {
+			dst.xw().tools = srcX.tools
 		}
-		if len(dst.listed) < maxTools {
-			dst.listed[n] = true
+	}
+	for n := range srcX.listed {
+		if dst.ext.listed == nil {
+			dst.ext.listed = map[string]bool{}
+		}
+		if len(dst.ext.listed) < maxTools {
+			dst.ext.listed[n] = true
 		}
 	}
 	dst.unusedRT = dst.unusedRT || src.unusedRT
 	dst.echoed = dst.echoed || src.echoed
 	dst.mcp = dst.mcp || src.mcp
 	dst.probe = dst.probe && src.probe
-	for id, k := range src.kept {
-		if dst.kept == nil {
-			dst.kept = map[uint64]keptEx{}
+	for id, k := range srcX.kept {
+		if dst.ext.kept == nil {
+			dst.ext.kept = map[uint64]keptEx{}
 		}
-		dst.kept[id] = k
+		dst.ext.kept[id] = k
 	}
 	for _, m := range src.marks {
 		if dst.markOf(int(m.m)).before(m.mark()) {
 			dst.setMark(int(m.m), m.mark())
 		}
 	}
-	src.order, src.ids, src.sessions, src.kept, src.marks, src.stages = nil, nil, nil, nil, nil, nil
+	src.ids, src.sessions, src.marks, src.stages = nil, nil, nil, nil
+	if src.ext != nil {
+		src.ext.order, src.ext.kept = nil, nil
+	}
 }
 
 // finding is the connection's finding of a rule, or nil.
 func (c *conn) finding(rule string) *Finding {
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		if f.Rule == rule {
 			return f
 		}
@@ -1993,8 +2040,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			take(s)
 			take(softwareIDSignal(str(p, "software_id")))
 			take(lookup(clients.ClientURI, str(p, "client_uri")))
-			if s.name != "" && c.regName == "" {
-				c.regName = s.name
+			if s.name != "" && c.x().regName == "" {
+				c.xw().regName = s.name
 			}
 			take(scopeSignal(str(p, "scope")))
 		}
@@ -2017,8 +2064,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 				take(redirectSignal(u))
 			}
 			take(lookup(clients.ClientURI, str(o, "client_uri")))
-			if n := str(o, "client_name"); n != "" && c.regName == "" {
-				c.regName = n
+			if n := str(o, "client_name"); n != "" && c.x().regName == "" {
+				c.xw().regName = n
 			}
 		}
 	default:
@@ -2147,7 +2194,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		absKey.WriteString(f.Key())
 		absKey.WriteByte(' ')
 	}
-	if v := c.view; v != nil && v.gen == c.gen && v.abs == absKey.String() {
+	if v := &c.x().view; v.view != nil && v.gen == c.gen && v.abs == absKey.String() {
 		return v.view
 	}
 	out := &Connection{
@@ -2157,9 +2204,9 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		UserAgent:  c.ua,
 		Era:        c.era,
 		Protocol:   c.protocol,
-		ClientID:   c.clientID,
+		ClientID:   c.x().clientID,
 		SessionID:  c.session,
-		Token:      c.token,
+		Token:      c.x().token,
 		MCPURL:     c.mcpURL,
 		Start:      c.startAt(),
 		Last:       c.lastAt(),
@@ -2167,7 +2214,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	}
 	c.shared = true
 	if out.ClientName == "" {
-		out.ClientName = c.regName
+		out.ClientName = c.x().regName
 	}
 	lastSeen := -1
 	for _, s := range c.stages {
@@ -2182,7 +2229,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 	}
 	out.Stages = make([]StageState, 0, n)
-	out.Findings = make([]Finding, 0, len(c.order))
+	out.Findings = make([]Finding, 0, len(c.x().order))
 	for i, st := range stageOrder {
 		s := c.stage(i, false)
 		if (st == StageOther || st == StageLogin) && (s == nil || s.count == 0) {
@@ -2196,22 +2243,19 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		out.Stages = append(out.Stages, ss)
 	}
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		g := *f
 		g.Connection = c.id
 		out.Findings = append(out.Findings, g)
 	}
 	out.Findings = append(out.Findings, abs...)
-	if c.view == nil {
-		c.view = &connView{}
-	}
-	*c.view = connView{view: out, gen: c.gen, abs: absKey.String()}
+	c.xw().view = connView{view: out, gen: c.gen, abs: absKey.String()}
 	return out
 }
 
 // appendFindings appends a connection's findings to fs as its view lists them (connection).
 func (a *Analyzer) appendFindings(fs []Finding, c *conn, now time.Time) []Finding {
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		g := *f
 		g.Connection = c.id
 		fs = append(fs, g)
