@@ -627,20 +627,15 @@ type conn struct {
 	// Its first and last exchange's times, and when none (below) ends, as instants (no pointer: a time.Time's
 	// location is one, and three of them after the fields above made the collector read 72 bytes more of every
 	// connection, on every cycle). startAt, lastAt, noneUntilAt read them.
-	start, last, noneUntil          instant
-	startLoc, lastLoc, noneUntilLoc uint8
+	start, last, noneUntil instant
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 8 bytes and pad 32, so that the struct is 760 B: with its malloc header it fills the 768-byte
-	// size class exactly (TestSetupConnectionHeld).
-	uaStrength int
-	_          [32]byte
-	toolsList  uint64
-	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
-	expiredBy uint64
-	holes     int
-	held      int
+	// uaStrength is 4 bytes beside slot, and the instants' locations beside the flags, so that the struct is
+	// 696 B: with its malloc header it fills the 704-byte size class exactly (TestSetupConnectionHeld).
+	uaStrength int32
+	holes      int
+	held       int
 	// gen counts changes; Report reuses the last view of a connection that did not change.
 	gen     uint64
 	noneGen uint64
@@ -662,6 +657,8 @@ type conn struct {
 	none      bool
 	noneEnded bool
 
+	startLoc, lastLoc, noneUntilLoc uint8
+
 	// Where stages, marks and ids start: a session setup's three stages, four marks (initialize, its success and
 	// session, initialized) and three exchanges.
 	stagesBuf [3]stageEnt
@@ -679,8 +676,9 @@ type connExt struct {
 	grantResource string // the resource parameter of the latest authorization or token request
 	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
 	// that list's exchange (0: never listed).
-	tools  map[string]bool
-	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	tools     map[string]bool
+	toolsList uint64
+	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
 	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
 	asIDs []string
 	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
@@ -689,6 +687,8 @@ type connExt struct {
 	kept  map[uint64]keptEx
 	order []*Finding // the findings, one per rule (finding), in the order they were found
 	view  connView   // the last view Report built (view nil: none; FindingsReport never builds one)
+	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
+	expiredBy uint64
 }
 
 // noExt is what x reads of a connection without ext: all zero, never written.
@@ -1212,7 +1212,8 @@ func (c *conn) marked(id uint64) bool {
 			return true
 		}
 	}
-	return c.expiredBy == id || c.x().rw != nil && c.x().rw.first.ex == id
+	e := c.x()
+	return e.expiredBy == id || e.rw != nil && e.rw.first.ex == id
 }
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
@@ -1573,8 +1574,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
-			target.ua, target.uaStrength = shared(ua), s.strength
+		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
+			target.ua, target.uaStrength = shared(ua), int32(s.strength)
 		}
 	}
 	switch r.stage() {
@@ -1787,8 +1788,11 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.to = s.to
 		}
 	}
-	if dst.expiredBy == 0 {
-		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
+	if dst.x().expiredBy == 0 {
+		if srcX.expiredBy != 0 {
+			dst.ext.expiredBy = srcX.expiredBy // srcX is src's ext: dst has one
+		}
+		dst.expiredHasRT = src.expiredHasRT
 	}
 	merged := make([]uint64, 0, len(dst.ids)+len(src.ids))
 	i, j := 0, 0
@@ -1818,11 +1822,8 @@ func (a *Analyzer) merge(dst, src *conn) {
 	for _, s := range src.sessions {
 		dst.setSession(s.sid, s.version)
 	}
-	if src.toolsList > dst.toolsList {
-		dst.toolsList, dst.stale = src.toolsList, src.stale
-		if srcX.tools != nil || dst.ext != nil {
-			dst.xw().tools = srcX.tools
-		}
+	if srcX.toolsList > dst.x().toolsList { // srcX is src's ext: dst has one
+		dst.ext.tools, dst.ext.toolsList, dst.stale = srcX.tools, srcX.toolsList, src.stale
 	}
 	for n := range srcX.listed {
 		if dst.ext.listed == nil {

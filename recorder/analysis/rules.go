@@ -333,7 +333,7 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.mark(mUsed, r) // presented, if refused
 		if !tk.expires.IsZero() && !ex.Start.Before(tk.expires) {
 			c.mark(mExpired401, r)
-			c.expiredBy = tk.issued.ex
+			c.xw().expiredBy = tk.issued.ex
 			c.expiredHasRT = tk.hasRT
 			return
 		}
@@ -924,7 +924,7 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 			e.listed[t.Name] = true
 		}
 	}
-	c.toolsList = r.id
+	e.toolsList = r.id
 	c.stale = false
 	for n := range e.listed {
 		if !e.tools[n] {
@@ -944,7 +944,7 @@ func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
 	if name == "" || c.x().tools[name] || !c.x().listed[name] {
 		return
 	}
-	a.fire(r, c, ruleToolNotListed, fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+	a.fire(r, c, ruleToolNotListed, fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.x().toolsList))
 }
 
 // roundDuration rounds to the second, or to the millisecond below one.
@@ -1156,7 +1156,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		if !c.expiredHasRT {
 			s += " (no refresh token was issued)"
 		}
-		add(ruleTokenExpiredNoRefresh, s+".", m[mExpired401], c.expiredBy)
+		add(ruleTokenExpiredNoRefresh, s+".", m[mExpired401], c.x().expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
 		add(ruleInitializedMissing, fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])

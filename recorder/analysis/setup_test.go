@@ -163,12 +163,12 @@ func TestSetupConnectionHeld(t *testing.T) {
 	} else {
 		t.Logf("%.0f B per setup connection", per)
 	}
-	// The struct and its malloc header fill the 768-byte size class exactly: a struct smaller than its slot has the
+	// The struct and its malloc header fill the 704-byte size class exactly: a struct smaller than its slot has the
 	// collector's pointer iterator scan the slot's tail as a second element (at 880 B the heap scanned per setup
 	// was 921 B against 556 at 888, and a full collection with 6,667 setups held took 4.0–4.3 ms against 1.8–3.4).
 	// It was 888 B (the 896-byte class) before what a setup never sets went to ext.
-	if size := unsafe.Sizeof(conn{}); size != 768-8 {
-		t.Errorf("a connection's struct is %d B, want 760: the 768-byte size class with its malloc header (its stage "+
+	if size := unsafe.Sizeof(conn{}); size != 704-8 {
+		t.Errorf("a connection's struct is %d B, want 696: the 704-byte size class with its malloc header (its stage "+
 			"table and marks are kept sparse; a setup's stages, marks, exchanges and session in arrays of its own, a "+
 			"stage's count in 4 bytes, what a setup never sets in ext)", size)
 	}
