@@ -597,8 +597,8 @@ type sessionVer struct{ sid, version string }
 // and the others after them (the collector scans an object up to its last pointer), and what a session setup's
 // connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
 // lists start in: one object a connection, rather than five. What a session setup never sets (its registration,
-// grant and token, tools, rewrites, findings, view...) is in ext, made on demand: the collector reads ~300 bytes
-// of a setup's connection rather than 448.
+// grant and token, tools, rewrites, findings, view, sessions after the first...) is in ext, made on demand: the
+// collector reads under 300 bytes of a setup's connection rather than 448.
 type conn struct {
 	id string
 
@@ -609,11 +609,10 @@ type conn struct {
 	protocol string
 	session  string
 	mcpURL   string
-	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
-	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
-	// maxSessions of them.
+	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sess0 and
+	// ext.sessions hold it per session id (mcp-remote runs a probe client's session beside the host's, each at its
+	// own version), at most maxSessions of them (setSession, sessionVersion).
 	negotiated string
-	sessions   []sessionVer
 	ext        *connExt // nil until one of its fields is set: read through x, written through xw
 
 	stages []stageEnt // the stages seen (stage, addStage)
@@ -622,7 +621,7 @@ type conn struct {
 	ids   []uint64
 	marks []markEnt // the marks set (markOf, setMark)
 
-	sessionsBuf [1]sessionVer // where sessions starts; the last field with a pointer
+	sess0 sessionVer // the first session's version (sid "": none; a session id is never empty); the last field with a pointer
 
 	// Its first and last exchange's times, and when none (below) ends, as instants (no pointer: a time.Time's
 	// location is one, and three of them after the fields above made the collector read 72 bytes more of every
@@ -631,9 +630,11 @@ type conn struct {
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 4 bytes beside slot, and the instants' locations beside the flags, so that the struct is
-	// 696 B: with its malloc header it fills the 704-byte size class exactly (TestSetupConnectionHeld).
+	// uaStrength is 4 bytes beside slot, the instants' locations beside the flags, and 24 bytes of padding, so
+	// that the struct is 696 B: with its malloc header it fills the 704-byte size class exactly
+	// (TestSetupConnectionHeld).
 	uaStrength int32
+	_          [24]byte
 	holes      int
 	held       int
 	// gen counts changes; Report reuses the last view of a connection that did not change.
@@ -689,6 +690,7 @@ type connExt struct {
 	view  connView   // the last view Report built (view nil: none; FindingsReport never builds one)
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
+	sessions  []sessionVer // the sessions after the first (conn.sess0), at most maxSessions-1
 }
 
 // noExt is what x reads of a connection without ext: all zero, never written.
@@ -1236,11 +1238,11 @@ func (a *Analyzer) keep(c *conn, r *exRec) {
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
 func (c *conn) forget() {
 	c.gone = true
-	c.ids, c.sessions = nil, nil
+	c.ids = nil
 	c.stages, c.marks = nil, nil
-	c.sessionsBuf = [1]sessionVer{}
+	c.sess0 = sessionVer{}
 	if e := c.ext; e != nil { // its strings stay, as the connection's own do
-		e.order, e.tools, e.listed, e.view = nil, nil, nil, connView{}
+		e.order, e.tools, e.listed, e.view, e.sessions = nil, nil, nil, connView{}, nil
 		e.asIDs, e.rw, e.kept = nil, nil, nil
 	}
 }
@@ -1819,7 +1821,10 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 		dst.ext.order = append(dst.ext.order, f)
 	}
-	for _, s := range src.sessions {
+	if src.sess0.sid != "" {
+		dst.setSession(src.sess0.sid, src.sess0.version)
+	}
+	for _, s := range srcX.sessions {
 		dst.setSession(s.sid, s.version)
 	}
 	if srcX.toolsList > dst.x().toolsList { // srcX is src's ext: dst has one
@@ -1848,9 +1853,9 @@ func (a *Analyzer) merge(dst, src *conn) {
 			dst.setMark(int(m.m), m.mark())
 		}
 	}
-	src.ids, src.sessions, src.marks, src.stages = nil, nil, nil, nil
+	src.ids, src.marks, src.stages, src.sess0 = nil, nil, nil, sessionVer{}
 	if src.ext != nil {
-		src.ext.order, src.ext.kept = nil, nil
+		src.ext.order, src.ext.kept, src.ext.sessions = nil, nil, nil
 	}
 }
 
@@ -1918,26 +1923,41 @@ const maxSessions = 64
 
 // setSession records the version a session's initialize negotiated.
 func (c *conn) setSession(sid, version string) {
-	for i := range c.sessions {
-		if c.sessions[i].sid == sid {
-			c.sessions[i].version = version
-			return
+	if s := c.findSession(sid); s != nil {
+		s.version = version
+		return
+	}
+	switch {
+	case c.sess0.sid == "":
+		c.sess0 = sessionVer{sid: sid, version: version}
+	case 1+len(c.x().sessions) < maxSessions:
+		e := c.xw()
+		e.sessions = append(e.sessions, sessionVer{sid: sid, version: version})
+	}
+}
+
+// findSession is the connection's entry of session sid, or nil.
+func (c *conn) findSession(sid string) *sessionVer {
+	if sid == "" {
+		return nil
+	}
+	if c.sess0.sid == sid {
+		return &c.sess0
+	}
+	if e := c.ext; e != nil {
+		for i := range e.sessions {
+			if e.sessions[i].sid == sid {
+				return &e.sessions[i]
+			}
 		}
 	}
-	if c.sessions == nil {
-		c.sessions = c.sessionsBuf[:0]
-	}
-	if len(c.sessions) < maxSessions {
-		c.sessions = append(c.sessions, sessionVer{sid: sid, version: version})
-	}
+	return nil
 }
 
 // sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
 func (c *conn) sessionVersion(sid string) string {
-	for _, s := range c.sessions {
-		if s.sid == sid {
-			return s.version
-		}
+	if s := c.findSession(sid); s != nil {
+		return s.version
 	}
 	return c.negotiated
 }

@@ -53,7 +53,10 @@ func (a *Analyzer) Kept() Kept {
 	for _, c := range a.conns {
 		k.Findings += len(c.x().order)
 		k.IDs += len(c.ids)
-		k.Sessions += len(c.sessions)
+		k.Sessions += len(c.x().sessions)
+		if c.sess0.sid != "" {
+			k.Sessions++
+		}
 	}
 	return k
 }

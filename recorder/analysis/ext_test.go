@@ -39,3 +39,35 @@ func TestSetupConnectionHasNoExt(t *testing.T) {
 		}
 	}
 }
+
+// TestSessionVersions: a connection keeps each session's negotiated version (mcp-remote's probe session beside
+// the host's), the first in the connection and the others in ext, at most maxSessions in all; a session it does
+// not keep, or none, reads the connection's latest.
+func TestSessionVersions(t *testing.T) {
+	c := &conn{negotiated: "latest"}
+	if got := c.sessionVersion(""); got != "latest" {
+		t.Fatalf("no session: %q", got)
+	}
+	for i := range maxSessions + 3 {
+		c.setSession(fmt.Sprint("s", i), fmt.Sprint("v", i))
+	}
+	c.setSession("s1", "again")
+	for i := range maxSessions + 3 {
+		want := fmt.Sprint("v", i)
+		switch {
+		case i == 1:
+			want = "again"
+		case i >= maxSessions:
+			want = "latest"
+		}
+		if got := c.sessionVersion(fmt.Sprint("s", i)); got != want {
+			t.Errorf("session s%d: %q, want %q", i, got, want)
+		}
+	}
+	if got := c.sessionVersion(""); got != "latest" {
+		t.Errorf("no session: %q", got)
+	}
+	if n := 1 + len(c.x().sessions); n != maxSessions {
+		t.Errorf("%d sessions kept, want %d", n, maxSessions)
+	}
+}
