@@ -597,8 +597,9 @@ type sessionVer struct{ sid, version string }
 // and the others after them (the collector scans an object up to its last pointer), and what a session setup's
 // connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
 // lists start in: one object a connection, rather than five. What a session setup never sets (its registration,
-// grant and token, tools, rewrites, findings, view, sessions after the first...) is in ext, made on demand: the
-// collector reads under 300 bytes of a setup's connection rather than 448.
+// grant and token, tools, rewrites, findings, view, sessions after the first, stages and marks past its
+// arrays...) is in ext, made on demand: the collector reads about 230 bytes of a setup's connection rather than
+// 448.
 type conn struct {
 	id string
 
@@ -615,11 +616,9 @@ type conn struct {
 	negotiated string
 	ext        *connExt // nil until one of its fields is set: read through x, written through xw
 
-	stages []stageEnt // the stages seen (stage, addStage)
 	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
 	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
-	ids   []uint64
-	marks []markEnt // the marks set (markOf, setMark)
+	ids []uint64
 
 	sess0 sessionVer // the first session's version (sid "": none; a session id is never empty); the last field with a pointer
 
@@ -630,11 +629,11 @@ type conn struct {
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 4 bytes beside slot, the instants' locations beside the flags, and 24 bytes of padding, so
-	// that the struct is 696 B: with its malloc header it fills the 704-byte size class exactly
-	// (TestSetupConnectionHeld).
+	// uaStrength is 4 bytes beside slot, the instants' locations and the lists' counts beside the flags, and 8
+	// bytes of padding, so that the struct is 632 B: with its malloc header it fills the 640-byte size class
+	// exactly (TestSetupConnectionHeld).
 	uaStrength int32
-	_          [24]byte
+	_          [8]byte
 	holes      int
 	held       int
 	// gen counts changes; Report reuses the last view of a connection that did not change.
@@ -659,6 +658,9 @@ type conn struct {
 	noneEnded bool
 
 	startLoc, lastLoc, noneUntilLoc uint8
+	// nStages and nMarks are the stages and marks seen in stagesBuf and marksBuf, until one more than they hold
+	// moves them all to ext (stageList, markList).
+	nStages, nMarks uint8
 
 	// Where stages, marks and ids start: a session setup's three stages, four marks (initialize, its success and
 	// session, initialized) and three exchanges.
@@ -691,6 +693,9 @@ type connExt struct {
 	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
 	expiredBy uint64
 	sessions  []sessionVer // the sessions after the first (conn.sess0), at most maxSessions-1
+	// stages and marks are the connection's, once more than its arrays hold were seen (nil: in the arrays).
+	stages []stageEnt
+	marks  []markEnt
 }
 
 // noExt is what x reads of a connection without ext: all zero, never written.
@@ -1209,7 +1214,7 @@ type keptEx struct {
 
 // marked reports an exchange a mark of the connection names.
 func (c *conn) marked(id uint64) bool {
-	for _, m := range c.marks {
+	for _, m := range c.markList() {
 		if m.ex == id {
 			return true
 		}
@@ -1239,10 +1244,11 @@ func (a *Analyzer) keep(c *conn, r *exRec) {
 func (c *conn) forget() {
 	c.gone = true
 	c.ids = nil
-	c.stages, c.marks = nil, nil
+	c.nStages, c.nMarks = 0, 0
 	c.sess0 = sessionVer{}
 	if e := c.ext; e != nil { // its strings stay, as the connection's own do
 		e.order, e.tools, e.listed, e.view, e.sessions = nil, nil, nil, connView{}, nil
+		e.stages, e.marks = nil, nil
 		e.asIDs, e.rw, e.kept = nil, nil, nil
 	}
 }
@@ -1755,7 +1761,7 @@ func (a *Analyzer) merge(dst, src *conn) {
 	} else {
 		srcX = &noExt
 	}
-	for _, s := range src.stages {
+	for _, s := range src.stageList() {
 		if s.count == 0 {
 			continue
 		}
@@ -1848,14 +1854,15 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 		dst.ext.kept[id] = k
 	}
-	for _, m := range src.marks {
+	for _, m := range src.markList() {
 		if dst.markOf(int(m.m)).before(m.mark()) {
 			dst.setMark(int(m.m), m.mark())
 		}
 	}
-	src.ids, src.marks, src.stages, src.sess0 = nil, nil, nil, sessionVer{}
+	src.ids, src.nMarks, src.nStages, src.sess0 = nil, 0, 0, sessionVer{}
 	if src.ext != nil {
 		src.ext.order, src.ext.kept, src.ext.sessions = nil, nil, nil
+		src.ext.marks, src.ext.stages = nil, nil
 	}
 }
 
@@ -1871,26 +1878,52 @@ func (c *conn) finding(rule string) *Finding {
 
 // stage is the connection's entry of stage i (its index in stageOrder); nil if it saw none, unless add.
 func (c *conn) stage(i int, add bool) *stageEnt {
-	for k := range c.stages {
-		if int(c.stages[k].i) == i {
-			return &c.stages[k]
+	st := c.stageList()
+	for k := range st {
+		if int(st[k].i) == i {
+			return &st[k]
 		}
 	}
 	if !add {
 		return nil
 	}
-	if c.stages == nil {
-		c.stages = c.stagesBuf[:0]
+	e := stageEnt{i: uint8(i)}
+	if c.ext == nil || c.ext.stages == nil {
+		if int(c.nStages) < len(c.stagesBuf) {
+			c.stagesBuf[c.nStages] = e
+			c.nStages++
+			return &c.stagesBuf[c.nStages-1]
+		}
+		x := c.xw()
+		x.stages = append(make([]stageEnt, 0, 2*len(c.stagesBuf)), c.stagesBuf[:]...)
 	}
-	c.stages = append(c.stages, stageEnt{i: uint8(i)})
-	return &c.stages[len(c.stages)-1]
+	x := c.ext
+	x.stages = append(x.stages, e)
+	return &x.stages[len(x.stages)-1]
+}
+
+// stageList is the connection's stages seen: in stagesBuf, or all in ext once more were seen.
+func (c *conn) stageList() []stageEnt {
+	if c.ext != nil && c.ext.stages != nil {
+		return c.ext.stages
+	}
+	return c.stagesBuf[:c.nStages]
+}
+
+// markList is the connection's marks set: in marksBuf, or all in ext once more were set.
+func (c *conn) markList() []markEnt {
+	if c.ext != nil && c.ext.marks != nil {
+		return c.ext.marks
+	}
+	return c.marksBuf[:c.nMarks]
 }
 
 // markOf is the connection's mark of kind m (unset if none).
 func (c *conn) markOf(m int) mark {
-	for k := range c.marks {
-		if int(c.marks[k].m) == m {
-			return c.marks[k].mark()
+	ms := c.markList()
+	for k := range ms {
+		if int(ms[k].m) == m {
+			return ms[k].mark()
 		}
 	}
 	return mark{}
@@ -1898,22 +1931,31 @@ func (c *conn) markOf(m int) mark {
 
 // setMark sets the connection's mark of kind m.
 func (c *conn) setMark(m int, v mark) {
-	for k := range c.marks {
-		if int(c.marks[k].m) == m {
-			c.marks[k] = markEntOf(m, v)
+	ms := c.markList()
+	for k := range ms {
+		if int(ms[k].m) == m {
+			ms[k] = markEntOf(m, v)
 			return
 		}
 	}
-	if c.marks == nil {
-		c.marks = c.marksBuf[:0]
+	e := markEntOf(m, v)
+	if c.ext == nil || c.ext.marks == nil {
+		if int(c.nMarks) < len(c.marksBuf) {
+			c.marksBuf[c.nMarks] = e
+			c.nMarks++
+			return
+		}
+		x := c.xw()
+		x.marks = append(make([]markEnt, 0, 2*len(c.marksBuf)), c.marksBuf[:]...)
 	}
-	c.marks = append(c.marks, markEntOf(m, v))
+	c.ext.marks = append(c.ext.marks, e)
 }
 
 // markTable is every mark of the connection, by kind, for the rules that read many.
 func (c *conn) markTable() (t [numMarks]mark) {
-	for k := range c.marks {
-		t[c.marks[k].m] = c.marks[k].mark()
+	ms := c.markList()
+	for k := range ms {
+		t[ms[k].m] = ms[k].mark()
 	}
 	return t
 }
@@ -2238,7 +2280,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		out.ClientName = c.x().regName
 	}
 	lastSeen := -1
-	for _, s := range c.stages {
+	for _, s := range c.stageList() {
 		if i := int(s.i); s.count > 0 && stageOrder[i] != StageOther && i > lastSeen {
 			lastSeen = i
 		}
@@ -2300,8 +2342,9 @@ func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
 	if c.none {
 		c.noneGen, c.noneEnded = c.gen, ended
 		until := farFuture
-		for k := range c.marks {
-			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(until) {
+		ms := c.markList()
+		for k := range ms {
+			if at := ms[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(until) {
 				until = at // the next mark to pass its grace
 			}
 		}
