@@ -596,66 +596,46 @@ type sessionVer struct{ sid, version string }
 // conn is a connection: what the analysis learned of one client's run. Its fields that hold pointers come first
 // and the others after them (the collector scans an object up to its last pointer), and what a session setup's
 // connection keeps of its stages, marks, exchanges and session is in arrays of its own (stagesBuf...) that its
-// lists start in: one object a connection, rather than five.
+// lists start in: one object a connection, rather than five. What a session setup never sets (its registration,
+// grant and token, tools, rewrites, findings, view, sessions after the first, stages and marks past its
+// arrays...) is in ext, made on demand: the collector reads about 230 bytes of a setup's connection rather than
+// 448.
 type conn struct {
 	id string
 
 	best     signal
 	infoName string // clientInfo name/version
-	regName  string // registered client_name
 	ua       string
 	era      string
 	protocol string
-	clientID string
 	session  string
-	token    string
 	mcpURL   string
-	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sessions holds it per
-	// session id (mcp-remote runs a probe client's session beside the host's, each at its own version), at most
-	// maxSessions of them.
+	// negotiated is the protocol version the latest initialize settled on (legacy sessions); sess0 and
+	// ext.sessions hold it per session id (mcp-remote runs a probe client's session beside the host's, each at its
+	// own version), at most maxSessions of them (setSession, sessionVersion).
 	negotiated string
-	sessions   []sessionVer
-	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
-	// that list's exchange (0: never listed).
-	tools  map[string]bool
-	listed map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
-	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
-	asIDs []string
-	// grantResource is the resource parameter of the latest authorization or token request.
-	grantResource string
-	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
-	rw *rewrites
+	ext        *connExt // nil until one of its fields is set: read through x, written through xw
 
-	stages []stageEnt // the stages seen (stage, addStage)
 	// ids are the exchanges of the connection the analyzer holds, in id order, and holes forgotten ones among
 	// them (compacted away lazily); held counts the exchanges held, and gone says the last one was forgotten.
 	ids []uint64
-	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
-	kept map[uint64]keptEx
 
-	order []*Finding // the findings, one per rule (finding), in the order they were found
-	marks []markEnt  // the marks set (markOf, setMark)
-
-	view        *connView     // nil until Report viewed it (FindingsReport never does)
-	sessionsBuf [1]sessionVer // where sessions starts; the last field with a pointer
+	sess0 sessionVer // the first session's version (sid "": none; a session id is never empty); the last field with a pointer
 
 	// Its first and last exchange's times, and when none (below) ends, as instants (no pointer: a time.Time's
 	// location is one, and three of them after the fields above made the collector read 72 bytes more of every
 	// connection, on every cycle). startAt, lastAt, noneUntilAt read them.
-	start, last, noneUntil          instant
-	startLoc, lastLoc, noneUntilLoc uint8
+	start, last, noneUntil instant
 
 	seq  int
 	slot uint32 // 1 + its slot in Analyzer.connTab, while records name it (0: none)
-	// uaStrength is 8 bytes and pad 16, so that the struct is 888 B: with its malloc header it fills the 896-byte
-	// size class exactly (TestSetupConnectionHeld).
-	uaStrength int
-	_          [16]byte
-	toolsList  uint64
-	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
-	expiredBy uint64
-	holes     int
-	held      int
+	// uaStrength is 4 bytes beside slot, the instants' locations and the lists' counts beside the flags, and 8
+	// bytes of padding, so that the struct is 632 B: with its malloc header it fills the 640-byte size class
+	// exactly (TestSetupConnectionHeld).
+	uaStrength int32
+	_          [8]byte
+	holes      int
+	held       int
 	// gen counts changes; Report reuses the last view of a connection that did not change.
 	gen     uint64
 	noneGen uint64
@@ -677,11 +657,64 @@ type conn struct {
 	none      bool
 	noneEnded bool
 
+	startLoc, lastLoc, noneUntilLoc uint8
+	// nStages and nMarks are the stages and marks seen in stagesBuf and marksBuf, until one more than they hold
+	// moves them all to ext (stageList, markList).
+	nStages, nMarks uint8
+
 	// Where stages, marks and ids start: a session setup's three stages, four marks (initialize, its success and
 	// session, initialized) and three exchanges.
 	stagesBuf [3]stageEnt
 	marksBuf  [4]markEnt
 	idsBuf    [4]uint64
+}
+
+// connExt is what a connection keeps that a session setup (initialize, notifications/initialized, DELETE) never
+// sets: its own object, made when one of them is (xw), so that the collector does not read their nil slots in
+// every setup's connection on every cycle.
+type connExt struct {
+	regName       string // registered client_name
+	clientID      string
+	token         string
+	grantResource string // the resource parameter of the latest authorization or token request
+	// tools are the tool names of the latest tools/list (its pages since the first), at most maxTools; toolsList is
+	// that list's exchange (0: never listed).
+	tools     map[string]bool
+	toolsList uint64
+	listed    map[string]bool // every tool name any tools/list of the connection gave, at most maxTools
+	// asIDs are the authorization server identifiers the latest resource metadata named (at most 8).
+	asIDs []string
+	// rw is what its exchanges said of mcpwatch's proxy rewriting the upstream's own URLs (nil: nothing).
+	rw *rewrites
+	// kept is what the rules about the connection as a whole read of a forgotten exchange its marks name.
+	kept  map[uint64]keptEx
+	order []*Finding // the findings, one per rule (finding), in the order they were found
+	view  connView   // the last view Report built (view nil: none; FindingsReport never builds one)
+	// expiredBy is the exchange that issued the token the MCP endpoint refused as expired.
+	expiredBy uint64
+	sessions  []sessionVer // the sessions after the first (conn.sess0), at most maxSessions-1
+	// stages and marks are the connection's, once more than its arrays hold were seen (nil: in the arrays).
+	stages []stageEnt
+	marks  []markEnt
+}
+
+// noExt is what x reads of a connection without ext: all zero, never written.
+var noExt connExt
+
+// x is the connection's ext to read: noExt when it has none. Never write through it (xw).
+func (c *conn) x() *connExt {
+	if c.ext != nil {
+		return c.ext
+	}
+	return &noExt
+}
+
+// xw is the connection's ext to write, made on demand.
+func (c *conn) xw() *connExt {
+	if c.ext == nil {
+		c.ext = &connExt{}
+	}
+	return c.ext
 }
 
 func (c *conn) startAt() time.Time     { return c.start.time(c.startLoc) }
@@ -1181,12 +1214,13 @@ type keptEx struct {
 
 // marked reports an exchange a mark of the connection names.
 func (c *conn) marked(id uint64) bool {
-	for _, m := range c.marks {
+	for _, m := range c.markList() {
 		if m.ex == id {
 			return true
 		}
 	}
-	return c.expiredBy == id || c.rw != nil && c.rw.first.ex == id
+	e := c.x()
+	return e.expiredBy == id || e.rw != nil && e.rw.first.ex == id
 }
 
 // keep keeps what connFindings reads of an exchange being forgotten, if a mark names it (at most about as many as
@@ -1196,22 +1230,27 @@ func (a *Analyzer) keep(c *conn, r *exRec) {
 	if len(a.toggled(r)) == 0 && !erred || !c.marked(r.id) {
 		return
 	}
-	if c.kept == nil {
-		c.kept = map[uint64]keptEx{}
+	e := c.xw()
+	if e.kept == nil {
+		e.kept = map[uint64]keptEx{}
 	}
-	if len(c.kept) >= 2*(numMarks+2) {
-		maps.DeleteFunc(c.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
+	if len(e.kept) >= 2*(numMarks+2) {
+		maps.DeleteFunc(e.kept, func(id uint64, _ keptEx) bool { return !c.marked(id) })
 	}
-	c.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
+	e.kept[r.id] = keptEx{toggles: a.toggled(r), erred: erred}
 }
 
 // forget lets go of what a connection keeps, once its last exchange was forgotten (Report skips it, sweep drops it).
 func (c *conn) forget() {
 	c.gone = true
-	c.ids, c.order, c.sessions, c.tools, c.listed, c.view = nil, nil, nil, nil, nil, nil
-	c.stages, c.marks = nil, nil
-	c.sessionsBuf = [1]sessionVer{}
-	c.asIDs, c.rw, c.kept = nil, nil, nil
+	c.ids = nil
+	c.nStages, c.nMarks = 0, 0
+	c.sess0 = sessionVer{}
+	if e := c.ext; e != nil { // its strings stay, as the connection's own do
+		e.order, e.tools, e.listed, e.view, e.sessions = nil, nil, nil, connView{}, nil
+		e.stages, e.marks = nil, nil
+		e.asIDs, e.rw, e.kept = nil, nil, nil
+	}
 }
 
 func exEnd(ex *recorder.Exchange) time.Time {
@@ -1543,8 +1582,8 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 	}
 	if ex.Kind != recorder.Outbound {
 		ua := ex.ReqHeaders.Get("User-Agent")
-		if s := a.ua(r, ex); target.ua == "" || s.strength > target.uaStrength {
-			target.ua, target.uaStrength = shared(ua), s.strength
+		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
+			target.ua, target.uaStrength = shared(ua), int32(s.strength)
 		}
 	}
 	switch r.stage() {
@@ -1703,15 +1742,26 @@ func (a *Analyzer) merge(dst, src *conn) {
 	if src.best.better(dst.best) {
 		dst.best = src.best
 	}
-	for _, p := range []struct{ d, s *string }{{&dst.infoName, &src.infoName}, {&dst.regName, &src.regName},
-		{&dst.ua, &src.ua}, {&dst.era, &src.era}, {&dst.protocol, &src.protocol}, {&dst.clientID, &src.clientID},
-		{&dst.session, &src.session}, {&dst.token, &src.token}, {&dst.mcpURL, &src.mcpURL},
-		{&dst.negotiated, &src.negotiated}, {&dst.grantResource, &src.grantResource}} {
+	for _, p := range []struct{ d, s *string }{{&dst.infoName, &src.infoName}, {&dst.ua, &src.ua},
+		{&dst.era, &src.era}, {&dst.protocol, &src.protocol}, {&dst.session, &src.session},
+		{&dst.mcpURL, &src.mcpURL}, {&dst.negotiated, &src.negotiated}} {
 		if *p.d == "" {
 			*p.d = *p.s
 		}
 	}
-	for _, s := range src.stages {
+	srcX := src.ext
+	if srcX != nil {
+		dstX := dst.xw()
+		for _, p := range []struct{ d, s *string }{{&dstX.regName, &srcX.regName}, {&dstX.clientID, &srcX.clientID},
+			{&dstX.token, &srcX.token}, {&dstX.grantResource, &srcX.grantResource}} {
+			if *p.d == "" {
+				*p.d = *p.s
+			}
+		}
+	} else {
+		srcX = &noExt
+	}
+	for _, s := range src.stageList() {
 		if s.count == 0 {
 			continue
 		}
@@ -1724,11 +1774,11 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.lastID, d.stat, d.dur = s.lastID, s.stat, s.dur
 		}
 	}
-	if s := src.rw; s != nil {
-		if dst.rw == nil {
-			dst.rw = &rewrites{}
+	if s := srcX.rw; s != nil {
+		if dst.ext.rw == nil {
+			dst.ext.rw = &rewrites{}
 		}
-		d := dst.rw
+		d := dst.ext.rw
 		if !d.first.set() || s.first.set() && s.first.before(d.first) {
 			d.first = s.first
 		}
@@ -1746,8 +1796,11 @@ func (a *Analyzer) merge(dst, src *conn) {
 			d.to = s.to
 		}
 	}
-	if dst.expiredBy == 0 {
-		dst.expiredBy, dst.expiredHasRT = src.expiredBy, src.expiredHasRT
+	if dst.x().expiredBy == 0 {
+		if srcX.expiredBy != 0 {
+			dst.ext.expiredBy = srcX.expiredBy // srcX is src's ext: dst has one
+		}
+		dst.expiredHasRT = src.expiredHasRT
 	}
 	merged := make([]uint64, 0, len(dst.ids)+len(src.ids))
 	i, j := 0, 0
@@ -1767,48 +1820,55 @@ func (a *Analyzer) merge(dst, src *conn) {
 		}
 	}
 	a.freeConn(src)
-	for _, f := range src.order {
+	for _, f := range srcX.order {
 		if g := dst.finding(f.Rule); g != nil {
 			g.Count += f.Count
 			continue
 		}
-		dst.order = append(dst.order, f)
+		dst.ext.order = append(dst.ext.order, f)
 	}
-	for _, s := range src.sessions {
+	if src.sess0.sid != "" {
+		dst.setSession(src.sess0.sid, src.sess0.version)
+	}
+	for _, s := range srcX.sessions {
 		dst.setSession(s.sid, s.version)
 	}
-	if src.toolsList > dst.toolsList {
-		dst.tools, dst.toolsList, dst.stale = src.tools, src.toolsList, src.stale
+	if srcX.toolsList > dst.x().toolsList { // srcX is src's ext: dst has one
+		dst.ext.tools, dst.ext.toolsList, dst.stale = srcX.tools, srcX.toolsList, src.stale
 	}
-	for n := range src.listed {
-		if dst.listed == nil {
-			dst.listed = map[string]bool{}
+	for n := range srcX.listed {
+		if dst.ext.listed == nil {
+			dst.ext.listed = map[string]bool{}
 		}
-		if len(dst.listed) < maxTools {
-			dst.listed[n] = true
+		if len(dst.ext.listed) < maxTools {
+			dst.ext.listed[n] = true
 		}
 	}
 	dst.unusedRT = dst.unusedRT || src.unusedRT
 	dst.echoed = dst.echoed || src.echoed
 	dst.mcp = dst.mcp || src.mcp
 	dst.probe = dst.probe && src.probe
-	for id, k := range src.kept {
-		if dst.kept == nil {
-			dst.kept = map[uint64]keptEx{}
+	for id, k := range srcX.kept {
+		if dst.ext.kept == nil {
+			dst.ext.kept = map[uint64]keptEx{}
 		}
-		dst.kept[id] = k
+		dst.ext.kept[id] = k
 	}
-	for _, m := range src.marks {
+	for _, m := range src.markList() {
 		if dst.markOf(int(m.m)).before(m.mark()) {
 			dst.setMark(int(m.m), m.mark())
 		}
 	}
-	src.order, src.ids, src.sessions, src.kept, src.marks, src.stages = nil, nil, nil, nil, nil, nil
+	src.ids, src.nMarks, src.nStages, src.sess0 = nil, 0, 0, sessionVer{}
+	if src.ext != nil {
+		src.ext.order, src.ext.kept, src.ext.sessions = nil, nil, nil
+		src.ext.marks, src.ext.stages = nil, nil
+	}
 }
 
 // finding is the connection's finding of a rule, or nil.
 func (c *conn) finding(rule string) *Finding {
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		if f.Rule == rule {
 			return f
 		}
@@ -1818,26 +1878,52 @@ func (c *conn) finding(rule string) *Finding {
 
 // stage is the connection's entry of stage i (its index in stageOrder); nil if it saw none, unless add.
 func (c *conn) stage(i int, add bool) *stageEnt {
-	for k := range c.stages {
-		if int(c.stages[k].i) == i {
-			return &c.stages[k]
+	st := c.stageList()
+	for k := range st {
+		if int(st[k].i) == i {
+			return &st[k]
 		}
 	}
 	if !add {
 		return nil
 	}
-	if c.stages == nil {
-		c.stages = c.stagesBuf[:0]
+	e := stageEnt{i: uint8(i)}
+	if c.ext == nil || c.ext.stages == nil {
+		if int(c.nStages) < len(c.stagesBuf) {
+			c.stagesBuf[c.nStages] = e
+			c.nStages++
+			return &c.stagesBuf[c.nStages-1]
+		}
+		x := c.xw()
+		x.stages = append(make([]stageEnt, 0, 2*len(c.stagesBuf)), c.stagesBuf[:]...)
 	}
-	c.stages = append(c.stages, stageEnt{i: uint8(i)})
-	return &c.stages[len(c.stages)-1]
+	x := c.ext
+	x.stages = append(x.stages, e)
+	return &x.stages[len(x.stages)-1]
+}
+
+// stageList is the connection's stages seen: in stagesBuf, or all in ext once more were seen.
+func (c *conn) stageList() []stageEnt {
+	if c.ext != nil && c.ext.stages != nil {
+		return c.ext.stages
+	}
+	return c.stagesBuf[:c.nStages]
+}
+
+// markList is the connection's marks set: in marksBuf, or all in ext once more were set.
+func (c *conn) markList() []markEnt {
+	if c.ext != nil && c.ext.marks != nil {
+		return c.ext.marks
+	}
+	return c.marksBuf[:c.nMarks]
 }
 
 // markOf is the connection's mark of kind m (unset if none).
 func (c *conn) markOf(m int) mark {
-	for k := range c.marks {
-		if int(c.marks[k].m) == m {
-			return c.marks[k].mark()
+	ms := c.markList()
+	for k := range ms {
+		if int(ms[k].m) == m {
+			return ms[k].mark()
 		}
 	}
 	return mark{}
@@ -1845,22 +1931,31 @@ func (c *conn) markOf(m int) mark {
 
 // setMark sets the connection's mark of kind m.
 func (c *conn) setMark(m int, v mark) {
-	for k := range c.marks {
-		if int(c.marks[k].m) == m {
-			c.marks[k] = markEntOf(m, v)
+	ms := c.markList()
+	for k := range ms {
+		if int(ms[k].m) == m {
+			ms[k] = markEntOf(m, v)
 			return
 		}
 	}
-	if c.marks == nil {
-		c.marks = c.marksBuf[:0]
+	e := markEntOf(m, v)
+	if c.ext == nil || c.ext.marks == nil {
+		if int(c.nMarks) < len(c.marksBuf) {
+			c.marksBuf[c.nMarks] = e
+			c.nMarks++
+			return
+		}
+		x := c.xw()
+		x.marks = append(make([]markEnt, 0, 2*len(c.marksBuf)), c.marksBuf[:]...)
 	}
-	c.marks = append(c.marks, markEntOf(m, v))
+	c.ext.marks = append(c.ext.marks, e)
 }
 
 // markTable is every mark of the connection, by kind, for the rules that read many.
 func (c *conn) markTable() (t [numMarks]mark) {
-	for k := range c.marks {
-		t[c.marks[k].m] = c.marks[k].mark()
+	ms := c.markList()
+	for k := range ms {
+		t[ms[k].m] = ms[k].mark()
 	}
 	return t
 }
@@ -1870,26 +1965,41 @@ const maxSessions = 64
 
 // setSession records the version a session's initialize negotiated.
 func (c *conn) setSession(sid, version string) {
-	for i := range c.sessions {
-		if c.sessions[i].sid == sid {
-			c.sessions[i].version = version
-			return
+	if s := c.findSession(sid); s != nil {
+		s.version = version
+		return
+	}
+	switch {
+	case c.sess0.sid == "":
+		c.sess0 = sessionVer{sid: sid, version: version}
+	case 1+len(c.x().sessions) < maxSessions:
+		e := c.xw()
+		e.sessions = append(e.sessions, sessionVer{sid: sid, version: version})
+	}
+}
+
+// findSession is the connection's entry of session sid, or nil.
+func (c *conn) findSession(sid string) *sessionVer {
+	if sid == "" {
+		return nil
+	}
+	if c.sess0.sid == sid {
+		return &c.sess0
+	}
+	if e := c.ext; e != nil {
+		for i := range e.sessions {
+			if e.sessions[i].sid == sid {
+				return &e.sessions[i]
+			}
 		}
 	}
-	if c.sessions == nil {
-		c.sessions = c.sessionsBuf[:0]
-	}
-	if len(c.sessions) < maxSessions {
-		c.sessions = append(c.sessions, sessionVer{sid: sid, version: version})
-	}
+	return nil
 }
 
 // sessionVersion is the version negotiated for a session: its own initialize's, else the connection's latest.
 func (c *conn) sessionVersion(sid string) string {
-	for _, s := range c.sessions {
-		if s.sid == sid {
-			return s.version
-		}
+	if s := c.findSession(sid); s != nil {
+		return s.version
 	}
 	return c.negotiated
 }
@@ -1993,8 +2103,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 			take(s)
 			take(softwareIDSignal(str(p, "software_id")))
 			take(lookup(clients.ClientURI, str(p, "client_uri")))
-			if s.name != "" && c.regName == "" {
-				c.regName = s.name
+			if s.name != "" && c.x().regName == "" {
+				c.xw().regName = s.name
 			}
 			take(scopeSignal(str(p, "scope")))
 		}
@@ -2017,8 +2127,8 @@ func (a *Analyzer) observeClient(r *exRec, ex *recorder.Exchange, c *conn) {
 				take(redirectSignal(u))
 			}
 			take(lookup(clients.ClientURI, str(o, "client_uri")))
-			if n := str(o, "client_name"); n != "" && c.regName == "" {
-				c.regName = n
+			if n := str(o, "client_name"); n != "" && c.x().regName == "" {
+				c.xw().regName = n
 			}
 		}
 	default:
@@ -2147,7 +2257,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		absKey.WriteString(f.Key())
 		absKey.WriteByte(' ')
 	}
-	if v := c.view; v != nil && v.gen == c.gen && v.abs == absKey.String() {
+	if v := &c.x().view; v.view != nil && v.gen == c.gen && v.abs == absKey.String() {
 		return v.view
 	}
 	out := &Connection{
@@ -2157,9 +2267,9 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		UserAgent:  c.ua,
 		Era:        c.era,
 		Protocol:   c.protocol,
-		ClientID:   c.clientID,
+		ClientID:   c.x().clientID,
 		SessionID:  c.session,
-		Token:      c.token,
+		Token:      c.x().token,
 		MCPURL:     c.mcpURL,
 		Start:      c.startAt(),
 		Last:       c.lastAt(),
@@ -2167,10 +2277,10 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 	}
 	c.shared = true
 	if out.ClientName == "" {
-		out.ClientName = c.regName
+		out.ClientName = c.x().regName
 	}
 	lastSeen := -1
-	for _, s := range c.stages {
+	for _, s := range c.stageList() {
 		if i := int(s.i); s.count > 0 && stageOrder[i] != StageOther && i > lastSeen {
 			lastSeen = i
 		}
@@ -2182,7 +2292,7 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 	}
 	out.Stages = make([]StageState, 0, n)
-	out.Findings = make([]Finding, 0, len(c.order))
+	out.Findings = make([]Finding, 0, len(c.x().order))
 	for i, st := range stageOrder {
 		s := c.stage(i, false)
 		if (st == StageOther || st == StageLogin) && (s == nil || s.count == 0) {
@@ -2196,22 +2306,19 @@ func (a *Analyzer) connection(c *conn, now time.Time) *Connection {
 		}
 		out.Stages = append(out.Stages, ss)
 	}
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		g := *f
 		g.Connection = c.id
 		out.Findings = append(out.Findings, g)
 	}
 	out.Findings = append(out.Findings, abs...)
-	if c.view == nil {
-		c.view = &connView{}
-	}
-	*c.view = connView{view: out, gen: c.gen, abs: absKey.String()}
+	c.xw().view = connView{view: out, gen: c.gen, abs: absKey.String()}
 	return out
 }
 
 // appendFindings appends a connection's findings to fs as its view lists them (connection).
 func (a *Analyzer) appendFindings(fs []Finding, c *conn, now time.Time) []Finding {
-	for _, f := range c.order {
+	for _, f := range c.x().order {
 		g := *f
 		g.Connection = c.id
 		fs = append(fs, g)
@@ -2235,8 +2342,9 @@ func (a *Analyzer) absence(c *conn, now time.Time) []Finding {
 	if c.none {
 		c.noneGen, c.noneEnded = c.gen, ended
 		until := farFuture
-		for k := range c.marks {
-			if at := c.marks[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(until) {
+		ms := c.markList()
+		for k := range ms {
+			if at := ms[k].mark().at.Add(a.opts.Grace); !now.After(at) && at.Before(until) {
 				until = at // the next mark to pass its grace
 			}
 		}

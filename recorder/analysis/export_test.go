@@ -51,9 +51,12 @@ func (a *Analyzer) Kept() Kept {
 		Keys: len(a.keys), Weak: len(a.weak), Hosts: len(a.hosts), Tokens: len(a.toks), RefreshUses: len(a.rts),
 		Clients: len(a.cids), Streams: len(a.sse) + len(a.sseByID)}
 	for _, c := range a.conns {
-		k.Findings += len(c.order)
+		k.Findings += len(c.x().order)
 		k.IDs += len(c.ids)
-		k.Sessions += len(c.sessions)
+		k.Sessions += len(c.x().sessions)
+		if c.sess0.sid != "" {
+			k.Sessions++
+		}
 	}
 	return k
 }

@@ -42,7 +42,8 @@ func (a *Analyzer) fire(r *exRec, c *conn, rl *Rule, summary string) {
 	}
 	f := &Finding{Rule: rule, Severity: rl.Severity, Summary: summary, Fix: rl.Fix, Source: rl.Source,
 		ExchangeID: r.id, Toggle: blame(rl, a.toggled(r)), At: r.startAt(), Count: 1}
-	c.order = append(c.order, f)
+	e := c.xw()
+	e.order = append(e.order, f)
 }
 
 // checkOpen runs the rules that a stream's response headers already decide, while the stream is open.
@@ -252,19 +253,20 @@ func (a *Analyzer) checkProxy(r *exRec, ex *recorder.Exchange, c *conn) bool {
 				where = "the " + h + " header of " + ex.Method + " " + ex.Path()
 			}
 		}
-		if c.rw == nil {
-			c.rw = &rewrites{}
+		e := c.xw()
+		if e.rw == nil {
+			e.rw = &rewrites{}
 		}
-		if !c.rw.first.set() {
-			c.rw.first = mark{at: r.startAt(), ex: r.id}
+		if !e.rw.first.set() {
+			e.rw.first = mark{at: r.startAt(), ex: r.id}
 		}
-		if len(c.rw.where) < maxRewrites && !slices.Contains(c.rw.where, where) {
-			c.rw.where = append(c.rw.where, where)
+		if len(e.rw.where) < maxRewrites && !slices.Contains(e.rw.where, where) {
+			e.rw.where = append(e.rw.where, where)
 		}
-		if !slices.Contains(c.rw.from, rw.From) {
-			c.rw.from = append(c.rw.from, rw.From)
+		if !slices.Contains(e.rw.from, rw.From) {
+			e.rw.from = append(e.rw.from, rw.From)
 		}
-		c.rw.to = rw.To
+		e.rw.to = rw.To
 		c.gen++
 	}
 	if ex.Status < 500 {
@@ -331,7 +333,7 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 		c.mark(mUsed, r) // presented, if refused
 		if !tk.expires.IsZero() && !ex.Start.Before(tk.expires) {
 			c.mark(mExpired401, r)
-			c.expiredBy = tk.issued.ex
+			c.xw().expiredBy = tk.issued.ex
 			c.expiredHasRT = tk.hasRT
 			return
 		}
@@ -372,7 +374,7 @@ func (a *Analyzer) checkResourceMetadata(r *exRec, ex *recorder.Exchange, c *con
 	if len(ids) == 0 {
 		a.fire(r, c, ruleResourceMetadataNoAuthorizationServers, fmt.Sprintf("The resource metadata at %s lists no authorization_servers.", what))
 	}
-	c.asIDs = slices.Clone(ids[:min(len(ids), 8)])
+	c.xw().asIDs = slices.Clone(ids[:min(len(ids), 8)])
 	res := str(o, "resource")
 	b := base(ex)
 	suffix := ""
@@ -447,7 +449,7 @@ func (a *Analyzer) checkAuthMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 	// "https://h/" is served at the same URL as "https://h": it is consistent when that is the identifier the
 	// resource metadata named (the one the client compares the issuer with).
 	if iss, want := str(o, "issuer"), expectedIssuer(ex); iss != "" && want != "" && iss != want &&
-		!(iss == want+"/" && slices.Contains(c.asIDs, iss)) {
+		!(iss == want+"/" && slices.Contains(c.x().asIDs, iss)) {
 		a.fire(r, c, ruleAuthMetadataIssuerMismatch, fmt.Sprintf("The metadata at %s gives issuer %s; a document at this URL must give %s.", what, iss, want))
 	}
 	var cimd bool
@@ -498,11 +500,11 @@ func (a *Analyzer) checkRegister(r *exRec, ex *recorder.Exchange, c *conn) {
 		if len(registered) == 0 {
 			registered = redirects
 		}
-		if c.unusedRT && c.clientID != "" && c.clientID != cid {
-			a.fire(r, c, ruleRegisterInsteadOfRefresh, fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.clientID))
+		if c.unusedRT && c.x().clientID != "" && c.x().clientID != cid {
+			a.fire(r, c, ruleRegisterInsteadOfRefresh, fmt.Sprintf("The client registered again (new client id %s, was %s) although it holds a refresh token it never used.", cid, c.x().clientID))
 		}
 		a.cids[cid] = &client{redirects: registered, secret: str(o, "client_secret") != "" && method != "none", ex: r.id}
-		c.clientID = cid
+		c.xw().clientID = cid
 		for _, ru := range registered {
 			if u, err := url.Parse(ru); err == nil && u.Scheme == "http" && !isLoopbackURL(u) {
 				a.fire(r, c, ruleRegisterInsecureRedirect, fmt.Sprintf("The server registered %s, a plain-http redirect URI that is not loopback.", ru))
@@ -591,7 +593,7 @@ func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn)
 		a.fire(r, c, ruleClientMetadataInvalid, fmt.Sprintf("The client ID metadata document %s lacks client_name or redirect_uris.", what))
 	}
 	a.cids[what] = &client{redirects: strs(o, "redirect_uris"), ex: r.id}
-	c.clientID = what
+	c.xw().clientID = what
 }
 
 func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
@@ -608,7 +610,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 	}
 	if cid != "" {
-		c.clientID = cid
+		c.xw().clientID = cid
 	}
 	if r.stage() == StageAuthorize && (q.Get("response_type") != "" || cid != "") {
 		switch m := q.Get("code_challenge_method"); {
@@ -621,7 +623,7 @@ func (a *Analyzer) checkAuthorize(r *exRec, ex *recorder.Exchange, c *conn) {
 			c.mark(mNoResource, r) // judged with the connection, once its protocol version is known
 		} else {
 			a.checkResourceParam(r, c, res, "authorization request")
-			c.grantResource = res
+			c.xw().grantResource = res
 		}
 	}
 	st := ex.Status
@@ -702,8 +704,8 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 	if cid == "" {
 		cid = basicUser(ex)
 	}
-	if cid != "" && c.clientID == "" {
-		c.clientID = cid
+	if cid != "" && c.x().clientID == "" {
+		c.xw().clientID = cid
 	}
 	if r.stage() == StageToken {
 		c.mark(mTokenReq, r)
@@ -718,7 +720,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 	res := p.Get("resource")
 	if res != "" {
 		a.checkResourceParam(r, c, res, "token request")
-		c.grantResource = res
+		c.xw().grantResource = res
 	}
 	o := object(ex.RespBody.Data)
 	st := ex.Status
@@ -745,7 +747,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 		}
 		rt := str(o, "refresh_token")
 		if res == "" {
-			res = c.grantResource
+			res = c.x().grantResource
 		}
 		issued := mark{at: r.startAt(), ex: r.id}
 		tk := &token{issued: issued, resource: res, hasRT: rt != ""}
@@ -758,7 +760,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			a.toks["tok:"+hashSecret(rt)] = &token{issued: issued, refresh: true}
 		}
 		c.mark(mIssued, r)
-		c.token = "sha256:" + h
+		c.xw().token = "sha256:" + h
 		c.unusedRT = rt != ""
 	case st >= 400:
 		code, desc := str(o, "error"), str(o, "error_description")
@@ -826,8 +828,8 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	if t := a.tokKey(r, ex); t != "" && st != 401 {
 		if tk := a.token(t); tk != nil && !tk.refresh {
 			c.mark(mUsed, r)
-			if h := strings.TrimPrefix(t, "tok:"); strings.TrimPrefix(c.token, "sha256:") != h || c.token == "" {
-				c.token = "sha256:" + h // once per token, not per exchange
+			if h := strings.TrimPrefix(t, "tok:"); strings.TrimPrefix(c.x().token, "sha256:") != h || c.x().token == "" {
+				c.xw().token = "sha256:" + h // once per token, not per exchange
 			}
 		}
 	}
@@ -906,25 +908,26 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 	if v, _ := jsonscan.Member(res, "tools"); json.Unmarshal(v, &tools) != nil {
 		return
 	}
-	if str(a.rpcParams(ex), "cursor") == "" || c.tools == nil {
-		c.tools = make(map[string]bool, min(len(tools), maxTools))
+	e := c.xw()
+	if str(a.rpcParams(ex), "cursor") == "" || e.tools == nil {
+		e.tools = make(map[string]bool, min(len(tools), maxTools))
 	}
-	if c.listed == nil {
-		c.listed = map[string]bool{}
+	if e.listed == nil {
+		e.listed = map[string]bool{}
 	}
 	for _, t := range tools {
-		if len(c.tools) >= maxTools {
+		if len(e.tools) >= maxTools {
 			break
 		}
-		c.tools[t.Name] = true
-		if len(c.listed) < maxTools {
-			c.listed[t.Name] = true
+		e.tools[t.Name] = true
+		if len(e.listed) < maxTools {
+			e.listed[t.Name] = true
 		}
 	}
-	c.toolsList = r.id
+	e.toolsList = r.id
 	c.stale = false
-	for n := range c.listed {
-		if !c.tools[n] {
+	for n := range e.listed {
+		if !e.tools[n] {
 			c.stale = true // a name an earlier list gave is gone: calls are worth checking
 			break
 		}
@@ -934,14 +937,14 @@ func (a *Analyzer) noteTools(r *exRec, ex *recorder.Exchange, c *conn) {
 // checkToolListed: a tool an earlier tools/list gave that the latest one does not is called from a stale list.
 // (A name no list ever gave is the client's own mistake, answered with the call's error.)
 func (a *Analyzer) checkToolListed(r *exRec, ex *recorder.Exchange, c *conn) {
-	if !c.stale || len(c.tools) >= maxTools {
+	if !c.stale || len(c.x().tools) >= maxTools {
 		return // no tool an earlier list gave is missing from the latest: nothing to parse
 	}
 	name := str(a.rpcParams(ex), "name")
-	if name == "" || c.tools[name] || !c.listed[name] {
+	if name == "" || c.x().tools[name] || !c.x().listed[name] {
 		return
 	}
-	a.fire(r, c, ruleToolNotListed, fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.toolsList))
+	a.fire(r, c, ruleToolNotListed, fmt.Sprintf("The client called tool %q, which the latest tools/list (request %d) does not have: it calls from a stale tool list.", name, c.x().toolsList))
 }
 
 // roundDuration rounds to the second, or to the millisecond below one.
@@ -1091,7 +1094,7 @@ func (a *Analyzer) erred(c *conn, id uint64) bool {
 	if r := a.rec(id); r != nil {
 		return a.recErred(r)
 	}
-	return c.kept[id].erred
+	return c.x().kept[id].erred
 }
 
 func (a *Analyzer) recErred(r *exRec) bool {
@@ -1107,7 +1110,7 @@ func (a *Analyzer) recErred(r *exRec) bool {
 func (a *Analyzer) togglesOf(c *conn, ids ...uint64) []string {
 	var names []string
 	for _, id := range ids {
-		toggles := c.kept[id].toggles
+		toggles := c.x().kept[id].toggles
 		if r := a.rec(id); r != nil {
 			toggles = a.toggled(r)
 		}
@@ -1153,7 +1156,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 		if !c.expiredHasRT {
 			s += " (no refresh token was issued)"
 		}
-		add(ruleTokenExpiredNoRefresh, s+".", m[mExpired401], c.expiredBy)
+		add(ruleTokenExpiredNoRefresh, s+".", m[mExpired401], c.x().expiredBy)
 	}
 	if late(m[mInitSession]) && m[mInitialized].before(m[mInitSession]) {
 		add(ruleInitializedMissing, fmt.Sprintf("initialize succeeded %s and the client never sent notifications/initialized.", ago(m[mInitSession])), m[mInitSession])
@@ -1200,7 +1203,7 @@ func (a *Analyzer) connFindings(c *conn, now time.Time) []Finding {
 			add(ruleAuthorizeNoResource, "The authorization request carries no resource parameter (RFC 8707).", x)
 		}
 	}
-	if w := c.rw; w != nil && w.first.set() {
+	if w := c.x().rw; w != nil && w.first.set() {
 		add(ruleUpstreamURLRewritten, fmt.Sprintf("The upstream names itself %s, which a remote client cannot follow, in %s; mcpwatch rewrote it to %s.",
 			strings.Join(w.from, " and "), strings.Join(w.where, ", "), w.to), w.first)
 	}
