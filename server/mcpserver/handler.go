@@ -271,27 +271,25 @@ func isPrimingEvent(p []byte) bool {
 		bytes.Count(p, []byte("\n")) == 4
 }
 
-// release marks the handler returned, and reports whether a flush was held: the timer touches the writer no more.
-// ServeHTTP defers it, so that a handler that panics with a flush held (a panic the recorder's middleware recovers
-// before returning to net/http) leaves no timer that flushes the writer after net/http took it back (its buffers
-// then serve the connection's next response, or another connection's).
-func (m *methodNotFoundWriter) release() (held bool) {
+// release marks the handler returned, and flushes a priming event still held (its answer never came, or the
+// handler panicked): out now, not after what runs once the handler returned (the recorder's completion, which on a
+// panic its middleware runs after recovering it) nor, on a panic with http.ErrAbortHandler, dropped with the
+// response's buffer by net/http. The timer touches the writer no more. ServeHTTP defers it, so that a handler that
+// panics with a flush held leaves no timer that flushes the writer after net/http took it back (its buffers then
+// serve the connection's next response, or another connection's).
+func (m *methodNotFoundWriter) release() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.finished = true
 	if m.holding {
-		held = true
 		m.holding = false
 		m.hold.Stop()
+		http.NewResponseController(m.ResponseWriter).Flush()
 	}
-	return held
 }
 
 func (m *methodNotFoundWriter) finish(call peeked) {
-	if m.release() {
-		// A priming event whose answer never came: out now, not after what runs once the handler returned.
-		http.NewResponseController(m.ResponseWriter).Flush()
-	}
+	m.release()
 	if !m.held {
 		return
 	}

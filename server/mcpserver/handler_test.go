@@ -842,3 +842,33 @@ func TestFlushHeldAtMostFlushHold(t *testing.T) {
 		t.Errorf("a first event that is not a priming event: %d flushes, want 1", n)
 	}
 }
+
+// TestHeldPrimingFlushedWhenHandlerPanics (review19c): a handler that panics with its priming event's flush held
+// (the recorder's middleware recovers the panic, completes its record, then returns to net/http) gets the priming
+// event out as the panic leaves ServeHTTP (its deferred release), not after the recorder's completion, nor never
+// (net/http drops an unflushed response buffer on http.ErrAbortHandler).
+func TestHeldPrimingFlushedWhenHandlerPanics(t *testing.T) {
+	defer func(d time.Duration) { flushHold = d }(flushHold)
+	flushHold = time.Minute // only the release may flush it
+	rec := &flushRecorder{ResponseRecorder: httptest.NewRecorder()}
+	m := &methodNotFoundWriter{ResponseWriter: rec}
+	m.Header().Set("Content-Type", "text/event-stream")
+	m.WriteHeader(http.StatusOK)
+	m.Write([]byte("event: prime\nid: s_0\ndata: \n\n"))
+	m.Flush()
+	if n := rec.n.Load(); n != 0 {
+		t.Fatalf("the priming event was flushed at once (%d)", n)
+	}
+	func() {
+		defer func() { recover() }() // the recorder's middleware
+		defer m.release()            // as ServeHTTP defers it
+		panic(http.ErrAbortHandler)
+	}()
+	if n := rec.n.Load(); n != 1 {
+		t.Errorf("a priming event held when the handler panicked: %d flushes as it returned, want 1", n)
+	}
+	m.release() // a second release (finish after the deferred one) flushes nothing more
+	if n := rec.n.Load(); n != 1 {
+		t.Errorf("%d flushes after a second release, want 1", n)
+	}
+}
