@@ -43,7 +43,7 @@ func scanRPC(raws []rawRPC, body []byte, limit int) (_ []rawRPC, rest int, ok bo
 		}
 		switch {
 		case limit >= 0 && len(raws) >= limit: // beyond the limit: checked and counted, not read
-			if s.i = jsonscan.SkipValid(s.b, s.i, 1); s.i < 0 {
+			if s.i = jsonscan.SkipValidDeep(s.b, s.i, 1, &s.deep); s.i < 0 {
 				return nil, 0, false
 			}
 			rest++
@@ -80,6 +80,9 @@ var litNull = []byte("null")
 type rpcScanner struct {
 	b []byte
 	i int
+	// deep is the level words of the members deeper than 128 levels (jsonscan.SkipValidDeep): allocated once a
+	// body, not once a member
+	deep []uint64
 }
 
 func (s *rpcScanner) ws() {
@@ -161,7 +164,7 @@ func (s *rpcScanner) object(open int) (r rawRPC, ok bool) {
 			return r, false
 		}
 		start := s.i
-		if s.i = jsonscan.SkipValid(s.b, s.i, open+1); s.i < 0 {
+		if s.i = jsonscan.SkipValidDeep(s.b, s.i, open+1, &s.deep); s.i < 0 {
 			return r, false
 		}
 		k := key(s.b[start:s.i])
@@ -172,7 +175,7 @@ func (s *rpcScanner) object(open int) (r rawRPC, ok bool) {
 		s.i++
 		s.ws()
 		start = s.i
-		if s.i = jsonscan.SkipValid(s.b, s.i, open+1); s.i < 0 {
+		if s.i = jsonscan.SkipValidDeep(s.b, s.i, open+1, &s.deep); s.i < 0 {
 			return r, false
 		}
 		v := s.b[start:s.i]

@@ -15,13 +15,18 @@ func Valid(b []byte) bool {
 // them, as json.Valid counts them in the whole document). A reader that walks a document's outer levels itself
 // checks its values with it, so that the document is read once (Valid is SkipValid of the whole document). A
 // string, number or literal is checked without more: a reader calls it for each member it skips.
-func SkipValid(b []byte, i, open int) int {
+func SkipValid(b []byte, i, open int) int { return SkipValidDeep(b, i, open, nil) }
+
+// SkipValidDeep is SkipValid that keeps the level words of a value deeper than 128 levels in *deep (nil: not
+// kept), allocated once and reused by the next call: a reader that checks many members with it (a stranger's
+// body of many members each more than 128 levels deep) allocates them once a body rather than once a member.
+func SkipValidDeep(b []byte, i, open int, deep *[]uint64) int {
 	if i >= len(b) {
 		return -1
 	}
 	switch b[i] {
 	case '{', '[':
-		return skipValidNested(b, i, open)
+		return skipValidNested(b, i, open, deep)
 	case '"':
 		return validString(b, i)
 	case 't':
@@ -36,7 +41,7 @@ func SkipValid(b []byte, i, open int) int {
 
 // skipValidNested is SkipValid of an array or object: one loop over its values, the kind of each level open (object
 // or array) a bit in a word of its own; the words for more than 128 levels are allocated when a value goes that deep.
-func skipValidNested(b []byte, i, open int) int {
+func skipValidNested(b []byte, i, open int, deep *[]uint64) int {
 	var shallow [2]uint64
 	inObject := shallow[:] // a bit a level (from open on): whether that level is an object
 	depth := open
@@ -52,7 +57,7 @@ func skipValidNested(b []byte, i, open int) int {
 			}
 			l := depth - open
 			if l/64 >= len(inObject) {
-				inObject = deeperLevels(inObject)
+				inObject = deeperLevels(inObject, deep)
 			}
 			if c == '{' {
 				inObject[l/64] |= 1 << (l % 64)
@@ -124,10 +129,19 @@ func skipValidNested(b []byte, i, open int) int {
 	}
 }
 
-// deeperLevels is levels with room for every level a value can open.
-func deeperLevels(levels []uint64) []uint64 {
-	all := make([]uint64, maxJSONDepth/64+1)
-	copy(all, levels)
+// deeperLevels is levels with room for every level a value can open: *deep when kept (nil: not kept), else new.
+func deeperLevels(levels []uint64, deep *[]uint64) []uint64 {
+	var all []uint64
+	if deep != nil {
+		all = *deep
+	}
+	if all == nil {
+		all = make([]uint64, maxJSONDepth/64+1)
+		if deep != nil {
+			*deep = all
+		}
+	}
+	copy(all, levels) // the words past them are set as their levels open
 	return all
 }
 

@@ -85,6 +85,14 @@ func skipValidAgrees(t *testing.T, b []byte, open int) {
 	doc := strings.Repeat("[", open) + string(v) + strings.Repeat("]", open)
 	end := SkipValid(v, 0, open)
 	got := end >= 0 && SkipSpace(v, end) == len(v)
+	// with level words kept from an earlier value, all of them set (SkipValidDeep reuses them): the same answer
+	dirty := make([]uint64, maxJSONDepth/64+1)
+	for i := range dirty {
+		dirty[i] = ^uint64(0)
+	}
+	if deep := SkipValidDeep(v, 0, open, &dirty); deep != end {
+		t.Fatalf("SkipValidDeep(%.80q, 0, %d) with used level words = %d, SkipValid %d", v, open, deep, end)
+	}
 	if want := json.Valid(v) && json.Valid([]byte(doc)); got != want {
 		t.Fatalf("SkipValid(%.80q, 0, %d) = %d, json.Valid says %v", v, open, end, want)
 	}
