@@ -193,9 +193,7 @@ func TestUpstreamCopyInFlightAnswersGet(t *testing.T) {
 			}
 			time.Sleep(time.Millisecond)
 		}
-		store.mu.Lock()
-		lazy := len(store.lazy)
-		store.mu.Unlock()
+		lazy := lazyEntries(store)
 		if want := map[bool]int{false: 2, true: 0}[began]; lazy != want { // the client's exchange and its copy (rpc19b)
 			t.Errorf("began %v: %d exchanges begun without a snapshot, want %d", began, lazy, want)
 		}
@@ -215,9 +213,7 @@ func TestUpstreamCopyInFlightAnswersGet(t *testing.T) {
 		if ex := store.Get(2); ex == nil || ex.State != StateComplete || len(ex.RPC) != 2 {
 			t.Errorf("began %v: the upstream copy completed: %+v", began, ex)
 		}
-		store.mu.Lock()
-		lazy = len(store.lazy)
-		store.mu.Unlock()
+		lazy = lazyEntries(store)
 		if lazy != 0 {
 			t.Errorf("began %v: %d exchanges still begun without a snapshot", began, lazy)
 		}
@@ -324,4 +320,11 @@ func TestSameRequestBodyInPlace(t *testing.T) {
 			t.Errorf("%s: the body %q", tc.name, b.Data)
 		}
 	}
+}
+
+// lazyEntries is how many exchanges in flight the store holds begun without a snapshot (Store.beginLazy).
+func lazyEntries(s *Store) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.lazy)
 }

@@ -46,9 +46,7 @@ func TestInboundInFlightAnswersGet(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the handler was not reached")
 		}
-		store.mu.Lock()
-		lazy := len(store.lazy)
-		store.mu.Unlock()
+		lazy := lazyEntries(store)
 		if want := map[bool]int{false: 1, true: 0}[began]; lazy != want {
 			t.Errorf("began %v: %d exchanges begun without a snapshot, want %d", began, lazy, want)
 		}
@@ -68,9 +66,7 @@ func TestInboundInFlightAnswersGet(t *testing.T) {
 		if ex := store.Get(1); ex == nil || ex.State != StateComplete || len(ex.RPC) != 2 || ex.Status != 200 {
 			t.Errorf("began %v: the exchange completed: %+v", began, ex)
 		}
-		store.mu.Lock()
-		lazy = len(store.lazy)
-		store.mu.Unlock()
+		lazy = lazyEntries(store)
 		if lazy != 0 {
 			t.Errorf("began %v: %d exchanges still begun without a snapshot", began, lazy)
 		}
@@ -135,9 +131,7 @@ func TestInboundReadWhileInFlight(t *testing.T) {
 	if st := store.Stats(); st.Total != 400 {
 		t.Errorf("%d exchanges recorded, want 400", st.Total)
 	}
-	store.mu.Lock()
-	lazy := len(store.lazy)
-	store.mu.Unlock()
+	lazy := lazyEntries(store)
 	if lazy != 0 {
 		t.Errorf("%d exchanges still begun without a snapshot", lazy)
 	}
