@@ -36,7 +36,7 @@ func (m sizedRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // Proxied calls whose records complete in pairs (the client's referring to the upstream copy's packed parts), with
 // a capture file keeping the large bodies and a byte bound small enough that bodies are spilled and records
 // forgotten: the store counts exactly what it holds, and every record it holds reads back as it was heard.
-func TestReviewDerivedPairsAtTheBoundWithACaptureFile(t *testing.T) {
+func TestDerivedPairsAtTheBoundWithACaptureFile(t *testing.T) {
 	for _, sse := range []bool{false, true} {
 		const n = 600
 		s, c, _ := openCaptureStore(t, CaptureOptions{}, StoreOptions{MaxBytes: 192 << 10, PublishDelay: -1}, 1024)
@@ -118,7 +118,7 @@ func (m piecesRT) RoundTrip(req *http.Request) (*http.Response, error) {
 // Upstream copies read (Get, SnapshotLast) while their answers come in pieces, most of them begun without a
 // snapshot (Store.beginLazy): every id the store holds has a record, whole, in flight or completed — also in the
 // moment between its end and its store call (live.final) — and some are read in flight (run with -race).
-func TestReviewUpstreamCopiesReadWhileAnswered(t *testing.T) {
+func TestUpstreamCopiesReadWhileAnswered(t *testing.T) {
 	for _, sse := range []bool{false, true} {
 		store := NewStore(StoreOptions{PublishDelay: -1, MaxCount: 256})
 		rec := New(store, Options{})
