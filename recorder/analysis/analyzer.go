@@ -404,7 +404,7 @@ func (a *Analyzer) ua(r *exRec, ex *recorder.Exchange) signal {
 	m := a.memo(r)
 	if !m.uaDone {
 		m.uaDone = true
-		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
+		m.uaSig = a.uaSignal(header(ex.ReqHeaders, "User-Agent"))
 	}
 	return m.uaSig
 }
@@ -1341,7 +1341,7 @@ func hasClientRPC(ex *recorder.Exchange) bool {
 			return true
 		}
 	}
-	return ex.ReqHeaders.Get("Mcp-Method") != ""
+	return header(ex.ReqHeaders, "Mcp-Method") != ""
 }
 
 // eraOf names the protocol era of an MCP exchange: the embedded server's "era" note, else what the request says.
@@ -1353,7 +1353,7 @@ func (a *Analyzer) eraOf(ex *recorder.Exchange, stage Stage) string {
 		era, _, _ := strings.Cut(n, ":")
 		return strings.TrimSpace(era)
 	}
-	if ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
+	if header(ex.ReqHeaders, "Mcp-Session-Id") != "" {
 		return "legacy"
 	}
 	// The body's _meta version is the request's version: it wins over a header that disagrees (Claude sends
@@ -1361,7 +1361,7 @@ func (a *Analyzer) eraOf(ex *recorder.Exchange, stage Stage) string {
 	if v := a.paramsMetaVersion(ex); isVersion(v) && v >= "2026-07-28" {
 		return "2026"
 	}
-	if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+	if v := header(ex.ReqHeaders, "MCP-Protocol-Version"); isVersion(v) {
 		if v >= "2026-07-28" {
 			return "2026"
 		}
@@ -1399,7 +1399,7 @@ func isVersion(v string) bool {
 // (Anthropic's backend uses many nodes and two user agents; s is the user agent's signal, addr the remote
 // address'), or the user agent and the remote address.
 func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal) []byte {
-	ua := ex.ReqHeaders.Get("User-Agent")
+	ua := header(ex.ReqHeaders, "User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
 		return append(append(b, "fam:"...), s.kind...)
 	}
@@ -1436,7 +1436,7 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 	if t := a.tokKey(r, ex); t != "" {
 		a.keyList = append(a.keyList, t)
 	}
-	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
+	a.addKey("sid:", header(ex.ReqHeaders, "Mcp-Session-Id"))
 	if ex.Path() == "/sse" {
 		q := query(ex)
 		a.addKey("sse:", q.Get("sessionid")+q.Get("sessionId"))
@@ -1512,7 +1512,7 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 		add("cid:", strings.SplitN(ex.URL, "#", 2)[0])
 	case StageInitialize:
 		if ex.Status < 300 {
-			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
+			add("sid:", header(ex.RespHeaders, "Mcp-Session-Id"))
 		}
 	case StageStream:
 		add("ep:", endpointTarget(ex))
@@ -1581,7 +1581,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		target.setLast(end)
 	}
 	if ex.Kind != recorder.Outbound {
-		ua := ex.ReqHeaders.Get("User-Agent")
+		ua := header(ex.ReqHeaders, "User-Agent")
 		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
 			target.ua, target.uaStrength = shared(ua), int32(s.strength)
 		}
@@ -2156,7 +2156,7 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = shared(v)
-		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		} else if v := header(ex.ReqHeaders, "MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = shared(v)
 		}
 	}
