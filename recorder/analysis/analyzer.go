@@ -41,7 +41,7 @@ const (
 type Analyzer struct {
 	opts Options
 	// exs is every record held, by exchange id: its slot in recs (neither holds a pointer).
-	exs  map[uint64]uint32
+	exs  idIndex
 	recs recSlab
 	// connTab are the connections records name (exRec.ci), by slot; connFree the slots let go.
 	connTab  []*conn
@@ -218,7 +218,7 @@ func (s *recSlab) release(i uint32) {
 
 // rec is the record of exchange id, or nil.
 func (a *Analyzer) rec(id uint64) *exRec {
-	if i, ok := a.exs[id]; ok {
+	if i, ok := a.exs.get(id); ok {
 		return a.recs.at(i)
 	}
 	return nil
@@ -466,7 +466,7 @@ type ref struct {
 
 // holds reports whether the analyzer keeps a record of exchange id.
 func (a *Analyzer) holds(id uint64) bool {
-	_, ok := a.exs[id]
+	_, ok := a.exs.get(id)
 	return ok
 }
 
@@ -801,7 +801,7 @@ func New(opts Options) *Analyzer {
 
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
-	a.exs = map[uint64]uint32{}
+	a.exs = idIndex{}
 	a.recs = recSlab{}
 	a.connTab, a.connFree = nil, nil
 	a.memoTab, a.memoFree, a.memoSlots = nil, nil, nil
@@ -885,9 +885,9 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		var i uint32
 		i, r = a.recs.alloc(ex.ID)
 		r.start, r.loc = instantOf(ex.Start)
-		a.exs[ex.ID] = i
+		a.exs.set(ex.ID, i)
 		a.enqueue(ex.ID)
-		if len(a.exs) > a.opts.MaxExchanges {
+		if a.exs.len() > a.opts.MaxExchanges {
 			a.forget() // never this record: the newest
 		}
 	}
@@ -1002,7 +1002,7 @@ func inboundOf(ex *recorder.Exchange) uint64 {
 // looked at meanwhile, so that streams held open at the head cost nothing per exchange (each id is taken from the
 // queue once: amortised O(1) an exchange, however many streams are open). Forget finds a parked id in late.
 func (a *Analyzer) forget() {
-	for a.head < len(a.order) && len(a.exs) > a.opts.MaxExchanges {
+	for a.head < len(a.order) && a.exs.len() > a.opts.MaxExchanges {
 		id := a.order[a.head]
 		a.head++
 		a.forgetSteps++
@@ -1054,7 +1054,7 @@ func (a *Analyzer) enqueue(id uint64) {
 // pushLate adds id to late, the heap of ids Forget looks at beside order.
 func (a *Analyzer) pushLate(id uint64) {
 	a.late.push(id)
-	if len(a.late) > 2*len(a.exs)+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
+	if len(a.late) > 2*a.exs.len()+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
 		a.late = slices.DeleteFunc(a.late, func(id uint64) bool { return !a.holds(id) })
 		a.late.init()
 	}
@@ -1142,10 +1142,11 @@ func (a *Analyzer) drop(r *exRec) {
 	if r.era == eraOther {
 		delete(a.odd, id)
 	}
-	a.recs.release(a.exs[id])
-	delete(a.exs, id)
+	i, _ := a.exs.get(id)
+	a.recs.release(i)
+	a.exs.del(id)
 	a.forgotten++
-	if a.forgotten >= max(len(a.exs), sweepMin) {
+	if a.forgotten >= max(a.exs.len(), sweepMin) {
 		a.sweep()
 	}
 }
