@@ -41,7 +41,7 @@ const (
 type Analyzer struct {
 	opts Options
 	// exs is every record held, by exchange id: its slot in recs (neither holds a pointer).
-	exs  map[uint64]uint32
+	exs  idIndex
 	recs recSlab
 	// connTab are the connections records name (exRec.ci), by slot; connFree the slots let go.
 	connTab  []*conn
@@ -218,7 +218,7 @@ func (s *recSlab) release(i uint32) {
 
 // rec is the record of exchange id, or nil.
 func (a *Analyzer) rec(id uint64) *exRec {
-	if i, ok := a.exs[id]; ok {
+	if i, ok := a.exs.get(id); ok {
 		return a.recs.at(i)
 	}
 	return nil
@@ -404,7 +404,7 @@ func (a *Analyzer) ua(r *exRec, ex *recorder.Exchange) signal {
 	m := a.memo(r)
 	if !m.uaDone {
 		m.uaDone = true
-		m.uaSig = a.uaSignal(ex.ReqHeaders.Get("User-Agent"))
+		m.uaSig = a.uaSignal(header(ex.ReqHeaders, "User-Agent"))
 	}
 	return m.uaSig
 }
@@ -466,7 +466,7 @@ type ref struct {
 
 // holds reports whether the analyzer keeps a record of exchange id.
 func (a *Analyzer) holds(id uint64) bool {
-	_, ok := a.exs[id]
+	_, ok := a.exs.get(id)
 	return ok
 }
 
@@ -801,7 +801,7 @@ func New(opts Options) *Analyzer {
 
 // Reset forgets everything observed (the store was cleared).
 func (a *Analyzer) Reset() {
-	a.exs = map[uint64]uint32{}
+	a.exs = idIndex{}
 	a.recs = recSlab{}
 	a.connTab, a.connFree = nil, nil
 	a.memoTab, a.memoFree, a.memoSlots = nil, nil, nil
@@ -885,9 +885,9 @@ func (a *Analyzer) Observe(ex *recorder.Exchange) {
 		var i uint32
 		i, r = a.recs.alloc(ex.ID)
 		r.start, r.loc = instantOf(ex.Start)
-		a.exs[ex.ID] = i
+		a.exs.set(ex.ID, i)
 		a.enqueue(ex.ID)
-		if len(a.exs) > a.opts.MaxExchanges {
+		if a.exs.len() > a.opts.MaxExchanges {
 			a.forget() // never this record: the newest
 		}
 	}
@@ -1002,7 +1002,7 @@ func inboundOf(ex *recorder.Exchange) uint64 {
 // looked at meanwhile, so that streams held open at the head cost nothing per exchange (each id is taken from the
 // queue once: amortised O(1) an exchange, however many streams are open). Forget finds a parked id in late.
 func (a *Analyzer) forget() {
-	for a.head < len(a.order) && len(a.exs) > a.opts.MaxExchanges {
+	for a.head < len(a.order) && a.exs.len() > a.opts.MaxExchanges {
 		id := a.order[a.head]
 		a.head++
 		a.forgetSteps++
@@ -1054,7 +1054,7 @@ func (a *Analyzer) enqueue(id uint64) {
 // pushLate adds id to late, the heap of ids Forget looks at beside order.
 func (a *Analyzer) pushLate(id uint64) {
 	a.late.push(id)
-	if len(a.late) > 2*len(a.exs)+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
+	if len(a.late) > 2*a.exs.len()+1024 { // ids forgotten through order: drop them (amortised O(1) a push)
 		a.late = slices.DeleteFunc(a.late, func(id uint64) bool { return !a.holds(id) })
 		a.late.init()
 	}
@@ -1142,10 +1142,11 @@ func (a *Analyzer) drop(r *exRec) {
 	if r.era == eraOther {
 		delete(a.odd, id)
 	}
-	a.recs.release(a.exs[id])
-	delete(a.exs, id)
+	i, _ := a.exs.get(id)
+	a.recs.release(i)
+	a.exs.del(id)
 	a.forgotten++
-	if a.forgotten >= max(len(a.exs), sweepMin) {
+	if a.forgotten >= max(a.exs.len(), sweepMin) {
 		a.sweep()
 	}
 }
@@ -1341,7 +1342,7 @@ func hasClientRPC(ex *recorder.Exchange) bool {
 			return true
 		}
 	}
-	return ex.ReqHeaders.Get("Mcp-Method") != ""
+	return header(ex.ReqHeaders, "Mcp-Method") != ""
 }
 
 // eraOf names the protocol era of an MCP exchange: the embedded server's "era" note, else what the request says.
@@ -1353,7 +1354,7 @@ func (a *Analyzer) eraOf(ex *recorder.Exchange, stage Stage) string {
 		era, _, _ := strings.Cut(n, ":")
 		return strings.TrimSpace(era)
 	}
-	if ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
+	if header(ex.ReqHeaders, "Mcp-Session-Id") != "" {
 		return "legacy"
 	}
 	// The body's _meta version is the request's version: it wins over a header that disagrees (Claude sends
@@ -1361,7 +1362,7 @@ func (a *Analyzer) eraOf(ex *recorder.Exchange, stage Stage) string {
 	if v := a.paramsMetaVersion(ex); isVersion(v) && v >= "2026-07-28" {
 		return "2026"
 	}
-	if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+	if v := header(ex.ReqHeaders, "MCP-Protocol-Version"); isVersion(v) {
 		if v >= "2026-07-28" {
 			return "2026"
 		}
@@ -1399,7 +1400,7 @@ func isVersion(v string) bool {
 // (Anthropic's backend uses many nodes and two user agents; s is the user agent's signal, addr the remote
 // address'), or the user agent and the remote address.
 func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal) []byte {
-	ua := ex.ReqHeaders.Get("User-Agent")
+	ua := header(ex.ReqHeaders, "User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
 		return append(append(b, "fam:"...), s.kind...)
 	}
@@ -1436,7 +1437,7 @@ func (a *Analyzer) headerKeys(r *exRec, ex *recorder.Exchange) []string {
 	if t := a.tokKey(r, ex); t != "" {
 		a.keyList = append(a.keyList, t)
 	}
-	a.addKey("sid:", ex.ReqHeaders.Get("Mcp-Session-Id"))
+	a.addKey("sid:", header(ex.ReqHeaders, "Mcp-Session-Id"))
 	if ex.Path() == "/sse" {
 		q := query(ex)
 		a.addKey("sse:", q.Get("sessionid")+q.Get("sessionId"))
@@ -1512,7 +1513,7 @@ func (a *Analyzer) keysOf(r *exRec, ex *recorder.Exchange, stage Stage) []string
 		add("cid:", strings.SplitN(ex.URL, "#", 2)[0])
 	case StageInitialize:
 		if ex.Status < 300 {
-			add("sid:", ex.RespHeaders.Get("Mcp-Session-Id"))
+			add("sid:", header(ex.RespHeaders, "Mcp-Session-Id"))
 		}
 	case StageStream:
 		add("ep:", endpointTarget(ex))
@@ -1581,7 +1582,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		target.setLast(end)
 	}
 	if ex.Kind != recorder.Outbound {
-		ua := ex.ReqHeaders.Get("User-Agent")
+		ua := header(ex.ReqHeaders, "User-Agent")
 		if s := a.ua(r, ex); target.ua == "" || s.strength > int(target.uaStrength) {
 			target.ua, target.uaStrength = shared(ua), int32(s.strength)
 		}
@@ -2156,7 +2157,7 @@ func (a *Analyzer) observeEra(r *exRec, ex *recorder.Exchange, c *conn) {
 		// The body's _meta version is the request's version; the header may disagree (CC#93290).
 		if v := a.reqMetaVersion(ex); isVersion(v) {
 			c.protocol = shared(v)
-		} else if v := ex.ReqHeaders.Get("MCP-Protocol-Version"); isVersion(v) {
+		} else if v := header(ex.ReqHeaders, "MCP-Protocol-Version"); isVersion(v) {
 			c.protocol = shared(v)
 		}
 	}

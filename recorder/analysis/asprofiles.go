@@ -128,7 +128,7 @@ func (a *Analyzer) checkASQuirks(r *exRec, ex *recorder.Exchange, c *conn) {
 	default:
 		return
 	}
-	body := strings.ToLower(bodyText(ex, 4096) + ex.RespHeaders.Get("Location"))
+	body := strings.ToLower(bodyText(ex, 4096) + header(ex.RespHeaders, "Location"))
 	body = strings.ReplaceAll(body, `": "`, `":"`) // "client_uri": "" as well as "client_uri":""
 	name := "The authorization server"
 	var quirks []asQuirk

@@ -22,8 +22,8 @@ func TestMaxExchanges(t *testing.T) {
 		a.Observe(newEx(id, "POST", "/mcp").req("Mcp-Session-Id", "s1").req("Mcp-Protocol-Version", "2025-11-25").
 			body("application/json", rpc(int(id), "tools/call")).
 			answer(200, "application/json", fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"result":{"content":[]}}`, id)).ex)
-		if len(a.exs) > 10 {
-			t.Fatalf("after exchange %d: %d records kept", id, len(a.exs))
+		if a.exs.len() > 10 {
+			t.Fatalf("after exchange %d: %d records kept", id, a.exs.len())
 		}
 	}
 	if len(a.order)-a.head > 2*10+1024 {
@@ -51,7 +51,7 @@ func TestMaxExchanges(t *testing.T) {
 		t.Fatalf("%d connections", len(rep.Connections))
 	}
 	a.Reset()
-	if len(a.exs) != 0 || len(a.order) != 0 {
+	if a.exs.len() != 0 || len(a.order) != 0 {
 		t.Error("Reset kept records")
 	}
 }
@@ -87,8 +87,8 @@ func TestWindowBoundsHeldBytes(t *testing.T) {
 	five := liveHeap() - base
 	t.Logf("held after %d exchanges: %d B (%.0f B an exchange); after %d: %d B", DefaultWindow, one,
 		float64(one)/DefaultWindow, id, five)
-	if len(a.exs) > DefaultWindow {
-		t.Errorf("%d records kept, window %d", len(a.exs), DefaultWindow)
+	if a.exs.len() > DefaultWindow {
+		t.Errorf("%d records kept, window %d", a.exs.len(), DefaultWindow)
 	}
 	if float64(five) > 1.25*float64(one) {
 		t.Errorf("the analysis' heap grew from %d B at one window to %d B at five", one, five)

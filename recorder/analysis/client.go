@@ -86,7 +86,7 @@ func clientNameSignal(name string) signal {
 func addrSignal(ex *recorder.Exchange) signal {
 	host := remoteHost(ex)
 	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
-		fwd, _, _ := strings.Cut(ex.ReqHeaders.Get("X-Forwarded-For"), ",")
+		fwd, _, _ := strings.Cut(header(ex.ReqHeaders, "X-Forwarded-For"), ",")
 		host = strings.TrimSpace(fwd)
 	}
 	return lookup(clients.RemoteAddr, host)

@@ -47,7 +47,7 @@ type Kept struct {
 }
 
 func (a *Analyzer) Kept() Kept {
-	k := Kept{Exchanges: len(a.exs), Order: len(a.order) - a.head, Connections: len(a.conns), Sessions: len(a.sids),
+	k := Kept{Exchanges: a.exs.len(), Order: len(a.order) - a.head, Connections: len(a.conns), Sessions: len(a.sids),
 		Keys: len(a.keys), Weak: len(a.weak), Hosts: len(a.hosts), Tokens: len(a.toks), RefreshUses: len(a.rts),
 		Clients: len(a.cids), Streams: len(a.sse) + len(a.sseByID)}
 	for _, c := range a.conns {

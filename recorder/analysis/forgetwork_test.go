@@ -34,8 +34,8 @@ func TestForgetWorkPerExchange(t *testing.T) {
 			if steps := a.forgetSteps - before; steps > 100*uint64(i+1) {
 				return float64(steps) / float64(i+1) // enough to tell: not linear
 			}
-			if len(a.exs) > max(window, k+1) {
-				t.Fatalf("%d records kept, window %d, %d open", len(a.exs), window, k)
+			if a.exs.len() > max(window, k+1) {
+				t.Fatalf("%d records kept, window %d, %d open", a.exs.len(), window, k)
 			}
 		}
 		for i := uint64(1); i <= uint64(k); i++ {

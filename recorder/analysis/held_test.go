@@ -68,6 +68,28 @@ func proxiedUpdates(n, calls int) []*recorder.Exchange {
 	return withBegan(exs[:n])
 }
 
+// pairsOf is updates (each exchange's snapshots in pairs: withBegan's) through the proxy: each exchange's
+// snapshots followed by those of the upstream's copy (outbound, its note "inbound" naming the client's).
+func pairsOf(updates []*recorder.Exchange) []*recorder.Exchange {
+	var out []*recorder.Exchange
+	id := uint64(0)
+	for i := 0; i+1 < len(updates); i += 2 {
+		id += 2
+		var pair [4]*recorder.Exchange
+		for j, u := range updates[i : i+2] {
+			in, up := *u, *u
+			in.ID, up.ID = id-1, id
+			up.Kind, up.URL = recorder.Outbound, "http://127.0.0.1:9000"+u.URL
+			up.ReqHeaders = append(u.ReqHeaders[:len(u.ReqHeaders):len(u.ReqHeaders)],
+				recorder.Header{Name: "X-Forwarded-For", Value: "127.0.0.1"})
+			up.Notes = []recorder.Note{{Key: recorder.NoteInbound, Value: strconv.FormatUint(in.ID, 10)}}
+			pair[j], pair[2+j] = &in, &up
+		}
+		out = append(out, pair[:]...)
+	}
+	return out
+}
+
 // serveCallUpdates is n exchanges of sessions of calls tools/calls each as serve records mcpload's --mode call
 // --era legacy (testdata/bench/serve-calls.jsonl: initialize, notifications/initialized, then tools/calls answered
 // on event streams), each session with its own session id and client (remote port), with the snapshots a live
@@ -181,6 +203,9 @@ func observeOne(tb testing.TB, kind string, k int) (before, one []*recorder.Exch
 	case "proxied-call":
 		u := proxiedUpdates(100+2*k, 50+k)
 		return u[:200], u[200:]
+	case "proxied-serve-call":
+		u := pairsOf(serveCallUpdates(tb, 100+k, 100+k))
+		return u[:400], u[400:]
 	case "initialize", "delete":
 		u := setupUpdates(tb, 100+k)
 		before = u[:600]
@@ -376,5 +401,60 @@ func TestMemosKeepNoLongBuffers(t *testing.T) {
 	}
 	if len(a.memoTab) < 200 || memos > maxSpareMemos || kept > memos*maxFamBuf {
 		t.Fatalf("%d memos kept of %d slots, keeping %d B of family buffers", memos, len(a.memoTab), kept)
+	}
+}
+
+// finalOnly is what `--no-tui`'s analysis hears of exchanges: their final snapshots only (no subscriber takes
+// Began updates), and of a proxied pair the upstream's copy first (the store completes the pair so).
+func finalOnly(updates []*recorder.Exchange) []*recorder.Exchange {
+	var out []*recorder.Exchange
+	for _, u := range updates {
+		if u.State == recorder.StatePending {
+			continue
+		}
+		if n := len(out); n > 0 && u.Kind == recorder.Outbound && out[n-1].Kind == recorder.Inbound && u.Note(recorder.NoteInbound) == strconv.FormatUint(out[n-1].ID, 10) {
+			out[n-1], u = u, out[n-1]
+		}
+		out = append(out, u)
+	}
+	return out
+}
+
+// BenchmarkObserveFinal is BenchmarkObservePer's tools/calls as `serve --no-tui` and `proxy --no-tui` have them
+// observed: final snapshots only, a proxied pair's copy first. cpu-ns/exchange is per call (a proxied pair).
+func BenchmarkObserveFinal(b *testing.B) {
+	const k = 2000
+	for _, kind := range []string{"serve-call", "proxied-call", "proxied-serve-call"} {
+		before, one := observeOne(b, kind, k)
+		before, one = finalOnly(before), finalOnly(one)
+		per := 1
+		if strings.HasPrefix(kind, "proxied") {
+			per = 2
+		}
+		b.Run(kind, func(b *testing.B) {
+			var ms0, ms1 runtime.MemStats
+			var cpu time.Duration
+			for b.Loop() {
+				b.StopTimer()
+				a := New(Options{})
+				for _, u := range before {
+					a.Observe(u)
+				}
+				runtime.ReadMemStats(&ms0)
+				c0 := testkit.ProcessCPU()
+				b.StartTimer()
+				for _, u := range one {
+					a.Observe(u)
+				}
+				b.StopTimer()
+				cpu += testkit.ProcessCPU() - c0
+				runtime.ReadMemStats(&ms1)
+				b.StartTimer()
+			}
+			n := float64(len(one) / per)
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/call")
+			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/call")
+			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/call")
+		})
 	}
 }

@@ -49,7 +49,7 @@ func params(ex *recorder.Exchange) url.Values {
 	if len(b) == 0 {
 		return nil
 	}
-	ct := mediaType(ex.ReqHeaders.Get("Content-Type"))
+	ct := mediaType(header(ex.ReqHeaders, "Content-Type"))
 	if b[0] == '{' || ct == "application/json" {
 		var m map[string]json.RawMessage
 		if json.Unmarshal(b, &m) != nil {
@@ -231,15 +231,15 @@ func base(ex *recorder.Exchange) string {
 		}
 	}
 	scheme := "http"
-	if p := firstValue(ex.ReqHeaders.Get("X-Forwarded-Proto")); p != "" {
+	if p := firstValue(header(ex.ReqHeaders, "X-Forwarded-Proto")); p != "" {
 		scheme = strings.ToLower(p)
 	}
 	host := ex.Host
-	if h := firstValue(ex.ReqHeaders.Get("X-Forwarded-Host")); h != "" {
+	if h := firstValue(header(ex.ReqHeaders, "X-Forwarded-Host")); h != "" {
 		host = h
 	}
 	if host == "" {
-		host = ex.ReqHeaders.Get("Host")
+		host = header(ex.ReqHeaders, "Host")
 	}
 	return scheme + "://" + strings.ToLower(host)
 }
@@ -270,7 +270,7 @@ func hashBytes(s string) [hashLen]byte {
 
 // bearer returns the token of an Authorization: Bearer header.
 func bearer(ex *recorder.Exchange) string {
-	a := ex.ReqHeaders.Get("Authorization")
+	a := header(ex.ReqHeaders, "Authorization")
 	if len(a) > 7 && strings.EqualFold(a[:7], "bearer ") {
 		return strings.TrimSpace(a[7:])
 	}
@@ -279,7 +279,7 @@ func bearer(ex *recorder.Exchange) string {
 
 // basicUser returns the client id of an Authorization: Basic header (client_secret_basic).
 func basicUser(ex *recorder.Exchange) string {
-	a := ex.ReqHeaders.Get("Authorization")
+	a := header(ex.ReqHeaders, "Authorization")
 	if len(a) < 6 || !strings.EqualFold(a[:6], "basic ") {
 		return ""
 	}
@@ -297,7 +297,7 @@ func basicUser(ex *recorder.Exchange) string {
 
 // location returns the parsed Location of a redirect.
 func location(ex *recorder.Exchange) *url.URL {
-	l := ex.RespHeaders.Get("Location")
+	l := header(ex.RespHeaders, "Location")
 	if l == "" {
 		return nil
 	}

@@ -125,7 +125,7 @@ var htmlTitle = regexp.MustCompile(`(?is)<title>\s*(.*?)\s*</title>`)
 
 // excerpt is the first line of a plain-text or JSON error body, or the title of an HTML page, for a summary.
 func excerpt(ex *recorder.Exchange) string {
-	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	ct := mediaType(header(ex.RespHeaders, "Content-Type"))
 	if ct == "text/html" {
 		if m := htmlTitle.FindSubmatch(ex.RespBody.Data); m != nil {
 			return html.UnescapeString(string(m[1]))
@@ -175,7 +175,7 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 		(strings.Contains(body, "invalid host") || strings.Contains(body, "host header") || strings.Contains(body, "not allowed") || strings.Contains(body, "unknown host")) {
 		a.fire(r, c, ruleHostForbidden, fmt.Sprintf("The server refused %s with 403 for the Host %q.", what, ex.Host))
 	}
-	if (st == 403 || st == 503 || st == 429) && (ex.RespHeaders.Get("Cf-Mitigated") != "" ||
+	if (st == 403 || st == 503 || st == 429) && (header(ex.RespHeaders, "Cf-Mitigated") != "" ||
 		strings.Contains(body, "just a moment...") || strings.Contains(body, "attention required! | cloudflare")) {
 		a.fire(r, c, ruleBotBlocked, fmt.Sprintf("%s was answered %d by a bot challenge, not by the server.", what, st))
 	}
@@ -188,14 +188,14 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	case r.stage() != StageCall && r.stage() != StageStream && ex.Timings.Wait > 10*time.Second:
 		a.fire(r, c, ruleSlowResponse, fmt.Sprintf("%s (%s) took %s to answer.", what, r.stage(), ex.Timings.Wait.Round(100*time.Millisecond)))
 	}
-	if ex.ReqHeaders.Get("Origin") != "" {
+	if header(ex.ReqHeaders, "Origin") != "" {
 		switch r.stage() {
 		case StageResourceMetadata, StageAuthMetadata, StageRegister, StageToken, StageRefresh, StageRevoke, StageChallenge:
 			switch {
-			case ex.RespHeaders.Get("Access-Control-Allow-Origin") == "":
-				a.fire(r, c, ruleCORSMissing, fmt.Sprintf("%s came from a browser (Origin %s) and the answer has no Access-Control-Allow-Origin.", what, ex.ReqHeaders.Get("Origin")))
-			case st == 401 && !exposes(ex.RespHeaders.Get("Access-Control-Expose-Headers"), "www-authenticate"):
-				a.fire(r, c, ruleCORSWWWAuthenticateHidden, fmt.Sprintf("The 401 on %s does not expose WWW-Authenticate to the browser that asked (Origin %s).", what, ex.ReqHeaders.Get("Origin")))
+			case header(ex.RespHeaders, "Access-Control-Allow-Origin") == "":
+				a.fire(r, c, ruleCORSMissing, fmt.Sprintf("%s came from a browser (Origin %s) and the answer has no Access-Control-Allow-Origin.", what, header(ex.ReqHeaders, "Origin")))
+			case st == 401 && !exposes(header(ex.RespHeaders, "Access-Control-Expose-Headers"), "www-authenticate"):
+				a.fire(r, c, ruleCORSWWWAuthenticateHidden, fmt.Sprintf("The 401 on %s does not expose WWW-Authenticate to the browser that asked (Origin %s).", what, header(ex.ReqHeaders, "Origin")))
 			}
 		}
 	}
@@ -207,7 +207,7 @@ func (a *Analyzer) checkHTTP(r *exRec, ex *recorder.Exchange, c *conn) {
 	if isMCPPath(ex.Path(), a.opts.MCPPath) && ex.Path() != "/sse" {
 		switch st {
 		case 301, 302, 303, 307, 308:
-			a.fire(r, c, ruleMCPRedirect, fmt.Sprintf("%s was answered %d to %s.", what, st, ex.RespHeaders.Get("Location")))
+			a.fire(r, c, ruleMCPRedirect, fmt.Sprintf("%s was answered %d to %s.", what, st, header(ex.RespHeaders, "Location")))
 		}
 	}
 }
@@ -306,10 +306,10 @@ func (a *Analyzer) checkChallenge(r *exRec, ex *recorder.Exchange, c *conn) {
 	what := ex.Method + " " + ex.Path()
 	ch := bearerChallenge(ex.RespHeaders)
 	switch {
-	case !ch.present && ex.RespHeaders.Get("WWW-Authenticate") == "":
+	case !ch.present && header(ex.RespHeaders, "WWW-Authenticate") == "":
 		a.fire(r, c, ruleChallengeNoWWWAuthenticate, fmt.Sprintf("The 401 on %s has no WWW-Authenticate header, so the client cannot discover how to authorize.", what))
 	case !ch.present:
-		a.fire(r, c, ruleChallengeNoWWWAuthenticate, fmt.Sprintf("The 401 on %s has no Bearer challenge (WWW-Authenticate: %s).", what, ex.RespHeaders.Get("WWW-Authenticate")))
+		a.fire(r, c, ruleChallengeNoWWWAuthenticate, fmt.Sprintf("The 401 on %s has no Bearer challenge (WWW-Authenticate: %s).", what, header(ex.RespHeaders, "WWW-Authenticate")))
 	default:
 		rm := ch.params["resource_metadata"]
 		u, err := url.Parse(rm)
@@ -561,10 +561,10 @@ func registerSummary(ex *recorder.Exchange, o map[string]json.RawMessage, redire
 
 func (a *Analyzer) checkClientMetadata(r *exRec, ex *recorder.Exchange, c *conn) {
 	what := ex.URL
-	ct := mediaType(ex.RespHeaders.Get("Content-Type"))
+	ct := mediaType(header(ex.RespHeaders, "Content-Type"))
 	switch {
 	case ex.Error != "":
-	case ex.Status == 403 && (ex.RespHeaders.Get("Cf-Mitigated") != "" || ct == "text/html"):
+	case ex.Status == 403 && (header(ex.RespHeaders, "Cf-Mitigated") != "" || ct == "text/html"):
 		a.fire(r, c, ruleClientMetadataNotServed, fmt.Sprintf("The client ID metadata document %s answered the server's fetch with 403 and a bot challenge page%s, not the document.", what, withExcerpt(ex)))
 		return
 	case ex.Status == 404:
@@ -739,7 +739,7 @@ func (a *Analyzer) checkToken(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 			a.fire(r, c, ruleTokenResponseInvalid, fmt.Sprintf("The token response (%d) lacks %s.", st, strings.Join(miss, " and ")))
 		}
-		if !strings.Contains(strings.ToLower(ex.RespHeaders.Get("Cache-Control")), "no-store") {
+		if !strings.Contains(strings.ToLower(header(ex.RespHeaders, "Cache-Control")), "no-store") {
 			a.fire(r, c, ruleTokenNoStore, "The token response has no Cache-Control: no-store.")
 		}
 		if at == "" {
@@ -833,7 +833,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			}
 		}
 	}
-	if st == 404 && hasClientRPC(ex) && ex.ReqHeaders.Get("Mcp-Session-Id") == "" && !isRPCError(ex) {
+	if st == 404 && hasClientRPC(ex) && header(ex.ReqHeaders, "Mcp-Session-Id") == "" && !isRPCError(ex) {
 		a.fire(r, c, ruleMCPNotFound, fmt.Sprintf("%s %s answered 404 without a JSON-RPC error: nothing serves MCP at this URL.", ex.Method, ex.Path()))
 		return // the wrong URL explains everything else about this exchange
 	}
@@ -868,7 +868,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 			if !hasMember(memberObject(res, "capabilities"), "tools") {
 				c.mark(mNoTools, r)
 			}
-			if sid := ex.RespHeaders.Get("Mcp-Session-Id"); sid != "" {
+			if sid := header(ex.RespHeaders, "Mcp-Session-Id"); sid != "" {
 				sid = strings.Clone(sid) // not the materialised header list it points into (shared)
 				a.sids[a.hkey(sid)] = r.id
 				c.session = sid
@@ -888,7 +888,7 @@ func (a *Analyzer) checkMCP(r *exRec, ex *recorder.Exchange, c *conn) {
 	case StageCall:
 		a.checkToolListed(r, ex, c)
 	case StageStream:
-		if st == 405 && ex.ReqHeaders.Get("Mcp-Session-Id") != "" {
+		if st == 405 && header(ex.ReqHeaders, "Mcp-Session-Id") != "" {
 			a.fire(r, c, ruleGetStream405, fmt.Sprintf("GET %s, the session's event stream, was answered 405.", ex.Path()))
 		}
 		a.checkTunnel(r, ex, c)
@@ -994,8 +994,8 @@ func isRPCError(ex *recorder.Exchange) bool {
 
 // checkSession looks at the session and version headers of an MCP request (headers only: also for open streams).
 func (a *Analyzer) checkSession(r *exRec, ex *recorder.Exchange, c *conn) {
-	sid := ex.ReqHeaders.Get("Mcp-Session-Id")
-	hv := ex.ReqHeaders.Get("MCP-Protocol-Version")
+	sid := header(ex.ReqHeaders, "Mcp-Session-Id")
+	hv := header(ex.ReqHeaders, "MCP-Protocol-Version")
 	if mv := a.reqMetaVersion(ex); hv != "" && mv != "" && hv != mv {
 		s := fmt.Sprintf("%s carries MCP-Protocol-Version: %s but _meta protocolVersion %s", rpcOrMethod(ex), hv, mv)
 		rl := ruleProtocolVersionHeaderMetaMismatch

@@ -381,10 +381,13 @@ func TestSetupConnectionHeldFromStore(t *testing.T) {
 func TestIndexesHoldNoPointer(t *testing.T) {
 	a := New(Options{})
 	for _, m := range []reflect.Type{reflect.TypeOf(a.keys), reflect.TypeOf(a.weak), reflect.TypeOf(a.hosts),
-		reflect.TypeOf(a.sids), reflect.TypeOf(a.exs)} {
+		reflect.TypeOf(a.sids), reflect.TypeOf(a.exs.spill)} {
 		if p := append(pointerFields(m.Key()), pointerFields(m.Elem())...); len(p) > 0 || !slices.Contains([]reflect.Kind{reflect.Array, reflect.Uint64}, m.Key().Kind()) {
 			t.Errorf("%v holds pointers: %v", m, p)
 		}
+	}
+	if p := pointerFields(reflect.TypeOf(a.exs.ring).Elem()); len(p) > 0 {
+		t.Errorf("the records' ring holds pointers: %v", p)
 	}
 	const n = 200
 	for _, u := range setupUpdates(t, n) {

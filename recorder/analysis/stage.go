@@ -107,7 +107,7 @@ func rpcMethod(ex *recorder.Exchange) string {
 		return m
 	}
 	if len(ex.RPC) == 0 {
-		return ex.ReqHeaders.Get("Mcp-Method")
+		return header(ex.ReqHeaders, "Mcp-Method")
 	}
 	return ""
 }
@@ -193,7 +193,7 @@ func oauthStage(ex *recorder.Exchange, lp string) Stage {
 			if p.Get("token") != "" && (p.Get("token_type_hint") != "" || last == "revoke" || last == "revocation") {
 				return StageRevoke
 			}
-			if mediaType(ex.ReqHeaders.Get("Content-Type")) == "application/x-www-form-urlencoded" {
+			if mediaType(header(ex.ReqHeaders, "Content-Type")) == "application/x-www-form-urlencoded" {
 				if isConsentForm(p) {
 					return StageConsent
 				}
@@ -232,11 +232,11 @@ func isConsentForm(p url.Values) bool {
 }
 
 func acceptsSSE(ex *recorder.Exchange) bool {
-	return strings.Contains(strings.ToLower(ex.ReqHeaders.Get("Accept")), "text/event-stream")
+	return strings.Contains(strings.ToLower(header(ex.ReqHeaders, "Accept")), "text/event-stream")
 }
 
 func isSSE(ex *recorder.Exchange) bool {
-	return mediaType(ex.RespHeaders.Get("Content-Type")) == "text/event-stream"
+	return mediaType(header(ex.RespHeaders, "Content-Type")) == "text/event-stream"
 }
 
 // looksLikeClientMetadata reports an outbound GET that fetched (or is fetching) a client ID metadata document:

@@ -259,7 +259,7 @@ func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 	if rpc == "" {
 		rpc = "-"
 	}
-	dst = ex.Start.AppendFormat(dst, "15:04:05.000")
+	dst = appendClock(dst, ex.Start)
 	dst = append(dst, ' ')
 	dst = appendPadded(dst, ex.Method, 6, false)
 	dst = append(dst, ' ')
@@ -271,10 +271,11 @@ func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 		dst = appendPadded(dst, "ERR", 3, true)
 	} else {
 		var n [20]byte
-		dst = appendPadded(dst, string(strconv.AppendInt(n[:0], int64(ex.Status), 10)), 3, true)
+		dst = appendPadded(dst, strconv.AppendInt(n[:0], int64(ex.Status), 10), 3, true)
 	}
 	dst = append(dst, ' ')
-	dst = appendPadded(dst, durfmt.Sig3(ex.Timings.Total), 8, true)
+	var d [32]byte
+	dst = appendPadded(dst, durfmt.AppendSig3(d[:0], ex.Timings.Total), 8, true)
 	if in != nil {
 		stage := string(in.Stage)
 		if in.Status == analysis.StatusFailed {
@@ -311,20 +312,49 @@ func appendLine(dst []byte, ex *recorder.Exchange, in *analysis.Info) []byte {
 }
 
 // appendPadded appends s padded with spaces to width characters (runes, as fmt counts them), on the left when
-// right is set (right-aligned), else on the right.
-func appendPadded(dst []byte, s string, width int, right bool) []byte {
-	pad := width - utf8.RuneCountInString(s)
+// right is set (right-aligned), else on the right. The printer pads five columns of every line: the spaces are
+// appended at once, and an ASCII s (nearly every one) is counted by its length.
+func appendPadded[S string | []byte](dst []byte, s S, width int, right bool) []byte {
+	pad := width - runeCount(s)
 	if right {
-		for ; pad > 0; pad-- {
-			dst = append(dst, ' ')
-		}
+		dst = appendSpaces(dst, pad)
 		return append(dst, s...)
 	}
-	dst = append(dst, s...)
-	for ; pad > 0; pad-- {
-		dst = append(dst, ' ')
+	return appendSpaces(append(dst, s...), pad)
+}
+
+// spaces is what appendSpaces appends from.
+const spaces = "                                                                "
+
+// appendSpaces appends n spaces (none when n ≤ 0).
+func appendSpaces(dst []byte, n int) []byte {
+	for n > len(spaces) {
+		dst = append(dst, spaces...)
+		n -= len(spaces)
+	}
+	if n > 0 {
+		dst = append(dst, spaces[:n]...)
 	}
 	return dst
+}
+
+// runeCount is utf8.RuneCountInString(s): the length of an ASCII s.
+func runeCount[S string | []byte](s S) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.RuneCountInString(string(s))
+		}
+	}
+	return len(s)
+}
+
+// appendClock appends t as t.AppendFormat(dst, "15:04:05.000") does (the fraction cut, not rounded), without
+// parsing the layout for every line.
+func appendClock(dst []byte, t time.Time) []byte {
+	h, m, s := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(dst, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10))
 }
 
 // origin is the scheme and host of an absolute URL ("" for anything else): the start of u, not a copy (the

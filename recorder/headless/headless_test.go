@@ -335,6 +335,11 @@ func TestLinesAreWhatFmtWrote(t *testing.T) {
 			RPC: []recorder.RPC{{From: recorder.FromClient, Method: "a/method/name/longer/than/twenty/eight/characters"}}},
 		{Kind: recorder.Outbound, Start: start, Method: "POST", URL: "http://127.0.0.1:8080/mcp?q=1", Status: 502,
 			RPC: []recorder.RPC{{From: recorder.FromServer, IsResponse: true, ErrorCode: &code}}},
+		// Bytes that are not UTF-8 count a rune each in the padding, as fmt counts them; a very long method.
+		{Kind: recorder.Inbound, Start: start.Add(-9 * time.Hour), Method: "PROPFIND\xff", URL: "/\xff\x80mcp/\xe2\x82", Status: 999,
+			Timings: recorder.Timings{Total: 850}},
+		{Kind: recorder.Inbound, Start: time.Date(2026, 1, 1, 23, 59, 59, 999_999_999, time.UTC), Method: "DELETE", URL: "/mcp",
+			Status: 200, Timings: recorder.Timings{Total: 59_999 * time.Millisecond}},
 	}
 	infos := []*analysis.Info{nil,
 		{Stage: analysis.StageInitialize, Status: analysis.StatusFailed, Client: analysis.ClientClaude, Connection: "c12"},
@@ -556,6 +561,27 @@ func TestOutboundLineCopiesNoOrigin(t *testing.T) {
 	for u, want := range map[string]string{"http://h:1/p": "http://h:1", "https://h": "https://h", "http://h?q#f": "http://h", "/mcp": "", "a://b#c/d": "a://b"} {
 		if got := origin(u); got != want {
 			t.Errorf("origin(%q) = %q, want %q", u, got, want)
+		}
+	}
+}
+
+// The printer's line allocates nothing for an exchange under a minute (its duration was a string of its own, one
+// allocation a line, and the padding and clock cost half the line's time), and its clock is AppendFormat's.
+func TestLineAllocatesNothing(t *testing.T) {
+	ex := &recorder.Exchange{Kind: recorder.Outbound, Start: time.Now(), Method: "POST", URL: "http://127.0.0.1:9000/mcp", Status: 200,
+		Timings: recorder.Timings{Total: 1490 * time.Microsecond}, RPC: []recorder.RPC{{From: recorder.FromClient, Method: "tools/call"}}}
+	in := &analysis.Info{Stage: analysis.StageCall, Client: analysis.ClientUnknown, Connection: "c1"}
+	buf := appendLine(nil, ex, in)
+	if n := testing.AllocsPerRun(100, func() { buf = appendLine(buf[:0], ex, in) }); n != 0 {
+		t.Errorf("%v allocations a line, want 0", n)
+	}
+	at := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	for _, loc := range []*time.Location{time.UTC, time.Local, time.FixedZone("x", -(9*3600 + 30*60)), time.FixedZone("y", 13*3600+45*60)} {
+		for i := range 20_000 {
+			tm := at.Add(time.Duration(i) * 4_321_987_654_321).In(loc) // every hour, minute and millisecond turn
+			if got, want := string(appendClock(nil, tm)), tm.Format("15:04:05.000"); got != want {
+				t.Fatalf("appendClock(%v) = %q, want %q", tm, got, want)
+			}
 		}
 	}
 }

@@ -403,7 +403,7 @@ func (s *Service) held() int {
 }
 
 func (s *Service) resetChanged() {
-	if len(s.inChanged) > 4096 {
+	if len(s.inChanged) > keepIndex { // it grew since the last message (only published messages empty it)
 		s.inChanged = map[uint64]*recorder.Exchange{} // a cleared map keeps its size
 	} else {
 		clear(s.inChanged)

@@ -34,7 +34,14 @@ type Subscription struct {
 	infos   []Info         // not taken yet
 	shared  bool           // infos is a message's own slice, shared with the other subscribers: copied before written
 	at      map[uint64]int // id → index in infos
+	atPeak  int            // the most entries at held since it was made (resetAt)
 }
+
+// keepIndex is the most entries a per-message index (a mailbox's at, the service's inChanged) may have held and
+// still be cleared for the next message rather than made anew: a Go map keeps the groups it grew to and clear
+// walks them all, so after one burst (a printer behind by thousands of infos) every later message, of a few
+// dozen, paid for the burst's size (11 µs a message after a window's backlog in BenchmarkWatchProxied).
+const keepIndex = 256
 
 // Subscribe returns a new subscription: it receives what is published from now on (subscribe before the first
 // Push).
@@ -100,7 +107,7 @@ func (sub *Subscription) put(m Msg, held int) {
 	if m.Epoch != sub.epoch {
 		sub.epoch = m.Epoch
 		sub.infos, sub.report, sub.shared = nil, nil, false
-		clear(sub.at)
+		sub.resetAt()
 	}
 	if len(sub.infos) == 0 {
 		// The usual case, the last message taken: its infos are this one's (an exchange once each, as the service
@@ -121,6 +128,7 @@ func (sub *Subscription) put(m Msg, held int) {
 			sub.infos = append(sub.infos, in)
 		}
 	}
+	sub.atPeak = max(sub.atPeak, len(sub.at))
 	if len(sub.infos) > 2*max(held, mailboxSlack) {
 		sub.prune(m.From)
 	}
@@ -132,6 +140,16 @@ func (sub *Subscription) put(m Msg, held int) {
 	sub.has = true
 	sub.mu.Unlock()
 	sub.signal()
+}
+
+// resetAt empties at: cleared, or made anew when it held more than keepIndex entries since it was made.
+func (sub *Subscription) resetAt() {
+	if sub.atPeak > keepIndex {
+		sub.at = map[uint64]int{}
+	} else {
+		clear(sub.at)
+	}
+	sub.atPeak = 0
 }
 
 // own makes infos the mailbox's own before it is written in place.
@@ -185,7 +203,7 @@ func (sub *Subscription) Take() (m Msg, ok bool) {
 	}
 	m.Infos, m.Report, m.Seq, m.Pending, m.Final = sub.infos, sub.report, sub.seq, sub.pending, sub.final
 	sub.infos, sub.report, sub.has, sub.shared = nil, nil, false, false
-	clear(sub.at)
+	sub.resetAt()
 	sub.taken = sub.seq
 	return m, true
 }

@@ -1,0 +1,28 @@
+package analysis
+
+import (
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
+)
+
+// header is h.Get(name) for a name of ASCII letters, digits and dashes (every name the analysis reads): the value
+// of the first header whose name equals name under Unicode case folding, as strings.EqualFold compares. The
+// analysis reads a dozen names of every exchange, each through every header of the list; most headers are ruled
+// out here without a call: a name shorter than name's (a name folding to it has at least its bytes: every rune
+// folding to an ASCII one is one byte or more), or one whose first byte is ASCII and not name's first byte in
+// either case (an ASCII byte folds only to its other case).
+func header(h recorder.Headers, name string) string {
+	c := name[0] | 0x20
+	for i := range h {
+		n := h[i].Name
+		if len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c {
+			continue
+		}
+		if strings.EqualFold(n, name) {
+			return h[i].Value
+		}
+	}
+	return ""
+}
