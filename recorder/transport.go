@@ -67,7 +67,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		URL:        t.urlString(req.URL),
 		Host:       req.Host,
 		Proto:      "HTTP/1.1",
-		ReqHeaders: FromHTTP(req.Header),
+		ReqHeaders: rec.reqOrder.list(req.Header),
 	}
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
