@@ -391,7 +391,13 @@ func (l *live) writeHeader(status int, h http.Header) {
 	if c != nil && c.derived && sameHeaders(c.ex.RespHeaders, h) {
 		l.ex.RespHeaders = clip(c.ex.RespHeaders) // the upstream's, passed on as they were: one list for both
 	} else {
-		l.ex.RespHeaders = l.rec.respOrder.list(h)
+		// an outbound exchange's request list has room for it past its own (Transport.RoundTrip), then is clipped:
+		// nothing appended to it reaches this one
+		var room Headers
+		if q := l.ex.ReqHeaders; l.ex.Kind == Outbound {
+			room, l.ex.ReqHeaders = q[len(q):], clip(q)
+		}
+		l.ex.RespHeaders = l.rec.respOrder.listIn(room, 0, h)
 	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if isEventStream(h) {

@@ -26,9 +26,13 @@ const (
 
 // list returns FromHTTP(h): the same names and values in the same order (names are the remembered strings, equal
 // to h's).
-func (o *headerOrder) list(h http.Header) Headers {
+func (o *headerOrder) list(h http.Header) Headers { return o.listIn(nil, 0, h) }
+
+// listIn is list with the list made in room's array when it has room for it (room's length is ignored), else in a
+// new one with extra elements of room past the list's length (a list that follows it: the upstream copy's answer).
+func (o *headerOrder) listIn(room Headers, extra int, h http.Header) Headers {
 	if len(h) == 0 || len(h) > maxOrderNames {
-		return FromHTTP(h)
+		return fromHTTPIn(room, extra, h)
 	}
 	var vals [maxOrderNames][]string // no allocation: the values of each name, in the names' order
 	for i := range o.sets {
@@ -50,7 +54,7 @@ func (o *headerOrder) list(h http.Header) Headers {
 		if !ok {
 			continue
 		}
-		out := make(Headers, 0, n)
+		out := makeHeaders(room, extra, n)
 		for k, name := range names {
 			for _, v := range vals[k] {
 				out = append(out, Header{Name: name, Value: v})
@@ -58,7 +62,7 @@ func (o *headerOrder) list(h http.Header) Headers {
 		}
 		return out
 	}
-	out := FromHTTP(h)
+	out := fromHTTPIn(room, extra, h)
 	names := make([]string, 0, len(h))
 	for i, hd := range out {
 		if i == 0 || hd.Name != out[i-1].Name {
@@ -71,5 +75,29 @@ func (o *headerOrder) list(h http.Header) Headers {
 	}
 	names = slices.Clip(names)
 	o.sets[o.next.Add(1)%headerOrderSets].Store(&names)
+	return out
+}
+
+// makeHeaders returns an empty list with room for n: room's array when it has, else a new one of n+extra.
+func makeHeaders(room Headers, extra, n int) Headers {
+	if room != nil && cap(room) >= n {
+		return room[:0]
+	}
+	return make(Headers, 0, n+extra)
+}
+
+// fromHTTPIn is FromHTTP(h) made as makeHeaders makes it.
+func fromHTTPIn(room Headers, extra int, h http.Header) Headers {
+	n := 0
+	for _, vs := range h {
+		n += len(vs)
+	}
+	out := makeHeaders(room, extra, n)
+	var keys [32]string
+	for _, name := range appendSortedKeys(keys[:0], h) {
+		for _, v := range h[name] {
+			out = append(out, Header{Name: name, Value: v})
+		}
+	}
 	return out
 }

@@ -4,9 +4,14 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 )
 
 // The remembered order lists every map as FromHTTP does: the same names and values in the same order, whether its
@@ -103,4 +108,68 @@ func BenchmarkHeaderOrder(b *testing.B) {
 			_ = o.list(h)
 		}
 	})
+}
+
+// The upstream copy's two header lists are one allocation: its request's list is made with room for its answer's
+// (as long as the last answer's), which is made there; the request's list is clipped, so that nothing appended to
+// it reaches the answer's. A proxied call whose request has headers (as every proxied request has) then costs one
+// allocation less than with two lists (px19's derived copy: its live state, its link notes' text and its two
+// lists), and the records are FromHTTP's lists.
+func TestUpstreamCopyHeaderListsOneAllocation(t *testing.T) {
+	if testkit.Race {
+		t.Skip("allocation counts under -race are the race detector's")
+	}
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{MaxCount: 16})
+		rec := New(store, Options{PublishDelay: time.Hour})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 4096, NoBegan: true})
+		up := memRoundTripper{sse: sse}
+		body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+		serve := func(tr http.RoundTripper) func() {
+			h := proxiedHandler(t, rec, tr)
+			return func() {
+				r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+				r.ContentLength = int64(len(body))
+				r.Header = http.Header{"Accept": {"application/json, text/event-stream"}, "Content-Type": {"application/json"},
+					"Mcp-Session-Id": {"3f1c0d2e"}, "Mcp-Protocol-Version": {"2025-11-25"}, "User-Agent": {"test"}}
+				h.ServeHTTP(httptest.NewRecorder(), r)
+			}
+		}
+		unrecorded := leastAllocs(serve(up))
+		derived := leastAllocs(serve(&Transport{Base: up, Recorder: rec, Derive: true}))
+		t.Logf("sse %v: %.0f allocations with the upstream copy unrecorded, %.0f derived", sse, unrecorded, derived)
+		if derived-unrecorded > 2 {
+			t.Errorf("sse %v: the derived upstream copy adds %.0f allocations, want at most 2 (its live state and its link notes' text; its two header lists one allocation, in place of its client's answer's)",
+				sse, derived-unrecorded)
+		}
+		// the last call's upstream copy, as its subscribers hear it (published after the call: waited for, bounded)
+		last := store.Stats().Total
+		var copyEx *Exchange
+		deadline := time.After(10 * time.Second)
+		for copyEx == nil {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Completed && u.Exchange.Kind == Outbound && u.Exchange.ID == last {
+					copyEx = u.Exchange
+				}
+			case <-deadline:
+				t.Fatalf("sse %v: the last upstream copy (%d) not heard", sse, last)
+			}
+		}
+		req, resp := copyEx.ReqHeaders, copyEx.RespHeaders
+		if len(req) != 5 || len(resp) != 2 || cap(req) != len(req) ||
+			unsafe.Add(unsafe.Pointer(unsafe.SliceData(req)), uintptr(len(req))*unsafe.Sizeof(Header{})) != unsafe.Pointer(&resp[0]) {
+			t.Fatalf("sse %v: request list %v (cap %d), answer's %v: not one array, the request's clipped", sse, req, cap(req), resp)
+		}
+		ct := "application/json"
+		if sse {
+			ct = "text/event-stream"
+		}
+		if !reflect.DeepEqual(resp, Headers{{Name: "Content-Length", Value: resp[0].Value}, {Name: "Content-Type", Value: ct}}) {
+			t.Fatalf("sse %v: answer's list %v", sse, resp)
+		}
+		if got := store.Get(copyEx.ID); got == nil || !reflect.DeepEqual(got.ReqHeaders, req) || !reflect.DeepEqual(got.RespHeaders, resp) {
+			t.Fatalf("sse %v: the store's record: %+v", sse, got)
+		}
+	}
 }
