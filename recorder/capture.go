@@ -46,6 +46,8 @@ type Recorder struct {
 	// stops lets the others finish and cuts the streams.
 	served atomic.Int64
 	late   lateQueue // the event streams whose progress is to be published (armLate)
+	// the sorted names of the header maps listed last: outbound requests' (Transport) and responses' (writeHeader)
+	reqOrder, respOrder headerOrder
 }
 
 // servedRequest and servedStream are what a request and a stream add to Recorder.served.
@@ -389,7 +391,13 @@ func (l *live) writeHeader(status int, h http.Header) {
 	if c != nil && c.derived && sameHeaders(c.ex.RespHeaders, h) {
 		l.ex.RespHeaders = clip(c.ex.RespHeaders) // the upstream's, passed on as they were: one list for both
 	} else {
-		l.ex.RespHeaders = FromHTTP(h)
+		// an outbound exchange's request list has room for it past its own (Transport.RoundTrip), then is clipped:
+		// nothing appended to it reaches this one
+		var room Headers
+		if q := l.ex.ReqHeaders; l.ex.Kind == Outbound {
+			room, l.ex.ReqHeaders = q[len(q):], clip(q)
+		}
+		l.ex.RespHeaders = l.rec.respOrder.listIn(room, 0, h)
 	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if isEventStream(h) {
@@ -597,7 +605,7 @@ func (l *live) finish(cw *captureWriter, r *http.Request, err error) {
 	if !cw.wroteHeader {
 		if err == nil {
 			l.ex.Status = http.StatusOK // net/http's implicit answer
-			l.ex.RespHeaders = FromHTTP(cw.w.Header())
+			l.ex.RespHeaders = l.rec.respOrder.list(cw.w.Header())
 		}
 		l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	}

@@ -245,7 +245,8 @@ func proxiedHandler(tb testing.TB, rec *Recorder, tr http.RoundTripper) http.Han
 
 // The upstream copy of a proxied JSON-RPC call, recorded on its own and derived from its client's exchange,
 // beside the same call with the upstream copy not recorded: deriving it costs a bounded number of allocations (1,
-// answered with JSON or with an event — its live state; its header lists are two more where the request has headers:
+// answered with JSON or with an event — its live state; its header lists are one more where the request has headers
+// (two before px20: TestUpstreamCopyHeaderListsOneAllocation):
 // 7 on its own; its request body is not copied, its response neither kept nor
 // parsed, its headers shared, and the record it completes with is the one subscribers hear — 13 while the store
 // materialised another; 8 while its URL was written again each time and its link note had a list of its own:

@@ -65,20 +65,7 @@ func (h Headers) HTTP() http.Header {
 }
 
 // FromHTTP lists an http.Header as pairs. Go's map has no order, so names are sorted; values keep their order.
-func FromHTTP(h http.Header) Headers {
-	n := 0
-	for _, vs := range h {
-		n += len(vs)
-	}
-	out := make(Headers, 0, n)
-	var keys [32]string // no allocation for the usual number of names
-	for _, name := range appendSortedKeys(keys[:0], h) {
-		for _, v := range h[name] {
-			out = append(out, Header{Name: name, Value: v})
-		}
-	}
-	return out
-}
+func FromHTTP(h http.Header) Headers { return fromHTTPIn(nil, 0, h) }
 
 // Body is a request or response body, bounded: Data holds at most the recorder's per-body limit, Size the full
 // length seen, Truncated whether Data is shorter than Size.

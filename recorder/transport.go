@@ -28,6 +28,9 @@ type Transport struct {
 	Derive bool
 
 	lastURL atomic.Pointer[urlText] // the last request's URL and its text (urlString)
+	// respLen is the length of the last response's header list: a request's list is made with room for that many
+	// past its own, where its answer's is made when it fits (writeHeader) — one allocation for both lists
+	respLen atomic.Int32
 }
 
 // urlText is a URL and its String.
@@ -67,7 +70,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		URL:        t.urlString(req.URL),
 		Host:       req.Host,
 		Proto:      "HTTP/1.1",
-		ReqHeaders: FromHTTP(req.Header),
+		ReqHeaders: rec.reqOrder.listIn(nil, int(t.respLen.Load()), req.Header),
 	}
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
@@ -159,6 +162,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		l.link(pl) // before its headers are recorded: they arm the timer that publishes its progress
 	}
 	l.writeHeader(resp.StatusCode, resp.Header)
+	l.mu.Lock()
+	if n := int32(min(len(l.ex.RespHeaders), maxOrderNames)); n != t.respLen.Load() {
+		t.respLen.Store(n)
+	}
+	l.mu.Unlock()
 	l.rb = recordedBody{rc: resp.Body, l: l}
 	resp.Body = &l.rb
 	return resp, nil
