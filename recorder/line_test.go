@@ -177,7 +177,7 @@ func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 		if lp.copied != 4 {
 			t.Errorf("sse %v: %d parts copied from the first line, want the request's and the response's bodies, the response's headers and the messages", sse, lp.copied)
 		}
-		buf, err := encodeLines(nil, group, 0, false, nil)
+		buf, _, err := encodeLines(nil, group, 0, false, nil)
 		if err != nil || !bytes.Equal(buf, want) {
 			t.Fatalf("sse %v: encodeLines: %v\n%s", sse, err, buf)
 		}
@@ -191,7 +191,7 @@ func TestCaptureLinesForgetALineLeftOut(t *testing.T) {
 	bad := &Exchange{ReqBody: Body{Data: body}, RPC: []RPC{{ID: json.RawMessage(`{bad`)}}}
 	other := &Exchange{ID: 2, Method: "POST", ReqBody: Body{Data: []byte(strings.Repeat("x", 100))}}
 	good := &Exchange{ID: 3, ReqBody: Body{Data: body, Size: int64(len(body))}}
-	buf, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, false, nil)
+	buf, _, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, false, nil)
 	if err == nil {
 		t.Fatal("no error for the line left out")
 	}
@@ -222,7 +222,7 @@ func BenchmarkCaptureEncodePair(b *testing.B) {
 	})
 	b.Run("group", func(b *testing.B) {
 		for b.Loop() {
-			buf, _ = encodeLines(buf[:0], group, 0, false, nil)
+			buf, _, _ = encodeLines(buf[:0], group, 0, false, nil)
 		}
 	})
 }
@@ -243,5 +243,23 @@ func TestAppendStringAtEveryOffset(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// BenchmarkAppendString encodes the strings a capture line is mostly made of: a JSON-RPC body (a quote to escape
+// every few bytes), a long plain text and a header value.
+func BenchmarkAppendString(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from the load generator, call 12345"},"_meta":{"progressToken":"p-3"}}}`)
+	for _, c := range []struct {
+		name string
+		s    []byte
+	}{{"body", body}, {"plain", bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), 40)}, {"header", []byte("Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyIn0")}} {
+		b.Run(c.name, func(b *testing.B) {
+			var dst []byte
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				dst = appendString(dst[:0], c.s)
+			}
+		})
 	}
 }
