@@ -257,9 +257,7 @@ func BenchmarkAppendString(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var dst []byte
 			b.SetBytes(int64(len(c.s)))
-			for b.Loop() {
-				dst = appendString(dst[:0], c.s)
-			}
+			onThreadCPU(b, func() { dst = appendString(dst[:0], c.s) })
 		})
 	}
 }

@@ -198,3 +198,39 @@ func TestWireConnKeepsNoBody(t *testing.T) {
 		t.Errorf("%d bytes kept on a connection that sent %d bytes of body", kept, len(big))
 	}
 }
+
+// BenchmarkHeadersFor takes the header block of an MCP client's tools/call from its connection's bytes (the block
+// and its body, as one read brings them).
+func BenchmarkHeadersFor(b *testing.B) {
+	body := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	raw := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nUser-Agent: mcpload/1.0\r\nContent-Length: " + fmt.Sprint(len(body)) +
+		"\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMcp-Protocol-Version: 2025-11-25\r\n" +
+		"Mcp-Session-Id: 3GXWB6LQ2ZQ4YQ3Z\r\nAccept-Encoding: gzip\r\n\r\n" + body
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &wireConn{}
+	b.ReportAllocs()
+	onThreadCPU(b, func() {
+		c.buf = append(c.buf[:0], raw...)
+		c.skip = 0
+		if h := c.headersFor(r); len(h) != 8 {
+			b.Fatalf("%d headers", len(h))
+		}
+	})
+}
+
+// onThreadCPU runs f for each of b's iterations on one thread and reports that thread's CPU time per iteration
+// (cpu-ns/op): on a busy machine, wall time per iteration counts the time other processes had the core.
+func onThreadCPU(b *testing.B, f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0, ok := testkit.ThreadCPU()
+	for b.Loop() {
+		f()
+	}
+	if t1, ok1 := testkit.ThreadCPU(); ok && ok1 {
+		b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
+	}
+}
