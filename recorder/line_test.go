@@ -257,7 +257,40 @@ func BenchmarkAppendString(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			var dst []byte
 			b.SetBytes(int64(len(c.s)))
-			onThreadCPU(b, func() { dst = appendString(dst[:0], c.s) })
+			onThreadCPU(b, 1, func() { dst = appendString(dst[:0], c.s) })
 		})
 	}
+}
+
+// BenchmarkCaptureEncodeCold encodes proxied calls' line pairs as the capture writer meets them in a busy process
+// (cold: 20,000 calls recorded before, 64 lines a group, in order, their records long out of the caches) and as
+// BenchmarkCaptureEncodePair does (hot: the same pair again and again), in the thread's CPU time per pair. The difference is what the writer's encoding pays for reading records that completed milliseconds
+// earlier rather than at their completion.
+func BenchmarkCaptureEncodeCold(b *testing.B) {
+	const calls = 20000
+	store := NewStore(StoreOptions{MaxCount: 4 * calls})
+	var all []*Exchange
+	store.OnComplete(func(ex *Exchange) { all = append(all, ex) })
+	rec := New(store, Options{PublishDelay: time.Hour})
+	call := proxiedCall(b, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})
+	for range calls {
+		call()
+	}
+	if len(all) != 2*calls {
+		b.Fatalf("%d records", len(all))
+	}
+	var buf []byte
+	b.Run("cold", func(b *testing.B) {
+		i := 0
+		onThreadCPU(b, 32, func() {
+			if i+64 > len(all) {
+				i = 0
+			}
+			buf, _, _ = encodeLines(buf[:0], all[i:i+64], 0, false, nil)
+			i += 64
+		})
+	})
+	b.Run("hot", func(b *testing.B) {
+		onThreadCPU(b, 1, func() { buf, _, _ = encodeLines(buf[:0], all[:2], 0, false, nil) })
+	})
 }

@@ -212,7 +212,7 @@ func BenchmarkHeadersFor(b *testing.B) {
 	}
 	c := &wireConn{}
 	b.ReportAllocs()
-	onThreadCPU(b, func() {
+	onThreadCPU(b, 1, func() {
 		c.buf = append(c.buf[:0], raw...)
 		c.skip = 0
 		if h := c.headersFor(r); len(h) != 8 {
@@ -222,8 +222,9 @@ func BenchmarkHeadersFor(b *testing.B) {
 }
 
 // onThreadCPU runs f for each of b's iterations on one thread and reports that thread's CPU time per iteration
-// (cpu-ns/op): on a busy machine, wall time per iteration counts the time other processes had the core.
-func onThreadCPU(b *testing.B, f func()) {
+// (cpu-ns/op; per one of the n units an iteration does: cpu-ns/unit): on a busy machine, wall time per iteration
+// counts the time other processes had the core.
+func onThreadCPU(b *testing.B, n int, f func()) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	t0, ok := testkit.ThreadCPU()
@@ -232,5 +233,8 @@ func onThreadCPU(b *testing.B, f func()) {
 	}
 	if t1, ok1 := testkit.ThreadCPU(); ok && ok1 {
 		b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
+		if n > 1 {
+			b.ReportMetric(float64(t1-t0)/float64(b.N)/float64(n), "cpu-ns/unit")
+		}
 	}
 }
