@@ -75,7 +75,8 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	after := c.buf[start+end+4:]
 	defer func() { c.buf = append(c.buf[:0], after...) }()
 	_, rest, _ := cutCRLF(block) // the request line
-	h := make(Headers, 0, strings.Count(rest, "\n")+1) // its lines at most: a one-byte count is the fast one
+	// its lines at most: a one-byte count is the fast one
+	h := make(Headers, 0, strings.Count(rest, "\n")+1)
 	for len(rest) > 0 {
 		var l string
 		l, rest, _ = cutCRLF(rest)
