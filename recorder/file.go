@@ -50,6 +50,7 @@ type CaptureFile struct {
 	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
+	recounted  uint64        // bytes looked at again for their newlines after a write cut short (tests)
 	late       uint64        // appends after Close (not written)
 	rotatedOut uint64        // exchanges deleted with the oldest rotated file
 	tooBig     uint64        // exchanges whose line alone was larger than MaxSize (not written)
@@ -237,7 +238,7 @@ func (c *CaptureFile) run() {
 		bodyMin, onBodies := c.bodyMin, c.onBodies
 		c.mu.Unlock()
 		c.spans = c.spans[:0]
-		buf, encErr := encodeLines(buf, group, bodyMin, onBodies != nil, &c.spans)
+		buf, lines, encErr := encodeLines(buf, group, bodyMin, onBodies != nil, &c.spans)
 		n, tooBig, err := c.write(buf)
 		if onBodies != nil && len(c.spans) > 0 {
 			if locs := c.locate(); len(locs) > 0 {
@@ -249,8 +250,18 @@ func (c *CaptureFile) run() {
 		if encErr != nil {
 			c.setErrLocked(encErr)
 		}
-		// Lines are JSON: their only newline ends them. Those too big were dropped, not written.
-		c.written += uint64(bytes.Count(buf[:n], []byte{'\n'})) - tooBig
+		// The lines dealt with: all those encoded (and the newline closing a torn line, first in buf) when the whole
+		// buffer was, without looking at its bytes again; after a write cut short, the newlines in what went (lines
+		// are JSON: their only newline ends them). Those too big were dropped, not written.
+		nl := uint64(lines)
+		if c.torn {
+			nl++
+		}
+		if n < len(buf) {
+			nl = uint64(bytes.Count(buf[:n], []byte{'\n'}))
+			c.recounted += uint64(n)
+		}
+		c.written += nl - tooBig
 		c.tooBig += tooBig
 		if c.torn && n > 0 {
 			c.written-- // the newline that closed the torn line
@@ -292,11 +303,12 @@ const captureGather = 5 * time.Millisecond
 // maxPooledGroup is the longest list of pending records kept for reuse.
 const maxPooledGroup = 64 << 10
 
-// encodeLines appends the lines of group to buf, in order; a record that cannot be encoded is left out (only what
-// json.Marshal refuses too: a year past 9999), and the first such error returned. Where each body of at least
+// encodeLines appends the lines of group to buf, in order, and returns how many it appended; a record that cannot
+// be encoded is left out (only what json.Marshal refuses too: a year past 9999), and the first such error returned. Where each body of at least
 // bodyMin bytes (0: none) is in buf is appended to spans, after where its whole line is when lines (sideLine).
-func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *[]bodySpan) ([]byte, error) {
+func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *[]bodySpan) ([]byte, int, error) {
 	var first error
+	n := 0
 	var lp lineParts // a body or header list met again in the group is copied from its first line (line.go)
 	var at [2][2]int
 	for _, ex := range group {
@@ -312,6 +324,7 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *
 				*spans = append(*spans, bodySpan{id: ex.ID, side: sideLine, from: start, to: len(line)})
 			}
 			buf = line
+			n++
 			if big {
 				for side, b := range [2]*Body{&ex.ReqBody, &ex.RespBody} {
 					if len(b.Data) >= bodyMin {
@@ -326,7 +339,7 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *
 			first = fmt.Errorf("capture file: encode exchange %d: %w", ex.ID, err)
 		}
 	}
-	return buf, first
+	return buf, n, first
 }
 
 // write writes buf (whole lines) to the file, rotating it first whenever the next lines would take it beyond

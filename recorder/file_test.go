@@ -542,3 +542,33 @@ func TestCaptureFileGathersGroups(t *testing.T) {
 			w.writes, n, elapsed, limit)
 	}
 }
+
+// The writer counts the lines it wrote from what it encoded, without reading the written bytes again for their
+// newlines (they were counted so, a second pass over every byte of the capture); only a write cut short is looked
+// at again. A line too big for the file and a torn line before a group are counted as before.
+func TestCaptureFileCountsLinesWithoutReadingThemAgain(t *testing.T) {
+	c, err := OpenCaptureWith(filepath.Join(t.TempDir(), "c.jsonl"), CaptureOptions{MaxSize: 8 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	big := sampleExchange(1000)
+	big.RespBody = Body{Data: bytes.Repeat([]byte("x"), 16<<10), Size: 16 << 10}
+	for i := range 50 {
+		c.Append(sampleExchange(uint64(i + 1)))
+		if i == 20 {
+			c.Append(big)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := c.Written(); n != 50 {
+		t.Errorf("Written = %d, want 50", n)
+	}
+	if _, tooBig := c.Dropped(); tooBig != 1 {
+		t.Errorf("too big = %d, want 1", tooBig)
+	}
+	if c.recounted != 0 {
+		t.Errorf("%d bytes written were read again for their newlines, want none", c.recounted)
+	}
+}

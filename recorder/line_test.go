@@ -177,7 +177,7 @@ func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 		if lp.copied != 4 {
 			t.Errorf("sse %v: %d parts copied from the first line, want the request's and the response's bodies, the response's headers and the messages", sse, lp.copied)
 		}
-		buf, err := encodeLines(nil, group, 0, false, nil)
+		buf, _, err := encodeLines(nil, group, 0, false, nil)
 		if err != nil || !bytes.Equal(buf, want) {
 			t.Fatalf("sse %v: encodeLines: %v\n%s", sse, err, buf)
 		}
@@ -191,7 +191,7 @@ func TestCaptureLinesForgetALineLeftOut(t *testing.T) {
 	bad := &Exchange{ReqBody: Body{Data: body}, RPC: []RPC{{ID: json.RawMessage(`{bad`)}}}
 	other := &Exchange{ID: 2, Method: "POST", ReqBody: Body{Data: []byte(strings.Repeat("x", 100))}}
 	good := &Exchange{ID: 3, ReqBody: Body{Data: body, Size: int64(len(body))}}
-	buf, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, false, nil)
+	buf, _, err := encodeLines(nil, []*Exchange{bad, other, good}, 0, false, nil)
 	if err == nil {
 		t.Fatal("no error for the line left out")
 	}
@@ -222,7 +222,7 @@ func BenchmarkCaptureEncodePair(b *testing.B) {
 	})
 	b.Run("group", func(b *testing.B) {
 		for b.Loop() {
-			buf, _ = encodeLines(buf[:0], group, 0, false, nil)
+			buf, _, _ = encodeLines(buf[:0], group, 0, false, nil)
 		}
 	})
 }
@@ -244,4 +244,53 @@ func TestAppendStringAtEveryOffset(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkAppendString encodes the strings a capture line is mostly made of: a JSON-RPC body (a quote to escape
+// every few bytes), a long plain text and a header value.
+func BenchmarkAppendString(b *testing.B) {
+	body := []byte(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello from the load generator, call 12345"},"_meta":{"progressToken":"p-3"}}}`)
+	for _, c := range []struct {
+		name string
+		s    []byte
+	}{{"body", body}, {"plain", bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), 40)}, {"header", []byte("Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyIn0")}} {
+		b.Run(c.name, func(b *testing.B) {
+			var dst []byte
+			b.SetBytes(int64(len(c.s)))
+			onThreadCPU(b, 1, func() { dst = appendString(dst[:0], c.s) })
+		})
+	}
+}
+
+// BenchmarkCaptureEncodeCold encodes proxied calls' line pairs as the capture writer meets them in a busy process
+// (cold: 20,000 calls recorded before, 64 lines a group, in order, their records long out of the caches) and as
+// BenchmarkCaptureEncodePair does (hot: the same pair again and again), in the thread's CPU time per pair. The difference is what the writer's encoding pays for reading records that completed milliseconds
+// earlier rather than at their completion.
+func BenchmarkCaptureEncodeCold(b *testing.B) {
+	const calls = 20000
+	store := NewStore(StoreOptions{MaxCount: 4 * calls})
+	var all []*Exchange
+	store.OnComplete(func(ex *Exchange) { all = append(all, ex) })
+	rec := New(store, Options{PublishDelay: time.Hour})
+	call := proxiedCall(b, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})
+	for range calls {
+		call()
+	}
+	if len(all) != 2*calls {
+		b.Fatalf("%d records", len(all))
+	}
+	var buf []byte
+	b.Run("cold", func(b *testing.B) {
+		i := 0
+		onThreadCPU(b, 32, func() {
+			if i+64 > len(all) {
+				i = 0
+			}
+			buf, _, _ = encodeLines(buf[:0], all[i:i+64], 0, false, nil)
+			i += 64
+		})
+	})
+	b.Run("hot", func(b *testing.B) {
+		onThreadCPU(b, 1, func() { buf, _, _ = encodeLines(buf[:0], all[:2], 0, false, nil) })
+	})
 }

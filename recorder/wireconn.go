@@ -23,15 +23,28 @@ type wireConn struct {
 	net.Conn
 	mu  sync.Mutex
 	buf []byte
+	// skip is how many bytes still to come belong to the body of the request whose header block headersFor took
+	// (its Content-Length): they cannot hold a header block, so they are not kept (a body was copied into buf,
+	// and a large one moved through the window again and again, only to be passed over by the next search)
+	skip int64
+	kept uint64 // bytes kept in buf (tests)
 }
 
 func (c *wireConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {
 		c.mu.Lock()
-		c.buf = append(c.buf, p[:n]...)
-		if len(c.buf) > 2*maxHeaderWindow { // keep the last window; amortised, each byte moves at most once
-			c.buf = append(c.buf[:0], c.buf[len(c.buf)-maxHeaderWindow:]...)
+		b := p[:n]
+		if c.skip > 0 {
+			k := min(int64(len(b)), c.skip)
+			b, c.skip = b[k:], c.skip-k
+		}
+		if len(b) > 0 {
+			c.kept += uint64(len(b))
+			c.buf = append(c.buf, b...)
+			if len(c.buf) > 2*maxHeaderWindow { // keep the last window; amortised, each byte moves at most once
+				c.buf = append(c.buf[:0], c.buf[len(c.buf)-maxHeaderWindow:]...)
+			}
 		}
 		c.mu.Unlock()
 	}
@@ -39,7 +52,8 @@ func (c *wireConn) Read(p []byte) (int, error) {
 }
 
 // headersFor finds the header block of r in the bytes read so far, returns its headers in order, and forgets
-// everything up to the block's end. It returns nil when the block is not there (HTTP/2, an oversized window).
+// everything up to the block's end, and, when the block is r's, its body of r.ContentLength bytes (those read
+// already, and those to come: skip). It returns nil when the block is not there (HTTP/2, an oversized window).
 func (c *wireConn) headersFor(r *http.Request) Headers {
 	if r.ProtoMajor != 1 {
 		return nil
@@ -58,9 +72,11 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 		return nil
 	}
 	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
-	c.buf = append(c.buf[:0], c.buf[start+end+4:]...)
+	after := c.buf[start+end+4:]
+	defer func() { c.buf = append(c.buf[:0], after...) }()
 	_, rest, _ := cutCRLF(block) // the request line
-	h := make(Headers, 0, strings.Count(rest, "\r\n")+1)
+	// its lines at most: a one-byte count is the fast one
+	h := make(Headers, 0, strings.Count(rest, "\n")+1)
 	for len(rest) > 0 {
 		var l string
 		l, rest, _ = cutCRLF(rest)
@@ -79,6 +95,12 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	}
 	if !holdsEvery(h, r.Header) { // a block that does not hold every header is not this request's: fall back
 		return nil
+	}
+	if r.ContentLength > 0 {
+		// The body follows the block, exactly r.ContentLength bytes (net/http reads it so; a chunked body's length
+		// is not known: -1, kept as before), then the next request's header block.
+		k := min(int64(len(after)), r.ContentLength)
+		after, c.skip = after[k:], r.ContentLength-k
 	}
 	return h
 }

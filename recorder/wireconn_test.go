@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"runtime"
@@ -109,6 +110,132 @@ func TestWireHeadersManyLinesLinear(t *testing.T) {
 	for _, n := range []int{3, 40} {
 		if r, c := block(n, n/2); c.headersFor(r) != nil {
 			t.Errorf("%d lines: a block without one of the request's headers was taken", n)
+		}
+	}
+}
+
+// conns keeps the wrapped connections a listener accepts.
+type conns struct {
+	net.Listener
+	got chan *wireConn
+}
+
+func (l conns) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if wc, ok := c.(*wireConn); ok {
+		l.got <- wc
+	}
+	return c, err
+}
+
+// A request's body is not kept in the connection's window once its header block is taken (a large one moved
+// through it again and again): the bytes kept on a connection that sent a 1 MiB body are its header blocks; the
+// requests after it, their bodies sent with a length or chunked, still get their header lines in wire order.
+func TestWireConnKeepsNoBody(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := conns{WrapListener(ln), make(chan *wireConn, 4)}
+	hs := &http.Server{Handler: rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(204)
+	})), ConnContext: ConnContext}
+	go hs.Serve(l)
+	defer hs.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	big := bytes.Repeat([]byte("y"), 1<<20)
+	// Three requests in one go (pipelined), the last two in one write: a header name order no sorting gives.
+	head := func(n int, te bool) string {
+		length := fmt.Sprintf("Content-Length: %d\r\n", n)
+		if te {
+			length = "Transfer-Encoding: chunked\r\n"
+		}
+		return "POST /mcp HTTP/1.1\r\nHost: x\r\nZ-Last: 1\r\n" + length + "A-First: 2\r\n\r\n"
+	}
+	small := `{"jsonrpc":"2.0","id":1,"method":"ping"}`
+	go func() {
+		c.Write([]byte(head(len(big), false)))
+		c.Write(big)
+		c.Write([]byte(head(len(small), false) + small + head(0, true) + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(small), small)))
+	}()
+	br := bufio.NewReader(c)
+	for range 3 {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	wc := <-l.got
+	var exs []*Exchange
+	waitFor(t, func() bool { exs = store.Snapshot(); return len(exs) == 3 && exs[2].State != StatePending })
+	for i, ex := range exs {
+		var names []string
+		for _, h := range ex.ReqHeaders {
+			names = append(names, h.Name)
+		}
+		want := "Host Z-Last Content-Length A-First"
+		if i == 2 {
+			want = "Host Z-Last Transfer-Encoding A-First"
+		}
+		if got := strings.Join(names, " "); got != want {
+			t.Errorf("request %d: headers %q, want %q in wire order", i+1, got, want)
+		}
+	}
+	wc.mu.Lock()
+	kept := wc.kept
+	wc.mu.Unlock()
+	t.Logf("%d bytes kept", kept)
+	// the three header blocks, the chunked body (kept: its length is not known) and at most a read's worth of
+	// the big body, read with its header block before the block was taken
+	if kept > 16<<10 {
+		t.Errorf("%d bytes kept on a connection that sent %d bytes of body", kept, len(big))
+	}
+}
+
+// BenchmarkHeadersFor takes the header block of an MCP client's tools/call from its connection's bytes (the block
+// and its body, as one read brings them).
+func BenchmarkHeadersFor(b *testing.B) {
+	body := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	raw := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nUser-Agent: mcpload/1.0\r\nContent-Length: " + fmt.Sprint(len(body)) +
+		"\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMcp-Protocol-Version: 2025-11-25\r\n" +
+		"Mcp-Session-Id: 3GXWB6LQ2ZQ4YQ3Z\r\nAccept-Encoding: gzip\r\n\r\n" + body
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &wireConn{}
+	b.ReportAllocs()
+	onThreadCPU(b, 1, func() {
+		c.buf = append(c.buf[:0], raw...)
+		c.skip = 0
+		if h := c.headersFor(r); len(h) != 8 {
+			b.Fatalf("%d headers", len(h))
+		}
+	})
+}
+
+// onThreadCPU runs f for each of b's iterations on one thread and reports that thread's CPU time per iteration
+// (cpu-ns/op; per one of the n units an iteration does: cpu-ns/unit): on a busy machine, wall time per iteration
+// counts the time other processes had the core.
+func onThreadCPU(b *testing.B, n int, f func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	t0, ok := testkit.ThreadCPU()
+	for b.Loop() {
+		f()
+	}
+	if t1, ok1 := testkit.ThreadCPU(); ok && ok1 {
+		b.ReportMetric(float64(t1-t0)/float64(b.N), "cpu-ns/op")
+		if n > 1 {
+			b.ReportMetric(float64(t1-t0)/float64(b.N)/float64(n), "cpu-ns/unit")
 		}
 	}
 }
