@@ -62,3 +62,47 @@ func TestIndexesLetGoOfABurst(t *testing.T) {
 		t.Errorf("the service clears the index that held 1,000 exchanges for every message")
 	}
 }
+
+// A mailbox far behind (the printer or the TUI not taking while a burst is analysed) is drained in chunks of
+// InfoChunk: each chunk leaves the rest's index entries as they are (they count from the chunks taken), so that
+// draining N infos writes the index about N times, not N²/InfoChunk (as rewriting the rest's entries on every chunk
+// did: 64 chunks, ~32 writes an info). Every info is still taken once, in order, and one put while chunks are
+// taken replaces the info it should.
+func TestTakeInChunksIsLinear(t *testing.T) {
+	s := New(Options{})
+	defer s.Close()
+	sub := s.Subscribe()
+	const n = 64 * InfoChunk
+	infos := make([]Info, n)
+	for i := range infos {
+		infos[i] = Info{ID: uint64(i + 1), Info: analysis.Info{Stage: analysis.StageCall}}
+	}
+	sub.put(Msg{Epoch: 1, Seq: 1, Infos: infos, From: 1}, n)
+	var got []Info
+	for chunk := 0; ; chunk++ {
+		m, ok := sub.Take()
+		if !ok {
+			break
+		}
+		got = append(got, m.Infos...)
+		if chunk == 2 { // an update of an info not taken yet, and a new one, while the mailbox is drained
+			late := infos[n-1]
+			late.Stage = analysis.StageInitialize
+			sub.put(Msg{Epoch: 1, Seq: 2, Infos: []Info{late, {ID: n + 1}}, From: 1}, n+1)
+		}
+	}
+	if len(got) != n+1 {
+		t.Fatalf("%d infos taken, want %d", len(got), n+1)
+	}
+	for i, in := range got {
+		if in.ID != uint64(i+1) {
+			t.Fatalf("info %d: id %d", i, in.ID)
+		}
+	}
+	if got[n-1].Stage != analysis.StageInitialize {
+		t.Errorf("the update put while the mailbox was drained is lost: %v", got[n-1].Stage)
+	}
+	if sub.written > 2*n {
+		t.Errorf("draining %d infos wrote the index %d times, want about one write an info", n, sub.written)
+	}
+}

@@ -33,7 +33,9 @@ type Subscription struct {
 	report  *analysis.Report
 	infos   []Info         // not taken yet
 	shared  bool           // infos is a message's own slice, shared with the other subscribers: copied before written
-	at      map[uint64]int // id → index in infos
+	at      map[uint64]int // id → off + its index in infos
+	off     int            // what at's indexes count from: the infos taken in chunks since at was last emptied
+	written int            // entries written to at (TestTakeInChunksIsLinear)
 	atPeak  int            // the most entries at held since it was made (resetAt)
 }
 
@@ -115,16 +117,18 @@ func (sub *Subscription) put(m Msg, held int) {
 		// so that an append copies too) — instead of copied into a slice grown one info at a time.
 		sub.infos, sub.shared = slices.Clip(m.Infos), true
 		for i, in := range m.Infos {
-			sub.at[in.ID] = i
+			sub.at[in.ID] = sub.off + i
 		}
+		sub.written += len(m.Infos)
 	} else {
 		sub.own()
 		for _, in := range m.Infos {
 			if i, ok := sub.at[in.ID]; ok {
-				sub.infos[i] = in
+				sub.infos[i-sub.off] = in
 				continue
 			}
-			sub.at[in.ID] = len(sub.infos)
+			sub.at[in.ID] = sub.off + len(sub.infos)
+			sub.written++
 			sub.infos = append(sub.infos, in)
 		}
 	}
@@ -149,7 +153,7 @@ func (sub *Subscription) resetAt() {
 	} else {
 		clear(sub.at)
 	}
-	sub.atPeak = 0
+	sub.atPeak, sub.off = 0, 0
 }
 
 // own makes infos the mailbox's own before it is written in place.
@@ -164,8 +168,10 @@ func (sub *Subscription) prune(from uint64) {
 	sub.own()
 	kept := sub.infos[:0]
 	clear(sub.at)
+	sub.off = 0
 	for _, in := range sub.infos {
 		if in.ID >= from {
+			sub.written++
 			sub.at[in.ID] = len(kept)
 			kept = append(kept, in)
 		}
@@ -192,11 +198,10 @@ func (sub *Subscription) Take() (m Msg, ok bool) {
 		for _, in := range m.Infos {
 			delete(sub.at, in.ID)
 		}
-		rest := sub.infos[InfoChunk:]
-		for i, in := range rest {
-			sub.at[in.ID] = i
-		}
-		sub.infos = rest
+		// the rest keep their entries: at counts from off, moved past the chunk (rewriting the rest's entries
+		// on every chunk made draining N infos cost N²/InfoChunk map writes)
+		sub.infos = sub.infos[InfoChunk:]
+		sub.off += InfoChunk
 		m.Seq, m.Pending = sub.taken, true
 		sub.signal() // more follows
 		return m, true
