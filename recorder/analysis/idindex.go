@@ -53,7 +53,9 @@ func (x *idIndex) set(id uint64, slot uint32) {
 	}
 	e := &x.ring[id&uint64(len(x.ring)-1)]
 	if e.slot != 0 {
-		// The id observed now takes the place (in a store's order the newer; the one there is looked up less).
+		// The id observed now takes the place: usually the newer in a store's order (the one there is looked up
+		// less); a long stream's id first observed when it completes is the older, and pushes a newer one out.
+		// Either way both stay found: the one displaced is spilled.
 		if x.spill == nil {
 			x.spill = map[uint64]uint32{}
 		}
