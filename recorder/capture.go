@@ -153,6 +153,15 @@ type live struct {
 	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
 	// (Store.beginLazy) that read it as it ended
 	final *Exchange
+	// The first event's window — from the request's arrival to its answer's first bytes out (the first flush) —
+	// holds only what must come before those bytes (docs/benchmarks-store.md, "round seven"):
+	// startHdr (outbound) is the request's headers, whose list (ReqHeaders) is built when the client's first flush
+	// passed, or before anything reads or completes the exchange (fillStart); out (inbound) says that the first
+	// flush passed (or a second write came without one: captureWriter.Write), and lateDue that the late queue is
+	// to be joined then (armLate).
+	startHdr http.Header
+	out      bool
+	lateDue  bool
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -327,6 +336,7 @@ func (l *live) answered() {
 
 // publish sends the current state to the store (and so to subscribers). Callers hold l.mu.
 func (l *live) publish() {
+	l.fillStart()
 	l.parseRequest()
 	l.rec.store.update(l.ex.snapshot())
 }
@@ -426,6 +436,10 @@ func isEventStream(h http.Header) bool {
 func (l *live) armLate() {
 	if l.armed || l.derived {
 		return // a derived exchange's progress is published by its parent's (recordPending)
+	}
+	if l.ex.Kind == Inbound && !l.out {
+		l.lateDue = true // once the first bytes are out (firstOut): the timer is not armed in the first event's window
+		return
 	}
 	l.armed = true
 	l.rec.late.add(l, l.rec.opts.PublishDelay)
@@ -656,6 +670,8 @@ type captureWriter struct {
 	w           http.ResponseWriter
 	l           *live
 	wroteHeader bool
+	out         bool // the first event's window ended (firstOut)
+	wrote       bool // a body write came in the window
 }
 
 func (c *captureWriter) Header() http.Header { return c.w.Header() }
@@ -681,6 +697,14 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 		}
 		c.WriteHeader(http.StatusOK)
 	}
+	if !c.out {
+		if c.wrote {
+			// a second write without a flush between: a handler that does not flush (its bytes go out as net/http's
+			// buffer fills) has its progress published as it goes, as before
+			c.firstOut()
+		}
+		c.wrote = true
+	}
 	n, err := c.w.Write(p)
 	if n > 0 {
 		c.l.writeBody(p[:n])
@@ -696,7 +720,41 @@ func (c *captureWriter) Flush() {
 		f.Flush()
 	}
 	c.l.answered() // what waited for its answer to start may run (Store.onPath)
+	if !c.out {
+		c.firstOut()
+	}
 	// nothing recorded here: the late timer publishes what was written (see recordPending)
+}
+
+// firstOut is the end of the first event's window: the answer's first bytes went out (its first flush returned),
+// or the handler wrote twice without a flush. What recording did not do before them is done now: the upstream
+// copy's request header list (fillStart) and the late timer armed for what is pending (armLate).
+func (c *captureWriter) firstOut() {
+	c.out = true
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = true
+	if ch := l.child; ch != nil {
+		ch.mu.Lock() // the parent's first (derive.go)
+		ch.fillStart()
+		ch.mu.Unlock()
+	}
+	if l.lateDue {
+		l.lateDue = false
+		if !l.ended {
+			l.armLate()
+		}
+	}
+}
+
+// fillStart builds the request header list of an outbound exchange whose list was left for later (startHdr). The
+// caller's request is not changed while the exchange is in flight (http.RoundTripper's contract), so the list is
+// the one RoundTrip would have built. Callers hold l.mu, or l is not shared yet.
+func (l *live) fillStart() {
+	if l.startHdr != nil {
+		l.ex.ReqHeaders, l.startHdr = FromHTTP(l.startHdr), nil
+	}
 }
 
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }

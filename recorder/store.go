@@ -140,6 +140,7 @@ func (l *live) lazySnapshot() *Exchange {
 	if l.ended {
 		return l.final
 	}
+	l.fillStart()
 	return l.ex.snapshot()
 }
 
@@ -238,6 +239,7 @@ func (s *Store) beginLazy(l *live, setup func(id uint64)) uint64 {
 	id := s.nextID
 	setup(id)
 	if s.began > 0 {
+		l.fillStart() // not shared yet: its begin snapshot is what it was
 		ex := l.ex.snapshot()
 		s.push(ex)
 		s.broadcast(Update{Kind: Began, Exchange: ex})

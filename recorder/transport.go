@@ -67,7 +67,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		URL:        t.urlString(req.URL),
 		Host:       req.Host,
 		Proto:      "HTTP/1.1",
-		ReqHeaders: FromHTTP(req.Header),
+	}
+	// Its request header list is built after the client's first bytes went out (fillStart), not on the request's
+	// way upstream: none of it is needed before.
+	if len(req.Header) > 0 {
+		l.startHdr = req.Header
 	}
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
@@ -154,6 +158,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !l.reqShared {
 		pl = nil // its request's messages are its own: nothing is derived (a request whose body streams)
 	}
+	if pl == nil {
+		l.fillStart() // no client exchange whose first flush builds it (firstOut)
+	}
 	l.mu.Unlock()
 	if pl != nil {
 		l.link(pl) // before its headers are recorded: they arm the timer that publishes its progress
@@ -178,6 +185,7 @@ func (l *live) endLocked(err error) {
 	}
 	l.ended = true
 	l.releaseTimer()
+	l.fillStart()
 	if err != nil && l.ex.Error == "" {
 		l.ex.Error = err.Error()
 	}
@@ -208,6 +216,7 @@ func (l *live) endLocked(err error) {
 		l.child = nil
 		c.mu.Lock()
 		defer c.mu.Unlock()
+		c.fillStart()
 		if c.derived && (!c.upDone || len(c.pend.b) > 0) {
 			c.diverge() // its body is still open, or its last piece did not reach the client
 		}

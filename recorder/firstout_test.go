@@ -1,0 +1,152 @@
+package recorder
+
+import (
+	"bufio"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// windowState is what the recorder has done when a stream's first bytes go out.
+type windowState struct {
+	lateQueued   int  // exchanges in the recorder's late queue
+	lateArmed    bool // its timer running
+	copyHeaders  bool // the upstream copy's request header list built
+	copyInFlight bool // the copy is in the store, in flight
+	getHeaders   Headers
+}
+
+// flushProbe is the server's writer under the recorder's middleware: at the first flush — when the first event
+// goes out — it notes what the recorder has done so far.
+type flushProbe struct {
+	http.ResponseWriter
+	rec   *Recorder
+	once  sync.Once
+	state *windowState
+}
+
+func (p *flushProbe) Flush() {
+	p.once.Do(func() {
+		q := &p.rec.late
+		q.mu.Lock()
+		p.state.lateQueued, p.state.lateArmed = len(q.ls), q.armed
+		q.mu.Unlock()
+		s := p.rec.store
+		s.mu.Lock()
+		e, ok := s.lazy[2]
+		s.mu.Unlock()
+		if ok {
+			p.state.copyInFlight = true
+			e.l.mu.Lock()
+			p.state.copyHeaders = e.l.ex.ReqHeaders != nil
+			e.l.mu.Unlock()
+		}
+		// a reader of the copy in flight sees its request headers all the same
+		if ex := s.Get(2); ex != nil {
+			p.state.getHeaders = ex.ReqHeaders
+		}
+	})
+	p.ResponseWriter.(http.Flusher).Flush()
+}
+
+// A stream through a recording reverse proxy (the upstream copy derived from the client's exchange): when its
+// first event goes out, the recorder has not armed the late timer nor built the upstream copy's request header
+// list — neither is needed before the first byte out, and both came between the request's arrival and it (issue
+// 18, docs/benchmarks-store.md, "The first event through proxy, round seven"); once it went out, both are done,
+// and a reader of the copy in flight (Get) sees its headers meanwhile. The records are what they were.
+func TestFirstEventWindowLeavesTimerAndCopyHeaders(t *testing.T) {
+	release := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":1}}\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+	}))
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	store := NewStore(StoreOptions{})
+	sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+	defer sub.Close()
+	rec := New(store, Options{})
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+		Transport: &Transport{Recorder: rec, Derive: true},
+	}
+	var state windowState
+	mw := rec.Middleware(rp)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(&flushProbe{ResponseWriter: w, rec: rec, state: &state}, r)
+	}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "\n" {
+			break
+		}
+	}
+	if !state.copyInFlight {
+		t.Fatal("the upstream copy was not in flight when the first event went out")
+	}
+	if state.lateQueued != 0 || state.lateArmed {
+		t.Errorf("when the first event went out: %d streams in the late queue, its timer armed %v; want none, not armed", state.lateQueued, state.lateArmed)
+	}
+	if state.copyHeaders {
+		t.Error("the upstream copy's request header list was built before the first event went out")
+	}
+	if state.getHeaders.Get("Accept") != "text/event-stream" {
+		t.Errorf("Get of the upstream copy in flight: request headers %v", state.getHeaders)
+	}
+	// after it: the stream's state is published by the late timer (a Changed update), the copy's list is built
+	deadline := time.After(10 * time.Second)
+	for changed := false; !changed; {
+		select {
+		case u := <-sub.C:
+			changed = u.Kind == Changed && u.Exchange.ID == 1 && len(u.Exchange.Events) == 1
+		case <-deadline:
+			t.Fatal("no update of the stream after its first event went out")
+		}
+	}
+	s := store
+	s.mu.Lock()
+	e, ok := s.lazy[2]
+	s.mu.Unlock()
+	if ok {
+		e.l.mu.Lock()
+		built := e.l.ex.ReqHeaders != nil && e.l.startHdr == nil
+		e.l.mu.Unlock()
+		if !built {
+			t.Error("the upstream copy's request header list was not built after the first event went out")
+		}
+	}
+	close(release)
+	io.Copy(io.Discard, br)
+	done := waitCompleted(t, sub, 2)
+	for _, ex := range done {
+		if ex.ReqHeaders.Get("Accept") != "text/event-stream" {
+			t.Errorf("exchange %d completed with request headers %v", ex.ID, ex.ReqHeaders)
+		}
+		if len(ex.Events) != 1 || len(ex.RPC) != 1 {
+			t.Errorf("exchange %d completed with %d events, %d messages", ex.ID, len(ex.Events), len(ex.RPC))
+		}
+	}
+	if out := store.Get(2); out == nil || !strings.Contains(out.URL, u.Host) || out.Kind != Outbound {
+		t.Errorf("the upstream copy: %+v", out)
+	}
+}
