@@ -60,13 +60,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	now := rec.opts.Now()
 	l := &live{rec: rec, t0: now}
 	l.ex = Exchange{
-		Kind:       Outbound,
-		State:      StatePending,
-		Start:      now,
-		Method:     req.Method,
-		URL:        t.urlString(req.URL),
-		Host:       req.Host,
-		Proto:      "HTTP/1.1",
+		Kind:   Outbound,
+		State:  StatePending,
+		Start:  now,
+		Method: req.Method,
+		URL:    t.urlString(req.URL),
+		Host:   req.Host,
+		Proto:  "HTTP/1.1",
 	}
 	// Its request header list is built after the client's first bytes went out (fillStart), not on the request's
 	// way upstream: none of it is needed before.
