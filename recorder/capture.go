@@ -162,6 +162,12 @@ type live struct {
 	startHdr http.Header
 	out      bool
 	lateDue  bool
+	// (inbound) a write of an event stream's in the window, its bytes in the record's body from cutFrom on
+	// (cutN of them, written at cutAt) and its events not cut yet nor passed to the derived copy (cutHeld)
+	cutDue  bool
+	cutFrom int
+	cutN    int
+	cutAt   time.Duration
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -451,6 +457,12 @@ func (l *live) armLate() {
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.cutHeld()
+	l.writeBodyLocked(p)
+}
+
+// writeBodyLocked is writeBody. Callers hold l.mu.
+func (l *live) writeBodyLocked(p []byte) {
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one: what the client receives is what it read, or it records
 		// its own from here on
@@ -469,6 +481,51 @@ func (l *live) writeBody(p []byte) {
 	l.appendResponse(p, -1)
 }
 
+// writeBodyInWindow is writeBody for a write in the first event's window (before the answer's first flush): an
+// event stream's bytes are copied into the record now (the caller keeps p), and what they mean — their events
+// cut, the derived copy's piece passed on — comes after the flush (cutHeld, from firstOut), or before anything
+// reads the record or the copy reads again.
+func (l *live) writeBodyInWindow(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cutHeld()
+	b := &l.ex.RespBody
+	if l.sse == nil || l.sse == &mirrorParser || l.ended || len(b.Data)+len(p) > l.rec.opts.BodyLimit {
+		l.writeBodyLocked(p)
+		return
+	}
+	if b.Data == nil && len(p) < streamBodyCap && l.rec.opts.BodyLimit >= streamBodyCap {
+		b.Data = make([]byte, 0, streamBodyCap) // as appendResponse's
+	}
+	l.cutDue, l.cutFrom, l.cutN, l.cutAt = true, len(b.Data), len(p), l.rec.opts.Now().Sub(l.t0)
+	appendBounded(b, p, l.rec.opts.BodyLimit)
+}
+
+// cutHeld does what writeBody would have done after copying the bytes of the write held in the window
+// (writeBodyInWindow): the derived copy's piece checked and passed on, the events cut (arrived when written).
+// Callers hold l.mu (not its child's).
+func (l *live) cutHeld() {
+	if !l.cutDue {
+		return
+	}
+	l.cutDue = false
+	p := l.ex.RespBody.Data[l.cutFrom : l.cutFrom+l.cutN]
+	if c := l.child; c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.derived && !c.passedOn(p) {
+			c.diverge()
+		}
+		if c.derived {
+			n := len(l.ex.Events)
+			l.cutEvents(p, l.cutFrom, l.cutAt)
+			c.mirror(l, n)
+			return
+		}
+	}
+	l.cutEvents(p, l.cutFrom, l.cutAt)
+}
+
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
 func (l *live) appendResponse(p []byte, at time.Duration) {
 	if l.ended {
@@ -484,6 +541,13 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	}
 	held := len(b.Data)
 	appendBounded(b, p, l.rec.opts.BodyLimit)
+	l.cutEvents(p, held, at)
+}
+
+// cutEvents cuts the events that p, a piece of the response body appended to it at from, completes; they arrived
+// at (< 0: now). Callers hold l.mu.
+func (l *live) cutEvents(p []byte, from int, at time.Duration) {
+	b := &l.ex.RespBody
 	// the events are cut straight into the record (beyond MaxEvents: counted, then cut off again); the slots
 	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length). They
 	// are cut from the body's copy of p when it kept all of p: a body is only ever appended to, so the events'
@@ -492,8 +556,8 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	if evs == nil {
 		evs = l.evBuf[:0]
 	}
-	if len(b.Data)-held == len(p) {
-		evs = l.sse.AppendFeedInPlace(evs, b.Data[held:])
+	if len(b.Data)-from >= len(p) {
+		evs = l.sse.AppendFeedInPlace(evs, b.Data[from:from+len(p)])
 	} else {
 		evs = l.sse.AppendFeed(evs, p)
 	}
@@ -547,6 +611,7 @@ func (l *live) recordPending() bool {
 // publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
 // changed since the last time, and reports whether it did. Callers hold l.mu (and its parent's).
 func (l *live) publishPending() bool {
+	l.cutHeld()
 	if !l.dirty || l.ended {
 		return false
 	}
@@ -697,17 +762,21 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 		}
 		c.WriteHeader(http.StatusOK)
 	}
-	if !c.out {
-		if c.wrote {
-			// a second write without a flush between: a handler that does not flush (its bytes go out as net/http's
-			// buffer fills) has its progress published as it goes, as before
-			c.firstOut()
-		}
-		c.wrote = true
+	window := !c.out
+	if window && c.wrote {
+		// a second write without a flush between: a handler that does not flush (its bytes go out as net/http's
+		// buffer fills) has its progress published as it goes, as before
+		c.firstOut()
+		window = false
 	}
+	c.wrote = true
 	n, err := c.w.Write(p)
 	if n > 0 {
-		c.l.writeBody(p[:n])
+		if window {
+			c.l.writeBodyInWindow(p[:n])
+		} else {
+			c.l.writeBody(p[:n])
+		}
 	}
 	return n, err
 }
@@ -735,6 +804,7 @@ func (c *captureWriter) firstOut() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.out = true
+	l.cutHeld()
 	if ch := l.child; ch != nil {
 		ch.mu.Lock() // the parent's first (derive.go)
 		ch.fillStart()

@@ -141,6 +141,7 @@ func (l *live) lazySnapshot() *Exchange {
 		return l.final
 	}
 	l.fillStart()
+	l.cutHeld()
 	return l.ex.snapshot()
 }
 

@@ -183,6 +183,7 @@ func (l *live) endLocked(err error) {
 	if l.ended {
 		return
 	}
+	l.cutHeld() // a write held in the first event's window
 	l.ended = true
 	l.releaseTimer()
 	l.fillStart()
