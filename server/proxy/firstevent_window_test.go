@@ -90,9 +90,12 @@ func windowAllocs(t *testing.T, upstream string, rec *recorder.Recorder) uint64 
 // What recording allocates in the first event's window — from a stream's arrival to the first flush of its
 // answer, when the first event goes out — over what the same proxy allocates there recording nothing. The
 // recorder's work that need not come before the first byte out comes after it (issue 18, docs/benchmarks-store.md,
-// "The first event through proxy, round seven"): what is left is the two exchanges' live records and their ids
-// (Recorder.begin, Transport.RoundTrip), the client's request header list read from the wire, the upstream copy's
-// link note and the response headers' list.
+// "The first event through proxy, round seven"): what is left (7) is the two exchanges' live records
+// (Recorder.begin, Transport.RoundTrip), the client's request header block and list read from the wire (2), the
+// upstream copy's link note, the response headers' list (one for both) and the stream body's first room (the
+// event's bytes are copied into it before they go out: the caller keeps its buffer). Main at 12d6277: 8, the
+// upstream copy's request header list built on the request's way upstream. A guard against recording's work
+// creeping back before the first byte (recorder's TestFirstEventWindowLeavesTimerAndCopyHeaders holds the moves).
 func TestFirstEventWindowAllocations(t *testing.T) {
 	if testkit.Race {
 		t.Skip("allocation counts differ under the race detector")
