@@ -154,12 +154,13 @@ type live struct {
 	// (Store.beginLazy) that read it as it ended
 	final *Exchange
 	// The first event's window — from the request's arrival to its answer's first bytes out (the first flush) —
-	// holds only what must come before those bytes (docs/benchmarks-store.md, "round seven"):
-	// startHdr (outbound) is the request's headers, whose list (ReqHeaders) is built when the client's first flush
+	// holds only what must come before those bytes (docs/benchmarks-store.md, "round seven"): startHdr (outbound)
+	// is the request's headers, whose list (ReqHeaders) is built, when startDue, once the client's first flush
 	// passed, or before anything reads or completes the exchange (fillStart); out (inbound) says that the first
 	// flush passed (or a second write came without one: captureWriter.Write), and lateDue that the late queue is
 	// to be joined then (armLate).
 	startHdr http.Header
+	startDue bool
 	out      bool
 	lateDue  bool
 	// (inbound) a write of an event stream's in the window, its bytes in the record's body from cutFrom on
@@ -822,8 +823,8 @@ func (c *captureWriter) firstOut() {
 // caller's request is not changed while the exchange is in flight (http.RoundTripper's contract), so the list is
 // the one RoundTrip would have built. Callers hold l.mu, or l is not shared yet.
 func (l *live) fillStart() {
-	if l.startHdr != nil {
-		l.ex.ReqHeaders, l.startHdr = FromHTTP(l.startHdr), nil
+	if l.startDue {
+		l.ex.ReqHeaders, l.startHdr, l.startDue = FromHTTP(l.startHdr), nil, false
 	}
 }
 

@@ -150,7 +150,7 @@ func TestFirstEventWindowLeavesTimerAndCopyHeaders(t *testing.T) {
 	s.mu.Unlock()
 	if ok {
 		e.l.mu.Lock()
-		built := e.l.ex.ReqHeaders != nil && e.l.startHdr == nil
+		built := e.l.ex.ReqHeaders != nil && !e.l.startDue
 		e.l.mu.Unlock()
 		if !built {
 			t.Error("the upstream copy's request header list was not built after the first event went out")

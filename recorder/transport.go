@@ -70,9 +70,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	// Its request header list is built after the client's first bytes went out (fillStart), not on the request's
 	// way upstream: none of it is needed before.
-	if len(req.Header) > 0 {
-		l.startHdr = req.Header
-	}
+	l.startHdr, l.startDue = req.Header, true
 	if l.ex.Host == "" {
 		l.ex.Host = req.URL.Host
 	}
