@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -111,6 +112,8 @@ type live struct {
 	onPath    atomic.Bool // (inbound) counted in the store's onPath until its answer starts (answered)
 	sse       *SSEParser
 	ended     bool
+	// (see the first event's window below; here, where the fields fit the exchange's padding)
+	startDue, out, lateDue, cutDue bool
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
 	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
 	// anything is yet to be published.
@@ -146,8 +149,10 @@ type live struct {
 	// every request it carried — counted in Recorder.served; calls, answers: the requests and responses among
 	// ex.RPC[:rpcCounted] (see countAnswers).
 	longStream                 bool
+	cutN                       int32 // (see below)
 	calls, answers, rpcCounted int
 	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
+	cutFrom                    int32         // (see below)
 	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
 	pendAt                     time.Duration // when it was read
 	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
@@ -158,17 +163,11 @@ type live struct {
 	// is the request's headers, whose list (ReqHeaders) is built, when startDue, once the client's first flush
 	// passed, or before anything reads or completes the exchange (fillStart); out (inbound) says that the first
 	// flush passed (or a second write came without one: captureWriter.Write), and lateDue that the late queue is
-	// to be joined then (armLate).
+	// to be joined then (armLate); cutDue (inbound) that a write of an event stream's in the window is in the
+	// record's body from cutFrom on (cutN bytes, written at cutAt), its events not cut yet nor passed to the
+	// derived copy (cutHeld). The flags and offsets sit in the padding above: the exchange stays in its size class.
 	startHdr http.Header
-	startDue bool
-	out      bool
-	lateDue  bool
-	// (inbound) a write of an event stream's in the window, its bytes in the record's body from cutFrom on
-	// (cutN of them, written at cutAt) and its events not cut yet nor passed to the derived copy (cutHeld)
-	cutDue  bool
-	cutFrom int
-	cutN    int
-	cutAt   time.Duration
+	cutAt    time.Duration
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -491,14 +490,14 @@ func (l *live) writeBodyInWindow(p []byte) {
 	defer l.mu.Unlock()
 	l.cutHeld()
 	b := &l.ex.RespBody
-	if l.sse == nil || l.sse == &mirrorParser || l.ended || len(b.Data)+len(p) > l.rec.opts.BodyLimit {
+	if l.sse == nil || l.sse == &mirrorParser || l.ended || len(b.Data)+len(p) > min(l.rec.opts.BodyLimit, math.MaxInt32) {
 		l.writeBodyLocked(p)
 		return
 	}
 	if b.Data == nil && len(p) < streamBodyCap && l.rec.opts.BodyLimit >= streamBodyCap {
 		b.Data = make([]byte, 0, streamBodyCap) // as appendResponse's
 	}
-	l.cutDue, l.cutFrom, l.cutN, l.cutAt = true, len(b.Data), len(p), l.rec.opts.Now().Sub(l.t0)
+	l.cutDue, l.cutFrom, l.cutN, l.cutAt = true, int32(len(b.Data)), int32(len(p)), l.rec.opts.Now().Sub(l.t0)
 	appendBounded(b, p, l.rec.opts.BodyLimit)
 }
 
@@ -510,7 +509,8 @@ func (l *live) cutHeld() {
 		return
 	}
 	l.cutDue = false
-	p := l.ex.RespBody.Data[l.cutFrom : l.cutFrom+l.cutN]
+	from := int(l.cutFrom)
+	p := l.ex.RespBody.Data[from : from+int(l.cutN)]
 	if c := l.child; c != nil {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -519,12 +519,12 @@ func (l *live) cutHeld() {
 		}
 		if c.derived {
 			n := len(l.ex.Events)
-			l.cutEvents(p, l.cutFrom, l.cutAt)
+			l.cutEvents(p, from, l.cutAt)
 			c.mirror(l, n)
 			return
 		}
 	}
-	l.cutEvents(p, l.cutFrom, l.cutAt)
+	l.cutEvents(p, from, l.cutAt)
 }
 
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
