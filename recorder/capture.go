@@ -154,7 +154,7 @@ type live struct {
 	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
 	cutFrom                    int32         // (see below)
 	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
-	pendAt                     time.Duration // when it was read
+	pendAt                     time.Duration // when it was read; (inbound) when the write held in the window came (cutDue)
 	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
 	// (Store.beginLazy) that read it as it ended
 	final *Exchange
@@ -164,10 +164,11 @@ type live struct {
 	// passed, or before anything reads or completes the exchange (fillStart); out (inbound) says that the first
 	// flush passed (or a second write came without one: captureWriter.Write), and lateDue that the late queue is
 	// to be joined then (armLate); cutDue (inbound) that a write of an event stream's in the window is in the
-	// record's body from cutFrom on (cutN bytes, written at cutAt), its events not cut yet nor passed to the
-	// derived copy (cutHeld). The flags and offsets sit in the padding above: the exchange stays in its size class.
+	// record's body from cutFrom on (cutN bytes, written at pendAt, which only an outbound exchange uses
+	// otherwise), its events not cut yet nor passed to the derived copy (cutHeld). The flags and offsets sit in the
+	// padding above: the exchange, with the allocation's header (8 bytes for an object of more than 512 with
+	// pointers), stays in main's size class of 1,280 bytes.
 	startHdr http.Header
-	cutAt    time.Duration
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -497,7 +498,7 @@ func (l *live) writeBodyInWindow(p []byte) {
 	if b.Data == nil && len(p) < streamBodyCap && l.rec.opts.BodyLimit >= streamBodyCap {
 		b.Data = make([]byte, 0, streamBodyCap) // as appendResponse's
 	}
-	l.cutDue, l.cutFrom, l.cutN, l.cutAt = true, int32(len(b.Data)), int32(len(p)), l.rec.opts.Now().Sub(l.t0)
+	l.cutDue, l.cutFrom, l.cutN, l.pendAt = true, int32(len(b.Data)), int32(len(p)), l.rec.opts.Now().Sub(l.t0)
 	appendBounded(b, p, l.rec.opts.BodyLimit)
 }
 
@@ -519,12 +520,12 @@ func (l *live) cutHeld() {
 		}
 		if c.derived {
 			n := len(l.ex.Events)
-			l.cutEvents(p, from, l.cutAt)
+			l.cutEvents(p, from, l.pendAt)
 			c.mirror(l, n)
 			return
 		}
 	}
-	l.cutEvents(p, from, l.cutAt)
+	l.cutEvents(p, from, l.pendAt)
 }
 
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.

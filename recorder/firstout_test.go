@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // windowState is what the recorder has done when a stream's first bytes go out.
@@ -169,5 +170,15 @@ func TestFirstEventWindowLeavesTimerAndCopyHeaders(t *testing.T) {
 	}
 	if out := store.Get(2); out == nil || !strings.Contains(out.URL, u.Host) || out.Kind != Outbound {
 		t.Errorf("the upstream copy: %+v", out)
+	}
+}
+
+// The live exchange (two a proxied call) stays in the allocation size class it had before the first event's window
+// gave it fields of its own: an object of more than 512 bytes with pointers is allocated with an 8-byte header, so
+// 1,272 bytes at most fit the class of 1,280; past it, the next class is 1,408, 256 bytes more a proxied call.
+func TestLiveKeepsItsSizeClass(t *testing.T) {
+	const class, header = 1280, 8
+	if n := unsafe.Sizeof(live{}); n+header > class {
+		t.Errorf("a live exchange is %d bytes: with its allocation header past the size class of %d", n, class)
 	}
 }
