@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"slices"
@@ -113,6 +114,8 @@ type live struct {
 	onPath    atomic.Bool // (inbound) counted in the store's onPath until its answer starts (answered)
 	sse       *SSEParser
 	ended     bool
+	// (see the first event's window below; here, where the fields fit the exchange's padding)
+	out, lateDue, cutDue bool
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
 	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
 	// anything is yet to be published.
@@ -148,13 +151,23 @@ type live struct {
 	// every request it carried — counted in Recorder.served; calls, answers: the requests and responses among
 	// ex.RPC[:rpcCounted] (see countAnswers).
 	longStream                 bool
+	cutN                       int32 // (see below)
 	calls, answers, rpcCounted int
 	upDone                     bool          // (outbound, derived) its response body ended; it completes with the parent
+	cutFrom                    int32         // (see below)
 	pend                       *pendBuf      // (outbound, derived) the last piece read, not passed on to the client yet (pooled)
-	pendAt                     time.Duration // when it was read
+	pendAt                     time.Duration // when it was read; (inbound) when the write held in the window came (cutDue)
 	// final is the record it completed with, for the store's readers of an exchange begun without a snapshot
 	// (Store.beginLazy) that read it as it ended
 	final *Exchange
+	// The first event's window — from the request's arrival to its answer's first bytes out (the first flush) —
+	// holds only what must come before those bytes (docs/benchmarks-store.md, "round seven"): out (inbound) says
+	// that the first flush passed (or a second write came without one: captureWriter.Write), and lateDue that the late queue is
+	// to be joined then (armLate); cutDue (inbound) that a write of an event stream's in the window is in the
+	// record's body from cutFrom on (cutN bytes, written at pendAt, which only an outbound exchange uses
+	// otherwise), its events not cut yet nor passed to the derived copy (cutHeld). The flags and offsets sit in the
+	// padding above: the exchange, with the allocation's header (8 bytes for an object of more than 512 with
+	// pointers), stays in main's size class of 1,280 bytes.
 }
 
 // heldLive is a completed record as the store publishes it, with room for the lists that a live exchange keeps in
@@ -435,6 +448,10 @@ func (l *live) armLate() {
 	if l.armed || l.derived {
 		return // a derived exchange's progress is published by its parent's (recordPending)
 	}
+	if l.ex.Kind == Inbound && !l.out {
+		l.lateDue = true // once the first bytes are out (firstOut): the timer is not armed in the first event's window
+		return
+	}
 	l.armed = true
 	l.rec.late.add(l, l.rec.opts.PublishDelay)
 }
@@ -445,6 +462,12 @@ func (l *live) armLate() {
 func (l *live) writeBody(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.cutHeld()
+	l.writeBodyLocked(p)
+}
+
+// writeBodyLocked is writeBody. Callers hold l.mu.
+func (l *live) writeBodyLocked(p []byte) {
 	if c := l.child; c != nil {
 		// the outbound exchange derived from this one: what the client receives is what it read, or it records
 		// its own from here on
@@ -463,6 +486,52 @@ func (l *live) writeBody(p []byte) {
 	l.appendResponse(p, -1)
 }
 
+// writeBodyInWindow is writeBody for a write in the first event's window (before the answer's first flush): an
+// event stream's bytes are copied into the record now (the caller keeps p), and what they mean — their events
+// cut, the derived copy's piece passed on — comes after the flush (cutHeld, from firstOut), or before anything
+// reads the record or the copy reads again.
+func (l *live) writeBodyInWindow(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.cutHeld()
+	b := &l.ex.RespBody
+	if l.sse == nil || l.sse == &mirrorParser || l.ended || len(b.Data)+len(p) > min(l.rec.opts.BodyLimit, math.MaxInt32) {
+		l.writeBodyLocked(p)
+		return
+	}
+	if b.Data == nil && len(p) < streamBodyCap && l.rec.opts.BodyLimit >= streamBodyCap {
+		b.Data = make([]byte, 0, streamBodyCap) // as appendResponse's
+	}
+	l.cutDue, l.cutFrom, l.cutN, l.pendAt = true, int32(len(b.Data)), int32(len(p)), l.rec.opts.Now().Sub(l.t0)
+	appendBounded(b, p, l.rec.opts.BodyLimit)
+}
+
+// cutHeld does what writeBody would have done after copying the bytes of the write held in the window
+// (writeBodyInWindow): the derived copy's piece checked and passed on, the events cut (arrived when written).
+// Callers hold l.mu (not its child's).
+func (l *live) cutHeld() {
+	if !l.cutDue {
+		return
+	}
+	l.cutDue = false
+	from := int(l.cutFrom)
+	p := l.ex.RespBody.Data[from : from+int(l.cutN)]
+	if c := l.child; c != nil {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.derived && !c.passedOn(p) {
+			c.diverge()
+		}
+		if c.derived {
+			n := len(l.ex.Events)
+			l.cutEvents(p, from, l.pendAt)
+			c.mirror(l, n)
+			return
+		}
+	}
+	l.cutEvents(p, from, l.pendAt)
+}
+
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
 func (l *live) appendResponse(p []byte, at time.Duration) {
 	if l.ended {
@@ -478,6 +547,13 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	}
 	held := len(b.Data)
 	appendBounded(b, p, l.rec.opts.BodyLimit)
+	l.cutEvents(p, held, at)
+}
+
+// cutEvents cuts the events that p, a piece of the response body appended to it at from, completes; they arrived
+// at (< 0: now). Callers hold l.mu.
+func (l *live) cutEvents(p []byte, from int, at time.Duration) {
+	b := &l.ex.RespBody
 	// the events are cut straight into the record (beyond MaxEvents: counted, then cut off again); the slots
 	// past its length belong to the live exchange alone (a snapshot's Events are clipped to their length). They
 	// are cut from the body's copy of p when it kept all of p: a body is only ever appended to, so the events'
@@ -486,8 +562,8 @@ func (l *live) appendResponse(p []byte, at time.Duration) {
 	if evs == nil {
 		evs = l.evBuf[:0]
 	}
-	if len(b.Data)-held == len(p) {
-		evs = l.sse.AppendFeedInPlace(evs, b.Data[held:])
+	if len(b.Data)-from >= len(p) {
+		evs = l.sse.AppendFeedInPlace(evs, b.Data[from:from+len(p)])
 	} else {
 		evs = l.sse.AppendFeed(evs, p)
 	}
@@ -541,6 +617,7 @@ func (l *live) recordPending() bool {
 // publishPending reads the JSON-RPC messages of the events cut so far and publishes the stream's state, if it
 // changed since the last time, and reports whether it did. Callers hold l.mu (and its parent's).
 func (l *live) publishPending() bool {
+	l.cutHeld()
 	if !l.dirty || l.ended {
 		return false
 	}
@@ -664,6 +741,8 @@ type captureWriter struct {
 	w           http.ResponseWriter
 	l           *live
 	wroteHeader bool
+	out         bool // the first event's window ended (firstOut)
+	wrote       bool // a body write came in the window
 }
 
 func (c *captureWriter) Header() http.Header { return c.w.Header() }
@@ -689,9 +768,21 @@ func (c *captureWriter) Write(p []byte) (int, error) {
 		}
 		c.WriteHeader(http.StatusOK)
 	}
+	window := !c.out
+	if window && c.wrote {
+		// a second write without a flush between: a handler that does not flush (its bytes go out as net/http's
+		// buffer fills) has its progress published as it goes, as before
+		c.firstOut()
+		window = false
+	}
+	c.wrote = true
 	n, err := c.w.Write(p)
 	if n > 0 {
-		c.l.writeBody(p[:n])
+		if window {
+			c.l.writeBodyInWindow(p[:n])
+		} else {
+			c.l.writeBody(p[:n])
+		}
 	}
 	return n, err
 }
@@ -704,7 +795,30 @@ func (c *captureWriter) Flush() {
 		f.Flush()
 	}
 	c.l.answered() // what waited for its answer to start may run (Store.onPath)
+	if !c.out && c.wrote {
+		// a flush of the headers alone (httputil.ReverseProxy's first, from a timer, may come before the body's
+		// first write) does not end the window: the first bytes of the body have not gone out
+		c.firstOut()
+	}
 	// nothing recorded here: the late timer publishes what was written (see recordPending)
+}
+
+// firstOut is the end of the first event's window: the answer's first bytes went out (its first flush returned),
+// or the handler wrote twice without a flush. What recording did not do before them is done now: the held write's
+// events cut (cutHeld) and the late timer armed for what is pending (armLate).
+func (c *captureWriter) firstOut() {
+	c.out = true
+	l := c.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.out = true
+	l.cutHeld()
+	if l.lateDue {
+		l.lateDue = false
+		if !l.ended {
+			l.armLate()
+		}
+	}
 }
 
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.w }

@@ -154,6 +154,7 @@ func (b *recordedBody) readDerived(p []byte) (int, error) {
 	l.mu.Unlock()
 	if stale {
 		pl.mu.Lock()
+		pl.cutHeld() // its client's write held in the first event's window is passed on first (writeBodyInWindow)
 		l.mu.Lock()
 		if l.derived && len(l.pend.b) > 0 {
 			l.diverge() // the last piece read did not reach the client as it was

@@ -140,6 +140,7 @@ func (l *live) lazySnapshot() *Exchange {
 	if l.ended {
 		return l.final
 	}
+	l.cutHeld()
 	return l.ex.snapshot()
 }
 

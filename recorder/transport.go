@@ -184,6 +184,7 @@ func (l *live) endLocked(err error) {
 	if l.ended {
 		return
 	}
+	l.cutHeld() // a write held in the first event's window
 	l.ended = true
 	l.releaseTimer()
 	if err != nil && l.ex.Error == "" {
