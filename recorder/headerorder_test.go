@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -209,6 +210,56 @@ func TestHeaderOrderNearSets(t *testing.T) {
 			got, want := o.list(h), FromHTTP(h)
 			if !reflect.DeepEqual(got, want) || cap(got) != cap(want) {
 				t.Fatalf("map %d %v, round %d: listed %v (cap %d), FromHTTP %v (cap %d)", i, h, round, got, cap(got), want, cap(want))
+			}
+		}
+	}
+}
+
+// answerWith answers with its headers (and memAnswer).
+type answerWith struct{ h http.Header }
+
+func (a *answerWith) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: a.h.Clone(),
+		Body: io.NopCloser(strings.NewReader(memAnswer)), ContentLength: int64(len(memAnswer)), Request: req}, nil
+}
+
+// An upstream copy's answer list made in the room its request's list left for it is clipped as the request's is: a
+// shorter answer than the last one (room for six, four used) leaves no room past it in the record subscribers hear
+// and Get gives, so that an append by one holder of the record cannot write where another's append went — as every
+// other published list (Exchange.frozen clips them; the copy's record is published as built).
+func TestUpstreamCopyAnswerListClipped(t *testing.T) {
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{})
+	sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+	long := http.Header{"Content-Type": {"application/json"}, "A": {"1"}, "B": {"2"}, "C": {"3"}, "D": {"4"}, "E": {"5"}}
+	short := http.Header{"Content-Type": {"application/json"}, "A": {"1"}, "B": {"2"}, "C": {"3"}}
+	up := &answerWith{}
+	call := proxiedCall(t, rec, &Transport{Base: up, Recorder: rec, Derive: true}) // one Transport: its room is the last answer's
+	for i, h := range []http.Header{long, short} {
+		up.h = h
+		call()
+		var copyEx *Exchange
+		deadline := time.After(10 * time.Second)
+		for copyEx == nil {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Completed && u.Exchange.Kind == Outbound {
+					copyEx = u.Exchange
+				}
+			case <-deadline:
+				t.Fatalf("call %d: the upstream copy not heard", i)
+			}
+		}
+		got := store.Get(copyEx.ID)
+		for _, ex := range []*Exchange{copyEx, got} {
+			if ex == nil || !reflect.DeepEqual(ex.RespHeaders, FromHTTP(h)) || cap(ex.RespHeaders) != len(ex.RespHeaders) ||
+				cap(ex.ReqHeaders) != len(ex.ReqHeaders) {
+				t.Fatalf("call %d: the copy's lists %v (cap %d), %v (cap %d): want FromHTTP's %v, clipped", i,
+					ex.ReqHeaders, cap(ex.ReqHeaders), ex.RespHeaders, cap(ex.RespHeaders), FromHTTP(h))
 			}
 		}
 	}
