@@ -61,7 +61,7 @@ func TestHeaderListsConcurrentCalls(t *testing.T) {
 	const workers, calls = 8, 150
 	store := NewStore(StoreOptions{MaxCount: workers * calls * 2})
 	rec := New(store, Options{})
-	sub := store.SubscribeWith(SubscribeOptions{Buffer: workers * calls * 2, NoBegan: true})
+	sub := store.SubscribeWith(SubscribeOptions{Buffer: workers * calls * 4, NoBegan: true})
 	for _, derive := range []bool{true, false} {
 		h := proxiedHandler(t, rec, &Transport{Base: answersByCall{}, Recorder: rec, Derive: derive})
 		body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
