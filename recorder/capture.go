@@ -405,12 +405,13 @@ func (l *live) writeHeader(status int, h http.Header) {
 		l.ex.RespHeaders = clip(c.ex.RespHeaders) // the upstream's, passed on as they were: one list for both
 	} else {
 		// an outbound exchange's request list has room for it past its own (Transport.RoundTrip), then is clipped:
-		// nothing appended to it reaches this one
+		// nothing appended to it reaches this one; and this one is clipped too, the room being the last answer's
+		// length: the upstream copy's record is published as built (completeOwned), its lists clipped as frozen's
 		var room Headers
 		if q := l.ex.ReqHeaders; l.ex.Kind == Outbound {
 			room, l.ex.ReqHeaders = q[len(q):], clip(q)
 		}
-		l.ex.RespHeaders = l.rec.respOrder.listIn(room, 0, h)
+		l.ex.RespHeaders = clip(l.rec.respOrder.listIn(room, 0, h))
 	}
 	l.ex.Timings.Wait = l.rec.opts.Now().Sub(l.t0)
 	if isEventStream(h) {

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -138,8 +139,10 @@ func TestUpstreamCopyHeaderListsOneAllocation(t *testing.T) {
 		unrecorded := leastAllocs(serve(up))
 		derived := leastAllocs(serve(&Transport{Base: up, Recorder: rec, Derive: true}))
 		t.Logf("sse %v: %.0f allocations with the upstream copy unrecorded, %.0f derived", sse, unrecorded, derived)
-		if derived-unrecorded > 2 {
-			t.Errorf("sse %v: the derived upstream copy adds %.0f allocations, want at most 2 (its live state and its link notes' text; its two header lists one allocation, in place of its client's answer's)",
+		// 1 with its two header lists in one array, 2 with them in two (the bound was 2, which two arrays met: the
+		// allocation this test is named after went unchecked)
+		if derived-unrecorded > 1 {
+			t.Errorf("sse %v: the derived upstream copy adds %.0f allocations, want at most 1 (its two header lists one allocation)",
 				sse, derived-unrecorded)
 		}
 		// the last call's upstream copy, as its subscribers hear it (published after the call: waited for, bounded)
@@ -170,6 +173,94 @@ func TestUpstreamCopyHeaderListsOneAllocation(t *testing.T) {
 		}
 		if got := store.Get(copyEx.ID); got == nil || !reflect.DeepEqual(got.ReqHeaders, req) || !reflect.DeepEqual(got.RespHeaders, resp) {
 			t.Fatalf("sse %v: the store's record: %+v", sse, got)
+		}
+	}
+}
+
+// Maps whose names are near a remembered set — the same set, one name more, one less, one in place of another, one
+// without values, values more or fewer — are listed as FromHTTP lists them, each right after the set was
+// remembered (the order's look-up is tried against it, not only against the sets that do not fit).
+func TestHeaderOrderNearSets(t *testing.T) {
+	base := http.Header{"Accept": {"a"}, "Content-Type": {"c"}, "Mcp-Session-Id": {"s1", "s2"}, "User-Agent": {"u"}}
+	near := func(edit func(h http.Header)) http.Header {
+		h := base.Clone()
+		edit(h)
+		return h
+	}
+	maps := []http.Header{
+		base,
+		near(func(h http.Header) { h["X-More"] = []string{"m"} }),
+		near(func(h http.Header) { h["Aaa"] = []string{"first"} }),
+		near(func(h http.Header) { delete(h, "User-Agent") }),
+		near(func(h http.Header) { delete(h, "Accept") }),
+		near(func(h http.Header) { delete(h, "User-Agent"); h["Zzz"] = []string{"z"} }),
+		near(func(h http.Header) { delete(h, "Content-Type"); h["Content-Length"] = []string{"9"} }),
+		near(func(h http.Header) { h["User-Agent"] = nil }),
+		near(func(h http.Header) { h["Accept"] = []string{} }),
+		near(func(h http.Header) { h["Accept"] = []string{"a1", "a2", "a3"} }),
+		near(func(h http.Header) { h["Mcp-Session-Id"] = []string{"s"} }),
+	}
+	for i, h := range maps {
+		var o headerOrder
+		o.list(base) // remembered
+		if got, want := o.list(base), FromHTTP(base); !reflect.DeepEqual(got, want) {
+			t.Fatalf("the remembered set: listed %v, FromHTTP %v", got, want)
+		}
+		for round := range 2 { // against base's order, then against its own (or base's again)
+			got, want := o.list(h), FromHTTP(h)
+			if !reflect.DeepEqual(got, want) || cap(got) != cap(want) {
+				t.Fatalf("map %d %v, round %d: listed %v (cap %d), FromHTTP %v (cap %d)", i, h, round, got, cap(got), want, cap(want))
+			}
+		}
+	}
+}
+
+// answerWith answers with its headers (and memAnswer).
+type answerWith struct{ h http.Header }
+
+func (a *answerWith) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body != nil {
+		io.Copy(io.Discard, req.Body)
+		req.Body.Close()
+	}
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: a.h.Clone(),
+		Body: io.NopCloser(strings.NewReader(memAnswer)), ContentLength: int64(len(memAnswer)), Request: req}, nil
+}
+
+// An upstream copy's answer list made in the room its request's list left for it is clipped as the request's is: a
+// shorter answer than the last one (room for six, four used) leaves no room past it in the record subscribers hear
+// and Get gives, so that an append by one holder of the record cannot write where another's append went — as every
+// other published list (Exchange.frozen clips them; the copy's record is published as built).
+func TestUpstreamCopyAnswerListClipped(t *testing.T) {
+	store := NewStore(StoreOptions{MaxCount: 16})
+	rec := New(store, Options{})
+	sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+	long := http.Header{"Content-Type": {"application/json"}, "A": {"1"}, "B": {"2"}, "C": {"3"}, "D": {"4"}, "E": {"5"}}
+	short := http.Header{"Content-Type": {"application/json"}, "A": {"1"}, "B": {"2"}, "C": {"3"}}
+	up := &answerWith{}
+	call := proxiedCall(t, rec, &Transport{Base: up, Recorder: rec, Derive: true}) // one Transport: its room is the last answer's
+	for i, h := range []http.Header{long, short} {
+		up.h = h
+		call()
+		var copyEx *Exchange
+		deadline := time.After(10 * time.Second)
+		for copyEx == nil {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Completed && u.Exchange.Kind == Outbound {
+					copyEx = u.Exchange
+				}
+			case <-deadline:
+				t.Fatalf("call %d: the upstream copy not heard", i)
+			}
+		}
+		got := store.Get(copyEx.ID)
+		for _, ex := range []*Exchange{copyEx, got} {
+			if ex == nil || !reflect.DeepEqual(ex.RespHeaders, FromHTTP(h)) || cap(ex.RespHeaders) != len(ex.RespHeaders) ||
+				cap(ex.ReqHeaders) != len(ex.ReqHeaders) {
+				t.Fatalf("call %d: the copy's lists %v (cap %d), %v (cap %d): want FromHTTP's %v, clipped", i,
+					ex.ReqHeaders, cap(ex.ReqHeaders), ex.RespHeaders, cap(ex.RespHeaders), FromHTTP(h))
+			}
 		}
 	}
 }
