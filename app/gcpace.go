@@ -25,11 +25,12 @@ import (
 // 190 µs; docs/benchmarks.md). A legacy tools/call allocates ~270 KB whatever is recorded (the SDK's 32 KiB decoder
 // buffers) and each collection costs serve ~1.5 ms of CPU (mark, assists, sweep) at a live heap of 10–90 MiB, most
 // of it not the live heap's size (its slabs hold no pointers) but the runtime's fixed work: with 64 MiB of room the
-// collector still ran ~4 times per 1,000 calls, ~6 µs a call. A goal of 192 MiB (~180 MiB of room at serve's 10
-// MiB) makes that ~1.5 per 1,000 (docs/benchmarks-store.md, "serve's allocations and the collector, round seven");
-// a live heap of 96 MiB or more is paced as before, so the peak RSS of a store near its bound does not move.
+// collector still ran ~4.5 times per 1,000 calls, 8–11 µs of mark CPU a call. A goal of 160 MiB (~150 MiB of room
+// at serve's 10 MiB) makes that ~1.8 per 1,000 (docs/benchmarks-store.md, "serve's allocations and the collector,
+// round seven"), for a peak RSS of ~200 MiB rather than ~130; a live heap of 80 MiB or more is paced as before, so
+// the peak RSS of a store near its bound does not move.
 const (
-	gcGoal    = 192 << 20 // the heap's least goal: the next collection comes when the heap reaches it
+	gcGoal    = 160 << 20 // the heap's least goal: the next collection comes when the heap reaches it
 	gcPercent = 100       // GOGC's default, the least PaceGC sets
 )
 
