@@ -686,12 +686,17 @@ func (t *teeBody) Close() error {
 func (t *teeBody) letGo() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.eof.Load() {
-		if _, done := t.rc.(endedBody); !done {
-			t.rc = endedBody{err: t.end}
-		}
+	if _, done := t.rc.(endedBody); done || !t.eof.Load() {
+		return
+	}
+	if t.end == io.EOF {
+		t.rc = endedEOF // no allocation for the usual end
+	} else {
+		t.rc = endedBody{err: t.end}
 	}
 }
+
+var endedEOF io.ReadCloser = endedBody{err: io.EOF}
 
 // endedBody is a request body read to its end: each read returns what ended it (io.EOF, or the error); closing it
 // closes nothing (net/http closes the request's own body once the handler returned).
