@@ -34,14 +34,17 @@ const (
 	gcPercent = 100       // GOGC's default, the least PaceGC sets
 )
 
-// gcPercentFor is the GOGC whose goal for a live heap of live bytes is gcGoal, never below gcPercent. A live heap
-// under 1 MiB (0: no collection yet) counts as 1 MiB, so that GOGC stays within 100 × gcGoal / 1 MiB.
-func gcPercentFor(live uint64) int {
+// gcPercentFor is the GOGC whose goal for a live heap of live bytes, beside roots bytes of goroutine stacks and
+// globals, is gcGoal, never below gcPercent. The runtime's goal is live + (live + roots) × GOGC/100: the roots count
+// too, and at a small live heap's large GOGC they would move the goal by tens of MiB (half a MiB of them at 2 MiB
+// live: a goal of 203 MiB for 160). A live heap under 1 MiB (0: no collection yet) counts as 1 MiB, so that GOGC
+// stays within 100 × gcGoal / 1 MiB.
+func gcPercentFor(live, roots uint64) int {
 	live = max(live, 1<<20)
 	if live >= gcGoal/2 {
 		return gcPercent
 	}
-	return max(gcPercent, int((gcGoal-live)*100/live))
+	return max(gcPercent, int((gcGoal-live)*100/(live+roots)))
 }
 
 // PaceGC sets GOGC from the live heap now and again after every collection (gcPercentFor), until ctx ends,
@@ -56,7 +59,8 @@ func PaceGC(ctx context.Context) {
 	if _, set := os.LookupEnv("GOGC"); set {
 		return
 	}
-	p := &gcPacer{ctx: ctx, sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	p := &gcPacer{ctx: ctx, sample: []metrics.Sample{
+		{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/stack:bytes"}, {Name: "/gc/scan/globals:bytes"}}}
 	p.pace()
 	p.arm()
 }
@@ -84,8 +88,12 @@ type gcSentinel struct{ p *gcPacer }
 
 func (p *gcPacer) pace() {
 	metrics.Read(p.sample)
-	if p.sample[0].Value.Kind() != metrics.KindUint64 {
-		return
+	var v [3]uint64
+	for i, s := range p.sample {
+		if s.Value.Kind() != metrics.KindUint64 {
+			return
+		}
+		v[i] = s.Value.Uint64()
 	}
-	debug.SetGCPercent(gcPercentFor(p.sample[0].Value.Uint64())) // once a collection: cheap
+	debug.SetGCPercent(gcPercentFor(v[0], v[1]+v[2])) // once a collection: cheap
 }

@@ -13,21 +13,23 @@ import (
 // large heap (a long proxy session's store) does not change.
 func TestGCPercentFor(t *testing.T) {
 	for _, c := range []struct {
-		live uint64
-		want int
+		live, roots uint64
+		want        int
 	}{
-		{0, 15900}, // no collection yet: as 1 MiB
-		{1 << 10, 15900},
-		{1 << 20, 15900},    // the go-sdk alone's live heap: a goal of 160 MiB
-		{10 << 20, 1500},    // serve recording legacy tools/calls: the store, the analysis' window, the event store
-		{64 << 20, 150},     // serve recording session setups for a while
-		{gcGoal/2 - 1, 100}, // rounds down, never below 100
-		{gcGoal / 2, 100},   //
-		{200 << 20, 100},    // a store of a million exchanges: GOGC's default
-		{1 << 40, 100},      //
+		{0, 0, 15900}, // no collection yet: as 1 MiB
+		{1 << 10, 0, 15900},
+		{1 << 20, 0, 15900},         // the go-sdk alone's live heap: a goal of 160 MiB
+		{2 << 20, 512 << 10, 6320},  // serve recording off: the roots count (7,900 without them: a 203 MiB goal)
+		{10 << 20, 0, 1500},         // serve recording legacy tools/calls: the store, the analysis' window, the event store
+		{10 << 20, 512 << 10, 1428}, //
+		{64 << 20, 0, 150},          // serve recording session setups for a while
+		{gcGoal/2 - 1, 0, 100},      // rounds down, never below 100
+		{gcGoal / 2, 0, 100},        //
+		{200 << 20, 1 << 20, 100},   // a store of a million exchanges: GOGC's default
+		{1 << 40, 0, 100},           //
 	} {
-		if got := gcPercentFor(c.live); got != c.want {
-			t.Errorf("gcPercentFor(%d) = %d, want %d", c.live, got, c.want)
+		if got := gcPercentFor(c.live, c.roots); got != c.want {
+			t.Errorf("gcPercentFor(%d, %d) = %d, want %d", c.live, c.roots, got, c.want)
 		}
 	}
 }
@@ -100,7 +102,7 @@ func TestPaceGCCollectionsPerAllocation(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for p := debug.SetGCPercent(-1); ; p = debug.SetGCPercent(-1) {
 		debug.SetGCPercent(p) // read it: the pacer sets it after a collection, on the finalizers' goroutine
-		if (p > gcPercent && p <= gcPercentFor(uint64(len(live)))) || time.Now().After(deadline) {
+		if (p > gcPercent && p <= gcPercentFor(uint64(len(live)), 0)) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
