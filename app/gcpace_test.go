@@ -9,30 +9,32 @@ import (
 	"time"
 )
 
-// gcPercentFor gives a small live heap gcRoom of room between collections and leaves a large one at GOGC=100, so
-// that peak RSS of a large heap (a long proxy session's store) does not change.
+// gcPercentFor sets a small live heap's goal at gcGoal and leaves a large one at GOGC=100, so that peak RSS of a
+// large heap (a long proxy session's store) does not change.
 func TestGCPercentFor(t *testing.T) {
 	for _, c := range []struct {
-		live uint64
-		want int
+		live, roots uint64
+		want        int
 	}{
-		{0, 6400}, // no collection yet: as 1 MiB
-		{1 << 10, 6400},
-		{1 << 20, 6400},   // the go-sdk alone's live heap: 64 MiB of room
-		{8 << 20, 800},    // serve with recording off, its event store full
-		{32 << 20, 200},   // serve recording session setups: the analysis' window and the store
-		{gcRoom - 1, 100}, // rounds down, never below 100
-		{gcRoom, 100},     //
-		{200 << 20, 100},  // a store of a million exchanges: GOGC's default
-		{1 << 40, 100},    //
+		{0, 0, 15900}, // no collection yet: as 1 MiB
+		{1 << 10, 0, 15900},
+		{1 << 20, 0, 15900},         // the go-sdk alone's live heap: a goal of 160 MiB
+		{2 << 20, 512 << 10, 6320},  // serve recording off: the roots count (7,900 without them: a 203 MiB goal)
+		{10 << 20, 0, 1500},         // serve recording legacy tools/calls: the store, the analysis' window, the event store
+		{10 << 20, 512 << 10, 1428}, //
+		{64 << 20, 0, 150},          // serve recording session setups for a while
+		{gcGoal/2 - 1, 0, 100},      // rounds down, never below 100
+		{gcGoal / 2, 0, 100},        //
+		{200 << 20, 1 << 20, 100},   // a store of a million exchanges: GOGC's default
+		{1 << 40, 0, 100},           //
 	} {
-		if got := gcPercentFor(c.live); got != c.want {
-			t.Errorf("gcPercentFor(%d) = %d, want %d", c.live, got, c.want)
+		if got := gcPercentFor(c.live, c.roots); got != c.want {
+			t.Errorf("gcPercentFor(%d, %d) = %d, want %d", c.live, c.roots, got, c.want)
 		}
 	}
 }
 
-// PaceGC sets the process's GOGC from its live heap (a test binary's is far below gcRoom), and leaves a GOGC the
+// PaceGC sets the process's GOGC from its live heap (a test binary's is far below gcGoal), and leaves a GOGC the
 // user set alone.
 func TestPaceGC(t *testing.T) {
 	old := debug.SetGCPercent(100)
@@ -49,7 +51,7 @@ func TestPaceGC(t *testing.T) {
 	unsetenv(t, "GOGC")
 	PaceGC(ctx)
 	if p := debug.SetGCPercent(100); p <= 100 {
-		t.Errorf("GC percent %d after PaceGC with a small live heap; want more than 100 (gcRoom of room)", p)
+		t.Errorf("GC percent %d after PaceGC with a small live heap; want more than 100 (a goal of gcGoal)", p)
 	}
 	// After every collection the pacer sets it again, from the live heap that collection measured.
 	deadline := time.Now().Add(5 * time.Second)
@@ -83,3 +85,41 @@ func unsetenv(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 }
+
+// Under a fixed load — a live heap of 10 MiB (serve's, recording legacy tools/calls) and 512 MiB allocated in 32 KiB
+// buffers (the SDK's decoder buffers, ~270 KB a call: some 2,000 calls) — the paced collector runs about 512 ÷ 150
+// times. With 64 MiB of room between collections (the pacing before) it ran 7 times.
+func TestPaceGCCollectionsPerAllocation(t *testing.T) {
+	unsetenv(t, "GOGC")
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	live := make([]byte, 10<<20)
+	PaceGC(ctx)
+	runtime.GC()
+	deadline := time.Now().Add(5 * time.Second)
+	for p := debug.SetGCPercent(-1); ; p = debug.SetGCPercent(-1) {
+		debug.SetGCPercent(p) // read it: the pacer sets it after a collection, on the finalizers' goroutine
+		if (p > gcPercent && p <= gcPercentFor(uint64(len(live)), 0)) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gc0 := ms.NumGC
+	for range (512 << 20) / (32 << 10) {
+		sink = make([]byte, 32<<10)
+	}
+	runtime.ReadMemStats(&ms)
+	runtime.KeepAlive(live)
+	if n := ms.NumGC - gc0; n > 5 {
+		t.Errorf("%d collections for 512 MiB allocated beside a live heap of 10 MiB; want at most 5 (a goal of %d MiB)", n, gcGoal>>20)
+	} else {
+		t.Logf("%d collections for 512 MiB allocated beside a live heap of 10 MiB", n)
+	}
+}
+
+var sink []byte

@@ -301,8 +301,33 @@ func (rec *Recorder) Middleware(next http.Handler) http.Handler {
 			err = errors.New("client went away before a response")
 		}
 		l.finish(cw, r, err)
+		l.letGo(cw)
 	})
 }
+
+// letGo lets net/http's objects go once the handler returned and the exchange completed. The request's context is
+// the exchange's (liveCtx, in its allocation), and a handler may keep it past its return — the go-sdk keeps an
+// initialize's for its session's life — so what the exchange refers to stays alive with it: net/http's response
+// (the handler returned: a ResponseWriter may not be used after ServeHTTP returns), through it the request it
+// answered, and through the request's body the connection's state. The body is let go only once read to its end
+// (another goroutine may still be reading it: a reverse proxy's transport); from then on it reads as it ended.
+// TestKeptContextLetsTheRequestGo.
+func (l *live) letGo(cw *captureWriter) {
+	cw.w = handlerReturned{}
+	if l.tee.l != nil {
+		l.tee.letGo()
+	}
+}
+
+// handlerReturned is the writer a captureWriter is left with once its handler returned (live.letGo). A late use,
+// which net/http does not allow, fails rather than panics.
+type handlerReturned struct{}
+
+func (handlerReturned) Header() http.Header { return http.Header{} }
+
+func (handlerReturned) WriteHeader(int) {}
+
+func (handlerReturned) Write([]byte) (int, error) { return 0, http.ErrHandlerTimeout }
 
 func (rec *Recorder) begin(r *http.Request) *live {
 	now := rec.opts.Now()
@@ -712,8 +737,9 @@ const maxPostHandlerRead = 256 << 10
 type teeBody struct {
 	rc  io.ReadCloser
 	l   *live
-	mu  sync.Mutex // held across a read and its recording
+	mu  sync.Mutex // held across a read and its recording, and a close
 	eof atomic.Bool
+	end error        // what ended the body's reads (with eof), under mu
 	n   atomic.Int64 // bytes read so far
 }
 
@@ -726,6 +752,7 @@ func (t *teeBody) Read(p []byte) (int, error) {
 		t.l.addRequestBytes(p[:n])
 	}
 	if err != nil && !t.eof.Load() {
+		t.end = err
 		t.eof.Store(true)
 		t.l.mu.Lock()
 		t.l.reqEOF = true
@@ -734,7 +761,36 @@ func (t *teeBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (t *teeBody) Close() error { return t.rc.Close() }
+// Close is serialised with Read, as net/http's own request body serialises them, so that letGo can replace rc.
+func (t *teeBody) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.rc.Close()
+}
+
+// letGo replaces a body read to its end by one that reads as it ended (live.letGo).
+func (t *teeBody) letGo() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, done := t.rc.(endedBody); done || !t.eof.Load() {
+		return
+	}
+	if t.end == io.EOF {
+		t.rc = endedEOF // no allocation for the usual end
+	} else {
+		t.rc = endedBody{err: t.end}
+	}
+}
+
+var endedEOF io.ReadCloser = endedBody{err: io.EOF}
+
+// endedBody is a request body read to its end: each read returns what ended it (io.EOF, or the error); closing it
+// closes nothing (net/http closes the request's own body once the handler returned).
+type endedBody struct{ err error }
+
+func (b endedBody) Read([]byte) (int, error) { return 0, b.err }
+
+func (endedBody) Close() error { return nil }
 
 // captureWriter tees the response into the live exchange. It passes Flush, Hijack and the ResponseController
 // through, so SSE streams reach the client event by event.

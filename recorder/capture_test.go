@@ -537,7 +537,8 @@ func TestParseRPCAllocations(t *testing.T) {
 // body wrappers live in the exchange's own allocation and the request's message list is made with room for the
 // answer (the request is read first: in the exchange's own allocation, and the messages' ids are the bodies'
 // bytes), so recording adds a bounded, small number of allocations (13 until the list and the ids, 10 since, 9
-// since the request's context is the exchange's own: liveCtx).
+// since the request's context is the exchange's own: liveCtx; 8 measured then, the bound since the body read to its
+// end is let go without an allocation: live.letGo).
 func TestRecorderAllocationsPerExchange(t *testing.T) {
 	if testkit.Race {
 		t.Skip("allocation counts under -race are the race detector's")
@@ -554,8 +555,8 @@ func TestRecorderAllocationsPerExchange(t *testing.T) {
 		t.Fatalf("not recorded: %+v", ex)
 	}
 	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
-	if recorded-bare > 9 {
-		t.Errorf("recording adds %.0f allocations per exchange, want at most 9", recorded-bare)
+	if recorded-bare > 8 {
+		t.Errorf("recording adds %.0f allocations per exchange, want at most 8", recorded-bare)
 	}
 }
 
@@ -686,8 +687,8 @@ func TestRecorderAllocationsPerStream(t *testing.T) {
 		t.Fatalf("recorded %+v", ex)
 	}
 	t.Logf("%.0f allocations bare, %.0f recorded", bare, recorded)
-	if recorded-bare > 10 {
-		t.Errorf("recording a two-event stream adds %.0f allocations per exchange, want at most 10", recorded-bare)
+	if recorded-bare > 9 { // 9 measured since liveCtx; the bound since live.letGo
+		t.Errorf("recording a two-event stream adds %.0f allocations per exchange, want at most 9", recorded-bare)
 	}
 }
 

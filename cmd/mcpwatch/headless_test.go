@@ -264,7 +264,7 @@ func TestServeHeadlessBannerLoopback(t *testing.T) {
 }
 
 // serve paces the GC (app.PaceGC): with the small live heap of a fresh serve, GOGC is raised above 100 so that
-// collections are gcRoom apart (docs/benchmarks.md, serve's own layers). proxy does not (cmd/mcpwatch/proxy.go).
+// the heap grows to app.gcGoal between collections (docs/benchmarks.md, serve's own layers). proxy does not (cmd/mcpwatch/proxy.go).
 func TestServePacesGC(t *testing.T) {
 	t.Setenv("GOGC", "") // restored after; unset for the test: PaceGC leaves a GOGC the user set alone
 	if err := os.Unsetenv("GOGC"); err != nil {
