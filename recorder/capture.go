@@ -116,6 +116,7 @@ type live struct {
 	ended     bool
 	// (see the first event's window below; here, where the fields fit the exchange's padding)
 	out, lateDue, cutDue bool
+	totalSet             bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
 	// An event stream's progress is published by the late timer, off the path that passes the bytes on (see
 	// recordPending): parsed is the number of events whose JSON-RPC messages have been read, dirty whether
 	// anything is yet to be published.
@@ -139,7 +140,6 @@ type live struct {
 	noteBuf [1]Note
 	rpcBuf  [2]RPC // the list of a request's message and its answer's
 
-	totalSet bool // Timings.Total was taken when the response ended (an outbound exchange derived from another)
 	// An outbound exchange derived from the inbound one it was made for (Transport.Derive, derive.go). The locks
 	// are taken parent first.
 	parent    *live // (outbound) the inbound exchange, set once before its response is recorded
