@@ -21,10 +21,11 @@ type windowState struct {
 	lateArmed    bool // its timer running
 	copyInFlight bool // the copy is in the store, in flight
 	getHeaders   Headers
-	events       int // events cut by the client's exchange
-	bodyBytes    int // bytes of the response recorded
-	copyPend     int // bytes the copy read and holds, not passed on yet
-	getEvents    int // events a reader of the client's exchange sees
+	events       int  // events cut by the client's exchange
+	bodyBytes    int  // bytes of the response recorded
+	copyPend     int  // bytes the copy read and holds, not passed on yet
+	getEvents    int  // events a reader of the client's exchange sees
+	headersAlone bool // the headers were flushed alone before the first write (they arm the late timer then)
 }
 
 // flushProbe is the server's writer under the recorder's middleware: at the first flush — when the first event
@@ -46,6 +47,7 @@ func (p *flushProbe) Write(b []byte) (int, error) {
 // the headers alone, runs from a timer and may come before it.
 func (p *flushProbe) Flush() {
 	if !p.wrote.Load() {
+		p.state.headersAlone = true
 		p.ResponseWriter.(http.Flusher).Flush()
 		return
 	}
@@ -130,7 +132,9 @@ func TestFirstEventWindowLeavesTimerAndEvents(t *testing.T) {
 	if !state.copyInFlight {
 		t.Fatal("the upstream copy was not in flight when the first event went out")
 	}
-	if state.lateQueued != 0 || state.lateArmed {
+	// (headers flushed alone before — httputil.ReverseProxy's timer may flush them first — armed it for the
+	// stream's start, as writeHeader did before the window: TestIdleStreamStartIsPublished)
+	if !state.headersAlone && (state.lateQueued != 0 || state.lateArmed) {
 		t.Errorf("when the first event went out: %d streams in the late queue, its timer armed %v; want none, not armed", state.lateQueued, state.lateArmed)
 	}
 	if state.events != 0 || state.bodyBytes == 0 || state.copyPend == 0 {
@@ -214,5 +218,59 @@ func TestHeadersOnlyFlushKeepsTheWindow(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/mcp", nil))
 	if s := <-got; s.afterHeaders || !s.afterEvent {
 		t.Errorf("the window ended after the headers' flush: %v, after the event's: %v; want false, true", s.afterHeaders, s.afterEvent)
+	}
+}
+
+// A stream whose answer's headers are flushed and which then sends nothing for a while (a session's standalone GET
+// stream, which may send no event for minutes) is heard by the subscribers as streaming, as it was before the first
+// event's window held the late timer: its start is published PublishDelay after its headers went out, not when its
+// first event comes (which may be never). Through a recording reverse proxy (whose flush of the headers comes from
+// its timer) and straight from a handler.
+func TestIdleStreamStartIsPublished(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	idle := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	up := httptest.NewServer(idle)
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	for _, proxied := range []bool{false, true} {
+		store := NewStore(StoreOptions{})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+		rec := New(store, Options{})
+		var h http.Handler = idle
+		if proxied {
+			h = &httputil.ReverseProxy{
+				Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+				Transport: &Transport{Recorder: rec, Derive: true},
+			}
+		}
+		srv := httptest.NewServer(rec.Middleware(h))
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/mcp", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for streaming := false; !streaming; {
+			select {
+			case u := <-sub.C:
+				streaming = u.Kind == Changed && u.Exchange.ID == 1 && u.Exchange.State == StateStreaming
+			case <-deadline:
+				t.Fatalf("proxied %v: no update of the stream's start while it sent nothing", proxied)
+			}
+		}
+		resp.Body.Close()
+		sub.Close()
+		srv.CloseClientConnections()
+		srv.Close()
 	}
 }
