@@ -274,3 +274,68 @@ func TestIdleStreamStartIsPublished(t *testing.T) {
 		srv.Close()
 	}
 }
+
+// The upstream copy that diverges from its client in the first event's window (a toggle changed the first piece,
+// which may be past the body's bound; the proxy dropped it and read the next) is heard by the subscribers after
+// its client's exchange, as when the stream's headers queued the client's for the late timer before the copy
+// could join it: the window holds the client's place in the queue, and gives it back first.
+func TestDivergedCopyInWindowIsHeardAfterItsClient(t *testing.T) {
+	const ev = "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":1}}\n\n"
+	for _, c := range []struct {
+		name  string
+		limit int
+		drop  bool
+	}{{"changed", 0, false}, {"changed past the bound", 60, false}, {"dropped", 0, true}} {
+		store := NewStore(StoreOptions{})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+		rec := New(store, Options{BodyLimit: c.limit, PublishDelay: time.Hour})
+		up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: &pieces{ps: [][]byte{[]byte(ev), []byte(ev)}},
+				ContentLength: -1, Request: req}, nil
+		})
+		release := make(chan struct{})
+		done := make(chan struct{})
+		h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(done)
+			resp, err := forwardUpstream(r, &Transport{Base: up, Recorder: rec, Derive: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			buf := make([]byte, 4096)
+			n, _ := resp.Body.Read(buf)
+			if c.drop {
+				n, _ = resp.Body.Read(buf) // the first piece dropped, the next read
+			} else {
+				buf[n/2] ^= 0x20 // a toggle's change
+			}
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+			rec.publishLate()
+			<-release
+		}))
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+		var ids []uint64
+		deadline := time.After(10 * time.Second)
+		for len(ids) < 2 {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Changed {
+					ids = append(ids, u.Exchange.ID)
+				}
+			case <-deadline:
+				t.Fatalf("%s: updates heard: %v", c.name, ids)
+			}
+		}
+		if ids[0] != 1 || ids[1] != 2 {
+			t.Errorf("%s: updates of the in-flight exchanges heard in the order %v, want the client's (1), then its copy's (2)", c.name, ids)
+		}
+		close(release)
+		<-done
+		sub.Close()
+	}
+}
