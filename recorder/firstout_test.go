@@ -339,3 +339,41 @@ func TestDivergedCopyInWindowIsHeardAfterItsClient(t *testing.T) {
 		sub.Close()
 	}
 }
+
+// A reader of the upstream copy in flight (Get) while its client's exchange holds a write in the first event's
+// window sees the copy with the piece that write passed on — its body and event — as it did when the write
+// recorded them at once, whether or not the client's exchange was read first.
+func TestGetOfTheCopyInWindowSeesThePiecePassedOn(t *testing.T) {
+	const ev = "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":1}}\n\n"
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{PublishDelay: time.Hour})
+	up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: &pieces{ps: [][]byte{[]byte(ev)}},
+			ContentLength: -1, Request: req}, nil
+	})
+	var got *Exchange
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := forwardUpstream(r, &Transport{Base: up, Recorder: rec, Derive: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		w.Write(buf[:n]) // held in the window: no flush yet
+		got = store.Get(2)
+		w.(http.Flusher).Flush()
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+	if got == nil || got.Kind != Outbound {
+		t.Fatalf("Get(2) in the window: %+v", got)
+	}
+	if len(got.Events) != 1 || got.RespBody.Size != int64(len(ev)) || string(got.RespBody.Data) != ev {
+		t.Errorf("Get of the upstream copy in the window: %d events, body %q (%d bytes); want the piece passed on: 1 event, %q",
+			len(got.Events), got.RespBody.Data, got.RespBody.Size, ev)
+	}
+}
