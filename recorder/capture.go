@@ -478,6 +478,11 @@ func (l *live) armLate() {
 		l.lateDue = true // once the first bytes are out (firstOut): the timer is not armed in the first event's window
 		return
 	}
+	l.joinLate()
+}
+
+// joinLate queues l in the recorder's late queue (not queued yet: armed). Callers hold l.mu.
+func (l *live) joinLate() {
 	l.armed = true
 	l.rec.late.add(l, l.rec.opts.PublishDelay)
 }
@@ -852,10 +857,16 @@ func (c *captureWriter) Flush() {
 		f.Flush()
 	}
 	c.l.answered() // what waited for its answer to start may run (Store.onPath)
-	if !c.out && c.wrote {
-		// a flush of the headers alone (httputil.ReverseProxy's first, from a timer, may come before the body's
-		// first write) does not end the window: the first bytes of the body have not gone out
-		c.firstOut()
+	if !c.out {
+		if c.wrote {
+			c.firstOut()
+		} else {
+			// a flush of the headers alone (httputil.ReverseProxy's first, from a timer, may come before the
+			// body's first write) does not end the window: the first bytes of the body have not gone out. The
+			// stream's start is published all the same: its first event may be long in coming, or never come (a
+			// session's standalone GET stream)
+			c.l.headersOut()
+		}
 	}
 	// nothing recorded here: the late timer publishes what was written (see recordPending)
 }
@@ -875,6 +886,18 @@ func (c *captureWriter) firstOut() {
 		if !l.ended {
 			l.armLate()
 		}
+	}
+}
+
+// headersOut is a flush of the answer's headers alone in the first event's window: the late timer is armed for
+// what is pending (an event stream's start, recorded by writeHeader), which it publishes PublishDelay after the
+// headers went out, as it did when writeHeader armed it; the window goes on for the body's first write.
+func (l *live) headersOut() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.lateDue && !l.ended && !l.armed {
+		l.lateDue = false
+		l.joinLate()
 	}
 }
 

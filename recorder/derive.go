@@ -260,6 +260,13 @@ func (l *live) diverge() {
 	if pl.child == l {
 		pl.child = nil
 	}
+	if pl.lateDue && !pl.ended {
+		// the parent is in its first event's window, its place in the late queue held (armLate): it takes it
+		// now, before this one joins it on its own (below, or as it cuts the piece it holds) — where its stream's
+		// headers put it, so that the subscribers hear of the two in the same order
+		pl.lateDue = false
+		pl.joinLate()
+	}
 	if l.sse != nil {
 		if pl.sse != nil && pl.sse != &mirrorParser && l.ex.RespBody.Size > 0 {
 			// the events cut so far are the parent's; a partly received one goes on from where the parent is

@@ -21,10 +21,11 @@ type windowState struct {
 	lateArmed    bool // its timer running
 	copyInFlight bool // the copy is in the store, in flight
 	getHeaders   Headers
-	events       int // events cut by the client's exchange
-	bodyBytes    int // bytes of the response recorded
-	copyPend     int // bytes the copy read and holds, not passed on yet
-	getEvents    int // events a reader of the client's exchange sees
+	events       int  // events cut by the client's exchange
+	bodyBytes    int  // bytes of the response recorded
+	copyPend     int  // bytes the copy read and holds, not passed on yet
+	getEvents    int  // events a reader of the client's exchange sees
+	headersAlone bool // the headers were flushed alone before the first write (they arm the late timer then)
 }
 
 // flushProbe is the server's writer under the recorder's middleware: at the first flush — when the first event
@@ -46,6 +47,7 @@ func (p *flushProbe) Write(b []byte) (int, error) {
 // the headers alone, runs from a timer and may come before it.
 func (p *flushProbe) Flush() {
 	if !p.wrote.Load() {
+		p.state.headersAlone = true
 		p.ResponseWriter.(http.Flusher).Flush()
 		return
 	}
@@ -130,7 +132,9 @@ func TestFirstEventWindowLeavesTimerAndEvents(t *testing.T) {
 	if !state.copyInFlight {
 		t.Fatal("the upstream copy was not in flight when the first event went out")
 	}
-	if state.lateQueued != 0 || state.lateArmed {
+	// (headers flushed alone before — httputil.ReverseProxy's timer may flush them first — armed it for the
+	// stream's start, as writeHeader did before the window: TestIdleStreamStartIsPublished)
+	if !state.headersAlone && (state.lateQueued != 0 || state.lateArmed) {
 		t.Errorf("when the first event went out: %d streams in the late queue, its timer armed %v; want none, not armed", state.lateQueued, state.lateArmed)
 	}
 	if state.events != 0 || state.bodyBytes == 0 || state.copyPend == 0 {
@@ -214,5 +218,162 @@ func TestHeadersOnlyFlushKeepsTheWindow(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/mcp", nil))
 	if s := <-got; s.afterHeaders || !s.afterEvent {
 		t.Errorf("the window ended after the headers' flush: %v, after the event's: %v; want false, true", s.afterHeaders, s.afterEvent)
+	}
+}
+
+// A stream whose answer's headers are flushed and which then sends nothing for a while (a session's standalone GET
+// stream, which may send no event for minutes) is heard by the subscribers as streaming, as it was before the first
+// event's window held the late timer: its start is published PublishDelay after its headers went out, not when its
+// first event comes (which may be never). Through a recording reverse proxy (whose flush of the headers comes from
+// its timer) and straight from a handler.
+func TestIdleStreamStartIsPublished(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	idle := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	up := httptest.NewServer(idle)
+	defer up.Close()
+	u, _ := url.Parse(up.URL)
+	for _, proxied := range []bool{false, true} {
+		store := NewStore(StoreOptions{})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+		rec := New(store, Options{})
+		var h http.Handler = idle
+		if proxied {
+			h = &httputil.ReverseProxy{
+				Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(u) },
+				Transport: &Transport{Recorder: rec, Derive: true},
+			}
+		}
+		srv := httptest.NewServer(rec.Middleware(h))
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/mcp", nil)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.After(10 * time.Second)
+		for streaming := false; !streaming; {
+			select {
+			case u := <-sub.C:
+				streaming = u.Kind == Changed && u.Exchange.ID == 1 && u.Exchange.State == StateStreaming
+			case <-deadline:
+				t.Fatalf("proxied %v: no update of the stream's start while it sent nothing", proxied)
+			}
+		}
+		resp.Body.Close()
+		sub.Close()
+		srv.CloseClientConnections()
+		srv.Close()
+	}
+}
+
+// The upstream copy that diverges from its client in the first event's window (a toggle changed the first piece,
+// which may be past the body's bound; the proxy dropped it and read the next) is heard by the subscribers after
+// its client's exchange, as when the stream's headers queued the client's for the late timer before the copy
+// could join it: the window holds the client's place in the queue, and gives it back first.
+func TestDivergedCopyInWindowIsHeardAfterItsClient(t *testing.T) {
+	const ev = "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":1}}\n\n"
+	for _, c := range []struct {
+		name  string
+		limit int
+		drop  bool
+	}{{"changed", 0, false}, {"changed past the bound", 60, false}, {"dropped", 0, true}} {
+		store := NewStore(StoreOptions{})
+		sub := store.SubscribeWith(SubscribeOptions{Buffer: 64, NoBegan: true})
+		rec := New(store, Options{BodyLimit: c.limit, PublishDelay: time.Hour})
+		up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+				Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: &pieces{ps: [][]byte{[]byte(ev), []byte(ev)}},
+				ContentLength: -1, Request: req}, nil
+		})
+		release := make(chan struct{})
+		done := make(chan struct{})
+		h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			defer close(done)
+			resp, err := forwardUpstream(r, &Transport{Base: up, Recorder: rec, Derive: true})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer resp.Body.Close()
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.WriteHeader(http.StatusOK)
+			buf := make([]byte, 4096)
+			n, _ := resp.Body.Read(buf)
+			if c.drop {
+				n, _ = resp.Body.Read(buf) // the first piece dropped, the next read
+			} else {
+				buf[n/2] ^= 0x20 // a toggle's change
+			}
+			w.Write(buf[:n])
+			w.(http.Flusher).Flush()
+			rec.publishLate()
+			<-release
+		}))
+		go h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+		var ids []uint64
+		deadline := time.After(10 * time.Second)
+		for len(ids) < 2 {
+			select {
+			case u := <-sub.C:
+				if u.Kind == Changed {
+					ids = append(ids, u.Exchange.ID)
+				}
+			case <-deadline:
+				t.Fatalf("%s: updates heard: %v", c.name, ids)
+			}
+		}
+		if ids[0] != 1 || ids[1] != 2 {
+			t.Errorf("%s: updates of the in-flight exchanges heard in the order %v, want the client's (1), then its copy's (2)", c.name, ids)
+		}
+		close(release)
+		<-done
+		sub.Close()
+	}
+}
+
+// A reader of the upstream copy in flight (Get) while its client's exchange holds a write in the first event's
+// window sees the copy with the piece that write passed on — its body and event — as it did when the write
+// recorded them at once, whether or not the client's exchange was read first.
+func TestGetOfTheCopyInWindowSeesThePiecePassedOn(t *testing.T) {
+	const ev = "id: 1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\",\"params\":{\"n\":1}}\n\n"
+	store := NewStore(StoreOptions{})
+	rec := New(store, Options{PublishDelay: time.Hour})
+	up := roundTripFunc(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: &pieces{ps: [][]byte{[]byte(ev)}},
+			ContentLength: -1, Request: req}, nil
+	})
+	var got *Exchange
+	h := rec.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := forwardUpstream(r, &Transport{Base: up, Recorder: rec, Derive: true})
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer resp.Body.Close()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		buf := make([]byte, 4096)
+		n, _ := resp.Body.Read(buf)
+		w.Write(buf[:n]) // held in the window: no flush yet
+		got = store.Get(2)
+		w.(http.Flusher).Flush()
+	}))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/mcp", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)))
+	if got == nil || got.Kind != Outbound {
+		t.Fatalf("Get(2) in the window: %+v", got)
+	}
+	if len(got.Events) != 1 || got.RespBody.Size != int64(len(ev)) || string(got.RespBody.Data) != ev {
+		t.Errorf("Get of the upstream copy in the window: %d events, body %q (%d bytes); want the piece passed on: 1 event, %q",
+			len(got.Events), got.RespBody.Data, got.RespBody.Size, ev)
 	}
 }

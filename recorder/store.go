@@ -136,6 +136,16 @@ type lazyLive struct {
 // begin snapshot keeps the begin state until the exchange's first progress update (review19a).
 func (l *live) lazySnapshot() *Exchange {
 	l.mu.Lock()
+	if pl := l.parent; pl != nil && l.derived {
+		// an upstream copy derived from its client's exchange: a write of the client's held in its first event's
+		// window (writeBodyInWindow) passes the piece this one read on first, as it would at the write (the
+		// parent's lock first: derive.go)
+		l.mu.Unlock()
+		pl.mu.Lock()
+		pl.cutHeld()
+		pl.mu.Unlock()
+		l.mu.Lock()
+	}
 	defer l.mu.Unlock()
 	if l.ended {
 		return l.final
