@@ -32,19 +32,25 @@ import (
 const (
 	gcGoal    = 160 << 20 // the heap's least goal: the next collection comes when the heap reaches it
 	gcPercent = 100       // GOGC's default, the least PaceGC sets
+	// gcHeapMinimum is the runtime's least heap goal at GOGC=100 (its defaultHeapMinimum); at any GOGC the least
+	// goal is gcHeapMinimum × GOGC/100, at every collection
+	gcHeapMinimum = 4 << 20
+	gcPercentMax  = gcGoal * 100 / gcHeapMinimum // 4,000: the GOGC whose least goal is gcGoal
 )
 
 // gcPercentFor is the GOGC whose goal for a live heap of live bytes, beside roots bytes of goroutine stacks and
 // globals, is gcGoal, never below gcPercent. The runtime's goal is live + (live + roots) × GOGC/100: the roots count
 // too, and at a small live heap's large GOGC they would move the goal by tens of MiB (half a MiB of them at 2 MiB
-// live: a goal of 203 MiB for 160). A live heap under 1 MiB (0: no collection yet) counts as 1 MiB, so that GOGC
-// stays within 100 × gcGoal / 1 MiB.
+// live: a goal of 200 MiB for 160). It is never less than the runtime's heap minimum, 4 MiB × GOGC/100, either: so
+// GOGC stays within gcPercentMax, which for a live heap and roots under ~4 MiB puts the goal at gcGoal through the
+// minimum (without it 253 MiB at 2 MiB live and half a MiB of roots, 636 MiB at 1 MiB: TestPaceGCGoalAtASmallHeap).
+// A live heap under 1 MiB (0: no collection yet) counts as 1 MiB.
 func gcPercentFor(live, roots uint64) int {
 	live = max(live, 1<<20)
 	if live >= gcGoal/2 {
 		return gcPercent
 	}
-	return max(gcPercent, int((gcGoal-live)*100/(live+roots)))
+	return max(gcPercent, min(gcPercentMax, int((gcGoal-live)*100/(live+roots))))
 }
 
 // PaceGC sets GOGC from the live heap now and again after every collection (gcPercentFor), until ctx ends,

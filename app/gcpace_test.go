@@ -2,9 +2,11 @@ package app
 
 import (
 	"context"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 )
@@ -16,10 +18,11 @@ func TestGCPercentFor(t *testing.T) {
 		live, roots uint64
 		want        int
 	}{
-		{0, 0, 15900}, // no collection yet: as 1 MiB
-		{1 << 10, 0, 15900},
-		{1 << 20, 0, 15900},         // the go-sdk alone's live heap: a goal of 160 MiB
-		{2 << 20, 512 << 10, 6320},  // serve recording off: the roots count (7,900 without them: a 203 MiB goal)
+		{0, 0, 4000}, // no collection yet: as 1 MiB; the runtime's heap minimum (4 MiB × 40) is the goal
+		{1 << 10, 0, 4000},
+		{1 << 20, 0, 4000},          // the go-sdk alone's live heap: a goal of 160 MiB (15,900 made it 636 MiB)
+		{2 << 20, 512 << 10, 4000},  // serve recording off: 6,320 by the roots, a 253 MiB goal through the minimum
+		{4 << 20, 512 << 10, 3466},  // the roots count (3,900 without them: a 180 MiB goal)
 		{10 << 20, 0, 1500},         // serve recording legacy tools/calls: the store, the analysis' window, the event store
 		{10 << 20, 512 << 10, 1428}, //
 		{64 << 20, 0, 150},          // serve recording session setups for a while
@@ -123,3 +126,39 @@ func TestPaceGCCollectionsPerAllocation(t *testing.T) {
 }
 
 var sink []byte
+
+// The heap's goal for a small live heap is gcGoal, as the runtime computes it: besides live + (live + roots) ×
+// GOGC/100 the runtime keeps a least goal of 4 MiB × GOGC/100 (its heap minimum, at every collection), which a
+// GOGC raised for a live heap under ~4 MiB would put far above gcGoal (at 2 MiB live, GOGC 6,320: 253 MiB; at 1 MiB,
+// 15,900: 636 MiB), bounded then only by the soft memory limit. The test binary's live heap is such a small one.
+func TestPaceGCGoalAtASmallHeap(t *testing.T) {
+	unsetenv(t, "GOGC")
+	old := debug.SetGCPercent(100)
+	t.Cleanup(func() { debug.SetGCPercent(old) })
+	oldLimit := debug.SetMemoryLimit(math.MaxInt64) // the goal alone, not the soft limit's
+	t.Cleanup(func() { debug.SetMemoryLimit(oldLimit) })
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+
+	PaceGC(ctx)
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond) // the pacer runs on the finalizers' goroutine after the collection
+		p := debug.SetGCPercent(-1)
+		debug.SetGCPercent(p)
+		metrics.Read(s)
+		live := s[0].Value.Uint64()
+		if p > gcPercent || time.Now().After(deadline) {
+			if live >= gcGoal/2 {
+				t.Fatalf("the test binary's live heap is %d MiB: not a small one, the test checks nothing", live>>20)
+			}
+			t.Logf("live heap %.1f MiB, GOGC %d, goal %.1f MiB", float64(live)/(1<<20), p, float64(s[1].Value.Uint64())/(1<<20))
+			if goal := s[1].Value.Uint64(); goal > gcGoal+gcGoal/20 {
+				t.Errorf("the heap's goal is %d MiB at a live heap of %.1f MiB; want about %d MiB (gcGoal)", goal>>20, float64(live)/(1<<20), gcGoal>>20)
+			}
+			return
+		}
+	}
+}

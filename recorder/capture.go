@@ -773,11 +773,18 @@ func (t *teeBody) Close() error {
 	return t.rc.Close()
 }
 
-// letGo replaces a body read to its end by one that reads as it ended (live.letGo).
+// letGo replaces a body read to its end by one that reads as it ended (live.letGo). A body not read to its end is
+// left as it is, without taking mu: another goroutine's read may hold it while it waits on the client (a reverse
+// proxy's transport sending a stalled upload upstream), and the handler's return must not wait for that read.
+// Once eof is set, what ended the reads is in end (set before eof, under mu) and a read returns at once.
+// TestLetGoDoesNotWaitForAReadInFlight.
 func (t *teeBody) letGo() {
+	if !t.eof.Load() {
+		return
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, done := t.rc.(endedBody); done || !t.eof.Load() {
+	if _, done := t.rc.(endedBody); done {
 		return
 	}
 	if t.end == io.EOF {
