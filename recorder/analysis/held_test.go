@@ -235,31 +235,7 @@ func BenchmarkObservePer(b *testing.B) {
 		if kind == "proxied-call" {
 			per = 4
 		}
-		b.Run(kind, func(b *testing.B) {
-			var ms0, ms1 runtime.MemStats
-			var cpu time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				a := New(Options{})
-				for _, u := range before {
-					a.Observe(u)
-				}
-				runtime.ReadMemStats(&ms0)
-				c0 := testkit.ProcessCPU()
-				b.StartTimer()
-				for _, u := range one {
-					a.Observe(u)
-				}
-				b.StopTimer()
-				cpu += testkit.ProcessCPU() - c0
-				runtime.ReadMemStats(&ms1)
-				b.StartTimer()
-			}
-			n := float64(len(one) / per)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/exchange")
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/exchange")
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/exchange")
-		})
+		b.Run(kind, func(b *testing.B) { benchObserve(b, before, one, per, "exchange") })
 	}
 }
 
@@ -431,30 +407,34 @@ func BenchmarkObserveFinal(b *testing.B) {
 		if strings.HasPrefix(kind, "proxied") {
 			per = 2
 		}
-		b.Run(kind, func(b *testing.B) {
-			var ms0, ms1 runtime.MemStats
-			var cpu time.Duration
-			for b.Loop() {
-				b.StopTimer()
-				a := New(Options{})
-				for _, u := range before {
-					a.Observe(u)
-				}
-				runtime.ReadMemStats(&ms0)
-				c0 := testkit.ProcessCPU()
-				b.StartTimer()
-				for _, u := range one {
-					a.Observe(u)
-				}
-				b.StopTimer()
-				cpu += testkit.ProcessCPU() - c0
-				runtime.ReadMemStats(&ms1)
-				b.StartTimer()
-			}
-			n := float64(len(one) / per)
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/call")
-			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/call")
-			b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/call")
-		})
+		b.Run(kind, func(b *testing.B) { benchObserve(b, before, one, per, "call") })
 	}
+}
+
+// benchObserve measures Observe of one's updates after before's, on a new analyzer each time, per len(one)/per
+// units (exchanges or calls): wall and process CPU time and allocations.
+func benchObserve(b *testing.B, before, one []*recorder.Exchange, per int, unit string) {
+	var ms0, ms1 runtime.MemStats
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		a := New(Options{})
+		for _, u := range before {
+			a.Observe(u)
+		}
+		runtime.ReadMemStats(&ms0)
+		c0 := testkit.ProcessCPU()
+		b.StartTimer()
+		for _, u := range one {
+			a.Observe(u)
+		}
+		b.StopTimer()
+		cpu += testkit.ProcessCPU() - c0
+		runtime.ReadMemStats(&ms1)
+		b.StartTimer()
+	}
+	n := float64(len(one) / per)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/"+unit)
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)/n, "cpu-ns/"+unit)
+	b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/n, "allocs/"+unit)
 }
