@@ -18,8 +18,12 @@ import (
 // peers alike, runs with the same cores. In the proxy groups the plain upstream shares the servers' CPUs with the
 // proxy in front of it (the direct row is the plain upstream alone on them).
 //
-// envPinned marks the re-executed driver, already on its CPUs.
-const envPinned = "MCPBENCH_PINNED"
+// envPinned marks the re-executed driver, already on its CPUs; envCommand hands it the command as the user typed
+// it (the report's Command line), without the placement repin spells out for it.
+const (
+	envPinned  = "MCPBENCH_PINNED"
+	envCommand = "MCPBENCH_COMMAND"
+)
 
 // cpuSplit is the default split of this machine's CPUs: the first half for the servers, the rest for the load
 // generator; nothing below 2 CPUs.
@@ -96,10 +100,11 @@ func repin(o *options, args []string) (bool, int, error) {
 		return false, 0, nil
 	}
 	// the child sees only its own CPUs, so it gets the placement spelled out rather than computing it again
+	typed := command(args)
 	args = append(append([]string{}, args...), "--server-cpus", orNone(o.serverCPUs), "--load-cpus", o.loadCPUs)
 	bin, argv := pinned(o.loadCPUs, o.self, args...)
 	cmd := exec.Command(bin, argv...)
-	cmd.Env = append(os.Environ(), envPinned+"=1")
+	cmd.Env = append(os.Environ(), envPinned+"=1", envCommand+"="+typed)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {

@@ -109,7 +109,7 @@ func bench(o *options) error {
 	o.dir = dir
 	rep := &report{
 		Date:    time.Now(),
-		Command: command(os.Args[1:]),
+		Command: typedCommand(os.Args[1:]),
 		Machine: machine(o.mcpwatch),
 		Options: map[string]any{"rounds": o.rounds, "turns": o.turns, "duration": o.duration.String(), "warmup": o.warmup.String(), "clients": o.clients, "events": o.events,
 			"latencyRate": o.latencyRate, "latencyDuration": o.latencyDuration.String()},
@@ -421,6 +421,15 @@ func bench(o *options) error {
 }
 
 // command is the command line as the user typed it to script/bench (which adds --mcpwatch and --repo).
+// typedCommand is command(args), or, in the driver repin re-executed, the command its parent was given (args then
+// end with the placement spelled out for it: the report said --server-cpus and --load-cpus twice).
+func typedCommand(args []string) string {
+	if c := os.Getenv(envCommand); c != "" && os.Getenv(envPinned) == "1" {
+		return c
+	}
+	return command(args)
+}
+
 func command(args []string) string {
 	out := []string{"script/bench"}
 	for i := 0; i < len(args); i++ {

@@ -24,6 +24,13 @@ func TestCommandAndRotate(t *testing.T) {
 	if c := command([]string{"--mcpwatch", "/tmp/x/mcpwatch", "--repo", ".", "--rounds", "3"}); c != "script/bench --rounds 3" {
 		t.Errorf("command %q", c)
 	}
+	// the driver re-executed on the load generator's CPUs reports what its parent was given, not the placement
+	// appended for it
+	t.Setenv(envPinned, "1")
+	t.Setenv(envCommand, "script/bench --server-cpus 0 --load-cpus 1")
+	if c := typedCommand([]string{"--mcpwatch", "x", "--server-cpus", "0", "--load-cpus", "1", "--server-cpus", "0", "--load-cpus", "1"}); c != "script/bench --server-cpus 0 --load-cpus 1" {
+		t.Errorf("command of the pinned driver %q", c)
+	}
 	ts := []*target{{Key: "a"}, {Key: "b"}, {Key: "c"}}
 	var keys []string
 	for _, x := range rotate(ts, 4) {
