@@ -327,7 +327,10 @@ func (handlerReturned) Header() http.Header { return http.Header{} }
 
 func (handlerReturned) WriteHeader(int) {}
 
-func (handlerReturned) Write([]byte) (int, error) { return 0, http.ErrHandlerTimeout }
+func (handlerReturned) Write([]byte) (int, error) { return 0, errHandlerReturned }
+
+// errHandlerReturned is what a write after the handler returned gets (net/http's own says the same in its words).
+var errHandlerReturned = errors.New("mcpwatch: response written after its handler returned")
 
 func (rec *Recorder) begin(r *http.Request) *live {
 	now := rec.opts.Now()

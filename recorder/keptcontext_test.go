@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"errors"
 	"context"
 	"fmt"
 	"io"
@@ -106,8 +107,8 @@ func TestLetGoLateUseFails(t *testing.T) {
 	if err := body.Close(); err != nil {
 		t.Errorf("a late close: %v", err)
 	}
-	if n, err := w.Write([]byte("late")); n != 0 || err == nil {
-		t.Errorf("a late write: %d, %v; want an error", n, err)
+	if n, err := w.Write([]byte("late")); n != 0 || !errors.Is(err, errHandlerReturned) {
+		t.Errorf("a late write: %d, %v; want %v", n, err, errHandlerReturned)
 	}
 	w.Header().Set("X-Late", "1")
 	w.WriteHeader(http.StatusTeapot)
@@ -215,7 +216,7 @@ func TestLetGoLateUseThroughNetHTTP(t *testing.T) {
 		}
 		_ = k.rc.Flush()
 		if n, err := k.w.Write([]byte("late")); n != 0 || err == nil {
-			t.Errorf("a late write: %d, %v; want an error", n, err)
+			t.Errorf("a late write: %d, %v; want %v", n, err, errHandlerReturned)
 		}
 		if n, err := k.body.Read(make([]byte, 8)); n != 0 || err != io.EOF {
 			t.Errorf("a late read: %d, %v; want 0, EOF", n, err)
