@@ -1,8 +1,8 @@
 package recorder
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
