@@ -501,10 +501,14 @@ func (l *live) writeBody(p []byte) {
 }
 
 // writeBodyLocked is writeBody. Callers hold l.mu.
-func (l *live) writeBodyLocked(p []byte) {
+func (l *live) writeBodyLocked(p []byte) { l.recordPiece(p, false, 0) }
+
+// recordPiece records p, a piece of the answer the client receives: appended to the body, or, held, already in it
+// at from (written in the first event's window at pendAt: writeBodyInWindow), its events cut. The outbound
+// exchange derived from this one is checked against it: what the client receives is what it read, or it records
+// its own from here on. Callers hold l.mu (not its child's).
+func (l *live) recordPiece(p []byte, held bool, from int) {
 	if c := l.child; c != nil {
-		// the outbound exchange derived from this one: what the client receives is what it read, or it records
-		// its own from here on
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if c.derived && !c.passedOn(p) {
@@ -512,12 +516,20 @@ func (l *live) writeBodyLocked(p []byte) {
 		}
 		if c.derived {
 			n := len(l.ex.Events)
-			l.appendResponse(p, -1)
+			l.recordBytes(p, held, from)
 			c.mirror(l, n)
 			return
 		}
 	}
-	l.appendResponse(p, -1)
+	l.recordBytes(p, held, from)
+}
+
+func (l *live) recordBytes(p []byte, held bool, from int) {
+	if held {
+		l.cutEvents(p, from, l.pendAt)
+	} else {
+		l.appendResponse(p, -1)
+	}
 }
 
 // writeBodyInWindow is writeBody for a write in the first event's window (before the answer's first flush): an
@@ -549,21 +561,7 @@ func (l *live) cutHeld() {
 	}
 	l.cutDue = false
 	from := int(l.cutFrom)
-	p := l.ex.RespBody.Data[from : from+int(l.cutN)]
-	if c := l.child; c != nil {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if c.derived && !c.passedOn(p) {
-			c.diverge()
-		}
-		if c.derived {
-			n := len(l.ex.Events)
-			l.cutEvents(p, from, l.pendAt)
-			c.mirror(l, n)
-			return
-		}
-	}
-	l.cutEvents(p, from, l.pendAt)
+	l.recordPiece(l.ex.RespBody.Data[from:from+int(l.cutN)], true, from)
 }
 
 // appendResponse records response bytes; the events they complete arrived at (< 0: now). Callers hold l.mu.
