@@ -5,6 +5,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -28,7 +29,16 @@ type wireConn struct {
 	// and a large one moved through the window again and again, only to be passed over by the next search)
 	skip int64
 	kept uint64 // bytes kept in buf (tests)
+	// last is the last header block taken (request line included) when it started the bytes read, and lastH its
+	// list, whose values are last's: a client sends the same block call after call on its connection (the same
+	// method, target, names and values, a body of the same length), and the next such block is listed as this one
+	// was — the same list, read only by the records that share it — rather than copied and parsed again
+	last  string
+	lastH Headers
 }
+
+// maxReusedBlock bounds the header block a connection keeps for its next request (wireConn.last).
+const maxReusedBlock = 4 << 10
 
 func (c *wireConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
@@ -71,10 +81,19 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	if end < 0 {
 		return nil
 	}
-	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
 	after := c.buf[start+end+4:]
 	defer func() { c.buf = append(c.buf[:0], after...) }()
-	_, rest, _ := cutCRLF(block) // the request line
+	if start == 0 && c.lastH != nil && len(c.last) == end && string(c.buf[:end]) == c.last {
+		// the block that starts the bytes read is the connection's last one again, byte for byte: the same headers
+		// in the same order (whether they are this request's is checked as for any block)
+		if !holdsEvery(c.lastH, r.Header) {
+			return nil
+		}
+		c.takeBody(&after, r)
+		return c.lastH
+	}
+	block := string(c.buf[start : start+end]) // copied before the buffer is reused below
+	_, rest, _ := cutCRLF(block)              // the request line
 	// its lines at most: a one-byte count is the fast one
 	h := make(Headers, 0, strings.Count(rest, "\n")+1)
 	for len(rest) > 0 {
@@ -96,13 +115,23 @@ func (c *wireConn) headersFor(r *http.Request) Headers {
 	if !holdsEvery(h, r.Header) { // a block that does not hold every header is not this request's: fall back
 		return nil
 	}
+	h = slices.Clip(h) // the records that share it have nothing to append in its array
+	c.last, c.lastH = "", nil
+	if start == 0 && len(block) <= maxReusedBlock {
+		c.last, c.lastH = block, h
+	}
+	c.takeBody(&after, r)
+	return h
+}
+
+// takeBody passes over r's body in after, the bytes that follow r's header block. Callers hold c.mu.
+func (c *wireConn) takeBody(after *[]byte, r *http.Request) {
 	if r.ContentLength > 0 {
 		// The body follows the block, exactly r.ContentLength bytes (net/http reads it so; a chunked body's length
 		// is not known: -1, kept as before), then the next request's header block.
-		k := min(int64(len(after)), r.ContentLength)
-		after, c.skip = after[k:], r.ContentLength-k
+		k := min(int64(len(*after)), r.ContentLength)
+		*after, c.skip = (*after)[k:], r.ContentLength-k
 	}
-	return h
 }
 
 // startsWith reports whether b starts with the request line's method and target, each followed by a space.

@@ -200,26 +200,87 @@ func TestWireConnKeepsNoBody(t *testing.T) {
 	}
 }
 
-// BenchmarkHeadersFor takes the header block of an MCP client's tools/call from its connection's bytes (the block
-// and its body, as one read brings them).
-func BenchmarkHeadersFor(b *testing.B) {
-	body := `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+// toolsCall is the bytes of an MCP client's tools/call with the given id as one read brings them (its header block
+// and its body), and the request net/http reads from them.
+func toolsCall(tb testing.TB, id int) (string, *http.Request) {
+	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`, id)
 	raw := "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:4000\r\nUser-Agent: mcpload/1.0\r\nContent-Length: " + fmt.Sprint(len(body)) +
 		"\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMcp-Protocol-Version: 2025-11-25\r\n" +
 		"Mcp-Session-Id: 3GXWB6LQ2ZQ4YQ3Z\r\nAccept-Encoding: gzip\r\n\r\n" + body
 	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return raw, r
+}
+
+// A connection's next header block that is its last one again, byte for byte (a client's calls on one
+// connection: the same names and values, bodies of the same length), is listed as the last one was, without an
+// allocation: the same list, which its records share (its array clipped: nothing is appended in it). A block
+// that differs (a body of another length) gets its own list with its own values, and one that does not hold
+// every header of its request is still not taken.
+func TestWireHeadersRepeatedBlock(t *testing.T) {
 	c := &wireConn{}
-	b.ReportAllocs()
-	onThreadCPU(b, 1, func() {
+	take := func(raw string, r *http.Request) Headers {
 		c.buf = append(c.buf[:0], raw...)
 		c.skip = 0
-		if h := c.headersFor(r); len(h) != 8 {
-			b.Fatalf("%d headers", len(h))
-		}
-	})
+		return c.headersFor(r)
+	}
+	raw3, r3 := toolsCall(t, 3)
+	raw4, r4 := toolsCall(t, 4)
+	first := take(raw3, r3)
+	if len(first) != 8 || cap(first) != len(first) || first.Get("Content-Length") != fmt.Sprint(r3.ContentLength) {
+		t.Fatalf("first block: %v (cap %d)", first, cap(first))
+	}
+	again := take(raw4, r4) // the same length: the same bytes
+	if len(again) != len(first) || &again[0] != &first[0] {
+		t.Errorf("the same block again got a list of its own")
+	}
+	if n := testing.AllocsPerRun(100, func() { take(raw4, r4) }); n != 0 && !testkit.Race {
+		t.Errorf("the same block again: %.0f allocations, want none", n)
+	}
+	raw10, r10 := toolsCall(t, 10) // one byte longer: another Content-Length
+	other := take(raw10, r10)
+	if len(other) != 8 || &other[0] == &first[0] || other.Get("Content-Length") != fmt.Sprint(r10.ContentLength) ||
+		first.Get("Content-Length") != fmt.Sprint(r3.ContentLength) {
+		t.Errorf("another block: %v; the first: %v", other, first)
+	}
+	// the block again, taken for a request with a header it does not hold: not this request's
+	take(raw3, r3)
+	r3.Header.Set("X-Not-In-The-Block", "1")
+	if h := take(raw3, r3); h != nil {
+		t.Errorf("a block without one of its request's headers was taken: %v", h)
+	}
+}
+
+// BenchmarkHeadersFor takes the header block of an MCP client's tools/call from its connection's bytes (the block
+// and its body, as one read brings them): the connection's last block again (same), or one that differs from it
+// (each call's body of another length than the last's).
+func BenchmarkHeadersFor(b *testing.B) {
+	raw3, r3 := toolsCall(b, 3)
+	raw10, r10 := toolsCall(b, 10)
+	for _, tc := range []struct {
+		name string
+		alt  bool
+	}{{"same", false}, {"differs", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := &wireConn{}
+			i := 0
+			b.ReportAllocs()
+			onThreadCPU(b, 1, func() {
+				raw, r := raw3, r3
+				if tc.alt && i%2 == 1 {
+					raw, r = raw10, r10
+				}
+				i++
+				c.buf = append(c.buf[:0], raw...)
+				c.skip = 0
+				if h := c.headersFor(r); len(h) != 8 {
+					b.Fatalf("%d headers", len(h))
+				}
+			})
+		})
+	}
 }
 
 // onThreadCPU runs f for each of b's iterations on one thread and reports that thread's CPU time per iteration
