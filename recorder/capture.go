@@ -408,6 +408,18 @@ func (l *live) addRequestBytes(p []byte) {
 	appendBounded(&l.ex.ReqBody, p, l.rec.opts.BodyLimit)
 }
 
+// shareRequestBytes is addRequestBytes for bytes nobody writes again (ReadBody's): the record's body is p itself
+// when it has none yet and p fits its bound (p's capacity its length: an append to it copies).
+func (l *live) shareRequestBytes(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if b := &l.ex.ReqBody; b.Data == nil && b.Size == 0 && len(p) <= l.rec.opts.BodyLimit {
+		b.Data, b.Size = p, int64(len(p))
+		return
+	}
+	appendBounded(&l.ex.ReqBody, p, l.rec.opts.BodyLimit)
+}
+
 func appendBounded(b *Body, p []byte, limit int) {
 	b.Size += int64(len(p))
 	if room := limit - len(b.Data); room > 0 {
@@ -765,6 +777,52 @@ func (t *teeBody) Read(p []byte) (int, error) {
 		t.l.mu.Unlock()
 	}
 	return n, err
+}
+
+// ReadBody reads size bytes of a request body (its Content-Length) into a new buffer, as io.ReadFull would, and
+// returns those read. When body is the one the recorder's Middleware hands its handler, the buffer is also the
+// exchange's record of those bytes, not a copy of them (a server that reads small bodies whole: they were in
+// memory twice): the caller must not write into it.
+func ReadBody(body io.Reader, size int64) ([]byte, error) {
+	if t, ok := body.(*teeBody); ok {
+		return t.readWhole(size)
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(body, buf)
+	return buf[:n], err
+}
+
+// readWhole is ReadBody for the body t records: what Read does for each read, the bytes recorded as they are in
+// the buffer when the record has none yet and they fit its bound.
+func (t *teeBody) readWhole(size int64) ([]byte, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	buf := make([]byte, size)
+	n := 0
+	var err error
+	for n < len(buf) && err == nil {
+		var m int
+		m, err = t.rc.Read(buf[n:])
+		n += m
+	}
+	if n > 0 {
+		t.n.Add(int64(n))
+		t.l.shareRequestBytes(buf[:n:n])
+	}
+	if err != nil && !t.eof.Load() {
+		t.end = err
+		t.eof.Store(true)
+		t.l.mu.Lock()
+		t.l.reqEOF = true
+		t.l.mu.Unlock()
+	}
+	switch {
+	case n == len(buf):
+		return buf, nil // as io.ReadFull: an end that came with the last bytes is not an error
+	case err == io.EOF && n > 0:
+		return buf[:n], io.ErrUnexpectedEOF
+	}
+	return buf[:n], err
 }
 
 // Close is serialised with Read, as net/http's own request body serialises them, so that letGo can replace rc.

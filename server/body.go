@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"os"
 	"time"
+
+	"github.com/mcpwatch/mcpwatch/recorder"
 )
 
 // defaultBodyTimeout bounds the wait for a request body on the embedded server's endpoints.
@@ -111,8 +113,9 @@ func smallBodyDeadline(d time.Duration) func(http.Handler) http.Handler {
 				next.ServeHTTP(w, r) // a writer without deadlines (httptest.ResponseRecorder)
 				return
 			}
-			buf := make([]byte, r.ContentLength)
-			n, err := io.ReadFull(r.Body, buf)
+			// read whole: the recorder's record of the body is buf itself (never written again), not a copy
+			buf, err := recorder.ReadBody(r.Body, r.ContentLength)
+			n := len(buf)
 			if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 				// The deadline stays: what reads the rest (the recorder, net/http) gives up at once too.
 				w.Header().Set("Connection", "close")
