@@ -782,7 +782,8 @@ func (t *teeBody) Read(p []byte) (int, error) {
 // ReadBody reads size bytes of a request body (its Content-Length) into a new buffer, as io.ReadFull would, and
 // returns those read. When body is the one the recorder's Middleware hands its handler, the buffer is also the
 // exchange's record of those bytes, not a copy of them (a server that reads small bodies whole: they were in
-// memory twice): the caller must not write into it.
+// memory twice): the caller must not write into it. size is allocated at once: the caller bounds it (a stranger
+// sends the Content-Length).
 func ReadBody(body io.Reader, size int64) ([]byte, error) {
 	if t, ok := body.(*teeBody); ok {
 		return t.readWhole(size)
