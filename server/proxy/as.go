@@ -316,7 +316,7 @@ func (p *Proxy) asRewrite(pr *httputil.ProxyRequest) {
 		target = p.target
 	}
 	pr.SetURL(target)
-	inMemoryBody(pr.Out)
+	inMemoryBody(pr)
 	stripCookies(pr.In.Context(), pr.Out.Header, &p.as.mcpCookies, "the upstream MCP server", NoteRewriteAS)
 	b := publicurl.Base(pr.In)
 	pub := b.Scheme + "://" + b.Host

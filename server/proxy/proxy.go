@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -241,15 +242,34 @@ func wholeBody(r *http.Request) {
 // inMemoryBody hands net/http the outbound request's body as the in-memory reader it is. ReverseProxy (Go 1.26)
 // wraps every outbound body in its own no-op closer, a type net/http does not know to be in memory, so it flushed
 // the headers in one write and the body in a second one, although wholeBody (or the server's small-body deadline)
-// had read it whole: a write call and a packet more per request, and as many more reads upstream. A fresh copy
-// from GetBody is a NopCloser around a bytes.Reader, which net/http writes with the headers.
-func inMemoryBody(out *http.Request) {
+// had read it whole: a write call and a packet more per request, and as many more reads upstream. The inbound
+// body is such a reader already (a NopCloser around a bytes.Reader, which net/http writes with the headers), and
+// when nothing has read it yet it is handed on as it is; otherwise a fresh copy from GetBody (two allocations a
+// request: the reader and its closer).
+func inMemoryBody(pr *httputil.ProxyRequest) {
+	out := pr.Out
 	if out.GetBody == nil || out.ContentLength <= 0 || out.Body == nil || out.Body == http.NoBody {
+		return
+	}
+	if unreadInMemory(pr.In.Body, out.ContentLength) {
+		out.Body = pr.In.Body // a no-op closer: ReverseProxy's close of it closes nothing, as its own wrapper's
 		return
 	}
 	if b, err := out.GetBody(); err == nil {
 		out.Body = b // ReverseProxy still closes its own wrapper; the inbound body stays the server's to close
 	}
+}
+
+// inMemoryCloser is the type of io.NopCloser around a bytes.Reader (one that net/http knows to be in memory).
+var inMemoryCloser = reflect.TypeOf(io.NopCloser(bytes.NewReader(nil)))
+
+// unreadInMemory reports whether body is io.NopCloser around a bytes.Reader of n bytes that nothing has read yet.
+func unreadInMemory(body io.ReadCloser, n int64) bool {
+	if body == nil || reflect.TypeOf(body) != inMemoryCloser {
+		return false
+	}
+	br, ok := reflect.ValueOf(body).Field(0).Interface().(*bytes.Reader)
+	return ok && br != nil && br.Size() == n && int64(br.Len()) == n
 }
 
 type errReader struct{ err error }
@@ -258,7 +278,7 @@ func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
 func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	pr.SetURL(p.target) // the target has no path: the request's path is kept as it is
-	inMemoryBody(pr.Out)
+	inMemoryBody(pr)
 	// Keep the chain a tunnel started (cloudflared sends the client's address), then add the hop to us.
 	if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
 		pr.Out.Header["X-Forwarded-For"] = append([]string(nil), xff...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"testing"
 )
@@ -69,5 +70,40 @@ func TestWholeBodyInMemoryAlready(t *testing.T) {
 	}
 	if b, _ := io.ReadAll(r.Body); !bytes.Equal(b, small) {
 		t.Errorf("body %q", b)
+	}
+}
+
+// A small body in memory that nothing has read yet (the server's small-body deadline or wholeBody read it whole)
+// is handed to the transport as it is: the inbound request's reader, not a fresh copy from GetBody (two allocations
+// a request: the reader and its closer). A body read already, or not in memory, gets GetBody's copy as before, and
+// what the transport reads is the whole body either way.
+func TestInMemoryBodyHandsOnTheUnreadReader(t *testing.T) {
+	small := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/list"}`)
+	for _, tc := range []struct {
+		name    string
+		read    int  // bytes of the inbound body read before
+		reader  bool // the inbound body is a NopCloser around a bytes.Reader
+		handsOn bool
+	}{{"unread", 0, true, true}, {"read in part", 5, true, false}, {"another reader", 0, false, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			copies := 0
+			in, _ := http.NewRequest("POST", "http://public.example/mcp", nil)
+			in.ContentLength = int64(len(small))
+			in.GetBody = func() (io.ReadCloser, error) { copies++; return io.NopCloser(bytes.NewReader(small)), nil }
+			in.Body = io.NopCloser(bytes.NewReader(small))
+			if !tc.reader {
+				in.Body = io.NopCloser(strings.NewReader(string(small)))
+			}
+			io.ReadFull(in.Body, make([]byte, tc.read))
+			out := in.Clone(in.Context())
+			out.Body = io.NopCloser(struct{ io.Reader }{in.Body}) // ReverseProxy's own wrapper
+			inMemoryBody(&httputil.ProxyRequest{In: in, Out: out})
+			if handsOn := out.Body == in.Body && copies == 0; handsOn != tc.handsOn {
+				t.Errorf("the inbound reader handed on: %v (GetBody's copies: %d), want %v", handsOn, copies, tc.handsOn)
+			}
+			if b, _ := io.ReadAll(out.Body); !bytes.Equal(b, small) {
+				t.Errorf("the transport reads %q", b)
+			}
+		})
 	}
 }
