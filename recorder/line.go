@@ -26,7 +26,7 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 // cost). It lives while one buffer of lines is encoded, while the records are held: a part's address stands for
 // its contents (records are never written). A nil *lineParts remembers nothing.
 type lineParts struct {
-	at     [10]encodedPart // a ring: the bodies, header lists and JSON-RPC message lists of the last two exchanges
+	at     [10]encodedPart // a ring: the bodies, header lists, JSON-RPC message lists and events' data of the last two exchanges
 	next   int
 	copied int // parts copied (tests)
 }
@@ -43,6 +43,7 @@ const (
 	partBody = iota + 1
 	partHeaders
 	partRPC
+	partData // an event's data: an upstream copy's events hold its client's texts (completeDerived)
 )
 
 // Parts shorter than these are encoded as they come (looking them up costs about as much as escaping them).
@@ -103,6 +104,21 @@ func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
 	start := len(dst)
 	dst = appendHeaders(dst, h)
 	lp.remember(partHeaders, p, len(h), start, len(dst))
+	return dst
+}
+
+// appendData is appendString for an event's data, copying one encoded earlier into dst.
+func (lp *lineParts) appendData(dst []byte, s string) []byte {
+	if lp == nil || len(s) < minSharedBody {
+		return appendString(dst, s)
+	}
+	p := unsafe.Pointer(unsafe.StringData(s))
+	if enc, ok := lp.find(dst, partData, p, len(s)); ok {
+		return append(dst, enc...)
+	}
+	start := len(dst)
+	dst = appendString(dst, s)
+	lp.remember(partData, p, len(s), start, len(dst))
 	return dst
 }
 
@@ -181,7 +197,7 @@ func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte
 				dst = appendString(dst, ev.Event)
 			}
 			dst = append(dst, `,"data":`...)
-			dst = appendString(dst, ev.Data)
+			dst = lp.appendData(dst, ev.Data)
 			if ev.Retry != 0 {
 				dst = append(dst, `,"retry":`...)
 				dst = strconv.AppendInt(dst, int64(ev.Retry), 10)
