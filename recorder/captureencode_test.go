@@ -130,3 +130,37 @@ func TestCaptureLinesGroupSameBytes(t *testing.T) {
 		t.Fatalf("%d lines, want %d", len(g), len(w))
 	}
 }
+
+// A long stream's pair of lines still shares its bodies, headers and messages: its events' data are remembered
+// for the first maxSharedData events only, so that the many others do not push the bodies out of the ring before
+// the second line meets them.
+func TestCaptureLinesLongStreamKeepsBodiesShared(t *testing.T) {
+	data := `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progress":1}}`
+	var stream strings.Builder
+	var events []SSEEvent
+	for i := range 20 {
+		d := strings.Replace(data, "1}", fmt.Sprint(i)+"}", 1)
+		events = append(events, SSEEvent{At: time.Duration(i), Data: d})
+		stream.WriteString("data: " + d + "\n\n")
+	}
+	client := &Exchange{ID: 2, Kind: Inbound, ReqBody: Body{Data: []byte(benchCall)}, RespBody: Body{Data: []byte(stream.String())},
+		RespHeaders: Headers{{"Content-Type", "text/event-stream"}, {"Mcp-Session-Id", "x"}}, Events: events,
+		RPC: ParseRPC([]byte(benchCall), FromClient, -1)}
+	cp := *client
+	cp.ID, cp.Kind, cp.Events = 1, Outbound, append([]SSEEvent(nil), events...)
+	var lp lineParts
+	var got, want []byte
+	for _, ex := range []*Exchange{&cp, client} {
+		var err error
+		if got, err = lp.appendLine(got, ex, nil); err != nil {
+			t.Fatal(err)
+		}
+		want, _ = appendLine(want, ex)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("the lines differ:\n got %s\nwant %s", got, want)
+	}
+	if want := 4 + maxSharedData; lp.copied != want {
+		t.Errorf("%d parts copied, want %d: both bodies, the response's headers, the messages and the first events' data", lp.copied, want)
+	}
+}
