@@ -26,14 +26,16 @@ func appendLine(dst []byte, ex *Exchange) ([]byte, error) {
 // cost). It lives while one buffer of lines is encoded, while the records are held: a part's address stands for
 // its contents (records are never written). A nil *lineParts remembers nothing.
 type lineParts struct {
-	at     [10]encodedPart // a ring: the bodies, header lists and JSON-RPC message lists of the last two exchanges
+	// a ring: the bodies, header lists, JSON-RPC message lists and events' data of the last two exchanges — their
+	// addresses apart, so that a part is looked for through sixteen words rather than sixteen entries
+	ps     [16]unsafe.Pointer // the body's bytes, the header list's lines, the message list's messages, the data's text
+	at     [16]encodedPart
 	next   int
 	copied int // parts copied (tests)
 }
 
 type encodedPart struct {
-	kind       uint8          // partBody, partHeaders, partRPC
-	p          unsafe.Pointer // the body's bytes, the header list's lines or the message list's messages
+	kind       uint8 // partBody, partHeaders, partRPC, partData
 	n          int
 	start, end int // its encoding in the buffer (a body's: its data, up to the comma before its size)
 }
@@ -43,6 +45,7 @@ const (
 	partBody = iota + 1
 	partHeaders
 	partRPC
+	partData // an event's data: an upstream copy's events hold its client's texts (completeDerived)
 )
 
 // Parts shorter than these are encoded as they come (looking them up costs about as much as escaping them).
@@ -51,29 +54,37 @@ const (
 	minSharedHeaders = 2
 )
 
+// maxSharedData is how many events' data of a line are remembered (an answer's event or two): a long stream's
+// events would push its bodies and lists out of the ring before its other line met them.
+const maxSharedData = 4
+
 // forget drops what lies beyond the first n bytes of the buffer (a line left out: its bytes are written over).
 func (lp *lineParts) forget(n int) {
 	for i := range lp.at {
 		if lp.at[i].end > n {
-			lp.at[i] = encodedPart{}
+			lp.ps[i], lp.at[i] = nil, encodedPart{}
 		}
 	}
 }
 
 // find returns the encoding of the part at p, n in dst, if it was encoded already.
 func (lp *lineParts) find(dst []byte, kind uint8, p unsafe.Pointer, n int) ([]byte, bool) {
-	for _, e := range lp.at {
-		if e.p == p && e.n == n && e.kind == kind {
-			lp.copied++
-			return dst[e.start:e.end], true
+	for i, q := range &lp.ps {
+		if q == p {
+			if e := &lp.at[i]; e.n == n && e.kind == kind {
+				lp.copied++
+				return dst[e.start:e.end], true
+			}
 		}
 	}
 	return nil, false
 }
 
 func (lp *lineParts) remember(kind uint8, p unsafe.Pointer, n, start, end int) {
-	lp.at[lp.next] = encodedPart{kind: kind, p: p, n: n, start: start, end: end}
-	lp.next = (lp.next + 1) % len(lp.at)
+	lp.ps[lp.next], lp.at[lp.next] = p, encodedPart{kind: kind, n: n, start: start, end: end}
+	if lp.next++; lp.next == len(lp.at) {
+		lp.next = 0
+	}
 }
 
 // appendBody is appendBody, copying the data part of a body encoded earlier into dst.
@@ -103,6 +114,21 @@ func (lp *lineParts) appendHeaders(dst []byte, h Headers) []byte {
 	start := len(dst)
 	dst = appendHeaders(dst, h)
 	lp.remember(partHeaders, p, len(h), start, len(dst))
+	return dst
+}
+
+// appendData is appendString for an event's data, copying one encoded earlier into dst.
+func (lp *lineParts) appendData(dst []byte, s string) []byte {
+	if lp == nil || len(s) < minSharedBody {
+		return appendString(dst, s)
+	}
+	p := unsafe.Pointer(unsafe.StringData(s))
+	if enc, ok := lp.find(dst, partData, p, len(s)); ok {
+		return append(dst, enc...)
+	}
+	start := len(dst)
+	dst = appendString(dst, s)
+	lp.remember(partData, p, len(s), start, len(dst))
 	return dst
 }
 
@@ -181,7 +207,11 @@ func (lp *lineParts) appendLine(dst []byte, ex *Exchange, at *[2][2]int) ([]byte
 				dst = appendString(dst, ev.Event)
 			}
 			dst = append(dst, `,"data":`...)
-			dst = appendString(dst, ev.Data)
+			if i < maxSharedData {
+				dst = lp.appendData(dst, ev.Data)
+			} else {
+				dst = appendString(dst, ev.Data)
+			}
 			if ev.Retry != 0 {
 				dst = append(dst, `,"retry":`...)
 				dst = strconv.AppendInt(dst, int64(ev.Retry), 10)

@@ -143,8 +143,8 @@ func FuzzBodyJSON(f *testing.F) {
 }
 
 // A proxied call's two lines — the client's exchange and the upstream copy derived from it — are encoded in one
-// group with each body, the response's headers and the JSON-RPC messages (one list for both records: px19)
-// encoded once: the second line copies what the first one encoded (the same bytes, the store's shared parts), and
+// group with each body, the response's headers, the JSON-RPC messages (one list for both records: px19) and the
+// events' data encoded once: the second line copies what the first one encoded (the same bytes, the store's shared parts), and
 // the group is the lines appendLine writes one by one. Answered with JSON or with an event.
 func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 	for _, sse := range []bool{false, true} {
@@ -174,8 +174,12 @@ func TestCaptureLinesEncodeEachPartOnce(t *testing.T) {
 		if !bytes.Equal(got, want) {
 			t.Fatalf("sse %v: the lines differ:\n got %s\nwant %s", sse, got, want)
 		}
-		if lp.copied != 4 {
-			t.Errorf("sse %v: %d parts copied from the first line, want the request's and the response's bodies, the response's headers and the messages", sse, lp.copied)
+		want4 := 4
+		if sse {
+			want4 = 5 // and the event's data
+		}
+		if lp.copied != want4 {
+			t.Errorf("sse %v: %d parts copied from the first line, want the request's and the response's bodies, the response's headers and the messages (and an event's data)", sse, lp.copied)
 		}
 		buf, _, err := encodeLines(nil, group, 0, false, nil)
 		if err != nil || !bytes.Equal(buf, want) {
@@ -246,6 +250,28 @@ func TestAppendStringAtEveryOffset(t *testing.T) {
 	}
 }
 
+// appendString writes what encoding/json writes for a string, byte for byte, for any bytes (the table-driven runs,
+// the two-byte escapes stored without a branch, the six-byte ones, runes, invalid UTF-8, at any offset of a block).
+func FuzzAppendString(f *testing.F) {
+	f.Add([]byte(benchCall))
+	f.Add([]byte("quote\" back\\slash\n\r\t\b\f\x00\x1f\x7f <script>&amp; \u2028\u2029 é 日本 \xff\xfe"))
+	f.Add(bytes.Repeat([]byte("abcdefg\""), 200))
+	f.Add(append(bytes.Repeat([]byte("a"), 511), "日本\u2028"...))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		want, err := json.Marshal(string(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		prefix := []byte("x") // appended after what dst holds
+		if got := appendString(prefix, string(b)); !bytes.Equal(got[1:], want) || got[0] != 'x' {
+			t.Fatalf("%q: got %s, want %s", b, got[1:], want)
+		}
+		if got := appendString(nil, b); !bytes.Equal(got, want) {
+			t.Fatalf("%q as bytes: got %s, want %s", b, got, want)
+		}
+	})
+}
+
 // BenchmarkAppendString encodes the strings a capture line is mostly made of: a JSON-RPC body (a quote to escape
 // every few bytes), a long plain text and a header value.
 func BenchmarkAppendString(b *testing.B) {
@@ -253,7 +279,8 @@ func BenchmarkAppendString(b *testing.B) {
 	for _, c := range []struct {
 		name string
 		s    []byte
-	}{{"body", body}, {"plain", bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), 40)}, {"header", []byte("Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyIn0")}} {
+	}{{"body", body}, {"plain", bytes.Repeat([]byte("abcdefghijklmnopqrstuvwxyz0123456789"), 40)}, {"header", []byte("Bearer eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJ1c2VyIn0")},
+		{"unicode", []byte(strings.Repeat(`{"text":"日本語のテキスト — ünïcödé"}`, 8))}} {
 		b.Run(c.name, func(b *testing.B) {
 			var dst []byte
 			b.SetBytes(int64(len(c.s)))
