@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"iter"
 	"strings"
 	"unicode/utf8"
 
@@ -16,13 +17,30 @@ import (
 func header(h recorder.Headers, name string) string {
 	c := name[0] | 0x20
 	for i := range h {
-		n := h[i].Name
-		if len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c {
-			continue
-		}
-		if strings.EqualFold(n, name) {
+		if named(h[i].Name, name, c) {
 			return h[i].Value
 		}
 	}
 	return ""
+}
+
+// headerValues is h.Values(name), for a name as header takes, in order, without a slice of them: the values of
+// every header whose name equals name under Unicode case folding, most headers ruled out as header rules them out.
+func headerValues(h recorder.Headers, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		c := name[0] | 0x20
+		for i := range h {
+			if named(h[i].Name, name, c) && !yield(h[i].Value) {
+				return
+			}
+		}
+	}
+}
+
+// named reports whether n equals name under Unicode case folding; c is name's first byte in lower case.
+func named(n, name string, c byte) bool {
+	if len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c {
+		return false
+	}
+	return strings.EqualFold(n, name)
 }
