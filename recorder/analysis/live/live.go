@@ -132,6 +132,7 @@ type Service struct {
 
 	mu       sync.Mutex
 	queue    []Batch
+	spare    []Batch // the queue the service applied last, emptied, for the next take (take, giveBack)
 	queued   int // snapshots in queue
 	floor    int // snapshots in queue after the last coalescing
 	finish   bool
@@ -276,8 +277,21 @@ func (s *Service) take() ([]Batch, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queue
-	s.queue, s.queued, s.floor = nil, 0, 0
+	s.queue, s.queued, s.floor = s.spare, 0, 0
+	s.spare = nil
 	return q, s.finish
+}
+
+// giveBack gives back a queue take returned, applied: Push appends to it again after the next take (the two queues
+// take turns), unless a burst grew it.
+func (s *Service) giveBack(q []Batch) {
+	if cap(q) > 64 {
+		return
+	}
+	clear(q) // the batches' snapshots are the analysis' now
+	s.mu.Lock()
+	s.spare = q[:0]
+	s.mu.Unlock()
 }
 
 // stopped reports whether Close was called (long loops look now and then, so that quitting never waits for a
@@ -322,6 +336,7 @@ func (s *Service) run() {
 		for _, b := range q {
 			s.apply(b)
 		}
+		s.giveBack(q)
 		if s.stopped() {
 			return
 		}
@@ -543,7 +558,7 @@ func (s *Service) droppedNow() uint64 {
 
 func (s *Service) deliver(m Msg) {
 	s.mu.Lock()
-	subs := slices.Clone(s.subs)
+	subs := s.subs // never written in place: subscribe appends to it clipped, Close and closeSubs make another
 	s.mu.Unlock()
 	for _, sub := range subs {
 		sub.put(m, s.held())

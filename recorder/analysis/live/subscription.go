@@ -62,7 +62,7 @@ func (s *Service) subscribe(findingsOnly bool) *Subscription {
 	if s.subsOver {
 		sub.ended = true
 	} else {
-		s.subs = append(s.subs, sub)
+		s.subs = append(slices.Clip(s.subs), sub) // another slice: deliver reads the one it took outside the lock
 	}
 	s.mu.Unlock()
 	return sub

@@ -1,8 +1,11 @@
 package live
 
 import (
+	"context"
 	"math/rand/v2"
+	"runtime"
 	"testing"
+	"time"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
@@ -174,4 +177,48 @@ func strictlyIncreasing(ids []uint64) bool {
 		}
 	}
 	return true
+}
+
+// nopAnalyzer observes nothing and says nothing: what is left of a message is the service's own bookkeeping.
+type nopAnalyzer struct{ rep analysis.Report }
+
+func (nopAnalyzer) Observe(*recorder.Exchange)          {}
+func (nopAnalyzer) Info(uint64) analysis.Info           { return analysis.Info{} }
+func (a *nopAnalyzer) Report() *analysis.Report         { return &a.rep }
+func (a *nopAnalyzer) FindingsReport() *analysis.Report { return &a.rep }
+
+// The service's bookkeeping of a batch and its message, as --no-tui has them (a batch of exchanges after the last
+// one's, each taken before the next is pushed), allocates the message's infos and nothing else: not a queue for
+// every batch (the service's two take turns), not a copy of the subscribers for every message (2 allocations a
+// batch with either as before). (The indexes the bookkeeping no longer writes are held by the two tests above.)
+func TestMessageBookkeepingAllocates(t *testing.T) {
+	s := New(Options{Saved: true, NewAnalyzer: func(analysis.Options) Analyzer { return &nopAnalyzer{} }})
+	defer s.Close()
+	sub := s.SubscribeFindings()
+	const batches, per = 2000, 16
+	exs := make([]*recorder.Exchange, batches*per)
+	for i := range exs {
+		exs[i] = &recorder.Exchange{ID: uint64(i + 1), State: recorder.StateComplete}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var ms0, ms1 runtime.MemStats
+	for i := range batches {
+		if i == batches/2 { // the first half warms up
+			runtime.ReadMemStats(&ms0)
+		}
+		s.Push(Batch{Epoch: 1, Seq: uint64(i + 1), Exchanges: exs[i*per : (i+1)*per], From: 1})
+		for m := (Msg{}); m.Seq != uint64(i+1); {
+			var ok bool
+			if m, ok = sub.Next(ctx); !ok {
+				t.Fatalf("batch %d: no message", i+1)
+			}
+		}
+	}
+	runtime.ReadMemStats(&ms1)
+	allocs := float64(ms1.Mallocs-ms0.Mallocs) / (batches / 2)
+	t.Logf("%.2f allocations a batch and its message", allocs)
+	if allocs > 1.5 {
+		t.Errorf("%.2f allocations a batch and its message, want 1 (its infos)", allocs)
+	}
 }
