@@ -133,8 +133,8 @@ type Service struct {
 	mu       sync.Mutex
 	queue    []Batch
 	spare    []Batch // the queue the service applied last, emptied, for the next take (take, giveBack)
-	queued   int // snapshots in queue
-	floor    int // snapshots in queue after the last coalescing
+	queued   int     // snapshots in queue
+	floor    int     // snapshots in queue after the last coalescing
 	finish   bool
 	subs     []*Subscription
 	subsOver bool   // the service stopped: a new subscription is ended at once
