@@ -17,7 +17,7 @@ import (
 func header(h recorder.Headers, name string) string {
 	c := name[0] | 0x20
 	for i := range h {
-		if named(h[i].Name, name, c) {
+		if n := h[i].Name; !ruledOut(n, name, c) && strings.EqualFold(n, name) {
 			return h[i].Value
 		}
 	}
@@ -25,22 +25,20 @@ func header(h recorder.Headers, name string) string {
 }
 
 // headerValues is h.Values(name), for a name as header takes, in order, without a slice of them: the values of
-// every header whose name equals name under Unicode case folding, most headers ruled out as header rules them out.
+// every header whose name equals name under Unicode case folding, most headers ruled out as header rules them out (ruledOut).
 func headerValues(h recorder.Headers, name string) iter.Seq[string] {
 	return func(yield func(string) bool) {
 		c := name[0] | 0x20
 		for i := range h {
-			if named(h[i].Name, name, c) && !yield(h[i].Value) {
+			if n := h[i].Name; !ruledOut(n, name, c) && strings.EqualFold(n, name) && !yield(h[i].Value) {
 				return
 			}
 		}
 	}
 }
 
-// named reports whether n equals name under Unicode case folding; c is name's first byte in lower case.
-func named(n, name string, c byte) bool {
-	if len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c {
-		return false
-	}
-	return strings.EqualFold(n, name)
+// ruledOut reports a header name n that cannot equal name under case folding, without strings.EqualFold (header's
+// filter); c is name's first byte in lower case. Small enough to be inlined in the loops over every header.
+func ruledOut(n, name string, c byte) bool {
+	return len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c
 }
