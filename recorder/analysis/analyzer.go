@@ -101,7 +101,12 @@ type Analyzer struct {
 	cands   []*conn // link's candidates: scratch
 	// uaMemo are the last user agents looked up and their signals (uaSignal), uaNext the entry to replace next;
 	// uaLookups counts the lookups made (tests).
-	uaMemo    [uaMemoSize]uaMemoEnt
+	uaMemo [uaMemoSize]uaMemoEnt
+	// loop is the last remote host asked about and whether it is a loopback address (loopback).
+	loop struct {
+		host    string
+		is, set bool
+	}
 	uaNext    int
 	uaLookups int
 
@@ -313,6 +318,8 @@ type exMemo struct {
 	uaDone  bool
 	addrSig signal // its remote address' signal, once computed
 	addrOK  bool
+	host    string // its remote host (remoteHost), once computed: the family key, the address' signal and the hosts index read it
+	hostOK  bool
 	// tokBuf and famBuf hold tok and fam, kept from one exchange to the next that takes the memo (scratch: an
 	// index copies what it keeps).
 	tokBuf [len("tok:") + hashLen]byte
@@ -393,7 +400,7 @@ func (a *Analyzer) tokKey(r *exRec, ex *recorder.Exchange) string {
 func (a *Analyzer) family(r *exRec, ex *recorder.Exchange) string {
 	m := a.memo(r)
 	if m.fam == "" {
-		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex), a.addr(r, ex))
+		m.famBuf = appendFamilyKey(m.famBuf[:0], ex, a.ua(r, ex), a.addr(r, ex), a.host(r, ex))
 		m.fam = unsafe.String(unsafe.SliceData(m.famBuf), len(m.famBuf))
 	}
 	return m.fam
@@ -414,9 +421,29 @@ func (a *Analyzer) addr(r *exRec, ex *recorder.Exchange) signal {
 	m := a.memo(r)
 	if !m.addrOK {
 		m.addrOK = true
-		m.addrSig = addrSignal(ex)
+		h := a.host(r, ex)
+		m.addrSig = addrSignal(ex, h, a.loopback(h))
 	}
 	return m.addrSig
+}
+
+// host is the exchange's remote host (remoteHost, split once per exchange).
+func (a *Analyzer) host(r *exRec, ex *recorder.Exchange) string {
+	m := a.memo(r)
+	if !m.hostOK {
+		m.hostOK = true
+		m.host = remoteHost(ex)
+	}
+	return m.host
+}
+
+// loopback is isLoopback(host), parsed again only when host is not the last one asked about: every exchange of a
+// client behind a local tunnel or proxy, or of a local client, comes from the same host.
+func (a *Analyzer) loopback(host string) bool {
+	if !a.loop.set || host != a.loop.host {
+		a.loop.host, a.loop.is, a.loop.set = host, isLoopback(host), true
+	}
+	return a.loop.is
 }
 
 // uaMemoSize is the user agents whose signals an analyzer remembers: a client sends one or two, and a session
@@ -1398,18 +1425,14 @@ func isVersion(v string) bool {
 
 // appendFamilyKey appends the key that groups exchanges that share no strong key to b: a recognised client
 // (Anthropic's backend uses many nodes and two user agents; s is the user agent's signal, addr the remote
-// address'), or the user agent and the remote address.
-func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal) []byte {
+// address'), or the user agent and the remote host (host: remoteHost).
+func appendFamilyKey(b []byte, ex *recorder.Exchange, s, addr signal, host string) []byte {
 	ua := header(ex.ReqHeaders, "User-Agent")
 	if s.kind != "" && manyAddresses(s.kind) {
 		return append(append(b, "fam:"...), s.kind...)
 	}
 	if addr.kind != "" && manyAddresses(addr.kind) {
 		return append(append(b, "fam:"...), addr.kind...) // its nodes, whatever user agent (or none) they send
-	}
-	host := ex.RemoteAddr
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		host = h
 	}
 	b = append(append(b, "ua:"...), ua...)
 	return append(append(b, '|'), host...)
@@ -1599,7 +1622,7 @@ func (a *Analyzer) link(r *exRec, ex *recorder.Exchange, keys []string) *conn {
 		if isMCPPath(ex.Path(), a.opts.MCPPath) {
 			target.mcp = true
 		}
-		if h := remoteHost(ex); h != "" {
+		if h := a.host(r, ex); h != "" {
 			if len(a.hosts) >= maxHosts {
 				clear(a.hosts)
 			}

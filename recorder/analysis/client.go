@@ -81,15 +81,20 @@ func clientNameSignal(name string) signal {
 	return s
 }
 
-// addrSignal identifies a client by its address: the remote address, or behind a local tunnel or proxy (a
-// loopback peer) the first address it forwards.
-func addrSignal(ex *recorder.Exchange) signal {
-	host := remoteHost(ex)
-	if ip, err := netip.ParseAddr(host); err == nil && ip.IsLoopback() {
+// addrSignal identifies a client by its address: host, the remote address' (remoteHost), or behind a local tunnel
+// or proxy (loopback: host is a loopback address) the first address it forwards.
+func addrSignal(ex *recorder.Exchange, host string, loopback bool) signal {
+	if loopback {
 		fwd, _, _ := strings.Cut(header(ex.ReqHeaders, "X-Forwarded-For"), ",")
 		host = strings.TrimSpace(fwd)
 	}
 	return lookup(clients.RemoteAddr, host)
+}
+
+// isLoopback reports whether host is a loopback IP address.
+func isLoopback(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // softwareIDSignal identifies a client by the software_id of its registration.

@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"iter"
 	"strings"
 	"unicode/utf8"
 
@@ -16,13 +17,28 @@ import (
 func header(h recorder.Headers, name string) string {
 	c := name[0] | 0x20
 	for i := range h {
-		n := h[i].Name
-		if len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c {
-			continue
-		}
-		if strings.EqualFold(n, name) {
+		if n := h[i].Name; !ruledOut(n, name, c) && strings.EqualFold(n, name) {
 			return h[i].Value
 		}
 	}
 	return ""
+}
+
+// headerValues is h.Values(name), for a name as header takes, in order, without a slice of them: the values of
+// every header whose name equals name under Unicode case folding, most headers ruled out as header rules them out (ruledOut).
+func headerValues(h recorder.Headers, name string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		c := name[0] | 0x20
+		for i := range h {
+			if n := h[i].Name; !ruledOut(n, name, c) && strings.EqualFold(n, name) && !yield(h[i].Value) {
+				return
+			}
+		}
+	}
+}
+
+// ruledOut reports a header name n that cannot equal name under case folding, without strings.EqualFold (header's
+// filter); c is name's first byte in lower case. Small enough to be inlined in the loops over every header.
+func ruledOut(n, name string, c byte) bool {
+	return len(n) < len(name) || n[0] < utf8.RuneSelf && n[0]|0x20 != c
 }

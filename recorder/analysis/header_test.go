@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
@@ -28,6 +29,9 @@ func TestHeaderIsGet(t *testing.T) {
 			if got, want := header(h[from:], name), h[from:].Get(name); got != want {
 				t.Errorf("header(headers[%d:], %q) = %q, want %q", from, name, got, want)
 			}
+			if got, want := slices.Collect(headerValues(h[from:], name)), h[from:].Values(name); !slices.Equal(got, want) {
+				t.Errorf("headerValues(headers[%d:], %q) = %q, want %q", from, name, got, want)
+			}
 		}
 	}
 	if got := header(recorder.Headers{{Name: "Mcp-Seſſion-Id", Value: "x"}}, "Mcp-Session-Id"); got != "x" {
@@ -44,6 +48,9 @@ func FuzzHeaderIsGet(f *testing.F) {
 		for _, name := range append(headerNames, "Keep", "Ss") {
 			if got, want := header(h, name), h.Get(name); got != want {
 				t.Fatalf("header(%q, %q) = %q, want %q", h, name, got, want)
+			}
+			if got, want := slices.Collect(headerValues(h, name)), h.Values(name); !slices.Equal(got, want) {
+				t.Fatalf("headerValues(%q, %q) = %q, want %q", h, name, got, want)
 			}
 		}
 	})

@@ -143,7 +143,7 @@ type challenge struct {
 // bearerChallenge finds the Bearer challenge among a response's WWW-Authenticate headers. Values may be quoted
 // strings or bare tokens (the seed document's server sent resource_metadata unquoted).
 func bearerChallenge(h recorder.Headers) challenge {
-	for _, v := range h.Values("WWW-Authenticate") {
+	for v := range headerValues(h, "WWW-Authenticate") {
 		if c, ok := parseBearer(v); ok {
 			return c
 		}

@@ -2,15 +2,17 @@ package live
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/mcpwatch/mcpwatch/recorder"
 	"github.com/mcpwatch/mcpwatch/recorder/analysis"
 )
 
-// After a burst (a mailbox holding 5,000 infos, taken in chunks; the service observing a batch of 1,000), the
+// After a burst (a mailbox indexing 5,000 infos, taken in chunks; the service indexing a batch of 1,000), the
 // per-message indexes are made anew rather than cleared: a cleared Go map keeps the groups it grew to, and every
-// later message of a few dozen infos walked them all. What is taken is unchanged: every info once, in order.
+// later message of a few dozen infos walked them all. What is taken is unchanged: every info once, in order. (The
+// indexes are made only when an info may replace one held: here the burst comes after an info of a later id.)
 func TestIndexesLetGoOfABurst(t *testing.T) {
 	s := New(Options{})
 	defer s.Close()
@@ -22,7 +24,11 @@ func TestIndexesLetGoOfABurst(t *testing.T) {
 		}
 		return out
 	}
-	sub.put(Msg{Epoch: 1, Seq: 1, Infos: infos(1, 5000), From: 1}, 10_000)
+	sub.put(Msg{Epoch: 1, Seq: 1, Infos: infos(2, 1), From: 1}, 10_000)
+	sub.put(Msg{Epoch: 1, Seq: 2, Infos: infos(1, 5000), From: 1}, 10_000)
+	if !sub.indexed || len(sub.at) != 5000 {
+		t.Fatalf("the burst's infos are not indexed (%d entries)", len(sub.at))
+	}
 	burst := reflect.ValueOf(sub.at).Pointer()
 	var got []uint64
 	take := func() {
@@ -37,28 +43,31 @@ func TestIndexesLetGoOfABurst(t *testing.T) {
 		}
 	}
 	take()
-	sub.put(Msg{Epoch: 1, Seq: 2, Infos: infos(5001, 16), From: 1}, 10_000)
+	sub.put(Msg{Epoch: 1, Seq: 3, Infos: infos(5001, 16), From: 1}, 10_000)
 	take()
-	for i, id := range got {
-		if id != uint64(i+1) {
-			t.Fatalf("info %d: id %d", i, id)
-		}
+	want := []uint64{2, 1}
+	for id := uint64(3); id <= 5016; id++ {
+		want = append(want, id)
 	}
-	if len(got) != 5016 {
-		t.Fatalf("%d infos taken, want 5016", len(got))
+	if !slices.Equal(got, want) {
+		t.Fatalf("took %d infos, want %d (2, 1, then 3 to 5016 once each, in order)", len(got), len(want))
 	}
 	if reflect.ValueOf(sub.at).Pointer() == burst {
 		t.Errorf("the mailbox clears the index that held 5,000 infos for every message")
 	}
 
 	// The service's index of the exchanges observed since the last message.
-	svc := &Service{inChanged: map[uint64]*recorder.Exchange{}}
+	svc := &Service{}
+	svc.noteChanged(&recorder.Exchange{ID: 1000})
 	for id := range uint64(1000) {
-		svc.inChanged[id] = &recorder.Exchange{ID: id}
+		svc.noteChanged(&recorder.Exchange{ID: id})
+	}
+	if !svc.indexed || len(svc.inChanged) != 1001 {
+		t.Fatalf("the service's burst is not indexed (%d entries)", len(svc.inChanged))
 	}
 	big := reflect.ValueOf(svc.inChanged).Pointer()
 	svc.resetChanged()
-	if reflect.ValueOf(svc.inChanged).Pointer() == big || len(svc.inChanged) != 0 {
+	if reflect.ValueOf(svc.inChanged).Pointer() == big || len(svc.inChanged) != 0 || len(svc.changed) != 0 {
 		t.Errorf("the service clears the index that held 1,000 exchanges for every message")
 	}
 }

@@ -132,8 +132,9 @@ type Service struct {
 
 	mu       sync.Mutex
 	queue    []Batch
-	queued   int // snapshots in queue
-	floor    int // snapshots in queue after the last coalescing
+	spare    []Batch // the queue the service applied last, emptied, for the next take (take, giveBack)
+	queued   int     // snapshots in queue
+	floor    int     // snapshots in queue after the last coalescing
 	finish   bool
 	subs     []*Subscription
 	subsOver bool   // the service stopped: a new subscription is ended at once
@@ -148,15 +149,16 @@ type Service struct {
 	// Owned by the service's goroutine.
 	an         Analyzer
 	epoch      int
-	seq        uint64                        // the last batch observed
-	acked      uint64                        // the last batch a message said was observed
-	from       uint64                        // the feeder's From
-	dropped    uint64                        // the feeder's Dropped
-	lost       uint64                        // snapshots observed but let go before their info was published
-	top        uint64                        // the greatest id observed in this epoch
-	changed    []uint64                      // observed since the last message, in order (once each)
-	inChanged  map[uint64]*recorder.Exchange // their latest snapshot, until the message is published
-	dirty      bool                          // the last report is older than what was observed
+	seq        uint64               // the last batch observed
+	acked      uint64               // the last batch a message said was observed
+	from       uint64               // the feeder's From
+	dropped    uint64               // the feeder's Dropped
+	lost       uint64               // snapshots observed but let go before their info was published
+	top        uint64               // the greatest id observed in this epoch
+	changed    []*recorder.Exchange // observed since the last message, in order, once each: the latest snapshot, until the message is published
+	inChanged  map[uint64]int       // id → its place in changed; made up only once an id came that is not above the last (indexed)
+	indexed    bool                 // inChanged holds every exchange in changed
+	dirty      bool                 // the last report is older than what was observed
 	force      bool
 	lastReport time.Time
 	cost       time.Duration // what the last report took
@@ -166,8 +168,7 @@ type Service struct {
 // New starts a service.
 func New(opts Options) *Service {
 	s := &Service{opts: opts, newAn: opts.NewAnalyzer, minEvery: opts.MinReportEvery, clock: opts.Clock,
-		wake: make(chan struct{}, 1), reqs: make(chan request), done: make(chan struct{}), exited: make(chan struct{}),
-		inChanged: map[uint64]*recorder.Exchange{}}
+		wake: make(chan struct{}, 1), reqs: make(chan request), done: make(chan struct{}), exited: make(chan struct{})}
 	if s.newAn == nil {
 		s.newAn = func(o analysis.Options) Analyzer { return analysis.New(o) }
 	}
@@ -276,8 +277,21 @@ func (s *Service) take() ([]Batch, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queue
-	s.queue, s.queued, s.floor = nil, 0, 0
+	s.queue, s.queued, s.floor = s.spare, 0, 0
+	s.spare = nil
 	return q, s.finish
+}
+
+// giveBack gives back a queue take returned, applied: Push appends to it again after the next take (the two queues
+// take turns), unless a burst grew it.
+func (s *Service) giveBack(q []Batch) {
+	if cap(q) > 64 {
+		return
+	}
+	clear(q) // the batches' snapshots are the analysis' now
+	s.mu.Lock()
+	s.spare = q[:0]
+	s.mu.Unlock()
 }
 
 // stopped reports whether Close was called (long loops look now and then, so that quitting never waits for a
@@ -322,6 +336,7 @@ func (s *Service) run() {
 		for _, b := range q {
 			s.apply(b)
 		}
+		s.giveBack(q)
 		if s.stopped() {
 			return
 		}
@@ -383,10 +398,7 @@ func (s *Service) apply(b Batch) {
 		}
 		s.an.Observe(ex)
 		s.top = max(s.top, ex.ID)
-		if _, ok := s.inChanged[ex.ID]; !ok {
-			s.changed = append(s.changed, ex.ID)
-		}
-		s.inChanged[ex.ID] = ex
+		s.noteChanged(ex)
 		s.dirty, s.judging = true, false
 	}
 	if b.Force {
@@ -402,14 +414,52 @@ func (s *Service) held() int {
 	return int(s.top - s.from + 1)
 }
 
-func (s *Service) resetChanged() {
-	if len(s.inChanged) > keepIndex { // it grew since the last message (only published messages empty it)
-		s.inChanged = map[uint64]*recorder.Exchange{} // a cleared map keeps its size
-	} else {
-		clear(s.inChanged)
+// noteChanged keeps ex, just observed, as the latest snapshot of its exchange for the next message: in changed
+// once, at the place of its first snapshot since the last message. A store's ids come one after another and --no-tui
+// hears each exchange once (its final snapshot), so an id above the last one kept is new, appended without a
+// look-up; the index by id (inChanged) is made only when an id is not above it (a snapshot of an exchange kept
+// already, or ids out of order: the TUI's batches, a resync), and kept until the message is published.
+func (s *Service) noteChanged(ex *recorder.Exchange) {
+	if !s.indexed {
+		if n := len(s.changed); n == 0 || ex.ID > s.changed[n-1].ID {
+			s.changed = append(s.changed, ex)
+			return
+		}
+		if s.inChanged == nil {
+			s.inChanged = make(map[uint64]int, len(s.changed)+1)
+		}
+		for i, x := range s.changed {
+			s.inChanged[x.ID] = i
+		}
+		s.indexed = true
 	}
-	s.changed = nil
+	if i, ok := s.inChanged[ex.ID]; ok {
+		s.changed[i] = ex
+		return
+	}
+	s.inChanged[ex.ID] = len(s.changed)
+	s.changed = append(s.changed, ex)
 }
+
+func (s *Service) resetChanged() {
+	if s.indexed {
+		if len(s.inChanged) > keepIndex { // it grew since the last message (only published messages empty it)
+			s.inChanged = nil // a cleared map keeps its size
+		} else {
+			clear(s.inChanged)
+		}
+		s.indexed = false
+	}
+	if cap(s.changed) > keepChanged {
+		s.changed = nil // a burst's list is not kept for every later message
+	} else {
+		clear(s.changed) // the snapshots are the published infos' now
+		s.changed = s.changed[:0]
+	}
+}
+
+// keepChanged is the longest list of exchanges observed since the last message that is kept for the next one.
+const keepChanged = 4 * keepIndex
 
 // findingsReporter is an Analyzer that can report its findings without its connections (*analysis.Analyzer).
 type findingsReporter interface{ FindingsReport() *analysis.Report }
@@ -488,12 +538,12 @@ func (s *Service) publish(due, final bool) {
 // observed.
 func (s *Service) infos() []Info {
 	out := make([]Info, 0, len(s.changed))
-	for _, id := range s.changed {
-		if id < s.from {
+	for _, ex := range s.changed {
+		if ex.ID < s.from {
 			s.lost++ // observed since the last message, let go before its info was published
 			continue
 		}
-		out = append(out, Info{ID: id, Exchange: s.inChanged[id], Info: s.an.Info(id)})
+		out = append(out, Info{ID: ex.ID, Exchange: ex, Info: s.an.Info(ex.ID)})
 	}
 	s.resetChanged()
 	return out
@@ -508,7 +558,7 @@ func (s *Service) droppedNow() uint64 {
 
 func (s *Service) deliver(m Msg) {
 	s.mu.Lock()
-	subs := slices.Clone(s.subs)
+	subs := s.subs // never written in place: subscribe appends to it clipped, Close and closeSubs make another
 	s.mu.Unlock()
 	for _, sub := range subs {
 		sub.put(m, s.held())

@@ -33,7 +33,9 @@ type Subscription struct {
 	report  *analysis.Report
 	infos   []Info         // not taken yet
 	shared  bool           // infos is a message's own slice, shared with the other subscribers: copied before written
-	at      map[uint64]int // id → off + its index in infos
+	at      map[uint64]int // id → off + its index in infos, while indexed
+	indexed bool           // at holds every info not taken yet: made up only when a put may replace one (ensureAt)
+	top     uint64         // while not indexed, no info held has a greater id
 	off     int            // what at's indexes count from: the infos taken in chunks since at was last emptied
 	written int            // entries written to at (TestTakeInChunksIsLinear)
 	atPeak  int            // the most entries at held since it was made (resetAt)
@@ -60,7 +62,7 @@ func (s *Service) subscribe(findingsOnly bool) *Subscription {
 	if s.subsOver {
 		sub.ended = true
 	} else {
-		s.subs = append(s.subs, sub)
+		s.subs = append(slices.Clip(s.subs), sub) // another slice: deliver reads the one it took outside the lock
 	}
 	s.mu.Unlock()
 	return sub
@@ -114,14 +116,23 @@ func (sub *Subscription) put(m Msg, held int) {
 	if len(sub.infos) == 0 {
 		// The usual case, the last message taken: its infos are this one's (an exchange once each, as the service
 		// publishes them), shared with the other subscribers and never written here (shared: copied first; clipped,
-		// so that an append copies too) — instead of copied into a slice grown one info at a time.
+		// so that an append copies too) — instead of copied into a slice grown one info at a time. Not indexed: a
+		// subscriber that keeps up takes them before the next put.
 		sub.infos, sub.shared = slices.Clip(m.Infos), true
-		for i, in := range m.Infos {
-			sub.at[in.ID] = sub.off + i
+		sub.top = 0
+		for _, in := range m.Infos {
+			sub.top = max(sub.top, in.ID)
 		}
-		sub.written += len(m.Infos)
+	} else if !sub.indexed && above(m.Infos, sub.top) {
+		// Exchanges after every one held (a store's ids come one after another): none replaces an info held.
+		if len(m.Infos) > 0 {
+			sub.own()
+			sub.infos = append(sub.infos, m.Infos...)
+			sub.top = m.Infos[len(m.Infos)-1].ID
+		}
 	} else {
 		sub.own()
+		sub.ensureAt()
 		for _, in := range m.Infos {
 			if i, ok := sub.at[in.ID]; ok {
 				sub.infos[i-sub.off] = in
@@ -146,14 +157,39 @@ func (sub *Subscription) put(m Msg, held int) {
 	sub.signal()
 }
 
-// resetAt empties at: cleared, or made anew when it held more than keepIndex entries since it was made.
+// above reports whether the ids of infos go up from above last (none: an empty infos).
+func above(infos []Info, last uint64) bool {
+	for _, in := range infos {
+		if in.ID <= last {
+			return false
+		}
+		last = in.ID
+	}
+	return true
+}
+
+// ensureAt indexes the infos not taken yet, unless they are.
+func (sub *Subscription) ensureAt() {
+	if sub.indexed {
+		return
+	}
+	sub.resetAt()
+	for i, in := range sub.infos {
+		sub.at[in.ID] = i
+	}
+	sub.written += len(sub.infos)
+	sub.indexed = true
+}
+
+// resetAt empties at: cleared, or made anew when it held more than keepIndex entries since it was made; the
+// infos are not indexed then.
 func (sub *Subscription) resetAt() {
 	if sub.atPeak > keepIndex {
 		sub.at = map[uint64]int{}
 	} else {
 		clear(sub.at)
 	}
-	sub.atPeak, sub.off = 0, 0
+	sub.atPeak, sub.off, sub.indexed = 0, 0, false
 }
 
 // own makes infos the mailbox's own before it is written in place.
@@ -167,12 +203,15 @@ func (sub *Subscription) own() {
 func (sub *Subscription) prune(from uint64) {
 	sub.own()
 	kept := sub.infos[:0]
+	indexed := sub.indexed
 	clear(sub.at)
 	sub.off = 0
 	for _, in := range sub.infos {
 		if in.ID >= from {
-			sub.written++
-			sub.at[in.ID] = len(kept)
+			if indexed {
+				sub.written++
+				sub.at[in.ID] = len(kept)
+			}
 			kept = append(kept, in)
 		}
 	}
@@ -195,13 +234,15 @@ func (sub *Subscription) Take() (m Msg, ok bool) {
 	m = Msg{Epoch: sub.epoch, From: sub.from, Dropped: sub.dropped + sub.lost}
 	if len(sub.infos) > InfoChunk {
 		m.Infos = append([]Info(nil), sub.infos[:InfoChunk]...)
-		for _, in := range m.Infos {
-			delete(sub.at, in.ID)
+		if sub.indexed {
+			for _, in := range m.Infos {
+				delete(sub.at, in.ID)
+			}
+			// the rest keep their entries: at counts from off, moved past the chunk (rewriting the rest's entries
+			// on every chunk made draining N infos cost N²/InfoChunk map writes)
+			sub.off += InfoChunk
 		}
-		// the rest keep their entries: at counts from off, moved past the chunk (rewriting the rest's entries
-		// on every chunk made draining N infos cost N²/InfoChunk map writes)
 		sub.infos = sub.infos[InfoChunk:]
-		sub.off += InfoChunk
 		m.Seq, m.Pending = sub.taken, true
 		sub.signal() // more follows
 		return m, true
