@@ -300,3 +300,67 @@ func onThreadCPU(b *testing.B, n int, f func()) {
 		}
 	}
 }
+
+// Requests pipelined on one connection, in one write, get each its own header lines and body when blocks repeat:
+// the same block twice (the second listed as the first), a block of the same length that differs (one letter of
+// its User-Agent), then the first block again after it, and a chunked block twice (the second after a body of
+// another length: not where the bytes read start, so parsed again). The bodies are read whole through ReadBody (the server's small-body read), so each record's body is the
+// buffer its handler read.
+func TestWireHeadersRepeatedBlocksPipelined(t *testing.T) {
+	store := NewStore(StoreOptions{})
+	base, _ := serveRecorded(t, store, Options{}, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > 0 {
+			ReadBody(r.Body, r.ContentLength)
+		} else {
+			io.ReadAll(r.Body)
+		}
+		io.WriteString(w, "ok")
+	}))
+	type req struct{ head, body string }
+	sized := func(ua, body string) req {
+		return req{"POST /mcp HTTP/1.1\r\nHost: h\r\nUser-Agent: " + ua + "\r\nContent-Length: " + fmt.Sprint(len(body)) + "\r\n", body}
+	}
+	chunked := func(body string) req {
+		return req{"POST /mcp HTTP/1.1\r\nHost: h\r\nUser-Agent: c\r\nTransfer-Encoding: chunked\r\n", body}
+	}
+	reqs := []req{sized("a", "hello"), sized("a", "world"), sized("b", "again"), sized("a", "hallo"), chunked("abc"),
+		chunked("abcdefgh"), {"GET /done HTTP/1.1\r\nHost: h\r\nConnection: close\r\n", ""}}
+	var raw strings.Builder
+	for _, q := range reqs {
+		raw.WriteString(q.head + "\r\n")
+		if strings.Contains(q.head, "chunked") {
+			fmt.Fprintf(&raw, "%x\r\n%s\r\n0\r\n\r\n", len(q.body), q.body)
+		} else {
+			raw.WriteString(q.body)
+		}
+	}
+	if got := rawRequest(t, base, raw.String()); strings.Count(got, "HTTP/1.1 200") != len(reqs) {
+		t.Fatalf("answers: %q", got)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for store.Stats().Total < uint64(len(reqs)) && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	exs := store.Snapshot()
+	if len(exs) != len(reqs) {
+		t.Fatalf("%d records, want %d", len(exs), len(reqs))
+	}
+	for i, ex := range exs {
+		for ex.State != StateComplete && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+			ex = store.Get(ex.ID)
+		}
+		var want []string
+		for _, l := range strings.Split(strings.TrimSuffix(reqs[i].head, "\r\n"), "\r\n")[1:] {
+			name, value, _ := strings.Cut(l, ": ")
+			want = append(want, name+"="+value)
+		}
+		var got []string
+		for _, h := range ex.ReqHeaders {
+			got = append(got, h.Name+"="+h.Value)
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") || string(ex.ReqBody.Data) != reqs[i].body {
+			t.Errorf("request %d: headers %q, body %q; want %q, %q", i+1, got, ex.ReqBody.Data, want, reqs[i].body)
+		}
+	}
+}
