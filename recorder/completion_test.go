@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 )
@@ -39,6 +41,61 @@ func TestRPCWordsAreTheRecordersOwn(t *testing.T) {
 	for _, m := range msgs {
 		if in(m.Method) {
 			t.Errorf("method %q refers to the body", m.Method)
+		}
+	}
+}
+
+// A header list equal to one packed last is packed as a reference to that part, found by comparing it with the
+// part's materialised list (packer.putHeaders) rather than by encoding and hashing it; a list that differs in one
+// value, one name, or one line more is packed as its own part; every record reads back as it was added.
+func TestHeaderListsMatchTheListsPackedLast(t *testing.T) {
+	lists := []Headers{
+		{{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "3f1c"}},
+		{{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"X-Forwarded-For", "127.0.0.1"}},
+		{{"Content-Type", "application/json"}, {"Date", "Sun, 06 Dec 2026 23:00:00 GMT"}},
+		// near the first: a value, a name, a line more
+		{{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "3f1d"}},
+		{{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"Mcp-Session-ID", "3f1c"}},
+		{{"Accept", "application/json, text/event-stream"}, {"Content-Type", "application/json"}, {"Mcp-Session-Id", "3f1c"}, {"A", ""}},
+	}
+	fresh := func(h Headers) Headers { // the same texts in strings of their own, as each request's are
+		c := make(Headers, len(h))
+		for i, x := range h {
+			c[i] = Header{strings.Clone(x.Name), strings.Clone(x.Value)}
+		}
+		return c
+	}
+	s := NewStore(StoreOptions{})
+	type added struct {
+		id        uint64
+		req, resp Headers
+	}
+	var all []added
+	const rounds = 50
+	for i := range rounds {
+		for _, k := range [][2]int{{0, 2}, {1, 2}, {0, 2}} {
+			ex := sampleExchange(0)
+			ex.ReqHeaders, ex.RespHeaders = fresh(lists[k[0]]), fresh(lists[k[1]])
+			all = append(all, added{s.Add(ex), ex.ReqHeaders, ex.RespHeaders})
+		}
+		if i%10 == 9 { // now and then one near the first list
+			ex := sampleExchange(0)
+			ex.ReqHeaders, ex.RespHeaders = fresh(lists[3+i/10%3]), fresh(lists[2])
+			all = append(all, added{s.Add(ex), ex.ReqHeaders, ex.RespHeaders})
+		}
+	}
+	s.mu.Lock()
+	matched := s.pk.listsMatched
+	s.mu.Unlock()
+	// every list but the first of each of the three (their materialised lists are remembered once packed) and the
+	// five near ones
+	if want := 2*len(all) - 3 - 5; matched < want {
+		t.Errorf("%d of %d header lists matched a list packed last, want at least %d", matched, 2*len(all), want)
+	}
+	for _, a := range all {
+		got := s.Get(a.id)
+		if got == nil || !slices.Equal(got.ReqHeaders, a.req) || !slices.Equal(got.RespHeaders, a.resp) {
+			t.Fatalf("record %d: %+v\nwant %v, %v", a.id, got, a.req, a.resp)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -211,6 +212,10 @@ type packer struct {
 	dictBytes int64
 	addrNames int // the names added by appendAddr
 	taken     int // parts packed as references to the record packed before (pack's like: tests)
+	// the header list parts packed or matched last, the one used last first (putHeaders); their materialised lists
+	// are in hdrs once the records are remembered
+	lastLists    [4]ref
+	listsMatched int // header lists packed as references found in lastLists (tests)
 }
 
 func newPacker(slabSize int) *packer {
@@ -389,14 +394,12 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 	if r, ok := p.same(likeRefs, partReqHeaders, ex.ReqHeaders, likeEx); ok {
 		rec.refs[partReqHeaders] = r
 	} else {
-		p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-		rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
+		rec.refs[partReqHeaders] = p.putHeaders(ex.ReqHeaders)
 	}
 	if r, ok := p.same(likeRefs, partRespHeaders, ex.RespHeaders, likeEx); ok {
 		rec.refs[partRespHeaders] = r
 	} else {
-		p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-		rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
+		rec.refs[partRespHeaders] = p.putHeaders(ex.RespHeaders)
 	}
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
 	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
@@ -430,6 +433,41 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 	if cap(p.rest) > 64<<10 {
 		p.rest = nil
 	}
+}
+
+// putHeaders puts a header list as a part (put, shared through the lists' cache), or takes a reference to the part
+// of a list packed last (lastLists) that is equal to it, found by comparing h with that part's materialised list
+// (the hdrs cache: the list it was packed from, name by name and value by value) rather than by encoding h, hashing
+// the encoding and comparing it with the slab's bytes: a proxy's requests and answers repeat their lists call after
+// call (the client's request list, the upstream copy's and the answer's: three lists a call).
+func (p *packer) putHeaders(h Headers) ref {
+	if len(h) > 0 {
+		for i, r := range p.lastLists {
+			if m := p.hdrs.get(r); len(m) == len(h) && slices.Equal(m, h) && p.recent(r) {
+				p.slab(r.slab).refs++
+				p.listsMatched++
+				if i > 0 {
+					copy(p.lastLists[1:i+1], p.lastLists[:i]) // the one matched last first
+					p.lastLists[0] = r
+				}
+				return r
+			}
+		}
+	}
+	p.scratch = packHeaders(p.scratch[:0], h)
+	r := p.put(p.scratch, h == nil, &p.parts, false, false)
+	if r.slab >= slabIDs && len(h) <= matListMax && r != p.lastLists[0] {
+		i := len(p.lastLists) - 1 // in front, the last one out (or r's place when it is there)
+		for k, x := range p.lastLists {
+			if x == r {
+				i = k
+				break
+			}
+		}
+		copy(p.lastLists[1:i+1], p.lastLists[:i])
+		p.lastLists[0] = r
+	}
+	return r
 }
 
 // same returns like's header list part i when h is likeEx's list i (the same slice; like nil: none), its slab's
