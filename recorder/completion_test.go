@@ -1,9 +1,13 @@
 package recorder
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mcpwatch/mcpwatch/internal/testkit"
 	"unsafe"
 )
 
@@ -96,6 +100,76 @@ func TestHeaderListsMatchTheListsPackedLast(t *testing.T) {
 		got := s.Get(a.id)
 		if got == nil || !slices.Equal(got.ReqHeaders, a.req) || !slices.Equal(got.RespHeaders, a.resp) {
 			t.Fatalf("record %d: %+v\nwant %v, %v", a.id, got, a.req, a.resp)
+		}
+	}
+}
+
+// BenchmarkPackPair is the packing of a proxied call's two records in the store call that completes them
+// (Store.completePair's packLocked, without its lock and broadcasts): the upstream copy's, then its client's,
+// which refers to the copy's bodies and answer headers; their header lists are fresh strings call after call, as
+// each request's are (64 sets rotating). The records are a proxied tools/call's with mcpload's request headers.
+func BenchmarkPackPair(b *testing.B) {
+	store := NewStore(StoreOptions{})
+	sub := store.Subscribe(16)
+	defer sub.Close()
+	rec := New(store, Options{})
+	h := proxiedHandler(b, rec, &Transport{Base: memRoundTripper{}, Recorder: rec, Derive: true})
+	body := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`
+	r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+	r.ContentLength = int64(len(body))
+	r.Header = http.Header{
+		"Accept": {"application/json, text/event-stream"}, "Accept-Encoding": {"gzip"},
+		"Content-Type": {"application/json"}, "Mcp-Protocol-Version": {"2025-11-25"},
+		"Mcp-Session-Id": {"3f1c0d2e9b8a4f7e"}, "User-Agent": {"Go-http-client/1.1"},
+	}
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	var heard []*Exchange
+	for len(heard) < 2 {
+		if u := <-sub.C; u.Kind == Completed {
+			heard = append(heard, u.Exchange)
+		}
+	}
+	child, parent := heard[0], heard[1]
+	if child.Kind != Outbound || parent.Kind != Inbound || len(child.ReqHeaders) < 6 {
+		b.Fatalf("the pair: %+v\n%+v", child, parent)
+	}
+	fresh := func(h Headers) Headers {
+		c := make(Headers, len(h))
+		for i, x := range h {
+			c[i] = Header{x.Name, strings.Clone(x.Value)}
+		}
+		return c
+	}
+	type pair struct{ child, parent Exchange }
+	pairs := make([]pair, 64)
+	for i := range pairs {
+		p := &pairs[i]
+		p.child, p.parent = *child, *parent
+		p.child.ReqHeaders, p.child.RespHeaders = fresh(child.ReqHeaders), fresh(child.RespHeaders)
+		p.parent.ReqHeaders, p.parent.RespHeaders = fresh(parent.ReqHeaders), p.child.RespHeaders
+	}
+	s := NewStore(StoreOptions{})
+	var crec, prec packed
+	b.ReportAllocs()
+	i := 0
+	cpu0 := testkit.ProcessCPU()
+	for b.Loop() {
+		p := &pairs[i%len(pairs)]
+		i++
+		s.pk.pack(&crec, &p.child, 0, nil, nil)
+		s.pk.remember(&crec, &p.child)
+		s.pk.pack(&prec, &p.parent, 0, &crec, &p.child)
+		s.pk.remember(&prec, &p.parent)
+	}
+	b.ReportMetric(float64((testkit.ProcessCPU()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// Every word of 3 bytes or more has a slot of its own in wordSlots, so that wordIndex finds it with one comparison
+// (a word sharing a slot is still found, one by one: TestWordIndexIsTheMapsAnswer).
+func TestWordsHaveSlotsOfTheirOwn(t *testing.T) {
+	for i, w := range words {
+		if len(w) >= 3 && wordSlots[wordSlot(w)] != byte(i+1) {
+			t.Errorf("word %q shares its slot %d (%d)", w, wordSlot(w), wordSlots[wordSlot(w)])
 		}
 	}
 }

@@ -825,29 +825,50 @@ var words = [...]string{"", Inbound, Outbound, StatePending, StateStreaming, Sta
 	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
 	"notifications/cancelled", "logging/setLevel", "completion/complete", "notifications/tools/list_changed"}
 
-// wordsByLen lists, for each length, the indexes in words (plus one: what appendWord writes) of the words of that
-// length: a word is found by comparing s with the few words of its length, not by hashing it (a record writes
-// about ten words; the map looked up before was 0.7 µs of a proxied call: docs/benchmarks-store.md, "round five").
-var wordsByLen = func() [][]byte {
-	var t [][]byte
+// wordSlots finds a word by one comparison: slot wordSlot(s) holds the index in words (plus one: what appendWord
+// writes) of the one word of at least 3 bytes in it, 0 for none, or wordsShared when two words fall in it (then
+// they are compared one by one, as a text shorter than 3 bytes is; the words of today fall in slots of their own). A record writes about ten words, a
+// proxied call's two records twenty, and the messages' methods are found the same way when they are read
+// (setShortString): comparing s with each word of its length, as before, was a twentieth of packing a pair.
+var wordSlots = func() (t [128]byte) {
 	for i, w := range words {
-		for len(t) <= len(w) {
-			t = append(t, nil)
+		if len(w) < 3 {
+			continue
 		}
-		t[len(w)] = append(t[len(w)], byte(i+1))
+		if h := wordSlot(w); t[h] == 0 {
+			t[h] = byte(i + 1)
+		} else {
+			t[h] = wordsShared
+		}
 	}
 	return t
 }()
 
+const wordsShared = 0xff
+
+// wordSlot is a word's slot in wordSlots (len(s) >= 3): its length and its last and third-last bytes.
+func wordSlot(s string) byte {
+	return byte(len(s)+int(s[len(s)-1])+7*int(s[len(s)-3])) & 127
+}
+
 // wordIndex returns the index of s in words plus one, or false when s is not a word.
 func wordIndex(s string) (byte, bool) {
-	if len(s) >= len(wordsByLen) {
-		return 0, false
+	if s == "" {
+		return 1, true // words[0]
 	}
-	for _, i := range wordsByLen[len(s)] {
-		if words[i-1] == s {
-			return i, true
+	i := byte(wordsShared) // a word shorter than 3 bytes has no slot: compared one by one
+	if len(s) >= 3 {
+		i = wordSlots[wordSlot(s)]
+	}
+	switch {
+	case i == wordsShared:
+		for k, w := range words {
+			if w == s {
+				return byte(k + 1), true
+			}
 		}
+	case i != 0 && words[i-1] == s:
+		return i, true
 	}
 	return 0, false
 }
