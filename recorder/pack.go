@@ -212,9 +212,9 @@ type packer struct {
 	dictBytes int64
 	addrNames int // the names added by appendAddr
 	taken     int // parts packed as references to the record packed before (pack's like: tests)
-	// the header list parts packed or matched last, the one used last first (putHeaders); their materialised lists
-	// are in hdrs once the records are remembered
-	lastLists    [4]ref
+	// the header list parts packed last, by their lists' fingerprints (putHeaders) in sets of two (the one used
+	// last first); their materialised lists are in hdrs once the records are remembered
+	lastLists    [256]ref
 	listsMatched int // header lists packed as references found in lastLists (tests)
 }
 
@@ -436,38 +436,46 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 }
 
 // putHeaders puts a header list as a part (put, shared through the lists' cache), or takes a reference to the part
-// of a list packed last (lastLists) that is equal to it, found by comparing h with that part's materialised list
-// (the hdrs cache: the list it was packed from, name by name and value by value) rather than by encoding h, hashing
-// the encoding and comparing it with the slab's bytes: a proxy's requests and answers repeat their lists call after
-// call (the client's request list, the upstream copy's and the answer's: three lists a call).
+// of an equal list packed recently, found in lastLists by a fingerprint of the list (listPrint: its length, and
+// its values' lengths and a few of their bytes; a set of two slots for each) and checked by comparing h with that part's materialised list (the
+// hdrs cache: the list it was packed from, name by name and value by value) rather than by encoding h, hashing the
+// encoding and comparing it with the slab's bytes. A proxy's requests and answers repeat their lists call after
+// call (the client's request list, the upstream copy's and the answer's: three lists a call, for each session).
 func (p *packer) putHeaders(h Headers) ref {
-	if len(h) > 0 {
-		for i, r := range p.lastLists {
-			if m := p.hdrs.get(r); len(m) == len(h) && slices.Equal(m, h) && p.recent(r) {
+	var set *[2]ref
+	if len(h) > 0 && len(h) <= matListMax {
+		i := listPrint(h) % uint64(len(p.lastLists)/2) * 2
+		set = (*[2]ref)(p.lastLists[i : i+2])
+		for k, r := range set {
+			if m := p.hdrs.get(r); r.slab >= slabIDs && len(m) == len(h) && p.recent(r) && slices.Equal(m, h) {
 				p.slab(r.slab).refs++
 				p.listsMatched++
-				if i > 0 {
-					copy(p.lastLists[1:i+1], p.lastLists[:i]) // the one matched last first
-					p.lastLists[0] = r
-				}
+				set[0], set[k] = r, set[0] // the one used last first
 				return r
 			}
 		}
 	}
 	p.scratch = packHeaders(p.scratch[:0], h)
 	r := p.put(p.scratch, h == nil, &p.parts, false, false)
-	if r.slab >= slabIDs && len(h) <= matListMax && r != p.lastLists[0] {
-		i := len(p.lastLists) - 1 // in front, the last one out (or r's place when it is there)
-		for k, x := range p.lastLists {
-			if x == r {
-				i = k
-				break
-			}
-		}
-		copy(p.lastLists[1:i+1], p.lastLists[:i])
-		p.lastLists[0] = r
+	if set != nil && r != set[0] {
+		set[1], set[0] = set[0], r
 	}
 	return r
+}
+
+// listPrint is a header list's fingerprint for lastLists: lists that differ in a value's length or in its first,
+// middle or last byte (a session's id: one list a session) fall in different slots, mostly; any other difference
+// is found by the comparison that follows.
+func listPrint(h Headers) uint64 {
+	x := uint64(len(h))
+	for i := range h {
+		v := h[i].Value
+		x = x*0x9E3779B97F4A7C15 + uint64(len(v))
+		if len(v) > 0 {
+			x ^= uint64(v[0]) | uint64(v[len(v)/2])<<8 | uint64(v[len(v)-1])<<16
+		}
+	}
+	return x ^ x>>29
 }
 
 // same returns like's header list part i when h is likeEx's list i (the same slice; like nil: none), its slab's
