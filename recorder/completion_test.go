@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -182,5 +183,47 @@ func TestWordsHaveSlotsOfTheirOwn(t *testing.T) {
 		if len(w) >= 3 && wordSlots[wordSlot(w)] != byte(i+1) {
 			t.Errorf("word %q shares its slot %d (%d)", w, wordSlot(w), wordSlots[wordSlot(w)])
 		}
+	}
+}
+
+// The client's record of a proxied call, which holds its upstream copy's JSON-RPC messages found in the same
+// bodies, copies the messages' part of its own part from the copy's (packer.pack's rpcSec) rather than encoding
+// them again: the part is the bytes appendRest encodes, and the records read back as heard. Answered with JSON and
+// with an event.
+func TestClientRecordCopiesTheCopysMessages(t *testing.T) {
+	for _, sse := range []bool{false, true} {
+		store := NewStore(StoreOptions{PublishDelay: -1})
+		sub := store.Subscribe(64)
+		rec := New(store, Options{})
+		call := proxiedCall(t, rec, &Transport{Base: memRoundTripper{sse: sse}, Recorder: rec, Derive: true})
+		const calls = 5
+		for range calls {
+			call()
+		}
+		store.mu.Lock()
+		copied := store.pk.rpcCopied
+		store.mu.Unlock()
+		if copied != calls {
+			t.Errorf("sse %v: %d of %d client records copied their messages' part", sse, copied, calls)
+		}
+		for n := 0; n < 2*calls; {
+			u := <-sub.C
+			if u.Kind != Completed {
+				continue
+			}
+			n++
+			ex := u.Exchange
+			if got := store.Get(ex.ID); !reflect.DeepEqual(stripMemo(got), stripMemo(ex)) {
+				t.Errorf("sse %v: Get(%d) is not the record heard:\n%+v\n%+v", sse, ex.ID, got, ex)
+			}
+			store.mu.Lock()
+			part := store.pk.table().part(store.rec(ex.ID).refs[partRest])
+			want := store.pk.appendRest(nil, ex, false, false, nil)
+			store.mu.Unlock()
+			if len(ex.RPC) != 2 || string(part) != string(want) {
+				t.Errorf("sse %v: record %d's own part\n%q, encoded\n%q", sse, ex.ID, part, want)
+			}
+		}
+		sub.Close()
 	}
 }

@@ -216,6 +216,18 @@ type packer struct {
 	// last first); their materialised lists are in hdrs once the records are remembered
 	lastLists    [256]ref
 	listsMatched int // header lists packed as references found in lastLists (tests)
+	// the messages' part of the rest of the record packed last, when it was packed without a like (appendRest's
+	// rpcAt to rpcEnd), and what it was encoded from (its list's address — not a pointer: the record is not kept —
+	// and length, whether its bodies went to the capture file): the record packed next with it as its like (the
+	// same store call: its list is alive) copies it when it holds the same list in the same bodies (pack)
+	rpcAt, rpcEnd int
+	rpcSec        []byte
+	rpcOf         struct {
+		list              uintptr
+		n                 int
+		reqFile, respFile bool
+	}
+	rpcCopied int // messages' parts copied (tests)
 }
 
 func newPacker(slabSize int) *packer {
@@ -425,13 +437,34 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 		notesCache = nil
 	}
 	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, notesCache, false, false)
-	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile)
+	// the JSON-RPC messages' part of the rest is the same bytes as like's when they are the same list found in the
+	// same bodies (the client's record holds its upstream copy's list when the copy's request body is its own:
+	// heldPair.sameRPC): copied rather than encoded again
+	var rpcSec []byte
+	if like != nil && len(ex.RPC) > 0 && len(ex.RPC) == len(likeEx.RPC) && &ex.RPC[0] == &likeEx.RPC[0] &&
+		sameSlice(ex.ReqBody.Data, likeEx.ReqBody.Data) && sameSlice(ex.RespBody.Data, likeEx.RespBody.Data) &&
+		p.rpcOf.list == uintptr(unsafe.Pointer(&ex.RPC[0])) && p.rpcOf.n == len(ex.RPC) &&
+		p.rpcOf.reqFile == reqFile && p.rpcOf.respFile == respFile {
+		rpcSec = p.rpcSec
+		p.rpcCopied++
+	}
+	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile, rpcSec)
+	p.rpcOf.list, p.rpcOf.n = 0, 0
+	if like == nil && len(ex.RPC) > 0 {
+		// what a record packed next with this one as its like may copy (the rest's messages: appendRest)
+		p.rpcSec = append(p.rpcSec[:0], p.rest[p.rpcAt:p.rpcEnd]...)
+		p.rpcOf.list, p.rpcOf.n = uintptr(unsafe.Pointer(&ex.RPC[0])), len(ex.RPC)
+		p.rpcOf.reqFile, p.rpcOf.respFile = reqFile, respFile
+	}
 	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
 	if cap(p.rest) > 64<<10 {
 		p.rest = nil
+	}
+	if cap(p.rpcSec) > 64<<10 {
+		p.rpcSec, p.rpcOf.list, p.rpcOf.n = nil, 0, 0
 	}
 }
 
@@ -476,6 +509,11 @@ func listPrint(h Headers) uint64 {
 		}
 	}
 	return x ^ x>>29
+}
+
+// sameSlice reports whether a and b are the same bytes in memory (the same slice, or both empty).
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // same returns like's header list part i when h is likeEx's list i (the same slice; like nil: none), its slab's
@@ -602,7 +640,9 @@ func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMi
 // appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes. A body
 // going to the capture file (reqFile, respFile) is looked in only for events' data: the record read without it
 // has the other texts.
-func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
+// The messages' part (from p.rpcAt to p.rpcEnd in what it returns) is rpcSec when it is not nil: the same messages
+// encoded for another record, found in the same bodies (pack).
+func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool, rpcSec []byte) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
@@ -661,7 +701,14 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 		b = appendIn(b, ev.Data, &data)
 		b = binary.AppendVarint(b, int64(ev.Retry))
 	}
+	p.rpcAt = len(b)
+	if rpcSec != nil {
+		b = append(b, rpcSec...)
+	}
 	for i := range ex.RPC {
+		if rpcSec != nil {
+			break
+		}
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
 		// a message is a head byte (rpcHead: its flags, its direction when client or server, which fields follow),
@@ -687,6 +734,7 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 			b = binary.AppendVarint(b, int64(m.Event))
 		}
 	}
+	p.rpcEnd = len(b)
 	b = appendList(b, len(ex.Toggles), ex.Toggles == nil)
 	for _, t := range ex.Toggles {
 		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
