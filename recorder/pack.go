@@ -470,10 +470,11 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 
 // putHeaders puts a header list as a part (put, shared through the lists' cache), or takes a reference to the part
 // of an equal list packed recently, found in lastLists by a fingerprint of the list (listPrint: its length, and
-// its values' lengths and a few of their bytes; a set of two slots for each) and checked by comparing h with that part's materialised list (the
-// hdrs cache: the list it was packed from, name by name and value by value) rather than by encoding h, hashing the
-// encoding and comparing it with the slab's bytes. A proxy's requests and answers repeat their lists call after
-// call (the client's request list, the upstream copy's and the answer's: three lists a call, for each session).
+// its values' lengths and a few of their bytes; a set of two slots for each) and checked by comparing h with that
+// part's materialised list (the hdrs cache: the list it was packed from, name by name and value by value) rather
+// than by encoding h, hashing the encoding and comparing it with the slab's bytes. A proxy's requests and answers
+// repeat their lists call after call (the client's request list, the upstream copy's and the answer's: three lists
+// a call, for each session).
 func (p *packer) putHeaders(h Headers) ref {
 	var set *[2]ref
 	if len(h) > 0 && len(h) <= matListMax {
@@ -883,9 +884,10 @@ var words = [...]string{"", Inbound, Outbound, StatePending, StateStreaming, Sta
 
 // wordSlots finds a word by one comparison: slot wordSlot(s) holds the index in words (plus one: what appendWord
 // writes) of the one word of at least 3 bytes in it, 0 for none, or wordsShared when two words fall in it (then
-// they are compared one by one, as a text shorter than 3 bytes is; the words of today fall in slots of their own). A record writes about ten words, a
-// proxied call's two records twenty, and the messages' methods are found the same way when they are read
-// (setShortString): comparing s with each word of its length, as before, was a twentieth of packing a pair.
+// they are compared one by one, as a text shorter than 3 bytes is; the words of today fall in slots of their own:
+// TestWordsHaveSlotsOfTheirOwn). A record writes about ten words, a proxied call's two records twenty, and the
+// messages' methods are found the same way when they are read (setShortString): comparing s with each word of its
+// length, as before, was a twentieth of packing a pair.
 var wordSlots = func() (t [128]byte) {
 	for i, w := range words {
 		if len(w) < 3 {

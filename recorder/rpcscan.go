@@ -285,9 +285,9 @@ func setString(dst *string, v []byte) bool {
 
 // setShortString is setString for the texts that repeat from one message to the next (the method): a short one
 // without escapes is interned (intern: looked up without a copy, copied once while in use), the usual ones — the
-// words a record writes as one byte, the MCP methods among them — without unique's table: found among the few words
-// of their length (wordIndex), as the packer finds them. unique.Make was 0.45 µs of a proxied call for the three
-// texts it interned, two of them "2.0" that nothing kept (docs/benchmarks-store.md, "The completion, round eight").
+// words a record writes as one byte, the MCP methods among them — without unique's table: found by wordIndex, as
+// the packer finds them. unique.Make was 0.45 µs of a proxied call for the three texts it interned, two of them the
+// "2.0" that nothing kept (docs/benchmarks-store.md, "The completion, round eight").
 func setShortString(dst *string, v []byte) bool {
 	if inner := v[1:max(1, len(v)-1)]; v[0] == '"' && len(inner) <= internMax && bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
 		s := unsafe.String(unsafe.SliceData(inner), len(inner))
