@@ -52,9 +52,9 @@ func TestRPCWordsAreTheRecordersOwn(t *testing.T) {
 }
 
 // A header list equal to one packed recently is packed as a reference to that part, found by its fingerprint and
-// compared with the part's materialised list (packer.putHeaders) rather than encoded and hashed: the lists of 16
-// sessions (their ids differ) in turn, each session's request lists and the answer's; a list that differs in one
-// value, one name, or one line more is packed as its own part; every record reads back as it was added.
+// read against the part in its slab (packer.putHeaders) rather than encoded and hashed: the lists of 16 sessions
+// (their ids differ) in turn, each session's request lists and the answer's; a list that differs in one value, one
+// name, or one line more is packed as its own part; every record reads back as it was added.
 func TestHeaderListsMatchTheListsPackedLast(t *testing.T) {
 	session := func(i int) string { return fmt.Sprintf("%016x", uint64(i+1)*0x9E3779B97F4A7C15) }
 	lists := func(id string) []Headers {
@@ -102,8 +102,8 @@ func TestHeaderListsMatchTheListsPackedLast(t *testing.T) {
 	s.mu.Lock()
 	matched := s.pk.listsMatched
 	s.mu.Unlock()
-	// the first of each list (their materialised lists are remembered once packed: 2 a session and the answer's),
-	// the near ones, and a few that fell in a set of others (one in 20 here)
+	// the first of each list (2 a session and the answer's), the near ones, and a few that fell in a set of others
+	// (one in 20 here)
 	t.Logf("%d of %d header lists matched a list packed recently (%d near ones)", matched, 2*len(all), near)
 	if want := (2*len(all) - 2*sessions - 1 - near) * 19 / 20; matched < want {
 		t.Errorf("%d of %d header lists matched a list packed recently, want at least %d", matched, 2*len(all), want)

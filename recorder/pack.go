@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/maphash"
 	"math"
-	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -213,7 +212,7 @@ type packer struct {
 	addrNames int // the names added by appendAddr
 	taken     int // parts packed as references to the record packed before (pack's like: tests)
 	// the header list parts packed last, by their lists' fingerprints (putHeaders) in sets of two (the one used
-	// last first); their materialised lists are in hdrs once the records are remembered
+	// last first)
 	lastLists    [256]ref
 	listsMatched int // header lists packed as references found in lastLists (tests)
 	// the messages' part of the rest of the record packed last, when it was packed without a like (appendRest's
@@ -470,22 +469,25 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 
 // putHeaders puts a header list as a part (put, shared through the lists' cache), or takes a reference to the part
 // of an equal list packed recently, found in lastLists by a fingerprint of the list (listPrint: its length, and
-// its values' lengths and a few of their bytes; a set of two slots for each) and checked by comparing h with that
-// part's materialised list (the hdrs cache: the list it was packed from, name by name and value by value) rather
-// than by encoding h, hashing the encoding and comparing it with the slab's bytes. A proxy's requests and answers
-// repeat their lists call after call (the client's request list, the upstream copy's and the answer's: three lists
-// a call, for each session).
+// its values' lengths and a few of their bytes; a set of two slots for each) and checked by reading that part
+// against h (isHeaders: its count, then each name and value) rather than by encoding h, hashing the encoding and
+// comparing the two encodings. A proxy's requests and answers repeat their lists call after call (the client's
+// request list, the upstream copy's and the answer's: three lists a call, for each session). The part is read in
+// the slab, where its bytes are together: comparing h with the part's materialised list (the hdrs cache) instead
+// read some twenty strings scattered in the heap, and cost the proxy more than the encoding it saved.
 func (p *packer) putHeaders(h Headers) ref {
 	var set *[2]ref
 	if len(h) > 0 && len(h) <= matListMax {
 		i := listPrint(h) % uint64(len(p.lastLists)/2) * 2
 		set = (*[2]ref)(p.lastLists[i : i+2])
 		for k, r := range set {
-			if m := p.hdrs.get(r); r.slab >= slabIDs && len(m) == len(h) && p.recent(r) && slices.Equal(m, h) {
-				p.slab(r.slab).refs++
-				p.listsMatched++
-				set[0], set[k] = r, set[0] // the one used last first
-				return r
+			if r.slab >= slabIDs && p.recent(r) {
+				if s := p.slab(r.slab); isHeaders(partAt(s.buf, r.off), h) {
+					s.refs++
+					p.listsMatched++
+					set[0], set[k] = r, set[0] // the one used last first
+					return r
+				}
 			}
 		}
 	}
@@ -495,6 +497,25 @@ func (p *packer) putHeaders(h Headers) ref {
 		set[1], set[0] = set[0], r
 	}
 	return r
+}
+
+// isHeaders reports whether part is packHeaders' encoding of h (not nil).
+func isHeaders(part []byte, h Headers) bool {
+	n, k := binary.Uvarint(part)
+	if k <= 0 || n != uint64(len(h))+1 {
+		return false
+	}
+	part = part[k:]
+	for i := range h {
+		for _, t := range [2]string{h[i].Name, h[i].Value} {
+			l, k := binary.Uvarint(part)
+			if k <= 0 || l != uint64(len(t)) || uint64(len(part)-k) < l || string(part[k:k+int(l)]) != t {
+				return false
+			}
+			part = part[k+int(l):]
+		}
+	}
+	return len(part) == 0
 }
 
 // listPrint is a header list's fingerprint for lastLists: lists that differ in a value's length or in its first,
