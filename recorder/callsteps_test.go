@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// wordMap is how words were looked up before wordsByLen: the reference the look-up by length must agree with.
+// wordMap is how words were looked up before wordsByLen and wordSlots: the reference the look-up must agree with.
 func wordMap() map[string]byte {
 	m := make(map[string]byte, len(words))
 	for i, w := range words {

@@ -211,6 +211,22 @@ type packer struct {
 	dictBytes int64
 	addrNames int // the names added by appendAddr
 	taken     int // parts packed as references to the record packed before (pack's like: tests)
+	// the header list parts packed last, by their lists' fingerprints (putHeaders) in sets of two (the one used
+	// last first)
+	lastLists    [256]ref
+	listsMatched int // header lists packed as references found in lastLists (tests)
+	// the messages' part of the rest of the record packed last, when it was packed without a like (appendRest's
+	// rpcAt to rpcEnd), and what it was encoded from (its list's address — not a pointer: the record is not kept —
+	// and length, whether its bodies went to the capture file): the record packed next with it as its like (the
+	// same store call: its list is alive) copies it when it holds the same list in the same bodies (pack)
+	rpcAt, rpcEnd int
+	rpcSec        []byte
+	rpcOf         struct {
+		list              uintptr
+		n                 int
+		reqFile, respFile bool
+	}
+	rpcCopied int // messages' parts copied (tests)
 }
 
 func newPacker(slabSize int) *packer {
@@ -389,14 +405,12 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 	if r, ok := p.same(likeRefs, partReqHeaders, ex.ReqHeaders, likeEx); ok {
 		rec.refs[partReqHeaders] = r
 	} else {
-		p.scratch = packHeaders(p.scratch[:0], ex.ReqHeaders)
-		rec.refs[partReqHeaders] = p.put(p.scratch, ex.ReqHeaders == nil, &p.parts, false, false)
+		rec.refs[partReqHeaders] = p.putHeaders(ex.ReqHeaders)
 	}
 	if r, ok := p.same(likeRefs, partRespHeaders, ex.RespHeaders, likeEx); ok {
 		rec.refs[partRespHeaders] = r
 	} else {
-		p.scratch = packHeaders(p.scratch[:0], ex.RespHeaders)
-		rec.refs[partRespHeaders] = p.put(p.scratch, ex.RespHeaders == nil, &p.parts, false, false)
+		rec.refs[partRespHeaders] = p.putHeaders(ex.RespHeaders)
 	}
 	reqFile, respFile := toFile(ex.ReqBody.Data, fileMin), toFile(ex.RespBody.Data, fileMin)
 	// with a capture file (fileMin > 0) the small bodies have slabs of their own: the store may let them go at its
@@ -422,7 +436,25 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 		notesCache = nil
 	}
 	rec.refs[partNotes] = p.put(p.scratch, ex.Notes == nil, notesCache, false, false)
-	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile)
+	// the JSON-RPC messages' part of the rest is the same bytes as like's when they are the same list found in the
+	// same bodies (the client's record holds its upstream copy's list when the copy's request body is its own:
+	// heldPair.sameRPC): copied rather than encoded again
+	var rpcSec []byte
+	if like != nil && len(ex.RPC) > 0 && len(ex.RPC) == len(likeEx.RPC) && &ex.RPC[0] == &likeEx.RPC[0] &&
+		sameSlice(ex.ReqBody.Data, likeEx.ReqBody.Data) && sameSlice(ex.RespBody.Data, likeEx.RespBody.Data) &&
+		p.rpcOf.list == uintptr(unsafe.Pointer(&ex.RPC[0])) && p.rpcOf.n == len(ex.RPC) &&
+		p.rpcOf.reqFile == reqFile && p.rpcOf.respFile == respFile {
+		rpcSec = p.rpcSec
+		p.rpcCopied++
+	}
+	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile, rpcSec)
+	p.rpcOf.list, p.rpcOf.n = 0, 0
+	if like == nil && len(ex.RPC) > 0 {
+		// what a record packed next with this one as its like may copy (the rest's messages: appendRest)
+		p.rpcSec = append(p.rpcSec[:0], p.rest[p.rpcAt:p.rpcEnd]...)
+		p.rpcOf.list, p.rpcOf.n = uintptr(unsafe.Pointer(&ex.RPC[0])), len(ex.RPC)
+		p.rpcOf.reqFile, p.rpcOf.respFile = reqFile, respFile
+	}
 	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
@@ -430,6 +462,80 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 	if cap(p.rest) > 64<<10 {
 		p.rest = nil
 	}
+	if cap(p.rpcSec) > 64<<10 {
+		p.rpcSec, p.rpcOf.list, p.rpcOf.n = nil, 0, 0
+	}
+}
+
+// putHeaders puts a header list as a part (put, shared through the lists' cache), or takes a reference to the part
+// of an equal list packed recently, found in lastLists by a fingerprint of the list (listPrint: its length, and
+// its values' lengths and a few of their bytes; a set of two slots for each) and checked by reading that part
+// against h (isHeaders: its count, then each name and value) rather than by encoding h, hashing the encoding and
+// comparing the two encodings. A proxy's requests and answers repeat their lists call after call (the client's
+// request list, the upstream copy's and the answer's: three lists a call, for each session). The part is read in
+// the slab, where its bytes are together: comparing h with the part's materialised list (the hdrs cache) instead
+// read some twenty strings scattered in the heap, and cost the proxy more than the encoding it saved.
+func (p *packer) putHeaders(h Headers) ref {
+	var set *[2]ref
+	if len(h) > 0 && len(h) <= matListMax {
+		i := listPrint(h) % uint64(len(p.lastLists)/2) * 2
+		set = (*[2]ref)(p.lastLists[i : i+2])
+		for k, r := range set {
+			if r.slab >= slabIDs && p.recent(r) {
+				if s := p.slab(r.slab); isHeaders(partAt(s.buf, r.off), h) {
+					s.refs++
+					p.listsMatched++
+					set[0], set[k] = r, set[0] // the one used last first
+					return r
+				}
+			}
+		}
+	}
+	p.scratch = packHeaders(p.scratch[:0], h)
+	r := p.put(p.scratch, h == nil, &p.parts, false, false)
+	if set != nil && r != set[0] {
+		set[1], set[0] = set[0], r
+	}
+	return r
+}
+
+// isHeaders reports whether part is packHeaders' encoding of h (not nil).
+func isHeaders(part []byte, h Headers) bool {
+	n, k := binary.Uvarint(part)
+	if k <= 0 || n != uint64(len(h))+1 {
+		return false
+	}
+	part = part[k:]
+	for i := range h {
+		for _, t := range [2]string{h[i].Name, h[i].Value} {
+			l, k := binary.Uvarint(part)
+			if k <= 0 || l != uint64(len(t)) || uint64(len(part)-k) < l || string(part[k:k+int(l)]) != t {
+				return false
+			}
+			part = part[k+int(l):]
+		}
+	}
+	return len(part) == 0
+}
+
+// listPrint is a header list's fingerprint for lastLists: lists that differ in a value's length or in its first,
+// middle or last byte (a session's id: one list a session) fall in different slots, mostly; any other difference
+// is found by the comparison that follows.
+func listPrint(h Headers) uint64 {
+	x := uint64(len(h))
+	for i := range h {
+		v := h[i].Value
+		x = x*0x9E3779B97F4A7C15 + uint64(len(v))
+		if len(v) > 0 {
+			x ^= uint64(v[0]) | uint64(v[len(v)/2])<<8 | uint64(v[len(v)-1])<<16
+		}
+	}
+	return x ^ x>>29
+}
+
+// sameSlice reports whether a and b are the same bytes in memory (the same slice, or both empty).
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // same returns like's header list part i when h is likeEx's list i (the same slice; like nil: none), its slab's
@@ -556,7 +662,9 @@ func toFile(b []byte, fileMin int) bool { return fileMin > 0 && len(b) >= fileMi
 // appendRest encodes everything of ex that is not in its fixed part, its header lists, bodies and notes. A body
 // going to the capture file (reqFile, respFile) is looked in only for events' data: the record read without it
 // has the other texts.
-func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []byte {
+// The messages' part (from p.rpcAt to p.rpcEnd in what it returns) is rpcSec when it is not nil: the same messages
+// encoded for another record, found in the same bodies (pack).
+func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool, rpcSec []byte) []byte {
 	// the two lists' counts first: materialise allocates the record and its lists together
 	b = appendList(b, len(ex.Events), ex.Events == nil)
 	b = appendList(b, len(ex.RPC), ex.RPC == nil)
@@ -615,7 +723,14 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 		b = appendIn(b, ev.Data, &data)
 		b = binary.AppendVarint(b, int64(ev.Retry))
 	}
+	p.rpcAt = len(b)
+	if rpcSec != nil {
+		b = append(b, rpcSec...)
+	}
 	for i := range ex.RPC {
+		if rpcSec != nil {
+			break
+		}
 		m := &ex.RPC[i]
 		f := rpcFinder(m, &reqIn, &respIn)
 		// a message is a head byte (rpcHead: its flags, its direction when client or server, which fields follow),
@@ -641,6 +756,7 @@ func (p *packer) appendRest(b []byte, ex *Exchange, reqFile, respFile bool) []by
 			b = binary.AppendVarint(b, int64(m.Event))
 		}
 	}
+	p.rpcEnd = len(b)
 	b = appendList(b, len(ex.Toggles), ex.Toggles == nil)
 	for _, t := range ex.Toggles {
 		b = appendStr(appendStr(appendStr(appendStr(b, t.Name), t.What), t.Before), t.After)
@@ -787,29 +903,51 @@ var words = [...]string{"", Inbound, Outbound, StatePending, StateStreaming, Sta
 	"resources/templates/list", "prompts/list", "prompts/get", "ping", "notifications/progress", "notifications/message",
 	"notifications/cancelled", "logging/setLevel", "completion/complete", "notifications/tools/list_changed"}
 
-// wordsByLen lists, for each length, the indexes in words (plus one: what appendWord writes) of the words of that
-// length: a word is found by comparing s with the few words of its length, not by hashing it (a record writes
-// about ten words; the map looked up before was 0.7 µs of a proxied call: docs/benchmarks-store.md, "round five").
-var wordsByLen = func() [][]byte {
-	var t [][]byte
+// wordSlots finds a word by one comparison: slot wordSlot(s) holds the index in words (plus one: what appendWord
+// writes) of the one word of at least 3 bytes in it, 0 for none, or wordsShared when two words fall in it (then
+// they are compared one by one, as a text shorter than 3 bytes is; the words of today fall in slots of their own:
+// TestWordsHaveSlotsOfTheirOwn). A record writes about ten words, a proxied call's two records twenty, and the
+// messages' methods are found the same way when they are read (setShortString): comparing s with each word of its
+// length, as before, was a twentieth of packing a pair.
+var wordSlots = func() (t [128]byte) {
 	for i, w := range words {
-		for len(t) <= len(w) {
-			t = append(t, nil)
+		if len(w) < 3 {
+			continue
 		}
-		t[len(w)] = append(t[len(w)], byte(i+1))
+		if h := wordSlot(w); t[h] == 0 {
+			t[h] = byte(i + 1)
+		} else {
+			t[h] = wordsShared
+		}
 	}
 	return t
 }()
 
+const wordsShared = 0xff
+
+// wordSlot is a word's slot in wordSlots (len(s) >= 3): its length and its last and third-last bytes.
+func wordSlot(s string) byte {
+	return byte(len(s)+int(s[len(s)-1])+7*int(s[len(s)-3])) & 127
+}
+
 // wordIndex returns the index of s in words plus one, or false when s is not a word.
 func wordIndex(s string) (byte, bool) {
-	if len(s) >= len(wordsByLen) {
-		return 0, false
+	if s == "" {
+		return 1, true // words[0]
 	}
-	for _, i := range wordsByLen[len(s)] {
-		if words[i-1] == s {
-			return i, true
+	i := byte(wordsShared) // a word shorter than 3 bytes has no slot: compared one by one
+	if len(s) >= 3 {
+		i = wordSlots[wordSlot(s)]
+	}
+	switch {
+	case i == wordsShared:
+		for k, w := range words {
+			if w == s {
+				return byte(k + 1), true
+			}
 		}
+	case i != 0 && words[i-1] == s:
+		return i, true
 	}
 	return 0, false
 }

@@ -7,7 +7,7 @@ import (
 )
 
 type rawRPC struct {
-	JSONRPC string          `json:"jsonrpc"`
+	JSONRPC string          `json:"jsonrpc"` // only whether it is empty is read: the scanner's is the body's bytes
 	Method  string          `json:"method"`
 	ID      json.RawMessage `json:"id"`
 	Result  json.RawMessage `json:"result"`
