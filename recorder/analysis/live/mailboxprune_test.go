@@ -74,14 +74,15 @@ func (b *mailboxModel) take() []Info {
 }
 
 // The mailbox takes what the model takes, message by message, whatever the ids (one after another, again, out of
-// order), the feeder's From moving on (prunes, down to none held) and the takes in between (none, chunks, all).
+// order), the feeder's From moving on (prunes, down to none held), new epochs and the takes in between (none,
+// chunks, all).
 func TestMailboxIsItsModel(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for round := range 300 {
 		s := New(Options{})
 		sub := s.Subscribe()
 		var model mailboxModel
-		next, from, val := uint64(1), uint64(1), 0
+		next, from, val, epoch := uint64(1), uint64(1), 0, 1
 		takes := 1 + rng.IntN(12) // one step in takes takes
 		for step := range 60 {
 			var ids []uint64
@@ -124,7 +125,11 @@ func TestMailboxIsItsModel(t *testing.T) {
 			if rng.IntN(4) == 0 {
 				held = rng.IntN(3)
 			}
-			m := Msg{Epoch: 1, Seq: uint64(step + 1), Infos: infos, From: from}
+			if rng.IntN(40) == 0 { // the feeder was cleared: what is held is let go unsaid
+				epoch++
+				model.infos = nil
+			}
+			m := Msg{Epoch: epoch, Seq: uint64(step + 1), Infos: infos, From: from}
 			sub.put(m, held)
 			model.put(m, held)
 			k := 0
