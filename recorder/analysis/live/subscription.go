@@ -118,6 +118,9 @@ func (sub *Subscription) put(m Msg, held int) {
 		// publishes them), shared with the other subscribers and never written here (shared: copied first; clipped,
 		// so that an append copies too) — instead of copied into a slice grown one info at a time. Not indexed: a
 		// subscriber that keeps up takes them before the next put.
+		if sub.indexed {
+			sub.resetAt() // a prune let go of every info held: at indexes none of these
+		}
 		sub.infos, sub.shared = slices.Clip(m.Infos), true
 		sub.top = 0
 		for _, in := range m.Infos {
