@@ -148,7 +148,7 @@ func checkGroupLines(t *testing.T, seed uint64, records []*Exchange) {
 // lengths, other kinds (a body's bytes as an event's text) or other sizes, windows of one buffer, nil and empty
 // parts, lines left out (aliasedRecords).
 func TestCaptureLinesAliasedPartsSameBytes(t *testing.T) {
-	for seed := range uint64(300) {
+	for seed := range uint64(200) {
 		checkGroupLines(t, seed, aliasedRecords(seed, 80))
 	}
 }
@@ -235,6 +235,9 @@ func randomProxiedCases(r *rand.Rand, n int) []proxiedCase {
 				b.WriteString("data: " + d + "\n\n")
 			}
 			c.answer = b.String()
+		}
+		if len(c.answer) > 8<<10 && c.piece < 64 {
+			c.piece = 511 // a long stream a byte at a time is slow under -race, and meets nothing more
 		}
 		if r.IntN(5) == 0 && len(c.answer) > 0 {
 			c.diverge = r.IntN(len(c.answer)/c.piece + 1)
