@@ -769,6 +769,13 @@ func (t *teeBody) Read(p []byte) (int, error) {
 		t.n.Add(int64(n))
 		t.l.addRequestBytes(p[:n])
 	}
+	t.endWith(err)
+	return n, err
+}
+
+// endWith notes what ended the body's reads, the first time a read returns an error (err nil: not ended). t.mu is
+// held.
+func (t *teeBody) endWith(err error) {
 	if err != nil && !t.eof.Load() {
 		t.end = err
 		t.eof.Store(true)
@@ -776,7 +783,6 @@ func (t *teeBody) Read(p []byte) (int, error) {
 		t.l.reqEOF = true
 		t.l.mu.Unlock()
 	}
-	return n, err
 }
 
 // ReadBody reads size bytes of a request body (its Content-Length) into a new buffer, as io.ReadFull would, and
@@ -810,13 +816,7 @@ func (t *teeBody) readWhole(size int64) ([]byte, error) {
 		t.n.Add(int64(n))
 		t.l.shareRequestBytes(buf[:n:n])
 	}
-	if err != nil && !t.eof.Load() {
-		t.end = err
-		t.eof.Store(true)
-		t.l.mu.Lock()
-		t.l.reqEOF = true
-		t.l.mu.Unlock()
-	}
+	t.endWith(err)
 	switch {
 	case n == len(buf):
 		return buf, nil // as io.ReadFull: an end that came with the last bytes is not an error
