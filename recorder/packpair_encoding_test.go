@@ -211,3 +211,37 @@ func TestHeaderListOfAnOldSlabIsPackedAgain(t *testing.T) {
 		t.Errorf("the list packed after its slab %d stopped being recent is in slab %d, not the current %d", first.slab, got.slab, cur)
 	}
 }
+
+// The messages' part the client's record copies is its like's own (pack's rpcSec is remembered with the record it
+// was encoded for), whatever was packed in between: here another record holding the same message list, found in
+// other bodies, was packed after the copy and before its client's record. Remembered by the list's address, the
+// part of the record packed last was taken for the copy's.
+func TestClientRecordCopiesItsLikesMessagesOnly(t *testing.T) {
+	s := NewStore(StoreOptions{})
+	id := func(v string) []byte { return []byte(v) }
+	req, resp := []byte(`{"jsonrpc":"2.0","id":7,"method":"tools/call"}`), []byte(`{"jsonrpc":"2.0","id":7,"result":{}}`)
+	child := &Exchange{Kind: Outbound, ReqBody: Body{Data: req, Size: int64(len(req))}, RespBody: Body{Data: resp, Size: int64(len(resp))},
+		RPC: []RPC{{From: FromClient, Method: "tools/call", ID: id("7"), Event: -1}, {From: FromServer, ID: id("7"), IsResponse: true, ReplyTo: "tools/call", Event: -1}}}
+	// the same list in bodies where its ids are elsewhere (and sizes alike, so that nothing else tells them apart)
+	other := *child
+	other.ReqBody.Data = []byte(`{"jsonrpc":"2.0","method":"tools/call","id":7}`)
+	other.RespBody.Data = []byte(`{"jsonrpc":"2.0","result":{},"id":7}`)
+	parent := *child
+	parent.Kind = Inbound
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var crec, orec, prec packed
+	s.pk.pack(&crec, child, 0, nil, nil)
+	s.pk.pack(&orec, &other, 0, nil, nil)
+	s.pk.pack(&prec, &parent, 0, &crec, child)
+	tb := s.pk.table()
+	for _, x := range []struct {
+		what string
+		rec  *packed
+		ex   *Exchange
+	}{{"copy", &crec, child}, {"other", &orec, &other}, {"client", &prec, &parent}} {
+		if got, want := tb.part(x.rec.refs[partRest]), s.pk.appendRest(nil, x.ex, false, false, nil); !bytes.Equal(got, want) {
+			t.Errorf("%s's own part\n%q, encoded\n%q", x.what, got, want)
+		}
+	}
+}
