@@ -216,14 +216,13 @@ type packer struct {
 	lastLists    [256]ref
 	listsMatched int // header lists packed as references found in lastLists (tests)
 	// the messages' part of the rest of the record packed last, when it was packed without a like (appendRest's
-	// rpcAt to rpcEnd), and what it was encoded from (its list's address — not a pointer: the record is not kept —
-	// and length, whether its bodies went to the capture file): the record packed next with it as its like (the
-	// same store call: its list is alive) copies it when it holds the same list in the same bodies (pack)
+	// rpcAt to rpcEnd), and the record it was encoded for (its own part's ref: one of a kind, never shared, and no
+	// slab id is used twice) and whether its bodies went to the capture file: a record packed with that record as
+	// its like copies it when it holds the like's list in the like's bodies (pack)
 	rpcAt, rpcEnd int
 	rpcSec        []byte
 	rpcOf         struct {
-		list              uintptr
-		n                 int
+		rest              ref
 		reqFile, respFile bool
 	}
 	rpcCopied int // messages' parts copied (tests)
@@ -440,22 +439,20 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 	// same bodies (the client's record holds its upstream copy's list when the copy's request body is its own:
 	// heldPair.sameRPC): copied rather than encoded again
 	var rpcSec []byte
-	if like != nil && len(ex.RPC) > 0 && len(ex.RPC) == len(likeEx.RPC) && &ex.RPC[0] == &likeEx.RPC[0] &&
-		sameSlice(ex.ReqBody.Data, likeEx.ReqBody.Data) && sameSlice(ex.RespBody.Data, likeEx.RespBody.Data) &&
-		p.rpcOf.list == uintptr(unsafe.Pointer(&ex.RPC[0])) && p.rpcOf.n == len(ex.RPC) &&
-		p.rpcOf.reqFile == reqFile && p.rpcOf.respFile == respFile {
+	if like != nil && p.rpcOf.rest == like.refs[partRest] && len(ex.RPC) > 0 && len(ex.RPC) == len(likeEx.RPC) &&
+		&ex.RPC[0] == &likeEx.RPC[0] && sameSlice(ex.ReqBody.Data, likeEx.ReqBody.Data) &&
+		sameSlice(ex.RespBody.Data, likeEx.RespBody.Data) && p.rpcOf.reqFile == reqFile && p.rpcOf.respFile == respFile {
 		rpcSec = p.rpcSec
 		p.rpcCopied++
 	}
 	p.rest = p.appendRest(p.rest[:0], ex, reqFile, respFile, rpcSec)
-	p.rpcOf.list, p.rpcOf.n = 0, 0
+	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
+	p.rpcOf.rest = ref{} // no record's (its own part is never nil)
 	if like == nil && len(ex.RPC) > 0 {
 		// what a record packed next with this one as its like may copy (the rest's messages: appendRest)
 		p.rpcSec = append(p.rpcSec[:0], p.rest[p.rpcAt:p.rpcEnd]...)
-		p.rpcOf.list, p.rpcOf.n = uintptr(unsafe.Pointer(&ex.RPC[0])), len(ex.RPC)
-		p.rpcOf.reqFile, p.rpcOf.respFile = reqFile, respFile
+		p.rpcOf.rest, p.rpcOf.reqFile, p.rpcOf.respFile = rec.refs[partRest], reqFile, respFile
 	}
-	rec.refs[partRest] = p.put(p.rest, false, nil, false, false)
 	if cap(p.scratch) > 64<<10 {
 		p.scratch = nil // a stranger's one large list does not stay
 	}
@@ -463,7 +460,7 @@ func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, like
 		p.rest = nil
 	}
 	if cap(p.rpcSec) > 64<<10 {
-		p.rpcSec, p.rpcOf.list, p.rpcOf.n = nil, 0, 0
+		p.rpcSec, p.rpcOf.rest = nil, ref{}
 	}
 }
 
