@@ -387,9 +387,11 @@ func packable(ex *Exchange) bool {
 // and the texts of the JSON-RPC messages and events' ids found in it are kept in the record's own part rather than
 // as runs of it, so that the record read without that body (Store.Snapshot) keeps them.
 //
-// like, when not nil, is the record of likeEx packed just before (the upstream copy derived from ex: completePair):
-// a body or header list of ex that is likeEx's — the same slice, so the same bytes — is a reference to like's part
-// (its slab's count taken) rather than encoded, hashed and looked up in the caches again.
+// like, when not nil, is the record of likeEx, already packed (the upstream copy derived from ex: completePair packs
+// it first): a body or header list of ex that is likeEx's — the same slice, so the same bytes — is a reference to
+// like's part (its slab's count taken) rather than encoded, hashed and looked up in the caches again, and ex's
+// JSON-RPC section is copied from like's own part when it was encoded there for the same list (rpcOf names that
+// part, so a record packed in between cannot lend its own).
 func (p *packer) pack(rec *packed, ex *Exchange, fileMin int, like *packed, likeEx *Exchange) {
 	tw, _ := timeword.Split(&ex.Start)
 	rec.loc, _ = startLoc(&ex.Start)
