@@ -65,7 +65,7 @@ func (l *live) sameRequestBody(req *http.Request, b *Body) bool {
 	if rb.Truncated || rb.Size != req.ContentLength || int64(len(rb.Data)) != rb.Size || rb.Data == nil {
 		return false
 	}
-	if br := inMemoryReader(req.Body); br != nil {
+	if br := InMemoryReader(req.Body); br != nil {
 		// the body's bytes where they are (ReadAt moves nothing: the body goes out as it is), no replay
 		if int64(br.Len()) != rb.Size || !sameAt(br, br.Size()-int64(br.Len()), rb.Data) {
 			return false
@@ -101,9 +101,10 @@ var (
 	}{}))
 )
 
-// inMemoryReader returns the *bytes.Reader that body is io.NopCloser of (a request body held in memory, as the
-// proxy and the server's small-body deadline hand it on), or nil.
-func inMemoryReader(body io.ReadCloser) *bytes.Reader {
+// InMemoryReader returns the *bytes.Reader that body is io.NopCloser of (a request body held in memory, as the
+// proxy and the server's small-body deadline hand it on), or nil. The recorder compares such a body with its
+// client's in place; the proxy hands it upstream as it is while nothing has read it.
+func InMemoryReader(body io.ReadCloser) *bytes.Reader {
 	if body == nil {
 		return nil
 	}

@@ -307,13 +307,13 @@ func TestSameRequestBodyInPlace(t *testing.T) {
 		replays = 0
 		var b Body
 		pos := int64(-1)
-		if br := inMemoryReader(tc.r.Body); br != nil {
+		if br := InMemoryReader(tc.r.Body); br != nil {
 			pos = br.Size() - int64(br.Len())
 		}
 		if got := client.sameRequestBody(tc.r, &b); got != tc.same || replays != tc.replays {
 			t.Errorf("%s: same %v after %d replays, want %v after %d", tc.name, got, replays, tc.same, tc.replays)
 		}
-		if br := inMemoryReader(tc.r.Body); br != nil && br.Size()-int64(br.Len()) != pos {
+		if br := InMemoryReader(tc.r.Body); br != nil && br.Size()-int64(br.Len()) != pos {
 			t.Errorf("%s: the body's read position moved", tc.name)
 		}
 		if tc.same && string(b.Data) != sent {

@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -260,16 +259,10 @@ func inMemoryBody(pr *httputil.ProxyRequest) {
 	}
 }
 
-// inMemoryCloser is the type of io.NopCloser around a bytes.Reader (one that net/http knows to be in memory).
-var inMemoryCloser = reflect.TypeOf(io.NopCloser(bytes.NewReader(nil)))
-
 // unreadInMemory reports whether body is io.NopCloser around a bytes.Reader of n bytes that nothing has read yet.
 func unreadInMemory(body io.ReadCloser, n int64) bool {
-	if body == nil || reflect.TypeOf(body) != inMemoryCloser {
-		return false
-	}
-	br, ok := reflect.ValueOf(body).Field(0).Interface().(*bytes.Reader)
-	return ok && br != nil && br.Size() == n && int64(br.Len()) == n
+	br := recorder.InMemoryReader(body)
+	return br != nil && br.Size() == n && int64(br.Len()) == n
 }
 
 type errReader struct{ err error }
