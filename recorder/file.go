@@ -50,9 +50,19 @@ type CaptureFile struct {
 	torn       bool        // a write was cut short: the next one starts a new line
 	closed     bool
 	written    uint64
-	recounted  uint64        // bytes looked at again for their newlines after a write cut short (tests)
-	late       uint64        // appends after Close (not written)
-	rotatedOut uint64        // exchanges deleted with the oldest rotated file
+	recounted  uint64 // bytes looked at again for their newlines after a write cut short (tests)
+	late       uint64 // appends after Close (not written)
+	rotatedOut uint64 // exchanges deleted with the oldest rotated file
+	// The newlines (lines) each file holds, counted as they are written, so that rotation need not read the file it
+	// deletes (CountLines read 256 MiB at every rotation once Keep files existed, on the writer, while Append
+	// waited for room): fileLines is the current file's, rotLines[i] the i-th rotated file's (rotLines[0] unused);
+	// -1 where the file held lines this process did not write (opened non-empty, or left by an earlier run).
+	// The writer's own.
+	fileLines  int64
+	rotLines   []int64
+	fileFrom   int           // where in the buffer being written the current file's bytes begin (write, after a rotation)
+	fileSkip   int64         // lines since fileFrom too big for the bound: in the buffer, not in the file
+	rotatedNow bool          // a rotation came during the write
 	tooBig     uint64        // exchanges whose line alone was larger than MaxSize (not written)
 	bound      int64         // maxPending (tests lower it)
 	busy       func() bool   // a request is on its way (Store.onPath): the gathering goes on (putOffWhile)
@@ -128,6 +138,13 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 		size = st.Size()
 	}
 	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, gather: captureGather, done: make(chan struct{}), gen: 1}
+	c.rotLines = make([]int64, opts.Keep+1)
+	for i := range c.rotLines {
+		c.rotLines[i] = -1 // rotated files of an earlier run: counted when deleted
+	}
+	if size > 0 {
+		c.fileLines = -1
+	}
 	c.work, c.room = sync.NewCond(&c.mu), sync.NewCond(&c.mu)
 	go c.run()
 	return c, nil
@@ -263,6 +280,7 @@ func (c *CaptureFile) run() {
 		}
 		c.written += nl - tooBig
 		c.tooBig += tooBig
+		c.countFileLines(buf[:n], nl-tooBig)
 		if c.torn && n > 0 {
 			c.written-- // the newline that closed the torn line
 			c.torn = false
@@ -347,6 +365,7 @@ func encodeLines(buf []byte, group []*Exchange, bodyMin int, lines bool, spans *
 // Only the writer goroutine calls it; it takes c.mu only to count.
 func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 	c.segs = c.segs[:0]
+	c.fileFrom, c.fileSkip, c.rotatedNow = 0, 0, false
 	for done < len(buf) {
 		rest := buf[done:]
 		if end := bytes.IndexByte(rest, '\n') + 1; end > 0 && int64(end) > c.opts.MaxSize || end == 0 && int64(len(rest)) > c.opts.MaxSize {
@@ -355,6 +374,7 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 				end = len(rest)
 			}
 			tooBig++
+			c.fileSkip++
 			done += end
 			continue
 		}
@@ -364,12 +384,15 @@ func (c *CaptureFile) write(buf []byte) (done int, tooBig uint64, err error) {
 			cut = bytes.LastIndexByte(rest[:max(room, 0)], '\n') + 1
 		}
 		if cut == 0 {
+			c.addFileLines(buf[c.fileFrom:done])
+			c.fileFrom, c.fileSkip, c.rotatedNow = done, 0, true // counted up to here
 			if err := c.rotate(); err == nil {
 				c.retryAt = 0
 			} else {
 				// Lose nothing: write on in the current file, past the bound, and report it (Written, Close); try
 				// again one bound later (a full disk may have room by then).
 				c.retryAt = c.size + c.opts.MaxSize
+				c.forgetLineCounts() // which files hold what is the disk's word now
 				c.mu.Lock()
 				c.setErrLocked(fmt.Errorf("capture file %s: rotation failed, writing on past --capture-max-size: %w", c.path, err))
 				c.mu.Unlock()
@@ -418,7 +441,8 @@ func (c *CaptureFile) rotate() error {
 	if c.opts.Keep > 0 {
 		last = c.rotated(c.opts.Keep)
 	}
-	if n, err := CountLines(last); err == nil {
+	n, err := c.linesOfLast(last)
+	if err == nil {
 		st, _ := os.Stat(last)
 		if err := os.Remove(last); err != nil {
 			return err
@@ -442,8 +466,12 @@ func (c *CaptureFile) rotate() error {
 	if err != nil {
 		return err
 	}
+	if c.opts.Keep > 0 {
+		copy(c.rotLines[2:], c.rotLines[1:c.opts.Keep])
+		c.rotLines[1] = c.fileLines
+	}
 	old := c.f
-	c.f, c.size = f, 0
+	c.f, c.size, c.fileLines = f, 0, 0
 	c.mu.Lock()
 	c.gen++
 	if c.onBodies != nil {
@@ -461,8 +489,56 @@ func (c *CaptureFile) rotate() error {
 	return nil
 }
 
-// CountLines counts the complete lines (exchanges) of a capture file: one about to be deleted by rotation, or
-// one the benchmark's memory group checks.
+// linesOfLast is the number of lines of last, the file rotation deletes (the current one when none is kept): as
+// counted while this process wrote it, or read from it when it held lines of an earlier run.
+func (c *CaptureFile) linesOfLast(last string) (uint64, error) {
+	n := c.fileLines
+	if c.opts.Keep > 0 {
+		n = c.rotLines[c.opts.Keep]
+	}
+	if n < 0 {
+		return CountLines(last)
+	}
+	if _, err := os.Stat(last); err != nil {
+		return 0, err // none to delete yet
+	}
+	return uint64(n), nil
+}
+
+// forgetLineCounts makes every file's count unknown (a rotation failed half-way): rotation counts them by reading.
+func (c *CaptureFile) forgetLineCounts() {
+	c.fileLines = -1
+	for i := range c.rotLines {
+		c.rotLines[i] = -1
+	}
+}
+
+// addFileLines adds the newlines of b, written to the current file, to its count (a rotation is next: b is at most
+// the one buffer being written, once a rotation).
+func (c *CaptureFile) addFileLines(b []byte) {
+	if c.fileLines >= 0 {
+		c.fileLines += int64(bytes.Count(b, []byte{'\n'})) - c.fileSkip
+	}
+}
+
+// countFileLines counts the lines of a write's buffer that went to the current file: nl, the newlines it wrote,
+// when no rotation was tried during it, or else those after the last one, counted in written.
+// Lines too big for the bound (skipped whole, not written) are not counted (fileSkip).
+func (c *CaptureFile) countFileLines(written []byte, nl uint64) {
+	if c.fileLines < 0 {
+		return
+	}
+	if !c.rotatedNow {
+		c.fileLines += int64(nl)
+		return
+	}
+	if c.fileFrom < len(written) {
+		c.addFileLines(written[c.fileFrom:])
+	}
+}
+
+// CountLines counts the complete lines (exchanges) of a capture file: one about to be deleted by rotation when it
+// held lines of an earlier run, or one the benchmark's memory group checks.
 func CountLines(path string) (uint64, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -216,3 +216,53 @@ func TestCaptureFileRotationRetried(t *testing.T) {
 		t.Errorf("%d exchanges in the files, %d dropped, %d appended", total, rotatedOut+tooBig, n)
 	}
 }
+
+// Rotation counts the lines of the file it deletes as they were written rather than reading the file again (256 MiB
+// at every rotation once Keep files exist, on the writer, while appends wait for room): a deleted file's lines are
+// the ones this process wrote into it, whatever else the file came to hold; a rotated file left by an earlier run
+// is counted by reading it.
+func TestCaptureFileRotationCountsWithoutReading(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "capture.jsonl")
+	// an earlier run's oldest rotated file: 3 lines, read when it is deleted
+	if err := os.WriteFile(filepath.Join(dir, "capture.2.jsonl"), []byte("{}\n{}\n{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const maxSize = 8 << 10
+	c, err := OpenCaptureWith(path, CaptureOptions{MaxSize: maxSize, Keep: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total = 400
+	for i := range total {
+		c.Append(sampleExchange(uint64(i + 1)))
+		if i%40 == 39 {
+			waitWritten(t, c, uint64(i+1)) // the writer idle: the files stay where they are
+			// lines nobody wrote through c, in the files rotation will delete: not counted as exchanges of c's
+			for _, p := range c.RotatedPaths() {
+				f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteString("\n\n\n\n\n")
+				f.Close()
+			}
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotatedOut, _ := c.Dropped()
+	var kept uint64
+	for _, p := range append([]string{c.Path()}, c.RotatedPaths()...) {
+		res, err := LoadCapture(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept += uint64(len(res.Exchanges))
+	}
+	if rotatedOut != total-kept+3 {
+		t.Errorf("rotated out %d, want %d (%d written, %d kept, 3 of the earlier run's)", rotatedOut, total-kept+3, total, kept)
+	}
+}
+
