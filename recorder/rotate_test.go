@@ -265,4 +265,3 @@ func TestCaptureFileRotationCountsWithoutReading(t *testing.T) {
 		t.Errorf("rotated out %d, want %d (%d written, %d kept, 3 of the earlier run's)", rotatedOut, total-kept+3, total, kept)
 	}
 }
-
