@@ -55,9 +55,10 @@ type CaptureFile struct {
 	rotatedOut uint64 // exchanges deleted with the oldest rotated file
 	// The newlines (lines) each file holds, counted as they are written, so that rotation need not read the file it
 	// deletes (CountLines read 256 MiB at every rotation once Keep files existed, on the writer, while Append
-	// waited for room): fileLines is the current file's, rotLines[i] the i-th rotated file's (rotLines[0] unused);
-	// -1 where the file held lines this process did not write (opened non-empty, or left by an earlier run).
-	// The writer's own.
+	// waited for room): fileLines is the current file's, rotLines[i-1] the i-th rotated file's; -1 where the file
+	// held lines this process did not write (opened non-empty, or left by an earlier run), as is every rotated file
+	// beyond len(rotLines) (it grows by one at each rotation up to Keep: --capture-keep has no upper bound, and a
+	// slice of Keep counts made at open was 8 GiB for a Keep of 2^30, a panic for math.MaxInt). The writer's own.
 	fileLines  int64
 	rotLines   []int64
 	fileFrom   int           // where in the buffer being written the current file's bytes begin (write, after a rotation)
@@ -138,10 +139,6 @@ func OpenCaptureWith(path string, opts CaptureOptions) (*CaptureFile, error) {
 		size = st.Size()
 	}
 	c := &CaptureFile{path: path, f: f, opts: opts, size: size, bound: maxPending, gather: captureGather, done: make(chan struct{}), gen: 1}
-	c.rotLines = make([]int64, opts.Keep+1)
-	for i := range c.rotLines {
-		c.rotLines[i] = -1 // rotated files of an earlier run: counted when deleted
-	}
 	if size > 0 {
 		c.fileLines = -1
 	}
@@ -467,8 +464,11 @@ func (c *CaptureFile) rotate() error {
 		return err
 	}
 	if c.opts.Keep > 0 {
-		copy(c.rotLines[2:], c.rotLines[1:c.opts.Keep])
-		c.rotLines[1] = c.fileLines
+		if len(c.rotLines) < c.opts.Keep {
+			c.rotLines = append(c.rotLines, -1)
+		}
+		copy(c.rotLines[1:], c.rotLines[:len(c.rotLines)-1])
+		c.rotLines[0] = c.fileLines
 	}
 	old := c.f
 	c.f, c.size, c.fileLines = f, 0, 0
@@ -494,7 +494,10 @@ func (c *CaptureFile) rotate() error {
 func (c *CaptureFile) linesOfLast(last string) (uint64, error) {
 	n := c.fileLines
 	if c.opts.Keep > 0 {
-		n = c.rotLines[c.opts.Keep]
+		n = -1 // a file of an earlier run
+		if c.opts.Keep <= len(c.rotLines) {
+			n = c.rotLines[c.opts.Keep-1]
+		}
 	}
 	if n < 0 {
 		return CountLines(last)
@@ -508,9 +511,7 @@ func (c *CaptureFile) linesOfLast(last string) (uint64, error) {
 // forgetLineCounts makes every file's count unknown (a rotation failed half-way): rotation counts them by reading.
 func (c *CaptureFile) forgetLineCounts() {
 	c.fileLines = -1
-	for i := range c.rotLines {
-		c.rotLines[i] = -1
-	}
+	c.rotLines = c.rotLines[:0]
 }
 
 // addFileLines adds the newlines of b, written to the current file, to its count (a rotation is next: b is at most

@@ -3,9 +3,11 @@ package recorder
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"syscall"
 	"testing"
 )
@@ -67,10 +69,10 @@ func TestCaptureFileRotationCountsDifferential(t *testing.T) {
 						t.Fatalf("%s: current file: counted %d, the file holds %d (%v)", when, c.fileLines, n, err)
 					}
 				}
-				for i := 1; i < len(c.rotLines); i++ {
-					if c.rotLines[i] >= 0 {
-						if n, err := CountLines(c.rotated(i)); err != nil || int64(n) != c.rotLines[i] {
-							t.Fatalf("%s: rotated file %d: counted %d, the file holds %d (%v)", when, i, c.rotLines[i], n, err)
+				for i, want := range c.rotLines {
+					if want >= 0 {
+						if n, err := CountLines(c.rotated(i + 1)); err != nil || int64(n) != want {
+							t.Fatalf("%s: rotated file %d: counted %d, the file holds %d (%v)", when, i+1, want, n, err)
 						}
 					}
 				}
@@ -140,4 +142,40 @@ func TestCaptureFileRotationCountsDifferential(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Opening a capture costs nothing in proportion to Keep (--capture-keep has no upper bound): rotation's counts grow
+// with the rotations, not with Keep. A slice of Keep+1 counts made at open was 8 MiB for a Keep of 2^20 (8 GiB for
+// 2^30) and a panic (makeslice) for math.MaxInt.
+func TestCaptureFileOpenWithLargeKeep(t *testing.T) {
+	dir := t.TempDir()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	c, err := OpenCaptureWith(filepath.Join(dir, "a.jsonl"), CaptureOptions{Keep: 1 << 20})
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
+		t.Errorf("opening a capture with Keep 2^20 allocated %d bytes", grew)
+	}
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				t.Errorf("opening a capture with Keep math.MaxInt: panic %v", r)
+			}
+		}()
+		c, err := OpenCaptureWith(filepath.Join(dir, "b.jsonl"), CaptureOptions{Keep: math.MaxInt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Append(sampleExchange(1))
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+		if w, _ := c.Written(); w != 1 {
+			t.Errorf("written %d, want 1", w)
+		}
+	}()
 }
