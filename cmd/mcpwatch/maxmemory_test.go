@@ -35,3 +35,14 @@ func TestMaxMemoryFlag(t *testing.T) {
 		})
 	}
 }
+
+// --capture-keep and --capture-max-size have an upper bound too: a rotation renames every kept file (math.MaxInt
+// of them never ends), and a size in MiB is shifted into bytes.
+func TestCaptureBoundsFlags(t *testing.T) {
+	for _, bad := range [][]string{{"--capture-keep", "1001"}, {"--capture-keep", "9223372036854775807"}, {"--capture-max-size", "1048577"}} {
+		code, _, errText := runCmd(t, append([]string{"serve", "--no-tui", "--addr", "127.0.0.1:0", "--ephemeral", "--no-auth"}, bad...)...)
+		if code != 2 || !strings.Contains(errText, "at most") {
+			t.Errorf("%v: exit %d:\n%s", bad, code, errText)
+		}
+	}
+}

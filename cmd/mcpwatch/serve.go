@@ -152,6 +152,13 @@ func (f *serveFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&f.requireScopes, "require-scope", "a `scope` tokens must carry at /mcp and /sse (repeatable or comma-separated): named in the 401 challenge's scope parameter, granted when a client asks for no scope, 403 insufficient_scope without it")
 }
 
+// The largest --capture-max-size and --capture-keep: a rotation renames every kept file, and a size in MiB is
+// shifted into bytes (1 TiB a file, 1,000 files).
+const (
+	maxCaptureMaxMiB = 1 << 20
+	maxCaptureKeep   = 1000
+)
+
 // checkCommon reports flag combinations that make no sense.
 func (f *serveFlags) checkCommon() error {
 	if f.tunnel && f.publicURL != "" {
@@ -162,6 +169,9 @@ func (f *serveFlags) checkCommon() error {
 	}
 	if f.captureMaxMiB < 1 || f.captureKeep < 0 {
 		return fmt.Errorf("--capture-max-size must be at least 1 (MiB) and --capture-keep at least 0")
+	}
+	if f.captureMaxMiB > maxCaptureMaxMiB || f.captureKeep > maxCaptureKeep {
+		return fmt.Errorf("--capture-max-size must be at most %d (MiB) and --capture-keep at most %d", maxCaptureMaxMiB, maxCaptureKeep)
 	}
 	if f.maxMemoryMiB < 1 {
 		return fmt.Errorf("--max-memory must be at least 1 (MiB)")
