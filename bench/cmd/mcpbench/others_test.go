@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
+	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,7 +45,7 @@ func TestCPUBusyAndOthers(t *testing.T) {
 		for t0 := time.Now(); time.Since(t0) < 100*time.Millisecond; {
 		}
 		busy := cpuBusy([]int{c}) - b0
-		onLoad, _ := ot.stop()
+		onLoad := ot.stop().onLoad
 		t.Logf("CPU %d busy %s over 100 ms of spinning; others used %s of it", c, busy, onLoad)
 		lastOthers = onLoad
 		done <- busy
@@ -79,5 +82,93 @@ func TestMachineOthers(t *testing.T) {
 	b.Runs[0].Others, a.Runs[0].Others = 0, 0
 	if got := machineOthers(g); got != "" {
 		t.Errorf("not measured: %q", got)
+	}
+}
+
+// cpuBusy and cpuSteal read their columns of the chosen CPUs' lines: busy is user, nice, system, irq and softirq
+// (not idle, iowait or steal), steal the eighth column alone.
+func TestCPUBusyAndStealColumns(t *testing.T) {
+	path := t.TempDir() + "/stat"
+	const stat = "cpu  1000 1000 1000 1000 1000 1000 1000 1000 0 0\n" +
+		"cpu0 1 2 3 400 500 6 7 800 0 0\n" +
+		"cpu1 10 20 30 4000 5000 60 70 8000 0 0\n" +
+		"intr 123\n"
+	if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer func(p string) { procStat = p }(procStat)
+	procStat = path
+	tick := 10 * time.Millisecond
+	for _, c := range []struct {
+		cpus        []int
+		busy, steal time.Duration
+	}{
+		{[]int{0}, 19 * tick, 800 * tick},
+		{[]int{1}, 190 * tick, 8000 * tick},
+		{[]int{0, 1}, 209 * tick, 8800 * tick},
+		{[]int{2}, 0, 0},
+		{nil, 0, 0},
+	} {
+		if got := cpuBusy(c.cpus); got != c.busy {
+			t.Errorf("cpuBusy(%v) = %s, want %s", c.cpus, got, c.busy)
+		}
+		if got := cpuSteal(c.cpus); got != c.steal {
+			t.Errorf("cpuSteal(%v) = %s, want %s", c.cpus, got, c.steal)
+		}
+	}
+}
+
+// A throughput round from whose servers the hypervisor took more than --max-steal is run again, 3 times at most,
+// and only its last attempt is kept; the decision looks at steal alone, never at what the targets measured.
+func TestRunTurnsRunsAStolenRoundAgain(t *testing.T) {
+	defer func(f func(context.Context, *options, *target, int, loadgen.Config) measurement) { runTurn = f }(runTurn)
+	mk := func() *group {
+		return &group{Key: "proxy", Targets: []*target{{Key: "a"}, {Key: "b"}}}
+	}
+	for _, c := range []struct {
+		name       string
+		maxSteal   float64
+		steal      []time.Duration // of each attempt's every turn, per 100 ms of wall
+		attempts   int
+		runAgain   int
+		stolenKept int
+	}{
+		{"quiet", 5, []time.Duration{0}, 1, 0, 0},
+		{"at the bound", 5, []time.Duration{5 * time.Millisecond}, 1, 0, 0},
+		{"one stolen attempt", 5, []time.Duration{30 * time.Millisecond, time.Millisecond}, 2, 1, 0},
+		{"always stolen", 5, []time.Duration{30 * time.Millisecond}, 4, 3, 1},
+		{"never run again", 0, []time.Duration{30 * time.Millisecond}, 1, 0, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := mk()
+			o := &options{turns: 2, rounds: 1, maxSteal: c.maxSteal, duration: time.Second}
+			calls := 0
+			runTurn = func(_ context.Context, _ *options, tg *target, _ int, _ loadgen.Config) measurement {
+				attempt := calls / 4 // two targets, two turns
+				calls++
+				steal := c.steal[min(attempt, len(c.steal)-1)]
+				return measurement{Wall: 100 * time.Millisecond, Steal: steal, CPU: time.Duration(attempt+1) * time.Millisecond,
+					Result: &loadgen.Result{Ops: uint64(10 * (attempt + 1)), Completed: uint64(10 * (attempt + 1))}}
+			}
+			runTurns(context.Background(), o, g, 0)
+			if calls != 4*c.attempts {
+				t.Errorf("%d turns run, want %d (%d attempts)", calls, 4*c.attempts, c.attempts)
+			}
+			if g.RunAgain != c.runAgain || g.StolenKept != c.stolenKept {
+				t.Errorf("run again %d, kept stolen %d; want %d, %d", g.RunAgain, g.StolenKept, c.runAgain, c.stolenKept)
+			}
+			for _, x := range g.Targets {
+				if len(x.Runs) != 1 {
+					t.Fatalf("%s: %d runs, want 1", x.Key, len(x.Runs))
+				}
+				// the last attempt's two turns, combined
+				if got, want := x.Runs[0].CPU, 2*time.Duration(c.attempts)*time.Millisecond; got != want {
+					t.Errorf("%s: CPU %s, want %s (the last attempt's turns only)", x.Key, got, want)
+				}
+			}
+			if s := machineOthers(g); c.runAgain > 0 && !strings.Contains(s, fmt.Sprintf("%d round(s) run again", c.runAgain)) {
+				t.Errorf("harness check %q does not say that %d rounds were run again", s, c.runAgain)
+			}
+		})
 	}
 }

@@ -223,14 +223,25 @@ func (p *proc) cpuTime() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
-// cpuBusy is the time the CPUs in cpus have spent busy since boot, all processes together: user, nice, system,
-// irq, softirq and steal of their lines in /proc/stat (clock ticks of 1/100 s); 0 when it cannot be read (not
-// Linux) or cpus is empty.
-func cpuBusy(cpus []int) time.Duration {
+// cpuBusy is the time the CPUs in cpus have spent busy since boot, all processes together: user, nice, system, irq
+// and softirq of their lines in /proc/stat (clock ticks of 1/100 s); 0 when it cannot be read (not Linux) or cpus
+// is empty. The time the hypervisor took from them is not in it: cpuSteal.
+func cpuBusy(cpus []int) time.Duration { return cpuTicks(cpus, 1, 2, 3, 6, 7) }
+
+// cpuSteal is the time the CPUs in cpus have spent since boot waiting for the hypervisor while they had work (steal,
+// the eighth column of their lines in /proc/stat): on a virtual machine whose host is busy, a server's CPU runs
+// another guest's work part of the time, and what a window measures is then the host's load as much as the server.
+func cpuSteal(cpus []int) time.Duration { return cpuTicks(cpus, 8) }
+
+// procStat is the file cpuTicks reads (tests point it at their own).
+var procStat = "/proc/stat"
+
+// cpuTicks adds up the given columns (1: user ... 8: steal) of the lines of the CPUs in cpus in /proc/stat.
+func cpuTicks(cpus []int, cols ...int) time.Duration {
 	if len(cpus) == 0 {
 		return 0
 	}
-	b, err := os.ReadFile("/proc/stat")
+	b, err := os.ReadFile(procStat)
 	if err != nil {
 		return 0
 	}
@@ -244,7 +255,7 @@ func cpuBusy(cpus []int) time.Duration {
 		if err != nil || !slices.Contains(cpus, n) {
 			continue
 		}
-		for _, i := range []int{1, 2, 3, 6, 7, 8} { // user nice system (idle iowait) irq softirq steal
+		for _, i := range cols {
 			v, _ := strconv.ParseInt(f[i], 10, 64)
 			ticks += v
 		}
@@ -276,18 +287,27 @@ func cpuSet(list string) []int {
 
 // others measures, over a run, the CPU time that processes other than this run's used on the load generator's
 // CPUs and on the servers' CPUs (a busy machine: another build or test there), from /proc/stat: each set's busy
-// time less what this driver (on the load generator's CPUs) and the run's servers (on the servers' CPUs) used.
-// Either is 0 when that side is not pinned (its CPUs are not its own).
+// time less what this driver (on the load generator's CPUs) and the run's servers (on the servers' CPUs) used;
+// and the time the hypervisor took from each set (steal). Each is 0 when that side is not pinned (its CPUs are not
+// its own).
 type others struct {
-	load, servers []int
-	procs         []*proc
-	busyL, busyS  time.Duration
-	self, srv     time.Duration
+	load, servers  []int
+	procs          []*proc
+	busyL, busyS   time.Duration
+	stealL, stealS time.Duration
+	self, srv      time.Duration
+}
+
+// machineUse is what others measured over a run.
+type machineUse struct {
+	onLoad, onServers       time.Duration // other processes' CPU time
+	stealLoad, stealServers time.Duration // the hypervisor's
 }
 
 func startOthers(procs []*proc) *others {
 	o := &others{load: cpuSet(loadCPUs), servers: cpuSet(serverCPUs), procs: procs}
 	o.busyL, o.busyS, o.self, o.srv = cpuBusy(o.load), cpuBusy(o.servers), selfCPU(), o.serversCPU()
+	o.stealL, o.stealS = cpuSteal(o.load), cpuSteal(o.servers)
 	return o
 }
 
@@ -299,15 +319,19 @@ func (o *others) serversCPU() time.Duration {
 	return sum
 }
 
-// stop returns the CPU time other processes used on the load generator's CPUs and on the servers' since start.
-func (o *others) stop() (onLoad, onServers time.Duration) {
+// stop returns what other processes and the hypervisor took of the load generator's CPUs and of the servers' since
+// start.
+func (o *others) stop() machineUse {
+	var u machineUse
 	if len(o.load) > 0 {
-		onLoad = max(cpuBusy(o.load)-o.busyL-(selfCPU()-o.self), 0)
+		u.onLoad = max(cpuBusy(o.load)-o.busyL-(selfCPU()-o.self), 0)
+		u.stealLoad = max(cpuSteal(o.load)-o.stealL, 0)
 	}
 	if len(o.servers) > 0 {
-		onServers = max(cpuBusy(o.servers)-o.busyS-(o.serversCPU()-o.srv), 0)
+		u.onServers = max(cpuBusy(o.servers)-o.busyS-(o.serversCPU()-o.srv), 0)
+		u.stealServers = max(cpuSteal(o.servers)-o.stealS, 0)
 	}
-	return onLoad, onServers
+	return u
 }
 
 // ownBinary copies the binary at self to dir/name, for a peer that must not run this binary's own file. Processes

@@ -436,8 +436,8 @@ func printReport(w io.Writer, rep *report, o *options) {
 			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		} else {
-			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | other processes on the servers' CPU | peak RSS | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | other processes on the servers' CPU | taken by the hypervisor (steal) | peak RSS | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
 		}
 		for _, x := range g.Targets {
 			if x.Skip != "" {
@@ -478,7 +478,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
 				continue
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), othersShare(x), mib(x.Peak), errs)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), othersShare(x), stealShareOf(x), mib(x.Peak), errs)
 		}
 	}
 	if r := rep.TUI; r != nil && r.Err != "" && len(r.Benches) > 0 {
@@ -504,10 +504,21 @@ func isFrameBench(name string) bool {
 // runs, as a share of their wall time: the median over the rounds, and the worst. A round in which others used
 // much of it measured the machine as much as the server.
 func othersShare(t *target) string {
+	return medianWorst(t, func(m measurement) time.Duration { return m.Others })
+}
+
+// stealShareOf is, in the same way, how much of a CPU the hypervisor took from the servers' CPUs during a target's
+// runs (measurement.Steal).
+func stealShareOf(t *target) string {
+	return medianWorst(t, func(m measurement) time.Duration { return m.Steal })
+}
+
+// medianWorst is the median and the worst over t's runs of what of returns as a share of the run's wall time.
+func medianWorst(t *target, of func(measurement) time.Duration) string {
 	var xs []float64
 	for _, m := range t.Runs {
 		if m.Wall > 0 {
-			xs = append(xs, 100*float64(m.Others)/float64(m.Wall))
+			xs = append(xs, percentOf(of(m), m.Wall))
 		}
 	}
 	s := statOf(xs)
@@ -654,19 +665,29 @@ func headroomRow(w io.Writer, rep *report, row func(n, what, ratio, target, met,
 // (othersShare, over all its targets' runs): a quiet machine's runs measure the servers; a busy one's measure it
 // too. Empty when not measured (servers not pinned, or a report written before it was).
 func machineOthers(g *group) string {
-	var xs []float64
+	var xs, st []float64
 	for _, x := range g.Targets {
 		for _, m := range x.Runs {
 			if m.Wall > 0 && m.Result != nil {
-				xs = append(xs, 100*float64(m.Others)/float64(m.Wall))
+				xs = append(xs, percentOf(m.Others, m.Wall))
+				st = append(st, percentOf(m.Steal, m.Wall))
 			}
 		}
 	}
-	s := statOf(xs)
-	if s.n == 0 || s.hi == 0 {
-		return ""
+	var out string
+	if s := statOf(xs); s.n > 0 && s.hi > 0 {
+		out = fmt.Sprintf("; other processes used %.0f%% of the servers' CPU during a run (median; worst %.0f%%)", s.med, s.hi)
 	}
-	return fmt.Sprintf("; other processes used %.0f%% of the servers' CPU during a run (median; worst %.0f%%)", s.med, s.hi)
+	if s := statOf(st); s.n > 0 && s.hi > 0 {
+		out += fmt.Sprintf("; the hypervisor took %.0f%% of it (steal: median; worst %.0f%%)", s.med, s.hi)
+	}
+	if g.RunAgain > 0 {
+		out += fmt.Sprintf("; %d round(s) run again because the hypervisor took more than --max-steal of it", g.RunAgain)
+	}
+	if g.StolenKept > 0 {
+		out += fmt.Sprintf("; **%d round(s) kept although it did, in every attempt**", g.StolenKept)
+	}
+	return out
 }
 
 // storeCapacityRow is issue 18's "at least 10× more exchanges than today in the same bytes", measured where it is
