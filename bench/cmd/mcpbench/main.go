@@ -16,9 +16,9 @@
 // alternate the targets (rotating their order), and within a round the targets take turns (--turns: each
 // target's window split in that many, runTurns), so that a noisy machine hurts each alike; a target's throughput
 // in a round is its turns' operations over their windows together, and ratios are the median of the per-round
-// ratios, with their range. Each long-lived process serves one unmeasured window before the first round. A
-// throughput round from whose servers the hypervisor took more than --max-steal percent of the CPU (steal, on a
-// virtual machine with a busy host) is run again (runTurns).
+// ratios, with their range. Each long-lived process serves one unmeasured window before the first round. A round
+// from whose servers the hypervisor took more than --max-steal percent of the CPU (steal, on a virtual machine with
+// a busy host) is run again (runAgainWhileStolen).
 //
 // The servers run pinned to one set of CPUs and the load generator to another (pin.go; on 2 CPUs: servers on CPU 0,
 // the load generator on CPU 1), and the plain net/http handler's row shows how far the load generator can go: it
@@ -73,7 +73,7 @@ func run(args []string) error {
 	fs.StringVar(&o.jsonOut, "json", "", "also write every measurement to this `file` (JSON)")
 	fs.Float64Var(&o.latencyRate, "latency-rate", 1000, "latency group: tools/calls per `second` in all, paced and interleaved over its four targets (each gets a quarter: far below every proxy's throughput, so that latency is not queueing)")
 	fs.DurationVar(&o.latencyDuration, "latency-duration", 5*time.Second, "latency group: measured window per round (all its targets at once)")
-	fs.Float64Var(&o.maxSteal, "max-steal", 5, "throughput groups: run a round again (3 times at most) when the hypervisor took more than this `percent` of the servers' CPU time during it (steal, /proc/stat: a virtual machine's busy host); 0: never")
+	fs.Float64Var(&o.maxSteal, "max-steal", 5, "run a round again (3 times at most) when the hypervisor took more than this `percent` of the servers' CPU time during it (steal, /proc/stat: a virtual machine's busy host; the latency group's rounds also for the load generator's); 0: never")
 	fs.Int64Var(&o.memoryExchanges, "memory-exchanges", 1_000_000, "memory group: `exchanges` mcpwatch proxy records before its peak RSS is read (tools/calls, each recorded twice: the client's and the upstream's; 0: skip)")
 	defServer, defLoad := cpuSplit()
 	fs.StringVar(&o.serverCPUs, "server-cpus", defServer, "pin every server under measurement to these `cpus` (taskset list; none: not pinned)")

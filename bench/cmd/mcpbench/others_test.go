@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -168,6 +170,104 @@ func TestRunTurnsRunsAStolenRoundAgain(t *testing.T) {
 			}
 			if s := machineOthers(g); c.runAgain > 0 && !strings.Contains(s, fmt.Sprintf("%d round(s) run again", c.runAgain)) {
 				t.Errorf("harness check %q does not say that %d rounds were run again", s, c.runAgain)
+			}
+		})
+	}
+}
+
+// The paced group's rounds and the first-event group's are run again for steal as the throughput groups' are: the
+// paced group's for steal on the servers' CPUs or on the load generator's (it sends the calls late), the first-event
+// group's for the servers' only. Only the last attempt is kept. The steal is a /proc/stat of the test's own, raised
+// by each attempt of the fake window.
+func TestPacedAndStreamRoundsRunAgainForSteal(t *testing.T) {
+	stat := t.TempDir() + "/stat"
+	var steal0, steal1 int
+	write := func() {
+		t.Helper()
+		b := fmt.Sprintf("cpu  0 0 0 0 0 0 0 0 0 0\ncpu0 10 0 10 100 0 0 0 %d 0 0\ncpu1 10 0 10 100 0 0 0 %d 0 0\n", steal0, steal1)
+		if err := os.WriteFile(stat, []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write()
+	defer func(p, s, l string) { procStat, serverCPUs, loadCPUs = p, s, l }(procStat, serverCPUs, loadCPUs)
+	procStat, serverCPUs, loadCPUs = stat, "0", "1"
+	cmd := exec.Command("sleep", "60")
+	if err := cmd.Start(); err != nil {
+		t.Skip("no sleep command:", err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	p := &proc{name: "idle", cmd: cmd}
+	defer func(rp func(context.Context, loadgen.Config, []string) ([]*loadgen.Result, error),
+		fe func(context.Context, []string, http.Header, int, bool, int) ([]loadgen.Latency, error)) {
+		runPaced, firstEvents = rp, fe
+	}(runPaced, firstEvents)
+
+	type ticks struct{ servers, load int } // stolen during each attempt
+	for _, c := range []struct {
+		name     string
+		stream   bool
+		stolen   []ticks
+		attempts int
+	}{
+		{"paced, quiet", false, []ticks{{0, 0}}, 1},
+		{"paced, servers' steal once", false, []ticks{{5, 0}, {0, 0}}, 2},
+		{"paced, the load generator's steal once", false, []ticks{{0, 5}, {0, 0}}, 2},
+		{"paced, always", false, []ticks{{5, 5}}, 4},
+		{"stream, quiet", true, []ticks{{0, 0}}, 1},
+		{"stream, servers' steal twice", true, []ticks{{5, 0}, {5, 0}, {0, 0}}, 3},
+		{"stream, the load generator's steal: kept", true, []ticks{{0, 5}}, 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := &group{Key: "g", Paced: 1000, Targets: []*target{{Key: "a", proc: p}, {Key: "b", proc: p}}}
+			attempts := 0
+			steal := func() int {
+				s := c.stolen[min(attempts, len(c.stolen)-1)]
+				steal0, steal1 = steal0+s.servers, steal1+s.load
+				write()
+				attempts++
+				return attempts
+			}
+			runPaced = func(_ context.Context, _ loadgen.Config, urls []string) ([]*loadgen.Result, error) {
+				n := steal()
+				var rs []*loadgen.Result
+				for range urls {
+					rs = append(rs, &loadgen.Result{Ops: uint64(n), Paced: &loadgen.Paced{Scheduled: 10}})
+				}
+				return rs, nil
+			}
+			firstEvents = func(_ context.Context, urls []string, _ http.Header, _ int, warm bool, _ int) ([]loadgen.Latency, error) {
+				n := 0
+				if warm {
+					n = steal()
+				}
+				ls := make([]loadgen.Latency, len(urls))
+				for i := range ls {
+					ls[i].N = n
+				}
+				return ls, nil
+			}
+			o := &options{rounds: 1, maxSteal: 5}
+			if c.stream {
+				g.Paced, g.Streams = 0, true
+				runStreams(context.Background(), o, g, 0)
+			} else {
+				runInterleaved(context.Background(), o, g, 0)
+			}
+			if attempts != c.attempts {
+				t.Errorf("%d attempts, want %d", attempts, c.attempts)
+			}
+			if g.RunAgain != min(c.attempts-1, maxRunAgain) {
+				t.Errorf("RunAgain %d, want %d", g.RunAgain, c.attempts-1)
+			}
+			for _, x := range g.Targets {
+				if len(x.Runs) != 1 {
+					t.Fatalf("%s: %d runs, want 1", x.Key, len(x.Runs))
+				}
+				m := x.Runs[0]
+				if c.stream && (m.First == nil || m.First.N != attempts) || !c.stream && (m.Result == nil || m.Result.Ops != uint64(attempts)) {
+					t.Errorf("%s: not the last attempt's measurement (%+v)", x.Key, m)
+				}
 			}
 		})
 	}

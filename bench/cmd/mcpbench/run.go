@@ -391,7 +391,7 @@ func bench(o *options) error {
 	for round := range o.rounds {
 		for _, g := range rep.Groups {
 			if g.Paced > 0 {
-				runInterleaved(ctx, g, round)
+				runInterleaved(ctx, o, g, round)
 				continue
 			}
 			if g.Streams {
@@ -510,9 +510,8 @@ func prime(ctx context.Context, o *options, g *group) {
 // alone, never on what its targets measured.
 func runTurns(ctx context.Context, o *options, g *group, round int) {
 	var parts map[*target][]measurement
-	for attempt := 0; ; attempt++ {
+	runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
 		parts = map[*target][]measurement{}
-		var steal, wall time.Duration
 		for _, t := range turnOrder(g.Targets, round, o.turns) {
 			cfg := t.cfg
 			if t.fresh == nil {
@@ -522,18 +521,8 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 			steal, wall = steal+m.Steal, wall+m.Wall
 			parts[t] = append(parts[t], m)
 		}
-		share := percentOf(steal, wall)
-		if o.maxSteal <= 0 || share <= o.maxSteal || ctx.Err() != nil {
-			break
-		}
-		if attempt == maxRunAgain {
-			g.StolenKept++
-			logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
-			break
-		}
-		g.RunAgain++
-		logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
-	}
+		return steal, wall
+	})
 	for _, t := range rotate(g.Targets, round) {
 		if len(parts[t]) == 0 {
 			continue
@@ -541,6 +530,26 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 		m := combine(parts[t])
 		t.Runs = append(t.Runs, m)
 		logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
+	}
+}
+
+// runAgainWhileStolen runs attempt, one attempt at a round of g, again while the hypervisor took more than
+// o.maxSteal percent of the time it measured (attempt returns the steal and the wall time, its turns' together),
+// maxRunAgain times at most; the caller keeps what the last attempt measured. It counts the rounds run again
+// (g.RunAgain) and those kept although every attempt had as much stolen (g.StolenKept).
+func runAgainWhileStolen(ctx context.Context, o *options, g *group, round int, attempt func() (steal, wall time.Duration)) {
+	for n := 0; ; n++ {
+		share := percentOf(attempt())
+		if o.maxSteal <= 0 || share <= o.maxSteal || ctx.Err() != nil {
+			return
+		}
+		if n == maxRunAgain {
+			g.StolenKept++
+			logf("round %d/%d of %s: the hypervisor took %.0f%% of a CPU (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
+			return
+		}
+		g.RunAgain++
+		logf("round %d/%d of %s: the hypervisor took %.0f%% of a CPU (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
 	}
 }
 
@@ -657,8 +666,10 @@ func runTarget(ctx context.Context, o *options, t *target, round int, cfg loadge
 
 // runInterleaved runs one round of a paced group: all its targets in one paced run, interleaved on one schedule
 // (loadgen.RunPaced), so that whatever disturbs the machine disturbs each alike. A process that serves more than
-// one target (the plain upstream: direct, and behind every proxy) has no CPU time per call of its own.
-func runInterleaved(ctx context.Context, g *group, round int) {
+// one target (the plain upstream: direct, and behind every proxy) has no CPU time per call of its own. A round with
+// more than o.maxSteal percent stolen from the servers' CPUs or the load generator's is run again
+// (runAgainWhileStolen).
+func runInterleaved(ctx context.Context, o *options, g *group, round int) {
 	var ts []*target
 	uses := map[*proc]int{}
 	for _, t := range rotate(g.Targets, round) {
@@ -677,37 +688,54 @@ func runInterleaved(ctx context.Context, g *group, round int) {
 	for i, t := range ts {
 		urls[i] = t.cfg.URL
 	}
-	w := openWindow(uses)
-	rs, err := loadgen.RunPaced(ctx, ts[0].cfg, urls)
-	load, use, wall := w.close()
+	var ms []measurement
+	// steal on the load generator's CPUs counts too: it sends the calls late, which the group's check counts
+	runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
+		w := openWindow(uses)
+		rs, err := runPaced(ctx, ts[0].cfg, urls)
+		load, use, wall := w.close()
+		ms = ms[:0]
+		for i, t := range ts {
+			m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
+			m.setMachine(use)
+			switch {
+			case err != nil:
+				m.Err = err.Error()
+			case rs[i].Errors > 0:
+				m.Err = fmt.Sprintf("%d errors: %v", rs[i].Errors, rs[i].Samples)
+			case rs[i].Paced.Missed > 0 || rs[i].Paced.Scheduled == 0:
+				// Calls never sent have no latency: the run measured less than its window. Calls sent late count
+				// their lateness in their latency (timed from the schedule): such a run stays, and the harness
+				// check of its group says that the rate was not kept.
+				m.Err = "the rate was not kept: " + rs[i].Paced.NotKept
+			}
+			if rs != nil {
+				m.Result = rs[i]
+			}
+			ms = append(ms, m)
+		}
+		return max(use.stealServers, use.stealLoad), wall
+	})
 	for i, t := range ts {
-		m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
-		m.setMachine(use)
-		switch {
-		case err != nil:
-			m.Err = err.Error()
-		case rs[i].Errors > 0:
-			m.Err = fmt.Sprintf("%d errors: %v", rs[i].Errors, rs[i].Samples)
-		case rs[i].Paced.Missed > 0 || rs[i].Paced.Scheduled == 0:
-			// Calls never sent have no latency: the run measured less than its window. Calls sent late count
-			// their lateness in their latency (timed from the schedule): such a run stays, and the harness check
-			// of its group says that the rate was not kept.
-			m.Err = "the rate was not kept: " + rs[i].Paced.NotKept
-		}
-		if rs != nil {
-			m.Result = rs[i]
-		}
-		t.Runs = append(t.Runs, m)
-		logf("round %d %-16s %s", round+1, t.Key, m.short())
+		t.Runs = append(t.Runs, ms[i])
+		logf("round %d %-16s %s", round+1, t.Key, ms[i].short())
 	}
 }
+
+// runPaced runs a paced group's window (loadgen.RunPaced) and firstEvents a first-event group's
+// (loadgen.FirstEvents); tests replace them.
+var (
+	runPaced    = loadgen.RunPaced
+	firstEvents = loadgen.FirstEvents
+)
 
 // runStreams runs one round of a first-event group: its targets take turns (loadgen.FirstEvents: two streams in a
 // row each, the second measured, the order rotating), so that each target's first events are measured at the same
 // moments as the others' and a ratio of two targets compares like with like on a shared machine. Measured one
 // target after the other (FirstEvent), each target had its own second or so, and whatever else ran on the servers'
 // CPUs then (another helper's build, a collection) fell on that target alone: one round's ratio moved by a third.
-// The targets marked alone run after, each on its own, as before.
+// The targets marked alone run after, each on its own, as before. The turns of a round with more than o.maxSteal
+// percent stolen from the servers' CPUs are run again (runAgainWhileStolen).
 func runStreams(ctx context.Context, o *options, g *group, round int) {
 	var ts, alone []*target
 	uses := map[*proc]int{}
@@ -728,27 +756,35 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 		for i, t := range ts {
 			urls[i] = t.proc.url + "/mcp"
 		}
-		w := openWindow(uses)
-		warm, err := loadgen.FirstEvents(ctx, urls, nil, o.events, true, round)
-		var cold []loadgen.Latency
-		if err == nil {
-			cold, err = loadgen.FirstEvents(ctx, urls, nil, o.events, false, round)
-		}
-		load, use, wall := w.close()
+		var ms []measurement
+		runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
+			w := openWindow(uses)
+			warm, err := firstEvents(ctx, urls, nil, o.events, true, round)
+			var cold []loadgen.Latency
+			if err == nil {
+				cold, err = firstEvents(ctx, urls, nil, o.events, false, round)
+			}
+			load, use, wall := w.close()
+			ms = ms[:0]
+			for i, t := range ts {
+				m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
+				m.setMachine(use)
+				if i < len(warm) {
+					m.First = &warm[i]
+				}
+				if i < len(cold) {
+					m.Cold = &cold[i]
+				}
+				if err != nil {
+					m.Err = err.Error()
+				}
+				ms = append(ms, m)
+			}
+			return use.stealServers, wall
+		})
 		for i, t := range ts {
-			m := measurement{Load: load, Wall: wall, CPU: w.cpu(t.proc)}
-			m.setMachine(use)
-			if i < len(warm) {
-				m.First = &warm[i]
-			}
-			if i < len(cold) {
-				m.Cold = &cold[i]
-			}
-			if err != nil {
-				m.Err = err.Error()
-			}
-			t.Runs = append(t.Runs, m)
-			logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, m.short())
+			t.Runs = append(t.Runs, ms[i])
+			logf("round %d/%d %-16s %s", round+1, o.rounds, t.Key, ms[i].short())
 		}
 	}
 	for _, t := range alone {
