@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -170,5 +171,43 @@ func TestRunTurnsRunsAStolenRoundAgain(t *testing.T) {
 				t.Errorf("harness check %q does not say that %d rounds were run again", s, c.runAgain)
 			}
 		})
+	}
+}
+
+// Every run of an OAuth target starts its serve on files of its own, a round run again for steal (runTurns calls
+// fresh again with the same round) included: the discarded attempt's state file holds its 900 clients, each with
+// a grant used within the hour, and a serve that loaded it would refuse most registrations of the next attempt
+// (503, server/oauth/limits.go) and measure a bigger state than its round's other targets.
+func TestFreshServerFilesPerRun(t *testing.T) {
+	seen := map[string]string{}
+	for _, state := range []bool{true, false} {
+		var got [][]string
+		f := freshServer(t.TempDir(), "oauth-x", state, func(args ...string) (*proc, error) {
+			got = append(got, args)
+			return &proc{url: "http://127.0.0.1:1"}, nil
+		})
+		for _, round := range []int{0, 0, 1, 0} {
+			if _, url, err := f(round); err != nil || url != "http://127.0.0.1:1/mcp" {
+				t.Fatalf("fresh(%d) = %q, %v", round, url, err)
+			}
+		}
+		for i, args := range got {
+			files := 0
+			for j, a := range args {
+				if (a == "--capture" || a == "--state") && j+1 < len(args) {
+					files++
+					if prev, ok := seen[args[j+1]]; ok {
+						t.Errorf("run %d (state %v): %s %s, the file of an earlier run (%s)", i, state, a, args[j+1], prev)
+					}
+					seen[args[j+1]] = fmt.Sprintf("run %d, state %v", i, state)
+				}
+			}
+			if want := map[bool]int{true: 2, false: 1}[state]; files != want {
+				t.Errorf("run %d (state %v): %d files in %q, want %d", i, state, files, args, want)
+			}
+			if !state && !slices.Contains(args, "--ephemeral") {
+				t.Errorf("run %d: %q without --ephemeral", i, args)
+			}
+		}
 	}
 }

@@ -357,19 +357,9 @@ func bench(o *options) error {
 		hs2026 := hs
 		hs2026.Era = loadgen.Era2026
 		fresh := func(name string, state bool) func(int) (*proc, string, error) {
-			return func(round int) (*proc, string, error) {
-				args := serveArgs("--auto-approve", "--capture", filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", name, round)))
-				if state {
-					args = append(args, "--state", filepath.Join(dir, fmt.Sprintf("%s-%d.state.json", name, round)))
-				} else {
-					args = append(args, "--ephemeral")
-				}
-				p, err := startBanner(name, env, o.mcpwatch, args...)
-				if err != nil {
-					return nil, "", err
-				}
-				return p, p.url + "/mcp", nil
-			}
+			return freshServer(dir, name, state, func(args ...string) (*proc, error) {
+				return startBanner(name, env, o.mcpwatch, serveArgs(args...)...)
+			})
 		}
 		rep.Groups = append(rep.Groups, &group{Key: "oauth", Title: "whole OAuth handshakes (challenge → metadata → register → authorize → token → initialize → tools/list → tools/call → refresh → tools/call → DELETE), a fresh server each round", Targets: []*target{
 			{Key: "oauth-state", Label: "mcpwatch serve --auto-approve --state FILE (legacy era)", cfg: hs, fresh: fresh("oauth-state", true)},
@@ -480,6 +470,30 @@ func (o *options) turnConfig(cfg loadgen.Config) loadgen.Config {
 
 // minTurnWarmup is the least warm-up of a turn: its clients open their sessions and connections again.
 const minTurnWarmup = 100 * time.Millisecond
+
+// freshServer is the fresh of an OAuth target (a new serve for each run, started by start with the serve flags
+// after serveArgs'), with a capture file and, with state, a state file in dir of its own: new files for every run,
+// not only every round. runTurns runs a round again for steal, calling fresh with the same round; on its first
+// attempt's state file (900 clients, each holding a grant used within the hour) the next attempt's serve refused
+// most registrations with 503 (server/oauth/limits.go) and measured a bigger state than its round's other targets.
+func freshServer(dir, name string, state bool, start func(args ...string) (*proc, error)) func(int) (*proc, string, error) {
+	runs := 0
+	return func(round int) (*proc, string, error) {
+		runs++
+		stem := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", name, round, runs))
+		args := []string{"--auto-approve", "--capture", stem + ".jsonl"}
+		if state {
+			args = append(args, "--state", stem+".state.json")
+		} else {
+			args = append(args, "--ephemeral")
+		}
+		p, err := start(args...)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, p.url + "/mcp", nil
+	}
+}
 
 // prime runs each target of a throughput group whose process outlives the round once, unmeasured, for a whole
 // round's warm-up and window, before the first round: no round then measures a process that has never served (a
