@@ -128,19 +128,26 @@ func TestRunTurnsRunsAStolenRoundAgain(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name       string
+		servers    string // serverCPUs
 		maxSteal   float64
 		steal      []time.Duration // of each attempt's every turn, per 100 ms of wall
 		attempts   int
 		runAgain   int
 		stolenKept int
 	}{
-		{"quiet", 5, []time.Duration{0}, 1, 0, 0},
-		{"at the bound", 5, []time.Duration{5 * time.Millisecond}, 1, 0, 0},
-		{"one stolen attempt", 5, []time.Duration{30 * time.Millisecond, time.Millisecond}, 2, 1, 0},
-		{"always stolen", 5, []time.Duration{30 * time.Millisecond}, 4, 3, 1},
-		{"never run again", 0, []time.Duration{30 * time.Millisecond}, 1, 0, 0},
+		{"quiet", "0", 5, []time.Duration{0}, 1, 0, 0},
+		{"at the bound", "0", 5, []time.Duration{5 * time.Millisecond}, 1, 0, 0},
+		{"one stolen attempt", "0", 5, []time.Duration{30 * time.Millisecond, time.Millisecond}, 2, 1, 0},
+		{"always stolen", "0", 5, []time.Duration{30 * time.Millisecond}, 4, 3, 1},
+		{"never run again", "0", 0, []time.Duration{30 * time.Millisecond}, 1, 0, 0},
+		// steal is summed over the servers' CPUs: 8 ms of 2 × 100 ms is 4% of their CPU time, 12 ms 6%
+		{"two server CPUs, under the bound", "0,1", 5, []time.Duration{8 * time.Millisecond}, 1, 0, 0},
+		{"two server CPUs, over it", "2-3", 5, []time.Duration{12 * time.Millisecond, 0}, 2, 1, 0},
+		{"not pinned", "", 5, []time.Duration{0}, 1, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			defer func(s string) { serverCPUs = s }(serverCPUs)
+			serverCPUs = c.servers
 			g := mk()
 			o := &options{turns: 2, rounds: 1, maxSteal: c.maxSteal, duration: time.Second}
 			calls := 0

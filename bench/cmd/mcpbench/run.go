@@ -517,11 +517,12 @@ func prime(ctx context.Context, o *options, g *group) {
 // build) then falls on every target of the round alike, where a whole window per target gave it to one or two of
 // them. A target whose process is fresh each round (the OAuth group) runs its round whole.
 //
-// A round from whose servers' CPUs the hypervisor took more than o.maxSteal percent of the time (steal: the host's
-// other guests) is run again, maxRunAgain times at most: on a virtual machine with a busy host, steal came in
-// bursts of a second or two that took 20–50% of the servers' CPU (2026-12-07), falling on some targets' turns and
-// not on others', and a round's ratio measured the host. Whether a round is run again depends on the machine
-// alone, never on what its targets measured.
+// A round from whose servers' CPUs the hypervisor took more than o.maxSteal percent of their time (steal: the host's
+// other guests; of the turns' wall time times the number of the servers' CPUs) is run again, maxRunAgain times at
+// most: on a virtual machine with a busy host, steal came in bursts of a second or two that took 20–50% of the
+// servers' CPU (2026-12-07), falling on some targets' turns and not on others', and a round's ratio measured the
+// host. Whether a round is run again depends on the whole round's steal, never on what one target measured (steal
+// accrues only while a CPU has work, so a busier server's turns see more of a burst, but the round goes whole).
 func runTurns(ctx context.Context, o *options, g *group, round int) {
 	var parts map[*target][]measurement
 	for attempt := 0; ; attempt++ {
@@ -536,7 +537,8 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 			steal, wall = steal+m.Steal, wall+m.Wall
 			parts[t] = append(parts[t], m)
 		}
-		share := percentOf(steal, wall)
+		// steal is summed over the servers' CPUs (others.stop), their CPU time that many times wall
+		share := percentOf(steal, wall*time.Duration(max(len(cpuSet(serverCPUs)), 1)))
 		if o.maxSteal <= 0 || share <= o.maxSteal || ctx.Err() != nil {
 			break
 		}
