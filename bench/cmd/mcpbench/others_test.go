@@ -218,3 +218,29 @@ func TestFreshServerFilesPerRun(t *testing.T) {
 		}
 	}
 }
+
+// others.stop reads the steal of each side on its own CPUs, setMachine puts each where it belongs, and combine
+// adds a round's turns' steal up.
+func TestStealFromStatToMeasurement(t *testing.T) {
+	path := t.TempDir() + "/stat"
+	write := func(s0, s1 int) {
+		stat := fmt.Sprintf("cpu0 1 0 0 0 0 0 0 %d 0 0\ncpu1 1 0 0 0 0 0 0 %d 0 0\n", s0, s1)
+		if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func(p, s, l string) { procStat, serverCPUs, loadCPUs = p, s, l }(procStat, serverCPUs, loadCPUs)
+	procStat, serverCPUs, loadCPUs = path, "0", "1"
+	write(100, 1000)
+	ot := startOthers(nil)
+	write(103, 1020) // servers' CPU: 3 ticks stolen, the load generator's: 20
+	var m measurement
+	m.setMachine(ot.stop())
+	if m.Steal != 30*time.Millisecond || m.LoadSteal != 200*time.Millisecond {
+		t.Errorf("steal on the servers %s, on the load generator %s; want 30ms, 200ms", m.Steal, m.LoadSteal)
+	}
+	c := combine([]measurement{m, m, {Steal: time.Millisecond}})
+	if c.Steal != 61*time.Millisecond || c.LoadSteal != 400*time.Millisecond {
+		t.Errorf("combined: steal on the servers %s, on the load generator %s; want 61ms, 400ms", c.Steal, c.LoadSteal)
+	}
+}
