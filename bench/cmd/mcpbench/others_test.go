@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,19 +130,26 @@ func TestRunTurnsRunsAStolenRoundAgain(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name       string
+		servers    string // serverCPUs
 		maxSteal   float64
 		steal      []time.Duration // of each attempt's every turn, per 100 ms of wall
 		attempts   int
 		runAgain   int
 		stolenKept int
 	}{
-		{"quiet", 5, []time.Duration{0}, 1, 0, 0},
-		{"at the bound", 5, []time.Duration{5 * time.Millisecond}, 1, 0, 0},
-		{"one stolen attempt", 5, []time.Duration{30 * time.Millisecond, time.Millisecond}, 2, 1, 0},
-		{"always stolen", 5, []time.Duration{30 * time.Millisecond}, 4, 3, 1},
-		{"never run again", 0, []time.Duration{30 * time.Millisecond}, 1, 0, 0},
+		{"quiet", "0", 5, []time.Duration{0}, 1, 0, 0},
+		{"at the bound", "0", 5, []time.Duration{5 * time.Millisecond}, 1, 0, 0},
+		{"one stolen attempt", "0", 5, []time.Duration{30 * time.Millisecond, time.Millisecond}, 2, 1, 0},
+		{"always stolen", "0", 5, []time.Duration{30 * time.Millisecond}, 4, 3, 1},
+		{"never run again", "0", 0, []time.Duration{30 * time.Millisecond}, 1, 0, 0},
+		// steal is summed over the servers' CPUs: 8 ms of 2 × 100 ms is 4% of their CPU time, 12 ms 6%
+		{"two server CPUs, under the bound", "0,1", 5, []time.Duration{8 * time.Millisecond}, 1, 0, 0},
+		{"two server CPUs, over it", "2-3", 5, []time.Duration{12 * time.Millisecond, 0}, 2, 1, 0},
+		{"not pinned", "", 5, []time.Duration{0}, 1, 0, 0},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			defer func(s string) { serverCPUs = s }(serverCPUs)
+			serverCPUs = c.servers
 			g := mk()
 			o := &options{turns: 2, rounds: 1, maxSteal: c.maxSteal, duration: time.Second}
 			calls := 0
@@ -270,5 +278,69 @@ func TestPacedAndStreamRoundsRunAgainForSteal(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every run of an OAuth target starts its serve on files of its own, a round run again for steal (runTurns calls
+// fresh again with the same round) included: the discarded attempt's state file holds its 900 clients, each with
+// a grant used within the hour, and a serve that loaded it would refuse most registrations of the next attempt
+// (503, server/oauth/limits.go) and measure a bigger state than its round's other targets.
+func TestFreshServerFilesPerRun(t *testing.T) {
+	seen := map[string]string{}
+	for _, state := range []bool{true, false} {
+		var got [][]string
+		f := freshServer(t.TempDir(), "oauth-x", state, func(args ...string) (*proc, error) {
+			got = append(got, args)
+			return &proc{url: "http://127.0.0.1:1"}, nil
+		})
+		for _, round := range []int{0, 0, 1, 0} {
+			if _, url, err := f(round); err != nil || url != "http://127.0.0.1:1/mcp" {
+				t.Fatalf("fresh(%d) = %q, %v", round, url, err)
+			}
+		}
+		for i, args := range got {
+			files := 0
+			for j, a := range args {
+				if (a == "--capture" || a == "--state") && j+1 < len(args) {
+					files++
+					if prev, ok := seen[args[j+1]]; ok {
+						t.Errorf("run %d (state %v): %s %s, the file of an earlier run (%s)", i, state, a, args[j+1], prev)
+					}
+					seen[args[j+1]] = fmt.Sprintf("run %d, state %v", i, state)
+				}
+			}
+			if want := map[bool]int{true: 2, false: 1}[state]; files != want {
+				t.Errorf("run %d (state %v): %d files in %q, want %d", i, state, files, args, want)
+			}
+			if !state && !slices.Contains(args, "--ephemeral") {
+				t.Errorf("run %d: %q without --ephemeral", i, args)
+			}
+		}
+	}
+}
+
+// others.stop reads the steal of each side on its own CPUs, setMachine puts each where it belongs, and combine
+// adds a round's turns' steal up.
+func TestStealFromStatToMeasurement(t *testing.T) {
+	path := t.TempDir() + "/stat"
+	write := func(s0, s1 int) {
+		stat := fmt.Sprintf("cpu0 1 0 0 0 0 0 0 %d 0 0\ncpu1 1 0 0 0 0 0 0 %d 0 0\n", s0, s1)
+		if err := os.WriteFile(path, []byte(stat), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func(p, s, l string) { procStat, serverCPUs, loadCPUs = p, s, l }(procStat, serverCPUs, loadCPUs)
+	procStat, serverCPUs, loadCPUs = path, "0", "1"
+	write(100, 1000)
+	ot := startOthers(nil)
+	write(103, 1020) // servers' CPU: 3 ticks stolen, the load generator's: 20
+	var m measurement
+	m.setMachine(ot.stop())
+	if m.Steal != 30*time.Millisecond || m.LoadSteal != 200*time.Millisecond {
+		t.Errorf("steal on the servers %s, on the load generator %s; want 30ms, 200ms", m.Steal, m.LoadSteal)
+	}
+	c := combine([]measurement{m, m, {Steal: time.Millisecond}})
+	if c.Steal != 61*time.Millisecond || c.LoadSteal != 400*time.Millisecond {
+		t.Errorf("combined: steal on the servers %s, on the load generator %s; want 61ms, 400ms", c.Steal, c.LoadSteal)
 	}
 }

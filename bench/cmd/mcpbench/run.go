@@ -357,19 +357,9 @@ func bench(o *options) error {
 		hs2026 := hs
 		hs2026.Era = loadgen.Era2026
 		fresh := func(name string, state bool) func(int) (*proc, string, error) {
-			return func(round int) (*proc, string, error) {
-				args := serveArgs("--auto-approve", "--capture", filepath.Join(dir, fmt.Sprintf("%s-%d.jsonl", name, round)))
-				if state {
-					args = append(args, "--state", filepath.Join(dir, fmt.Sprintf("%s-%d.state.json", name, round)))
-				} else {
-					args = append(args, "--ephemeral")
-				}
-				p, err := startBanner(name, env, o.mcpwatch, args...)
-				if err != nil {
-					return nil, "", err
-				}
-				return p, p.url + "/mcp", nil
-			}
+			return freshServer(dir, name, state, func(args ...string) (*proc, error) {
+				return startBanner(name, env, o.mcpwatch, serveArgs(args...)...)
+			})
 		}
 		rep.Groups = append(rep.Groups, &group{Key: "oauth", Title: "whole OAuth handshakes (challenge → metadata → register → authorize → token → initialize → tools/list → tools/call → refresh → tools/call → DELETE), a fresh server each round", Targets: []*target{
 			{Key: "oauth-state", Label: "mcpwatch serve --auto-approve --state FILE (legacy era)", cfg: hs, fresh: fresh("oauth-state", true)},
@@ -481,6 +471,30 @@ func (o *options) turnConfig(cfg loadgen.Config) loadgen.Config {
 // minTurnWarmup is the least warm-up of a turn: its clients open their sessions and connections again.
 const minTurnWarmup = 100 * time.Millisecond
 
+// freshServer is the fresh of an OAuth target (a new serve for each run, started by start with the serve flags
+// after serveArgs'), with a capture file and, with state, a state file in dir of its own: new files for every run,
+// not only every round. runTurns runs a round again for steal, calling fresh with the same round; on its first
+// attempt's state file (900 clients, each holding a grant used within the hour) the next attempt's serve refused
+// most registrations with 503 (server/oauth/limits.go) and measured a bigger state than its round's other targets.
+func freshServer(dir, name string, state bool, start func(args ...string) (*proc, error)) func(int) (*proc, string, error) {
+	runs := 0
+	return func(round int) (*proc, string, error) {
+		runs++
+		stem := filepath.Join(dir, fmt.Sprintf("%s-%d-%d", name, round, runs))
+		args := []string{"--auto-approve", "--capture", stem + ".jsonl"}
+		if state {
+			args = append(args, "--state", stem+".state.json")
+		} else {
+			args = append(args, "--ephemeral")
+		}
+		p, err := start(args...)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, p.url + "/mcp", nil
+	}
+}
+
 // prime runs each target of a throughput group whose process outlives the round once, unmeasured, for a whole
 // round's warm-up and window, before the first round: no round then measures a process that has never served (a
 // fresh serve records into an empty store and capture file, and its heap and collector have not reached their
@@ -503,15 +517,17 @@ func prime(ctx context.Context, o *options, g *group) {
 // build) then falls on every target of the round alike, where a whole window per target gave it to one or two of
 // them. A target whose process is fresh each round (the OAuth group) runs its round whole.
 //
-// A round from whose servers' CPUs the hypervisor took more than o.maxSteal percent of the time (steal: the host's
-// other guests) is run again, maxRunAgain times at most: on a virtual machine with a busy host, steal came in
-// bursts of a second or two that took 20–50% of the servers' CPU (2026-12-07), falling on some targets' turns and
-// not on others', and a round's ratio measured the host. Whether a round is run again depends on the machine
-// alone, never on what its targets measured.
+// A round from whose servers' CPUs the hypervisor took more than o.maxSteal percent of their time (steal: the host's
+// other guests; of the turns' wall time times the number of the servers' CPUs) is run again, maxRunAgain times at
+// most: on a virtual machine with a busy host, steal came in bursts of a second or two that took 20–50% of the
+// servers' CPU (2026-12-07), falling on some targets' turns and not on others', and a round's ratio measured the
+// host. Whether a round is run again depends on the whole round's steal, never on what one target measured (steal
+// accrues only while a CPU has work, so a busier server's turns see more of a burst, but the round goes whole).
 func runTurns(ctx context.Context, o *options, g *group, round int) {
 	var parts map[*target][]measurement
-	runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
+	runAgainWhileStolen(ctx, o, g, round, func() float64 {
 		parts = map[*target][]measurement{}
+		var steal, wall time.Duration
 		for _, t := range turnOrder(g.Targets, round, o.turns) {
 			cfg := t.cfg
 			if t.fresh == nil {
@@ -521,7 +537,7 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 			steal, wall = steal+m.Steal, wall+m.Wall
 			parts[t] = append(parts[t], m)
 		}
-		return steal, wall
+		return stolenShare(steal, wall, serverCPUs)
 	})
 	for _, t := range rotate(g.Targets, round) {
 		if len(parts[t]) == 0 {
@@ -534,23 +550,29 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 }
 
 // runAgainWhileStolen runs attempt, one attempt at a round of g, again while the hypervisor took more than
-// o.maxSteal percent of the time it measured (attempt returns the steal and the wall time, its turns' together),
-// maxRunAgain times at most; the caller keeps what the last attempt measured. It counts the rounds run again
-// (g.RunAgain) and those kept although every attempt had as much stolen (g.StolenKept).
-func runAgainWhileStolen(ctx context.Context, o *options, g *group, round int, attempt func() (steal, wall time.Duration)) {
+// o.maxSteal percent of the CPU time it measured (attempt returns that share: stolenShare), maxRunAgain times at
+// most; the caller keeps what the last attempt measured. It counts the rounds run again (g.RunAgain) and those kept
+// although every attempt had as much stolen (g.StolenKept).
+func runAgainWhileStolen(ctx context.Context, o *options, g *group, round int, attempt func() float64) {
 	for n := 0; ; n++ {
-		share := percentOf(attempt())
+		share := attempt()
 		if o.maxSteal <= 0 || share <= o.maxSteal || ctx.Err() != nil {
 			return
 		}
 		if n == maxRunAgain {
 			g.StolenKept++
-			logf("round %d/%d of %s: the hypervisor took %.0f%% of a CPU (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
+			logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
 			return
 		}
 		g.RunAgain++
-		logf("round %d/%d of %s: the hypervisor took %.0f%% of a CPU (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
+		logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
 	}
+}
+
+// stolenShare is steal, summed over the CPUs of the list cpus (others.stop), as a percentage of their time over
+// wall: wall times their number.
+func stolenShare(steal, wall time.Duration, cpus string) float64 {
+	return percentOf(steal, wall*time.Duration(max(len(cpuSet(cpus)), 1)))
 }
 
 // runTurn runs one target's turn (runTarget; tests replace it).
@@ -690,7 +712,7 @@ func runInterleaved(ctx context.Context, o *options, g *group, round int) {
 	}
 	var ms []measurement
 	// steal on the load generator's CPUs counts too: it sends the calls late, which the group's check counts
-	runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
+	runAgainWhileStolen(ctx, o, g, round, func() float64 {
 		w := openWindow(uses)
 		rs, err := runPaced(ctx, ts[0].cfg, urls)
 		load, use, wall := w.close()
@@ -714,7 +736,7 @@ func runInterleaved(ctx context.Context, o *options, g *group, round int) {
 			}
 			ms = append(ms, m)
 		}
-		return max(use.stealServers, use.stealLoad), wall
+		return max(stolenShare(use.stealServers, wall, serverCPUs), stolenShare(use.stealLoad, wall, loadCPUs))
 	})
 	for i, t := range ts {
 		t.Runs = append(t.Runs, ms[i])
@@ -757,7 +779,7 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 			urls[i] = t.proc.url + "/mcp"
 		}
 		var ms []measurement
-		runAgainWhileStolen(ctx, o, g, round, func() (steal, wall time.Duration) {
+		runAgainWhileStolen(ctx, o, g, round, func() float64 {
 			w := openWindow(uses)
 			warm, err := firstEvents(ctx, urls, nil, o.events, true, round)
 			var cold []loadgen.Latency
@@ -780,7 +802,7 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 				}
 				ms = append(ms, m)
 			}
-			return use.stealServers, wall
+			return stolenShare(use.stealServers, wall, serverCPUs)
 		})
 		for i, t := range ts {
 			t.Runs = append(t.Runs, ms[i])
