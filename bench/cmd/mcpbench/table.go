@@ -430,11 +430,11 @@ func printReport(w io.Writer, rep *report, o *options) {
 		fmt.Fprintf(w, "\n**%s**\n\n", g.Title)
 		stream := len(g.Targets) > 0 && g.Targets[0].stream
 		if g.Paced > 0 {
-			fmt.Fprintln(w, "| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | taken by the hypervisor (steal): servers' CPUs / load generator's | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 		} else if stream {
-			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | runs with errors |")
-			fmt.Fprintln(w, "|---|---|---|---|---|---|")
+			fmt.Fprintln(w, "| target | first event p50 | p99 | max | p50, new connections | taken by the hypervisor (steal) | runs with errors |")
+			fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
 		} else {
 			fmt.Fprintln(w, "| target | ops/s | p50 | p99 | server CPU/op | other processes on the servers' CPU | taken by the hypervisor (steal) | peak RSS | runs with errors |")
 			fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
@@ -456,7 +456,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 						mx = append(mx, float64(m.First.Max))
 					}
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), d(s.cold50.med), errs)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", x.Label, d(s.first50.med), d(s.first99.med), d(statOf(mx).hi), d(s.cold50.med), stealShareOf(x), errs)
 				continue
 			}
 			if g.Paced > 0 {
@@ -475,7 +475,7 @@ func printReport(w io.Writer, rep *report, o *options) {
 				if s.cpu.med == 0 {
 					cpu = "— (serves other targets too)"
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, errs)
+				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %.1f%% | %s | %s / %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(statOf(mx).med), d(statOf(lag).med), statOf(late).med, cpu, stealShareOf(x), loadStealShareOf(x), errs)
 				continue
 			}
 			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", x.Label, num(s.tput.med), d(s.p50.med), d(s.p99.med), d(s.cpu.med), othersShare(x), stealShareOf(x), mib(x.Peak), errs)
@@ -511,6 +511,12 @@ func othersShare(t *target) string {
 // runs (measurement.Steal).
 func stealShareOf(t *target) string {
 	return medianWorst(t, func(m measurement) time.Duration { return m.Steal })
+}
+
+// loadStealShareOf is how much of a CPU the hypervisor took from the load generator's CPUs during a target's runs
+// (measurement.LoadSteal): a paced round's calls go out late when it does.
+func loadStealShareOf(t *target) string {
+	return medianWorst(t, func(m measurement) time.Duration { return m.LoadSteal })
 }
 
 // medianWorst is the median and the worst over t's runs of what of returns as a share of the run's wall time.

@@ -124,6 +124,9 @@ func TestReportLatency(t *testing.T) {
 	}
 	rp := &target{Key: "revproxy-paced", Runs: []measurement{run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0), run(ms/2, 2*ms, 0)}}
 	proxy := &target{Key: "proxy-paced", Runs: []measurement{run(ms, 2*ms+300*us, 0), run(ms, 2*ms+500*us, late), run(ms, 9*ms, missed)}}
+	for i, st := range []struct{ servers, load time.Duration }{{10 * ms, 0}, {30 * ms, 50 * ms}, {20 * ms, 0}} { // steal
+		proxy.Runs[i].Wall, proxy.Runs[i].Steal, proxy.Runs[i].LoadSteal = time.Second, st.servers, st.load
+	}
 	off := &target{Key: "proxy-off-paced", Runs: []measurement{run(ms, 4*ms, 0), run(ms, 4*ms, 0), run(ms, 3*ms, 0)}}
 	rep := &report{Groups: []*group{{Key: "latency", Paced: 1000, Title: "paced", Targets: []*target{direct, proxy, off, rp}}},
 		procs: map[string]*target{"direct-paced": direct, "revproxy-paced": rp, "proxy-paced": proxy, "proxy-off-paced": off}}
@@ -137,8 +140,8 @@ func TestReportLatency(t *testing.T) {
 		"(p50 added 500 µs) at 1,000 calls/s; direct p99 1.0 ms, p50 250 µs; 1 runs with errors: the rate was not kept: missed |",
 		"| 3 | p99 latency added by `proxy`, recording off, over the bare ReverseProxy, paced calls (context) | **2.0 ms** (1.0 ms – 2.0 ms) | — | — |",
 		"| 3 | p99 latency added by the bare ReverseProxy over direct, paced calls (context) | **1.0 ms** (1.0 ms – 1.0 ms) | — | — |",
-		"| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | runs with errors |",
-		"| 1,000 | 1.0 ms | 2.5 ms | 5.0 ms | 200 µs | 0.0% | — (serves other targets too) | 1: the rate was not kept: missed |",
+		"| target | calls/s | p50 | p99 | max | send lag p99 | calls sent late | server CPU/call | taken by the hypervisor (steal): servers' CPUs / load generator's | runs with errors |",
+		"| 1,000 | 1.0 ms | 2.5 ms | 5.0 ms | 200 µs | 0.0% | — (serves other targets too) | 2% (worst 3%) / 0% (worst 5%) | 1: the rate was not kept: missed |",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("no line %q in:\n%s", want, out)
@@ -150,6 +153,27 @@ func TestReportLatency(t *testing.T) {
 	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
 	if want := "| 3 | p99 latency added by `proxy` (recording on) over the bare ReverseProxy, paced calls | **2.0 ms** (2.0 ms – 2.0 ms) | ≤ 1.0 ms | **no** |"; !strings.Contains(b.String(), want) {
 		t.Errorf("no line %q in:\n%s", want, b.String())
+	}
+}
+
+// A first-event group's table says how much the hypervisor took from the servers' CPUs in each target's rounds, as
+// the throughput tables do.
+func TestReportStreamTableShowsSteal(t *testing.T) {
+	us, ms := time.Microsecond, time.Millisecond
+	first := func(p50, steal time.Duration) measurement {
+		return measurement{First: &loadgen.Latency{N: 100, P50: p50, P99: 2 * p50, Max: 3 * p50}, Cold: &loadgen.Latency{N: 100, P50: p50}, Wall: time.Second, Steal: steal}
+	}
+	proxy := &target{Key: "proxy-sse", Label: "proxy", stream: true, Runs: []measurement{first(500*us, 40*ms), first(600*us, 0), first(550*us, 10*ms)}}
+	rep := &report{Groups: []*group{{Key: "sse", Streams: true, Title: "first events", Targets: []*target{proxy}}}, procs: map[string]*target{"proxy-sse": proxy}}
+	var b strings.Builder
+	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+	for _, want := range []string{
+		"| target | first event p50 | p99 | max | p50, new connections | taken by the hypervisor (steal) | runs with errors |",
+		"| proxy | 550 µs | 1.1 ms | 1.8 ms | 550 µs | 1% (worst 4%) | 0 |",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no line %q in:\n%s", want, b.String())
+		}
 	}
 }
 
