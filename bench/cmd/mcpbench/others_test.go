@@ -86,6 +86,15 @@ func TestMachineOthers(t *testing.T) {
 	if got := machineOthers(g); got != "" {
 		t.Errorf("not measured: %q", got)
 	}
+	// steal, as a share of the servers' time: wall time × their number (as --max-steal counts it)
+	defer func(s string) { serverCPUs = s }(serverCPUs)
+	a.Runs[0].Steal, a.Runs[1].Steal, b.Runs[0].Steal = 40*time.Millisecond, 0, 100*time.Millisecond
+	for servers, want := range map[string]string{"0": "; the hypervisor took 4% of their time (steal: median; worst 10%)", "0,1": "; the hypervisor took 2% of their time (steal: median; worst 5%)"} {
+		serverCPUs = servers
+		if got := machineOthers(g); got != want {
+			t.Errorf("servers on %s: machineOthers %q, want %q", servers, got, want)
+		}
+	}
 }
 
 // cpuBusy and cpuSteal read their columns of the chosen CPUs' lines: busy is user, nice, system, irq and softirq
@@ -275,6 +284,11 @@ func TestPacedAndStreamRoundsRunAgainForSteal(t *testing.T) {
 				m := x.Runs[0]
 				if c.stream && (m.First == nil || m.First.N != attempts) || !c.stream && (m.Result == nil || m.Result.Ops != uint64(attempts)) {
 					t.Errorf("%s: not the last attempt's measurement (%+v)", x.Key, m)
+				}
+				// the steal its table shows: the kept attempt's, from each side's CPUs (10 ms a clock tick)
+				last := c.stolen[min(attempts-1, len(c.stolen)-1)]
+				if m.Steal != time.Duration(last.servers)*10*time.Millisecond || m.LoadSteal != time.Duration(last.load)*10*time.Millisecond {
+					t.Errorf("%s: steal %s on the servers' CPUs and %s on the load generator's, want the kept attempt's %d and %d ticks", x.Key, m.Steal, m.LoadSteal, last.servers, last.load)
 				}
 			}
 		})

@@ -507,16 +507,25 @@ func othersShare(t *target) string {
 	return medianWorst(t, func(m measurement) time.Duration { return m.Others })
 }
 
-// stealShareOf is, in the same way, how much of a CPU the hypervisor took from the servers' CPUs during a target's
-// runs (measurement.Steal).
+// stealShareOf is how much the hypervisor took from the servers' CPUs during a target's runs (measurement.Steal),
+// as a share of their time — the runs' wall time × the number of the servers' CPUs, as --max-steal counts it
+// (stolenShare) —: the median over its rounds, and the worst; "—" when the servers are not pinned (not measured).
 func stealShareOf(t *target) string {
-	return medianWorst(t, func(m measurement) time.Duration { return m.Steal })
+	return stealShare(t, serverCPUs, func(m measurement) time.Duration { return m.Steal })
 }
 
-// loadStealShareOf is how much of a CPU the hypervisor took from the load generator's CPUs during a target's runs
-// (measurement.LoadSteal): a paced round's calls go out late when it does.
+// loadStealShareOf is stealShareOf for the load generator's CPUs (measurement.LoadSteal): a paced round's calls go
+// out late when the hypervisor takes them.
 func loadStealShareOf(t *target) string {
-	return medianWorst(t, func(m measurement) time.Duration { return m.LoadSteal })
+	return stealShare(t, loadCPUs, func(m measurement) time.Duration { return m.LoadSteal })
+}
+
+func stealShare(t *target, cpus string, of func(measurement) time.Duration) string {
+	n := time.Duration(len(cpuSet(cpus)))
+	if n == 0 {
+		return "—"
+	}
+	return medianWorst(t, func(m measurement) time.Duration { return of(m) / n })
 }
 
 // medianWorst is the median and the worst over t's runs of what of returns as a share of the run's wall time.
@@ -676,7 +685,7 @@ func machineOthers(g *group) string {
 		for _, m := range x.Runs {
 			if m.Wall > 0 && m.Result != nil {
 				xs = append(xs, percentOf(m.Others, m.Wall))
-				st = append(st, percentOf(m.Steal, m.Wall))
+				st = append(st, stolenShare(m.Steal, m.Wall, serverCPUs))
 			}
 		}
 	}
@@ -685,7 +694,7 @@ func machineOthers(g *group) string {
 		out = fmt.Sprintf("; other processes used %.0f%% of the servers' CPU during a run (median; worst %.0f%%)", s.med, s.hi)
 	}
 	if s := statOf(st); s.n > 0 && s.hi > 0 {
-		out += fmt.Sprintf("; the hypervisor took %.0f%% of it (steal: median; worst %.0f%%)", s.med, s.hi)
+		out += fmt.Sprintf("; the hypervisor took %.0f%% of their time (steal: median; worst %.0f%%)", s.med, s.hi)
 	}
 	if g.RunAgain > 0 {
 		out += fmt.Sprintf("; %d round(s) run again because the hypervisor took more than --max-steal of it", g.RunAgain)

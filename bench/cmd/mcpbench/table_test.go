@@ -128,6 +128,8 @@ func TestReportLatency(t *testing.T) {
 		proxy.Runs[i].Wall, proxy.Runs[i].Steal, proxy.Runs[i].LoadSteal = time.Second, st.servers, st.load
 	}
 	off := &target{Key: "proxy-off-paced", Runs: []measurement{run(ms, 4*ms, 0), run(ms, 4*ms, 0), run(ms, 3*ms, 0)}}
+	defer func(s, l string) { serverCPUs, loadCPUs = s, l }(serverCPUs, loadCPUs)
+	serverCPUs, loadCPUs = "0", "1"
 	rep := &report{Groups: []*group{{Key: "latency", Paced: 1000, Title: "paced", Targets: []*target{direct, proxy, off, rp}}},
 		procs: map[string]*target{"direct-paced": direct, "revproxy-paced": rp, "proxy-paced": proxy, "proxy-off-paced": off}}
 	var b strings.Builder
@@ -157,22 +159,29 @@ func TestReportLatency(t *testing.T) {
 }
 
 // A first-event group's table says how much the hypervisor took from the servers' CPUs in each target's rounds, as
-// the throughput tables do.
+// the throughput tables do: a share of their time (wall time × their number, as --max-steal counts it), not
+// measured ("—") when they are not pinned. Header, separator and rows have as many columns.
 func TestReportStreamTableShowsSteal(t *testing.T) {
 	us, ms := time.Microsecond, time.Millisecond
 	first := func(p50, steal time.Duration) measurement {
 		return measurement{First: &loadgen.Latency{N: 100, P50: p50, P99: 2 * p50, Max: 3 * p50}, Cold: &loadgen.Latency{N: 100, P50: p50}, Wall: time.Second, Steal: steal}
 	}
-	proxy := &target{Key: "proxy-sse", Label: "proxy", stream: true, Runs: []measurement{first(500*us, 40*ms), first(600*us, 0), first(550*us, 10*ms)}}
+	proxy := &target{Key: "proxy-sse", Label: "proxy", stream: true, Runs: []measurement{first(500*us, 40*ms), first(600*us, 0), first(550*us, 20*ms)}}
 	rep := &report{Groups: []*group{{Key: "sse", Streams: true, Title: "first events", Targets: []*target{proxy}}}, procs: map[string]*target{"proxy-sse": proxy}}
-	var b strings.Builder
-	printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
-	for _, want := range []string{
-		"| target | first event p50 | p99 | max | p50, new connections | taken by the hypervisor (steal) | runs with errors |",
-		"| proxy | 550 µs | 1.1 ms | 1.8 ms | 550 µs | 1% (worst 4%) | 0 |",
-	} {
-		if !strings.Contains(b.String(), want) {
-			t.Errorf("no line %q in:\n%s", want, b.String())
+	defer func(s string) { serverCPUs = s }(serverCPUs)
+	for _, c := range []struct{ servers, steal string }{{"0", "2% (worst 4%)"}, {"0,1", "1% (worst 2%)"}, {"", "—"}} {
+		serverCPUs = c.servers
+		var b strings.Builder
+		printReport(&b, rep, &options{rounds: 3, duration: time.Second, clients: 16})
+		lines := []string{
+			"| target | first event p50 | p99 | max | p50, new connections | taken by the hypervisor (steal) | runs with errors |",
+			"|---|---|---|---|---|---|---|",
+			"| proxy | 550 µs | 1.1 ms | 1.8 ms | 550 µs | " + c.steal + " | 0 |",
+		}
+		for _, want := range lines {
+			if !strings.Contains(b.String(), want) || strings.Count(want, "|") != strings.Count(lines[0], "|") {
+				t.Errorf("servers on %q: no line %q (of %d columns) in:\n%s", c.servers, want, strings.Count(lines[0], "|")-1, b.String())
+			}
 		}
 	}
 }
