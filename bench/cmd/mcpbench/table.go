@@ -508,8 +508,8 @@ func othersShare(t *target) string {
 }
 
 // stealShareOf is how much the hypervisor took from the servers' CPUs during a target's runs (measurement.Steal),
-// as a share of their time — the runs' wall time × the number of the servers' CPUs, as --max-steal counts it
-// (stolenShare) —: the median over its rounds, and the worst; "—" when the servers are not pinned (not measured).
+// as a share of their time (the runs' wall time × the number of the servers' CPUs, as --max-steal counts it in
+// stolenShare): the median over its rounds, and the worst; "—" when the servers are not pinned (not measured).
 func stealShareOf(t *target) string {
 	return stealShare(t, serverCPUs, func(m measurement) time.Duration { return m.Steal })
 }
