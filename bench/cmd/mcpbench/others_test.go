@@ -71,6 +71,12 @@ func TestOthersShare(t *testing.T) {
 	if got, want := othersShare(x), "20% (worst 30%)"; got != want {
 		t.Errorf("othersShare %q, want %q", got, want)
 	}
+	// a share of the servers' time: wall time × their number
+	defer func(s string) { serverCPUs = s }(serverCPUs)
+	serverCPUs = "0,1"
+	if got, want := othersShare(x), "10% (worst 15%)"; got != want {
+		t.Errorf("servers on two CPUs: othersShare %q, want %q", got, want)
+	}
 }
 
 // The harness check of a throughput group says how much of the servers' CPU other processes used over all its runs.

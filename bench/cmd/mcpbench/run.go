@@ -27,8 +27,8 @@ type options struct {
 	latencyDuration                    time.Duration
 	duration, warmup                   time.Duration
 	only                               map[string]bool
-	// maxSteal is the share of the servers' CPU time (percent) the hypervisor may take over a throughput group's
-	// round before the round is run again (runTurns); 0: never
+	// maxSteal is the share of the servers' CPU time (percent; a paced round's load generator's too) the hypervisor
+	// may take over a round before the round is run again (runAgainWhileStolen); 0: never
 	maxSteal float64
 }
 
@@ -537,7 +537,7 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 			steal, wall = steal+m.Steal, wall+m.Wall
 			parts[t] = append(parts[t], m)
 		}
-		return stolenShare(steal, wall, serverCPUs)
+		return cpuShare(steal, wall, serverCPUs)
 	})
 	for _, t := range rotate(g.Targets, round) {
 		if len(parts[t]) == 0 {
@@ -550,7 +550,7 @@ func runTurns(ctx context.Context, o *options, g *group, round int) {
 }
 
 // runAgainWhileStolen runs attempt, one attempt at a round of g, again while the hypervisor took more than
-// o.maxSteal percent of the CPU time it measured (attempt returns that share: stolenShare), maxRunAgain times at
+// o.maxSteal percent of the CPU time it measured (attempt returns that share: cpuShare), maxRunAgain times at
 // most; the caller keeps what the last attempt measured. It counts the rounds run again (g.RunAgain) and those kept
 // although every attempt had as much stolen (g.StolenKept).
 func runAgainWhileStolen(ctx context.Context, o *options, g *group, round int, attempt func() float64) {
@@ -561,17 +561,17 @@ func runAgainWhileStolen(ctx context.Context, o *options, g *group, round int, a
 		}
 		if n == maxRunAgain {
 			g.StolenKept++
-			logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
+			logf("round %d/%d of %s: the hypervisor took %.0f%% of the measured CPUs' time (steal) in this attempt too: kept", round+1, o.rounds, g.Key, share)
 			return
 		}
 		g.RunAgain++
-		logf("round %d/%d of %s: the hypervisor took %.0f%% of the servers' CPU (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
+		logf("round %d/%d of %s: the hypervisor took %.0f%% of the measured CPUs' time (steal, more than --max-steal %g%%): run again", round+1, o.rounds, g.Key, share, o.maxSteal)
 	}
 }
 
-// stolenShare is steal, summed over the CPUs of the list cpus (others.stop), as a percentage of their time over
-// wall: wall times their number.
-func stolenShare(steal, wall time.Duration, cpus string) float64 {
+// cpuShare is d, a time summed over the CPUs of the list cpus (others.stop: steal, other processes' CPU time), as
+// a percentage of their time over wall: wall times their number (one when the list is empty).
+func cpuShare(steal, wall time.Duration, cpus string) float64 {
 	return percentOf(steal, wall*time.Duration(max(len(cpuSet(cpus)), 1)))
 }
 
@@ -736,7 +736,7 @@ func runInterleaved(ctx context.Context, o *options, g *group, round int) {
 			}
 			ms = append(ms, m)
 		}
-		return max(stolenShare(use.stealServers, wall, serverCPUs), stolenShare(use.stealLoad, wall, loadCPUs))
+		return max(cpuShare(use.stealServers, wall, serverCPUs), cpuShare(use.stealLoad, wall, loadCPUs))
 	})
 	for i, t := range ts {
 		t.Runs = append(t.Runs, ms[i])
@@ -802,7 +802,7 @@ func runStreams(ctx context.Context, o *options, g *group, round int) {
 				}
 				ms = append(ms, m)
 			}
-			return stolenShare(use.stealServers, wall, serverCPUs)
+			return cpuShare(use.stealServers, wall, serverCPUs)
 		})
 		for i, t := range ts {
 			t.Runs = append(t.Runs, ms[i])

@@ -500,16 +500,16 @@ func isFrameBench(name string) bool {
 	return false
 }
 
-// othersShare is how much of a CPU processes other than the run's used on the servers' CPUs during a target's
-// runs, as a share of their wall time: the median over the rounds, and the worst. A round in which others used
+// othersShare is how much of the servers' CPUs' time processes other than the run's used during a target's runs
+// (wall time × the number of the servers' CPUs, cpuShare): the median over the rounds, and the worst. A round in which others used
 // much of it measured the machine as much as the server.
 func othersShare(t *target) string {
-	return medianWorst(t, func(m measurement) time.Duration { return m.Others })
+	return medianWorst(t, func(m measurement) float64 { return cpuShare(m.Others, m.Wall, serverCPUs) })
 }
 
 // stealShareOf is how much the hypervisor took from the servers' CPUs during a target's runs (measurement.Steal),
 // as a share of their time (the runs' wall time × the number of the servers' CPUs, as --max-steal counts it in
-// stolenShare): the median over its rounds, and the worst; "—" when the servers are not pinned (not measured).
+// cpuShare): the median over its rounds, and the worst; "—" when the servers are not pinned (not measured).
 func stealShareOf(t *target) string {
 	return stealShare(t, serverCPUs, func(m measurement) time.Duration { return m.Steal })
 }
@@ -521,19 +521,18 @@ func loadStealShareOf(t *target) string {
 }
 
 func stealShare(t *target, cpus string, of func(measurement) time.Duration) string {
-	n := time.Duration(len(cpuSet(cpus)))
-	if n == 0 {
+	if len(cpuSet(cpus)) == 0 {
 		return "—"
 	}
-	return medianWorst(t, func(m measurement) time.Duration { return of(m) / n })
+	return medianWorst(t, func(m measurement) float64 { return cpuShare(of(m), m.Wall, cpus) })
 }
 
-// medianWorst is the median and the worst over t's runs of what of returns as a share of the run's wall time.
-func medianWorst(t *target, of func(measurement) time.Duration) string {
+// medianWorst is the median and the worst over t's runs (those with a wall time) of share, a percentage.
+func medianWorst(t *target, share func(measurement) float64) string {
 	var xs []float64
 	for _, m := range t.Runs {
 		if m.Wall > 0 {
-			xs = append(xs, percentOf(of(m), m.Wall))
+			xs = append(xs, share(m))
 		}
 	}
 	s := statOf(xs)
@@ -684,8 +683,8 @@ func machineOthers(g *group) string {
 	for _, x := range g.Targets {
 		for _, m := range x.Runs {
 			if m.Wall > 0 && m.Result != nil {
-				xs = append(xs, percentOf(m.Others, m.Wall))
-				st = append(st, stolenShare(m.Steal, m.Wall, serverCPUs))
+				xs = append(xs, cpuShare(m.Others, m.Wall, serverCPUs))
+				st = append(st, cpuShare(m.Steal, m.Wall, serverCPUs))
 			}
 		}
 	}
