@@ -334,13 +334,28 @@ func (o *others) stop() machineUse {
 	return u
 }
 
-// ownBinary copies the binary at self to dir/name, for a peer that must not run this binary's own file. Processes
-// started from one file share its code's memory, so on a shared CPU one warms the caches for the other: the bare
-// ReverseProxy peer, started from this binary like the plain upstream behind it, ran the same net/http code at
-// the same physical addresses as its upstream, and the upstream spent ~30–40% less CPU answering it than
-// answering mcpwatch (another binary) — in the first event's window (sse group), 101–127 µs against 136–189,
-// whether mcpwatch or a copy of this binary ran the same ReverseProxy (docs/benchmarks-store.md, branch fe19). A
-// copy (not a link: a link is the same file) runs its code from pages of its own, as mcpwatch does.
+// startOwn is startBanner with the process running from a copy of bin of its own in dir (ownBinary): never from
+// the file of another process of the run, whose code it would find warm in the shared CPU's caches. name must be
+// new in dir.
+func startOwn(dir, name string, env []string, bin string, args ...string) (*proc, error) {
+	own, err := ownBinary(bin, dir, "bin-"+name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return startBanner(name, env, own, args...)
+}
+
+// ownBinary copies the binary at self to dir/name, for a server process that must not run another process's file:
+// every server of a run gets its own (run's start). Processes started from one file share its code's memory, so on
+// a shared CPU one warms the caches for the other. The bare ReverseProxy peer, started from this binary like the
+// plain upstream behind it, ran the same net/http code at the same physical addresses as its upstream, and the
+// upstream spent ~30–40% less CPU answering it than answering mcpwatch (another binary) — in the first event's
+// window (sse group), 101–127 µs against 136–189, whether mcpwatch or a copy of this binary ran the same
+// ReverseProxy (docs/benchmarks-store.md, branch fe19). mcpwatch's two proxies (recording on and off) shared
+// mcpwatch's file the same way, taking turns on the servers' CPU: recording off ran from the file the recording
+// proxy ran from reached its first event 0.97–1.02× as late as the ReverseProxy, the same build from a copy
+// 1.14–1.20× (docs/benchmarks-store.md, round eleven). A copy (not a link: a link is the same file) runs its code
+// from pages of its own.
 func ownBinary(self, dir, name string) (string, error) {
 	src, err := os.Open(self)
 	if err != nil {

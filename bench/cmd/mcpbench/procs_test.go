@@ -39,3 +39,50 @@ func TestOwnBinaryIsACopy(t *testing.T) {
 		t.Errorf("a second copy over the first: no error")
 	}
 }
+
+// Two servers of a run started from the same binary each run from a file of their own, neither of them the binary:
+// mcpwatch's proxy recording on and off, started from one file, shared its code's pages and warmed each other's
+// caches on the servers' CPU (round eleven).
+func TestStartOwnGivesEachServerItsOwnFile(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "server")
+	// prints the banner startBanner waits for, then the path it runs from, and waits to be stopped
+	script := "#!/bin/sh\necho \"listening on http://127.0.0.1:9\" >&2\necho \"from $0\" >&2\nexec sleep 30\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := t.TempDir()
+	var ps []*proc
+	for _, name := range []string{"mcpwatch-proxy", "mcpwatch-proxy-off"} {
+		p, err := startOwn(run, name, nil, bin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.stop()
+		ps = append(ps, p)
+	}
+	src, _ := os.Stat(bin)
+	var files []os.FileInfo
+	for _, p := range ps {
+		path := p.cmd.Args[len(p.cmd.Args)-1] // taskset's arguments end with it too
+		if filepath.Dir(path) != run {
+			t.Errorf("%s runs %s, not a copy in the run's directory %s", p.name, path, run)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if os.SameFile(fi, src) {
+			t.Errorf("%s runs the binary's own file", p.name)
+		}
+		for _, o := range files {
+			if os.SameFile(fi, o) {
+				t.Errorf("%s runs the file another server runs", p.name)
+			}
+		}
+		files = append(files, fi)
+	}
+	if _, err := startOwn(run, "mcpwatch-proxy", nil, bin); err == nil {
+		t.Errorf("a second server of the same name: no error")
+	}
+}

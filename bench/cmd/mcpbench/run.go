@@ -152,7 +152,7 @@ func bench(o *options) error {
 		}
 	}()
 	start := func(name string, env []string, bin string, args ...string) (*proc, error) {
-		p, err := startBanner(name, env, bin, args...)
+		p, err := startOwn(dir, name, env, bin, args...)
 		if err != nil {
 			return nil, err
 		}
@@ -277,12 +277,7 @@ func bench(o *options) error {
 		if err != nil {
 			return err
 		}
-		// from its own copy of this binary, not the plain upstream's file (ownBinary)
-		rpBin, err := ownBinary(o.self, dir, "mcpbench-revproxy")
-		if err != nil {
-			return err
-		}
-		rp, err := start("revproxy", nil, rpBin, "peer", "revproxy", "--upstream", plain.url)
+		rp, err := start("revproxy", nil, o.self, "peer", "revproxy", "--upstream", plain.url)
 		if err != nil {
 			return err
 		}
