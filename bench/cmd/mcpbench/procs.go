@@ -338,7 +338,11 @@ func (o *others) stop() machineUse {
 // the file of another process of the run, whose code it would find warm in the shared CPU's caches. name must be
 // new in dir.
 func startOwn(dir, name string, env []string, bin string, args ...string) (*proc, error) {
-	own, err := ownBinary(bin, dir, "bin-"+name)
+	path, err := exec.LookPath(bin) // a bare name is looked up in PATH, as exec.Command would
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	own, err := ownBinary(path, dir, "bin-"+name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -346,16 +350,17 @@ func startOwn(dir, name string, env []string, bin string, args ...string) (*proc
 }
 
 // ownBinary copies the binary at self to dir/name, for a server process that must not run another process's file:
-// every server of a run gets its own (run's start). Processes started from one file share its code's memory, so on
-// a shared CPU one warms the caches for the other. The bare ReverseProxy peer, started from this binary like the
-// plain upstream behind it, ran the same net/http code at the same physical addresses as its upstream, and the
-// upstream spent ~30–40% less CPU answering it than answering mcpwatch (another binary) — in the first event's
-// window (sse group), 101–127 µs against 136–189, whether mcpwatch or a copy of this binary ran the same
-// ReverseProxy (docs/benchmarks-store.md, branch fe19). mcpwatch's two proxies (recording on and off) shared
-// mcpwatch's file the same way, taking turns on the servers' CPU: recording off ran from the file the recording
-// proxy ran from reached its first event 0.97–1.02× as late as the ReverseProxy, the same build from a copy
-// 1.14–1.20× (docs/benchmarks-store.md, round eleven). A copy (not a link: a link is the same file) runs its code
-// from pages of its own.
+// every server that run's start starts gets its own (the oauth group's fresh servers, which run alone, and the
+// memory group's, whose figure is RSS, still run from the binaries' files). Processes started from one file share
+// its code's memory, so on a shared CPU one can warm the caches for the other. The bare ReverseProxy peer, started
+// from this binary like the plain upstream behind it, ran the same net/http code at the same physical addresses as
+// its upstream, and the upstream spent ~30–40% less CPU answering it than answering mcpwatch (another binary) — in
+// the first event's window (sse group), 101–127 µs against 136–189, whether mcpwatch or a copy of this binary ran
+// the same ReverseProxy (docs/benchmarks-store.md, branch fe19). mcpwatch's two proxies (recording on and off)
+// shared mcpwatch's file the same way: in a side-by-side tool, recording off run from the recording proxy's file
+// reached its first event 0.96–1.04× as late as the ReverseProxy, the same build from a copy 1.13–1.21×; script/bench
+// itself did not show that difference beyond its spread (docs/benchmarks-store.md, round eleven). A copy (not a
+// link: a link is the same file) runs its code from pages of its own.
 func ownBinary(self, dir, name string) (string, error) {
 	src, err := os.Open(self)
 	if err != nil {

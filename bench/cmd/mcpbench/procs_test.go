@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 )
 
-// The ReverseProxy peer runs from a copy of the binary, a file of its own: the same bytes, not the same file (a
-// link would share the upstream's code pages again, which is what made the comparison unfair).
+// A server runs from a copy of its binary, a file of its own: the same bytes, not the same file (a link would share
+// the other process's code pages again, which is what made the comparison unfair).
 func TestOwnBinaryIsACopy(t *testing.T) {
 	dir := t.TempDir()
 	self := filepath.Join(dir, "self")
@@ -64,7 +66,7 @@ func TestStartOwnGivesEachServerItsOwnFile(t *testing.T) {
 	src, _ := os.Stat(bin)
 	var files []os.FileInfo
 	for _, p := range ps {
-		path := p.cmd.Args[len(p.cmd.Args)-1] // taskset's arguments end with it too
+		path := ranFrom(t, p)
 		if filepath.Dir(path) != run {
 			t.Errorf("%s runs %s, not a copy in the run's directory %s", p.name, path, run)
 		}
@@ -84,5 +86,32 @@ func TestStartOwnGivesEachServerItsOwnFile(t *testing.T) {
 	}
 	if _, err := startOwn(run, "mcpwatch-proxy", nil, bin); err == nil {
 		t.Errorf("a second server of the same name: no error")
+	}
+	// a bare name is looked up in PATH, as exec.Command looks it up
+	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	p, err := startOwn(run, "by-name", nil, "server")
+	if err != nil {
+		t.Fatalf("a binary named without a path: %v", err)
+	}
+	defer p.stop()
+	if path := ranFrom(t, p); filepath.Dir(path) != run {
+		t.Errorf("by-name runs %s, not a copy in %s", path, run)
+	}
+}
+
+// ranFrom is the file p's script says it runs from (its "from $0" line, after the banner).
+func ranFrom(t *testing.T, p *proc) string {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		for _, line := range strings.Split(p.out.String(), "\n") {
+			if path, ok := strings.CutPrefix(line, "from "); ok {
+				return path
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never said where it runs from:\n%s", p.name, p.out.String())
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
