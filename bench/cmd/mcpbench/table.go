@@ -501,8 +501,8 @@ func isFrameBench(name string) bool {
 }
 
 // othersShare is how much of the servers' CPUs' time processes other than the run's used during a target's runs
-// (wall time × the number of the servers' CPUs, cpuShare): the median over the rounds, and the worst. A round in which others used
-// much of it measured the machine as much as the server.
+// (wall time × the number of the servers' CPUs, cpuShare): the median over the rounds, and the worst. A round in
+// which others used much of it measured the machine as much as the server.
 func othersShare(t *target) string {
 	return medianWorst(t, func(m measurement) float64 { return cpuShare(m.Others, m.Wall, serverCPUs) })
 }
@@ -520,6 +520,8 @@ func loadStealShareOf(t *target) string {
 	return stealShare(t, loadCPUs, func(m measurement) time.Duration { return m.LoadSteal })
 }
 
+// stealShare is the median and the worst over t's runs of of, a time summed over the CPUs of the list cpus, as a
+// share of their time (cpuShare); "—" when cpus is empty (not pinned, so not measured).
 func stealShare(t *target, cpus string, of func(measurement) time.Duration) string {
 	if len(cpuSet(cpus)) == 0 {
 		return "—"
