@@ -120,6 +120,7 @@ func run(args []string) error {
 		return err
 	}
 	serverCPUs, loadCPUs = o.serverCPUs, o.loadCPUs
+	cleanUpOnInterrupt()
 	return bench(&o)
 }
 

@@ -152,11 +152,11 @@ func measureProxyMemory(o *options, calls int64) (*proxyMemory, error) {
 var droppedRE = regexp.MustCompile(`warning: (\d+) exchanges were dropped from the capture`)
 
 func measureMemory(clients int) (*memoryResult, error) {
-	dir, err := os.MkdirTemp("", "mcpbench-mem-")
+	dir, remove, err := tempDir("mcpbench-mem-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
+	defer remove()
 	store := recorder.NewStore(recorder.StoreOptions{})
 	rec := recorder.New(store, recorder.Options{})
 	capture, err := recorder.OpenCapture(filepath.Join(dir, "capture.jsonl"))

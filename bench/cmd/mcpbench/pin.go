@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -106,7 +108,20 @@ func repin(o *options, args []string) (bool, int, error) {
 	cmd := exec.Command(bin, argv...)
 	cmd.Env = append(os.Environ(), envPinned+"=1", envCommand+"="+typed)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	if err := cmd.Run(); err != nil {
+	// the child cleans up on an interrupt (cleanUpOnInterrupt); this process waits for it, passing on the signals it
+	// gets (a Ctrl-C at the terminal reaches both: the child acts on the first)
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	if err := cmd.Start(); err != nil {
+		return true, 1, err
+	}
+	go func() {
+		for s := range sigs {
+			cmd.Process.Signal(s)
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return true, ee.ExitCode(), nil
 		}

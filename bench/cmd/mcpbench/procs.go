@@ -74,7 +74,7 @@ func startBanner(name string, env []string, bin string, args ...string) (*proc, 
 		return nil, err
 	}
 	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
+	if err := startTracked(p); err != nil {
 		pr.Close()
 		pw.Close()
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -94,7 +94,6 @@ func startBanner(name string, env []string, bin string, args ...string) (*proc, 
 		}
 		pr.Close()
 	}()
-	go func() { cmd.Wait(); close(p.done) }()
 	select {
 	case p.url = <-urlc:
 		return p, nil
@@ -128,10 +127,9 @@ func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
-	if err := cmd.Start(); err != nil {
+	if err := startTracked(p); err != nil {
 		return nil, err
 	}
-	go func() { cmd.Wait(); close(p.done) }()
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	deadline := time.Now().Add(60 * time.Second)
 	for {
@@ -158,6 +156,7 @@ func (p *proc) stop() {
 	if p == nil || p.cmd.Process == nil {
 		return
 	}
+	defer untrack(p)
 	select {
 	case <-p.done:
 		return

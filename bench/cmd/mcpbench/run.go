@@ -112,11 +112,11 @@ type report struct {
 func (r *report) target(key string) *target { return r.procs[key] }
 
 func bench(o *options) error {
-	dir, err := os.MkdirTemp("", "mcpbench-")
+	dir, remove, err := tempDir("mcpbench-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer remove()
 	o.dir = dir
 	rep := &report{
 		Date:    time.Now(),
