@@ -136,7 +136,7 @@ func TestUpstreamCopyHeaderListsOneAllocation(t *testing.T) {
 				h.ServeHTTP(httptest.NewRecorder(), r)
 			}
 		}
-		// (About one recorder in 30 added 2 allocations to every derived call, 56 for 54, while the store's cache of
+		// (About one recorder in 80 added 2 allocations to every derived call, 56 for 54, while the store's cache of
 		// materialised lists had one slot a ref: TestMatCacheKeepsTwoListsOfOneSet.)
 		unrecorded := leastAllocs(serve(up))
 		derived := leastAllocs(serve(&Transport{Base: up, Recorder: rec, Derive: true}))

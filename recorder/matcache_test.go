@@ -4,7 +4,7 @@ import "testing"
 
 // Two lists whose refs pick one set of the materialised lists' cache both stay, however often they are put in
 // turn (a proxied call's client and upstream lists, put on every call: with one slot a ref they took turns, each
-// turn a new list, in about one recorder of 30); a third of that set drops the one put longest ago; a dropped
+// turn a new list, in about one recorder of 80); a third of that set drops the one put longest ago; a dropped
 // slab's lists leave both slots.
 func TestMatCacheKeepsTwoListsOfOneSet(t *testing.T) {
 	var c matCache[Header]

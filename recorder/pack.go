@@ -158,15 +158,16 @@ func (c *partCache) set(h uint64) *[2]cacheSlot {
 // matCache holds the materialised form of recently packed header and note lists (stored only under the store's
 // lock; cleared for a slab when the slab is dropped), so that materialising an exchange whose lists are shared
 // allocates no new list. It is two-way: a list's ref picks a set of two slots, the one stored last first, so that
-// two lists used on every call whose refs pick one set (a proxied call's client and upstream lists, about one
-// recorder in 30 while it was one slot a ref: TestMatCacheKeepsTwoListsOfOneSet) both stay rather than take
-// turns, each turn a new list.
+// two lists used on every call whose refs pick one set (a proxied call's client and upstream lists: 10 recorders of
+// 800 set up as TestUpstreamCopyHeaderListsOneAllocation sets them up, while it was one slot a ref;
+// TestMatCacheKeepsTwoListsOfOneSet) both stay rather than take turns, each turn a new list.
 type matCache[E any] struct {
 	slots [2 * matSets]atomic.Pointer[matList[E]]
 }
 
-// matSets is the number of a matCache's sets.
-const matSets = 256
+// matSets is the number of a matCache's sets: 256 slots, as many as the one-way cache had, so that it holds no more
+// lists than before (the store does not count them).
+const matSets = 128
 
 type matList[E any] struct {
 	r    ref

@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // left is what an interrupted run must not leave behind: the servers still running (each in a process group of its
@@ -47,18 +48,21 @@ func untrack(p *proc) {
 	left.mu.Unlock()
 }
 
-// tempDir makes a run's directory; remove removes it (and forgets it). An interrupt removes it too.
+// tempDir makes a run's directory; remove removes it (and forgets it). An interrupt removes it too; once one is
+// being handled, no directory is made (errInterrupted).
 func tempDir(pattern string) (dir string, remove func(), err error) {
-	dir, err = os.MkdirTemp("", pattern)
-	if err != nil {
+	left.mu.Lock()
+	defer left.mu.Unlock()
+	if left.done {
+		return "", nil, errInterrupted
+	}
+	if dir, err = os.MkdirTemp("", pattern); err != nil {
 		return "", nil, err
 	}
-	left.mu.Lock()
 	if left.dirs == nil {
 		left.dirs = map[string]bool{}
 	}
 	left.dirs[dir] = true
-	left.mu.Unlock()
 	return dir, func() {
 		left.mu.Lock()
 		delete(left.dirs, dir)
@@ -67,20 +71,39 @@ func tempDir(pattern string) (dir string, remove func(), err error) {
 	}, nil
 }
 
+// interrupting reports whether an interrupt is being handled: the run's own goroutine then waits for the handler
+// to exit rather than ending the process first, with its own error (the servers it measured are going away) and
+// status, and cleanUp cut short.
+func interrupting() bool {
+	left.mu.Lock()
+	defer left.mu.Unlock()
+	return left.done
+}
+
 // cleanUpOnInterrupt makes an interrupt (Ctrl-C, SIGINT) or SIGTERM stop every server still running and remove
-// the run's directories before mcpbench exits (128 + the signal, as a shell reports it); a second signal while
-// that runs changes nothing.
+// the run's directories before mcpbench exits (128 + the signal, as a shell reports it). Another signal a second
+// or more later, while that runs, exits at once (a server that does not stop); one sooner is the same interrupt
+// (a Ctrl-C reaches this process from the terminal and again from the pinned parent, repin).
 func cleanUpOnInterrupt() {
-	c := make(chan os.Signal, 2)
+	c := make(chan os.Signal, 4)
 	signal.Notify(c, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-c
-		n, d := cleanUp()
-		fmt.Fprintf(os.Stderr, "mcpbench: %v: stopped %d servers, removed %d directories\n", s, n, d)
+		first := time.Now()
 		code := 130
 		if sig, ok := s.(syscall.Signal); ok {
 			code = 128 + int(sig)
 		}
+		go func() {
+			for range c {
+				if time.Since(first) >= time.Second {
+					fmt.Fprintf(os.Stderr, "mcpbench: %v again: exiting without waiting for the servers\n", s)
+					os.Exit(code)
+				}
+			}
+		}()
+		n, d := cleanUp()
+		fmt.Fprintf(os.Stderr, "mcpbench: %v: stopped %d servers, removed %d directories\n", s, n, d)
 		os.Exit(code)
 	}()
 }
@@ -100,7 +123,9 @@ func cleanUp() (servers, dirs int) {
 	}
 	wg.Wait()
 	for d := range ds {
-		os.RemoveAll(d)
+		if os.RemoveAll(d) != nil {
+			os.RemoveAll(d) // a file written into it meanwhile (a binary's copy under way)
+		}
 	}
 	return len(procs), len(ds)
 }

@@ -30,7 +30,7 @@ func TestInterruptStopsServersAndRemovesTheRunsFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptStopsServersAndRemovesTheRunsFiles$")
-	cmd.Env = append(os.Environ(), envInterruptChild+"="+bin)
+	cmd.Env = append(os.Environ(), envInterruptChild+"="+bin, "TMPDIR="+t.TempDir()) // nothing left in /tmp if it fails
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	out, err := cmd.StdoutPipe()
@@ -65,7 +65,11 @@ func TestInterruptStopsServersAndRemovesTheRunsFiles(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatalf("the child did not start its server in 30 s: %s", stderr.String())
 	}
-	defer syscall.Kill(-pid, syscall.SIGKILL) // whatever happens below, the server does not outlive the test
+	defer func() {
+		if t.Failed() {
+			syscall.Kill(-pid, syscall.SIGKILL) // the server does not outlive a failed test
+		}
+	}()
 	if _, err := os.Stat(filepath.Join(dir, "bin-srv")); err != nil {
 		t.Fatalf("the run's copy of the server's binary: %v", err)
 	}
@@ -95,7 +99,8 @@ func TestInterruptStopsServersAndRemovesTheRunsFiles(t *testing.T) {
 }
 
 // interruptChild is the child's side: what mcpbench does before its groups run, then a server started, then a wait
-// for the signal.
+// for it to end, and the end of a run whose server went away (which must not end the process before the cleanup
+// does, with status 1).
 func interruptChild(bin string) {
 	cleanUpOnInterrupt()
 	dir, _, err := tempDir("mcpbench-interrupt-test-")
@@ -109,5 +114,6 @@ func interruptChild(bin string) {
 		os.Exit(3)
 	}
 	fmt.Printf("started %d in %s\n", p.cmd.Process.Pid, dir)
-	select {}
+	<-p.done // as a group whose server the cleanup stops: its error ends the run, as main ends it
+	exit(fmt.Errorf("%s stopped", p.name))
 }

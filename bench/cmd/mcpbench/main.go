@@ -40,8 +40,14 @@ import (
 
 var errUsage = errors.New("usage")
 
-func main() {
-	err := run(os.Args[1:])
+func main() { exit(run(os.Args[1:])) }
+
+// exit ends the process as run's error says, unless an interrupt is being handled: then the handler cleans up and
+// exits (cleanUpOnInterrupt), and the run's error (its servers going away) is not the story.
+func exit(err error) {
+	if interrupting() {
+		select {}
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, errUsage):

@@ -109,7 +109,7 @@ func repin(o *options, args []string) (bool, int, error) {
 	cmd.Env = append(os.Environ(), envPinned+"=1", envCommand+"="+typed)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	// the child cleans up on an interrupt (cleanUpOnInterrupt); this process waits for it, passing on the signals it
-	// gets (a Ctrl-C at the terminal reaches both: the child acts on the first)
+	// gets (a Ctrl-C at the terminal reaches both: the child takes the two as one)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(sigs)
@@ -123,6 +123,9 @@ func repin(o *options, args []string) (bool, int, error) {
 	}()
 	if err := cmd.Wait(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return true, 128 + int(ws.Signal()), nil // as a shell reports a child a signal ended
+			}
 			return true, ee.ExitCode(), nil
 		}
 		return true, 1, err

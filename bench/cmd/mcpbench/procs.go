@@ -62,6 +62,7 @@ func startBanner(name string, env []string, bin string, args ...string) (*proc, 
 	cmd := exec.Command(pbin, pargs...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = waitDelay
 	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
 	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
 	if err != nil {
@@ -98,6 +99,7 @@ func startBanner(name string, env []string, bin string, args ...string) (*proc, 
 	case p.url = <-urlc:
 		return p, nil
 	case <-p.done:
+		untrack(p)
 		return nil, fmt.Errorf("%s exited before its banner: %s\n%s", name, cmd.ProcessState, p.out.String())
 	case <-time.After(30 * time.Second):
 		p.stop()
@@ -125,6 +127,7 @@ func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
 	cmd := exec.Command(pbin, pargs...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = waitDelay
 	p := &proc{name: name, cmd: cmd, out: &syncBuf{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	if err := startTracked(p); err != nil {
@@ -140,6 +143,7 @@ func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
 		}
 		select {
 		case <-p.done:
+			untrack(p)
 			return nil, fmt.Errorf("mitmdump exited: %s", p.out.String())
 		default:
 		}
@@ -150,6 +154,10 @@ func startMitmdump(name, dir, upstream string, extra ...string) (*proc, error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// waitDelay bounds how long a server's end is waited for once it exited and while something else holds its output
+// open (a child of mitmdump's): stop, and so an interrupt's cleanup, never hangs on it.
+const waitDelay = 5 * time.Second
 
 // stop interrupts the process group (as Ctrl-C does) and kills it if it outlives 10 s.
 func (p *proc) stop() {
@@ -337,6 +345,9 @@ func (o *others) stop() machineUse {
 // the file of another process of the run, whose code it would find warm in the shared CPU's caches. name must be
 // new in dir.
 func startOwn(dir, name string, env []string, bin string, args ...string) (*proc, error) {
+	if interrupting() {
+		return nil, fmt.Errorf("%s: %w", name, errInterrupted) // no copy written into a directory being removed
+	}
 	path, err := exec.LookPath(bin) // a bare name is looked up in PATH, as exec.Command would
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
