@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -108,24 +110,33 @@ func cleanUpOnInterrupt() {
 	}()
 }
 
-// cleanUp stops the servers left running, all at once (each is given stop's 10 s), and removes the directories
-// left; nothing is tracked after it.
+// stopAll stops every server still running, all at once (each is given stop's 10 s), and returns how many: at the
+// run's end, before the tui group's benchmarks, and on an interrupt. The run keeps no list of its own.
+func stopAll() int {
+	left.mu.Lock()
+	procs := slices.Collect(maps.Keys(left.procs))
+	left.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+	return len(procs)
+}
+
+// cleanUp stops the servers left running (stopAll) and removes the directories left, after which nothing more is
+// started or made.
 func cleanUp() (servers, dirs int) {
 	left.mu.Lock()
 	left.done = true
-	procs, ds := left.procs, left.dirs
-	left.procs, left.dirs = nil, nil
+	ds := left.dirs
+	left.dirs = nil
 	left.mu.Unlock()
-	var wg sync.WaitGroup
-	for p := range procs {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.stop() }()
-	}
-	wg.Wait()
+	servers = stopAll()
 	for d := range ds {
 		if os.RemoveAll(d) != nil {
 			os.RemoveAll(d) // a file written into it meanwhile (a binary's copy under way)
 		}
 	}
-	return len(procs), len(ds)
+	return servers, len(ds)
 }

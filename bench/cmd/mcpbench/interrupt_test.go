@@ -25,10 +25,7 @@ func TestInterruptStopsServersAndRemovesTheRunsFiles(t *testing.T) {
 		interruptChild(bin)
 		return
 	}
-	bin := filepath.Join(t.TempDir(), "server")
-	if err := os.WriteFile(bin, []byte("#!/bin/sh\necho \"listening on http://127.0.0.1:9\" >&2\nexec sleep 60\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := fakeServer(t)
 	cmd := exec.Command(os.Args[0], "-test.run=^TestInterruptStopsServersAndRemovesTheRunsFiles$")
 	cmd.Env = append(os.Environ(), envInterruptChild+"="+bin, "TMPDIR="+t.TempDir()) // nothing left in /tmp if it fails
 	var stderr strings.Builder

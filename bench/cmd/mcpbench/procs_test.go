@@ -46,13 +46,8 @@ func TestOwnBinaryIsACopy(t *testing.T) {
 // mcpwatch's proxy recording on and off, started from one file, shared its code's pages and warmed each other's
 // caches on the servers' CPU (round eleven).
 func TestStartOwnGivesEachServerItsOwnFile(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "server")
-	// prints the banner startBanner waits for, then the path it runs from, and waits to be stopped
-	script := "#!/bin/sh\necho \"listening on http://127.0.0.1:9\" >&2\necho \"from $0\" >&2\nexec sleep 30\n"
-	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	bin := fakeServer(t)
+	dir := filepath.Dir(bin)
 	run := t.TempDir()
 	var ps []*proc
 	for _, name := range []string{"mcpwatch-proxy", "mcpwatch-proxy-off"} {
@@ -97,6 +92,18 @@ func TestStartOwnGivesEachServerItsOwnFile(t *testing.T) {
 	if path := ranFrom(t, p); filepath.Dir(path) != run {
 		t.Errorf("by-name runs %s, not a copy in %s", path, run)
 	}
+}
+
+// fakeServer writes a server for startBanner into a directory of its own and returns its path: a script that prints
+// the banner startBanner waits for, then the path it runs from (ranFrom), and waits a minute to be stopped.
+func fakeServer(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "server")
+	script := "#!/bin/sh\necho \"listening on http://127.0.0.1:9\" >&2\necho \"from $0\" >&2\nexec sleep 60\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // ranFrom is the file p's script says it runs from (its "from $0" line, after the banner).

@@ -145,19 +145,9 @@ func bench(o *options) error {
 		}
 	}
 
-	var running []*proc
-	defer func() {
-		for _, p := range running {
-			p.stop()
-		}
-	}()
+	defer stopAll()
 	start := func(name string, env []string, bin string, args ...string) (*proc, error) {
-		p, err := startOwn(dir, name, env, bin, args...)
-		if err != nil {
-			return nil, err
-		}
-		running = append(running, p)
-		return p, nil
+		return startOwn(dir, name, env, bin, args...)
 	}
 	env := []string{"XDG_STATE_HOME=" + filepath.Join(dir, "state")}
 	serveArgs := func(extra ...string) []string {
@@ -286,7 +276,6 @@ func bench(o *options) error {
 			if mitm, err = startMitmdump("mitmdump", dir, plain.url); err != nil {
 				return err
 			}
-			running = append(running, mitm)
 		}
 		mcpProxy := &target{Key: "proxy", Label: "mcpwatch proxy, recording on (capture file)"}
 		proxyOff := &target{Key: "proxy-off", Label: "mcpwatch proxy, recording off (" + envNoRecord + "=1)"}
@@ -396,10 +385,7 @@ func bench(o *options) error {
 			}
 		}
 	}
-	for _, p := range running {
-		p.stop()
-	}
-	running = nil
+	stopAll() // the servers measured (and any a group left running) stop before the tui group's benchmarks
 
 	if o.want("tui") {
 		logf("TUI benchmarks (go test -bench in tui/)...")

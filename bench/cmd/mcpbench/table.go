@@ -520,8 +520,8 @@ func loadStealShareOf(t *target) string {
 	return stealShare(t, loadCPUs, func(m measurement) time.Duration { return m.LoadSteal })
 }
 
-// stealShare is the median and the worst over t's runs of of, a time summed over the CPUs of the list cpus, as a
-// share of their time (cpuShare); "—" when cpus is empty (not pinned, so not measured).
+// stealShare is the median and the worst over t's runs of the time of(m), summed over the CPUs of the list cpus,
+// as a share of their time (cpuShare); "—" when cpus is empty (not pinned, so not measured).
 func stealShare(t *target, cpus string, of func(measurement) time.Duration) string {
 	if len(cpuSet(cpus)) == 0 {
 		return "—"
